@@ -1,0 +1,427 @@
+//! OpenAI `/v1/chat/completions` request and response types.
+//!
+//! The request keeps every field it does not model in `extra`, so the OpenAI dialect can pass
+//! new parameters through untouched while the translating providers (Anthropic, Gemini) work
+//! from typed fields. Parsing goes through `serde_path_to_error` so a type error names the
+//! offending field (`messages[2].content`) in the error's `param`, as OpenAI does.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stream: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Everything else (`logit_bias`, `metadata`, `reasoning_effort`, ...): passed through to
+    /// OpenAI-dialect hosts verbatim, ignored by translating providers.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    Function,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Message {
+    pub role: Role,
+    #[serde(default)]
+    pub content: Option<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+    InputAudio { input_audio: Value },
+    File { file: Value },
+    Refusal { refusal: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Content {
+    /// The text of the message, parts joined by newlines; images and audio contribute nothing.
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(t) => t.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::Refusal { refusal } => Some(refusal.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    pub fn has_image(&self) -> bool {
+        matches!(self, Content::Parts(parts) if parts.iter().any(|p| matches!(p, ContentPart::ImageUrl { .. })))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s.clone()],
+            Stop::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Tool {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionDef,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct FunctionCall {
+    pub name: String,
+    /// A JSON document encoded as a string, exactly as OpenAI sends it.
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// Limits that keep one request from exhausting a worker's memory or CPU.
+pub const MAX_MESSAGES: usize = 4096;
+pub const MAX_TOOLS: usize = 512;
+pub const MAX_STOP_SEQUENCES: usize = 4;
+pub const MAX_N: u32 = 128;
+
+impl ChatRequest {
+    /// Parses and validates a request body. The error names the field at fault.
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+        let value = super::parse_json_object(body)?;
+        Self::from_value(value)
+    }
+
+    pub fn from_value(value: Value) -> Result<ChatRequest, ApiError> {
+        let obj = value.as_object().ok_or_else(|| ApiError::invalid_request("The request body must be a JSON object."))?;
+        for required in ["model", "messages"] {
+            if !obj.contains_key(required) || obj[required].is_null() {
+                return Err(ApiError::missing_field(required));
+            }
+        }
+        let req: ChatRequest = super::deserialize_with_path(value)?;
+        req.validate()?;
+        Ok(req)
+    }
+
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.model.trim().is_empty() {
+            return Err(ApiError::invalid_value("model", "'model' must be a non-empty string."));
+        }
+        if self.messages.is_empty() {
+            return Err(ApiError::invalid_value("messages", "'messages' must contain at least one message."));
+        }
+        if self.messages.len() > MAX_MESSAGES {
+            return Err(ApiError::invalid_value("messages", format!("'messages' may hold at most {MAX_MESSAGES} messages.")));
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            let param = format!("messages[{i}]");
+            match m.role {
+                Role::Tool if m.tool_call_id.is_none() => {
+                    return Err(ApiError::missing_field(&format!("{param}.tool_call_id")));
+                }
+                Role::Assistant if m.content.is_none() && m.tool_calls.is_none() && !m.extra.contains_key("function_call") => {
+                    return Err(ApiError::invalid_value(
+                        &format!("{param}.content"),
+                        format!("'{param}' is an assistant message with neither content nor tool_calls."),
+                    ));
+                }
+                Role::System | Role::Developer | Role::User | Role::Tool if m.content.is_none() => {
+                    return Err(ApiError::missing_field(&format!("{param}.content")));
+                }
+                _ => {}
+            }
+        }
+        check_range("temperature", self.temperature, 0.0, 2.0)?;
+        check_range("top_p", self.top_p, 0.0, 1.0)?;
+        check_range("presence_penalty", self.presence_penalty, -2.0, 2.0)?;
+        check_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)?;
+        if let Some(n) = self.n {
+            if n == 0 || n > MAX_N {
+                return Err(ApiError::invalid_value("n", format!("'n' must be between 1 and {MAX_N}.")));
+            }
+        }
+        for (field, value) in [("max_tokens", self.max_tokens), ("max_completion_tokens", self.max_completion_tokens)] {
+            if value == Some(0) {
+                return Err(ApiError::invalid_value(field, format!("'{field}' must be at least 1.")));
+            }
+        }
+        if let Some(top) = self.top_logprobs {
+            if top > 20 {
+                return Err(ApiError::invalid_value("top_logprobs", "'top_logprobs' must be between 0 and 20."));
+            }
+        }
+        if let Some(Stop::Many(stops)) = &self.stop {
+            if stops.len() > MAX_STOP_SEQUENCES {
+                return Err(ApiError::invalid_value("stop", format!("'stop' may hold at most {MAX_STOP_SEQUENCES} sequences.")));
+            }
+        }
+        if let Some(tools) = &self.tools {
+            if tools.len() > MAX_TOOLS {
+                return Err(ApiError::invalid_value("tools", format!("'tools' may hold at most {MAX_TOOLS} tools.")));
+            }
+            for (i, t) in tools.iter().enumerate() {
+                if t.kind != "function" {
+                    return Err(ApiError::invalid_value(&format!("tools[{i}].type"), "Only tools of type 'function' are supported."));
+                }
+                if !valid_function_name(&t.function.name) {
+                    return Err(ApiError::invalid_value(
+                        &format!("tools[{i}].function.name"),
+                        "Function names must be 1-64 characters of a-z, A-Z, 0-9, underscores and dashes.",
+                    ));
+                }
+            }
+        }
+        if self.stream_options.is_some() && !self.stream {
+            return Err(ApiError::invalid_value("stream_options", "'stream_options' is only allowed when 'stream' is true."));
+        }
+        if let Some(user) = &self.user {
+            if user.len() > 256 {
+                return Err(ApiError::invalid_value("user", "'user' must be at most 256 characters."));
+            }
+        }
+        Ok(())
+    }
+
+    /// The output cap the client asked for, under either of OpenAI's two names.
+    pub fn max_output_tokens(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// True when the client asked for usage in the stream; the router asks for it regardless.
+    pub fn wants_stream_usage(&self) -> bool {
+        self.stream_options.as_ref().map(|o| o.include_usage).unwrap_or(false)
+    }
+}
+
+fn check_range(field: &str, value: Option<f64>, min: f64, max: f64) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !(min..=max).contains(&v) => {
+            Err(ApiError::invalid_value(field, format!("'{field}' must be between {min} and {max}; got {v}.")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn valid_function_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The response the router returns for a non-streaming chat completion, whatever the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: String,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AssistantMessage,
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    pub role: String,
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ChatRequest, ApiError> {
+        ChatRequest::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn parses_a_full_request_and_keeps_unknown_fields() {
+        let r = parse(r#"{"model":"gpt-4o","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}],
+            "stream":true,"stream_options":{"include_usage":true},"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"a","schema":{"type":"object"}}},"stop":["x"],"seed":7,"n":2,"logit_bias":{"1":2}}"#)
+        .unwrap();
+        assert!(r.stream && r.wants_stream_usage());
+        assert!(r.messages[1].content.as_ref().unwrap().has_image());
+        assert_eq!(r.extra["logit_bias"]["1"], 2);
+        assert!(matches!(r.response_format, Some(ResponseFormat::JsonSchema { .. })));
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = parse(r#"{"model":"m","messages":[{"role":"user","content":5}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].content"));
+        let e = parse(r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].role"));
+        let e = parse(r#"{"model":"m","messages":[],"temperature":"hot"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("temperature"));
+    }
+
+    #[test]
+    fn rejects_invalid_values() {
+        for (body, param) in [
+            (r#"{"messages":[{"role":"user","content":"x"}]}"#, "model"),
+            (r#"{"model":"m"}"#, "messages"),
+            (r#"{"model":"m","messages":[]}"#, "messages"),
+            (r#"{"model":"","messages":[{"role":"user","content":"x"}]}"#, "model"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}"#, "temperature"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":0}"#, "n"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "max_tokens"),
+            (r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "messages[0].tool_call_id"),
+            (r#"{"model":"m","messages":[{"role":"user"}]}"#, "messages[0].content"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, "stream_options"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name"}}]}"#, "tools[0].function.name"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, "stop"),
+        ] {
+            let e = parse(body).unwrap_err();
+            assert_eq!(e.status, 400, "{body}");
+            assert_eq!(e.param.as_deref(), Some(param), "{body}: {}", e.message);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The one user-facing error shape: OpenAI's `{"error":{"message","type","param","code"}}`.
+//!
+//! Every failure in the router, whether a bad request, a missing key or an upstream outage,
+//! ends up as an [`ApiError`] so that clients see one predictable format and one status code
+//! per kind of failure. Upstream bodies are never passed through raw: they may carry provider
+//! account details, so the router only keeps the provider's message text.
+
+use serde::Serialize;
+use serde_json::json;
+
+/// The `type` field clients switch on; the names are OpenAI's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    InvalidRequestError,
+    AuthenticationError,
+    PermissionError,
+    NotFoundError,
+    RateLimitError,
+    ApiError,
+    ServiceUnavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub error_type: ErrorType,
+    pub code: &'static str,
+    pub param: Option<String>,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: u16, error_type: ErrorType, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, error_type, code, param: None, message: message.into() }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(400, ErrorType::InvalidRequestError, "invalid_request_error", message)
+    }
+
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(400, ErrorType::InvalidRequestError, "invalid_json", message)
+    }
+
+    pub fn invalid_value(param: &str, message: impl Into<String>) -> Self {
+        Self::new(400, ErrorType::InvalidRequestError, "invalid_value", message).with_param(param)
+    }
+
+    pub fn missing_field(param: &str) -> Self {
+        Self::new(
+            400,
+            ErrorType::InvalidRequestError,
+            "missing_required_parameter",
+            format!("Missing required parameter: '{param}'."),
+        )
+        .with_param(param)
+    }
+
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, ErrorType::InvalidRequestError, "unsupported_media_type", message)
+    }
+
+    pub fn body_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            413,
+            ErrorType::InvalidRequestError,
+            "request_too_large",
+            format!("Request body exceeds the limit of {limit_bytes} bytes."),
+        )
+    }
+
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            404,
+            ErrorType::InvalidRequestError,
+            "model_not_found",
+            format!("The model '{model}' does not exist or you do not have access to it. GET /v1/models lists the models this key may use."),
+        )
+        .with_param("model")
+    }
+
+    pub fn missing_api_key() -> Self {
+        Self::new(
+            401,
+            ErrorType::AuthenticationError,
+            "missing_api_key",
+            "You didn't provide an API key. Send your costrouter key as 'Authorization: Bearer <key>'.",
+        )
+    }
+
+    pub fn invalid_api_key() -> Self {
+        Self::new(401, ErrorType::AuthenticationError, "invalid_api_key", "Incorrect or revoked API key provided.")
+    }
+
+    pub fn key_in_query_string() -> Self {
+        Self::new(
+            400,
+            ErrorType::InvalidRequestError,
+            "key_in_query_string",
+            "API keys are not accepted in the URL, where they end up in logs. Send them in the Authorization header; consider rotating this key.",
+        )
+    }
+
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(403, ErrorType::PermissionError, "permission_denied", message)
+    }
+
+    pub fn not_found_path(path: &str) -> Self {
+        Self::new(404, ErrorType::InvalidRequestError, "unknown_url", format!("Unknown request URL: {path}."))
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
+        Self::new(
+            405,
+            ErrorType::InvalidRequestError,
+            "method_not_allowed",
+            format!("Method {method} is not allowed on {path}; use {allowed}."),
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, ErrorType::NotFoundError, "not_found", message)
+    }
+
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(429, ErrorType::RateLimitError, "rate_limit_exceeded", message)
+    }
+
+    /// Every candidate failed or none could be tried; `status` is the upstream's if all failed alike.
+    pub fn upstream_failed(status: u16, message: impl Into<String>) -> Self {
+        let (status, error_type, code) = match status {
+            429 => (429, ErrorType::RateLimitError, "upstream_rate_limited"),
+            503 => (503, ErrorType::ServiceUnavailable, "upstream_unavailable"),
+            504 => (504, ErrorType::ApiError, "upstream_timeout"),
+            _ => (502, ErrorType::ApiError, "upstream_error"),
+        };
+        Self::new(status, error_type, code, message)
+    }
+
+    /// The upstream rejected the request itself (4xx other than auth and rate limits):
+    /// the client's fault, so the client sees the provider's explanation with the same status.
+    pub fn upstream_rejected(status: u16, message: impl Into<String>) -> Self {
+        let status = if (400..500).contains(&status) { status } else { 400 };
+        Self::new(status, ErrorType::InvalidRequestError, "upstream_invalid_request", message)
+    }
+
+    pub fn no_route(message: impl Into<String>) -> Self {
+        Self::new(503, ErrorType::ServiceUnavailable, "no_available_route", message)
+    }
+
+    pub fn configuration(message: impl Into<String>) -> Self {
+        Self::new(500, ErrorType::ApiError, "router_misconfigured", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, ErrorType::ApiError, "internal_error", message)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        })
+    }
+
+    pub fn to_body(&self) -> String {
+        self.to_json().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_in_openai_shape() {
+        let err = ApiError::missing_field("messages");
+        let v = err.to_json();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], "messages");
+        assert_eq!(v["error"]["code"], "missing_required_parameter");
+        assert!(v["error"]["message"].as_str().unwrap().contains("messages"));
+        assert_eq!(err.status, 400);
+    }
+
+    #[test]
+    fn upstream_statuses_map_to_router_statuses() {
+        assert_eq!(ApiError::upstream_failed(429, "x").status, 429);
+        assert_eq!(ApiError::upstream_failed(500, "x").status, 502);
+        assert_eq!(ApiError::upstream_failed(503, "x").status, 503);
+        assert_eq!(ApiError::upstream_rejected(422, "x").status, 422);
+        assert_eq!(ApiError::upstream_rejected(200, "x").status, 400);
+    }
+}

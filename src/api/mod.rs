@@ -1,0 +1,112 @@
+//! OpenAI's public wire format as the router's clients speak it, and its one error shape.
+
+pub mod chat;
+pub mod embeddings;
+pub mod error;
+
+pub use error::ApiError;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Nesting deeper than this is refused before serde sees it: serde_json's own recursion limit
+/// (128) would turn a hostile body into an error anyway, but a clear message is kinder.
+const MAX_JSON_DEPTH: usize = 64;
+
+/// Parses a body that must be a JSON object, with errors a client can act on.
+pub fn parse_json_object(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::invalid_json("The request body is empty; send a JSON object."));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::invalid_json(format!("The request body is not valid UTF-8 (at byte {}).", e.valid_up_to())))?;
+    if json_depth_exceeds(text, MAX_JSON_DEPTH) {
+        return Err(ApiError::invalid_json(format!("The request body nests deeper than {MAX_JSON_DEPTH} levels.")));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        ApiError::invalid_json(format!(
+            "We could not parse the JSON body of your request: {} (line {}, column {}).",
+            describe_json_error(&e),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_request("The request body must be a JSON object."));
+    }
+    Ok(value)
+}
+
+fn describe_json_error(e: &serde_json::Error) -> String {
+    // serde_json appends " at line X column Y"; we report position ourselves.
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Deserializes into a typed request; a type error's `param` is the JSON path at fault.
+pub fn deserialize_with_path<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let message = if path == "." { format!("Invalid request: {inner}.") } else { format!("Invalid value for '{path}': {inner}.") };
+        let err = ApiError::invalid_request(message);
+        if path == "." {
+            err
+        } else {
+            err.with_param(path)
+        }
+    })
+}
+
+/// Counts bracket depth outside strings without building anything.
+fn json_depth_exceeds(text: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_objects_and_garbage_with_400() {
+        for body in ["", "  ", "[]", "42", "\"x\"", "{", "{\"a\":}", "null", "{\"a\":1}}"] {
+            let e = parse_json_object(body.as_bytes()).unwrap_err();
+            assert_eq!(e.status, 400, "{body:?}");
+        }
+        assert_eq!(parse_json_object(&[0xff, 0xfe]).unwrap_err().code, "invalid_json");
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(parse_json_object(deep.as_bytes()).unwrap_err().message.contains("nests deeper"));
+        let brackets_in_strings = format!("{{\"a\":\"{}\"}}", "[".repeat(100));
+        assert!(parse_json_object(brackets_in_strings.as_bytes()).is_ok());
+    }
+}

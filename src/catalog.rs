@@ -1,0 +1,302 @@
+//! The catalog: which providers exist, which public model names map to which deployments, and
+//! the aliases clients may use. It is data (`kv-seed/catalog.json`, KV key `catalog`), validated
+//! on load with messages that name the entry and field at fault.
+//!
+//! An OpenAI-compatible host (Groq, Together, DeepSeek, Mistral, OpenRouter, Ollama, vLLM) is a
+//! `preset` row from `providers/openai_compatible_hosts.json` over the one OpenAI-dialect adapter;
+//! any field of the preset can be overridden per provider.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    Gemini,
+    Azure,
+}
+
+/// How an OpenAI-dialect host reports usage in a stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamUsage {
+    /// Ask with `stream_options.include_usage` (OpenAI's way).
+    #[default]
+    StreamOptions,
+    /// The host always sends usage in its last chunk and may reject `stream_options`.
+    Always,
+}
+
+/// The few ways an OpenAI-compatible host differs from OpenAI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quirks {
+    #[serde(default)]
+    pub stream_usage: StreamUsage,
+    /// Parameters the host rejects; removed before sending.
+    #[serde(default)]
+    pub drop_params: Vec<String>,
+    /// Parameters the host names differently (`seed` → `random_seed` on Mistral).
+    #[serde(default)]
+    pub rename_params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderConfig {
+    pub id: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    /// Name of the Worker secret holding the key; `None` for hosts that need none (Ollama).
+    pub key_secret: Option<String>,
+    /// Azure's `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// Where the deployment runs (`us`, `eu`, ...), for data-residency rules.
+    pub region: Option<String>,
+    /// A local stand-in (the demo upstream of `make dev`), labelled as such in every response.
+    pub demo: bool,
+    pub timeout_ms: u64,
+    pub quirks: Quirks,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentRef {
+    pub provider: String,
+    /// The model name the provider knows (an Azure deployment name for Azure).
+    pub upstream_model: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelMode {
+    #[default]
+    Chat,
+    Embedding,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub mode: ModelMode,
+    /// Tried in order: the first is preferred, the rest are the fallback chain.
+    pub deployments: Vec<DeploymentRef>,
+    /// The pricing-table row; defaults to the model name.
+    pub price_key: String,
+    pub owned_by: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Catalog {
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub models: BTreeMap<String, ModelEntry>,
+    pub aliases: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("catalog: {location}: {problem}")]
+pub struct CatalogError {
+    pub location: String,
+    pub problem: String,
+}
+
+fn err(location: impl Into<String>, problem: impl Into<String>) -> CatalogError {
+    CatalogError { location: location.into(), problem: problem.into() }
+}
+
+const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    version: u32,
+    providers: BTreeMap<String, RawProvider>,
+    models: BTreeMap<String, RawModel>,
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    kind: Option<ProviderKind>,
+    preset: Option<String>,
+    base_url: Option<String>,
+    key_secret: Option<String>,
+    #[serde(default)]
+    no_key: bool,
+    api_version: Option<String>,
+    region: Option<String>,
+    #[serde(default)]
+    demo: bool,
+    timeout_ms: Option<u64>,
+    quirks: Option<Quirks>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    #[serde(default)]
+    mode: ModelMode,
+    deployments: Vec<DeploymentRef>,
+    price_key: Option<String>,
+    owned_by: Option<String>,
+}
+
+fn presets() -> BTreeMap<String, RawProvider> {
+    serde_json::from_str(include_str!("providers/openai_compatible_hosts.json")).expect("built-in presets parse")
+}
+
+impl Catalog {
+    pub fn from_json(text: &str) -> Result<Catalog, CatalogError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| err(format!("line {}", e.line()), e.to_string()))?;
+        let raw: RawCatalog = serde_path_to_error::deserialize(value).map_err(|e| err(e.path().to_string(), e.into_inner().to_string()))?;
+        if raw.version != 1 {
+            return Err(err("version", format!("unsupported version {}; this router reads version 1", raw.version)));
+        }
+        let presets = presets();
+        let mut catalog = Catalog::default();
+        for (id, p) in raw.providers {
+            let loc = format!("providers.{id}");
+            let preset = match &p.preset {
+                Some(name) => Some(presets.get(name).cloned().ok_or_else(|| {
+                    err(format!("{loc}.preset"), format!("unknown preset \"{name}\"; known: {}", presets.keys().cloned().collect::<Vec<_>>().join(", ")))
+                })?),
+                None => None,
+            };
+            let base = preset.clone().unwrap_or_default();
+            let kind = match (p.kind, &preset) {
+                (Some(k), _) => k,
+                (None, Some(_)) => ProviderKind::Openai,
+                (None, None) => return Err(err(format!("{loc}.kind"), "is required (openai, anthropic, gemini or azure), or give a preset")),
+            };
+            let base_url = p.base_url.or(base.base_url).ok_or_else(|| err(format!("{loc}.base_url"), "is required"))?;
+            if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                return Err(err(format!("{loc}.base_url"), "must start with https:// (or http:// for local hosts)"));
+            }
+            let key_secret = if p.no_key { None } else { p.key_secret.or(base.key_secret) };
+            if key_secret.is_none() && !p.no_key && preset.is_none() {
+                return Err(err(format!("{loc}.key_secret"), "is required (the Worker secret holding the key), or set \"no_key\": true"));
+            }
+            if kind == ProviderKind::Azure && p.api_version.is_none() {
+                return Err(err(format!("{loc}.api_version"), "is required for Azure OpenAI (e.g. \"2024-10-21\")"));
+            }
+            catalog.providers.insert(
+                id.clone(),
+                ProviderConfig {
+                    id: id.clone(),
+                    kind,
+                    base_url: base_url.trim_end_matches('/').to_string(),
+                    key_secret,
+                    api_version: p.api_version,
+                    region: p.region,
+                    demo: p.demo,
+                    timeout_ms: p.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+                    quirks: p.quirks.or(base.quirks).unwrap_or_default(),
+                },
+            );
+        }
+        for (name, m) in raw.models {
+            let loc = format!("models.{name}");
+            if m.deployments.is_empty() {
+                return Err(err(format!("{loc}.deployments"), "must list at least one deployment"));
+            }
+            for (i, d) in m.deployments.iter().enumerate() {
+                if !catalog.providers.contains_key(&d.provider) {
+                    return Err(err(format!("{loc}.deployments[{i}].provider"), format!("unknown provider \"{}\"", d.provider)));
+                }
+            }
+            let owned_by = m.owned_by.unwrap_or_else(|| m.deployments[0].provider.clone());
+            catalog.models.insert(
+                name.clone(),
+                ModelEntry { price_key: m.price_key.unwrap_or_else(|| name.clone()), name, mode: m.mode, deployments: m.deployments, owned_by },
+            );
+        }
+        for (alias, target) in raw.aliases {
+            if !catalog.models.contains_key(&target) {
+                return Err(err(format!("aliases.{alias}"), format!("points at unknown model \"{target}\"")));
+            }
+            if catalog.models.contains_key(&alias) {
+                return Err(err(format!("aliases.{alias}"), "shadows a model of the same name"));
+            }
+            catalog.aliases.insert(alias, target);
+        }
+        Ok(catalog)
+    }
+
+    /// The model a client's name refers to, through an alias if needed.
+    pub fn resolve(&self, requested: &str) -> Option<&ModelEntry> {
+        let name = self.aliases.get(requested).map(String::as_str).unwrap_or(requested);
+        self.models.get(name)
+    }
+
+    /// Every model and alias, for `/v1/models`.
+    pub fn public_names(&self) -> impl Iterator<Item = (&str, &ModelEntry)> {
+        self.models
+            .iter()
+            .map(|(n, m)| (n.as_str(), m))
+            .chain(self.aliases.iter().filter_map(|(a, t)| self.models.get(t).map(|m| (a.as_str(), m))))
+    }
+
+    /// Checks that every chat/embedding model has a price, so no request is ever costed at zero by accident.
+    pub fn check_prices(&self, prices: &crate::pricing::PriceTable) -> Result<(), CatalogError> {
+        for m in self.models.values() {
+            if prices.get(&m.price_key).is_none() {
+                return Err(err(format!("models.{}", m.name), format!("has no row \"{}\" in the pricing table", m.price_key)));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"{"version":1,
+      "providers":{
+        "openai":{"preset":"openai"},
+        "groq":{"preset":"groq","region":"us"},
+        "anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1/","key_secret":"ANTHROPIC_API_KEY"},
+        "azure-eu":{"kind":"azure","base_url":"https://x.openai.azure.com/openai","key_secret":"AZURE_KEY","api_version":"2024-10-21","region":"eu"},
+        "local":{"preset":"ollama"}
+      },
+      "models":{
+        "gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini"},{"provider":"azure-eu","upstream_model":"mini-deploy"}]},
+        "llama-3.1-8b":{"deployments":[{"provider":"groq","upstream_model":"llama-3.1-8b-instant"}]}
+      },
+      "aliases":{"fast":"gpt-4o-mini"}}"#;
+
+    #[test]
+    fn loads_presets_and_resolves_aliases() {
+        let c = Catalog::from_json(DOC).unwrap();
+        let groq = &c.providers["groq"];
+        assert_eq!(groq.kind, ProviderKind::Openai);
+        assert_eq!(groq.base_url, "https://api.groq.com/openai/v1");
+        assert_eq!(groq.key_secret.as_deref(), Some("GROQ_API_KEY"));
+        assert!(groq.quirks.drop_params.contains(&"logprobs".to_string()));
+        assert_eq!(c.providers["anthropic"].base_url, "https://api.anthropic.com/v1");
+        assert_eq!(c.providers["local"].key_secret, None);
+        assert_eq!(c.resolve("fast").unwrap().name, "gpt-4o-mini");
+        assert_eq!(c.public_names().count(), 3);
+        assert!(c.resolve("nope").is_none());
+    }
+
+    #[test]
+    fn errors_point_at_the_entry() {
+        let cases = [
+            (DOC.replace(r#""provider":"groq""#, r#""provider":"grok""#), "models.llama-3.1-8b.deployments[0].provider"),
+            (DOC.replace(r#""preset":"groq""#, r#""preset":"grok""#), "providers.groq.preset"),
+            (DOC.replace(r#","api_version":"2024-10-21""#, ""), "providers.azure-eu.api_version"),
+            (DOC.replace(r#""fast":"gpt-4o-mini""#, r#""fast":"gpt-5""#), "aliases.fast"),
+            (DOC.replace(r#""region":"us""#, r#""regoin":"us""#), "providers.groq"),
+        ];
+        for (doc, location) in cases {
+            let e = Catalog::from_json(&doc).unwrap_err();
+            assert!(e.location.starts_with(location), "{location}: got {e}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! costrouter: an OpenAI-compatible LLM cost router that runs as a Cloudflare Worker.
+//!
+//! The crate is a plain-Rust core (request parsing, provider translation, pricing, routing) with
+//! a thin edge layer in [`edge`] that is the only code touching `worker` types. The core builds
+//! and tests natively with `cargo test`; the edge builds only for wasm32.
+
+pub mod api;
+pub mod catalog;
+pub mod money;
+pub mod pricing;
+pub mod providers;
+pub mod usage;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

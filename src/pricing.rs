@@ -1,0 +1,367 @@
+//! The pricing table and the exact cost of a request.
+//!
+//! Pricing is data (`kv-seed/pricing.json`, stored in KV under `pricing`), validated when loaded.
+//! Two entry formats are accepted, so people can bring the table they already keep:
+//! - ours: prices in USD per million tokens (`input`, `output`, `cached_input`, `cache_write`,
+//!   `tiers`, `batch_discount`, `context_window`, `max_output_tokens`);
+//! - LiteLLM's `model_prices_and_context_window.json` entries (`input_cost_per_token`,
+//!   `output_cost_per_token`, `cache_read_input_token_cost`, `cache_creation_input_token_cost`,
+//!   `input_cost_per_token_above_200k_tokens`, `max_input_tokens`, ...), recognised per entry.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::money::Usd;
+use crate::usage::Usage;
+
+/// Per-token prices for one band of prompt sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rates {
+    pub input: Usd,
+    pub output: Usd,
+    pub cached_input: Usd,
+    pub cache_write: Usd,
+}
+
+/// A price band that applies when a request's prompt is larger than `above_input_tokens`
+/// (Gemini 2.5 Pro and Claude's 1M context both charge more past 200k).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tier {
+    pub above_input_tokens: u64,
+    pub rates: Rates,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelPrice {
+    pub base: Rates,
+    /// Ascending by threshold.
+    pub tiers: Vec<Tier>,
+    /// Batch API discount in parts per million of the price (0.5 → 500_000).
+    pub batch_discount_ppm: u32,
+    pub context_window: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    /// Price per output token when the model reasons; most providers bill reasoning as output.
+    pub reasoning: Option<Usd>,
+}
+
+/// A cost with the parts that made it, for headers, events and explanations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    pub input: Usd,
+    pub cached_input: Usd,
+    pub cache_write: Usd,
+    pub output: Usd,
+    pub total: Usd,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PricingError {
+    #[error("pricing: the document is not valid JSON: {0}")]
+    Json(String),
+    #[error("pricing: expected an object with a \"models\" object (or a LiteLLM model map at the top level)")]
+    Shape,
+    #[error("pricing: model \"{model}\": field \"{field}\": {problem}")]
+    Field { model: String, field: String, problem: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PriceTable {
+    models: BTreeMap<String, ModelPrice>,
+}
+
+fn field_err(model: &str, field: &str, problem: impl Into<String>) -> PricingError {
+    PricingError::Field { model: model.to_string(), field: field.to_string(), problem: problem.into() }
+}
+
+impl PriceTable {
+    /// Parses `{"version":1,"models":{...}}`, or a bare LiteLLM map (`{"gpt-4o": {...}, ...}`).
+    pub fn from_json(text: &str) -> Result<PriceTable, PricingError> {
+        let doc: Value = serde_json::from_str(text).map_err(|e| PricingError::Json(e.to_string()))?;
+        let root = doc.as_object().ok_or(PricingError::Shape)?;
+        let models = match root.get("models") {
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(PricingError::Shape),
+            None => root,
+        };
+        let mut table = PriceTable::default();
+        for (name, entry) in models {
+            // LiteLLM's file starts with a "sample_spec" documentation entry.
+            if name == "sample_spec" {
+                continue;
+            }
+            let entry = entry.as_object().ok_or_else(|| field_err(name, "", "must be an object"))?;
+            let price = if entry.contains_key("input_cost_per_token") || entry.contains_key("output_cost_per_token") {
+                parse_litellm(name, entry)?
+            } else {
+                parse_native(name, entry)?
+            };
+            table.models.insert(name.clone(), price);
+        }
+        Ok(table)
+    }
+
+    pub fn get(&self, model: &str) -> Option<&ModelPrice> {
+        self.models.get(model)
+    }
+
+    pub fn len(&self) -> usize {
+        self.models.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+
+    pub fn models(&self) -> impl Iterator<Item = (&String, &ModelPrice)> {
+        self.models.iter()
+    }
+}
+
+impl ModelPrice {
+    /// The rates that apply to a prompt of `input_tokens` tokens.
+    pub fn rates_for(&self, input_tokens: u64) -> Rates {
+        self.tiers.iter().rev().find(|t| input_tokens > t.above_input_tokens).map(|t| t.rates).unwrap_or(self.base)
+    }
+
+    /// The exact cost of one request's usage. Reasoning tokens are part of `output_tokens` and
+    /// billed at the output price unless the table gives them their own.
+    pub fn cost(&self, usage: &Usage, batch: bool) -> Cost {
+        let rates = self.rates_for(usage.input_tokens);
+        let (plain_output, reasoning) = match self.reasoning {
+            Some(_) => (usage.output_tokens.saturating_sub(usage.reasoning_tokens), usage.reasoning_tokens),
+            None => (usage.output_tokens, 0),
+        };
+        let mut cost = Cost {
+            input: rates.input.times(usage.uncached_input_tokens()),
+            cached_input: rates.cached_input.times(usage.cached_input_tokens),
+            cache_write: rates.cache_write.times(usage.cache_write_tokens),
+            output: rates.output.times(plain_output) + self.reasoning.unwrap_or(Usd::ZERO).times(reasoning),
+            total: Usd::ZERO,
+        };
+        if batch && self.batch_discount_ppm > 0 {
+            let keep = 1_000_000 - self.batch_discount_ppm;
+            for part in [&mut cost.input, &mut cost.cached_input, &mut cost.cache_write, &mut cost.output] {
+                *part = part.scale_ppm(keep);
+            }
+        }
+        cost.total = cost.input + cost.cached_input + cost.cache_write + cost.output;
+        cost
+    }
+}
+
+fn number(model: &str, entry: &Map<String, Value>, field: &str) -> Result<Option<f64>, PricingError> {
+    match entry.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let v = n.as_f64().unwrap_or(f64::NAN);
+            if v.is_finite() && v >= 0.0 {
+                Ok(Some(v))
+            } else {
+                Err(field_err(model, field, "must be a non-negative number"))
+            }
+        }
+        Some(other) => Err(field_err(model, field, format!("must be a number, got {other}"))),
+    }
+}
+
+fn count(model: &str, entry: &Map<String, Value>, field: &str) -> Result<Option<u64>, PricingError> {
+    match entry.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| field_err(model, field, "must be a whole number of tokens")),
+    }
+}
+
+fn per_million(model: &str, field: &str, v: f64) -> Result<Usd, PricingError> {
+    Usd::per_token_from_per_million(v).ok_or_else(|| field_err(model, field, "price out of range"))
+}
+
+fn discount_ppm(model: &str, field: &str, v: Option<f64>) -> Result<u32, PricingError> {
+    match v {
+        None => Ok(0),
+        Some(d) if (0.0..1.0).contains(&d) => Ok((d * 1_000_000.0).round() as u32),
+        Some(_) => Err(field_err(model, field, "must be a fraction from 0 up to (not including) 1, e.g. 0.5 for half price")),
+    }
+}
+
+const NATIVE_FIELDS: &[&str] = &[
+    "provider", "input", "output", "cached_input", "cache_write", "reasoning", "tiers", "batch_discount",
+    "context_window", "max_output_tokens", "notes", "mode",
+];
+
+fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
+    let get = |f: &str| number(model, entry, f).map_err(|e| match e {
+        PricingError::Field { model, field, problem } => PricingError::Field { model, field: format!("{prefix}{field}"), problem },
+        other => other,
+    });
+    let input = match (get("input")?, fallback) {
+        (Some(v), _) => per_million(model, "input", v)?,
+        (None, Some(f)) => f.input,
+        (None, None) => return Err(field_err(model, &format!("{prefix}input"), "is required (USD per million input tokens)")),
+    };
+    let output = match (get("output")?, fallback) {
+        (Some(v), _) => per_million(model, "output", v)?,
+        (None, Some(f)) => f.output,
+        // Embedding models have no output price.
+        (None, None) => Usd::ZERO,
+    };
+    // Without a cached or cache-write price, those tokens cost the plain input price.
+    let cached_input = match get("cached_input")? {
+        Some(v) => per_million(model, "cached_input", v)?,
+        None => fallback.map(|f| f.cached_input).unwrap_or(input),
+    };
+    let cache_write = match get("cache_write")? {
+        Some(v) => per_million(model, "cache_write", v)?,
+        None => fallback.map(|f| f.cache_write).unwrap_or(input),
+    };
+    Ok(Rates { input, output, cached_input, cache_write })
+}
+
+fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, PricingError> {
+    if let Some(unknown) = entry.keys().find(|k| !NATIVE_FIELDS.contains(&k.as_str())) {
+        return Err(field_err(model, unknown, format!("unknown field; expected one of {}", NATIVE_FIELDS.join(", "))));
+    }
+    let base = parse_rates(model, entry, "", None)?;
+    let mut tiers = Vec::new();
+    if let Some(raw) = entry.get("tiers") {
+        let list = raw.as_array().ok_or_else(|| field_err(model, "tiers", "must be a list"))?;
+        for (i, t) in list.iter().enumerate() {
+            let prefix = format!("tiers[{i}].");
+            let t = t.as_object().ok_or_else(|| field_err(model, &format!("tiers[{i}]"), "must be an object"))?;
+            let above = count(model, t, "above_input_tokens")?
+                .ok_or_else(|| field_err(model, &format!("{prefix}above_input_tokens"), "is required"))?;
+            let rates = parse_rates(model, t, &prefix, Some(base))?;
+            tiers.push(Tier { above_input_tokens: above, rates });
+        }
+        tiers.sort_by_key(|t| t.above_input_tokens);
+        if tiers.windows(2).any(|w| w[0].above_input_tokens == w[1].above_input_tokens) {
+            return Err(field_err(model, "tiers", "two tiers share the same above_input_tokens"));
+        }
+    }
+    let reasoning = number(model, entry, "reasoning")?.map(|v| per_million(model, "reasoning", v)).transpose()?;
+    Ok(ModelPrice {
+        base,
+        tiers,
+        batch_discount_ppm: discount_ppm(model, "batch_discount", number(model, entry, "batch_discount")?)?,
+        context_window: count(model, entry, "context_window")?,
+        max_output_tokens: count(model, entry, "max_output_tokens")?,
+        reasoning,
+    })
+}
+
+fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, PricingError> {
+    let per_token = |field: &str| -> Result<Option<Usd>, PricingError> {
+        number(model, entry, field)?
+            .map(|v| Usd::per_token_from_usd(v).ok_or_else(|| field_err(model, field, "price out of range")))
+            .transpose()
+    };
+    let input = per_token("input_cost_per_token")?.unwrap_or(Usd::ZERO);
+    let base = Rates {
+        input,
+        output: per_token("output_cost_per_token")?.unwrap_or(Usd::ZERO),
+        cached_input: per_token("cache_read_input_token_cost")?.unwrap_or(input),
+        cache_write: per_token("cache_creation_input_token_cost")?.unwrap_or(input),
+    };
+    // LiteLLM names long-context prices `..._above_<N>k_tokens`.
+    let mut tiers: BTreeMap<u64, Rates> = BTreeMap::new();
+    for (key, _) in entry.iter() {
+        let Some((kind, rest)) = key.split_once("_above_") else { continue };
+        let Some(k) = rest.strip_suffix("k_tokens").and_then(|n| n.parse::<u64>().ok()) else { continue };
+        let above = k * 1000;
+        let price = per_token(key)?.unwrap_or(Usd::ZERO);
+        let rates = tiers.entry(above).or_insert(base);
+        match kind {
+            "input_cost_per_token" => rates.input = price,
+            "output_cost_per_token" => rates.output = price,
+            "cache_read_input_token_cost" => rates.cached_input = price,
+            "cache_creation_input_token_cost" => rates.cache_write = price,
+            _ => {}
+        }
+    }
+    let batch_discount_ppm = match (per_token("input_cost_per_token_batches")?, input) {
+        (Some(batch), full) if full.0 > 0 && batch < full => (1_000_000 - (batch.0 as i128 * 1_000_000 / full.0 as i128) as u32).min(999_999),
+        _ => 0,
+    };
+    Ok(ModelPrice {
+        base,
+        tiers: tiers.into_iter().map(|(above_input_tokens, rates)| Tier { above_input_tokens, rates }).collect(),
+        batch_discount_ppm,
+        context_window: count(model, entry, "max_input_tokens")?,
+        max_output_tokens: count(model, entry, "max_output_tokens")?,
+        reasoning: per_token("output_cost_per_reasoning_token")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = r#"{"version":1,"models":{
+        "gpt-4o-mini": {"input":0.15,"output":0.6,"cached_input":0.075,"batch_discount":0.5,"context_window":128000,"max_output_tokens":16384},
+        "gemini-2.5-pro": {"input":1.25,"output":10,"cached_input":0.31,"tiers":[{"above_input_tokens":200000,"input":2.5,"output":15,"cached_input":0.625}]},
+        "claude-sonnet-4-5": {"input":3,"output":15,"cached_input":0.3,"cache_write":3.75}
+    }}"#;
+
+    fn usage(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) -> Usage {
+        Usage { input_tokens: input, cached_input_tokens: cached, cache_write_tokens: write, output_tokens: output, reasoning_tokens: reasoning }
+    }
+
+    #[test]
+    fn cached_input_is_discounted() {
+        let t = PriceTable::from_json(TABLE).unwrap();
+        // 86 uncached * 0.15/M + 1920 cached * 0.075/M + 300 out * 0.6/M
+        let c = t.get("gpt-4o-mini").unwrap().cost(&usage(2006, 1920, 0, 300, 192), false);
+        assert_eq!(c.input.to_string(), "0.0000129");
+        assert_eq!(c.cached_input.to_string(), "0.000144");
+        assert_eq!(c.output.to_string(), "0.00018");
+        assert_eq!(c.total.to_string(), "0.0003369");
+    }
+
+    #[test]
+    fn long_context_tier_switches_every_rate() {
+        let t = PriceTable::from_json(TABLE).unwrap();
+        let p = t.get("gemini-2.5-pro").unwrap();
+        assert_eq!(p.cost(&usage(200_000, 0, 0, 1000, 0), false).total.to_string(), "0.26"); // 0.25 + 0.01
+        assert_eq!(p.cost(&usage(200_001, 0, 0, 1000, 0), false).total.to_string(), "0.5150025"); // 0.5000025 + 0.015
+    }
+
+    #[test]
+    fn cache_writes_and_batches() {
+        let t = PriceTable::from_json(TABLE).unwrap();
+        let c = t.get("claude-sonnet-4-5").unwrap().cost(&usage(3050, 2000, 1000, 70, 0), false);
+        // 50*3 + 2000*0.3 + 1000*3.75 + 70*15 = 150 + 600 + 3750 + 1050 = 5550 micro-dollars
+        assert_eq!(c.total.to_string(), "0.00555");
+        let batch = t.get("gpt-4o-mini").unwrap().cost(&usage(1000, 0, 0, 1000, 0), true);
+        assert_eq!(batch.total.to_string(), "0.000375");
+    }
+
+    #[test]
+    fn imports_litellm_entries() {
+        let t = PriceTable::from_json(r#"{"sample_spec":{"input_cost_per_token":0},
+            "gemini/gemini-2.5-pro":{"input_cost_per_token":1.25e-06,"output_cost_per_token":1e-05,"input_cost_per_token_above_200k_tokens":2.5e-06,
+              "output_cost_per_token_above_200k_tokens":1.5e-05,"cache_read_input_token_cost":3.1e-07,"max_input_tokens":1048576,"max_output_tokens":65535,"litellm_provider":"gemini"},
+            "gpt-4o-mini":{"input_cost_per_token":1.5e-07,"output_cost_per_token":6e-07,"input_cost_per_token_batches":7.5e-08}}"#)
+        .unwrap();
+        let p = t.get("gemini/gemini-2.5-pro").unwrap();
+        assert_eq!(p.tiers.len(), 1);
+        assert_eq!(p.context_window, Some(1_048_576));
+        assert_eq!(p.cost(&usage(200_001, 0, 0, 1000, 0), false).total.to_string(), "0.5150025");
+        assert_eq!(t.get("gpt-4o-mini").unwrap().batch_discount_ppm, 500_000);
+        assert!(t.get("sample_spec").is_none());
+    }
+
+    #[test]
+    fn validation_names_model_and_field() {
+        let e = PriceTable::from_json(r#"{"models":{"m":{"input":"cheap"}}}"#).unwrap_err();
+        assert_eq!(e.to_string(), "pricing: model \"m\": field \"input\": must be a number, got \"cheap\"");
+        let e = PriceTable::from_json(r#"{"models":{"m":{"output":1}}}"#).unwrap_err();
+        assert!(e.to_string().contains("\"input\": is required"));
+        let e = PriceTable::from_json(r#"{"models":{"m":{"input":1,"ouput":2}}}"#).unwrap_err();
+        assert!(e.to_string().contains("\"ouput\": unknown field"));
+        let e = PriceTable::from_json(r#"{"models":{"m":{"input":1,"tiers":[{"input":2}]}}}"#).unwrap_err();
+        assert!(e.to_string().contains("tiers[0].above_input_tokens"));
+        let e = PriceTable::from_json(r#"{"models":{"m":{"input":1,"batch_discount":1.5}}}"#).unwrap_err();
+        assert!(e.to_string().contains("batch_discount"));
+    }
+}

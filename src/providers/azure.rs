@@ -1,0 +1,71 @@
+//! Azure OpenAI: the OpenAI dialect behind a deployment URL, an `api-version` query parameter and
+//! an `api-key` header. The catalog's `upstream_model` is the Azure deployment name and the
+//! provider's `base_url` is the resource endpoint ending in `/openai`.
+
+use super::openai::{chat_answer, chat_body, embeddings_answer, embeddings_body, OpenAiStream};
+use super::{ChatAnswer, EmbeddingsAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use crate::api::chat::ChatRequest;
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::ApiError;
+
+pub struct Azure;
+
+fn url(target: &Target, operation: &str) -> String {
+    let version = target.provider.api_version.as_deref().unwrap_or("2024-10-21");
+    format!("{}/deployments/{}/{operation}?api-version={version}", target.provider.base_url, target.upstream_model)
+}
+
+fn auth(target: &Target) -> Vec<(&'static str, String)> {
+    target.api_key.map(|k| vec![("api-key", k.to_string())]).unwrap_or_default()
+}
+
+impl Provider for Azure {
+    fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
+        let body = chat_body(req, target.upstream_model, &target.provider.quirks, false)?;
+        Ok(UpstreamRequest::json_post(url(target, "chat/completions"), auth(target), &body))
+    }
+
+    fn chat_response(&self, target: &Target, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
+        chat_answer(&target.provider.id, body)
+    }
+
+    fn chat_stream(&self, target: &Target, _req: &ChatRequest) -> Box<dyn StreamTranslator> {
+        Box::new(OpenAiStream::new(&target.provider.id))
+    }
+
+    fn embeddings_request(&self, target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
+        Ok(UpstreamRequest::json_post(url(target, "embeddings"), auth(target), &embeddings_body(req, None)?))
+    }
+
+    fn embeddings_response(&self, target: &Target, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+        embeddings_answer(&target.provider.id, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ProviderConfig, ProviderKind, Quirks};
+
+    #[test]
+    fn builds_deployment_url_with_api_key_header() {
+        let p = ProviderConfig {
+            id: "azure-eu".into(),
+            kind: ProviderKind::Azure,
+            base_url: "https://res.openai.azure.com/openai".into(),
+            key_secret: Some("AZURE_KEY".into()),
+            api_version: Some("2024-10-21".into()),
+            region: Some("eu".into()),
+            demo: false,
+            timeout_ms: 1000,
+            quirks: Quirks::default(),
+        };
+        let t = Target { provider: &p, upstream_model: "mini-prod", api_key: Some("azkey") };
+        let req = ChatRequest::parse(br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let up = Azure.chat_request(&t, &req).unwrap();
+        assert_eq!(up.url, "https://res.openai.azure.com/openai/deployments/mini-prod/chat/completions?api-version=2024-10-21");
+        assert!(up.headers.contains(&("api-key".into(), "azkey".into())));
+        assert!(!up.headers.iter().any(|(k, _)| k == "authorization"));
+        assert!(!up.body.contains("\"model\""));
+    }
+}

@@ -1,0 +1,248 @@
+//! The OpenAI dialect: OpenAI itself and every OpenAI-compatible host (Groq, Together, DeepSeek,
+//! Mistral, OpenRouter, Ollama, vLLM). Hosts differ only by the data in their catalog row
+//! (base URL, key, [`Quirks`]); Azure reuses these functions with its own URL and auth.
+//!
+//! Requests pass through with every field the client sent, so new OpenAI parameters work
+//! without a router release. Two things change: `model` becomes the upstream name, and a
+//! streaming request always asks for usage, because the cost must be known when the stream ends.
+
+use serde_json::{json, Map, Value};
+
+use super::sse::SseEvent;
+use super::{ChatAnswer, EmbeddingsAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use crate::api::chat::ChatRequest;
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::ApiError;
+use crate::catalog::{Quirks, StreamUsage};
+use crate::usage::Usage;
+
+pub struct OpenAi;
+
+impl Provider for OpenAi {
+    fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
+        let body = chat_body(req, target.upstream_model, &target.provider.quirks, true)?;
+        Ok(UpstreamRequest::json_post(format!("{}/chat/completions", target.provider.base_url), bearer(target), &body))
+    }
+
+    fn chat_response(&self, target: &Target, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
+        chat_answer(&target.provider.id, body)
+    }
+
+    fn chat_stream(&self, target: &Target, _req: &ChatRequest) -> Box<dyn StreamTranslator> {
+        Box::new(OpenAiStream::new(&target.provider.id))
+    }
+
+    fn embeddings_request(&self, target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
+        let body = embeddings_body(req, Some(target.upstream_model))?;
+        Ok(UpstreamRequest::json_post(format!("{}/embeddings", target.provider.base_url), bearer(target), &body))
+    }
+
+    fn embeddings_response(&self, target: &Target, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+        embeddings_answer(&target.provider.id, body)
+    }
+}
+
+fn bearer(target: &Target) -> Vec<(&'static str, String)> {
+    target.api_key.map(|k| vec![("authorization", format!("Bearer {k}"))]).unwrap_or_default()
+}
+
+/// The request body for an OpenAI-dialect host. `with_model` is false for Azure, whose URL names
+/// the deployment instead.
+pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_model: bool) -> Result<Value, ApiError> {
+    let mut body = serde_json::to_value(req).map_err(|e| ApiError::internal(format!("could not encode the request: {e}")))?;
+    let obj = body.as_object_mut().expect("a struct serializes to an object");
+    if with_model {
+        obj.insert("model".into(), Value::String(upstream_model.to_string()));
+    } else {
+        obj.remove("model");
+    }
+    if req.stream && quirks.stream_usage == StreamUsage::StreamOptions {
+        let options = obj.entry("stream_options").or_insert_with(|| json!({}));
+        if let Some(options) = options.as_object_mut() {
+            options.insert("include_usage".into(), Value::Bool(true));
+        }
+    }
+    apply_quirks(obj, quirks);
+    Ok(body)
+}
+
+fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) {
+    for p in &quirks.drop_params {
+        obj.remove(p);
+    }
+    for (from, to) in &quirks.rename_params {
+        if let Some(v) = obj.remove(from) {
+            obj.insert(to.clone(), v);
+        }
+    }
+}
+
+/// Reads a chat completion; the body is passed to the client as the provider sent it.
+pub fn chat_answer(provider: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+    if !value.get("choices").is_some_and(Value::is_array) {
+        return Err(UpstreamError::malformed(provider, "no 'choices' array in the completion"));
+    }
+    let usage = value.get("usage").and_then(Usage::from_openai);
+    Ok(ChatAnswer { body: value, usage })
+}
+
+pub fn embeddings_body(req: &EmbeddingsRequest, upstream_model: Option<&str>) -> Result<Value, ApiError> {
+    let mut body = serde_json::to_value(req).map_err(|e| ApiError::internal(format!("could not encode the request: {e}")))?;
+    let obj = body.as_object_mut().expect("a struct serializes to an object");
+    match upstream_model {
+        Some(m) => obj.insert("model".into(), Value::String(m.to_string())),
+        None => obj.remove("model"),
+    };
+    Ok(body)
+}
+
+pub fn embeddings_answer(provider: &str, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+    if !value.get("data").is_some_and(Value::is_array) {
+        return Err(UpstreamError::malformed(provider, "no 'data' array in the embeddings response"));
+    }
+    let usage = value.get("usage").map(Usage::from_openai_embeddings);
+    Ok(EmbeddingsAnswer { body: value, usage })
+}
+
+/// Passes OpenAI chunks through, lifting usage out of them.
+pub struct OpenAiStream {
+    provider: String,
+    usage: Option<Usage>,
+    complete: bool,
+}
+
+impl OpenAiStream {
+    pub fn new(provider: &str) -> Self {
+        OpenAiStream { provider: provider.to_string(), usage: None, complete: false }
+    }
+}
+
+impl StreamTranslator for OpenAiStream {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Vec<Value>, UpstreamError> {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            self.complete = true;
+            return Ok(vec![]);
+        }
+        if data.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut chunk: Value =
+            serde_json::from_str(data).map_err(|e| UpstreamError::malformed(&self.provider, format!("invalid JSON in stream ({e})")))?;
+        if let Some(err) = chunk.get("error") {
+            let message = err.get("message").and_then(Value::as_str).unwrap_or("stream error");
+            return Err(UpstreamError::Status { provider: self.provider.clone(), status: 502, message: super::redact_secrets(message) });
+        }
+        let obj = chunk.as_object_mut().ok_or_else(|| UpstreamError::malformed(&self.provider, "a stream chunk is not an object"))?;
+        // Groq reports stream usage under `x_groq.usage`.
+        let usage = obj.remove("usage").filter(|u| !u.is_null()).or_else(|| obj.get("x_groq").and_then(|x| x.get("usage")).cloned());
+        if let Some(u) = usage.as_ref().and_then(Usage::from_openai) {
+            self.usage.get_or_insert_with(Usage::default).merge_max(&u);
+        }
+        let no_choices = obj.get("choices").and_then(Value::as_array).is_none_or(|c| c.is_empty());
+        // The usage-only chunk is re-emitted by the stream driver, only if the client asked.
+        if no_choices && usage.is_some() {
+            return Ok(vec![]);
+        }
+        Ok(vec![chunk])
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn is_complete(&self) -> bool {
+        self.complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ProviderConfig, ProviderKind};
+
+    fn provider(quirks: Quirks) -> ProviderConfig {
+        ProviderConfig {
+            id: "openai".into(),
+            kind: ProviderKind::Openai,
+            base_url: "https://api.openai.com/v1".into(),
+            key_secret: Some("OPENAI_API_KEY".into()),
+            api_version: None,
+            region: None,
+            demo: false,
+            timeout_ms: 1000,
+            quirks,
+        }
+    }
+
+    fn request(json: &str) -> ChatRequest {
+        ChatRequest::parse(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn passes_everything_through_and_asks_for_stream_usage() {
+        let p = provider(Quirks::default());
+        let target = Target { provider: &p, upstream_model: "gpt-4o-mini-2024-07-18", api_key: Some("sk-test") };
+        let req = request(r#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"stream":true,"logit_bias":{"50256":-100},"seed":3}"#);
+        let up = OpenAi.chat_request(&target, &req).unwrap();
+        assert_eq!(up.url, "https://api.openai.com/v1/chat/completions");
+        assert!(up.headers.contains(&("authorization".into(), "Bearer sk-test".into())));
+        let body: Value = serde_json::from_str(&up.body).unwrap();
+        assert_eq!(body["model"], "gpt-4o-mini-2024-07-18");
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["logit_bias"]["50256"], -100);
+        assert_eq!(body["seed"], 3);
+    }
+
+    #[test]
+    fn quirks_drop_and_rename_params() {
+        let quirks = Quirks {
+            stream_usage: StreamUsage::Always,
+            drop_params: vec!["user".into(), "stream_options".into()],
+            rename_params: [("seed".to_string(), "random_seed".to_string())].into(),
+        };
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u1","seed":9}"#);
+        let body = chat_body(&req, "mistral-small-latest", &quirks, true).unwrap();
+        assert!(body.get("user").is_none() && body.get("stream_options").is_none() && body.get("seed").is_none());
+        assert_eq!(body["random_seed"], 9);
+    }
+
+    #[test]
+    fn stream_lifts_usage_and_drops_usage_only_chunk() {
+        let mut s = OpenAiStream::new("openai");
+        let ev = |d: &str| SseEvent { event: String::new(), data: d.to_string() };
+        let out = s.on_event(&ev(r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}"#)).unwrap();
+        assert_eq!(out.len(), 1);
+        assert!(out[0].get("usage").is_none());
+        let out = s.on_event(&ev(r#"{"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}"#)).unwrap();
+        assert!(out.is_empty());
+        assert!(!s.is_complete());
+        s.on_event(&ev("[DONE]")).unwrap();
+        assert!(s.is_complete());
+        assert_eq!(s.usage().unwrap().cached_input_tokens, 4);
+    }
+
+    #[test]
+    fn stream_reads_groq_usage_and_errors() {
+        let mut s = OpenAiStream::new("groq");
+        let ev = |d: &str| SseEvent { event: String::new(), data: d.to_string() };
+        let out = s.on_event(&ev(r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":7,"completion_tokens":3}}}"#)).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(s.usage().unwrap().output_tokens, 3);
+        assert!(s.on_event(&ev(r#"{"error":{"message":"overloaded"}}"#)).is_err());
+        assert!(s.on_event(&ev("not json")).is_err());
+    }
+
+    #[test]
+    fn non_stream_answer_keeps_body_and_reads_usage() {
+        let body = br#"{"id":"x","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"hi","annotations":[]},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6},"service_tier":"default"}"#;
+        let a = chat_answer("openai", body).unwrap();
+        assert_eq!(a.body["service_tier"], "default");
+        assert_eq!(a.usage.unwrap().input_tokens, 5);
+        assert!(chat_answer("openai", b"{}").is_err());
+        assert!(chat_answer("openai", b"<html>").is_err());
+    }
+}

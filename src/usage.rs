@@ -1,0 +1,155 @@
+//! Token usage, normalized across providers.
+//!
+//! This module is the one place that knows which provider reports which token count under which
+//! field name, and how the counts nest. Providers disagree on what "input" means:
+//! - OpenAI: `prompt_tokens` includes `prompt_tokens_details.cached_tokens`; `completion_tokens`
+//!   includes `completion_tokens_details.reasoning_tokens`.
+//! - Anthropic: `input_tokens` excludes both `cache_read_input_tokens` and
+//!   `cache_creation_input_tokens`; `output_tokens` includes extended-thinking tokens.
+//! - Gemini: `promptTokenCount` includes `cachedContentTokenCount`; `candidatesTokenCount`
+//!   excludes `thoughtsTokenCount`, which is billed at the output price.
+//!
+//! [`Usage`] always means: `input_tokens` = every prompt token (uncached + cache reads + cache
+//! writes), `output_tokens` = every billed output token (reasoning included).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// All prompt tokens, however billed.
+    pub input_tokens: u64,
+    /// Prompt tokens served from the provider's prompt cache (billed at the cached price).
+    pub cached_input_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache (billed at the cache-write price).
+    pub cache_write_tokens: u64,
+    /// All billed output tokens, reasoning included.
+    pub output_tokens: u64,
+    /// The part of `output_tokens` spent on hidden reasoning.
+    pub reasoning_tokens: u64,
+}
+
+fn count(v: &Value, pointer: &str) -> u64 {
+    v.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+}
+
+impl Usage {
+    /// Input tokens billed at the plain input price.
+    pub fn uncached_input_tokens(&self) -> u64 {
+        self.input_tokens.saturating_sub(self.cached_input_tokens).saturating_sub(self.cache_write_tokens)
+    }
+
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+
+    /// OpenAI `usage` object (chat completions), as found in a response or the last stream chunk.
+    pub fn from_openai(usage: &Value) -> Option<Usage> {
+        let input = usage.get("prompt_tokens")?.as_u64()?;
+        Some(Usage {
+            input_tokens: input,
+            cached_input_tokens: count(usage, "/prompt_tokens_details/cached_tokens"),
+            // DeepSeek reports cache hits as `prompt_cache_hit_tokens` instead.
+            cache_write_tokens: 0,
+            output_tokens: count(usage, "/completion_tokens"),
+            reasoning_tokens: count(usage, "/completion_tokens_details/reasoning_tokens"),
+        }
+        .with_deepseek_cache(usage))
+    }
+
+    fn with_deepseek_cache(mut self, usage: &Value) -> Usage {
+        if self.cached_input_tokens == 0 {
+            self.cached_input_tokens = count(usage, "/prompt_cache_hit_tokens").min(self.input_tokens);
+        }
+        self
+    }
+
+    /// Anthropic `usage` (a Messages response, `message_start.message.usage` or `message_delta.usage`).
+    pub fn from_anthropic(usage: &Value) -> Usage {
+        let uncached = count(usage, "/input_tokens");
+        let read = count(usage, "/cache_read_input_tokens");
+        let write = count(usage, "/cache_creation_input_tokens");
+        Usage {
+            input_tokens: uncached + read + write,
+            cached_input_tokens: read,
+            cache_write_tokens: write,
+            output_tokens: count(usage, "/output_tokens"),
+            reasoning_tokens: 0,
+        }
+    }
+
+    /// Gemini `usageMetadata`.
+    pub fn from_gemini(meta: &Value) -> Usage {
+        let thoughts = count(meta, "/thoughtsTokenCount");
+        Usage {
+            input_tokens: count(meta, "/promptTokenCount") + count(meta, "/toolUsePromptTokenCount"),
+            cached_input_tokens: count(meta, "/cachedContentTokenCount"),
+            cache_write_tokens: 0,
+            output_tokens: count(meta, "/candidatesTokenCount") + thoughts,
+            reasoning_tokens: thoughts,
+        }
+    }
+
+    /// OpenAI embeddings `usage`.
+    pub fn from_openai_embeddings(usage: &Value) -> Usage {
+        Usage { input_tokens: count(usage, "/prompt_tokens"), ..Usage::default() }
+    }
+
+    /// Keeps the larger of each count: Anthropic streams report input in `message_start` and the
+    /// final output in `message_delta`, and some hosts repeat cumulative usage in every chunk.
+    pub fn merge_max(&mut self, other: &Usage) {
+        self.input_tokens = self.input_tokens.max(other.input_tokens);
+        self.cached_input_tokens = self.cached_input_tokens.max(other.cached_input_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.max(other.cache_write_tokens);
+        self.output_tokens = self.output_tokens.max(other.output_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.max(other.reasoning_tokens);
+    }
+
+    /// The usage object the router returns to OpenAI clients, whatever the provider.
+    pub fn to_openai_json(&self) -> Value {
+        json!({
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens(),
+            "prompt_tokens_details": { "cached_tokens": self.cached_input_tokens },
+            "completion_tokens_details": { "reasoning_tokens": self.reasoning_tokens },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_counts_nest() {
+        let u = Usage::from_openai(&json!({"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+            "prompt_tokens_details": {"cached_tokens": 1920}, "completion_tokens_details": {"reasoning_tokens": 192}}))
+        .unwrap();
+        assert_eq!(u, Usage { input_tokens: 2006, cached_input_tokens: 1920, cache_write_tokens: 0, output_tokens: 300, reasoning_tokens: 192 });
+        assert_eq!(u.uncached_input_tokens(), 86);
+        assert!(Usage::from_openai(&json!({})).is_none());
+    }
+
+    #[test]
+    fn deepseek_cache_hits() {
+        let u = Usage::from_openai(&json!({"prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 36})).unwrap();
+        assert_eq!(u.cached_input_tokens, 64);
+    }
+
+    #[test]
+    fn anthropic_input_excludes_cache_fields() {
+        let u = Usage::from_anthropic(&json!({"input_tokens": 50, "cache_creation_input_tokens": 1000, "cache_read_input_tokens": 2000, "output_tokens": 70}));
+        assert_eq!(u.input_tokens, 3050);
+        assert_eq!(u.uncached_input_tokens(), 50);
+        assert_eq!(u.cache_write_tokens, 1000);
+    }
+
+    #[test]
+    fn gemini_thoughts_are_output() {
+        let u = Usage::from_gemini(&json!({"promptTokenCount": 1000, "cachedContentTokenCount": 400, "candidatesTokenCount": 50, "thoughtsTokenCount": 120, "totalTokenCount": 1170}));
+        assert_eq!(u.output_tokens, 170);
+        assert_eq!(u.reasoning_tokens, 120);
+        assert_eq!(u.uncached_input_tokens(), 600);
+    }
+}
