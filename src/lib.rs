@@ -9,6 +9,9 @@ pub mod catalog;
 pub mod money;
 pub mod pricing;
 pub mod providers;
+pub mod routing;
+pub mod stream;
+pub mod tenants;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

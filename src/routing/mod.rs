@@ -1,0 +1,172 @@
+//! Route decisions: which deployments a request may go to, in which order, and why.
+//!
+//! This first strategy serves the model the client asked for (through an alias if it named one)
+//! and falls back along that model's deployments. Policy-driven strategies (cheapest capable,
+//! cascade, splits) plug in here and produce the same [`RouteDecision`].
+
+use serde::Serialize;
+
+use crate::api::ApiError;
+use crate::catalog::{Catalog, ModelMode, ProviderConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub provider: String,
+    pub upstream_model: String,
+    /// The public model this candidate serves, and its pricing row.
+    pub model: String,
+    pub price_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteDecision {
+    /// What the client sent in `model`.
+    pub requested: String,
+    /// The pricing row of the model the client asked for: the baseline savings are measured against.
+    pub baseline_price_key: Option<String>,
+    /// Tried in order until one answers.
+    pub candidates: Vec<Candidate>,
+    /// A short name for the route taken (`direct`, `alias`), for headers and events.
+    pub route: String,
+    /// Why, in words a person reads in a response header.
+    pub reason: String,
+}
+
+/// Routes a request to the model it names. `usable` says whether a provider can be called now
+/// (it has its key); providers that cannot are left out, and the reason says so.
+pub fn route_direct(
+    catalog: &Catalog,
+    requested: &str,
+    mode: ModelMode,
+    allowed_models: Option<&[String]>,
+    usable: impl Fn(&ProviderConfig) -> bool,
+) -> Result<RouteDecision, ApiError> {
+    let model = catalog.resolve(requested).ok_or_else(|| ApiError::model_not_found(requested))?;
+    if let Some(allowed) = allowed_models {
+        if !allowed.iter().any(|a| a == requested || a == &model.name) {
+            return Err(ApiError::model_not_found(requested));
+        }
+    }
+    if model.mode != mode {
+        let wanted = match mode {
+            ModelMode::Chat => "chat completions",
+            ModelMode::Embedding => "embeddings",
+        };
+        return Err(ApiError::invalid_value("model", format!("The model '{requested}' does not support {wanted}.")));
+    }
+    let mut candidates = Vec::new();
+    let mut skipped = Vec::new();
+    for d in &model.deployments {
+        let provider = &catalog.providers[&d.provider];
+        if usable(provider) {
+            candidates.push(Candidate {
+                provider: d.provider.clone(),
+                upstream_model: d.upstream_model.clone(),
+                model: model.name.clone(),
+                price_key: model.price_key.clone(),
+            });
+        } else {
+            skipped.push(d.provider.as_str());
+        }
+    }
+    if candidates.is_empty() {
+        return Err(ApiError::no_route(format!(
+            "No deployment of '{}' can be called: no API key is configured for {}.",
+            model.name,
+            skipped.join(", ")
+        )));
+    }
+    let via_alias = requested != model.name;
+    let mut reason = if via_alias {
+        format!("alias '{requested}' serves {}", model.name)
+    } else {
+        format!("requested model {}", model.name)
+    };
+    if candidates.len() > 1 {
+        let chain: Vec<&str> = candidates.iter().map(|c| c.provider.as_str()).collect();
+        reason.push_str(&format!("; fallback order {}", chain.join(" > ")));
+    }
+    if !skipped.is_empty() {
+        reason.push_str(&format!("; skipped {} (no key)", skipped.join(", ")));
+    }
+    Ok(RouteDecision {
+        requested: requested.to_string(),
+        baseline_price_key: Some(model.price_key.clone()),
+        candidates,
+        route: if via_alias { "alias".into() } else { "direct".into() },
+        reason,
+    })
+}
+
+/// What to do after an upstream answered with `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Success,
+    /// Try the next candidate: rate limits, overload, server errors, timeouts, and credentials
+    /// the provider refused (a deployment's misconfiguration is not the client's fault).
+    Fallback,
+    /// The request itself was rejected; another deployment would reject it too.
+    ClientError,
+}
+
+pub fn disposition(status: u16) -> Disposition {
+    match status {
+        200..=299 => Disposition::Success,
+        401 | 403 | 404 | 408 | 409 | 429 => Disposition::Fallback,
+        400..=499 => Disposition::ClientError,
+        _ => Disposition::Fallback,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::from_json(
+            r#"{"version":1,"providers":{
+                "openai":{"preset":"openai"},
+                "azure":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21"}},
+              "models":{"gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini"},{"provider":"azure","upstream_model":"mini"}]},
+                        "emb":{"mode":"embedding","deployments":[{"provider":"openai","upstream_model":"text-embedding-3-small"}]}},
+              "aliases":{"fast":"gpt-4o-mini"}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn routes_through_alias_with_fallback_chain() {
+        let d = route_direct(&catalog(), "fast", ModelMode::Chat, None, |_| true).unwrap();
+        assert_eq!(d.route, "alias");
+        assert_eq!(d.candidates.len(), 2);
+        assert_eq!(d.reason, "alias 'fast' serves gpt-4o-mini; fallback order openai > azure");
+    }
+
+    #[test]
+    fn skips_providers_without_keys_and_says_so() {
+        let d = route_direct(&catalog(), "gpt-4o-mini", ModelMode::Chat, None, |p| p.id == "azure").unwrap();
+        assert_eq!(d.candidates[0].provider, "azure");
+        assert!(d.reason.ends_with("skipped openai (no key)"));
+        let e = route_direct(&catalog(), "gpt-4o-mini", ModelMode::Chat, None, |_| false).unwrap_err();
+        assert_eq!(e.status, 503);
+    }
+
+    #[test]
+    fn unknown_disallowed_and_wrong_mode_models_are_refused() {
+        assert_eq!(route_direct(&catalog(), "gpt-9", ModelMode::Chat, None, |_| true).unwrap_err().status, 404);
+        let allowed = vec!["emb".to_string()];
+        assert_eq!(route_direct(&catalog(), "fast", ModelMode::Chat, Some(&allowed), |_| true).unwrap_err().code, "model_not_found");
+        assert_eq!(route_direct(&catalog(), "emb", ModelMode::Chat, None, |_| true).unwrap_err().param.as_deref(), Some("model"));
+    }
+
+    #[test]
+    fn statuses_decide_fallback() {
+        assert_eq!(disposition(200), Disposition::Success);
+        for s in [401, 429, 500, 502, 503, 504, 529] {
+            assert_eq!(disposition(s), Disposition::Fallback, "{s}");
+        }
+        for s in [400, 413, 422] {
+            assert_eq!(disposition(s), Disposition::ClientError, "{s}");
+        }
+    }
+}

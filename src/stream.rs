@@ -1,0 +1,194 @@
+//! The stream driver: upstream SSE bytes in, OpenAI SSE bytes out, whatever the provider.
+//!
+//! It frames the translator's chunks as `data:` events, stamps `created`, emits exactly one
+//! usage chunk at the end when the client asked for it (the router always asks the upstream for
+//! usage, so the cost is known), reports a cut-off stream as an OpenAI-style error event instead
+//! of ending silently, and writes the cost trailer as an SSE comment, which clients ignore.
+
+use serde_json::{json, Value};
+
+use crate::providers::sse::SseParser;
+use crate::providers::{StreamTranslator, UpstreamError};
+use crate::usage::Usage;
+
+pub struct StreamSession {
+    parser: SseParser,
+    translator: Box<dyn StreamTranslator>,
+    client_wants_usage: bool,
+    created: i64,
+    /// `id` and `model` of the first chunk, reused for the usage chunk.
+    first_chunk: Option<(Value, Value)>,
+    error: Option<String>,
+    chunks_sent: usize,
+}
+
+/// How a stream ended, for costing and the cost event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamOutcome {
+    pub usage: Option<Usage>,
+    /// The provider's end-of-stream marker arrived and nothing failed.
+    pub complete: bool,
+    pub error: Option<String>,
+    pub chunks_sent: usize,
+}
+
+impl StreamSession {
+    pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64) -> Self {
+        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0 }
+    }
+
+    /// Upstream bytes in, client bytes out. After a failure, further input is ignored.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if self.error.is_some() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        match self.parser.push(bytes) {
+            Ok(events) => {
+                for event in events {
+                    if let Err(e) = self.on_event(&event, &mut out) {
+                        self.fail(e.to_string(), &mut out);
+                        break;
+                    }
+                }
+            }
+            Err(e) => self.fail(format!("the upstream stream could not be read: {e}"), &mut out),
+        }
+        out
+    }
+
+    fn on_event(&mut self, event: &crate::providers::sse::SseEvent, out: &mut Vec<u8>) -> Result<(), UpstreamError> {
+        for mut chunk in self.translator.on_event(event)? {
+            if let Some(obj) = chunk.as_object_mut() {
+                if obj.get("created").and_then(Value::as_i64).unwrap_or(0) == 0 {
+                    obj.insert("created".into(), json!(self.created));
+                }
+                if self.first_chunk.is_none() {
+                    self.first_chunk = Some((obj.get("id").cloned().unwrap_or(Value::Null), obj.get("model").cloned().unwrap_or(Value::Null)));
+                }
+            }
+            write_data(out, &chunk);
+            self.chunks_sent += 1;
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, message: String, out: &mut Vec<u8>) {
+        // The OpenAI SDKs raise an APIError when a stream event carries an `error` object.
+        write_data(out, &json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_stream_error"}}));
+        self.error = Some(message);
+    }
+
+    /// The upstream closed. Returns the last bytes for the client (the usage chunk, or an error
+    /// event if the stream was cut off) and the outcome to cost.
+    pub fn finish(&mut self) -> (Vec<u8>, StreamOutcome) {
+        let mut out = Vec::new();
+        if self.error.is_none() {
+            match self.parser.finish() {
+                Ok(Some(event)) => {
+                    if let Err(e) = self.on_event(&event, &mut out) {
+                        self.fail(e.to_string(), &mut out);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.fail(format!("the upstream stream could not be read: {e}"), &mut out),
+            }
+        }
+        if self.error.is_none() && !self.translator.is_complete() {
+            self.fail("The upstream provider ended the stream before it was complete.".to_string(), &mut out);
+        }
+        let usage = self.translator.usage();
+        if self.error.is_none() && self.client_wants_usage {
+            let (id, model) = self.first_chunk.clone().unwrap_or((Value::Null, Value::Null));
+            let usage_json = usage.map(|u| u.to_openai_json()).unwrap_or(Value::Null);
+            write_data(
+                &mut out,
+                &json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model, "choices": [], "usage": usage_json}),
+            );
+        }
+        let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent };
+        (out, outcome)
+    }
+}
+
+fn write_data(out: &mut Vec<u8>, value: &Value) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(value.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
+/// The cost trailer (an SSE comment, ignored by clients) and, for a complete stream, `[DONE]`.
+pub fn trailer(summary: &Value, complete: bool) -> Vec<u8> {
+    let mut out = format!(": costrouter {summary}\n\n").into_bytes();
+    if complete {
+        out.extend_from_slice(b"data: [DONE]\n\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::openai::OpenAiStream;
+
+    const UPSTREAM: &str = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}}\n\n",
+        "data: [DONE]\n\n"
+    );
+
+    fn events(bytes: &[u8]) -> Vec<String> {
+        String::from_utf8(bytes.to_vec()).unwrap().split("\n\n").filter(|s| !s.is_empty()).map(str::to_string).collect()
+    }
+
+    fn run(wants_usage: bool, input: &str, piece: usize) -> (Vec<String>, StreamOutcome) {
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), wants_usage, 100);
+        let mut out = Vec::new();
+        for chunk in input.as_bytes().chunks(piece) {
+            out.extend(s.push(chunk));
+        }
+        let (tail, outcome) = s.finish();
+        out.extend(tail);
+        (events(&out), outcome)
+    }
+
+    #[test]
+    fn strips_usage_chunk_unless_asked() {
+        let (evs, outcome) = run(false, UPSTREAM, 7);
+        assert_eq!(evs.len(), 3);
+        assert!(evs.iter().all(|e| !e.contains("\"usage\"")));
+        assert!(outcome.complete);
+        assert_eq!(outcome.usage.unwrap().input_tokens, 9);
+
+        let (evs, _) = run(true, UPSTREAM, 13);
+        assert_eq!(evs.len(), 4);
+        let last: Value = serde_json::from_str(evs[3].strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(last["usage"]["total_tokens"], 10);
+        assert_eq!(last["id"], "c1");
+        assert_eq!(last["choices"], json!([]));
+    }
+
+    #[test]
+    fn truncated_stream_ends_with_an_error_event() {
+        let cut = &UPSTREAM[..UPSTREAM.find("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},").unwrap()];
+        let (evs, outcome) = run(true, cut, 64);
+        assert!(!outcome.complete);
+        assert!(evs.last().unwrap().contains("upstream_stream_error"));
+        assert!(!evs.iter().any(|e| e.contains("\"usage\":{")), "no usage chunk after an error");
+    }
+
+    #[test]
+    fn garbage_mid_stream_is_an_error_not_a_panic() {
+        let (evs, outcome) = run(false, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {nope\n\ndata: [DONE]\n\n", 5);
+        assert_eq!(evs.len(), 2);
+        assert!(outcome.error.unwrap().contains("invalid JSON"));
+    }
+
+    #[test]
+    fn trailer_is_a_comment_then_done() {
+        let t = String::from_utf8(trailer(&json!({"cost_usd":"0.1"}), true)).unwrap();
+        assert_eq!(t, ": costrouter {\"cost_usd\":\"0.1\"}\n\ndata: [DONE]\n\n");
+    }
+}

@@ -1,0 +1,96 @@
+//! Tenants and their router keys (virtual keys).
+//!
+//! Only a SHA-256 of each key is stored, so a leaked KV export reveals no usable key. A key is
+//! shown once, when it is created. Keys look like `cr-` followed by 40 base62 characters
+//! (about 238 bits), easy to recognise in a secret scanner.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const KEY_PREFIX: &str = "cr-";
+const KEY_BODY_LEN: usize = 40;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub created_at: i64,
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default = "default_plan")]
+    pub plan: String,
+    /// When set, the only models and aliases this tenant may call.
+    #[serde(default)]
+    pub allowed_models: Option<Vec<String>>,
+}
+
+fn default_plan() -> String {
+    "free".to_string()
+}
+
+/// Hex SHA-256 of a key: what KV stores and looks up.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new key from 40+ random bytes (the edge supplies them from the platform's CSPRNG).
+/// Rejection sampling keeps every character uniformly likely.
+pub fn new_key(random: &[u8]) -> Option<String> {
+    let mut body = String::with_capacity(KEY_BODY_LEN);
+    for &b in random {
+        if body.len() == KEY_BODY_LEN {
+            break;
+        }
+        if (b as usize) < 248 {
+            body.push(BASE62[b as usize % 62] as char);
+        }
+    }
+    (body.len() == KEY_BODY_LEN).then(|| format!("{KEY_PREFIX}{body}"))
+}
+
+/// A short non-secret id for a key (its hash's first 12 hex digits), for listings and revocation.
+pub fn key_id(key_hash: &str) -> String {
+    format!("key_{}", &key_hash[..12])
+}
+
+/// Tenant ids appear in KV keys and analytics: keep them to a safe alphabet.
+pub fn valid_tenant_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_stable_sha256() {
+        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn keys_use_base62_and_need_enough_randomness() {
+        let random: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+        let key = new_key(&random).unwrap();
+        assert!(key.starts_with("cr-") && key.len() == 43);
+        assert!(key[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert!(new_key(&[1u8; 10]).is_none());
+        assert!(new_key(&[255u8; 64]).is_none(), "bytes past 247 are rejected, not folded");
+    }
+
+    #[test]
+    fn tenant_ids_are_restricted() {
+        assert!(valid_tenant_id("acme-prod_1"));
+        for bad in ["", "a/b", "a:b", &"x".repeat(65)] {
+            assert!(!valid_tenant_id(bad));
+        }
+    }
+}
