@@ -6,12 +6,15 @@
 
 pub mod api;
 pub mod catalog;
+pub mod events;
 pub mod money;
 pub mod pricing;
 pub mod providers;
+pub mod receipt;
 pub mod routing;
 pub mod stream;
 pub mod tenants;
+pub mod tokens;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

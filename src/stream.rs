@@ -20,6 +20,8 @@ pub struct StreamSession {
     first_chunk: Option<(Value, Value)>,
     error: Option<String>,
     chunks_sent: usize,
+    /// Characters of generated text sent, to estimate usage when a host reports none.
+    output_chars: usize,
 }
 
 /// How a stream ended, for costing and the cost event.
@@ -30,11 +32,12 @@ pub struct StreamOutcome {
     pub complete: bool,
     pub error: Option<String>,
     pub chunks_sent: usize,
+    pub output_chars: usize,
 }
 
 impl StreamSession {
     pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64) -> Self {
-        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0 }
+        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0 }
     }
 
     /// Upstream bytes in, client bytes out. After a failure, further input is ignored.
@@ -67,6 +70,7 @@ impl StreamSession {
                     self.first_chunk = Some((obj.get("id").cloned().unwrap_or(Value::Null), obj.get("model").cloned().unwrap_or(Value::Null)));
                 }
             }
+            self.output_chars += generated_chars(&chunk);
             write_data(out, &chunk);
             self.chunks_sent += 1;
         }
@@ -106,9 +110,26 @@ impl StreamSession {
                 &json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model, "choices": [], "usage": usage_json}),
             );
         }
-        let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent };
+        let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent, output_chars: self.output_chars };
         (out, outcome)
     }
+}
+
+/// Text a chunk adds: content deltas and tool-call argument fragments.
+fn generated_chars(chunk: &Value) -> usize {
+    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return 0 };
+    choices
+        .iter()
+        .filter_map(|c| c.get("delta"))
+        .map(|d| {
+            let content = d.get("content").and_then(Value::as_str).map_or(0, |t| t.chars().count());
+            let args: usize = d
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .map_or(0, |calls| calls.iter().filter_map(|t| t.pointer("/function/arguments").and_then(Value::as_str)).map(|a| a.chars().count()).sum());
+            content + args
+        })
+        .sum()
 }
 
 fn write_data(out: &mut Vec<u8>, value: &Value) {
@@ -161,6 +182,7 @@ mod tests {
         assert!(evs.iter().all(|e| !e.contains("\"usage\"")));
         assert!(outcome.complete);
         assert_eq!(outcome.usage.unwrap().input_tokens, 9);
+        assert_eq!(outcome.output_chars, 5);
 
         let (evs, _) = run(true, UPSTREAM, 13);
         assert_eq!(evs.len(), 4);

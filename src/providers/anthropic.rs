@@ -1,18 +1,757 @@
-//! Placeholder while the adapter is written.
+//! Anthropic's Messages API (`POST {base_url}/messages`), translated both ways.
+//!
+//! Anthropic differs from OpenAI in ways the translation must absorb: the system prompt is a
+//! top-level field, roles must alternate user/assistant, tool results are user-turn blocks,
+//! `max_tokens` is required, and temperature stops at 1. What cannot be expressed (`n` > 1,
+//! logprobs, audio input) is refused up front with an OpenAI-style error naming the parameter.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use super::sse::SseEvent;
 use super::{ChatAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::ChatRequest;
+use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::ApiError;
+use crate::usage::Usage;
 
 pub struct Anthropic;
 
+const API_VERSION: &str = "2023-06-01";
+/// Anthropic requires `max_tokens`; OpenAI clients usually leave it out.
+const DEFAULT_MAX_TOKENS: u64 = 4096;
+/// The core has no clock: the edge layer overwrites `created` on every translated answer/chunk.
+const CREATED_PLACEHOLDER: i64 = 0;
+
 impl Provider for Anthropic {
-    fn chat_request(&self, _t: &Target, _r: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
-        Err(ApiError::internal("not yet"))
+    fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
+        let body = request_body(req, target.upstream_model)?;
+        let mut headers = vec![("anthropic-version", API_VERSION.to_string())];
+        if let Some(key) = target.api_key {
+            headers.push(("x-api-key", key.to_string()));
+        }
+        Ok(UpstreamRequest::json_post(format!("{}/messages", target.provider.base_url), headers, &body))
     }
-    fn chat_response(&self, t: &Target, _b: &[u8]) -> Result<ChatAnswer, UpstreamError> {
-        Err(UpstreamError::malformed(&t.provider.id, "not yet"))
+
+    fn chat_response(&self, target: &Target, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
+        chat_answer(&target.provider.id, target.upstream_model, body)
     }
-    fn chat_stream(&self, _t: &Target, _r: &ChatRequest) -> Box<dyn StreamTranslator> {
-        unimplemented!()
+
+    fn chat_stream(&self, target: &Target, _req: &ChatRequest) -> Box<dyn StreamTranslator> {
+        Box::new(AnthropicStream::new(&target.provider.id, target.upstream_model))
+    }
+    // Anthropic errors are `{"type":"error","error":{"type","message"}}`: the default reader fits.
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(ApiError::invalid_value("n", "Anthropic models return a single choice; 'n' must be 1."));
+    }
+    if req.logprobs == Some(true) {
+        return Err(ApiError::invalid_value("logprobs", "Anthropic models do not return logprobs."));
+    }
+
+    let mut system: Vec<String> = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        let (role, blocks) = match m.role {
+            Role::System | Role::Developer => {
+                system.extend(m.content.as_ref().map(Content::text));
+                continue;
+            }
+            Role::User => ("user", content_blocks(m.content.as_ref(), i)?),
+            Role::Assistant => ("assistant", assistant_blocks(m, i)?),
+            Role::Tool => ("user", vec![tool_result(m, i)?]),
+            Role::Function => {
+                return Err(ApiError::invalid_value(
+                    &format!("messages[{i}].role"),
+                    "The deprecated 'function' role is not supported for Anthropic models; use 'tool' messages.",
+                ))
+            }
+        };
+        // Anthropic rejects messages without content; dropping one keeps the rest valid.
+        if blocks.is_empty() {
+            continue;
+        }
+        // Roles must alternate, so consecutive turns of one role (tool results included) merge.
+        match turns.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    if turns.is_empty() {
+        return Err(ApiError::invalid_value("messages", "Anthropic models need at least one user or assistant message with content."));
+    }
+    let messages: Vec<Value> = turns
+        .into_iter()
+        .map(|(role, mut blocks)| {
+            // Anthropic wants tool results first in their user turn; the sort is stable.
+            blocks.sort_by_key(|b| b["type"] != "tool_result");
+            json!({ "role": role, "content": blocks })
+        })
+        .collect();
+
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert("max_tokens".into(), json!(req.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS)));
+    body.insert("messages".into(), Value::Array(messages));
+    system.extend(json_instruction(req.response_format.as_ref()));
+    system.retain(|s| !s.trim().is_empty());
+    if !system.is_empty() {
+        body.insert("system".into(), json!(system.join("\n\n")));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
+    }
+    // Recent Claude models reject temperature and top_p together; temperature is the common knob.
+    if let (Some(p), None) = (req.top_p, req.temperature) {
+        body.insert("top_p".into(), json!(p));
+    }
+    if let Some(stop) = &req.stop {
+        body.insert("stop_sequences".into(), json!(stop.to_vec()));
+    }
+    if req.stream {
+        body.insert("stream".into(), json!(true));
+    }
+    if let Some(user) = &req.user {
+        body.insert("metadata".into(), json!({ "user_id": user }));
+    }
+    if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
+        let tools: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut tool = json!({
+                    "name": t.function.name,
+                    "input_schema": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                });
+                if let Some(d) = &t.function.description {
+                    tool["description"] = json!(d);
+                }
+                tool
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+        if let Some(choice) = tool_choice(req.tool_choice.as_ref(), req.parallel_tool_calls)? {
+            body.insert("tool_choice".into(), choice);
+        }
+    }
+    Ok(Value::Object(body))
+}
+
+/// Anthropic rejects empty and whitespace-only text blocks.
+fn text_block(text: &str) -> Option<Value> {
+    (!text.trim().is_empty()).then(|| json!({ "type": "text", "text": text }))
+}
+
+/// `data:<media type>;base64,<data>` → (media type, data).
+fn data_url(url: &str) -> Option<(&str, &str)> {
+    let (header, data) = url.strip_prefix("data:")?.split_once(',')?;
+    Some((header.strip_suffix(";base64")?, data))
+}
+
+fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, ApiError> {
+    let parts = match content {
+        None => return Ok(vec![]),
+        Some(Content::Text(t)) => return Ok(text_block(t).into_iter().collect()),
+        Some(Content::Parts(parts)) => parts,
+    };
+    let mut blocks = Vec::new();
+    for (k, part) in parts.iter().enumerate() {
+        let param = format!("messages[{i}].content[{k}]");
+        match part {
+            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => blocks.extend(text_block(text)),
+            ContentPart::ImageUrl { image_url } => {
+                let url = image_url.url.as_str();
+                let source = match data_url(url) {
+                    Some((media_type, data)) => json!({ "type": "base64", "media_type": media_type, "data": data }),
+                    None if url.starts_with("https://") || url.starts_with("http://") => json!({ "type": "url", "url": url }),
+                    None => {
+                        return Err(ApiError::invalid_value(
+                            &format!("{param}.image_url.url"),
+                            "Image URLs must be http(s) URLs or base64 'data:' URLs.",
+                        ))
+                    }
+                };
+                blocks.push(json!({ "type": "image", "source": source }));
+            }
+            // OpenAI sends PDFs inline as `file.file_data`; Anthropic calls them documents.
+            ContentPart::File { file } => match file.get("file_data").and_then(Value::as_str).and_then(data_url) {
+                Some(("application/pdf", data)) => blocks.push(json!({
+                    "type": "document",
+                    "source": { "type": "base64", "media_type": "application/pdf", "data": data },
+                })),
+                _ => return Err(ApiError::invalid_value(&param, "Anthropic models accept files only as inline base64 PDF 'file_data'.")),
+            },
+            ContentPart::InputAudio { .. } => return Err(ApiError::invalid_value(&param, "Anthropic models do not accept audio input.")),
+        }
+    }
+    Ok(blocks)
+}
+
+fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
+    let mut blocks = content_blocks(m.content.as_ref(), i)?;
+    for (j, call) in m.tool_calls.iter().flatten().enumerate() {
+        let args = call.function.arguments.trim();
+        // Some clients send "" for a call without arguments; Anthropic needs an object.
+        let input = if args.is_empty() { Some(json!({})) } else { serde_json::from_str::<Value>(args).ok().filter(Value::is_object) };
+        let input = input.ok_or_else(|| {
+            ApiError::invalid_value(
+                &format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                "Tool call arguments must be a JSON object encoded as a string.",
+            )
+        })?;
+        blocks.push(json!({ "type": "tool_use", "id": call.id, "name": call.function.name, "input": input }));
+    }
+    Ok(blocks)
+}
+
+fn tool_result(m: &Message, i: usize) -> Result<Value, ApiError> {
+    let content = match &m.content {
+        Some(Content::Text(t)) => json!(t),
+        parts => Value::Array(content_blocks(parts.as_ref(), i)?),
+    };
+    Ok(json!({ "type": "tool_result", "tool_use_id": m.tool_call_id.clone().unwrap_or_default(), "content": content }))
+}
+
+fn tool_choice(choice: Option<&Value>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
+    let invalid = || ApiError::invalid_value("tool_choice", "'tool_choice' must be \"auto\", \"required\", \"none\" or {\"type\":\"function\",\"function\":{\"name\":...}}.");
+    let mut mapped = match choice {
+        None => json!({ "type": "auto" }),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => json!({ "type": "auto" }),
+            "required" => json!({ "type": "any" }),
+            // `none` has no parallelism to disable.
+            "none" => return Ok(Some(json!({ "type": "none" }))),
+            _ => return Err(invalid()),
+        },
+        Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
+            Some(name) if v["type"] == "function" => json!({ "type": "tool", "name": name }),
+            _ => return Err(invalid()),
+        },
+    };
+    if parallel == Some(false) {
+        mapped["disable_parallel_tool_use"] = json!(true);
+        return Ok(Some(mapped));
+    }
+    Ok(choice.map(|_| mapped))
+}
+
+/// Anthropic has no JSON mode; an instruction in the system prompt is the documented way.
+fn json_instruction(format: Option<&ResponseFormat>) -> Option<String> {
+    const ONLY_JSON: &str = "Respond with only a valid JSON object, with no text before or after it.";
+    match format? {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(ONLY_JSON.to_string()),
+        ResponseFormat::JsonSchema { json_schema } => Some(match &json_schema.schema {
+            Some(schema) => format!("{ONLY_JSON} The object must conform to this JSON schema:\n{schema}"),
+            None => ONLY_JSON.to_string(),
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response
+
+fn finish_reason(stop_reason: &str) -> &'static str {
+    match stop_reason {
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        // end_turn, stop_sequence, pause_turn (a server-tool loop paused: the turn is usable).
+        _ => "stop",
+    }
+}
+
+fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+    let blocks = value.get("content").and_then(Value::as_array).ok_or_else(|| UpstreamError::malformed(provider, "no 'content' array in the message"))?;
+    let mut text = String::new();
+    let mut tool_calls = Vec::new();
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
+            Some("tool_use") => tool_calls.push(ToolCall {
+                id: block["id"].as_str().unwrap_or_default().to_string(),
+                kind: "function".to_string(),
+                function: FunctionCall {
+                    name: block["name"].as_str().unwrap_or_default().to_string(),
+                    arguments: block.get("input").filter(|v| !v.is_null()).map_or_else(|| "{}".to_string(), Value::to_string),
+                },
+            }),
+            // thinking / redacted_thinking and server-tool blocks have no OpenAI counterpart.
+            _ => {}
+        }
+    }
+    let usage = value.get("usage").filter(|u| u.is_object()).map(Usage::from_anthropic);
+    let completion = ChatCompletion {
+        id: value["id"].as_str().unwrap_or_default().to_string(),
+        object: "chat.completion".to_string(),
+        created: CREATED_PLACEHOLDER,
+        model: value["model"].as_str().unwrap_or(upstream_model).to_string(),
+        choices: vec![Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant".to_string(),
+                // OpenAI sends null content for a pure tool-call turn.
+                content: if text.is_empty() && !tool_calls.is_empty() { None } else { Some(text) },
+                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                refusal: None,
+            },
+            finish_reason: Some(finish_reason(value["stop_reason"].as_str().unwrap_or("end_turn")).to_string()),
+            logprobs: None,
+        }],
+        usage: usage.map(|u| u.to_openai_json()),
+        system_fingerprint: None,
+    };
+    let body = serde_json::to_value(&completion).map_err(|e| UpstreamError::malformed(provider, format!("could not encode ({e})")))?;
+    Ok(ChatAnswer { body, usage })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream
+
+/// Turns Anthropic's typed SSE events into OpenAI chunks. Anthropic numbers content blocks
+/// (text, thinking and tool_use together); OpenAI numbers tool calls alone, hence `tool_index`.
+pub struct AnthropicStream {
+    provider: String,
+    id: String,
+    model: String,
+    usage: Option<Usage>,
+    tool_index: HashMap<u64, usize>,
+    complete: bool,
+}
+
+impl AnthropicStream {
+    pub fn new(provider: &str, upstream_model: &str) -> Self {
+        AnthropicStream {
+            provider: provider.to_string(),
+            id: String::new(),
+            model: upstream_model.to_string(),
+            usage: None,
+            tool_index: HashMap::new(),
+            complete: false,
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": CREATED_PLACEHOLDER,
+            "model": self.model,
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": null }],
+        })
+    }
+
+    fn add_usage(&mut self, usage: Option<&Value>) {
+        if let Some(u) = usage.filter(|u| u.is_object()) {
+            // message_delta's counts are cumulative, so the larger of each count is the total.
+            self.usage.get_or_insert_with(Usage::default).merge_max(&Usage::from_anthropic(u));
+        }
+    }
+}
+
+impl StreamTranslator for AnthropicStream {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Vec<Value>, UpstreamError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(vec![]);
+        }
+        let ev: Value = serde_json::from_str(data).map_err(|e| UpstreamError::malformed(&self.provider, format!("invalid JSON in stream ({e})")))?;
+        let out = match ev["type"].as_str().unwrap_or(&event.event) {
+            "message_start" => {
+                let message = &ev["message"];
+                if let Some(id) = message["id"].as_str() {
+                    self.id = id.to_string();
+                }
+                if let Some(model) = message["model"].as_str() {
+                    self.model = model.to_string();
+                }
+                self.add_usage(message.get("usage"));
+                vec![self.chunk(json!({ "role": "assistant", "content": "" }), None)]
+            }
+            "content_block_start" => {
+                let block = &ev["content_block"];
+                match block["type"].as_str() {
+                    Some("tool_use") => {
+                        let k = self.tool_index.len();
+                        self.tool_index.insert(ev["index"].as_u64().unwrap_or_default(), k);
+                        let call = json!({ "index": k, "id": block["id"], "type": "function", "function": { "name": block["name"], "arguments": "" } });
+                        vec![self.chunk(json!({ "tool_calls": [call] }), None)]
+                    }
+                    Some("text") if !block["text"].as_str().unwrap_or_default().is_empty() => {
+                        vec![self.chunk(json!({ "content": block["text"] }), None)]
+                    }
+                    _ => vec![],
+                }
+            }
+            "content_block_delta" => {
+                let delta = &ev["delta"];
+                match delta["type"].as_str() {
+                    Some("text_delta") => vec![self.chunk(json!({ "content": delta["text"] }), None)],
+                    Some("input_json_delta") => {
+                        let partial = delta["partial_json"].as_str().unwrap_or_default();
+                        match ev["index"].as_u64().and_then(|i| self.tool_index.get(&i)) {
+                            // Anthropic opens every tool input with an empty fragment; skip it.
+                            Some(&k) if !partial.is_empty() => {
+                                vec![self.chunk(json!({ "tool_calls": [{ "index": k, "function": { "arguments": partial } }] }), None)]
+                            }
+                            _ => vec![],
+                        }
+                    }
+                    // thinking_delta, signature_delta, citations_delta: no OpenAI counterpart.
+                    _ => vec![],
+                }
+            }
+            "message_delta" => {
+                self.add_usage(ev.get("usage"));
+                let reason = ev.pointer("/delta/stop_reason").and_then(Value::as_str).map(finish_reason);
+                vec![self.chunk(json!({}), reason)]
+            }
+            "message_stop" => {
+                self.complete = true;
+                vec![]
+            }
+            "error" => {
+                let kind = ev.pointer("/error/type").and_then(Value::as_str).unwrap_or_default();
+                let message = ev.pointer("/error/message").and_then(Value::as_str).unwrap_or("stream error");
+                let status = match kind {
+                    "overloaded_error" => 529,
+                    "rate_limit_error" => 429,
+                    _ => 500,
+                };
+                return Err(UpstreamError::Status { provider: self.provider.clone(), status, message: super::redact_secrets(message) });
+            }
+            // ping, content_block_stop, and event types Anthropic may add later.
+            _ => vec![],
+        };
+        Ok(out)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn is_complete(&self) -> bool {
+        self.complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ProviderConfig, ProviderKind, Quirks};
+    use crate::providers::sse::SseParser;
+
+    fn provider() -> ProviderConfig {
+        ProviderConfig {
+            id: "anthropic".into(),
+            kind: ProviderKind::Anthropic,
+            base_url: "https://api.anthropic.com/v1".into(),
+            key_secret: Some("ANTHROPIC_API_KEY".into()),
+            api_version: None,
+            region: None,
+            demo: false,
+            timeout_ms: 1000,
+            quirks: Quirks::default(),
+        }
+    }
+
+    fn translate(json: &str) -> Result<Value, ApiError> {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "claude-sonnet-4-5-20250929", api_key: Some("sk-ant-test") };
+        let up = Anthropic.chat_request(&target, &ChatRequest::parse(json.as_bytes()).unwrap())?;
+        assert_eq!(up.url, "https://api.anthropic.com/v1/messages");
+        assert!(up.headers.contains(&("x-api-key".into(), "sk-ant-test".into())));
+        assert!(up.headers.contains(&("anthropic-version".into(), "2023-06-01".into())));
+        Ok(serde_json::from_str(&up.body).unwrap())
+    }
+
+    #[test]
+    fn request_translates_system_images_tools_and_merges_turns() {
+        let body = translate(r#"{"model":"claude","messages":[
+            {"role":"system","content":"Be brief."},
+            {"role":"developer","content":[{"type":"text","text":"Use metric units."}]},
+            {"role":"user","content":[{"type":"text","text":"What is in these?"},
+                {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}},
+                {"type":"image_url","image_url":{"url":"https://example.com/cat.jpg","detail":"high"}}]},
+            {"role":"user","content":"And the weather in Paris and Rome?"},
+            {"role":"assistant","content":null,"tool_calls":[
+                {"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+                {"id":"call_2","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Rome\"}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"18C"},
+            {"role":"tool","tool_call_id":"call_2","content":"24C"},
+            {"role":"user","content":"Thanks"}],
+            "temperature":1.6,"top_p":0.9,"stop":"END","stream":true,"user":"u-42","seed":7,"max_tokens":300,
+            "tools":[{"type":"function","function":{"name":"get_weather","description":"Weather by city","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},
+                     {"type":"function","function":{"name":"now"}}]}"#)
+        .unwrap();
+        let expected = json!({
+            "model": "claude-sonnet-4-5-20250929",
+            "max_tokens": 300,
+            "system": "Be brief.\n\nUse metric units.",
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "What is in these?"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                    {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+                    {"type": "text", "text": "And the weather in Paris and Rome?"}]},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}},
+                    {"type": "tool_use", "id": "call_2", "name": "get_weather", "input": {"city": "Rome"}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "call_1", "content": "18C"},
+                    {"type": "tool_result", "tool_use_id": "call_2", "content": "24C"},
+                    {"type": "text", "text": "Thanks"}]}],
+            "temperature": 1.0,
+            "stop_sequences": ["END"],
+            "stream": true,
+            "metadata": {"user_id": "u-42"},
+            "tools": [
+                {"name": "get_weather", "description": "Weather by city", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
+                {"name": "now", "input_schema": {"type": "object", "properties": {}}}],
+        });
+        assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn request_defaults_and_top_p_alone() {
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"top_p":0.5,"max_completion_tokens":64}"#).unwrap();
+        assert_eq!(body["max_tokens"], 64);
+        assert_eq!(body["top_p"], 0.5);
+        assert!(body.get("system").is_none() && body.get("stream").is_none() && body.get("tool_choice").is_none());
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        assert_eq!(body["max_tokens"], 4096);
+        let p = provider();
+        let keyless = Target { provider: &p, upstream_model: "c", api_key: None };
+        let up = Anthropic.chat_request(&keyless, &ChatRequest::parse(br#"{"model":"c","messages":[{"role":"user","content":"hi"}]}"#).unwrap()).unwrap();
+        assert!(up.headers.iter().all(|(k, _)| k != "x-api-key"));
+    }
+
+    #[test]
+    fn tool_choice_mapping() {
+        let tools = r#""tools":[{"type":"function","function":{"name":"f"}}]"#;
+        for (extra, expected) in [
+            (r#""tool_choice":"auto""#, json!({"type": "auto"})),
+            (r#""tool_choice":"required""#, json!({"type": "any"})),
+            (r#""tool_choice":"none""#, json!({"type": "none"})),
+            (r#""tool_choice":{"type":"function","function":{"name":"f"}}"#, json!({"type": "tool", "name": "f"})),
+            (r#""tool_choice":"required","parallel_tool_calls":false"#, json!({"type": "any", "disable_parallel_tool_use": true})),
+            (r#""parallel_tool_calls":false"#, json!({"type": "auto", "disable_parallel_tool_use": true})),
+        ] {
+            let body = translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},{extra}}}"#)).unwrap();
+            assert_eq!(body["tool_choice"], expected, "{extra}");
+        }
+        let e = translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":"sometimes"}}"#)).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tool_choice"));
+    }
+
+    #[test]
+    fn json_mode_becomes_a_system_instruction() {
+        let body = translate(r#"{"model":"c","messages":[{"role":"system","content":"You extract data."},{"role":"user","content":"Ann, 31"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object","properties":{"age":{"type":"integer"}}}}}}"#)
+        .unwrap();
+        let system = body["system"].as_str().unwrap();
+        assert!(system.starts_with("You extract data.\n\nRespond with only a valid JSON object"), "{system}");
+        assert!(system.ends_with(r#"{"properties":{"age":{"type":"integer"}},"type":"object"}"#), "{system}");
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}"#).unwrap();
+        assert_eq!(body["system"], "Respond with only a valid JSON object, with no text before or after it.");
+    }
+
+    #[test]
+    fn request_errors_name_the_parameter() {
+        for (json, param) in [
+            (r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"n":2}"#, "n"),
+            (r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#, "logprobs"),
+            (r#"{"model":"c","messages":[{"role":"user","content":"hi"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"b","type":"function","function":{"name":"f","arguments":"{not json"}}]}]}"#, "messages[1].tool_calls[1].function.arguments"),
+            (r#"{"model":"c","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x","format":"wav"}}]}]}"#, "messages[0].content[0]"),
+            (r#"{"model":"c","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x/y.png"}}]}]}"#, "messages[0].content[0].image_url.url"),
+            (r#"{"model":"c","messages":[{"role":"system","content":"only a system prompt"}]}"#, "messages"),
+        ] {
+            let e = translate(json).unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{json}: {}", e.message);
+        }
+        let e = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#).unwrap_err();
+        assert!(e.message.contains("do not return logprobs"));
+    }
+
+    fn answer(body: &str) -> ChatAnswer {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "claude-sonnet-4-5", api_key: None };
+        Anthropic.chat_response(&target, body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn response_text() {
+        let a = answer(r#"{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
+            "content":[{"type":"text","text":"Hello! How can I help you today?"}],"stop_reason":"end_turn","stop_sequence":null,
+            "usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"output_tokens":12,"service_tier":"standard"}}"#);
+        assert_eq!(
+            a.body,
+            json!({"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "object": "chat.completion", "created": 0, "model": "claude-sonnet-4-5-20250929",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help you today?"}, "finish_reason": "stop", "logprobs": null}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 12, "total_tokens": 24, "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}})
+        );
+        assert_eq!(a.usage, Some(Usage { input_tokens: 12, output_tokens: 12, ..Usage::default() }));
+    }
+
+    #[test]
+    fn response_tool_use_drops_thinking() {
+        let a = answer(r#"{"id":"msg_01Aq9w938a90dw8q","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
+            "content":[{"type":"thinking","thinking":"The user wants the weather.","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"},
+                {"type":"text","text":"I'll check the current weather in San Francisco for you."},
+                {"type":"tool_use","id":"toolu_01A09q90qw90lq917835lq9","name":"get_weather","input":{"location":"San Francisco, CA","unit":"celsius"}}],
+            "stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":384,"output_tokens":92}}"#);
+        let choice = &a.body["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(choice["message"]["content"], "I'll check the current weather in San Francisco for you.");
+        assert_eq!(
+            choice["message"]["tool_calls"],
+            json!([{"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
+                "function": {"name": "get_weather", "arguments": r#"{"location":"San Francisco, CA","unit":"celsius"}"#}}])
+        );
+    }
+
+    #[test]
+    fn response_cache_usage_and_its_exact_cost() {
+        let a = answer(r#"{"id":"msg_01Cache","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
+            "content":[{"type":"text","text":"Summary: ..."}],"stop_reason":"end_turn","stop_sequence":null,
+            "usage":{"input_tokens":50,"cache_creation_input_tokens":1000,"cache_read_input_tokens":2000,
+                "cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":0},"output_tokens":70,"service_tier":"standard"}}"#);
+        let usage = a.usage.unwrap();
+        assert_eq!(usage, Usage { input_tokens: 3050, cached_input_tokens: 2000, cache_write_tokens: 1000, output_tokens: 70, reasoning_tokens: 0 });
+        assert_eq!(a.body["usage"]["prompt_tokens"], 3050);
+        assert_eq!(a.body["usage"]["prompt_tokens_details"]["cached_tokens"], 2000);
+        let table = crate::pricing::PriceTable::from_json(r#"{"models":{"claude-sonnet-4-5":{"input":3,"output":15,"cached_input":0.3,"cache_write":3.75}}}"#).unwrap();
+        // 50×3 + 1000×3.75 + 2000×0.3 + 70×15 = 5550 per million tokens.
+        assert_eq!(table.get("claude-sonnet-4-5").unwrap().cost(&usage, false).total.to_string(), "0.00555");
+    }
+
+    #[test]
+    fn response_max_tokens_and_malformed() {
+        let a = answer(r#"{"id":"msg_01Len","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001",
+            "content":[{"type":"text","text":"The history of Rome begins"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":5}}"#);
+        assert_eq!(a.body["choices"][0]["finish_reason"], "length");
+        assert_eq!(a.body["model"], "claude-haiku-4-5-20251001");
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "c", api_key: None };
+        assert!(matches!(Anthropic.chat_response(&target, b"<html>"), Err(UpstreamError::Malformed { .. })));
+        assert!(matches!(Anthropic.chat_response(&target, br#"{"id":"msg","type":"message"}"#), Err(UpstreamError::Malformed { .. })));
+    }
+
+    /// Feeds an SSE transcript through the parser in `piece`-byte slices, as the network would.
+    fn run_stream(sse: &str, piece: usize) -> (Vec<Value>, Box<dyn StreamTranslator>) {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "claude-sonnet-4-5", api_key: None };
+        let req = ChatRequest::parse(br#"{"model":"c","messages":[{"role":"user","content":"hi"}],"stream":true}"#).unwrap();
+        let mut translator = Anthropic.chat_stream(&target, &req);
+        let mut parser = SseParser::new();
+        let mut chunks = Vec::new();
+        for bytes in sse.as_bytes().chunks(piece) {
+            for ev in parser.push(bytes).unwrap() {
+                chunks.extend(translator.on_event(&ev).unwrap());
+            }
+        }
+        assert!(parser.finish().unwrap().is_none());
+        (chunks, translator)
+    }
+
+    fn chunk(id: &str, delta: Value, finish: Value) -> Value {
+        json!({"id": id, "object": "chat.completion.chunk", "created": 0, "model": "claude-sonnet-4-5-20250929",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]})
+    }
+
+    /// Writes events as Anthropic frames them: `event: <type>`, `data: <json>`, a blank line.
+    fn sse(events: &[&str]) -> String {
+        let frame = |data: &&str| format!("event: {}\ndata: {data}\n\n", serde_json::from_str::<Value>(data).unwrap()["type"].as_str().unwrap());
+        events.iter().map(frame).collect()
+    }
+
+    fn text_stream() -> String {
+        sse(&[
+            r#"{"type":"message_start","message":{"id":"msg_01Txt","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":1024,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            r#"{"type": "ping"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"A greeting."}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hello"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":" wörld 🌍"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+            r#"{"type":"message_stop"}"#,
+        ])
+    }
+
+    #[test]
+    fn stream_text_in_pieces() {
+        let expected = vec![
+            chunk("msg_01Txt", json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk("msg_01Txt", json!({"content": "Hello"}), Value::Null),
+            chunk("msg_01Txt", json!({"content": " wörld 🌍"}), Value::Null),
+            chunk("msg_01Txt", json!({}), json!("stop")),
+        ];
+        let stream = text_stream();
+        for piece in [1, 7, 64, stream.len()] {
+            let (chunks, t) = run_stream(&stream, piece);
+            assert_eq!(chunks, expected, "piece size {piece}");
+            assert!(t.is_complete());
+            assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, reasoning_tokens: 0 }));
+        }
+    }
+
+    #[test]
+    fn stream_tool_use() {
+        let stream = sse(&[
+            r#"{"type":"message_start","message":{"id":"msg_014p7gG3wDgGV9EUtLvnow3U","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","stop_sequence":null,"usage":{"input_tokens":472,"output_tokens":2},"content":[],"stop_reason":null}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me check."}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"location\":"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" \"Paris\"}"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_02","name":"now","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{}"}}"#,
+            r#"{"type":"content_block_stop","index":2}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}"#,
+            r#"{"type":"message_stop"}"#,
+        ]);
+        let id = "msg_014p7gG3wDgGV9EUtLvnow3U";
+        let expected = vec![
+            chunk(id, json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(id, json!({"content": "Let me check."}), Value::Null),
+            chunk(id, json!({"tool_calls": [{"index": 0, "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), Value::Null),
+            chunk(id, json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"location\":"}}]}), Value::Null),
+            chunk(id, json!({"tool_calls": [{"index": 0, "function": {"arguments": " \"Paris\"}"}}]}), Value::Null),
+            chunk(id, json!({"tool_calls": [{"index": 1, "id": "toolu_02", "type": "function", "function": {"name": "now", "arguments": ""}}]}), Value::Null),
+            chunk(id, json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}), Value::Null),
+            chunk(id, json!({}), json!("tool_calls")),
+        ];
+        let (chunks, t) = run_stream(&stream, 13);
+        assert_eq!(chunks, expected);
+        assert!(t.is_complete());
+        assert_eq!(t.usage(), Some(Usage { input_tokens: 472, output_tokens: 89, ..Usage::default() }));
+    }
+
+    #[test]
+    fn stream_error_event_and_truncation() {
+        let mut s = AnthropicStream::new("anthropic", "claude");
+        let ev = |event: &str, data: &str| SseEvent { event: event.into(), data: data.into() };
+        let e = s.on_event(&ev("error", r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#)).unwrap_err();
+        assert_eq!(e, UpstreamError::Status { provider: "anthropic".into(), status: 529, message: "Overloaded".into() });
+        let e = s.on_event(&ev("error", r#"{"type":"error","error":{"type":"api_error","message":"Internal server error"}}"#)).unwrap_err();
+        assert!(matches!(e, UpstreamError::Status { status: 500, .. }));
+        assert!(s.on_event(&ev("message_start", "{not json")).is_err());
+        // A stream cut before message_stop is not complete, so the driver can tell.
+        let stream = text_stream();
+        let (_, t) = run_stream(&stream[..stream.find("event: message_stop").unwrap()], 32);
+        assert!(!t.is_complete());
+        assert_eq!(t.usage().unwrap().output_tokens, 15);
     }
 }

@@ -1,18 +1,764 @@
-//! Placeholder while the adapter is written.
-use super::{ChatAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::ChatRequest;
+//! Google Gemini (`generativelanguage.googleapis.com/v1beta`): the `generateContent` wire format.
+//!
+//! Gemini differs from OpenAI in shape more than in meaning: messages are `contents` with roles
+//! `user` and `model`, made of `parts`; the system prompt is a separate `systemInstruction`; tool
+//! results are `functionResponse` parts named by function rather than by call id; sampling
+//! options live in `generationConfig`. A stream is a sequence of whole `GenerateContentResponse`
+//! objects, one per SSE event, with no end marker: the chunk carrying `finishReason` is the last.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Map, Value};
+
+use super::sse::SseEvent;
+use super::{ChatAnswer, EmbeddingsAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
+use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
+use crate::usage::Usage;
 
 pub struct Gemini;
 
 impl Provider for Gemini {
-    fn chat_request(&self, _t: &Target, _r: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
-        Err(ApiError::internal("not yet"))
+    fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
+        let method = if req.stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
+        let url = format!("{}/models/{}:{method}", target.provider.base_url, target.upstream_model);
+        Ok(UpstreamRequest::json_post(url, auth(target), &request_body(req, target.upstream_model)?))
     }
-    fn chat_response(&self, t: &Target, _b: &[u8]) -> Result<ChatAnswer, UpstreamError> {
-        Err(UpstreamError::malformed(&t.provider.id, "not yet"))
+
+    fn chat_response(&self, target: &Target, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
+        chat_answer(&target.provider.id, target.upstream_model, body)
     }
-    fn chat_stream(&self, _t: &Target, _r: &ChatRequest) -> Box<dyn StreamTranslator> {
-        unimplemented!()
+
+    fn chat_stream(&self, target: &Target, _req: &ChatRequest) -> Box<dyn StreamTranslator> {
+        Box::new(GeminiStream::new(&target.provider.id, target.upstream_model))
+    }
+
+    fn embeddings_request(&self, target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
+        let texts: Vec<&str> = match &req.input {
+            EmbeddingInput::One(s) => vec![s.as_str()],
+            EmbeddingInput::Many(v) => v.iter().map(String::as_str).collect(),
+            _ => return Err(ApiError::invalid_value("input", "Gemini embedding models take text; token arrays are not supported.")),
+        };
+        let model = format!("models/{}", target.upstream_model);
+        let requests: Vec<Value> = texts
+            .into_iter()
+            .map(|text| {
+                let mut r = json!({"model": model, "content": {"parts": [{"text": text}]}});
+                if let Some(d) = req.dimensions {
+                    r["outputDimensionality"] = json!(d);
+                }
+                r
+            })
+            .collect();
+        let url = format!("{}/models/{}:batchEmbedContents", target.provider.base_url, target.upstream_model);
+        Ok(UpstreamRequest::json_post(url, auth(target), &json!({ "requests": requests })))
+    }
+
+    fn embeddings_response(&self, target: &Target, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+        let provider = &target.provider.id;
+        let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+        let embeddings = value.get("embeddings").and_then(Value::as_array).ok_or_else(|| UpstreamError::malformed(provider, "no 'embeddings' array"))?;
+        let mut data = Vec::with_capacity(embeddings.len());
+        for (index, e) in embeddings.iter().enumerate() {
+            let values = e.get("values").filter(|v| v.is_array()).ok_or_else(|| UpstreamError::malformed(provider, "an embedding has no 'values'"))?;
+            data.push(json!({"object": "embedding", "index": index, "embedding": values}));
+        }
+        // batchEmbedContents reports no token counts; the caller estimates and says so.
+        let body = json!({"object": "list", "data": data, "model": target.upstream_model, "usage": {"prompt_tokens": 0, "total_tokens": 0}});
+        Ok(EmbeddingsAnswer { body, usage: None })
+    }
+}
+
+fn auth(target: &Target) -> Vec<(&'static str, String)> {
+    target.api_key.map(|k| vec![("x-goog-api-key", k.to_string())]).unwrap_or_default()
+}
+
+// ---- Request -------------------------------------------------------------------------------
+
+/// The `generateContent` body for an OpenAI chat request.
+pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, ApiError> {
+    let mut system = Vec::new();
+    let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();
+    // Gemini names a function result by function, OpenAI by call id: remember which is which.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
+    for (i, m) in req.messages.iter().enumerate() {
+        let (role, parts) = match m.role {
+            Role::System | Role::Developer => {
+                system.extend(m.content.as_ref().map(Content::text).filter(|t| !t.is_empty()).map(|text| json!({ "text": text })));
+                continue;
+            }
+            Role::User => ("user", user_parts(m, i)?),
+            Role::Assistant => ("model", assistant_parts(m, i, &mut call_names, needs_thought_signature(upstream_model))?),
+            Role::Tool | Role::Function => ("user", vec![function_response(m, i, &call_names)?]),
+        };
+        // Gemini wants turns to alternate, and parallel tool results in one turn.
+        match contents.last_mut() {
+            _ if parts.is_empty() => {}
+            Some((last, existing)) if *last == role => existing.extend(parts),
+            _ => contents.push((role, parts)),
+        }
+    }
+    let contents: Vec<Value> = contents.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
+    let mut body = json!({ "contents": contents });
+    if !system.is_empty() {
+        body["systemInstruction"] = json!({ "parts": system });
+    }
+    let config = generation_config(req);
+    if !config.is_empty() {
+        body["generationConfig"] = Value::Object(config);
+    }
+    // Checked even without tools, but only sent with them: a tool mode alone means nothing.
+    let tool_config = req.tool_choice.as_ref().map(function_calling_config).transpose()?;
+    if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
+        let declarations: Vec<Value> = tools
+            .iter()
+            .map(|t| {
+                let mut d = json!({ "name": t.function.name });
+                if let Some(desc) = &t.function.description {
+                    d["description"] = json!(desc);
+                }
+                // Gemini rejects an OBJECT schema with no properties: a no-argument function
+                // is declared without parameters instead.
+                let params = t.function.parameters.as_ref().map(clean_schema);
+                if let Some(p) = params.filter(|p| p.get("properties").and_then(Value::as_object).is_some_and(|o| !o.is_empty())) {
+                    d["parameters"] = p;
+                }
+                d
+            })
+            .collect();
+        body["tools"] = json!([{ "functionDeclarations": declarations }]);
+        if let Some(config) = tool_config {
+            body["toolConfig"] = json!({ "functionCallingConfig": config });
+        }
+    }
+    Ok(body)
+}
+
+fn user_parts(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
+    let parts = match &m.content {
+        None => return Ok(vec![]),
+        Some(Content::Text(t)) => return Ok(vec![json!({ "text": t })]),
+        Some(Content::Parts(parts)) => parts,
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        let param = format!("messages[{i}].content[{j}]");
+        out.push(match part {
+            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => json!({ "text": text }),
+            ContentPart::ImageUrl { image_url } => image_part(&image_url.url, &format!("{param}.image_url.url"))?,
+            ContentPart::InputAudio { input_audio } => {
+                let (Some(data), Some(format)) = (input_audio["data"].as_str(), input_audio["format"].as_str()) else {
+                    return Err(ApiError::invalid_value(&format!("{param}.input_audio"), "input_audio needs 'data' and 'format'."));
+                };
+                json!({"inlineData": {"mimeType": format!("audio/{format}"), "data": data}})
+            }
+            ContentPart::File { file } => match file["file_data"].as_str() {
+                Some(url) => inline_data(url, "application/octet-stream", &format!("{param}.file.file_data"))?,
+                None => return Err(ApiError::invalid_value(&format!("{param}.file"), "Gemini models take files as 'file_data' data URLs; 'file_id' is not supported.")),
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn image_part(url: &str, param: &str) -> Result<Value, ApiError> {
+    if url.starts_with("data:") {
+        return inline_data(url, "image/jpeg", param);
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ApiError::invalid_value(param, "Image URLs must be http(s) URLs or base64 data URLs."));
+    }
+    let file = url.split(['?', '#']).next().unwrap_or(url).rsplit('/').next().unwrap_or_default();
+    let extension = file.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let mime = match extension.as_str() {
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "pdf" => "application/pdf",
+        _ => "image/jpeg",
+    };
+    Ok(json!({"fileData": {"mimeType": mime, "fileUri": url}}))
+}
+
+/// `data:<mime>[;params];base64,<data>` → an `inlineData` part.
+fn inline_data(url: &str, default_mime: &str, param: &str) -> Result<Value, ApiError> {
+    let parsed = url.strip_prefix("data:").and_then(|rest| rest.split_once(',')).filter(|(meta, _)| meta.ends_with(";base64"));
+    let Some((meta, data)) = parsed else {
+        return Err(ApiError::invalid_value(param, "Data URLs must be base64-encoded (data:<type>;base64,<data>)."));
+    };
+    let mime = meta.split(';').next().filter(|m| !m.is_empty()).unwrap_or(default_mime);
+    Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
+}
+
+/// Gemini 3 rejects a replayed `functionCall` without the `thoughtSignature` it was sent with,
+/// and OpenAI clients cannot keep one; Google documents this placeholder for such history.
+const SIGNATURE_PLACEHOLDER: &str = "skip_thought_signature_validator";
+
+fn needs_thought_signature(model: &str) -> bool {
+    let version = model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("");
+    let major: String = version.chars().take_while(char::is_ascii_digit).collect();
+    major.parse::<u32>().is_ok_and(|v| v >= 3)
+}
+
+fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a str, &'a str>, sign: bool) -> Result<Vec<Value>, ApiError> {
+    let mut parts = Vec::new();
+    if let Some(text) = m.content.as_ref().map(Content::text).filter(|t| !t.is_empty()) {
+        parts.push(json!({ "text": text }));
+    }
+    for (j, call) in m.tool_calls.iter().flatten().enumerate() {
+        call_names.insert(&call.id, &call.function.name);
+        // Some clients send "" for a call without arguments.
+        let raw = if call.function.arguments.trim().is_empty() { "{}" } else { &call.function.arguments };
+        let args: Value = serde_json::from_str(raw).ok().filter(Value::is_object).ok_or_else(|| {
+            ApiError::invalid_value(&format!("messages[{i}].tool_calls[{j}].function.arguments"), "Tool call arguments must be a JSON object encoded as a string.")
+        })?;
+        let mut part = json!({"functionCall": {"name": call.function.name, "args": args}});
+        if sign && j == 0 {
+            part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER);
+        }
+        parts.push(part);
+    }
+    Ok(parts)
+}
+
+fn function_response(m: &Message, i: usize, call_names: &HashMap<&str, &str>) -> Result<Value, ApiError> {
+    let name = m.tool_call_id.as_deref().and_then(|id| call_names.get(id).copied()).or(m.name.as_deref()).ok_or_else(|| {
+        ApiError::invalid_value(&format!("messages[{i}].tool_call_id"), "This tool message answers no tool call made earlier in 'messages'.")
+    })?;
+    let text = m.content.as_ref().map(Content::text).unwrap_or_default();
+    // A JSON object result is passed as structure so the model sees fields, not an escaped string.
+    let content = serde_json::from_str::<Value>(&text).ok().filter(Value::is_object).unwrap_or(Value::String(text));
+    Ok(json!({"functionResponse": {"name": name, "response": {"content": content}}}))
+}
+
+fn generation_config(req: &ChatRequest) -> Map<String, Value> {
+    let logprobs = req.logprobs == Some(true);
+    let fields = [
+        ("temperature", req.temperature.map(Value::from)),
+        ("topP", req.top_p.map(Value::from)),
+        ("maxOutputTokens", req.max_output_tokens().map(Value::from)),
+        ("stopSequences", req.stop.as_ref().map(|s| json!(s.to_vec()))),
+        ("candidateCount", req.n.map(Value::from)),
+        ("seed", req.seed.map(Value::from)),
+        ("presencePenalty", req.presence_penalty.map(Value::from)),
+        ("frequencyPenalty", req.frequency_penalty.map(Value::from)),
+        ("responseLogprobs", logprobs.then_some(Value::Bool(true))),
+        ("logprobs", req.top_logprobs.filter(|_| logprobs).map(Value::from)),
+    ];
+    let mut config: Map<String, Value> = fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
+    match &req.response_format {
+        Some(ResponseFormat::JsonObject) => {
+            config.insert("responseMimeType".into(), json!("application/json"));
+        }
+        Some(ResponseFormat::JsonSchema { json_schema }) => {
+            config.insert("responseMimeType".into(), json!("application/json"));
+            if let Some(schema) = &json_schema.schema {
+                config.insert("responseSchema".into(), clean_schema(schema));
+            }
+        }
+        Some(ResponseFormat::Text) | None => {}
+    }
+    config
+}
+
+/// Gemini's schema dialect (an OpenAPI subset) rejects these JSON Schema keywords.
+const UNSUPPORTED_SCHEMA_KEYS: [&str; 4] = ["additionalProperties", "$schema", "$id", "$comment"];
+
+fn clean_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Object(obj) => Value::Object(
+            obj.iter()
+                .filter(|(k, _)| !UNSUPPORTED_SCHEMA_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| {
+                    // `properties` maps user field names to schemas: the names are data, kept as is.
+                    let cleaned = match (k.as_str(), v) {
+                        ("properties", Value::Object(props)) => Value::Object(props.iter().map(|(n, s)| (n.clone(), clean_schema(s))).collect()),
+                        _ => clean_schema(v),
+                    };
+                    (k.clone(), cleaned)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(clean_schema).collect()),
+        other => other.clone(),
+    }
+}
+
+fn function_calling_config(choice: &Value) -> Result<Value, ApiError> {
+    match choice {
+        Value::String(s) => match s.as_str() {
+            "auto" => Ok(json!({"mode": "AUTO"})),
+            "none" => Ok(json!({"mode": "NONE"})),
+            "required" => Ok(json!({"mode": "ANY"})),
+            _ => Err(ApiError::invalid_value("tool_choice", "'tool_choice' must be 'auto', 'none', 'required' or a function.")),
+        },
+        _ => match choice.pointer("/function/name").and_then(Value::as_str) {
+            Some(name) => Ok(json!({"mode": "ANY", "allowedFunctionNames": [name]})),
+            None => Err(ApiError::invalid_value("tool_choice", "'tool_choice' must name a function: {\"type\":\"function\",\"function\":{\"name\":...}}.")),
+        },
+    }
+}
+
+// ---- Response ------------------------------------------------------------------------------
+
+pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+    let choices: Vec<Choice> = match value.get("candidates").and_then(Value::as_array).filter(|c| !c.is_empty()) {
+        Some(candidates) => candidates.iter().enumerate().map(|(pos, c)| candidate_choice(pos, c)).collect(),
+        None if value.pointer("/promptFeedback/blockReason").is_some() => {
+            let message = AssistantMessage { role: "assistant".into(), content: None, tool_calls: None, refusal: None };
+            vec![Choice { index: 0, message, finish_reason: Some("content_filter".into()), logprobs: None }]
+        }
+        None => return Err(UpstreamError::malformed(provider, "no candidates and no promptFeedback in the response")),
+    };
+    let usage = value.get("usageMetadata").filter(|m| m.is_object()).map(Usage::from_gemini);
+    let completion = ChatCompletion {
+        id: response_id(&value, body),
+        object: "chat.completion".into(),
+        // The edge layer overwrites `created` on every translated answer; the core has no clock.
+        created: 0,
+        model: value.get("modelVersion").and_then(Value::as_str).unwrap_or(upstream_model).to_string(),
+        choices,
+        usage: usage.map(|u| u.to_openai_json()),
+        system_fingerprint: None,
+    };
+    let body = serde_json::to_value(&completion).map_err(|e| UpstreamError::malformed(provider, e.to_string()))?;
+    Ok(ChatAnswer { body, usage })
+}
+
+/// `responseId` when Gemini sends one, else a hash of the bytes, so replays get the same id.
+fn response_id(value: &Value, raw: &[u8]) -> String {
+    match value.get("responseId").and_then(Value::as_str) {
+        Some(id) => id.to_string(),
+        None => format!("gemini-{:016x}", raw.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))),
+    }
+}
+
+fn candidate_choice(pos: usize, c: &Value) -> Choice {
+    let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
+    let (content, calls) = read_parts(c, index, 0);
+    let finish = finish_reason(c.get("finishReason").and_then(Value::as_str), !calls.is_empty());
+    let tool_calls = (!calls.is_empty()).then_some(calls);
+    let message = AssistantMessage { role: "assistant".into(), content, tool_calls, refusal: None };
+    Choice { index, message, finish_reason: Some(finish.into()), logprobs: logprobs(c) }
+}
+
+/// A candidate's visible text (thought summaries skipped) and its function calls, numbered from
+/// `first_call` so that stream chunks and whole answers give the same ids.
+fn read_parts(candidate: &Value, index: u32, first_call: usize) -> (Option<String>, Vec<ToolCall>) {
+    let mut text: Option<String> = None;
+    let mut calls = Vec::new();
+    for part in candidate.pointer("/content/parts").and_then(Value::as_array).into_iter().flatten() {
+        if part.get("thought").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        if let Some(t) = part.get("text").and_then(Value::as_str) {
+            text.get_or_insert_with(String::new).push_str(t);
+        }
+        if let Some(call) = part.get("functionCall") {
+            let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
+            calls.push(ToolCall {
+                id: format!("call_{index}_{}", first_call + calls.len()),
+                kind: "function".into(),
+                function: FunctionCall { name: call.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), arguments: args.to_string() },
+            });
+        }
+    }
+    (text, calls)
+}
+
+fn finish_reason(reason: Option<&str>, called_functions: bool) -> &'static str {
+    match reason {
+        Some("MAX_TOKENS") => "length",
+        Some("SAFETY" | "RECITATION" | "PROHIBITED_CONTENT" | "BLOCKLIST" | "SPII" | "IMAGE_SAFETY") => "content_filter",
+        Some("STOP") | None if called_functions => "tool_calls",
+        _ => "stop",
+    }
+}
+
+/// `logprobsResult` → OpenAI's `logprobs.content`. Gemini omits `logProbability` when it is 0.
+fn logprobs(c: &Value) -> Option<Value> {
+    let result = c.get("logprobsResult")?;
+    let entry = |t: &Value| json!({"token": t["token"], "logprob": t.get("logProbability").and_then(Value::as_f64).unwrap_or(0.0), "bytes": null});
+    let top = result.get("topCandidates").and_then(Value::as_array);
+    let content: Vec<Value> = (result.get("chosenCandidates")?.as_array()?.iter().enumerate())
+        .map(|(step, chosen)| {
+            let mut e = entry(chosen);
+            let alternatives = top.and_then(|t| t.get(step)?.get("candidates")?.as_array().cloned()).unwrap_or_default();
+            e["top_logprobs"] = alternatives.iter().map(entry).collect();
+            e
+        })
+        .collect();
+    Some(json!({ "content": content }))
+}
+
+// ---- Stream --------------------------------------------------------------------------------
+
+/// Turns `streamGenerateContent?alt=sse` events into OpenAI chunks.
+pub struct GeminiStream {
+    provider: String,
+    model: String,
+    id: Option<String>,
+    /// Per candidate index: function calls emitted so far (present once the role was sent).
+    calls: BTreeMap<u32, usize>,
+    usage: Option<Usage>,
+    complete: bool,
+}
+
+impl GeminiStream {
+    pub fn new(provider: &str, upstream_model: &str) -> Self {
+        GeminiStream { provider: provider.into(), model: upstream_model.into(), id: None, calls: BTreeMap::new(), usage: None, complete: false }
+    }
+
+    fn chunk(&self, index: u32, delta: Value, finish_reason: Option<&str>) -> Value {
+        json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": null}]})
+    }
+}
+
+impl StreamTranslator for GeminiStream {
+    fn on_event(&mut self, event: &SseEvent) -> Result<Vec<Value>, UpstreamError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(vec![]);
+        }
+        let value: Value = serde_json::from_str(data).map_err(|e| UpstreamError::malformed(&self.provider, format!("invalid JSON in stream ({e})")))?;
+        if let Some(err) = value.get("error") {
+            let status = err.get("code").and_then(Value::as_u64).filter(|c| (400..600).contains(c)).unwrap_or(502) as u16;
+            let message = err.get("message").and_then(Value::as_str).unwrap_or("stream error");
+            return Err(UpstreamError::Status { provider: self.provider.clone(), status, message: super::redact_secrets(message) });
+        }
+        // Every chunk repeats the usage so far; the last one is the total.
+        if let Some(meta) = value.get("usageMetadata").filter(|m| m.is_object()) {
+            self.usage.get_or_insert_with(Usage::default).merge_max(&Usage::from_gemini(meta));
+        }
+        if self.id.is_none() {
+            self.id = Some(response_id(&value, data.as_bytes()));
+        }
+        if let Some(version) = value.get("modelVersion").and_then(Value::as_str) {
+            self.model = version.to_string();
+        }
+        let candidates = value.get("candidates").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let mut out = Vec::new();
+        if candidates.is_empty() {
+            if value.pointer("/promptFeedback/blockReason").is_some() {
+                out.push(self.chunk(0, json!({"role": "assistant", "content": null}), Some("content_filter")));
+                self.complete = true;
+            }
+            return Ok(out);
+        }
+        for (pos, c) in candidates.iter().enumerate() {
+            let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
+            let started = self.calls.contains_key(&index);
+            let first_call = self.calls.get(&index).copied().unwrap_or(0);
+            let (text, calls) = read_parts(c, index, first_call);
+            self.calls.insert(index, first_call + calls.len());
+            let mut delta = Map::new();
+            if !started {
+                delta.insert("role".into(), json!("assistant"));
+            }
+            if let Some(t) = text.filter(|t| !t.is_empty()) {
+                delta.insert("content".into(), json!(t));
+            }
+            if !calls.is_empty() {
+                let entries = calls.iter().enumerate().map(|(k, call)| {
+                    json!({"index": first_call + k, "id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}})
+                });
+                delta.insert("tool_calls".into(), entries.collect());
+            }
+            if !delta.is_empty() {
+                out.push(self.chunk(index, Value::Object(delta), None));
+            }
+            // OpenAI sends the finish reason in a chunk of its own, with an empty delta.
+            if let Some(reason) = c.get("finishReason").and_then(Value::as_str) {
+                out.push(self.chunk(index, json!({}), Some(finish_reason(Some(reason), self.calls[&index] > 0))));
+            }
+        }
+        if candidates.iter().all(|c| c.get("finishReason").is_some()) {
+            self.complete = true;
+        }
+        Ok(out)
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    fn is_complete(&self) -> bool {
+        self.complete
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ProviderConfig, ProviderKind, Quirks};
+    use crate::pricing::PriceTable;
+    use crate::providers::sse::SseParser;
+
+    fn provider() -> ProviderConfig {
+        ProviderConfig {
+            id: "gemini".into(),
+            kind: ProviderKind::Gemini,
+            base_url: "https://generativelanguage.googleapis.com/v1beta".into(),
+            key_secret: Some("GEMINI_API_KEY".into()),
+            api_version: None,
+            region: None,
+            demo: false,
+            timeout_ms: 1000,
+            quirks: Quirks::default(),
+        }
+    }
+
+    fn body_for(req: Value, model: &str) -> Result<Value, ApiError> {
+        request_body(&ChatRequest::from_value(req).unwrap(), model)
+    }
+
+    fn answer(body: &str) -> ChatAnswer {
+        chat_answer("gemini", "gemini-2.5-pro", body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn request_translation() {
+        let body = body_for(json!({"model": "smart", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": [{"type": "text", "text": "Answer in English."}]},
+            {"role": "user", "content": [{"type": "text", "text": "What is here?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/cat.WEBP?size=large"}},
+                {"type": "image_url", "image_url": {"url": "https://example.com/photo"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "call_b", "type": "function", "function": {"name": "get_time", "arguments": ""}}]},
+            {"role": "tool", "tool_call_id": "call_b", "content": "12:00"},
+            {"role": "tool", "tool_call_id": "call_a", "content": "{\"temp_c\":21}"},
+            {"role": "user", "content": "Thanks"}],
+            "temperature": 0.2, "top_p": 0.9, "max_tokens": 100, "max_completion_tokens": 256, "stop": "END", "n": 2, "seed": 7,
+            "presence_penalty": 0.5, "frequency_penalty": -0.5, "logprobs": true, "top_logprobs": 3,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "w", "strict": true, "schema": {"$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object", "additionalProperties": false, "required": ["tags"], "properties": {"additionalProperties": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "object", "additionalProperties": false, "properties": {"k": {"type": "string"}}}}}}}},
+            "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather now",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false}}},
+                {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}), "gemini-2.5-pro").unwrap();
+        assert_eq!(body, json!({
+            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in English."}]},
+            "contents": [
+                {"role": "user", "parts": [{"text": "What is here?"}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+                    {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.WEBP?size=large"}},
+                    {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/photo"}}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}, {"functionCall": {"name": "get_time", "args": {}}}]},
+                {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": {"content": "12:00"}}},
+                    {"functionResponse": {"name": "get_weather", "response": {"content": {"temp_c": 21}}}}, {"text": "Thanks"}]}],
+            "generationConfig": {"temperature": 0.2, "topP": 0.9, "maxOutputTokens": 256, "stopSequences": ["END"], "candidateCount": 2, "seed": 7,
+                "presencePenalty": 0.5, "frequencyPenalty": -0.5, "responseLogprobs": true, "logprobs": 3, "responseMimeType": "application/json",
+                "responseSchema": {"type": "object", "required": ["tags"], "properties": {"additionalProperties": {"type": "string"},
+                    "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}},
+            "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather now",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}, {"name": "get_time"}]}],
+            "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
+        }));
+    }
+
+    #[test]
+    fn urls_headers_tool_choice_and_request_errors() {
+        let p = provider();
+        let user = json!([{"role": "user", "content": "hi"}]);
+        let target = Target { provider: &p, upstream_model: "gemini-2.5-flash", api_key: Some("AIzaTestKey") };
+        let up = Gemini.chat_request(&target, &ChatRequest::from_value(json!({"model": "m", "messages": user})).unwrap()).unwrap();
+        assert_eq!(up.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent");
+        assert!(up.headers.contains(&("x-goog-api-key".into(), "AIzaTestKey".into())));
+        let keyless = Target { api_key: None, ..target };
+        let up = Gemini.chat_request(&keyless, &ChatRequest::from_value(json!({"model": "m", "messages": user, "stream": true})).unwrap()).unwrap();
+        assert!(up.url.ends_with("/models/gemini-2.5-flash:streamGenerateContent?alt=sse"));
+        assert!(up.headers.iter().all(|(k, _)| k != "x-goog-api-key"));
+        assert!(serde_json::from_str::<Value>(&up.body).unwrap().get("generationConfig").is_none());
+
+        let tools = json!([{"type": "function", "function": {"name": "f"}}]);
+        for (choice, mode) in [("auto", "AUTO"), ("none", "NONE"), ("required", "ANY")] {
+            let body = body_for(json!({"model": "m", "messages": user, "tools": tools, "tool_choice": choice}), "gemini-2.5-flash").unwrap();
+            assert_eq!((body["tools"].clone(), body["toolConfig"].clone()), (json!([{"functionDeclarations": [{"name": "f"}]}]), json!({"functionCallingConfig": {"mode": mode}})));
+        }
+        assert!(body_for(json!({"model": "m", "messages": user, "tool_choice": "auto"}), "gemini-2.5-flash").unwrap().get("toolConfig").is_none());
+        let call = |args: &str| json!({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": args}}]});
+        for (messages, extra, param) in [
+            (json!([{"role": "user", "content": "hi"}, call("{not json")]), json!({}), "messages[1].tool_calls[0].function.arguments"),
+            (json!([{"role": "user", "content": "hi"}, call("[1]")]), json!({}), "messages[1].tool_calls[0].function.arguments"),
+            (json!([{"role": "user", "content": "hi"}, call("{}"), {"role": "tool", "tool_call_id": "zz", "content": "x"}]), json!({}), "messages[2].tool_call_id"),
+            (json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]), json!({}), "messages[0].content[0].image_url.url"),
+            (json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}]), json!({}), "messages[0].content[0].image_url.url"),
+            (user.clone(), json!({"tool_choice": "sometimes"}), "tool_choice"),
+        ] {
+            let mut req = json!({"model": "m", "messages": messages});
+            req.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            assert_eq!(body_for(req, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some(param));
+        }
+    }
+
+    #[test]
+    fn gemini_3_history_gets_a_thought_signature_placeholder() {
+        let messages = json!([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}}, {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}]}]);
+        let parts = |model: &str| body_for(json!({"model": "m", "messages": messages}), model).unwrap()["contents"][1]["parts"].clone();
+        let p = parts("gemini-3-pro-preview");
+        assert_eq!(p[0], json!({"text": "Checking."}));
+        assert_eq!(p[1]["thoughtSignature"], SIGNATURE_PLACEHOLDER);
+        assert!(p[2].get("thoughtSignature").is_none());
+        assert!(parts("gemini-2.5-pro")[1].get("thoughtSignature").is_none());
+    }
+
+    #[test]
+    fn text_answer_skips_thoughts_and_normalizes_usage() {
+        let a = answer(r#"{"candidates": [{"content": {"parts": [{"text": "**Considering the capital**\n\nThe user asks...", "thought": true},
+            {"text": "The capital of France is "}, {"text": "Paris."}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 1000, "candidatesTokenCount": 50, "totalTokenCount": 1170, "cachedContentTokenCount": 400,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1000}], "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 400}], "thoughtsTokenCount": 120},
+            "modelVersion": "gemini-2.5-pro", "responseId": "mK3aaPXcL4SWz7IPkM6X-Qs"}"#);
+        assert_eq!(a.body, json!({"id": "mK3aaPXcL4SWz7IPkM6X-Qs", "object": "chat.completion", "created": 0, "model": "gemini-2.5-pro",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "The capital of France is Paris."}, "finish_reason": "stop", "logprobs": null}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 170, "total_tokens": 1170,
+                "prompt_tokens_details": {"cached_tokens": 400}, "completion_tokens_details": {"reasoning_tokens": 120}}}));
+        let usage = a.usage.unwrap();
+        assert_eq!((usage.uncached_input_tokens(), usage.output_tokens, usage.reasoning_tokens), (600, 170, 120));
+    }
+
+    #[test]
+    fn cost_by_hand_for_both_price_tiers() {
+        let table = PriceTable::from_json(r#"{"models":{"gemini-2.5-pro":{"input":1.25,"output":10,"cached_input":0.31,"tiers":[{"above_input_tokens":200000,"input":2.5,"output":15,"cached_input":0.625}]}}}"#).unwrap();
+        let price = table.get("gemini-2.5-pro").unwrap();
+        let usage = |meta: Value| Usage::from_gemini(&meta);
+        // 600 × 1.25 + 400 × 0.31 + (50 + 120) × 10, per million tokens.
+        let small = usage(json!({"promptTokenCount": 1000, "cachedContentTokenCount": 400, "candidatesTokenCount": 50, "thoughtsTokenCount": 120}));
+        assert_eq!(price.cost(&small, false).total.to_string(), "0.002574");
+        // Past 200k prompt tokens every token is billed at the tier: 200000 × 2.5 + 50000 × 0.625 + 1200 × 15.
+        let large = usage(json!({"promptTokenCount": 250000, "cachedContentTokenCount": 50000, "candidatesTokenCount": 1000, "thoughtsTokenCount": 200}));
+        assert_eq!(price.cost(&large, false).total.to_string(), "0.54925");
+    }
+
+    #[test]
+    fn function_calls_length_and_logprobs() {
+        let body = r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris", "unit": "c"}}},
+            {"functionCall": {"name": "get_time"}}], "role": "model"}, "finishReason": "STOP", "avgLogprobs": -0.02}],
+            "usageMetadata": {"promptTokenCount": 80, "candidatesTokenCount": 18, "totalTokenCount": 98}}"#;
+        let a = answer(body);
+        let choice = &a.body["choices"][0];
+        assert_eq!(choice["finish_reason"], "tool_calls");
+        assert_eq!(choice["message"], json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_0_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\",\"unit\":\"c\"}"}},
+            {"id": "call_0_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}));
+        // No responseId: a deterministic id, and the upstream model name.
+        assert_eq!(a.body["id"], answer(body).body["id"]);
+        assert!(a.body["id"].as_str().unwrap().starts_with("gemini-"));
+        assert_eq!(a.body["model"], "gemini-2.5-pro");
+
+        let a = answer(r#"{"candidates": [{"content": {"parts": [{"text": "Once upon"}], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 0,
+            "logprobsResult": {"topCandidates": [{"candidates": [{"token": "Once", "logProbability": -0.1}, {"token": "In", "logProbability": -2.5}]}],
+            "chosenCandidates": [{"token": "Once", "logProbability": -0.1}, {"token": " upon"}]}},
+            {"content": {"parts": [{"text": "I cannot"}], "role": "model"}, "finishReason": "SAFETY", "index": 1}],
+            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 4, "totalTokenCount": 9}, "modelVersion": "gemini-2.0-flash-001"}"#);
+        assert_eq!(a.body["choices"][0]["finish_reason"], "length");
+        assert_eq!(a.body["choices"][0]["logprobs"], json!({"content": [
+            {"token": "Once", "logprob": -0.1, "bytes": null, "top_logprobs": [{"token": "Once", "logprob": -0.1, "bytes": null}, {"token": "In", "logprob": -2.5, "bytes": null}]},
+            {"token": " upon", "logprob": 0.0, "bytes": null, "top_logprobs": []}]}));
+        assert_eq!((a.body["choices"][1]["index"].clone(), a.body["choices"][1]["finish_reason"].clone()), (json!(1), json!("content_filter")));
+        assert_eq!(a.body["model"], "gemini-2.0-flash-001");
+    }
+
+    #[test]
+    fn blocked_prompts_and_malformed_answers() {
+        let a = answer(r#"{"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}]},
+            "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}, "modelVersion": "gemini-2.5-flash", "responseId": "r1"}"#);
+        assert_eq!(a.body["choices"], json!([{"index": 0, "message": {"role": "assistant", "content": null}, "finish_reason": "content_filter", "logprobs": null}]));
+        assert_eq!(a.usage.unwrap().input_tokens, 8);
+        for bad in ["<html>", "{}", r#"{"candidates": []}"#] {
+            assert!(matches!(chat_answer("gemini", "m", bad.as_bytes()), Err(UpstreamError::Malformed { .. })), "{bad}");
+        }
+        let m = super::super::error_message_from_body(400, br#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}"#);
+        assert_eq!(m, "API key not valid. Please pass a valid API key.");
+    }
+
+    fn run_stream(stream: &str, piece: usize) -> (Vec<Value>, GeminiStream) {
+        let (mut parser, mut s, mut out) = (SseParser::new(), GeminiStream::new("gemini", "gemini-2.5-flash"), Vec::new());
+        for bytes in stream.as_bytes().chunks(piece) {
+            for ev in parser.push(bytes).unwrap() {
+                out.extend(s.on_event(&ev).unwrap());
+            }
+        }
+        out.extend(parser.finish().unwrap().map(|ev| s.on_event(&ev).unwrap()).unwrap_or_default());
+        (out, s)
+    }
+
+    #[test]
+    fn stream_text_in_pieces() {
+        let stream = concat!(
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"The sky\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 9,\"candidatesTokenCount\": 2,\"totalTokenCount\": 31,\"promptTokensDetails\": [{\"modality\": \"TEXT\",\"tokenCount\": 9}],\"thoughtsTokenCount\": 20},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"3a7aaKnTBq6jz7IP0b_x-AQ\"}\r\n\r\n",
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" is blue because of Rayleigh scattering.\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 9,\"candidatesTokenCount\": 9,\"totalTokenCount\": 38,\"thoughtsTokenCount\": 20},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"3a7aaKnTBq6jz7IP0b_x-AQ\"}\r\n\r\n",
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 9,\"candidatesTokenCount\": 10,\"totalTokenCount\": 39,\"thoughtsTokenCount\": 20},\"modelVersion\": \"gemini-2.5-flash\",\"responseId\": \"3a7aaKnTBq6jz7IP0b_x-AQ\"}\r\n\r\n",
+        );
+        let chunk = |delta: Value, finish: Value| {
+            json!({"id": "3a7aaKnTBq6jz7IP0b_x-AQ", "object": "chat.completion.chunk", "created": 0, "model": "gemini-2.5-flash",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]})
+        };
+        for piece in [1, 7, 64, stream.len()] {
+            let (out, s) = run_stream(stream, piece);
+            assert_eq!(out, vec![
+                chunk(json!({"role": "assistant", "content": "The sky"}), Value::Null),
+                chunk(json!({"content": " is blue because of Rayleigh scattering."}), Value::Null),
+                chunk(json!({}), json!("stop")),
+            ], "piece {piece}");
+            assert!(s.is_complete());
+            assert_eq!(s.usage(), Some(Usage { input_tokens: 9, cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 30, reasoning_tokens: 20 }));
+        }
+    }
+
+    #[test]
+    fn stream_function_calls_blocks_and_errors() {
+        let (out, s) = run_stream(concat!(
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"get_weather\",\"args\": {\"city\": \"Paris\"}}}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 40,\"candidatesTokenCount\": 6}}\n\n",
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"get_time\",\"args\": {}}}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 40,\"candidatesTokenCount\": 12}}\n\n",
+        ), 5);
+        let deltas: Vec<Value> = out.iter().map(|c| json!([c["choices"][0]["delta"], c["choices"][0]["finish_reason"]])).collect();
+        assert_eq!(deltas, vec![
+            json!([{"role": "assistant", "tool_calls": [{"index": 0, "id": "call_0_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}, null]),
+            json!([{"tool_calls": [{"index": 1, "id": "call_0_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}, null]),
+            json!([{}, "tool_calls"]),
+        ]);
+        assert!(out[0]["id"].as_str().unwrap().starts_with("gemini-") && out.iter().all(|c| c["id"] == out[0]["id"] && c["model"] == "gemini-2.5-flash"));
+        assert_eq!(s.usage().unwrap().output_tokens, 12);
+
+        let (out, s) = run_stream("data: {\"promptFeedback\": {\"blockReason\": \"PROHIBITED_CONTENT\"},\"usageMetadata\": {\"promptTokenCount\": 7}}\n\n", 9);
+        assert_eq!(out[0]["choices"][0]["finish_reason"], "content_filter");
+        assert!(s.is_complete());
+
+        let mut s = GeminiStream::new("gemini", "m");
+        let ev = |d: &str| SseEvent { event: String::new(), data: d.to_string() };
+        let err = s.on_event(&ev(r#"{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}"#)).unwrap_err();
+        assert!(matches!(err, UpstreamError::Status { status: 503, .. }));
+        assert!(s.on_event(&ev("not json")).is_err());
+        assert!(!s.is_complete());
+    }
+
+    #[test]
+    fn embeddings_translate_both_ways() {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "gemini-embedding-001", api_key: Some("AIzaTestKey") };
+        let req = EmbeddingsRequest::parse(br#"{"model": "embed", "input": ["a", "b"], "dimensions": 768}"#).unwrap();
+        let up = Gemini.embeddings_request(&target, &req).unwrap();
+        assert_eq!(up.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-embedding-001:batchEmbedContents");
+        assert_eq!(serde_json::from_str::<Value>(&up.body).unwrap(), json!({"requests": [
+            {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}, "outputDimensionality": 768},
+            {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]}, "outputDimensionality": 768}]}));
+        let tokens = EmbeddingsRequest::parse(br#"{"model": "embed", "input": [1, 2, 3]}"#).unwrap();
+        assert_eq!(Gemini.embeddings_request(&target, &tokens).unwrap_err().param.as_deref(), Some("input"));
+
+        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [0.25, -0.5]}, {"values": [1.0, 0.0]}]}"#).unwrap();
+        assert_eq!(a.body, json!({"object": "list", "model": "gemini-embedding-001", "usage": {"prompt_tokens": 0, "total_tokens": 0}, "data": [
+            {"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}, {"object": "embedding", "index": 1, "embedding": [1.0, 0.0]}]}));
+        assert_eq!(a.usage, None);
+        assert!(Gemini.embeddings_response(&target, br#"{"embeddings": [{}]}"#).is_err());
     }
 }

@@ -1,0 +1,135 @@
+//! Admin API (guarded by the `ADMIN_TOKEN` secret): tenants and their router keys.
+//!
+//! - `PUT /admin/tenants/{id}` `{"name","plan","allowed_models"}`: create or update a tenant.
+//! - `GET /admin/tenants/{id}`
+//! - `POST /admin/keys` `{"tenant_id","name"}`: a new key, shown once in the answer.
+//! - `GET /admin/keys?tenant_id=...`: the tenant's keys (ids and names, never the key).
+//! - `DELETE /admin/keys/{key_id}`: revoke.
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{kv::KvStore, Env, Method, Request, Response};
+
+use crate::api::ApiError;
+use crate::tenants::{hash_key, key_id, new_key, valid_tenant_id, KeyRecord, Tenant};
+
+use super::auth::{forget, require_admin};
+use super::http::{self, now_unix, read_body, RequestContext};
+
+const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+
+pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    require_admin(&req, env)?;
+    let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').filter(|s| !s.is_empty()).collect();
+    let rid = [("x-costrouter-request-id", rc.request_id.clone())];
+    match (req.method(), segments.as_slice()) {
+        (Method::Put, ["tenants", id]) => {
+            let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
+            let tenant = put_tenant(&kv, id, &body).await?;
+            http::json(200, &tenant, &rid)
+        }
+        (Method::Get, ["tenants", id]) => {
+            let tenant = get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
+            http::json(200, &tenant, &rid)
+        }
+        (Method::Post, ["keys"]) => {
+            let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
+            http::json(201, &create_key(&kv, &body).await?, &rid)
+        }
+        (Method::Get, ["keys"]) => {
+            let url = req.url().map_err(http::to_api_error)?;
+            let tenant_id = url.query_pairs().find(|(k, _)| k == "tenant_id").map(|(_, v)| v.to_string()).ok_or_else(|| ApiError::missing_field("tenant_id"))?;
+            http::json(200, &list_keys(&kv, &tenant_id).await?, &rid)
+        }
+        (Method::Delete, ["keys", id]) => http::json(200, &revoke_key(&kv, id).await?, &rid),
+        _ => Err(ApiError::not_found_path(&path)),
+    }
+}
+
+fn kv_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("KV operation failed: {e}"))
+}
+
+async fn get_tenant(kv: &KvStore, id: &str) -> Result<Option<Tenant>, ApiError> {
+    if !valid_tenant_id(id) {
+        return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
+    }
+    kv.get(&format!("tenant:{id}")).json().await.map_err(kv_error)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantBody {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    plan: Option<String>,
+    #[serde(default)]
+    allowed_models: Option<Vec<String>>,
+}
+
+async fn put_tenant(kv: &KvStore, id: &str, body: &[u8]) -> Result<Tenant, ApiError> {
+    if !valid_tenant_id(id) {
+        return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
+    }
+    let b: TenantBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
+    let tenant = Tenant { id: id.to_string(), name: b.name, plan: b.plan.unwrap_or_else(|| "free".into()), allowed_models: b.allowed_models };
+    let text = serde_json::to_string(&tenant).map_err(kv_error)?;
+    kv.put(&format!("tenant:{id}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+    Ok(tenant)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    tenant_id: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_key(kv: &KvStore, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let b: KeyBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
+    if get_tenant(kv, &b.tenant_id).await?.is_none() {
+        return Err(ApiError::not_found(format!("No tenant '{}'; create it with PUT /admin/tenants/{{id}} first.", b.tenant_id)));
+    }
+    let mut random = [0u8; 64];
+    getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+    let key = new_key(&random).ok_or_else(|| ApiError::internal("could not generate a key"))?;
+    let hash = hash_key(&key);
+    let record = KeyRecord { key_id: key_id(&hash), tenant_id: b.tenant_id.clone(), name: b.name.chars().take(128).collect(), created_at: now_unix(), revoked_at: None };
+    let text = serde_json::to_string(&record).map_err(kv_error)?;
+    kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+    kv.put(&format!("keyid:{}", record.key_id), hash.clone()).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+    kv.put(&format!("tenantkey:{}:{}", record.tenant_id, record.key_id), hash).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+    Ok(json!({"key": key, "key_id": record.key_id, "tenant_id": record.tenant_id, "name": record.name, "created_at": record.created_at,
+              "note": "Store this key now: only its hash is kept, it cannot be shown again."}))
+}
+
+async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, ApiError> {
+    if !valid_tenant_id(tenant_id) {
+        return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
+    }
+    let listed = kv.list().prefix(format!("tenantkey:{tenant_id}:")).execute().await.map_err(kv_error)?;
+    let mut keys = Vec::new();
+    for k in listed.keys {
+        let Some(hash) = kv.get(&k.name).text().await.map_err(kv_error)? else { continue };
+        if let Some(record) = kv.get(&format!("key:{hash}")).json::<KeyRecord>().await.map_err(kv_error)? {
+            keys.push(json!({"key_id": record.key_id, "name": record.name, "created_at": record.created_at, "revoked_at": record.revoked_at}));
+        }
+    }
+    Ok(json!({"object": "list", "data": keys}))
+}
+
+async fn revoke_key(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
+    let hash = kv.get(&format!("keyid:{id}")).text().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
+    let mut record: KeyRecord = kv.get(&format!("key:{hash}")).json().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
+    if record.revoked_at.is_none() {
+        record.revoked_at = Some(now_unix());
+        let text = serde_json::to_string(&record).map_err(kv_error)?;
+        kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+    }
+    forget(&hash);
+    Ok(json!({"key_id": record.key_id, "revoked_at": record.revoked_at}))
+}

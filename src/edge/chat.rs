@@ -1,0 +1,289 @@
+//! `POST /v1/chat/completions`: authenticate, parse, route, try the candidates in order, and
+//! answer with the provider's completion translated to OpenAI's format and priced.
+
+use std::rc::Rc;
+
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use worker::{ByteStream, Env, Headers, Request, Response};
+
+use crate::api::chat::ChatRequest;
+use crate::api::ApiError;
+use crate::catalog::{ModelMode, ProviderConfig};
+use crate::providers::{adapter_for, Provider, Target};
+use crate::receipt::{header_safe, Receipt, UsageBasis};
+use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
+use crate::stream::{trailer, StreamSession};
+use crate::tokens::{estimate_prompt_tokens, estimate_text_tokens, estimate_usage};
+use crate::usage::Usage;
+
+use super::auth::{authenticate, Principal};
+use super::config::{self, provider_key, RouterConfig};
+use super::http::{self, now_unix, read_body, RequestContext};
+use super::{events, upstream};
+
+pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = authenticate(&req, env).await?;
+    rc.set_tenant(&principal);
+    let cfg = config::load(env).await;
+    let body = read_body(&mut req, cfg.max_body_bytes).await?;
+    let chat = ChatRequest::parse(&body)?;
+    rc.set_model(&chat.model);
+    rc.set_attribution(events::attribution(&req, &principal, chat.user.as_deref())?);
+    let decision = route_direct(&cfg.catalog, &chat.model, ModelMode::Chat, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
+    serve(env, rc, &principal, cfg, chat, decision).await
+}
+
+/// A provider can be called when it needs no key or its key secret is set.
+pub fn usable(env: &Env, provider: &ProviderConfig) -> bool {
+    provider.key_secret.as_ref().is_none_or(|secret| provider_key(env, secret).is_some())
+}
+
+async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<RouterConfig>, chat: ChatRequest, decision: RouteDecision) -> Result<Response, ApiError> {
+    let mut failures: Vec<String> = Vec::new();
+    let mut worst_status = 502;
+    let mut first_rejection: Option<ApiError> = None;
+    for candidate in &decision.candidates {
+        let provider = &cfg.catalog.providers[&candidate.provider];
+        let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
+        let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
+        let adapter = adapter_for(provider.kind);
+        let up = match adapter.chat_request(&target, &chat) {
+            Ok(up) => up,
+            // This provider cannot express the request (e.g. `n` > 1 on Anthropic); another may.
+            Err(e) => {
+                failures.push(format!("{}: {}", provider.id, e.message));
+                first_rejection.get_or_insert(e);
+                continue;
+            }
+        };
+        let mut resp = match upstream::send(&up, provider.timeout_ms).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                failures.push(format!("{}: {}", provider.id, e.describe()));
+                worst_status = worst_status.max(504);
+                continue;
+            }
+        };
+        let status = resp.status_code();
+        match disposition(status) {
+            Disposition::Success if chat.stream => {
+                let upstream_body = match resp.stream() {
+                    Ok(s) => s,
+                    Err(_) => {
+                        failures.push(format!("{}: response body unreadable", provider.id));
+                        continue;
+                    }
+                };
+                let receipt = receipt_for(rc, &decision, candidate, provider, &failures, None, UsageBasis::Reported, &cfg);
+                return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
+            }
+            Disposition::Success => {
+                let bytes = match resp.bytes().await {
+                    Ok(b) => b,
+                    Err(_) => {
+                        failures.push(format!("{}: connection lost while reading the answer", provider.id));
+                        continue;
+                    }
+                };
+                match adapter.chat_response(&target, &bytes) {
+                    Ok(answer) => return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &failures, answer),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            Disposition::Fallback => {
+                let body = resp.bytes().await.unwrap_or_default();
+                failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
+                if status == 429 || status == 503 {
+                    worst_status = status;
+                }
+            }
+            Disposition::ClientError => {
+                let body = resp.bytes().await.unwrap_or_default();
+                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &body))));
+            }
+        }
+    }
+    if failures.len() == decision.candidates.len() {
+        if let Some(rejection) = first_rejection.filter(|_| failures.len() == 1) {
+            return Err(rejection);
+        }
+    }
+    Err(ApiError::upstream_failed(
+        worst_status,
+        format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; ")),
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn receipt_for(
+    rc: &RequestContext,
+    decision: &RouteDecision,
+    candidate: &Candidate,
+    provider: &ProviderConfig,
+    failures: &[String],
+    usage: Option<Usage>,
+    basis: UsageBasis,
+    cfg: &RouterConfig,
+) -> Receipt {
+    let mut reason = decision.reason.clone();
+    if !failures.is_empty() {
+        reason.push_str(&format!("; fell back to {} after: {}", provider.id, failures.join("; ")));
+    }
+    let mut receipt = Receipt::priced(
+        &rc.request_id,
+        &provider.id,
+        &candidate.upstream_model,
+        &decision.route,
+        &reason,
+        usage,
+        basis,
+        &cfg.prices,
+        &candidate.price_key,
+        decision.baseline_price_key.as_deref(),
+    );
+    receipt.demo = provider.demo;
+    receipt
+}
+
+#[allow(clippy::too_many_arguments)]
+fn json_response(
+    env: &Env,
+    rc: &RequestContext,
+    principal: &Principal,
+    cfg: &RouterConfig,
+    chat: &ChatRequest,
+    decision: &RouteDecision,
+    candidate: &Candidate,
+    provider: &ProviderConfig,
+    failures: &[String],
+    mut answer: crate::providers::ChatAnswer,
+) -> Result<Response, ApiError> {
+    // Translating providers leave `created` at 0: the core has no clock.
+    if answer.body.get("created").and_then(Value::as_i64).unwrap_or(0) == 0 {
+        answer.body["created"] = json!(now_unix());
+    }
+    let (usage, basis) = match answer.usage {
+        Some(u) => (u, UsageBasis::Reported),
+        None => (estimate_usage(chat, &answer_text(&answer.body)), UsageBasis::Estimated),
+    };
+    let receipt = receipt_for(rc, decision, candidate, provider, failures, Some(usage), basis, cfg);
+    events::record(env, rc, principal, 200, &receipt);
+    http::json(200, &answer.body, &receipt.headers(true))
+}
+
+fn answer_text(body: &Value) -> String {
+    body.get("choices")
+        .and_then(Value::as_array)
+        .map(|choices| choices.iter().filter_map(|c| c.pointer("/message/content").and_then(Value::as_str)).collect::<Vec<_>>().join(""))
+        .unwrap_or_default()
+}
+
+/// Everything the stream needs once the upstream closes, owned so the stream can outlive the handler.
+struct StreamState {
+    upstream: ByteStream,
+    session: StreamSession,
+    receipt: Receipt,
+    cfg: Rc<RouterConfig>,
+    price_key: String,
+    baseline_price_key: Option<String>,
+    prompt_tokens_estimate: u64,
+    env: Env,
+    tenant: Principal,
+    rc: RequestContext,
+    done: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stream_response(
+    env: &Env,
+    rc: &RequestContext,
+    principal: &Principal,
+    cfg: Rc<RouterConfig>,
+    chat: &ChatRequest,
+    adapter: &dyn Provider,
+    target: &Target,
+    candidate: &Candidate,
+    receipt: Receipt,
+    upstream_body: ByteStream,
+) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    for (k, v) in [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")] {
+        let _ = headers.set(k, v);
+    }
+    for (k, v) in receipt.headers(false) {
+        let _ = headers.set(k, &header_safe(&v));
+    }
+    let state = StreamState {
+        upstream: upstream_body,
+        session: StreamSession::new(adapter.chat_stream(target, chat), chat.wants_stream_usage(), now_unix()),
+        price_key: candidate.price_key.clone(),
+        baseline_price_key: receipt_baseline_key(chat, candidate, &cfg),
+        receipt,
+        cfg,
+        prompt_tokens_estimate: estimate_prompt_tokens(chat),
+        env: env.clone(),
+        tenant: principal.clone(),
+        rc: rc.detached(),
+        done: false,
+    };
+    let body = stream::unfold(state, |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            match st.upstream.next().await {
+                Some(Ok(bytes)) => {
+                    let out = st.session.push(&bytes);
+                    if !out.is_empty() {
+                        return Some((Ok::<Vec<u8>, worker::Error>(out), st));
+                    }
+                }
+                // A reset connection ends the stream like a close; the session reports it as cut off.
+                Some(Err(_)) | None => {
+                    let out = finish_stream(&mut st);
+                    st.done = true;
+                    return Some((Ok(out), st));
+                }
+            }
+        }
+    });
+    Ok(Response::from_stream(body).map_err(http::to_api_error)?.with_headers(headers))
+}
+
+fn receipt_baseline_key(chat: &ChatRequest, candidate: &Candidate, cfg: &RouterConfig) -> Option<String> {
+    cfg.catalog.resolve(&chat.model).map(|m| m.price_key.clone()).or_else(|| Some(candidate.price_key.clone()))
+}
+
+fn finish_stream(st: &mut StreamState) -> Vec<u8> {
+    let (mut out, outcome) = st.session.finish();
+    let (usage, basis) = match outcome.usage {
+        Some(u) => (u, UsageBasis::Reported),
+        None => (
+            Usage { input_tokens: st.prompt_tokens_estimate, output_tokens: (outcome.output_chars as u64).div_ceil(4), ..Usage::default() },
+            UsageBasis::Estimated,
+        ),
+    };
+    let _ = estimate_text_tokens; // estimation rule shared with the non-stream path (tokens.rs)
+    let priced = Receipt::priced(
+        &st.receipt.request_id,
+        &st.receipt.provider,
+        &st.receipt.model,
+        &st.receipt.route,
+        &st.receipt.reason,
+        Some(usage),
+        basis,
+        &st.cfg.prices,
+        &st.price_key,
+        st.baseline_price_key.as_deref(),
+    );
+    st.receipt = Receipt { demo: st.receipt.demo, ..priced };
+    let status = if outcome.complete { 200 } else { 502 };
+    events::record(&st.env, &st.rc, &st.tenant, status, &st.receipt);
+    let mut summary = st.receipt.summary();
+    if let Some(err) = &outcome.error {
+        summary["error"] = json!(err);
+    }
+    out.extend(trailer(&summary, outcome.complete));
+    out
+}

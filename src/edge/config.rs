@@ -1,0 +1,76 @@
+//! Router configuration from KV, validated, cached per isolate.
+//!
+//! The catalog and the pricing table live in the `CONFIG` KV namespace (`catalog`, `pricing`),
+//! seeded from `kv-seed/`. Each isolate keeps the last valid copy for `CONFIG_TTL_MS` so a
+//! request does not pay a KV read; a document that fails validation is logged (without its
+//! content) and the last valid copy, or the copy built into the worker, stays in use.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::Env;
+
+use crate::catalog::Catalog;
+use crate::pricing::PriceTable;
+
+use super::http::now_ms;
+
+const CONFIG_TTL_MS: f64 = 30_000.0;
+const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+pub struct RouterConfig {
+    pub catalog: Catalog,
+    pub prices: PriceTable,
+    pub max_body_bytes: usize,
+}
+
+thread_local! {
+    static CACHED: RefCell<Option<(f64, Rc<RouterConfig>)>> = const { RefCell::new(None) };
+}
+
+const BUILT_IN_CATALOG: &str = include_str!("../../kv-seed/catalog.json");
+const BUILT_IN_PRICING: &str = include_str!("../../kv-seed/pricing.json");
+
+pub async fn load(env: &Env) -> Rc<RouterConfig> {
+    if let Some(cfg) = CACHED.with(|c| c.borrow().as_ref().filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS).map(|(_, cfg)| cfg.clone())) {
+        return cfg;
+    }
+    let previous = CACHED.with(|c| c.borrow().as_ref().map(|(_, cfg)| cfg.clone()));
+    let kv = env.kv("CONFIG").ok();
+    let (catalog_text, pricing_text) = match &kv {
+        Some(kv) => (kv.get("catalog").text().await.ok().flatten(), kv.get("pricing").text().await.ok().flatten()),
+        None => (None, None),
+    };
+    let max_body_bytes = env.var("MAX_BODY_BYTES").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    let cfg = match parse(catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING)) {
+        Ok((catalog, prices)) => Rc::new(RouterConfig { catalog, prices, max_body_bytes }),
+        Err(problem) => {
+            worker::console_error!("configuration in KV rejected, keeping the previous one: {problem}");
+            match previous {
+                Some(p) => p,
+                None => {
+                    let (catalog, prices) = parse(BUILT_IN_CATALOG, BUILT_IN_PRICING).unwrap_or_default();
+                    Rc::new(RouterConfig { catalog, prices, max_body_bytes })
+                }
+            }
+        }
+    };
+    CACHED.with(|c| *c.borrow_mut() = Some((now_ms(), cfg.clone())));
+    cfg
+}
+
+fn parse(catalog: &str, pricing: &str) -> Result<(Catalog, PriceTable), String> {
+    let catalog = Catalog::from_json(catalog).map_err(|e| e.to_string())?;
+    let prices = PriceTable::from_json(pricing).map_err(|e| e.to_string())?;
+    catalog.check_prices(&prices).map_err(|e| e.to_string())?;
+    Ok((catalog, prices))
+}
+
+/// A provider's key from its Worker secret (or a plain var in local development).
+pub fn provider_key(env: &Env, secret_name: &str) -> Option<String> {
+    env.secret(secret_name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(secret_name).map(|v| v.to_string()))
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+}

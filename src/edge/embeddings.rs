@@ -1,0 +1,94 @@
+//! `POST /v1/embeddings`: routed like chat, priced by input tokens.
+
+use worker::{Env, Request, Response};
+
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::ApiError;
+use crate::catalog::ModelMode;
+use crate::providers::{adapter_for, Target};
+use crate::receipt::{Receipt, UsageBasis};
+use crate::routing::{disposition, route_direct, Disposition};
+use crate::tokens::estimate_text_tokens;
+use crate::usage::Usage;
+
+use super::auth::authenticate;
+use super::chat::usable;
+use super::config::{self, provider_key};
+use super::http::{self, read_body, RequestContext};
+use super::{events, upstream};
+
+pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = authenticate(&req, env).await?;
+    rc.set_tenant(&principal);
+    let cfg = config::load(env).await;
+    let body = read_body(&mut req, cfg.max_body_bytes).await?;
+    let emb = EmbeddingsRequest::parse(&body)?;
+    rc.set_model(&emb.model);
+    rc.set_attribution(events::attribution(&req, &principal, emb.user.as_deref())?);
+    let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
+    let mut failures = Vec::new();
+    let mut worst_status = 502;
+    for candidate in &decision.candidates {
+        let provider = &cfg.catalog.providers[&candidate.provider];
+        let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
+        let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
+        let adapter = adapter_for(provider.kind);
+        let up = adapter.embeddings_request(&target, &emb)?;
+        let mut resp = match upstream::send(&up, provider.timeout_ms).await {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{}: {}", provider.id, e.describe()));
+                worst_status = worst_status.max(504);
+                continue;
+            }
+        };
+        let status = resp.status_code();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        match disposition(status) {
+            Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
+                Ok(answer) => {
+                    let (usage, basis) = match answer.usage {
+                        Some(u) => (u, UsageBasis::Reported),
+                        None => (Usage { input_tokens: estimated_input_tokens(&emb), ..Usage::default() }, UsageBasis::Estimated),
+                    };
+                    let mut receipt = Receipt::priced(
+                        &rc.request_id,
+                        &provider.id,
+                        &candidate.upstream_model,
+                        &decision.route,
+                        &decision.reason,
+                        Some(usage),
+                        basis,
+                        &cfg.prices,
+                        &candidate.price_key,
+                        decision.baseline_price_key.as_deref(),
+                    );
+                    receipt.demo = provider.demo;
+                    events::record(env, rc, &principal, 200, &receipt);
+                    return http::json(200, &answer.body, &receipt.headers(true));
+                }
+                Err(e) => failures.push(e.to_string()),
+            },
+            Disposition::Fallback => {
+                failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
+                if status == 429 || status == 503 {
+                    worst_status = status;
+                }
+            }
+            Disposition::ClientError => {
+                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))));
+            }
+        }
+    }
+    Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
+}
+
+fn estimated_input_tokens(emb: &EmbeddingsRequest) -> u64 {
+    use crate::api::embeddings::EmbeddingInput;
+    match &emb.input {
+        EmbeddingInput::One(s) => estimate_text_tokens(s),
+        EmbeddingInput::Many(v) => v.iter().map(|s| estimate_text_tokens(s)).sum(),
+        EmbeddingInput::Tokens(t) => t.len() as u64,
+        EmbeddingInput::TokenBatches(b) => b.iter().map(|t| t.len() as u64).sum(),
+    }
+}

@@ -1,0 +1,82 @@
+//! Writing cost events and reading attribution tags.
+//!
+//! Events go to the `COST_EVENTS` Analytics Engine dataset. Locally Analytics Engine writes do
+//! nothing, so when (and only when) an `EVENT_SINK` service binding exists, each event is also
+//! posted to it as JSON; the integration tests bind it to a collector. Production configuration
+//! has no such binding.
+
+use worker::{Env, Request};
+
+use crate::api::ApiError;
+use crate::events::{Attribution, CostEvent};
+use crate::receipt::Receipt;
+
+use super::auth::Principal;
+use super::http::RequestContext;
+
+pub fn record(env: &Env, rc: &RequestContext, principal: &Principal, status: u16, receipt: &Receipt) {
+    let attribution = rc.attribution.borrow().clone();
+    let event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, status, receipt, rc.elapsed_ms());
+    write(env, &event);
+}
+
+pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Principal>, err: &ApiError) {
+    let tenant = rc.tenant.borrow().clone().unwrap_or_default();
+    let attribution = rc.attribution.borrow().clone();
+    let model = rc.model.borrow().clone();
+    let event = CostEvent::failure(&tenant, attribution, &rc.country, err.status, &rc.request_id, err.code, &model, rc.elapsed_ms());
+    write(env, &event);
+}
+
+fn write(env: &Env, event: &CostEvent) {
+    if let Ok(dataset) = env.analytics_engine("COST_EVENTS") {
+        let blobs = event.blobs();
+        let point = worker::AnalyticsEngineDataPointBuilder::new()
+            .indexes([event.tenant.as_str()])
+            .blobs(blobs.iter().map(String::as_str))
+            .doubles(event.doubles())
+            .build();
+        if let Err(e) = dataset.write_data_point(&point) {
+            worker::console_error!("cost event not written: {e}");
+        }
+    }
+    if let Ok(sink) = env.service("EVENT_SINK") {
+        let body = serde_json::to_string(event).unwrap_or_default();
+        wasm_bindgen_futures::spawn_local(async move {
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post).with_body(Some(body.into()));
+            if let Ok(req) = worker::Request::new_with_init("https://event-sink/events", &init) {
+                let _ = sink.fetch_request(req).await;
+            }
+        });
+    }
+}
+
+const TAG_MAX_LEN: usize = 64;
+
+fn valid_tag(value: &str) -> bool {
+    !value.is_empty() && value.len() <= TAG_MAX_LEN && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@/".contains(&b))
+}
+
+/// Attribution tags from `x-costrouter-*` headers, with the OpenAI `user` field as the user
+/// when no header names one. A malformed tag is refused: silently dropping it would misfile spend.
+pub fn attribution(req: &Request, _principal: &Principal, body_user: Option<&str>) -> Result<Attribution, ApiError> {
+    let header = |name: &str| -> Result<String, ApiError> {
+        match req.headers().get(name).ok().flatten() {
+            None => Ok(String::new()),
+            Some(v) if valid_tag(v.trim()) => Ok(v.trim().to_string()),
+            Some(_) => Err(ApiError::invalid_value(
+                name,
+                format!("Header '{name}' must be 1-{TAG_MAX_LEN} characters of letters, digits and - _ . : @ /."),
+            )),
+        }
+    };
+    let mut a = Attribution { feature: header("x-costrouter-feature")?, team: header("x-costrouter-team")?, environment: header("x-costrouter-env")?, user: header("x-costrouter-user")? };
+    if a.user.is_empty() {
+        // The OpenAI `user` field is free text; keep it only if it is a usable tag.
+        if let Some(u) = body_user.filter(|u| valid_tag(u)) {
+            a.user = u.to_string();
+        }
+    }
+    Ok(a)
+}

@@ -1,0 +1,134 @@
+//! Small HTTP helpers: responses in the router's shapes, bounded body reads, request ids.
+
+use std::cell::RefCell;
+
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+use crate::api::ApiError;
+use crate::events::Attribution;
+use crate::receipt::header_safe;
+
+use super::auth::Principal;
+
+/// What every handler knows about the request, filled in as it becomes known, so that a
+/// failure at any step can still be recorded against the right tenant.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub started_ms: f64,
+    pub country: String,
+    pub tenant: RefCell<Option<String>>,
+    pub model: RefCell<String>,
+    pub attribution: RefCell<Attribution>,
+}
+
+impl RequestContext {
+    pub fn new(req: &Request) -> Self {
+        let mut bytes = [0u8; 12];
+        // getrandom uses crypto.getRandomValues; it does not fail on workerd.
+        let _ = getrandom::fill(&mut bytes);
+        let country = req.cf().and_then(|cf| cf.country()).unwrap_or_default();
+        RequestContext {
+            request_id: format!("req_{}", hex::encode(bytes)),
+            started_ms: now_ms(),
+            country,
+            tenant: RefCell::new(None),
+            model: RefCell::new(String::new()),
+            attribution: RefCell::new(Attribution::default()),
+        }
+    }
+
+    pub fn set_tenant(&self, principal: &Principal) {
+        *self.tenant.borrow_mut() = Some(principal.tenant.id.clone());
+    }
+
+    pub fn set_model(&self, model: &str) {
+        *self.model.borrow_mut() = model.chars().take(128).collect();
+    }
+
+    pub fn set_attribution(&self, attribution: Attribution) {
+        *self.attribution.borrow_mut() = attribution;
+    }
+
+    /// An owned copy for work that outlives the handler (a stream's final accounting).
+    pub fn detached(&self) -> RequestContext {
+        self.clone()
+    }
+
+    pub fn elapsed_ms(&self) -> f64 {
+        now_ms() - self.started_ms
+    }
+}
+
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+pub fn now_unix() -> i64 {
+    (now_ms() / 1000.0) as i64
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T, extra: &[(&str, String)]) -> Result<Response, ApiError> {
+    let text = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("could not encode the response: {e}")))?;
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    for (k, v) in extra {
+        let _ = headers.set(k, &header_safe(v));
+    }
+    Ok(Response::ok(text).map_err(|e| ApiError::internal(e.to_string()))?.with_status(status).with_headers(headers))
+}
+
+pub fn error_response(err: &ApiError, request_id: &str) -> Response {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("x-costrouter-request-id", request_id);
+    if err.status == 429 {
+        let _ = headers.set("retry-after", "1");
+    }
+    match Response::ok(err.to_body()) {
+        Ok(r) => r.with_status(err.status).with_headers(headers),
+        // Building a response from a string cannot fail in practice; an empty 500 is the last resort.
+        Err(_) => Response::empty().map(|r| r.with_status(500)).unwrap_or_else(|_| unreachable_response()),
+    }
+}
+
+#[allow(clippy::unwrap_used)]
+fn unreachable_response() -> Response {
+    Response::error("internal error", 500).unwrap()
+}
+
+/// Reads the body, refusing more than `limit` bytes (by `content-length` first, then by count).
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if let Ok(Some(len)) = req.headers().get("content-length") {
+        if len.trim().parse::<u64>().map_or(false, |n| n > limit as u64) {
+            return Err(ApiError::body_too_large(limit));
+        }
+    }
+    let content_type = req.headers().get("content-type").ok().flatten().unwrap_or_default().to_ascii_lowercase();
+    if !content_type.is_empty() && !content_type.contains("json") && !content_type.starts_with("text/plain") {
+        return Err(ApiError::unsupported_media_type(format!(
+            "Content-Type '{}' is not supported; send application/json.",
+            header_safe(&content_type)
+        )));
+    }
+    let body = req.bytes().await.map_err(|_| ApiError::invalid_request("The request body could not be read."))?;
+    if body.len() > limit {
+        return Err(ApiError::body_too_large(limit));
+    }
+    Ok(body)
+}
+
+/// API keys in URLs end up in logs and browser history; such requests are refused outright.
+pub fn has_key_in_query(req: &Request) -> bool {
+    req.url().map_or(false, |url| {
+        url.query_pairs().any(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            matches!(k.as_str(), "key" | "api_key" | "apikey" | "api-key" | "access_token" | "token")
+        })
+    })
+}
+
+pub fn to_api_error(e: worker::Error) -> ApiError {
+    ApiError::internal(format!("edge runtime error: {e}"))
+}

@@ -1,0 +1,50 @@
+//! The edge shell: the only code that touches `worker` types. Each handler reads the request,
+//! calls the plain-Rust core, and writes a response. Every path ends in a response: errors
+//! become OpenAI-shaped bodies, never a worker exception.
+
+mod admin;
+mod auth;
+mod chat;
+mod config;
+mod embeddings;
+mod events;
+mod http;
+mod models;
+mod upstream;
+
+use worker::{event, Context, Env, Method, Request, Response};
+
+use crate::api::ApiError;
+use http::{error_response, RequestContext};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let rc = RequestContext::new(&req);
+    let result = dispatch(req, &env, &rc).await;
+    Ok(match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            // Requests refused before a tenant is known still count in the event stream.
+            events::record_failure(&env, &rc, None, &err);
+            error_response(&err, &rc.request_id)
+        }
+    })
+}
+
+async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let path = req.path();
+    let method = req.method();
+    if http::has_key_in_query(&req) {
+        return Err(ApiError::key_in_query_string());
+    }
+    match (path.as_str(), method) {
+        ("/healthz", Method::Get) => http::json(200, &serde_json::json!({"status": "ok"}), &[]),
+        ("/v1/models", Method::Get) => models::list(req, env, rc).await,
+        ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
+        ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
+        (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
+        ("/healthz" | "/v1/models", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
+        (p, _) => Err(ApiError::not_found_path(p)),
+    }
+}

@@ -1,0 +1,53 @@
+//! Sending a provider request: the one place that calls `fetch`, with a time limit on the
+//! response headers (a stream may then run as long as it needs).
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use wasm_bindgen::JsValue;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+
+use crate::providers::UpstreamRequest;
+
+pub enum SendError {
+    Timeout,
+    /// Connection refused or reset, DNS failure: the provider never answered.
+    Network(String),
+}
+
+impl SendError {
+    pub fn describe(&self) -> String {
+        match self {
+            SendError::Timeout => "timed out".to_string(),
+            SendError::Network(_) => "connection failed".to_string(),
+        }
+    }
+}
+
+pub async fn send(up: &UpstreamRequest, timeout_ms: u64) -> Result<Response, SendError> {
+    let headers = Headers::new();
+    for (k, v) in &up.headers {
+        headers.set(k, v).map_err(|e| SendError::Network(e.to_string()))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&up.body)));
+    let request = Request::new_with_init(&up.url, &init).map_err(|e| SendError::Network(e.to_string()))?;
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let sending = Box::pin(fetch.send_with_signal(&signal));
+    let deadline = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
+    // The losing future borrows `fetch` and `signal`; it is dropped inside this statement.
+    let answered = match select(sending, deadline).await {
+        Either::Left((result, _)) => Some(result),
+        Either::Right(_) => None,
+    };
+    match answered {
+        Some(Ok(resp)) => Ok(resp),
+        Some(Err(e)) => Err(SendError::Network(e.to_string())),
+        None => {
+            controller.abort();
+            Err(SendError::Timeout)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The cost event: one per request, success or failure, written to Analytics Engine.
+//!
+//! Schema (positions matter in Analytics Engine SQL, so they are fixed here and in the README):
+//! - index1: tenant id
+//! - blob1 feature, blob2 team, blob3 environment, blob4 user, blob5 provider, blob6 model,
+//!   blob7 route, blob8 cache outcome, blob9 country, blob10 status (HTTP status as text),
+//!   blob11 request id, blob12 error code (empty on success)
+//! - double1 input tokens, double2 cached input tokens, double3 output tokens,
+//!   double4 reasoning tokens, double5 cost USD, double6 baseline cost USD, double7 latency ms,
+//!   double8 cache-write tokens
+
+use serde::Serialize;
+
+use crate::receipt::Receipt;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Attribution {
+    pub feature: String,
+    pub team: String,
+    pub environment: String,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostEvent {
+    pub tenant: String,
+    pub attribution: Attribution,
+    pub provider: String,
+    pub model: String,
+    pub route: String,
+    pub cache: String,
+    pub country: String,
+    pub status: u16,
+    pub request_id: String,
+    pub error_code: String,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub cost_usd: f64,
+    pub baseline_cost_usd: f64,
+    pub latency_ms: f64,
+}
+
+impl CostEvent {
+    /// An event for a request that was answered (fully or as a cut-off stream).
+    pub fn from_receipt(tenant: &str, attribution: Attribution, country: &str, status: u16, receipt: &Receipt, latency_ms: f64) -> CostEvent {
+        let usage = receipt.usage.unwrap_or_default();
+        CostEvent {
+            tenant: tenant.to_string(),
+            attribution,
+            provider: receipt.provider.clone(),
+            model: receipt.model.clone(),
+            route: receipt.route.clone(),
+            cache: receipt.cache.clone(),
+            country: country.to_string(),
+            status,
+            request_id: receipt.request_id.clone(),
+            error_code: String::new(),
+            input_tokens: usage.input_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            output_tokens: usage.output_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
+            cost_usd: receipt.cost.map(|c| c.total.as_f64()).unwrap_or(0.0),
+            baseline_cost_usd: receipt.baseline.map(|b| b.as_f64()).unwrap_or(0.0),
+            latency_ms,
+        }
+    }
+
+    /// An event for a request that failed before any model answered: it cost nothing.
+    pub fn failure(tenant: &str, attribution: Attribution, country: &str, status: u16, request_id: &str, error_code: &str, model: &str, latency_ms: f64) -> CostEvent {
+        CostEvent {
+            tenant: tenant.to_string(),
+            attribution,
+            provider: String::new(),
+            model: model.to_string(),
+            route: String::new(),
+            cache: "none".into(),
+            country: country.to_string(),
+            status,
+            request_id: request_id.to_string(),
+            error_code: error_code.to_string(),
+            input_tokens: 0,
+            cached_input_tokens: 0,
+            output_tokens: 0,
+            reasoning_tokens: 0,
+            cache_write_tokens: 0,
+            cost_usd: 0.0,
+            baseline_cost_usd: 0.0,
+            latency_ms,
+        }
+    }
+
+    pub fn blobs(&self) -> [String; 12] {
+        [
+            self.attribution.feature.clone(),
+            self.attribution.team.clone(),
+            self.attribution.environment.clone(),
+            self.attribution.user.clone(),
+            self.provider.clone(),
+            self.model.clone(),
+            self.route.clone(),
+            self.cache.clone(),
+            self.country.clone(),
+            self.status.to_string(),
+            self.request_id.clone(),
+            self.error_code.clone(),
+        ]
+    }
+
+    pub fn doubles(&self) -> [f64; 8] {
+        [
+            self.input_tokens as f64,
+            self.cached_input_tokens as f64,
+            self.output_tokens as f64,
+            self.reasoning_tokens as f64,
+            self.cost_usd,
+            self.baseline_cost_usd,
+            self.latency_ms,
+            self.cache_write_tokens as f64,
+        ]
+    }
+}

@@ -1,0 +1,148 @@
+//! What the router tells the client about each request: the `x-costrouter-*` headers, the
+//! stream's cost trailer, and the cost event, all from one [`Receipt`].
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::money::Usd;
+use crate::pricing::{Cost, PriceTable};
+use crate::usage::Usage;
+
+/// Where the usage behind a cost came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageBasis {
+    /// Counted by the provider.
+    Reported,
+    /// The provider reported none (some hosts omit it); counted by the router from the text.
+    Estimated,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Receipt {
+    pub request_id: String,
+    pub provider: String,
+    pub model: String,
+    pub route: String,
+    pub reason: String,
+    pub cache: String,
+    pub usage: Option<Usage>,
+    pub usage_basis: UsageBasis,
+    pub cost: Option<Cost>,
+    /// What the model the client asked for would have cost for the same usage.
+    pub baseline: Option<Usd>,
+    /// Served by the local demo upstream of `make dev`, not a real model.
+    pub demo: bool,
+}
+
+impl Receipt {
+    /// Costs `usage` at the served model's price and at the requested model's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn priced(
+        request_id: &str,
+        provider: &str,
+        model: &str,
+        route: &str,
+        reason: &str,
+        usage: Option<Usage>,
+        usage_basis: UsageBasis,
+        prices: &PriceTable,
+        price_key: &str,
+        baseline_price_key: Option<&str>,
+    ) -> Receipt {
+        let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.cost(&u, false)));
+        let baseline = usage.and_then(|u| baseline_price_key.and_then(|k| prices.get(k)).map(|p| p.cost(&u, false).total));
+        Receipt {
+            request_id: request_id.to_string(),
+            provider: provider.to_string(),
+            model: model.to_string(),
+            route: route.to_string(),
+            reason: reason.to_string(),
+            cache: "miss".to_string(),
+            usage,
+            usage_basis,
+            cost,
+            baseline,
+            demo: false,
+        }
+    }
+
+    pub fn savings(&self) -> Option<Usd> {
+        Some(self.baseline? - self.cost?.total)
+    }
+
+    /// Response headers; `with_cost` is false for streams, whose headers leave before the cost is known.
+    pub fn headers(&self, with_cost: bool) -> Vec<(&'static str, String)> {
+        let provider = if self.demo { format!("{} (demo upstream, not a real model)", self.provider) } else { self.provider.clone() };
+        let mut h = vec![
+            ("x-costrouter-request-id", self.request_id.clone()),
+            ("x-costrouter-provider", provider),
+            ("x-costrouter-model", self.model.clone()),
+            ("x-costrouter-route", self.route.clone()),
+            ("x-costrouter-route-reason", self.reason.clone()),
+            ("x-costrouter-cache", self.cache.clone()),
+        ];
+        if with_cost {
+            h.push(("x-costrouter-cost-usd", self.cost.map(|c| c.total.to_string()).unwrap_or_else(|| "unknown".into())));
+            h.push(("x-costrouter-baseline-cost-usd", self.baseline.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into())));
+            if self.usage_basis == UsageBasis::Estimated {
+                h.push(("x-costrouter-usage", "estimated".into()));
+            }
+        } else {
+            h.push(("x-costrouter-cost-usd", "in-stream-trailer".into()));
+        }
+        h.into_iter().map(|(k, v)| (k, header_safe(&v))).collect()
+    }
+
+    /// The summary sent at the end of a stream (as an SSE comment) and logged with the event.
+    pub fn summary(&self) -> Value {
+        json!({
+            "request_id": self.request_id,
+            "provider": self.provider,
+            "model": self.model,
+            "route": self.route,
+            "cost_usd": self.cost.map(|c| c.total.to_string()),
+            "baseline_cost_usd": self.baseline.map(|b| b.to_string()),
+            "savings_usd": self.savings().map(|s| s.to_string()),
+            "usage": self.usage.map(|u| u.to_openai_json()),
+            "usage_basis": self.usage_basis,
+            "cache": self.cache,
+        })
+    }
+}
+
+/// Header values must be visible ASCII: anything else (a newline from a model name in a config,
+/// a non-Latin alias) becomes `?`, so a header can never be split or rejected.
+pub fn header_safe(value: &str) -> String {
+    let cleaned: String = value.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect();
+    cleaned.chars().take(512).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_carry_cost_and_baseline() {
+        let prices = PriceTable::from_json(r#"{"models":{"cheap":{"input":0.15,"output":0.6},"dear":{"input":2.5,"output":10}}}"#).unwrap();
+        let usage = Usage { input_tokens: 1000, output_tokens: 100, ..Usage::default() };
+        let r = Receipt::priced("req_1", "openai", "cheap", "direct", "requested model cheap\r\nx: y", Some(usage), UsageBasis::Reported, &prices, "cheap", Some("dear"));
+        let h: std::collections::HashMap<_, _> = r.headers(true).into_iter().collect();
+        assert_eq!(h["x-costrouter-cost-usd"], "0.00021");
+        assert_eq!(h["x-costrouter-baseline-cost-usd"], "0.0035");
+        assert_eq!(h["x-costrouter-route-reason"], "requested model cheap??x: y");
+        assert_eq!(r.savings().unwrap().to_string(), "0.00329");
+        assert_eq!(r.summary()["savings_usd"], "0.00329");
+    }
+
+    #[test]
+    fn demo_and_unknown_costs_are_labelled() {
+        let prices = PriceTable::default();
+        let mut r = Receipt::priced("req_2", "openai", "m", "direct", "r", None, UsageBasis::Estimated, &prices, "m", None);
+        r.demo = true;
+        let h: std::collections::HashMap<_, _> = r.headers(true).into_iter().collect();
+        assert_eq!(h["x-costrouter-cost-usd"], "unknown");
+        assert!(h["x-costrouter-provider"].contains("demo upstream"));
+        assert_eq!(h["x-costrouter-usage"], "estimated");
+    }
+}
