@@ -1,0 +1,139 @@
+// Runs the real built worker (build/index.js + wasm) in workerd through Miniflare, against the
+// fake provider server, with in-memory KV seeded for two tenants. Cost events are collected
+// through the EVENT_SINK service binding, which only test configuration defines.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { Miniflare } from 'miniflare';
+import { startFakeUpstream } from '../fake-upstream/server.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export const KEYS = Object.freeze({
+  acme: 'cr-acmeTESTkey000000000000000000000000000001',
+  globex: 'cr-globexTESTkey0000000000000000000000000002',
+  revoked: 'cr-revokedTESTkey000000000000000000000000003',
+  restricted: 'cr-restrictedTESTkey000000000000000000000004',
+});
+export const ADMIN_TOKEN = 'admin-token-for-tests-only-0123456789';
+
+import { createHash } from 'node:crypto';
+const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+
+/** The catalog the tests route over: every provider kind, pointed at the fake upstream. */
+export function testCatalog(up) {
+  return {
+    version: 1,
+    providers: {
+      openai: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY', region: 'us' },
+      azure: { kind: 'azure', base_url: `${up}/azure/openai`, key_secret: 'AZURE_OPENAI_API_KEY', api_version: '2024-10-21', region: 'eu' },
+      anthropic: { kind: 'anthropic', base_url: `${up}/anthropic/v1`, key_secret: 'ANTHROPIC_API_KEY' },
+      gemini: { kind: 'gemini', base_url: `${up}/gemini/v1beta`, key_secret: 'GEMINI_API_KEY' },
+      // An OpenAI-compatible host as a preset row, with Mistral's quirks, served by the fake OpenAI.
+      mistral: { preset: 'mistral', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY' },
+      slow: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY', timeout_ms: 400 },
+      nokey: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'UNSET_SECRET' },
+      badkey: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'WRONG_OPENAI_KEY' },
+    },
+    models: {
+      'gpt-4o-mini': { deployments: [{ provider: 'openai', upstream_model: 'gpt-4o-mini' }, { provider: 'azure', upstream_model: 'mini-deploy' }] },
+      'gpt-4o': { deployments: [{ provider: 'openai', upstream_model: 'gpt-4o' }] },
+      'claude-haiku-4-5': { deployments: [{ provider: 'anthropic', upstream_model: 'claude-haiku-4-5' }] },
+      'gemini-2.5-flash': { deployments: [{ provider: 'gemini', upstream_model: 'gemini-2.5-flash' }] },
+      'mistral-small': { deployments: [{ provider: 'mistral', upstream_model: 'mistral-small-latest' }] },
+      'slow-model': { deployments: [{ provider: 'slow', upstream_model: 'slow-model' }], price_key: 'gpt-4o-mini' },
+      'nokey-model': { deployments: [{ provider: 'nokey', upstream_model: 'x' }], price_key: 'gpt-4o-mini' },
+      'badkey-model': { deployments: [{ provider: 'badkey', upstream_model: 'gpt-4o-mini' }, { provider: 'anthropic', upstream_model: 'claude-haiku-4-5' }], price_key: 'gpt-4o-mini' },
+      'text-embedding-3-small': { mode: 'embedding', deployments: [{ provider: 'openai', upstream_model: 'text-embedding-3-small' }] },
+      'gemini-embedding': { mode: 'embedding', deployments: [{ provider: 'gemini', upstream_model: 'text-embedding-004' }], price_key: 'text-embedding-3-small' },
+    },
+    aliases: { fast: 'gpt-4o-mini', gpt4o: 'gpt-4o' },
+  };
+}
+
+export async function startRouter({ catalog, extraBindings = {} } = {}) {
+  const upstream = await startFakeUpstream();
+  const events = [];
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(ROOT, 'build/index.js'),
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    compatibilityDate: '2025-09-01',
+    host: '127.0.0.1',
+    port: 0,
+    kvNamespaces: ['CONFIG', 'TENANTS'],
+    bindings: {
+      OPENAI_API_KEY: 'test-openai-key',
+      AZURE_OPENAI_API_KEY: 'test-azure-key',
+      ANTHROPIC_API_KEY: 'test-anthropic-key',
+      GEMINI_API_KEY: 'test-gemini-key',
+      WRONG_OPENAI_KEY: 'sk-wrong-key-that-must-never-leak-123456',
+      ADMIN_TOKEN,
+      MAX_BODY_BYTES: '262144',
+      ...extraBindings,
+    },
+    serviceBindings: {
+      EVENT_SINK: async (request) => {
+        events.push(await request.json());
+        return new Response('ok');
+      },
+    },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  const config = await mf.getKVNamespace('CONFIG');
+  await config.put('catalog', JSON.stringify(catalog ?? testCatalog(upstream.url)));
+  await config.put('pricing', readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8'));
+  const tenants = await mf.getKVNamespace('TENANTS');
+  const tenant = async (id, extra = {}) => tenants.put(`tenant:${id}`, JSON.stringify({ id, name: id, plan: 'pro', ...extra }));
+  const key = async (k, tenant_id, extra = {}) =>
+    tenants.put(`key:${sha256(k)}`, JSON.stringify({ key_id: `key_${sha256(k).slice(0, 12)}`, tenant_id, name: 'test', created_at: 0, ...extra }));
+  await tenant('acme');
+  await tenant('globex');
+  await tenant('restricted', { allowed_models: ['fast'] });
+  await key(KEYS.acme, 'acme');
+  await key(KEYS.globex, 'globex');
+  await key(KEYS.revoked, 'acme', { revoked_at: 1 });
+  await key(KEYS.restricted, 'restricted');
+
+  const router = {
+    url,
+    upstream,
+    events,
+    mf,
+    /** Waits for in-flight event posts (they are sent after the response). */
+    async eventsSettled(count, timeoutMs = 3000) {
+      const start = Date.now();
+      while (events.length < count && Date.now() - start < timeoutMs) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
+      return events;
+    },
+    async chat(body, { key = KEYS.acme, headers = {} } = {}) {
+      return fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+    },
+    async close() {
+      await mf.dispose();
+      await upstream.close();
+    },
+  };
+  return router;
+}
+
+/** Reads an SSE response into its `data:` payloads (parsed where JSON) and comments. */
+export async function readSse(resp) {
+  const text = await resp.text();
+  const data = [];
+  const comments = [];
+  for (const block of text.split('\n\n')) {
+    for (const line of block.split('\n')) {
+      if (line.startsWith('data: ')) {
+        const payload = line.slice(6);
+        data.push(payload === '[DONE]' ? payload : JSON.parse(payload));
+      } else if (line.startsWith(': ')) comments.push(line.slice(2));
+    }
+  }
+  return { text, data, comments };
+}
