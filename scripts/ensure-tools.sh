@@ -14,7 +14,7 @@ fi
 
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 want_bindgen=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
-have_bindgen=$( (wasm-bindgen --version 2>/dev/null || true) | awk '{print $2}')
+have_bindgen=$( (wasm-bindgen --version 2>/dev/null || true) | awk '{print $NF}')
 if [ "$have_bindgen" != "$want_bindgen" ]; then
   say "installing wasm-bindgen-cli $want_bindgen (have: ${have_bindgen:-none})"
   # Not --locked: the CLI's own lockfile can name crate versions a registry mirror lacks.
@@ -23,7 +23,7 @@ fi
 
 # worker-build, pinned to the version that matches the worker crate.
 want_wb=$(awk '/^name = "worker"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
-have_wb=$( (worker-build --version 2>/dev/null || true) | awk '{print $2}')
+have_wb=$( (worker-build --version 2>/dev/null || true) | awk '{print $NF}')
 if [ "$have_wb" != "$want_wb" ]; then
   say "installing worker-build $want_wb (have: ${have_wb:-none})"
   cargo install worker-build --version "$want_wb" --locked --force || cargo install worker-build --version "$want_wb" --force

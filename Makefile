@@ -1,0 +1,40 @@
+# costrouter: the two commands that matter are `make dev` and `make test` (see README).
+SHELL := /bin/bash
+export WRANGLER_SEND_METRICS := false
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: tools build test test-unit test-integration dev seed-local seed-remote deploy-check clean
+
+tools:
+	@bash scripts/ensure-tools.sh
+
+# The worker bundle; rebuilt only when sources change.
+build/index.js: $(shell find src -type f) Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json
+	@bash scripts/ensure-tools.sh
+	bash scripts/build-worker.sh
+
+build: build/index.js
+
+test-unit:
+	cargo test --locked
+
+test-integration: build/index.js
+	node --test --test-concurrency=1 tests/fake-upstream/ tests/integration/
+
+# Every test: native core tests, then the built worker in workerd against the fake providers.
+test: tools test-unit test-integration
+
+# Runs the router locally in workerd on 127.0.0.1:8787 with local KV seeded from kv-seed/.
+# Providers without a key in .dev.vars are served by the bundled demo upstream (labelled as such).
+dev: tools build/index.js
+	bash scripts/dev.sh
+
+# Pushes kv-seed/ to the KV namespaces of your Cloudflare account (see README: Deploy).
+seed-remote: tools
+	node scripts/seed-kv.mjs --remote
+
+deploy-check: tools build/index.js
+	npx wrangler deploy --dry-run --outdir build/dry-run
+
+clean:
+	rm -rf build target .wrangler

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make dev`: the router in workerd on 127.0.0.1:8787 (wrangler dev), local KV seeded from
+# kv-seed/, and the bundled demo upstream on 127.0.0.1:8788 for providers without keys.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WRANGLER_SEND_METRICS=false
+DEMO_PORT="${DEMO_UPSTREAM_PORT:-8788}"
+ROUTER_PORT="${ROUTER_PORT:-8787}"
+DEMO_URL="http://127.0.0.1:${DEMO_PORT}"
+ADMIN="${ADMIN_TOKEN:-dev-admin-token-local-only}"
+
+node tests/fake-upstream/server.mjs --port "$DEMO_PORT" --demo > /dev/null &
+demo_pid=$!
+trap 'kill $demo_pid 2>/dev/null || true' EXIT INT TERM
+
+node scripts/seed-kv.mjs --local --demo-url "$DEMO_URL"
+cat <<MSG
+
+  costrouter is starting on http://127.0.0.1:${ROUTER_PORT}
+  Router key (local only):  cr-dev-local-only-not-a-secret-000000000000
+  Admin token (local only): ${ADMIN}
+
+  curl -s http://127.0.0.1:${ROUTER_PORT}/v1/chat/completions -i \\
+    -H 'authorization: Bearer cr-dev-local-only-not-a-secret-000000000000' \\
+    -H 'content-type: application/json' \\
+    -d '{"model":"fast","messages":[{"role":"user","content":"Hello!"}]}'
+
+MSG
+node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$ROUTER_PORT" --var "ADMIN_TOKEN:${ADMIN}" --show-interactive-dev-session=false

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// Seeds the KV namespaces from kv-seed/.
+//   --local [--demo-url URL]  local KV used by `wrangler dev` (make dev): also creates the dev
+//                             tenant and key, and points every provider whose key is missing
+//                             from .dev.vars at the demo upstream, labelled as a demo.
+//   --remote                  your account's KV (make seed-remote): catalog and pricing only;
+//                             tenants and keys are created with the admin API.
+import { readFileSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const remote = args.includes('--remote');
+const demoUrl = args.includes('--demo-url') ? args[args.indexOf('--demo-url') + 1] : null;
+
+/** The key `make dev` prints; it exists only in local KV. */
+export const DEV_KEY = 'cr-dev-local-only-not-a-secret-000000000000';
+
+function devVars() {
+  const file = path.join(ROOT, '.dev.vars');
+  if (!existsSync(file)) return {};
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#') && l.includes('='))
+      .map((l) => {
+        const i = l.indexOf('=');
+        return [l.slice(0, i).trim(), l.slice(i + 1).trim().replace(/^"(.*)"$/, '$1')];
+      }),
+  );
+}
+
+/** Where the demo upstream serves each wire format. */
+const DEMO_PATHS = { openai: '/openai/v1', anthropic: '/anthropic/v1', gemini: '/gemini/v1beta', azure: '/azure/openai' };
+
+function devCatalog(catalog, vars) {
+  const demoed = [];
+  for (const [id, p] of Object.entries(catalog.providers)) {
+    const secret = p.key_secret ?? (p.preset ? presetSecret(p.preset) : undefined);
+    if (secret && vars[secret]) continue;
+    const kind = p.kind ?? 'openai';
+    catalog.providers[id] = { kind, base_url: demoUrl + DEMO_PATHS[kind], no_key: true, demo: true, region: p.region, ...(kind === 'azure' ? { api_version: p.api_version ?? '2024-10-21' } : {}) };
+    demoed.push(id);
+  }
+  return demoed;
+}
+
+function presetSecret(preset) {
+  const presets = JSON.parse(readFileSync(path.join(ROOT, 'src/providers/openai_compatible_hosts.json'), 'utf8'));
+  return presets[preset]?.key_secret;
+}
+
+function bulkPut(binding, entries) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'costrouter-seed-'));
+  const file = path.join(dir, `${binding}.json`);
+  writeFileSync(file, JSON.stringify(entries));
+  const wrangler = path.join(ROOT, 'node_modules/.bin/wrangler');
+  execFileSync(wrangler, ['kv', 'bulk', 'put', file, '--binding', binding, remote ? '--remote' : '--local'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  });
+}
+
+const catalog = JSON.parse(readFileSync(path.join(ROOT, 'kv-seed/catalog.json'), 'utf8'));
+const pricing = readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8');
+
+if (remote) {
+  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }]);
+  console.log('Seeded catalog and pricing into the CONFIG namespace of your account.');
+} else {
+  if (!demoUrl) throw new Error('--local needs --demo-url');
+  const demoed = devCatalog(catalog, devVars());
+  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }]);
+  const hash = createHash('sha256').update(DEV_KEY).digest('hex');
+  bulkPut('TENANTS', [
+    { key: 'tenant:dev', value: JSON.stringify({ id: 'dev', name: 'Local development', plan: 'pro' }) },
+    { key: `key:${hash}`, value: JSON.stringify({ key_id: `key_${hash.slice(0, 12)}`, tenant_id: 'dev', name: 'make dev', created_at: 0 }) },
+  ]);
+  console.log(demoed.length
+    ? `Demo upstream (${demoUrl}) stands in for: ${demoed.join(', ')} (no key in .dev.vars).`
+    : 'Every provider has a key in .dev.vars: real providers will be called.');
+}
