@@ -20,6 +20,8 @@ const AUTH_CACHE_MAX: usize = 10_000;
 #[derive(Clone)]
 pub struct Principal {
     pub tenant: Tenant,
+    /// Which of the tenant's keys was used: per-key budgets and limits hang off it (issue 4).
+    #[allow(dead_code)]
     pub key_id: String,
 }
 

@@ -19,7 +19,11 @@ impl SendError {
     pub fn describe(&self) -> String {
         match self {
             SendError::Timeout => "timed out".to_string(),
-            SendError::Network(_) => "connection failed".to_string(),
+            SendError::Network(detail) => {
+                // The runtime's message names no secrets (keys travel in headers), so it is safe to log.
+                worker::console_warn!("upstream connection failed: {detail}");
+                "connection failed".to_string()
+            }
         }
     }
 }
