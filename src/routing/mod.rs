@@ -4,6 +4,9 @@
 //! and falls back along that model's deployments. Policy-driven strategies (cheapest capable,
 //! cascade, splits) plug in here and produce the same [`RouteDecision`].
 
+pub mod classify;
+pub mod policy;
+
 use serde::Serialize;
 
 use crate::api::ApiError;

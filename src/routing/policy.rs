@@ -1,0 +1,449 @@
+//! Routing policies: ordered rules, each a condition and an action, loaded from TOML.
+//!
+//! A tenant's policy lives in `policies/<tenant>.toml` (KV key `policy:<tenant>`), falling back to
+//! `policies/default.toml`. The first rule whose `when` matches decides: route to candidates with
+//! a strategy, block with a message, or answer with a fixed response (no model). Loading
+//! validates every field and names the line at fault.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::classify::{RiskTier, TaskClass};
+
+pub const POLICY_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    version: Spanned<u32>,
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    hosts: Vec<Spanned<HostAlias>>,
+    rules: Vec<Spanned<RawRule>>,
+}
+
+/// `gpt4o.router.example.com` → the client gets the alias `gpt4o`, whatever `model` it sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostAlias {
+    /// An exact hostname, or `*.suffix` for any subdomain.
+    pub host: String,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    #[serde(default)]
+    when: Condition,
+    route: Option<Route>,
+    block: Option<String>,
+    respond: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Range {
+    pub fn contains(&self, v: f64) -> bool {
+        self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
+    }
+}
+
+/// Every field is optional; all present fields must match.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub task: Option<Vec<TaskClass>>,
+    pub difficulty: Option<Range>,
+    pub risk: Option<Vec<RiskTier>>,
+    pub prompt_tokens: Option<Range>,
+    pub has_tools: Option<bool>,
+    pub has_images: Option<bool>,
+    pub has_schema: Option<bool>,
+    /// The model or alias the client asked for.
+    pub model: Option<Vec<String>>,
+    pub plan: Option<Vec<String>>,
+    pub feature: Option<Vec<String>>,
+    pub team: Option<Vec<String>>,
+    pub env: Option<Vec<String>>,
+    pub user: Option<Vec<String>>,
+    pub host: Option<Vec<String>>,
+    /// ISO 3166 country codes from `request.cf.country`.
+    pub country: Option<Vec<String>>,
+    /// Continent codes from `request.cf.continent` (`EU`, `NA`, ...).
+    pub continent: Option<Vec<String>>,
+    /// `request.cf.isEUCountry`.
+    pub eu: Option<bool>,
+    /// UTC hours `[from, to)`; wraps past midnight when from > to.
+    pub hour_utc: Option<[u8; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The model the client asked for, then its own deployments as fallbacks.
+    Requested,
+    /// The candidates in the order given, each model's deployments in turn.
+    Fallback,
+    /// Every candidate that can hold the request, cheapest estimated cost first.
+    Cheapest,
+    /// One candidate by weight, sticky per user; the others follow as fallbacks.
+    Split,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub strategy: Strategy,
+    #[serde(default)]
+    pub candidates: Vec<String>,
+    /// For `split`: one weight per candidate.
+    #[serde(default)]
+    pub weights: Vec<u32>,
+    /// Only deployments in these regions may serve (data residency); none healthy → refuse.
+    #[serde(default)]
+    pub regions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Action {
+    Route(Route),
+    Block(String),
+    Respond(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    pub name: String,
+    pub line: usize,
+    pub when: Condition,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub name: String,
+    pub description: String,
+    pub hosts: Vec<HostAlias>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{source_name}:{line}: {message}")]
+pub struct PolicyError {
+    pub source_name: String,
+    pub line: usize,
+    pub message: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// The facts about a request that rules test.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facts {
+    pub task: Option<TaskClass>,
+    pub difficulty: f64,
+    pub risk: Option<RiskTier>,
+    pub prompt_tokens: u64,
+    pub has_tools: bool,
+    pub has_images: bool,
+    pub has_schema: bool,
+    pub model: String,
+    pub plan: String,
+    pub feature: String,
+    pub team: String,
+    pub env: String,
+    pub user: String,
+    pub host: String,
+    pub country: String,
+    pub continent: String,
+    pub eu: bool,
+    pub hour_utc: u8,
+}
+
+impl Policy {
+    /// Parses and validates a policy. `known_models` are the catalog's models and aliases;
+    /// a rule naming anything else is an error, reported at its line.
+    pub fn from_toml(source_name: &str, text: &str, known_models: &dyn Fn(&str) -> bool) -> Result<Policy, PolicyError> {
+        let err = |line: usize, message: String| PolicyError { source_name: source_name.to_string(), line, message };
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            err(line, e.message().to_string())
+        })?;
+        if *raw.version.get_ref() != POLICY_VERSION {
+            return Err(err(line_of(text, raw.version.span().start), format!("unsupported version {}; this router reads version {POLICY_VERSION}", raw.version.get_ref())));
+        }
+        let mut hosts = Vec::new();
+        for h in raw.hosts {
+            let line = line_of(text, h.span().start);
+            let h = h.into_inner();
+            if !known_models(&h.model) {
+                return Err(err(line, format!("host '{}' names unknown model or alias '{}'", h.host, h.model)));
+            }
+            hosts.push(h);
+        }
+        let mut rules = Vec::new();
+        let mut names = BTreeMap::new();
+        for r in raw.rules {
+            let line = line_of(text, r.span().start);
+            let r = r.into_inner();
+            if let Some(previous) = names.insert(r.name.clone(), line) {
+                return Err(err(line, format!("rule name '{}' is already used at line {previous}", r.name)));
+            }
+            let action = match (r.route, r.block, r.respond) {
+                (Some(route), None, None) => {
+                    validate_route(&route, known_models).map_err(|m| err(line, format!("rule '{}': {m}", r.name)))?;
+                    Action::Route(route)
+                }
+                (None, Some(message), None) => Action::Block(message),
+                (None, None, Some(text)) => Action::Respond(text),
+                _ => return Err(err(line, format!("rule '{}' needs exactly one of `route`, `block` or `respond`", r.name))),
+            };
+            if let Some(h) = r.when.hour_utc {
+                if h[0] > 23 || h[1] > 24 {
+                    return Err(err(line, format!("rule '{}': hour_utc hours must be 0-24", r.name)));
+                }
+            }
+            for m in r.when.model.iter().flatten() {
+                if !known_models(m) {
+                    return Err(err(line, format!("rule '{}': when.model names unknown model or alias '{m}'", r.name)));
+                }
+            }
+            rules.push(Rule { name: r.name, line, when: r.when, action });
+        }
+        if rules.is_empty() {
+            return Err(err(1, "a policy needs at least one rule".into()));
+        }
+        Ok(Policy { name: raw.name, description: raw.description, hosts, rules })
+    }
+
+    /// The alias a request's hostname selects, if any.
+    pub fn host_model(&self, host: &str) -> Option<&str> {
+        let host = host.to_ascii_lowercase();
+        self.hosts.iter().find(|h| host_matches(&h.host, &host)).map(|h| h.model.as_str())
+    }
+
+    /// The first rule that matches, with the conditions that made it match, in words.
+    pub fn first_match(&self, facts: &Facts) -> Option<(&Rule, String)> {
+        self.rules.iter().find_map(|r| r.when.matches(facts).map(|why| (r, why)))
+    }
+}
+
+fn validate_route(route: &Route, known_models: &dyn Fn(&str) -> bool) -> Result<(), String> {
+    for c in &route.candidates {
+        if !known_models(c) {
+            return Err(format!("candidate '{c}' is not a model or alias in the catalog"));
+        }
+    }
+    match route.strategy {
+        Strategy::Requested if !route.candidates.is_empty() => Err("strategy 'requested' takes no candidates".into()),
+        Strategy::Fallback | Strategy::Cheapest | Strategy::Split if route.candidates.is_empty() => {
+            Err(format!("strategy '{:?}' needs at least one candidate", route.strategy).to_lowercase())
+        }
+        Strategy::Split if route.weights.len() != route.candidates.len() || route.weights.iter().all(|w| *w == 0) => {
+            Err("strategy 'split' needs one weight per candidate, not all zero".into())
+        }
+        _ if route.strategy != Strategy::Split && !route.weights.is_empty() => Err("weights are only for strategy 'split'".into()),
+        _ => Ok(()),
+    }
+}
+
+fn host_matches(pattern: &str, host: &str) -> bool {
+    let pattern = pattern.to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
+        None => pattern == host,
+    }
+}
+
+fn one_of(list: &Option<Vec<String>>, value: &str) -> Option<bool> {
+    list.as_ref().map(|l| l.iter().any(|v| v.eq_ignore_ascii_case(value)))
+}
+
+impl Condition {
+    /// `Some(reason)` when every present field matches; `None` otherwise.
+    pub fn matches(&self, f: &Facts) -> Option<String> {
+        let mut why: Vec<String> = Vec::new();
+        let mut check = |ok: Option<bool>, text: &dyn Fn() -> String| -> bool {
+            match ok {
+                None => true,
+                Some(true) => {
+                    why.push(text());
+                    true
+                }
+                Some(false) => false,
+            }
+        };
+        let all = check(self.task.as_ref().map(|t| f.task.is_some_and(|x| t.contains(&x))), &|| format!("task {}", f.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_default()))
+            && check(self.difficulty.map(|r| r.contains(f.difficulty)), &|| format!("difficulty {:.2}", f.difficulty))
+            && check(self.risk.as_ref().map(|r| f.risk.is_some_and(|x| r.contains(&x))), &|| format!("risk {}", f.risk.map(|r| format!("{r:?}").to_lowercase()).unwrap_or_default()))
+            && check(self.prompt_tokens.map(|r| r.contains(f.prompt_tokens as f64)), &|| format!("{} prompt tokens", f.prompt_tokens))
+            && check(self.has_tools.map(|b| b == f.has_tools), &|| format!("has_tools {}", f.has_tools))
+            && check(self.has_images.map(|b| b == f.has_images), &|| format!("has_images {}", f.has_images))
+            && check(self.has_schema.map(|b| b == f.has_schema), &|| format!("has_schema {}", f.has_schema))
+            && check(one_of(&self.model, &f.model), &|| format!("model {}", f.model))
+            && check(one_of(&self.plan, &f.plan), &|| format!("plan {}", f.plan))
+            && check(one_of(&self.feature, &f.feature), &|| format!("feature {}", f.feature))
+            && check(one_of(&self.team, &f.team), &|| format!("team {}", f.team))
+            && check(one_of(&self.env, &f.env), &|| format!("env {}", f.env))
+            && check(one_of(&self.user, &f.user), &|| format!("user {}", f.user))
+            && check(self.host.as_ref().map(|hs| hs.iter().any(|h| host_matches(h, &f.host.to_ascii_lowercase()))), &|| format!("host {}", f.host))
+            && check(one_of(&self.country, &f.country), &|| format!("country {}", f.country))
+            && check(one_of(&self.continent, &f.continent), &|| format!("continent {}", f.continent))
+            && check(self.eu.map(|b| b == f.eu), &|| format!("eu {}", f.eu))
+            && check(
+                self.hour_utc.map(|[from, to]| if from <= to { (from..to).contains(&f.hour_utc) } else { f.hour_utc >= from || f.hour_utc < to }),
+                &|| format!("hour {} UTC", f.hour_utc),
+            );
+        all.then(|| if why.is_empty() { "always".to_string() } else { why.join(", ") })
+    }
+}
+
+/// Picks a split candidate by weight, the same one every time for the same user and rule.
+pub fn split_pick(weights: &[u32], sticky_key: &str) -> usize {
+    use sha2::{Digest, Sha256};
+    let total: u64 = weights.iter().map(|&w| w as u64).sum();
+    if total == 0 {
+        return 0;
+    }
+    let digest = Sha256::digest(sticky_key.as_bytes());
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&digest[..8]);
+    let mut point = u64::from_be_bytes(n) % total;
+    for (i, &w) in weights.iter().enumerate() {
+        if point < w as u64 {
+            return i;
+        }
+        point -= w as u64;
+    }
+    weights.len() - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"
+version = 1
+name = "acme"
+
+[[hosts]]
+host = "gpt4o.router.example.com"
+model = "gpt4o"
+
+[[rules]]
+name = "no-payments"
+when = { risk = ["irreversible"] }
+block = "Payments need a human."
+
+[[rules]]
+name = "hours"
+when = { model = ["faq-bot"] }
+respond = "We are open 9 to 5."
+
+[[rules]]
+name = "eu"
+when = { eu = true }
+route = { strategy = "fallback", candidates = ["gpt-4o-mini"], regions = ["eu"] }
+
+[[rules]]
+name = "simple"
+when = { task = ["classification", "extraction"], difficulty = { max = 0.4 } }
+route = { strategy = "cheapest", candidates = ["gpt-4o-mini", "claude-haiku-4-5"] }
+
+[[rules]]
+name = "ab"
+when = { feature = ["search"] }
+route = { strategy = "split", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], weights = [90, 10] }
+
+[[rules]]
+name = "default"
+route = { strategy = "requested" }
+"#;
+
+    fn known(m: &str) -> bool {
+        ["gpt-4o-mini", "claude-haiku-4-5", "gpt4o", "faq-bot", "gpt-4o"].contains(&m)
+    }
+
+    fn policy() -> Policy {
+        Policy::from_toml("acme.toml", POLICY, &known).unwrap()
+    }
+
+    #[test]
+    fn first_matching_rule_decides_with_a_reason() {
+        let p = policy();
+        let mut f = Facts { task: Some(TaskClass::Classification), difficulty: 0.2, risk: Some(RiskTier::Low), model: "gpt-4o".into(), ..Facts::default() };
+        let (rule, why) = p.first_match(&f).unwrap();
+        assert_eq!(rule.name, "simple");
+        assert_eq!(why, "task classification, difficulty 0.20");
+        f.difficulty = 0.9;
+        assert_eq!(p.first_match(&f).unwrap().0.name, "default");
+        assert_eq!(p.first_match(&f).unwrap().1, "always");
+        f.risk = Some(RiskTier::Irreversible);
+        assert!(matches!(p.first_match(&f).unwrap().0.action, Action::Block(_)));
+        f.risk = Some(RiskTier::Low);
+        f.eu = true;
+        assert_eq!(p.first_match(&f).unwrap().0.name, "eu");
+        f.eu = false;
+        f.model = "faq-bot".into();
+        assert!(matches!(&p.first_match(&f).unwrap().0.action, Action::Respond(t) if t.contains("9 to 5")));
+    }
+
+    #[test]
+    fn hosts_select_models() {
+        let p = policy();
+        assert_eq!(p.host_model("GPT4O.router.example.com"), Some("gpt4o"));
+        assert_eq!(p.host_model("router.example.com"), None);
+        assert!(host_matches("*.example.com", "a.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "evil-example.com"));
+    }
+
+    #[test]
+    fn hour_windows_wrap_midnight() {
+        let c = Condition { hour_utc: Some([22, 6]), ..Condition::default() };
+        for (h, ok) in [(23, true), (3, true), (6, false), (12, false), (22, true)] {
+            assert_eq!(c.matches(&Facts { hour_utc: h, ..Facts::default() }).is_some(), ok, "{h}");
+        }
+    }
+
+    #[test]
+    fn split_is_sticky_and_weighted() {
+        assert_eq!(split_pick(&[90, 10], "user-1"), split_pick(&[90, 10], "user-1"));
+        let picks: Vec<usize> = (0..2000).map(|i| split_pick(&[90, 10], &format!("ab:user-{i}"))).collect();
+        let second = picks.iter().filter(|&&p| p == 1).count();
+        assert!((120..=280).contains(&second), "{second} of 2000 picked the 10% arm");
+        assert_eq!(split_pick(&[0, 5], "x"), 1);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-9\"] }\n\n[[rules]]\nname = \"ab\""), 24, "candidate 'claude-haiku-9'"),
+            (POLICY.replace("block = \"Payments need a human.\"", "block = \"x\"\nrespond = \"y\""), 9, "exactly one of"),
+            (POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { maximum = 0.4 }"), 26, "unknown field"),
+            (POLICY.replace("risk = [\"irreversible\"]", "risk = [\"catastrophic\"]"), 11, "unknown variant"),
+            (POLICY.replace("weights = [90, 10]", "weights = [90]"), 29, "one weight per candidate"),
+            (POLICY.replace("version = 1", "version = 2"), 2, "unsupported version"),
+            (POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\""), 5, "unknown model"),
+            (POLICY.replace("name = \"hours\"", "name = \"default\""), 34, "already used"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Policy::from_toml("acme.toml", &text, &known).unwrap_err();
+            assert!(e.message.contains(needle), "{needle}: {e}");
+            assert_eq!(e.line, line, "{needle}: {e}");
+        }
+    }
+}
