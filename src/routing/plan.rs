@@ -1,0 +1,249 @@
+//! From a policy's decision to an ordered list of deployments to try, with the reason.
+
+use crate::api::ApiError;
+use crate::catalog::{Catalog, ModelMode, ProviderConfig};
+use crate::pricing::PriceTable;
+use crate::usage::Usage;
+
+use super::policy::{split_pick, Action, Facts, Policy, Route, Strategy};
+use super::{route_direct, Candidate, RouteDecision};
+
+/// What a policy decided for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Route(RouteDecision),
+    /// Refused by a rule: the message goes to the client as a 403-style error.
+    Block { rule: String, message: String },
+    /// Answered by a rule without calling a model.
+    Respond { rule: String, text: String },
+}
+
+/// Everything the planner needs besides the policy.
+pub struct PlanInput<'a> {
+    pub catalog: &'a Catalog,
+    pub prices: &'a PriceTable,
+    pub facts: &'a Facts,
+    /// Output tokens to assume when estimating and checking context windows.
+    pub expected_output_tokens: u64,
+    /// Keeps a user on the same arm of a split.
+    pub sticky_key: &'a str,
+    pub allowed_models: Option<&'a [String]>,
+    pub usable: &'a dyn Fn(&ProviderConfig) -> bool,
+}
+
+pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
+    let Some((rule, why)) = policy.first_match(input.facts) else {
+        return Err(ApiError::no_route(format!("No rule of policy '{}' matches this request.", policy.name)));
+    };
+    let prefix = format!("rule '{}' ({why})", rule.name);
+    match &rule.action {
+        Action::Block(message) => Ok(Outcome::Block { rule: rule.name.clone(), message: message.clone() }),
+        Action::Respond(text) => Ok(Outcome::Respond { rule: rule.name.clone(), text: text.clone() }),
+        Action::Route(route) => route_by(route, &rule.name, &prefix, input).map(Outcome::Route),
+    }
+}
+
+fn allowed(input: &PlanInput, name: &str, resolved: &str) -> bool {
+    input.allowed_models.is_none_or(|a| a.iter().any(|m| m == name || m == resolved))
+}
+
+fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
+    let requested = input.facts.model.as_str();
+    let baseline_price_key = input.catalog.resolve(requested).map(|m| m.price_key.clone());
+    if route.strategy == Strategy::Requested && route.regions.is_empty() {
+        let mut d = route_direct(input.catalog, requested, ModelMode::Chat, input.allowed_models, input.usable)?;
+        d.reason = format!("{prefix}: {}", d.reason);
+        return Ok(d);
+    }
+    let names: Vec<String> = match route.strategy {
+        Strategy::Requested => vec![requested.to_string()],
+        Strategy::Fallback | Strategy::Cheapest => route.candidates.clone(),
+        Strategy::Split => {
+            let pick = split_pick(&route.weights, &format!("{rule_name}:{}", input.sticky_key));
+            let mut order = vec![route.candidates[pick].clone()];
+            order.extend(route.candidates.iter().enumerate().filter(|(i, _)| *i != pick).map(|(_, c)| c.clone()));
+            order
+        }
+    };
+    let mut notes: Vec<String> = Vec::new();
+    let mut models: Vec<(&crate::catalog::ModelEntry, Option<crate::money::Usd>)> = Vec::new();
+    let needed = input.facts.prompt_tokens + input.expected_output_tokens;
+    for name in &names {
+        let Some(model) = input.catalog.resolve(name) else {
+            notes.push(format!("{name} unknown"));
+            continue;
+        };
+        if model.mode != ModelMode::Chat || !allowed(input, name, &model.name) {
+            notes.push(format!("{} not allowed on plan {}", model.name, input.facts.plan));
+            continue;
+        }
+        let price = input.prices.get(&model.price_key);
+        if let Some(window) = price.and_then(|p| p.context_window) {
+            if needed > window {
+                notes.push(format!("{} window {window} < {needed} tokens", model.name));
+                continue;
+            }
+        }
+        let estimate = price.map(|p| {
+            let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens: input.expected_output_tokens, ..Usage::default() };
+            p.cost(&usage, false).total
+        });
+        if !models.iter().any(|(m, _)| m.name == model.name) {
+            models.push((model, estimate));
+        }
+    }
+    if route.strategy == Strategy::Cheapest {
+        // Unpriced models sort last: a cost we cannot estimate is not cheap.
+        models.sort_by_key(|(_, est)| est.map(|e| e.0).unwrap_or(i64::MAX));
+    }
+    let mut candidates = Vec::new();
+    for (model, _) in &models {
+        for d in &model.deployments {
+            let provider = &input.catalog.providers[&d.provider];
+            if !route.regions.is_empty() && !provider.region.as_ref().is_some_and(|r| route.regions.contains(r)) {
+                notes.push(format!("{} on {} outside regions {}", model.name, d.provider, route.regions.join("/")));
+                continue;
+            }
+            if !(input.usable)(provider) {
+                notes.push(format!("{} has no key", d.provider));
+                continue;
+            }
+            candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key.clone() });
+        }
+    }
+    if candidates.is_empty() {
+        let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        return Err(if route.regions.is_empty() {
+            ApiError::no_route(format!("{prefix}: no candidate can serve this request{why}."))
+        } else {
+            ApiError::no_route(format!("{prefix}: data residency requires {} and no deployment there can serve this request{why}.", route.regions.join("/")))
+        });
+    }
+    let strategy = match route.strategy {
+        Strategy::Requested => "requested",
+        Strategy::Fallback => "fallback",
+        Strategy::Cheapest => "cheapest",
+        Strategy::Split => "split",
+    };
+    let mut reason = format!("{prefix}: {strategy}");
+    match route.strategy {
+        Strategy::Cheapest => {
+            let ranked: Vec<String> = models.iter().map(|(m, e)| format!("{} ${}", m.name, e.map(|e| e.to_string()).unwrap_or_else(|| "?".into()))).collect();
+            reason.push_str(&format!(" of {} (estimated) -> {}", ranked.join(", "), candidates[0].model));
+        }
+        Strategy::Split => reason.push_str(&format!(" arm {} (sticky per user)", candidates[0].model)),
+        _ => reason.push_str(&format!(" -> {}", candidates[0].model)),
+    }
+    if !route.regions.is_empty() {
+        reason.push_str(&format!("; regions {}", route.regions.join("/")));
+    }
+    if candidates.len() > 1 {
+        let chain: Vec<String> = candidates.iter().map(|c| format!("{}@{}", c.model, c.provider)).collect();
+        reason.push_str(&format!("; fallback order {}", chain.join(" > ")));
+    }
+    if !notes.is_empty() {
+        reason.push_str(&format!("; skipped {}", notes.join(", ")));
+    }
+    Ok(RouteDecision { requested: requested.to_string(), baseline_price_key, candidates, route: strategy.to_string(), reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::classify::TaskClass;
+
+    fn catalog() -> Catalog {
+        Catalog::from_json(
+            r#"{"version":1,"providers":{
+                "openai":{"preset":"openai","region":"us"},
+                "azure-eu":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21","region":"eu"},
+                "anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1","key_secret":"ANTHROPIC_API_KEY","region":"us"}},
+              "models":{"gpt-4o":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o"}]},
+                        "gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini"},{"provider":"azure-eu","upstream_model":"mini"}]},
+                        "claude-haiku-4-5":{"deployments":[{"provider":"anthropic","upstream_model":"claude-haiku-4-5"}]},
+                        "tiny":{"deployments":[{"provider":"openai","upstream_model":"tiny"}]}},
+              "aliases":{"gpt4o":"gpt-4o"}}"#,
+        )
+        .unwrap()
+    }
+
+    fn prices() -> PriceTable {
+        PriceTable::from_json(
+            r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"context_window":128000},"gpt-4o-mini":{"input":0.15,"output":0.6,"context_window":128000},
+               "claude-haiku-4-5":{"input":1,"output":5,"context_window":200000},"tiny":{"input":0.01,"output":0.01,"context_window":1000}}}"#,
+        )
+        .unwrap()
+    }
+
+    const POLICY: &str = r#"
+version = 1
+name = "t"
+[[rules]]
+name = "eu"
+when = { eu = true }
+route = { strategy = "fallback", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], regions = ["eu"] }
+[[rules]]
+name = "simple"
+when = { task = ["classification"] }
+route = { strategy = "cheapest", candidates = ["claude-haiku-4-5", "gpt-4o-mini", "tiny"] }
+[[rules]]
+name = "ab"
+when = { feature = ["search"] }
+route = { strategy = "split", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], weights = [50, 50] }
+[[rules]]
+name = "default"
+route = { strategy = "requested" }
+"#;
+
+    fn run(facts: Facts, usable: &dyn Fn(&ProviderConfig) -> bool) -> Result<Outcome, ApiError> {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", POLICY, &|m| cat.resolve(m).is_some()).unwrap();
+        let prices = prices();
+        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, sticky_key: "user-7", allowed_models: None, usable })
+    }
+
+    fn route(o: Outcome) -> RouteDecision {
+        match o {
+            Outcome::Route(d) => d,
+            other => panic!("expected a route, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cheapest_orders_by_estimate_and_respects_context_windows() {
+        let d = route(run(Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() }, &|_| true).unwrap());
+        assert_eq!(d.candidates[0].model, "gpt-4o-mini");
+        assert_eq!(d.candidates.last().unwrap().model, "claude-haiku-4-5");
+        assert!(d.reason.contains("skipped tiny window 1000 < 2500 tokens"), "{}", d.reason);
+        assert!(d.reason.starts_with("rule 'simple' (task classification): cheapest of gpt-4o-mini $0.0006"), "{}", d.reason);
+        assert_eq!(d.baseline_price_key.as_deref(), Some("gpt-4o"));
+    }
+
+    #[test]
+    fn eu_traffic_stays_in_eu_or_fails_closed() {
+        let d = route(run(Facts { eu: true, model: "gpt-4o".into(), ..Facts::default() }, &|_| true).unwrap());
+        assert_eq!(d.candidates.len(), 1);
+        assert_eq!(d.candidates[0].provider, "azure-eu");
+        let e = run(Facts { eu: true, model: "gpt-4o".into(), ..Facts::default() }, &|p| p.id != "azure-eu").unwrap_err();
+        assert_eq!(e.status, 503);
+        assert!(e.message.contains("data residency requires eu"), "{}", e.message);
+    }
+
+    #[test]
+    fn split_is_sticky_and_keeps_the_other_arm_as_fallback() {
+        let f = Facts { feature: "search".into(), model: "gpt-4o".into(), ..Facts::default() };
+        let a = route(run(f.clone(), &|_| true).unwrap());
+        let b = route(run(f, &|_| true).unwrap());
+        assert_eq!(a.candidates, b.candidates);
+        assert_eq!(a.route, "split");
+        let models: std::collections::BTreeSet<_> = a.candidates.iter().map(|c| c.model.clone()).collect();
+        assert_eq!(models.len(), 2);
+    }
+
+    #[test]
+    fn default_rule_serves_the_requested_model() {
+        let d = route(run(Facts { model: "gpt4o".into(), ..Facts::default() }, &|_| true).unwrap());
+        assert_eq!(d.candidates[0].upstream_model, "gpt-4o");
+        assert!(d.reason.starts_with("rule 'default' (always): alias 'gpt4o' serves gpt-4o"), "{}", d.reason);
+    }
+}
