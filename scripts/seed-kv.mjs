@@ -5,7 +5,7 @@
 //                             from .dev.vars at the demo upstream, labelled as a demo.
 //   --remote                  your account's KV (make seed-remote): catalog and pricing only;
 //                             tenants and keys are created with the admin API.
-import { readFileSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -69,14 +69,19 @@ function bulkPut(binding, entries) {
 
 const catalog = JSON.parse(readFileSync(path.join(ROOT, 'kv-seed/catalog.json'), 'utf8'));
 const pricing = readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8');
+// policies/<tenant>.toml → KV `policy:<tenant>` (default.toml → `policy:default`).
+const policyDir = path.join(ROOT, 'policies');
+const policies = readdirSync(policyDir)
+  .filter((f) => f.endsWith('.toml'))
+  .map((f) => ({ key: `policy:${f.slice(0, -5)}`, value: readFileSync(path.join(policyDir, f), 'utf8') }));
 
 if (remote) {
-  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }]);
-  console.log('Seeded catalog and pricing into the CONFIG namespace of your account.');
+  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, ...policies]);
+  console.log('Seeded catalog, pricing and policies into the CONFIG namespace of your account.');
 } else {
   if (!demoUrl) throw new Error('--local needs --demo-url');
   const demoed = devCatalog(catalog, devVars());
-  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }]);
+  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, ...policies]);
   const hash = createHash('sha256').update(DEV_KEY).digest('hex');
   bulkPut('TENANTS', [
     { key: 'tenant:dev', value: JSON.stringify({ id: 'dev', name: 'Local development', plan: 'pro' }) },

@@ -138,6 +138,21 @@ fn write_data(out: &mut Vec<u8>, value: &Value) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// A complete SSE answer for a fixed text (a policy rule's answer), in OpenAI chunks.
+pub fn fixed_answer_sse(id: &str, created: i64, text: &str, include_usage: bool, summary: &Value) -> Vec<u8> {
+    let chunk = |delta: Value, finish: Value| json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": "rule",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]});
+    let mut out = Vec::new();
+    write_data(&mut out, &chunk(json!({"role": "assistant", "content": ""}), Value::Null));
+    write_data(&mut out, &chunk(json!({"content": text}), Value::Null));
+    write_data(&mut out, &chunk(json!({}), json!("stop")));
+    if include_usage {
+        write_data(&mut out, &json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": "rule", "choices": [], "usage": Usage::default().to_openai_json()}));
+    }
+    out.extend(trailer(summary, true));
+    out
+}
+
 /// The cost trailer (an SSE comment, ignored by clients) and, for a complete stream, `[DONE]`.
 pub fn trailer(summary: &Value, complete: bool) -> Vec<u8> {
     let mut out = format!(": costrouter {summary}\n\n").into_bytes();

@@ -9,10 +9,12 @@ use worker::{ByteStream, Env, Headers, Request, Response};
 
 use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
-use crate::catalog::{ModelMode, ProviderConfig};
+use crate::catalog::ProviderConfig;
 use crate::providers::{adapter_for, Provider, Target};
 use crate::receipt::{header_safe, Receipt, UsageBasis};
-use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
+use crate::routing::plan::{plan, Outcome, PlanInput};
+use crate::routing::policy::Facts;
+use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
 use crate::stream::{trailer, StreamSession};
 use crate::tokens::{estimate_prompt_tokens, estimate_text_tokens, estimate_usage};
 use crate::usage::Usage;
@@ -29,9 +31,90 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     let body = read_body(&mut req, cfg.max_body_bytes).await?;
     let chat = ChatRequest::parse(&body)?;
     rc.set_model(&chat.model);
-    rc.set_attribution(events::attribution(&req, &principal, chat.user.as_deref())?);
-    let decision = route_direct(&cfg.catalog, &chat.model, ModelMode::Chat, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
-    serve(env, rc, &principal, cfg, chat, decision).await
+    let attribution = events::attribution(&req, &principal, chat.user.as_deref())?;
+    rc.set_attribution(attribution.clone());
+    let policy = config::policy_for(env, &cfg, &principal.tenant.id).await;
+    let host = req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    let mut chat = chat;
+    if let Some(alias) = policy.host_model(&host) {
+        // The hostname names the model (gpt4o.router.example.com): it wins over the body's `model`.
+        chat.model = alias.to_string();
+    }
+    let mut facts = Facts::for_chat(&chat);
+    facts.plan = principal.tenant.plan.clone();
+    facts.feature = attribution.feature.clone();
+    facts.team = attribution.team.clone();
+    facts.env = attribution.environment.clone();
+    facts.user = attribution.user.clone();
+    facts.host = host;
+    facts.country = rc.country.clone();
+    facts.continent = cf_string(&req, "continent").unwrap_or_default();
+    facts.eu = cf_string(&req, "isEUCountry").as_deref() == Some("1");
+    facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
+    let sticky_key = if attribution.user.is_empty() { principal.tenant.id.clone() } else { format!("{}:{}", principal.tenant.id, attribution.user) };
+    let usable_here = |p: &ProviderConfig| usable(env, p);
+    let input = PlanInput {
+        catalog: &cfg.catalog,
+        prices: &cfg.prices,
+        facts: &facts,
+        expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
+        sticky_key: &sticky_key,
+        allowed_models: principal.tenant.allowed_models.as_deref(),
+        usable: &usable_here,
+    };
+    match plan(&policy, &input)? {
+        Outcome::Route(decision) => serve(env, rc, &principal, cfg, chat, decision).await,
+        Outcome::Block { rule, message } => Err(ApiError::blocked_by_policy(&rule, &message)),
+        Outcome::Respond { rule, text } => fixed_answer(env, rc, &principal, &chat, &rule, &text),
+    }
+}
+
+/// Output tokens assumed when a request sets no cap, for estimates and context-window checks.
+const DEFAULT_EXPECTED_OUTPUT_TOKENS: u64 = 512;
+
+/// A string property of `request.cf`, read without assuming its type (a missing or non-string
+/// value is `None`, never a panic).
+fn cf_string(req: &Request, field: &str) -> Option<String> {
+    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    let v = js_sys::Reflect::get(&cf, &field.into()).ok()?;
+    v.as_string().or_else(|| v.as_bool().map(|b| if b { "1".to_string() } else { "0".to_string() }))
+}
+
+/// A rule's fixed answer: no model, no cost, same shapes as a model's answer.
+fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatRequest, rule: &str, text: &str) -> Result<Response, ApiError> {
+    let receipt = Receipt {
+        request_id: rc.request_id.clone(),
+        provider: "costrouter".into(),
+        model: "rule".into(),
+        route: "respond".into(),
+        reason: format!("rule '{rule}' answers without a model"),
+        cache: "none".into(),
+        usage: Some(Usage::default()),
+        usage_basis: UsageBasis::Reported,
+        cost: Some(Default::default()),
+        baseline: Some(crate::money::Usd::ZERO),
+        demo: false,
+    };
+    events::record(env, rc, principal, 200, &receipt);
+    let id = format!("chatcmpl-{}", rc.request_id);
+    if chat.stream {
+        let body = crate::stream::fixed_answer_sse(&id, now_unix(), text, chat.wants_stream_usage(), &receipt.summary());
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
+        for (k, v) in receipt.headers(true) {
+            let _ = headers.set(k, &v);
+        }
+        return Ok(Response::from_bytes(body).map_err(http::to_api_error)?.with_headers(headers));
+    }
+    let body = json!({
+        "id": id, "object": "chat.completion", "created": now_unix(), "model": "rule",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null}],
+        "usage": Usage::default().to_openai_json(),
+    });
+    http::json(200, &body, &receipt.headers(true))
 }
 
 /// A provider can be called when it needs no key or its key secret is set.

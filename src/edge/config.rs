@@ -6,12 +6,14 @@
 //! content) and the last valid copy, or the copy built into the worker, stays in use.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use worker::Env;
 
 use crate::catalog::Catalog;
 use crate::pricing::PriceTable;
+use crate::routing::policy::Policy;
 
 use super::http::now_ms;
 
@@ -73,4 +75,61 @@ pub fn provider_key(env: &Env, secret_name: &str) -> Option<String> {
         .or_else(|_| env.var(secret_name).map(|v| v.to_string()))
         .ok()
         .filter(|k| !k.trim().is_empty())
+}
+
+thread_local! {
+    static POLICIES: RefCell<HashMap<String, (f64, Rc<Policy>)>> = RefCell::new(HashMap::new());
+}
+
+const BUILT_IN_POLICY: &str = include_str!("../../policies/default.toml");
+
+/// The tenant's policy (`policy:<tenant>` in CONFIG), else `policy:default`, else the built-in
+/// default. A policy that fails validation against the catalog is logged and skipped, so a typo
+/// pushed to KV degrades to the default rather than breaking the tenant.
+pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Rc<Policy> {
+    if let Some(p) = POLICIES.with(|c| c.borrow().get(tenant).filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS).map(|(_, p)| p.clone())) {
+        return p;
+    }
+    let known = |m: &str| cfg.catalog.resolve(m).is_some();
+    let mut chosen = None;
+    if let Ok(kv) = env.kv("CONFIG") {
+        for key in [format!("policy:{tenant}"), "policy:default".to_string()] {
+            if let Ok(Some(text)) = kv.get(&key).text().await {
+                match Policy::from_toml(&key, &text, &known) {
+                    Ok(p) => {
+                        chosen = Some(p);
+                        break;
+                    }
+                    Err(e) => worker::console_error!("policy rejected: {e}"),
+                }
+            }
+        }
+    }
+    let policy = Rc::new(chosen.unwrap_or_else(|| {
+        Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, &known).unwrap_or_else(|_| fallback_policy())
+    }));
+    POLICIES.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(tenant.to_string(), (now_ms(), policy.clone()));
+    });
+    policy
+}
+
+/// Used only if the built-in default cannot load (it is tested natively, so this is belt and braces).
+fn fallback_policy() -> Policy {
+    use crate::routing::policy::{Action, Condition, Route, Rule, Strategy};
+    Policy {
+        name: "built-in".into(),
+        description: String::new(),
+        hosts: Vec::new(),
+        rules: vec![Rule {
+            name: "requested".into(),
+            line: 0,
+            when: Condition::default(),
+            action: Action::Route(Route { strategy: Strategy::Requested, candidates: vec![], weights: vec![], regions: vec![] }),
+        }],
+    }
 }

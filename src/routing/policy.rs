@@ -447,3 +447,18 @@ route = { strategy = "requested" }
         }
     }
 }
+
+impl Facts {
+    /// The facts a chat request carries by itself; the edge adds tenant, tags, host and geography.
+    pub fn for_chat(req: &crate::api::chat::ChatRequest) -> Facts {
+        use crate::api::chat::ResponseFormat;
+        Facts {
+            prompt_tokens: crate::tokens::estimate_prompt_tokens(req),
+            has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            has_images: req.messages.iter().any(|m| m.content.as_ref().is_some_and(|c| c.has_image())),
+            has_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),
+            model: req.model.clone(),
+            ..Facts::default()
+        }
+    }
+}

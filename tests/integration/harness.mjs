@@ -14,6 +14,7 @@ export const KEYS = Object.freeze({
   globex: 'cr-globexTESTkey0000000000000000000000000002',
   revoked: 'cr-revokedTESTkey000000000000000000000000003',
   restricted: 'cr-restrictedTESTkey000000000000000000000004',
+  policyco: 'cr-policycoTESTkey00000000000000000000000005',
 });
 export const ADMIN_TOKEN = 'admin-token-for-tests-only-0123456789';
 
@@ -51,7 +52,7 @@ export function testCatalog(up) {
   };
 }
 
-export async function startRouter({ catalog, extraBindings = {} } = {}) {
+export async function startRouter({ catalog, extraBindings = {}, policies = {} } = {}) {
   const upstream = await startFakeUpstream();
   const events = [];
   const mf = new Miniflare({
@@ -83,6 +84,7 @@ export async function startRouter({ catalog, extraBindings = {} } = {}) {
   const config = await mf.getKVNamespace('CONFIG');
   await config.put('catalog', JSON.stringify(catalog ?? testCatalog(upstream.url)));
   await config.put('pricing', readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8'));
+  for (const [tenantId, toml] of Object.entries(policies)) await config.put(`policy:${tenantId}`, toml);
   const tenants = await mf.getKVNamespace('TENANTS');
   const tenant = async (id, extra = {}) => tenants.put(`tenant:${id}`, JSON.stringify({ id, name: id, plan: 'pro', ...extra }));
   const key = async (k, tenant_id, extra = {}) =>
@@ -94,6 +96,8 @@ export async function startRouter({ catalog, extraBindings = {} } = {}) {
   await key(KEYS.globex, 'globex');
   await key(KEYS.revoked, 'acme', { revoked_at: 1 });
   await key(KEYS.restricted, 'restricted');
+  await tenant('policyco');
+  await key(KEYS.policyco, 'policyco');
 
   const router = {
     url,
@@ -107,12 +111,19 @@ export async function startRouter({ catalog, extraBindings = {} } = {}) {
       await new Promise((r) => setTimeout(r, 50));
       return events;
     },
-    async chat(body, { key = KEYS.acme, headers = {} } = {}) {
-      return fetch(`${url}/v1/chat/completions`, {
+    async chat(body, { key = KEYS.acme, headers = {}, cf, host } = {}) {
+      const init = {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
         body: typeof body === 'string' ? body : JSON.stringify(body),
-      });
+      };
+      // `request.cf` and the hostname can only be set through Miniflare's dispatchFetch: the
+      // production worker reads them from Cloudflare and nothing in a request can override them.
+      if (cf || host) {
+        const resp = await mf.dispatchFetch(`http://${host ?? '127.0.0.1'}/v1/chat/completions`, { ...init, cf: cf ?? {} });
+        return resp;
+      }
+      return fetch(`${url}/v1/chat/completions`, init);
     },
     async close() {
       await mf.dispose();

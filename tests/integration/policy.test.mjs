@@ -1,0 +1,121 @@
+// Policy routing through the real worker: fixed answers, blocks, EU residency (open and fail
+// closed), hostname aliases, sticky A/B splits, and cheapest-capable with savings.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, readSse, KEYS } from './harness.mjs';
+
+const POLICY = `
+version = 1
+name = "policyco"
+
+[[hosts]]
+host = "gpt4o.router.test"
+model = "gpt4o"
+
+[[rules]]
+name = "faq"
+when = { feature = ["faq"] }
+respond = "We are open 9-5."
+
+[[rules]]
+name = "payments"
+when = { feature = ["payments"] }
+block = "Payments need a human."
+
+[[rules]]
+name = "eu-strict"
+when = { eu = true, model = ["gpt-4o"] }
+route = { strategy = "fallback", candidates = ["gpt-4o"], regions = ["eu"] }
+
+[[rules]]
+name = "eu"
+when = { eu = true }
+route = { strategy = "fallback", candidates = ["gpt-4o-mini"], regions = ["eu"] }
+
+[[rules]]
+name = "ab"
+when = { feature = ["search"] }
+route = { strategy = "split", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], weights = [50, 50] }
+
+[[rules]]
+name = "cheap"
+when = { feature = ["cheap"] }
+route = { strategy = "cheapest", candidates = ["gpt-4o", "claude-haiku-4-5", "gpt-4o-mini"] }
+
+[[rules]]
+name = "default"
+route = { strategy = "requested" }
+`;
+
+let r;
+before(async () => { r = await startRouter({ policies: { policyco: POLICY } }); });
+after(async () => { await r?.close(); });
+
+const ask = (extra = {}) => ({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello there' }], ...extra });
+const as = (feature, { headers = {}, ...more } = {}) => ({ ...more, key: KEYS.policyco, headers: { 'x-costrouter-feature': feature, ...headers } });
+
+test('a respond rule answers without a model, streaming and not', async () => {
+  const before = r.upstream.requests().length;
+  const resp = await r.chat(ask(), as('faq'));
+  const body = await resp.json();
+  assert.equal(resp.status, 200);
+  assert.equal(body.choices[0].message.content, 'We are open 9-5.');
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), '0');
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /rule 'faq'/);
+  const s = await readSse(await r.chat(ask({ stream: true }), as('faq')));
+  assert.equal(s.data.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), 'We are open 9-5.');
+  assert.equal(s.data.at(-1), '[DONE]');
+  assert.equal(r.upstream.requests().length, before, 'no upstream call');
+});
+
+test('a block rule refuses with 403 and says which rule', async () => {
+  const resp = await r.chat(ask(), as('payments'));
+  const body = await resp.json();
+  assert.equal(resp.status, 403);
+  assert.equal(body.error.code, 'blocked_by_policy');
+  assert.match(body.error.message, /payments.*Payments need a human/);
+});
+
+test('EU traffic is served only by EU deployments, and fails closed when there are none', async () => {
+  const eu = { country: 'DE', continent: 'EU', isEUCountry: '1' };
+  const ok = await r.chat(ask({ model: 'gpt-4o-mini' }), { key: KEYS.policyco, cf: eu });
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.equal(ok.headers.get('x-costrouter-provider'), 'azure');
+  assert.match(ok.headers.get('x-costrouter-route-reason'), /rule 'eu' \(eu true\).*regions eu/);
+  const closed = await r.chat(ask({ model: 'gpt-4o' }), { key: KEYS.policyco, cf: eu });
+  const body = await closed.json();
+  assert.equal(closed.status, 503);
+  assert.equal(body.error.code, 'no_available_route');
+  assert.match(body.error.message, /data residency requires eu/);
+  const us = await r.chat(ask({ model: 'gpt-4o' }), { key: KEYS.policyco, cf: { country: 'US', continent: 'NA' } });
+  assert.equal(us.status, 200);
+  assert.equal(us.headers.get('x-costrouter-provider'), 'openai');
+});
+
+test('a hostname alias picks the model whatever the body says', async () => {
+  const resp = await r.chat(ask({ model: 'claude-haiku-4-5' }), { key: KEYS.policyco, host: 'gpt4o.router.test' });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o');
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /alias 'gpt4o' serves gpt-4o/);
+});
+
+test('an A/B split is sticky per user and uses both arms across users', async () => {
+  const pick = async (user) => (await r.chat(ask(), as('search', { headers: { 'x-costrouter-user': user } }))).headers.get('x-costrouter-model');
+  const first = await pick('user-1');
+  for (let i = 0; i < 5; i++) assert.equal(await pick('user-1'), first);
+  const arms = new Set();
+  for (let i = 0; i < 30; i++) arms.add(await pick(`user-${i}`));
+  assert.deepEqual([...arms].sort(), ['claude-haiku-4-5', 'gpt-4o-mini']);
+});
+
+test('cheapest capable routes gpt-4o traffic to the cheapest candidate and reports the savings', async () => {
+  const resp = await r.chat(ask(), as('cheap'));
+  assert.equal(resp.status, 200);
+  assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o-mini');
+  assert.equal(resp.headers.get('x-costrouter-route'), 'cheapest');
+  const cost = Number(resp.headers.get('x-costrouter-cost-usd'));
+  const baseline = Number(resp.headers.get('x-costrouter-baseline-cost-usd'));
+  assert.ok(cost > 0 && baseline > cost, `cost ${cost} baseline ${baseline}`);
+  // gpt-4o costs 2.5/10 per million against gpt-4o-mini's 0.15/0.6: the same usage is 16.67x dearer.
+  assert.ok(Math.abs(baseline / cost - 2.5 / 0.15) < 0.01, `ratio ${baseline / cost}`);
+});
