@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod catalog;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
 pub mod events;
 pub mod money;
 pub mod pricing;

@@ -1,0 +1,422 @@
+//! The command-line tool's logic, as a library module so it is tested natively like the rest.
+//! The binary (`src/bin/costrouter.rs`) only passes arguments and standard streams in.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::chat::ChatRequest;
+use crate::catalog::{Catalog, ProviderConfig};
+use crate::money::Usd;
+use crate::pricing::PriceTable;
+use crate::routing::plan::{plan, Outcome, PlanInput};
+use crate::routing::policy::{Facts, Policy};
+use crate::usage::Usage;
+
+const USAGE: &str = "usage:
+  costrouter policy check [--catalog FILE] PATH...
+  costrouter route --policy FILE [--catalog FILE] [--pricing FILE] < requests.jsonl
+  costrouter audit --policy FILE [--catalog FILE] [--pricing FILE] [--json] calls.jsonl";
+
+struct Options {
+    policy: Option<PathBuf>,
+    catalog: PathBuf,
+    pricing: PathBuf,
+    json: bool,
+    positional: Vec<String>,
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options { policy: None, catalog: "kv-seed/catalog.json".into(), pricing: "kv-seed/pricing.json".into(), json: false, positional: vec![] };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
+        match a.as_str() {
+            "--policy" => o.policy = Some(value("--policy")?.into()),
+            "--catalog" => o.catalog = value("--catalog")?.into(),
+            "--pricing" => o.pricing = value("--pricing")?.into(),
+            "--json" => o.json = true,
+            s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
+            s => o.positional.push(s.to_string()),
+        }
+    }
+    Ok(o)
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn load_catalog(o: &Options) -> Result<(Catalog, PriceTable), String> {
+    let catalog = Catalog::from_json(&read(&o.catalog)?).map_err(|e| format!("{}: {e}", o.catalog.display()))?;
+    let prices = PriceTable::from_json(&read(&o.pricing)?).map_err(|e| format!("{}: {e}", o.pricing.display()))?;
+    catalog.check_prices(&prices).map_err(|e| e.to_string())?;
+    Ok((catalog, prices))
+}
+
+fn load_policy(path: &Path, catalog: &Catalog) -> Result<Policy, String> {
+    Policy::from_toml(&path.display().to_string(), &read(path)?, &|m| catalog.resolve(m).is_some()).map_err(|e| e.to_string())
+}
+
+/// Runs one command; returns the process exit code.
+pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Result<i32, String> {
+    let (command, rest) = match args {
+        [a, b, rest @ ..] if a == "policy" && b == "check" => ("check", rest),
+        [a, rest @ ..] if a == "route" || a == "audit" => (a.as_str(), rest),
+        _ => return Err(USAGE.to_string()),
+    };
+    let o = parse_options(rest)?;
+    let (catalog, prices) = load_catalog(&o)?;
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
+    match command {
+        "check" => {
+            let mut failed = 0;
+            for path in policy_files(&o.positional)? {
+                match load_policy(&path, &catalog) {
+                    Ok(p) => w(out, format!("ok    {} ({} rules)", path.display(), p.rules.len()))?,
+                    Err(e) => {
+                        failed += 1;
+                        w(out, format!("error {e}"))?;
+                    }
+                }
+            }
+            Ok(i32::from(failed > 0))
+        }
+        "route" => {
+            let policy = load_policy(o.policy.as_deref().ok_or("route needs --policy FILE")?, &catalog)?;
+            for (i, line) in input.lines().enumerate() {
+                let line = line.map_err(|e| e.to_string())?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                w(out, route_line(i + 1, &line, &policy, &catalog, &prices).to_string())?;
+            }
+            Ok(0)
+        }
+        _ => {
+            let policy = load_policy(o.policy.as_deref().ok_or("audit needs --policy FILE")?, &catalog)?;
+            let file = o.positional.first().ok_or("audit needs a calls.jsonl file")?;
+            let report = audit(&read(Path::new(file))?, &policy, &catalog, &prices)?;
+            w(out, if o.json { serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())? } else { report.to_table() })?;
+            Ok(0)
+        }
+    }
+}
+
+fn policy_files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        let path = PathBuf::from(p);
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|e| format!("{p}: {e}"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        return Err(format!("no policy files given\n{USAGE}"));
+    }
+    Ok(files)
+}
+
+/// Request context a JSONL line may carry next to the OpenAI body, under `x_costrouter`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct LineContext {
+    plan: String,
+    feature: String,
+    team: String,
+    env: String,
+    user: String,
+    host: String,
+    country: String,
+    continent: String,
+    eu: bool,
+    hour_utc: u8,
+}
+
+fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
+    let mut f = Facts::for_chat(req);
+    f.plan = ctx.plan.clone();
+    f.feature = ctx.feature.clone();
+    f.team = ctx.team.clone();
+    f.env = ctx.env.clone();
+    f.user = ctx.user.clone();
+    f.host = ctx.host.clone();
+    f.country = ctx.country.clone();
+    f.continent = ctx.continent.clone();
+    f.eu = ctx.eu;
+    f.hour_utc = ctx.hour_utc;
+    f
+}
+
+fn decide(req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, prompt_tokens: Option<u64>) -> Result<(Facts, Outcome), String> {
+    let mut facts = facts_for(req, ctx);
+    // An audit knows the real prompt size from the provider's bill; the text may be abridged.
+    if let Some(t) = prompt_tokens {
+        facts.prompt_tokens = t;
+    }
+    if let Some(alias) = policy.host_model(&ctx.host) {
+        facts.model = alias.to_string();
+    }
+    let everyone = |_: &ProviderConfig| true;
+    let sticky = if ctx.user.is_empty() { "cli".to_string() } else { ctx.user.clone() };
+    let input = PlanInput {
+        catalog,
+        prices,
+        facts: &facts,
+        expected_output_tokens: req.max_output_tokens().unwrap_or(512),
+        sticky_key: &sticky,
+        allowed_models: None,
+        usable: &everyone,
+    };
+    let outcome = plan(policy, &input).map_err(|e| e.message)?;
+    Ok((facts, outcome))
+}
+
+fn split_line(line: &str) -> Result<(ChatRequest, LineContext), String> {
+    let mut value: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let ctx = match value.as_object_mut().and_then(|o| o.remove("x_costrouter")) {
+        Some(c) => serde_json::from_value(c).map_err(|e| format!("x_costrouter: {e}"))?,
+        None => LineContext::default(),
+    };
+    let req = ChatRequest::from_value(value).map_err(|e| e.message)?;
+    Ok((req, ctx))
+}
+
+fn route_line(n: usize, line: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Value {
+    let result = split_line(line).and_then(|(req, ctx)| decide(&req, &ctx, policy, catalog, prices, None));
+    match result {
+        Err(error) => json!({"line": n, "error": error}),
+        Ok((facts, Outcome::Block { rule, message })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "block", "rule": rule, "message": message}),
+        Ok((facts, Outcome::Respond { rule, text })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "respond", "rule": rule, "text": text}),
+        Ok((facts, Outcome::Route(d))) => json!({
+            "line": n,
+            "task": facts.task,
+            "difficulty": facts.difficulty,
+            "risk": facts.risk,
+            "prompt_tokens": facts.prompt_tokens,
+            "action": "route",
+            "route": d.route,
+            "candidates": d.candidates.iter().map(|c| format!("{}@{}", c.model, c.provider)).collect::<Vec<_>>(),
+            "reason": d.reason,
+        }),
+    }
+}
+
+/// One past call, as exported from a provider dashboard or another gateway's logs.
+#[derive(Deserialize)]
+struct PastCall {
+    model: String,
+    #[serde(alias = "prompt_tokens")]
+    input_tokens: u64,
+    #[serde(alias = "completion_tokens")]
+    output_tokens: u64,
+    #[serde(default)]
+    cached_tokens: u64,
+    /// The prompt as text, or the full `messages` array; either lets the router classify it.
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    messages: Option<Value>,
+    #[serde(default)]
+    x_costrouter: Option<Value>,
+}
+
+#[derive(Default)]
+struct ClassTotals {
+    calls: u64,
+    actual: Usd,
+    routed: Usd,
+    unpriced: u64,
+}
+
+pub struct AuditReport {
+    by_class: BTreeMap<String, ClassTotals>,
+    errors: Vec<String>,
+}
+
+fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Result<AuditReport, String> {
+    let mut report = AuditReport { by_class: BTreeMap::new(), errors: vec![] };
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let call: PastCall = match serde_json::from_str(line) {
+            Ok(c) => c,
+            Err(e) => {
+                report.errors.push(format!("line {}: {e}", i + 1));
+                continue;
+            }
+        };
+        let messages = call.messages.clone().unwrap_or_else(|| json!([{"role": "user", "content": call.prompt.clone().unwrap_or_default()}]));
+        let mut body = json!({"model": call.model, "messages": messages, "max_tokens": call.output_tokens.max(1)});
+        if let Some(ctx) = &call.x_costrouter {
+            body["x_costrouter"] = ctx.clone();
+        }
+        let usage = Usage { input_tokens: call.input_tokens, cached_input_tokens: call.cached_tokens.min(call.input_tokens), output_tokens: call.output_tokens, ..Usage::default() };
+        let actual = catalog.resolve(&call.model).and_then(|m| prices.get(&m.price_key)).or_else(|| prices.get(&call.model)).map(|p| p.cost(&usage, false).total);
+        let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(&req, &ctx, policy, catalog, prices, Some(call.input_tokens)));
+        let (class, routed) = match decided {
+            Ok((facts, Outcome::Route(d))) => {
+                let class = facts.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_else(|| "unclassified".into());
+                (class, prices.get(&d.candidates[0].price_key).map(|p| p.cost(&usage, false).total))
+            }
+            Ok((_, Outcome::Block { .. } | Outcome::Respond { .. })) => ("answered-by-rule".into(), Some(Usd::ZERO)),
+            Err(e) => {
+                report.errors.push(format!("line {}: {e}", i + 1));
+                continue;
+            }
+        };
+        let t = report.by_class.entry(class).or_default();
+        t.calls += 1;
+        match (actual, routed) {
+            (Some(a), Some(r)) => {
+                t.actual += a;
+                t.routed += r;
+            }
+            _ => t.unpriced += 1,
+        }
+    }
+    Ok(report)
+}
+
+impl AuditReport {
+    fn totals(&self) -> ClassTotals {
+        self.by_class.values().fold(ClassTotals::default(), |mut acc, t| {
+            acc.calls += t.calls;
+            acc.actual += t.actual;
+            acc.routed += t.routed;
+            acc.unpriced += t.unpriced;
+            acc
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let row = |t: &ClassTotals| json!({"calls": t.calls, "actual_usd": t.actual.to_string(), "routed_usd": t.routed.to_string(),
+            "savings_usd": (t.actual - t.routed).to_string(), "unpriced_calls": t.unpriced});
+        json!({
+            "by_task_class": self.by_class.iter().map(|(k, t)| (k.clone(), row(t))).collect::<serde_json::Map<_, _>>(),
+            "total": row(&self.totals()),
+            "errors": self.errors,
+        })
+    }
+
+    pub fn to_table(&self) -> String {
+        let mut s = format!("{:<20} {:>7} {:>14} {:>14} {:>14} {:>8}\n", "task class", "calls", "actual $", "with policy $", "savings $", "saved %");
+        let mut line = |name: &str, t: &ClassTotals| {
+            let pct = if t.actual.0 > 0 { 100.0 * (t.actual - t.routed).as_f64() / t.actual.as_f64() } else { 0.0 };
+            s.push_str(&format!(
+                "{:<20} {:>7} {:>14.6} {:>14.6} {:>14.6} {:>7.1}%\n",
+                name,
+                t.calls,
+                t.actual.as_f64(),
+                t.routed.as_f64(),
+                (t.actual - t.routed).as_f64(),
+                pct
+            ));
+        };
+        for (k, t) in &self.by_class {
+            line(k, t);
+        }
+        line("TOTAL", &self.totals());
+        for e in &self.errors {
+            s.push_str(&format!("skipped {e}\n"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_cli(args: &[&str], stdin: &str) -> (i32, String) {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        let code = run(&args, &mut stdin.as_bytes(), &mut out).unwrap_or_else(|e| panic!("{e}"));
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    fn here(p: &str) -> String {
+        format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn seeds() -> Vec<String> {
+        vec!["--catalog".into(), here("kv-seed/catalog.json"), "--pricing".into(), here("kv-seed/pricing.json")]
+    }
+
+    #[test]
+    fn policy_check_reports_each_file() {
+        let mut args: Vec<String> = vec!["policy".into(), "check".into()];
+        args.extend(seeds());
+        args.push(here("policies"));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out) = run_cli(&a, "");
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("ok    ") && out.contains("default.toml (1 rules)"), "{out}");
+
+        let dir = std::env::temp_dir().join(format!("costrouter-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-9\"] }\n").unwrap();
+        let mut args: Vec<String> = vec!["policy".into(), "check".into()];
+        args.extend(seeds());
+        args.push(bad.display().to_string());
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out) = run_cli(&a, "");
+        assert_eq!(code, 1);
+        assert!(out.contains("bad.toml:3: rule 'r': candidate 'gpt-9'"), "{out}");
+    }
+
+    #[test]
+    fn route_prints_one_decision_per_line() {
+        let mut args: Vec<String> = vec!["route".into(), "--policy".into(), here("policies/example.toml")];
+        args.extend(seeds());
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let input = concat!(
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Is this spam? 'WIN A PRIZE'"}]}"#, "\n",
+            r#"{"model":"fast","messages":[{"role":"user","content":"when are you open?"}],"x_costrouter":{"feature":"support-faq"}}"#, "\n",
+            "not json\n",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"eu":true}}"#, "\n",
+        );
+        let (_, out) = run_cli(&a, input);
+        let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0]["action"], "route");
+        assert_eq!(lines[0]["route"], "cheapest");
+        assert_eq!(lines[0]["candidates"][0], "gpt-4o-mini@openai");
+        assert_eq!(lines[1]["action"], "respond");
+        assert!(lines[2]["error"].as_str().unwrap().contains("invalid JSON"));
+        assert_eq!(lines[3]["candidates"][0], "mistral-small@mistral");
+    }
+
+    #[test]
+    fn audit_reports_spend_with_and_without_the_policy() {
+        let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
+        let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let policy = Policy::from_toml("example", include_str!("../policies/example.toml"), &|m| catalog.resolve(m).is_some()).unwrap();
+        let calls = concat!(
+            r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":100,"prompt":"Classify this ticket"}"#, "\n",
+            r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":100,"prompt":"Classify that ticket"}"#, "\n",
+            r#"{"model":"claude-sonnet-4-5","prompt_tokens":2000,"completion_tokens":500,"prompt":"Write a poem"}"#, "\n",
+            "{broken\n",
+        );
+        let report = audit(calls, &policy, &catalog, &prices).unwrap();
+        let j = report.to_json();
+        // gpt-4o: 1000*2.5 + 100*10 = $0.0035 each; routed to gpt-4o-mini: 1000*0.15 + 100*0.6 = $0.00021.
+        // claude-sonnet-4-5 stays (default rule): 2000*3 + 500*15 = $0.0135.
+        assert_eq!(j["total"]["calls"], 3);
+        assert_eq!(j["total"]["actual_usd"], "0.0205");
+        assert_eq!(j["total"]["routed_usd"], "0.01392");
+        assert_eq!(j["total"]["savings_usd"], "0.00658");
+        assert_eq!(j["errors"].as_array().unwrap().len(), 1);
+        assert!(report.to_table().contains("TOTAL"));
+    }
+}
