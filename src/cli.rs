@@ -178,6 +178,7 @@ fn decide(req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catal
         sticky_key: &sticky,
         allowed_models: None,
         usable: &everyone,
+        latency_ms: &|_| None,
     };
     let outcome = plan(policy, &input).map_err(|e| e.message)?;
     Ok((facts, outcome))

@@ -138,16 +138,41 @@ fn write_data(out: &mut Vec<u8>, value: &Value) {
     out.extend_from_slice(b"\n\n");
 }
 
-/// A complete SSE answer for a fixed text (a policy rule's answer), in OpenAI chunks.
-pub fn fixed_answer_sse(id: &str, created: i64, text: &str, include_usage: bool, summary: &Value) -> Vec<u8> {
-    let chunk = |delta: Value, finish: Value| json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": "rule",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}]});
+/// A whole `chat.completion` replayed as an OpenAI stream: a rule's fixed answer, or a cascade's
+/// buffered answer. Each choice gets a role chunk, its content and tool calls, and a finish chunk.
+pub fn completion_as_sse(completion: &Value, include_usage: bool, summary: &Value) -> Vec<u8> {
+    let id = completion.get("id").cloned().unwrap_or(Value::Null);
+    let created = completion.get("created").cloned().unwrap_or(Value::Null);
+    let model = completion.get("model").cloned().unwrap_or(Value::Null);
+    let chunk = |index: &Value, delta: Value, finish: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": null}]})
+    };
     let mut out = Vec::new();
-    write_data(&mut out, &chunk(json!({"role": "assistant", "content": ""}), Value::Null));
-    write_data(&mut out, &chunk(json!({"content": text}), Value::Null));
-    write_data(&mut out, &chunk(json!({}), json!("stop")));
+    for choice in completion.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        let index = choice.get("index").cloned().unwrap_or(json!(0));
+        let message = choice.get("message").cloned().unwrap_or(Value::Null);
+        write_data(&mut out, &chunk(&index, json!({"role": "assistant", "content": ""}), Value::Null));
+        if let Some(text) = message.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            write_data(&mut out, &chunk(&index, json!({"content": text}), Value::Null));
+        }
+        if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+            let indexed: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let mut c = c.clone();
+                    c["index"] = json!(i);
+                    c
+                })
+                .collect();
+            write_data(&mut out, &chunk(&index, json!({"tool_calls": indexed}), Value::Null));
+        }
+        write_data(&mut out, &chunk(&index, json!({}), choice.get("finish_reason").cloned().unwrap_or(json!("stop"))));
+    }
     if include_usage {
-        write_data(&mut out, &json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": "rule", "choices": [], "usage": Usage::default().to_openai_json()}));
+        write_data(&mut out, &json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
+                                     "usage": completion.get("usage").cloned().unwrap_or(Value::Null)}));
     }
     out.extend(trailer(summary, true));
     out
@@ -221,6 +246,20 @@ mod tests {
         let (evs, outcome) = run(false, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {nope\n\ndata: [DONE]\n\n", 5);
         assert_eq!(evs.len(), 2);
         assert!(outcome.error.unwrap().contains("invalid JSON"));
+    }
+
+    #[test]
+    fn a_completion_replays_as_a_stream() {
+        let completion = json!({"id": "c9", "created": 7, "model": "m", "usage": {"total_tokens": 3},
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Hi",
+                "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]});
+        let evs = events(&completion_as_sse(&completion, true, &json!({})));
+        assert_eq!(evs.len(), 7, "{evs:?}");
+        assert!(evs[1].contains("\"content\":\"Hi\""));
+        assert!(evs[2].contains("\"index\":0") && evs[2].contains("\"name\":\"f\""));
+        assert!(evs[3].contains("\"finish_reason\":\"tool_calls\""));
+        assert!(evs[4].contains("\"total_tokens\":3"));
+        assert_eq!(evs[6], "data: [DONE]");
     }
 
     #[test]

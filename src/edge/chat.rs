@@ -9,9 +9,12 @@ use worker::{ByteStream, Env, Headers, Request, Response};
 
 use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
-use crate::catalog::ProviderConfig;
+use crate::catalog::{ProviderConfig, ProviderKind};
+use crate::money::Usd;
 use crate::providers::{adapter_for, Provider, Target};
 use crate::receipt::{header_safe, Receipt, UsageBasis};
+use crate::routing::cascade::{judge, Verdict};
+use crate::routing::health::Admission;
 use crate::routing::plan::{plan, Outcome, PlanInput};
 use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
@@ -22,7 +25,7 @@ use crate::usage::Usage;
 use super::auth::{authenticate, Principal};
 use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, now_unix, read_body, RequestContext};
-use super::{events, upstream};
+use super::{events, health, upstream};
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate(&req, env).await?;
@@ -61,6 +64,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         sticky_key: &sticky_key,
         allowed_models: principal.tenant.allowed_models.as_deref(),
         usable: &usable_here,
+        latency_ms: &health::latency_ms,
     };
     match plan(&policy, &input)? {
         Outcome::Route(decision) => serve(env, rc, &principal, cfg, chat, decision).await,
@@ -99,22 +103,27 @@ fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &Ch
         demo: false,
     };
     events::record(env, rc, principal, 200, &receipt);
-    let id = format!("chatcmpl-{}", rc.request_id);
-    if chat.stream {
-        let body = crate::stream::fixed_answer_sse(&id, now_unix(), text, chat.wants_stream_usage(), &receipt.summary());
-        let headers = Headers::new();
-        let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
-        for (k, v) in receipt.headers(true) {
-            let _ = headers.set(k, &v);
-        }
-        return Ok(Response::from_bytes(body).map_err(http::to_api_error)?.with_headers(headers));
-    }
     let body = json!({
-        "id": id, "object": "chat.completion", "created": now_unix(), "model": "rule",
+        "id": format!("chatcmpl-{}", rc.request_id), "object": "chat.completion", "created": now_unix(), "model": "rule",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null}],
         "usage": Usage::default().to_openai_json(),
     });
-    http::json(200, &body, &receipt.headers(true))
+    respond_with_completion(chat, &body, &receipt)
+}
+
+/// A whole completion to the client: as JSON, or replayed as a stream if the client asked for one.
+fn respond_with_completion(chat: &ChatRequest, body: &Value, receipt: &Receipt) -> Result<Response, ApiError> {
+    if !chat.stream {
+        return http::json(200, body, &receipt.headers(true));
+    }
+    let sse = crate::stream::completion_as_sse(body, chat.wants_stream_usage(), &receipt.summary());
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
+    let _ = headers.set("cache-control", "no-cache");
+    for (k, v) in receipt.headers(true) {
+        let _ = headers.set(k, &v);
+    }
+    Ok(Response::from_bytes(sse).map_err(http::to_api_error)?.with_headers(headers))
 }
 
 /// A provider can be called when it needs no key or its key secret is set.
@@ -122,61 +131,121 @@ pub fn usable(env: &Env, provider: &ProviderConfig) -> bool {
     provider.key_secret.as_ref().is_none_or(|secret| provider_key(env, secret).is_some())
 }
 
+/// What happened before the answer that is returned: failed attempts and cascade escalations.
+#[derive(Default)]
+struct Attempts {
+    failures: Vec<String>,
+    escalations: Vec<String>,
+    /// What escalated answers cost: they were paid for even though the client never sees them.
+    escalation_cost: Usd,
+}
+
 async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<RouterConfig>, chat: ChatRequest, decision: RouteDecision) -> Result<Response, ApiError> {
-    let mut failures: Vec<String> = Vec::new();
+    let mut attempts = Attempts::default();
     let mut worst_status = 502;
     let mut first_rejection: Option<ApiError> = None;
-    for candidate in &decision.candidates {
+    // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
+    // cascade steps aside and the first candidate streams as usual.
+    let cascade = decision.cascade.filter(|c| !chat.stream || c.buffer_streams);
+    let upstream_chat = match cascade {
+        Some(_) => {
+            let mut c = chat.clone();
+            c.stream = false;
+            c.stream_options = None;
+            c
+        }
+        None => chat.clone(),
+    };
+    let mut escalated_from: Option<String> = None;
+    for (i, candidate) in decision.candidates.iter().enumerate() {
+        if escalated_from.as_deref() == Some(candidate.model.as_str()) {
+            continue;
+        }
         let provider = &cfg.catalog.providers[&candidate.provider];
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
-        let up = match adapter.chat_request(&target, &chat) {
+        if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
+            attempts.failures.push(format!("{}: circuit open (next probe in {:.0} s)", provider.id, retry_in_ms / 1000.0));
+            continue;
+        }
+        let mut attempt_chat = upstream_chat.clone();
+        if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) {
+            attempt_chat.logprobs = Some(true);
+        }
+        let up = match adapter.chat_request(&target, &attempt_chat) {
             Ok(up) => up,
             // This provider cannot express the request (e.g. `n` > 1 on Anthropic); another may.
             Err(e) => {
-                failures.push(format!("{}: {}", provider.id, e.message));
+                attempts.failures.push(format!("{}: {}", provider.id, e.message));
                 first_rejection.get_or_insert(e);
                 continue;
             }
         };
+        let sent_at = http::now_ms();
         let mut resp = match upstream::send(&up, provider.timeout_ms).await {
             Ok(resp) => resp,
             Err(e) => {
-                failures.push(format!("{}: {}", provider.id, e.describe()));
+                health::failure(&provider.id, &candidate.upstream_model);
+                attempts.failures.push(format!("{}: {}", provider.id, e.describe()));
                 worst_status = worst_status.max(504);
                 continue;
             }
         };
         let status = resp.status_code();
+        // A client error says nothing about the deployment's health; anything else does.
         match disposition(status) {
-            Disposition::Success if chat.stream => {
+            Disposition::Success => health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at),
+            Disposition::Fallback => health::failure(&provider.id, &candidate.upstream_model),
+            Disposition::ClientError => {}
+        }
+        match disposition(status) {
+            Disposition::Success if attempt_chat.stream => {
                 let upstream_body = match resp.stream() {
                     Ok(s) => s,
                     Err(_) => {
-                        failures.push(format!("{}: response body unreadable", provider.id));
+                        attempts.failures.push(format!("{}: response body unreadable", provider.id));
                         continue;
                     }
                 };
-                let receipt = receipt_for(rc, &decision, candidate, provider, &failures, None, UsageBasis::Reported, &cfg);
+                let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
             }
             Disposition::Success => {
                 let bytes = match resp.bytes().await {
                     Ok(b) => b,
                     Err(_) => {
-                        failures.push(format!("{}: connection lost while reading the answer", provider.id));
+                        attempts.failures.push(format!("{}: connection lost while reading the answer", provider.id));
                         continue;
                     }
                 };
-                match adapter.chat_response(&target, &bytes) {
-                    Ok(answer) => return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &failures, answer),
-                    Err(e) => failures.push(e.to_string()),
+                let mut answer = match adapter.chat_response(&target, &bytes) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        health::failure(&provider.id, &candidate.upstream_model);
+                        attempts.failures.push(e.to_string());
+                        continue;
+                    }
+                };
+                let has_stronger = decision.candidates[i + 1..].iter().any(|c| c.model != candidate.model);
+                if let (Some(settings), true) = (cascade, has_stronger) {
+                    if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob) {
+                        let (usage, _) = usage_or_estimate(&chat, &answer);
+                        let cost = cfg.prices.get(&candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
+                        attempts.escalation_cost += cost;
+                        attempts.escalations.push(format!("{} escalated ({why}; ${cost})", candidate.model));
+                        escalated_from = Some(candidate.model.clone());
+                        continue;
+                    }
                 }
+                if chat.logprobs != Some(true) && attempt_chat.logprobs == Some(true) {
+                    strip_logprobs(&mut answer.body);
+                }
+                return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
             }
             Disposition::Fallback => {
                 let body = resp.bytes().await.unwrap_or_default();
-                failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
+                attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
                 }
@@ -187,15 +256,30 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             }
         }
     }
-    if failures.len() == decision.candidates.len() {
-        if let Some(rejection) = first_rejection.filter(|_| failures.len() == 1) {
+    if attempts.failures.len() == 1 {
+        if let Some(rejection) = first_rejection {
             return Err(rejection);
         }
     }
-    Err(ApiError::upstream_failed(
-        worst_status,
-        format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; ")),
-    ))
+    let mut what = attempts.failures.clone();
+    what.extend(attempts.escalations.iter().cloned());
+    Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, what.join("; "))))
+}
+
+/// The cascade asked for logprobs the client did not: they are not the client's to receive.
+fn strip_logprobs(body: &mut Value) {
+    if let Some(choices) = body.get_mut("choices").and_then(Value::as_array_mut) {
+        for c in choices {
+            c["logprobs"] = Value::Null;
+        }
+    }
+}
+
+fn usage_or_estimate(chat: &ChatRequest, answer: &crate::providers::ChatAnswer) -> (Usage, UsageBasis) {
+    match answer.usage {
+        Some(u) => (u, UsageBasis::Reported),
+        None => (estimate_usage(chat, &answer_text(&answer.body)), UsageBasis::Estimated),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -204,14 +288,17 @@ fn receipt_for(
     decision: &RouteDecision,
     candidate: &Candidate,
     provider: &ProviderConfig,
-    failures: &[String],
+    attempts: &Attempts,
     usage: Option<Usage>,
     basis: UsageBasis,
     cfg: &RouterConfig,
 ) -> Receipt {
     let mut reason = decision.reason.clone();
-    if !failures.is_empty() {
-        reason.push_str(&format!("; fell back to {} after: {}", provider.id, failures.join("; ")));
+    if !attempts.escalations.is_empty() {
+        reason.push_str(&format!("; cascade: {}", attempts.escalations.join(", ")));
+    }
+    if !attempts.failures.is_empty() {
+        reason.push_str(&format!("; fell back to {} after: {}", provider.id, attempts.failures.join("; ")));
     }
     let mut receipt = Receipt::priced(
         &rc.request_id,
@@ -225,6 +312,9 @@ fn receipt_for(
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
     );
+    if let Some(cost) = receipt.cost.as_mut() {
+        cost.total += attempts.escalation_cost;
+    }
     receipt.demo = provider.demo;
     receipt
 }
@@ -239,20 +329,17 @@ fn json_response(
     decision: &RouteDecision,
     candidate: &Candidate,
     provider: &ProviderConfig,
-    failures: &[String],
+    attempts: &Attempts,
     mut answer: crate::providers::ChatAnswer,
 ) -> Result<Response, ApiError> {
     // Translating providers leave `created` at 0: the core has no clock.
     if answer.body.get("created").and_then(Value::as_i64).unwrap_or(0) == 0 {
         answer.body["created"] = json!(now_unix());
     }
-    let (usage, basis) = match answer.usage {
-        Some(u) => (u, UsageBasis::Reported),
-        None => (estimate_usage(chat, &answer_text(&answer.body)), UsageBasis::Estimated),
-    };
-    let receipt = receipt_for(rc, decision, candidate, provider, failures, Some(usage), basis, cfg);
+    let (usage, basis) = usage_or_estimate(chat, &answer);
+    let receipt = receipt_for(rc, decision, candidate, provider, attempts, Some(usage), basis, cfg);
     events::record(env, rc, principal, 200, &receipt);
-    http::json(200, &answer.body, &receipt.headers(true))
+    respond_with_completion(chat, &answer.body, &receipt)
 }
 
 fn answer_text(body: &Value) -> String {

@@ -129,7 +129,7 @@ fn fallback_policy() -> Policy {
             name: "requested".into(),
             line: 0,
             when: Condition::default(),
-            action: Action::Route(Route { strategy: Strategy::Requested, candidates: vec![], weights: vec![], regions: vec![] }),
+            action: Action::Route(Route { strategy: Strategy::Requested, candidates: vec![], weights: vec![], regions: vec![], min_logprob: None, buffer_streams: false }),
         }],
     }
 }

@@ -8,6 +8,7 @@ mod chat;
 mod config;
 mod embeddings;
 mod events;
+mod health;
 mod http;
 mod models;
 mod upstream;
@@ -40,10 +41,11 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     match (path.as_str(), method) {
         ("/healthz", Method::Get) => http::json(200, &serde_json::json!({"status": "ok"}), &[]),
         ("/v1/models", Method::Get) => models::list(req, env, rc).await,
+        ("/v1/deployments", Method::Get) => health::list(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
-        ("/healthz" | "/v1/models", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/healthz" | "/v1/models" | "/v1/deployments", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
     }

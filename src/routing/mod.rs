@@ -5,6 +5,8 @@
 //! cascade, splits) plug in here and produce the same [`RouteDecision`].
 
 pub mod classify;
+pub mod cascade;
+pub mod health;
 pub mod plan;
 pub mod policy;
 
@@ -34,6 +36,14 @@ pub struct RouteDecision {
     pub route: String,
     /// Why, in words a person reads in a response header.
     pub reason: String,
+    /// Set when the route is a cascade: answers are judged before they are accepted.
+    pub cascade: Option<CascadeSettings>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CascadeSettings {
+    pub min_logprob: Option<f64>,
+    pub buffer_streams: bool,
 }
 
 /// Routes a request to the model it names. `usable` says whether a provider can be called now
@@ -99,6 +109,7 @@ pub fn route_direct(
         candidates,
         route: if via_alias { "alias".into() } else { "direct".into() },
         reason,
+        cascade: None,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct PlanInput<'a> {
     pub sticky_key: &'a str,
     pub allowed_models: Option<&'a [String]>,
     pub usable: &'a dyn Fn(&ProviderConfig) -> bool,
+    /// Moving-average latency of a deployment (by [`super::health::deployment_key`]), if measured.
+    pub latency_ms: &'a dyn Fn(&str) -> Option<f64>,
 }
 
 pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
@@ -57,7 +59,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     }
     let names: Vec<String> = match route.strategy {
         Strategy::Requested => vec![requested.to_string()],
-        Strategy::Fallback | Strategy::Cheapest => route.candidates.clone(),
+        Strategy::Fallback | Strategy::Cheapest | Strategy::Fastest | Strategy::Cascade => route.candidates.clone(),
         Strategy::Split => {
             let pick = split_pick(&route.weights, &format!("{rule_name}:{}", input.sticky_key));
             let mut order = vec![route.candidates[pick].clone()];
@@ -111,6 +113,10 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key.clone() });
         }
     }
+    if route.strategy == Strategy::Fastest {
+        let latency = |c: &Candidate| (input.latency_ms)(&super::health::deployment_key(&c.provider, &c.upstream_model)).unwrap_or(-1.0);
+        candidates.sort_by(|a, b| latency(a).total_cmp(&latency(b)));
+    }
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
         return Err(if route.regions.is_empty() {
@@ -124,6 +130,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         Strategy::Fallback => "fallback",
         Strategy::Cheapest => "cheapest",
         Strategy::Split => "split",
+        Strategy::Fastest => "fastest",
+        Strategy::Cascade => "cascade",
     };
     let mut reason = format!("{prefix}: {strategy}");
     match route.strategy {
@@ -132,6 +140,11 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             reason.push_str(&format!(" of {} (estimated) -> {}", ranked.join(", "), candidates[0].model));
         }
         Strategy::Split => reason.push_str(&format!(" arm {} (sticky per user)", candidates[0].model)),
+        Strategy::Fastest => {
+            let ms = (input.latency_ms)(&super::health::deployment_key(&candidates[0].provider, &candidates[0].upstream_model));
+            reason.push_str(&format!(" -> {}@{} ({})", candidates[0].model, candidates[0].provider, ms.map(|m| format!("{m:.0} ms average")).unwrap_or_else(|| "not yet measured".into())));
+        }
+        Strategy::Cascade => reason.push_str(&format!(" starting at {}, escalating on a weak answer", candidates[0].model)),
         _ => reason.push_str(&format!(" -> {}", candidates[0].model)),
     }
     if !route.regions.is_empty() {
@@ -144,7 +157,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     if !notes.is_empty() {
         reason.push_str(&format!("; skipped {}", notes.join(", ")));
     }
-    Ok(RouteDecision { requested: requested.to_string(), baseline_price_key, candidates, route: strategy.to_string(), reason })
+    let cascade = (route.strategy == Strategy::Cascade).then_some(super::CascadeSettings { min_logprob: route.min_logprob, buffer_streams: route.buffer_streams });
+    Ok(RouteDecision { requested: requested.to_string(), baseline_price_key, candidates, route: strategy.to_string(), reason, cascade })
 }
 
 #[cfg(test)]
@@ -191,6 +205,10 @@ name = "ab"
 when = { feature = ["search"] }
 route = { strategy = "split", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], weights = [50, 50] }
 [[rules]]
+name = "quick"
+when = { feature = ["quick"] }
+route = { strategy = "fastest", candidates = ["gpt-4o-mini"] }
+[[rules]]
 name = "default"
 route = { strategy = "requested" }
 "#;
@@ -199,7 +217,12 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", POLICY, &|m| cat.resolve(m).is_some()).unwrap();
         let prices = prices();
-        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, sticky_key: "user-7", allowed_models: None, usable })
+        let latency = |k: &str| match k {
+            "openai/gpt-4o-mini" => Some(300.0),
+            "azure-eu/mini" => Some(120.0),
+            _ => None,
+        };
+        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -238,6 +261,13 @@ route = { strategy = "requested" }
         assert_eq!(a.route, "split");
         let models: std::collections::BTreeSet<_> = a.candidates.iter().map(|c| c.model.clone()).collect();
         assert_eq!(models.len(), 2);
+    }
+
+    #[test]
+    fn fastest_orders_deployments_by_measured_latency() {
+        let d = route(run(Facts { feature: "quick".into(), model: "gpt-4o".into(), ..Facts::default() }, &|_| true).unwrap());
+        assert_eq!(d.candidates[0].provider, "azure-eu");
+        assert!(d.reason.contains("-> gpt-4o-mini@azure-eu (120 ms average)"), "{}", d.reason);
     }
 
     #[test]

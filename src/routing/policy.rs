@@ -99,6 +99,13 @@ pub enum Strategy {
     Cheapest,
     /// One candidate by weight, sticky per user; the others follow as fallbacks.
     Split,
+    /// Every candidate's deployments, lowest moving-average latency first (unmeasured ones
+    /// first of all, so they get measured).
+    Fastest,
+    /// The first candidate; its answer escalates to the next when it fails the request's JSON
+    /// schema, refuses, stops on length, or its mean logprob is below `min_logprob`.
+    /// Non-streaming requests only (a stream is buffered when `buffer_streams` is true).
+    Cascade,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +120,12 @@ pub struct Route {
     /// Only deployments in these regions may serve (data residency); none healthy → refuse.
     #[serde(default)]
     pub regions: Vec<String>,
+    /// Cascade: escalate when the answer's mean token logprob is below this (asks for logprobs).
+    #[serde(default)]
+    pub min_logprob: Option<f64>,
+    /// Cascade: buffer streaming requests (the client receives the final answer as one burst).
+    #[serde(default)]
+    pub buffer_streams: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -249,13 +262,17 @@ fn validate_route(route: &Route, known_models: &dyn Fn(&str) -> bool) -> Result<
     }
     match route.strategy {
         Strategy::Requested if !route.candidates.is_empty() => Err("strategy 'requested' takes no candidates".into()),
-        Strategy::Fallback | Strategy::Cheapest | Strategy::Split if route.candidates.is_empty() => {
+        Strategy::Fallback | Strategy::Cheapest | Strategy::Split | Strategy::Fastest if route.candidates.is_empty() => {
             Err(format!("strategy '{:?}' needs at least one candidate", route.strategy).to_lowercase())
         }
         Strategy::Split if route.weights.len() != route.candidates.len() || route.weights.iter().all(|w| *w == 0) => {
             Err("strategy 'split' needs one weight per candidate, not all zero".into())
         }
+        Strategy::Cascade if route.candidates.len() < 2 => Err("strategy 'cascade' needs at least two candidates, cheapest first".into()),
         _ if route.strategy != Strategy::Split && !route.weights.is_empty() => Err("weights are only for strategy 'split'".into()),
+        _ if route.strategy != Strategy::Cascade && (route.min_logprob.is_some() || route.buffer_streams) => {
+            Err("min_logprob and buffer_streams are only for strategy 'cascade'".into())
+        }
         _ => Ok(()),
     }
 }

@@ -43,6 +43,11 @@ when = { feature = ["cheap"] }
 route = { strategy = "cheapest", candidates = ["gpt-4o", "claude-haiku-4-5", "gpt-4o-mini"] }
 
 [[rules]]
+name = "cascade"
+when = { feature = ["cascade"] }
+route = { strategy = "cascade", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], buffer_streams = true }
+
+[[rules]]
 name = "default"
 route = { strategy = "requested" }
 `;
@@ -118,4 +123,60 @@ test('cheapest capable routes gpt-4o traffic to the cheapest candidate and repor
   assert.ok(cost > 0 && baseline > cost, `cost ${cost} baseline ${baseline}`);
   // gpt-4o costs 2.5/10 per million against gpt-4o-mini's 0.15/0.6: the same usage is 16.67x dearer.
   assert.ok(Math.abs(baseline / cost - 2.5 / 0.15) < 0.01, `ratio ${baseline / cost}`);
+});
+
+const SCHEMA_FORMAT = {
+  type: 'json_schema',
+  json_schema: { name: 'verdict', schema: { type: 'object', required: ['label', 'score'], properties: { label: { type: 'string' }, score: { type: 'number' } } } },
+};
+const dollars = (usage, [inp, out]) => (usage.in * inp + usage.out * out) / 1e6;
+
+test('a cascade keeps a good cheap answer and escalates one that fails the schema, paying for both', async () => {
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: '{"label":"spam","score":0.9}', usage: { prompt_tokens: 100, completion_tokens: 10 } } });
+  const good = await r.chat(ask({ response_format: SCHEMA_FORMAT }), as('cascade'));
+  assert.equal(good.status, 200, await good.clone().text());
+  assert.equal(good.headers.get('x-costrouter-provider'), 'openai');
+  assert.equal(JSON.parse((await good.json()).choices[0].message.content).score, 0.9);
+
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: '{"label":"spam"}', usage: { prompt_tokens: 100, completion_tokens: 10 } } });
+  r.upstream.script({ provider: 'anthropic', response: { text: '{"label":"ham","score":0.2}', usage: { input_tokens: 120, output_tokens: 12 } } });
+  const escalated = await r.chat(ask({ response_format: SCHEMA_FORMAT }), as('cascade'));
+  const body = await escalated.json();
+  assert.equal(escalated.status, 200, JSON.stringify(body));
+  assert.equal(escalated.headers.get('x-costrouter-provider'), 'anthropic');
+  assert.equal(JSON.parse(body.choices[0].message.content).label, 'ham');
+  const reason = escalated.headers.get('x-costrouter-route-reason');
+  assert.match(reason, /cascade: gpt-4o-mini escalated \(answer fails the JSON schema: \$ is missing required 'score'/);
+  // gpt-4o-mini 100 in / 10 out at 0.15/0.6, plus claude-haiku-4-5 120 in / 12 out at 1/5.
+  const expected = dollars({ in: 100, out: 10 }, [0.15, 0.6]) + dollars({ in: 120, out: 12 }, [1, 5]);
+  assert.ok(Math.abs(Number(escalated.headers.get('x-costrouter-cost-usd')) - expected) < 1e-12, escalated.headers.get('x-costrouter-cost-usd'));
+});
+
+test('a buffered cascade answers a streaming client with a replayed stream', async () => {
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'I am sorry, but I cannot do that.', usage: { prompt_tokens: 10, completion_tokens: 5 } } });
+  const resp = await r.chat(ask({ stream: true, stream_options: { include_usage: true } }), as('cascade'));
+  assert.equal(resp.status, 200);
+  const { data, comments } = await readSse(resp);
+  assert.equal(data.at(-1), '[DONE]');
+  assert.match(data.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), /Hello from fake anthropic/);
+  assert.ok(data.some((c) => c.usage && c.choices.length === 0), 'usage chunk');
+  assert.ok(comments.some((c) => c.includes('"cost_usd"')));
+  const sent = r.upstream.requests().filter((q) => q.path.includes('chat/completions') || q.path.includes('messages'));
+  assert.ok(sent.every((q) => q.body.stream !== true), 'upstream calls are not streamed');
+});
+
+test('a deployment that keeps failing opens its circuit, which /v1/deployments shows', async () => {
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', times: 5, response: { status: 500 } });
+  for (let i = 0; i < 5; i++) assert.equal((await r.chat(ask(), { key: KEYS.policyco })).status, 502);
+  const skipped = await r.chat(ask(), { key: KEYS.policyco });
+  const body = await skipped.json();
+  assert.equal(skipped.status, 502);
+  assert.match(body.error.message, /circuit open/);
+  const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.policyco}` } })).json();
+  const entry = list.data.find((d) => d.deployment === 'openai/gpt-4o');
+  assert.equal(entry.health.breaker.state, 'open');
+  assert.equal(entry.health.consecutive_failures, 5);
 });

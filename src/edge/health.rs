@@ -1,0 +1,58 @@
+//! This isolate's deployment health board (circuit breakers and latency averages), and
+//! `GET /v1/deployments`, which shows it.
+
+use std::cell::RefCell;
+
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+use crate::api::ApiError;
+use crate::routing::health::{deployment_key, Admission, DeploymentHealth, HealthBoard};
+
+use super::auth::authenticate;
+use super::config;
+use super::http::{self, now_ms, RequestContext};
+
+thread_local! {
+    static BOARD: RefCell<HealthBoard> = RefCell::new(HealthBoard::default());
+}
+
+pub fn admit(provider: &str, upstream_model: &str) -> Admission {
+    BOARD.with(|b| b.borrow_mut().admit(&deployment_key(provider, upstream_model), now_ms()))
+}
+
+pub fn success(provider: &str, upstream_model: &str, latency_ms: f64) {
+    BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), latency_ms));
+}
+
+pub fn failure(provider: &str, upstream_model: &str) {
+    BOARD.with(|b| b.borrow_mut().record_failure(&deployment_key(provider, upstream_model), now_ms()));
+}
+
+pub fn latency_ms(key: &str) -> Option<f64> {
+    BOARD.with(|b| b.borrow().latency_ms(key))
+}
+
+/// Every deployment in the catalog with this isolate's view of its health. Deployment health
+/// is not tenant data: any valid key may read it.
+pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = authenticate(&req, env).await?;
+    rc.set_tenant(&principal);
+    let cfg = config::load(env).await;
+    let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());
+    let mut data = Vec::new();
+    for model in cfg.catalog.models.values() {
+        for d in &model.deployments {
+            let key = deployment_key(&d.provider, &d.upstream_model);
+            let health = snapshot.get(&key).cloned().unwrap_or_default();
+            data.push(json!({
+                "deployment": key,
+                "model": model.name,
+                "provider": d.provider,
+                "region": cfg.catalog.providers.get(&d.provider).and_then(|p| p.region.clone()),
+                "health": health,
+            }));
+        }
+    }
+    http::json(200, &json!({"object": "list", "scope": "this edge isolate", "data": data}), &[("x-costrouter-request-id", rc.request_id.clone())])
+}

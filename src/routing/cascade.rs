@@ -1,0 +1,218 @@
+//! Cascade: is a cheap model's answer good enough, or should the request escalate?
+//!
+//! An answer escalates when it fails what the request demanded (its JSON schema, or JSON at
+//! all), refuses, stops on its length cap, calls a tool with arguments that are not JSON, or its
+//! mean token logprob is below the policy's threshold. The checks are cheap and deterministic.
+
+use serde_json::Value;
+
+use crate::api::chat::{ChatRequest, ResponseFormat};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Accept,
+    Escalate(String),
+}
+
+/// Openings of a refusal, lower-cased; matched at the start of the answer only, so an answer
+/// that merely mentions being unable to do something is not a refusal.
+const REFUSAL_OPENINGS: &[&str] = &[
+    "i'm sorry, but i can't",
+    "i’m sorry, but i can’t",
+    "i am sorry, but i cannot",
+    "i can't help with",
+    "i cannot help with",
+    "i can't assist",
+    "i cannot assist",
+    "i'm unable to",
+    "i am unable to",
+    "i won't be able to",
+    "sorry, i can't",
+];
+
+pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>) -> Verdict {
+    let Some(choice) = answer.pointer("/choices/0") else {
+        return Verdict::Escalate("no choices".into());
+    };
+    let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("");
+    if finish == "length" {
+        return Verdict::Escalate("stopped on length".into());
+    }
+    if finish == "content_filter" {
+        return Verdict::Escalate("content filter".into());
+    }
+    let message = choice.get("message").cloned().unwrap_or(Value::Null);
+    if message.get("refusal").and_then(Value::as_str).is_some_and(|r| !r.is_empty()) {
+        return Verdict::Escalate("refusal".into());
+    }
+    let content = message.get("content").and_then(Value::as_str).unwrap_or("");
+    let opening: String = content.trim_start().chars().take(40).collect::<String>().to_lowercase();
+    if REFUSAL_OPENINGS.iter().any(|r| opening.starts_with(r)) {
+        return Verdict::Escalate("refusal".into());
+    }
+    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+        for call in calls {
+            let args = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
+            if serde_json::from_str::<Value>(args).map_or(true, |v| !v.is_object()) {
+                return Verdict::Escalate("tool call arguments are not a JSON object".into());
+            }
+        }
+    }
+    match &req.response_format {
+        Some(ResponseFormat::JsonObject) => match serde_json::from_str::<Value>(content) {
+            Ok(v) if v.is_object() => {}
+            _ => return Verdict::Escalate("answer is not a JSON object".into()),
+        },
+        Some(ResponseFormat::JsonSchema { json_schema }) => {
+            let parsed = match serde_json::from_str::<Value>(content) {
+                Ok(v) => v,
+                Err(_) => return Verdict::Escalate("answer is not JSON".into()),
+            };
+            if let Some(schema) = &json_schema.schema {
+                if let Err(problem) = check_schema(&parsed, schema, "$") {
+                    return Verdict::Escalate(format!("answer fails the JSON schema: {problem}"));
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(threshold) = min_logprob {
+        let logprobs: Vec<f64> = choice
+            .pointer("/logprobs/content")
+            .and_then(Value::as_array)
+            .map(|tokens| tokens.iter().filter_map(|t| t.get("logprob").and_then(Value::as_f64)).collect())
+            .unwrap_or_default();
+        if !logprobs.is_empty() {
+            let mean = logprobs.iter().sum::<f64>() / logprobs.len() as f64;
+            if mean < threshold {
+                return Verdict::Escalate(format!("mean logprob {mean:.2} below {threshold}"));
+            }
+        }
+    }
+    Verdict::Accept
+}
+
+/// The JSON Schema subset structured outputs use: `type` (incl. lists), `properties`,
+/// `required`, `items`, `enum`, `const`, `additionalProperties: false`, `anyOf`.
+/// Keywords outside it are ignored (never a reason to escalate).
+pub fn check_schema(value: &Value, schema: &Value, path: &str) -> Result<(), String> {
+    let Some(s) = schema.as_object() else { return Ok(()) };
+    if let Some(any) = s.get("anyOf").and_then(Value::as_array) {
+        if !any.iter().any(|alt| check_schema(value, alt, path).is_ok()) {
+            return Err(format!("{path} matches none of anyOf"));
+        }
+    }
+    if let Some(t) = s.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(one) => vec![one.as_str()],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        if !types.is_empty() && !types.iter().any(|t| type_matches(value, t)) {
+            return Err(format!("{path} should be {}", types.join(" or ")));
+        }
+    }
+    if let Some(options) = s.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            return Err(format!("{path} is not one of the allowed values"));
+        }
+    }
+    if let Some(c) = s.get("const") {
+        if c != value {
+            return Err(format!("{path} should be {c}"));
+        }
+    }
+    if let Some(obj) = value.as_object() {
+        for key in s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            if !obj.contains_key(key) {
+                return Err(format!("{path} is missing required '{key}'"));
+            }
+        }
+        let props = s.get("properties").and_then(Value::as_object);
+        for (k, v) in obj {
+            match props.and_then(|p| p.get(k)) {
+                Some(sub) => check_schema(v, sub, &format!("{path}.{k}"))?,
+                None if s.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    return Err(format!("{path} has unexpected property '{k}'"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (s.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            check_schema(v, items, &format!("{path}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+fn type_matches(v: &Value, t: &str) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        "number" => v.is_number(),
+        "integer" => v.as_i64().is_some() || v.as_u64().is_some() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(extra: &str) -> ChatRequest {
+        ChatRequest::parse(format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{extra}}}"#).as_bytes()).unwrap()
+    }
+
+    fn answer(content: &str, finish: &str) -> Value {
+        json!({"choices":[{"index":0,"message":{"role":"assistant","content":content},"finish_reason":finish}]})
+    }
+
+    const SCHEMA: &str = r#","response_format":{"type":"json_schema","json_schema":{"name":"t","schema":{"type":"object","required":["label","score"],"additionalProperties":false,
+        "properties":{"label":{"type":"string","enum":["spam","ham"]},"score":{"type":"number"},"tags":{"type":"array","items":{"type":"string"}}}}}}"#;
+
+    #[test]
+    fn accepts_good_answers() {
+        assert_eq!(judge(&answer("Paris.", "stop"), &req(""), None), Verdict::Accept);
+        assert_eq!(judge(&answer(r#"{"label":"spam","score":0.9,"tags":["a"]}"#, "stop"), &req(SCHEMA), None), Verdict::Accept);
+        assert_eq!(judge(&answer("I can't wait to help! Here it is.", "stop"), &req(""), None), Verdict::Accept);
+    }
+
+    #[test]
+    fn escalates_weak_answers() {
+        let cases = [
+            (answer("Paris", "length"), "", "stopped on length"),
+            (answer("I'm sorry, but I can't help with that.", "stop"), "", "refusal"),
+            (answer("not json", "stop"), r#","response_format":{"type":"json_object"}"#, "not a JSON object"),
+            (answer(r#"{"label":"spam"}"#, "stop"), SCHEMA, "missing required 'score'"),
+            (answer(r#"{"label":"eggs","score":1}"#, "stop"), SCHEMA, "$.label is not one of"),
+            (answer(r#"{"label":"ham","score":"high"}"#, "stop"), SCHEMA, "$.score should be number"),
+            (answer(r#"{"label":"ham","score":1,"extra":1}"#, "stop"), SCHEMA, "unexpected property 'extra'"),
+            (answer(r#"{"label":"ham","score":1,"tags":[3]}"#, "stop"), SCHEMA, "$.tags[0] should be string"),
+        ];
+        for (a, extra, needle) in cases {
+            match judge(&a, &req(extra), None) {
+                Verdict::Escalate(why) => assert!(why.contains(needle), "{needle}: {why}"),
+                Verdict::Accept => panic!("{needle}: accepted"),
+            }
+        }
+        let refusal = json!({"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]});
+        assert_eq!(judge(&refusal, &req(""), None), Verdict::Escalate("refusal".into()));
+        let bad_tool = json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{oops"}}]},"finish_reason":"tool_calls"}]});
+        assert!(matches!(judge(&bad_tool, &req(""), None), Verdict::Escalate(_)));
+    }
+
+    #[test]
+    fn low_confidence_escalates_only_with_a_threshold() {
+        let a = json!({"choices":[{"message":{"role":"assistant","content":"maybe"},"finish_reason":"stop",
+            "logprobs":{"content":[{"token":"may","logprob":-2.5},{"token":"be","logprob":-1.5}]}}]});
+        assert_eq!(judge(&a, &req(""), None), Verdict::Accept);
+        assert_eq!(judge(&a, &req(""), Some(-1.0)), Verdict::Escalate("mean logprob -2.00 below -1".into()));
+        assert_eq!(judge(&a, &req(""), Some(-3.0)), Verdict::Accept);
+    }
+}

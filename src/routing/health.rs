@@ -1,0 +1,162 @@
+//! Deployment health: a circuit breaker and a latency moving average per deployment.
+//!
+//! State lives in each isolate (the edge runs many): a deployment that keeps failing is skipped
+//! by the isolates that saw it fail, without a shared round trip on every request. The clock is
+//! passed in, so the state machine is tested natively.
+//!
+//! Closed → (N consecutive failures) → Open for a cooldown → HalfOpen: one probe request; its
+//! success closes the breaker, its failure opens it again.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerConfig {
+    pub failure_threshold: u32,
+    pub cooldown_ms: f64,
+    /// Weight of the newest sample in the latency average.
+    pub latency_alpha: f64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig { failure_threshold: 5, cooldown_ms: 30_000.0, latency_alpha: 0.2 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum BreakerState {
+    Closed,
+    Open { until_ms: f64 },
+    HalfOpen { probe_in_flight: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentHealth {
+    pub breaker: BreakerState,
+    pub consecutive_failures: u32,
+    pub successes: u64,
+    pub failures: u64,
+    pub latency_ms: Option<f64>,
+}
+
+impl Default for DeploymentHealth {
+    fn default() -> Self {
+        DeploymentHealth { breaker: BreakerState::Closed, consecutive_failures: 0, successes: 0, failures: 0, latency_ms: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Admission {
+    Allow,
+    /// The breaker is half open: this request is the probe.
+    Probe,
+    /// The breaker is open; `retry_in_ms` until a probe is allowed.
+    Refuse { retry_in_ms: f64 },
+}
+
+#[derive(Debug, Default)]
+pub struct HealthBoard {
+    config: BreakerConfig,
+    deployments: HashMap<String, DeploymentHealth>,
+}
+
+/// The key of a deployment: provider id and the model name it serves.
+pub fn deployment_key(provider: &str, upstream_model: &str) -> String {
+    format!("{provider}/{upstream_model}")
+}
+
+impl HealthBoard {
+    pub fn new(config: BreakerConfig) -> Self {
+        HealthBoard { config, deployments: HashMap::new() }
+    }
+
+    pub fn admit(&mut self, key: &str, now_ms: f64) -> Admission {
+        let h = self.deployments.entry(key.to_string()).or_default();
+        match h.breaker {
+            BreakerState::Closed => Admission::Allow,
+            BreakerState::Open { until_ms } if now_ms < until_ms => Admission::Refuse { retry_in_ms: until_ms - now_ms },
+            BreakerState::Open { .. } | BreakerState::HalfOpen { probe_in_flight: false } => {
+                h.breaker = BreakerState::HalfOpen { probe_in_flight: true };
+                Admission::Probe
+            }
+            // One probe at a time; others wait a little rather than pile onto a sick deployment.
+            BreakerState::HalfOpen { probe_in_flight: true } => Admission::Refuse { retry_in_ms: 1_000.0 },
+        }
+    }
+
+    pub fn record_success(&mut self, key: &str, latency_ms: f64) {
+        let alpha = self.config.latency_alpha;
+        let h = self.deployments.entry(key.to_string()).or_default();
+        h.successes += 1;
+        h.consecutive_failures = 0;
+        h.breaker = BreakerState::Closed;
+        h.latency_ms = Some(match h.latency_ms {
+            Some(avg) => avg + alpha * (latency_ms - avg),
+            None => latency_ms,
+        });
+    }
+
+    pub fn record_failure(&mut self, key: &str, now_ms: f64) {
+        let (threshold, cooldown) = (self.config.failure_threshold, self.config.cooldown_ms);
+        let h = self.deployments.entry(key.to_string()).or_default();
+        h.failures += 1;
+        h.consecutive_failures += 1;
+        let probe_failed = matches!(h.breaker, BreakerState::HalfOpen { .. });
+        if probe_failed || h.consecutive_failures >= threshold {
+            h.breaker = BreakerState::Open { until_ms: now_ms + cooldown };
+        }
+    }
+
+    pub fn latency_ms(&self, key: &str) -> Option<f64> {
+        self.deployments.get(key).and_then(|h| h.latency_ms)
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, DeploymentHealth)> {
+        let mut all: Vec<_> = self.deployments.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_consecutive_failures_and_recovers_through_a_probe() {
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 3, cooldown_ms: 1000.0, latency_alpha: 0.5 });
+        let k = "openai/gpt-4o";
+        for t in 0..2 {
+            b.record_failure(k, t as f64);
+            assert_eq!(b.admit(k, t as f64), Admission::Allow);
+        }
+        b.record_success(k, 100.0);
+        b.record_failure(k, 10.0);
+        b.record_failure(k, 11.0);
+        assert_eq!(b.admit(k, 12.0), Admission::Allow, "a success resets the count");
+        b.record_failure(k, 13.0);
+        assert_eq!(b.admit(k, 500.0), Admission::Refuse { retry_in_ms: 513.0 });
+        assert_eq!(b.admit(k, 1013.0), Admission::Probe);
+        assert!(matches!(b.admit(k, 1014.0), Admission::Refuse { .. }), "one probe at a time");
+        b.record_failure(k, 1020.0);
+        assert_eq!(b.admit(k, 1500.0), Admission::Refuse { retry_in_ms: 520.0 }, "a failed probe reopens");
+        assert_eq!(b.admit(k, 2020.0), Admission::Probe);
+        b.record_success(k, 300.0);
+        assert_eq!(b.admit(k, 2021.0), Admission::Allow);
+        assert_eq!(b.latency_ms(k), Some(200.0));
+    }
+
+    #[test]
+    fn snapshot_is_sorted_and_serializable() {
+        let mut b = HealthBoard::default();
+        b.record_success("b/x", 10.0);
+        b.record_failure("a/y", 0.0);
+        let snap = b.snapshot();
+        assert_eq!(snap[0].0, "a/y");
+        let v = serde_json::to_value(&snap[1].1).unwrap();
+        assert_eq!(v["breaker"]["state"], "closed");
+    }
+}
