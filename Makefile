@@ -22,7 +22,7 @@ test-integration: build/index.js
 	node --test --test-concurrency=1 tests/fake-upstream/ tests/integration/
 
 # Every test: native core tests, then the built worker in workerd against the fake providers.
-test: tools test-unit test-integration deploy-check
+test: tools deploy-check test-unit test-integration
 
 # Runs the router locally in workerd on 127.0.0.1:8787 with local KV seeded from kv-seed/.
 # Providers without a key in .dev.vars are served by the bundled demo upstream (labelled as such).
