@@ -1,0 +1,336 @@
+//! Budget arithmetic: windows that reset exactly at UTC boundaries, and reservations that make a
+//! hard limit hold under concurrency.
+//!
+//! Before a request goes upstream, the most it can cost is reserved against every budget that
+//! covers it; afterwards the reservation is settled to the actual cost or released. A request
+//! whose reservation would take any covering budget past its hard limit is refused, so concurrent
+//! requests can never jointly overspend: spent + reserved ≤ limit always holds. The ledger that
+//! owns this state (one Durable Object per tenant) applies these operations one at a time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Usd;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    Daily,
+    /// Resets on `reset_day` (1 = Monday … 7 = Sunday), 00:00 UTC.
+    Weekly,
+    /// Resets on day `reset_day` (1–28) of each month, 00:00 UTC.
+    Monthly,
+}
+
+const DAY: i64 = 86_400;
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31), proleptic Gregorian (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+impl Window {
+    /// The start (inclusive) and end (exclusive) of the window holding `now`, in Unix seconds.
+    pub fn bounds(self, now: i64, reset_day: u32) -> (i64, i64) {
+        let today = now.div_euclid(DAY);
+        match self {
+            Window::Daily => (today * DAY, (today + 1) * DAY),
+            Window::Weekly => {
+                // 1970-01-01 was a Thursday (ISO weekday 4).
+                let weekday = (today + 3).rem_euclid(7) + 1;
+                let reset = reset_day.clamp(1, 7) as i64;
+                let start = today - (weekday - reset).rem_euclid(7);
+                (start * DAY, (start + 7) * DAY)
+            }
+            Window::Monthly => {
+                let reset = reset_day.clamp(1, 28);
+                let (y, m, d) = civil_from_days(today);
+                let (sy, sm) = if d >= reset { (y, m) } else if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+                let (ey, em) = if sm == 12 { (sy + 1, 1) } else { (sy, sm + 1) };
+                (days_from_civil(sy, sm, reset) * DAY, days_from_civil(ey, em, reset) * DAY)
+            }
+        }
+    }
+}
+
+/// What a budget covers: the whole tenant, or the requests carrying one tag value or key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Scope {
+    Tenant,
+    Team(String),
+    Feature(String),
+    Env(String),
+    Key(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnHardLimit {
+    Refuse,
+    /// Route to cheaper candidates instead (the policy's downgrade route).
+    Downgrade,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetSpec {
+    pub id: String,
+    pub scope: Scope,
+    pub window: Window,
+    #[serde(default = "one")]
+    pub reset_day: u32,
+    pub hard_limit: Usd,
+    #[serde(default)]
+    pub soft_limit: Option<Usd>,
+    #[serde(default = "refuse")]
+    pub on_hard_limit: OnHardLimit,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn refuse() -> OnHardLimit {
+    OnHardLimit::Refuse
+}
+
+/// The state of one budget in its current window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetState {
+    pub window_start: i64,
+    pub spent: Usd,
+    pub reserved: Usd,
+}
+
+/// A request's attributes that decide which budgets cover it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Covered<'a> {
+    pub team: &'a str,
+    pub feature: &'a str,
+    pub env: &'a str,
+    pub key_id: &'a str,
+}
+
+impl Scope {
+    pub fn covers(&self, c: &Covered) -> bool {
+        match self {
+            Scope::Tenant => true,
+            Scope::Team(t) => t == c.team,
+            Scope::Feature(f) => f == c.feature,
+            Scope::Env(e) => e == c.env,
+            Scope::Key(k) => k == c.key_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exceeded {
+    pub budget_id: String,
+    pub limit: Usd,
+    pub spent: Usd,
+    pub reserved: Usd,
+    pub resets_at: i64,
+    pub on_hard_limit: OnHardLimit,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reserved {
+    /// Budgets now past their soft limit (the response carries a warning).
+    pub soft_warnings: Vec<String>,
+}
+
+/// One tenant's budgets and open reservations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub specs: Vec<BudgetSpec>,
+    pub states: BTreeMap<String, BudgetState>,
+    /// Request id → (budget ids it holds, amount held in each).
+    pub reservations: BTreeMap<String, (Vec<String>, Usd)>,
+}
+
+impl Ledger {
+    fn roll(&mut self, now: i64) {
+        for spec in &self.specs {
+            let (start, _) = spec.window.bounds(now, spec.reset_day);
+            let state = self.states.entry(spec.id.clone()).or_default();
+            if state.window_start != start {
+                // A new window: spend starts again; open reservations carry over (they are
+                // still in flight and will settle into the window they finish in).
+                state.window_start = start;
+                state.spent = Usd::ZERO;
+            }
+        }
+    }
+
+    /// Holds `amount` against every budget covering the request, or refuses if any hard limit
+    /// would be passed. All or nothing.
+    pub fn reserve(&mut self, request_id: &str, amount: Usd, covered: &Covered, now: i64) -> Result<Reserved, Exceeded> {
+        self.roll(now);
+        let covering: Vec<&BudgetSpec> = self.specs.iter().filter(|s| s.scope.covers(covered)).collect();
+        for spec in &covering {
+            let st = &self.states[&spec.id];
+            if st.spent + st.reserved + amount > spec.hard_limit {
+                return Err(Exceeded {
+                    budget_id: spec.id.clone(),
+                    limit: spec.hard_limit,
+                    spent: st.spent,
+                    reserved: st.reserved,
+                    resets_at: spec.window.bounds(now, spec.reset_day).1,
+                    on_hard_limit: spec.on_hard_limit,
+                });
+            }
+        }
+        let ids: Vec<String> = covering.iter().map(|s| s.id.clone()).collect();
+        let mut soft_warnings = Vec::new();
+        for spec in &covering {
+            let st = self.states.get_mut(&spec.id).expect("rolled above");
+            st.reserved += amount;
+            if spec.soft_limit.is_some_and(|soft| st.spent + st.reserved > soft) {
+                soft_warnings.push(spec.id.clone());
+            }
+        }
+        self.reservations.insert(request_id.to_string(), (ids, amount));
+        Ok(Reserved { soft_warnings })
+    }
+
+    /// Replaces a reservation by the actual cost. The actual cost is recorded even if it exceeds
+    /// what was reserved (a provider may bill more than estimated); that can only happen when the
+    /// estimate was wrong, and the next reservations see it.
+    pub fn settle(&mut self, request_id: &str, actual: Usd, now: i64) {
+        self.roll(now);
+        if let Some((ids, held)) = self.reservations.remove(request_id) {
+            for id in ids {
+                if let Some(st) = self.states.get_mut(&id) {
+                    st.reserved = st.reserved.saturating_sub(held).max(Usd::ZERO);
+                    st.spent += actual;
+                }
+            }
+        }
+    }
+
+    /// Drops a reservation whose request failed before costing anything.
+    pub fn release(&mut self, request_id: &str, now: i64) {
+        self.settle(request_id, Usd::ZERO, now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-22 (a Sunday) 15:30:00 UTC.
+    const NOW: i64 = 1_795_361_400;
+
+    fn day(y: i64, m: u32, d: u32) -> i64 {
+        days_from_civil(y, m, d) * DAY
+    }
+
+    #[test]
+    fn calendar_round_trips() {
+        for z in [-1_000_000, -1, 0, 59, 60, 365, 11_016, 20_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(civil_from_days(NOW / DAY), (2026, 11, 22));
+    }
+
+    #[test]
+    fn windows_reset_exactly_at_utc_boundaries() {
+        assert_eq!(Window::Daily.bounds(NOW, 1), (day(2026, 11, 22), day(2026, 11, 23)));
+        assert_eq!(Window::Daily.bounds(day(2026, 11, 23) - 1, 1).1, day(2026, 11, 23));
+        assert_eq!(Window::Daily.bounds(day(2026, 11, 23), 1).0, day(2026, 11, 23));
+        // Weeks from Monday; Sunday the 22nd belongs to the week of Monday the 16th.
+        assert_eq!(Window::Weekly.bounds(NOW, 1), (day(2026, 11, 16), day(2026, 11, 23)));
+        assert_eq!(Window::Weekly.bounds(NOW, 7), (day(2026, 11, 22), day(2026, 11, 29)));
+        assert_eq!(Window::Monthly.bounds(NOW, 1), (day(2026, 11, 1), day(2026, 12, 1)));
+        assert_eq!(Window::Monthly.bounds(NOW, 25), (day(2026, 10, 25), day(2026, 11, 25)));
+        assert_eq!(Window::Monthly.bounds(day(2027, 1, 3), 15), (day(2026, 12, 15), day(2027, 1, 15)));
+        assert_eq!(Window::Monthly.bounds(day(2026, 12, 31), 1), (day(2026, 12, 1), day(2027, 1, 1)));
+    }
+
+    fn ledger(limit_usd: i64) -> Ledger {
+        Ledger {
+            specs: vec![
+                BudgetSpec { id: "tenant-daily".into(), scope: Scope::Tenant, window: Window::Daily, reset_day: 1,
+                    hard_limit: Usd(limit_usd * crate::money::PICOS_PER_USD), soft_limit: Some(Usd(limit_usd * crate::money::PICOS_PER_USD / 2)), on_hard_limit: OnHardLimit::Refuse },
+                BudgetSpec { id: "search-monthly".into(), scope: Scope::Feature("search".into()), window: Window::Monthly, reset_day: 1,
+                    hard_limit: Usd(3 * crate::money::PICOS_PER_USD), soft_limit: None, on_hard_limit: OnHardLimit::Downgrade },
+            ],
+            ..Ledger::default()
+        }
+    }
+
+    const USD: i64 = crate::money::PICOS_PER_USD;
+
+    #[test]
+    fn concurrent_reservations_never_pass_the_hard_limit() {
+        let mut l = ledger(10);
+        let c = Covered::default();
+        let mut admitted = 0;
+        for i in 0..40 {
+            if l.reserve(&format!("r{i}"), Usd(USD / 2), &c, NOW).is_ok() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 20, "exactly 10 USD of 0.50 reservations");
+        let err = l.reserve("late", Usd(1), &c, NOW).unwrap_err();
+        assert_eq!(err.budget_id, "tenant-daily");
+        assert_eq!(err.resets_at, day(2026, 11, 23));
+        // Settling below the estimate frees room; releasing frees it all.
+        l.settle("r0", Usd(USD / 10), NOW);
+        l.release("r1", NOW);
+        assert!(l.reserve("after", Usd(USD / 2), &c, NOW).is_ok());
+        let st = &l.states["tenant-daily"];
+        assert_eq!(st.spent, Usd(USD / 10));
+        assert!(st.spent + st.reserved <= Usd(10 * USD));
+    }
+
+    #[test]
+    fn scoped_budgets_apply_only_to_their_scope() {
+        let mut l = ledger(100);
+        let search = Covered { feature: "search", ..Covered::default() };
+        for i in 0..3 {
+            l.reserve(&format!("s{i}"), Usd(USD), &search, NOW).unwrap();
+        }
+        let e = l.reserve("s3", Usd(USD), &search, NOW).unwrap_err();
+        assert_eq!((e.budget_id.as_str(), e.on_hard_limit), ("search-monthly", OnHardLimit::Downgrade));
+        assert!(l.reserve("other", Usd(USD), &Covered::default(), NOW).is_ok(), "other features are not limited by it");
+        assert_eq!(l.states["tenant-daily"].reserved, Usd(4 * USD), "all-or-nothing: the refused one held nothing");
+    }
+
+    #[test]
+    fn soft_limits_warn_and_windows_reset_spend() {
+        let mut l = ledger(10);
+        let c = Covered::default();
+        assert!(l.reserve("a", Usd(4 * USD), &c, NOW).unwrap().soft_warnings.is_empty());
+        assert_eq!(l.reserve("b", Usd(2 * USD), &c, NOW).unwrap().soft_warnings, vec!["tenant-daily".to_string()]);
+        l.settle("a", Usd(4 * USD), NOW);
+        l.settle("b", Usd(2 * USD), NOW);
+        assert!(l.reserve("c", Usd(5 * USD), &c, NOW).is_err());
+        let tomorrow = day(2026, 11, 23);
+        assert!(l.reserve("c", Usd(5 * USD), &c, tomorrow).is_ok(), "the daily window reset at midnight UTC");
+        assert_eq!(l.states["tenant-daily"].spent, Usd::ZERO);
+    }
+}
