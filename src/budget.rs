@@ -166,12 +166,117 @@ pub struct Reserved {
 pub struct Ledger {
     pub specs: Vec<BudgetSpec>,
     pub states: BTreeMap<String, BudgetState>,
-    /// Request id → (budget ids it holds, amount held in each).
-    pub reservations: BTreeMap<String, (Vec<String>, Usd)>,
+    pub reservations: BTreeMap<String, Reservation>,
+    #[serde(default)]
+    pub limits: RateLimits,
+    #[serde(default)]
+    pub minute: MinuteCounters,
+}
+
+/// Money held for a request in flight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub budgets: Vec<String>,
+    pub amount: Usd,
+    /// A request that never settles (its worker died) stops holding money after this.
+    pub expires_at: i64,
+}
+
+/// How long a reservation may stay open: longer than any request the router lets run.
+pub const RESERVATION_TTL_SECS: i64 = 15 * 60;
+
+/// Requests and tokens per minute, per tenant and per key (`None` = unlimited).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RateLimits {
+    pub tenant_rpm: Option<u64>,
+    pub tenant_tpm: Option<u64>,
+    pub key_rpm: Option<u64>,
+    pub key_tpm: Option<u64>,
+}
+
+/// Counts for the current UTC minute (fixed windows: a limit of N means at most N in any
+/// calendar minute, which is exact and what the reset header reports).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MinuteCounters {
+    pub minute: i64,
+    pub tenant_requests: u64,
+    pub tenant_tokens: u64,
+    pub key_requests: BTreeMap<String, u64>,
+    pub key_tokens: BTreeMap<String, u64>,
+}
+
+/// What the `x-ratelimit-*` headers report after an admission.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateStatus {
+    pub limit_requests: Option<u64>,
+    pub remaining_requests: Option<u64>,
+    pub limit_tokens: Option<u64>,
+    pub remaining_tokens: Option<u64>,
+    pub reset_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RateLimited {
+    /// `requests` or `tokens`, and whose: `tenant` or `key`.
+    pub what: String,
+    pub limit: u64,
+    pub retry_after_secs: i64,
 }
 
 impl Ledger {
+    /// Counts a request and its estimated tokens against the per-minute limits, or refuses.
+    /// The tightest of the tenant's and the key's limits is reported in the headers.
+    pub fn admit_rate(&mut self, key_id: &str, tokens: u64, now: i64) -> Result<RateStatus, RateLimited> {
+        let minute = now.div_euclid(60);
+        if self.minute.minute != minute {
+            self.minute = MinuteCounters { minute, ..MinuteCounters::default() };
+        }
+        let reset_secs = (minute + 1) * 60 - now;
+        let key_requests = self.minute.key_requests.get(key_id).copied().unwrap_or(0);
+        let key_tokens = self.minute.key_tokens.get(key_id).copied().unwrap_or(0);
+        let checks = [
+            ("tenant requests", self.limits.tenant_rpm, self.minute.tenant_requests + 1),
+            ("tenant tokens", self.limits.tenant_tpm, self.minute.tenant_tokens + tokens),
+            ("key requests", self.limits.key_rpm, key_requests + 1),
+            ("key tokens", self.limits.key_tpm, key_tokens + tokens),
+        ];
+        for (what, limit, after) in checks {
+            if let Some(limit) = limit {
+                if after > limit {
+                    return Err(RateLimited { what: what.to_string(), limit, retry_after_secs: reset_secs.max(1) });
+                }
+            }
+        }
+        self.minute.tenant_requests += 1;
+        self.minute.tenant_tokens += tokens;
+        *self.minute.key_requests.entry(key_id.to_string()).or_default() += 1;
+        *self.minute.key_tokens.entry(key_id.to_string()).or_default() += tokens;
+        let tightest = |a: Option<u64>, used_a: u64, b: Option<u64>, used_b: u64| -> (Option<u64>, Option<u64>) {
+            let ra = a.map(|l| l.saturating_sub(used_a));
+            let rb = b.map(|l| l.saturating_sub(used_b));
+            match (ra, rb) {
+                (Some(x), Some(y)) if y < x => (b, rb),
+                (Some(_), _) => (a, ra),
+                (None, _) => (b, rb),
+            }
+        };
+        let (limit_requests, remaining_requests) =
+            tightest(self.limits.tenant_rpm, self.minute.tenant_requests, self.limits.key_rpm, self.minute.key_requests[key_id]);
+        let (limit_tokens, remaining_tokens) = tightest(self.limits.tenant_tpm, self.minute.tenant_tokens, self.limits.key_tpm, self.minute.key_tokens[key_id]);
+        Ok(RateStatus { limit_requests, remaining_requests, limit_tokens, remaining_tokens, reset_secs })
+    }
+
     fn roll(&mut self, now: i64) {
+        let expired: Vec<String> = self.reservations.iter().filter(|(_, r)| r.expires_at <= now).map(|(id, _)| id.clone()).collect();
+        for id in expired {
+            if let Some(r) = self.reservations.remove(&id) {
+                for b in r.budgets {
+                    if let Some(st) = self.states.get_mut(&b) {
+                        st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
+                    }
+                }
+            }
+        }
         for spec in &self.specs {
             let (start, _) = spec.window.bounds(now, spec.reset_day);
             let state = self.states.entry(spec.id.clone()).or_default();
@@ -211,7 +316,7 @@ impl Ledger {
                 soft_warnings.push(spec.id.clone());
             }
         }
-        self.reservations.insert(request_id.to_string(), (ids, amount));
+        self.reservations.insert(request_id.to_string(), Reservation { budgets: ids, amount, expires_at: now + RESERVATION_TTL_SECS });
         Ok(Reserved { soft_warnings })
     }
 
@@ -220,10 +325,10 @@ impl Ledger {
     /// estimate was wrong, and the next reservations see it.
     pub fn settle(&mut self, request_id: &str, actual: Usd, now: i64) {
         self.roll(now);
-        if let Some((ids, held)) = self.reservations.remove(request_id) {
-            for id in ids {
+        if let Some(r) = self.reservations.remove(request_id) {
+            for id in r.budgets {
                 if let Some(st) = self.states.get_mut(&id) {
-                    st.reserved = st.reserved.saturating_sub(held).max(Usd::ZERO);
+                    st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
                     st.spent += actual;
                 }
             }
@@ -318,6 +423,28 @@ mod tests {
         assert_eq!((e.budget_id.as_str(), e.on_hard_limit), ("search-monthly", OnHardLimit::Downgrade));
         assert!(l.reserve("other", Usd(USD), &Covered::default(), NOW).is_ok(), "other features are not limited by it");
         assert_eq!(l.states["tenant-daily"].reserved, Usd(4 * USD), "all-or-nothing: the refused one held nothing");
+    }
+
+    #[test]
+    fn abandoned_reservations_expire() {
+        let mut l = ledger(1);
+        l.reserve("lost", Usd(USD), &Covered::default(), NOW).unwrap();
+        assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + 60).is_err());
+        assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + RESERVATION_TTL_SECS).is_ok());
+    }
+
+    #[test]
+    fn per_minute_limits_count_requests_and_tokens() {
+        let mut l = Ledger { limits: RateLimits { tenant_rpm: Some(3), key_tpm: Some(1000), ..RateLimits::default() }, ..Ledger::default() };
+        let s = l.admit_rate("k1", 400, NOW).unwrap();
+        assert_eq!((s.limit_requests, s.remaining_requests, s.limit_tokens, s.remaining_tokens), (Some(3), Some(2), Some(1000), Some(600)));
+        assert_eq!(s.reset_secs, 60 - NOW % 60);
+        l.admit_rate("k1", 400, NOW).unwrap();
+        let e = l.admit_rate("k1", 400, NOW).unwrap_err();
+        assert_eq!(e.what, "key tokens");
+        l.admit_rate("k2", 400, NOW).unwrap();
+        assert_eq!(l.admit_rate("k3", 1, NOW).unwrap_err().what, "tenant requests");
+        assert!(l.admit_rate("k3", 1, NOW + 60).is_ok(), "a new minute");
     }
 
     #[test]
