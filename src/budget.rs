@@ -145,7 +145,7 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exceeded {
     pub budget_id: String,
     pub limit: Usd,
@@ -206,7 +206,7 @@ pub struct MinuteCounters {
 }
 
 /// What the `x-ratelimit-*` headers report after an admission.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RateStatus {
     pub limit_requests: Option<u64>,
     pub remaining_requests: Option<u64>,
@@ -215,7 +215,7 @@ pub struct RateStatus {
     pub reset_secs: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RateLimited {
     /// `requests` or `tokens`, and whose: `tenant` or `key`.
     pub what: String,

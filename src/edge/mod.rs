@@ -9,6 +9,8 @@ mod config;
 mod embeddings;
 mod events;
 mod health;
+mod ledger;
+mod spend;
 mod http;
 mod models;
 mod upstream;

@@ -1,0 +1,139 @@
+//! The ledger Durable Object: one per tenant, holding its budgets, open reservations and
+//! per-minute counters. A Durable Object handles one event at a time and its in-memory state is
+//! changed without awaiting in between, so reserve-then-check is atomic: concurrent requests
+//! cannot jointly pass a hard limit. State is persisted after every change (SQLite-backed
+//! storage; the output gate holds the reply until the write is durable).
+//!
+//! Internal API (reached only through the `LEDGER` binding, never from the internet):
+//! `POST /reserve`, `/settle`, `/release`, `/rate`; `GET /state`; `PUT /config`.
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
+
+use crate::budget::{BudgetSpec, Covered, Ledger as BudgetLedger, RateLimits};
+use crate::money::Usd;
+
+const STORAGE_KEY: &str = "ledger";
+
+#[durable_object]
+pub struct Ledger {
+    state: State,
+    ledger: RefCell<Option<BudgetLedger>>,
+}
+
+#[derive(Deserialize)]
+struct ReserveBody {
+    request_id: String,
+    amount: Usd,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    feature: String,
+    #[serde(default)]
+    env: String,
+    #[serde(default)]
+    key_id: String,
+    now: i64,
+}
+
+#[derive(Deserialize)]
+struct SettleBody {
+    request_id: String,
+    #[serde(default)]
+    actual: Usd,
+    now: i64,
+}
+
+#[derive(Deserialize)]
+struct RateBody {
+    key_id: String,
+    tokens: u64,
+    now: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    #[serde(default)]
+    pub budgets: Vec<BudgetSpec>,
+    #[serde(default)]
+    pub limits: RateLimits,
+}
+
+impl DurableObject for Ledger {
+    fn new(state: State, _env: Env) -> Self {
+        Ledger { state, ledger: RefCell::new(None) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        if self.ledger.borrow().is_none() {
+            let stored: Option<BudgetLedger> = self.state.storage().get(STORAGE_KEY).await.unwrap_or(None);
+            // Another event may have loaded it while we awaited; keep the first.
+            let mut slot = self.ledger.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(stored.unwrap_or_default());
+            }
+        }
+        let path = req.path();
+        let text = req.text().await.unwrap_or_default();
+        let reply = {
+            let mut guard = self.ledger.borrow_mut();
+            let ledger = guard.as_mut().expect("loaded above");
+            match path.as_str() {
+                "/reserve" => {
+                    let b: ReserveBody = parse(&text)?;
+                    let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
+                    match ledger.reserve(&b.request_id, b.amount, &covered, b.now) {
+                        Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings}),
+                        Err(e) => json!({"ok": false, "exceeded": e}),
+                    }
+                }
+                "/settle" => {
+                    let b: SettleBody = parse(&text)?;
+                    ledger.settle(&b.request_id, b.actual, b.now);
+                    json!({"ok": true})
+                }
+                "/release" => {
+                    let b: SettleBody = parse(&text)?;
+                    ledger.release(&b.request_id, b.now);
+                    json!({"ok": true})
+                }
+                "/rate" => {
+                    let b: RateBody = parse(&text)?;
+                    match ledger.admit_rate(&b.key_id, b.tokens, b.now) {
+                        Ok(status) => json!({"ok": true, "status": status}),
+                        Err(limited) => json!({"ok": false, "limited": limited}),
+                    }
+                }
+                "/config" => {
+                    let c: LedgerConfig = parse(&text)?;
+                    let mut ids = std::collections::BTreeSet::new();
+                    if let Some(dup) = c.budgets.iter().find(|b| !ids.insert(b.id.clone())) {
+                        return Response::error(format!("duplicate budget id '{}'", dup.id), 400);
+                    }
+                    ledger.specs = c.budgets;
+                    ledger.limits = c.limits;
+                    ledger.states.retain(|id, _| ledger.specs.iter().any(|s| &s.id == id));
+                    json!({"ok": true})
+                }
+                "/state" => {
+                    return Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
+                        "open_reservations": ledger.reservations.len()}));
+                }
+                _ => return Response::error("unknown ledger operation", 404),
+            }
+        };
+        let snapshot = self.ledger.borrow().clone();
+        if let Some(l) = snapshot {
+            self.state.storage().put(STORAGE_KEY, &l).await?;
+        }
+        Response::from_json(&reply)
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> worker::Result<T> {
+    serde_json::from_str(text).map_err(|e| worker::Error::RustError(format!("bad ledger request: {e}")))
+}
