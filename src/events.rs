@@ -69,6 +69,13 @@ impl CostEvent {
         }
     }
 
+    /// Marks an answered request as failed, e.g. a stream cut off after its headers left: it
+    /// keeps the cost of what was generated, and says why it failed.
+    pub fn with_error_code(mut self, code: &str) -> CostEvent {
+        self.error_code = code.to_string();
+        self
+    }
+
     /// An event for a request that failed before any model answered: it cost nothing.
     pub fn failure(tenant: &str, attribution: Attribution, country: &str, status: u16, request_id: &str, error_code: &str, model: &str, latency_ms: f64) -> CostEvent {
         CostEvent {
@@ -121,5 +128,28 @@ impl CostEvent {
             self.latency_ms,
             self.cache_write_tokens as f64,
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::PriceTable;
+    use crate::receipt::UsageBasis;
+    use crate::usage::Usage;
+
+    #[test]
+    fn a_cut_off_stream_keeps_its_cost_and_names_its_error() {
+        let prices = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2}}}"#).unwrap();
+        let usage = Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() };
+        let receipt = Receipt::priced("req_1", "openai", "m", "direct", "r", Some(usage), UsageBasis::Estimated, &prices, "m", Some("m"));
+        let ok = CostEvent::from_receipt("acme", Attribution::default(), "US", 200, &receipt, 1.0);
+        assert_eq!(ok.error_code, "");
+        let cut = CostEvent::from_receipt("acme", Attribution::default(), "US", 502, &receipt, 1.0).with_error_code("upstream_stream_error");
+        assert_eq!(cut.status, 502);
+        assert_eq!(cut.error_code, "upstream_stream_error");
+        assert_eq!(cut.blobs()[11], "upstream_stream_error");
+        assert_eq!(cut.cost_usd, ok.cost_usd);
+        assert!(cut.cost_usd > 0.0);
     }
 }

@@ -11,6 +11,9 @@ use crate::providers::sse::SseParser;
 use crate::providers::{StreamTranslator, UpstreamError};
 use crate::usage::Usage;
 
+/// The `code` of the error event that ends a broken stream (and of its cost event).
+pub const STREAM_ERROR_CODE: &str = "upstream_stream_error";
+
 pub struct StreamSession {
     parser: SseParser,
     translator: Box<dyn StreamTranslator>,
@@ -66,7 +69,10 @@ impl StreamSession {
                 if obj.get("created").and_then(Value::as_i64).unwrap_or(0) == 0 {
                     obj.insert("created".into(), json!(self.created));
                 }
-                if self.first_chunk.is_none() {
+                // Azure opens its streams with a prompt-filter chunk whose id and model are empty:
+                // the usage chunk takes them from the first chunk that has an id.
+                let has_id = obj.get("id").and_then(Value::as_str).is_some_and(|id| !id.is_empty());
+                if self.first_chunk.is_none() && has_id {
                     self.first_chunk = Some((obj.get("id").cloned().unwrap_or(Value::Null), obj.get("model").cloned().unwrap_or(Value::Null)));
                 }
             }
@@ -79,7 +85,7 @@ impl StreamSession {
 
     fn fail(&mut self, message: String, out: &mut Vec<u8>) {
         // The OpenAI SDKs raise an APIError when a stream event carries an `error` object.
-        write_data(out, &json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_stream_error"}}));
+        write_data(out, &json!({"error": {"message": message, "type": "api_error", "param": null, "code": STREAM_ERROR_CODE}}));
         self.error = Some(message);
     }
 
@@ -230,6 +236,18 @@ mod tests {
         assert_eq!(last["usage"]["total_tokens"], 10);
         assert_eq!(last["id"], "c1");
         assert_eq!(last["choices"], json!([]));
+    }
+
+    #[test]
+    fn usage_chunk_skips_azure_prompt_filter_chunk_for_its_id() {
+        let filter = "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0}]}\n\n";
+        let (evs, outcome) = run(true, &format!("{filter}{UPSTREAM}"), 11);
+        assert!(outcome.complete);
+        assert_eq!(evs.len(), 5, "{evs:?}");
+        let last: Value = serde_json::from_str(evs[4].strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(last["usage"]["total_tokens"], 10);
+        assert_eq!(last["id"], "c1");
+        assert_eq!(last["model"], "gpt-4o-mini");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
+use crate::providers::sse::json_instead_of_stream;
 use crate::providers::{adapter_for, Provider, Target};
 use crate::receipt::{header_safe, Receipt, UsageBasis};
 use crate::routing::cascade::{judge, Verdict};
@@ -18,7 +19,7 @@ use crate::routing::health::Admission;
 use crate::routing::plan::{plan, Outcome, PlanInput};
 use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
-use crate::stream::{trailer, StreamSession};
+use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
 use crate::tokens::{estimate_prompt_tokens, estimate_text_tokens, estimate_usage};
 use crate::usage::Usage;
 
@@ -188,7 +189,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Err(e) => {
                 health::failure(&provider.id, &candidate.upstream_model);
                 attempts.failures.push(format!("{}: {}", provider.id, e.describe()));
-                worst_status = worst_status.max(504);
+                worst_status = worst_status.max(e.status());
                 continue;
             }
         };
@@ -201,6 +202,17 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         match disposition(status) {
             Disposition::Success if attempt_chat.stream => {
+                let content_type = resp.headers().get("content-type").ok().flatten();
+                if json_instead_of_stream(content_type.as_deref()) {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let detail = match serde_json::from_slice::<Value>(&body) {
+                        Ok(_) => adapter.error_message(status, &body),
+                        Err(_) => "invalid JSON".to_string(),
+                    };
+                    health::failure(&provider.id, &candidate.upstream_model);
+                    attempts.failures.push(format!("{}: answered with JSON instead of an event stream ({detail})", provider.id));
+                    continue;
+                }
                 let upstream_body = match resp.stream() {
                     Ok(s) => s,
                     Err(_) => {
@@ -448,8 +460,11 @@ fn finish_stream(st: &mut StreamState) -> Vec<u8> {
         st.baseline_price_key.as_deref(),
     );
     st.receipt = Receipt { demo: st.receipt.demo, ..priced };
-    let status = if outcome.complete { 200 } else { 502 };
-    events::record(&st.env, &st.rc, &st.tenant, status, &st.receipt);
+    if outcome.complete {
+        events::record(&st.env, &st.rc, &st.tenant, 200, &st.receipt);
+    } else {
+        events::record_broken_stream(&st.env, &st.rc, &st.tenant, &st.receipt, STREAM_ERROR_CODE);
+    }
     let mut summary = st.receipt.summary();
     if let Some(err) = &outcome.error {
         summary["error"] = json!(err);

@@ -2,7 +2,7 @@
 
 use worker::{Env, Request, Response};
 
-use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::ModelMode;
 use crate::providers::{adapter_for, Target};
@@ -38,7 +38,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             Ok(r) => r,
             Err(e) => {
                 failures.push(format!("{}: {}", provider.id, e.describe()));
-                worst_status = worst_status.max(504);
+                worst_status = worst_status.max(e.status());
                 continue;
             }
         };
@@ -46,7 +46,10 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         let bytes = resp.bytes().await.unwrap_or_default();
         match disposition(status) {
             Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
-                Ok(answer) => {
+                Ok(mut answer) => {
+                    if emb.encoding_format.as_deref() == Some("base64") {
+                        encode_vectors_base64(&mut answer.body);
+                    }
                     let (usage, basis) = match answer.usage {
                         Some(u) => (u, UsageBasis::Reported),
                         None => (Usage { input_tokens: estimated_input_tokens(&emb), ..Usage::default() }, UsageBasis::Estimated),

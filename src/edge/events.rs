@@ -20,6 +20,14 @@ pub fn record(env: &Env, rc: &RequestContext, principal: &Principal, status: u16
     write(env, &event);
 }
 
+/// A stream that broke after its headers left: answered, and billed for what was generated, yet
+/// failed; the event carries `error_code` so failures can be counted from events alone.
+pub fn record_broken_stream(env: &Env, rc: &RequestContext, principal: &Principal, receipt: &Receipt, error_code: &str) {
+    let attribution = rc.attribution.borrow().clone();
+    let event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, 502, receipt, rc.elapsed_ms()).with_error_code(error_code);
+    write(env, &event);
+}
+
 pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Principal>, err: &ApiError) {
     let tenant = rc.tenant.borrow().clone().unwrap_or_default();
     let attribution = rc.attribution.borrow().clone();

@@ -16,6 +16,15 @@ pub enum SendError {
 }
 
 impl SendError {
+    /// The status a client sees when every deployment failed this way: a timeout is a gateway
+    /// timeout; a refused or reset connection is a bad gateway, not a timeout.
+    pub fn status(&self) -> u16 {
+        match self {
+            SendError::Timeout => 504,
+            SendError::Network(_) => 502,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             SendError::Timeout => "timed out".to_string(),

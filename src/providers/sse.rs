@@ -14,6 +14,15 @@ pub struct SseEvent {
 /// Events larger than this are refused: a broken upstream must not grow memory without bound.
 pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
+/// True when a provider answered a streaming request with a JSON document instead of an event
+/// stream: an error (or garbage) sent with a 200. Nothing has reached the client yet, so the
+/// router treats it as a failed attempt rather than relaying an empty stream. Only an explicit
+/// JSON media type counts; a missing or unusual type is still read as a stream.
+pub fn json_instead_of_stream(content_type: Option<&str>) -> bool {
+    let media = content_type.unwrap_or_default().split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
 #[derive(Debug, Default)]
 pub struct SseParser {
     buffer: Vec<u8>,
@@ -150,6 +159,16 @@ mod tests {
     fn final_event_without_blank_line_is_kept() {
         let mut p = SseParser::new();
         assert_eq!(all(&mut p, &[b"data: last"])[0].data, "last");
+    }
+
+    #[test]
+    fn a_json_body_is_not_a_stream() {
+        for ct in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/problem+json"] {
+            assert!(json_instead_of_stream(Some(ct)), "{ct}");
+        }
+        for ct in [None, Some("text/event-stream"), Some("text/event-stream; charset=utf-8"), Some("text/plain"), Some("application/x-ndjson")] {
+            assert!(!json_instead_of_stream(ct), "{ct:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,300 @@
+// The fault matrix through the real worker: each upstream failure (429, 500, 503, too slow,
+// connection reset, truncated body or stream, invalid JSON), streaming and not, with a fallback
+// deployment available (gpt-4o-mini: openai, then azure) and without one (gpt-4o: openai only).
+// Every request must end in a clean answer or a clean OpenAI-style error, never a worker
+// exception, and must produce exactly one cost event. A provider key the upstream refuses must
+// never be echoed to the client.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, readSse, testCatalog } from './harness.mjs';
+
+let r;
+/** Request ids of every request sent to the router, in order. */
+const sent = [];
+
+before(async () => {
+  r = await startRouter();
+  // The catalog is read on the first request, so it can still be extended: a model whose first
+  // deployment times out (the `slow` provider gives up after 400 ms) with Azure behind it, and a
+  // model served only by the deployment whose key the upstream refuses.
+  const catalog = testCatalog(r.upstream.url);
+  catalog.models['slow-fallback'] = {
+    deployments: [{ provider: 'slow', upstream_model: 'slow-model' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
+    price_key: 'gpt-4o-mini',
+  };
+  catalog.models['badkey-only'] = { deployments: [{ provider: 'badkey', upstream_model: 'gpt-4o-mini' }], price_key: 'gpt-4o-mini' };
+  await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
+});
+after(async () => { await r?.close(); });
+beforeEach(() => r.upstream.reset());
+
+const WRONG_KEY = 'sk-wrong-key-that-must-never-leak-123456';
+
+async function chat(body) {
+  const resp = await r.chat(body);
+  const id = resp.headers.get('x-costrouter-request-id');
+  assert.match(id ?? '', /^req_[0-9a-f]+$/, 'every response names its request');
+  sent.push(id);
+  return resp;
+}
+
+const ask = (model, stream) => ({ model, stream, messages: [{ role: 'user', content: 'Say hello' }] });
+
+async function eventFor(requestId, timeoutMs = 3000) {
+  const start = Date.now();
+  while (!r.events.some((e) => e.request_id === requestId)) {
+    if (Date.now() - start > timeoutMs) assert.fail(`no cost event for ${requestId}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  return r.events.find((e) => e.request_id === requestId);
+}
+
+/** A clean OpenAI-style error: exactly `{"error":{"message","type","param","code"}}`. */
+async function assertCleanError(resp, { status, type, code }) {
+  assert.notEqual(resp.status, 500, 'never a worker exception');
+  assert.match(resp.headers.get('content-type') ?? '', /^application\/json/);
+  const body = await resp.json();
+  assert.equal(resp.status, status, JSON.stringify(body));
+  assert.deepEqual(Object.keys(body), ['error']);
+  assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
+  assert.equal(body.error.type, type);
+  assert.equal(body.error.code, code);
+  assert.equal(body.error.param, null);
+  assert.equal(typeof body.error.message, 'string');
+  assert.ok(body.error.message.length > 0);
+  for (const name of resp.headers.keys()) {
+    assert.ok(!name.startsWith('x-costrouter-') || name === 'x-costrouter-request-id', `no routing header on a failure: ${name}`);
+  }
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.status, status);
+  assert.equal(ev.error_code, code);
+  assert.equal(ev.cost_usd, 0);
+  assert.equal(ev.baseline_cost_usd, 0);
+  assert.equal(ev.input_tokens + ev.output_tokens, 0);
+  return body.error;
+}
+
+/** A whole answer served by Azure after OpenAI failed; `why` must appear in the route reason. */
+async function assertServedByAzure(resp, stream, why, requested = 'gpt-4o-mini') {
+  assert.equal(resp.status, 200, resp.status === 200 ? '' : await resp.text());
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+  assert.equal(resp.headers.get('x-costrouter-model'), 'mini-deploy');
+  const reason = resp.headers.get('x-costrouter-route-reason');
+  assert.match(reason, new RegExp(`requested model ${requested}`));
+  assert.match(reason, /; fell back to azure after: /);
+  assert.match(reason, why);
+  let cost;
+  if (stream) {
+    const { data, comments } = await readSse(resp);
+    assert.equal(data.at(-1), '[DONE]');
+    assert.ok(!data.some((d) => d.error), 'no error event');
+    const text = data.filter((d) => d !== '[DONE]').flatMap((d) => d.choices.map((c) => c.delta.content ?? '')).join('');
+    assert.match(text, /Hello from fake azure mini-deploy/);
+    const trailer = JSON.parse(comments.find((c) => c.startsWith('costrouter ')).slice('costrouter '.length));
+    assert.equal(trailer.provider, 'azure');
+    cost = trailer.cost_usd;
+  } else {
+    const body = await resp.json();
+    assert.match(body.choices[0].message.content, /Hello from fake azure mini-deploy/);
+    cost = resp.headers.get('x-costrouter-cost-usd');
+  }
+  assert.ok(Number(cost) > 0);
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.status, 200);
+  assert.equal(ev.error_code, '');
+  assert.equal(ev.provider, 'azure');
+  assert.equal(ev.cost_usd, Number(cost));
+}
+
+/**
+ * A plain request to `model` that must be answered by its first deployment: proves the scripted
+ * fault was used up, and resets the deployment's failure count so a circuit breaker never opens
+ * in the middle of the matrix.
+ */
+async function healthy(model, provider = 'openai') {
+  const resp = await chat(ask(model, false));
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  assert.equal(resp.headers.get('x-costrouter-provider'), provider);
+  assert.ok(!/fell back/.test(resp.headers.get('x-costrouter-route-reason')));
+}
+
+// ---- the matrix -------------------------------------------------------------------------------------
+
+/**
+ * Faults that happen before the answer starts: the router can still try the next deployment.
+ * `error` is what the client gets when there is none; `why` is how the route reason explains it.
+ */
+const EARLY_FAULTS = [
+  { name: 'HTTP 429', response: { status: 429 }, why: /openai: HTTP 429 \(Rate limit reached/, error: { status: 429, type: 'rate_limit_error', code: 'upstream_rate_limited' } },
+  { name: 'HTTP 500', response: { status: 500 }, why: /openai: HTTP 500 \(The server had an error/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
+  { name: 'HTTP 503', response: { status: 503 }, why: /openai: HTTP 503 \(The server is overloaded/, error: { status: 503, type: 'service_unavailable', code: 'upstream_unavailable' } },
+  { name: 'connection reset', response: { fault: 'reset' }, why: /openai: connection failed/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
+  { name: 'invalid JSON', response: { fault: 'invalid_json' }, why: /openai.*(invalid JSON|instead of an event stream)/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
+];
+
+for (const fault of EARLY_FAULTS) {
+  for (const stream of [false, true]) {
+    const mode = stream ? 'streaming' : 'non-streaming';
+
+    test(`${fault.name}, ${mode}, with a fallback: served by azure, and the reason says why`, async () => {
+      r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: fault.response });
+      await assertServedByAzure(await chat(ask('gpt-4o-mini', stream)), stream, fault.why);
+      await healthy('gpt-4o-mini');
+    });
+
+    test(`${fault.name}, ${mode}, without a fallback: a clean ${fault.error.status}`, async () => {
+      r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: fault.response });
+      const error = await assertCleanError(await chat(ask('gpt-4o', stream)), fault.error);
+      assert.match(error.message, /^Every deployment for 'gpt-4o' failed: /);
+      assert.match(error.message, fault.why);
+      await healthy('gpt-4o');
+    });
+  }
+}
+
+for (const stream of [false, true]) {
+  const mode = stream ? 'streaming' : 'non-streaming';
+
+  test(`too slow (beyond the 400 ms timeout), ${mode}, with a fallback: served by azure`, async () => {
+    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 5000 } });
+    const started = Date.now();
+    await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
+    assert.ok(Date.now() - started < 3000, 'the router gave up on the slow deployment');
+    await healthy('slow-model', 'slow');
+  });
+
+  test(`too slow (beyond the 400 ms timeout), ${mode}, without a fallback: a clean 504`, async () => {
+    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 5000 } });
+    const started = Date.now();
+    const error = await assertCleanError(await chat(ask('slow-model', stream)), { status: 504, type: 'api_error', code: 'upstream_timeout' });
+    const took = Date.now() - started;
+    assert.ok(took >= 350 && took < 3000, `timed out after ${took} ms`);
+    assert.match(error.message, /slow: timed out/);
+    await healthy('slow-model', 'slow');
+  });
+
+  test(`slow but within the timeout, ${mode}: answered by the slow deployment itself`, async () => {
+    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 100 } });
+    const resp = await chat(ask('slow-fallback', stream));
+    assert.equal(resp.status, 200);
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'slow');
+    await resp.text();
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.status, 200);
+  });
+}
+
+// Truncation: a non-streaming body cut off mid-way can still be retried elsewhere, a stream that
+// has started cannot (its headers and first chunks already reached the client).
+
+test('truncated body, non-streaming, with a fallback: served by azure', async () => {
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'truncated' } });
+  await assertServedByAzure(await chat(ask('gpt-4o-mini', false)), false, /openai: connection lost while reading the answer/);
+  await healthy('gpt-4o-mini');
+});
+
+test('truncated body, non-streaming, without a fallback: a clean 502', async () => {
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { fault: 'truncated' } });
+  const error = await assertCleanError(await chat(ask('gpt-4o', false)), { status: 502, type: 'api_error', code: 'upstream_error' });
+  assert.match(error.message, /openai: connection lost while reading the answer/);
+  await healthy('gpt-4o');
+});
+
+const TRUNCATED_STREAMS = [
+  { model: 'gpt-4o', provider: 'openai', upstreamModel: 'gpt-4o' },
+  { model: 'gpt-4o-mini', provider: 'openai', upstreamModel: 'gpt-4o-mini', note: 'a fallback exists but the stream had started' },
+  { model: 'claude-haiku-4-5', provider: 'anthropic', upstreamModel: 'claude-haiku-4-5' },
+  { model: 'gemini-2.5-flash', provider: 'gemini', upstreamModel: 'gemini-2.5-flash' },
+];
+
+for (const t of TRUNCATED_STREAMS) {
+  test(`truncated stream after 200 (${t.provider} ${t.model}${t.note ? `; ${t.note}` : ''}): error event and trailer, no [DONE]`, async () => {
+    r.upstream.script({ provider: t.provider, model: t.upstreamModel, response: { fault: 'truncated' } });
+    const resp = await chat({ ...ask(t.model, true), stream_options: { include_usage: true } });
+    assert.equal(resp.status, 200);
+    assert.equal(resp.headers.get('x-costrouter-provider'), t.provider);
+    const { data, comments, text } = await readSse(resp);
+    assert.ok(!data.includes('[DONE]'), 'a cut-off stream must not look complete');
+    const last = data.at(-1);
+    assert.deepEqual(Object.keys(last), ['error']);
+    assert.deepEqual(Object.keys(last.error).sort(), ['code', 'message', 'param', 'type']);
+    assert.equal(last.error.code, 'upstream_stream_error');
+    assert.equal(last.error.type, 'api_error');
+    assert.ok(!data.some((d) => d.usage), 'no usage chunk after an error');
+    assert.ok(data.length >= 2, 'the first chunks reached the client before the cut');
+    const trailers = comments.filter((c) => c.startsWith('costrouter '));
+    assert.equal(trailers.length, 1);
+    assert.ok(text.trimEnd().endsWith(`: ${trailers[0]}`), 'the trailer is the last thing sent');
+    const trailer = JSON.parse(trailers[0].slice('costrouter '.length));
+    assert.equal(trailer.request_id, resp.headers.get('x-costrouter-request-id'));
+    assert.match(trailer.error, /ended the stream before it was complete/);
+    assert.equal(typeof trailer.cost_usd, 'string');
+    // What was generated before the cut was billed by the provider: the event records it, and
+    // marks the request as failed.
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.status, 502);
+    assert.equal(ev.error_code, 'upstream_stream_error');
+    assert.equal(ev.provider, t.provider);
+    assert.equal(ev.cost_usd, Number(trailer.cost_usd));
+    await healthy(t.model, t.provider);
+  });
+}
+
+// ---- a provider key the upstream refuses ----------------------------------------------------------
+
+/** Everything the client received, headers included. */
+async function everything(resp) {
+  return `${resp.status}\n${[...resp.headers].map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${await resp.text()}`;
+}
+
+function assertNoKey(text) {
+  const masked = `${WRONG_KEY.slice(0, 3)}${'*'.repeat(WRONG_KEY.length - 7)}${WRONG_KEY.slice(-4)}`; // how OpenAI echoes it
+  for (const secret of [WRONG_KEY, masked, 'wrong-key-that', 'must-never-leak', 'test-openai-key', 'test-anthropic-key']) {
+    assert.ok(!text.includes(secret), `"${secret}" leaked:\n${text}`);
+  }
+}
+
+for (const stream of [false, true]) {
+  test(`refused provider key, ${stream ? 'streaming' : 'non-streaming'}: falls back to anthropic, key never shown`, async () => {
+    const resp = await chat(ask('badkey-model', stream));
+    assert.equal(resp.status, 200);
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'anthropic');
+    assert.match(resp.headers.get('x-costrouter-route-reason'), /fell back to anthropic after: badkey: HTTP 401 \(Incorrect API key provided: \[redacted\]/);
+    const all = await everything(resp);
+    assertNoKey(all);
+    // The upstream did receive the wrong key and echoed it back, masked, in its error.
+    const refused = r.upstream.requests().find((q) => q.headers.authorization === `Bearer ${WRONG_KEY}`);
+    assert.ok(refused, 'the badkey deployment was tried');
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.status, 200);
+  });
+}
+
+test('refused provider key without a fallback: a clean 502 that does not show the key', async () => {
+  const resp = await chat(ask('badkey-only', false));
+  const copy = resp.clone();
+  const error = await assertCleanError(resp, { status: 502, type: 'api_error', code: 'upstream_error' });
+  assert.match(error.message, /badkey: HTTP 401/);
+  assertNoKey(await everything(copy));
+});
+
+test('no cost event carries a provider key', async () => {
+  await r.eventsSettled(sent.length);
+  assertNoKey(JSON.stringify(r.events));
+});
+
+// ---- one event per request ---------------------------------------------------------------------------
+
+test('every request produced exactly one cost event', async () => {
+  const events = await r.eventsSettled(sent.length);
+  assert.ok(sent.length > 40, `the matrix sent ${sent.length} requests`);
+  assert.equal(new Set(sent).size, sent.length, 'request ids are unique');
+  assert.equal(events.length, sent.length, 'one event per request, no more');
+  assert.deepEqual(events.map((e) => e.request_id).sort(), [...sent].sort());
+  for (const e of events) {
+    assert.equal(e.tenant, 'acme');
+    if (e.status === 200) assert.equal(e.error_code, '');
+    else assert.notEqual(e.error_code, '', `event ${e.request_id} failed (${e.status}) without an error code`);
+  }
+});

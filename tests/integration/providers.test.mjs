@@ -1,0 +1,754 @@
+// Every provider through the real worker: plain and streamed answers, tool calls, JSON mode,
+// stream usage, images, parameter pass-through and presets, exact cost headers and trailers,
+// embeddings and /v1/models.
+//
+// Costs are computed here by hand from the usage the fake upstream is scripted to report and the
+// prices in kv-seed/pricing.json, in integer picodollars like the router, and compared as strings.
+//
+// The fake upstream does not implement Gemini's `batchEmbedContents`, so a few lines below stand
+// in for it (the `gemini-embedding` model is pointed at them); everything else is the shared fake.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { startRouter, readSse, testCatalog, KEYS } from './harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PRICES = JSON.parse(readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8')).models;
+
+// ---- money, as the router computes it ----------------------------------------------------------
+
+const PICOS_PER_USD = 10n ** 12n;
+/** A price per million tokens is a whole number of picodollars per token. */
+const perToken = (usdPerMillion) => BigInt(Math.round(usdPerMillion * 1e6));
+
+/** Rust's `Usd` Display: plain decimal dollars, no trailing zeros. */
+function formatUsd(picos) {
+  const whole = picos / PICOS_PER_USD;
+  const frac = picos % PICOS_PER_USD;
+  return frac === 0n ? `${whole}` : `${whole}.${frac.toString().padStart(12, '0').replace(/0+$/, '')}`;
+}
+
+/** `input` counts every prompt token (cached and cache writes included); `output` every output token. */
+function expectedCost(priceKey, { input = 0, cached = 0, cacheWrite = 0, output = 0 }) {
+  const p = PRICES[priceKey];
+  assert.ok(p, `no price row ${priceKey}`);
+  assert.ok(!p.tiers && !p.reasoning, `hand pricing assumes flat rates for ${priceKey}`);
+  const picos = BigInt(input - cached - cacheWrite) * perToken(p.input)
+    + BigInt(cached) * perToken(p.cached_input ?? p.input)
+    + BigInt(cacheWrite) * perToken(p.cache_write ?? p.input)
+    + BigInt(output) * perToken(p.output ?? 0);
+  return formatUsd(picos);
+}
+
+/** The cost of an OpenAI-shaped `usage` object (what the router returns to clients). */
+const costOfOpenAiUsage = (priceKey, u) => expectedCost(priceKey, {
+  input: u.prompt_tokens,
+  cached: u.prompt_tokens_details?.cached_tokens ?? 0,
+  output: u.completion_tokens,
+});
+
+// ---- a stand-in for Gemini's batchEmbedContents --------------------------------------------------
+
+/** Values exactly representable as float32, so a base64 round trip compares exactly. */
+const geminiVector = (i) => [0.5, -0.25, i + 0.125, 1];
+
+function startGeminiEmbeddings() {
+  const log = [];
+  const server = http.createServer(async (req, res) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    const body = JSON.parse(raw || '{}');
+    log.push({ path: req.url, headers: req.headers, body });
+    if (req.headers['x-goog-api-key'] !== 'test-gemini-key' || !/^\/v1beta\/models\/[^/]+:batchEmbedContents$/.test(req.url)) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ error: { code: 400, message: 'bad request', status: 'INVALID_ARGUMENT' } }));
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ embeddings: body.requests.map((_, i) => ({ values: geminiVector(i) })) }));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    url: `http://127.0.0.1:${server.address().port}`,
+    log,
+    close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()); }),
+  })));
+}
+
+// ---- set-up -------------------------------------------------------------------------------------
+
+let r;
+let gemEmb;
+before(async () => {
+  gemEmb = await startGeminiEmbeddings();
+  r = await startRouter();
+  // The worker reads its catalog on the first request, so it can still be changed here.
+  const catalog = testCatalog(r.upstream.url);
+  catalog.providers['gemini-embed'] = { kind: 'gemini', base_url: `${gemEmb.url}/v1beta`, key_secret: 'GEMINI_API_KEY' };
+  catalog.models['gemini-embedding'].deployments = [{ provider: 'gemini-embed', upstream_model: 'text-embedding-004' }];
+  await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
+});
+after(async () => {
+  await r?.close();
+  await gemEmb?.close();
+});
+beforeEach(() => r.upstream.reset());
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+const WEATHER_TOOLS = [{
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Current weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+}];
+const weatherAsk = (model, extra = {}) => ({
+  model,
+  messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+  tools: WEATHER_TOOLS,
+  ...extra,
+});
+const hello = (model, extra = {}) => ({ model, messages: [{ role: 'user', content: 'Say hello' }], ...extra });
+
+/** The providers, each with the model that reaches it and how (Azure through a fallback). */
+const PROVIDERS = [
+  { name: 'openai', model: 'gpt-4o-mini', upstreamModel: 'gpt-4o-mini', priceKey: 'gpt-4o-mini' },
+  {
+    name: 'azure', model: 'gpt-4o-mini', upstreamModel: 'mini-deploy', priceKey: 'gpt-4o-mini',
+    // The first deployment of gpt-4o-mini is OpenAI; an overloaded OpenAI sends the request on to Azure.
+    prepare: () => r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { status: 503 } }),
+  },
+  { name: 'anthropic', model: 'claude-haiku-4-5', upstreamModel: 'claude-haiku-4-5', priceKey: 'claude-haiku-4-5' },
+  { name: 'gemini', model: 'gemini-2.5-flash', upstreamModel: 'gemini-2.5-flash', priceKey: 'gemini-2.5-flash' },
+  { name: 'mistral', model: 'mistral-small', upstreamModel: 'mistral-small-latest', priceKey: 'mistral-small' },
+];
+
+/** The fake upstream's log entries that are chat calls (any provider). */
+const upstreamChats = () => r.upstream.requests().filter((q) => /chat\/completions$|\/messages$|:(stream)?[gG]enerateContent$/.test(q.path));
+
+async function eventFor(requestId, timeoutMs = 3000) {
+  const start = Date.now();
+  for (;;) {
+    const found = r.events.filter((e) => e.request_id === requestId);
+    if (found.length > 0) {
+      await new Promise((res) => setTimeout(res, 30));
+      const all = r.events.filter((e) => e.request_id === requestId);
+      assert.equal(all.length, 1, `exactly one cost event for ${requestId}`);
+      return all[0];
+    }
+    if (Date.now() - start > timeoutMs) assert.fail(`no cost event for ${requestId}`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
+function costrouterHeaders(resp) {
+  return Object.fromEntries([...resp.headers].filter(([k]) => k.startsWith('x-costrouter-')));
+}
+
+/** Checks the routing headers every answer carries. */
+function assertRoutingHeaders(resp, p) {
+  const h = costrouterHeaders(resp);
+  assert.match(h['x-costrouter-request-id'] ?? '', /^req_[0-9a-f]+$/);
+  assert.equal(h['x-costrouter-provider'], p.name);
+  assert.equal(h['x-costrouter-model'], p.upstreamModel);
+  assert.equal(h['x-costrouter-route'], 'direct');
+  assert.equal(h['x-costrouter-cache'], 'miss');
+  assert.match(h['x-costrouter-route-reason'], new RegExp(`requested model ${p.model}`));
+  if (p.name === 'azure') assert.match(h['x-costrouter-route-reason'], /fell back to azure after: openai: HTTP 503/);
+  return h;
+}
+
+/** The SSE trailer `: costrouter {json}`. */
+function trailerOf(comments) {
+  const found = comments.filter((c) => c.startsWith('costrouter '));
+  assert.equal(found.length, 1, `one cost trailer, got ${JSON.stringify(comments)}`);
+  return JSON.parse(found[0].slice('costrouter '.length));
+}
+
+/** Reassembles a streamed answer (content, tool calls by index, finish reason). */
+function assemble(data) {
+  let content = '';
+  let finish = null;
+  const calls = [];
+  for (const chunk of data) {
+    if (chunk === '[DONE]') continue;
+    assert.ok(!chunk.error, `unexpected stream error ${JSON.stringify(chunk)}`);
+    for (const choice of chunk.choices ?? []) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      const d = choice.delta ?? {};
+      if (typeof d.content === 'string') content += d.content;
+      for (const tc of d.tool_calls ?? []) {
+        assert.equal(typeof tc.index, 'number', 'every tool call delta has an index');
+        const slot = (calls[tc.index] ??= { id: undefined, type: undefined, function: { name: '', arguments: '' } });
+        if (tc.id) slot.id = tc.id;
+        if (tc.type) slot.type = tc.type;
+        if (tc.function?.name) slot.function.name += tc.function.name;
+        if (tc.function?.arguments) slot.function.arguments += tc.function.arguments;
+      }
+      if (choice.finish_reason) finish = choice.finish_reason;
+    }
+  }
+  return { content, calls, finish };
+}
+
+/** Usage chunks are the data events that carry a `usage` key. */
+const usageChunks = (data) => data.filter((d) => d !== '[DONE]' && Object.hasOwn(d, 'usage'));
+
+// ---- plain and streamed answers, per provider -----------------------------------------------------
+
+for (const p of PROVIDERS) {
+  test(`${p.name}: non-streaming answer with exact cost headers and one cost event`, async () => {
+    p.prepare?.();
+    const resp = await r.chat(hello(p.model));
+    const body = await resp.json();
+    assert.equal(resp.status, 200, JSON.stringify(body));
+    const h = assertRoutingHeaders(resp, p);
+    assert.equal(body.object, 'chat.completion');
+    assert.equal(body.choices[0].message.role, 'assistant');
+    const provider = p.name === 'mistral' ? 'openai' : p.name; // the preset is served by the fake OpenAI
+    assert.match(body.choices[0].message.content, new RegExp(`Hello from fake ${provider} ${p.upstreamModel}`));
+    assert.equal(body.choices[0].finish_reason, 'stop');
+    assert.ok(body.created > 0);
+    const cost = costOfOpenAiUsage(p.priceKey, body.usage);
+    assert.equal(h['x-costrouter-cost-usd'], cost);
+    assert.equal(h['x-costrouter-baseline-cost-usd'], cost, 'served the requested model: baseline = cost');
+    const ev = await eventFor(h['x-costrouter-request-id']);
+    assert.equal(ev.status, 200);
+    assert.equal(ev.error_code, '');
+    assert.equal(ev.provider, p.name);
+    assert.equal(ev.model, p.upstreamModel);
+    assert.equal(ev.input_tokens, body.usage.prompt_tokens);
+    assert.equal(ev.output_tokens, body.usage.completion_tokens);
+    assert.equal(ev.cost_usd, Number(cost));
+  });
+
+  test(`${p.name}: streaming answer ends with the cost trailer and [DONE]`, async () => {
+    p.prepare?.();
+    const resp = await r.chat(hello(p.model, { stream: true }));
+    assert.equal(resp.status, 200);
+    assert.match(resp.headers.get('content-type'), /^text\/event-stream/);
+    const h = assertRoutingHeaders(resp, p);
+    assert.equal(h['x-costrouter-cost-usd'], 'in-stream-trailer');
+    const { data, comments, text } = await readSse(resp);
+    assert.equal(data.at(-1), '[DONE]');
+    assert.ok(text.indexOf(': costrouter ') < text.lastIndexOf('data: [DONE]'), 'trailer before [DONE]');
+    const answer = assemble(data);
+    const provider = p.name === 'mistral' ? 'openai' : p.name;
+    assert.match(answer.content, new RegExp(`Hello from fake ${provider} ${p.upstreamModel}`));
+    assert.equal(answer.finish, 'stop');
+    assert.equal(usageChunks(data).length, 0, 'no usage chunk unless asked');
+    const trailer = trailerOf(comments);
+    assert.equal(trailer.request_id, h['x-costrouter-request-id']);
+    assert.equal(trailer.provider, p.name);
+    const cost = costOfOpenAiUsage(p.priceKey, trailer.usage);
+    assert.equal(trailer.cost_usd, cost);
+    assert.equal(trailer.baseline_cost_usd, cost);
+    // The fake Mistral (served by the fake OpenAI) only reports stream usage when asked for it,
+    // and the preset drops stream_options, so the router estimates; the others report it.
+    assert.equal(trailer.usage_basis, p.name === 'mistral' ? 'estimated' : 'reported');
+    const ev = await eventFor(h['x-costrouter-request-id']);
+    assert.equal(ev.status, 200);
+    assert.equal(ev.cost_usd, Number(cost));
+  });
+
+  test(`${p.name}: tool call, non-streaming, in OpenAI's shape`, async () => {
+    p.prepare?.();
+    const resp = await r.chat(weatherAsk(p.model));
+    const body = await resp.json();
+    assert.equal(resp.status, 200, JSON.stringify(body));
+    assertRoutingHeaders(resp, p);
+    const choice = body.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.role, 'assistant');
+    assert.equal(choice.message.content, null);
+    assert.equal(choice.message.tool_calls.length, 1);
+    const call = choice.message.tool_calls[0];
+    assert.equal(typeof call.id, 'string');
+    assert.ok(call.id.length > 0);
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.equal(typeof call.function.arguments, 'string');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
+    const sent = upstreamChats().at(-1).body;
+    if (p.name === 'anthropic') assert.deepEqual(sent.tools.map((t) => t.name), ['get_weather']);
+    else if (p.name === 'gemini') assert.deepEqual(sent.tools[0].functionDeclarations.map((t) => t.name), ['get_weather']);
+    else assert.deepEqual(sent.tools, WEATHER_TOOLS);
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  });
+
+  test(`${p.name}: tool call, streaming, in OpenAI's shape`, async () => {
+    p.prepare?.();
+    const resp = await r.chat(weatherAsk(p.model, { stream: true }));
+    assert.equal(resp.status, 200);
+    assertRoutingHeaders(resp, p);
+    const { data, comments } = await readSse(resp);
+    assert.equal(data.at(-1), '[DONE]');
+    const answer = assemble(data);
+    assert.equal(answer.finish, 'tool_calls');
+    assert.equal(answer.content, '');
+    assert.equal(answer.calls.length, 1);
+    const [call] = answer.calls;
+    assert.ok(call.id, 'the first delta of a call carries its id');
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
+    const trailer = trailerOf(comments);
+    assert.equal(trailer.cost_usd, costOfOpenAiUsage(p.priceKey, trailer.usage));
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  });
+}
+
+// ---- stream usage ---------------------------------------------------------------------------------
+
+for (const p of PROVIDERS.filter((x) => x.name !== 'mistral')) {
+  test(`${p.name}: include_usage true gives exactly one final usage chunk with choices []`, async () => {
+    p.prepare?.();
+    const resp = await r.chat(hello(p.model, { stream: true, stream_options: { include_usage: true } }));
+    assert.equal(resp.status, 200);
+    const { data, comments } = await readSse(resp);
+    assert.equal(data.at(-1), '[DONE]');
+    const withUsage = usageChunks(data);
+    assert.equal(withUsage.length, 1, JSON.stringify(withUsage));
+    const last = data.at(-2);
+    assert.equal(last, withUsage[0], 'the usage chunk is the last data event before [DONE]');
+    assert.deepEqual(last.choices, []);
+    assert.equal(last.object, 'chat.completion.chunk');
+    const ids = new Set(data.filter((d) => d !== '[DONE]' && d.choices.length > 0).map((d) => d.id));
+    assert.equal(ids.size, 1, 'one id across the chunks');
+    assert.equal(last.id, [...ids][0], 'the usage chunk has the stream id');
+    const u = last.usage;
+    assert.ok(u.prompt_tokens > 0 && u.completion_tokens > 0);
+    assert.equal(u.total_tokens, u.prompt_tokens + u.completion_tokens);
+    const trailer = trailerOf(comments);
+    assert.deepEqual(trailer.usage, u);
+    assert.equal(trailer.cost_usd, costOfOpenAiUsage(p.priceKey, u));
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  });
+}
+
+for (const [label, streamOptions] of [['absent', undefined], ['false', { include_usage: false }]]) {
+  test(`openai: include_usage ${label} gives no usage chunk, yet the router asked the upstream for usage`, async () => {
+    const resp = await r.chat(hello('gpt-4o-mini', { stream: true, ...(streamOptions ? { stream_options: streamOptions } : {}) }));
+    assert.equal(resp.status, 200);
+    const { data, comments } = await readSse(resp);
+    assert.equal(data.at(-1), '[DONE]');
+    assert.equal(usageChunks(data).length, 0);
+    assert.ok(data.every((d) => d === '[DONE]' || d.choices.length > 0), 'no choices-less chunk reaches the client');
+    const sent = upstreamChats().at(-1);
+    assert.equal(sent.body.stream, true);
+    assert.deepEqual(sent.body.stream_options, { include_usage: true });
+    // ... so the cost is the provider's count, not an estimate.
+    const trailer = trailerOf(comments);
+    assert.equal(trailer.usage_basis, 'reported');
+    assert.equal(trailer.cost_usd, costOfOpenAiUsage('gpt-4o-mini', trailer.usage));
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  });
+}
+
+test('azure: a streamed request also asks Azure for usage', async () => {
+  PROVIDERS[1].prepare();
+  const resp = await r.chat(hello('gpt-4o-mini', { stream: true }));
+  const { data } = await readSse(resp);
+  assert.equal(data.at(-1), '[DONE]');
+  const sent = upstreamChats().filter((q) => q.path.startsWith('/azure/'));
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0].body.stream_options, { include_usage: true });
+  assert.equal(sent[0].headers['api-key'], 'test-azure-key');
+  assert.equal(sent[0].query['api-version'], '2024-10-21');
+  assert.equal(sent[0].body.model, undefined, 'Azure names the deployment in the URL');
+  assert.equal(usageChunks(data).length, 0);
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
+// ---- exact costs from scripted usage ---------------------------------------------------------------
+
+const OPENAI_CACHED_USAGE = { prompt_tokens: 2000, completion_tokens: 300, prompt_tokens_details: { cached_tokens: 1500 } };
+// 500 × $0.15/M + 1500 × $0.075/M + 300 × $0.60/M = $0.0003675
+const OPENAI_CACHED_COST = '0.0003675';
+
+test('openai: cached input is priced at the cached rate (non-streaming)', async () => {
+  assert.equal(expectedCost('gpt-4o-mini', { input: 2000, cached: 1500, output: 300 }), OPENAI_CACHED_COST);
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'From the cache.', usage: OPENAI_CACHED_USAGE } });
+  const resp = await r.chat(hello('gpt-4o-mini'));
+  const body = await resp.json();
+  assert.equal(resp.status, 200);
+  assert.equal(body.choices[0].message.content, 'From the cache.');
+  assert.equal(body.usage.prompt_tokens_details.cached_tokens, 1500);
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), OPENAI_CACHED_COST);
+  assert.equal(resp.headers.get('x-costrouter-baseline-cost-usd'), OPENAI_CACHED_COST);
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.input_tokens, 2000);
+  assert.equal(ev.cached_input_tokens, 1500);
+  assert.equal(ev.output_tokens, 300);
+  assert.equal(ev.cost_usd, Number(OPENAI_CACHED_COST));
+});
+
+test('openai: cached input is priced at the cached rate (streaming trailer)', async () => {
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'From the cache.', usage: OPENAI_CACHED_USAGE } });
+  const resp = await r.chat(hello('gpt-4o-mini', { stream: true, stream_options: { include_usage: true } }));
+  const { data, comments } = await readSse(resp);
+  assert.equal(data.at(-1), '[DONE]');
+  const [usage] = usageChunks(data);
+  assert.equal(usage.usage.prompt_tokens, 2000);
+  assert.equal(usage.usage.prompt_tokens_details.cached_tokens, 1500);
+  const trailer = trailerOf(comments);
+  assert.equal(trailer.cost_usd, OPENAI_CACHED_COST);
+  assert.equal(trailer.savings_usd, '0');
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.cost_usd, Number(OPENAI_CACHED_COST));
+  assert.equal(ev.cached_input_tokens, 1500);
+});
+
+const ANTHROPIC_CACHE_USAGE = { input_tokens: 100, cache_read_input_tokens: 2000, cache_creation_input_tokens: 1000, output_tokens: 50 };
+// 100 × $1/M + 2000 × $0.10/M (read) + 1000 × $1.25/M (write) + 50 × $5/M = $0.0018
+const ANTHROPIC_CACHE_COST = '0.0018';
+
+for (const stream of [false, true]) {
+  test(`anthropic: cache reads and writes are priced separately (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    assert.equal(expectedCost('claude-haiku-4-5', { input: 3100, cached: 2000, cacheWrite: 1000, output: 50 }), ANTHROPIC_CACHE_COST);
+    r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Cached context.', usage: ANTHROPIC_CACHE_USAGE } });
+    const resp = await r.chat(hello('claude-haiku-4-5', stream ? { stream: true, stream_options: { include_usage: true } } : {}));
+    assert.equal(resp.status, 200);
+    let usage;
+    if (stream) {
+      const { data, comments } = await readSse(resp);
+      assert.equal(assemble(data).content, 'Cached context.');
+      usage = usageChunks(data)[0].usage;
+      assert.equal(trailerOf(comments).cost_usd, ANTHROPIC_CACHE_COST);
+    } else {
+      const body = await resp.json();
+      assert.equal(body.choices[0].message.content, 'Cached context.');
+      usage = body.usage;
+      assert.equal(resp.headers.get('x-costrouter-cost-usd'), ANTHROPIC_CACHE_COST);
+      assert.equal(resp.headers.get('x-costrouter-baseline-cost-usd'), ANTHROPIC_CACHE_COST);
+    }
+    // OpenAI's convention: prompt_tokens counts every prompt token, cache reads among them.
+    assert.equal(usage.prompt_tokens, 3100);
+    assert.equal(usage.prompt_tokens_details.cached_tokens, 2000);
+    assert.equal(usage.completion_tokens, 50);
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.input_tokens, 3100);
+    assert.equal(ev.cached_input_tokens, 2000);
+    assert.equal(ev.cache_write_tokens, 1000);
+    assert.equal(ev.output_tokens, 50);
+    assert.equal(ev.cost_usd, Number(ANTHROPIC_CACHE_COST));
+  });
+}
+
+const GEMINI_USAGE = { promptTokenCount: 1000, cachedContentTokenCount: 400, candidatesTokenCount: 50, thoughtsTokenCount: 120 };
+// 600 × $0.30/M + 400 × $0.03/M (cached) + (50 + 120 thoughts) × $2.50/M = $0.000617
+const GEMINI_COST = '0.000617';
+
+for (const stream of [false, true]) {
+  test(`gemini: thoughts are billed as output and cached tokens at the cached rate (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    assert.equal(expectedCost('gemini-2.5-flash', { input: 1000, cached: 400, output: 170 }), GEMINI_COST);
+    r.upstream.script({ provider: 'gemini', model: 'gemini-2.5-flash', response: { text: 'Thought about it.', usage: GEMINI_USAGE } });
+    const resp = await r.chat(hello('gemini-2.5-flash', stream ? { stream: true, stream_options: { include_usage: true } } : {}));
+    assert.equal(resp.status, 200);
+    let usage;
+    if (stream) {
+      const { data, comments } = await readSse(resp);
+      assert.equal(assemble(data).content, 'Thought about it.');
+      usage = usageChunks(data)[0].usage;
+      assert.equal(trailerOf(comments).cost_usd, GEMINI_COST);
+    } else {
+      const body = await resp.json();
+      assert.equal(body.choices[0].message.content, 'Thought about it.');
+      usage = body.usage;
+      assert.equal(resp.headers.get('x-costrouter-cost-usd'), GEMINI_COST);
+    }
+    assert.equal(usage.prompt_tokens, 1000);
+    assert.equal(usage.prompt_tokens_details.cached_tokens, 400);
+    assert.equal(usage.completion_tokens, 170);
+    assert.equal(usage.completion_tokens_details.reasoning_tokens, 120);
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.reasoning_tokens, 120);
+    assert.equal(ev.cached_input_tokens, 400);
+    assert.equal(ev.cost_usd, Number(GEMINI_COST));
+  });
+}
+
+test('azure fallback: priced at the requested model, reason says why', async () => {
+  PROVIDERS[1].prepare();
+  r.upstream.script({ provider: 'azure', model: 'mini-deploy', response: { text: 'From Azure.', usage: OPENAI_CACHED_USAGE } });
+  const resp = await r.chat(hello('gpt-4o-mini'));
+  const body = await resp.json();
+  assert.equal(body.choices[0].message.content, 'From Azure.');
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), OPENAI_CACHED_COST);
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /fallback order openai > azure; fell back to azure after: openai: HTTP 503 \(The server is overloaded/);
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
+// ---- JSON mode ------------------------------------------------------------------------------------
+
+test('response_format json_object: passed to OpenAI, JSON mime type for Gemini, an instruction for Anthropic', async () => {
+  const ids = [];
+  const ask = async (model) => {
+    const resp = await r.chat({ model, messages: [{ role: 'user', content: 'Give me a JSON object' }], response_format: { type: 'json_object' } });
+    ids.push(resp.headers.get('x-costrouter-request-id'));
+    return resp;
+  };
+
+  let resp = await ask('gpt-4o-mini');
+  let body = await resp.json();
+  assert.equal(resp.status, 200);
+  assert.deepEqual(JSON.parse(body.choices[0].message.content), { answer: 'fake' });
+  assert.deepEqual(upstreamChats().at(-1).body.response_format, { type: 'json_object' });
+
+  resp = await ask('gemini-2.5-flash');
+  body = await resp.json();
+  assert.equal(resp.status, 200);
+  assert.deepEqual(JSON.parse(body.choices[0].message.content), { answer: 'fake' });
+  assert.equal(upstreamChats().at(-1).body.generationConfig.responseMimeType, 'application/json');
+
+  resp = await ask('claude-haiku-4-5');
+  await resp.json();
+  assert.equal(resp.status, 200);
+  const sent = upstreamChats().at(-1).body;
+  assert.equal(sent.response_format, undefined);
+  assert.match(sent.system, /Respond with only a valid JSON object/);
+
+  resp = await ask('mistral-small');
+  body = await resp.json();
+  assert.deepEqual(JSON.parse(body.choices[0].message.content), { answer: 'fake' });
+  assert.deepEqual(upstreamChats().at(-1).body.response_format, { type: 'json_object' });
+  for (const id of ids) await eventFor(id);
+});
+
+test('response_format json_object while streaming (OpenAI, Gemini)', async () => {
+  for (const model of ['gpt-4o-mini', 'gemini-2.5-flash']) {
+    const resp = await r.chat({ model, stream: true, messages: [{ role: 'user', content: 'JSON please' }], response_format: { type: 'json_object' } });
+    const { data } = await readSse(resp);
+    assert.equal(data.at(-1), '[DONE]');
+    assert.deepEqual(JSON.parse(assemble(data).content), { answer: 'fake' }, model);
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  }
+});
+
+// ---- images ---------------------------------------------------------------------------------------
+
+const PNG_DATA = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+const IMAGE_MESSAGE = {
+  role: 'user',
+  content: [
+    { type: 'text', text: 'What is in these images?' },
+    { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG_DATA}` } },
+    { type: 'image_url', image_url: { url: 'https://example.com/cat.png', detail: 'high' } },
+  ],
+};
+
+test('images in content parts reach Anthropic as image blocks', async () => {
+  for (const stream of [false, true]) {
+    const resp = await r.chat({ model: 'claude-haiku-4-5', stream, messages: [IMAGE_MESSAGE] });
+    assert.equal(resp.status, 200);
+    await resp.text();
+    const sent = upstreamChats().at(-1);
+    assert.equal(sent.path, '/anthropic/v1/messages');
+    assert.deepEqual(sent.body.messages, [{
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is in these images?' },
+        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG_DATA } },
+        { type: 'image', source: { type: 'url', url: 'https://example.com/cat.png' } },
+      ],
+    }]);
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  }
+});
+
+test('images in content parts reach Gemini as inlineData and fileData parts', async () => {
+  for (const stream of [false, true]) {
+    const resp = await r.chat({ model: 'gemini-2.5-flash', stream, messages: [IMAGE_MESSAGE] });
+    assert.equal(resp.status, 200);
+    await resp.text();
+    const sent = upstreamChats().at(-1);
+    assert.equal(sent.path, `/gemini/v1beta/models/gemini-2.5-flash:${stream ? 'streamGenerateContent' : 'generateContent'}`);
+    if (stream) assert.equal(sent.query.alt, 'sse');
+    assert.deepEqual(sent.body.contents, [{
+      role: 'user',
+      parts: [
+        { text: 'What is in these images?' },
+        { inlineData: { mimeType: 'image/png', data: PNG_DATA } },
+        { fileData: { mimeType: 'image/png', fileUri: 'https://example.com/cat.png' } },
+      ],
+    }]);
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  }
+});
+
+test('images in content parts reach OpenAI unchanged', async () => {
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [IMAGE_MESSAGE] });
+  assert.equal(resp.status, 200);
+  await resp.text();
+  assert.deepEqual(upstreamChats().at(-1).body.messages, [IMAGE_MESSAGE]);
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
+// ---- parameter pass-through and presets ------------------------------------------------------------
+
+const SAMPLING = { n: 2, stop: ['END'], seed: 7, user: 'user-42', logprobs: true, top_logprobs: 2, logit_bias: { 50256: -100 } };
+
+test('n, stop, seed, user and logprobs pass through to OpenAI', async () => {
+  const resp = await r.chat(hello('gpt-4o-mini', SAMPLING));
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  const sent = upstreamChats().at(-1).body;
+  assert.equal(sent.model, 'gpt-4o-mini');
+  for (const [k, v] of Object.entries(SAMPLING)) assert.deepEqual(sent[k], v, k);
+  assert.equal(body.choices.length, 2);
+  assert.deepEqual(body.choices.map((c) => c.index), [0, 1]);
+  // Both choices are billed; the header prices the usage the provider reported.
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), costOfOpenAiUsage('gpt-4o-mini', body.usage));
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.attribution.user, 'user-42', 'the OpenAI user field attributes the spend');
+});
+
+test('the Mistral preset renames seed to random_seed and drops user (and stream_options)', async () => {
+  for (const stream of [false, true]) {
+    const resp = await r.chat(hello('mistral-small', { seed: 7, user: 'user-42', stop: ['END'], temperature: 0.3, stream, ...(stream ? { stream_options: { include_usage: false } } : {}) }));
+    assert.equal(resp.status, 200);
+    await resp.text();
+    const sent = upstreamChats().at(-1);
+    assert.equal(sent.path, '/openai/v1/chat/completions');
+    assert.equal(sent.headers.authorization, 'Bearer test-openai-key');
+    assert.equal(sent.body.model, 'mistral-small-latest');
+    assert.equal(sent.body.random_seed, 7);
+    assert.equal(sent.body.seed, undefined);
+    assert.equal(sent.body.user, undefined);
+    assert.equal(sent.body.stream_options, undefined);
+    assert.deepEqual(sent.body.stop, ['END']);
+    assert.equal(sent.body.temperature, 0.3);
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.provider, 'mistral');
+  }
+});
+
+// ---- embeddings -----------------------------------------------------------------------------------
+
+const embed = (body, key = KEYS.acme) => fetch(`${r.url}/v1/embeddings`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** base64 of little-endian float32s → numbers (what the OpenAI SDKs decode). */
+const decodeBase64Floats = (s) => {
+  const buf = Buffer.from(s, 'base64');
+  assert.equal(buf.length % 4, 0);
+  return Array.from({ length: buf.length / 4 }, (_, i) => buf.readFloatLE(i * 4));
+};
+
+test('embeddings through OpenAI: floats, base64, exact cost', async () => {
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { usage: { prompt_tokens: 1234, total_tokens: 1234 } } });
+  let resp = await embed({ model: 'text-embedding-3-small', input: ['hello world', 'costrouter'], dimensions: 4 });
+  let body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  assert.equal(body.object, 'list');
+  assert.equal(body.data.length, 2);
+  for (const [i, d] of body.data.entries()) {
+    assert.equal(d.object, 'embedding');
+    assert.equal(d.index, i);
+    assert.equal(d.embedding.length, 4);
+    assert.ok(d.embedding.every((x) => typeof x === 'number'));
+  }
+  // 1234 × $0.02/M
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), '0.00002468');
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), expectedCost('text-embedding-3-small', { input: 1234 }));
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'openai');
+  assert.equal(resp.headers.get('x-costrouter-model'), 'text-embedding-3-small');
+  const sent = r.upstream.requests().at(-1);
+  assert.equal(sent.path, '/openai/v1/embeddings');
+  assert.deepEqual(sent.body, { model: 'text-embedding-3-small', input: ['hello world', 'costrouter'], dimensions: 4 });
+  let ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.input_tokens, 1234);
+  assert.equal(ev.cost_usd, 0.00002468);
+
+  const floats = body.data.map((d) => d.embedding);
+  resp = await embed({ model: 'text-embedding-3-small', input: ['hello world', 'costrouter'], dimensions: 4, encoding_format: 'base64' });
+  body = await resp.json();
+  assert.equal(resp.status, 200);
+  assert.equal(r.upstream.requests().at(-1).body.encoding_format, 'base64');
+  for (const [i, d] of body.data.entries()) {
+    assert.equal(typeof d.embedding, 'string');
+    const decoded = decodeBase64Floats(d.embedding);
+    decoded.forEach((x, j) => assert.ok(Math.abs(x - floats[i][j]) < 1e-6));
+  }
+  ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.status, 200);
+});
+
+test('embeddings through Gemini: batchEmbedContents, float arrays, estimated cost', async () => {
+  const before = gemEmb.log.length;
+  const resp = await embed({ model: 'gemini-embedding', input: ['hello world', 'costrouter'], dimensions: 4 });
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  const sent = gemEmb.log.slice(before);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].path, '/v1beta/models/text-embedding-004:batchEmbedContents');
+  assert.deepEqual(sent[0].body, {
+    requests: ['hello world', 'costrouter'].map((text) => ({ model: 'models/text-embedding-004', content: { parts: [{ text }] }, outputDimensionality: 4 })),
+  });
+  assert.equal(body.object, 'list');
+  assert.deepEqual(body.data, [0, 1].map((i) => ({ object: 'embedding', index: i, embedding: geminiVector(i) })));
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'gemini-embed');
+  // Gemini reports no token counts: 4 characters a token, so ⌈11/4⌉ + ⌈10/4⌉ = 6 tokens × $0.02/M.
+  assert.equal(resp.headers.get('x-costrouter-usage'), 'estimated');
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), expectedCost('text-embedding-3-small', { input: 6 }));
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.input_tokens, 6);
+});
+
+test('embeddings through Gemini with encoding_format base64 answer base64 float32 vectors', async () => {
+  // The OpenAI Node SDK asks for base64 by default and decodes whatever string it gets back:
+  // an array where a base64 string is expected silently turns into garbage vectors.
+  const resp = await embed({ model: 'gemini-embedding', input: ['hello world', 'costrouter'], encoding_format: 'base64' });
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  for (const [i, d] of body.data.entries()) {
+    assert.equal(typeof d.embedding, 'string', `data[${i}].embedding should be base64, got ${JSON.stringify(d.embedding)}`);
+    assert.deepEqual(decodeBase64Floats(d.embedding), geminiVector(i));
+  }
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
+// ---- models ---------------------------------------------------------------------------------------
+
+test('/v1/models lists every model and alias with what serves it', async () => {
+  const resp = await fetch(`${r.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+  const body = await resp.json();
+  assert.equal(resp.status, 200);
+  assert.equal(body.object, 'list');
+  const byId = Object.fromEntries(body.data.map((m) => [m.id, m]));
+  const catalog = testCatalog(r.upstream.url);
+  for (const id of [...Object.keys(catalog.models), ...Object.keys(catalog.aliases)]) assert.ok(byId[id], `missing ${id}`);
+  for (const m of body.data) {
+    assert.equal(m.object, 'model');
+    assert.equal(typeof m.created, 'number');
+    assert.equal(typeof m.owned_by, 'string');
+  }
+  assert.equal(byId.fast.costrouter.serves, 'gpt-4o-mini');
+  assert.equal(byId.gpt4o.costrouter.serves, 'gpt-4o');
+  assert.deepEqual(byId['gpt-4o-mini'].costrouter.providers, ['openai', 'azure']);
+  assert.equal(byId['gpt-4o-mini'].costrouter.context_window, PRICES['gpt-4o-mini'].context_window);
+  assert.equal(byId['text-embedding-3-small'].costrouter.mode, 'embedding');
+  assert.equal(byId['claude-haiku-4-5'].costrouter.mode, 'chat');
+
+  // A tenant limited to the alias `fast` sees only it.
+  const limited = await (await fetch(`${r.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.restricted}` } })).json();
+  assert.deepEqual(limited.data.map((m) => m.id), ['fast']);
+});
+
+test('an alias is served and reported as such', async () => {
+  const resp = await r.chat(hello('fast'));
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'openai');
+  assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o-mini');
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /alias 'fast' serves gpt-4o-mini/);
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), costOfOpenAiUsage('gpt-4o-mini', body.usage));
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
