@@ -95,14 +95,17 @@ pub enum OnHardLimit {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BudgetSpec {
     pub id: String,
     pub scope: Scope,
     pub window: Window,
     #[serde(default = "one")]
     pub reset_day: u32,
+    /// USD, as a decimal string or number (`"10.00"`).
+    #[serde(with = "crate::money::decimal")]
     pub hard_limit: Usd,
-    #[serde(default)]
+    #[serde(default, with = "crate::money::decimal::option")]
     pub soft_limit: Option<Usd>,
     #[serde(default = "refuse")]
     pub on_hard_limit: OnHardLimit,
@@ -120,7 +123,9 @@ fn refuse() -> OnHardLimit {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BudgetState {
     pub window_start: i64,
+    #[serde(with = "crate::money::decimal")]
     pub spent: Usd,
+    #[serde(with = "crate::money::decimal")]
     pub reserved: Usd,
 }
 
@@ -187,6 +192,7 @@ pub const RESERVATION_TTL_SECS: i64 = 15 * 60;
 
 /// Requests and tokens per minute, per tenant and per key (`None` = unlimited).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimits {
     pub tenant_rpm: Option<u64>,
     pub tenant_tpm: Option<u64>,
@@ -426,6 +432,30 @@ mod tests {
     }
 
     #[test]
+    fn max_cost_takes_the_dearest_candidate_or_sums_a_cascade() {
+        use crate::routing::{Candidate, CascadeSettings, RouteDecision};
+        let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"cheap":{"input":0.1,"output":0.4,"max_output_tokens":1000},"dear":{"input":2,"output":8,"cache_write":2.5}}}"#).unwrap();
+        let cand = |m: &str| Candidate { provider: "p".into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
+        let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), reason: String::new(), cascade: None };
+        // dear: 1000 prompt tokens at the cache-write price 2.5 + 100 output at 8 = 0.0025 + 0.0008
+        assert_eq!(max_cost(&d, &prices, 1000, Some(100)).to_string(), "0.0033");
+        // cheap's own cap (1000) applies without a request cap; dear falls back to 4096.
+        assert_eq!(max_cost(&d, &prices, 0, None).to_string(), "0.032768");
+        d.cascade = Some(CascadeSettings { min_logprob: None, buffer_streams: false });
+        assert_eq!(max_cost(&d, &prices, 1000, Some(100)).to_string(), "0.00344");
+    }
+
+    #[test]
+    fn budget_specs_read_dollar_amounts() {
+        let spec: BudgetSpec = serde_json::from_str(r#"{"id":"d","scope":{"kind":"team","value":"search"},"window":"weekly","reset_day":3,"hard_limit":"12.50","soft_limit":10}"#).unwrap();
+        assert_eq!(spec.hard_limit, Usd(12_500_000_000_000));
+        assert_eq!(spec.soft_limit, Some(Usd(10 * USD)));
+        assert_eq!(serde_json::to_value(&spec).unwrap()["hard_limit"], "12.5");
+        assert!(serde_json::from_str::<BudgetSpec>(r#"{"id":"d","scope":{"kind":"tenant"},"window":"daily","hard_limit":"-1"}"#).is_err());
+        assert!(serde_json::from_str::<BudgetSpec>(r#"{"id":"d","scope":{"kind":"tenant"},"window":"daily","hard_limit":"ten"}"#).is_err());
+    }
+
+    #[test]
     fn abandoned_reservations_expire() {
         let mut l = ledger(1);
         l.reserve("lost", Usd(USD), &Covered::default(), NOW).unwrap();
@@ -459,5 +489,31 @@ mod tests {
         let tomorrow = day(2026, 11, 23);
         assert!(l.reserve("c", Usd(5 * USD), &c, tomorrow).is_ok(), "the daily window reset at midnight UTC");
         assert_eq!(l.states["tenant-daily"].spent, Usd::ZERO);
+    }
+}
+
+/// Output tokens assumed for a model with no published cap and a request that sets none.
+pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
+
+/// The most a routed request can cost: every candidate could end up serving it, so the most
+/// expensive one counts; in a cascade every model may be paid for, so they add up.
+/// `prompt_upper` must be an upper bound on the prompt's tokens.
+pub fn max_cost(decision: &crate::routing::RouteDecision, prices: &crate::pricing::PriceTable, prompt_upper: u64, output_cap: Option<u64>) -> Usd {
+    let mut seen = std::collections::BTreeSet::new();
+    let costs = decision.candidates.iter().filter(|c| seen.insert(c.model.clone())).map(|c| {
+        prices.get(&c.price_key).map_or(Usd::ZERO, |p| {
+            let output = output_cap.or(p.max_output_tokens).unwrap_or(DEFAULT_OUTPUT_CAP);
+            let usage = crate::usage::Usage { input_tokens: prompt_upper, output_tokens: output, ..Default::default() };
+            // Cached and cache-write prices may exceed the input price (cache writes do): take the dearest.
+            let rates = p.rates_for(prompt_upper);
+            let dearest_input = rates.input.max(rates.cache_write).max(rates.cached_input);
+            let base = p.cost(&usage, false).total;
+            base + (dearest_input - rates.input).times(prompt_upper)
+        })
+    });
+    if decision.cascade.is_some() {
+        costs.fold(Usd::ZERO, |a, b| a + b)
+    } else {
+        costs.max().unwrap_or(Usd::ZERO)
     }
 }

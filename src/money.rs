@@ -147,3 +147,53 @@ mod tests {
         assert_eq!(Usd(1_000_000).scale_ppm(500_000), Usd(500_000));
     }
 }
+
+/// Serde for amounts people write: `"12.50"` (or `12.5`) in USD, written back as a decimal string.
+pub mod decimal {
+    use super::Usd;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(serde_json::Number),
+    }
+
+    fn parse<'de, D: Deserializer<'de>>(raw: Raw) -> Result<Usd, D::Error> {
+        let text = match raw {
+            Raw::Text(t) => t,
+            Raw::Number(n) => n.to_string(),
+        };
+        match Usd::parse_decimal(&text) {
+            Some(u) if u.0 >= 0 => Ok(u),
+            _ => Err(D::Error::custom(format!("expected a non-negative USD amount like \"12.50\", got {text:?}"))),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &Usd, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Usd, D::Error> {
+        parse::<D>(Raw::deserialize(d)?)
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<Usd>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(u) => s.serialize_str(&u.to_string()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Usd>, D::Error> {
+            match Option::<Raw>::deserialize(d)? {
+                Some(raw) => parse::<D>(raw).map(Some),
+                None => Ok(None),
+            }
+        }
+    }
+}

@@ -62,6 +62,12 @@ pub fn key_id(key_hash: &str) -> String {
     format!("key_{}", &key_hash[..12])
 }
 
+/// What [`key_id`] produces: `key_` and 12 lowercase hex digits. Anything else names no key
+/// (and may not even fit in a KV key), so it is refused before any lookup.
+pub fn valid_key_id(id: &str) -> bool {
+    id.strip_prefix("key_").is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 /// Tenant ids appear in KV keys and analytics: keep them to a safe alphabet.
 pub fn valid_tenant_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -84,6 +90,14 @@ mod tests {
         assert!(key[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
         assert!(new_key(&[1u8; 10]).is_none());
         assert!(new_key(&[255u8; 64]).is_none(), "bytes past 247 are rejected, not folded");
+    }
+
+    #[test]
+    fn key_ids_are_what_key_id_makes() {
+        assert!(valid_key_id(&key_id(&hash_key("cr-anything"))));
+        for bad in ["", "key_", "key_123", "key_0123456789ab0", "key_0123456789AB", "KEY_0123456789ab", "0123456789abcdef", &format!("key_{}", "f".repeat(600))] {
+            assert!(!valid_key_id(bad), "{bad}");
+        }
     }
 
     #[test]

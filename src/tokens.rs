@@ -32,3 +32,29 @@ mod tests {
         assert_eq!(estimate_prompt_tokens(&req), 8);
     }
 }
+
+/// Tokens an image may cost at most (OpenAI's high-detail tiling of a large image is ~1,100;
+/// Anthropic's cap is ~1,600 per image): used only for budget reservations.
+const IMAGE_TOKEN_ALLOWANCE: u64 = 2_000;
+
+/// An upper bound on a chat prompt's tokens, for budget reservations: byte-level BPE never
+/// makes a token from less than one byte, so UTF-8 bytes bound the count from above.
+pub fn prompt_token_upper_bound(req: &ChatRequest) -> u64 {
+    let mut total = 16u64;
+    for m in &req.messages {
+        total += 8;
+        if let Some(c) = &m.content {
+            total += c.text().len() as u64;
+            if let crate::api::chat::Content::Parts(parts) = c {
+                total += parts.iter().filter(|p| !matches!(p, crate::api::chat::ContentPart::Text { .. })).count() as u64 * IMAGE_TOKEN_ALLOWANCE;
+            }
+        }
+        if let Some(calls) = &m.tool_calls {
+            total += serde_json::to_string(calls).map_or(0, |s| s.len() as u64);
+        }
+    }
+    if let Some(tools) = &req.tools {
+        total += serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
+    }
+    total
+}

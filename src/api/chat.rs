@@ -303,7 +303,13 @@ impl ChatRequest {
                         "Function names must be 1-64 characters of a-z, A-Z, 0-9, underscores and dashes.",
                     ));
                 }
+                if t.function.parameters.as_ref().is_some_and(|p| !p.is_object()) {
+                    return Err(ApiError::invalid_value(&format!("tools[{i}].function.parameters"), "Function parameters must be a JSON Schema object."));
+                }
             }
+        }
+        if let Some(choice) = &self.tool_choice {
+            check_tool_choice(choice)?;
         }
         if self.stream_options.is_some() && !self.stream {
             return Err(ApiError::invalid_value("stream_options", "'stream_options' is only allowed when 'stream' is true."));
@@ -333,6 +339,30 @@ fn check_range(field: &str, value: Option<f64>, min: f64, max: f64) -> Result<()
             Err(ApiError::invalid_value(field, format!("'{field}' must be between {min} and {max}; got {v}.")))
         }
         _ => Ok(()),
+    }
+}
+
+/// `tool_choice` as OpenAI takes it: "none", "auto", "required", or an object with a `type`
+/// (a `function` one must name a function). Checked here so that a malformed value is refused
+/// the same way whichever provider serves the request, rather than passed through to some.
+fn check_tool_choice(choice: &Value) -> Result<(), ApiError> {
+    let ok = match choice {
+        Value::String(s) => matches!(s.as_str(), "none" | "auto" | "required"),
+        Value::Object(o) => match o.get("type").and_then(Value::as_str) {
+            Some("function") => o.get("function").and_then(|f| f.get("name")).and_then(Value::as_str).is_some_and(valid_function_name),
+            // Other object types (`allowed_tools`, `custom`) are OpenAI's own: passed through.
+            Some(kind) => !kind.is_empty(),
+            None => false,
+        },
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_value(
+            "tool_choice",
+            r#"'tool_choice' must be "none", "auto", "required" or {"type":"function","function":{"name":...}}."#,
+        ))
     }
 }
 
@@ -418,10 +448,46 @@ mod tests {
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, "stream_options"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name"}}]}"#, "tools[0].function.name"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, "stop"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":"x"}}]}"#, "tools[0].function.parameters"),
         ] {
             let e = parse(body).unwrap_err();
             assert_eq!(e.status, 400, "{body}");
             assert_eq!(e.param.as_deref(), Some(param), "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn tool_choice_must_have_openai_shape() {
+        let with = |choice: &str| parse(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"tool_choice":{choice}}}"#));
+        for ok in [
+            r#""auto""#,
+            r#""none""#,
+            r#""required""#,
+            "null",
+            r#"{"type":"function","function":{"name":"get_weather"}}"#,
+            r#"{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}}"#,
+        ] {
+            assert!(with(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1",
+            "true",
+            "[]",
+            r#"["auto"]"#,
+            "{}",
+            r#""sometimes""#,
+            r#""AUTO""#,
+            r#""any""#,
+            r#"{"type":1}"#,
+            r#"{"type":""}"#,
+            r#"{"type":"function"}"#,
+            r#"{"type":"function","function":{}}"#,
+            r#"{"type":"function","function":{"name":1}}"#,
+            r#"{"type":"function","function":"f"}"#,
+            r#"{"function":{"name":"f"}}"#,
+        ] {
+            let e = with(bad).unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, Some("tool_choice")), "{bad}");
         }
     }
 }

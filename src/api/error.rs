@@ -17,6 +17,7 @@ pub enum ErrorType {
     PermissionError,
     NotFoundError,
     RateLimitError,
+    InsufficientQuota,
     ApiError,
     ServiceUnavailable,
 }
@@ -131,6 +132,16 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, ErrorType::NotFoundError, "not_found", message)
+    }
+
+    /// A hard budget is spent: which budget, how much, and when it resets (RFC 3339, UTC).
+    pub fn budget_exceeded(budget: &str, limit: &str, used: &str, resets_at: &str) -> Self {
+        Self::new(
+            429,
+            ErrorType::InsufficientQuota,
+            "budget_exceeded",
+            format!("Budget '{budget}' is exhausted: ${used} of ${limit} spent or held by requests in flight. It resets at {resets_at}."),
+        )
     }
 
     pub fn rate_limited(message: impl Into<String>) -> Self {

@@ -5,15 +5,18 @@
 //! - `POST /admin/keys` `{"tenant_id","name"}`: a new key, shown once in the answer.
 //! - `GET /admin/keys?tenant_id=...`: the tenant's keys (ids and names, never the key).
 //! - `DELETE /admin/keys/{key_id}`: revoke.
+//! - `PUT /admin/tenants/{id}/budgets` `{"budgets":[...],"limits":{...}}`, `GET` the same path:
+//!   set and read budgets, per-minute limits and their live state.
 
 use serde::Deserialize;
 use serde_json::json;
 use worker::{kv::KvStore, Env, Method, Request, Response};
 
 use crate::api::ApiError;
-use crate::tenants::{hash_key, key_id, new_key, valid_tenant_id, KeyRecord, Tenant};
+use crate::tenants::{hash_key, key_id, new_key, valid_key_id, valid_tenant_id, KeyRecord, Tenant};
 
 use super::auth::{forget, require_admin};
+use super::spend;
 use super::http::{self, now_unix, read_body, RequestContext};
 
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
@@ -29,6 +32,21 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
             let tenant = put_tenant(&kv, id, &body).await?;
             http::json(200, &tenant, &rid)
+        }
+        (Method::Put, ["tenants", id, "budgets"]) => {
+            get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
+            let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
+            let config = crate::api::parse_json_object(&body)?;
+            // Validate here, where the admin gets a clear error, before the ledger sees it.
+            let _: LedgerConfigCheck = crate::api::deserialize_with_path(config.clone())?;
+            let stub = spend::ledger(env, id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+            spend::configure(&stub, &config).await?;
+            http::json(200, &spend::state(&stub).await?, &rid)
+        }
+        (Method::Get, ["tenants", id, "budgets"]) => {
+            get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
+            let stub = spend::ledger(env, id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+            http::json(200, &spend::state(&stub).await?, &rid)
         }
         (Method::Get, ["tenants", id]) => {
             let tenant = get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
@@ -57,6 +75,17 @@ async fn get_tenant(kv: &KvStore, id: &str) -> Result<Option<Tenant>, ApiError> 
         return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
     }
     kv.get(&format!("tenant:{id}")).json().await.map_err(kv_error)
+}
+
+/// The shape `PUT /admin/tenants/{id}/budgets` accepts (checked before it reaches the ledger).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct LedgerConfigCheck {
+    #[serde(default)]
+    budgets: Vec<crate::budget::BudgetSpec>,
+    #[serde(default)]
+    limits: crate::budget::RateLimits,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +152,9 @@ async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, A
 }
 
 async fn revoke_key(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
+    if !valid_key_id(id) {
+        return Err(ApiError::invalid_value("key_id", "Key ids are 'key_' followed by 12 hex digits, as listed by GET /admin/keys."));
+    }
     let hash = kv.get(&format!("keyid:{id}")).text().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
     let mut record: KeyRecord = kv.get(&format!("key:{hash}")).json().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
     if record.revoked_at.is_none() {

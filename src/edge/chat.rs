@@ -20,13 +20,14 @@ use crate::routing::plan::{plan, Outcome, PlanInput};
 use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
 use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
-use crate::tokens::{estimate_prompt_tokens, estimate_text_tokens, estimate_usage};
+use crate::budget::{max_cost, Exceeded, OnHardLimit};
+use crate::tokens::{estimate_prompt_tokens, estimate_text_tokens, estimate_usage, prompt_token_upper_bound};
 use crate::usage::Usage;
 
 use super::auth::{authenticate, Principal};
 use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, now_unix, read_body, RequestContext};
-use super::{events, health, upstream};
+use super::{events, health, spend, upstream};
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate(&req, env).await?;
@@ -68,10 +69,110 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         latency_ms: &health::latency_ms,
     };
     match plan(&policy, &input)? {
-        Outcome::Route(decision) => serve(env, rc, &principal, cfg, chat, decision).await,
+        Outcome::Route(decision) => {
+            let ledger = spend::ledger(env, &principal.tenant.id);
+            let Some(stub) = ledger else { return serve(env, rc, &principal, cfg, chat, decision).await };
+            let decision = admit(env, rc, &stub, &principal, &cfg, &chat, &facts, decision).await?;
+            let result = serve(env, rc, &principal, cfg, chat, decision).await;
+            if !rc.settles_later.get() {
+                match *rc.answered_cost.borrow() {
+                    Some(cost) => spend::settle(&stub, &rc.request_id, cost, now_unix()).await,
+                    None => spend::release(&stub, &rc.request_id, now_unix()).await,
+                }
+            }
+            result
+        }
         Outcome::Block { rule, message } => Err(ApiError::blocked_by_policy(&rule, &message)),
         Outcome::Respond { rule, text } => fixed_answer(env, rc, &principal, &chat, &rule, &text),
     }
+}
+
+/// Counts the request against the per-minute limits and reserves its most expensive outcome
+/// against the budgets; on a budget whose policy is to downgrade, narrows the route to its
+/// cheapest model and tries once more.
+#[allow(clippy::too_many_arguments)]
+async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, facts: &Facts, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
+    let now = now_unix();
+    let tokens = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(0);
+    match spend::rate(stub, &principal.key_id, tokens, now).await? {
+        Ok(status) => {
+            for (name, value) in [
+                ("x-ratelimit-limit-requests", status.limit_requests),
+                ("x-ratelimit-remaining-requests", status.remaining_requests),
+                ("x-ratelimit-limit-tokens", status.limit_tokens),
+                ("x-ratelimit-remaining-tokens", status.remaining_tokens),
+            ] {
+                if let Some(v) = value {
+                    rc.add_header(name, v.to_string());
+                }
+            }
+            rc.add_header("x-ratelimit-reset-requests", format!("{}s", status.reset_secs));
+        }
+        Err(limited) => {
+            rc.add_header("retry-after", limited.retry_after_secs.to_string());
+            return Err(ApiError::rate_limited(format!(
+                "Rate limit reached: {} per minute is {}. Retry in {} s.",
+                limited.what, limited.limit, limited.retry_after_secs
+            )));
+        }
+    }
+    let upper = prompt_token_upper_bound(chat);
+    let attribution = rc.attribution.borrow().clone();
+    for attempt in 0..2 {
+        let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens());
+        let reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
+        match reserved {
+            Ok(r) => {
+                if !r.soft_warnings.is_empty() {
+                    rc.add_header("x-costrouter-budget-warning", format!("soft limit passed: {}", r.soft_warnings.join(", ")));
+                }
+                return Ok(decision);
+            }
+            Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
+                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, upper, &decision) else { return Err(exceeded(&ex)) };
+                let model = cheaper.candidates[0].model.clone();
+                decision = cheaper;
+                decision.reason.push_str(&format!("; downgraded to {model}: budget '{}' reached its hard limit", ex.budget_id));
+            }
+            Err(ex) => return Err(exceeded(&ex)),
+        }
+    }
+    unreachable_budget()
+}
+
+/// The chat model this tenant may use whose worst-case cost is lowest and whose context window
+/// holds the request: where a downgrade goes.
+fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: u64, decision: &RouteDecision) -> Option<RouteDecision> {
+    let allowed = principal.tenant.allowed_models.as_deref();
+    let needed = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS);
+    cfg.catalog
+        .models
+        .values()
+        .filter(|m| m.mode == crate::catalog::ModelMode::Chat && allowed.is_none_or(|a| a.iter().any(|x| x == &m.name)))
+        .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.context_window).is_none_or(|w| w >= needed))
+        .filter_map(|m| {
+            let candidates: Vec<Candidate> = m
+                .deployments
+                .iter()
+                .filter(|d| cfg.catalog.providers.get(&d.provider).is_some_and(|p| usable(env, p)))
+                .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key.clone() })
+                .collect();
+            if candidates.is_empty() {
+                return None;
+            }
+            let d = RouteDecision { candidates, cascade: None, route: "downgrade".into(), ..decision.clone() };
+            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens()), d))
+        })
+        .min_by_key(|(cost, _)| *cost)
+        .map(|(_, d)| d)
+}
+
+fn unreachable_budget() -> Result<RouteDecision, ApiError> {
+    Err(ApiError::internal("budget admission did not conclude"))
+}
+
+fn exceeded(ex: &Exceeded) -> ApiError {
+    ApiError::budget_exceeded(&ex.budget_id, &ex.limit.to_string(), &(ex.spent + ex.reserved).to_string(), &http::rfc3339(ex.resets_at))
 }
 
 /// Output tokens assumed when a request sets no cap, for estimates and context-window checks.
@@ -221,6 +322,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                 };
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
+                rc.settles_later.set(true);
                 return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
             }
             Disposition::Success => {
@@ -425,6 +527,10 @@ fn stream_response(
                 Some(Err(_)) | None => {
                     let out = finish_stream(&mut st);
                     st.done = true;
+                    if let Some(stub) = spend::ledger(&st.env, &st.tenant.tenant.id) {
+                        let cost = st.receipt.cost.map(|c| c.total).unwrap_or_default();
+                        spend::settle(&stub, &st.rc.request_id, cost, now_unix()).await;
+                    }
                     return Some((Ok(out), st));
                 }
             }

@@ -68,13 +68,17 @@ fn parse(catalog: &str, pricing: &str) -> Result<(Catalog, PriceTable), String> 
     Ok((catalog, prices))
 }
 
-/// A provider's key from its Worker secret (or a plain var in local development).
+/// A provider's key from its Worker secret (or a plain var in local development). Every key
+/// read is registered for redaction, so no upstream text that echoes it reaches a client.
 pub fn provider_key(env: &Env, secret_name: &str) -> Option<String> {
-    env.secret(secret_name)
+    let key = env
+        .secret(secret_name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(secret_name).map(|v| v.to_string()))
         .ok()
-        .filter(|k| !k.trim().is_empty())
+        .filter(|k| !k.trim().is_empty())?;
+    crate::providers::register_secret(&key);
+    Some(key)
 }
 
 thread_local! {

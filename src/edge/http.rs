@@ -1,9 +1,12 @@
 //! Small HTTP helpers: responses in the router's shapes, bounded body reads, request ids.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
+use futures_util::future::select;
+use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{Headers, Request, Response};
+use worker::{ByteStream, Delay, Headers, Request, Response};
 
 use crate::api::ApiError;
 use crate::events::Attribution;
@@ -21,6 +24,12 @@ pub struct RequestContext {
     pub tenant: RefCell<Option<String>>,
     pub model: RefCell<String>,
     pub attribution: RefCell<Attribution>,
+    /// Headers for whatever response ends the request (rate-limit status, budget warnings).
+    pub extra_headers: RefCell<Vec<(String, String)>>,
+    /// The cost of the answer that was returned, once known, for settling the budget.
+    pub answered_cost: RefCell<Option<crate::money::Usd>>,
+    /// A live stream settles its own reservation when it ends.
+    pub settles_later: std::cell::Cell<bool>,
 }
 
 impl RequestContext {
@@ -36,6 +45,9 @@ impl RequestContext {
             tenant: RefCell::new(None),
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),
+            extra_headers: RefCell::new(Vec::new()),
+            answered_cost: RefCell::new(None),
+            settles_later: std::cell::Cell::new(false),
         }
     }
 
@@ -45,6 +57,10 @@ impl RequestContext {
 
     pub fn set_model(&self, model: &str) {
         *self.model.borrow_mut() = model.chars().take(128).collect();
+    }
+
+    pub fn add_header(&self, name: &str, value: String) {
+        self.extra_headers.borrow_mut().push((name.to_string(), value));
     }
 
     pub fn set_attribution(&self, attribution: Attribution) {
@@ -112,11 +128,37 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
             header_safe(&content_type)
         )));
     }
-    let body = req.bytes().await.map_err(|_| ApiError::invalid_request("The request body could not be read."))?;
-    if body.len() > limit {
-        return Err(ApiError::body_too_large(limit));
+    // Read chunk by chunk: a body without `content-length` (chunked) is never buffered past the
+    // limit, however long it is (or if it never ends).
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
+    let mut stream = req.stream().map_err(unreadable)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        if body.len() + chunk.len() > limit {
+            discard_rest(&mut stream).await;
+            return Err(ApiError::body_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// How long the rest of an oversized chunked body is read and dropped before the 413 goes out.
+const DISCARD_MS: u64 = 2_000;
+
+/// Reads and drops what is left of a body, for at most [`DISCARD_MS`]. Answering while the client
+/// is still sending makes the runtime reset the connection, and the client would see that instead
+/// of the 413; a body that never ends still gets its answer once the time is up.
+async fn discard_rest(stream: &mut ByteStream) {
+    let draining = Box::pin(async {
+        while let Some(Ok(_)) = stream.next().await {}
+    });
+    let deadline = Box::pin(Delay::from(Duration::from_millis(DISCARD_MS)));
+    let _ = select(draining, deadline).await;
 }
 
 /// API keys in URLs end up in logs and browser history; such requests are refused outright.
@@ -131,4 +173,9 @@ pub fn has_key_in_query(req: &Request) -> bool {
 
 pub fn to_api_error(e: worker::Error) -> ApiError {
     ApiError::internal(format!("edge runtime error: {e}"))
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-11-23T00:00:00Z`), for messages people read.
+pub fn rfc3339(unix: i64) -> String {
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix as f64 * 1000.0)).to_iso_string().as_string().unwrap_or_default().replace(".000Z", "Z")
 }

@@ -24,14 +24,18 @@ use http::{error_response, RequestContext};
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let rc = RequestContext::new(&req);
     let result = dispatch(req, &env, &rc).await;
-    Ok(match result {
+    let mut resp = match result {
         Ok(resp) => resp,
         Err(err) => {
             // Requests refused before a tenant is known still count in the event stream.
             events::record_failure(&env, &rc, None, &err);
             error_response(&err, &rc.request_id)
         }
-    })
+    };
+    for (name, value) in rc.extra_headers.borrow().iter() {
+        let _ = resp.headers_mut().set(name, &crate::receipt::header_safe(value));
+    }
+    Ok(resp)
 }
 
 async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
@@ -44,11 +48,20 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ("/healthz", Method::Get) => http::json(200, &serde_json::json!({"status": "ok"}), &[]),
         ("/v1/models", Method::Get) => models::list(req, env, rc).await,
         ("/v1/deployments", Method::Get) => health::list(req, env, rc).await,
+        ("/v1/budgets", Method::Get) => budgets(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
-        ("/healthz" | "/v1/models" | "/v1/deployments", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
     }
+}
+
+/// `GET /v1/budgets`: the calling tenant's budgets and their state, and nobody else's.
+async fn budgets(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = auth::authenticate(&req, env).await?;
+    rc.set_tenant(&principal);
+    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    http::json(200, &spend::state(&stub).await?, &[("x-costrouter-request-id", rc.request_id.clone())])
 }

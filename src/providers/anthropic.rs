@@ -545,7 +545,12 @@ mod tests {
             let body = translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},{extra}}}"#)).unwrap();
             assert_eq!(body["tool_choice"], expected, "{extra}");
         }
-        let e = translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":"sometimes"}}"#)).unwrap_err();
+        // Parsing refuses a malformed choice; the adapter still does if one reaches it.
+        let mut req = ChatRequest::parse(format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools}}}"#).as_bytes()).unwrap();
+        req.tool_choice = Some(json!("sometimes"));
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "claude-sonnet-4-5-20250929", api_key: Some("sk-ant-test") };
+        let e = Anthropic.chat_request(&target, &req).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("tool_choice"));
     }
 

@@ -591,12 +591,15 @@ mod tests {
             (json!([{"role": "user", "content": "hi"}, call("{}"), {"role": "tool", "tool_call_id": "zz", "content": "x"}]), json!({}), "messages[2].tool_call_id"),
             (json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]), json!({}), "messages[0].content[0].image_url.url"),
             (json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}]), json!({}), "messages[0].content[0].image_url.url"),
-            (user.clone(), json!({"tool_choice": "sometimes"}), "tool_choice"),
         ] {
             let mut req = json!({"model": "m", "messages": messages});
             req.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             assert_eq!(body_for(req, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some(param));
         }
+        // Parsing refuses a malformed choice; the adapter still does if one reaches it.
+        let mut req = ChatRequest::from_value(json!({"model": "m", "messages": user})).unwrap();
+        req.tool_choice = Some(json!("sometimes"));
+        assert_eq!(request_body(&req, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("tool_choice"));
     }
 
     #[test]

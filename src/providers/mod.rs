@@ -14,6 +14,8 @@ pub mod gemini;
 pub mod openai;
 pub mod sse;
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 
 use crate::api::chat::ChatRequest;
@@ -125,7 +127,8 @@ pub fn error_message_from_body(status: u16, body: &[u8]) -> String {
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("HTTP {status}"));
-    redact_secrets(&truncate_chars(&message, 500))
+    // Redacted before truncation, so a cut can never leave the start of a key behind.
+    truncate_chars(&redact_secrets(&message), 500)
 }
 
 fn truncate_chars(s: &str, max: usize) -> String {
@@ -135,9 +138,36 @@ fn truncate_chars(s: &str, max: usize) -> String {
     }
 }
 
-/// Masks anything that looks like an API key (providers sometimes echo part of a bad key).
+thread_local! {
+    /// Credentials the router sends upstream, registered by the edge as it reads them, so that
+    /// an upstream echoing one back in full is masked even when it looks like no key at all.
+    static KNOWN_SECRETS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Remembers a credential so that [`redact_secrets`] masks it wherever it appears. Values under
+/// 8 characters are not registered: masking them would garble ordinary words.
+pub fn register_secret(secret: &str) {
+    let secret = secret.trim();
+    if secret.len() < 8 {
+        return;
+    }
+    KNOWN_SECRETS.with(|known| {
+        let mut known = known.borrow_mut();
+        if !known.iter().any(|k| k == secret) {
+            if known.len() >= 64 {
+                known.remove(0);
+            }
+            known.push(secret.to_string());
+        }
+    });
+}
+
+/// Masks every registered credential, and anything that looks like an API key (providers
+/// sometimes echo part of a bad key).
 pub fn redact_secrets(text: &str) -> String {
-    text.split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ':')
+    let text = KNOWN_SECRETS.with(|known| known.borrow().iter().fold(text.to_string(), |t, k| t.replace(k.as_str(), "[redacted]")));
+    let redacted: String = text
+        .split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ':')
         .map(|piece| {
             let word = piece.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')'));
             let tail = &piece[word.len()..];
@@ -149,7 +179,8 @@ pub fn redact_secrets(text: &str) -> String {
                 piece.to_string()
             }
         })
-        .collect()
+        .collect();
+    redacted
 }
 
 /// Unix seconds now, for `created` fields; the edge passes it in so the core stays pure.
@@ -168,5 +199,19 @@ mod tests {
         assert_eq!(error_message_from_body(502, b"<html>bad gateway</html>"), "HTTP 502");
         let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "a".repeat(2000));
         assert!(error_message_from_body(400, long.as_bytes()).chars().count() <= 501);
+    }
+
+    #[test]
+    fn registered_credentials_are_masked_whatever_they_look_like() {
+        register_secret("test-openai-key");
+        register_secret("short");
+        let body = br#"{"error":{"message":"Invalid key test-openai-key given (Authorization: Bearer test-openai-key)"}}"#;
+        let m = error_message_from_body(401, body);
+        assert!(!m.contains("test-openai-key"), "{m}");
+        assert!(m.starts_with("Invalid key [redacted] given"), "{m}");
+        assert_eq!(redact_secrets("a short note"), "a short note", "values under 8 characters are not masked");
+        // A key straddling the 500-character cut leaves no prefix behind.
+        let body = format!(r#"{{"error":{{"message":"{}test-openai-key"}}}}"#, "a".repeat(495));
+        assert!(!error_message_from_body(400, body.as_bytes()).contains("test-"));
     }
 }

@@ -63,6 +63,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {} }
     host: '127.0.0.1',
     port: 0,
     kvNamespaces: ['CONFIG', 'TENANTS'],
+    durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true } },
     bindings: {
       OPENAI_API_KEY: 'test-openai-key',
       AZURE_OPENAI_API_KEY: 'test-azure-key',

@@ -1,0 +1,107 @@
+// Budgets and limits through the real worker and its Ledger Durable Object.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, readSse, ADMIN_TOKEN } from './harness.mjs';
+
+let r;
+before(async () => { r = await startRouter(); });
+after(async () => { await r?.close(); });
+
+const admin = (method, path, body) =>
+  fetch(`${r.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+
+async function tenantWithKey(id, budgets, limits = {}) {
+  assert.equal((await admin('PUT', `/admin/tenants/${id}`, { name: id, plan: 'pro' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: id, name: 'test' })).json()).key;
+  const set = await admin('PUT', `/admin/tenants/${id}/budgets`, { budgets, limits });
+  assert.equal(set.status, 200, await set.clone().text());
+  return key;
+}
+
+const picos = (usd) => Math.round(Number(usd) * 1e12);
+const state = async (key) => (await fetch(`${r.url}/v1/budgets`, { headers: { authorization: `Bearer ${key}` } })).json();
+
+test('200 concurrent requests never spend past a budget that covers 50', async () => {
+  // Each answer costs exactly 30 x 0.15 + 100 x 0.6 = 64.5 micro-dollars (gpt-4o-mini).
+  const each = 30 * 0.15e-6 + 100 * 0.6e-6;
+  const limit = (50 * each).toFixed(12);
+  const key = await tenantWithKey('budgetco', [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: limit }]);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 200, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 100 } } });
+  const body = { model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'Hello there' }] };
+  const results = await Promise.all(Array.from({ length: 200 }, () => r.chat(body, { key })));
+  const ok = results.filter((x) => x.status === 200);
+  const refused = results.filter((x) => x.status === 429);
+  assert.equal(ok.length + refused.length, 200, `statuses: ${[...new Set(results.map((x) => x.status))]}`);
+  const spent = ok.reduce((sum, x) => sum + picos(x.headers.get('x-costrouter-cost-usd')), 0);
+  assert.ok(spent <= picos(limit), `spent ${spent} > limit ${picos(limit)}`);
+  // A request is admitted only if its worst case (prompt bytes x input + max_tokens x output =
+  // 65.25 micro-dollars) fits; the 50th answer would fit at its actual 64.5 but not at its worst
+  // case, so 49 are served: close to the budget, never past it.
+  assert.equal(ok.length, 49);
+  const err = await refused[0].json();
+  assert.equal(err.error.code, 'budget_exceeded');
+  assert.match(err.error.message, /Budget 'daily' is exhausted: .* It resets at \d{4}-\d\d-\d\dT00:00:00Z\./);
+  const s = await state(key);
+  assert.equal(picos(s.states.daily.spent), spent, 'the ledger agrees with the receipts');
+  assert.equal(picos(s.states.daily.reserved), 0, 'nothing left held');
+  for (const x of [...ok, ...refused.slice(1)]) await x.arrayBuffer();
+});
+
+test('a failed upstream call releases its reservation; a cut-off stream settles what it used', async () => {
+  const key = await tenantWithKey('failco', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { status: 500 } });
+  const failed = await r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }, { key });
+  assert.equal(failed.status, 502);
+  let s = await state(key);
+  assert.equal(picos(s.states.month.reserved), 0);
+  assert.equal(picos(s.states.month.spent), 0);
+
+  r.upstream.script({ provider: 'anthropic', response: { fault: 'truncated' } });
+  const cut = await readSse(await r.chat({ model: 'claude-haiku-4-5', stream: true, messages: [{ role: 'user', content: 'tell me a story' }] }, { key }));
+  const trailer = JSON.parse(cut.comments.find((c) => c.startsWith('costrouter ')).slice('costrouter '.length));
+  await new Promise((res) => setTimeout(res, 100));
+  s = await state(key);
+  assert.equal(picos(s.states.month.reserved), 0);
+  assert.equal(picos(s.states.month.spent), picos(trailer.cost_usd));
+  assert.ok(picos(trailer.cost_usd) > 0);
+});
+
+test('soft limits warn, scoped budgets downgrade, per-minute limits answer 429 with headers', async () => {
+  const key = await tenantWithKey(
+    'limitco',
+    [
+      { id: 'soft', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '100', soft_limit: '0.0000001' },
+      { id: 'search', scope: { kind: 'feature', value: 'search' }, window: 'daily', hard_limit: '0.0005', on_hard_limit: 'downgrade' },
+    ],
+    { key_rpm: 4 },
+  );
+  r.upstream.reset();
+  const first = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-ratelimit-limit-requests'), '4');
+  assert.equal(first.headers.get('x-ratelimit-remaining-requests'), '3');
+  assert.match(first.headers.get('x-costrouter-budget-warning'), /soft limit passed: soft/);
+  // gpt-4o's worst case (about $0.001) does not fit the $0.0005 search budget: the request is
+  // downgraded to the cheapest model in the catalog (mistral-small at 0.1 / 0.3 per million).
+  const down = await r.chat({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key, headers: { 'x-costrouter-feature': 'search' } });
+  assert.equal(down.status, 200, await down.clone().text());
+  assert.equal(down.headers.get('x-costrouter-route'), 'downgrade');
+  assert.match(down.headers.get('x-costrouter-route-reason'), /downgraded to mistral-small: budget 'search' reached its hard limit/);
+  assert.ok(Number(down.headers.get('x-costrouter-baseline-cost-usd')) > Number(down.headers.get('x-costrouter-cost-usd')));
+  for (let i = 0; i < 2; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
+  const limited = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal(limited.status, 429);
+  assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+  assert.equal((await limited.json()).error.code, 'rate_limit_exceeded');
+});
+
+test('a tenant reads only its own budgets', async () => {
+  const key = await tenantWithKey('ownco', [{ id: 'mine', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '1' }]);
+  const s = await state(key);
+  assert.deepEqual(s.budgets.map((b) => b.id), ['mine']);
+  const bad = await admin('PUT', '/admin/tenants/ownco/budgets', { budgets: [{ id: 'x', scope: { kind: 'tenant' }, window: 'hourly', hard_limit: '1' }] });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error.message, /window/);
+});
