@@ -9,11 +9,11 @@
 //!   double4 reasoning tokens, double5 cost USD, double6 baseline cost USD, double7 latency ms,
 //!   double8 cache-write tokens
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::receipt::Receipt;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attribution {
     pub feature: String,
     pub team: String,
@@ -21,7 +21,7 @@ pub struct Attribution {
     pub user: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostEvent {
     pub tenant: String,
     pub attribution: Attribution,

@@ -14,6 +14,7 @@ pub mod money;
 pub mod pricing;
 pub mod providers;
 pub mod receipt;
+pub mod rollup;
 pub mod routing;
 pub mod stream;
 pub mod tenants;

@@ -531,6 +531,10 @@ fn stream_response(
                         let cost = st.receipt.cost.map(|c| c.total).unwrap_or_default();
                         spend::settle(&stub, &st.rc.request_id, cost, now_unix()).await;
                     }
+                    let event = st.rc.event.borrow_mut().take();
+                    if let Some(event) = event {
+                        events::roll_up(&st.env, event).await;
+                    }
                     return Some((Ok(out), st));
                 }
             }

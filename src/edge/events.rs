@@ -19,6 +19,7 @@ pub fn record(env: &Env, rc: &RequestContext, principal: &Principal, status: u16
     let attribution = rc.attribution.borrow().clone();
     let event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, status, receipt, rc.elapsed_ms());
     write(env, &event);
+    *rc.event.borrow_mut() = Some(event);
 }
 
 /// A stream that broke after its headers left: answered, and billed for what was generated, yet
@@ -27,6 +28,7 @@ pub fn record_broken_stream(env: &Env, rc: &RequestContext, principal: &Principa
     let attribution = rc.attribution.borrow().clone();
     let event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, 502, receipt, rc.elapsed_ms()).with_error_code(error_code);
     write(env, &event);
+    *rc.event.borrow_mut() = Some(event);
 }
 
 pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Principal>, err: &ApiError) {
@@ -35,6 +37,7 @@ pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Princi
     let model = rc.model.borrow().clone();
     let event = CostEvent::failure(&tenant, attribution, &rc.country, err.status, &rc.request_id, err.code, &model, rc.elapsed_ms());
     write(env, &event);
+    *rc.event.borrow_mut() = Some(event);
 }
 
 fn write(env: &Env, event: &CostEvent) {
@@ -88,4 +91,15 @@ pub fn attribution(req: &Request, _principal: &Principal, body_user: Option<&str
         }
     }
     Ok(a)
+}
+
+/// Adds the request's event to its tenant's hourly rollups (requests without a known tenant,
+/// such as a missing key, have no rollup to go to).
+pub async fn roll_up(env: &Env, event: CostEvent) {
+    if event.tenant.is_empty() {
+        return;
+    }
+    if let Some(stub) = super::spend::ledger(env, &event.tenant) {
+        super::spend::record(&stub, &event, super::http::now_unix()).await;
+    }
 }

@@ -30,6 +30,8 @@ pub struct RequestContext {
     pub answered_cost: RefCell<Option<crate::money::Usd>>,
     /// A live stream settles its own reservation when it ends.
     pub settles_later: std::cell::Cell<bool>,
+    /// The request's cost event, once written, for the tenant's usage rollups.
+    pub event: RefCell<Option<crate::events::CostEvent>>,
 }
 
 impl RequestContext {
@@ -48,6 +50,7 @@ impl RequestContext {
             extra_headers: RefCell::new(Vec::new()),
             answered_cost: RefCell::new(None),
             settles_later: std::cell::Cell::new(false),
+            event: RefCell::new(None),
         }
     }
 

@@ -5,7 +5,8 @@
 //! storage; the output gate holds the reply until the write is durable).
 //!
 //! Internal API (reached only through the `LEDGER` binding, never from the internet):
-//! `POST /reserve`, `/settle`, `/release`, `/rate`; `GET /state`; `PUT /config`.
+//! `POST /reserve`, `/settle`, `/release`, `/rate`, `/record` (rollups), `/usage`;
+//! `GET /state`; `PUT /config`.
 
 use std::cell::RefCell;
 
@@ -14,6 +15,9 @@ use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 use crate::budget::{BudgetSpec, Covered, Ledger as BudgetLedger, RateLimits};
+use crate::events::CostEvent;
+use crate::rollup;
+use worker::SqlStorageValue;
 use crate::money::Usd;
 
 const STORAGE_KEY: &str = "ledger";
@@ -48,6 +52,12 @@ struct SettleBody {
 }
 
 #[derive(Deserialize)]
+struct RecordBody {
+    event: CostEvent,
+    now: i64,
+}
+
+#[derive(Deserialize)]
 struct RateBody {
     key_id: String,
     tokens: u64,
@@ -63,8 +73,55 @@ pub struct LedgerConfig {
     pub limits: RateLimits,
 }
 
+#[derive(Deserialize)]
+struct UsageQuery {
+    from: i64,
+    to: i64,
+    #[serde(default)]
+    group_by: String,
+    #[serde(default)]
+    granularity: String,
+}
+
+impl Ledger {
+    fn sql_value(v: rollup::Value) -> SqlStorageValue {
+        match v {
+            rollup::Value::Int(i) => SqlStorageValue::Integer(i),
+            rollup::Value::Text(t) => SqlStorageValue::String(t),
+        }
+    }
+
+    /// Adds one request to the hourly rollups; drops rows past retention now and then.
+    fn record(&self, event: &CostEvent, now: i64) -> worker::Result<()> {
+        let sql = self.state.storage().sql();
+        let values = rollup::upsert_values(event, now).into_iter().map(Self::sql_value).collect::<Vec<_>>();
+        sql.exec(rollup::UPSERT, values)?;
+        if now % 97 == 0 {
+            sql.exec("DELETE FROM usage_hourly WHERE hour < ?", vec![SqlStorageValue::Integer(now - rollup::RETENTION_SECS)])?;
+        }
+        Ok(())
+    }
+
+    fn usage(&self, q: &UsageQuery) -> worker::Result<Response> {
+        let dims = match rollup::parse_group_by(&q.group_by) {
+            Ok(d) => d,
+            Err(e) => return Response::error(e.message, 400),
+        };
+        let granularity = match rollup::Granularity::parse(&q.granularity) {
+            Ok(g) => g,
+            Err(e) => return Response::error(e.message, 400),
+        };
+        let rows: Vec<serde_json::Value> =
+            self.state.storage().sql().exec(&rollup::query(&dims, granularity), vec![SqlStorageValue::Integer(q.from), SqlStorageValue::Integer(q.to)])?.to_array()?;
+        Response::from_json(&json!({"rows": rows}))
+    }
+}
+
 impl DurableObject for Ledger {
     fn new(state: State, _env: Env) -> Self {
+        if let Err(e) = state.storage().sql().exec(rollup::CREATE_TABLE, None) {
+            worker::console_error!("usage table not created: {e}");
+        }
         Ledger { state, ledger: RefCell::new(None) }
     }
 
@@ -79,6 +136,16 @@ impl DurableObject for Ledger {
         }
         let path = req.path();
         let text = req.text().await.unwrap_or_default();
+        // Rollups live in SQL tables and need no in-memory state.
+        match path.as_str() {
+            "/record" => {
+                let b: RecordBody = parse(&text)?;
+                self.record(&b.event, b.now)?;
+                return Response::from_json(&json!({"ok": true}));
+            }
+            "/usage" => return self.usage(&parse(&text)?),
+            _ => {}
+        }
         let reply = {
             let mut guard = self.ledger.borrow_mut();
             let ledger = guard.as_mut().expect("loaded above");

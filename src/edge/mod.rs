@@ -14,6 +14,7 @@ mod spend;
 mod http;
 mod models;
 mod upstream;
+mod usage;
 
 use worker::{event, Context, Env, Method, Request, Response};
 
@@ -21,7 +22,7 @@ use crate::api::ApiError;
 use http::{error_response, RequestContext};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let rc = RequestContext::new(&req);
     let result = dispatch(req, &env, &rc).await;
     let mut resp = match result {
@@ -34,6 +35,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     };
     for (name, value) in rc.extra_headers.borrow().iter() {
         let _ = resp.headers_mut().set(name, &crate::receipt::header_safe(value));
+    }
+    // A live stream rolls itself up when it ends; otherwise the rollup is written after the
+    // response has gone, off the client's critical path.
+    if !rc.settles_later.get() {
+        if let Some(event) = rc.event.borrow_mut().take() {
+            ctx.wait_until(async move { events::roll_up(&env, event).await });
+        }
     }
     Ok(resp)
 }
@@ -49,10 +57,11 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ("/v1/models", Method::Get) => models::list(req, env, rc).await,
         ("/v1/deployments", Method::Get) => health::list(req, env, rc).await,
         ("/v1/budgets", Method::Get) => budgets(req, env, rc).await,
+        ("/v1/usage", Method::Get) => usage::report(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
-        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
     }

@@ -71,3 +71,14 @@ pub async fn configure(stub: &Stub, config: &Value) -> Result<Value, ApiError> {
 pub async fn state(stub: &Stub) -> Result<Value, ApiError> {
     call(stub, "/state", None).await
 }
+
+/// Adds a finished request to the tenant's hourly rollups.
+pub async fn record(stub: &Stub, event: &crate::events::CostEvent, now: i64) {
+    if let Err(e) = call(stub, "/record", Some(json!({"event": event, "now": now}))).await {
+        worker::console_error!("usage rollup not recorded for {}: {}", event.request_id, e.message);
+    }
+}
+
+pub async fn usage(stub: &Stub, from: i64, to: i64, group_by: &str, granularity: &str) -> Result<Value, ApiError> {
+    call(stub, "/usage", Some(json!({"from": from, "to": to, "group_by": group_by, "granularity": granularity}))).await
+}

@@ -105,3 +105,38 @@ test('a tenant reads only its own budgets', async () => {
   assert.equal(bad.status, 400);
   assert.match((await bad.json()).error.message, /window/);
 });
+
+test('GET /v1/usage reports spend, savings and tokens by tag from the rollups, per tenant', async () => {
+  const key = await tenantWithKey('usageco', []);
+  const other = await tenantWithKey('otherco', []);
+  r.upstream.reset();
+  const sent = [];
+  for (const [feature, model] of [['search', 'gpt-4o-mini'], ['search', 'gpt-4o-mini'], ['chat', 'claude-haiku-4-5']]) {
+    const resp = await r.chat({ model, messages: [{ role: 'user', content: 'hello usage' }] }, { key, headers: { 'x-costrouter-feature': feature } });
+    assert.equal(resp.status, 200);
+    sent.push({ feature, cost: picos(resp.headers.get('x-costrouter-cost-usd')), tokens: (await resp.json()).usage.prompt_tokens });
+  }
+  const refused = await r.chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, { key, headers: { 'x-costrouter-feature': 'search' } });
+  assert.equal(refused.status, 404);
+  const get = async (k, q) => (await fetch(`${r.url}/v1/usage?${q}`, { headers: { authorization: `Bearer ${k}` } })).json();
+  let report;
+  for (let i = 0; i < 50; i++) {
+    report = await get(key, 'group_by=feature');
+    if (report.totals?.requests === 4) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal(report.totals.requests, 4, JSON.stringify(report));
+  assert.equal(report.totals.errors, 1);
+  const search = report.data.find((d) => d.feature === 'search');
+  assert.equal(search.requests, 3);
+  const expectSearch = sent.filter((s) => s.feature === 'search').reduce((a, s) => a + s.cost, 0);
+  // Rollups keep nanodollars: each request rounds by at most half a nanodollar.
+  assert.ok(Math.abs(picos(search.cost_usd) - expectSearch) <= 2 * 500, `${search.cost_usd} vs ${expectSearch}`);
+  assert.equal(picos(report.totals.savings_usd), 0, 'served the model asked for: no savings');
+  const byModel = await get(key, 'group_by=model&granularity=day');
+  assert.deepEqual(byModel.data.map((d) => d.model).sort(), ['claude-haiku-4-5', 'gpt-4o-mini', 'no-such-model']);
+  assert.equal((await get(other, 'group_by=feature')).totals.requests, 0, 'another tenant sees none of it');
+  const bad = await fetch(`${r.url}/v1/usage?group_by=model;drop`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.param, 'group_by');
+});

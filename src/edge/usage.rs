@@ -1,0 +1,90 @@
+//! `GET /v1/usage?from=&to=&group_by=&granularity=`: the calling tenant's spend, savings, tokens
+//! and requests from its hourly rollups. `from` / `to` are Unix seconds or ISO 8601 dates
+//! (default: the last 7 days); `group_by` is any of model, provider, route, feature, team, env,
+//! user, cache; `granularity` is hour, day or total (default).
+
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+use crate::api::ApiError;
+use crate::money::Usd;
+
+use super::auth::authenticate;
+use super::http::{self, now_unix, RequestContext};
+use super::spend;
+
+fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
+    if let Ok(unix) = value.parse::<i64>() {
+        return Ok(unix);
+    }
+    let ms = js_sys::Date::parse(value);
+    if ms.is_nan() {
+        return Err(ApiError::invalid_value(name, format!("'{name}' must be Unix seconds or an ISO 8601 date such as 2026-11-01.")));
+    }
+    Ok((ms / 1000.0).floor() as i64)
+}
+
+fn dollars(nanos: &Value) -> String {
+    Usd(nanos.as_i64().unwrap_or(0).saturating_mul(1000)).to_string()
+}
+
+pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = authenticate(&req, env).await?;
+    rc.set_tenant(&principal);
+    let url = req.url().map_err(http::to_api_error)?;
+    let param = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
+    let now = now_unix();
+    let to = param("to").map(|v| parse_time("to", &v)).transpose()?.unwrap_or(now + 3600);
+    let from = param("from").map(|v| parse_time("from", &v)).transpose()?.unwrap_or(now - 7 * 86_400);
+    if from >= to {
+        return Err(ApiError::invalid_value("from", "'from' must be before 'to'."));
+    }
+    let group_by = param("group_by").unwrap_or_default();
+    let granularity = param("granularity").unwrap_or_default();
+    // Validate here too, so a bad parameter is a clear 400 before the ledger is asked.
+    crate::rollup::parse_group_by(&group_by)?;
+    crate::rollup::Granularity::parse(&granularity)?;
+    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let raw = spend::usage(&stub, from, to, &group_by, &granularity).await?;
+    let rows = raw["rows"].as_array().cloned().unwrap_or_default();
+    let mut total = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_i64().unwrap_or(0);
+            total.0 += n("requests");
+            total.1 += n("errors");
+            total.2 += n("input_tokens");
+            total.3 += n("cached_tokens");
+            total.4 += n("output_tokens");
+            total.5 += n("cost_nanos");
+            total.6 += n("baseline_nanos");
+            total.7 += n("cache_hits");
+            let mut row = json!({
+                "start": r["start"],
+                "requests": n("requests"), "errors": n("errors"),
+                "input_tokens": n("input_tokens"), "cached_input_tokens": n("cached_tokens"), "output_tokens": n("output_tokens"),
+                "cost_usd": dollars(&r["cost_nanos"]), "baseline_cost_usd": dollars(&r["baseline_nanos"]),
+                "savings_usd": dollars(&json!(n("baseline_nanos") - n("cost_nanos"))),
+                "cache_hits": n("cache_hits"),
+            });
+            for dim in crate::rollup::DIMENSIONS {
+                if let Some(v) = r.get(*dim) {
+                    row[*dim] = v.clone();
+                }
+            }
+            row
+        })
+        .collect();
+    let totals = json!({
+        "requests": total.0, "errors": total.1, "input_tokens": total.2, "cached_input_tokens": total.3, "output_tokens": total.4,
+        "cost_usd": dollars(&json!(total.5)), "baseline_cost_usd": dollars(&json!(total.6)),
+        "savings_usd": dollars(&json!(total.6 - total.5)), "cache_hits": total.7,
+    });
+    http::json(
+        200,
+        &json!({"object": "usage", "tenant": principal.tenant.id, "from": from, "to": to, "granularity": if granularity.is_empty() { "total" } else { &granularity },
+                "group_by": group_by, "data": data, "totals": totals}),
+        &[("x-costrouter-request-id", rc.request_id.clone())],
+    )
+}

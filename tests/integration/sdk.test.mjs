@@ -1,0 +1,177 @@
+// SDK compatibility: the official OpenAI SDKs, unmodified but for their base URL, against the
+// real worker. The Python SDK runs tests/sdk/python_sdk_check.py as a subprocess; the Node SDK
+// (the `openai` npm package) runs in-process. Chat, streaming and tool calls go through both an
+// OpenAI-dialect model (gpt-4o-mini) and a translated one (claude-haiku-4-5).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { startRouter, KEYS } from './harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CHAT_MODELS = ['gpt-4o-mini', 'claude-haiku-4-5'];
+const WEATHER_TOOL = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Current weather for a city.',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+const WEATHER_QUESTION = [{ role: 'user', content: 'What is the weather in Paris?' }];
+const HELLO = [{ role: 'user', content: 'Say hello' }];
+
+let r;
+let client;
+before(async () => {
+  r = await startRouter();
+  client = new OpenAI({ baseURL: `${r.url}/v1`, apiKey: KEYS.acme, maxRetries: 0, timeout: 20000 });
+});
+after(async () => { await r?.close(); });
+
+function run(cmd, args, { env, timeoutMs }) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => { output += d; });
+    child.stderr.on('data', (d) => { output += d; });
+    const timer = setTimeout(() => { output += `\n[killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); resolve({ code: -1, output: `${output}\n${err.message}` }); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, output }); });
+  });
+}
+
+test('the official Python SDK (tests/sdk/python_sdk_check.py)', async () => {
+  const { code, output } = await run('python3', ['tests/sdk/python_sdk_check.py'], { env: { ROUTER_URL: r.url, ROUTER_KEY: KEYS.acme, PYTHONUNBUFFERED: '1' }, timeoutMs: 60000 });
+  assert.equal(code, 0, `python_sdk_check.py failed (exit ${code}):\n${output}`);
+  assert.match(output, /checks passed/);
+});
+
+for (const model of CHAT_MODELS) {
+  test(`Node SDK: chat with ${model}, and the cost header through .withResponse()`, async () => {
+    const { data, response } = await client.chat.completions.create({ model, messages: HELLO }).withResponse();
+    assert.match(data.choices[0].message.content, /Hello from fake/);
+    assert.equal(data.choices[0].finish_reason, 'stop');
+    assert.equal(data.object, 'chat.completion');
+    assert.ok(data.usage.prompt_tokens > 0 && data.usage.completion_tokens > 0);
+    const cost = response.headers.get('x-costrouter-cost-usd');
+    assert.ok(Number(cost) > 0, `x-costrouter-cost-usd: ${cost}`);
+    assert.match(response.headers.get('x-costrouter-request-id'), /^req_/);
+    // The SDK's own view of the request id is the provider's; the router's is in its header.
+    const raw = await client.chat.completions.create({ model, messages: HELLO }).asResponse();
+    assert.equal(raw.status, 200);
+    assert.ok(Number(raw.headers.get('x-costrouter-cost-usd')) > 0);
+  });
+
+  test(`Node SDK: streaming with ${model}`, async () => {
+    const { data: stream, response } = await client.chat.completions
+      .create({ model, messages: HELLO, stream: true, stream_options: { include_usage: true } })
+      .withResponse();
+    assert.equal(response.headers.get('x-costrouter-cost-usd'), 'in-stream-trailer');
+    let text = '';
+    let finish = null;
+    let usage = null;
+    let chunks = 0;
+    for await (const chunk of stream) {
+      chunks += 1;
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      if (chunk.usage) usage = chunk.usage;
+      for (const choice of chunk.choices) {
+        text += choice.delta?.content ?? '';
+        finish = choice.finish_reason ?? finish;
+      }
+    }
+    assert.ok(chunks >= 2, `${chunks} chunks`);
+    assert.match(text, /Hello from fake/);
+    assert.equal(finish, 'stop');
+    assert.ok(usage?.completion_tokens > 0, `usage chunk: ${JSON.stringify(usage)}`);
+  });
+
+  test(`Node SDK: tool calls with ${model}, whole and streamed, and the tool result round trip`, async () => {
+    const resp = await client.chat.completions.create({ model, messages: WEATHER_QUESTION, tools: [WEATHER_TOOL] });
+    const choice = resp.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.tool_calls.length, 1);
+    const call = choice.message.tool_calls[0];
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
+    assert.ok(call.id);
+
+    const followUp = await client.chat.completions.create({
+      model,
+      tools: [WEATHER_TOOL],
+      messages: [...WEATHER_QUESTION, { role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', tool_call_id: call.id, content: '{"temperature_c":21}' }],
+    });
+    assert.equal(followUp.choices[0].finish_reason, 'stop');
+    assert.ok(followUp.choices[0].message.content);
+
+    // The SDK's stream helper accumulates tool-call deltas into a final message.
+    const runner = client.chat.completions.stream({ model, messages: WEATHER_QUESTION, tools: [WEATHER_TOOL] });
+    const final = await runner.finalChatCompletion();
+    const streamedCall = final.choices[0].message.tool_calls?.[0];
+    assert.equal(streamedCall?.function.name, 'get_weather', JSON.stringify(final));
+    assert.deepEqual(JSON.parse(streamedCall.function.arguments), { city: 'Paris' });
+    assert.equal(final.choices[0].finish_reason, 'tool_calls');
+  });
+}
+
+test('Node SDK: JSON mode', async () => {
+  const resp = await client.chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'system', content: 'Answer in JSON.' }, { role: 'user', content: 'Give me a JSON object.' }],
+    response_format: { type: 'json_object' },
+  });
+  const parsed = JSON.parse(resp.choices[0].message.content);
+  assert.equal(typeof parsed, 'object');
+  assert.ok(parsed !== null && !Array.isArray(parsed));
+});
+
+test('Node SDK: models.list()', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  for (const model of [...CHAT_MODELS, 'text-embedding-3-small']) assert.ok(ids.includes(model), `${model} in ${ids.join(', ')}`);
+  const restricted = new OpenAI({ baseURL: `${r.url}/v1`, apiKey: KEYS.restricted, maxRetries: 0 });
+  const restrictedIds = [];
+  for await (const m of restricted.models.list()) restrictedIds.push(m.id);
+  assert.deepEqual(restrictedIds, ['fast']);
+});
+
+test('Node SDK: embeddings.create() (the SDK asks for base64 by default and decodes it)', async () => {
+  const { data: resp, response } = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['first text', 'second text'] }).withResponse();
+  assert.ok(Number(response.headers.get('x-costrouter-cost-usd')) > 0);
+  assert.equal(resp.data.length, 2);
+  const floats = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['first text', 'second text'], encoding_format: 'float' });
+  for (const [i, item] of resp.data.entries()) {
+    assert.equal(item.index, i);
+    const vector = Array.from(item.embedding);
+    const expected = floats.data[i].embedding;
+    assert.equal(vector.length, expected.length, `embedding ${i}: ${vector.length} values, wanted ${expected.length}`);
+    assert.ok(vector.length > 0);
+    for (const [j, x] of vector.entries()) assert.ok(Math.abs(x - expected[j]) < 1e-6, `embedding ${i}[${j}]: ${x} vs ${expected[j]}`);
+  }
+  assert.ok(resp.usage.prompt_tokens > 0);
+});
+
+test('Node SDK: router errors surface as the SDK\'s typed errors', async () => {
+  await assert.rejects(client.chat.completions.create({ model: 'no-such-model', messages: HELLO }), (err) => {
+    assert.ok(err instanceof OpenAI.NotFoundError, err.constructor.name);
+    assert.equal(err.status, 404);
+    assert.equal(err.code, 'model_not_found');
+    assert.equal(err.param, 'model');
+    return true;
+  });
+  await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: HELLO, temperature: 5 }), (err) => {
+    assert.ok(err instanceof OpenAI.BadRequestError, err.constructor.name);
+    assert.equal(err.param, 'temperature');
+    return true;
+  });
+  const bad = new OpenAI({ baseURL: `${r.url}/v1`, apiKey: 'cr-not-a-real-key', maxRetries: 0 });
+  await assert.rejects(bad.models.list(), (err) => {
+    assert.ok(err instanceof OpenAI.AuthenticationError, err.constructor.name);
+    assert.equal(err.status, 401);
+    return true;
+  });
+});

@@ -1,0 +1,395 @@
+// Security properties of the real worker: who may call what, the admin API's key lifecycle,
+// model restrictions, tenant isolation, and that no provider key (nor the admin token, nor a
+// router key) ever leaves the worker in a response, even when an upstream echoes it back.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, testCatalog, readSse, KEYS, ADMIN_TOKEN } from './harness.mjs';
+
+let r;
+before(async () => {
+  r = await startRouter();
+  // The catalog is read on the first request, so it can still be extended: a model served only
+  // by the deployment whose key the upstream refuses, and one served only by Azure.
+  const catalog = testCatalog(r.upstream.url);
+  catalog.models['badkey-only'] = { deployments: [{ provider: 'badkey', upstream_model: 'gpt-4o-mini' }], price_key: 'gpt-4o-mini' };
+  catalog.models['azure-only'] = { deployments: [{ provider: 'azure', upstream_model: 'mini-deploy' }], price_key: 'gpt-4o-mini' };
+  await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
+});
+after(async () => { await r?.close(); });
+
+const PROVIDER_KEYS = {
+  openai: 'test-openai-key',
+  azure: 'test-azure-key',
+  anthropic: 'test-anthropic-key',
+  gemini: 'test-gemini-key',
+  badkey: 'sk-wrong-key-that-must-never-leak-123456',
+};
+/** Nothing of these may appear in any response: provider keys, the admin token, and distinctive parts of them. */
+const SECRETS = [...Object.values(PROVIDER_KEYS), 'wrong-key-that-must-never-leak', ADMIN_TOKEN, 'admin-token-for-tests'];
+
+/** Every response seen in this file, for the sweeps: {who, what, status, headers, text}. */
+const seen = [];
+
+async function send(path, { method = 'GET', body, key = KEYS.acme, headers = {}, who = 'acme', what } = {}) {
+  const h = { ...headers };
+  if (key !== null) h.authorization = `Bearer ${key}`;
+  if (body !== undefined) h['content-type'] = 'application/json';
+  const resp = await fetch(`${r.url}${path}`, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await resp.text();
+  const record = { who, what: what ?? `${method} ${path}`, status: resp.status, headers: Object.fromEntries(resp.headers), text };
+  seen.push(record);
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { ...record, json };
+}
+
+const chatBody = (model, extra = {}) => ({ model, messages: [{ role: 'user', content: 'Say hello' }], ...extra });
+const chat = (model, opts = {}) => send('/v1/chat/completions', { method: 'POST', body: chatBody(model, opts.extra), ...opts });
+const adminCall = (method, path, body, token = ADMIN_TOKEN) => send(path, { method, body, key: token, who: 'admin' });
+
+function assertError(resp, status, { type, code } = {}) {
+  assert.equal(resp.status, status, `${resp.what}: ${resp.text.slice(0, 300)}`);
+  assert.ok(resp.json?.error, `${resp.what}: OpenAI-style error body: ${resp.text.slice(0, 300)}`);
+  assert.ok(resp.json.error.message.length > 0);
+  if (type) assert.equal(resp.json.error.type, type, resp.what);
+  if (code) assert.equal(resp.json.error.code, code, resp.what);
+}
+
+const ENDPOINTS = [
+  ['POST', '/v1/chat/completions', chatBody('gpt-4o-mini')],
+  ['POST', '/v1/embeddings', { model: 'text-embedding-3-small', input: 'hi' }],
+  ['GET', '/v1/models'],
+  ['GET', '/v1/deployments'],
+];
+
+test('calls without a valid key are refused with 401', async () => {
+  const flip = (k) => `${k.slice(0, -1)}${k.endsWith('1') ? '2' : '1'}`;
+  const CREDENTIALS = [
+    ['no credentials', {}, 'missing_api_key'],
+    ['Basic scheme', { authorization: `Basic ${Buffer.from(`x:${KEYS.acme}`).toString('base64')}` }, 'missing_api_key'],
+    ['bare Bearer', { authorization: 'Bearer' }, 'missing_api_key'],
+    ['Bearer and spaces', { authorization: 'Bearer    ' }, 'missing_api_key'],
+    ['key without scheme', { authorization: KEYS.acme }, 'missing_api_key'],
+    ['unknown key', { authorization: 'Bearer cr-nobodyTESTkey00000000000000000000000009' }, 'invalid_api_key'],
+    ['valid key, last character changed', { authorization: `Bearer ${flip(KEYS.acme)}` }, 'invalid_api_key'],
+    ['valid key, upper-cased', { authorization: `Bearer ${KEYS.acme.toUpperCase()}` }, 'invalid_api_key'],
+    ['valid key, truncated', { authorization: `Bearer ${KEYS.acme.slice(0, -4)}` }, 'invalid_api_key'],
+    ['valid key with a suffix', { authorization: `Bearer ${KEYS.acme}x` }, 'invalid_api_key'],
+    ['300-character key', { authorization: `Bearer cr-${'a'.repeat(297)}` }, 'invalid_api_key'],
+    ['revoked key', { authorization: `Bearer ${KEYS.revoked}` }, 'invalid_api_key'],
+    ['revoked key in api-key', { 'api-key': KEYS.revoked }, 'invalid_api_key'],
+    ['unknown key in api-key', { 'api-key': 'nope-nope-nope' }, 'invalid_api_key'],
+    ['the admin token as a tenant key', { authorization: `Bearer ${ADMIN_TOKEN}` }, 'invalid_api_key'],
+    ['a provider key as a tenant key', { authorization: `Bearer ${PROVIDER_KEYS.openai}` }, 'invalid_api_key'],
+  ];
+  const failures = [];
+  for (const [method, path, body] of ENDPOINTS) {
+    for (const [name, headers, code] of CREDENTIALS) {
+      const resp = await send(path, { method, body, key: null, headers, who: 'anonymous', what: `${method} ${path} with ${name}` });
+      try {
+        assertError(resp, 401, { type: 'authentication_error', code });
+        assert.ok(!resp.text.includes(KEYS.acme) && !resp.text.includes(KEYS.revoked), 'the presented key is not echoed');
+      } catch (err) {
+        failures.push(`${resp.what}: ${err.message}`);
+      }
+    }
+  }
+  assert.deepEqual(failures, []);
+  // The Azure SDKs' `api-key` header is a credential like the bearer token.
+  const viaApiKey = await send('/v1/models', { key: null, headers: { 'api-key': KEYS.acme } });
+  assert.equal(viaApiKey.status, 200, viaApiKey.text);
+  // The health check needs no key and says nothing about tenants.
+  const health = await send('/healthz', { key: null, who: 'anonymous' });
+  assert.equal(health.status, 200);
+});
+
+test('keys in the query string are refused, valid or not, with or without a header', async () => {
+  const PARAMS = ['key', 'api_key', 'API_KEY', 'apikey', 'api-key', 'access_token', 'token'];
+  const failures = [];
+  for (const [method, path, body] of ENDPOINTS) {
+    for (const param of PARAMS) {
+      for (const [label, key] of [['alone', null], ['with a valid header', KEYS.acme]]) {
+        for (const value of [KEYS.acme, 'not-a-key']) {
+          const resp = await send(`${path}?${param}=${encodeURIComponent(value)}`, { method, body, key, what: `${method} ${path}?${param}=... ${label}` });
+          try {
+            assertError(resp, 400, { code: 'key_in_query_string' });
+            assert.ok(!resp.text.includes(KEYS.acme), 'the key is not echoed');
+            assert.ok(!Object.keys(resp.headers).some((h) => h.startsWith('x-costrouter-') && h !== 'x-costrouter-request-id'), 'nothing was routed');
+          } catch (err) {
+            failures.push(`${resp.what}: ${err.message}`);
+          }
+        }
+      }
+    }
+  }
+  // The admin token in a URL is refused the same way.
+  const adminInQuery = await send(`/admin/tenants/acme?token=${ADMIN_TOKEN}`, { key: null, who: 'admin' });
+  if (adminInQuery.status !== 400) failures.push(`admin token in the query: ${adminInQuery.status} ${adminInQuery.text.slice(0, 200)}`);
+  assert.deepEqual(failures, []);
+  assert.equal(r.upstream.requests().length, 0, 'no request with a key in its URL reached a provider');
+});
+
+test('admin endpoints need the admin token: 401 without a credential, 403 with a tenant key', async () => {
+  const ADMIN = [
+    ['GET', '/admin/tenants/acme'],
+    ['PUT', '/admin/tenants/intruder', { name: 'x' }],
+    ['POST', '/admin/keys', { tenant_id: 'acme', name: 'stolen' }],
+    ['GET', '/admin/keys?tenant_id=acme'],
+    ['DELETE', '/admin/keys/key_000000000000'],
+  ];
+  for (const [method, path, body] of ADMIN) {
+    assertError(await send(path, { method, body, key: null, who: 'anonymous' }), 401, { type: 'authentication_error' });
+    for (const tenantKey of [KEYS.acme, KEYS.globex, KEYS.restricted]) {
+      assertError(await send(path, { method, body, key: tenantKey }), 403, { type: 'permission_error', code: 'permission_denied' });
+    }
+    assertError(await send(path, { method, body, key: `${ADMIN_TOKEN}x`, who: 'anonymous' }), 403, { code: 'permission_denied' });
+    assertError(await send(path, { method, body, key: ADMIN_TOKEN.slice(0, -1), who: 'anonymous' }), 403, { code: 'permission_denied' });
+    assertError(await send(path, { method, body, key: PROVIDER_KEYS.openai, who: 'anonymous' }), 403, { code: 'permission_denied' });
+  }
+  // Nothing above changed anything.
+  const intruder = await adminCall('GET', '/admin/tenants/intruder');
+  assert.equal(intruder.status, 404, intruder.text);
+  const ok = await adminCall('GET', '/admin/tenants/acme');
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.id, 'acme');
+});
+
+test('admin API: a new tenant key works, is listed without its secret, and stops working once revoked', async () => {
+  const put = await adminCall('PUT', '/admin/tenants/sec-flow', { name: 'Security flow', plan: 'pro' });
+  assert.equal(put.status, 200, put.text);
+  assert.deepEqual(put.json, { id: 'sec-flow', name: 'Security flow', plan: 'pro', allowed_models: null });
+  const got = await adminCall('GET', '/admin/tenants/sec-flow');
+  assert.deepEqual(got.json, put.json);
+
+  const created = await adminCall('POST', '/admin/keys', { tenant_id: 'sec-flow', name: 'ci' });
+  assert.equal(created.status, 201, created.text);
+  const { key, key_id: keyId } = created.json;
+  assert.match(key, /^cr-[0-9A-Za-z]{40}$/);
+  assert.match(keyId, /^key_[0-9a-f]{12}$/);
+  assert.equal(created.json.tenant_id, 'sec-flow');
+  const other = await adminCall('POST', '/admin/keys', { tenant_id: 'sec-flow', name: 'second' });
+  assert.equal(other.status, 201, other.text);
+  assert.notEqual(other.json.key, key);
+
+  const models = await send('/v1/models', { key, who: 'sec-flow' });
+  assert.equal(models.status, 200, models.text);
+  assert.ok(models.json.data.some((m) => m.id === 'gpt-4o-mini'));
+  const answered = await chat('gpt-4o-mini', { key, who: 'sec-flow' });
+  assert.equal(answered.status, 200, answered.text);
+  const lastUse = Date.now();
+
+  const listed = await adminCall('GET', '/admin/keys?tenant_id=sec-flow');
+  assert.equal(listed.status, 200, listed.text);
+  assert.deepEqual(listed.json.data.map((k) => k.key_id).sort(), [keyId, other.json.key_id].sort());
+  for (const entry of listed.json.data) {
+    assert.deepEqual(Object.keys(entry).sort(), ['created_at', 'key_id', 'name', 'revoked_at']);
+    assert.equal(entry.revoked_at, null);
+  }
+  assert.ok(!listed.text.includes(key) && !listed.text.includes(other.json.key), 'a listing never shows a key');
+  assert.ok(!listed.text.includes(key.slice(3, 20)), 'not even part of one');
+
+  const revoked = await adminCall('DELETE', `/admin/keys/${keyId}`);
+  assert.equal(revoked.status, 200, revoked.text);
+  assert.equal(revoked.json.key_id, keyId);
+  assert.equal(typeof revoked.json.revoked_at, 'number');
+  // The key was used (and cached) moments ago: revocation through this isolate must not wait
+  // for the 5-second auth cache to expire.
+  const after = await send('/v1/models', { key, who: 'sec-flow' });
+  const chatAfter = await chat('gpt-4o-mini', { key, who: 'sec-flow' });
+  assert.ok(Date.now() - lastUse < 5000, 'checked within the auth cache lifetime');
+  assertError(after, 401, { code: 'invalid_api_key' });
+  assertError(chatAfter, 401, { code: 'invalid_api_key' });
+  // The tenant's other key is untouched.
+  assert.equal((await send('/v1/models', { key: other.json.key, who: 'sec-flow' })).status, 200);
+
+  const relisted = await adminCall('GET', '/admin/keys?tenant_id=sec-flow');
+  const entry = relisted.json.data.find((k) => k.key_id === keyId);
+  assert.equal(entry.revoked_at, revoked.json.revoked_at);
+  assert.equal(relisted.json.data.find((k) => k.key_id === other.json.key_id).revoked_at, null);
+  // Revoking again changes nothing.
+  const again = await adminCall('DELETE', `/admin/keys/${keyId}`);
+  assert.equal(again.status, 200);
+  assert.equal(again.json.revoked_at, revoked.json.revoked_at);
+  // A key for a tenant that does not exist is refused.
+  assertError(await adminCall('POST', '/admin/keys', { tenant_id: 'no-such-tenant' }), 404);
+});
+
+test('a restricted tenant sees only its allowed alias and gets 404 model_not_found for the rest', async () => {
+  const key = KEYS.restricted;
+  const models = await send('/v1/models', { key, who: 'restricted' });
+  assert.equal(models.status, 200, models.text);
+  assert.deepEqual(models.json.data.map((m) => m.id), ['fast']);
+  const fast = await chat('fast', { key, who: 'restricted' });
+  assert.equal(fast.status, 200, fast.text);
+  assert.equal(fast.headers['x-costrouter-model'], 'gpt-4o-mini');
+  for (const model of ['gpt-4o-mini', 'gpt-4o', 'gpt4o', 'claude-haiku-4-5', 'gemini-2.5-flash', 'mistral-small', 'badkey-model', 'FAST', 'no-such-model']) {
+    for (const stream of [false, true]) {
+      const resp = await chat(model, { key, who: 'restricted', extra: { stream } });
+      assertError(resp, 404, { code: 'model_not_found' });
+      assert.equal(resp.json.error.param, 'model');
+    }
+  }
+  const emb = await send('/v1/embeddings', { method: 'POST', body: { model: 'text-embedding-3-small', input: 'hi' }, key, who: 'restricted' });
+  assertError(emb, 404, { code: 'model_not_found' });
+});
+
+test('tenant isolation: nothing in a response to one tenant carries another tenant\'s id or data', async () => {
+  const TENANTS = {
+    acme: { key: KEYS.acme, feature: 'acme-secret-feature', user: 'acme-user-42', text: 'acme confidential merger plans' },
+    globex: { key: KEYS.globex, feature: 'globex-secret-feature', user: 'globex-user-7', text: 'globex confidential launch codes' },
+  };
+  const start = seen.length;
+  const eventsBefore = r.events.length;
+  const requestIds = {};
+  let sent = 0;
+  for (let round = 0; round < 2; round += 1) {
+    for (const [who, t] of Object.entries(TENANTS)) {
+      const headers = { 'x-costrouter-feature': t.feature, 'x-costrouter-team': `${who}-team` };
+      const body = (model, extra = {}) => ({ model, user: t.user, messages: [{ role: 'user', content: t.text }], ...extra });
+      const calls = [
+        send('/v1/chat/completions', { method: 'POST', body: body('gpt-4o-mini'), key: t.key, headers, who }),
+        send('/v1/chat/completions', { method: 'POST', body: body('claude-haiku-4-5', { stream: true }), key: t.key, headers, who }),
+        send('/v1/chat/completions', { method: 'POST', body: body('gemini-2.5-flash'), key: t.key, headers, who }),
+        send('/v1/embeddings', { method: 'POST', body: { model: 'text-embedding-3-small', input: t.text, user: t.user }, key: t.key, headers, who }),
+        send('/v1/models', { key: t.key, who }),
+        send('/v1/deployments', { key: t.key, who }),
+        send('/v1/chat/completions', { method: 'POST', body: body('no-such-model'), key: t.key, headers, who }),
+        send('/v1/chat/completions', { method: 'POST', body: body('gpt-4o-mini', { temperature: 9 }), key: t.key, headers, who }),
+      ];
+      // Both tenants' requests are in flight together.
+      for (const resp of await Promise.all(calls)) {
+        sent += 1;
+        const id = resp.headers['x-costrouter-request-id'];
+        if (id) requestIds[id] = who;
+      }
+    }
+  }
+  const failures = [];
+  for (const resp of seen.slice(start)) {
+    const others = Object.entries(TENANTS).filter(([who]) => who !== resp.who);
+    const haystack = `${JSON.stringify(resp.headers)}\n${resp.text}`;
+    for (const [otherId, o] of others) {
+      for (const needle of [otherId, o.key, o.feature, o.user, o.text, `${otherId}-team`]) {
+        if (haystack.includes(needle)) failures.push(`${resp.who} ${resp.what} (${resp.status}) carries '${needle}'`);
+      }
+    }
+  }
+  assert.deepEqual(failures, []);
+  // Each request's cost event is filed under the tenant that sent it, with its own tags.
+  await r.eventsSettled(eventsBefore + Object.keys(requestIds).length);
+  for (const [id, who] of Object.entries(requestIds)) {
+    const ev = r.events.find((e) => e.request_id === id);
+    if (!ev) continue; // /v1/models and /v1/deployments record no event
+    assert.equal(ev.tenant, who, `event for ${id}`);
+    if (ev.attribution.feature) assert.equal(ev.attribution.feature, TENANTS[who].feature);
+  }
+  assert.ok(sent >= 32);
+
+  // Key listings are per tenant, even for ids that share a prefix.
+  for (const id of ['iso', 'iso-b']) assert.equal((await adminCall('PUT', `/admin/tenants/${id}`, { name: id })).status, 200);
+  const a = await adminCall('POST', '/admin/keys', { tenant_id: 'iso', name: 'a' });
+  const b = await adminCall('POST', '/admin/keys', { tenant_id: 'iso-b', name: 'b' });
+  const listA = await adminCall('GET', '/admin/keys?tenant_id=iso');
+  const listB = await adminCall('GET', '/admin/keys?tenant_id=iso-b');
+  assert.deepEqual(listA.json.data.map((k) => k.key_id), [a.json.key_id]);
+  assert.deepEqual(listB.json.data.map((k) => k.key_id), [b.json.key_id]);
+  // One tenant's key cannot revoke or read another's: those are admin-only.
+  assertError(await send(`/admin/keys/${b.json.key_id}`, { method: 'DELETE', key: a.json.key, who: 'iso' }), 403);
+  assert.equal((await send('/v1/models', { key: b.json.key, who: 'iso-b' })).status, 200);
+});
+
+test('provider keys, the admin token and router keys never appear in any response, even when an upstream echoes them', async () => {
+  r.upstream.reset();
+  const start = seen.length;
+  const ok = async (model, extra = {}) => chat(model, { extra, what: `chat ${model} ${JSON.stringify(extra)}` });
+  // Ordinary traffic on every provider, whole and streamed.
+  for (const model of ['gpt-4o-mini', 'gpt-4o', 'claude-haiku-4-5', 'gemini-2.5-flash', 'mistral-small', 'azure-only']) {
+    assert.equal((await ok(model)).status, 200, model);
+    const streamed = await ok(model, { stream: true, stream_options: { include_usage: true } });
+    assert.equal(streamed.status, 200, model);
+  }
+  for (const model of ['text-embedding-3-small', 'gemini-embedding']) {
+    await send('/v1/embeddings', { method: 'POST', body: { model, input: ['a', 'b'] } });
+  }
+  await send('/v1/models');
+  await send('/v1/deployments');
+  // A deployment whose key the upstream refuses: with a fallback, and without one.
+  const fellBack = await ok('badkey-model');
+  assert.equal(fellBack.status, 200, fellBack.text);
+  assert.match(fellBack.headers['x-costrouter-route-reason'], /badkey/);
+  const refused = await ok('badkey-only');
+  assert.equal(refused.status, 502, refused.text);
+  await ok('badkey-only', { stream: true });
+  await ok('nokey-model');
+
+  // Upstream errors of every kind, some echoing the key they were sent in full.
+  const MODEL_OF = { openai: 'gpt-4o', azure: 'azure-only', anthropic: 'claude-haiku-4-5', gemini: 'gemini-2.5-flash' };
+  const redactedSeen = [];
+  for (const [provider, model] of Object.entries(MODEL_OF)) {
+    const k = PROVIDER_KEYS[provider];
+    const SCRIPTS = [
+      { status: 401 },
+      { status: 403 },
+      { status: 400, message: `Invalid key ${k} given` },
+      { status: 401, message: `Incorrect API key provided: ${k}. Authorization: Bearer ${k}` },
+      { status: 422, message: `{"api_key":"${k}","x-api-key":"${k}"}` },
+      { status: 500, message: `upstream auth header was 'Bearer ${k}'` },
+      { status: 429, message: `rate limited for key=${k}` },
+    ];
+    for (const [i, script] of SCRIPTS.entries()) {
+      for (const stream of [false, true]) {
+        r.upstream.script({ provider, response: script });
+        const resp = await ok(model, stream ? { stream: true } : {});
+        assert.ok(resp.status >= 400, `${provider} ${JSON.stringify(script)}: ${resp.status}`);
+        if (script.message && resp.text.includes('[redacted]')) redactedSeen.push(`${provider} ${i}`);
+      }
+      // A success between failures keeps the circuit breaker closed.
+      if (i % 2 === 1) await ok(model);
+    }
+    if (provider === 'openai') {
+      for (const status of [400, 401, 500]) {
+        r.upstream.script({ provider, response: { status, message: `bad input for ${k}` } });
+        const emb = await send('/v1/embeddings', { method: 'POST', body: { model: 'text-embedding-3-small', input: 'x' }, what: `embeddings, upstream ${status}` });
+        assert.ok(emb.status >= 400, emb.text);
+        if (emb.text.includes('[redacted]')) redactedSeen.push(`embeddings ${status}`);
+      }
+    }
+    r.upstream.reset();
+  }
+  // The echoes reached the client as the provider's explanation, masked.
+  assert.ok(redactedSeen.length >= 8, `echoed keys were relayed (masked) in ${redactedSeen.length} answers: ${redactedSeen.join(', ')}`);
+
+  const leaks = [];
+  const routerKeys = Object.values(KEYS);
+  // Responses in this test and in every test before it.
+  for (const resp of seen) {
+    const haystack = `${JSON.stringify(resp.headers)}\n${resp.text}`;
+    for (const secret of SECRETS) if (haystack.includes(secret)) leaks.push(`${resp.who} ${resp.what} (${resp.status}) carries '${secret}'`);
+    if (resp.who !== 'admin') {
+      for (const key of routerKeys) if (haystack.includes(key)) leaks.push(`${resp.who} ${resp.what} (${resp.status}) carries a router key`);
+    }
+  }
+  assert.deepEqual(leaks, []);
+  assert.ok(seen.length - start >= 80, `${seen.length - start} responses in the sweep`);
+
+  // Nor does the router forward a router key or the admin token to a provider.
+  for (const q of r.upstream.requests()) {
+    const sentUp = JSON.stringify(q);
+    for (const key of [...routerKeys, ADMIN_TOKEN]) assert.ok(!sentUp.includes(key), `${q.method} ${q.path} carried a router credential upstream`);
+  }
+});
+
+test('streams carry no secrets either (cost trailer and events)', async () => {
+  const resp = await fetch(`${r.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.acme}` },
+    body: JSON.stringify(chatBody('badkey-model', { stream: true, stream_options: { include_usage: true } })),
+  });
+  assert.equal(resp.status, 200);
+  const { text } = await readSse(resp);
+  for (const secret of [...SECRETS, ...Object.values(KEYS)]) assert.ok(!text.includes(secret), `stream carries '${secret}'`);
+});
