@@ -469,7 +469,11 @@ impl Facts {
     /// The facts a chat request carries by itself; the edge adds tenant, tags, host and geography.
     pub fn for_chat(req: &crate::api::chat::ChatRequest) -> Facts {
         use crate::api::chat::ResponseFormat;
+        let c = super::classify::classify(req);
         Facts {
+            task: Some(c.task),
+            difficulty: c.difficulty,
+            risk: Some(c.risk),
             prompt_tokens: crate::tokens::estimate_prompt_tokens(req),
             has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             has_images: req.messages.iter().any(|m| m.content.as_ref().is_some_and(|c| c.has_image())),
