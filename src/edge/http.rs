@@ -121,6 +121,12 @@ fn unreachable_response() -> Response {
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     if let Ok(Some(len)) = req.headers().get("content-length") {
         if len.trim().parse::<u64>().map_or(false, |n| n > limit as u64) {
+            // Drain what the client is still sending (bounded), so it reads the 413 instead of a reset.
+            if req.inner().body().is_some() {
+                if let Ok(mut stream) = req.stream() {
+                    discard_rest(&mut stream).await;
+                }
+            }
             return Err(ApiError::body_too_large(limit));
         }
     }
