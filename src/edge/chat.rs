@@ -69,7 +69,12 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         usable: &usable_here,
         latency_ms: &health::latency_ms,
     };
-    match plan(&policy, &input)? {
+    note_shape(rc, &principal, &chat, &facts);
+    let outcome = plan(&policy, &input)?;
+    if let Outcome::Route(d) = &outcome {
+        rc.shape.borrow_mut().rule = d.rule.clone();
+    }
+    match outcome {
         Outcome::Route(decision) => {
             if let Some(hit) = exact_cache(env, &req, rc, &principal, &policy, &chat).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
@@ -84,7 +89,37 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             serve(env, rc, &principal, cfg, chat, decision).await
         }
         Outcome::Block { rule, message } => Err(ApiError::blocked_by_policy(&rule, &message)),
-        Outcome::Respond { rule, text } => fixed_answer(env, rc, &principal, &chat, &rule, &text),
+        Outcome::Respond { rule, text } => {
+            rc.shape.borrow_mut().rule = rule.clone();
+            fixed_answer(env, rc, &principal, &chat, &rule, &text)
+        }
+    }
+}
+
+thread_local! {
+    static RECENT_PREFIXES: std::cell::RefCell<crate::tokens::prefix::RecentPrefixes> = Default::default();
+}
+
+/// What spend analysis needs to know of the request before it is served: its class, its output
+/// cap, and its system prompt's size and whether it repeats (see `tokens::prefix`).
+fn note_shape(rc: &RequestContext, principal: &Principal, chat: &ChatRequest, facts: &Facts) {
+    use crate::tokens::prefix;
+    let mut shape = rc.shape.borrow_mut();
+    shape.class = facts.class_label();
+    shape.max_output_tokens = chat.max_output_tokens();
+    let system = prefix::system_prompt(chat);
+    if !system.is_empty() {
+        shape.system_tokens = prefix::text_tokens(&chat.model, &system);
+        if shape.system_tokens >= prefix::MIN_CACHEABLE_TOKENS && RECENT_PREFIXES.with(|r| r.borrow_mut().note(&principal.tenant.id, &system, now_unix())) {
+            shape.repeated_prefix_tokens = shape.system_tokens;
+        }
+    }
+}
+
+/// Counts an upstream failure against the deployment's breaker and notes a breaker it opened.
+fn note_failure(rc: &RequestContext, provider: &str, upstream_model: &str) {
+    if let Some(opened) = health::failure(provider, upstream_model) {
+        rc.shape.borrow_mut().circuits_opened.push(opened);
     }
 }
 
@@ -324,7 +359,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let mut resp = match upstream::send(&up, provider.timeout_ms).await {
             Ok(resp) => resp,
             Err(e) => {
-                health::failure(&provider.id, &candidate.upstream_model);
+                note_failure(rc, &provider.id, &candidate.upstream_model);
                 attempts.failures.push(format!("{}: {}", provider.id, e.describe()));
                 worst_status = worst_status.max(e.status());
                 continue;
@@ -334,7 +369,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // A client error says nothing about the deployment's health; anything else does.
         match disposition(status) {
             Disposition::Success => health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at),
-            Disposition::Fallback => health::failure(&provider.id, &candidate.upstream_model),
+            Disposition::Fallback => note_failure(rc, &provider.id, &candidate.upstream_model),
             Disposition::ClientError => {}
         }
         match disposition(status) {
@@ -346,7 +381,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         Ok(_) => adapter.error_message(status, &body),
                         Err(_) => "invalid JSON".to_string(),
                     };
-                    health::failure(&provider.id, &candidate.upstream_model);
+                    note_failure(rc, &provider.id, &candidate.upstream_model);
                     attempts.failures.push(format!("{}: answered with JSON instead of an event stream ({detail})", provider.id));
                     continue;
                 }
@@ -372,7 +407,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let mut answer = match adapter.chat_response(&target, &bytes) {
                     Ok(a) => a,
                     Err(e) => {
-                        health::failure(&provider.id, &candidate.upstream_model);
+                        note_failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(e.to_string());
                         continue;
                     }
@@ -411,6 +446,11 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             return Err(rejection);
         }
     }
+    {
+        let mut shape = rc.shape.borrow_mut();
+        shape.retries = attempts.failures.len().saturating_sub(1) as u32;
+        shape.escalations = attempts.escalations.len() as u32;
+    }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, what.join("; "))))
@@ -443,6 +483,11 @@ fn receipt_for(
     basis: UsageBasis,
     cfg: &RouterConfig,
 ) -> Receipt {
+    {
+        let mut shape = rc.shape.borrow_mut();
+        shape.retries = attempts.failures.len() as u32;
+        shape.escalations = attempts.escalations.len() as u32;
+    }
     let mut reason = decision.reason.clone();
     if !attempts.escalations.is_empty() {
         reason.push_str(&format!("; cascade: {}", attempts.escalations.join(", ")));
@@ -488,6 +533,7 @@ fn json_response(
         answer.body["created"] = json!(now_unix());
     }
     let (usage, basis) = usage_or_estimate(chat, candidate, &answer);
+    rc.shape.borrow_mut().length_stop = answer.body["choices"].as_array().is_some_and(|c| c.iter().any(|c| c["finish_reason"] == "length"));
     let receipt = receipt_for(rc, decision, candidate, provider, attempts, Some(usage), basis, cfg);
     events::record(env, rc, principal, 200, &receipt);
     if let Some((key, ttl_secs)) = rc.cache_slot.borrow_mut().take() {

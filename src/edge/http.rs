@@ -40,6 +40,9 @@ pub struct RequestContext {
     pub pending_store: RefCell<Option<super::cache::PendingStore>>,
     /// For a live stream: where its end hands over the settlement (see `edge::handoff`).
     pub stream_finish: std::rc::Rc<RefCell<Option<super::handoff::Receiver<super::spend::Finished>>>>,
+    /// Class, rule, retries and prompt shape, filled in as the request is served; copied into its
+    /// cost event.
+    pub shape: RefCell<crate::events::RequestShape>,
 }
 
 impl RequestContext {
@@ -63,6 +66,7 @@ impl RequestContext {
             cache_outcome: RefCell::new("bypass".into()),
             cache_slot: RefCell::new(None),
             pending_store: RefCell::new(None),
+            shape: RefCell::new(Default::default()),
         }
     }
 

@@ -3,6 +3,7 @@
 //! become OpenAI-shaped bodies, never a worker exception.
 
 mod admin;
+mod alerting;
 mod auth;
 mod cache;
 mod chat;
@@ -79,10 +80,11 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ("/v1/deployments", Method::Get) => health::list(req, env, rc).await,
         ("/v1/budgets", Method::Get) => budgets(req, env, rc).await,
         ("/v1/usage", Method::Get) => usage::report(req, env, rc).await,
+        ("/v1/alerts", Method::Get) => alerting::list(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
-        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/alerts", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
     }

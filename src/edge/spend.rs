@@ -15,7 +15,7 @@ pub fn ledger(env: &Env, tenant: &str) -> Option<Stub> {
     ns.id_from_name(tenant).ok()?.get_stub().ok()
 }
 
-async fn call(stub: &Stub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+pub(super) async fn call(stub: &Stub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
     let mut init = RequestInit::new();
     match body {
         Some(b) => init.with_method(Method::Post).with_body(Some(b.to_string().into())),

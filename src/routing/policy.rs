@@ -482,6 +482,18 @@ route = { strategy = "requested" }
 
 impl Facts {
     /// The facts a chat request carries by itself; the edge adds tenant, tags, host and geography.
+    /// The task class and difficulty band (`code/hard`), as rollups and recommendations group
+    /// requests: coarse enough that each group has traffic, fine enough to price separately.
+    pub fn class_label(&self) -> String {
+        let Some(task) = self.task else { return String::new() };
+        let band = match self.difficulty {
+            d if d < 0.34 => "easy",
+            d if d < 0.67 => "medium",
+            _ => "hard",
+        };
+        format!("{}/{band}", task.as_str())
+    }
+
     pub fn for_chat(req: &crate::api::chat::ChatRequest) -> Facts {
         use crate::api::chat::ResponseFormat;
         let c = super::classify::classify(req);

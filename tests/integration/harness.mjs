@@ -127,6 +127,11 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {} }
       }
       return fetch(`${url}/v1/chat/completions`, init);
     },
+    /** Runs the cron trigger (alert evaluation) as if fired at `when`. */
+    async scheduled(when = new Date()) {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ scheduledTime: when, cron: '* * * * *' });
+    },
     async close() {
       await mf.dispose();
       await upstream.close();
