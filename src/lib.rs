@@ -17,6 +17,7 @@ pub mod money;
 pub mod pricing;
 pub mod providers;
 pub mod receipt;
+pub mod recommend;
 pub mod rollup;
 pub mod routing;
 pub mod semantic;

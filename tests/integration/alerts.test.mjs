@@ -181,3 +181,27 @@ test('budget thresholds alert once per level', async () => {
   assert.equal(budget[0].alert.details.percent, 60);
   assert.equal(budget[0].alert.kind, 'budget_threshold');
 });
+
+test('a failing deployment raises an error storm and a circuit-open alert, each once', async () => {
+  const key = await tenantWithKey('stormy');
+  assert.equal((await admin('PUT', '/admin/tenants/stormy/alerts', {
+    destinations: { webhook_url: `${recv.url}/storm`, webhook_secret: SECRET },
+    spend_spike: { enabled: false },
+    error_storm: { min_requests: 5 },
+  })).status, 200);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'gemini', times: 5, response: { status: 500 } });
+  const ask = () => r.chat({ model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }, { key });
+  // Five failures open the breaker (threshold 5); the sixth request is refused by it.
+  for (let i = 0; i < 6; i++) assert.equal((await ask()).status, 502);
+  await rolledUp(key, '', 6);
+  got.length = 0;
+  await r.scheduled(new Date());
+  await r.scheduled(new Date(Date.now() + 60_000));
+  const alerts = got.filter((g) => g.path === '/storm').map((g) => g.body.alert);
+  assert.deepEqual(alerts.map((a) => a.kind).sort(), ['circuit_open', 'error_storm']);
+  const storm = alerts.find((a) => a.kind === 'error_storm');
+  assert.equal(storm.details.requests, 6);
+  assert.equal(storm.details.errors, 6);
+  assert.equal(alerts.find((a) => a.kind === 'circuit_open').details.deployment, 'gemini/gemini-2.5-flash');
+});
