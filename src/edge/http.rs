@@ -35,7 +35,7 @@ pub struct RequestContext {
     /// `x-costrouter-cache` for this request: `bypass` (caching off or refused), `miss`, or a hit.
     pub cache_outcome: RefCell<String>,
     /// Where a fresh answer is to be cached, and for how long (set on a cache miss).
-    pub cache_slot: RefCell<Option<(String, u64)>>,
+    pub cache_slot: RefCell<Option<super::cache::CacheSlot>>,
     /// A fresh answer to cache once the response has gone.
     pub pending_store: RefCell<Option<super::cache::PendingStore>>,
     /// For a live stream: where its end hands over the settlement (see `edge::handoff`).

@@ -17,6 +17,8 @@ mod spend;
 mod http;
 mod models;
 mod recommendations;
+mod semantic;
+mod semantic_store;
 mod upstream;
 mod usage;
 
@@ -48,7 +50,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             ctx.wait_until(async move {
                 if let Some(mut finished) = ended.await {
                     if let Some(s) = finished.cache_store.take() {
-                        cache::store(&env, &s.key, &s.answer, s.ttl_secs).await;
+                        cache::store_pending(&env, &s).await;
                     }
                     spend::finish(&env, finished).await;
                 }
@@ -57,7 +59,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     } else {
         if let Some(s) = rc.pending_store.borrow_mut().take() {
             let env = env.clone();
-            ctx.wait_until(async move { cache::store(&env, &s.key, &s.answer, s.ttl_secs).await });
+            ctx.wait_until(async move { cache::store_pending(&env, &s).await });
         }
         let event = rc.event.borrow_mut().take();
         // Only requests that made a cost event can hold a reservation or have a rollup to add.
