@@ -54,8 +54,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     facts.user = attribution.user.clone();
     facts.host = host;
     facts.country = rc.country.clone();
-    facts.continent = cf_string(&req, "continent").unwrap_or_default();
-    facts.eu = cf_string(&req, "isEUCountry").as_deref() == Some("1");
+    facts.continent = rc.continent.clone();
+    facts.eu = rc.eu;
     facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
     let sticky_key = if attribution.user.is_empty() { principal.tenant.id.clone() } else { format!("{}:{}", principal.tenant.id, attribution.user) };
     let usable_here = |p: &ProviderConfig| usable(env, p);
@@ -79,8 +79,9 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             if let Some(hit) = cached_answer(env, &req, rc, &principal, &cfg, &policy, &chat).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
             }
-            let ledger = spend::ledger(env, &principal.tenant.id);
-            let Some(stub) = ledger.filter(|_| !spend::known_uncontrolled(&principal.tenant.id)) else {
+            // A tenant recently seen without budgets or limits skips the ledger (and its stub).
+            let ledger = (!spend::known_uncontrolled(&principal.tenant.id)).then(|| spend::ledger(env, &principal.tenant.id)).flatten();
+            let Some(stub) = ledger else {
                 return serve(env, rc, &principal, cfg, chat, decision).await;
             };
             // The reservation is settled (or released) with the rollup, after the response: see
@@ -290,17 +291,6 @@ fn exceeded(ex: &Exceeded) -> ApiError {
 /// Output tokens assumed when a request sets no cap, for estimates and context-window checks.
 const DEFAULT_EXPECTED_OUTPUT_TOKENS: u64 = 512;
 
-/// A string property of `request.cf`, read without assuming its type (a missing or non-string
-/// value is `None`, never a panic).
-fn cf_string(req: &Request, field: &str) -> Option<String> {
-    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
-    if cf.is_undefined() || cf.is_null() {
-        return None;
-    }
-    let v = js_sys::Reflect::get(&cf, &field.into()).ok()?;
-    v.as_string().or_else(|| v.as_bool().map(|b| if b { "1".to_string() } else { "0".to_string() }))
-}
-
 /// A rule's fixed answer: no model, no cost, same shapes as a model's answer.
 fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatRequest, rule: &str, text: &str) -> Result<Response, ApiError> {
     let receipt = Receipt {
@@ -417,7 +407,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Disposition::Success if attempt_chat.stream => {
                 let content_type = resp.headers().get("content-type").ok().flatten();
                 if json_instead_of_stream(content_type.as_deref()) {
-                    let body = resp.bytes().await.unwrap_or_default();
+                    let body = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
                     let detail = match serde_json::from_slice::<Value>(&body) {
                         Ok(_) => adapter.error_message(status, &body),
                         Err(_) => "invalid JSON".to_string(),
@@ -438,7 +428,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
             }
             Disposition::Success => {
-                let bytes = match resp.bytes().await {
+                let bytes = match super::upstream::body_bytes(&mut resp).await {
                     Ok(b) => b,
                     Err(_) => {
                         attempts.failures.push(format!("{}: connection lost while reading the answer", provider.id));
@@ -470,14 +460,14 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
             }
             Disposition::Fallback => {
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
                 }
             }
             Disposition::ClientError => {
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
                 return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &body))));
             }
         }

@@ -43,7 +43,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             }
         };
         let status = resp.status_code();
-        let bytes = resp.bytes().await.unwrap_or_default();
+        let bytes = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
         match disposition(status) {
             Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
                 Ok(mut answer) => {

@@ -21,6 +21,9 @@ pub struct RequestContext {
     pub request_id: String,
     pub started_ms: f64,
     pub country: String,
+    /// `request.cf.continent` and `isEUCountry`, for geographic routing rules.
+    pub continent: String,
+    pub eu: bool,
     pub tenant: RefCell<Option<String>>,
     pub model: RefCell<String>,
     pub attribution: RefCell<Attribution>,
@@ -50,11 +53,21 @@ impl RequestContext {
         let mut bytes = [0u8; 12];
         // getrandom uses crypto.getRandomValues; it does not fail on workerd.
         let _ = getrandom::fill(&mut bytes);
-        let country = req.cf().and_then(|cf| cf.country()).unwrap_or_default();
+        // `request.cf` is read once: each access builds a fresh object in the runtime.
+        let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+        let field = |name: &str| -> Option<String> {
+            let v = js_sys::Reflect::get(cf.as_ref()?, &name.into()).ok()?;
+            v.as_string().or_else(|| v.as_bool().map(|b| if b { "1".to_string() } else { "0".to_string() }))
+        };
+        let country = field("country").unwrap_or_default();
+        let continent = field("continent").unwrap_or_default();
+        let eu = field("isEUCountry").as_deref() == Some("1");
         RequestContext {
             request_id: format!("req_{}", hex::encode(bytes)),
             started_ms: now_ms(),
             country,
+            continent,
+            eu,
             tenant: RefCell::new(None),
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),
@@ -159,6 +172,11 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
         return Ok(Vec::new());
     }
     let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
+    // With a content-length (checked above) the runtime reads the body in one native call, much
+    // cheaper than chunk by chunk.
+    if req.headers().get("content-length").ok().flatten().is_some_and(|l| l.trim().parse::<u64>().is_ok()) {
+        return req.bytes().await.map_err(unreadable);
+    }
     let mut stream = req.stream().map_err(unreadable)?;
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {

@@ -88,7 +88,7 @@ async fn provider_embedding(env: &Env, cfg: &RouterConfig, model: &str, text: &s
         if resp.status_code() != 200 {
             continue;
         }
-        let bytes = resp.bytes().await.unwrap_or_default();
+        let bytes = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
         let Ok(answer) = adapter.embeddings_response(&target, &bytes) else { continue };
         let v: Vec<f32> = answer.body["data"][0]["embedding"].as_array()?.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect();
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();

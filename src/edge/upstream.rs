@@ -64,3 +64,18 @@ pub async fn send(up: &UpstreamRequest, timeout_ms: u64) -> Result<Response, Sen
         }
     }
 }
+
+/// A response's whole body, read by the runtime in one `arrayBuffer()` call. Profiling showed
+/// the chunk-by-chunk reader behind `Response::bytes` (a JS reader, a read per chunk, a lock
+/// released at the end) at about a sixth of the worker's CPU per proxied request.
+pub async fn body_bytes(resp: &mut Response) -> Result<Vec<u8>, worker::Error> {
+    match resp.body() {
+        worker::ResponseBody::Stream(stream) => {
+            let whole = web_sys::Response::new_with_opt_readable_stream(Some(stream)).map_err(worker::Error::from)?;
+            let buffer = wasm_bindgen_futures::JsFuture::from(whole.array_buffer().map_err(worker::Error::from)?).await.map_err(worker::Error::from)?;
+            Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+        }
+        worker::ResponseBody::Body(bytes) => Ok(bytes.clone()),
+        worker::ResponseBody::Empty => Ok(Vec::new()),
+    }
+}
