@@ -99,6 +99,30 @@ pub fn parse_group_by(s: &str) -> Result<Vec<&'static str>, ApiError> {
 
 /// The query for a usage report over `[from, to)`; binds `from` and `to`.
 pub fn query(dims: &[&str], granularity: Granularity) -> String {
+    query_filtered(dims, granularity, &[])
+}
+
+/// Equality filters on dimensions (`feature=search&env=prod`): each name must be one of
+/// [`DIMENSIONS`] (names go into SQL), each value 1–128 characters without control characters
+/// (values are bound, never spliced). Other names are not filters and are skipped.
+pub fn parse_filters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let mut filters: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in pairs {
+        let Some(dim) = DIMENSIONS.iter().find(|d| **d == name) else { continue };
+        if value.is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
+            return Err(ApiError::invalid_value(dim, format!("Filter '{dim}' must be 1-128 characters without control characters.")));
+        }
+        if filters.iter().any(|(d, _)| d == dim) {
+            return Err(ApiError::invalid_value(dim, format!("Filter '{dim}' is given more than once.")));
+        }
+        filters.push((dim, value.to_string()));
+    }
+    Ok(filters)
+}
+
+/// [`query`] with `AND <dim> = ?` for each filter dimension (validated by [`parse_filters`]);
+/// binds `from`, `to`, then the filter values in order.
+pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str]) -> String {
     let bucket = match granularity {
         Granularity::Hour => "hour",
         Granularity::Day => "(hour - (hour % 86400))",
@@ -113,7 +137,8 @@ pub fn query(dims: &[&str], granularity: Granularity) -> String {
     );
     let mut group = vec!["start".to_string()];
     group.extend(dims.iter().map(|d| d.to_string()));
-    format!("SELECT {} FROM usage_hourly WHERE hour >= ? AND hour < ? GROUP BY {} ORDER BY {}", select.join(", "), group.join(", "), group.join(", "))
+    let filter: String = filters.iter().filter(|f| DIMENSIONS.contains(f)).map(|f| format!(" AND {f} = ?")).collect();
+    format!("SELECT {} FROM usage_hourly WHERE hour >= ? AND hour < ?{filter} GROUP BY {} ORDER BY {}", select.join(", "), group.join(", "), group.join(", "))
 }
 
 #[cfg(test)]
@@ -135,6 +160,26 @@ mod tests {
         let q = query(&["model", "team"], Granularity::Day);
         assert!(q.starts_with("SELECT (hour - (hour % 86400)) AS start, model, team, SUM(requests)"), "{q}");
         assert!(q.ends_with("GROUP BY start, model, team ORDER BY start, model, team"), "{q}");
+    }
+
+    #[test]
+    fn filters_are_whitelisted_and_bound() {
+        let f = parse_filters([("feature", "search"), ("from", "1"), ("env", "prod"), ("tenant", "x")]).unwrap();
+        assert_eq!(f, vec![("feature", "search".to_string()), ("env", "prod".to_string())]);
+        assert_eq!(parse_filters([("team", "")]).unwrap_err().param.as_deref(), Some("team"));
+        assert!(parse_filters([("user", "a\nb")]).is_err());
+        assert!(parse_filters([("user", "a"), ("user", "b")]).is_err());
+        assert!(parse_filters([("user", "x".repeat(129).as_str())]).is_err());
+        // A value that looks like SQL is just a value: it is bound, not spliced.
+        let f = parse_filters([("feature", "x' OR 1=1 --")]).unwrap();
+        let names: Vec<&str> = f.iter().map(|(d, _)| *d).collect();
+        let q = query_filtered(&["model"], Granularity::Total, &names);
+        assert!(q.contains("WHERE hour >= ? AND hour < ? AND feature = ? GROUP BY start, model"), "{q}");
+        assert!(!q.contains("OR 1=1"));
+        assert_eq!(q.matches('?').count(), 3);
+        // Names that are not dimensions never reach the SQL.
+        assert!(!query_filtered(&[], Granularity::Day, &["1=1; DROP TABLE usage_hourly"]).contains("DROP"));
+        assert_eq!(query(&["model"], Granularity::Hour), query_filtered(&["model"], Granularity::Hour, &[]));
     }
 
     #[test]
