@@ -49,12 +49,14 @@ function table(target, head, rows) {
   const t = $(target);
   t.replaceChildren();
   const tr = el('tr');
-  head.forEach((h, i) => tr.append(el('th', { class: i > 0 && h.num !== false ? 'num' : '' }, h.label ?? h)));
+  // Columns after the first are numbers (right-aligned) unless the header says `num: false`.
+  const numeric = head.map((h, i) => i > 0 && h.num !== false);
+  head.forEach((h, i) => tr.append(el('th', { class: numeric[i] ? 'num' : '' }, h.label ?? h)));
   t.append(el('thead', {}, tr));
   const body = el('tbody');
   for (const r of rows) {
     const row = el('tr');
-    r.forEach((c, i) => row.append(c instanceof Node ? el('td', {}, c) : el('td', { class: i > 0 ? 'num' : '' }, c)));
+    r.forEach((c, i) => row.append(el('td', { class: numeric[i] ? 'num' : '' }, c)));
     body.append(row);
   }
   t.append(body);
@@ -251,11 +253,20 @@ async function loadDimension(which, r, f) {
   }
 }
 
+/** The dimensions /v1/usage can group by (it lists them; `rule` and `class` only where the
+ * router records them). Asked once; a refused request would count as an error in the rollups. */
+let dimensions;
+async function usageDimensions() {
+  if (!dimensions) {
+    const res = await must('/v1/usage', { from: 0, to: 1 });
+    dimensions = res.dimensions ?? [];
+  }
+  return dimensions;
+}
+
 async function loadRoutes(r, f) {
-  // `rule` is a dimension only where the router records it; fall back to the route alone.
-  let res = await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: 'route,rule' });
-  const withRule = res.ok;
-  if (!withRule) res = await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: 'route' });
+  const withRule = (await usageDimensions()).includes('rule');
+  const res = await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: withRule ? 'route,rule' : 'route' });
   if (!res.ok) throw new Error(`/v1/usage: ${res.json?.error?.message}`);
   const rows = res.json.data;
   const byRoute = new Map();
@@ -271,8 +282,8 @@ async function loadRoutes(r, f) {
 }
 
 async function loadClasses(r, f) {
-  const res = await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: 'class' });
   const box = $('classes');
+  const res = (await usageDimensions()).includes('class') ? await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: 'class' }) : { ok: false };
   if (!res.ok) {
     box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'classes-unavailable' }, 'Not available: this router does not record request classes in its usage rollups yet.'));
     return;
@@ -290,8 +301,8 @@ async function loadForecast(f) {
   setTile('forecast-low', usd(fc.low_usd), fc.low_usd);
   setTile('forecast-high', usd(fc.high_usd), fc.high_usd);
   $('forecast-note').textContent = fc.spread === 'assumed'
-    ? `(fewer than two complete days this month: the daily spread is assumed equal to the mean, ${usd(fc.mean_daily_usd)}/day)`
-    : `(mean ${usd(fc.mean_daily_usd)}/day, sd ${usd(fc.sd_daily_usd)} over ${fc.complete_days} complete days; ${fc.remaining_days.toFixed(1)} days left)`;
+    ? `(first day of the month: the daily spread is assumed equal to the mean, ${usd(fc.mean_daily_usd)}/day)`
+    : `(mean ${usd(fc.mean_daily_usd)}/day, sd ${usd(fc.sd_daily_usd)}/day over the month's ${fc.daily.length} days so far; ${fc.remaining_days.toFixed(1)} days left)`;
   forecastChart(fc);
 }
 
@@ -381,6 +392,9 @@ async function refresh() {
   $('status').classList.remove('error');
   const r = range();
   const f = filters();
+  // The range the views show, for anyone checking them against the API (the browser test does).
+  main.dataset.from = String(r.from);
+  main.dataset.to = String(r.to);
   $('from').value = isoDate(r.from);
   $('to').value = isoDate(r.to - 1);
   const granularity = $('granularity').value;

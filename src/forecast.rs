@@ -3,9 +3,11 @@
 //! Projected total = spent so far + mean daily spend × days remaining, where the mean is the
 //! month's spend over the days elapsed (today counted by the fraction gone, at least one day).
 //! The interval treats the remaining days as independent draws with the spread of the month's
-//! complete days: ±z · sd · √(days remaining), z = 1.96 for about 95%, and never below what is
-//! already spent. With fewer than two complete days there is no spread to measure; the standard
-//! deviation is then assumed equal to the mean (`spread: "assumed"`), a deliberately wide band.
+//! days so far: ±z · sd · √(days remaining), z = 1.96 for about 95%, and never below what is
+//! already spent. The sd is the sample standard deviation of the daily totals from the 1st to
+//! today inclusive (today as it stands, so a month whose spend all came today still shows its
+//! uncertainty). On the 1st there is no spread to measure; the sd is then assumed equal to the
+//! mean (`spread: "assumed"`), a deliberately wide band.
 //!
 //! Money here is integer nanodollars, as in the rollups; the arithmetic is in f64 and rounded
 //! back to nanodollars.
@@ -29,8 +31,8 @@ pub struct Forecast {
     pub spent_nanos: i64,
     pub mean_daily_nanos: f64,
     pub sd_daily_nanos: f64,
-    /// `observed` (sample standard deviation of the complete days) or `assumed` (fewer than two
-    /// complete days: sd = mean).
+    /// `observed` (sample standard deviation of the days so far, today included) or `assumed`
+    /// (the first day of the month: sd = mean).
     pub spread: &'static str,
     pub projected_nanos: i64,
     pub low_nanos: i64,
@@ -64,13 +66,10 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
     let elapsed_days = ((now - month_start) as f64 / DAY as f64).clamp(0.0, days_in_month as f64);
     let remaining_days = days_in_month as f64 - elapsed_days;
     let mean = spent_nanos as f64 / elapsed_days.max(1.0);
-    let complete: Vec<f64> = daily[..today as usize].iter().map(|d| d.1 as f64).collect();
-    let (sd, spread) = if complete.len() >= 2 {
-        let m = complete.iter().sum::<f64>() / complete.len() as f64;
-        let var = complete.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (complete.len() - 1) as f64;
-        (var.sqrt(), "observed")
-    } else {
-        (mean, "assumed")
+    let days: Vec<f64> = daily.iter().map(|d| d.1 as f64).collect();
+    let (sd, spread) = match sample_sd(&days) {
+        Some(sd) => (sd, "observed"),
+        None => (mean, "assumed"),
     };
     let projected = spent_nanos as f64 + mean * remaining_days;
     let margin = Z95 * sd * remaining_days.sqrt();
@@ -80,7 +79,7 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
         days_in_month,
         elapsed_days,
         remaining_days,
-        complete_days: complete.len() as i64,
+        complete_days: today,
         spent_nanos,
         mean_daily_nanos: mean,
         sd_daily_nanos: sd,
@@ -90,6 +89,15 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
         high_nanos: (projected + margin).round() as i64,
         daily,
     }
+}
+
+/// Sample standard deviation (n − 1); `None` below two values.
+pub fn sample_sd(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+    Some((xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
 }
 
 #[cfg(test)]
@@ -122,8 +130,9 @@ mod tests {
         assert!((f.remaining_days - 20.0).abs() < 1e-9);
         assert!((f.mean_daily_nanos - 2.0 * B as f64).abs() < 1.0);
         assert_eq!(f.projected_nanos, 60 * B);
-        // Sample sd of five 1s and five 3s: sqrt(10/9).
-        let sd = (10.0f64 / 9.0).sqrt() * B as f64;
+        // Sample sd of five 1s, five 3s and today's 0 so far: mean 20/11, sum of squares 50.
+        let sd = ((50.0 - 400.0 / 11.0) / 10.0f64).sqrt() * B as f64;
+        assert!((sample_sd(&[1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 0.0]).unwrap() * B as f64 - sd).abs() < 1.0);
         assert!((f.sd_daily_nanos - sd).abs() < 1.0, "{}", f.sd_daily_nanos);
         assert_eq!(f.spread, "observed");
         let margin = 1.96 * sd * 20f64.sqrt();
@@ -134,11 +143,14 @@ mod tests {
 
     #[test]
     fn constant_spend_has_no_spread() {
-        let rows: Vec<(i64, i64)> = (0..5).map(|d| (NOV1 + d * DAY, 4 * B)).collect();
+        // Five days of $4 and it is 00:00 on the 6th, with today's first $4 already spent (the
+        // hour's rollup): the days so far are all $4 (no spread), the mean is $24 / 5 days.
+        let mut rows: Vec<(i64, i64)> = (0..5).map(|d| (NOV1 + d * DAY, 4 * B)).collect();
+        rows.push((NOV1 + 5 * DAY, 4 * B));
         let f = forecast(&rows, NOV1 + 5 * DAY);
         assert_eq!(f.sd_daily_nanos, 0.0);
-        assert_eq!(f.projected_nanos, 120 * B);
-        assert_eq!((f.low_nanos, f.high_nanos), (120 * B, 120 * B));
+        assert_eq!(f.projected_nanos, 24 * B + (24.0 / 5.0 * 25.0 * B as f64).round() as i64);
+        assert_eq!((f.low_nanos, f.high_nanos), (f.projected_nanos, f.projected_nanos));
     }
 
     #[test]
@@ -152,12 +164,16 @@ mod tests {
         assert_eq!(f.projected_nanos, (6.0 * B as f64 + 6.0 * B as f64 * 29.5).round() as i64);
         let margin = 1.96 * 6.0 * B as f64 * 29.5f64.sqrt();
         assert_eq!(f.low_nanos, (183.0 * B as f64 - margin).round() as i64);
-        // Nine quiet days and one of $30: the band is wide, but its low end stays at what is
-        // already spent (90 - 1.96 * 9.49 * sqrt(20) would be about 6.8).
+        // Nine quiet days, one of $30 and today with nothing yet: the band is wide, but its low
+        // end stays at what is already spent (90 - 1.96 * 9.05 * sqrt(20) would be about 10.7).
         let g = forecast(&[(NOV1 + 9 * DAY, 30 * B)], NOV1 + 10 * DAY);
         assert_eq!(g.spread, "observed");
         assert_eq!(g.projected_nanos, 90 * B);
         assert_eq!(g.low_nanos, 30 * B);
+        assert!(g.high_nanos > 150 * B);
+        // All of the month's spend came today: the band still shows the uncertainty.
+        let h = forecast(&[(NOV1 + 20 * DAY, 3 * B)], NOV1 + 20 * DAY + DAY / 2);
+        assert!(h.sd_daily_nanos > 0.0 && h.high_nanos > h.projected_nanos, "{h:?}");
         assert!(f.high_nanos > f.projected_nanos);
     }
 
@@ -168,7 +184,7 @@ mod tests {
         let f = forecast(&rows, now);
         assert_eq!(f.daily, vec![(NOV1, 2 * B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 0)]);
         assert_eq!(f.spent_nanos, 4 * B);
-        assert_eq!(f.sd_daily_nanos, 0.0);
+        assert!((f.sd_daily_nanos - sample_sd(&[2.0, 2.0, 0.0]).unwrap() * B as f64).abs() < 1.0);
         assert_eq!(f.spread, "observed");
     }
 
