@@ -119,6 +119,14 @@ pub fn invalid_session() -> ApiError {
     }
 }
 
+/// Whether a state-changing dashboard request (login, logout) was sent by a page of another
+/// site (login CSRF): browsers say so in `Sec-Fetch-Site`, which no page can set. Requests
+/// without it (curl, scripts, older browsers) are not a browser being tricked; the session
+/// cookie's SameSite=Strict covers the rest.
+pub fn cross_site(sec_fetch_site: Option<&str>) -> bool {
+    sec_fetch_site.is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "same-origin" | "none"))
+}
+
 /// A tenant id as it may appear in `?tenant=` (it names KV keys and a Durable Object).
 pub fn valid_tenant_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
@@ -162,6 +170,15 @@ mod tests {
         assert_eq!(login_key("text/html", b"key=x").unwrap_err().status, 415);
         assert_eq!(login_key(form, format!("key={}", "a".repeat(300)).as_bytes()).unwrap_err().status, 401);
         assert_eq!(login_key(form, &[0xff, 0xfe]).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn cross_site_posts() {
+        assert!(!cross_site(None));
+        assert!(!cross_site(Some("same-origin")));
+        assert!(!cross_site(Some("none")));
+        assert!(cross_site(Some("cross-site")));
+        assert!(cross_site(Some("same-site")));
     }
 
     #[test]

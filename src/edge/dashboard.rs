@@ -27,6 +27,9 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let path = req.path();
+    if req.method() == Method::Post && core::cross_site(req.headers().get("sec-fetch-site").ok().flatten().as_deref()) {
+        return Err(ApiError::permission_denied("Dashboard logins and logouts from other sites are refused."));
+    }
     match (path.as_str(), req.method()) {
         ("/dashboard" | "/dashboard/", Method::Get) => page(&req, env).await,
         ("/dashboard/login", Method::Post) => login(req, env).await,

@@ -167,6 +167,10 @@ test('without a session /dashboard is a login form; a bad key gets an error and 
     assert.equal(resp.status, status, `${type} ${body.slice(0, 20)}`);
     assert.equal(resp.headers.get('set-cookie'), null);
   }
+  // A login posted from another site (login CSRF) is refused, even with a good key.
+  const cross = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }, body: `key=${KEYS.acme}`, redirect: 'manual' });
+  assert.equal(cross.status, 403);
+  assert.equal(cross.headers.get('set-cookie'), null);
   await page.close();
 });
 
