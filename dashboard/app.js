@@ -205,27 +205,11 @@ function byDimension(which, dim, rows) {
     sorted.map((r) => [label(r[dim]), num(r.requests), usd(r.cost_usd), usd(r.savings_usd), num(r.cache_hits)]));
 }
 
-/** Routing savings (baseline − cost of requests not served from the cache) and cache savings
- * (the baseline of cache hits, which cost nothing), from rows grouped by `cache`. */
-function savingsSplit(rows) {
-  let routing = 0;
-  let cache = 0;
-  for (const r of rows) {
-    if (String(r.cache ?? '').startsWith('hit')) cache += Number(r.baseline_cost_usd) - Number(r.cost_usd);
-    else routing += Number(r.savings_usd);
-  }
-  return { routing, cache };
-}
-
 // ---- views ------------------------------------------------------------------------------------
 
 async function loadUsage(r, f, granularity) {
   const base = { from: r.from, to: r.to, ...f };
-  const [totals, series, byCache] = await Promise.all([
-    must('/v1/usage', base),
-    must('/v1/usage', { ...base, granularity }),
-    must('/v1/usage', { ...base, group_by: 'cache' }),
-  ]);
+  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity })]);
   const t = totals.totals;
   setTile('total-cost', usd(t.cost_usd), t.cost_usd);
   setTile('total-baseline', usd(t.baseline_cost_usd), t.baseline_cost_usd);
@@ -234,12 +218,13 @@ async function loadUsage(r, f, granularity) {
   setTile('total-errors', num(t.errors), t.errors);
   const rate = t.requests ? t.cache_hits / t.requests : 0;
   setTile('cache-hit-rate', t.requests ? `${(rate * 100).toFixed(1)}%` : '–', String(rate));
-  const split = savingsSplit(byCache.data);
-  setTile('routing-savings', usd(split.routing), split.routing.toFixed(9));
-  setTile('cache-savings', usd(split.cache), split.cache.toFixed(9));
+  // The split is the router's (/v1/usage: routing = baseline − cost of provider-served requests,
+  // cache = the baseline of cache hits); older routers without it show no split.
+  setTile('routing-savings', usd(t.routing_savings_usd), t.routing_savings_usd ?? '');
+  setTile('cache-savings', usd(t.cache_savings_usd), t.cache_savings_usd ?? '');
   draw('chart-savings', {
     type: 'doughnut',
-    data: { labels: ['Routing savings', 'Cache savings', 'Spend'], datasets: [{ data: [split.routing, split.cache, Number(t.cost_usd)], backgroundColor: [COLORS[1], COLORS[5], COLORS[0]] }] },
+    data: { labels: ['Routing savings', 'Cache savings', 'Spend'], datasets: [{ data: [Math.max(0, Number(t.routing_savings_usd ?? 0)), Number(t.cache_savings_usd ?? 0), Number(t.cost_usd)], backgroundColor: [COLORS[1], COLORS[5], COLORS[0]] }] },
   });
   spendOverTime(series.data, r, granularity);
 }

@@ -102,6 +102,13 @@ pub fn query(dims: &[&str], granularity: Granularity) -> String {
     query_filtered(dims, granularity, &[])
 }
 
+/// Savings split by where they came from, in nanodollars: `(routing, cache)`. Cache savings are
+/// what cache hits would have cost (their baseline; a hit itself costs nothing), routing savings
+/// the rest: baseline − cost of the requests a provider answered.
+pub fn savings_split(cost_nanos: i64, baseline_nanos: i64, cache_savings_nanos: i64) -> (i64, i64) {
+    (baseline_nanos - cost_nanos - cache_savings_nanos, cache_savings_nanos)
+}
+
 /// Equality filters on dimensions (`feature=search&env=prod`): each name must be one of
 /// [`DIMENSIONS`] (names go into SQL), each value 1–128 characters without control characters
 /// (values are bound, never spliced). Other names are not filters and are skipped.
@@ -132,7 +139,8 @@ pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str])
     select.extend(dims.iter().map(|d| d.to_string()));
     select.push(
         "SUM(requests) AS requests, SUM(errors) AS errors, SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens, \
-         SUM(output_tokens) AS output_tokens, SUM(cost_nanos) AS cost_nanos, SUM(baseline_nanos) AS baseline_nanos, SUM(cache_hits) AS cache_hits"
+         SUM(output_tokens) AS output_tokens, SUM(cost_nanos) AS cost_nanos, SUM(baseline_nanos) AS baseline_nanos, SUM(cache_hits) AS cache_hits, \
+         SUM(CASE WHEN cache LIKE 'hit%' THEN baseline_nanos - cost_nanos ELSE 0 END) AS cache_savings_nanos"
             .to_string(),
     );
     let mut group = vec!["start".to_string()];
@@ -160,6 +168,16 @@ mod tests {
         let q = query(&["model", "team"], Granularity::Day);
         assert!(q.starts_with("SELECT (hour - (hour % 86400)) AS start, model, team, SUM(requests)"), "{q}");
         assert!(q.ends_with("GROUP BY start, model, team ORDER BY start, model, team"), "{q}");
+    }
+
+    #[test]
+    fn savings_split_into_routing_and_cache() {
+        // A routed request: cost 2, baseline 10; a cache hit of a request whose model costs 5.
+        assert_eq!(savings_split(2, 15, 5), (8, 5));
+        assert_eq!(savings_split(0, 0, 0), (0, 0));
+        // A route dearer than the model asked for (a cascade escalation) is negative routing savings.
+        assert_eq!(savings_split(12, 10, 0), (-2, 0));
+        assert!(query(&[], Granularity::Total).contains("SUM(CASE WHEN cache LIKE 'hit%' THEN baseline_nanos - cost_nanos ELSE 0 END) AS cache_savings_nanos"));
     }
 
     #[test]

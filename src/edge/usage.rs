@@ -51,6 +51,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     let raw = spend::usage_filtered(&stub, from, to, &group_by, &granularity, &filters).await?;
     let rows = raw["rows"].as_array().cloned().unwrap_or_default();
     let mut total = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
+    let mut cache_savings = 0i64;
     let data: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -63,6 +64,8 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
             total.5 += n("cost_nanos");
             total.6 += n("baseline_nanos");
             total.7 += n("cache_hits");
+            cache_savings += n("cache_savings_nanos");
+            let (routing, cache) = crate::rollup::savings_split(n("cost_nanos"), n("baseline_nanos"), n("cache_savings_nanos"));
             let mut row = json!({
                 "start": r["start"],
                 "requests": n("requests"), "errors": n("errors"),
@@ -70,6 +73,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
                 "cost_usd": dollars(&r["cost_nanos"]), "baseline_cost_usd": dollars(&r["baseline_nanos"]),
                 "savings_usd": dollars(&json!(n("baseline_nanos") - n("cost_nanos"))),
                 "cache_hits": n("cache_hits"),
+                "routing_savings_usd": dollars(&json!(routing)), "cache_savings_usd": dollars(&json!(cache)),
             });
             for dim in crate::rollup::DIMENSIONS {
                 if let Some(v) = r.get(*dim) {
@@ -83,6 +87,8 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         "requests": total.0, "errors": total.1, "input_tokens": total.2, "cached_input_tokens": total.3, "output_tokens": total.4,
         "cost_usd": dollars(&json!(total.5)), "baseline_cost_usd": dollars(&json!(total.6)),
         "savings_usd": dollars(&json!(total.6 - total.5)), "cache_hits": total.7,
+        "routing_savings_usd": dollars(&json!(crate::rollup::savings_split(total.5, total.6, cache_savings).0)),
+        "cache_savings_usd": dollars(&json!(cache_savings)),
     });
     http::json(
         200,

@@ -182,6 +182,12 @@ test('the report endpoints refuse callers with neither a key nor a live session 
       assert.equal(resp.json.error.type, 'authentication_error', p);
     }
   }
+  // Wrong methods and unknown dashboard paths: OpenAI-style errors.
+  for (const [method, p, status] of [['PUT', '/dashboard/login', 405], ['POST', '/v1/forecast', 405], ['DELETE', '/dashboard', 405], ['GET', '/dashboard/nope', 404], ['GET', '/dashboard/login', 405]]) {
+    const resp = await fetch(`${r.url}${p}`, { method });
+    assert.equal(resp.status, status, `${method} ${p}`);
+    assert.ok((await resp.json()).error.message, `${method} ${p}`);
+  }
   // Nor is the dashboard's own page data: /dashboard without a session is the login form only.
   const page = await getJson('/dashboard', { key: null });
   assert.match(page.text, /data-testid="login-form"/);
@@ -241,10 +247,18 @@ test('a tenant logs in through the form, sees non-empty charts, and the totals m
   assert.equal(api.cache_hits, 2);
   assert.equal(Number(await value(page, 'cache-hit-rate')), 2 / 12);
   assert.equal(await page.textContent('[data-testid="cache-hit-rate"]'), '16.7%');
-  const routing = Number(await value(page, 'routing-savings'));
-  const cache = Number(await value(page, 'cache-savings'));
+  assert.equal(await value(page, 'routing-savings'), api.routing_savings_usd);
+  assert.equal(await value(page, 'cache-savings'), api.cache_savings_usd);
+  const routing = Number(api.routing_savings_usd);
+  const cache = Number(api.cache_savings_usd);
   assert.ok(routing > 0 && cache > 0, `routing ${routing}, cache ${cache}`);
-  assert.ok(Math.abs(routing + cache - Number(api.savings_usd)) < 1e-8);
+  assert.ok(Math.abs(routing + cache - Number(api.savings_usd)) < 1e-12);
+  // Cross-check the split against rows grouped by cache outcome: cache savings are the hits' baseline.
+  const byCache = (await getJson(`/v1/usage?from=${from}&to=${to}&group_by=cache`)).json.data;
+  const hits = byCache.filter((x) => x.cache.startsWith('hit'));
+  assert.equal(hits.reduce((a, x) => a + x.requests, 0), 2);
+  assert.ok(hits.every((x) => Number(x.cost_usd) === 0));
+  assert.ok(Math.abs(hits.reduce((a, x) => a + Number(x.baseline_cost_usd), 0) - cache) < 1e-12);
   // The forecast matches GET /v1/forecast, and this month's spend is all of the traffic.
   const fc = (await getJson('/v1/forecast')).json;
   assert.equal(await value(page, 'forecast-projected'), fc.projected_usd);
@@ -269,6 +283,10 @@ test('a tenant logs in through the form, sees non-empty charts, and the totals m
   mkdirSync(path.join(ROOT, 'build'), { recursive: true });
   await page.screenshot({ path: path.join(ROOT, 'build/dashboard.png'), fullPage: true });
 
+  // Hourly buckets.
+  await page.selectOption('[data-testid="granularity"]', 'hour');
+  await ready(page);
+  assert.ok(Number(await page.getAttribute('[data-testid="chart-spend"]', 'data-points')) > 0);
   // Another dimension on demand, and a tag filter: the page's totals follow the API's.
   await page.selectOption('[data-testid="dim-a"]', 'team');
   await page.waitForFunction(() => document.querySelector('[data-testid="table-dim-a"]').textContent.includes('growth'));
