@@ -348,24 +348,31 @@ async function loadDeployments() {
     }));
 }
 
-async function loadRecommendations() {
-  const res = await api('/v1/recommendations');
+async function loadRecommendations(r) {
+  const days = Math.min(90, Math.max(1, Math.ceil((r.to - r.from) / DAY)));
+  const res = await api('/v1/recommendations', { days });
   const box = $('recommendations');
   if (res.status !== 200 || !res.json) {
-    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'recommendations-unavailable' }, `Not available: this router does not offer recommendations yet (GET /v1/recommendations answered ${res.status}).`));
+    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'recommendations-unavailable' }, `Not available: this router does not offer recommendations (GET /v1/recommendations answered ${res.status}).`));
     return;
   }
-  const items = Array.isArray(res.json.data) ? res.json.data : Array.isArray(res.json) ? res.json : [];
+  const items = Array.isArray(res.json.data) ? res.json.data : [];
   if (!items.length) {
-    box.replaceChildren(el('p', { class: 'unavailable' }, 'No recommendations for this period.'));
+    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'no-recommendations' }, `No recommendations from the last ${days} day${days > 1 ? 's' : ''} of traffic.`));
     return;
   }
-  box.replaceChildren(el('ul', {}, ...items.map((it) => {
-    const title = it.title ?? it.summary ?? it.kind ?? 'Recommendation';
-    const text = it.message ?? it.description ?? it.reason ?? '';
-    const saving = it.estimated_savings_usd ?? it.savings_usd;
-    return el('li', { 'data-testid': 'recommendation' }, el('b', {}, title), text ? ` ${text}` : '', saving != null ? ` (saves about ${usd(saving)})` : '');
-  })));
+  const total = res.json.total_monthly_savings_usd;
+  box.replaceChildren(
+    el('p', {}, `From the last ${days} day${days > 1 ? 's' : ''} of traffic`, total ? `, about ${usd(total)} a month in all:` : ':'),
+    el('ul', {}, ...items.map((it) => {
+      const saving = it.monthly_savings_usd ?? it.estimated_savings_usd;
+      return el('li', { 'data-testid': 'recommendation' },
+        el('b', {}, it.title ?? it.kind ?? 'Recommendation'),
+        it.scope ? ` (${it.scope})` : '',
+        Number(saving) > 0 ? `: saves about ${usd(saving)}/month. ` : '. ',
+        it.detail ?? it.message ?? '',
+        it.evidence_requests ? ` Based on ${num(it.evidence_requests)} requests.` : '');
+    })));
 }
 
 // ---- wiring -----------------------------------------------------------------------------------
@@ -392,7 +399,7 @@ async function refresh() {
     loadForecast(f),
     loadBudgets(),
     loadDeployments(),
-    loadRecommendations(),
+    loadRecommendations(r),
   ]);
   const failed = results.filter((x) => x.status === 'rejected').map((x) => x.reason?.message ?? String(x.reason));
   const tags = Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');

@@ -3,7 +3,8 @@
 //   --local [--demo-url URL]  local KV used by `wrangler dev` (make dev): also creates the dev
 //                             tenant and key, and points every provider whose key is missing
 //                             from .dev.vars at the demo upstream, labelled as a demo.
-//   --remote                  your account's KV (make seed-remote): catalog and pricing only;
+//   --remote                  your account's KV (make seed-remote): catalog, pricing, policies
+//                             and the semantic cache's embedder weights;
 //                             tenants and keys are created with the admin API.
 import { readFileSync, readdirSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -74,14 +75,16 @@ const policyDir = path.join(ROOT, 'policies');
 const policies = readdirSync(policyDir)
   .filter((f) => f.endsWith('.toml'))
   .map((f) => ({ key: `policy:${f.slice(0, -5)}`, value: readFileSync(path.join(policyDir, f), 'utf8') }));
+// The semantic cache's static embedder weights (binary, see kv-seed/embedder.LICENSE).
+const embedder = { key: 'embedder', value: readFileSync(path.join(ROOT, 'kv-seed/embedder.bin')).toString('base64'), base64: true };
 
 if (remote) {
-  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, ...policies]);
-  console.log('Seeded catalog, pricing and policies into the CONFIG namespace of your account.');
+  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, embedder, ...policies]);
+  console.log('Seeded catalog, pricing, policies and the embedder into the CONFIG namespace of your account.');
 } else {
   if (!demoUrl) throw new Error('--local needs --demo-url');
   const demoed = devCatalog(catalog, devVars());
-  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, ...policies]);
+  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, embedder, ...policies]);
   const hash = createHash('sha256').update(DEV_KEY).digest('hex');
   bulkPut('TENANTS', [
     { key: 'tenant:dev', value: JSON.stringify({ id: 'dev', name: 'Local development', plan: 'pro' }) },

@@ -263,6 +263,19 @@ pub struct RateLimited {
 }
 
 impl Ledger {
+    /// Each budget's spend in the window holding `now` (zero when its stored window has ended),
+    /// for the budget-threshold alerts.
+    pub fn levels(&self, now: i64) -> Vec<crate::alerts::BudgetLevel> {
+        self.specs
+            .iter()
+            .map(|spec| {
+                let (start, end) = spec.window.bounds(now, spec.reset_day);
+                let spent = self.states.get(&spec.id).filter(|s| s.window_start == start).map_or(Usd::ZERO, |s| s.spent);
+                crate::alerts::BudgetLevel { id: spec.id.clone(), spent, hard_limit: spec.hard_limit, window_start: start, resets_at: end }
+            })
+            .collect()
+    }
+
     /// Counts a request and its estimated tokens against the per-minute limits, or refuses.
     /// The tightest of the tenant's and the key's limits is reported in the headers.
     pub fn admit_rate(&mut self, key_id: &str, tokens: u64, now: i64) -> Result<RateStatus, RateLimited> {
@@ -495,7 +508,7 @@ mod tests {
         use crate::routing::{Candidate, CascadeSettings, RouteDecision};
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"cheap":{"input":0.1,"output":0.4,"max_output_tokens":1000},"dear":{"input":2,"output":8,"cache_write":2.5}}}"#).unwrap();
         let cand = |m: &str| Candidate { provider: "p".into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
-        let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), reason: String::new(), cascade: None };
+        let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None };
         // dear: 1000 prompt tokens at the cache-write price 2.5 + 100 output at 8 = 0.0025 + 0.0008
         assert_eq!(max_cost(&d, &prices, 1000, Some(100)).to_string(), "0.0033");
         // cheap's own cap (1000) applies without a request cap; dear falls back to 4096.

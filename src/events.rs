@@ -8,6 +8,8 @@
 //! - double1 input tokens, double2 cached input tokens, double3 output tokens,
 //!   double4 reasoning tokens, double5 cost USD, double6 baseline cost USD, double7 latency ms,
 //!   double8 cache-write tokens
+//! - blob13 task class, blob14 policy rule; double9 fallback retries, double10 cascade
+//!   escalations, double11 system-prompt tokens
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,35 @@ pub struct CostEvent {
     pub cost_usd: f64,
     pub baseline_cost_usd: f64,
     pub latency_ms: f64,
+    /// What the router learned about the request, for rollups, alerts and recommendations.
+    #[serde(default)]
+    pub shape: RequestShape,
+}
+
+/// The parts of a request and its routing that spend analysis needs beyond cost: which class
+/// and rule it fell in, how hard it was to serve, and how its prompt was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestShape {
+    /// Task class and difficulty band, e.g. `code/hard` (empty when not classified).
+    pub class: String,
+    /// The policy rule that routed it (empty outside policy routing).
+    pub rule: String,
+    /// Upstream attempts that failed before the one that answered (fallbacks).
+    pub retries: u32,
+    /// Cascade steps to a stronger model.
+    pub escalations: u32,
+    /// Tokens of the system (or developer) prompt.
+    pub system_tokens: u64,
+    /// System-prompt tokens that repeated a prompt this tenant sent shortly before: the prefix a
+    /// provider's prompt cache could discount.
+    pub repeated_prefix_tokens: u64,
+    /// The output cap the client asked for, if any.
+    pub max_output_tokens: Option<u64>,
+    /// The answer stopped at the output cap.
+    pub length_stop: bool,
+    /// Deployments whose circuit breaker opened while serving this request.
+    pub circuits_opened: Vec<String>,
 }
 
 impl CostEvent {
@@ -67,6 +98,7 @@ impl CostEvent {
             cost_usd: receipt.cost.map(|c| c.total.as_f64()).unwrap_or(0.0),
             baseline_cost_usd: receipt.baseline.map(|b| b.as_f64()).unwrap_or(0.0),
             latency_ms,
+            shape: RequestShape::default(),
         }
     }
 
@@ -98,10 +130,11 @@ impl CostEvent {
             cost_usd: 0.0,
             baseline_cost_usd: 0.0,
             latency_ms,
+            shape: RequestShape::default(),
         }
     }
 
-    pub fn blobs(&self) -> [String; 12] {
+    pub fn blobs(&self) -> [String; 14] {
         [
             self.attribution.feature.clone(),
             self.attribution.team.clone(),
@@ -115,10 +148,12 @@ impl CostEvent {
             self.status.to_string(),
             self.request_id.clone(),
             self.error_code.clone(),
+            self.shape.class.clone(),
+            self.shape.rule.clone(),
         ]
     }
 
-    pub fn doubles(&self) -> [f64; 8] {
+    pub fn doubles(&self) -> [f64; 11] {
         [
             self.input_tokens as f64,
             self.cached_input_tokens as f64,
@@ -128,6 +163,9 @@ impl CostEvent {
             self.baseline_cost_usd,
             self.latency_ms,
             self.cache_write_tokens as f64,
+            f64::from(self.shape.retries),
+            f64::from(self.shape.escalations),
+            self.shape.system_tokens as f64,
         ]
     }
 }

@@ -4,6 +4,7 @@
 //! a thin edge layer in [`edge`] that is the only code touching `worker` types. The core builds
 //! and tests natively with `cargo test`; the edge builds only for wasm32.
 
+pub mod alerts;
 pub mod api;
 pub mod attribution;
 pub mod budget;
@@ -18,6 +19,7 @@ pub mod money;
 pub mod pricing;
 pub mod providers;
 pub mod receipt;
+pub mod recommend;
 pub mod rollup;
 pub mod routing;
 pub mod semantic;

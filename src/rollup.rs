@@ -9,21 +9,61 @@ use crate::api::ApiError;
 use crate::events::CostEvent;
 
 /// Dimensions a rollup row is keyed by, and that `group_by` may name.
-pub const DIMENSIONS: &[&str] = &["model", "provider", "route", "feature", "team", "env", "user", "cache"];
+pub const DIMENSIONS: &[&str] = &["model", "provider", "route", "feature", "team", "env", "user", "cache", "class", "rule"];
 
-pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS usage_hourly (
+/// The hourly table. Version 2 added the `class` and `rule` dimensions and the retry, escalation
+/// and prompt-shape sums; [`MIGRATE_V1`] carries version 1 rows over once.
+pub const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS usage_hourly_v2 (
     hour INTEGER NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL, route TEXT NOT NULL,
     feature TEXT NOT NULL, team TEXT NOT NULL, env TEXT NOT NULL, user TEXT NOT NULL, cache TEXT NOT NULL,
+    class TEXT NOT NULL, rule TEXT NOT NULL,
     requests INTEGER NOT NULL, errors INTEGER NOT NULL, input_tokens INTEGER NOT NULL,
     cached_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cost_nanos INTEGER NOT NULL,
     baseline_nanos INTEGER NOT NULL, cache_hits INTEGER NOT NULL,
-    PRIMARY KEY (hour, model, provider, route, feature, team, env, user, cache))";
+    retries INTEGER NOT NULL, escalations INTEGER NOT NULL, system_tokens INTEGER NOT NULL,
+    repeated_prefix_tokens INTEGER NOT NULL, capped_requests INTEGER NOT NULL, max_output_tokens INTEGER NOT NULL,
+    capped_output_tokens INTEGER NOT NULL, length_stops INTEGER NOT NULL,
+    PRIMARY KEY (hour, model, provider, route, feature, team, env, user, cache, class, rule))";
 
-pub const UPSERT: &str = "INSERT INTO usage_hourly VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+/// Whether a version 1 table exists (run [`MIGRATE_V1`] when it returns a row).
+pub const HAS_V1: &str = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'usage_hourly'";
+
+/// Copies version 1 rows into version 2 (with empty class and rule) and drops the old table.
+pub const MIGRATE_V1: &[&str] = &[
+    "INSERT OR IGNORE INTO usage_hourly_v2 SELECT hour, model, provider, route, feature, team, env, user, cache, '', '',
+        requests, errors, input_tokens, cached_tokens, output_tokens, cost_nanos, baseline_nanos, cache_hits,
+        0, 0, 0, 0, 0, 0, 0, 0 FROM usage_hourly",
+    "DROP TABLE usage_hourly",
+];
+
+pub const UPSERT: &str = "INSERT INTO usage_hourly_v2 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
     input_tokens = input_tokens + excluded.input_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,
     output_tokens = output_tokens + excluded.output_tokens, cost_nanos = cost_nanos + excluded.cost_nanos,
-    baseline_nanos = baseline_nanos + excluded.baseline_nanos, cache_hits = cache_hits + excluded.cache_hits";
+    baseline_nanos = baseline_nanos + excluded.baseline_nanos, cache_hits = cache_hits + excluded.cache_hits,
+    retries = retries + excluded.retries, escalations = escalations + excluded.escalations,
+    system_tokens = system_tokens + excluded.system_tokens, repeated_prefix_tokens = repeated_prefix_tokens + excluded.repeated_prefix_tokens,
+    capped_requests = capped_requests + excluded.capped_requests, max_output_tokens = max_output_tokens + excluded.max_output_tokens,
+    capped_output_tokens = capped_output_tokens + excluded.capped_output_tokens, length_stops = length_stops + excluded.length_stops";
+
+/// Per-minute totals by feature: the short history the anomaly detector compares against.
+pub const CREATE_MINUTELY: &str = "CREATE TABLE IF NOT EXISTS usage_minutely (
+    minute INTEGER NOT NULL, feature TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
+    retries INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, PRIMARY KEY (minute, feature))";
+
+pub const UPSERT_MINUTELY: &str = "INSERT INTO usage_minutely VALUES (?, ?, 1, ?, ?, ?)
+    ON CONFLICT DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
+    retries = retries + excluded.retries, cost_nanos = cost_nanos + excluded.cost_nanos";
+
+/// Minute rows are kept this long: the detector's baseline plus its window, with room.
+pub const MINUTELY_RETENTION_SECS: i64 = 6 * 3600;
+
+/// The last time each deployment's circuit breaker opened (any isolate), for alerts.
+pub const CREATE_CIRCUITS: &str = "CREATE TABLE IF NOT EXISTS circuit_openings (
+    deployment TEXT PRIMARY KEY, last_opened INTEGER NOT NULL, openings INTEGER NOT NULL)";
+
+pub const UPSERT_CIRCUIT: &str = "INSERT INTO circuit_openings VALUES (?, ?, 1)
+    ON CONFLICT DO UPDATE SET last_opened = excluded.last_opened, openings = openings + 1";
 
 /// Rows older than this are dropped as new ones arrive.
 pub const RETENTION_SECS: i64 = 400 * 86_400;
@@ -42,6 +82,7 @@ pub enum Value {
 pub fn upsert_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
     let hour = unix_now - unix_now.rem_euclid(3600);
     let a = &event.attribution;
+    let shape = &event.shape;
     let text = |s: &str| Value::Text(s.to_string());
     let baseline = if event.baseline_cost_usd > 0.0 { event.baseline_cost_usd } else { event.cost_usd };
     vec![
@@ -54,14 +95,39 @@ pub fn upsert_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
         text(&a.environment),
         text(&a.user),
         text(&event.cache),
-        Value::Int(i64::from(event.status >= 400 || !event.error_code.is_empty())),
+        text(&shape.class),
+        text(&shape.rule),
+        Value::Int(i64::from(is_error(event))),
         Value::Int(event.input_tokens as i64),
         Value::Int(event.cached_input_tokens as i64),
         Value::Int(event.output_tokens as i64),
         Value::Int(nanos(event.cost_usd)),
         Value::Int(nanos(baseline)),
         Value::Int(i64::from(event.cache.starts_with("hit"))),
+        Value::Int(i64::from(shape.retries)),
+        Value::Int(i64::from(shape.escalations)),
+        Value::Int(shape.system_tokens as i64),
+        Value::Int(shape.repeated_prefix_tokens as i64),
+        Value::Int(i64::from(shape.max_output_tokens.is_some())),
+        Value::Int(shape.max_output_tokens.unwrap_or(0) as i64),
+        Value::Int(if shape.max_output_tokens.is_some() { event.output_tokens as i64 } else { 0 }),
+        Value::Int(i64::from(shape.length_stop)),
     ]
+}
+
+/// One value per `?` of [`UPSERT_MINUTELY`].
+pub fn minutely_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
+    vec![
+        Value::Int(unix_now - unix_now.rem_euclid(60)),
+        Value::Text(event.attribution.feature.clone()),
+        Value::Int(i64::from(is_error(event))),
+        Value::Int(i64::from(event.shape.retries)),
+        Value::Int(nanos(event.cost_usd)),
+    ]
+}
+
+fn is_error(event: &CostEvent) -> bool {
+    event.status >= 400 || !event.error_code.is_empty()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,13 +206,16 @@ pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str])
     select.push(
         "SUM(requests) AS requests, SUM(errors) AS errors, SUM(input_tokens) AS input_tokens, SUM(cached_tokens) AS cached_tokens, \
          SUM(output_tokens) AS output_tokens, SUM(cost_nanos) AS cost_nanos, SUM(baseline_nanos) AS baseline_nanos, SUM(cache_hits) AS cache_hits, \
+         SUM(retries) AS retries, SUM(escalations) AS escalations, SUM(system_tokens) AS system_tokens, \
+         SUM(repeated_prefix_tokens) AS repeated_prefix_tokens, SUM(capped_requests) AS capped_requests, \
+         SUM(max_output_tokens) AS max_output_tokens, SUM(capped_output_tokens) AS capped_output_tokens, SUM(length_stops) AS length_stops, \
          SUM(CASE WHEN cache LIKE 'hit%' THEN baseline_nanos - cost_nanos ELSE 0 END) AS cache_savings_nanos"
             .to_string(),
     );
     let mut group = vec!["start".to_string()];
     group.extend(dims.iter().map(|d| d.to_string()));
     let filter: String = filters.iter().filter(|f| DIMENSIONS.contains(f)).map(|f| format!(" AND {f} = ?")).collect();
-    format!("SELECT {} FROM usage_hourly WHERE hour >= ? AND hour < ?{filter} GROUP BY {} ORDER BY {}", select.join(", "), group.join(", "), group.join(", "))
+    format!("SELECT {} FROM usage_hourly_v2 WHERE hour >= ? AND hour < ?{filter} GROUP BY {} ORDER BY {}", select.join(", "), group.join(", "), group.join(", "))
 }
 
 #[cfg(test)]
@@ -221,13 +290,21 @@ mod tests {
             cost_usd: 0.0000123456789,
             baseline_cost_usd: 0.0002,
             latency_ms: 1.0,
+            shape: crate::events::RequestShape { class: "code/hard".into(), retries: 2, max_output_tokens: Some(100), ..Default::default() },
         };
         let v = upsert_values(&e, 7_205);
         assert_eq!(v[0], Value::Int(7_200));
         assert_eq!(v[4], Value::Text("search".into()));
-        assert_eq!(v[9], Value::Int(0));
-        assert_eq!(v[13], Value::Int(12_346));
-        assert_eq!(v[14], Value::Int(200_000));
+        assert_eq!(v[9], Value::Text("code/hard".into()));
+        assert_eq!(v[11], Value::Int(0));
+        assert_eq!(v[15], Value::Int(12_346));
+        assert_eq!(v[16], Value::Int(200_000));
+        assert_eq!(v[18], Value::Int(2), "retries");
+        assert_eq!(&v[22..25], &[Value::Int(1), Value::Int(100), Value::Int(5)], "capped request, its cap, its output");
         assert_eq!(UPSERT.matches('?').count(), v.len());
+        let m = minutely_values(&e, 7_205);
+        assert_eq!(m[0], Value::Int(7_200 - 7_200 % 60 + 0));
+        assert_eq!(m[3], Value::Int(2));
+        assert_eq!(UPSERT_MINUTELY.matches('?').count(), m.len());
     }
 }

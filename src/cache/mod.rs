@@ -4,6 +4,7 @@
 
 mod assemble;
 mod key;
+pub mod semantic;
 
 pub use assemble::CompletionAssembler;
 pub use key::{exact_key, KEY_VERSION};
@@ -19,7 +20,7 @@ pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 pub const MIN_TTL_SECS: u64 = 60;
 
 /// A policy's `[cache]` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSettings {
     /// Off unless the policy turns it on: a cache changes what a client sees on a repeated request.
@@ -31,6 +32,21 @@ pub struct CacheSettings {
     /// client asked for variety. A request can opt in alone with `x-costrouter-cache-sampled: allow`.
     #[serde(default)]
     pub sampled: bool,
+    /// Also answer requests whose last user turn means the same as a cached one (same tenant,
+    /// model, system prompt, earlier turns, tools and parameters): see `cache::semantic`.
+    #[serde(default)]
+    pub semantic: bool,
+    /// Cosine similarity a semantic hit needs; [`crate::semantic::DEFAULT_THRESHOLD`] if unset.
+    #[serde(default)]
+    pub semantic_threshold: Option<f32>,
+    /// `"static"` (the embedder shipped in KV, no network call) or the name of an embedding model
+    /// in the catalog, called through its provider.
+    #[serde(default = "default_embedder")]
+    pub semantic_embedder: String,
+}
+
+fn default_embedder() -> String {
+    semantic::STATIC_EMBEDDER.to_string()
 }
 
 fn default_ttl() -> u64 {
@@ -39,7 +55,7 @@ fn default_ttl() -> u64 {
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        CacheSettings { enabled: false, ttl_secs: default_ttl(), sampled: false }
+        CacheSettings { enabled: false, ttl_secs: default_ttl(), sampled: false, semantic: false, semantic_threshold: None, semantic_embedder: default_embedder() }
     }
 }
 
@@ -47,6 +63,17 @@ impl CacheSettings {
     pub fn validate(&self) -> Result<(), String> {
         if !(MIN_TTL_SECS..=MAX_TTL_SECS).contains(&self.ttl_secs) {
             return Err(format!("cache.ttl_secs must be between {MIN_TTL_SECS} and {MAX_TTL_SECS}, not {}", self.ttl_secs));
+        }
+        if let Some(t) = self.semantic_threshold {
+            if !(0.8..=1.0).contains(&t) {
+                return Err(format!("cache.semantic_threshold must be between 0.8 and 1.0, not {t} (below 0.8 unrelated questions match)"));
+            }
+        }
+        if self.semantic && !self.enabled {
+            return Err("cache.semantic needs cache.enabled = true".into());
+        }
+        if self.semantic_embedder.trim().is_empty() {
+            return Err("cache.semantic_embedder must be \"static\" or an embedding model's name".into());
         }
         Ok(())
     }

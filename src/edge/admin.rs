@@ -48,6 +48,11 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             spend::forget_control(id);
             http::json(200, &spend::state(&stub).await?, &rid)
         }
+        (m @ (Method::Put | Method::Get), ["tenants", id, "alerts"]) => {
+            get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
+            let body = if m == Method::Put { Some(read_body(&mut req, ADMIN_BODY_LIMIT).await?) } else { None };
+            http::json(200, &super::alerting::admin(env, id, m, body).await?, &rid)
+        }
         (Method::Get, ["tenants", id, "budgets"]) => {
             get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
             let stub = spend::ledger(env, id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;

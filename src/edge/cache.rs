@@ -6,7 +6,11 @@
 //! minute). A KV hit is copied into the local Cache API. Without the KV binding only the Cache
 //! API is used. Keys already contain the tenant, so no entry can answer another tenant.
 
+use std::rc::Rc;
+
 use worker::{Cache, Env, Headers, Response};
+
+use super::semantic::Probe;
 
 use crate::cache::CachedAnswer;
 
@@ -64,10 +68,36 @@ pub async fn store(env: &Env, key: &str, answer: &CachedAnswer, ttl_secs: u64) {
     }
 }
 
+/// Where a fresh answer is to be cached (set on a miss): its exact key and lifetime, and, when
+/// the semantic cache is on, the tenant and probe to file it under by meaning.
+#[derive(Clone)]
+pub struct CacheSlot {
+    pub key: String,
+    pub ttl_secs: u64,
+    pub semantic: Option<(String, Rc<Probe>)>,
+}
+
+impl CacheSlot {
+    pub fn pending(self, answer: CachedAnswer) -> PendingStore {
+        PendingStore { key: self.key, answer, ttl_secs: self.ttl_secs, semantic: self.semantic }
+    }
+}
+
 /// An answer waiting to be stored once the response has gone.
 #[derive(Clone)]
 pub struct PendingStore {
     pub key: String,
     pub answer: CachedAnswer,
     pub ttl_secs: u64,
+    pub semantic: Option<(String, Rc<Probe>)>,
+}
+
+/// Stores a pending answer in the exact cache and, if set, the semantic cache.
+pub async fn store_pending(env: &Env, p: &PendingStore) {
+    store(env, &p.key, &p.answer, p.ttl_secs).await;
+    if let Some((tenant, probe)) = &p.semantic {
+        if p.ttl_secs > 0 {
+            super::semantic::store(env, tenant, probe, &p.answer, p.ttl_secs).await;
+        }
+    }
 }

@@ -69,9 +69,14 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         usable: &usable_here,
         latency_ms: &health::latency_ms,
     };
-    match plan(&policy, &input)? {
+    note_shape(rc, &principal, &chat, &facts);
+    let outcome = plan(&policy, &input)?;
+    if let Outcome::Route(d) = &outcome {
+        rc.shape.borrow_mut().rule = d.rule.clone();
+    }
+    match outcome {
         Outcome::Route(decision) => {
-            if let Some(hit) = exact_cache(env, &req, rc, &principal, &policy, &chat).await? {
+            if let Some(hit) = cached_answer(env, &req, rc, &principal, &cfg, &policy, &chat).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
             }
             let ledger = spend::ledger(env, &principal.tenant.id);
@@ -84,39 +89,110 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             serve(env, rc, &principal, cfg, chat, decision).await
         }
         Outcome::Block { rule, message } => Err(ApiError::blocked_by_policy(&rule, &message)),
-        Outcome::Respond { rule, text } => fixed_answer(env, rc, &principal, &chat, &rule, &text),
+        Outcome::Respond { rule, text } => {
+            rc.shape.borrow_mut().rule = rule.clone();
+            fixed_answer(env, rc, &principal, &chat, &rule, &text)
+        }
     }
 }
 
-/// Decides what the exact cache does for this request, and answers from it on a hit. On a miss,
-/// notes where the fresh answer is to be stored.
-async fn exact_cache(env: &Env, req: &Request, rc: &RequestContext, principal: &Principal, policy: &crate::routing::policy::Policy, chat: &ChatRequest) -> Result<Option<CachedAnswer>, ApiError> {
+thread_local! {
+    static RECENT_PREFIXES: std::cell::RefCell<crate::tokens::prefix::RecentPrefixes> = Default::default();
+}
+
+/// What spend analysis needs to know of the request before it is served: its class, its output
+/// cap, and its system prompt's size and whether it repeats (see `tokens::prefix`).
+fn note_shape(rc: &RequestContext, principal: &Principal, chat: &ChatRequest, facts: &Facts) {
+    use crate::tokens::prefix;
+    let mut shape = rc.shape.borrow_mut();
+    shape.class = facts.class_label();
+    shape.max_output_tokens = chat.max_output_tokens();
+    let system = prefix::system_prompt(chat);
+    if !system.is_empty() {
+        shape.system_tokens = prefix::text_tokens(&chat.model, &system);
+        if shape.system_tokens >= prefix::MIN_CACHEABLE_TOKENS && RECENT_PREFIXES.with(|r| r.borrow_mut().note(&principal.tenant.id, &system, now_unix())) {
+            shape.repeated_prefix_tokens = shape.system_tokens;
+        }
+    }
+}
+
+/// Counts an upstream failure against the deployment's breaker and notes a breaker it opened.
+fn note_failure(rc: &RequestContext, provider: &str, upstream_model: &str) {
+    if let Some(opened) = health::failure(provider, upstream_model) {
+        rc.shape.borrow_mut().circuits_opened.push(opened);
+    }
+}
+
+/// An answer from one of the caches.
+struct CacheHit {
+    answer: CachedAnswer,
+    /// `hit-exact` or `hit-semantic`.
+    outcome: &'static str,
+    /// The similarity of a semantic hit.
+    score: Option<f32>,
+}
+
+/// Decides what the caches do for this request, and answers from them on a hit: the exact cache
+/// first, then (when the policy turns it on) the semantic cache. On a miss, notes where the
+/// fresh answer is to be stored.
+async fn cached_answer(
+    env: &Env,
+    req: &Request,
+    rc: &RequestContext,
+    principal: &Principal,
+    cfg: &RouterConfig,
+    policy: &crate::routing::policy::Policy,
+    chat: &ChatRequest,
+) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| req.headers().get(name).ok().flatten()).map_err(|m| ApiError::invalid_value("headers", m))?;
     let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat) else { return Ok(None) };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
-    let key = exact_key(&principal.tenant.id, &chat.model, &body);
+    let tenant = &principal.tenant.id;
+    let key = exact_key(tenant, &chat.model, &body);
     if read {
-        if let Some(hit) = super::cache::lookup(env, &key).await {
-            return Ok(Some(hit));
+        if let Some(answer) = super::cache::lookup(env, &key).await {
+            return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
+        }
+    }
+    let mut semantic = None;
+    if policy.cache.semantic {
+        let embedder = policy.cache.semantic_embedder.as_str();
+        if let Some(id) = super::semantic::embedder_id(env, embedder).await {
+            if let Some(query) = crate::cache::semantic::query(tenant, &chat.model, &id, &body) {
+                if let Some(vector) = super::semantic::embed(env, cfg, embedder, &query.text).await {
+                    let probe = super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector };
+                    if read {
+                        let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
+                        if let Some((answer, score)) = super::semantic::lookup(env, tenant, &probe, threshold).await {
+                            return Ok(Some(CacheHit { answer, outcome: "hit-semantic", score: Some(score) }));
+                        }
+                    }
+                    semantic = Some((tenant.clone(), Rc::new(probe)));
+                }
+            }
         }
     }
     *rc.cache_outcome.borrow_mut() = "miss".into();
-    *rc.cache_slot.borrow_mut() = Some((key, ttl_secs));
+    *rc.cache_slot.borrow_mut() = Some(super::cache::CacheSlot { key, ttl_secs, semantic });
     Ok(None)
 }
 
-/// An answer from the exact cache: nothing is called, reserved or charged; the saving is what
-/// the model asked for would have cost for the answer when it was made.
-fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatRequest, decision: &RouteDecision, hit: CachedAnswer) -> Result<Response, ApiError> {
-    *rc.cache_outcome.borrow_mut() = "hit-exact".into();
-    let age = (now_unix() - hit.stored_at).max(0);
-    let reason = format!("exact cache hit: answered by {} on {} {age} s ago; no provider call", hit.model, hit.provider);
-    let mut receipt = Receipt::priced(&rc.request_id, "cache", &hit.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None);
-    receipt.cache = "hit-exact".into();
+/// An answer from a cache: nothing is called, reserved or charged; the saving is what the model
+/// asked for would have cost for the answer when it was made.
+fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatRequest, decision: &RouteDecision, hit: CacheHit) -> Result<Response, ApiError> {
+    *rc.cache_outcome.borrow_mut() = hit.outcome.into();
+    let answer = hit.answer;
+    let age = (now_unix() - answer.stored_at).max(0);
+    let reason = match hit.score {
+        Some(score) => format!("semantic cache hit (similarity {score:.3}): answered by {} on {} {age} s ago for a question with the same meaning; no provider call", answer.model, answer.provider),
+        None => format!("exact cache hit: answered by {} on {} {age} s ago; no provider call", answer.model, answer.provider),
+    };
+    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None);
+    receipt.cache = hit.outcome.into();
     receipt.cost = Some(crate::pricing::Cost::default());
-    receipt.baseline = Some(hit.baseline);
+    receipt.baseline = Some(answer.baseline);
     events::record(env, rc, principal, 200, &receipt);
-    let mut completion = hit.completion;
+    let mut completion = answer.completion;
     completion["id"] = json!(format!("chatcmpl-{}", rc.request_id.trim_start_matches("req_")));
     respond_with_completion(chat, &completion, &receipt)
 }
@@ -324,7 +400,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let mut resp = match upstream::send(&up, provider.timeout_ms).await {
             Ok(resp) => resp,
             Err(e) => {
-                health::failure(&provider.id, &candidate.upstream_model);
+                note_failure(rc, &provider.id, &candidate.upstream_model);
                 attempts.failures.push(format!("{}: {}", provider.id, e.describe()));
                 worst_status = worst_status.max(e.status());
                 continue;
@@ -334,7 +410,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // A client error says nothing about the deployment's health; anything else does.
         match disposition(status) {
             Disposition::Success => health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at),
-            Disposition::Fallback => health::failure(&provider.id, &candidate.upstream_model),
+            Disposition::Fallback => note_failure(rc, &provider.id, &candidate.upstream_model),
             Disposition::ClientError => {}
         }
         match disposition(status) {
@@ -346,7 +422,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         Ok(_) => adapter.error_message(status, &body),
                         Err(_) => "invalid JSON".to_string(),
                     };
-                    health::failure(&provider.id, &candidate.upstream_model);
+                    note_failure(rc, &provider.id, &candidate.upstream_model);
                     attempts.failures.push(format!("{}: answered with JSON instead of an event stream ({detail})", provider.id));
                     continue;
                 }
@@ -372,7 +448,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let mut answer = match adapter.chat_response(&target, &bytes) {
                     Ok(a) => a,
                     Err(e) => {
-                        health::failure(&provider.id, &candidate.upstream_model);
+                        note_failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(e.to_string());
                         continue;
                     }
@@ -411,6 +487,11 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             return Err(rejection);
         }
     }
+    {
+        let mut shape = rc.shape.borrow_mut();
+        shape.retries = attempts.failures.len().saturating_sub(1) as u32;
+        shape.escalations = attempts.escalations.len() as u32;
+    }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, what.join("; "))))
@@ -443,6 +524,11 @@ fn receipt_for(
     basis: UsageBasis,
     cfg: &RouterConfig,
 ) -> Receipt {
+    {
+        let mut shape = rc.shape.borrow_mut();
+        shape.retries = attempts.failures.len() as u32;
+        shape.escalations = attempts.escalations.len() as u32;
+    }
     let mut reason = decision.reason.clone();
     if !attempts.escalations.is_empty() {
         reason.push_str(&format!("; cascade: {}", attempts.escalations.join(", ")));
@@ -488,9 +574,10 @@ fn json_response(
         answer.body["created"] = json!(now_unix());
     }
     let (usage, basis) = usage_or_estimate(chat, candidate, &answer);
+    rc.shape.borrow_mut().length_stop = answer.body["choices"].as_array().is_some_and(|c| c.iter().any(|c| c["finish_reason"] == "length"));
     let receipt = receipt_for(rc, decision, candidate, provider, attempts, Some(usage), basis, cfg);
     events::record(env, rc, principal, 200, &receipt);
-    if let Some((key, ttl_secs)) = rc.cache_slot.borrow_mut().take() {
+    if let Some(slot) = rc.cache_slot.borrow_mut().take() {
         if storable(&answer.body) {
             let answer = CachedAnswer {
                 completion: answer.body.clone(),
@@ -500,7 +587,7 @@ fn json_response(
                 baseline: receipt.baseline.unwrap_or_default(),
                 stored_at: now_unix(),
             };
-            *rc.pending_store.borrow_mut() = Some(super::cache::PendingStore { key, answer, ttl_secs });
+            *rc.pending_store.borrow_mut() = Some(slot.pending(answer));
         }
     }
     respond_with_completion(chat, &answer.body, &receipt)
@@ -528,8 +615,8 @@ struct StreamState {
     done: bool,
     /// Hands the settlement to the request's `waitUntil` task; taken once the stream has ended.
     finished: Option<super::handoff::Sender<spend::Finished>>,
-    /// Rebuilds the answer for the exact cache, when it is to be stored: (assembler, key, ttl).
-    caching: Option<(CompletionAssembler, String, u64)>,
+    /// Rebuilds the answer for the cache, when it is to be stored.
+    caching: Option<(CompletionAssembler, super::cache::CacheSlot)>,
 }
 
 impl StreamState {
@@ -537,7 +624,7 @@ impl StreamState {
         if let Some(tx) = self.finished.take() {
             let event = self.rc.event.borrow_mut().take();
             let actual = Some(self.receipt.cost.map(|c| c.total).unwrap_or_default());
-            let cache_store = self.caching.take().and_then(|(assembler, key, ttl_secs)| {
+            let cache_store = self.caching.take().and_then(|(assembler, slot)| {
                 let completion = assembler.finish().filter(storable)?;
                 let answer = CachedAnswer {
                     completion,
@@ -547,7 +634,7 @@ impl StreamState {
                     baseline: self.receipt.baseline.unwrap_or_default(),
                     stored_at: now_unix(),
                 };
-                Some(super::cache::PendingStore { key, answer, ttl_secs })
+                Some(slot.pending(answer))
             });
             tx.send(spend::Finished { tenant: self.tenant.tenant.id.clone(), request_id: self.rc.request_id.clone(), actual, event, cache_store });
         }
@@ -600,7 +687,7 @@ fn stream_response(
         rc: rc.detached(),
         done: false,
         finished: Some(finished),
-        caching: rc.cache_slot.borrow_mut().take().map(|(key, ttl)| (CompletionAssembler::default(), key, ttl)),
+        caching: rc.cache_slot.borrow_mut().take().map(|slot| (CompletionAssembler::default(), slot)),
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -610,7 +697,7 @@ fn stream_response(
             match st.upstream.next().await {
                 Some(Ok(bytes)) => {
                     let out = st.session.push(&bytes);
-                    if let Some((assembler, _, _)) = st.caching.as_mut() {
+                    if let Some((assembler, _)) = st.caching.as_mut() {
                         assembler.push(&out);
                     }
                     if !out.is_empty() {
@@ -621,7 +708,7 @@ fn stream_response(
                 // The ledger is told by the request's `waitUntil` task, so the stream closes now.
                 Some(Err(_)) | None => {
                     let out = finish_stream(&mut st);
-                    if let Some((assembler, _, _)) = st.caching.as_mut() {
+                    if let Some((assembler, _)) = st.caching.as_mut() {
                         assembler.push(&out);
                     }
                     st.done = true;

@@ -17,7 +17,8 @@ use super::http::RequestContext;
 pub fn record(env: &Env, rc: &RequestContext, principal: &Principal, status: u16, receipt: &Receipt) {
     *rc.answered_cost.borrow_mut() = Some(receipt.cost.map(|c| c.total).unwrap_or_default());
     let attribution = rc.attribution.borrow().clone();
-    let event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, status, receipt, rc.elapsed_ms());
+    let mut event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, status, receipt, rc.elapsed_ms());
+    event.shape = rc.shape.borrow().clone();
     write(env, &event);
     *rc.event.borrow_mut() = Some(event);
 }
@@ -26,7 +27,8 @@ pub fn record(env: &Env, rc: &RequestContext, principal: &Principal, status: u16
 /// failed; the event carries `error_code` so failures can be counted from events alone.
 pub fn record_broken_stream(env: &Env, rc: &RequestContext, principal: &Principal, receipt: &Receipt, error_code: &str) {
     let attribution = rc.attribution.borrow().clone();
-    let event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, 502, receipt, rc.elapsed_ms()).with_error_code(error_code);
+    let mut event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, 502, receipt, rc.elapsed_ms()).with_error_code(error_code);
+    event.shape = rc.shape.borrow().clone();
     write(env, &event);
     *rc.event.borrow_mut() = Some(event);
 }
@@ -35,7 +37,8 @@ pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Princi
     let tenant = rc.tenant.borrow().clone().unwrap_or_default();
     let attribution = rc.attribution.borrow().clone();
     let model = rc.model.borrow().clone();
-    let event = CostEvent::failure(&tenant, attribution, &rc.country, err.status, &rc.request_id, err.code, &model, rc.elapsed_ms());
+    let mut event = CostEvent::failure(&tenant, attribution, &rc.country, err.status, &rc.request_id, err.code, &model, rc.elapsed_ms());
+    event.shape = rc.shape.borrow().clone();
     write(env, &event);
     *rc.event.borrow_mut() = Some(event);
 }

@@ -25,8 +25,10 @@ pub fn success(provider: &str, upstream_model: &str, latency_ms: f64) {
     BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), latency_ms));
 }
 
-pub fn failure(provider: &str, upstream_model: &str) {
-    BOARD.with(|b| b.borrow_mut().record_failure(&deployment_key(provider, upstream_model), now_ms()));
+/// Counts a failure; returns the deployment's key when this failure opened its breaker.
+pub fn failure(provider: &str, upstream_model: &str) -> Option<String> {
+    let key = deployment_key(provider, upstream_model);
+    BOARD.with(|b| b.borrow_mut().record_failure(&key, now_ms())).then_some(key)
 }
 
 pub fn latency_ms(key: &str) -> Option<f64> {

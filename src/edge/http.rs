@@ -35,11 +35,14 @@ pub struct RequestContext {
     /// `x-costrouter-cache` for this request: `bypass` (caching off or refused), `miss`, or a hit.
     pub cache_outcome: RefCell<String>,
     /// Where a fresh answer is to be cached, and for how long (set on a cache miss).
-    pub cache_slot: RefCell<Option<(String, u64)>>,
+    pub cache_slot: RefCell<Option<super::cache::CacheSlot>>,
     /// A fresh answer to cache once the response has gone.
     pub pending_store: RefCell<Option<super::cache::PendingStore>>,
     /// For a live stream: where its end hands over the settlement (see `edge::handoff`).
     pub stream_finish: std::rc::Rc<RefCell<Option<super::handoff::Receiver<super::spend::Finished>>>>,
+    /// Class, rule, retries and prompt shape, filled in as the request is served; copied into its
+    /// cost event.
+    pub shape: RefCell<crate::events::RequestShape>,
 }
 
 impl RequestContext {
@@ -63,6 +66,7 @@ impl RequestContext {
             cache_outcome: RefCell::new("bypass".into()),
             cache_slot: RefCell::new(None),
             pending_store: RefCell::new(None),
+            shape: RefCell::new(Default::default()),
         }
     }
 

@@ -7,7 +7,8 @@
 //! Internal API (reached only through the `LEDGER` binding, never from the internet):
 //! `POST /admit` (rate limits + reservation), `/finish` (settle or release + rollup), `/reserve`
 //! (a downgraded route's new reservation), `/usage`;
-//! `GET /state`; `PUT /config`.
+//! `GET /state`; `PUT /config`; alerts: `/alerts/config`, `/alerts/evaluate`, `/alerts/ack`,
+//! `GET /alerts` (see `crate::alerts` and `edge::alerting`).
 
 use std::cell::RefCell;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
+use crate::alerts::{self, AlertConfig, CircuitRow, MinuteRow, OpenAlert, Transition};
 use crate::budget::{BudgetSpec, Covered, Ledger as BudgetLedger, RateLimits};
 use crate::events::CostEvent;
 use crate::rollup;
@@ -22,6 +24,48 @@ use worker::SqlStorageValue;
 use crate::money::Usd;
 
 const STORAGE_KEY: &str = "ledger";
+const ALERT_CONFIG_KEY: &str = "alert_config";
+const ALERT_STATE_KEY: &str = "alert_state";
+
+/// Transitions kept for `GET /v1/alerts`, and deliveries tried before one is given up (and kept
+/// in the history as undelivered, with its last error).
+const ALERT_HISTORY: usize = 200;
+const MAX_DELIVERY_ATTEMPTS: u32 = 30;
+
+/// Open alerts, deliveries not yet made, and what happened before: one stored value, written
+/// only when an evaluation or an acknowledgement changed it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, Deserialize)]
+struct AlertState {
+    open: Vec<OpenAlert>,
+    outbox: Vec<Delivery>,
+    history: std::collections::VecDeque<Delivery>,
+    next_id: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+struct Delivery {
+    id: u64,
+    destination: String,
+    transition: Transition,
+    attempts: u32,
+    #[serde(default)]
+    last_error: String,
+    #[serde(default)]
+    delivered: bool,
+}
+
+#[derive(Deserialize)]
+struct EvaluateBody {
+    now: i64,
+}
+
+#[derive(Deserialize)]
+struct AckBody {
+    #[serde(default)]
+    delivered: Vec<u64>,
+    #[serde(default)]
+    failed: Vec<(u64, String)>,
+}
 
 #[durable_object]
 pub struct Ledger {
@@ -104,10 +148,101 @@ impl Ledger {
         let sql = self.state.storage().sql();
         let values = rollup::upsert_values(event, now).into_iter().map(Self::sql_value).collect::<Vec<_>>();
         sql.exec(rollup::UPSERT, values)?;
+        let minutely = rollup::minutely_values(event, now).into_iter().map(Self::sql_value).collect::<Vec<_>>();
+        sql.exec(rollup::UPSERT_MINUTELY, minutely)?;
+        for deployment in &event.shape.circuits_opened {
+            sql.exec(rollup::UPSERT_CIRCUIT, vec![SqlStorageValue::String(deployment.clone()), SqlStorageValue::Integer(now)])?;
+        }
         if now % 97 == 0 {
-            sql.exec("DELETE FROM usage_hourly WHERE hour < ?", vec![SqlStorageValue::Integer(now - rollup::RETENTION_SECS)])?;
+            sql.exec("DELETE FROM usage_hourly_v2 WHERE hour < ?", vec![SqlStorageValue::Integer(now - rollup::RETENTION_SECS)])?;
+            sql.exec("DELETE FROM usage_minutely WHERE minute < ?", vec![SqlStorageValue::Integer(now - rollup::MINUTELY_RETENTION_SECS)])?;
         }
         Ok(())
+    }
+
+    // Alert values are stored as JSON text: their tagged and flattened serde shapes round-trip
+    // through serde_json exactly, with no JS object conversion in between.
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
+        let text: Option<String> = self.state.storage().get(key).await.ok().flatten();
+        text.and_then(|t| serde_json::from_str(&t).ok())
+    }
+
+    async fn put_json<T: serde::Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
+        self.state.storage().put(key, serde_json::to_string(value)?).await
+    }
+
+    async fn alert_state(&self) -> AlertState {
+        self.get_json(ALERT_STATE_KEY).await.unwrap_or_default()
+    }
+
+    /// Runs the detector over this tenant's recent rollups and budgets, reconciles with the open
+    /// alerts, and queues one delivery per transition and destination. Returns what is queued
+    /// (including earlier deliveries not yet acknowledged) with the destinations' settings.
+    async fn evaluate_alerts(&self, now: i64, budget_levels: Vec<alerts::BudgetLevel>) -> worker::Result<Response> {
+        let Some(cfg) = self.get_json::<AlertConfig>(ALERT_CONFIG_KEY).await else {
+            return Response::from_json(&json!({"outbox": [], "config": null}));
+        };
+        let sql = self.state.storage().sql();
+        let since = now - i64::from(cfg.spend_spike.baseline_minutes + cfg.spend_spike.window_minutes + 1) * 60;
+        let minutes: Vec<MinuteRow> = sql
+            .exec("SELECT minute, feature, requests, errors, retries, cost_nanos FROM usage_minutely WHERE minute >= ?", vec![SqlStorageValue::Integer(since)])?
+            .to_array()?;
+        let circuits: Vec<CircuitRow> = sql.exec("SELECT deployment, last_opened, openings FROM circuit_openings", None)?.to_array()?;
+        let active = alerts::detect(&cfg, now, &minutes, &budget_levels, &circuits);
+        let mut st = self.alert_state().await;
+        let before = st.clone();
+        let (transitions, open) = alerts::reconcile(&st.open, &active, now);
+        st.open = open;
+        let d = &cfg.destinations;
+        let destinations: Vec<&str> = [("slack", d.slack_webhook_url.is_some()), ("webhook", d.webhook_url.is_some()), ("pagerduty", d.pagerduty_routing_key.is_some())]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect();
+        for t in transitions {
+            for dest in &destinations {
+                st.next_id += 1;
+                st.outbox.push(Delivery { id: st.next_id, destination: dest.to_string(), transition: t.clone(), attempts: 0, last_error: String::new(), delivered: false });
+            }
+            if destinations.is_empty() {
+                st.next_id += 1;
+                push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t, attempts: 0, last_error: "no destination configured".into(), delivered: false });
+            }
+        }
+        if st != before {
+            self.put_json(ALERT_STATE_KEY, &st).await?;
+        }
+        Response::from_json(&json!({"outbox": st.outbox, "config": cfg}))
+    }
+
+    async fn ack_alerts(&self, ack: AckBody) -> worker::Result<Response> {
+        let mut st = self.alert_state().await;
+        let outbox = std::mem::take(&mut st.outbox);
+        for mut d in outbox {
+            if ack.delivered.contains(&d.id) {
+                d.attempts += 1;
+                d.delivered = true;
+                push_history(&mut st.history, d);
+            } else if let Some((_, why)) = ack.failed.iter().find(|(id, _)| *id == d.id) {
+                d.attempts += 1;
+                d.last_error = why.clone();
+                if d.attempts >= MAX_DELIVERY_ATTEMPTS {
+                    push_history(&mut st.history, d);
+                } else {
+                    st.outbox.push(d);
+                }
+            } else {
+                st.outbox.push(d);
+            }
+        }
+        self.put_json(ALERT_STATE_KEY, &st).await?;
+        Response::from_json(&json!({"ok": true, "pending": st.outbox.len()}))
+    }
+
+    async fn alerts_view(&self) -> worker::Result<Response> {
+        let cfg: Option<AlertConfig> = self.get_json(ALERT_CONFIG_KEY).await;
+        let st = self.alert_state().await;
+        let history: Vec<&Delivery> = st.history.iter().rev().collect();
+        Response::from_json(&json!({"config": cfg.map(|c| c.redacted()), "open": st.open, "pending_deliveries": st.outbox, "history": history}))
     }
 
     fn usage(&self, q: &UsageQuery) -> worker::Result<Response> {
@@ -132,10 +267,25 @@ impl Ledger {
     }
 }
 
+/// The rollup tables, and the one-time move of version 1 hourly rows.
+fn create_tables(state: &State) -> worker::Result<()> {
+    let sql = state.storage().sql();
+    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS] {
+        sql.exec(ddl, None)?;
+    }
+    let v1: Vec<serde_json::Value> = sql.exec(rollup::HAS_V1, None)?.to_array()?;
+    if !v1.is_empty() {
+        for step in rollup::MIGRATE_V1 {
+            sql.exec(step, None)?;
+        }
+    }
+    Ok(())
+}
+
 impl DurableObject for Ledger {
     fn new(state: State, _env: Env) -> Self {
-        if let Err(e) = state.storage().sql().exec(rollup::CREATE_TABLE, None) {
-            worker::console_error!("usage table not created: {e}");
+        if let Err(e) = create_tables(&state) {
+            worker::console_error!("usage tables not created: {e}");
         }
         Ledger { state, ledger: RefCell::new(None) }
     }
@@ -153,8 +303,24 @@ impl DurableObject for Ledger {
         let text = req.text().await.unwrap_or_default();
         let before: BudgetLedger;
         // Usage reports read SQL tables and need no in-memory state.
-        if path == "/usage" {
-            return self.usage(&parse(&text)?);
+        match path.as_str() {
+            "/usage" => return self.usage(&parse(&text)?),
+            "/alerts/config" => {
+                let cfg = match AlertConfig::from_json(text.as_bytes()) {
+                    Ok(c) => c,
+                    Err(e) => return Response::error(e, 400),
+                };
+                self.put_json(ALERT_CONFIG_KEY, &cfg).await?;
+                return Response::from_json(&json!({"ok": true}));
+            }
+            "/alerts/evaluate" => {
+                let b: EvaluateBody = parse(&text)?;
+                let levels = self.ledger.borrow().as_ref().map(|l| l.levels(b.now)).unwrap_or_default();
+                return self.evaluate_alerts(b.now, levels).await;
+            }
+            "/alerts/ack" => return self.ack_alerts(parse(&text)?).await,
+            "/alerts" => return self.alerts_view().await,
+            _ => {}
         }
         let reply = {
             let mut guard = self.ledger.borrow_mut();
@@ -218,6 +384,13 @@ impl DurableObject for Ledger {
             self.state.storage().put(STORAGE_KEY, &l).await?;
         }
         Response::from_json(&reply)
+    }
+}
+
+fn push_history(history: &mut std::collections::VecDeque<Delivery>, d: Delivery) {
+    history.push_back(d);
+    while history.len() > ALERT_HISTORY {
+        history.pop_front();
     }
 }
 

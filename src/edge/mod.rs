@@ -3,6 +3,7 @@
 //! become OpenAI-shaped bodies, never a worker exception.
 
 mod admin;
+mod alerting;
 mod auth;
 mod cache;
 mod chat;
@@ -17,6 +18,9 @@ mod ledger;
 mod spend;
 mod http;
 mod models;
+mod recommendations;
+mod semantic;
+mod semantic_store;
 mod upstream;
 mod usage;
 
@@ -48,7 +52,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             ctx.wait_until(async move {
                 if let Some(mut finished) = ended.await {
                     if let Some(s) = finished.cache_store.take() {
-                        cache::store(&env, &s.key, &s.answer, s.ttl_secs).await;
+                        cache::store_pending(&env, &s).await;
                     }
                     spend::finish(&env, finished).await;
                 }
@@ -57,7 +61,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     } else {
         if let Some(s) = rc.pending_store.borrow_mut().take() {
             let env = env.clone();
-            ctx.wait_until(async move { cache::store(&env, &s.key, &s.answer, s.ttl_secs).await });
+            ctx.wait_until(async move { cache::store_pending(&env, &s).await });
         }
         let event = rc.event.borrow_mut().take();
         // Only requests that made a cost event can hold a reservation or have a rollup to add.
@@ -82,11 +86,13 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ("/v1/budgets", Method::Get) => budgets(req, env, rc).await,
         ("/v1/usage", Method::Get) => usage::report(req, env, rc).await,
         ("/v1/forecast", Method::Get) => forecast::report(req, env, rc).await,
+        ("/v1/alerts", Method::Get) => alerting::list(req, env, rc).await,
+        ("/v1/recommendations", Method::Get) => recommendations::list(req, env, rc).await,
         (p, _) if p == "/dashboard" || p.starts_with("/dashboard/") => dashboard::handle(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
-        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
     }

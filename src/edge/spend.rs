@@ -15,7 +15,7 @@ pub fn ledger(env: &Env, tenant: &str) -> Option<Stub> {
     ns.id_from_name(tenant).ok()?.get_stub().ok()
 }
 
-async fn call(stub: &Stub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+pub(super) async fn call(stub: &Stub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
     let mut init = RequestInit::new();
     match body {
         Some(b) => init.with_method(Method::Post).with_body(Some(b.to_string().into())),
@@ -107,12 +107,9 @@ pub async fn admit(stub: &Stub, tenant: &str, request_id: &str, tokens: u64, amo
 /// requests a second. Reservations are released at most this much later.
 const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-type Flush = futures_util::future::Shared<futures_util::future::LocalBoxFuture<'static, ()>>;
-
-/// Finished requests waiting for their tenant's next ledger call, and that call.
+/// Finished requests waiting for their tenant's next ledger call.
 struct Batch {
     items: Vec<Value>,
-    flush: Flush,
 }
 
 thread_local! {
@@ -131,32 +128,40 @@ pub struct Finished {
 }
 
 /// Settles the request's reservation to `actual` (or releases it, with `None`) and adds its cost
-/// event to the rollups. Called after the response has gone, inside `waitUntil`: it resolves once
-/// the batch holding this request is written, so the runtime keeps the isolate alive until then.
+/// event to the rollups. Called after the response has gone, inside `waitUntil`.
+///
+/// The first request to find no open batch for its tenant opens one and sends it after
+/// [`GROUP_COMMIT`]; its `waitUntil` keeps the isolate alive until the batch is written. Requests
+/// that join an open batch return at once: awaiting a flush that another request's context
+/// drives would resolve their promise from that context, which workerd refuses (it cancels the
+/// continuation, leaving the joining request's `waitUntil` pending until its time limit).
 pub async fn finish(env: &Env, done: Finished) {
-    use futures_util::FutureExt;
     let item = json!({"request_id": done.request_id, "actual": done.actual, "event": done.event});
-    let tenant = done.tenant.as_str();
-    let flush = BATCHES.with(|b| {
+    let tenant = done.tenant;
+    let opened = BATCHES.with(|b| {
         let mut batches = b.borrow_mut();
-        let batch = batches.entry(tenant.to_string()).or_insert_with(|| {
-            let (env, tenant) = (env.clone(), tenant.to_string());
-            let flush = async move {
-                worker::Delay::from(GROUP_COMMIT).await;
-                let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
-                let Some(stub) = ledger(&env, &tenant) else { return };
-                let n = items.len();
-                let body = json!({"items": items, "now": super::http::now_unix()});
-                if let Err(e) = call(&stub, "/finish", Some(body)).await {
-                    worker::console_error!("ledger finish failed for a batch of {n}: {}", e.message);
-                }
-            };
-            Batch { items: Vec::new(), flush: flush.boxed_local().shared() }
-        });
-        batch.items.push(item);
-        batch.flush.clone()
+        match batches.get_mut(&tenant) {
+            Some(batch) => {
+                batch.items.push(item);
+                false
+            }
+            None => {
+                batches.insert(tenant.clone(), Batch { items: vec![item] });
+                true
+            }
+        }
     });
-    flush.await;
+    if !opened {
+        return;
+    }
+    worker::Delay::from(GROUP_COMMIT).await;
+    let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
+    let Some(stub) = ledger(env, &tenant) else { return };
+    let n = items.len();
+    let body = json!({"items": items, "now": super::http::now_unix()});
+    if let Err(e) = call(&stub, "/finish", Some(body)).await {
+        worker::console_error!("ledger finish failed for a batch of {n}: {}", e.message);
+    }
 }
 
 pub async fn configure(stub: &Stub, config: &Value) -> Result<Value, ApiError> {
@@ -167,7 +172,6 @@ pub async fn state(stub: &Stub) -> Result<Value, ApiError> {
     call(stub, "/state", None).await
 }
 
-#[allow(dead_code)] // for callers that need no filters
 pub async fn usage(stub: &Stub, from: i64, to: i64, group_by: &str, granularity: &str) -> Result<Value, ApiError> {
     usage_filtered(stub, from, to, group_by, granularity, &[]).await
 }

@@ -99,15 +99,19 @@ impl HealthBoard {
         });
     }
 
-    pub fn record_failure(&mut self, key: &str, now_ms: f64) {
+    /// Counts a failure; returns true when it opened the breaker (for the circuit-open alert).
+    pub fn record_failure(&mut self, key: &str, now_ms: f64) -> bool {
         let (threshold, cooldown) = (self.config.failure_threshold, self.config.cooldown_ms);
         let h = self.deployments.entry(key.to_string()).or_default();
         h.failures += 1;
         h.consecutive_failures += 1;
         let probe_failed = matches!(h.breaker, BreakerState::HalfOpen { .. });
+        let was_open = matches!(h.breaker, BreakerState::Open { .. });
         if probe_failed || h.consecutive_failures >= threshold {
             h.breaker = BreakerState::Open { until_ms: now_ms + cooldown };
+            return !was_open;
         }
+        false
     }
 
     pub fn latency_ms(&self, key: &str) -> Option<f64> {
@@ -130,18 +134,18 @@ mod tests {
         let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 3, cooldown_ms: 1000.0, latency_alpha: 0.5 });
         let k = "openai/gpt-4o";
         for t in 0..2 {
-            b.record_failure(k, t as f64);
+            assert!(!b.record_failure(k, t as f64));
             assert_eq!(b.admit(k, t as f64), Admission::Allow);
         }
         b.record_success(k, 100.0);
         b.record_failure(k, 10.0);
         b.record_failure(k, 11.0);
         assert_eq!(b.admit(k, 12.0), Admission::Allow, "a success resets the count");
-        b.record_failure(k, 13.0);
+        assert!(b.record_failure(k, 13.0), "the third failure in a row opens it");
         assert_eq!(b.admit(k, 500.0), Admission::Refuse { retry_in_ms: 513.0 });
         assert_eq!(b.admit(k, 1013.0), Admission::Probe);
         assert!(matches!(b.admit(k, 1014.0), Admission::Refuse { .. }), "one probe at a time");
-        b.record_failure(k, 1020.0);
+        assert!(b.record_failure(k, 1020.0), "a failed probe opens it again");
         assert_eq!(b.admit(k, 1500.0), Admission::Refuse { retry_in_ms: 520.0 }, "a failed probe reopens");
         assert_eq!(b.admit(k, 2020.0), Admission::Probe);
         b.record_success(k, 300.0);

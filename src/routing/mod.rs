@@ -34,6 +34,8 @@ pub struct RouteDecision {
     pub candidates: Vec<Candidate>,
     /// A short name for the route taken (`direct`, `alias`), for headers and events.
     pub route: String,
+    /// The policy rule that chose this route (empty when no policy rule did).
+    pub rule: String,
     /// Why, in words a person reads in a response header.
     pub reason: String,
     /// Set when the route is a cascade: answers are judged before they are accepted.
@@ -108,6 +110,7 @@ pub fn route_direct(
         baseline_price_key: Some(model.price_key.clone()),
         candidates,
         route: if via_alias { "alias".into() } else { "direct".into() },
+        rule: String::new(),
         reason,
         cascade: None,
     })

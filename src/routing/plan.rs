@@ -55,6 +55,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     if route.strategy == Strategy::Requested && route.regions.is_empty() {
         let mut d = route_direct(input.catalog, requested, ModelMode::Chat, input.allowed_models, input.usable)?;
         d.reason = format!("{prefix}: {}", d.reason);
+        d.rule = rule_name.to_string();
         return Ok(d);
     }
     let names: Vec<String> = match route.strategy {
@@ -158,7 +159,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         reason.push_str(&format!("; skipped {}", notes.join(", ")));
     }
     let cascade = (route.strategy == Strategy::Cascade).then_some(super::CascadeSettings { min_logprob: route.min_logprob, buffer_streams: route.buffer_streams });
-    Ok(RouteDecision { requested: requested.to_string(), baseline_price_key, candidates, route: strategy.to_string(), reason, cascade })
+    Ok(RouteDecision { requested: requested.to_string(), baseline_price_key, candidates, route: strategy.to_string(), rule: rule_name.to_string(), reason, cascade })
 }
 
 #[cfg(test)]

@@ -249,6 +249,9 @@ impl Policy {
                 let line = line_of(text, c.span().start);
                 let c = c.into_inner();
                 c.validate().map_err(|m| err(line, m))?;
+                if c.semantic_embedder != crate::cache::semantic::STATIC_EMBEDDER && !known_models(&c.semantic_embedder) {
+                    return Err(err(line, format!("cache.semantic_embedder '{}' is neither \"static\" nor a model in the catalog", c.semantic_embedder)));
+                }
                 c
             }
         };
@@ -471,6 +474,9 @@ route = { strategy = "requested" }
             (POLICY.replace("name = \"hours\"", "name = \"default\""), 34, "already used"),
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nttl_secs = 5\n\n[[rules]]", 1), 9, "ttl_secs must be between"),
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nttl = 600\n\n[[rules]]", 1), 11, "unknown field"),
+            (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic = true\nsemantic_threshold = 0.5\n\n[[rules]]", 1), 9, "semantic_threshold must be between 0.8 and 1.0"),
+            (POLICY.replacen("[[rules]]", "[cache]\nsemantic = true\n\n[[rules]]", 1), 9, "needs cache.enabled"),
+            (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic = true\nsemantic_embedder = \"nope\"\n\n[[rules]]", 1), 9, "neither \"static\" nor a model"),
         ];
         for (text, line, needle) in cases {
             let e = Policy::from_toml("acme.toml", &text, &known).unwrap_err();
@@ -481,6 +487,18 @@ route = { strategy = "requested" }
 }
 
 impl Facts {
+    /// The task class and difficulty band (`code/hard`), as rollups and recommendations group
+    /// requests: coarse enough that each group has traffic, fine enough to price separately.
+    pub fn class_label(&self) -> String {
+        let Some(task) = self.task else { return String::new() };
+        let band = match self.difficulty {
+            d if d < 0.34 => "easy",
+            d if d < 0.67 => "medium",
+            _ => "hard",
+        };
+        format!("{}/{band}", task.as_str())
+    }
+
     /// The facts a chat request carries by itself; the edge adds tenant, tags, host and geography.
     pub fn for_chat(req: &crate::api::chat::ChatRequest) -> Facts {
         use crate::api::chat::ResponseFormat;

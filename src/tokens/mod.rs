@@ -9,6 +9,7 @@
 
 mod estimate;
 pub mod exact;
+pub mod prefix;
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]

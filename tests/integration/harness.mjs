@@ -63,7 +63,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {} }
     host: '127.0.0.1',
     port: 0,
     kvNamespaces: ['CONFIG', 'TENANTS', 'RESPONSE_CACHE'],
-    durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true } },
+    durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true }, SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true } },
     bindings: {
       OPENAI_API_KEY: 'test-openai-key',
       AZURE_OPENAI_API_KEY: 'test-azure-key',
@@ -85,6 +85,8 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {} }
   const config = await mf.getKVNamespace('CONFIG');
   await config.put('catalog', JSON.stringify(catalog ?? testCatalog(upstream.url)));
   await config.put('pricing', readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8'));
+  const weights = readFileSync(path.join(ROOT, 'kv-seed/embedder.bin'));
+  await config.put('embedder', weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength));
   for (const [tenantId, toml] of Object.entries(policies)) await config.put(`policy:${tenantId}`, toml);
   const tenants = await mf.getKVNamespace('TENANTS');
   const tenant = async (id, extra = {}) => tenants.put(`tenant:${id}`, JSON.stringify({ id, name: id, plan: 'pro', ...extra }));
@@ -126,6 +128,11 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {} }
         return resp;
       }
       return fetch(`${url}/v1/chat/completions`, init);
+    },
+    /** Runs the cron trigger (alert evaluation) as if fired at `when`. */
+    async scheduled(when = new Date()) {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ scheduledTime: when, cron: '* * * * *' });
     },
     async close() {
       await mf.dispose();

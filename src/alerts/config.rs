@@ -1,0 +1,186 @@
+//! A tenant's alert settings: destinations and the rules' thresholds, validated at load.
+
+use serde::{Deserialize, Serialize};
+
+/// Set with `PUT /admin/tenants/{id}/alerts`; every rule has a default, so `{"destinations":
+/// {...}}` alone is a working configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertConfig {
+    pub destinations: Destinations,
+    pub spend_spike: SpikeRule,
+    pub error_storm: StormRule,
+    /// Percentages of each budget's hard limit that raise an alert when crossed.
+    pub budget_thresholds: BudgetThresholds,
+    pub circuit_open: CircuitRule,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Destinations {
+    /// A Slack incoming-webhook URL.
+    pub slack_webhook_url: Option<String>,
+    /// Any HTTPS endpoint; each delivery is signed with `webhook_secret` (see `notify::sign`).
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    /// A PagerDuty Events API v2 integration (routing) key.
+    pub pagerduty_routing_key: Option<String>,
+}
+
+/// Spend over the last `window_minutes`, per feature, against the same feature's own average
+/// per window over the `baseline_minutes` before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpikeRule {
+    pub enabled: bool,
+    /// The window's spend must be at least this multiple of the baseline average...
+    pub factor: f64,
+    /// ...and at least this many dollars, so that small absolute changes never page anyone.
+    pub min_usd: f64,
+    pub window_minutes: u32,
+    pub baseline_minutes: u32,
+}
+
+impl Default for SpikeRule {
+    fn default() -> Self {
+        SpikeRule { enabled: true, factor: 3.0, min_usd: 1.0, window_minutes: 5, baseline_minutes: 60 }
+    }
+}
+
+/// Failed requests and fallback retries over the spike rule's window, across the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StormRule {
+    pub enabled: bool,
+    /// Fewer requests than this in the window never make a storm.
+    pub min_requests: u64,
+    /// Share of requests that failed (0–1).
+    pub error_rate: f64,
+    /// Fallback retries per request.
+    pub retries_per_request: f64,
+}
+
+impl Default for StormRule {
+    fn default() -> Self {
+        StormRule { enabled: true, min_requests: 20, error_rate: 0.5, retries_per_request: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BudgetThresholds(pub Vec<u32>);
+
+impl Default for BudgetThresholds {
+    fn default() -> Self {
+        BudgetThresholds(vec![50, 80, 100])
+    }
+}
+
+/// A deployment's circuit breaker opening (in any isolate) stays an open alert for
+/// `hold_minutes` after its last opening.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CircuitRule {
+    pub enabled: bool,
+    pub hold_minutes: u32,
+}
+
+impl Default for CircuitRule {
+    fn default() -> Self {
+        CircuitRule { enabled: true, hold_minutes: 5 }
+    }
+}
+
+/// Shortest webhook secret accepted: HMAC-SHA256 keys shorter than this are guessable.
+pub const MIN_SECRET_LEN: usize = 16;
+
+impl AlertConfig {
+    /// Parses and validates; the error names the field at fault.
+    pub fn from_json(bytes: &[u8]) -> Result<AlertConfig, String> {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let cfg: AlertConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let d = &self.destinations;
+        for (name, url) in [("destinations.slack_webhook_url", &d.slack_webhook_url), ("destinations.webhook_url", &d.webhook_url)] {
+            if let Some(u) = url {
+                check_url(name, u)?;
+            }
+        }
+        match (&d.webhook_url, &d.webhook_secret) {
+            (Some(_), None) => return Err("destinations.webhook_secret is required with webhook_url: every delivery is signed with it.".into()),
+            (_, Some(s)) if s.len() < MIN_SECRET_LEN => return Err(format!("destinations.webhook_secret must be at least {MIN_SECRET_LEN} characters.")),
+            _ => {}
+        }
+        if let Some(k) = &d.pagerduty_routing_key {
+            if k.len() != 32 || !k.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err("destinations.pagerduty_routing_key must be the 32-character integration key of a PagerDuty Events API v2 integration.".into());
+            }
+        }
+        let s = &self.spend_spike;
+        if !(s.factor.is_finite() && s.factor > 1.0) {
+            return Err("spend_spike.factor must be a number above 1.".into());
+        }
+        if !(s.min_usd.is_finite() && s.min_usd >= 0.0) {
+            return Err("spend_spike.min_usd must be a number of dollars, 0 or more.".into());
+        }
+        if !(1..=60).contains(&s.window_minutes) {
+            return Err("spend_spike.window_minutes must be between 1 and 60.".into());
+        }
+        if s.baseline_minutes < s.window_minutes || s.baseline_minutes % s.window_minutes != 0 || s.baseline_minutes > 300 {
+            return Err("spend_spike.baseline_minutes must be a multiple of window_minutes, at most 300.".into());
+        }
+        let e = &self.error_storm;
+        if !(e.error_rate > 0.0 && e.error_rate <= 1.0) {
+            return Err("error_storm.error_rate must be above 0 and at most 1.".into());
+        }
+        if !(e.retries_per_request.is_finite() && e.retries_per_request > 0.0) {
+            return Err("error_storm.retries_per_request must be a number above 0.".into());
+        }
+        if e.min_requests == 0 {
+            return Err("error_storm.min_requests must be at least 1.".into());
+        }
+        if let Some(t) = self.budget_thresholds.0.iter().find(|t| **t == 0 || **t > 1000) {
+            return Err(format!("budget_thresholds: {t} is not a percentage between 1 and 1000."));
+        }
+        if !(1..=1440).contains(&self.circuit_open.hold_minutes) {
+            return Err("circuit_open.hold_minutes must be between 1 and 1440.".into());
+        }
+        Ok(())
+    }
+
+    pub fn has_destination(&self) -> bool {
+        let d = &self.destinations;
+        d.slack_webhook_url.is_some() || d.webhook_url.is_some() || d.pagerduty_routing_key.is_some()
+    }
+
+    /// The configuration as shown back to admins: secrets and webhook paths (which are secrets
+    /// for Slack) reduced to their last four characters.
+    pub fn redacted(&self) -> AlertConfig {
+        let hide = |s: &Option<String>| {
+            s.as_ref().map(|v| {
+                let tail: Vec<char> = v.chars().rev().take(4).collect();
+                format!("…{}", tail.into_iter().rev().collect::<String>())
+            })
+        };
+        let mut out = self.clone();
+        out.destinations.slack_webhook_url = hide(&self.destinations.slack_webhook_url);
+        out.destinations.webhook_secret = hide(&self.destinations.webhook_secret);
+        out.destinations.pagerduty_routing_key = hide(&self.destinations.pagerduty_routing_key);
+        out
+    }
+}
+
+fn check_url(name: &str, url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => Ok(()),
+        _ => Err(format!("{name} must be an http(s) URL.")),
+    }
+}

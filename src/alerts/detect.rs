@@ -1,0 +1,179 @@
+//! Which alert conditions hold at a moment, from the tenant's own recent rollups.
+
+use serde_json::json;
+
+use super::{AlertConfig, AlertKind, Condition, Severity};
+use crate::money::Usd;
+
+/// One row of the per-minute rollup (`rollup::CREATE_MINUTELY`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct MinuteRow {
+    pub minute: i64,
+    pub feature: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub retries: u64,
+    pub cost_nanos: i64,
+}
+
+/// A budget's state in its current window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetLevel {
+    pub id: String,
+    pub spent: Usd,
+    pub hard_limit: Usd,
+    pub window_start: i64,
+    pub resets_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct CircuitRow {
+    pub deployment: String,
+    pub last_opened: i64,
+    pub openings: u64,
+}
+
+fn usd(nanos: i64) -> Usd {
+    Usd(nanos.saturating_mul(1000))
+}
+
+fn feature_label(feature: &str) -> &str {
+    if feature.is_empty() { "(untagged)" } else { feature }
+}
+
+/// Every condition that holds at `now` (Unix seconds).
+pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[BudgetLevel], circuits: &[CircuitRow]) -> Vec<Condition> {
+    let mut out = Vec::new();
+    let this_minute = now - now.rem_euclid(60);
+    let w = i64::from(cfg.spend_spike.window_minutes.max(1));
+    // The window ends with the minute in progress, whose rows are still growing.
+    let window_start = this_minute - (w - 1) * 60;
+    let baseline_start = window_start - i64::from(cfg.spend_spike.baseline_minutes) * 60;
+    let blocks = (i64::from(cfg.spend_spike.baseline_minutes) / w).max(1) as usize;
+
+    if cfg.spend_spike.enabled {
+        let mut features: Vec<&str> = minutes.iter().filter(|m| m.minute >= window_start && m.minute <= this_minute).map(|m| m.feature.as_str()).collect();
+        features.sort_unstable();
+        features.dedup();
+        for feature in features {
+            let rows = minutes.iter().filter(|m| m.feature == feature);
+            let mut current = 0i64;
+            let mut requests = 0u64;
+            let mut per_block = vec![0i64; blocks];
+            for m in rows {
+                if m.minute >= window_start && m.minute <= this_minute {
+                    current += m.cost_nanos;
+                    requests += m.requests;
+                } else if m.minute >= baseline_start && m.minute < window_start {
+                    let block = ((m.minute - baseline_start) / 60 / w) as usize;
+                    per_block[block.min(blocks - 1)] += m.cost_nanos;
+                }
+            }
+            let mean = per_block.iter().sum::<i64>() as f64 / blocks as f64;
+            let var = per_block.iter().map(|b| (*b as f64 - mean).powi(2)).sum::<f64>() / blocks as f64;
+            let sd = var.sqrt();
+            let min_nanos = cfg.spend_spike.min_usd * 1e9;
+            let cur = current as f64;
+            // A spike is large against the feature's own average and its usual variation, and
+            // large in dollars.
+            if cur >= min_nanos && cur >= cfg.spend_spike.factor * mean && cur > mean + 3.0 * sd && cur > 0.0 {
+                let label = feature_label(feature);
+                let ratio = if mean > 0.0 { format!("{:.1}× its", cur / mean) } else { "against no".to_string() };
+                out.push(Condition {
+                    key: format!("spend_spike:{feature}"),
+                    kind: AlertKind::SpendSpike,
+                    severity: Severity::Warning,
+                    summary: format!(
+                        "Spend spike on feature '{label}': ${} in the last {w} min, {ratio} spend in the previous {} min (average ${} per {w} min)",
+                        usd(current),
+                        cfg.spend_spike.baseline_minutes,
+                        usd(mean.round() as i64)
+                    ),
+                    details: json!({
+                        "feature": feature, "window_minutes": w, "window_start": window_start,
+                        "window_spend_usd": usd(current).to_string(), "window_requests": requests,
+                        "baseline_minutes": cfg.spend_spike.baseline_minutes,
+                        "baseline_average_usd": usd(mean.round() as i64).to_string(),
+                        "baseline_sd_usd": usd(sd.round() as i64).to_string(),
+                        "factor": cfg.spend_spike.factor, "min_usd": cfg.spend_spike.min_usd,
+                    }),
+                });
+            }
+        }
+    }
+
+    if cfg.error_storm.enabled {
+        let (mut requests, mut errors, mut retries) = (0u64, 0u64, 0u64);
+        for m in minutes.iter().filter(|m| m.minute >= window_start && m.minute <= this_minute) {
+            requests += m.requests;
+            errors += m.errors;
+            retries += m.retries;
+        }
+        let s = &cfg.error_storm;
+        if requests >= s.min_requests {
+            let rate = errors as f64 / requests as f64;
+            if rate >= s.error_rate {
+                out.push(Condition {
+                    key: "error_storm".into(),
+                    kind: AlertKind::ErrorStorm,
+                    severity: Severity::Error,
+                    summary: format!("Error storm: {errors} of {requests} requests failed in the last {w} min ({:.0}%)", rate * 100.0),
+                    details: json!({"window_minutes": w, "requests": requests, "errors": errors, "error_rate": rate, "threshold": s.error_rate}),
+                });
+            }
+            let per = retries as f64 / requests as f64;
+            if per >= s.retries_per_request {
+                out.push(Condition {
+                    key: "retry_storm".into(),
+                    kind: AlertKind::RetryStorm,
+                    severity: Severity::Warning,
+                    summary: format!("Retry storm: {retries} fallback retries for {requests} requests in the last {w} min ({per:.1} per request)"),
+                    details: json!({"window_minutes": w, "requests": requests, "retries": retries, "retries_per_request": per, "threshold": s.retries_per_request}),
+                });
+            }
+        }
+    }
+
+    for b in budgets {
+        if b.hard_limit.0 <= 0 {
+            continue;
+        }
+        let pct = b.spent.0 as f64 / b.hard_limit.0 as f64 * 100.0;
+        let mut thresholds = cfg.budget_thresholds.0.clone();
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        for t in thresholds {
+            if pct + 1e-9 >= f64::from(t) {
+                let severity = match t {
+                    100.. => Severity::Critical,
+                    80..=99 => Severity::Warning,
+                    _ => Severity::Info,
+                };
+                out.push(Condition {
+                    // The window start is part of the key: a new window is a new alert, and the
+                    // old window's alert resolves when its window ends.
+                    key: format!("budget:{}:{t}:{}", b.id, b.window_start),
+                    kind: AlertKind::BudgetThreshold,
+                    severity,
+                    summary: format!("Budget '{}' passed {t}%: ${} of ${} spent ({pct:.1}%)", b.id, b.spent, b.hard_limit),
+                    details: json!({"budget_id": b.id, "threshold_percent": t, "spent_usd": b.spent.to_string(), "hard_limit_usd": b.hard_limit.to_string(),
+                        "percent": (pct * 10.0).round() / 10.0, "window_start": b.window_start, "resets_at": b.resets_at}),
+                });
+            }
+        }
+    }
+
+    if cfg.circuit_open.enabled {
+        let hold = i64::from(cfg.circuit_open.hold_minutes) * 60;
+        for c in circuits.iter().filter(|c| now - c.last_opened < hold) {
+            out.push(Condition {
+                key: format!("circuit_open:{}", c.deployment),
+                kind: AlertKind::CircuitOpen,
+                severity: Severity::Error,
+                summary: format!("Circuit breaker opened for {} ({} openings so far); requests fall back to other deployments", c.deployment, c.openings),
+                details: json!({"deployment": c.deployment, "last_opened": c.last_opened, "openings": c.openings, "hold_minutes": cfg.circuit_open.hold_minutes}),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! Anomaly alerts: what a tenant wants watched and where to send it ([`AlertConfig`]), which
+//! conditions hold now ([`detect`]), what changed since the last evaluation ([`reconcile`]), and
+//! the message each destination expects ([`notify`]).
+//!
+//! Plain Rust: the ledger Durable Object feeds the detector its own rollups and keeps the open
+//! alerts; a cron trigger in the edge shell runs it every minute and delivers what it returns.
+
+mod config;
+mod detect;
+pub mod notify;
+
+pub use config::{AlertConfig, CircuitRule, Destinations, SpikeRule, StormRule};
+pub use detect::{detect, BudgetLevel, CircuitRow, MinuteRow};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    SpendSpike,
+    ErrorStorm,
+    RetryStorm,
+    BudgetThreshold,
+    CircuitOpen,
+}
+
+/// PagerDuty's four severities, which the other destinations reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+/// A condition that holds at evaluation time. `key` identifies it across evaluations: the same
+/// key twice is the same alert, still open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub key: String,
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub summary: String,
+    /// The numbers behind the summary, for receivers that read fields.
+    pub details: Value,
+}
+
+/// An alert that was triggered and not yet resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenAlert {
+    #[serde(flatten)]
+    pub condition: Condition,
+    pub opened_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Transition {
+    Trigger { alert: OpenAlert },
+    Resolve { alert: OpenAlert, resolved_at: i64 },
+}
+
+impl Transition {
+    pub fn alert(&self) -> &OpenAlert {
+        match self {
+            Transition::Trigger { alert } | Transition::Resolve { alert, .. } => alert,
+        }
+    }
+}
+
+/// What changed between the open alerts and the conditions that hold now: a condition not yet
+/// open triggers, an open alert whose condition no longer holds resolves, and a condition that
+/// stays open sends nothing again (deduplication). Open alerts after the transitions are returned
+/// too, in key order.
+pub fn reconcile(open: &[OpenAlert], active: &[Condition], now: i64) -> (Vec<Transition>, Vec<OpenAlert>) {
+    let mut transitions = Vec::new();
+    let mut still_open = Vec::new();
+    for alert in open {
+        match active.iter().find(|c| c.key == alert.condition.key) {
+            // Keep the first trigger's numbers: the receiver already has them.
+            Some(_) => still_open.push(alert.clone()),
+            None => transitions.push(Transition::Resolve { alert: alert.clone(), resolved_at: now }),
+        }
+    }
+    for c in active {
+        if !open.iter().any(|a| a.condition.key == c.key) && !still_open.iter().any(|a: &OpenAlert| a.condition.key == c.key) {
+            let alert = OpenAlert { condition: c.clone(), opened_at: now };
+            transitions.push(Transition::Trigger { alert: alert.clone() });
+            still_open.push(alert);
+        }
+    }
+    still_open.sort_by(|a, b| a.condition.key.cmp(&b.condition.key));
+    (transitions, still_open)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+use super::*;
+use crate::money::Usd;
+
+fn cfg() -> AlertConfig {
+    let mut c = AlertConfig::default();
+    c.spend_spike.min_usd = 0.5;
+    c
+}
+
+fn minute(minute: i64, feature: &str, requests: u64, errors: u64, retries: u64, usd: f64) -> MinuteRow {
+    MinuteRow { minute, feature: feature.into(), requests, errors, retries, cost_nanos: (usd * 1e9) as i64 }
+}
+
+const NOW: i64 = 1_800_000_030; // 30 s into a minute
+
+fn steady(feature: &str, per_minute_usd: f64) -> Vec<MinuteRow> {
+    let this_minute = NOW - NOW % 60;
+    (5..65).map(|i| minute(this_minute - i * 60, feature, 10, 0, 0, per_minute_usd)).collect()
+}
+
+#[test]
+fn a_spike_against_the_features_own_baseline_is_reported_with_its_numbers() {
+    let this_minute = NOW - NOW % 60;
+    let mut rows = steady("search", 0.10); // $0.50 per 5 minutes
+    rows.extend((0..5).map(|i| minute(this_minute - i * 60, "search", 40, 0, 0, 0.40))); // $2.00 now
+    rows.extend(steady("chat", 0.10));
+    rows.extend((0..5).map(|i| minute(this_minute - i * 60, "chat", 10, 0, 0, 0.10)));
+    let found = detect(&cfg(), NOW, &rows, &[], &[]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let c = &found[0];
+    assert_eq!(c.key, "spend_spike:search");
+    assert_eq!(c.details["window_spend_usd"], "2");
+    assert_eq!(c.details["baseline_average_usd"], "0.5");
+    assert_eq!(c.details["window_requests"], 200);
+    assert!(c.summary.contains("$2 in the last 5 min, 4.0× its spend"), "{}", c.summary);
+}
+
+#[test]
+fn small_or_usual_spend_is_no_spike() {
+    let this_minute = NOW - NOW % 60;
+    // Four times the baseline but under min_usd.
+    let mut rows = steady("a", 0.01);
+    rows.extend((0..5).map(|i| minute(this_minute - i * 60, "a", 1, 0, 0, 0.04)));
+    // Large but within the feature's usual variation (alternating blocks of $0 and $6).
+    for b in 0..12i64 {
+        let usd = if b % 2 == 0 { 0.0 } else { 1.2 };
+        for i in 0..5 {
+            rows.push(minute(this_minute - (5 + b * 5 + i) * 60, "b", 1, 0, 0, usd));
+        }
+    }
+    rows.extend((0..5).map(|i| minute(this_minute - i * 60, "b", 1, 0, 0, 1.5)));
+    assert_eq!(detect(&cfg(), NOW, &rows, &[], &[]), vec![]);
+}
+
+#[test]
+fn a_first_burst_with_no_history_is_a_spike_once_it_is_large_enough() {
+    let this_minute = NOW - NOW % 60;
+    let rows = vec![minute(this_minute, "new", 3, 0, 0, 0.6)];
+    let found = detect(&cfg(), NOW, &rows, &[], &[]);
+    assert_eq!(found.len(), 1);
+    assert!(found[0].summary.contains("against no spend"), "{}", found[0].summary);
+    // Spend older than the window is history, not a spike.
+    let old = vec![minute(this_minute - 5 * 60, "new", 3, 0, 0, 0.6)];
+    assert!(detect(&cfg(), NOW, &old, &[], &[]).is_empty());
+}
+
+#[test]
+fn error_and_retry_storms_need_volume() {
+    let this_minute = NOW - NOW % 60;
+    let few = vec![minute(this_minute, "x", 5, 5, 9, 0.0)];
+    assert!(detect(&cfg(), NOW, &few, &[], &[]).is_empty());
+    let many = vec![minute(this_minute, "x", 15, 10, 20, 0.0), minute(this_minute - 60, "y", 10, 3, 10, 0.0)];
+    let keys: Vec<String> = detect(&cfg(), NOW, &many, &[], &[]).into_iter().map(|c| c.key).collect();
+    assert_eq!(keys, vec!["error_storm", "retry_storm"]);
+}
+
+#[test]
+fn budget_thresholds_fire_per_level_and_window() {
+    let b = |spent: f64| BudgetLevel { id: "monthly".into(), spent: Usd((spent * 1e12) as i64), hard_limit: Usd(100 * 1_000_000_000_000), window_start: 1000, resets_at: 2000 };
+    let keys = |spent| detect(&cfg(), NOW, &[], &[b(spent)], &[]).into_iter().map(|c| (c.key, c.severity)).collect::<Vec<_>>();
+    assert!(keys(49.99).is_empty());
+    assert_eq!(keys(50.0), vec![("budget:monthly:50:1000".to_string(), Severity::Info)]);
+    assert_eq!(keys(100.0).last().unwrap(), &("budget:monthly:100:1000".to_string(), Severity::Critical));
+    assert_eq!(keys(85.0).len(), 2);
+}
+
+#[test]
+fn an_opened_circuit_stays_an_alert_for_its_hold_time() {
+    let c = CircuitRow { deployment: "openai/gpt-4o".into(), last_opened: NOW - 100, openings: 2 };
+    assert_eq!(detect(&cfg(), NOW, &[], &[], &[c.clone()])[0].key, "circuit_open:openai/gpt-4o");
+    assert!(detect(&cfg(), NOW + 300, &[], &[], &[c]).is_empty());
+}
+
+#[test]
+fn reconcile_triggers_once_and_resolves_when_the_condition_clears() {
+    let c = Condition { key: "k".into(), kind: AlertKind::ErrorStorm, severity: Severity::Error, summary: "s".into(), details: serde_json::json!({}) };
+    let (t1, open) = reconcile(&[], std::slice::from_ref(&c), 10);
+    assert!(matches!(&t1[..], [Transition::Trigger { alert }] if alert.opened_at == 10));
+    let (t2, open) = reconcile(&open, std::slice::from_ref(&c), 70);
+    assert!(t2.is_empty(), "still open: nothing sent again");
+    assert_eq!(open.len(), 1);
+    let (t3, open) = reconcile(&open, &[], 130);
+    assert!(matches!(&t3[..], [Transition::Resolve { alert, resolved_at: 130 }] if alert.opened_at == 10));
+    assert!(open.is_empty());
+}
+
+#[test]
+fn config_is_validated_with_the_field_named_and_secrets_are_redacted() {
+    let ok = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://hooks.example.com/x","webhook_secret":"0123456789abcdef-secret"},"spend_spike":{"min_usd":5}}"#).unwrap();
+    assert_eq!(ok.spend_spike.factor, 3.0);
+    assert_eq!(ok.redacted().destinations.webhook_secret.as_deref(), Some("…cret"));
+    let e = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://h.example.com"}}"#).unwrap_err();
+    assert!(e.contains("webhook_secret is required"), "{e}");
+    let e = AlertConfig::from_json(br#"{"spend_spike":{"factr":2}}"#).unwrap_err();
+    assert!(e.starts_with("spend_spike"), "{e}");
+    let e = AlertConfig::from_json(br#"{"spend_spike":{"window_minutes":7}}"#).unwrap_err();
+    assert!(e.contains("multiple of window_minutes"), "{e}");
+    let e = AlertConfig::from_json(br#"{"destinations":{"slack_webhook_url":"javascript:alert(1)"}}"#).unwrap_err();
+    assert!(e.contains("http(s) URL"), "{e}");
+    let e = AlertConfig::from_json(br#"{"destinations":{"pagerduty_routing_key":"short"}}"#).unwrap_err();
+    assert!(e.contains("32-character"), "{e}");
+}
+
+#[test]
+fn bodies_for_each_destination() {
+    let c = Condition { key: "spend_spike:search".into(), kind: AlertKind::SpendSpike, severity: Severity::Warning, summary: "Spend spike".into(), details: serde_json::json!({"window_spend_usd": "2"}) };
+    let alert = OpenAlert { condition: c, opened_at: 100 };
+    let trig = Transition::Trigger { alert: alert.clone() };
+    let res = Transition::Resolve { alert, resolved_at: 400 };
+    assert_eq!(notify::webhook_body("acme", &trig)["type"], "alert.triggered");
+    assert_eq!(notify::webhook_body("acme", &res)["alert"]["resolved_at"], 400);
+    let pd = notify::pagerduty_body("acme", "R0UT1NGKEY", &trig);
+    assert_eq!(pd["event_action"], "trigger");
+    assert_eq!(pd["payload"]["severity"], "warning");
+    let pd_res = notify::pagerduty_body("acme", "R0UT1NGKEY", &res);
+    assert_eq!(pd_res["dedup_key"], pd["dedup_key"], "the resolve closes the incident the trigger opened");
+    assert_ne!(notify::dedup_key("globex", "spend_spike:search"), notify::dedup_key("acme", "spend_spike:search"));
+    assert!(notify::slack_body("acme", &res)["text"].as_str().unwrap().contains("open 5 min"));
+}
+
+#[test]
+fn signature_matches_a_known_hmac() {
+    // HMAC-SHA256("key", "1.{}") computed independently (python: hmac.new(b"key", b"1.{}", sha256)).
+    let s = notify::sign("key", 1, "{}");
+    assert_eq!(s, "t=1,v1=1ba6b8171186efc613e8bcc0cbdab2748f24984d7c5a84faa2637afa0e40d224");
+    assert_ne!(notify::sign("key2", 1, "{}"), s);
+    assert_ne!(notify::sign("key", 2, "{}"), s);
+}

@@ -1,0 +1,149 @@
+//! Alerts at the edge: the cron trigger that evaluates every tenant with alerting configured and
+//! delivers what changed, the admin endpoints that configure it, and `GET /v1/alerts`.
+//!
+//! Detection, deduplication and message bodies are in `crate::alerts`; each tenant's ledger
+//! Durable Object keeps its open alerts and an outbox, so a delivery that fails is retried on the
+//! next run (up to a limit, then kept in the history with its error) and none is lost.
+
+use serde_json::{json, Value};
+use worker::{event, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
+
+use crate::alerts::{notify, AlertConfig, Transition};
+use crate::api::ApiError;
+
+use super::http::{self, RequestContext};
+use super::spend;
+
+/// TENANTS KV keys that list the tenants with alerting configured (the cron reads only these).
+const ALERTING_PREFIX: &str = "alerting:";
+
+/// Each delivery gets this long for its response headers.
+const DELIVERY_TIMEOUT_MS: u64 = 10_000;
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let now = (event.schedule() / 1000.0).floor() as i64;
+    let tenants = match alerting_tenants(&env).await {
+        Ok(t) => t,
+        Err(e) => {
+            worker::console_error!("alerting: tenants not listed: {}", e.message);
+            return;
+        }
+    };
+    for tenant in tenants {
+        if let Err(e) = evaluate_and_deliver(&env, &tenant, now).await {
+            worker::console_error!("alerting: tenant {tenant} not evaluated: {}", e.message);
+        }
+    }
+}
+
+async fn alerting_tenants(env: &Env) -> Result<Vec<String>, ApiError> {
+    let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+    let mut tenants = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(ALERTING_PREFIX.to_string());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+        tenants.extend(page.keys.iter().filter_map(|k| k.name.strip_prefix(ALERTING_PREFIX).map(str::to_string)));
+        if page.list_complete {
+            break;
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(tenants)
+}
+
+/// One tenant: evaluate in its ledger, send each queued delivery, acknowledge the results.
+pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<usize, ApiError> {
+    let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let out = spend::call(&stub, "/alerts/evaluate", Some(json!({"now": now}))).await?;
+    let Some(cfg) = out.get("config").filter(|c| !c.is_null()).and_then(|c| serde_json::from_value::<AlertConfig>(c.clone()).ok()) else {
+        return Ok(0);
+    };
+    let outbox = out["outbox"].as_array().cloned().unwrap_or_default();
+    if outbox.is_empty() {
+        return Ok(0);
+    }
+    let mut delivered = Vec::new();
+    let mut failed = Vec::new();
+    for item in &outbox {
+        let id = item["id"].as_u64().unwrap_or(0);
+        let Ok(transition) = serde_json::from_value::<Transition>(item["transition"].clone()) else {
+            failed.push(json!([id, "unreadable transition"]));
+            continue;
+        };
+        match deliver(env, &cfg, tenant, item["destination"].as_str().unwrap_or(""), &transition).await {
+            Ok(()) => delivered.push(id),
+            Err(why) => failed.push(json!([id, why])),
+        }
+    }
+    spend::call(&stub, "/alerts/ack", Some(json!({"delivered": delivered, "failed": failed}))).await?;
+    Ok(delivered.len())
+}
+
+async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, t: &Transition) -> Result<(), String> {
+    let d = &cfg.destinations;
+    let (url, body, signature) = match destination {
+        "slack" => (d.slack_webhook_url.clone(), notify::slack_body(tenant, t).to_string(), None),
+        "webhook" => {
+            let body = notify::webhook_body(tenant, t).to_string();
+            let sig = d.webhook_secret.as_deref().map(|s| notify::sign(s, http::now_unix(), &body));
+            (d.webhook_url.clone(), body, sig)
+        }
+        "pagerduty" => {
+            let url = env.var("PAGERDUTY_EVENTS_URL").map(|v| v.to_string()).unwrap_or_else(|_| notify::PAGERDUTY_EVENTS_URL.to_string());
+            let key = d.pagerduty_routing_key.clone().unwrap_or_default();
+            (Some(url), notify::pagerduty_body(tenant, &key, t).to_string(), None)
+        }
+        other => return Err(format!("unknown destination '{other}'")),
+    };
+    let url = url.ok_or_else(|| format!("{destination} is no longer configured"))?;
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string()), ("user-agent".to_string(), "costrouter-alerts/1".to_string())];
+    if let Some(sig) = signature {
+        headers.push((notify::SIGNATURE_HEADER.to_string(), sig));
+    }
+    let up = crate::providers::UpstreamRequest { url, headers, body };
+    let resp = super::upstream::send(&up, DELIVERY_TIMEOUT_MS).await.map_err(|e| e.describe())?;
+    match resp.status_code() {
+        200..=299 => Ok(()),
+        s => Err(format!("{destination} answered HTTP {s}")),
+    }
+}
+
+/// `PUT /admin/tenants/{id}/alerts` (validate, store in the tenant's ledger, list the tenant for
+/// the cron) and `GET` (the settings with secrets redacted, open alerts, deliveries).
+pub async fn admin(env: &Env, tenant: &str, method: Method, body: Option<Vec<u8>>) -> Result<Value, ApiError> {
+    let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    if method == Method::Put {
+        let body = body.unwrap_or_default();
+        let cfg = AlertConfig::from_json(&body).map_err(|m| ApiError::invalid_value("alerts", format!("Invalid alert settings: {m}")))?;
+        spend::call(&stub, "/alerts/config", Some(serde_json::to_value(&cfg).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
+        let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+        let key = format!("{ALERTING_PREFIX}{tenant}");
+        if cfg.has_destination() {
+            kv.put(&key, "1").map_err(|e| ApiError::internal(e.to_string()))?.execute().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        } else {
+            kv.delete(&key).await.map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+    }
+    spend::call(&stub, "/alerts", None).await
+}
+
+/// `GET /v1/alerts`: the calling tenant's open alerts and recent deliveries.
+pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = super::auth::authenticate_reader(&req, env).await?;
+    rc.set_tenant(&principal);
+    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let mut view = spend::call(&stub, "/alerts", None).await?;
+    // Destinations are the admin's business; a tenant key sees the rules and the alerts.
+    if let Some(cfg) = view.get_mut("config").and_then(Value::as_object_mut) {
+        cfg.remove("destinations");
+    }
+    http::json(200, &view, &[("x-costrouter-request-id", rc.request_id.clone())])
+}

@@ -1,0 +1,37 @@
+//! `GET /v1/recommendations?days=N`: savings recommendations from the calling tenant's own
+//! rollups over the last N days (default 7, at most 90); the analysis is `crate::recommend`.
+
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+use crate::api::ApiError;
+use crate::recommend::{recommend, Row};
+
+use super::auth::authenticate_reader;
+use super::http::{self, now_unix, RequestContext};
+use super::{config, spend};
+
+pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = authenticate_reader(&req, env).await?;
+    rc.set_tenant(&principal);
+    let url = req.url().map_err(http::to_api_error)?;
+    let days = match url.query_pairs().find(|(k, _)| k == "days") {
+        None => 7,
+        Some((_, v)) => v.parse::<i64>().ok().filter(|d| (1..=90).contains(d)).ok_or_else(|| ApiError::invalid_value("days", "'days' must be a whole number from 1 to 90."))?,
+    };
+    let cfg = config::load(env).await;
+    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let now = now_unix();
+    let from = now - days * 86_400;
+    let raw = spend::usage(&stub, from, now + 3600, "class,route,model,feature,cache", "total").await?;
+    let rows: Vec<Row> = raw["rows"].as_array().map(|a| a.iter().filter_map(|r| serde_json::from_value(r.clone()).ok()).collect()).unwrap_or_default();
+    let recs = recommend(&rows, &cfg.prices, days as f64);
+    let total = recs.iter().fold(crate::money::Usd::ZERO, |a, r| a + r.monthly_savings);
+    let body = json!({
+        "object": "list",
+        "window": {"from": from, "to": now, "days": days},
+        "total_monthly_savings_usd": total.to_string(),
+        "data": recs,
+    });
+    http::json(200, &body, &[("x-costrouter-request-id", rc.request_id.clone())])
+}

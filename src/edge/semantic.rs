@@ -1,0 +1,155 @@
+//! The semantic cache at the edge: the embedder (weights from KV `CONFIG` key `embedder`, parsed
+//! once per isolate; or a provider's embeddings endpoint when the policy names an embedding
+//! model), and the calls to the tenant's `SemanticCache` Durable Object (`edge::semantic_store`).
+//! Rules and the context bucket are in `crate::cache::semantic`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+use worker::{Env, Method, Request, RequestInit, Stub};
+
+use crate::cache::semantic::{SemanticQuery, STATIC_EMBEDDER};
+use crate::cache::CachedAnswer;
+use crate::semantic::{MatchGuard, QuantizedVector, StaticEmbedder};
+
+use super::config::RouterConfig;
+
+/// After a failed load of the weights, wait this long before trying KV again.
+const RETRY_LOAD_MS: f64 = 60_000.0;
+
+thread_local! {
+    static EMBEDDER: RefCell<Option<Rc<StaticEmbedder>>> = const { RefCell::new(None) };
+    static LOAD_FAILED_AT: RefCell<Option<f64>> = const { RefCell::new(None) };
+}
+
+/// The static embedder, loaded from KV on first use in this isolate.
+async fn static_embedder(env: &Env) -> Option<Rc<StaticEmbedder>> {
+    if let Some(e) = EMBEDDER.with(|e| e.borrow().clone()) {
+        return Some(e);
+    }
+    if LOAD_FAILED_AT.with(|f| f.borrow().is_some_and(|at| super::http::now_ms() - at < RETRY_LOAD_MS)) {
+        return None;
+    }
+    let loaded = async {
+        let kv = env.kv("CONFIG").ok()?;
+        let bytes = kv.get("embedder").bytes().await.ok().flatten()?;
+        match StaticEmbedder::from_bytes(&bytes) {
+            Ok(e) => Some(Rc::new(e)),
+            Err(e) => {
+                worker::console_error!("semantic cache: embedder weights in KV are unusable: {e}");
+                None
+            }
+        }
+    }
+    .await;
+    match &loaded {
+        Some(e) => EMBEDDER.with(|slot| *slot.borrow_mut() = Some(e.clone())),
+        None => {
+            worker::console_warn!("semantic cache: no embedder weights in KV CONFIG 'embedder' (run the KV seeding); semantic lookups are skipped");
+            LOAD_FAILED_AT.with(|f| *f.borrow_mut() = Some(super::http::now_ms()));
+        }
+    }
+    loaded
+}
+
+/// The embedder's id, part of every bucket so different embedders never compare vectors.
+pub async fn embedder_id(env: &Env, embedder: &str) -> Option<String> {
+    if embedder == STATIC_EMBEDDER {
+        return static_embedder(env).await.map(|e| e.model_id().to_string());
+    }
+    Some(format!("provider:{embedder}"))
+}
+
+/// The vector for `text`: from the static embedder, or from the named embedding model's
+/// provider (`None` when it cannot be had: the request then goes on without the cache).
+pub async fn embed(env: &Env, cfg: &RouterConfig, embedder: &str, text: &str) -> Option<QuantizedVector> {
+    if embedder == STATIC_EMBEDDER {
+        let e = static_embedder(env).await?;
+        let v = e.embed(text);
+        return (!v.is_zero()).then(|| v.quantize());
+    }
+    provider_embedding(env, cfg, embedder, text).await
+}
+
+async fn provider_embedding(env: &Env, cfg: &RouterConfig, model: &str, text: &str) -> Option<QuantizedVector> {
+    use crate::api::embeddings::EmbeddingsRequest;
+    use crate::providers::{adapter_for, Target};
+    let decision = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, None, |p| super::chat::usable(env, p)).ok()?;
+    let body = json!({"model": model, "input": text}).to_string();
+    let req = EmbeddingsRequest::parse(body.as_bytes()).ok()?;
+    for candidate in &decision.candidates {
+        let provider = &cfg.catalog.providers[&candidate.provider];
+        let key = provider.key_secret.as_ref().and_then(|s| super::config::provider_key(env, s));
+        let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
+        let adapter = adapter_for(provider.kind);
+        let Ok(up) = adapter.embeddings_request(&target, &req) else { continue };
+        let Ok(mut resp) = super::upstream::send(&up, provider.timeout_ms).await else { continue };
+        if resp.status_code() != 200 {
+            continue;
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let Ok(answer) = adapter.embeddings_response(&target, &bytes) else { continue };
+        let v: Vec<f32> = answer.body["data"][0]["embedding"].as_array()?.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if v.is_empty() || norm == 0.0 || !norm.is_finite() {
+            return None;
+        }
+        let unit: Vec<f32> = v.iter().map(|x| x / norm).collect();
+        return Some(QuantizedVector::from_f32(&unit));
+    }
+    None
+}
+
+fn store_stub(env: &Env, tenant: &str) -> Option<Stub> {
+    let ns = env.durable_object("SEMANTIC_CACHE").ok()?;
+    ns.id_from_name(tenant).ok()?.get_stub().ok()
+}
+
+async fn call(stub: &Stub, path: &str, body: Value) -> Option<Value> {
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.to_string().into()));
+    let req = Request::new_with_init(&format!("https://semantic-cache{path}"), &init).ok()?;
+    let mut resp = stub.fetch_with_request(req).await.ok()?;
+    if resp.status_code() != 200 {
+        worker::console_warn!("semantic cache: {path} answered {}", resp.status_code());
+        return None;
+    }
+    resp.json().await.ok()
+}
+
+/// A vector and guard ready to look up or store.
+pub struct Probe {
+    pub query: SemanticQuery,
+    pub vector: QuantizedVector,
+    pub guard: MatchGuard,
+}
+
+impl Probe {
+    fn body(&self) -> Value {
+        json!({"bucket": hex::encode(self.query.bucket), "vector": hex::encode(self.vector.to_bytes()), "guard": hex::encode(self.guard.to_bytes())})
+    }
+}
+
+/// The closest cached answer in the tenant's index at or above `threshold`, with its score.
+pub async fn lookup(env: &Env, tenant: &str, probe: &Probe, threshold: f32) -> Option<(CachedAnswer, f32)> {
+    let stub = store_stub(env, tenant)?;
+    let mut body = probe.body();
+    body["threshold"] = json!(threshold);
+    body["now"] = json!(super::http::now_unix());
+    let v = call(&stub, "/lookup", body).await?;
+    let hit = v.get("hit").filter(|h| !h.is_null())?;
+    let answer: CachedAnswer = serde_json::from_value(hit["answer"].clone()).ok()?;
+    Some((answer, hit["score"].as_f64()? as f32))
+}
+
+/// Files a fresh answer under the probe (called after the response has gone).
+pub async fn store(env: &Env, tenant: &str, probe: &Probe, answer: &CachedAnswer, ttl_secs: u64) {
+    let Some(stub) = store_stub(env, tenant) else { return };
+    let Ok(answer) = serde_json::to_value(answer) else { return };
+    let mut body = probe.body();
+    body["answer"] = answer;
+    body["ttl_secs"] = json!(ttl_secs);
+    body["now"] = json!(super::http::now_unix());
+    let _ = call(&stub, "/insert", body).await;
+}

@@ -1,0 +1,210 @@
+//! The `SemanticCache` Durable Object: one per tenant, holding that tenant's semantic cache
+//! entries in SQLite (vector, guard, answer, expiry) and, in memory, the `SemanticIndex` over
+//! them, rebuilt from SQLite when the object wakes. Lookups are a scan of one context bucket
+//! (`crate::cache::semantic`), so a tenant's 10,000 entries cost about 2 ms of CPU at most.
+//!
+//! Internal API (reached only through the `SEMANTIC_CACHE` binding): `POST /lookup`,
+//! `POST /insert`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorageValue, State};
+
+use crate::semantic::{BucketKey, MatchGuard, QuantizedVector, SemanticIndex};
+
+/// Entries kept per tenant; the oldest go first.
+pub const MAX_ENTRIES: i64 = 10_000;
+/// Largest stored answer (JSON bytes): bigger answers are left to the exact cache.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS semantic_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, vector TEXT NOT NULL, guard TEXT NOT NULL,
+    answer TEXT NOT NULL, expires_at INTEGER NOT NULL)";
+
+#[durable_object]
+pub struct SemanticCache {
+    state: State,
+    /// One index per vector size (the static embedder and a provider's differ); `None` until
+    /// loaded from SQLite.
+    indexes: RefCell<Option<HashMap<usize, SemanticIndex>>>,
+}
+
+#[derive(Deserialize)]
+struct LookupBody {
+    bucket: String,
+    vector: String,
+    guard: String,
+    threshold: f32,
+    now: i64,
+}
+
+#[derive(Deserialize)]
+struct InsertBody {
+    bucket: String,
+    vector: String,
+    guard: String,
+    answer: serde_json::Value,
+    ttl_secs: i64,
+    now: i64,
+}
+
+#[derive(Deserialize)]
+struct StoredRow {
+    id: i64,
+    bucket: String,
+    vector: String,
+    guard: String,
+}
+
+fn bad(msg: &str) -> worker::Result<Response> {
+    Response::error(msg, 400)
+}
+
+fn decode(bucket: &str, vector: &str, guard: &str) -> Option<(BucketKey, QuantizedVector, MatchGuard)> {
+    let bucket: BucketKey = hex::decode(bucket).ok()?.try_into().ok()?;
+    let vector = QuantizedVector::from_bytes(&hex::decode(vector).ok()?).ok()?;
+    let guard = MatchGuard::from_bytes(&hex::decode(guard).ok()?)?;
+    Some((bucket, vector, guard))
+}
+
+impl SemanticCache {
+    fn sql(&self) -> worker::SqlStorage {
+        self.state.storage().sql()
+    }
+
+    /// Loads every live entry into memory the first time the object is asked anything.
+    fn ensure_loaded(&self, now: i64) -> worker::Result<()> {
+        if self.indexes.borrow().is_some() {
+            return Ok(());
+        }
+        let rows: Vec<StoredRow> = self.sql().exec("SELECT id, bucket, vector, guard FROM semantic_entries WHERE expires_at > ? ORDER BY id", vec![SqlStorageValue::Integer(now)])?.to_array()?;
+        let mut indexes: HashMap<usize, SemanticIndex> = HashMap::new();
+        for r in rows {
+            if let Some((bucket, vector, guard)) = decode(&r.bucket, &r.vector, &r.guard) {
+                let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), MAX_ENTRIES as usize));
+                let _ = index.insert(bucket, &vector, r.id as u64, guard);
+            }
+        }
+        *self.indexes.borrow_mut() = Some(indexes);
+        Ok(())
+    }
+
+    fn forget(&self, ids_and_buckets: &[(i64, String)]) -> worker::Result<()> {
+        let mut guard = self.indexes.borrow_mut();
+        for (id, bucket) in ids_and_buckets {
+            self.sql().exec("DELETE FROM semantic_entries WHERE id = ?", vec![SqlStorageValue::Integer(*id)])?;
+            if let (Some(indexes), Some(key)) = (guard.as_mut(), hex::decode(bucket).ok().and_then(|b| BucketKey::try_from(b).ok())) {
+                for index in indexes.values_mut() {
+                    index.remove(&key, *id as u64);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, b: LookupBody) -> worker::Result<Response> {
+        let Some((bucket, vector, guard)) = decode(&b.bucket, &b.vector, &b.guard) else { return bad("undecodable lookup") };
+        self.ensure_loaded(b.now)?;
+        let found = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, b.threshold));
+        let Some((id, score)) = found else { return Response::from_json(&json!({"hit": null})) };
+        #[derive(Deserialize)]
+        struct Answer {
+            answer: String,
+            expires_at: i64,
+        }
+        let rows: Vec<Answer> = self.sql().exec("SELECT answer, expires_at FROM semantic_entries WHERE id = ?", vec![SqlStorageValue::Integer(id as i64)])?.to_array()?;
+        match rows.into_iter().next() {
+            Some(a) if a.expires_at > b.now => {
+                let answer: serde_json::Value = serde_json::from_str(&a.answer).unwrap_or(serde_json::Value::Null);
+                Response::from_json(&json!({"hit": {"answer": answer, "score": score, "entry": id}}))
+            }
+            _ => {
+                // Expired (or gone): drop it and answer a miss; the caller stores a fresh answer.
+                self.forget(&[(id as i64, b.bucket)])?;
+                Response::from_json(&json!({"hit": null}))
+            }
+        }
+    }
+
+    fn insert(&self, b: InsertBody) -> worker::Result<Response> {
+        let Some((bucket, vector, guard)) = decode(&b.bucket, &b.vector, &b.guard) else { return bad("undecodable entry") };
+        let answer = b.answer.to_string();
+        if answer.len() > MAX_ANSWER_BYTES || b.ttl_secs <= 0 {
+            return Response::from_json(&json!({"stored": false}));
+        }
+        self.ensure_loaded(b.now)?;
+        #[derive(Deserialize)]
+        struct Id {
+            id: i64,
+        }
+        let ids: Vec<Id> = self
+            .sql()
+            .exec(
+                "INSERT INTO semantic_entries (bucket, vector, guard, answer, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                vec![
+                    SqlStorageValue::String(b.bucket.clone()),
+                    SqlStorageValue::String(b.vector.clone()),
+                    SqlStorageValue::String(b.guard.clone()),
+                    SqlStorageValue::String(answer),
+                    SqlStorageValue::Integer(b.now + b.ttl_secs),
+                ],
+            )?
+            .to_array()?;
+        let Some(id) = ids.first().map(|r| r.id) else { return Response::error("insert returned no id", 500) };
+        {
+            let mut guard_ix = self.indexes.borrow_mut();
+            let indexes = guard_ix.as_mut().expect("loaded above");
+            let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), MAX_ENTRIES as usize));
+            if index.insert(bucket, &vector, id as u64, guard).is_err() {
+                return bad("vector does not fit the index");
+            }
+        }
+        // Expired entries, then the oldest past the per-tenant limit.
+        #[derive(Deserialize)]
+        struct Gone {
+            id: i64,
+            bucket: String,
+        }
+        let mut gone: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at <= ? LIMIT 100", vec![SqlStorageValue::Integer(b.now)])?.to_array()?;
+        #[derive(Deserialize)]
+        struct Count {
+            n: i64,
+        }
+        let count: Vec<Count> = self.sql().exec("SELECT COUNT(*) AS n FROM semantic_entries", None)?.to_array()?;
+        let excess = count.first().map_or(0, |c| c.n) - MAX_ENTRIES;
+        if excess > 0 {
+            let over: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries ORDER BY id LIMIT ?", vec![SqlStorageValue::Integer(excess)])?.to_array()?;
+            gone.extend(over);
+        }
+        let gone: Vec<(i64, String)> = gone.into_iter().map(|g| (g.id, g.bucket)).collect();
+        self.forget(&gone)?;
+        Response::from_json(&json!({"stored": true, "entry": id, "evicted": gone.len()}))
+    }
+}
+
+impl DurableObject for SemanticCache {
+    fn new(state: State, _env: Env) -> Self {
+        if let Err(e) = state.storage().sql().exec(CREATE, None) {
+            worker::console_error!("semantic table not created: {e}");
+        }
+        SemanticCache { state, indexes: RefCell::new(None) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let text = req.text().await.unwrap_or_default();
+        match req.path().as_str() {
+            "/lookup" => match serde_json::from_str(&text) {
+                Ok(b) => self.lookup(b),
+                Err(e) => bad(&format!("bad lookup: {e}")),
+            },
+            "/insert" => match serde_json::from_str(&text) {
+                Ok(b) => self.insert(b),
+                Err(e) => bad(&format!("bad insert: {e}")),
+            },
+            _ => Response::error("unknown semantic cache operation", 404),
+        }
+    }
+}

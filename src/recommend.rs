@@ -1,0 +1,408 @@
+//! Savings recommendations from a tenant's own traffic (`GET /v1/recommendations`).
+//!
+//! - Cheaper routes per task class, from evidence the router already gathered: a cascade whose
+//!   cheap first model answered most requests of a class without escalating, or an A/B split
+//!   whose cheaper arm failed no more often. Each says what would change and the dollars per
+//!   month it would save at the observed volume.
+//! - Prompt efficiency per feature: the system prompt's share of input tokens, repeated prefixes
+//!   that a provider's prompt cache would discount but was not, and output caps far above what
+//!   answers use or so low that answers are cut off.
+//!
+//! Plain Rust over rollup rows (`crate::rollup`) and the price table. Sums are priced at each
+//! model's base rates: long-context tiers depend on single prompts, which rollups do not keep.
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::Usd;
+use crate::pricing::{PriceTable, Rates};
+
+/// Fewer requests than this behind a claim make no recommendation.
+pub const MIN_EVIDENCE: u64 = 20;
+/// Share of a class a cascade's first model must answer on its own to be recommended for it.
+pub const MIN_ACCEPTANCE: f64 = 0.9;
+/// How much more often a split's cheaper arm may fail than the dearer one and still be preferred.
+pub const SPLIT_ERROR_MARGIN: f64 = 0.02;
+
+/// One rollup row (sums over the report window), as `rollup::query` returns them.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Row {
+    pub class: String,
+    pub route: String,
+    pub rule: String,
+    pub model: String,
+    pub feature: String,
+    pub cache: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub escalations: u64,
+    pub input_tokens: u64,
+    pub cached_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_nanos: i64,
+    pub system_tokens: u64,
+    pub repeated_prefix_tokens: u64,
+    pub capped_requests: u64,
+    pub max_output_tokens: u64,
+    pub capped_output_tokens: u64,
+    pub length_stops: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    pub kind: &'static str,
+    /// The task class or feature it is about.
+    pub scope: String,
+    pub title: String,
+    pub detail: String,
+    /// Projected from the window to 30 days at the same volume; zero for advice with no direct
+    /// dollar effect.
+    pub monthly_savings_usd: String,
+    #[serde(skip)]
+    pub monthly_savings: Usd,
+    pub evidence_requests: u64,
+}
+
+fn nanos_usd(n: i64) -> Usd {
+    Usd(n.saturating_mul(1000))
+}
+
+/// The tokens of `row` at `rates` (cached input at the cached price when the model has one).
+fn priced(rates: &Rates, input: u64, cached: u64, output: u64) -> Usd {
+    let cached_rate = if rates.cached_input.0 > 0 { rates.cached_input } else { rates.input };
+    rates.input.times(input.saturating_sub(cached)) + cached_rate.times(cached) + rates.output.times(output)
+}
+
+fn monthly(window: Usd, window_days: f64) -> Usd {
+    if window_days <= 0.0 {
+        return Usd::ZERO;
+    }
+    Usd((window.0 as f64 * 30.0 / window_days).round() as i64)
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 * 100.0 }
+}
+
+/// Every recommendation for the window's rows, largest monthly saving first.
+pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
+    let mut out = Vec::new();
+    // Only answered, paid-for traffic says anything about routes and prompts.
+    let rows: Vec<&Row> = rows.iter().filter(|r| !r.cache.starts_with("hit") && r.requests > 0).collect();
+    let mut classes: Vec<&str> = rows.iter().map(|r| r.class.as_str()).filter(|c| !c.is_empty()).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        let in_class: Vec<&Row> = rows.iter().copied().filter(|r| r.class == class).collect();
+        out.extend(from_cascade(class, &in_class, prices, window_days));
+        out.extend(from_split(class, &in_class, prices, window_days));
+    }
+    let mut features: Vec<&str> = rows.iter().map(|r| r.feature.as_str()).collect();
+    features.sort_unstable();
+    features.dedup();
+    for feature in features {
+        let of_feature: Vec<&Row> = rows.iter().copied().filter(|r| r.feature == feature).collect();
+        out.extend(prompt_efficiency(feature, &of_feature, prices, window_days));
+    }
+    out.sort_by(|a, b| b.monthly_savings.cmp(&a.monthly_savings).then(a.scope.cmp(&b.scope)));
+    out
+}
+
+/// A cascade's first model answered most of a class alone: the class's other traffic, sent
+/// straight to dearer models, could start there too.
+fn from_cascade(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64) -> Option<Recommendation> {
+    let cascade: Vec<&Row> = rows.iter().copied().filter(|r| r.route == "cascade").collect();
+    let total: u64 = cascade.iter().map(|r| r.requests).sum();
+    if total < MIN_EVIDENCE {
+        return None;
+    }
+    // Rows that answered with no escalation, by model: the first model of the cascade.
+    let mut accepted: Vec<(&str, u64)> = Vec::new();
+    for r in cascade.iter().filter(|r| r.escalations == 0 && r.errors == 0) {
+        match accepted.iter_mut().find(|(m, _)| *m == r.model) {
+            Some((_, n)) => *n += r.requests,
+            None => accepted.push((&r.model, r.requests)),
+        }
+    }
+    let (cheap, answered) = accepted.into_iter().max_by_key(|(_, n)| *n)?;
+    let acceptance = answered as f64 / total as f64;
+    let cheap_rates = prices.get(cheap)?.base;
+    if acceptance < MIN_ACCEPTANCE {
+        return None;
+    }
+    let mut saving = Usd::ZERO;
+    let mut moved = 0u64;
+    let mut from_models: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| r.route != "cascade" && r.model != cheap) {
+        let now = nanos_usd(r.cost_nanos);
+        let there = priced(&cheap_rates, r.input_tokens, r.cached_tokens, r.output_tokens);
+        if there < now {
+            // The share the cheap model would not answer escalates and costs what it costs now.
+            saving += Usd(((now - there).0 as f64 * acceptance).round() as i64);
+            moved += r.requests;
+            if !from_models.contains(&r.model.as_str()) {
+                from_models.push(&r.model);
+            }
+        }
+    }
+    if moved == 0 || saving.0 <= 0 {
+        return None;
+    }
+    let m = monthly(saving, window_days);
+    Some(Recommendation {
+        kind: "cheaper_route",
+        scope: class.to_string(),
+        title: format!("Start {class} requests at {cheap}"),
+        detail: format!(
+            "Your cascade answered {answered} of {total} {class} requests ({:.0}%) with {cheap} without escalating, yet {moved} other {class} requests went straight to {}. \
+             Routing them through the same cascade would save about ${m} a month at this volume.",
+            acceptance * 100.0,
+            from_models.join(", ")
+        ),
+        monthly_savings_usd: m.to_string(),
+        monthly_savings: m,
+        evidence_requests: total,
+    })
+}
+
+/// An A/B split whose cheaper arm fails no more often than the dearer one: send it everything.
+fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64) -> Option<Recommendation> {
+    #[derive(Default)]
+    struct Arm<'a> {
+        model: &'a str,
+        requests: u64,
+        errors: u64,
+        input: u64,
+        cached: u64,
+        output: u64,
+        cost: Usd,
+    }
+    let mut arms: Vec<Arm> = Vec::new();
+    for r in rows.iter().filter(|r| r.route == "split") {
+        let i = match arms.iter().position(|a| a.model == r.model) {
+            Some(i) => i,
+            None => {
+                arms.push(Arm { model: &r.model, ..Arm::default() });
+                arms.len() - 1
+            }
+        };
+        let a = &mut arms[i];
+        a.requests += r.requests;
+        a.errors += r.errors;
+        a.input += r.input_tokens;
+        a.cached += r.cached_tokens;
+        a.output += r.output_tokens;
+        a.cost += nanos_usd(r.cost_nanos);
+    }
+    let arms: Vec<Arm> = arms.into_iter().filter(|a| a.requests >= MIN_EVIDENCE && a.output > 0).collect();
+    if arms.len() < 2 {
+        return None;
+    }
+    let per_output = |a: &Arm| a.cost.0 as f64 / a.requests as f64;
+    let cheap = arms.iter().min_by(|a, b| per_output(a).total_cmp(&per_output(b)))?;
+    let cheap_rates = prices.get(cheap.model)?.base;
+    let err = |a: &Arm| a.errors as f64 / a.requests as f64;
+    let mut saving = Usd::ZERO;
+    let mut others = Vec::new();
+    for a in arms.iter().filter(|a| a.model != cheap.model) {
+        if err(cheap) > err(a) + SPLIT_ERROR_MARGIN {
+            return None;
+        }
+        let there = priced(&cheap_rates, a.input, a.cached, a.output);
+        if there < a.cost {
+            saving += a.cost - there;
+            others.push(format!("{} ({} requests, {:.1}% failed)", a.model, a.requests, err(a) * 100.0));
+        }
+    }
+    if saving.0 <= 0 {
+        return None;
+    }
+    let m = monthly(saving, window_days);
+    Some(Recommendation {
+        kind: "cheaper_route",
+        scope: class.to_string(),
+        title: format!("End the {class} split on {}", cheap.model),
+        detail: format!(
+            "In your A/B split, {} served {} {class} requests with {:.1}% failed, no worse than {}. Sending the whole split to {} would save about ${m} a month.",
+            cheap.model,
+            cheap.requests,
+            err(cheap) * 100.0,
+            others.join(", "),
+            cheap.model
+        ),
+        monthly_savings_usd: m.to_string(),
+        monthly_savings: m,
+        evidence_requests: arms.iter().map(|a| a.requests).sum(),
+    })
+}
+
+fn prompt_efficiency(feature: &str, rows: &[&Row], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
+    let mut out = Vec::new();
+    let label = if feature.is_empty() { "(untagged)".to_string() } else { feature.to_string() };
+    let sum = |f: fn(&Row) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+    let (requests, input, system, repeated, cached) = (sum(|r| r.requests), sum(|r| r.input_tokens), sum(|r| r.system_tokens), sum(|r| r.repeated_prefix_tokens), sum(|r| r.cached_tokens));
+    if requests < MIN_EVIDENCE {
+        return out;
+    }
+    // Repeated system prompts the provider did not bill as cached: what its cache would discount.
+    let mut saving = Usd::ZERO;
+    for r in rows {
+        let Some(p) = prices.get(&r.model) else { continue };
+        let b = p.base;
+        if b.cached_input.0 == 0 || b.cached_input >= b.input {
+            continue;
+        }
+        let uncached_repeats = r.repeated_prefix_tokens.saturating_sub(r.cached_tokens);
+        saving += (b.input - b.cached_input).times(uncached_repeats);
+    }
+    let share = pct(system, input);
+    if repeated > 0 && saving.0 > 0 && pct(cached, repeated) < 50.0 {
+        let m = monthly(saving, window_days);
+        out.push(Recommendation {
+            kind: "prompt_caching",
+            scope: label.clone(),
+            title: format!("Let the provider cache the system prompt of '{label}'"),
+            detail: format!(
+                "The system prompt is {share:.0}% of this feature's input tokens; {repeated} of its tokens repeated a prompt sent within 5 minutes, but only {cached} input tokens were billed as cached. \
+                 Keep the system prompt byte-identical at the start of the messages (OpenAI caches such prefixes of 1,024+ tokens automatically; Anthropic needs cache_control) to save about ${m} a month."
+            ),
+            monthly_savings_usd: m.to_string(),
+            monthly_savings: m,
+            evidence_requests: requests,
+        });
+    } else if share >= 60.0 {
+        out.push(Recommendation {
+            kind: "prompt_size",
+            scope: label.clone(),
+            title: format!("The system prompt dominates '{label}'"),
+            detail: format!("The system prompt is {share:.0}% of this feature's input tokens ({system} of {input}). Trimming it cuts input cost in proportion."),
+            monthly_savings_usd: "0".into(),
+            monthly_savings: Usd::ZERO,
+            evidence_requests: requests,
+        });
+    }
+    let (capped, cap_sum, used_sum, stops) = (sum(|r| r.capped_requests), sum(|r| r.max_output_tokens), sum(|r| r.capped_output_tokens), sum(|r| r.length_stops));
+    if capped >= MIN_EVIDENCE {
+        let (avg_cap, avg_used) = (cap_sum as f64 / capped as f64, used_sum as f64 / capped as f64);
+        let cost: Usd = rows.iter().map(|r| nanos_usd(r.cost_nanos)).fold(Usd::ZERO, |a, b| a + b);
+        if pct(stops, capped) >= 5.0 {
+            // Cut-off answers are paid in full and usually asked again.
+            let wasted = Usd((cost.0 as f64 * stops as f64 / requests as f64).round() as i64);
+            let m = monthly(wasted, window_days);
+            out.push(Recommendation {
+                kind: "output_cap",
+                scope: label.clone(),
+                title: format!("Answers of '{label}' are cut off by max_tokens"),
+                detail: format!(
+                    "{stops} of {capped} capped answers ({:.0}%) stopped at the cap (average cap {avg_cap:.0} tokens): they were paid for in full and are likely retried. Raising the cap or asking for shorter answers avoids about ${m} a month of cut-off answers.",
+                    pct(stops, capped)
+                ),
+                monthly_savings_usd: m.to_string(),
+                monthly_savings: m,
+                evidence_requests: capped,
+            });
+        } else if avg_used > 0.0 && avg_cap >= 4.0 * avg_used {
+            out.push(Recommendation {
+                kind: "output_cap",
+                scope: label,
+                title: "max_tokens is far above what answers use".to_string(),
+                detail: format!(
+                    "Requests cap output at {avg_cap:.0} tokens on average but answers use {avg_used:.0}. A cap near what is used reserves less of your budgets per request and stops runaway answers sooner."
+                ),
+                monthly_savings_usd: "0".into(),
+                monthly_savings: Usd::ZERO,
+                evidence_requests: capped,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prices() -> PriceTable {
+        PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"cached_input":0.075},"big":{"input":2.5,"output":10,"cached_input":1.25}}}"#).unwrap()
+    }
+
+    fn row(class: &str, route: &str, model: &str, requests: u64, escalations: u64, cost_usd: f64) -> Row {
+        Row { class: class.into(), route: route.into(), model: model.into(), requests, escalations, input_tokens: requests * 1000, output_tokens: requests * 200, cost_nanos: (cost_usd * 1e9).round() as i64, ..Row::default() }
+    }
+
+    #[test]
+    fn a_cascade_that_answers_a_class_cheaply_recommends_it_for_the_rest_of_the_class() {
+        // 95 of 100 cascade requests answered by mini; 50 requests of the class go straight to big.
+        let rows = vec![
+            row("code/easy", "cascade", "mini", 95, 0, 0.0),
+            row("code/easy", "cascade", "big", 5, 5, 0.0),
+            row("code/easy", "direct", "big", 50, 0, 50.0 * (1000.0 * 2.5 + 200.0 * 10.0) / 1e6),
+        ];
+        let recs = recommend(&rows, &prices(), 3.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        let r = &recs[0];
+        assert_eq!(r.kind, "cheaper_route");
+        assert_eq!(r.title, "Start code/easy requests at mini");
+        // Now: 50 × $0.0045 = $0.225; at mini: 50 × $0.00027 = $0.0135; × 0.95 acceptance
+        // = $0.200925 in 3 days → × 10 = $2.00925 a month.
+        assert_eq!(r.monthly_savings_usd, "2.00925");
+        assert!(r.detail.contains("95 of 100"), "{}", r.detail);
+    }
+
+    #[test]
+    fn weak_or_thin_evidence_recommends_nothing() {
+        let low_acceptance = vec![row("c", "cascade", "mini", 80, 0, 0.0), row("c", "cascade", "big", 20, 20, 0.0), row("c", "direct", "big", 50, 0, 1.0)];
+        assert!(recommend(&low_acceptance, &prices(), 1.0).is_empty());
+        let thin = vec![row("c", "cascade", "mini", 10, 0, 0.0), row("c", "direct", "big", 50, 0, 1.0)];
+        assert!(recommend(&thin, &prices(), 1.0).is_empty());
+    }
+
+    #[test]
+    fn a_split_moves_to_the_cheaper_arm_only_if_it_fails_no_more_often() {
+        let mut cheap = row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.00027);
+        let dear = row("chat/easy", "split", "big", 100, 0, 100.0 * 0.0045);
+        cheap.errors = 1;
+        let recs = recommend(&[cheap.clone(), dear.clone()], &prices(), 30.0);
+        assert_eq!(recs[0].title, "End the chat/easy split on mini");
+        assert_eq!(recs[0].monthly_savings_usd, "0.423");
+        cheap.errors = 10;
+        assert!(recommend(&[cheap, dear], &prices(), 30.0).is_empty(), "10% failures against 0% is worse");
+    }
+
+    #[test]
+    fn repeated_uncached_system_prompts_recommend_prompt_caching() {
+        let mut r = row("", "direct", "big", 100, 0, 1.0);
+        r.feature = "support".into();
+        r.system_tokens = 80_000;
+        r.repeated_prefix_tokens = 60_000;
+        r.cached_tokens = 0;
+        let recs = recommend(&[r.clone()], &prices(), 30.0);
+        assert_eq!(recs[0].kind, "prompt_caching");
+        // 60,000 tokens × ($2.50 − $1.25) per million = $0.075.
+        assert_eq!(recs[0].monthly_savings_usd, "0.075");
+        assert!(recs[0].detail.contains("80%"), "{}", recs[0].detail);
+        r.cached_tokens = 50_000;
+        assert_eq!(recommend(&[r], &prices(), 30.0)[0].kind, "prompt_size", "already mostly cached: only the size note");
+    }
+
+    #[test]
+    fn output_caps_cut_off_or_far_too_high() {
+        let mut r = row("", "direct", "mini", 100, 0, 1.0);
+        r.capped_requests = 100;
+        r.max_output_tokens = 100 * 4096;
+        r.capped_output_tokens = 100 * 200;
+        let recs = recommend(&[r.clone()], &prices(), 30.0);
+        assert_eq!(recs[0].title, "max_tokens is far above what answers use");
+        r.length_stops = 10;
+        let recs = recommend(&[r], &prices(), 30.0);
+        assert_eq!(recs[0].title, "Answers of '(untagged)' are cut off by max_tokens");
+        assert_eq!(recs[0].monthly_savings_usd, "0.1");
+    }
+
+    #[test]
+    fn cache_hits_are_not_evidence() {
+        let mut r = row("c", "cascade", "mini", 100, 0, 0.0);
+        r.cache = "hit-exact".into();
+        assert!(recommend(&[r, row("c", "direct", "big", 50, 0, 1.0)], &prices(), 1.0).is_empty());
+    }
+}

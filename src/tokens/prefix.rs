@@ -1,0 +1,88 @@
+//! The system prompt as a cacheable prefix: its size, and whether the same tenant sent the same
+//! one shortly before — the part of the input a provider's prompt cache could discount.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::api::chat::{ChatRequest, Role};
+
+/// The leading system and developer messages, joined: what providers cache as a prompt prefix.
+pub fn system_prompt(req: &ChatRequest) -> String {
+    req.messages
+        .iter()
+        .take_while(|m| matches!(m.role, Role::System | Role::Developer))
+        .filter_map(|m| m.content.as_ref().map(|c| c.text()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Tokens of `text` for `model`: exact for OpenAI encodings, the chars/4 estimate otherwise.
+pub fn text_tokens(model: &str, text: &str) -> u64 {
+    match super::encoding_for_model(model) {
+        Some(enc) => super::count_tokens(enc, text) as u64,
+        None => (text.chars().count() as u64).div_ceil(4),
+    }
+}
+
+/// Shortest prefix providers cache (OpenAI and Anthropic: 1,024 tokens).
+pub const MIN_CACHEABLE_TOKENS: u64 = 1024;
+
+/// A prompt prefix seen again within this long counts as a repeat (provider caches keep a
+/// prefix for 5–10 minutes).
+pub const REPEAT_WINDOW_SECS: i64 = 300;
+
+/// Recently seen system prompts, by hash of tenant and text. Bounded: when full, entries older
+/// than the window go, and if none are, everything does (a repeat missed is only a figure lower).
+#[derive(Debug, Default)]
+pub struct RecentPrefixes {
+    seen: HashMap<[u8; 16], i64>,
+}
+
+const CAPACITY: usize = 4096;
+
+impl RecentPrefixes {
+    /// Notes `text` for `tenant` at `now`; true when the same tenant sent it within the window.
+    pub fn note(&mut self, tenant: &str, text: &str, now: i64) -> bool {
+        let mut h = Sha256::new();
+        h.update(tenant.as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        let key: [u8; 16] = h.finalize()[..16].try_into().expect("16 of 32 bytes");
+        let repeat = self.seen.get(&key).is_some_and(|at| now - at <= REPEAT_WINDOW_SECS);
+        if self.seen.len() >= CAPACITY && !self.seen.contains_key(&key) {
+            self.seen.retain(|_, at| now - *at <= REPEAT_WINDOW_SECS);
+            if self.seen.len() >= CAPACITY {
+                self.seen.clear();
+            }
+        }
+        self.seen.insert(key, now);
+        repeat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_prompt_is_the_leading_system_and_developer_messages() {
+        let req = ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"system","content":"a"},{"role":"developer","content":"b"},{"role":"user","content":"q"},{"role":"system","content":"late"}]}"#).unwrap();
+        assert_eq!(system_prompt(&req), "a\nb");
+        assert_eq!(text_tokens("gpt-4o", "hello world"), 2);
+        assert_eq!(text_tokens("claude-haiku-4-5", "hello world"), 3);
+    }
+
+    #[test]
+    fn repeats_are_per_tenant_and_within_the_window() {
+        let mut r = RecentPrefixes::default();
+        assert!(!r.note("acme", "sys", 0));
+        assert!(r.note("acme", "sys", 100));
+        assert!(!r.note("globex", "sys", 100), "another tenant's prompt is not a repeat");
+        assert!(!r.note("acme", "sys", 100 + REPEAT_WINDOW_SECS + 1));
+        for i in 0..(CAPACITY as i64 + 10) {
+            r.note("t", &i.to_string(), 1000);
+        }
+        assert!(r.seen.len() <= CAPACITY);
+    }
+}

@@ -1,0 +1,207 @@
+// Anomaly alerts through the real worker: traffic drives the ledger's rollups, the cron trigger
+// (run here through Miniflare with a chosen scheduled time) evaluates them, and deliveries reach
+// a local receiver playing Slack, a signed webhook and PagerDuty's Events API.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createHmac } from 'node:crypto';
+import { startRouter, ADMIN_TOKEN } from './harness.mjs';
+
+const SECRET = 'whsec-test-0123456789abcdef';
+const PD_KEY = 'R0123456789ABCDEF0123456789ABCDE';
+
+let r;
+let recv;
+const got = []; // { path, headers, body }
+let failNext = {}; // path -> number of deliveries to refuse with 500
+
+function startReceiver() {
+  return new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      let data = '';
+      req.on('data', (c) => (data += c));
+      req.on('end', () => {
+        if (failNext[req.url] > 0) {
+          failNext[req.url] -= 1;
+          res.writeHead(500).end('try later');
+          return;
+        }
+        got.push({ path: req.url, headers: req.headers, raw: data, body: JSON.parse(data) });
+        res.writeHead(req.url === '/pd' ? 202 : 200, { 'content-type': 'application/json' }).end('{"status":"success"}');
+      });
+    });
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` }));
+  });
+}
+
+before(async () => {
+  recv = await startReceiver();
+  r = await startRouter({ extraBindings: { PAGERDUTY_EVENTS_URL: `${recv.url}/pd` } });
+});
+after(async () => {
+  await r?.close();
+  recv?.server.close();
+});
+
+const admin = (method, path, body) =>
+  fetch(`${r.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+
+async function tenantWithKey(id) {
+  assert.equal((await admin('PUT', `/admin/tenants/${id}`, { name: id, plan: 'pro' })).status, 200);
+  return (await (await admin('POST', '/admin/keys', { tenant_id: id, name: 'test' })).json()).key;
+}
+
+async function usageTotal(key, feature) {
+  const u = await (await fetch(`${r.url}/v1/usage?group_by=feature`, { headers: { authorization: `Bearer ${key}` } })).json();
+  return u.data.filter((row) => row.feature === feature);
+}
+
+/** Waits until the tenant's rollups hold `n` requests for the feature (they are written after the responses). */
+async function rolledUp(key, feature, n) {
+  for (let i = 0; i < 200; i++) {
+    const rows = await usageTotal(key, feature);
+    if (rows.reduce((s, row) => s + row.requests, 0) >= n) return rows;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  throw new Error('rollups never caught up');
+}
+
+// As a receiver would: over the raw body bytes, with a freshness check against replays.
+const verify = (sigHeader, raw) => {
+  const [t, v1] = sigHeader.split(',').map((p) => p.split('=')[1]);
+  const want = createHmac('sha256', SECRET).update(`${t}.${raw}`).digest('hex');
+  return v1 === want && Math.abs(Date.now() / 1000 - Number(t)) < 300;
+};
+
+test('alert settings are validated and secrets never shown back', async () => {
+  const key = await tenantWithKey('alertcheck');
+  const bad = await admin('PUT', '/admin/tenants/alertcheck/alerts', { destinations: { webhook_url: 'https://h.example.com/x' } });
+  assert.equal(bad.status, 400);
+  const err = await bad.json();
+  assert.match(err.error.message, /webhook_secret is required/);
+  const typo = await admin('PUT', '/admin/tenants/alertcheck/alerts', { spend_spike: { factr: 2 } });
+  assert.equal(typo.status, 400);
+  assert.match((await typo.json()).error.message, /spend_spike/);
+  const ok = await admin('PUT', '/admin/tenants/alertcheck/alerts', { destinations: { webhook_url: `${recv.url}/hook`, webhook_secret: SECRET } });
+  assert.equal(ok.status, 200);
+  const text = await ok.text();
+  assert.ok(!text.includes(SECRET), 'the secret is not echoed');
+  assert.equal(JSON.parse(text).config.destinations.webhook_secret, '…cdef');
+  // A tenant key sees its alerts but not the destinations; it cannot configure them.
+  const mine = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(mine.config.destinations, undefined);
+  const refused = await fetch(`${r.url}/admin/tenants/alertcheck/alerts`, { method: 'PUT', headers: { authorization: `Bearer ${key}` }, body: '{}' });
+  assert.equal(refused.status, 403);
+  assert.equal((await admin('PUT', '/admin/tenants/nobody/alerts', {})).status, 404);
+});
+
+test('a spend spike sends exactly one alert per destination with the right numbers, then a resolve', async () => {
+  const key = await tenantWithKey('spiky');
+  const other = await tenantWithKey('calm');
+  const set = await admin('PUT', '/admin/tenants/spiky/alerts', {
+    destinations: { slack_webhook_url: `${recv.url}/slack`, webhook_url: `${recv.url}/hook`, webhook_secret: SECRET, pagerduty_routing_key: PD_KEY },
+    spend_spike: { min_usd: 0.0005, factor: 3 },
+  });
+  assert.equal(set.status, 200, await set.clone().text());
+  assert.equal((await admin('PUT', '/admin/tenants/calm/alerts', { destinations: { webhook_url: `${recv.url}/calm`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005 } })).status, 200);
+  got.length = 0;
+  // The webhook refuses its first delivery: it must arrive on the next run, once.
+  failNext = { '/hook': 1 };
+
+  const spike = Array.from({ length: 12 }, () =>
+    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'search' } }));
+  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  // A little spend for the calm tenant, under its threshold.
+  assert.equal((await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key: other, headers: { 'x-costrouter-feature': 'search' } })).status, 200);
+  const rows = await rolledUp(key, 'search', 12);
+  const spent = rows.reduce((s, row) => s + Number(row.cost_usd), 0);
+  assert.ok(spent >= 0.0005, `the spike must clear min_usd (spent ${spent})`);
+
+  const t0 = Date.now();
+  await r.scheduled(new Date(t0));
+  const first = got.filter((g) => g.path !== '/calm');
+  assert.deepEqual(first.map((g) => g.path).sort(), ['/pd', '/slack'], 'the webhook failed once and is queued');
+  assert.ok(!got.some((g) => g.path === '/calm'), 'a tenant under its threshold gets nothing');
+
+  const pd = first.find((g) => g.path === '/pd').body;
+  assert.equal(pd.event_action, 'trigger');
+  assert.equal(pd.routing_key, PD_KEY);
+  assert.equal(pd.payload.class, 'spend_spike');
+  assert.equal(Number(pd.payload.custom_details.window_spend_usd).toFixed(9), spent.toFixed(9), 'the alert names the spend the usage report shows');
+  assert.equal(pd.payload.custom_details.window_requests, 12);
+  assert.equal(pd.payload.custom_details.feature, 'search');
+  const slack = first.find((g) => g.path === '/slack').body;
+  assert.match(slack.text, /Spend spike on feature 'search'/);
+
+  // Next minute: the condition still holds, so nothing new is sent, but the queued webhook is.
+  got.length = 0;
+  await r.scheduled(new Date(t0 + 60_000));
+  assert.deepEqual(got.map((g) => g.path), ['/hook']);
+  const hook = got[0];
+  assert.ok(verify(hook.headers['x-costrouter-signature'], hook.raw), 'the webhook is signed with the tenant secret');
+  assert.ok(!verify(hook.headers['x-costrouter-signature'], hook.raw.replace('spiky', 'spikz')), 'a changed body fails verification');
+  assert.equal(hook.body.type, 'alert.triggered');
+  assert.equal(hook.body.tenant, 'spiky');
+  assert.equal(hook.body.alert.key, 'spend_spike:search');
+
+  // Ten minutes on, the window holds no spend: one resolve per destination.
+  got.length = 0;
+  await r.scheduled(new Date(t0 + 10 * 60_000));
+  assert.deepEqual(got.map((g) => g.path).sort(), ['/hook', '/pd', '/slack']);
+  const resolve = got.find((g) => g.path === '/pd').body;
+  assert.equal(resolve.event_action, 'resolve');
+  assert.equal(resolve.dedup_key, pd.dedup_key, 'the resolve closes the incident the trigger opened');
+  assert.equal(got.find((g) => g.path === '/hook').body.type, 'alert.resolved');
+  got.length = 0;
+  await r.scheduled(new Date(t0 + 11 * 60_000));
+  assert.equal(got.length, 0, 'nothing more once resolved');
+
+  const view = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(view.open.length, 0);
+  assert.equal(view.history.filter((h) => h.delivered).length, 6);
+  const calm = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${other}` } })).json();
+  assert.equal(calm.history.length, 0, 'another tenant sees none of it');
+});
+
+test('budget thresholds alert once per level', async () => {
+  const key = await tenantWithKey('budgeted');
+  // gpt-4o-mini answers from the fake upstream cost 64.5 micro-dollars each (30 in, 100 out).
+  const each = 30 * 0.15e-6 + 100 * 0.6e-6;
+  assert.equal((await admin('PUT', '/admin/tenants/budgeted/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: (10 * each).toFixed(12) }] })).status, 200);
+  assert.equal((await admin('PUT', '/admin/tenants/budgeted/alerts', { destinations: { webhook_url: `${recv.url}/budget`, webhook_secret: SECRET }, spend_spike: { enabled: false } })).status, 200);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 6, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 100 } } });
+  for (let i = 0; i < 6; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
+  await rolledUp(key, '', 6);
+  got.length = 0;
+  await r.scheduled(new Date());
+  await r.scheduled(new Date(Date.now() + 60_000));
+  const budget = got.filter((g) => g.path === '/budget').map((g) => g.body);
+  assert.deepEqual(budget.map((b) => b.alert.details.threshold_percent), [50], 'one alert for 50%, not repeated');
+  assert.equal(budget[0].alert.details.percent, 60);
+  assert.equal(budget[0].alert.kind, 'budget_threshold');
+});
+
+test('a failing deployment raises an error storm and a circuit-open alert, each once', async () => {
+  const key = await tenantWithKey('stormy');
+  assert.equal((await admin('PUT', '/admin/tenants/stormy/alerts', {
+    destinations: { webhook_url: `${recv.url}/storm`, webhook_secret: SECRET },
+    spend_spike: { enabled: false },
+    error_storm: { min_requests: 5 },
+  })).status, 200);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'gemini', times: 5, response: { status: 500 } });
+  const ask = () => r.chat({ model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }] }, { key });
+  // Five failures open the breaker (threshold 5); the sixth request is refused by it.
+  for (let i = 0; i < 6; i++) assert.equal((await ask()).status, 502);
+  await rolledUp(key, '', 6);
+  got.length = 0;
+  await r.scheduled(new Date());
+  await r.scheduled(new Date(Date.now() + 60_000));
+  const alerts = got.filter((g) => g.path === '/storm').map((g) => g.body.alert);
+  assert.deepEqual(alerts.map((a) => a.kind).sort(), ['circuit_open', 'error_storm']);
+  const storm = alerts.find((a) => a.kind === 'error_storm');
+  assert.equal(storm.details.requests, 6);
+  assert.equal(storm.details.errors, 6);
+  assert.equal(alerts.find((a) => a.kind === 'circuit_open').details.deployment, 'gemini/gemini-2.5-flash');
+});
