@@ -18,8 +18,8 @@ pub const TOKEN_BYTES: usize = 32;
 /// Largest login body read.
 pub const LOGIN_BODY_LIMIT: usize = 4096;
 
-/// What a session stands for. A tenant session remembers which key opened it (by hash, as KV
-/// stores keys), so revoking the key ends the session too.
+/// What a session stands for. It remembers which key opened it (by hash, as KV stores keys):
+/// revoking a tenant key, or rotating the admin token, ends the sessions it opened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {
     #[serde(default)]

@@ -143,6 +143,11 @@ pub async fn session(env: &Env, token: &str) -> Result<crate::dashboard::Session
 async fn session_principal(env: &Env, token: &str, wanted: Option<&str>) -> Result<Principal, ApiError> {
     let record = session(env, token).await?;
     if record.admin {
+        // Rotating the admin token ends the sessions opened with the old one.
+        let current = admin_token(env).map(|t| hash_key(&t));
+        if current.is_none() || current != record.key_hash {
+            return Err(crate::dashboard::invalid_session());
+        }
         let id = wanted.ok_or_else(|| ApiError::invalid_value("tenant", "An admin session reads one tenant at a time: add ?tenant=<id>."))?;
         let tenant: Tenant = match tenants_kv(env)?.get(&format!("tenant:{id}")).json().await {
             Ok(Some(t)) => t,

@@ -141,7 +141,7 @@ async fn login(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         let key = core::login_key(&content_type, &body)?;
         let now = now_unix();
         let record = if auth::is_admin_token(env, &key) {
-            SessionRecord { tenant_id: None, key_hash: None, admin: true, created_at: now, expires_at: now + core::SESSION_TTL_SECS }
+            SessionRecord { tenant_id: None, key_hash: Some(crate::tenants::hash_key(&key)), admin: true, created_at: now, expires_at: now + core::SESSION_TTL_SECS }
         } else {
             let principal = auth::authenticate_key(env, &key).await?;
             SessionRecord {
