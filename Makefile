@@ -9,7 +9,7 @@ tools:
 	@bash scripts/ensure-tools.sh
 
 # The worker bundle; rebuilt only when sources change.
-build/index.js: $(shell find src -type f) Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json
+build/index.js: $(shell find src dashboard -type f) Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json package-lock.json
 	@bash scripts/ensure-tools.sh
 	bash scripts/build-worker.sh
 

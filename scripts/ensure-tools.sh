@@ -48,3 +48,10 @@ if ! python3 -c 'import openai' 2>/dev/null; then
   say "installing the openai Python package"
   python3 -m pip install --quiet "openai==$(cat tests/sdk/python-openai-version.txt)"
 fi
+
+# Chromium, for the dashboard's browser test (tests/integration/dashboard.test.mjs drives it with
+# playwright-core; Playwright's own browser download does not work here). Debian's package.
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing chromium (apt-get)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi
+fi

@@ -10,9 +10,11 @@ pub mod attribution;
 pub mod budget;
 pub mod cache;
 pub mod catalog;
+pub mod dashboard;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod events;
+pub mod forecast;
 pub mod money;
 pub mod pricing;
 pub mod providers;

@@ -165,6 +165,37 @@ pub fn parse_group_by(s: &str) -> Result<Vec<&'static str>, ApiError> {
 
 /// The query for a usage report over `[from, to)`; binds `from` and `to`.
 pub fn query(dims: &[&str], granularity: Granularity) -> String {
+    query_filtered(dims, granularity, &[])
+}
+
+/// Savings split by where they came from, in nanodollars: `(routing, cache)`. Cache savings are
+/// what cache hits would have cost (their baseline; a hit itself costs nothing), routing savings
+/// the rest: baseline − cost of the requests a provider answered.
+pub fn savings_split(cost_nanos: i64, baseline_nanos: i64, cache_savings_nanos: i64) -> (i64, i64) {
+    (baseline_nanos - cost_nanos - cache_savings_nanos, cache_savings_nanos)
+}
+
+/// Equality filters on dimensions (`feature=search&env=prod`): each name must be one of
+/// [`DIMENSIONS`] (names go into SQL), each value 1–128 characters without control characters
+/// (values are bound, never spliced). Other names are not filters and are skipped.
+pub fn parse_filters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let mut filters: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in pairs {
+        let Some(dim) = DIMENSIONS.iter().find(|d| **d == name) else { continue };
+        if value.is_empty() || value.chars().count() > 128 || value.chars().any(char::is_control) {
+            return Err(ApiError::invalid_value(dim, format!("Filter '{dim}' must be 1-128 characters without control characters.")));
+        }
+        if filters.iter().any(|(d, _)| d == dim) {
+            return Err(ApiError::invalid_value(dim, format!("Filter '{dim}' is given more than once.")));
+        }
+        filters.push((dim, value.to_string()));
+    }
+    Ok(filters)
+}
+
+/// [`query`] with `AND <dim> = ?` for each filter dimension (validated by [`parse_filters`]);
+/// binds `from`, `to`, then the filter values in order.
+pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str]) -> String {
     let bucket = match granularity {
         Granularity::Hour => "hour",
         Granularity::Day => "(hour - (hour % 86400))",
@@ -177,12 +208,14 @@ pub fn query(dims: &[&str], granularity: Granularity) -> String {
          SUM(output_tokens) AS output_tokens, SUM(cost_nanos) AS cost_nanos, SUM(baseline_nanos) AS baseline_nanos, SUM(cache_hits) AS cache_hits, \
          SUM(retries) AS retries, SUM(escalations) AS escalations, SUM(system_tokens) AS system_tokens, \
          SUM(repeated_prefix_tokens) AS repeated_prefix_tokens, SUM(capped_requests) AS capped_requests, \
-         SUM(max_output_tokens) AS max_output_tokens, SUM(capped_output_tokens) AS capped_output_tokens, SUM(length_stops) AS length_stops"
+         SUM(max_output_tokens) AS max_output_tokens, SUM(capped_output_tokens) AS capped_output_tokens, SUM(length_stops) AS length_stops, \
+         SUM(CASE WHEN cache LIKE 'hit%' THEN baseline_nanos - cost_nanos ELSE 0 END) AS cache_savings_nanos"
             .to_string(),
     );
     let mut group = vec!["start".to_string()];
     group.extend(dims.iter().map(|d| d.to_string()));
-    format!("SELECT {} FROM usage_hourly_v2 WHERE hour >= ? AND hour < ? GROUP BY {} ORDER BY {}", select.join(", "), group.join(", "), group.join(", "))
+    let filter: String = filters.iter().filter(|f| DIMENSIONS.contains(f)).map(|f| format!(" AND {f} = ?")).collect();
+    format!("SELECT {} FROM usage_hourly_v2 WHERE hour >= ? AND hour < ?{filter} GROUP BY {} ORDER BY {}", select.join(", "), group.join(", "), group.join(", "))
 }
 
 #[cfg(test)]
@@ -204,6 +237,36 @@ mod tests {
         let q = query(&["model", "team"], Granularity::Day);
         assert!(q.starts_with("SELECT (hour - (hour % 86400)) AS start, model, team, SUM(requests)"), "{q}");
         assert!(q.ends_with("GROUP BY start, model, team ORDER BY start, model, team"), "{q}");
+    }
+
+    #[test]
+    fn savings_split_into_routing_and_cache() {
+        // A routed request: cost 2, baseline 10; a cache hit of a request whose model costs 5.
+        assert_eq!(savings_split(2, 15, 5), (8, 5));
+        assert_eq!(savings_split(0, 0, 0), (0, 0));
+        // A route dearer than the model asked for (a cascade escalation) is negative routing savings.
+        assert_eq!(savings_split(12, 10, 0), (-2, 0));
+        assert!(query(&[], Granularity::Total).contains("SUM(CASE WHEN cache LIKE 'hit%' THEN baseline_nanos - cost_nanos ELSE 0 END) AS cache_savings_nanos"));
+    }
+
+    #[test]
+    fn filters_are_whitelisted_and_bound() {
+        let f = parse_filters([("feature", "search"), ("from", "1"), ("env", "prod"), ("tenant", "x")]).unwrap();
+        assert_eq!(f, vec![("feature", "search".to_string()), ("env", "prod".to_string())]);
+        assert_eq!(parse_filters([("team", "")]).unwrap_err().param.as_deref(), Some("team"));
+        assert!(parse_filters([("user", "a\nb")]).is_err());
+        assert!(parse_filters([("user", "a"), ("user", "b")]).is_err());
+        assert!(parse_filters([("user", "x".repeat(129).as_str())]).is_err());
+        // A value that looks like SQL is just a value: it is bound, not spliced.
+        let f = parse_filters([("feature", "x' OR 1=1 --")]).unwrap();
+        let names: Vec<&str> = f.iter().map(|(d, _)| *d).collect();
+        let q = query_filtered(&["model"], Granularity::Total, &names);
+        assert!(q.contains("WHERE hour >= ? AND hour < ? AND feature = ? GROUP BY start, model"), "{q}");
+        assert!(!q.contains("OR 1=1"));
+        assert_eq!(q.matches('?').count(), 3);
+        // Names that are not dimensions never reach the SQL.
+        assert!(!query_filtered(&[], Granularity::Day, &["1=1; DROP TABLE usage_hourly"]).contains("DROP"));
+        assert_eq!(query(&["model"], Granularity::Hour), query_filtered(&["model"], Granularity::Hour, &[]));
     }
 
     #[test]

@@ -4,7 +4,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod error;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorType};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;

@@ -44,15 +44,37 @@ pub fn presented_key(req: &Request) -> Option<String> {
 
 pub async fn authenticate(req: &Request, env: &Env) -> Result<Principal, ApiError> {
     let key = presented_key(req).ok_or_else(ApiError::missing_api_key)?;
+    authenticate_key(env, &key).await
+}
+
+/// The tenant a router key belongs to (the dashboard's login checks a key this way too).
+pub async fn authenticate_key(env: &Env, key: &str) -> Result<Principal, ApiError> {
     if key.len() > 256 {
         return Err(ApiError::invalid_api_key());
     }
-    let hash = hash_key(&key);
+    let hash = hash_key(key);
     let cached = CACHE.with(|c| c.borrow().get(&hash).filter(|(at, _)| now_ms() - at < AUTH_CACHE_TTL_MS).map(|(_, p)| p.clone()));
     if let Some(p) = cached {
         return Ok(p);
     }
-    let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+    let principal = principal_for_key_hash(env, &hash).await?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= AUTH_CACHE_MAX {
+            c.clear();
+        }
+        c.insert(hash, (now_ms(), principal.clone()));
+    });
+    Ok(principal)
+}
+
+fn tenants_kv(env: &Env) -> Result<worker::kv::KvStore, ApiError> {
+    env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))
+}
+
+/// The tenant and key behind a key's SHA-256, if the key exists and is not revoked.
+async fn principal_for_key_hash(env: &Env, hash: &str) -> Result<Principal, ApiError> {
+    let kv = tenants_kv(env)?;
     let record: KeyRecord = match kv.get(&format!("key:{hash}")).json().await {
         Ok(Some(r)) => r,
         Ok(None) => return Err(ApiError::invalid_api_key()),
@@ -67,15 +89,89 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Principal, ApiErro
         Ok(None) => return Err(ApiError::invalid_api_key()),
         Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
     };
-    let principal = Principal { tenant, key_id: record.key_id, tags: record.tags };
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= AUTH_CACHE_MAX {
-            c.clear();
+    Ok(Principal { tenant, key_id: record.key_id, tags: record.tags })
+}
+
+/// Who may read a tenant's reports (`/v1/usage`, `/v1/budgets`, `/v1/deployments`,
+/// `/v1/forecast`): a router key, as everywhere, or a dashboard session cookie (see
+/// `crate::dashboard`). An admin session reads the tenant named by `?tenant=`; any other
+/// credential may name only its own tenant there. A request that sends a key is judged by the key
+/// alone, whatever cookie it carries.
+pub async fn authenticate_reader(req: &Request, env: &Env) -> Result<Principal, ApiError> {
+    let url = req.url().map_err(super::http::to_api_error)?;
+    let wanted = url.query_pairs().find(|(k, _)| k == "tenant").map(|(_, v)| v.to_string());
+    if let Some(t) = &wanted {
+        if !crate::dashboard::valid_tenant_id(t) {
+            return Err(ApiError::invalid_value("tenant", "'tenant' must be a tenant id (letters, digits, '-', '_', '.')."));
         }
-        c.insert(hash, (now_ms(), principal.clone()));
-    });
-    Ok(principal)
+    }
+    let headers = req.headers();
+    let sends_key = headers.has("authorization").unwrap_or(false) || headers.has("api-key").unwrap_or(false);
+    let principal = match (sends_key, session_token(req)) {
+        (false, Some(token)) => session_principal(env, &token, wanted.as_deref()).await?,
+        _ => authenticate(req, env).await?,
+    };
+    match wanted {
+        Some(t) if t != principal.tenant.id => Err(ApiError::permission_denied("This credential may read only its own tenant's data.")),
+        _ => Ok(principal),
+    }
+}
+
+/// The session token from the request's cookie, if it sent one.
+pub fn session_token(req: &Request) -> Option<String> {
+    let header = req.headers().get("cookie").ok().flatten()?;
+    crate::dashboard::cookie_value(&header, crate::dashboard::SESSION_COOKIE).map(str::to_string)
+}
+
+/// The live session a token names.
+pub async fn session(env: &Env, token: &str) -> Result<crate::dashboard::SessionRecord, ApiError> {
+    if !crate::dashboard::valid_token(token) {
+        return Err(crate::dashboard::invalid_session());
+    }
+    let kv = tenants_kv(env)?;
+    let record: crate::dashboard::SessionRecord = match kv.get(&crate::dashboard::session_kv_key(token)).json().await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(crate::dashboard::invalid_session()),
+        Err(_) => return Err(ApiError::configuration("A session record in KV could not be read.")),
+    };
+    if record.expires_at <= super::http::now_unix() {
+        return Err(crate::dashboard::invalid_session());
+    }
+    Ok(record)
+}
+
+async fn session_principal(env: &Env, token: &str, wanted: Option<&str>) -> Result<Principal, ApiError> {
+    let record = session(env, token).await?;
+    if record.admin {
+        // Rotating the admin token ends the sessions opened with the old one.
+        let current = admin_token(env).map(|t| hash_key(&t));
+        if current.is_none() || current != record.key_hash {
+            return Err(crate::dashboard::invalid_session());
+        }
+        let id = wanted.ok_or_else(|| ApiError::invalid_value("tenant", "An admin session reads one tenant at a time: add ?tenant=<id>."))?;
+        let tenant: Tenant = match tenants_kv(env)?.get(&format!("tenant:{id}")).json().await {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(ApiError::not_found(format!("No tenant '{id}'."))),
+            Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
+        };
+        return Ok(Principal { tenant, key_id: "admin".into(), tags: Default::default() });
+    }
+    // The key that opened the session must still be valid: revoking it ends the session.
+    let hash = record.key_hash.ok_or_else(crate::dashboard::invalid_session)?;
+    principal_for_key_hash(env, &hash).await.map_err(|e| if e.status == 401 { crate::dashboard::invalid_session() } else { e })
+}
+
+/// Whether `presented` is the admin token (compared in constant time).
+pub fn is_admin_token(env: &Env, presented: &str) -> bool {
+    admin_token(env).is_some_and(|expected| constant_time_eq(presented.as_bytes(), expected.as_bytes()))
+}
+
+fn admin_token(env: &Env) -> Option<String> {
+    env.secret("ADMIN_TOKEN")
+        .map(|s| s.to_string())
+        .or_else(|_| env.var("ADMIN_TOKEN").map(|v| v.to_string()))
+        .ok()
+        .filter(|t| t.len() >= 16)
 }
 
 /// Admin endpoints need the `ADMIN_TOKEN` secret; a tenant key is refused with 403.

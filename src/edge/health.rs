@@ -9,7 +9,7 @@ use worker::{Env, Request, Response};
 use crate::api::ApiError;
 use crate::routing::health::{deployment_key, Admission, DeploymentHealth, HealthBoard};
 
-use super::auth::authenticate;
+use super::auth::authenticate_reader;
 use super::config;
 use super::http::{self, now_ms, RequestContext};
 
@@ -38,7 +38,7 @@ pub fn latency_ms(key: &str) -> Option<f64> {
 /// Every deployment in the catalog with this isolate's view of its health. Deployment health
 /// is not tenant data: any valid key may read it.
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate(&req, env).await?;
+    let principal = authenticate_reader(&req, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
     let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());

@@ -130,6 +130,9 @@ struct UsageQuery {
     group_by: String,
     #[serde(default)]
     granularity: String,
+    /// Equality filters, `[[dimension, value], ...]` (see `rollup::parse_filters`).
+    #[serde(default)]
+    filters: Vec<(String, String)>,
 }
 
 impl Ledger {
@@ -251,8 +254,15 @@ impl Ledger {
             Ok(g) => g,
             Err(e) => return Response::error(e.message, 400),
         };
+        let filters = match rollup::parse_filters(q.filters.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Ok(f) => f,
+            Err(e) => return Response::error(e.message, 400),
+        };
+        let names: Vec<&str> = filters.iter().map(|(d, _)| *d).collect();
+        let mut binds = vec![SqlStorageValue::Integer(q.from), SqlStorageValue::Integer(q.to)];
+        binds.extend(filters.into_iter().map(|(_, v)| SqlStorageValue::String(v)));
         let rows: Vec<serde_json::Value> =
-            self.state.storage().sql().exec(&rollup::query(&dims, granularity), vec![SqlStorageValue::Integer(q.from), SqlStorageValue::Integer(q.to)])?.to_array()?;
+            self.state.storage().sql().exec(&rollup::query_filtered(&dims, granularity, &names), binds)?.to_array()?;
         Response::from_json(&json!({"rows": rows}))
     }
 }

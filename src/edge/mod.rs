@@ -8,8 +8,10 @@ mod auth;
 mod cache;
 mod chat;
 mod config;
+mod dashboard;
 mod embeddings;
 mod events;
+mod forecast;
 mod handoff;
 mod health;
 mod ledger;
@@ -83,12 +85,14 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ("/v1/deployments", Method::Get) => health::list(req, env, rc).await,
         ("/v1/budgets", Method::Get) => budgets(req, env, rc).await,
         ("/v1/usage", Method::Get) => usage::report(req, env, rc).await,
+        ("/v1/forecast", Method::Get) => forecast::report(req, env, rc).await,
         ("/v1/alerts", Method::Get) => alerting::list(req, env, rc).await,
         ("/v1/recommendations", Method::Get) => recommendations::list(req, env, rc).await,
+        (p, _) if p == "/dashboard" || p.starts_with("/dashboard/") => dashboard::handle(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
         ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
-        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/alerts" | "/v1/recommendations", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
+        ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
     }
@@ -96,7 +100,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
 
 /// `GET /v1/budgets`: the calling tenant's budgets and their state, and nobody else's.
 async fn budgets(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = auth::authenticate(&req, env).await?;
+    let principal = auth::authenticate_reader(&req, env).await?;
     rc.set_tenant(&principal);
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
     http::json(200, &spend::state(&stub).await?, &[("x-costrouter-request-id", rc.request_id.clone())])

@@ -7,12 +7,12 @@ use worker::{Env, Request, Response};
 use crate::api::ApiError;
 use crate::recommend::{recommend, Row};
 
-use super::auth::authenticate;
+use super::auth::authenticate_reader;
 use super::http::{self, now_unix, RequestContext};
 use super::{config, spend};
 
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate(&req, env).await?;
+    let principal = authenticate_reader(&req, env).await?;
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
     let days = match url.query_pairs().find(|(k, _)| k == "days") {

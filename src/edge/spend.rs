@@ -173,5 +173,10 @@ pub async fn state(stub: &Stub) -> Result<Value, ApiError> {
 }
 
 pub async fn usage(stub: &Stub, from: i64, to: i64, group_by: &str, granularity: &str) -> Result<Value, ApiError> {
-    call(stub, "/usage", Some(json!({"from": from, "to": to, "group_by": group_by, "granularity": granularity}))).await
+    usage_filtered(stub, from, to, group_by, granularity, &[]).await
+}
+
+/// [`usage`] restricted to rows whose dimensions equal the filters (validated by `rollup::parse_filters`).
+pub async fn usage_filtered(stub: &Stub, from: i64, to: i64, group_by: &str, granularity: &str, filters: &[(&str, String)]) -> Result<Value, ApiError> {
+    call(stub, "/usage", Some(json!({"from": from, "to": to, "group_by": group_by, "granularity": granularity, "filters": filters}))).await
 }

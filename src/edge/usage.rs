@@ -1,7 +1,8 @@
 //! `GET /v1/usage?from=&to=&group_by=&granularity=`: the calling tenant's spend, savings, tokens
 //! and requests from its hourly rollups. `from` / `to` are Unix seconds or ISO 8601 dates
 //! (default: the last 7 days); `group_by` is any of model, provider, route, feature, team, env,
-//! user, cache; `granularity` is hour, day or total (default).
+//! user, cache; `granularity` is hour, day or total (default). Any dimension may also be given as
+//! an equality filter (`feature=search&env=prod`).
 
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
@@ -9,7 +10,7 @@ use worker::{Env, Request, Response};
 use crate::api::ApiError;
 use crate::money::Usd;
 
-use super::auth::authenticate;
+use super::auth::authenticate_reader;
 use super::http::{self, now_unix, RequestContext};
 use super::spend;
 
@@ -29,7 +30,7 @@ fn dollars(nanos: &Value) -> String {
 }
 
 pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate(&req, env).await?;
+    let principal = authenticate_reader(&req, env).await?;
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
     let param = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
@@ -44,10 +45,13 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     // Validate here too, so a bad parameter is a clear 400 before the ledger is asked.
     crate::rollup::parse_group_by(&group_by)?;
     crate::rollup::Granularity::parse(&granularity)?;
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let filters = crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
-    let raw = spend::usage(&stub, from, to, &group_by, &granularity).await?;
+    let raw = spend::usage_filtered(&stub, from, to, &group_by, &granularity, &filters).await?;
     let rows = raw["rows"].as_array().cloned().unwrap_or_default();
     let mut total = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
+    let mut cache_savings = 0i64;
     let data: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -60,6 +64,8 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
             total.5 += n("cost_nanos");
             total.6 += n("baseline_nanos");
             total.7 += n("cache_hits");
+            cache_savings += n("cache_savings_nanos");
+            let (routing, cache) = crate::rollup::savings_split(n("cost_nanos"), n("baseline_nanos"), n("cache_savings_nanos"));
             let mut row = json!({
                 "start": r["start"],
                 "requests": n("requests"), "errors": n("errors"),
@@ -67,6 +73,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
                 "cost_usd": dollars(&r["cost_nanos"]), "baseline_cost_usd": dollars(&r["baseline_nanos"]),
                 "savings_usd": dollars(&json!(n("baseline_nanos") - n("cost_nanos"))),
                 "cache_hits": n("cache_hits"),
+                "routing_savings_usd": dollars(&json!(routing)), "cache_savings_usd": dollars(&json!(cache)),
             });
             for dim in crate::rollup::DIMENSIONS {
                 if let Some(v) = r.get(*dim) {
@@ -80,11 +87,13 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         "requests": total.0, "errors": total.1, "input_tokens": total.2, "cached_input_tokens": total.3, "output_tokens": total.4,
         "cost_usd": dollars(&json!(total.5)), "baseline_cost_usd": dollars(&json!(total.6)),
         "savings_usd": dollars(&json!(total.6 - total.5)), "cache_hits": total.7,
+        "routing_savings_usd": dollars(&json!(crate::rollup::savings_split(total.5, total.6, cache_savings).0)),
+        "cache_savings_usd": dollars(&json!(cache_savings)),
     });
     http::json(
         200,
         &json!({"object": "usage", "tenant": principal.tenant.id, "from": from, "to": to, "granularity": if granularity.is_empty() { "total" } else { &granularity },
-                "group_by": group_by, "data": data, "totals": totals}),
+                "group_by": group_by, "dimensions": crate::rollup::DIMENSIONS, "filters": filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "data": data, "totals": totals}),
         &[("x-costrouter-request-id", rc.request_id.clone())],
     )
 }

@@ -1,0 +1,447 @@
+// The costrouter dashboard: reads the tenant's reports (/v1/usage, /v1/forecast, /v1/budgets,
+// /v1/deployments, /v1/recommendations) with the session cookie and draws them with Chart.js.
+// Bundled with Chart.js by esbuild (scripts/build-worker.sh) into build/dashboard/app.js, which
+// the worker serves at /dashboard/app.js. No inline code: the page's CSP allows none.
+import { Chart, registerables } from 'chart.js';
+
+Chart.register(...registerables);
+Chart.defaults.animation = false;
+Chart.defaults.maintainAspectRatio = false;
+Chart.defaults.font.size = 11;
+
+const $ = (id) => document.getElementById(id);
+const COLORS = ['#2563eb', '#16a34a', '#f59e0b', '#dc2626', '#7c3aed', '#0891b2', '#db2777', '#65a30d', '#ea580c', '#475569'];
+const TAG_FILTERS = ['feature', 'team', 'env', 'user'];
+const charts = {};
+let session = { tenant: null, admin: false };
+
+// ---- formatting -------------------------------------------------------------------------------
+
+function usd(s) {
+  const n = Number(s);
+  if (!Number.isFinite(n)) return '–';
+  const abs = Math.abs(n);
+  const digits = abs === 0 ? 2 : abs < 0.01 ? 6 : abs < 1 ? 4 : 2;
+  return `$${n.toFixed(digits)}`;
+}
+const num = (n) => Number(n).toLocaleString('en-US');
+const label = (v) => (v === '' || v == null ? '(none)' : String(v));
+
+/** Shows a value in a tile; the exact figure the API returned stays in data-value. */
+function setTile(id, text, raw) {
+  const el = $(id);
+  el.textContent = text;
+  el.dataset.value = raw;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('data-')) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function table(target, head, rows) {
+  const t = $(target);
+  t.replaceChildren();
+  const tr = el('tr');
+  // Columns after the first are numbers (right-aligned) unless the header says `num: false`.
+  const numeric = head.map((h, i) => i > 0 && h.num !== false);
+  head.forEach((h, i) => tr.append(el('th', { class: numeric[i] ? 'num' : '' }, h.label ?? h)));
+  t.append(el('thead', {}, tr));
+  const body = el('tbody');
+  for (const r of rows) {
+    const row = el('tr');
+    r.forEach((c, i) => row.append(el('td', { class: numeric[i] ? 'num' : '' }, c)));
+    body.append(row);
+  }
+  t.append(body);
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+/** GET an API path with the session cookie. A lost session goes back to the login form. */
+async function api(path, params = {}) {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, v);
+  if (session.admin && session.tenant) qs.set('tenant', session.tenant);
+  const resp = await fetch(`${path}${qs.size ? `?${qs}` : ''}`, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+  let json = null;
+  try {
+    json = await resp.json();
+  } catch {
+    json = null;
+  }
+  if (resp.status === 401 && json?.error?.code === 'invalid_session') {
+    window.location.assign('/dashboard');
+  }
+  return { ok: resp.ok, status: resp.status, json };
+}
+
+async function must(path, params) {
+  const r = await api(path, params);
+  if (!r.ok) throw new Error(`${path}: ${r.json?.error?.message ?? `HTTP ${r.status}`}`);
+  return r.json;
+}
+
+// ---- controls ---------------------------------------------------------------------------------
+
+const DAY = 86400;
+const isoDate = (unix) => new Date(unix * 1000).toISOString().slice(0, 10);
+
+function range() {
+  const now = Math.floor(Date.now() / 1000);
+  const hourEnd = now - (now % 3600) + 3600;
+  const choice = $('range').value;
+  if (choice === '24h') return { from: hourEnd - DAY, to: hourEnd };
+  if (choice === '30d') return { from: hourEnd - 30 * DAY, to: hourEnd };
+  if (choice === 'month') {
+    const d = new Date(now * 1000);
+    return { from: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000, to: hourEnd };
+  }
+  if (choice === 'custom' && $('from').value && $('to').value) {
+    const from = Date.parse(`${$('from').value}T00:00:00Z`) / 1000;
+    const to = Date.parse(`${$('to').value}T00:00:00Z`) / 1000 + DAY;
+    if (Number.isFinite(from) && Number.isFinite(to) && from < to) return { from, to };
+  }
+  return { from: hourEnd - 7 * DAY, to: hourEnd };
+}
+
+function filters() {
+  const f = {};
+  for (const t of TAG_FILTERS) {
+    const v = $(`filter-${t}`).value.trim();
+    if (v) f[t] = v;
+  }
+  return f;
+}
+
+// ---- charts -----------------------------------------------------------------------------------
+
+/** Draws (or redraws) a chart and records on its canvas how many non-zero values it shows. */
+function draw(id, config) {
+  charts[id]?.destroy();
+  const canvas = $(id);
+  charts[id] = new Chart(canvas, config);
+  const values = config.data.datasets.flatMap((d) => d.data.map((p) => (typeof p === 'object' && p !== null ? p.y : p)));
+  canvas.dataset.points = String(values.filter((v) => Number(v) !== 0 && Number.isFinite(Number(v))).length);
+}
+
+function spendOverTime(rows, { from, to }, granularity) {
+  const step = granularity === 'hour' ? 3600 : DAY;
+  const byStart = new Map(rows.map((r) => [r.start, r]));
+  const labels = [];
+  const cost = [];
+  const baseline = [];
+  for (let t = from - (from % step); t < to; t += step) {
+    const r = byStart.get(t);
+    labels.push(granularity === 'hour' ? new Date(t * 1000).toISOString().slice(5, 13).replace('T', ' ') + 'h' : isoDate(t));
+    cost.push(r ? Number(r.cost_usd) : 0);
+    baseline.push(r ? Number(r.baseline_cost_usd) : 0);
+  }
+  draw('chart-spend', {
+    type: 'bar',
+    data: {
+      labels,
+      datasets: [
+        { label: 'Spend (USD)', data: cost, backgroundColor: COLORS[0] },
+        { label: 'Baseline: the models asked for (USD)', data: baseline, type: 'line', borderColor: COLORS[2], backgroundColor: COLORS[2], pointRadius: 0, borderWidth: 2 },
+      ],
+    },
+    options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'USD' } } } },
+  });
+}
+
+function forecastChart(f) {
+  const start = f.month_start;
+  let cumulative = 0;
+  const actual = [{ x: 0, y: 0 }];
+  f.daily.forEach((d, i) => {
+    cumulative += Number(d.cost_usd);
+    actual.push({ x: Math.min(i + 1, f.elapsed_days), y: cumulative });
+  });
+  const at = f.elapsed_days;
+  const spent = Number(f.spent_usd);
+  const end = f.days_in_month;
+  const line = (y) => [{ x: at, y: spent }, { x: end, y }];
+  draw('chart-forecast', {
+    type: 'line',
+    data: {
+      datasets: [
+        { label: 'Spent so far (cumulative)', data: actual, borderColor: COLORS[0], backgroundColor: COLORS[0], pointRadius: 2 },
+        { label: 'Projected', data: line(Number(f.projected_usd)), borderColor: COLORS[3], borderDash: [6, 4], pointRadius: 3, backgroundColor: COLORS[3] },
+        { label: '95% high', data: line(Number(f.high_usd)), borderColor: '#fca5a5', pointRadius: 0, fill: '+1', backgroundColor: 'rgba(220,38,38,0.12)' },
+        { label: '95% low', data: line(Number(f.low_usd)), borderColor: '#fca5a5', pointRadius: 0 },
+      ],
+    },
+    options: {
+      parsing: false,
+      scales: {
+        x: { type: 'linear', min: 0, max: end, title: { display: true, text: `days since ${isoDate(start)}` } },
+        y: { beginAtZero: true, title: { display: true, text: 'USD' } },
+      },
+    },
+  });
+}
+
+function byDimension(which, dim, rows) {
+  const sorted = [...rows].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || Number(b.savings_usd) - Number(a.savings_usd)).slice(0, 12);
+  draw(`chart-${which}`, {
+    type: 'bar',
+    data: {
+      labels: sorted.map((r) => label(r[dim])),
+      datasets: [
+        { label: 'Spend (USD)', data: sorted.map((r) => Number(r.cost_usd)), backgroundColor: COLORS[0] },
+        { label: 'Savings (USD)', data: sorted.map((r) => Number(r.savings_usd)), backgroundColor: COLORS[1] },
+      ],
+    },
+    options: { indexAxis: 'y', scales: { x: { beginAtZero: true } } },
+  });
+  table(`table-${which}`, [dim, 'requests', 'spend', 'savings', 'cache hits'],
+    sorted.map((r) => [label(r[dim]), num(r.requests), usd(r.cost_usd), usd(r.savings_usd), num(r.cache_hits)]));
+}
+
+// ---- views ------------------------------------------------------------------------------------
+
+async function loadUsage(r, f, granularity) {
+  const base = { from: r.from, to: r.to, ...f };
+  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity })]);
+  const t = totals.totals;
+  setTile('total-cost', usd(t.cost_usd), t.cost_usd);
+  setTile('total-baseline', usd(t.baseline_cost_usd), t.baseline_cost_usd);
+  setTile('total-savings', usd(t.savings_usd), t.savings_usd);
+  setTile('total-requests', num(t.requests), t.requests);
+  setTile('total-errors', num(t.errors), t.errors);
+  const rate = t.requests ? t.cache_hits / t.requests : 0;
+  setTile('cache-hit-rate', t.requests ? `${(rate * 100).toFixed(1)}%` : '–', String(rate));
+  // The split is the router's (/v1/usage: routing = baseline − cost of provider-served requests,
+  // cache = the baseline of cache hits); older routers without it show no split.
+  setTile('routing-savings', usd(t.routing_savings_usd), t.routing_savings_usd ?? '');
+  setTile('cache-savings', usd(t.cache_savings_usd), t.cache_savings_usd ?? '');
+  draw('chart-savings', {
+    type: 'doughnut',
+    data: { labels: ['Routing savings', 'Cache savings', 'Spend'], datasets: [{ data: [Math.max(0, Number(t.routing_savings_usd ?? 0)), Number(t.cache_savings_usd ?? 0), Number(t.cost_usd)], backgroundColor: [COLORS[1], COLORS[5], COLORS[0]] }] },
+  });
+  spendOverTime(series.data, r, granularity);
+}
+
+async function loadDimension(which, r, f) {
+  const dim = $(which).value;
+  const res = await must('/v1/usage', { from: r.from, to: r.to, ...f, group_by: dim });
+  byDimension(which, dim, res.data);
+  if (TAG_FILTERS.includes(dim)) {
+    $(`list-${dim}`).replaceChildren(...res.data.filter((x) => x[dim]).map((x) => el('option', { value: x[dim] })));
+  }
+}
+
+/** The dimensions /v1/usage can group by (it lists them; `rule` and `class` only where the
+ * router records them). Asked once; a refused request would count as an error in the rollups. */
+let dimensions;
+async function usageDimensions() {
+  if (!dimensions) {
+    const res = await must('/v1/usage', { from: 0, to: 1 });
+    dimensions = res.dimensions ?? [];
+  }
+  return dimensions;
+}
+
+async function loadRoutes(r, f) {
+  const withRule = (await usageDimensions()).includes('rule');
+  const res = await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: withRule ? 'route,rule' : 'route' });
+  if (!res.ok) throw new Error(`/v1/usage: ${res.json?.error?.message}`);
+  const rows = res.json.data;
+  const byRoute = new Map();
+  for (const row of rows) byRoute.set(label(row.route), (byRoute.get(label(row.route)) ?? 0) + row.requests);
+  draw('chart-routes', {
+    type: 'bar',
+    data: { labels: [...byRoute.keys()], datasets: [{ label: 'Requests', data: [...byRoute.values()], backgroundColor: COLORS[4] }] },
+    options: { scales: { y: { beginAtZero: true } } },
+  });
+  const head = withRule ? ['route', { label: 'rule', num: false }, 'requests', 'spend', 'savings'] : ['route', 'requests', 'spend', 'savings'];
+  table('table-routes', head, [...rows].sort((a, b) => b.requests - a.requests).map((x) =>
+    withRule ? [label(x.route), label(x.rule), num(x.requests), usd(x.cost_usd), usd(x.savings_usd)] : [label(x.route), num(x.requests), usd(x.cost_usd), usd(x.savings_usd)]));
+}
+
+async function loadClasses(r, f) {
+  const box = $('classes');
+  const res = (await usageDimensions()).includes('class') ? await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: 'class' }) : { ok: false };
+  if (!res.ok) {
+    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'classes-unavailable' }, 'Not available: this router does not record request classes in its usage rollups yet.'));
+    return;
+  }
+  const rows = [...res.json.data].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd)).slice(0, 8);
+  const t = el('table', { class: 'data', id: 'table-classes' });
+  box.replaceChildren(t);
+  table('table-classes', ['class', 'requests', 'spend', 'savings'], rows.map((x) => [label(x.class), num(x.requests), usd(x.cost_usd), usd(x.savings_usd)]));
+}
+
+async function loadForecast(f) {
+  const fc = await must('/v1/forecast', f);
+  setTile('forecast-spent', usd(fc.spent_usd), fc.spent_usd);
+  setTile('forecast-projected', usd(fc.projected_usd), fc.projected_usd);
+  setTile('forecast-low', usd(fc.low_usd), fc.low_usd);
+  setTile('forecast-high', usd(fc.high_usd), fc.high_usd);
+  $('forecast-note').textContent = fc.spread === 'assumed'
+    ? `(first day of the month: the daily spread is assumed equal to the mean, ${usd(fc.mean_daily_usd)}/day)`
+    : `(mean ${usd(fc.mean_daily_usd)}/day, sd ${usd(fc.sd_daily_usd)}/day over the month's ${fc.daily.length} days so far; ${fc.remaining_days.toFixed(1)} days left)`;
+  forecastChart(fc);
+}
+
+/** Start of the budget window holding `now` (UTC), as the ledger computes it. */
+function windowStart(spec, now) {
+  const today = Math.floor(now / DAY);
+  if (spec.window === 'daily') return today * DAY;
+  if (spec.window === 'weekly') {
+    const weekday = ((today + 3) % 7) + 1;
+    const reset = Math.min(Math.max(spec.reset_day ?? 1, 1), 7);
+    return (today - ((weekday - reset + 7) % 7)) * DAY;
+  }
+  const reset = Math.min(Math.max(spec.reset_day ?? 1, 1), 28);
+  const d = new Date(now * 1000);
+  let y = d.getUTCFullYear();
+  let m = d.getUTCMonth();
+  if (d.getUTCDate() < reset) m -= 1;
+  return Date.UTC(y, m, reset) / 1000;
+}
+
+async function loadBudgets() {
+  const res = await api('/v1/budgets');
+  const box = $('budgets');
+  if (!res.ok) {
+    box.replaceChildren(el('p', { class: 'unavailable' }, `Not available: ${res.json?.error?.message ?? res.status}`));
+    return;
+  }
+  const { budgets = [], states = {} } = res.json;
+  if (!budgets.length) {
+    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'no-budgets' }, 'No budgets are set for this tenant (PUT /admin/tenants/{id}/budgets).'));
+    return;
+  }
+  const now = Date.now() / 1000;
+  box.replaceChildren(...budgets.map((b) => {
+    const st = states[b.id];
+    // A state from an earlier window is stale until the next request rolls it over.
+    const current = st && st.window_start >= windowStart(b, now);
+    const spent = current ? Number(st.spent) : 0;
+    const reserved = current ? Number(st.reserved) : 0;
+    const limit = Number(b.hard_limit);
+    const scope = b.scope.kind === 'tenant' ? 'tenant' : `${b.scope.kind} ${b.scope.value}`;
+    const pct = limit > 0 ? Math.min(1, (spent + reserved) / limit) : 0;
+    return el('div', { class: 'budget', 'data-testid': `budget-${b.id}` },
+      el('div', { class: 'line' }, el('b', {}, `${b.id}`), el('span', {}, `${scope}, ${b.window}`)),
+      el('progress', { max: 1, value: pct }),
+      el('div', { class: 'line' }, el('span', {}, `${usd(spent)} spent${reserved ? ` + ${usd(reserved)} held` : ''} of ${usd(limit)}`),
+        el('span', {}, b.soft_limit ? `soft ${usd(b.soft_limit)}, ${b.on_hard_limit}` : b.on_hard_limit)));
+  }));
+}
+
+async function loadDeployments() {
+  const res = await must('/v1/deployments');
+  table('deployments', [{ label: 'deployment', num: false }, { label: 'model', num: false }, { label: 'provider', num: false }, { label: 'region', num: false }, { label: 'breaker', num: false }, 'failures in a row', 'successes', 'failures', 'latency ms'],
+    res.data.map((d) => {
+      const state = d.health?.breaker?.state ?? 'closed';
+      return [d.deployment, d.model, d.provider, d.region ?? '', el('span', { class: `pill ${state}`, 'data-testid': 'breaker-state' }, state.replace('_', '-')),
+        num(d.health?.consecutive_failures ?? 0), num(d.health?.successes ?? 0), num(d.health?.failures ?? 0), d.health?.latency_ms == null ? '' : d.health.latency_ms.toFixed(0)];
+    }));
+}
+
+async function loadRecommendations(r) {
+  const days = Math.min(90, Math.max(1, Math.ceil((r.to - r.from) / DAY)));
+  const res = await api('/v1/recommendations', { days });
+  const box = $('recommendations');
+  if (res.status !== 200 || !res.json) {
+    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'recommendations-unavailable' }, `Not available: this router does not offer recommendations (GET /v1/recommendations answered ${res.status}).`));
+    return;
+  }
+  const items = Array.isArray(res.json.data) ? res.json.data : [];
+  if (!items.length) {
+    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'no-recommendations' }, `No recommendations from the last ${days} day${days > 1 ? 's' : ''} of traffic.`));
+    return;
+  }
+  const total = res.json.total_monthly_savings_usd;
+  box.replaceChildren(
+    el('p', {}, `From the last ${days} day${days > 1 ? 's' : ''} of traffic`, total ? `, about ${usd(total)} a month in all:` : ':'),
+    el('ul', {}, ...items.map((it) => {
+      const saving = it.monthly_savings_usd ?? it.estimated_savings_usd;
+      return el('li', { 'data-testid': 'recommendation' },
+        el('b', {}, it.title ?? it.kind ?? 'Recommendation'),
+        it.scope ? ` (${it.scope})` : '',
+        Number(saving) > 0 ? `: saves about ${usd(saving)}/month. ` : '. ',
+        it.detail ?? it.message ?? '',
+        it.evidence_requests ? ` Based on ${num(it.evidence_requests)} requests.` : '');
+    })));
+}
+
+// ---- wiring -----------------------------------------------------------------------------------
+
+async function refresh() {
+  const main = $('dashboard');
+  main.dataset.state = 'loading';
+  $('status').textContent = 'Loading…';
+  $('status').classList.remove('error');
+  const r = range();
+  const f = filters();
+  // The range the views show, for anyone checking them against the API (the browser test does).
+  main.dataset.from = String(r.from);
+  main.dataset.to = String(r.to);
+  $('from').value = isoDate(r.from);
+  $('to').value = isoDate(r.to - 1);
+  const granularity = $('granularity').value;
+  const results = await Promise.allSettled([
+    loadUsage(r, f, granularity),
+    loadDimension('dim-a', r, f),
+    loadDimension('dim-b', r, f),
+    loadRoutes(r, f),
+    loadClasses(r, f),
+    loadForecast(f),
+    loadBudgets(),
+    loadDeployments(),
+    loadRecommendations(r),
+  ]);
+  const failed = results.filter((x) => x.status === 'rejected').map((x) => x.reason?.message ?? String(x.reason));
+  const tags = Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');
+  $('status').textContent = failed.length
+    ? `Some views failed: ${failed.join('; ')}`
+    : `${isoDate(r.from)} to ${isoDate(r.to - 1)} (UTC)${tags ? `, filtered by ${tags}` : ''}; updated ${new Date().toLocaleTimeString()}.`;
+  $('status').classList.toggle('error', failed.length > 0);
+  main.dataset.state = failed.length ? 'error' : 'ready';
+}
+
+async function start() {
+  const s = await api('/dashboard/session');
+  if (!s.ok) return;
+  session = { tenant: s.json.tenant, admin: s.json.admin };
+  if (session.admin) {
+    const list = await api('/dashboard/tenants');
+    const ids = list.ok ? list.json.data : [];
+    const wanted = new URLSearchParams(window.location.search).get('tenant');
+    session.tenant = ids.includes(wanted) ? wanted : ids[0] ?? null;
+    $('tenant').replaceChildren(...ids.map((id) => el('option', { value: id, selected: id === session.tenant }, id)));
+    $('tenant-picker').hidden = false;
+    $('tenant').addEventListener('change', () => {
+      session.tenant = $('tenant').value;
+      const u = new URL(window.location.href);
+      u.searchParams.set('tenant', session.tenant);
+      window.history.replaceState(null, '', u);
+      refresh();
+    });
+    $('who').textContent = `admin session, viewing tenant ${session.tenant ?? '(none)'}`;
+    $('tenant').addEventListener('change', () => { $('who').textContent = `admin session, viewing tenant ${session.tenant}`; });
+  } else {
+    $('who').textContent = `tenant ${session.tenant}`;
+  }
+  $('controls').addEventListener('submit', (e) => {
+    e.preventDefault();
+    refresh();
+  });
+  $('range').addEventListener('change', () => { if ($('range').value !== 'custom') refresh(); });
+  $('granularity').addEventListener('change', refresh);
+  for (const which of ['dim-a', 'dim-b']) $(which).addEventListener('change', () => loadDimension(which, range(), filters()));
+  for (const id of ['from', 'to']) $(id).addEventListener('change', () => { $('range').value = 'custom'; });
+  await refresh();
+}
+
+start();

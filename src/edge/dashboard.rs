@@ -1,0 +1,214 @@
+//! `/dashboard`: the web page, its login and logout, and its static assets.
+//!
+//! The page and its script are built into the worker (the script is bundled with Chart.js by
+//! esbuild in `scripts/build-worker.sh` before the Rust build, and included here), so the same
+//! bundle serves them under `make dev`, the Miniflare tests and a deployment, and every request
+//! passes through this code first. Sessions: see `crate::dashboard`.
+
+use serde_json::json;
+use worker::{Env, Headers, Method, Request, Response};
+
+use crate::api::ApiError;
+use crate::dashboard::{self as core, SessionRecord};
+
+use super::auth;
+use super::http::{self, now_unix, RequestContext};
+
+const LOGIN_HTML: &str = include_str!("../../dashboard/login.html");
+const APP_HTML: &str = include_str!("../../dashboard/index.html");
+const APP_CSS: &str = include_str!("../../dashboard/app.css");
+/// `dashboard/app.js` with Chart.js, bundled by `scripts/build-worker.sh`.
+const APP_JS: &str = include_str!("../../build/dashboard/app.js");
+
+/// Scripts and styles only from this origin, no inline code, data only from this origin, no
+/// framing, forms post only here.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let path = req.path();
+    if req.method() == Method::Post && core::cross_site(req.headers().get("sec-fetch-site").ok().flatten().as_deref()) {
+        return Err(ApiError::permission_denied("Dashboard logins and logouts from other sites are refused."));
+    }
+    match (path.as_str(), req.method()) {
+        ("/dashboard" | "/dashboard/", Method::Get) => page(&req, env).await,
+        ("/dashboard/login", Method::Post) => login(req, env).await,
+        ("/dashboard/logout", Method::Post | Method::Get) => logout(&req, env).await,
+        ("/dashboard/session", Method::Get) => session_info(&req, env, rc).await,
+        ("/dashboard/tenants", Method::Get) => tenants(&req, env, rc).await,
+        ("/dashboard/app.js", Method::Get) => asset(APP_JS, "text/javascript; charset=utf-8"),
+        ("/dashboard/app.css", Method::Get) => asset(APP_CSS, "text/css; charset=utf-8"),
+        ("/dashboard/login" | "/dashboard/logout", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
+        ("/dashboard" | "/dashboard/" | "/dashboard/session" | "/dashboard/tenants" | "/dashboard/app.js" | "/dashboard/app.css", m) => {
+            Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET"))
+        }
+        (p, _) => Err(ApiError::not_found_path(p)),
+    }
+}
+
+fn page_headers() -> Headers {
+    let h = Headers::new();
+    let _ = h.set("content-type", "text/html; charset=utf-8");
+    let _ = h.set("content-security-policy", CSP);
+    let _ = h.set("cache-control", "no-store");
+    let _ = h.set("x-content-type-options", "nosniff");
+    let _ = h.set("referrer-policy", "no-referrer");
+    let _ = h.set("x-frame-options", "DENY");
+    h
+}
+
+fn html(status: u16, body: String, set_cookie: Option<String>) -> Result<Response, ApiError> {
+    let headers = page_headers();
+    if let Some(c) = set_cookie {
+        let _ = headers.set("set-cookie", &c);
+    }
+    Ok(Response::ok(body).map_err(http::to_api_error)?.with_status(status).with_headers(headers))
+}
+
+fn login_page(error: Option<&str>) -> String {
+    let message = error.map(|m| format!(r#"<p class="error" role="alert" data-testid="login-error">{}</p>"#, escape(m))).unwrap_or_default();
+    LOGIN_HTML.replace("<!--ERROR-->", &message)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn redirect(to: &str, set_cookie: Option<String>) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    let _ = headers.set("location", to);
+    let _ = headers.set("cache-control", "no-store");
+    if let Some(c) = set_cookie {
+        let _ = headers.set("set-cookie", &c);
+    }
+    Ok(Response::empty().map_err(http::to_api_error)?.with_status(303).with_headers(headers))
+}
+
+fn asset(body: &'static str, content_type: &str) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    let _ = headers.set("content-type", content_type);
+    let _ = headers.set("cache-control", "no-cache");
+    let _ = headers.set("x-content-type-options", "nosniff");
+    Ok(Response::ok(body).map_err(http::to_api_error)?.with_headers(headers))
+}
+
+/// The live session the request's cookie names, if any.
+async fn current_session(req: &Request, env: &Env) -> Option<(String, SessionRecord)> {
+    let token = auth::session_token(req)?;
+    auth::session(env, &token).await.ok().map(|s| (token, s))
+}
+
+/// `GET /dashboard`: the dashboard for a live session, else the login form.
+async fn page(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    match current_session(req, env).await {
+        Some(_) => html(200, APP_HTML.to_string(), None),
+        None => html(200, login_page(None), None),
+    }
+}
+
+/// Reads at most `limit` bytes of body.
+async fn read_small_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    if let Ok(Some(len)) = req.headers().get("content-length") {
+        if len.trim().parse::<u64>().map_or(false, |n| n > limit as u64) {
+            return Err(ApiError::body_too_large(limit));
+        }
+    }
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
+    let mut stream = req.stream().map_err(unreadable)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::body_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `POST /dashboard/login` with a form field `key` or JSON `{"key"}`: a router key or the admin
+/// token. Success sets the session cookie (303 to /dashboard for a form, JSON otherwise); a
+/// refused key gets the login form again with the reason (or an OpenAI-style error), no cookie.
+async fn login(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    let content_type = req.headers().get("content-type").ok().flatten().unwrap_or_default();
+    let form = core::is_form(&content_type);
+    let attempt = async {
+        let body = read_small_body(&mut req, core::LOGIN_BODY_LIMIT).await?;
+        let key = core::login_key(&content_type, &body)?;
+        let now = now_unix();
+        let record = if auth::is_admin_token(env, &key) {
+            SessionRecord { tenant_id: None, key_hash: Some(crate::tenants::hash_key(&key)), admin: true, created_at: now, expires_at: now + core::SESSION_TTL_SECS }
+        } else {
+            let principal = auth::authenticate_key(env, &key).await?;
+            SessionRecord {
+                tenant_id: Some(principal.tenant.id),
+                key_hash: Some(crate::tenants::hash_key(&key)),
+                admin: false,
+                created_at: now,
+                expires_at: now + core::SESSION_TTL_SECS,
+            }
+        };
+        let mut bytes = [0u8; core::TOKEN_BYTES];
+        getrandom::fill(&mut bytes).map_err(|_| ApiError::internal("no randomness for a session token"))?;
+        let token = hex::encode(bytes);
+        let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+        let text = serde_json::to_string(&record).map_err(|e| ApiError::internal(e.to_string()))?;
+        let kv_err = |e: worker::kv::KvError| ApiError::internal(format!("session not stored: {e}"));
+        kv.put(&core::session_kv_key(&token), text)
+            .map_err(kv_err)?
+            .expiration_ttl(core::SESSION_TTL_SECS as u64)
+            .execute()
+            .await
+            .map_err(kv_err)?;
+        Ok::<_, ApiError>((token, record))
+    };
+    match attempt.await {
+        Ok((token, _)) if form => redirect("/dashboard", Some(core::set_cookie(&token))),
+        Ok((token, record)) => {
+            let mut resp = http::json(200, &json!({"object": "dashboard.session", "tenant": record.tenant_id, "admin": record.admin, "expires_at": record.expires_at}), &[])?;
+            let _ = resp.headers_mut().set("set-cookie", &core::set_cookie(&token));
+            let _ = resp.headers_mut().set("cache-control", "no-store");
+            Ok(resp)
+        }
+        Err(e) if form => {
+            let message = if e.status == 401 { "That key was not accepted: it is unknown, revoked, or mistyped." } else { e.message.as_str() };
+            html(if e.status == 401 { 401 } else { e.status }, login_page(Some(message)), None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `/dashboard/logout`: ends the session (its KV record too) and clears the cookie.
+async fn logout(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    if let Some(token) = auth::session_token(req).filter(|t| core::valid_token(t)) {
+        if let Ok(kv) = env.kv("TENANTS") {
+            let _ = kv.delete(&core::session_kv_key(&token)).await;
+        }
+    }
+    redirect("/dashboard", Some(core::clear_cookie()))
+}
+
+/// `GET /dashboard/session`: who the session is, for the page.
+async fn session_info(req: &Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let token = auth::session_token(req).ok_or_else(core::invalid_session)?;
+    let s = auth::session(env, &token).await?;
+    http::json(200, &json!({"object": "dashboard.session", "tenant": s.tenant_id, "admin": s.admin, "expires_at": s.expires_at}),
+        &[("x-costrouter-request-id", rc.request_id.clone()), ("cache-control", "no-store".into())])
+}
+
+/// `GET /dashboard/tenants`: the tenant ids an admin session may pick from.
+async fn tenants(req: &Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let token = auth::session_token(req).ok_or_else(core::invalid_session)?;
+    let s = auth::session(env, &token).await?;
+    if !s.admin {
+        return Err(ApiError::permission_denied("Only an admin session may list tenants."));
+    }
+    let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+    let listed = kv.list().prefix("tenant:".into()).limit(1000).execute().await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+    let ids: Vec<String> = listed.keys.into_iter().map(|k| k.name.trim_start_matches("tenant:").to_string()).collect();
+    http::json(200, &json!({"object": "list", "data": ids}), &[("x-costrouter-request-id", rc.request_id.clone()), ("cache-control", "no-store".into())])
+}

@@ -1,0 +1,49 @@
+//! `GET /v1/forecast`: this calendar month's spend so far and its projected total with a 95%
+//! interval (the math is `crate::forecast`), from the tenant's daily rollups. Takes the same
+//! tag filters as `/v1/usage` (`feature=`, `team=`, `env=`, `user=`, ...).
+
+use serde_json::json;
+use worker::{Env, Request, Response};
+
+use crate::api::ApiError;
+use crate::money::Usd;
+
+use super::auth::authenticate_reader;
+use super::http::{self, now_unix, RequestContext};
+use super::spend;
+
+fn usd(nanos: i64) -> String {
+    Usd(nanos.saturating_mul(1000)).to_string()
+}
+
+pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = authenticate_reader(&req, env).await?;
+    rc.set_tenant(&principal);
+    let url = req.url().map_err(http::to_api_error)?;
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let filters = crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let now = now_unix();
+    let (month_start, month_end) = crate::forecast::month_bounds(now);
+    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let raw = spend::usage_filtered(&stub, month_start, month_end, "", "day", &filters).await?;
+    let rows: Vec<(i64, i64)> = raw["rows"]
+        .as_array()
+        .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), r["cost_nanos"].as_i64().unwrap_or(0))).collect())
+        .unwrap_or_default();
+    let f = crate::forecast::forecast(&rows, now);
+    let filters_json: serde_json::Map<String, serde_json::Value> = filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    http::json(
+        200,
+        &json!({
+            "object": "forecast", "tenant": principal.tenant.id, "filters": filters_json, "now": now,
+            "month_start": f.month_start, "month_end": f.month_end, "days_in_month": f.days_in_month,
+            "elapsed_days": f.elapsed_days, "remaining_days": f.remaining_days, "complete_days": f.complete_days,
+            "spent_usd": usd(f.spent_nanos),
+            "mean_daily_usd": usd(f.mean_daily_nanos.round() as i64), "sd_daily_usd": usd(f.sd_daily_nanos.round() as i64), "spread": f.spread,
+            "projected_usd": usd(f.projected_nanos), "low_usd": usd(f.low_nanos), "high_usd": usd(f.high_nanos), "confidence": 0.95,
+            "method": "spent + mean daily spend x remaining days; interval +/- 1.96 x sd of complete days x sqrt(remaining days), low end at least spent",
+            "daily": f.daily.iter().map(|(start, n)| json!({"start": start, "cost_usd": usd(*n)})).collect::<Vec<_>>(),
+        }),
+        &[("x-costrouter-request-id", rc.request_id.clone())],
+    )
+}

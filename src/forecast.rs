@@ -1,0 +1,196 @@
+//! Month-end spend forecast from the daily spend so far this (UTC calendar) month.
+//!
+//! Projected total = spent so far + mean daily spend × days remaining, where the mean is the
+//! month's spend over the days elapsed (today counted by the fraction gone, at least one day).
+//! The interval treats the remaining days as independent draws with the spread of the month's
+//! days so far: ±z · sd · √(days remaining), z = 1.96 for about 95%, and never below what is
+//! already spent. The sd is the sample standard deviation of the daily totals from the 1st to
+//! today inclusive (today as it stands, so a month whose spend all came today still shows its
+//! uncertainty). On the 1st there is no spread to measure; the sd is then assumed equal to the
+//! mean (`spread: "assumed"`), a deliberately wide band.
+//!
+//! Money here is integer nanodollars, as in the rollups; the arithmetic is in f64 and rounded
+//! back to nanodollars.
+
+use crate::budget::Window;
+
+const DAY: i64 = 86_400;
+/// Two-sided 95% normal quantile.
+pub const Z95: f64 = 1.96;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    pub month_start: i64,
+    pub month_end: i64,
+    pub days_in_month: i64,
+    /// Days since the month began, fractional (today counts by the share of it gone).
+    pub elapsed_days: f64,
+    pub remaining_days: f64,
+    /// Days of this month that have ended.
+    pub complete_days: i64,
+    pub spent_nanos: i64,
+    pub mean_daily_nanos: f64,
+    pub sd_daily_nanos: f64,
+    /// `observed` (sample standard deviation of the days so far, today included) or `assumed`
+    /// (the first day of the month: sd = mean).
+    pub spread: &'static str,
+    pub projected_nanos: i64,
+    pub low_nanos: i64,
+    pub high_nanos: i64,
+    /// Every day of the month up to today: (day start, spend), zeros included.
+    pub daily: Vec<(i64, i64)>,
+}
+
+/// The calendar month (UTC) holding `now`: start inclusive, end exclusive.
+pub fn month_bounds(now: i64) -> (i64, i64) {
+    Window::Monthly.bounds(now, 1)
+}
+
+/// `rows`: (bucket start, spend in nanodollars), e.g. daily rollups; rows outside the month of
+/// `now`, or in the future, are ignored, and several rows on one day add up.
+pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
+    let (month_start, month_end) = month_bounds(now);
+    let days_in_month = (month_end - month_start) / DAY;
+    let today = (now - month_start).div_euclid(DAY); // index of today, 0-based
+    let mut daily: Vec<(i64, i64)> = (0..=today).map(|d| (month_start + d * DAY, 0)).collect();
+    for &(start, nanos) in rows {
+        if start < month_start || start > now {
+            continue;
+        }
+        let idx = ((start - month_start) / DAY) as usize;
+        if let Some(slot) = daily.get_mut(idx) {
+            slot.1 = slot.1.saturating_add(nanos);
+        }
+    }
+    let spent_nanos: i64 = daily.iter().map(|d| d.1).sum();
+    let elapsed_days = ((now - month_start) as f64 / DAY as f64).clamp(0.0, days_in_month as f64);
+    let remaining_days = days_in_month as f64 - elapsed_days;
+    let mean = spent_nanos as f64 / elapsed_days.max(1.0);
+    let days: Vec<f64> = daily.iter().map(|d| d.1 as f64).collect();
+    let (sd, spread) = match sample_sd(&days) {
+        Some(sd) => (sd, "observed"),
+        None => (mean, "assumed"),
+    };
+    let projected = spent_nanos as f64 + mean * remaining_days;
+    let margin = Z95 * sd * remaining_days.sqrt();
+    Forecast {
+        month_start,
+        month_end,
+        days_in_month,
+        elapsed_days,
+        remaining_days,
+        complete_days: today,
+        spent_nanos,
+        mean_daily_nanos: mean,
+        sd_daily_nanos: sd,
+        spread,
+        projected_nanos: projected.round() as i64,
+        low_nanos: (projected - margin).max(spent_nanos as f64).round() as i64,
+        high_nanos: (projected + margin).round() as i64,
+        daily,
+    }
+}
+
+/// Sample standard deviation (n − 1); `None` below two values.
+pub fn sample_sd(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+    Some((xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 2026-11-01T00:00:00Z
+    const NOV1: i64 = 1_793_491_200;
+    const B: i64 = 1_000_000_000; // one dollar in nanodollars
+
+    #[test]
+    fn month_bounds_are_calendar_months() {
+        assert_eq!(month_bounds(NOV1 + 5), (NOV1, NOV1 + 30 * DAY));
+        // December has 31 days; February 2027 has 28.
+        let (s, e) = month_bounds(NOV1 + 30 * DAY + 1);
+        assert_eq!((s, (e - s) / DAY), (NOV1 + 30 * DAY, 31));
+        let feb = NOV1 + (30 + 31 + 31) * DAY;
+        assert_eq!(month_bounds(feb + 3600), (feb, feb + 28 * DAY));
+    }
+
+    #[test]
+    fn steady_spend_projects_linearly_with_a_band_from_the_spread() {
+        // Ten complete days of $1, $3, $1, $3, ... and now exactly midnight of day 11.
+        let rows: Vec<(i64, i64)> = (0..10).map(|d| (NOV1 + d * DAY, if d % 2 == 0 { B } else { 3 * B })).collect();
+        let now = NOV1 + 10 * DAY;
+        let f = forecast(&rows, now);
+        assert_eq!(f.spent_nanos, 20 * B);
+        assert_eq!(f.complete_days, 10);
+        assert!((f.elapsed_days - 10.0).abs() < 1e-9);
+        assert!((f.remaining_days - 20.0).abs() < 1e-9);
+        assert!((f.mean_daily_nanos - 2.0 * B as f64).abs() < 1.0);
+        assert_eq!(f.projected_nanos, 60 * B);
+        // Sample sd of five 1s, five 3s and today's 0 so far: mean 20/11, sum of squares 50.
+        let sd = ((50.0 - 400.0 / 11.0) / 10.0f64).sqrt() * B as f64;
+        assert!((sample_sd(&[1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 0.0]).unwrap() * B as f64 - sd).abs() < 1.0);
+        assert!((f.sd_daily_nanos - sd).abs() < 1.0, "{}", f.sd_daily_nanos);
+        assert_eq!(f.spread, "observed");
+        let margin = 1.96 * sd * 20f64.sqrt();
+        assert_eq!(f.high_nanos, (60.0 * B as f64 + margin).round() as i64);
+        assert_eq!(f.low_nanos, (60.0 * B as f64 - margin).round() as i64);
+        assert_eq!(f.daily.len(), 11); // ten complete days and today (nothing yet)
+    }
+
+    #[test]
+    fn constant_spend_has_no_spread() {
+        // Five days of $4 and it is 00:00 on the 6th, with today's first $4 already spent (the
+        // hour's rollup): the days so far are all $4 (no spread), the mean is $24 / 5 days.
+        let mut rows: Vec<(i64, i64)> = (0..5).map(|d| (NOV1 + d * DAY, 4 * B)).collect();
+        rows.push((NOV1 + 5 * DAY, 4 * B));
+        let f = forecast(&rows, NOV1 + 5 * DAY);
+        assert_eq!(f.sd_daily_nanos, 0.0);
+        assert_eq!(f.projected_nanos, 24 * B + (24.0 / 5.0 * 25.0 * B as f64).round() as i64);
+        assert_eq!((f.low_nanos, f.high_nanos), (f.projected_nanos, f.projected_nanos));
+    }
+
+    #[test]
+    fn partial_today_counts_by_its_share_and_the_low_end_never_drops_below_spent() {
+        // Day 1 only, half gone, $6 spent: mean is over at least one day, spread assumed = mean.
+        let f = forecast(&[(NOV1, 6 * B)], NOV1 + DAY / 2);
+        assert_eq!(f.complete_days, 0);
+        assert_eq!(f.spread, "assumed");
+        assert!((f.mean_daily_nanos - 6.0 * B as f64).abs() < 1.0);
+        assert!((f.remaining_days - 29.5).abs() < 1e-9);
+        assert_eq!(f.projected_nanos, (6.0 * B as f64 + 6.0 * B as f64 * 29.5).round() as i64);
+        let margin = 1.96 * 6.0 * B as f64 * 29.5f64.sqrt();
+        assert_eq!(f.low_nanos, (183.0 * B as f64 - margin).round() as i64);
+        // Nine quiet days, one of $30 and today with nothing yet: the band is wide, but its low
+        // end stays at what is already spent (90 - 1.96 * 9.05 * sqrt(20) would be about 10.7).
+        let g = forecast(&[(NOV1 + 9 * DAY, 30 * B)], NOV1 + 10 * DAY);
+        assert_eq!(g.spread, "observed");
+        assert_eq!(g.projected_nanos, 90 * B);
+        assert_eq!(g.low_nanos, 30 * B);
+        assert!(g.high_nanos > 150 * B);
+        // All of the month's spend came today: the band still shows the uncertainty.
+        let h = forecast(&[(NOV1 + 20 * DAY, 3 * B)], NOV1 + 20 * DAY + DAY / 2);
+        assert!(h.sd_daily_nanos > 0.0 && h.high_nanos > h.projected_nanos, "{h:?}");
+        assert!(f.high_nanos > f.projected_nanos);
+    }
+
+    #[test]
+    fn rows_outside_the_month_are_ignored_and_hours_add_up() {
+        let now = NOV1 + 2 * DAY + 3600;
+        let rows = [(NOV1 - 3600, 99 * B), (NOV1 + 3600, B), (NOV1 + 7200, B), (NOV1 + DAY, 2 * B), (now + DAY, 50 * B)];
+        let f = forecast(&rows, now);
+        assert_eq!(f.daily, vec![(NOV1, 2 * B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 0)]);
+        assert_eq!(f.spent_nanos, 4 * B);
+        assert!((f.sd_daily_nanos - sample_sd(&[2.0, 2.0, 0.0]).unwrap() * B as f64).abs() < 1.0);
+        assert_eq!(f.spread, "observed");
+    }
+
+    #[test]
+    fn empty_month_forecasts_zero() {
+        let f = forecast(&[], NOV1 + 3 * DAY);
+        assert_eq!((f.spent_nanos, f.projected_nanos, f.low_nanos, f.high_nanos), (0, 0, 0, 0));
+    }
+}

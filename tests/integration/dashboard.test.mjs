@@ -1,0 +1,399 @@
+// The dashboard in a real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core)
+// against the real built worker in workerd (the harness's startRouter: the same bundle `make dev`
+// runs, with generated traffic over several features, teams, models and a cache): login through
+// the form, charts drawn, the totals on the page equal GET /v1/usage's, filters, a screenshot in
+// build/dashboard.png; and the session's security: no data without a key or cookie, a tenant's
+// cookie never reads another tenant, a bad key gets an error and no session, logout ends it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startRouter, KEYS, ADMIN_TOKEN } from './harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const POLICY = `
+version = 1
+name = "dash"
+
+[cache]
+enabled = true
+ttl_secs = 600
+
+[[rules]]
+name = "cheap-search"
+when = { feature = ["search"] }
+route = { strategy = "cheapest", candidates = ["gpt-4o", "claude-haiku-4-5", "gpt-4o-mini"] }
+
+[[rules]]
+name = "requested"
+route = { strategy = "requested" }
+`;
+
+let r;
+let browser;
+let profile;
+const consoleErrors = [];
+
+const get = (p, { key = KEYS.acme, cookie } = {}) =>
+  fetch(`${r.url}${p}`, { headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(cookie ? { cookie } : {}) } });
+const getJson = async (p, opts) => {
+  const resp = await get(p, opts);
+  const text = await resp.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: resp.status, json, text, headers: resp.headers };
+};
+
+/** A chat request; each one differs unless `same` is set, so the cache only hits on purpose. */
+let n = 0;
+async function chat(key, model, tags, same) {
+  const headers = {};
+  for (const [k, v] of Object.entries(tags)) headers[`x-costrouter-${k}`] = v;
+  const content = same ?? `Dashboard traffic ${++n}: what is ${n} times ${n}?`;
+  const resp = await r.chat({ model, temperature: 0, max_tokens: 50, messages: [{ role: 'user', content }] }, { key, headers });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  await resp.text();
+  return resp;
+}
+
+async function settledRequests(key, want) {
+  for (let i = 0; i < 200; i++) {
+    const u = await getJson('/v1/usage', { key });
+    if (u.json?.totals?.requests >= want) return u.json;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.fail(`usage never reached ${want} requests`);
+}
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/ensure-tools.sh installs it (apt-get install -y chromium)`);
+  r = await startRouter({ policies: { acme: POLICY, globex: POLICY } });
+  // Budgets first, so the traffic burns them.
+  const put = await fetch(`${r.url}/admin/tenants/acme/budgets`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ budgets: [{ id: 'monthly', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '0.008', soft_limit: '0.006' },
+      { id: 'search-daily', scope: { kind: 'feature', value: 'search' }, window: 'daily', hard_limit: '0.003' }] }),
+  });
+  assert.equal(put.status, 200, await put.text());
+  // Generated traffic for acme: several features, teams, environments, users and models; search
+  // is routed to the cheapest model (routing savings); one question asked three times (cache).
+  const plan = [
+    ['gpt-4o-mini', { feature: 'chat', team: 'core', env: 'prod', user: 'u-1' }],
+    ['gpt-4o-mini', { feature: 'chat', team: 'core', env: 'prod', user: 'u-2' }],
+    ['gpt-4o', { feature: 'search', team: 'growth', env: 'prod', user: 'u-1' }],
+    ['gpt-4o', { feature: 'search', team: 'growth', env: 'staging', user: 'u-3' }],
+    ['gpt-4o', { feature: 'search', team: 'growth', env: 'prod', user: 'u-2' }],
+    ['claude-haiku-4-5', { feature: 'summarize', team: 'core', env: 'prod', user: 'u-4' }],
+    ['gemini-2.5-flash', { feature: 'summarize', team: 'data', env: 'dev', user: 'u-5' }],
+    ['gpt-4o', { feature: 'report', team: 'data', env: 'prod', user: 'u-6' }],
+    ['mistral-small', { feature: 'chat', team: 'core', env: 'dev', user: 'u-7' }],
+  ];
+  for (const [model, tags] of plan) await chat(KEYS.acme, model, tags);
+  for (let i = 0; i < 3; i++) {
+    await chat(KEYS.acme, 'gpt-4o', { feature: 'faq', team: 'support', env: 'prod', user: 'u-8' }, 'What are your opening hours?');
+    await new Promise((res) => setTimeout(res, 200)); // the cache stores after the response
+  }
+  // globex: a feature and a user acme must never see.
+  await chat(KEYS.globex, 'gpt-4o', { feature: 'globex-secret-feature', user: 'globex-user' });
+  await chat(KEYS.globex, 'gpt-4o', { feature: 'globex-secret-feature', user: 'globex-user' });
+  await settledRequests(KEYS.acme, plan.length + 3);
+  await settledRequests(KEYS.globex, 2);
+
+  profile = mkdtempSync(path.join(tmpdir(), 'costrouter-chromium-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await r?.close();
+});
+
+async function newPage() {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  return page;
+}
+
+async function ready(page) {
+  await page.waitForSelector('[data-testid="dashboard"][data-state="ready"], [data-testid="dashboard"][data-state="error"]', { timeout: 20_000 });
+  const state = await page.getAttribute('[data-testid="dashboard"]', 'data-state');
+  assert.equal(state, 'ready', `dashboard status: ${await page.textContent('[data-testid="status"]')}`);
+}
+
+const value = (page, id) => page.getAttribute(`[data-testid="${id}"]`, 'data-value');
+
+test('without a session /dashboard is a login form; a bad key gets an error and no session', async () => {
+  const page = await newPage();
+  const resp = await page.goto(`${r.url}/dashboard`);
+  assert.equal(resp.status(), 200);
+  const csp = resp.headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.ok(!csp.includes('unsafe-inline'));
+  assert.ok(await page.isVisible('[data-testid="login-form"]'));
+  for (const bad of ['cr-nobodyTESTkey00000000000000000000000009', KEYS.revoked, `${ADMIN_TOKEN}x`]) {
+    await page.fill('[data-testid="login-key"]', bad);
+    await Promise.all([page.waitForLoadState('load'), page.click('[data-testid="login-submit"]')]);
+    await page.waitForSelector('[data-testid="login-error"]');
+    assert.match(await page.textContent('[data-testid="login-error"]'), /not accepted/);
+    assert.ok(!page.url().includes(bad) && !(await page.content()).includes(bad), 'the key is echoed nowhere');
+    assert.deepEqual((await browser.cookies()).filter((c) => c.name === 'costrouter_session'), []);
+  }
+  // The same refusals over JSON: an OpenAI-style error, no cookie.
+  const json = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'cr-nope' }) });
+  assert.equal(json.status, 401);
+  assert.equal((await json.json()).error.code, 'invalid_api_key');
+  assert.equal(json.headers.get('set-cookie'), null);
+  for (const [body, type, status] of [['{', 'application/json', 400], ['key=', 'application/x-www-form-urlencoded', 400], ['x', 'text/xml', 415], ['{"key":"x"}'.padEnd(5000, ' '), 'application/json', 413]]) {
+    const resp = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': type }, body });
+    assert.equal(resp.status, status, `${type} ${body.slice(0, 20)}`);
+    assert.equal(resp.headers.get('set-cookie'), null);
+  }
+  // A login posted from another site (login CSRF) is refused, even with a good key.
+  const cross = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }, body: `key=${KEYS.acme}`, redirect: 'manual' });
+  assert.equal(cross.status, 403);
+  assert.equal(cross.headers.get('set-cookie'), null);
+  await page.close();
+});
+
+test('the report endpoints refuse callers with neither a key nor a live session cookie', async () => {
+  for (const p of ['/v1/usage', '/v1/budgets', '/v1/deployments', '/v1/forecast', '/dashboard/session']) {
+    for (const cookie of [undefined, 'costrouter_session=' + 'ab'.repeat(32), 'costrouter_session=garbage']) {
+      const resp = await getJson(p, { key: null, cookie });
+      assert.equal(resp.status, 401, `${p} with ${cookie}: ${resp.text}`);
+      assert.equal(resp.json.error.type, 'authentication_error', p);
+    }
+  }
+  // Wrong methods and unknown dashboard paths: OpenAI-style errors.
+  for (const [method, p, status] of [['PUT', '/dashboard/login', 405], ['POST', '/v1/forecast', 405], ['DELETE', '/dashboard', 405], ['GET', '/dashboard/nope', 404], ['GET', '/dashboard/login', 405]]) {
+    const resp = await fetch(`${r.url}${p}`, { method });
+    assert.equal(resp.status, status, `${method} ${p}`);
+    assert.ok((await resp.json()).error.message, `${method} ${p}`);
+  }
+  // Nor is the dashboard's own page data: /dashboard without a session is the login form only.
+  const page = await getJson('/dashboard', { key: null });
+  assert.match(page.text, /data-testid="login-form"/);
+  assert.ok(!page.text.includes('chart-spend'));
+  // Bad filter values are a 400 in OpenAI's shape (as policyco: refusals count in its rollups).
+  const bad = await getJson(`/v1/usage?feature=${'x'.repeat(200)}`, { key: KEYS.policyco });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.param, 'feature');
+  assert.equal((await getJson('/v1/forecast?team=', { key: KEYS.policyco })).status, 400);
+  assert.equal((await getJson('/v1/usage?user=a&user=b', { key: KEYS.policyco })).status, 400);
+});
+
+test('a tenant logs in through the form, sees non-empty charts, and the totals match GET /v1/usage', async () => {
+  const page = await newPage();
+  await page.goto(`${r.url}/dashboard`);
+  await page.fill('[data-testid="login-key"]', KEYS.acme);
+  await Promise.all([page.waitForURL(`${r.url}/dashboard`), page.click('[data-testid="login-submit"]')]);
+  assert.ok(!page.url().includes(KEYS.acme));
+  const cookies = (await browser.cookies()).filter((c) => c.name === 'costrouter_session');
+  assert.equal(cookies.length, 1);
+  assert.equal(cookies[0].httpOnly, true);
+  assert.equal(cookies[0].secure, true);
+  assert.equal(cookies[0].sameSite, 'Strict');
+  assert.match(cookies[0].value, /^[0-9a-f]{64}$/);
+  assert.ok(!cookies[0].value.includes(KEYS.acme));
+  await ready(page);
+  assert.equal(await page.evaluate(() => document.cookie), '', 'HttpOnly: the script cannot read the session');
+  assert.match(await page.textContent('[data-testid="who"]'), /tenant acme/);
+
+  // Charts: each has data and pixels.
+  for (const id of ['chart-spend', 'chart-forecast', 'chart-dim-a', 'chart-dim-b', 'chart-savings', 'chart-routes']) {
+    const points = Number(await page.getAttribute(`[data-testid="${id}"]`, 'data-points'));
+    assert.ok(points > 0, `${id} shows data (${points} non-zero values)`);
+    const inked = await page.$eval(`[data-testid="${id}"]`, (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let k = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) k++;
+      return k;
+    });
+    assert.ok(inked > 500, `${id} has drawn pixels (${inked})`);
+  }
+
+  // The totals on the page are the API's, for the same range.
+  const from = await page.getAttribute('[data-testid="dashboard"]', 'data-from');
+  const to = await page.getAttribute('[data-testid="dashboard"]', 'data-to');
+  const api = (await getJson(`/v1/usage?from=${from}&to=${to}`)).json.totals;
+  assert.equal(await value(page, 'total-cost'), api.cost_usd);
+  assert.equal(await value(page, 'total-baseline'), api.baseline_cost_usd);
+  assert.equal(await value(page, 'total-savings'), api.savings_usd);
+  assert.equal(Number(await value(page, 'total-requests')), api.requests);
+  assert.equal(Number(await value(page, 'total-errors')), api.errors);
+  assert.equal(api.requests, 12);
+  assert.ok(Number(api.cost_usd) > 0 && Number(api.savings_usd) > 0);
+  assert.equal(await page.textContent('[data-testid="total-requests"]'), '12');
+  assert.equal(await page.textContent('[data-testid="total-cost"]'), `$${Number(api.cost_usd).toFixed(Number(api.cost_usd) < 0.01 ? 6 : 4)}`);
+  // Cache: two of the three identical questions were hits; routing + cache savings = savings.
+  assert.equal(api.cache_hits, 2);
+  assert.equal(Number(await value(page, 'cache-hit-rate')), 2 / 12);
+  assert.equal(await page.textContent('[data-testid="cache-hit-rate"]'), '16.7%');
+  assert.equal(await value(page, 'routing-savings'), api.routing_savings_usd);
+  assert.equal(await value(page, 'cache-savings'), api.cache_savings_usd);
+  const routing = Number(api.routing_savings_usd);
+  const cache = Number(api.cache_savings_usd);
+  assert.ok(routing > 0 && cache > 0, `routing ${routing}, cache ${cache}`);
+  assert.ok(Math.abs(routing + cache - Number(api.savings_usd)) < 1e-12);
+  // Cross-check the split against rows grouped by cache outcome: cache savings are the hits' baseline.
+  const byCache = (await getJson(`/v1/usage?from=${from}&to=${to}&group_by=cache`)).json.data;
+  const hits = byCache.filter((x) => x.cache.startsWith('hit'));
+  assert.equal(hits.reduce((a, x) => a + x.requests, 0), 2);
+  assert.ok(hits.every((x) => Number(x.cost_usd) === 0));
+  assert.ok(Math.abs(hits.reduce((a, x) => a + Number(x.baseline_cost_usd), 0) - cache) < 1e-12);
+  // The forecast matches GET /v1/forecast, and this month's spend is all of the traffic.
+  const fc = (await getJson('/v1/forecast')).json;
+  assert.equal(await value(page, 'forecast-spent'), fc.spent_usd);
+  // The projection moves with the clock (the share of today gone): equal to within a second's drift.
+  const near = (a, b) => Math.abs(Number(a) - Number(b)) <= 1e-3 * Number(b) + 2e-9;
+  for (const k of ['projected', 'low', 'high']) {
+    assert.ok(near(await value(page, `forecast-${k}`), fc[`${k}_usd`]), `${k}: page ${await value(page, `forecast-${k}`)}, API ${fc[`${k}_usd`]}`);
+  }
+  assert.equal(fc.spent_usd, api.cost_usd);
+  assert.ok(Number(fc.high_usd) >= Number(fc.projected_usd) && Number(fc.projected_usd) >= Number(fc.low_usd) && Number(fc.low_usd) >= Number(fc.spent_usd));
+  // By-dimension tables, route decisions, budgets, deployments, the not-yet-available views.
+  const byModel = await page.textContent('[data-testid="table-dim-a"]');
+  for (const m of ['gpt-4o-mini', 'claude-haiku-4-5', 'gemini-2.5-flash', 'mistral-small']) assert.ok(byModel.includes(m), `${m} in ${byModel}`);
+  const byFeature = await page.textContent('[data-testid="table-dim-b"]');
+  for (const f of ['search', 'chat', 'summarize', 'faq', 'report']) assert.ok(byFeature.includes(f), `${f} in ${byFeature}`);
+  assert.match(await page.textContent('[data-testid="table-routes"]'), /cheapest/);
+  assert.ok(await page.isVisible('[data-testid="budget-monthly"]'));
+  assert.ok(await page.isVisible('[data-testid="budget-search-daily"]'));
+  assert.ok((await page.$$('[data-testid="breaker-state"]')).length > 5);
+  // GET /v1/recommendations exists: a list (empty for this little traffic) rather than "not available".
+  assert.ok(await page.isVisible('[data-testid="recommendations"]'));
+  assert.ok(!(await page.isVisible('[data-testid="recommendations-unavailable"]')));
+  // Route decisions per rule, and request classes (the rule and class dimensions).
+  assert.match(await page.textContent('[data-testid="table-routes"]'), /cheap-search/);
+  assert.ok(await page.isVisible('#table-classes'));
+
+  mkdirSync(path.join(ROOT, 'build'), { recursive: true });
+  await page.screenshot({ path: path.join(ROOT, 'build/dashboard.png'), fullPage: true });
+
+  // Hourly buckets.
+  await page.selectOption('[data-testid="granularity"]', 'hour');
+  await ready(page);
+  assert.ok(Number(await page.getAttribute('[data-testid="chart-spend"]', 'data-points')) > 0);
+  // Another dimension on demand, and a tag filter: the page's totals follow the API's.
+  await page.selectOption('[data-testid="dim-a"]', 'team');
+  await page.waitForFunction(() => document.querySelector('[data-testid="table-dim-a"]').textContent.includes('growth'));
+  await page.fill('[data-testid="filter-feature"]', 'search');
+  await page.click('[data-testid="apply"]');
+  await page.waitForFunction(() => document.querySelector('[data-testid="total-requests"]').dataset.value === '3');
+  await ready(page);
+  const filtered = (await getJson(`/v1/usage?from=${from}&to=${to}&feature=search`)).json.totals;
+  assert.equal(filtered.requests, 3);
+  assert.equal(await value(page, 'total-cost'), filtered.cost_usd);
+  assert.equal(await value(page, 'total-savings'), filtered.savings_usd);
+  assert.equal(await value(page, 'forecast-spent'), filtered.cost_usd);
+  // Failed loads are expected (the refused logins' 401 pages, /v1/recommendations' 404 where it
+  // does not exist); anything else, CSP violations and script errors included, is not.
+  assert.deepEqual(consoleErrors.filter((e) => !e.startsWith('Failed to load resource')), [], 'no console errors (CSP violations included)');
+  await page.close();
+});
+
+test("a tenant's session never shows another tenant's data; logout ends the session", async () => {
+  const page = await newPage();
+  await page.goto(`${r.url}/dashboard`);
+  if (await page.isVisible('[data-testid="login-form"]')) {
+    await page.fill('[data-testid="login-key"]', KEYS.acme);
+    await Promise.all([page.waitForURL(`${r.url}/dashboard`), page.click('[data-testid="login-submit"]')]);
+  }
+  await ready(page);
+  const body = await page.textContent('body');
+  assert.ok(!body.includes('globex'), 'no globex data on acme\'s page');
+  // From inside the page, with the cookie: acme's data only, and naming globex is refused.
+  const seen = await page.evaluate(async () => {
+    const usage = await (await fetch('/v1/usage?group_by=feature,user')).json();
+    const other = await fetch('/v1/usage?tenant=globex');
+    const budgets = await fetch('/v1/budgets?tenant=globex');
+    const forecast = await fetch('/v1/forecast?tenant=globex');
+    return { tenant: usage.tenant, features: usage.data.map((d) => d.feature), users: usage.data.map((d) => d.user), other: other.status, budgets: budgets.status, forecast: forecast.status, otherBody: await other.text() };
+  });
+  assert.equal(seen.tenant, 'acme');
+  assert.ok(!seen.features.includes('globex-secret-feature') && !seen.users.includes('globex-user'));
+  assert.deepEqual([seen.other, seen.budgets, seen.forecast], [403, 403, 403]);
+  assert.ok(!seen.otherBody.includes('globex-secret-feature'));
+  // The same cookie outside the browser: still acme's, and the key it was opened with never needed again.
+  const token = (await browser.cookies()).find((c) => c.name === 'costrouter_session').value;
+  const cookie = `costrouter_session=${token}`;
+  const viaCookie = await getJson('/v1/usage?group_by=feature', { key: null, cookie });
+  assert.equal(viaCookie.status, 200);
+  assert.equal(viaCookie.json.tenant, 'acme');
+  // A key sent with a cookie is judged by the key alone: globex's key reads globex.
+  assert.equal((await getJson('/v1/usage', { key: KEYS.globex, cookie })).json.tenant, 'globex');
+  // A session cookie is no key for the API's other endpoints.
+  const chatWithCookie = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+  assert.equal(chatWithCookie.status, 401);
+
+  await Promise.all([page.waitForURL(`${r.url}/dashboard`), page.click('[data-testid="logout"]')]);
+  assert.ok(await page.isVisible('[data-testid="login-form"]'));
+  assert.deepEqual((await browser.cookies()).filter((c) => c.name === 'costrouter_session'), []);
+  const after = await getJson('/v1/usage', { key: null, cookie });
+  assert.equal(after.status, 401);
+  assert.equal(after.json.error.code, 'invalid_session');
+  await page.close();
+});
+
+test('an admin session picks a tenant with ?tenant=; a revoked key ends its sessions', async () => {
+  const login = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: ADMIN_TOKEN }) });
+  assert.equal(login.status, 200);
+  const set = login.headers.get('set-cookie');
+  assert.match(set, /HttpOnly/i);
+  assert.match(set, /Secure/i);
+  assert.match(set, /SameSite=Strict/i);
+  const cookie = set.split(';')[0];
+  const globex = await getJson('/v1/usage?tenant=globex&group_by=feature', { key: null, cookie });
+  assert.equal(globex.status, 200);
+  assert.equal(globex.json.tenant, 'globex');
+  assert.deepEqual(globex.json.data.map((d) => d.feature), ['globex-secret-feature']);
+  assert.equal((await getJson('/v1/usage', { key: null, cookie })).status, 400);
+  assert.equal((await getJson('/v1/usage?tenant=nobody', { key: null, cookie })).status, 404);
+  assert.equal((await getJson('/v1/usage?tenant=../x', { key: null, cookie })).status, 400);
+  const tenants = await getJson('/dashboard/tenants', { key: null, cookie });
+  assert.ok(tenants.json.data.includes('acme') && tenants.json.data.includes('globex'));
+
+  // The admin page in the browser: the picker switches tenants.
+  const page = await newPage();
+  await page.goto(`${r.url}/dashboard`);
+  await page.fill('[data-testid="login-key"]', ADMIN_TOKEN);
+  await Promise.all([page.waitForURL(`${r.url}/dashboard`), page.click('[data-testid="login-submit"]')]);
+  await page.waitForSelector('[data-testid="tenant-select"]');
+  await ready(page);
+  await page.selectOption('[data-testid="tenant-select"]', 'globex');
+  await page.waitForFunction(() => document.querySelector('[data-testid="total-requests"]').dataset.value === '2');
+  assert.match(page.url(), /tenant=globex/);
+  await page.close();
+
+  // A tenant key that is revoked ends the sessions it opened.
+  const created = await fetch(`${r.url}/admin/keys`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenant_id: 'acme', name: 'dash' }) });
+  const { key, key_id: keyId, id } = await created.json();
+  const tenantLogin = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `key=${encodeURIComponent(key)}`, redirect: 'manual' });
+  assert.equal(tenantLogin.status, 303);
+  assert.equal(tenantLogin.headers.get('location'), '/dashboard');
+  const tcookie = tenantLogin.headers.get('set-cookie').split(';')[0];
+  assert.equal((await getJson('/v1/budgets', { key: null, cookie: tcookie })).status, 200);
+  const del = await fetch(`${r.url}/admin/keys/${keyId ?? id}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  assert.equal(del.status, 200);
+  const gone = await getJson('/v1/budgets', { key: null, cookie: tcookie });
+  assert.equal(gone.status, 401);
+  assert.equal(gone.json.error.code, 'invalid_session');
+});
