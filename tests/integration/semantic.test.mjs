@@ -71,6 +71,12 @@ test('an unrelated question, another tenant, another model and a different earli
   assert.equal(otherTenant.headers.get('x-costrouter-cache'), 'miss', 'never another tenant\'s answer');
   const otherModel = await r.chat(ask(RESET_PARAPHRASE, { model: 'gpt-4o' }));
   assert.equal(otherModel.headers.get('x-costrouter-cache'), 'miss');
+  // An alias is filed under its own name: it never shares entries with the model it serves.
+  assert.equal((await r.chat(ask(RESET_PARAPHRASE, { model: 'fast' }))).headers.get('x-costrouter-cache'), 'miss');
+  const withTools = ask(RESET_PARAPHRASE, { tools: [{ type: 'function', function: { name: 'lookup_account', parameters: { type: 'object', properties: {} } } }] });
+  assert.equal((await r.chat(withTools)).headers.get('x-costrouter-cache'), 'miss', 'tools change the bucket');
+  const withSystem = { ...ask(RESET_PARAPHRASE), messages: [{ role: 'system', content: 'Answer in French.' }, { role: 'user', content: RESET_PARAPHRASE }] };
+  assert.equal((await r.chat(withSystem)).headers.get('x-costrouter-cache'), 'miss', 'a system prompt changes the bucket');
 
   const convo = (earlier, last) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [
     { role: 'system', content: 'You are the support bot of Example Inc.' },
