@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::{json, Value};
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::{Env, Stub};
 
 use crate::cache::semantic::{SemanticQuery, STATIC_EMBEDDER};
 use crate::cache::CachedAnswer;
@@ -106,16 +106,15 @@ fn store_stub(env: &Env, tenant: &str) -> Option<Stub> {
     ns.id_from_name(tenant).ok()?.get_stub().ok()
 }
 
+/// One call to the tenant's `SemanticCache` object, through the same Durable Object call the
+/// ledger uses; any failure is a miss (or a skipped store), never an error to the client.
 async fn call(stub: &Stub, path: &str, body: Value) -> Option<Value> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.to_string().into()));
-    let req = Request::new_with_init(&format!("https://semantic-cache{path}"), &init).ok()?;
-    let mut resp = stub.fetch_with_request(req).await.ok()?;
-    if resp.status_code() != 200 {
-        worker::console_warn!("semantic cache: {path} answered {}", resp.status_code());
-        return None;
+    let answered = super::spend::call(stub, path, Some(body)).await;
+    if answered.is_err() {
+        // The path only: an error body could quote what was sent.
+        worker::console_warn!("semantic cache: {path} failed");
     }
-    resp.json().await.ok()
+    answered.ok()
 }
 
 /// A vector and guard ready to look up or store.
