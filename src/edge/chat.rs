@@ -21,7 +21,7 @@ use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
 use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
 use crate::budget::{max_cost, Exceeded, OnHardLimit};
-use crate::cache::{exact_key, storable, CachePlan, CachedAnswer, ClientControls, CompletionAssembler};
+use crate::cache::{exact_key, storable, CachePlan, CacheSettings, CachedAnswer, ClientControls, CompletionAssembler};
 use crate::tokens::{prompt_token_upper_bound, usage_when_unreported};
 use crate::usage::Usage;
 
@@ -155,27 +155,30 @@ async fn cached_answer(
             return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
         }
     }
-    let mut semantic = None;
-    if policy.cache.semantic {
-        let embedder = policy.cache.semantic_embedder.as_str();
-        if let Some(id) = super::semantic::embedder_id(env, embedder).await {
-            if let Some(query) = crate::cache::semantic::query(tenant, &chat.model, &id, &body) {
-                if let Some(vector) = super::semantic::embed(env, cfg, embedder, &query.text).await {
-                    let probe = super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector };
-                    if read {
-                        let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
-                        if let Some((answer, score)) = super::semantic::lookup(env, tenant, &probe, threshold).await {
-                            return Ok(Some(CacheHit { answer, outcome: "hit-semantic", score: Some(score) }));
-                        }
-                    }
-                    semantic = Some((tenant.clone(), Rc::new(probe)));
-                }
-            }
+    let probe = semantic_probe(env, cfg, &policy.cache, tenant, &chat.model, &body).await;
+    if let (true, Some(probe)) = (read, &probe) {
+        let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
+        if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await {
+            return Ok(Some(CacheHit { answer, outcome: "hit-semantic", score: Some(score) }));
         }
     }
+    let semantic = probe.map(|probe| (tenant.clone(), Rc::new(probe)));
     *rc.cache_outcome.borrow_mut() = "miss".into();
     *rc.cache_slot.borrow_mut() = Some(super::cache::CacheSlot { key, ttl_secs, semantic });
     Ok(None)
+}
+
+/// The semantic cache's probe for this request, when the policy turns that cache on; `None` when
+/// the embedder or the vector cannot be had, or the request is not one the cache compares.
+async fn semantic_probe(env: &Env, cfg: &RouterConfig, cache: &CacheSettings, tenant: &str, model: &str, body: &Value) -> Option<super::semantic::Probe> {
+    if !cache.semantic {
+        return None;
+    }
+    let embedder = cache.semantic_embedder.as_str();
+    let id = super::semantic::embedder_id(env, embedder).await?;
+    let query = crate::cache::semantic::query(tenant, model, &id, body)?;
+    let vector = super::semantic::embed(env, cfg, embedder, &query.text).await?;
+    Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })
 }
 
 /// An answer from a cache: nothing is called, reserved or charged; the saving is what the model

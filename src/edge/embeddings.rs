@@ -4,16 +4,16 @@ use worker::{Env, Request, Response};
 
 use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
 use crate::api::ApiError;
-use crate::catalog::ModelMode;
-use crate::providers::{adapter_for, Target};
+use crate::catalog::{ModelMode, ProviderConfig};
+use crate::providers::{adapter_for, EmbeddingsAnswer, Target};
 use crate::receipt::{Receipt, UsageBasis};
-use crate::routing::{disposition, route_direct, Disposition};
+use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
 use crate::tokens::estimate_text_tokens;
 use crate::usage::Usage;
 
 use super::auth::authenticate;
 use super::chat::usable;
-use super::config::{self, provider_key};
+use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, read_body, RequestContext};
 use super::{events, upstream};
 
@@ -26,6 +26,44 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     rc.set_model(&emb.model);
     rc.set_attribution(events::attribution(&req, &principal, emb.extra.get("metadata"), emb.user.as_deref())?);
     let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
+    let Embedded { mut answer, provider, candidate } = call_embedding_model(env, &cfg, &decision, &emb).await?;
+    if emb.encoding_format.as_deref() == Some("base64") {
+        encode_vectors_base64(&mut answer.body);
+    }
+    let (usage, basis) = match answer.usage {
+        Some(u) => (u, UsageBasis::Reported),
+        None => (Usage { input_tokens: estimated_input_tokens(&emb), ..Usage::default() }, UsageBasis::Estimated),
+    };
+    let mut receipt = Receipt::priced(
+        &rc.request_id,
+        &provider.id,
+        &candidate.upstream_model,
+        &decision.route,
+        &decision.reason,
+        Some(usage),
+        basis,
+        &cfg.prices,
+        &candidate.price_key,
+        decision.baseline_price_key.as_deref(),
+    );
+    receipt.demo = provider.demo;
+    events::record(env, rc, &principal, 200, &receipt);
+    http::json(200, &answer.body, &receipt.headers(true))
+}
+
+/// An embeddings answer and the deployment that gave it.
+pub struct Embedded<'a> {
+    pub answer: EmbeddingsAnswer,
+    pub provider: &'a ProviderConfig,
+    pub candidate: &'a Candidate,
+}
+
+/// Asks the route's deployments in order until one answers. A deployment that cannot be reached,
+/// answers with a status worth trying the next one for (`routing::disposition`), or sends a body
+/// that cannot be read is passed over; one that rejects the request ends the call, since the
+/// others would reject it too. Shared by `POST /v1/embeddings` and the semantic cache's provider
+/// embedder, so both fall back the same way.
+pub async fn call_embedding_model<'a>(env: &Env, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
     for candidate in &decision.candidates {
@@ -33,7 +71,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
-        let up = adapter.embeddings_request(&target, &emb)?;
+        let up = adapter.embeddings_request(&target, emb)?;
         let mut resp = match upstream::send(&up, provider.timeout_ms).await {
             Ok(r) => r,
             Err(e) => {
@@ -43,33 +81,10 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             }
         };
         let status = resp.status_code();
-        let bytes = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
+        let bytes = upstream::body_bytes(&mut resp).await.unwrap_or_default();
         match disposition(status) {
             Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
-                Ok(mut answer) => {
-                    if emb.encoding_format.as_deref() == Some("base64") {
-                        encode_vectors_base64(&mut answer.body);
-                    }
-                    let (usage, basis) = match answer.usage {
-                        Some(u) => (u, UsageBasis::Reported),
-                        None => (Usage { input_tokens: estimated_input_tokens(&emb), ..Usage::default() }, UsageBasis::Estimated),
-                    };
-                    let mut receipt = Receipt::priced(
-                        &rc.request_id,
-                        &provider.id,
-                        &candidate.upstream_model,
-                        &decision.route,
-                        &decision.reason,
-                        Some(usage),
-                        basis,
-                        &cfg.prices,
-                        &candidate.price_key,
-                        decision.baseline_price_key.as_deref(),
-                    );
-                    receipt.demo = provider.demo;
-                    events::record(env, rc, &principal, 200, &receipt);
-                    return http::json(200, &answer.body, &receipt.headers(true));
-                }
+                Ok(answer) => return Ok(Embedded { answer, provider, candidate }),
                 Err(e) => failures.push(e.to_string()),
             },
             Disposition::Fallback => {

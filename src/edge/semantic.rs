@@ -74,31 +74,17 @@ pub async fn embed(env: &Env, cfg: &RouterConfig, embedder: &str, text: &str) ->
 
 async fn provider_embedding(env: &Env, cfg: &RouterConfig, model: &str, text: &str) -> Option<QuantizedVector> {
     use crate::api::embeddings::EmbeddingsRequest;
-    use crate::providers::{adapter_for, Target};
     let decision = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, None, |p| super::chat::usable(env, p)).ok()?;
     let body = json!({"model": model, "input": text}).to_string();
     let req = EmbeddingsRequest::parse(body.as_bytes()).ok()?;
-    for candidate in &decision.candidates {
-        let provider = &cfg.catalog.providers[&candidate.provider];
-        let key = provider.key_secret.as_ref().and_then(|s| super::config::provider_key(env, s));
-        let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
-        let adapter = adapter_for(provider.kind);
-        let Ok(up) = adapter.embeddings_request(&target, &req) else { continue };
-        let Ok(mut resp) = super::upstream::send(&up, provider.timeout_ms).await else { continue };
-        if resp.status_code() != 200 {
-            continue;
-        }
-        let bytes = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
-        let Ok(answer) = adapter.embeddings_response(&target, &bytes) else { continue };
-        let v: Vec<f32> = answer.body["data"][0]["embedding"].as_array()?.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if v.is_empty() || norm == 0.0 || !norm.is_finite() {
-            return None;
-        }
-        let unit: Vec<f32> = v.iter().map(|x| x / norm).collect();
-        return Some(QuantizedVector::from_f32(&unit));
+    let answer = super::embeddings::call_embedding_model(env, cfg, &decision, &req).await.ok()?.answer;
+    let v: Vec<f32> = answer.body["data"][0]["embedding"].as_array()?.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if v.is_empty() || norm == 0.0 || !norm.is_finite() {
+        return None;
     }
-    None
+    let unit: Vec<f32> = v.iter().map(|x| x / norm).collect();
+    Some(QuantizedVector::from_f32(&unit))
 }
 
 fn store_stub(env: &Env, tenant: &str) -> Option<Stub> {
