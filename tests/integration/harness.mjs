@@ -52,7 +52,8 @@ export function testCatalog(up) {
   };
 }
 
-export async function startRouter({ catalog, extraBindings = {}, policies = {} } = {}) {
+/** `miniflare` adds Miniflare options (the load test's inspector port). */
+export async function startRouter({ catalog, extraBindings = {}, policies = {}, miniflare = {} } = {}) {
   const upstream = await startFakeUpstream();
   const events = [];
   const mf = new Miniflare({
@@ -80,6 +81,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {} }
         return new Response('ok');
       },
     },
+    ...miniflare,
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const config = await mf.getKVNamespace('CONFIG');
