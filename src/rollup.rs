@@ -36,8 +36,8 @@ pub const MIGRATE_V1: &[&str] = &[
     "DROP TABLE usage_hourly",
 ];
 
-pub const UPSERT: &str = "INSERT INTO usage_hourly_v2 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
+pub const UPSERT: &str = "INSERT INTO usage_hourly_v2 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, errors = errors + excluded.errors,
     input_tokens = input_tokens + excluded.input_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,
     output_tokens = output_tokens + excluded.output_tokens, cost_nanos = cost_nanos + excluded.cost_nanos,
     baseline_nanos = baseline_nanos + excluded.baseline_nanos, cache_hits = cache_hits + excluded.cache_hits,
@@ -51,8 +51,8 @@ pub const CREATE_MINUTELY: &str = "CREATE TABLE IF NOT EXISTS usage_minutely (
     minute INTEGER NOT NULL, feature TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL,
     retries INTEGER NOT NULL, cost_nanos INTEGER NOT NULL, PRIMARY KEY (minute, feature))";
 
-pub const UPSERT_MINUTELY: &str = "INSERT INTO usage_minutely VALUES (?, ?, 1, ?, ?, ?)
-    ON CONFLICT DO UPDATE SET requests = requests + 1, errors = errors + excluded.errors,
+pub const UPSERT_MINUTELY: &str = "INSERT INTO usage_minutely VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, errors = errors + excluded.errors,
     retries = retries + excluded.retries, cost_nanos = cost_nanos + excluded.cost_nanos";
 
 /// Minute rows are kept this long: the detector's baseline plus its window, with room.
@@ -97,6 +97,7 @@ pub fn upsert_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
         text(&event.cache),
         text(&shape.class),
         text(&shape.rule),
+        Value::Int(1),
         Value::Int(i64::from(is_error(event))),
         Value::Int(event.input_tokens as i64),
         Value::Int(event.cached_input_tokens as i64),
@@ -120,10 +121,43 @@ pub fn minutely_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
     vec![
         Value::Int(unix_now - unix_now.rem_euclid(60)),
         Value::Text(event.attribution.feature.clone()),
+        Value::Int(1),
         Value::Int(i64::from(is_error(event))),
         Value::Int(i64::from(event.shape.retries)),
         Value::Int(nanos(event.cost_usd)),
     ]
+}
+
+/// Leading values of an [`upsert_values`] row that form its primary key (hour and dimensions);
+/// every value after them is a count that adds up.
+pub const HOURLY_KEY_LEN: usize = 11;
+/// The same for [`minutely_values`] (minute, feature).
+pub const MINUTELY_KEY_LEN: usize = 2;
+
+/// The hourly and minutely rows for a batch of events, with the rows of events that share a key
+/// summed into one: a batch of a tenant's requests is mostly the same model, route and feature,
+/// so the ledger runs a few upserts per batch instead of two per request.
+pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now: i64) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
+    let (mut hourly, mut minutely) = (Vec::new(), Vec::new());
+    for event in events {
+        add_row(&mut hourly, upsert_values(event, unix_now), HOURLY_KEY_LEN);
+        add_row(&mut minutely, minutely_values(event, unix_now), MINUTELY_KEY_LEN);
+    }
+    (hourly, minutely)
+}
+
+/// Adds `row` into the row of `rows` with the same key, or appends it. Batches hold few distinct
+/// keys, so a scan is cheaper than hashing every key.
+fn add_row(rows: &mut Vec<Vec<Value>>, row: Vec<Value>, key_len: usize) {
+    let Some(existing) = rows.iter_mut().find(|r| r[..key_len] == row[..key_len]) else {
+        rows.push(row);
+        return;
+    };
+    for (sum, v) in existing[key_len..].iter_mut().zip(&row[key_len..]) {
+        if let (Value::Int(a), Value::Int(b)) = (sum, v) {
+            *a += b;
+        }
+    }
 }
 
 fn is_error(event: &CostEvent) -> bool {
@@ -269,11 +303,10 @@ mod tests {
         assert_eq!(query(&["model"], Granularity::Hour), query_filtered(&["model"], Granularity::Hour, &[]));
     }
 
-    #[test]
-    fn events_become_hourly_rows() {
-        let e = CostEvent {
+    fn sample_event(feature: &str, output_tokens: u64, cost_usd: f64) -> CostEvent {
+        CostEvent {
             tenant: "t".into(),
-            attribution: Attribution { feature: "search".into(), ..Attribution::default() },
+            attribution: Attribution { feature: feature.into(), ..Attribution::default() },
             provider: "openai".into(),
             model: "gpt-4o-mini".into(),
             route: "direct".into(),
@@ -284,27 +317,59 @@ mod tests {
             error_code: String::new(),
             input_tokens: 10,
             cached_input_tokens: 2,
-            output_tokens: 5,
+            output_tokens,
             reasoning_tokens: 0,
             cache_write_tokens: 0,
-            cost_usd: 0.0000123456789,
+            cost_usd,
             baseline_cost_usd: 0.0002,
             latency_ms: 1.0,
+            shape: crate::events::RequestShape::default(),
+        }
+    }
+
+    #[test]
+    fn events_become_hourly_rows() {
+        let e = CostEvent {
             shape: crate::events::RequestShape { class: "code/hard".into(), retries: 2, max_output_tokens: Some(100), ..Default::default() },
+            ..sample_event("search", 5, 0.0000123456789)
         };
         let v = upsert_values(&e, 7_205);
         assert_eq!(v[0], Value::Int(7_200));
         assert_eq!(v[4], Value::Text("search".into()));
         assert_eq!(v[9], Value::Text("code/hard".into()));
-        assert_eq!(v[11], Value::Int(0));
-        assert_eq!(v[15], Value::Int(12_346));
-        assert_eq!(v[16], Value::Int(200_000));
-        assert_eq!(v[18], Value::Int(2), "retries");
-        assert_eq!(&v[22..25], &[Value::Int(1), Value::Int(100), Value::Int(5)], "capped request, its cap, its output");
+        assert_eq!(v[11], Value::Int(1), "one request");
+        assert_eq!(v[12], Value::Int(0), "no error");
+        assert_eq!(v[16], Value::Int(12_346));
+        assert_eq!(v[17], Value::Int(200_000));
+        assert_eq!(v[19], Value::Int(2), "retries");
+        assert_eq!(&v[23..26], &[Value::Int(1), Value::Int(100), Value::Int(5)], "capped request, its cap, its output");
         assert_eq!(UPSERT.matches('?').count(), v.len());
         let m = minutely_values(&e, 7_205);
         assert_eq!(m[0], Value::Int(7_200 - 7_200 % 60 + 0));
-        assert_eq!(m[3], Value::Int(2));
+        assert_eq!(m[2], Value::Int(1), "one request");
+        assert_eq!(m[4], Value::Int(2), "retries");
         assert_eq!(UPSERT_MINUTELY.matches('?').count(), m.len());
+    }
+
+    #[test]
+    fn a_batch_sums_rows_that_share_a_key() {
+        let event = sample_event;
+        let (a, b, c) = (event("search", 5, 0.000001), event("chat", 7, 0.000002), event("search", 11, 0.000004));
+        let (hourly, minutely) = batch_rows([&a, &b, &c], 7_205);
+        assert_eq!(hourly.len(), 2, "search and chat");
+        let search = &hourly[0];
+        assert_eq!(search[4], Value::Text("search".into()));
+        assert_eq!(search[11], Value::Int(2), "two requests");
+        assert_eq!(search[15], Value::Int(16), "5 + 11 output tokens");
+        assert_eq!(search[16], Value::Int(5_000), "1,000 + 4,000 nanodollars");
+        // Summing rows first gives what upserting each event would have.
+        let one_by_one: Vec<i64> = [&a, &c].iter().map(|e| match upsert_values(e, 7_205)[16] { Value::Int(n) => n, _ => 0 }).collect();
+        assert_eq!(search[16], Value::Int(one_by_one.iter().sum()));
+        assert_eq!(hourly[1][11], Value::Int(1));
+        assert_eq!(minutely.len(), 2);
+        assert_eq!(minutely[0][2], Value::Int(2));
+        // Another hour is another row.
+        let (later, _) = batch_rows([&a], 7_205 + 3_600);
+        assert_eq!(later[0][0], Value::Int(10_800));
     }
 }

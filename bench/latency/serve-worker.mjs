@@ -20,6 +20,9 @@ const common = {
   compatibilityDate: '2025-09-01',
   host: '127.0.0.1',
   port,
+  // Miniflare otherwise puts a JS worker in front of every outbound fetch to strip the
+  // CF-Connecting-IP header; production and `workerd serve` have no such hop.
+  stripCfConnectingIp: false,
 };
 
 let mf;

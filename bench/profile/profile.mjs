@@ -15,6 +15,8 @@ const mf = new Miniflare({
   modules: true, scriptPath: ROOT + '/build/index.js',
   modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
   compatibilityDate: '2025-09-01', host: '127.0.0.1', port: 9201, inspectorPort: 9333,
+  // As in production and under `workerd serve`: no JS worker in front of every outbound fetch.
+  stripCfConnectingIp: false,
   kvNamespaces: ['CONFIG', 'TENANTS'], durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true } },
   bindings: { OPENAI_API_KEY: 'sk-bench-upstream', ADMIN_TOKEN: 'bench-admin-token-0123456789' },
 });

@@ -40,7 +40,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     let attribution = events::attribution(&req, &principal, chat.extra.get("metadata"), chat.user.as_deref())?;
     rc.set_attribution(attribution.clone());
     let policy = config::policy_for(env, &cfg, &principal.tenant.id).await;
-    let host = req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default() } else { String::new() };
     let mut chat = chat;
     if let Some(alias) = policy.host_model(&host) {
         // The hostname names the model (gpt4o.router.example.com): it wins over the body's `model`.

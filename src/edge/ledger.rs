@@ -143,14 +143,18 @@ impl Ledger {
         }
     }
 
-    /// Adds one request to the hourly rollups; drops rows past retention now and then.
-    fn record(&self, event: &CostEvent, now: i64) -> worker::Result<()> {
+    /// Adds a batch of requests to the hourly and minutely rollups (rows that share a key summed
+    /// first, see `rollup::batch_rows`); drops rows past retention now and then.
+    fn record<'a>(&self, events: impl IntoIterator<Item = &'a CostEvent> + Clone, now: i64) -> worker::Result<()> {
         let sql = self.state.storage().sql();
-        let values = rollup::upsert_values(event, now).into_iter().map(Self::sql_value).collect::<Vec<_>>();
-        sql.exec(rollup::UPSERT, values)?;
-        let minutely = rollup::minutely_values(event, now).into_iter().map(Self::sql_value).collect::<Vec<_>>();
-        sql.exec(rollup::UPSERT_MINUTELY, minutely)?;
-        for deployment in &event.shape.circuits_opened {
+        let (hourly, minutely) = rollup::batch_rows(events.clone(), now);
+        for row in hourly {
+            sql.exec(rollup::UPSERT, row.into_iter().map(Self::sql_value).collect::<Vec<_>>())?;
+        }
+        for row in minutely {
+            sql.exec(rollup::UPSERT_MINUTELY, row.into_iter().map(Self::sql_value).collect::<Vec<_>>())?;
+        }
+        for deployment in events.into_iter().flat_map(|e| &e.shape.circuits_opened) {
             sql.exec(rollup::UPSERT_CIRCUIT, vec![SqlStorageValue::String(deployment.clone()), SqlStorageValue::Integer(now)])?;
         }
         if now % 97 == 0 {
@@ -346,10 +350,8 @@ impl DurableObject for Ledger {
                     let b: FinishBody = parse(&text)?;
                     for item in &b.items {
                         ledger.settle(&item.request_id, item.actual.unwrap_or(Usd::ZERO), b.now);
-                        if let Some(event) = &item.event {
-                            self.record(event, b.now)?;
-                        }
                     }
+                    self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
                     json!({"ok": true, "finished": b.items.len()})
                 }
                 "/reserve" => {

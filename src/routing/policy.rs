@@ -258,6 +258,11 @@ impl Policy {
         Ok(Policy { name: raw.name, description: raw.description, hosts, cache, rules })
     }
 
+    /// Whether a hostname alias or a rule looks at the request's host (else it need not be read).
+    pub fn reads_host(&self) -> bool {
+        !self.hosts.is_empty() || self.rules.iter().any(|r| r.when.host.is_some())
+    }
+
     /// The alias a request's hostname selects, if any.
     pub fn host_model(&self, host: &str) -> Option<&str> {
         let host = host.to_ascii_lowercase();
@@ -439,6 +444,13 @@ route = { strategy = "requested" }
         let p = policy();
         assert_eq!(p.host_model("GPT4O.router.example.com"), Some("gpt4o"));
         assert_eq!(p.host_model("router.example.com"), None);
+        assert!(p.reads_host());
+        // The host is read only for a policy that uses it: a hostname alias or a `host` condition.
+        let mut no_hosts = Policy { hosts: Vec::new(), ..p.clone() };
+        no_hosts.rules.iter_mut().for_each(|r| r.when.host = None);
+        assert!(!no_hosts.reads_host());
+        no_hosts.rules[0].when.host = Some(vec!["eu.router.example.com".into()]);
+        assert!(no_hosts.reads_host());
         assert!(host_matches("*.example.com", "a.example.com"));
         assert!(!host_matches("*.example.com", "example.com"));
         assert!(!host_matches("*.example.com", "evil-example.com"));
