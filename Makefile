@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export WRANGLER_SEND_METRICS := false
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: tools build test test-unit test-integration fuzz-short fuzz-long load dev seed-local seed-remote deploy-check clean
+.PHONY: tools build test test-unit test-integration fuzz-short fuzz-long load load-check dev seed-local seed-remote deploy-check clean
 
 tools:
 	@bash scripts/ensure-tools.sh
@@ -34,9 +34,15 @@ fuzz-long: tools
 load: build/index.js
 	bash bench/load/run.sh
 
+# The same load as a pass/fail check in `make test` (no errors, every cost event, the isolate's
+# memory flat), without the control run and without touching bench/RESULTS.md.
+load-check: build/index.js
+	LOAD_BASELINE=0 LOAD_WRITE=0 node bench/load/load.mjs > build/load-check.json || { cat build/load-check.json; exit 1; }
+	@node -e 'const r = require("./build/load-check.json").router; console.log(`load check: $${r.errors} errors, $${r.events} cost events, isolate memory $${r.isolate.growthPct.toFixed(1)}%, $${r.throughput.toFixed(0)} req/s`)'
+
 # Every test: native core tests, then the built worker in workerd against the fake providers,
-# then a short fuzz run.
-test: tools deploy-check test-unit test-integration fuzz-short
+# then the load check, then a short fuzz run.
+test: tools deploy-check test-unit test-integration load-check fuzz-short
 
 # Runs the router locally in workerd on 127.0.0.1:8787 with local KV seeded from kv-seed/.
 # Providers without a key in .dev.vars are served by the bundled demo upstream (labelled as such).

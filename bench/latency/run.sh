@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Added latency, side by side: the same chat requests sent straight to a mock OpenAI upstream
 # (nginx) and through costrouter (the real built worker in workerd, via Miniflare), a trivial
-# workers-rs worker (the runtime's own limit), LiteLLM proxy, Portkey gateway and TensorZero, all
+# workers-rs worker (the runtime's own limit), a plain JS relay worker (the limit for a worker
+# that makes one upstream call), LiteLLM proxy, Portkey gateway and TensorZero, all
 # in the same run on 127.0.0.1. Non-streaming (wrk) and streaming (time to first token, a Node
 # client) at 1, 10 and 50 connections, repeated; medians into bench/RESULTS.md (latency section).
 #
@@ -66,6 +67,7 @@ start() { # name, log file, command...
 }
 start costrouter "$work/costrouter.log" node bench/latency/serve-worker.mjs costrouter 9201
 start trivial "$work/trivial.log" node bench/latency/serve-worker.mjs trivial 9200
+start relay "$work/relay.log" node bench/latency/serve-worker.mjs relay 9202
 start litellm "$work/litellm.log" env LITELLM_LOCAL_MODEL_COST_MAP=True "$peers/venv/bin/litellm" --config bench/latency/peers/litellm.yaml --host 127.0.0.1 --port 9300 --num_workers 1
 start portkey "$work/portkey.log" env PORT=9400 node "$peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js" --port=9400
 start tensorzero "$work/tensorzero.log" env OPENAI_API_KEY=sk-bench-upstream "$peers/venv/bin/python" bench/latency/peers/tensorzero_gateway.py bench/latency/peers/tensorzero.toml
@@ -78,7 +80,7 @@ wait_for() { # log file with "ready <url>", or a port to poll
   done
   return 1
 }
-wait_for "$work/costrouter.log"; wait_for "$work/trivial.log"; wait_for 9300 || true; wait_for 9400 || true
+wait_for "$work/costrouter.log"; wait_for "$work/trivial.log"; wait_for "$work/relay.log"; wait_for 9300 || true; wait_for 9400 || true
 wait_for "$work/tensorzero.log" || true
 tz=$(sed -n 's/^ready //p' "$work/tensorzero.log" | head -1)
 
@@ -87,6 +89,7 @@ key="Bearer cr-benchKEY00000000000000000000000000000001"
 targets=(
   "direct|http://127.0.0.1:9100/v1/chat/completions|gpt-4o-mini|gpt-4o-mini|||"
   "trivial worker|http://127.0.0.1:9200/v1/chat/completions|gpt-4o-mini|gpt-4o-mini|||"
+  "JS relay|http://127.0.0.1:9202/v1/chat/completions|gpt-4o-mini|gpt-4o-mini|||"
   "costrouter|http://127.0.0.1:9201/v1/chat/completions|bench-json|bench-stream|$key||"
   "LiteLLM|http://127.0.0.1:9300/v1/chat/completions|bench-json|bench-stream|Bearer sk-litellm-bench-4f7c2a9e81d34b6a9c0e5f2d7b8a1c3e||"
   "Portkey|http://127.0.0.1:9400/v1/chat/completions|gpt-4o-mini|gpt-4o-mini|Bearer sk-bench-upstream|x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:9100/v1|x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:9101/v1"
@@ -102,7 +105,13 @@ for t in "${targets[@]}"; do
   json_headers="$h1|$h2"
   hdr=(-H 'content-type: application/json'); [[ -n "$auth" ]] && hdr+=(-H "authorization: $auth")
   IFS='|' read -ra hs <<< "$json_headers"; for h in "${hs[@]}"; do [[ -n "$h" ]] && hdr+=(-H "$h"); done
-  if [[ "$url" == /* ]] || ! curl -s -m 10 "${hdr[@]}" -d "$(body "$jm" '')" "$url" | grep -q '"choices"'; then
+  # A peer's first answer can take a while (LiteLLM loads lazily on its first request): a few tries.
+  answered=false
+  for _ in 1 2 3 4 5 6; do
+    if [[ "$url" != /* ]] && curl -s -m 20 "${hdr[@]}" -d "$(body "$jm" '')" "$url" | grep -q '"choices"'; then answered=true; break; fi
+    sleep 2
+  done
+  if ! $answered; then
     echo "{\"target\":\"$name\",\"unavailable\":true}" >> "$results"; echo "skip: $name did not answer" >&2; continue
   fi
   usable+=("$t")

@@ -2,6 +2,9 @@
 // without wrangler's development proxy, and stays up until killed.
 //   node serve-worker.mjs costrouter <port>   the router, configured to route two models to the nginx mock
 //   node serve-worker.mjs trivial <port>      bench/latency/trivial-worker (the runtime's own limit)
+//   node serve-worker.mjs relay <port>        a few lines of plain JS that pass each request to the
+//                                             nginx mock and its answer back: the runtime's limit
+//                                             for any worker that makes one upstream call
 // Prints "ready <url>" once it accepts requests. No EVENT_SINK binding: as in production, the
 // Analytics Engine write is the only event sink (a no-op locally).
 import { createHash } from 'node:crypto';
@@ -28,6 +31,18 @@ const common = {
 let mf;
 if (which === 'trivial') {
   mf = new Miniflare({ ...common, scriptPath: path.join(ROOT, 'bench/latency/trivial-worker/build/index.js') });
+  await mf.ready;
+} else if (which === 'relay') {
+  mf = new Miniflare({
+    ...common,
+    script: `export default { async fetch(request) {
+      const body = await request.text();
+      const port = body.includes('"stream":true') ? 9101 : 9100;
+      const upstream = await fetch('http://127.0.0.1:' + port + '/v1/chat/completions', { method: 'POST', body,
+        headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench-upstream' } });
+      return new Response(upstream.body, { status: upstream.status, headers: upstream.headers });
+    } }`,
+  });
   await mf.ready;
 } else if (which === 'costrouter') {
   mf = new Miniflare({
@@ -56,7 +71,7 @@ if (which === 'trivial') {
   await tenants.put('tenant:bench', JSON.stringify({ id: 'bench', name: 'bench', plan: 'pro' }));
   await tenants.put(`key:${hash}`, JSON.stringify({ key_id: `key_${hash.slice(0, 12)}`, tenant_id: 'bench', name: 'bench', created_at: 0 }));
 } else {
-  console.error('usage: serve-worker.mjs costrouter|trivial <port>');
+  console.error('usage: serve-worker.mjs costrouter|trivial|relay <port>');
   process.exit(2);
 }
 console.log(`ready http://127.0.0.1:${port}`);
