@@ -108,10 +108,11 @@ fn note_shape(rc: &RequestContext, principal: &Principal, chat: &ChatRequest, fa
     let mut shape = rc.shape.borrow_mut();
     shape.class = facts.class_label();
     shape.max_output_tokens = chat.max_output_tokens();
-    let system = prefix::system_prompt(chat);
-    if !system.is_empty() {
-        shape.system_tokens = prefix::text_tokens(&chat.model, &system);
-        if shape.system_tokens >= prefix::MIN_CACHEABLE_TOKENS && RECENT_PREFIXES.with(|r| r.borrow_mut().note(&principal.tenant.id, &system, now_unix())) {
+    shape.system_tokens = facts.system_prompt_tokens;
+    // Only a prefix long enough for a provider to cache is worth remembering.
+    if shape.system_tokens >= prefix::MIN_CACHEABLE_TOKENS {
+        let system = prefix::system_prompt(chat);
+        if RECENT_PREFIXES.with(|r| r.borrow_mut().note(&principal.tenant.id, &system, now_unix())) {
             shape.repeated_prefix_tokens = shape.system_tokens;
         }
     }

@@ -110,6 +110,9 @@ pub struct Features {
     pub messages: usize,
     pub user_turns: usize,
     pub system_tokens: u64,
+    /// The leading system/developer messages' tokens, counted as `prompt_tokens` is (exact or
+    /// estimated); `system_tokens` is the classifier's own chars/4 over every system message.
+    pub system_prompt_tokens: u64,
     pub has_tools: bool,
     pub has_tool_results: bool,
     pub has_images: bool,
@@ -1700,6 +1703,7 @@ pub fn classify(req: &ChatRequest) -> Classification {
         // Exact for OpenAI-encoded models, estimated for others (see `crate::tokens::prompt_tokens`).
         prompt_tokens: prompt.count,
         prompt_tokens_exact: prompt.exact,
+        system_prompt_tokens: prompt.system,
         messages: req.messages.len(),
         max_output_tokens: req.max_completion_tokens.or(req.max_tokens),
         model: req.model.clone(),

@@ -188,6 +188,9 @@ pub struct Facts {
     pub continent: String,
     pub eu: bool,
     pub hour_utc: u8,
+    /// Not a rule condition: the system prompt's tokens from classification, carried to the
+    /// request's cost event so the prompt is not tokenized twice.
+    pub system_prompt_tokens: u64,
 }
 
 impl Policy {
@@ -520,6 +523,7 @@ impl Facts {
             difficulty: c.difficulty,
             risk: Some(c.risk),
             prompt_tokens: c.features.prompt_tokens,
+            system_prompt_tokens: c.features.system_prompt_tokens,
             has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
             has_images: req.messages.iter().any(|m| m.content.as_ref().is_some_and(|c| c.has_image())),
             has_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),

@@ -55,8 +55,11 @@ pub fn encoding_for_model(model: &str) -> Option<Encoding> {
 /// models and for aliases the count is an estimate, and says so in [`PromptTokens::exact`].
 pub fn prompt_tokens(req: &ChatRequest) -> PromptTokens {
     match encoding_for_model(&req.model) {
-        Some(enc) => PromptTokens { count: count_chat_prompt_tokens(enc, req), exact: true },
-        None => PromptTokens { count: estimate_prompt_tokens(req), exact: false },
+        Some(enc) => {
+            let (count, system) = chat_prompt_counts(enc, req);
+            PromptTokens { count, exact: true, system }
+        }
+        None => PromptTokens { count: estimate_prompt_tokens(req), exact: false, system: prefix::text_tokens(&req.model, &prefix::system_prompt(req)) },
     }
 }
 
@@ -80,6 +83,8 @@ pub fn usage_when_unreported(model: &str, req: &ChatRequest, answer_text: &str) 
 pub struct PromptTokens {
     pub count: u64,
     pub exact: bool,
+    /// Tokens of the leading system and developer messages' contents, counted the same way.
+    pub system: u64,
 }
 
 /// The number of tokens of `text`, exactly as tiktoken counts it.
@@ -118,14 +123,28 @@ const IMAGE_DEFAULT: u64 = 85 + 4 * 170;
 ///   10 for cl100k-era models, plus `name:description`, 3 for the properties and per property 3
 ///   plus `name:type:description`, enum values 3 each plus their tokens, and 12 at the end).
 pub fn count_chat_prompt_tokens(enc: Encoding, req: &ChatRequest) -> u64 {
+    chat_prompt_counts(enc, req).0
+}
+
+/// [`count_chat_prompt_tokens`], and the tokens of the contents of the leading system and
+/// developer messages (the system prompt a provider could cache), from the same pass: a long
+/// system prompt is tokenized once per request.
+fn chat_prompt_counts(enc: Encoding, req: &ChatRequest) -> (u64, u64) {
     let mut total = REPLY_PRIMING;
+    let mut system = 0;
+    let mut leading_system = true;
     for m in &req.messages {
-        total += message_tokens(enc, m);
+        let content = m.content.as_ref().map_or(0, |c| content_tokens(enc, c));
+        leading_system &= matches!(m.role, Role::System | Role::Developer);
+        if leading_system {
+            system += content;
+        }
+        total += message_tokens(enc, m, content);
     }
     if let Some(tools) = &req.tools {
         total += tools_tokens(enc, tools);
     }
-    total
+    (total, system)
 }
 
 fn count(enc: Encoding, text: &str) -> u64 {
@@ -143,23 +162,25 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn message_tokens(enc: Encoding, m: &Message) -> u64 {
-    let mut total = TOKENS_PER_MESSAGE + count(enc, role_name(m.role));
-    match &m.content {
-        Some(Content::Text(t)) => total += count(enc, t),
-        Some(Content::Parts(parts)) => {
-            for part in parts {
-                total += match part {
-                    ContentPart::Text { text } => count(enc, text),
-                    ContentPart::Refusal { refusal } => count(enc, refusal),
-                    ContentPart::ImageUrl { image_url } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
-                    ContentPart::ImageUrl { .. } => IMAGE_DEFAULT,
-                    ContentPart::InputAudio { .. } | ContentPart::File { .. } => 0,
-                };
-            }
-        }
-        None => {}
+fn content_tokens(enc: Encoding, content: &Content) -> u64 {
+    match content {
+        Content::Text(t) => count(enc, t),
+        Content::Parts(parts) => parts
+            .iter()
+            .map(|part| match part {
+                ContentPart::Text { text } => count(enc, text),
+                ContentPart::Refusal { refusal } => count(enc, refusal),
+                ContentPart::ImageUrl { image_url } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
+                ContentPart::ImageUrl { .. } => IMAGE_DEFAULT,
+                ContentPart::InputAudio { .. } | ContentPart::File { .. } => 0,
+            })
+            .sum(),
     }
+}
+
+/// A message's tokens, given its content's ([`content_tokens`]).
+fn message_tokens(enc: Encoding, m: &Message, content_tokens: u64) -> u64 {
+    let mut total = TOKENS_PER_MESSAGE + count(enc, role_name(m.role)) + content_tokens;
     if let Some(name) = &m.name {
         total += count(enc, name) + TOKENS_PER_NAME;
     }

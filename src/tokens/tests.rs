@@ -400,3 +400,22 @@ fn estimator_is_still_exported() {
     assert_eq!(estimate_prompt_tokens(&req), 8);
     let _ = estimate_usage(&req, "x");
 }
+
+#[test]
+fn prompt_tokens_report_the_leading_system_prompt_from_the_same_count() {
+    let req = ChatRequest::parse(
+        br#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"developer","content":[{"type":"text","text":"Answer in French."}]},{"role":"user","content":"Hello there"},{"role":"system","content":"late, not part of the prefix"}]}"#,
+    )
+    .unwrap();
+    let p = prompt_tokens(&req);
+    assert!(p.exact);
+    assert_eq!(p.count, count_chat_prompt_tokens(Encoding::O200kBase, &req), "the total is unchanged");
+    let texts = count_tokens(Encoding::O200kBase, "You are terse.") + count_tokens(Encoding::O200kBase, "Answer in French.");
+    assert_eq!(p.system, texts as u64);
+    // Without a system prompt there is none; for a model without a known encoding it is estimated.
+    let plain = ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+    assert_eq!(prompt_tokens(&plain).system, 0);
+    let claude = ChatRequest::parse(br#"{"model":"claude-haiku-4-5","messages":[{"role":"system","content":"12345678"},{"role":"user","content":"hi"}]}"#).unwrap();
+    assert_eq!(prompt_tokens(&claude), PromptTokens { count: estimate_prompt_tokens(&claude), exact: false, system: 2 });
+}
+
