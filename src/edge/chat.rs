@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use worker::{ByteStream, Env, Headers, Request, Response};
+use worker::{ByteStream, Env, Request, Response};
 
 use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
@@ -13,7 +13,7 @@ use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
 use crate::providers::{adapter_for, Provider, Target};
-use crate::receipt::{header_safe, Receipt, UsageBasis};
+use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::cascade::{judge, Verdict};
 use crate::routing::health::Admission;
 use crate::routing::plan::{plan, Outcome, PlanInput};
@@ -325,12 +325,10 @@ fn respond_with_completion(chat: &ChatRequest, body: &Value, receipt: &Receipt) 
         return http::json(200, body, &receipt.headers(true));
     }
     let sse = crate::stream::completion_as_sse(body, chat.wants_stream_usage(), &receipt.summary());
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
-    let _ = headers.set("cache-control", "no-cache");
-    for (k, v) in receipt.headers(true) {
-        let _ = headers.set(k, &v);
-    }
+    let receipt_headers = receipt.headers(true);
+    let headers = super::crossings::headers(
+        [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")].into_iter().chain(receipt_headers.iter().map(|(k, v)| (*k, v.as_str()))),
+    );
     Ok(Response::from_bytes(sse).map_err(http::to_api_error)?.with_headers(headers))
 }
 
@@ -391,8 +389,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             }
         };
         let sent_at = http::now_ms();
-        let mut resp = match upstream::send(&up, provider.timeout_ms).await {
-            Ok(resp) => resp,
+        let expect = if attempt_chat.stream { upstream::Expect::Stream } else { upstream::Expect::Whole };
+        let answer = match upstream::send(&up, provider.timeout_ms, expect).await {
+            Ok(answer) => answer,
             Err(e) => {
                 note_failure(rc, &provider.id, &candidate.upstream_model);
                 attempts.failures.push(format!("{}: {}", provider.id, e.describe()));
@@ -400,7 +399,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 continue;
             }
         };
-        let status = resp.status_code();
+        let status = answer.status;
         // A client error says nothing about the deployment's health; anything else does.
         match disposition(status) {
             Disposition::Success => health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at),
@@ -409,9 +408,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         match disposition(status) {
             Disposition::Success if attempt_chat.stream => {
-                let content_type = resp.headers().get("content-type").ok().flatten();
-                if json_instead_of_stream(content_type.as_deref()) {
-                    let body = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
+                if json_instead_of_stream(answer.content_type.as_deref()) {
+                    let body = answer.bytes().await.unwrap_or_default();
                     let detail = match serde_json::from_slice::<Value>(&body) {
                         Ok(_) => adapter.error_message(status, &body),
                         Err(_) => "invalid JSON".to_string(),
@@ -420,9 +418,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     attempts.failures.push(format!("{}: answered with JSON instead of an event stream ({detail})", provider.id));
                     continue;
                 }
-                let upstream_body = match resp.stream() {
-                    Ok(s) => s,
-                    Err(_) => {
+                let upstream_body = match answer.body {
+                    upstream::AnswerBody::Stream(s) => ByteStream::from(s),
+                    upstream::AnswerBody::Whole(_) => {
                         attempts.failures.push(format!("{}: response body unreadable", provider.id));
                         continue;
                     }
@@ -432,9 +430,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
             }
             Disposition::Success => {
-                let bytes = match super::upstream::body_bytes(&mut resp).await {
-                    Ok(b) => b,
-                    Err(_) => {
+                let bytes = match answer.bytes().await {
+                    Some(b) => b,
+                    None => {
                         attempts.failures.push(format!("{}: connection lost while reading the answer", provider.id));
                         continue;
                     }
@@ -464,14 +462,14 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
             }
             Disposition::Fallback => {
-                let body = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
+                let body = answer.bytes().await.unwrap_or_default();
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
                 }
             }
             Disposition::ClientError => {
-                let body = super::upstream::body_bytes(&mut resp).await.unwrap_or_default();
+                let body = answer.bytes().await.unwrap_or_default();
                 return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &body))));
             }
         }
@@ -659,13 +657,12 @@ fn stream_response(
     receipt: Receipt,
     upstream_body: ByteStream,
 ) -> Result<Response, ApiError> {
-    let headers = Headers::new();
-    for (k, v) in [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")] {
-        let _ = headers.set(k, v);
-    }
-    for (k, v) in receipt.headers(false) {
-        let _ = headers.set(k, &header_safe(&v));
-    }
+    let receipt_headers = receipt.headers(false);
+    let headers = super::crossings::headers(
+        [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")]
+            .into_iter()
+            .chain(receipt_headers.iter().map(|(k, v)| (*k, v.as_str()))),
+    );
     let (finished, ended) = super::handoff::channel();
     *rc.stream_finish.borrow_mut() = Some(ended);
     let state = StreamState {

@@ -68,17 +68,35 @@ fn parse(catalog: &str, pricing: &str) -> Result<(Catalog, PriceTable), String> 
     Ok((catalog, prices))
 }
 
+thread_local! {
+    /// Provider keys by secret name, as read from this isolate's `env`. Secrets and vars are
+    /// fixed for an isolate's life (changing one deploys a new version, in new isolates), and
+    /// each read from `env` is several calls into JS; routing asks for every catalog provider's
+    /// key on every request.
+    static PROVIDER_KEYS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+}
+
 /// A provider's key from its Worker secret (or a plain var in local development). Every key
 /// read is registered for redaction, so no upstream text that echoes it reaches a client.
 pub fn provider_key(env: &Env, secret_name: &str) -> Option<String> {
+    if let Some(known) = PROVIDER_KEYS.with(|k| k.borrow().get(secret_name).cloned()) {
+        // Registered again: the redaction list keeps only the latest few dozen.
+        if let Some(key) = &known {
+            crate::providers::register_secret(key);
+        }
+        return known;
+    }
     let key = env
         .secret(secret_name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(secret_name).map(|v| v.to_string()))
         .ok()
-        .filter(|k| !k.trim().is_empty())?;
-    crate::providers::register_secret(&key);
-    Some(key)
+        .filter(|k| !k.trim().is_empty());
+    if let Some(key) = &key {
+        crate::providers::register_secret(key);
+    }
+    PROVIDER_KEYS.with(|k| k.borrow_mut().insert(secret_name.to_string(), key.clone()));
+    key
 }
 
 thread_local! {

@@ -7,6 +7,7 @@ use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
 use crate::providers::{adapter_for, EmbeddingsAnswer, Target};
 use crate::receipt::{Receipt, UsageBasis};
+use crate::routing::health::Admission;
 use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
 use crate::tokens::estimate_text_tokens;
 use crate::usage::Usage;
@@ -15,7 +16,7 @@ use super::auth::authenticate;
 use super::chat::usable;
 use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, read_body, RequestContext};
-use super::{events, upstream};
+use super::{events, health, upstream};
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate(&req, env).await?;
@@ -72,22 +73,37 @@ pub async fn call_embedding_model<'a>(env: &Env, cfg: &'a RouterConfig, decision
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
         let up = adapter.embeddings_request(&target, emb)?;
-        let mut resp = match upstream::send(&up, provider.timeout_ms).await {
-            Ok(r) => r,
+        // Circuit breakers work as for chat: a deployment whose breaker is open is passed over,
+        // and its failures here count toward opening it.
+        if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
+            failures.push(format!("{}: circuit open (next probe in {:.0} s)", provider.id, retry_in_ms / 1000.0));
+            continue;
+        }
+        let sent_at = http::now_ms();
+        let answer = match upstream::send(&up, provider.timeout_ms, upstream::Expect::Whole).await {
+            Ok(answer) => answer,
             Err(e) => {
+                health::failure(&provider.id, &candidate.upstream_model);
                 failures.push(format!("{}: {}", provider.id, e.describe()));
                 worst_status = worst_status.max(e.status());
                 continue;
             }
         };
-        let status = resp.status_code();
-        let bytes = upstream::body_bytes(&mut resp).await.unwrap_or_default();
+        let status = answer.status;
+        let bytes = answer.bytes().await.unwrap_or_default();
         match disposition(status) {
             Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
-                Ok(answer) => return Ok(Embedded { answer, provider, candidate }),
-                Err(e) => failures.push(e.to_string()),
+                Ok(answer) => {
+                    health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at);
+                    return Ok(Embedded { answer, provider, candidate });
+                }
+                Err(e) => {
+                    health::failure(&provider.id, &candidate.upstream_model);
+                    failures.push(e.to_string());
+                }
             },
             Disposition::Fallback => {
+                health::failure(&provider.id, &candidate.upstream_model);
                 failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                 if status == 429 || status == 503 {
                     worst_status = status;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::select;
 use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{ByteStream, Delay, Headers, Request, Response};
+use worker::{ByteStream, Delay, Request, Response};
 
 use crate::api::ApiError;
 use crate::events::Attribution;
@@ -119,21 +119,13 @@ pub fn now_unix() -> i64 {
 
 pub fn json<T: Serialize>(status: u16, body: &T, extra: &[(&str, String)]) -> Result<Response, ApiError> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("could not encode the response: {e}")))?;
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    for (k, v) in extra {
-        let _ = headers.set(k, &header_safe(v));
-    }
+    let headers = super::crossings::headers(std::iter::once(("content-type", "application/json")).chain(extra.iter().map(|(k, v)| (*k, v.as_str()))));
     Ok(Response::ok(text).map_err(|e| ApiError::internal(e.to_string()))?.with_status(status).with_headers(headers))
 }
 
 pub fn error_response(err: &ApiError, request_id: &str) -> Response {
-    let headers = Headers::new();
-    let _ = headers.set("content-type", "application/json");
-    let _ = headers.set("x-costrouter-request-id", request_id);
-    if err.status == 429 {
-        let _ = headers.set("retry-after", "1");
-    }
+    let retry = (err.status == 429).then_some(("retry-after", "1"));
+    let headers = super::crossings::headers([("content-type", "application/json"), ("x-costrouter-request-id", request_id)].into_iter().chain(retry));
     match Response::ok(err.to_body()) {
         Ok(r) => r.with_status(err.status).with_headers(headers),
         // Building a response from a string cannot fail in practice; an empty 500 is the last resort.

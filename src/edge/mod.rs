@@ -8,6 +8,7 @@ mod auth;
 mod cache;
 mod chat;
 mod config;
+mod crossings;
 mod dashboard;
 mod embeddings;
 mod events;

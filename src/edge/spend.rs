@@ -16,9 +16,13 @@ pub fn ledger(env: &Env, tenant: &str) -> Option<Stub> {
 }
 
 pub(super) async fn call(stub: &Stub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+    call_with_text(stub, path, body.map(|b| b.to_string())).await
+}
+
+async fn call_with_text(stub: &Stub, path: &str, body: Option<String>) -> Result<Value, ApiError> {
     let mut init = RequestInit::new();
     match body {
-        Some(b) => init.with_method(Method::Post).with_body(Some(b.to_string().into())),
+        Some(b) => init.with_method(Method::Post).with_body(Some(b.into())),
         None => init.with_method(Method::Get),
     };
     let req = Request::new_with_init(&format!("https://ledger{path}"), &init).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -107,9 +111,34 @@ pub async fn admit(stub: &Stub, tenant: &str, request_id: &str, tokens: u64, amo
 /// requests a second. Reservations are released at most this much later.
 const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Finished requests waiting for their tenant's next ledger call.
+/// Finished requests waiting for their tenant's next ledger call, each already as the JSON the
+/// ledger reads (`{request_id, actual, event}`): written straight from the structs, with no
+/// `serde_json::Value` tree in between (profiling put that tree at a few percent of a request).
 struct Batch {
-    items: Vec<Value>,
+    items: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+struct FinishedItem<'a> {
+    request_id: &'a str,
+    actual: Option<Usd>,
+    event: Option<&'a crate::events::CostEvent>,
+}
+
+/// The `/finish` body: `{"items": [...], "now": ...}` from items already serialized.
+fn finish_body(items: &[String], now: i64) -> String {
+    let mut body = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 32);
+    body.push_str("{\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str("],\"now\":");
+    body.push_str(&now.to_string());
+    body.push('}');
+    body
 }
 
 thread_local! {
@@ -136,7 +165,13 @@ pub struct Finished {
 /// drives would resolve their promise from that context, which workerd refuses (it cancels the
 /// continuation, leaving the joining request's `waitUntil` pending until its time limit).
 pub async fn finish(env: &Env, done: Finished) {
-    let item = json!({"request_id": done.request_id, "actual": done.actual, "event": done.event});
+    let item = match serde_json::to_string(&FinishedItem { request_id: &done.request_id, actual: done.actual, event: done.event.as_ref() }) {
+        Ok(item) => item,
+        Err(e) => {
+            worker::console_error!("a finished request could not be encoded for the ledger: {e}");
+            return;
+        }
+    };
     let tenant = done.tenant;
     let opened = BATCHES.with(|b| {
         let mut batches = b.borrow_mut();
@@ -158,8 +193,7 @@ pub async fn finish(env: &Env, done: Finished) {
     let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
     let Some(stub) = ledger(env, &tenant) else { return };
     let n = items.len();
-    let body = json!({"items": items, "now": super::http::now_unix()});
-    if let Err(e) = call(&stub, "/finish", Some(body)).await {
+    if let Err(e) = call_with_text(&stub, "/finish", Some(finish_body(&items, super::http::now_unix()))).await {
         worker::console_error!("ledger finish failed for a batch of {n}: {}", e.message);
     }
 }

@@ -1,13 +1,15 @@
 //! Sending a provider request: the one place that calls `fetch`, with a time limit on the
-//! response headers (a stream may then run as long as it needs).
+//! response headers (a stream may then run as long as it needs). The call itself is made in JS
+//! (`crossings.js`), one crossing per request.
 
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
-use wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use js_sys::Array;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::ReadableStream;
 
 use crate::providers::UpstreamRequest;
+
+use super::crossings;
 
 pub enum SendError {
     Timeout,
@@ -37,45 +39,70 @@ impl SendError {
     }
 }
 
-pub async fn send(up: &UpstreamRequest, timeout_ms: u64) -> Result<Response, SendError> {
-    let headers = Headers::new();
-    for (k, v) in &up.headers {
-        headers.set(k, v).map_err(|e| SendError::Network(e.to_string()))?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&up.body)));
-    let request = Request::new_with_init(&up.url, &init).map_err(|e| SendError::Network(e.to_string()))?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let sending = Box::pin(fetch.send_with_signal(&signal));
-    let deadline = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
-    // The losing future borrows `fetch` and `signal`; it is dropped inside this statement.
-    let answered = match select(sending, deadline).await {
-        Either::Left((result, _)) => Some(result),
-        Either::Right(_) => None,
-    };
-    match answered {
-        Some(Ok(resp)) => Ok(resp),
-        Some(Err(e)) => Err(SendError::Network(e.to_string())),
-        None => {
-            controller.abort();
-            Err(SendError::Timeout)
+/// A provider's answer: its status and content type, and its body read whole or left as a stream.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: AnswerBody,
+}
+
+pub enum AnswerBody {
+    /// The whole body, or `None` if the connection broke while it was being read.
+    Whole(Option<Vec<u8>>),
+    /// A 2xx answer to a request sent with `Expect::Stream`, still arriving.
+    Stream(ReadableStream),
+}
+
+/// How the caller will read a successful answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Whole,
+    Stream,
+}
+
+impl Answer {
+    /// The body as bytes: read whole, or (for a stream that turned out to be something else)
+    /// read to its end now. Empty if it broke off.
+    pub async fn bytes(self) -> Option<Vec<u8>> {
+        match self.body {
+            AnswerBody::Whole(bytes) => bytes,
+            AnswerBody::Stream(stream) => {
+                let whole = web_sys::Response::new_with_opt_readable_stream(Some(&stream)).ok()?;
+                let buffer = JsFuture::from(whole.array_buffer().ok()?).await.ok()?;
+                Some(js_sys::Uint8Array::new(&buffer).to_vec())
+            }
         }
     }
 }
 
-/// A response's whole body, read by the runtime in one `arrayBuffer()` call. Profiling showed
-/// the chunk-by-chunk reader behind `Response::bytes` (a JS reader, a read per chunk, a lock
-/// released at the end) at about a sixth of the worker's CPU per proxied request.
-pub async fn body_bytes(resp: &mut Response) -> Result<Vec<u8>, worker::Error> {
-    match resp.body() {
-        worker::ResponseBody::Stream(stream) => {
-            let whole = web_sys::Response::new_with_opt_readable_stream(Some(stream)).map_err(worker::Error::from)?;
-            let buffer = wasm_bindgen_futures::JsFuture::from(whole.array_buffer().map_err(worker::Error::from)?).await.map_err(worker::Error::from)?;
-            Ok(js_sys::Uint8Array::new(&buffer).to_vec())
-        }
-        worker::ResponseBody::Body(bytes) => Ok(bytes.clone()),
-        worker::ResponseBody::Empty => Ok(Vec::new()),
+/// Sends a provider request (see `crossings.js`): a time limit on the response headers, then the
+/// whole body unless a 2xx stream is expected.
+pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect) -> Result<Answer, SendError> {
+    // A header cannot hold a line break, and newlines separate the lines handed to JS.
+    if let Some((k, _)) = up.headers.iter().find(|(k, v)| k.contains(['\n', '\r']) || v.contains(['\n', '\r'])) {
+        return Err(SendError::Network(format!("header '{}' holds a line break", k.replace(['\n', '\r'], "?"))));
     }
+    let header_lines = crossings::header_lines(up.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let promise = crossings::upstream_fetch(&up.url, &header_lines, up.body.as_bytes(), timeout_ms as f64, expect == Expect::Stream);
+    let answered = JsFuture::from(promise).await.map_err(|e| SendError::Network(js_message(&e)))?;
+    let parts: Array = answered.unchecked_into();
+    let kind = parts.get(0).as_string().unwrap_or_default();
+    match kind.as_str() {
+        "timeout" => return Err(SendError::Timeout),
+        "network" => return Err(SendError::Network(parts.get(1).as_string().unwrap_or_default())),
+        _ => {}
+    }
+    let status = parts.get(1).as_f64().unwrap_or(0.0) as u16;
+    let content_type = parts.get(2).as_string();
+    let body = if kind == "stream" {
+        AnswerBody::Stream(parts.get(3).unchecked_into())
+    } else {
+        let bytes = parts.get(3);
+        AnswerBody::Whole((!bytes.is_null()).then(|| bytes.unchecked_into::<js_sys::Uint8Array>().to_vec()))
+    };
+    Ok(Answer { status, content_type, body })
+}
+
+fn js_message(e: &JsValue) -> String {
+    js_sys::Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| "fetch failed".to_string())
 }

@@ -752,3 +752,23 @@ test('an alias is served and reported as such', async () => {
   assert.equal(resp.headers.get('x-costrouter-cost-usd'), costOfOpenAiUsage('gpt-4o-mini', body.usage));
   await eventFor(resp.headers.get('x-costrouter-request-id'));
 });
+
+// Last in this file: it leaves text-embedding-3-small's breaker open in this router.
+test('an embedding deployment that keeps failing opens its circuit and is then passed over', async () => {
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', times: 5, response: { status: 500 } });
+  for (let i = 0; i < 5; i++) {
+    const resp = await embed({ model: 'text-embedding-3-small', input: 'hi' });
+    assert.equal(resp.status, 502, await resp.text());
+  }
+  const sentBefore = r.upstream.requests().length;
+  const skipped = await embed({ model: 'text-embedding-3-small', input: 'hi' });
+  const body = await skipped.json();
+  assert.equal(skipped.status, 502);
+  assert.match(body.error.message, /circuit open/);
+  assert.equal(r.upstream.requests().length, sentBefore, 'an open breaker sends nothing upstream');
+  const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
+  const entry = list.data.find((d) => d.deployment === 'openai/text-embedding-3-small');
+  assert.equal(entry.health.breaker.state, 'open');
+  assert.equal(entry.health.consecutive_failures, 5);
+});

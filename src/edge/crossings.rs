@@ -1,0 +1,37 @@
+//! The JS side of the edge shell (`crossings.js`): runtime work that takes many calls from wasm
+//! through workers-rs, done in one. Rust builds the inputs; JS only carries them out.
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+#[wasm_bindgen(module = "/src/edge/crossings.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = headersFromLines)]
+    fn headers_from_lines(lines: &str) -> web_sys::Headers;
+
+    /// See `upstreamFetch` in `crossings.js` for what the promise resolves to.
+    #[wasm_bindgen(js_name = upstreamFetch)]
+    pub fn upstream_fetch(url: &str, header_lines: &str, body: &[u8], timeout_ms: f64, want_stream: bool) -> js_sys::Promise;
+}
+
+/// Name/value pairs as the `name\nvalue\n...` text `crossings.js` reads. Callers make sure no
+/// name or value holds a newline (header values pass through `receipt::header_safe`).
+pub fn header_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut lines = String::new();
+    for (k, v) in pairs {
+        if !lines.is_empty() {
+            lines.push('\n');
+        }
+        lines.push_str(k);
+        lines.push('\n');
+        lines.push_str(v);
+    }
+    lines
+}
+
+/// A `Headers` object holding the pairs, built in one call (a response carries a dozen headers,
+/// and each `Headers::set` from wasm is its own call). Values are made header-safe here, and a
+/// pair whose name holds a line break (never one the router writes) is left out.
+pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> worker::Headers {
+    let safe: Vec<(&str, String)> = pairs.into_iter().filter(|(k, _)| !k.contains(['\n', '\r'])).map(|(k, v)| (k, crate::receipt::header_safe(v))).collect();
+    worker::Headers(headers_from_lines(&header_lines(safe.iter().map(|(k, v)| (*k, v.as_str())))))
+}
