@@ -17,6 +17,11 @@ use super::spend;
 /// TENANTS KV keys that list the tenants with alerting configured (the cron reads only these).
 const ALERTING_PREFIX: &str = "alerting:";
 
+/// Tenants evaluated at once by a cron run: a tenant whose webhook is slow to answer (up to
+/// [`DELIVERY_TIMEOUT_MS`] per delivery) holds up only its own slot, not every tenant after it.
+/// Each tenant costs a few subrequests, far inside a cron invocation's allowance.
+const CONCURRENT_TENANTS: usize = 8;
+
 /// Each delivery gets this long for its response headers.
 const DELIVERY_TIMEOUT_MS: u64 = 10_000;
 
@@ -30,11 +35,13 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             return;
         }
     };
-    for tenant in tenants {
-        if let Err(e) = evaluate_and_deliver(&env, &tenant, now).await {
+    let env = &env;
+    futures_util::StreamExt::for_each_concurrent(futures_util::stream::iter(tenants), CONCURRENT_TENANTS, |tenant| async move {
+        if let Err(e) = evaluate_and_deliver(env, &tenant, now).await {
             worker::console_error!("alerting: tenant {tenant} not evaluated: {}", e.message);
         }
-    }
+    })
+    .await;
 }
 
 async fn alerting_tenants(env: &Env) -> Result<Vec<String>, ApiError> {

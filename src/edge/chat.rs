@@ -156,7 +156,7 @@ async fn cached_answer(
             return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
         }
     }
-    let probe = semantic_probe(env, cfg, &policy.cache, tenant, &chat.model, &body).await;
+    let probe = semantic_probe(env, rc, cfg, &policy.cache, tenant, &chat.model, &body).await;
     if let (true, Some(probe)) = (read, &probe) {
         let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
         if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await {
@@ -170,15 +170,18 @@ async fn cached_answer(
 }
 
 /// The semantic cache's probe for this request, when the policy turns that cache on; `None` when
-/// the embedder or the vector cannot be had, or the request is not one the cache compares.
-async fn semantic_probe(env: &Env, cfg: &RouterConfig, cache: &CacheSettings, tenant: &str, model: &str, body: &Value) -> Option<super::semantic::Probe> {
+/// the embedder or the vector cannot be had, or the request is not one the cache compares. A
+/// provider embedder's price goes on the request (`RequestContext::lookup_cost`).
+async fn semantic_probe(env: &Env, rc: &RequestContext, cfg: &RouterConfig, cache: &CacheSettings, tenant: &str, model: &str, body: &Value) -> Option<super::semantic::Probe> {
     if !cache.semantic {
         return None;
     }
     let embedder = cache.semantic_embedder.as_str();
     let id = super::semantic::embedder_id(env, embedder).await?;
     let query = crate::cache::semantic::query(tenant, model, &id, body)?;
-    let vector = super::semantic::embed(env, cfg, embedder, &query.text).await?;
+    let (vector, cost) = super::semantic::embed(env, cfg, embedder, &query.text).await;
+    rc.lookup_cost.set(rc.lookup_cost.get() + cost);
+    let vector = vector?;
     Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })
 }
 
@@ -194,7 +197,8 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
     };
     let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None);
     receipt.cache = hit.outcome.into();
-    receipt.cost = Some(crate::pricing::Cost::default());
+    // Nothing was called for the answer; finding it may have cost a provider embedding.
+    receipt.cost = Some(crate::pricing::Cost { total: rc.lookup_cost.get(), ..Default::default() });
     receipt.baseline = Some(answer.baseline);
     events::record(env, rc, principal, 200, &receipt);
     let mut completion = answer.completion;
@@ -528,6 +532,9 @@ fn receipt_for(
     if !attempts.failures.is_empty() {
         reason.push_str(&format!("; fell back to {} after: {}", provider.id, attempts.failures.join("; ")));
     }
+    if rc.lookup_cost.get() > Usd::ZERO {
+        reason.push_str(&format!("; the semantic cache lookup's embedding cost ${}", rc.lookup_cost.get()));
+    }
     let mut receipt = Receipt::priced(
         &rc.request_id,
         &provider.id,
@@ -541,7 +548,7 @@ fn receipt_for(
         decision.baseline_price_key.as_deref(),
     );
     if let Some(cost) = receipt.cost.as_mut() {
-        cost.total += attempts.escalation_cost;
+        cost.total += attempts.escalation_cost + rc.lookup_cost.get();
     }
     receipt.demo = provider.demo;
     receipt.cache = rc.cache_outcome.borrow().clone();
@@ -738,6 +745,9 @@ fn finish_stream(st: &mut StreamState) -> Vec<u8> {
         st.baseline_price_key.as_deref(),
     );
     st.receipt = Receipt { demo: st.receipt.demo, ..priced };
+    if let Some(cost) = st.receipt.cost.as_mut() {
+        cost.total += st.rc.lookup_cost.get();
+    }
     if outcome.complete {
         events::record(&st.env, &st.rc, &st.tenant, 200, &st.receipt);
     } else {

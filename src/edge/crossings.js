@@ -59,3 +59,11 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   }
   return ['whole', response.status, contentType, bytes];
 }
+
+// Whether the rate-limiting binding `limiter` lets one more call under `key` through. True when
+// no such binding is configured: callers document what then goes unlimited.
+export async function rateLimitAllows(limiter, key) {
+  if (limiter == null || typeof limiter.limit !== 'function') return true;
+  const outcome = await limiter.limit({ key });
+  return outcome.success === true;
+}

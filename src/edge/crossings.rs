@@ -8,6 +8,9 @@ extern "C" {
     #[wasm_bindgen(js_name = headersFromLines)]
     fn headers_from_lines(lines: &str) -> web_sys::Headers;
 
+    #[wasm_bindgen(js_name = rateLimitAllows)]
+    fn rate_limit_allows(limiter: &wasm_bindgen::JsValue, key: &str) -> js_sys::Promise;
+
     /// See `upstreamFetch` in `crossings.js` for what the promise resolves to.
     #[wasm_bindgen(js_name = upstreamFetch)]
     pub fn upstream_fetch(url: &str, header_lines: &str, body: &[u8], timeout_ms: f64, want_stream: bool) -> js_sys::Promise;
@@ -34,4 +37,18 @@ pub fn header_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
 pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> worker::Headers {
     let safe: Vec<(&str, String)> = pairs.into_iter().filter(|(k, _)| !k.contains(['\n', '\r'])).map(|(k, v)| (k, crate::receipt::header_safe(v))).collect();
     worker::Headers(headers_from_lines(&header_lines(safe.iter().map(|(k, v)| (*k, v.as_str())))))
+}
+
+/// Whether the Workers rate-limiting binding `binding` admits one more call under `key`. `None`
+/// when the binding is not configured; a limiter that fails to answer admits the call (and is
+/// logged): it slows guessing down, it is not what keeps a secret secret.
+pub async fn rate_limit(env: &worker::Env, binding: &str, key: &str) -> Option<bool> {
+    let limiter = js_sys::Reflect::get(env, &binding.into()).ok().filter(|l| !l.is_undefined() && !l.is_null())?;
+    match wasm_bindgen_futures::JsFuture::from(rate_limit_allows(&limiter, key)).await {
+        Ok(allowed) => Some(allowed.as_bool() == Some(true)),
+        Err(_) => {
+            worker::console_error!("the {binding} rate limiter did not answer; the call is let through");
+            Some(true)
+        }
+    }
 }

@@ -20,6 +20,10 @@ const APP_CSS: &str = include_str!("../../dashboard/app.css");
 /// `dashboard/app.js` with Chart.js, bundled by `scripts/build-worker.sh`.
 const APP_JS: &str = include_str!("../../build/dashboard/app.js");
 
+/// The Workers rate-limiting binding that caps dashboard logins per client address (its limit
+/// and period are set in wrangler.toml).
+const LOGIN_LIMITER: &str = "LOGIN_LIMITER";
+
 /// Scripts and styles only from this origin, no inline code, data only from this origin, no
 /// framing, forms post only here.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
@@ -137,6 +141,12 @@ async fn login(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let content_type = req.headers().get("content-type").ok().flatten().unwrap_or_default();
     let form = core::is_form(&content_type);
     let attempt = async {
+        // Guessing a key or the admin token by trying is slowed to a few tries a minute per
+        // client address. Without the binding (a local setup without it) logins are not limited.
+        let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
+        if super::crossings::rate_limit(env, LOGIN_LIMITER, &format!("dashboard-login:{client}")).await == Some(false) {
+            return Err(ApiError::rate_limited("Too many login attempts from this address; wait a minute and try again."));
+        }
         let body = read_small_body(&mut req, core::LOGIN_BODY_LIMIT).await?;
         let key = core::login_key(&content_type, &body)?;
         let now = now_unix();

@@ -11,6 +11,8 @@ use worker::{Env, Stub};
 
 use crate::cache::semantic::{SemanticQuery, STATIC_EMBEDDER};
 use crate::cache::CachedAnswer;
+use crate::money::Usd;
+use crate::usage::Usage;
 use crate::semantic::{MatchGuard, QuantizedVector, StaticEmbedder};
 
 use super::config::RouterConfig;
@@ -61,24 +63,34 @@ pub async fn embedder_id(env: &Env, embedder: &str) -> Option<String> {
     Some(format!("provider:{embedder}"))
 }
 
-/// The vector for `text`: from the static embedder, or from the named embedding model's
-/// provider (`None` when it cannot be had: the request then goes on without the cache).
-pub async fn embed(env: &Env, cfg: &RouterConfig, embedder: &str, text: &str) -> Option<QuantizedVector> {
+/// The vector for `text` (`None` when it cannot be had: the request then goes on without the
+/// cache) and what getting it cost: nothing from the static embedder; from the named embedding
+/// model's provider, that call's price, charged to the request even when its vector is unusable.
+pub async fn embed(env: &Env, cfg: &RouterConfig, embedder: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
     if embedder == STATIC_EMBEDDER {
-        let e = static_embedder(env).await?;
+        let Some(e) = static_embedder(env).await else { return (None, Usd::ZERO) };
         let v = e.embed(text);
-        return (!v.is_zero()).then(|| v.quantize());
+        return ((!v.is_zero()).then(|| v.quantize()), Usd::ZERO);
     }
     provider_embedding(env, cfg, embedder, text).await
 }
 
-async fn provider_embedding(env: &Env, cfg: &RouterConfig, model: &str, text: &str) -> Option<QuantizedVector> {
+async fn provider_embedding(env: &Env, cfg: &RouterConfig, model: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
     use crate::api::embeddings::EmbeddingsRequest;
-    let decision = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, None, |p| super::chat::usable(env, p)).ok()?;
+    let Ok(decision) = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, None, |p| super::chat::usable(env, p)) else {
+        return (None, Usd::ZERO);
+    };
     let body = json!({"model": model, "input": text}).to_string();
-    let req = EmbeddingsRequest::parse(body.as_bytes()).ok()?;
-    let answer = super::embeddings::call_embedding_model(env, cfg, &decision, &req).await.ok()?.answer;
-    let v: Vec<f32> = answer.body["data"][0]["embedding"].as_array()?.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect();
+    let Ok(req) = EmbeddingsRequest::parse(body.as_bytes()) else { return (None, Usd::ZERO) };
+    let Ok(embedded) = super::embeddings::call_embedding_model(env, cfg, &decision, &req).await else { return (None, Usd::ZERO) };
+    // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
+    let usage = embedded.answer.usage.unwrap_or(Usage { input_tokens: crate::tokens::estimate_text_tokens(text), ..Usage::default() });
+    let cost = cfg.prices.get(&embedded.candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
+    (unit_vector(&embedded.answer.body), cost)
+}
+
+fn unit_vector(body: &Value) -> Option<QuantizedVector> {
+    let v: Vec<f32> = body["data"][0]["embedding"].as_array()?.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect();
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if v.is_empty() || norm == 0.0 || !norm.is_finite() {
         return None;

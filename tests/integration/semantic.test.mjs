@@ -136,3 +136,23 @@ test('with a provider embedder, vectors come from its embeddings endpoint', asyn
   const other = await r.chat(ask('Where is my parcel?'), { key: KEYS.policyco });
   assert.equal(other.headers.get('x-costrouter-cache'), 'miss');
 });
+
+test("a provider embedder's call is charged to the request it looked up, hit or miss", async () => {
+  // 50,000 input tokens of text-embedding-3-small at $0.02/M: $0.001 per lookup.
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', times: 2, response: { usage: { prompt_tokens: 50000, total_tokens: 50000 } } });
+  const first = await r.chat(ask('What are your opening hours?'), { key: KEYS.policyco });
+  const answer = await first.json();
+  assert.equal(first.headers.get('x-costrouter-cache'), 'miss');
+  // gpt-4o-mini at $0.15/M in and $0.60/M out, plus the lookup.
+  const chatCost = (answer.usage.prompt_tokens * 0.15 + answer.usage.completion_tokens * 0.6) / 1e6;
+  assert.ok(Math.abs(Number(first.headers.get('x-costrouter-cost-usd')) - (chatCost + 0.001)) < 1e-12, first.headers.get('x-costrouter-cost-usd'));
+  assert.match(first.headers.get('x-costrouter-route-reason'), /semantic cache lookup's embedding cost \$0\.001/);
+  const [missEvent] = await eventOf(first);
+  assert.ok(Math.abs(missEvent.cost_usd - (chatCost + 0.001)) < 1e-12);
+  await stored();
+  const hit = await r.chat(ask('  What are your opening hours?  '), { key: KEYS.policyco });
+  assert.equal(hit.headers.get('x-costrouter-cache'), 'hit-semantic');
+  assert.equal(hit.headers.get('x-costrouter-cost-usd'), '0.001');
+  const [hitEvent] = await eventOf(hit);
+  assert.equal(hitEvent.cost_usd, 0.001);
+});

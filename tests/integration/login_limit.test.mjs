@@ -1,0 +1,47 @@
+// Dashboard logins are rate limited per client address through the LOGIN_LIMITER binding
+// (wrangler.toml: 10 a minute; here 3, so the test is short). Every attempt counts, good or bad:
+// a guesser cannot reset the count by logging in with a key of its own.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, KEYS } from './harness.mjs';
+
+let r;
+before(async () => {
+  r = await startRouter({ miniflare: { ratelimits: { LOGIN_LIMITER: { simple: { limit: 3, period: 60 } } } } });
+});
+after(async () => {
+  await r?.close();
+});
+
+const login = (key, { form = false, ip = '203.0.113.7' } = {}) =>
+  fetch(`${r.url}/dashboard/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json', 'cf-connecting-ip': ip },
+    body: form ? `key=${encodeURIComponent(key)}` : JSON.stringify({ key }),
+  });
+
+test('after the limit, logins from the same address are refused, even with a good key', async () => {
+  for (let i = 0; i < 3; i++) {
+    const resp = await login('cr-guessTESTkey0000000000000000000000000' + i);
+    assert.equal(resp.status, 401, `attempt ${i + 1}`);
+  }
+  const good = await login(KEYS.acme);
+  const body = await good.json();
+  assert.equal(good.status, 429);
+  assert.equal(body.error.code, 'rate_limit_exceeded');
+  assert.equal(body.error.type, 'rate_limit_error');
+  assert.match(body.error.message, /Too many login attempts/);
+  assert.equal(good.headers.get('set-cookie'), null);
+
+  // The login form shows the same refusal on the page.
+  const form = await login(KEYS.acme, { form: true });
+  assert.equal(form.status, 429);
+  assert.match(form.headers.get('content-type'), /text\/html/);
+  assert.match(await form.text(), /Too many login attempts/);
+  assert.equal(form.headers.get('set-cookie'), null);
+
+  // API calls with the key are not dashboard logins and are not limited by it.
+  const api = await fetch(`${r.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+  assert.equal(api.status, 200);
+});
