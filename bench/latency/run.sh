@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Added latency, side by side: the same chat requests sent straight to a mock OpenAI upstream
-# (nginx) and through costrouter (the real built worker in workerd, via Miniflare), a trivial
+# (nginx) and through costrouter (the real built worker in workerd, via Miniflare with a socket
+# straight into the worker, as in production), a trivial
 # workers-rs worker (the runtime's own limit), a plain JS relay worker (the limit for a worker
 # that makes one upstream call), LiteLLM proxy, Portkey gateway and TensorZero, all
 # in the same run on 127.0.0.1. Non-streaming (wrk) and streaming (time to first token, a Node
@@ -54,14 +55,22 @@ if [[ ! -f bench/latency/trivial-worker/build/index.js || bench/latency/trivial-
 fi
 
 # --- start everything ------------------------------------------------------------------------
+# With two or more cores, every gateway runs on core 0 and the load generators and the mock on
+# core 1 (BENCH_PIN=0 turns this off). Unpinned, the scheduler moves them across both cores and
+# a gateway's figures swing with whatever wrk and nginx happen to take; pinned, each gateway has
+# one whole core, as a Worker isolate has one thread. Only one target is under load at a time.
+gateway_cpu=() client_cpu=()
+if [[ "${BENCH_PIN:-1}" == 1 && $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
+  gateway_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
+fi
 mkdir -p "$work/nginx/tmp" "$work/nginx/payloads"
 cp bench/latency/payloads/* "$work/nginx/payloads/"
 chmod -R a+rX "$work/nginx"
-nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf"
+"${client_cpu[@]}" nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf"
 
 start() { # name, log file, command...
   local name=$1 log=$2; shift 2
-  "$@" > "$log" 2>&1 &
+  "${gateway_cpu[@]}" "$@" > "$log" 2>&1 &
   pids+=($!)
   echo "$name $!" >> "$work/pids"
 }
@@ -117,6 +126,14 @@ for t in "${targets[@]}"; do
   usable+=("$t")
 done
 
+# Warm-up, unmeasured: a few seconds of load on each target first, so that no target's first
+# measurement carries its JIT (V8's tier-up of wasm and JS) or its connection pools filling.
+for t in "${usable[@]}"; do
+  IFS='|' read -r name url jm sm auth h1 h2 h3 h4 <<< "$t"
+  export BENCH_AUTH="$auth" BENCH_HEADERS="$h1|$h2" BENCH_BODY="$(body "$jm" '')"
+  "${client_cpu[@]}" wrk -t1 -c10 -d3s --timeout 10s -s bench/latency/wrk-post.lua "$url" >/dev/null 2>&1 || true
+done
+
 for mode in json stream; do
   for conns in 1 10 50; do
     for rep in $(seq 1 "$repeats"); do
@@ -128,10 +145,10 @@ for mode in json stream; do
         [[ "$name" == direct && "$mode" == stream ]] && url=http://127.0.0.1:9101/v1/chat/completions
         if [[ "$mode" == json ]]; then
           export BENCH_BODY="$(body "$jm" '')"
-          line=$(wrk -t1 -c"$conns" -d"${seconds}s" --timeout 10s -s bench/latency/wrk-post.lua "$url" | tail -1)
+          line=$("${client_cpu[@]}" wrk -t1 -c"$conns" -d"${seconds}s" --timeout 10s -s bench/latency/wrk-post.lua "$url" | tail -1)
         else
           export BENCH_BODY="$(body "$sm" ',"stream":true')"
-          line=$(node bench/latency/stream-client.mjs "$url" "$conns" "$seconds")
+          line=$("${client_cpu[@]}" node bench/latency/stream-client.mjs "$url" "$conns" "$seconds")
         fi
         echo "{\"target\":\"$name\",\"mode\":\"$mode\",\"conns\":$conns,\"rep\":$rep,\"r\":$line}" >> "$results"
       done
@@ -144,6 +161,6 @@ cr_pid=$(awk '$1=="costrouter"{print $2}' "$work/pids")
 wd=$(pgrep -P "$cr_pid" -f workerd | head -1 || true)
 peak_kb=$( [[ -n "$wd" ]] && awk '/VmHWM/{print $2}' "/proc/$wd/status" || echo 0)
 
-python3 bench/latency/report.py "$results" "$seconds" "$repeats" "$peak_kb" > "$work/section.md"
+BENCH_PINNED=$((${#gateway_cpu[@]} > 0)) python3 bench/latency/report.py "$results" "$seconds" "$repeats" "$peak_kb" > "$work/section.md"
 python3 bench/latency/splice.py bench/RESULTS.md latency "$work/section.md"
 echo "wrote bench/RESULTS.md (latency)"

@@ -14,7 +14,10 @@ const KEY = 'cr-benchKEY00000000000000000000000000000001';
 const mf = new Miniflare({
   modules: true, scriptPath: ROOT + '/build/index.js',
   modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
-  compatibilityDate: '2025-09-01', host: '127.0.0.1', port: 9201, inspectorPort: 9333,
+  compatibilityDate: '2025-09-01', host: '127.0.0.1', port: 0, inspectorPort: 9333,
+  // Straight into the worker, as in production: no Miniflare entry worker in front (see
+  // bench/latency/serve-worker.mjs).
+  unsafeDirectSockets: [{ host: '127.0.0.1', port: 9201 }],
   // As in production and under `workerd serve`: no JS worker in front of every outbound fetch.
   stripCfConnectingIp: false,
   kvNamespaces: ['CONFIG', 'TENANTS'], durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true } },
