@@ -56,7 +56,21 @@ export function testCatalog(up) {
 export async function startRouter({ catalog, extraBindings = {}, policies = {}, miniflare = {} } = {}) {
   const upstream = await startFakeUpstream();
   const events = [];
+  // Every line workerd writes (the worker's console output, runtime errors), kept for the tests
+  // that check what the logs hold, and passed through as Miniflare would.
+  const logLines = [];
+  const capture = (stream, sink) => {
+    let rest = '';
+    stream.on('data', (chunk) => {
+      sink.write(chunk);
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop();
+      logLines.push(...lines);
+    });
+    stream.on('end', () => { if (rest) logLines.push(rest); });
+  };
   const mf = new Miniflare({
+    handleRuntimeStdio: (stdout, stderr) => { capture(stdout, process.stdout); capture(stderr, process.stderr); },
     modules: true,
     scriptPath: path.join(ROOT, 'build/index.js'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
@@ -109,6 +123,8 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     upstream,
     events,
     mf,
+    /** The lines workerd has logged so far. */
+    logs: () => [...logLines],
     /** Waits for in-flight event posts (they are sent after the response). */
     async eventsSettled(count, timeoutMs = 3000) {
       const start = Date.now();

@@ -393,3 +393,27 @@ test('streams carry no secrets either (cost trailer and events)', async () => {
   const { text } = await readSse(resp);
   for (const secret of [...SECRETS, ...Object.values(KEYS)]) assert.ok(!text.includes(secret), `stream carries '${secret}'`);
 });
+
+test('no provider key, router key, admin token or prompt text appears in any log line', async () => {
+  // Requests that make the worker log, carrying a prompt marker: a connection reset (logged with
+  // the runtime's message), a refused key with a fallback, a provider echoing its key.
+  const marker = 'prompt-text-that-must-never-be-logged-5c1e';
+  const ask = (model, extra = {}) => ({ model, max_tokens: 16, messages: [{ role: 'user', content: `${marker} hello` }], ...extra });
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { fault: 'reset' } });
+  assert.ok((await r.chat(ask('gpt-4o'))).status >= 500);
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { status: 401, message: `Incorrect API key provided: ${PROVIDER_KEYS.openai}` } });
+  await (await r.chat(ask('gpt-4o', { stream: true }))).text();
+  await (await r.chat(ask('badkey-model'))).text();
+  r.upstream.reset();
+  await (await r.chat(ask('gpt-4o-mini'))).text();
+  await new Promise((res) => setTimeout(res, 300)); // lines written after the response
+  const lines = r.logs();
+  // The capture works: the reset above was logged.
+  assert.ok(lines.some((l) => l.includes('upstream connection failed')), `captured ${lines.length} log lines`);
+  const leaks = [];
+  for (const line of lines) {
+    for (const secret of [...SECRETS, ...Object.values(KEYS), marker]) if (line.includes(secret)) leaks.push(`'${secret}' in: ${line.slice(0, 200)}`);
+  }
+  assert.deepEqual(leaks, []);
+});
