@@ -36,7 +36,7 @@ pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     }
     match (path.as_str(), req.method()) {
         ("/dashboard" | "/dashboard/", Method::Get) => page(&req, env).await,
-        ("/dashboard/login", Method::Post) => login(req, env).await,
+        ("/dashboard/login", Method::Post) => login(req, env, rc).await,
         ("/dashboard/logout", Method::Post | Method::Get) => logout(&req, env).await,
         ("/dashboard/session", Method::Get) => session_info(&req, env, rc).await,
         ("/dashboard/tenants", Method::Get) => tenants(&req, env, rc).await,
@@ -137,7 +137,7 @@ async fn read_small_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, Api
 /// `POST /dashboard/login` with a form field `key` or JSON `{"key"}`: a router key or the admin
 /// token. Success sets the session cookie (303 to /dashboard for a form, JSON otherwise); a
 /// refused key gets the login form again with the reason (or an OpenAI-style error), no cookie.
-async fn login(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let content_type = req.headers().get("content-type").ok().flatten().unwrap_or_default();
     let form = core::is_form(&content_type);
     let attempt = async {
@@ -145,6 +145,8 @@ async fn login(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         // client address. Without the binding (a local setup without it) logins are not limited.
         let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
         if super::crossings::rate_limit(env, LOGIN_LIMITER, &format!("dashboard-login:{client}")).await == Some(false) {
+            // The limiter counts per minute (wrangler.toml).
+            rc.add_header("retry-after", "60".into());
             return Err(ApiError::rate_limited("Too many login attempts from this address; wait a minute and try again."));
         }
         let body = read_small_body(&mut req, core::LOGIN_BODY_LIMIT).await?;

@@ -56,15 +56,13 @@ impl RequestContext {
         let mut bytes = [0u8; 12];
         // getrandom uses crypto.getRandomValues; it does not fail on workerd.
         let _ = getrandom::fill(&mut bytes);
-        // `request.cf` is read once: each access builds a fresh object in the runtime.
-        let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
-        let field = |name: &str| -> Option<String> {
-            let v = js_sys::Reflect::get(cf.as_ref()?, &name.into()).ok()?;
-            v.as_string().or_else(|| v.as_bool().map(|b| if b { "1".to_string() } else { "0".to_string() }))
-        };
-        let country = field("country").unwrap_or_default();
-        let continent = field("continent").unwrap_or_default();
-        let eu = field("isEUCountry").as_deref() == Some("1");
+        // The `cf` object workers-rs read when it received the request: each read of
+        // `request.cf` builds it again in the runtime.
+        let cf = req.cf();
+        let country = cf.and_then(|c| c.country()).unwrap_or_default();
+        let continent = cf.and_then(|c| c.continent()).unwrap_or_default();
+        // Cloudflare sends "1" for an EU country.
+        let eu = cf.is_some_and(|c| c.is_eu_country());
         RequestContext {
             request_id: format!("req_{}", hex::encode(bytes)),
             started_ms: now_ms(),

@@ -33,6 +33,7 @@ test('after the limit, logins from the same address are refused, even with a goo
   assert.equal(body.error.type, 'rate_limit_error');
   assert.match(body.error.message, /Too many login attempts/);
   assert.equal(good.headers.get('set-cookie'), null);
+  assert.equal(good.headers.get('retry-after'), '60');
 
   // The login form shows the same refusal on the page.
   const form = await login(KEYS.acme, { form: true });
