@@ -117,7 +117,7 @@ pub async fn call_embedding_model<'a>(env: &Env, cfg: &'a RouterConfig, decision
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }
 
-fn estimated_input_tokens(emb: &EmbeddingsRequest) -> u64 {
+pub(super) fn estimated_input_tokens(emb: &EmbeddingsRequest) -> u64 {
     use crate::api::embeddings::EmbeddingInput;
     match &emb.input {
         EmbeddingInput::One(s) => estimate_text_tokens(s),

@@ -84,7 +84,7 @@ async fn provider_embedding(env: &Env, cfg: &RouterConfig, model: &str, text: &s
     let Ok(req) = EmbeddingsRequest::parse(body.as_bytes()) else { return (None, Usd::ZERO) };
     let Ok(embedded) = super::embeddings::call_embedding_model(env, cfg, &decision, &req).await else { return (None, Usd::ZERO) };
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
-    let usage = embedded.answer.usage.unwrap_or(Usage { input_tokens: crate::tokens::estimate_text_tokens(text), ..Usage::default() });
+    let usage = embedded.answer.usage.unwrap_or(Usage { input_tokens: super::embeddings::estimated_input_tokens(&req), ..Usage::default() });
     let cost = cfg.prices.get(&embedded.candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
     (unit_vector(&embedded.answer.body), cost)
 }

@@ -62,7 +62,7 @@ pub enum Expect {
 
 impl Answer {
     /// The body as bytes: read whole, or (for a stream that turned out to be something else)
-    /// read to its end now. Empty if it broke off.
+    /// read to its end now. `None` if it broke off.
     pub async fn bytes(self) -> Option<Vec<u8>> {
         match self.body {
             AnswerBody::Whole(bytes) => bytes,
