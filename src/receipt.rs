@@ -114,8 +114,8 @@ impl Receipt {
 /// Header values must be visible ASCII: anything else (a newline from a model name in a config,
 /// a non-Latin alias) becomes `?`, so a header can never be split or rejected.
 pub fn header_safe(value: &str) -> String {
-    let cleaned: String = value.chars().map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect();
-    cleaned.chars().take(512).collect()
+    // One pass: every header of every response goes through here.
+    value.chars().take(512).map(|c| if (' '..='~').contains(&c) { c } else { '?' }).collect()
 }
 
 #[cfg(test)]
@@ -133,6 +133,17 @@ mod tests {
         assert_eq!(h["x-costrouter-route-reason"], "requested model cheap??x: y");
         assert_eq!(r.savings().unwrap().to_string(), "0.00329");
         assert_eq!(r.summary()["savings_usd"], "0.00329");
+    }
+
+    #[test]
+    fn header_values_are_visible_ascii_and_at_most_512_characters() {
+        assert_eq!(header_safe("a b~"), "a b~");
+        assert_eq!(header_safe("é\tx\u{7f}"), "??x?");
+        // Counted in characters: a non-ASCII character becomes one '?'.
+        let long = format!("{}{}", "é".repeat(300), "z".repeat(300));
+        let safe = header_safe(&long);
+        assert_eq!(safe.len(), 512);
+        assert_eq!(safe, format!("{}{}", "?".repeat(300), "z".repeat(212)));
     }
 
     #[test]

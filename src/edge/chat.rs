@@ -333,7 +333,7 @@ fn respond_with_completion(chat: &ChatRequest, body: &Value, receipt: &Receipt) 
     let headers = super::crossings::headers(
         [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")].into_iter().chain(receipt_headers.iter().map(|(k, v)| (*k, v.as_str()))),
     );
-    Ok(Response::from_bytes(sse).map_err(http::to_api_error)?.with_headers(headers))
+    Ok(http::whole_response(200, headers, sse))
 }
 
 /// A provider can be called when it needs no key or its key secret is set.

@@ -122,22 +122,20 @@ pub fn now_unix() -> i64 {
 pub fn json<T: Serialize>(status: u16, body: &T, extra: &[(&str, String)]) -> Result<Response, ApiError> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("could not encode the response: {e}")))?;
     let headers = super::crossings::headers(std::iter::once(("content-type", "application/json")).chain(extra.iter().map(|(k, v)| (*k, v.as_str()))));
-    Ok(Response::ok(text).map_err(|e| ApiError::internal(e.to_string()))?.with_status(status).with_headers(headers))
+    Ok(whole_response(status, headers, text.into_bytes()))
 }
 
 pub fn error_response(err: &ApiError, request_id: &str) -> Response {
     let retry = (err.status == 429).then_some(("retry-after", "1"));
     let headers = super::crossings::headers([("content-type", "application/json"), ("x-costrouter-request-id", request_id)].into_iter().chain(retry));
-    match Response::ok(err.to_body()) {
-        Ok(r) => r.with_status(err.status).with_headers(headers),
-        // Building a response from a string cannot fail in practice; an empty 500 is the last resort.
-        Err(_) => Response::empty().map(|r| r.with_status(500)).unwrap_or_else(|_| unreachable_response()),
-    }
+    whole_response(err.status, headers, err.to_body().into_bytes())
 }
 
-#[allow(clippy::unwrap_used)]
-fn unreachable_response() -> Response {
-    Response::error("internal error", 500).unwrap()
+/// A response with this whole body and exactly these headers. `Response::ok` and
+/// `Response::from_bytes` would first set a content type of their own, a runtime call whose
+/// result `with_headers` throws away, on every response.
+pub fn whole_response(status: u16, headers: worker::Headers, body: Vec<u8>) -> Response {
+    worker::ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body)
 }
 
 /// Reads the body, refusing more than `limit` bytes (by `content-length` first, then by count).
