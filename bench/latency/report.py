@@ -64,7 +64,10 @@ print("- workers (costrouter, the trivial Rust worker, the JS relay) run in work
       "Miniflare puts a JS worker in front of every request (it cut the trivial worker to about 40% of its rate here) and another behind "
       "every outbound fetch. "
       "The JS relay passes each request to the mock and its answer back: the limit for any worker that makes one upstream call.")
-print("- load: wrk (1 thread) for non-streaming; for streaming a Node client timing the first content chunk (TTFT) and the whole stream.")
+print("- load: wrk (1 thread) for non-streaming; for streaming a Node client timing the first content chunk (TTFT) and the whole stream. "
+      "wrk's percentiles include its coordinated-omission correction: a response slower than the mean interval between requests on its "
+      "connection is recorded with the requests a steady client would have sent meanwhile, so a rare pause of the runtime weighs on "
+      "the p95/p99 of a fast target far more than its count alone would.")
 if unavailable:
     print(f"- not measured (did not answer the check request): {', '.join(unavailable)}")
 print()
