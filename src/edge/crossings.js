@@ -9,16 +9,26 @@
 // the garbage collector must later find and finalize; a profile of the router under load shows
 // that wrapping and its clean-up, and finalizing such native objects is what the runtime's
 // longest pauses are made of. A settled promise's `then` runs the callback in the same microtask
-// checkpoint with no native object at all. The callbacks are wasm-bindgen-futures' own: a throw
-// from one still surfaces, as an unhandled rejection, and nothing in this worker uses async context.
+// checkpoint with no native object at all. Nothing in this worker uses async context. A throw
+// (a trap in the wasm) is handed to the runtime's own queueMicrotask to rethrow, so it is reported
+// as before, as an `error` event, which workers-rs' glue listens to for its recovery.
+const runtimeQueueMicrotask = globalThis.queueMicrotask;
 const settled = Promise.resolve();
 globalThis.queueMicrotask = (callback) => {
-  settled.then(() => callback());
+  settled.then(() => {
+    try {
+      callback();
+    } catch (error) {
+      runtimeQueueMicrotask(() => {
+        throw error;
+      });
+    }
+  });
 };
 
 // "name\nvalue\nname\nvalue..." (the Rust side never passes a newline inside a name or value)
-// as [name, value] pairs, which `fetch` and `Response` take as they take a Headers object,
-// without a Headers object of our own for them to copy and then discard.
+// as [name, value] pairs, which `fetch` takes as it takes a Headers object, without one of ours
+// for it to copy and then discard.
 function pairsFromLines(lines) {
   const pairs = [];
   if (lines.length > 0) {
