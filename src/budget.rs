@@ -419,6 +419,32 @@ impl Ledger {
     }
 }
 
+/// Output tokens assumed for a model with no published cap and a request that sets none.
+pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
+
+/// The most a routed request can cost: every candidate could end up serving it, so the most
+/// expensive one counts; in a cascade every model may be paid for, so they add up.
+/// `prompt_upper` must be an upper bound on the prompt's tokens.
+pub fn max_cost(decision: &crate::routing::RouteDecision, prices: &crate::pricing::PriceTable, prompt_upper: u64, output_cap: Option<u64>) -> Usd {
+    let mut seen = std::collections::BTreeSet::new();
+    let costs = decision.candidates.iter().filter(|c| seen.insert(c.model.clone())).map(|c| {
+        prices.get(&c.price_key).map_or(Usd::ZERO, |p| {
+            let output = output_cap.or(p.max_output_tokens).unwrap_or(DEFAULT_OUTPUT_CAP);
+            let usage = crate::usage::Usage { input_tokens: prompt_upper, output_tokens: output, ..Default::default() };
+            // Cached and cache-write prices may exceed the input price (cache writes do): take the dearest.
+            let rates = p.rates_for(prompt_upper);
+            let dearest_input = rates.input.max(rates.cache_write).max(rates.cached_input);
+            let base = p.cost(&usage, false).total;
+            base + (dearest_input - rates.input).times(prompt_upper)
+        })
+    });
+    if decision.cascade.is_some() {
+        costs.fold(Usd::ZERO, |a, b| a + b)
+    } else {
+        costs.max().unwrap_or(Usd::ZERO)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,31 +612,5 @@ mod tests {
         assert_eq!(l.alerts.len(), 2);
         let back: Ledger = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
         assert_eq!(back, l, "alerts and their per-window state persist");
-    }
-}
-
-/// Output tokens assumed for a model with no published cap and a request that sets none.
-pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
-
-/// The most a routed request can cost: every candidate could end up serving it, so the most
-/// expensive one counts; in a cascade every model may be paid for, so they add up.
-/// `prompt_upper` must be an upper bound on the prompt's tokens.
-pub fn max_cost(decision: &crate::routing::RouteDecision, prices: &crate::pricing::PriceTable, prompt_upper: u64, output_cap: Option<u64>) -> Usd {
-    let mut seen = std::collections::BTreeSet::new();
-    let costs = decision.candidates.iter().filter(|c| seen.insert(c.model.clone())).map(|c| {
-        prices.get(&c.price_key).map_or(Usd::ZERO, |p| {
-            let output = output_cap.or(p.max_output_tokens).unwrap_or(DEFAULT_OUTPUT_CAP);
-            let usage = crate::usage::Usage { input_tokens: prompt_upper, output_tokens: output, ..Default::default() };
-            // Cached and cache-write prices may exceed the input price (cache writes do): take the dearest.
-            let rates = p.rates_for(prompt_upper);
-            let dearest_input = rates.input.max(rates.cache_write).max(rates.cached_input);
-            let base = p.cost(&usage, false).total;
-            base + (dearest_input - rates.input).times(prompt_upper)
-        })
-    });
-    if decision.cascade.is_some() {
-        costs.fold(Usd::ZERO, |a, b| a + b)
-    } else {
-        costs.max().unwrap_or(Usd::ZERO)
     }
 }

@@ -110,6 +110,7 @@ impl CostEvent {
     }
 
     /// An event for a request that failed before any model answered: it cost nothing.
+    #[allow(clippy::too_many_arguments, reason = "each is its own column of the event, and every caller has all of them at hand")]
     pub fn failure(tenant: &str, attribution: Attribution, country: &str, status: u16, request_id: &str, error_code: &str, model: &str, latency_ms: f64) -> CostEvent {
         CostEvent {
             tenant: tenant.to_string(),

@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(&v[23..26], &[Value::Int(1), Value::Int(100), Value::Int(5)], "capped request, its cap, its output");
         assert_eq!(UPSERT.matches('?').count(), v.len());
         let m = minutely_values(&e, 7_205);
-        assert_eq!(m[0], Value::Int(7_200 - 7_200 % 60 + 0));
+        assert_eq!(m[0], Value::Int(7_200), "the minute that second 7,205 falls in");
         assert_eq!(m[2], Value::Int(1), "one request");
         assert_eq!(m[4], Value::Int(2), "retries");
         assert_eq!(UPSERT_MINUTELY.matches('?').count(), m.len());

@@ -133,7 +133,7 @@ impl AlertConfig {
         if !(1..=60).contains(&s.window_minutes) {
             return Err("spend_spike.window_minutes must be between 1 and 60.".into());
         }
-        if s.baseline_minutes < s.window_minutes || s.baseline_minutes % s.window_minutes != 0 || s.baseline_minutes > 300 {
+        if s.baseline_minutes < s.window_minutes || !s.baseline_minutes.is_multiple_of(s.window_minutes) || s.baseline_minutes > 300 {
             return Err("spend_spike.baseline_minutes must be a multiple of window_minutes, at most 300.".into());
         }
         let e = &self.error_storm;

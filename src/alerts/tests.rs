@@ -87,7 +87,7 @@ fn budget_thresholds_fire_per_level_and_window() {
 #[test]
 fn an_opened_circuit_stays_an_alert_for_its_hold_time() {
     let c = CircuitRow { deployment: "openai/gpt-4o".into(), last_opened: NOW - 100, openings: 2 };
-    assert_eq!(detect(&cfg(), NOW, &[], &[], &[c.clone()])[0].key, "circuit_open:openai/gpt-4o");
+    assert_eq!(detect(&cfg(), NOW, &[], &[], std::slice::from_ref(&c))[0].key, "circuit_open:openai/gpt-4o");
     assert!(detect(&cfg(), NOW + 300, &[], &[], &[c]).is_empty());
 }
 

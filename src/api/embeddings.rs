@@ -34,7 +34,7 @@ impl EmbeddingsRequest {
     pub fn parse(body: &[u8]) -> Result<EmbeddingsRequest, ApiError> {
         let value = super::parse_json_object(body)?;
         for required in ["model", "input"] {
-            if value.get(required).map_or(true, Value::is_null) {
+            if value.get(required).is_none_or(Value::is_null) {
                 return Err(ApiError::missing_field(required));
             }
         }

@@ -114,7 +114,7 @@ async fn page(req: &Request, env: &Env) -> Result<Response, ApiError> {
 async fn read_small_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     use futures_util::StreamExt;
     if let Ok(Some(len)) = req.headers().get("content-length") {
-        if len.trim().parse::<u64>().map_or(false, |n| n > limit as u64) {
+        if len.trim().parse::<u64>().is_ok_and(|n| n > limit as u64) {
             return Err(ApiError::body_too_large(limit));
         }
     }

@@ -141,7 +141,7 @@ pub fn whole_response(status: u16, headers: worker::Headers, body: Vec<u8>) -> R
 /// Reads the body, refusing more than `limit` bytes (by `content-length` first, then by count).
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     if let Ok(Some(len)) = req.headers().get("content-length") {
-        if len.trim().parse::<u64>().map_or(false, |n| n > limit as u64) {
+        if len.trim().parse::<u64>().is_ok_and(|n| n > limit as u64) {
             // Drain what the client is still sending (bounded), so it reads the 413 instead of a reset.
             if req.inner().body().is_some() {
                 if let Ok(mut stream) = req.stream() {
@@ -202,7 +202,7 @@ pub fn has_key_in_query(req: &Request) -> bool {
     if !req.inner().url().contains('?') {
         return false;
     }
-    req.url().map_or(false, |url| {
+    req.url().is_ok_and(|url| {
         url.query_pairs().any(|(k, _)| {
             let k = k.to_ascii_lowercase();
             matches!(k.as_str(), "key" | "api_key" | "apikey" | "api-key" | "access_token" | "token")

@@ -1670,7 +1670,7 @@ const CJK_CUE_SPAN: usize = 4096;
 const _: () = assert!(CJK_CUES.len() <= 64, "cjk_cues keeps a u64 of the cues found");
 
 fn cjk_cues(scan: &mut Scan, text: &str) {
-    let text = &text[..floor_boundary(text, CJK_CUE_SPAN)].as_bytes();
+    let text = &text.as_bytes()[..floor_boundary(text, CJK_CUE_SPAN)];
     // One pass over the span, trying the cues only where a CJK character (3-byte UTF-8, lead byte
     // 0xE3..=0xE9) starts: a `contains` per cue would rescan the span forty times.
     let mut found = 0u64;

@@ -372,6 +372,38 @@ pub fn split_pick(weights: &[u32], sticky_key: &str) -> usize {
     weights.len() - 1
 }
 
+impl Facts {
+    /// The task class and difficulty band (`code/hard`), as rollups and recommendations group
+    /// requests: coarse enough that each group has traffic, fine enough to price separately.
+    pub fn class_label(&self) -> String {
+        let Some(task) = self.task else { return String::new() };
+        let band = match self.difficulty {
+            d if d < 0.34 => "easy",
+            d if d < 0.67 => "medium",
+            _ => "hard",
+        };
+        format!("{}/{band}", task.as_str())
+    }
+
+    /// The facts a chat request carries by itself; the edge adds tenant, tags, host and geography.
+    pub fn for_chat(req: &crate::api::chat::ChatRequest) -> Facts {
+        use crate::api::chat::ResponseFormat;
+        let c = super::classify::classify(req);
+        Facts {
+            task: Some(c.task),
+            difficulty: c.difficulty,
+            risk: Some(c.risk),
+            prompt_tokens: c.features.prompt_tokens,
+            system_prompt_tokens: c.features.system_prompt_tokens,
+            has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            has_images: req.messages.iter().any(|m| m.content.as_ref().is_some_and(|c| c.has_image())),
+            has_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),
+            model: req.model.clone(),
+            ..Facts::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,38 +529,6 @@ route = { strategy = "requested" }
             let e = Policy::from_toml("acme.toml", &text, &known).unwrap_err();
             assert!(e.message.contains(needle), "{needle}: {e}");
             assert_eq!(e.line, line, "{needle}: {e}");
-        }
-    }
-}
-
-impl Facts {
-    /// The task class and difficulty band (`code/hard`), as rollups and recommendations group
-    /// requests: coarse enough that each group has traffic, fine enough to price separately.
-    pub fn class_label(&self) -> String {
-        let Some(task) = self.task else { return String::new() };
-        let band = match self.difficulty {
-            d if d < 0.34 => "easy",
-            d if d < 0.67 => "medium",
-            _ => "hard",
-        };
-        format!("{}/{band}", task.as_str())
-    }
-
-    /// The facts a chat request carries by itself; the edge adds tenant, tags, host and geography.
-    pub fn for_chat(req: &crate::api::chat::ChatRequest) -> Facts {
-        use crate::api::chat::ResponseFormat;
-        let c = super::classify::classify(req);
-        Facts {
-            task: Some(c.task),
-            difficulty: c.difficulty,
-            risk: Some(c.risk),
-            prompt_tokens: c.features.prompt_tokens,
-            system_prompt_tokens: c.features.system_prompt_tokens,
-            has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
-            has_images: req.messages.iter().any(|m| m.content.as_ref().is_some_and(|c| c.has_image())),
-            has_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),
-            model: req.model.clone(),
-            ..Facts::default()
         }
     }
 }
