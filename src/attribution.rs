@@ -37,6 +37,11 @@ const TAGS: [(&str, &[&str]); 4] = [
     ("x-costrouter-user", &["user"]),
 ];
 
+/// The headers [`resolve`] reads.
+pub fn header_names() -> impl Iterator<Item = &'static str> {
+    TAGS.iter().map(|(header, _)| *header)
+}
+
 fn slot(a: &mut Attribution, i: usize) -> &mut String {
     match i {
         0 => &mut a.feature,
@@ -99,6 +104,18 @@ mod tests {
 
     fn tags(feature: &str, team: &str, environment: &str, user: &str) -> Attribution {
         Attribution { feature: feature.into(), team: team.into(), environment: environment.into(), user: user.into() }
+    }
+
+    #[test]
+    fn header_names_are_every_header_resolve_reads() {
+        // The edge fetches these in one call up front; a header read but not listed would cost a call of its own.
+        let asked = std::cell::RefCell::new(Vec::new());
+        let record = |name: &str| {
+            asked.borrow_mut().push(name.to_string());
+            None
+        };
+        resolve(record, None, None, &Attribution::default()).unwrap();
+        assert_eq!(*asked.borrow(), header_names().collect::<Vec<_>>());
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub struct ClientControls {
 }
 
 impl ClientControls {
+    /// The headers [`ClientControls::from_headers`] reads.
+    pub const HEADERS: [&'static str; 3] = ["cache-control", "x-costrouter-cache-ttl", "x-costrouter-cache-sampled"];
+
     /// Reads the headers (`header` gives a header's value by lower-case name).
     pub fn from_headers(header: impl Fn(&str) -> Option<String>) -> Result<ClientControls, String> {
         let mut c = ClientControls::default();

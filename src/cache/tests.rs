@@ -110,3 +110,15 @@ fn a_streamed_answer_is_reassembled_whatever_the_splits() {
     errored.push(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}\n\ndata: {\"error\":{\"message\":\"cut\"}}\n\n");
     assert_eq!(errored.finish(), None);
 }
+
+#[test]
+fn client_controls_headers_are_every_header_from_headers_reads() {
+    // The edge fetches these in one call up front; a header read but not listed would cost a call of its own.
+    let asked = std::cell::RefCell::new(Vec::new());
+    ClientControls::from_headers(|name| {
+        asked.borrow_mut().push(name.to_string());
+        None
+    })
+    .unwrap();
+    assert_eq!(*asked.borrow(), ClientControls::HEADERS);
+}

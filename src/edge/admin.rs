@@ -26,20 +26,20 @@ use super::http::{self, now_unix, read_body, RequestContext};
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    require_admin(&req, env)?;
+    require_admin(&rc.headers, env)?;
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').filter(|s| !s.is_empty()).collect();
     let rid = [("x-costrouter-request-id", rc.request_id.clone())];
     match (req.method(), segments.as_slice()) {
         (Method::Put, ["tenants", id]) => {
-            let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
+            let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             let tenant = put_tenant(&kv, id, &body).await?;
             http::json(200, &tenant, &rid)
         }
         (Method::Put, ["tenants", id, "budgets"]) => {
             get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
-            let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
+            let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             let config = crate::api::parse_json_object(&body)?;
             // Validate here, where the admin gets a clear error, before the ledger sees it.
             let _: LedgerConfigCheck = crate::api::deserialize_with_path(config.clone())?;
@@ -50,7 +50,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         }
         (m @ (Method::Put | Method::Get), ["tenants", id, "alerts"]) => {
             get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
-            let body = if m == Method::Put { Some(read_body(&mut req, ADMIN_BODY_LIMIT).await?) } else { None };
+            let body = if m == Method::Put { Some(read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?) } else { None };
             http::json(200, &super::alerting::admin(env, id, m, body).await?, &rid)
         }
         (Method::Get, ["tenants", id, "budgets"]) => {
@@ -63,7 +63,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             http::json(200, &tenant, &rid)
         }
         (Method::Post, ["keys"]) => {
-            let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
+            let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             http::json(201, &create_key(&kv, &body).await?, &rid)
         }
         (Method::Get, ["keys"]) => {
@@ -72,7 +72,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             http::json(200, &list_keys(&kv, &tenant_id).await?, &rid)
         }
         (Method::Patch, ["keys", id]) => {
-            let body = read_body(&mut req, ADMIN_BODY_LIMIT).await?;
+            let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             http::json(200, &set_key_tags(&kv, id, &body).await?, &rid)
         }
         (Method::Delete, ["keys", id]) => http::json(200, &revoke_key(&kv, id).await?, &rid),

@@ -144,7 +144,7 @@ pub async fn admin(env: &Env, tenant: &str, method: Method, body: Option<Vec<u8>
 
 /// `GET /v1/alerts`: the calling tenant's open alerts and recent deliveries.
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = super::auth::authenticate_reader(&req, env).await?;
+    let principal = super::auth::authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
     let mut view = spend::call(&stub, "/alerts", None).await?;

@@ -12,7 +12,7 @@ use worker::{Env, Request};
 use crate::api::ApiError;
 use crate::tenants::{hash_key, KeyRecord, Tenant};
 
-use super::http::now_ms;
+use super::http::{now_ms, RequestHeaders};
 
 const AUTH_CACHE_TTL_MS: f64 = 5_000.0;
 const AUTH_CACHE_MAX: usize = 10_000;
@@ -32,18 +32,17 @@ thread_local! {
 
 /// The credential a client sent: `Authorization: Bearer <key>` (OpenAI SDKs) or `api-key`
 /// (Azure SDKs).
-pub fn presented_key(req: &Request) -> Option<String> {
-    let headers = req.headers();
-    if let Ok(Some(auth)) = headers.get("authorization") {
+pub fn presented_key(headers: &RequestHeaders) -> Option<String> {
+    if let Some(auth) = headers.get("authorization") {
         let auth = auth.trim();
         let (scheme, rest) = auth.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string()).filter(|k| !k.is_empty());
     }
-    headers.get("api-key").ok().flatten().map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
+    headers.get("api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
 }
 
-pub async fn authenticate(req: &Request, env: &Env) -> Result<Principal, ApiError> {
-    let key = presented_key(req).ok_or_else(ApiError::missing_api_key)?;
+pub async fn authenticate(headers: &RequestHeaders, env: &Env) -> Result<Principal, ApiError> {
+    let key = presented_key(headers).ok_or_else(ApiError::missing_api_key)?;
     authenticate_key(env, &key).await
 }
 
@@ -97,7 +96,7 @@ async fn principal_for_key_hash(env: &Env, hash: &str) -> Result<Principal, ApiE
 /// `crate::dashboard`). An admin session reads the tenant named by `?tenant=`; any other
 /// credential may name only its own tenant there. A request that sends a key is judged by the key
 /// alone, whatever cookie it carries.
-pub async fn authenticate_reader(req: &Request, env: &Env) -> Result<Principal, ApiError> {
+pub async fn authenticate_reader(req: &Request, headers: &RequestHeaders, env: &Env) -> Result<Principal, ApiError> {
     let url = req.url().map_err(super::http::to_api_error)?;
     let wanted = url.query_pairs().find(|(k, _)| k == "tenant").map(|(_, v)| v.to_string());
     if let Some(t) = &wanted {
@@ -105,11 +104,10 @@ pub async fn authenticate_reader(req: &Request, env: &Env) -> Result<Principal, 
             return Err(ApiError::invalid_value("tenant", "'tenant' must be a tenant id (letters, digits, '-', '_', '.')."));
         }
     }
-    let headers = req.headers();
-    let sends_key = headers.has("authorization").unwrap_or(false) || headers.has("api-key").unwrap_or(false);
+    let sends_key = headers.has("authorization") || headers.has("api-key");
     let principal = match (sends_key, session_token(req)) {
         (false, Some(token)) => session_principal(env, &token, wanted.as_deref()).await?,
-        _ => authenticate(req, env).await?,
+        _ => authenticate(headers, env).await?,
     };
     match wanted {
         Some(t) if t != principal.tenant.id => Err(ApiError::permission_denied("This credential may read only its own tenant's data.")),
@@ -175,8 +173,8 @@ fn admin_token(env: &Env) -> Option<String> {
 }
 
 /// Admin endpoints need the `ADMIN_TOKEN` secret; a tenant key is refused with 403.
-pub fn require_admin(req: &Request, env: &Env) -> Result<(), ApiError> {
-    let presented = presented_key(req).ok_or_else(ApiError::missing_api_key)?;
+pub fn require_admin(headers: &RequestHeaders, env: &Env) -> Result<(), ApiError> {
+    let presented = presented_key(headers).ok_or_else(ApiError::missing_api_key)?;
     let expected = env
         .secret("ADMIN_TOKEN")
         .map(|s| s.to_string())

@@ -31,13 +31,13 @@ use super::http::{self, now_unix, read_body, RequestContext};
 use super::{events, health, spend, upstream};
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate(&req, env).await?;
+    let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
-    let body = read_body(&mut req, cfg.max_body_bytes).await?;
+    let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
     let chat = ChatRequest::parse(&body)?;
     rc.set_model(&chat.model);
-    let attribution = events::attribution(&req, &principal, chat.extra.get("metadata"), chat.user.as_deref())?;
+    let attribution = events::attribution(&rc.headers, &principal, chat.extra.get("metadata"), chat.user.as_deref())?;
     rc.set_attribution(attribution.clone());
     let policy = config::policy_for(env, &cfg, &principal.tenant.id).await;
     let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default() } else { String::new() };
@@ -76,7 +76,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     }
     match outcome {
         Outcome::Route(decision) => {
-            if let Some(hit) = cached_answer(env, &req, rc, &principal, &cfg, &policy, &chat).await? {
+            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
             }
             // A tenant recently seen without budgets or limits skips the ledger (and its stub).
@@ -139,14 +139,13 @@ struct CacheHit {
 /// fresh answer is to be stored.
 async fn cached_answer(
     env: &Env,
-    req: &Request,
     rc: &RequestContext,
     principal: &Principal,
     cfg: &RouterConfig,
     policy: &crate::routing::policy::Policy,
     chat: &ChatRequest,
 ) -> Result<Option<CacheHit>, ApiError> {
-    let controls = ClientControls::from_headers(|name| req.headers().get(name).ok().flatten()).map_err(|m| ApiError::invalid_value("headers", m))?;
+    let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
     let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat) else { return Ok(None) };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;

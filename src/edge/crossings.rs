@@ -8,6 +8,9 @@ extern "C" {
     #[wasm_bindgen(js_name = headersFromLines)]
     fn headers_from_lines(lines: &str) -> web_sys::Headers;
 
+    #[wasm_bindgen(js_name = headerValues)]
+    fn header_values(headers: &web_sys::Headers, names: &str) -> String;
+
     #[wasm_bindgen(js_name = rateLimitAllows)]
     fn rate_limit_allows(limiter: &wasm_bindgen::JsValue, key: &str) -> js_sys::Promise;
 
@@ -37,6 +40,19 @@ pub fn header_lines<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
 pub fn headers<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> worker::Headers {
     let safe: Vec<(&str, String)> = pairs.into_iter().filter(|(k, _)| !k.contains(['\n', '\r'])).map(|(k, v)| (k, crate::receipt::header_safe(v))).collect();
     worker::Headers(headers_from_lines(&header_lines(safe.iter().map(|(k, v)| (*k, v.as_str())))))
+}
+
+/// The values of `names` in `headers`, read in one call; `None` for a header that is absent.
+pub fn header_values_of(headers: &web_sys::Headers, names: &[&str]) -> Vec<Option<String>> {
+    let answer = header_values(headers, &names.join("\n"));
+    let values: Vec<Option<String>> = answer.split('\n').map(|v| v.strip_prefix('=').map(str::to_string)).collect();
+    // One line per name by construction; anything else would mean a runtime that let a line break
+    // into a header value, and then every name is read again on its own.
+    if values.len() == names.len() {
+        values
+    } else {
+        names.iter().map(|n| headers.get(n).ok().flatten()).collect()
+    }
 }
 
 /// Whether the Workers rate-limiting binding `binding` admits one more call under `key`. `None`

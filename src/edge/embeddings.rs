@@ -19,13 +19,13 @@ use super::http::{self, read_body, RequestContext};
 use super::{events, health, upstream};
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate(&req, env).await?;
+    let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
-    let body = read_body(&mut req, cfg.max_body_bytes).await?;
+    let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
     let emb = EmbeddingsRequest::parse(&body)?;
     rc.set_model(&emb.model);
-    rc.set_attribution(events::attribution(&req, &principal, emb.extra.get("metadata"), emb.user.as_deref())?);
+    rc.set_attribution(events::attribution(&rc.headers, &principal, emb.extra.get("metadata"), emb.user.as_deref())?);
     let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
     let Embedded { mut answer, provider, candidate } = call_embedding_model(env, &cfg, &decision, &emb).await?;
     if emb.encoding_format.as_deref() == Some("base64") {

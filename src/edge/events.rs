@@ -5,7 +5,7 @@
 //! posted to it as JSON; the integration tests bind it to a collector. Production configuration
 //! has no such binding.
 
-use worker::{Env, Request};
+use worker::Env;
 
 use crate::api::ApiError;
 use crate::events::{Attribution, CostEvent};
@@ -99,6 +99,6 @@ pub async fn flush_sink(env: &Env) {
 
 /// Attribution tags for a request: headers, then body `metadata`, then the OpenAI `user` field,
 /// then the key's defaults (rules in `crate::attribution`).
-pub fn attribution(req: &Request, principal: &Principal, metadata: Option<&serde_json::Value>, body_user: Option<&str>) -> Result<Attribution, ApiError> {
-    crate::attribution::resolve(|name| req.headers().get(name).ok().flatten(), metadata, body_user, &principal.tags)
+pub fn attribution(headers: &super::http::RequestHeaders, principal: &Principal, metadata: Option<&serde_json::Value>, body_user: Option<&str>) -> Result<Attribution, ApiError> {
+    crate::attribution::resolve(|name| headers.get(name), metadata, body_user, &principal.tags)
 }

@@ -17,7 +17,7 @@ fn usd(nanos: i64) -> String {
 }
 
 pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate_reader(&req, env).await?;
+    let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
     let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -38,7 +38,7 @@ pub fn latency_ms(key: &str) -> Option<f64> {
 /// Every deployment in the catalog with this isolate's view of its health. Deployment health
 /// is not tenant data: any valid key may read it.
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate_reader(&req, env).await?;
+    let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
     let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());

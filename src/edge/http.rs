@@ -14,11 +14,51 @@ use crate::receipt::header_safe;
 
 use super::auth::Principal;
 
+/// The request headers the router reads on every request, fetched from the runtime in one call
+/// when the request arrives. Read one at a time, each `Headers.get` from wasm is a call of its own
+/// with its name and value converted each way, and a chat request made eleven. A name outside the
+/// list is read from the runtime when asked, so the list matters for speed only.
+#[derive(Clone)]
+pub struct RequestHeaders {
+    live: web_sys::Headers,
+    values: Vec<Option<String>>,
+}
+
+/// What is fetched up front: the credential, the body's framing, and what the cache controls and
+/// attribution read (their own lists, kept true by tests in their modules).
+static UP_FRONT: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut names = vec!["authorization", "api-key", "content-length", "content-type"];
+    names.extend(crate::cache::ClientControls::HEADERS);
+    names.extend(crate::attribution::header_names());
+    names
+});
+
+impl RequestHeaders {
+    pub fn read(req: &Request) -> Self {
+        let live = req.headers().0.clone();
+        let values = super::crossings::header_values_of(&live, &UP_FRONT);
+        RequestHeaders { live, values }
+    }
+
+    /// The header's value by lower-case name, `None` when the request has no such header.
+    pub fn get(&self, name: &str) -> Option<String> {
+        match UP_FRONT.iter().position(|n| *n == name) {
+            Some(i) => self.values[i].clone(),
+            None => self.live.get(name).ok().flatten(),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
 /// What every handler knows about the request, filled in as it becomes known, so that a
 /// failure at any step can still be recorded against the right tenant.
 #[derive(Clone)]
 pub struct RequestContext {
     pub request_id: String,
+    pub headers: RequestHeaders,
     pub started_ms: f64,
     pub country: String,
     /// `request.cf.continent` and `isEUCountry`, for geographic routing rules.
@@ -65,6 +105,7 @@ impl RequestContext {
         let eu = cf.is_some_and(|c| c.is_eu_country());
         RequestContext {
             request_id: format!("req_{}", hex::encode(bytes)),
+            headers: RequestHeaders::read(req),
             started_ms: now_ms(),
             country,
             continent,
@@ -139,8 +180,8 @@ pub fn whole_response(status: u16, headers: worker::Headers, body: Vec<u8>) -> R
 }
 
 /// Reads the body, refusing more than `limit` bytes (by `content-length` first, then by count).
-pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    if let Ok(Some(len)) = req.headers().get("content-length") {
+pub async fn read_body(req: &mut Request, headers: &RequestHeaders, limit: usize) -> Result<Vec<u8>, ApiError> {
+    if let Some(len) = headers.get("content-length") {
         if len.trim().parse::<u64>().is_ok_and(|n| n > limit as u64) {
             // Drain what the client is still sending (bounded), so it reads the 413 instead of a reset.
             if req.inner().body().is_some() {
@@ -151,7 +192,7 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
             return Err(ApiError::body_too_large(limit));
         }
     }
-    let content_type = req.headers().get("content-type").ok().flatten().unwrap_or_default().to_ascii_lowercase();
+    let content_type = headers.get("content-type").unwrap_or_default().to_ascii_lowercase();
     if !content_type.is_empty() && !content_type.contains("json") && !content_type.starts_with("text/plain") {
         return Err(ApiError::unsupported_media_type(format!(
             "Content-Type '{}' is not supported; send application/json.",
@@ -166,7 +207,7 @@ pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiEr
     let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
     // With a content-length (checked above) the runtime reads the body in one native call, much
     // cheaper than chunk by chunk.
-    if req.headers().get("content-length").ok().flatten().is_some_and(|l| l.trim().parse::<u64>().is_ok()) {
+    if headers.get("content-length").is_some_and(|l| l.trim().parse::<u64>().is_ok()) {
         return req.bytes().await.map_err(unreadable);
     }
     let mut stream = req.stream().map_err(unreadable)?;

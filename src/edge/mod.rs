@@ -87,7 +87,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     }
     match (path.as_str(), method) {
         ("/healthz", Method::Get) => http::json(200, &serde_json::json!({"status": "ok"}), &[]),
-        ("/v1/models", Method::Get) => models::list(req, env, rc).await,
+        ("/v1/models", Method::Get) => models::list(env, rc).await,
         ("/v1/deployments", Method::Get) => health::list(req, env, rc).await,
         ("/v1/budgets", Method::Get) => budgets(req, env, rc).await,
         ("/v1/usage", Method::Get) => usage::report(req, env, rc).await,
@@ -106,7 +106,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
 
 /// `GET /v1/budgets`: the calling tenant's budgets and their state, and nobody else's.
 async fn budgets(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = auth::authenticate_reader(&req, env).await?;
+    let principal = auth::authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
     http::json(200, &spend::state(&stub).await?, &[("x-costrouter-request-id", rc.request_id.clone())])

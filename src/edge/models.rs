@@ -1,7 +1,7 @@
 //! `GET /v1/models`: the models and aliases this tenant may call.
 
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use crate::api::ApiError;
 
@@ -9,8 +9,8 @@ use super::auth::authenticate;
 use super::http::{self, RequestContext};
 use super::config;
 
-pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate(&req, env).await?;
+pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
     let allowed = principal.tenant.allowed_models.as_deref();

@@ -12,7 +12,7 @@ use super::http::{self, now_unix, RequestContext};
 use super::{config, spend};
 
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate_reader(&req, env).await?;
+    let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
     let days = match url.query_pairs().find(|(k, _)| k == "days") {

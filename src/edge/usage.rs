@@ -30,7 +30,7 @@ fn dollars(nanos: &Value) -> String {
 }
 
 pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = authenticate_reader(&req, env).await?;
+    let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
     let param = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
