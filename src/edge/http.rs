@@ -199,17 +199,19 @@ pub async fn read_body(req: &mut Request, headers: &RequestHeaders, limit: usize
             header_safe(&content_type)
         )));
     }
-    // Read chunk by chunk: a body without `content-length` (chunked) is never buffered past the
-    // limit, however long it is (or if it never ends).
-    if req.inner().body().is_none() {
-        return Ok(Vec::new());
-    }
     let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
     // With a content-length (checked above) the runtime reads the body in one native call, much
-    // cheaper than chunk by chunk.
+    // cheaper than chunk by chunk; a missing body reads as empty. Asked before `request.body`,
+    // whose first read makes the runtime wrap the body's stream in a JS object, one more for the
+    // collector to finalize.
     if headers.get("content-length").is_some_and(|l| l.trim().parse::<u64>().is_ok()) {
         return req.bytes().await.map_err(unreadable);
     }
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    // Read chunk by chunk: a body without `content-length` (chunked) is never buffered past the
+    // limit, however long it is (or if it never ends).
     let mut stream = req.stream().map_err(unreadable)?;
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
