@@ -119,12 +119,6 @@ fn note_shape(rc: &RequestContext, principal: &Principal, chat: &ChatRequest, fa
 }
 
 /// Counts an upstream failure against the deployment's breaker and notes a breaker it opened.
-fn note_failure(rc: &RequestContext, provider: &str, upstream_model: &str) {
-    if let Some(opened) = health::failure(provider, upstream_model) {
-        rc.shape.borrow_mut().circuits_opened.push(opened);
-    }
-}
-
 /// An answer from one of the caches.
 struct CacheHit {
     answer: CachedAnswer,
@@ -178,7 +172,7 @@ async fn semantic_probe(env: &Env, rc: &RequestContext, cfg: &RouterConfig, cach
     let embedder = cache.semantic_embedder.as_str();
     let id = super::semantic::embedder_id(env, embedder).await?;
     let query = crate::cache::semantic::query(tenant, model, &id, body)?;
-    let (vector, cost) = super::semantic::embed(env, cfg, embedder, &query.text).await;
+    let (vector, cost) = super::semantic::embed(env, rc, cfg, embedder, &query.text).await;
     rc.lookup_cost.set(rc.lookup_cost.get() + cost);
     let vector = vector?;
     Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })
@@ -375,7 +369,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
-            attempts.failures.push(format!("{}: circuit open (next probe in {:.0} s)", provider.id, retry_in_ms / 1000.0));
+            attempts.failures.push(health::refusal(&provider.id, retry_in_ms));
             continue;
         }
         let mut attempt_chat = upstream_chat.clone();
@@ -396,7 +390,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let answer = match upstream::send(&up, provider.timeout_ms, expect).await {
             Ok(answer) => answer,
             Err(e) => {
-                note_failure(rc, &provider.id, &candidate.upstream_model);
+                health::failure(rc, &provider.id, &candidate.upstream_model);
                 attempts.failures.push(format!("{}: {}", provider.id, e.describe()));
                 worst_status = worst_status.max(e.status());
                 continue;
@@ -406,7 +400,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // A client error says nothing about the deployment's health; anything else does.
         match disposition(status) {
             Disposition::Success => health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at),
-            Disposition::Fallback => note_failure(rc, &provider.id, &candidate.upstream_model),
+            Disposition::Fallback => health::failure(rc, &provider.id, &candidate.upstream_model),
             Disposition::ClientError => {}
         }
         match disposition(status) {
@@ -417,7 +411,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         Ok(_) => adapter.error_message(status, &body),
                         Err(_) => "invalid JSON".to_string(),
                     };
-                    note_failure(rc, &provider.id, &candidate.upstream_model);
+                    health::failure(rc, &provider.id, &candidate.upstream_model);
                     attempts.failures.push(format!("{}: answered with JSON instead of an event stream ({detail})", provider.id));
                     continue;
                 }
@@ -443,7 +437,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let mut answer = match adapter.chat_response(&target, &bytes) {
                     Ok(a) => a,
                     Err(e) => {
-                        note_failure(rc, &provider.id, &candidate.upstream_model);
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(e.to_string());
                         continue;
                     }

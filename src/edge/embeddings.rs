@@ -27,7 +27,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     rc.set_model(&emb.model);
     rc.set_attribution(events::attribution(&rc.headers, &principal, emb.extra.get("metadata"), emb.user.as_deref())?);
     let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
-    let Embedded { mut answer, provider, candidate } = call_embedding_model(env, &cfg, &decision, &emb).await?;
+    let Embedded { mut answer, provider, candidate } = call_embedding_model(env, rc, &cfg, &decision, &emb).await?;
     if emb.encoding_format.as_deref() == Some("base64") {
         encode_vectors_base64(&mut answer.body);
     }
@@ -64,7 +64,7 @@ pub struct Embedded<'a> {
 /// that cannot be read is passed over; one that rejects the request ends the call, since the
 /// others would reject it too. Shared by `POST /v1/embeddings` and the semantic cache's provider
 /// embedder, so both fall back the same way.
-pub async fn call_embedding_model<'a>(env: &Env, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest) -> Result<Embedded<'a>, ApiError> {
+pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
     for candidate in &decision.candidates {
@@ -76,14 +76,14 @@ pub async fn call_embedding_model<'a>(env: &Env, cfg: &'a RouterConfig, decision
         // Circuit breakers work as for chat: a deployment whose breaker is open is passed over,
         // and its failures here count toward opening it.
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
-            failures.push(format!("{}: circuit open (next probe in {:.0} s)", provider.id, retry_in_ms / 1000.0));
+            failures.push(health::refusal(&provider.id, retry_in_ms));
             continue;
         }
         let sent_at = http::now_ms();
         let answer = match upstream::send(&up, provider.timeout_ms, upstream::Expect::Whole).await {
             Ok(answer) => answer,
             Err(e) => {
-                health::failure(&provider.id, &candidate.upstream_model);
+                health::failure(rc, &provider.id, &candidate.upstream_model);
                 failures.push(format!("{}: {}", provider.id, e.describe()));
                 worst_status = worst_status.max(e.status());
                 continue;
@@ -98,12 +98,12 @@ pub async fn call_embedding_model<'a>(env: &Env, cfg: &'a RouterConfig, decision
                     return Ok(Embedded { answer, provider, candidate });
                 }
                 Err(e) => {
-                    health::failure(&provider.id, &candidate.upstream_model);
+                    health::failure(rc, &provider.id, &candidate.upstream_model);
                     failures.push(e.to_string());
                 }
             },
             Disposition::Fallback => {
-                health::failure(&provider.id, &candidate.upstream_model);
+                health::failure(rc, &provider.id, &candidate.upstream_model);
                 failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                 if status == 429 || status == 503 {
                     worst_status = status;

@@ -25,10 +25,18 @@ pub fn success(provider: &str, upstream_model: &str, latency_ms: f64) {
     BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), latency_ms));
 }
 
-/// Counts a failure; returns the deployment's key when this failure opened its breaker.
-pub fn failure(provider: &str, upstream_model: &str) -> Option<String> {
+/// Counts a failed call against the deployment's breaker. When that opens it, the request's cost
+/// event says so: the ledger turns openings into circuit-open alerts.
+pub fn failure(rc: &RequestContext, provider: &str, upstream_model: &str) {
     let key = deployment_key(provider, upstream_model);
-    BOARD.with(|b| b.borrow_mut().record_failure(&key, now_ms())).then_some(key)
+    if BOARD.with(|b| b.borrow_mut().record_failure(&key, now_ms())) {
+        rc.shape.borrow_mut().circuits_opened.push(key);
+    }
+}
+
+/// Why a deployment was passed over, for the route reason or the final error.
+pub fn refusal(provider: &str, retry_in_ms: f64) -> String {
+    format!("{provider}: circuit open (next probe in {:.0} s)", retry_in_ms / 1000.0)
 }
 
 pub fn latency_ms(key: &str) -> Option<f64> {

@@ -16,6 +16,7 @@ use crate::usage::Usage;
 use crate::semantic::{MatchGuard, QuantizedVector, StaticEmbedder};
 
 use super::config::RouterConfig;
+use super::http::RequestContext;
 
 /// After a failed load of the weights, wait this long before trying KV again.
 const RETRY_LOAD_MS: f64 = 60_000.0;
@@ -66,23 +67,23 @@ pub async fn embedder_id(env: &Env, embedder: &str) -> Option<String> {
 /// The vector for `text` (`None` when it cannot be had: the request then goes on without the
 /// cache) and what getting it cost: nothing from the static embedder; from the named embedding
 /// model's provider, that call's price, charged to the request even when its vector is unusable.
-pub async fn embed(env: &Env, cfg: &RouterConfig, embedder: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
+pub async fn embed(env: &Env, rc: &RequestContext, cfg: &RouterConfig, embedder: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
     if embedder == STATIC_EMBEDDER {
         let Some(e) = static_embedder(env).await else { return (None, Usd::ZERO) };
         let v = e.embed(text);
         return ((!v.is_zero()).then(|| v.quantize()), Usd::ZERO);
     }
-    provider_embedding(env, cfg, embedder, text).await
+    provider_embedding(env, rc, cfg, embedder, text).await
 }
 
-async fn provider_embedding(env: &Env, cfg: &RouterConfig, model: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
+async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, model: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
     use crate::api::embeddings::EmbeddingsRequest;
     let Ok(decision) = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, None, |p| super::chat::usable(env, p)) else {
         return (None, Usd::ZERO);
     };
     let body = json!({"model": model, "input": text}).to_string();
     let Ok(req) = EmbeddingsRequest::parse(body.as_bytes()) else { return (None, Usd::ZERO) };
-    let Ok(embedded) = super::embeddings::call_embedding_model(env, cfg, &decision, &req).await else { return (None, Usd::ZERO) };
+    let Ok(embedded) = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req).await else { return (None, Usd::ZERO) };
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
     let usage = embedded.answer.usage.unwrap_or(Usage { input_tokens: super::embeddings::estimated_input_tokens(&req), ..Usage::default() });
     let cost = cfg.prices.get(&embedded.candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();

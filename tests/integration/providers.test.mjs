@@ -757,10 +757,15 @@ test('an alias is served and reported as such', async () => {
 test('an embedding deployment that keeps failing opens its circuit and is then passed over', async () => {
   r.upstream.reset();
   r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', times: 5, response: { status: 500 } });
+  let lastFailure;
   for (let i = 0; i < 5; i++) {
     const resp = await embed({ model: 'text-embedding-3-small', input: 'hi' });
     assert.equal(resp.status, 502, await resp.text());
+    lastFailure = resp.headers.get('x-costrouter-request-id');
   }
+  // The request whose failure opened the breaker says so in its cost event, which is what the
+  // ledger turns into a circuit-open alert.
+  assert.deepEqual((await eventFor(lastFailure)).shape.circuits_opened, ['openai/text-embedding-3-small']);
   const sentBefore = r.upstream.requests().length;
   const skipped = await embed({ model: 'text-embedding-3-small', input: 'hi' });
   const body = await skipped.json();
