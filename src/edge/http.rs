@@ -181,16 +181,15 @@ pub fn whole_response(status: u16, headers: worker::Headers, body: Vec<u8>) -> R
 
 /// Reads the body, refusing more than `limit` bytes (by `content-length` first, then by count).
 pub async fn read_body(req: &mut Request, headers: &RequestHeaders, limit: usize) -> Result<Vec<u8>, ApiError> {
-    if let Some(len) = headers.get("content-length") {
-        if len.trim().parse::<u64>().is_ok_and(|n| n > limit as u64) {
-            // Drain what the client is still sending (bounded), so it reads the 413 instead of a reset.
-            if req.inner().body().is_some() {
-                if let Ok(mut stream) = req.stream() {
-                    discard_rest(&mut stream).await;
-                }
+    let declared_length = headers.get("content-length").and_then(|l| l.trim().parse::<u64>().ok());
+    if declared_length.is_some_and(|n| n > limit as u64) {
+        // Drain what the client is still sending (bounded), so it reads the 413 instead of a reset.
+        if req.inner().body().is_some() {
+            if let Ok(mut stream) = req.stream() {
+                discard_rest(&mut stream).await;
             }
-            return Err(ApiError::body_too_large(limit));
         }
+        return Err(ApiError::body_too_large(limit));
     }
     let content_type = headers.get("content-type").unwrap_or_default().to_ascii_lowercase();
     if !content_type.is_empty() && !content_type.contains("json") && !content_type.starts_with("text/plain") {
@@ -204,7 +203,7 @@ pub async fn read_body(req: &mut Request, headers: &RequestHeaders, limit: usize
     // cheaper than chunk by chunk; a missing body reads as empty. Asked before `request.body`,
     // whose first read makes the runtime wrap the body's stream in a JS object, one more for the
     // collector to finalize.
-    if headers.get("content-length").is_some_and(|l| l.trim().parse::<u64>().is_ok()) {
+    if declared_length.is_some() {
         return req.bytes().await.map_err(unreadable);
     }
     if req.inner().body().is_none() {
