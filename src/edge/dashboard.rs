@@ -110,30 +110,6 @@ async fn page(req: &Request, env: &Env) -> Result<Response, ApiError> {
     }
 }
 
-/// Reads at most `limit` bytes of body.
-async fn read_small_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    use futures_util::StreamExt;
-    if let Ok(Some(len)) = req.headers().get("content-length") {
-        if len.trim().parse::<u64>().is_ok_and(|n| n > limit as u64) {
-            return Err(ApiError::body_too_large(limit));
-        }
-    }
-    if req.inner().body().is_none() {
-        return Ok(Vec::new());
-    }
-    let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
-    let mut stream = req.stream().map_err(unreadable)?;
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(unreadable)?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::body_too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// `POST /dashboard/login` with a form field `key` or JSON `{"key"}`: a router key or the admin
 /// token. Success sets the session cookie (303 to /dashboard for a form, JSON otherwise); a
 /// refused key gets the login form again with the reason (or an OpenAI-style error), no cookie.
@@ -149,7 +125,7 @@ async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Respo
             rc.add_header("retry-after", "60".into());
             return Err(ApiError::rate_limited("Too many login attempts from this address; wait a minute and try again."));
         }
-        let body = read_small_body(&mut req, core::LOGIN_BODY_LIMIT).await?;
+        let body = http::read_any_body(&mut req, &rc.headers, core::LOGIN_BODY_LIMIT).await?;
         let key = core::login_key(&content_type, &body)?;
         let now = now_unix();
         let record = if auth::is_admin_token(env, &key) {

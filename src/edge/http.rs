@@ -179,8 +179,30 @@ pub fn whole_response(status: u16, headers: worker::Headers, body: Vec<u8>) -> R
     worker::ResponseBuilder::new().with_status(status).with_headers(headers).fixed(body)
 }
 
-/// Reads the body, refusing more than `limit` bytes (by `content-length` first, then by count).
+/// Reads a JSON body, refusing more than `limit` bytes (by `content-length` first, then by
+/// count) and any content type but JSON or plain text.
 pub async fn read_body(req: &mut Request, headers: &RequestHeaders, limit: usize) -> Result<Vec<u8>, ApiError> {
+    read_limited(req, headers, limit, refuse_unless_json).await
+}
+
+/// Reads a body of any content type (the dashboard's login form), refusing more than `limit` bytes.
+pub async fn read_any_body(req: &mut Request, headers: &RequestHeaders, limit: usize) -> Result<Vec<u8>, ApiError> {
+    read_limited(req, headers, limit, |_| Ok(())).await
+}
+
+fn refuse_unless_json(content_type: &str) -> Result<(), ApiError> {
+    let content_type = content_type.to_ascii_lowercase();
+    if !content_type.is_empty() && !content_type.contains("json") && !content_type.starts_with("text/plain") {
+        return Err(ApiError::unsupported_media_type(format!(
+            "Content-Type '{}' is not supported; send application/json.",
+            header_safe(&content_type)
+        )));
+    }
+    Ok(())
+}
+
+/// The size checks come before `accept_type`, so an oversized body is a 413 whatever its type.
+async fn read_limited(req: &mut Request, headers: &RequestHeaders, limit: usize, accept_type: impl Fn(&str) -> Result<(), ApiError>) -> Result<Vec<u8>, ApiError> {
     let declared_length = headers.get("content-length").and_then(|l| l.trim().parse::<u64>().ok());
     if declared_length.is_some_and(|n| n > limit as u64) {
         // Drain what the client is still sending (bounded), so it reads the 413 instead of a reset.
@@ -191,13 +213,7 @@ pub async fn read_body(req: &mut Request, headers: &RequestHeaders, limit: usize
         }
         return Err(ApiError::body_too_large(limit));
     }
-    let content_type = headers.get("content-type").unwrap_or_default().to_ascii_lowercase();
-    if !content_type.is_empty() && !content_type.contains("json") && !content_type.starts_with("text/plain") {
-        return Err(ApiError::unsupported_media_type(format!(
-            "Content-Type '{}' is not supported; send application/json.",
-            header_safe(&content_type)
-        )));
-    }
+    accept_type(&headers.get("content-type").unwrap_or_default())?;
     let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
     // With a content-length (checked above) the runtime reads the body in one native call, much
     // cheaper than chunk by chunk; a missing body reads as empty. Asked before `request.body`,
