@@ -1,7 +1,6 @@
 //! The worker's side of the ledger: reserve before the upstream call, settle or release after,
 //! count per-minute limits. Each call is one request to the tenant's `Ledger` Durable Object.
 
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, RequestInit, Stub};
 
@@ -116,7 +115,7 @@ const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// ledger reads (`{request_id, actual, event}`): written straight from the structs, with no
 /// `serde_json::Value` tree in between (profiling put that tree at a few percent of a request).
 struct Batch {
-    items: Vec<Box<RawValue>>,
+    items: Vec<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -126,11 +125,20 @@ struct FinishedItem<'a> {
     event: Option<&'a crate::events::CostEvent>,
 }
 
-/// The `/finish` body, from items already serialized.
-#[derive(serde::Serialize)]
-struct FinishBody<'a> {
-    items: &'a [Box<RawValue>],
-    now: i64,
+/// The `/finish` body: `{"items": [...], "now": ...}` from items already serialized.
+fn finish_body(items: &[String], now: i64) -> String {
+    let mut body = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 32);
+    body.push_str("{\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str("],\"now\":");
+    body.push_str(&now.to_string());
+    body.push('}');
+    body
 }
 
 thread_local! {
@@ -157,7 +165,7 @@ pub struct Finished {
 /// drives would resolve their promise from that context, which workerd refuses (it cancels the
 /// continuation, leaving the joining request's `waitUntil` pending until its time limit).
 pub async fn finish(env: &Env, done: Finished) {
-    let item = match serde_json::value::to_raw_value(&FinishedItem { request_id: &done.request_id, actual: done.actual, event: done.event.as_ref() }) {
+    let item = match serde_json::to_string(&FinishedItem { request_id: &done.request_id, actual: done.actual, event: done.event.as_ref() }) {
         Ok(item) => item,
         Err(e) => {
             worker::console_error!("a finished request could not be encoded for the ledger: {e}");
@@ -185,14 +193,7 @@ pub async fn finish(env: &Env, done: Finished) {
     let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
     let Some(stub) = ledger(env, &tenant) else { return };
     let n = items.len();
-    let body = match serde_json::to_string(&FinishBody { items: &items, now: super::http::now_unix() }) {
-        Ok(body) => body,
-        Err(e) => {
-            worker::console_error!("a batch of {n} finished requests could not be encoded for the ledger: {e}");
-            return;
-        }
-    };
-    if let Err(e) = call_with_text(&stub, "/finish", Some(body)).await {
+    if let Err(e) = call_with_text(&stub, "/finish", Some(finish_body(&items, super::http::now_unix()))).await {
         worker::console_error!("ledger finish failed for a batch of {n}: {}", e.message);
     }
 }
