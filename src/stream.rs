@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::providers::sse::SseParser;
 use crate::providers::{StreamTranslator, UpstreamError};
+use crate::receipt::UsageBasis;
 use crate::usage::Usage;
 
 /// The `code` of the error event that ends a broken stream (and of its cost event).
@@ -36,6 +37,21 @@ pub struct StreamOutcome {
     pub error: Option<String>,
     pub chunks_sent: usize,
     pub output_chars: usize,
+}
+
+impl StreamOutcome {
+    /// The usage to bill. A provider that reports usage at the start of a stream (Anthropic's
+    /// `message_start` says one output token) leaves that figure standing when the stream is cut
+    /// off or abandoned before its final count; the text already sent was generated and is
+    /// billed, so an incomplete stream is billed at least the estimate from that text.
+    pub fn billed_usage(&self, prompt_tokens_estimate: u64) -> (Usage, UsageBasis) {
+        let output_estimate = (self.output_chars as u64).div_ceil(4);
+        match self.usage {
+            Some(u) if self.complete || u.output_tokens >= output_estimate => (u, UsageBasis::Reported),
+            Some(u) => (Usage { output_tokens: output_estimate, ..u }, UsageBasis::Estimated),
+            None => (Usage { input_tokens: prompt_tokens_estimate, output_tokens: output_estimate, ..Usage::default() }, UsageBasis::Estimated),
+        }
+    }
 }
 
 impl StreamSession {
@@ -257,6 +273,26 @@ mod tests {
         assert!(!outcome.complete);
         assert!(evs.last().unwrap().contains("upstream_stream_error"));
         assert!(!evs.iter().any(|e| e.contains("\"usage\":{")), "no usage chunk after an error");
+    }
+
+    #[test]
+    fn a_cut_off_stream_bills_the_text_it_sent_even_when_usage_came_first() {
+        // Anthropic reports usage in `message_start` (output 1) and the real count only at the end.
+        let started = Usage { input_tokens: 900, output_tokens: 1, ..Usage::default() };
+        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output_chars: 4_000 };
+        let (usage, basis) = cut.billed_usage(5);
+        assert_eq!((usage.input_tokens, usage.output_tokens, basis), (900, 1_000, UsageBasis::Estimated));
+
+        let whole = StreamOutcome { complete: true, error: None, ..cut.clone() };
+        assert_eq!(whole.billed_usage(5), (started, UsageBasis::Reported), "a complete stream's own count stands");
+
+        let counted = Usage { output_tokens: 1_200, ..started };
+        let cut_after_count = StreamOutcome { usage: Some(counted), ..cut.clone() };
+        assert_eq!(cut_after_count.billed_usage(5), (counted, UsageBasis::Reported), "a higher reported count is kept");
+
+        let unreported = StreamOutcome { usage: None, ..cut };
+        let (usage, basis) = unreported.billed_usage(5);
+        assert_eq!((usage.input_tokens, usage.output_tokens, basis), (5, 1_000, UsageBasis::Estimated));
     }
 
     #[test]

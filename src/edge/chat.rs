@@ -718,13 +718,7 @@ fn receipt_baseline_key(chat: &ChatRequest, candidate: &Candidate, cfg: &RouterC
 
 fn finish_stream(st: &mut StreamState) -> Vec<u8> {
     let (mut out, outcome) = st.session.finish();
-    let (usage, basis) = match outcome.usage {
-        Some(u) => (u, UsageBasis::Reported),
-        None => (
-            Usage { input_tokens: st.prompt_tokens_estimate, output_tokens: (outcome.output_chars as u64).div_ceil(4), ..Usage::default() },
-            UsageBasis::Estimated,
-        ),
-    };
+    let (usage, basis) = outcome.billed_usage(st.prompt_tokens_estimate);
     let priced = Receipt::priced(
         &st.receipt.request_id,
         &st.receipt.provider,

@@ -243,6 +243,9 @@ function normaliseRule(rule) {
   if (response.fault === 'slow' && !(Number.isFinite(response.delay_ms) && response.delay_ms >= 0)) {
     throw new TypeError('a "slow" fault needs delay_ms >= 0');
   }
+  if (response.truncate_after !== undefined && !(response.fault === 'truncated' && Number.isInteger(response.truncate_after) && response.truncate_after >= 1)) {
+    throw new TypeError('truncate_after (events sent before the cut, default 2) needs fault "truncated" and an integer >= 1');
+  }
   if (response.text !== undefined && typeof response.text !== 'string') throw new TypeError('response.text must be a string');
   if (response.usage !== undefined && !isObject(response.usage)) throw new TypeError('response.usage must be an object');
   return { provider, model, remaining: times, response: clone(response) };
@@ -1225,7 +1228,7 @@ async function handleProviderRequest(state, req, res, url, raw) {
   const truncate = ctx.script?.fault === 'truncated';
   if (result.events) {
     return sendEvents(ctx, res, result, {
-      truncateAfter: truncate ? 2 : undefined,
+      truncateAfter: truncate ? (ctx.script.truncate_after ?? 2) : undefined,
       eventDelayMs: ctx.script?.event_delay_ms ?? EVENT_DELAY_MS,
     });
   }
