@@ -17,6 +17,10 @@ struct ChoiceParts {
     content: Option<String>,
     refusal: Option<String>,
     tool_calls: Vec<Map<String, Value>>,
+    /// Token log probabilities (when the request asked for them) arrive per chunk, a slice of
+    /// `logprobs.content` / `logprobs.refusal` each; the completion holds them joined.
+    logprobs_content: Option<Vec<Value>>,
+    logprobs_refusal: Option<Vec<Value>>,
     finish_reason: Option<String>,
 }
 
@@ -87,6 +91,13 @@ impl CompletionAssembler {
                     }
                 }
             }
+            if let Some(logprobs) = choice.get("logprobs").filter(|l| !l.is_null()) {
+                for (field, joined) in [("content", &mut parts.logprobs_content), ("refusal", &mut parts.logprobs_refusal)] {
+                    if let Some(tokens) = logprobs.get(field).and_then(Value::as_array) {
+                        joined.get_or_insert_with(Vec::new).extend(tokens.iter().cloned());
+                    }
+                }
+            }
             if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
                 parts.finish_reason = Some(r.to_string());
             }
@@ -111,7 +122,11 @@ impl CompletionAssembler {
                 if !c.tool_calls.is_empty() {
                     message["tool_calls"] = Value::Array(c.tool_calls.into_iter().map(Value::Object).collect());
                 }
-                json!({"index": i, "message": message, "logprobs": null, "finish_reason": c.finish_reason})
+                let logprobs = match (c.logprobs_content, c.logprobs_refusal) {
+                    (None, None) => Value::Null,
+                    (content, refusal) => json!({"content": content, "refusal": refusal}),
+                };
+                json!({"index": i, "message": message, "logprobs": logprobs, "finish_reason": c.finish_reason})
             })
             .collect();
         let mut completion = json!({"id": id, "object": "chat.completion", "created": created, "model": model, "choices": choices});

@@ -112,6 +112,31 @@ fn a_streamed_answer_is_reassembled_whatever_the_splits() {
 }
 
 #[test]
+fn a_streamed_answer_keeps_its_log_probabilities() {
+    // Asked for with `logprobs: true`, they arrive a slice per chunk; the cached completion must
+    // hold them all, or a later non-streaming request with the same body gets `logprobs: null`.
+    let token = |t: &str, p: f64| json!({"token": t, "logprob": p, "bytes": t.as_bytes(), "top_logprobs": []});
+    let chunk = |delta: Value, logprobs: Value, finish: Value| {
+        format!("data: {}\n\n", json!({"id": "c2", "object": "chat.completion.chunk", "created": 7, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}))
+    };
+    let stream = [
+        chunk(json!({"role": "assistant", "content": ""}), json!({"content": [], "refusal": null}), Value::Null),
+        chunk(json!({"content": "Hi"}), json!({"content": [token("Hi", -0.1)], "refusal": null}), Value::Null),
+        chunk(json!({"content": " there"}), json!({"content": [token(" there", -0.2)], "refusal": null}), Value::Null),
+        chunk(json!({}), Value::Null, json!("stop")),
+    ]
+    .concat();
+    let mut a = CompletionAssembler::default();
+    for piece in stream.as_bytes().chunks(5) {
+        a.push(piece);
+    }
+    let completion = a.finish().unwrap();
+    assert_eq!(completion["choices"][0]["message"]["content"], "Hi there");
+    assert_eq!(completion["choices"][0]["logprobs"], json!({"content": [token("Hi", -0.1), token(" there", -0.2)], "refusal": null}));
+}
+
+#[test]
 fn client_controls_headers_are_every_header_from_headers_reads() {
     // The edge fetches these in one call up front; a header read but not listed would cost a call of its own.
     let asked = std::cell::RefCell::new(Vec::new());
