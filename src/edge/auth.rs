@@ -121,8 +121,9 @@ pub fn session_token(req: &Request) -> Option<String> {
     crate::dashboard::cookie_value(&header, crate::dashboard::SESSION_COOKIE).map(str::to_string)
 }
 
-/// The live session a token names.
-pub async fn session(env: &Env, token: &str) -> Result<crate::dashboard::SessionRecord, ApiError> {
+/// The session record a token names, if stored and not expired. Says nothing about whether the
+/// credential that opened it still holds: use [`session`].
+async fn stored_session(env: &Env, token: &str) -> Result<crate::dashboard::SessionRecord, ApiError> {
     if !crate::dashboard::valid_token(token) {
         return Err(crate::dashboard::invalid_session());
     }
@@ -138,25 +139,38 @@ pub async fn session(env: &Env, token: &str) -> Result<crate::dashboard::Session
     Ok(record)
 }
 
-async fn session_principal(env: &Env, token: &str, wanted: Option<&str>) -> Result<Principal, ApiError> {
-    let record = session(env, token).await?;
+/// The live session a token names: stored, not expired, and its credential still holds (the
+/// admin token it was opened with is still the current one; the router key it was opened with is
+/// still valid, whose principal comes along). Every use of a session goes through here, so
+/// rotating the token or revoking the key ends the session everywhere at once, the page and the
+/// tenant list included.
+pub async fn session(env: &Env, token: &str) -> Result<(crate::dashboard::SessionRecord, Option<Principal>), ApiError> {
+    let record = stored_session(env, token).await?;
     if record.admin {
-        // Rotating the admin token ends the sessions opened with the old one.
         let current = admin_token(env).map(|t| hash_key(&t));
         if current.is_none() || current != record.key_hash {
             return Err(crate::dashboard::invalid_session());
         }
-        let id = wanted.ok_or_else(|| ApiError::invalid_value("tenant", "An admin session reads one tenant at a time: add ?tenant=<id>."))?;
-        let tenant: Tenant = match tenants_kv(env)?.get(&format!("tenant:{id}")).json().await {
-            Ok(Some(t)) => t,
-            Ok(None) => return Err(ApiError::not_found(format!("No tenant '{id}'."))),
-            Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
-        };
-        return Ok(Principal { tenant, key_id: "admin".into(), tags: Default::default() });
+        return Ok((record, None));
     }
-    // The key that opened the session must still be valid: revoking it ends the session.
-    let hash = record.key_hash.ok_or_else(crate::dashboard::invalid_session)?;
-    principal_for_key_hash(env, &hash).await.map_err(|e| if e.status == 401 { crate::dashboard::invalid_session() } else { e })
+    let hash = record.key_hash.clone().ok_or_else(crate::dashboard::invalid_session)?;
+    let principal = principal_for_key_hash(env, &hash).await.map_err(|e| if e.status == 401 { crate::dashboard::invalid_session() } else { e })?;
+    Ok((record, Some(principal)))
+}
+
+async fn session_principal(env: &Env, token: &str, wanted: Option<&str>) -> Result<Principal, ApiError> {
+    let (record, principal) = session(env, token).await?;
+    if let Some(principal) = principal {
+        return Ok(principal);
+    }
+    debug_assert!(record.admin);
+    let id = wanted.ok_or_else(|| ApiError::invalid_value("tenant", "An admin session reads one tenant at a time: add ?tenant=<id>."))?;
+    let tenant: Tenant = match tenants_kv(env)?.get(&format!("tenant:{id}")).json().await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(ApiError::not_found(format!("No tenant '{id}'."))),
+        Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
+    };
+    Ok(Principal { tenant, key_id: "admin".into(), tags: Default::default() })
 }
 
 /// Whether `presented` is the admin token (compared in constant time).

@@ -37,7 +37,8 @@ pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     match (path.as_str(), req.method()) {
         ("/dashboard" | "/dashboard/", Method::Get) => page(&req, env).await,
         ("/dashboard/login", Method::Post) => login(req, env, rc).await,
-        ("/dashboard/logout", Method::Post | Method::Get) => logout(&req, env).await,
+        // POST only, behind the cross-site check above: a link on another site must not end a session.
+        ("/dashboard/logout", Method::Post) => logout(&req, env).await,
         ("/dashboard/session", Method::Get) => session_info(&req, env, rc).await,
         ("/dashboard/tenants", Method::Get) => tenants(&req, env, rc).await,
         ("/dashboard/app.js", Method::Get) => asset(APP_JS, "text/javascript; charset=utf-8"),
@@ -99,7 +100,7 @@ fn asset(body: &'static str, content_type: &str) -> Result<Response, ApiError> {
 /// The live session the request's cookie names, if any.
 async fn current_session(req: &Request, env: &Env) -> Option<(String, SessionRecord)> {
     let token = auth::session_token(req)?;
-    auth::session(env, &token).await.ok().map(|s| (token, s))
+    auth::session(env, &token).await.ok().map(|(s, _)| (token, s))
 }
 
 /// `GET /dashboard`: the dashboard for a live session, else the login form.
@@ -183,7 +184,7 @@ async fn logout(req: &Request, env: &Env) -> Result<Response, ApiError> {
 /// `GET /dashboard/session`: who the session is, for the page.
 async fn session_info(req: &Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let token = auth::session_token(req).ok_or_else(core::invalid_session)?;
-    let s = auth::session(env, &token).await?;
+    let (s, _) = auth::session(env, &token).await?;
     http::json(200, &json!({"object": "dashboard.session", "tenant": s.tenant_id, "admin": s.admin, "expires_at": s.expires_at}),
         &[("x-costrouter-request-id", rc.request_id.clone()), ("cache-control", "no-store".into())])
 }
@@ -191,7 +192,7 @@ async fn session_info(req: &Request, env: &Env, rc: &RequestContext) -> Result<R
 /// `GET /dashboard/tenants`: the tenant ids an admin session may pick from.
 async fn tenants(req: &Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let token = auth::session_token(req).ok_or_else(core::invalid_session)?;
-    let s = auth::session(env, &token).await?;
+    let (s, _) = auth::session(env, &token).await?;
     if !s.admin {
         return Err(ApiError::permission_denied("Only an admin session may list tenants."));
     }

@@ -8,10 +8,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { startRouter, KEYS, ADMIN_TOKEN } from './harness.mjs';
+
+const sha256 = (text) => createHash('sha256').update(text).digest('hex');
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -396,4 +399,34 @@ test('an admin session picks a tenant with ?tenant=; a revoked key ends its sess
   const gone = await getJson('/v1/budgets', { key: null, cookie: tcookie });
   assert.equal(gone.status, 401);
   assert.equal(gone.json.error.code, 'invalid_session');
+  // ... on the page's own endpoints too: the page shows the login form again.
+  assert.equal((await getJson('/dashboard/session', { key: null, cookie: tcookie })).status, 401);
+  const pageAfter = await fetch(`${r.url}/dashboard`, { headers: { cookie: tcookie } });
+  assert.match(await pageAfter.text(), /data-testid="login-form"/);
+
+  // Rotating ADMIN_TOKEN ends the sessions opened with the old one, the tenant list included.
+  // The rotation is simulated by giving this session's record the hash of another token.
+  assert.equal((await getJson('/dashboard/tenants', { key: null, cookie })).status, 200);
+  const sessions = await r.mf.getKVNamespace('TENANTS');
+  const recordKey = `session:${sha256(cookie.split('=')[1])}`;
+  const record = JSON.parse(await sessions.get(recordKey));
+  await sessions.put(recordKey, JSON.stringify({ ...record, key_hash: sha256('the-admin-token-before-rotation-0000') }));
+  for (const path of ['/dashboard/tenants', '/dashboard/session', '/v1/usage?tenant=globex']) {
+    const stale = await getJson(path, { key: null, cookie });
+    assert.equal(stale.status, 401, path);
+    assert.equal(stale.json.error.code, 'invalid_session', path);
+  }
+});
+
+test('logout is POST only: a link from another site cannot end a session', async () => {
+  const login = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: KEYS.acme }) });
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  const viaLink = await fetch(`${r.url}/dashboard/logout`, { headers: { cookie, 'sec-fetch-site': 'cross-site' }, redirect: 'manual' });
+  assert.equal(viaLink.status, 405);
+  assert.equal((await getJson('/dashboard/session', { key: null, cookie })).status, 200, 'the session survives');
+  const crossSitePost = await fetch(`${r.url}/dashboard/logout`, { method: 'POST', headers: { cookie, 'sec-fetch-site': 'cross-site' }, redirect: 'manual' });
+  assert.equal(crossSitePost.status, 403);
+  const own = await fetch(`${r.url}/dashboard/logout`, { method: 'POST', headers: { cookie, 'sec-fetch-site': 'same-origin' }, redirect: 'manual' });
+  assert.equal(own.status, 303);
+  assert.equal((await getJson('/dashboard/session', { key: null, cookie })).status, 401);
 });
