@@ -4,7 +4,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Part of every key: changing the normalisation changes this, so old entries are never misread.
-pub const KEY_VERSION: &str = "exact-v1";
+pub const KEY_VERSION: &str = "exact-v2";
 
 /// Request fields that never change the answer: delivery (`stream`, `stream_options`) and
 /// bookkeeping (`user`, `metadata`, `store`). Everything else — messages, tools, tool_choice,
@@ -13,9 +13,23 @@ pub const KEY_VERSION: &str = "exact-v1";
 /// a miss, never a wrong hit.
 const IGNORED: &[&str] = &["stream", "stream_options", "user", "metadata", "store", "model"];
 
-/// SHA-256 (hex) of the tenant, the model or alias the request is for (after hostname aliases),
-/// and the request body with the ignored fields removed, serialised with sorted keys.
-pub fn exact_key(tenant: &str, model: &str, body: &Value) -> String {
+/// What an answer depends on besides the body: the model or alias asked for (after hostname
+/// aliases) and the models the policy routed this request to. A policy can send the same body to
+/// other models for other callers (attribution tags, country, hostname, hour of day, the arm of a
+/// split); an answer is only shared between requests routed alike. The routed models count as a
+/// set: a `fastest` or `cheapest` order moves with latencies and prices, and after a fallback any
+/// of them may have answered.
+pub fn answer_scope<'a>(requested: &str, routed_models: impl IntoIterator<Item = &'a str>) -> String {
+    let models: std::collections::BTreeSet<&str> = routed_models.into_iter().collect();
+    let mut scope = String::from(requested);
+    scope.push_str(" -> ");
+    scope.push_str(&models.into_iter().collect::<Vec<_>>().join(","));
+    scope
+}
+
+/// SHA-256 (hex) of the tenant, the answer's scope (see [`answer_scope`]), and the request body
+/// with the ignored fields removed, serialised with sorted keys.
+pub fn exact_key(tenant: &str, scope: &str, body: &Value) -> String {
     let mut normalized = body.clone();
     if let Some(map) = normalized.as_object_mut() {
         for field in IGNORED {
@@ -25,7 +39,7 @@ pub fn exact_key(tenant: &str, model: &str, body: &Value) -> String {
     // serde_json's map is ordered by key (no `preserve_order`), so this is canonical.
     let canonical = serde_json::to_string(&normalized).unwrap_or_default();
     let mut h = Sha256::new();
-    for part in [KEY_VERSION, tenant, model, canonical.as_str()] {
+    for part in [KEY_VERSION, tenant, scope, canonical.as_str()] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }

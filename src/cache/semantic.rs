@@ -32,7 +32,8 @@ const IGNORED: &[&str] = &["stream", "stream_options", "user", "metadata", "stor
 
 /// The query for `body` (a validated chat request), or `None` when the last message is not a
 /// user turn made only of text, or that text is empty or longer than [`MAX_TURN_CHARS`].
-pub fn query(tenant: &str, model: &str, embedder_id: &str, body: &Value) -> Option<SemanticQuery> {
+/// `scope` is the answer's scope (`super::answer_scope`): only requests routed alike share answers.
+pub fn query(tenant: &str, scope: &str, embedder_id: &str, body: &Value) -> Option<SemanticQuery> {
     let mut normalized = body.clone();
     let map = normalized.as_object_mut()?;
     for field in IGNORED {
@@ -64,7 +65,7 @@ pub fn query(tenant: &str, model: &str, embedder_id: &str, body: &Value) -> Opti
     last.insert("content".into(), Value::String(String::new()));
     let canonical = serde_json::to_string(&normalized).ok()?;
     let mut h = Sha256::new();
-    for part in [BUCKET_VERSION, tenant, model, embedder_id, canonical.as_str()] {
+    for part in [BUCKET_VERSION, tenant, scope, embedder_id, canonical.as_str()] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }

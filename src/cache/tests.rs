@@ -112,6 +112,16 @@ fn a_streamed_answer_is_reassembled_whatever_the_splits() {
 }
 
 #[test]
+fn the_answer_scope_is_the_model_asked_for_and_the_set_of_models_routed_to() {
+    let scope = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"]);
+    assert_eq!(scope, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"]), "the order a strategy tries them in does not matter");
+    assert_ne!(scope, answer_scope("gpt-4o", ["gpt-4o-mini"]), "a caller routed elsewhere (another feature, region, split arm) gets its own entries");
+    assert_ne!(scope, answer_scope("fast", ["gpt-4o-mini", "gpt-4o"]), "another model or alias asked for");
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", ["mistral-large"]), &body));
+}
+
+#[test]
 fn a_streamed_answer_keeps_its_log_probabilities() {
     // Asked for with `logprobs: true`, they arrive a slice per chunk; the cached completion must
     // hold them all, or a later non-streaming request with the same body gets `logprobs: null`.

@@ -76,7 +76,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     }
     match outcome {
         Outcome::Route(decision) => {
-            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat).await? {
+            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat, &decision).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
             }
             // A tenant recently seen without budgets or limits skips the ledger (and its stub).
@@ -138,18 +138,20 @@ async fn cached_answer(
     cfg: &RouterConfig,
     policy: &crate::routing::policy::Policy,
     chat: &ChatRequest,
+    decision: &RouteDecision,
 ) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
     let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat) else { return Ok(None) };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;
-    let key = exact_key(tenant, &chat.model, &body);
+    let scope = crate::cache::answer_scope(&chat.model, decision.candidates.iter().map(|c| c.model.as_str()));
+    let key = exact_key(tenant, &scope, &body);
     if read {
         if let Some(answer) = super::cache::lookup(env, &key).await {
             return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
         }
     }
-    let probe = semantic_probe(env, rc, cfg, &policy.cache, tenant, &chat.model, &body).await;
+    let probe = semantic_probe(env, rc, cfg, &policy.cache, tenant, &scope, &body).await;
     if let (true, Some(probe)) = (read, &probe) {
         let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
         if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await {
@@ -165,13 +167,13 @@ async fn cached_answer(
 /// The semantic cache's probe for this request, when the policy turns that cache on; `None` when
 /// the embedder or the vector cannot be had, or the request is not one the cache compares. A
 /// provider embedder's price goes on the request (`RequestContext::lookup_cost`).
-async fn semantic_probe(env: &Env, rc: &RequestContext, cfg: &RouterConfig, cache: &CacheSettings, tenant: &str, model: &str, body: &Value) -> Option<super::semantic::Probe> {
+async fn semantic_probe(env: &Env, rc: &RequestContext, cfg: &RouterConfig, cache: &CacheSettings, tenant: &str, scope: &str, body: &Value) -> Option<super::semantic::Probe> {
     if !cache.semantic {
         return None;
     }
     let embedder = cache.semantic_embedder.as_str();
     let id = super::semantic::embedder_id(env, embedder).await?;
-    let query = crate::cache::semantic::query(tenant, model, &id, body)?;
+    let query = crate::cache::semantic::query(tenant, scope, &id, body)?;
     let (vector, cost) = super::semantic::embed(env, rc, cfg, embedder, &query.text).await;
     rc.lookup_cost.set(rc.lookup_cost.get() + cost);
     let vector = vector?;
@@ -244,6 +246,9 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, upper, &decision) else { return Err(exceeded(&ex)) };
                 let model = cheaper.candidates[0].model.clone();
                 decision = cheaper;
+                // The cache slot was keyed by the route before the downgrade; a downgraded answer
+                // stored there would be served to requests that fit their budget.
+                *rc.cache_slot.borrow_mut() = None;
                 decision.reason.push_str(&format!("; downgraded to {model}: budget '{}' reached its hard limit", ex.budget_id));
                 let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens());
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;

@@ -17,8 +17,27 @@ name = "requested"
 route = { strategy = "requested" }
 `;
 
+// Caching, and a rule that sends one feature's traffic to a cheaper model than the one asked for.
+const ROUTED_CACHING = `
+version = 1
+name = "routed-caching"
+
+[cache]
+enabled = true
+ttl_secs = 600
+
+[[rules]]
+name = "cheap-feature"
+when = { feature = ["cheap"] }
+route = { strategy = "fallback", candidates = ["gpt-4o-mini"] }
+
+[[rules]]
+name = "requested"
+route = { strategy = "requested" }
+`;
+
 let r;
-before(async () => { r = await startRouter({ policies: { acme: CACHING, globex: CACHING } }); });
+before(async () => { r = await startRouter({ policies: { acme: CACHING, globex: CACHING, policyco: ROUTED_CACHING } }); });
 after(async () => { await r?.close(); });
 
 const chats = () => r.upstream.requests().filter((q) => /chat\/completions$|\/messages$/.test(q.path)).length;
@@ -192,4 +211,27 @@ test('a cache hit reserves and charges no budget', async () => {
   assert.equal(event.cache, 'hit-exact');
   assert.equal(Number(event.cost_usd ?? 0), 0);
   assert.equal(await admin('PUT', '/admin/tenants/acme/budgets', { budgets: [] }).then((x) => x.status), 200);
+});
+
+test('an answer is shared only between requests the policy routes alike', async () => {
+  // The same body, sent for the 'cheap' feature (routed to gpt-4o-mini) and without it (served by
+  // the gpt-4o asked for): neither may be answered with the other's cached answer.
+  const body = fresh({ model: 'gpt-4o' });
+  const cheap = { key: KEYS.policyco, headers: { 'x-costrouter-feature': 'cheap' } };
+  const plain = { key: KEYS.policyco, headers: {} };
+  const first = await r.chat(body, cheap);
+  assert.equal(first.headers.get('x-costrouter-model'), 'gpt-4o-mini');
+  assert.equal(first.headers.get('x-costrouter-cache'), 'miss');
+  await first.arrayBuffer();
+  await stored();
+  const other = await r.chat(body, plain);
+  assert.equal(other.headers.get('x-costrouter-cache'), 'miss', 'a request routed to gpt-4o is not served gpt-4o-mini\'s answer');
+  assert.equal(other.headers.get('x-costrouter-model'), 'gpt-4o');
+  await other.arrayBuffer();
+  await stored();
+  for (const [opts, model] of [[cheap, 'gpt-4o-mini'], [plain, 'gpt-4o']]) {
+    const again = await r.chat(body, opts);
+    assert.equal(again.headers.get('x-costrouter-cache'), 'hit-exact');
+    assert.equal((await again.json()).model, model, 'each route gets its own answer back');
+  }
 });
