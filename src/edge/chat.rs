@@ -365,6 +365,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         None => chat.clone(),
     };
     let mut escalated_from: Option<String> = None;
+    // The last answer a cascade escalated from, kept in case every stronger model fails: an
+    // answer that was paid for and judged weak beats a 502 (and its cost is then billed).
+    let mut kept: Option<(usize, crate::providers::ChatAnswer, Usd)> = None;
     for (i, candidate) in decision.candidates.iter().enumerate() {
         if escalated_from.as_deref() == Some(candidate.model.as_str()) {
             continue;
@@ -455,6 +458,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         attempts.escalation_cost += cost;
                         attempts.escalations.push(format!("{} escalated ({why}; ${cost})", candidate.model));
                         escalated_from = Some(candidate.model.clone());
+                        kept = Some((i, answer, cost));
                         continue;
                     }
                 }
@@ -472,9 +476,26 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             }
             Disposition::ClientError => {
                 let body = answer.bytes().await.unwrap_or_default();
+                if kept.is_some() {
+                    // The stronger model refuses what the weaker one answered: keep that answer.
+                    attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
+                    continue;
+                }
                 return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &body))));
             }
         }
+    }
+    if let Some((i, mut answer, cost)) = kept {
+        let candidate = &decision.candidates[i];
+        let provider = &cfg.catalog.providers[&candidate.provider];
+        // Served now, so billed as the answer rather than as an escalation.
+        // The reason then reads "cascade: <model> escalated (...); fell back to <provider> after:
+        // <the stronger models' failures>".
+        attempts.escalation_cost = attempts.escalation_cost.saturating_sub(cost);
+        if chat.logprobs != Some(true) {
+            strip_logprobs(&mut answer.body);
+        }
+        return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
     }
     if attempts.failures.len() == 1 {
         if let Some(rejection) = first_rejection {

@@ -153,6 +153,30 @@ test('a cascade keeps a good cheap answer and escalates one that fails the schem
   assert.ok(Math.abs(Number(escalated.headers.get('x-costrouter-cost-usd')) - expected) < 1e-12, escalated.headers.get('x-costrouter-cost-usd'));
 });
 
+test('a cascade whose stronger model fails serves the escalated answer it paid for, not a 502', async () => {
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: '{"label":"spam"}', usage: { prompt_tokens: 100, completion_tokens: 10 } } });
+  r.upstream.script({ provider: 'anthropic', response: { status: 500 } });
+  const resp = await r.chat(ask({ response_format: SCHEMA_FORMAT }), as('cascade'));
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'openai');
+  assert.equal(body.choices[0].message.content, '{"label":"spam"}');
+  const reason = resp.headers.get('x-costrouter-route-reason');
+  assert.match(reason, /cascade: gpt-4o-mini escalated \(answer fails the JSON schema/);
+  assert.match(reason, /fell back to openai after: anthropic: HTTP 500/);
+  // Billed once, as the answer: gpt-4o-mini 100 in / 10 out at 0.15/0.6.
+  const expected = dollars({ in: 100, out: 10 }, [0.15, 0.6]);
+  assert.ok(Math.abs(Number(resp.headers.get('x-costrouter-cost-usd')) - expected) < 1e-12, resp.headers.get('x-costrouter-cost-usd'));
+
+  // A stronger model that rejects the request (4xx) likewise leaves the weaker answer standing.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: '{"label":"ham"}', usage: { prompt_tokens: 100, completion_tokens: 10 } } });
+  r.upstream.script({ provider: 'anthropic', response: { status: 400 } });
+  const rejected = await r.chat(ask({ response_format: SCHEMA_FORMAT }), as('cascade'));
+  assert.equal(rejected.status, 200);
+  assert.equal((await rejected.json()).choices[0].message.content, '{"label":"ham"}');
+});
+
 test('a buffered cascade answers a streaming client with a replayed stream', async () => {
   r.upstream.reset();
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'I am sorry, but I cannot do that.', usage: { prompt_tokens: 10, completion_tokens: 5 } } });
