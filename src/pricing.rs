@@ -3,10 +3,11 @@
 //! Pricing is data (`kv-seed/pricing.json`, stored in KV under `pricing`), validated when loaded.
 //! Two entry formats are accepted, so people can bring the table they already keep:
 //! - ours: prices in USD per million tokens (`input`, `output`, `cached_input`, `cache_write`,
-//!   `tiers`, `batch_discount`, `context_window`, `max_output_tokens`);
+//!   `cache_write_1h`, `tiers`, `batch_discount`, `context_window`, `max_output_tokens`);
 //! - LiteLLM's `model_prices_and_context_window.json` entries (`input_cost_per_token`,
 //!   `output_cost_per_token`, `cache_read_input_token_cost`, `cache_creation_input_token_cost`,
-//!   `input_cost_per_token_above_200k_tokens`, `max_input_tokens`, ...), recognised per entry.
+//!   `cache_creation_input_token_cost_above_1hr`, `input_cost_per_token_above_200k_tokens`,
+//!   `max_input_tokens`, ...), recognised per entry.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,8 @@ pub struct Rates {
     pub output: Usd,
     pub cached_input: Usd,
     pub cache_write: Usd,
+    /// Writes with a one-hour lifetime (Anthropic's `ttl: "1h"`); `cache_write` when not given.
+    pub cache_write_1h: Usd,
 }
 
 /// A price band that applies when a request's prompt is larger than `above_input_tokens`
@@ -136,7 +139,8 @@ impl ModelPrice {
         let mut cost = Cost {
             input: rates.input.times(usage.uncached_input_tokens()),
             cached_input: rates.cached_input.times(usage.cached_input_tokens),
-            cache_write: rates.cache_write.times(usage.cache_write_tokens),
+            cache_write: rates.cache_write.times(usage.cache_write_tokens.saturating_sub(usage.cache_write_1h_tokens))
+                + rates.cache_write_1h.times(usage.cache_write_1h_tokens.min(usage.cache_write_tokens)),
             output: rates.output.times(plain_output) + self.reasoning.unwrap_or(Usd::ZERO).times(reasoning),
             total: Usd::ZERO,
         };
@@ -186,7 +190,7 @@ fn discount_ppm(model: &str, field: &str, v: Option<f64>) -> Result<u32, Pricing
 }
 
 const NATIVE_FIELDS: &[&str] = &[
-    "provider", "input", "output", "cached_input", "cache_write", "reasoning", "tiers", "batch_discount",
+    "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
     "context_window", "max_output_tokens", "notes", "mode",
 ];
 
@@ -215,7 +219,14 @@ fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: 
         Some(v) => per_million(model, "cache_write", v)?,
         None => fallback.map(|f| f.cache_write).unwrap_or(input),
     };
-    Ok(Rates { input, output, cached_input, cache_write })
+    // A tier that prices 5-minute writes but not 1-hour ones keeps its own write price rather
+    // than the base band's (lower) 1-hour price.
+    let cache_write_1h = match get("cache_write_1h")? {
+        Some(v) => per_million(model, "cache_write_1h", v)?,
+        None if get("cache_write")?.is_some() => cache_write,
+        None => fallback.map(|f| f.cache_write_1h).unwrap_or(cache_write),
+    };
+    Ok(Rates { input, output, cached_input, cache_write, cache_write_1h })
 }
 
 fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, PricingError> {
@@ -257,16 +268,24 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
             .transpose()
     };
     let input = per_token("input_cost_per_token")?.unwrap_or(Usd::ZERO);
+    let cache_write = per_token("cache_creation_input_token_cost")?.unwrap_or(input);
     let base = Rates {
         input,
         output: per_token("output_cost_per_token")?.unwrap_or(Usd::ZERO),
         cached_input: per_token("cache_read_input_token_cost")?.unwrap_or(input),
-        cache_write: per_token("cache_creation_input_token_cost")?.unwrap_or(input),
+        cache_write,
+        // LiteLLM's "above_1hr" is the price of writes that live an hour, not a token-count band.
+        cache_write_1h: per_token("cache_creation_input_token_cost_above_1hr")?.unwrap_or(cache_write),
     };
     // LiteLLM names long-context prices `..._above_<N>k_tokens`.
     let mut tiers: BTreeMap<u64, Rates> = BTreeMap::new();
     for (key, _) in entry.iter() {
         let Some((kind, rest)) = key.split_once("_above_") else { continue };
+        // `cache_creation_input_token_cost_above_1hr_above_200k_tokens`: a band's 1-hour write price.
+        let (kind, rest) = match rest.strip_prefix("1hr_above_") {
+            Some(band) => ("cache_creation_input_token_cost_1hr", band),
+            None => (kind, rest),
+        };
         let Some(k) = rest.strip_suffix("k_tokens").and_then(|n| n.parse::<u64>().ok()) else { continue };
         let above = k * 1000;
         let price = per_token(key)?.unwrap_or(Usd::ZERO);
@@ -276,6 +295,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
             "output_cost_per_token" => rates.output = price,
             "cache_read_input_token_cost" => rates.cached_input = price,
             "cache_creation_input_token_cost" => rates.cache_write = price,
+            "cache_creation_input_token_cost_1hr" => rates.cache_write_1h = price,
             _ => {}
         }
     }
@@ -304,7 +324,7 @@ mod tests {
     }}"#;
 
     fn usage(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) -> Usage {
-        Usage { input_tokens: input, cached_input_tokens: cached, cache_write_tokens: write, output_tokens: output, reasoning_tokens: reasoning }
+        Usage { input_tokens: input, cached_input_tokens: cached, cache_write_tokens: write, output_tokens: output, reasoning_tokens: reasoning, cache_write_1h_tokens: 0 }
     }
 
     #[test]
@@ -334,6 +354,31 @@ mod tests {
         assert_eq!(c.total.to_string(), "0.00555");
         let batch = t.get("gpt-4o-mini").unwrap().cost(&usage(1000, 0, 0, 1000, 0), true);
         assert_eq!(batch.total.to_string(), "0.000375");
+    }
+
+    #[test]
+    fn one_hour_cache_writes_have_their_own_price() {
+        let t = PriceTable::from_json(
+            r#"{"models":{"claude":{"input":3,"output":15,"cache_write":3.75,"cache_write_1h":6,"tiers":[{"above_input_tokens":200000,"input":6,"cache_write":7.5}]},
+                          "no-1h-price":{"input":3,"output":15,"cache_write":3.75}}}"#,
+        )
+        .unwrap();
+        let written = Usage { input_tokens: 1000, cache_write_tokens: 1000, cache_write_1h_tokens: 600, ..Usage::default() };
+        // 400 * 3.75 + 600 * 6 = 1500 + 3600 micro-dollars (all input was written)
+        assert_eq!(t.get("claude").unwrap().cost(&written, false).cache_write.to_string(), "0.0051");
+        assert_eq!(t.get("no-1h-price").unwrap().cost(&written, false).cache_write.to_string(), "0.00375", "the write price when no 1-hour price is given");
+        // A band that prices writes without a 1-hour price keeps its own write price, not the base band's 1-hour one.
+        assert_eq!(t.get("claude").unwrap().rates_for(200_001).cache_write_1h, t.get("claude").unwrap().rates_for(200_001).cache_write);
+        let litellm = PriceTable::from_json(
+            r#"{"claude-sonnet-4-5":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_creation_input_token_cost":3.75e-06,
+                "cache_creation_input_token_cost_above_1hr":6e-06,"input_cost_per_token_above_200k_tokens":6e-06,
+                "cache_creation_input_token_cost_above_200k_tokens":7.5e-06,"cache_creation_input_token_cost_above_1hr_above_200k_tokens":1.2e-05}}"#,
+        )
+        .unwrap();
+        let p = litellm.get("claude-sonnet-4-5").unwrap();
+        assert_eq!(p.tiers.len(), 1, "the 1-hour price is not a band");
+        assert_eq!(p.cost(&written, false).cache_write.to_string(), "0.0051");
+        assert_eq!(p.rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(1.2e-05).unwrap());
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct Usage {
     pub cached_input_tokens: u64,
     /// Prompt tokens written to the provider's prompt cache (billed at the cache-write price).
     pub cache_write_tokens: u64,
+    /// The part of `cache_write_tokens` written with a one-hour lifetime: Anthropic bills those
+    /// at a dearer rate (2x input, against 1.25x for the default five minutes).
+    #[serde(default)]
+    pub cache_write_1h_tokens: u64,
     /// All billed output tokens, reasoning included.
     pub output_tokens: u64,
     /// The part of `output_tokens` spent on hidden reasoning.
@@ -51,6 +55,7 @@ impl Usage {
             cached_input_tokens: count(usage, "/prompt_tokens_details/cached_tokens"),
             // DeepSeek reports cache hits as `prompt_cache_hit_tokens` instead.
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             output_tokens: count(usage, "/completion_tokens"),
             reasoning_tokens: count(usage, "/completion_tokens_details/reasoning_tokens"),
         }
@@ -73,6 +78,8 @@ impl Usage {
             input_tokens: uncached + read + write,
             cached_input_tokens: read,
             cache_write_tokens: write,
+            // `cache_creation` splits the writes by lifetime (`ephemeral_5m_input_tokens` too).
+            cache_write_1h_tokens: count(usage, "/cache_creation/ephemeral_1h_input_tokens").min(write),
             output_tokens: count(usage, "/output_tokens"),
             reasoning_tokens: 0,
         }
@@ -85,6 +92,7 @@ impl Usage {
             input_tokens: count(meta, "/promptTokenCount") + count(meta, "/toolUsePromptTokenCount"),
             cached_input_tokens: count(meta, "/cachedContentTokenCount"),
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             output_tokens: count(meta, "/candidatesTokenCount") + thoughts,
             reasoning_tokens: thoughts,
         }
@@ -101,6 +109,7 @@ impl Usage {
         self.input_tokens = self.input_tokens.max(other.input_tokens);
         self.cached_input_tokens = self.cached_input_tokens.max(other.cached_input_tokens);
         self.cache_write_tokens = self.cache_write_tokens.max(other.cache_write_tokens);
+        self.cache_write_1h_tokens = self.cache_write_1h_tokens.max(other.cache_write_1h_tokens);
         self.output_tokens = self.output_tokens.max(other.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.max(other.reasoning_tokens);
     }
@@ -126,7 +135,7 @@ mod tests {
         let u = Usage::from_openai(&json!({"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
             "prompt_tokens_details": {"cached_tokens": 1920}, "completion_tokens_details": {"reasoning_tokens": 192}}))
         .unwrap();
-        assert_eq!(u, Usage { input_tokens: 2006, cached_input_tokens: 1920, cache_write_tokens: 0, output_tokens: 300, reasoning_tokens: 192 });
+        assert_eq!(u, Usage { input_tokens: 2006, cached_input_tokens: 1920, output_tokens: 300, reasoning_tokens: 192, ..Usage::default() });
         assert_eq!(u.uncached_input_tokens(), 86);
         assert!(Usage::from_openai(&json!({})).is_none());
     }
@@ -143,6 +152,10 @@ mod tests {
         assert_eq!(u.input_tokens, 3050);
         assert_eq!(u.uncached_input_tokens(), 50);
         assert_eq!(u.cache_write_tokens, 1000);
+        assert_eq!(u.cache_write_1h_tokens, 0);
+        let split = Usage::from_anthropic(&json!({"input_tokens": 50, "cache_creation_input_tokens": 1000, "output_tokens": 70,
+            "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600}}));
+        assert_eq!((split.cache_write_tokens, split.cache_write_1h_tokens), (1000, 600));
     }
 
     #[test]

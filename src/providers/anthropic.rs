@@ -627,7 +627,7 @@ mod tests {
             "usage":{"input_tokens":50,"cache_creation_input_tokens":1000,"cache_read_input_tokens":2000,
                 "cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":0},"output_tokens":70,"service_tier":"standard"}}"#);
         let usage = a.usage.unwrap();
-        assert_eq!(usage, Usage { input_tokens: 3050, cached_input_tokens: 2000, cache_write_tokens: 1000, output_tokens: 70, reasoning_tokens: 0 });
+        assert_eq!(usage, Usage { input_tokens: 3050, cached_input_tokens: 2000, cache_write_tokens: 1000, output_tokens: 70, ..Usage::default() });
         assert_eq!(a.body["usage"]["prompt_tokens"], 3050);
         assert_eq!(a.body["usage"]["prompt_tokens_details"]["cached_tokens"], 2000);
         let table = crate::pricing::PriceTable::from_json(r#"{"models":{"claude-sonnet-4-5":{"input":3,"output":15,"cached_input":0.3,"cache_write":3.75}}}"#).unwrap();
@@ -705,7 +705,7 @@ mod tests {
             let (chunks, t) = run_stream(&stream, piece);
             assert_eq!(chunks, expected, "piece size {piece}");
             assert!(t.is_complete());
-            assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, reasoning_tokens: 0 }));
+            assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, ..Usage::default() }));
         }
     }
 
