@@ -31,6 +31,20 @@ pub enum EmbeddingInput {
 pub const MAX_EMBEDDING_INPUTS: usize = 2048;
 
 impl EmbeddingsRequest {
+    /// No tokenizer makes more tokens than a text has bytes (byte-level BPE: every token is at
+    /// least one byte), so this bounds the input tokens whatever the provider, for reserving the
+    /// worst case against a budget.
+    pub fn input_token_upper_bound(&self) -> u64 {
+        match &self.input {
+            EmbeddingInput::One(s) => s.len() as u64,
+            EmbeddingInput::Many(v) => v.iter().map(|s| s.len() as u64).sum(),
+            EmbeddingInput::Tokens(t) => t.len() as u64,
+            EmbeddingInput::TokenBatches(b) => b.iter().map(|t| t.len() as u64).sum(),
+        }
+    }
+}
+
+impl EmbeddingsRequest {
     pub fn parse(body: &[u8]) -> Result<EmbeddingsRequest, ApiError> {
         let value = super::parse_json_object(body)?;
         for required in ["model", "input"] {
@@ -106,6 +120,15 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_upper_bound_is_bytes_or_token_ids() {
+        let bound = |body: &[u8]| EmbeddingsRequest::parse(body).unwrap().input_token_upper_bound();
+        assert_eq!(bound(br#"{"model":"m","input":"h\u00e9llo"}"#), 6, "bytes, not characters");
+        assert_eq!(bound(br#"{"model":"m","input":["ab","cde"]}"#), 5);
+        assert_eq!(bound(br#"{"model":"m","input":[1,2,3]}"#), 3);
+        assert_eq!(bound(br#"{"model":"m","input":[[1,2],[3]]}"#), 3);
+    }
 
     #[test]
     fn parses_and_validates() {

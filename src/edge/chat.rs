@@ -20,7 +20,7 @@ use crate::routing::plan::{plan, Outcome, PlanInput};
 use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
 use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
-use crate::budget::{max_cost, Exceeded, OnHardLimit};
+use crate::budget::{max_cost, OnHardLimit};
 use crate::cache::{exact_key, storable, CachePlan, CacheSettings, CachedAnswer, ClientControls, CompletionAssembler};
 use crate::tokens::{prompt_token_upper_bound, usage_when_unreported};
 use crate::usage::Usage;
@@ -211,39 +211,15 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
     let upper = prompt_token_upper_bound(chat);
     let attribution = rc.attribution.borrow().clone();
     let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens());
-    let admitted = spend::admit(stub, &principal.tenant.id, &rc.request_id, tokens, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
-    let (status, mut reserved) = match admitted {
-        Ok((status, reservation)) => (status, Ok(reservation)),
-        Err(spend::Refusal::RateLimited(limited)) => {
-            rc.add_header("retry-after", limited.retry_after_secs.to_string());
-            return Err(ApiError::rate_limited(format!(
-                "Rate limit reached: {} per minute is {}. Retry in {} s.",
-                limited.what, limited.limit, limited.retry_after_secs
-            )));
-        }
-        Err(spend::Refusal::Exceeded(ex, status)) => (status, Err(ex)),
-    };
-    for (name, value) in [
-        ("x-ratelimit-limit-requests", status.limit_requests),
-        ("x-ratelimit-remaining-requests", status.remaining_requests),
-        ("x-ratelimit-limit-tokens", status.limit_tokens),
-        ("x-ratelimit-remaining-tokens", status.remaining_tokens),
-    ] {
-        if let Some(v) = value {
-            rc.add_header(name, v.to_string());
-        }
-    }
-    rc.add_header("x-ratelimit-reset-requests", format!("{}s", status.reset_secs));
+    let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
     for attempt in 0..2 {
         match reserved {
             Ok(r) => {
-                if !r.soft_warnings.is_empty() {
-                    rc.add_header("x-costrouter-budget-warning", format!("soft limit passed: {}", r.soft_warnings.join(", ")));
-                }
+                spend::note_reserved(rc, &r);
                 return Ok(decision);
             }
             Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
-                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, upper, &decision) else { return Err(exceeded(&ex)) };
+                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, upper, &decision) else { return Err(spend::exceeded(&ex)) };
                 let model = cheaper.candidates[0].model.clone();
                 decision = cheaper;
                 // The cache slot was keyed by the route before the downgrade; a downgraded answer
@@ -253,7 +229,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens());
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
             }
-            Err(ex) => return Err(exceeded(&ex)),
+            Err(ex) => return Err(spend::exceeded(&ex)),
         }
     }
     unreachable_budget()
@@ -288,10 +264,6 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
 
 fn unreachable_budget() -> Result<RouteDecision, ApiError> {
     Err(ApiError::internal("budget admission did not conclude"))
-}
-
-fn exceeded(ex: &Exceeded) -> ApiError {
-    ApiError::budget_exceeded(&ex.budget_id, &ex.limit.to_string(), &(ex.spent + ex.reserved).to_string(), &http::rfc3339(ex.resets_at))
 }
 
 /// Output tokens assumed when a request sets no cap, for estimates and context-window checks.

@@ -16,7 +16,8 @@ use super::auth::authenticate;
 use super::chat::usable;
 use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, read_body, RequestContext};
-use super::{events, health, upstream};
+use super::{events, health, spend, upstream};
+use crate::budget::max_cost;
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
@@ -27,6 +28,17 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     rc.set_model(&emb.model);
     rc.set_attribution(events::attribution(&rc.headers, &principal, emb.extra.get("metadata"), emb.user.as_deref())?);
     let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
+    // Budgets and per-minute limits hold for embeddings as for chat; the reservation is settled
+    // with the rollup after the response (`edge::fetch`). A budget set to downgrade refuses here:
+    // there is no cheaper model that gives the same vectors.
+    if let Some(stub) = (!spend::known_uncontrolled(&principal.tenant.id)).then(|| spend::ledger(env, &principal.tenant.id)).flatten() {
+        let upper = emb.input_token_upper_bound();
+        let amount = max_cost(&decision, &cfg.prices, upper, Some(0));
+        match spend::admit_request(rc, &stub, &principal, estimated_input_tokens(&emb), amount, http::now_unix()).await? {
+            Ok(reserved) => spend::note_reserved(rc, &reserved),
+            Err(ex) => return Err(spend::exceeded(&ex)),
+        }
+    }
     let Embedded { mut answer, provider, candidate } = call_embedding_model(env, rc, &cfg, &decision, &emb).await?;
     if emb.encoding_format.as_deref() == Some("base64") {
         encode_vectors_base64(&mut answer.body);

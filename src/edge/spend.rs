@@ -4,6 +4,8 @@
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, RequestInit, Stub};
 
+use super::auth::Principal;
+use super::http::RequestContext;
 use crate::api::ApiError;
 use crate::budget::{Exceeded, RateLimited, RateStatus};
 use crate::money::Usd;
@@ -36,6 +38,50 @@ async fn call_with_text(stub: &Stub, path: &str, body: Option<String>) -> Result
 
 pub struct Reservation {
     pub soft_warnings: Vec<String>,
+}
+
+/// Counts a request against the per-minute limits and reserves `amount` against the budgets that
+/// cover it (its attribution tags and key). A rate limit refuses at once (429 with
+/// `retry-after`); the `x-ratelimit-*` headers go on the response either way; a budget's refusal
+/// comes back for the caller to act on (chat may downgrade, see `edge::chat`).
+pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Principal, tokens: u64, amount: Usd, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
+    let attribution = rc.attribution.borrow().clone();
+    let admitted = admit(stub, &principal.tenant.id, &rc.request_id, tokens, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
+    let (status, reserved) = match admitted {
+        Ok((status, reservation)) => (status, Ok(reservation)),
+        Err(Refusal::RateLimited(limited)) => {
+            rc.add_header("retry-after", limited.retry_after_secs.to_string());
+            return Err(ApiError::rate_limited(format!(
+                "Rate limit reached: {} per minute is {}. Retry in {} s.",
+                limited.what, limited.limit, limited.retry_after_secs
+            )));
+        }
+        Err(Refusal::Exceeded(ex, status)) => (status, Err(ex)),
+    };
+    for (name, value) in [
+        ("x-ratelimit-limit-requests", status.limit_requests),
+        ("x-ratelimit-remaining-requests", status.remaining_requests),
+        ("x-ratelimit-limit-tokens", status.limit_tokens),
+        ("x-ratelimit-remaining-tokens", status.remaining_tokens),
+    ] {
+        if let Some(v) = value {
+            rc.add_header(name, v.to_string());
+        }
+    }
+    rc.add_header("x-ratelimit-reset-requests", format!("{}s", status.reset_secs));
+    Ok(reserved)
+}
+
+/// Tells the client which soft limits its request passed.
+pub fn note_reserved(rc: &RequestContext, reserved: &Reservation) {
+    if !reserved.soft_warnings.is_empty() {
+        rc.add_header("x-costrouter-budget-warning", format!("soft limit passed: {}", reserved.soft_warnings.join(", ")));
+    }
+}
+
+/// The client's error for a budget that refused a request.
+pub fn exceeded(ex: &Exceeded) -> ApiError {
+    ApiError::budget_exceeded(&ex.budget_id, &ex.limit.to_string(), &(ex.spent + ex.reserved).to_string(), &super::http::rfc3339(ex.resets_at))
 }
 
 #[allow(clippy::too_many_arguments)]

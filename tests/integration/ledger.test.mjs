@@ -247,3 +247,35 @@ test('GET /v1/usage reports spend, savings and tokens by tag from the rollups, p
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error.param, 'group_by');
 });
+
+test('embeddings are held to budgets and per-minute limits like chat, and their spend is settled', async () => {
+  const second = new Date().getUTCSeconds();
+  if (second > 50) await new Promise((res) => setTimeout(res, (61 - second) * 1000));
+  const key = await tenantWithKey('embedco', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '0.001' }], { key_rpm: 3 });
+  r.upstream.reset();
+  const embed = (input) => fetch(`${r.url}/v1/embeddings`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'text-embedding-3-small', input }),
+  });
+  const ok = await embed('a short text to embed');
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.equal(ok.headers.get('x-ratelimit-remaining-requests'), '2');
+  const cost = picos(ok.headers.get('x-costrouter-cost-usd'));
+  assert.ok(cost > 0);
+  await ok.arrayBuffer();
+  const s = await settledState(key);
+  assert.equal(picos(s.states.month.spent), cost, 'the embedding is charged to the budget');
+  assert.equal(picos(s.states.month.reserved), 0);
+  // 60,000 bytes could be 60,000 tokens: $0.0012 at 0.02 per million, past the $0.001 budget.
+  const tooDear = await embed('x'.repeat(60_000));
+  assert.equal(tooDear.status, 429, await tooDear.clone().text());
+  assert.equal((await tooDear.json()).error.code, 'budget_exceeded');
+  assert.equal(r.upstream.requests().filter((q) => q.path.endsWith('/embeddings')).length, 1, 'a refused request calls no provider');
+  const third = await embed('another short text');
+  assert.equal(third.status, 200);
+  await third.arrayBuffer();
+  const limited = await embed('one too many this minute');
+  assert.equal(limited.status, 429);
+  assert.equal((await limited.json()).error.code, 'rate_limit_exceeded');
+});
