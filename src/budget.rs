@@ -424,18 +424,21 @@ pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
 
 /// The most a routed request can cost: every candidate could end up serving it, so the most
 /// expensive one counts; in a cascade every model may be paid for, so they add up.
-/// `prompt_upper` must be an upper bound on the prompt's tokens.
-pub fn max_cost(decision: &crate::routing::RouteDecision, prices: &crate::pricing::PriceTable, prompt_upper: u64, output_cap: Option<u64>) -> Usd {
+/// `prompt_upper` must be an upper bound on the prompt's tokens; `output_cap` caps each of the
+/// `choices` answers (OpenAI's `n`, Gemini's `candidateCount`), and each is billed for its own
+/// output while the prompt is billed once.
+pub fn max_cost(decision: &crate::routing::RouteDecision, prices: &crate::pricing::PriceTable, prompt_upper: u64, output_cap: Option<u64>, choices: u64) -> Usd {
     let mut seen = std::collections::BTreeSet::new();
     let costs = decision.candidates.iter().filter(|c| seen.insert(c.model.clone())).map(|c| {
         prices.get(&c.price_key).map_or(Usd::ZERO, |p| {
-            let output = output_cap.or(p.max_output_tokens).unwrap_or(DEFAULT_OUTPUT_CAP);
-            let usage = crate::usage::Usage { input_tokens: prompt_upper, output_tokens: output, ..Default::default() };
-            // Cached and cache-write prices may exceed the input price (cache writes do): take the dearest.
+            let per_choice = output_cap.or(p.max_output_tokens).unwrap_or(DEFAULT_OUTPUT_CAP);
+            let output_tokens = per_choice.saturating_mul(choices.max(1));
+            // Cached and cache-write prices may exceed the input price (cache writes do), and a
+            // reasoning price may exceed the output price: any token could be the dearer kind.
             let rates = p.rates_for(prompt_upper);
             let dearest_input = rates.input.max(rates.cache_write).max(rates.cached_input);
-            let base = p.cost(&usage, false).total;
-            base + (dearest_input - rates.input).times(prompt_upper)
+            let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO));
+            dearest_input.times(prompt_upper) + dearest_output.times(output_tokens)
         })
     });
     if decision.cascade.is_some() {
@@ -536,11 +539,23 @@ mod tests {
         let cand = |m: &str| Candidate { provider: "p".into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
         let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None };
         // dear: 1000 prompt tokens at the cache-write price 2.5 + 100 output at 8 = 0.0025 + 0.0008
-        assert_eq!(max_cost(&d, &prices, 1000, Some(100)).to_string(), "0.0033");
+        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.0033");
         // cheap's own cap (1000) applies without a request cap; dear falls back to 4096.
-        assert_eq!(max_cost(&d, &prices, 0, None).to_string(), "0.032768");
+        assert_eq!(max_cost(&d, &prices, 0, None, 1).to_string(), "0.032768");
         d.cascade = Some(CascadeSettings { min_logprob: None, buffer_streams: false });
-        assert_eq!(max_cost(&d, &prices, 1000, Some(100)).to_string(), "0.00344");
+        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.00344");
+    }
+
+    #[test]
+    fn max_cost_pays_every_choice_at_the_dearer_of_output_and_reasoning() {
+        use crate::routing::{Candidate, RouteDecision};
+        let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"thinker":{"input":1,"output":4,"reasoning":10}}}"#).unwrap();
+        let cand = Candidate { provider: "p".into(), upstream_model: "thinker".into(), model: "thinker".into(), price_key: "thinker".into() };
+        let d = RouteDecision { requested: "thinker".into(), baseline_price_key: None, candidates: vec![cand], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None };
+        // 1000 prompt tokens at 1, once; 100 output tokens, all of which may be reasoning at 10.
+        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.002");
+        // n = 128: each choice may write its 100 tokens; the prompt is still paid once.
+        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 128).to_string(), "0.129");
     }
 
     #[test]

@@ -327,6 +327,11 @@ impl ChatRequest {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
+    /// How many answers the client asked for (`n`); each is generated, and billed, separately.
+    pub fn choices(&self) -> u64 {
+        self.n.map_or(1, u64::from)
+    }
+
     /// True when the client asked for usage in the stream; the router asks for it regardless.
     pub fn wants_stream_usage(&self) -> bool {
         self.stream_options.as_ref().map(|o| o.include_usage).unwrap_or(false)

@@ -210,7 +210,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
     let tokens = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(0);
     let upper = prompt_token_upper_bound(chat);
     let attribution = rc.attribution.borrow().clone();
-    let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens());
+    let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens(), chat.choices());
     let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
     for attempt in 0..2 {
         match reserved {
@@ -226,7 +226,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 // stored there would be served to requests that fit their budget.
                 *rc.cache_slot.borrow_mut() = None;
                 decision.reason.push_str(&format!("; downgraded to {model}: budget '{}' reached its hard limit", ex.budget_id));
-                let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens());
+                let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens(), chat.choices());
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
             }
             Err(ex) => return Err(spend::exceeded(&ex)),
@@ -256,7 +256,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
                 return None;
             }
             let d = RouteDecision { candidates, cascade: None, route: "downgrade".into(), ..decision.clone() };
-            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens()), d))
+            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices()), d))
         })
         .min_by_key(|(cost, _)| *cost)
         .map(|(_, d)| d)
