@@ -284,7 +284,11 @@ impl Ledger {
             // Nothing to enforce: counting would only cost a storage write per request.
             return Ok(RateStatus { limit_requests: None, remaining_requests: None, limit_tokens: None, remaining_tokens: None, reset_secs: (minute + 1) * 60 - now });
         }
-        if self.minute.minute != minute {
+        // `now` is stamped by the calling isolate before the hop here, so calls can arrive a
+        // little out of order: one from a minute already left behind counts in the current one
+        // (resetting for it, then again for the next call, would grant the minute twice).
+        let minute = minute.max(self.minute.minute);
+        if minute > self.minute.minute {
             self.minute = MinuteCounters { minute, ..MinuteCounters::default() };
         }
         let reset_secs = (minute + 1) * 60 - now;
@@ -336,7 +340,10 @@ impl Ledger {
         for spec in &self.specs {
             let (start, _) = spec.window.bounds(now, spec.reset_day);
             let state = self.states.entry(spec.id.clone()).or_default();
-            if state.window_start != start {
+            // Only forward: `now` is stamped by the calling isolate before the hop here, so a
+            // call from just before a boundary can arrive after one from just past it; it belongs
+            // to the current window (going back and forth would wipe what settled in between).
+            if start > state.window_start {
                 // A new window: spend starts again; open reservations carry over (they are
                 // still in flight and will settle into the window they finish in).
                 state.window_start = start;
@@ -359,7 +366,7 @@ impl Ledger {
                     limit: spec.hard_limit,
                     spent: st.spent,
                     reserved: st.reserved,
-                    resets_at: spec.window.bounds(now, spec.reset_day).1,
+                    resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
                     on_hard_limit: spec.on_hard_limit,
                 });
             }
@@ -378,7 +385,7 @@ impl Ledger {
                     kind: "soft_limit".into(),
                     budget_id: spec.id.clone(),
                     window_start: st.window_start,
-                    resets_at: spec.window.bounds(now, spec.reset_day).1,
+                    resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
                     at: now,
                     request_id: request_id.to_string(),
                     spent: st.spent,
@@ -588,6 +595,35 @@ mod tests {
         l.admit_rate("k2", 400, NOW).unwrap();
         assert_eq!(l.admit_rate("k3", 1, NOW).unwrap_err().what, "tenant requests");
         assert!(l.admit_rate("k3", 1, NOW + 60).is_ok(), "a new minute");
+    }
+
+    #[test]
+    fn a_call_stamped_before_the_window_began_counts_in_the_current_window() {
+        let mut l = ledger(10);
+        let c = Covered::default();
+        let midnight = day(2026, 11, 23);
+        l.reserve("a", Usd(6 * USD), &c, midnight + 1).unwrap();
+        l.settle("a", Usd(6 * USD), midnight + 1);
+        // Stamped a second before midnight by another isolate, arriving after: today's spend stays.
+        l.reserve("b", Usd(USD), &c, midnight - 1).unwrap();
+        l.settle("b", Usd(USD), midnight - 1);
+        let st = &l.states["tenant-daily"];
+        assert_eq!((st.window_start, st.spent), (midnight, Usd(7 * USD)));
+        let e = l.reserve("c", Usd(4 * USD), &c, midnight - 2).unwrap_err();
+        assert_eq!(e.resets_at, day(2026, 11, 24), "the window that holds the spend");
+        let r = l.reserve("d", Usd(USD), &c, midnight + 2).unwrap();
+        assert!(r.alerts.is_empty(), "the soft alert of this window was raised by 'a' and is not repeated");
+        assert_eq!(l.states["tenant-daily"].spent, Usd(7 * USD));
+    }
+
+    #[test]
+    fn a_call_stamped_in_the_previous_minute_counts_in_the_current_one() {
+        let mut l = Ledger { limits: RateLimits { tenant_rpm: Some(2), ..RateLimits::default() }, ..Ledger::default() };
+        let next_minute = (NOW / 60 + 1) * 60;
+        l.admit_rate("k", 0, next_minute).unwrap();
+        let late = l.admit_rate("k", 0, next_minute - 1).unwrap();
+        assert_eq!((late.remaining_requests, late.reset_secs), (Some(0), 61));
+        assert_eq!(l.admit_rate("k", 0, next_minute + 1).unwrap_err().what, "tenant requests", "two a minute, not two per arrival order");
     }
 
     #[test]
