@@ -209,6 +209,10 @@ pub struct Ledger {
     pub minute: MinuteCounters,
     #[serde(default)]
     pub alerts: std::collections::VecDeque<BudgetAlert>,
+    /// Reservations that expired while their request may still be running, by request id, so
+    /// a late settlement is still charged.
+    #[serde(default)]
+    pub expired: BTreeMap<String, ExpiredReservation>,
 }
 
 /// Money held for a request in flight.
@@ -220,8 +224,25 @@ pub struct Reservation {
     pub expires_at: i64,
 }
 
-/// How long a reservation may stay open: longer than any request the router lets run.
+/// How long a reservation holds money. Nothing cuts a stream off, so a request may outlive its
+/// reservation (64k output tokens at 60 a second take 18 minutes); it is then charged when it
+/// settles, through its [`ExpiredReservation`].
 pub const RESERVATION_TTL_SECS: i64 = 15 * 60;
+
+/// What is kept of an expired reservation: the budgets to charge if its request settles after
+/// all. The money it held was released on expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredReservation {
+    pub budgets: Vec<String>,
+    /// A settlement later than this is not charged: the request is taken to have died.
+    pub forget_at: i64,
+}
+
+/// How long after expiry a reservation's request may still settle and be charged, and how many
+/// expired reservations a ledger keeps (the oldest forgotten first): the whole ledger is stored
+/// on every change, and requests whose worker died leave one each.
+pub const EXPIRED_RESERVATION_KEEP_SECS: i64 = 24 * 3600;
+pub const EXPIRED_RESERVATIONS_KEPT: usize = 256;
 
 /// Requests and tokens per minute, per tenant and per key (`None` = unlimited).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -327,13 +348,17 @@ impl Ledger {
     }
 
     fn roll(&mut self, now: i64) {
+        self.expired.retain(|_, e| e.forget_at > now);
         let expired: Vec<String> = self.reservations.iter().filter(|(_, r)| r.expires_at <= now).map(|(id, _)| id.clone()).collect();
         for id in expired {
             if let Some(r) = self.reservations.remove(&id) {
-                for b in r.budgets {
-                    if let Some(st) = self.states.get_mut(&b) {
+                for b in &r.budgets {
+                    if let Some(st) = self.states.get_mut(b) {
                         st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
                     }
+                }
+                if !r.budgets.is_empty() {
+                    self.keep_expired(id, ExpiredReservation { budgets: r.budgets, forget_at: r.expires_at + EXPIRED_RESERVATION_KEEP_SECS });
                 }
             }
         }
@@ -351,6 +376,14 @@ impl Ledger {
                 state.soft_alerted = false;
             }
         }
+    }
+
+    fn keep_expired(&mut self, request_id: String, expired: ExpiredReservation) {
+        while self.expired.len() >= EXPIRED_RESERVATIONS_KEPT {
+            let Some(oldest) = self.expired.iter().min_by_key(|(_, e)| e.forget_at).map(|(id, _)| id.clone()) else { break };
+            self.expired.remove(&oldest);
+        }
+        self.expired.insert(request_id, expired);
     }
 
     /// Holds `amount` against every budget covering the request, or refuses if any hard limit
@@ -407,13 +440,21 @@ impl Ledger {
 
     /// Replaces a reservation by the actual cost. The actual cost is recorded even if it exceeds
     /// what was reserved (a provider may bill more than estimated); that can only happen when the
-    /// estimate was wrong, and the next reservations see it.
+    /// estimate was wrong, and the next reservations see it. A request whose reservation expired
+    /// while it ran is charged all the same (its hold was released on expiry).
     pub fn settle(&mut self, request_id: &str, actual: Usd, now: i64) {
         self.roll(now);
         if let Some(r) = self.reservations.remove(request_id) {
             for id in r.budgets {
                 if let Some(st) = self.states.get_mut(&id) {
                     st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
+                    st.spent += actual;
+                }
+            }
+        } else if let Some(e) = self.expired.remove(request_id) {
+            // Like any settlement, into the window it finishes in (rolled to above).
+            for id in e.budgets {
+                if let Some(st) = self.states.get_mut(&id) {
                     st.spent += actual;
                 }
             }
@@ -581,6 +622,52 @@ mod tests {
         l.reserve("lost", Usd(USD), &Covered::default(), NOW).unwrap();
         assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + 60).is_err());
         assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + RESERVATION_TTL_SECS).is_ok());
+    }
+
+    #[test]
+    fn a_request_that_outlives_its_reservation_is_still_charged() {
+        let mut l = ledger(10);
+        let search = Covered { feature: "search", ..Covered::default() };
+        l.reserve("long", Usd(2 * USD), &search, NOW).unwrap();
+        l.reserve("dead", Usd(USD), &search, NOW).unwrap();
+        // Eighteen minutes of streaming: the hold is gone, the settlement still counts.
+        let later = NOW + 18 * 60;
+        l.reserve("other", Usd(USD), &Covered::default(), later).unwrap();
+        assert_eq!((l.states["tenant-daily"].reserved, l.states["search-monthly"].reserved), (Usd(USD), Usd::ZERO));
+        l.settle("long", Usd(2 * USD), later);
+        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(2 * USD), Usd(2 * USD)));
+        l.settle("long", Usd(2 * USD), later);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(2 * USD), "settled once");
+        // Past midnight: it finished in the new window, so that is the one it is charged to.
+        let tomorrow = day(2026, 11, 23);
+        l.settle("dead", Usd(USD / 2), tomorrow);
+        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(USD / 2), Usd(5 * USD / 2)));
+        // A request that never settles is forgotten after a day.
+        l.reserve("gone", Usd(USD / 2), &search, tomorrow).unwrap();
+        l.settle("x", Usd::ZERO, tomorrow + RESERVATION_TTL_SECS);
+        assert!(l.expired.contains_key("gone"));
+        l.settle("gone", Usd(USD / 2), tomorrow + RESERVATION_TTL_SECS + EXPIRED_RESERVATION_KEEP_SECS);
+        assert!(l.expired.is_empty());
+        assert_eq!(l.states["search-monthly"].spent, Usd(5 * USD / 2), "too late to be charged");
+    }
+
+    #[test]
+    fn expired_reservations_kept_are_bounded_oldest_forgotten_first() {
+        let mut l = ledger(1_000);
+        for i in 0..EXPIRED_RESERVATIONS_KEPT as i64 + 10 {
+            l.reserve(&format!("r{i}"), Usd(1), &Covered::default(), NOW + i).unwrap();
+        }
+        l.settle("none", Usd::ZERO, NOW + 1_000 + RESERVATION_TTL_SECS);
+        assert_eq!(l.expired.len(), EXPIRED_RESERVATIONS_KEPT);
+        assert!(!l.expired.contains_key("r9") && l.expired.contains_key("r10"));
+    }
+
+    #[test]
+    fn a_ledger_stored_before_expired_reservations_were_kept_still_loads() {
+        let stored = r#"{"specs":[],"states":{"d":{"window_start":0,"spent":"1","reserved":"0"}},"reservations":{},"limits":{"tenant_rpm":null,"tenant_tpm":null,"key_rpm":null,"key_tpm":null},"minute":{"minute":0,"tenant_requests":0,"tenant_tokens":0,"key_requests":{},"key_tokens":{}},"alerts":[]}"#;
+        let l: Ledger = serde_json::from_str(stored).unwrap();
+        assert!(l.expired.is_empty());
+        assert_eq!(l.states["d"].spent, Usd(USD));
     }
 
     #[test]
