@@ -484,7 +484,7 @@ pub fn max_cost(decision: &crate::routing::RouteDecision, prices: &crate::pricin
             // Cached and cache-write prices may exceed the input price (cache writes do), and a
             // reasoning price may exceed the output price: any token could be the dearer kind.
             let rates = p.rates_for(prompt_upper);
-            let dearest_input = rates.input.max(rates.cache_write).max(rates.cached_input);
+            let dearest_input = rates.input.max(rates.cache_write).max(rates.cache_write_1h).max(rates.cached_input);
             let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO));
             dearest_input.times(prompt_upper) + dearest_output.times(output_tokens)
         })
