@@ -207,7 +207,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
 #[allow(clippy::too_many_arguments)]
 async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, facts: &Facts, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
     let now = now_unix();
-    let tokens = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(0);
+    let tokens = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices());
     let upper = prompt_token_upper_bound(chat);
     let attribution = rc.attribution.borrow().clone();
     let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens(), chat.choices());
