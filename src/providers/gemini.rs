@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
+use super::gemini_schema::to_gemini_schema;
 use super::sse::SseEvent;
 use super::{ChatAnswer, EmbeddingsAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
@@ -120,7 +121,7 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
                 }
                 // Gemini rejects an OBJECT schema with no properties: a no-argument function
                 // is declared without parameters instead.
-                let params = t.function.parameters.as_ref().map(clean_schema);
+                let params = t.function.parameters.as_ref().map(to_gemini_schema);
                 if let Some(p) = params.filter(|p| p.get("properties").and_then(Value::as_object).is_some_and(|o| !o.is_empty())) {
                     d["parameters"] = p;
                 }
@@ -256,35 +257,12 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
         Some(ResponseFormat::JsonSchema { json_schema }) => {
             config.insert("responseMimeType".into(), json!("application/json"));
             if let Some(schema) = &json_schema.schema {
-                config.insert("responseSchema".into(), clean_schema(schema));
+                config.insert("responseSchema".into(), to_gemini_schema(schema));
             }
         }
         Some(ResponseFormat::Text) | None => {}
     }
     config
-}
-
-/// Gemini's schema dialect (an OpenAPI subset) rejects these JSON Schema keywords.
-const UNSUPPORTED_SCHEMA_KEYS: [&str; 4] = ["additionalProperties", "$schema", "$id", "$comment"];
-
-fn clean_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(obj) => Value::Object(
-            obj.iter()
-                .filter(|(k, _)| !UNSUPPORTED_SCHEMA_KEYS.contains(&k.as_str()))
-                .map(|(k, v)| {
-                    // `properties` maps user field names to schemas: the names are data, kept as is.
-                    let cleaned = match (k.as_str(), v) {
-                        ("properties", Value::Object(props)) => Value::Object(props.iter().map(|(n, s)| (n.clone(), clean_schema(s))).collect()),
-                        _ => clean_schema(v),
-                    };
-                    (k.clone(), cleaned)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(clean_schema).collect()),
-        other => other.clone(),
-    }
 }
 
 fn function_calling_config(choice: &Value) -> Result<Value, ApiError> {

@@ -1,0 +1,252 @@
+//! JSON Schema (as OpenAI clients send it in `response_format` and tool parameters) to Gemini's
+//! `Schema` object, the OpenAPI 3.0 subset `responseSchema` and `functionDeclarations[].parameters`
+//! accept. Gemini answers 400 to a keyword outside that subset, and Pydantic and Zod emit several
+//! (`$defs`/`$ref`, `anyOf` with `null`, `const`, `type` lists), so the schema is rewritten, not
+//! just filtered:
+//! - `$ref` to `#/$defs/...` or `#/definitions/...` is inlined (a recursive one, past a few
+//!   levels, becomes an untyped object: Gemini has no references);
+//! - `null` in `type` lists and in `anyOf`/`oneOf` becomes `nullable`; a single remaining
+//!   alternative is merged into its parent; `oneOf` becomes `anyOf`;
+//! - `allOf` members are merged (properties joined, `required` united);
+//! - `const` becomes a one-value `enum`; enums keep their string values only (Gemini's enums are
+//!   strings);
+//! - `format` is kept only where Gemini accepts it; every other keyword outside the subset
+//!   (`additionalProperties`, `$schema`, `title`, `examples`, `patternProperties`, ...) is dropped.
+
+use serde_json::{Map, Value};
+
+/// The `Schema` fields Gemini accepts (besides `anyOf`, `items` and `properties`, recursed into).
+const KEPT: &[&str] = &[
+    "type", "format", "description", "nullable", "enum", "maxItems", "minItems", "required", "minProperties", "maxProperties",
+    "minLength", "maxLength", "pattern", "example", "default", "minimum", "maximum", "propertyOrdering",
+];
+
+/// How deep `$ref`s are followed: enough for real nesting, bounded for recursive schemas.
+const MAX_REF_DEPTH: usize = 8;
+
+/// The Gemini form of `schema`.
+pub fn to_gemini_schema(schema: &Value) -> Value {
+    let defs = definitions(schema);
+    convert(schema, &defs, 0)
+}
+
+fn definitions(root: &Value) -> Map<String, Value> {
+    let mut defs = Map::new();
+    for key in ["$defs", "definitions"] {
+        if let Some(Value::Object(d)) = root.get(key) {
+            for (name, s) in d {
+                defs.insert(format!("#/{key}/{name}"), s.clone());
+            }
+        }
+    }
+    defs
+}
+
+fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+    let Value::Object(obj) = schema else {
+        // `true` / `{}`: anything. Gemini needs a type; an object is the loosest it has.
+        return serde_json::json!({"type": "object"});
+    };
+    if let Some(target) = obj.get("$ref").and_then(Value::as_str) {
+        let resolved = match defs.get(target) {
+            Some(def) if depth < MAX_REF_DEPTH => convert(def, defs, depth + 1),
+            _ => serde_json::json!({"type": "object"}),
+        };
+        // Siblings of a `$ref` (a description, say) still apply.
+        let mut siblings = obj.clone();
+        siblings.remove("$ref");
+        return if siblings.is_empty() { resolved } else { merge(resolved, convert(&Value::Object(siblings), defs, depth)) };
+    }
+    let mut out = Map::new();
+    let mut nullable = obj.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+    for (key, value) in obj {
+        match key.as_str() {
+            "type" => match value {
+                Value::Array(types) => {
+                    let named: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
+                    nullable |= named.len() < types.len();
+                    match named.as_slice() {
+                        [one] => {
+                            out.insert("type".into(), (*one).clone());
+                        }
+                        [] => {}
+                        many => {
+                            let alternatives = many.iter().map(|t| serde_json::json!({"type": t})).collect();
+                            out.insert("anyOf".into(), Value::Array(alternatives));
+                        }
+                    }
+                }
+                Value::String(t) if t == "null" => nullable = true,
+                other => {
+                    out.insert("type".into(), other.clone());
+                }
+            },
+            "properties" => {
+                if let Value::Object(props) = value {
+                    // Property names are the caller's data, kept as they are.
+                    out.insert("properties".into(), Value::Object(props.iter().map(|(n, s)| (n.clone(), convert(s, defs, depth))).collect()));
+                }
+            }
+            "items" => {
+                // A tuple (`items` as a list, or `prefixItems`) has no Gemini form: its first type stands for all.
+                let item = match value {
+                    Value::Array(list) => list.first().cloned().unwrap_or(Value::Bool(true)),
+                    other => other.clone(),
+                };
+                out.insert("items".into(), convert(&item, defs, depth));
+            }
+            "anyOf" | "oneOf" => {
+                if let Value::Array(list) = value {
+                    let mut alternatives = Vec::new();
+                    for member in list {
+                        if member.get("type").and_then(Value::as_str) == Some("null") && member.as_object().is_some_and(|m| m.len() == 1) {
+                            nullable = true;
+                        } else {
+                            alternatives.push(convert(member, defs, depth));
+                        }
+                    }
+                    match alternatives.len() {
+                        0 => {}
+                        1 => out = merge(Value::Object(out), alternatives.pop().unwrap_or_default()).as_object().cloned().unwrap_or_default(),
+                        _ => {
+                            out.insert("anyOf".into(), Value::Array(alternatives));
+                        }
+                    }
+                }
+            }
+            "allOf" => {
+                if let Value::Array(list) = value {
+                    for member in list {
+                        out = merge(Value::Object(out), convert(member, defs, depth)).as_object().cloned().unwrap_or_default();
+                    }
+                }
+            }
+            "const" => {
+                if let Value::String(s) = value {
+                    out.insert("enum".into(), Value::Array(vec![Value::String(s.clone())]));
+                    out.entry("type").or_insert_with(|| Value::String("string".into()));
+                }
+            }
+            "enum" => {
+                let strings: Vec<Value> = value.as_array().into_iter().flatten().filter(|v| v.is_string()).cloned().collect();
+                if !strings.is_empty() && strings.len() == value.as_array().map_or(0, Vec::len) {
+                    out.insert("enum".into(), Value::Array(strings));
+                }
+            }
+            "format" if value.as_str().is_some_and(|f| ["enum", "date-time", "int32", "int64", "float", "double"].contains(&f)) => {
+                out.insert("format".into(), value.clone());
+            }
+            // Other formats (`email`, `uri`, ...) are refused by Gemini; `nullable` is settled below.
+            "format" | "nullable" => {}
+            k if KEPT.contains(&k) => {
+                out.insert(k.to_string(), value.clone());
+            }
+            _ => {}
+        }
+    }
+    if nullable {
+        out.insert("nullable".into(), Value::Bool(true));
+    }
+    // `required` may only name properties that exist (Gemini checks).
+    if let (Some(Value::Array(required)), Some(Value::Object(props))) = (out.get("required").cloned(), out.get("properties")) {
+        let kept: Vec<Value> = required.into_iter().filter(|r| r.as_str().is_some_and(|n| props.contains_key(n))).collect();
+        out.insert("required".into(), Value::Array(kept));
+    } else if out.get("properties").is_none() {
+        out.remove("required");
+    }
+    Value::Object(out)
+}
+
+/// `extra`'s fields added to `base`: properties joined, `required` united, the rest `base` first.
+fn merge(base: Value, extra: Value) -> Value {
+    let (Value::Object(mut base), Value::Object(extra)) = (base, extra) else { return Value::Object(Map::new()) };
+    for (key, value) in extra {
+        match (key.as_str(), base.get_mut(&key), value) {
+            ("properties", Some(Value::Object(mine)), Value::Object(theirs)) => mine.extend(theirs),
+            ("required", Some(Value::Array(mine)), Value::Array(theirs)) => {
+                for r in theirs {
+                    if !mine.contains(&r) {
+                        mine.push(r);
+                    }
+                }
+            }
+            (_, Some(_), _) => {}
+            (_, None, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+    Value::Object(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pydantic_optional_and_nested_models_become_gemini_schema() {
+        // What Pydantic v2 emits for `class A(BaseModel): x: int` and
+        // `class M(BaseModel): a: A; b: str | None = None; kind: Literal["m"]; tags: list[str]`.
+        let pydantic = json!({
+            "$defs": {"A": {"properties": {"x": {"title": "X", "type": "integer"}}, "required": ["x"], "title": "A", "type": "object", "additionalProperties": false}},
+            "properties": {
+                "a": {"$ref": "#/$defs/A", "description": "the nested one"},
+                "b": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": null, "title": "B"},
+                "kind": {"const": "m", "title": "Kind"},
+                "tags": {"items": {"type": "string", "format": "email"}, "title": "Tags", "type": "array"}
+            },
+            "required": ["a", "kind", "tags"], "title": "M", "type": "object", "additionalProperties": false,
+            "$schema": "https://json-schema.org/draft/2020-12/schema"
+        });
+        assert_eq!(
+            to_gemini_schema(&pydantic),
+            json!({
+                "type": "object",
+                "required": ["a", "kind", "tags"],
+                "properties": {
+                    "a": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"], "description": "the nested one"},
+                    "b": {"type": "string", "default": null, "nullable": true},
+                    "kind": {"type": "string", "enum": ["m"]},
+                    "tags": {"type": "array", "items": {"type": "string"}}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn type_lists_unions_all_of_and_recursion() {
+        assert_eq!(to_gemini_schema(&json!({"type": ["integer", "null"]})), json!({"type": "integer", "nullable": true}));
+        assert_eq!(
+            to_gemini_schema(&json!({"oneOf": [{"type": "string"}, {"type": "integer"}]})),
+            json!({"anyOf": [{"type": "string"}, {"type": "integer"}]})
+        );
+        assert_eq!(
+            to_gemini_schema(&json!({"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+                                               {"properties": {"b": {"type": "number"}}, "required": ["b"]}]})),
+            json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "number"}}, "required": ["a", "b"]})
+        );
+        // A tree node that refers to itself: followed a few levels, then an untyped object.
+        let tree = json!({"$ref": "#/definitions/Node", "definitions": {"Node": {"type": "object",
+            "properties": {"children": {"type": "array", "items": {"$ref": "#/definitions/Node"}}}}}});
+        let mut level = to_gemini_schema(&tree);
+        for _ in 0..MAX_REF_DEPTH {
+            level = level["properties"]["children"]["items"].clone();
+        }
+        assert_eq!(level, json!({"type": "object"}));
+        // Numeric enums have no Gemini form; the type stays.
+        assert_eq!(to_gemini_schema(&json!({"type": "integer", "enum": [1, 2]})), json!({"type": "integer"}));
+        // `required` names only properties that are there.
+        assert_eq!(
+            to_gemini_schema(&json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "ghost"]})),
+            json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]})
+        );
+    }
+
+    #[test]
+    fn property_names_are_data() {
+        // A property called "additionalProperties" or "$ref" is the caller's field, not a keyword.
+        let s = json!({"type": "object", "properties": {"additionalProperties": {"type": "string"}, "title": {"type": "string"}}});
+        assert_eq!(to_gemini_schema(&s), s);
+    }
+}
