@@ -443,6 +443,11 @@ impl Ledger {
     /// estimate was wrong, and the next reservations see it. A request whose reservation expired
     /// while it ran is charged all the same (its hold was released on expiry).
     pub fn settle(&mut self, request_id: &str, actual: Usd, now: i64) {
+        self.settle_held(request_id, actual, now);
+    }
+
+    /// [`Ledger::settle`], saying whether the request held (or had held) a reservation.
+    fn settle_held(&mut self, request_id: &str, actual: Usd, now: i64) -> bool {
         self.roll(now);
         if let Some(r) = self.reservations.remove(request_id) {
             for id in r.budgets {
@@ -451,12 +456,31 @@ impl Ledger {
                     st.spent += actual;
                 }
             }
+            true
         } else if let Some(e) = self.expired.remove(request_id) {
             // Like any settlement, into the window it finishes in (rolled to above).
             for id in e.budgets {
                 if let Some(st) = self.states.get_mut(&id) {
                     st.spent += actual;
                 }
+            }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A finished request: its reservation is settled; a request that reserved nothing still has
+    /// its cost charged to the budgets that cover it. Some cost without reserving: a semantic
+    /// cache hit pays for its provider embedding, and a tenant's requests in the few seconds after
+    /// its first budget is set may skip the ledger (`spend::known_uncontrolled`).
+    pub fn finish(&mut self, request_id: &str, actual: Usd, covered: &Covered, now: i64) {
+        if self.settle_held(request_id, actual, now) || actual <= Usd::ZERO {
+            return;
+        }
+        for spec in self.specs.iter().filter(|s| s.scope.covers(covered)) {
+            if let Some(st) = self.states.get_mut(&spec.id) {
+                st.spent += actual;
             }
         }
     }
@@ -622,6 +646,24 @@ mod tests {
         l.reserve("lost", Usd(USD), &Covered::default(), NOW).unwrap();
         assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + 60).is_err());
         assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + RESERVATION_TTL_SECS).is_ok());
+    }
+
+    #[test]
+    fn a_finished_request_that_reserved_nothing_is_still_charged_to_its_budgets() {
+        let mut l = ledger(10);
+        let search = Covered { feature: "search", ..Covered::default() };
+        // A semantic cache hit that paid for a provider embedding: no reservation, a cost.
+        l.finish("hit", Usd(USD / 100), &search, NOW);
+        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(USD / 100), Usd(USD / 100)));
+        l.finish("other-feature", Usd(USD / 100), &Covered { feature: "chat", ..Covered::default() }, NOW);
+        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(USD / 50), Usd(USD / 100)), "only the budgets that cover it");
+        // A reserved request is settled as before, once.
+        l.reserve("served", Usd(USD), &search, NOW).unwrap();
+        l.finish("served", Usd(USD / 2), &search, NOW);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD / 50 + USD / 2));
+        assert_eq!(l.states["tenant-daily"].reserved, Usd::ZERO);
+        l.finish("free", Usd::ZERO, &search, NOW);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD / 50 + USD / 2));
     }
 
     #[test]

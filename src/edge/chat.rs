@@ -626,7 +626,7 @@ impl StreamState {
                 };
                 Some(slot.pending(answer))
             });
-            tx.send(spend::Finished { tenant: self.tenant.tenant.id.clone(), request_id: self.rc.request_id.clone(), actual, event, cache_store });
+            tx.send(spend::Finished { tenant: self.tenant.tenant.id.clone(), key_id: self.tenant.key_id.clone(), request_id: self.rc.request_id.clone(), actual, event, cache_store });
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct RequestContext {
     pub continent: String,
     pub eu: bool,
     pub tenant: RefCell<Option<String>>,
+    /// The router key's id (`admin` for admin sessions), once authenticated: key-scoped budgets.
+    pub key_id: RefCell<String>,
     pub model: RefCell<String>,
     pub attribution: RefCell<Attribution>,
     /// Headers for whatever response ends the request (rate-limit status, budget warnings).
@@ -111,6 +113,7 @@ impl RequestContext {
             continent,
             eu,
             tenant: RefCell::new(None),
+            key_id: RefCell::new(String::new()),
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),
             extra_headers: RefCell::new(Vec::new()),
@@ -128,6 +131,7 @@ impl RequestContext {
 
     pub fn set_tenant(&self, principal: &Principal) {
         *self.tenant.borrow_mut() = Some(principal.tenant.id.clone());
+        *self.key_id.borrow_mut() = principal.key_id.clone();
     }
 
     pub fn set_model(&self, model: &str) {

@@ -108,6 +108,8 @@ struct FinishBody {
 struct Finished {
     request_id: String,
     #[serde(default)]
+    key_id: String,
+    #[serde(default)]
     actual: Option<Usd>,
     #[serde(default)]
     event: Option<CostEvent>,
@@ -349,7 +351,10 @@ impl DurableObject for Ledger {
                 "/finish" => {
                     let b: FinishBody = parse(&text)?;
                     for item in &b.items {
-                        ledger.settle(&item.request_id, item.actual.unwrap_or(Usd::ZERO), b.now);
+                        let tags = item.event.as_ref().map(|e| &e.attribution);
+                        let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
+                        let covered = Covered { team: tag(|a| &a.team), feature: tag(|a| &a.feature), env: tag(|a| &a.environment), key_id: &item.key_id };
+                        ledger.finish(&item.request_id, item.actual.unwrap_or(Usd::ZERO), &covered, b.now);
                     }
                     self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
                     json!({"ok": true, "finished": b.items.len()})

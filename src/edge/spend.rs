@@ -167,6 +167,7 @@ struct Batch {
 #[derive(serde::Serialize)]
 struct FinishedItem<'a> {
     request_id: &'a str,
+    key_id: &'a str,
     actual: Option<Usd>,
     event: Option<&'a crate::events::CostEvent>,
 }
@@ -195,6 +196,8 @@ thread_local! {
 /// reservation) and its cost event for the rollups.
 pub struct Finished {
     pub tenant: String,
+    /// For the budgets scoped to a key, should the request have reserved nothing.
+    pub key_id: String,
     pub request_id: String,
     pub actual: Option<Usd>,
     pub event: Option<crate::events::CostEvent>,
@@ -211,7 +214,7 @@ pub struct Finished {
 /// drives would resolve their promise from that context, which workerd refuses (it cancels the
 /// continuation, leaving the joining request's `waitUntil` pending until its time limit).
 pub async fn finish(env: &Env, done: Finished) {
-    let item = match serde_json::to_string(&FinishedItem { request_id: &done.request_id, actual: done.actual, event: done.event.as_ref() }) {
+    let item = match serde_json::to_string(&FinishedItem { request_id: &done.request_id, key_id: &done.key_id, actual: done.actual, event: done.event.as_ref() }) {
         Ok(item) => item,
         Err(e) => {
             worker::console_error!("a finished request could not be encoded for the ledger: {e}");

@@ -3,7 +3,7 @@
 // is: not an unrelated question, another tenant, another model, a different earlier turn.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, readSse, KEYS } from './harness.mjs';
+import { startRouter, readSse, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 const SEMANTIC = `
 version = 1
@@ -137,7 +137,16 @@ test('with a provider embedder, vectors come from its embeddings endpoint', asyn
   assert.equal(other.headers.get('x-costrouter-cache'), 'miss');
 });
 
-test("a provider embedder's call is charged to the request it looked up, hit or miss", async () => {
+test("a provider embedder's call is charged to the request it looked up, hit or miss, and to the tenant's budget", async () => {
+  const budget = await fetch(`${r.url}/admin/tenants/policyco/budgets`, {
+    method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ budgets: [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '100' }] }),
+  });
+  assert.equal(budget.status, 200, await budget.text());
+  const spent = async () => Number((await (await fetch(`${r.url}/v1/budgets`, { headers: { authorization: `Bearer ${KEYS.policyco}` } })).json()).states.month.spent);
+  // The previous test's last requests settle up to 100 ms after their responses (group commit).
+  await new Promise((res) => setTimeout(res, 300));
+  const before = await spent();
   // 50,000 input tokens of text-embedding-3-small at $0.02/M: $0.001 per lookup.
   r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', times: 2, response: { usage: { prompt_tokens: 50000, total_tokens: 50000 } } });
   const first = await r.chat(ask('What are your opening hours?'), { key: KEYS.policyco });
@@ -155,4 +164,9 @@ test("a provider embedder's call is charged to the request it looked up, hit or 
   assert.equal(hit.headers.get('x-costrouter-cost-usd'), '0.001');
   const [hitEvent] = await eventOf(hit);
   assert.equal(hitEvent.cost_usd, 0.001);
+  // The hit reserved nothing, yet its lookup reaches the budget: the miss's cost plus 0.001.
+  const expected = before + chatCost + 0.001 + 0.001;
+  let seen;
+  for (let i = 0; i < 100 && Math.abs((seen = await spent()) - expected) > 1e-12; i++) await new Promise((res) => setTimeout(res, 30));
+  assert.ok(Math.abs(seen - expected) < 1e-12, `budget spent ${seen}, expected ${expected}`);
 });
