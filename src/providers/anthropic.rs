@@ -314,14 +314,21 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
 // Stream
 
 /// Turns Anthropic's typed SSE events into OpenAI chunks. Anthropic numbers content blocks
-/// (text, thinking and tool_use together); OpenAI numbers tool calls alone, hence `tool_index`.
+/// (text, thinking and tool_use together); OpenAI numbers tool calls alone, hence `tool_blocks`.
 pub struct AnthropicStream {
     provider: String,
     id: String,
     model: String,
     usage: Option<Usage>,
-    tool_index: HashMap<u64, usize>,
+    tool_blocks: HashMap<u64, ToolBlock>,
     complete: bool,
+}
+
+/// A tool_use content block as the client sees it: its OpenAI tool-call index, and whether any
+/// of its arguments have been sent (a tool without parameters streams only empty fragments).
+struct ToolBlock {
+    call_index: usize,
+    sent_arguments: bool,
 }
 
 impl AnthropicStream {
@@ -331,7 +338,7 @@ impl AnthropicStream {
             id: String::new(),
             model: upstream_model.to_string(),
             usage: None,
-            tool_index: HashMap::new(),
+            tool_blocks: HashMap::new(),
             complete: false,
         }
     }
@@ -377,8 +384,8 @@ impl StreamTranslator for AnthropicStream {
                 let block = &ev["content_block"];
                 match block["type"].as_str() {
                     Some("tool_use") => {
-                        let k = self.tool_index.len();
-                        self.tool_index.insert(ev["index"].as_u64().unwrap_or_default(), k);
+                        let k = self.tool_blocks.len();
+                        self.tool_blocks.insert(ev["index"].as_u64().unwrap_or_default(), ToolBlock { call_index: k, sent_arguments: false });
                         let call = json!({ "index": k, "id": block["id"], "type": "function", "function": { "name": block["name"], "arguments": "" } });
                         vec![self.chunk(json!({ "tool_calls": [call] }), None)]
                     }
@@ -394,9 +401,11 @@ impl StreamTranslator for AnthropicStream {
                     Some("text_delta") => vec![self.chunk(json!({ "content": delta["text"] }), None)],
                     Some("input_json_delta") => {
                         let partial = delta["partial_json"].as_str().unwrap_or_default();
-                        match ev["index"].as_u64().and_then(|i| self.tool_index.get(&i)) {
+                        match ev["index"].as_u64().and_then(|i| self.tool_blocks.get_mut(&i)) {
                             // Anthropic opens every tool input with an empty fragment; skip it.
-                            Some(&k) if !partial.is_empty() => {
+                            Some(tool) if !partial.is_empty() => {
+                                tool.sent_arguments = true;
+                                let k = tool.call_index;
                                 vec![self.chunk(json!({ "tool_calls": [{ "index": k, "function": { "arguments": partial } }] }), None)]
                             }
                             _ => vec![],
@@ -406,6 +415,14 @@ impl StreamTranslator for AnthropicStream {
                     _ => vec![],
                 }
             }
+            "content_block_stop" => match ev["index"].as_u64().and_then(|i| self.tool_blocks.get(&i)) {
+                // A tool without parameters streams only empty fragments; the joined arguments
+                // would be "", which clients JSON.parse. The non-streaming answer says "{}".
+                Some(tool) if !tool.sent_arguments => {
+                    vec![self.chunk(json!({ "tool_calls": [{ "index": tool.call_index, "function": { "arguments": "{}" } }] }), None)]
+                }
+                _ => vec![],
+            },
             "message_delta" => {
                 self.add_usage(ev.get("usage"));
                 let reason = ev.pointer("/delta/stop_reason").and_then(Value::as_str).map(finish_reason);
@@ -425,7 +442,7 @@ impl StreamTranslator for AnthropicStream {
                 };
                 return Err(UpstreamError::Status { provider: self.provider.clone(), status, message: super::redact_secrets(message) });
             }
-            // ping, content_block_stop, and event types Anthropic may add later.
+            // ping, and event types Anthropic may add later.
             _ => vec![],
         };
         Ok(out)
@@ -742,6 +759,29 @@ mod tests {
         assert_eq!(chunks, expected);
         assert!(t.is_complete());
         assert_eq!(t.usage(), Some(Usage { input_tokens: 472, output_tokens: 89, ..Usage::default() }));
+    }
+
+    #[test]
+    fn stream_tool_without_parameters_ends_with_empty_object_arguments() {
+        // What Anthropic sends for a tool whose input_schema has no properties.
+        let stream = sse(&[
+            r#"{"type":"message_start","message":{"id":"msg_01NoArgs","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"usage":{"input_tokens":300,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_03","name":"now","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":30}}"#,
+            r#"{"type":"message_stop"}"#,
+        ]);
+        let id = "msg_01NoArgs";
+        let expected = vec![
+            chunk(id, json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(id, json!({"tool_calls": [{"index": 0, "id": "toolu_03", "type": "function", "function": {"name": "now", "arguments": ""}}]}), Value::Null),
+            chunk(id, json!({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}), Value::Null),
+            chunk(id, json!({}), json!("tool_calls")),
+        ];
+        let (chunks, t) = run_stream(&stream, 13);
+        assert_eq!(chunks, expected);
+        assert!(t.is_complete());
     }
 
     #[test]
