@@ -284,8 +284,9 @@ fn function_calling_config(choice: &Value) -> Result<Value, ApiError> {
 
 pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+    let id = response_id(&value, body);
     let choices: Vec<Choice> = match value.get("candidates").and_then(Value::as_array).filter(|c| !c.is_empty()) {
-        Some(candidates) => candidates.iter().enumerate().map(|(pos, c)| candidate_choice(pos, c)).collect(),
+        Some(candidates) => candidates.iter().enumerate().map(|(pos, c)| candidate_choice(pos, c, &id)).collect(),
         None if value.pointer("/promptFeedback/blockReason").is_some() => {
             let message = AssistantMessage { role: "assistant".into(), content: None, tool_calls: None, refusal: None };
             vec![Choice { index: 0, message, finish_reason: Some("content_filter".into()), logprobs: None }]
@@ -294,7 +295,7 @@ pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<
     };
     let usage = value.get("usageMetadata").filter(|m| m.is_object()).map(Usage::from_gemini);
     let completion = ChatCompletion {
-        id: response_id(&value, body),
+        id,
         object: "chat.completion".into(),
         // The edge layer overwrites `created` on every translated answer; the core has no clock.
         created: 0,
@@ -311,13 +312,24 @@ pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<
 fn response_id(value: &Value, raw: &[u8]) -> String {
     match value.get("responseId").and_then(Value::as_str) {
         Some(id) => id.to_string(),
-        None => format!("gemini-{:016x}", raw.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))),
+        None => format!("gemini-{:016x}", fnv1a(raw)),
     }
 }
 
-fn candidate_choice(pos: usize, c: &Value) -> Choice {
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Gemini has no function-call ids, so we make them; they must differ between responses, or an
+/// agent loop's history repeats ids (Anthropic refuses that, clients pair results wrongly).
+/// Derived from the response id, hashed because Anthropic only takes `[A-Za-z0-9_-]` in ids.
+fn tool_call_id(response_id: &str, choice: u32, n: usize) -> String {
+    format!("call_{:016x}_{choice}_{n}", fnv1a(response_id.as_bytes()))
+}
+
+fn candidate_choice(pos: usize, c: &Value, response_id: &str) -> Choice {
     let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
-    let (content, calls) = read_parts(c, index, 0);
+    let (content, calls) = read_parts(c, index, 0, response_id);
     let finish = finish_reason(c.get("finishReason").and_then(Value::as_str), !calls.is_empty());
     let tool_calls = (!calls.is_empty()).then_some(calls);
     let message = AssistantMessage { role: "assistant".into(), content, tool_calls, refusal: None };
@@ -325,8 +337,8 @@ fn candidate_choice(pos: usize, c: &Value) -> Choice {
 }
 
 /// A candidate's visible text (thought summaries skipped) and its function calls, numbered from
-/// `first_call` so that stream chunks and whole answers give the same ids.
-fn read_parts(candidate: &Value, index: u32, first_call: usize) -> (Option<String>, Vec<ToolCall>) {
+/// `first_call` so that a stream's calls are numbered across its chunks.
+fn read_parts(candidate: &Value, index: u32, first_call: usize, response_id: &str) -> (Option<String>, Vec<ToolCall>) {
     let mut text: Option<String> = None;
     let mut calls = Vec::new();
     for part in candidate.pointer("/content/parts").and_then(Value::as_array).into_iter().flatten() {
@@ -339,7 +351,7 @@ fn read_parts(candidate: &Value, index: u32, first_call: usize) -> (Option<Strin
         if let Some(call) = part.get("functionCall") {
             let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
             calls.push(ToolCall {
-                id: format!("call_{index}_{}", first_call + calls.len()),
+                id: tool_call_id(response_id, index, first_call + calls.len()),
                 kind: "function".into(),
                 function: FunctionCall { name: call.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), arguments: args.to_string() },
             });
@@ -413,9 +425,7 @@ impl StreamTranslator for GeminiStream {
         if let Some(meta) = value.get("usageMetadata").filter(|m| m.is_object()) {
             self.usage.get_or_insert_with(Usage::default).merge_max(&Usage::from_gemini(meta));
         }
-        if self.id.is_none() {
-            self.id = Some(response_id(&value, data.as_bytes()));
-        }
+        let id = self.id.get_or_insert_with(|| response_id(&value, data.as_bytes())).clone();
         if let Some(version) = value.get("modelVersion").and_then(Value::as_str) {
             self.model = version.to_string();
         }
@@ -432,7 +442,7 @@ impl StreamTranslator for GeminiStream {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
             let started = self.calls.contains_key(&index);
             let first_call = self.calls.get(&index).copied().unwrap_or(0);
-            let (text, calls) = read_parts(c, index, first_call);
+            let (text, calls) = read_parts(c, index, first_call, &id);
             self.calls.insert(index, first_call + calls.len());
             let mut delta = Map::new();
             if !started {
@@ -627,10 +637,11 @@ mod tests {
             "usageMetadata": {"promptTokenCount": 80, "candidatesTokenCount": 18, "totalTokenCount": 98}}"#;
         let a = answer(body);
         let choice = &a.body["choices"][0];
+        let call_id = |n| tool_call_id(a.body["id"].as_str().unwrap(), 0, n);
         assert_eq!(choice["finish_reason"], "tool_calls");
         assert_eq!(choice["message"], json!({"role": "assistant", "content": null, "tool_calls": [
-            {"id": "call_0_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\",\"unit\":\"c\"}"}},
-            {"id": "call_0_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}));
+            {"id": call_id(0), "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\",\"unit\":\"c\"}"}},
+            {"id": call_id(1), "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}));
         // No responseId: a deterministic id, and the upstream model name.
         assert_eq!(a.body["id"], answer(body).body["id"]);
         assert!(a.body["id"].as_str().unwrap().starts_with("gemini-"));
@@ -647,6 +658,36 @@ mod tests {
             {"token": " upon", "logprob": 0.0, "bytes": null, "top_logprobs": []}]}));
         assert_eq!((a.body["choices"][1]["index"].clone(), a.body["choices"][1]["finish_reason"].clone()), (json!(1), json!("content_filter")));
         assert_eq!(a.body["model"], "gemini-2.0-flash-001");
+    }
+
+    #[test]
+    fn tool_call_ids_differ_between_responses_and_stay_put_within_a_stream() {
+        // An agent loop: the same call twice, in two answers that differ only by responseId.
+        let turn = |response_id: &str| {
+            format!(r#"{{"candidates": [{{"content": {{"parts": [{{"functionCall": {{"name": "get_time", "args": {{}}}}}}], "role": "model"}}, "finishReason": "STOP", "index": 0}}], "responseId": "{response_id}"}}"#)
+        };
+        let ids = |a: &ChatAnswer| a.body["choices"][0]["message"]["tool_calls"][0]["id"].as_str().unwrap().to_string();
+        let (first, second) = (answer(&turn("mK3aaPXcL4SWz7IPkM6X-Qs")), answer(&turn("nL4bbQYdM5TXa8JQlN7Y-Rt")));
+        assert_ne!(ids(&first), ids(&second));
+        assert_eq!(ids(&first), ids(&answer(&turn("mK3aaPXcL4SWz7IPkM6X-Qs"))), "a replayed answer keeps its ids");
+        // Anthropic accepts tool_use ids of [A-Za-z0-9_-] only.
+        assert!(ids(&first).bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        // Without responseId, answers with different content still get different ids.
+        let bare = |city: &str| answer(&format!(r#"{{"candidates": [{{"content": {{"parts": [{{"functionCall": {{"name": "get_weather", "args": {{"city": "{city}"}}}}}}]}}, "finishReason": "STOP"}}]}}"#));
+        assert_ne!(ids(&bare("Paris")), ids(&bare("Rome")));
+
+        // A stream: the id of each call is fixed when it is sent, all from the first chunk's responseId.
+        let event = |call: &str, finish: &str, response_id: &str| {
+            format!("data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"functionCall\": {{\"name\": \"{call}\",\"args\": {{}}}}}}]}},{finish}\"index\": 0}}],\"responseId\": \"{response_id}\"}}\n\n")
+        };
+        let stream = |response_id: &str| event("a", "", response_id) + &event("b", "\"finishReason\": \"STOP\",", response_id);
+        let call_ids = |out: &[Value]| -> Vec<String> {
+            out.iter().filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["id"].as_str().map(String::from)).collect()
+        };
+        let (one, _) = run_stream(&stream("r-one"), 11);
+        let (two, _) = run_stream(&stream("r-two"), 11);
+        assert_eq!(call_ids(&one), vec![tool_call_id("r-one", 0, 0), tool_call_id("r-one", 0, 1)]);
+        assert!(call_ids(&two).iter().all(|id| !call_ids(&one).contains(id)));
     }
 
     #[test]
@@ -703,9 +744,10 @@ mod tests {
             "data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"get_time\",\"args\": {}}}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 40,\"candidatesTokenCount\": 12}}\n\n",
         ), 5);
         let deltas: Vec<Value> = out.iter().map(|c| json!([c["choices"][0]["delta"], c["choices"][0]["finish_reason"]])).collect();
+        let call_id = |n| tool_call_id(out[0]["id"].as_str().unwrap(), 0, n);
         assert_eq!(deltas, vec![
-            json!([{"role": "assistant", "tool_calls": [{"index": 0, "id": "call_0_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}, null]),
-            json!([{"tool_calls": [{"index": 1, "id": "call_0_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}, null]),
+            json!([{"role": "assistant", "tool_calls": [{"index": 0, "id": call_id(0), "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}, null]),
+            json!([{"tool_calls": [{"index": 1, "id": call_id(1), "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]}, null]),
             json!([{}, "tool_calls"]),
         ]);
         assert!(out[0]["id"].as_str().unwrap().starts_with("gemini-") && out.iter().all(|c| c["id"] == out[0]["id"] && c["model"] == "gemini-2.5-flash"));
