@@ -136,9 +136,12 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
     Ok(body)
 }
 
+/// Gemini refuses `{"text": ""}` ("required oneof field 'data'"), so empty text is dropped; a
+/// turn left with no parts is then omitted by the caller, as an empty assistant turn is.
 fn user_parts(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
     let parts = match &m.content {
         None => return Ok(vec![]),
+        Some(Content::Text(t)) if t.is_empty() => return Ok(vec![]),
         Some(Content::Text(t)) => return Ok(vec![json!({ "text": t })]),
         Some(Content::Parts(parts)) => parts,
     };
@@ -146,6 +149,7 @@ fn user_parts(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
     for (j, part) in parts.iter().enumerate() {
         let param = format!("messages[{i}].content[{j}]");
         out.push(match part {
+            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } if text.is_empty() => continue,
             ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => json!({ "text": text }),
             ContentPart::ImageUrl { image_url } => image_part(&image_url.url, &format!("{param}.image_url.url"))?,
             ContentPart::InputAudio { input_audio } => {
@@ -588,6 +592,23 @@ mod tests {
         let mut req = ChatRequest::from_value(json!({"model": "m", "messages": user})).unwrap();
         req.tool_choice = Some(json!("sometimes"));
         assert_eq!(request_body(&req, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("tool_choice"));
+    }
+
+    #[test]
+    fn empty_user_text_is_dropped_and_an_empty_user_turn_omitted() {
+        let body = body_for(json!({"model": "m", "messages": [
+            {"role": "user", "content": [{"type": "text", "text": ""}, {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]},
+            {"role": "assistant", "content": "A cat."},
+            // A client that sends an empty turn, e.g. "continue" with nothing typed.
+            {"role": "user", "content": ""},
+            {"role": "assistant", "content": "Anything else?"},
+            {"role": "user", "content": [{"type": "text", "text": ""}]},
+            {"role": "user", "content": "Its colour?"}]}), "gemini-2.5-flash").unwrap();
+        // The model turns either side of the omitted one merge, so turns still alternate.
+        assert_eq!(body["contents"], json!([
+            {"role": "user", "parts": [{"fileData": {"mimeType": "image/png", "fileUri": "https://example.com/cat.png"}}]},
+            {"role": "model", "parts": [{"text": "A cat."}, {"text": "Anything else?"}]},
+            {"role": "user", "parts": [{"text": "Its colour?"}]}]));
     }
 
     #[test]
