@@ -26,6 +26,9 @@ pub fn json_instead_of_stream(content_type: Option<&str>) -> bool {
 #[derive(Debug, Default)]
 pub struct SseParser {
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no line ending, so the next push searches only the
+    /// new bytes: rescanning a multi-MB line on every small piece would be quadratic.
+    scanned: usize,
     event: String,
     data: Vec<String>,
     has_data: bool,
@@ -49,13 +52,17 @@ impl SseParser {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
-        while let Some(pos) = self.buffer[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
-            let end = start + pos;
+        let mut from = self.scanned;
+        let resume = loop {
+            let Some(pos) = self.buffer[from..].iter().position(|&b| b == b'\n' || b == b'\r') else {
+                break self.buffer.len();
+            };
+            let end = from + pos;
             // A CR LF pair is one line ending; a lone CR at the buffer end may be half of one.
             let mut next = end + 1;
             if self.buffer[end] == b'\r' {
                 if next == self.buffer.len() {
-                    break;
+                    break end;
                 }
                 if self.buffer[next] == b'\n' {
                     next += 1;
@@ -63,11 +70,13 @@ impl SseParser {
             }
             let line = std::str::from_utf8(&self.buffer[start..end]).map_err(|_| SseError::Utf8)?.to_string();
             start = next;
+            from = next;
             if let Some(ev) = self.on_line(&line) {
                 events.push(ev);
             }
-        }
+        };
         self.buffer.drain(..start);
+        self.scanned = resume - start;
         let pending: usize = self.buffer.len() + self.data.iter().map(String::len).sum::<usize>();
         if pending > MAX_EVENT_BYTES {
             return Err(SseError::TooLarge);
@@ -79,6 +88,7 @@ impl SseParser {
     /// would be dropped, but some hosts omit the last blank line and we would lose usage).
     pub fn finish(&mut self) -> Result<Option<SseEvent>, SseError> {
         if !self.buffer.is_empty() {
+            self.scanned = 0;
             let line = String::from_utf8(std::mem::take(&mut self.buffer)).map_err(|_| SseError::Utf8)?;
             if let Some(ev) = self.on_line(line.trim_end_matches('\r')) {
                 return Ok(Some(ev));
@@ -145,6 +155,26 @@ mod tests {
         for split in 0..bytes.len() {
             let mut p = SseParser::new();
             assert_eq!(all(&mut p, &[&bytes[..split], &bytes[split..]]), expected, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_long_line_in_many_pieces_is_searched_once() {
+        let payload: String = (0..64 * 1024).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let stream = format!("event: big\r\ndata: {payload}\r\n\r\ndata: after\r\n\r\n");
+        let expected = vec![SseEvent { event: "big".into(), data: payload }, SseEvent { event: String::new(), data: "after".into() }];
+        // Odd sizes put some CR LF pairs across a piece boundary.
+        for piece in [1, 2, 7, 4096] {
+            let mut p = SseParser::new();
+            let mut events = Vec::new();
+            for bytes in stream.as_bytes().chunks(piece) {
+                events.extend(p.push(bytes).unwrap());
+                // Only a trailing CR, possibly half of a CR LF, is left to search again.
+                let unsearched = p.buffer.len() - p.scanned;
+                assert!(unsearched == 0 || (unsearched == 1 && p.buffer.ends_with(b"\r")), "piece {piece}: {unsearched} bytes to rescan");
+            }
+            events.extend(p.finish().unwrap());
+            assert_eq!(events, expected, "piece {piece}");
         }
     }
 
