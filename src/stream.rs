@@ -160,23 +160,29 @@ fn write_data(out: &mut Vec<u8>, value: &Value) {
     out.extend_from_slice(b"\n\n");
 }
 
-/// A whole `chat.completion` replayed as an OpenAI stream: a rule's fixed answer, or a cascade's
-/// buffered answer. Each choice gets a role chunk, its content and tool calls, and a finish chunk.
+/// A whole `chat.completion` replayed as an OpenAI stream: a rule's fixed answer, a cache hit,
+/// or a cascade's buffered answer. Each choice gets a role chunk, its content, refusal and tool
+/// calls, and a finish chunk.
 pub fn completion_as_sse(completion: &Value, include_usage: bool, summary: &Value) -> Vec<u8> {
     let id = completion.get("id").cloned().unwrap_or(Value::Null);
     let created = completion.get("created").cloned().unwrap_or(Value::Null);
     let model = completion.get("model").cloned().unwrap_or(Value::Null);
-    let chunk = |index: &Value, delta: Value, finish: Value| {
+    let chunk = |index: &Value, delta: Value, finish: Value, logprobs: Value| {
         json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": null}]})
+               "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}]})
     };
     let mut out = Vec::new();
     for choice in completion.get("choices").and_then(Value::as_array).into_iter().flatten() {
         let index = choice.get("index").cloned().unwrap_or(json!(0));
         let message = choice.get("message").cloned().unwrap_or(Value::Null);
-        write_data(&mut out, &chunk(&index, json!({"role": "assistant", "content": ""}), Value::Null));
-        if let Some(text) = message.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
-            write_data(&mut out, &chunk(&index, json!({"content": text}), Value::Null));
+        // OpenAI sends each text chunk's logprobs with it and clients concatenate them; our text
+        // goes in one chunk, so the whole list rides on the first chunk of text (or the last chunk).
+        let mut logprobs = choice.get("logprobs").cloned().filter(|l| !l.is_null());
+        write_data(&mut out, &chunk(&index, json!({"role": "assistant", "content": ""}), Value::Null, Value::Null));
+        for field in ["content", "refusal"] {
+            if let Some(text) = message.get(field).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                write_data(&mut out, &chunk(&index, json!({ field: text }), Value::Null, logprobs.take().unwrap_or(Value::Null)));
+            }
         }
         if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
             let indexed: Vec<Value> = calls
@@ -188,9 +194,10 @@ pub fn completion_as_sse(completion: &Value, include_usage: bool, summary: &Valu
                     c
                 })
                 .collect();
-            write_data(&mut out, &chunk(&index, json!({"tool_calls": indexed}), Value::Null));
+            write_data(&mut out, &chunk(&index, json!({"tool_calls": indexed}), Value::Null, Value::Null));
         }
-        write_data(&mut out, &chunk(&index, json!({}), choice.get("finish_reason").cloned().unwrap_or(json!("stop"))));
+        let finish = choice.get("finish_reason").cloned().unwrap_or(json!("stop"));
+        write_data(&mut out, &chunk(&index, json!({}), finish, logprobs.take().unwrap_or(Value::Null)));
     }
     if include_usage {
         write_data(&mut out, &json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
@@ -314,6 +321,37 @@ mod tests {
         assert!(evs[3].contains("\"finish_reason\":\"tool_calls\""));
         assert!(evs[4].contains("\"total_tokens\":3"));
         assert_eq!(evs[6], "data: [DONE]");
+    }
+
+    fn replayed_choices(completion: &Value) -> Vec<Value> {
+        let evs = events(&completion_as_sse(completion, false, &json!({})));
+        evs.iter().filter_map(|e| serde_json::from_str::<Value>(e.strip_prefix("data: ")?).ok()).map(|c| c["choices"][0].clone()).collect()
+    }
+
+    #[test]
+    fn a_replayed_refusal_is_a_refusal_delta() {
+        let completion = json!({"id": "c10", "created": 7, "model": "m", "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+            "message": {"role": "assistant", "content": null, "refusal": "I can't help with that."}}]});
+        let deltas: Vec<Value> = replayed_choices(&completion).iter().map(|c| c["delta"].clone()).collect();
+        assert_eq!(deltas, vec![json!({"role": "assistant", "content": ""}), json!({"refusal": "I can't help with that."}), json!({})]);
+    }
+
+    #[test]
+    fn replayed_logprobs_ride_with_the_text() {
+        let logprobs = json!({"content": [{"token": "Hi", "logprob": -0.01, "bytes": [72, 105], "top_logprobs": []}], "refusal": null});
+        let completion = json!({"id": "c11", "created": 7, "model": "m", "choices": [
+            {"index": 0, "finish_reason": "stop", "logprobs": logprobs, "message": {"role": "assistant", "content": "Hi"}},
+            // No text to carry them (a tool call, or empty content): they come with the finish.
+            {"index": 1, "finish_reason": "stop", "logprobs": {"content": []}, "message": {"role": "assistant", "content": ""}}]});
+        let choices = replayed_choices(&completion);
+        let sent: Vec<(Value, Value)> = choices.iter().map(|c| (c["delta"].clone(), c["logprobs"].clone())).collect();
+        assert_eq!(sent, vec![
+            (json!({"role": "assistant", "content": ""}), Value::Null),
+            (json!({"content": "Hi"}), logprobs),
+            (json!({}), Value::Null),
+            (json!({"role": "assistant", "content": ""}), Value::Null),
+            (json!({}), json!({"content": []})),
+        ]);
     }
 
     #[test]
