@@ -101,14 +101,50 @@ pub enum Content {
     Parts(Vec<ContentPart>),
 }
 
+/// A part of a message's content. Fields this router does not know (`cache_control` for
+/// Anthropic-style prompt caching through OpenAI-compatible hosts, vendor extensions) are kept in
+/// `extra` and sent on to OpenAI-dialect hosts as they came.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
-    Text { text: String },
-    ImageUrl { image_url: ImageUrl },
-    InputAudio { input_audio: Value },
-    File { file: Value },
-    Refusal { refusal: String },
+    Text {
+        text: String,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
+    ImageUrl {
+        image_url: ImageUrl,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
+    InputAudio {
+        input_audio: Value,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
+    File {
+        file: Value,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
+    Refusal {
+        refusal: String,
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
+}
+
+impl ContentPart {
+    /// The fields of the part this router does not read.
+    pub fn extra(&self) -> &Map<String, Value> {
+        match self {
+            ContentPart::Text { extra, .. }
+            | ContentPart::ImageUrl { extra, .. }
+            | ContentPart::InputAudio { extra, .. }
+            | ContentPart::File { extra, .. }
+            | ContentPart::Refusal { extra, .. } => extra,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -126,8 +162,8 @@ impl Content {
             Content::Parts(parts) => parts
                 .iter()
                 .filter_map(|p| match p {
-                    ContentPart::Text { text } => Some(text.as_str()),
-                    ContentPart::Refusal { refusal } => Some(refusal.as_str()),
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
+                    ContentPart::Refusal { refusal, .. } => Some(refusal.as_str()),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -161,6 +197,9 @@ pub struct Tool {
     #[serde(rename = "type")]
     pub kind: String,
     pub function: FunctionDef,
+    /// Unknown fields (`cache_control`, vendor extensions), passed on to OpenAI-dialect hosts.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -172,6 +211,8 @@ pub struct FunctionDef {
     pub parameters: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -180,6 +221,10 @@ pub struct ToolCall {
     #[serde(rename = "type", default = "function_type")]
     pub kind: String,
     pub function: FunctionCall,
+    /// Unknown fields, kept in the history sent back to OpenAI-dialect hosts: Gemini's
+    /// OpenAI-compatible endpoint needs `extra_content.google.thought_signature` returned.
+    #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 fn function_type() -> String {

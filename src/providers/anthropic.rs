@@ -55,11 +55,15 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     }
 
     let mut system: Vec<String> = Vec::new();
+    // The system prompt as blocks too, used instead of the string when a part marks a cache
+    // breakpoint (`cache_control`): the mark must sit on a block.
+    let mut system_blocks: Vec<Value> = Vec::new();
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for (i, m) in req.messages.iter().enumerate() {
         let (role, blocks) = match m.role {
             Role::System | Role::Developer => {
                 system.extend(m.content.as_ref().map(Content::text));
+                system_blocks.extend(content_blocks(m.content.as_ref(), i).unwrap_or_default());
                 continue;
             }
             Role::User => ("user", content_blocks(m.content.as_ref(), i)?),
@@ -98,10 +102,16 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     body.insert("model".into(), json!(model));
     body.insert("max_tokens".into(), json!(req.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS)));
     body.insert("messages".into(), Value::Array(messages));
-    system.extend(json_instruction(req.response_format.as_ref()));
-    system.retain(|s| !s.trim().is_empty());
-    if !system.is_empty() {
-        body.insert("system".into(), json!(system.join("\n\n")));
+    let instruction = json_instruction(req.response_format.as_ref());
+    if system_blocks.iter().any(|b| b.get("cache_control").is_some()) {
+        system_blocks.extend(instruction.as_deref().and_then(text_block));
+        body.insert("system".into(), Value::Array(system_blocks));
+    } else {
+        system.extend(instruction);
+        system.retain(|s| !s.trim().is_empty());
+        if !system.is_empty() {
+            body.insert("system".into(), json!(system.join("\n\n")));
+        }
     }
     if let Some(t) = req.temperature {
         body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
@@ -129,6 +139,9 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
                 });
                 if let Some(d) = &t.function.description {
                     tool["description"] = json!(d);
+                }
+                if let Some(mark) = t.extra.get("cache_control") {
+                    tool["cache_control"] = mark.clone();
                 }
                 tool
             })
@@ -161,9 +174,10 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
     let mut blocks = Vec::new();
     for (k, part) in parts.iter().enumerate() {
         let param = format!("messages[{i}].content[{k}]");
+        let before = blocks.len();
         match part {
-            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => blocks.extend(text_block(text)),
-            ContentPart::ImageUrl { image_url } => {
+            ContentPart::Text { text, .. } | ContentPart::Refusal { refusal: text, .. } => blocks.extend(text_block(text)),
+            ContentPart::ImageUrl { image_url, .. } => {
                 let url = image_url.url.as_str();
                 let source = match data_url(url) {
                     Some((media_type, data)) => json!({ "type": "base64", "media_type": media_type, "data": data }),
@@ -178,7 +192,7 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
                 blocks.push(json!({ "type": "image", "source": source }));
             }
             // OpenAI sends PDFs inline as `file.file_data`; Anthropic calls them documents.
-            ContentPart::File { file } => match file.get("file_data").and_then(Value::as_str).and_then(data_url) {
+            ContentPart::File { file, .. } => match file.get("file_data").and_then(Value::as_str).and_then(data_url) {
                 Some(("application/pdf", data)) => blocks.push(json!({
                     "type": "document",
                     "source": { "type": "base64", "media_type": "application/pdf", "data": data },
@@ -186,6 +200,11 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
                 _ => return Err(ApiError::invalid_value(&param, "Anthropic models accept files only as inline base64 PDF 'file_data'.")),
             },
             ContentPart::InputAudio { .. } => return Err(ApiError::invalid_value(&param, "Anthropic models do not accept audio input.")),
+        }
+        // A prompt-cache breakpoint, as LiteLLM and Anthropic's own OpenAI-style clients mark it
+        // on a content part, goes on the block made from that part.
+        if let (Some(mark), Some(block)) = (part.extra().get("cache_control"), blocks.get_mut(before)) {
+            block["cache_control"] = mark.clone();
         }
     }
     Ok(blocks)
@@ -280,6 +299,7 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
                     name: block["name"].as_str().unwrap_or_default().to_string(),
                     arguments: block.get("input").filter(|v| !v.is_null()).map_or_else(|| "{}".to_string(), Value::to_string),
                 },
+                extra: Map::new(),
             }),
             // thinking / redacted_thinking and server-tool blocks have no OpenAI counterpart.
             _ => {}
@@ -485,6 +505,30 @@ mod tests {
         assert!(up.headers.contains(&("x-api-key".into(), "sk-ant-test".into())));
         assert!(up.headers.contains(&("anthropic-version".into(), "2023-06-01".into())));
         Ok(serde_json::from_str(&up.body).unwrap())
+    }
+
+    #[test]
+    fn cache_control_marks_reach_anthropic_blocks_and_tools() {
+        let body = translate(
+            r#"{"model":"claude","response_format":{"type":"json_object"},"messages":[
+                {"role":"system","content":[{"type":"text","text":"A long, stable system prompt.","cache_control":{"type":"ephemeral","ttl":"1h"}}]},
+                {"role":"user","content":[{"type":"text","text":"The big document","cache_control":{"type":"ephemeral"}},{"type":"text","text":"Question?"}]}],
+              "tools":[{"type":"function","function":{"name":"f"},"cache_control":{"type":"ephemeral"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            body["system"],
+            json!([{"type": "text", "text": "A long, stable system prompt.", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+                   {"type": "text", "text": "Respond with only a valid JSON object, with no text before or after it."}])
+        );
+        assert_eq!(
+            body["messages"][0]["content"],
+            json!([{"type": "text", "text": "The big document", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "Question?"}])
+        );
+        assert_eq!(body["tools"][0]["cache_control"], json!({"type": "ephemeral"}));
+        // Without a mark the system prompt stays one string, as before.
+        let plain = translate(r#"{"model":"claude","messages":[{"role":"system","content":[{"type":"text","text":"Be brief."}]},{"role":"user","content":"hi"}]}"#).unwrap();
+        assert_eq!(plain["system"], "Be brief.");
     }
 
     #[test]

@@ -149,16 +149,16 @@ fn user_parts(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
     for (j, part) in parts.iter().enumerate() {
         let param = format!("messages[{i}].content[{j}]");
         out.push(match part {
-            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } if text.is_empty() => continue,
-            ContentPart::Text { text } | ContentPart::Refusal { refusal: text } => json!({ "text": text }),
-            ContentPart::ImageUrl { image_url } => image_part(&image_url.url, &format!("{param}.image_url.url"))?,
-            ContentPart::InputAudio { input_audio } => {
+            ContentPart::Text { text, .. } | ContentPart::Refusal { refusal: text, .. } if text.is_empty() => continue,
+            ContentPart::Text { text, .. } | ContentPart::Refusal { refusal: text, .. } => json!({ "text": text }),
+            ContentPart::ImageUrl { image_url, .. } => image_part(&image_url.url, &format!("{param}.image_url.url"))?,
+            ContentPart::InputAudio { input_audio, .. } => {
                 let (Some(data), Some(format)) = (input_audio["data"].as_str(), input_audio["format"].as_str()) else {
                     return Err(ApiError::invalid_value(&format!("{param}.input_audio"), "input_audio needs 'data' and 'format'."));
                 };
                 json!({"inlineData": {"mimeType": format!("audio/{format}"), "data": data}})
             }
-            ContentPart::File { file } => match file["file_data"].as_str() {
+            ContentPart::File { file, .. } => match file["file_data"].as_str() {
                 Some(url) => inline_data(url, "application/octet-stream", &format!("{param}.file.file_data"))?,
                 None => return Err(ApiError::invalid_value(&format!("{param}.file"), "Gemini models take files as 'file_data' data URLs; 'file_id' is not supported.")),
             },
@@ -358,6 +358,7 @@ fn read_parts(candidate: &Value, index: u32, first_call: usize, response_id: &st
                 id: tool_call_id(response_id, index, first_call + calls.len()),
                 kind: "function".into(),
                 function: FunctionCall { name: call.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), arguments: args.to_string() },
+                extra: Map::new(),
             });
         }
     }

@@ -197,6 +197,31 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_inside_parts_tools_and_tool_calls_reach_the_host() {
+        // OpenRouter reads Anthropic-style `cache_control` on parts and tools; Gemini's OpenAI
+        // endpoint needs the thought signature it put on a tool call back in the history.
+        let req = request(
+            r#"{"model":"m","messages":[
+                {"role":"user","content":[{"type":"text","text":"a long document","cache_control":{"type":"ephemeral"}},
+                                          {"type":"image_url","image_url":{"url":"https://x/y.png"},"vendor_hint":1}]},
+                {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"},
+                    "extra_content":{"google":{"thought_signature":"sig"}}}]},
+                {"role":"tool","tool_call_id":"c1","content":"ok"}],
+              "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"},"x_vendor":true},"cache_control":{"type":"ephemeral"}}]}"#,
+        );
+        let body = chat_body(&req, "m", &Quirks::default(), true).unwrap();
+        assert_eq!(body["messages"][0]["content"][0], json!({"type": "text", "text": "a long document", "cache_control": {"type": "ephemeral"}}));
+        assert_eq!(body["messages"][0]["content"][1]["vendor_hint"], 1);
+        assert_eq!(body["messages"][1]["tool_calls"][0]["extra_content"]["google"]["thought_signature"], "sig");
+        assert_eq!(body["tools"][0]["cache_control"], json!({"type": "ephemeral"}));
+        assert_eq!(body["tools"][0]["function"]["x_vendor"], true);
+        // A tool call without extras serializes as before: no empty object appears.
+        let plain = request(r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]}"#);
+        assert_eq!(chat_body(&plain, "m", &Quirks::default(), true).unwrap()["messages"][0]["tool_calls"][0],
+            json!({"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}));
+    }
+
+    #[test]
     fn quirks_drop_and_rename_params() {
         let quirks = Quirks {
             stream_usage: StreamUsage::Always,

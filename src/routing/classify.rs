@@ -1473,8 +1473,8 @@ fn text_parts(m: &Message) -> Vec<&str> {
         Some(Content::Parts(parts)) => parts
             .iter()
             .filter_map(|p| match p {
-                ContentPart::Text { text } => Some(text.as_str()),
-                ContentPart::Refusal { refusal } => Some(refusal.as_str()),
+                ContentPart::Text { text, .. } => Some(text.as_str()),
+                ContentPart::Refusal { refusal, .. } => Some(refusal.as_str()),
                 _ => None,
             })
             .collect(),

@@ -168,9 +168,9 @@ fn content_tokens(enc: Encoding, content: &Content) -> u64 {
         Content::Parts(parts) => parts
             .iter()
             .map(|part| match part {
-                ContentPart::Text { text } => count(enc, text),
-                ContentPart::Refusal { refusal } => count(enc, refusal),
-                ContentPart::ImageUrl { image_url } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
+                ContentPart::Text { text, .. } => count(enc, text),
+                ContentPart::Refusal { refusal, .. } => count(enc, refusal),
+                ContentPart::ImageUrl { image_url, .. } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
                 ContentPart::ImageUrl { .. } => IMAGE_DEFAULT,
                 ContentPart::InputAudio { .. } | ContentPart::File { .. } => 0,
             })
