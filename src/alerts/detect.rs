@@ -44,9 +44,12 @@ fn feature_label(feature: &str) -> &str {
 /// Every condition that holds at `now` (Unix seconds).
 pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[BudgetLevel], circuits: &[CircuitRow]) -> Vec<Condition> {
     let mut out = Vec::new();
-    let this_minute = now - now.rem_euclid(60);
+    // The window ends with the minute the instant before `now` falls in: the minute in progress,
+    // whose rows are still growing, or, when `now` is a minute's first second (the cron's
+    // scheduled time always is), the minute just completed. Counting the minute that starts at
+    // `now` would count a minute with no traffic yet, and a one-minute window would see nothing.
+    let this_minute = (now - 1) - (now - 1).rem_euclid(60);
     let w = i64::from(cfg.spend_spike.window_minutes.max(1));
-    // The window ends with the minute in progress, whose rows are still growing.
     let window_start = this_minute - (w - 1) * 60;
     let baseline_start = window_start - i64::from(cfg.spend_spike.baseline_minutes) * 60;
     let blocks = (i64::from(cfg.spend_spike.baseline_minutes) / w).max(1) as usize;

@@ -146,3 +146,20 @@ fn signature_matches_a_known_hmac() {
     assert_ne!(notify::sign("key2", 1, "{}"), s);
     assert_ne!(notify::sign("key", 2, "{}"), s);
 }
+
+#[test]
+fn on_the_crons_scheduled_second_the_window_is_the_minutes_just_completed() {
+    // The cron runs at hh:mm:00 exactly; the minute starting then has no traffic yet.
+    let on_the_minute = NOW - NOW % 60 + 60;
+    let mut rows = steady("search", 0.10);
+    rows.extend((0..5).map(|i| minute(NOW - NOW % 60 - i * 60, "search", 40, 0, 0, 0.40)));
+    let found = detect(&cfg(), on_the_minute, &rows, &[], &[]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].details["window_spend_usd"], "2", "all five completed minutes count");
+    // A one-minute window still sees the minute that just ended.
+    let mut one = cfg();
+    one.spend_spike.window_minutes = 1;
+    let storm = vec![minute(NOW - NOW % 60, "x", 25, 15, 0, 0.0)];
+    let keys: Vec<String> = detect(&one, on_the_minute, &storm, &[], &[]).into_iter().map(|c| c.key).collect();
+    assert_eq!(keys, vec!["error_storm"]);
+}
