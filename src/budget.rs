@@ -609,7 +609,7 @@ mod tests {
         use crate::routing::{Candidate, CascadeSettings, RouteDecision};
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"cheap":{"input":0.1,"output":0.4,"max_output_tokens":1000},"dear":{"input":2,"output":8,"cache_write":2.5}}}"#).unwrap();
         let cand = |m: &str| Candidate { provider: "p".into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
-        let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None };
+        let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
         // dear: 1000 prompt tokens at the cache-write price 2.5 + 100 output at 8 = 0.0025 + 0.0008
         assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.0033");
         // cheap's own cap (1000) applies without a request cap; dear falls back to 4096.
@@ -623,7 +623,7 @@ mod tests {
         use crate::routing::{Candidate, RouteDecision};
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"thinker":{"input":1,"output":4,"reasoning":10}}}"#).unwrap();
         let cand = Candidate { provider: "p".into(), upstream_model: "thinker".into(), model: "thinker".into(), price_key: "thinker".into() };
-        let d = RouteDecision { requested: "thinker".into(), baseline_price_key: None, candidates: vec![cand], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None };
+        let d = RouteDecision { requested: "thinker".into(), baseline_price_key: None, candidates: vec![cand], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
         // 1000 prompt tokens at 1, once; 100 output tokens, all of which may be reasoning at 10.
         assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.002");
         // n = 128: each choice may write its 100 tokens; the prompt is still paid once.

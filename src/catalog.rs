@@ -62,6 +62,14 @@ pub struct ProviderConfig {
     pub quirks: Quirks,
 }
 
+impl ProviderConfig {
+    /// Whether this provider may serve a route whose data residency requires `regions` (none
+    /// required: any may; a provider with no region never satisfies a requirement).
+    pub fn serves_regions(&self, regions: &[String]) -> bool {
+        regions.is_empty() || self.region.as_ref().is_some_and(|r| regions.contains(r))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentRef {

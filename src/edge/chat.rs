@@ -249,7 +249,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             let candidates: Vec<Candidate> = m
                 .deployments
                 .iter()
-                .filter(|d| cfg.catalog.providers.get(&d.provider).is_some_and(|p| usable(env, p)))
+                .filter(|d| cfg.catalog.providers.get(&d.provider).is_some_and(|p| usable(env, p) && p.serves_regions(&decision.regions)))
                 .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key.clone() })
                 .collect();
             if candidates.is_empty() {
@@ -348,10 +348,6 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
-        if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
-            attempts.failures.push(health::refusal(&provider.id, retry_in_ms));
-            continue;
-        }
         let mut attempt_chat = upstream_chat.clone();
         if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) {
             attempt_chat.logprobs = Some(true);
@@ -365,6 +361,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 continue;
             }
         };
+        // Asked only once the request is one this provider can take: a request refused here
+        // never becomes a half-open breaker's probe.
+        if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
+            attempts.failures.push(health::refusal(&provider.id, retry_in_ms));
+            continue;
+        }
         let sent_at = http::now_ms();
         let expect = if attempt_chat.stream { upstream::Expect::Stream } else { upstream::Expect::Whole };
         let answer = match upstream::send(&up, provider.timeout_ms, expect).await {
@@ -377,11 +379,13 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             }
         };
         let status = answer.status;
-        // A client error says nothing about the deployment's health; anything else does.
+        // A client error says nothing about the deployment's health; a failure status does. A
+        // success status is recorded only once the answer has been read and understood (below):
+        // a deployment answering 200 with garbage is failing, and must not look fast.
         match disposition(status) {
-            Disposition::Success => health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at),
+            Disposition::Success => {}
             Disposition::Fallback => health::failure(rc, &provider.id, &candidate.upstream_model),
-            Disposition::ClientError => {}
+            Disposition::ClientError => health::neutral(&provider.id, &candidate.upstream_model),
         }
         match disposition(status) {
             Disposition::Success if attempt_chat.stream => {
@@ -398,10 +402,13 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let upstream_body = match answer.body {
                     upstream::AnswerBody::Stream(s) => ByteStream::from(s),
                     upstream::AnswerBody::Whole(_) => {
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(format!("{}: response body unreadable", provider.id));
                         continue;
                     }
                 };
+                // The stream has started; a cut later is the stream's error, not a fallback.
+                health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at);
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
@@ -410,6 +417,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let bytes = match answer.bytes().await {
                     Some(b) => b,
                     None => {
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(format!("{}: connection lost while reading the answer", provider.id));
                         continue;
                     }
@@ -422,6 +430,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         continue;
                     }
                 };
+                // A whole, readable answer: healthy (a cascade may still judge it weak).
+                health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at);
                 let has_stronger = decision.candidates[i + 1..].iter().any(|c| c.model != candidate.model);
                 if let (Some(settings), true) = (cascade, has_stronger) {
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob) {

@@ -122,6 +122,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 }
             }
             Disposition::ClientError => {
+                health::neutral(&provider.id, &candidate.upstream_model);
                 return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))));
             }
         }

@@ -25,6 +25,11 @@ pub fn success(provider: &str, upstream_model: &str, latency_ms: f64) {
     BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), latency_ms));
 }
 
+/// A call that ended in a client error: no verdict on the deployment (see `record_neutral`).
+pub fn neutral(provider: &str, upstream_model: &str) {
+    BOARD.with(|b| b.borrow_mut().record_neutral(&deployment_key(provider, upstream_model)));
+}
+
 /// Counts a failed call against the deployment's breaker. When that opens it, the request's cost
 /// event says so: the ledger turns openings into circuit-open alerts.
 pub fn failure(rc: &RequestContext, provider: &str, upstream_model: &str) {

@@ -99,6 +99,18 @@ impl HealthBoard {
         });
     }
 
+    /// A call that says nothing of the deployment's health (the upstream refused this request
+    /// with a client error). If it was the half-open probe, the next request probes instead:
+    /// otherwise only a success or a failure clears the probe, and the breaker would refuse
+    /// every request from then on.
+    pub fn record_neutral(&mut self, key: &str) {
+        if let Some(h) = self.deployments.get_mut(key) {
+            if h.breaker == (BreakerState::HalfOpen { probe_in_flight: true }) {
+                h.breaker = BreakerState::HalfOpen { probe_in_flight: false };
+            }
+        }
+    }
+
     /// Counts a failure; returns true when it opened the breaker (for the circuit-open alert).
     pub fn record_failure(&mut self, key: &str, now_ms: f64) -> bool {
         let (threshold, cooldown) = (self.config.failure_threshold, self.config.cooldown_ms);
@@ -151,6 +163,22 @@ mod tests {
         b.record_success(k, 300.0);
         assert_eq!(b.admit(k, 2021.0), Admission::Allow);
         assert_eq!(b.latency_ms(k), Some(200.0));
+    }
+
+    #[test]
+    fn a_probe_that_ends_in_a_client_error_lets_the_next_request_probe() {
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5 });
+        let k = "anthropic/claude-haiku-4-5";
+        assert!(b.record_failure(k, 0.0));
+        assert_eq!(b.admit(k, 1000.0), Admission::Probe);
+        assert_eq!(b.admit(k, 1001.0), Admission::Refuse { retry_in_ms: 1_000.0 }, "one probe at a time");
+        // The probe's request was refused by the upstream as a client error (a bad image URL).
+        b.record_neutral(k);
+        assert_eq!(b.admit(k, 1002.0), Admission::Probe, "without this, the breaker refused every request from then on");
+        b.record_success(k, 50.0);
+        assert_eq!(b.admit(k, 1003.0), Admission::Allow);
+        b.record_neutral(k);
+        assert_eq!(b.admit(k, 1004.0), Admission::Allow, "a client error leaves a closed breaker closed");
     }
 
     #[test]

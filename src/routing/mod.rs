@@ -40,6 +40,9 @@ pub struct RouteDecision {
     pub reason: String,
     /// Set when the route is a cascade: answers are judged before they are accepted.
     pub cascade: Option<CascadeSettings>,
+    /// The data residency the rule requires (empty: none). Whatever narrows the route later (a
+    /// budget downgrade) must stay inside these regions.
+    pub regions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -113,6 +116,7 @@ pub fn route_direct(
         rule: String::new(),
         reason,
         cascade: None,
+        regions: Vec::new(),
     })
 }
 

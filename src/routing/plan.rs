@@ -103,7 +103,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     for (model, _) in &models {
         for d in &model.deployments {
             let provider = &input.catalog.providers[&d.provider];
-            if !route.regions.is_empty() && !provider.region.as_ref().is_some_and(|r| route.regions.contains(r)) {
+            if !provider.serves_regions(&route.regions) {
                 notes.push(format!("{} on {} outside regions {}", model.name, d.provider, route.regions.join("/")));
                 continue;
             }
@@ -159,7 +159,16 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         reason.push_str(&format!("; skipped {}", notes.join(", ")));
     }
     let cascade = (route.strategy == Strategy::Cascade).then_some(super::CascadeSettings { min_logprob: route.min_logprob, buffer_streams: route.buffer_streams });
-    Ok(RouteDecision { requested: requested.to_string(), baseline_price_key, candidates, route: strategy.to_string(), rule: rule_name.to_string(), reason, cascade })
+    Ok(RouteDecision {
+        requested: requested.to_string(),
+        baseline_price_key,
+        candidates,
+        route: strategy.to_string(),
+        rule: rule_name.to_string(),
+        reason,
+        cascade,
+        regions: route.regions.clone(),
+    })
 }
 
 #[cfg(test)]
