@@ -116,12 +116,18 @@ fn from_cascade(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f6
     if total < MIN_EVIDENCE {
         return None;
     }
-    // Rows that answered with no escalation, by model: the first model of the cascade.
+    // Requests answered with no escalation and no error, by model: the first model of the
+    // cascade. A row sums many requests, so its escalations and errors are taken off its count
+    // (one cut-off stream must not discard the thousand answers beside it).
     let mut accepted: Vec<(&str, u64)> = Vec::new();
-    for r in cascade.iter().filter(|r| r.escalations == 0 && r.errors == 0) {
+    for r in &cascade {
+        let clean = r.requests.saturating_sub(r.escalations).saturating_sub(r.errors);
+        if clean == 0 {
+            continue;
+        }
         match accepted.iter_mut().find(|(m, _)| *m == r.model) {
-            Some((_, n)) => *n += r.requests,
-            None => accepted.push((&r.model, r.requests)),
+            Some((_, n)) => *n += clean,
+            None => accepted.push((&r.model, clean)),
         }
     }
     let (cheap, answered) = accepted.into_iter().max_by_key(|(_, n)| *n)?;
@@ -133,7 +139,9 @@ fn from_cascade(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f6
     let mut saving = Usd::ZERO;
     let mut moved = 0u64;
     let mut from_models: Vec<&str> = Vec::new();
-    for r in rows.iter().filter(|r| r.route != "cascade" && r.model != cheap) {
+    // A split's traffic is left to `from_split`, which prices the same move: counted here too,
+    // the saving would be claimed twice.
+    for r in rows.iter().filter(|r| r.route != "cascade" && r.route != "split" && r.model != cheap) {
         let now = nanos_usd(r.cost_nanos);
         let there = priced(&cheap_rates, r.input_tokens, r.cached_tokens, r.output_tokens);
         if there < now {
@@ -347,6 +355,29 @@ mod tests {
         // = $0.200925 in 3 days → × 10 = $2.00925 a month.
         assert_eq!(r.monthly_savings_usd, "2.00925");
         assert!(r.detail.contains("95 of 100"), "{}", r.detail);
+    }
+
+    #[test]
+    fn one_error_in_a_row_of_answers_does_not_discard_the_row() {
+        let mut answered = row("code/easy", "cascade", "mini", 1000, 0, 0.0);
+        answered.errors = 1; // one cut-off stream among a thousand answers
+        let rows = vec![answered, row("code/easy", "cascade", "big", 20, 20, 0.0), row("code/easy", "direct", "big", 50, 0, 50.0 * 0.0045)];
+        let recs = recommend(&rows, &prices(), 3.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        assert!(recs[0].detail.contains("999 of 1020"), "{}", recs[0].detail);
+    }
+
+    #[test]
+    fn a_class_with_a_cascade_and_a_split_claims_the_split_traffic_once() {
+        let rows = vec![
+            row("chat/easy", "cascade", "mini", 95, 0, 0.0),
+            row("chat/easy", "cascade", "big", 5, 5, 0.0),
+            row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.00027),
+            row("chat/easy", "split", "big", 100, 0, 100.0 * 0.0045),
+        ];
+        let recs = recommend(&rows, &prices(), 30.0);
+        assert_eq!(recs.len(), 1, "only the split's own recommendation prices its dearer arm: {recs:#?}");
+        assert_eq!(recs[0].title, "End the chat/easy split on mini");
     }
 
     #[test]
