@@ -67,6 +67,8 @@ pub struct RequestContext {
     pub tenant: RefCell<Option<String>>,
     /// The router key's id (`admin` for admin sessions), once authenticated: key-scoped budgets.
     pub key_id: RefCell<String>,
+    /// A call to a model endpoint: its every outcome, failures included, is a cost event.
+    pub model_call: std::cell::Cell<bool>,
     pub model: RefCell<String>,
     pub attribution: RefCell<Attribution>,
     /// Headers for whatever response ends the request (rate-limit status, budget warnings).
@@ -114,6 +116,7 @@ impl RequestContext {
             eu,
             tenant: RefCell::new(None),
             key_id: RefCell::new(String::new()),
+            model_call: std::cell::Cell::new(false),
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),
             extra_headers: RefCell::new(Vec::new()),

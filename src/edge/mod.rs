@@ -37,8 +37,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let mut resp = match result {
         Ok(resp) => resp,
         Err(err) => {
-            // Requests refused before a tenant is known still count in the event stream.
-            events::record_failure(&env, &rc, None, &err);
+            // Requests refused before a tenant is known still count in the event stream. A
+            // tenant's own failed report calls (a bad `/v1/usage` parameter) are not model
+            // traffic: as events they would count as requests and errors in its rollups, and a
+            // polling script could raise an error-storm alert.
+            if rc.model_call.get() || rc.tenant.borrow().is_none() {
+                events::record_failure(&env, &rc, None, &err);
+            }
             error_response(&err, &rc.request_id)
         }
     };
@@ -95,8 +100,14 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ("/v1/alerts", Method::Get) => alerting::list(req, env, rc).await,
         ("/v1/recommendations", Method::Get) => recommendations::list(req, env, rc).await,
         (p, _) if p == "/dashboard" || p.starts_with("/dashboard/") => dashboard::handle(req, env, rc).await,
-        ("/v1/chat/completions", Method::Post) => chat::handle(req, env, rc).await,
-        ("/v1/embeddings", Method::Post) => embeddings::handle(req, env, rc).await,
+        ("/v1/chat/completions", Method::Post) => {
+            rc.model_call.set(true);
+            chat::handle(req, env, rc).await
+        }
+        ("/v1/embeddings", Method::Post) => {
+            rc.model_call.set(true);
+            embeddings::handle(req, env, rc).await
+        }
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
         ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),

@@ -279,3 +279,16 @@ test('embeddings are held to budgets and per-minute limits like chat, and their 
   assert.equal(limited.status, 429);
   assert.equal((await limited.json()).error.code, 'rate_limit_exceeded');
 });
+
+test("a tenant's failed report call is not a cost event; a failed model call is", async () => {
+  const key = await tenantWithKey('reportco', []);
+  const bad = await fetch(`${r.url}/v1/usage?granularity=fortnight`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(bad.status, 400, await bad.clone().text());
+  const badId = bad.headers.get('x-costrouter-request-id');
+  const noModel = await r.chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal(noModel.status, 404);
+  const noModelId = noModel.headers.get('x-costrouter-request-id');
+  for (let i = 0; i < 150 && !r.events.some((e) => e.request_id === noModelId); i++) await new Promise((res) => setTimeout(res, 20));
+  assert.ok(r.events.some((e) => e.request_id === noModelId), 'the failed chat request is an event');
+  assert.ok(badId && !r.events.some((e) => e.request_id === badId), 'the failed report call is not');
+});
