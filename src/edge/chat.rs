@@ -57,7 +57,10 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     facts.continent = rc.continent.clone();
     facts.eu = rc.eu;
     facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
-    let sticky_key = if attribution.user.is_empty() { principal.tenant.id.clone() } else { format!("{}:{}", principal.tenant.id, attribution.user) };
+    // A split keeps a user on one arm; without a user each request is drawn on its own (keyed by
+    // the tenant alone, a whole tenant's traffic would land on one arm and the test would say
+    // nothing).
+    let sticky_key = if attribution.user.is_empty() { rc.request_id.clone() } else { format!("{}:{}", principal.tenant.id, attribution.user) };
     let usable_here = |p: &ProviderConfig| usable(env, p);
     let input = PlanInput {
         catalog: &cfg.catalog,

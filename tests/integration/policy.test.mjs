@@ -111,6 +111,10 @@ test('an A/B split is sticky per user and uses both arms across users', async ()
   const arms = new Set();
   for (let i = 0; i < 30; i++) arms.add(await pick(`user-${i}`));
   assert.deepEqual([...arms].sort(), ['claude-haiku-4-5', 'gpt-4o-mini']);
+  // Without a user, requests are drawn one by one: a tenant's traffic reaches both arms.
+  const anonymous = new Set();
+  for (let i = 0; i < 30; i++) anonymous.add((await r.chat(ask(), as('search'))).headers.get('x-costrouter-model'));
+  assert.deepEqual([...anonymous].sort(), ['claude-haiku-4-5', 'gpt-4o-mini']);
 });
 
 test('cheapest capable routes gpt-4o traffic to the cheapest candidate and reports the savings', async () => {
