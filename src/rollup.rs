@@ -227,6 +227,16 @@ pub fn parse_filters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     Ok(filters)
 }
 
+/// The most rows a usage report returns. An hourly report over months grouped by user could
+/// otherwise build millions of rows in the Durable Object's memory; past this the report is
+/// refused with a 400 saying how to narrow it (the query asks for one row more, to know).
+pub const MAX_REPORT_ROWS: usize = 20_000;
+
+/// The 400 for a report past [`MAX_REPORT_ROWS`].
+pub fn too_many_rows_message() -> String {
+    format!("The report has more than {MAX_REPORT_ROWS} rows: narrow the range (from/to), use a coarser granularity, group by fewer dimensions, or filter.")
+}
+
 /// [`query`] with `AND <dim> = ?` for each filter dimension (validated by [`parse_filters`]);
 /// binds `from`, `to`, then the filter values in order.
 pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str]) -> String {
@@ -249,7 +259,13 @@ pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str])
     let mut group = vec!["start".to_string()];
     group.extend(dims.iter().map(|d| d.to_string()));
     let filter: String = filters.iter().filter(|f| DIMENSIONS.contains(f)).map(|f| format!(" AND {f} = ?")).collect();
-    format!("SELECT {} FROM usage_hourly_v2 WHERE hour >= ? AND hour < ?{filter} GROUP BY {} ORDER BY {}", select.join(", "), group.join(", "), group.join(", "))
+    format!(
+        "SELECT {} FROM usage_hourly_v2 WHERE hour >= ? AND hour < ?{filter} GROUP BY {} ORDER BY {} LIMIT {}",
+        select.join(", "),
+        group.join(", "),
+        group.join(", "),
+        MAX_REPORT_ROWS + 1
+    )
 }
 
 #[cfg(test)]
@@ -270,7 +286,7 @@ mod tests {
     fn queries_group_by_bucket_and_dimensions() {
         let q = query(&["model", "team"], Granularity::Day);
         assert!(q.starts_with("SELECT (hour - (hour % 86400)) AS start, model, team, SUM(requests)"), "{q}");
-        assert!(q.ends_with("GROUP BY start, model, team ORDER BY start, model, team"), "{q}");
+        assert!(q.ends_with(&format!("GROUP BY start, model, team ORDER BY start, model, team LIMIT {}", MAX_REPORT_ROWS + 1)), "{q}");
     }
 
     #[test]

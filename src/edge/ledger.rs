@@ -269,6 +269,9 @@ impl Ledger {
         binds.extend(filters.into_iter().map(|(_, v)| SqlStorageValue::String(v)));
         let rows: Vec<serde_json::Value> =
             self.state.storage().sql().exec(&rollup::query_filtered(&dims, granularity, &names), binds)?.to_array()?;
+        if rows.len() > rollup::MAX_REPORT_ROWS {
+            return Response::error(rollup::too_many_rows_message(), 400);
+        }
         Response::from_json(&json!({"rows": rows}))
     }
 }
