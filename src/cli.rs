@@ -175,6 +175,7 @@ fn decide(req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catal
         prices,
         facts: &facts,
         expected_output_tokens: req.max_output_tokens().unwrap_or(512),
+        requested_output_tokens: req.max_output_tokens(),
         sticky_key: &sticky,
         allowed_models: None,
         usable: &everyone,

@@ -67,6 +67,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         prices: &cfg.prices,
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
+        requested_output_tokens: chat.max_output_tokens(),
         sticky_key: &sticky_key,
         allowed_models: principal.tenant.allowed_models.as_deref(),
         usable: &usable_here,

@@ -25,6 +25,10 @@ pub struct PlanInput<'a> {
     pub facts: &'a Facts,
     /// Output tokens to assume when estimating and checking context windows.
     pub expected_output_tokens: u64,
+    /// The output cap the client set (`max_tokens` / `max_completion_tokens`), if any: a model
+    /// that cannot write that many is passed over, since its provider would refuse the request
+    /// with a 400, which ends the fallback chain.
+    pub requested_output_tokens: Option<u64>,
     /// Keeps a user on the same arm of a split.
     pub sticky_key: &'a str,
     pub allowed_models: Option<&'a [String]>,
@@ -84,6 +88,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         if let Some(window) = price.and_then(|p| p.context_window) {
             if needed > window {
                 notes.push(format!("{} window {window} < {needed} tokens", model.name));
+                continue;
+            }
+        }
+        if let (Some(cap), Some(wanted)) = (price.and_then(|p| p.max_output_tokens), input.requested_output_tokens) {
+            if wanted > cap {
+                notes.push(format!("{} writes at most {cap} tokens < max_tokens {wanted}", model.name));
                 continue;
             }
         }
@@ -193,8 +203,8 @@ mod tests {
 
     fn prices() -> PriceTable {
         PriceTable::from_json(
-            r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"context_window":128000},"gpt-4o-mini":{"input":0.15,"output":0.6,"context_window":128000},
-               "claude-haiku-4-5":{"input":1,"output":5,"context_window":200000},"tiny":{"input":0.01,"output":0.01,"context_window":1000}}}"#,
+            r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"context_window":128000},"gpt-4o-mini":{"input":0.15,"output":0.6,"context_window":128000,"max_output_tokens":16384},
+               "claude-haiku-4-5":{"input":1,"output":5,"context_window":200000,"max_output_tokens":64000},"tiny":{"input":0.01,"output":0.01,"context_window":1000}}}"#,
         )
         .unwrap()
     }
@@ -224,6 +234,10 @@ route = { strategy = "requested" }
 "#;
 
     fn run(facts: Facts, usable: &dyn Fn(&ProviderConfig) -> bool) -> Result<Outcome, ApiError> {
+        run_capped(facts, usable, None)
+    }
+
+    fn run_capped(facts: Facts, usable: &dyn Fn(&ProviderConfig) -> bool, max_tokens: Option<u64>) -> Result<Outcome, ApiError> {
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", POLICY, &|m| cat.resolve(m).is_some()).unwrap();
         let prices = prices();
@@ -232,7 +246,7 @@ route = { strategy = "requested" }
             "azure-eu/mini" => Some(120.0),
             _ => None,
         };
-        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
+        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: max_tokens, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -250,6 +264,16 @@ route = { strategy = "requested" }
         assert!(d.reason.contains("skipped tiny window 1000 < 2500 tokens"), "{}", d.reason);
         assert!(d.reason.starts_with("rule 'simple' (task classification): cheapest of gpt-4o-mini $0.0006"), "{}", d.reason);
         assert_eq!(d.baseline_price_key.as_deref(), Some("gpt-4o"));
+    }
+
+    #[test]
+    fn a_model_that_cannot_write_max_tokens_is_passed_over() {
+        // gpt-4o-mini is the cheapest, but writes at most 16,384 tokens; 20,000 were asked for.
+        let facts = Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() };
+        let d = route(run_capped(facts.clone(), &|_| true, Some(20_000)).unwrap());
+        assert_eq!(d.candidates[0].model, "claude-haiku-4-5");
+        assert!(d.reason.contains("gpt-4o-mini writes at most 16384 tokens < max_tokens 20000"), "{}", d.reason);
+        assert_eq!(route(run_capped(facts, &|_| true, Some(16_384)).unwrap()).candidates[0].model, "gpt-4o-mini", "a cap it can write is fine");
     }
 
     #[test]
