@@ -496,23 +496,43 @@ pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
 
 /// The most a routed request can cost: every candidate could end up serving it, so the most
 /// expensive one counts; in a cascade every model may be paid for, so they add up.
-/// `prompt_upper` must be an upper bound on the prompt's tokens; `output_cap` caps each of the
-/// `choices` answers (OpenAI's `n`, Gemini's `candidateCount`), and each is billed for its own
-/// output while the prompt is billed once.
-pub fn max_cost(decision: &crate::routing::RouteDecision, prices: &crate::pricing::PriceTable, prompt_upper: u64, output_cap: Option<u64>, choices: u64) -> Usd {
-    let mut seen = std::collections::BTreeSet::new();
-    let costs = decision.candidates.iter().filter(|c| seen.insert(c.model.clone())).map(|c| {
-        prices.get(&c.price_key).map_or(Usd::ZERO, |p| {
-            let per_choice = output_cap.or(p.max_output_tokens).unwrap_or(DEFAULT_OUTPUT_CAP);
+/// `prompt` bounds the prompt's tokens on each model; `output_cap` (the request's) caps each of
+/// the `choices` answers (OpenAI's `n`, Gemini's `candidateCount`), and each is billed for its
+/// own output while the prompt is billed once. Without a request cap, an adapter's own default
+/// (`adapter_output_cap`: Anthropic requires `max_tokens` and is sent 4,096) or else the model's
+/// published cap applies.
+pub fn max_cost(
+    decision: &crate::routing::RouteDecision,
+    prices: &crate::pricing::PriceTable,
+    prompt: &crate::tokens::PromptBound,
+    output_cap: Option<u64>,
+    choices: u64,
+    adapter_output_cap: &dyn Fn(&crate::routing::Candidate) -> Option<u64>,
+) -> Usd {
+    // The dearest deployment of each model: one model may be served by adapters with different defaults.
+    let mut by_model: Vec<(&str, Usd)> = Vec::new();
+    for c in &decision.candidates {
+        let cost = prices.get(&c.price_key).map_or(Usd::ZERO, |p| {
+            let per_choice = match (output_cap, adapter_output_cap(c), p.max_output_tokens) {
+                (Some(cap), _, _) => cap,
+                (None, Some(adapter), Some(model)) => adapter.min(model),
+                (None, adapter, model) => adapter.or(model).unwrap_or(DEFAULT_OUTPUT_CAP),
+            };
             let output_tokens = per_choice.saturating_mul(choices.max(1));
+            let prompt_upper = prompt.for_model(p.context_window, p.max_image_tokens);
             // Cached and cache-write prices may exceed the input price (cache writes do), and a
             // reasoning price may exceed the output price: any token could be the dearer kind.
             let rates = p.rates_for(prompt_upper);
             let dearest_input = rates.input.max(rates.cache_write).max(rates.cache_write_1h).max(rates.cached_input);
             let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO));
             dearest_input.times(prompt_upper) + dearest_output.times(output_tokens)
-        })
-    });
+        });
+        match by_model.iter_mut().find(|(m, _)| *m == c.model) {
+            Some((_, dearest)) => *dearest = (*dearest).max(cost),
+            None => by_model.push((&c.model, cost)),
+        }
+    }
+    let costs = by_model.into_iter().map(|(_, cost)| cost);
     if decision.cascade.is_some() {
         costs.fold(Usd::ZERO, |a, b| a + b)
     } else {
@@ -604,6 +624,34 @@ mod tests {
         assert_eq!(l.states["tenant-daily"].reserved, Usd(4 * USD), "all-or-nothing: the refused one held nothing");
     }
 
+    use crate::tokens::PromptBound;
+
+    fn no_adapter_cap(_: &crate::routing::Candidate) -> Option<u64> {
+        None
+    }
+
+    #[test]
+    fn max_cost_uses_the_adapters_default_output_cap_and_the_window_for_files() {
+        use crate::routing::{Candidate, RouteDecision};
+        let prices = crate::pricing::PriceTable::from_json(
+            r#"{"models":{"claude":{"input":3,"output":15,"context_window":200000,"max_output_tokens":64000},"mini":{"input":0.15,"output":0.6,"context_window":128000,"max_image_tokens":48169}}}"#,
+        )
+        .unwrap();
+        let cand = |provider: &str, m: &str| Candidate { provider: provider.into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
+        let decision = |c: Candidate| RouteDecision { requested: c.model.clone(), baseline_price_key: None, candidates: vec![c], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
+        let anthropic_default = |c: &Candidate| (c.provider == "anthropic").then_some(4096);
+        let claude = decision(cand("anthropic", "claude"));
+        // 4000 × 3 + 4096 × 15 (what the adapter sends), not 64,000 × 15 (the model's cap).
+        assert_eq!(max_cost(&claude, &prices, &PromptBound::text(4000), None, 1, &anthropic_default).to_string(), "0.07344");
+        assert_eq!(max_cost(&claude, &prices, &PromptBound::text(4000), None, 1, &no_adapter_cap).to_string(), "0.972");
+        // A file may fill the window: 200,000 × 3 + 100 × 15.
+        let pdf = PromptBound { text_tokens: 50, has_file_or_audio: true, media_bytes: 400, ..PromptBound::default() };
+        assert_eq!(max_cost(&claude, &prices, &pdf, Some(100), 1, &anthropic_default).to_string(), "0.6015");
+        // Images at the row's own allowance: (30 + 48,169) × 0.15 + 10 × 0.6.
+        let image = PromptBound { text_tokens: 30, images: 1, ..PromptBound::default() };
+        assert_eq!(max_cost(&decision(cand("openai", "mini")), &prices, &image, Some(10), 1, &no_adapter_cap).to_string(), "0.00723585");
+    }
+
     #[test]
     fn max_cost_takes_the_dearest_candidate_or_sums_a_cascade() {
         use crate::routing::{Candidate, CascadeSettings, RouteDecision};
@@ -611,11 +659,11 @@ mod tests {
         let cand = |m: &str| Candidate { provider: "p".into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
         let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
         // dear: 1000 prompt tokens at the cache-write price 2.5 + 100 output at 8 = 0.0025 + 0.0008
-        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.0033");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, &no_adapter_cap).to_string(), "0.0033");
         // cheap's own cap (1000) applies without a request cap; dear falls back to 4096.
-        assert_eq!(max_cost(&d, &prices, 0, None, 1).to_string(), "0.032768");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(0), None, 1, &no_adapter_cap).to_string(), "0.032768");
         d.cascade = Some(CascadeSettings { min_logprob: None, buffer_streams: false });
-        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.00344");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, &no_adapter_cap).to_string(), "0.00344");
     }
 
     #[test]
@@ -625,9 +673,9 @@ mod tests {
         let cand = Candidate { provider: "p".into(), upstream_model: "thinker".into(), model: "thinker".into(), price_key: "thinker".into() };
         let d = RouteDecision { requested: "thinker".into(), baseline_price_key: None, candidates: vec![cand], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
         // 1000 prompt tokens at 1, once; 100 output tokens, all of which may be reasoning at 10.
-        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 1).to_string(), "0.002");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, &no_adapter_cap).to_string(), "0.002");
         // n = 128: each choice may write its 100 tokens; the prompt is still paid once.
-        assert_eq!(max_cost(&d, &prices, 1000, Some(100), 128).to_string(), "0.129");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 128, &no_adapter_cap).to_string(), "0.129");
     }
 
     #[test]

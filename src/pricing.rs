@@ -47,6 +47,9 @@ pub struct ModelPrice {
     pub max_output_tokens: Option<u64>,
     /// Price per output token when the model reasons; most providers bill reasoning as output.
     pub reasoning: Option<Usd>,
+    /// The most tokens one input image can cost (gpt-4o-mini bills a large image as ~48k
+    /// tokens); budget reservations assume a default allowance without it.
+    pub max_image_tokens: Option<u64>,
 }
 
 /// A cost with the parts that made it, for headers, events and explanations.
@@ -191,7 +194,7 @@ fn discount_ppm(model: &str, field: &str, v: Option<f64>) -> Result<u32, Pricing
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "notes", "mode",
 ];
 
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
@@ -258,6 +261,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         context_window: count(model, entry, "context_window")?,
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning,
+        max_image_tokens: count(model, entry, "max_image_tokens")?,
     })
 }
 
@@ -290,6 +294,11 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         let above = k * 1000;
         let price = per_token(key)?.unwrap_or(Usd::ZERO);
         let rates = tiers.entry(above).or_insert(base);
+        // A band that prices 5-minute writes but not 1-hour ones keeps its own write price
+        // rather than the base band's 1-hour price, as in our own format (`parse_rates`).
+        if kind == "cache_creation_input_token_cost" && !entry.contains_key(&format!("cache_creation_input_token_cost_above_1hr_above_{k}k_tokens")) {
+            rates.cache_write_1h = price;
+        }
         match kind {
             "input_cost_per_token" => rates.input = price,
             "output_cost_per_token" => rates.output = price,
@@ -310,6 +319,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         context_window: count(model, entry, "max_input_tokens")?,
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning: per_token("output_cost_per_reasoning_token")?,
+        max_image_tokens: None,
     })
 }
 
@@ -379,6 +389,14 @@ mod tests {
         assert_eq!(p.tiers.len(), 1, "the 1-hour price is not a band");
         assert_eq!(p.cost(&written, false).cache_write.to_string(), "0.0051");
         assert_eq!(p.rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(1.2e-05).unwrap());
+        // Without the band's own 1-hour price, its write price (7.5), not the base band's 1-hour 6.
+        let litellm = PriceTable::from_json(
+            r#"{"claude-sonnet-4-5":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_creation_input_token_cost":3.75e-06,
+                "cache_creation_input_token_cost_above_1hr":6e-06,"input_cost_per_token_above_200k_tokens":6e-06,
+                "cache_creation_input_token_cost_above_200k_tokens":7.5e-06}}"#,
+        )
+        .unwrap();
+        assert_eq!(litellm.get("claude-sonnet-4-5").unwrap().rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(7.5e-06).unwrap());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
 use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
 use crate::budget::{max_cost, OnHardLimit};
 use crate::cache::{exact_key, storable, CachePlan, CacheSettings, CachedAnswer, ClientControls, CompletionAssembler};
-use crate::tokens::{prompt_token_upper_bound, usage_when_unreported};
+use crate::tokens::{prompt_token_upper_bound, usage_when_unreported, PromptBound};
 use crate::usage::Usage;
 
 use super::auth::{authenticate, Principal};
@@ -213,8 +213,9 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
     let now = now_unix();
     let tokens = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices());
     let upper = prompt_token_upper_bound(chat);
+    let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c);
     let attribution = rc.attribution.borrow().clone();
-    let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens(), chat.choices());
+    let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), &adapter_cap);
     let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
     for attempt in 0..2 {
         match reserved {
@@ -223,14 +224,14 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 return Ok(decision);
             }
             Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
-                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, upper, &decision) else { return Err(spend::exceeded(&ex)) };
+                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision) else { return Err(spend::exceeded(&ex)) };
                 let model = cheaper.candidates[0].model.clone();
                 decision = cheaper;
                 // The cache slot was keyed by the route before the downgrade; a downgraded answer
                 // stored there would be served to requests that fit their budget.
                 *rc.cache_slot.borrow_mut() = None;
                 decision.reason.push_str(&format!("; downgraded to {model}: budget '{}' reached its hard limit", ex.budget_id));
-                let amount = max_cost(&decision, &cfg.prices, upper, chat.max_output_tokens(), chat.choices());
+                let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), &adapter_cap);
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
             }
             Err(ex) => return Err(spend::exceeded(&ex)),
@@ -241,7 +242,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
 
 /// The chat model this tenant may use whose worst-case cost is lowest and whose context window
 /// holds the request: where a downgrade goes.
-fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: u64, decision: &RouteDecision) -> Option<RouteDecision> {
+fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: &PromptBound, decision: &RouteDecision) -> Option<RouteDecision> {
     let allowed = principal.tenant.allowed_models.as_deref();
     let needed = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS);
     cfg.catalog
@@ -249,6 +250,10 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
         .values()
         .filter(|m| m.mode == crate::catalog::ModelMode::Chat && allowed.is_none_or(|a| a.iter().any(|x| x == &m.name)))
         .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.context_window).is_none_or(|w| w >= needed))
+        .filter(|m| match (cfg.prices.get(&m.price_key).and_then(|p| p.max_output_tokens), chat.max_output_tokens()) {
+            (Some(cap), Some(wanted)) => wanted <= cap,
+            _ => true,
+        })
         .filter_map(|m| {
             let candidates: Vec<Candidate> = m
                 .deployments
@@ -260,10 +265,15 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
                 return None;
             }
             let d = RouteDecision { candidates, cascade: None, route: "downgrade".into(), ..decision.clone() };
-            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices()), d))
+            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), &|c| adapter_output_cap(cfg, c)), d))
         })
         .min_by_key(|(cost, _)| *cost)
         .map(|(_, d)| d)
+}
+
+/// The output cap a provider's adapter sends when the request sets none (Anthropic requires one).
+fn adapter_output_cap(cfg: &RouterConfig, candidate: &Candidate) -> Option<u64> {
+    cfg.catalog.providers.get(&candidate.provider).and_then(|p| crate::providers::adapter_for(p.kind).default_output_cap())
 }
 
 fn unreachable_budget() -> Result<RouteDecision, ApiError> {

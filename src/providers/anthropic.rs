@@ -24,6 +24,10 @@ const DEFAULT_MAX_TOKENS: u64 = 4096;
 const CREATED_PLACEHOLDER: i64 = 0;
 
 impl Provider for Anthropic {
+    fn default_output_cap(&self) -> Option<u64> {
+        Some(DEFAULT_MAX_TOKENS)
+    }
+
     fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
         let body = request_body(req, target.upstream_model)?;
         let mut headers = vec![("anthropic-version", API_VERSION.to_string())];

@@ -102,6 +102,11 @@ pub trait Provider {
     fn error_message(&self, status: u16, body: &[u8]) -> String {
         error_message_from_body(status, body)
     }
+    /// The output cap this adapter sends when the request sets none, if it sends one: budget
+    /// reservations count on it instead of the model's published cap.
+    fn default_output_cap(&self) -> Option<u64> {
+        None
+    }
     fn embeddings_request(&self, target: &Target, _req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
         Err(ApiError::invalid_request(format!("Provider '{}' does not serve embeddings through this router.", target.provider.id)))
     }

@@ -21,30 +21,76 @@ pub fn estimate_usage(req: &ChatRequest, answer_text: &str) -> Usage {
 }
 
 
-/// Tokens an image may cost at most (OpenAI's high-detail tiling of a large image is ~1,100;
-/// Anthropic's cap is ~1,600 per image): used only for budget reservations.
-const IMAGE_TOKEN_ALLOWANCE: u64 = 2_000;
+/// An upper bound on a chat prompt's tokens, for budget reservations, before knowing which model
+/// serves it: text is bounded by its bytes (byte-level BPE never makes a token from less than one
+/// byte), images by a per-image allowance the model's pricing row may raise, and files or audio
+/// by nothing short of the model's context window (a 100-page PDF is ~150k tokens, an hour of
+/// audio ~115k, whatever their encoded size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PromptBound {
+    /// Tokens of the text, tool calls and tool definitions, and the chat framing.
+    pub text_tokens: u64,
+    pub images: u64,
+    /// The prompt holds a file or an audio clip.
+    pub has_file_or_audio: bool,
+    /// Bytes of the media parts as sent (URLs or base64): the bound for a file or audio clip
+    /// on a model whose context window is unknown.
+    pub media_bytes: u64,
+}
 
-/// An upper bound on a chat prompt's tokens, for budget reservations: byte-level BPE never
-/// makes a token from less than one byte, so UTF-8 bytes bound the count from above.
-pub fn prompt_token_upper_bound(req: &ChatRequest) -> u64 {
-    let mut total = 16u64;
+/// Tokens one image may cost at most on a model whose pricing row gives no `max_image_tokens`
+/// (OpenAI's high-detail tiling of gpt-4o tops out at 1,445; Anthropic scales images down to
+/// about 1,600).
+pub const IMAGE_TOKEN_ALLOWANCE: u64 = 2_000;
+
+impl PromptBound {
+    /// A prompt of text only.
+    pub fn text(tokens: u64) -> PromptBound {
+        PromptBound { text_tokens: tokens, ..PromptBound::default() }
+    }
+
+    /// The bound on a model with this context window and per-image cap; a provider refuses a
+    /// prompt larger than its window, so the window bounds everything.
+    pub fn for_model(&self, context_window: Option<u64>, max_image_tokens: Option<u64>) -> u64 {
+        let images = self.images.saturating_mul(max_image_tokens.unwrap_or(IMAGE_TOKEN_ALLOWANCE));
+        let bound = self.text_tokens.saturating_add(images);
+        match (context_window, self.has_file_or_audio) {
+            (Some(window), true) => window,
+            (Some(window), false) => bound.min(window),
+            (None, true) => bound.saturating_add(self.media_bytes),
+            (None, false) => bound,
+        }
+    }
+}
+
+pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
+    use crate::api::chat::{Content, ContentPart};
+    let mut bound = PromptBound::text(16);
     for m in &req.messages {
-        total += 8;
+        bound.text_tokens += 8;
         if let Some(c) = &m.content {
-            total += c.text().len() as u64;
-            if let crate::api::chat::Content::Parts(parts) = c {
-                total += parts.iter().filter(|p| !matches!(p, crate::api::chat::ContentPart::Text { .. })).count() as u64 * IMAGE_TOKEN_ALLOWANCE;
+            bound.text_tokens += c.text().len() as u64;
+            if let Content::Parts(parts) = c {
+                for part in parts {
+                    match part {
+                        ContentPart::Text { .. } | ContentPart::Refusal { .. } => {}
+                        ContentPart::ImageUrl { .. } => bound.images += 1,
+                        ContentPart::InputAudio { input_audio: media, .. } | ContentPart::File { file: media, .. } => {
+                            bound.has_file_or_audio = true;
+                            bound.media_bytes += media.to_string().len() as u64;
+                        }
+                    }
+                }
             }
         }
         if let Some(calls) = &m.tool_calls {
-            total += serde_json::to_string(calls).map_or(0, |s| s.len() as u64);
+            bound.text_tokens += serde_json::to_string(calls).map_or(0, |s| s.len() as u64);
         }
     }
     if let Some(tools) = &req.tools {
-        total += serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
+        bound.text_tokens += serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
     }
-    total
+    bound
 }
 
 #[cfg(test)]
@@ -57,5 +103,20 @@ mod tests {
         assert_eq!(estimate_text_tokens("abcde"), 2);
         let req = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}]}"#).unwrap();
         assert_eq!(estimate_prompt_tokens(&req), 8);
+    }
+
+    #[test]
+    fn files_and_audio_are_bounded_by_the_context_window_images_by_their_allowance() {
+        let pdf = format!(r#"{{"model":"m","messages":[{{"role":"user","content":[{{"type":"text","text":"sum up"}},{{"type":"file","file":{{"file_data":"data:application/pdf;base64,{}"}}}}]}}]}}"#, "A".repeat(400));
+        let bound = prompt_token_upper_bound(&ChatRequest::parse(pdf.as_bytes()).unwrap());
+        assert!(bound.has_file_or_audio);
+        assert_eq!(bound.for_model(Some(200_000), None), 200_000, "a PDF can fill the window whatever its size");
+        assert!(bound.for_model(None, None) > 400, "without a window, at least its bytes");
+        let img = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"abcd"},{"type":"image_url","image_url":{"url":"https://x/y.png"}},{"type":"image_url","image_url":{"url":"https://x/z.png"}}]}]}"#;
+        let bound = prompt_token_upper_bound(&ChatRequest::parse(img.as_bytes()).unwrap());
+        assert_eq!(bound, PromptBound { text_tokens: 16 + 8 + 4, images: 2, has_file_or_audio: false, media_bytes: 0 });
+        assert_eq!(bound.for_model(Some(128_000), None), 28 + 2 * IMAGE_TOKEN_ALLOWANCE);
+        assert_eq!(bound.for_model(Some(128_000), Some(48_169)), 28 + 2 * 48_169, "gpt-4o-mini bills an image as ~33 gpt-4o tokens");
+        assert_eq!(bound.for_model(Some(50_000), Some(48_169)), 50_000, "never above the window");
     }
 }
