@@ -70,6 +70,9 @@ pub fn resolve(
         let from_metadata = match metadata_keys.iter().find_map(|k| metadata.and_then(|m| m.get(*k)).map(|v| (*k, v))) {
             None => None,
             Some((_, Value::String(s))) if valid_tag(s) => Some(s.clone()),
+            // OpenAI takes any string up to 512 characters in `metadata` (`"user": "Jane Doe"`):
+            // a request it accepts is not refused here; the value is just not a tag.
+            Some((_, Value::String(_))) => None,
             Some((k, _)) => {
                 return Err(ApiError::invalid_value(&format!("metadata.{k}"), format!("'metadata.{k}' is an attribution tag and must be a string of {}.", rule())))
             }
@@ -142,8 +145,8 @@ mod tests {
         let e = resolve(headers(&[]), Some(&json!({"feature": 7})), None, &Attribution::default()).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("metadata.feature"));
         let long = "x".repeat(TAG_MAX_LEN + 1);
-        let e = resolve(headers(&[]), Some(&json!({"env": long})), None, &Attribution::default()).unwrap_err();
-        assert_eq!(e.param.as_deref(), Some("metadata.env"));
+        let got = resolve(headers(&[]), Some(&json!({"env": long, "user": "Jane Doe", "feature": "summarize article"})), None, &tags("", "", "prod", "svc")).unwrap();
+        assert_eq!(got, tags("", "", "prod", "svc"), "free text OpenAI accepts in metadata is not a tag, not an error");
         assert!(resolve(headers(&[]), Some(&json!({"other": "anything goes"})), None, &Attribution::default()).is_ok(), "other metadata is not ours");
         assert!(resolve(headers(&[]), Some(&json!("not an object")), None, &Attribution::default()).is_ok());
     }

@@ -60,17 +60,18 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 pub fn parse_form(body: &str) -> Vec<(String, String)> {
     body.split('&').filter(|p| !p.is_empty()).map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (percent_decode(k), percent_decode(v))
+        (percent_decode(k, true), percent_decode(v, true))
     }).collect()
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%XX` escapes decoded; `+` is a space in a form, itself in a URL path.
+pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' => match s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(b) => {
                     out.push(b);

@@ -76,6 +76,8 @@ impl Receipt {
         let provider = if self.demo { format!("{} (demo upstream, not a real model)", self.provider) } else { self.provider.clone() };
         let mut h = vec![
             ("x-costrouter-request-id", self.request_id.clone()),
+            // The OpenAI SDKs expose this one as `response._request_id`.
+            ("x-request-id", self.request_id.clone()),
             ("x-costrouter-provider", provider),
             ("x-costrouter-model", self.model.clone()),
             ("x-costrouter-route", self.route.clone()),

@@ -14,7 +14,7 @@ use super::error::ApiError;
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<Message>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "null_as_false")]
     pub stream: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
@@ -60,9 +60,14 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// openai-python sends `stream=None` as `"stream": null`; OpenAI reads it as false.
+fn null_as_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 pub struct StreamOptions {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_false")]
     pub include_usage: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -471,6 +476,16 @@ mod tests {
         assert!(r.messages[1].content.as_ref().unwrap().has_image());
         assert_eq!(r.extra["logit_bias"]["1"], 2);
         assert!(matches!(r.response_format, Some(ResponseFormat::JsonSchema { .. })));
+    }
+
+    #[test]
+    fn a_null_stream_is_no_stream() {
+        // openai-python sends `stream=None` as null.
+        let r = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":null}"#).unwrap();
+        assert!(!r.stream);
+        let r = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,"stream_options":{"include_usage":null}}"#).unwrap();
+        assert!(r.stream && !r.wants_stream_usage());
+        assert!(parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#).is_err());
     }
 
     #[test]

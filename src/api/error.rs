@@ -192,6 +192,18 @@ impl ApiError {
     pub fn to_body(&self) -> String {
         self.to_json().to_string()
     }
+
+    /// Headers telling the official SDKs whether to retry: they retry every 429 and 5xx (twice by
+    /// default) unless told `x-should-retry: false`. A spent budget or a broken configuration
+    /// will not change in the next second, and each retry costs a ledger call; a rate limit
+    /// or an upstream failure may.
+    pub fn retry_headers(&self) -> &'static [(&'static str, &'static str)] {
+        match (self.status, self.code) {
+            (_, "budget_exceeded" | "router_misconfigured") => &[("x-should-retry", "false")],
+            (429, _) => &[("retry-after", "1")],
+            _ => &[],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +219,14 @@ mod tests {
         assert_eq!(v["error"]["code"], "missing_required_parameter");
         assert!(v["error"]["message"].as_str().unwrap().contains("messages"));
         assert_eq!(err.status, 400);
+    }
+
+    #[test]
+    fn the_sdks_are_told_not_to_retry_what_a_retry_cannot_fix() {
+        assert_eq!(ApiError::budget_exceeded("m", "5", "5", "2026-12-05T00:00:00Z").retry_headers(), &[("x-should-retry", "false")]);
+        assert_eq!(ApiError::configuration("x").retry_headers(), &[("x-should-retry", "false")]);
+        assert_eq!(ApiError::rate_limited("x").retry_headers(), &[("retry-after", "1")]);
+        assert!(ApiError::missing_field("messages").retry_headers().is_empty());
     }
 
     #[test]

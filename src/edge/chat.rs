@@ -202,6 +202,9 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
     events::record(env, rc, principal, 200, &receipt);
     let mut completion = answer.completion;
     completion["id"] = json!(format!("chatcmpl-{}", rc.request_id.trim_start_matches("req_")));
+    // A hit used no tokens; an SDK reading `usage.total_tokens` still finds the object (answers
+    // cached from a stream were stored without one, from a whole answer with the original's).
+    completion["usage"] = crate::usage::Usage::default().to_openai_json();
     respond_with_completion(chat, &completion, &receipt)
 }
 

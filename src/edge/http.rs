@@ -174,8 +174,8 @@ pub fn json<T: Serialize>(status: u16, body: &T, extra: &[(&str, String)]) -> Re
 }
 
 pub fn error_response(err: &ApiError, request_id: &str) -> Response {
-    let retry = (err.status == 429).then_some(("retry-after", "1"));
-    let headers = super::crossings::headers([("content-type", "application/json"), ("x-costrouter-request-id", request_id)].into_iter().chain(retry));
+    let retry = err.retry_headers().iter().copied();
+    let headers = super::crossings::headers([("content-type", "application/json"), ("x-costrouter-request-id", request_id), ("x-request-id", request_id)].into_iter().chain(retry));
     whole_response(err.status, headers, err.to_body().into_bytes())
 }
 

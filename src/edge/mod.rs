@@ -93,6 +93,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     match (path.as_str(), method) {
         ("/healthz", Method::Get) => http::json(200, &serde_json::json!({"status": "ok"}), &[]),
         ("/v1/models", Method::Get) => models::list(env, rc).await,
+        (p, Method::Get) if p.starts_with("/v1/models/") => models::retrieve(&p["/v1/models/".len()..], env, rc).await,
         ("/v1/deployments", Method::Get) => health::list(req, env, rc).await,
         ("/v1/budgets", Method::Get) => budgets(req, env, rc).await,
         ("/v1/usage", Method::Get) => usage::report(req, env, rc).await,

@@ -1,37 +1,51 @@
-//! `GET /v1/models`: the models and aliases this tenant may call.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the models and aliases this tenant may call.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use worker::{Env, Response};
 
 use crate::api::ApiError;
+use crate::catalog::ModelEntry;
 
 use super::auth::authenticate;
+use super::config::{self, RouterConfig};
 use super::http::{self, RequestContext};
-use super::config;
 
 pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let (cfg, allowed) = tenant_view(env, rc).await?;
+    let data: Vec<_> = cfg.catalog.public_names().filter(|(name, model)| allowed(name, model)).map(|(name, model)| entry(&cfg, name, model)).collect();
+    http::json(200, &json!({"object": "list", "data": data}), &[("x-costrouter-request-id", rc.request_id.clone())])
+}
+
+/// What openai-python's `client.models.retrieve(id)` calls; `id` as it appears in the path.
+pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let id = crate::dashboard::percent_decode(id, false);
+    let (cfg, allowed) = tenant_view(env, rc).await?;
+    let found = cfg.catalog.public_names().find(|(name, model)| name == &id && allowed(name, model)).map(|(name, model)| entry(&cfg, name, model));
+    let body = found.ok_or_else(|| ApiError::model_not_found(&id))?;
+    http::json(200, &body, &[("x-costrouter-request-id", rc.request_id.clone())])
+}
+
+/// The configuration and which public names the calling tenant may use.
+async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<RouterConfig>, impl Fn(&str, &ModelEntry) -> bool), ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
-    let allowed = principal.tenant.allowed_models.as_deref();
-    let data: Vec<_> = cfg
-        .catalog
-        .public_names()
-        .filter(|(name, model)| allowed.is_none_or(|a| a.iter().any(|m| m == name || *m == model.name)))
-        .map(|(name, model)| {
-            json!({
-                "id": name,
-                "object": "model",
-                "created": 0,
-                "owned_by": model.owned_by,
-                "costrouter": {
-                    "serves": model.name,
-                    "mode": model.mode,
-                    "providers": model.deployments.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>(),
-                    "context_window": cfg.prices.get(&model.price_key).and_then(|p| p.context_window),
-                }
-            })
-        })
-        .collect();
-    http::json(200, &json!({"object": "list", "data": data}), &[("x-costrouter-request-id", rc.request_id.clone())])
+    let allowed_models = principal.tenant.allowed_models.clone();
+    let allowed = move |name: &str, model: &ModelEntry| allowed_models.as_deref().is_none_or(|a| a.iter().any(|m| m == name || *m == model.name));
+    Ok((cfg, allowed))
+}
+
+fn entry(cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Value {
+    json!({
+        "id": name,
+        "object": "model",
+        "created": 0,
+        "owned_by": model.owned_by,
+        "costrouter": {
+            "serves": model.name,
+            "mode": model.mode,
+            "providers": model.deployments.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>(),
+            "context_window": cfg.prices.get(&model.price_key).and_then(|p| p.context_window),
+        }
+    })
 }

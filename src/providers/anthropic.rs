@@ -124,8 +124,12 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     if let (Some(p), None) = (req.top_p, req.temperature) {
         body.insert("top_p".into(), json!(p));
     }
-    if let Some(stop) = &req.stop {
-        body.insert("stop_sequences".into(), json!(stop.to_vec()));
+    // Anthropic refuses a stop sequence of whitespace only ("\n" is a common one) with a 400,
+    // which would end the fallback chain; such a sequence is dropped (as LiteLLM does), so the
+    // answer may run past a newline the client meant to stop at.
+    let stops: Vec<String> = req.stop.as_ref().map(|s| s.to_vec()).unwrap_or_default().into_iter().filter(|s| !s.trim().is_empty()).collect();
+    if !stops.is_empty() {
+        body.insert("stop_sequences".into(), json!(stops));
     }
     if req.stream {
         body.insert("stream".into(), json!(true));
@@ -509,6 +513,14 @@ mod tests {
         assert!(up.headers.contains(&("x-api-key".into(), "sk-ant-test".into())));
         assert!(up.headers.contains(&("anthropic-version".into(), "2023-06-01".into())));
         Ok(serde_json::from_str(&up.body).unwrap())
+    }
+
+    #[test]
+    fn whitespace_stop_sequences_are_dropped_since_anthropic_refuses_them() {
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"stop":["\n","END"," "]}"#).unwrap();
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"stop":"\n"}"#).unwrap();
+        assert!(body.get("stop_sequences").is_none());
     }
 
     #[test]

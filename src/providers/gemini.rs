@@ -335,6 +335,12 @@ fn candidate_choice(pos: usize, c: &Value, response_id: &str) -> Choice {
     let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
     let (content, calls) = read_parts(c, index, 0, response_id);
     let finish = finish_reason(c.get("finishReason").and_then(Value::as_str), !calls.is_empty());
+    // A thinking model that spent its budget on thoughts sends no parts at all; OpenAI answers
+    // `""` then, and SDK users call `.strip()` on it or send the message back in the history.
+    let content = match content {
+        None if calls.is_empty() && finish != "content_filter" => Some(String::new()),
+        other => other,
+    };
     let tool_calls = (!calls.is_empty()).then_some(calls);
     let message = AssistantMessage { role: "assistant".into(), content, tool_calls, refusal: None };
     Choice { index, message, finish_reason: Some(finish.into()), logprobs: logprobs(c) }
@@ -512,6 +518,14 @@ mod tests {
 
     fn answer(body: &str) -> ChatAnswer {
         chat_answer("gemini", "gemini-2.5-pro", body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_answer_without_parts_has_empty_content_not_null() {
+        // A thinking model that spent max_tokens on thoughts.
+        let a = answer(r#"{"candidates":[{"content":{"role":"model"},"finishReason":"MAX_TOKENS","index":0}],"responseId":"r1","usageMetadata":{"promptTokenCount":5,"thoughtsTokenCount":100,"totalTokenCount":105}}"#);
+        assert_eq!(a.body["choices"][0]["message"]["content"], "");
+        assert_eq!(a.body["choices"][0]["finish_reason"], "length");
     }
 
     #[test]

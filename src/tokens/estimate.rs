@@ -36,6 +36,8 @@ pub struct PromptBound {
     /// Bytes of the media parts as sent (URLs or base64): the bound for a file or audio clip
     /// on a model whose context window is unknown.
     pub media_bytes: u64,
+    /// The model's context window bounds each of several inputs (embeddings), not the whole.
+    pub window_per_input: bool,
 }
 
 /// Tokens one image may cost at most on a model whose pricing row gives no `max_image_tokens`
@@ -49,9 +51,16 @@ impl PromptBound {
         PromptBound { text_tokens: tokens, ..PromptBound::default() }
     }
 
+    /// Embedding inputs of these many bytes in all: an array of them may hold far more tokens
+    /// than one model window.
+    pub fn embedding_inputs(bytes: u64) -> PromptBound {
+        PromptBound { text_tokens: bytes, window_per_input: true, ..PromptBound::default() }
+    }
+
     /// The bound on a model with this context window and per-image cap; a provider refuses a
     /// prompt larger than its window, so the window bounds everything.
     pub fn for_model(&self, context_window: Option<u64>, max_image_tokens: Option<u64>) -> u64 {
+        let context_window = context_window.filter(|_| !self.window_per_input);
         let images = self.images.saturating_mul(max_image_tokens.unwrap_or(IMAGE_TOKEN_ALLOWANCE));
         let bound = self.text_tokens.saturating_add(images);
         match (context_window, self.has_file_or_audio) {
@@ -114,7 +123,8 @@ mod tests {
         assert!(bound.for_model(None, None) > 400, "without a window, at least its bytes");
         let img = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"abcd"},{"type":"image_url","image_url":{"url":"https://x/y.png"}},{"type":"image_url","image_url":{"url":"https://x/z.png"}}]}]}"#;
         let bound = prompt_token_upper_bound(&ChatRequest::parse(img.as_bytes()).unwrap());
-        assert_eq!(bound, PromptBound { text_tokens: 16 + 8 + 4, images: 2, has_file_or_audio: false, media_bytes: 0 });
+        assert_eq!(bound, PromptBound { text_tokens: 16 + 8 + 4, images: 2, ..PromptBound::default() });
+        assert_eq!(PromptBound::embedding_inputs(60_000).for_model(Some(8191), None), 60_000, "many inputs may pass one window");
         assert_eq!(bound.for_model(Some(128_000), None), 28 + 2 * IMAGE_TOKEN_ALLOWANCE);
         assert_eq!(bound.for_model(Some(128_000), Some(48_169)), 28 + 2 * 48_169, "gpt-4o-mini bills an image as ~33 gpt-4o tokens");
         assert_eq!(bound.for_model(Some(50_000), Some(48_169)), 50_000, "never above the window");

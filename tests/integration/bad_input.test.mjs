@@ -646,7 +646,7 @@ test('wrong content types are refused with 415', async () => {
 
 test('unknown endpoints are 404 and wrong methods 405, in the error shape', async () => {
   const UNKNOWN = ['/', '/v1', '/v1/', '/v1/completions', '/v1/chat', '/v1/chat/completions/extra', '/v1/chat/completions/', '/v2/chat/completions',
-    '/V1/CHAT/COMPLETIONS', '/v1/models/gpt-4o-mini', '/v1/audio/speech', '/v1/images/generations', '/v1/files', '/v1/responses', '/v1/embeddings/x',
+    '/V1/CHAT/COMPLETIONS', '/v1/audio/speech', '/v1/images/generations', '/v1/files', '/v1/responses', '/v1/embeddings/x',
     '/.env', '/admin', '/%00', '/v1/chat%2Fcompletions', `/${'a'.repeat(4000)}`, '/healthz/x', '/v1//chat/completions', '/favicon.ico', '/v1/chat/completions;x'];
   const cases = [];
   for (const path of UNKNOWN) {
@@ -654,6 +654,8 @@ test('unknown endpoints are 404 and wrong methods 405, in the error shape', asyn
       cases.push({ name: `${method} ${path.slice(0, 60)}`, send: () => viaFetch(path, { method, body: method === 'POST' ? OK_TEXT : undefined }), expect: { status: 404, code: 'unknown_url' } });
     }
   }
+  cases.push({ name: 'POST /v1/models/gpt-4o-mini', send: () => viaFetch('/v1/models/gpt-4o-mini', { method: 'POST', body: OK_TEXT }), expect: { status: 404, code: 'unknown_url' } });
+  cases.push({ name: 'GET an unknown model', send: () => viaFetch('/v1/models/no-such-model', { method: 'GET' }), expect: { status: 404, code: 'model_not_found' } });
   cases.push({ name: 'unknown path without a key', send: () => viaFetch('/v1/nothing', { method: 'GET', key: null }), expect: { status: 404 } });
   const KNOWN = { '/v1/chat/completions': 'POST', '/v1/embeddings': 'POST', '/v1/models': 'GET', '/healthz': 'GET', '/v1/deployments': 'GET' };
   for (const [path, allowed] of Object.entries(KNOWN)) {

@@ -72,6 +72,7 @@ test('an identical request is answered from the cache: no provider call, no cost
   const replay = await second.json();
   assert.deepEqual(replay.choices, original.choices);
   assert.notEqual(replay.id, original.id);
+  assert.deepEqual([replay.usage.prompt_tokens, replay.usage.completion_tokens, replay.usage.total_tokens], [0, 0, 0], 'a hit used no tokens, and says so');
   assert.equal(chats() - before, 1, 'one provider call for two requests');
   const [event] = await eventOf(second);
   assert.equal(event.cache, 'hit-exact');
@@ -91,6 +92,7 @@ test('a cached answer replays as a stream, and a streamed answer is cached once 
   const text = replay.data.filter((d) => typeof d === 'object').map((d) => d.choices?.[0]?.delta?.content ?? '').join('');
   assert.equal(text, original.choices[0].message.content);
   assert.equal(replay.data.at(-1), '[DONE]');
+  assert.equal(replay.data.at(-2).usage.total_tokens, 0, 'the usage chunk the client asked for is an object');
   assert.ok(replay.comments.some((c) => c.includes('"cache":"hit-exact"')));
 
   const streamed = fresh({ stream: true });
@@ -101,7 +103,9 @@ test('a cached answer replays as a stream, and a streamed answer is cached once 
   const { stream, ...plain } = streamed;
   const hit = await r.chat(plain);
   assert.equal(hit.headers.get('x-costrouter-cache'), 'hit-exact', 'the stream was stored once complete');
-  assert.equal((await hit.json()).choices[0].message.content, liveText);
+  const hitBody = await hit.json();
+  assert.equal(hitBody.choices[0].message.content, liveText);
+  assert.equal(hitBody.usage.total_tokens, 0, 'stored from a stream without usage, served with it');
   assert.equal(chats() - before, 1);
 });
 

@@ -34,6 +34,7 @@ async function chat(body) {
   const resp = await r.chat(body);
   const id = resp.headers.get('x-costrouter-request-id');
   assert.match(id ?? '', /^req_[0-9a-f]+$/, 'every response names its request');
+  assert.equal(resp.headers.get('x-request-id'), id, 'under the name the OpenAI SDKs read too');
   sent.push(id);
   return resp;
 }

@@ -740,6 +740,17 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   // A tenant limited to the alias `fast` sees only it.
   const limited = await (await fetch(`${r.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.restricted}` } })).json();
   assert.deepEqual(limited.data.map((m) => m.id), ['fast']);
+
+  // `client.models.retrieve(id)`: the same entry, and only what the key may use.
+  const one = await fetch(`${r.url}/v1/models/fast`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+  assert.equal(one.status, 200);
+  assert.deepEqual(await one.json(), byId.fast);
+  const hidden = await fetch(`${r.url}/v1/models/gpt-4o`, { headers: { authorization: `Bearer ${KEYS.restricted}` } });
+  assert.equal(hidden.status, 404);
+  assert.equal((await hidden.json()).error.code, 'model_not_found');
+  const noKey = await fetch(`${r.url}/v1/models/fast`);
+  assert.equal(noKey.status, 401);
+  await noKey.arrayBuffer();
 });
 
 test('an alias is served and reported as such', async () => {
