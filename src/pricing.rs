@@ -50,6 +50,9 @@ pub struct ModelPrice {
     /// The most tokens one input image can cost (gpt-4o-mini bills a large image as ~48k
     /// tokens); budget reservations assume a default allowance without it.
     pub max_image_tokens: Option<u64>,
+    /// The model thinks before it answers (reasoning tokens), unasked: a savings baseline on a
+    /// model that does not leaves out the reasoning tokens of one that does.
+    pub supports_reasoning: bool,
 }
 
 /// A cost with the parts that made it, for headers, events and explanations.
@@ -192,9 +195,17 @@ fn discount_ppm(model: &str, field: &str, v: Option<f64>) -> Result<u32, Pricing
     }
 }
 
+fn flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<bool, PricingError> {
+    match entry.get(field) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(field_err(model, field, format!("must be true or false, got {other}"))),
+    }
+}
+
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "notes", "mode",
 ];
 
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
@@ -262,6 +273,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning,
         max_image_tokens: count(model, entry, "max_image_tokens")?,
+        supports_reasoning: flag(model, entry, "supports_reasoning")?,
     })
 }
 
@@ -320,6 +332,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning: per_token("output_cost_per_reasoning_token")?,
         max_image_tokens: None,
+        supports_reasoning: flag(model, entry, "supports_reasoning")?,
     })
 }
 

@@ -35,6 +35,18 @@ pub struct Receipt {
     pub demo: bool,
 }
 
+/// The usage the requested model is assumed to have had: the served usage, token for token
+/// (counted by the served model's tokenizer, with its cache hits), except that a model that
+/// does not reason would not have written the served model's reasoning tokens. A reasoning
+/// baseline served by a model that does not reason is understated the same way, and cannot be
+/// helped: nobody knows how long it would have thought.
+fn baseline_usage(served: &Usage, baseline: &crate::pricing::ModelPrice, same_model: bool) -> Usage {
+    if same_model || baseline.supports_reasoning {
+        return *served;
+    }
+    Usage { output_tokens: served.output_tokens.saturating_sub(served.reasoning_tokens), reasoning_tokens: 0, ..*served }
+}
+
 impl Receipt {
     /// Costs `usage` at the served model's price and at the requested model's.
     #[allow(clippy::too_many_arguments)]
@@ -51,7 +63,10 @@ impl Receipt {
         baseline_price_key: Option<&str>,
     ) -> Receipt {
         let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.cost(&u, false)));
-        let baseline = usage.and_then(|u| baseline_price_key.and_then(|k| prices.get(k)).map(|p| p.cost(&u, false).total));
+        // A client that named no model of the catalog (a policy's `auto`) asked for nothing to
+        // save against: the served model is its baseline, and no saving is claimed.
+        let baseline_key = baseline_price_key.unwrap_or(price_key);
+        let baseline = usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, p, baseline_key == price_key), false).total));
         Receipt {
             request_id: request_id.to_string(),
             provider: provider.to_string(),
@@ -135,6 +150,25 @@ mod tests {
         assert_eq!(h["x-costrouter-route-reason"], "requested model cheap??x: y");
         assert_eq!(r.savings().unwrap().to_string(), "0.00329");
         assert_eq!(r.summary()["savings_usd"], "0.00329");
+    }
+
+    #[test]
+    fn a_baseline_that_does_not_reason_leaves_out_the_served_models_reasoning() {
+        let prices = PriceTable::from_json(
+            r#"{"models":{"o4-mini":{"input":1.1,"output":4.4,"supports_reasoning":true},"gpt-4o":{"input":2.5,"output":10},"o3":{"input":2,"output":8,"supports_reasoning":true}}}"#,
+        )
+        .unwrap();
+        let usage = Usage { input_tokens: 2000, output_tokens: 3000, reasoning_tokens: 2600, ..Usage::default() };
+        let priced = |baseline: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", baseline);
+        let r = priced(Some("gpt-4o"));
+        assert_eq!(r.cost.unwrap().total.to_string(), "0.0154");
+        // gpt-4o would have written the 400 visible tokens: 2000 × 2.5 + 400 × 10, a loss, not a saving.
+        assert_eq!(r.baseline.unwrap().to_string(), "0.009");
+        assert_eq!(r.savings().unwrap().to_string(), "-0.0064");
+        // A reasoning baseline keeps them: 2000 × 2 + 3000 × 8.
+        assert_eq!(priced(Some("o3")).baseline.unwrap().to_string(), "0.028");
+        // No model asked for (a policy's `auto`): the served model is the baseline, nothing saved.
+        assert_eq!(priced(None).savings().unwrap(), Usd::ZERO);
     }
 
     #[test]

@@ -126,11 +126,17 @@ impl StreamSession {
         let usage = self.translator.usage();
         if self.error.is_none() && self.client_wants_usage {
             let (id, model) = self.first_chunk.clone().unwrap_or((Value::Null, Value::Null));
-            let usage_json = usage.map(|u| u.to_openai_json()).unwrap_or(Value::Null);
-            write_data(
-                &mut out,
-                &json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model, "choices": [], "usage": usage_json}),
-            );
+            let mut usage_chunk = json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model, "choices": []});
+            let obj = usage_chunk.as_object_mut().expect("built as an object");
+            match self.translator.usage_chunk_fields() {
+                // An OpenAI-dialect host's usage goes out as sent, as in a non-streaming answer:
+                // rebuilding it from the billed counts would drop fields such as prediction tokens.
+                Some(fields) => obj.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                None => {
+                    obj.insert("usage".into(), usage.map(|u| u.to_openai_json()).unwrap_or(Value::Null));
+                }
+            }
+            write_data(&mut out, &usage_chunk);
         }
         let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent, output_chars: self.output_chars };
         (out, outcome)
@@ -219,6 +225,7 @@ pub fn trailer(summary: &Value, complete: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::anthropic::AnthropicStream;
     use crate::providers::openai::OpenAiStream;
 
     const UPSTREAM: &str = concat!(
@@ -259,6 +266,52 @@ mod tests {
         assert_eq!(last["usage"]["total_tokens"], 10);
         assert_eq!(last["id"], "c1");
         assert_eq!(last["choices"], json!([]));
+    }
+
+    fn usage_chunk(evs: &[String]) -> Option<Value> {
+        evs.iter().filter_map(|e| serde_json::from_str::<Value>(e.strip_prefix("data: ")?).ok()).find(|c| c.get("usage").is_some())
+    }
+
+    #[test]
+    fn usage_chunk_passes_the_hosts_usage_through() {
+        let usage = r#"{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13,"prompt_cache_hit_tokens":2,
+            "prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"accepted_prediction_tokens":3,"reasoning_tokens":0}}"#
+            .replace('\n', "");
+        let upstream = UPSTREAM.replace(
+            r#""choices":[],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}"#,
+            &format!(r#""system_fingerprint":"fp_9","choices":[],"usage":{usage}"#),
+        );
+        let (evs, outcome) = run(true, &upstream, 17);
+        let chunk = usage_chunk(&evs).unwrap();
+        assert_eq!(chunk["usage"], serde_json::from_str::<Value>(&usage).unwrap());
+        assert_eq!(chunk["usage"]["completion_tokens_details"]["accepted_prediction_tokens"], 3);
+        assert_eq!((&chunk["id"], &chunk["created"], &chunk["system_fingerprint"]), (&json!("c1"), &json!(100), &json!("fp_9")));
+        // Costing keeps the normalised counts (DeepSeek's cache hits included).
+        let billed = outcome.usage.unwrap();
+        assert_eq!((billed.input_tokens, billed.cached_input_tokens, billed.output_tokens), (9, 2, 4));
+
+        let (evs, outcome) = run(false, &upstream, 17);
+        assert!(usage_chunk(&evs).is_none(), "{evs:?}");
+        assert_eq!(outcome.usage, Some(billed));
+    }
+
+    #[test]
+    fn a_translated_providers_usage_chunk_is_rebuilt() {
+        let upstream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\",\"usage\":{\"input_tokens\":25,\"cache_read_input_tokens\":100,\"output_tokens\":1}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":6}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude")), true, 100);
+        let mut out = s.push(upstream.as_bytes());
+        let (tail, outcome) = s.finish();
+        out.extend(tail);
+        assert!(outcome.complete);
+        let chunk = usage_chunk(&events(&out)).unwrap();
+        assert_eq!(chunk["usage"], outcome.usage.unwrap().to_openai_json());
+        assert_eq!((&chunk["usage"]["prompt_tokens"], &chunk["usage"]["completion_tokens"]), (&json!(125), &json!(6)));
     }
 
     #[test]

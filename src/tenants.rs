@@ -71,6 +71,10 @@ pub fn valid_key_id(id: &str) -> bool {
     id.strip_prefix("key_").is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
+/// Not a tenant id: `policy:default` is the policy of every tenant without its own, so a tenant
+/// of this name would silently set everyone's.
+pub const SHARED_POLICY_NAME: &str = "default";
+
 /// Tenant ids appear in KV keys and analytics: keep them to a safe alphabet.
 pub fn valid_tenant_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -46,7 +46,10 @@ impl EmbeddingsRequest {
 
 impl EmbeddingsRequest {
     pub fn parse(body: &[u8]) -> Result<EmbeddingsRequest, ApiError> {
-        let value = super::parse_json_object(body)?;
+        Self::from_value(super::parse_json_object(body)?)
+    }
+
+    pub fn from_value(value: Value) -> Result<EmbeddingsRequest, ApiError> {
         for required in ["model", "input"] {
             if value.get(required).is_none_or(Value::is_null) {
                 return Err(ApiError::missing_field(required));

@@ -13,6 +13,34 @@ use serde_json::Value;
 /// (128) would turn a hostile body into an error anyway, but a clear message is kinder.
 const MAX_JSON_DEPTH: usize = 64;
 
+/// An endpoint the Azure OpenAI SDKs call: `AzureOpenAI(azure_endpoint=<router>)` posts to
+/// `/openai/deployments/{deployment}/chat/completions?api-version=...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AzureEndpoint {
+    ChatCompletions,
+    Embeddings,
+}
+
+/// The deployment and endpoint of an Azure-style path; the deployment names the model, as on
+/// Azure, whatever the body's `model` says.
+pub fn azure_deployment_path(path: &str) -> Option<(&str, AzureEndpoint)> {
+    let rest = path.strip_prefix("/openai/deployments/")?;
+    let (deployment, endpoint) = rest.split_once('/')?;
+    let endpoint = match endpoint {
+        "chat/completions" => AzureEndpoint::ChatCompletions,
+        "embeddings" => AzureEndpoint::Embeddings,
+        _ => return None,
+    };
+    (!deployment.is_empty()).then_some((deployment, endpoint))
+}
+
+/// A body for an Azure-style path: a JSON object whose `model` becomes the path's deployment.
+pub fn with_model(body: &[u8], model: &str) -> Result<Value, ApiError> {
+    let mut value = parse_json_object(body)?;
+    value["model"] = Value::String(model.to_string());
+    Ok(value)
+}
+
 /// Parses a body that must be a JSON object, with errors a client can act on.
 pub fn parse_json_object(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -92,6 +120,17 @@ fn json_depth_exceeds(text: &str, limit: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn azure_paths_name_their_deployment() {
+        assert_eq!(azure_deployment_path("/openai/deployments/fast/chat/completions"), Some(("fast", AzureEndpoint::ChatCompletions)));
+        assert_eq!(azure_deployment_path("/openai/deployments/emb/embeddings"), Some(("emb", AzureEndpoint::Embeddings)));
+        for path in ["/openai/deployments//chat/completions", "/openai/deployments/fast/completions", "/openai/deployments/fast", "/v1/chat/completions"] {
+            assert_eq!(azure_deployment_path(path), None, "{path}");
+        }
+        assert_eq!(with_model(br#"{"model":"other","messages":[]}"#, "fast").unwrap()["model"], "fast");
+        assert_eq!(with_model(br#"{"messages":[]}"#, "fast").unwrap()["model"], "fast");
+    }
 
     #[test]
     fn rejects_non_objects_and_garbage_with_400() {

@@ -25,7 +25,17 @@ use super::http::{self, now_unix, read_body, RequestContext};
 
 const ADMIN_BODY_LIMIT: usize = 64 * 1024;
 
+/// The rate limiter on admin calls per client address (wrangler.toml), so a weak admin token
+/// cannot be guessed by trying. Every call counts, good or bad: counting only failures would
+/// still answer a right guess.
+const ADMIN_LIMITER: &str = "ADMIN_LIMITER";
+
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
+    if super::crossings::rate_limit(env, ADMIN_LIMITER, &format!("admin:{client}")).await == Some(false) {
+        rc.add_header("retry-after", "60".into());
+        return Err(ApiError::rate_limited("Too many admin calls from this address; wait a minute and try again."));
+    }
     require_admin(&rc.headers, env)?;
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
     let path = req.path();
@@ -116,6 +126,9 @@ struct TenantBody {
 async fn put_tenant(kv: &KvStore, id: &str, body: &[u8]) -> Result<Tenant, ApiError> {
     if !valid_tenant_id(id) {
         return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
+    }
+    if id == crate::tenants::SHARED_POLICY_NAME {
+        return Err(ApiError::invalid_value("tenant_id", "'default' is reserved: policy:default is the policy of every tenant without its own."));
     }
     let b: TenantBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
     let tenant = Tenant { id: id.to_string(), name: b.name, plan: b.plan.unwrap_or_else(|| "free".into()), allowed_models: b.allowed_models };

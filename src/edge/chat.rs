@@ -30,12 +30,16 @@ use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, now_unix, read_body, RequestContext};
 use super::{events, health, spend, upstream};
 
-pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+/// `deployment` is the model an Azure-style path names (`/openai/deployments/{deployment}/...`).
+pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment: Option<&str>) -> Result<Response, ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
-    let chat = ChatRequest::parse(&body)?;
+    let chat = match deployment {
+        Some(model) => ChatRequest::from_value(crate::api::with_model(&body, model)?)?,
+        None => ChatRequest::parse(&body)?,
+    };
     rc.set_model(&chat.model);
     let attribution = events::attribution(&rc.headers, &principal, chat.extra.get("metadata"), chat.user.as_deref())?;
     rc.set_attribution(attribution.clone());

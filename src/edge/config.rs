@@ -115,7 +115,7 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Rc<Polic
     let known = |m: &str| cfg.catalog.resolve(m).is_some();
     let mut chosen = None;
     if let Ok(kv) = env.kv("CONFIG") {
-        for key in [format!("policy:{tenant}"), "policy:default".to_string()] {
+        for key in [format!("policy:{tenant}"), format!("policy:{}", crate::tenants::SHARED_POLICY_NAME)] {
             if let Ok(Some(text)) = kv.get(&key).text().await {
                 match Policy::from_toml(&key, &text, &known) {
                     Ok(p) => {

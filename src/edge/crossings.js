@@ -93,7 +93,9 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   }, timeoutMs);
   let response;
   try {
-    response = await fetch(url, { method: 'POST', headers, body: payload, signal: controller.signal });
+    // Never follow a redirect: the provider key headers (x-api-key, api-key, x-goog-api-key)
+    // and the prompt would go wherever it points. A 3xx is a failed call like a 5xx.
+    response = await fetch(url, { method: 'POST', headers, body: payload, signal: controller.signal, redirect: 'manual' });
   } catch (e) {
     return timedOut ? ['timeout'] : ['network', String((e && e.message) || e)];
   } finally {

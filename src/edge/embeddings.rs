@@ -5,7 +5,7 @@ use worker::{Env, Request, Response};
 use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
-use crate::providers::{adapter_for, EmbeddingsAnswer, Target};
+use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Target};
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::health::Admission;
 use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
@@ -19,12 +19,16 @@ use super::http::{self, read_body, RequestContext};
 use super::{events, health, spend, upstream};
 use crate::budget::max_cost;
 
-pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+/// `deployment` is the model an Azure-style path names (`/openai/deployments/{deployment}/...`).
+pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment: Option<&str>) -> Result<Response, ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
-    let emb = EmbeddingsRequest::parse(&body)?;
+    let emb = match deployment {
+        Some(model) => EmbeddingsRequest::from_value(crate::api::with_model(&body, model)?)?,
+        None => EmbeddingsRequest::parse(&body)?,
+    };
     rc.set_model(&emb.model);
     rc.set_attribution(events::attribution(&rc.headers, &principal, emb.extra.get("metadata"), emb.user.as_deref())?);
     let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
@@ -76,15 +80,23 @@ pub struct Embedded<'a> {
 /// that cannot be read is passed over; one that rejects the request ends the call, since the
 /// others would reject it too. Shared by `POST /v1/embeddings` and the semantic cache's provider
 /// embedder, so both fall back the same way.
+///
+/// A provider that takes fewer inputs per call than the router accepts is sent the request in
+/// batches (`providers::embeddings_batches`), one after another. The batches to one deployment
+/// are one call: any batch failing fails the deployment, which then counts once with the breaker
+/// and is passed over with everything it answered, so only the answer used is ever priced.
 pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
-    for candidate in &decision.candidates {
+    'deployments: for candidate in &decision.candidates {
         let provider = &cfg.catalog.providers[&candidate.provider];
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
-        let up = adapter.embeddings_request(&target, emb)?;
+        let requests = embeddings_batches(emb, adapter.embeddings_batch_limit())
+            .iter()
+            .map(|batch| adapter.embeddings_request(&target, batch))
+            .collect::<Result<Vec<_>, _>>()?;
         // Circuit breakers work as for chat: a deployment whose breaker is open is passed over,
         // and its failures here count toward opening it.
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
@@ -92,40 +104,45 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             continue;
         }
         let sent_at = http::now_ms();
-        let answer = match upstream::send(&up, provider.timeout_ms, upstream::Expect::Whole).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                health::failure(rc, &provider.id, &candidate.upstream_model);
-                failures.push(format!("{}: {}", provider.id, e.describe()));
-                worst_status = worst_status.max(e.status());
-                continue;
-            }
-        };
-        let status = answer.status;
-        let bytes = answer.bytes().await.unwrap_or_default();
-        match disposition(status) {
-            Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
-                Ok(answer) => {
-                    health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at);
-                    return Ok(Embedded { answer, provider, candidate });
-                }
+        let mut answers = Vec::with_capacity(requests.len());
+        for up in &requests {
+            let answer = match upstream::send(up, provider.timeout_ms, upstream::Expect::Whole).await {
+                Ok(answer) => answer,
                 Err(e) => {
                     health::failure(rc, &provider.id, &candidate.upstream_model);
-                    failures.push(e.to_string());
+                    failures.push(format!("{}: {}", provider.id, e.describe()));
+                    worst_status = worst_status.max(e.status());
+                    continue 'deployments;
                 }
-            },
-            Disposition::Fallback => {
-                health::failure(rc, &provider.id, &candidate.upstream_model);
-                failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
-                if status == 429 || status == 503 {
-                    worst_status = status;
+            };
+            let status = answer.status;
+            let bytes = answer.bytes().await.unwrap_or_default();
+            match disposition(status) {
+                Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
+                    Ok(answer) => answers.push(answer),
+                    Err(e) => {
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
+                        failures.push(e.to_string());
+                        continue 'deployments;
+                    }
+                },
+                Disposition::Fallback => {
+                    health::failure(rc, &provider.id, &candidate.upstream_model);
+                    failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
+                    if status == 429 || status == 503 {
+                        worst_status = status;
+                    }
+                    continue 'deployments;
                 }
-            }
-            Disposition::ClientError => {
-                health::neutral(&provider.id, &candidate.upstream_model);
-                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))));
+                Disposition::ClientError => {
+                    health::neutral(&provider.id, &candidate.upstream_model);
+                    return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))));
+                }
             }
         }
+        // The latency of one upstream call, as the deployment's latency means for chat.
+        health::success(&provider.id, &candidate.upstream_model, (http::now_ms() - sent_at) / answers.len() as f64);
+        return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate });
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }

@@ -103,16 +103,31 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         (p, _) if p == "/dashboard" || p.starts_with("/dashboard/") => dashboard::handle(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => {
             rc.model_call.set(true);
-            chat::handle(req, env, rc).await
+            chat::handle(req, env, rc, None).await
         }
         ("/v1/embeddings", Method::Post) => {
             rc.model_call.set(true);
-            embeddings::handle(req, env, rc).await
+            embeddings::handle(req, env, rc, None).await
+        }
+        (p, Method::Post) if crate::api::azure_deployment_path(p).is_some() => {
+            rc.model_call.set(true);
+            azure_deployment(req, env, rc, &path).await
         }
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
         ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
+    }
+}
+
+/// `POST /openai/deployments/{deployment}/chat/completions` (or `/embeddings`), as the Azure
+/// OpenAI SDKs send it: the deployment is the model.
+async fn azure_deployment(req: Request, env: &Env, rc: &RequestContext, path: &str) -> Result<Response, ApiError> {
+    let Some((deployment, endpoint)) = crate::api::azure_deployment_path(path) else { return Err(ApiError::not_found_path(path)) };
+    let model = crate::dashboard::percent_decode(deployment, false);
+    match endpoint {
+        crate::api::AzureEndpoint::ChatCompletions => chat::handle(req, env, rc, Some(&model)).await,
+        crate::api::AzureEndpoint::Embeddings => embeddings::handle(req, env, rc, Some(&model)).await,
     }
 }
 

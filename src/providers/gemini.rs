@@ -62,13 +62,31 @@ impl Provider for Gemini {
         let embeddings = value.get("embeddings").and_then(Value::as_array).ok_or_else(|| UpstreamError::malformed(provider, "no 'embeddings' array"))?;
         let mut data = Vec::with_capacity(embeddings.len());
         for (index, e) in embeddings.iter().enumerate() {
-            let values = e.get("values").filter(|v| v.is_array()).ok_or_else(|| UpstreamError::malformed(provider, "an embedding has no 'values'"))?;
-            data.push(json!({"object": "embedding", "index": index, "embedding": values}));
+            let values = e.get("values").and_then(Value::as_array).ok_or_else(|| UpstreamError::malformed(provider, "an embedding has no 'values'"))?;
+            let values: Vec<f64> = values.iter().map(Value::as_f64).collect::<Option<_>>().ok_or_else(|| UpstreamError::malformed(provider, "an embedding has a value that is not a number"))?;
+            data.push(json!({"object": "embedding", "index": index, "embedding": unit_length(values)}));
         }
         // batchEmbedContents reports no token counts; the caller estimates and says so.
         let body = json!({"object": "list", "data": data, "model": target.upstream_model, "usage": {"prompt_tokens": 0, "total_tokens": 0}});
         Ok(EmbeddingsAnswer { body, usage: None })
     }
+
+    /// Google refuses a `batchEmbedContents` call of more than 100 requests.
+    fn embeddings_batch_limit(&self) -> Option<usize> {
+        Some(100)
+    }
+}
+
+/// Gemini's vectors are unit length only at the model's full size (3072 for
+/// gemini-embedding-001); cut short with `outputDimensionality` they are not. OpenAI's always
+/// are, and clients rank by dot product, so every vector is scaled to unit length. A zero
+/// vector has no direction and is left as it is.
+fn unit_length(mut values: Vec<f64>) -> Vec<f64> {
+    let norm = values.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        values.iter_mut().for_each(|x| *x /= norm);
+    }
+    values
 }
 
 fn auth(target: &Target) -> Vec<(&'static str, String)> {
@@ -814,10 +832,34 @@ mod tests {
         let tokens = EmbeddingsRequest::parse(br#"{"model": "embed", "input": [1, 2, 3]}"#).unwrap();
         assert_eq!(Gemini.embeddings_request(&target, &tokens).unwrap_err().param.as_deref(), Some("input"));
 
-        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [0.25, -0.5]}, {"values": [1.0, 0.0]}]}"#).unwrap();
+        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [0.0, -1.0]}, {"values": [1.0, 0.0]}]}"#).unwrap();
         assert_eq!(a.body, json!({"object": "list", "model": "gemini-embedding-001", "usage": {"prompt_tokens": 0, "total_tokens": 0}, "data": [
-            {"object": "embedding", "index": 0, "embedding": [0.25, -0.5]}, {"object": "embedding", "index": 1, "embedding": [1.0, 0.0]}]}));
+            {"object": "embedding", "index": 0, "embedding": [0.0, -1.0]}, {"object": "embedding", "index": 1, "embedding": [1.0, 0.0]}]}));
         assert_eq!(a.usage, None);
         assert!(Gemini.embeddings_response(&target, br#"{"embeddings": [{}]}"#).is_err());
+        assert!(Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [1.0, "x"]}]}"#).is_err());
+    }
+
+    #[test]
+    fn embeddings_are_scaled_to_unit_length() {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "gemini-embedding-001", api_key: None };
+        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [3.0, 4.0]}, {"values": [0.0, 0.0]}]}"#).unwrap();
+        assert_eq!(a.body["data"][0]["embedding"], json!([0.6, 0.8]));
+        assert_eq!(a.body["data"][1]["embedding"], json!([0.0, 0.0]), "a zero vector is left as it is");
+    }
+
+    #[test]
+    fn embeddings_go_to_google_in_batches_of_at_most_100() {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: "gemini-embedding-001", api_key: None };
+        let texts: Vec<String> = (0..101).map(|i| format!("doc {i}")).collect();
+        let req = EmbeddingsRequest::parse(json!({"model": "embed", "input": texts}).to_string().as_bytes()).unwrap();
+        let batches = super::super::embeddings_batches(&req, Gemini.embeddings_batch_limit());
+        let sizes: Vec<usize> = batches
+            .iter()
+            .map(|b| serde_json::from_str::<Value>(&Gemini.embeddings_request(&target, b).unwrap().body).unwrap()["requests"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, vec![100, 1]);
     }
 }

@@ -15,12 +15,13 @@ mod gemini_schema;
 pub mod openai;
 pub mod sse;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use serde_json::Value;
 
 use crate::api::chat::ChatRequest;
-use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::usage::Usage;
@@ -92,6 +93,13 @@ pub trait StreamTranslator {
     fn usage(&self) -> Option<Usage>;
     /// True once the provider's own end-of-stream marker arrived.
     fn is_complete(&self) -> bool;
+    /// Top-level fields of the client's usage chunk as the provider sent them: `usage` itself
+    /// (with counts [`Usage`] does not model, which the non-streaming path passes through too)
+    /// and what came beside it, such as `system_fingerprint`. `None`, the default for providers
+    /// whose usage is translated, makes the driver build `usage` from [`Self::usage`].
+    fn usage_chunk_fields(&self) -> Option<&serde_json::Map<String, Value>> {
+        None
+    }
 }
 
 pub trait Provider {
@@ -113,6 +121,71 @@ pub trait Provider {
     fn embeddings_response(&self, target: &Target, _body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
         Err(UpstreamError::malformed(&target.provider.id, "embeddings are not supported"))
     }
+    /// The most inputs the provider takes in one embeddings call, when it takes fewer than the
+    /// router accepts: the edge then sends [`embeddings_batches`] and merges the answers.
+    fn embeddings_batch_limit(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// `req` cut into requests of at most `limit` inputs each, in input order. A request that fits,
+/// or an adapter with no limit, gets `req` itself, so that call is sent exactly as it always was.
+pub fn embeddings_batches(req: &EmbeddingsRequest, limit: Option<usize>) -> Vec<Cow<'_, EmbeddingsRequest>> {
+    let Some(limit) = limit.filter(|&limit| req.input_count() > limit) else { return vec![Cow::Borrowed(req)] };
+    let with_input = |input| {
+        Cow::Owned(EmbeddingsRequest {
+            model: req.model.clone(),
+            input,
+            encoding_format: req.encoding_format.clone(),
+            dimensions: req.dimensions,
+            user: req.user.clone(),
+            extra: req.extra.clone(),
+        })
+    };
+    match &req.input {
+        EmbeddingInput::Many(texts) => texts.chunks(limit.max(1)).map(|c| with_input(EmbeddingInput::Many(c.to_vec()))).collect(),
+        EmbeddingInput::TokenBatches(batches) => batches.chunks(limit.max(1)).map(|c| with_input(EmbeddingInput::TokenBatches(c.to_vec()))).collect(),
+        // A single input cannot be cut.
+        EmbeddingInput::One(_) | EmbeddingInput::Tokens(_) => vec![Cow::Borrowed(req)],
+    }
+}
+
+/// The answers to [`embeddings_batches`], in the same order, as one answer to the whole request:
+/// `data` concatenated with each `index` counted across batches, and usage summed. Usage stays
+/// unknown if any batch reported none, so the caller estimates the whole request rather than
+/// price part of it. A single answer is returned untouched.
+pub fn merge_embeddings_answers(answers: Vec<EmbeddingsAnswer>) -> EmbeddingsAnswer {
+    let mut answers = answers.into_iter();
+    let Some(mut merged) = answers.next() else { return EmbeddingsAnswer { body: serde_json::json!({"object": "list", "data": []}), usage: None } };
+    for answer in answers {
+        let EmbeddingsAnswer { body: mut batch, usage } = answer;
+        let offset = merged.body["data"].as_array().map_or(0, Vec::len);
+        let items = batch.get_mut("data").and_then(Value::as_array_mut).map(std::mem::take).unwrap_or_default();
+        let renumbered = items.into_iter().enumerate().map(|(position, mut item)| {
+            let index = item.get("index").and_then(Value::as_u64).map_or(position, |i| i as usize);
+            item["index"] = Value::from(offset + index);
+            item
+        });
+        if let Some(data) = merged.body.get_mut("data").and_then(Value::as_array_mut) {
+            data.extend(renumbered);
+        }
+        if let (Some(total), Some(part)) = (merged.body.get_mut("usage").and_then(Value::as_object_mut), batch.get("usage").and_then(Value::as_object)) {
+            for (field, count) in part {
+                if let (Some(sum), Some(count)) = (total.get(field).and_then(Value::as_u64), count.as_u64()) {
+                    total.insert(field.clone(), Value::from(sum + count));
+                }
+            }
+        }
+        merged.usage = merged.usage.zip(usage).map(|(a, b)| Usage {
+            input_tokens: a.input_tokens + b.input_tokens,
+            cached_input_tokens: a.cached_input_tokens + b.cached_input_tokens,
+            cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
+            cache_write_1h_tokens: a.cache_write_1h_tokens + b.cache_write_1h_tokens,
+            output_tokens: a.output_tokens + b.output_tokens,
+            reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
+        });
+    }
+    merged
 }
 
 pub fn adapter_for(kind: ProviderKind) -> &'static dyn Provider {
@@ -132,7 +205,10 @@ pub fn error_message_from_body(status: u16, body: &[u8]) -> String {
         .and_then(|v| v.pointer("/error/message").or_else(|| v.get("message")).or_else(|| v.get("error")))
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| format!("HTTP {status}"));
+        .unwrap_or_else(|| match status {
+            300..=399 => format!("HTTP {status}: a redirect, which the router does not follow (it would carry the provider key elsewhere); check the provider's base_url"),
+            _ => format!("HTTP {status}"),
+        });
     // Redacted before truncation, so a cut can never leave the start of a key behind.
     truncate_chars(&redact_secrets(&message), 500)
 }
@@ -205,6 +281,43 @@ mod tests {
         assert_eq!(error_message_from_body(502, b"<html>bad gateway</html>"), "HTTP 502");
         let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "a".repeat(2000));
         assert!(error_message_from_body(400, long.as_bytes()).chars().count() <= 501);
+    }
+
+    #[test]
+    fn embeddings_over_the_batch_limit_are_cut_in_input_order() {
+        let texts: Vec<String> = (0..101).map(|i| format!("doc {i}")).collect();
+        let req = EmbeddingsRequest::parse(serde_json::json!({"model": "embed", "input": texts, "dimensions": 768}).to_string().as_bytes()).unwrap();
+        let batches = embeddings_batches(&req, Some(100));
+        assert_eq!(batches.iter().map(|b| b.input_count()).collect::<Vec<_>>(), vec![100, 1]);
+        assert_eq!(batches[1].input, EmbeddingInput::Many(vec!["doc 100".to_string()]));
+        assert!(batches.iter().all(|b| b.model == "embed" && b.dimensions == Some(768)));
+        // Within the limit, or with none, the request goes as it came.
+        assert!(matches!(embeddings_batches(&req, Some(101))[..], [Cow::Borrowed(r)] if std::ptr::eq(r, &req)));
+        assert!(matches!(embeddings_batches(&req, None)[..], [Cow::Borrowed(_)]));
+        let tokens = EmbeddingsRequest::parse(br#"{"model": "embed", "input": [[1], [2], [3]]}"#).unwrap();
+        assert_eq!(embeddings_batches(&tokens, Some(2)).iter().map(|b| b.input.clone()).collect::<Vec<_>>(),
+            vec![EmbeddingInput::TokenBatches(vec![vec![1], vec![2]]), EmbeddingInput::TokenBatches(vec![vec![3]])]);
+    }
+
+    #[test]
+    fn merged_embeddings_count_indices_across_batches_and_sum_usage() {
+        let answer = |vectors: &[f64], tokens: u64| {
+            let data: Vec<Value> = vectors.iter().enumerate().map(|(i, v)| serde_json::json!({"object": "embedding", "index": i, "embedding": [v]})).collect();
+            EmbeddingsAnswer {
+                body: serde_json::json!({"object": "list", "data": data, "model": "m", "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+                usage: Some(Usage { input_tokens: tokens, ..Usage::default() }),
+            }
+        };
+        let merged = merge_embeddings_answers(vec![answer(&[0.0, 1.0], 5), answer(&[2.0], 3), answer(&[3.0, 4.0], 4)]);
+        let data = merged.body["data"].as_array().unwrap();
+        assert_eq!(data.iter().map(|d| d["index"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(data.iter().map(|d| d["embedding"][0].as_f64().unwrap()).collect::<Vec<_>>(), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(merged.body["usage"], serde_json::json!({"prompt_tokens": 12, "total_tokens": 12}));
+        assert_eq!(merged.usage, Some(Usage { input_tokens: 12, ..Usage::default() }));
+        assert_eq!(merge_embeddings_answers(vec![answer(&[7.0], 2)]), answer(&[7.0], 2), "one answer is untouched");
+        // One batch without reported usage leaves the whole to the estimate.
+        let unreported = EmbeddingsAnswer { usage: None, ..answer(&[2.0], 0) };
+        assert_eq!(merge_embeddings_answers(vec![answer(&[1.0], 5), unreported]).usage, None);
     }
 
     #[test]

@@ -110,13 +110,25 @@ pub fn embeddings_answer(provider: &str, body: &[u8]) -> Result<EmbeddingsAnswer
 pub struct OpenAiStream {
     provider: String,
     usage: Option<Usage>,
+    /// The host's own usage-chunk fields and the counts they normalise to: the client's usage
+    /// chunk carries them as sent when those are the counts billed.
+    reported_usage: Option<(Usage, Map<String, Value>)>,
     complete: bool,
 }
 
 impl OpenAiStream {
     pub fn new(provider: &str) -> Self {
-        OpenAiStream { provider: provider.to_string(), usage: None, complete: false }
+        OpenAiStream { provider: provider.to_string(), usage: None, reported_usage: None, complete: false }
     }
+}
+
+/// The fields of a host's chunk that belong on the client's usage chunk: its usage object as sent,
+/// and the response-level fields OpenAI puts on every chunk, including the usage chunk.
+fn usage_chunk_fields(chunk: &Map<String, Value>, usage: Value) -> Map<String, Value> {
+    let mut fields: Map<String, Value> =
+        ["system_fingerprint", "service_tier"].into_iter().filter_map(|k| Some((k.to_string(), chunk.get(k)?.clone()))).collect();
+    fields.insert("usage".into(), usage);
+    fields
 }
 
 impl StreamTranslator for OpenAiStream {
@@ -137,9 +149,19 @@ impl StreamTranslator for OpenAiStream {
         }
         let obj = chunk.as_object_mut().ok_or_else(|| UpstreamError::malformed(&self.provider, "a stream chunk is not an object"))?;
         // Groq reports stream usage under `x_groq.usage`.
-        let usage = obj.remove("usage").filter(|u| !u.is_null()).or_else(|| obj.get("x_groq").and_then(|x| x.get("usage")).cloned());
-        if let Some(u) = usage.as_ref().and_then(Usage::from_openai) {
-            self.usage.get_or_insert_with(Usage::default).merge_max(&u);
+        let openai_usage = obj.remove("usage").filter(|u| !u.is_null());
+        // Only an object in OpenAI's own shape goes to the client as sent (Groq's `x_groq.usage`
+        // has no `total_tokens`, which the SDKs' usage type requires).
+        let as_sent = openai_usage.as_ref().is_some_and(|u| ["prompt_tokens", "completion_tokens", "total_tokens"].iter().all(|k| u.get(*k).is_some_and(Value::is_u64)));
+        let usage = openai_usage.or_else(|| obj.get("x_groq").and_then(|x| x.get("usage")).cloned());
+        if let Some((raw, u)) = usage.as_ref().and_then(|raw| Some((raw, Usage::from_openai(raw)?))) {
+            let billed = self.usage.get_or_insert_with(Usage::default);
+            billed.merge_max(&u);
+            // Some hosts repeat cumulative usage in every chunk (Mistral): the report whose counts
+            // are the ones billed is the one the client sees.
+            if u == *billed && as_sent {
+                self.reported_usage = Some((u, usage_chunk_fields(obj, raw.clone())));
+            }
         }
         let no_choices = obj.get("choices").and_then(Value::as_array).is_none_or(|c| c.is_empty());
         // The usage-only chunk is re-emitted by the stream driver, only if the client asked.
@@ -155,6 +177,12 @@ impl StreamTranslator for OpenAiStream {
 
     fn is_complete(&self) -> bool {
         self.complete
+    }
+
+    fn usage_chunk_fields(&self) -> Option<&Map<String, Value>> {
+        // Reports that each hold only part of the maximum counts match none of them: the driver
+        // then builds the usage object from the billed counts instead.
+        self.reported_usage.as_ref().filter(|(counts, _)| Some(*counts) == self.usage).map(|(_, fields)| fields)
     }
 }
 
@@ -258,6 +286,40 @@ mod tests {
         assert_eq!(s.usage().unwrap().output_tokens, 3);
         assert!(s.on_event(&ev(r#"{"error":{"message":"overloaded"}}"#)).is_err());
         assert!(s.on_event(&ev("not json")).is_err());
+    }
+
+    #[test]
+    fn stream_keeps_the_billed_usage_report_as_sent() {
+        let ev = |d: &str| SseEvent { event: String::new(), data: d.to_string() };
+        // Mistral sends cumulative usage on chunks that also carry choices: the last one is billed.
+        let mut s = OpenAiStream::new("mistral");
+        s.on_event(&ev(r#"{"id":"c","choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#)).unwrap();
+        assert_eq!(s.usage_chunk_fields().unwrap()["usage"]["completion_tokens"], 1);
+        let out = s.on_event(&ev(r#"{"id":"c","system_fingerprint":"fp_1","service_tier":"default","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":5,"completion_tokens":4,"total_tokens":9,"completion_tokens_details":{"accepted_prediction_tokens":3,"reasoning_tokens":0}}}"#)).unwrap();
+        assert!(out[0].get("usage").is_none(), "usage leaves the content chunk for the usage chunk");
+        let fields = s.usage_chunk_fields().unwrap();
+        assert_eq!(fields["usage"]["completion_tokens_details"]["accepted_prediction_tokens"], 3);
+        assert_eq!((&fields["system_fingerprint"], &fields["service_tier"]), (&json!("fp_1"), &json!("default")));
+        assert_eq!(fields.len(), 3, "{fields:?}");
+
+        // A smaller later report leaves the larger one standing.
+        s.on_event(&ev(r#"{"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#)).unwrap();
+        assert_eq!(s.usage_chunk_fields().unwrap()["usage"]["completion_tokens"], 4);
+        assert_eq!(s.usage().unwrap().output_tokens, 4);
+
+        // Reports that each hold part of the maximum match no single object: none is passed on.
+        s.on_event(&ev(r#"{"id":"c","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":1,"total_tokens":9}}"#)).unwrap();
+        assert_eq!((s.usage().unwrap().input_tokens, s.usage().unwrap().output_tokens), (8, 4));
+        assert!(s.usage_chunk_fields().is_none());
+
+        let mut groq = OpenAiStream::new("groq");
+        groq.on_event(&ev(r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"id":"req_1","usage":{"prompt_tokens":7,"completion_tokens":3,"queue_time":0.01}}}"#)).unwrap();
+        assert!(groq.usage_chunk_fields().is_none(), "x_groq.usage is not OpenAI's shape: the client gets the rebuilt object");
+        assert_eq!(groq.usage().unwrap().output_tokens, 3);
+
+        let silent = OpenAiStream::new("ollama");
+        assert!(silent.usage_chunk_fields().is_none());
     }
 
     #[test]

@@ -102,7 +102,7 @@ const FINISH_REASONS = {
   },
 };
 
-const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json']);
+const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json', 'redirect']);
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -242,6 +242,9 @@ function normaliseRule(rule) {
   }
   if (response.fault === 'slow' && !(Number.isFinite(response.delay_ms) && response.delay_ms >= 0)) {
     throw new TypeError('a "slow" fault needs delay_ms >= 0');
+  }
+  if (response.fault === 'redirect' && typeof response.location !== 'string') {
+    throw new TypeError('a "redirect" fault needs location (the URL a 307 points to)');
   }
   if (response.truncate_after !== undefined && !(response.fault === 'truncated' && Number.isInteger(response.truncate_after) && response.truncate_after >= 1)) {
     throw new TypeError('truncate_after (events sent before the cut, default 2) needs fault "truncated" and an integer >= 1');
@@ -1177,6 +1180,12 @@ async function applyScriptedFault(ctx, req, res, script) {
       res.end(body);
       return true;
     }
+    case 'redirect':
+      // A host that moved (or a lapsed domain): a client that follows it sends the request,
+      // key headers included, to wherever `location` points.
+      res.writeHead(307, { location: script.location, 'content-length': 0 });
+      res.end();
+      return true;
     case 'slow':
       // Delay before any byte of the answer (time to first byte), then answer normally.
       return !(await sleep(script.delay_ms, ctx.signal));

@@ -1,13 +1,14 @@
 // Dashboard logins are rate limited per client address through the LOGIN_LIMITER binding
-// (wrangler.toml: 10 a minute; here 3, so the test is short). Every attempt counts, good or bad:
+// (wrangler.toml: 10 a minute; here 3, so the test is short), and admin calls through
+// ADMIN_LIMITER (300 a minute; here 3). Every attempt counts, good or bad:
 // a guesser cannot reset the count by logging in with a key of its own.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, KEYS } from './harness.mjs';
+import { startRouter, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 let r;
 before(async () => {
-  r = await startRouter({ miniflare: { ratelimits: { LOGIN_LIMITER: { simple: { limit: 3, period: 60 } } } } });
+  r = await startRouter({ miniflare: { ratelimits: { LOGIN_LIMITER: { simple: { limit: 3, period: 60 } }, ADMIN_LIMITER: { simple: { limit: 3, period: 60 } } } } });
 });
 after(async () => {
   await r?.close();
@@ -45,4 +46,20 @@ test('after the limit, logins from the same address are refused, even with a goo
   // API calls with the key are not dashboard logins and are not limited by it.
   const api = await fetch(`${r.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
   assert.equal(api.status, 200);
+});
+
+test('admin calls are limited per address too, so the admin token cannot be guessed by trying', async () => {
+  const adminCall = (token, ip = '198.51.100.9') => fetch(`${r.url}/admin/tenants/acme`, { headers: { authorization: `Bearer ${token}`, 'cf-connecting-ip': ip } });
+  for (let i = 0; i < 3; i++) {
+    const resp = await adminCall(`guess-${i}-of-the-admin-token`);
+    assert.equal(resp.status, 403, `guess ${i + 1}`);
+    await resp.arrayBuffer();
+  }
+  const right = await adminCall(ADMIN_TOKEN);
+  assert.equal(right.status, 429, 'a right guess past the limit is refused like a wrong one');
+  assert.equal((await right.json()).error.code, 'rate_limit_exceeded');
+  assert.equal(right.headers.get('retry-after'), '60');
+  const elsewhere = await adminCall(ADMIN_TOKEN, '198.51.100.10');
+  assert.equal(elsewhere.status, 200, 'another address is not limited by it');
+  await elsewhere.arrayBuffer();
 });

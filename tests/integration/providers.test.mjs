@@ -52,8 +52,9 @@ const costOfOpenAiUsage = (priceKey, u) => expectedCost(priceKey, {
 
 // ---- a stand-in for Gemini's batchEmbedContents --------------------------------------------------
 
-/** Values exactly representable as float32, so a base64 round trip compares exactly. */
-const geminiVector = (i) => [0.5, -0.25, i + 0.125, 1];
+/** Unit length (the router scales Gemini's vectors to it, as OpenAI's are) and exactly
+ * representable as float32, so a base64 round trip compares exactly; differs by position. */
+const geminiVector = (i) => [0, 1, 2, 3].map((k) => (k === i % 4 ? 1 : 0));
 
 function startGeminiEmbeddings() {
   const log = [];
@@ -62,7 +63,8 @@ function startGeminiEmbeddings() {
     for await (const chunk of req) raw += chunk;
     const body = JSON.parse(raw || '{}');
     log.push({ path: req.url, headers: req.headers, body });
-    if (req.headers['x-goog-api-key'] !== 'test-gemini-key' || !/^\/v1beta\/models\/[^/]+:batchEmbedContents$/.test(req.url)) {
+    // Google takes at most 100 requests in one batch.
+    if (req.headers['x-goog-api-key'] !== 'test-gemini-key' || !/^\/v1beta\/models\/[^/]+:batchEmbedContents$/.test(req.url) || !(body.requests?.length <= 100)) {
       res.writeHead(400, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ error: { code: 400, message: 'bad request', status: 'INVALID_ARGUMENT' } }));
     }
@@ -323,7 +325,11 @@ for (const p of PROVIDERS.filter((x) => x.name !== 'mistral')) {
     assert.ok(u.prompt_tokens > 0 && u.completion_tokens > 0);
     assert.equal(u.total_tokens, u.prompt_tokens + u.completion_tokens);
     const trailer = trailerOf(comments);
-    assert.deepEqual(trailer.usage, u);
+    // The trailer has the counts the router billed; the usage chunk has the same counts, and from
+    // an OpenAI-dialect host it is the host's own object, with the details it adds.
+    for (const f of ['prompt_tokens', 'completion_tokens', 'total_tokens']) assert.equal(trailer.usage[f], u[f], f);
+    assert.equal(trailer.usage.prompt_tokens_details.cached_tokens, u.prompt_tokens_details?.cached_tokens ?? 0);
+    if (p.name === 'openai' || p.name === 'azure') assert.equal(u.completion_tokens_details.accepted_prediction_tokens, 0, 'the host\'s own usage object');
     assert.equal(trailer.cost_usd, costOfOpenAiUsage(p.priceKey, u));
     await eventFor(resp.headers.get('x-costrouter-request-id'));
   });
@@ -702,6 +708,22 @@ test('embeddings through Gemini: batchEmbedContents, float arrays, estimated cos
   assert.equal(ev.input_tokens, 6);
 });
 
+test('embeddings through Gemini go in batches of at most 100, answered as one list in input order', async () => {
+  const before = gemEmb.log.length;
+  const input = Array.from({ length: 250 }, (_, i) => `text number ${i}`);
+  const resp = await embed({ model: 'gemini-embedding', input });
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body).slice(0, 300));
+  const sent = gemEmb.log.slice(before);
+  assert.deepEqual(sent.map((q) => q.body.requests.length), [100, 100, 50]);
+  assert.deepEqual(sent.map((q) => q.body.requests[0].content.parts[0].text), ['text number 0', 'text number 100', 'text number 200']);
+  assert.deepEqual(body.data.map((d) => d.index), input.map((_, i) => i));
+  // Each batch's answers count from 0 at Google; the router renumbers them across batches.
+  assert.deepEqual(body.data[249].embedding, geminiVector(49));
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.status, 200);
+});
+
 test('embeddings through Gemini with encoding_format base64 answer base64 float32 vectors', async () => {
   // The OpenAI Node SDK asks for base64 by default and decodes whatever string it gets back:
   // an array where a base64 string is expected silently turns into garbage vectors.
@@ -751,6 +773,25 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   const noKey = await fetch(`${r.url}/v1/models/fast`);
   assert.equal(noKey.status, 401);
   await noKey.arrayBuffer();
+});
+
+test('the Azure OpenAI SDK\'s paths work: the deployment in the path is the model', async () => {
+  // What AzureOpenAI(azure_endpoint=<router>, api_key=<router key>, api_version=...) sends.
+  const azure = (path, body) => fetch(`${r.url}/openai/deployments/${path}?api-version=2024-10-21`, {
+    method: 'POST', headers: { 'api-key': KEYS.acme, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const chat = await azure('fast/chat/completions', { model: 'ignored-on-azure', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] });
+  const body = await chat.json();
+  assert.equal(chat.status, 200, JSON.stringify(body));
+  assert.equal(body.object, 'chat.completion');
+  assert.equal(chat.headers.get('x-costrouter-model'), 'gpt-4o-mini');
+  const emb = await azure('text-embedding-3-small/embeddings', { input: 'hello' });
+  const embBody = await emb.json();
+  assert.equal(emb.status, 200, JSON.stringify(embBody));
+  assert.equal(embBody.data.length, 1);
+  const unknown = await azure('no-such-model/chat/completions', { messages: [{ role: 'user', content: 'hello' }] });
+  assert.equal(unknown.status, 404);
+  assert.equal((await unknown.json()).error.code, 'model_not_found');
 });
 
 test('an alias is served and reported as such', async () => {

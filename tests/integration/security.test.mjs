@@ -156,6 +156,10 @@ test('admin endpoints need the admin token: 401 without a credential, 403 with a
   const ok = await adminCall('GET', '/admin/tenants/acme');
   assert.equal(ok.status, 200, ok.text);
   assert.equal(ok.json.id, 'acme');
+  // A tenant named `default` would own policy:default, every other tenant's fallback policy.
+  const reserved = await adminCall('PUT', '/admin/tenants/default', { name: 'x' });
+  assert.equal(reserved.status, 400, reserved.text);
+  assert.match(reserved.json.error.message, /'default' is reserved/);
 });
 
 test('admin API: a new tenant key works, is listed without its secret, and stops working once revoked', async () => {
@@ -416,4 +420,17 @@ test('no provider key, router key, admin token or prompt text appears in any log
     for (const secret of [...SECRETS, ...Object.values(KEYS), marker]) if (line.includes(secret)) leaks.push(`'${secret}' in: ${line.slice(0, 200)}`);
   }
   assert.deepEqual(leaks, []);
+});
+
+test('a provider that redirects is not followed: its key and the prompt go nowhere else', async () => {
+  r.upstream.reset();
+  // Pointing back at the fake Anthropic makes a followed redirect visible as a second request
+  // (and as a 200); a real one would point at a host the operator never configured.
+  r.upstream.script({ provider: 'anthropic', response: { fault: 'redirect', location: `${r.upstream.url}/anthropic/v1/messages` } });
+  const resp = await r.chat({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hello' }] });
+  const body = await resp.json();
+  assert.equal(resp.status, 502, JSON.stringify(body));
+  assert.equal(body.error.code, 'upstream_error');
+  assert.match(body.error.message, /redirect, which the router does not follow/);
+  assert.equal(r.upstream.requests().filter((q) => q.path.startsWith('/anthropic/')).length, 1, 'the redirect was not followed');
 });
