@@ -507,6 +507,7 @@ pub fn max_cost(
     prompt: &crate::tokens::PromptBound,
     output_cap: Option<u64>,
     choices: u64,
+    requested_tier: crate::usage::ServiceTier,
     adapter_output_cap: &dyn Fn(&crate::routing::Candidate) -> Option<u64>,
 ) -> Usd {
     // The dearest deployment of each model: one model may be served by adapters with different defaults.
@@ -522,7 +523,10 @@ pub fn max_cost(
             let prompt_upper = prompt.for_model(p.context_window, p.max_image_tokens);
             // Cached and cache-write prices may exceed the input price (cache writes do), and a
             // reasoning price may exceed the output price: any token could be the dearer kind.
-            let rates = p.rates_for(prompt_upper);
+            // A request that asks for a processing tier is held at its rates. One that does not
+            // is held at standard rates, though a project set to priority by default is billed
+            // more: the settlement charges what it cost (see README: Budgets).
+            let rates = p.service_tier_rates(requested_tier).unwrap_or_else(|| p.rates_for(prompt_upper));
             let dearest_input = rates.input.max(rates.cache_write).max(rates.cache_write_1h).max(rates.cached_input);
             let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO));
             dearest_input.times(prompt_upper) + dearest_output.times(output_tokens)
@@ -625,6 +629,7 @@ mod tests {
     }
 
     use crate::tokens::PromptBound;
+    use crate::usage::ServiceTier;
 
     fn no_adapter_cap(_: &crate::routing::Candidate) -> Option<u64> {
         None
@@ -642,14 +647,18 @@ mod tests {
         let anthropic_default = |c: &Candidate| (c.provider == "anthropic").then_some(4096);
         let claude = decision(cand("anthropic", "claude"));
         // 4000 × 3 + 4096 × 15 (what the adapter sends), not 64,000 × 15 (the model's cap).
-        assert_eq!(max_cost(&claude, &prices, &PromptBound::text(4000), None, 1, &anthropic_default).to_string(), "0.07344");
-        assert_eq!(max_cost(&claude, &prices, &PromptBound::text(4000), None, 1, &no_adapter_cap).to_string(), "0.972");
+        assert_eq!(max_cost(&claude, &prices, &PromptBound::text(4000), None, 1, ServiceTier::Standard, &anthropic_default).to_string(), "0.07344");
+        assert_eq!(max_cost(&claude, &prices, &PromptBound::text(4000), None, 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.972");
         // A file may fill the window: 200,000 × 3 + 100 × 15.
         let pdf = PromptBound { text_tokens: 50, has_file_or_audio: true, media_bytes: 400, ..PromptBound::default() };
-        assert_eq!(max_cost(&claude, &prices, &pdf, Some(100), 1, &anthropic_default).to_string(), "0.6015");
+        assert_eq!(max_cost(&claude, &prices, &pdf, Some(100), 1, ServiceTier::Standard, &anthropic_default).to_string(), "0.6015");
+        // A request that asks for priority is held at its rates: 4000 × 4.25 + 100 × 17.
+        let tiered = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"service_tiers":{"priority":{"input":4.25,"output":17}}}}}"#).unwrap();
+        assert_eq!(max_cost(&decision(cand("openai", "gpt-4o")), &tiered, &PromptBound::text(4000), Some(100), 1, ServiceTier::Priority, &no_adapter_cap).to_string(), "0.0187");
+        assert_eq!(max_cost(&decision(cand("openai", "gpt-4o")), &tiered, &PromptBound::text(4000), Some(100), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.011");
         // Images at the row's own allowance: (30 + 48,169) × 0.15 + 10 × 0.6.
         let image = PromptBound { text_tokens: 30, images: 1, ..PromptBound::default() };
-        assert_eq!(max_cost(&decision(cand("openai", "mini")), &prices, &image, Some(10), 1, &no_adapter_cap).to_string(), "0.00723585");
+        assert_eq!(max_cost(&decision(cand("openai", "mini")), &prices, &image, Some(10), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.00723585");
     }
 
     #[test]
@@ -659,11 +668,11 @@ mod tests {
         let cand = |m: &str| Candidate { provider: "p".into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
         let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
         // dear: 1000 prompt tokens at the cache-write price 2.5 + 100 output at 8 = 0.0025 + 0.0008
-        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, &no_adapter_cap).to_string(), "0.0033");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.0033");
         // cheap's own cap (1000) applies without a request cap; dear falls back to 4096.
-        assert_eq!(max_cost(&d, &prices, &PromptBound::text(0), None, 1, &no_adapter_cap).to_string(), "0.032768");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(0), None, 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.032768");
         d.cascade = Some(CascadeSettings { min_logprob: None, buffer_streams: false });
-        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, &no_adapter_cap).to_string(), "0.00344");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.00344");
     }
 
     #[test]
@@ -673,9 +682,9 @@ mod tests {
         let cand = Candidate { provider: "p".into(), upstream_model: "thinker".into(), model: "thinker".into(), price_key: "thinker".into() };
         let d = RouteDecision { requested: "thinker".into(), baseline_price_key: None, candidates: vec![cand], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
         // 1000 prompt tokens at 1, once; 100 output tokens, all of which may be reasoning at 10.
-        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, &no_adapter_cap).to_string(), "0.002");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.002");
         // n = 128: each choice may write its 100 tokens; the prompt is still paid once.
-        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 128, &no_adapter_cap).to_string(), "0.129");
+        assert_eq!(max_cost(&d, &prices, &PromptBound::text(1000), Some(100), 128, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.129");
     }
 
     #[test]

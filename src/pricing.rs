@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::money::Usd;
-use crate::usage::Usage;
+use crate::usage::{ServiceTier, Usage};
 
 /// Per-token prices for one band of prompt sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,6 +53,10 @@ pub struct ModelPrice {
     /// The model thinks before it answers (reasoning tokens), unasked: a savings baseline on a
     /// model that does not leaves out the reasoning tokens of one that does.
     pub supports_reasoning: bool,
+    /// Rates of OpenAI's priority and flex processing (`service_tiers` in our format, LiteLLM's
+    /// `..._priority` / `..._flex` keys); a tier without its own rates is priced as standard.
+    pub priority: Option<Rates>,
+    pub flex: Option<Rates>,
 }
 
 /// A cost with the parts that made it, for headers, events and explanations.
@@ -134,10 +138,20 @@ impl ModelPrice {
         self.tiers.iter().rev().find(|t| input_tokens > t.above_input_tokens).map(|t| t.rates).unwrap_or(self.base)
     }
 
+    /// The rates of a processing tier, where the table gives them (they replace the long-context
+    /// bands, which OpenAI's tiered models do not have).
+    pub fn service_tier_rates(&self, tier: ServiceTier) -> Option<Rates> {
+        match tier {
+            ServiceTier::Standard => None,
+            ServiceTier::Priority => self.priority,
+            ServiceTier::Flex => self.flex,
+        }
+    }
+
     /// The exact cost of one request's usage. Reasoning tokens are part of `output_tokens` and
     /// billed at the output price unless the table gives them their own.
     pub fn cost(&self, usage: &Usage, batch: bool) -> Cost {
-        let rates = self.rates_for(usage.input_tokens);
+        let rates = self.service_tier_rates(usage.service_tier).unwrap_or_else(|| self.rates_for(usage.input_tokens));
         let (plain_output, reasoning) = match self.reasoning {
             Some(_) => (usage.output_tokens.saturating_sub(usage.reasoning_tokens), usage.reasoning_tokens),
             None => (usage.output_tokens, 0),
@@ -205,7 +219,7 @@ fn flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<bool, Pr
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "service_tiers", "notes", "mode",
 ];
 
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
@@ -265,6 +279,20 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         }
     }
     let reasoning = number(model, entry, "reasoning")?.map(|v| per_million(model, "reasoning", v)).transpose()?;
+    let (mut priority, mut flex) = (None, None);
+    if let Some(raw) = entry.get("service_tiers") {
+        let tiers = raw.as_object().ok_or_else(|| field_err(model, "service_tiers", "must be an object like {\"priority\": {\"input\": 4.25, \"output\": 17}}"))?;
+        for (name, rates) in tiers {
+            let prefix = format!("service_tiers.{name}.");
+            let rates = rates.as_object().ok_or_else(|| field_err(model, &format!("service_tiers.{name}"), "must be an object of prices"))?;
+            let slot = match name.as_str() {
+                "priority" => &mut priority,
+                "flex" => &mut flex,
+                _ => return Err(field_err(model, &format!("service_tiers.{name}"), "unknown tier; expected priority or flex")),
+            };
+            *slot = Some(parse_rates(model, rates, &prefix, Some(base))?);
+        }
+    }
     Ok(ModelPrice {
         base,
         tiers,
@@ -274,6 +302,8 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         reasoning,
         max_image_tokens: count(model, entry, "max_image_tokens")?,
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
+        priority,
+        flex,
     })
 }
 
@@ -333,7 +363,22 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         reasoning: per_token("output_cost_per_reasoning_token")?,
         max_image_tokens: None,
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
+        priority: litellm_service_tier(&per_token, base, "priority")?,
+        flex: litellm_service_tier(&per_token, base, "flex")?,
     })
+}
+
+/// LiteLLM prices a processing tier with `input_cost_per_token_priority` and the like; a tier with
+/// none of its keys has no rates of its own.
+fn litellm_service_tier(per_token: &dyn Fn(&str) -> Result<Option<Usd>, PricingError>, base: Rates, tier: &str) -> Result<Option<Rates>, PricingError> {
+    let input = per_token(&format!("input_cost_per_token_{tier}"))?;
+    let output = per_token(&format!("output_cost_per_token_{tier}"))?;
+    let cached = per_token(&format!("cache_read_input_token_cost_{tier}"))?;
+    if input.is_none() && output.is_none() && cached.is_none() {
+        return Ok(None);
+    }
+    let input = input.unwrap_or(base.input);
+    Ok(Some(Rates { input, output: output.unwrap_or(base.output), cached_input: cached.unwrap_or(input), cache_write: input, cache_write_1h: input }))
 }
 
 #[cfg(test)]
@@ -347,7 +392,7 @@ mod tests {
     }}"#;
 
     fn usage(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) -> Usage {
-        Usage { input_tokens: input, cached_input_tokens: cached, cache_write_tokens: write, output_tokens: output, reasoning_tokens: reasoning, cache_write_1h_tokens: 0 }
+        Usage { input_tokens: input, cached_input_tokens: cached, cache_write_tokens: write, output_tokens: output, reasoning_tokens: reasoning, ..Usage::default() }
     }
 
     #[test]
@@ -410,6 +455,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(litellm.get("claude-sonnet-4-5").unwrap().rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(7.5e-06).unwrap());
+    }
+
+    #[test]
+    fn priority_and_flex_processing_have_their_own_rates() {
+        let t = PriceTable::from_json(
+            r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"cached_input":1.25,"service_tiers":{"priority":{"input":4.25,"output":17,"cached_input":2.125}}},
+                          "o4-mini":{"input":1.1,"output":4.4,"service_tiers":{"flex":{"input":0.55,"output":2.2}}}}}"#,
+        )
+        .unwrap();
+        let used = |tier| Usage { input_tokens: 10_000, output_tokens: 1_000, service_tier: tier, ..Usage::default() };
+        let gpt = t.get("gpt-4o").unwrap();
+        assert_eq!(gpt.cost(&used(ServiceTier::Standard), false).total.to_string(), "0.035");
+        assert_eq!(gpt.cost(&used(ServiceTier::Priority), false).total.to_string(), "0.0595");
+        assert_eq!(gpt.cost(&used(ServiceTier::Flex), false).total.to_string(), "0.035", "no flex rates: standard");
+        assert_eq!(t.get("o4-mini").unwrap().cost(&used(ServiceTier::Flex), false).total.to_string(), "0.0077");
+        let e = PriceTable::from_json(r#"{"models":{"m":{"input":1,"service_tiers":{"turbo":{"input":2}}}}}"#).unwrap_err();
+        assert!(e.to_string().contains("service_tiers.turbo"), "{e}");
+        let litellm = PriceTable::from_json(r#"{"gpt-4o":{"input_cost_per_token":2.5e-06,"output_cost_per_token":1e-05,"input_cost_per_token_priority":4.25e-06,"output_cost_per_token_priority":1.7e-05}}"#).unwrap();
+        assert_eq!(litellm.get("gpt-4o").unwrap().cost(&used(ServiceTier::Priority), false).total.to_string(), "0.0595");
+        assert_eq!(litellm.get("gpt-4o").unwrap().flex, None);
     }
 
     #[test]

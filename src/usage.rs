@@ -31,6 +31,35 @@ pub struct Usage {
     pub output_tokens: u64,
     /// The part of `output_tokens` spent on hidden reasoning.
     pub reasoning_tokens: u64,
+    /// The processing tier that served the request, as the response says (a request may ask for
+    /// one and a project may default to one): it selects the prices.
+    #[serde(default, skip_serializing_if = "ServiceTier::is_standard")]
+    pub service_tier: ServiceTier,
+}
+
+/// OpenAI's processing tiers (`service_tier` in a response): priority costs more than standard,
+/// flex less. Anything else a host reports (`default`, `auto`, `scale`) is priced as standard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceTier {
+    #[default]
+    Standard,
+    Priority,
+    Flex,
+}
+
+impl ServiceTier {
+    pub fn from_response(tier: Option<&str>) -> ServiceTier {
+        match tier {
+            Some("priority") => ServiceTier::Priority,
+            Some("flex") => ServiceTier::Flex,
+            _ => ServiceTier::Standard,
+        }
+    }
+
+    pub fn is_standard(&self) -> bool {
+        *self == ServiceTier::Standard
+    }
 }
 
 fn count(v: &Value, pointer: &str) -> u64 {
@@ -58,6 +87,8 @@ impl Usage {
             cache_write_1h_tokens: 0,
             output_tokens: count(usage, "/completion_tokens"),
             reasoning_tokens: count(usage, "/completion_tokens_details/reasoning_tokens"),
+            // In the response around the usage object; `providers::openai` sets it.
+            service_tier: ServiceTier::Standard,
         }
         .with_deepseek_cache(usage))
     }
@@ -82,6 +113,7 @@ impl Usage {
             cache_write_1h_tokens: count(usage, "/cache_creation/ephemeral_1h_input_tokens").min(write),
             output_tokens: count(usage, "/output_tokens"),
             reasoning_tokens: 0,
+            service_tier: ServiceTier::Standard,
         }
     }
 
@@ -95,6 +127,7 @@ impl Usage {
             cache_write_1h_tokens: 0,
             output_tokens: count(meta, "/candidatesTokenCount") + thoughts,
             reasoning_tokens: thoughts,
+            service_tier: ServiceTier::Standard,
         }
     }
 
@@ -112,6 +145,9 @@ impl Usage {
         self.cache_write_1h_tokens = self.cache_write_1h_tokens.max(other.cache_write_1h_tokens);
         self.output_tokens = self.output_tokens.max(other.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.max(other.reasoning_tokens);
+        if !other.service_tier.is_standard() {
+            self.service_tier = other.service_tier;
+        }
     }
 
     /// The usage object the router returns to OpenAI clients, whatever the provider.

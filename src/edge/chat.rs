@@ -222,7 +222,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
     let upper = prompt_token_upper_bound(chat);
     let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c);
     let attribution = rc.attribution.borrow().clone();
-    let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), &adapter_cap);
+    let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
     let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
     for attempt in 0..2 {
         match reserved {
@@ -238,7 +238,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 // stored there would be served to requests that fit their budget.
                 *rc.cache_slot.borrow_mut() = None;
                 decision.reason.push_str(&format!("; downgraded to {model}: budget '{}' reached its hard limit", ex.budget_id));
-                let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), &adapter_cap);
+                let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
             }
             Err(ex) => return Err(spend::exceeded(&ex)),
@@ -272,10 +272,15 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
                 return None;
             }
             let d = RouteDecision { candidates, cascade: None, route: "downgrade".into(), ..decision.clone() };
-            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), &|c| adapter_output_cap(cfg, c)), d))
+            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c)), d))
         })
         .min_by_key(|(cost, _)| *cost)
         .map(|(_, d)| d)
+}
+
+/// The processing tier the request asks for (OpenAI's `service_tier`, passed through to the host).
+fn requested_tier(chat: &ChatRequest) -> crate::usage::ServiceTier {
+    crate::usage::ServiceTier::from_response(chat.extra.get("service_tier").and_then(Value::as_str))
 }
 
 /// The output cap a provider's adapter sends when the request sets none (Anthropic requires one).

@@ -37,7 +37,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     // there is no cheaper model that gives the same vectors.
     if let Some(stub) = (!spend::known_uncontrolled(&principal.tenant.id)).then(|| spend::ledger(env, &principal.tenant.id)).flatten() {
         let upper = emb.input_token_upper_bound();
-        let amount = max_cost(&decision, &cfg.prices, &crate::tokens::PromptBound::embedding_inputs(upper), Some(0), 1, &|_| None);
+        let amount = max_cost(&decision, &cfg.prices, &crate::tokens::PromptBound::embedding_inputs(upper), Some(0), 1, crate::usage::ServiceTier::Standard, &|_| None);
         match spend::admit_request(rc, &stub, &principal, estimated_input_tokens(&emb), amount, http::now_unix()).await? {
             Ok(reserved) => spend::note_reserved(rc, &reserved),
             Err(ex) => return Err(spend::exceeded(&ex)),

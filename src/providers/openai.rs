@@ -14,7 +14,7 @@ use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
 use crate::catalog::{Quirks, StreamUsage};
-use crate::usage::Usage;
+use crate::usage::{ServiceTier, Usage};
 
 pub struct OpenAi;
 
@@ -83,7 +83,8 @@ pub fn chat_answer(provider: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamEr
     if !value.get("choices").is_some_and(Value::is_array) {
         return Err(UpstreamError::malformed(provider, "no 'choices' array in the completion"));
     }
-    let usage = value.get("usage").and_then(Usage::from_openai);
+    let tier = ServiceTier::from_response(value.get("service_tier").and_then(Value::as_str));
+    let usage = value.get("usage").and_then(Usage::from_openai).map(|u| Usage { service_tier: tier, ..u });
     Ok(ChatAnswer { body: value, usage })
 }
 
@@ -113,12 +114,13 @@ pub struct OpenAiStream {
     /// The host's own usage-chunk fields and the counts they normalise to: the client's usage
     /// chunk carries them as sent when those are the counts billed.
     reported_usage: Option<(Usage, Map<String, Value>)>,
+    service_tier: ServiceTier,
     complete: bool,
 }
 
 impl OpenAiStream {
     pub fn new(provider: &str) -> Self {
-        OpenAiStream { provider: provider.to_string(), usage: None, reported_usage: None, complete: false }
+        OpenAiStream { provider: provider.to_string(), usage: None, reported_usage: None, service_tier: ServiceTier::Standard, complete: false }
     }
 }
 
@@ -149,6 +151,10 @@ impl StreamTranslator for OpenAiStream {
         }
         let obj = chunk.as_object_mut().ok_or_else(|| UpstreamError::malformed(&self.provider, "a stream chunk is not an object"))?;
         // Groq reports stream usage under `x_groq.usage`.
+        // Every chunk says which tier serves the stream; the usage chunk may come without it.
+        if let Some(tier) = obj.get("service_tier").and_then(Value::as_str) {
+            self.service_tier = ServiceTier::from_response(Some(tier));
+        }
         let openai_usage = obj.remove("usage").filter(|u| !u.is_null());
         // Only an object in OpenAI's own shape goes to the client as sent (Groq's `x_groq.usage`
         // has no `total_tokens`, which the SDKs' usage type requires).
@@ -172,7 +178,7 @@ impl StreamTranslator for OpenAiStream {
     }
 
     fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.usage.map(|u| Usage { service_tier: self.service_tier, ..u })
     }
 
     fn is_complete(&self) -> bool {
@@ -286,6 +292,19 @@ mod tests {
         assert_eq!(s.usage().unwrap().output_tokens, 3);
         assert!(s.on_event(&ev(r#"{"error":{"message":"overloaded"}}"#)).is_err());
         assert!(s.on_event(&ev("not json")).is_err());
+    }
+
+    #[test]
+    fn the_tier_that_served_the_request_is_read_from_the_answer() {
+        let a = chat_answer("openai", br#"{"choices":[],"service_tier":"priority","usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#).unwrap();
+        assert_eq!(a.usage.unwrap().service_tier, ServiceTier::Priority);
+        let a = chat_answer("openai", br#"{"choices":[],"service_tier":"default","usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12}}"#).unwrap();
+        assert_eq!(a.usage.unwrap().service_tier, ServiceTier::Standard);
+        let ev = |d: &str| SseEvent { event: String::new(), data: d.to_string() };
+        let mut s = OpenAiStream::new("openai");
+        s.on_event(&ev(r#"{"id":"c","service_tier":"flex","choices":[{"index":0,"delta":{"content":"a"}}]}"#)).unwrap();
+        s.on_event(&ev(r#"{"id":"c","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#)).unwrap();
+        assert_eq!(s.usage().unwrap().service_tier, ServiceTier::Flex);
     }
 
     #[test]

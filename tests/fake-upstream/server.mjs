@@ -758,7 +758,7 @@ function openaiChatCompletion(ctx, plan, n) {
     usage: openaiUsage(plan, n),
     ...(azure
       ? { prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_SAFE_FILTERS }] }
-      : { service_tier: 'default' }),
+      : { service_tier: servedTier(ctx) }),
     system_fingerprint: SYSTEM_FINGERPRINT,
   };
 }
@@ -790,7 +790,7 @@ function openaiChatChunks(ctx, plan, n) {
     object: 'chat.completion.chunk',
     created: CREATED,
     model: ctx.model,
-    ...(ctx.provider === 'openai' ? { service_tier: 'default' } : {}),
+    ...(ctx.provider === 'openai' ? { service_tier: servedTier(ctx) } : {}),
     system_fingerprint: SYSTEM_FINGERPRINT,
     choices,
     // With include_usage every chunk carries `usage: null` until the final usage chunk.
@@ -1161,6 +1161,11 @@ async function sendBody(ctx, res, result, { truncate }) {
   res.writeHead(result.status ?? 200, { 'content-type': 'application/json', 'content-length': bytes.length, ...headers });
   await writeFlushed(res, bytes.subarray(0, Math.floor(bytes.length / 2)));
   res.destroy();
+}
+
+/** The processing tier OpenAI reports: the one asked for, if it is priority or flex. */
+function servedTier(ctx) {
+  return ['priority', 'flex'].includes(ctx.body?.service_tier) ? ctx.body.service_tier : 'default';
 }
 
 /** Applies a scripted error/fault. Returns true if the request has been fully answered. */

@@ -775,6 +775,27 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   await noKey.arrayBuffer();
 });
 
+test('a request served at priority is billed at the priority rates, streamed or not', async () => {
+  for (const stream of [false, true]) {
+    const resp = await r.chat(hello('gpt-4o-mini', { service_tier: 'priority', ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) }));
+    assert.equal(resp.status, 200);
+    let usage, cost;
+    if (stream) {
+      const { data, comments } = await readSse(resp);
+      usage = data.at(-2).usage;
+      cost = trailerOf(comments).cost_usd;
+    } else {
+      const body = await resp.json();
+      assert.equal(body.service_tier, 'priority');
+      usage = body.usage;
+      cost = resp.headers.get('x-costrouter-cost-usd');
+    }
+    // gpt-4o-mini at priority: $0.25 in, $1.00 out per million (kv-seed), not $0.15 / $0.60.
+    const expected = (usage.prompt_tokens * 0.25 + usage.completion_tokens * 1.0) / 1e6;
+    assert.ok(Math.abs(Number(cost) - expected) < 1e-12, `${stream ? 'stream' : 'whole'}: ${cost} vs ${expected}`);
+  }
+});
+
 test('the Azure OpenAI SDK\'s paths work: the deployment in the path is the model', async () => {
   // What AzureOpenAI(azure_endpoint=<router>, api_key=<router key>, api_version=...) sends.
   const azure = (path, body) => fetch(`${r.url}/openai/deployments/${path}?api-version=2024-10-21`, {
