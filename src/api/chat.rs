@@ -201,10 +201,24 @@ impl Stop {
 pub struct Tool {
     #[serde(rename = "type")]
     pub kind: String,
-    pub function: FunctionDef,
+    /// Absent on GPT-5's `custom` tools (`{"type":"custom","custom":{...}}`, kept in `extra`),
+    /// which only OpenAI-dialect hosts serve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionDef>,
     /// Unknown fields (`cache_control`, vendor extensions), passed on to OpenAI-dialect hosts.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl Tool {
+    /// The tool's name and description, for a function tool or a custom one.
+    pub fn name_and_description(&self) -> (&str, Option<&str>) {
+        match (&self.function, self.extra.get("custom")) {
+            (Some(f), _) => (&f.name, f.description.as_deref()),
+            (None, Some(c)) => (c.get("name").and_then(Value::as_str).unwrap_or(""), c.get("description").and_then(Value::as_str)),
+            (None, None) => ("", None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -225,7 +239,9 @@ pub struct ToolCall {
     pub id: String,
     #[serde(rename = "type", default = "function_type")]
     pub kind: String,
-    pub function: FunctionCall,
+    /// Absent on a call of a `custom` tool (`{"type":"custom","custom":{"name","input"}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionCall>,
     /// Unknown fields, kept in the history sent back to OpenAI-dialect hosts: Gemini's
     /// OpenAI-compatible endpoint needs `extra_content.google.thought_signature` returned.
     #[serde(flatten, default, skip_serializing_if = "Map::is_empty")]
@@ -314,6 +330,12 @@ impl ChatRequest {
                 }
                 _ => {}
             }
+            for (j, call) in m.tool_calls.iter().flatten().enumerate() {
+                let custom = call.kind == "custom" && call.extra.get("custom").is_some_and(Value::is_object);
+                if call.function.is_none() && !custom {
+                    return Err(ApiError::missing_field(&format!("{param}.tool_calls[{j}].function")));
+                }
+            }
         }
         check_range("temperature", self.temperature, 0.0, 2.0)?;
         check_range("top_p", self.top_p, 0.0, 1.0)?;
@@ -344,16 +366,26 @@ impl ChatRequest {
                 return Err(ApiError::invalid_value("tools", format!("'tools' may hold at most {MAX_TOOLS} tools.")));
             }
             for (i, t) in tools.iter().enumerate() {
-                if t.kind != "function" {
-                    return Err(ApiError::invalid_value(&format!("tools[{i}].type"), "Only tools of type 'function' are supported."));
+                if t.kind == "custom" {
+                    let named = t.extra.get("custom").and_then(|c| c.get("name")).and_then(Value::as_str).is_some_and(valid_function_name);
+                    if !named {
+                        return Err(ApiError::invalid_value(&format!("tools[{i}].custom.name"), "A custom tool needs a name of 1-64 characters of a-z, A-Z, 0-9, underscores and dashes."));
+                    }
+                    continue;
                 }
-                if !valid_function_name(&t.function.name) {
+                if t.kind != "function" {
+                    return Err(ApiError::invalid_value(&format!("tools[{i}].type"), "Tools are of type 'function' (or 'custom', for OpenAI models)."));
+                }
+                let Some(function) = &t.function else {
+                    return Err(ApiError::missing_field(&format!("tools[{i}].function")));
+                };
+                if !valid_function_name(&function.name) {
                     return Err(ApiError::invalid_value(
                         &format!("tools[{i}].function.name"),
                         "Function names must be 1-64 characters of a-z, A-Z, 0-9, underscores and dashes.",
                     ));
                 }
-                if t.function.parameters.as_ref().is_some_and(|p| !p.is_object()) {
+                if function.parameters.as_ref().is_some_and(|p| !p.is_object()) {
                     return Err(ApiError::invalid_value(&format!("tools[{i}].function.parameters"), "Function parameters must be a JSON Schema object."));
                 }
             }
@@ -367,6 +399,20 @@ impl ChatRequest {
         if let Some(user) = &self.user {
             if user.len() > 256 {
                 return Err(ApiError::invalid_value("user", "'user' must be at most 256 characters."));
+            }
+        }
+        Ok(())
+    }
+
+    /// For providers that only know function tools (Anthropic, Gemini): refuses GPT-5's custom
+    /// tools and calls of them in the history, naming the first one.
+    pub fn function_tools_only(&self) -> Result<(), ApiError> {
+        if let Some(i) = self.tools.iter().flatten().position(|t| t.function.is_none()) {
+            return Err(ApiError::invalid_value(&format!("tools[{i}]"), "Custom tools are served by OpenAI models only; route this request to one, or declare a function tool."));
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            if let Some(j) = m.tool_calls.iter().flatten().position(|c| c.function.is_none()) {
+                return Err(ApiError::invalid_value(&format!("messages[{i}].tool_calls[{j}]"), "Calls of custom tools are served by OpenAI models only."));
             }
         }
         Ok(())
@@ -476,6 +522,25 @@ mod tests {
         assert!(r.messages[1].content.as_ref().unwrap().has_image());
         assert_eq!(r.extra["logit_bias"]["1"], 2);
         assert!(matches!(r.response_format, Some(ResponseFormat::JsonSchema { .. })));
+    }
+
+    #[test]
+    fn gpt5_custom_tools_and_their_calls_pass_for_openai_hosts() {
+        let r = parse(r#"{"model":"gpt-5","messages":[{"role":"user","content":"run it"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"custom","custom":{"name":"code_exec","input":"print(1)"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"1"}],
+            "tools":[{"type":"custom","custom":{"name":"code_exec","description":"Runs Python"}},{"type":"function","function":{"name":"f"}}]}"#)
+        .unwrap();
+        let sent = serde_json::to_value(&r).unwrap();
+        assert_eq!(sent["tools"][0], serde_json::json!({"type": "custom", "custom": {"name": "code_exec", "description": "Runs Python"}}), "forwarded as sent");
+        assert_eq!(sent["messages"][1]["tool_calls"][0]["custom"]["input"], "print(1)");
+        assert_eq!(r.tools.as_ref().unwrap()[0].name_and_description(), ("code_exec", Some("Runs Python")));
+        let e = r.function_tools_only().unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tools[0]"));
+        let e = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"custom","custom":{"name":"bad name"}}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tools[0].custom.name"));
+        let e = parse(r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function"}]}]}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].tool_calls[0].function"));
     }
 
     #[test]

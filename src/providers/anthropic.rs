@@ -51,6 +51,7 @@ impl Provider for Anthropic {
 // Request
 
 fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
+    req.function_tools_only()?;
     if req.n.is_some_and(|n| n > 1) {
         return Err(ApiError::invalid_value("n", "Anthropic models return a single choice; 'n' must be 1."));
     }
@@ -140,12 +141,13 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         let tools: Vec<Value> = tools
             .iter()
-            .map(|t| {
+            .filter_map(|t| Some((t, t.function.as_ref()?)))
+            .map(|(t, function)| {
                 let mut tool = json!({
-                    "name": t.function.name,
-                    "input_schema": t.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    "name": function.name,
+                    "input_schema": function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
                 });
-                if let Some(d) = &t.function.description {
+                if let Some(d) = &function.description {
                     tool["description"] = json!(d);
                 }
                 if let Some(mark) = t.extra.get("cache_control") {
@@ -220,8 +222,8 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
 
 fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
     let mut blocks = content_blocks(m.content.as_ref(), i)?;
-    for (j, call) in m.tool_calls.iter().flatten().enumerate() {
-        let args = call.function.arguments.trim();
+    for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
+        let args = function.arguments.trim();
         // Some clients send "" for a call without arguments; Anthropic needs an object.
         let input = if args.is_empty() { Some(json!({})) } else { serde_json::from_str::<Value>(args).ok().filter(Value::is_object) };
         let input = input.ok_or_else(|| {
@@ -230,7 +232,7 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
                 "Tool call arguments must be a JSON object encoded as a string.",
             )
         })?;
-        blocks.push(json!({ "type": "tool_use", "id": call.id, "name": call.function.name, "input": input }));
+        blocks.push(json!({ "type": "tool_use", "id": call.id, "name": function.name, "input": input }));
     }
     Ok(blocks)
 }
@@ -303,10 +305,10 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
             Some("tool_use") => tool_calls.push(ToolCall {
                 id: block["id"].as_str().unwrap_or_default().to_string(),
                 kind: "function".to_string(),
-                function: FunctionCall {
+                function: Some(FunctionCall {
                     name: block["name"].as_str().unwrap_or_default().to_string(),
                     arguments: block.get("input").filter(|v| !v.is_null()).map_or_else(|| "{}".to_string(), Value::to_string),
-                },
+                }),
                 extra: Map::new(),
             }),
             // thinking / redacted_thinking and server-tool blocks have no OpenAI counterpart.

@@ -21,6 +21,11 @@ fn auth(target: &Target) -> Vec<(&'static str, String)> {
 
 impl Provider for Azure {
     fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
+        // "On your data" makes the operator's Azure resource search an index with its own
+        // identity: a tenant could name any index that identity can read, another tenant's too.
+        if req.extra.contains_key("data_sources") {
+            return Err(ApiError::invalid_value("data_sources", "'data_sources' (Azure OpenAI on your data) is not accepted through this router: it would search with the router operator's Azure identity."));
+        }
         let body = chat_body(req, target.upstream_model, &target.provider.quirks, false)?;
         Ok(UpstreamRequest::json_post(url(target, "chat/completions"), auth(target), &body))
     }
@@ -67,5 +72,8 @@ mod tests {
         assert!(up.headers.contains(&("api-key".into(), "azkey".into())));
         assert!(!up.headers.iter().any(|(k, _)| k == "authorization"));
         assert!(!up.body.contains("\"model\""));
+        let on_your_data = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"data_sources":[{"type":"azure_search","parameters":{"endpoint":"https://x.search.windows.net","index_name":"other-tenant"}}]}"#).unwrap();
+        let e = Azure.chat_request(&t, &on_your_data).unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, Some("data_sources")));
     }
 }

@@ -97,6 +97,7 @@ fn auth(target: &Target) -> Vec<(&'static str, String)> {
 
 /// The `generateContent` body for an OpenAI chat request.
 pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, ApiError> {
+    req.function_tools_only()?;
     let mut system = Vec::new();
     let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();
     // Gemini names a function result by function, OpenAI by call id: remember which is which.
@@ -132,14 +133,15 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         let declarations: Vec<Value> = tools
             .iter()
-            .map(|t| {
-                let mut d = json!({ "name": t.function.name });
-                if let Some(desc) = &t.function.description {
+            .filter_map(|t| t.function.as_ref())
+            .map(|function| {
+                let mut d = json!({ "name": function.name });
+                if let Some(desc) = &function.description {
                     d["description"] = json!(desc);
                 }
                 // Gemini rejects an OBJECT schema with no properties: a no-argument function
                 // is declared without parameters instead.
-                let params = t.function.parameters.as_ref().map(to_gemini_schema);
+                let params = function.parameters.as_ref().map(to_gemini_schema);
                 if let Some(p) = params.filter(|p| p.get("properties").and_then(Value::as_object).is_some_and(|o| !o.is_empty())) {
                     d["parameters"] = p;
                 }
@@ -231,14 +233,14 @@ fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a st
     if let Some(text) = m.content.as_ref().map(Content::text).filter(|t| !t.is_empty()) {
         parts.push(json!({ "text": text }));
     }
-    for (j, call) in m.tool_calls.iter().flatten().enumerate() {
-        call_names.insert(&call.id, &call.function.name);
+    for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
+        call_names.insert(&call.id, &function.name);
         // Some clients send "" for a call without arguments.
-        let raw = if call.function.arguments.trim().is_empty() { "{}" } else { &call.function.arguments };
+        let raw = if function.arguments.trim().is_empty() { "{}" } else { &function.arguments };
         let args: Value = serde_json::from_str(raw).ok().filter(Value::is_object).ok_or_else(|| {
             ApiError::invalid_value(&format!("messages[{i}].tool_calls[{j}].function.arguments"), "Tool call arguments must be a JSON object encoded as a string.")
         })?;
-        let mut part = json!({"functionCall": {"name": call.function.name, "args": args}});
+        let mut part = json!({"functionCall": {"name": function.name, "args": args}});
         if sign && j == 0 {
             part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER);
         }
@@ -381,7 +383,7 @@ fn read_parts(candidate: &Value, index: u32, first_call: usize, response_id: &st
             calls.push(ToolCall {
                 id: tool_call_id(response_id, index, first_call + calls.len()),
                 kind: "function".into(),
-                function: FunctionCall { name: call.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), arguments: args.to_string() },
+                function: Some(FunctionCall { name: call.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), arguments: args.to_string() }),
                 extra: Map::new(),
             });
         }
@@ -481,9 +483,7 @@ impl StreamTranslator for GeminiStream {
                 delta.insert("content".into(), json!(t));
             }
             if !calls.is_empty() {
-                let entries = calls.iter().enumerate().map(|(k, call)| {
-                    json!({"index": first_call + k, "id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}})
-                });
+                let entries = calls.iter().enumerate().map(|(k, call)| json!({"index": first_call + k, "id": call.id, "type": "function", "function": call.function}));
                 delta.insert("tool_calls".into(), entries.collect());
             }
             if !delta.is_empty() {

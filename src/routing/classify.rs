@@ -1613,18 +1613,18 @@ fn tool_risk(req: &ChatRequest) -> Option<ToolRisk> {
     }
     let mut worst: Option<ToolRisk> = None;
     for t in tools.iter().take(MAX_TOOLS_SCANNED) {
-        let f = &t.function;
+        let (name, description) = t.name_and_description();
         // The name's first verb decides (`get_tweet` reads, `add_contact` writes, `transfer_funds`
         // moves money); a name without a verb falls back on the first verb of the description's first
         // sentence ("Sends an SMS to ..."), where later words are about parameters.
         let mut best: Option<(ToolAccess, &'static str)> = None;
-        identifier_words(&f.name, |w| {
+        identifier_words(name, |w| {
             if best.is_none() {
                 best = tool_verb(w);
             }
         });
         if best.is_none() {
-            if let Some(d) = &f.description {
+            if let Some(d) = description {
                 let d = &d[..floor_boundary(d, TOOL_DESCRIPTION_CAP)];
                 let first = d.split(['.', '\n']).next().unwrap_or("");
                 let mut words = 0;
@@ -1640,7 +1640,7 @@ fn tool_risk(req: &ChatRequest) -> Option<ToolRisk> {
         if worst.as_ref().is_none_or(|w| access > w.access) {
             worst = Some(ToolRisk {
                 access,
-                tool: f.name.clone(),
+                tool: name.to_string(),
                 what,
             });
         }

@@ -188,7 +188,11 @@ fn message_tokens(enc: Encoding, m: &Message, content_tokens: u64) -> u64 {
         total += count(enc, id);
     }
     for call in m.tool_calls.iter().flatten() {
-        total += 3 + count(enc, &call.function.name) + count(enc, &call.function.arguments);
+        total += 3 + match &call.function {
+            Some(f) => count(enc, &f.name) + count(enc, &f.arguments),
+            // A custom tool's call: its name and free-form input.
+            None => call.extra.get("custom").map_or(0, |c| count(enc, &c.to_string())),
+        };
     }
     total
 }
@@ -201,7 +205,11 @@ fn tools_tokens(enc: Encoding, tools: &[Tool]) -> u64 {
     let (prop_init, prop_key, enum_init, enum_item, func_end) = (3i64, 3i64, -3i64, 3i64, 12i64);
     let mut total: i64 = 0;
     for tool in tools {
-        let f = &tool.function;
+        let Some(f) = &tool.function else {
+            // A custom tool: no published framing; its definition's text is a fair count.
+            total += func_init + tool.extra.get("custom").map_or(0, |c| count(enc, &c.to_string())) as i64;
+            continue;
+        };
         total += func_init;
         let desc = f.description.as_deref().unwrap_or("");
         total += count(enc, &format!("{}:{}", f.name, desc.strip_suffix('.').unwrap_or(desc))) as i64;
