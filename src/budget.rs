@@ -527,7 +527,7 @@ pub fn max_cost(
             // is held at standard rates, though a project set to priority by default is billed
             // more: the settlement charges what it cost (see README: Budgets).
             let rates = p.service_tier_rates(requested_tier).unwrap_or_else(|| p.rates_for(prompt_upper));
-            let dearest_input = rates.input.max(rates.cache_write).max(rates.cache_write_1h).max(rates.cached_input);
+            let dearest_input = rates.input.max(rates.cache_write).max(rates.cache_write_1h).max(rates.cached_input).max(p.audio_input.unwrap_or(Usd::ZERO)).max(p.cached_audio_input.unwrap_or(Usd::ZERO));
             let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO));
             dearest_input.times(prompt_upper) + dearest_output.times(output_tokens)
         });

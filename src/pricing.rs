@@ -57,6 +57,10 @@ pub struct ModelPrice {
     /// `..._priority` / `..._flex` keys); a tier without its own rates is priced as standard.
     pub priority: Option<Rates>,
     pub flex: Option<Rates>,
+    /// Audio input (Gemini 2.5 Flash: $1.00 a million against $0.30 for text), uncached and
+    /// cached; audio tokens cost the text prices without them.
+    pub audio_input: Option<Usd>,
+    pub cached_audio_input: Option<Usd>,
 }
 
 /// A cost with the parts that made it, for headers, events and explanations.
@@ -156,9 +160,12 @@ impl ModelPrice {
             Some(_) => (usage.output_tokens.saturating_sub(usage.reasoning_tokens), usage.reasoning_tokens),
             None => (usage.output_tokens, 0),
         };
+        let audio = usage.uncached_audio_input_tokens();
+        let cached_audio = usage.cached_audio_input_tokens.min(usage.cached_input_tokens);
         let mut cost = Cost {
-            input: rates.input.times(usage.uncached_input_tokens()),
-            cached_input: rates.cached_input.times(usage.cached_input_tokens),
+            input: rates.input.times(usage.uncached_input_tokens() - audio) + self.audio_input.unwrap_or(rates.input).times(audio),
+            cached_input: rates.cached_input.times(usage.cached_input_tokens - cached_audio)
+                + self.cached_audio_input.or(self.audio_input).unwrap_or(rates.cached_input).times(cached_audio),
             cache_write: rates.cache_write.times(usage.cache_write_tokens.saturating_sub(usage.cache_write_1h_tokens))
                 + rates.cache_write_1h.times(usage.cache_write_1h_tokens.min(usage.cache_write_tokens)),
             output: rates.output.times(plain_output) + self.reasoning.unwrap_or(Usd::ZERO).times(reasoning),
@@ -219,7 +226,7 @@ fn flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<bool, Pr
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "service_tiers", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "service_tiers", "audio_input", "cached_audio_input", "notes", "mode",
 ];
 
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
@@ -304,6 +311,8 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
         priority,
         flex,
+        audio_input: number(model, entry, "audio_input")?.map(|v| per_million(model, "audio_input", v)).transpose()?,
+        cached_audio_input: number(model, entry, "cached_audio_input")?.map(|v| per_million(model, "cached_audio_input", v)).transpose()?,
     })
 }
 
@@ -365,6 +374,8 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
         priority: litellm_service_tier(&per_token, base, "priority")?,
         flex: litellm_service_tier(&per_token, base, "flex")?,
+        audio_input: per_token("input_cost_per_audio_token")?,
+        cached_audio_input: per_token("cache_read_input_audio_token_cost")?,
     })
 }
 
@@ -475,6 +486,23 @@ mod tests {
         let litellm = PriceTable::from_json(r#"{"gpt-4o":{"input_cost_per_token":2.5e-06,"output_cost_per_token":1e-05,"input_cost_per_token_priority":4.25e-06,"output_cost_per_token_priority":1.7e-05}}"#).unwrap();
         assert_eq!(litellm.get("gpt-4o").unwrap().cost(&used(ServiceTier::Priority), false).total.to_string(), "0.0595");
         assert_eq!(litellm.get("gpt-4o").unwrap().flex, None);
+    }
+
+    #[test]
+    fn audio_input_has_its_own_price() {
+        let t = PriceTable::from_json(r#"{"models":{"flash":{"input":0.3,"output":2.5,"cached_input":0.03,"audio_input":1,"cached_audio_input":0.1},"plain":{"input":0.3,"output":2.5}}}"#).unwrap();
+        // A 10-minute clip (19,200 audio tokens) and 100 text tokens.
+        let clip = Usage::from_gemini(&serde_json::json!({"promptTokenCount": 19300, "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 19200}, {"modality": "TEXT", "tokenCount": 100}]}));
+        assert_eq!((clip.audio_input_tokens, clip.uncached_audio_input_tokens()), (19_200, 19_200));
+        assert_eq!(t.get("flash").unwrap().cost(&clip, false).input.to_string(), "0.01923");
+        assert_eq!(t.get("plain").unwrap().cost(&clip, false).input.to_string(), "0.00579", "no audio price: the text price");
+        // The same clip from Gemini's context cache: 19,200 cached audio at 0.10, 100 text at 0.30.
+        let cached = Usage::from_gemini(&serde_json::json!({"promptTokenCount": 19300, "cachedContentTokenCount": 19200,
+            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 19200}, {"modality": "TEXT", "tokenCount": 100}], "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 19200}]}));
+        let c = t.get("flash").unwrap().cost(&cached, false);
+        assert_eq!((c.input.to_string().as_str(), c.cached_input.to_string().as_str()), ("0.00003", "0.00192"));
+        let litellm = PriceTable::from_json(r#"{"gemini-2.5-flash":{"input_cost_per_token":3e-07,"output_cost_per_token":2.5e-06,"input_cost_per_audio_token":1e-06}}"#).unwrap();
+        assert_eq!(litellm.get("gemini-2.5-flash").unwrap().cost(&clip, false).input.to_string(), "0.01923");
     }
 
     #[test]

@@ -31,6 +31,13 @@ pub struct Usage {
     pub output_tokens: u64,
     /// The part of `output_tokens` spent on hidden reasoning.
     pub reasoning_tokens: u64,
+    /// The part of `input_tokens` that was audio (Gemini's `promptTokensDetails`, OpenAI's
+    /// `prompt_tokens_details.audio_tokens`), which some models price apart from text.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_input_tokens: u64,
+    /// The part of `cached_input_tokens` that was audio.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_audio_input_tokens: u64,
     /// The processing tier that served the request, as the response says (a request may ask for
     /// one and a project may default to one): it selects the prices.
     #[serde(default, skip_serializing_if = "ServiceTier::is_standard")]
@@ -62,14 +69,28 @@ impl ServiceTier {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The tokens of one modality in a Gemini `...TokensDetails` list.
+fn modality_tokens(details: Option<&Value>, modality: &str) -> u64 {
+    details.and_then(Value::as_array).into_iter().flatten().filter(|d| d.get("modality").and_then(Value::as_str) == Some(modality)).map(|d| count(d, "/tokenCount")).sum()
+}
+
 fn count(v: &Value, pointer: &str) -> u64 {
     v.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
 }
 
 impl Usage {
-    /// Input tokens billed at the plain input price.
+    /// Input tokens billed at the plain input price (text and audio).
     pub fn uncached_input_tokens(&self) -> u64 {
         self.input_tokens.saturating_sub(self.cached_input_tokens).saturating_sub(self.cache_write_tokens)
+    }
+
+    /// The audio among the uncached input tokens.
+    pub fn uncached_audio_input_tokens(&self) -> u64 {
+        self.audio_input_tokens.saturating_sub(self.cached_audio_input_tokens).min(self.uncached_input_tokens())
     }
 
     pub fn total_tokens(&self) -> u64 {
@@ -87,6 +108,8 @@ impl Usage {
             cache_write_1h_tokens: 0,
             output_tokens: count(usage, "/completion_tokens"),
             reasoning_tokens: count(usage, "/completion_tokens_details/reasoning_tokens"),
+            audio_input_tokens: count(usage, "/prompt_tokens_details/audio_tokens").min(input),
+            cached_audio_input_tokens: 0,
             // In the response around the usage object; `providers::openai` sets it.
             service_tier: ServiceTier::Standard,
         }
@@ -113,6 +136,8 @@ impl Usage {
             cache_write_1h_tokens: count(usage, "/cache_creation/ephemeral_1h_input_tokens").min(write),
             output_tokens: count(usage, "/output_tokens"),
             reasoning_tokens: 0,
+            audio_input_tokens: 0,
+            cached_audio_input_tokens: 0,
             service_tier: ServiceTier::Standard,
         }
     }
@@ -120,13 +145,18 @@ impl Usage {
     /// Gemini `usageMetadata`.
     pub fn from_gemini(meta: &Value) -> Usage {
         let thoughts = count(meta, "/thoughtsTokenCount");
+        let cached = count(meta, "/cachedContentTokenCount");
         Usage {
             input_tokens: count(meta, "/promptTokenCount") + count(meta, "/toolUsePromptTokenCount"),
-            cached_input_tokens: count(meta, "/cachedContentTokenCount"),
+            cached_input_tokens: cached,
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
             output_tokens: count(meta, "/candidatesTokenCount") + thoughts,
             reasoning_tokens: thoughts,
+            // `promptTokensDetails` splits the prompt (cached part included) by modality;
+            // `cacheTokensDetails` the cached part.
+            audio_input_tokens: modality_tokens(meta.get("promptTokensDetails"), "AUDIO"),
+            cached_audio_input_tokens: modality_tokens(meta.get("cacheTokensDetails"), "AUDIO").min(cached),
             service_tier: ServiceTier::Standard,
         }
     }
@@ -145,6 +175,8 @@ impl Usage {
         self.cache_write_1h_tokens = self.cache_write_1h_tokens.max(other.cache_write_1h_tokens);
         self.output_tokens = self.output_tokens.max(other.output_tokens);
         self.reasoning_tokens = self.reasoning_tokens.max(other.reasoning_tokens);
+        self.audio_input_tokens = self.audio_input_tokens.max(other.audio_input_tokens);
+        self.cached_audio_input_tokens = self.cached_audio_input_tokens.max(other.cached_audio_input_tokens);
         if !other.service_tier.is_standard() {
             self.service_tier = other.service_tier;
         }

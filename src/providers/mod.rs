@@ -183,6 +183,8 @@ pub fn merge_embeddings_answers(answers: Vec<EmbeddingsAnswer>) -> EmbeddingsAns
             cache_write_1h_tokens: a.cache_write_1h_tokens + b.cache_write_1h_tokens,
             output_tokens: a.output_tokens + b.output_tokens,
             reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
+            audio_input_tokens: a.audio_input_tokens + b.audio_input_tokens,
+            cached_audio_input_tokens: a.cached_audio_input_tokens + b.cached_audio_input_tokens,
             service_tier: a.service_tier,
         });
     }
