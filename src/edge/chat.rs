@@ -159,7 +159,8 @@ async fn cached_answer(
             return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
         }
     }
-    let probe = semantic_probe(env, rc, cfg, &policy.cache, tenant, &scope, &body).await;
+    let bounds = super::semantic::EmbedderBounds { regions: &decision.regions, allowed_models: principal.tenant.allowed_models.as_deref() };
+    let probe = semantic_probe(env, rc, cfg, &policy.cache, tenant, &scope, &body, &bounds).await;
     if let (true, Some(probe)) = (read, &probe) {
         let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
         if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await {
@@ -175,14 +176,24 @@ async fn cached_answer(
 /// The semantic cache's probe for this request, when the policy turns that cache on; `None` when
 /// the embedder or the vector cannot be had, or the request is not one the cache compares. A
 /// provider embedder's price goes on the request (`RequestContext::lookup_cost`).
-async fn semantic_probe(env: &Env, rc: &RequestContext, cfg: &RouterConfig, cache: &CacheSettings, tenant: &str, scope: &str, body: &Value) -> Option<super::semantic::Probe> {
+#[allow(clippy::too_many_arguments)]
+async fn semantic_probe(
+    env: &Env,
+    rc: &RequestContext,
+    cfg: &RouterConfig,
+    cache: &CacheSettings,
+    tenant: &str,
+    scope: &str,
+    body: &Value,
+    bounds: &super::semantic::EmbedderBounds<'_>,
+) -> Option<super::semantic::Probe> {
     if !cache.semantic {
         return None;
     }
     let embedder = cache.semantic_embedder.as_str();
     let id = super::semantic::embedder_id(env, embedder).await?;
     let query = crate::cache::semantic::query(tenant, scope, &id, body)?;
-    let (vector, cost) = super::semantic::embed(env, rc, cfg, embedder, &query.text).await;
+    let (vector, cost) = super::semantic::embed(env, rc, cfg, embedder, &query.text, bounds).await;
     rc.lookup_cost.set(rc.lookup_cost.get() + cost);
     let vector = vector?;
     Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })

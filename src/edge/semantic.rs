@@ -64,21 +64,31 @@ pub async fn embedder_id(env: &Env, embedder: &str) -> Option<String> {
     Some(format!("provider:{embedder}"))
 }
 
+/// Where a provider embedder may send the request's text: the regions its route is held to
+/// (data residency) and the models its tenant may use.
+pub struct EmbedderBounds<'a> {
+    pub regions: &'a [String],
+    pub allowed_models: Option<&'a [String]>,
+}
+
 /// The vector for `text` (`None` when it cannot be had: the request then goes on without the
 /// cache) and what getting it cost: nothing from the static embedder; from the named embedding
 /// model's provider, that call's price, charged to the request even when its vector is unusable.
-pub async fn embed(env: &Env, rc: &RequestContext, cfg: &RouterConfig, embedder: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
+pub async fn embed(env: &Env, rc: &RequestContext, cfg: &RouterConfig, embedder: &str, text: &str, bounds: &EmbedderBounds<'_>) -> (Option<QuantizedVector>, Usd) {
     if embedder == STATIC_EMBEDDER {
         let Some(e) = static_embedder(env).await else { return (None, Usd::ZERO) };
         let v = e.embed(text);
         return ((!v.is_zero()).then(|| v.quantize()), Usd::ZERO);
     }
-    provider_embedding(env, rc, cfg, embedder, text).await
+    provider_embedding(env, rc, cfg, embedder, text, bounds).await
 }
 
-async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, model: &str, text: &str) -> (Option<QuantizedVector>, Usd) {
+async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, model: &str, text: &str, bounds: &EmbedderBounds<'_>) -> (Option<QuantizedVector>, Usd) {
     use crate::api::embeddings::EmbeddingsRequest;
-    let Ok(decision) = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, None, |p| super::chat::usable(env, p)) else {
+    // The prompt's text goes only where the request itself may go: a rule's regions and the
+    // tenant's models hold for the lookup too, or there is no semantic lookup.
+    let usable = |p: &crate::catalog::ProviderConfig| super::chat::usable(env, p) && p.serves_regions(bounds.regions);
+    let Ok(decision) = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, bounds.allowed_models, usable) else {
         return (None, Usd::ZERO);
     };
     let body = json!({"model": model, "input": text}).to_string();

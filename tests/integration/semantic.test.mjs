@@ -20,7 +20,12 @@ route = { strategy = "requested" }
 `;
 
 let r;
-const PROVIDER_EMBEDDER = SEMANTIC.replace('semantic = true', 'semantic = true\nsemantic_embedder = "text-embedding-3-small"');
+const PROVIDER_EMBEDDER = SEMANTIC.replace('semantic = true', 'semantic = true\nsemantic_embedder = "text-embedding-3-small"').replace('[[rules]]', `[[rules]]
+name = "eu-only"
+when = { feature = ["eu-only"] }
+route = { strategy = "fallback", candidates = ["gpt-4o-mini"], regions = ["eu"] }
+
+[[rules]]`);
 before(async () => { r = await startRouter({ policies: { acme: SEMANTIC, globex: SEMANTIC, policyco: PROVIDER_EMBEDDER } }); });
 after(async () => { await r?.close(); });
 
@@ -135,6 +140,17 @@ test('with a provider embedder, vectors come from its embeddings endpoint', asyn
   assert.equal(embeddings() - before, 2, 'one embedding per request');
   const other = await r.chat(ask('Where is my parcel?'), { key: KEYS.policyco });
   assert.equal(other.headers.get('x-costrouter-cache'), 'miss');
+});
+
+test('a provider embedder outside the route\'s regions is not called: the text stays where the rule keeps it', async () => {
+  // text-embedding-3-small is served only by the 'us' OpenAI provider; the rule holds the request to 'eu'.
+  const embeddings = () => r.upstream.requests().filter((q) => q.path.endsWith('/embeddings')).length;
+  const before = embeddings();
+  const resp = await r.chat(ask('Where is my EU order?'), { key: KEYS.policyco, headers: { 'x-costrouter-feature': 'eu-only' } });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure', 'served in the EU');
+  assert.equal(embeddings(), before, 'no embedding call to a US provider');
+  await resp.arrayBuffer();
 });
 
 test("a provider embedder's call is charged to the request it looked up, hit or miss, and to the tenant's budget", async () => {
