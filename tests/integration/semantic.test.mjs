@@ -185,4 +185,14 @@ test("a provider embedder's call is charged to the request it looked up, hit or 
   let seen;
   for (let i = 0; i < 100 && Math.abs((seen = await spent()) - expected) > 1e-12; i++) await new Promise((res) => setTimeout(res, 30));
   assert.ok(Math.abs(seen - expected) < 1e-12, `budget spent ${seen}, expected ${expected}`);
+
+  // A request whose model then fails still paid for its lookup: its failure event and the budget say so.
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { usage: { prompt_tokens: 50000, total_tokens: 50000 } } });
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { status: 400, message: 'bad request' } });
+  const failed = await r.chat(ask('Do you ship to Norway?'), { key: KEYS.policyco });
+  assert.equal(failed.status, 400, await failed.clone().text());
+  const [failEvent] = await eventOf(failed);
+  assert.equal(failEvent.cost_usd, 0.001, 'the lookup is in the failure event');
+  for (let i = 0; i < 100 && Math.abs((seen = await spent()) - (expected + 0.001)) > 1e-12; i++) await new Promise((res) => setTimeout(res, 30));
+  assert.ok(Math.abs(seen - (expected + 0.001)) < 1e-12, `budget spent ${seen}, expected ${expected + 0.001}`);
 });
