@@ -43,7 +43,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     rc.set_model(&chat.model);
     let attribution = events::attribution(&rc.headers, &principal, chat.extra.get("metadata"), chat.user.as_deref())?;
     rc.set_attribution(attribution.clone());
-    let policy = config::policy_for(env, &cfg, &principal.tenant.id).await;
+    let policy = config::policy_for(env, &cfg, &principal.tenant.id).await?;
     let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default() } else { String::new() };
     let mut chat = chat;
     if let Some(alias) = policy.host_model(&host) {
@@ -97,7 +97,11 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
             let decision = admit(env, rc, &stub, &principal, &cfg, &chat, &facts, decision).await?;
             serve(env, rc, &principal, cfg, chat, decision).await
         }
-        Outcome::Block { rule, message } => Err(ApiError::blocked_by_policy(&rule, &message)),
+        Outcome::Block { rule, message } => {
+            // The failure's cost event names the rule that refused it, as a route's does.
+            rc.shape.borrow_mut().rule = rule.clone();
+            Err(ApiError::blocked_by_policy(&rule, &message))
+        }
         Outcome::Respond { rule, text } => {
             rc.shape.borrow_mut().rule = rule.clone();
             fixed_answer(env, rc, &principal, &chat, &rule, &text)
@@ -266,7 +270,8 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
     cfg.catalog
         .models
         .values()
-        .filter(|m| m.mode == crate::catalog::ModelMode::Chat && allowed.is_none_or(|a| a.iter().any(|x| x == &m.name)))
+        // An allowed entry may be an alias (`fast`): it allows the model it names.
+        .filter(|m| m.mode == crate::catalog::ModelMode::Chat && allowed.is_none_or(|a| a.iter().any(|x| cfg.catalog.resolve(x).is_some_and(|r| r.name == m.name))))
         .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.context_window).is_none_or(|w| w >= needed))
         .filter(|m| match (cfg.prices.get(&m.price_key).and_then(|p| p.max_output_tokens), chat.max_output_tokens()) {
             (Some(cap), Some(wanted)) => wanted <= cap,
@@ -386,7 +391,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
         let mut attempt_chat = upstream_chat.clone();
-        if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) {
+        // Reasoning models refuse `logprobs` (o4-mini answers 403), which would count against
+        // their breaker: they are judged without them.
+        let reasons = cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning);
+        if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons {
             attempt_chat.logprobs = Some(true);
         }
         let up = match adapter.chat_request(&target, &attempt_chat) {

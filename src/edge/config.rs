@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use crate::api::ApiError;
 use crate::catalog::Catalog;
 use crate::pricing::PriceTable;
 use crate::routing::policy::Policy;
@@ -106,11 +107,14 @@ thread_local! {
 const BUILT_IN_POLICY: &str = include_str!("../../policies/default.toml");
 
 /// The tenant's policy (`policy:<tenant>` in CONFIG), else `policy:default`, else the built-in
-/// default. A policy that fails validation against the catalog is logged and skipped, so a typo
-/// pushed to KV degrades to the default rather than breaking the tenant.
-pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Rc<Policy> {
-    if let Some(p) = POLICIES.with(|c| c.borrow().get(tenant).filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS).map(|(_, p)| p.clone())) {
-        return p;
+/// default. The first of those KV holds is the one that applies: if it fails validation against
+/// the catalog (a typo pushed, or a catalog change that removed a model it names), the isolate
+/// keeps the last valid version it had, and without one refuses the tenant's requests. Falling
+/// through to a more general policy would silently drop the tenant's residency and block rules.
+pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<Rc<Policy>, ApiError> {
+    let cached = POLICIES.with(|c| c.borrow().get(tenant).cloned());
+    if let Some((_, p)) = cached.as_ref().filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS) {
+        return Ok(p.clone());
     }
     let known = |m: &str| cfg.catalog.resolve(m).is_some();
     let mut chosen = None;
@@ -118,18 +122,22 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Rc<Polic
         for key in [format!("policy:{tenant}"), format!("policy:{}", crate::tenants::SHARED_POLICY_NAME)] {
             if let Ok(Some(text)) = kv.get(&key).text().await {
                 match Policy::from_toml(&key, &text, &known) {
-                    Ok(p) => {
-                        chosen = Some(p);
-                        break;
+                    Ok(p) => chosen = Some(Rc::new(p)),
+                    Err(e) => {
+                        worker::console_error!("policy rejected: {e}");
+                        let last_valid = cached.map(|(_, p)| p).ok_or_else(|| {
+                            ApiError::configuration(format!("This tenant's routing policy ({key}) failed validation, so no request is routed until it is fixed: {e}"))
+                        })?;
+                        chosen = Some(last_valid);
                     }
-                    Err(e) => worker::console_error!("policy rejected: {e}"),
                 }
+                break;
             }
         }
     }
-    let policy = Rc::new(chosen.unwrap_or_else(|| {
-        Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, &known).unwrap_or_else(|_| fallback_policy())
-    }));
+    let policy = chosen.unwrap_or_else(|| {
+        Rc::new(Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, &known).unwrap_or_else(|_| fallback_policy()))
+    });
     POLICIES.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 10_000 {
@@ -137,7 +145,7 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Rc<Polic
         }
         c.insert(tenant.to_string(), (now_ms(), policy.clone()));
     });
-    policy
+    Ok(policy)
 }
 
 /// Used only if the built-in default cannot load (it is tested natively, so this is belt and braces).

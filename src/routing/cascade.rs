@@ -50,15 +50,19 @@ pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>) -> Ver
     if REFUSAL_OPENINGS.iter().any(|r| opening.starts_with(r)) {
         return Verdict::Escalate("refusal".into());
     }
-    if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
-        for call in calls {
+    let calls = message.get("tool_calls").and_then(Value::as_array).filter(|c| !c.is_empty());
+    if let Some(calls) = calls {
+        // A custom tool's input is free text: only function calls carry JSON arguments.
+        for call in calls.iter().filter(|c| c.get("function").is_some()) {
             let args = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
             if serde_json::from_str::<Value>(args).map_or(true, |v| !v.is_object()) {
                 return Verdict::Escalate("tool call arguments are not a JSON object".into());
             }
         }
     }
-    match &req.response_format {
+    // A tool call is the answer of this turn; the JSON format applies to the final text answer.
+    let format = if calls.is_some() { None } else { req.response_format.as_ref() };
+    match format {
         Some(ResponseFormat::JsonObject) => match serde_json::from_str::<Value>(content) {
             Ok(v) if v.is_object() => {}
             _ => return Verdict::Escalate("answer is not a JSON object".into()),
@@ -175,6 +179,14 @@ mod tests {
 
     const SCHEMA: &str = r#","response_format":{"type":"json_schema","json_schema":{"name":"t","schema":{"type":"object","required":["label","score"],"additionalProperties":false,
         "properties":{"label":{"type":"string","enum":["spam","ham"]},"score":{"type":"number"},"tags":{"type":"array","items":{"type":"string"}}}}}}"#;
+
+    #[test]
+    fn a_tool_call_turn_is_not_held_to_the_json_format() {
+        let call = json!({"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[
+            {"id":"c","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"d","type":"custom","custom":{"name":"sh","input":"ls -l"}}]},"finish_reason":"tool_calls"}]});
+        assert_eq!(judge(&call, &req(SCHEMA), None), Verdict::Accept);
+        assert_eq!(judge(&call, &req(r#","response_format":{"type":"json_object"}"#), None), Verdict::Accept);
+    }
 
     #[test]
     fn accepts_good_answers() {

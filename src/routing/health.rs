@@ -17,11 +17,15 @@ pub struct BreakerConfig {
     pub cooldown_ms: f64,
     /// Weight of the newest sample in the latency average.
     pub latency_alpha: f64,
+    /// How long a probe may stay unanswered before another request may probe: a probe whose
+    /// client went away is cancelled with its request and never reports back. Longer than any
+    /// provider's time limit to response headers (60 s by default).
+    pub probe_timeout_ms: f64,
 }
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        BreakerConfig { failure_threshold: 5, cooldown_ms: 30_000.0, latency_alpha: 0.2 }
+        BreakerConfig { failure_threshold: 5, cooldown_ms: 30_000.0, latency_alpha: 0.2, probe_timeout_ms: 120_000.0 }
     }
 }
 
@@ -30,7 +34,7 @@ impl Default for BreakerConfig {
 pub enum BreakerState {
     Closed,
     Open { until_ms: f64 },
-    HalfOpen { probe_in_flight: bool },
+    HalfOpen { probe_in_flight: bool, probe_started_ms: f64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,12 +82,14 @@ impl HealthBoard {
         match h.breaker {
             BreakerState::Closed => Admission::Allow,
             BreakerState::Open { until_ms } if now_ms < until_ms => Admission::Refuse { retry_in_ms: until_ms - now_ms },
-            BreakerState::Open { .. } | BreakerState::HalfOpen { probe_in_flight: false } => {
-                h.breaker = BreakerState::HalfOpen { probe_in_flight: true };
+            BreakerState::HalfOpen { probe_in_flight: true, probe_started_ms } if now_ms - probe_started_ms < self.config.probe_timeout_ms => {
+                // One probe at a time; others wait a little rather than pile onto a sick deployment.
+                Admission::Refuse { retry_in_ms: 1_000.0 }
+            }
+            BreakerState::Open { .. } | BreakerState::HalfOpen { .. } => {
+                h.breaker = BreakerState::HalfOpen { probe_in_flight: true, probe_started_ms: now_ms };
                 Admission::Probe
             }
-            // One probe at a time; others wait a little rather than pile onto a sick deployment.
-            BreakerState::HalfOpen { probe_in_flight: true } => Admission::Refuse { retry_in_ms: 1_000.0 },
         }
     }
 
@@ -105,8 +111,8 @@ impl HealthBoard {
     /// every request from then on.
     pub fn record_neutral(&mut self, key: &str) {
         if let Some(h) = self.deployments.get_mut(key) {
-            if h.breaker == (BreakerState::HalfOpen { probe_in_flight: true }) {
-                h.breaker = BreakerState::HalfOpen { probe_in_flight: false };
+            if let BreakerState::HalfOpen { probe_in_flight: true, probe_started_ms } = h.breaker {
+                h.breaker = BreakerState::HalfOpen { probe_in_flight: false, probe_started_ms };
             }
         }
     }
@@ -143,7 +149,7 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_and_recovers_through_a_probe() {
-        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 3, cooldown_ms: 1000.0, latency_alpha: 0.5 });
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 3, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
         let k = "openai/gpt-4o";
         for t in 0..2 {
             assert!(!b.record_failure(k, t as f64));
@@ -167,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_probe_that_ends_in_a_client_error_lets_the_next_request_probe() {
-        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5 });
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
         let k = "anthropic/claude-haiku-4-5";
         assert!(b.record_failure(k, 0.0));
         assert_eq!(b.admit(k, 1000.0), Admission::Probe);
@@ -179,6 +185,17 @@ mod tests {
         assert_eq!(b.admit(k, 1003.0), Admission::Allow);
         b.record_neutral(k);
         assert_eq!(b.admit(k, 1004.0), Admission::Allow, "a client error leaves a closed breaker closed");
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_back_is_replaced_after_the_probe_timeout() {
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
+        let k = "openai/gpt-4o";
+        b.record_failure(k, 0.0);
+        assert_eq!(b.admit(k, 1000.0), Admission::Probe);
+        // Its client went away: the request was cancelled and reports nothing.
+        assert!(matches!(b.admit(k, 60_999.0), Admission::Refuse { .. }));
+        assert_eq!(b.admit(k, 61_000.0), Admission::Probe, "not locked out for the isolate's life");
     }
 
     #[test]

@@ -62,6 +62,14 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         d.rule = rule_name.to_string();
         return Ok(d);
     }
+    if route.strategy == Strategy::Requested {
+        // A name that is no model, or not this tenant's, is the client's mistake (404), not a
+        // residency refusal to retry.
+        let model = input.catalog.resolve(requested).ok_or_else(|| ApiError::model_not_found(requested))?;
+        if !allowed(input, requested, &model.name) {
+            return Err(ApiError::model_not_found(requested));
+        }
+    }
     let names: Vec<String> = match route.strategy {
         Strategy::Requested => vec![requested.to_string()],
         Strategy::Fallback | Strategy::Cheapest | Strategy::Fastest | Strategy::Cascade => route.candidates.clone(),
@@ -284,6 +292,21 @@ route = { strategy = "requested" }
         let e = run(Facts { eu: true, model: "gpt-4o".into(), ..Facts::default() }, &|p| p.id != "azure-eu").unwrap_err();
         assert_eq!(e.status, 503);
         assert!(e.message.contains("data residency requires eu"), "{}", e.message);
+    }
+
+    #[test]
+    fn requested_with_regions_answers_404_for_a_name_that_is_no_model() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"requested\", regions = [\"eu\"] }\n", &|m| cat.resolve(m).is_some()).unwrap();
+        let prices = prices();
+        let run = |model: &str, allowed: Option<&[String]>| {
+            let facts = Facts { model: model.into(), ..Facts::default() };
+            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
+        };
+        assert_eq!(run("gpt-9", None).unwrap_err().status, 404);
+        let only_haiku = ["claude-haiku-4-5".to_string()];
+        assert_eq!(run("gpt-4o", Some(&only_haiku)).unwrap_err().status, 404, "not this tenant's");
+        assert_eq!(route(run("gpt-4o-mini", None).unwrap()).candidates[0].provider, "azure-eu");
     }
 
     #[test]

@@ -79,6 +79,10 @@ test('a block rule refuses with 403 and says which rule', async () => {
   assert.equal(resp.status, 403);
   assert.equal(body.error.code, 'blocked_by_policy');
   assert.match(body.error.message, /payments.*Payments need a human/);
+  // Its cost event names the rule, as a routed request's does.
+  const id = resp.headers.get('x-costrouter-request-id');
+  for (let i = 0; i < 100 && !r.events.some((e) => e.request_id === id); i++) await new Promise((res) => setTimeout(res, 20));
+  assert.equal(r.events.find((e) => e.request_id === id)?.shape?.rule, 'payments');
 });
 
 test('EU traffic is served only by EU deployments, and fails closed when there are none', async () => {
@@ -207,4 +211,17 @@ test('a deployment that keeps failing opens its circuit, which /v1/deployments s
   const entry = list.data.find((d) => d.deployment === 'openai/gpt-4o');
   assert.equal(entry.health.breaker.state, 'open');
   assert.equal(entry.health.consecutive_failures, 5);
+});
+
+test('a tenant policy that fails validation is not replaced by a more general one: the tenant is refused until it is fixed', async () => {
+  // globex has made no request on this isolate, so there is no last valid version to keep.
+  const config = await r.mf.getKVNamespace('CONFIG');
+  await config.put('policy:globex', POLICY.replace('candidates = ["gpt-4o-mini"], regions = ["eu"]', 'candidates = ["claude-haiku-9"], regions = ["eu"]'));
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key: KEYS.globex, cf: { country: 'DE', continent: 'EU', isEUCountry: '1' } });
+  const body = await resp.json();
+  assert.equal(resp.status, 500, JSON.stringify(body));
+  assert.equal(body.error.code, 'router_misconfigured');
+  assert.match(body.error.message, /policy:globex.*claude-haiku-9/);
+  assert.equal(resp.headers.get('x-should-retry'), 'false');
+  await config.delete('policy:globex');
 });
