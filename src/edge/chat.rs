@@ -366,6 +366,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let mut attempts = Attempts::default();
     let mut worst_status = 502;
     let mut first_rejection: Option<ApiError> = None;
+    // Candidates passed over without a call: refused by their adapter, or behind an open breaker.
+    let (mut rejections, mut circuit_skips) = (0usize, 0usize);
     // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
     // cascade steps aside and the first candidate streams as usual.
     let cascade = decision.cascade.filter(|c| !chat.stream || c.buffer_streams);
@@ -403,6 +405,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Err(e) => {
                 attempts.failures.push(format!("{}: {}", provider.id, e.message));
                 first_rejection.get_or_insert(e);
+                rejections += 1;
                 continue;
             }
         };
@@ -410,6 +413,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // never becomes a half-open breaker's probe.
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
             attempts.failures.push(health::refusal(&provider.id, retry_in_ms));
+            circuit_skips += 1;
             continue;
         }
         let sent_at = http::now_ms();
@@ -524,10 +528,16 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
     }
-    if attempts.failures.len() == 1 {
+    // Nothing was sent: every candidate's adapter refused the request (the client's to fix,
+    // not to retry), or some sat behind open breakers (unavailable for now, not an upstream error).
+    let nothing_sent = kept.is_none() && attempts.escalations.is_empty() && rejections + circuit_skips == attempts.failures.len();
+    if nothing_sent && circuit_skips == 0 {
         if let Some(rejection) = first_rejection {
             return Err(rejection);
         }
+    }
+    if nothing_sent && circuit_skips > 0 {
+        return Err(ApiError::no_route(format!("No deployment for '{}' can take requests now: {}.", decision.requested, attempts.failures.join("; "))));
     }
     {
         let mut shape = rc.shape.borrow_mut();

@@ -88,6 +88,7 @@ pub struct Embedded<'a> {
 pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
+    let mut circuit_skips = 0;
     'deployments: for candidate in &decision.candidates {
         let provider = &cfg.catalog.providers[&candidate.provider];
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
@@ -101,6 +102,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         // and its failures here count toward opening it.
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
             failures.push(health::refusal(&provider.id, retry_in_ms));
+            circuit_skips += 1;
             continue;
         }
         let sent_at = http::now_ms();
@@ -143,6 +145,10 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         // The latency of one upstream call, as the deployment's latency means for chat.
         health::success(&provider.id, &candidate.upstream_model, (http::now_ms() - sent_at) / answers.len() as f64);
         return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate });
+    }
+    if circuit_skips == failures.len() {
+        // Nothing was sent: every deployment is behind an open breaker (unavailable for now).
+        return Err(ApiError::no_route(format!("No deployment for '{}' can take requests now: {}.", decision.requested, failures.join("; "))));
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }

@@ -48,6 +48,11 @@ when = { feature = ["cascade"] }
 route = { strategy = "cascade", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], buffer_streams = true }
 
 [[rules]]
+name = "translated"
+when = { feature = ["translated"] }
+route = { strategy = "fallback", candidates = ["claude-haiku-4-5", "gemini-2.5-flash"] }
+
+[[rules]]
 name = "default"
 route = { strategy = "requested" }
 `;
@@ -199,13 +204,24 @@ test('a buffered cascade answers a streaming client with a replayed stream', asy
   assert.ok(sent.every((q) => q.body.stream !== true), 'upstream calls are not streamed');
 });
 
+test('a request every candidate\'s adapter refuses is the client\'s to fix: 400 naming the field, nothing sent', async () => {
+  r.upstream.reset();
+  const resp = await r.chat(ask({ tools: [{ type: 'custom', custom: { name: 'code_exec' } }] }), as('translated'));
+  const body = await resp.json();
+  assert.equal(resp.status, 400, JSON.stringify(body));
+  assert.equal(body.error.param, 'tools[0]');
+  assert.match(body.error.message, /Custom tools are served by OpenAI models only/);
+  assert.equal(r.upstream.requests().length, 0);
+});
+
 test('a deployment that keeps failing opens its circuit, which /v1/deployments shows', async () => {
   r.upstream.reset();
   r.upstream.script({ provider: 'openai', model: 'gpt-4o', times: 5, response: { status: 500 } });
   for (let i = 0; i < 5; i++) assert.equal((await r.chat(ask(), { key: KEYS.policyco })).status, 502);
   const skipped = await r.chat(ask(), { key: KEYS.policyco });
   const body = await skipped.json();
-  assert.equal(skipped.status, 502);
+  assert.equal(skipped.status, 503, 'nothing was sent: unavailable for now, not an upstream error');
+  assert.equal(body.error.code, 'no_available_route');
   assert.match(body.error.message, /circuit open/);
   const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.policyco}` } })).json();
   const entry = list.data.find((d) => d.deployment === 'openai/gpt-4o');

@@ -842,7 +842,8 @@ test('an embedding deployment that keeps failing opens its circuit and is then p
   const sentBefore = r.upstream.requests().length;
   const skipped = await embed({ model: 'text-embedding-3-small', input: 'hi' });
   const body = await skipped.json();
-  assert.equal(skipped.status, 502);
+  assert.equal(skipped.status, 503);
+  assert.equal(body.error.code, 'no_available_route');
   assert.match(body.error.message, /circuit open/);
   assert.equal(r.upstream.requests().length, sentBefore, 'an open breaker sends nothing upstream');
   const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
