@@ -233,7 +233,14 @@ impl Policy {
             };
             if let Some(h) = r.when.hour_utc {
                 if h[0] > 23 || h[1] > 24 {
-                    return Err(err(line, format!("rule '{}': hour_utc hours must be 0-24", r.name)));
+                    return Err(err(line, format!("rule '{}': hour_utc is [from, to) with from 0-23 and to 0-24", r.name)));
+                }
+            }
+            for (field, range) in [("difficulty", r.when.difficulty), ("prompt_tokens", r.when.prompt_tokens)] {
+                if let Some(Range { min: Some(min), max: Some(max) }) = range {
+                    if min > max {
+                        return Err(err(line, format!("rule '{}': {field} has min {min} above max {max}, so it matches nothing", r.name)));
+                    }
                 }
             }
             for m in r.when.model.iter().flatten() {
@@ -514,6 +521,7 @@ route = { strategy = "requested" }
             (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-9\"] }\n\n[[rules]]\nname = \"ab\""), 24, "candidate 'claude-haiku-9'"),
             (POLICY.replace("block = \"Payments need a human.\"", "block = \"x\"\nrespond = \"y\""), 9, "exactly one of"),
             (POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { maximum = 0.4 }"), 26, "unknown field"),
+            (POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { min = 0.6, max = 0.4 }"), 24, "difficulty has min 0.6 above max 0.4"),
             (POLICY.replace("risk = [\"irreversible\"]", "risk = [\"catastrophic\"]"), 11, "unknown variant"),
             (POLICY.replace("weights = [90, 10]", "weights = [90]"), 29, "one weight per candidate"),
             (POLICY.replace("version = 1", "version = 2"), 2, "unsupported version"),
