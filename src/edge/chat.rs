@@ -15,7 +15,7 @@ use crate::providers::sse::json_instead_of_stream;
 use crate::providers::{adapter_for, Provider, Target};
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::cascade::{judge, Verdict};
-use crate::routing::health::Admission;
+use crate::routing::health::{Admission, AnswerKind};
 use crate::routing::plan::{plan, Outcome, PlanInput};
 use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
@@ -75,7 +75,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         sticky_key: &sticky_key,
         allowed_models: principal.tenant.allowed_models.as_deref(),
         usable: &usable_here,
-        latency_ms: &health::latency_ms,
+        // `fastest` compares like with like: time to a stream's start for a streaming request.
+        latency_ms: &|key| health::latency_ms(key, if chat.stream { AnswerKind::Stream } else { AnswerKind::Whole }),
     };
     note_shape(rc, &principal, &chat, &facts);
     let outcome = plan(&policy, &input)?;
@@ -457,7 +458,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                 };
                 // The stream has started; a cut later is the stream's error, not a fallback.
-                health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at);
+                health::success(&provider.id, &candidate.upstream_model, AnswerKind::Stream, http::now_ms() - sent_at);
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
@@ -480,7 +481,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                 };
                 // A whole, readable answer: healthy (a cascade may still judge it weak).
-                health::success(&provider.id, &candidate.upstream_model, http::now_ms() - sent_at);
+                health::success(&provider.id, &candidate.upstream_model, AnswerKind::Whole, http::now_ms() - sent_at);
                 let has_stronger = decision.candidates[i + 1..].iter().any(|c| c.model != candidate.model);
                 if let (Some(settings), true) = (cascade, has_stronger) {
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob) {

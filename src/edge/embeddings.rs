@@ -143,7 +143,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             }
         }
         // The latency of one upstream call, as the deployment's latency means for chat.
-        health::success(&provider.id, &candidate.upstream_model, (http::now_ms() - sent_at) / answers.len() as f64);
+        health::success(&provider.id, &candidate.upstream_model, crate::routing::health::AnswerKind::Whole, (http::now_ms() - sent_at) / answers.len() as f64);
         return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate });
     }
     if circuit_skips == failures.len() {

@@ -7,7 +7,7 @@ use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::api::ApiError;
-use crate::routing::health::{deployment_key, Admission, DeploymentHealth, HealthBoard};
+use crate::routing::health::{deployment_key, Admission, AnswerKind, DeploymentHealth, HealthBoard};
 
 use super::auth::authenticate_reader;
 use super::config;
@@ -21,8 +21,8 @@ pub fn admit(provider: &str, upstream_model: &str) -> Admission {
     BOARD.with(|b| b.borrow_mut().admit(&deployment_key(provider, upstream_model), now_ms()))
 }
 
-pub fn success(provider: &str, upstream_model: &str, latency_ms: f64) {
-    BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), latency_ms));
+pub fn success(provider: &str, upstream_model: &str, kind: AnswerKind, latency_ms: f64) {
+    BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), kind, latency_ms));
 }
 
 /// A call that ended in a client error: no verdict on the deployment (see `record_neutral`).
@@ -44,8 +44,8 @@ pub fn refusal(provider: &str, retry_in_ms: f64) -> String {
     format!("{provider}: circuit open (next probe in {:.0} s)", retry_in_ms / 1000.0)
 }
 
-pub fn latency_ms(key: &str) -> Option<f64> {
-    BOARD.with(|b| b.borrow().latency_ms(key))
+pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<f64> {
+    BOARD.with(|b| b.borrow().latency_ms(key, kind))
 }
 
 /// Every deployment in the catalog with this isolate's view of its health. Deployment health

@@ -43,12 +43,24 @@ pub struct DeploymentHealth {
     pub consecutive_failures: u32,
     pub successes: u64,
     pub failures: u64,
+    /// Moving average of whole answers' latency (request sent to body read).
     pub latency_ms: Option<f64>,
+    /// Moving average of streams' latency to their response headers: a different measure (a
+    /// stream starts long before a whole answer would end), so kept apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_latency_ms: Option<f64>,
+}
+
+/// How an answer was read, which decides what its latency measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    Whole,
+    Stream,
 }
 
 impl Default for DeploymentHealth {
     fn default() -> Self {
-        DeploymentHealth { breaker: BreakerState::Closed, consecutive_failures: 0, successes: 0, failures: 0, latency_ms: None }
+        DeploymentHealth { breaker: BreakerState::Closed, consecutive_failures: 0, successes: 0, failures: 0, latency_ms: None, stream_latency_ms: None }
     }
 }
 
@@ -93,13 +105,17 @@ impl HealthBoard {
         }
     }
 
-    pub fn record_success(&mut self, key: &str, latency_ms: f64) {
+    pub fn record_success(&mut self, key: &str, kind: AnswerKind, latency_ms: f64) {
         let alpha = self.config.latency_alpha;
         let h = self.deployments.entry(key.to_string()).or_default();
         h.successes += 1;
         h.consecutive_failures = 0;
         h.breaker = BreakerState::Closed;
-        h.latency_ms = Some(match h.latency_ms {
+        let average = match kind {
+            AnswerKind::Whole => &mut h.latency_ms,
+            AnswerKind::Stream => &mut h.stream_latency_ms,
+        };
+        *average = Some(match *average {
             Some(avg) => avg + alpha * (latency_ms - avg),
             None => latency_ms,
         });
@@ -132,8 +148,12 @@ impl HealthBoard {
         false
     }
 
-    pub fn latency_ms(&self, key: &str) -> Option<f64> {
-        self.deployments.get(key).and_then(|h| h.latency_ms)
+    /// The average latency of answers read this way.
+    pub fn latency_ms(&self, key: &str, kind: AnswerKind) -> Option<f64> {
+        self.deployments.get(key).and_then(|h| match kind {
+            AnswerKind::Whole => h.latency_ms,
+            AnswerKind::Stream => h.stream_latency_ms,
+        })
     }
 
     pub fn snapshot(&self) -> Vec<(String, DeploymentHealth)> {
@@ -155,7 +175,7 @@ mod tests {
             assert!(!b.record_failure(k, t as f64));
             assert_eq!(b.admit(k, t as f64), Admission::Allow);
         }
-        b.record_success(k, 100.0);
+        b.record_success(k, AnswerKind::Whole, 100.0);
         b.record_failure(k, 10.0);
         b.record_failure(k, 11.0);
         assert_eq!(b.admit(k, 12.0), Admission::Allow, "a success resets the count");
@@ -166,9 +186,11 @@ mod tests {
         assert!(b.record_failure(k, 1020.0), "a failed probe opens it again");
         assert_eq!(b.admit(k, 1500.0), Admission::Refuse { retry_in_ms: 520.0 }, "a failed probe reopens");
         assert_eq!(b.admit(k, 2020.0), Admission::Probe);
-        b.record_success(k, 300.0);
+        b.record_success(k, AnswerKind::Whole, 300.0);
         assert_eq!(b.admit(k, 2021.0), Admission::Allow);
-        assert_eq!(b.latency_ms(k), Some(200.0));
+        assert_eq!(b.latency_ms(k, AnswerKind::Whole), Some(200.0));
+        b.record_success(k, AnswerKind::Stream, 40.0);
+        assert_eq!((b.latency_ms(k, AnswerKind::Whole), b.latency_ms(k, AnswerKind::Stream)), (Some(200.0), Some(40.0)), "a stream's start is not averaged with whole answers");
     }
 
     #[test]
@@ -181,7 +203,7 @@ mod tests {
         // The probe's request was refused by the upstream as a client error (a bad image URL).
         b.record_neutral(k);
         assert_eq!(b.admit(k, 1002.0), Admission::Probe, "without this, the breaker refused every request from then on");
-        b.record_success(k, 50.0);
+        b.record_success(k, AnswerKind::Whole, 50.0);
         assert_eq!(b.admit(k, 1003.0), Admission::Allow);
         b.record_neutral(k);
         assert_eq!(b.admit(k, 1004.0), Admission::Allow, "a client error leaves a closed breaker closed");
@@ -201,7 +223,7 @@ mod tests {
     #[test]
     fn snapshot_is_sorted_and_serializable() {
         let mut b = HealthBoard::default();
-        b.record_success("b/x", 10.0);
+        b.record_success("b/x", AnswerKind::Whole, 10.0);
         b.record_failure("a/y", 0.0);
         let snap = b.snapshot();
         assert_eq!(snap[0].0, "a/y");
