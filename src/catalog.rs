@@ -65,8 +65,10 @@ pub struct ProviderConfig {
 impl ProviderConfig {
     /// Whether this provider may serve a route whose data residency requires `regions` (none
     /// required: any may; a provider with no region never satisfies a requirement).
+    /// Region names compare without case: a policy's `"EU"` means the catalog's `"eu"`, not a
+    /// region nobody serves (which would refuse every request as a residency failure).
     pub fn serves_regions(&self, regions: &[String]) -> bool {
-        regions.is_empty() || self.region.as_ref().is_some_and(|r| regions.contains(r))
+        regions.is_empty() || self.region.as_ref().is_some_and(|r| regions.iter().any(|want| want.eq_ignore_ascii_case(r)))
     }
 }
 
@@ -291,6 +293,14 @@ mod tests {
         assert_eq!(c.resolve("fast").unwrap().name, "gpt-4o-mini");
         assert_eq!(c.public_names().count(), 3);
         assert!(c.resolve("nope").is_none());
+    }
+
+    #[test]
+    fn regions_compare_without_case() {
+        let c = Catalog::from_json(DOC).unwrap();
+        let eu = &c.providers["azure-eu"];
+        assert!(eu.serves_regions(&["EU".to_string()]) && eu.serves_regions(&["eu".to_string()]) && eu.serves_regions(&[]));
+        assert!(!eu.serves_regions(&["us".to_string()]));
     }
 
     #[test]
