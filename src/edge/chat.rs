@@ -372,6 +372,11 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
     // cascade steps aside and the first candidate streams as usual.
     let cascade = decision.cascade.filter(|c| !chat.stream || c.buffer_streams);
+    let mut decision = decision;
+    if decision.cascade.is_some() && cascade.is_none() {
+        // The planner's reason promised escalation; a stream that is not buffered gets none.
+        decision.reason.push_str("; streamed as it comes, so not judged and never escalated (the rule's buffer_streams is off)");
+    }
     let upstream_chat = match cascade {
         Some(_) => {
             let mut c = chat.clone();

@@ -48,6 +48,11 @@ when = { feature = ["cascade"] }
 route = { strategy = "cascade", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], buffer_streams = true }
 
 [[rules]]
+name = "cascade-live"
+when = { feature = ["cascade-live"] }
+route = { strategy = "cascade", candidates = ["gpt-4o-mini", "claude-haiku-4-5"] }
+
+[[rules]]
 name = "translated"
 when = { feature = ["translated"] }
 route = { strategy = "fallback", candidates = ["claude-haiku-4-5", "gemini-2.5-flash"] }
@@ -202,6 +207,15 @@ test('a buffered cascade answers a streaming client with a replayed stream', asy
   assert.ok(comments.some((c) => c.includes('"cost_usd"')));
   const sent = r.upstream.requests().filter((q) => q.path.includes('chat/completions') || q.path.includes('messages'));
   assert.ok(sent.every((q) => q.body.stream !== true), 'upstream calls are not streamed');
+});
+
+test('a streaming cascade without buffer_streams says it does not judge the stream', async () => {
+  r.upstream.reset();
+  const resp = await r.chat(ask({ model: 'gpt-4o-mini', stream: true }), as('cascade-live'));
+  assert.equal(resp.status, 200);
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /starting at gpt-4o-mini.*not judged and never escalated/);
+  assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o-mini');
+  await readSse(resp);
 });
 
 test('a request every candidate\'s adapter refuses is the client\'s to fix: 400 naming the field, nothing sent', async () => {
