@@ -142,6 +142,19 @@ impl ModelPrice {
         self.tiers.iter().rev().find(|t| input_tokens > t.above_input_tokens).map(|t| t.rates).unwrap_or(self.base)
     }
 
+    /// Why this model cannot take a request needing `window_tokens` (prompt plus the output
+    /// expected) whose client caps the output at `max_output`, if it cannot: its provider would
+    /// refuse the request with a 400, which ends a fallback chain.
+    pub fn cannot_take(&self, window_tokens: u64, max_output: Option<u64>) -> Option<String> {
+        if let Some(window) = self.context_window.filter(|&w| window_tokens > w) {
+            return Some(format!("window {window} < {window_tokens} tokens"));
+        }
+        match (self.max_output_tokens, max_output) {
+            (Some(cap), Some(wanted)) if wanted > cap => Some(format!("writes at most {cap} tokens < max_tokens {wanted}")),
+            _ => None,
+        }
+    }
+
     /// The rates of a processing tier, where the table gives them (they replace the long-context
     /// bands, which OpenAI's tiered models do not have).
     pub fn service_tier_rates(&self, tier: ServiceTier) -> Option<Rates> {

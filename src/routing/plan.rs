@@ -93,17 +93,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             continue;
         }
         let price = input.prices.get(&model.price_key);
-        if let Some(window) = price.and_then(|p| p.context_window) {
-            if needed > window {
-                notes.push(format!("{} window {window} < {needed} tokens", model.name));
-                continue;
-            }
-        }
-        if let (Some(cap), Some(wanted)) = (price.and_then(|p| p.max_output_tokens), input.requested_output_tokens) {
-            if wanted > cap {
-                notes.push(format!("{} writes at most {cap} tokens < max_tokens {wanted}", model.name));
-                continue;
-            }
+        if let Some(why) = price.and_then(|p| p.cannot_take(needed, input.requested_output_tokens)) {
+            notes.push(format!("{} {why}", model.name));
+            continue;
         }
         let estimate = price.map(|p| {
             let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens: input.expected_output_tokens, ..Usage::default() };
