@@ -166,6 +166,22 @@ impl Usage {
         Usage { input_tokens: count(usage, "/prompt_tokens"), ..Usage::default() }
     }
 
+    /// The usage of two calls together (batches of one request): every count added; the tier is
+    /// the first call's.
+    pub fn plus(&self, other: &Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens + other.input_tokens,
+            cached_input_tokens: self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens: self.cache_write_tokens + other.cache_write_tokens,
+            cache_write_1h_tokens: self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            output_tokens: self.output_tokens + other.output_tokens,
+            reasoning_tokens: self.reasoning_tokens + other.reasoning_tokens,
+            audio_input_tokens: self.audio_input_tokens + other.audio_input_tokens,
+            cached_audio_input_tokens: self.cached_audio_input_tokens + other.cached_audio_input_tokens,
+            service_tier: self.service_tier,
+        }
+    }
+
     /// Keeps the larger of each count: Anthropic streams report input in `message_start` and the
     /// final output in `message_delta`, and some hosts repeat cumulative usage in every chunk.
     pub fn merge_max(&mut self, other: &Usage) {

@@ -176,17 +176,7 @@ pub fn merge_embeddings_answers(answers: Vec<EmbeddingsAnswer>) -> EmbeddingsAns
                 }
             }
         }
-        merged.usage = merged.usage.zip(usage).map(|(a, b)| Usage {
-            input_tokens: a.input_tokens + b.input_tokens,
-            cached_input_tokens: a.cached_input_tokens + b.cached_input_tokens,
-            cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
-            cache_write_1h_tokens: a.cache_write_1h_tokens + b.cache_write_1h_tokens,
-            output_tokens: a.output_tokens + b.output_tokens,
-            reasoning_tokens: a.reasoning_tokens + b.reasoning_tokens,
-            audio_input_tokens: a.audio_input_tokens + b.audio_input_tokens,
-            cached_audio_input_tokens: a.cached_audio_input_tokens + b.cached_audio_input_tokens,
-            service_tier: a.service_tier,
-        });
+        merged.usage = merged.usage.zip(usage).map(|(a, b)| a.plus(&b));
     }
     merged
 }
