@@ -170,6 +170,12 @@ impl ApiError {
         Self::new(503, ErrorType::ServiceUnavailable, "no_available_route", message)
     }
 
+    /// Nothing was sent: every deployment of `model` is behind an open circuit breaker
+    /// (unavailable for now, not an upstream error); `why` lists them.
+    pub fn every_breaker_open(model: &str, why: &[String]) -> Self {
+        Self::no_route(format!("No deployment for '{model}' can take requests now: {}.", why.join("; ")))
+    }
+
     pub fn configuration(message: impl Into<String>) -> Self {
         Self::new(500, ErrorType::ApiError, "router_misconfigured", message)
     }

@@ -539,7 +539,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
     }
     if nothing_sent && circuit_skips > 0 {
-        return Err(ApiError::no_route(format!("No deployment for '{}' can take requests now: {}.", decision.requested, attempts.failures.join("; "))));
+        return Err(ApiError::every_breaker_open(&decision.requested, &attempts.failures));
     }
     {
         let mut shape = rc.shape.borrow_mut();
@@ -734,7 +734,7 @@ fn stream_response(
         upstream: upstream_body,
         session: StreamSession::new(adapter.chat_stream(target, chat), chat.wants_stream_usage(), now_unix()),
         price_key: candidate.price_key.clone(),
-        baseline_price_key: receipt_baseline_key(chat, candidate, &cfg),
+        baseline_price_key: receipt_baseline_key(chat, &cfg),
         receipt,
         cfg,
         prompt_tokens_estimate: usage_when_unreported(&candidate.upstream_model, chat, "").input_tokens,
@@ -777,8 +777,9 @@ fn stream_response(
     Ok(Response::from_stream(body).map_err(http::to_api_error)?.with_headers(headers))
 }
 
-fn receipt_baseline_key(chat: &ChatRequest, candidate: &Candidate, cfg: &RouterConfig) -> Option<String> {
-    cfg.catalog.resolve(&chat.model).map(|m| m.price_key.clone()).or_else(|| Some(candidate.price_key.clone()))
+/// The requested model's pricing row; `Receipt::priced` uses the served model's without one.
+fn receipt_baseline_key(chat: &ChatRequest, cfg: &RouterConfig) -> Option<String> {
+    cfg.catalog.resolve(&chat.model).map(|m| m.price_key.clone())
 }
 
 fn finish_stream(st: &mut StreamState) -> Vec<u8> {

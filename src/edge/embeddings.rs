@@ -148,7 +148,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     }
     if circuit_skips == failures.len() {
         // Nothing was sent: every deployment is behind an open breaker (unavailable for now).
-        return Err(ApiError::no_route(format!("No deployment for '{}' can take requests now: {}.", decision.requested, failures.join("; "))));
+        return Err(ApiError::every_breaker_open(&decision.requested, &failures));
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }
