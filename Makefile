@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export WRANGLER_SEND_METRICS := false
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: tools build test test-unit test-integration fuzz-short fuzz-long load load-check dev seed-local seed-remote deploy-check clean
+.PHONY: tools build test test-unit test-integration fuzz-short fuzz-long load load-check dev seed-local seed-remote deploy-check bench-check clean
 
 tools:
 	@bash scripts/ensure-tools.sh
@@ -40,9 +40,16 @@ load-check: build/index.js
 	LOAD_BASELINE=0 LOAD_WRITE=0 node bench/load/load.mjs > build/load-check.json || { cat build/load-check.json; exit 1; }
 	@node -e 'const r = require("./build/load-check.json").router; console.log(`load check: $${r.errors} errors, $${r.events} cost events, isolate memory $${r.isolate.growthPct.toFixed(1)}%, $${r.throughput.toFixed(0)} req/s`)'
 
+# The benchmark crates call the core's API and nothing else builds them, so an API change could
+# leave them broken until someone next measures; this compiles each (no run, nothing timed).
+bench-check: tools
+	for crate in bench/route/wasm bench/semantic/wasm bench/tokenizer/wasm bench/latency/trivial-worker; do \
+		(cd $$crate && CARGO_TARGET_DIR=$(CURDIR)/target/bench-check cargo check --locked --quiet --target wasm32-unknown-unknown) || exit 1; \
+	done
+
 # Every test: native core tests, then the built worker in workerd against the fake providers,
 # then the load check, then a short fuzz run.
-test: tools deploy-check test-unit test-integration load-check fuzz-short
+test: tools deploy-check test-unit bench-check test-integration load-check fuzz-short
 
 # Runs the router locally in workerd on 127.0.0.1:8787 with local KV seeded from kv-seed/.
 # Providers without a key in .dev.vars are served by the bundled demo upstream (labelled as such).

@@ -58,7 +58,7 @@ fn load_catalog(o: &Options) -> Result<(Catalog, PriceTable), String> {
 }
 
 fn load_policy(path: &Path, catalog: &Catalog) -> Result<Policy, String> {
-    Policy::from_toml(&path.display().to_string(), &read(path)?, &|m| catalog.resolve(m).is_some()).map_err(|e| e.to_string())
+    Policy::from_toml(&path.display().to_string(), &read(path)?, catalog).map_err(|e| e.to_string())
 }
 
 /// Runs one command; returns the process exit code.
@@ -403,7 +403,7 @@ mod tests {
     fn audit_reports_spend_with_and_without_the_policy() {
         let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
         let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
-        let policy = Policy::from_toml("example", include_str!("../policies/example.toml"), &|m| catalog.resolve(m).is_some()).unwrap();
+        let policy = Policy::from_toml("example", include_str!("../policies/example.toml"), &catalog).unwrap();
         let calls = concat!(
             r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":100,"prompt":"Classify this ticket"}"#, "\n",
             r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":100,"prompt":"Classify that ticket"}"#, "\n",

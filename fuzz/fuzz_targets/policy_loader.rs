@@ -15,15 +15,14 @@ static CATALOG: OnceLock<Catalog> = OnceLock::new();
 fuzz_target!(|input: &[u8]| {
     let Ok(text) = std::str::from_utf8(input) else { return };
     let catalog = CATALOG.get_or_init(seed_catalog);
-    let known = |name: &str| catalog.resolve(name).is_some();
-    match Policy::from_toml("fuzz.toml", text, &known) {
+    match Policy::from_toml("fuzz.toml", text, catalog) {
         Err(e) => {
             assert!(!e.message.trim().is_empty(), "an error without a message");
             let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
             assert!((1..=lines).contains(&e.line), "error at line {} of a {lines}-line text", e.line);
         }
         Ok(policy) => {
-            assert_eq!(Policy::from_toml("fuzz.toml", text, &known).ok().as_ref(), Some(&policy), "loading is not deterministic");
+            assert_eq!(Policy::from_toml("fuzz.toml", text, catalog).ok().as_ref(), Some(&policy), "loading is not deterministic");
             assert!(!policy.rules.is_empty());
             for facts in [Facts::default(), Facts { model: "gpt-4o".into(), difficulty: 0.9, prompt_tokens: 5000, hour_utc: 23, ..Facts::default() }] {
                 let _ = policy.first_match(&facts);

@@ -116,12 +116,12 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
     if let Some((_, p)) = cached.as_ref().filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS) {
         return Ok(p.clone());
     }
-    let known = |m: &str| cfg.catalog.resolve(m).is_some();
+    let known = &cfg.catalog;
     let mut chosen = None;
     if let Ok(kv) = env.kv("CONFIG") {
         for key in [format!("policy:{tenant}"), format!("policy:{}", crate::tenants::SHARED_POLICY_NAME)] {
             if let Ok(Some(text)) = kv.get(&key).text().await {
-                match Policy::from_toml(&key, &text, &known) {
+                match Policy::from_toml(&key, &text, known) {
                     Ok(p) => chosen = Some(Rc::new(p)),
                     Err(e) => {
                         worker::console_error!("policy rejected: {e}");
@@ -136,7 +136,7 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
         }
     }
     let policy = chosen.unwrap_or_else(|| {
-        Rc::new(Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, &known).unwrap_or_else(|_| fallback_policy()))
+        Rc::new(Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, known).unwrap_or_else(|_| fallback_policy()))
     });
     POLICIES.with(|c| {
         let mut c = c.borrow_mut();

@@ -53,6 +53,18 @@ fn allowed(input: &PlanInput, name: &str, resolved: &str) -> bool {
     input.allowed_models.is_none_or(|a| a.iter().any(|m| m == name || m == resolved))
 }
 
+/// Why a deployment cannot take the request once its adapter fills in an output cap the client
+/// left out (Anthropic requires one and is sent 4,096), if it cannot. Such a provider counts
+/// that cap against the context window and refuses the request with a 400, which would end the
+/// fallback chain, where the planner's own check assumed only the expected output.
+fn adapter_output_cap_misfit(input: &PlanInput, model: &crate::catalog::ModelEntry, provider: &ProviderConfig) -> Option<String> {
+    if input.requested_output_tokens.is_some() {
+        return None;
+    }
+    let cap = crate::providers::adapter_for(provider.kind).default_output_cap()?;
+    input.prices.get(&model.price_key)?.cannot_take(input.facts.prompt_tokens + cap, Some(cap))
+}
+
 fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
     let requested = input.facts.model.as_str();
     let baseline_price_key = input.catalog.resolve(requested).map(|m| m.price_key.clone());
@@ -119,6 +131,10 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             }
             if !(input.usable)(provider) {
                 notes.push(format!("{} has no key", d.provider));
+                continue;
+            }
+            if let Some(why) = adapter_output_cap_misfit(input, model, provider) {
+                notes.push(format!("{} on {} {why}", model.name, d.provider));
                 continue;
             }
             candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key.clone() });
@@ -239,7 +255,7 @@ route = { strategy = "requested" }
 
     fn run_capped(facts: Facts, usable: &dyn Fn(&ProviderConfig) -> bool, max_tokens: Option<u64>) -> Result<Outcome, ApiError> {
         let cat = catalog();
-        let policy = Policy::from_toml("t.toml", POLICY, &|m| cat.resolve(m).is_some()).unwrap();
+        let policy = Policy::from_toml("t.toml", POLICY, &cat).unwrap();
         let prices = prices();
         let latency = |k: &str| match k {
             "openai/gpt-4o-mini" => Some(300.0),
@@ -277,6 +293,16 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn the_output_cap_an_adapter_fills_in_counts_against_the_window() {
+        // Anthropic is sent max_tokens 4,096 when the client sets none and refuses a prompt that
+        // leaves less than that in the window; with the client's own smaller cap it fits.
+        let facts = Facts { task: Some(TaskClass::Classification), prompt_tokens: 197_000, model: "gpt4o".into(), ..Facts::default() };
+        let e = run(facts.clone(), &|_| true).unwrap_err();
+        assert!(e.message.contains("claude-haiku-4-5 on anthropic window 200000 < 201096 tokens"), "{}", e.message);
+        assert_eq!(route(run_capped(facts, &|_| true, Some(1_000)).unwrap()).candidates[0].model, "claude-haiku-4-5");
+    }
+
+    #[test]
     fn eu_traffic_stays_in_eu_or_fails_closed() {
         let d = route(run(Facts { eu: true, model: "gpt-4o".into(), ..Facts::default() }, &|_| true).unwrap());
         assert_eq!(d.candidates.len(), 1);
@@ -289,7 +315,7 @@ route = { strategy = "requested" }
     #[test]
     fn requested_with_regions_answers_404_for_a_name_that_is_no_model() {
         let cat = catalog();
-        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"requested\", regions = [\"eu\"] }\n", &|m| cat.resolve(m).is_some()).unwrap();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"requested\", regions = [\"eu\"] }\n", &cat).unwrap();
         let prices = prices();
         let run = |model: &str, allowed: Option<&[String]>| {
             let facts = Facts { model: model.into(), ..Facts::default() };

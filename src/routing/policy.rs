@@ -193,10 +193,27 @@ pub struct Facts {
     pub system_prompt_tokens: u64,
 }
 
+/// The names a policy may use, which the loader checks it against: the catalog's in production.
+pub trait KnownNames {
+    /// A model or alias.
+    fn is_model(&self, name: &str) -> bool;
+    /// A region some provider is in (compared without case, as routing compares them).
+    fn is_region(&self, name: &str) -> bool;
+}
+
+impl KnownNames for crate::catalog::Catalog {
+    fn is_model(&self, name: &str) -> bool {
+        self.resolve(name).is_some()
+    }
+    fn is_region(&self, name: &str) -> bool {
+        self.providers.values().any(|p| p.region.as_ref().is_some_and(|r| r.eq_ignore_ascii_case(name)))
+    }
+}
+
 impl Policy {
-    /// Parses and validates a policy. `known_models` are the catalog's models and aliases;
-    /// a rule naming anything else is an error, reported at its line.
-    pub fn from_toml(source_name: &str, text: &str, known_models: &dyn Fn(&str) -> bool) -> Result<Policy, PolicyError> {
+    /// Parses and validates a policy against the catalog's names; a rule naming a model, alias
+    /// or region the catalog lacks is an error, reported at its line.
+    pub fn from_toml(source_name: &str, text: &str, known: &dyn KnownNames) -> Result<Policy, PolicyError> {
         let err = |line: usize, message: String| PolicyError { source_name: source_name.to_string(), line, message };
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
@@ -209,7 +226,7 @@ impl Policy {
         for h in raw.hosts {
             let line = line_of(text, h.span().start);
             let h = h.into_inner();
-            if !known_models(&h.model) {
+            if !known.is_model(&h.model) {
                 return Err(err(line, format!("host '{}' names unknown model or alias '{}'", h.host, h.model)));
             }
             hosts.push(h);
@@ -224,7 +241,7 @@ impl Policy {
             }
             let action = match (r.route, r.block, r.respond) {
                 (Some(route), None, None) => {
-                    validate_route(&route, known_models).map_err(|m| err(line, format!("rule '{}': {m}", r.name)))?;
+                    validate_route(&route, known).map_err(|m| err(line, format!("rule '{}': {m}", r.name)))?;
                     Action::Route(route)
                 }
                 (None, Some(message), None) => Action::Block(message),
@@ -244,7 +261,7 @@ impl Policy {
                 }
             }
             for m in r.when.model.iter().flatten() {
-                if !known_models(m) {
+                if !known.is_model(m) {
                     return Err(err(line, format!("rule '{}': when.model names unknown model or alias '{m}'", r.name)));
                 }
             }
@@ -259,7 +276,7 @@ impl Policy {
                 let line = line_of(text, c.span().start);
                 let c = c.into_inner();
                 c.validate().map_err(|m| err(line, m))?;
-                if c.semantic_embedder != crate::cache::semantic::STATIC_EMBEDDER && !known_models(&c.semantic_embedder) {
+                if c.semantic_embedder != crate::cache::semantic::STATIC_EMBEDDER && !known.is_model(&c.semantic_embedder) {
                     return Err(err(line, format!("cache.semantic_embedder '{}' is neither \"static\" nor a model in the catalog", c.semantic_embedder)));
                 }
                 c
@@ -285,10 +302,17 @@ impl Policy {
     }
 }
 
-fn validate_route(route: &Route, known_models: &dyn Fn(&str) -> bool) -> Result<(), String> {
+fn validate_route(route: &Route, known: &dyn KnownNames) -> Result<(), String> {
     for c in &route.candidates {
-        if !known_models(c) {
+        if !known.is_model(c) {
             return Err(format!("candidate '{c}' is not a model or alias in the catalog"));
+        }
+    }
+    // A region no provider is in would pass loading and then refuse every request it matches
+    // as a residency failure (503), which reads like an outage rather than a typo.
+    for r in &route.regions {
+        if !known.is_region(r) {
+            return Err(format!("region '{r}' is not the region of any provider in the catalog"));
         }
     }
     match route.strategy {
@@ -453,12 +477,18 @@ name = "default"
 route = { strategy = "requested" }
 "#;
 
-    fn known(m: &str) -> bool {
-        ["gpt-4o-mini", "claude-haiku-4-5", "gpt4o", "faq-bot", "gpt-4o"].contains(&m)
+    struct Known;
+    impl KnownNames for Known {
+        fn is_model(&self, m: &str) -> bool {
+            ["gpt-4o-mini", "claude-haiku-4-5", "gpt4o", "faq-bot", "gpt-4o"].contains(&m)
+        }
+        fn is_region(&self, r: &str) -> bool {
+            r.eq_ignore_ascii_case("eu")
+        }
     }
 
     fn policy() -> Policy {
-        Policy::from_toml("acme.toml", POLICY, &known).unwrap()
+        Policy::from_toml("acme.toml", POLICY, &Known).unwrap()
     }
 
     #[test]
@@ -524,6 +554,8 @@ route = { strategy = "requested" }
             (POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { min = 0.6, max = 0.4 }"), 24, "difficulty has min 0.6 above max 0.4"),
             (POLICY.replace("risk = [\"irreversible\"]", "risk = [\"catastrophic\"]"), 11, "unknown variant"),
             (POLICY.replace("weights = [90, 10]", "weights = [90]"), 29, "one weight per candidate"),
+            (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"EU\"] }\n\n[[rules]]\nname = \"ab\""), 0, ""),
+            (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"eu\", \"mars\"] }\n\n[[rules]]\nname = \"ab\""), 24, "region 'mars' is not the region of any provider"),
             (POLICY.replace("version = 1", "version = 2"), 2, "unsupported version"),
             (POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\""), 5, "unknown model"),
             (POLICY.replace("name = \"hours\"", "name = \"default\""), 34, "already used"),
@@ -534,7 +566,12 @@ route = { strategy = "requested" }
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic = true\nsemantic_embedder = \"nope\"\n\n[[rules]]", 1), 9, "neither \"static\" nor a model"),
         ];
         for (text, line, needle) in cases {
-            let e = Policy::from_toml("acme.toml", &text, &known).unwrap_err();
+            if needle.is_empty() {
+                // A control: the same edit with a region the catalog has loads.
+                Policy::from_toml("acme.toml", &text, &Known).unwrap();
+                continue;
+            }
+            let e = Policy::from_toml("acme.toml", &text, &Known).unwrap_err();
             assert!(e.message.contains(needle), "{needle}: {e}");
             assert_eq!(e.line, line, "{needle}: {e}");
         }

@@ -40,7 +40,7 @@ pub extern "C" fn alloc(len: usize) -> *mut u8 {
 pub unsafe extern "C" fn setup(c: *const u8, cl: usize, p: *const u8, pl: usize, po: *const u8, pol: usize) -> u32 {
     let Ok(catalog) = Catalog::from_json(text(c, cl)) else { return 1 };
     let Ok(prices) = PriceTable::from_json(text(p, pl)) else { return 2 };
-    let Ok(policy) = Policy::from_toml("bench.toml", text(po, pol), &|m| catalog.resolve(m).is_some()) else { return 3 };
+    let Ok(policy) = Policy::from_toml("bench.toml", text(po, pol), &catalog) else { return 3 };
     SETUP.with(|s| *s.borrow_mut() = Some(Setup { catalog, prices, policy }));
     0
 }
@@ -65,6 +65,7 @@ fn decide_parsed(req: &ChatRequest) -> u64 {
             prices: &s.prices,
             facts: &facts,
             expected_output_tokens: req.max_output_tokens().unwrap_or(512),
+            requested_output_tokens: req.max_output_tokens(),
             sticky_key: "bench",
             allowed_models: None,
             usable: &everyone,
