@@ -396,12 +396,17 @@ impl ChatRequest {
         if self.stream_options.is_some() && !self.stream {
             return Err(ApiError::invalid_value("stream_options", "'stream_options' is only allowed when 'stream' is true."));
         }
-        if let Some(user) = &self.user {
-            if user.len() > 256 {
-                return Err(ApiError::invalid_value("user", "'user' must be at most 256 characters."));
-            }
-        }
-        Ok(())
+        super::end_user::validate(&self.user, &self.extra)
+    }
+
+    /// The end user the client names (`user` or `safety_identifier`), for attribution.
+    pub fn end_user(&self) -> Option<&str> {
+        super::end_user::named(&self.user, &self.extra)
+    }
+
+    /// Puts the ids providers are sent in place of the client's end-user ids (see [`super::end_user`]).
+    pub fn scope_end_user_for_provider(&mut self, tenant_id: &str) {
+        super::end_user::scope_for_provider(&mut self.user, &mut self.extra, tenant_id);
     }
 
     /// For providers that only know function tools (Anthropic, Gemini): refuses GPT-5's custom

@@ -79,7 +79,30 @@ impl EmbeddingsRequest {
         if req.dimensions == Some(0) {
             return Err(ApiError::invalid_value("dimensions", "'dimensions' must be at least 1."));
         }
+        super::end_user::validate(&req.user, &req.extra)?;
         Ok(req)
+    }
+
+    /// The input tokens at four characters per token (token arrays counted exactly), for when a
+    /// provider reports no usage (Gemini's batch endpoint never does).
+    pub fn estimated_input_tokens(&self) -> u64 {
+        use crate::tokens::estimate_text_tokens;
+        match &self.input {
+            EmbeddingInput::One(s) => estimate_text_tokens(s),
+            EmbeddingInput::Many(v) => v.iter().map(|s| estimate_text_tokens(s)).sum(),
+            EmbeddingInput::Tokens(t) => t.len() as u64,
+            EmbeddingInput::TokenBatches(b) => b.iter().map(|t| t.len() as u64).sum(),
+        }
+    }
+
+    /// The end user the client names (`user` or `safety_identifier`), for attribution.
+    pub fn end_user(&self) -> Option<&str> {
+        super::end_user::named(&self.user, &self.extra)
+    }
+
+    /// Puts the ids providers are sent in place of the client's end-user ids (see [`super::end_user`]).
+    pub fn scope_end_user_for_provider(&mut self, tenant_id: &str) {
+        super::end_user::scope_for_provider(&mut self.user, &mut self.extra, tenant_id);
     }
 
     pub fn input_count(&self) -> usize {

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod embeddings;
+pub mod end_user;
 pub mod error;
 
 pub use error::{ApiError, ErrorType};

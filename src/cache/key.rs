@@ -7,23 +7,29 @@ use sha2::{Digest, Sha256};
 pub const KEY_VERSION: &str = "exact-v2";
 
 /// Request fields that never change the answer: delivery (`stream`, `stream_options`) and
-/// bookkeeping (`user`, `metadata`, `store`). Everything else — messages, tools, tool_choice,
+/// bookkeeping (`user`, `safety_identifier`, `prompt_cache_key`, `metadata`, `store`). Everything else — messages, tools, tool_choice,
 /// response_format, temperature, top_p, n, stop, seed, max_tokens, logprobs, penalties, and any
 /// field this router does not know — is part of the key, so an unknown parameter can only cause
 /// a miss, never a wrong hit.
-const IGNORED: &[&str] = &["stream", "stream_options", "user", "metadata", "store", "model"];
+pub(crate) const IGNORED: &[&str] = &["stream", "stream_options", "user", "safety_identifier", "prompt_cache_key", "metadata", "store", "model"];
 
 /// What an answer depends on besides the body: the model or alias asked for (after hostname
 /// aliases) and the models the policy routed this request to. A policy can send the same body to
-/// other models for other callers (attribution tags, country, hostname, hour of day, the arm of a
-/// split); an answer is only shared between requests routed alike. The routed models count as a
-/// set: a `fastest` or `cheapest` order moves with latencies and prices, and after a fallback any
-/// of them may have answered.
-pub fn answer_scope<'a>(requested: &str, routed_models: impl IntoIterator<Item = &'a str>) -> String {
+/// other models for other callers (attribution tags, country, hostname, hour of day); an answer
+/// is only shared between requests routed alike. The routed models count as a set: a `fastest`
+/// or `cheapest` order moves with latencies and prices, and after a fallback any of them may have
+/// answered. A split's arms route to the same set in different orders, so `split_arm` (the model
+/// a split sent this caller to) is part of the scope too: an answer from one arm served to the
+/// other arm's callers would blur the comparison the split exists for.
+pub fn answer_scope<'a>(requested: &str, routed_models: impl IntoIterator<Item = &'a str>, split_arm: Option<&str>) -> String {
     let models: std::collections::BTreeSet<&str> = routed_models.into_iter().collect();
     let mut scope = String::from(requested);
     scope.push_str(" -> ");
     scope.push_str(&models.into_iter().collect::<Vec<_>>().join(","));
+    if let Some(arm) = split_arm {
+        scope.push_str(" | arm ");
+        scope.push_str(arm);
+    }
     scope
 }
 

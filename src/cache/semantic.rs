@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 use crate::semantic::BucketKey;
 
+// Same fields as the exact key leaves out: delivery and bookkeeping never change an answer.
+use super::key::IGNORED;
+
 /// The embedder that ships with the router (weights in KV `CONFIG` key `embedder`).
 pub const STATIC_EMBEDDER: &str = "static";
 
@@ -27,8 +30,6 @@ pub struct SemanticQuery {
     pub text: String,
 }
 
-/// Same fields as the exact key leaves out: delivery and bookkeeping never change an answer.
-const IGNORED: &[&str] = &["stream", "stream_options", "user", "metadata", "store", "model"];
 
 /// The query for `body` (a validated chat request), or `None` when the last message is not a
 /// user turn made only of text, or that text is empty or longer than [`MAX_TURN_CHARS`].

@@ -19,6 +19,8 @@ fn keys_ignore_delivery_and_bookkeeping_but_nothing_else() {
     same["stream"] = json!(true);
     same["stream_options"] = json!({"include_usage": true});
     same["user"] = json!("u-1");
+    same["safety_identifier"] = json!("u-1");
+    same["prompt_cache_key"] = json!("support-bot");
     same["metadata"] = json!({"feature": "x"});
     assert_eq!(exact_key("acme", "gpt-4o-mini", &same), k, "delivery and bookkeeping do not change the answer");
     let reordered: serde_json::Value = serde_json::from_str(r#"{"messages":[{"content":"hi","role":"user"}],"temperature":0,"model":"gpt-4o-mini"}"#).unwrap();
@@ -113,12 +115,15 @@ fn a_streamed_answer_is_reassembled_whatever_the_splits() {
 
 #[test]
 fn the_answer_scope_is_the_model_asked_for_and_the_set_of_models_routed_to() {
-    let scope = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"]);
-    assert_eq!(scope, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"]), "the order a strategy tries them in does not matter");
-    assert_ne!(scope, answer_scope("gpt-4o", ["gpt-4o-mini"]), "a caller routed elsewhere (another feature, region, split arm) gets its own entries");
-    assert_ne!(scope, answer_scope("fast", ["gpt-4o-mini", "gpt-4o"]), "another model or alias asked for");
+    let scope = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], None);
+    assert_eq!(scope, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], None), "the order a strategy tries them in does not matter");
+    assert_ne!(scope, answer_scope("gpt-4o", ["gpt-4o-mini"], None), "a caller routed elsewhere (another feature, region) gets its own entries");
+    assert_ne!(scope, answer_scope("fast", ["gpt-4o-mini", "gpt-4o"], None), "another model or alias asked for");
+    let arm_a = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("gpt-4o-mini"));
+    assert_ne!(arm_a, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], Some("gpt-4o")), "the arms of a split share no answers");
+    assert_ne!(arm_a, scope);
     let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
-    assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", ["mistral-large"]), &body));
+    assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", ["mistral-large"], None), &body));
 }
 
 #[test]

@@ -41,11 +41,12 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         None => ChatRequest::parse(&body)?,
     };
     rc.set_model(&chat.model);
-    let attribution = events::attribution(&rc.headers, &principal, chat.extra.get("metadata"), chat.user.as_deref())?;
+    let attribution = events::attribution(&rc.headers, &principal, chat.extra.get("metadata"), chat.end_user())?;
     rc.set_attribution(attribution.clone());
     let policy = config::policy_for(env, &cfg, &principal.tenant.id).await?;
     let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default() } else { String::new() };
     let mut chat = chat;
+    chat.scope_end_user_for_provider(&principal.tenant.id);
     if let Some(alias) = policy.host_model(&host) {
         // The hostname names the model (gpt4o.router.example.com): it wins over the body's `model`.
         chat.model = alias.to_string();
@@ -157,7 +158,8 @@ async fn cached_answer(
     let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat) else { return Ok(None) };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;
-    let scope = crate::cache::answer_scope(&chat.model, decision.candidates.iter().map(|c| c.model.as_str()));
+    let split_arm = decision.candidates.first().filter(|_| decision.route == "split").map(|c| c.model.as_str());
+    let scope = crate::cache::answer_scope(&chat.model, decision.candidates.iter().map(|c| c.model.as_str()), split_arm);
     let key = exact_key(tenant, &scope, &body);
     if read {
         if let Some(answer) = super::cache::lookup(env, &key).await {
@@ -180,7 +182,7 @@ async fn cached_answer(
 
 /// The semantic cache's probe for this request, when the policy turns that cache on; `None` when
 /// the embedder or the vector cannot be had, or the request is not one the cache compares. A
-/// provider embedder's price goes on the request (`RequestContext::lookup_cost`).
+/// provider embedder's price goes on the request (`RequestContext::unseen_cost`).
 #[allow(clippy::too_many_arguments)]
 async fn semantic_probe(
     env: &Env,
@@ -199,7 +201,7 @@ async fn semantic_probe(
     let id = super::semantic::embedder_id(env, embedder).await?;
     let query = crate::cache::semantic::query(tenant, scope, &id, body)?;
     let (vector, cost) = super::semantic::embed(env, rc, cfg, embedder, &query.text, bounds).await;
-    rc.lookup_cost.set(rc.lookup_cost.get() + cost);
+    rc.unseen_cost.set(rc.unseen_cost.get() + cost);
     let vector = vector?;
     Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })
 }
@@ -217,7 +219,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
     let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None);
     receipt.cache = hit.outcome.into();
     // Nothing was called for the answer; finding it may have cost a provider embedding.
-    receipt.cost = Some(crate::pricing::Cost { total: rc.lookup_cost.get(), ..Default::default() });
+    receipt.cost = Some(crate::pricing::Cost { total: rc.unseen_cost.get(), ..Default::default() });
     receipt.baseline = Some(answer.baseline);
     events::record(env, rc, principal, 200, &receipt);
     let mut completion = answer.completion;
@@ -590,8 +592,8 @@ fn receipt_for(
     if !attempts.failures.is_empty() {
         reason.push_str(&format!("; fell back to {} after: {}", provider.id, attempts.failures.join("; ")));
     }
-    if rc.lookup_cost.get() > Usd::ZERO {
-        reason.push_str(&format!("; the semantic cache lookup's embedding cost ${}", rc.lookup_cost.get()));
+    if rc.unseen_cost.get() > Usd::ZERO {
+        reason.push_str(&format!("; the semantic cache lookup's embedding cost ${}", rc.unseen_cost.get()));
     }
     let mut receipt = Receipt::priced(
         &rc.request_id,
@@ -606,7 +608,7 @@ fn receipt_for(
         decision.baseline_price_key.as_deref(),
     );
     if let Some(cost) = receipt.cost.as_mut() {
-        cost.total += attempts.escalation_cost + rc.lookup_cost.get();
+        cost.total += attempts.escalation_cost + rc.unseen_cost.get();
     }
     receipt.demo = provider.demo;
     receipt.cache = rc.cache_outcome.borrow().clone();
@@ -799,7 +801,7 @@ fn finish_stream(st: &mut StreamState) -> Vec<u8> {
     );
     st.receipt = Receipt { demo: st.receipt.demo, ..priced };
     if let Some(cost) = st.receipt.cost.as_mut() {
-        cost.total += st.rc.lookup_cost.get();
+        cost.total += st.rc.unseen_cost.get();
     }
     if outcome.complete {
         events::record(&st.env, &st.rc, &st.tenant, 200, &st.receipt);

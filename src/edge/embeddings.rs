@@ -9,7 +9,6 @@ use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::health::Admission;
 use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
-use crate::tokens::estimate_text_tokens;
 use crate::usage::Usage;
 
 use super::auth::authenticate;
@@ -25,12 +24,13 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     rc.set_tenant(&principal);
     let cfg = config::load(env).await;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
-    let emb = match deployment {
+    let mut emb = match deployment {
         Some(model) => EmbeddingsRequest::from_value(crate::api::with_model(&body, model)?)?,
         None => EmbeddingsRequest::parse(&body)?,
     };
     rc.set_model(&emb.model);
-    rc.set_attribution(events::attribution(&rc.headers, &principal, emb.extra.get("metadata"), emb.user.as_deref())?);
+    rc.set_attribution(events::attribution(&rc.headers, &principal, emb.extra.get("metadata"), emb.end_user())?);
+    emb.scope_end_user_for_provider(&principal.tenant.id);
     let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p))?;
     // Budgets and per-minute limits hold for embeddings as for chat; the reservation is settled
     // with the rollup after the response (`edge::fetch`). A budget set to downgrade refuses here:
@@ -38,7 +38,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     if let Some(stub) = (!spend::known_uncontrolled(&principal.tenant.id)).then(|| spend::ledger(env, &principal.tenant.id)).flatten() {
         let upper = emb.input_token_upper_bound();
         let amount = max_cost(&decision, &cfg.prices, &crate::tokens::PromptBound::embedding_inputs(upper), Some(0), 1, crate::usage::ServiceTier::Standard, &|_| None);
-        match spend::admit_request(rc, &stub, &principal, estimated_input_tokens(&emb), amount, http::now_unix()).await? {
+        match spend::admit_request(rc, &stub, &principal, emb.estimated_input_tokens(), amount, http::now_unix()).await? {
             Ok(reserved) => spend::note_reserved(rc, &reserved),
             Err(ex) => return Err(spend::exceeded(&ex)),
         }
@@ -47,22 +47,28 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     if emb.encoding_format.as_deref() == Some("base64") {
         encode_vectors_base64(&mut answer.body);
     }
-    let (usage, basis) = match answer.usage {
-        Some(u) => (u, UsageBasis::Reported),
-        None => (Usage { input_tokens: estimated_input_tokens(&emb), ..Usage::default() }, UsageBasis::Estimated),
-    };
+    let basis = if answer.usage.is_some() { UsageBasis::Reported } else { UsageBasis::Estimated };
+    let usage = answer.usage_or_estimate(&emb);
+    let dropped = rc.unseen_cost.get();
+    let mut reason = decision.reason.clone();
+    if dropped > crate::money::Usd::ZERO {
+        reason.push_str(&format!("; ${dropped} for batches a deployment answered before it failed (billed by its provider, embedded again here)"));
+    }
     let mut receipt = Receipt::priced(
         &rc.request_id,
         &provider.id,
         &candidate.upstream_model,
         &decision.route,
-        &decision.reason,
+        &reason,
         Some(usage),
         basis,
         &cfg.prices,
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
     );
+    if let Some(cost) = receipt.cost.as_mut() {
+        cost.total += dropped;
+    }
     receipt.demo = provider.demo;
     events::record(env, rc, &principal, 200, &receipt);
     http::json(200, &answer.body, &receipt.headers(true))
@@ -84,7 +90,7 @@ pub struct Embedded<'a> {
 /// A provider that takes fewer inputs per call than the router accepts is sent the request in
 /// batches (`providers::embeddings_batches`), one after another. The batches to one deployment
 /// are one call: any batch failing fails the deployment, which then counts once with the breaker
-/// and is passed over with everything it answered, so only the answer used is ever priced.
+/// and is passed over with everything it answered; what those answers cost is still charged.
 pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
@@ -94,10 +100,8 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
-        let requests = embeddings_batches(emb, adapter.embeddings_batch_limit())
-            .iter()
-            .map(|batch| adapter.embeddings_request(&target, batch))
-            .collect::<Result<Vec<_>, _>>()?;
+        let batches = embeddings_batches(emb, adapter.embeddings_batch_limit());
+        let requests = batches.iter().map(|batch| adapter.embeddings_request(&target, batch)).collect::<Result<Vec<_>, _>>()?;
         // Circuit breakers work as for chat: a deployment whose breaker is open is passed over,
         // and its failures here count toward opening it.
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
@@ -107,10 +111,20 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         }
         let sent_at = http::now_ms();
         let mut answers = Vec::with_capacity(requests.len());
+        // The batches answered before one fails were billed by the provider, though their vectors
+        // are dropped (the next deployment embeds everything again): the request pays for them
+        // (`RequestContext::unseen_cost`), with or without a final answer.
+        let pay_for_dropped = |answers: &[EmbeddingsAnswer]| {
+            if let Some(price) = cfg.prices.get(&candidate.price_key).filter(|_| !answers.is_empty()) {
+                let usage = answers.iter().zip(&batches).map(|(a, b)| a.usage_or_estimate(b)).fold(Usage::default(), |sum, u| sum.plus(&u));
+                rc.unseen_cost.set(rc.unseen_cost.get() + price.cost(&usage, false).total);
+            }
+        };
         for up in &requests {
             let answer = match upstream::send(up, provider.timeout_ms, upstream::Expect::Whole).await {
                 Ok(answer) => answer,
                 Err(e) => {
+                    pay_for_dropped(&answers);
                     health::failure(rc, &provider.id, &candidate.upstream_model);
                     failures.push(format!("{}: {}", provider.id, e.describe()));
                     worst_status = worst_status.max(e.status());
@@ -123,12 +137,14 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
                     Ok(answer) => answers.push(answer),
                     Err(e) => {
+                        pay_for_dropped(&answers);
                         health::failure(rc, &provider.id, &candidate.upstream_model);
                         failures.push(e.to_string());
                         continue 'deployments;
                     }
                 },
                 Disposition::Fallback => {
+                    pay_for_dropped(&answers);
                     health::failure(rc, &provider.id, &candidate.upstream_model);
                     failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                     if status == 429 || status == 503 {
@@ -137,6 +153,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     continue 'deployments;
                 }
                 Disposition::ClientError => {
+                    pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);
                     return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))));
                 }
@@ -153,12 +170,3 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }
 
-pub(super) fn estimated_input_tokens(emb: &EmbeddingsRequest) -> u64 {
-    use crate::api::embeddings::EmbeddingInput;
-    match &emb.input {
-        EmbeddingInput::One(s) => estimate_text_tokens(s),
-        EmbeddingInput::Many(v) => v.iter().map(|s| estimate_text_tokens(s)).sum(),
-        EmbeddingInput::Tokens(t) => t.len() as u64,
-        EmbeddingInput::TokenBatches(b) => b.iter().map(|t| t.len() as u64).sum(),
-    }
-}

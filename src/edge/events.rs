@@ -39,9 +39,10 @@ pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Princi
     let model = rc.model.borrow().clone();
     let mut event = CostEvent::failure(&tenant, attribution, &rc.country, err.status, &rc.request_id, err.code, &model, rc.elapsed_ms());
     event.shape = rc.shape.borrow().clone();
-    // A semantic lookup through a provider embedder was paid for before the request failed (or
-    // was refused by a budget): the event says so, and the budgets that cover it are charged.
-    let spent = rc.lookup_cost.get();
+    // A semantic lookup through a provider embedder, or embeddings batches of a deployment that
+    // then failed, were paid for before the request failed (or was refused by a budget): the
+    // event says so, and the budgets that cover it are charged.
+    let spent = rc.unseen_cost.get();
     if spent > crate::money::Usd::ZERO {
         event.cost_usd = spent.as_f64();
         *rc.answered_cost.borrow_mut() = Some(spent);

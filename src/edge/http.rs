@@ -73,9 +73,10 @@ pub struct RequestContext {
     pub attribution: RefCell<Attribution>,
     /// Headers for whatever response ends the request (rate-limit status, budget warnings).
     pub extra_headers: RefCell<Vec<(String, String)>>,
-    /// What finding the request in the caches cost: a provider embedder's call for a semantic
-    /// lookup. Added to the request's cost, hit or miss.
-    pub lookup_cost: std::cell::Cell<crate::money::Usd>,
+    /// What the request paid for that its answer does not show: a provider embedder's call for a
+    /// semantic cache lookup (hit or miss), and embeddings batches a deployment answered before it
+    /// failed. Added to the request's cost, and charged even when the request fails.
+    pub unseen_cost: std::cell::Cell<crate::money::Usd>,
     /// The cost of the answer that was returned, once known, for settling the budget.
     pub answered_cost: RefCell<Option<crate::money::Usd>>,
     /// A live stream settles its own reservation when it ends.
@@ -120,7 +121,7 @@ impl RequestContext {
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),
             extra_headers: RefCell::new(Vec::new()),
-            lookup_cost: Default::default(),
+            unseen_cost: Default::default(),
             answered_cost: RefCell::new(None),
             settles_later: std::cell::Cell::new(false),
             event: RefCell::new(None),

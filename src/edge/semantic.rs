@@ -12,7 +12,6 @@ use worker::{Env, Stub};
 use crate::cache::semantic::{SemanticQuery, STATIC_EMBEDDER};
 use crate::cache::CachedAnswer;
 use crate::money::Usd;
-use crate::usage::Usage;
 use crate::semantic::{MatchGuard, QuantizedVector, StaticEmbedder};
 
 use super::config::RouterConfig;
@@ -95,7 +94,7 @@ async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, 
     let Ok(req) = EmbeddingsRequest::parse(body.as_bytes()) else { return (None, Usd::ZERO) };
     let Ok(embedded) = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req).await else { return (None, Usd::ZERO) };
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
-    let usage = embedded.answer.usage.unwrap_or(Usage { input_tokens: super::embeddings::estimated_input_tokens(&req), ..Usage::default() });
+    let usage = embedded.answer.usage_or_estimate(&req);
     let cost = cfg.prices.get(&embedded.candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
     (unit_vector(&embedded.answer.body), cost)
 }

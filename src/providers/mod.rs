@@ -67,6 +67,13 @@ pub struct EmbeddingsAnswer {
     pub usage: Option<Usage>,
 }
 
+impl EmbeddingsAnswer {
+    /// The usage the provider reported for `req`, else an estimate from its inputs.
+    pub fn usage_or_estimate(&self, req: &EmbeddingsRequest) -> Usage {
+        self.usage.unwrap_or(Usage { input_tokens: req.estimated_input_tokens(), ..Usage::default() })
+    }
+}
+
 /// What went wrong with a provider's answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UpstreamError {

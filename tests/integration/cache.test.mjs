@@ -32,6 +32,11 @@ when = { feature = ["cheap"] }
 route = { strategy = "fallback", candidates = ["gpt-4o-mini"] }
 
 [[rules]]
+name = "ab"
+when = { feature = ["ab"] }
+route = { strategy = "split", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], weights = [50, 50] }
+
+[[rules]]
 name = "requested"
 route = { strategy = "requested" }
 `;
@@ -238,4 +243,33 @@ test('an answer is shared only between requests the policy routes alike', async 
     assert.equal(again.headers.get('x-costrouter-cache'), 'hit-exact');
     assert.equal((await again.json()).model, model, 'each route gets its own answer back');
   }
+});
+
+test('the arms of a split share no cached answers', async () => {
+  const ab = (user) => ({ key: KEYS.policyco, headers: { 'x-costrouter-feature': 'ab' }, user });
+  const send = (body, user) => r.chat({ ...body, user }, ab(user));
+  // Each user sticks to an arm: find one user on each (bodies of their own, so no cache is involved).
+  const armOf = {};
+  for (let i = 0; i < 40 && new Set(Object.values(armOf)).size < 2; i++) {
+    const resp = await send(fresh({ max_tokens: 8 }), `user-${i}`);
+    assert.equal(resp.status, 200);
+    armOf[`user-${i}`] = resp.headers.get('x-costrouter-model');
+    await resp.arrayBuffer();
+  }
+  const userOn = (model) => Object.keys(armOf).find((u) => armOf[u] === model);
+  const [a, b] = [userOn('gpt-4o-mini'), userOn('claude-haiku-4-5')];
+  assert.ok(a && b, `40 users all landed on one arm: ${JSON.stringify(armOf)}`);
+  const body = fresh({ max_tokens: 8 });
+  const first = await send(body, a);
+  assert.equal(first.headers.get('x-costrouter-cache'), 'miss');
+  await first.arrayBuffer();
+  await stored();
+  const other = await send(body, b);
+  assert.equal(other.headers.get('x-costrouter-cache'), 'miss', 'the other arm is not served this arm\'s answer');
+  assert.equal(other.headers.get('x-costrouter-model'), 'claude-haiku-4-5');
+  await other.arrayBuffer();
+  await stored();
+  const again = await send(body, a);
+  assert.equal(again.headers.get('x-costrouter-cache'), 'hit-exact', 'the same arm still shares its answers');
+  assert.equal((await again.json()).model, 'gpt-4o-mini');
 });

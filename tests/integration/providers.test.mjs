@@ -64,6 +64,11 @@ function startGeminiEmbeddings() {
     const body = JSON.parse(raw || '{}');
     log.push({ path: req.url, headers: req.headers, body });
     // Google takes at most 100 requests in one batch.
+    // A batch holding this text is answered 503, as an overloaded Google would.
+    if (body.requests?.some((q) => q.content?.parts?.[0]?.text === 'OVERLOAD-THIS-BATCH')) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ error: { code: 503, message: 'The model is overloaded.', status: 'UNAVAILABLE' } }));
+    }
     if (req.headers['x-goog-api-key'] !== 'test-gemini-key' || !/^\/v1beta\/models\/[^/]+:batchEmbedContents$/.test(req.url) || !(body.requests?.length <= 100)) {
       res.writeHead(400, { 'content-type': 'application/json' });
       return res.end(JSON.stringify({ error: { code: 400, message: 'bad request', status: 'INVALID_ARGUMENT' } }));
@@ -89,6 +94,11 @@ before(async () => {
   const catalog = testCatalog(r.upstream.url);
   catalog.providers['gemini-embed'] = { kind: 'gemini', base_url: `${gemEmb.url}/v1beta`, key_secret: 'GEMINI_API_KEY' };
   catalog.models['gemini-embedding'].deployments = [{ provider: 'gemini-embed', upstream_model: 'text-embedding-004' }];
+  catalog.models['gemini-then-openai-embedding'] = {
+    mode: 'embedding',
+    price_key: catalog.models['gemini-embedding'].price_key,
+    deployments: [{ provider: 'gemini-embed', upstream_model: 'text-embedding-004' }, { provider: 'openai', upstream_model: 'text-embedding-3-small' }],
+  };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => {
@@ -598,13 +608,15 @@ test('images in content parts reach OpenAI unchanged', async () => {
 
 const SAMPLING = { n: 2, stop: ['END'], seed: 7, user: 'user-42', logprobs: true, top_logprobs: 2, logit_bias: { 50256: -100 } };
 
-test('n, stop, seed, user and logprobs pass through to OpenAI', async () => {
+test('n, stop, seed and logprobs pass through to OpenAI, user as a per-tenant id', async () => {
   const resp = await r.chat(hello('gpt-4o-mini', SAMPLING));
   const body = await resp.json();
   assert.equal(resp.status, 200, JSON.stringify(body));
   const sent = upstreamChats().at(-1).body;
   assert.equal(sent.model, 'gpt-4o-mini');
-  for (const [k, v] of Object.entries(SAMPLING)) assert.deepEqual(sent[k], v, k);
+  // `user` goes on as a per-tenant opaque id (security.test.mjs checks which).
+  for (const [k, v] of Object.entries(SAMPLING)) assert.deepEqual(sent[k], k === 'user' ? sent.user : v, k);
+  assert.match(sent.user, /^eu_[0-9a-f]{32}$/);
   assert.equal(body.choices.length, 2);
   assert.deepEqual(body.choices.map((c) => c.index), [0, 1]);
   // Both choices are billed; the header prices the usage the provider reported.
@@ -722,6 +734,22 @@ test('embeddings through Gemini go in batches of at most 100, answered as one li
   assert.deepEqual(body.data[249].embedding, geminiVector(49));
   const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
   assert.equal(ev.status, 200);
+});
+
+test('batches a deployment answered before it failed are charged: the next deployment embeds them again', async () => {
+  const input = Array.from({ length: 150 }, (_, i) => (i === 120 ? 'OVERLOAD-THIS-BATCH' : `text number ${i}`));
+  const resp = await embed({ model: 'gemini-then-openai-embedding', input });
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body).slice(0, 300));
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'openai');
+  assert.equal(body.data.length, 150);
+  // Google answered the first 100 (no token counts: 4 characters a token) and billed them;
+  // OpenAI then embedded all 150 and reported its own count.
+  const dropped = input.slice(0, 100).reduce((n, t) => n + Math.ceil(t.length / 4), 0);
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), expectedCost('text-embedding-3-small', { input: dropped + body.usage.prompt_tokens }));
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /for batches a deployment answered before it failed/);
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
 });
 
 test('embeddings through Gemini with encoding_format base64 answer base64 float32 vectors', async () => {

@@ -434,3 +434,26 @@ test('a provider that redirects is not followed: its key and the prompt go nowhe
   assert.match(body.error.message, /redirect, which the router does not follow/);
   assert.equal(r.upstream.requests().filter((q) => q.path.startsWith('/anthropic/')).length, 1, 'the redirect was not followed');
 });
+
+test('providers get a per-tenant opaque end-user id, never the client\'s own (an email here)', async () => {
+  r.upstream.reset();
+  const send = (key, model, n) => r.chat({ model, max_tokens: 8, user: 'ana@example.com', safety_identifier: 'ana@example.com', messages: [{ role: 'user', content: `hello ${n}` }] }, { key });
+  for (const [key, model, n] of [[KEYS.acme, 'gpt-4o-mini', 1], [KEYS.acme, 'gpt-4o-mini', 2], [KEYS.globex, 'gpt-4o-mini', 3], [KEYS.acme, 'claude-haiku-4-5', 4]]) {
+    const resp = await send(key, model, n);
+    assert.equal(resp.status, 200, await resp.text());
+  }
+  const emb = await fetch(`${r.url}/v1/embeddings`, { method: 'POST', headers: { authorization: `Bearer ${KEYS.acme}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'text-embedding-3-small', input: 'hi', user: 'ana@example.com' }) });
+  assert.equal(emb.status, 200, await emb.text());
+  const sent = r.upstream.requests();
+  assert.ok(!JSON.stringify(sent.map((q) => q.body)).includes('ana@example.com'), 'the raw id reached a provider');
+  const openai = sent.filter((q) => q.path.endsWith('/chat/completions')).map((q) => q.body);
+  assert.equal(openai.length, 3);
+  const [acme1, acme2, globex] = openai;
+  assert.match(acme1.user, /^eu_[0-9a-f]{32}$/);
+  assert.equal(acme1.safety_identifier, acme1.user);
+  assert.equal(acme2.user, acme1.user, 'the same end user of a tenant keeps one id');
+  assert.notEqual(globex.user, acme1.user, 'another tenant\'s user of the same name is someone else to the provider');
+  const anthropic = sent.find((q) => q.path.endsWith('/messages')).body;
+  assert.equal(anthropic.metadata.user_id, acme1.user);
+  assert.equal(sent.find((q) => q.path.endsWith('/embeddings')).body.user, acme1.user);
+});
