@@ -347,6 +347,26 @@ impl Ledger {
         Ok(RateStatus { limit_requests, remaining_requests, limit_tokens, remaining_tokens, reset_secs })
     }
 
+    /// Counts the tokens a finished request used beyond what its admission counted (prompt plus
+    /// `max_tokens` × `n`: all of its output when `max_tokens` was not set, and whatever the
+    /// prompt estimate missed) in the minute it finishes in. Without this a client that leaves
+    /// out `max_tokens` would never have its output counted. Tokens used below the admitted count
+    /// are not given back, as OpenAI's own limiter does not: a request is held to the most it
+    /// could use.
+    pub fn count_used_tokens(&mut self, key_id: &str, admitted: u64, used: u64, now: i64) {
+        let beyond = used.saturating_sub(admitted);
+        if beyond == 0 || (self.limits.tenant_tpm.is_none() && self.limits.key_tpm.is_none()) {
+            return;
+        }
+        // As in `admit_rate`: a call stamped in a minute already left behind counts in the current one.
+        let minute = now.div_euclid(60).max(self.minute.minute);
+        if minute > self.minute.minute {
+            self.minute = MinuteCounters { minute, ..MinuteCounters::default() };
+        }
+        self.minute.tenant_tokens += beyond;
+        *self.minute.key_tokens.entry(key_id.to_string()).or_default() += beyond;
+    }
+
     fn roll(&mut self, now: i64) {
         self.expired.retain(|_, e| e.forget_at > now);
         let expired: Vec<String> = self.reservations.iter().filter(|(_, r)| r.expires_at <= now).map(|(id, _)| id.clone()).collect();
@@ -528,7 +548,7 @@ pub fn max_cost(
             // more: the settlement charges what it cost (see README: Budgets).
             let rates = p.service_tier_rates(requested_tier).unwrap_or_else(|| p.rates_for(prompt_upper));
             let dearest_input = rates.input.max(rates.cache_write).max(rates.cache_write_1h).max(rates.cached_input).max(p.audio_input.unwrap_or(Usd::ZERO)).max(p.cached_audio_input.unwrap_or(Usd::ZERO));
-            let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO));
+            let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO)).max(p.audio_output.unwrap_or(Usd::ZERO));
             dearest_input.times(prompt_upper) + dearest_output.times(output_tokens)
         });
         match by_model.iter_mut().find(|(m, _)| *m == c.model) {
@@ -781,6 +801,28 @@ mod tests {
         l.admit_rate("k2", 400, NOW).unwrap();
         assert_eq!(l.admit_rate("k3", 1, NOW).unwrap_err().what, "tenant requests");
         assert!(l.admit_rate("k3", 1, NOW + 60).is_ok(), "a new minute");
+    }
+
+    #[test]
+    fn tokens_used_beyond_the_admitted_count_count_when_the_request_finishes() {
+        let mut l = Ledger { limits: RateLimits { tenant_tpm: Some(10_000), key_tpm: Some(5_000), ..RateLimits::default() }, ..Ledger::default() };
+        // Admitted on its prompt alone (no max_tokens), then wrote 3,900 tokens.
+        l.admit_rate("k1", 100, NOW).unwrap();
+        l.count_used_tokens("k1", 100, 4_000, NOW + 1);
+        let e = l.admit_rate("k1", 1_001, NOW + 2).unwrap_err();
+        assert_eq!(e.what, "key tokens", "4,000 of the key's 5,000 are used");
+        assert_eq!(l.admit_rate("k1", 1_000, NOW + 2).unwrap().remaining_tokens, Some(0));
+        assert_eq!(l.minute.tenant_tokens, 5_000, "the tenant's count took the overrun too");
+        // Using less than admitted gives nothing back.
+        l.count_used_tokens("k2", 1_000, 10, NOW + 3);
+        assert_eq!(l.minute.tenant_tokens, 5_000);
+        // A request that finishes in the next minute counts there.
+        l.count_used_tokens("k1", 0, 700, NOW + 60);
+        assert_eq!((l.minute.minute, l.minute.tenant_tokens, l.minute.key_tokens["k1"]), ((NOW + 60).div_euclid(60), 700, 700));
+        // Without a token limit nothing is counted (it would only cost a storage write).
+        let mut unlimited = Ledger { limits: RateLimits { tenant_rpm: Some(10), ..RateLimits::default() }, ..Ledger::default() };
+        unlimited.count_used_tokens("k1", 0, 700, NOW);
+        assert_eq!(unlimited.minute, MinuteCounters::default());
     }
 
     #[test]

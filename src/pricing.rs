@@ -61,6 +61,9 @@ pub struct ModelPrice {
     /// cached; audio tokens cost the text prices without them.
     pub audio_input: Option<Usd>,
     pub cached_audio_input: Option<Usd>,
+    /// Audio output (gpt-4o-audio-preview: $80 a million against $10 for text); audio costs the
+    /// text output price without it.
+    pub audio_output: Option<Usd>,
 }
 
 /// A cost with the parts that made it, for headers, events and explanations.
@@ -173,6 +176,7 @@ impl ModelPrice {
             Some(_) => (usage.output_tokens.saturating_sub(usage.reasoning_tokens), usage.reasoning_tokens),
             None => (usage.output_tokens, 0),
         };
+        let audio_output = usage.audio_output_tokens.min(plain_output);
         let audio = usage.uncached_audio_input_tokens();
         let cached_audio = usage.cached_audio_input_tokens.min(usage.cached_input_tokens);
         let mut cost = Cost {
@@ -181,7 +185,9 @@ impl ModelPrice {
                 + self.cached_audio_input.or(self.audio_input).unwrap_or(rates.cached_input).times(cached_audio),
             cache_write: rates.cache_write.times(usage.cache_write_tokens.saturating_sub(usage.cache_write_1h_tokens))
                 + rates.cache_write_1h.times(usage.cache_write_1h_tokens.min(usage.cache_write_tokens)),
-            output: rates.output.times(plain_output) + self.reasoning.unwrap_or(Usd::ZERO).times(reasoning),
+            output: rates.output.times(plain_output - audio_output)
+                + self.audio_output.unwrap_or(rates.output).times(audio_output)
+                + self.reasoning.unwrap_or(Usd::ZERO).times(reasoning),
             total: Usd::ZERO,
         };
         if batch && self.batch_discount_ppm > 0 {
@@ -239,7 +245,7 @@ fn flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<bool, Pr
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "service_tiers", "audio_input", "cached_audio_input", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
 ];
 
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
@@ -326,6 +332,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         flex,
         audio_input: number(model, entry, "audio_input")?.map(|v| per_million(model, "audio_input", v)).transpose()?,
         cached_audio_input: number(model, entry, "cached_audio_input")?.map(|v| per_million(model, "cached_audio_input", v)).transpose()?,
+        audio_output: number(model, entry, "audio_output")?.map(|v| per_million(model, "audio_output", v)).transpose()?,
     })
 }
 
@@ -389,6 +396,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         flex: litellm_service_tier(&per_token, base, "flex")?,
         audio_input: per_token("input_cost_per_audio_token")?,
         cached_audio_input: per_token("cache_read_input_audio_token_cost")?,
+        audio_output: per_token("output_cost_per_audio_token")?,
     })
 }
 
@@ -516,6 +524,24 @@ mod tests {
         assert_eq!((c.input.to_string().as_str(), c.cached_input.to_string().as_str()), ("0.00003", "0.00192"));
         let litellm = PriceTable::from_json(r#"{"gemini-2.5-flash":{"input_cost_per_token":3e-07,"output_cost_per_token":2.5e-06,"input_cost_per_audio_token":1e-06}}"#).unwrap();
         assert_eq!(litellm.get("gemini-2.5-flash").unwrap().cost(&clip, false).input.to_string(), "0.01923");
+    }
+
+    #[test]
+    fn audio_output_has_its_own_price() {
+        // gpt-4o-audio-preview: text 2.50 in / 10 out, audio 40 in / 80 out. A spoken answer of
+        // 1,000 tokens, 900 of them audio, to a prompt of 100 tokens, 20 of them audio.
+        let t = PriceTable::from_json(r#"{"models":{"audio":{"input":2.5,"output":10,"audio_input":40,"audio_output":80},"plain":{"input":2.5,"output":10}}}"#).unwrap();
+        let spoken = Usage::from_openai(&serde_json::json!({"prompt_tokens": 100, "completion_tokens": 1000,
+            "prompt_tokens_details": {"audio_tokens": 20}, "completion_tokens_details": {"audio_tokens": 900, "text_tokens": 100}})).unwrap();
+        assert_eq!(spoken.audio_output_tokens, 900);
+        let c = t.get("audio").unwrap().cost(&spoken, false);
+        assert_eq!((c.input.to_string().as_str(), c.output.to_string().as_str(), c.total.to_string().as_str()), ("0.001", "0.073", "0.074"));
+        assert_eq!(t.get("plain").unwrap().cost(&spoken, false).output.to_string(), "0.01", "no audio price: the text price");
+        let litellm = PriceTable::from_json(r#"{"gpt-4o-audio-preview":{"input_cost_per_token":2.5e-06,"output_cost_per_token":1e-05,"input_cost_per_audio_token":4e-05,"output_cost_per_audio_token":8e-05}}"#).unwrap();
+        assert_eq!(litellm.get("gpt-4o-audio-preview").unwrap().cost(&spoken, false).total.to_string(), "0.074");
+        // Gemini reports spoken output by modality.
+        let gemini = Usage::from_gemini(&serde_json::json!({"promptTokenCount": 10, "candidatesTokenCount": 500, "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 500}]}));
+        assert_eq!(gemini.audio_output_tokens, 500);
     }
 
     #[test]

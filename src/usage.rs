@@ -38,6 +38,11 @@ pub struct Usage {
     /// The part of `cached_input_tokens` that was audio.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cached_audio_input_tokens: u64,
+    /// The part of `output_tokens` that was audio (OpenAI's `completion_tokens_details.audio_tokens`
+    /// when a model speaks, Gemini's `candidatesTokensDetails`): gpt-4o-audio-preview bills it at
+    /// 8x its text output.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_output_tokens: u64,
     /// The processing tier that served the request, as the response says (a request may ask for
     /// one and a project may default to one): it selects the prices.
     #[serde(default, skip_serializing_if = "ServiceTier::is_standard")]
@@ -110,6 +115,7 @@ impl Usage {
             reasoning_tokens: count(usage, "/completion_tokens_details/reasoning_tokens"),
             audio_input_tokens: count(usage, "/prompt_tokens_details/audio_tokens").min(input),
             cached_audio_input_tokens: 0,
+            audio_output_tokens: count(usage, "/completion_tokens_details/audio_tokens").min(count(usage, "/completion_tokens")),
             // In the response around the usage object; `providers::openai` sets it.
             service_tier: ServiceTier::Standard,
         }
@@ -138,6 +144,7 @@ impl Usage {
             reasoning_tokens: 0,
             audio_input_tokens: 0,
             cached_audio_input_tokens: 0,
+            audio_output_tokens: 0,
             service_tier: ServiceTier::Standard,
         }
     }
@@ -157,6 +164,7 @@ impl Usage {
             // `cacheTokensDetails` the cached part.
             audio_input_tokens: modality_tokens(meta.get("promptTokensDetails"), "AUDIO"),
             cached_audio_input_tokens: modality_tokens(meta.get("cacheTokensDetails"), "AUDIO").min(cached),
+            audio_output_tokens: modality_tokens(meta.get("candidatesTokensDetails"), "AUDIO").min(count(meta, "/candidatesTokenCount")),
             service_tier: ServiceTier::Standard,
         }
     }
@@ -178,6 +186,7 @@ impl Usage {
             reasoning_tokens: self.reasoning_tokens + other.reasoning_tokens,
             audio_input_tokens: self.audio_input_tokens + other.audio_input_tokens,
             cached_audio_input_tokens: self.cached_audio_input_tokens + other.cached_audio_input_tokens,
+            audio_output_tokens: self.audio_output_tokens + other.audio_output_tokens,
             service_tier: self.service_tier,
         }
     }
@@ -193,6 +202,7 @@ impl Usage {
         self.reasoning_tokens = self.reasoning_tokens.max(other.reasoning_tokens);
         self.audio_input_tokens = self.audio_input_tokens.max(other.audio_input_tokens);
         self.cached_audio_input_tokens = self.cached_audio_input_tokens.max(other.cached_audio_input_tokens);
+        self.audio_output_tokens = self.audio_output_tokens.max(other.audio_output_tokens);
         if !other.service_tier.is_standard() {
             self.service_tier = other.service_tier;
         }

@@ -695,7 +695,7 @@ impl StreamState {
                 };
                 Some(slot.pending(answer))
             });
-            tx.send(spend::Finished { tenant: self.tenant.tenant.id.clone(), key_id: self.tenant.key_id.clone(), request_id: self.rc.request_id.clone(), actual, event, cache_store });
+            tx.send(spend::Finished { tenant: self.tenant.tenant.id.clone(), key_id: self.tenant.key_id.clone(), request_id: self.rc.request_id.clone(), actual, event, admitted_tokens: self.rc.admitted_tokens.get(), cache_store });
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct RequestContext {
     /// semantic cache lookup (hit or miss), and embeddings batches a deployment answered before it
     /// failed. Added to the request's cost, and charged even when the request fails.
     pub unseen_cost: std::cell::Cell<crate::money::Usd>,
+    /// The tokens the ledger's admission counted against the per-minute limits, once admitted.
+    pub admitted_tokens: std::cell::Cell<Option<u64>>,
     /// The cost of the answer that was returned, once known, for settling the budget.
     pub answered_cost: RefCell<Option<crate::money::Usd>>,
     /// A live stream settles its own reservation when it ends.
@@ -122,6 +124,7 @@ impl RequestContext {
             attribution: RefCell::new(Attribution::default()),
             extra_headers: RefCell::new(Vec::new()),
             unseen_cost: Default::default(),
+            admitted_tokens: Default::default(),
             answered_cost: RefCell::new(None),
             settles_later: std::cell::Cell::new(false),
             event: RefCell::new(None),

@@ -113,6 +113,9 @@ struct Finished {
     actual: Option<Usd>,
     #[serde(default)]
     event: Option<CostEvent>,
+    /// The tokens its admission counted against the per-minute limits, if it was admitted.
+    #[serde(default)]
+    admitted_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +361,9 @@ impl DurableObject for Ledger {
                         let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
                         let covered = Covered { team: tag(|a| &a.team), feature: tag(|a| &a.feature), env: tag(|a| &a.environment), key_id: &item.key_id };
                         ledger.finish(&item.request_id, item.actual.unwrap_or(Usd::ZERO), &covered, b.now);
+                        if let (Some(admitted), Some(event)) = (item.admitted_tokens, &item.event) {
+                            ledger.count_used_tokens(&item.key_id, admitted, event.input_tokens + event.output_tokens, b.now);
+                        }
                     }
                     self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
                     json!({"ok": true, "finished": b.items.len()})

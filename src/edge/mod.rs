@@ -75,7 +75,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         if let (Some(tenant), true) = (rc.tenant.borrow().clone(), event.is_some()) {
             let (request_id, actual, key_id) = (rc.request_id.clone(), *rc.answered_cost.borrow(), rc.key_id.borrow().clone());
             let env = env.clone();
-            ctx.wait_until(async move { spend::finish(&env, spend::Finished { tenant, key_id, request_id, actual, event, cache_store: None }).await });
+            let admitted_tokens = rc.admitted_tokens.get();
+            ctx.wait_until(async move { spend::finish(&env, spend::Finished { tenant, key_id, request_id, actual, event, admitted_tokens, cache_store: None }).await });
         }
         if events::sink_pending() {
             ctx.wait_until(async move { events::flush_sink(&env).await });

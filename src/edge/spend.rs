@@ -47,6 +47,11 @@ pub struct Reservation {
 pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Principal, tokens: u64, amount: Usd, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
     let attribution = rc.attribution.borrow().clone();
     let admitted = admit(stub, &principal.tenant.id, &rc.request_id, tokens, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
+    if !matches!(admitted, Err(Refusal::RateLimited(_))) {
+        // Counted against the per-minute limits, whether or not a budget then refuses (a
+        // downgrade still sends the request).
+        rc.admitted_tokens.set(Some(tokens));
+    }
     let (status, reserved) = match admitted {
         Ok((status, reservation)) => (status, Ok(reservation)),
         Err(Refusal::RateLimited(limited)) => {
@@ -170,6 +175,8 @@ struct FinishedItem<'a> {
     key_id: &'a str,
     actual: Option<Usd>,
     event: Option<&'a crate::events::CostEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admitted_tokens: Option<u64>,
 }
 
 /// The `/finish` body: `{"items": [...], "now": ...}` from items already serialized.
@@ -201,6 +208,9 @@ pub struct Finished {
     pub request_id: String,
     pub actual: Option<Usd>,
     pub event: Option<crate::events::CostEvent>,
+    /// What its admission counted against the per-minute token limits, if it was admitted: the
+    /// ledger counts the tokens used beyond that (`Ledger::count_used_tokens`).
+    pub admitted_tokens: Option<u64>,
     /// A streamed answer to cache, once whole.
     pub cache_store: Option<super::cache::PendingStore>,
 }
@@ -214,7 +224,7 @@ pub struct Finished {
 /// drives would resolve their promise from that context, which workerd refuses (it cancels the
 /// continuation, leaving the joining request's `waitUntil` pending until its time limit).
 pub async fn finish(env: &Env, done: Finished) {
-    let item = match serde_json::to_string(&FinishedItem { request_id: &done.request_id, key_id: &done.key_id, actual: done.actual, event: done.event.as_ref() }) {
+    let item = match serde_json::to_string(&FinishedItem { request_id: &done.request_id, key_id: &done.key_id, actual: done.actual, event: done.event.as_ref(), admitted_tokens: done.admitted_tokens }) {
         Ok(item) => item,
         Err(e) => {
             worker::console_error!("a finished request could not be encoded for the ledger: {e}");

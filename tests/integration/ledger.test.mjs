@@ -150,6 +150,31 @@ test('soft limits warn, scoped budgets downgrade, per-minute limits answer 429 w
   assert.equal((await limited.json()).error.code, 'rate_limit_exceeded');
 });
 
+test('tokens a request used beyond what its admission counted count against the per-minute limit', async () => {
+  const second = new Date().getUTCSeconds();
+  if (second > 45) await new Promise((res) => setTimeout(res, (61 - second) * 1000));
+  const key = await tenantWithKey('tokenco', [], { key_tpm: 2000 });
+  // No max_tokens: admission counts the prompt alone (a few tokens); the answer is 1,500.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 2, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 1500 } } });
+  const first = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'write a long essay' }] }, { key });
+  assert.equal(first.status, 200, await first.clone().text());
+  assert.equal(first.headers.get('x-ratelimit-limit-tokens'), '2000');
+  await first.arrayBuffer();
+  // The ledger learns the answer's 1,530 tokens when the request finishes, after the response,
+  // in the same call that adds it to the usage rollups: wait for those to show it.
+  for (let i = 0; i < 100; i++) {
+    const usage = await (await fetch(`${r.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json();
+    if (usage.totals?.requests === 1) break;
+    await new Promise((res) => setTimeout(res, 30));
+  }
+  const probe = await r.chat({ model: 'gpt-4o-mini', max_tokens: 600, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal(probe.status, 429, 'admitted with 1,530 of 2,000 tokens used and 600 more asked for');
+  assert.match((await probe.json()).error.message, /key tokens per minute is 2000/);
+  const small = await r.chat({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal(small.status, 200, 'what is left of the minute can still be used');
+  assert.ok(Number(small.headers.get('x-ratelimit-remaining-tokens')) < 470, small.headers.get('x-ratelimit-remaining-tokens'));
+});
+
 test('crossing a soft limit records one alert per budget window, readable in GET /v1/budgets', async () => {
   const key = await tenantWithKey('alertco', [
     { id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '100', soft_limit: '0.0000001' },
