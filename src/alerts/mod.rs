@@ -70,6 +70,27 @@ impl Transition {
     }
 }
 
+/// Keeps one alert's messages to one destination in order while an outbox (oldest first) is
+/// sent: once a delivery fails, the later ones for the same alert and destination wait for the
+/// next round, unsent and with no attempt counted. Sent out of order, a resolve would reach
+/// PagerDuty before its trigger, which would then open an incident nothing ever closes.
+#[derive(Debug, Default)]
+pub struct DeliveryOrder {
+    held: std::collections::BTreeSet<(String, String)>,
+}
+
+impl DeliveryOrder {
+    /// Whether this delivery may be sent now (no earlier one for its alert and destination failed).
+    pub fn may_send(&self, destination: &str, t: &Transition) -> bool {
+        !self.held.contains(&(destination.to_string(), t.alert().condition.key.clone()))
+    }
+
+    /// A delivery failed: hold back what follows it for the same alert and destination.
+    pub fn failed(&mut self, destination: &str, t: &Transition) {
+        self.held.insert((destination.to_string(), t.alert().condition.key.clone()));
+    }
+}
+
 /// What changed between the open alerts and the conditions that hold now: a condition not yet
 /// open triggers, an open alert whose condition no longer holds resolves, and a condition that
 /// stays open sends nothing again (deduplication). Open alerts after the transitions are returned

@@ -163,3 +163,20 @@ fn on_the_crons_scheduled_second_the_window_is_the_minutes_just_completed() {
     let keys: Vec<String> = detect(&one, on_the_minute, &storm, &[], &[]).into_iter().map(|c| c.key).collect();
     assert_eq!(keys, vec!["error_storm"]);
 }
+
+#[test]
+fn an_alerts_later_messages_to_a_destination_wait_for_an_earlier_one_that_failed() {
+    let alert = |key: &str| OpenAlert {
+        condition: Condition { key: key.into(), kind: AlertKind::SpendSpike, severity: Severity::Warning, summary: String::new(), details: Value::Null },
+        opened_at: NOW,
+    };
+    let trigger = Transition::Trigger { alert: alert("spend_spike:search") };
+    let resolve = Transition::Resolve { alert: alert("spend_spike:search"), resolved_at: NOW + 60 };
+    let other = Transition::Trigger { alert: alert("error_storm:search") };
+    let mut order = DeliveryOrder::default();
+    assert!(order.may_send("pagerduty", &trigger));
+    order.failed("pagerduty", &trigger);
+    assert!(!order.may_send("pagerduty", &resolve), "a resolve must not overtake its trigger");
+    assert!(order.may_send("slack", &resolve), "another destination has its own order");
+    assert!(order.may_send("pagerduty", &other), "another alert has its own order");
+}

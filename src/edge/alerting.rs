@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 use worker::{event, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
 
-use crate::alerts::{notify, AlertConfig, Transition};
+use crate::alerts::{notify, AlertConfig, DeliveryOrder, Transition};
 use crate::api::ApiError;
 
 use super::http::{self, RequestContext};
@@ -79,15 +79,23 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
     }
     let mut delivered = Vec::new();
     let mut failed = Vec::new();
+    let mut order = DeliveryOrder::default();
     for item in &outbox {
         let id = item["id"].as_u64().unwrap_or(0);
         let Ok(transition) = serde_json::from_value::<Transition>(item["transition"].clone()) else {
             failed.push(json!([id, "unreadable transition"]));
             continue;
         };
-        match deliver(env, &cfg, tenant, item["destination"].as_str().unwrap_or(""), &transition).await {
+        let destination = item["destination"].as_str().unwrap_or("");
+        if !order.may_send(destination, &transition) {
+            continue;
+        }
+        match deliver(env, &cfg, tenant, destination, &transition).await {
             Ok(()) => delivered.push(id),
-            Err(why) => failed.push(json!([id, why])),
+            Err(why) => {
+                order.failed(destination, &transition);
+                failed.push(json!([id, why]));
+            }
         }
     }
     spend::call(&stub, "/alerts/ack", Some(json!({"delivered": delivered, "failed": failed}))).await?;

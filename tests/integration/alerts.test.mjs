@@ -163,6 +163,29 @@ test('a spend spike sends exactly one alert per destination with the right numbe
   assert.equal(calm.history.length, 0, 'another tenant sees none of it');
 });
 
+test('a resolve never reaches a destination before the trigger it closes', async () => {
+  const key = await tenantWithKey('flaky-pager');
+  // A webhook of its own: every tenant's PagerDuty deliveries share one URL in these tests.
+  const set = await admin('PUT', '/admin/tenants/flaky-pager/alerts', { destinations: { webhook_url: `${recv.url}/ordered`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005, factor: 3 } });
+  assert.equal(set.status, 200, await set.clone().text());
+  got.length = 0;
+  // The receiver refuses the trigger twice: on the first run, and again on the run that finds
+  // the spike over and queues the resolve.
+  failNext = { '/ordered': 2 };
+  const spike = Array.from({ length: 12 }, () =>
+    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'pager' } }));
+  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await rolledUp(key, 'pager', 12);
+  const t0 = Date.now();
+  await r.scheduled(new Date(t0));
+  await r.scheduled(new Date(t0 + 10 * 60_000));
+  assert.deepEqual(got.filter((g) => g.path === '/ordered'), [], 'the resolve waits for its trigger');
+  await r.scheduled(new Date(t0 + 11 * 60_000));
+  const sent = got.filter((g) => g.path === '/ordered').map((g) => g.body.type);
+  assert.deepEqual(sent, ['alert.triggered', 'alert.resolved'], 'delivered in order once the receiver answers');
+  failNext = {};
+});
+
 test('budget thresholds alert once per level', async () => {
   const key = await tenantWithKey('budgeted');
   // gpt-4o-mini answers from the fake upstream cost 64.5 micro-dollars each (30 in, 100 out).
