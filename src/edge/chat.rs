@@ -280,7 +280,13 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             let candidates: Vec<Candidate> = m
                 .deployments
                 .iter()
-                .filter(|d| cfg.catalog.providers.get(&d.provider).is_some_and(|p| usable(env, p) && p.serves_regions(&decision.regions)))
+                .filter(|d| {
+                    cfg.catalog.providers.get(&d.provider).is_some_and(|p| {
+                        usable(env, p)
+                            && p.serves_regions(&decision.regions)
+                            && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, &m.price_key, p, facts.prompt_tokens, chat.max_output_tokens()).is_none()
+                    })
+                })
                 .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key.clone() })
                 .collect();
             if candidates.is_empty() {

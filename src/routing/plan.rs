@@ -57,12 +57,13 @@ fn allowed(input: &PlanInput, name: &str, resolved: &str) -> bool {
 /// left out (Anthropic requires one and is sent 4,096), if it cannot. Such a provider counts
 /// that cap against the context window and refuses the request with a 400, which would end the
 /// fallback chain, where the planner's own check assumed only the expected output.
-fn adapter_output_cap_misfit(input: &PlanInput, model: &crate::catalog::ModelEntry, provider: &ProviderConfig) -> Option<String> {
-    if input.requested_output_tokens.is_some() {
+/// Shared with the budget downgrade, which picks its model the same way.
+pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, provider: &ProviderConfig, prompt_tokens: u64, requested_output_tokens: Option<u64>) -> Option<String> {
+    if requested_output_tokens.is_some() {
         return None;
     }
     let cap = crate::providers::adapter_for(provider.kind).default_output_cap()?;
-    input.prices.get(&model.price_key)?.cannot_take(input.facts.prompt_tokens + cap, Some(cap))
+    prices.get(price_key)?.cannot_take(prompt_tokens + cap, Some(cap))
 }
 
 fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
@@ -133,7 +134,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 notes.push(format!("{} has no key", d.provider));
                 continue;
             }
-            if let Some(why) = adapter_output_cap_misfit(input, model, provider) {
+            if let Some(why) = adapter_output_cap_misfit(input.prices, &model.price_key, provider, input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 continue;
             }
