@@ -143,14 +143,16 @@ impl StreamSession {
     }
 }
 
-/// Text a chunk adds: content deltas and tool-call argument fragments.
+/// Text a chunk adds: content, refusal and reasoning deltas (`reasoning_content` from DeepSeek,
+/// `reasoning` from Groq and others: billed as output like the rest), and tool-call argument
+/// fragments.
 fn generated_chars(chunk: &Value) -> usize {
     let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return 0 };
     choices
         .iter()
         .filter_map(|c| c.get("delta"))
         .map(|d| {
-            let content = d.get("content").and_then(Value::as_str).map_or(0, |t| t.chars().count());
+            let content: usize = ["content", "refusal", "reasoning_content", "reasoning"].iter().map(|f| d.get(*f).and_then(Value::as_str).map_or(0, |t| t.chars().count())).sum();
             let args: usize = d
                 .get("tool_calls")
                 .and_then(Value::as_array)
@@ -227,6 +229,13 @@ mod tests {
     use super::*;
     use crate::providers::anthropic::AnthropicStream;
     use crate::providers::openai::OpenAiStream;
+
+    #[test]
+    fn reasoning_and_refusal_deltas_count_as_generated_text() {
+        let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"reasoning_content": "abcd", "reasoning": "ef", "refusal": "no", "content": "hi",
+            "tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}}]});
+        assert_eq!(generated_chars(&chunk), 4 + 2 + 2 + 2 + 2);
+    }
 
     const UPSTREAM: &str = concat!(
         "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n\n",

@@ -59,6 +59,13 @@ impl CompletionAssembler {
             }
             let parts = &mut self.choices[i];
             let delta = choice.get("delta").cloned().unwrap_or(Value::Null);
+            if carries_unknown_parts(&delta) {
+                // A part this rebuild does not keep (a legacy `function_call`, a host's
+                // `reasoning_content`, a tool call's `extra_content` thought signature): the
+                // replay would lack it, so the answer is not cached.
+                self.broken = true;
+                return;
+            }
             if let Some(r) = delta.get("role").and_then(Value::as_str) {
                 parts.role = Some(r.to_string());
             }
@@ -104,7 +111,8 @@ impl CompletionAssembler {
         }
     }
 
-    /// The completion, if the stream was whole: every choice finished and nothing unreadable.
+    /// The completion, if the stream was whole: every choice finished, nothing unreadable and
+    /// nothing this rebuild would drop.
     pub fn finish(self) -> Option<Value> {
         let (id, created, model, fingerprint) = self.head?;
         if self.broken || self.choices.is_empty() || self.choices.iter().any(|c| c.finish_reason.is_none()) {
@@ -135,4 +143,26 @@ impl CompletionAssembler {
         }
         Some(completion)
     }
+}
+
+/// Whether a chunk's `delta` holds anything besides the parts [`CompletionAssembler`] rebuilds
+/// (`role`, `content`, `refusal`, tool calls' `index` / `id` / `type` / `function.name` /
+/// `function.arguments`). Nulls and empty values are nothing.
+fn carries_unknown_parts(delta: &Value) -> bool {
+    fn has_value(v: &Value) -> bool {
+        match v {
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+            _ => true,
+        }
+    }
+    fn unknown(obj: Option<&Map<String, Value>>, known: &[&str]) -> bool {
+        obj.is_some_and(|o| o.iter().any(|(k, v)| !known.contains(&k.as_str()) && has_value(v)))
+    }
+    unknown(delta.as_object(), &["role", "content", "refusal", "tool_calls"])
+        || delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().any(|call| {
+            unknown(call.as_object(), &["index", "id", "type", "function"]) || unknown(call.get("function").and_then(Value::as_object), &["name", "arguments"])
+        })
 }

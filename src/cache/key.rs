@@ -18,17 +18,18 @@ pub(crate) const IGNORED: &[&str] = &["stream", "stream_options", "user", "safet
 /// other models for other callers (attribution tags, country, hostname, hour of day); an answer
 /// is only shared between requests routed alike. The routed models count as a set: a `fastest`
 /// or `cheapest` order moves with latencies and prices, and after a fallback any of them may have
-/// answered. A split's arms route to the same set in different orders, so `split_arm` (the model
-/// a split sent this caller to) is part of the scope too: an answer from one arm served to the
-/// other arm's callers would blur the comparison the split exists for.
-pub fn answer_scope<'a>(requested: &str, routed_models: impl IntoIterator<Item = &'a str>, split_arm: Option<&str>) -> String {
+/// answered. `route_variant` is what else about the route decides the answer: a split's arms route
+/// to the same set in different orders, so the arm a caller was drawn to (an answer from one arm
+/// served to the other's callers would blur the comparison the split exists for); and a cascade
+/// serves only answers it judged, which a `fallback` rule over the same models never did.
+pub fn answer_scope<'a>(requested: &str, routed_models: impl IntoIterator<Item = &'a str>, route_variant: Option<&str>) -> String {
     let models: std::collections::BTreeSet<&str> = routed_models.into_iter().collect();
     let mut scope = String::from(requested);
     scope.push_str(" -> ");
     scope.push_str(&models.into_iter().collect::<Vec<_>>().join(","));
-    if let Some(arm) = split_arm {
-        scope.push_str(" | arm ");
-        scope.push_str(arm);
+    if let Some(variant) = route_variant {
+        scope.push_str(" | ");
+        scope.push_str(variant);
     }
     scope
 }

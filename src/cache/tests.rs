@@ -114,14 +114,34 @@ fn a_streamed_answer_is_reassembled_whatever_the_splits() {
 }
 
 #[test]
+fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
+    let chunk = |delta: &str| format!("data: {{\"id\":\"c1\",\"created\":7,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":\"stop\"}}]}}\n\n");
+    let rebuilt = |delta: &str| {
+        let mut a = CompletionAssembler::default();
+        a.push(chunk(delta).as_bytes());
+        a.finish()
+    };
+    assert!(rebuilt(r#"{"content":"hi","reasoning_content":null,"annotations":[]}"#).is_some(), "empty extras are nothing");
+    for dropped in [
+        r#"{"function_call":{"name":"get","arguments":"{}"}}"#,
+        r#"{"content":"hi","reasoning_content":"because"}"#,
+        r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}"},"extra_content":{"google":{"thought_signature":"sig"}}}]}"#,
+        r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}","strict":true}}]}"#,
+    ] {
+        assert_eq!(rebuilt(dropped), None, "{dropped}");
+    }
+}
+
+#[test]
 fn the_answer_scope_is_the_model_asked_for_and_the_set_of_models_routed_to() {
     let scope = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], None);
     assert_eq!(scope, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], None), "the order a strategy tries them in does not matter");
     assert_ne!(scope, answer_scope("gpt-4o", ["gpt-4o-mini"], None), "a caller routed elsewhere (another feature, region) gets its own entries");
     assert_ne!(scope, answer_scope("fast", ["gpt-4o-mini", "gpt-4o"], None), "another model or alias asked for");
-    let arm_a = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("gpt-4o-mini"));
-    assert_ne!(arm_a, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], Some("gpt-4o")), "the arms of a split share no answers");
+    let arm_a = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("arm gpt-4o-mini"));
+    assert_ne!(arm_a, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], Some("arm gpt-4o")), "the arms of a split share no answers");
     assert_ne!(arm_a, scope);
+    assert_ne!(answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("cascade")), scope, "a cascade's judged answers are its own");
     let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
     assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", ["mistral-large"], None), &body));
 }

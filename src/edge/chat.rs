@@ -158,8 +158,12 @@ async fn cached_answer(
     let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat) else { return Ok(None) };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;
-    let split_arm = decision.candidates.first().filter(|_| decision.route == "split").map(|c| c.model.as_str());
-    let scope = crate::cache::answer_scope(&chat.model, decision.candidates.iter().map(|c| c.model.as_str()), split_arm);
+    let variant = match decision.route.as_str() {
+        "split" => decision.candidates.first().map(|arm| format!("arm {}", arm.model)),
+        "cascade" => Some("cascade".to_string()),
+        _ => None,
+    };
+    let scope = crate::cache::answer_scope(&chat.model, decision.candidates.iter().map(|c| c.model.as_str()), variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
     if read {
         if let Some(answer) = super::cache::lookup(env, &key).await {
@@ -378,8 +382,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let cascade = decision.cascade.filter(|c| !chat.stream || c.buffer_streams);
     let mut decision = decision;
     if decision.cascade.is_some() && cascade.is_none() {
-        // The planner's reason promised escalation; a stream that is not buffered gets none.
+        // The planner's reason promised escalation; a stream that is not buffered gets none. Nor is
+        // its answer cached: the cascade's entries are answers it judged.
         decision.reason.push_str("; streamed as it comes, so not judged and never escalated (the rule's buffer_streams is off)");
+        *rc.cache_slot.borrow_mut() = None;
     }
     let upstream_chat = match cascade {
         Some(_) => {
@@ -466,11 +472,13 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         continue;
                     }
                 };
-                // The stream has started; a cut later is the stream's error, not a fallback.
-                health::success(&provider.id, &candidate.upstream_model, AnswerKind::Stream, http::now_ms() - sent_at);
+                // The stream has started; a cut later is the stream's error, not a fallback. Its
+                // verdict for the breaker waits for its end (`finish_stream`): a host that answers
+                // 200 and then an error event (Anthropic's overloaded_error) is failing.
+                let first_byte_ms = http::now_ms() - sent_at;
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
-                return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body);
+                return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body, first_byte_ms);
             }
             Disposition::Success => {
                 let bytes = match answer.bytes().await {
@@ -533,6 +541,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // The reason then reads "cascade: <model> escalated (...); fell back to <provider> after:
         // <the stronger models' failures>".
         attempts.escalation_cost = attempts.escalation_cost.saturating_sub(cost);
+        // Judged weak, served only because nothing better answered: not an answer to repeat
+        // from the cache once the stronger model is back.
+        *rc.cache_slot.borrow_mut() = None;
         if chat.logprobs != Some(true) {
             strip_logprobs(&mut answer.body);
         }
@@ -682,6 +693,10 @@ struct StreamState {
     finished: Option<super::handoff::Sender<spend::Finished>>,
     /// Rebuilds the answer for the cache, when it is to be stored.
     caching: Option<(CompletionAssembler, super::cache::CacheSlot)>,
+    /// (provider, upstream model), for the breaker's verdict when the stream ends.
+    deployment: (String, String),
+    /// Time to the stream's first byte, the latency `fastest` compares streams by.
+    first_byte_ms: f64,
 }
 
 impl StreamState {
@@ -711,7 +726,7 @@ impl StreamState {
 impl Drop for StreamState {
     fn drop(&mut self) {
         if !self.done && self.finished.is_some() {
-            let _ = finish_stream(self);
+            let _ = finish_stream(self, StreamEnd::ClientLeft);
             self.hand_over();
         }
     }
@@ -729,6 +744,7 @@ fn stream_response(
     candidate: &Candidate,
     receipt: Receipt,
     upstream_body: ByteStream,
+    first_byte_ms: f64,
 ) -> Result<Response, ApiError> {
     let receipt_headers = receipt.headers(false);
     let headers = super::crossings::headers(
@@ -752,6 +768,8 @@ fn stream_response(
         done: false,
         finished: Some(finished),
         caching: rc.cache_slot.borrow_mut().take().map(|slot| (CompletionAssembler::default(), slot)),
+        deployment: (target.provider.id.clone(), candidate.upstream_model.clone()),
+        first_byte_ms,
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -771,7 +789,7 @@ fn stream_response(
                 // A reset connection ends the stream like a close; the session reports it as cut off.
                 // The ledger is told by the request's `waitUntil` task, so the stream closes now.
                 Some(Err(_)) | None => {
-                    let out = finish_stream(&mut st);
+                    let out = finish_stream(&mut st, StreamEnd::Upstream);
                     if let Some((assembler, _)) = st.caching.as_mut() {
                         assembler.push(&out);
                     }
@@ -790,8 +808,23 @@ fn receipt_baseline_key(chat: &ChatRequest, cfg: &RouterConfig) -> Option<String
     cfg.catalog.resolve(&chat.model).map(|m| m.price_key.clone())
 }
 
-fn finish_stream(st: &mut StreamState) -> Vec<u8> {
+/// Who ended a stream: the upstream (closed, reset, or sent an error), or the client, who left.
+#[derive(Clone, Copy, PartialEq)]
+enum StreamEnd {
+    Upstream,
+    ClientLeft,
+}
+
+fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
     let (mut out, outcome) = st.session.finish();
+    let (provider, upstream_model) = &st.deployment;
+    match (outcome.complete, end) {
+        (true, _) => health::success(provider, upstream_model, AnswerKind::Stream, st.first_byte_ms),
+        // Cut off or an error event from the host: a failure, as an error status would be.
+        (false, StreamEnd::Upstream) => health::failure(&st.rc, provider, upstream_model),
+        // The client left: no verdict on the deployment (a half-open probe is released).
+        (false, StreamEnd::ClientLeft) => health::neutral(provider, upstream_model),
+    }
     let (usage, basis) = outcome.billed_usage(st.prompt_tokens_estimate);
     let priced = Receipt::priced(
         &st.receipt.request_id,
@@ -805,7 +838,10 @@ fn finish_stream(st: &mut StreamState) -> Vec<u8> {
         &st.price_key,
         st.baseline_price_key.as_deref(),
     );
-    st.receipt = Receipt { demo: st.receipt.demo, ..priced };
+    // The stream's cache outcome (a bypass, or a miss to be stored) is the request's, not the
+    // "miss" a fresh receipt starts with.
+    let cache = std::mem::take(&mut st.receipt.cache);
+    st.receipt = Receipt { demo: st.receipt.demo, cache, ..priced };
     if let Some(cost) = st.receipt.cost.as_mut() {
         cost.total += st.rc.unseen_cost.get();
     }

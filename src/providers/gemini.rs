@@ -447,7 +447,7 @@ impl StreamTranslator for GeminiStream {
             return Ok(vec![]);
         }
         let value: Value = serde_json::from_str(data).map_err(|e| UpstreamError::malformed(&self.provider, format!("invalid JSON in stream ({e})")))?;
-        if let Some(err) = value.get("error") {
+        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
             let status = err.get("code").and_then(Value::as_u64).filter(|c| (400..600).contains(c)).unwrap_or(502) as u16;
             let message = err.get("message").and_then(Value::as_str).unwrap_or("stream error");
             return Err(UpstreamError::Status { provider: self.provider.clone(), status, message: super::redact_secrets(message) });

@@ -145,7 +145,7 @@ impl StreamTranslator for OpenAiStream {
         }
         let mut chunk: Value =
             serde_json::from_str(data).map_err(|e| UpstreamError::malformed(&self.provider, format!("invalid JSON in stream ({e})")))?;
-        if let Some(err) = chunk.get("error") {
+        if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
             let message = err.get("message").and_then(Value::as_str).unwrap_or("stream error");
             return Err(UpstreamError::Status { provider: self.provider.clone(), status: 502, message: super::redact_secrets(message) });
         }
@@ -272,8 +272,8 @@ mod tests {
     fn stream_lifts_usage_and_drops_usage_only_chunk() {
         let mut s = OpenAiStream::new("openai");
         let ev = |d: &str| SseEvent { event: String::new(), data: d.to_string() };
-        let out = s.on_event(&ev(r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}"#)).unwrap();
-        assert_eq!(out.len(), 1);
+        let out = s.on_event(&ev(r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null,"error":null}"#)).unwrap();
+        assert_eq!(out.len(), 1, "a null error is no error, as the SDKs read it");
         assert!(out[0].get("usage").is_none());
         let out = s.on_event(&ev(r#"{"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}"#)).unwrap();
         assert!(out.is_empty());

@@ -68,15 +68,18 @@ impl MatchGuard {
         let mut i = 0;
         while i < chars.len() {
             let c = chars[i];
-            if c.is_ascii_digit() {
+            // Any numeric character, not only ASCII digits: the embedder drops what it has no
+            // token for (full-width "１２３４"), so the number is all that tells two orders apart.
+            // Digits are kept as written: "１２３４" and "1234" differ (a miss, never a wrong hit).
+            if c.is_numeric() {
                 // A number: digits with single '.' or ',' between digits ("1,000.5"); the
                 // separators are dropped so "1,000" equals "1000".
                 let mut n = String::new();
                 while i < chars.len() {
                     let d = chars[i];
-                    if d.is_ascii_digit() {
+                    if d.is_numeric() {
                         n.push(d);
-                    } else if (d == '.' || d == ',') && chars.get(i + 1).is_some_and(|x| x.is_ascii_digit()) {
+                    } else if (d == '.' || d == ',') && chars.get(i + 1).is_some_and(|x| x.is_numeric()) {
                         if d == '.' {
                             n.push('.');
                         }
@@ -177,6 +180,10 @@ mod tests {
         assert!(!same("version 1.5", "version 15"));
         assert!(same("2 and 3", "3 and 2"), "order of numbers does not matter");
         assert!(!same("no numbers here", "number 0"));
+        // Digits beyond ASCII (which the embedder has no tokens for) count as numbers too.
+        assert!(!same("注文番号１２３４の返金状況は？", "注文番号５６７８の返金状況は？"));
+        assert!(!same("طلب رقم ١٢٣٤", "طلب رقم ٥٦٧٨"));
+        assert!(same("注文番号１２３４の返金状況は？", "注文番号１２３４の返金状況は"));
     }
 
     #[test]

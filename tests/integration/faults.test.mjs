@@ -6,7 +6,7 @@
 // never be echoed to the client.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, readSse, testCatalog } from './harness.mjs';
+import { startRouter, readSse, testCatalog, KEYS } from './harness.mjs';
 
 let r;
 /** Request ids of every request sent to the router, in order. */
@@ -23,6 +23,11 @@ before(async () => {
     price_key: 'gpt-4o-mini',
   };
   catalog.models['badkey-only'] = { deployments: [{ provider: 'badkey', upstream_model: 'gpt-4o-mini' }], price_key: 'gpt-4o-mini' };
+  // A deployment of its own for the breaker test, so no other test's failures count toward it.
+  catalog.models['flaky-stream'] = {
+    deployments: [{ provider: 'anthropic', upstream_model: 'claude-flaky' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
+    price_key: 'claude-haiku-4-5',
+  };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => { await r?.close(); });
@@ -278,6 +283,24 @@ test('refused provider key without a fallback: a clean 502 that does not show th
   const error = await assertCleanError(resp, { status: 502, type: 'api_error', code: 'upstream_error' });
   assert.match(error.message, /badkey: HTTP 401/);
   assertNoKey(await everything(copy));
+});
+
+test('streams a host cuts off after its 200 count as failures: five in a row open the breaker', async () => {
+  r.upstream.script({ provider: 'anthropic', model: 'claude-flaky', times: 5, response: { fault: 'truncated' } });
+  for (let i = 0; i < 5; i++) {
+    const resp = await chat({ ...ask('flaky-stream', true), max_tokens: 16 });
+    assert.equal(resp.status, 200);
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'anthropic', 'a stream that has started is not retried elsewhere');
+    const { data } = await readSse(resp);
+    assert.ok(!data.includes('[DONE]'), 'cut off');
+  }
+  const next = await chat({ ...ask('flaky-stream', true), max_tokens: 16 });
+  assert.equal(next.status, 200);
+  assert.equal(next.headers.get('x-costrouter-provider'), 'azure', 'the breaker is open: the next deployment serves');
+  assert.match(next.headers.get('x-costrouter-route-reason'), /anthropic: circuit open/);
+  await next.arrayBuffer();
+  const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
+  assert.equal(list.data.find((d) => d.deployment === 'anthropic/claude-flaky').health.breaker.state, 'open');
 });
 
 test('no cost event carries a provider key', async () => {
