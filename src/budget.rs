@@ -115,6 +115,40 @@ fn one() -> u32 {
     1
 }
 
+/// Why a tenant's budgets cannot be used as given, naming the budget and field: a value out of
+/// range would be clamped silently (a monthly `reset_day` of 31 resetting on the 28th), and a
+/// scope no request can carry would make a budget that never applies.
+pub fn check_budgets(specs: &[BudgetSpec]) -> Result<(), String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, b) in specs.iter().enumerate() {
+        let at = format!("budgets[{i}]");
+        if b.id.is_empty() || b.id.len() > 64 || !b.id.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c)) {
+            return Err(format!("{at}.id must be 1-64 letters, digits, '-', '_' or '.'"));
+        }
+        if !ids.insert(b.id.as_str()) {
+            return Err(format!("{at}.id '{}' is used twice", b.id));
+        }
+        match b.window {
+            Window::Weekly if !(1..=7).contains(&b.reset_day) => return Err(format!("{at}.reset_day must be 1 (Monday) to 7 (Sunday) for a weekly window")),
+            Window::Monthly if !(1..=28).contains(&b.reset_day) => return Err(format!("{at}.reset_day must be 1 to 28 for a monthly window")),
+            Window::Daily if b.reset_day != 1 => return Err(format!("{at}.reset_day is only for weekly and monthly windows")),
+            _ => {}
+        }
+        if b.soft_limit.is_some_and(|soft| soft > b.hard_limit) {
+            return Err(format!("{at}.soft_limit is above its hard_limit, so it would never warn before the hard limit"));
+        }
+        let scope_ok = match &b.scope {
+            Scope::Tenant => true,
+            Scope::Team(v) | Scope::Feature(v) | Scope::Env(v) => crate::attribution::valid_tag(v),
+            Scope::Key(v) => crate::tenants::valid_key_id(v),
+        };
+        if !scope_ok {
+            return Err(format!("{at}.scope.value must be an attribution tag (1-64 of letters, digits and -_.:@/), or a key id (key_ and 12 hex digits) for kind 'key'"));
+        }
+    }
+    Ok(())
+}
+
 fn refuse() -> OnHardLimit {
     OnHardLimit::Refuse
 }
@@ -213,6 +247,34 @@ pub struct Ledger {
     /// a late settlement is still charged.
     #[serde(default)]
     pub expired: BTreeMap<String, ExpiredReservation>,
+}
+
+/// The request ids a ledger finished lately, so a `/finish` batch the worker sends again (its
+/// first call failed after the ledger had applied it, or seemed to) is not charged and rolled up
+/// twice. Bounded: the oldest id is forgotten first; a retry comes within seconds.
+#[derive(Debug, Default)]
+pub struct RecentIds {
+    order: std::collections::VecDeque<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl RecentIds {
+    pub const KEPT: usize = 4096;
+
+    /// True the first time `id` is offered (and remembers it), false after.
+    pub fn first_time(&mut self, id: &str) -> bool {
+        if self.seen.contains(id) {
+            return false;
+        }
+        if self.order.len() >= Self::KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_string());
+        self.seen.insert(id.to_string());
+        true
+    }
 }
 
 /// Money held for a request in flight.
@@ -345,6 +407,24 @@ impl Ledger {
             tightest(self.limits.tenant_rpm, self.minute.tenant_requests, self.limits.key_rpm, self.minute.key_requests[key_id]);
         let (limit_tokens, remaining_tokens) = tightest(self.limits.tenant_tpm, self.minute.tenant_tokens, self.limits.key_tpm, self.minute.key_tokens[key_id]);
         Ok(RateStatus { limit_requests, remaining_requests, limit_tokens, remaining_tokens, reset_secs })
+    }
+
+    /// New budgets and limits. A budget that keeps its id keeps what it has spent; one whose
+    /// window or reset day changed has its window moved to the new one's start where that is
+    /// earlier (daily to monthly mid-month), or the spend would sit in a window that never
+    /// matches and the budget's alerts would read zero until the next reset. A later start
+    /// (monthly to daily) is a new window: `roll` begins it empty.
+    pub fn configure(&mut self, specs: Vec<BudgetSpec>, limits: RateLimits, now: i64) {
+        for spec in &specs {
+            let changed = self.specs.iter().any(|old| old.id == spec.id && (old.window != spec.window || old.reset_day != spec.reset_day));
+            if let (true, Some(state)) = (changed, self.states.get_mut(&spec.id)) {
+                let (start, _) = spec.window.bounds(now, spec.reset_day);
+                state.window_start = state.window_start.min(start);
+            }
+        }
+        self.specs = specs;
+        self.limits = limits;
+        self.states.retain(|id, _| self.specs.iter().any(|s| &s.id == id));
     }
 
     /// Counts the tokens a finished request used beyond what its admission counted (prompt plus
@@ -801,6 +881,58 @@ mod tests {
         l.admit_rate("k2", 400, NOW).unwrap();
         assert_eq!(l.admit_rate("k3", 1, NOW).unwrap_err().what, "tenant requests");
         assert!(l.admit_rate("k3", 1, NOW + 60).is_ok(), "a new minute");
+    }
+
+    #[test]
+    fn a_finished_request_is_taken_once_among_the_recent_ones() {
+        let mut recent = RecentIds::default();
+        assert!(recent.first_time("req_1"));
+        assert!(!recent.first_time("req_1"), "sent again: already finished");
+        for i in 0..RecentIds::KEPT {
+            assert!(recent.first_time(&format!("other_{i}")));
+        }
+        assert!(recent.first_time("req_1"), "long forgotten: bounded memory");
+    }
+
+    #[test]
+    fn budgets_out_of_range_or_that_could_never_apply_are_refused_by_name() {
+        let ok = ledger(10).specs;
+        assert_eq!(check_budgets(&ok), Ok(()));
+        let with = |f: &dyn Fn(&mut BudgetSpec)| {
+            let mut specs = ok.clone();
+            f(&mut specs[1]);
+            check_budgets(&specs).unwrap_err()
+        };
+        assert!(with(&|b| b.reset_day = 31).contains("budgets[1].reset_day must be 1 to 28"));
+        assert!(with(&|b| { b.window = Window::Weekly; b.reset_day = 0 }).contains("1 (Monday) to 7"));
+        assert!(with(&|b| { b.window = Window::Daily; b.reset_day = 5 }).contains("only for weekly and monthly"));
+        assert!(with(&|b| b.soft_limit = Some(Usd(4 * USD))).contains("soft_limit is above its hard_limit"));
+        assert!(with(&|b| b.id = String::new()).contains("budgets[1].id"));
+        assert!(with(&|b| b.id = "tenant-daily".into()).contains("used twice"));
+        assert!(with(&|b| b.scope = Scope::Feature("has space".into())).contains("scope.value"));
+        assert!(with(&|b| b.scope = Scope::Key("acme-key".into())).contains("key id"));
+        assert_eq!(check_budgets(&[BudgetSpec { scope: Scope::Key("key_0123456789ab".into()), ..ok[0].clone() }]), Ok(()));
+    }
+
+    #[test]
+    fn a_budget_whose_window_changes_keeps_its_spend_in_the_new_window() {
+        let mut l = ledger(100);
+        let c = Covered::default();
+        let mid_month = day(2026, 11, 17) + 3600;
+        l.reserve("a", Usd(6 * USD), &c, mid_month).unwrap();
+        l.settle("a", Usd(6 * USD), mid_month);
+        assert_eq!(l.levels(mid_month)[0].spent, Usd(6 * USD));
+        // The tenant's daily budget becomes a monthly one: today's $6 is this month's so far.
+        let mut specs = l.specs.clone();
+        specs[0].window = Window::Monthly;
+        l.configure(specs, RateLimits::default(), mid_month + 60);
+        let level = &l.levels(mid_month + 60)[0];
+        assert_eq!((level.spent, level.window_start), (Usd(6 * USD), day(2026, 11, 1)), "the alerts see the spend");
+        // And back to daily tomorrow: a new day starts empty.
+        let mut specs = l.specs.clone();
+        specs[0].window = Window::Daily;
+        l.configure(specs, RateLimits::default(), mid_month + DAY);
+        assert_eq!(l.levels(mid_month + DAY)[0].spent, Usd::ZERO);
     }
 
     #[test]

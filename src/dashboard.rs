@@ -117,6 +117,7 @@ pub fn invalid_session() -> ApiError {
         code: "invalid_session",
         param: None,
         message: "The dashboard session has expired or was ended; log in again at /dashboard.".into(),
+        allow: None,
     }
 }
 

@@ -30,11 +30,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub param: Option<String>,
     pub message: String,
+    /// For a 405: the methods the path takes, for the `Allow` header RFC 9110 asks for.
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
     fn new(status: u16, error_type: ErrorType, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, error_type, code, param: None, message: message.into() }
+        ApiError { status, error_type, code, param: None, message: message.into(), allow: None }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -121,13 +123,11 @@ impl ApiError {
         Self::new(404, ErrorType::InvalidRequestError, "unknown_url", format!("Unknown request URL: {path}."))
     }
 
-    pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
-        Self::new(
-            405,
-            ErrorType::InvalidRequestError,
-            "method_not_allowed",
-            format!("Method {method} is not allowed on {path}; use {allowed}."),
-        )
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &'static str) -> Self {
+        let mut e = Self::new(405, ErrorType::InvalidRequestError, "method_not_allowed", format!("Method {method} is not allowed on {path}; use {allowed}."));
+        // HEAD is answered wherever GET is.
+        e.allow = Some(if allowed == "GET" { "GET, HEAD" } else { allowed });
+        e
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {

@@ -52,7 +52,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             let config = crate::api::parse_json_object(&body)?;
             // Validate here, where the admin gets a clear error, before the ledger sees it.
-            let _: LedgerConfigCheck = crate::api::deserialize_with_path(config.clone())?;
+            let check: LedgerConfigCheck = crate::api::deserialize_with_path(config.clone())?;
+            crate::budget::check_budgets(&check.budgets).map_err(|m| ApiError::invalid_value("budgets", m))?;
             let stub = spend::ledger(env, id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
             spend::configure(&stub, &config).await?;
             spend::forget_control(id);

@@ -179,7 +179,8 @@ pub fn json<T: Serialize>(status: u16, body: &T, extra: &[(&str, String)]) -> Re
 
 pub fn error_response(err: &ApiError, request_id: &str) -> Response {
     let retry = err.retry_headers().iter().copied();
-    let headers = super::crossings::headers([("content-type", "application/json"), ("x-costrouter-request-id", request_id), ("x-request-id", request_id)].into_iter().chain(retry));
+    let allow = err.allow.map(|methods| ("allow", methods));
+    let headers = super::crossings::headers([("content-type", "application/json"), ("x-costrouter-request-id", request_id), ("x-request-id", request_id)].into_iter().chain(retry).chain(allow));
     whole_response(err.status, headers, err.to_body().into_bytes())
 }
 

@@ -71,6 +71,8 @@ struct AckBody {
 pub struct Ledger {
     state: State,
     ledger: RefCell<Option<BudgetLedger>>,
+    /// Requests finished lately: a `/finish` batch sent again is not applied twice.
+    finished: RefCell<crate::budget::RecentIds>,
 }
 
 #[derive(Deserialize)]
@@ -171,24 +173,27 @@ impl Ledger {
 
     // Alert values are stored as JSON text: their tagged and flattened serde shapes round-trip
     // through serde_json exactly, with no JS object conversion in between.
-    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
-        let text: Option<String> = self.state.storage().get(key).await.ok().flatten();
-        text.and_then(|t| serde_json::from_str(&t).ok())
+    /// A stored value, `None` when there is none. A value that cannot be read (a storage error,
+    /// or a shape this code does not know, after a rollback) is an error, never `None`: taken
+    /// for absent, it would be written over with an empty one and lost.
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> worker::Result<Option<T>> {
+        let text: Option<String> = self.state.storage().get(key).await?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| worker::Error::RustError(format!("stored {key} is unreadable: {e}")))).transpose()
     }
 
     async fn put_json<T: serde::Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
         self.state.storage().put(key, serde_json::to_string(value)?).await
     }
 
-    async fn alert_state(&self) -> AlertState {
-        self.get_json(ALERT_STATE_KEY).await.unwrap_or_default()
+    async fn alert_state(&self) -> worker::Result<AlertState> {
+        Ok(self.get_json(ALERT_STATE_KEY).await?.unwrap_or_default())
     }
 
     /// Runs the detector over this tenant's recent rollups and budgets, reconciles with the open
     /// alerts, and queues one delivery per transition and destination. Returns what is queued
     /// (including earlier deliveries not yet acknowledged) with the destinations' settings.
     async fn evaluate_alerts(&self, now: i64, budget_levels: Vec<alerts::BudgetLevel>) -> worker::Result<Response> {
-        let Some(cfg) = self.get_json::<AlertConfig>(ALERT_CONFIG_KEY).await else {
+        let Some(cfg) = self.get_json::<AlertConfig>(ALERT_CONFIG_KEY).await? else {
             return Response::from_json(&json!({"outbox": [], "config": null}));
         };
         let sql = self.state.storage().sql();
@@ -198,7 +203,7 @@ impl Ledger {
             .to_array()?;
         let circuits: Vec<CircuitRow> = sql.exec("SELECT deployment, last_opened, openings FROM circuit_openings", None)?.to_array()?;
         let active = alerts::detect(&cfg, now, &minutes, &budget_levels, &circuits);
-        let mut st = self.alert_state().await;
+        let mut st = self.alert_state().await?;
         let before = st.clone();
         let (transitions, open) = alerts::reconcile(&st.open, &active, now);
         st.open = open;
@@ -224,7 +229,7 @@ impl Ledger {
     }
 
     async fn ack_alerts(&self, ack: AckBody) -> worker::Result<Response> {
-        let mut st = self.alert_state().await;
+        let mut st = self.alert_state().await?;
         let outbox = std::mem::take(&mut st.outbox);
         for mut d in outbox {
             if ack.delivered.contains(&d.id) {
@@ -248,8 +253,8 @@ impl Ledger {
     }
 
     async fn alerts_view(&self) -> worker::Result<Response> {
-        let cfg: Option<AlertConfig> = self.get_json(ALERT_CONFIG_KEY).await;
-        let st = self.alert_state().await;
+        let cfg: Option<AlertConfig> = self.get_json(ALERT_CONFIG_KEY).await?;
+        let st = self.alert_state().await?;
         let history: Vec<&Delivery> = st.history.iter().rev().collect();
         Response::from_json(&json!({"config": cfg.map(|c| c.redacted()), "open": st.open, "pending_deliveries": st.outbox, "history": history}))
     }
@@ -299,12 +304,21 @@ impl DurableObject for Ledger {
         if let Err(e) = create_tables(&state) {
             worker::console_error!("usage tables not created: {e}");
         }
-        Ledger { state, ledger: RefCell::new(None) }
+        Ledger { state, ledger: RefCell::new(None), finished: RefCell::new(Default::default()) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         if self.ledger.borrow().is_none() {
-            let stored: Option<BudgetLedger> = self.state.storage().get(STORAGE_KEY).await.unwrap_or(None);
+            // An unreadable ledger (a storage error, or a shape this code does not know after a
+            // rollback) fails the call: taken for an empty one, it would be saved over the
+            // tenant's budgets, limits and spend on the next change.
+            let stored: Option<BudgetLedger> = match self.state.storage().get(STORAGE_KEY).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    worker::console_error!("ledger state unreadable, nothing changed: {e}");
+                    return Response::error("the ledger's stored state could not be read; nothing was changed", 500);
+                }
+            };
             // Another event may have loaded it while we awaited; keep the first.
             let mut slot = self.ledger.borrow_mut();
             if slot.is_none() {
@@ -355,7 +369,10 @@ impl DurableObject for Ledger {
                     }
                 }
                 "/finish" => {
-                    let b: FinishBody = parse(&text)?;
+                    let mut b: FinishBody = parse(&text)?;
+                    // The worker sends a batch again when its call fails; what was applied then is
+                    // not applied twice (settlement, spend and rollups all add).
+                    b.items.retain(|item| self.finished.borrow_mut().first_time(&item.request_id));
                     for item in &b.items {
                         let tags = item.event.as_ref().map(|e| &e.attribution);
                         let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
@@ -378,13 +395,10 @@ impl DurableObject for Ledger {
                 }
                 "/config" => {
                     let c: LedgerConfig = parse(&text)?;
-                    let mut ids = std::collections::BTreeSet::new();
-                    if let Some(dup) = c.budgets.iter().find(|b| !ids.insert(b.id.clone())) {
-                        return Response::error(format!("duplicate budget id '{}'", dup.id), 400);
+                    if let Err(why) = crate::budget::check_budgets(&c.budgets) {
+                        return Response::error(why, 400);
                     }
-                    ledger.specs = c.budgets;
-                    ledger.limits = c.limits;
-                    ledger.states.retain(|id, _| ledger.specs.iter().any(|s| &s.id == id));
+                    ledger.configure(c.budgets, c.limits, worker::Date::now().as_millis() as i64 / 1000);
                     json!({"ok": true})
                 }
                 "/state" => {

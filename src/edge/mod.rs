@@ -87,7 +87,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let path = req.path();
-    let method = req.method();
+    // HEAD is routed as GET (uptime probes send it); the runtime sends no body with the answer.
+    let method = match req.method() {
+        Method::Head => Method::Get,
+        m => m,
+    };
     if http::has_key_in_query(&req) {
         return Err(ApiError::key_in_query_string());
     }

@@ -162,6 +162,10 @@ pub async fn admit(stub: &Stub, tenant: &str, request_id: &str, tokens: u64, amo
 /// requests a second. Reservations are released at most this much later.
 const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Pauses before each `/finish` attempt: at once, then twice more within about 1.5 s (well inside
+/// the time `waitUntil` grants after the response).
+const FINISH_RETRY_PAUSES_MS: [u64; 3] = [0, 250, 1_000];
+
 /// Finished requests waiting for their tenant's next ledger call, each already as the JSON the
 /// ledger reads (`{request_id, actual, event}`): written straight from the structs, with no
 /// `serde_json::Value` tree in between (profiling put that tree at a few percent of a request).
@@ -252,8 +256,23 @@ pub async fn finish(env: &Env, done: Finished) {
     let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
     let Some(stub) = ledger(env, &tenant) else { return };
     let n = items.len();
-    if let Err(e) = call_with_text(&stub, "/finish", Some(finish_body(&items, super::http::now_unix()))).await {
-        worker::console_error!("ledger finish failed for a batch of {n}: {}", e.message);
+    let body = finish_body(&items, super::http::now_unix());
+    // A ledger that cannot be reached (reset by a deploy, overloaded) is asked again: without the
+    // batch its reservations would hold money for 15 minutes and its spend would never count. The
+    // ledger skips requests it already finished, so a batch it applied before failing to answer
+    // is not counted twice.
+    for (attempt, pause_ms) in FINISH_RETRY_PAUSES_MS.iter().enumerate() {
+        if *pause_ms > 0 {
+            worker::Delay::from(std::time::Duration::from_millis(*pause_ms)).await;
+        }
+        match call_with_text(&stub, "/finish", Some(body.clone())).await {
+            Ok(_) => return,
+            Err(e) if e.status >= 500 && attempt + 1 < FINISH_RETRY_PAUSES_MS.len() => continue,
+            Err(e) => {
+                worker::console_error!("ledger finish failed for a batch of {n} after {} attempts: {}", attempt + 1, e.message);
+                return;
+            }
+        }
     }
 }
 

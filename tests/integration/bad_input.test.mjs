@@ -671,13 +671,21 @@ test('unknown endpoints are 404 and wrong methods 405, in the error shape', asyn
   }
   await runCases(cases);
 
-  // HEAD has no body by definition: only its status and content type can be checked.
-  for (const path of Object.keys(KNOWN)) {
-    if (KNOWN[path] === 'GET') continue;
+  // HEAD has no body by definition: only its status and headers can be checked. It is answered
+  // as GET where GET is (uptime probes send it); a 405 says what the path takes.
+  for (const [path, allowed] of Object.entries(KNOWN)) {
     sentCases += 1;
     const resp = await fetch(`${r.url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${KEYS.acme}` } });
-    assert.equal(resp.status, 405, `HEAD ${path}`);
+    if (allowed === 'GET') {
+      assert.equal(resp.status, 200, `HEAD ${path}`);
+    } else {
+      assert.equal(resp.status, 405, `HEAD ${path}`);
+      assert.equal(resp.headers.get('allow'), allowed, `HEAD ${path}`);
+    }
   }
+  const wrong = await fetch(`${r.url}/v1/models`, { method: 'DELETE', headers: { authorization: `Bearer ${KEYS.acme}` } });
+  assert.equal(wrong.status, 405);
+  assert.equal(wrong.headers.get('allow'), 'GET, HEAD');
 });
 
 test('malformed embeddings requests are refused with 4xx', async () => {

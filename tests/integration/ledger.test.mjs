@@ -175,6 +175,24 @@ test('tokens a request used beyond what its admission counted count against the 
   assert.ok(Number(small.headers.get('x-ratelimit-remaining-tokens')) < 470, small.headers.get('x-ratelimit-remaining-tokens'));
 });
 
+test('budgets out of range are refused with 400 naming the field, and change nothing', async () => {
+  const key = await tenantWithKey('strictco', [{ id: 'monthly', scope: { kind: 'tenant' }, window: 'monthly', reset_day: 5, hard_limit: '10' }]);
+  for (const [budget, needle] of [
+    [{ id: 'monthly', scope: { kind: 'tenant' }, window: 'monthly', reset_day: 31, hard_limit: '5' }, /budgets\[0\]\.reset_day must be 1 to 28/],
+    [{ id: 'w', scope: { kind: 'tenant' }, window: 'weekly', reset_day: 9, hard_limit: '5' }, /1 \(Monday\) to 7/],
+    [{ id: 'm', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '5', soft_limit: '6' }, /soft_limit is above its hard_limit/],
+    [{ id: 'k', scope: { kind: 'key', value: 'my-key' }, window: 'daily', hard_limit: '5' }, /key id/],
+  ]) {
+    const resp = await admin('PUT', '/admin/tenants/strictco/budgets', { budgets: [budget] });
+    const body = await resp.json();
+    assert.equal(resp.status, 400, JSON.stringify(body));
+    assert.equal(body.error.param, 'budgets');
+    assert.match(body.error.message, needle);
+  }
+  const s = await state(key);
+  assert.deepEqual(s.budgets.map((b) => [b.id, b.reset_day]), [['monthly', 5]], 'the budgets in force are unchanged');
+});
+
 test('crossing a soft limit records one alert per budget window, readable in GET /v1/budgets', async () => {
   const key = await tenantWithKey('alertco', [
     { id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '100', soft_limit: '0.0000001' },
