@@ -169,7 +169,17 @@ impl AlertConfig {
                 format!("…{}", tail.into_iter().rev().collect::<String>())
             })
         };
+        // A generic webhook's path or query often holds its token: only the origin shows.
+        let origin_only = |s: &Option<String>| {
+            s.as_ref().map(|url| {
+                let after_scheme = url.find("://").map_or(0, |i| i + 3);
+                let origin_end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
+                let tail: Vec<char> = url[origin_end..].chars().rev().take(4).collect();
+                if origin_end == url.len() { url.clone() } else { format!("{}/…{}", &url[..origin_end], tail.into_iter().rev().collect::<String>()) }
+            })
+        };
         let mut out = self.clone();
+        out.destinations.webhook_url = origin_only(&self.destinations.webhook_url);
         out.destinations.slack_webhook_url = hide(&self.destinations.slack_webhook_url);
         out.destinations.webhook_secret = hide(&self.destinations.webhook_secret);
         out.destinations.pagerduty_routing_key = hide(&self.destinations.pagerduty_routing_key);

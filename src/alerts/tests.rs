@@ -109,6 +109,8 @@ fn config_is_validated_with_the_field_named_and_secrets_are_redacted() {
     let ok = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://hooks.example.com/x","webhook_secret":"0123456789abcdef-secret"},"spend_spike":{"min_usd":5}}"#).unwrap();
     assert_eq!(ok.spend_spike.factor, 3.0);
     assert_eq!(ok.redacted().destinations.webhook_secret.as_deref(), Some("…cret"));
+    let tokened = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://hooks.example.com/in/T0KEN-abcdefgh?sig=zz12","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
+    assert_eq!(tokened.redacted().destinations.webhook_url.as_deref(), Some("https://hooks.example.com/…zz12"), "a token in the path or query does not show");
     let e = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://h.example.com"}}"#).unwrap_err();
     assert!(e.contains("webhook_secret is required"), "{e}");
     let e = AlertConfig::from_json(br#"{"spend_spike":{"factr":2}}"#).unwrap_err();

@@ -37,14 +37,16 @@ impl CompletionAssembler {
                 continue;
             }
             match serde_json::from_str::<Value>(data) {
-                Ok(chunk) if chunk.get("error").is_none() => self.chunk(&chunk),
+                Ok(chunk) if chunk.get("error").is_none_or(Value::is_null) => self.chunk(&chunk),
                 _ => self.broken = true,
             }
         }
     }
 
     fn chunk(&mut self, c: &Value) {
-        if self.head.is_none() {
+        // Azure opens with a prompt-filter chunk whose id and model are empty: the head comes
+        // from the first chunk that names the completion.
+        if self.head.is_none() && c.get("id").and_then(Value::as_str).is_some_and(|id| !id.is_empty()) {
             let f = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
             self.head = Some((f("id"), f("created"), f("model"), f("system_fingerprint")));
         }

@@ -151,7 +151,13 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
     if samples(req) && !(settings.sampled || controls.allow_sampled) {
         return CachePlan::Bypass("the request samples (temperature above 0): opt in with x-costrouter-cache-sampled: allow");
     }
-    CachePlan::Use { read: !controls.no_cache, ttl_secs: controls.ttl_secs.unwrap_or(settings.ttl_secs) }
+    let ttl_secs = controls.ttl_secs.unwrap_or(settings.ttl_secs);
+    if controls.no_cache && ttl_secs == 0 {
+        // Neither looked up nor stored: a semantic lookup's provider embedding would be paid for
+        // nothing.
+        return CachePlan::Bypass("cache-control: no-cache with x-costrouter-cache-ttl: 0 neither reads nor stores");
+    }
+    CachePlan::Use { read: !controls.no_cache, ttl_secs }
 }
 
 /// Whether an answer may be stored: every choice finished normally (a cut-off, filtered or

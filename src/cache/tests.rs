@@ -69,6 +69,8 @@ fn plans_follow_policy_headers_and_sampling() {
     assert_eq!(plan(&on, &ttl, &greedy), CachePlan::Use { read: true, ttl_secs: 120 });
     let zero = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "0")])).unwrap();
     assert_eq!(plan(&on, &zero, &greedy), CachePlan::Use { read: true, ttl_secs: 0 });
+    let neither = ClientControls::from_headers(headers(&[("cache-control", "no-cache"), ("x-costrouter-cache-ttl", "0")])).unwrap();
+    assert!(matches!(plan(&on, &neither, &greedy), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
     for bad in [("x-costrouter-cache-ttl", "soon"), ("x-costrouter-cache-ttl", "5"), ("x-costrouter-cache-ttl", "99999999"), ("x-costrouter-cache-sampled", "yes")] {
         assert!(ClientControls::from_headers(headers(&[bad])).is_err(), "{bad:?}");
     }
@@ -122,6 +124,11 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
         a.finish()
     };
     assert!(rebuilt(r#"{"content":"hi","reasoning_content":null,"annotations":[]}"#).is_some(), "empty extras are nothing");
+    // Azure's first chunk carries the prompt filter results, with an empty id and model.
+    let mut azure = CompletionAssembler::default();
+    azure.push(b"data: {\"id\":\"\",\"created\":0,\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}\n\n");
+    azure.push(chunk(r#"{"content":"hi"}"#).as_bytes());
+    assert_eq!(azure.finish().unwrap()["model"], "m", "the head is the first chunk that names the completion");
     for dropped in [
         r#"{"function_call":{"name":"get","arguments":"{}"}}"#,
         r#"{"content":"hi","reasoning_content":"because"}"#,

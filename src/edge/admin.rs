@@ -178,10 +178,10 @@ async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, A
     if !valid_tenant_id(tenant_id) {
         return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
     }
-    let listed = kv.list().prefix(format!("tenantkey:{tenant_id}:")).execute().await.map_err(kv_error)?;
+    let listed = super::kv_list::names_under(kv, &format!("tenantkey:{tenant_id}:")).await.map_err(kv_error)?;
     let mut keys = Vec::new();
-    for k in listed.keys {
-        let Some(hash) = kv.get(&k.name).text().await.map_err(kv_error)? else { continue };
+    for name in listed {
+        let Some(hash) = kv.get(&name).text().await.map_err(kv_error)? else { continue };
         if let Some(record) = kv.get(&format!("key:{hash}")).json::<KeyRecord>().await.map_err(kv_error)? {
             keys.push(json!({"key_id": record.key_id, "name": record.name, "created_at": record.created_at, "revoked_at": record.revoked_at, "tags": record.tags}));
         }

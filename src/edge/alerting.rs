@@ -46,24 +46,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 
 async fn alerting_tenants(env: &Env) -> Result<Vec<String>, ApiError> {
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
-    let mut tenants = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(ALERTING_PREFIX.to_string());
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
-        tenants.extend(page.keys.iter().filter_map(|k| k.name.strip_prefix(ALERTING_PREFIX).map(str::to_string)));
-        if page.list_complete {
-            break;
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            break;
-        }
-    }
-    Ok(tenants)
+    let names = super::kv_list::names_under(&kv, ALERTING_PREFIX).await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+    Ok(names.iter().filter_map(|n| n.strip_prefix(ALERTING_PREFIX).map(str::to_string)).collect())
 }
 
 /// One tenant: evaluate in its ledger, send each queued delivery, acknowledge the results.

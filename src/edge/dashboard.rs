@@ -202,7 +202,7 @@ async fn tenants(req: &Request, env: &Env, rc: &RequestContext) -> Result<Respon
         return Err(ApiError::permission_denied("Only an admin session may list tenants."));
     }
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
-    let listed = kv.list().prefix("tenant:".into()).limit(1000).execute().await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
-    let ids: Vec<String> = listed.keys.into_iter().map(|k| k.name.trim_start_matches("tenant:").to_string()).collect();
+    let names = super::kv_list::names_under(&kv, "tenant:").await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+    let ids: Vec<String> = names.iter().map(|n| n.trim_start_matches("tenant:").to_string()).collect();
     http::json(200, &json!({"object": "list", "data": ids}), &[("x-costrouter-request-id", rc.request_id.clone()), ("cache-control", "no-store".into())])
 }

@@ -18,6 +18,7 @@ mod health;
 mod ledger;
 mod spend;
 mod http;
+mod kv_list;
 mod models;
 mod recommendations;
 mod semantic;

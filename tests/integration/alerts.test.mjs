@@ -87,6 +87,7 @@ test('alert settings are validated and secrets never shown back', async () => {
   const text = await ok.text();
   assert.ok(!text.includes(SECRET), 'the secret is not echoed');
   assert.equal(JSON.parse(text).config.destinations.webhook_secret, '…cdef');
+  assert.equal(JSON.parse(text).config.destinations.webhook_url, `${recv.url}/…hook`, 'only the webhook\'s origin shows: its path may hold a token');
   // A tenant key sees its alerts but not the destinations; it cannot configure them.
   const mine = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
   assert.equal(mine.config.destinations, undefined);
