@@ -26,6 +26,9 @@ pub struct StreamSession {
     chunks_sent: usize,
     /// Characters of generated text sent, to estimate usage when a host reports none.
     output_chars: usize,
+    /// A chunk the client would act on has been produced: text, a tool call, a refusal or a
+    /// finish reason. Until then a failed stream can still be retried elsewhere.
+    committed: bool,
 }
 
 /// How a stream ended, for costing and the cost event.
@@ -56,7 +59,22 @@ impl StreamOutcome {
 
 impl StreamSession {
     pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64) -> Self {
-        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0 }
+        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0, committed: false }
+    }
+
+    /// Whether the stream has produced anything the client would act on (see `committed`).
+    pub fn is_committed(&self) -> bool {
+        self.committed
+    }
+
+    /// Why the stream failed, once it has.
+    pub fn failure(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Whether the provider's end-of-stream marker has arrived.
+    pub fn upstream_complete(&self) -> bool {
+        self.translator.is_complete()
     }
 
     /// Upstream bytes in, client bytes out. After a failure, further input is ignored.
@@ -92,7 +110,9 @@ impl StreamSession {
                     self.first_chunk = Some((obj.get("id").cloned().unwrap_or(Value::Null), obj.get("model").cloned().unwrap_or(Value::Null)));
                 }
             }
-            self.output_chars += generated_chars(&chunk);
+            let generated = generated_chars(&chunk);
+            self.output_chars += generated;
+            self.committed |= generated > 0 || acts(&chunk);
             write_data(out, &chunk);
             self.chunks_sent += 1;
         }
@@ -141,6 +161,14 @@ impl StreamSession {
         let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent, output_chars: self.output_chars };
         (out, outcome)
     }
+}
+
+/// Whether a chunk carries a tool call or a finish reason, which a client acts on even with no
+/// text (a tool call's first chunk has its name and empty arguments).
+fn acts(chunk: &Value) -> bool {
+    chunk.get("choices").and_then(Value::as_array).into_iter().flatten().any(|c| {
+        c.get("finish_reason").is_some_and(|f| !f.is_null()) || c.pointer("/delta/tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty())
+    })
 }
 
 /// Text a chunk adds: content, refusal and reasoning deltas (`reasoning_content` from DeepSeek,

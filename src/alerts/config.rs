@@ -155,11 +155,6 @@ impl AlertConfig {
         Ok(())
     }
 
-    pub fn has_destination(&self) -> bool {
-        let d = &self.destinations;
-        d.slack_webhook_url.is_some() || d.webhook_url.is_some() || d.pagerduty_routing_key.is_some()
-    }
-
     /// The configuration as shown back to admins: secrets and webhook paths (which are secrets
     /// for Slack) reduced to their last four characters.
     pub fn redacted(&self) -> AlertConfig {

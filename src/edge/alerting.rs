@@ -124,12 +124,11 @@ pub async fn admin(env: &Env, tenant: &str, method: Method, body: Option<Vec<u8>
         let cfg = AlertConfig::from_json(&body).map_err(|m| ApiError::invalid_value("alerts", format!("Invalid alert settings: {m}")))?;
         spend::call(&stub, "/alerts/config", Some(serde_json::to_value(&cfg).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
         let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+        // Listed for the cron with or without destinations: a tenant that watches its alerts in
+        // GET /v1/alerts, or removed its destinations while alerts were open, is still evaluated
+        // (open alerts resolve; transitions go to the history as undelivered).
         let key = format!("{ALERTING_PREFIX}{tenant}");
-        if cfg.has_destination() {
-            kv.put(&key, "1").map_err(|e| ApiError::internal(e.to_string()))?.execute().await.map_err(|e| ApiError::internal(e.to_string()))?;
-        } else {
-            kv.delete(&key).await.map_err(|e| ApiError::internal(e.to_string()))?;
-        }
+        kv.put(&key, "1").map_err(|e| ApiError::internal(e.to_string()))?.execute().await.map_err(|e| ApiError::internal(e.to_string()))?;
     }
     spend::call(&stub, "/alerts", None).await
 }

@@ -12,7 +12,7 @@ use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
-use crate::providers::{adapter_for, Provider, Target};
+use crate::providers::{adapter_for, Target};
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::cascade::{judge, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
@@ -472,13 +472,33 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         continue;
                     }
                 };
-                // The stream has started; a cut later is the stream's error, not a fallback. Its
-                // verdict for the breaker waits for its end (`finish_stream`): a host that answers
-                // 200 and then an error event (Anthropic's overloaded_error) is failing.
                 let first_byte_ms = http::now_ms() - sent_at;
+                // Nothing reaches the client until the stream has produced something it would act
+                // on: a host that answers 200 and then fails (Anthropic's overloaded_error event,
+                // a cut connection) before its first token is a failed call, and the next
+                // candidate is tried. Once the stream has started, a cut is the stream's error.
+                let mut session = StreamSession::new(adapter.chat_stream(&target, &chat), chat.wants_stream_usage(), now_unix());
+                let (prefix, upstream) = match prime_stream(&mut session, upstream_body).await {
+                    Ok(started) => started,
+                    Err(why) => {
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
+                        // A prompt the provider reported before failing (Anthropic's message_start)
+                        // was billed: the request pays for it, served elsewhere or not.
+                        let (_, outcome) = session.finish();
+                        let billed = outcome.usage.zip(cfg.prices.get(&candidate.price_key)).map(|(u, p)| p.cost(&u, false).total).filter(|c| *c > Usd::ZERO);
+                        let note = billed.map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default();
+                        if let Some(cost) = billed {
+                            rc.unseen_cost.set(rc.unseen_cost.get() + cost);
+                        }
+                        attempts.failures.push(format!("{}: the stream failed before its first token ({why}{note})", provider.id));
+                        continue;
+                    }
+                };
+                // Its verdict for the breaker waits for its end (`finish_stream`).
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
-                return stream_response(env, rc, principal, cfg.clone(), &chat, adapter, &target, candidate, receipt, upstream_body, first_byte_ms);
+                let primed = PrimedStream { session, prefix, upstream, first_byte_ms };
+                return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed);
             }
             Disposition::Success => {
                 let bytes = match answer.bytes().await {
@@ -610,7 +630,7 @@ fn receipt_for(
         reason.push_str(&format!("; fell back to {} after: {}", provider.id, attempts.failures.join("; ")));
     }
     if rc.unseen_cost.get() > Usd::ZERO {
-        reason.push_str(&format!("; the semantic cache lookup's embedding cost ${}", rc.unseen_cost.get()));
+        reason.push_str(&format!("; besides this answer, ${} for calls it does not show (a semantic cache lookup's embedding, a failed attempt's billed prompt)", rc.unseen_cost.get()));
     }
     let mut receipt = Receipt::priced(
         &rc.request_id,
@@ -678,7 +698,10 @@ fn answer_text(body: &Value) -> String {
 
 /// Everything the stream needs once the upstream closes, owned so the stream can outlive the handler.
 struct StreamState {
-    upstream: ByteStream,
+    /// `None` once the upstream is known to have ended (it ended while the stream was primed).
+    upstream: Option<ByteStream>,
+    /// Client bytes produced while the stream was primed, sent first.
+    pending: Vec<u8>,
     session: StreamSession,
     receipt: Receipt,
     cfg: Rc<RouterConfig>,
@@ -739,13 +762,12 @@ fn stream_response(
     principal: &Principal,
     cfg: Rc<RouterConfig>,
     chat: &ChatRequest,
-    adapter: &dyn Provider,
     target: &Target,
     candidate: &Candidate,
     receipt: Receipt,
-    upstream_body: ByteStream,
-    first_byte_ms: f64,
+    primed: PrimedStream,
 ) -> Result<Response, ApiError> {
+    let PrimedStream { session, prefix, upstream, first_byte_ms } = primed;
     let receipt_headers = receipt.headers(false);
     let headers = super::crossings::headers(
         [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")]
@@ -755,8 +777,9 @@ fn stream_response(
     let (finished, ended) = super::handoff::channel();
     *rc.stream_finish.borrow_mut() = Some(ended);
     let state = StreamState {
-        upstream: upstream_body,
-        session: StreamSession::new(adapter.chat_stream(target, chat), chat.wants_stream_usage(), now_unix()),
+        upstream,
+        pending: prefix,
+        session,
         price_key: candidate.price_key.clone(),
         baseline_price_key: receipt_baseline_key(chat, &cfg),
         receipt,
@@ -776,7 +799,18 @@ fn stream_response(
             if st.done {
                 return None;
             }
-            match st.upstream.next().await {
+            if !st.pending.is_empty() {
+                let out = std::mem::take(&mut st.pending);
+                if let Some((assembler, _)) = st.caching.as_mut() {
+                    assembler.push(&out);
+                }
+                return Some((Ok::<Vec<u8>, worker::Error>(out), st));
+            }
+            let next = match st.upstream.as_mut() {
+                Some(upstream) => upstream.next().await,
+                None => None,
+            };
+            match next {
                 Some(Ok(bytes)) => {
                     let out = st.session.push(&bytes);
                     if let Some((assembler, _)) = st.caching.as_mut() {
@@ -801,6 +835,41 @@ fn stream_response(
         }
     });
     Ok(Response::from_stream(body).map_err(http::to_api_error)?.with_headers(headers))
+}
+
+/// A stream read up to its first token (`prime_stream`), ready to be passed on.
+struct PrimedStream {
+    session: StreamSession,
+    /// What the session produced while priming: the client's first bytes.
+    prefix: Vec<u8>,
+    upstream: Option<ByteStream>,
+    first_byte_ms: f64,
+}
+
+/// Client bytes that the stream can carry before it is passed on without a first token (a host
+/// that sends only role chunks or keep-alives for this long is streaming, just slowly).
+const PRIME_LIMIT_BYTES: usize = 16 * 1024;
+
+/// Reads the upstream stream until it has produced something the client would act on, and
+/// returns what it produced with the rest of the stream (`None` if it already ended). A stream
+/// that fails, is cut, or ends incomplete before that is an error: the call failed, and nothing
+/// was sent to the client.
+async fn prime_stream(session: &mut StreamSession, mut upstream: ByteStream) -> Result<(Vec<u8>, Option<ByteStream>), String> {
+    let mut prefix = Vec::new();
+    loop {
+        if let Some(why) = session.failure() {
+            return Err(why.to_string());
+        }
+        if session.is_committed() || prefix.len() > PRIME_LIMIT_BYTES {
+            return Ok((prefix, Some(upstream)));
+        }
+        match upstream.next().await {
+            Some(Ok(bytes)) => prefix.extend(session.push(&bytes)),
+            Some(Err(e)) => return Err(format!("connection failed: {e}")),
+            None if session.upstream_complete() => return Ok((prefix, None)),
+            None => return Err("ended before it was complete".into()),
+        }
+    }
 }
 
 /// The requested model's pricing row; `Receipt::priced` uses the served model's without one.

@@ -187,6 +187,20 @@ test('a resolve never reaches a destination before the trigger it closes', async
   failNext = {};
 });
 
+test('a tenant with alert rules and no destination is still evaluated: its alerts open in GET /v1/alerts', async () => {
+  const key = await tenantWithKey('watcher');
+  const set = await admin('PUT', '/admin/tenants/watcher/alerts', { spend_spike: { min_usd: 0.0005, factor: 3 } });
+  assert.equal(set.status, 200, await set.clone().text());
+  const spike = Array.from({ length: 12 }, () =>
+    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'watched' } }));
+  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await rolledUp(key, 'watched', 12);
+  await r.scheduled(new Date());
+  const view = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.deepEqual(view.open.map((a) => a.key), ['spend_spike:watched']);
+  assert.equal(view.history.at(-1).destination, 'none', 'recorded as undelivered: there is nowhere to send it');
+});
+
 test('budget thresholds alert once per level', async () => {
   const key = await tenantWithKey('budgeted');
   // gpt-4o-mini answers from the fake upstream cost 64.5 micro-dollars each (30 in, 100 out).

@@ -28,6 +28,10 @@ before(async () => {
     deployments: [{ provider: 'anthropic', upstream_model: 'claude-flaky' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'claude-haiku-4-5',
   };
+  catalog.models['early-fail-stream'] = {
+    deployments: [{ provider: 'anthropic', upstream_model: 'claude-early' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
+    price_key: 'claude-haiku-4-5',
+  };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => { await r?.close(); });
@@ -210,13 +214,14 @@ test('truncated body, non-streaming, without a fallback: a clean 502', async () 
 const TRUNCATED_STREAMS = [
   { model: 'gpt-4o', provider: 'openai', upstreamModel: 'gpt-4o' },
   { model: 'gpt-4o-mini', provider: 'openai', upstreamModel: 'gpt-4o-mini', note: 'a fallback exists but the stream had started' },
-  { model: 'claude-haiku-4-5', provider: 'anthropic', upstreamModel: 'claude-haiku-4-5' },
+  // Anthropic's first text arrives in its fourth event (message_start, content_block_start, ping).
+  { model: 'claude-haiku-4-5', provider: 'anthropic', upstreamModel: 'claude-haiku-4-5', truncateAfter: 4 },
   { model: 'gemini-2.5-flash', provider: 'gemini', upstreamModel: 'gemini-2.5-flash' },
 ];
 
 for (const t of TRUNCATED_STREAMS) {
   test(`truncated stream after 200 (${t.provider} ${t.model}${t.note ? `; ${t.note}` : ''}): error event and trailer, no [DONE]`, async () => {
-    r.upstream.script({ provider: t.provider, model: t.upstreamModel, response: { fault: 'truncated' } });
+    r.upstream.script({ provider: t.provider, model: t.upstreamModel, response: { fault: 'truncated', ...(t.truncateAfter ? { truncate_after: t.truncateAfter } : {}) } });
     const resp = await chat({ ...ask(t.model, true), stream_options: { include_usage: true } });
     assert.equal(resp.status, 200);
     assert.equal(resp.headers.get('x-costrouter-provider'), t.provider);
@@ -285,8 +290,32 @@ test('refused provider key without a fallback: a clean 502 that does not show th
   assertNoKey(await everything(copy));
 });
 
+test('a stream that fails before its first token is a failed call: the next deployment serves, or a clean 502', async () => {
+  // Anthropic's overloaded_error arrives as an event after the 200; here the stream is cut after
+  // message_start, before any text.
+  r.upstream.script({ provider: 'anthropic', model: 'claude-early', response: { fault: 'truncated', truncate_after: 1 } });
+  const served = await chat({ ...ask('early-fail-stream', true), max_tokens: 16 });
+  assert.equal(served.status, 200);
+  assert.equal(served.headers.get('x-costrouter-provider'), 'azure');
+  assert.match(served.headers.get('x-costrouter-route-reason'), /anthropic: the stream failed before its first token/);
+  const { data } = await readSse(served);
+  assert.equal(data.at(-1), '[DONE]', 'a whole answer from the fallback, nothing of the failed stream');
+  assert.ok(!data.some((d) => d.error));
+  // Without a fallback: a 502 (which the SDKs retry), whose event is charged the prompt Anthropic
+  // reported in message_start before the cut.
+  r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { fault: 'truncated', truncate_after: 2 } });
+  const alone = await chat({ ...ask('claude-haiku-4-5', true), max_tokens: 16 });
+  const body = await alone.json();
+  assert.equal(alone.status, 502, JSON.stringify(body));
+  assert.deepEqual([body.error.type, body.error.code], ['api_error', 'upstream_error']);
+  assert.match(body.error.message, /anthropic: the stream failed before its first token \(.+; its prompt, billed, \$0\.0000\d+\)/);
+  const ev = await eventFor(alone.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.status, 502);
+  assert.ok(ev.cost_usd > 0 && ev.output_tokens === 0, JSON.stringify(ev));
+});
+
 test('streams a host cuts off after its 200 count as failures: five in a row open the breaker', async () => {
-  r.upstream.script({ provider: 'anthropic', model: 'claude-flaky', times: 5, response: { fault: 'truncated' } });
+  r.upstream.script({ provider: 'anthropic', model: 'claude-flaky', times: 5, response: { fault: 'truncated', truncate_after: 4 } });
   for (let i = 0; i < 5; i++) {
     const resp = await chat({ ...ask('flaky-stream', true), max_tokens: 16 });
     assert.equal(resp.status, 200);

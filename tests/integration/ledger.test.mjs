@@ -71,13 +71,19 @@ test('a failed upstream call releases its reservation; a cut-off stream settles 
   assert.equal(picos(s.states.month.reserved), 0);
   assert.equal(picos(s.states.month.spent), 0);
 
+  // Cut after message_start, before any text: a failed call (502, nothing was streamed), but the
+  // prompt Anthropic reported there was billed, and is charged.
   r.upstream.script({ provider: 'anthropic', response: { fault: 'truncated' } });
-  const cut = await readSse(await r.chat({ model: 'claude-haiku-4-5', stream: true, messages: [{ role: 'user', content: 'tell me a story' }] }, { key }));
-  const trailer = JSON.parse(cut.comments.find((c) => c.startsWith('costrouter ')).slice('costrouter '.length));
+  const early = await r.chat({ model: 'claude-haiku-4-5', stream: true, messages: [{ role: 'user', content: 'tell me a story' }] }, { key });
+  assert.equal(early.status, 502);
+  assert.match((await early.json()).error.message, /failed before its first token .*its prompt, billed, \$0\.0000/);
+  const earlyId = early.headers.get('x-costrouter-request-id');
   s = await settledState(key);
+  for (let i = 0; i < 150 && !r.events.some((e) => e.request_id === earlyId); i++) await new Promise((res) => setTimeout(res, 20));
+  const earlyEvent = r.events.find((e) => e.request_id === earlyId);
+  assert.ok(earlyEvent.cost_usd > 0);
   assert.equal(picos(s.states.month.reserved), 0);
-  assert.equal(picos(s.states.month.spent), picos(trailer.cost_usd));
-  assert.ok(picos(trailer.cost_usd) > 0);
+  assert.equal(picos(s.states.month.spent), picos(earlyEvent.cost_usd));
 
   // Anthropic's usage arrives first (message_start: one output token) and its real output count
   // only at the end: a stream cut off after some text is billed for that text.
