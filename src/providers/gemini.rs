@@ -306,8 +306,23 @@ fn function_calling_config(choice: &Value) -> Result<Value, ApiError> {
 
 // ---- Response ------------------------------------------------------------------------------
 
+/// Finish reasons by which Gemini says the model failed rather than answered (its tool call
+/// came out malformed, or was not allowed): passed on as a "stop" with empty content, they would
+/// read, and be cached, as a finished answer.
+fn failed_generation(provider: &str, candidate: &Value) -> Option<UpstreamError> {
+    let reason = candidate.get("finishReason").and_then(Value::as_str)?;
+    if !matches!(reason, "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL" | "TOO_MANY_TOOL_CALLS" | "MISSING_THOUGHT_SIGNATURE") {
+        return None;
+    }
+    let said = candidate.get("finishMessage").and_then(Value::as_str).map(|m| format!(": {}", super::redact_secrets(m))).unwrap_or_default();
+    Some(UpstreamError::NoAnswer { provider: provider.to_string(), reason: format!("{reason}{said}") })
+}
+
 pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+    if let Some(failed) = value.get("candidates").and_then(Value::as_array).into_iter().flatten().find_map(|c| failed_generation(provider, c)) {
+        return Err(failed);
+    }
     let id = response_id(&value, body);
     let choices: Vec<Choice> = match value.get("candidates").and_then(Value::as_array).filter(|c| !c.is_empty()) {
         Some(candidates) => candidates.iter().enumerate().map(|(pos, c)| candidate_choice(pos, c, &id)).collect(),
@@ -468,6 +483,9 @@ impl StreamTranslator for GeminiStream {
                 self.complete = true;
             }
             return Ok(out);
+        }
+        if let Some(failed) = candidates.iter().find_map(|c| failed_generation(&self.provider, c)) {
+            return Err(failed);
         }
         for (pos, c) in candidates.iter().enumerate() {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
@@ -789,6 +807,19 @@ mod tests {
             assert!(s.is_complete());
             assert_eq!(s.usage(), Some(Usage { input_tokens: 9, cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 30, reasoning_tokens: 20, ..Usage::default() }));
         }
+    }
+
+    #[test]
+    fn a_malformed_function_call_is_a_failed_call_not_an_empty_answer() {
+        let body = r#"{"candidates": [{"content": {"role": "model"}, "finishReason": "MALFORMED_FUNCTION_CALL", "finishMessage": "Malformed function call: print(x", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 40, "totalTokenCount": 40}}"#;
+        let e = chat_answer("gemini", "gemini-2.5-flash", body.as_bytes()).unwrap_err();
+        assert_eq!(e.to_string(), "gemini: the model did not finish an answer (MALFORMED_FUNCTION_CALL: Malformed function call: print(x)");
+        let mut s = GeminiStream::new("gemini", "gemini-2.5-flash");
+        let ev = SseEvent { event: String::new(), data: body.replace('\n', " ") };
+        assert!(matches!(s.on_event(&ev), Err(UpstreamError::NoAnswer { .. })));
+        // Other finish reasons are answers as before.
+        assert!(chat_answer("gemini", "m", br#"{"candidates": [{"content": {"parts": [{"text": "hi"}], "role": "model"}, "finishReason": "STOP", "index": 0}]}"#).is_ok());
     }
 
     #[test]

@@ -83,6 +83,10 @@ pub enum UpstreamError {
     /// The provider answered 200 with a body we cannot read.
     #[error("{provider} sent a response that could not be read: {detail}")]
     Malformed { provider: String, detail: String },
+    /// The provider answered 200 but says the model failed to produce an answer (Gemini's
+    /// MALFORMED_FUNCTION_CALL): a failed call, worth another candidate, not an answer.
+    #[error("{provider}: the model did not finish an answer ({reason})")]
+    NoAnswer { provider: String, reason: String },
 }
 
 impl UpstreamError {
