@@ -19,6 +19,10 @@ use crate::semantic::{BucketKey, MatchGuard, QuantizedVector, SemanticIndex};
 pub const MAX_ENTRIES: i64 = 10_000;
 /// Largest stored answer (JSON bytes): bigger answers are left to the exact cache.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+/// Expired best matches a lookup drops before it answers a miss (each costs a scan).
+const EXPIRED_SKIPS_PER_LOOKUP: usize = 4;
+/// The similarity above which a stored question is the one being stored again.
+const SAME_QUESTION: f32 = 0.9999;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS semantic_entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, vector TEXT NOT NULL, guard TEXT NOT NULL,
@@ -108,25 +112,26 @@ impl SemanticCache {
     fn lookup(&self, b: LookupBody) -> worker::Result<Response> {
         let Some((bucket, vector, guard)) = decode(&b.bucket, &b.vector, &b.guard) else { return bad("undecodable lookup") };
         self.ensure_loaded(b.now)?;
-        let found = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, b.threshold));
-        let Some((id, score)) = found else { return Response::from_json(&json!({"hit": null})) };
         #[derive(Deserialize)]
         struct Answer {
             answer: String,
             expires_at: i64,
         }
-        let rows: Vec<Answer> = self.sql().exec("SELECT answer, expires_at FROM semantic_entries WHERE id = ?", vec![SqlStorageValue::Integer(id as i64)])?.to_array()?;
-        match rows.into_iter().next() {
-            Some(a) if a.expires_at > b.now => {
-                let answer: serde_json::Value = serde_json::from_str(&a.answer).unwrap_or(serde_json::Value::Null);
-                Response::from_json(&json!({"hit": {"answer": answer, "score": score, "entry": id}}))
-            }
-            _ => {
-                // Expired (or gone): drop it and answer a miss; the caller stores a fresh answer.
-                self.forget(&[(id as i64, b.bucket)])?;
-                Response::from_json(&json!({"hit": null}))
+        // An expired best match is dropped and the next best tried: a slightly less similar
+        // answer that is still fresh is a hit, not hidden behind a dead one.
+        for _ in 0..EXPIRED_SKIPS_PER_LOOKUP {
+            let found = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, b.threshold));
+            let Some((id, score)) = found else { break };
+            let rows: Vec<Answer> = self.sql().exec("SELECT answer, expires_at FROM semantic_entries WHERE id = ?", vec![SqlStorageValue::Integer(id as i64)])?.to_array()?;
+            match rows.into_iter().next() {
+                Some(a) if a.expires_at > b.now => {
+                    let answer: serde_json::Value = serde_json::from_str(&a.answer).unwrap_or(serde_json::Value::Null);
+                    return Response::from_json(&json!({"hit": {"answer": answer, "score": score, "entry": id}}));
+                }
+                _ => self.forget(&[(id as i64, b.bucket.clone())])?,
             }
         }
+        Response::from_json(&json!({"hit": null}))
     }
 
     fn insert(&self, b: InsertBody) -> worker::Result<Response> {
@@ -136,6 +141,14 @@ impl SemanticCache {
             return Response::from_json(&json!({"stored": false}));
         }
         self.ensure_loaded(b.now)?;
+        // A fresh answer to the same question (a client's cache-control: no-cache) replaces the
+        // old one, which would otherwise keep matching (ties go to the older entry) until it
+        // expired, and would count against the tenant's limit.
+        for _ in 0..EXPIRED_SKIPS_PER_LOOKUP {
+            let same = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, SAME_QUESTION));
+            let Some((old, _)) = same else { break };
+            self.forget(&[(old as i64, b.bucket.clone())])?;
+        }
         #[derive(Deserialize)]
         struct Id {
             id: i64,

@@ -196,3 +196,19 @@ test("a provider embedder's call is charged to the request it looked up, hit or 
   for (let i = 0; i < 100 && Math.abs((seen = await spent()) - (expected + 0.001)) > 1e-12; i++) await new Promise((res) => setTimeout(res, 30));
   assert.ok(Math.abs(seen - (expected + 0.001)) < 1e-12, `budget spent ${seen}, expected ${expected + 0.001}`);
 });
+
+test('a refreshed answer (no-cache) replaces the old one for paraphrases too', async () => {
+  // The `gpt4o` alias is a scope no other test here uses.
+  const askFast = (text) => ({ ...ask(text), model: 'gpt4o' });
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { text: 'Old answer.' } });
+  assert.equal((await r.chat(askFast(RESET))).headers.get('x-costrouter-cache'), 'miss');
+  await stored();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { text: 'New answer.' } });
+  const refreshed = await r.chat(askFast(RESET), { headers: { 'cache-control': 'no-cache' } });
+  assert.equal(refreshed.headers.get('x-costrouter-cache'), 'miss');
+  assert.equal((await refreshed.json()).choices[0].message.content, 'New answer.');
+  await stored();
+  const paraphrase = await r.chat(askFast(RESET_PARAPHRASE));
+  assert.equal(paraphrase.headers.get('x-costrouter-cache'), 'hit-semantic');
+  assert.equal((await paraphrase.json()).choices[0].message.content, 'New answer.', 'not the answer the refresh replaced');
+});
