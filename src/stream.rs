@@ -15,6 +15,9 @@ use crate::usage::Usage;
 /// The `code` of the error event that ends a broken stream (and of its cost event).
 pub const STREAM_ERROR_CODE: &str = "upstream_stream_error";
 
+/// Why a stream failed when the provider stopped sending before its end-of-stream marker.
+const INCOMPLETE: &str = "The upstream provider ended the stream before it was complete.";
+
 pub struct StreamSession {
     parser: SseParser,
     translator: Box<dyn StreamTranslator>,
@@ -132,8 +135,10 @@ impl StreamSession {
         if self.error.is_none() {
             match self.parser.finish() {
                 Ok(Some(event)) => {
-                    if let Err(e) = self.on_event(&event, &mut out) {
-                        self.fail(e.to_string(), &mut out);
+                    // The last event had no blank line after it. Hosts that end a stream that way
+                    // send a whole event; one that cannot be read is where the connection was cut.
+                    if self.on_event(&event, &mut out).is_err() {
+                        self.fail(format!("{INCOMPLETE} (it was cut in the middle of an event)"), &mut out);
                     }
                 }
                 Ok(None) => {}
@@ -141,7 +146,7 @@ impl StreamSession {
             }
         }
         if self.error.is_none() && !self.translator.is_complete() {
-            self.fail("The upstream provider ended the stream before it was complete.".to_string(), &mut out);
+            self.fail(INCOMPLETE.to_string(), &mut out);
         }
         let usage = self.translator.usage();
         if self.error.is_none() && self.client_wants_usage {
@@ -257,6 +262,15 @@ mod tests {
     use super::*;
     use crate::providers::anthropic::AnthropicStream;
     use crate::providers::openai::OpenAiStream;
+
+    #[test]
+    fn a_stream_cut_in_the_middle_of_an_event_says_so() {
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100);
+        s.push(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c1\",\"choi");
+        let (_, outcome) = s.finish();
+        let error = outcome.error.unwrap();
+        assert!(error.starts_with("The upstream provider ended the stream before it was complete") && error.contains("middle of an event"), "{error}");
+    }
 
     #[test]
     fn reasoning_and_refusal_deltas_count_as_generated_text() {

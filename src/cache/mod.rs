@@ -180,6 +180,23 @@ pub struct CachedAnswer {
     #[serde(with = "crate::money::decimal")]
     pub baseline: crate::money::Usd,
     pub stored_at: i64,
+    /// When the entry's lifetime ends (Unix seconds), set as it is stored. Storage expiry alone
+    /// is not exact: KV keeps an entry at least 60 s, and a copy warmed into another location's
+    /// cache would otherwise start a lifetime of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl CachedAnswer {
+    /// Seconds of life left at `now` (`None` for an entry stored without an expiry).
+    pub fn remaining_secs(&self, now: i64) -> Option<i64> {
+        self.expires_at.map(|at| at - now)
+    }
+
+    /// Whether the entry may still answer at `now`.
+    pub fn is_fresh(&self, now: i64) -> bool {
+        self.remaining_secs(now).is_none_or(|left| left > 0)
+    }
 }
 
 #[cfg(test)]

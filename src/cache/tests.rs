@@ -189,3 +189,16 @@ fn client_controls_headers_are_every_header_from_headers_reads() {
     .unwrap();
     assert_eq!(*asked.borrow(), ClientControls::HEADERS);
 }
+
+#[test]
+fn an_entry_answers_only_within_its_lifetime() {
+    let stored = CachedAnswer { completion: json!({}), provider: "openai".into(), model: "m".into(), cost: Default::default(), baseline: Default::default(), stored_at: 1_000, expires_at: Some(1_060) };
+    assert!(stored.is_fresh(1_059));
+    assert!(!stored.is_fresh(1_060), "a KV hit at 59 s must not live on past the 60 s asked for");
+    assert_eq!(stored.remaining_secs(1_059), Some(1), "a warmed copy gets what is left, not a lifetime of its own");
+    let older = CachedAnswer { expires_at: None, ..stored.clone() };
+    assert!(older.is_fresh(i64::MAX) && older.remaining_secs(5).is_none(), "entries stored before expiries were kept keep their storage expiry");
+    let text = serde_json::to_string(&older).unwrap();
+    assert!(!text.contains("expires_at"));
+    assert_eq!(serde_json::from_str::<CachedAnswer>(&text).unwrap(), older);
+}

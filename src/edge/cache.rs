@@ -30,21 +30,25 @@ async fn put_local(key: &str, text: &str, ttl_secs: u64) {
     }
 }
 
-/// The stored answer for `key`, if any and readable.
+/// The stored answer for `key`, if any, readable and within its lifetime.
 pub async fn lookup(env: &Env, key: &str) -> Option<CachedAnswer> {
+    let now = super::http::now_unix();
     if let Ok(Some(mut resp)) = Cache::default().get(cache_url(key), true).await {
         if let Ok(text) = resp.text().await {
-            if let Ok(answer) = serde_json::from_str(&text) {
-                return Some(answer);
+            if let Ok(answer) = serde_json::from_str::<CachedAnswer>(&text) {
+                if answer.is_fresh(now) {
+                    return Some(answer);
+                }
             }
         }
     }
     let kv = env.kv("RESPONSE_CACHE").ok()?;
     let text = kv.get(key).text().await.ok().flatten()?;
-    let answer: CachedAnswer = serde_json::from_str(&text).ok()?;
-    // Warm this location for the next hit; the entry's remaining life is not known here, so the
-    // local copy lives at most a minute.
-    put_local(key, &text, crate::cache::MIN_TTL_SECS).await;
+    let answer: CachedAnswer = serde_json::from_str(&text).ok().filter(|a: &CachedAnswer| a.is_fresh(now))?;
+    // Warm this location for the next hit, for what is left of the entry's life (at most a
+    // minute for an entry stored without an expiry).
+    let left = answer.remaining_secs(now).map_or(crate::cache::MIN_TTL_SECS, |s| s.max(1) as u64);
+    put_local(key, &text, left).await;
     Some(answer)
 }
 
@@ -53,7 +57,8 @@ pub async fn store(env: &Env, key: &str, answer: &CachedAnswer, ttl_secs: u64) {
     if ttl_secs == 0 {
         return;
     }
-    let Ok(text) = serde_json::to_string(answer) else { return };
+    let answer = CachedAnswer { expires_at: Some(answer.stored_at + ttl_secs as i64), ..answer.clone() };
+    let Ok(text) = serde_json::to_string(&answer) else { return };
     put_local(key, &text, ttl_secs).await;
     if let Ok(kv) = env.kv("RESPONSE_CACHE") {
         let ttl = ttl_secs.max(crate::cache::MIN_TTL_SECS);

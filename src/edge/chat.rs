@@ -682,6 +682,7 @@ fn json_response(
                 cost: receipt.cost.map(|c| c.total).unwrap_or_default(),
                 baseline: receipt.baseline.unwrap_or_default(),
                 stored_at: now_unix(),
+                expires_at: None,
             };
             *rc.pending_store.borrow_mut() = Some(slot.pending(answer));
         }
@@ -736,6 +737,7 @@ impl StreamState {
                     cost: self.receipt.cost.map(|c| c.total).unwrap_or_default(),
                     baseline: self.receipt.baseline.unwrap_or_default(),
                     stored_at: now_unix(),
+                    expires_at: None,
                 };
                 Some(slot.pending(answer))
             });
