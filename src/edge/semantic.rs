@@ -23,6 +23,23 @@ const RETRY_LOAD_MS: f64 = 60_000.0;
 thread_local! {
     static EMBEDDER: RefCell<Option<Rc<StaticEmbedder>>> = const { RefCell::new(None) };
     static LOAD_FAILED_AT: RefCell<Option<f64>> = const { RefCell::new(None) };
+    static LOADING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the weights as being loaded for as long as it lives, the load's future dropped midway
+/// (its request cancelled) included.
+struct Loading;
+
+impl Loading {
+    fn start() -> Option<Loading> {
+        (!LOADING.with(|l| l.replace(true))).then_some(Loading)
+    }
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        LOADING.with(|l| l.set(false));
+    }
 }
 
 /// The static embedder, loaded from KV on first use in this isolate.
@@ -33,6 +50,10 @@ async fn static_embedder(env: &Env) -> Option<Rc<StaticEmbedder>> {
     if LOAD_FAILED_AT.with(|f| f.borrow().is_some_and(|at| super::http::now_ms() - at < RETRY_LOAD_MS)) {
         return None;
     }
+    // One load per isolate: the weights are megabytes, and every request of a cold isolate's
+    // first burst loading its own copy could exceed the isolate's memory. Requests that arrive
+    // while it loads skip the semantic lookup (the exact cache still applies).
+    let _loading = Loading::start()?;
     let loaded = async {
         let kv = env.kv("CONFIG").ok()?;
         let bytes = kv.get("embedder").bytes().await.ok().flatten()?;
