@@ -23,7 +23,15 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
     let now = now_unix();
     let from = now - days * 86_400;
-    let raw = spend::usage(&stub, from, now + 3600, "class,route,model,feature,cache", "total").await?;
+    // The ledger refuses a report past its row limit with advice (from/to, granularity, group_by)
+    // that this endpoint does not take: say what this caller can change.
+    let raw = spend::usage(&stub, from, now + 3600, "class,route,model,feature,cache", "total").await.map_err(|e| match e.status {
+        400 => ApiError::invalid_value(
+            "days",
+            format!("Over the last {days} days this tenant's traffic has more than {} distinct groups of task class, route, model, feature and cache outcome, too many to analyse at once: ask for fewer days.", crate::rollup::MAX_REPORT_ROWS),
+        ),
+        _ => e,
+    })?;
     let rows: Vec<Row> = raw["rows"].as_array().map(|a| a.iter().filter_map(|r| serde_json::from_value(r.clone()).ok()).collect()).unwrap_or_default();
     let recs = recommend(&rows, &cfg.prices, days as f64);
     let total = recs.iter().fold(crate::money::Usd::ZERO, |a, r| a + r.monthly_savings);
