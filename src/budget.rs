@@ -261,19 +261,22 @@ pub struct RecentIds {
 impl RecentIds {
     pub const KEPT: usize = 4096;
 
-    /// True the first time `id` is offered (and remembers it), false after.
-    pub fn first_time(&mut self, id: &str) -> bool {
-        if self.seen.contains(id) {
-            return false;
+    /// Whether `id` was finished lately.
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(id)
+    }
+
+    /// Remembers `id` as finished, once its finish has been applied.
+    pub fn remember(&mut self, id: &str) {
+        if !self.seen.insert(id.to_string()) {
+            return;
         }
-        if self.order.len() >= Self::KEPT {
+        self.order.push_back(id.to_string());
+        if self.order.len() > Self::KEPT {
             if let Some(old) = self.order.pop_front() {
                 self.seen.remove(&old);
             }
         }
-        self.order.push_back(id.to_string());
-        self.seen.insert(id.to_string());
-        true
     }
 }
 
@@ -886,12 +889,15 @@ mod tests {
     #[test]
     fn a_finished_request_is_taken_once_among_the_recent_ones() {
         let mut recent = RecentIds::default();
-        assert!(recent.first_time("req_1"));
-        assert!(!recent.first_time("req_1"), "sent again: already finished");
+        assert!(!recent.contains("req_1"));
+        recent.remember("req_1");
+        assert!(recent.contains("req_1"), "sent again: already finished");
+        recent.remember("req_1");
         for i in 0..RecentIds::KEPT {
-            assert!(recent.first_time(&format!("other_{i}")));
+            recent.remember(&format!("other_{i}"));
         }
-        assert!(recent.first_time("req_1"), "long forgotten: bounded memory");
+        assert!(!recent.contains("req_1"), "long forgotten: bounded memory");
+        assert!(recent.contains(&format!("other_{}", RecentIds::KEPT - 1)));
     }
 
     #[test]

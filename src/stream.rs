@@ -80,6 +80,24 @@ impl StreamSession {
         self.translator.is_complete()
     }
 
+    /// The upstream closed: translates a last event it sent without the blank line after it
+    /// (which `finish` would otherwise read), so whether the stream began can be judged.
+    pub fn flush_last_event(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.error.is_none() {
+            match self.parser.finish() {
+                Ok(Some(event)) => {
+                    if self.on_event(&event, &mut out).is_err() {
+                        self.fail(format!("{INCOMPLETE} (it was cut in the middle of an event)"), &mut out);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => self.fail(format!("the upstream stream could not be read: {e}"), &mut out),
+            }
+        }
+        out
+    }
+
     /// Upstream bytes in, client bytes out. After a failure, further input is ignored.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         if self.error.is_some() {
@@ -131,20 +149,9 @@ impl StreamSession {
     /// The upstream closed. Returns the last bytes for the client (the usage chunk, or an error
     /// event if the stream was cut off) and the outcome to cost.
     pub fn finish(&mut self) -> (Vec<u8>, StreamOutcome) {
-        let mut out = Vec::new();
-        if self.error.is_none() {
-            match self.parser.finish() {
-                Ok(Some(event)) => {
-                    // The last event had no blank line after it. Hosts that end a stream that way
-                    // send a whole event; one that cannot be read is where the connection was cut.
-                    if self.on_event(&event, &mut out).is_err() {
-                        self.fail(format!("{INCOMPLETE} (it was cut in the middle of an event)"), &mut out);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => self.fail(format!("the upstream stream could not be read: {e}"), &mut out),
-            }
-        }
+        // A last event without the blank line after it: hosts that end a stream that way send a
+        // whole event; one that cannot be read is where the connection was cut.
+        let mut out = self.flush_last_event();
         if self.error.is_none() && !self.translator.is_complete() {
             self.fail(INCOMPLETE.to_string(), &mut out);
         }

@@ -149,15 +149,15 @@ impl CompletionAssembler {
 
 /// Whether a chunk's `delta` holds anything besides the parts [`CompletionAssembler`] rebuilds
 /// (`role`, `content`, `refusal`, tool calls' `index` / `id` / `type` / `function.name` /
-/// `function.arguments`). Nulls and empty values are nothing.
+/// `function.arguments`). Nulls, empty values, numbers and booleans (per-token metadata such as
+/// Together's `token_id`) are no part of the answer.
 fn carries_unknown_parts(delta: &Value) -> bool {
     fn has_value(v: &Value) -> bool {
         match v {
-            Value::Null => false,
             Value::String(s) => !s.is_empty(),
             Value::Array(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
-            _ => true,
+            Value::Null | Value::Number(_) | Value::Bool(_) => false,
         }
     }
     fn unknown(obj: Option<&Map<String, Value>>, known: &[&str]) -> bool {

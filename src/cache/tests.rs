@@ -124,6 +124,7 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
         a.finish()
     };
     assert!(rebuilt(r#"{"content":"hi","reasoning_content":null,"annotations":[]}"#).is_some(), "empty extras are nothing");
+    assert!(rebuilt(r#"{"content":"hi","token_id":9906}"#).is_some(), "Together's per-token id is metadata, not a part");
     // Azure's first chunk carries the prompt filter results, with an empty id and model.
     let mut azure = CompletionAssembler::default();
     azure.push(b"data: {\"id\":\"\",\"created\":0,\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}\n\n");
@@ -133,7 +134,7 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
         r#"{"function_call":{"name":"get","arguments":"{}"}}"#,
         r#"{"content":"hi","reasoning_content":"because"}"#,
         r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}"},"extra_content":{"google":{"thought_signature":"sig"}}}]}"#,
-        r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}","strict":true}}]}"#,
+        r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}","thought":"kept apart"}}]}"#,
     ] {
         assert_eq!(rebuilt(dropped), None, "{dropped}");
     }

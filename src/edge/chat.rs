@@ -12,7 +12,7 @@ use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
-use crate::providers::{adapter_for, Target};
+use crate::providers::{adapter_for, Target, UpstreamError};
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::cascade::{judge, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
@@ -511,6 +511,19 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 };
                 let mut answer = match adapter.chat_response(&target, &bytes) {
                     Ok(a) => a,
+                    Err(UpstreamError::NoAnswer { provider: _, reason, usage }) => {
+                        // The model, not the deployment, failed this request (Gemini's
+                        // MALFORMED_FUNCTION_CALL): no verdict for the breaker, which is shared by
+                        // every tenant. The prompt it billed is the request's to pay.
+                        health::neutral(&provider.id, &candidate.upstream_model);
+                        let billed = usage.zip(cfg.prices.get(&candidate.price_key)).map(|(u, p)| p.cost(&u, false).total).filter(|c| *c > Usd::ZERO);
+                        if let Some(cost) = billed {
+                            rc.unseen_cost.set(rc.unseen_cost.get() + cost);
+                        }
+                        let note = billed.map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default();
+                        attempts.failures.push(format!("{}: the model did not finish an answer ({reason}{note})", provider.id));
+                        continue;
+                    }
                     Err(e) => {
                         health::failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(e.to_string());
@@ -852,12 +865,19 @@ struct PrimedStream {
 /// that sends only role chunks or keep-alives for this long is streaming, just slowly).
 const PRIME_LIMIT_BYTES: usize = 16 * 1024;
 
+/// How long a stream is held for its first token before it is passed on anyway. Failures that
+/// follow a 200 (Anthropic's overloaded_error) come at once; a reasoning model can think for
+/// minutes, and while the stream is held the client has no response and a client that leaves
+/// cannot be settled (there is no stream yet to drop).
+const PRIME_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2_000);
+
 /// Reads the upstream stream until it has produced something the client would act on, and
 /// returns what it produced with the rest of the stream (`None` if it already ended). A stream
 /// that fails, is cut, or ends incomplete before that is an error: the call failed, and nothing
 /// was sent to the client.
 async fn prime_stream(session: &mut StreamSession, mut upstream: ByteStream) -> Result<(Vec<u8>, Option<ByteStream>), String> {
     let mut prefix = Vec::new();
+    let mut deadline = std::pin::pin!(worker::Delay::from(PRIME_DEADLINE));
     loop {
         if let Some(why) = session.failure() {
             return Err(why.to_string());
@@ -865,11 +885,24 @@ async fn prime_stream(session: &mut StreamSession, mut upstream: ByteStream) -> 
         if session.is_committed() || prefix.len() > PRIME_LIMIT_BYTES {
             return Ok((prefix, Some(upstream)));
         }
-        match upstream.next().await {
+        // A read the deadline overtakes is not lost: the stream keeps its pending read.
+        let next = match futures_util::future::select(upstream.next(), deadline.as_mut()).await {
+            futures_util::future::Either::Left((next, _)) => next,
+            futures_util::future::Either::Right(_) => return Ok((prefix, Some(upstream))),
+        };
+        match next {
             Some(Ok(bytes)) => prefix.extend(session.push(&bytes)),
             Some(Err(e)) => return Err(format!("connection failed: {e}")),
-            None if session.upstream_complete() => return Ok((prefix, None)),
-            None => return Err("ended before it was complete".into()),
+            None => {
+                prefix.extend(session.flush_last_event());
+                if let Some(why) = session.failure() {
+                    return Err(why.to_string());
+                }
+                if session.is_committed() || session.upstream_complete() {
+                    return Ok((prefix, None));
+                }
+                return Err("ended before it was complete".into());
+            }
         }
     }
 }

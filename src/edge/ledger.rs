@@ -371,8 +371,11 @@ impl DurableObject for Ledger {
                 "/finish" => {
                     let mut b: FinishBody = parse(&text)?;
                     // The worker sends a batch again when its call fails; what was applied then is
-                    // not applied twice (settlement, spend and rollups all add).
-                    b.items.retain(|item| self.finished.borrow_mut().first_time(&item.request_id));
+                    // not applied twice (settlement, spend and rollups all add). The rollups are
+                    // written first: if that fails nothing is applied or remembered, and the
+                    // retry applies the whole batch; after it nothing here can fail.
+                    b.items.retain(|item| !self.finished.borrow().contains(&item.request_id));
+                    self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
                     for item in &b.items {
                         let tags = item.event.as_ref().map(|e| &e.attribution);
                         let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
@@ -381,8 +384,8 @@ impl DurableObject for Ledger {
                         if let (Some(admitted), Some(event)) = (item.admitted_tokens, &item.event) {
                             ledger.count_used_tokens(&item.key_id, admitted, event.input_tokens + event.output_tokens, b.now);
                         }
+                        self.finished.borrow_mut().remember(&item.request_id);
                     }
-                    self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
                     json!({"ok": true, "finished": b.items.len()})
                 }
                 "/reserve" => {

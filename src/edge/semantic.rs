@@ -23,22 +23,33 @@ const RETRY_LOAD_MS: f64 = 60_000.0;
 thread_local! {
     static EMBEDDER: RefCell<Option<Rc<StaticEmbedder>>> = const { RefCell::new(None) };
     static LOAD_FAILED_AT: RefCell<Option<f64>> = const { RefCell::new(None) };
-    static LOADING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// When the load in flight began, if one is.
+    static LOADING_SINCE: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
 }
 
-/// Marks the weights as being loaded for as long as it lives, the load's future dropped midway
-/// (its request cancelled) included.
+/// A load in flight longer than this is taken for dead (its request cancelled and its future
+/// never resumed nor dropped, which workerd may do) and another may start.
+const LOAD_STALE_MS: f64 = 30_000.0;
+
+/// Marks the weights as being loaded for as long as it lives (cleared when dropped, the load's
+/// future dropped midway included; and taken for dead after [`LOAD_STALE_MS`] in any case).
 struct Loading;
 
 impl Loading {
     fn start() -> Option<Loading> {
-        (!LOADING.with(|l| l.replace(true))).then_some(Loading)
+        let now = super::http::now_ms();
+        let busy = LOADING_SINCE.with(|l| l.get().is_some_and(|since| now - since < LOAD_STALE_MS));
+        if busy {
+            return None;
+        }
+        LOADING_SINCE.with(|l| l.set(Some(now)));
+        Some(Loading)
     }
 }
 
 impl Drop for Loading {
     fn drop(&mut self) {
-        LOADING.with(|l| l.set(false));
+        LOADING_SINCE.with(|l| l.set(None));
     }
 }
 

@@ -30,6 +30,11 @@ async fn call_with_text(stub: &Stub, path: &str, body: Option<String>) -> Result
     let req = Request::new_with_init(&format!("https://ledger{path}"), &init).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut resp = stub.fetch_with_request(req).await.map_err(|e| ApiError::internal(format!("ledger unreachable: {e}")))?;
     let text = resp.text().await.unwrap_or_default();
+    if resp.status_code() >= 500 {
+        // The ledger failed (its stored state unreadable, storage down): the router's error,
+        // retried by `finish`, not the caller's.
+        return Err(ApiError::internal(format!("ledger: {text}")));
+    }
     if resp.status_code() != 200 {
         return Err(ApiError::invalid_request(format!("ledger: {text}")));
     }

@@ -309,18 +309,20 @@ fn function_calling_config(choice: &Value) -> Result<Value, ApiError> {
 /// Finish reasons by which Gemini says the model failed rather than answered (its tool call
 /// came out malformed, or was not allowed): passed on as a "stop" with empty content, they would
 /// read, and be cached, as a finished answer.
-fn failed_generation(provider: &str, candidate: &Value) -> Option<UpstreamError> {
+fn failed_generation(provider: &str, candidate: &Value, usage: Option<Usage>) -> Option<UpstreamError> {
     let reason = candidate.get("finishReason").and_then(Value::as_str)?;
     if !matches!(reason, "MALFORMED_FUNCTION_CALL" | "UNEXPECTED_TOOL_CALL" | "TOO_MANY_TOOL_CALLS" | "MISSING_THOUGHT_SIGNATURE") {
         return None;
     }
     let said = candidate.get("finishMessage").and_then(Value::as_str).map(|m| format!(": {}", super::redact_secrets(m))).unwrap_or_default();
-    Some(UpstreamError::NoAnswer { provider: provider.to_string(), reason: format!("{reason}{said}") })
+    Some(UpstreamError::NoAnswer { provider: provider.to_string(), reason: format!("{reason}{said}"), usage: usage.map(Box::new) })
 }
 
 pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
-    if let Some(failed) = value.get("candidates").and_then(Value::as_array).into_iter().flatten().find_map(|c| failed_generation(provider, c)) {
+    // The prompt was billed all the same: the usage goes with the error, for the request to pay.
+    let billed = value.get("usageMetadata").filter(|m| m.is_object()).map(Usage::from_gemini);
+    if let Some(failed) = value.get("candidates").and_then(Value::as_array).into_iter().flatten().find_map(|c| failed_generation(provider, c, billed)) {
         return Err(failed);
     }
     let id = response_id(&value, body);
@@ -484,7 +486,8 @@ impl StreamTranslator for GeminiStream {
             }
             return Ok(out);
         }
-        if let Some(failed) = candidates.iter().find_map(|c| failed_generation(&self.provider, c)) {
+        // The stream's usage (this chunk's, else what came before) is billed through the session.
+        if let Some(failed) = candidates.iter().find_map(|c| failed_generation(&self.provider, c, None)) {
             return Err(failed);
         }
         for (pos, c) in candidates.iter().enumerate() {
@@ -815,6 +818,7 @@ mod tests {
             "usageMetadata": {"promptTokenCount": 40, "totalTokenCount": 40}}"#;
         let e = chat_answer("gemini", "gemini-2.5-flash", body.as_bytes()).unwrap_err();
         assert_eq!(e.to_string(), "gemini: the model did not finish an answer (MALFORMED_FUNCTION_CALL: Malformed function call: print(x)");
+        assert!(matches!(e, UpstreamError::NoAnswer { usage: Some(u), .. } if u.input_tokens == 40), "the billed prompt goes with the error");
         let mut s = GeminiStream::new("gemini", "gemini-2.5-flash");
         let ev = SseEvent { event: String::new(), data: body.replace('\n', " ") };
         assert!(matches!(s.on_event(&ev), Err(UpstreamError::NoAnswer { .. })));

@@ -86,7 +86,8 @@ pub enum UpstreamError {
     /// The provider answered 200 but says the model failed to produce an answer (Gemini's
     /// MALFORMED_FUNCTION_CALL): a failed call, worth another candidate, not an answer.
     #[error("{provider}: the model did not finish an answer ({reason})")]
-    NoAnswer { provider: String, reason: String },
+    /// `usage` is the prompt the provider billed (boxed: the error stays small).
+    NoAnswer { provider: String, reason: String, usage: Option<Box<Usage>> },
 }
 
 impl UpstreamError {

@@ -308,12 +308,11 @@ fn validate_route(route: &Route, known: &dyn KnownNames) -> Result<(), String> {
             return Err(format!("candidate '{c}' is not a model or alias in the catalog"));
         }
     }
-    // A region no provider is in would pass loading and then refuse every request it matches
-    // as a residency failure (503), which reads like an outage rather than a typo.
-    for r in &route.regions {
-        if !known.is_region(r) {
-            return Err(format!("region '{r}' is not the region of any provider in the catalog"));
-        }
+    // Regions none of which a provider is in would pass loading and then refuse every request
+    // the rule matches as a residency failure (503), which reads like an outage rather than a
+    // typo. One known region is enough: the others may be waiting for providers.
+    if !route.regions.is_empty() && !route.regions.iter().any(|r| known.is_region(r)) {
+        return Err(format!("none of the regions {:?} is the region of any provider in the catalog, so the rule could never route", route.regions));
     }
     match route.strategy {
         Strategy::Requested if !route.candidates.is_empty() => Err("strategy 'requested' takes no candidates".into()),
@@ -555,7 +554,8 @@ route = { strategy = "requested" }
             (POLICY.replace("risk = [\"irreversible\"]", "risk = [\"catastrophic\"]"), 11, "unknown variant"),
             (POLICY.replace("weights = [90, 10]", "weights = [90]"), 29, "one weight per candidate"),
             (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"EU\"] }\n\n[[rules]]\nname = \"ab\""), 0, ""),
-            (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"eu\", \"mars\"] }\n\n[[rules]]\nname = \"ab\""), 24, "region 'mars' is not the region of any provider"),
+            (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"eu\", \"mars\"] }\n\n[[rules]]\nname = \"ab\""), 0, ""),
+            (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"mars\", \"venus\"] }\n\n[[rules]]\nname = \"ab\""), 24, "none of the regions [\"mars\", \"venus\"]"),
             (POLICY.replace("version = 1", "version = 2"), 2, "unsupported version"),
             (POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\""), 5, "unknown model"),
             (POLICY.replace("name = \"hours\"", "name = \"default\""), 34, "already used"),
