@@ -485,11 +485,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         // A prompt the provider reported before failing (Anthropic's message_start)
                         // was billed: the request pays for it, served elsewhere or not.
                         let (_, outcome) = session.finish();
-                        let billed = outcome.usage.zip(cfg.prices.get(&candidate.price_key)).map(|(u, p)| p.cost(&u, false).total).filter(|c| *c > Usd::ZERO);
-                        let note = billed.map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default();
-                        if let Some(cost) = billed {
-                            rc.unseen_cost.set(rc.unseen_cost.get() + cost);
-                        }
+                        let note = charge_billed_prompt(rc, &cfg, candidate, outcome.usage.as_ref());
                         attempts.failures.push(format!("{}: the stream failed before its first token ({why}{note})", provider.id));
                         continue;
                     }
@@ -516,11 +512,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         // MALFORMED_FUNCTION_CALL): no verdict for the breaker, which is shared by
                         // every tenant. The prompt it billed is the request's to pay.
                         health::neutral(&provider.id, &candidate.upstream_model);
-                        let billed = usage.zip(cfg.prices.get(&candidate.price_key)).map(|(u, p)| p.cost(&u, false).total).filter(|c| *c > Usd::ZERO);
-                        if let Some(cost) = billed {
-                            rc.unseen_cost.set(rc.unseen_cost.get() + cost);
-                        }
-                        let note = billed.map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default();
+                        let note = charge_billed_prompt(rc, &cfg, candidate, usage.as_deref());
                         attempts.failures.push(format!("{}: the model did not finish an answer ({reason}{note})", provider.id));
                         continue;
                     }
@@ -601,6 +593,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, what.join("; "))))
+}
+
+/// Charges the request for the prompt a failed attempt was billed (`usage`, when the provider
+/// reported one); the note for the attempt's failure, naming the cost.
+fn charge_billed_prompt(rc: &RequestContext, cfg: &RouterConfig, candidate: &Candidate, usage: Option<&Usage>) -> String {
+    usage.and_then(|u| rc.charge_unseen(&cfg.prices, &candidate.price_key, u)).map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default()
 }
 
 /// The cascade asked for logprobs the client did not: they are not the client's to receive.

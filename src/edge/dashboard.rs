@@ -34,12 +34,7 @@ pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     if req.method() == Method::Post && core::cross_site(req.headers().get("sec-fetch-site").ok().flatten().as_deref()) {
         return Err(ApiError::permission_denied("Dashboard logins and logouts from other sites are refused."));
     }
-    // HEAD as GET, as everywhere (`edge::dispatch`).
-    let method = match req.method() {
-        Method::Head => Method::Get,
-        m => m,
-    };
-    match (path.as_str(), method) {
+    match (path.as_str(), http::routed_method(&req)) {
         ("/dashboard" | "/dashboard/", Method::Get) => page(&req, env).await,
         ("/dashboard/login", Method::Post) => login(req, env, rc).await,
         // POST only, behind the cross-site check above: a link on another site must not end a session.

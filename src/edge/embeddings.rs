@@ -115,9 +115,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         // are dropped (the next deployment embeds everything again): the request pays for them
         // (`RequestContext::unseen_cost`), with or without a final answer.
         let pay_for_dropped = |answers: &[EmbeddingsAnswer]| {
-            if let Some(price) = cfg.prices.get(&candidate.price_key).filter(|_| !answers.is_empty()) {
+            if !answers.is_empty() {
                 let usage = answers.iter().zip(&batches).map(|(a, b)| a.usage_or_estimate(b)).fold(Usage::default(), |sum, u| sum.plus(&u));
-                rc.unseen_cost.set(rc.unseen_cost.get() + price.cost(&usage, false).total);
+                rc.charge_unseen(&cfg.prices, &candidate.price_key, &usage);
             }
         };
         for up in &requests {

@@ -74,8 +74,9 @@ pub struct RequestContext {
     /// Headers for whatever response ends the request (rate-limit status, budget warnings).
     pub extra_headers: RefCell<Vec<(String, String)>>,
     /// What the request paid for that its answer does not show: a provider embedder's call for a
-    /// semantic cache lookup (hit or miss), and embeddings batches a deployment answered before it
-    /// failed. Added to the request's cost, and charged even when the request fails.
+    /// semantic cache lookup (hit or miss), embeddings batches a deployment answered before it
+    /// failed, and the prompt a failed attempt was billed for. Added to the request's cost, and
+    /// charged even when the request fails.
     pub unseen_cost: std::cell::Cell<crate::money::Usd>,
     /// The tokens the ledger's admission counted against the per-minute limits, once admitted.
     pub admitted_tokens: std::cell::Cell<Option<u64>>,
@@ -98,7 +99,26 @@ pub struct RequestContext {
     pub shape: RefCell<crate::events::RequestShape>,
 }
 
+/// The method a request is routed by: HEAD as GET (uptime probes send it; the runtime sends no
+/// body with the answer).
+pub fn routed_method(req: &Request) -> worker::Method {
+    match req.method() {
+        worker::Method::Head => worker::Method::Get,
+        m => m,
+    }
+}
+
 impl RequestContext {
+    /// Adds `usage`, billed at `price_key`, to what the request paid for unseen
+    /// (`unseen_cost`); returns that cost when there is one.
+    pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, price_key: &str, usage: &crate::usage::Usage) -> Option<crate::money::Usd> {
+        let cost = prices.get(price_key)?.cost(usage, false).total;
+        (cost > crate::money::Usd::ZERO).then(|| {
+            self.unseen_cost.set(self.unseen_cost.get() + cost);
+            cost
+        })
+    }
+
     pub fn new(req: &Request) -> Self {
         let mut bytes = [0u8; 12];
         // getrandom uses crypto.getRandomValues; it does not fail on workerd.

@@ -88,11 +88,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let path = req.path();
-    // HEAD is routed as GET (uptime probes send it); the runtime sends no body with the answer.
-    let method = match req.method() {
-        Method::Head => Method::Get,
-        m => m,
-    };
+    let method = http::routed_method(&req);
     if http::has_key_in_query(&req) {
         return Err(ApiError::key_in_query_string());
     }
