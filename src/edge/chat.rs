@@ -12,7 +12,7 @@ use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
-use crate::providers::{adapter_for, Target, UpstreamError};
+use crate::providers::{adapter_for, Rejection, Target, UpstreamError};
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::cascade::{judge, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
@@ -447,10 +447,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // A client error says nothing about the deployment's health; a failure status does. A
         // success status is recorded only once the answer has been read and understood (below):
         // a deployment answering 200 with garbage is failing, and must not look fast.
-        match disposition(status) {
-            Disposition::Success => {}
-            Disposition::Fallback => health::failure(rc, &provider.id, &candidate.upstream_model),
-            Disposition::ClientError => health::neutral(&provider.id, &candidate.upstream_model),
+        // A refusal's verdict waits for its body (below): it may be the deployment's own fault.
+        if disposition(status) == Disposition::Fallback {
+            health::failure(rc, &provider.id, &candidate.upstream_model);
         }
         match disposition(status) {
             Disposition::Success if attempt_chat.stream => {
@@ -550,12 +549,27 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             }
             Disposition::ClientError => {
                 let body = answer.bytes().await.unwrap_or_default();
-                if kept.is_some() {
-                    // The stronger model refuses what the weaker one answered: keep that answer.
-                    attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
+                let message = adapter.error_message(status, &body);
+                let rejection = adapter.rejection(status, &body);
+                if rejection == Rejection::Deployment {
+                    // An invalid key or an unpaid account that the provider reports as a 400.
+                    health::failure(rc, &provider.id, &candidate.upstream_model);
+                    attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
                     continue;
                 }
-                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &body))));
+                health::neutral(&provider.id, &candidate.upstream_model);
+                if kept.is_some() || rejection == Rejection::TooLong {
+                    // The stronger model refuses what the weaker one answered: keep that answer.
+                    // Or the prompt is too long for this model: one with a larger window may take
+                    // it, and if none does the client hears this refusal (below).
+                    attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
+                    if rejection == Rejection::TooLong {
+                        first_rejection.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)));
+                        rejections += 1;
+                    }
+                    continue;
+                }
+                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)));
             }
         }
     }
@@ -574,15 +588,16 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
     }
-    // Nothing was sent: every candidate's adapter refused the request (the client's to fix,
-    // not to retry), or some sat behind open breakers (unavailable for now, not an upstream error).
-    let nothing_sent = kept.is_none() && attempts.escalations.is_empty() && rejections + circuit_skips == attempts.failures.len();
-    if nothing_sent && circuit_skips == 0 {
+    // Nothing was served: every candidate refused the request as it is (an adapter that cannot
+    // express it, a model whose window it does not fit: the client's to fix, not to retry), or
+    // some sat behind open breakers (unavailable for now, not an upstream error).
+    let nothing_served = kept.is_none() && attempts.escalations.is_empty() && rejections + circuit_skips == attempts.failures.len();
+    if nothing_served && circuit_skips == 0 {
         if let Some(rejection) = first_rejection {
             return Err(rejection);
         }
     }
-    if nothing_sent && circuit_skips > 0 {
+    if nothing_served && circuit_skips > 0 {
         return Err(ApiError::every_breaker_open(&decision.requested, &attempts.failures));
     }
     {

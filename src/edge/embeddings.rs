@@ -5,7 +5,7 @@ use worker::{Env, Request, Response};
 use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
-use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Target};
+use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Rejection, Target};
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::health::Admission;
 use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
@@ -150,6 +150,13 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     if status == 429 || status == 503 {
                         worst_status = status;
                     }
+                    continue 'deployments;
+                }
+                // An invalid key or an unpaid account that the provider reports as a 400.
+                Disposition::ClientError if adapter.rejection(status, &bytes) == Rejection::Deployment => {
+                    pay_for_dropped(&answers);
+                    health::failure(rc, &provider.id, &candidate.upstream_model);
+                    failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                     continue 'deployments;
                 }
                 Disposition::ClientError => {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
-use super::{ChatAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use super::{ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::ApiError;
 use crate::usage::Usage;
@@ -45,6 +45,24 @@ impl Provider for Anthropic {
         Box::new(AnthropicStream::new(&target.provider.id, target.upstream_model))
     }
     // Anthropic errors are `{"type":"error","error":{"type","message"}}`: the default reader fits.
+
+    /// Anthropic answers an exhausted credit balance with a 400 `invalid_request_error` (a
+    /// problem of the operator's account, not the request), a prompt over the window with
+    /// "prompt is too long", and `max_tokens` over a model's cap with "… > N, which is the
+    /// maximum allowed number of output tokens".
+    fn rejection(&self, _status: u16, body: &[u8]) -> Rejection {
+        let message = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_ascii_lowercase))
+            .unwrap_or_default();
+        if message.contains("credit balance") {
+            Rejection::Deployment
+        } else if message.contains("prompt is too long") || message.contains("maximum allowed number of output tokens") {
+            Rejection::TooLong
+        } else {
+            Rejection::Request
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,6 +661,18 @@ mod tests {
         assert!(system.ends_with(r#"{"properties":{"age":{"type":"integer"}},"type":"object"}"#), "{system}");
         let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"}}"#).unwrap();
         assert_eq!(body["system"], "Respond with only a valid JSON object, with no text before or after it.");
+    }
+
+    #[test]
+    fn an_exhausted_credit_balance_is_the_deployments_problem() {
+        let credit = br#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}}"#;
+        assert_eq!(Anthropic.rejection(400, credit), Rejection::Deployment);
+        let long = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
+        assert_eq!(Anthropic.rejection(400, long), Rejection::TooLong);
+        let cap = br#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 70000 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5"}}"#;
+        assert_eq!(Anthropic.rejection(400, cap), Rejection::TooLong);
+        let bad = br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content: Field required"}}"#;
+        assert_eq!(Anthropic.rejection(400, bad), Rejection::Request);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::gemini_schema::to_gemini_schema;
 use super::sse::SseEvent;
-use super::{ChatAnswer, EmbeddingsAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use super::{ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
@@ -74,6 +74,29 @@ impl Provider for Gemini {
     /// Google refuses a `batchEmbedContents` call of more than 100 requests.
     fn embeddings_batch_limit(&self) -> Option<usize> {
         Some(100)
+    }
+
+    fn rejection(&self, _status: u16, body: &[u8]) -> Rejection {
+        rejection(body)
+    }
+}
+
+/// Gemini answers 400 for problems of the deployment's own setup: an invalid or expired key
+/// (`API_KEY_INVALID`, `INVALID_ARGUMENT`), and `FAILED_PRECONDITION` for a location it does
+/// not serve or a free tier not offered there. A prompt over the window reads "The input token
+/// count (…) exceeds the maximum number of tokens allowed (…)".
+fn rejection(body: &[u8]) -> Rejection {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
+    let status = v.pointer("/error/status").and_then(Value::as_str).unwrap_or_default();
+    let message = v.pointer("/error/message").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    let reasons: Vec<&str> = v.pointer("/error/details").and_then(Value::as_array).into_iter().flatten().filter_map(|d| d.get("reason").and_then(Value::as_str)).collect();
+    let key_refused = reasons.iter().any(|r| r.starts_with("API_KEY_")) || message.contains("api key not valid") || message.contains("api key expired");
+    if key_refused || status == "FAILED_PRECONDITION" {
+        Rejection::Deployment
+    } else if message.contains("exceeds the maximum number of tokens") {
+        Rejection::TooLong
+    } else {
+        Rejection::Request
     }
 }
 
@@ -776,6 +799,21 @@ mod tests {
         }
         let m = super::super::error_message_from_body(400, br#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}}"#);
         assert_eq!(m, "API key not valid. Please pass a valid API key.");
+    }
+
+    #[test]
+    fn refusals_of_the_deployments_own_setup_are_told_from_the_requests() {
+        let bad_key = br#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}"#;
+        assert_eq!(Gemini.rejection(400, bad_key), Rejection::Deployment);
+        let expired = br#"{"error": {"code": 400, "message": "API key expired. Please renew the API key.", "status": "INVALID_ARGUMENT"}}"#;
+        assert_eq!(Gemini.rejection(400, expired), Rejection::Deployment);
+        let location = br#"{"error": {"code": 400, "message": "User location is not supported for the API use.", "status": "FAILED_PRECONDITION"}}"#;
+        assert_eq!(Gemini.rejection(400, location), Rejection::Deployment);
+        let too_long = br#"{"error": {"code": 400, "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).", "status": "INVALID_ARGUMENT"}}"#;
+        assert_eq!(Gemini.rejection(400, too_long), Rejection::TooLong);
+        let bad_request = br#"{"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified", "status": "INVALID_ARGUMENT"}}"#;
+        assert_eq!(Gemini.rejection(400, bad_request), Rejection::Request);
     }
 
     fn run_stream(stream: &str, piece: usize) -> (Vec<Value>, GeminiStream) {

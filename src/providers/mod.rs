@@ -122,6 +122,12 @@ pub trait Provider {
     fn error_message(&self, status: u16, body: &[u8]) -> String {
         error_message_from_body(status, body)
     }
+    /// Whose fault a 4xx that is not a fallback status (`routing::disposition`) is. Providers
+    /// report some problems of their own deployment as a 400 (Gemini's invalid key, Anthropic's
+    /// exhausted credit), and a prompt too long for one model may fit another's window.
+    fn rejection(&self, status: u16, body: &[u8]) -> Rejection {
+        openai_rejection(status, body)
+    }
     /// The output cap this adapter sends when the request sets none, if it sends one: budget
     /// reservations count on it instead of the model's published cap.
     fn default_output_cap(&self) -> Option<u64> {
@@ -202,6 +208,32 @@ pub fn adapter_for(kind: ProviderKind) -> &'static dyn Provider {
     }
 }
 
+/// Whose fault a provider's 4xx refusal is: it decides whether the next candidate is tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The request itself: another deployment would refuse it too, so the client hears it.
+    Request,
+    /// The deployment's own setup (an invalid or expired key, billing, a location the provider
+    /// refuses): the next candidate is tried and the deployment's breaker counts a failure.
+    Deployment,
+    /// Too long for this model (its context window or output cap): a model with a larger one
+    /// may take it. Says nothing of the deployment's health.
+    TooLong,
+}
+
+/// The OpenAI dialect's refusals, which OpenAI-compatible hosts (vLLM, Groq, Mistral, Together)
+/// word alike: `context_length_exceeded`, or "maximum context length" in the message.
+pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
+    let error = v.get("error").unwrap_or(&v);
+    let code = error.get("code").and_then(Value::as_str).unwrap_or_default();
+    let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    if code == "context_length_exceeded" || message.contains("maximum context length") || message.contains("context length exceeded") {
+        return Rejection::TooLong;
+    }
+    Rejection::Request
+}
+
 /// Most providers put their message at `error.message` (OpenAI, Anthropic, Gemini, Azure).
 pub fn error_message_from_body(status: u16, body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -276,6 +308,17 @@ pub type UnixSeconds = i64;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prompt_too_long_for_one_model_may_go_to_another() {
+        let openai = br#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        assert_eq!(openai_rejection(400, openai), Rejection::TooLong);
+        let vllm = br#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.","type":"BadRequestError","code":400}"#;
+        assert_eq!(openai_rejection(400, vllm), Rejection::TooLong);
+        let bad = br#"{"error":{"message":"Invalid type for 'messages[0].content'.","type":"invalid_request_error","param":"messages[0].content","code":"invalid_type"}}"#;
+        assert_eq!(openai_rejection(400, bad), Rejection::Request);
+        assert_eq!(openai_rejection(400, b"<html>"), Rejection::Request);
+    }
 
     #[test]
     fn error_messages_are_extracted_and_redacted() {

@@ -124,17 +124,19 @@ pub fn route_direct(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
     Success,
-    /// Try the next candidate: rate limits, overload, server errors, timeouts, and credentials
-    /// the provider refused (a deployment's misconfiguration is not the client's fault).
+    /// Try the next candidate: rate limits, overload, server errors, timeouts, credentials the
+    /// provider refused and an account that cannot pay (OpenRouter's 402): a deployment's
+    /// misconfiguration is not the client's fault.
     Fallback,
-    /// The request itself was rejected; another deployment would reject it too.
+    /// A refusal the provider's body decides (`providers::Provider::rejection`): usually the
+    /// request itself, which another deployment would refuse too.
     ClientError,
 }
 
 pub fn disposition(status: u16) -> Disposition {
     match status {
         200..=299 => Disposition::Success,
-        401 | 403 | 404 | 408 | 409 | 429 => Disposition::Fallback,
+        401 | 402 | 403 | 404 | 408 | 409 | 429 => Disposition::Fallback,
         400..=499 => Disposition::ClientError,
         _ => Disposition::Fallback,
     }
@@ -184,7 +186,7 @@ mod tests {
     #[test]
     fn statuses_decide_fallback() {
         assert_eq!(disposition(200), Disposition::Success);
-        for s in [401, 429, 500, 502, 503, 504, 529] {
+        for s in [401, 402, 429, 500, 502, 503, 504, 529] {
             assert_eq!(disposition(s), Disposition::Fallback, "{s}");
         }
         for s in [400, 413, 422] {

@@ -28,6 +28,11 @@ before(async () => {
     deployments: [{ provider: 'anthropic', upstream_model: 'claude-flaky' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'claude-haiku-4-5',
   };
+  // Gemini first, Azure behind it: for the refusals Gemini words as a 400.
+  catalog.models['gemini-then-azure'] = {
+    deployments: [{ provider: 'gemini', upstream_model: 'gemini-keyless' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
+    price_key: 'gemini-2.5-flash',
+  };
   catalog.models['early-fail-stream'] = {
     deployments: [{ provider: 'anthropic', upstream_model: 'claude-early' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'claude-haiku-4-5',
@@ -288,6 +293,31 @@ test('refused provider key without a fallback: a clean 502 that does not show th
   const error = await assertCleanError(resp, { status: 502, type: 'api_error', code: 'upstream_error' });
   assert.match(error.message, /badkey: HTTP 401/);
   assertNoKey(await everything(copy));
+});
+
+test('a 400 that is the deployment\'s own fault (an invalid Gemini key) falls back; a prompt too long everywhere is the client\'s 400', async () => {
+  const badKey = {
+    status: 400, message: 'API key not valid. Please pass a valid API key.',
+    details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }],
+  };
+  for (const stream of [false, true]) {
+    r.upstream.script({ provider: 'gemini', model: 'gemini-keyless', response: badKey });
+    const resp = await chat(ask('gemini-then-azure', stream));
+    assert.equal(resp.status, 200, await resp.clone().text());
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+    assert.match(resp.headers.get('x-costrouter-route-reason'), /gemini: HTTP 400 \(API key not valid/);
+    await resp.text();
+  }
+  // Too long for Gemini's window, and for Azure's: the client is told, with the provider's words
+  // and its status, not a 502 (nothing would serve it on a retry).
+  r.upstream.script({ provider: 'gemini', model: 'gemini-keyless', response: { status: 400, message: 'The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).' } });
+  r.upstream.script({ provider: 'azure', model: 'mini-deploy', response: { status: 400, code: 'context_length_exceeded', message: "This model's maximum context length is 128000 tokens. However, your messages resulted in 1200000 tokens." } });
+  const azureCalls = () => r.upstream.requests().filter((q) => q.path.startsWith('/azure/')).length;
+  const before = azureCalls();
+  const tooLong = await chat(ask('gemini-then-azure', false));
+  const error = await assertCleanError(tooLong, { status: 400, type: 'invalid_request_error', code: 'upstream_invalid_request' });
+  assert.match(error.message, /gemini rejected the request: The input token count/);
+  assert.equal(azureCalls(), before + 1, 'the next deployment was tried');
 });
 
 test('a stream that fails before its first token is a failed call: the next deployment serves, or a clean 502', async () => {
