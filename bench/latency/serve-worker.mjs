@@ -21,6 +21,7 @@ const common = {
   modules: true,
   modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
   compatibilityDate: '2025-09-01',
+  compatibilityFlags: ['enable_request_signal'], // as wrangler.toml
   host: '127.0.0.1',
   // Miniflare's own entry (a JS worker in front of every request: it injects a development `cf`
   // object and pretty error pages) listens on a spare port; the benchmark's port is a socket

@@ -14,7 +14,9 @@ const KEY = 'cr-benchKEY00000000000000000000000000000001';
 const mf = new Miniflare({
   modules: true, scriptPath: ROOT + '/build/index.js',
   modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
-  compatibilityDate: '2025-09-01', host: '127.0.0.1', port: 0, inspectorPort: 9333,
+  compatibilityDate: '2025-09-01',
+  compatibilityFlags: ['enable_request_signal'], // as wrangler.toml
+  host: '127.0.0.1', port: 0, inspectorPort: 9333,
   // Straight into the worker, as in production: no Miniflare entry worker in front (see
   // bench/latency/serve-worker.mjs).
   unsafeDirectSockets: [{ host: '127.0.0.1', port: 9201 }],

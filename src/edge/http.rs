@@ -97,6 +97,9 @@ pub struct RequestContext {
     /// Class, rule, retries and prompt shape, filled in as the request is served; copied into its
     /// cost event.
     pub shape: RefCell<crate::events::RequestShape>,
+    /// Aborted once the client disconnects (the `enable_request_signal` compatibility flag;
+    /// without it, never).
+    client_signal: web_sys::AbortSignal,
 }
 
 /// The method a request is routed by: HEAD as GET (uptime probes send it; the runtime sends no
@@ -153,7 +156,13 @@ impl RequestContext {
             cache_slot: RefCell::new(None),
             pending_store: RefCell::new(None),
             shape: RefCell::new(Default::default()),
+            client_signal: req.inner().signal(),
         }
+    }
+
+    /// Whether the client has disconnected.
+    pub fn client_left(&self) -> bool {
+        self.client_signal.aborted()
     }
 
     pub fn set_tenant(&self, principal: &Principal) {

@@ -33,6 +33,18 @@ use http::{error_response, RequestContext};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    // The request is served inside `waitUntil` and its response handed back here. A client that
+    // disconnects cancels this handler, and with it every subrequest it awaits, but not a
+    // `waitUntil` task (which has 30 s more): an answer the provider is already generating, and
+    // will bill, is still read, charged, recorded and settled.
+    let (answer, answered) = handoff::channel();
+    ctx.wait_until(serve(req, env, answer));
+    Ok(answered.await.unwrap_or_else(|| error_response(&ApiError::internal("the request ended without an answer"), "")))
+}
+
+/// Answers one request through `answer`, then does what follows the response: settling the
+/// reservation, writing the rollups, storing a cache entry, posting events.
+async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
     let rc = RequestContext::new(&req);
     let result = dispatch(req, &env, &rc).await;
     let mut resp = match result {
@@ -51,39 +63,52 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     for (name, value) in rc.extra_headers.borrow().iter() {
         let _ = resp.headers_mut().set(name, &crate::receipt::header_safe(value));
     }
-    // A live stream settles and rolls itself up when it ends; otherwise the request's reservation
-    // is settled (or released) and its rollup written in one ledger call after the response has
-    // gone, off the client's critical path.
-    if rc.settles_later.get() {
-        if let Some(ended) = rc.stream_finish.borrow_mut().take() {
-            ctx.wait_until(async move {
-                if let Some(mut finished) = ended.await {
-                    if let Some(s) = finished.cache_store.take() {
-                        cache::store_pending(&env, &s).await;
-                    }
-                    spend::finish(&env, finished).await;
-                }
-                events::flush_sink(&env).await;
-            });
-        }
-    } else {
-        if let Some(s) = rc.pending_store.borrow_mut().take() {
-            let env = env.clone();
-            ctx.wait_until(async move { cache::store_pending(&env, &s).await });
-        }
-        let event = rc.event.borrow_mut().take();
-        // Only requests that made a cost event can hold a reservation or have a rollup to add.
-        if let (Some(tenant), true) = (rc.tenant.borrow().clone(), event.is_some()) {
-            let (request_id, actual, key_id) = (rc.request_id.clone(), *rc.answered_cost.borrow(), rc.key_id.borrow().clone());
-            let env = env.clone();
-            let admitted_tokens = rc.admitted_tokens.get();
-            ctx.wait_until(async move { spend::finish(&env, spend::Finished { tenant, key_id, request_id, actual, event, admitted_tokens, cache_store: None }).await });
-        }
-        if events::sink_pending() {
-            ctx.wait_until(async move { events::flush_sink(&env).await });
+    if rc.client_left() {
+        // Nobody will read a live stream's body: cancelling it ends the stream as one the
+        // client left, which settles it for what the provider sent so far.
+        if let worker::ResponseBody::Stream(body) = resp.body() {
+            let _ = wasm_bindgen_futures::JsFuture::from(body.cancel()).await;
         }
     }
-    Ok(resp)
+    answer.send(resp);
+    // A live stream settles and rolls itself up when it ends; otherwise the request's reservation
+    // is settled (or released) and its rollup written in one ledger call, after the response has
+    // gone, off the client's critical path.
+    if rc.settles_later.get() {
+        let ended = rc.stream_finish.borrow_mut().take();
+        if let Some(ended) = ended {
+            if let Some(mut finished) = ended.await {
+                if let Some(s) = finished.cache_store.take() {
+                    cache::store_pending(&env, &s).await;
+                }
+                spend::finish(&env, finished).await;
+            }
+            events::flush_sink(&env).await;
+        }
+        return;
+    }
+    let pending_store = rc.pending_store.borrow_mut().take();
+    let store = async {
+        if let Some(s) = pending_store {
+            cache::store_pending(&env, &s).await;
+        }
+    };
+    let event = rc.event.borrow_mut().take();
+    let tenant = rc.tenant.borrow().clone();
+    let settle = async {
+        // Only requests that made a cost event can hold a reservation or have a rollup to add.
+        if let (Some(tenant), true) = (tenant, event.is_some()) {
+            let (request_id, actual, key_id) = (rc.request_id.clone(), *rc.answered_cost.borrow(), rc.key_id.borrow().clone());
+            let admitted_tokens = rc.admitted_tokens.get();
+            spend::finish(&env, spend::Finished { tenant, key_id, request_id, actual, event, admitted_tokens, cache_store: None }).await;
+        }
+    };
+    let flush = async {
+        if events::sink_pending() {
+            events::flush_sink(&env).await;
+        }
+    };
+    futures_util::future::join3(store, settle, flush).await;
 }
 
 async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {

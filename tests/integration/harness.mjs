@@ -75,8 +75,12 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     scriptPath: path.join(ROOT, 'build/index.js'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
     compatibilityDate: '2025-09-01',
+    compatibilityFlags: ['enable_request_signal'], // as wrangler.toml
     host: '127.0.0.1',
     port: 0,
+    // A socket straight into the worker as well, without Miniflare's entry worker in front: a
+    // client that disconnects there is seen by the worker as it would be in production.
+    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     kvNamespaces: ['CONFIG', 'TENANTS', 'RESPONSE_CACHE'],
     durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true }, SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true } },
     bindings: {
@@ -98,6 +102,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     ...miniflare,
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
+  const directUrl = (await mf.unsafeGetDirectURL()).toString().replace(/\/$/, '');
   const config = await mf.getKVNamespace('CONFIG');
   await config.put('catalog', JSON.stringify(catalog ?? testCatalog(upstream.url)));
   await config.put('pricing', readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8'));
@@ -120,6 +125,8 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
 
   const router = {
     url,
+    /** The worker's own socket (no Miniflare entry worker in front), for client disconnects. */
+    directUrl,
     upstream,
     events,
     mf,

@@ -124,6 +124,38 @@ test('a stream the client abandons is settled for what it used, with one cost ev
   assert.notEqual(events[0].error_code, '', 'recorded as cut off');
 });
 
+test('a client that leaves before its answer is still charged for it, with one cost event', async () => {
+  // In production the runtime cancels a request's handler when its client disconnects; the
+  // router serves inside waitUntil so that an answer the provider is generating (and bills) is
+  // still read and charged. Local workerd does not cancel on a disconnect (nor abort
+  // request.signal), so this checks the accounting of such a request, not the cancellation.
+  const tenant = 'earlyleave';
+  const key = await tenantWithKey(tenant, [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'slow', delay_ms: 1500, usage: { prompt_tokens: 1000, completion_tokens: 100 } } });
+  const abort = new AbortController();
+  const pending = fetch(`${r.directUrl}/v1/chat/completions`, {
+    method: 'POST', signal: abort.signal, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'a question the client stops waiting for' }] }),
+  });
+  await new Promise((res) => setTimeout(res, 300));
+  abort.abort();
+  await pending.then((resp) => resp.body?.cancel(), () => {});
+  let s;
+  for (let i = 0; i < 250; i++) {
+    s = await state(key);
+    if (s.open_reservations === 0 && r.events.some((e) => e.tenant === tenant)) break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  const events = r.events.filter((e) => e.tenant === tenant);
+  assert.equal(events.length, 1, `one cost event: ${JSON.stringify(events)}`);
+  assert.equal(s.open_reservations, 0, 'the reservation does not wait 15 minutes to expire');
+  // 1000 x 0.15 + 100 x 0.6 per million for gpt-4o-mini.
+  const cost = 1000 * 0.15e-6 + 100 * 0.6e-6;
+  assert.equal(picos(s.states.month.spent), picos(cost), JSON.stringify(s.states.month));
+  assert.equal(picos(events[0].cost_usd), picos(cost));
+});
+
 test('soft limits warn, scoped budgets downgrade, per-minute limits answer 429 with headers', async () => {
   // Per-minute counters reset on the minute: start well inside one, so all five requests share it.
   const second = new Date().getUTCSeconds();
