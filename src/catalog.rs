@@ -58,7 +58,11 @@ pub struct ProviderConfig {
     pub region: Option<String>,
     /// A local stand-in (the demo upstream of `make dev`), labelled as such in every response.
     pub demo: bool,
+    /// The longest wait for a stream's response headers (its start).
     pub timeout_ms: u64,
+    /// The longest wait for a whole (non-streaming) answer: providers send its headers only
+    /// once the answer is complete, so this bounds the generation itself.
+    pub answer_timeout_ms: u64,
     pub quirks: Quirks,
 }
 
@@ -118,6 +122,9 @@ fn err(location: impl Into<String>, problem: impl Into<String>) -> CatalogError 
 }
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// As the official OpenAI SDKs wait: a long answer (thousands of tokens, or a reasoning model
+/// thinking hard) takes minutes to generate, and a timeout would pay for it twice.
+const DEFAULT_ANSWER_TIMEOUT_MS: u64 = 600_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +150,7 @@ struct RawProvider {
     #[serde(default)]
     demo: bool,
     timeout_ms: Option<u64>,
+    answer_timeout_ms: Option<u64>,
     quirks: Option<Quirks>,
 }
 
@@ -205,6 +213,7 @@ impl Catalog {
                     region: p.region,
                     demo: p.demo,
                     timeout_ms: p.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+                    answer_timeout_ms: p.answer_timeout_ms.unwrap_or(DEFAULT_ANSWER_TIMEOUT_MS),
                     quirks: p.quirks.or(base.quirks).unwrap_or_default(),
                 },
             );
@@ -290,6 +299,9 @@ mod tests {
         assert!(groq.quirks.drop_params.contains(&"logprobs".to_string()));
         assert_eq!(c.providers["anthropic"].base_url, "https://api.anthropic.com/v1");
         assert_eq!(c.providers["local"].key_secret, None);
+        // A stream must start within a minute; a whole answer may take the ten minutes the
+        // OpenAI SDKs wait for it.
+        assert_eq!((groq.timeout_ms, groq.answer_timeout_ms), (60_000, 600_000));
         assert_eq!(c.resolve("fast").unwrap().name, "gpt-4o-mini");
         assert_eq!(c.public_names().count(), 3);
         assert!(c.resolve("nope").is_none());

@@ -433,8 +433,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             continue;
         }
         let sent_at = http::now_ms();
-        let expect = if attempt_chat.stream { upstream::Expect::Stream } else { upstream::Expect::Whole };
-        let answer = match upstream::send(&up, provider.timeout_ms, expect).await {
+        let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
+        let answer = match upstream::send(&up, timeout_ms, expect).await {
             Ok(answer) => answer,
             Err(e) => {
                 health::failure(rc, &provider.id, &candidate.upstream_model);

@@ -75,7 +75,8 @@ impl Answer {
     }
 }
 
-/// Sends a provider request (see `crossings.js`): a time limit on the response headers, then the
+/// Sends a provider request (see `crossings.js`): a time limit on the response headers (for a
+/// whole answer, the answer itself: providers send its headers once it is complete), then the
 /// whole body unless a 2xx stream is expected.
 pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect) -> Result<Answer, SendError> {
     // A header cannot hold a line break, and newlines separate the lines handed to JS.

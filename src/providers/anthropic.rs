@@ -521,6 +521,7 @@ mod tests {
             region: None,
             demo: false,
             timeout_ms: 1000,
+            answer_timeout_ms: 1000,
             quirks: Quirks::default(),
         }
     }

@@ -63,6 +63,7 @@ mod tests {
             region: Some("eu".into()),
             demo: false,
             timeout_ms: 1000,
+            answer_timeout_ms: 1000,
             quirks: Quirks::default(),
         };
         let t = Target { provider: &p, upstream_model: "mini-prod", api_key: Some("azkey") };

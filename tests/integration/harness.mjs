@@ -32,7 +32,7 @@ export function testCatalog(up) {
       gemini: { kind: 'gemini', base_url: `${up}/gemini/v1beta`, key_secret: 'GEMINI_API_KEY' },
       // An OpenAI-compatible host as a preset row, with Mistral's quirks, served by the fake OpenAI.
       mistral: { preset: 'mistral', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY' },
-      slow: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY', timeout_ms: 400 },
+      slow: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY', timeout_ms: 400, answer_timeout_ms: 400 },
       nokey: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'UNSET_SECRET' },
       badkey: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'WRONG_OPENAI_KEY' },
     },
