@@ -43,6 +43,19 @@ pub struct Quirks {
     /// Parameters the host names differently (`seed` → `random_seed` on Mistral).
     #[serde(default)]
     pub rename_params: BTreeMap<String, String>,
+    /// For hosts that refuse every parameter they do not know (Mistral): the only top-level
+    /// fields sent, after renaming. New OpenAI parameters would otherwise fail every request.
+    #[serde(default)]
+    pub keep_only_params: Option<Vec<String>>,
+    /// Send `developer` messages as `system`: OpenAI's newer name for the role, which hosts
+    /// of open-weight models refuse (DeepSeek) or whose chat templates do not know it.
+    #[serde(default)]
+    pub developer_as_system: bool,
+    /// OpenAI's rules for reasoning models (o-series, gpt-5), applied to models priced with
+    /// `supports_reasoning`: `max_tokens` is sent as `max_completion_tokens` and the sampling
+    /// parameters they refuse are dropped. Set by the `openai` preset; Azure always has them.
+    #[serde(default)]
+    pub openai_reasoning_params: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -214,7 +227,12 @@ impl Catalog {
                     demo: p.demo,
                     timeout_ms: p.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                     answer_timeout_ms: p.answer_timeout_ms.unwrap_or(DEFAULT_ANSWER_TIMEOUT_MS),
-                    quirks: p.quirks.or(base.quirks).unwrap_or_default(),
+                    quirks: match p.quirks.or(base.quirks) {
+                        Some(q) => q,
+                        // Azure serves OpenAI's models, with OpenAI's rules.
+                        None if kind == ProviderKind::Azure => Quirks { openai_reasoning_params: true, ..Quirks::default() },
+                        None => Quirks::default(),
+                    },
                 },
             );
         }

@@ -108,8 +108,10 @@ impl Usage {
         Some(Usage {
             input_tokens: input,
             cached_input_tokens: count(usage, "/prompt_tokens_details/cached_tokens"),
-            // DeepSeek reports cache hits as `prompt_cache_hit_tokens` instead.
-            cache_write_tokens: 0,
+            // DeepSeek reports cache hits as `prompt_cache_hit_tokens` instead. OpenRouter reports
+            // the tokens a request wrote to a provider's prompt cache (Anthropic's, through
+            // `cache_control`), billed above the input price.
+            cache_write_tokens: count(usage, "/prompt_tokens_details/cache_write_tokens").min(input.saturating_sub(count(usage, "/prompt_tokens_details/cached_tokens"))),
             cache_write_1h_tokens: 0,
             output_tokens: count(usage, "/completion_tokens"),
             reasoning_tokens: count(usage, "/completion_tokens_details/reasoning_tokens"),
@@ -232,6 +234,16 @@ mod tests {
         assert_eq!(u, Usage { input_tokens: 2006, cached_input_tokens: 1920, output_tokens: 300, reasoning_tokens: 192, ..Usage::default() });
         assert_eq!(u.uncached_input_tokens(), 86);
         assert!(Usage::from_openai(&json!({})).is_none());
+    }
+
+    #[test]
+    fn openrouter_cache_writes() {
+        let u = Usage::from_openai(&json!({"prompt_tokens": 3000, "completion_tokens": 5,
+            "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 1800}})).unwrap();
+        assert_eq!((u.cached_input_tokens, u.cache_write_tokens, u.uncached_input_tokens()), (1000, 1800, 200));
+        // Never more than the prompt left after its cache reads.
+        let u = Usage::from_openai(&json!({"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 60, "cache_write_tokens": 90}})).unwrap();
+        assert_eq!((u.cache_write_tokens, u.uncached_input_tokens()), (40, 0));
     }
 
     #[test]

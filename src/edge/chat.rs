@@ -415,6 +415,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons {
             attempt_chat.logprobs = Some(true);
         }
+        if reasons && provider.quirks.openai_reasoning_params {
+            crate::providers::openai::fit_reasoning_model(&mut attempt_chat);
+        }
         let up = match adapter.chat_request(&target, &attempt_chat) {
             Ok(up) => up,
             // This provider cannot express the request (e.g. `n` > 1 on Anthropic); another may.

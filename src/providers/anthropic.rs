@@ -153,7 +153,8 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     if req.stream {
         body.insert("stream".into(), json!(true));
     }
-    if let Some(user) = &req.user {
+    // OpenAI's newer `safety_identifier` names the end user too (both arrive as opaque ids).
+    if let Some(user) = req.user.as_deref().or_else(|| req.extra.get("safety_identifier").and_then(Value::as_str)) {
         body.insert("metadata".into(), json!({ "user_id": user }));
     }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
@@ -674,6 +675,15 @@ mod tests {
         assert_eq!(Anthropic.rejection(400, cap), Rejection::TooLong);
         let bad = br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content: Field required"}}"#;
         assert_eq!(Anthropic.rejection(400, bad), Rejection::Request);
+    }
+
+    #[test]
+    fn the_end_user_is_named_by_user_or_safety_identifier() {
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"safety_identifier":"eu_ab12"}"#).unwrap();
+        assert_eq!(body["metadata"], json!({"user_id": "eu_ab12"}));
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"user":"eu_u","safety_identifier":"eu_s"}"#).unwrap();
+        assert_eq!(body["metadata"], json!({"user_id": "eu_u"}));
+        assert!(body.get("safety_identifier").is_none());
     }
 
     #[test]

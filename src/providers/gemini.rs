@@ -147,7 +147,7 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
     if !system.is_empty() {
         body["systemInstruction"] = json!({ "parts": system });
     }
-    let config = generation_config(req);
+    let config = generation_config(req, upstream_model);
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
     }
@@ -282,8 +282,16 @@ fn function_response(m: &Message, i: usize, call_names: &HashMap<&str, &str>) ->
     Ok(json!({"functionResponse": {"name": name, "response": {"content": content}}}))
 }
 
-fn generation_config(req: &ChatRequest) -> Map<String, Value> {
+/// Gemini 2.5 and later answer 400 "Penalty is not enabled" to presence and frequency
+/// penalties; they are soft hints, dropped as the Anthropic adapter drops them.
+fn takes_penalties(model: &str) -> bool {
+    let version = model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("");
+    version.starts_with("1.") || version.starts_with("2.0")
+}
+
+fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Value> {
     let logprobs = req.logprobs == Some(true);
+    let penalties = takes_penalties(upstream_model);
     let fields = [
         ("temperature", req.temperature.map(Value::from)),
         ("topP", req.top_p.map(Value::from)),
@@ -291,8 +299,8 @@ fn generation_config(req: &ChatRequest) -> Map<String, Value> {
         ("stopSequences", req.stop.as_ref().map(|s| json!(s.to_vec()))),
         ("candidateCount", req.n.map(Value::from)),
         ("seed", req.seed.map(Value::from)),
-        ("presencePenalty", req.presence_penalty.map(Value::from)),
-        ("frequencyPenalty", req.frequency_penalty.map(Value::from)),
+        ("presencePenalty", req.presence_penalty.filter(|_| penalties).map(Value::from)),
+        ("frequencyPenalty", req.frequency_penalty.filter(|_| penalties).map(Value::from)),
         ("responseLogprobs", logprobs.then_some(Value::Bool(true))),
         ("logprobs", req.top_logprobs.filter(|_| logprobs).map(Value::from)),
     ];
@@ -625,13 +633,19 @@ mod tests {
                 {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": {"content": "12:00"}}},
                     {"functionResponse": {"name": "get_weather", "response": {"content": {"temp_c": 21}}}}, {"text": "Thanks"}]}],
             "generationConfig": {"temperature": 0.2, "topP": 0.9, "maxOutputTokens": 256, "stopSequences": ["END"], "candidateCount": 2, "seed": 7,
-                "presencePenalty": 0.5, "frequencyPenalty": -0.5, "responseLogprobs": true, "logprobs": 3, "responseMimeType": "application/json",
+                "responseLogprobs": true, "logprobs": 3, "responseMimeType": "application/json",
                 "responseSchema": {"type": "object", "required": ["tags"], "properties": {"additionalProperties": {"type": "string"},
                     "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}},
             "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather now",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}, {"name": "get_time"}]}],
             "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
         }));
+        // Penalties go only to the models that take them (before 2.5).
+        let penalised = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "presence_penalty": 0.5, "frequency_penalty": -0.5});
+        let config = |model: &str| request_body(&ChatRequest::from_value(penalised.clone()).unwrap(), model).unwrap()["generationConfig"].clone();
+        assert_eq!(config("gemini-2.0-flash"), json!({"presencePenalty": 0.5, "frequencyPenalty": -0.5}));
+        assert_eq!(config("gemini-2.5-flash"), Value::Null, "no generationConfig at all");
+        assert_eq!(config("gemini-3-pro-preview"), Value::Null);
     }
 
     #[test]

@@ -75,6 +75,34 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) {
             obj.insert(to.clone(), v);
         }
     }
+    if let Some(keep) = &quirks.keep_only_params {
+        obj.retain(|k, _| keep.iter().any(|p| p == k));
+    }
+    if quirks.developer_as_system {
+        for m in obj.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
+            if m.get("role").and_then(Value::as_str) == Some("developer") {
+                m["role"] = Value::String("system".into());
+            }
+        }
+    }
+}
+
+/// OpenAI's reasoning models (o-series, gpt-5) answer 400 to `max_tokens` (their cap is
+/// `max_completion_tokens`, which counts the hidden reasoning too) and to sampling parameters
+/// they do not take (`temperature` other than 1, `top_p`, penalties, `logprobs`, `logit_bias`).
+/// A router that picks such a model for a request written for another must not pass those on;
+/// a client that named the model directly gets its answer rather than that 400.
+pub fn fit_reasoning_model(req: &mut ChatRequest) {
+    if let Some(cap) = req.max_tokens.take() {
+        req.max_completion_tokens.get_or_insert(cap);
+    }
+    req.temperature = None;
+    req.top_p = None;
+    req.presence_penalty = None;
+    req.frequency_penalty = None;
+    req.logprobs = None;
+    req.top_logprobs = None;
+    req.extra.remove("logit_bias");
 }
 
 /// Reads a chat completion; the body is passed to the client as the provider sent it.
@@ -257,11 +285,53 @@ mod tests {
     }
 
     #[test]
+    fn the_mistral_preset_sends_only_what_mistral_takes() {
+        // Mistral refuses any field it does not know (422 extra_forbidden), and the OpenAI SDKs
+        // send new ones: max_completion_tokens, safety_identifier, store, metadata.
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"mistral":{"preset":"mistral"},"deepseek":{"preset":"deepseek"}},
+            "models":{"m":{"deployments":[{"provider":"mistral","upstream_model":"mistral-small-latest"}]}},"aliases":{}}"#).unwrap();
+        let req = request(r#"{"model":"m","messages":[{"role":"developer","content":"be brief"},{"role":"user","content":"hi"}],"stream":true,
+            "max_completion_tokens":64,"seed":9,"safety_identifier":"eu_1","store":false,"metadata":{"feature":"x"},"user":"u","temperature":0.2}"#);
+        let body = chat_body(&req, "mistral-small-latest", &catalog.providers["mistral"].quirks, true).unwrap();
+        let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["max_tokens", "messages", "model", "random_seed", "stream", "temperature"]);
+        assert_eq!((body["max_tokens"].clone(), body["random_seed"].clone()), (json!(64), json!(9)));
+        assert_eq!(body["messages"][0]["role"], "system");
+        // DeepSeek ignores max_completion_tokens (the answer would run to its own default) and
+        // refuses the developer role.
+        let body = chat_body(&req, "deepseek-chat", &catalog.providers["deepseek"].quirks, true).unwrap();
+        assert_eq!(body["max_tokens"], 64);
+        assert!(body.get("max_completion_tokens").is_none());
+        assert_eq!(body["messages"][0]["role"], "system");
+        // OpenAI itself keeps both as they came.
+        let body = chat_body(&req, "gpt-4o", &Quirks::default(), true).unwrap();
+        assert_eq!((body["max_completion_tokens"].clone(), body["messages"][0]["role"].clone()), (json!(64), json!("developer")));
+    }
+
+    #[test]
+    fn reasoning_models_get_their_cap_and_no_sampling_parameters() {
+        let mut req = request(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":500,"temperature":0.2,"top_p":0.9,
+            "presence_penalty":0.1,"frequency_penalty":0.1,"logprobs":true,"top_logprobs":2,"logit_bias":{"1":2},"seed":3}"#);
+        fit_reasoning_model(&mut req);
+        let body = chat_body(&req, "o4-mini", &Quirks::default(), true).unwrap();
+        let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["max_completion_tokens", "messages", "model", "seed"]);
+        assert_eq!(body["max_completion_tokens"], 500);
+        // A client's own max_completion_tokens wins over max_tokens.
+        let mut both = request(r#"{"model":"o4-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":500,"max_completion_tokens":800}"#);
+        fit_reasoning_model(&mut both);
+        assert_eq!((both.max_tokens, both.max_completion_tokens), (None, Some(800)));
+    }
+
+    #[test]
     fn quirks_drop_and_rename_params() {
         let quirks = Quirks {
             stream_usage: StreamUsage::Always,
             drop_params: vec!["user".into(), "stream_options".into()],
             rename_params: [("seed".to_string(), "random_seed".to_string())].into(),
+            ..Quirks::default()
         };
         let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"user":"u1","seed":9}"#);
         let body = chat_body(&req, "mistral-small-latest", &quirks, true).unwrap();
