@@ -28,6 +28,12 @@ const REFUSAL_OPENINGS: &[&str] = &[
     "i am unable to",
     "i won't be able to",
     "sorry, i can't",
+    "i'm sorry, i can't",
+    "i’m sorry, i can’t",
+    "i'm sorry, i cannot",
+    "i'm sorry, but i cannot",
+    "i apologize, but i can't",
+    "i apologize, but i cannot",
 ];
 
 pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>) -> Verdict {
@@ -35,7 +41,8 @@ pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>) -> Ver
         return Verdict::Escalate("no choices".into());
     };
     let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("");
-    if finish == "length" {
+    // Cut off by the client's own cap, a stronger model would be cut off at the same length.
+    if finish == "length" && req.max_output_tokens().is_none() {
         return Verdict::Escalate("stopped on length".into());
     }
     if finish == "content_filter" {
@@ -213,6 +220,11 @@ mod tests {
                 Verdict::Accept => panic!("{needle}: accepted"),
             }
         }
+        for opening in ["I'm sorry, I can't assist with that.", "I apologize, but I cannot share that."] {
+            assert_eq!(judge(&answer(opening, "stop"), &req(""), None), Verdict::Escalate("refusal".into()), "{opening}");
+        }
+        // Cut off by the client's own cap: a stronger model would stop at the same length.
+        assert_eq!(judge(&answer("Paris is", "length"), &req(r#","max_tokens":3"#), None), Verdict::Accept);
         let refusal = json!({"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]});
         assert_eq!(judge(&refusal, &req(""), None), Verdict::Escalate("refusal".into()));
         let bad_tool = json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{oops"}}]},"finish_reason":"tool_calls"}]});

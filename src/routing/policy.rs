@@ -226,6 +226,9 @@ impl Policy {
         for h in raw.hosts {
             let line = line_of(text, h.span().start);
             let h = h.into_inner();
+            if let Some(problem) = host_pattern_problem(&h.host) {
+                return Err(err(line, format!("host '{}' {problem}", h.host)));
+            }
             if !known.is_model(&h.model) {
                 return Err(err(line, format!("host '{}' names unknown model or alias '{}'", h.host, h.model)));
             }
@@ -258,6 +261,11 @@ impl Policy {
                     if min > max {
                         return Err(err(line, format!("rule '{}': {field} has min {min} above max {max}, so it matches nothing", r.name)));
                     }
+                }
+            }
+            for h in r.when.host.iter().flatten() {
+                if let Some(problem) = host_pattern_problem(h) {
+                    return Err(err(line, format!("rule '{}': when.host '{h}' {problem}", r.name)));
                 }
             }
             for m in r.when.model.iter().flatten() {
@@ -327,7 +335,23 @@ fn validate_route(route: &Route, known: &dyn KnownNames) -> Result<(), String> {
         _ if route.strategy != Strategy::Cascade && (route.min_logprob.is_some() || route.buffer_streams) => {
             Err("min_logprob and buffer_streams are only for strategy 'cascade'".into())
         }
+        // A mean logprob is never above 0: a probability (0.7) here would escalate every answer.
+        _ if route.min_logprob.is_some_and(|m| m.is_nan() || m > 0.0) => Err("min_logprob is a mean log probability, at most 0 (e.g. -0.5), not a probability".into()),
         _ => Ok(()),
+    }
+}
+
+/// Why a host pattern could never match: requests are matched on the URL's hostname, which
+/// has no port, no scheme, no path and no trailing dot.
+fn host_pattern_problem(pattern: &str) -> Option<&'static str> {
+    if pattern.contains("://") || pattern.contains('/') {
+        Some("must be a hostname, without scheme or path (e.g. gpt4o.router.example.com)")
+    } else if pattern.contains(':') {
+        Some("must not name a port: requests are matched on the hostname alone")
+    } else if pattern.ends_with('.') || pattern.is_empty() || pattern.contains(char::is_whitespace) {
+        Some("is not a hostname (no trailing dot, no spaces)")
+    } else {
+        None
     }
 }
 
@@ -425,7 +449,8 @@ impl Facts {
             risk: Some(c.risk),
             prompt_tokens: c.features.prompt_tokens,
             system_prompt_tokens: c.features.system_prompt_tokens,
-            has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            // Legacy `functions` are tools too (the classifier counts them).
+            has_tools: c.features.has_tools,
             has_images: req.messages.iter().any(|m| m.content.as_ref().is_some_and(|c| c.has_image())),
             has_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),
             model: req.model.clone(),
@@ -528,6 +553,13 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn legacy_functions_are_tools() {
+        let req = crate::api::chat::ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"weather?"}],
+            "functions":[{"name":"get_weather","parameters":{"type":"object","properties":{}}}]}"#).unwrap();
+        assert!(Facts::for_chat(&req).has_tools);
+    }
+
+    #[test]
     fn hour_windows_wrap_midnight() {
         let c = Condition { hour_utc: Some([22, 6]), ..Condition::default() };
         for (h, ok) in [(23, true), (3, true), (6, false), (12, false), (22, true)] {
@@ -557,6 +589,10 @@ route = { strategy = "requested" }
             (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"eu\", \"mars\"] }\n\n[[rules]]\nname = \"ab\""), 0, ""),
             (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-4-5\"], regions = [\"mars\", \"venus\"] }\n\n[[rules]]\nname = \"ab\""), 24, "none of the regions [\"mars\", \"venus\"]"),
             (POLICY.replace("version = 1", "version = 2"), 2, "unsupported version"),
+            (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"gpt4o.router.example.com:8787\""), 5, "must not name a port"),
+            (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"https://gpt4o.router.example.com\""), 5, "without scheme or path"),
+            (POLICY.replace("when = { feature = [\"search\"] }", "when = { host = [\"eu.example.com.\"] }"), 29, "no trailing dot"),
+            (POLICY.replace("weights = [90, 10] }", "weights = [90, 10] }\n\n[[rules]]\nname = \"c\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"gpt-4o\"], min_logprob = 0.7 }"), 34, "at most 0"),
             (POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\""), 5, "unknown model"),
             (POLICY.replace("name = \"hours\"", "name = \"default\""), 34, "already used"),
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nttl_secs = 5\n\n[[rules]]", 1), 9, "ttl_secs must be between"),
