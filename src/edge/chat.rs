@@ -492,7 +492,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         continue;
                     }
                 };
-                // Its verdict for the breaker waits for its end (`finish_stream`).
+                // Its verdict for the breaker waits for its end (`finish_stream`); a half-open
+                // breaker it was probing opens to others now.
+                health::started(&provider.id, &candidate.upstream_model);
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 let primed = PrimedStream { session, prefix, upstream, first_byte_ms };

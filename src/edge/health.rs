@@ -25,6 +25,11 @@ pub fn success(provider: &str, upstream_model: &str, kind: AnswerKind, latency_m
     BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), kind, latency_ms));
 }
 
+/// A stream produced its first token (see `record_started`).
+pub fn started(provider: &str, upstream_model: &str) {
+    BOARD.with(|b| b.borrow_mut().record_started(&deployment_key(provider, upstream_model)));
+}
+
 /// A call that ended in a client error: no verdict on the deployment (see `record_neutral`).
 pub fn neutral(provider: &str, upstream_model: &str) {
     BOARD.with(|b| b.borrow_mut().record_neutral(&deployment_key(provider, upstream_model)));

@@ -121,6 +121,18 @@ impl HealthBoard {
         });
     }
 
+    /// A stream has produced its first token: the deployment answers, so a half-open breaker
+    /// closes now rather than refusing everyone else until the probe's stream ends (up to the
+    /// probe timeout). The stream's own verdict, and its latency, still come at its end.
+    pub fn record_started(&mut self, key: &str) {
+        if let Some(h) = self.deployments.get_mut(key) {
+            if matches!(h.breaker, BreakerState::HalfOpen { probe_in_flight: true, .. }) {
+                h.breaker = BreakerState::Closed;
+                h.consecutive_failures = 0;
+            }
+        }
+    }
+
     /// A call that says nothing of the deployment's health (the upstream refused this request
     /// with a client error). If it was the half-open probe, the next request probes instead:
     /// otherwise only a success or a failure clears the probe, and the breaker would refuse
@@ -207,6 +219,23 @@ mod tests {
         assert_eq!(b.admit(k, 1003.0), Admission::Allow);
         b.record_neutral(k);
         assert_eq!(b.admit(k, 1004.0), Admission::Allow, "a client error leaves a closed breaker closed");
+    }
+
+    #[test]
+    fn a_streaming_probe_reopens_the_deployment_at_its_first_token() {
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
+        let k = "anthropic/claude-haiku-4-5";
+        b.record_started(k);
+        assert_eq!(b.admit(k, 0.0), Admission::Allow, "a closed breaker is left as it is");
+        b.record_failure(k, 0.0);
+        assert_eq!(b.admit(k, 1000.0), Admission::Probe);
+        assert!(matches!(b.admit(k, 1001.0), Admission::Refuse { .. }));
+        b.record_started(k);
+        assert_eq!(b.admit(k, 1002.0), Admission::Allow, "others need not wait for the probe's stream to end");
+        // An open breaker is not closed by a stream that started before it opened.
+        b.record_failure(k, 2000.0);
+        b.record_started(k);
+        assert!(matches!(b.admit(k, 2001.0), Admission::Refuse { .. }));
     }
 
     #[test]
