@@ -240,7 +240,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
 #[allow(clippy::too_many_arguments)]
 async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, facts: &Facts, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
     let now = now_unix();
-    let tokens = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices());
+    let tokens = facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices()));
     let upper = prompt_token_upper_bound(chat);
     let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c);
     let attribution = rc.attribution.borrow().clone();
@@ -273,7 +273,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
 /// holds the request: where a downgrade goes.
 fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: &PromptBound, decision: &RouteDecision) -> Option<RouteDecision> {
     let allowed = principal.tenant.allowed_models.as_deref();
-    let needed = facts.prompt_tokens + chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS);
+    let needed = facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS));
     cfg.catalog
         .models
         .values()

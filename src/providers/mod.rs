@@ -290,7 +290,9 @@ pub fn redact_secrets(text: &str) -> String {
         .map(|piece| {
             let word = piece.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')'));
             let tail = &piece[word.len()..];
-            let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer"].iter().any(|p| word.starts_with(p) && word.len() > 8)
+            // Organization and project ids (OpenAI's rate-limit messages name them) are the
+            // operator's account, not the tenant's business.
+            let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer", "org-", "proj_"].iter().any(|p| word.starts_with(p) && word.len() > 8)
                 || (word.len() >= 32 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && word.chars().any(|c| c.is_ascii_digit()));
             if key_like {
                 format!("[redacted]{tail}")
@@ -327,6 +329,8 @@ mod tests {
         assert!(!m.contains("sk-proj"), "{m}");
         assert!(m.contains("Incorrect API key provided: [redacted]."));
         assert_eq!(error_message_from_body(502, b"<html>bad gateway</html>"), "HTTP 502");
+        let limit = br#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-AbCdEf123456GhIj on tokens per min (TPM): Limit 30000, Used 29876.","code":"rate_limit_exceeded"}}"#;
+        assert!(error_message_from_body(429, limit).contains("in organization [redacted] on tokens"));
         let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "a".repeat(2000));
         assert!(error_message_from_body(400, long.as_bytes()).chars().count() <= 501);
     }

@@ -95,7 +95,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     };
     let mut notes: Vec<String> = Vec::new();
     let mut models: Vec<(&crate::catalog::ModelEntry, Option<crate::money::Usd>)> = Vec::new();
-    let needed = input.facts.prompt_tokens + input.expected_output_tokens;
+    let needed = input.facts.prompt_tokens.saturating_add(input.expected_output_tokens);
     for name in &names {
         let Some(model) = input.catalog.resolve(name) else {
             notes.push(format!("{name} unknown"));

@@ -99,6 +99,11 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
     if let Some(tools) = &req.tools {
         bound.text_tokens += serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
     }
+    // A JSON schema is prompt too: Anthropic's adapter writes it into the system prompt, Gemini
+    // and OpenAI count it as input. Left out, a large schema was admitted for a few tokens.
+    if let Some(format) = &req.response_format {
+        bound.text_tokens += serde_json::to_string(format).map_or(0, |s| s.len() as u64);
+    }
     bound
 }
 
@@ -112,6 +117,15 @@ mod tests {
         assert_eq!(estimate_text_tokens("abcde"), 2);
         let req = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}]}"#).unwrap();
         assert_eq!(estimate_prompt_tokens(&req), 8);
+    }
+
+    #[test]
+    fn a_response_schema_counts_toward_the_prompt_bound() {
+        let plain = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        let schema = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"response_format":{{"type":"json_schema","json_schema":{{"name":"x","schema":{{"description":"{}"}}}}}}}}"#, "d".repeat(10_000));
+        let without = prompt_token_upper_bound(&ChatRequest::parse(plain).unwrap()).text_tokens;
+        let with = prompt_token_upper_bound(&ChatRequest::parse(schema.as_bytes()).unwrap()).text_tokens;
+        assert!(with >= without + 10_000, "{without} -> {with}");
     }
 
     #[test]
