@@ -176,6 +176,13 @@ impl ApiError {
         Self::no_route(format!("No deployment for '{model}' can take requests now: {}.", why.join("; ")))
     }
 
+    /// The router's own configuration could not be read just now (a KV outage) and it has no
+    /// earlier copy: routing on a guess could break the tenant's residency or block rules, so
+    /// the request is refused as unavailable, and the SDKs retry it.
+    pub fn configuration_unavailable(what: &str) -> Self {
+        Self::new(503, ErrorType::ServiceUnavailable, "configuration_unavailable", format!("The router could not read its {what} just now; retry shortly."))
+    }
+
     pub fn configuration(message: impl Into<String>) -> Self {
         Self::new(500, ErrorType::ApiError, "router_misconfigured", message)
     }

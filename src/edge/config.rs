@@ -34,17 +34,28 @@ thread_local! {
 const BUILT_IN_CATALOG: &str = include_str!("../../kv-seed/catalog.json");
 const BUILT_IN_PRICING: &str = include_str!("../../kv-seed/pricing.json");
 
-pub async fn load(env: &Env) -> Rc<RouterConfig> {
+pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
     if let Some(cfg) = CACHED.with(|c| c.borrow().as_ref().filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS).map(|(_, cfg)| cfg.clone())) {
-        return cfg;
+        return Ok(cfg);
     }
     let previous = CACHED.with(|c| c.borrow().as_ref().map(|(_, cfg)| cfg.clone()));
-    let kv = env.kv("CONFIG").ok();
-    let (catalog_text, pricing_text) = match &kv {
-        Some(kv) => (kv.get("catalog").text().await.ok().flatten(), kv.get("pricing").text().await.ok().flatten()),
-        None => (None, None),
-    };
     let max_body_bytes = env.var("MAX_BODY_BYTES").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    // Without a CONFIG namespace (a bare `wrangler dev`) the built-in seed applies. A read that
+    // fails is not an absent document: the seed's providers and regions are not the operator's.
+    let texts = match env.kv("CONFIG") {
+        Ok(kv) => match (kv.get("catalog").text().await, kv.get("pricing").text().await) {
+            (Ok(catalog), Ok(pricing)) => Some((catalog, pricing)),
+            _ => None,
+        },
+        Err(_) => Some((None, None)),
+    };
+    let Some((catalog_text, pricing_text)) = texts else {
+        worker::console_error!("the configuration could not be read from KV; keeping the previous one");
+        let previous = previous.ok_or_else(|| ApiError::configuration_unavailable("catalog and pricing"))?;
+        // Asked again in a few seconds, not after the whole TTL.
+        CACHED.with(|c| *c.borrow_mut() = Some((now_ms() - CONFIG_TTL_MS + 5_000.0, previous.clone())));
+        return Ok(previous);
+    };
     let cfg = match parse(catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING)) {
         Ok((catalog, prices)) => Rc::new(RouterConfig { catalog, prices, max_body_bytes }),
         Err(problem) => {
@@ -59,7 +70,7 @@ pub async fn load(env: &Env) -> Rc<RouterConfig> {
         }
     };
     CACHED.with(|c| *c.borrow_mut() = Some((now_ms(), cfg.clone())));
-    cfg
+    Ok(cfg)
 }
 
 fn parse(catalog: &str, pricing: &str) -> Result<(Catalog, PriceTable), String> {
@@ -120,7 +131,14 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
     let mut chosen = None;
     if let Ok(kv) = env.kv("CONFIG") {
         for key in [format!("policy:{tenant}"), format!("policy:{}", crate::tenants::SHARED_POLICY_NAME)] {
-            if let Ok(Some(text)) = kv.get(&key).text().await {
+            let read = kv.get(&key).text().await;
+            if read.is_err() {
+                // Not an absent policy: falling through to a more general one would drop this
+                // tenant's residency and block rules for as long as KV misbehaves.
+                worker::console_error!("the policy {key} could not be read from KV; keeping the last one");
+                return cached.map(|(_, p)| p).ok_or_else(|| ApiError::configuration_unavailable("routing policy"));
+            }
+            if let Ok(Some(text)) = read {
                 match Policy::from_toml(&key, &text, known) {
                     Ok(p) => chosen = Some(Rc::new(p)),
                     Err(e) => {

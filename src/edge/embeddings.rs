@@ -22,7 +22,7 @@ use crate::budget::max_cost;
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment: Option<&str>) -> Result<Response, ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
-    let cfg = config::load(env).await;
+    let cfg = config::load(env).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
     let mut emb = match deployment {
         Some(model) => EmbeddingsRequest::from_value(crate::api::with_model(&body, model)?)?,

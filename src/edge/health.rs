@@ -58,7 +58,7 @@ pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<f64> {
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
-    let cfg = config::load(env).await;
+    let cfg = config::load(env).await?;
     let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());
     let mut data = Vec::new();
     for model in cfg.catalog.models.values() {

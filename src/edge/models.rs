@@ -29,7 +29,7 @@ pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Respon
 async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<RouterConfig>, impl Fn(&str, &ModelEntry) -> bool), ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
-    let cfg = config::load(env).await;
+    let cfg = config::load(env).await?;
     let allowed_models = principal.tenant.allowed_models.clone();
     let allowed = move |name: &str, model: &ModelEntry| allowed_models.as_deref().is_none_or(|a| a.iter().any(|m| m == name || *m == model.name));
     Ok((cfg, allowed))
