@@ -182,7 +182,10 @@ async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, A
     let mut keys = Vec::new();
     for name in listed {
         let Some(hash) = kv.get(&name).text().await.map_err(kv_error)? else { continue };
-        if let Some(record) = kv.get(&format!("key:{hash}")).json::<KeyRecord>().await.map_err(kv_error)? {
+        if let Some(mut record) = kv.get(&format!("key:{hash}")).json::<KeyRecord>().await.map_err(kv_error)? {
+            if record.revoked_at.is_none() {
+                record.revoked_at = kv.get(&super::auth::revoked_marker(&hash)).text().await.map_err(kv_error)?.and_then(|at| at.parse().ok());
+            }
             keys.push(json!({"key_id": record.key_id, "name": record.name, "created_at": record.created_at, "revoked_at": record.revoked_at, "tags": record.tags}));
         }
     }
@@ -195,7 +198,12 @@ async fn key_by_id(kv: &KvStore, id: &str) -> Result<(String, KeyRecord), ApiErr
         return Err(ApiError::invalid_value("key_id", "Key ids are 'key_' followed by 12 hex digits, as listed by GET /admin/keys."));
     }
     let hash = kv.get(&format!("keyid:{id}")).text().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
-    let record: KeyRecord = kv.get(&format!("key:{hash}")).json().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
+    let mut record: KeyRecord = kv.get(&format!("key:{hash}")).json().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
+    // The revocation marker outlives a record rewritten from a stale copy (see `revoked_marker`).
+    if record.revoked_at.is_none() {
+        let marker = kv.get(&super::auth::revoked_marker(&hash)).text().await.map_err(kv_error)?;
+        record.revoked_at = marker.and_then(|at| at.parse().ok());
+    }
     Ok((hash, record))
 }
 
@@ -214,7 +222,10 @@ async fn set_key_tags(kv: &KvStore, id: &str, body: &[u8]) -> Result<serde_json:
 async fn revoke_key(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
     let (hash, mut record) = key_by_id(kv, id).await?;
     if record.revoked_at.is_none() {
-        record.revoked_at = Some(now_unix());
+        let at = now_unix();
+        // The marker first: a revocation that stops half way has still revoked.
+        kv.put(&super::auth::revoked_marker(&hash), at.to_string()).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+        record.revoked_at = Some(at);
         let text = serde_json::to_string(&record).map_err(kv_error)?;
         kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     }

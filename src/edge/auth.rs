@@ -67,6 +67,12 @@ pub async fn authenticate_key(env: &Env, key: &str) -> Result<Principal, ApiErro
     Ok(principal)
 }
 
+/// Where a key's revocation is written besides its record: a record is rewritten whole (tag
+/// updates), and one read from a stale KV copy would otherwise undo a revocation.
+pub fn revoked_marker(hash: &str) -> String {
+    format!("revoked:{hash}")
+}
+
 fn tenants_kv(env: &Env) -> Result<worker::kv::KvStore, ApiError> {
     env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))
 }
@@ -74,12 +80,15 @@ fn tenants_kv(env: &Env) -> Result<worker::kv::KvStore, ApiError> {
 /// The tenant and key behind a key's SHA-256, if the key exists and is not revoked.
 async fn principal_for_key_hash(env: &Env, hash: &str) -> Result<Principal, ApiError> {
     let kv = tenants_kv(env)?;
-    let record: KeyRecord = match kv.get(&format!("key:{hash}")).json().await {
+    let (record_key, marker_key) = (format!("key:{hash}"), revoked_marker(hash));
+    let (record, marker) = futures_util::future::join(kv.get(&record_key).json::<KeyRecord>(), kv.get(&marker_key).text()).await;
+    let record: KeyRecord = match record {
         Ok(Some(r)) => r,
         Ok(None) => return Err(ApiError::invalid_api_key()),
         Err(_) => return Err(ApiError::configuration("A key record in KV could not be read.")),
     };
-    if record.revoked_at.is_some() {
+    let marked = marker.map_err(|_| ApiError::configuration("A key record in KV could not be read."))?.is_some();
+    if record.revoked_at.is_some() || marked {
         return Err(ApiError::invalid_api_key());
     }
     let tenant: Tenant = match kv.get(&format!("tenant:{}", record.tenant_id)).json().await {

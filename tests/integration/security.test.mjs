@@ -3,6 +3,7 @@
 // router key) ever leaves the worker in a response, even when an upstream echoes it back.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { startRouter, testCatalog, readSse, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 let r;
@@ -214,6 +215,16 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   const entry = relisted.json.data.find((k) => k.key_id === keyId);
   assert.equal(entry.revoked_at, revoked.json.revoked_at);
   assert.equal(relisted.json.data.find((k) => k.key_id === other.json.key_id).revoked_at, null);
+  // A tag update that read the key's record from a stale KV copy (revoked_at still null, as
+  // another location may serve for up to 60 s) writes it back whole: the key stays revoked.
+  const tenantsKv = await r.mf.getKVNamespace('TENANTS');
+  const hash = createHash('sha256').update(key).digest('hex');
+  const stale = JSON.parse(await tenantsKv.get(`key:${hash}`));
+  await tenantsKv.put(`key:${hash}`, JSON.stringify({ ...stale, revoked_at: null }));
+  const patched = await adminCall('PATCH', `/admin/keys/${keyId}`, { tags: { team: 'core' } });
+  assert.equal(patched.status, 200, patched.text);
+  assertError(await send('/v1/models', { key, who: 'sec-flow' }), 401, { code: 'invalid_api_key' });
+  assert.equal((await adminCall('GET', '/admin/keys?tenant_id=sec-flow')).json.data.find((k) => k.key_id === keyId).revoked_at, revoked.json.revoked_at);
   // Revoking again changes nothing.
   const again = await adminCall('DELETE', `/admin/keys/${keyId}`);
   assert.equal(again.status, 200);
