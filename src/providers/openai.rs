@@ -304,6 +304,13 @@ mod tests {
         assert_eq!(body["max_tokens"], 64);
         assert!(body.get("max_completion_tokens").is_none());
         assert_eq!(body["messages"][0]["role"], "system");
+        // OpenRouter's own fields would serve another model (`models`, `route`) or add paid work
+        // (`plugins`, web search) that the catalog's price for this model does not cover.
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"or":{"preset":"openrouter"}},"models":{},"aliases":{}}"#).unwrap();
+        let routed = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"models":["openai/gpt-5"],"route":"fallback","plugins":[{"id":"web"}],"provider":{"sort":"price"}}"#);
+        let body = chat_body(&routed, "anthropic/claude-haiku-4.5", &catalog.providers["or"].quirks, true).unwrap();
+        assert!(body.get("models").is_none() && body.get("route").is_none() && body.get("plugins").is_none());
+        assert_eq!(body["provider"], json!({"sort": "price"}));
         // OpenAI itself keeps both as they came.
         let body = chat_body(&req, "gpt-4o", &Quirks::default(), true).unwrap();
         assert_eq!((body["max_completion_tokens"].clone(), body["messages"][0]["role"].clone()), (json!(64), json!("developer")));
