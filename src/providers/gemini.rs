@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::gemini_schema::to_gemini_schema;
+use super::gemini_schema::{as_json_schema, fits_gemini_schema, to_gemini_schema};
 use super::sse::SseEvent;
 use super::{ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
@@ -163,10 +163,17 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
                     d["description"] = json!(desc);
                 }
                 // Gemini rejects an OBJECT schema with no properties: a no-argument function
-                // is declared without parameters instead.
-                let params = function.parameters.as_ref().map(to_gemini_schema);
-                if let Some(p) = params.filter(|p| p.get("properties").and_then(Value::as_object).is_some_and(|o| !o.is_empty())) {
-                    d["parameters"] = p;
+                // is declared without parameters, and one with a free-form object among its
+                // arguments in JSON Schema (`parametersJsonSchema`).
+                if let Some(schema) = &function.parameters {
+                    let params = to_gemini_schema(schema);
+                    if params.get("properties").and_then(Value::as_object).is_some_and(|o| !o.is_empty()) {
+                        if fits_gemini_schema(&params) {
+                            d["parameters"] = params;
+                        } else {
+                            d["parametersJsonSchema"] = as_json_schema(schema);
+                        }
+                    }
                 }
                 d
             })
@@ -312,7 +319,12 @@ fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Val
         Some(ResponseFormat::JsonSchema { json_schema }) => {
             config.insert("responseMimeType".into(), json!("application/json"));
             if let Some(schema) = &json_schema.schema {
-                config.insert("responseSchema".into(), to_gemini_schema(schema));
+                let converted = to_gemini_schema(schema);
+                if fits_gemini_schema(&converted) {
+                    config.insert("responseSchema".into(), converted);
+                } else {
+                    config.insert("responseJsonSchema".into(), as_json_schema(schema));
+                }
             }
         }
         Some(ResponseFormat::Text) | None => {}
@@ -640,6 +652,21 @@ mod tests {
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}, {"name": "get_time"}]}],
             "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
         }));
+        // A free-form object (Pydantic's dict[str, str], an MCP tool's untyped argument) has no
+        // place in Gemini's Schema: the JSON Schema goes in the field that takes it as it is.
+        let free_form = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "labels", "schema": {"$schema": "http://json-schema.org/draft-07/schema#",
+                "type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["labels"]}}},
+            "tools": [{"type": "function", "function": {"name": "run", "parameters": {"type": "object", "properties": {"args": {"type": "object"}, "n": {"type": "integer"}}}}},
+                {"type": "function", "function": {"name": "plain", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]});
+        let body = request_body(&ChatRequest::from_value(free_form).unwrap(), "gemini-2.5-flash").unwrap();
+        assert!(body["generationConfig"].get("responseSchema").is_none());
+        assert_eq!(body["generationConfig"]["responseJsonSchema"], json!({"type": "object",
+            "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["labels"]}));
+        let declarations = &body["tools"][0]["functionDeclarations"];
+        assert_eq!(declarations[0]["parametersJsonSchema"], json!({"type": "object", "properties": {"args": {"type": "object"}, "n": {"type": "integer"}}}));
+        assert!(declarations[0].get("parameters").is_none());
+        assert_eq!(declarations[1]["parameters"], json!({"type": "object", "properties": {"q": {"type": "string"}}}), "a schema Gemini's Schema holds stays there");
         // Penalties go only to the models that take them (before 2.5).
         let penalised = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "presence_penalty": 0.5, "frequency_penalty": -0.5});
         let config = |model: &str| request_body(&ChatRequest::from_value(penalised.clone()).unwrap(), model).unwrap()["generationConfig"].clone();

@@ -12,6 +12,9 @@
 //!   strings);
 //! - `format` is kept only where Gemini accepts it; every other keyword outside the subset
 //!   (`additionalProperties`, `$schema`, `title`, `examples`, `patternProperties`, ...) is dropped.
+//!
+//! A schema with a free-form object somewhere (no properties), which `Schema` cannot hold, is sent
+//! as JSON Schema in the fields that take it (`responseJsonSchema`, `parametersJsonSchema`).
 
 use serde_json::{Map, Value};
 
@@ -23,6 +26,33 @@ const KEPT: &[&str] = &[
 
 /// How deep `$ref`s are followed: enough for real nesting, bounded for recursive schemas.
 const MAX_REF_DEPTH: usize = 8;
+
+/// Whether Gemini's `Schema` holds a converted schema as it is. It refuses an OBJECT with no
+/// properties ("should be non-empty for OBJECT type"), and free-form maps are common: Pydantic's
+/// `dict[str, str]`, an MCP tool's `{"type": "object"}` argument. Such a schema goes in the
+/// `*JsonSchema` field instead (see [`as_json_schema`]).
+pub fn fits_gemini_schema(converted: &Value) -> bool {
+    let Value::Object(obj) = converted else { return true };
+    let is_object = obj.get("type").and_then(Value::as_str) == Some("object");
+    let properties = obj.get("properties").and_then(Value::as_object);
+    if is_object && properties.is_none_or(Map::is_empty) {
+        return false;
+    }
+    properties.into_iter().flat_map(Map::values).all(fits_gemini_schema)
+        && obj.get("items").is_none_or(fits_gemini_schema)
+        && obj.get("anyOf").and_then(Value::as_array).into_iter().flatten().all(fits_gemini_schema)
+}
+
+/// The client's schema for Gemini's `parametersJsonSchema` / `responseJsonSchema`, which take
+/// JSON Schema itself (free-form objects and `additionalProperties` included), less the
+/// `$schema` marker.
+pub fn as_json_schema(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    if let Value::Object(obj) = &mut schema {
+        obj.remove("$schema");
+    }
+    schema
+}
 
 /// The Gemini form of `schema`.
 pub fn to_gemini_schema(schema: &Value) -> Value {
