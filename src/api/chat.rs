@@ -51,7 +51,8 @@ pub struct ChatRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Everything else (`logit_bias`, `metadata`, `reasoning_effort`, ...): passed through to
-    /// OpenAI-dialect hosts verbatim, ignored by translating providers.
+    /// OpenAI-dialect hosts verbatim; translating providers read the few they have a form for
+    /// (Gemini's thinking settings from `reasoning_effort`) and ignore the rest.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

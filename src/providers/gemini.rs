@@ -289,6 +289,32 @@ fn function_response(m: &Message, i: usize, call_names: &HashMap<&str, &str>) ->
     Ok(json!({"functionResponse": {"name": name, "response": {"content": content}}}))
 }
 
+/// OpenAI's `reasoning_effort` as Gemini's thinking settings, as Google's own OpenAI-compatible
+/// endpoint maps it: a token budget for 2.5 models (thinking is billed as output, so "none" and
+/// "low" are what make a cheap request cheap), a level for Gemini 3. Gemini 2.5 Pro cannot turn
+/// thinking off; it gets its smallest budget.
+fn thinking_config(model: &str, effort: &str) -> Option<Value> {
+    let version = model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("");
+    if version.starts_with("2.5") {
+        let budget = match effort {
+            "none" if version.contains("pro") => 128,
+            "none" => 0,
+            "minimal" | "low" => 1024,
+            "medium" => 8192,
+            "high" => 24576,
+            _ => return None,
+        };
+        return Some(json!({ "thinkingBudget": budget }));
+    }
+    let major: u32 = version.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()?;
+    let level = match effort {
+        "none" | "minimal" | "low" => "low",
+        "medium" | "high" => "high",
+        _ => return None,
+    };
+    (major >= 3).then(|| json!({ "thinkingLevel": level }))
+}
+
 /// Gemini 2.5 and later answer 400 "Penalty is not enabled" to presence and frequency
 /// penalties; they are soft hints, dropped as the Anthropic adapter drops them.
 fn takes_penalties(model: &str) -> bool {
@@ -312,6 +338,9 @@ fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Val
         ("logprobs", req.top_logprobs.filter(|_| logprobs).map(Value::from)),
     ];
     let mut config: Map<String, Value> = fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
+    if let Some(thinking) = req.extra.get("reasoning_effort").and_then(Value::as_str).and_then(|effort| thinking_config(upstream_model, effort)) {
+        config.insert("thinkingConfig".into(), thinking);
+    }
     match &req.response_format {
         Some(ResponseFormat::JsonObject) => {
             config.insert("responseMimeType".into(), json!("application/json"));
@@ -667,6 +696,17 @@ mod tests {
         assert_eq!(declarations[0]["parametersJsonSchema"], json!({"type": "object", "properties": {"args": {"type": "object"}, "n": {"type": "integer"}}}));
         assert!(declarations[0].get("parameters").is_none());
         assert_eq!(declarations[1]["parameters"], json!({"type": "object", "properties": {"q": {"type": "string"}}}), "a schema Gemini's Schema holds stays there");
+        // reasoning_effort sets how much a model thinks (and bills as output).
+        let effort = |model: &str, e: &str| {
+            let req = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": e})).unwrap();
+            request_body(&req, model).unwrap()["generationConfig"]["thinkingConfig"].clone()
+        };
+        assert_eq!(effort("gemini-2.5-flash", "none"), json!({"thinkingBudget": 0}));
+        assert_eq!(effort("gemini-2.5-pro", "none"), json!({"thinkingBudget": 128}), "2.5 Pro cannot stop thinking");
+        assert_eq!(effort("gemini-2.5-flash-lite", "high"), json!({"thinkingBudget": 24576}));
+        assert_eq!(effort("gemini-3-pro-preview", "low"), json!({"thinkingLevel": "low"}));
+        assert_eq!(effort("gemini-2.0-flash", "low"), Value::Null, "a model that does not think is sent nothing");
+        assert_eq!(effort("gemini-2.5-flash", "extreme"), Value::Null);
         // Penalties go only to the models that take them (before 2.5).
         let penalised = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "presence_penalty": 0.5, "frequency_penalty": -0.5});
         let config = |model: &str| request_body(&ChatRequest::from_value(penalised.clone()).unwrap(), model).unwrap()["generationConfig"].clone();
