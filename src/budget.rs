@@ -494,18 +494,26 @@ impl Ledger {
     pub fn reserve(&mut self, request_id: &str, amount: Usd, covered: &Covered, now: i64) -> Result<Reserved, Exceeded> {
         self.roll(now);
         let covering: Vec<&BudgetSpec> = self.specs.iter().filter(|s| s.scope.covers(covered)).collect();
-        for spec in &covering {
+        // Of the budgets this would pass, one that downgrades is reported first, whatever the
+        // order they were listed in: the cheaper model is then held against every budget again,
+        // and refused only if it does not fit either.
+        let exceeded = covering
+            .iter()
+            .filter(|spec| {
+                let st = &self.states[&spec.id];
+                st.spent + st.reserved + amount > spec.hard_limit
+            })
+            .min_by_key(|spec| spec.on_hard_limit != OnHardLimit::Downgrade);
+        if let Some(spec) = exceeded {
             let st = &self.states[&spec.id];
-            if st.spent + st.reserved + amount > spec.hard_limit {
-                return Err(Exceeded {
-                    budget_id: spec.id.clone(),
-                    limit: spec.hard_limit,
-                    spent: st.spent,
-                    reserved: st.reserved,
-                    resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
-                    on_hard_limit: spec.on_hard_limit,
-                });
-            }
+            return Err(Exceeded {
+                budget_id: spec.id.clone(),
+                limit: spec.hard_limit,
+                spent: st.spent,
+                reserved: st.reserved,
+                resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
+                on_hard_limit: spec.on_hard_limit,
+            });
         }
         let ids: Vec<String> = covering.iter().map(|s| s.id.clone()).collect();
         let mut soft_warnings = Vec::new();
@@ -729,6 +737,13 @@ mod tests {
         assert_eq!((e.budget_id.as_str(), e.on_hard_limit), ("search-monthly", OnHardLimit::Downgrade));
         assert!(l.reserve("other", Usd(USD), &Covered::default(), NOW).is_ok(), "other features are not limited by it");
         assert_eq!(l.states["tenant-daily"].reserved, Usd(4 * USD), "all-or-nothing: the refused one held nothing");
+        // Both budgets passed at once: the one that downgrades is reported, though the refusing
+        // one is listed first, so the request gets its chance at a cheaper model.
+        let mut l = ledger(2);
+        let e = l.reserve("big", Usd(5 * USD), &search, NOW).unwrap_err();
+        assert_eq!((e.budget_id.as_str(), e.on_hard_limit), ("search-monthly", OnHardLimit::Downgrade));
+        let e = l.reserve("big", Usd(5 * USD), &Covered::default(), NOW).unwrap_err();
+        assert_eq!(e.on_hard_limit, OnHardLimit::Refuse, "outside the downgrading budget's scope, the refusal stands");
     }
 
     use crate::tokens::PromptBound;

@@ -269,7 +269,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
     unreachable_budget()
 }
 
-/// The chat model this tenant may use whose worst-case cost is lowest and whose context window
+/// The chat model this tenant may use whose expected cost is lowest and whose context window
 /// holds the request: where a downgrade goes.
 fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: &PromptBound, decision: &RouteDecision) -> Option<RouteDecision> {
     let allowed = principal.tenant.allowed_models.as_deref();
@@ -297,9 +297,15 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
                 return None;
             }
             let d = RouteDecision { candidates, cascade: None, route: "downgrade".into(), ..decision.clone() };
-            Some((max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c)), d))
+            // Ranked by what the request is expected to cost, as `cheapest` ranks: the worst case
+            // (each model's own output cap when the request sets none) would favour a model with
+            // a small cap over cheaper tokens. The worst case only breaks ties.
+            let usage = Usage { input_tokens: facts.prompt_tokens, output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS), ..Usage::default() };
+            let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| p.cost(&usage, false).total.0);
+            let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c));
+            Some(((expected, worst), d))
         })
-        .min_by_key(|(cost, _)| *cost)
+        .min_by_key(|(rank, _)| *rank)
         .map(|(_, d)| d)
 }
 
