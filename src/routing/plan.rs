@@ -101,8 +101,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             notes.push(format!("{name} unknown"));
             continue;
         };
-        if model.mode != ModelMode::Chat || !allowed(input, name, &model.name) {
-            notes.push(format!("{} not allowed on plan {}", model.name, input.facts.plan));
+        if model.mode != ModelMode::Chat {
+            notes.push(format!("{} is not a chat model", model.name));
+            continue;
+        }
+        if !allowed(input, name, &model.name) {
+            notes.push(format!("{} not in this tenant's allowed_models", model.name));
             continue;
         }
         let price = input.prices.get(&model.price_key);

@@ -199,6 +199,10 @@ pub trait KnownNames {
     fn is_model(&self, name: &str) -> bool;
     /// A region some provider is in (compared without case, as routing compares them).
     fn is_region(&self, name: &str) -> bool;
+    /// A model or alias that serves chat (not an embedding model).
+    fn is_chat_model(&self, name: &str) -> bool {
+        self.is_model(name)
+    }
 }
 
 impl KnownNames for crate::catalog::Catalog {
@@ -207,6 +211,9 @@ impl KnownNames for crate::catalog::Catalog {
     }
     fn is_region(&self, name: &str) -> bool {
         self.providers.values().any(|p| p.region.as_ref().is_some_and(|r| r.eq_ignore_ascii_case(name)))
+    }
+    fn is_chat_model(&self, name: &str) -> bool {
+        self.resolve(name).is_some_and(|m| m.mode == crate::catalog::ModelMode::Chat)
     }
 }
 
@@ -231,6 +238,9 @@ impl Policy {
             }
             if !known.is_model(&h.model) {
                 return Err(err(line, format!("host '{}' names unknown model or alias '{}'", h.host, h.model)));
+            }
+            if !known.is_chat_model(&h.model) {
+                return Err(err(line, format!("host '{}' names '{}', an embedding model, which cannot answer chat requests", h.host, h.model)));
             }
             hosts.push(h);
         }
@@ -314,6 +324,9 @@ fn validate_route(route: &Route, known: &dyn KnownNames) -> Result<(), String> {
     for c in &route.candidates {
         if !known.is_model(c) {
             return Err(format!("candidate '{c}' is not a model or alias in the catalog"));
+        }
+        if !known.is_chat_model(c) {
+            return Err(format!("candidate '{c}' is an embedding model, which cannot answer chat requests"));
         }
     }
     // Regions none of which a provider is in would pass loading and then refuse every request
@@ -509,6 +522,31 @@ route = { strategy = "requested" }
         fn is_region(&self, r: &str) -> bool {
             r.eq_ignore_ascii_case("eu")
         }
+    }
+
+    /// The same names, with an embedding model among them.
+    struct KnownWithEmbeddings;
+    impl KnownNames for KnownWithEmbeddings {
+        fn is_model(&self, m: &str) -> bool {
+            Known.is_model(m) || m == "text-embedding-3-small"
+        }
+        fn is_region(&self, r: &str) -> bool {
+            Known.is_region(r)
+        }
+        fn is_chat_model(&self, m: &str) -> bool {
+            Known.is_model(m)
+        }
+    }
+
+    #[test]
+    fn an_embedding_model_cannot_be_a_chat_route() {
+        let candidate = POLICY.replace("candidates = [\"gpt-4o-mini\"], regions", "candidates = [\"text-embedding-3-small\"], regions");
+        let e = Policy::from_toml("acme.toml", &candidate, &KnownWithEmbeddings).unwrap_err();
+        assert!(e.message.contains("'text-embedding-3-small' is an embedding model"), "{e}");
+        let host = POLICY.replace("model = \"gpt4o\"", "model = \"text-embedding-3-small\"");
+        let e = Policy::from_toml("acme.toml", &host, &KnownWithEmbeddings).unwrap_err();
+        assert!(e.message.contains("an embedding model, which cannot answer chat requests"), "{e}");
+        Policy::from_toml("acme.toml", POLICY, &KnownWithEmbeddings).unwrap();
     }
 
     fn policy() -> Policy {
