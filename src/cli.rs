@@ -176,6 +176,7 @@ fn decide(req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catal
         facts: &facts,
         expected_output_tokens: req.max_output_tokens().unwrap_or(512),
         requested_output_tokens: req.max_output_tokens(),
+        service_tier: crate::usage::ServiceTier::from_response(req.extra.get("service_tier").and_then(serde_json::Value::as_str)),
         sticky_key: &sticky,
         allowed_models: None,
         usable: &everyone,

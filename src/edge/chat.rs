@@ -73,6 +73,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
         requested_output_tokens: chat.max_output_tokens(),
+        service_tier: requested_tier(&chat),
         sticky_key: &sticky_key,
         allowed_models: principal.tenant.allowed_models.as_deref(),
         usable: &usable_here,

@@ -3,7 +3,7 @@
 use crate::api::ApiError;
 use crate::catalog::{Catalog, ModelMode, ProviderConfig};
 use crate::pricing::PriceTable;
-use crate::usage::Usage;
+use crate::usage::{ServiceTier, Usage};
 
 use super::policy::{split_pick, Action, Facts, Policy, Route, Strategy};
 use super::{route_direct, Candidate, RouteDecision};
@@ -29,6 +29,8 @@ pub struct PlanInput<'a> {
     /// that cannot write that many is passed over, since its provider would refuse the request
     /// with a 400, which ends the fallback chain.
     pub requested_output_tokens: Option<u64>,
+    /// The processing tier asked for (OpenAI's `service_tier`): estimates price at its rates.
+    pub service_tier: ServiceTier,
     /// Keeps a user on the same arm of a split.
     pub sticky_key: &'a str,
     pub allowed_models: Option<&'a [String]>,
@@ -115,7 +117,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             continue;
         }
         let estimate = price.map(|p| {
-            let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens: input.expected_output_tokens, ..Usage::default() };
+            let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens: input.expected_output_tokens, service_tier: input.service_tier, ..Usage::default() };
             p.cost(&usage, false).total
         });
         if !models.iter().any(|(m, _)| m.name == model.name) {
@@ -267,7 +269,7 @@ route = { strategy = "requested" }
             "azure-eu/mini" => Some(120.0),
             _ => None,
         };
-        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: max_tokens, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
+        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: max_tokens, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -285,6 +287,26 @@ route = { strategy = "requested" }
         assert!(d.reason.contains("skipped tiny window 1000 < 2500 tokens"), "{}", d.reason);
         assert!(d.reason.starts_with("rule 'simple' (task classification): cheapest of gpt-4o-mini $0.0006"), "{}", d.reason);
         assert_eq!(d.baseline_price_key.as_deref(), Some("gpt-4o"));
+    }
+
+    #[test]
+    fn cheapest_prices_the_requested_service_tier() {
+        // At priority rates gpt-4o-mini costs more than claude-haiku-4-5 for this request.
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", POLICY, &cat).unwrap();
+        let prices = PriceTable::from_json(
+            r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"context_window":128000},
+               "gpt-4o-mini":{"input":0.15,"output":0.6,"context_window":128000,"service_tiers":{"priority":{"input":2,"output":8}}},
+               "claude-haiku-4-5":{"input":1,"output":5,"context_window":200000},"tiny":{"input":0.01,"output":0.01,"context_window":1000}}}"#,
+        )
+        .unwrap();
+        let facts = Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() };
+        let first = |tier| {
+            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
+            route(plan(&policy, &input).unwrap()).candidates[0].model.clone()
+        };
+        assert_eq!(first(ServiceTier::Standard), "gpt-4o-mini");
+        assert_eq!(first(ServiceTier::Priority), "claude-haiku-4-5");
     }
 
     #[test]
@@ -324,7 +346,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let run = |model: &str, allowed: Option<&[String]>| {
             let facts = Facts { model: model.into(), ..Facts::default() };
-            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
+            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
         };
         assert_eq!(run("gpt-9", None).unwrap_err().status, 404);
         let only_haiku = ["claude-haiku-4-5".to_string()];

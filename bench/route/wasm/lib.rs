@@ -66,6 +66,7 @@ fn decide_parsed(req: &ChatRequest) -> u64 {
             facts: &facts,
             expected_output_tokens: req.max_output_tokens().unwrap_or(512),
             requested_output_tokens: req.max_output_tokens(),
+            service_tier: costrouter::usage::ServiceTier::Standard,
             sticky_key: "bench",
             allowed_models: None,
             usable: &everyone,
