@@ -51,13 +51,23 @@ fn slot(a: &mut Attribution, i: usize) -> &mut String {
     }
 }
 
+/// A key's own tags, and whether a request may set others in their place. A locked key's tags
+/// (`lock_tags` when the key is created) are the request's whatever it sends: team, feature and
+/// environment budgets and rules then bind its holder. Tags the key leaves empty the request may
+/// still set.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyTags<'a> {
+    pub tags: &'a Attribution,
+    pub locked: bool,
+}
+
 /// Resolves a request's tags. `header` reads a request header by lower-case name; `metadata` is
 /// the body's `metadata` field if any; `body_user` the OpenAI `user` field.
 pub fn resolve(
     header: impl Fn(&str) -> Option<String>,
     metadata: Option<&Value>,
     body_user: Option<&str>,
-    key_defaults: &Attribution,
+    key: KeyTags,
 ) -> Result<Attribution, ApiError> {
     let mut tags = Attribution::default();
     let metadata = metadata.and_then(Value::as_object);
@@ -78,8 +88,11 @@ pub fn resolve(
             }
         };
         let from_user_field = (i == 3).then(|| body_user.filter(|u| valid_tag(u)).map(str::to_string)).flatten();
-        let default = Some(slot(&mut key_defaults.clone(), i).clone()).filter(|d| !d.is_empty());
-        *slot(&mut tags, i) = from_header.or(from_metadata).or(from_user_field).or(default).unwrap_or_default();
+        let default = Some(slot(&mut key.tags.clone(), i).clone()).filter(|d| !d.is_empty());
+        *slot(&mut tags, i) = match default {
+            Some(fixed) if key.locked => fixed,
+            default => from_header.or(from_metadata).or(from_user_field).or(default).unwrap_or_default(),
+        };
     }
     Ok(tags)
 }
@@ -105,6 +118,10 @@ mod tests {
         move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
+    fn open(tags: &Attribution) -> KeyTags<'_> {
+        KeyTags { tags, locked: false }
+    }
+
     fn tags(feature: &str, team: &str, environment: &str, user: &str) -> Attribution {
         Attribution { feature: feature.into(), team: team.into(), environment: environment.into(), user: user.into() }
     }
@@ -117,38 +134,48 @@ mod tests {
             asked.borrow_mut().push(name.to_string());
             None
         };
-        resolve(record, None, None, &Attribution::default()).unwrap();
+        resolve(record, None, None, open(&Attribution::default())).unwrap();
         assert_eq!(*asked.borrow(), header_names().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_locked_keys_tags_cannot_be_overridden_but_its_empty_ones_can_be_set() {
+        let key = tags("", "payments", "prod", "");
+        let sent = headers(&[("x-costrouter-team", "other"), ("x-costrouter-env", "dev"), ("x-costrouter-feature", "checkout")]);
+        let got = resolve(sent, Some(&json!({"team": "x"})), Some("u-1"), KeyTags { tags: &key, locked: true }).unwrap();
+        assert_eq!(got, tags("checkout", "payments", "prod", "u-1"));
+        // A malformed header is still refused, locked or not: the client should hear it.
+        assert!(resolve(headers(&[("x-costrouter-team", "a b")]), None, None, KeyTags { tags: &key, locked: true }).is_err());
     }
 
     #[test]
     fn headers_then_metadata_then_user_field_then_key_defaults() {
         let defaults = tags("default-feature", "platform", "prod", "svc-account");
-        let none = resolve(headers(&[]), None, None, &defaults).unwrap();
+        let none = resolve(headers(&[]), None, None, open(&defaults)).unwrap();
         assert_eq!(none, defaults, "an untagged request takes the key's defaults");
 
         let meta = json!({"feature": "search", "environment": "staging"});
-        let got = resolve(headers(&[("x-costrouter-feature", "checkout")]), Some(&meta), Some("u-42"), &defaults).unwrap();
+        let got = resolve(headers(&[("x-costrouter-feature", "checkout")]), Some(&meta), Some("u-42"), open(&defaults)).unwrap();
         assert_eq!(got, tags("checkout", "platform", "staging", "u-42"));
 
-        let got = resolve(headers(&[("x-costrouter-user", "u-1")]), Some(&json!({"user": "u-2", "env": "dev"})), Some("u-3"), &Attribution::default()).unwrap();
+        let got = resolve(headers(&[("x-costrouter-user", "u-1")]), Some(&json!({"user": "u-2", "env": "dev"})), Some("u-3"), open(&Attribution::default())).unwrap();
         assert_eq!(got, tags("", "", "dev", "u-1"));
     }
 
     #[test]
     fn free_text_user_field_is_ignored_but_bad_tags_are_refused() {
-        let got = resolve(headers(&[]), None, Some("Jane Doe <jane@example.com>"), &tags("", "", "", "svc")).unwrap();
+        let got = resolve(headers(&[]), None, Some("Jane Doe <jane@example.com>"), open(&tags("", "", "", "svc"))).unwrap();
         assert_eq!(got.user, "svc", "a free-text user field is not a tag; the key default stands");
 
-        let e = resolve(headers(&[("x-costrouter-team", "a b")]), None, None, &Attribution::default()).unwrap_err();
+        let e = resolve(headers(&[("x-costrouter-team", "a b")]), None, None, open(&Attribution::default())).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("x-costrouter-team")));
-        let e = resolve(headers(&[]), Some(&json!({"feature": 7})), None, &Attribution::default()).unwrap_err();
+        let e = resolve(headers(&[]), Some(&json!({"feature": 7})), None, open(&Attribution::default())).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("metadata.feature"));
         let long = "x".repeat(TAG_MAX_LEN + 1);
-        let got = resolve(headers(&[]), Some(&json!({"env": long, "user": "Jane Doe", "feature": "summarize article"})), None, &tags("", "", "prod", "svc")).unwrap();
+        let got = resolve(headers(&[]), Some(&json!({"env": long, "user": "Jane Doe", "feature": "summarize article"})), None, open(&tags("", "", "prod", "svc"))).unwrap();
         assert_eq!(got, tags("", "", "prod", "svc"), "free text OpenAI accepts in metadata is not a tag, not an error");
-        assert!(resolve(headers(&[]), Some(&json!({"other": "anything goes"})), None, &Attribution::default()).is_ok(), "other metadata is not ours");
-        assert!(resolve(headers(&[]), Some(&json!("not an object")), None, &Attribution::default()).is_ok());
+        assert!(resolve(headers(&[]), Some(&json!({"other": "anything goes"})), None, open(&Attribution::default())).is_ok(), "other metadata is not ours");
+        assert!(resolve(headers(&[]), Some(&json!("not an object")), None, open(&Attribution::default())).is_ok());
     }
 
     #[test]

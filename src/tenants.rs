@@ -22,6 +22,9 @@ pub struct KeyRecord {
     /// Attribution tags for requests made with this key that do not set their own.
     #[serde(default)]
     pub tags: crate::events::Attribution,
+    /// The key's tags are its requests' whatever they send (`crate::attribution::KeyTags`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lock_tags: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

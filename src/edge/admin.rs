@@ -147,12 +147,18 @@ struct KeyBody {
     /// Default attribution tags for the key's requests (`feature`, `team`, `environment`, `user`).
     #[serde(default)]
     tags: Attribution,
+    /// Whether those tags are fixed: a request cannot set others in their place.
+    #[serde(default)]
+    lock_tags: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeyTagsBody {
     tags: Attribution,
+    /// Left as it was when absent.
+    #[serde(default)]
+    lock_tags: Option<bool>,
 }
 
 async fn create_key(kv: &KvStore, body: &[u8]) -> Result<serde_json::Value, ApiError> {
@@ -165,13 +171,13 @@ async fn create_key(kv: &KvStore, body: &[u8]) -> Result<serde_json::Value, ApiE
     getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
     let key = new_key(&random).ok_or_else(|| ApiError::internal("could not generate a key"))?;
     let hash = hash_key(&key);
-    let record = KeyRecord { key_id: key_id(&hash), tenant_id: b.tenant_id.clone(), name: b.name.chars().take(128).collect(), created_at: now_unix(), revoked_at: None, tags: b.tags };
+    let record = KeyRecord { key_id: key_id(&hash), tenant_id: b.tenant_id.clone(), name: b.name.chars().take(128).collect(), created_at: now_unix(), revoked_at: None, tags: b.tags, lock_tags: b.lock_tags };
     let text = serde_json::to_string(&record).map_err(kv_error)?;
     kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     kv.put(&format!("keyid:{}", record.key_id), hash.clone()).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     kv.put(&format!("tenantkey:{}:{}", record.tenant_id, record.key_id), hash).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     Ok(json!({"key": key, "key_id": record.key_id, "tenant_id": record.tenant_id, "name": record.name, "created_at": record.created_at,
-              "tags": record.tags, "note": "Store this key now: only its hash is kept, it cannot be shown again."}))
+              "tags": record.tags, "lock_tags": record.lock_tags, "note": "Store this key now: only its hash is kept, it cannot be shown again."}))
 }
 
 async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, ApiError> {
@@ -186,7 +192,7 @@ async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, A
             if record.revoked_at.is_none() {
                 record.revoked_at = kv.get(&super::auth::revoked_marker(&hash)).text().await.map_err(kv_error)?.and_then(|at| at.parse().ok());
             }
-            keys.push(json!({"key_id": record.key_id, "name": record.name, "created_at": record.created_at, "revoked_at": record.revoked_at, "tags": record.tags}));
+            keys.push(json!({"key_id": record.key_id, "name": record.name, "created_at": record.created_at, "revoked_at": record.revoked_at, "tags": record.tags, "lock_tags": record.lock_tags}));
         }
     }
     Ok(json!({"object": "list", "data": keys}))
@@ -213,10 +219,11 @@ async fn set_key_tags(kv: &KvStore, id: &str, body: &[u8]) -> Result<serde_json:
     validate_defaults(&b.tags)?;
     let (hash, mut record) = key_by_id(kv, id).await?;
     record.tags = b.tags;
+    record.lock_tags = b.lock_tags.unwrap_or(record.lock_tags);
     let text = serde_json::to_string(&record).map_err(kv_error)?;
     kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     forget(&hash);
-    Ok(json!({"key_id": record.key_id, "name": record.name, "tags": record.tags}))
+    Ok(json!({"key_id": record.key_id, "name": record.name, "tags": record.tags, "lock_tags": record.lock_tags}))
 }
 
 async fn revoke_key(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {

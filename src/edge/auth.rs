@@ -24,6 +24,8 @@ pub struct Principal {
     pub key_id: String,
     /// The key's default attribution tags.
     pub tags: crate::events::Attribution,
+    /// Whether those tags are fixed for its requests (`lock_tags`).
+    pub tags_locked: bool,
 }
 
 thread_local! {
@@ -97,7 +99,7 @@ async fn principal_for_key_hash(env: &Env, hash: &str) -> Result<Principal, ApiE
         Ok(None) => return Err(ApiError::invalid_api_key()),
         Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
     };
-    Ok(Principal { tenant, key_id: record.key_id, tags: record.tags })
+    Ok(Principal { tenant, key_id: record.key_id, tags: record.tags, tags_locked: record.lock_tags })
 }
 
 /// Who may read a tenant's reports (`/v1/usage`, `/v1/budgets`, `/v1/deployments`,
@@ -179,7 +181,7 @@ async fn session_principal(env: &Env, token: &str, wanted: Option<&str>) -> Resu
         Ok(None) => return Err(ApiError::not_found(format!("No tenant '{id}'."))),
         Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
     };
-    Ok(Principal { tenant, key_id: "admin".into(), tags: Default::default() })
+    Ok(Principal { tenant, key_id: "admin".into(), tags: Default::default(), tags_locked: false })
 }
 
 /// Whether `presented` is the admin token (compared in constant time).

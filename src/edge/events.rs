@@ -108,5 +108,5 @@ pub async fn flush_sink(env: &Env) {
 /// Attribution tags for a request: headers, then body `metadata`, then the OpenAI `user` field,
 /// then the key's defaults (rules in `crate::attribution`).
 pub fn attribution(headers: &super::http::RequestHeaders, principal: &Principal, metadata: Option<&serde_json::Value>, body_user: Option<&str>) -> Result<Attribution, ApiError> {
-    crate::attribution::resolve(|name| headers.get(name), metadata, body_user, &principal.tags)
+    crate::attribution::resolve(|name| headers.get(name), metadata, body_user, crate::attribution::KeyTags { tags: &principal.tags, locked: principal.tags_locked })
 }

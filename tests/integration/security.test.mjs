@@ -191,7 +191,8 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assert.equal(listed.status, 200, listed.text);
   assert.deepEqual(listed.json.data.map((k) => k.key_id).sort(), [keyId, other.json.key_id].sort());
   for (const entry of listed.json.data) {
-    assert.deepEqual(Object.keys(entry).sort(), ['created_at', 'key_id', 'name', 'revoked_at', 'tags']);
+    assert.deepEqual(Object.keys(entry).sort(), ['created_at', 'key_id', 'lock_tags', 'name', 'revoked_at', 'tags']);
+    assert.equal(entry.lock_tags, false);
     assert.equal(entry.revoked_at, null);
   }
   assert.ok(!listed.text.includes(key) && !listed.text.includes(other.json.key), 'a listing never shows a key');
@@ -231,6 +232,27 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assert.equal(again.json.revoked_at, revoked.json.revoked_at);
   // A key for a tenant that does not exist is refused.
   assertError(await adminCall('POST', '/admin/keys', { tenant_id: 'no-such-tenant' }), 404);
+});
+
+test('a key with locked tags files its requests under them whatever the request sends', async () => {
+  assert.equal((await adminCall('PUT', '/admin/tenants/sec-locked', { name: 'locked', plan: 'pro' })).status, 200);
+  const created = await adminCall('POST', '/admin/keys', { tenant_id: 'sec-locked', name: 'payments', tags: { team: 'payments', environment: 'prod' }, lock_tags: true });
+  assert.equal(created.status, 201, created.text);
+  assert.equal(created.json.lock_tags, true);
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], metadata: { team: 'growth' } },
+    { key: created.json.key, headers: { 'x-costrouter-team': 'other', 'x-costrouter-env': 'dev', 'x-costrouter-feature': 'checkout' } });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  const id = resp.headers.get('x-costrouter-request-id');
+  await resp.text();
+  const start = Date.now();
+  while (!r.events.some((e) => e.request_id === id) && Date.now() - start < 3000) await new Promise((res) => setTimeout(res, 20));
+  const ev = r.events.find((e) => e.request_id === id);
+  assert.equal(ev.attribution.team, 'payments');
+  assert.equal(ev.attribution.environment, 'prod');
+  assert.equal(ev.attribution.feature, 'checkout', 'a tag the key leaves empty the request may set');
+  // Unlocked again, the request's own tags win over the key's defaults.
+  const unlocked = await adminCall('PATCH', `/admin/keys/${created.json.key_id}`, { tags: { team: 'payments' }, lock_tags: false });
+  assert.equal(unlocked.json.lock_tags, false);
 });
 
 test('a restricted tenant sees only its allowed alias and gets 404 model_not_found for the rest', async () => {
