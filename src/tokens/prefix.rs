@@ -32,14 +32,18 @@ pub const MIN_CACHEABLE_TOKENS: u64 = 1024;
 /// prefix for 5–10 minutes).
 pub const REPEAT_WINDOW_SECS: i64 = 300;
 
-/// Recently seen system prompts, by hash of tenant and text. Bounded: when full, entries older
-/// than the window go, and if none are, everything does (a repeat missed is only a figure lower).
+/// Recently seen system prompts, by hash of tenant and text. Bounded, and each tenant to a
+/// share of it: one tenant sending thousands of distinct prompts evicts its own oldest, not every
+/// other tenant's (whose prompt-caching recommendations would then read low).
 #[derive(Debug, Default)]
 pub struct RecentPrefixes {
-    seen: HashMap<[u8; 16], i64>,
+    /// Hash of tenant and text → (when last seen, hash of the tenant).
+    seen: HashMap<[u8; 16], (i64, u64)>,
+    per_tenant: HashMap<u64, usize>,
 }
 
 const CAPACITY: usize = 4096;
+const TENANT_SHARE: usize = CAPACITY / 8;
 
 impl RecentPrefixes {
     /// Notes `text` for `tenant` at `now`; true when the same tenant sent it within the window.
@@ -47,17 +51,45 @@ impl RecentPrefixes {
         let mut h = Sha256::new();
         h.update(tenant.as_bytes());
         h.update([0]);
+        let tenant_id = u64::from_le_bytes(h.clone().finalize()[..8].try_into().expect("8 of 32 bytes"));
         h.update(text.as_bytes());
         let key: [u8; 16] = h.finalize()[..16].try_into().expect("16 of 32 bytes");
-        let repeat = self.seen.get(&key).is_some_and(|at| now - at <= REPEAT_WINDOW_SECS);
-        if self.seen.len() >= CAPACITY && !self.seen.contains_key(&key) {
-            self.seen.retain(|_, at| now - *at <= REPEAT_WINDOW_SECS);
-            if self.seen.len() >= CAPACITY {
-                self.seen.clear();
+        if let Some((at, _)) = self.seen.get_mut(&key) {
+            let repeat = now - *at <= REPEAT_WINDOW_SECS;
+            *at = now;
+            return repeat;
+        }
+        if self.per_tenant.get(&tenant_id).is_some_and(|n| *n >= TENANT_SHARE) {
+            self.evict_oldest(Some(tenant_id));
+        }
+        if self.seen.len() >= CAPACITY {
+            self.seen.retain(|_, (at, _)| now - *at <= REPEAT_WINDOW_SECS);
+            self.recount();
+            while self.seen.len() >= CAPACITY {
+                self.evict_oldest(None);
             }
         }
-        self.seen.insert(key, now);
-        repeat
+        self.seen.insert(key, (now, tenant_id));
+        *self.per_tenant.entry(tenant_id).or_default() += 1;
+        false
+    }
+
+    /// Drops the oldest entry (of one tenant, or of anyone).
+    fn evict_oldest(&mut self, of: Option<u64>) {
+        let oldest = self.seen.iter().filter(|(_, (_, t))| of.is_none_or(|o| o == *t)).min_by_key(|(_, (at, _))| *at).map(|(k, (_, t))| (*k, *t));
+        if let Some((key, tenant)) = oldest {
+            self.seen.remove(&key);
+            if let Some(n) = self.per_tenant.get_mut(&tenant) {
+                *n -= 1;
+            }
+        }
+    }
+
+    fn recount(&mut self) {
+        self.per_tenant.clear();
+        for (_, t) in self.seen.values() {
+            *self.per_tenant.entry(*t).or_default() += 1;
+        }
     }
 }
 
@@ -84,5 +116,24 @@ mod tests {
             r.note("t", &i.to_string(), 1000);
         }
         assert!(r.seen.len() <= CAPACITY);
+    }
+
+    #[test]
+    fn one_tenant_flooding_the_table_evicts_only_its_own() {
+        let mut r = RecentPrefixes::default();
+        assert!(!r.note("acme", "acme's system prompt", 0));
+        for i in 0..(CAPACITY as i64 * 2) {
+            r.note("flood", &i.to_string(), 10);
+        }
+        assert!(r.note("acme", "acme's system prompt", 20), "acme's prompt is still remembered");
+        assert!(r.seen.len() <= TENANT_SHARE + 1);
+        // Many tenants, each within its share: the table stays bounded.
+        for t in 0..64 {
+            for i in 0..100 {
+                r.note(&format!("t{t}"), &i.to_string(), 30);
+            }
+        }
+        assert!(r.seen.len() <= CAPACITY);
+        assert_eq!(r.per_tenant.values().sum::<usize>(), r.seen.len());
     }
 }
