@@ -135,9 +135,10 @@ fn err(location: impl Into<String>, problem: impl Into<String>) -> CatalogError 
 }
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
-/// As the official OpenAI SDKs wait: a long answer (thousands of tokens, or a reasoning model
-/// thinking hard) takes minutes to generate, and a timeout would pay for it twice.
-const DEFAULT_ANSWER_TIMEOUT_MS: u64 = 600_000;
+/// A long answer (thousands of tokens, or a reasoning model thinking hard) takes minutes to
+/// generate, and a timeout pays for it twice; half the official SDKs' 600 s leaves a fallback
+/// time to answer before the client gives up.
+const DEFAULT_ANSWER_TIMEOUT_MS: u64 = 300_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,11 +228,14 @@ impl Catalog {
                     demo: p.demo,
                     timeout_ms: p.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                     answer_timeout_ms: p.answer_timeout_ms.unwrap_or(DEFAULT_ANSWER_TIMEOUT_MS),
-                    quirks: match p.quirks.or(base.quirks) {
-                        Some(q) => q,
-                        // Azure serves OpenAI's models, with OpenAI's rules.
-                        None if kind == ProviderKind::Azure => Quirks { openai_reasoning_params: true, ..Quirks::default() },
-                        None => Quirks::default(),
+                    quirks: {
+                        // A provider's own quirks replace its preset's, but OpenAI's rules for
+                        // reasoning models stay with OpenAI's models: the openai preset's, and
+                        // Azure's, which serves them.
+                        let openai_rules = base.quirks.as_ref().is_some_and(|q| q.openai_reasoning_params) || kind == ProviderKind::Azure;
+                        let mut q = p.quirks.or(base.quirks).unwrap_or_default();
+                        q.openai_reasoning_params |= openai_rules;
+                        q
                     },
                 },
             );
@@ -268,6 +272,16 @@ impl Catalog {
     pub fn resolve(&self, requested: &str) -> Option<&ModelEntry> {
         let name = self.aliases.get(requested).map(String::as_str).unwrap_or(requested);
         self.models.get(name)
+    }
+
+    /// The pricing row of a model as usage records name it: by the name its provider serves it
+    /// under (`llama-3.1-8b-instant`, an Azure deployment name), or by its catalog name.
+    pub fn price_key_of_served(&self, served: &str) -> Option<&str> {
+        self.models
+            .values()
+            .find(|m| m.deployments.iter().any(|d| d.upstream_model == served))
+            .or_else(|| self.resolve(served))
+            .map(|m| m.price_key.as_str())
     }
 
     /// Every model and alias, for `/v1/models`.
@@ -317,10 +331,20 @@ mod tests {
         assert!(groq.quirks.drop_params.contains(&"logprobs".to_string()));
         assert_eq!(c.providers["anthropic"].base_url, "https://api.anthropic.com/v1");
         assert_eq!(c.providers["local"].key_secret, None);
-        // A stream must start within a minute; a whole answer may take the ten minutes the
-        // OpenAI SDKs wait for it.
-        assert_eq!((groq.timeout_ms, groq.answer_timeout_ms), (60_000, 600_000));
+        // A stream must start within a minute; a whole answer may take five (half what the
+        // OpenAI SDKs wait, so a fallback still has time).
+        assert_eq!((groq.timeout_ms, groq.answer_timeout_ms), (60_000, 300_000));
         assert_eq!(c.resolve("fast").unwrap().name, "gpt-4o-mini");
+        assert_eq!(c.price_key_of_served("gpt-4o-mini"), Some("gpt-4o-mini"));
+        assert_eq!(c.price_key_of_served("mini-deploy"), Some("gpt-4o-mini"), "an Azure deployment name is priced as its model");
+        assert_eq!(c.price_key_of_served("nope"), None);
+        // Quirks of a provider's own keep OpenAI's reasoning-model rules for OpenAI and Azure.
+        let own = Catalog::from_json(r#"{"version":1,"providers":{"o":{"preset":"openai","quirks":{"drop_params":["store"]}},
+            "az":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21","quirks":{"drop_params":["x"]}},
+            "g":{"preset":"groq","quirks":{"drop_params":["x"]}}},"models":{},"aliases":{}}"#).unwrap();
+        assert!(own.providers["o"].quirks.openai_reasoning_params && own.providers["az"].quirks.openai_reasoning_params);
+        assert!(!own.providers["g"].quirks.openai_reasoning_params);
+        assert_eq!(own.providers["o"].quirks.drop_params, ["store"]);
         assert_eq!(c.public_names().count(), 3);
         assert!(c.resolve("nope").is_none());
     }

@@ -155,8 +155,9 @@ struct KeyBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeyTagsBody {
-    tags: Attribution,
-    /// Left as it was when absent.
+    /// Each left as it was when absent.
+    #[serde(default)]
+    tags: Option<Attribution>,
     #[serde(default)]
     lock_tags: Option<bool>,
 }
@@ -216,9 +217,14 @@ async fn key_by_id(kv: &KvStore, id: &str) -> Result<(String, KeyRecord), ApiErr
 /// Replaces a key's default tags; cached lookups pick them up within the auth cache's few seconds.
 async fn set_key_tags(kv: &KvStore, id: &str, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     let b: KeyTagsBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
-    validate_defaults(&b.tags)?;
+    if b.tags.is_none() && b.lock_tags.is_none() {
+        return Err(ApiError::invalid_request("Send 'tags', 'lock_tags' or both."));
+    }
+    if let Some(tags) = &b.tags {
+        validate_defaults(tags)?;
+    }
     let (hash, mut record) = key_by_id(kv, id).await?;
-    record.tags = b.tags;
+    record.tags = b.tags.unwrap_or(record.tags);
     record.lock_tags = b.lock_tags.unwrap_or(record.lock_tags);
     let text = serde_json::to_string(&record).map_err(kv_error)?;
     kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;

@@ -301,7 +301,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             // Ranked by what the request is expected to cost, as `cheapest` ranks: the worst case
             // (each model's own output cap when the request sets none) would favour a model with
             // a small cap over cheaper tokens. The worst case only breaks ties.
-            let usage = Usage { input_tokens: facts.prompt_tokens, output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS), ..Usage::default() };
+            let usage = Usage { input_tokens: facts.prompt_tokens, output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS), service_tier: requested_tier(chat), ..Usage::default() };
             let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| p.cost(&usage, false).total.0);
             let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c));
             Some(((expected, worst), d))
@@ -382,6 +382,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let mut attempts = Attempts::default();
     let mut worst_status = 502;
     let mut first_rejection: Option<ApiError> = None;
+    let mut too_long: Option<ApiError> = None;
     // Candidates passed over without a call: refused by their adapter, or behind an open breaker.
     let (mut rejections, mut circuit_skips) = (0usize, 0usize);
     // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
@@ -408,6 +409,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     // answer that was paid for and judged weak beats a 502 (and its cost is then billed).
     let mut kept: Option<(usize, crate::providers::ChatAnswer, Usd)> = None;
     for (i, candidate) in decision.candidates.iter().enumerate() {
+        // Served inside waitUntil, the loop outlives a client that disconnects: another
+        // deployment's answer (or a stronger model's) would be paid for and read by nobody.
+        if i > 0 && rc.client_left() {
+            attempts.failures.push("the client disconnected, so no further deployment was tried".into());
+            break;
+        }
         if escalated_from.as_deref() == Some(candidate.model.as_str()) {
             continue;
         }
@@ -576,7 +583,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     // it, and if none does the client hears this refusal (below).
                     attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
                     if rejection == Rejection::TooLong {
-                        first_rejection.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)));
+                        // The prompt's length, not an adapter's missing feature, is what the
+                        // client has to fix when nothing takes it.
+                        too_long.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)));
                         rejections += 1;
                     }
                     continue;
@@ -605,7 +614,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     // some sat behind open breakers (unavailable for now, not an upstream error).
     let nothing_served = kept.is_none() && attempts.escalations.is_empty() && rejections + circuit_skips == attempts.failures.len();
     if nothing_served && circuit_skips == 0 {
-        if let Some(rejection) = first_rejection {
+        if let Some(rejection) = too_long.or(first_rejection) {
             return Err(rejection);
         }
     }

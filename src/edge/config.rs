@@ -136,7 +136,10 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                 // Not an absent policy: falling through to a more general one would drop this
                 // tenant's residency and block rules for as long as KV misbehaves.
                 worker::console_error!("the policy {key} could not be read from KV; keeping the last one");
-                return cached.map(|(_, p)| p).ok_or_else(|| ApiError::configuration_unavailable("routing policy"));
+                let (_, last) = cached.ok_or_else(|| ApiError::configuration_unavailable("routing policy"))?;
+                // Asked again in a few seconds, not on every request.
+                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (now_ms() - CONFIG_TTL_MS + 5_000.0, last.clone())));
+                return Ok(last);
             }
             if let Ok(Some(text)) = read {
                 match Policy::from_toml(&key, &text, known) {

@@ -121,7 +121,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             }
         };
         for up in &requests {
-            let answer = match upstream::send(up, provider.answer_timeout_ms, upstream::Expect::Whole).await {
+            let answer = match upstream::send(up, provider.timeout_ms, upstream::Expect::Whole).await {
                 Ok(answer) => answer,
                 Err(e) => {
                     pay_for_dropped(&answers);

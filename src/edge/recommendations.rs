@@ -32,7 +32,14 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ),
         _ => e,
     })?;
-    let rows: Vec<Row> = raw["rows"].as_array().map(|a| a.iter().filter_map(|r| serde_json::from_value(r.clone()).ok()).collect()).unwrap_or_default();
+    let mut rows: Vec<Row> = raw["rows"].as_array().map(|a| a.iter().filter_map(|r| serde_json::from_value(r.clone()).ok()).collect()).unwrap_or_default();
+    // Usage is recorded under the name the provider served (`llama-3.1-8b-instant`, an Azure
+    // deployment); recommendations price it by its pricing row.
+    for row in &mut rows {
+        if let Some(key) = cfg.catalog.price_key_of_served(&row.model) {
+            row.model = key.to_string();
+        }
+    }
     let recs = recommend(&rows, &cfg.prices, days as f64);
     let total = recs.iter().fold(crate::money::Usd::ZERO, |a, r| a + r.monthly_savings);
     let body = json!({

@@ -88,8 +88,8 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) {
 }
 
 /// OpenAI's reasoning models (o-series, gpt-5) answer 400 to `max_tokens` (their cap is
-/// `max_completion_tokens`, which counts the hidden reasoning too) and to sampling parameters
-/// they do not take (`temperature` other than 1, `top_p`, penalties, `logprobs`, `logit_bias`).
+/// `max_completion_tokens`, which counts the hidden reasoning too) and to parameters they do not
+/// take (`temperature` other than 1, `top_p`, penalties, `logprobs`, `logit_bias`, `stop`).
 /// A router that picks such a model for a request written for another must not pass those on;
 /// a client that named the model directly gets its answer rather than that 400.
 pub fn fit_reasoning_model(req: &mut ChatRequest) {
@@ -102,6 +102,7 @@ pub fn fit_reasoning_model(req: &mut ChatRequest) {
     req.frequency_penalty = None;
     req.logprobs = None;
     req.top_logprobs = None;
+    req.stop = None;
     req.extra.remove("logit_bias");
 }
 
@@ -319,7 +320,7 @@ mod tests {
     #[test]
     fn reasoning_models_get_their_cap_and_no_sampling_parameters() {
         let mut req = request(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":500,"temperature":0.2,"top_p":0.9,
-            "presence_penalty":0.1,"frequency_penalty":0.1,"logprobs":true,"top_logprobs":2,"logit_bias":{"1":2},"seed":3}"#);
+            "presence_penalty":0.1,"frequency_penalty":0.1,"logprobs":true,"top_logprobs":2,"logit_bias":{"1":2},"stop":["END"],"seed":3}"#);
         fit_reasoning_model(&mut req);
         let body = chat_body(&req, "o4-mini", &Quirks::default(), true).unwrap();
         let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();

@@ -41,14 +41,17 @@ pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>) -> Ver
         return Verdict::Escalate("no choices".into());
     };
     let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("");
-    // Cut off by the client's own cap, a stronger model would be cut off at the same length.
-    if finish == "length" && req.max_output_tokens().is_none() {
+    // Cut off by the client's own cap, a stronger model would be cut off at the same length;
+    // unless nothing was written (a reasoning model spent the cap thinking).
+    let message = choice.get("message").cloned().unwrap_or(Value::Null);
+    let wrote = message.get("content").and_then(Value::as_str).is_some_and(|c| !c.trim().is_empty())
+        || message.get("tool_calls").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
+    if finish == "length" && (req.max_output_tokens().is_none() || !wrote) {
         return Verdict::Escalate("stopped on length".into());
     }
     if finish == "content_filter" {
         return Verdict::Escalate("content filter".into());
     }
-    let message = choice.get("message").cloned().unwrap_or(Value::Null);
     if message.get("refusal").and_then(Value::as_str).is_some_and(|r| !r.is_empty()) {
         return Verdict::Escalate("refusal".into());
     }
@@ -225,6 +228,7 @@ mod tests {
         }
         // Cut off by the client's own cap: a stronger model would stop at the same length.
         assert_eq!(judge(&answer("Paris is", "length"), &req(r#","max_tokens":3"#), None), Verdict::Accept);
+        assert_eq!(judge(&answer("", "length"), &req(r#","max_tokens":300"#), None), Verdict::Escalate("stopped on length".into()), "all of it spent thinking");
         let refusal = json!({"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]});
         assert_eq!(judge(&refusal, &req(""), None), Verdict::Escalate("refusal".into()));
         let bad_tool = json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{oops"}}]},"finish_reason":"tool_calls"}]});

@@ -251,8 +251,10 @@ test('a key with locked tags files its requests under them whatever the request 
   assert.equal(ev.attribution.environment, 'prod');
   assert.equal(ev.attribution.feature, 'checkout', 'a tag the key leaves empty the request may set');
   // Unlocked again, the request's own tags win over the key's defaults.
-  const unlocked = await adminCall('PATCH', `/admin/keys/${created.json.key_id}`, { tags: { team: 'payments' }, lock_tags: false });
+  const unlocked = await adminCall('PATCH', `/admin/keys/${created.json.key_id}`, { lock_tags: false });
+  assert.equal(unlocked.status, 200, unlocked.text);
   assert.equal(unlocked.json.lock_tags, false);
+  assert.deepEqual(unlocked.json.tags, { feature: '', team: 'payments', environment: 'prod', user: '' }, 'tags left as they were');
 });
 
 test('a restricted tenant sees only its allowed alias and gets 404 model_not_found for the rest', async () => {
