@@ -63,6 +63,7 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
     }
     let mut delivered = Vec::new();
     let mut failed = Vec::new();
+    let mut released = Vec::new();
     let mut order = DeliveryOrder::default();
     for item in &outbox {
         let id = item["id"].as_u64().unwrap_or(0);
@@ -72,6 +73,7 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
         };
         let destination = item["destination"].as_str().unwrap_or("");
         if !order.may_send(destination, &transition) {
+            released.push(id);
             continue;
         }
         match deliver(env, &cfg, tenant, destination, &transition).await {
@@ -82,7 +84,7 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
             }
         }
     }
-    spend::call(&stub, "/alerts/ack", Some(json!({"delivered": delivered, "failed": failed}))).await?;
+    spend::call(&stub, "/alerts/ack", Some(json!({"delivered": delivered, "failed": failed, "released": released}))).await?;
     Ok(delivered.len())
 }
 

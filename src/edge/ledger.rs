@@ -52,7 +52,15 @@ struct Delivery {
     last_error: String,
     #[serde(default)]
     delivered: bool,
+    /// Until when a cron run has it (unix seconds): a run that takes longer than a minute
+    /// (slow destinations) must not find the next run sending the same deliveries again.
+    #[serde(default)]
+    leased_until: i64,
 }
+
+/// How long a run holds the deliveries it was handed; past it, a run that died without
+/// acknowledging them is taken to have sent none.
+const DELIVERY_LEASE_SECS: i64 = 600;
 
 #[derive(Deserialize)]
 struct EvaluateBody {
@@ -65,6 +73,9 @@ struct AckBody {
     delivered: Vec<u64>,
     #[serde(default)]
     failed: Vec<(u64, String)>,
+    /// Handed out but not attempted (held back behind an earlier failure): free for the next run.
+    #[serde(default)]
+    released: Vec<u64>,
 }
 
 #[durable_object]
@@ -215,17 +226,29 @@ impl Ledger {
         for t in transitions {
             for dest in &destinations {
                 st.next_id += 1;
-                st.outbox.push(Delivery { id: st.next_id, destination: dest.to_string(), transition: t.clone(), attempts: 0, last_error: String::new(), delivered: false });
+                st.outbox.push(Delivery { id: st.next_id, destination: dest.to_string(), transition: t.clone(), attempts: 0, last_error: String::new(), delivered: false, leased_until: 0 });
             }
             if destinations.is_empty() {
                 st.next_id += 1;
-                push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t, attempts: 0, last_error: "no destination configured".into(), delivered: false });
+                push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t, attempts: 0, last_error: "no destination configured".into(), delivered: false, leased_until: 0 });
             }
+        }
+        // This run gets what no other run holds, and for a destination with a delivery held
+        // elsewhere nothing after it: a resolve must not overtake its trigger.
+        let mut busy: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut handed = Vec::new();
+        for d in st.outbox.iter_mut() {
+            if d.leased_until > now || busy.contains(&d.destination) {
+                busy.insert(d.destination.clone());
+                continue;
+            }
+            d.leased_until = now + DELIVERY_LEASE_SECS;
+            handed.push(d.clone());
         }
         if st != before {
             self.put_json(ALERT_STATE_KEY, &st).await?;
         }
-        Response::from_json(&json!({"outbox": st.outbox, "config": cfg}))
+        Response::from_json(&json!({"outbox": handed, "config": cfg}))
     }
 
     async fn ack_alerts(&self, ack: AckBody) -> worker::Result<Response> {
@@ -238,6 +261,7 @@ impl Ledger {
                 push_history(&mut st.history, d);
             } else if let Some((_, why)) = ack.failed.iter().find(|(id, _)| *id == d.id) {
                 d.attempts += 1;
+                d.leased_until = 0;
                 d.last_error = why.clone();
                 if d.attempts >= MAX_DELIVERY_ATTEMPTS {
                     push_history(&mut st.history, d);
@@ -245,6 +269,9 @@ impl Ledger {
                     st.outbox.push(d);
                 }
             } else {
+                if ack.released.contains(&d.id) {
+                    d.leased_until = 0;
+                }
                 st.outbox.push(d);
             }
         }

@@ -40,6 +40,9 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     if from >= to {
         return Err(ApiError::invalid_value("from", "'from' must be before 'to'."));
     }
+    // Rollups are hourly: the window is rounded out to whole hours, and the answer says so by
+    // echoing the hours it covers (10:30-11:30 would otherwise report 10:00-11:00).
+    let (from, to) = (from - from.rem_euclid(3600), to + (3600 - to.rem_euclid(3600)) % 3600);
     let group_by = param("group_by").unwrap_or_default();
     let granularity = param("granularity").unwrap_or_default();
     // Validate here too, so a bad parameter is a clear 400 before the ledger is asked.

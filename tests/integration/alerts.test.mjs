@@ -14,13 +14,15 @@ let r;
 let recv;
 const got = []; // { path, headers, body }
 let failNext = {}; // path -> number of deliveries to refuse with 500
+let slowPaths = {}; // path -> milliseconds to wait before answering
 
 function startReceiver() {
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
       let data = '';
       req.on('data', (c) => (data += c));
-      req.on('end', () => {
+      req.on('end', async () => {
+        if (slowPaths[req.url]) await new Promise((res) => setTimeout(res, slowPaths[req.url]));
         if (failNext[req.url] > 0) {
           failNext[req.url] -= 1;
           res.writeHead(500).end('try later');
@@ -162,6 +164,29 @@ test('a spend spike sends exactly one alert per destination with the right numbe
   assert.equal(view.history.filter((h) => h.delivered).length, 6);
   const calm = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${other}` } })).json();
   assert.equal(calm.history.length, 0, 'another tenant sees none of it');
+});
+
+test('two cron runs at once (a slow destination) send a delivery once, not twice', async () => {
+  const key = await tenantWithKey('overlap');
+  const set = await admin('PUT', '/admin/tenants/overlap/alerts', { destinations: { webhook_url: `${recv.url}/slow`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005, factor: 3 } });
+  assert.equal(set.status, 200, await set.clone().text());
+  const spike = Array.from({ length: 12 }, () =>
+    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'search' } }));
+  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await rolledUp(key, 'search', 12);
+  got.length = 0;
+  // The webhook takes 1.5 s: the next minute's run starts while the first still delivers.
+  slowPaths = { '/slow': 1500 };
+  const t0 = Date.now();
+  const first = r.scheduled(new Date(t0));
+  await new Promise((res) => setTimeout(res, 500));
+  await Promise.all([first, r.scheduled(new Date(t0 + 60_000))]);
+  slowPaths = {};
+  assert.equal(got.filter((g) => g.path === '/slow').length, 1, 'the second run left the first run\'s delivery alone');
+  // Once acknowledged, nothing is left to send.
+  got.length = 0;
+  await r.scheduled(new Date(t0 + 120_000));
+  assert.equal(got.filter((g) => g.path === '/slow').length, 0);
 });
 
 test('a resolve never reaches a destination before the trigger it closes', async () => {
