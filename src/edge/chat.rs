@@ -449,6 +449,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             circuit_skips += 1;
             continue;
         }
+        *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         let sent_at = http::now_ms();
         let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
         let answer = match upstream::send(&up, timeout_ms, expect).await {

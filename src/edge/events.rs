@@ -38,6 +38,13 @@ pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Princi
     let attribution = rc.attribution.borrow().clone();
     let model = rc.model.borrow().clone();
     let mut event = CostEvent::failure(&tenant, attribution, &rc.country, err.status, &rc.request_id, err.code, &model, rc.elapsed_ms());
+    // Filed under the deployment it last tried and the route that chose it, as its answer would
+    // have been: per-model error counts then see the failures of the model that failed.
+    if let Some((provider, upstream_model, route)) = rc.last_attempt.borrow().clone() {
+        event.provider = provider;
+        event.model = upstream_model;
+        event.route = route;
+    }
     event.shape = rc.shape.borrow().clone();
     // A semantic lookup through a provider embedder, or embeddings batches of a deployment that
     // then failed, were paid for before the request failed (or was refused by a budget): the

@@ -97,6 +97,9 @@ pub struct RequestContext {
     /// Class, rule, retries and prompt shape, filled in as the request is served; copied into its
     /// cost event.
     pub shape: RefCell<crate::events::RequestShape>,
+    /// The deployment last called for this request and the route that chose it: a request
+    /// that fails after routing is filed under them, as its answer would have been.
+    pub last_attempt: RefCell<Option<(String, String, String)>>,
     /// Aborted once the client disconnects (the `enable_request_signal` compatibility flag;
     /// without it, never).
     client_signal: web_sys::AbortSignal,
@@ -156,6 +159,7 @@ impl RequestContext {
             cache_slot: RefCell::new(None),
             pending_store: RefCell::new(None),
             shape: RefCell::new(Default::default()),
+            last_attempt: RefCell::new(None),
             client_signal: req.inner().signal(),
         }
     }

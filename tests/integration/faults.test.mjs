@@ -293,6 +293,9 @@ test('refused provider key without a fallback: a clean 502 that does not show th
   const error = await assertCleanError(resp, { status: 502, type: 'api_error', code: 'upstream_error' });
   assert.match(error.message, /badkey: HTTP 401/);
   assertNoKey(await everything(copy));
+  // Filed under the deployment that failed and the route that chose it, as an answer would be.
+  const ev = await eventFor(copy.headers.get('x-costrouter-request-id'));
+  assert.deepEqual([ev.provider, ev.model, ev.route, ev.status], ['badkey', 'gpt-4o-mini', 'direct', 502]);
 });
 
 test('a 400 that is the deployment\'s own fault (an invalid Gemini key) falls back; a prompt too long everywhere is the client\'s 400', async () => {
