@@ -35,6 +35,8 @@ pub struct Row {
     pub cache: String,
     pub requests: u64,
     pub errors: u64,
+    /// Deployments that failed before the one that answered (summed over the row's requests).
+    pub retries: u64,
     pub escalations: u64,
     pub input_tokens: u64,
     pub cached_tokens: u64,
@@ -180,6 +182,7 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
         model: &'a str,
         requests: u64,
         errors: u64,
+        retries: u64,
         input: u64,
         cached: u64,
         output: u64,
@@ -197,6 +200,7 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
         let a = &mut arms[i];
         a.requests += r.requests;
         a.errors += r.errors;
+        a.retries += r.retries;
         a.input += r.input_tokens;
         a.cached += r.cached_tokens;
         a.output += r.output_tokens;
@@ -209,7 +213,15 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
     let per_output = |a: &Arm| a.cost.0 as f64 / a.requests as f64;
     let cheap = arms.iter().min_by(|a, b| per_output(a).total_cmp(&per_output(b)))?;
     let cheap_rates = prices.get(cheap.model)?.base;
-    let err = |a: &Arm| a.errors as f64 / a.requests as f64;
+    // A split falls back to its other arms, so a request whose drawn arm failed is served, and
+    // recorded, by another arm with a retry: an arm's failures are its own errors and the other
+    // arms' retries (with more than two arms, or a model with several deployments, that
+    // overcounts, which only makes a move less likely).
+    let total_retries: u64 = arms.iter().map(|a| a.retries).sum();
+    let err = |a: &Arm| {
+        let spilled = total_retries - a.retries;
+        (a.errors + spilled) as f64 / (a.requests + spilled) as f64
+    };
     let mut saving = Usd::ZERO;
     let mut others = Vec::new();
     for a in arms.iter().filter(|a| a.model != cheap.model) {
@@ -397,7 +409,14 @@ mod tests {
         assert_eq!(recs[0].title, "End the chat/easy split on mini");
         assert_eq!(recs[0].monthly_savings_usd, "0.423");
         cheap.errors = 10;
-        assert!(recommend(&[cheap, dear], &prices(), 30.0).is_empty(), "10% failures against 0% is worse");
+        assert!(recommend(&[cheap.clone(), dear.clone()], &prices(), 30.0).is_empty(), "10% failures against 0% is worse");
+        // The cheap arm's failures fell back to the dear arm: they show as its retries, not as
+        // errors anywhere, and still count against the cheap arm.
+        cheap.errors = 0;
+        let mut spilled = dear.clone();
+        spilled.requests += 30;
+        spilled.retries = 30;
+        assert!(recommend(&[cheap, spilled], &prices(), 30.0).is_empty(), "30 of 130 drawn to mini failed over to big");
     }
 
     #[test]
