@@ -264,21 +264,22 @@ fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: 
         // Embedding models have no output price.
         (None, None) => Usd::ZERO,
     };
-    // Without a cached or cache-write price, those tokens cost the plain input price.
+    // Without a cached or cache-write price, those tokens cost the plain input price; in a tier,
+    // the base band's discount (or premium) applied to the tier's own input price.
     let cached_input = match get("cached_input")? {
         Some(v) => per_million(model, "cached_input", v)?,
-        None => fallback.map(|f| f.cached_input).unwrap_or(input),
+        None => fallback.map(|f| in_proportion(f.cached_input, f.input, input)).unwrap_or(input),
     };
     let cache_write = match get("cache_write")? {
         Some(v) => per_million(model, "cache_write", v)?,
-        None => fallback.map(|f| f.cache_write).unwrap_or(input),
+        None => fallback.map(|f| in_proportion(f.cache_write, f.input, input)).unwrap_or(input),
     };
     // A tier that prices 5-minute writes but not 1-hour ones keeps its own write price rather
     // than the base band's (lower) 1-hour price.
     let cache_write_1h = match get("cache_write_1h")? {
         Some(v) => per_million(model, "cache_write_1h", v)?,
         None if get("cache_write")?.is_some() => cache_write,
-        None => fallback.map(|f| f.cache_write_1h).unwrap_or(cache_write),
+        None => fallback.map(|f| in_proportion(f.cache_write_1h, f.input, input)).unwrap_or(cache_write),
     };
     Ok(Rates { input, output, cached_input, cache_write, cache_write_1h })
 }
@@ -400,6 +401,16 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     })
 }
 
+/// `price` scaled as `input` is to `base_input`: a tier that names only its input price keeps the
+/// base band's cache discount (OpenAI's priority gpt-4o: 4.25 input, so 2.125 cached, as 2.5 and
+/// 1.25 at standard).
+fn in_proportion(price: Usd, base_input: Usd, input: Usd) -> Usd {
+    if base_input.0 <= 0 {
+        return price;
+    }
+    Usd((i128::from(price.0) * i128::from(input.0) / i128::from(base_input.0)).clamp(0, i128::from(i64::MAX)) as i64)
+}
+
 /// LiteLLM prices a processing tier with `input_cost_per_token_priority` and the like; a tier with
 /// none of its keys has no rates of its own.
 fn litellm_service_tier(per_token: &dyn Fn(&str) -> Result<Option<Usd>, PricingError>, base: Rates, tier: &str) -> Result<Option<Rates>, PricingError> {
@@ -410,7 +421,13 @@ fn litellm_service_tier(per_token: &dyn Fn(&str) -> Result<Option<Usd>, PricingE
         return Ok(None);
     }
     let input = input.unwrap_or(base.input);
-    Ok(Some(Rates { input, output: output.unwrap_or(base.output), cached_input: cached.unwrap_or(input), cache_write: input, cache_write_1h: input }))
+    Ok(Some(Rates {
+        input,
+        output: output.unwrap_or(base.output),
+        cached_input: cached.unwrap_or_else(|| in_proportion(base.cached_input, base.input, input)),
+        cache_write: in_proportion(base.cache_write, base.input, input),
+        cache_write_1h: in_proportion(base.cache_write_1h, base.input, input),
+    }))
 }
 
 #[cfg(test)]
@@ -507,6 +524,15 @@ mod tests {
         let litellm = PriceTable::from_json(r#"{"gpt-4o":{"input_cost_per_token":2.5e-06,"output_cost_per_token":1e-05,"input_cost_per_token_priority":4.25e-06,"output_cost_per_token_priority":1.7e-05}}"#).unwrap();
         assert_eq!(litellm.get("gpt-4o").unwrap().cost(&used(ServiceTier::Priority), false).total.to_string(), "0.0595");
         assert_eq!(litellm.get("gpt-4o").unwrap().flex, None);
+        // A tier without a cached price keeps the base band's discount, in either format: 4.25 at
+        // priority against 2.5 at standard makes 1.25 cached 2.125.
+        let native = PriceTable::from_json(r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"cached_input":1.25,"service_tiers":{"priority":{"input":4.25,"output":17}}}}}"#).unwrap();
+        let litellm = PriceTable::from_json(r#"{"gpt-4o":{"input_cost_per_token":2.5e-06,"output_cost_per_token":1e-05,"cache_read_input_token_cost":1.25e-06,
+            "input_cost_per_token_priority":4.25e-06,"output_cost_per_token_priority":1.7e-05}}"#).unwrap();
+        let cached = Usage { input_tokens: 10_000, cached_input_tokens: 10_000, service_tier: ServiceTier::Priority, ..Usage::default() };
+        for t in [&native, &litellm] {
+            assert_eq!(t.get("gpt-4o").unwrap().cost(&cached, false).total.to_string(), "0.02125");
+        }
     }
 
     #[test]
