@@ -373,9 +373,19 @@ pub fn usable(env: &Env, provider: &ProviderConfig) -> bool {
 #[derive(Default)]
 struct Attempts {
     failures: Vec<String>,
+    /// Of the failures, candidates passed over without a call (adapter refusals, open breakers,
+    /// a client gone): not retries, which count calls a provider failed.
+    passed_over: usize,
     escalations: Vec<String>,
     /// What escalated answers cost: they were paid for even though the client never sees them.
     escalation_cost: Usd,
+}
+
+impl Attempts {
+    /// Provider calls that failed (what the cost event counts as retries).
+    fn calls_failed(&self) -> usize {
+        self.failures.len().saturating_sub(self.passed_over)
+    }
 }
 
 async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<RouterConfig>, chat: ChatRequest, decision: RouteDecision) -> Result<Response, ApiError> {
@@ -413,6 +423,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // deployment's answer (or a stronger model's) would be paid for and read by nobody.
         if i > 0 && rc.client_left() {
             attempts.failures.push("the client disconnected, so no further deployment was tried".into());
+            attempts.passed_over += 1;
             break;
         }
         if escalated_from.as_deref() == Some(candidate.model.as_str()) {
@@ -437,6 +448,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             // This provider cannot express the request (e.g. `n` > 1 on Anthropic); another may.
             Err(e) => {
                 attempts.failures.push(format!("{}: {}", provider.id, e.message));
+                attempts.passed_over += 1;
                 first_rejection.get_or_insert(e);
                 rejections += 1;
                 continue;
@@ -446,6 +458,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // never becomes a half-open breaker's probe.
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
             attempts.failures.push(health::refusal(&provider.id, retry_in_ms));
+            attempts.passed_over += 1;
             circuit_skips += 1;
             continue;
         }
@@ -624,7 +637,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     }
     {
         let mut shape = rc.shape.borrow_mut();
-        shape.retries = attempts.failures.len().saturating_sub(1) as u32;
+        shape.retries = attempts.calls_failed().saturating_sub(1) as u32;
         shape.escalations = attempts.escalations.len() as u32;
     }
     let mut what = attempts.failures.clone();
@@ -667,7 +680,7 @@ fn receipt_for(
 ) -> Receipt {
     {
         let mut shape = rc.shape.borrow_mut();
-        shape.retries = attempts.failures.len() as u32;
+        shape.retries = attempts.calls_failed() as u32;
         shape.escalations = attempts.escalations.len() as u32;
     }
     let mut reason = decision.reason.clone();

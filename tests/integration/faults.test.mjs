@@ -284,6 +284,8 @@ for (const stream of [false, true]) {
     assert.ok(refused, 'the badkey deployment was tried');
     const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
     assert.equal(ev.status, 200);
+    assert.equal(ev.shape.retries, 1, 'one provider call failed before the answer');
+    assert.equal(ev.shape.retries, 1, 'one provider call failed before the answer');
   });
 }
 
@@ -361,6 +363,8 @@ test('streams a host cuts off after its 200 count as failures: five in a row ope
   assert.equal(next.headers.get('x-costrouter-provider'), 'azure', 'the breaker is open: the next deployment serves');
   assert.match(next.headers.get('x-costrouter-route-reason'), /anthropic: circuit open/);
   await next.arrayBuffer();
+  const skipped = await eventFor(next.headers.get('x-costrouter-request-id'));
+  assert.equal(skipped.shape.retries, 0, 'a deployment passed over behind its breaker was never called: not a retry');
   const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
   assert.equal(list.data.find((d) => d.deployment === 'anthropic/claude-flaky').health.breaker.state, 'open');
 });
