@@ -84,7 +84,8 @@ pub fn upsert_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
     let a = &event.attribution;
     let shape = &event.shape;
     let text = |s: &str| Value::Text(s.to_string());
-    let baseline = if event.baseline_cost_usd > 0.0 { event.baseline_cost_usd } else { event.cost_usd };
+    // As the event says, so the rollups' savings match the headers and Analytics Engine's.
+    let baseline = event.baseline_cost_usd;
     vec![
         Value::Int(hour),
         text(&event.model),
@@ -365,6 +366,10 @@ mod tests {
         assert_eq!(m[2], Value::Int(1), "one request");
         assert_eq!(m[4], Value::Int(2), "retries");
         assert_eq!(UPSERT_MINUTELY.matches('?').count(), m.len());
+        // A free model asked for and a paid one served: the negative saving stays, as the event
+        // and the response headers say it.
+        let free = CostEvent { baseline_cost_usd: 0.0, ..sample_event("search", 5, 0.000001) };
+        assert_eq!(upsert_values(&free, 7_205)[17], Value::Int(0));
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Princi
     let spent = rc.unseen_cost.get();
     if spent > crate::money::Usd::ZERO {
         event.cost_usd = spent.as_f64();
+        // Nothing was answered, so nothing saved: the baseline is what was paid.
+        event.baseline_cost_usd = event.cost_usd;
         *rc.answered_cost.borrow_mut() = Some(spent);
     }
     write(env, &event);
