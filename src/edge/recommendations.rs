@@ -40,11 +40,16 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             row.model = key.to_string();
         }
     }
-    let recs = recommend(&rows, &cfg.prices, days as f64);
+    // Projected from the days the traffic spans, not the days asked for: ten days of traffic
+    // asked about over ninety would read a ninth of its volume.
+    let hourly = spend::usage(&stub, from, now + 3600, "", "hour").await?;
+    let first_hour = hourly["rows"].as_array().and_then(|r| r.iter().filter_map(|row| row["start"].as_i64()).filter(|s| *s > 0).min());
+    let observed_days = first_hour.map_or(days as f64, |first| ((now - first) as f64 / 86_400.0).ceil().clamp(1.0, days as f64));
+    let recs = recommend(&rows, &cfg.prices, observed_days);
     let total = recs.iter().fold(crate::money::Usd::ZERO, |a, r| a + r.monthly_savings);
     let body = json!({
         "object": "list",
-        "window": {"from": from, "to": now, "days": days},
+        "window": {"from": from, "to": now, "days": days, "observed_days": observed_days},
         "total_monthly_savings_usd": total.to_string(),
         "data": recs,
     });

@@ -42,8 +42,10 @@ test('a cheap cascade answer for a class recommends it for the class traffic sen
   assert.match(rec.title, /^Start \S+ requests at gpt-4o-mini$/);
   assert.match(rec.detail, /answered 25 of 25/);
   // 25 direct gpt-4o answers: 1000 in at $2.50/M + 20 out at $10/M = $0.0027 each; at
-  // gpt-4o-mini ($0.15 / $0.60): $0.000162. Saving 25 x $0.002538 in the 7-day window, x 30/7.
-  const expected = (25 * (0.0027 - 0.000162) * 30) / 7;
+  // gpt-4o-mini ($0.15 / $0.60): $0.000162. Saving 25 x $0.002538 on the one day the traffic
+  // spans (of the 7 asked about), x 30.
+  assert.equal(recs.window.observed_days, 1);
+  const expected = 25 * (0.0027 - 0.000162) * 30;
   assert.ok(Math.abs(Number(rec.monthly_savings_usd) - expected) < 1e-9, `${rec.monthly_savings_usd} vs ${expected}`);
   assert.equal(recs.total_monthly_savings_usd, rec.monthly_savings_usd);
 });
