@@ -3,10 +3,14 @@ SHELL := /bin/bash
 export WRANGLER_SEND_METRICS := false
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: tools build test test-unit test-integration fuzz-short fuzz-long load load-check dev seed-local seed-remote deploy-check bench-check clean
+.PHONY: tools test-tools build test test-unit test-integration fuzz-short fuzz-long load load-check dev seed-remote deploy-check bench-check clean
 
+# What building and running the worker need; `test-tools` adds what only the tests need.
 tools:
 	@bash scripts/ensure-tools.sh
+
+test-tools:
+	@bash scripts/ensure-tools.sh --test
 
 # The worker bundle; rebuilt only when sources change.
 build/index.js: $(shell find src dashboard -type f) Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json package-lock.json
@@ -18,16 +22,16 @@ build: build/index.js
 test-unit:
 	cargo test --locked
 
-test-integration: build/index.js
+test-integration: test-tools build/index.js
 	node --test --test-concurrency=1 tests/fake-upstream/ tests/integration/
 
 # Fuzzing of the parsers that read untrusted bytes (fuzz/, see README: Reliability).
 # Short: 20 s per target from the committed seeds, part of `make test`. Long: 1 h per target,
 # keeping what it finds in fuzz/corpus/.
-fuzz-short: tools
+fuzz-short: test-tools
 	bash scripts/fuzz.sh 20
 
-fuzz-long: tools
+fuzz-long: test-tools
 	FUZZ_KEEP_CORPUS=1 bash scripts/fuzz.sh 3600
 
 # 10,000 chat requests at 100 concurrent through workerd; writes its section of bench/RESULTS.md.
@@ -49,7 +53,7 @@ bench-check: tools
 
 # Every test: native core tests, then the built worker in workerd against the fake providers,
 # then the load check, then a short fuzz run.
-test: tools deploy-check test-unit bench-check test-integration load-check fuzz-short
+test: test-tools deploy-check test-unit bench-check test-integration load-check fuzz-short
 
 # Runs the router locally in workerd on 127.0.0.1:8787 with local KV seeded from kv-seed/.
 # Providers without a key in .dev.vars are served by the bundled demo upstream (labelled as such).

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Installs every tool the build and the tests need, from the package registries only, and skips
 # what is already there. Safe to run repeatedly; `make` targets call it first.
+#   bash scripts/ensure-tools.sh          what building and running the worker need (make dev, build)
+#   bash scripts/ensure-tools.sh --test   that, and what only the tests need (cargo-fuzz, the Python
+#                                         OpenAI SDK, Chromium): make test
+# Expects rustup, node and npm, python3 and a C toolchain (see README: Prerequisites).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '[ensure-tools] %s\n' "$*" >&2; }
+for_tests=0
+[ "${1:-}" = "--test" ] && for_tests=1
+for tool in rustup cargo node npm; do
+  command -v "$tool" >/dev/null || { say "$tool is missing: install it first (README: Prerequisites)"; exit 1; }
+done
 
 # Rust's wasm target.
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -31,7 +40,7 @@ fi
 
 # cargo-fuzz, for `make fuzz-short` / `make fuzz-long` (scripts/fuzz.sh runs it with RUSTC_BOOTSTRAP=1
 # on this stable toolchain, since its sanitizer flags are nightly-only).
-if ! cargo fuzz --version >/dev/null 2>&1; then
+if [ "$for_tests" = 1 ] && ! cargo fuzz --version >/dev/null 2>&1; then
   say "installing cargo-fuzz"
   cargo install cargo-fuzz --locked || cargo install cargo-fuzz
 fi
@@ -43,15 +52,23 @@ if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/esbuild ] || 
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# The official OpenAI Python SDK, for the SDK compatibility tests.
-if ! python3 -c 'import openai' 2>/dev/null; then
-  say "installing the openai Python package"
-  python3 -m pip install --quiet "openai==$(cat tests/sdk/python-openai-version.txt)"
+[ "$for_tests" = 1 ] || exit 0
+
+# The official OpenAI Python SDK at the pinned version, for the SDK compatibility tests.
+want_openai=$(cat tests/sdk/python-openai-version.txt)
+have_openai=$(python3 -c 'import openai; print(openai.__version__)' 2>/dev/null || true)
+if [ "$have_openai" != "$want_openai" ]; then
+  say "installing the openai Python package $want_openai (have: ${have_openai:-none})"
+  # A system Python that refuses pip installs (Debian's, PEP 668) takes it for this user.
+  python3 -m pip install --quiet "openai==$want_openai" 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages "openai==$want_openai"
 fi
 
 # Chromium, for the dashboard's browser test (tests/integration/dashboard.test.mjs drives it with
-# playwright-core; Playwright's own browser download does not work here). Debian's package.
-if [ ! -x /usr/bin/chromium ]; then
+# playwright-core; Playwright's own browser download does not work here). Debian's package, or
+# any build named by CHROMIUM_PATH.
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   say "installing chromium (apt-get)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get install -y chromium || { as_root apt-get update && as_root apt-get install -y chromium; }
 fi

@@ -355,6 +355,8 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     };
     // LiteLLM names long-context prices `..._above_<N>k_tokens`.
     let mut tiers: BTreeMap<u64, Rates> = BTreeMap::new();
+    // The prices each band names; the others follow the band's input price (`in_proportion`).
+    let mut named: std::collections::BTreeSet<(u64, &str)> = std::collections::BTreeSet::new();
     for (key, _) in entry.iter() {
         let Some((kind, rest)) = key.split_once("_above_") else { continue };
         // `cache_creation_input_token_cost_above_1hr_above_200k_tokens`: a band's 1-hour write price.
@@ -375,9 +377,25 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
             "input_cost_per_token" => rates.input = price,
             "output_cost_per_token" => rates.output = price,
             "cache_read_input_token_cost" => rates.cached_input = price,
-            "cache_creation_input_token_cost" => rates.cache_write = price,
+            "cache_creation_input_token_cost" => {
+                rates.cache_write = price;
+                named.insert((above, "cache_creation_input_token_cost_1hr"));
+            }
             "cache_creation_input_token_cost_1hr" => rates.cache_write_1h = price,
             _ => {}
+        }
+        named.insert((above, kind));
+    }
+    for (above, rates) in tiers.iter_mut() {
+        let unnamed = |kind: &str| !named.contains(&(*above, kind));
+        if unnamed("cache_read_input_token_cost") {
+            rates.cached_input = in_proportion(base.cached_input, base.input, rates.input);
+        }
+        if unnamed("cache_creation_input_token_cost") {
+            rates.cache_write = in_proportion(base.cache_write, base.input, rates.input);
+        }
+        if unnamed("cache_creation_input_token_cost_1hr") {
+            rates.cache_write_1h = in_proportion(base.cache_write_1h, base.input, rates.input);
         }
     }
     let batch_discount_ppm = match (per_token("input_cost_per_token_batches")?, input) {
@@ -532,6 +550,15 @@ mod tests {
         let cached = Usage { input_tokens: 10_000, cached_input_tokens: 10_000, service_tier: ServiceTier::Priority, ..Usage::default() };
         for t in [&native, &litellm] {
             assert_eq!(t.get("gpt-4o").unwrap().cost(&cached, false).total.to_string(), "0.02125");
+        }
+        // The same for a long-context band: a band naming only its input price doubles the
+        // cached price with it.
+        let native = PriceTable::from_json(r#"{"models":{"s":{"input":3,"output":15,"cached_input":0.3,"tiers":[{"above_input_tokens":200000,"input":6,"output":22.5}]}}}"#).unwrap();
+        let litellm = PriceTable::from_json(r#"{"s":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_read_input_token_cost":3e-07,
+            "input_cost_per_token_above_200k_tokens":6e-06,"output_cost_per_token_above_200k_tokens":2.25e-05}}"#).unwrap();
+        let long = Usage { input_tokens: 300_000, cached_input_tokens: 100_000, ..Usage::default() };
+        for t in [&native, &litellm] {
+            assert_eq!(t.get("s").unwrap().cost(&long, false).total.to_string(), "1.26", "200,000 at 6 and 100,000 at 0.6 per million");
         }
     }
 
