@@ -166,6 +166,23 @@ impl ApiError {
         Self::new(status, ErrorType::InvalidRequestError, "upstream_invalid_request", message)
     }
 
+    /// The prompt does not fit the model's window (OpenAI's own code and param for it, which the
+    /// SDKs surface on `BadRequestError` and clients trim history on).
+    pub fn context_length_exceeded(message: impl Into<String>) -> Self {
+        Self::new(400, ErrorType::InvalidRequestError, "context_length_exceeded", message).with_param("messages")
+    }
+
+    /// Keeps a provider's own error code (when it is one OpenAI also uses) and `param`.
+    pub fn with_upstream_code(mut self, code: Option<&'static str>, param: Option<String>) -> Self {
+        if let Some(code) = code {
+            self.code = code;
+        }
+        if param.is_some() {
+            self.param = param;
+        }
+        self
+    }
+
     pub fn no_route(message: impl Into<String>) -> Self {
         Self::new(503, ErrorType::ServiceUnavailable, "no_available_route", message)
     }

@@ -24,6 +24,20 @@ pub enum AzureEndpoint {
 
 /// The deployment and endpoint of an Azure-style path; the deployment names the model, as on
 /// Azure, whatever the body's `model` says.
+/// The OpenAI path a request names, for the Azure SDKs' other spellings of it: Azure's "v1"
+/// API (`OpenAI(base_url="https://<resource>.openai.azure.com/openai/v1/")`, Microsoft's
+/// documented setup since 2025) puts every `/v1/...` path under `/openai`, and `AzureOpenAI`
+/// lists models at `/openai/models`.
+pub fn openai_path(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("/openai/v1/") {
+        format!("/v1/{rest}")
+    } else if path == "/openai/models" || path.starts_with("/openai/models/") {
+        format!("/v1{}", &path["/openai".len()..])
+    } else {
+        path.to_string()
+    }
+}
+
 pub fn azure_deployment_path(path: &str) -> Option<(&str, AzureEndpoint)> {
     let rest = path.strip_prefix("/openai/deployments/")?;
     let (deployment, endpoint) = rest.split_once('/')?;
@@ -121,6 +135,16 @@ fn json_depth_exceeds(text: &str, limit: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn azure_v1_paths_are_openai_paths() {
+        assert_eq!(openai_path("/openai/v1/chat/completions"), "/v1/chat/completions");
+        assert_eq!(openai_path("/openai/v1/embeddings"), "/v1/embeddings");
+        assert_eq!(openai_path("/openai/models"), "/v1/models");
+        assert_eq!(openai_path("/openai/models/gpt-4o"), "/v1/models/gpt-4o");
+        assert_eq!(openai_path("/openai/deployments/d/chat/completions"), "/openai/deployments/d/chat/completions");
+        assert_eq!(openai_path("/v1/models"), "/v1/models");
+    }
 
     #[test]
     fn azure_paths_name_their_deployment() {

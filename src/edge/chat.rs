@@ -599,12 +599,13 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     if rejection == Rejection::TooLong {
                         // The prompt's length, not an adapter's missing feature, is what the
                         // client has to fix when nothing takes it.
-                        too_long.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)));
+                        too_long.get_or_insert(ApiError::context_length_exceeded(format!("{} rejected the request: {message}", provider.id)));
                         rejections += 1;
                     }
                     continue;
                 }
-                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)));
+                let (code, param) = crate::providers::upstream_code_and_param(&body);
+                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param));
             }
         }
     }

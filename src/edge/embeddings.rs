@@ -162,7 +162,8 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 Disposition::ClientError => {
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);
-                    return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))));
+                    let (code, param) = crate::providers::upstream_code_and_param(&bytes);
+                    return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))).with_upstream_code(code, param));
                 }
             }
         }

@@ -105,6 +105,36 @@ pub struct RequestContext {
     client_signal: web_sys::AbortSignal,
 }
 
+/// Browser clients (the OpenAI SDKs with `dangerouslyAllowBrowser`) may call the API from any
+/// origin, as OpenAI's own API allows: it is authorized by the key a request carries, never by
+/// cookies, which `*` does not let a browser send. The dashboard and the admin API stay
+/// same-origin.
+pub fn cors_applies(path: &str) -> bool {
+    path.starts_with("/v1/") || path.starts_with("/openai/") || path == "/healthz"
+}
+
+/// Response headers a browser script may read: the router's receipt, OpenAI's request id, the
+/// retry and rate-limit headers the SDKs act on.
+pub const CORS_EXPOSED: &str = "x-request-id, x-costrouter-request-id, x-costrouter-provider, x-costrouter-model, x-costrouter-route, \
+x-costrouter-route-reason, x-costrouter-cost-usd, x-costrouter-baseline-cost-usd, x-costrouter-cache, x-costrouter-usage, \
+x-costrouter-budget-warning, retry-after, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, \
+x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens";
+
+/// The answer to a CORS preflight: any origin, the methods the API takes, and the headers the
+/// browser asks to send (the SDKs' `x-stainless-*` among them; refused lists would fail every
+/// call).
+pub fn cors_preflight(headers: &RequestHeaders) -> Response {
+    let asked = headers.get("access-control-request-headers").map(|h| crate::receipt::header_safe(&h)).unwrap_or_default();
+    let allow_headers = if asked.is_empty() { "authorization, content-type, api-key".to_string() } else { asked };
+    let out = super::crossings::headers([
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET, POST, OPTIONS"),
+        ("access-control-allow-headers", allow_headers.as_str()),
+        ("access-control-max-age", "86400"),
+    ]);
+    whole_response(204, out, Vec::new())
+}
+
 /// The method a request is routed by: HEAD as GET (uptime probes send it; the runtime sends no
 /// body with the answer).
 pub fn routed_method(req: &Request) -> worker::Method {

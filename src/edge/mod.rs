@@ -46,6 +46,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 /// reservation, writing the rollups, storing a cache entry, posting events.
 async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
     let rc = RequestContext::new(&req);
+    let cors = http::cors_applies(&crate::api::openai_path(&req.path()));
     let result = dispatch(req, &env, &rc).await;
     let mut resp = match result {
         Ok(resp) => resp,
@@ -62,6 +63,10 @@ async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
     };
     for (name, value) in rc.extra_headers.borrow().iter() {
         let _ = resp.headers_mut().set(name, &crate::receipt::header_safe(value));
+    }
+    if cors {
+        let _ = resp.headers_mut().set("access-control-allow-origin", "*");
+        let _ = resp.headers_mut().set("access-control-expose-headers", http::CORS_EXPOSED);
     }
     if rc.client_left() {
         // Nobody will read a live stream's body: cancelling it ends the stream as one the
@@ -112,8 +117,13 @@ async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
 }
 
 async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let path = req.path();
+    let path = crate::api::openai_path(&req.path());
     let method = http::routed_method(&req);
+    // A browser's preflight (an OPTIONS that names the method it wants to send); a plain OPTIONS
+    // is refused with 405 and the Allow header, as before.
+    if method == Method::Options && http::cors_applies(&path) && rc.headers.get("access-control-request-method").is_some() {
+        return Ok(http::cors_preflight(&rc.headers));
+    }
     if http::has_key_in_query(&req) {
         return Err(ApiError::key_in_query_string());
     }

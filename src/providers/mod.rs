@@ -234,6 +234,29 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     Rejection::Request
 }
 
+/// OpenAI's error codes a client may act on, kept when a provider answers with one (the router's
+/// own `upstream_invalid_request` otherwise).
+const OPENAI_ERROR_CODES: &[&str] = &[
+    "context_length_exceeded", "unsupported_parameter", "unsupported_value", "unknown_parameter", "invalid_value", "invalid_type",
+    "missing_required_parameter", "string_above_max_length", "array_above_max_length", "integer_above_max_value",
+    "integer_below_min_value", "decimal_above_max_value", "decimal_below_min_value", "empty_array", "content_filter",
+    "content_policy_violation", "invalid_image_url", "invalid_image_format", "image_parse_error", "invalid_prompt",
+];
+
+/// The code and `param` of an OpenAI-shaped error body, where they are ones a client may act on:
+/// a code OpenAI uses, and a param that names a request field (`messages[2].content`).
+pub fn upstream_code_and_param(body: &[u8]) -> (Option<&'static str>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return (None, None) };
+    let error = v.get("error").unwrap_or(&v);
+    let code = error.get("code").and_then(Value::as_str).and_then(|c| OPENAI_ERROR_CODES.iter().find(|k| **k == c).copied());
+    let param = error
+        .get("param")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty() && p.len() <= 64 && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)))
+        .map(str::to_string);
+    (code, param)
+}
+
 /// Most providers put their message at `error.message` (OpenAI, Anthropic, Gemini, Azure).
 pub fn error_message_from_body(status: u16, body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -320,6 +343,15 @@ mod tests {
         let bad = br#"{"error":{"message":"Invalid type for 'messages[0].content'.","type":"invalid_request_error","param":"messages[0].content","code":"invalid_type"}}"#;
         assert_eq!(openai_rejection(400, bad), Rejection::Request);
         assert_eq!(openai_rejection(400, b"<html>"), Rejection::Request);
+    }
+
+    #[test]
+    fn an_upstream_code_and_param_are_kept_when_a_client_can_act_on_them() {
+        let body = br#"{"error":{"message":"Unsupported parameter: 'max_tokens'","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#;
+        assert_eq!(upstream_code_and_param(body), (Some("unsupported_parameter"), Some("max_tokens".into())));
+        let odd = br#"{"error":{"message":"x","param":"a param with <html>","code":"org-123 quota"}}"#;
+        assert_eq!(upstream_code_and_param(odd), (None, None));
+        assert_eq!(upstream_code_and_param(b"not json"), (None, None));
     }
 
     #[test]

@@ -97,7 +97,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     };
     let mut notes: Vec<String> = Vec::new();
     let mut models: Vec<(&crate::catalog::ModelEntry, Option<crate::money::Usd>)> = Vec::new();
-    let needed = input.facts.prompt_tokens.saturating_add(input.expected_output_tokens);
+    // What must fit the window: the prompt and the output the client asked for. Without a cap
+    // the provider writes into whatever room is left, as OpenAI does.
+    let needed = input.facts.prompt_tokens.saturating_add(input.requested_output_tokens.unwrap_or(1));
+    // Candidates passed over for the request's size: if that is every one, the client has a
+    // request to shorten (a 400), not an outage to wait out.
+    let (mut too_long, mut too_much_output) = (0usize, 0usize);
     for name in &names {
         let Some(model) = input.catalog.resolve(name) else {
             notes.push(format!("{name} unknown"));
@@ -113,6 +118,11 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         }
         let price = input.prices.get(&model.price_key);
         if let Some(why) = price.and_then(|p| p.cannot_take(needed, input.requested_output_tokens)) {
+            if why.starts_with("window") {
+                too_long += 1;
+            } else {
+                too_much_output += 1;
+            }
             notes.push(format!("{} {why}", model.name));
             continue;
         }
@@ -153,6 +163,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     }
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        if too_long + too_much_output == names.len() && too_much_output > 0 {
+            return Err(ApiError::invalid_value("max_tokens", format!("{prefix}: max_tokens is more than the candidates can write or hold{why}.")));
+        }
+        if too_long == names.len() && too_long > 0 {
+            return Err(ApiError::context_length_exceeded(format!("{prefix}: the request does not fit the context window of any candidate{why}.")));
+        }
         return Err(if route.regions.is_empty() {
             ApiError::no_route(format!("{prefix}: no candidate can serve this request{why}."))
         } else {
@@ -284,7 +300,7 @@ route = { strategy = "requested" }
         let d = route(run(Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() }, &|_| true).unwrap());
         assert_eq!(d.candidates[0].model, "gpt-4o-mini");
         assert_eq!(d.candidates.last().unwrap().model, "claude-haiku-4-5");
-        assert!(d.reason.contains("skipped tiny window 1000 < 2500 tokens"), "{}", d.reason);
+        assert!(d.reason.contains("skipped tiny window 1000 < 2001 tokens"), "{}", d.reason);
         assert!(d.reason.starts_with("rule 'simple' (task classification): cheapest of gpt-4o-mini $0.0006"), "{}", d.reason);
         assert_eq!(d.baseline_price_key.as_deref(), Some("gpt-4o"));
     }
@@ -307,6 +323,20 @@ route = { strategy = "requested" }
         };
         assert_eq!(first(ServiceTier::Standard), "gpt-4o-mini");
         assert_eq!(first(ServiceTier::Priority), "claude-haiku-4-5");
+    }
+
+    #[test]
+    fn a_request_too_big_for_every_candidate_is_the_clients_400_not_an_outage() {
+        let facts = |tokens| Facts { task: Some(TaskClass::Classification), prompt_tokens: tokens, model: "gpt4o".into(), ..Facts::default() };
+        let e = run(facts(300_000), &|_| true).unwrap_err();
+        assert_eq!((e.status, e.code, e.param.as_deref()), (400, "context_length_exceeded", Some("messages")), "{}", e.message);
+        let e = run_capped(facts(100), &|_| true, Some(100_000)).unwrap_err();
+        assert_eq!((e.status, e.code, e.param.as_deref()), (400, "invalid_value", Some("max_tokens")), "{}", e.message);
+        // Without a cap the answer takes the room left, as at the provider: a prompt just under
+        // the window still routes.
+        assert!(run(facts(127_900), &|_| true).is_ok());
+        // Passed over for another reason (no key), it is still the 503 of an outage.
+        assert_eq!(run(facts(100), &|_| false).unwrap_err().status, 503);
     }
 
     #[test]

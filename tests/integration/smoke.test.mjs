@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, readSse } from './harness.mjs';
+import { startRouter, readSse, KEYS } from './harness.mjs';
 
 let r;
 before(async () => { r = await startRouter(); });
@@ -21,4 +21,32 @@ test('streaming chat through Anthropic', async () => {
   const { data, comments } = await readSse(resp);
   assert.equal(data.at(-1), '[DONE]');
   assert.ok(comments.some((c) => c.startsWith('costrouter ')), comments.join('|'));
+});
+
+test('browser clients: the API answers CORS preflights and lets any origin read its answers; the dashboard does not', async () => {
+  const origin = 'https://app.example.com';
+  const preflight = await fetch(`${r.url}/v1/chat/completions`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, x-stainless-os' },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
+  assert.match(preflight.headers.get('access-control-allow-methods'), /POST/);
+  assert.equal(preflight.headers.get('access-control-allow-headers'), 'authorization, content-type, x-stainless-os');
+  const answered = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { headers: { origin } });
+  assert.equal(answered.status, 200);
+  assert.equal(answered.headers.get('access-control-allow-origin'), '*');
+  assert.match(answered.headers.get('access-control-expose-headers'), /x-request-id.*x-costrouter-cost-usd/);
+  await answered.text();
+  // Errors too, or a browser script could not read why it was refused.
+  const refused = await fetch(`${r.url}/v1/models`, { headers: { origin, authorization: 'Bearer nope' } });
+  assert.equal(refused.status, 401);
+  assert.equal(refused.headers.get('access-control-allow-origin'), '*');
+  // Azure's v1 API paths are the same API.
+  const azureV1 = await fetch(`${r.url}/openai/v1/models`, { headers: { origin, authorization: `Bearer ${KEYS.acme}` } });
+  assert.equal(azureV1.status, 200);
+  assert.ok((await azureV1.json()).data.length > 0);
+  const dashboard = await fetch(`${r.url}/dashboard`, { headers: { origin } });
+  assert.equal(dashboard.headers.get('access-control-allow-origin'), null, 'the cookie-authenticated dashboard stays same-origin');
+  await dashboard.text();
 });
