@@ -320,7 +320,9 @@ impl ChatRequest {
                 Role::Tool if m.tool_call_id.is_none() => {
                     return Err(ApiError::missing_field(&format!("{param}.tool_call_id")));
                 }
-                Role::Assistant if m.content.is_none() && m.tool_calls.is_none() && !m.extra.contains_key("function_call") => {
+                // An audio answer sent back by its id, or a refusal, is an assistant turn with
+                // no content, as OpenAI returns them.
+                Role::Assistant if m.content.is_none() && m.tool_calls.is_none() && !["function_call", "audio", "refusal"].iter().any(|k| m.extra.get(*k).is_some_and(|v| !v.is_null())) => {
                     return Err(ApiError::invalid_value(
                         &format!("{param}.content"),
                         format!("'{param}' is an assistant message with neither content nor tool_calls."),
@@ -581,6 +583,7 @@ mod tests {
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "max_tokens"),
             (r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "messages[0].tool_call_id"),
             (r#"{"model":"m","messages":[{"role":"user"}]}"#, "messages[0].content"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"audio":null}]}"#, "messages[1].content"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}}"#, "stream_options"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name"}}]}"#, "tools[0].function.name"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, "stop"),
@@ -589,6 +592,13 @@ mod tests {
             let e = parse(body).unwrap_err();
             assert_eq!(e.status, 400, "{body}");
             assert_eq!(e.param.as_deref(), Some(param), "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn an_assistant_turn_may_be_an_audio_answer_or_a_refusal_without_content() {
+        for turn in [r#"{"role":"assistant","content":null,"audio":{"id":"audio_abc"}}"#, r#"{"role":"assistant","content":null,"refusal":"I can't help with that."}"#] {
+            parse(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}},{turn},{{"role":"user","content":"y"}}]}}"#)).unwrap();
         }
     }
 

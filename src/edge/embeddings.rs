@@ -49,6 +49,11 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     }
     let basis = if answer.usage.is_some() { UsageBasis::Reported } else { UsageBasis::Estimated };
     let usage = answer.usage_or_estimate(&emb);
+    if basis == UsageBasis::Estimated {
+        // What the request is billed for, rather than Gemini's zeros (`x-costrouter-usage:
+        // estimated` says how it was counted).
+        answer.body["usage"] = serde_json::json!({"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens});
+    }
     let dropped = rc.unseen_cost.get();
     let mut reason = decision.reason.clone();
     if dropped > crate::money::Usd::ZERO {

@@ -265,6 +265,17 @@ pub async fn read_any_body(req: &mut Request, headers: &RequestHeaders, limit: u
     read_limited(req, headers, limit, |_| Ok(())).await
 }
 
+/// Workers do not decompress request bodies: a gzip body would read as broken JSON.
+fn refuse_encoded(headers: &RequestHeaders) -> Result<(), ApiError> {
+    match headers.get("content-encoding").map(|e| e.trim().to_ascii_lowercase()) {
+        Some(e) if !e.is_empty() && e != "identity" => Err(ApiError::unsupported_media_type(format!(
+            "Content-Encoding '{}' is not supported; send the body uncompressed.",
+            header_safe(&e)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn refuse_unless_json(content_type: &str) -> Result<(), ApiError> {
     let content_type = content_type.to_ascii_lowercase();
     if !content_type.is_empty() && !content_type.contains("json") && !content_type.starts_with("text/plain") {
@@ -289,6 +300,7 @@ async fn read_limited(req: &mut Request, headers: &RequestHeaders, limit: usize,
         return Err(ApiError::body_too_large(limit));
     }
     accept_type(&headers.get("content-type").unwrap_or_default())?;
+    refuse_encoded(headers)?;
     let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
     // With a content-length (checked above) the runtime reads the body in one native call, much
     // cheaper than chunk by chunk; a missing body reads as empty. Asked before `request.body`,

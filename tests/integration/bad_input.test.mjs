@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { startRouter, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 let r;
@@ -642,6 +643,10 @@ test('wrong content types are refused with 415', async () => {
   cases.push({ name: 'text/plain with a non-JSON body', send: () => chat('hello', { contentType: 'text/plain' }), expect: { status: 400 } });
   cases.push({ name: 'no content-type with a non-JSON body', send: () => chat('hello', { contentType: null }), expect: { status: 400 } });
   await runCases(cases);
+  // A compressed body (workers do not decompress requests) is named, not read as broken JSON.
+  const gzipped = await rawPost('/v1/chat/completions', { headerLines: ['Content-Encoding: gzip'], body: gzipSync(Buffer.from(OK_TEXT)) });
+  assert.equal(gzipped.status, 415, gzipped.text);
+  assert.match(JSON.parse(gzipped.text).error.message, /Content-Encoding 'gzip' is not supported/);
 });
 
 test('unknown endpoints are 404 and wrong methods 405, in the error shape', async () => {

@@ -716,6 +716,7 @@ test('embeddings through Gemini: batchEmbedContents, float arrays, estimated cos
   // Gemini reports no token counts: 4 characters a token, so ⌈11/4⌉ + ⌈10/4⌉ = 6 tokens × $0.02/M.
   assert.equal(resp.headers.get('x-costrouter-usage'), 'estimated');
   assert.equal(resp.headers.get('x-costrouter-cost-usd'), expectedCost('text-embedding-3-small', { input: 6 }));
+  assert.deepEqual(body.usage, { prompt_tokens: 6, total_tokens: 6 }, 'the body counts what is billed, not zeros');
   const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
   assert.equal(ev.input_tokens, 6);
 });
