@@ -393,6 +393,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let mut worst_status = 502;
     let mut first_rejection: Option<ApiError> = None;
     let mut too_long: Option<ApiError> = None;
+    let mut retry_after: Option<u32> = None;
     // Candidates passed over without a call: refused by their adapter, or behind an open breaker.
     let (mut rejections, mut circuit_skips) = (0usize, 0usize);
     // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
@@ -574,10 +575,15 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
             }
             Disposition::Fallback => {
+                let wait = answer.retry_after_secs;
                 let body = answer.bytes().await.unwrap_or_default();
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
+                    // The longest wait any refusing provider asked for, passed on if every one
+                    // refuses: the SDKs honour it (up to a minute or two) instead of retrying
+                    // after 1 s into the same limit.
+                    retry_after = retry_after.max(wait);
                 }
             }
             Disposition::ClientError => {
@@ -640,6 +646,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let mut shape = rc.shape.borrow_mut();
         shape.retries = attempts.calls_failed().saturating_sub(1) as u32;
         shape.escalations = attempts.escalations.len() as u32;
+    }
+    if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
+        rc.add_header("retry-after", secs.clamp(1, 120).to_string());
     }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());

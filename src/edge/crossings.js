@@ -80,8 +80,19 @@ export function headerValues(headers, names) {
 // Answers one of:
 //   ["timeout"]                                    no response headers within `timeoutMs`
 //   ["network", message]                           refused, reset, DNS: the provider never answered
-//   ["stream", status, contentType, ReadableStream] `wantStream` and a 2xx answer
-//   ["whole", status, contentType, Uint8Array | null] the whole body; null if it broke off mid-way
+//   ["stream", status, contentType, ReadableStream, null] `wantStream` and a 2xx answer
+//   ["whole", status, contentType, Uint8Array | null, retryAfter] the whole body; null if it broke
+//                                                  off mid-way; retryAfter: seconds a refusing provider
+//                                                  asked to wait (retry-after-ms / retry-after), or null
+// `retry-after-ms` (OpenAI, Azure) or `retry-after` in seconds, rounded up; an HTTP date or
+// anything unreadable is none.
+function retryAfterSeconds(headers) {
+  const ms = Number(headers.get('retry-after-ms'));
+  if (headers.get('retry-after-ms') !== null && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000);
+  const s = Number(headers.get('retry-after'));
+  return headers.get('retry-after') !== null && Number.isFinite(s) && s >= 0 ? Math.ceil(s) : null;
+}
+
 export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStream) {
   const headers = recordFromLines(headerLines);
   const payload = body.slice();
@@ -103,8 +114,10 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
     clearTimeout(timer);
   }
   const contentType = response.headers.get('content-type');
+  // How long a provider asks to be left alone (429, 503): passed on to the client.
+  const retryAfter = response.status >= 400 ? retryAfterSeconds(response.headers) : null;
   if (wantStream && response.status >= 200 && response.status < 300 && response.body) {
-    return ['stream', response.status, contentType, response.body];
+    return ['stream', response.status, contentType, response.body, null];
   }
   let bytes = null;
   try {
@@ -112,7 +125,7 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   } catch {
     // The connection broke while the body was being read.
   }
-  return ['whole', response.status, contentType, bytes];
+  return ['whole', response.status, contentType, bytes, retryAfter];
 }
 
 // Whether the rate-limiting binding `limiter` lets one more call under `key` through. True when

@@ -330,6 +330,15 @@ test('a 400 that is the deployment\'s own fault (an invalid Gemini key) falls ba
   assert.equal(azureCalls(), before + 1, 'the next deployment was tried');
 });
 
+test('when every deployment is rate limited, the client is told the longest wait a provider asked for', async () => {
+  r.upstream.script({ provider: 'openai', model: 'slow-model', response: { status: 429, headers: { 'retry-after': '30' } } });
+  r.upstream.script({ provider: 'azure', model: 'mini-deploy', response: { status: 429, headers: { 'retry-after-ms': '7000' } } });
+  const resp = await chat(ask('slow-fallback', false));
+  assert.equal(resp.status, 429);
+  assert.equal(resp.headers.get('retry-after'), '30', 'not a fixed 1 s, which the SDKs would retry into the same limit');
+  await resp.text();
+});
+
 test('a stream that fails before its first token is a failed call: the next deployment serves, or a clean 502', async () => {
   // Anthropic's overloaded_error arrives as an event after the 200; here the stream is cut after
   // message_start, before any text.
