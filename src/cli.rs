@@ -76,7 +76,12 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
             let mut failed = 0;
             for path in policy_files(&o.positional)? {
                 match load_policy(&path, &catalog) {
-                    Ok(p) => w(out, format!("ok    {} ({} rules)", path.display(), p.rules.len()))?,
+                    Ok(p) => {
+                        w(out, format!("ok    {} ({} rules)", path.display(), p.rules.len()))?;
+                        for note in &p.notes {
+                            w(out, format!("note  {note}"))?;
+                        }
+                    }
                     Err(e) => {
                         failed += 1;
                         w(out, format!("error {e}"))?;

@@ -173,6 +173,7 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
 fn fallback_policy() -> Policy {
     use crate::routing::policy::{Action, Condition, Route, Rule, Strategy};
     Policy {
+        notes: Vec::new(),
         name: "built-in".into(),
         description: String::new(),
         hosts: Vec::new(),

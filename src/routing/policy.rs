@@ -153,6 +153,8 @@ pub struct Policy {
     pub hosts: Vec<HostAlias>,
     pub cache: crate::cache::CacheSettings,
     pub rules: Vec<Rule>,
+    /// What loaded but may not be meant (`costrouter policy check` prints them), at their lines.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -245,6 +247,7 @@ impl Policy {
             hosts.push(h);
         }
         let mut rules = Vec::new();
+        let mut notes = Vec::new();
         let mut names = BTreeMap::new();
         for r in raw.rules {
             let line = line_of(text, r.span().start);
@@ -278,9 +281,11 @@ impl Policy {
                     return Err(err(line, format!("rule '{}': when.host '{h}' {problem}", r.name)));
                 }
             }
+            // A name the catalog lacks is a name clients may still send (`auto`, for a router
+            // that picks): it matches requests that name it, and a typo shows in the check.
             for m in r.when.model.iter().flatten() {
                 if !known.is_model(m) {
-                    return Err(err(line, format!("rule '{}': when.model names unknown model or alias '{m}'", r.name)));
+                    notes.push(format!("{source_name}:{line}: rule '{}': when.model '{m}' is no model or alias in the catalog; it matches only requests that send that name", r.name));
                 }
             }
             rules.push(Rule { name: r.name, line, when: r.when, action });
@@ -300,7 +305,7 @@ impl Policy {
                 c
             }
         };
-        Ok(Policy { name: raw.name, description: raw.description, hosts, cache, rules })
+        Ok(Policy { name: raw.name, description: raw.description, hosts, cache, rules, notes })
     }
 
     /// Whether a hostname alias or a rule looks at the request's host (else it need not be read).
@@ -539,6 +544,16 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn a_when_model_the_catalog_lacks_loads_with_a_note() {
+        let p = Policy::from_toml("acme.toml", &POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [\"auto\"] }"), &Known).unwrap();
+        assert_eq!(p.notes.len(), 1);
+        assert!(p.notes[0].starts_with("acme.toml:") && p.notes[0].contains("when.model 'auto' is no model or alias in the catalog"), "{:?}", p.notes);
+        assert!(policy().notes.is_empty());
+        let auto = Facts { model: "auto".into(), ..Facts::default() };
+        assert_eq!(p.first_match(&auto).unwrap().0.name, "hours", "it matches requests that send the name");
+    }
+
+    #[test]
     fn an_embedding_model_cannot_be_a_chat_route() {
         let candidate = POLICY.replace("candidates = [\"gpt-4o-mini\"], regions", "candidates = [\"text-embedding-3-small\"], regions");
         let e = Policy::from_toml("acme.toml", &candidate, &KnownWithEmbeddings).unwrap_err();
@@ -632,6 +647,7 @@ route = { strategy = "requested" }
             (POLICY.replace("when = { feature = [\"search\"] }", "when = { host = [\"eu.example.com.\"] }"), 29, "no trailing dot"),
             (POLICY.replace("weights = [90, 10] }", "weights = [90, 10] }\n\n[[rules]]\nname = \"c\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"gpt-4o\"], min_logprob = 0.7 }"), 34, "at most 0"),
             (POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\""), 5, "unknown model"),
+            (POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [\"auto\"] }"), 0, ""),
             (POLICY.replace("name = \"hours\"", "name = \"default\""), 34, "already used"),
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nttl_secs = 5\n\n[[rules]]", 1), 9, "ttl_secs must be between"),
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nttl = 600\n\n[[rules]]", 1), 11, "unknown field"),
