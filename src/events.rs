@@ -96,9 +96,13 @@ impl CostEvent {
             reasoning_tokens: usage.reasoning_tokens,
             cache_write_tokens: usage.cache_write_tokens,
             cost_usd: receipt.cost.map(|c| c.total.as_f64()).unwrap_or(0.0),
-            // No baseline known (an unpriced model): no saving claimed, so the cost itself. A
-            // baseline of 0 is a real one (a free model asked for), and its negative saving real.
-            baseline_cost_usd: receipt.baseline.map(|b| b.as_f64()).unwrap_or_else(|| receipt.cost.map(|c| c.total.as_f64()).unwrap_or(0.0)),
+            // No baseline known, or no cost (an unpriced model either side): no saving claimed,
+            // so the cost itself. A baseline of 0 is a real one (a free model asked for), and its
+            // negative saving real.
+            baseline_cost_usd: match (receipt.baseline, receipt.cost) {
+                (Some(b), Some(_)) => b.as_f64(),
+                (_, cost) => cost.map(|c| c.total.as_f64()).unwrap_or(0.0),
+            },
             latency_ms,
             shape: RequestShape::default(),
         }

@@ -214,18 +214,20 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
     let cheap = arms.iter().min_by(|a, b| per_output(a).total_cmp(&per_output(b)))?;
     let cheap_rates = prices.get(cheap.model)?.base;
     // A split falls back to its other arms, so a request whose drawn arm failed is served, and
-    // recorded, by another arm with a retry: an arm's failures are its own errors and the other
-    // arms' retries (with more than two arms, or a model with several deployments, that
-    // overcounts, which only makes a move less likely).
-    let total_retries: u64 = arms.iter().map(|a| a.retries).sum();
-    let err = |a: &Arm| {
-        let spilled = total_retries - a.retries;
-        (a.errors + spilled) as f64 / (a.requests + spilled) as f64
+    // recorded, by another arm with a retry. Which arm a retry came from is not recorded (it may
+    // be the serving model's own second deployment), so the cheap arm is charged every retry the
+    // other arms recorded and they are charged none: a move is recommended only if the cheap arm
+    // holds up even then.
+    let spilled_from_cheap = |cheap: &Arm| arms.iter().filter(|a| a.model != cheap.model).map(|a| a.retries).sum::<u64>();
+    let err_of_cheap = |cheap: &Arm| {
+        let spilled = spilled_from_cheap(cheap);
+        (cheap.errors + spilled) as f64 / (cheap.requests + spilled) as f64
     };
+    let err = |a: &Arm| a.errors as f64 / a.requests as f64;
     let mut saving = Usd::ZERO;
     let mut others = Vec::new();
     for a in arms.iter().filter(|a| a.model != cheap.model) {
-        if err(cheap) > err(a) + SPLIT_ERROR_MARGIN {
+        if err_of_cheap(cheap) > err(a) + SPLIT_ERROR_MARGIN {
             return None;
         }
         let there = priced(&cheap_rates, a.input, a.cached, a.output);
@@ -246,7 +248,7 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
             "In your A/B split, {} served {} {class} requests with {:.1}% failed, no worse than {}. Sending the whole split to {} would save about ${m} a month.",
             cheap.model,
             cheap.requests,
-            err(cheap) * 100.0,
+            err_of_cheap(cheap) * 100.0,
             others.join(", "),
             cheap.model
         ),
@@ -416,7 +418,15 @@ mod tests {
         let mut spilled = dear.clone();
         spilled.requests += 30;
         spilled.retries = 30;
-        assert!(recommend(&[cheap, spilled], &prices(), 30.0).is_empty(), "30 of 130 drawn to mini failed over to big");
+        assert!(recommend(&[cheap.clone(), spilled], &prices(), 30.0).is_empty(), "30 of 130 drawn to mini failed over to big");
+        // Retries on the cheap arm's own rows (its second deployment answering) never count
+        // against the dear arm.
+        let mut flaky_deployment = cheap.clone();
+        flaky_deployment.retries = 40;
+        let mut dear_clean = dear.clone();
+        dear_clean.errors = 0;
+        let recs = recommend(&[flaky_deployment, dear_clean], &prices(), 30.0);
+        assert_eq!(recs.len(), 1, "mini answered every draw; big failed none either");
     }
 
     #[test]

@@ -597,15 +597,21 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     continue;
                 }
                 health::neutral(&provider.id, &candidate.upstream_model);
-                if kept.is_some() || rejection == Rejection::TooLong {
+                let sized = matches!(rejection, Rejection::TooLong | Rejection::OutputCap);
+                if kept.is_some() || sized {
                     // The stronger model refuses what the weaker one answered: keep that answer.
                     // Or the prompt is too long for this model: one with a larger window may take
                     // it, and if none does the client hears this refusal (below).
                     attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
-                    if rejection == Rejection::TooLong {
-                        // The prompt's length, not an adapter's missing feature, is what the
-                        // client has to fix when nothing takes it.
-                        too_long.get_or_insert(ApiError::context_length_exceeded(format!("{} rejected the request: {message}", provider.id)));
+                    if sized {
+                        // The prompt's length (or the output asked for), not an adapter's missing
+                        // feature, is what the client has to fix when nothing takes it.
+                        let refused = format!("{} rejected the request: {message}", provider.id);
+                        too_long.get_or_insert(if rejection == Rejection::TooLong {
+                            ApiError::context_length_exceeded(refused)
+                        } else {
+                            ApiError::invalid_value(if chat.max_completion_tokens.is_some() { "max_completion_tokens" } else { "max_tokens" }, refused)
+                        });
                         rejections += 1;
                     }
                     continue;
@@ -751,7 +757,8 @@ fn json_response(
                 provider: receipt.provider.clone(),
                 model: receipt.model.clone(),
                 cost: receipt.cost.map(|c| c.total).unwrap_or_default(),
-                baseline: receipt.baseline.unwrap_or_default(),
+                // No baseline known: a hit on it claims the answer's own cost, no more.
+                baseline: receipt.baseline.or(receipt.cost.map(|c| c.total)).unwrap_or_default(),
                 stored_at: now_unix(),
                 expires_at: None,
             };
@@ -806,7 +813,7 @@ impl StreamState {
                     provider: self.receipt.provider.clone(),
                     model: self.receipt.model.clone(),
                     cost: self.receipt.cost.map(|c| c.total).unwrap_or_default(),
-                    baseline: self.receipt.baseline.unwrap_or_default(),
+                    baseline: self.receipt.baseline.or(self.receipt.cost.map(|c| c.total)).unwrap_or_default(),
                     stored_at: now_unix(),
                     expires_at: None,
                 };

@@ -143,7 +143,16 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
             }
             if let Ok(Some(text)) = read {
                 match Policy::from_toml(&key, &text, known) {
-                    Ok(p) => chosen = Some(Rc::new(p)),
+                    Ok(p) => {
+                        // What loaded but may be a typo (a when.model the catalog lacks): said where
+                        // an operator's log tail sees it, not only by `costrouter policy check`.
+                        if cached.is_none() {
+                            for note in &p.notes {
+                                worker::console_warn!("policy note: {note}");
+                            }
+                        }
+                        chosen = Some(Rc::new(p));
+                    }
                     Err(e) => {
                         worker::console_error!("policy rejected: {e}");
                         let last_valid = cached.map(|(_, p)| p).ok_or_else(|| {

@@ -118,7 +118,7 @@ pub fn cors_applies(path: &str) -> bool {
 pub const CORS_EXPOSED: &str = "x-request-id, x-costrouter-request-id, x-costrouter-provider, x-costrouter-model, x-costrouter-route, \
 x-costrouter-route-reason, x-costrouter-cost-usd, x-costrouter-baseline-cost-usd, x-costrouter-cache, x-costrouter-usage, \
 x-costrouter-budget-warning, retry-after, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, \
-x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens";
+x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-requests";
 
 /// The answer to a CORS preflight: any origin, the methods the API takes, and the headers the
 /// browser asks to send (the SDKs' `x-stainless-*` among them; refused lists would fail every
@@ -131,6 +131,8 @@ pub fn cors_preflight(headers: &RequestHeaders) -> Response {
         ("access-control-allow-methods", "GET, POST, OPTIONS"),
         ("access-control-allow-headers", allow_headers.as_str()),
         ("access-control-max-age", "86400"),
+        // The answer echoes the headers asked for: a cache must key on them.
+        ("vary", "access-control-request-headers"),
     ]);
     whole_response(204, out, Vec::new())
 }

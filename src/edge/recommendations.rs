@@ -44,7 +44,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     // asked about over ninety would read a ninth of its volume.
     let hourly = spend::usage(&stub, from, now + 3600, "", "hour").await?;
     let first_hour = hourly["rows"].as_array().and_then(|r| r.iter().filter_map(|row| row["start"].as_i64()).filter(|s| *s > 0).min());
-    let observed_days = first_hour.map_or(days as f64, |first| ((now - first) as f64 / 86_400.0).ceil().clamp(1.0, days as f64));
+    let observed_days = first_hour.map_or(days as f64, |first| ((now - first) as f64 / 86_400.0).clamp(1.0, days as f64));
     let recs = recommend(&rows, &cfg.prices, observed_days);
     let total = recs.iter().fold(crate::money::Usd::ZERO, |a, r| a + r.monthly_savings);
     let body = json!({

@@ -57,7 +57,9 @@ impl Provider for Anthropic {
             .unwrap_or_default();
         if message.contains("credit balance") {
             Rejection::Deployment
-        } else if message.contains("prompt is too long") || message.contains("exceed context limit") || message.contains("maximum allowed number of output tokens") {
+        } else if message.contains("maximum allowed number of output tokens") {
+            Rejection::OutputCap
+        } else if message.contains("prompt is too long") || message.contains("exceed context limit") {
             Rejection::TooLong
         } else {
             Rejection::Request
@@ -672,7 +674,7 @@ mod tests {
         let long = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
         assert_eq!(Anthropic.rejection(400, long), Rejection::TooLong);
         let cap = br#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 70000 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5"}}"#;
-        assert_eq!(Anthropic.rejection(400, cap), Rejection::TooLong);
+        assert_eq!(Anthropic.rejection(400, cap), Rejection::OutputCap);
         let window = br#"{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit: 197000 + 4096 > 200000, decrease input length or `max_tokens` and try again"}}"#;
         assert_eq!(Anthropic.rejection(400, window), Rejection::TooLong);
         let bad = br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content: Field required"}}"#;

@@ -216,9 +216,11 @@ pub enum Rejection {
     /// The deployment's own setup (an invalid or expired key, billing, a location the provider
     /// refuses): the next candidate is tried and the deployment's breaker counts a failure.
     Deployment,
-    /// Too long for this model (its context window or output cap): a model with a larger one
-    /// may take it. Says nothing of the deployment's health.
+    /// The prompt is too long for this model's window: a model with a larger one may take it.
+    /// Says nothing of the deployment's health.
     TooLong,
+    /// The output asked for (`max_tokens`) is more than this model writes: another may.
+    OutputCap,
 }
 
 /// The OpenAI dialect's refusals, which OpenAI-compatible hosts (vLLM, Groq, Mistral, Together)

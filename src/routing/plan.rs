@@ -100,9 +100,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     // What must fit the window: the prompt and the output the client asked for. Without a cap
     // the provider writes into whatever room is left, as OpenAI does.
     let needed = input.facts.prompt_tokens.saturating_add(input.requested_output_tokens.unwrap_or(1));
-    // Candidates passed over for the request's size: if that is every one, the client has a
-    // request to shorten (a 400), not an outage to wait out.
-    let (mut too_long, mut too_much_output) = (0usize, 0usize);
+    // Candidates passed over for the request's size (a prompt over the window, an output over
+    // the cap) and for anything a later request could find different (no key, a region): if
+    // only size stood in the way, the client has a request to change (a 400), not an outage to
+    // wait out. Names that can never serve (unknown, not a chat model, not allowed) count for
+    // neither.
+    let (mut too_long, mut too_much_output, mut otherwise) = (0usize, 0usize, 0usize);
     for name in &names {
         let Some(model) = input.catalog.resolve(name) else {
             notes.push(format!("{name} unknown"));
@@ -118,7 +121,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         }
         let price = input.prices.get(&model.price_key);
         if let Some(why) = price.and_then(|p| p.cannot_take(needed, input.requested_output_tokens)) {
-            if why.starts_with("window") {
+            // Over the window only with the output asked for, the output is what to change.
+            let prompt_fits = price.and_then(|p| p.context_window).is_none_or(|w| input.facts.prompt_tokens < w);
+            if why.starts_with("window") && !(prompt_fits && input.requested_output_tokens.is_some()) {
                 too_long += 1;
             } else {
                 too_much_output += 1;
@@ -140,6 +145,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     }
     let mut candidates = Vec::new();
     for (model, _) in &models {
+        let before = candidates.len();
+        let mut misfits = 0usize;
         for d in &model.deployments {
             let provider = &input.catalog.providers[&d.provider];
             if !provider.serves_regions(&route.regions) {
@@ -152,9 +159,19 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             }
             if let Some(why) = adapter_output_cap_misfit(input.prices, &model.price_key, provider, input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
+                misfits += 1;
                 continue;
             }
             candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key.clone() });
+        }
+        if candidates.len() == before {
+            // Every deployment too small for the prompt with its adapter's own output cap is a
+            // size refusal too; one without a key or outside the regions is not.
+            if misfits > 0 && misfits == model.deployments.len() {
+                too_long += 1;
+            } else {
+                otherwise += 1;
+            }
         }
     }
     if route.strategy == Strategy::Fastest {
@@ -163,10 +180,10 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     }
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-        if too_long + too_much_output == names.len() && too_much_output > 0 {
+        if otherwise == 0 && too_much_output > 0 {
             return Err(ApiError::invalid_value("max_tokens", format!("{prefix}: max_tokens is more than the candidates can write or hold{why}.")));
         }
-        if too_long == names.len() && too_long > 0 {
+        if otherwise == 0 && too_long > 0 {
             return Err(ApiError::context_length_exceeded(format!("{prefix}: the request does not fit the context window of any candidate{why}.")));
         }
         return Err(if route.regions.is_empty() {
@@ -330,11 +347,16 @@ route = { strategy = "requested" }
         let facts = |tokens| Facts { task: Some(TaskClass::Classification), prompt_tokens: tokens, model: "gpt4o".into(), ..Facts::default() };
         let e = run(facts(300_000), &|_| true).unwrap_err();
         assert_eq!((e.status, e.code, e.param.as_deref()), (400, "context_length_exceeded", Some("messages")), "{}", e.message);
+        // Claude's window holds the prompt but not with the 4,096 tokens its adapter asks for.
+        let e = run(facts(197_000), &|_| true).unwrap_err();
+        assert_eq!(e.code, "context_length_exceeded", "{}", e.message);
         let e = run_capped(facts(100), &|_| true, Some(100_000)).unwrap_err();
         assert_eq!((e.status, e.code, e.param.as_deref()), (400, "invalid_value", Some("max_tokens")), "{}", e.message);
         // Without a cap the answer takes the room left, as at the provider: a prompt just under
-        // the window still routes.
-        assert!(run(facts(127_900), &|_| true).is_ok());
+        // the window of the rule's only model (gpt-4o-mini, 128k) still routes.
+        let quick = |tokens| Facts { feature: "quick".into(), prompt_tokens: tokens, model: "gpt4o".into(), ..Facts::default() };
+        assert!(run(quick(127_900), &|_| true).is_ok());
+        assert_eq!(run(quick(128_001), &|_| true).unwrap_err().code, "context_length_exceeded");
         // Passed over for another reason (no key), it is still the 503 of an outage.
         assert_eq!(run(facts(100), &|_| false).unwrap_err().status, 503);
     }
