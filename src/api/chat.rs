@@ -100,6 +100,14 @@ pub struct Message {
     pub extra: Map<String, Value>,
 }
 
+impl Message {
+    /// An assistant turn's refusal (`"refusal": "..."`, as OpenAI returns a structured-output
+    /// refusal and clients send it back): for providers without the field, it is what was said.
+    pub fn refusal(&self) -> Option<&str> {
+        self.extra.get("refusal").and_then(Value::as_str).filter(|r| !r.is_empty())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Content {

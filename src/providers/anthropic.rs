@@ -243,6 +243,9 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
 
 fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
     let mut blocks = content_blocks(m.content.as_ref(), i)?;
+    if let (true, Some(refusal)) = (blocks.is_empty(), m.refusal()) {
+        blocks.push(json!({"type": "text", "text": refusal}));
+    }
     for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
         let args = function.arguments.trim();
         // Some clients send "" for a call without arguments; Anthropic needs an object.
@@ -679,6 +682,12 @@ mod tests {
         assert_eq!(Anthropic.rejection(400, window), Rejection::TooLong);
         let bad = br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content: Field required"}}"#;
         assert_eq!(Anthropic.rejection(400, bad), Rejection::Request);
+    }
+
+    #[test]
+    fn a_refusal_turn_sent_back_is_what_the_assistant_said() {
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"do x"},{"role":"assistant","content":null,"refusal":"I can't do x."},{"role":"user","content":"why?"}]}"#).unwrap();
+        assert_eq!(body["messages"][1], json!({"role": "assistant", "content": [{"type": "text", "text": "I can't do x."}]}));
     }
 
     #[test]

@@ -262,6 +262,8 @@ fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a st
     let mut parts = Vec::new();
     if let Some(text) = m.content.as_ref().map(Content::text).filter(|t| !t.is_empty()) {
         parts.push(json!({ "text": text }));
+    } else if let Some(refusal) = m.refusal() {
+        parts.push(json!({ "text": refusal }));
     }
     for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
         call_names.insert(&call.id, &function.name);
@@ -713,6 +715,13 @@ mod tests {
         assert_eq!(config("gemini-2.0-flash"), json!({"presencePenalty": 0.5, "frequencyPenalty": -0.5}));
         assert_eq!(config("gemini-2.5-flash"), Value::Null, "no generationConfig at all");
         assert_eq!(config("gemini-3-pro-preview"), Value::Null);
+    }
+
+    #[test]
+    fn a_refusal_turn_sent_back_is_what_the_model_said() {
+        let req = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "do x"},
+            {"role": "assistant", "content": null, "refusal": "I can't do x."}, {"role": "user", "content": "why?"}]})).unwrap();
+        assert_eq!(request_body(&req, "gemini-2.5-flash").unwrap()["contents"][1], json!({"role": "model", "parts": [{"text": "I can't do x."}]}));
     }
 
     #[test]
