@@ -8,6 +8,14 @@ export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/binaryen/bin/wasm-opt}"
 profile="${COSTROUTER_PROFILE:---release}"
+# `make dev` has just built the bundle, and wrangler runs this again as its [build] command (and on
+# every source change it watches): with COSTROUTER_BUILD_IF_STALE=1, a bundle newer than every
+# source it is built from is kept (the same list as the Makefile's build/index.js rule).
+if [ "${COSTROUTER_BUILD_IF_STALE:-}" = 1 ] && [ -f build/index.js ] \
+   && [ -z "$(find src dashboard Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json package-lock.json -newer build/index.js -print -quit)" ]; then
+  echo "[build-worker] build/index.js is up to date"
+  exit 0
+fi
 # The dashboard's script with Chart.js (pinned in package-lock.json), bundled first: the worker
 # embeds build/dashboard/app.js (src/edge/dashboard.rs), so it must exist before the Rust build.
 mkdir -p build/dashboard
