@@ -32,6 +32,9 @@ pub struct StreamSession {
     /// A chunk the client would act on has been produced: text, a tool call, a refusal or a
     /// finish reason. Until then a failed stream can still be retried elsewhere.
     committed: bool,
+    /// The stream failed because the model did (Gemini's MALFORMED_FUNCTION_CALL), not the
+    /// deployment: no verdict for its breaker.
+    model_failed: bool,
 }
 
 /// How a stream ended, for costing and the cost event.
@@ -62,7 +65,7 @@ impl StreamOutcome {
 
 impl StreamSession {
     pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64) -> Self {
-        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0, committed: false }
+        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0, committed: false, model_failed: false }
     }
 
     /// Whether the stream has produced anything the client would act on (see `committed`).
@@ -73,6 +76,11 @@ impl StreamSession {
     /// Why the stream failed, once it has.
     pub fn failure(&self) -> Option<&str> {
         self.error.as_deref()
+    }
+
+    /// Whether the failure was the model's own (see `model_failed`), not the deployment's.
+    pub fn model_failed(&self) -> bool {
+        self.model_failed
     }
 
     /// Whether the provider's end-of-stream marker has arrived.
@@ -108,6 +116,7 @@ impl StreamSession {
             Ok(events) => {
                 for event in events {
                     if let Err(e) = self.on_event(&event, &mut out) {
+                        self.model_failed = matches!(e, UpstreamError::NoAnswer { .. });
                         self.fail(e.to_string(), &mut out);
                         break;
                     }
@@ -370,6 +379,17 @@ mod tests {
         let chunk = usage_chunk(&events(&out)).unwrap();
         assert_eq!(chunk["usage"], outcome.usage.unwrap().to_openai_json());
         assert_eq!((&chunk["usage"]["prompt_tokens"], &chunk["usage"]["completion_tokens"]), (&json!(125), &json!(6)));
+    }
+
+    #[test]
+    fn a_stream_the_model_fails_is_told_from_one_the_deployment_fails() {
+        let malformed = "data: {\"candidates\": [{\"content\": {\"role\": \"model\"}, \"finishReason\": \"MALFORMED_FUNCTION_CALL\", \"index\": 0}]}\n\n";
+        let mut s = StreamSession::new(Box::new(crate::providers::gemini::GeminiStream::new("gemini", "gemini-2.5-flash")), false, 100);
+        s.push(malformed.as_bytes());
+        assert!(s.failure().is_some() && s.model_failed(), "the model failed: no verdict on the deployment");
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100);
+        s.push(b"data: {\"error\": {\"message\": \"overloaded\", \"type\": \"server_error\"}}\n\n");
+        assert!(s.failure().is_some() && !s.model_failed(), "the host failed");
     }
 
     #[test]

@@ -512,7 +512,13 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let (prefix, upstream) = match prime_stream(&mut session, upstream_body).await {
                     Ok(started) => started,
                     Err(why) => {
-                        health::failure(rc, &provider.id, &candidate.upstream_model);
+                        // The model failing the request (Gemini's MALFORMED_FUNCTION_CALL) says
+                        // nothing of the deployment, as for a whole answer.
+                        if session.model_failed() {
+                            health::neutral(&provider.id, &candidate.upstream_model);
+                        } else {
+                            health::failure(rc, &provider.id, &candidate.upstream_model);
+                        }
                         // A prompt the provider reported before failing (Anthropic's message_start)
                         // was billed: the request pays for it, served elsewhere or not.
                         let (_, outcome) = session.finish();
