@@ -28,6 +28,16 @@ pub struct Rates {
     pub cache_write_1h: Usd,
 }
 
+impl Rates {
+    /// These rates' cache prices scaled as `input` is to their own input price: a tier that
+    /// names only its input price keeps the base band's cache discount (OpenAI's priority gpt-4o:
+    /// 4.25 input, so 2.125 cached, as 2.5 and 1.25 at standard).
+    fn cache_prices_at(&self, input: Usd) -> Rates {
+        let scale = |price: Usd| in_proportion(price, self.input, input);
+        Rates { input, output: self.output, cached_input: scale(self.cached_input), cache_write: scale(self.cache_write), cache_write_1h: scale(self.cache_write_1h) }
+    }
+}
+
 /// A price band that applies when a request's prompt is larger than `above_input_tokens`
 /// (Gemini 2.5 Pro and Claude's 1M context both charge more past 200k).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -266,20 +276,21 @@ fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: 
     };
     // Without a cached or cache-write price, those tokens cost the plain input price; in a tier,
     // the base band's discount (or premium) applied to the tier's own input price.
+    let scaled = fallback.map(|f| f.cache_prices_at(input));
     let cached_input = match get("cached_input")? {
         Some(v) => per_million(model, "cached_input", v)?,
-        None => fallback.map(|f| in_proportion(f.cached_input, f.input, input)).unwrap_or(input),
+        None => scaled.map(|f| f.cached_input).unwrap_or(input),
     };
     let cache_write = match get("cache_write")? {
         Some(v) => per_million(model, "cache_write", v)?,
-        None => fallback.map(|f| in_proportion(f.cache_write, f.input, input)).unwrap_or(input),
+        None => scaled.map(|f| f.cache_write).unwrap_or(input),
     };
     // A tier that prices 5-minute writes but not 1-hour ones keeps its own write price rather
     // than the base band's (lower) 1-hour price.
     let cache_write_1h = match get("cache_write_1h")? {
         Some(v) => per_million(model, "cache_write_1h", v)?,
         None if get("cache_write")?.is_some() => cache_write,
-        None => fallback.map(|f| in_proportion(f.cache_write_1h, f.input, input)).unwrap_or(cache_write),
+        None => scaled.map(|f| f.cache_write_1h).unwrap_or(cache_write),
     };
     Ok(Rates { input, output, cached_input, cache_write, cache_write_1h })
 }
@@ -388,14 +399,15 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     }
     for (above, rates) in tiers.iter_mut() {
         let unnamed = |kind: &str| !named.contains(&(*above, kind));
+        let scaled = base.cache_prices_at(rates.input);
         if unnamed("cache_read_input_token_cost") {
-            rates.cached_input = in_proportion(base.cached_input, base.input, rates.input);
+            rates.cached_input = scaled.cached_input;
         }
         if unnamed("cache_creation_input_token_cost") {
-            rates.cache_write = in_proportion(base.cache_write, base.input, rates.input);
+            rates.cache_write = scaled.cache_write;
         }
         if unnamed("cache_creation_input_token_cost_1hr") {
-            rates.cache_write_1h = in_proportion(base.cache_write_1h, base.input, rates.input);
+            rates.cache_write_1h = scaled.cache_write_1h;
         }
     }
     let batch_discount_ppm = match (per_token("input_cost_per_token_batches")?, input) {
@@ -419,9 +431,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     })
 }
 
-/// `price` scaled as `input` is to `base_input`: a tier that names only its input price keeps the
-/// base band's cache discount (OpenAI's priority gpt-4o: 4.25 input, so 2.125 cached, as 2.5 and
-/// 1.25 at standard).
+/// `price` scaled as `input` is to `base_input` (see [`Rates::cache_prices_at`]).
 fn in_proportion(price: Usd, base_input: Usd, input: Usd) -> Usd {
     if base_input.0 <= 0 {
         return price;
@@ -438,14 +448,8 @@ fn litellm_service_tier(per_token: &dyn Fn(&str) -> Result<Option<Usd>, PricingE
     if input.is_none() && output.is_none() && cached.is_none() {
         return Ok(None);
     }
-    let input = input.unwrap_or(base.input);
-    Ok(Some(Rates {
-        input,
-        output: output.unwrap_or(base.output),
-        cached_input: cached.unwrap_or_else(|| in_proportion(base.cached_input, base.input, input)),
-        cache_write: in_proportion(base.cache_write, base.input, input),
-        cache_write_1h: in_proportion(base.cache_write_1h, base.input, input),
-    }))
+    let scaled = base.cache_prices_at(input.unwrap_or(base.input));
+    Ok(Some(Rates { output: output.unwrap_or(base.output), cached_input: cached.unwrap_or(scaled.cached_input), ..scaled }))
 }
 
 #[cfg(test)]

@@ -48,6 +48,12 @@ fn baseline_usage(served: &Usage, baseline: &crate::pricing::ModelPrice, same_mo
 }
 
 impl Receipt {
+    /// The baseline a cached copy of this answer carries: with none known, the answer's own
+    /// cost, so that a hit on it claims no more saving than the answer itself.
+    pub fn baseline_for_cache(&self) -> Usd {
+        self.baseline.or(self.cost.map(|c| c.total)).unwrap_or_default()
+    }
+
     /// Costs `usage` at the served model's price and at the requested model's.
     #[allow(clippy::too_many_arguments)]
     pub fn priced(

@@ -189,10 +189,8 @@ async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, A
     let mut keys = Vec::new();
     for name in listed {
         let Some(hash) = kv.get(&name).text().await.map_err(kv_error)? else { continue };
-        if let Some(mut record) = kv.get(&format!("key:{hash}")).json::<KeyRecord>().await.map_err(kv_error)? {
-            if record.revoked_at.is_none() {
-                record.revoked_at = kv.get(&super::auth::revoked_marker(&hash)).text().await.map_err(kv_error)?.and_then(|at| at.parse().ok());
-            }
+        if let Some(record) = kv.get(&format!("key:{hash}")).json::<KeyRecord>().await.map_err(kv_error)? {
+            let record = with_revocation(kv, &hash, record).await?;
             keys.push(json!({"key_id": record.key_id, "name": record.name, "created_at": record.created_at, "revoked_at": record.revoked_at, "tags": record.tags, "lock_tags": record.lock_tags}));
         }
     }
@@ -205,13 +203,19 @@ async fn key_by_id(kv: &KvStore, id: &str) -> Result<(String, KeyRecord), ApiErr
         return Err(ApiError::invalid_value("key_id", "Key ids are 'key_' followed by 12 hex digits, as listed by GET /admin/keys."));
     }
     let hash = kv.get(&format!("keyid:{id}")).text().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
-    let mut record: KeyRecord = kv.get(&format!("key:{hash}")).json().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
-    // The revocation marker outlives a record rewritten from a stale copy (see `revoked_marker`).
+    let record: KeyRecord = kv.get(&format!("key:{hash}")).json().await.map_err(kv_error)?.ok_or_else(|| ApiError::not_found(format!("No key '{id}'.")))?;
+    let record = with_revocation(kv, &hash, record).await?;
+    Ok((hash, record))
+}
+
+/// A key's record with its revocation time from the revocation marker, which outlives a record
+/// rewritten from a stale copy (see `auth::revoked_marker`).
+async fn with_revocation(kv: &KvStore, hash: &str, mut record: KeyRecord) -> Result<KeyRecord, ApiError> {
     if record.revoked_at.is_none() {
-        let marker = kv.get(&super::auth::revoked_marker(&hash)).text().await.map_err(kv_error)?;
+        let marker = kv.get(&super::auth::revoked_marker(hash)).text().await.map_err(kv_error)?;
         record.revoked_at = marker.and_then(|at| at.parse().ok());
     }
-    Ok((hash, record))
+    Ok(record)
 }
 
 /// Replaces a key's default tags; cached lookups pick them up within the auth cache's few seconds.

@@ -763,8 +763,7 @@ fn json_response(
                 provider: receipt.provider.clone(),
                 model: receipt.model.clone(),
                 cost: receipt.cost.map(|c| c.total).unwrap_or_default(),
-                // No baseline known: a hit on it claims the answer's own cost, no more.
-                baseline: receipt.baseline.or(receipt.cost.map(|c| c.total)).unwrap_or_default(),
+                baseline: receipt.baseline_for_cache(),
                 stored_at: now_unix(),
                 expires_at: None,
             };
@@ -819,7 +818,7 @@ impl StreamState {
                     provider: self.receipt.provider.clone(),
                     model: self.receipt.model.clone(),
                     cost: self.receipt.cost.map(|c| c.total).unwrap_or_default(),
-                    baseline: self.receipt.baseline.or(self.receipt.cost.map(|c| c.total)).unwrap_or_default(),
+                    baseline: self.receipt.baseline_for_cache(),
                     stored_at: now_unix(),
                     expires_at: None,
                 };

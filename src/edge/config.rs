@@ -19,6 +19,15 @@ use crate::routing::policy::Policy;
 use super::http::now_ms;
 
 const CONFIG_TTL_MS: f64 = 30_000.0;
+/// After a failed KV read, the copy kept is asked for again this soon, not after the whole TTL
+/// (and not on every request).
+const RETRY_READ_AFTER_MS: f64 = 5_000.0;
+
+/// The time to stamp a copy kept after a failed read with, so that it expires in
+/// [`RETRY_READ_AFTER_MS`].
+fn stamp_to_retry_soon() -> f64 {
+    now_ms() - CONFIG_TTL_MS + RETRY_READ_AFTER_MS
+}
 const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct RouterConfig {
@@ -52,8 +61,7 @@ pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
     let Some((catalog_text, pricing_text)) = texts else {
         worker::console_error!("the configuration could not be read from KV; keeping the previous one");
         let previous = previous.ok_or_else(|| ApiError::configuration_unavailable("catalog and pricing"))?;
-        // Asked again in a few seconds, not after the whole TTL.
-        CACHED.with(|c| *c.borrow_mut() = Some((now_ms() - CONFIG_TTL_MS + 5_000.0, previous.clone())));
+        CACHED.with(|c| *c.borrow_mut() = Some((stamp_to_retry_soon(), previous.clone())));
         return Ok(previous);
     };
     let cfg = match parse(catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING)) {
@@ -137,8 +145,7 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                 // tenant's residency and block rules for as long as KV misbehaves.
                 worker::console_error!("the policy {key} could not be read from KV; keeping the last one");
                 let (_, last) = cached.ok_or_else(|| ApiError::configuration_unavailable("routing policy"))?;
-                // Asked again in a few seconds, not on every request.
-                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (now_ms() - CONFIG_TTL_MS + 5_000.0, last.clone())));
+                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (stamp_to_retry_soon(), last.clone())));
                 return Ok(last);
             }
             if let Ok(Some(text)) = read {

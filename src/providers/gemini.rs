@@ -253,9 +253,17 @@ fn inline_data(url: &str, default_mime: &str, param: &str) -> Result<Value, ApiE
 const SIGNATURE_PLACEHOLDER: &str = "skip_thought_signature_validator";
 
 fn needs_thought_signature(model: &str) -> bool {
-    let version = model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("");
-    let major: String = version.chars().take_while(char::is_ascii_digit).collect();
-    major.parse::<u32>().is_ok_and(|v| v >= 3)
+    major_version(model).is_some_and(|v| v >= 3)
+}
+
+/// What follows `gemini-` in a model's name (`2.5-flash`), or "" for another family.
+fn version(model: &str) -> &str {
+    model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("")
+}
+
+/// The major version of a Gemini model (3 for `gemini-3-pro-preview`).
+fn major_version(model: &str) -> Option<u32> {
+    version(model).chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
 }
 
 fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a str, &'a str>, sign: bool) -> Result<Vec<Value>, ApiError> {
@@ -296,7 +304,7 @@ fn function_response(m: &Message, i: usize, call_names: &HashMap<&str, &str>) ->
 /// "low" are what make a cheap request cheap), a level for Gemini 3. Gemini 2.5 Pro cannot turn
 /// thinking off; it gets its smallest budget.
 fn thinking_config(model: &str, effort: &str) -> Option<Value> {
-    let version = model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("");
+    let version = version(model);
     if version.starts_with("2.5") {
         let budget = match effort {
             "none" if version.contains("pro") => 128,
@@ -308,7 +316,7 @@ fn thinking_config(model: &str, effort: &str) -> Option<Value> {
         };
         return Some(json!({ "thinkingBudget": budget }));
     }
-    let major: u32 = version.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()?;
+    let major = major_version(model)?;
     let level = match effort {
         "none" | "minimal" | "low" => "low",
         "medium" | "high" => "high",
@@ -320,7 +328,7 @@ fn thinking_config(model: &str, effort: &str) -> Option<Value> {
 /// Gemini 2.5 and later answer 400 "Penalty is not enabled" to presence and frequency
 /// penalties; they are soft hints, dropped as the Anthropic adapter drops them.
 fn takes_penalties(model: &str) -> bool {
-    let version = model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("");
+    let version = version(model);
     version.starts_with("1.") || version.starts_with("2.0")
 }
 
