@@ -34,6 +34,7 @@ use super::{events, health, spend, upstream};
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment: Option<&str>) -> Result<Response, ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
+    events::attribute_before_body(rc, &principal);
     let cfg = config::load(env).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
     let chat = match deployment {

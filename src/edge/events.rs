@@ -119,3 +119,12 @@ pub async fn flush_sink(env: &Env) {
 pub fn attribution(headers: &super::http::RequestHeaders, principal: &Principal, metadata: Option<&serde_json::Value>, body_user: Option<&str>) -> Result<Attribution, ApiError> {
     crate::attribution::resolve(|name| headers.get(name), metadata, body_user, crate::attribution::KeyTags { tags: &principal.tags, locked: principal.tags_locked })
 }
+
+/// Files the request under the tags its headers and key give it, before its body is read: a
+/// request refused for its body (broken JSON, a bad parameter, too large) still counts against
+/// the feature and team that sent it. The body's own tags replace these once it parses; a
+/// malformed tag header leaves the key's tags alone here and is refused with the body's.
+pub fn attribute_before_body(rc: &super::http::RequestContext, principal: &Principal) {
+    let tags = attribution(&rc.headers, principal, None, None).unwrap_or_else(|_| principal.tags.clone());
+    rc.set_attribution(tags);
+}

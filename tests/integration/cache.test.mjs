@@ -115,14 +115,24 @@ test('a cached answer replays as a stream, and a streamed answer is cached once 
 });
 
 test('a cut-off stream is not cached', async () => {
+  // Cut after some text, so the client has had a 200 and content (a stream cut before its first
+  // token is a 502 and could never be cached anyway).
   const body = fresh({ model: 'claude-haiku-4-5', stream: true });
-  r.upstream.script({ provider: 'anthropic', response: { fault: 'truncated' } });
-  await readSse(await r.chat(body));
+  const story = 'The tide came in over the flats and the gulls rose all at once, '.repeat(6);
+  r.upstream.script({ provider: 'anthropic', response: { fault: 'truncated', truncate_after: 12, text: story } });
+  const cut = await r.chat(body);
+  assert.equal(cut.status, 200);
+  const partial = await readSse(cut);
+  const sent = partial.data.filter((d) => typeof d === 'object').map((d) => d.choices?.[0]?.delta?.content ?? '').join('');
+  assert.ok(sent.length > 0, 'some text arrived before the cut');
+  assert.ok(partial.data.some((d) => d.error), 'the stream ends with an error event');
   await stored();
   const { stream, ...plain } = body;
+  const before = chats();
   const next = await r.chat(plain);
   assert.equal(next.headers.get('x-costrouter-cache'), 'miss');
   await next.arrayBuffer();
+  assert.equal(chats() - before, 1, 'the request went to the provider');
 });
 
 test('cache-control and x-costrouter-cache-ttl are obeyed; sampling is cached only when asked', async () => {

@@ -122,6 +122,8 @@ test('a stream the client abandons is settled for what it used, with one cost ev
   const events = r.events.filter((e) => e.request_id === id);
   assert.equal(events.length, 1, JSON.stringify(events));
   assert.notEqual(events[0].error_code, '', 'recorded as cut off');
+  assert.ok(events[0].cost_usd > 0, 'what was used is charged');
+  assert.equal(picos(s.states.month.spent), picos(events[0].cost_usd), 'settled for what the event records');
 });
 
 test('a client that leaves before its answer is still charged for it, with one cost event', async () => {

@@ -255,6 +255,16 @@ test('a key with locked tags files its requests under them whatever the request 
   assert.equal(unlocked.status, 200, unlocked.text);
   assert.equal(unlocked.json.lock_tags, false);
   assert.deepEqual(unlocked.json.tags, { feature: '', team: 'payments', environment: 'prod', user: '' }, 'tags left as they were');
+  const after = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+    { key: created.json.key, headers: { 'x-costrouter-team': 'other' } });
+  assert.equal(after.status, 200, await after.clone().text());
+  const afterId = after.headers.get('x-costrouter-request-id');
+  await after.text();
+  const since = Date.now();
+  while (!r.events.some((e) => e.request_id === afterId) && Date.now() - since < 3000) await new Promise((res) => setTimeout(res, 20));
+  const afterEvent = r.events.find((e) => e.request_id === afterId);
+  assert.equal(afterEvent.attribution.team, 'other', 'the request\'s own tag wins');
+  assert.equal(afterEvent.attribution.environment, 'prod', 'the key\'s default fills what the request leaves empty');
 });
 
 test('a restricted tenant sees only its allowed alias and gets 404 model_not_found for the rest', async () => {
@@ -303,7 +313,11 @@ test('tenant isolation: nothing in a response to one tenant carries another tena
       for (const resp of await Promise.all(calls)) {
         sent += 1;
         const id = resp.headers['x-costrouter-request-id'];
-        if (id) requestIds[id] = who;
+        // /v1/models and /v1/deployments record no event; every chat and embeddings call does.
+        if (resp.what.startsWith('POST')) {
+          assert.ok(id, `${resp.what} has a request id`);
+          requestIds[id] = who;
+        }
       }
     }
   }
@@ -319,14 +333,16 @@ test('tenant isolation: nothing in a response to one tenant carries another tena
   }
   assert.deepEqual(failures, []);
   // Each request's cost event is filed under the tenant that sent it, with its own tags.
+  assert.equal(Object.keys(requestIds).length, 24);
   await r.eventsSettled(eventsBefore + Object.keys(requestIds).length);
   for (const [id, who] of Object.entries(requestIds)) {
     const ev = r.events.find((e) => e.request_id === id);
-    if (!ev) continue; // /v1/models and /v1/deployments record no event
+    assert.ok(ev, `an event for ${who}'s request ${id}`);
     assert.equal(ev.tenant, who, `event for ${id}`);
-    if (ev.attribution.feature) assert.equal(ev.attribution.feature, TENANTS[who].feature);
+    assert.equal(ev.attribution.feature, TENANTS[who].feature, `feature of ${id}: ${JSON.stringify(ev)}`);
+    assert.equal(ev.attribution.team, `${who}-team`, `team of ${id}`);
   }
-  assert.ok(sent >= 32);
+  assert.equal(sent, 32);
 
   // Key listings are per tenant, even for ids that share a prefix.
   for (const id of ['iso', 'iso-b']) assert.equal((await adminCall('PUT', `/admin/tenants/${id}`, { name: id })).status, 200);
