@@ -75,7 +75,17 @@ pub struct RequestShape {
     pub circuits_opened: Vec<String>,
 }
 
+/// The status and error code of a stream its client closed before the end: billed for what the
+/// provider sent, and not an error of the route (nginx's 499, "client closed request").
+pub const CLIENT_CLOSED_STATUS: u16 = 499;
+pub const CLIENT_CLOSED: &str = "client_closed";
+
 impl CostEvent {
+    /// Whether the request failed: an error status or code, but not a client that left.
+    pub fn is_error(&self) -> bool {
+        self.error_code != CLIENT_CLOSED && (self.status >= 400 || !self.error_code.is_empty())
+    }
+
     /// An event for a request that was answered (fully or as a cut-off stream).
     pub fn from_receipt(tenant: &str, attribution: Attribution, country: &str, status: u16, receipt: &Receipt, latency_ms: f64) -> CostEvent {
         let usage = receipt.usage.unwrap_or_default();
@@ -197,5 +207,43 @@ mod tests {
         assert_eq!(cut.blobs()[11], "upstream_stream_error");
         assert_eq!(cut.cost_usd, ok.cost_usd);
         assert!(cut.cost_usd > 0.0);
+        assert!(cut.is_error() && !ok.is_error());
+        let left = CostEvent::from_receipt("acme", Attribution::default(), "US", CLIENT_CLOSED_STATUS, &receipt, 1.0).with_error_code(CLIENT_CLOSED);
+        assert!(!left.is_error(), "a client that leaves is not the route's error");
+        assert!(CostEvent::failure("acme", Attribution::default(), "US", 400, "req_2", "invalid_value", "m", 1.0).is_error());
+    }
+
+    /// The positions the README's Analytics Engine table (and every query written against it)
+    /// names: each field has a distinct value, so a swap of any two shows.
+    #[test]
+    fn data_point_positions_are_the_documented_ones() {
+        let event = CostEvent {
+            tenant: "acme".into(),
+            attribution: Attribution { feature: "feat".into(), team: "team".into(), environment: "env".into(), user: "user".into() },
+            provider: "prov".into(),
+            model: "model".into(),
+            route: "route".into(),
+            cache: "cache".into(),
+            country: "CC".into(),
+            status: 201,
+            request_id: "req".into(),
+            error_code: "code".into(),
+            input_tokens: 1,
+            cached_input_tokens: 2,
+            output_tokens: 3,
+            reasoning_tokens: 4,
+            cost_usd: 5.0,
+            baseline_cost_usd: 6.0,
+            latency_ms: 7.0,
+            cache_write_tokens: 8,
+            shape: RequestShape { class: "code/hard".into(), rule: "rule".into(), retries: 9, escalations: 10, system_tokens: 11, ..RequestShape::default() },
+        };
+        // blob1–blob4 feature, team, environment, user; blob5–blob8 provider, model, route,
+        // cache; blob9–blob12 country, status, request id, error code; blob13–blob14 class, rule.
+        let blobs = ["feat", "team", "env", "user", "prov", "model", "route", "cache", "CC", "201", "req", "code", "code/hard", "rule"];
+        assert_eq!(event.blobs().map(|b| b.to_string()), blobs.map(String::from));
+        // double1–double4 input, cached input, output, reasoning tokens; double5–double8 cost,
+        // baseline, latency, cache-write tokens; double9–double11 retries, escalations, system tokens.
+        assert_eq!(event.doubles(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]);
     }
 }

@@ -99,7 +99,7 @@ pub fn upsert_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
         text(&shape.class),
         text(&shape.rule),
         Value::Int(1),
-        Value::Int(i64::from(is_error(event))),
+        Value::Int(i64::from(event.is_error())),
         Value::Int(event.input_tokens as i64),
         Value::Int(event.cached_input_tokens as i64),
         Value::Int(event.output_tokens as i64),
@@ -123,7 +123,7 @@ pub fn minutely_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
         Value::Int(unix_now - unix_now.rem_euclid(60)),
         Value::Text(event.attribution.feature.clone()),
         Value::Int(1),
-        Value::Int(i64::from(is_error(event))),
+        Value::Int(i64::from(event.is_error())),
         Value::Int(i64::from(event.shape.retries)),
         Value::Int(nanos(event.cost_usd)),
     ]
@@ -161,9 +161,6 @@ fn add_row(rows: &mut Vec<Vec<Value>>, row: Vec<Value>, key_len: usize) {
     }
 }
 
-fn is_error(event: &CostEvent) -> bool {
-    event.status >= 400 || !event.error_code.is_empty()
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {

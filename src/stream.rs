@@ -35,6 +35,11 @@ pub struct StreamSession {
     /// The stream failed because the model did (Gemini's MALFORMED_FUNCTION_CALL), not the
     /// deployment: no verdict for its breaker.
     model_failed: bool,
+    /// The HTTP status an error event stood for (Anthropic's rate_limit_error is a 429), so a
+    /// request every candidate refuses that way is answered as a refused call would be.
+    failure_status: Option<u16>,
+    /// A choice finished at its token limit (`finish_reason: "length"`).
+    length_stop: bool,
 }
 
 /// How a stream ended, for costing and the cost event.
@@ -46,6 +51,8 @@ pub struct StreamOutcome {
     pub error: Option<String>,
     pub chunks_sent: usize,
     pub output_chars: usize,
+    /// A choice finished at its token limit.
+    pub length_stop: bool,
 }
 
 impl StreamOutcome {
@@ -65,7 +72,7 @@ impl StreamOutcome {
 
 impl StreamSession {
     pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64) -> Self {
-        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0, committed: false, model_failed: false }
+        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0, committed: false, model_failed: false, failure_status: None, length_stop: false }
     }
 
     /// Whether the stream has produced anything the client would act on (see `committed`).
@@ -81,6 +88,11 @@ impl StreamSession {
     /// Whether the failure was the model's own (see `model_failed`), not the deployment's.
     pub fn model_failed(&self) -> bool {
         self.model_failed
+    }
+
+    /// The HTTP status the error event that failed the stream stood for, if it named one.
+    pub fn failure_status(&self) -> Option<u16> {
+        self.failure_status
     }
 
     /// Whether the provider's end-of-stream marker has arrived.
@@ -117,6 +129,9 @@ impl StreamSession {
                 for event in events {
                     if let Err(e) = self.on_event(&event, &mut out) {
                         self.model_failed = matches!(e, UpstreamError::NoAnswer { .. });
+                        if let UpstreamError::Status { status, .. } = &e {
+                            self.failure_status = Some(*status);
+                        }
                         self.fail(e.to_string(), &mut out);
                         break;
                     }
@@ -142,6 +157,7 @@ impl StreamSession {
             }
             let generated = generated_chars(&chunk);
             self.output_chars += generated;
+            self.length_stop |= finished_at_length(&chunk);
             self.committed |= generated > 0 || acts(&chunk);
             write_data(out, &chunk);
             self.chunks_sent += 1;
@@ -179,7 +195,7 @@ impl StreamSession {
             }
             write_data(&mut out, &usage_chunk);
         }
-        let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent, output_chars: self.output_chars };
+        let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent, output_chars: self.output_chars, length_stop: self.length_stop };
         (out, outcome)
     }
 }
@@ -192,9 +208,13 @@ fn acts(chunk: &Value) -> bool {
     })
 }
 
+fn finished_at_length(chunk: &Value) -> bool {
+    chunk.get("choices").and_then(Value::as_array).into_iter().flatten().any(|c| c.get("finish_reason").and_then(Value::as_str) == Some("length"))
+}
+
 /// Text a chunk adds: content, refusal and reasoning deltas (`reasoning_content` from DeepSeek,
 /// `reasoning` from Groq and others: billed as output like the rest), and tool-call argument
-/// fragments.
+/// fragments (a function's arguments, a custom tool's free-form input).
 fn generated_chars(chunk: &Value) -> usize {
     let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return 0 };
     choices
@@ -205,7 +225,13 @@ fn generated_chars(chunk: &Value) -> usize {
             let args: usize = d
                 .get("tool_calls")
                 .and_then(Value::as_array)
-                .map_or(0, |calls| calls.iter().filter_map(|t| t.pointer("/function/arguments").and_then(Value::as_str)).map(|a| a.chars().count()).sum());
+                .map_or(0, |calls| {
+                    calls
+                        .iter()
+                        .filter_map(|t| t.pointer("/function/arguments").or_else(|| t.pointer("/custom/input")).and_then(Value::as_str))
+                        .map(|a| a.chars().count())
+                        .sum()
+                });
             content + args
         })
         .sum()
@@ -293,6 +319,25 @@ mod tests {
         let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"reasoning_content": "abcd", "reasoning": "ef", "refusal": "no", "content": "hi",
             "tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}}]});
         assert_eq!(generated_chars(&chunk), 4 + 2 + 2 + 2 + 2);
+        let custom = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "type": "custom", "custom": {"input": "SELECT 1"}}]}}]});
+        assert_eq!(generated_chars(&custom), 8, "a custom tool's input is generated text too");
+    }
+
+    #[test]
+    fn a_choice_stopped_at_its_token_limit_is_noted() {
+        let (_, outcome) = run(false, UPSTREAM, 64);
+        assert!(!outcome.length_stop);
+        let (_, outcome) = run(false, &UPSTREAM.replace("\"finish_reason\":\"stop\"", "\"finish_reason\":\"length\""), 64);
+        assert!(outcome.length_stop && outcome.complete);
+    }
+
+    #[test]
+    fn an_error_event_keeps_the_status_it_stands_for() {
+        let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude-haiku-4-5")), false, 100);
+        s.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n");
+        s.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n");
+        assert!(s.failure().is_some() && !s.is_committed());
+        assert_eq!(s.failure_status(), Some(429));
     }
 
     const UPSTREAM: &str = concat!(
@@ -417,7 +462,7 @@ mod tests {
     fn a_cut_off_stream_bills_the_text_it_sent_even_when_usage_came_first() {
         // Anthropic reports usage in `message_start` (output 1) and the real count only at the end.
         let started = Usage { input_tokens: 900, output_tokens: 1, ..Usage::default() };
-        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output_chars: 4_000 };
+        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output_chars: 4_000, length_stop: false };
         let (usage, basis) = cut.billed_usage(5);
         assert_eq!((usage.input_tokens, usage.output_tokens, basis), (900, 1_000, UsageBasis::Estimated));
 

@@ -78,15 +78,22 @@ impl CompletionAssembler {
                 parts.refusal.get_or_insert_with(String::new).push_str(t);
             }
             for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-                let k = call.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-                if k > 128 {
+                // A delta without an index, or a new call id at an index already taken (Ollama
+                // sends every call at index 0), cannot be told apart from its neighbours: joined,
+                // two calls would replay as one with both names and both argument strings.
+                let Some(k) = call.get("index").and_then(Value::as_u64).map(|k| k as usize).filter(|k| *k <= 128) else {
                     self.broken = true;
                     return;
-                }
+                };
                 while parts.tool_calls.len() <= k {
                     parts.tool_calls.push(Map::new());
                 }
                 let slot = &mut parts.tool_calls[k];
+                let id = call.get("id").and_then(Value::as_str);
+                if id.is_some_and(|id| slot.get("id").and_then(Value::as_str).is_some_and(|known| known != id)) {
+                    self.broken = true;
+                    return;
+                }
                 for field in ["id", "type"] {
                     if let Some(v) = call.get(field).filter(|v| !v.is_null()) {
                         slot.insert(field.into(), v.clone());

@@ -135,9 +135,15 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
         r#"{"content":"hi","reasoning_content":"because"}"#,
         r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}"},"extra_content":{"google":{"thought_signature":"sig"}}}]}"#,
         r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}","thought":"kept apart"}}]}"#,
+        r#"{"tool_calls":[{"id":"c","type":"function","function":{"name":"get","arguments":"{}"}}]}"#,
     ] {
         assert_eq!(rebuilt(dropped), None, "{dropped}");
     }
+    // Ollama sends each of several calls at index 0: joined, they would replay as one call.
+    let mut ollama = CompletionAssembler::default();
+    ollama.push(chunk(r#"{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"read","arguments":"{}"}}]}"#).replace("\"stop\"", "null").as_bytes());
+    ollama.push(chunk(r#"{"tool_calls":[{"index":0,"id":"call_b","type":"function","function":{"name":"write","arguments":"{}"}}]}"#).replace("\"stop\"", "\"tool_calls\"").as_bytes());
+    assert_eq!(ollama.finish(), None);
 }
 
 #[test]

@@ -20,6 +20,7 @@ use crate::routing::plan::{plan, Outcome, PlanInput};
 use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
 use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
+use crate::events::{CLIENT_CLOSED, CLIENT_CLOSED_STATUS};
 use crate::budget::{max_cost, OnHardLimit};
 use crate::cache::{exact_key, storable, CachePlan, CacheSettings, CachedAnswer, ClientControls, CompletionAssembler};
 use crate::tokens::{prompt_token_upper_bound, usage_when_unreported, PromptBound};
@@ -520,6 +521,11 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         } else {
                             health::failure(rc, &provider.id, &candidate.upstream_model);
                         }
+                        // An error event standing for a refusal (Anthropic's rate_limit_error)
+                        // is answered as that refusal would be, if every candidate refuses.
+                        if let Some(status @ (429 | 503)) = session.failure_status() {
+                            worst_status = status;
+                        }
                         // A prompt the provider reported before failing (Anthropic's message_start)
                         // was billed: the request pays for it, served elsewhere or not.
                         let (_, outcome) = session.finish();
@@ -898,11 +904,19 @@ fn stream_response(
             };
             match next {
                 Some(Ok(bytes)) => {
-                    let out = st.session.push(&bytes);
+                    let mut out = st.session.push(&bytes);
+                    if st.session.failure().is_some() {
+                        // The stream is over for the client (its error event is in `out`): stop
+                        // reading, which cancels the upstream call, and end it now.
+                        st.upstream = None;
+                        out.extend(finish_stream(&mut st, StreamEnd::Upstream));
+                        st.done = true;
+                        st.hand_over();
+                    }
                     if let Some((assembler, _)) = st.caching.as_mut() {
                         assembler.push(&out);
                     }
-                    if !out.is_empty() {
+                    if !out.is_empty() || st.done {
                         return Some((Ok::<Vec<u8>, worker::Error>(out), st));
                     }
                 }
@@ -995,10 +1009,16 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
     let (provider, upstream_model) = &st.deployment;
     match (outcome.complete, end) {
         (true, _) => health::success(provider, upstream_model, AnswerKind::Stream, st.first_byte_ms),
+        // The model failed the answer after it began (Gemini's MALFORMED_FUNCTION_CALL): no
+        // verdict on the deployment, as before the first token.
+        (false, StreamEnd::Upstream) if st.session.model_failed() => health::neutral(provider, upstream_model),
         // Cut off or an error event from the host: a failure, as an error status would be.
         (false, StreamEnd::Upstream) => health::failure(&st.rc, provider, upstream_model),
         // The client left: no verdict on the deployment (a half-open probe is released).
         (false, StreamEnd::ClientLeft) => health::neutral(provider, upstream_model),
+    }
+    if outcome.length_stop {
+        st.rc.shape.borrow_mut().length_stop = true;
     }
     let (usage, basis) = outcome.billed_usage(st.prompt_tokens_estimate);
     let priced = Receipt::priced(
@@ -1020,10 +1040,11 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
     if let Some(cost) = st.receipt.cost.as_mut() {
         cost.total += st.rc.unseen_cost.get();
     }
-    if outcome.complete {
-        events::record(&st.env, &st.rc, &st.tenant, 200, &st.receipt);
-    } else {
-        events::record_broken_stream(&st.env, &st.rc, &st.tenant, &st.receipt, STREAM_ERROR_CODE);
+    match (outcome.complete, end) {
+        (true, _) => events::record(&st.env, &st.rc, &st.tenant, 200, &st.receipt),
+        (false, StreamEnd::Upstream) => events::record_broken_stream(&st.env, &st.rc, &st.tenant, &st.receipt, 502, STREAM_ERROR_CODE),
+        // Billed as any cut stream, but the client's choice, not an error of the route.
+        (false, StreamEnd::ClientLeft) => events::record_broken_stream(&st.env, &st.rc, &st.tenant, &st.receipt, CLIENT_CLOSED_STATUS, CLIENT_CLOSED),
     }
     let mut summary = st.receipt.summary();
     if let Some(err) = &outcome.error {

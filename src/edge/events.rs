@@ -25,9 +25,9 @@ pub fn record(env: &Env, rc: &RequestContext, principal: &Principal, status: u16
 
 /// A stream that broke after its headers left: answered, and billed for what was generated, yet
 /// failed; the event carries `error_code` so failures can be counted from events alone.
-pub fn record_broken_stream(env: &Env, rc: &RequestContext, principal: &Principal, receipt: &Receipt, error_code: &str) {
+pub fn record_broken_stream(env: &Env, rc: &RequestContext, principal: &Principal, receipt: &Receipt, status: u16, error_code: &str) {
     let attribution = rc.attribution.borrow().clone();
-    let mut event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, 502, receipt, rc.elapsed_ms()).with_error_code(error_code);
+    let mut event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, status, receipt, rc.elapsed_ms()).with_error_code(error_code);
     event.shape = rc.shape.borrow().clone();
     write(env, &event);
     *rc.event.borrow_mut() = Some(event);

@@ -382,6 +382,29 @@ test('streams a host cuts off after its 200 count as failures: five in a row ope
   assert.equal(list.data.find((d) => d.deployment === 'anthropic/claude-flaky').health.breaker.state, 'open');
 });
 
+test('a Gemini answer the model failed (MALFORMED_FUNCTION_CALL) falls back, charges its prompt, and leaves the breaker closed', async () => {
+  // More failures than the breaker's threshold (5): were they the deployment's, it would open.
+  for (let i = 0; i < 6; i++) {
+    const stream = i % 2 === 1;
+    r.upstream.script({ provider: 'gemini', model: 'gemini-keyless', response: { text: '', finish_reason: 'MALFORMED_FUNCTION_CALL' } });
+    const resp = await chat(ask('gemini-then-azure', stream));
+    assert.equal(resp.status, 200, await resp.clone().text());
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'azure', `attempt ${i}`);
+    assert.match(resp.headers.get('x-costrouter-route-reason'), /gemini: .*did not finish an answer/);
+    await resp.text();
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.shape.retries, 1, 'the failed call is a retry');
+    // The Gemini prompt it billed is charged to the request, on top of Azure's answer.
+    const billed = Number(/its prompt, billed, \$([0-9.e-]+)/.exec(resp.headers.get('x-costrouter-route-reason'))?.[1]);
+    assert.ok(billed > 0, resp.headers.get('x-costrouter-route-reason'));
+    assert.ok(ev.cost_usd > billed, `${ev.cost_usd} > ${billed}`);
+  }
+  const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
+  const gemini = list.data.find((d) => d.deployment === 'gemini/gemini-keyless');
+  assert.equal(gemini.health.breaker.state, 'closed', JSON.stringify(gemini.health));
+  assert.equal(gemini.health.consecutive_failures, 0);
+});
+
 test('no cost event carries a provider key', async () => {
   await r.eventsSettled(sent.length);
   assertNoKey(JSON.stringify(r.events));

@@ -121,7 +121,11 @@ test('a stream the client abandons is settled for what it used, with one cost ev
   await new Promise((res) => setTimeout(res, 300));
   const events = r.events.filter((e) => e.request_id === id);
   assert.equal(events.length, 1, JSON.stringify(events));
-  assert.notEqual(events[0].error_code, '', 'recorded as cut off');
+  assert.equal(events[0].error_code, 'client_closed', 'recorded as cut off by its client');
+  assert.equal(events[0].status, 499);
+  const usage = await (await fetch(`${r.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(usage.totals.requests, 1, JSON.stringify(usage));
+  assert.equal(usage.totals.errors, 0, 'a client that leaves is not an error of the route');
   assert.ok(events[0].cost_usd > 0, 'what was used is charged');
   assert.equal(picos(s.states.month.spent), picos(events[0].cost_usd), 'settled for what the event records');
 });
