@@ -382,9 +382,9 @@ impl Ledger {
         let key_tokens = self.minute.key_tokens.get(key_id).copied().unwrap_or(0);
         let checks = [
             ("tenant requests", self.limits.tenant_rpm, self.minute.tenant_requests + 1),
-            ("tenant tokens", self.limits.tenant_tpm, self.minute.tenant_tokens + tokens),
+            ("tenant tokens", self.limits.tenant_tpm, self.minute.tenant_tokens.saturating_add(tokens)),
             ("key requests", self.limits.key_rpm, key_requests + 1),
-            ("key tokens", self.limits.key_tpm, key_tokens + tokens),
+            ("key tokens", self.limits.key_tpm, key_tokens.saturating_add(tokens)),
         ];
         for (what, limit, after) in checks {
             if let Some(limit) = limit {
@@ -394,9 +394,11 @@ impl Ledger {
             }
         }
         self.minute.tenant_requests += 1;
-        self.minute.tenant_tokens += tokens;
+        // Saturating: a client's `max_tokens` near u64::MAX must not wrap a counter back to small.
+        self.minute.tenant_tokens = self.minute.tenant_tokens.saturating_add(tokens);
         *self.minute.key_requests.entry(key_id.to_string()).or_default() += 1;
-        *self.minute.key_tokens.entry(key_id.to_string()).or_default() += tokens;
+        let key_used = self.minute.key_tokens.entry(key_id.to_string()).or_default();
+        *key_used = key_used.saturating_add(tokens);
         let tightest = |a: Option<u64>, used_a: u64, b: Option<u64>, used_b: u64| -> (Option<u64>, Option<u64>) {
             let ra = a.map(|l| l.saturating_sub(used_a));
             let rb = b.map(|l| l.saturating_sub(used_b));
@@ -446,8 +448,18 @@ impl Ledger {
         if minute > self.minute.minute {
             self.minute = MinuteCounters { minute, ..MinuteCounters::default() };
         }
-        self.minute.tenant_tokens += beyond;
-        *self.minute.key_tokens.entry(key_id.to_string()).or_default() += beyond;
+        self.minute.tenant_tokens = self.minute.tenant_tokens.saturating_add(beyond);
+        let key_used = self.minute.key_tokens.entry(key_id.to_string()).or_default();
+        *key_used = key_used.saturating_add(beyond);
+    }
+
+    /// The ledger as a reader at `now` should see it: windows that have ended start again, and
+    /// reservations past their life no longer hold money (the stored ledger rolls on its next
+    /// change).
+    pub fn as_of(&self, now: i64) -> Ledger {
+        let mut ledger = self.clone();
+        ledger.roll(now);
+        ledger
     }
 
     fn roll(&mut self, now: i64) {
@@ -610,8 +622,8 @@ pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
 /// `prompt` bounds the prompt's tokens on each model; `output_cap` (the request's) caps each of
 /// the `choices` answers (OpenAI's `n`, Gemini's `candidateCount`), and each is billed for its
 /// own output while the prompt is billed once. Without a request cap, an adapter's own default
-/// (`adapter_output_cap`: Anthropic requires `max_tokens` and is sent 4,096) or else the model's
-/// published cap applies.
+/// (`adapter_output_cap`: Anthropic requires `max_tokens` and is sent 4,096), else the model's
+/// published cap, else its context window applies.
 pub fn max_cost(
     decision: &crate::routing::RouteDecision,
     prices: &crate::pricing::PriceTable,
@@ -628,7 +640,8 @@ pub fn max_cost(
             let per_choice = match (output_cap, adapter_output_cap(c), p.max_output_tokens) {
                 (Some(cap), _, _) => cap,
                 (None, Some(adapter), Some(model)) => adapter.min(model),
-                (None, adapter, model) => adapter.or(model).unwrap_or(DEFAULT_OUTPUT_CAP),
+                // No cap anywhere: the answer can fill the window (the prompt is at least empty).
+                (None, adapter, model) => adapter.or(model).or(p.context_window).unwrap_or(DEFAULT_OUTPUT_CAP),
             };
             let output_tokens = per_choice.saturating_mul(choices.max(1));
             let prompt_upper = prompt.for_model(p.context_window, p.max_image_tokens);
@@ -777,6 +790,11 @@ mod tests {
         // Images at the row's own allowance: (30 + 48,169) × 0.15 + 10 × 0.6.
         let image = PromptBound { text_tokens: 30, images: 1, ..PromptBound::default() };
         assert_eq!(max_cost(&decision(cand("openai", "mini")), &prices, &image, Some(10), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.00723585");
+        // No cap from the request, the adapter or the row: the answer may fill the window
+        // (1000 × 1 + 32,000 × 2); with no window either, 4,096 output tokens are assumed.
+        let uncapped = crate::pricing::PriceTable::from_json(r#"{"models":{"local":{"input":1,"output":2,"context_window":32000},"bare":{"input":1,"output":2}}}"#).unwrap();
+        assert_eq!(max_cost(&decision(cand("vllm", "local")), &uncapped, &PromptBound::text(1000), None, 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.065");
+        assert_eq!(max_cost(&decision(cand("vllm", "bare")), &uncapped, &PromptBound::text(1000), None, 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.009192");
     }
 
     #[test]
@@ -866,6 +884,18 @@ mod tests {
         l.settle("gone", Usd(USD / 2), tomorrow + RESERVATION_TTL_SECS + EXPIRED_RESERVATION_KEEP_SECS);
         assert!(l.expired.is_empty());
         assert_eq!(l.states["search-monthly"].spent, Usd(5 * USD / 2), "too late to be charged");
+    }
+
+    #[test]
+    fn a_reader_sees_the_current_window_and_no_expired_holds() {
+        let mut l = ledger(100);
+        l.reserve("held", Usd(USD), &Covered::default(), NOW).unwrap();
+        l.reserve("spent", Usd(2 * USD), &Covered::default(), NOW).unwrap();
+        l.finish("spent", Usd(2 * USD), &Covered::default(), NOW);
+        let later = l.as_of(NOW + 2 * 86_400);
+        assert_eq!(later.reservations.len(), 0, "the hold expired");
+        assert!(later.states.values().all(|st| st.reserved == Usd::ZERO && st.spent == Usd::ZERO), "{:?}", later.states);
+        assert_eq!(l.as_of(NOW).states, l.states, "nothing changes within the window");
     }
 
     #[test]

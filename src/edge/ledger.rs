@@ -82,7 +82,9 @@ struct AckBody {
 pub struct Ledger {
     state: State,
     ledger: RefCell<Option<BudgetLedger>>,
-    /// Requests finished lately: a `/finish` batch sent again is not applied twice.
+    /// Requests finished lately: a `/finish` batch sent again is not applied twice. The same ids
+    /// are kept in `finished_requests` (SQL, written with the batch), for a batch sent again to
+    /// an instance that restarted after applying it.
     finished: RefCell<crate::budget::RecentIds>,
 }
 
@@ -311,10 +313,17 @@ impl Ledger {
     }
 }
 
+/// Requests whose `/finish` was applied, by id (see `Ledger::finished`).
+const CREATE_FINISHED: &str = "CREATE TABLE IF NOT EXISTS finished_requests (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL)";
+
+/// How long a finished request's id is kept in SQL: the worker's resends of a batch all come
+/// within a minute of the first.
+const FINISHED_KEPT_SECS: i64 = 3_600;
+
 /// The rollup tables, and the one-time move of version 1 hourly rows.
 fn create_tables(state: &State) -> worker::Result<()> {
     let sql = state.storage().sql();
-    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS] {
+    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS, CREATE_FINISHED] {
         sql.exec(ddl, None)?;
     }
     let v1: Vec<serde_json::Value> = sql.exec(rollup::HAS_V1, None)?.to_array()?;
@@ -401,8 +410,28 @@ impl DurableObject for Ledger {
                     // not applied twice (settlement, spend and rollups all add). The rollups are
                     // written first: if that fails nothing is applied or remembered, and the
                     // retry applies the whole batch; after it nothing here can fail.
-                    b.items.retain(|item| !self.finished.borrow().contains(&item.request_id));
+                    let sql = self.state.storage().sql();
+                    let mut already = Vec::new();
+                    for item in &b.items {
+                        if self.finished.borrow().contains(&item.request_id) {
+                            already.push(item.request_id.clone());
+                            continue;
+                        }
+                        let rows: Vec<serde_json::Value> = sql.exec("SELECT 1 AS found FROM finished_requests WHERE request_id = ?", vec![SqlStorageValue::String(item.request_id.clone())])?.to_array()?;
+                        if !rows.is_empty() {
+                            already.push(item.request_id.clone());
+                        }
+                    }
+                    b.items.retain(|item| !already.contains(&item.request_id));
                     self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
+                    // Written in the same turn as the rollups and the state below (stored together
+                    // or not at all), and before anything is applied, like the rollups.
+                    for item in &b.items {
+                        sql.exec("INSERT OR IGNORE INTO finished_requests (request_id, at) VALUES (?, ?)", vec![SqlStorageValue::String(item.request_id.clone()), SqlStorageValue::Integer(b.now)])?;
+                    }
+                    if b.now % 61 == 0 {
+                        sql.exec("DELETE FROM finished_requests WHERE at < ?", vec![SqlStorageValue::Integer(b.now - FINISHED_KEPT_SECS)])?;
+                    }
                     for item in &b.items {
                         let tags = item.event.as_ref().map(|e| &e.attribution);
                         let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
@@ -432,6 +461,7 @@ impl DurableObject for Ledger {
                     json!({"ok": true})
                 }
                 "/state" => {
+                    let ledger = ledger.as_of(worker::Date::now().as_millis() as i64 / 1000);
                     return Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
                         "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}));
                 }

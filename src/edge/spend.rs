@@ -167,9 +167,13 @@ pub async fn admit(stub: &Stub, tenant: &str, request_id: &str, tokens: u64, amo
 /// requests a second. Reservations are released at most this much later.
 const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Pauses before each `/finish` attempt: at once, then twice more within about 1.5 s (well inside
-/// the time `waitUntil` grants after the response).
-const FINISH_RETRY_PAUSES_MS: [u64; 3] = [0, 250, 1_000];
+/// Pauses before each `/finish` attempt: at once, then five more over about 15 s (inside the 30 s
+/// `waitUntil` grants after the response), for a ledger reset by a deploy or overloaded.
+const FINISH_RETRY_PAUSES_MS: [u64; 6] = [0, 250, 1_000, 2_000, 4_000, 8_000];
+
+/// Most finished requests an isolate keeps for a tenant whose ledger could not be reached, to
+/// send with that tenant's next batch.
+const UNSENT_KEPT: usize = 10_000;
 
 /// Finished requests waiting for their tenant's next ledger call, each already as the JSON the
 /// ledger reads (`{request_id, actual, event}`): written straight from the structs, with no
@@ -206,6 +210,9 @@ fn finish_body(items: &[String], now: i64) -> String {
 
 thread_local! {
     static BATCHES: std::cell::RefCell<std::collections::HashMap<String, Batch>> = std::cell::RefCell::new(std::collections::HashMap::new());
+    /// Finished requests whose batch the ledger never took, by tenant: sent with the tenant's
+    /// next batch (the ledger skips any it had applied after all).
+    static UNSENT: std::cell::RefCell<std::collections::HashMap<String, Vec<String>>> = std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// A request that has ended, for its tenant's ledger: what it cost (`None`: release its
@@ -258,7 +265,8 @@ pub async fn finish(env: &Env, done: Finished) {
         return;
     }
     worker::Delay::from(GROUP_COMMIT).await;
-    let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
+    let mut items = UNSENT.with(|u| u.borrow_mut().remove(&tenant)).unwrap_or_default();
+    items.extend(BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default());
     let Some(stub) = ledger(env, &tenant) else { return };
     let n = items.len();
     let body = finish_body(&items, super::http::now_unix());
@@ -275,6 +283,17 @@ pub async fn finish(env: &Env, done: Finished) {
             Err(e) if e.status >= 500 && attempt + 1 < FINISH_RETRY_PAUSES_MS.len() => continue,
             Err(e) => {
                 worker::console_error!("ledger finish failed for a batch of {n} after {} attempts: {}", attempt + 1, e.message);
+                // Kept for the tenant's next batch rather than lost: their reservations would
+                // expire uncharged and their rollups never be written.
+                if e.status >= 500 {
+                    UNSENT.with(|u| {
+                        let mut unsent = u.borrow_mut();
+                        let kept = unsent.entry(tenant.clone()).or_default();
+                        kept.extend(items);
+                        let over = kept.len().saturating_sub(UNSENT_KEPT);
+                        kept.drain(..over);
+                    });
+                }
                 return;
             }
         }
