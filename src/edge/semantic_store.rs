@@ -21,12 +21,17 @@ pub const MAX_ENTRIES: i64 = 10_000;
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Expired best matches a lookup drops before it answers a miss (each costs a scan).
 const EXPIRED_SKIPS_PER_LOOKUP: usize = 4;
-/// The similarity above which a stored question is the one being stored again.
-const SAME_QUESTION: f32 = 0.9999;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS semantic_entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, vector TEXT NOT NULL, guard TEXT NOT NULL,
     answer TEXT NOT NULL, expires_at INTEGER NOT NULL)";
+/// The same question stored again is found by its exact vector (the embedder is deterministic; a
+/// question's similarity to itself after quantization is not exactly 1, so a threshold misses
+/// some), and expired rows without a scan of the table.
+const INDEXES: [&str; 2] = [
+    "CREATE INDEX IF NOT EXISTS semantic_entries_question ON semantic_entries (bucket, vector)",
+    "CREATE INDEX IF NOT EXISTS semantic_entries_expiry ON semantic_entries (expires_at)",
+];
 
 #[durable_object]
 pub struct SemanticCache {
@@ -141,14 +146,21 @@ impl SemanticCache {
             return Response::from_json(&json!({"stored": false}));
         }
         self.ensure_loaded(b.now)?;
-        // A fresh answer to the same question (a client's cache-control: no-cache) replaces the
-        // old one, which would otherwise keep matching (ties go to the older entry) until it
-        // expired, and would count against the tenant's limit.
-        for _ in 0..EXPIRED_SKIPS_PER_LOOKUP {
-            let same = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, SAME_QUESTION));
-            let Some((old, _)) = same else { break };
-            self.forget(&[(old as i64, b.bucket.clone())])?;
+        // A fresh answer to the same question (a client's cache-control: no-cache, or two misses
+        // at once) replaces the old one, which would otherwise keep matching until it expired,
+        // and would count against the tenant's limit.
+        #[derive(Deserialize)]
+        struct Same {
+            id: i64,
         }
+        let same: Vec<Same> = self
+            .sql()
+            .exec(
+                "SELECT id FROM semantic_entries WHERE bucket = ? AND vector = ? AND guard = ?",
+                vec![SqlStorageValue::String(b.bucket.clone()), SqlStorageValue::String(b.vector.clone()), SqlStorageValue::String(b.guard.clone())],
+            )?
+            .to_array()?;
+        self.forget(&same.into_iter().map(|s| (s.id, b.bucket.clone())).collect::<Vec<_>>())?;
         #[derive(Deserialize)]
         struct Id {
             id: i64,
@@ -187,9 +199,10 @@ impl SemanticCache {
             n: i64,
         }
         let count: Vec<Count> = self.sql().exec("SELECT COUNT(*) AS n FROM semantic_entries", None)?.to_array()?;
-        let excess = count.first().map_or(0, |c| c.n) - MAX_ENTRIES;
+        // The expired rows this pass removes are not over the limit: only live ones past it go.
+        let excess = count.first().map_or(0, |c| c.n) - gone.len() as i64 - MAX_ENTRIES;
         if excess > 0 {
-            let over: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries ORDER BY id LIMIT ?", vec![SqlStorageValue::Integer(excess)])?.to_array()?;
+            let over: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at > ? ORDER BY id LIMIT ?", vec![SqlStorageValue::Integer(b.now), SqlStorageValue::Integer(excess)])?.to_array()?;
             gone.extend(over);
         }
         let gone: Vec<(i64, String)> = gone.into_iter().map(|g| (g.id, g.bucket)).collect();
@@ -200,8 +213,10 @@ impl SemanticCache {
 
 impl DurableObject for SemanticCache {
     fn new(state: State, _env: Env) -> Self {
-        if let Err(e) = state.storage().sql().exec(CREATE, None) {
-            worker::console_error!("semantic table not created: {e}");
+        for ddl in std::iter::once(CREATE).chain(INDEXES) {
+            if let Err(e) = state.storage().sql().exec(ddl, None) {
+                worker::console_error!("semantic table not created: {e}");
+            }
         }
         SemanticCache { state, indexes: RefCell::new(None) }
     }

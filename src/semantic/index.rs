@@ -183,7 +183,8 @@ impl SemanticIndex {
         true
     }
 
-    /// The most similar entry in `bucket` with a compatible guard and similarity ≥ `threshold`.
+    /// The most similar entry in `bucket` with a compatible guard and similarity ≥ `threshold`;
+    /// of equals, the newest (the highest id: ids grow with each insert).
     /// A zero query (text with no known token) never matches.
     pub fn best_match(&self, bucket: &BucketKey, query: &QuantizedVector, guard: &MatchGuard, threshold: f32) -> Option<(u64, f32)> {
         if query.dims() != self.dims || query.scale == 0.0 {
@@ -193,7 +194,7 @@ impl SemanticIndex {
         let mut best: Option<(u64, f32)> = None;
         for (i, row) in b.values.chunks_exact(self.dims).enumerate() {
             let sim = dot_i8(row, &query.values) as f32 * b.scales[i] * query.scale;
-            if sim >= threshold && b.scales[i] > 0.0 && b.guards[i].compatible(guard) && best.is_none_or(|(_, s)| sim > s) {
+            if sim >= threshold && b.scales[i] > 0.0 && b.guards[i].compatible(guard) && best.is_none_or(|(id, s)| sim > s || (sim == s && b.ids[i] > id)) {
                 best = Some((b.ids[i], sim));
             }
         }

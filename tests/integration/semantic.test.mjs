@@ -211,4 +211,19 @@ test('a refreshed answer (no-cache) replaces the old one for paraphrases too', a
   const paraphrase = await r.chat(askFast(RESET_PARAPHRASE));
   assert.equal(paraphrase.headers.get('x-costrouter-cache'), 'hit-semantic');
   assert.equal((await paraphrase.json()).choices[0].message.content, 'New answer.', 'not the answer the refresh replaced');
+
+  // A question whose similarity to itself, after quantization, is below 1 (0.9988 for this one):
+  // the refresh still replaces its entry (with both kept, the older won the tie).
+  const FRANCE = 'What is the capital of France?';
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { text: 'Old Paris.' } });
+  assert.equal((await r.chat(askFast(FRANCE))).headers.get('x-costrouter-cache'), 'miss');
+  await stored();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { text: 'New Paris.' } });
+  const again = await r.chat(askFast(FRANCE), { headers: { 'cache-control': 'no-cache' } });
+  assert.equal((await again.json()).choices[0].message.content, 'New Paris.');
+  await stored();
+  // The same words in capitals: another exact key, the same vector.
+  const shouted = await r.chat(askFast(FRANCE.toUpperCase()));
+  assert.equal(shouted.headers.get('x-costrouter-cache'), 'hit-semantic');
+  assert.equal((await shouted.json()).choices[0].message.content, 'New Paris.', 'not the answer the refresh replaced');
 });
