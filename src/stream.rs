@@ -262,6 +262,19 @@ pub fn completion_as_sse(completion: &Value, include_usage: bool, summary: &Valu
         // goes in one chunk, so the whole list rides on the first chunk of text (or the last chunk).
         let mut logprobs = choice.get("logprobs").cloned().filter(|l| !l.is_null());
         write_data(&mut out, &chunk(&index, json!({"role": "assistant", "content": ""}), Value::Null, Value::Null));
+        // Other parts of the message (a host's `reasoning_content`, `annotations`, `audio`, a
+        // legacy `function_call`) go whole in one delta, as the stream would have carried them
+        // in pieces: a client joining deltas gets the same message.
+        let extras: serde_json::Map<String, Value> = message
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| !matches!(k.as_str(), "role" | "content" | "refusal" | "tool_calls") && !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !extras.is_empty() {
+            write_data(&mut out, &chunk(&index, Value::Object(extras), Value::Null, Value::Null));
+        }
         for field in ["content", "refusal"] {
             if let Some(text) = message.get(field).and_then(Value::as_str).filter(|t| !t.is_empty()) {
                 write_data(&mut out, &chunk(&index, json!({ field: text }), Value::Null, logprobs.take().unwrap_or(Value::Null)));
@@ -510,6 +523,20 @@ mod tests {
             "message": {"role": "assistant", "content": null, "refusal": "I can't help with that."}}]});
         let deltas: Vec<Value> = replayed_choices(&completion).iter().map(|c| c["delta"].clone()).collect();
         assert_eq!(deltas, vec![json!({"role": "assistant", "content": ""}), json!({"refusal": "I can't help with that."}), json!({})]);
+    }
+
+    #[test]
+    fn a_replay_keeps_the_message_parts_beyond_text_and_tool_calls() {
+        let completion = json!({"id": "c12", "created": 7, "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "42", "reasoning_content": "because", "annotations": [], "audio": null,
+                "function_call": {"name": "f", "arguments": "{}"}}}]});
+        let deltas: Vec<Value> = replayed_choices(&completion).iter().map(|c| c["delta"].clone()).collect();
+        assert_eq!(deltas, vec![
+            json!({"role": "assistant", "content": ""}),
+            json!({"reasoning_content": "because", "function_call": {"name": "f", "arguments": "{}"}}),
+            json!({"content": "42"}),
+            json!({}),
+        ]);
     }
 
     #[test]

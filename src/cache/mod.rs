@@ -94,7 +94,7 @@ pub struct ClientControls {
 
 impl ClientControls {
     /// The headers [`ClientControls::from_headers`] reads.
-    pub const HEADERS: [&'static str; 3] = ["cache-control", "x-costrouter-cache-ttl", "x-costrouter-cache-sampled"];
+    pub const HEADERS: [&'static str; 4] = ["cache-control", "pragma", "x-costrouter-cache-ttl", "x-costrouter-cache-sampled"];
 
     /// Reads the headers (`header` gives a header's value by lower-case name).
     pub fn from_headers(header: impl Fn(&str) -> Option<String>) -> Result<ClientControls, String> {
@@ -107,6 +107,10 @@ impl ClientControls {
                     _ => {}
                 }
             }
+        }
+        // HTTP/1.0's spelling of no-cache, which some HTTP clients still send for a fresh answer.
+        if header("pragma").is_some_and(|p| p.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache"))) {
+            c.no_cache = true;
         }
         if let Some(ttl) = header("x-costrouter-cache-ttl") {
             let secs: u64 = ttl.trim().parse().map_err(|_| format!("x-costrouter-cache-ttl must be a whole number of seconds, not '{}'", ttl.trim()))?;
@@ -160,12 +164,23 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
     CachePlan::Use { read: !controls.no_cache, ttl_secs }
 }
 
-/// Whether an answer may be stored: every choice finished normally (a cut-off, filtered or
-/// errored answer is not an answer to replay).
+/// Whether an answer may be stored: every choice finished normally or at its token limit (a
+/// filtered or errored answer is not an answer to replay), and none stopped at its limit with
+/// nothing to show (a reasoning model that spent the whole limit thinking: replayed, the empty
+/// answer would stand for the full time to live).
 pub fn storable(completion: &Value) -> bool {
     let Some(choices) = completion.get("choices").and_then(Value::as_array) else { return false };
+    let shows_something = |c: &Value| {
+        let m = c.get("message");
+        let text = |f: &str| m.and_then(|m| m.get(f)).and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+        text("content") || text("refusal") || m.and_then(|m| m.get("tool_calls")).and_then(Value::as_array).is_some_and(|t| !t.is_empty())
+    };
     !choices.is_empty()
-        && choices.iter().all(|c| matches!(c.get("finish_reason").and_then(Value::as_str), Some("stop" | "length" | "tool_calls" | "function_call")))
+        && choices.iter().all(|c| match c.get("finish_reason").and_then(Value::as_str) {
+            Some("stop" | "tool_calls" | "function_call") => true,
+            Some("length") => shows_something(c),
+            _ => false,
+        })
 }
 
 /// A stored answer: the completion as the client received it (without usage, which a hit does

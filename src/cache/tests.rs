@@ -63,6 +63,8 @@ fn plans_follow_policy_headers_and_sampling() {
 
     let no_cache = ClientControls::from_headers(headers(&[("cache-control", "max-age=0, No-Cache")])).unwrap();
     assert_eq!(plan(&on, &no_cache, &greedy), CachePlan::Use { read: false, ttl_secs: 3600 });
+    let pragma = ClientControls::from_headers(headers(&[("pragma", "no-cache")])).unwrap();
+    assert_eq!(plan(&on, &pragma, &greedy), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
     let no_store = ClientControls::from_headers(headers(&[("cache-control", "no-store")])).unwrap();
     assert!(matches!(plan(&on, &no_store, &greedy), CachePlan::Bypass(_)));
     let ttl = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "120")])).unwrap();
@@ -82,6 +84,12 @@ fn only_complete_answers_are_stored() {
     assert!(storable(&json!({"choices": [{"finish_reason": "stop"}, {"finish_reason": "tool_calls"}]})));
     assert!(!storable(&json!({"choices": [{"finish_reason": "stop"}, {"finish_reason": "content_filter"}]})));
     assert!(!storable(&json!({"choices": []})));
+    // Stopped at the token limit: kept if it says something, not if it is empty (a reasoning
+    // model that spent the limit thinking).
+    assert!(storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": "Once upon"}}]})));
+    assert!(storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": null, "tool_calls": [{"id": "c"}]}}]})));
+    assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": ""}}]})));
+    assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": null}}]})));
     assert!(!storable(&json!({"error": {}})));
 }
 

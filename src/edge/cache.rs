@@ -23,12 +23,17 @@ fn cache_url(key: &str) -> String {
 async fn put_local(key: &str, text: &str, ttl_secs: u64) {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
-    let _ = headers.set("cache-control", &format!("public, max-age={ttl_secs}"));
+    // A minute at most: a refreshed answer (no-cache) is written to KV and this location's copy,
+    // and other locations read KV again within that minute, as they see every other change.
+    let _ = headers.set("cache-control", &format!("public, max-age={}", ttl_secs.min(LOCAL_COPY_SECS)));
     let Ok(resp) = Response::ok(text.to_string()).map(|r| r.with_headers(headers)) else { return };
     if let Err(e) = Cache::default().put(cache_url(key), resp).await {
         worker::console_warn!("response cache: local put failed: {e}");
     }
 }
+
+/// Longest life of an entry's copy in a location's local cache (KV holds the entry itself).
+const LOCAL_COPY_SECS: u64 = 60;
 
 /// The stored answer for `key`, if any, readable and within its lifetime.
 pub async fn lookup(env: &Env, key: &str) -> Option<CachedAnswer> {
