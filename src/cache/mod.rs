@@ -145,7 +145,9 @@ pub fn samples(req: &ChatRequest) -> bool {
     req.temperature.is_none_or(|t| t > 0.0)
 }
 
-pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatRequest) -> CachePlan {
+/// `route_samples`: a model the request may be routed to samples whatever the request says (an
+/// OpenAI reasoning model, whose `temperature` the router removes).
+pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatRequest, route_samples: bool) -> CachePlan {
     if !settings.enabled {
         return CachePlan::Bypass("caching is off in this policy");
     }
@@ -154,6 +156,9 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
     }
     if samples(req) && !(settings.sampled || controls.allow_sampled) {
         return CachePlan::Bypass("the request samples (temperature above 0): opt in with x-costrouter-cache-sampled: allow");
+    }
+    if route_samples && !(settings.sampled || controls.allow_sampled) {
+        return CachePlan::Bypass("a model this request may be routed to samples at any temperature (a reasoning model): opt in with x-costrouter-cache-sampled: allow");
     }
     let ttl_secs = controls.ttl_secs.unwrap_or(settings.ttl_secs);
     if controls.no_cache && ttl_secs == 0 {

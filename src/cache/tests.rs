@@ -53,26 +53,27 @@ fn plans_follow_policy_headers_and_sampling() {
     let sampled = req(json!({"model": "m", "temperature": 0.7, "messages": [{"role": "user", "content": "x"}]}));
     let default_temperature = req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}));
     let none = ClientControls::default();
-    assert!(matches!(plan(&CacheSettings::default(), &none, &greedy), CachePlan::Bypass(_)), "off unless the policy enables it");
-    assert_eq!(plan(&on, &none, &greedy), CachePlan::Use { read: true, ttl_secs: 3600 });
-    assert!(matches!(plan(&on, &none, &sampled), CachePlan::Bypass(_)));
-    assert!(matches!(plan(&on, &none, &default_temperature), CachePlan::Bypass(_)), "OpenAI's default temperature is 1");
+    assert!(matches!(plan(&CacheSettings::default(), &none, &greedy, false), CachePlan::Bypass(_)), "off unless the policy enables it");
+    assert_eq!(plan(&on, &none, &greedy, false), CachePlan::Use { read: true, ttl_secs: 3600 });
+    assert!(matches!(plan(&on, &none, &sampled, false), CachePlan::Bypass(_)));
+    assert!(matches!(plan(&on, &none, &default_temperature, false), CachePlan::Bypass(_)), "OpenAI's default temperature is 1");
+    assert!(matches!(plan(&on, &none, &greedy, true), CachePlan::Bypass(_)), "routed to a model that samples whatever the temperature");
     let allow = ClientControls::from_headers(headers(&[("x-costrouter-cache-sampled", "allow")])).unwrap();
-    assert!(matches!(plan(&on, &allow, &sampled), CachePlan::Use { .. }));
-    assert!(matches!(plan(&CacheSettings { sampled: true, ..on.clone() }, &none, &sampled), CachePlan::Use { .. }));
+    assert!(matches!(plan(&on, &allow, &sampled, false), CachePlan::Use { .. }));
+    assert!(matches!(plan(&CacheSettings { sampled: true, ..on.clone() }, &none, &sampled, false), CachePlan::Use { .. }));
 
     let no_cache = ClientControls::from_headers(headers(&[("cache-control", "max-age=0, No-Cache")])).unwrap();
-    assert_eq!(plan(&on, &no_cache, &greedy), CachePlan::Use { read: false, ttl_secs: 3600 });
+    assert_eq!(plan(&on, &no_cache, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 });
     let pragma = ClientControls::from_headers(headers(&[("pragma", "no-cache")])).unwrap();
-    assert_eq!(plan(&on, &pragma, &greedy), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
+    assert_eq!(plan(&on, &pragma, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
     let no_store = ClientControls::from_headers(headers(&[("cache-control", "no-store")])).unwrap();
-    assert!(matches!(plan(&on, &no_store, &greedy), CachePlan::Bypass(_)));
+    assert!(matches!(plan(&on, &no_store, &greedy, false), CachePlan::Bypass(_)));
     let ttl = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "120")])).unwrap();
-    assert_eq!(plan(&on, &ttl, &greedy), CachePlan::Use { read: true, ttl_secs: 120 });
+    assert_eq!(plan(&on, &ttl, &greedy, false), CachePlan::Use { read: true, ttl_secs: 120 });
     let zero = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "0")])).unwrap();
-    assert_eq!(plan(&on, &zero, &greedy), CachePlan::Use { read: true, ttl_secs: 0 });
+    assert_eq!(plan(&on, &zero, &greedy, false), CachePlan::Use { read: true, ttl_secs: 0 });
     let neither = ClientControls::from_headers(headers(&[("cache-control", "no-cache"), ("x-costrouter-cache-ttl", "0")])).unwrap();
-    assert!(matches!(plan(&on, &neither, &greedy), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
+    assert!(matches!(plan(&on, &neither, &greedy, false), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
     for bad in [("x-costrouter-cache-ttl", "soon"), ("x-costrouter-cache-ttl", "5"), ("x-costrouter-cache-ttl", "99999999"), ("x-costrouter-cache-sampled", "yes")] {
         assert!(ClientControls::from_headers(headers(&[bad])).is_err(), "{bad:?}");
     }

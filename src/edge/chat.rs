@@ -158,7 +158,12 @@ async fn cached_answer(
     decision: &RouteDecision,
 ) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
-    let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat) else { return Ok(None) };
+    // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`): they
+    // sample, so a temperature-0 request routed to one is not deterministic.
+    let route_samples = decision.candidates.iter().any(|c| {
+        cfg.prices.get(&c.price_key).is_some_and(|p| p.supports_reasoning) && cfg.catalog.providers.get(&c.provider).is_some_and(|p| p.quirks.openai_reasoning_params)
+    });
+    let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat, route_samples) else { return Ok(None) };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;
     let variant = match decision.route.as_str() {
@@ -166,7 +171,10 @@ async fn cached_answer(
         "cascade" => Some("cascade".to_string()),
         _ => None,
     };
-    let scope = crate::cache::answer_scope(&chat.model, decision.candidates.iter().map(|c| c.model.as_str()), variant.as_deref());
+    // Each model with the upstream model its deployment calls: a catalog that points a model at
+    // another release no longer serves the old release's answers.
+    let routed: Vec<String> = decision.candidates.iter().map(|c| format!("{}={}", c.model, c.upstream_model)).collect();
+    let scope = crate::cache::answer_scope(&chat.model, routed.iter().map(String::as_str), variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
     if read {
         if let Some(answer) = super::cache::lookup(env, &key).await {

@@ -1,8 +1,20 @@
 //! Lexical facts two texts must share for a semantic hit: embeddings place "refund order 1234"
 //! next to "refund order 1243" and "I can" next to "I can't", but a cached answer to one is
-//! wrong for the other. The guard keeps the numbers (as a hash), which negation words occur, and
-//! a 128-bit signature of the content words: a bag-of-tokens embedding scores "capital of
-//! Australia" and "capital of Austria" alike, so a hit also needs most content words in common.
+//! wrong for the other. A static embedding is a bag of tokens, blind to word order and to the
+//! symbols between numbers, so the guard keeps:
+//! - the figures in order (numbers, number and ordinal words, arithmetic and comparison signs),
+//!   as a hash: "7-2" is not "7+2", "the first president" not "the second";
+//! - which negation words occur, and which polar words (ascending / descending, older /
+//!   younger, encrypt / decrypt...), one bit each: "sort ascending" is not "sort descending";
+//! - a 128-bit signature of the content words, of which most must be shared ("capital of
+//!   Australia" is not "capital of Austria");
+//! - which side of a relation word ("to", "than", "from", "vs"...) each of the first content
+//!   words stands on: when both texts use the relation once, the words they share must stand on
+//!   the same sides ("convert USD to EUR" is not "convert EUR to USD", nor "is Alice older than
+//!   Bob" "is Bob older than Alice"), while "reverse a list in Python" still matches "reverse
+//!   Python lists".
+//!
+//! Precision before recall: a miss costs one model call; a wrong hit serves a wrong answer.
 
 /// Negation words, one bit each; "not", "cannot", "n't" and its apostrophe-less spellings share
 /// bit 0 so that "don't" and "do not" agree.
@@ -10,6 +22,35 @@ const NEGATIONS: [&str; 10] = [
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without",
 ];
 const NOT_SPELLINGS: [&str; 8] = ["cannot", "dont", "doesnt", "didnt", "isnt", "cant", "wont", "arent"];
+
+/// Words that name a number, a rank or an operation: part of the figures, in order, like digits.
+const FIGURE_WORDS: &[&str] = &[
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty",
+    "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion",
+    "trillion", "half", "quarter", "double", "triple", "twice", "first", "second", "third", "fourth", "fifth",
+    "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth", "last", "penultimate", "plus",
+    "minus", "multiplied", "divided", "squared", "cubed",
+];
+
+/// Signs that are figures: arithmetic and comparison. `-` and `/` between two letters are
+/// spelling ("e-mail", "and/or"), not signs.
+const FIGURE_SIGNS: &[char] = &['+', '-', '*', '/', '×', '÷', '<', '>', '=', '≤', '≥', '≠', '^', '%'];
+
+/// Words whose opposite changes the answer while the embedding barely moves; at most 64, one
+/// bit each. Both texts must use the same ones.
+const POLAR_WORDS: &[&str] = &[
+    "ascending", "descending", "increasing", "decreasing", "asc", "desc", "min", "max", "minimum",
+    "maximum", "smallest", "largest", "biggest", "highest", "lowest", "most", "least", "more", "less",
+    "fewer", "greater", "bigger", "smaller", "larger", "higher", "lower", "longer", "shorter", "older",
+    "younger", "newer", "earlier", "later", "before", "after", "above", "below", "best", "worst",
+    "fastest", "slowest", "true", "false", "left", "right", "north", "south", "east", "west", "buy", "sell",
+    "encrypt", "decrypt", "encode", "decode", "import", "export", "upload", "download", "enable", "disable",
+    "inside", "outside",
+];
+
+/// Words that relate what stands before them to what stands after; at most 8, one bit each.
+const RELATIONS: [&str; 8] = ["to", "than", "from", "into", "vs", "versus", "against", "per"];
 
 /// Function words and request boilerplate left out of the content signature.
 const STOPWORDS: &[&str] = &[
@@ -26,16 +67,28 @@ const STOPWORDS: &[&str] = &[
 /// bench/semantic/RESULTS.md).
 pub const MIN_CONTENT_OVERLAP: f32 = 0.6;
 
-/// Numbers, negations and content words of a text; see [`MatchGuard::compatible`].
+/// Content words whose side of each relation is kept (the first ones of the text, each once).
+const ORDERED_WORDS: usize = 16;
+
+/// Figures, negations, polar words and content words of a text; see [`MatchGuard::compatible`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MatchGuard {
-    numbers_hash: u64,
+    figures_hash: u64,
     negations: u16,
+    polar: u64,
     content: u128,
+    /// The first [`ORDERED_WORDS`] distinct content words, in order, as 16-bit hashes.
+    order: [u16; ORDERED_WORDS],
+    order_len: u8,
+    /// The relations the text uses exactly once (bit i: `RELATIONS[i]`).
+    relations: u8,
+    /// For each relation used once, which of `order`'s words come after it (bit j: `order[j]`).
+    after: [u16; RELATIONS.len()],
 }
 
-/// Encoded length of a guard (`to_bytes`).
-pub const GUARD_BYTES: usize = 26;
+/// Encoded length of a guard (`to_bytes`). Entries stored in an older, shorter encoding do not
+/// decode, and so are never matched.
+pub const GUARD_BYTES: usize = 8 + 2 + 8 + 16 + 1 + 2 * ORDERED_WORDS + 1 + 2 * RELATIONS.len();
 
 /// Crude stemming so "lists"/"list" and "sorting"/"sort" share a bit.
 fn stem(w: &str) -> &str {
@@ -58,12 +111,25 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// FNV-1a over the figures in order, each closed by 0xff: stable across builds and platforms.
+fn figures_hash(figures: &[String]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in figures {
+        for b in f.bytes().chain([0xff]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
 impl MatchGuard {
     pub fn from_text(text: &str) -> MatchGuard {
         let lower = text.to_lowercase();
-        let mut numbers: Vec<String> = Vec::new();
-        let mut negations = 0u16;
-        let mut content = 0u128;
+        let mut figures: Vec<String> = Vec::new();
+        let mut guard = MatchGuard::default();
+        // Occurrences of each relation word so far; a word's side is recorded while it is 1.
+        let mut seen_relation = [0u32; RELATIONS.len()];
         let chars: Vec<char> = lower.chars().collect();
         let mut i = 0;
         while i < chars.len() {
@@ -88,68 +154,144 @@ impl MatchGuard {
                     }
                     i += 1;
                 }
-                numbers.push(n);
+                figures.push(n);
             } else if c.is_alphabetic() || c == '\'' || c == '’' {
                 let mut w = String::new();
                 while i < chars.len() && (chars[i].is_alphabetic() || chars[i] == '\'' || chars[i] == '’') {
                     w.push(if chars[i] == '’' { '\'' } else { chars[i] });
                     i += 1;
                 }
-                if w.ends_with("n't") || NOT_SPELLINGS.contains(&w.as_str()) {
-                    negations |= 1;
-                } else if let Some(bit) = NEGATIONS.iter().position(|n| *n == w) {
-                    negations |= 1 << bit;
-                } else {
-                    for part in w.split('\'') {
-                        if !part.is_empty() && !STOPWORDS.contains(&part) {
-                            content |= 1u128 << (fnv1a(stem(part).as_bytes()) >> 57); // top bits mix best
+                if let Some(r) = RELATIONS.iter().position(|x| *x == w) {
+                    seen_relation[r] += 1;
+                    continue;
+                }
+                let before = guard.order_len;
+                guard.add_word(&w, &mut figures);
+                // A new ordered word stands after every relation seen (once) so far.
+                for (r, count) in seen_relation.iter().enumerate() {
+                    for j in before..guard.order_len {
+                        if *count >= 1 {
+                            guard.after[r] |= 1 << j;
                         }
                     }
                 }
             } else {
+                let between_letters = i > 0 && chars[i - 1].is_alphabetic() && chars.get(i + 1).is_some_and(|n| n.is_alphabetic());
+                if FIGURE_SIGNS.contains(&c) && !((c == '-' || c == '/') && between_letters) {
+                    figures.push(c.to_string());
+                }
                 i += 1;
             }
         }
-        numbers.sort();
-        numbers.dedup();
-        // FNV-1a over the sorted, separated numbers: stable across builds and platforms.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for n in &numbers {
-            for b in n.bytes().chain([0xff]) {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        guard.figures_hash = figures_hash(&figures);
+        for (r, count) in seen_relation.iter().enumerate() {
+            if *count == 1 {
+                guard.relations |= 1 << r;
+            } else {
+                guard.after[r] = 0;
             }
         }
-        MatchGuard { numbers_hash: h, negations, content }
+        guard
+    }
+
+    fn add_word(&mut self, w: &str, figures: &mut Vec<String>) {
+        if w.ends_with("n't") || NOT_SPELLINGS.contains(&w) {
+            self.negations |= 1;
+            return;
+        }
+        if let Some(bit) = NEGATIONS.iter().position(|n| *n == w) {
+            self.negations |= 1 << bit;
+            return;
+        }
+        if FIGURE_WORDS.contains(&w) {
+            figures.push(w.to_string());
+            return;
+        }
+        if let Some(bit) = POLAR_WORDS.iter().position(|p| *p == w) {
+            self.polar |= 1 << bit;
+        }
+        for part in w.split('\'') {
+            if part.is_empty() || STOPWORDS.contains(&part) {
+                continue;
+            }
+            let hash = fnv1a(stem(part).as_bytes());
+            self.content |= 1u128 << (hash >> 57); // top bits mix best
+            let id = (hash >> 48) as u16;
+            let len = self.order_len as usize;
+            if len < ORDERED_WORDS && !self.order[..len].contains(&id) {
+                self.order[len] = id;
+                self.order_len += 1;
+            }
+        }
     }
 
     /// Whether an entry with guard `self` may answer a query with guard `other`: the same
-    /// numbers, the same negation words, and content-word overlap ≥ [`MIN_CONTENT_OVERLAP`]
-    /// (two texts with no content words overlap fully).
+    /// figures in the same order, the same negation and polar words, content-word overlap ≥
+    /// [`MIN_CONTENT_OVERLAP`] (two texts with no content words overlap fully), and the content
+    /// words both begin with in the same order.
     pub fn compatible(&self, other: &MatchGuard) -> bool {
-        if self.numbers_hash != other.numbers_hash || self.negations != other.negations {
+        if self.figures_hash != other.figures_hash || self.negations != other.negations || self.polar != other.polar {
             return false;
         }
         let union = (self.content | other.content).count_ones();
-        union == 0 || (self.content & other.content).count_ones() as f32 >= MIN_CONTENT_OVERLAP * union as f32
+        let overlap = union == 0 || (self.content & other.content).count_ones() as f32 >= MIN_CONTENT_OVERLAP * union as f32;
+        overlap && self.same_sides(other)
+    }
+
+    /// For each relation both texts use once, every ordered word they share stands on the same
+    /// side of it in each.
+    fn same_sides(&self, other: &MatchGuard) -> bool {
+        let mine = &self.order[..self.order_len as usize];
+        let theirs = &other.order[..other.order_len as usize];
+        let both = self.relations & other.relations;
+        (0..RELATIONS.len()).filter(|r| both & (1 << r) != 0).all(|r| {
+            mine.iter().enumerate().all(|(i, word)| match theirs.iter().position(|w| w == word) {
+                Some(j) => (self.after[r] >> i) & 1 == (other.after[r] >> j) & 1,
+                None => true,
+            })
+        })
     }
 
     pub fn to_bytes(&self) -> [u8; GUARD_BYTES] {
         let mut out = [0u8; GUARD_BYTES];
-        out[..8].copy_from_slice(&self.numbers_hash.to_le_bytes());
+        out[..8].copy_from_slice(&self.figures_hash.to_le_bytes());
         out[8..10].copy_from_slice(&self.negations.to_le_bytes());
-        out[10..].copy_from_slice(&self.content.to_le_bytes());
+        out[10..18].copy_from_slice(&self.polar.to_le_bytes());
+        out[18..34].copy_from_slice(&self.content.to_le_bytes());
+        out[34] = self.order_len;
+        for (i, id) in self.order.iter().enumerate() {
+            out[35 + 2 * i..37 + 2 * i].copy_from_slice(&id.to_le_bytes());
+        }
+        let at = 35 + 2 * ORDERED_WORDS;
+        out[at] = self.relations;
+        for (r, mask) in self.after.iter().enumerate() {
+            out[at + 1 + 2 * r..at + 3 + 2 * r].copy_from_slice(&mask.to_le_bytes());
+        }
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<MatchGuard> {
-        if bytes.len() != GUARD_BYTES {
+        if bytes.len() != GUARD_BYTES || bytes[34] as usize > ORDERED_WORDS {
             return None;
         }
+        let mut order = [0u16; ORDERED_WORDS];
+        for (i, id) in order.iter_mut().enumerate() {
+            *id = u16::from_le_bytes(bytes[35 + 2 * i..37 + 2 * i].try_into().ok()?);
+        }
+        let at = 35 + 2 * ORDERED_WORDS;
+        let mut after = [0u16; RELATIONS.len()];
+        for (r, mask) in after.iter_mut().enumerate() {
+            *mask = u16::from_le_bytes(bytes[at + 1 + 2 * r..at + 3 + 2 * r].try_into().ok()?);
+        }
         Some(MatchGuard {
-            numbers_hash: u64::from_le_bytes(bytes[..8].try_into().ok()?),
+            figures_hash: u64::from_le_bytes(bytes[..8].try_into().ok()?),
             negations: u16::from_le_bytes(bytes[8..10].try_into().ok()?),
-            content: u128::from_le_bytes(bytes[10..].try_into().ok()?),
+            polar: u64::from_le_bytes(bytes[10..18].try_into().ok()?),
+            content: u128::from_le_bytes(bytes[18..34].try_into().ok()?),
+            order,
+            order_len: bytes[34],
+            relations: bytes[at],
+            after,
         })
     }
 }
@@ -178,7 +320,7 @@ mod tests {
         assert!(!same("top 5 cities", "top 10 cities"));
         assert!(same("costs 1,000 dollars", "cost is 1000 dollars"));
         assert!(!same("version 1.5", "version 15"));
-        assert!(same("2 and 3", "3 and 2"), "order of numbers does not matter");
+        assert!(!same("What is 7-2?", "What is 2-7?"), "figures in order");
         assert!(!same("no numbers here", "number 0"));
         // Digits beyond ASCII (which the embedder has no tokens for) count as numbers too.
         assert!(!same("注文番号１２３４の返金状況は？", "注文番号５６７８の返金状況は？"));
@@ -198,8 +340,38 @@ mod tests {
     }
 
     #[test]
+    fn signs_ordinals_and_number_words_are_figures() {
+        assert!(!same("What is 7-2?", "What is 7+2?"));
+        assert!(!same("What is 3+2?", "What is 3*2?"));
+        assert!(!same("Is x > 5 true when x is 7?", "Is x < 5 true when x is 7?"));
+        assert!(!same("Who was the first president of the United States?", "Who was the second president of the United States?"));
+        assert!(!same("list three fruits", "list two fruits"));
+        assert!(same("cats and/or dogs that are well-known", "cats and or dogs that are well known"), "spelling, not signs");
+        assert!(same("What is 7 - 2?", "what's 7-2"));
+    }
+
+    #[test]
+    fn polar_words_must_agree() {
+        assert!(!same("Write a function that sorts a list of strings in descending order", "Write a function that sorts a list of strings in ascending order"));
+        assert!(!same("encrypt this file with AES", "decrypt this file with AES"));
+        assert!(same("sort the list in descending order", "Sort the list in descending order, please"));
+    }
+
+    #[test]
+    fn shared_words_must_come_in_the_same_order() {
+        assert!(!same("Convert 100 USD to EUR", "Convert 100 EUR to USD"));
+        assert!(!same("Is Alice older than Bob?", "Is Bob older than Alice?"));
+        assert!(!same("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?"));
+        assert!(same("How do I reset my password?", "How can I reset my password?"));
+        assert!(same("How do I reverse a list in Python?", "how to reverse a Python list"), "no relation in both: order is free");
+        assert!(same("Is Alice older than Bob?", "Alice is older than Bob, isn't she?".replace(", isn't she", "").as_str()));
+        assert!(same("What's the way to reverse Python lists?", "How to reverse a list in Python"));
+    }
+
+    #[test]
     fn round_trips() {
-        let g = MatchGuard::from_text("not 42 apples");
+        let g = MatchGuard::from_text("not 42 apples than pears to 7 plums");
+        assert_ne!(g.relations, 0);
         assert_eq!(MatchGuard::from_bytes(&g.to_bytes()), Some(g));
         assert_eq!(MatchGuard::from_bytes(&[0; 3]), None);
     }
