@@ -110,6 +110,16 @@ N = [  # near misses: a cached answer to one is wrong for the other
 ("How do I split a string by commas in Java?", "How do I join strings with commas in Java?"),
 ("Explain how a hash map works.", "Explain how a linked list works."),
 ("Is order 4512 eligible for a refund?", "Is order 4521 eligible for a refund?"),
+# Signs, ranks, polar words and swapped arguments that a bag-of-tokens embedding barely sees
+# (found in review, 2026-12-04: each scored 0.97-0.998 and passed the guard of the time).
+("What is 7-2?", "What is 7+2?"),
+("What is 3+2?", "What is 3*2?"),
+("Is x > 5 true when x is 7?", "Is x < 5 true when x is 7?"),
+("Write a function that sorts a list of strings in descending order", "Write a function that sorts a list of strings in ascending order"),
+("Who was the first president of the United States?", "Who was the second president of the United States?"),
+("Convert 100 USD to EUR", "Convert 100 EUR to USD"),
+("Is Alice older than Bob?", "Is Bob older than Alice?"),
+("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?"),
 ]
 
 out = open(sys.argv[1], "w")

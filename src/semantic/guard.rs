@@ -8,11 +8,12 @@
 //!   younger, encrypt / decrypt...), one bit each: "sort ascending" is not "sort descending";
 //! - a 128-bit signature of the content words, of which most must be shared ("capital of
 //!   Australia" is not "capital of Austria");
-//! - which side of a relation word ("to", "than", "from", "vs"...) each of the first content
-//!   words stands on: when both texts use the relation once, the words they share must stand on
-//!   the same sides ("convert USD to EUR" is not "convert EUR to USD", nor "is Alice older than
-//!   Bob" "is Bob older than Alice"), while "reverse a list in Python" still matches "reverse
-//!   Python lists".
+//! - the words next to a relation word ("to", "than", "from", "vs"...): when both texts use the
+//!   relation once, with words on both sides of it, a word next to it in one text must not stand
+//!   on its other side in the other ("convert USD to EUR" is not "convert EUR to USD", nor "is
+//!   Alice older than Bob" "is Bob older than Alice"), while the rest of a sentence may move
+//!   ("polyploid is an individual with more than..." / "an individual with more than ... is a
+//!   polyploid").
 //!
 //! Precision before recall: a miss costs one model call; a wrong hit serves a wrong answer.
 
@@ -37,7 +38,7 @@ const FIGURE_WORDS: &[&str] = &[
 /// spelling ("e-mail", "and/or"), not signs.
 const FIGURE_SIGNS: &[char] = &['+', '-', '*', '/', '×', '÷', '<', '>', '=', '≤', '≥', '≠', '^', '%'];
 
-/// Words whose opposite changes the answer while the embedding barely moves; at most 64, one
+/// Words whose opposite changes the answer while the embedding barely moves; at most 128, one
 /// bit each. Both texts must use the same ones.
 const POLAR_WORDS: &[&str] = &[
     "ascending", "descending", "increasing", "decreasing", "asc", "desc", "min", "max", "minimum",
@@ -46,7 +47,8 @@ const POLAR_WORDS: &[&str] = &[
     "younger", "newer", "earlier", "later", "before", "after", "above", "below", "best", "worst",
     "fastest", "slowest", "true", "false", "left", "right", "north", "south", "east", "west", "buy", "sell",
     "encrypt", "decrypt", "encode", "decode", "import", "export", "upload", "download", "enable", "disable",
-    "inside", "outside",
+    "inside", "outside", "install", "uninstall", "create", "delete", "add", "remove", "read", "write",
+    "start", "stop", "open", "close", "push", "pull", "split", "join", "key", "value", "boiling", "freezing",
 ];
 
 /// Words that relate what stands before them to what stands after; at most 8, one bit each.
@@ -71,11 +73,11 @@ pub const MIN_CONTENT_OVERLAP: f32 = 0.6;
 const ORDERED_WORDS: usize = 16;
 
 /// Figures, negations, polar words and content words of a text; see [`MatchGuard::compatible`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchGuard {
     figures_hash: u64,
     negations: u16,
-    polar: u64,
+    polar: u128,
     content: u128,
     /// The first [`ORDERED_WORDS`] distinct content words, in order, as 16-bit hashes.
     order: [u16; ORDERED_WORDS],
@@ -84,11 +86,38 @@ pub struct MatchGuard {
     relations: u8,
     /// For each relation used once, which of `order`'s words come after it (bit j: `order[j]`).
     after: [u16; RELATIONS.len()],
+    /// For each relation used once, the `order` index of the content word just before it and
+    /// just after it (`NONE`: no ordered word there).
+    neighbours: [[u8; 2]; RELATIONS.len()],
 }
+
+/// The guard of a text with no words.
+impl Default for MatchGuard {
+    fn default() -> Self {
+        MatchGuard {
+            figures_hash: figures_hash(&[]),
+            negations: 0,
+            polar: 0,
+            content: 0,
+            order: [0; ORDERED_WORDS],
+            order_len: 0,
+            relations: 0,
+            after: [0; RELATIONS.len()],
+            neighbours: [[NONE; 2]; RELATIONS.len()],
+        }
+    }
+}
+
+/// Where `to_bytes` puts the number of ordered words (after the figures hash, negations, polar
+/// words and content signature).
+const ORDER_LEN_AT: usize = 8 + 2 + 16 + 16;
+
+/// No word (in `MatchGuard::neighbours`).
+const NONE: u8 = u8::MAX;
 
 /// Encoded length of a guard (`to_bytes`). Entries stored in an older, shorter encoding do not
 /// decode, and so are never matched.
-pub const GUARD_BYTES: usize = 8 + 2 + 8 + 16 + 1 + 2 * ORDERED_WORDS + 1 + 2 * RELATIONS.len();
+pub const GUARD_BYTES: usize = 8 + 2 + 16 + 16 + 1 + 2 * ORDERED_WORDS + 1 + 4 * RELATIONS.len();
 
 /// Crude stemming so "lists"/"list" and "sorting"/"sort" share a bit.
 fn stem(w: &str) -> &str {
@@ -130,6 +159,10 @@ impl MatchGuard {
         let mut guard = MatchGuard::default();
         // Occurrences of each relation word so far; a word's side is recorded while it is 1.
         let mut seen_relation = [0u32; RELATIONS.len()];
+        // The `order` index of the last content word seen, and the relations still waiting for
+        // the word after them.
+        let mut last_word = NONE;
+        let mut awaiting_right = [false; RELATIONS.len()];
         let chars: Vec<char> = lower.chars().collect();
         let mut i = 0;
         while i < chars.len() {
@@ -163,10 +196,21 @@ impl MatchGuard {
                 }
                 if let Some(r) = RELATIONS.iter().position(|x| *x == w) {
                     seen_relation[r] += 1;
+                    if seen_relation[r] == 1 {
+                        guard.neighbours[r][0] = last_word;
+                        awaiting_right[r] = true;
+                    }
                     continue;
                 }
                 let before = guard.order_len;
-                guard.add_word(&w, &mut figures);
+                if let Some(at) = guard.add_word(&w, &mut figures) {
+                    last_word = at;
+                    for (r, waiting) in awaiting_right.iter_mut().enumerate() {
+                        if std::mem::take(waiting) {
+                            guard.neighbours[r][1] = at;
+                        }
+                    }
+                }
                 // A new ordered word stands after every relation seen (once) so far.
                 for (r, count) in seen_relation.iter().enumerate() {
                     for j in before..guard.order_len {
@@ -189,26 +233,29 @@ impl MatchGuard {
                 guard.relations |= 1 << r;
             } else {
                 guard.after[r] = 0;
+                guard.neighbours[r] = [NONE; 2];
             }
         }
         guard
     }
 
-    fn add_word(&mut self, w: &str, figures: &mut Vec<String>) {
+    /// Adds a word; returns the `order` index of the (last) content word it holds, if ordered.
+    fn add_word(&mut self, w: &str, figures: &mut Vec<String>) -> Option<u8> {
         if w.ends_with("n't") || NOT_SPELLINGS.contains(&w) {
             self.negations |= 1;
-            return;
+            return None;
         }
         if let Some(bit) = NEGATIONS.iter().position(|n| *n == w) {
             self.negations |= 1 << bit;
-            return;
+            return None;
         }
         if FIGURE_WORDS.contains(&w) {
             figures.push(w.to_string());
-            return;
+            return None;
         }
+        let mut at = None;
         if let Some(bit) = POLAR_WORDS.iter().position(|p| *p == w) {
-            self.polar |= 1 << bit;
+            self.polar |= 1u128 << bit;
         }
         for part in w.split('\'') {
             if part.is_empty() || STOPWORDS.contains(&part) {
@@ -218,11 +265,17 @@ impl MatchGuard {
             self.content |= 1u128 << (hash >> 57); // top bits mix best
             let id = (hash >> 48) as u16;
             let len = self.order_len as usize;
-            if len < ORDERED_WORDS && !self.order[..len].contains(&id) {
-                self.order[len] = id;
-                self.order_len += 1;
+            match self.order[..len].iter().position(|x| *x == id) {
+                Some(i) => at = Some(i as u8),
+                None if len < ORDERED_WORDS => {
+                    self.order[len] = id;
+                    self.order_len += 1;
+                    at = Some(len as u8);
+                }
+                None => at = None,
             }
         }
+        at
     }
 
     /// Whether an entry with guard `self` may answer a query with guard `other`: the same
@@ -238,17 +291,26 @@ impl MatchGuard {
         overlap && self.same_sides(other)
     }
 
-    /// For each relation both texts use once, every ordered word they share stands on the same
-    /// side of it in each.
+    /// For each relation both texts use once with words on both sides, no word next to it in
+    /// one text stands on its other side in the other.
     fn same_sides(&self, other: &MatchGuard) -> bool {
-        let mine = &self.order[..self.order_len as usize];
-        let theirs = &other.order[..other.order_len as usize];
         let both = self.relations & other.relations;
         (0..RELATIONS.len()).filter(|r| both & (1 << r) != 0).all(|r| {
-            mine.iter().enumerate().all(|(i, word)| match theirs.iter().position(|w| w == word) {
+            let flanked = |g: &MatchGuard| g.neighbours[r].iter().all(|n| *n != NONE);
+            !(flanked(self) && flanked(other)) || (self.neighbours_keep_sides(other, r) && other.neighbours_keep_sides(self, r))
+        })
+    }
+
+    /// Each of this guard's two neighbours of relation `r` that `other` also holds is on the
+    /// same side of `r` there.
+    fn neighbours_keep_sides(&self, other: &MatchGuard, r: usize) -> bool {
+        let theirs = &other.order[..other.order_len as usize];
+        self.neighbours[r].iter().all(|&i| {
+            let word = self.order[i as usize];
+            match theirs.iter().position(|w| *w == word) {
                 Some(j) => (self.after[r] >> i) & 1 == (other.after[r] >> j) & 1,
                 None => true,
-            })
+            }
         })
     }
 
@@ -256,42 +318,50 @@ impl MatchGuard {
         let mut out = [0u8; GUARD_BYTES];
         out[..8].copy_from_slice(&self.figures_hash.to_le_bytes());
         out[8..10].copy_from_slice(&self.negations.to_le_bytes());
-        out[10..18].copy_from_slice(&self.polar.to_le_bytes());
-        out[18..34].copy_from_slice(&self.content.to_le_bytes());
-        out[34] = self.order_len;
+        out[10..26].copy_from_slice(&self.polar.to_le_bytes());
+        out[26..42].copy_from_slice(&self.content.to_le_bytes());
+        out[ORDER_LEN_AT] = self.order_len;
         for (i, id) in self.order.iter().enumerate() {
-            out[35 + 2 * i..37 + 2 * i].copy_from_slice(&id.to_le_bytes());
+            out[ORDER_LEN_AT + 1 + 2 * i..ORDER_LEN_AT + 3 + 2 * i].copy_from_slice(&id.to_le_bytes());
         }
-        let at = 35 + 2 * ORDERED_WORDS;
+        let at = ORDER_LEN_AT + 1 + 2 * ORDERED_WORDS;
         out[at] = self.relations;
-        for (r, mask) in self.after.iter().enumerate() {
-            out[at + 1 + 2 * r..at + 3 + 2 * r].copy_from_slice(&mask.to_le_bytes());
+        for (r, (mask, [left, right])) in self.after.iter().zip(&self.neighbours).enumerate() {
+            out[at + 1 + 4 * r..at + 3 + 4 * r].copy_from_slice(&mask.to_le_bytes());
+            out[at + 3 + 4 * r] = *left;
+            out[at + 4 + 4 * r] = *right;
         }
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<MatchGuard> {
-        if bytes.len() != GUARD_BYTES || bytes[34] as usize > ORDERED_WORDS {
+        if bytes.len() != GUARD_BYTES || bytes[ORDER_LEN_AT] as usize > ORDERED_WORDS {
             return None;
         }
         let mut order = [0u16; ORDERED_WORDS];
         for (i, id) in order.iter_mut().enumerate() {
-            *id = u16::from_le_bytes(bytes[35 + 2 * i..37 + 2 * i].try_into().ok()?);
+            *id = u16::from_le_bytes(bytes[ORDER_LEN_AT + 1 + 2 * i..ORDER_LEN_AT + 3 + 2 * i].try_into().ok()?);
         }
-        let at = 35 + 2 * ORDERED_WORDS;
+        let at = ORDER_LEN_AT + 1 + 2 * ORDERED_WORDS;
         let mut after = [0u16; RELATIONS.len()];
-        for (r, mask) in after.iter_mut().enumerate() {
-            *mask = u16::from_le_bytes(bytes[at + 1 + 2 * r..at + 3 + 2 * r].try_into().ok()?);
+        let mut neighbours = [[NONE; 2]; RELATIONS.len()];
+        for r in 0..RELATIONS.len() {
+            after[r] = u16::from_le_bytes(bytes[at + 1 + 4 * r..at + 3 + 4 * r].try_into().ok()?);
+            neighbours[r] = [bytes[at + 3 + 4 * r], bytes[at + 4 + 4 * r]];
+            if neighbours[r].iter().any(|n| *n != NONE && *n >= bytes[ORDER_LEN_AT]) {
+                return None;
+            }
         }
         Some(MatchGuard {
             figures_hash: u64::from_le_bytes(bytes[..8].try_into().ok()?),
             negations: u16::from_le_bytes(bytes[8..10].try_into().ok()?),
-            polar: u64::from_le_bytes(bytes[10..18].try_into().ok()?),
-            content: u128::from_le_bytes(bytes[18..34].try_into().ok()?),
+            polar: u128::from_le_bytes(bytes[10..26].try_into().ok()?),
+            content: u128::from_le_bytes(bytes[26..42].try_into().ok()?),
             order,
-            order_len: bytes[34],
+            order_len: bytes[ORDER_LEN_AT],
             relations: bytes[at],
             after,
+            neighbours,
         })
     }
 }
@@ -370,9 +440,19 @@ mod tests {
 
     #[test]
     fn round_trips() {
+        assert_eq!(MatchGuard::from_bytes(&MatchGuard::default().to_bytes()), Some(MatchGuard::default()));
+        assert_eq!(MatchGuard::default(), MatchGuard::from_text(""));
         let g = MatchGuard::from_text("not 42 apples than pears to 7 plums");
         assert_ne!(g.relations, 0);
         assert_eq!(MatchGuard::from_bytes(&g.to_bytes()), Some(g));
         assert_eq!(MatchGuard::from_bytes(&[0; 3]), None);
+    }
+}
+#[cfg(test)]
+mod limits {
+    #[test]
+    fn the_word_lists_fit_their_bits() {
+        assert!(super::POLAR_WORDS.len() <= 128);
+        assert!(super::RELATIONS.len() <= 8);
     }
 }
