@@ -76,8 +76,14 @@ test('a respond rule answers without a model, streaming and not', async () => {
   assert.equal(resp.status, 200);
   assert.equal(body.choices[0].message.content, 'We are open 9-5.');
   assert.equal(resp.headers.get('x-costrouter-cost-usd'), '0');
+  assert.equal(resp.headers.get('x-costrouter-route'), 'respond');
+  assert.equal(resp.headers.get('x-costrouter-cache'), 'none');
   assert.match(resp.headers.get('x-costrouter-route-reason'), /rule 'faq'/);
-  const s = await readSse(await r.chat(ask({ stream: true }), as('faq')));
+  const streamed = await r.chat(ask({ stream: true }), as('faq'));
+  // A replayed answer's cost is known before it is sent: a number, not in-stream-trailer.
+  assert.equal(streamed.headers.get('x-costrouter-cost-usd'), '0');
+  assert.equal(streamed.headers.get('x-costrouter-route'), 'respond');
+  const s = await readSse(streamed);
   assert.equal(s.data.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), 'We are open 9-5.');
   assert.equal(s.data.at(-1), '[DONE]');
   assert.equal(r.upstream.requests().length, before, 'no upstream call');
@@ -100,6 +106,7 @@ test('EU traffic is served only by EU deployments, and fails closed when there a
   const ok = await r.chat(ask({ model: 'gpt-4o-mini' }), { key: KEYS.policyco, cf: eu });
   assert.equal(ok.status, 200, await ok.clone().text());
   assert.equal(ok.headers.get('x-costrouter-provider'), 'azure');
+  assert.equal(ok.headers.get('x-costrouter-route'), 'fallback');
   assert.match(ok.headers.get('x-costrouter-route-reason'), /rule 'eu' \(eu true\).*regions eu/);
   const closed = await r.chat(ask({ model: 'gpt-4o' }), { key: KEYS.policyco, cf: eu });
   const body = await closed.json();
@@ -116,10 +123,15 @@ test('a hostname alias picks the model whatever the body says', async () => {
   assert.equal(resp.status, 200, await resp.clone().text());
   assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o');
   assert.match(resp.headers.get('x-costrouter-route-reason'), /alias 'gpt4o' serves gpt-4o/);
+  assert.equal(resp.headers.get('x-costrouter-route'), 'alias');
 });
 
 test('an A/B split is sticky per user and uses both arms across users', async () => {
-  const pick = async (user) => (await r.chat(ask(), as('search', { headers: { 'x-costrouter-user': user } }))).headers.get('x-costrouter-model');
+  const pick = async (user) => {
+    const resp = await r.chat(ask(), as('search', { headers: { 'x-costrouter-user': user } }));
+    assert.equal(resp.headers.get('x-costrouter-route'), 'split');
+    return resp.headers.get('x-costrouter-model');
+  };
   const first = await pick('user-1');
   for (let i = 0; i < 5; i++) assert.equal(await pick('user-1'), first);
   const arms = new Set();
@@ -163,6 +175,7 @@ test('a cascade keeps a good cheap answer and escalates one that fails the schem
   const body = await escalated.json();
   assert.equal(escalated.status, 200, JSON.stringify(body));
   assert.equal(escalated.headers.get('x-costrouter-provider'), 'anthropic');
+  assert.equal(escalated.headers.get('x-costrouter-route'), 'cascade');
   assert.equal(JSON.parse(body.choices[0].message.content).label, 'ham');
   const reason = escalated.headers.get('x-costrouter-route-reason');
   assert.match(reason, /cascade: gpt-4o-mini escalated \(answer fails the JSON schema: \$ is missing required 'score'/);
@@ -200,6 +213,9 @@ test('a buffered cascade answers a streaming client with a replayed stream', asy
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'I am sorry, but I cannot do that.', usage: { prompt_tokens: 10, completion_tokens: 5 } } });
   const resp = await r.chat(ask({ stream: true, stream_options: { include_usage: true } }), as('cascade'));
   assert.equal(resp.status, 200);
+  // Buffered, so its cost and baseline are known before the stream goes out.
+  assert.ok(Number(resp.headers.get('x-costrouter-cost-usd')) > 0, resp.headers.get('x-costrouter-cost-usd'));
+  assert.ok(Number(resp.headers.get('x-costrouter-baseline-cost-usd')) > 0, resp.headers.get('x-costrouter-baseline-cost-usd'));
   const { data, comments } = await readSse(resp);
   assert.equal(data.at(-1), '[DONE]');
   assert.match(data.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), /Hello from fake anthropic/);

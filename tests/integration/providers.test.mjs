@@ -851,6 +851,7 @@ test('an alias is served and reported as such', async () => {
   assert.equal(resp.headers.get('x-costrouter-provider'), 'openai');
   assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o-mini');
   assert.match(resp.headers.get('x-costrouter-route-reason'), /alias 'fast' serves gpt-4o-mini/);
+  assert.equal(resp.headers.get('x-costrouter-route'), 'alias');
   assert.equal(resp.headers.get('x-costrouter-cost-usd'), costOfOpenAiUsage('gpt-4o-mini', body.usage));
   await eventFor(resp.headers.get('x-costrouter-request-id'));
 });
