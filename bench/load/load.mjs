@@ -112,11 +112,10 @@ async function oneRequest(router, i) {
   const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
   if (chunks.some((c) => c.error)) return `stream carries an error event: ${text.slice(-300)}`;
   if (!chunks.some((c) => c.choices?.[0]?.delta?.content)) return 'stream has no content';
-  // The usage chunk the client asked for. Its `usage` is null only when the upstream reported
-  // none: the mistral preset drops stream_options (real Mistral always reports usage; the fake
-  // OpenAI standing in for it then does not), and the router estimates the cost instead.
+  // The usage chunk the client asked for, with the usage every provider reports (Mistral on its
+  // last content chunk, unasked).
   const usageChunk = chunks.find((c) => 'usage' in c && Array.isArray(c.choices) && c.choices.length === 0);
-  if (!usageChunk || (usageChunk.usage === null && body.model !== 'mistral-small')) return 'stream has no usage chunk';
+  if (!usageChunk || !usageChunk.usage) return 'stream has no usage chunk';
   return null;
 }
 
@@ -276,8 +275,7 @@ Mix: half streaming, half not; models gpt-4o-mini (OpenAI), claude-haiku-4-5 (An
 gemini-2.5-flash (Gemini), mistral-small (OpenAI-compatible preset); two tenants; a distinct
 prompt per request. A request counts as good only with status 200 and a complete body (a
 \`chat.completion\` with content and usage; a stream with content, a usage chunk, no error event,
-ending with \`data: [DONE]\`; the usage chunk of mistral-small carries \`null\` usage because the
-fake OpenAI standing in for Mistral reports none once the preset drops \`stream_options\`).
+ending with \`data: [DONE]\`).
 Memory, two views. **The isolate** (the pass criterion): the worker isolate's V8 heap in use after
 a full collection plus its wasm linear memory, read through workerd's inspector about once a
 second; this is everything the router can keep between requests, and what Cloudflare's

@@ -6,6 +6,7 @@
  * and speaking that provider's own wire format (bodies, SSE framing, errors):
  *
  *   /openai/v1/...                        OpenAI chat completions, embeddings, models
+ *                                         (as Mistral for mistral-* models: stream usage unasked)
  *   /azure/openai/deployments/{dep}/...   Azure OpenAI (api-key header, api-version query)
  *   /anthropic/v1/messages                Anthropic Messages API
  *   /gemini/v1beta/models/{model}:...     Gemini generateContent / streamGenerateContent
@@ -782,16 +783,24 @@ function openaiChoiceDeltas(ctx, plan, index) {
   return [entry(first), ...splitIntoDeltas(plan.text).map((piece) => entry({ [field]: piece })), entry({}, finish)];
 }
 
+/**
+ * Mistral's API speaks OpenAI's dialect with one difference that matters here: its streams carry
+ * `usage` on the last content chunk (the one with the finish reason) whether asked or not, and
+ * it has no `stream_options`. The OpenAI route plays Mistral for `mistral-*` models.
+ */
+const isMistral = (ctx) => ctx.provider === 'openai' && /^(open-)?mi[sx]tral|^codestral|^ministral/.test(ctx.model ?? '');
+
 function openaiChatChunks(ctx, plan, n) {
   const id = `chatcmpl-${nextId(ctx.state)}`;
-  const includeUsage = ctx.body.stream_options?.include_usage === true;
+  const mistral = isMistral(ctx);
+  const includeUsage = !mistral && ctx.body.stream_options?.include_usage === true;
   const chunk = (choices) => ({
     id,
     object: 'chat.completion.chunk',
     created: CREATED,
     model: ctx.model,
-    ...(ctx.provider === 'openai' ? { service_tier: servedTier(ctx) } : {}),
-    system_fingerprint: SYSTEM_FINGERPRINT,
+    ...(ctx.provider === 'openai' && !mistral ? { service_tier: servedTier(ctx) } : {}),
+    ...(mistral ? {} : { system_fingerprint: SYSTEM_FINGERPRINT }),
     choices,
     // With include_usage every chunk carries `usage: null` until the final usage chunk.
     ...(includeUsage ? { usage: null } : {}),
@@ -805,7 +814,11 @@ function openaiChatChunks(ctx, plan, n) {
     }));
   }
   const perChoice = Array.from({ length: n }, (_, i) => openaiChoiceDeltas(ctx, plan, i));
-  for (const choice of interleave(perChoice)) events.push(openaiEvent(chunk([choice])));
+  const choices = interleave(perChoice);
+  choices.forEach((choice, i) => {
+    const last = i === choices.length - 1;
+    events.push(openaiEvent(mistral && last ? { ...chunk([choice]), usage: openaiUsage(plan, n) } : chunk([choice])));
+  });
   if (includeUsage) events.push(openaiEvent({ ...chunk([]), usage: openaiUsage(plan, n) }));
   events.push(OPENAI_DONE);
   return events;

@@ -258,9 +258,9 @@ for (const p of PROVIDERS) {
     const cost = costOfOpenAiUsage(p.priceKey, trailer.usage);
     assert.equal(trailer.cost_usd, cost);
     assert.equal(trailer.baseline_cost_usd, cost);
-    // The fake Mistral (served by the fake OpenAI) only reports stream usage when asked for it,
-    // and the preset drops stream_options, so the router estimates; the others report it.
-    assert.equal(trailer.usage_basis, p.name === 'mistral' ? 'estimated' : 'reported');
+    // Mistral reports usage on its last content chunk unasked; the others when asked, as the
+    // router always asks: every stream is billed from reported usage.
+    assert.equal(trailer.usage_basis, 'reported');
     const ev = await eventFor(h['x-costrouter-request-id']);
     assert.equal(ev.status, 200);
     assert.equal(ev.cost_usd, Number(cost));
@@ -315,7 +315,7 @@ for (const p of PROVIDERS) {
 
 // ---- stream usage ---------------------------------------------------------------------------------
 
-for (const p of PROVIDERS.filter((x) => x.name !== 'mistral')) {
+for (const p of PROVIDERS) {
   test(`${p.name}: include_usage true gives exactly one final usage chunk with choices []`, async () => {
     p.prepare?.();
     const resp = await r.chat(hello(p.model, { stream: true, stream_options: { include_usage: true } }));
