@@ -1,7 +1,7 @@
 //! Router configuration from KV, validated, cached per isolate.
 //!
 //! The catalog and the pricing table live in the `CONFIG` KV namespace (`catalog`, `pricing`),
-//! seeded from `kv-seed/`. Each isolate keeps the last valid copy for `CONFIG_TTL_MS` so a
+//! seeded from `kv-seed/`. Each isolate keeps the last valid copy for [`ttl_ms`] so a
 //! request does not pay a KV read; a document that fails validation is logged (without its
 //! content) and the last valid copy, or the copy built into the worker, stays in use.
 
@@ -18,15 +18,37 @@ use crate::routing::policy::Policy;
 
 use super::http::now_ms;
 
-const CONFIG_TTL_MS: f64 = 30_000.0;
+/// How long an isolate keeps the catalog, pricing and policies it read, unless the
+/// `CONFIG_TTL_SECS` var says otherwise.
+const DEFAULT_CONFIG_TTL_MS: f64 = 30_000.0;
 /// After a failed KV read, the copy kept is asked for again this soon, not after the whole TTL
 /// (and not on every request).
 const RETRY_READ_AFTER_MS: f64 = 5_000.0;
 
+thread_local! {
+    /// [`ttl_ms`], read once per isolate (vars are fixed for an isolate's life).
+    static CONFIG_TTL_MS: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+}
+
+/// How long a copy read from KV is kept: the `CONFIG_TTL_SECS` var (seconds, fractions allowed,
+/// at most an hour), else 30 s. It is how soon a change to the catalog, pricing or a policy
+/// reaches every isolate; the integration tests shorten it to see a change applied.
+fn ttl_ms(env: &Env) -> f64 {
+    CONFIG_TTL_MS.with(|ttl| {
+        ttl.get().unwrap_or_else(|| {
+            let from_var = env.var("CONFIG_TTL_SECS").ok().and_then(|v| v.to_string().trim().parse::<f64>().ok());
+            let ms = from_var.filter(|s| *s > 0.0 && *s <= 3_600.0).map_or(DEFAULT_CONFIG_TTL_MS, |s| s * 1_000.0);
+            ttl.set(Some(ms));
+            ms
+        })
+    })
+}
+
 /// The time to stamp a copy kept after a failed read with, so that it expires in
-/// [`RETRY_READ_AFTER_MS`].
-fn stamp_to_retry_soon() -> f64 {
-    now_ms() - CONFIG_TTL_MS + RETRY_READ_AFTER_MS
+/// [`RETRY_READ_AFTER_MS`] (or its TTL, if shorter).
+fn stamp_to_retry_soon(env: &Env) -> f64 {
+    let ttl = ttl_ms(env);
+    now_ms() - ttl + RETRY_READ_AFTER_MS.min(ttl)
 }
 const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -44,7 +66,8 @@ const BUILT_IN_CATALOG: &str = include_str!("../../kv-seed/catalog.json");
 const BUILT_IN_PRICING: &str = include_str!("../../kv-seed/pricing.json");
 
 pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
-    if let Some(cfg) = CACHED.with(|c| c.borrow().as_ref().filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS).map(|(_, cfg)| cfg.clone())) {
+    let ttl = ttl_ms(env);
+    if let Some(cfg) = CACHED.with(|c| c.borrow().as_ref().filter(|(at, _)| now_ms() - at < ttl).map(|(_, cfg)| cfg.clone())) {
         return Ok(cfg);
     }
     let previous = CACHED.with(|c| c.borrow().as_ref().map(|(_, cfg)| cfg.clone()));
@@ -61,7 +84,7 @@ pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
     let Some((catalog_text, pricing_text)) = texts else {
         worker::console_error!("the configuration could not be read from KV; keeping the previous one");
         let previous = previous.ok_or_else(|| ApiError::configuration_unavailable("catalog and pricing"))?;
-        CACHED.with(|c| *c.borrow_mut() = Some((stamp_to_retry_soon(), previous.clone())));
+        CACHED.with(|c| *c.borrow_mut() = Some((stamp_to_retry_soon(env), previous.clone())));
         return Ok(previous);
     };
     let cfg = match parse(catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING)) {
@@ -132,7 +155,8 @@ const BUILT_IN_POLICY: &str = include_str!("../../policies/default.toml");
 /// through to a more general policy would silently drop the tenant's residency and block rules.
 pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<Rc<Policy>, ApiError> {
     let cached = POLICIES.with(|c| c.borrow().get(tenant).cloned());
-    if let Some((_, p)) = cached.as_ref().filter(|(at, _)| now_ms() - at < CONFIG_TTL_MS) {
+    let ttl = ttl_ms(env);
+    if let Some((_, p)) = cached.as_ref().filter(|(at, _)| now_ms() - at < ttl) {
         return Ok(p.clone());
     }
     let known = &cfg.catalog;
@@ -145,7 +169,7 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                 // tenant's residency and block rules for as long as KV misbehaves.
                 worker::console_error!("the policy {key} could not be read from KV; keeping the last one");
                 let (_, last) = cached.ok_or_else(|| ApiError::configuration_unavailable("routing policy"))?;
-                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (stamp_to_retry_soon(), last.clone())));
+                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (stamp_to_retry_soon(env), last.clone())));
                 return Ok(last);
             }
             if let Ok(Some(text)) = read {

@@ -1,0 +1,81 @@
+// Configuration in KV through the real worker: a change to the catalog or a policy reaches the
+// isolate once its copy expires (CONFIG_TTL_SECS, shortened here), and a document that fails
+// validation is rejected while the last valid one stays in use.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, KEYS } from './harness.mjs';
+
+const TTL_SECS = 0.2;
+const POLICY = `
+version = 1
+name = "acme"
+
+[[rules]]
+name = "hours"
+when = { feature = ["hours"] }
+respond = "Open 9-5."
+
+[[rules]]
+name = "default"
+route = { strategy = "requested" }
+`;
+
+let r;
+let config;
+before(async () => {
+  r = await startRouter({ extraBindings: { CONFIG_TTL_SECS: String(TTL_SECS) }, policies: { acme: POLICY } });
+  config = await r.mf.getKVNamespace('CONFIG');
+});
+after(async () => { await r?.close(); });
+
+const expire = () => new Promise((res) => setTimeout(res, TTL_SECS * 1000 + 150));
+const hello = (model) => ({ model, messages: [{ role: 'user', content: 'hello' }] });
+const models = async () => (await (await fetch(`${r.url}/v1/models`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json()).data.map((m) => m.id);
+
+test('a catalog that fails validation is rejected and the last valid one stays in use; a valid change applies', async () => {
+  const first = await r.chat(hello('gpt-4o-mini'));
+  assert.equal(first.status, 200, await first.clone().text());
+  await first.arrayBuffer();
+  const valid = JSON.parse(await config.get('catalog'));
+
+  // A model on a provider the catalog does not define.
+  const broken = structuredClone(valid);
+  broken.models['gpt-4o-mini'].deployments = [{ provider: 'no-such-provider', upstream_model: 'gpt-4o-mini' }];
+  broken.aliases = { ...broken.aliases, 'only-in-the-broken-one': 'gpt-4o-mini' };
+  await config.put('catalog', JSON.stringify(broken));
+  await expire();
+  const kept = await r.chat(hello('gpt-4o-mini'));
+  assert.equal(kept.status, 200, await kept.clone().text());
+  assert.equal(kept.headers.get('x-costrouter-provider'), 'openai', 'served by the last valid catalog');
+  await kept.arrayBuffer();
+  assert.ok(!(await models()).includes('only-in-the-broken-one'));
+  assert.ok(r.logs().some((l) => l.includes('configuration in KV rejected')), 'the rejection is logged');
+
+  // A valid change (a new alias) is picked up once the copy expires.
+  const changed = structuredClone(valid);
+  changed.aliases = { ...changed.aliases, 'config-test-alias': 'gpt-4o-mini' };
+  await config.put('catalog', JSON.stringify(changed));
+  await expire();
+  assert.ok((await models()).includes('config-test-alias'));
+  const viaAlias = await r.chat(hello('config-test-alias'));
+  assert.equal(viaAlias.status, 200, await viaAlias.clone().text());
+  assert.equal(viaAlias.headers.get('x-costrouter-route'), 'alias');
+  await viaAlias.arrayBuffer();
+});
+
+test('a policy that becomes invalid keeps its last valid version; a valid change applies', async () => {
+  const ask = () => r.chat(hello('gpt-4o-mini'), { headers: { 'x-costrouter-feature': 'hours' } });
+  const answered = await ask();
+  assert.equal((await answered.json()).choices[0].message.content, 'Open 9-5.');
+
+  // A rule naming a model the catalog lacks in a route: the policy fails validation.
+  await config.put('policy:acme', POLICY.replace('route = { strategy = "requested" }', 'route = { strategy = "fallback", candidates = ["no-such-model"] }'));
+  await expire();
+  const kept = await ask();
+  assert.equal(kept.status, 200, await kept.clone().text());
+  assert.equal((await kept.json()).choices[0].message.content, 'Open 9-5.', 'the last valid policy still applies');
+
+  await config.put('policy:acme', POLICY.replace('Open 9-5.', 'Open 8-6.'));
+  await expire();
+  assert.equal((await (await ask()).json()).choices[0].message.content, 'Open 8-6.');
+});
