@@ -292,6 +292,8 @@ pub const MAX_MESSAGES: usize = 4096;
 pub const MAX_TOOLS: usize = 512;
 pub const MAX_STOP_SEQUENCES: usize = 4;
 pub const MAX_N: u32 = 128;
+/// Largest `max_tokens` / `max_completion_tokens` accepted (100 million).
+pub const MAX_OUTPUT_TOKENS: u64 = 100_000_000;
 
 impl ChatRequest {
     /// Parses and validates a request body. The error names the field at fault.
@@ -360,6 +362,11 @@ impl ChatRequest {
         for (field, value) in [("max_tokens", self.max_tokens), ("max_completion_tokens", self.max_completion_tokens)] {
             if value == Some(0) {
                 return Err(ApiError::invalid_value(field, format!("'{field}' must be at least 1.")));
+            }
+            // No model writes this much; a larger figure only overflows the per-minute token
+            // counts and the cost bound it is multiplied into.
+            if value.is_some_and(|v| v > MAX_OUTPUT_TOKENS) {
+                return Err(ApiError::invalid_value(field, format!("'{field}' must be at most {MAX_OUTPUT_TOKENS}.")));
             }
         }
         if let Some(top) = self.top_logprobs {
@@ -589,6 +596,8 @@ mod tests {
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}"#, "temperature"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":0}"#, "n"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "max_tokens"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":100000001}"#, "max_tokens"),
+            (r#"{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":18446744073709551615}"#, "max_completion_tokens"),
             (r#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#, "messages[0].tool_call_id"),
             (r#"{"model":"m","messages":[{"role":"user"}]}"#, "messages[0].content"),
             (r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"audio":null}]}"#, "messages[1].content"),

@@ -90,9 +90,16 @@ pub struct ClientControls {
     pub ttl_secs: Option<u64>,
     /// `x-costrouter-cache-sampled: allow`: cache this request even though it samples.
     pub allow_sampled: bool,
+    /// `cache-control: max-age=<seconds>`: no stored answer older than this (0 is no-cache).
+    pub max_age_secs: Option<u64>,
 }
 
 impl ClientControls {
+    /// Whether a stored answer `age_secs` old may answer this request (`max-age`).
+    pub fn accepts_age(&self, age_secs: i64) -> bool {
+        self.max_age_secs.is_none_or(|max| age_secs <= max as i64)
+    }
+
     /// The headers [`ClientControls::from_headers`] reads.
     pub const HEADERS: [&'static str; 4] = ["cache-control", "pragma", "x-costrouter-cache-ttl", "x-costrouter-cache-sampled"];
 
@@ -104,7 +111,13 @@ impl ClientControls {
                 match directive.as_str() {
                     "no-cache" => c.no_cache = true,
                     "no-store" => c.no_store = true,
-                    _ => {}
+                    // As HTTP caches read it: a value that is not a number is ignored.
+                    d => {
+                        if let Some(secs) = d.strip_prefix("max-age=").and_then(|v| v.trim_matches('"').parse::<u64>().ok()) {
+                            c.max_age_secs = Some(c.max_age_secs.map_or(secs, |m| m.min(secs)));
+                            c.no_cache |= secs == 0;
+                        }
+                    }
                 }
             }
         }

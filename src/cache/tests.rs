@@ -64,6 +64,13 @@ fn plans_follow_policy_headers_and_sampling() {
 
     let no_cache = ClientControls::from_headers(headers(&[("cache-control", "max-age=0, No-Cache")])).unwrap();
     assert_eq!(plan(&on, &no_cache, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 });
+    let fresh_only = ClientControls::from_headers(headers(&[("cache-control", "max-age=600")])).unwrap();
+    assert_eq!(plan(&on, &fresh_only, &greedy, false), CachePlan::Use { read: true, ttl_secs: 3600 });
+    assert!(fresh_only.accepts_age(600) && !fresh_only.accepts_age(601), "no stored answer older than max-age");
+    assert!(ClientControls::default().accepts_age(i64::MAX));
+    let zero_age = ClientControls::from_headers(headers(&[("cache-control", "max-age=0")])).unwrap();
+    assert_eq!(plan(&on, &zero_age, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 }, "max-age=0 is no-cache");
+    assert_eq!(ClientControls::from_headers(headers(&[("cache-control", "max-age=soon")])).unwrap().max_age_secs, None, "ignored, as HTTP caches do");
     let pragma = ClientControls::from_headers(headers(&[("pragma", "no-cache")])).unwrap();
     assert_eq!(plan(&on, &pragma, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
     let no_store = ClientControls::from_headers(headers(&[("cache-control", "no-store")])).unwrap();

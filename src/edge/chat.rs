@@ -177,7 +177,7 @@ async fn cached_answer(
     let scope = crate::cache::answer_scope(&chat.model, routed.iter().map(String::as_str), variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
     if read {
-        if let Some(answer) = super::cache::lookup(env, &key).await {
+        if let Some(answer) = super::cache::lookup(env, &key).await.filter(|a| controls.accepts_age(now_unix() - a.stored_at)) {
             return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
         }
     }
@@ -185,7 +185,7 @@ async fn cached_answer(
     let probe = semantic_probe(env, rc, cfg, &policy.cache, tenant, &scope, &body, &bounds).await;
     if let (true, Some(probe)) = (read, &probe) {
         let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
-        if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await {
+        if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await.filter(|(a, _)| controls.accepts_age(now_unix() - a.stored_at)) {
             return Ok(Some(CacheHit { answer, outcome: "hit-semantic", score: Some(score) }));
         }
     }

@@ -135,6 +135,22 @@ test('a cut-off stream is not cached', async () => {
   assert.equal(chats() - before, 1, 'the request went to the provider');
 });
 
+test('cache-control: max-age refuses stored answers older than it', async () => {
+  const body = fresh();
+  const first = await r.chat(body);
+  assert.equal(first.headers.get('x-costrouter-cache'), 'miss');
+  await first.arrayBuffer();
+  await stored();
+  await new Promise((res) => setTimeout(res, 2100));
+  const young = await r.chat(body, { headers: { 'cache-control': 'max-age=1' } });
+  assert.equal(young.headers.get('x-costrouter-cache'), 'miss', 'the stored answer is 2 s old');
+  await young.arrayBuffer();
+  await stored();
+  const old = await r.chat(body, { headers: { 'cache-control': 'max-age=3600' } });
+  assert.equal(old.headers.get('x-costrouter-cache'), 'hit-exact');
+  await old.arrayBuffer();
+});
+
 test('cache-control and x-costrouter-cache-ttl are obeyed; sampling is cached only when asked', async () => {
   const body = fresh();
   const noStore = await r.chat(body, { headers: { 'cache-control': 'no-store' } });
