@@ -49,11 +49,8 @@ const chats = () => r.upstream.requests().filter((q) => /chat\/completions$|\/me
 let n = 0;
 /** A request no other test sends (the cache outlives tests). */
 const fresh = (extra = {}) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content: `What is ${++n} plus ${n}?` }], ...extra });
-const eventOf = async (resp) => {
-  const id = resp.headers.get('x-costrouter-request-id');
-  for (let i = 0; i < 150 && !r.events.some((e) => e.request_id === id); i++) await new Promise((res) => setTimeout(res, 20));
-  return r.events.filter((e) => e.request_id === id);
-};
+/** The request's cost events (exactly one, or the harness fails the test). */
+const eventOf = async (resp) => [await r.eventFor(resp)];
 /** Stores happen after the response; a second request may arrive before, so give them a moment. */
 const stored = () => new Promise((res) => setTimeout(res, 150));
 

@@ -55,14 +55,7 @@ async function chat(body) {
 
 const ask = (model, stream) => ({ model, stream, messages: [{ role: 'user', content: 'Say hello' }] });
 
-async function eventFor(requestId, timeoutMs = 3000) {
-  const start = Date.now();
-  while (!r.events.some((e) => e.request_id === requestId)) {
-    if (Date.now() - start > timeoutMs) assert.fail(`no cost event for ${requestId}`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
-  return r.events.find((e) => e.request_id === requestId);
-}
+const eventFor = (requestId) => r.eventFor(requestId);
 
 /** A clean OpenAI-style error: exactly `{"error":{"message","type","param","code"}}`. */
 async function assertCleanError(resp, { status, type, code }) {

@@ -132,6 +132,22 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     mf,
     /** The lines workerd has logged so far. */
     logs: () => [...logLines],
+    /**
+     * The one cost event of a request (by id, or by a response carrying it): waits for it (they
+     * are sent after the response), then a moment more, and fails unless there is exactly one.
+     */
+    async eventFor(idOrResponse, timeoutMs = 3000) {
+      const id = typeof idOrResponse === 'string' ? idOrResponse : idOrResponse.headers.get('x-costrouter-request-id');
+      const start = Date.now();
+      while (!events.some((e) => e.request_id === id)) {
+        if (Date.now() - start > timeoutMs) throw new Error(`no cost event for ${id}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, 30));
+      const all = events.filter((e) => e.request_id === id);
+      if (all.length !== 1) throw new Error(`${all.length} cost events for ${id}, not one: ${JSON.stringify(all)}`);
+      return all[0];
+    },
     /** Waits for in-flight event posts (they are sent after the response). */
     async eventsSettled(count, timeoutMs = 3000) {
       const start = Date.now();

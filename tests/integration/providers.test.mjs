@@ -141,20 +141,7 @@ const PROVIDERS = [
 /** The fake upstream's log entries that are chat calls (any provider). */
 const upstreamChats = () => r.upstream.requests().filter((q) => /chat\/completions$|\/messages$|:(stream)?[gG]enerateContent$/.test(q.path));
 
-async function eventFor(requestId, timeoutMs = 3000) {
-  const start = Date.now();
-  for (;;) {
-    const found = r.events.filter((e) => e.request_id === requestId);
-    if (found.length > 0) {
-      await new Promise((res) => setTimeout(res, 30));
-      const all = r.events.filter((e) => e.request_id === requestId);
-      assert.equal(all.length, 1, `exactly one cost event for ${requestId}`);
-      return all[0];
-    }
-    if (Date.now() - start > timeoutMs) assert.fail(`no cost event for ${requestId}`);
-    await new Promise((res) => setTimeout(res, 20));
-  }
-}
+const eventFor = (requestId) => r.eventFor(requestId);
 
 function costrouterHeaders(resp) {
   return Object.fromEntries([...resp.headers].filter(([k]) => k.startsWith('x-costrouter-')));

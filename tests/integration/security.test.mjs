@@ -242,11 +242,8 @@ test('a key with locked tags files its requests under them whatever the request 
   const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], metadata: { team: 'growth' } },
     { key: created.json.key, headers: { 'x-costrouter-team': 'other', 'x-costrouter-env': 'dev', 'x-costrouter-feature': 'checkout' } });
   assert.equal(resp.status, 200, await resp.clone().text());
-  const id = resp.headers.get('x-costrouter-request-id');
   await resp.text();
-  const start = Date.now();
-  while (!r.events.some((e) => e.request_id === id) && Date.now() - start < 3000) await new Promise((res) => setTimeout(res, 20));
-  const ev = r.events.find((e) => e.request_id === id);
+  const ev = await r.eventFor(resp);
   assert.equal(ev.attribution.team, 'payments');
   assert.equal(ev.attribution.environment, 'prod');
   assert.equal(ev.attribution.feature, 'checkout', 'a tag the key leaves empty the request may set');
@@ -258,11 +255,8 @@ test('a key with locked tags files its requests under them whatever the request 
   const after = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
     { key: created.json.key, headers: { 'x-costrouter-team': 'other' } });
   assert.equal(after.status, 200, await after.clone().text());
-  const afterId = after.headers.get('x-costrouter-request-id');
   await after.text();
-  const since = Date.now();
-  while (!r.events.some((e) => e.request_id === afterId) && Date.now() - since < 3000) await new Promise((res) => setTimeout(res, 20));
-  const afterEvent = r.events.find((e) => e.request_id === afterId);
+  const afterEvent = await r.eventFor(after);
   assert.equal(afterEvent.attribution.team, 'other', 'the request\'s own tag wins');
   assert.equal(afterEvent.attribution.environment, 'prod', 'the key\'s default fills what the request leaves empty');
 });
