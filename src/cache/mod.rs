@@ -97,7 +97,7 @@ pub struct ClientControls {
 impl ClientControls {
     /// Whether a stored answer `age_secs` old may answer this request (`max-age`).
     pub fn accepts_age(&self, age_secs: i64) -> bool {
-        self.max_age_secs.is_none_or(|max| age_secs <= max as i64)
+        self.max_age_secs.is_none_or(|max| age_secs <= i64::try_from(max).unwrap_or(i64::MAX))
     }
 
     /// The headers [`ClientControls::from_headers`] reads.

@@ -160,9 +160,7 @@ async fn cached_answer(
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
     // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`): they
     // sample, so a temperature-0 request routed to one is not deterministic.
-    let route_samples = decision.candidates.iter().any(|c| {
-        cfg.prices.get(&c.price_key).is_some_and(|p| p.supports_reasoning) && cfg.catalog.providers.get(&c.provider).is_some_and(|p| p.quirks.openai_reasoning_params)
-    });
+    let route_samples = decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| strips_sampling_params(cfg, c, p)));
     let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat, route_samples) else { return Ok(None) };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;
@@ -451,7 +449,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons {
             attempt_chat.logprobs = Some(true);
         }
-        if reasons && provider.quirks.openai_reasoning_params {
+        if strips_sampling_params(&cfg, candidate, provider) {
             crate::providers::openai::fit_reasoning_model(&mut attempt_chat);
         }
         let up = match adapter.chat_request(&target, &attempt_chat) {
@@ -912,37 +910,51 @@ fn stream_response(
             };
             match next {
                 Some(Ok(bytes)) => {
-                    let mut out = st.session.push(&bytes);
+                    let out = st.session.push(&bytes);
                     if st.session.failure().is_some() {
                         // The stream is over for the client (its error event is in `out`): stop
                         // reading, which cancels the upstream call, and end it now.
                         st.upstream = None;
-                        out.extend(finish_stream(&mut st, StreamEnd::Upstream));
-                        st.done = true;
-                        st.hand_over();
+                        let out = end_stream(&mut st, out);
+                        return Some((Ok(out), st));
                     }
                     if let Some((assembler, _)) = st.caching.as_mut() {
                         assembler.push(&out);
                     }
-                    if !out.is_empty() || st.done {
+                    if !out.is_empty() {
                         return Some((Ok::<Vec<u8>, worker::Error>(out), st));
                     }
                 }
                 // A reset connection ends the stream like a close; the session reports it as cut off.
                 // The ledger is told by the request's `waitUntil` task, so the stream closes now.
                 Some(Err(_)) | None => {
-                    let out = finish_stream(&mut st, StreamEnd::Upstream);
-                    if let Some((assembler, _)) = st.caching.as_mut() {
-                        assembler.push(&out);
-                    }
-                    st.done = true;
-                    st.hand_over();
+                    let out = end_stream(&mut st, Vec::new());
                     return Some((Ok(out), st));
                 }
             }
         }
     });
     Ok(Response::from_stream(body).map_err(http::to_api_error)?.with_headers(headers))
+}
+
+/// Ends a stream the upstream ended (closed, reset, or failed it): `out` (the last bytes for the
+/// client) gets the session's end and the cost trailer, and goes to the cache's assembler before
+/// the request is handed over, so an error event in it keeps the answer out of the cache.
+fn end_stream(st: &mut StreamState, mut out: Vec<u8>) -> Vec<u8> {
+    out.extend(finish_stream(st, StreamEnd::Upstream));
+    if let Some((assembler, _)) = st.caching.as_mut() {
+        assembler.push(&out);
+    }
+    st.done = true;
+    st.hand_over();
+    out
+}
+
+/// Whether the call to `candidate` goes without the request's sampling parameters: an OpenAI
+/// reasoning model (its pricing row says `supports_reasoning`) behind a provider with OpenAI's
+/// reasoning-parameter rules (`fit_reasoning_model`). Such a model samples at any temperature.
+fn strips_sampling_params(cfg: &RouterConfig, candidate: &Candidate, provider: &crate::catalog::ProviderConfig) -> bool {
+    provider.quirks.openai_reasoning_params && cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning)
 }
 
 /// A stream read up to its first token (`prime_stream`), ready to be passed on.

@@ -86,6 +86,8 @@ pub struct Ledger {
     /// are kept in `finished_requests` (SQL, written with the batch), for a batch sent again to
     /// an instance that restarted after applying it.
     finished: RefCell<crate::budget::RecentIds>,
+    /// When `finished_requests` was last purged of old ids (unix seconds; 0: not yet).
+    finished_purged_at: std::cell::Cell<i64>,
 }
 
 #[derive(Deserialize)]
@@ -315,15 +317,21 @@ impl Ledger {
 
 /// Requests whose `/finish` was applied, by id (see `Ledger::finished`).
 const CREATE_FINISHED: &str = "CREATE TABLE IF NOT EXISTS finished_requests (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL)";
+/// The purge of old ids reads only what it deletes.
+const INDEX_FINISHED: &str = "CREATE INDEX IF NOT EXISTS finished_requests_at ON finished_requests (at)";
 
-/// How long a finished request's id is kept in SQL: the worker's resends of a batch all come
-/// within a minute of the first.
+/// How long a finished request's id is kept in SQL: the worker resends a batch within 15 s, and
+/// keeps one it never got through for at most [`FINISHED_RESEND_WITHIN_SECS`].
 const FINISHED_KEPT_SECS: i64 = 3_600;
+
+/// The longest a worker keeps a batch the ledger never took, to send again (well inside
+/// [`FINISHED_KEPT_SECS`], so that a batch applied but not acknowledged is still recognised).
+pub const FINISHED_RESEND_WITHIN_SECS: i64 = 1_800;
 
 /// The rollup tables, and the one-time move of version 1 hourly rows.
 fn create_tables(state: &State) -> worker::Result<()> {
     let sql = state.storage().sql();
-    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS, CREATE_FINISHED] {
+    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS, CREATE_FINISHED, INDEX_FINISHED] {
         sql.exec(ddl, None)?;
     }
     let v1: Vec<serde_json::Value> = sql.exec(rollup::HAS_V1, None)?.to_array()?;
@@ -340,7 +348,7 @@ impl DurableObject for Ledger {
         if let Err(e) = create_tables(&state) {
             worker::console_error!("usage tables not created: {e}");
         }
-        Ledger { state, ledger: RefCell::new(None), finished: RefCell::new(Default::default()) }
+        Ledger { state, ledger: RefCell::new(None), finished: RefCell::new(Default::default()), finished_purged_at: std::cell::Cell::new(0) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -429,8 +437,9 @@ impl DurableObject for Ledger {
                     for item in &b.items {
                         sql.exec("INSERT OR IGNORE INTO finished_requests (request_id, at) VALUES (?, ?)", vec![SqlStorageValue::String(item.request_id.clone()), SqlStorageValue::Integer(b.now)])?;
                     }
-                    if b.now % 61 == 0 {
+                    if b.now - self.finished_purged_at.get() >= 60 {
                         sql.exec("DELETE FROM finished_requests WHERE at < ?", vec![SqlStorageValue::Integer(b.now - FINISHED_KEPT_SECS)])?;
+                        self.finished_purged_at.set(b.now);
                     }
                     for item in &b.items {
                         let tags = item.event.as_ref().map(|e| &e.attribution);
@@ -461,7 +470,7 @@ impl DurableObject for Ledger {
                     json!({"ok": true})
                 }
                 "/state" => {
-                    let ledger = ledger.as_of(worker::Date::now().as_millis() as i64 / 1000);
+                    let ledger = ledger.as_of(super::http::now_unix());
                     return Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
                         "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}));
                 }

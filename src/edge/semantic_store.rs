@@ -25,6 +25,11 @@ const EXPIRED_SKIPS_PER_LOOKUP: usize = 4;
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS semantic_entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, vector TEXT NOT NULL, guard TEXT NOT NULL,
     answer TEXT NOT NULL, expires_at INTEGER NOT NULL)";
+/// A provider embedder's vectors for the same text can differ in their last bits from one call
+/// to the next: above this similarity (with a compatible guard) a stored question is also taken
+/// to be the one stored again.
+const SAME_QUESTION: f32 = 0.9999;
+
 /// The same question stored again is found by its exact vector (the embedder is deterministic; a
 /// question's similarity to itself after quantization is not exactly 1, so a threshold misses
 /// some), and expired rows without a scan of the table.
@@ -161,6 +166,10 @@ impl SemanticCache {
             )?
             .to_array()?;
         self.forget(&same.into_iter().map(|s| (s.id, b.bucket.clone())).collect::<Vec<_>>())?;
+        let near = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, SAME_QUESTION));
+        if let Some((old, _)) = near {
+            self.forget(&[(old as i64, b.bucket.clone())])?;
+        }
         #[derive(Deserialize)]
         struct Id {
             id: i64,

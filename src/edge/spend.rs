@@ -172,7 +172,7 @@ const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 const FINISH_RETRY_PAUSES_MS: [u64; 6] = [0, 250, 1_000, 2_000, 4_000, 8_000];
 
 /// Most finished requests an isolate keeps for a tenant whose ledger could not be reached, to
-/// send with that tenant's next batch.
+/// send again after that tenant's next batch.
 const UNSENT_KEPT: usize = 10_000;
 
 /// Finished requests waiting for their tenant's next ledger call, each already as the JSON the
@@ -208,11 +208,15 @@ fn finish_body(items: &[String], now: i64) -> String {
     body
 }
 
+/// A batch's first send time and its items (see `UNSENT`).
+type UnsentBatch = (i64, Vec<String>);
+
 thread_local! {
     static BATCHES: std::cell::RefCell<std::collections::HashMap<String, Batch>> = std::cell::RefCell::new(std::collections::HashMap::new());
-    /// Finished requests whose batch the ledger never took, by tenant: sent with the tenant's
-    /// next batch (the ledger skips any it had applied after all).
-    static UNSENT: std::cell::RefCell<std::collections::HashMap<String, Vec<String>>> = std::cell::RefCell::new(std::collections::HashMap::new());
+    /// Batches the ledger never took, by tenant, each with the time it was first sent: each is
+    /// sent again, on its own and with that time, after the tenant's next batch (the ledger skips
+    /// requests it had applied after all).
+    static UNSENT: std::cell::RefCell<std::collections::HashMap<String, Vec<UnsentBatch>>> = std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// A request that has ended, for its tenant's ledger: what it cost (`None`: release its
@@ -265,39 +269,62 @@ pub async fn finish(env: &Env, done: Finished) {
         return;
     }
     worker::Delay::from(GROUP_COMMIT).await;
-    let mut items = UNSENT.with(|u| u.borrow_mut().remove(&tenant)).unwrap_or_default();
-    items.extend(BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default());
+    let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
     let Some(stub) = ledger(env, &tenant) else { return };
-    let n = items.len();
-    let body = finish_body(&items, super::http::now_unix());
+    let now = super::http::now_unix();
+    let mut kept = Vec::new();
     // A ledger that cannot be reached (reset by a deploy, overloaded) is asked again: without the
-    // batch its reservations would hold money for 15 minutes and its spend would never count. The
-    // ledger skips requests it already finished, so a batch it applied before failing to answer
-    // is not counted twice.
-    for (attempt, pause_ms) in FINISH_RETRY_PAUSES_MS.iter().enumerate() {
+    // batch its reservations would hold money for 15 minutes and its spend would never count.
+    if !send_finished(&stub, &items, now, &FINISH_RETRY_PAUSES_MS).await {
+        kept.push((now, items));
+    }
+    // Batches an earlier opener could not deliver: once each, on their own (one the ledger keeps
+    // refusing never holds up a fresh one), stamped with their own time (their rollups fall in
+    // the minute they finished), and not after the ledger has forgotten which requests it
+    // applied (`ledger::FINISHED_RESEND_WITHIN_SECS`).
+    for (at, unsent) in UNSENT.with(|u| u.borrow_mut().remove(&tenant)).unwrap_or_default() {
+        if now - at > super::ledger::FINISHED_RESEND_WITHIN_SECS {
+            worker::console_error!("ledger finish: {} finished requests dropped after {} s undelivered", unsent.len(), now - at);
+        } else if !send_finished(&stub, &unsent, at, &[0]).await {
+            kept.push((at, unsent));
+        }
+    }
+    if !kept.is_empty() {
+        UNSENT.with(|u| {
+            let mut unsent = u.borrow_mut();
+            let batches = unsent.entry(tenant).or_default();
+            batches.extend(kept);
+            // The newest are kept: the oldest are closest to being dropped anyway.
+            while batches.iter().map(|(_, items)| items.len()).sum::<usize>() > UNSENT_KEPT && batches.len() > 1 {
+                batches.remove(0);
+            }
+        });
+    }
+}
+
+/// Sends one `/finish` batch stamped `now`, after each of `pauses_ms` in turn until the ledger
+/// takes it. The ledger skips requests it already finished, so a batch it applied before failing
+/// to answer is not counted twice. `false`: not delivered, and worth sending again (the ledger
+/// failed or could not be reached; a batch it refuses as malformed never will be taken).
+async fn send_finished(stub: &Stub, items: &[String], now: i64, pauses_ms: &[u64]) -> bool {
+    if items.is_empty() {
+        return true;
+    }
+    let body = finish_body(items, now);
+    for (attempt, pause_ms) in pauses_ms.iter().enumerate() {
         if *pause_ms > 0 {
             worker::Delay::from(std::time::Duration::from_millis(*pause_ms)).await;
         }
-        match call_with_text(&stub, "/finish", Some(body.clone())).await {
-            Ok(_) => return,
-            Err(e) if e.status >= 500 && attempt + 1 < FINISH_RETRY_PAUSES_MS.len() => continue,
+        match call_with_text(stub, "/finish", Some(body.clone())).await {
+            Ok(_) => return true,
+            Err(e) if e.status >= 500 && attempt + 1 < pauses_ms.len() => continue,
             Err(e) => {
-                worker::console_error!("ledger finish failed for a batch of {n} after {} attempts: {}", attempt + 1, e.message);
-                // Kept for the tenant's next batch rather than lost: their reservations would
-                // expire uncharged and their rollups never be written.
-                if e.status >= 500 {
-                    UNSENT.with(|u| {
-                        let mut unsent = u.borrow_mut();
-                        let kept = unsent.entry(tenant.clone()).or_default();
-                        kept.extend(items);
-                        let over = kept.len().saturating_sub(UNSENT_KEPT);
-                        kept.drain(..over);
-                    });
-                }
-                return;
+                worker::console_error!("ledger finish failed for a batch of {} after {} attempts: {}", items.len(), attempt + 1, e.message);
+                return e.status < 500;
             }
         }
     }
+    true
 }
 
 pub async fn configure(stub: &Stub, config: &Value) -> Result<Value, ApiError> {

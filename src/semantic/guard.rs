@@ -140,16 +140,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// FNV-1a over the figures in order, each closed by 0xff: stable across builds and platforms.
+/// FNV-1a over the figures in order, each closed by 0xff (a byte no UTF-8 text holds): stable
+/// across builds and platforms.
 fn figures_hash(figures: &[String]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for f in figures {
-        for b in f.bytes().chain([0xff]) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+    let bytes: Vec<u8> = figures.iter().flat_map(|f| f.bytes().chain([0xff])).collect();
+    fnv1a(&bytes)
 }
 
 impl MatchGuard {
@@ -194,6 +189,11 @@ impl MatchGuard {
                     w.push(if chars[i] == '’' { '\'' } else { chars[i] });
                     i += 1;
                 }
+                // Quotes around a word are not part of it: 'descending' is descending.
+                let w = w.trim_matches('\'');
+                if w.is_empty() {
+                    continue;
+                }
                 if let Some(r) = RELATIONS.iter().position(|x| *x == w) {
                     seen_relation[r] += 1;
                     if seen_relation[r] == 1 {
@@ -203,7 +203,7 @@ impl MatchGuard {
                     continue;
                 }
                 let before = guard.order_len;
-                if let Some(at) = guard.add_word(&w, &mut figures) {
+                if let Some(at) = guard.add_word(w, &mut figures) {
                     last_word = at;
                     for (r, waiting) in awaiting_right.iter_mut().enumerate() {
                         if std::mem::take(waiting) {
@@ -425,6 +425,8 @@ mod tests {
         assert!(!same("Write a function that sorts a list of strings in descending order", "Write a function that sorts a list of strings in ascending order"));
         assert!(!same("encrypt this file with AES", "decrypt this file with AES"));
         assert!(same("sort the list in descending order", "Sort the list in descending order, please"));
+        assert!(!same("sort the strings in 'descending' order", "sort the strings in 'ascending' order"), "quotes are not part of a word");
+        assert!(!same("is it 'not' safe", "is it safe"));
     }
 
     #[test]

@@ -68,12 +68,15 @@ test('a policy that becomes invalid keeps its last valid version; a valid change
   const answered = await ask();
   assert.equal((await answered.json()).choices[0].message.content, 'Open 9-5.');
 
-  // A rule naming a model the catalog lacks in a route: the policy fails validation.
-  await config.put('policy:acme', POLICY.replace('route = { strategy = "requested" }', 'route = { strategy = "fallback", candidates = ["no-such-model"] }'));
+  // Another answer, and a rule routing to a model the catalog lacks: the policy fails validation,
+  // so the answer does not change.
+  const invalid = POLICY.replace('Open 9-5.', 'Closed.').replace('route = { strategy = "requested" }', 'route = { strategy = "fallback", candidates = ["no-such-model"] }');
+  await config.put('policy:acme', invalid);
   await expire();
   const kept = await ask();
   assert.equal(kept.status, 200, await kept.clone().text());
   assert.equal((await kept.json()).choices[0].message.content, 'Open 9-5.', 'the last valid policy still applies');
+  assert.ok(r.logs().some((l) => l.includes('policy rejected') && l.includes('no-such-model')), 'the rejection is logged');
 
   await config.put('policy:acme', POLICY.replace('Open 9-5.', 'Open 8-6.'));
   await expire();
