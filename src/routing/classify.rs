@@ -430,8 +430,10 @@ static CUES: &[(&str, u64)] = &[
     ("copyright", LEG), ("patent", LEG), ("trademark", LEG), ("nda", LEG), ("custody", LEG),
     ("divorce", LEG), ("terms of service", LEG), ("subpoena", LEG), ("felony", LEG), ("illegal", LEG),
     ("jurisdiction", LEG), ("arbitration", LEG), ("clause", LEG),
-    ("clauses", LEG), ("tenant", LEG), ("landlord", LEG), ("lease", LEG), ("criminal", LEG),
-    ("judge", LEG), ("verdict", LEG), ("legislation", LEG),
+    // Not "tenant": in code questions it is a SaaS customer far more often than a renter.
+    ("clauses", LEG), ("landlord", LEG), ("lease", LEG), ("criminal", LEG),
+    ("judge", LEG), ("verdict", LEG), ("legislation", LEG), ("arrested", LEG), ("police", LEG),
+    ("evicted", LEG), ("eviction", LEG), ("immigration", LEG), ("deported", LEG),
     // medical (risk)
     ("diagnosis", MED), ("diagnose", MED), ("symptom", MED), ("symptoms", MED), ("medication", MED),
     ("medications", MED), ("medicine", MED), ("dosage", MED), ("dose", MED), ("doses", MED),
@@ -442,7 +444,10 @@ static CUES: &[(&str, u64)] = &[
     ("vaccine", MED), ("therapy", MED), ("doctor", MED), ("physician", MED), ("hospital", MED),
     ("mg", MED), ("side effects", MED), ("blood pressure", MED), ("depression", MED),
     ("chemotherapy", MED), ("allergy", MED), ("allergic", MED), ("infection", MED), ("drug", MED),
-    ("drugs", MED), ("medical", MED), ("health", MED), ("nurse", MED), ("covid", MED), ("covid-19", MED),
+    // Not "health": a health check or health endpoint is infrastructure.
+    ("drugs", MED), ("medical", MED), ("nurse", MED), ("covid", MED), ("covid-19", MED),
+    ("kill myself", MED), ("end my life", MED), ("hurt myself", MED), ("chest pain", MED), ("fever", MED),
+    ("ibuprofen", MED), ("paracetamol", MED), ("acetaminophen", MED), ("pills", MED),
     // personal data (risk)
     ("ssn", PER), ("social security", PER), ("passport", PER), ("date of birth", PER), ("password", PER),
     ("passwords", PER), ("home address", PER), ("phone number", PER), ("credit score", PER),
@@ -1111,7 +1116,7 @@ impl Scan {
             let wordy = c.is_ascii_alphanumeric()
                 || c == '_'
                 || script == Some(SCRIPT_LATIN_EXT)
-                || (w.len > 0 && (c == '\'' || c == '-' || (c == '+' && w.bytes() == b"c")));
+                || (w.len > 0 && (c == '\'' || c == '-' || (c == '+' && matches!(w.bytes(), b"c" | b"c+"))));
             if wordy {
                 if w.len == 0 {
                     w.start = i;
@@ -1422,7 +1427,9 @@ impl Scan {
             }
         }
         let phone_groups = groups.len() >= 2 && groups.len() <= 5 && groups.iter().skip(usize::from(run.plus)).all(|&g| g >= 2);
-        if ((10..=15).contains(&n) && (run.plus || phone_groups)) || (n == 7 && groups == [3, 4] && run.dash) {
+        // A log line's timestamp ("2024-01-15 10:23:45") is a date, not a phone number.
+        let dated = !run.plus && run.dash && groups.len() >= 3 && groups[..3] == [4, 2, 2];
+        if ((10..=15).contains(&n) && (run.plus || phone_groups) && !dated) || (n == 7 && groups == [3, 4] && run.dash) {
             self.phones += 1;
         }
     }
@@ -1607,13 +1614,15 @@ struct ToolRisk {
 
 /// The most dangerous access any tool offers, judged from its name, then its description's first words.
 fn tool_risk(req: &ChatRequest) -> Option<ToolRisk> {
-    let tools = req.tools.as_ref()?;
-    if tools.is_empty() || matches!(&req.tool_choice, Some(serde_json::Value::String(s)) if s == "none") {
-        return None;
-    }
+    let none = |choice: Option<&serde_json::Value>| matches!(choice, Some(serde_json::Value::String(s)) if s == "none");
+    let tools = req.tools.iter().flatten().filter(|_| !none(req.tool_choice.as_ref())).map(|t| t.name_and_description());
+    // Legacy `functions` (with `function_call`) are tools too: a model may call them alike.
+    let functions = req.extra.get("functions").and_then(serde_json::Value::as_array).into_iter().flatten().filter(|_| !none(req.extra.get("function_call"))).filter_map(|f| {
+        let name = f.get("name")?.as_str()?;
+        Some((name, f.get("description").and_then(serde_json::Value::as_str)))
+    });
     let mut worst: Option<ToolRisk> = None;
-    for t in tools.iter().take(MAX_TOOLS_SCANNED) {
-        let (name, description) = t.name_and_description();
+    for (name, description) in tools.chain(functions).take(MAX_TOOLS_SCANNED) {
         // The name's first verb decides (`get_tweet` reads, `add_contact` writes, `transfer_funds`
         // moves money); a name without a verb falls back on the first verb of the description's first
         // sentence ("Sends an SMS to ..."), where later words are about parameters.
@@ -2454,6 +2463,43 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "hello"}], "tools": [tool("transfer_funds", "Transfer money.")], "tool_choice": "none"}),
         );
         assert!(classify(&r).risk < RiskTier::Irreversible);
+        // Legacy `functions` are tools as well, unless `function_call` is "none".
+        let legacy = json!({"model": "m", "messages": [{"role": "user", "content": "pay it"}], "functions": [{"name": "transfer_funds", "parameters": {"type": "object"}}]});
+        let c = classify(&req(legacy.clone()));
+        assert_eq!(c.risk, RiskTier::Irreversible, "{}", c.risk_reason);
+        let mut off = legacy;
+        off["function_call"] = json!("none");
+        assert!(classify(&req(off)).risk < RiskTier::Irreversible);
+    }
+
+    #[test]
+    fn plain_words_for_crises_carry_risk() {
+        for text in [
+            "I want to kill myself",
+            "I have chest pain and my left arm is numb",
+            "How many ibuprofen pills can I take at once?",
+            "I was arrested last night, what are my rights?",
+        ] {
+            let c = classify(&user(text));
+            assert!(c.risk >= RiskTier::Medium, "{text}: {:?} {}", c.risk, c.risk_reason);
+        }
+        let c = classify(&user("Add a health check endpoint that returns the tenant id for each tenant"));
+        assert_eq!(c.risk, RiskTier::Low, "{}", c.risk_reason);
+    }
+
+    #[test]
+    fn log_timestamps_are_not_phone_numbers() {
+        let logs = "Why does this fail?\n2024-01-15 10:23:45,123 ERROR db timeout\n2024-01-15 10:23:46,001 ERROR db timeout\n2024-01-15 10:23:47,310 ERROR retry failed";
+        let c = classify(&user(logs));
+        assert!(!c.risk_reason.contains("phone"), "{}", c.risk_reason);
+        let c = classify(&user("Call me at 415-555-0123 or 415 555 0199, or +44 20 7946 0958 tomorrow"));
+        assert!(c.risk_reason.contains("phone"), "{}", c.risk_reason);
+    }
+
+    #[test]
+    fn c_plus_plus_is_a_word() {
+        let c = classify(&user("Explain move semantics in C++"));
+        assert_eq!(c.task, TaskClass::Code, "{}", c.task_reason);
     }
 
     #[test]

@@ -72,6 +72,15 @@ impl PromptBound {
     }
 }
 
+/// Whether an `image_url` names an image: a `data:image/...` URL, or a link that is not a PDF (a
+/// link's type is only known by its provider; Gemini takes a `.pdf` link as a document).
+fn names_an_image(url: &str) -> bool {
+    match url.strip_prefix("data:") {
+        Some(data) => data.get(..6).is_some_and(|m| m.eq_ignore_ascii_case("image/")),
+        None => !url.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase().ends_with(".pdf"),
+    }
+}
+
 pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
     use crate::api::chat::{Content, ContentPart};
     let mut bound = PromptBound::text(16);
@@ -83,6 +92,12 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
                 for part in parts {
                     match part {
                         ContentPart::Text { .. } | ContentPart::Refusal { .. } => {}
+                        // Gemini sends any data: URL (or a .pdf link) as the document it is: a PDF,
+                        // a video or a recording in an image_url costs tokens its size says nothing of.
+                        ContentPart::ImageUrl { image_url, .. } if !names_an_image(&image_url.url) => {
+                            bound.has_file_or_audio = true;
+                            bound.media_bytes += image_url.url.len() as u64;
+                        }
                         ContentPart::ImageUrl { .. } => bound.images += 1,
                         ContentPart::InputAudio { input_audio: media, .. } | ContentPart::File { file: media, .. } => {
                             bound.has_file_or_audio = true;
@@ -95,6 +110,19 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
         if let Some(calls) = &m.tool_calls {
             bound.text_tokens += serde_json::to_string(calls).map_or(0, |s| s.len() as u64);
         }
+        // Everything else a turn carries that the adapters pass on as prompt: its name, a tool
+        // result's call id, a refusal (Anthropic and Gemini get it as text), a legacy
+        // function_call. A turn that replays an earlier audio answer (`audio: {id}`) is billed as
+        // audio input, which its size does not bound.
+        bound.text_tokens += m.name.as_ref().map_or(0, |n| n.len() as u64) + m.tool_call_id.as_ref().map_or(0, |id| id.len() as u64);
+        if !m.extra.is_empty() {
+            bound.text_tokens += serde_json::to_string(&m.extra).map_or(0, |s| s.len() as u64);
+            bound.has_file_or_audio |= m.extra.get("audio").is_some_and(|a| !a.is_null());
+        }
+    }
+    // Legacy `functions` are tool definitions OpenAI bills as prompt.
+    if let Some(functions) = req.extra.get("functions") {
+        bound.text_tokens += serde_json::to_string(functions).map_or(0, |s| s.len() as u64);
     }
     if let Some(tools) = &req.tools {
         bound.text_tokens += serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
@@ -142,5 +170,30 @@ mod tests {
         assert_eq!(bound.for_model(Some(128_000), None), 28 + 2 * IMAGE_TOKEN_ALLOWANCE);
         assert_eq!(bound.for_model(Some(128_000), Some(48_169)), 28 + 2 * 48_169, "gpt-4o-mini bills an image as ~33 gpt-4o tokens");
         assert_eq!(bound.for_model(Some(50_000), Some(48_169)), 50_000, "never above the window");
+        // A PDF or a video in an image_url (Gemini sends it as the document it is).
+        for url in ["data:application/pdf;base64,AAAA", "data:video/mp4;base64,AAAA", "https://x/report.PDF?dl=1"] {
+            let doc = format!(r#"{{"model":"m","messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"{url}"}}}}]}}]}}"#);
+            let bound = prompt_token_upper_bound(&ChatRequest::parse(doc.as_bytes()).unwrap());
+            assert!(bound.has_file_or_audio && bound.images == 0, "{url}");
+        }
+        let png = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#;
+        assert_eq!(prompt_token_upper_bound(&ChatRequest::parse(png.as_bytes()).unwrap()).images, 1);
+    }
+
+    #[test]
+    fn every_text_a_turn_passes_on_counts_toward_the_bound() {
+        let long = "r".repeat(50_000);
+        let bound = |body: String| prompt_token_upper_bound(&ChatRequest::parse(body.as_bytes()).unwrap());
+        // A refusal turn (sent to Anthropic and Gemini as text), a legacy function_call, and
+        // legacy functions (billed by OpenAI as prompt).
+        let refusal = bound(format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}},{{"role":"assistant","content":null,"refusal":"{long}"}},{{"role":"user","content":"go on"}}]}}"#));
+        assert!(refusal.text_tokens > 50_000, "{}", refusal.text_tokens);
+        let call = bound(format!(r#"{{"model":"m","messages":[{{"role":"assistant","content":null,"function_call":{{"name":"f","arguments":"{long}"}}}},{{"role":"function","name":"f","content":"ok"}}]}}"#));
+        assert!(call.text_tokens > 50_000, "{}", call.text_tokens);
+        let functions = bound(format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"functions":[{{"name":"f","description":"{long}"}}]}}"#));
+        assert!(functions.text_tokens > 50_000, "{}", functions.text_tokens);
+        // A turn replaying an earlier audio answer is billed as audio.
+        let audio = bound(r#"{"model":"m","messages":[{"role":"assistant","audio":{"id":"audio_1"}},{"role":"user","content":"and?"}]}"#.to_string());
+        assert!(audio.has_file_or_audio);
     }
 }
