@@ -171,9 +171,12 @@ impl Usage {
         }
     }
 
-    /// OpenAI embeddings `usage`.
-    pub fn from_openai_embeddings(usage: &Value) -> Usage {
-        Usage { input_tokens: count(usage, "/prompt_tokens"), ..Usage::default() }
+    /// OpenAI embeddings `usage`: `prompt_tokens`, else `total_tokens` (hosts such as Voyage
+    /// report only that); `None` when it names neither, so the request is estimated rather than
+    /// billed as free.
+    pub fn from_openai_embeddings(usage: &Value) -> Option<Usage> {
+        let tokens = usage.get("prompt_tokens").and_then(Value::as_u64).or_else(|| usage.get("total_tokens").and_then(Value::as_u64))?;
+        Some(Usage { input_tokens: tokens, ..Usage::default() })
     }
 
     /// The usage of two calls together (batches of one request): every count added; the tier is

@@ -66,10 +66,16 @@ impl EmbeddingsRequest {
         if count > MAX_EMBEDDING_INPUTS {
             return Err(ApiError::invalid_value("input", format!("'input' may hold at most {MAX_EMBEDDING_INPUTS} items.")));
         }
-        if let EmbeddingInput::One(s) = &req.input {
-            if s.is_empty() {
-                return Err(ApiError::invalid_value("input", "'input' must not be an empty string."));
-            }
+        // As OpenAI: an empty item anywhere is refused before anything is sent (Gemini refuses
+        // one in a later batch, after earlier batches were billed).
+        let empty = match &req.input {
+            EmbeddingInput::One(s) => s.is_empty(),
+            EmbeddingInput::Many(texts) => texts.iter().any(String::is_empty),
+            EmbeddingInput::Tokens(_) => false,
+            EmbeddingInput::TokenBatches(batches) => batches.iter().any(Vec::is_empty),
+        };
+        if empty {
+            return Err(ApiError::invalid_value("input", "'input' must not be, or hold, an empty string or token array."));
         }
         if let Some(fmt) = &req.encoding_format {
             if fmt != "float" && fmt != "base64" {

@@ -113,15 +113,23 @@ struct LedgerConfigCheck {
     limits: crate::budget::RateLimits,
 }
 
+/// `PUT /admin/tenants/{id}`: a field left out keeps its stored value (a plan change must not
+/// drop the tenant's model restriction); `"allowed_models": null` lifts the restriction.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantBody {
     #[serde(default)]
-    name: String,
+    name: Option<String>,
     #[serde(default)]
     plan: Option<String>,
-    #[serde(default)]
-    allowed_models: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_models: Option<Option<Vec<String>>>,
+}
+
+/// A field that is present, as `Some` (of `None` when it is `null`); absent, `#[serde(default)]`
+/// gives `None`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn put_tenant(kv: &KvStore, id: &str, body: &[u8]) -> Result<Tenant, ApiError> {
@@ -132,7 +140,13 @@ async fn put_tenant(kv: &KvStore, id: &str, body: &[u8]) -> Result<Tenant, ApiEr
         return Err(ApiError::invalid_value("tenant_id", "'default' is reserved: policy:default is the policy of every tenant without its own."));
     }
     let b: TenantBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
-    let tenant = Tenant { id: id.to_string(), name: b.name, plan: b.plan.unwrap_or_else(|| "free".into()), allowed_models: b.allowed_models };
+    let stored: Option<Tenant> = kv.get(&format!("tenant:{id}")).json().await.map_err(kv_error)?;
+    let tenant = Tenant {
+        id: id.to_string(),
+        name: b.name.or_else(|| stored.as_ref().map(|t| t.name.clone())).unwrap_or_default(),
+        plan: b.plan.or_else(|| stored.as_ref().map(|t| t.plan.clone())).unwrap_or_else(|| "free".into()),
+        allowed_models: b.allowed_models.unwrap_or_else(|| stored.and_then(|t| t.allowed_models)),
+    };
     let text = serde_json::to_string(&tenant).map_err(kv_error)?;
     kv.put(&format!("tenant:{id}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     Ok(tenant)

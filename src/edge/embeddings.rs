@@ -126,7 +126,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 rc.charge_unseen(&cfg.prices, &candidate.price_key, &usage);
             }
         };
-        for up in &requests {
+        for (up, batch) in requests.iter().zip(&batches) {
             let answer = match upstream::send(up, provider.timeout_ms, upstream::Expect::Whole).await {
                 Ok(answer) => answer,
                 Err(e) => {
@@ -141,6 +141,15 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             let bytes = answer.bytes().await.unwrap_or_default();
             match disposition(status) {
                 Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
+                    // One vector per input, or they cannot be told apart: a short answer would
+                    // put every later vector against the wrong input.
+                    Ok(answer) if answer.vector_count() != batch.input_count() => {
+                        failures.push(format!("{}: {} vectors for {} inputs", provider.id, answer.vector_count(), batch.input_count()));
+                        answers.push(answer); // billed all the same
+                        pay_for_dropped(&answers);
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
+                        continue 'deployments;
+                    }
                     Ok(answer) => answers.push(answer),
                     Err(e) => {
                         pay_for_dropped(&answers);

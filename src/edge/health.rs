@@ -53,15 +53,18 @@ pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<f64> {
     BOARD.with(|b| b.borrow().latency_ms(key, kind))
 }
 
-/// Every deployment in the catalog with this isolate's view of its health. Deployment health
-/// is not tenant data: any valid key may read it.
+/// The deployments of the models the tenant may use (all, without `allowed_models`), with this
+/// isolate's view of their health. A tenant restricted to some models does not see the traffic
+/// counts of the others' deployments (which may be another tenant's own provider account).
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await?;
     let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());
+    let allowed = principal.tenant.allowed_models.as_deref();
+    let visible = |model: &str| allowed.is_none_or(|a| a.iter().any(|m| m == model || cfg.catalog.resolve(m).is_some_and(|r| r.name == model)));
     let mut data = Vec::new();
-    for model in cfg.catalog.models.values() {
+    for model in cfg.catalog.models.values().filter(|m| visible(&m.name)) {
         for d in &model.deployments {
             let key = deployment_key(&d.provider, &d.upstream_model);
             let health = snapshot.get(&key).cloned().unwrap_or_default();

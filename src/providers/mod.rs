@@ -68,6 +68,11 @@ pub struct EmbeddingsAnswer {
 }
 
 impl EmbeddingsAnswer {
+    /// How many vectors the answer holds.
+    pub fn vector_count(&self) -> usize {
+        self.body.get("data").and_then(Value::as_array).map_or(0, Vec::len)
+    }
+
     /// The usage the provider reported for `req`, else an estimate from its inputs.
     pub fn usage_or_estimate(&self, req: &EmbeddingsRequest) -> Usage {
         self.usage.unwrap_or(Usage { input_tokens: req.estimated_input_tokens(), ..Usage::default() })

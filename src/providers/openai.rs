@@ -132,7 +132,7 @@ pub fn embeddings_answer(provider: &str, body: &[u8]) -> Result<EmbeddingsAnswer
     if !value.get("data").is_some_and(Value::is_array) {
         return Err(UpstreamError::malformed(provider, "no 'data' array in the embeddings response"));
     }
-    let usage = value.get("usage").map(Usage::from_openai_embeddings);
+    let usage = value.get("usage").and_then(Usage::from_openai_embeddings);
     Ok(EmbeddingsAnswer { body: value, usage })
 }
 

@@ -1259,6 +1259,8 @@ async function handleProviderRequest(state, req, res, url, raw) {
       eventDelayMs: ctx.script?.event_delay_ms ?? EVENT_DELAY_MS,
     });
   }
+  // A scripted body replaces a whole (non-streamed) answer: a host's own shape of success.
+  if (ctx.script?.body !== undefined && ctx.script.status === undefined) result.body = ctx.script.body;
   return sendBody(ctx, res, result, { truncate });
 }
 

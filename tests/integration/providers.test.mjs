@@ -686,6 +686,35 @@ test('embeddings through OpenAI: floats, base64, exact cost', async () => {
   assert.equal(ev.status, 200);
 });
 
+test('embeddings: an empty item is refused before any call; a host reporting only total_tokens is billed for them; a short answer is not served', async () => {
+  const calls = () => r.upstream.requests().filter((q) => q.path.endsWith('/embeddings')).length;
+  const before = calls();
+  for (const input of [['hello', ''], [[1, 2], []]]) {
+    const resp = await embed({ model: 'text-embedding-3-small', input });
+    const body = await resp.json();
+    assert.equal(resp.status, 400, JSON.stringify(body));
+    assert.equal(body.error.param, 'input');
+  }
+  assert.equal(calls(), before, 'nothing sent');
+
+  // Voyage-style usage: total_tokens only. Billed as reported, not as free.
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { body: { object: 'list', model: 'text-embedding-3-small',
+    data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], usage: { total_tokens: 500 } } } });
+  const totalOnly = await embed({ model: 'text-embedding-3-small', input: ['hello'] });
+  assert.equal(totalOnly.status, 200);
+  await totalOnly.arrayBuffer();
+  assert.equal(totalOnly.headers.get('x-costrouter-cost-usd'), expectedCost('text-embedding-3-small', { input: 500 }));
+  assert.equal(totalOnly.headers.get('x-costrouter-usage'), null, 'not estimated');
+
+  // One vector for two inputs: which input it belongs to cannot be known.
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { body: { object: 'list', model: 'text-embedding-3-small',
+    data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], usage: { prompt_tokens: 4, total_tokens: 4 } } } });
+  const short = await embed({ model: 'text-embedding-3-small', input: ['one', 'two'] });
+  const body = await short.json();
+  assert.equal(short.status, 502, JSON.stringify(body));
+  assert.match(body.error.message, /1 vectors for 2 inputs/);
+});
+
 test('embeddings through Gemini: batchEmbedContents, float arrays, estimated cost', async () => {
   const before = gemEmb.log.length;
   const resp = await embed({ model: 'gemini-embedding', input: ['hello world', 'costrouter'], dimensions: 4 });

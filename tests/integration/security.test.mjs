@@ -169,6 +169,12 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assert.deepEqual(put.json, { id: 'sec-flow', name: 'Security flow', plan: 'pro', allowed_models: null });
   const got = await adminCall('GET', '/admin/tenants/sec-flow');
   assert.deepEqual(got.json, put.json);
+  // An update keeps what it leaves out; null lifts the model limit.
+  assert.equal((await adminCall('PUT', '/admin/tenants/sec-flow', { allowed_models: ['fast'] })).status, 200);
+  const planOnly = await adminCall('PUT', '/admin/tenants/sec-flow', { plan: 'enterprise' });
+  assert.deepEqual(planOnly.json, { id: 'sec-flow', name: 'Security flow', plan: 'enterprise', allowed_models: ['fast'] });
+  const lifted = await adminCall('PUT', '/admin/tenants/sec-flow', { plan: 'pro', allowed_models: null });
+  assert.deepEqual(lifted.json, put.json);
 
   const created = await adminCall('POST', '/admin/keys', { tenant_id: 'sec-flow', name: 'ci' });
   assert.equal(created.status, 201, created.text);
@@ -266,6 +272,10 @@ test('a restricted tenant sees only its allowed alias and gets 404 model_not_fou
   const models = await send('/v1/models', { key, who: 'restricted' });
   assert.equal(models.status, 200, models.text);
   assert.deepEqual(models.json.data.map((m) => m.id), ['fast']);
+  // Deployment health only for the model its alias serves.
+  const deployments = await send('/v1/deployments', { key, who: 'restricted' });
+  assert.equal(deployments.status, 200, deployments.text);
+  assert.deepEqual([...new Set(deployments.json.data.map((d) => d.model))], ['gpt-4o-mini']);
   const fast = await chat('fast', { key, who: 'restricted' });
   assert.equal(fast.status, 200, fast.text);
   assert.equal(fast.headers['x-costrouter-model'], 'gpt-4o-mini');
