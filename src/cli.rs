@@ -18,7 +18,7 @@ use crate::usage::Usage;
 
 const USAGE: &str = "usage:
   costrouter policy check [--catalog FILE] PATH...
-  costrouter route --policy FILE [--catalog FILE] [--pricing FILE] < requests.jsonl
+  costrouter route --policy FILE [--catalog FILE] [--pricing FILE] [requests.jsonl]   (else stdin)
   costrouter audit --policy FILE [--catalog FILE] [--pricing FILE] [--json] calls.jsonl";
 
 struct Options {
@@ -92,21 +92,36 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
         }
         "route" => {
             let policy = load_policy(o.policy.as_deref().ok_or("route needs --policy FILE")?, &catalog)?;
-            for (i, line) in input.lines().enumerate() {
-                let line = line.map_err(|e| e.to_string())?;
-                if line.trim().is_empty() {
-                    continue;
+            // From a file named on the command line, else standard input.
+            let text = match o.positional.as_slice() {
+                [] => {
+                    let mut text = String::new();
+                    input.read_to_string(&mut text).map_err(|e| e.to_string())?;
+                    text
                 }
-                w(out, route_line(i + 1, &line, &policy, &catalog, &prices).to_string())?;
+                [file] => read(Path::new(file))?,
+                _ => return Err(format!("route takes at most one requests.jsonl file\n{USAGE}")),
+            };
+            let (mut routed, mut lines) = (0, 0);
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let answer = route_line(i + 1, line, &policy, &catalog, &prices);
+                lines += 1;
+                routed += usize::from(answer.get("error").is_none());
+                w(out, answer.to_string())?;
             }
-            Ok(0)
+            // Some lines routed, or none to route: fine; every line failing is a failure.
+            Ok(i32::from(lines > 0 && routed == 0))
         }
         _ => {
             let policy = load_policy(o.policy.as_deref().ok_or("audit needs --policy FILE")?, &catalog)?;
-            let file = o.positional.first().ok_or("audit needs a calls.jsonl file")?;
+            let file = match o.positional.as_slice() {
+                [file] => file,
+                [] => return Err(format!("audit needs a calls.jsonl file\n{USAGE}")),
+                _ => return Err(format!("audit takes one calls.jsonl file\n{USAGE}")),
+            };
             let report = audit(&read(Path::new(file))?, &policy, &catalog, &prices)?;
             w(out, if o.json { serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())? } else { report.to_table() })?;
-            Ok(0)
+            Ok(i32::from(report.totals().calls == 0 && !report.errors.is_empty()))
         }
     }
 }
@@ -164,7 +179,9 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
     f
 }
 
-fn decide(req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, prompt_tokens: Option<u64>) -> Result<(Facts, Outcome), String> {
+/// `line` stands in for the request id the worker draws a split's arm by when a call names no
+/// user: each line is drawn on its own, so an audit prices a split's arms in their proportions.
+fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, prompt_tokens: Option<u64>) -> Result<(Facts, Outcome), String> {
     let mut facts = facts_for(req, ctx);
     // An audit knows the real prompt size from the provider's bill; the text may be abridged.
     if let Some(t) = prompt_tokens {
@@ -174,7 +191,7 @@ fn decide(req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catal
         facts.model = alias.to_string();
     }
     let everyone = |_: &ProviderConfig| true;
-    let sticky = if ctx.user.is_empty() { "cli".to_string() } else { ctx.user.clone() };
+    let sticky = if ctx.user.is_empty() { format!("line-{line}") } else { ctx.user.clone() };
     let input = PlanInput {
         catalog,
         prices,
@@ -202,7 +219,7 @@ fn split_line(line: &str) -> Result<(ChatRequest, LineContext), String> {
 }
 
 fn route_line(n: usize, line: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Value {
-    let result = split_line(line).and_then(|(req, ctx)| decide(&req, &ctx, policy, catalog, prices, None));
+    let result = split_line(line).and_then(|(req, ctx)| decide(n, &req, &ctx, policy, catalog, prices, None));
     match result {
         Err(error) => json!({"line": n, "error": error}),
         Ok((facts, Outcome::Block { rule, message })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "block", "rule": rule, "message": message}),
@@ -269,8 +286,10 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
             body["x_costrouter"] = ctx.clone();
         }
         let usage = Usage { input_tokens: call.input_tokens, cached_input_tokens: call.cached_tokens.min(call.input_tokens), output_tokens: call.output_tokens, ..Usage::default() };
-        let actual = catalog.resolve(&call.model).and_then(|m| prices.get(&m.price_key)).or_else(|| prices.get(&call.model)).map(|p| p.cost(&usage, false).total);
-        let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(&req, &ctx, policy, catalog, prices, Some(call.input_tokens)));
+        // Exports name models as served (`gpt-4o-2024-08-06`, a host's own id): priced as the
+        // catalog model that serves them.
+        let actual = catalog.price_key_of_served(&call.model).and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model)).map(|p| p.cost(&usage, false).total);
+        let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(call.input_tokens)));
         let (class, routed) = match decided {
             Ok((facts, Outcome::Route(d))) => {
                 let class = facts.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_else(|| "unclassified".into());
@@ -317,13 +336,14 @@ impl AuditReport {
     }
 
     pub fn to_table(&self) -> String {
-        let mut s = format!("{:<20} {:>7} {:>14} {:>14} {:>14} {:>8}\n", "task class", "calls", "actual $", "with policy $", "savings $", "saved %");
+        let mut s = format!("{:<20} {:>7} {:>9} {:>14} {:>14} {:>14} {:>8}\n", "task class", "calls", "unpriced", "actual $", "with policy $", "savings $", "saved %");
         let mut line = |name: &str, t: &ClassTotals| {
             let pct = if t.actual.0 > 0 { 100.0 * (t.actual - t.routed).as_f64() / t.actual.as_f64() } else { 0.0 };
             s.push_str(&format!(
-                "{:<20} {:>7} {:>14.6} {:>14.6} {:>14.6} {:>7.1}%\n",
+                "{:<20} {:>7} {:>9} {:>14.6} {:>14.6} {:>14.6} {:>7.1}%\n",
                 name,
                 t.calls,
+                t.unpriced,
                 t.actual.as_f64(),
                 t.routed.as_f64(),
                 (t.actual - t.routed).as_f64(),
@@ -334,6 +354,10 @@ impl AuditReport {
             line(k, t);
         }
         line("TOTAL", &self.totals());
+        if self.totals().unpriced > 0 {
+            s.push_str("unpriced: calls whose model (as asked for, or as routed) has no price; the dollar columns leave them out\n");
+        }
+        s.push_str("a cascade is priced at its first model, as if it never escalated\n");
         for e in &self.errors {
             s.push_str(&format!("skipped {e}\n"));
         }
