@@ -212,29 +212,24 @@ fn finished_at_length(chunk: &Value) -> bool {
     chunk.get("choices").and_then(Value::as_array).into_iter().flatten().any(|c| c.get("finish_reason").and_then(Value::as_str) == Some("length"))
 }
 
-/// Text a chunk adds: content, refusal and reasoning deltas (`reasoning_content` from DeepSeek,
-/// `reasoning` from Groq and others: billed as output like the rest), and tool-call argument
-/// fragments (a function's arguments, a custom tool's free-form input).
+/// The generated text in a message or a stream delta: content, refusal and reasoning
+/// (`reasoning_content` from DeepSeek, `reasoning` from Groq and others: billed as output like the
+/// rest), and tool-call arguments (a function's arguments, a custom tool's free-form input).
+pub fn generated_texts(message: &Value) -> impl Iterator<Item = &str> {
+    let text = ["content", "refusal", "reasoning_content", "reasoning"].into_iter().filter_map(|f| message.get(f).and_then(Value::as_str));
+    let calls = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.pointer("/function/arguments").or_else(|| t.pointer("/custom/input")).and_then(Value::as_str));
+    text.chain(calls)
+}
+
+/// Characters of generated text a chunk adds (see [`generated_texts`]).
 fn generated_chars(chunk: &Value) -> usize {
     let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return 0 };
-    choices
-        .iter()
-        .filter_map(|c| c.get("delta"))
-        .map(|d| {
-            let content: usize = ["content", "refusal", "reasoning_content", "reasoning"].iter().map(|f| d.get(*f).and_then(Value::as_str).map_or(0, |t| t.chars().count())).sum();
-            let args: usize = d
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .map_or(0, |calls| {
-                    calls
-                        .iter()
-                        .filter_map(|t| t.pointer("/function/arguments").or_else(|| t.pointer("/custom/input")).and_then(Value::as_str))
-                        .map(|a| a.chars().count())
-                        .sum()
-                });
-            content + args
-        })
-        .sum()
+    choices.iter().filter_map(|c| c.get("delta")).flat_map(generated_texts).map(|t| t.chars().count()).sum()
 }
 
 fn write_data(out: &mut Vec<u8>, value: &Value) {

@@ -786,10 +786,12 @@ fn json_response(
     respond_with_completion(chat, &answer.body, &receipt)
 }
 
+/// What a whole answer generated, for an estimate when its host reports no usage: every
+/// choice's text, refusal, reasoning and tool-call arguments, as a stream's are counted.
 fn answer_text(body: &Value) -> String {
     body.get("choices")
         .and_then(Value::as_array)
-        .map(|choices| choices.iter().filter_map(|c| c.pointer("/message/content").and_then(Value::as_str)).collect::<Vec<_>>().join(""))
+        .map(|choices| choices.iter().filter_map(|c| c.get("message")).flat_map(crate::stream::generated_texts).collect::<Vec<_>>().join(""))
         .unwrap_or_default()
 }
 

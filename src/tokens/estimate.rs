@@ -72,6 +72,9 @@ impl PromptBound {
     }
 }
 
+/// Tokens a provider adds to the prompt of a request with tools (its own tool-use instructions).
+pub const TOOL_USE_PREAMBLE_TOKENS: u64 = 400;
+
 /// Whether an `image_url` names an image: a `data:image/...` URL, or a link that is not a PDF (a
 /// link's type is only known by its provider; Gemini takes a `.pdf` link as a document).
 fn names_an_image(url: &str) -> bool {
@@ -124,8 +127,10 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
     if let Some(functions) = req.extra.get("functions") {
         bound.text_tokens += serde_json::to_string(functions).map_or(0, |s| s.len() as u64);
     }
-    if let Some(tools) = &req.tools {
-        bound.text_tokens += serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
+    if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
+        // With tools, providers add a tool-use preamble of their own (Anthropic's is about 350
+        // tokens on Claude 4) on top of the definitions.
+        bound.text_tokens += TOOL_USE_PREAMBLE_TOKENS + serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
     }
     // A JSON schema is prompt too: Anthropic's adapter writes it into the system prompt, Gemini
     // and OpenAI count it as input. Left out, a large schema was admitted for a few tokens.
