@@ -806,6 +806,9 @@ struct StreamState {
     cfg: Rc<RouterConfig>,
     price_key: String,
     baseline_price_key: Option<String>,
+    /// The prompt's size should the stream end without a usage report, at four characters a
+    /// token: an exact count of a long prompt costs milliseconds on every stream, for the rare
+    /// host that reports nothing (the receipt then says the usage is estimated).
     prompt_tokens_estimate: u64,
     env: Env,
     tenant: Principal,
@@ -884,7 +887,7 @@ fn stream_response(
         baseline_price_key: receipt_baseline_key(chat, &cfg),
         receipt,
         cfg,
-        prompt_tokens_estimate: usage_when_unreported(&candidate.upstream_model, chat, "").input_tokens,
+        prompt_tokens_estimate: crate::tokens::estimate_usage(chat, "").input_tokens,
         env: env.clone(),
         tenant: principal.clone(),
         rc: rc.detached(),
