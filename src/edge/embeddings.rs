@@ -45,15 +45,16 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         }
     }
     let Embedded { mut answer, provider, candidate } = call_embedding_model(env, rc, &cfg, &decision, &emb).await?;
-    if emb.encoding_format.as_deref() == Some("base64") {
-        encode_vectors_base64(&mut answer.body);
+    // An OpenAI-dialect answer is passed on as it came unless something in it must change.
+    if emb.encoding_format.as_deref() == Some("base64") && answer.has_float_vectors() {
+        encode_vectors_base64(answer.json_mut());
     }
     let basis = if answer.usage.is_some() { UsageBasis::Reported } else { UsageBasis::Estimated };
     let usage = answer.usage_or_estimate(&emb);
     if basis == UsageBasis::Estimated {
         // What the request is billed for, rather than Gemini's zeros (`x-costrouter-usage:
         // estimated` says how it was counted).
-        answer.body["usage"] = serde_json::json!({"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens});
+        answer.json_mut()["usage"] = serde_json::json!({"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens});
     }
     let dropped = rc.unseen_cost.get();
     let mut reason = decision.reason.clone();
@@ -77,7 +78,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     }
     receipt.demo = provider.demo;
     events::record(env, rc, &principal, 200, &receipt);
-    http::json(200, &answer.body, &receipt.headers(true))
+    Ok(http::json_bytes(200, answer.into_bytes(), &receipt.headers(true)))
 }
 
 /// An embeddings answer and the deployment that gave it.
@@ -140,7 +141,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             let status = answer.status;
             let bytes = answer.bytes().await.unwrap_or_default();
             match disposition(status) {
-                Disposition::Success => match adapter.embeddings_response(&target, &bytes) {
+                Disposition::Success => match adapter.embeddings_response(&target, bytes) {
                     // One vector per input, or they cannot be told apart: a short answer would
                     // put every later vector against the wrong input.
                     Ok(answer) if answer.vector_count() != batch.input_count() => {

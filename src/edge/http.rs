@@ -238,8 +238,13 @@ pub fn now_unix() -> i64 {
 
 pub fn json<T: Serialize>(status: u16, body: &T, extra: &[(&str, String)]) -> Result<Response, ApiError> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("could not encode the response: {e}")))?;
+    Ok(json_bytes(status, text.into_bytes(), extra))
+}
+
+/// A JSON body already serialized (an embeddings answer passed on as its provider sent it).
+pub fn json_bytes(status: u16, body: Vec<u8>, extra: &[(&str, String)]) -> Response {
     let headers = super::crossings::headers(std::iter::once(("content-type", "application/json")).chain(extra.iter().map(|(k, v)| (*k, v.as_str()))));
-    Ok(whole_response(status, headers, text.into_bytes()))
+    whole_response(status, headers, body)
 }
 
 pub fn error_response(err: &ApiError, request_id: &str) -> Response {

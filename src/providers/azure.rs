@@ -42,7 +42,7 @@ impl Provider for Azure {
         Ok(UpstreamRequest::json_post(url(target, "embeddings"), auth(target), &embeddings_body(req, None)?))
     }
 
-    fn embeddings_response(&self, target: &Target, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+    fn embeddings_response(&self, target: &Target, body: Vec<u8>) -> Result<EmbeddingsAnswer, UpstreamError> {
         embeddings_answer(&target.provider.id, body)
     }
 }

@@ -56,9 +56,9 @@ impl Provider for Gemini {
         Ok(UpstreamRequest::json_post(url, auth(target), &json!({ "requests": requests })))
     }
 
-    fn embeddings_response(&self, target: &Target, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+    fn embeddings_response(&self, target: &Target, body: Vec<u8>) -> Result<EmbeddingsAnswer, UpstreamError> {
         let provider = &target.provider.id;
-        let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
+        let value: Value = serde_json::from_slice(&body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
         let embeddings = value.get("embeddings").and_then(Value::as_array).ok_or_else(|| UpstreamError::malformed(provider, "no 'embeddings' array"))?;
         let mut data = Vec::with_capacity(embeddings.len());
         for (index, e) in embeddings.iter().enumerate() {
@@ -68,7 +68,7 @@ impl Provider for Gemini {
         }
         // batchEmbedContents reports no token counts; the caller estimates and says so.
         let body = json!({"object": "list", "data": data, "model": target.upstream_model, "usage": {"prompt_tokens": 0, "total_tokens": 0}});
-        Ok(EmbeddingsAnswer { body, usage: None })
+        Ok(EmbeddingsAnswer::json(body, None))
     }
 
     /// Google refuses a `batchEmbedContents` call of more than 100 requests.
@@ -1004,19 +1004,19 @@ mod tests {
         let tokens = EmbeddingsRequest::parse(br#"{"model": "embed", "input": [1, 2, 3]}"#).unwrap();
         assert_eq!(Gemini.embeddings_request(&target, &tokens).unwrap_err().param.as_deref(), Some("input"));
 
-        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [0.0, -1.0]}, {"values": [1.0, 0.0]}]}"#).unwrap();
+        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [0.0, -1.0]}, {"values": [1.0, 0.0]}]}"#.to_vec()).unwrap();
         assert_eq!(a.body, json!({"object": "list", "model": "gemini-embedding-001", "usage": {"prompt_tokens": 0, "total_tokens": 0}, "data": [
             {"object": "embedding", "index": 0, "embedding": [0.0, -1.0]}, {"object": "embedding", "index": 1, "embedding": [1.0, 0.0]}]}));
         assert_eq!(a.usage, None);
-        assert!(Gemini.embeddings_response(&target, br#"{"embeddings": [{}]}"#).is_err());
-        assert!(Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [1.0, "x"]}]}"#).is_err());
+        assert!(Gemini.embeddings_response(&target, br#"{"embeddings": [{}]}"#.to_vec()).is_err());
+        assert!(Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [1.0, "x"]}]}"#.to_vec()).is_err());
     }
 
     #[test]
     fn embeddings_are_scaled_to_unit_length() {
         let p = provider();
         let target = Target { provider: &p, upstream_model: "gemini-embedding-001", api_key: None };
-        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [3.0, 4.0]}, {"values": [0.0, 0.0]}]}"#).unwrap();
+        let a = Gemini.embeddings_response(&target, br#"{"embeddings": [{"values": [3.0, 4.0]}, {"values": [0.0, 0.0]}]}"#.to_vec()).unwrap();
         assert_eq!(a.body["data"][0]["embedding"], json!([0.6, 0.8]));
         assert_eq!(a.body["data"][1]["embedding"], json!([0.0, 0.0]), "a zero vector is left as it is");
     }

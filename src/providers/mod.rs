@@ -63,14 +63,63 @@ pub struct ChatAnswer {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddingsAnswer {
+    /// The answer in OpenAI's JSON; `Value::Null` while it is kept as `raw`.
     pub body: Value,
+    /// An answer already in OpenAI's shape (an OpenAI-dialect host), kept as the bytes it came in
+    /// and passed on as they are unless something in it must change ([`EmbeddingsAnswer::json_mut`]):
+    /// 2,048 vectors of 3,072 floats are some 130 MB of text and several times that as a JSON tree,
+    /// past a Worker's memory.
+    pub raw: Option<RawEmbeddings>,
     pub usage: Option<Usage>,
 }
 
+/// An OpenAI-shaped embeddings answer as the provider sent it, read only for its shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEmbeddings {
+    pub bytes: Vec<u8>,
+    pub vectors: usize,
+    /// Some vector is an array of numbers (not base64).
+    pub floats: bool,
+}
+
 impl EmbeddingsAnswer {
+    /// An answer built as JSON (a provider whose shape is not OpenAI's).
+    pub fn json(body: Value, usage: Option<Usage>) -> EmbeddingsAnswer {
+        EmbeddingsAnswer { body, raw: None, usage }
+    }
+
     /// How many vectors the answer holds.
     pub fn vector_count(&self) -> usize {
-        self.body.get("data").and_then(Value::as_array).map_or(0, Vec::len)
+        match &self.raw {
+            Some(raw) => raw.vectors,
+            None => self.body.get("data").and_then(Value::as_array).map_or(0, Vec::len),
+        }
+    }
+
+    /// Whether some vector is an array of numbers (to encode when the client asked for base64
+    /// and the host answered floats).
+    pub fn has_float_vectors(&self) -> bool {
+        match &self.raw {
+            Some(raw) => raw.floats,
+            None => self.body.get("data").and_then(Value::as_array).into_iter().flatten().any(|d| d.get("embedding").is_some_and(Value::is_array)),
+        }
+    }
+
+    /// The answer as JSON to change, read from the provider's bytes if it was kept as they came.
+    pub fn json_mut(&mut self) -> &mut Value {
+        if let Some(raw) = self.raw.take() {
+            // Read once already (`openai::embeddings_answer`), so it parses.
+            self.body = serde_json::from_slice(&raw.bytes).unwrap_or(Value::Null);
+        }
+        &mut self.body
+    }
+
+    /// The answer's bytes for the client.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self.raw {
+            Some(raw) => raw.bytes,
+            None => serde_json::to_vec(&self.body).unwrap_or_default(),
+        }
     }
 
     /// The usage the provider reported for `req`, else an estimate from its inputs.
@@ -141,7 +190,8 @@ pub trait Provider {
     fn embeddings_request(&self, target: &Target, _req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
         Err(ApiError::invalid_request(format!("Provider '{}' does not serve embeddings through this router.", target.provider.id)))
     }
-    fn embeddings_response(&self, target: &Target, _body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+    /// `body` is owned: an OpenAI-shaped answer is kept as it came ([`EmbeddingsAnswer::raw`]).
+    fn embeddings_response(&self, target: &Target, _body: Vec<u8>) -> Result<EmbeddingsAnswer, UpstreamError> {
         Err(UpstreamError::malformed(&target.provider.id, "embeddings are not supported"))
     }
     /// The most inputs the provider takes in one embeddings call, when it takes fewer than the
@@ -179,9 +229,11 @@ pub fn embeddings_batches(req: &EmbeddingsRequest, limit: Option<usize>) -> Vec<
 /// price part of it. A single answer is returned untouched.
 pub fn merge_embeddings_answers(answers: Vec<EmbeddingsAnswer>) -> EmbeddingsAnswer {
     let mut answers = answers.into_iter();
-    let Some(mut merged) = answers.next() else { return EmbeddingsAnswer { body: serde_json::json!({"object": "list", "data": []}), usage: None } };
-    for answer in answers {
-        let EmbeddingsAnswer { body: mut batch, usage } = answer;
+    let Some(mut merged) = answers.next() else { return EmbeddingsAnswer::json(serde_json::json!({"object": "list", "data": []}), None) };
+    for mut answer in answers {
+        merged.json_mut();
+        answer.json_mut();
+        let EmbeddingsAnswer { body: mut batch, usage, .. } = answer;
         let offset = merged.body["data"].as_array().map_or(0, Vec::len);
         let items = batch.get_mut("data").and_then(Value::as_array_mut).map(std::mem::take).unwrap_or_default();
         let renumbered = items.into_iter().enumerate().map(|(position, mut item)| {
@@ -394,10 +446,10 @@ mod tests {
     fn merged_embeddings_count_indices_across_batches_and_sum_usage() {
         let answer = |vectors: &[f64], tokens: u64| {
             let data: Vec<Value> = vectors.iter().enumerate().map(|(i, v)| serde_json::json!({"object": "embedding", "index": i, "embedding": [v]})).collect();
-            EmbeddingsAnswer {
-                body: serde_json::json!({"object": "list", "data": data, "model": "m", "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
-                usage: Some(Usage { input_tokens: tokens, ..Usage::default() }),
-            }
+            EmbeddingsAnswer::json(
+                serde_json::json!({"object": "list", "data": data, "model": "m", "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+                Some(Usage { input_tokens: tokens, ..Usage::default() }),
+            )
         };
         let merged = merge_embeddings_answers(vec![answer(&[0.0, 1.0], 5), answer(&[2.0], 3), answer(&[3.0, 4.0], 4)]);
         let data = merged.body["data"].as_array().unwrap();

@@ -37,7 +37,7 @@ impl Provider for OpenAi {
         Ok(UpstreamRequest::json_post(format!("{}/embeddings", target.provider.base_url), bearer(target), &body))
     }
 
-    fn embeddings_response(&self, target: &Target, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
+    fn embeddings_response(&self, target: &Target, body: Vec<u8>) -> Result<EmbeddingsAnswer, UpstreamError> {
         embeddings_answer(&target.provider.id, body)
     }
 }
@@ -127,13 +127,80 @@ pub fn embeddings_body(req: &EmbeddingsRequest, upstream_model: Option<&str>) ->
     Ok(body)
 }
 
-pub fn embeddings_answer(provider: &str, body: &[u8]) -> Result<EmbeddingsAnswer, UpstreamError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
-    if !value.get("data").is_some_and(Value::is_array) {
-        return Err(UpstreamError::malformed(provider, "no 'data' array in the embeddings response"));
+/// Reads an OpenAI-dialect embeddings answer for its shape (a `data` array, what its vectors are
+/// made of) and usage, without building its vectors, and keeps its bytes to pass on.
+pub fn embeddings_answer(provider: &str, body: Vec<u8>) -> Result<EmbeddingsAnswer, UpstreamError> {
+    let shape: EmbeddingsShape = serde_json::from_slice(&body).map_err(|e| {
+        if e.is_data() {
+            UpstreamError::malformed(provider, format!("no 'data' array in the embeddings response ({e})"))
+        } else {
+            UpstreamError::malformed(provider, format!("invalid JSON ({e})"))
+        }
+    })?;
+    let usage = shape.usage.as_ref().and_then(Usage::from_openai_embeddings);
+    let floats = shape.data.iter().any(|item| item.embedding == VectorShape::Numbers);
+    Ok(EmbeddingsAnswer { body: Value::Null, raw: Some(crate::providers::RawEmbeddings { bytes: body, vectors: shape.data.len(), floats }), usage })
+}
+
+#[derive(serde::Deserialize)]
+struct EmbeddingsShape {
+    data: Vec<ItemShape>,
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct ItemShape {
+    #[serde(default)]
+    embedding: VectorShape,
+}
+
+/// What a vector is written as, read without keeping it.
+#[derive(Debug, Default, PartialEq)]
+enum VectorShape {
+    #[default]
+    Other,
+    Numbers,
+    Text,
+}
+
+impl<'de> serde::Deserialize<'de> for VectorShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = VectorShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a vector")
+            }
+            fn visit_str<E>(self, _: &str) -> Result<VectorShape, E> {
+                Ok(VectorShape::Text)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VectorShape, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(VectorShape::Numbers)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VectorShape, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(VectorShape::Other)
+            }
+            fn visit_unit<E>(self) -> Result<VectorShape, E> {
+                Ok(VectorShape::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<VectorShape, E> {
+                Ok(VectorShape::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<VectorShape, E> {
+                Ok(VectorShape::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<VectorShape, E> {
+                Ok(VectorShape::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<VectorShape, E> {
+                Ok(VectorShape::Other)
+            }
+        }
+        d.deserialize_any(Shape)
     }
-    let usage = value.get("usage").and_then(Usage::from_openai_embeddings);
-    Ok(EmbeddingsAnswer { body: value, usage })
 }
 
 /// Passes OpenAI chunks through, lifting usage out of them.
@@ -224,6 +291,21 @@ impl StreamTranslator for OpenAiStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_embeddings_answer_is_passed_on_as_it_came() {
+        let floats = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-0.2]},{"object":"embedding","index":1,"embedding":[0.3,0.4]}],"model":"m","usage":{"prompt_tokens":5,"total_tokens":5}}"#.to_vec();
+        let mut a = embeddings_answer("openai", floats.clone()).unwrap();
+        assert_eq!((a.vector_count(), a.has_float_vectors(), a.usage.map(|u| u.input_tokens)), (2, true, Some(5)));
+        assert_eq!(a.clone().into_bytes(), floats, "untouched bytes");
+        assert_eq!(a.json_mut()["data"][1]["embedding"][1], 0.4);
+        let b64 = br#"{"data":[{"embedding":"AAAAAA=="}],"usage":{"total_tokens":3}}"#.to_vec();
+        let a = embeddings_answer("openai", b64).unwrap();
+        assert_eq!((a.vector_count(), a.has_float_vectors(), a.usage.map(|u| u.input_tokens)), (1, false, Some(3)));
+        assert!(embeddings_answer("openai", br#"{"object":"list"}"#.to_vec()).is_err(), "no data");
+        assert!(embeddings_answer("openai", br#"{"data":[{"embedding":[1,2]}"#.to_vec()).is_err(), "cut off");
+        assert_eq!(embeddings_answer("openai", br#"{"data":[]}"#.to_vec()).unwrap().usage, None, "no usage: estimated");
+    }
     use crate::catalog::{ProviderConfig, ProviderKind};
 
     fn provider(quirks: Quirks) -> ProviderConfig {
