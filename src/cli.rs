@@ -92,19 +92,24 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
         }
         "route" => {
             let policy = load_policy(o.policy.as_deref().ok_or("route needs --policy FILE")?, &catalog)?;
-            // From a file named on the command line, else standard input.
-            let text = match o.positional.as_slice() {
-                [] => {
-                    let mut text = String::new();
-                    input.read_to_string(&mut text).map_err(|e| e.to_string())?;
-                    text
+            // From a file named on the command line, else standard input, a line at a time (a
+            // pipe from a log is answered as it goes).
+            let mut file_input;
+            let input: &mut dyn BufRead = match o.positional.as_slice() {
+                [] => input,
+                [file] => {
+                    file_input = std::io::BufReader::new(std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?);
+                    &mut file_input
                 }
-                [file] => read(Path::new(file))?,
                 _ => return Err(format!("route takes at most one requests.jsonl file\n{USAGE}")),
             };
             let (mut routed, mut lines) = (0, 0);
-            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let answer = route_line(i + 1, line, &policy, &catalog, &prices);
+            for (i, line) in input.lines().enumerate() {
+                let line = line.map_err(|e| e.to_string())?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let answer = route_line(i + 1, &line, &policy, &catalog, &prices);
                 lines += 1;
                 routed += usize::from(answer.get("error").is_none());
                 w(out, answer.to_string())?;
@@ -288,7 +293,8 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
         let usage = Usage { input_tokens: call.input_tokens, cached_input_tokens: call.cached_tokens.min(call.input_tokens), output_tokens: call.output_tokens, ..Usage::default() };
         // Exports name models as served (`gpt-4o-2024-08-06`, a host's own id): priced as the
         // catalog model that serves them.
-        let actual = catalog.price_key_of_served(&call.model).and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model)).map(|p| p.cost(&usage, false).total);
+        let price_key = catalog.resolve(&call.model).map(|m| m.price_key.as_str()).or_else(|| catalog.price_key_of_served(&call.model));
+        let actual = price_key.and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model)).map(|p| p.cost(&usage, false).total);
         let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(call.input_tokens)));
         let (class, routed) = match decided {
             Ok((facts, Outcome::Route(d))) => {
@@ -427,6 +433,33 @@ mod tests {
         assert_eq!(lines[1]["action"], "respond");
         assert!(lines[2]["error"].as_str().unwrap().contains("invalid JSON"));
         assert_eq!(lines[3]["candidates"][0], "mistral-small@mistral");
+    }
+
+    #[test]
+    fn route_reads_a_file_and_fails_when_no_line_routes() {
+        let dir = std::env::temp_dir().join(format!("costrouter-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.jsonl");
+        std::fs::write(&good, concat!(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#, "\n")).unwrap();
+        let bad = dir.join("bad.jsonl");
+        std::fs::write(&bad, "not json\n").unwrap();
+        let with = |file: &std::path::Path| {
+            let mut args: Vec<String> = vec!["route".into(), "--policy".into(), here("policies/example.toml")];
+            args.extend(seeds());
+            args.push(file.display().to_string());
+            args
+        };
+        let args = with(&good);
+        let (code, out) = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), "ignored stdin\n");
+        assert_eq!((code, out.lines().count()), (0, 1), "{out}");
+        let args = with(&bad);
+        let (code, _) = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), "");
+        assert_eq!(code, 1, "no line could be routed");
+        let mut args = with(&good);
+        args.push(bad.display().to_string());
+        let mut out = Vec::new();
+        assert!(run(&args, &mut "".as_bytes(), &mut out).is_err(), "a second file is refused, not dropped");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

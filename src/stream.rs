@@ -214,7 +214,8 @@ fn finished_at_length(chunk: &Value) -> bool {
 
 /// The generated text in a message or a stream delta: content, refusal and reasoning
 /// (`reasoning_content` from DeepSeek, `reasoning` from Groq and others: billed as output like the
-/// rest), and tool-call arguments (a function's arguments, a custom tool's free-form input).
+/// rest), and tool-call arguments (a function's arguments, a custom tool's free-form input, a
+/// legacy `function_call`'s arguments).
 pub fn generated_texts(message: &Value) -> impl Iterator<Item = &str> {
     let text = ["content", "refusal", "reasoning_content", "reasoning"].into_iter().filter_map(|f| message.get(f).and_then(Value::as_str));
     let calls = message
@@ -223,7 +224,8 @@ pub fn generated_texts(message: &Value) -> impl Iterator<Item = &str> {
         .into_iter()
         .flatten()
         .filter_map(|t| t.pointer("/function/arguments").or_else(|| t.pointer("/custom/input")).and_then(Value::as_str));
-    text.chain(calls)
+    let legacy_call = message.pointer("/function_call/arguments").and_then(Value::as_str);
+    text.chain(calls).chain(legacy_call)
 }
 
 /// Characters of generated text a chunk adds (see [`generated_texts`]).

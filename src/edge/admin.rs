@@ -140,7 +140,9 @@ async fn put_tenant(kv: &KvStore, id: &str, body: &[u8]) -> Result<Tenant, ApiEr
         return Err(ApiError::invalid_value("tenant_id", "'default' is reserved: policy:default is the policy of every tenant without its own."));
     }
     let b: TenantBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
-    let stored: Option<Tenant> = kv.get(&format!("tenant:{id}")).json().await.map_err(kv_error)?;
+    // Read from KV, which another location may serve stale for up to a minute: an update made
+    // right after another one elsewhere can start from the record before it.
+    let stored = get_tenant(kv, id).await?;
     let tenant = Tenant {
         id: id.to_string(),
         name: b.name.or_else(|| stored.as_ref().map(|t| t.name.clone())).unwrap_or_default(),

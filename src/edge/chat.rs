@@ -54,6 +54,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         chat.model = alias.to_string();
     }
     let mut facts = Facts::for_chat(&chat);
+    rc.prompt_tokens.set(facts.prompt_tokens);
     facts.plan = principal.tenant.plan.clone();
     facts.feature = attribution.feature.clone();
     facts.team = attribution.team.clone();
@@ -806,9 +807,9 @@ struct StreamState {
     cfg: Rc<RouterConfig>,
     price_key: String,
     baseline_price_key: Option<String>,
-    /// The prompt's size should the stream end without a usage report, at four characters a
-    /// token: an exact count of a long prompt costs milliseconds on every stream, for the rare
-    /// host that reports nothing (the receipt then says the usage is estimated).
+    /// The prompt's size should the stream end without a usage report (cut off or abandoned
+    /// before its usage chunk): routing's count, exact for an OpenAI model, made once per
+    /// request rather than again for every stream.
     prompt_tokens_estimate: u64,
     env: Env,
     tenant: Principal,
@@ -887,7 +888,7 @@ fn stream_response(
         baseline_price_key: receipt_baseline_key(chat, &cfg),
         receipt,
         cfg,
-        prompt_tokens_estimate: crate::tokens::estimate_usage(chat, "").input_tokens,
+        prompt_tokens_estimate: rc.prompt_tokens.get(),
         env: env.clone(),
         tenant: principal.clone(),
         rc: rc.detached(),

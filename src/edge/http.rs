@@ -80,6 +80,9 @@ pub struct RequestContext {
     pub unseen_cost: std::cell::Cell<crate::money::Usd>,
     /// The tokens the ledger's admission counted against the per-minute limits, once admitted.
     pub admitted_tokens: std::cell::Cell<Option<u64>>,
+    /// The prompt's size as routing counted it (exact for an OpenAI model, else estimated): what
+    /// a stream that ends without a usage report bills for its prompt.
+    pub prompt_tokens: std::cell::Cell<u64>,
     /// The cost of the answer that was returned, once known, for settling the budget.
     pub answered_cost: RefCell<Option<crate::money::Usd>>,
     /// A live stream settles its own reservation when it ends.
@@ -183,6 +186,7 @@ impl RequestContext {
             extra_headers: RefCell::new(Vec::new()),
             unseen_cost: Default::default(),
             admitted_tokens: Default::default(),
+            prompt_tokens: Default::default(),
             answered_cost: RefCell::new(None),
             settles_later: std::cell::Cell::new(false),
             event: RefCell::new(None),

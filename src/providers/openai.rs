@@ -130,6 +130,10 @@ pub fn embeddings_body(req: &EmbeddingsRequest, upstream_model: Option<&str>) ->
 /// Reads an OpenAI-dialect embeddings answer for its shape (a `data` array, what its vectors are
 /// made of) and usage, without building its vectors, and keeps its bytes to pass on.
 pub fn embeddings_answer(provider: &str, body: Vec<u8>) -> Result<EmbeddingsAnswer, UpstreamError> {
+    // An object, as OpenAI answers: serde would also read a top-level array into the struct.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(UpstreamError::malformed(provider, "the embeddings response is not a JSON object"));
+    }
     let shape: EmbeddingsShape = serde_json::from_slice(&body).map_err(|e| {
         if e.is_data() {
             UpstreamError::malformed(provider, format!("no 'data' array in the embeddings response ({e})"))

@@ -447,7 +447,7 @@ static CUES: &[(&str, u64)] = &[
     // Not "health": a health check or health endpoint is infrastructure.
     ("drugs", MED), ("medical", MED), ("nurse", MED), ("covid", MED), ("covid-19", MED),
     ("kill myself", MED), ("end my life", MED), ("hurt myself", MED), ("chest pain", MED), ("fever", MED),
-    ("ibuprofen", MED), ("paracetamol", MED), ("acetaminophen", MED), ("pills", MED),
+    ("ibuprofen", MED), ("paracetamol", MED), ("acetaminophen", MED),
     // personal data (risk)
     ("ssn", PER), ("social security", PER), ("passport", PER), ("date of birth", PER), ("password", PER),
     ("passwords", PER), ("home address", PER), ("phone number", PER), ("credit score", PER),

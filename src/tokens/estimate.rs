@@ -123,9 +123,9 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
             bound.has_file_or_audio |= m.extra.get("audio").is_some_and(|a| !a.is_null());
         }
     }
-    // Legacy `functions` are tool definitions OpenAI bills as prompt.
+    // Legacy `functions` are tool definitions OpenAI bills as prompt, with the same preamble.
     if let Some(functions) = req.extra.get("functions") {
-        bound.text_tokens += serde_json::to_string(functions).map_or(0, |s| s.len() as u64);
+        bound.text_tokens += TOOL_USE_PREAMBLE_TOKENS + serde_json::to_string(functions).map_or(0, |s| s.len() as u64);
     }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         // With tools, providers add a tool-use preamble of their own (Anthropic's is about 350

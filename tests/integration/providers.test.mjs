@@ -713,6 +713,22 @@ test('embeddings: an empty item is refused before any call; a host reporting onl
   const body = await short.json();
   assert.equal(short.status, 502, JSON.stringify(body));
   assert.match(body.error.message, /1 vectors for 2 inputs/);
+
+  // A host that answers floats to a base64 request, and reports no usage: the answer passed on
+  // is changed for both (vectors encoded, usage estimated), not sent as it came.
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { body: { object: 'list', model: 'text-embedding-3-small',
+    data: [{ object: 'embedding', index: 0, embedding: [0.5, -0.25] }] } } });
+  const fixed = await embed({ model: 'text-embedding-3-small', input: ['hello there'], encoding_format: 'base64' });
+  const fixedBody = await fixed.json();
+  assert.equal(fixed.status, 200, JSON.stringify(fixedBody));
+  assert.deepEqual(decodeBase64Floats(fixedBody.data[0].embedding), [0.5, -0.25]);
+  assert.ok(fixedBody.usage.prompt_tokens > 0, JSON.stringify(fixedBody.usage));
+  assert.equal(fixed.headers.get('x-costrouter-usage'), 'estimated');
+  // Not an object: a malformed answer, not a 200.
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { body: [[{ embedding: [0.5] }]] } });
+  const array = await embed({ model: 'text-embedding-3-small', input: ['hello'] });
+  assert.equal(array.status, 502, await array.clone().text());
+  await array.arrayBuffer();
 });
 
 test('embeddings through Gemini: batchEmbedContents, float arrays, estimated cost', async () => {
