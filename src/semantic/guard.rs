@@ -430,7 +430,7 @@ mod tests {
     }
 
     #[test]
-    fn shared_words_must_come_in_the_same_order() {
+    fn swapped_relation_arguments_do_not_match() {
         assert!(!same("Convert 100 USD to EUR", "Convert 100 EUR to USD"));
         assert!(!same("Is Alice older than Bob?", "Is Bob older than Alice?"));
         assert!(!same("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?"));
