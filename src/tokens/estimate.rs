@@ -1,18 +1,42 @@
 //! Token counts when a provider reports none.
 //!
-//! Used only to estimate usage for hosts that omit it (the receipt then says `estimated`).
-//! Four characters per token is OpenAI's published rule of thumb for English text; a per-message
-//! overhead of 3 tokens matches the chat format's framing.
+//! Used to estimate usage for hosts that omit it (the receipt then says `estimated`) and the
+//! prompt size of requests to models whose tokenizer is not shipped. Four characters per token is
+//! OpenAI's published rule of thumb for English text; Chinese, Japanese and Korean run near one
+//! token a character; a per-message overhead of 3 tokens matches the chat format's framing.
 
 use crate::api::chat::ChatRequest;
 use crate::usage::Usage;
 
 pub fn estimate_text_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4)
+    let (dense, other) = text.chars().fold((0u64, 0u64), |(dense, other), c| if one_token_each(c) { (dense + 1, other) } else { (dense, other + 1) });
+    dense + other.div_ceil(4)
 }
 
+/// CJK ideographs, kana and Hangul syllables: about a token each in every vendor's tokenizer.
+fn one_token_each(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
+}
+
+fn estimate_json_tokens<T: serde::Serialize>(value: &T) -> u64 {
+    serde_json::to_string(value).map_or(0, |s| estimate_text_tokens(&s))
+}
+
+/// The prompt's text, tool calls, tool definitions and response schema at the rates above (what
+/// providers bill as prompt besides media).
 pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
-    req.messages.iter().map(|m| 3 + m.content.as_ref().map_or(0, |c| estimate_text_tokens(&c.text()))).sum::<u64>() + 3
+    let messages: u64 = req
+        .messages
+        .iter()
+        .map(|m| {
+            3 + m.content.as_ref().map_or(0, |c| estimate_text_tokens(&c.text()))
+                + m.tool_calls.as_ref().map_or(0, estimate_json_tokens)
+                + m.name.as_deref().map_or(0, estimate_text_tokens)
+        })
+        .sum();
+    let tools = req.tools.as_ref().filter(|t| !t.is_empty()).map_or(0, estimate_json_tokens);
+    let format = req.response_format.as_ref().map_or(0, estimate_json_tokens);
+    messages + 3 + tools + format
 }
 
 /// An estimated usage for a request and the text that answered it.
@@ -148,6 +172,10 @@ mod tests {
     fn estimates_by_characters() {
         assert_eq!(estimate_text_tokens(""), 0);
         assert_eq!(estimate_text_tokens("abcde"), 2);
+        assert_eq!(estimate_text_tokens("東京の天気は"), 6, "a token a character in CJK");
+        assert_eq!(estimate_text_tokens("한국어 ok"), 3 + 1);
+        let tools = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"get_weather","description":"Weather for a city"}}]}"#).unwrap();
+        assert!(estimate_prompt_tokens(&tools) > 3 + 3 + 1 + 10, "tool definitions are prompt too: {}", estimate_prompt_tokens(&tools));
         let req = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"abcdefgh"}]}"#).unwrap();
         assert_eq!(estimate_prompt_tokens(&req), 8);
     }
