@@ -58,6 +58,19 @@ async function usageTotal(key, feature) {
   return u.data.filter((row) => row.feature === feature);
 }
 
+/**
+ * Waits until the wall clock is between 2 s and 45 s into a minute. The rollups file each request
+ * under the minute it finished in, and a cron run at `now` evaluates the minute `now - 1 s` falls
+ * in (its scheduled time is a minute's first second, which evaluates the minute just ended):
+ * traffic sent near either end of a minute and evaluated at once can fall outside the window the
+ * test expects it in.
+ */
+async function clearOfMinuteEnd() {
+  const intoMinute = Date.now() % 60_000;
+  if (intoMinute > 45_000) await new Promise((res) => setTimeout(res, 60_000 - intoMinute + 2_000));
+  else if (intoMinute < 2_000) await new Promise((res) => setTimeout(res, 2_000 - intoMinute));
+}
+
 /** Waits until the tenant's rollups hold `n` requests for the feature (they are written after the responses). */
 async function rolledUp(key, feature, n) {
   for (let i = 0; i < 200; i++) {
@@ -99,6 +112,7 @@ test('alert settings are validated and secrets never shown back', async () => {
 });
 
 test('a spend spike sends exactly one alert per destination with the right numbers, then a resolve', async () => {
+  await clearOfMinuteEnd();
   const key = await tenantWithKey('spiky');
   const other = await tenantWithKey('calm');
   const set = await admin('PUT', '/admin/tenants/spiky/alerts', {
@@ -167,6 +181,7 @@ test('a spend spike sends exactly one alert per destination with the right numbe
 });
 
 test('two cron runs at once (a slow destination) send a delivery once, not twice', async () => {
+  await clearOfMinuteEnd();
   const key = await tenantWithKey('overlap');
   const set = await admin('PUT', '/admin/tenants/overlap/alerts', { destinations: { webhook_url: `${recv.url}/slow`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
@@ -190,6 +205,7 @@ test('two cron runs at once (a slow destination) send a delivery once, not twice
 });
 
 test('a resolve never reaches a destination before the trigger it closes', async () => {
+  await clearOfMinuteEnd();
   const key = await tenantWithKey('flaky-pager');
   // A webhook of its own: every tenant's PagerDuty deliveries share one URL in these tests.
   const set = await admin('PUT', '/admin/tenants/flaky-pager/alerts', { destinations: { webhook_url: `${recv.url}/ordered`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005, factor: 3 } });
@@ -213,6 +229,7 @@ test('a resolve never reaches a destination before the trigger it closes', async
 });
 
 test('a tenant with alert rules and no destination is still evaluated: its alerts open in GET /v1/alerts', async () => {
+  await clearOfMinuteEnd();
   const key = await tenantWithKey('watcher');
   const set = await admin('PUT', '/admin/tenants/watcher/alerts', { spend_spike: { min_usd: 0.0005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
@@ -246,6 +263,7 @@ test('budget thresholds alert once per level', async () => {
 });
 
 test('a failing deployment raises an error storm and a circuit-open alert, each once', async () => {
+  await clearOfMinuteEnd();
   const key = await tenantWithKey('stormy');
   assert.equal((await admin('PUT', '/admin/tenants/stormy/alerts', {
     destinations: { webhook_url: `${recv.url}/storm`, webhook_secret: SECRET },
