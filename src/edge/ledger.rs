@@ -419,18 +419,15 @@ impl DurableObject for Ledger {
                     // written first: if that fails nothing is applied or remembered, and the
                     // retry applies the whole batch; after it nothing here can fail.
                     let sql = self.state.storage().sql();
-                    let mut already = Vec::new();
-                    for item in &b.items {
-                        if self.finished.borrow().contains(&item.request_id) {
-                            already.push(item.request_id.clone());
-                            continue;
-                        }
-                        let rows: Vec<serde_json::Value> = sql.exec("SELECT 1 AS found FROM finished_requests WHERE request_id = ?", vec![SqlStorageValue::String(item.request_id.clone())])?.to_array()?;
-                        if !rows.is_empty() {
-                            already.push(item.request_id.clone());
+                    let mut fresh = Vec::with_capacity(b.items.len());
+                    for item in std::mem::take(&mut b.items) {
+                        let applied = self.finished.borrow().contains(&item.request_id)
+                            || !sql.exec("SELECT 1 AS found FROM finished_requests WHERE request_id = ?", vec![SqlStorageValue::String(item.request_id.clone())])?.to_array::<serde_json::Value>()?.is_empty();
+                        if !applied {
+                            fresh.push(item);
                         }
                     }
-                    b.items.retain(|item| !already.contains(&item.request_id));
+                    b.items = fresh;
                     self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
                     // Written in the same turn as the rollups and the state below (stored together
                     // or not at all), and before anything is applied, like the rollups.

@@ -159,13 +159,13 @@ struct ItemShape {
     embedding: VectorShape,
 }
 
-/// What a vector is written as, read without keeping it.
+/// What a vector is written as, read without keeping it: an array of numbers (floats), or
+/// anything else (base64 text, or nothing).
 #[derive(Debug, Default, PartialEq)]
 enum VectorShape {
     #[default]
     Other,
     Numbers,
-    Text,
 }
 
 impl<'de> serde::Deserialize<'de> for VectorShape {
@@ -177,7 +177,7 @@ impl<'de> serde::Deserialize<'de> for VectorShape {
                 f.write_str("a vector")
             }
             fn visit_str<E>(self, _: &str) -> Result<VectorShape, E> {
-                Ok(VectorShape::Text)
+                Ok(VectorShape::Other)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VectorShape, A::Error> {
                 while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}

@@ -18,6 +18,11 @@ fn one_token_each(c: char) -> bool {
     matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
 }
 
+/// Bytes of a value as JSON: what the prompt bound counts for tool calls, definitions and schemas.
+fn json_bytes<T: serde::Serialize>(value: &T) -> u64 {
+    serde_json::to_string(value).map_or(0, |s| s.len() as u64)
+}
+
 fn estimate_json_tokens<T: serde::Serialize>(value: &T) -> u64 {
     serde_json::to_string(value).map_or(0, |s| estimate_text_tokens(&s))
 }
@@ -135,7 +140,7 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
             }
         }
         if let Some(calls) = &m.tool_calls {
-            bound.text_tokens += serde_json::to_string(calls).map_or(0, |s| s.len() as u64);
+            bound.text_tokens += json_bytes(calls);
         }
         // Everything else a turn carries that the adapters pass on as prompt: its name, a tool
         // result's call id, a refusal (Anthropic and Gemini get it as text), a legacy
@@ -143,23 +148,23 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
         // audio input, which its size does not bound.
         bound.text_tokens += m.name.as_ref().map_or(0, |n| n.len() as u64) + m.tool_call_id.as_ref().map_or(0, |id| id.len() as u64);
         if !m.extra.is_empty() {
-            bound.text_tokens += serde_json::to_string(&m.extra).map_or(0, |s| s.len() as u64);
+            bound.text_tokens += json_bytes(&m.extra);
             bound.has_file_or_audio |= m.extra.get("audio").is_some_and(|a| !a.is_null());
         }
     }
     // Legacy `functions` are tool definitions OpenAI bills as prompt, with the same preamble.
     if let Some(functions) = req.extra.get("functions") {
-        bound.text_tokens += TOOL_USE_PREAMBLE_TOKENS + serde_json::to_string(functions).map_or(0, |s| s.len() as u64);
+        bound.text_tokens += TOOL_USE_PREAMBLE_TOKENS + json_bytes(functions);
     }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         // With tools, providers add a tool-use preamble of their own (Anthropic's is about 350
         // tokens on Claude 4) on top of the definitions.
-        bound.text_tokens += TOOL_USE_PREAMBLE_TOKENS + serde_json::to_string(tools).map_or(0, |s| s.len() as u64);
+        bound.text_tokens += TOOL_USE_PREAMBLE_TOKENS + json_bytes(tools);
     }
     // A JSON schema is prompt too: Anthropic's adapter writes it into the system prompt, Gemini
     // and OpenAI count it as input. Left out, a large schema was admitted for a few tokens.
     if let Some(format) = &req.response_format {
-        bound.text_tokens += serde_json::to_string(format).map_or(0, |s| s.len() as u64);
+        bound.text_tokens += json_bytes(format);
     }
     bound
 }

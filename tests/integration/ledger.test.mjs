@@ -79,8 +79,7 @@ test('a failed upstream call releases its reservation; a cut-off stream settles 
   assert.match((await early.json()).error.message, /failed before its first token .*its prompt, billed, \$0\.0000/);
   const earlyId = early.headers.get('x-costrouter-request-id');
   s = await settledState(key);
-  for (let i = 0; i < 150 && !r.events.some((e) => e.request_id === earlyId); i++) await new Promise((res) => setTimeout(res, 20));
-  const earlyEvent = r.events.find((e) => e.request_id === earlyId);
+  const earlyEvent = await r.eventFor(earlyId);
   assert.ok(earlyEvent.cost_usd > 0);
   assert.equal(picos(s.states.month.reserved), 0);
   assert.equal(picos(s.states.month.spent), picos(earlyEvent.cost_usd));
@@ -261,11 +260,6 @@ test('crossing a soft limit records one alert per budget window, readable in GET
   assert.ok(picos(a.reserved) > 0 && a.resets_at - a.window_start === 86400);
 });
 
-const lastEvent = async (requestId) => {
-  for (let i = 0; i < 100 && !r.events.some((e) => e.request_id === requestId); i++) await new Promise((res) => setTimeout(res, 20));
-  return r.events.find((e) => e.request_id === requestId);
-};
-
 test("a key's default tags attribute its requests; headers and body metadata override them", async () => {
   assert.equal((await admin('PUT', '/admin/tenants/tagco', { name: 'tagco' })).status, 200);
   const bad = await admin('POST', '/admin/keys', { tenant_id: 'tagco', name: 'x', tags: { team: 'has spaces' } });
@@ -278,7 +272,7 @@ test("a key's default tags attribute its requests; headers and body metadata ove
   const ask = async (opts = {}, extra = {}) => {
     const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], ...extra }, { key, ...opts });
     assert.equal(resp.status, 200, await resp.clone().text());
-    return (await lastEvent(resp.headers.get('x-costrouter-request-id'))).attribution;
+    return (await r.eventFor(resp)).attribution;
   };
   assert.deepEqual(await ask(), { feature: 'search', team: 'growth', environment: 'prod', user: '' });
   assert.deepEqual(await ask({ headers: { 'x-costrouter-feature': 'checkout' } }, { user: 'u-7', metadata: { env: 'staging', team: 'core' } }),
@@ -380,7 +374,6 @@ test("a tenant's failed report call is not a cost event; a failed model call is"
   const noModel = await r.chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }, { key });
   assert.equal(noModel.status, 404);
   const noModelId = noModel.headers.get('x-costrouter-request-id');
-  for (let i = 0; i < 150 && !r.events.some((e) => e.request_id === noModelId); i++) await new Promise((res) => setTimeout(res, 20));
-  assert.ok(r.events.some((e) => e.request_id === noModelId), 'the failed chat request is an event');
+  assert.ok(await r.eventFor(noModelId), 'the failed chat request is an event');
   assert.ok(badId && !r.events.some((e) => e.request_id === badId), 'the failed report call is not');
 });
