@@ -5,13 +5,16 @@
 //!
 //! Internal API (reached only through the `SEMANTIC_CACHE` binding): `POST /lookup`,
 //! `POST /insert`.
+//!
+//! Expired entries are deleted by an alarm as well as by the next insert: stored answers are
+//! tenant data, and a tenant whose traffic stops must not keep them past their lifetime.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::json;
-use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorageValue, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, ScheduledTime, SqlStorageValue, State};
 
 use crate::semantic::{BucketKey, MatchGuard, QuantizedVector, SemanticIndex};
 
@@ -21,6 +24,11 @@ pub const MAX_ENTRIES: i64 = 10_000;
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Expired best matches a lookup drops before it answers a miss (each costs a scan).
 const EXPIRED_SKIPS_PER_LOOKUP: usize = 4;
+/// Least time between two sweeps by alarm: entries expire one after another under steady
+/// traffic, and an alarm per entry would wake the object every few seconds for one row.
+const SWEEP_GAP_SECS: i64 = 300;
+/// Rows one sweep deletes; more left over are swept by an alarm right after.
+const SWEEP_BATCH: i64 = 1000;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS semantic_entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, vector TEXT NOT NULL, guard TEXT NOT NULL,
@@ -44,6 +52,11 @@ pub struct SemanticCache {
     /// One index per vector size (the static embedder and a provider's differ); `None` until
     /// loaded from SQLite.
     indexes: RefCell<Option<HashMap<usize, SemanticIndex>>>,
+    /// When the sweep alarm is set for (unix seconds), as far as this instance knows; `None`:
+    /// not known yet, or none set.
+    sweep_at: Cell<Option<i64>>,
+    /// When the last sweep ran (unix seconds; 0: not in this instance's life).
+    swept_at: Cell<i64>,
 }
 
 #[derive(Deserialize)]
@@ -144,7 +157,7 @@ impl SemanticCache {
         Response::from_json(&json!({"hit": null}))
     }
 
-    fn insert(&self, b: InsertBody) -> worker::Result<Response> {
+    async fn insert(&self, b: InsertBody) -> worker::Result<Response> {
         let Some((bucket, vector, guard)) = decode(&b.bucket, &b.vector, &b.guard) else { return bad("undecodable entry") };
         let answer = b.answer.to_string();
         if answer.len() > MAX_ANSWER_BYTES || b.ttl_secs <= 0 {
@@ -216,7 +229,61 @@ impl SemanticCache {
         }
         let gone: Vec<(i64, String)> = gone.into_iter().map(|g| (g.id, g.bucket)).collect();
         self.forget(&gone)?;
+        self.sweep_no_later_than(b.now + b.ttl_secs).await?;
         Response::from_json(&json!({"stored": true, "entry": id, "evicted": gone.len()}))
+    }
+
+    /// Makes sure an alarm will sweep an entry expiring at `expires_at` (unix seconds): soon
+    /// after it expires, but not sooner than `SWEEP_GAP_SECS` after the last sweep.
+    async fn sweep_no_later_than(&self, expires_at: i64) -> worker::Result<()> {
+        let at = expires_at.max(self.swept_at.get() + SWEEP_GAP_SECS);
+        if self.sweep_at.get().is_none() {
+            // A restarted instance does not know the alarm its previous life set.
+            self.sweep_at.set(self.state.storage().get_alarm().await?.map(|ms| ms.div_euclid(1000)));
+        }
+        if self.sweep_at.get().is_some_and(|set| set <= at) {
+            return Ok(());
+        }
+        self.set_sweep(at).await
+    }
+
+    async fn set_sweep(&self, at: i64) -> worker::Result<()> {
+        self.state.storage().set_alarm(ScheduledTime::new(js_sys::Date::new(&((at * 1000) as f64).into()))).await?;
+        self.sweep_at.set(Some(at));
+        Ok(())
+    }
+
+    /// The alarm: deletes expired entries (a batch at a time) and sets the next sweep for the
+    /// earliest expiry left.
+    async fn sweep(&self) -> worker::Result<()> {
+        let now = (js_sys::Date::now() / 1000.0) as i64;
+        self.sweep_at.set(None);
+        self.swept_at.set(now);
+        #[derive(Deserialize)]
+        struct Gone {
+            id: i64,
+            bucket: String,
+        }
+        let gone: Vec<Gone> = self
+            .sql()
+            .exec("SELECT id, bucket FROM semantic_entries WHERE expires_at <= ? ORDER BY expires_at LIMIT ?", vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(SWEEP_BATCH)])?
+            .to_array()?;
+        let full_batch = gone.len() as i64 == SWEEP_BATCH;
+        self.forget(&gone.into_iter().map(|g| (g.id, g.bucket)).collect::<Vec<_>>())?;
+        if full_batch {
+            return self.set_sweep(now + 1).await;
+        }
+        #[derive(Deserialize)]
+        struct Earliest {
+            at: Option<i64>,
+        }
+        let earliest: Vec<Earliest> = self.sql().exec("SELECT MIN(expires_at) AS at FROM semantic_entries", None)?.to_array()?;
+        // Set here rather than through sweep_no_later_than: while this alarm runs, storage may
+        // still report it as the one set.
+        match earliest.first().and_then(|e| e.at) {
+            Some(at) => self.set_sweep(at.max(now + SWEEP_GAP_SECS)).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -227,7 +294,7 @@ impl DurableObject for SemanticCache {
                 worker::console_error!("semantic table not created: {e}");
             }
         }
-        SemanticCache { state, indexes: RefCell::new(None) }
+        SemanticCache { state, indexes: RefCell::new(None), sweep_at: Cell::new(None), swept_at: Cell::new(0) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -238,10 +305,15 @@ impl DurableObject for SemanticCache {
                 Err(e) => bad(&format!("bad lookup: {e}")),
             },
             "/insert" => match serde_json::from_str(&text) {
-                Ok(b) => self.insert(b),
+                Ok(b) => self.insert(b).await,
                 Err(e) => bad(&format!("bad insert: {e}")),
             },
             _ => Response::error("unknown semantic cache operation", 404),
         }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.sweep().await?;
+        Response::ok("swept")
     }
 }

@@ -224,3 +224,28 @@ test('a refreshed answer (no-cache) replaces the old one for paraphrases too', a
   assert.equal(shouted.headers.get('x-costrouter-cache'), 'hit-semantic');
   assert.equal((await shouted.json()).choices[0].message.content, 'New Paris.', 'not the answer the refresh replaced');
 });
+
+test('expired entries are deleted by an alarm, without waiting for another insert', async () => {
+  // Straight to the object: an entry can only expire in a test if it was stored "in the past"
+  // (the shortest lifetime a policy allows is a minute). The object's lookups judge expiry by the
+  // `now` they are sent, so a lookup dated at the store time still finds an entry that exists.
+  const ns = await r.mf.getDurableObjectNamespace('SEMANTIC_CACHE');
+  const cache = ns.get(ns.idFromName('sweep-test'));
+  const hex = (bytes) => Buffer.from(bytes).toString('hex');
+  const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(128).fill(10)]);
+  // A guard with no ordered words: its relation neighbours must all be "none" (0xff).
+  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff)]);
+  const storedAt = Math.floor(Date.now() / 1000) - 700;
+  const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
+  const entry = (fill, ttl_secs) => ({ bucket: hex(new Array(32).fill(fill)), vector, guard, answer: { fill }, ttl_secs, now: storedAt });
+  // Expired 100 s ago by the clock, and one still live (an hour from its store time).
+  assert.equal((await call('insert', entry(1, 600))).stored, true);
+  assert.equal((await call('insert', entry(2, 3600))).stored, true);
+  const lookup = (fill) => call('lookup', { bucket: hex(new Array(32).fill(fill)), vector, guard, threshold: 0.9, now: storedAt });
+  const start = Date.now();
+  while ((await lookup(1)).hit !== null) {
+    assert.ok(Date.now() - start < 5000, 'the expired entry is still stored 5 s later');
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.deepEqual((await lookup(2)).hit?.answer, { fill: 2 }, 'the live entry is kept');
+});
