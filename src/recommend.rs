@@ -63,6 +63,20 @@ pub struct Recommendation {
     #[serde(skip)]
     pub monthly_savings: Usd,
     pub evidence_requests: u64,
+    /// The saving over the window by row (index into the rows `recommend` was given), so that
+    /// recommendations touching the same traffic are not added up twice in the total.
+    #[serde(skip)]
+    pub saved_by_row: Vec<(usize, Usd)>,
+}
+
+/// What `recommend` found, and the monthly saving of following all of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendations {
+    pub list: Vec<Recommendation>,
+    /// Not the sum of the list: traffic a cheaper route moves is cheaper afterwards, so its
+    /// caching and output-cap savings shrink in proportion (they are priced at its current
+    /// model); the total never exceeds what the traffic cost.
+    pub total_monthly: Usd,
 }
 
 fn nanos_usd(n: i64) -> Usd {
@@ -86,34 +100,55 @@ fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 * 100.0 }
 }
 
-/// Every recommendation for the window's rows, largest monthly saving first.
-pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
+/// A row with its place in the rows `recommend` was given.
+type Indexed<'a> = (usize, &'a Row);
+
+/// Every recommendation for the window's rows, largest monthly saving first. `may_route_to`
+/// says whether the tenant may be routed to a model (by pricing row name): a cheaper route to a
+/// model outside its `allowed_models` is not recommended.
+pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool) -> Recommendations {
     let mut out = Vec::new();
     // Only answered, paid-for traffic says anything about routes and prompts.
-    let rows: Vec<&Row> = rows.iter().filter(|r| !r.cache.starts_with("hit") && r.requests > 0).collect();
-    let mut classes: Vec<&str> = rows.iter().map(|r| r.class.as_str()).filter(|c| !c.is_empty()).collect();
+    let rows: Vec<Indexed> = rows.iter().enumerate().filter(|(_, r)| !r.cache.starts_with("hit") && r.requests > 0).collect();
+    let mut classes: Vec<&str> = rows.iter().map(|(_, r)| r.class.as_str()).filter(|c| !c.is_empty()).collect();
     classes.sort_unstable();
     classes.dedup();
     for class in classes {
-        let in_class: Vec<&Row> = rows.iter().copied().filter(|r| r.class == class).collect();
-        out.extend(from_cascade(class, &in_class, prices, window_days));
-        out.extend(from_split(class, &in_class, prices, window_days));
+        let in_class: Vec<Indexed> = rows.iter().copied().filter(|(_, r)| r.class == class).collect();
+        out.extend(from_cascade(class, &in_class, prices, window_days, may_route_to));
+        out.extend(from_split(class, &in_class, prices, window_days, may_route_to));
     }
-    let mut features: Vec<&str> = rows.iter().map(|r| r.feature.as_str()).collect();
+    let mut features: Vec<&str> = rows.iter().map(|(_, r)| r.feature.as_str()).collect();
     features.sort_unstable();
     features.dedup();
     for feature in features {
-        let of_feature: Vec<&Row> = rows.iter().copied().filter(|r| r.feature == feature).collect();
+        let of_feature: Vec<Indexed> = rows.iter().copied().filter(|(_, r)| r.feature == feature).collect();
         out.extend(prompt_efficiency(feature, &of_feature, prices, window_days));
     }
     out.sort_by(|a, b| b.monthly_savings.cmp(&a.monthly_savings).then(a.scope.cmp(&b.scope)));
-    out
+    let total_monthly = monthly(combined_saving(&rows, &out), window_days);
+    Recommendations { list: out, total_monthly }
+}
+
+/// The window's saving if every recommendation is followed: route moves first, then each row's
+/// other savings scaled by what the row costs after its move.
+fn combined_saving(rows: &[Indexed], recs: &[Recommendation]) -> Usd {
+    let mut total = Usd::ZERO;
+    for &(at, row) in rows {
+        let sum = |route: bool| recs.iter().filter(|r| (r.kind == "cheaper_route") == route).flat_map(|r| &r.saved_by_row).filter(|(i, _)| *i == at).fold(Usd::ZERO, |a, (_, s)| a + *s);
+        let cost = nanos_usd(row.cost_nanos).max(Usd::ZERO);
+        let moved = sum(true).min(cost);
+        let other = sum(false);
+        let after_move = if cost.0 > 0 { Usd((other.0 as f64 * (cost - moved).0 as f64 / cost.0 as f64).round() as i64) } else { other };
+        total += (moved + after_move).min(cost);
+    }
+    total
 }
 
 /// A cascade's first model answered most of a class alone: the class's other traffic, sent
 /// straight to dearer models, could start there too.
-fn from_cascade(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64) -> Option<Recommendation> {
-    let cascade: Vec<&Row> = rows.iter().copied().filter(|r| r.route == "cascade").collect();
+fn from_cascade(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool) -> Option<Recommendation> {
+    let cascade: Vec<&Row> = rows.iter().map(|(_, r)| *r).filter(|r| r.route == "cascade").collect();
     let total: u64 = cascade.iter().map(|r| r.requests).sum();
     if total < MIN_EVIDENCE {
         return None;
@@ -134,21 +169,31 @@ fn from_cascade(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f6
     }
     let (cheap, answered) = accepted.into_iter().max_by_key(|(_, n)| *n)?;
     let acceptance = answered as f64 / total as f64;
-    let cheap_rates = prices.get(cheap)?.base;
-    if acceptance < MIN_ACCEPTANCE {
+    let cheap_price = prices.get(cheap)?;
+    let cheap_rates = cheap_price.base;
+    if acceptance < MIN_ACCEPTANCE || !may_route_to(cheap) {
         return None;
     }
     let mut saving = Usd::ZERO;
+    let mut saved_by_row = Vec::new();
     let mut moved = 0u64;
     let mut from_models: Vec<&str> = Vec::new();
     // A split's traffic is left to `from_split`, which prices the same move: counted here too,
     // the saving would be claimed twice.
-    for r in rows.iter().filter(|r| r.route != "cascade" && r.route != "split" && r.model != cheap) {
+    for &(at, r) in rows.iter().filter(|(_, r)| r.route != "cascade" && r.route != "split" && r.model != cheap) {
+        // Prompts that would not fit the cheap model (on the row's average: rollups keep no
+        // single prompt's size) stay where they are.
+        if cheap_price.context_window.is_some_and(|w| r.input_tokens / r.requests > w) {
+            continue;
+        }
         let now = nanos_usd(r.cost_nanos);
         let there = priced(&cheap_rates, r.input_tokens, r.cached_tokens, r.output_tokens);
-        if there < now {
-            // The share the cheap model would not answer escalates and costs what it costs now.
-            saving += Usd(((now - there).0 as f64 * acceptance).round() as i64);
+        // Every request pays the cheap attempt; the share the cheap model would not answer
+        // escalates and pays what it pays now on top: now − (there + (1 − acceptance) × now).
+        let row_saving = Usd((now.0 as f64 * acceptance).round() as i64) - there;
+        if row_saving.0 > 0 {
+            saving += row_saving;
+            saved_by_row.push((at, row_saving));
             moved += r.requests;
             if !from_models.contains(&r.model.as_str()) {
                 from_models.push(&r.model);
@@ -172,11 +217,12 @@ fn from_cascade(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f6
         monthly_savings_usd: m.to_string(),
         monthly_savings: m,
         evidence_requests: total,
+        saved_by_row,
     })
 }
 
 /// An A/B split whose cheaper arm fails no more often than the dearer one: send it everything.
-fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64) -> Option<Recommendation> {
+fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool) -> Option<Recommendation> {
     #[derive(Default)]
     struct Arm<'a> {
         model: &'a str,
@@ -189,7 +235,7 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
         cost: Usd,
     }
     let mut arms: Vec<Arm> = Vec::new();
-    for r in rows.iter().filter(|r| r.route == "split") {
+    for (_, r) in rows.iter().filter(|(_, r)| r.route == "split") {
         let i = match arms.iter().position(|a| a.model == r.model) {
             Some(i) => i,
             None => {
@@ -212,6 +258,9 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
     }
     let per_output = |a: &Arm| a.cost.0 as f64 / a.requests as f64;
     let cheap = arms.iter().min_by(|a, b| per_output(a).total_cmp(&per_output(b)))?;
+    if !may_route_to(cheap.model) {
+        return None;
+    }
     let cheap_rates = prices.get(cheap.model)?.base;
     // A split falls back to its other arms, so a request whose drawn arm failed is served, and
     // recorded, by another arm with a retry. Which arm a retry came from is not recorded (it may
@@ -226,6 +275,7 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
     let err = |a: &Arm| a.errors as f64 / a.requests as f64;
     let mut saving = Usd::ZERO;
     let mut others = Vec::new();
+    let mut moved_models: Vec<&str> = Vec::new();
     for a in arms.iter().filter(|a| a.model != cheap.model) {
         if err_of_cheap(cheap) > err(a) + SPLIT_ERROR_MARGIN {
             return None;
@@ -233,9 +283,16 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
         let there = priced(&cheap_rates, a.input, a.cached, a.output);
         if there < a.cost {
             saving += a.cost - there;
+            moved_models.push(a.model);
             others.push(format!("{} ({} requests, {:.1}% failed)", a.model, a.requests, err(a) * 100.0));
         }
     }
+    // Pricing is linear in tokens, so an arm's saving is the sum of its rows'.
+    let saved_by_row = rows
+        .iter()
+        .filter(|(_, r)| r.route == "split" && moved_models.contains(&r.model.as_str()))
+        .map(|&(at, r)| (at, nanos_usd(r.cost_nanos) - priced(&cheap_rates, r.input_tokens, r.cached_tokens, r.output_tokens)))
+        .collect();
     if saving.0 <= 0 {
         return None;
     }
@@ -255,27 +312,31 @@ fn from_split(class: &str, rows: &[&Row], prices: &PriceTable, window_days: f64)
         monthly_savings_usd: m.to_string(),
         monthly_savings: m,
         evidence_requests: arms.iter().map(|a| a.requests).sum(),
+        saved_by_row,
     })
 }
 
-fn prompt_efficiency(feature: &str, rows: &[&Row], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
+fn prompt_efficiency(feature: &str, rows: &[Indexed], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
     let mut out = Vec::new();
     let label = if feature.is_empty() { "(untagged)".to_string() } else { feature.to_string() };
-    let sum = |f: fn(&Row) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+    let sum = |f: fn(&Row) -> u64| rows.iter().map(|(_, r)| f(r)).sum::<u64>();
     let (requests, input, system, repeated, cached) = (sum(|r| r.requests), sum(|r| r.input_tokens), sum(|r| r.system_tokens), sum(|r| r.repeated_prefix_tokens), sum(|r| r.cached_tokens));
     if requests < MIN_EVIDENCE {
         return out;
     }
     // Repeated system prompts the provider did not bill as cached: what its cache would discount.
     let mut saving = Usd::ZERO;
-    for r in rows {
+    let mut caching_by_row = Vec::new();
+    for &(at, r) in rows {
         let Some(p) = prices.get(&r.model) else { continue };
         let b = p.base;
         if b.cached_input.0 == 0 || b.cached_input >= b.input {
             continue;
         }
         let uncached_repeats = r.repeated_prefix_tokens.saturating_sub(r.cached_tokens);
-        saving += (b.input - b.cached_input).times(uncached_repeats);
+        let row_saving = (b.input - b.cached_input).times(uncached_repeats);
+        saving += row_saving;
+        caching_by_row.push((at, row_saving));
     }
     let share = pct(system, input);
     if repeated > 0 && saving.0 > 0 && pct(cached, repeated) < 50.0 {
@@ -291,6 +352,7 @@ fn prompt_efficiency(feature: &str, rows: &[&Row], prices: &PriceTable, window_d
             monthly_savings_usd: m.to_string(),
             monthly_savings: m,
             evidence_requests: requests,
+            saved_by_row: caching_by_row,
         });
     } else if share >= 60.0 {
         out.push(Recommendation {
@@ -301,15 +363,18 @@ fn prompt_efficiency(feature: &str, rows: &[&Row], prices: &PriceTable, window_d
             monthly_savings_usd: "0".into(),
             monthly_savings: Usd::ZERO,
             evidence_requests: requests,
+            saved_by_row: Vec::new(),
         });
     }
     let (capped, cap_sum, used_sum, stops) = (sum(|r| r.capped_requests), sum(|r| r.max_output_tokens), sum(|r| r.capped_output_tokens), sum(|r| r.length_stops));
     if capped >= MIN_EVIDENCE {
         let (avg_cap, avg_used) = (cap_sum as f64 / capped as f64, used_sum as f64 / capped as f64);
-        let cost: Usd = rows.iter().map(|r| nanos_usd(r.cost_nanos)).fold(Usd::ZERO, |a, b| a + b);
+        let cost: Usd = rows.iter().map(|(_, r)| nanos_usd(r.cost_nanos)).fold(Usd::ZERO, |a, b| a + b);
         if pct(stops, capped) >= 5.0 {
             // Cut-off answers are paid in full and usually asked again.
-            let wasted = Usd((cost.0 as f64 * stops as f64 / requests as f64).round() as i64);
+            let cut_share = stops as f64 / requests as f64;
+            let wasted = Usd((cost.0 as f64 * cut_share).round() as i64);
+            let saved_by_row = rows.iter().map(|&(at, r)| (at, Usd((nanos_usd(r.cost_nanos).0 as f64 * cut_share).round() as i64))).collect();
             let m = monthly(wasted, window_days);
             out.push(Recommendation {
                 kind: "output_cap",
@@ -322,6 +387,7 @@ fn prompt_efficiency(feature: &str, rows: &[&Row], prices: &PriceTable, window_d
                 monthly_savings_usd: m.to_string(),
                 monthly_savings: m,
                 evidence_requests: capped,
+                saved_by_row,
             });
         } else if avg_used > 0.0 && avg_cap >= 4.0 * avg_used {
             out.push(Recommendation {
@@ -334,6 +400,7 @@ fn prompt_efficiency(feature: &str, rows: &[&Row], prices: &PriceTable, window_d
                 monthly_savings_usd: "0".into(),
                 monthly_savings: Usd::ZERO,
                 evidence_requests: capped,
+                saved_by_row: Vec::new(),
             });
         }
     }
@@ -348,6 +415,10 @@ mod tests {
         PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"cached_input":0.075},"big":{"input":2.5,"output":10,"cached_input":1.25}}}"#).unwrap()
     }
 
+    fn rec(rows: &[Row], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
+        recommend(rows, prices, window_days, &|_| true).list
+    }
+
     fn row(class: &str, route: &str, model: &str, requests: u64, escalations: u64, cost_usd: f64) -> Row {
         Row { class: class.into(), route: route.into(), model: model.into(), requests, escalations, input_tokens: requests * 1000, output_tokens: requests * 200, cost_nanos: (cost_usd * 1e9).round() as i64, ..Row::default() }
     }
@@ -360,15 +431,50 @@ mod tests {
             row("code/easy", "cascade", "big", 5, 5, 0.0),
             row("code/easy", "direct", "big", 50, 0, 50.0 * (1000.0 * 2.5 + 200.0 * 10.0) / 1e6),
         ];
-        let recs = recommend(&rows, &prices(), 3.0);
+        let recs = rec(&rows, &prices(), 3.0);
         assert_eq!(recs.len(), 1, "{recs:#?}");
         let r = &recs[0];
         assert_eq!(r.kind, "cheaper_route");
         assert_eq!(r.title, "Start code/easy requests at mini");
-        // Now: 50 × $0.0045 = $0.225; at mini: 50 × $0.00027 = $0.0135; × 0.95 acceptance
-        // = $0.200925 in 3 days → × 10 = $2.00925 a month.
-        assert_eq!(r.monthly_savings_usd, "2.00925");
+        // Now: 50 × $0.0045 = $0.225; at mini: 50 × $0.00027 = $0.0135, paid by every request,
+        // and the 5% that escalate still pay $0.225 × 0.05: 0.95 × $0.225 − $0.0135 = $0.20025
+        // in 3 days → × 10 = $2.0025 a month.
+        assert_eq!(r.monthly_savings_usd, "2.0025");
         assert!(r.detail.contains("95 of 100"), "{}", r.detail);
+    }
+
+    #[test]
+    fn the_total_counts_traffic_a_route_moves_once() {
+        // The reviewer's case: 1,000 direct big requests ($7.00) whose repeated system prompts
+        // were not cached, in a class a cascade answers at mini.
+        let cascade = [row("support/easy", "cascade", "mini", 100, 0, 0.0)];
+        let mut direct = row("support/easy", "direct", "big", 1000, 0, 7.0);
+        direct.input_tokens = 2_000_000;
+        direct.repeated_prefix_tokens = 1_500_000;
+        direct.system_tokens = 1_500_000;
+        direct.output_tokens = 200_000;
+        let rows = [cascade[0].clone(), direct];
+        let found = recommend(&rows, &prices(), 30.0, &|_| true);
+        let kinds: Vec<&str> = found.list.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, ["cheaper_route", "prompt_caching"]);
+        let listed = found.list.iter().fold(Usd::ZERO, |a, r| a + r.monthly_savings);
+        // Moving to mini saves $7.00 − $0.42 = $6.58; caching at big's discount claims $1.875,
+        // more than the $7.00 spent in all. After the move the row costs $0.42 (6% of before),
+        // so its caching saving is 6% of $1.875: $0.1125.
+        assert_eq!(listed.to_string(), "8.455");
+        assert_eq!(found.total_monthly.to_string(), "6.6925");
+    }
+
+    #[test]
+    fn a_route_the_tenant_may_not_take_or_whose_prompts_do_not_fit_is_not_recommended() {
+        let rows = vec![row("c", "cascade", "mini", 100, 0, 0.0), row("c", "direct", "big", 50, 0, 50.0 * 0.0045)];
+        assert_eq!(rec(&rows, &prices(), 30.0).len(), 1);
+        assert!(recommend(&rows, &prices(), 30.0, &|m| m != "mini").list.is_empty(), "mini is outside allowed_models now");
+        let split = vec![row("c", "split", "mini", 100, 0, 100.0 * 0.00027), row("c", "split", "big", 100, 0, 100.0 * 0.0045)];
+        assert!(recommend(&split, &prices(), 30.0, &|m| m != "mini").list.is_empty());
+        // Prompts of 1,000 tokens on average do not fit a 512-token window.
+        let small = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"context_window":512},"big":{"input":2.5,"output":10}}}"#).unwrap();
+        assert!(recommend(&rows, &small, 30.0, &|_| true).list.is_empty());
     }
 
     #[test]
@@ -376,7 +482,7 @@ mod tests {
         let mut answered = row("code/easy", "cascade", "mini", 1000, 0, 0.0);
         answered.errors = 1; // one cut-off stream among a thousand answers
         let rows = vec![answered, row("code/easy", "cascade", "big", 20, 20, 0.0), row("code/easy", "direct", "big", 50, 0, 50.0 * 0.0045)];
-        let recs = recommend(&rows, &prices(), 3.0);
+        let recs = rec(&rows, &prices(), 3.0);
         assert_eq!(recs.len(), 1, "{recs:#?}");
         assert!(recs[0].detail.contains("999 of 1020"), "{}", recs[0].detail);
     }
@@ -389,7 +495,7 @@ mod tests {
             row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.00027),
             row("chat/easy", "split", "big", 100, 0, 100.0 * 0.0045),
         ];
-        let recs = recommend(&rows, &prices(), 30.0);
+        let recs = rec(&rows, &prices(), 30.0);
         assert_eq!(recs.len(), 1, "only the split's own recommendation prices its dearer arm: {recs:#?}");
         assert_eq!(recs[0].title, "End the chat/easy split on mini");
     }
@@ -397,9 +503,9 @@ mod tests {
     #[test]
     fn weak_or_thin_evidence_recommends_nothing() {
         let low_acceptance = vec![row("c", "cascade", "mini", 80, 0, 0.0), row("c", "cascade", "big", 20, 20, 0.0), row("c", "direct", "big", 50, 0, 1.0)];
-        assert!(recommend(&low_acceptance, &prices(), 1.0).is_empty());
+        assert!(rec(&low_acceptance, &prices(), 1.0).is_empty());
         let thin = vec![row("c", "cascade", "mini", 10, 0, 0.0), row("c", "direct", "big", 50, 0, 1.0)];
-        assert!(recommend(&thin, &prices(), 1.0).is_empty());
+        assert!(rec(&thin, &prices(), 1.0).is_empty());
     }
 
     #[test]
@@ -407,25 +513,25 @@ mod tests {
         let mut cheap = row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.00027);
         let dear = row("chat/easy", "split", "big", 100, 0, 100.0 * 0.0045);
         cheap.errors = 1;
-        let recs = recommend(&[cheap.clone(), dear.clone()], &prices(), 30.0);
+        let recs = rec(&[cheap.clone(), dear.clone()], &prices(), 30.0);
         assert_eq!(recs[0].title, "End the chat/easy split on mini");
         assert_eq!(recs[0].monthly_savings_usd, "0.423");
         cheap.errors = 10;
-        assert!(recommend(&[cheap.clone(), dear.clone()], &prices(), 30.0).is_empty(), "10% failures against 0% is worse");
+        assert!(rec(&[cheap.clone(), dear.clone()], &prices(), 30.0).is_empty(), "10% failures against 0% is worse");
         // The cheap arm's failures fell back to the dear arm: they show as its retries, not as
         // errors anywhere, and still count against the cheap arm.
         cheap.errors = 0;
         let mut spilled = dear.clone();
         spilled.requests += 30;
         spilled.retries = 30;
-        assert!(recommend(&[cheap.clone(), spilled], &prices(), 30.0).is_empty(), "30 of 130 drawn to mini failed over to big");
+        assert!(rec(&[cheap.clone(), spilled], &prices(), 30.0).is_empty(), "30 of 130 drawn to mini failed over to big");
         // Retries on the cheap arm's own rows (its second deployment answering) never count
         // against the dear arm.
         let mut flaky_deployment = cheap.clone();
         flaky_deployment.retries = 40;
         let mut dear_clean = dear.clone();
         dear_clean.errors = 0;
-        let recs = recommend(&[flaky_deployment, dear_clean], &prices(), 30.0);
+        let recs = rec(&[flaky_deployment, dear_clean], &prices(), 30.0);
         assert_eq!(recs.len(), 1, "mini answered every draw; big failed none either");
     }
 
@@ -436,13 +542,13 @@ mod tests {
         r.system_tokens = 80_000;
         r.repeated_prefix_tokens = 60_000;
         r.cached_tokens = 0;
-        let recs = recommend(&[r.clone()], &prices(), 30.0);
+        let recs = rec(&[r.clone()], &prices(), 30.0);
         assert_eq!(recs[0].kind, "prompt_caching");
         // 60,000 tokens × ($2.50 − $1.25) per million = $0.075.
         assert_eq!(recs[0].monthly_savings_usd, "0.075");
         assert!(recs[0].detail.contains("80%"), "{}", recs[0].detail);
         r.cached_tokens = 50_000;
-        assert_eq!(recommend(&[r], &prices(), 30.0)[0].kind, "prompt_size", "already mostly cached: only the size note");
+        assert_eq!(rec(&[r], &prices(), 30.0)[0].kind, "prompt_size", "already mostly cached: only the size note");
     }
 
     #[test]
@@ -451,10 +557,10 @@ mod tests {
         r.capped_requests = 100;
         r.max_output_tokens = 100 * 4096;
         r.capped_output_tokens = 100 * 200;
-        let recs = recommend(&[r.clone()], &prices(), 30.0);
+        let recs = rec(&[r.clone()], &prices(), 30.0);
         assert_eq!(recs[0].title, "max_tokens is far above what answers use");
         r.length_stops = 10;
-        let recs = recommend(&[r], &prices(), 30.0);
+        let recs = rec(&[r], &prices(), 30.0);
         assert_eq!(recs[0].title, "Answers of '(untagged)' are cut off by max_tokens");
         assert_eq!(recs[0].monthly_savings_usd, "0.1");
     }
@@ -463,6 +569,6 @@ mod tests {
     fn cache_hits_are_not_evidence() {
         let mut r = row("c", "cascade", "mini", 100, 0, 0.0);
         r.cache = "hit-exact".into();
-        assert!(recommend(&[r, row("c", "direct", "big", 50, 0, 1.0)], &prices(), 1.0).is_empty());
+        assert!(rec(&[r, row("c", "direct", "big", 50, 0, 1.0)], &prices(), 1.0).is_empty());
     }
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::api::ApiError;
+use crate::catalog::ModelMode;
 use crate::recommend::{recommend, Row};
 
 use super::auth::authenticate_reader;
@@ -45,13 +46,22 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let hourly = spend::usage(&stub, from, now + 3600, "", "hour").await?;
     let first_hour = hourly["rows"].as_array().and_then(|r| r.iter().filter_map(|row| row["start"].as_i64()).filter(|s| *s > 0).min());
     let observed_days = first_hour.map_or(days as f64, |first| ((now - first) as f64 / 86_400.0).clamp(1.0, days as f64));
-    let recs = recommend(&rows, &cfg.prices, observed_days);
-    let total = recs.iter().fold(crate::money::Usd::ZERO, |a, r| a + r.monthly_savings);
+    // A chat model of the catalog priced under that row, which the tenant may be routed to (as
+    // routing checks: by the model's name, or an alias of it, in `allowed_models`).
+    let allowed = principal.tenant.allowed_models.as_deref();
+    let may_route_to = |price_key: &str| {
+        cfg.catalog.models.iter().any(|(name, m)| {
+            m.mode == ModelMode::Chat
+                && m.price_key == price_key
+                && allowed.is_none_or(|a| a.iter().any(|n| n == name || cfg.catalog.aliases.get(n) == Some(name)))
+        })
+    };
+    let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);
     let body = json!({
         "object": "list",
         "window": {"from": from, "to": now, "days": days, "observed_days": observed_days},
-        "total_monthly_savings_usd": total.to_string(),
-        "data": recs,
+        "total_monthly_savings_usd": recs.total_monthly.to_string(),
+        "data": recs.list,
     });
     http::json(200, &body, &[("x-costrouter-request-id", rc.request_id.clone())])
 }
