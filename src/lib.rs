@@ -14,6 +14,7 @@ pub mod dashboard;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod events;
+pub mod finish_queue;
 pub mod forecast;
 pub mod money;
 pub mod pricing;

@@ -321,12 +321,10 @@ const CREATE_FINISHED: &str = "CREATE TABLE IF NOT EXISTS finished_requests (req
 const INDEX_FINISHED: &str = "CREATE INDEX IF NOT EXISTS finished_requests_at ON finished_requests (at)";
 
 /// How long a finished request's id is kept in SQL: the worker resends a batch within 15 s, and
-/// keeps one it never got through for at most [`FINISHED_RESEND_WITHIN_SECS`].
+/// keeps one it never got through for at most `finish_queue::RESEND_WITHIN_SECS`.
 const FINISHED_KEPT_SECS: i64 = 3_600;
 
-/// The longest a worker keeps a batch the ledger never took, to send again (well inside
-/// [`FINISHED_KEPT_SECS`], so that a batch applied but not acknowledged is still recognised).
-pub const FINISHED_RESEND_WITHIN_SECS: i64 = 1_800;
+const _: () = assert!(crate::finish_queue::RESEND_WITHIN_SECS < FINISHED_KEPT_SECS, "a batch resent must still be recognised");
 
 /// The rollup tables, and the one-time move of version 1 hourly rows.
 fn create_tables(state: &State) -> worker::Result<()> {

@@ -171,17 +171,6 @@ const GROUP_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// `waitUntil` grants after the response), for a ledger reset by a deploy or overloaded.
 const FINISH_RETRY_PAUSES_MS: [u64; 6] = [0, 250, 1_000, 2_000, 4_000, 8_000];
 
-/// Most finished requests an isolate keeps for a tenant whose ledger could not be reached, to
-/// send again after that tenant's next batch.
-const UNSENT_KEPT: usize = 10_000;
-
-/// Finished requests waiting for their tenant's next ledger call, each already as the JSON the
-/// ledger reads (`{request_id, actual, event}`): written straight from the structs, with no
-/// `serde_json::Value` tree in between (profiling put that tree at a few percent of a request).
-struct Batch {
-    items: Vec<String>,
-}
-
 #[derive(serde::Serialize)]
 struct FinishedItem<'a> {
     request_id: &'a str,
@@ -192,31 +181,8 @@ struct FinishedItem<'a> {
     admitted_tokens: Option<u64>,
 }
 
-/// The `/finish` body: `{"items": [...], "now": ...}` from items already serialized.
-fn finish_body(items: &[String], now: i64) -> String {
-    let mut body = String::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 32);
-    body.push_str("{\"items\":[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(item);
-    }
-    body.push_str("],\"now\":");
-    body.push_str(&now.to_string());
-    body.push('}');
-    body
-}
-
-/// A batch's first send time and its items (see `UNSENT`).
-type UnsentBatch = (i64, Vec<String>);
-
 thread_local! {
-    static BATCHES: std::cell::RefCell<std::collections::HashMap<String, Batch>> = std::cell::RefCell::new(std::collections::HashMap::new());
-    /// Batches the ledger never took, by tenant, each with the time it was first sent: each is
-    /// sent again, on its own and with that time, after the tenant's next batch (the ledger skips
-    /// requests it had applied after all).
-    static UNSENT: std::cell::RefCell<std::collections::HashMap<String, Vec<UnsentBatch>>> = std::cell::RefCell::new(std::collections::HashMap::new());
+    static FINISH_QUEUE: std::cell::RefCell<crate::finish_queue::FinishQueue> = std::cell::RefCell::new(Default::default());
 }
 
 /// A request that has ended, for its tenant's ledger: what it cost (`None`: release its
@@ -252,53 +218,29 @@ pub async fn finish(env: &Env, done: Finished) {
         }
     };
     let tenant = done.tenant;
-    let opened = BATCHES.with(|b| {
-        let mut batches = b.borrow_mut();
-        match batches.get_mut(&tenant) {
-            Some(batch) => {
-                batch.items.push(item);
-                false
-            }
-            None => {
-                batches.insert(tenant.clone(), Batch { items: vec![item] });
-                true
-            }
-        }
-    });
-    if !opened {
+    let Some(stub) = ledger(env, &tenant) else { return };
+    if !FINISH_QUEUE.with(|q| q.borrow_mut().add(&tenant, item, super::http::now_ms())) {
         return;
     }
     worker::Delay::from(GROUP_COMMIT).await;
-    let items = BATCHES.with(|b| b.borrow_mut().remove(&tenant)).map(|b| b.items).unwrap_or_default();
-    let Some(stub) = ledger(env, &tenant) else { return };
     let now = super::http::now_unix();
-    let mut kept = Vec::new();
+    let fresh = FINISH_QUEUE.with(|q| q.borrow_mut().take_open(&tenant, now, super::http::now_ms()));
     // A ledger that cannot be reached (reset by a deploy, overloaded) is asked again: without the
     // batch its reservations would hold money for 15 minutes and its spend would never count.
-    if !send_finished(&stub, &items, now, &FINISH_RETRY_PAUSES_MS).await {
-        kept.push((now, items));
+    if let Some(send) = fresh {
+        let delivered = send_finished(&stub, &send, &FINISH_RETRY_PAUSES_MS).await;
+        FINISH_QUEUE.with(|q| q.borrow_mut().report(&tenant, send.id, delivered));
     }
-    // Batches an earlier opener could not deliver: once each, on their own (one the ledger keeps
-    // refusing never holds up a fresh one), stamped with their own time (their rollups fall in
-    // the minute they finished), and not after the ledger has forgotten which requests it
-    // applied (`ledger::FINISHED_RESEND_WITHIN_SECS`).
-    for (at, unsent) in UNSENT.with(|u| u.borrow_mut().remove(&tenant)).unwrap_or_default() {
-        if now - at > super::ledger::FINISHED_RESEND_WITHIN_SECS {
-            worker::console_error!("ledger finish: {} finished requests dropped after {} s undelivered", unsent.len(), now - at);
-        } else if !send_finished(&stub, &unsent, at, &[0]).await {
-            kept.push((at, unsent));
-        }
+    // Batches an earlier sender could not deliver, or was cancelled before it did: once each,
+    // on their own (one the ledger keeps refusing never holds up a fresh one), stamped with
+    // their own time (their rollups fall in the minute they finished).
+    let (due, dropped) = FINISH_QUEUE.with(|q| q.borrow_mut().due(&tenant, now, super::http::now_ms()));
+    if dropped > 0 {
+        worker::console_error!("ledger finish: {dropped} finished requests dropped, undelivered for {} s", crate::finish_queue::RESEND_WITHIN_SECS);
     }
-    if !kept.is_empty() {
-        UNSENT.with(|u| {
-            let mut unsent = u.borrow_mut();
-            let batches = unsent.entry(tenant).or_default();
-            batches.extend(kept);
-            // The newest are kept: the oldest are closest to being dropped anyway.
-            while batches.iter().map(|(_, items)| items.len()).sum::<usize>() > UNSENT_KEPT && batches.len() > 1 {
-                batches.remove(0);
-            }
-        });
+    for send in due {
+        let delivered = send_finished(&stub, &send, &[0]).await;
+        FINISH_QUEUE.with(|q| q.borrow_mut().report(&tenant, send.id, delivered));
     }
 }
 
@@ -306,20 +248,16 @@ pub async fn finish(env: &Env, done: Finished) {
 /// takes it. The ledger skips requests it already finished, so a batch it applied before failing
 /// to answer is not counted twice. `false`: not delivered, and worth sending again (the ledger
 /// failed or could not be reached; a batch it refuses as malformed never will be taken).
-async fn send_finished(stub: &Stub, items: &[String], now: i64, pauses_ms: &[u64]) -> bool {
-    if items.is_empty() {
-        return true;
-    }
-    let body = finish_body(items, now);
+async fn send_finished(stub: &Stub, send: &crate::finish_queue::Send, pauses_ms: &[u64]) -> bool {
     for (attempt, pause_ms) in pauses_ms.iter().enumerate() {
         if *pause_ms > 0 {
             worker::Delay::from(std::time::Duration::from_millis(*pause_ms)).await;
         }
-        match call_with_text(stub, "/finish", Some(body.clone())).await {
+        match call_with_text(stub, "/finish", Some(send.body.to_string())).await {
             Ok(_) => return true,
             Err(e) if e.status >= 500 && attempt + 1 < pauses_ms.len() => continue,
             Err(e) => {
-                worker::console_error!("ledger finish failed for a batch of {} after {} attempts: {}", items.len(), attempt + 1, e.message);
+                worker::console_error!("ledger finish failed for a batch of {} after {} attempts: {}", send.count, attempt + 1, e.message);
                 return e.status < 500;
             }
         }
