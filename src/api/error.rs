@@ -204,6 +204,11 @@ impl ApiError {
         Self::new(500, ErrorType::ApiError, "router_misconfigured", message)
     }
 
+    /// The client left before its answer came (recorded as 499; nobody reads the response).
+    pub fn client_closed(message: impl Into<String>) -> Self {
+        Self::new(crate::events::CLIENT_CLOSED_STATUS, ErrorType::ApiError, crate::events::CLIENT_CLOSED, message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, ErrorType::ApiError, "internal_error", message)
     }

@@ -110,7 +110,7 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
         headers.push((notify::SIGNATURE_HEADER.to_string(), sig));
     }
     let up = crate::providers::UpstreamRequest { url, headers, body };
-    let answer = super::upstream::send(&up, DELIVERY_TIMEOUT_MS, super::upstream::Expect::Whole).await.map_err(|e| e.describe())?;
+    let answer = super::upstream::send(&up, DELIVERY_TIMEOUT_MS, super::upstream::Expect::Whole, None).await.map_err(|e| e.describe())?;
     match answer.status {
         200..=299 => Ok(()),
         s => Err(format!("{destination} answered HTTP {s}")),

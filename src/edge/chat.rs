@@ -475,8 +475,22 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         let sent_at = http::now_ms();
         let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
-        let answer = match upstream::send(&up, timeout_ms, expect).await {
+        let answer = match upstream::send(&up, timeout_ms, expect, rc.client_watch(env)).await {
             Ok(answer) => answer,
+            // The client left and the answer did not come in time to be read and billed before
+            // the runtime ends the request: the call is cancelled, and charged the most it could
+            // cost (its reservation for this model), since the provider may bill all of it.
+            Err(upstream::SendError::Abandoned) => {
+                health::neutral(&provider.id, &candidate.upstream_model);
+                let only_this = RouteDecision { candidates: vec![candidate.clone()], ..decision.clone() };
+                let worst = max_cost(&only_this, &cfg.prices, &prompt_token_upper_bound(&attempt_chat), attempt_chat.max_output_tokens(), attempt_chat.choices(), requested_tier(&attempt_chat), &|c| adapter_output_cap(&cfg, c));
+                rc.unseen_cost.set(rc.unseen_cost.get() + worst);
+                return Err(ApiError::client_closed(format!(
+                    "The client disconnected and {}'s answer had not come {:.0} s later: the call was cancelled and charged its most possible cost, ${worst}.",
+                    provider.id,
+                    http::abandon_after_ms(env) / 1000.0
+                )));
+            }
             Err(e) => {
                 health::failure(rc, &provider.id, &candidate.upstream_model);
                 attempts.failures.push(format!("{}: {}", provider.id, e.describe()));

@@ -79,6 +79,8 @@ export function headerValues(headers, names) {
 //
 // Answers one of:
 //   ["timeout"]                                    no response headers within `timeoutMs`
+//   ["abandoned"]                                  the client left and no answer came within
+//                                                  `abandonAfterMs` (the call is cancelled)
 //   ["network", message]                           refused, reset, DNS: the provider never answered
 //   ["stream", status, contentType, ReadableStream, null] `wantStream` and a 2xx answer
 //   ["whole", status, contentType, Uint8Array | null, retryAfter] the whole body; null if it broke
@@ -93,7 +95,7 @@ function retryAfterSeconds(headers) {
   return headers.get('retry-after') !== null && Number.isFinite(s) && s >= 0 ? Math.ceil(s) : null;
 }
 
-export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStream) {
+export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStream, clientSignal, abandonAfterMs) {
   const headers = recordFromLines(headerLines);
   const payload = body.slice();
   const controller = new AbortController();
@@ -102,12 +104,31 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
     timedOut = true;
     controller.abort();
   }, timeoutMs);
+  // The request is served inside waitUntil, which the runtime ends 30 s after the client has
+  // gone: an answer still awaited then would be lost unbilled. So a call still waiting
+  // `abandonAfterMs` after the client left is cancelled, and the caller bills it while it can.
+  let abandoned = false;
+  let abandonTimer = null;
+  const abandon = () => {
+    abandonTimer = setTimeout(() => {
+      abandoned = true;
+      controller.abort();
+    }, abandonAfterMs);
+  };
+  if (clientSignal.aborted) abandon();
+  else clientSignal.addEventListener('abort', abandon, { once: true });
+  const stopWatching = () => {
+    clientSignal.removeEventListener('abort', abandon);
+    if (abandonTimer !== null) clearTimeout(abandonTimer);
+  };
   let response;
   try {
     // Never follow a redirect: the provider key headers (x-api-key, api-key, x-goog-api-key)
     // and the prompt would go wherever it points. A 3xx is a failed call like a 5xx.
     response = await fetch(url, { method: 'POST', headers, body: payload, signal: controller.signal, redirect: 'manual' });
   } catch (e) {
+    stopWatching();
+    if (abandoned) return ['abandoned'];
     return timedOut ? ['timeout'] : ['network', String((e && e.message) || e)];
   } finally {
     // The limit is on the response headers only: a stream may then run as long as it needs.
@@ -117,14 +138,18 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   // How long a provider asks to be left alone (429, 503): passed on to the client.
   const retryAfter = response.status >= 400 ? retryAfterSeconds(response.headers) : null;
   if (wantStream && response.status >= 200 && response.status < 300 && response.body) {
+    // A stream is watched by its own reader from here (a client that leaves cancels it).
+    stopWatching();
     return ['stream', response.status, contentType, response.body, null];
   }
   let bytes = null;
   try {
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch {
-    // The connection broke while the body was being read.
+    // The connection broke while the body was being read (or the call was abandoned).
   }
+  stopWatching();
+  if (abandoned) return ['abandoned'];
   return ['whole', response.status, contentType, bytes, retryAfter];
 }
 

@@ -16,7 +16,7 @@ extern "C" {
 
     /// See `upstreamFetch` in `crossings.js` for what the promise resolves to.
     #[wasm_bindgen(js_name = upstreamFetch)]
-    pub fn upstream_fetch(url: &str, header_lines: &str, body: &[u8], timeout_ms: f64, want_stream: bool) -> js_sys::Promise;
+    pub fn upstream_fetch(url: &str, header_lines: &str, body: &[u8], timeout_ms: f64, want_stream: bool, client_signal: &web_sys::AbortSignal, abandon_after_ms: f64) -> js_sys::Promise;
 }
 
 /// Name/value pairs as the `name\nvalue\n...` text `crossings.js` reads. Callers make sure no

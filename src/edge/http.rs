@@ -205,6 +205,19 @@ impl RequestContext {
         self.client_signal.aborted()
     }
 
+    /// What a provider call needs to give up on an answer nobody waits for: the client's
+    /// signal, and how long after it fires (see `upstream::send`).
+    pub fn client_watch(&self, env: &worker::Env) -> Option<(web_sys::AbortSignal, f64)> {
+        // Local workerd never aborts request.signal (it does not cancel a request whose client
+        // disconnects), so tests stand in a timer for the client: a var no deployment sets.
+        let test_leaves_after_ms = env.var("TEST_CLIENT_LEAVES_AFTER_MS").ok().and_then(|v| v.to_string().parse::<u32>().ok());
+        let signal = match test_leaves_after_ms {
+            Some(ms) => web_sys::AbortSignal::timeout_with_u32(ms),
+            None => self.client_signal.clone(),
+        };
+        Some((signal, abandon_after_ms(env)))
+    }
+
     pub fn set_tenant(&self, principal: &Principal) {
         *self.tenant.borrow_mut() = Some(principal.tenant.id.clone());
         *self.key_id.borrow_mut() = principal.key_id.clone();
@@ -373,4 +386,16 @@ pub fn to_api_error(e: worker::Error) -> ApiError {
 /// Unix seconds as RFC 3339 UTC (`2026-11-23T00:00:00Z`), for messages people read.
 pub fn rfc3339(unix: i64) -> String {
     js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(unix as f64 * 1000.0)).to_iso_string().as_string().unwrap_or_default().replace(".000Z", "Z")
+}
+
+/// How long a provider call may still wait for its answer once the client has left: inside the
+/// 30 s the runtime grants `waitUntil` then, with time left to bill and settle the call. The
+/// `ABANDON_AFTER_CLIENT_LEFT_MS` var (100 to 25,000) exists for tests, which cannot wait 20 s.
+pub fn abandon_after_ms(env: &worker::Env) -> f64 {
+    const DEFAULT_MS: f64 = 20_000.0;
+    env.var("ABANDON_AFTER_CLIENT_LEFT_MS")
+        .ok()
+        .and_then(|v| v.to_string().trim().parse::<f64>().ok())
+        .filter(|ms| (100.0..=25_000.0).contains(ms))
+        .unwrap_or(DEFAULT_MS)
 }

@@ -13,6 +13,9 @@ use super::crossings;
 
 pub enum SendError {
     Timeout,
+    /// The client left and no answer came within the grace the caller gave (the call was
+    /// cancelled): see `crossings.js`.
+    Abandoned,
     /// Connection refused or reset, DNS failure: the provider never answered.
     Network(String),
 }
@@ -23,6 +26,7 @@ impl SendError {
     pub fn status(&self) -> u16 {
         match self {
             SendError::Timeout => 504,
+            SendError::Abandoned => crate::events::CLIENT_CLOSED_STATUS,
             SendError::Network(_) => 502,
         }
     }
@@ -30,6 +34,7 @@ impl SendError {
     pub fn describe(&self) -> String {
         match self {
             SendError::Timeout => "timed out".to_string(),
+            SendError::Abandoned => "cancelled: the client had left and no answer came".to_string(),
             SendError::Network(detail) => {
                 // The runtime's message names no secrets (keys travel in headers), so it is safe to log.
                 worker::console_warn!("upstream connection failed: {detail}");
@@ -79,19 +84,26 @@ impl Answer {
 
 /// Sends a provider request (see `crossings.js`): a time limit on the response headers (for a
 /// whole answer, the answer itself: providers send its headers once it is complete), then the
-/// whole body unless a 2xx stream is expected.
-pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect) -> Result<Answer, SendError> {
+/// whole body unless a 2xx stream is expected. `client`: the call is abandoned once its client
+/// has been gone `abandon_after_ms` (see [`SendError::Abandoned`]); `None` for calls no client
+/// waits on (alert deliveries).
+pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect, client: Option<(web_sys::AbortSignal, f64)>) -> Result<Answer, SendError> {
     // A header cannot hold a line break, and newlines separate the lines handed to JS.
     if let Some((k, _)) = up.headers.iter().find(|(k, v)| k.contains(['\n', '\r']) || v.contains(['\n', '\r'])) {
         return Err(SendError::Network(format!("header '{}' holds a line break", k.replace(['\n', '\r'], "?"))));
     }
     let header_lines = crossings::header_lines(up.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let promise = crossings::upstream_fetch(&up.url, &header_lines, up.body.as_bytes(), timeout_ms as f64, expect == Expect::Stream);
+    let (signal, abandon_after_ms) = match client {
+        Some(c) => c,
+        None => (web_sys::AbortController::new().map_err(|e| SendError::Network(js_message(&e)))?.signal(), f64::MAX),
+    };
+    let promise = crossings::upstream_fetch(&up.url, &header_lines, up.body.as_bytes(), timeout_ms as f64, expect == Expect::Stream, &signal, abandon_after_ms);
     let answered = JsFuture::from(promise).await.map_err(|e| SendError::Network(js_message(&e)))?;
     let parts: Array = answered.unchecked_into();
     let kind = parts.get(0).as_string().unwrap_or_default();
     match kind.as_str() {
         "timeout" => return Err(SendError::Timeout),
+        "abandoned" => return Err(SendError::Abandoned),
         "network" => return Err(SendError::Network(parts.get(1).as_string().unwrap_or_default())),
         _ => {}
     }

@@ -1,0 +1,51 @@
+// A provider call still waiting for its answer when the client has been gone a while: the
+// runtime ends a request's waitUntil 30 s after its client left, so an answer arriving later
+// would never be read, billed or settled. The router cancels such a call (after
+// ABANDON_AFTER_CLIENT_LEFT_MS, 20 s by default, 1 s here) and charges its worst case.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, ADMIN_TOKEN } from './harness.mjs';
+
+let r;
+// Local workerd never aborts request.signal, so the client's leaving is a timer here (a var only
+// tests set): every request's client "leaves" 300 ms after it arrives.
+before(async () => { r = await startRouter({ extraBindings: { ABANDON_AFTER_CLIENT_LEFT_MS: '1000', TEST_CLIENT_LEAVES_AFTER_MS: '300' } }); });
+after(async () => { await r?.close(); });
+
+const admin = (method, path, body) =>
+  fetch(`${r.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+const picos = (usd) => Math.round(Number(usd) * 1e12);
+
+test('a whole answer still awaited after the client left is cancelled and charged its worst case', async () => {
+  const tenant = 'goneco';
+  assert.equal((await admin('PUT', `/admin/tenants/${tenant}`, { name: tenant, plan: 'pro' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: tenant, name: 'test' })).json()).key;
+  const budgets = [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }];
+  assert.equal((await admin('PUT', `/admin/tenants/${tenant}/budgets`, { budgets, limits: {} })).status, 200);
+  // The provider would answer in 8 s: long after the router gives up on it.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'slow', delay_ms: 8000, usage: { prompt_tokens: 10, completion_tokens: 10 } } });
+  const start = Date.now();
+  const resp = await r.chat({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'a question nobody waits for' }] }, { key });
+  assert.equal(resp.status, 499, 'what a client still there would read');
+  assert.equal((await resp.json()).error.code, 'client_closed');
+  assert.ok(Date.now() - start < 4000, 'answered when abandoned, not when the provider answered');
+  while (!r.events.some((e) => e.tenant === tenant)) {
+    assert.ok(Date.now() - start < 5000, 'no cost event 5 s after the client left: the call was not abandoned');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  await new Promise((res) => setTimeout(res, 300));
+  const events = r.events.filter((e) => e.tenant === tenant);
+  assert.equal(events.length, 1, JSON.stringify(events));
+  assert.equal(events[0].status, 499);
+  assert.equal(events[0].error_code, 'client_closed');
+  // Its reservation for gpt-4o-mini: the prompt's upper bound plus 1,000 output tokens.
+  assert.ok(events[0].cost_usd >= 1000 * 0.6e-6, `charged at least its output cap: ${events[0].cost_usd}`);
+  let s;
+  for (let i = 0; i < 100; i++) {
+    s = await (await fetch(`${r.url}/v1/budgets`, { headers: { authorization: `Bearer ${key}` } })).json();
+    if (s.open_reservations === 0) break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.equal(s.open_reservations, 0);
+  assert.equal(picos(s.states.month.spent), picos(events[0].cost_usd), 'settled at what the event records');
+});
