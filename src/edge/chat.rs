@@ -556,8 +556,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                 };
                 // Its verdict for the breaker waits for its end (`finish_stream`); a half-open
-                // breaker it was probing opens to others now.
-                health::started(&provider.id, &candidate.upstream_model);
+                // breaker it was probing opens to others now, if a token came. A stream handed on
+                // for having waited 2 s (or sent 16 KiB) without one proves nothing yet: the
+                // probe stays in flight until the stream's end says how it went.
+                if session.is_committed() {
+                    health::started(&provider.id, &candidate.upstream_model);
+                }
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 let primed = PrimedStream { session, prefix, upstream, first_byte_ms };
