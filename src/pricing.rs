@@ -124,6 +124,10 @@ impl PriceTable {
             let entry = entry.as_object().ok_or_else(|| field_err(name, "", "must be an object"))?;
             let price = if entry.contains_key("input_cost_per_token") || entry.contains_key("output_cost_per_token") {
                 parse_litellm(name, entry)?
+            } else if entry.contains_key("litellm_provider") {
+                // A LiteLLM entry priced per image, second or query (image generation, speech,
+                // rerank): nothing the router calls, and nothing it could price per token.
+                continue;
             } else {
                 parse_native(name, entry)?
             };
@@ -150,6 +154,16 @@ impl PriceTable {
 }
 
 impl ModelPrice {
+    /// Cached audio prompt tokens: their own price, or the audio price discounted as cached text
+    /// is (Gemini 2.5 Flash: 1.00 → 0.10, as 0.30 → 0.03), never the full audio price.
+    fn cached_audio_input_rate(&self, rates: &Rates) -> Usd {
+        match (self.cached_audio_input, self.audio_input) {
+            (Some(cached), _) => cached,
+            (None, Some(audio)) if rates.input.0 > 0 => Usd((audio.0 as i128 * rates.cached_input.0 as i128 / rates.input.0 as i128) as i64),
+            _ => rates.cached_input,
+        }
+    }
+
     /// The rates that apply to a prompt of `input_tokens` tokens.
     pub fn rates_for(&self, input_tokens: u64) -> Rates {
         self.tiers.iter().rev().find(|t| input_tokens > t.above_input_tokens).map(|t| t.rates).unwrap_or(self.base)
@@ -192,7 +206,7 @@ impl ModelPrice {
         let mut cost = Cost {
             input: rates.input.times(usage.uncached_input_tokens() - audio) + self.audio_input.unwrap_or(rates.input).times(audio),
             cached_input: rates.cached_input.times(usage.cached_input_tokens - cached_audio)
-                + self.cached_audio_input.or(self.audio_input).unwrap_or(rates.cached_input).times(cached_audio),
+                + self.cached_audio_input_rate(&rates).times(cached_audio),
             cache_write: rates.cache_write.times(usage.cache_write_tokens.saturating_sub(usage.cache_write_1h_tokens))
                 + rates.cache_write_1h.times(usage.cache_write_1h_tokens.min(usage.cache_write_tokens)),
             output: rates.output.times(plain_output - audio_output)
@@ -422,7 +436,10 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning: per_token("output_cost_per_reasoning_token")?,
         max_image_tokens: None,
-        supports_reasoning: flag(model, entry, "supports_reasoning")?,
+        // LiteLLM marks a model that can reason when asked; ours, one that reasons unasked (its
+        // savings baselines keep reasoning tokens). Claude thinks only when a request asks for
+        // it, which the router never does.
+        supports_reasoning: flag(model, entry, "supports_reasoning")? && !model.to_ascii_lowercase().contains("claude"),
         priority: litellm_service_tier(&per_token, base, "priority")?,
         flex: litellm_service_tier(&per_token, base, "flex")?,
         audio_input: per_token("input_cost_per_audio_token")?,
@@ -579,8 +596,11 @@ mod tests {
             "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 19200}, {"modality": "TEXT", "tokenCount": 100}], "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 19200}]}));
         let c = t.get("flash").unwrap().cost(&cached, false);
         assert_eq!((c.input.to_string().as_str(), c.cached_input.to_string().as_str()), ("0.00003", "0.00192"));
-        let litellm = PriceTable::from_json(r#"{"gemini-2.5-flash":{"input_cost_per_token":3e-07,"output_cost_per_token":2.5e-06,"input_cost_per_audio_token":1e-06}}"#).unwrap();
+        let litellm = PriceTable::from_json(r#"{"gemini-2.5-flash":{"input_cost_per_token":3e-07,"output_cost_per_token":2.5e-06,"cache_read_input_token_cost":3e-08,"input_cost_per_audio_token":1e-06}}"#).unwrap();
         assert_eq!(litellm.get("gemini-2.5-flash").unwrap().cost(&clip, false).input.to_string(), "0.01923");
+        // No cached audio price: the audio price discounted as text is (0.03 / 0.30 of 1.00), not
+        // the full audio price.
+        assert_eq!(litellm.get("gemini-2.5-flash").unwrap().cost(&cached, false).cached_input.to_string(), "0.00192");
     }
 
     #[test]
@@ -614,6 +634,16 @@ mod tests {
         assert_eq!(p.cost(&usage(200_001, 0, 0, 1000, 0), false).total.to_string(), "0.5150025");
         assert_eq!(t.get("gpt-4o-mini").unwrap().batch_discount_ppm, 500_000);
         assert!(t.get("sample_spec").is_none());
+        // The file as a whole: entries priced per image or second are skipped, not refused (the
+        // table was, whole, for its second entry); "can reason" is not "reasons unasked" for
+        // Claude, which thinks only when asked.
+        let t = PriceTable::from_json(r#"{"1024-x-1024/50-steps/bedrock/amazon.nova-canvas-v1:0":{"litellm_provider":"bedrock","max_input_tokens":2600,"mode":"image_generation","output_cost_per_image":0.06},
+            "claude-haiku-4-5":{"input_cost_per_token":1e-06,"output_cost_per_token":5e-06,"litellm_provider":"anthropic","supports_reasoning":true},
+            "o4-mini":{"input_cost_per_token":1.1e-06,"output_cost_per_token":4.4e-06,"litellm_provider":"openai","supports_reasoning":true}}"#)
+        .unwrap();
+        assert_eq!(t.models.len(), 2);
+        assert!(!t.get("claude-haiku-4-5").unwrap().supports_reasoning);
+        assert!(t.get("o4-mini").unwrap().supports_reasoning);
     }
 
     #[test]
