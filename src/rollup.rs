@@ -62,8 +62,9 @@ pub const MINUTELY_RETENTION_SECS: i64 = 6 * 3600;
 pub const CREATE_CIRCUITS: &str = "CREATE TABLE IF NOT EXISTS circuit_openings (
     deployment TEXT PRIMARY KEY, last_opened INTEGER NOT NULL, openings INTEGER NOT NULL)";
 
+/// A batch re-sent late carries an opening older than one recorded since: the latest stays.
 pub const UPSERT_CIRCUIT: &str = "INSERT INTO circuit_openings VALUES (?, ?, 1)
-    ON CONFLICT DO UPDATE SET last_opened = excluded.last_opened, openings = openings + 1";
+    ON CONFLICT DO UPDATE SET last_opened = MAX(last_opened, excluded.last_opened), openings = openings + 1";
 
 /// Rows older than this are dropped as new ones arrive.
 pub const RETENTION_SECS: i64 = 400 * 86_400;
