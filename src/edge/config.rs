@@ -143,7 +143,8 @@ pub fn provider_key(env: &Env, secret_name: &str) -> Option<String> {
 }
 
 thread_local! {
-    static POLICIES: RefCell<HashMap<String, (f64, Rc<Policy>)>> = RefCell::new(HashMap::new());
+    /// By tenant: when read, the KV key it came from (`None`: the built-in default), the policy.
+    static POLICIES: RefCell<HashMap<String, CachedPolicy>> = RefCell::new(HashMap::new());
 }
 
 const BUILT_IN_POLICY: &str = include_str!("../../policies/default.toml");
@@ -153,10 +154,12 @@ const BUILT_IN_POLICY: &str = include_str!("../../policies/default.toml");
 /// the catalog (a typo pushed, or a catalog change that removed a model it names), the isolate
 /// keeps the last valid version it had, and without one refuses the tenant's requests. Falling
 /// through to a more general policy would silently drop the tenant's residency and block rules.
+type CachedPolicy = (f64, Option<String>, Rc<Policy>);
+
 pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<Rc<Policy>, ApiError> {
     let cached = POLICIES.with(|c| c.borrow().get(tenant).cloned());
     let ttl = ttl_ms(env);
-    if let Some((_, p)) = cached.as_ref().filter(|(at, _)| now_ms() - at < ttl) {
+    if let Some((_, _, p)) = cached.as_ref().filter(|(at, _, _)| now_ms() - at < ttl) {
         return Ok(p.clone());
     }
     let known = &cfg.catalog;
@@ -168,8 +171,8 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                 // Not an absent policy: falling through to a more general one would drop this
                 // tenant's residency and block rules for as long as KV misbehaves.
                 worker::console_error!("the policy {key} could not be read from KV; keeping the last one");
-                let (_, last) = cached.ok_or_else(|| ApiError::configuration_unavailable("routing policy"))?;
-                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (stamp_to_retry_soon(env), last.clone())));
+                let (_, source, last) = cached.ok_or_else(|| ApiError::configuration_unavailable("routing policy"))?;
+                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (stamp_to_retry_soon(env), source, last.clone())));
                 return Ok(last);
             }
             if let Ok(Some(text)) = read {
@@ -182,29 +185,31 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                                 worker::console_warn!("policy note: {note}");
                             }
                         }
-                        chosen = Some(Rc::new(p));
+                        chosen = Some((Some(key), Rc::new(p)));
                     }
                     Err(e) => {
                         worker::console_error!("policy rejected: {e}");
-                        let last_valid = cached.map(|(_, p)| p).ok_or_else(|| {
+                        // Only a valid version of the same policy: the default this isolate
+                        // served before the tenant had a policy of its own lacks its rules.
+                        let last_valid = cached.filter(|(_, source, _)| source.as_deref() == Some(key.as_str())).map(|(_, _, p)| p).ok_or_else(|| {
                             ApiError::configuration(format!("This tenant's routing policy ({key}) failed validation, so no request is routed until it is fixed: {e}"))
                         })?;
-                        chosen = Some(last_valid);
+                        chosen = Some((Some(key), last_valid));
                     }
                 }
                 break;
             }
         }
     }
-    let policy = chosen.unwrap_or_else(|| {
-        Rc::new(Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, known).unwrap_or_else(|_| fallback_policy()))
+    let (source, policy) = chosen.unwrap_or_else(|| {
+        (None, Rc::new(Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, known).unwrap_or_else(|_| fallback_policy())))
     });
     POLICIES.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 10_000 {
             c.clear();
         }
-        c.insert(tenant.to_string(), (now_ms(), policy.clone()));
+        c.insert(tenant.to_string(), (now_ms(), source, policy.clone()));
     });
     Ok(policy)
 }

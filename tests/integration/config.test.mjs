@@ -82,3 +82,16 @@ test('a policy that becomes invalid keeps its last valid version; a valid change
   await expire();
   assert.equal((await (await ask()).json()).choices[0].message.content, 'Open 8-6.');
 });
+
+test("a tenant's first policy failing validation is refused, not served by the default it had before", async () => {
+  // globex has no policy of its own: the default routes it.
+  const first = await r.chat(hello('gpt-4o-mini'), { key: KEYS.globex });
+  assert.equal(first.status, 200, await first.clone().text());
+  await first.arrayBuffer();
+  await config.put('policy:globex', POLICY.replace('route = { strategy = "requested" }', 'route = { strategy = "fallback", candidates = ["no-such-model"] }'));
+  await expire();
+  const refused = await r.chat(hello('gpt-4o-mini'), { key: KEYS.globex });
+  assert.equal(refused.status, 500, 'the default lacks whatever rules the broken policy holds');
+  assert.equal((await refused.json()).error.code, 'router_misconfigured');
+  await config.delete('policy:globex');
+});
