@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
-use super::{ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use super::{tool_call_ids, ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::ApiError;
 use crate::usage::Usage;
@@ -256,7 +256,7 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
                 "Tool call arguments must be a JSON object encoded as a string.",
             )
         })?;
-        blocks.push(json!({ "type": "tool_use", "id": call.id, "name": function.name, "input": input }));
+        blocks.push(json!({ "type": "tool_use", "id": tool_call_ids::for_anthropic(&call.id), "name": function.name, "input": input }));
     }
     Ok(blocks)
 }
@@ -266,7 +266,8 @@ fn tool_result(m: &Message, i: usize) -> Result<Value, ApiError> {
         Some(Content::Text(t)) => json!(t),
         parts => Value::Array(content_blocks(parts.as_ref(), i)?),
     };
-    Ok(json!({ "type": "tool_result", "tool_use_id": m.tool_call_id.clone().unwrap_or_default(), "content": content }))
+    let id = tool_call_ids::for_anthropic(m.tool_call_id.as_deref().unwrap_or_default());
+    Ok(json!({ "type": "tool_result", "tool_use_id": id, "content": content }))
 }
 
 fn tool_choice(choice: Option<&Value>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
@@ -619,6 +620,30 @@ mod tests {
                 {"name": "now", "input_schema": {"type": "object", "properties": {}}}],
         });
         assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn tool_call_ids_from_other_providers_are_sent_in_the_shape_anthropic_takes() {
+        // Kimi models on OpenRouter, Together or vLLM name their calls `functions.<name>:<n>`;
+        // Anthropic refuses any id outside [a-zA-Z0-9_-] (and an empty one) with a 400.
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"Weather in Paris and Rome?"},
+            {"role":"assistant","content":null,"tool_calls":[
+                {"id":"functions.get_weather:0","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+                {"id":"functions.get_weather:1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Rome\"}"}},
+                {"id":"","type":"function","function":{"name":"now","arguments":"{}"}},
+                {"id":"call_1","type":"function","function":{"name":"now","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"functions.get_weather:1","content":"24C"},
+            {"role":"tool","tool_call_id":"functions.get_weather:0","content":"18C"},
+            {"role":"tool","tool_call_id":"","content":"12:00"},
+            {"role":"tool","tool_call_id":"call_1","content":"12:00"}],
+            "tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"now"}}]}"#).unwrap();
+        let uses: Vec<&str> = body["messages"][1]["content"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+        let results: Vec<&str> = body["messages"][2]["content"].as_array().unwrap().iter().map(|b| b["tool_use_id"].as_str().unwrap()).collect();
+        let accepted = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        assert!(uses.iter().chain(&results).all(|id| accepted(id)), "{uses:?} {results:?}");
+        assert_eq!(results, [uses[1], uses[0], uses[2], uses[3]], "each result names the call it answers");
+        assert_ne!(uses[0], uses[1]);
+        assert_eq!(uses[3], "call_1", "an id Anthropic takes is sent as it came");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::gemini_schema::{as_json_schema, fits_gemini_schema, to_gemini_schema};
 use super::sse::SseEvent;
-use super::{ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use super::{fnv1a, ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
@@ -437,10 +437,6 @@ fn response_id(value: &Value, raw: &[u8]) -> String {
         Some(id) => id.to_string(),
         None => format!("gemini-{:016x}", fnv1a(raw)),
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Gemini has no function-call ids, so we make them; they must differ between responses, or an

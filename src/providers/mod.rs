@@ -14,6 +14,7 @@ pub mod gemini;
 mod gemini_schema;
 pub mod openai;
 pub mod sse;
+mod tool_call_ids;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -384,6 +385,12 @@ pub fn redact_secrets(text: &str) -> String {
         })
         .collect();
     redacted
+}
+
+/// FNV-1a, 64 bits: a stable hash for ids the router derives (the same input gives the same id
+/// in every isolate and release), not a defence against anyone choosing inputs.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Unix seconds now, for `created` fields; the edge passes it in so the core stays pure.
