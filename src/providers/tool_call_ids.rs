@@ -24,6 +24,24 @@ pub fn for_anthropic(id: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{replaced}_{:08x}", fnv1a(id.as_bytes()) as u32))
 }
 
+/// An id as Mistral takes it: exactly nine of `[a-zA-Z0-9]`. Any other id becomes nine base-62
+/// digits of its hash (62⁹ ≈ 1.4 × 10¹⁶ ids, far more than one conversation holds).
+pub fn as_nine_alphanumerics(id: &str) -> Cow<'_, str> {
+    const LENGTH: usize = 9;
+    if id.len() == LENGTH && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Cow::Borrowed(id);
+    }
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let base = DIGITS.len() as u64;
+    let mut hash = fnv1a(id.as_bytes());
+    let digits = (0..LENGTH).map(|_| {
+        let digit = DIGITS[(hash % base) as usize];
+        hash /= base;
+        char::from(digit)
+    });
+    Cow::Owned(digits.collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +63,17 @@ mod tests {
         for odd in ["", "ünïcode id", "a/b"] {
             assert!(anthropic_accepts(&for_anthropic(odd)), "{odd:?} → {}", for_anthropic(odd));
         }
+    }
+
+    #[test]
+    fn ids_mistral_refuses_become_nine_alphanumerics() {
+        let mistral_accepts = |id: &str| id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        assert!(matches!(as_nine_alphanumerics("D681PevKs"), Cow::Borrowed("D681PevKs")), "Mistral's own id is kept");
+        let ids = ["call_abc123", "toolu_01A09q90qw90lq917835lq9", "call_00ab12cd34ef56gh_0_1", "functions.get_weather:0", "", "D681PevK", "D681PevKs0"];
+        let mapped: Vec<String> = ids.iter().map(|id| as_nine_alphanumerics(id).into_owned()).collect();
+        assert!(mapped.iter().all(|id| mistral_accepts(id)), "{mapped:?}");
+        assert_eq!(as_nine_alphanumerics("call_abc123"), mapped[0], "the same id every time");
+        let distinct: std::collections::BTreeSet<&String> = mapped.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 }
