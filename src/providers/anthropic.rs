@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
-use super::{tool_call_ids, ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
+use super::{json_output_instruction, tool_call_ids, ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, Role, ToolCall};
 use crate::api::ApiError;
 use crate::usage::Usage;
 
@@ -127,7 +127,8 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     body.insert("model".into(), json!(model));
     body.insert("max_tokens".into(), json!(req.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS)));
     body.insert("messages".into(), Value::Array(messages));
-    let instruction = json_instruction(req.response_format.as_ref());
+    // Anthropic has no JSON mode; an instruction in the system prompt is the documented way.
+    let instruction = json_output_instruction(req.response_format.as_ref());
     if system_blocks.iter().any(|b| b.get("cache_control").is_some()) {
         system_blocks.extend(instruction.as_deref().and_then(text_block));
         body.insert("system".into(), Value::Array(system_blocks));
@@ -291,19 +292,6 @@ fn tool_choice(choice: Option<&Value>, parallel: Option<bool>) -> Result<Option<
         return Ok(Some(mapped));
     }
     Ok(choice.map(|_| mapped))
-}
-
-/// Anthropic has no JSON mode; an instruction in the system prompt is the documented way.
-fn json_instruction(format: Option<&ResponseFormat>) -> Option<String> {
-    const ONLY_JSON: &str = "Respond with only a valid JSON object, with no text before or after it.";
-    match format? {
-        ResponseFormat::Text => None,
-        ResponseFormat::JsonObject => Some(ONLY_JSON.to_string()),
-        ResponseFormat::JsonSchema { json_schema } => Some(match &json_schema.schema {
-            Some(schema) => format!("{ONLY_JSON} The object must conform to this JSON schema:\n{schema}"),
-            None => ONLY_JSON.to_string(),
-        }),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::gemini_schema::{as_json_schema, fits_gemini_schema, to_gemini_schema};
 use super::sse::SseEvent;
-use super::{fnv1a, ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use super::{fnv1a, json_output_instruction, ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
@@ -143,11 +143,19 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
         }
     }
     let contents: Vec<Value> = contents.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
+    let declares_functions = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+    let output_format = match req.response_format.as_ref() {
+        Some(format) if declares_functions && !takes_json_output_with_functions(upstream_model) => {
+            system.extend(json_output_instruction(Some(format)).map(|text| json!({ "text": text })));
+            None
+        }
+        format => format,
+    };
     let mut body = json!({ "contents": contents });
     if !system.is_empty() {
         body["systemInstruction"] = json!({ "parts": system });
     }
-    let config = generation_config(req, upstream_model);
+    let config = generation_config(req, upstream_model, output_format);
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
     }
@@ -325,6 +333,14 @@ fn thinking_config(model: &str, effort: &str) -> Option<Value> {
     (major >= 3).then(|| json!({ "thinkingLevel": level }))
 }
 
+/// Gemini before 3 refuses JSON output together with function declarations ("Function calling
+/// with a response mime type: 'application/json' is unsupported"), which the OpenAI Agents SDK
+/// sends together: for those models the format is asked for in the system instruction, as the
+/// Anthropic adapter does. A name without a version (`gemini-flash-latest`) counts as older.
+fn takes_json_output_with_functions(model: &str) -> bool {
+    major_version(model).is_some_and(|v| v >= 3)
+}
+
 /// Gemini 2.5 and later answer 400 "Penalty is not enabled" to presence and frequency
 /// penalties; they are soft hints, dropped as the Anthropic adapter drops them.
 fn takes_penalties(model: &str) -> bool {
@@ -332,7 +348,9 @@ fn takes_penalties(model: &str) -> bool {
     version.starts_with("1.") || version.starts_with("2.0")
 }
 
-fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Value> {
+/// `output_format` is the format to constrain the answer to (`response_format`, unless it went
+/// into the system instruction instead).
+fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Option<&ResponseFormat>) -> Map<String, Value> {
     let logprobs = req.logprobs == Some(true);
     let penalties = takes_penalties(upstream_model);
     let fields = [
@@ -351,7 +369,7 @@ fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Val
     if let Some(thinking) = req.extra.get("reasoning_effort").and_then(Value::as_str).and_then(|effort| thinking_config(upstream_model, effort)) {
         config.insert("thinkingConfig".into(), thinking);
     }
-    match &req.response_format {
+    match output_format {
         Some(ResponseFormat::JsonObject) => {
             config.insert("responseMimeType".into(), json!("application/json"));
         }
@@ -648,7 +666,7 @@ mod tests {
 
     #[test]
     fn request_translation() {
-        let body = body_for(json!({"model": "smart", "messages": [
+        let request = json!({"model": "smart", "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "developer", "content": [{"type": "text", "text": "Answer in English."}]},
             {"role": "user", "content": [{"type": "text", "text": "What is here?"},
@@ -669,9 +687,12 @@ mod tests {
             "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather now",
                     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false}}},
                 {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}],
-            "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}), "gemini-2.5-pro").unwrap();
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}}});
+        let body = body_for(request.clone(), "gemini-2.5-pro").unwrap();
+        // Gemini 2.5 refuses JSON output beside function declarations: the format is an instruction.
+        let instruction = json_output_instruction(ChatRequest::from_value(request.clone()).unwrap().response_format.as_ref()).unwrap();
         assert_eq!(body, json!({
-            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in English."}]},
+            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in English."}, {"text": instruction}]},
             "contents": [
                 {"role": "user", "parts": [{"text": "What is here?"}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
                     {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.WEBP?size=large"}},
@@ -680,13 +701,17 @@ mod tests {
                 {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": {"content": "12:00"}}},
                     {"functionResponse": {"name": "get_weather", "response": {"content": {"temp_c": 21}}}}, {"text": "Thanks"}]}],
             "generationConfig": {"temperature": 0.2, "topP": 0.9, "maxOutputTokens": 256, "stopSequences": ["END"], "candidateCount": 2, "seed": 7,
-                "responseLogprobs": true, "logprobs": 3, "responseMimeType": "application/json",
-                "responseSchema": {"type": "object", "required": ["tags"], "properties": {"additionalProperties": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}},
+                "responseLogprobs": true, "logprobs": 3},
             "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather now",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}, {"name": "get_time"}]}],
             "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
         }));
+        // Gemini 3 takes both: the schema goes in Gemini's Schema, what it does not hold removed.
+        let body = body_for(request, "gemini-3-pro-preview").unwrap();
+        assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "Be brief."}, {"text": "Answer in English."}]}));
+        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert_eq!(body["generationConfig"]["responseSchema"], json!({"type": "object", "required": ["tags"], "properties": {"additionalProperties": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}));
         // A free-form object (Pydantic's dict[str, str], an MCP tool's untyped argument) has no
         // place in Gemini's Schema: the JSON Schema goes in the field that takes it as it is.
         let free_form = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
@@ -694,7 +719,7 @@ mod tests {
                 "type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["labels"]}}},
             "tools": [{"type": "function", "function": {"name": "run", "parameters": {"type": "object", "properties": {"args": {"type": "object"}, "n": {"type": "integer"}}}}},
                 {"type": "function", "function": {"name": "plain", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]});
-        let body = request_body(&ChatRequest::from_value(free_form).unwrap(), "gemini-2.5-flash").unwrap();
+        let body = request_body(&ChatRequest::from_value(free_form).unwrap(), "gemini-3-flash-preview").unwrap();
         assert!(body["generationConfig"].get("responseSchema").is_none());
         assert_eq!(body["generationConfig"]["responseJsonSchema"], json!({"type": "object",
             "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["labels"]}));
@@ -719,6 +744,42 @@ mod tests {
         assert_eq!(config("gemini-2.0-flash"), json!({"presencePenalty": 0.5, "frequencyPenalty": -0.5}));
         assert_eq!(config("gemini-2.5-flash"), Value::Null, "no generationConfig at all");
         assert_eq!(config("gemini-3-pro-preview"), Value::Null);
+    }
+
+    #[test]
+    fn json_output_beside_functions_is_an_instruction_before_gemini_3() {
+        // What the OpenAI Agents SDK sends: tools, and the final output's schema.
+        let agent = json!({"model": "m", "messages": [{"role": "system", "content": "You plan trips."}, {"role": "user", "content": "Paris?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "Plan", "strict": true,
+                "schema": {"type": "object", "properties": {"days": {"type": "integer"}}, "required": ["days"], "additionalProperties": false}}}});
+        let json_output = ["responseMimeType", "responseSchema", "responseJsonSchema"];
+        for model in ["gemini-2.5-flash", "gemini-2.0-flash", "gemini-flash-latest"] {
+            let body = body_for(agent.clone(), model).unwrap();
+            assert!(json_output.iter().all(|k| body["generationConfig"].get(k).is_none()), "{model}: {}", body["generationConfig"]);
+            let system = body["systemInstruction"]["parts"].as_array().unwrap();
+            assert_eq!(system[0], json!({"text": "You plan trips."}));
+            let instruction = system[1]["text"].as_str().unwrap();
+            assert!(instruction.starts_with("Respond with only a valid JSON object"), "{model}: {instruction}");
+            assert!(instruction.ends_with(r#"{"additionalProperties":false,"properties":{"days":{"type":"integer"}},"required":["days"],"type":"object"}"#), "{instruction}");
+            assert_eq!(body["tools"][0]["functionDeclarations"][0]["name"], "get_weather");
+        }
+        // JSON mode alike.
+        let mut json_mode = agent.clone();
+        json_mode["response_format"] = json!({"type": "json_object"});
+        let body = body_for(json_mode, "gemini-2.5-pro").unwrap();
+        assert!(body["generationConfig"].get("responseMimeType").is_none());
+        assert_eq!(body["systemInstruction"]["parts"][1]["text"], "Respond with only a valid JSON object, with no text before or after it.");
+        // Gemini 3 takes both; without functions every model gets JSON output and no instruction.
+        let body = body_for(agent.clone(), "gemini-3-pro-preview").unwrap();
+        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert_eq!(body["systemInstruction"]["parts"].as_array().unwrap().len(), 1);
+        let mut no_tools = agent;
+        no_tools.as_object_mut().unwrap().remove("tools");
+        let body = body_for(no_tools, "gemini-2.5-flash").unwrap();
+        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert!(body["generationConfig"].get("responseSchema").is_some());
+        assert_eq!(body["systemInstruction"]["parts"].as_array().unwrap().len(), 1);
     }
 
     #[test]

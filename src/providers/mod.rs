@@ -21,7 +21,7 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
-use crate::api::chat::ChatRequest;
+use crate::api::chat::{ChatRequest, ResponseFormat};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
@@ -385,6 +385,21 @@ pub fn redact_secrets(text: &str) -> String {
         })
         .collect();
     redacted
+}
+
+/// The system-prompt instruction asking for the output `format` describes, for a provider that
+/// cannot constrain its output to it: Anthropic, which has no JSON mode, and Gemini before 3
+/// when functions are declared. `None` for plain text.
+pub fn json_output_instruction(format: Option<&ResponseFormat>) -> Option<String> {
+    const ONLY_JSON: &str = "Respond with only a valid JSON object, with no text before or after it.";
+    match format? {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(ONLY_JSON.to_string()),
+        ResponseFormat::JsonSchema { json_schema } => Some(match &json_schema.schema {
+            Some(schema) => format!("{ONLY_JSON} The object must conform to this JSON schema:\n{schema}"),
+            None => ONLY_JSON.to_string(),
+        }),
+    }
 }
 
 /// FNV-1a, 64 bits: a stable hash for ids the router derives (the same input gives the same id
