@@ -281,15 +281,32 @@ fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a st
     } else if let Some(refusal) = m.refusal() {
         parts.push(json!({ "text": refusal }));
     }
+    // Each call as (its index in `tool_calls`, or `None` for a legacy `function_call`; name; arguments).
+    let mut calls: Vec<(Option<usize>, &str, &str)> = Vec::new();
     for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
         call_names.insert(&call.id, &function.name);
-        // Some clients send "" for a call without arguments.
-        let raw = if function.arguments.trim().is_empty() { "{}" } else { &function.arguments };
-        let args: Value = serde_json::from_str(raw).ok().filter(Value::is_object).ok_or_else(|| {
-            ApiError::invalid_value(&format!("messages[{i}].tool_calls[{j}].function.arguments"), "Tool call arguments must be a JSON object encoded as a string.")
+        calls.push((Some(j), &function.name, &function.arguments));
+    }
+    // The deprecated `function_call`: one call, answered by a `function` message that names the
+    // function. Dropped, it left that answer replying to a call Gemini never saw.
+    if let Some(call) = m.extra.get("function_call").filter(|c| !c.is_null() && calls.is_empty()) {
+        let name = call.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| {
+            ApiError::invalid_value(&format!("messages[{i}].function_call.name"), "A function call must name its function.")
         })?;
-        let mut part = json!({"functionCall": {"name": function.name, "args": args}});
-        if sign && j == 0 {
+        calls.push((None, name, call.get("arguments").and_then(Value::as_str).unwrap_or_default()));
+    }
+    for (k, (j, name, arguments)) in calls.into_iter().enumerate() {
+        // Some clients send "" for a call without arguments.
+        let raw = if arguments.trim().is_empty() { "{}" } else { arguments };
+        let args: Value = serde_json::from_str(raw).ok().filter(Value::is_object).ok_or_else(|| {
+            let param = match j {
+                Some(j) => format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                None => format!("messages[{i}].function_call.arguments"),
+            };
+            ApiError::invalid_value(&param, "Tool call arguments must be a JSON object encoded as a string.")
+        })?;
+        let mut part = json!({"functionCall": {"name": name, "args": args}});
+        if sign && k == 0 {
             part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER);
         }
         parts.push(part);
@@ -780,6 +797,27 @@ mod tests {
         assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
         assert!(body["generationConfig"].get("responseSchema").is_some());
         assert_eq!(body["systemInstruction"]["parts"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_legacy_function_call_is_sent_with_the_function_result_that_answers_it() {
+        let legacy = json!({"model": "m", "messages": [{"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "function_call": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+            {"role": "function", "name": "get_weather", "content": "18C"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]});
+        let body = body_for(legacy.clone(), "gemini-2.5-flash").unwrap();
+        assert_eq!(body["contents"], json!([
+            {"role": "user", "parts": [{"text": "Weather in Paris?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"content": "18C"}}}]}]));
+        // Gemini 3 wants the replayed call signed, as a tool call is.
+        let body = body_for(legacy.clone(), "gemini-3-pro-preview").unwrap();
+        assert_eq!(body["contents"][1]["parts"][0]["thoughtSignature"], SIGNATURE_PLACEHOLDER);
+        let mut bad = legacy;
+        bad["messages"][1]["function_call"]["arguments"] = json!("{not json");
+        assert_eq!(body_for(bad.clone(), "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("messages[1].function_call.arguments"));
+        bad["messages"][1]["function_call"] = json!({"arguments": "{}"});
+        assert_eq!(body_for(bad, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("messages[1].function_call.name"));
     }
 
     #[test]
