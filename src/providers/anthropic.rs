@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
 use super::{json_output_instruction, tool_call_ids, ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, Role, ToolCall};
+use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, Role, ToolCall};
 use crate::api::ApiError;
 use crate::usage::Usage;
 
@@ -161,9 +161,12 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         body.insert("metadata".into(), json!({ "user_id": user }));
     }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
+        // Anthropic has no allowed-tools choice: only the allowed tools are declared.
+        let allowed = req.allowed_functions()?;
         let tools: Vec<Value> = tools
             .iter()
             .filter_map(|t| Some((t, t.function.as_ref()?)))
+            .filter(|(_, function)| allowed.as_ref().is_none_or(|a| a.declares(&function.name)))
             .map(|(t, function)| {
                 let mut tool = json!({
                     "name": function.name,
@@ -179,7 +182,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
             })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
-        if let Some(choice) = tool_choice(req.tool_choice.as_ref(), req.parallel_tool_calls)? {
+        if let Some(choice) = tool_choice(req.tool_choice.as_ref(), allowed.as_ref(), req.parallel_tool_calls)? {
             body.insert("tool_choice".into(), choice);
         }
     }
@@ -271,18 +274,22 @@ fn tool_result(m: &Message, i: usize) -> Result<Value, ApiError> {
     Ok(json!({ "type": "tool_result", "tool_use_id": id, "content": content }))
 }
 
-fn tool_choice(choice: Option<&Value>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
-    let invalid = || ApiError::invalid_value("tool_choice", "'tool_choice' must be \"auto\", \"required\", \"none\" or {\"type\":\"function\",\"function\":{\"name\":...}}.");
-    let mut mapped = match choice {
-        None => json!({ "type": "auto" }),
-        Some(Value::String(s)) => match s.as_str() {
+/// `allowed` is the choice read as `allowed_tools` ([`ChatRequest::allowed_functions`]), whose
+/// tools alone are declared.
+fn tool_choice(choice: Option<&Value>, allowed: Option<&AllowedFunctions>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
+    let invalid = || ApiError::invalid_value("tool_choice", "'tool_choice' must be \"auto\", \"required\", \"none\", {\"type\":\"function\",\"function\":{\"name\":...}} or {\"type\":\"allowed_tools\",...}.");
+    let mut mapped = match (choice, allowed) {
+        // `none` has no parallelism to disable.
+        (_, Some(allowed)) if allowed.names.is_empty() => return Ok(Some(json!({ "type": "none" }))),
+        (_, Some(allowed)) if allowed.required => json!({ "type": "any" }),
+        (_, Some(_)) | (None, None) => json!({ "type": "auto" }),
+        (Some(Value::String(s)), None) => match s.as_str() {
             "auto" => json!({ "type": "auto" }),
             "required" => json!({ "type": "any" }),
-            // `none` has no parallelism to disable.
             "none" => return Ok(Some(json!({ "type": "none" }))),
             _ => return Err(invalid()),
         },
-        Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
+        (Some(v), None) => match v.pointer("/function/name").and_then(Value::as_str) {
             Some(name) if v["type"] == "function" => json!({ "type": "tool", "name": name }),
             _ => return Err(invalid()),
         },
@@ -669,6 +676,36 @@ mod tests {
         let target = Target { provider: &p, upstream_model: "claude-sonnet-4-5-20250929", api_key: Some("sk-ant-test") };
         let e = Anthropic.chat_request(&target, &req).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("tool_choice"));
+    }
+
+    #[test]
+    fn allowed_tools_declare_only_the_allowed_tools() {
+        let tools = r#""tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"get_time"}},{"type":"function","function":{"name":"send_email"}}]"#;
+        let with = |choice: &str| translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":{choice}}}"#));
+        let allowed = |mode: &str, names: &[&str]| {
+            let entries: Vec<Value> = names.iter().map(|n| json!({"type": "function", "function": {"name": n}})).collect();
+            json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": entries}}).to_string()
+        };
+        let declared = |body: &Value| body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let body = with(&allowed("auto", &["get_time", "get_weather"])).unwrap();
+        assert_eq!((declared(&body), body["tool_choice"].clone()), (vec!["get_weather".into(), "get_time".into()], json!({"type": "auto"})));
+        let body = with(&allowed("required", &["send_email"])).unwrap();
+        assert_eq!((declared(&body), body["tool_choice"].clone()), (vec!["send_email".into()], json!({"type": "any"})));
+        let body = translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":{},"parallel_tool_calls":false}}"#, allowed("required", &["send_email"]))).unwrap();
+        assert_eq!(body["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
+        // None allowed: none may be called, and the tools stay declared for the history's calls.
+        let body = with(&allowed("auto", &[])).unwrap();
+        assert_eq!((declared(&body).len(), body["tool_choice"].clone()), (3, json!({"type": "none"})));
+        for (choice, param) in [
+            (allowed("sometimes", &["get_time"]), "tool_choice.allowed_tools.mode"),
+            (allowed("auto", &["delete_everything"]), "tool_choice.allowed_tools.tools[0]"),
+            (allowed("required", &[]), "tool_choice.allowed_tools.tools"),
+            (r#"{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[{"type":"custom","custom":{"name":"get_time"}}]}}"#.to_string(), "tool_choice.allowed_tools.tools[0]"),
+            (r#"{"type":"allowed_tools","allowed_tools":{"mode":"auto"}}"#.to_string(), "tool_choice.allowed_tools.tools"),
+        ] {
+            let e = with(&choice).unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{choice}: {}", e.message);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::gemini_schema::{as_json_schema, fits_gemini_schema, to_gemini_schema};
 use super::sse::SseEvent;
 use super::{fnv1a, json_output_instruction, ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
+use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::usage::Usage;
@@ -160,11 +160,13 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
         body["generationConfig"] = Value::Object(config);
     }
     // Checked even without tools, but only sent with them: a tool mode alone means nothing.
-    let tool_config = req.tool_choice.as_ref().map(function_calling_config).transpose()?;
+    let allowed = req.allowed_functions()?;
+    let tool_config = req.tool_choice.as_ref().map(|choice| function_calling_config(choice, allowed.as_ref())).transpose()?;
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         let declarations: Vec<Value> = tools
             .iter()
             .filter_map(|t| t.function.as_ref())
+            .filter(|function| allowed.as_ref().is_none_or(|a| a.declares(&function.name)))
             .map(|function| {
                 let mut d = json!({ "name": function.name });
                 if let Some(desc) = &function.description {
@@ -406,7 +408,16 @@ fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Opt
     config
 }
 
-fn function_calling_config(choice: &Value) -> Result<Value, ApiError> {
+/// `allowed` is the choice read as `allowed_tools` ([`ChatRequest::allowed_functions`]), whose
+/// functions alone are declared: Gemini takes `allowedFunctionNames` with mode ANY only.
+fn function_calling_config(choice: &Value, allowed: Option<&AllowedFunctions>) -> Result<Value, ApiError> {
+    if let Some(allowed) = allowed {
+        return Ok(match (allowed.names.as_slice(), allowed.required) {
+            ([], _) => json!({"mode": "NONE"}),
+            (names, true) => json!({"mode": "ANY", "allowedFunctionNames": names}),
+            (_, false) => json!({"mode": "AUTO"}),
+        });
+    }
     match choice {
         Value::String(s) => match s.as_str() {
             "auto" => Ok(json!({"mode": "AUTO"})),
@@ -818,6 +829,28 @@ mod tests {
         assert_eq!(body_for(bad.clone(), "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("messages[1].function_call.arguments"));
         bad["messages"][1]["function_call"] = json!({"arguments": "{}"});
         assert_eq!(body_for(bad, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("messages[1].function_call.name"));
+    }
+
+    #[test]
+    fn allowed_tools_declare_only_the_allowed_functions() {
+        let allowed = |mode: &str, names: &[&str]| {
+            let entries: Vec<Value> = names.iter().map(|n| json!({"type": "function", "function": {"name": n}})).collect();
+            let req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "get_weather"}}, {"type": "function", "function": {"name": "get_time"}},
+                    {"type": "function", "function": {"name": "send_email"}}],
+                "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": entries}}});
+            let body = body_for(req, "gemini-2.5-flash").unwrap();
+            let declared: Vec<String> = body["tools"][0]["functionDeclarations"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
+            (declared, body["toolConfig"]["functionCallingConfig"].clone())
+        };
+        // Gemini takes allowedFunctionNames with mode ANY only: under AUTO the declarations say it.
+        assert_eq!(allowed("auto", &["get_time", "get_weather"]), (vec!["get_weather".into(), "get_time".into()], json!({"mode": "AUTO"})));
+        assert_eq!(allowed("required", &["send_email"]), (vec!["send_email".into()], json!({"mode": "ANY", "allowedFunctionNames": ["send_email"]})));
+        assert_eq!(allowed("auto", &[]).1, json!({"mode": "NONE"}));
+        assert_eq!(allowed("auto", &[]).0.len(), 3);
+        let unknown = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "get_time"}}],
+            "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "get_weather"}}]}}});
+        assert_eq!(body_for(unknown, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("tool_choice.allowed_tools.tools[0]"));
     }
 
     #[test]
