@@ -31,6 +31,20 @@ pub enum StreamUsage {
     Always,
 }
 
+/// The tool-call ids an OpenAI-dialect host accepts in the history (`tool_calls[].id` and a tool
+/// message's `tool_call_id`), which carries ids minted by whichever provider answered each turn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallIdFormat {
+    /// Any string: ids are sent as they came.
+    #[default]
+    Any,
+    /// Exactly nine of `[a-zA-Z0-9]` (Mistral, which refuses OpenAI's `call_…`, Anthropic's
+    /// `toolu_…` and the ids this router makes for Gemini): any other id is sent as a hash of
+    /// itself in that shape, the same on the call and on its result.
+    NineAlphanumerics,
+}
+
 /// The few ways an OpenAI-compatible host differs from OpenAI.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +65,9 @@ pub struct Quirks {
     /// of open-weight models refuse (DeepSeek) or whose chat templates do not know it.
     #[serde(default)]
     pub developer_as_system: bool,
+    /// The tool-call ids the host accepts; others are rewritten to fit.
+    #[serde(default)]
+    pub tool_call_id_format: ToolCallIdFormat,
     /// OpenAI's rules for reasoning models (o-series, gpt-5), applied to models priced with
     /// `supports_reasoning`: `max_tokens` is sent as `max_completion_tokens` and the sampling
     /// parameters they refuse are dropped. Set by the `openai` preset; Azure always has them.

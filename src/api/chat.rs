@@ -441,6 +441,42 @@ impl ChatRequest {
         Ok(())
     }
 
+    /// A `tool_choice` of OpenAI's `allowed_tools` type, `{"type": "allowed_tools", "allowed_tools":
+    /// {"mode": "auto" | "required", "tools": [{"type": "function", "function": {"name": ...}}]}}`,
+    /// read for providers that have no such choice (Anthropic, Gemini). `None` for any other
+    /// choice. Parsing lets the object through for OpenAI to judge; here every entry must name a
+    /// function declared in `tools`, and `required` must allow at least one.
+    pub fn allowed_functions(&self) -> Result<Option<AllowedFunctions<'_>>, ApiError> {
+        let Some(choice) = self.tool_choice.as_ref().filter(|c| c.get("type").and_then(Value::as_str) == Some("allowed_tools")) else {
+            return Ok(None);
+        };
+        let allowed = choice.get("allowed_tools");
+        let required = match allowed.and_then(|a| a.get("mode")).and_then(Value::as_str) {
+            Some("auto") => false,
+            Some("required") => true,
+            _ => return Err(ApiError::invalid_value("tool_choice.allowed_tools.mode", r#"'mode' must be "auto" or "required"."#)),
+        };
+        let Some(entries) = allowed.and_then(|a| a.get("tools")).and_then(Value::as_array) else {
+            return Err(ApiError::missing_field("tool_choice.allowed_tools.tools"));
+        };
+        let mut names = Vec::with_capacity(entries.len());
+        for (k, entry) in entries.iter().enumerate() {
+            let param = format!("tool_choice.allowed_tools.tools[{k}]");
+            let name = entry.pointer("/function/name").and_then(Value::as_str).filter(|_| entry.get("type").and_then(Value::as_str) == Some("function"));
+            let Some(name) = name else {
+                return Err(ApiError::invalid_value(&param, r#"Allowed tools are named {"type":"function","function":{"name":...}}; other tool types are served by OpenAI models only."#));
+            };
+            if !self.tools.iter().flatten().any(|t| t.function.as_ref().is_some_and(|f| f.name == name)) {
+                return Err(ApiError::invalid_value(&param, format!("'{name}' is not a function declared in 'tools'.")));
+            }
+            names.push(name);
+        }
+        if required && names.is_empty() {
+            return Err(ApiError::invalid_value("tool_choice.allowed_tools.tools", "Mode \"required\" needs at least one allowed tool."));
+        }
+        Ok(Some(AllowedFunctions { names, required }))
+    }
+
     /// The output cap the client asked for, under either of OpenAI's two names.
     pub fn max_output_tokens(&self) -> Option<u64> {
         self.max_completion_tokens.or(self.max_tokens)
@@ -454,6 +490,25 @@ impl ChatRequest {
     /// True when the client asked for usage in the stream; the router asks for it regardless.
     pub fn wants_stream_usage(&self) -> bool {
         self.stream_options.as_ref().map(|o| o.include_usage).unwrap_or(false)
+    }
+}
+
+/// The functions an `allowed_tools` tool choice lets the model call ([`ChatRequest::allowed_functions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedFunctions<'a> {
+    /// Functions declared in `tools`; empty when the client allowed none.
+    pub names: Vec<&'a str>,
+    /// `mode: "required"`: the model must call one of them (else it may answer in text).
+    pub required: bool,
+}
+
+impl AllowedFunctions<'_> {
+    /// Whether the function named is declared to a provider that has no allowed-tools choice:
+    /// the allowed ones are, so the model sees no other. With none allowed every one is, and
+    /// the choice says none may be called: Anthropic refuses a history holding tool calls when
+    /// no tools are declared.
+    pub fn declares(&self, name: &str) -> bool {
+        self.names.is_empty() || self.names.contains(&name)
     }
 }
 

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
-use super::{ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
+use super::{json_output_instruction, tool_call_ids, ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, Role, ToolCall};
 use crate::api::ApiError;
 use crate::usage::Usage;
 
@@ -127,7 +127,8 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     body.insert("model".into(), json!(model));
     body.insert("max_tokens".into(), json!(req.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS)));
     body.insert("messages".into(), Value::Array(messages));
-    let instruction = json_instruction(req.response_format.as_ref());
+    // Anthropic has no JSON mode; an instruction in the system prompt is the documented way.
+    let instruction = json_output_instruction(req.response_format.as_ref());
     if system_blocks.iter().any(|b| b.get("cache_control").is_some()) {
         system_blocks.extend(instruction.as_deref().and_then(text_block));
         body.insert("system".into(), Value::Array(system_blocks));
@@ -160,9 +161,12 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         body.insert("metadata".into(), json!({ "user_id": user }));
     }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
+        // Anthropic has no allowed-tools choice: only the allowed tools are declared.
+        let allowed = req.allowed_functions()?;
         let tools: Vec<Value> = tools
             .iter()
             .filter_map(|t| Some((t, t.function.as_ref()?)))
+            .filter(|(_, function)| allowed.as_ref().is_none_or(|a| a.declares(&function.name)))
             .map(|(t, function)| {
                 let mut tool = json!({
                     "name": function.name,
@@ -178,7 +182,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
             })
             .collect();
         body.insert("tools".into(), Value::Array(tools));
-        if let Some(choice) = tool_choice(req.tool_choice.as_ref(), req.parallel_tool_calls)? {
+        if let Some(choice) = tool_choice(req.tool_choice.as_ref(), allowed.as_ref(), req.parallel_tool_calls)? {
             body.insert("tool_choice".into(), choice);
         }
     }
@@ -256,7 +260,7 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
                 "Tool call arguments must be a JSON object encoded as a string.",
             )
         })?;
-        blocks.push(json!({ "type": "tool_use", "id": call.id, "name": function.name, "input": input }));
+        blocks.push(json!({ "type": "tool_use", "id": tool_call_ids::for_anthropic(&call.id), "name": function.name, "input": input }));
     }
     Ok(blocks)
 }
@@ -266,21 +270,26 @@ fn tool_result(m: &Message, i: usize) -> Result<Value, ApiError> {
         Some(Content::Text(t)) => json!(t),
         parts => Value::Array(content_blocks(parts.as_ref(), i)?),
     };
-    Ok(json!({ "type": "tool_result", "tool_use_id": m.tool_call_id.clone().unwrap_or_default(), "content": content }))
+    let id = tool_call_ids::for_anthropic(m.tool_call_id.as_deref().unwrap_or_default());
+    Ok(json!({ "type": "tool_result", "tool_use_id": id, "content": content }))
 }
 
-fn tool_choice(choice: Option<&Value>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
-    let invalid = || ApiError::invalid_value("tool_choice", "'tool_choice' must be \"auto\", \"required\", \"none\" or {\"type\":\"function\",\"function\":{\"name\":...}}.");
-    let mut mapped = match choice {
-        None => json!({ "type": "auto" }),
-        Some(Value::String(s)) => match s.as_str() {
+/// `allowed` is the choice read as `allowed_tools` ([`ChatRequest::allowed_functions`]), whose
+/// tools alone are declared.
+fn tool_choice(choice: Option<&Value>, allowed: Option<&AllowedFunctions>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
+    let invalid = || ApiError::invalid_value("tool_choice", "'tool_choice' must be \"auto\", \"required\", \"none\", {\"type\":\"function\",\"function\":{\"name\":...}} or {\"type\":\"allowed_tools\",...}.");
+    let mut mapped = match (choice, allowed) {
+        // `none` has no parallelism to disable.
+        (_, Some(allowed)) if allowed.names.is_empty() => return Ok(Some(json!({ "type": "none" }))),
+        (_, Some(allowed)) if allowed.required => json!({ "type": "any" }),
+        (_, Some(_)) | (None, None) => json!({ "type": "auto" }),
+        (Some(Value::String(s)), None) => match s.as_str() {
             "auto" => json!({ "type": "auto" }),
             "required" => json!({ "type": "any" }),
-            // `none` has no parallelism to disable.
             "none" => return Ok(Some(json!({ "type": "none" }))),
             _ => return Err(invalid()),
         },
-        Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
+        (Some(v), None) => match v.pointer("/function/name").and_then(Value::as_str) {
             Some(name) if v["type"] == "function" => json!({ "type": "tool", "name": name }),
             _ => return Err(invalid()),
         },
@@ -290,19 +299,6 @@ fn tool_choice(choice: Option<&Value>, parallel: Option<bool>) -> Result<Option<
         return Ok(Some(mapped));
     }
     Ok(choice.map(|_| mapped))
-}
-
-/// Anthropic has no JSON mode; an instruction in the system prompt is the documented way.
-fn json_instruction(format: Option<&ResponseFormat>) -> Option<String> {
-    const ONLY_JSON: &str = "Respond with only a valid JSON object, with no text before or after it.";
-    match format? {
-        ResponseFormat::Text => None,
-        ResponseFormat::JsonObject => Some(ONLY_JSON.to_string()),
-        ResponseFormat::JsonSchema { json_schema } => Some(match &json_schema.schema {
-            Some(schema) => format!("{ONLY_JSON} The object must conform to this JSON schema:\n{schema}"),
-            None => ONLY_JSON.to_string(),
-        }),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,6 +618,30 @@ mod tests {
     }
 
     #[test]
+    fn tool_call_ids_from_other_providers_are_sent_in_the_shape_anthropic_takes() {
+        // Kimi models on OpenRouter, Together or vLLM name their calls `functions.<name>:<n>`;
+        // Anthropic refuses any id outside [a-zA-Z0-9_-] (and an empty one) with a 400.
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"Weather in Paris and Rome?"},
+            {"role":"assistant","content":null,"tool_calls":[
+                {"id":"functions.get_weather:0","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+                {"id":"functions.get_weather:1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Rome\"}"}},
+                {"id":"","type":"function","function":{"name":"now","arguments":"{}"}},
+                {"id":"call_1","type":"function","function":{"name":"now","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"functions.get_weather:1","content":"24C"},
+            {"role":"tool","tool_call_id":"functions.get_weather:0","content":"18C"},
+            {"role":"tool","tool_call_id":"","content":"12:00"},
+            {"role":"tool","tool_call_id":"call_1","content":"12:00"}],
+            "tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"now"}}]}"#).unwrap();
+        let uses: Vec<&str> = body["messages"][1]["content"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+        let results: Vec<&str> = body["messages"][2]["content"].as_array().unwrap().iter().map(|b| b["tool_use_id"].as_str().unwrap()).collect();
+        let accepted = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        assert!(uses.iter().chain(&results).all(|id| accepted(id)), "{uses:?} {results:?}");
+        assert_eq!(results, [uses[1], uses[0], uses[2], uses[3]], "each result names the call it answers");
+        assert_ne!(uses[0], uses[1]);
+        assert_eq!(uses[3], "call_1", "an id Anthropic takes is sent as it came");
+    }
+
+    #[test]
     fn request_defaults_and_top_p_alone() {
         let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"top_p":0.5,"max_completion_tokens":64}"#).unwrap();
         assert_eq!(body["max_tokens"], 64);
@@ -656,6 +676,36 @@ mod tests {
         let target = Target { provider: &p, upstream_model: "claude-sonnet-4-5-20250929", api_key: Some("sk-ant-test") };
         let e = Anthropic.chat_request(&target, &req).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("tool_choice"));
+    }
+
+    #[test]
+    fn allowed_tools_declare_only_the_allowed_tools() {
+        let tools = r#""tools":[{"type":"function","function":{"name":"get_weather"}},{"type":"function","function":{"name":"get_time"}},{"type":"function","function":{"name":"send_email"}}]"#;
+        let with = |choice: &str| translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":{choice}}}"#));
+        let allowed = |mode: &str, names: &[&str]| {
+            let entries: Vec<Value> = names.iter().map(|n| json!({"type": "function", "function": {"name": n}})).collect();
+            json!({"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": entries}}).to_string()
+        };
+        let declared = |body: &Value| body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let body = with(&allowed("auto", &["get_time", "get_weather"])).unwrap();
+        assert_eq!((declared(&body), body["tool_choice"].clone()), (vec!["get_weather".into(), "get_time".into()], json!({"type": "auto"})));
+        let body = with(&allowed("required", &["send_email"])).unwrap();
+        assert_eq!((declared(&body), body["tool_choice"].clone()), (vec!["send_email".into()], json!({"type": "any"})));
+        let body = translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{tools},"tool_choice":{},"parallel_tool_calls":false}}"#, allowed("required", &["send_email"]))).unwrap();
+        assert_eq!(body["tool_choice"], json!({"type": "any", "disable_parallel_tool_use": true}));
+        // None allowed: none may be called, and the tools stay declared for the history's calls.
+        let body = with(&allowed("auto", &[])).unwrap();
+        assert_eq!((declared(&body).len(), body["tool_choice"].clone()), (3, json!({"type": "none"})));
+        for (choice, param) in [
+            (allowed("sometimes", &["get_time"]), "tool_choice.allowed_tools.mode"),
+            (allowed("auto", &["delete_everything"]), "tool_choice.allowed_tools.tools[0]"),
+            (allowed("required", &[]), "tool_choice.allowed_tools.tools"),
+            (r#"{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[{"type":"custom","custom":{"name":"get_time"}}]}}"#.to_string(), "tool_choice.allowed_tools.tools[0]"),
+            (r#"{"type":"allowed_tools","allowed_tools":{"mode":"auto"}}"#.to_string(), "tool_choice.allowed_tools.tools"),
+        ] {
+            let e = with(&choice).unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{choice}: {}", e.message);
+        }
     }
 
     #[test]

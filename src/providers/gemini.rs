@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 
 use super::gemini_schema::{as_json_schema, fits_gemini_schema, to_gemini_schema};
 use super::sse::SseEvent;
-use super::{ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
+use super::{fnv1a, json_output_instruction, ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::usage::Usage;
@@ -143,20 +143,30 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
         }
     }
     let contents: Vec<Value> = contents.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
+    let declares_functions = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+    let output_format = match req.response_format.as_ref() {
+        Some(format) if declares_functions && !takes_json_output_with_functions(upstream_model) => {
+            system.extend(json_output_instruction(Some(format)).map(|text| json!({ "text": text })));
+            None
+        }
+        format => format,
+    };
     let mut body = json!({ "contents": contents });
     if !system.is_empty() {
         body["systemInstruction"] = json!({ "parts": system });
     }
-    let config = generation_config(req, upstream_model);
+    let config = generation_config(req, upstream_model, output_format);
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
     }
     // Checked even without tools, but only sent with them: a tool mode alone means nothing.
-    let tool_config = req.tool_choice.as_ref().map(function_calling_config).transpose()?;
+    let allowed = req.allowed_functions()?;
+    let tool_config = req.tool_choice.as_ref().map(|choice| function_calling_config(choice, allowed.as_ref())).transpose()?;
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         let declarations: Vec<Value> = tools
             .iter()
             .filter_map(|t| t.function.as_ref())
+            .filter(|function| allowed.as_ref().is_none_or(|a| a.declares(&function.name)))
             .map(|function| {
                 let mut d = json!({ "name": function.name });
                 if let Some(desc) = &function.description {
@@ -273,15 +283,32 @@ fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a st
     } else if let Some(refusal) = m.refusal() {
         parts.push(json!({ "text": refusal }));
     }
+    // Each call as (its index in `tool_calls`, or `None` for a legacy `function_call`; name; arguments).
+    let mut calls: Vec<(Option<usize>, &str, &str)> = Vec::new();
     for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
         call_names.insert(&call.id, &function.name);
-        // Some clients send "" for a call without arguments.
-        let raw = if function.arguments.trim().is_empty() { "{}" } else { &function.arguments };
-        let args: Value = serde_json::from_str(raw).ok().filter(Value::is_object).ok_or_else(|| {
-            ApiError::invalid_value(&format!("messages[{i}].tool_calls[{j}].function.arguments"), "Tool call arguments must be a JSON object encoded as a string.")
+        calls.push((Some(j), &function.name, &function.arguments));
+    }
+    // The deprecated `function_call`: one call, answered by a `function` message that names the
+    // function. Dropped, it left that answer replying to a call Gemini never saw.
+    if let Some(call) = m.extra.get("function_call").filter(|c| !c.is_null() && calls.is_empty()) {
+        let name = call.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| {
+            ApiError::invalid_value(&format!("messages[{i}].function_call.name"), "A function call must name its function.")
         })?;
-        let mut part = json!({"functionCall": {"name": function.name, "args": args}});
-        if sign && j == 0 {
+        calls.push((None, name, call.get("arguments").and_then(Value::as_str).unwrap_or_default()));
+    }
+    for (k, (j, name, arguments)) in calls.into_iter().enumerate() {
+        // Some clients send "" for a call without arguments.
+        let raw = if arguments.trim().is_empty() { "{}" } else { arguments };
+        let args: Value = serde_json::from_str(raw).ok().filter(Value::is_object).ok_or_else(|| {
+            let param = match j {
+                Some(j) => format!("messages[{i}].tool_calls[{j}].function.arguments"),
+                None => format!("messages[{i}].function_call.arguments"),
+            };
+            ApiError::invalid_value(&param, "Tool call arguments must be a JSON object encoded as a string.")
+        })?;
+        let mut part = json!({"functionCall": {"name": name, "args": args}});
+        if sign && k == 0 {
             part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER);
         }
         parts.push(part);
@@ -325,6 +352,14 @@ fn thinking_config(model: &str, effort: &str) -> Option<Value> {
     (major >= 3).then(|| json!({ "thinkingLevel": level }))
 }
 
+/// Gemini before 3 refuses JSON output together with function declarations ("Function calling
+/// with a response mime type: 'application/json' is unsupported"), which the OpenAI Agents SDK
+/// sends together: for those models the format is asked for in the system instruction, as the
+/// Anthropic adapter does. A name without a version (`gemini-flash-latest`) counts as older.
+fn takes_json_output_with_functions(model: &str) -> bool {
+    major_version(model).is_some_and(|v| v >= 3)
+}
+
 /// Gemini 2.5 and later answer 400 "Penalty is not enabled" to presence and frequency
 /// penalties; they are soft hints, dropped as the Anthropic adapter drops them.
 fn takes_penalties(model: &str) -> bool {
@@ -332,7 +367,9 @@ fn takes_penalties(model: &str) -> bool {
     version.starts_with("1.") || version.starts_with("2.0")
 }
 
-fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Value> {
+/// `output_format` is the format to constrain the answer to (`response_format`, unless it went
+/// into the system instruction instead).
+fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Option<&ResponseFormat>) -> Map<String, Value> {
     let logprobs = req.logprobs == Some(true);
     let penalties = takes_penalties(upstream_model);
     let fields = [
@@ -351,7 +388,7 @@ fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Val
     if let Some(thinking) = req.extra.get("reasoning_effort").and_then(Value::as_str).and_then(|effort| thinking_config(upstream_model, effort)) {
         config.insert("thinkingConfig".into(), thinking);
     }
-    match &req.response_format {
+    match output_format {
         Some(ResponseFormat::JsonObject) => {
             config.insert("responseMimeType".into(), json!("application/json"));
         }
@@ -371,7 +408,16 @@ fn generation_config(req: &ChatRequest, upstream_model: &str) -> Map<String, Val
     config
 }
 
-fn function_calling_config(choice: &Value) -> Result<Value, ApiError> {
+/// `allowed` is the choice read as `allowed_tools` ([`ChatRequest::allowed_functions`]), whose
+/// functions alone are declared: Gemini takes `allowedFunctionNames` with mode ANY only.
+fn function_calling_config(choice: &Value, allowed: Option<&AllowedFunctions>) -> Result<Value, ApiError> {
+    if let Some(allowed) = allowed {
+        return Ok(match (allowed.names.as_slice(), allowed.required) {
+            ([], _) => json!({"mode": "NONE"}),
+            (names, true) => json!({"mode": "ANY", "allowedFunctionNames": names}),
+            (_, false) => json!({"mode": "AUTO"}),
+        });
+    }
     match choice {
         Value::String(s) => match s.as_str() {
             "auto" => Ok(json!({"mode": "AUTO"})),
@@ -437,10 +483,6 @@ fn response_id(value: &Value, raw: &[u8]) -> String {
         Some(id) => id.to_string(),
         None => format!("gemini-{:016x}", fnv1a(raw)),
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Gemini has no function-call ids, so we make them; they must differ between responses, or an
@@ -652,7 +694,7 @@ mod tests {
 
     #[test]
     fn request_translation() {
-        let body = body_for(json!({"model": "smart", "messages": [
+        let request = json!({"model": "smart", "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "developer", "content": [{"type": "text", "text": "Answer in English."}]},
             {"role": "user", "content": [{"type": "text", "text": "What is here?"},
@@ -673,9 +715,12 @@ mod tests {
             "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather now",
                     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": false}}},
                 {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}],
-            "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}), "gemini-2.5-pro").unwrap();
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}}});
+        let body = body_for(request.clone(), "gemini-2.5-pro").unwrap();
+        // Gemini 2.5 refuses JSON output beside function declarations: the format is an instruction.
+        let instruction = json_output_instruction(ChatRequest::from_value(request.clone()).unwrap().response_format.as_ref()).unwrap();
         assert_eq!(body, json!({
-            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in English."}]},
+            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Answer in English."}, {"text": instruction}]},
             "contents": [
                 {"role": "user", "parts": [{"text": "What is here?"}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
                     {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.WEBP?size=large"}},
@@ -684,13 +729,17 @@ mod tests {
                 {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": {"content": "12:00"}}},
                     {"functionResponse": {"name": "get_weather", "response": {"content": {"temp_c": 21}}}}, {"text": "Thanks"}]}],
             "generationConfig": {"temperature": 0.2, "topP": 0.9, "maxOutputTokens": 256, "stopSequences": ["END"], "candidateCount": 2, "seed": 7,
-                "responseLogprobs": true, "logprobs": 3, "responseMimeType": "application/json",
-                "responseSchema": {"type": "object", "required": ["tags"], "properties": {"additionalProperties": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}},
+                "responseLogprobs": true, "logprobs": 3},
             "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather now",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}, {"name": "get_time"}]}],
             "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
         }));
+        // Gemini 3 takes both: the schema goes in Gemini's Schema, what it does not hold removed.
+        let body = body_for(request, "gemini-3-pro-preview").unwrap();
+        assert_eq!(body["systemInstruction"], json!({"parts": [{"text": "Be brief."}, {"text": "Answer in English."}]}));
+        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert_eq!(body["generationConfig"]["responseSchema"], json!({"type": "object", "required": ["tags"], "properties": {"additionalProperties": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}));
         // A free-form object (Pydantic's dict[str, str], an MCP tool's untyped argument) has no
         // place in Gemini's Schema: the JSON Schema goes in the field that takes it as it is.
         let free_form = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
@@ -698,7 +747,7 @@ mod tests {
                 "type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["labels"]}}},
             "tools": [{"type": "function", "function": {"name": "run", "parameters": {"type": "object", "properties": {"args": {"type": "object"}, "n": {"type": "integer"}}}}},
                 {"type": "function", "function": {"name": "plain", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]});
-        let body = request_body(&ChatRequest::from_value(free_form).unwrap(), "gemini-2.5-flash").unwrap();
+        let body = request_body(&ChatRequest::from_value(free_form).unwrap(), "gemini-3-flash-preview").unwrap();
         assert!(body["generationConfig"].get("responseSchema").is_none());
         assert_eq!(body["generationConfig"]["responseJsonSchema"], json!({"type": "object",
             "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["labels"]}));
@@ -723,6 +772,85 @@ mod tests {
         assert_eq!(config("gemini-2.0-flash"), json!({"presencePenalty": 0.5, "frequencyPenalty": -0.5}));
         assert_eq!(config("gemini-2.5-flash"), Value::Null, "no generationConfig at all");
         assert_eq!(config("gemini-3-pro-preview"), Value::Null);
+    }
+
+    #[test]
+    fn json_output_beside_functions_is_an_instruction_before_gemini_3() {
+        // What the OpenAI Agents SDK sends: tools, and the final output's schema.
+        let agent = json!({"model": "m", "messages": [{"role": "system", "content": "You plan trips."}, {"role": "user", "content": "Paris?"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "Plan", "strict": true,
+                "schema": {"type": "object", "properties": {"days": {"type": "integer"}}, "required": ["days"], "additionalProperties": false}}}});
+        let json_output = ["responseMimeType", "responseSchema", "responseJsonSchema"];
+        for model in ["gemini-2.5-flash", "gemini-2.0-flash", "gemini-flash-latest"] {
+            let body = body_for(agent.clone(), model).unwrap();
+            assert!(json_output.iter().all(|k| body["generationConfig"].get(k).is_none()), "{model}: {}", body["generationConfig"]);
+            let system = body["systemInstruction"]["parts"].as_array().unwrap();
+            assert_eq!(system[0], json!({"text": "You plan trips."}));
+            let instruction = system[1]["text"].as_str().unwrap();
+            assert!(instruction.starts_with("Respond with only a valid JSON object"), "{model}: {instruction}");
+            assert!(instruction.ends_with(r#"{"additionalProperties":false,"properties":{"days":{"type":"integer"}},"required":["days"],"type":"object"}"#), "{instruction}");
+            assert_eq!(body["tools"][0]["functionDeclarations"][0]["name"], "get_weather");
+        }
+        // JSON mode alike.
+        let mut json_mode = agent.clone();
+        json_mode["response_format"] = json!({"type": "json_object"});
+        let body = body_for(json_mode, "gemini-2.5-pro").unwrap();
+        assert!(body["generationConfig"].get("responseMimeType").is_none());
+        assert_eq!(body["systemInstruction"]["parts"][1]["text"], "Respond with only a valid JSON object, with no text before or after it.");
+        // Gemini 3 takes both; without functions every model gets JSON output and no instruction.
+        let body = body_for(agent.clone(), "gemini-3-pro-preview").unwrap();
+        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert_eq!(body["systemInstruction"]["parts"].as_array().unwrap().len(), 1);
+        let mut no_tools = agent;
+        no_tools.as_object_mut().unwrap().remove("tools");
+        let body = body_for(no_tools, "gemini-2.5-flash").unwrap();
+        assert_eq!(body["generationConfig"]["responseMimeType"], "application/json");
+        assert!(body["generationConfig"].get("responseSchema").is_some());
+        assert_eq!(body["systemInstruction"]["parts"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_legacy_function_call_is_sent_with_the_function_result_that_answers_it() {
+        let legacy = json!({"model": "m", "messages": [{"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null, "function_call": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+            {"role": "function", "name": "get_weather", "content": "18C"}],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]});
+        let body = body_for(legacy.clone(), "gemini-2.5-flash").unwrap();
+        assert_eq!(body["contents"], json!([
+            {"role": "user", "parts": [{"text": "Weather in Paris?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"content": "18C"}}}]}]));
+        // Gemini 3 wants the replayed call signed, as a tool call is.
+        let body = body_for(legacy.clone(), "gemini-3-pro-preview").unwrap();
+        assert_eq!(body["contents"][1]["parts"][0]["thoughtSignature"], SIGNATURE_PLACEHOLDER);
+        let mut bad = legacy;
+        bad["messages"][1]["function_call"]["arguments"] = json!("{not json");
+        assert_eq!(body_for(bad.clone(), "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("messages[1].function_call.arguments"));
+        bad["messages"][1]["function_call"] = json!({"arguments": "{}"});
+        assert_eq!(body_for(bad, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("messages[1].function_call.name"));
+    }
+
+    #[test]
+    fn allowed_tools_declare_only_the_allowed_functions() {
+        let allowed = |mode: &str, names: &[&str]| {
+            let entries: Vec<Value> = names.iter().map(|n| json!({"type": "function", "function": {"name": n}})).collect();
+            let req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "get_weather"}}, {"type": "function", "function": {"name": "get_time"}},
+                    {"type": "function", "function": {"name": "send_email"}}],
+                "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": entries}}});
+            let body = body_for(req, "gemini-2.5-flash").unwrap();
+            let declared: Vec<String> = body["tools"][0]["functionDeclarations"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
+            (declared, body["toolConfig"]["functionCallingConfig"].clone())
+        };
+        // Gemini takes allowedFunctionNames with mode ANY only: under AUTO the declarations say it.
+        assert_eq!(allowed("auto", &["get_time", "get_weather"]), (vec!["get_weather".into(), "get_time".into()], json!({"mode": "AUTO"})));
+        assert_eq!(allowed("required", &["send_email"]), (vec!["send_email".into()], json!({"mode": "ANY", "allowedFunctionNames": ["send_email"]})));
+        assert_eq!(allowed("auto", &[]).1, json!({"mode": "NONE"}));
+        assert_eq!(allowed("auto", &[]).0.len(), 3);
+        let unknown = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "get_time"}}],
+            "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "get_weather"}}]}}});
+        assert_eq!(body_for(unknown, "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("tool_choice.allowed_tools.tools[0]"));
     }
 
     #[test]

@@ -14,13 +14,14 @@ pub mod gemini;
 mod gemini_schema;
 pub mod openai;
 pub mod sse;
+mod tool_call_ids;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 
 use serde_json::Value;
 
-use crate::api::chat::ChatRequest;
+use crate::api::chat::{ChatRequest, ResponseFormat};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
@@ -384,6 +385,27 @@ pub fn redact_secrets(text: &str) -> String {
         })
         .collect();
     redacted
+}
+
+/// The system-prompt instruction asking for the output `format` describes, for a provider that
+/// cannot constrain its output to it: Anthropic, which has no JSON mode, and Gemini before 3
+/// when functions are declared. `None` for plain text.
+pub fn json_output_instruction(format: Option<&ResponseFormat>) -> Option<String> {
+    const ONLY_JSON: &str = "Respond with only a valid JSON object, with no text before or after it.";
+    match format? {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(ONLY_JSON.to_string()),
+        ResponseFormat::JsonSchema { json_schema } => Some(match &json_schema.schema {
+            Some(schema) => format!("{ONLY_JSON} The object must conform to this JSON schema:\n{schema}"),
+            None => ONLY_JSON.to_string(),
+        }),
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash for ids the router derives (the same input gives the same id
+/// in every isolate and release), not a defence against anyone choosing inputs.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Unix seconds now, for `created` fields; the edge passes it in so the core stays pure.

@@ -6,14 +6,16 @@
 //! without a router release. Two things change: `model` becomes the upstream name, and a
 //! streaming request always asks for usage, because the cost must be known when the stream ends.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
-use super::{ChatAnswer, EmbeddingsAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
+use super::{tool_call_ids, ChatAnswer, EmbeddingsAnswer, Provider, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
-use crate::catalog::{Quirks, StreamUsage};
+use crate::catalog::{Quirks, StreamUsage, ToolCallIdFormat};
 use crate::usage::{ServiceTier, Usage};
 
 pub struct OpenAi;
@@ -82,6 +84,21 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) {
         for m in obj.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
             if m.get("role").and_then(Value::as_str) == Some("developer") {
                 m["role"] = Value::String("system".into());
+            }
+        }
+    }
+    if quirks.tool_call_id_format == ToolCallIdFormat::NineAlphanumerics {
+        let fit = |id: &mut Value| {
+            if let Value::String(text) = id {
+                if let Cow::Owned(fitted) = tool_call_ids::as_nine_alphanumerics(text) {
+                    *text = fitted;
+                }
+            }
+        };
+        for m in obj.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
+            m.get_mut("tool_calls").and_then(Value::as_array_mut).into_iter().flatten().filter_map(|call| call.get_mut("id")).for_each(fit);
+            if let Some(id) = m.get_mut("tool_call_id") {
+                fit(id);
             }
         }
     }
@@ -401,6 +418,31 @@ mod tests {
         // OpenAI itself keeps both as they came.
         let body = chat_body(&req, "gpt-4o", &Quirks::default(), true).unwrap();
         assert_eq!((body["max_completion_tokens"].clone(), body["messages"][0]["role"].clone()), (json!(64), json!("developer")));
+    }
+
+    #[test]
+    fn the_mistral_preset_sends_tool_call_ids_of_nine_alphanumerics() {
+        // Mistral refuses (400) any tool-call id but nine of [a-zA-Z0-9]: OpenAI's `call_…`,
+        // Anthropic's `toolu_…`, the router's own Gemini ids.
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"mistral":{"preset":"mistral"}},"models":{},"aliases":{}}"#).unwrap();
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":"Weather in Paris and Rome?"},
+            {"role":"assistant","content":null,"tool_calls":[
+                {"id":"call_Qx8rZ1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+                {"id":"toolu_01A09q90qw90lq917835lq9","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Rome\"}"}},
+                {"id":"D681PevKs","type":"function","function":{"name":"now","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"toolu_01A09q90qw90lq917835lq9","content":"24C"},
+            {"role":"tool","tool_call_id":"call_Qx8rZ1","content":"18C"},
+            {"role":"tool","tool_call_id":"D681PevKs","content":"12:00"}]}"#);
+        let body = chat_body(&req, "mistral-small-latest", &catalog.providers["mistral"].quirks, true).unwrap();
+        let calls: Vec<&str> = body["messages"][1]["tool_calls"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        let results: Vec<&str> = (2..5).map(|i| body["messages"][i]["tool_call_id"].as_str().unwrap()).collect();
+        assert!(calls.iter().all(|id| id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric())), "{calls:?}");
+        assert_eq!(results, [calls[1], calls[0], calls[2]], "each result names the call it answers");
+        assert_eq!(calls[2], "D681PevKs", "Mistral's own id is kept");
+        assert_ne!(calls[0], calls[1]);
+        // Other hosts get the ids as they came.
+        let body = chat_body(&req, "gpt-4o", &Quirks::default(), true).unwrap();
+        assert_eq!(body["messages"][1]["tool_calls"][0]["id"], "call_Qx8rZ1");
     }
 
     #[test]
