@@ -205,6 +205,10 @@ pub trait KnownNames {
     fn is_chat_model(&self, name: &str) -> bool {
         self.is_model(name)
     }
+    /// The model a name routes to (an alias's target).
+    fn model_of<'a>(&'a self, name: &'a str) -> &'a str {
+        name
+    }
 }
 
 impl KnownNames for crate::catalog::Catalog {
@@ -216,6 +220,9 @@ impl KnownNames for crate::catalog::Catalog {
     }
     fn is_chat_model(&self, name: &str) -> bool {
         self.resolve(name).is_some_and(|m| m.mode == crate::catalog::ModelMode::Chat)
+    }
+    fn model_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.resolve(name).map_or(name, |m| m.name.as_str())
     }
 }
 
@@ -314,9 +321,12 @@ impl Policy {
     }
 
     /// The alias a request's hostname selects, if any.
+    /// An exact hostname wins over a wildcard, and a longer wildcard over a shorter one (as
+    /// Cloudflare routes and nginx match), whatever their order in the file.
     pub fn host_model(&self, host: &str) -> Option<&str> {
         let host = host.to_ascii_lowercase();
-        self.hosts.iter().find(|h| host_matches(&h.host, &host)).map(|h| h.model.as_str())
+        let exact = self.hosts.iter().find(|h| h.host.eq_ignore_ascii_case(&host));
+        exact.or_else(|| self.hosts.iter().filter(|h| host_matches(&h.host, &host)).max_by_key(|h| h.host.len())).map(|h| h.model.as_str())
     }
 
     /// The first rule that matches, with the conditions that made it match, in words.
@@ -332,6 +342,15 @@ fn validate_route(route: &Route, known: &dyn KnownNames) -> Result<(), String> {
         }
         if !known.is_chat_model(c) {
             return Err(format!("candidate '{c}' is an embedding model, which cannot answer chat requests"));
+        }
+    }
+    // Two names of one model (an alias and its target) in a cascade or a split: the cascade
+    // would never have a stronger model to escalate to, the split would measure nothing.
+    if matches!(route.strategy, Strategy::Cascade | Strategy::Split) {
+        for (i, a) in route.candidates.iter().enumerate() {
+            if let Some(b) = route.candidates[..i].iter().find(|b| known.model_of(b) == known.model_of(a)) {
+                return Err(format!("candidates '{b}' and '{a}' are the same model ({}): a {} needs different models", known.model_of(a), format!("{:?}", route.strategy).to_lowercase()));
+            }
         }
     }
     // Regions none of which a provider is in would pass loading and then refuse every request
@@ -603,6 +622,38 @@ route = { strategy = "requested" }
         assert!(host_matches("*.example.com", "a.example.com"));
         assert!(!host_matches("*.example.com", "example.com"));
         assert!(!host_matches("*.example.com", "evil-example.com"));
+        // An exact host wins over a wildcard listed before it, a longer wildcard over a shorter.
+        let alias = |host: &str, model: &str| HostAlias { host: host.into(), model: model.into() };
+        let ordered = Policy {
+            hosts: vec![alias("*.example.com", "fast"), alias("*.eu.example.com", "eu"), alias("GPT4O.example.com", "gpt4o")],
+            ..p.clone()
+        };
+        assert_eq!(ordered.host_model("gpt4o.example.com"), Some("gpt4o"));
+        assert_eq!(ordered.host_model("x.eu.example.com"), Some("eu"));
+        assert_eq!(ordered.host_model("other.example.com"), Some("fast"));
+    }
+
+    #[test]
+    fn a_cascade_or_split_over_two_names_of_one_model_is_refused() {
+        struct WithAlias;
+        impl KnownNames for WithAlias {
+            fn is_model(&self, m: &str) -> bool {
+                Known.is_model(m) || m == "fast"
+            }
+            fn is_region(&self, r: &str) -> bool {
+                Known.is_region(r)
+            }
+            fn model_of<'a>(&'a self, name: &'a str) -> &'a str {
+                if name == "fast" { "gpt-4o-mini" } else { name }
+            }
+        }
+        let text = |route: &str| format!("version = 1\nname = \"x\"\n\n[[rules]]\nname = \"r\"\nroute = {route}\n");
+        let e = Policy::from_toml("x.toml", &text(r#"{ strategy = "cascade", candidates = ["gpt-4o-mini", "fast"] }"#), &WithAlias).unwrap_err();
+        assert!(e.to_string().contains("candidates 'gpt-4o-mini' and 'fast' are the same model (gpt-4o-mini)"), "{e}");
+        let e = Policy::from_toml("x.toml", &text(r#"{ strategy = "split", candidates = ["fast", "gpt-4o-mini"], weights = [50, 50] }"#), &WithAlias).unwrap_err();
+        assert!(e.to_string().contains("a split needs different models"), "{e}");
+        Policy::from_toml("x.toml", &text(r#"{ strategy = "fallback", candidates = ["fast", "gpt-4o-mini"] }"#), &WithAlias).expect("a fallback may name a model twice");
+        Policy::from_toml("x.toml", &text(r#"{ strategy = "cascade", candidates = ["fast", "gpt-4o"] }"#), &WithAlias).unwrap();
     }
 
     #[test]
