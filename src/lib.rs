@@ -10,6 +10,7 @@ pub mod attribution;
 pub mod budget;
 pub mod cache;
 pub mod catalog;
+pub mod client_address;
 pub mod dashboard;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

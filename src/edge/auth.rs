@@ -79,25 +79,30 @@ fn tenants_kv(env: &Env) -> Result<worker::kv::KvStore, ApiError> {
     env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))
 }
 
+/// A JSON record of the TENANTS namespace. A read that fails is KV being unavailable (503, which
+/// the SDKs retry); a record that does not parse is a misconfiguration (500).
+async fn read_record<T: serde::de::DeserializeOwned>(kv: &worker::kv::KvStore, key: &str, what: &str) -> Result<Option<T>, ApiError> {
+    let text = kv.get(key).text().await.map_err(|_| ApiError::configuration_unavailable(&format!("{what}s")))?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| ApiError::configuration(format!("A {what} in KV is not valid.")))).transpose()
+}
+
 /// The tenant and key behind a key's SHA-256, if the key exists and is not revoked.
 async fn principal_for_key_hash(env: &Env, hash: &str) -> Result<Principal, ApiError> {
     let kv = tenants_kv(env)?;
     let (record_key, marker_key) = (format!("key:{hash}"), revoked_marker(hash));
-    let (record, marker) = futures_util::future::join(kv.get(&record_key).json::<KeyRecord>(), kv.get(&marker_key).text()).await;
-    let record: KeyRecord = match record {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(ApiError::invalid_api_key()),
-        Err(_) => return Err(ApiError::configuration("A key record in KV could not be read.")),
+    let (record, marker) = futures_util::future::join(read_record::<KeyRecord>(&kv, &record_key, "key record"), kv.get(&marker_key).text()).await;
+    let record: KeyRecord = match record? {
+        Some(r) => r,
+        None => return Err(ApiError::invalid_api_key()),
     };
-    let marked = marker.map_err(|_| ApiError::configuration("A key record in KV could not be read."))?.is_some();
+    let marked = marker.map_err(|_| ApiError::configuration_unavailable("key records"))?.is_some();
     if record.revoked_at.is_some() || marked {
         return Err(ApiError::invalid_api_key());
     }
-    let tenant: Tenant = match kv.get(&format!("tenant:{}", record.tenant_id)).json().await {
-        Ok(Some(t)) => t,
+    let tenant: Tenant = match read_record(&kv, &format!("tenant:{}", record.tenant_id), "tenant record").await? {
+        Some(t) => t,
         // A key whose tenant was deleted is as good as revoked.
-        Ok(None) => return Err(ApiError::invalid_api_key()),
-        Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
+        None => return Err(ApiError::invalid_api_key()),
     };
     Ok(Principal { tenant, key_id: record.key_id, tags: record.tags, tags_locked: record.lock_tags })
 }
@@ -139,10 +144,9 @@ async fn stored_session(env: &Env, token: &str) -> Result<crate::dashboard::Sess
         return Err(crate::dashboard::invalid_session());
     }
     let kv = tenants_kv(env)?;
-    let record: crate::dashboard::SessionRecord = match kv.get(&crate::dashboard::session_kv_key(token)).json().await {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(crate::dashboard::invalid_session()),
-        Err(_) => return Err(ApiError::configuration("A session record in KV could not be read.")),
+    let record: crate::dashboard::SessionRecord = match read_record(&kv, &crate::dashboard::session_kv_key(token), "session record").await? {
+        Some(r) => r,
+        None => return Err(crate::dashboard::invalid_session()),
     };
     if record.expires_at <= super::http::now_unix() {
         return Err(crate::dashboard::invalid_session());
@@ -176,10 +180,9 @@ async fn session_principal(env: &Env, token: &str, wanted: Option<&str>) -> Resu
     }
     debug_assert!(record.admin);
     let id = wanted.ok_or_else(|| ApiError::invalid_value("tenant", "An admin session reads one tenant at a time: add ?tenant=<id>."))?;
-    let tenant: Tenant = match tenants_kv(env)?.get(&format!("tenant:{id}")).json().await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Err(ApiError::not_found(format!("No tenant '{id}'."))),
-        Err(_) => return Err(ApiError::configuration("A tenant record in KV could not be read.")),
+    let tenant: Tenant = match read_record(&tenants_kv(env)?, &format!("tenant:{id}"), "tenant record").await? {
+        Some(t) => t,
+        None => return Err(ApiError::not_found(format!("No tenant '{id}'."))),
     };
     Ok(Principal { tenant, key_id: "admin".into(), tags: Default::default(), tags_locked: false })
 }

@@ -121,7 +121,7 @@ async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Respo
         // Guessing a key or the admin token by trying is slowed to a few tries a minute per
         // client address. Without the binding (a local setup without it) logins are not limited.
         let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
-        if super::crossings::rate_limit(env, LOGIN_LIMITER, &format!("dashboard-login:{client}")).await == Some(false) {
+        if super::crossings::rate_limit(env, LOGIN_LIMITER, &format!("dashboard-login:{}", crate::client_address::limiter_subject(&client))).await == Some(false) {
             // The limiter counts per minute (wrangler.toml).
             rc.add_header("retry-after", "60".into());
             return Err(ApiError::rate_limited("Too many login attempts from this address; wait a minute and try again."));

@@ -368,6 +368,7 @@ pub fn register_secret(secret: &str) {
 /// sometimes echo part of a bad key).
 pub fn redact_secrets(text: &str) -> String {
     let text = KNOWN_SECRETS.with(|known| known.borrow().iter().fold(text.to_string(), |t, k| t.replace(k.as_str(), "[redacted]")));
+    let mut after_quota_word = false;
     let redacted: String = text
         .split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ':')
         .map(|piece| {
@@ -377,7 +378,13 @@ pub fn redact_secrets(text: &str) -> String {
             // operator's account, not the tenant's business.
             let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer", "org-", "proj_"].iter().any(|p| word.starts_with(p) && word.len() > 8)
                 || (word.len() >= 32 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && word.chars().any(|c| c.is_ascii_digit()));
-            if key_like {
+            // So are the account's quota and what every tenant together has used of it
+            // ("Limit 30000, Used 29876, Requested 500").
+            let quota_figure = after_quota_word && !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.');
+            if !word.is_empty() {
+                after_quota_word = ["limit", "used", "requested"].iter().any(|q| word.eq_ignore_ascii_case(q));
+            }
+            if key_like || quota_figure {
                 format!("[redacted]{tail}")
             } else {
                 piece.to_string()
@@ -444,6 +451,8 @@ mod tests {
         assert_eq!(error_message_from_body(502, b"<html>bad gateway</html>"), "HTTP 502");
         let limit = br#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-AbCdEf123456GhIj on tokens per min (TPM): Limit 30000, Used 29876.","code":"rate_limit_exceeded"}}"#;
         assert!(error_message_from_body(429, limit).contains("in organization [redacted] on tokens"));
+        assert!(error_message_from_body(429, limit).contains("Limit [redacted], Used [redacted]."), "{}", error_message_from_body(429, limit));
+        assert!(redact_secrets("Used to work; retry in 20s").contains("Used to work"), "only figures after the words");
         let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "a".repeat(2000));
         assert!(error_message_from_body(400, long.as_bytes()).chars().count() <= 501);
     }
