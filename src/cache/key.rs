@@ -43,12 +43,49 @@ pub fn exact_key(tenant: &str, scope: &str, body: &Value) -> String {
             map.remove(*field);
         }
     }
-    // serde_json's map is ordered by key (no `preserve_order`), so this is canonical.
-    let canonical = serde_json::to_string(&normalized).unwrap_or_default();
+    let canonical = canonical_json(&normalized);
     let mut h = Sha256::new();
     for part in [KEY_VERSION, tenant, scope, canonical.as_str()] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// `value` as JSON with every object's keys sorted: the same request whatever order its client
+/// wrote the keys in. (Maps keep the client's order, which a JSON schema's properties need: a
+/// model writes structured output in that order.)
+pub fn canonical_json(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
 }

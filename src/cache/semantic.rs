@@ -64,7 +64,7 @@ pub fn query(tenant: &str, scope: &str, embedder_id: &str, body: &Value) -> Opti
     }
     // The turn's text is compared by meaning; anything else on the message (a name) stays.
     last.insert("content".into(), Value::String(String::new()));
-    let canonical = serde_json::to_string(&normalized).ok()?;
+    let canonical = super::key::canonical_json(&normalized);
     let mut h = Sha256::new();
     for part in [BUCKET_VERSION, tenant, scope, embedder_id, canonical.as_str()] {
         h.update((part.len() as u64).to_le_bytes());

@@ -789,7 +789,7 @@ mod tests {
             assert_eq!(system[0], json!({"text": "You plan trips."}));
             let instruction = system[1]["text"].as_str().unwrap();
             assert!(instruction.starts_with("Respond with only a valid JSON object"), "{model}: {instruction}");
-            assert!(instruction.ends_with(r#"{"additionalProperties":false,"properties":{"days":{"type":"integer"}},"required":["days"],"type":"object"}"#), "{instruction}");
+            assert!(instruction.ends_with(r#"{"type":"object","properties":{"days":{"type":"integer"}},"required":["days"],"additionalProperties":false}"#), "{instruction}");
             assert_eq!(body["tools"][0]["functionDeclarations"][0]["name"], "get_weather");
         }
         // JSON mode alike.

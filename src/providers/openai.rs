@@ -364,6 +364,19 @@ mod tests {
     }
 
     #[test]
+    fn a_json_schema_keeps_its_property_order() {
+        // Structured output is generated in the schema's key order: sorted, the answer would come
+        // before the reasoning written to reach it.
+        let p = provider(Quirks::default());
+        let target = Target { provider: &p, upstream_model: "gpt-4o", api_key: Some("sk-test") };
+        let req = request(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"2+2?"}],"response_format":{"type":"json_schema","json_schema":{"name":"a","strict":true,
+            "schema":{"type":"object","properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}},"required":["reasoning","answer"],"additionalProperties":false}}}}"#);
+        let up = OpenAi.chat_request(&target, &req).unwrap();
+        let at = |needle: &str| up.body.find(needle).unwrap_or_else(|| panic!("{needle} in {}", up.body));
+        assert!(at("\"reasoning\":{") < at("\"answer\":{"), "{}", up.body);
+    }
+
+    #[test]
     fn unknown_fields_inside_parts_tools_and_tool_calls_reach_the_host() {
         // OpenRouter reads Anthropic-style `cache_control` on parts and tools; Gemini's OpenAI
         // endpoint needs the thought signature it put on a tool call back in the history.
