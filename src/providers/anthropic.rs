@@ -71,6 +71,7 @@ impl Provider for Anthropic {
 // Request
 
 fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
+    super::refuse_legacy_functions(req, "Anthropic")?;
     req.function_tools_only()?;
     if req.n.is_some_and(|n| n > 1) {
         return Err(ApiError::invalid_value("n", "Anthropic models return a single choice; 'n' must be 1."));
@@ -706,6 +707,16 @@ mod tests {
             let e = with(&choice).unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{choice}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn legacy_functions_are_refused_not_dropped() {
+        let e = translate(r#"{"model":"c","messages":[{"role":"user","content":"weather?"}],"functions":[{"name":"get_weather","parameters":{"type":"object"}}]}"#).unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, Some("functions")), "{}", e.message);
+        let e = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"function_call":"none"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("function_call"));
+        let e = super::super::gemini::request_body(&ChatRequest::parse(br#"{"model":"g","messages":[{"role":"user","content":"weather?"}],"functions":[{"name":"f"}]}"#).unwrap(), "gemini-2.5-flash").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("functions"));
     }
 
     #[test]

@@ -120,6 +120,7 @@ fn auth(target: &Target) -> Vec<(&'static str, String)> {
 
 /// The `generateContent` body for an OpenAI chat request.
 pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, ApiError> {
+    super::refuse_legacy_functions(req, "Gemini")?;
     req.function_tools_only()?;
     let mut system = Vec::new();
     let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();

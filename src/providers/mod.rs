@@ -394,6 +394,18 @@ pub fn redact_secrets(text: &str) -> String {
     redacted
 }
 
+/// A translating provider has a form for `tools` only: the deprecated `functions` (and the
+/// `function_call` parameter choosing among them) would be dropped, and the model answer without
+/// the functions the client declared. Refused instead, so another deployment may take it.
+pub fn refuse_legacy_functions(req: &ChatRequest, provider: &str) -> Result<(), ApiError> {
+    for field in ["functions", "function_call"] {
+        if req.extra.get(field).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::invalid_value(field, format!("'{field}' (deprecated) cannot be sent to {provider}: declare the functions in 'tools' (and choose with 'tool_choice').")));
+        }
+    }
+    Ok(())
+}
+
 /// The system-prompt instruction asking for the output `format` describes, for a provider that
 /// cannot constrain its output to it: Anthropic, which has no JSON mode, and Gemini before 3
 /// when functions are declared. `None` for plain text.
