@@ -84,6 +84,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         if !allowed(input, requested, &model.name) {
             return Err(ApiError::model_not_found(requested));
         }
+        if model.mode != ModelMode::Chat {
+            return Err(ApiError::invalid_value("model", format!("The model '{requested}' does not support chat completions.")));
+        }
     }
     let names: Vec<String> = match route.strategy {
         Strategy::Requested => vec![requested.to_string()],
@@ -146,7 +149,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     let mut candidates = Vec::new();
     for (model, _) in &models {
         let before = candidates.len();
-        let mut misfits = 0usize;
+        // Deployments the region and key filters let through, and those of them too small.
+        let (mut eligible, mut misfits) = (0usize, 0usize);
         for d in &model.deployments {
             let provider = &input.catalog.providers[&d.provider];
             if !provider.serves_regions(&route.regions) {
@@ -157,6 +161,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 notes.push(format!("{} has no key", d.provider));
                 continue;
             }
+            eligible += 1;
             if let Some(why) = adapter_output_cap_misfit(input.prices, &model.price_key, provider, input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 misfits += 1;
@@ -165,9 +170,10 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key.clone() });
         }
         if candidates.len() == before {
-            // Every deployment too small for the prompt with its adapter's own output cap is a
-            // size refusal too; one without a key or outside the regions is not.
-            if misfits > 0 && misfits == model.deployments.len() {
+            // Every deployment that could serve here too small for the prompt with its
+            // adapter's own output cap is a size refusal too; none here at all (no key, outside
+            // the regions) is not.
+            if misfits > 0 && misfits == eligible {
                 too_long += 1;
             } else {
                 otherwise += 1;
@@ -206,7 +212,15 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             let ranked: Vec<String> = models.iter().map(|(m, e)| format!("{} ${}", m.name, e.map(|e| e.to_string()).unwrap_or_else(|| "?".into()))).collect();
             reason.push_str(&format!(" of {} (estimated) -> {}", ranked.join(", "), candidates[0].model));
         }
-        Strategy::Split => reason.push_str(&format!(" arm {} (sticky per user)", candidates[0].model)),
+        Strategy::Split => {
+            let drawn = input.catalog.resolve(&names[0]).map_or(names[0].as_str(), |m| m.name.as_str());
+            let how = if input.facts.user.is_empty() { "drawn for this request" } else { "sticky per user" };
+            if candidates[0].model == drawn {
+                reason.push_str(&format!(" arm {drawn} ({how})"));
+            } else {
+                reason.push_str(&format!(" arm {drawn} ({how}) passed over, -> {}", candidates[0].model));
+            }
+        }
         Strategy::Fastest => {
             let ms = (input.latency_ms)(&super::health::deployment_key(&candidates[0].provider, &candidates[0].upstream_model));
             reason.push_str(&format!(" -> {}@{} ({})", candidates[0].model, candidates[0].provider, ms.map(|m| format!("{m:.0} ms average")).unwrap_or_else(|| "not yet measured".into())));
@@ -251,7 +265,8 @@ mod tests {
               "models":{"gpt-4o":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o"}]},
                         "gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini"},{"provider":"azure-eu","upstream_model":"mini"}]},
                         "claude-haiku-4-5":{"deployments":[{"provider":"anthropic","upstream_model":"claude-haiku-4-5"}]},
-                        "tiny":{"deployments":[{"provider":"openai","upstream_model":"tiny"}]}},
+                        "tiny":{"deployments":[{"provider":"openai","upstream_model":"tiny"}]},
+                        "emb":{"mode":"embedding","deployments":[{"provider":"azure-eu","upstream_model":"emb"}]}},
               "aliases":{"gpt4o":"gpt-4o"}}"#,
         )
         .unwrap()
@@ -260,7 +275,8 @@ mod tests {
     fn prices() -> PriceTable {
         PriceTable::from_json(
             r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"context_window":128000},"gpt-4o-mini":{"input":0.15,"output":0.6,"context_window":128000,"max_output_tokens":16384},
-               "claude-haiku-4-5":{"input":1,"output":5,"context_window":200000,"max_output_tokens":64000},"tiny":{"input":0.01,"output":0.01,"context_window":1000}}}"#,
+               "claude-haiku-4-5":{"input":1,"output":5,"context_window":200000,"max_output_tokens":64000},"tiny":{"input":0.01,"output":0.01,"context_window":1000},
+               "emb":{"input":0.02}}}"#,
         )
         .unwrap()
     }
@@ -404,6 +420,41 @@ route = { strategy = "requested" }
         let only_haiku = ["claude-haiku-4-5".to_string()];
         assert_eq!(run("gpt-4o", Some(&only_haiku)).unwrap_err().status, 404, "not this tenant's");
         assert_eq!(route(run("gpt-4o-mini", None).unwrap()).candidates[0].provider, "azure-eu");
+        // An embedding model is the client's mistake too, as without regions (it was a 503
+        // "data residency" refusal, which SDKs retry).
+        let e = run("emb", None).unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, Some("model")), "{}", e.message);
+    }
+
+    #[test]
+    fn a_size_refusal_stays_a_400_when_other_deployments_are_outside_the_regions() {
+        // Claude with a deployment in the US and one in the EU, 200k window: a 197k prompt with
+        // the 4,096 output the Anthropic adapter fills in does not fit in the EU; the US
+        // deployment, outside the regions, is no reason to call it a residency failure.
+        let cat = Catalog::from_json(
+            r#"{"version":1,"providers":{
+                "anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1","key_secret":"A","region":"us"},
+                "anthropic-eu":{"kind":"anthropic","base_url":"https://eu.example.com/v1","key_secret":"A","region":"eu"}},
+              "models":{"claude-haiku-4-5":{"deployments":[{"provider":"anthropic","upstream_model":"h"},{"provider":"anthropic-eu","upstream_model":"h"}]}}}"#,
+        )
+        .unwrap();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"fallback\", candidates = [\"claude-haiku-4-5\"], regions = [\"eu\"] }\n", &cat).unwrap();
+        let prices = prices();
+        let facts = Facts { model: "claude-haiku-4-5".into(), prompt_tokens: 197_000, ..Facts::default() };
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
+    }
+
+    #[test]
+    fn a_split_reason_says_how_the_arm_was_drawn_and_when_it_was_passed_over() {
+        let with_user = Facts { feature: "search".into(), model: "gpt-4o".into(), user: "u-1".into(), ..Facts::default() };
+        assert!(route(run(with_user.clone(), &|_| true).unwrap()).reason.contains("(sticky per user)"));
+        let anonymous = Facts { user: String::new(), ..with_user.clone() };
+        assert!(route(run(anonymous, &|_| true).unwrap()).reason.contains("(drawn for this request)"));
+        // The drawn arm has no key: the reason names it and the model that serves instead.
+        let drawn = route(run(with_user.clone(), &|_| true).unwrap()).candidates[0].model.clone();
+        let d = route(run(with_user, &|p| !(drawn == "gpt-4o-mini" && p.id == "openai" || drawn == "gpt-4o-mini" && p.id == "azure-eu" || drawn == "claude-haiku-4-5" && p.id == "anthropic")).unwrap());
+        assert!(d.reason.contains(&format!("arm {drawn} (sticky per user) passed over, -> ")), "{}", d.reason);
     }
 
     #[test]
