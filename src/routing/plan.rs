@@ -453,7 +453,8 @@ route = { strategy = "requested" }
         assert!(route(run(anonymous, &|_| true).unwrap()).reason.contains("(drawn for this request)"));
         // The drawn arm has no key: the reason names it and the model that serves instead.
         let drawn = route(run(with_user.clone(), &|_| true).unwrap()).candidates[0].model.clone();
-        let d = route(run(with_user, &|p| !(drawn == "gpt-4o-mini" && p.id == "openai" || drawn == "gpt-4o-mini" && p.id == "azure-eu" || drawn == "claude-haiku-4-5" && p.id == "anthropic")).unwrap());
+        let serves_drawn = |p: &ProviderConfig| if drawn == "gpt-4o-mini" { p.id == "openai" || p.id == "azure-eu" } else { p.id == "anthropic" };
+        let d = route(run(with_user, &|p| !serves_drawn(p)).unwrap());
         assert!(d.reason.contains(&format!("arm {drawn} (sticky per user) passed over, -> ")), "{}", d.reason);
     }
 
