@@ -800,7 +800,7 @@ mod tests {
     #[test]
     fn max_cost_takes_the_dearest_candidate_or_sums_a_cascade() {
         use crate::routing::{Candidate, CascadeSettings, RouteDecision};
-        let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"cheap":{"input":0.1,"output":0.4,"max_output_tokens":1000},"dear":{"input":2,"output":8,"cache_write":2.5}}}"#).unwrap();
+        let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"cheap":{"input":0.1,"output":0.4,"max_output_tokens":1000},"dear":{"input":2,"output":8,"cache_write":2.5,"cache_write_1h":2.5}}}"#).unwrap();
         let cand = |m: &str| Candidate { provider: "p".into(), upstream_model: m.into(), model: m.into(), price_key: m.into() };
         let mut d = RouteDecision { requested: "dear".into(), baseline_price_key: None, candidates: vec![cand("cheap"), cand("dear")], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
         // dear: 1000 prompt tokens at the cache-write price 2.5 + 100 output at 8 = 0.0025 + 0.0008

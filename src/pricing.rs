@@ -299,11 +299,14 @@ fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: 
         Some(v) => per_million(model, "cache_write", v)?,
         None => scaled.map(|f| f.cache_write).unwrap_or(input),
     };
-    // A tier that prices 5-minute writes but not 1-hour ones keeps its own write price rather
-    // than the base band's (lower) 1-hour price.
+    // A price list naming 5-minute writes but not 1-hour ones: a band keeps the base band's
+    // ratio between them, the base band Anthropic's (the only provider that bills them).
     let cache_write_1h = match get("cache_write_1h")? {
         Some(v) => per_million(model, "cache_write_1h", v)?,
-        None if get("cache_write")?.is_some() => cache_write,
+        None if get("cache_write")?.is_some() => match fallback {
+            Some(f) => in_proportion(f.cache_write_1h, f.cache_write, cache_write),
+            None => one_hour_write_price(cache_write),
+        },
         None => scaled.map(|f| f.cache_write_1h).unwrap_or(cache_write),
     };
     Ok(Rates { input, output, cached_input, cache_write, cache_write_1h })
@@ -369,14 +372,18 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
             .transpose()
     };
     let input = per_token("input_cost_per_token")?.unwrap_or(Usd::ZERO);
-    let cache_write = per_token("cache_creation_input_token_cost")?.unwrap_or(input);
+    let cache_write_5m = per_token("cache_creation_input_token_cost")?;
+    let cache_write = cache_write_5m.unwrap_or(input);
     let base = Rates {
         input,
         output: per_token("output_cost_per_token")?.unwrap_or(Usd::ZERO),
         cached_input: per_token("cache_read_input_token_cost")?.unwrap_or(input),
         cache_write,
         // LiteLLM's "above_1hr" is the price of writes that live an hour, not a token-count band.
-        cache_write_1h: per_token("cache_creation_input_token_cost_above_1hr")?.unwrap_or(cache_write),
+        cache_write_1h: per_token("cache_creation_input_token_cost_above_1hr")?.unwrap_or(match cache_write_5m {
+            Some(five_minute) => one_hour_write_price(five_minute),
+            None => cache_write,
+        }),
     };
     // LiteLLM names long-context prices `..._above_<N>k_tokens`.
     let mut tiers: BTreeMap<u64, Rates> = BTreeMap::new();
@@ -393,10 +400,10 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         let above = k * 1000;
         let price = per_token(key)?.unwrap_or(Usd::ZERO);
         let rates = tiers.entry(above).or_insert(base);
-        // A band that prices 5-minute writes but not 1-hour ones keeps its own write price
-        // rather than the base band's 1-hour price, as in our own format (`parse_rates`).
+        // A band that prices 5-minute writes but not 1-hour ones keeps the base band's ratio
+        // between them, as in our own format (`parse_rates`).
         if kind == "cache_creation_input_token_cost" && !entry.contains_key(&format!("cache_creation_input_token_cost_above_1hr_above_{k}k_tokens")) {
-            rates.cache_write_1h = price;
+            rates.cache_write_1h = in_proportion(base.cache_write_1h, base.cache_write, price);
         }
         match kind {
             "input_cost_per_token" => rates.input = price,
@@ -449,6 +456,12 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
 }
 
 /// `price` scaled as `input` is to `base_input` (see [`Rates::cache_prices_at`]).
+/// Anthropic bills a cache write that lives an hour at 2× the input price and one that lives five
+/// minutes at 1.25×: the 1-hour price of a list that names only the 5-minute one.
+fn one_hour_write_price(five_minute: Usd) -> Usd {
+    Usd((i128::from(five_minute.0) * 8 / 5).clamp(0, i128::from(i64::MAX)) as i64)
+}
+
 fn in_proportion(price: Usd, base_input: Usd, input: Usd) -> Usd {
     if base_input.0 <= 0 {
         return price;
@@ -522,9 +535,12 @@ mod tests {
         let written = Usage { input_tokens: 1000, cache_write_tokens: 1000, cache_write_1h_tokens: 600, ..Usage::default() };
         // 400 * 3.75 + 600 * 6 = 1500 + 3600 micro-dollars (all input was written)
         assert_eq!(t.get("claude").unwrap().cost(&written, false).cache_write.to_string(), "0.0051");
-        assert_eq!(t.get("no-1h-price").unwrap().cost(&written, false).cache_write.to_string(), "0.00375", "the write price when no 1-hour price is given");
-        // A band that prices writes without a 1-hour price keeps its own write price, not the base band's 1-hour one.
-        assert_eq!(t.get("claude").unwrap().rates_for(200_001).cache_write_1h, t.get("claude").unwrap().rates_for(200_001).cache_write);
+        // No 1-hour price: Anthropic's ratio to the 5-minute one (2 : 1.25), 400 * 3.75 + 600 * 6.
+        assert_eq!(t.get("no-1h-price").unwrap().cost(&written, false).cache_write.to_string(), "0.0051", "Anthropic's 1-hour price from its 5-minute one");
+        // A band that prices writes without a 1-hour price keeps the base band's ratio: 7.5 for 5
+        // minutes makes 12 for an hour (twice the band's input price, as Anthropic bills), not
+        // 7.5, and not the base band's 6.
+        assert_eq!(t.get("claude").unwrap().rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(12e-6).unwrap());
         let litellm = PriceTable::from_json(
             r#"{"claude-sonnet-4-5":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_creation_input_token_cost":3.75e-06,
                 "cache_creation_input_token_cost_above_1hr":6e-06,"input_cost_per_token_above_200k_tokens":6e-06,
@@ -535,14 +551,24 @@ mod tests {
         assert_eq!(p.tiers.len(), 1, "the 1-hour price is not a band");
         assert_eq!(p.cost(&written, false).cache_write.to_string(), "0.0051");
         assert_eq!(p.rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(1.2e-05).unwrap());
-        // Without the band's own 1-hour price, its write price (7.5), not the base band's 1-hour 6.
+        // Without the band's own 1-hour price: the base band's ratio to its write price (6 : 3.75
+        // of 7.5 is 12), not the base band's 1-hour 6.
         let litellm = PriceTable::from_json(
             r#"{"claude-sonnet-4-5":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_creation_input_token_cost":3.75e-06,
                 "cache_creation_input_token_cost_above_1hr":6e-06,"input_cost_per_token_above_200k_tokens":6e-06,
                 "cache_creation_input_token_cost_above_200k_tokens":7.5e-06}}"#,
         )
         .unwrap();
-        assert_eq!(litellm.get("claude-sonnet-4-5").unwrap().rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(7.5e-06).unwrap());
+        assert_eq!(litellm.get("claude-sonnet-4-5").unwrap().rates_for(200_001).cache_write_1h, Usd::per_token_from_usd(1.2e-05).unwrap());
+        // LiteLLM's claude-4-sonnet names no 1-hour price at all: Anthropic's 2 : 1.25 ratio, in
+        // both bands (3.75 → 6, 7.5 → 12).
+        let litellm = PriceTable::from_json(
+            r#"{"claude-4-sonnet-20250514":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_creation_input_token_cost":3.75e-06,
+                "input_cost_per_token_above_200k_tokens":6e-06,"cache_creation_input_token_cost_above_200k_tokens":7.5e-06}}"#,
+        )
+        .unwrap();
+        let p = litellm.get("claude-4-sonnet-20250514").unwrap();
+        assert_eq!((p.base.cache_write_1h, p.rates_for(200_001).cache_write_1h), (Usd::per_token_from_usd(6e-06).unwrap(), Usd::per_token_from_usd(1.2e-05).unwrap()));
     }
 
     #[test]
