@@ -112,6 +112,11 @@ pub struct DeploymentRef {
     pub provider: String,
     /// The model name the provider knows (an Azure deployment name for Azure).
     pub upstream_model: String,
+    /// The pricing row of this deployment when its price is not the model's: an Azure Data
+    /// Zone or Regional deployment (what keeping traffic in the EU takes) costs about 10% more
+    /// than OpenAI's list price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +136,13 @@ pub struct ModelEntry {
     /// The pricing-table row; defaults to the model name.
     pub price_key: String,
     pub owned_by: String,
+}
+
+impl ModelEntry {
+    /// The pricing row a deployment of this model is billed by.
+    pub fn price_key_of<'a>(&'a self, deployment: &'a DeploymentRef) -> &'a str {
+        deployment.price_key.as_deref().unwrap_or(&self.price_key)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -294,11 +306,8 @@ impl Catalog {
     /// The pricing row of a model as usage records name it: by the name its provider serves it
     /// under (`llama-3.1-8b-instant`, an Azure deployment name), or by its catalog name.
     pub fn price_key_of_served(&self, served: &str) -> Option<&str> {
-        self.models
-            .values()
-            .find(|m| m.deployments.iter().any(|d| d.upstream_model == served))
-            .or_else(|| self.resolve(served))
-            .map(|m| m.price_key.as_str())
+        let by_deployment = self.models.values().find_map(|m| m.deployments.iter().find(|d| d.upstream_model == served).map(|d| m.price_key_of(d)));
+        by_deployment.or_else(|| self.resolve(served).map(|m| m.price_key.as_str()))
     }
 
     /// Every model and alias, for `/v1/models`.
@@ -314,6 +323,11 @@ impl Catalog {
         for m in self.models.values() {
             if prices.get(&m.price_key).is_none() {
                 return Err(err(format!("models.{}", m.name), format!("has no row \"{}\" in the pricing table", m.price_key)));
+            }
+            for (i, d) in m.deployments.iter().enumerate() {
+                if let Some(key) = d.price_key.as_deref().filter(|k| prices.get(k).is_none()) {
+                    return Err(err(format!("models.{}.deployments[{i}].price_key", m.name), format!("has no row \"{key}\" in the pricing table")));
+                }
             }
         }
         Ok(())
@@ -364,6 +378,20 @@ mod tests {
         assert_eq!(own.providers["o"].quirks.drop_params, ["store"]);
         assert_eq!(c.public_names().count(), 3);
         assert!(c.resolve("nope").is_none());
+    }
+
+    #[test]
+    fn a_deployment_may_have_its_own_price() {
+        let doc = DOC.replace(r#"{"provider":"azure-eu","upstream_model":"mini-deploy"}"#, r#"{"provider":"azure-eu","upstream_model":"mini-deploy","price_key":"gpt-4o-mini-data-zone"}"#);
+        let c = Catalog::from_json(&doc).unwrap();
+        assert_eq!(c.price_key_of_served("mini-deploy"), Some("gpt-4o-mini-data-zone"));
+        assert_eq!(c.price_key_of_served("gpt-4o-mini"), Some("gpt-4o-mini"));
+        let d = crate::routing::route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |_| true).unwrap();
+        let keys: Vec<&str> = d.candidates.iter().map(|c| c.price_key.as_str()).collect();
+        assert_eq!(keys, ["gpt-4o-mini", "gpt-4o-mini-data-zone"]);
+        let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o-mini":{"input":0.15,"output":0.6},"llama-3.1-8b":{"input":0.05,"output":0.08}}}"#).unwrap();
+        let e = c.check_prices(&prices).unwrap_err();
+        assert!(e.to_string().contains("models.gpt-4o-mini.deployments[1].price_key: has no row \"gpt-4o-mini-data-zone\""), "{e}");
     }
 
     #[test]

@@ -301,7 +301,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
                             && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, &m.price_key, p, facts.prompt_tokens, chat.max_output_tokens()).is_none()
                     })
                 })
-                .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key.clone() })
+                .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key_of(d).to_string() })
                 .collect();
             if candidates.is_empty() {
                 return None;

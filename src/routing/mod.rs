@@ -82,7 +82,7 @@ pub fn route_direct(
                 provider: d.provider.clone(),
                 upstream_model: d.upstream_model.clone(),
                 model: model.name.clone(),
-                price_key: model.price_key.clone(),
+                price_key: model.price_key_of(d).to_string(),
             });
         } else {
             skipped.push(d.provider.as_str());

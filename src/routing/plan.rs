@@ -162,12 +162,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 continue;
             }
             eligible += 1;
-            if let Some(why) = adapter_output_cap_misfit(input.prices, &model.price_key, provider, input.facts.prompt_tokens, input.requested_output_tokens) {
+            if let Some(why) = adapter_output_cap_misfit(input.prices, model.price_key_of(d), provider, input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 misfits += 1;
                 continue;
             }
-            candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key.clone() });
+            candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key_of(d).to_string() });
         }
         if candidates.len() == before {
             // Every deployment that could serve here too small for the prompt with its
