@@ -20,7 +20,14 @@ use crate::budget::max_cost;
 
 /// `deployment` is the model an Azure-style path names (`/openai/deployments/{deployment}/...`).
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment: Option<&str>) -> Result<Response, ApiError> {
-    let principal = authenticate(&rc.headers, env).await?;
+    let principal = match authenticate(&rc.headers, env).await {
+        Ok(p) => p,
+        Err(e) => {
+            // A refusal sent while the client is still sending its body reads as a reset.
+            http::drain(&mut req).await;
+            return Err(e);
+        }
+    };
     rc.set_tenant(&principal);
     events::attribute_before_body(rc, &principal);
     let cfg = config::load(env).await?;

@@ -315,16 +315,13 @@ fn refuse_unless_json(content_type: &str) -> Result<(), ApiError> {
 async fn read_limited(req: &mut Request, headers: &RequestHeaders, limit: usize, accept_type: impl Fn(&str) -> Result<(), ApiError>) -> Result<Vec<u8>, ApiError> {
     let declared_length = headers.get("content-length").and_then(|l| l.trim().parse::<u64>().ok());
     if declared_length.is_some_and(|n| n > limit as u64) {
-        // Drain what the client is still sending (bounded), so it reads the 413 instead of a reset.
-        if req.inner().body().is_some() {
-            if let Ok(mut stream) = req.stream() {
-                discard_rest(&mut stream).await;
-            }
-        }
+        drain(req).await;
         return Err(ApiError::body_too_large(limit));
     }
-    accept_type(&headers.get("content-type").unwrap_or_default())?;
-    refuse_encoded(headers)?;
+    if let Err(e) = accept_type(&headers.get("content-type").unwrap_or_default()).and_then(|_| refuse_encoded(headers)) {
+        drain(req).await;
+        return Err(e);
+    }
     let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
     // With a content-length (checked above) the runtime reads the body in one native call, much
     // cheaper than chunk by chunk; a missing body reads as empty. Asked before `request.body`,
@@ -349,6 +346,16 @@ async fn read_limited(req: &mut Request, headers: &RequestHeaders, limit: usize,
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Reads and drops (for a bounded time) the body of a request refused before its body was read,
+/// so that the client, still sending, reads the refusal instead of a reset connection.
+pub async fn drain(req: &mut Request) {
+    if req.inner().body().is_some() {
+        if let Ok(mut stream) = req.stream() {
+            discard_rest(&mut stream).await;
+        }
+    }
 }
 
 /// How long the rest of an oversized chunked body is read and dropped before the 413 goes out.
