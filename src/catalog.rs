@@ -303,6 +303,21 @@ impl Catalog {
         self.models.get(name)
     }
 
+    /// Whether the router may route a tenant limited to `allowed_models` (names of models or
+    /// aliases; `None`: no limit) to the model named `model`: an allowed alias allows the model
+    /// it serves, as the model's own name does.
+    pub fn allows(&self, allowed_models: Option<&[String]>, model: &str) -> bool {
+        allowed_models.is_none_or(|allowed| allowed.iter().any(|a| self.resolve(a).is_some_and(|m| m.name == model)))
+    }
+
+    /// Whether such a tenant may ask for a model by the name `requested`: a name it was given,
+    /// or an alias of a model it was given. An allowed alias is not its model's other names: the
+    /// operator may point it elsewhere later.
+    pub fn allows_name(&self, allowed_models: Option<&[String]>, requested: &str) -> bool {
+        let model = self.resolve(requested).map(|m| m.name.as_str());
+        allowed_models.is_none_or(|allowed| allowed.iter().any(|a| a == requested || Some(a.as_str()) == model))
+    }
+
     /// The pricing row of a model as usage records name it: by the name its provider serves it
     /// under (`llama-3.1-8b-instant`, an Azure deployment name), or by its catalog name.
     pub fn price_key_of_served(&self, served: &str) -> Option<&str> {
@@ -392,6 +407,22 @@ mod tests {
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o-mini":{"input":0.15,"output":0.6},"llama-3.1-8b":{"input":0.05,"output":0.08}}}"#).unwrap();
         let e = c.check_prices(&prices).unwrap_err();
         assert!(e.to_string().contains("models.gpt-4o-mini.deployments[1].price_key: has no row \"gpt-4o-mini-data-zone\""), "{e}");
+    }
+
+    #[test]
+    fn an_allowed_alias_allows_routing_to_its_model_and_asking_by_its_own_name() {
+        let c = Catalog::from_json(DOC).unwrap();
+        let alias_of_mini: Vec<String> = c.aliases.iter().filter(|(_, m)| *m == "gpt-4o-mini").map(|(a, _)| a.clone()).take(1).collect();
+        assert_eq!(alias_of_mini.len(), 1, "the test catalog has an alias of gpt-4o-mini");
+        assert!(c.allows(Some(&alias_of_mini), "gpt-4o-mini"));
+        assert!(c.allows(None, "gpt-4o-mini"));
+        assert!(!c.allows(Some(&["gpt-4o-mini".to_string()]), "llama-3.1-8b"));
+        // A client asks by the names it was given: an allowed model's aliases too, but not the
+        // model behind an allowed alias (the operator may point the alias elsewhere).
+        assert!(c.allows_name(Some(&alias_of_mini), &alias_of_mini[0]));
+        assert!(!c.allows_name(Some(&alias_of_mini), "gpt-4o-mini"));
+        assert!(crate::routing::route_direct(&c, &alias_of_mini[0], ModelMode::Chat, Some(&["gpt-4o-mini".to_string()]), |_| true).is_ok());
+        assert_eq!(crate::routing::route_direct(&c, "gpt-4o-mini", ModelMode::Chat, Some(&alias_of_mini), |_| true).unwrap_err().status, 404);
     }
 
     #[test]

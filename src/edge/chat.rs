@@ -294,8 +294,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
     cfg.catalog
         .models
         .values()
-        // An allowed entry may be an alias (`fast`): it allows the model it names.
-        .filter(|m| m.mode == crate::catalog::ModelMode::Chat && allowed.is_none_or(|a| a.iter().any(|x| cfg.catalog.resolve(x).is_some_and(|r| r.name == m.name))))
+        .filter(|m| m.mode == crate::catalog::ModelMode::Chat && cfg.catalog.allows(allowed, &m.name))
         .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.cannot_take(needed, chat.max_output_tokens())).is_none())
         .filter_map(|m| {
             let candidates: Vec<Candidate> = m

@@ -37,7 +37,9 @@ fn ttl_ms(env: &Env) -> f64 {
     CONFIG_TTL_MS.with(|ttl| {
         ttl.get().unwrap_or_else(|| {
             let from_var = env.var("CONFIG_TTL_SECS").ok().and_then(|v| v.to_string().trim().parse::<f64>().ok());
-            let ms = from_var.filter(|s| *s > 0.0 && *s <= 3_600.0).map_or(DEFAULT_CONFIG_TTL_MS, |s| s * 1_000.0);
+            // Longer than an hour is held to an hour (a typo of 7200 should not become 30 s);
+            // zero, negative or unreadable is the default.
+            let ms = from_var.filter(|s| *s > 0.0).map_or(DEFAULT_CONFIG_TTL_MS, |s| s.min(3_600.0) * 1_000.0);
             ttl.set(Some(ms));
             ms
         })

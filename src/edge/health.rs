@@ -62,8 +62,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let cfg = config::load(env).await?;
     let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());
     let allowed = principal.tenant.allowed_models.as_deref();
-    // An allowed name may be an alias: it allows the model it serves.
-    let visible = |model: &str| allowed.is_none_or(|a| a.iter().any(|m| cfg.catalog.resolve(m).is_some_and(|r| r.name == model)));
+    let visible = |model: &str| cfg.catalog.allows(allowed, model);
     let mut data = Vec::new();
     for model in cfg.catalog.models.values().filter(|m| visible(&m.name)) {
         for d in &model.deployments {

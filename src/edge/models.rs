@@ -12,7 +12,7 @@ use super::http::{self, RequestContext};
 
 pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let (cfg, allowed) = tenant_view(env, rc).await?;
-    let data: Vec<_> = cfg.catalog.public_names().filter(|(name, model)| allowed(name, model)).map(|(name, model)| entry(&cfg, name, model)).collect();
+    let data: Vec<_> = cfg.catalog.public_names().filter(|(name, _)| allowed(name)).map(|(name, model)| entry(&cfg, name, model)).collect();
     http::json(200, &json!({"object": "list", "data": data}), &[("x-costrouter-request-id", rc.request_id.clone())])
 }
 
@@ -20,18 +20,19 @@ pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> 
 pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let id = crate::dashboard::percent_decode(id, false);
     let (cfg, allowed) = tenant_view(env, rc).await?;
-    let found = cfg.catalog.public_names().find(|(name, model)| name == &id && allowed(name, model)).map(|(name, model)| entry(&cfg, name, model));
+    let found = cfg.catalog.public_names().find(|(name, _)| name == &id && allowed(name)).map(|(name, model)| entry(&cfg, name, model));
     let body = found.ok_or_else(|| ApiError::model_not_found(&id))?;
     http::json(200, &body, &[("x-costrouter-request-id", rc.request_id.clone())])
 }
 
 /// The configuration and which public names the calling tenant may use.
-async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<RouterConfig>, impl Fn(&str, &ModelEntry) -> bool), ApiError> {
+async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<RouterConfig>, impl Fn(&str) -> bool), ApiError> {
     let principal = authenticate(&rc.headers, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await?;
     let allowed_models = principal.tenant.allowed_models.clone();
-    let allowed = move |name: &str, model: &ModelEntry| allowed_models.as_deref().is_none_or(|a| a.iter().any(|m| m == name || *m == model.name));
+    let catalog = cfg.clone();
+    let allowed = move |name: &str| catalog.catalog.allows_name(allowed_models.as_deref(), name);
     Ok((cfg, allowed))
 }
 

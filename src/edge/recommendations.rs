@@ -53,7 +53,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         cfg.catalog.models.iter().any(|(name, m)| {
             m.mode == ModelMode::Chat
                 && m.price_key == price_key
-                && allowed.is_none_or(|a| a.iter().any(|n| n == name || cfg.catalog.aliases.get(n) == Some(name)))
+                && cfg.catalog.allows(allowed, name)
         })
     };
     let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);

@@ -61,10 +61,8 @@ pub fn route_direct(
     usable: impl Fn(&ProviderConfig) -> bool,
 ) -> Result<RouteDecision, ApiError> {
     let model = catalog.resolve(requested).ok_or_else(|| ApiError::model_not_found(requested))?;
-    if let Some(allowed) = allowed_models {
-        if !allowed.iter().any(|a| a == requested || a == &model.name) {
-            return Err(ApiError::model_not_found(requested));
-        }
+    if !catalog.allows_name(allowed_models, requested) {
+        return Err(ApiError::model_not_found(requested));
     }
     if model.mode != mode {
         let wanted = match mode {

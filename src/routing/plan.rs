@@ -51,8 +51,9 @@ pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
     }
 }
 
-fn allowed(input: &PlanInput, name: &str, resolved: &str) -> bool {
-    input.allowed_models.is_none_or(|a| a.iter().any(|m| m == name || m == resolved))
+/// Whether the tenant may be routed to a candidate the policy names (see `Catalog::allows`).
+fn allowed(input: &PlanInput, resolved: &str) -> bool {
+    input.catalog.allows(input.allowed_models, resolved)
 }
 
 /// Why a deployment cannot take the request once its adapter fills in an output cap the client
@@ -81,7 +82,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         // A name that is no model, or not this tenant's, is the client's mistake (404), not a
         // residency refusal to retry.
         let model = input.catalog.resolve(requested).ok_or_else(|| ApiError::model_not_found(requested))?;
-        if !allowed(input, requested, &model.name) {
+        if !input.catalog.allows_name(input.allowed_models, requested) {
             return Err(ApiError::model_not_found(requested));
         }
         if model.mode != ModelMode::Chat {
@@ -118,7 +119,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             notes.push(format!("{} is not a chat model", model.name));
             continue;
         }
-        if !allowed(input, name, &model.name) {
+        if !allowed(input, &model.name) {
             notes.push(format!("{} not in this tenant's allowed_models", model.name));
             continue;
         }
@@ -424,6 +425,17 @@ route = { strategy = "requested" }
         // "data residency" refusal, which SDKs retry).
         let e = run("emb", None).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("model")), "{}", e.message);
+    }
+
+    #[test]
+    fn a_policy_candidate_is_allowed_through_an_allowed_alias_of_it() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"big\"\nroute = { strategy = \"fallback\", candidates = [\"gpt-4o\"] }\n", &cat).unwrap();
+        let prices = prices();
+        let facts = Facts { model: "gpt4o".into(), ..Facts::default() };
+        let allowed = ["gpt4o".to_string()];
+        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
+        assert_eq!(d.candidates[0].model, "gpt-4o", "the tenant may use gpt-4o through its alias: {}", d.reason);
     }
 
     #[test]
