@@ -116,5 +116,43 @@ pub fn reconcile(open: &[OpenAlert], active: &[Condition], now: i64) -> (Vec<Tra
     (transitions, still_open)
 }
 
+/// Destinations each open alert's trigger was queued for, by alert key.
+pub type Told = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
+/// Who gets what this run: each trigger goes to every destination; a resolve to the destinations
+/// that were sent its trigger and are still configured (a resolve for an incident PagerDuty never
+/// opened is noise); and an alert still open goes, as a trigger, to a destination added since it
+/// opened, which would otherwise hear of it only when it resolves. `still_open`: the open alerts
+/// after `reconcile`. An open alert `told` has no entry for (state from before it was kept) is
+/// taken to have reached every current destination.
+pub fn fan_out(transitions: Vec<Transition>, still_open: &[OpenAlert], destinations: &[&str], told: &mut Told) -> Vec<(String, Transition)> {
+    let all: std::collections::BTreeSet<String> = destinations.iter().map(|d| d.to_string()).collect();
+    let mut out = Vec::new();
+    let mut triggered_now = std::collections::BTreeSet::new();
+    for t in transitions {
+        let key = t.alert().condition.key.clone();
+        match &t {
+            Transition::Trigger { .. } => {
+                out.extend(all.iter().map(|d| (d.clone(), t.clone())));
+                told.insert(key.clone(), all.clone());
+                triggered_now.insert(key);
+            }
+            Transition::Resolve { .. } => {
+                let sent_trigger = told.remove(&key).unwrap_or_else(|| all.clone());
+                out.extend(all.intersection(&sent_trigger).map(|d| (d.clone(), t.clone())));
+            }
+        }
+    }
+    for alert in still_open.iter().filter(|a| !triggered_now.contains(&a.condition.key)) {
+        let sent = told.entry(alert.condition.key.clone()).or_insert_with(|| all.clone());
+        for d in all.difference(&sent.clone()) {
+            out.push((d.clone(), Transition::Trigger { alert: alert.clone() }));
+            sent.insert(d.clone());
+        }
+    }
+    told.retain(|key, _| still_open.iter().any(|a| &a.condition.key == key));
+    out
+}
+
 #[cfg(test)]
 mod tests;

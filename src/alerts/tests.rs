@@ -105,6 +105,31 @@ fn reconcile_triggers_once_and_resolves_when_the_condition_clears() {
 }
 
 #[test]
+fn an_open_alert_reaches_a_destination_added_after_it_opened_and_resolves_where_it_was_sent() {
+    let c = Condition { key: "k".into(), kind: AlertKind::ErrorStorm, severity: Severity::Error, summary: "s".into(), details: serde_json::json!({}) };
+    let mut told = Told::new();
+    let sent = |out: &[(String, Transition)]| out.iter().map(|(d, t)| format!("{d}:{}", if matches!(t, Transition::Trigger { .. }) { "trigger" } else { "resolve" })).collect::<Vec<_>>();
+    // Opens with only a webhook.
+    let (t, open) = reconcile(&[], std::slice::from_ref(&c), 10);
+    assert_eq!(sent(&fan_out(t, &open, &["webhook"], &mut told)), ["webhook:trigger"]);
+    // PagerDuty added while it is open: it gets the trigger (the alert's first numbers), once.
+    let (t, open) = reconcile(&open, std::slice::from_ref(&c), 70);
+    let out = fan_out(t, &open, &["webhook", "pagerduty"], &mut told);
+    assert_eq!(sent(&out), ["pagerduty:trigger"]);
+    assert!(matches!(&out[0].1, Transition::Trigger { alert } if alert.opened_at == 10));
+    let (t, open) = reconcile(&open, std::slice::from_ref(&c), 130);
+    assert!(fan_out(t, &open, &["webhook", "pagerduty"], &mut told).is_empty());
+    // Slack added in the same minute it resolves: no resolve for a trigger Slack never had.
+    let (t, open) = reconcile(&open, &[], 190);
+    assert_eq!(sent(&fan_out(t, &open, &["webhook", "pagerduty", "slack"], &mut told)), ["pagerduty:resolve", "webhook:resolve"]);
+    assert!(told.is_empty());
+    // State from before destinations were kept: taken as sent everywhere, nothing resent.
+    let (_, open) = reconcile(&[], std::slice::from_ref(&c), 250);
+    let mut legacy = Told::new();
+    assert!(fan_out(Vec::new(), &open, &["webhook", "slack"], &mut legacy).is_empty());
+}
+
+#[test]
 fn config_is_validated_with_the_field_named_and_secrets_are_redacted() {
     let ok = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://hooks.example.com/x","webhook_secret":"0123456789abcdef-secret"},"spend_spike":{"min_usd":5}}"#).unwrap();
     assert_eq!(ok.spend_spike.factor, 3.0);

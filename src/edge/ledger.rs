@@ -40,6 +40,9 @@ struct AlertState {
     outbox: Vec<Delivery>,
     history: std::collections::VecDeque<Delivery>,
     next_id: u64,
+    /// The destinations each open alert's trigger was queued for (`alerts::fan_out`).
+    #[serde(default)]
+    told: alerts::Told,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
@@ -227,15 +230,15 @@ impl Ledger {
             .into_iter()
             .filter_map(|(name, on)| on.then_some(name))
             .collect();
-        for t in transitions {
-            for dest in &destinations {
+        if destinations.is_empty() {
+            for t in &transitions {
                 st.next_id += 1;
-                st.outbox.push(Delivery { id: st.next_id, destination: dest.to_string(), transition: t.clone(), attempts: 0, last_error: String::new(), delivered: false, leased_until: 0 });
+                push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t.clone(), attempts: 0, last_error: "no destination configured".into(), delivered: false, leased_until: 0 });
             }
-            if destinations.is_empty() {
-                st.next_id += 1;
-                push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t, attempts: 0, last_error: "no destination configured".into(), delivered: false, leased_until: 0 });
-            }
+        }
+        for (dest, t) in alerts::fan_out(transitions, &st.open, &destinations, &mut st.told) {
+            st.next_id += 1;
+            st.outbox.push(Delivery { id: st.next_id, destination: dest, transition: t, attempts: 0, last_error: String::new(), delivered: false, leased_until: 0 });
         }
         // This run gets what no other run holds, and for a destination with a delivery held
         // elsewhere nothing after it: a resolve must not overtake its trigger.
