@@ -63,6 +63,9 @@ pub struct ModelPrice {
     /// The model thinks before it answers (reasoning tokens), unasked: a savings baseline on a
     /// model that does not leaves out the reasoning tokens of one that does.
     pub supports_reasoning: bool,
+    /// Whether the model takes images (`None`: not stated). A model stated not to is passed over
+    /// for a request with images (routing, budget downgrades).
+    pub supports_vision: Option<bool>,
     /// Rates of OpenAI's priority and flex processing (`service_tiers` in our format, LiteLLM's
     /// `..._priority` / `..._flex` keys); a tier without its own rates is priced as standard.
     pub priority: Option<Rates>,
@@ -267,9 +270,17 @@ fn flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<bool, Pr
     }
 }
 
+/// A flag that may be left unstated.
+fn stated_flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<Option<bool>, PricingError> {
+    match entry.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => flag(model, entry, field).map(Some),
+    }
+}
+
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "supports_vision", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
 ];
 
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
@@ -357,6 +368,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         reasoning,
         max_image_tokens: count(model, entry, "max_image_tokens")?,
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
+        supports_vision: stated_flag(model, entry, "supports_vision")?,
         priority,
         flex,
         audio_input: number(model, entry, "audio_input")?.map(|v| per_million(model, "audio_input", v)).transpose()?,
@@ -447,6 +459,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         // savings baselines keep reasoning tokens). Claude thinks only when a request asks for
         // it, which the router never does.
         supports_reasoning: flag(model, entry, "supports_reasoning")? && !model.to_ascii_lowercase().contains("claude"),
+        supports_vision: stated_flag(model, entry, "supports_vision")?,
         priority: litellm_service_tier(&per_token, base, "priority")?,
         flex: litellm_service_tier(&per_token, base, "flex")?,
         audio_input: per_token("input_cost_per_audio_token")?,

@@ -296,6 +296,8 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
         .values()
         .filter(|m| m.mode == crate::catalog::ModelMode::Chat && cfg.catalog.allows(allowed, &m.name))
         .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.cannot_take(needed, chat.max_output_tokens())).is_none())
+        // A text-only model would refuse (or ignore) the request's images.
+        .filter(|m| !facts.has_images || cfg.prices.get(&m.price_key).is_none_or(|p| p.supports_vision != Some(false)))
         .filter_map(|m| {
             let candidates: Vec<Candidate> = m
                 .deployments

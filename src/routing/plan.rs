@@ -110,6 +110,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     // wait out. Names that can never serve (unknown, not a chat model, not allowed) count for
     // neither.
     let (mut too_long, mut too_much_output, mut otherwise) = (0usize, 0usize, 0usize);
+    // Candidates whose pricing row says they take no images, for a request that has some.
+    let mut no_images = 0usize;
     for name in &names {
         let Some(model) = input.catalog.resolve(name) else {
             notes.push(format!("{name} unknown"));
@@ -124,6 +126,11 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             continue;
         }
         let price = input.prices.get(&model.price_key);
+        if input.facts.has_images && price.is_some_and(|p| p.supports_vision == Some(false)) {
+            notes.push(format!("{} does not take images", model.name));
+            no_images += 1;
+            continue;
+        }
         if let Some(why) = price.and_then(|p| p.cannot_take(needed, input.requested_output_tokens)) {
             // Over the window only with the output asked for, the output is what to change.
             let prompt_fits = price.and_then(|p| p.context_window).is_none_or(|w| input.facts.prompt_tokens < w);
@@ -187,6 +194,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     }
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        if otherwise == 0 && too_long == 0 && too_much_output == 0 && no_images > 0 {
+            return Err(ApiError::invalid_value("messages", format!("{prefix}: the request has images and no candidate takes images{why}.")));
+        }
         if otherwise == 0 && too_much_output > 0 {
             return Err(ApiError::invalid_value("max_tokens", format!("{prefix}: max_tokens is more than the candidates can write or hold{why}.")));
         }
@@ -436,6 +446,22 @@ route = { strategy = "requested" }
         let allowed = ["gpt4o".to_string()];
         let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
         assert_eq!(d.candidates[0].model, "gpt-4o", "the tenant may use gpt-4o through its alias: {}", d.reason);
+    }
+
+    #[test]
+    fn a_model_stated_to_take_no_images_is_passed_over_for_a_request_with_images() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"tiny\", \"gpt-4o-mini\"] }\n", &cat).unwrap();
+        let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
+        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
+        let text = Facts { model: "x".into(), ..Facts::default() };
+        assert_eq!(route(run(&text).unwrap()).candidates[0].model, "tiny");
+        let image = Facts { has_images: true, ..text };
+        let d = route(run(&image).unwrap());
+        assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
+        let only_tiny = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"t\"\nroute = { strategy = \"fallback\", candidates = [\"tiny\"] }\n", &cat).unwrap();
+        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{}", e.message);
     }
 
     #[test]
