@@ -36,17 +36,25 @@ const REFUSAL_OPENINGS: &[&str] = &[
     "i apologize, but i cannot",
 ];
 
-pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>) -> Verdict {
+/// `stronger_cap`: the most output tokens the model it would escalate to may write for this
+/// request (its adapter's or its own cap; `None`: not known to be capped).
+pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, stronger_cap: Option<u64>) -> Verdict {
     let Some(choice) = answer.pointer("/choices/0") else {
         return Verdict::Escalate("no choices".into());
     };
     let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("");
-    // Cut off by the client's own cap, a stronger model would be cut off at the same length;
-    // unless nothing was written (a reasoning model spent the cap thinking).
+    // Cut off by the client's own cap, or by a cap the stronger model would stop at as soon, a
+    // stronger model would be cut off at the same length: both paid, the same cut answer
+    // served. Unless nothing was written (a reasoning model spent the cap thinking).
     let message = choice.get("message").cloned().unwrap_or(Value::Null);
     let wrote = message.get("content").and_then(Value::as_str).is_some_and(|c| !c.trim().is_empty())
         || message.get("tool_calls").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
-    if finish == "length" && (req.max_output_tokens().is_none() || !wrote) {
+    let written = answer.pointer("/usage/completion_tokens").and_then(Value::as_u64);
+    let stronger_writes_more = match (stronger_cap, written) {
+        (Some(cap), Some(written)) => cap > written,
+        _ => true,
+    };
+    if finish == "length" && (!wrote || (req.max_output_tokens().is_none() && stronger_writes_more)) {
         return Verdict::Escalate("stopped on length".into());
     }
     if finish == "content_filter" {
@@ -194,15 +202,15 @@ mod tests {
     fn a_tool_call_turn_is_not_held_to_the_json_format() {
         let call = json!({"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[
             {"id":"c","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"d","type":"custom","custom":{"name":"sh","input":"ls -l"}}]},"finish_reason":"tool_calls"}]});
-        assert_eq!(judge(&call, &req(SCHEMA), None), Verdict::Accept);
-        assert_eq!(judge(&call, &req(r#","response_format":{"type":"json_object"}"#), None), Verdict::Accept);
+        assert_eq!(judge(&call, &req(SCHEMA), None, None), Verdict::Accept);
+        assert_eq!(judge(&call, &req(r#","response_format":{"type":"json_object"}"#), None, None), Verdict::Accept);
     }
 
     #[test]
     fn accepts_good_answers() {
-        assert_eq!(judge(&answer("Paris.", "stop"), &req(""), None), Verdict::Accept);
-        assert_eq!(judge(&answer(r#"{"label":"spam","score":0.9,"tags":["a"]}"#, "stop"), &req(SCHEMA), None), Verdict::Accept);
-        assert_eq!(judge(&answer("I can't wait to help! Here it is.", "stop"), &req(""), None), Verdict::Accept);
+        assert_eq!(judge(&answer("Paris.", "stop"), &req(""), None, None), Verdict::Accept);
+        assert_eq!(judge(&answer(r#"{"label":"spam","score":0.9,"tags":["a"]}"#, "stop"), &req(SCHEMA), None, None), Verdict::Accept);
+        assert_eq!(judge(&answer("I can't wait to help! Here it is.", "stop"), &req(""), None, None), Verdict::Accept);
     }
 
     #[test]
@@ -218,29 +226,35 @@ mod tests {
             (answer(r#"{"label":"ham","score":1,"tags":[3]}"#, "stop"), SCHEMA, "$.tags[0] should be string"),
         ];
         for (a, extra, needle) in cases {
-            match judge(&a, &req(extra), None) {
+            match judge(&a, &req(extra), None, None) {
                 Verdict::Escalate(why) => assert!(why.contains(needle), "{needle}: {why}"),
                 Verdict::Accept => panic!("{needle}: accepted"),
             }
         }
         for opening in ["I'm sorry, I can't assist with that.", "I apologize, but I cannot share that."] {
-            assert_eq!(judge(&answer(opening, "stop"), &req(""), None), Verdict::Escalate("refusal".into()), "{opening}");
+            assert_eq!(judge(&answer(opening, "stop"), &req(""), None, None), Verdict::Escalate("refusal".into()), "{opening}");
         }
         // Cut off by the client's own cap: a stronger model would stop at the same length.
-        assert_eq!(judge(&answer("Paris is", "length"), &req(r#","max_tokens":3"#), None), Verdict::Accept);
-        assert_eq!(judge(&answer("", "length"), &req(r#","max_tokens":300"#), None), Verdict::Escalate("stopped on length".into()), "all of it spent thinking");
+        assert_eq!(judge(&answer("Paris is", "length"), &req(r#","max_tokens":3"#), None, None), Verdict::Accept);
+        assert_eq!(judge(&answer("", "length"), &req(r#","max_tokens":300"#), None, None), Verdict::Escalate("stopped on length".into()), "all of it spent thinking");
+        // No client cap: cut at 16,384 tokens, it escalates only to a model that may write more.
+        let mut cut = answer("A long essay", "length");
+        cut["usage"] = json!({"prompt_tokens": 10, "completion_tokens": 16384});
+        assert_eq!(judge(&cut, &req(""), None, Some(16384)), Verdict::Accept, "the stronger model stops at the same length");
+        assert_eq!(judge(&cut, &req(""), None, Some(64000)), Verdict::Escalate("stopped on length".into()));
+        assert_eq!(judge(&cut, &req(""), None, None), Verdict::Escalate("stopped on length".into()), "no known cap");
         let refusal = json!({"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]});
-        assert_eq!(judge(&refusal, &req(""), None), Verdict::Escalate("refusal".into()));
+        assert_eq!(judge(&refusal, &req(""), None, None), Verdict::Escalate("refusal".into()));
         let bad_tool = json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{oops"}}]},"finish_reason":"tool_calls"}]});
-        assert!(matches!(judge(&bad_tool, &req(""), None), Verdict::Escalate(_)));
+        assert!(matches!(judge(&bad_tool, &req(""), None, None), Verdict::Escalate(_)));
     }
 
     #[test]
     fn low_confidence_escalates_only_with_a_threshold() {
         let a = json!({"choices":[{"message":{"role":"assistant","content":"maybe"},"finish_reason":"stop",
             "logprobs":{"content":[{"token":"may","logprob":-2.5},{"token":"be","logprob":-1.5}]}}]});
-        assert_eq!(judge(&a, &req(""), None), Verdict::Accept);
-        assert_eq!(judge(&a, &req(""), Some(-1.0)), Verdict::Escalate("mean logprob -2.00 below -1".into()));
-        assert_eq!(judge(&a, &req(""), Some(-3.0)), Verdict::Accept);
+        assert_eq!(judge(&a, &req(""), None, None), Verdict::Accept);
+        assert_eq!(judge(&a, &req(""), Some(-1.0), None), Verdict::Escalate("mean logprob -2.00 below -1".into()));
+        assert_eq!(judge(&a, &req(""), Some(-3.0), None), Verdict::Accept);
     }
 }
