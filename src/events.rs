@@ -86,6 +86,14 @@ impl CostEvent {
         self.error_code != CLIENT_CLOSED && (self.status >= 400 || !self.error_code.is_empty())
     }
 
+    /// Whether the request failed for the router or a provider (a 5xx, or a provider's own
+    /// refusal: `upstream_*`), what an error storm is about. Not the router's refusals of the
+    /// request by design (budgets, per-minute limits, policy blocks: their own alerts or the
+    /// tenant's rules) nor requests it found malformed, which are errors in reports all the same.
+    pub fn is_route_failure(&self) -> bool {
+        self.error_code != CLIENT_CLOSED && (self.status >= 500 || self.error_code.starts_with("upstream_"))
+    }
+
     /// An event for a request that was answered (fully or as a cut-off stream).
     pub fn from_receipt(tenant: &str, attribution: Attribution, country: &str, status: u16, receipt: &Receipt, latency_ms: f64) -> CostEvent {
         let usage = receipt.usage.unwrap_or_default();
@@ -211,6 +219,18 @@ mod tests {
         let left = CostEvent::from_receipt("acme", Attribution::default(), "US", CLIENT_CLOSED_STATUS, &receipt, 1.0).with_error_code(CLIENT_CLOSED);
         assert!(!left.is_error(), "a client that leaves is not the route's error");
         assert!(CostEvent::failure("acme", Attribution::default(), "US", 400, "req_2", "invalid_value", "m", 1.0).is_error());
+        // An error storm is the route's: 5xx and providers' refusals, not the router's own
+        // refusals (a tenant past its budget) nor malformed requests.
+        let failure = |status, code| CostEvent::failure("acme", Attribution::default(), "US", status, "r", code, "m", 1.0);
+        assert!(cut.is_route_failure() && !left.is_route_failure() && !ok.is_route_failure());
+        assert!(failure(503, "upstream_unavailable").is_route_failure());
+        assert!(failure(429, "upstream_rate_limited").is_route_failure());
+        assert!(failure(400, "upstream_invalid_request").is_route_failure());
+        assert!(failure(500, "router_misconfigured").is_route_failure());
+        for (status, code) in [(429, "budget_exceeded"), (429, "rate_limit_exceeded"), (403, "blocked_by_policy"), (400, "invalid_value"), (404, "model_not_found")] {
+            let e = failure(status, code);
+            assert!(e.is_error() && !e.is_route_failure(), "{code}");
+        }
     }
 
     /// The positions the README's Analytics Engine table (and every query written against it)

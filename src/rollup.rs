@@ -124,7 +124,8 @@ pub fn minutely_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
         Value::Int(unix_now - unix_now.rem_euclid(60)),
         Value::Text(event.attribution.feature.clone()),
         Value::Int(1),
-        Value::Int(i64::from(event.is_error())),
+        // Minute rows feed the error-storm alert only.
+        Value::Int(i64::from(event.is_route_failure())),
         Value::Int(i64::from(event.shape.retries)),
         Value::Int(nanos(event.cost_usd)),
     ]
