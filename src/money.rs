@@ -167,7 +167,8 @@ pub mod decimal {
         };
         match Usd::parse_decimal(&text) {
             Some(u) if u.0 >= 0 => Ok(u),
-            _ => Err(D::Error::custom(format!("expected a non-negative USD amount like \"12.50\", got {text:?}"))),
+            // Exact picodollars in 64 bits end a little past 9.2 million dollars.
+            _ => Err(D::Error::custom(format!("expected a non-negative USD amount (at most about 9.2 million) like \"12.50\", got {text:?}"))),
         }
     }
 
