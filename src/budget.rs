@@ -624,6 +624,36 @@ pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
 /// own output while the prompt is billed once. Without a request cap, an adapter's own default
 /// (`adapter_output_cap`: Anthropic requires `max_tokens` and is sent 4,096), else the model's
 /// published cap, else its context window applies.
+/// The most prompt and output tokens one candidate may bill for the request (see [`max_cost`]).
+fn worst_case_tokens(p: &crate::pricing::ModelPrice, prompt: &crate::tokens::PromptBound, output_cap: Option<u64>, choices: u64, adapter_output_cap: Option<u64>) -> (u64, u64) {
+    let per_choice = match (output_cap, adapter_output_cap, p.max_output_tokens) {
+        (Some(cap), _, _) => cap,
+        (None, Some(adapter), Some(model)) => adapter.min(model),
+        // No cap anywhere: the answer can fill the window (the prompt is at least empty).
+        (None, adapter, model) => adapter.or(model).or(p.context_window).unwrap_or(DEFAULT_OUTPUT_CAP),
+    };
+    (prompt.for_model(p.context_window, p.max_image_tokens), per_choice.saturating_mul(choices.max(1)))
+}
+
+/// What a call cancelled before its answer came is charged (the provider may bill all it
+/// generated): the prompt's upper bound and every token the output cap allows, at the rates a
+/// plain prompt of that size is billed (not the dearest kind of token a reservation assumes:
+/// nothing in the request was written to a cache or spoken).
+pub fn abandoned_call_cost(
+    candidate: &crate::routing::Candidate,
+    prices: &crate::pricing::PriceTable,
+    prompt: &crate::tokens::PromptBound,
+    output_cap: Option<u64>,
+    choices: u64,
+    requested_tier: crate::usage::ServiceTier,
+    adapter_output_cap: Option<u64>,
+) -> Usd {
+    prices.get(&candidate.price_key).map_or(Usd::ZERO, |p| {
+        let (input_tokens, output_tokens) = worst_case_tokens(p, prompt, output_cap, choices, adapter_output_cap);
+        p.cost(&crate::usage::Usage { input_tokens, output_tokens, service_tier: requested_tier, ..Default::default() }, false).total
+    })
+}
+
 pub fn max_cost(
     decision: &crate::routing::RouteDecision,
     prices: &crate::pricing::PriceTable,
@@ -637,14 +667,7 @@ pub fn max_cost(
     let mut by_model: Vec<(&str, Usd)> = Vec::new();
     for c in &decision.candidates {
         let cost = prices.get(&c.price_key).map_or(Usd::ZERO, |p| {
-            let per_choice = match (output_cap, adapter_output_cap(c), p.max_output_tokens) {
-                (Some(cap), _, _) => cap,
-                (None, Some(adapter), Some(model)) => adapter.min(model),
-                // No cap anywhere: the answer can fill the window (the prompt is at least empty).
-                (None, adapter, model) => adapter.or(model).or(p.context_window).unwrap_or(DEFAULT_OUTPUT_CAP),
-            };
-            let output_tokens = per_choice.saturating_mul(choices.max(1));
-            let prompt_upper = prompt.for_model(p.context_window, p.max_image_tokens);
+            let (prompt_upper, output_tokens) = worst_case_tokens(p, prompt, output_cap, choices, adapter_output_cap(c));
             // Cached and cache-write prices may exceed the input price (cache writes do), and a
             // reasoning price may exceed the output price: any token could be the dearer kind.
             // A request that asks for a processing tier is held at its rates. One that does not
@@ -795,6 +818,17 @@ mod tests {
         let uncapped = crate::pricing::PriceTable::from_json(r#"{"models":{"local":{"input":1,"output":2,"context_window":32000},"bare":{"input":1,"output":2}}}"#).unwrap();
         assert_eq!(max_cost(&decision(cand("vllm", "local")), &uncapped, &PromptBound::text(1000), None, 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.065");
         assert_eq!(max_cost(&decision(cand("vllm", "bare")), &uncapped, &PromptBound::text(1000), None, 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.009192");
+    }
+
+    #[test]
+    fn an_abandoned_call_is_charged_its_most_tokens_at_plain_rates() {
+        use crate::routing::Candidate;
+        let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"claude":{"input":3,"output":15,"cache_write":3.75,"cache_write_1h":6,"max_output_tokens":64000}}}"#).unwrap();
+        let claude = Candidate { provider: "anthropic".into(), upstream_model: "claude".into(), model: "claude".into(), price_key: "claude".into() };
+        // 1,000 prompt tokens at 3 and the 4,096 the adapter sends as max_tokens at 15, not the
+        // prompt at the one-hour cache-write price a reservation assumes.
+        assert_eq!(abandoned_call_cost(&claude, &prices, &PromptBound::text(1000), None, 1, ServiceTier::Standard, Some(4096)).to_string(), "0.06444");
+        assert_eq!(abandoned_call_cost(&claude, &prices, &PromptBound::text(1000), Some(100), 1, ServiceTier::Standard, Some(4096)).to_string(), "0.0045");
     }
 
     #[test]

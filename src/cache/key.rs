@@ -53,14 +53,16 @@ pub fn exact_key(tenant: &str, scope: &str, body: &Value) -> String {
 }
 
 /// `value` as JSON with every object's keys sorted: the same request whatever order its client
-/// wrote the keys in. (Maps keep the client's order, which a JSON schema's properties need: a
-/// model writes structured output in that order.)
+/// wrote the keys in. Except a JSON schema's `properties`, kept in the client's order: a model
+/// writes structured output in that order, so two orders are two requests.
 pub fn canonical_json(value: &Value) -> String {
-    fn write(value: &Value, out: &mut String) {
+    fn write(value: &Value, keep_order: bool, out: &mut String) {
         match value {
             Value::Object(map) => {
                 let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                if !keep_order {
+                    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                }
                 out.push('{');
                 for (i, (k, v)) in entries.into_iter().enumerate() {
                     if i > 0 {
@@ -68,7 +70,7 @@ pub fn canonical_json(value: &Value) -> String {
                     }
                     out.push_str(&Value::String(k.clone()).to_string());
                     out.push(':');
-                    write(v, out);
+                    write(v, k == "properties", out);
                 }
                 out.push('}');
             }
@@ -78,7 +80,7 @@ pub fn canonical_json(value: &Value) -> String {
                     if i > 0 {
                         out.push(',');
                     }
-                    write(v, out);
+                    write(v, false, out);
                 }
                 out.push(']');
             }
@@ -86,6 +88,6 @@ pub fn canonical_json(value: &Value) -> String {
         }
     }
     let mut out = String::new();
-    write(value, &mut out);
+    write(value, false, &mut out);
     out
 }

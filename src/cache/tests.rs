@@ -25,6 +25,13 @@ fn keys_ignore_delivery_and_bookkeeping_but_nothing_else() {
     assert_eq!(exact_key("acme", "gpt-4o-mini", &same), k, "delivery and bookkeeping do not change the answer");
     let reordered: serde_json::Value = serde_json::from_str(r#"{"messages":[{"content":"hi","role":"user"}],"temperature":0,"model":"gpt-4o-mini"}"#).unwrap();
     assert_eq!(exact_key("acme", "gpt-4o-mini", &reordered), k, "key order does not matter");
+    // ...but a schema's property order does: the answer is written in it.
+    let schema = |props: &str| serde_json::from_str::<serde_json::Value>(&format!(r#"{{"model":"m","messages":[],"response_format":{{"type":"json_schema","json_schema":{{"name":"a","schema":{{"type":"object","properties":{props}}}}}}}}}"#)).unwrap();
+    let reasoning_first = schema(r#"{"reasoning":{"type":"string"},"answer":{"type":"string"}}"#);
+    let answer_first = schema(r#"{"answer":{"type":"string"},"reasoning":{"type":"string"}}"#);
+    assert_ne!(exact_key("acme", "m", &reasoning_first), exact_key("acme", "m", &answer_first));
+    let reasoning_first_reordered = serde_json::from_str::<serde_json::Value>(r#"{"messages":[],"model":"m","response_format":{"json_schema":{"schema":{"properties":{"reasoning":{"type":"string"},"answer":{"type":"string"}},"type":"object"},"name":"a"},"type":"json_schema"}}"#).unwrap();
+    assert_eq!(exact_key("acme", "m", &reasoning_first), exact_key("acme", "m", &reasoning_first_reordered), "other keys' order still does not matter");
 
     assert_ne!(exact_key("globex", "gpt-4o-mini", &base), k, "another tenant never shares a key");
     assert_ne!(exact_key("acme", "fast", &base), k, "another model or alias");

@@ -34,9 +34,13 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
     if super::crossings::rate_limit(env, ADMIN_LIMITER, &format!("admin:{}", crate::client_address::limiter_subject(&client))).await == Some(false) {
         rc.add_header("retry-after", "60".into());
+        super::http::drain(&mut req).await;
         return Err(ApiError::rate_limited("Too many admin calls from this address; wait a minute and try again."));
     }
-    require_admin(&rc.headers, env)?;
+    if let Err(e) = require_admin(&rc.headers, env) {
+        super::http::drain(&mut req).await;
+        return Err(e);
+    }
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').filter(|s| !s.is_empty()).collect();

@@ -487,11 +487,15 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Ok(answer) => answer,
             // The client left and the answer did not come in time to be read and billed before
             // the runtime ends the request: the call is cancelled, and charged the most it could
-            // cost (its reservation for this model), since the provider may bill all of it.
-            Err(upstream::SendError::Abandoned) => {
+            // cost at plain rates, since the provider may bill all of it.
+            Err(upstream::SendError::Abandoned { sent }) => {
                 health::neutral(&provider.id, &candidate.upstream_model);
-                let only_this = RouteDecision { candidates: vec![candidate.clone()], ..decision.clone() };
-                let worst = max_cost(&only_this, &cfg.prices, &prompt_token_upper_bound(&attempt_chat), attempt_chat.max_output_tokens(), attempt_chat.choices(), requested_tier(&attempt_chat), &|c| adapter_output_cap(&cfg, c));
+                // Answers a cascade escalated from were paid for all the same.
+                rc.unseen_cost.set(rc.unseen_cost.get() + attempts.escalation_cost);
+                if !sent {
+                    return Err(ApiError::client_closed("The client disconnected before the provider was called."));
+                }
+                let worst = crate::budget::abandoned_call_cost(candidate, &cfg.prices, &prompt_token_upper_bound(&attempt_chat), attempt_chat.max_output_tokens(), attempt_chat.choices(), requested_tier(&attempt_chat), adapter_output_cap(&cfg, candidate));
                 rc.unseen_cost.set(rc.unseen_cost.get() + worst);
                 return Err(ApiError::client_closed(format!(
                     "The client disconnected and {}'s answer had not come {:.0} s later: the call was cancelled and charged its most possible cost, ${worst}.",
@@ -950,7 +954,13 @@ fn stream_response(
             };
             match next {
                 Some(Ok(bytes)) => {
+                    let was_committed = st.session.is_committed();
                     let out = st.session.push(&bytes);
+                    if !was_committed && st.session.is_committed() {
+                        // Its first token came after the stream was handed on: a half-open
+                        // breaker it was probing opens to others now (see `serve`).
+                        health::started(&st.deployment.0, &st.deployment.1);
+                    }
                     if st.session.failure().is_some() {
                         // The stream is over for the client (its error event is in `out`): stop
                         // reading, which cancels the upstream call, and end it now.

@@ -79,8 +79,9 @@ export function headerValues(headers, names) {
 //
 // Answers one of:
 //   ["timeout"]                                    no response headers within `timeoutMs`
-//   ["abandoned"]                                  the client left and no answer came within
-//                                                  `abandonAfterMs` (the call is cancelled)
+//   ["abandoned", sent]                            the client had left: before the call (`sent`
+//                                                  false: nothing was sent), or `abandonAfterMs`
+//                                                  before an answer came (the call is cancelled)
 //   ["network", message]                           refused, reset, DNS: the provider never answered
 //   ["stream", status, contentType, ReadableStream, null] `wantStream` and a 2xx answer
 //   ["whole", status, contentType, Uint8Array | null, retryAfter] the whole body; null if it broke
@@ -96,6 +97,9 @@ function retryAfterSeconds(headers) {
 }
 
 export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStream, clientSignal, abandonAfterMs) {
+  // Nobody will read an answer to a client already gone, and a call started now could outlive
+  // the runtime's grace, unbilled: it is not made.
+  if (clientSignal.aborted) return ['abandoned', false];
   const headers = recordFromLines(headerLines);
   const payload = body.slice();
   const controller = new AbortController();
@@ -115,8 +119,7 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
       controller.abort();
     }, abandonAfterMs);
   };
-  if (clientSignal.aborted) abandon();
-  else clientSignal.addEventListener('abort', abandon, { once: true });
+  clientSignal.addEventListener('abort', abandon, { once: true });
   const stopWatching = () => {
     clientSignal.removeEventListener('abort', abandon);
     if (abandonTimer !== null) clearTimeout(abandonTimer);
@@ -128,7 +131,7 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
     response = await fetch(url, { method: 'POST', headers, body: payload, signal: controller.signal, redirect: 'manual' });
   } catch (e) {
     stopWatching();
-    if (abandoned) return ['abandoned'];
+    if (abandoned) return ['abandoned', true];
     return timedOut ? ['timeout'] : ['network', String((e && e.message) || e)];
   } finally {
     // The limit is on the response headers only: a stream may then run as long as it needs.
@@ -149,7 +152,8 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
     // The connection broke while the body was being read (or the call was abandoned).
   }
   stopWatching();
-  if (abandoned) return ['abandoned'];
+  // An answer read whole before the timer's abort took hold is kept (and billed as it is).
+  if (abandoned && bytes === null) return ['abandoned', true];
   return ['whole', response.status, contentType, bytes, retryAfter];
 }
 

@@ -138,8 +138,10 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             let answer = match upstream::send(up, provider.timeout_ms, upstream::Expect::Whole, rc.client_watch(env)).await {
                 Ok(answer) => answer,
                 // Billed all the same, at the estimate, while the request can still settle.
-                Err(upstream::SendError::Abandoned) => {
-                    rc.charge_unseen(&cfg.prices, &candidate.price_key, &Usage { input_tokens: batch.estimated_input_tokens(), ..Usage::default() });
+                Err(upstream::SendError::Abandoned { sent }) => {
+                    if sent {
+                        rc.charge_unseen(&cfg.prices, &candidate.price_key, &Usage { input_tokens: batch.estimated_input_tokens(), ..Usage::default() });
+                    }
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);
                     return Err(ApiError::client_closed("The client disconnected before the embeddings came; the call was cancelled and billed at its estimate."));

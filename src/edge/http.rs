@@ -106,6 +106,8 @@ pub struct RequestContext {
     /// Aborted once the client disconnects (the `enable_request_signal` compatibility flag;
     /// without it, never).
     client_signal: web_sys::AbortSignal,
+    /// The stand-in for `client_signal` under `TEST_CLIENT_LEAVES_AFTER_MS`, one per request.
+    test_client_signal: RefCell<Option<web_sys::AbortSignal>>,
 }
 
 /// Browser clients (the OpenAI SDKs with `dangerouslyAllowBrowser`) may call the API from any
@@ -197,6 +199,7 @@ impl RequestContext {
             shape: RefCell::new(Default::default()),
             last_attempt: RefCell::new(None),
             client_signal: req.inner().signal(),
+            test_client_signal: RefCell::new(None),
         }
     }
 
@@ -212,7 +215,7 @@ impl RequestContext {
         // disconnects), so tests stand in a timer for the client: a var no deployment sets.
         let test_leaves_after_ms = env.var("TEST_CLIENT_LEAVES_AFTER_MS").ok().and_then(|v| v.to_string().parse::<u32>().ok());
         let signal = match test_leaves_after_ms {
-            Some(ms) => web_sys::AbortSignal::timeout_with_u32(ms),
+            Some(ms) => self.test_client_signal.borrow_mut().get_or_insert_with(|| web_sys::AbortSignal::timeout_with_u32(ms)).clone(),
             None => self.client_signal.clone(),
         };
         Some((signal, abandon_after_ms(env)))

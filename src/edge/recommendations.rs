@@ -51,9 +51,9 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let allowed = principal.tenant.allowed_models.as_deref();
     let may_route_to = |price_key: &str| {
         cfg.catalog.models.iter().any(|(name, m)| {
-            m.mode == ModelMode::Chat
-                && m.price_key == price_key
-                && cfg.catalog.allows(allowed, name)
+            // Usage rows name a deployment's own pricing row where it has one.
+            let priced_so = m.price_key == price_key || m.deployments.iter().any(|d| m.price_key_of(d) == price_key);
+            m.mode == ModelMode::Chat && priced_so && cfg.catalog.allows(allowed, name)
         })
     };
     let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);

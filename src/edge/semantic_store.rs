@@ -57,6 +57,9 @@ pub struct SemanticCache {
     sweep_at: Cell<Option<i64>>,
     /// When the last sweep ran (unix seconds; 0: not in this instance's life).
     swept_at: Cell<i64>,
+    /// Whether this instance has made sure a sweep is set for what it already stores (entries
+    /// from before alarms were set, or whose alarm was lost).
+    sweep_checked: Cell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +250,23 @@ impl SemanticCache {
         self.set_sweep(at).await
     }
 
+    /// A sweep for the earliest expiry stored, unless one is set already.
+    async fn ensure_sweep_set(&self) -> worker::Result<()> {
+        match self.earliest_expiry()? {
+            Some(at) => self.sweep_no_later_than(at).await,
+            None => Ok(()),
+        }
+    }
+
+    fn earliest_expiry(&self) -> worker::Result<Option<i64>> {
+        #[derive(Deserialize)]
+        struct Earliest {
+            at: Option<i64>,
+        }
+        let earliest: Vec<Earliest> = self.sql().exec("SELECT MIN(expires_at) AS at FROM semantic_entries", None)?.to_array()?;
+        Ok(earliest.first().and_then(|e| e.at))
+    }
+
     async fn set_sweep(&self, at: i64) -> worker::Result<()> {
         self.state.storage().set_alarm(ScheduledTime::new(js_sys::Date::new(&((at * 1000) as f64).into()))).await?;
         self.sweep_at.set(Some(at));
@@ -273,14 +293,9 @@ impl SemanticCache {
         if full_batch {
             return self.set_sweep(now + 1).await;
         }
-        #[derive(Deserialize)]
-        struct Earliest {
-            at: Option<i64>,
-        }
-        let earliest: Vec<Earliest> = self.sql().exec("SELECT MIN(expires_at) AS at FROM semantic_entries", None)?.to_array()?;
         // Set here rather than through sweep_no_later_than: while this alarm runs, storage may
         // still report it as the one set.
-        match earliest.first().and_then(|e| e.at) {
+        match self.earliest_expiry()? {
             Some(at) => self.set_sweep(at.max(now + SWEEP_GAP_SECS)).await,
             None => Ok(()),
         }
@@ -294,10 +309,13 @@ impl DurableObject for SemanticCache {
                 worker::console_error!("semantic table not created: {e}");
             }
         }
-        SemanticCache { state, indexes: RefCell::new(None), sweep_at: Cell::new(None), swept_at: Cell::new(0) }
+        SemanticCache { state, indexes: RefCell::new(None), sweep_at: Cell::new(None), swept_at: Cell::new(0), sweep_checked: Cell::new(false) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        if !self.sweep_checked.replace(true) {
+            self.ensure_sweep_set().await?;
+        }
         let text = req.text().await.unwrap_or_default();
         match req.path().as_str() {
             "/lookup" => match serde_json::from_str(&text) {

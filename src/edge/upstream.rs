@@ -13,9 +13,9 @@ use super::crossings;
 
 pub enum SendError {
     Timeout,
-    /// The client left and no answer came within the grace the caller gave (the call was
-    /// cancelled): see `crossings.js`.
-    Abandoned,
+    /// The client had left: before the call, which was then not made (`sent` false), or too
+    /// long before an answer came, and the call was cancelled (see `crossings.js`).
+    Abandoned { sent: bool },
     /// Connection refused or reset, DNS failure: the provider never answered.
     Network(String),
 }
@@ -26,7 +26,7 @@ impl SendError {
     pub fn status(&self) -> u16 {
         match self {
             SendError::Timeout => 504,
-            SendError::Abandoned => crate::events::CLIENT_CLOSED_STATUS,
+            SendError::Abandoned { .. } => crate::events::CLIENT_CLOSED_STATUS,
             SendError::Network(_) => 502,
         }
     }
@@ -34,7 +34,8 @@ impl SendError {
     pub fn describe(&self) -> String {
         match self {
             SendError::Timeout => "timed out".to_string(),
-            SendError::Abandoned => "cancelled: the client had left and no answer came".to_string(),
+            SendError::Abandoned { sent: true } => "cancelled: the client had left and no answer came".to_string(),
+            SendError::Abandoned { sent: false } => "not sent: the client had left".to_string(),
             SendError::Network(detail) => {
                 // The runtime's message names no secrets (keys travel in headers), so it is safe to log.
                 worker::console_warn!("upstream connection failed: {detail}");
@@ -103,7 +104,7 @@ pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect, client:
     let kind = parts.get(0).as_string().unwrap_or_default();
     match kind.as_str() {
         "timeout" => return Err(SendError::Timeout),
-        "abandoned" => return Err(SendError::Abandoned),
+        "abandoned" => return Err(SendError::Abandoned { sent: parts.get(1).as_bool().unwrap_or(true) }),
         "network" => return Err(SendError::Network(parts.get(1).as_string().unwrap_or_default())),
         _ => {}
     }

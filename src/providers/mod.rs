@@ -379,10 +379,11 @@ pub fn redact_secrets(text: &str) -> String {
             let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer", "org-", "proj_"].iter().any(|p| word.starts_with(p) && word.len() > 8)
                 || (word.len() >= 32 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && word.chars().any(|c| c.is_ascii_digit()));
             // So are the account's quota and what every tenant together has used of it
-            // ("Limit 30000, Used 29876, Requested 500").
+            // ("Limit 30000, Used 29876"; "Requested 500" is the request's own size, which its
+            // client needs, as in a context-length refusal's "you requested 130000 tokens").
             let quota_figure = after_quota_word && !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.');
             if !word.is_empty() {
-                after_quota_word = ["limit", "used", "requested"].iter().any(|q| word.eq_ignore_ascii_case(q));
+                after_quota_word = ["limit", "used"].iter().any(|q| word.eq_ignore_ascii_case(q));
             }
             if key_like || quota_figure {
                 format!("[redacted]{tail}")
@@ -465,6 +466,7 @@ mod tests {
         assert!(error_message_from_body(429, limit).contains("in organization [redacted] on tokens"));
         assert!(error_message_from_body(429, limit).contains("Limit [redacted], Used [redacted]."), "{}", error_message_from_body(429, limit));
         assert!(redact_secrets("Used to work; retry in 20s").contains("Used to work"), "only figures after the words");
+        assert!(redact_secrets("However, you requested 130000 tokens").contains("requested 130000"), "the client's own size stays");
         let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "a".repeat(2000));
         assert!(error_message_from_body(400, long.as_bytes()).chars().count() <= 501);
     }

@@ -265,6 +265,9 @@ impl Policy {
             let action = match (r.route, r.block, r.respond) {
                 (Some(route), None, None) => {
                     validate_route(&route, known).map_err(|m| err(line, format!("rule '{}': {m}", r.name)))?;
+                    if let Some(problem) = same_model_twice(&route, known) {
+                        notes.push(format!("{source_name}:{line}: rule '{}': {problem}", r.name));
+                    }
                     Action::Route(route)
                 }
                 (None, Some(message), None) => Action::Block(message),
@@ -335,6 +338,21 @@ impl Policy {
     }
 }
 
+/// Two names of one model (an alias and its target) in a cascade or a split: the cascade never
+/// has a stronger model to escalate to there, the split measures nothing. A note rather than an
+/// error: such a policy still routes (as it did before this was checked), and a catalog change
+/// re-pointing an alias must not stop a tenant's traffic.
+fn same_model_twice(route: &Route, known: &dyn KnownNames) -> Option<String> {
+    if !matches!(route.strategy, Strategy::Cascade | Strategy::Split) {
+        return None;
+    }
+    route.candidates.iter().enumerate().find_map(|(i, a)| {
+        let b = route.candidates[..i].iter().find(|b| known.model_of(b) == known.model_of(a))?;
+        let strategy = format!("{:?}", route.strategy).to_lowercase();
+        Some(format!("candidates '{b}' and '{a}' are the same model ({}): a {strategy} needs different models to do anything", known.model_of(a)))
+    })
+}
+
 fn validate_route(route: &Route, known: &dyn KnownNames) -> Result<(), String> {
     for c in &route.candidates {
         if !known.is_model(c) {
@@ -342,15 +360,6 @@ fn validate_route(route: &Route, known: &dyn KnownNames) -> Result<(), String> {
         }
         if !known.is_chat_model(c) {
             return Err(format!("candidate '{c}' is an embedding model, which cannot answer chat requests"));
-        }
-    }
-    // Two names of one model (an alias and its target) in a cascade or a split: the cascade
-    // would never have a stronger model to escalate to, the split would measure nothing.
-    if matches!(route.strategy, Strategy::Cascade | Strategy::Split) {
-        for (i, a) in route.candidates.iter().enumerate() {
-            if let Some(b) = route.candidates[..i].iter().find(|b| known.model_of(b) == known.model_of(a)) {
-                return Err(format!("candidates '{b}' and '{a}' are the same model ({}): a {} needs different models", known.model_of(a), format!("{:?}", route.strategy).to_lowercase()));
-            }
         }
     }
     // Regions none of which a provider is in would pass loading and then refuse every request
@@ -634,7 +643,7 @@ route = { strategy = "requested" }
     }
 
     #[test]
-    fn a_cascade_or_split_over_two_names_of_one_model_is_refused() {
+    fn a_cascade_or_split_over_two_names_of_one_model_is_noted() {
         struct WithAlias;
         impl KnownNames for WithAlias {
             fn is_model(&self, m: &str) -> bool {
@@ -648,12 +657,14 @@ route = { strategy = "requested" }
             }
         }
         let text = |route: &str| format!("version = 1\nname = \"x\"\n\n[[rules]]\nname = \"r\"\nroute = {route}\n");
-        let e = Policy::from_toml("x.toml", &text(r#"{ strategy = "cascade", candidates = ["gpt-4o-mini", "fast"] }"#), &WithAlias).unwrap_err();
-        assert!(e.to_string().contains("candidates 'gpt-4o-mini' and 'fast' are the same model (gpt-4o-mini)"), "{e}");
-        let e = Policy::from_toml("x.toml", &text(r#"{ strategy = "split", candidates = ["fast", "gpt-4o-mini"], weights = [50, 50] }"#), &WithAlias).unwrap_err();
-        assert!(e.to_string().contains("a split needs different models"), "{e}");
-        Policy::from_toml("x.toml", &text(r#"{ strategy = "fallback", candidates = ["fast", "gpt-4o-mini"] }"#), &WithAlias).expect("a fallback may name a model twice");
-        Policy::from_toml("x.toml", &text(r#"{ strategy = "cascade", candidates = ["fast", "gpt-4o"] }"#), &WithAlias).unwrap();
+        // Noted, not refused: such a policy routes as it always did.
+        let p = Policy::from_toml("x.toml", &text(r#"{ strategy = "cascade", candidates = ["gpt-4o-mini", "fast"] }"#), &WithAlias).unwrap();
+        assert!(p.notes.iter().any(|n| n.contains("candidates 'gpt-4o-mini' and 'fast' are the same model (gpt-4o-mini)")), "{:?}", p.notes);
+        let p = Policy::from_toml("x.toml", &text(r#"{ strategy = "split", candidates = ["fast", "gpt-4o-mini"], weights = [50, 50] }"#), &WithAlias).unwrap();
+        assert!(p.notes.iter().any(|n| n.contains("a split needs different models")), "{:?}", p.notes);
+        let p = Policy::from_toml("x.toml", &text(r#"{ strategy = "fallback", candidates = ["fast", "gpt-4o-mini"] }"#), &WithAlias).unwrap();
+        assert!(p.notes.is_empty(), "a fallback may name a model twice");
+        assert!(Policy::from_toml("x.toml", &text(r#"{ strategy = "cascade", candidates = ["fast", "gpt-4o"] }"#), &WithAlias).unwrap().notes.is_empty());
     }
 
     #[test]
