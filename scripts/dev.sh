@@ -12,6 +12,14 @@ ADMIN="${ADMIN_TOKEN:-dev-admin-token-local-only}"
 node tests/fake-upstream/server.mjs --port "$DEMO_PORT" --demo > /dev/null &
 demo_pid=$!
 trap 'kill $demo_pid 2>/dev/null || true' EXIT INT TERM
+# The catalog seeded below points at the demo upstream: stop here if it did not come up (its
+# port taken by an earlier run, say) rather than serve a router whose providers all fail.
+for _ in $(seq 50); do
+  curl -s -o /dev/null "$DEMO_URL" && break
+  kill -0 "$demo_pid" 2>/dev/null || { echo "the demo upstream could not start on port $DEMO_PORT (in use?)" >&2; exit 1; }
+  sleep 0.1
+done
+curl -s -o /dev/null "$DEMO_URL" || { echo "the demo upstream is not answering on $DEMO_URL" >&2; exit 1; }
 
 node scripts/seed-kv.mjs --local --demo-url "$DEMO_URL"
 cat <<MSG

@@ -6,7 +6,7 @@
 //   --remote                  your account's KV (make seed-remote): catalog, pricing, policies
 //                             and the semantic cache's embedder weights;
 //                             tenants and keys are created with the admin API.
-import { readFileSync, readdirSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -61,11 +61,16 @@ function bulkPut(binding, entries) {
   const file = path.join(dir, `${binding}.json`);
   writeFileSync(file, JSON.stringify(entries));
   const wrangler = path.join(ROOT, 'node_modules/.bin/wrangler');
-  execFileSync(wrangler, ['kv', 'bulk', 'put', file, '--binding', binding, remote ? '--remote' : '--local'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
-  });
+  try {
+    execFileSync(wrangler, ['kv', 'bulk', 'put', file, '--binding', binding, remote ? '--remote' : '--local'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+    });
+  } finally {
+    // The CONFIG file holds the embedder (several MB of base64).
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const catalog = JSON.parse(readFileSync(path.join(ROOT, 'kv-seed/catalog.json'), 'utf8'));

@@ -33,7 +33,8 @@ trap cleanup EXIT
 need_apt=()
 command -v nginx >/dev/null || need_apt+=(nginx-light)
 command -v wrk >/dev/null || need_apt+=(wrk)
-if ((${#need_apt[@]})); then apt-get install -y "${need_apt[@]}" >/dev/null; fi
+# Package lists may be empty or stale on a fresh machine: updated once if the install fails.
+if ((${#need_apt[@]})); then apt-get install -y "${need_apt[@]}" >/dev/null || { apt-get update >/dev/null && apt-get install -y "${need_apt[@]}" >/dev/null; }; fi
 mkdir -p "$peers"
 if ! "$peers/venv/bin/python" -c 'import litellm, tensorzero' 2>/dev/null; then
   python3 -m venv "$peers/venv"

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { Miniflare } from 'miniflare';
@@ -55,7 +56,15 @@ function workerdPid() {
 
 // ws comes with miniflare (a dependency of it, not of this project).
 const WebSocket = createRequire(path.join(ROOT, 'node_modules/miniflare/package.json'))('ws');
-const INSPECTOR_PORT = Number(process.env.LOAD_INSPECTOR_PORT ?? 9345);
+/** A port nothing listens on now (the OS picks it), for workerd's inspector. */
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((res) => server.listen(0, '127.0.0.1', res));
+  const { port } = server.address();
+  await new Promise((res) => server.close(res));
+  return port;
+}
+const INSPECTOR_PORT = Number(process.env.LOAD_INSPECTOR_PORT ?? (await freePort()));
 
 /**
  * The worker isolate's own memory, read through workerd's inspector (DevTools protocol): the V8

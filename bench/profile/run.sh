@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
-command -v nginx >/dev/null && command -v wrk >/dev/null || { apt-get install -y nginx-light wrk >/dev/null; }
+command -v nginx >/dev/null && command -v wrk >/dev/null || { apt-get install -y nginx-light wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx-light wrk >/dev/null; }; }
 make -s build >/dev/null
 work=$(mktemp -d)
 chmod 755 "$work"

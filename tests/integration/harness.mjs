@@ -5,6 +5,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
+
+// Miniflare would fetch request.cf's placeholder from workers.cloudflare.com on every start
+// (outside the registries here; 3 s timeout each): its built-in placeholder serves.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= 'false';
 import { startFakeUpstream } from '../fake-upstream/server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
