@@ -44,7 +44,8 @@ load: build/index.js
 # The same load as a pass/fail check in `make test` (no errors, every cost event, the isolate's
 # memory flat), without the control run and without touching bench/RESULTS.md.
 load-check: build/index.js
-	LOAD_BASELINE=0 LOAD_WRITE=0 node bench/load/load.mjs > build/load-check.json || { cat build/load-check.json; exit 1; }
+	rm -f build/load-check.json
+	LOAD_BASELINE=0 LOAD_WRITE=0 LOAD_RESULT_FILE=build/load-check.json node bench/load/load.mjs || { cat build/load-check.json 2>/dev/null; exit 1; }
 	@node -e 'const r = require("./build/load-check.json").router; console.log(`load check: $${r.errors} errors, $${r.events} cost events, isolate memory $${r.isolate.growthPct.toFixed(1)}%, $${r.throughput.toFixed(0)} req/s`)'
 
 # The benchmark crates call the core's API and nothing else builds them, so an API change could

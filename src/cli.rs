@@ -195,6 +195,7 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
     if let Some(alias) = policy.host_model(&ctx.host) {
         facts.model = alias.to_string();
     }
+    facts.model_served = catalog.resolve(&facts.model).map(|m| m.name.clone()).unwrap_or_default();
     let everyone = |_: &ProviderConfig| true;
     let sticky = if ctx.user.is_empty() { format!("line-{line}") } else { ctx.user.clone() };
     let input = PlanInput {

@@ -61,6 +61,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         chat.model = alias.to_string();
     }
     let mut facts = Facts::for_chat(&chat);
+    facts.model_served = cfg.catalog.resolve(&chat.model).map(|m| m.name.clone()).unwrap_or_default();
     rc.prompt_tokens.set(facts.prompt_tokens);
     facts.plan = principal.tenant.plan.clone();
     facts.feature = attribution.feature.clone();

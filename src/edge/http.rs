@@ -213,12 +213,11 @@ impl RequestContext {
     pub fn client_watch(&self, env: &worker::Env) -> Option<(web_sys::AbortSignal, f64)> {
         // Local workerd never aborts request.signal (it does not cancel a request whose client
         // disconnects), so tests stand in a timer for the client: a var no deployment sets.
-        let test_leaves_after_ms = env.var("TEST_CLIENT_LEAVES_AFTER_MS").ok().and_then(|v| v.to_string().parse::<u32>().ok());
-        let signal = match test_leaves_after_ms {
+        let signal = match client_watch_vars(env).test_leaves_after_ms {
             Some(ms) => self.test_client_signal.borrow_mut().get_or_insert_with(|| web_sys::AbortSignal::timeout_with_u32(ms)).clone(),
             None => self.client_signal.clone(),
         };
-        Some((signal, abandon_after_ms(env)))
+        Some((signal, client_watch_vars(env).abandon_after_ms))
     }
 
     pub fn set_tenant(&self, principal: &Principal) {
@@ -402,10 +401,35 @@ pub fn rfc3339(unix: i64) -> String {
 /// 30 s the runtime grants `waitUntil` then, with time left to bill and settle the call. The
 /// `ABANDON_AFTER_CLIENT_LEFT_MS` var (100 to 25,000) exists for tests, which cannot wait 20 s.
 pub fn abandon_after_ms(env: &worker::Env) -> f64 {
-    const DEFAULT_MS: f64 = 20_000.0;
-    env.var("ABANDON_AFTER_CLIENT_LEFT_MS")
-        .ok()
-        .and_then(|v| v.to_string().trim().parse::<f64>().ok())
-        .filter(|ms| (100.0..=25_000.0).contains(ms))
-        .unwrap_or(DEFAULT_MS)
+    client_watch_vars(env).abandon_after_ms
+}
+
+#[derive(Clone, Copy)]
+struct ClientWatchVars {
+    abandon_after_ms: f64,
+    test_leaves_after_ms: Option<u32>,
+}
+
+thread_local! {
+    /// Read once per isolate: vars are fixed for a deployment, and each read crosses into JS.
+    static CLIENT_WATCH_VARS: std::cell::Cell<Option<ClientWatchVars>> = const { std::cell::Cell::new(None) };
+}
+
+fn client_watch_vars(env: &worker::Env) -> ClientWatchVars {
+    CLIENT_WATCH_VARS.with(|cached| {
+        cached.get().unwrap_or_else(|| {
+            const DEFAULT_MS: f64 = 20_000.0;
+            let vars = ClientWatchVars {
+                abandon_after_ms: env
+                    .var("ABANDON_AFTER_CLIENT_LEFT_MS")
+                    .ok()
+                    .and_then(|v| v.to_string().trim().parse::<f64>().ok())
+                    .filter(|ms| (100.0..=25_000.0).contains(ms))
+                    .unwrap_or(DEFAULT_MS),
+                test_leaves_after_ms: env.var("TEST_CLIENT_LEAVES_AFTER_MS").ok().and_then(|v| v.to_string().parse::<u32>().ok()),
+            };
+            cached.set(Some(vars));
+            vars
+        })
+    })
 }

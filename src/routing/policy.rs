@@ -179,7 +179,11 @@ pub struct Facts {
     pub has_tools: bool,
     pub has_images: bool,
     pub has_schema: bool,
+    /// The model as the client named it.
     pub model: String,
+    /// The catalog model that name serves (through an alias; empty if none): a `when.model`
+    /// naming a model matches requests for it by any of its names.
+    pub model_served: String,
     pub plan: String,
     pub feature: String,
     pub team: String,
@@ -434,7 +438,10 @@ impl Condition {
             && check(self.has_tools.map(|b| b == f.has_tools), &|| format!("has_tools {}", f.has_tools))
             && check(self.has_images.map(|b| b == f.has_images), &|| format!("has_images {}", f.has_images))
             && check(self.has_schema.map(|b| b == f.has_schema), &|| format!("has_schema {}", f.has_schema))
-            && check(one_of(&self.model, &f.model), &|| format!("model {}", f.model))
+            && check(
+                self.model.as_ref().map(|l| l.iter().any(|v| v.eq_ignore_ascii_case(&f.model) || (!f.model_served.is_empty() && v.eq_ignore_ascii_case(&f.model_served)))),
+                &|| format!("model {}", f.model),
+            )
             && check(one_of(&self.plan, &f.plan), &|| format!("plan {}", f.plan))
             && check(one_of(&self.feature, &f.feature), &|| format!("feature {}", f.feature))
             && check(one_of(&self.team, &f.team), &|| format!("team {}", f.team))
@@ -614,6 +621,13 @@ route = { strategy = "requested" }
         f.eu = false;
         f.model = "faq-bot".into();
         assert!(matches!(&p.first_match(&f).unwrap().0.action, Action::Respond(t) if t.contains("9 to 5")));
+        // A rule naming a model matches a request for it through an alias (a block rule on a
+        // model could otherwise be walked around by its alias); naming the alias, only the alias.
+        let faq = p.first_match(&f).unwrap().0.name.clone();
+        let via_alias = Facts { model: "some-alias".into(), model_served: "faq-bot".into(), ..f.clone() };
+        assert_eq!(p.first_match(&via_alias).unwrap().0.name, faq);
+        let other = Facts { model: "faq-bot-2".into(), model_served: "gpt-4o".into(), ..f.clone() };
+        assert_ne!(p.first_match(&other).unwrap().0.name, faq);
     }
 
     #[test]
