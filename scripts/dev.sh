@@ -9,17 +9,22 @@ ROUTER_PORT="${ROUTER_PORT:-8787}"
 DEMO_URL="http://127.0.0.1:${DEMO_PORT}"
 ADMIN="${ADMIN_TOKEN:-dev-admin-token-local-only}"
 
-node tests/fake-upstream/server.mjs --port "$DEMO_PORT" --demo > /dev/null &
+demo_log=$(mktemp)
+node tests/fake-upstream/server.mjs --port "$DEMO_PORT" --demo > "$demo_log" &
 demo_pid=$!
-trap 'kill $demo_pid 2>/dev/null || true' EXIT INT TERM
-# The catalog seeded below points at the demo upstream: stop here if it did not come up (its
-# port taken by an earlier run, say) rather than serve a router whose providers all fail.
-for _ in $(seq 50); do
-  curl -s -o /dev/null "$DEMO_URL" && break
-  kill -0 "$demo_pid" 2>/dev/null || { echo "the demo upstream could not start on port $DEMO_PORT (in use?)" >&2; exit 1; }
+trap 'kill $demo_pid 2>/dev/null || true; rm -f "$demo_log"' EXIT INT TERM
+# The catalog seeded below points at the demo upstream: stop here unless it says it is listening
+# (its port taken by an earlier run, it exits instead) rather than seed a catalog pointing at
+# whatever holds the port.
+for _ in $(seq 100); do
+  grep -q '"listening"' "$demo_log" && break
+  kill -0 "$demo_pid" 2>/dev/null || break
   sleep 0.1
 done
-curl -s -o /dev/null "$DEMO_URL" || { echo "the demo upstream is not answering on $DEMO_URL" >&2; exit 1; }
+if ! grep -q '"listening"' "$demo_log" || ! kill -0 "$demo_pid" 2>/dev/null; then
+  echo "the demo upstream could not start on port $DEMO_PORT (in use?)" >&2
+  exit 1
+fi
 
 node scripts/seed-kv.mjs --local --demo-url "$DEMO_URL"
 cat <<MSG

@@ -636,9 +636,10 @@ fn worst_case_tokens(p: &crate::pricing::ModelPrice, prompt: &crate::tokens::Pro
 }
 
 /// What a call cancelled before its answer came is charged (the provider may bill all it
-/// generated): the prompt's upper bound and every token the output cap allows, at the rates a
-/// plain prompt of that size is billed (not the dearest kind of token a reservation assumes:
-/// nothing in the request was written to a cache or spoken).
+/// generated), for a request with nothing billed above plain rates (no audio, files or cache
+/// marks: `ChatRequest::may_bill_dearer_tokens`): the prompt's upper bound and every token the
+/// output cap allows, at the rates a plain prompt of that size is billed, not the dearest kind
+/// of token a reservation assumes.
 pub fn abandoned_call_cost(
     candidate: &crate::routing::Candidate,
     prices: &crate::pricing::PriceTable,

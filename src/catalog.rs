@@ -325,6 +325,11 @@ impl Catalog {
         by_deployment.or_else(|| self.resolve(served).map(|m| m.price_key.as_str()))
     }
 
+    /// The catalog model usage records name by its served name (see `price_key_of_served`).
+    pub fn model_of_served(&self, served: &str) -> Option<&ModelEntry> {
+        self.models.values().find(|m| m.deployments.iter().any(|d| d.upstream_model == served)).or_else(|| self.resolve(served))
+    }
+
     /// Every model and alias, for `/v1/models`.
     pub fn public_names(&self) -> impl Iterator<Item = (&str, &ModelEntry)> {
         self.models

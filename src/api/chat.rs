@@ -478,6 +478,15 @@ impl ChatRequest {
     }
 
     /// The output cap the client asked for, under either of OpenAI's two names.
+    /// Whether part of the prompt or the answer may be billed above the plain token rates:
+    /// audio in or out, a file, or prompt-cache marks (a cache write costs more than input).
+    /// Serialises the request, so only for a rare path (a call abandoned after its client left);
+    /// a false positive (a message whose whole text is "audio") errs towards the higher charge.
+    pub fn may_bill_dearer_tokens(&self) -> bool {
+        let text = serde_json::to_string(self).unwrap_or_default();
+        ["\"input_audio\"", "\"cache_control\"", "\"modalities\"", "\"audio\"", "\"file\""].iter().any(|k| text.contains(k))
+    }
+
     pub fn max_output_tokens(&self) -> Option<u64> {
         self.max_completion_tokens.or(self.max_tokens)
     }
@@ -588,6 +597,15 @@ mod tests {
 
     fn parse(s: &str) -> Result<ChatRequest, ApiError> {
         ChatRequest::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn dearer_tokens_are_seen_in_audio_files_and_cache_marks() {
+        let parse = |json: &str| ChatRequest::parse(json.as_bytes()).unwrap();
+        assert!(!parse(r#"{"model":"m","messages":[{"role":"user","content":"Tell me about audio files."}]}"#).may_bill_dearer_tokens());
+        assert!(parse(r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}"#).may_bill_dearer_tokens());
+        assert!(parse(r#"{"model":"m","messages":[{"role":"system","content":[{"type":"text","text":"Rules","cache_control":{"type":"ephemeral","ttl":"1h"}}]},{"role":"user","content":"hi"}]}"#).may_bill_dearer_tokens());
+        assert!(parse(r#"{"model":"m","modalities":["text","audio"],"messages":[{"role":"user","content":"hi"}]}"#).may_bill_dearer_tokens());
     }
 
     #[test]

@@ -488,7 +488,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Ok(answer) => answer,
             // The client left and the answer did not come in time to be read and billed before
             // the runtime ends the request: the call is cancelled, and charged the most it could
-            // cost at plain rates, since the provider may bill all of it.
+            // cost, since the provider may bill all of it.
             Err(upstream::SendError::Abandoned { sent }) => {
                 health::neutral(&provider.id, &candidate.upstream_model);
                 // Answers a cascade escalated from were paid for all the same.
@@ -496,7 +496,16 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 if !sent {
                     return Err(ApiError::client_closed("The client disconnected before the provider was called."));
                 }
-                let worst = crate::budget::abandoned_call_cost(candidate, &cfg.prices, &prompt_token_upper_bound(&attempt_chat), attempt_chat.max_output_tokens(), attempt_chat.choices(), requested_tier(&attempt_chat), adapter_output_cap(&cfg, candidate));
+                let upper = prompt_token_upper_bound(&attempt_chat);
+                let (cap, choices, tier) = (attempt_chat.max_output_tokens(), attempt_chat.choices(), requested_tier(&attempt_chat));
+                // Audio, files or cache marks may be billed at their dearer rates: then the
+                // reservation's bound, which assumes any token could be the dearest kind.
+                let worst = if attempt_chat.may_bill_dearer_tokens() {
+                    let only_this = RouteDecision { candidates: vec![candidate.clone()], ..decision.clone() };
+                    max_cost(&only_this, &cfg.prices, &upper, cap, choices, tier, &|c| adapter_output_cap(&cfg, c))
+                } else {
+                    crate::budget::abandoned_call_cost(candidate, &cfg.prices, &upper, cap, choices, tier, adapter_output_cap(&cfg, candidate))
+                };
                 rc.unseen_cost.set(rc.unseen_cost.get() + worst);
                 return Err(ApiError::client_closed(format!(
                     "The client disconnected and {}'s answer had not come {:.0} s later: the call was cancelled and charged its most possible cost, ${worst}.",

@@ -35,10 +35,12 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     })?;
     let mut rows: Vec<Row> = raw["rows"].as_array().map(|a| a.iter().filter_map(|r| serde_json::from_value(r.clone()).ok()).collect()).unwrap_or_default();
     // Usage is recorded under the name the provider served (`llama-3.1-8b-instant`, an Azure
-    // deployment); recommendations price it by its pricing row.
+    // deployment); recommendations name and price it by its model's pricing row, which names the
+    // model (a deployment's own row, `gpt-4o-mini-data-zone`, is no name to route to; its rows'
+    // costs are what they were billed all the same).
     for row in &mut rows {
-        if let Some(key) = cfg.catalog.price_key_of_served(&row.model) {
-            row.model = key.to_string();
+        if let Some(model) = cfg.catalog.model_of_served(&row.model) {
+            row.model = model.price_key.clone();
         }
     }
     // Projected from the days the traffic spans, not the days asked for: ten days of traffic
@@ -50,11 +52,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     // routing checks: by the model's name, or an alias of it, in `allowed_models`).
     let allowed = principal.tenant.allowed_models.as_deref();
     let may_route_to = |price_key: &str| {
-        cfg.catalog.models.iter().any(|(name, m)| {
-            // Usage rows name a deployment's own pricing row where it has one.
-            let priced_so = m.price_key == price_key || m.deployments.iter().any(|d| m.price_key_of(d) == price_key);
-            m.mode == ModelMode::Chat && priced_so && cfg.catalog.allows(allowed, name)
-        })
+        cfg.catalog.models.iter().any(|(name, m)| m.mode == ModelMode::Chat && m.price_key == price_key && cfg.catalog.allows(allowed, name))
     };
     let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);
     let body = json!({
