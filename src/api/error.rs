@@ -189,8 +189,10 @@ impl ApiError {
 
     /// Nothing was sent: every deployment of `model` is behind an open circuit breaker
     /// (unavailable for now, not an upstream error); `why` lists them.
+    /// `model`: the model as the message names it, quoted (`'gpt-4o'`, or with what a rule
+    /// routed it to).
     pub fn every_breaker_open(model: &str, why: &[String]) -> Self {
-        Self::no_route(format!("No deployment for '{model}' can take requests now: {}.", why.join("; ")))
+        Self::no_route(format!("No deployment for {model} can take requests now: {}.", why.join("; ")))
     }
 
     /// The router's own configuration could not be read just now (a KV outage) and it has no

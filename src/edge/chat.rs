@@ -714,7 +714,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
     }
     if nothing_served && circuit_skips > 0 {
-        return Err(ApiError::every_breaker_open(&decision.requested, &attempts.failures));
+        return Err(ApiError::every_breaker_open(&requested_and_routed(&decision), &attempts.failures));
     }
     {
         let mut shape = rc.shape.borrow_mut();
@@ -726,7 +726,24 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());
-    Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, what.join("; "))))
+    Err(ApiError::upstream_failed(worst_status, format!("Every deployment for {} failed: {}.", requested_and_routed(&decision), what.join("; "))))
+}
+
+/// The model a failure message is about: what the client asked for, and the models a rule
+/// routed it to when those are others (a rule sending `gpt-4o` to `mistral-small` in the EU
+/// would otherwise read as gpt-4o failing).
+fn requested_and_routed(decision: &RouteDecision) -> String {
+    let mut routed: Vec<&str> = Vec::new();
+    for c in &decision.candidates {
+        if !routed.contains(&c.model.as_str()) {
+            routed.push(&c.model);
+        }
+    }
+    if routed.is_empty() || routed == [decision.requested.as_str()] {
+        format!("'{}'", decision.requested)
+    } else {
+        format!("'{}' (routed to {})", decision.requested, routed.join(", "))
+    }
 }
 
 /// Charges the request for the prompt a failed attempt was billed (`usage`, when the provider

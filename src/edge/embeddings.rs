@@ -205,7 +205,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     }
     if circuit_skips == failures.len() {
         // Nothing was sent: every deployment is behind an open breaker (unavailable for now).
-        return Err(ApiError::every_breaker_open(&decision.requested, &failures));
+        return Err(ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures));
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }

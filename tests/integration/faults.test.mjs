@@ -161,6 +161,13 @@ for (const fault of EARLY_FAULTS) {
   }
 }
 
+test('a failure through an alias names the model the request was routed to', async () => {
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { status: 500, message: 'boom' } });
+  const error = await assertCleanError(await chat(ask('gpt4o', false)), { status: 502, type: 'api_error', code: 'upstream_error' });
+  assert.match(error.message, /^Every deployment for 'gpt4o' \(routed to gpt-4o\) failed: /);
+  await healthy('gpt-4o');
+});
+
 for (const stream of [false, true]) {
   const mode = stream ? 'streaming' : 'non-streaming';
 
