@@ -4,12 +4,10 @@
 //! month's spend over the days elapsed (today counted by the fraction gone, at least one day).
 //! The interval treats the remaining days as independent draws with the spread of the month's
 //! days so far: ±z · sd · √(days remaining), z = 1.96 for about 95%, and never below what is
-//! already spent. The sd is the standard deviation of the daily totals from the 1st, today
-//! counted as the full day its pace so far would make and weighted by the share of it gone
-//! (reliability weights: a day just begun says little, and the band does not swing with the
-//! hour; a month whose spend all came today still shows its uncertainty). Before there is more
-//! than one day's worth to measure (the 1st), the sd is assumed equal to the mean (`spread:
-//! "assumed"`), a deliberately wide band.
+//! already spent. The sd is the sample standard deviation of the daily totals from the 1st to
+//! today inclusive (today as it stands, so a month whose spend all came today still shows its
+//! uncertainty). On the 1st there is no spread to measure; the sd is then assumed equal to the
+//! mean (`spread: "assumed"`), a deliberately wide band.
 //!
 //! Money here is integer nanodollars, as in the rollups; the arithmetic is in f64 and rounded
 //! back to nanodollars.
@@ -33,8 +31,8 @@ pub struct Forecast {
     pub spent_nanos: i64,
     pub mean_daily_nanos: f64,
     pub sd_daily_nanos: f64,
-    /// `observed` (the days so far, today weighted by its share gone) or `assumed` (the first
-    /// day of the month: sd = mean).
+    /// `observed` (sample standard deviation of the days so far, today included) or `assumed`
+    /// (the first day of the month: sd = mean).
     pub spread: &'static str,
     pub projected_nanos: i64,
     pub low_nanos: i64,
@@ -68,15 +66,8 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
     let elapsed_days = ((now - month_start) as f64 / DAY as f64).clamp(0.0, days_in_month as f64);
     let remaining_days = days_in_month as f64 - elapsed_days;
     let mean = spent_nanos as f64 / elapsed_days.max(1.0);
-    // Complete days count whole; today counts as the full day its pace so far would make,
-    // weighted by the share of it gone: a day just begun says little, and the band no longer
-    // swings with the hour (today's few dollars at 01:00 read as a nearly empty day).
-    let today_share = elapsed_days - today as f64;
-    let mut days: Vec<(f64, f64)> = daily[..today as usize].iter().map(|d| (d.1 as f64, 1.0)).collect();
-    if today_share > 0.0 {
-        days.push((daily[today as usize].1 as f64 / today_share, today_share));
-    }
-    let (sd, spread) = match weighted_sd(&days) {
+    let days: Vec<f64> = daily.iter().map(|d| d.1 as f64).collect();
+    let (sd, spread) = match sample_sd(&days) {
         Some(sd) => (sd, "observed"),
         None => (mean, "assumed"),
     };
@@ -102,22 +93,11 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
 
 /// Sample standard deviation (n − 1); `None` below two values.
 pub fn sample_sd(xs: &[f64]) -> Option<f64> {
-    let weighted: Vec<(f64, f64)> = xs.iter().map(|x| (*x, 1.0)).collect();
-    weighted_sd(&weighted)
-}
-
-/// Standard deviation of `(value, weight)` pairs with reliability weights (the unbiased form:
-/// Σw(x − m)² / (V1 − V2/V1), V1 = Σw, V2 = Σw²; with every weight 1, the sample sd). `None`
-/// when the weights do not amount to more than one observation.
-pub fn weighted_sd(xs: &[(f64, f64)]) -> Option<f64> {
-    let v1: f64 = xs.iter().map(|(_, w)| w).sum();
-    let v2: f64 = xs.iter().map(|(_, w)| w * w).sum();
-    let dof = v1 - v2 / v1.max(f64::MIN_POSITIVE);
-    if xs.len() < 2 || dof <= 0.0 {
+    if xs.len() < 2 {
         return None;
     }
-    let m = xs.iter().map(|(x, w)| x * w).sum::<f64>() / v1;
-    Some((xs.iter().map(|(x, w)| w * (x - m) * (x - m)).sum::<f64>() / dof).sqrt())
+    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+    Some((xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
 }
 
 #[cfg(test)]
@@ -150,10 +130,9 @@ mod tests {
         assert!((f.remaining_days - 20.0).abs() < 1e-9);
         assert!((f.mean_daily_nanos - 2.0 * B as f64).abs() < 1.0);
         assert_eq!(f.projected_nanos, 60 * B);
-        // Sample sd of five 1s and five 3s (today, none of it gone yet, weighs nothing): mean 2,
-        // every value 1 away from it.
-        let sd = (10.0f64 / 9.0).sqrt() * B as f64;
-        assert!((sample_sd(&[1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0]).unwrap() * B as f64 - sd).abs() < 1.0);
+        // Sample sd of five 1s, five 3s and today's 0 so far: mean 20/11, sum of squares 50.
+        let sd = ((50.0 - 400.0 / 11.0) / 10.0f64).sqrt() * B as f64;
+        assert!((sample_sd(&[1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 0.0]).unwrap() * B as f64 - sd).abs() < 1.0);
         assert!((f.sd_daily_nanos - sd).abs() < 1.0, "{}", f.sd_daily_nanos);
         assert_eq!(f.spread, "observed");
         let margin = 1.96 * sd * 20f64.sqrt();
@@ -199,29 +178,13 @@ mod tests {
     }
 
     #[test]
-    fn the_band_does_not_swing_with_the_hour_for_steady_spend() {
-        // $4 a day for ten days, and today at that pace: at 01:00 and at 23:00 the spread is
-        // the same (none), where counting today's partial total as a day made it ±$10 at 01:00.
-        let mut rows: Vec<(i64, i64)> = (0..10).map(|d| (NOV1 + d * DAY, 4 * B)).collect();
-        for (hour, spent) in [(1, B / 6), (23, 4 * B * 23 / 24)] {
-            rows.truncate(10);
-            rows.push((NOV1 + 10 * DAY, spent));
-            let f = forecast(&rows, NOV1 + 10 * DAY + hour * 3600);
-            assert!(f.sd_daily_nanos < 0.001 * B as f64, "{hour}:00: {}", f.sd_daily_nanos);
-            assert_eq!(f.spread, "observed");
-        }
-        assert!(weighted_sd(&[(5.0, 0.5)]).is_none(), "half a day is not two observations");
-    }
-
-    #[test]
     fn rows_outside_the_month_are_ignored_and_hours_add_up() {
         let now = NOV1 + 2 * DAY + 3600;
         let rows = [(NOV1 - 3600, 99 * B), (NOV1 + 3600, B), (NOV1 + 7200, B), (NOV1 + DAY, 2 * B), (now + DAY, 50 * B)];
         let f = forecast(&rows, now);
         assert_eq!(f.daily, vec![(NOV1, 2 * B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 0)]);
         assert_eq!(f.spent_nanos, 4 * B);
-        // Today, an hour in with nothing spent, is a day at a pace of $0 weighing 1/24.
-        assert!((f.sd_daily_nanos - weighted_sd(&[(2.0, 1.0), (2.0, 1.0), (0.0, 1.0 / 24.0)]).unwrap() * B as f64).abs() < 1.0);
+        assert!((f.sd_daily_nanos - sample_sd(&[2.0, 2.0, 0.0]).unwrap() * B as f64).abs() < 1.0);
         assert_eq!(f.spread, "observed");
     }
 
