@@ -133,12 +133,25 @@ pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_
 /// The window's saving if every recommendation is followed: route moves first, then each row's
 /// other savings scaled by what the row costs after its move.
 fn combined_saving(rows: &[Indexed], recs: &[Recommendation]) -> Usd {
+    // (route move, everything else) by row index, summed in one pass over the recommendations:
+    // a report may hold 20,000 rows, each named in a recommendation.
+    let len = rows.iter().map(|(at, _)| at + 1).max().unwrap_or(0);
+    let mut saved = vec![(Usd::ZERO, Usd::ZERO); len];
+    for r in recs {
+        for (at, s) in &r.saved_by_row {
+            let slot = &mut saved[*at];
+            if r.kind == "cheaper_route" {
+                slot.0 += *s;
+            } else {
+                slot.1 += *s;
+            }
+        }
+    }
     let mut total = Usd::ZERO;
     for &(at, row) in rows {
-        let sum = |route: bool| recs.iter().filter(|r| (r.kind == "cheaper_route") == route).flat_map(|r| &r.saved_by_row).filter(|(i, _)| *i == at).fold(Usd::ZERO, |a, (_, s)| a + *s);
         let cost = nanos_usd(row.cost_nanos).max(Usd::ZERO);
-        let moved = sum(true).min(cost);
-        let other = sum(false);
+        let moved = saved[at].0.min(cost);
+        let other = saved[at].1;
         let after_move = if cost.0 > 0 { Usd((other.0 as f64 * (cost - moved).0 as f64 / cost.0 as f64).round() as i64) } else { other };
         total += (moved + after_move).min(cost);
     }
