@@ -624,14 +624,19 @@ pub const DEFAULT_OUTPUT_CAP: u64 = 4096;
 /// own output while the prompt is billed once. Without a request cap, an adapter's own default
 /// (`adapter_output_cap`: Anthropic requires `max_tokens` and is sent 4,096), else the model's
 /// published cap, else its context window applies.
+/// The most output tokens a deployment writes for a request that sets no cap: its adapter's own
+/// (Anthropic is sent 4,096) or the model's, the lower of the two; `None` when neither is known.
+pub fn cap_without_request(adapter_output_cap: Option<u64>, model_cap: Option<u64>) -> Option<u64> {
+    match (adapter_output_cap, model_cap) {
+        (Some(adapter), Some(model)) => Some(adapter.min(model)),
+        (adapter, model) => adapter.or(model),
+    }
+}
+
 /// The most prompt and output tokens one candidate may bill for the request (see [`max_cost`]).
 fn worst_case_tokens(p: &crate::pricing::ModelPrice, prompt: &crate::tokens::PromptBound, output_cap: Option<u64>, choices: u64, adapter_output_cap: Option<u64>) -> (u64, u64) {
-    let per_choice = match (output_cap, adapter_output_cap, p.max_output_tokens) {
-        (Some(cap), _, _) => cap,
-        (None, Some(adapter), Some(model)) => adapter.min(model),
-        // No cap anywhere: the answer can fill the window (the prompt is at least empty).
-        (None, adapter, model) => adapter.or(model).or(p.context_window).unwrap_or(DEFAULT_OUTPUT_CAP),
-    };
+    // No cap anywhere: the answer can fill the window (the prompt is at least empty).
+    let per_choice = output_cap.or_else(|| cap_without_request(adapter_output_cap, p.max_output_tokens)).or(p.context_window).unwrap_or(DEFAULT_OUTPUT_CAP);
     (prompt.for_model(p.context_window, p.max_image_tokens), per_choice.saturating_mul(choices.max(1)))
 }
 

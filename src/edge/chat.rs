@@ -620,13 +620,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let has_stronger = decision.candidates[i + 1..].iter().any(|c| c.model != candidate.model);
                 if let (Some(settings), true) = (cascade, has_stronger) {
                     // What the model escalated to could write: its adapter's cap or its own.
-                    let stronger_cap = decision.candidates[i + 1..].iter().find(|c| c.model != candidate.model).and_then(|next| {
-                        let own = cfg.prices.get(&next.price_key).and_then(|p| p.max_output_tokens);
-                        match (adapter_output_cap(&cfg, next), own) {
-                            (Some(adapter), Some(own)) => Some(adapter.min(own)),
-                            (adapter, own) => adapter.or(own),
-                        }
-                    });
+                    let stronger_cap = decision.candidates[i + 1..]
+                        .iter()
+                        .find(|c| c.model != candidate.model)
+                        .and_then(|next| crate::budget::cap_without_request(adapter_output_cap(&cfg, next), cfg.prices.get(&next.price_key).and_then(|p| p.max_output_tokens)));
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, stronger_cap) {
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
                         let cost = cfg.prices.get(&candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
