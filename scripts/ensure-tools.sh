@@ -26,8 +26,10 @@ want_bindgen=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); 
 have_bindgen=$( (wasm-bindgen --version 2>/dev/null || true) | awk '{print $NF}')
 if [ "$have_bindgen" != "$want_bindgen" ]; then
   say "installing wasm-bindgen-cli $want_bindgen (have: ${have_bindgen:-none})"
-  # Not --locked: the CLI's own lockfile can name crate versions a registry mirror lacks.
-  cargo install wasm-bindgen-cli --version "$want_bindgen" --force
+  # --locked where the registry has every version the CLI's own lockfile names; a mirror that
+  # lacks one (this one lacks webpki-roots 1.0.11) gets the newest compatible versions instead.
+  cargo install wasm-bindgen-cli --version "$want_bindgen" --locked --force \
+    || cargo install wasm-bindgen-cli --version "$want_bindgen" --force
 fi
 
 # worker-build, pinned to the version that matches the worker crate.
@@ -40,9 +42,12 @@ fi
 
 # cargo-fuzz, for `make fuzz-short` / `make fuzz-long` (scripts/fuzz.sh runs it with RUSTC_BOOTSTRAP=1
 # on this stable toolchain, since its sanitizer flags are nightly-only).
+# Pinned like the other tools; an installed cargo-fuzz of another version is kept (the fuzz
+# targets use nothing version-specific).
+want_fuzz=0.13.2
 if [ "$for_tests" = 1 ] && ! cargo fuzz --version >/dev/null 2>&1; then
-  say "installing cargo-fuzz"
-  cargo install cargo-fuzz --locked || cargo install cargo-fuzz
+  say "installing cargo-fuzz $want_fuzz"
+  cargo install cargo-fuzz --version "$want_fuzz" --locked || cargo install cargo-fuzz --version "$want_fuzz"
 fi
 
 # JS tooling (wrangler, miniflare, esbuild, binaryen, the OpenAI SDK for tests), pinned in package-lock.json.
