@@ -440,10 +440,20 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     for (i, candidate) in decision.candidates.iter().enumerate() {
         // Served inside waitUntil, the loop outlives a client that disconnects: another
         // deployment's answer (or a stronger model's) would be paid for and read by nobody.
+        // A weak answer a cascade kept is still served (and billed); otherwise the request ends
+        // as the client did, not as a route failure.
         if i > 0 && rc.client_left() {
-            attempts.failures.push("the client disconnected, so no further deployment was tried".into());
-            attempts.passed_over += 1;
-            break;
+            if kept.is_some() {
+                attempts.failures.push("the client disconnected, so no further deployment was tried".into());
+                attempts.passed_over += 1;
+                break;
+            }
+            rc.unseen_cost.set(rc.unseen_cost.get() + attempts.escalation_cost);
+            let after = match attempts.failures.is_empty() {
+                true => String::new(),
+                false => format!(" after {}", attempts.failures.join("; ")),
+            };
+            return Err(ApiError::client_closed(format!("The client disconnected{after}; no further deployment was tried.")));
         }
         if escalated_from.as_deref() == Some(candidate.model.as_str()) {
             continue;

@@ -203,9 +203,13 @@ impl RequestContext {
         }
     }
 
-    /// Whether the client has disconnected.
+    /// Whether the client has disconnected (under `TEST_CLIENT_LEAVES_AFTER_MS`, once the
+    /// stand-in set up by the first provider call has fired).
     pub fn client_left(&self) -> bool {
-        self.client_signal.aborted()
+        match self.test_client_signal.borrow().as_ref() {
+            Some(stand_in) => stand_in.aborted(),
+            None => self.client_signal.aborted(),
+        }
     }
 
     /// What a provider call needs to give up on an answer nobody waits for: the client's

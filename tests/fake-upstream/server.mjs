@@ -244,6 +244,9 @@ function normaliseRule(rule) {
   if (response.fault === 'slow' && !(Number.isFinite(response.delay_ms) && response.delay_ms >= 0)) {
     throw new TypeError('a "slow" fault needs delay_ms >= 0');
   }
+  if (response.delay_ms !== undefined && !(Number.isFinite(response.delay_ms) && response.delay_ms >= 0 && (response.fault === 'slow' || response.status !== undefined))) {
+    throw new TypeError('delay_ms (>= 0) goes with fault "slow" or an error status (a slow error)');
+  }
   if (response.fault === 'redirect' && typeof response.location !== 'string') {
     throw new TypeError('a "redirect" fault needs location (the URL a 307 points to)');
   }
@@ -1184,6 +1187,7 @@ function servedTier(ctx) {
 /** Applies a scripted error/fault. Returns true if the request has been fully answered. */
 async function applyScriptedFault(ctx, req, res, script) {
   if (script.status !== undefined) {
+    if (script.delay_ms !== undefined && !(await sleep(script.delay_ms, ctx.signal))) return true;
     const result = errorResult(ctx, script.status, script.message ? { message: script.message } : {});
     sendJson(res, result.status, script.body ?? result.body, { ...result.headers, ...(script.headers ?? {}) });
     return true;

@@ -665,6 +665,15 @@ describe('scripted faults', () => {
     assert.match((await res.json()).choices[0].message.content, /You said: slowly$/);
   });
 
+  test('a slow error: an error status with delay_ms waits, then answers the error', async () => {
+    await script({ provider: 'openai', response: { status: 500, delay_ms: 150 } });
+    const started = performance.now();
+    const res = await chat('openai', 'slowly');
+    assert.equal(res.status, 500);
+    assert.ok(performance.now() - started >= 140);
+    await res.arrayBuffer();
+  });
+
   test('reset: the socket is destroyed without an answer', async () => {
     await script({ response: { fault: 'reset' } });
     await assert.rejects(chat('anthropic', 'hi'));

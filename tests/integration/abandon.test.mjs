@@ -49,3 +49,31 @@ test('a whole answer still awaited after the client left is cancelled and charge
   assert.equal(s.open_reservations, 0);
   assert.equal(picos(s.states.month.spent), picos(events[0].cost_usd), 'settled at what the event records');
 });
+
+test('a fallback is not called once the client has left', async () => {
+  const tenant = 'gonefallback';
+  assert.equal((await admin('PUT', `/admin/tenants/${tenant}`, { name: tenant, plan: 'pro' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: tenant, name: 'test' })).json()).key;
+  // gpt-4o-mini's first deployment (openai) fails 600 ms in, after the client has left (300 ms);
+  // its second (azure) would answer at once.
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { status: 500, delay_ms: 600 } });
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'a fallback nobody waits for' }] }, { key });
+  assert.equal(resp.status, 499, 'what a client still there would read');
+  const err = (await resp.json()).error;
+  assert.equal(err.code, 'client_closed');
+  assert.match(err.message, /no further deployment was tried/);
+  const start = Date.now();
+  while (!r.events.some((e) => e.tenant === tenant)) {
+    assert.ok(Date.now() - start < 5000, 'no cost event');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(r.upstream.requests().filter((q) => q.path.startsWith('/azure/')).length, 0, 'the fallback was called for nobody');
+  assert.equal(r.upstream.requests().filter((q) => q.path.startsWith('/openai/')).length, 1);
+  const events = r.events.filter((e) => e.tenant === tenant);
+  assert.equal(events.length, 1, JSON.stringify(events));
+  assert.equal(events[0].status, 499);
+  assert.equal(events[0].error_code, 'client_closed');
+  assert.equal(events[0].cost_usd, 0, 'a failed call is not billed');
+});
