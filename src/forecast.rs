@@ -4,10 +4,15 @@
 //! month's spend over the days elapsed (today counted by the fraction gone, at least one day).
 //! The interval treats the remaining days as independent draws with the spread of the month's
 //! days so far: ±z · sd · √(days remaining), z = 1.96 for about 95%, and never below what is
-//! already spent. The sd is the sample standard deviation of the daily totals from the 1st to
-//! today inclusive (today as it stands, so a month whose spend all came today still shows its
-//! uncertainty). On the 1st there is no spread to measure; the sd is then assumed equal to the
-//! mean (`spread: "assumed"`), a deliberately wide band.
+//! already spent. The sd is the standard deviation of the daily totals from the 1st, today
+//! counted as the full day its pace so far would make, weighted by the share of it gone
+//! (reliability weights): a day just begun says little, so the band no longer swings with the
+//! hour, and a month whose spend all came today still shows its uncertainty. Until a quarter of
+//! today has gone ([`TODAY_FLOOR`]) today counts as a quarter day at its spend over a quarter:
+//! a pace over the first few minutes would move with every second (two reads of one forecast a
+//! second apart just after midnight would disagree) and be wild. On the 1st there is no spread
+//! to measure; the sd is then assumed equal to the mean (`spread: "assumed"`), a deliberately
+//! wide band.
 //!
 //! Money here is integer nanodollars, as in the rollups; the arithmetic is in f64 and rounded
 //! back to nanodollars.
@@ -17,6 +22,8 @@ use crate::budget::Window;
 const DAY: i64 = 86_400;
 /// Two-sided 95% normal quantile.
 pub const Z95: f64 = 1.96;
+/// The least share of a day today counts for in the spread (see the module's doc).
+pub const TODAY_FLOOR: f64 = 0.25;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forecast {
@@ -31,8 +38,8 @@ pub struct Forecast {
     pub spent_nanos: i64,
     pub mean_daily_nanos: f64,
     pub sd_daily_nanos: f64,
-    /// `observed` (sample standard deviation of the days so far, today included) or `assumed`
-    /// (the first day of the month: sd = mean).
+    /// `observed` (the days so far, today weighted by its share gone, at least a quarter) or
+    /// `assumed` (the first day of the month: sd = mean).
     pub spread: &'static str,
     pub projected_nanos: i64,
     pub low_nanos: i64,
@@ -66,8 +73,10 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
     let elapsed_days = ((now - month_start) as f64 / DAY as f64).clamp(0.0, days_in_month as f64);
     let remaining_days = days_in_month as f64 - elapsed_days;
     let mean = spent_nanos as f64 / elapsed_days.max(1.0);
-    let days: Vec<f64> = daily.iter().map(|d| d.1 as f64).collect();
-    let (sd, spread) = match sample_sd(&days) {
+    let today_share = (elapsed_days - today as f64).max(TODAY_FLOOR);
+    let mut days: Vec<(f64, f64)> = daily[..today as usize].iter().map(|d| (d.1 as f64, 1.0)).collect();
+    days.push((daily[today as usize].1 as f64 / today_share, today_share));
+    let (sd, spread) = match weighted_sd(&days) {
         Some(sd) => (sd, "observed"),
         None => (mean, "assumed"),
     };
@@ -93,11 +102,21 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
 
 /// Sample standard deviation (n − 1); `None` below two values.
 pub fn sample_sd(xs: &[f64]) -> Option<f64> {
+    let weighted: Vec<(f64, f64)> = xs.iter().map(|x| (*x, 1.0)).collect();
+    weighted_sd(&weighted)
+}
+
+/// Standard deviation of `(value, weight)` pairs with reliability weights (the unbiased form:
+/// Σw(x − m)² / (V1 − V2/V1), V1 = Σw, V2 = Σw²; with every weight 1, the sample sd). `None`
+/// below two values.
+pub fn weighted_sd(xs: &[(f64, f64)]) -> Option<f64> {
     if xs.len() < 2 {
         return None;
     }
-    let m = xs.iter().sum::<f64>() / xs.len() as f64;
-    Some((xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64).sqrt())
+    let v1: f64 = xs.iter().map(|(_, w)| w).sum();
+    let v2: f64 = xs.iter().map(|(_, w)| w * w).sum();
+    let m = xs.iter().map(|(x, w)| x * w).sum::<f64>() / v1;
+    Some((xs.iter().map(|(x, w)| w * (x - m) * (x - m)).sum::<f64>() / (v1 - v2 / v1)).sqrt())
 }
 
 #[cfg(test)]
@@ -130,9 +149,11 @@ mod tests {
         assert!((f.remaining_days - 20.0).abs() < 1e-9);
         assert!((f.mean_daily_nanos - 2.0 * B as f64).abs() < 1.0);
         assert_eq!(f.projected_nanos, 60 * B);
-        // Sample sd of five 1s, five 3s and today's 0 so far: mean 20/11, sum of squares 50.
-        let sd = ((50.0 - 400.0 / 11.0) / 10.0f64).sqrt() * B as f64;
-        assert!((sample_sd(&[1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 0.0]).unwrap() * B as f64 - sd).abs() < 1.0);
+        // Five 1s, five 3s and today (nothing yet) as a quarter day at $0: weighted mean 20/10.25,
+        // squares 50, V1 10.25, V2 10.0625.
+        let m = 20.0 / 10.25;
+        let sd = ((50.0 - 10.25 * m * m) / (10.25 - 10.0625 / 10.25f64)).sqrt() * B as f64;
+        assert!((sample_sd(&[1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0]).unwrap() - (10.0f64 / 9.0).sqrt()).abs() < 1e-12);
         assert!((f.sd_daily_nanos - sd).abs() < 1.0, "{}", f.sd_daily_nanos);
         assert_eq!(f.spread, "observed");
         let margin = 1.96 * sd * 20f64.sqrt();
@@ -143,14 +164,47 @@ mod tests {
 
     #[test]
     fn constant_spend_has_no_spread() {
-        // Five days of $4 and it is 00:00 on the 6th, with today's first $4 already spent (the
-        // hour's rollup): the days so far are all $4 (no spread), the mean is $24 / 5 days.
+        // Five days of $4 and it is noon on the 6th, with $2 spent today: every day so far (today
+        // by its pace) is $4 (no spread), the mean is $22 / 5.5 days.
         let mut rows: Vec<(i64, i64)> = (0..5).map(|d| (NOV1 + d * DAY, 4 * B)).collect();
-        rows.push((NOV1 + 5 * DAY, 4 * B));
-        let f = forecast(&rows, NOV1 + 5 * DAY);
-        assert_eq!(f.sd_daily_nanos, 0.0);
-        assert_eq!(f.projected_nanos, 24 * B + (24.0 / 5.0 * 25.0 * B as f64).round() as i64);
+        rows.push((NOV1 + 5 * DAY, 2 * B));
+        let f = forecast(&rows, NOV1 + 5 * DAY + DAY / 2);
+        assert!(f.sd_daily_nanos.abs() < 1.0, "{}", f.sd_daily_nanos);
+        assert_eq!(f.projected_nanos, 22 * B + 4 * B * 49 / 2);
         assert_eq!((f.low_nanos, f.high_nanos), (f.projected_nanos, f.projected_nanos));
+    }
+
+    #[test]
+    fn the_band_does_not_swing_with_the_hour_for_steady_spend() {
+        // $4 a day for ten days, and today at that pace: from 06:00 the spread is none, where
+        // counting today's partial total as a day made it ±$10 at 01:00 and ±$0.4 at 23:00;
+        // before 06:00 today weighs a quarter day, so at 01:00 the band is about half as wide.
+        let mut rows: Vec<(i64, i64)> = (0..10).map(|d| (NOV1 + d * DAY, 4 * B)).collect();
+        let mut margins = vec![];
+        for hour in [1, 6, 12, 23] {
+            rows.truncate(10);
+            rows.push((NOV1 + 10 * DAY, 4 * B * hour / 24));
+            let f = forecast(&rows, NOV1 + 10 * DAY + hour * 3600);
+            margins.push((f.high_nanos - f.projected_nanos) as f64 / B as f64);
+        }
+        assert!(margins[0] > 0.0 && margins[0] < 5.0, "{margins:?}");
+        assert!(margins[1..].iter().all(|m| m.abs() < 1e-6), "{margins:?}");
+        let old_rule = 1.96 * sample_sd(&[4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0 / 24.0]).unwrap() * (20.0 - 1.0 / 24.0f64).sqrt();
+        assert!(old_rule > 9.0, "{old_rule}");
+    }
+
+    #[test]
+    fn just_after_midnight_the_band_does_not_move_with_the_clock() {
+        // All of the month's spend came in the first minutes of today (the 5th): reads a few
+        // seconds apart give the same band (they moved by about 2% a second under a pace
+        // over the share of the day gone).
+        let rows = [(NOV1 + 4 * DAY, 3 * B)];
+        let a = forecast(&rows, NOV1 + 4 * DAY + 20);
+        let b = forecast(&rows, NOV1 + 4 * DAY + 25);
+        assert!(a.sd_daily_nanos > 0.0);
+        assert_eq!(a.sd_daily_nanos, b.sd_daily_nanos);
+        let drift = (a.high_nanos - b.high_nanos).abs() as f64 / a.high_nanos as f64;
+        assert!(drift < 1e-4, "{drift}");
     }
 
     #[test]
@@ -184,7 +238,8 @@ mod tests {
         let f = forecast(&rows, now);
         assert_eq!(f.daily, vec![(NOV1, 2 * B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 0)]);
         assert_eq!(f.spent_nanos, 4 * B);
-        assert!((f.sd_daily_nanos - sample_sd(&[2.0, 2.0, 0.0]).unwrap() * B as f64).abs() < 1.0);
+        // Today, an hour in with nothing spent, is a quarter day at a pace of $0.
+        assert!((f.sd_daily_nanos - weighted_sd(&[(2.0, 1.0), (2.0, 1.0), (0.0, 0.25)]).unwrap() * B as f64).abs() < 1.0);
         assert_eq!(f.spread, "observed");
     }
 
