@@ -46,7 +46,7 @@ load: build/index.js
 load-check: build/index.js
 	rm -f build/load-check.json
 	LOAD_BASELINE=0 LOAD_WRITE=0 LOAD_RESULT_FILE=build/load-check.json node bench/load/load.mjs || { cat build/load-check.json 2>/dev/null; exit 1; }
-	@node -e 'const r = require("./build/load-check.json").router; console.log(`load check: $${r.errors} errors, $${r.events} cost events, isolate memory $${r.isolate.growthPct.toFixed(1)}%, $${r.throughput.toFixed(0)} req/s`)'
+	@node -e 'const r = require("./build/load-check.json").router; console.log(`load check: $${r.errors} errors, $${r.events} cost events ($${r.duplicateEvents} duplicates), isolate memory $${r.isolate.growthPct.toFixed(1)}%, $${r.throughput.toFixed(0)} req/s`)'
 
 # The benchmark crates call the core's API and nothing else builds them, so an API change could
 # leave them broken until someone next measures; this compiles each (no run, nothing timed).

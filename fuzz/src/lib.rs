@@ -1,19 +1,22 @@
 //! What the fuzz targets share: how an input is cut into chunks, and the seed catalog.
 //!
-//! Inputs of the chunked targets are `[k][k chunk lengths][payload]`: the fuzzer controls where
-//! the payload is split as well as what it holds, so split-dependent bugs are reachable.
+//! Inputs of the chunked targets are `[k][k chunk lengths, u16 little-endian][payload]`: the
+//! fuzzer controls where the payload is split as well as what it holds, so split-dependent bugs
+//! are reachable. Lengths are two bytes so a cut can fall anywhere in a recorded stream of a few
+//! KB (one byte each, 16 cuts reached only its first 4,080 bytes, short of the usage chunk and
+//! the stream's end).
 
 use costrouter::catalog::{Catalog, ProviderConfig, ProviderKind};
 
 /// Splits `input` into its payload cut at fuzzer-chosen points (the last chunk takes the rest).
 pub fn chunked(input: &[u8]) -> (Vec<u8>, Vec<&[u8]>) {
     let Some((&k, rest)) = input.split_first() else { return (Vec::new(), Vec::new()) };
-    let k = usize::from(k % 16).min(rest.len());
-    let (lengths, payload) = rest.split_at(k);
+    let k = usize::from(k % 16).min(rest.len() / 2);
+    let (lengths, payload) = rest.split_at(2 * k);
     let mut chunks = Vec::new();
     let mut at = 0;
-    for &len in lengths {
-        let end = (at + usize::from(len)).min(payload.len());
+    for len in lengths.chunks_exact(2) {
+        let end = (at + usize::from(u16::from_le_bytes([len[0], len[1]]))).min(payload.len());
         chunks.push(&payload[at..end]);
         at = end;
     }

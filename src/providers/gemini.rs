@@ -1034,6 +1034,10 @@ mod tests {
         let bad_key = br#"{"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
             "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}"#;
         assert_eq!(Gemini.rejection(400, bad_key), Rejection::Deployment);
+        // The reason alone, whatever the message says.
+        let by_reason = br#"{"error": {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}"#;
+        assert_eq!(Gemini.rejection(400, by_reason), Rejection::Deployment);
         let expired = br#"{"error": {"code": 400, "message": "API key expired. Please renew the API key.", "status": "INVALID_ARGUMENT"}}"#;
         assert_eq!(Gemini.rejection(400, expired), Rejection::Deployment);
         let location = br#"{"error": {"code": 400, "message": "User location is not supported for the API use.", "status": "FAILED_PRECONDITION"}}"#;

@@ -225,6 +225,12 @@ function sampleFromSchema(schema, depth = 0) {
 // Script queue (scripted errors, faults and answers)
 // ---------------------------------------------------------------------------
 
+/** What a scripted response may set: an error (`status` and the provider error body's
+ * `message`, `code`, `type`, `param`, `details`, extra `headers`, or a whole `body`), a fault
+ * (`fault`, `delay_ms`, `location`, `truncate_after`), or the answer (`text`, `usage`,
+ * `finish_reason`, `refusal`, `event_delay_ms`, `body`). */
+const RESPONSE_KEYS = new Set(['status', 'message', 'code', 'type', 'param', 'details', 'headers', 'body', 'fault', 'delay_ms', 'location', 'truncate_after', 'text', 'usage', 'finish_reason', 'refusal', 'event_delay_ms']);
+
 /** Validate a control rule and normalise it; throws TypeError with a readable message. */
 function normaliseRule(rule) {
   if (!isObject(rule)) throw new TypeError('rule must be a JSON object');
@@ -235,6 +241,9 @@ function normaliseRule(rule) {
   if (model !== undefined && typeof model !== 'string') throw new TypeError('model must be a string');
   if (!Number.isInteger(times) || times < 1) throw new TypeError('times must be a positive integer');
   if (!isObject(response)) throw new TypeError('response must be a JSON object');
+  // A misspelt or unsupported key would be ignored and the test would check nothing.
+  const unknown = Object.keys(response).filter((k) => !RESPONSE_KEYS.has(k));
+  if (unknown.length > 0) throw new TypeError(`response has unknown keys: ${unknown.join(', ')} (known: ${[...RESPONSE_KEYS].join(', ')})`);
   if (response.status !== undefined && !(Number.isInteger(response.status) && response.status >= 400 && response.status <= 599)) {
     throw new TypeError('response.status must be an integer HTTP error status (400-599)');
   }
@@ -1188,7 +1197,9 @@ function servedTier(ctx) {
 async function applyScriptedFault(ctx, req, res, script) {
   if (script.status !== undefined) {
     if (script.delay_ms !== undefined && !(await sleep(script.delay_ms, ctx.signal))) return true;
-    const result = errorResult(ctx, script.status, script.message ? { message: script.message } : {});
+    // The error body's fields a test sets; Gemini's `status` name is not one (`status` is HTTP's).
+    const fields = Object.fromEntries(['message', 'code', 'type', 'param', 'details'].filter((k) => script[k] !== undefined).map((k) => [k, script[k]]));
+    const result = errorResult(ctx, script.status, fields);
     sendJson(res, result.status, script.body ?? result.body, { ...result.headers, ...(script.headers ?? {}) });
     return true;
   }

@@ -22,8 +22,8 @@ test('a whole answer still awaited after the client left is cancelled and charge
   const key = (await (await admin('POST', '/admin/keys', { tenant_id: tenant, name: 'test' })).json()).key;
   const budgets = [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }];
   assert.equal((await admin('PUT', `/admin/tenants/${tenant}/budgets`, { budgets, limits: {} })).status, 200);
-  // The provider would answer in 8 s: long after the router gives up on it.
-  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'slow', delay_ms: 8000, usage: { prompt_tokens: 10, completion_tokens: 10 } } });
+  // The provider would answer in 3 s: after the router gives up on it (1.3 s).
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'slow', delay_ms: 3000, usage: { prompt_tokens: 10, completion_tokens: 10 } } });
   const start = Date.now();
   const resp = await r.chat({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'a question nobody waits for' }] }, { key });
   assert.equal(resp.status, 499, 'what a client still there would read');
@@ -40,6 +40,8 @@ test('a whole answer still awaited after the client left is cancelled and charge
   assert.equal(events[0].error_code, 'client_closed');
   // Its reservation for gpt-4o-mini: the prompt's upper bound plus 1,000 output tokens.
   assert.ok(events[0].cost_usd >= 1000 * 0.6e-6, `charged at least its output cap: ${events[0].cost_usd}`);
+  // At gpt-4o-mini's plain rates: the prompt's bound is far below 1,000 tokens.
+  assert.ok(events[0].cost_usd <= 1000 * 0.6e-6 + 1000 * 0.15e-6, `charged at most its worst case: ${events[0].cost_usd}`);
   let s;
   for (let i = 0; i < 100; i++) {
     s = await (await fetch(`${r.url}/v1/budgets`, { headers: { authorization: `Bearer ${key}` } })).json();
@@ -48,6 +50,13 @@ test('a whole answer still awaited after the client left is cancelled and charge
   }
   assert.equal(s.open_reservations, 0);
   assert.equal(picos(s.states.month.spent), picos(events[0].cost_usd), 'settled at what the event records');
+  // Past the time the provider would have answered: the cancelled call is not read, billed or
+  // settled a second time.
+  await new Promise((res) => setTimeout(res, Math.max(0, start + 3800 - Date.now())));
+  assert.equal(r.events.filter((e) => e.tenant === tenant).length, 1);
+  const after = await (await fetch(`${r.url}/v1/budgets`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(picos(after.states.month.spent), picos(events[0].cost_usd));
+  assert.equal(after.open_reservations, 0);
 });
 
 test('a fallback is not called once the client has left', async () => {

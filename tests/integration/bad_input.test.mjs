@@ -13,11 +13,14 @@ import { gzipSync } from 'node:zlib';
 import { startRouter, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 let r;
-let sentCases = 0;
+// Cases checked for a 4xx in OpenAI's shape (runCases), and the others: refused by the HTTP
+// layer before the worker (a plain-text 400), HEAD refused (a 405 has no body to check), and HEAD
+// and split-header requests that are served.
+const sent = { openaiShape: 0, protocol: 0, headRefused: 0, served: 0 };
 before(async () => { r = await startRouter(); });
 after(async () => {
   await r?.close();
-  process.stdout.write(`# bad_input: ${sentCases} malformed requests sent\n`);
+  process.stdout.write(`# bad_input: ${sent.openaiShape} malformed requests refused in OpenAI's shape, ${sent.protocol} refused by the HTTP layer, ${sent.headRefused} HEAD refused (405, no body), ${sent.served} served\n`);
 });
 
 const LIMIT = 262144; // MAX_BODY_BYTES in the harness
@@ -158,7 +161,7 @@ async function runCases(cases) {
   assert.ok(cases.length > 0);
   const failures = [];
   for (const c of cases) {
-    sentCases += 1;
+    sent.openaiShape += 1;
     let problem;
     try {
       const resp = await c.send();
@@ -598,7 +601,7 @@ test('header injection attempts in attribution headers are refused, never reflec
   const failures = [];
   for (const header of HEADERS) {
     for (const [name, value] of PROTOCOL) {
-      sentCases += 1;
+      sent.protocol += 1;
       const resp = await rawPost('/v1/chat/completions', { headerLines: [`${header}: ${value}`] });
       const ours = /^application\/json/.test(resp.contentType);
       const problem = resp.status !== 400 ? `status ${resp.status}: ${resp.text.slice(0, 200)}` : ours ? problemWith(resp, { code: 'invalid_value' }) : null;
@@ -611,7 +614,7 @@ test('header injection attempts in attribution headers are refused, never reflec
   // request is served, nothing is reflected, and the tag recorded is the part before the CRLF.
   const before = r.events.length;
   const resp = await rawPost('/v1/chat/completions', { headerLines: ['x-costrouter-feature: search\r\nx-injected: yes'] });
-  sentCases += 1;
+  sent.served += 1;
   assert.equal(resp.status, 200, resp.text);
   for (const name of resp.headers.keys()) assert.ok(!/injected/.test(name), `reflected header ${name}`);
   const requestId = resp.headers.get('x-costrouter-request-id');
@@ -679,7 +682,7 @@ test('unknown endpoints are 404 and wrong methods 405, in the error shape', asyn
   // HEAD has no body by definition: only its status and headers can be checked. It is answered
   // as GET where GET is (uptime probes send it); a 405 says what the path takes.
   for (const [path, allowed] of Object.entries(KNOWN)) {
-    sentCases += 1;
+    sent[allowed === 'GET' ? 'served' : 'headRefused'] += 1;
     const resp = await fetch(`${r.url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${KEYS.acme}` } });
     if (allowed === 'GET') {
       assert.equal(resp.status, 200, `HEAD ${path}`);
@@ -785,4 +788,10 @@ test('malformed admin requests are refused with 4xx', async () => {
     cases.push({ name: `DELETE key ${id.slice(0, 40)}`, send: () => admin('DELETE', `/admin/keys/${id}`), expect: { status: [400, 404] } });
   }
   await runCases(cases);
+});
+
+// Last in the file (node:test runs a file's tests in order): the corpus is the size the README
+// states, so a table that stops generating cases does not go unnoticed.
+test('the corpus: 775 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 2 HEAD with a 405', () => {
+  assert.deepEqual(sent, { openaiShape: 775, protocol: 16, headRefused: 2, served: 4 });
 });

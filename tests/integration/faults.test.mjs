@@ -300,17 +300,17 @@ test('refused provider key without a fallback: a clean 502 that does not show th
 });
 
 test('a 400 that is the deployment\'s own fault (an invalid Gemini key) falls back; a prompt too long everywhere is the client\'s 400', async () => {
-  const badKey = {
-    status: 400, message: 'API key not valid. Please pass a valid API key.',
-    details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }],
-  };
-  for (const stream of [false, true]) {
-    r.upstream.script({ provider: 'gemini', model: 'gemini-keyless', response: badKey });
-    const resp = await chat(ask('gemini-then-azure', stream));
-    assert.equal(resp.status, 200, await resp.clone().text());
-    assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
-    assert.match(resp.headers.get('x-costrouter-route-reason'), /gemini: HTTP 400 \(API key not valid/);
-    await resp.text();
+  const details = [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com' }];
+  // Told by the message, and by the error's reason alone (a message that says nothing of keys).
+  for (const [badKey, said] of [[{ status: 400, message: 'API key not valid. Please pass a valid API key.', details }, /gemini: HTTP 400 \(API key not valid/], [{ status: 400, message: 'Request contains an invalid argument.', details }, /gemini: HTTP 400 \(Request contains an invalid argument/]]) {
+    for (const stream of [false, true]) {
+      r.upstream.script({ provider: 'gemini', model: 'gemini-keyless', response: badKey });
+      const resp = await chat(ask('gemini-then-azure', stream));
+      assert.equal(resp.status, 200, await resp.clone().text());
+      assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+      assert.match(resp.headers.get('x-costrouter-route-reason'), said);
+      await resp.text();
+    }
   }
   // Too long for Gemini's window, and for Azure's: the client is told, with the provider's words
   // and its status, not a 502 (nothing would serve it on a retry).
@@ -330,12 +330,16 @@ test('a 400 that is the deployment\'s own fault (an invalid Gemini key) falls ba
 });
 
 test('when every deployment is rate limited, the client is told the longest wait a provider asked for', async () => {
-  r.upstream.script({ provider: 'openai', model: 'slow-model', response: { status: 429, headers: { 'retry-after': '30' } } });
-  r.upstream.script({ provider: 'azure', model: 'mini-deploy', response: { status: 429, headers: { 'retry-after-ms': '7000' } } });
-  const resp = await chat(ask('slow-fallback', false));
-  assert.equal(resp.status, 429);
-  assert.equal(resp.headers.get('retry-after'), '30', 'not a fixed 1 s, which the SDKs would retry into the same limit');
-  await resp.text();
+  // The longer wait comes second, and in milliseconds (Azure's retry-after-ms, beside the
+  // fake's own `retry-after: 1`); then first, in seconds.
+  for (const [openaiWait, azureWait, told] of [[{ 'retry-after': '5' }, { 'retry-after-ms': '45000' }, '45'], [{ 'retry-after': '30' }, { 'retry-after-ms': '7000' }, '30']]) {
+    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { status: 429, headers: openaiWait } });
+    r.upstream.script({ provider: 'azure', model: 'mini-deploy', response: { status: 429, headers: azureWait } });
+    const resp = await chat(ask('slow-fallback', false));
+    assert.equal(resp.status, 429);
+    assert.equal(resp.headers.get('retry-after'), told, 'not a fixed 1 s, which the SDKs would retry into the same limit');
+    await resp.text();
+  }
 });
 
 test('a stream that fails before its first token is a failed call: the next deployment serves, or a clean 502', async () => {

@@ -179,9 +179,16 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
       const worker = await mf.getWorker();
       return worker.scheduled({ scheduledTime: when, cron: '* * * * *' });
     },
+    /** Stops the worker and the fake upstream; fails if any request had more than one cost
+     * event over the whole file (eventFor only sees duplicates within 30 ms of the first). */
     async close() {
+      await new Promise((r) => setTimeout(r, 200)); // events still on their way after the last response
       await mf.dispose();
       await upstream.close();
+      const counts = new Map();
+      for (const e of events) if (e.request_id) counts.set(e.request_id, (counts.get(e.request_id) ?? 0) + 1);
+      const twice = [...counts].filter(([, n]) => n > 1);
+      if (twice.length > 0) throw new Error(`more than one cost event for ${twice.length} request(s): ${JSON.stringify(twice.slice(0, 5))}`);
     },
   };
   return router;

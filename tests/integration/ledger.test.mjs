@@ -88,13 +88,22 @@ test('a failed upstream call releases its reservation; a cut-off stream settles 
   // only at the end: a stream cut off after some text is billed for that text.
   const story = 'Once upon a time a lighthouse keeper counted every ship that passed, '.repeat(8);
   r.upstream.script({ provider: 'anthropic', response: { fault: 'truncated', truncate_after: 40, text: story } });
-  const partial = await readSse(await r.chat({ model: 'claude-haiku-4-5', stream: true, messages: [{ role: 'user', content: 'tell me a story' }] }, { key }));
+  const partialResp = await r.chat({ model: 'claude-haiku-4-5', stream: true, messages: [{ role: 'user', content: 'tell me a story' }] }, { key });
+  const partialId = partialResp.headers.get('x-costrouter-request-id');
+  const partial = await readSse(partialResp);
   const sent = partial.data.filter((d) => d !== '[DONE]').map((d) => d.choices?.[0]?.delta?.content ?? '').join('');
   assert.ok(sent.length > 100, `text before the cut: ${sent.length} chars`);
   const billed = JSON.parse(partial.comments.find((c) => c.startsWith('costrouter ')).slice('costrouter '.length));
   assert.equal(billed.usage_basis, 'estimated');
   assert.equal(billed.usage.completion_tokens, Math.ceil(sent.length / 4));
   assert.ok(partial.data.some((d) => d.error), 'the client still sees the stream was cut');
+  // And the budget holds both charges: the early cut's prompt and this one's prompt and text.
+  s = await settledState(key);
+  const partialEvent = await r.eventFor(partialId);
+  assert.ok(partialEvent.cost_usd > earlyEvent.cost_usd, `${partialEvent.cost_usd} vs ${earlyEvent.cost_usd}`);
+  assert.equal(partialEvent.output_tokens, billed.usage.completion_tokens);
+  assert.equal(picos(s.states.month.reserved), 0);
+  assert.equal(picos(s.states.month.spent), picos(earlyEvent.cost_usd) + picos(partialEvent.cost_usd));
 });
 
 test('a stream the client abandons is settled for what it used, with one cost event', async () => {

@@ -57,8 +57,8 @@ test('a paraphrased question is a semantic hit: cached answer, no provider call,
   assert.match(second.headers.get('x-costrouter-route-reason'), /semantic cache hit \(similarity 0\.9\d\d\)/);
   assert.equal((await second.json()).choices[0].message.content, 'Use the "Forgot password" link.');
   assert.equal(chats(), before, 'no provider call');
+  // eventFor fails unless the request has exactly one event.
   const events = await eventOf(second);
-  assert.equal(events.length, 1);
   assert.equal(events[0].cache, 'hit-semantic');
   assert.equal(events[0].cost_usd, 0);
   assert.equal(events[0].baseline_cost_usd, cost);
