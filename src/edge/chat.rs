@@ -471,6 +471,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         if strips_sampling_params(&cfg, candidate, provider) {
             crate::providers::openai::fit_reasoning_model(&mut attempt_chat);
+        } else if !reasons && !named_by_client(&cfg, &decision, candidate) {
+            crate::providers::openai::fit_model_without_reasoning(&mut attempt_chat);
         }
         let up = match adapter.chat_request(&target, &attempt_chat) {
             Ok(up) => up,
@@ -673,6 +675,15 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 }
                 health::neutral(&provider.id, &candidate.upstream_model);
                 let sized = matches!(rejection, Rejection::TooLong | Rejection::OutputCap);
+                if rejection == Rejection::Unsupported && kept.is_none() {
+                    // A parameter this model or host does not take: another may. If none does,
+                    // the client hears this first refusal, with the provider's code and param.
+                    attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
+                    let (code, param) = crate::providers::upstream_code_and_param(&body);
+                    first_rejection.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param));
+                    rejections += 1;
+                    continue;
+                }
                 if kept.is_some() || sized {
                     // The stronger model refuses what the weaker one answered: keep that answer.
                     // Or the prompt is too long for this model: one with a larger window may take
@@ -1037,6 +1048,12 @@ fn end_stream(st: &mut StreamState, mut out: Vec<u8>) -> Vec<u8> {
 /// Whether the call to `candidate` goes without the request's sampling parameters: an OpenAI
 /// reasoning model (its pricing row says `supports_reasoning`) behind a provider with OpenAI's
 /// reasoning-parameter rules (`fit_reasoning_model`). Such a model samples at any temperature.
+/// Whether `candidate` is the model the client asked for (by its name or an alias of it), not
+/// one a policy, fallback or downgrade routed the request to.
+fn named_by_client(cfg: &RouterConfig, decision: &RouteDecision, candidate: &Candidate) -> bool {
+    cfg.catalog.resolve(&decision.requested).is_some_and(|m| m.name == candidate.model)
+}
+
 fn strips_sampling_params(cfg: &RouterConfig, candidate: &Candidate, provider: &crate::catalog::ProviderConfig) -> bool {
     provider.quirks.openai_reasoning_params && cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning)
 }

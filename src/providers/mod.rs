@@ -279,10 +279,17 @@ pub enum Rejection {
     TooLong,
     /// The output asked for (`max_tokens`) is more than this model writes: another may.
     OutputCap,
+    /// A parameter (or value) this deployment does not take: another model or host may. Says
+    /// nothing of the deployment's health; the client hears it if no deployment takes it.
+    Unsupported,
 }
 
 /// The OpenAI dialect's refusals, which OpenAI-compatible hosts (vLLM, Groq, Mistral, Together)
-/// word alike: `context_length_exceeded`, or "maximum context length" in the message.
+/// word alike: `context_length_exceeded`, or "maximum context length" in the message; a
+/// parameter the model or host does not take: OpenAI's `unsupported_parameter` /
+/// `unknown_parameter` / `unsupported_value` codes, Azure's and older OpenAI's "Unrecognized
+/// request argument supplied", the "Extra inputs are not permitted" of hosts that validate with
+/// pydantic (vLLM, Mistral).
 pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
     let error = v.get("error").unwrap_or(&v);
@@ -290,6 +297,11 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
     if code == "context_length_exceeded" || message.contains("maximum context length") || message.contains("context length exceeded") {
         return Rejection::TooLong;
+    }
+    if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value")
+        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model"].iter().any(|m| message.contains(m))
+    {
+        return Rejection::Unsupported;
     }
     Rejection::Request
 }
@@ -444,6 +456,18 @@ mod tests {
         let bad = br#"{"error":{"message":"Invalid type for 'messages[0].content'.","type":"invalid_request_error","param":"messages[0].content","code":"invalid_type"}}"#;
         assert_eq!(openai_rejection(400, bad), Rejection::Request);
         assert_eq!(openai_rejection(400, b"<html>"), Rejection::Request);
+    }
+
+    #[test]
+    fn a_parameter_one_model_or_host_does_not_take_may_go_to_another() {
+        let openai = br#"{"error":{"message":"Unsupported parameter: 'reasoning_effort' is not supported with this model.","type":"invalid_request_error","param":"reasoning_effort","code":"unsupported_parameter"}}"#;
+        assert_eq!(openai_rejection(400, openai), Rejection::Unsupported);
+        let azure = br#"{"error":{"message":"Unrecognized request argument supplied: prompt_cache_key","type":"invalid_request_error","param":null,"code":null}}"#;
+        assert_eq!(openai_rejection(400, azure), Rejection::Unsupported);
+        let vllm = br#"{"object":"error","message":"[{'type': 'extra_forbidden', 'loc': ('body', 'safety_identifier'), 'msg': 'Extra inputs are not permitted'}]","type":"BadRequestError","code":400}"#;
+        assert_eq!(openai_rejection(400, vllm), Rejection::Unsupported);
+        let value = br#"{"error":{"message":"Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.","type":"invalid_request_error","param":"temperature","code":"unsupported_value"}}"#;
+        assert_eq!(openai_rejection(400, value), Rejection::Unsupported);
     }
 
     #[test]

@@ -64,6 +64,13 @@ pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_
             options.insert("include_usage".into(), Value::Bool(true));
         }
     }
+    // `metadata` is the router's attribution (feature, team, ...). OpenAI answers 400 to it
+    // unless the completion is stored ("only allowed when 'store' is enabled"), and Azure and
+    // strict hosts do not know it: it goes on only beside `store: true`, where it labels the
+    // stored completion as the client meant.
+    if obj.get("store") != Some(&Value::Bool(true)) {
+        obj.remove("metadata");
+    }
     apply_quirks(obj, quirks);
     Ok(body)
 }
@@ -123,6 +130,16 @@ pub fn fit_reasoning_model(req: &mut ChatRequest) {
     req.extra.remove("logit_bias");
 }
 
+/// Parameters only reasoning models take: gpt-4o and gpt-4.1 answer 400 to them ("Unsupported
+/// parameter: 'reasoning_effort' is not supported with this model"), and the Gemini adapter
+/// turns `reasoning_effort` into a thinking budget. A request written for a reasoning model that
+/// the router sends to a model priced without `supports_reasoning` goes without them, whatever
+/// its provider; a client that named a model gets that provider's own answer.
+pub fn fit_model_without_reasoning(req: &mut ChatRequest) {
+    req.extra.remove("reasoning_effort");
+    req.extra.remove("verbosity");
+}
+
 /// Reads a chat completion; the body is passed to the client as the provider sent it.
 pub fn chat_answer(provider: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
@@ -141,6 +158,9 @@ pub fn embeddings_body(req: &EmbeddingsRequest, upstream_model: Option<&str>) ->
         Some(m) => obj.insert("model".into(), Value::String(m.to_string())),
         None => obj.remove("model"),
     };
+    // The router's attribution; no embeddings API takes it (OpenAI: "Unrecognized request
+    // argument supplied: metadata").
+    obj.remove("metadata");
     Ok(body)
 }
 
@@ -346,6 +366,31 @@ mod tests {
 
     fn request(json: &str) -> ChatRequest {
         ChatRequest::parse(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn metadata_goes_on_only_beside_store() {
+        // OpenAI: "The 'metadata' parameter is only allowed when 'store' is enabled."
+        let quirks = Quirks::default();
+        let plain = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"feature":"search"}}"#);
+        assert!(chat_body(&plain, "m", &quirks, true).unwrap().get("metadata").is_none());
+        let unstored = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"feature":"search"},"store":false}"#);
+        assert!(chat_body(&unstored, "m", &quirks, true).unwrap().get("metadata").is_none());
+        let stored = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"feature":"search"},"store":true}"#);
+        assert_eq!(chat_body(&stored, "m", &quirks, true).unwrap()["metadata"], json!({"feature": "search"}));
+        let emb = EmbeddingsRequest::parse(br#"{"model":"e","input":"hi","metadata":{"feature":"search"}}"#).unwrap();
+        let body = embeddings_body(&emb, Some("e")).unwrap();
+        assert!(body.get("metadata").is_none());
+        assert_eq!(body["input"], "hi");
+    }
+
+    #[test]
+    fn a_request_routed_to_a_model_without_reasoning_goes_without_reasoning_params() {
+        let mut req = request(r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"high","verbosity":"low","temperature":1}"#);
+        fit_model_without_reasoning(&mut req);
+        let body = chat_body(&req, "gpt-4o-mini", &Quirks::default(), true).unwrap();
+        assert!(body.get("reasoning_effort").is_none() && body.get("verbosity").is_none());
+        assert_eq!(body["temperature"], 1.0);
     }
 
     #[test]

@@ -519,6 +519,20 @@ function checkPreconditions(ctx) {
       code: null,
     });
   }
+  if (ctx.route.kind === 'chat' && ctx.provider === 'openai' && ctx.body.metadata != null && ctx.body.store !== true) {
+    return errorResult(ctx, 400, { message: "The 'metadata' parameter is only allowed when 'store' is enabled.", param: 'metadata', code: null });
+  }
+  // Only OpenAI's reasoning models (o-series, gpt-5) take these.
+  if (ctx.route.kind === 'chat' && ctx.provider === 'openai' && !/^(o\d|gpt-5)/.test(String(ctx.body.model))) {
+    for (const param of ['reasoning_effort', 'verbosity']) {
+      if (ctx.body[param] !== undefined) {
+        return errorResult(ctx, 400, { message: `Unsupported parameter: '${param}' is not supported with this model.`, param, code: 'unsupported_parameter' });
+      }
+    }
+  }
+  if (ctx.route.kind === 'embeddings' && ['openai', 'azure'].includes(ctx.provider) && ctx.body.metadata !== undefined) {
+    return errorResult(ctx, 400, { message: 'Unrecognized request argument supplied: metadata', code: null });
+  }
   return null;
 }
 

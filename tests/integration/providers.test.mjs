@@ -632,6 +632,18 @@ test('the Mistral preset renames seed to random_seed and drops user (and stream_
   }
 });
 
+test('metadata attributes the request; it reaches OpenAI only beside store: true (OpenAI refuses it otherwise)', async () => {
+  const plain = await r.chat(hello('gpt-4o-mini', { metadata: { feature: 'search' } }));
+  assert.equal(plain.status, 200, await plain.clone().text());
+  assert.equal(upstreamChats().at(-1).body.metadata, undefined);
+  assert.equal((await eventFor(plain.headers.get('x-costrouter-request-id'))).attribution.feature, 'search');
+  await plain.arrayBuffer();
+  const stored = await r.chat(hello('gpt-4o-mini', { metadata: { feature: 'search' }, store: true }));
+  assert.equal(stored.status, 200, await stored.clone().text());
+  assert.deepEqual(upstreamChats().at(-1).body.metadata, { feature: 'search' });
+  await stored.arrayBuffer();
+});
+
 // ---- embeddings -----------------------------------------------------------------------------------
 
 const embed = (body, key = KEYS.acme) => fetch(`${r.url}/v1/embeddings`, {
@@ -649,7 +661,8 @@ const decodeBase64Floats = (s) => {
 
 test('embeddings through OpenAI: floats, base64, exact cost', async () => {
   r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { usage: { prompt_tokens: 1234, total_tokens: 1234 } } });
-  let resp = await embed({ model: 'text-embedding-3-small', input: ['hello world', 'costrouter'], dimensions: 4 });
+  // `metadata` attributes the request here and goes no further (no embeddings API takes it).
+  let resp = await embed({ model: 'text-embedding-3-small', input: ['hello world', 'costrouter'], dimensions: 4, metadata: { feature: 'search' } });
   let body = await resp.json();
   assert.equal(resp.status, 200, JSON.stringify(body));
   assert.equal(body.object, 'list');
@@ -669,6 +682,7 @@ test('embeddings through OpenAI: floats, base64, exact cost', async () => {
   assert.equal(sent.path, '/openai/v1/embeddings');
   assert.deepEqual(sent.body, { model: 'text-embedding-3-small', input: ['hello world', 'costrouter'], dimensions: 4 });
   let ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.attribution.feature, 'search');
   assert.equal(ev.input_tokens, 1234);
   assert.equal(ev.cost_usd, 0.00002468);
 
