@@ -61,6 +61,13 @@ impl Provider for Anthropic {
             Rejection::OutputCap
         } else if message.contains("prompt is too long") || message.contains("exceed context limit") {
             Rejection::TooLong
+        } else if ["does not support assistant message prefill", "prefilling assistant messages is not supported", "cannot both be specified for this model"]
+            .iter()
+            .any(|m| message.contains(m))
+        {
+            // What one Claude model refuses and another takes: Claude 4.6 refuses a conversation
+            // ending in an assistant turn (a prefill), Claude 4.5 `temperature` beside `top_p`.
+            Rejection::Unsupported
         } else {
             Rejection::Request
         }
@@ -744,6 +751,10 @@ mod tests {
         assert_eq!(Anthropic.rejection(400, window), Rejection::TooLong);
         let bad = br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content: Field required"}}"#;
         assert_eq!(Anthropic.rejection(400, bad), Rejection::Request);
+        let prefill = br#"{"type":"error","error":{"type":"invalid_request_error","message":"This model does not support assistant message prefill. The conversation must end with a user message."}}"#;
+        assert_eq!(Anthropic.rejection(400, prefill), Rejection::Unsupported);
+        let both = br#"{"type":"error","error":{"type":"invalid_request_error","message":"`temperature` and `top_p` cannot both be specified for this model. Please use only one."}}"#;
+        assert_eq!(Anthropic.rejection(400, both), Rejection::Unsupported);
     }
 
     #[test]
