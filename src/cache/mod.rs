@@ -158,11 +158,22 @@ pub fn samples(req: &ChatRequest) -> bool {
     req.temperature.is_none_or(|t| t > 0.0)
 }
 
+/// Why a route held to regions is not cached, also told in its route reason.
+pub const RESIDENCY_BYPASS: &str = "data residency: the route is held to regions, and the caches keep answers outside them";
+
 /// `route_samples`: a model the request may be routed to samples whatever the request says (an
-/// OpenAI reasoning model, whose `temperature` the router removes).
-pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatRequest, route_samples: bool) -> CachePlan {
+/// OpenAI reasoning model, whose `temperature` the router removes). `route_regions`: the regions a
+/// policy holds the route to (data residency); none for an unrestricted route.
+pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatRequest, route_samples: bool, route_regions: &[String]) -> CachePlan {
     if !settings.enabled {
         return CachePlan::Bypass("caching is off in this policy");
+    }
+    // The answer is the region's data: the Cache API of whichever location served the request,
+    // the global KV namespace and the tenant's semantic-cache object (placed where it was first
+    // asked for, with no jurisdiction) would all hold it outside the regions, and a lookup could
+    // serve it from there. Fails closed, as the route does.
+    if !route_regions.is_empty() {
+        return CachePlan::Bypass(RESIDENCY_BYPASS);
     }
     if controls.no_store {
         return CachePlan::Bypass("cache-control: no-store");

@@ -60,38 +60,50 @@ fn plans_follow_policy_headers_and_sampling() {
     let sampled = req(json!({"model": "m", "temperature": 0.7, "messages": [{"role": "user", "content": "x"}]}));
     let default_temperature = req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}));
     let none = ClientControls::default();
-    assert!(matches!(plan(&CacheSettings::default(), &none, &greedy, false), CachePlan::Bypass(_)), "off unless the policy enables it");
-    assert_eq!(plan(&on, &none, &greedy, false), CachePlan::Use { read: true, ttl_secs: 3600 });
-    assert!(matches!(plan(&on, &none, &sampled, false), CachePlan::Bypass(_)));
-    assert!(matches!(plan(&on, &none, &default_temperature, false), CachePlan::Bypass(_)), "OpenAI's default temperature is 1");
-    assert!(matches!(plan(&on, &none, &greedy, true), CachePlan::Bypass(_)), "routed to a model that samples whatever the temperature");
+    assert!(matches!(plan(&CacheSettings::default(), &none, &greedy, false, &[]), CachePlan::Bypass(_)), "off unless the policy enables it");
+    assert_eq!(plan(&on, &none, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 });
+    assert!(matches!(plan(&on, &none, &sampled, false, &[]), CachePlan::Bypass(_)));
+    assert!(matches!(plan(&on, &none, &default_temperature, false, &[]), CachePlan::Bypass(_)), "OpenAI's default temperature is 1");
+    assert!(matches!(plan(&on, &none, &greedy, true, &[]), CachePlan::Bypass(_)), "routed to a model that samples whatever the temperature");
     let allow = ClientControls::from_headers(headers(&[("x-costrouter-cache-sampled", "allow")])).unwrap();
-    assert!(matches!(plan(&on, &allow, &sampled, false), CachePlan::Use { .. }));
-    assert!(matches!(plan(&CacheSettings { sampled: true, ..on.clone() }, &none, &sampled, false), CachePlan::Use { .. }));
+    assert!(matches!(plan(&on, &allow, &sampled, false, &[]), CachePlan::Use { .. }));
+    assert!(matches!(plan(&CacheSettings { sampled: true, ..on.clone() }, &none, &sampled, false, &[]), CachePlan::Use { .. }));
 
     let no_cache = ClientControls::from_headers(headers(&[("cache-control", "max-age=0, No-Cache")])).unwrap();
-    assert_eq!(plan(&on, &no_cache, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 });
+    assert_eq!(plan(&on, &no_cache, &greedy, false, &[]), CachePlan::Use { read: false, ttl_secs: 3600 });
     let fresh_only = ClientControls::from_headers(headers(&[("cache-control", "max-age=600")])).unwrap();
-    assert_eq!(plan(&on, &fresh_only, &greedy, false), CachePlan::Use { read: true, ttl_secs: 3600 });
+    assert_eq!(plan(&on, &fresh_only, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 });
     assert!(fresh_only.accepts_age(600) && !fresh_only.accepts_age(601), "no stored answer older than max-age");
     assert!(ClientControls::default().accepts_age(i64::MAX));
     let zero_age = ClientControls::from_headers(headers(&[("cache-control", "max-age=0")])).unwrap();
-    assert_eq!(plan(&on, &zero_age, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 }, "max-age=0 is no-cache");
+    assert_eq!(plan(&on, &zero_age, &greedy, false, &[]), CachePlan::Use { read: false, ttl_secs: 3600 }, "max-age=0 is no-cache");
     assert_eq!(ClientControls::from_headers(headers(&[("cache-control", "max-age=soon")])).unwrap().max_age_secs, None, "ignored, as HTTP caches do");
     let pragma = ClientControls::from_headers(headers(&[("pragma", "no-cache")])).unwrap();
-    assert_eq!(plan(&on, &pragma, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
+    assert_eq!(plan(&on, &pragma, &greedy, false, &[]), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
     let no_store = ClientControls::from_headers(headers(&[("cache-control", "no-store")])).unwrap();
-    assert!(matches!(plan(&on, &no_store, &greedy, false), CachePlan::Bypass(_)));
+    assert!(matches!(plan(&on, &no_store, &greedy, false, &[]), CachePlan::Bypass(_)));
     let ttl = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "120")])).unwrap();
-    assert_eq!(plan(&on, &ttl, &greedy, false), CachePlan::Use { read: true, ttl_secs: 120 });
+    assert_eq!(plan(&on, &ttl, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 120 });
     let zero = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "0")])).unwrap();
-    assert_eq!(plan(&on, &zero, &greedy, false), CachePlan::Use { read: true, ttl_secs: 0 });
+    assert_eq!(plan(&on, &zero, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 0 });
     let neither = ClientControls::from_headers(headers(&[("cache-control", "no-cache"), ("x-costrouter-cache-ttl", "0")])).unwrap();
-    assert!(matches!(plan(&on, &neither, &greedy, false), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
+    assert!(matches!(plan(&on, &neither, &greedy, false, &[]), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
     for bad in [("x-costrouter-cache-ttl", "soon"), ("x-costrouter-cache-ttl", "5"), ("x-costrouter-cache-ttl", "99999999"), ("x-costrouter-cache-sampled", "yes")] {
         assert!(ClientControls::from_headers(headers(&[bad])).is_err(), "{bad:?}");
     }
     assert!(CacheSettings { ttl_secs: 10, ..on.clone() }.validate().is_err());
+}
+
+#[test]
+fn a_route_held_to_regions_is_not_cached_whatever_the_request_asks() {
+    let on = CacheSettings { enabled: true, sampled: true, semantic: true, ..CacheSettings::default() };
+    let greedy = req(json!({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "x"}]}));
+    let eu = ["eu".to_string()];
+    assert_eq!(plan(&on, &ClientControls::default(), &greedy, false, &eu), CachePlan::Bypass(RESIDENCY_BYPASS));
+    let asks_for_it = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "600"), ("x-costrouter-cache-sampled", "allow")])).unwrap();
+    assert_eq!(plan(&on, &asks_for_it, &greedy, false, &eu), CachePlan::Bypass(RESIDENCY_BYPASS), "no header lifts it");
+    assert_eq!(plan(&on, &ClientControls::default(), &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 }, "an unrestricted route is cached");
+    assert_eq!(plan(&CacheSettings::default(), &ClientControls::default(), &greedy, false, &eu), CachePlan::Bypass("caching is off in this policy"), "off says off");
 }
 
 #[test]
