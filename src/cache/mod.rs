@@ -194,22 +194,24 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
 }
 
 /// Whether an answer may be stored: every choice finished normally or at its token limit (a
-/// filtered or errored answer is not an answer to replay), and none stopped at its limit with
-/// nothing to show (a reasoning model that spent the whole limit thinking: replayed, the empty
-/// answer would stand for the full time to live).
+/// filtered or errored answer is not an answer to replay), and every one has something to show,
+/// whatever its finish reason: replayed, an empty answer would stand for the full time to live.
+/// A reasoning model that spent the whole limit thinking stops on `length` with nothing; a host
+/// can call an empty answer finished (Gemini reads an empty `STOP`, `OTHER`, `LANGUAGE` and an
+/// unknown reason as `stop` with content "").
 pub fn storable(completion: &Value) -> bool {
     let Some(choices) = completion.get("choices").and_then(Value::as_array) else { return false };
-    let shows_something = |c: &Value| {
-        let m = c.get("message");
-        let text = |f: &str| m.and_then(|m| m.get(f)).and_then(Value::as_str).is_some_and(|t| !t.is_empty());
-        text("content") || text("refusal") || m.and_then(|m| m.get("tool_calls")).and_then(Value::as_array).is_some_and(|t| !t.is_empty())
-    };
     !choices.is_empty()
-        && choices.iter().all(|c| match c.get("finish_reason").and_then(Value::as_str) {
-            Some("stop" | "tool_calls" | "function_call") => true,
-            Some("length") => shows_something(c),
-            _ => false,
-        })
+        && choices.iter().all(|c| matches!(c.get("finish_reason").and_then(Value::as_str), Some("stop" | "tool_calls" | "function_call" | "length")) && shows_something(c))
+}
+
+/// Whether a choice's message holds anything for the client: text that is not only whitespace, a
+/// refusal, a tool call, a legacy `function_call`, or audio.
+fn shows_something(choice: &Value) -> bool {
+    let Some(m) = choice.get("message") else { return false };
+    let text = |f: &str| m.get(f).and_then(Value::as_str).is_some_and(|t| !t.trim().is_empty());
+    let object = |f: &str| m.get(f).and_then(Value::as_object).is_some_and(|o| !o.is_empty());
+    text("content") || text("refusal") || m.get("tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) || object("function_call") || object("audio")
 }
 
 /// A stored answer: the completion as the client received it (without usage, which a hit does

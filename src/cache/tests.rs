@@ -108,8 +108,10 @@ fn a_route_held_to_regions_is_not_cached_whatever_the_request_asks() {
 
 #[test]
 fn only_complete_answers_are_stored() {
-    assert!(storable(&json!({"choices": [{"finish_reason": "stop"}, {"finish_reason": "tool_calls"}]})));
-    assert!(!storable(&json!({"choices": [{"finish_reason": "stop"}, {"finish_reason": "content_filter"}]})));
+    let said = |finish: &str| json!({"finish_reason": finish, "message": {"role": "assistant", "content": "Paris."}});
+    let called = json!({"finish_reason": "tool_calls", "message": {"content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}});
+    assert!(storable(&json!({"choices": [said("stop"), called]})));
+    assert!(!storable(&json!({"choices": [said("stop"), said("content_filter")]})));
     assert!(!storable(&json!({"choices": []})));
     // Stopped at the token limit: kept if it says something, not if it is empty (a reasoning
     // model that spent the limit thinking).
@@ -118,6 +120,23 @@ fn only_complete_answers_are_stored() {
     assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": ""}}]})));
     assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": null}}]})));
     assert!(!storable(&json!({"error": {}})));
+}
+
+#[test]
+fn an_empty_answer_is_not_stored_whatever_its_finish_reason() {
+    // Gemini's empty STOP, OTHER or LANGUAGE arrive as a finished answer with nothing in it.
+    for finish in ["stop", "tool_calls", "function_call", "length"] {
+        for message in [json!({"role": "assistant", "content": ""}), json!({"role": "assistant", "content": null}), json!({"role": "assistant", "content": " \n"}), json!({"role": "assistant", "content": null, "tool_calls": []})] {
+            assert!(!storable(&json!({"choices": [{"finish_reason": finish, "message": message}]})), "{finish}: {message}");
+        }
+        assert!(!storable(&json!({"choices": [{"finish_reason": finish}]})), "{finish} without a message");
+    }
+    // One empty choice of several is enough to keep the answer out.
+    assert!(!storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": "Yes."}}, {"finish_reason": "stop", "message": {"content": ""}}]})));
+    // What does show something, each alone.
+    assert!(storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": null, "refusal": "I can't help with that."}}]})));
+    assert!(storable(&json!({"choices": [{"finish_reason": "function_call", "message": {"content": null, "function_call": {"name": "f", "arguments": "{}"}}}]})));
+    assert!(storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": null, "audio": {"id": "a", "data": "UklG", "transcript": "Hi"}}}]})));
 }
 
 #[test]
