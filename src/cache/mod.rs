@@ -86,7 +86,8 @@ pub struct ClientControls {
     pub no_cache: bool,
     /// `cache-control: no-store`: neither read nor write.
     pub no_store: bool,
-    /// `x-costrouter-cache-ttl: <seconds>`: this answer's lifetime (0 = do not store).
+    /// `x-costrouter-cache-ttl: <seconds>`: this answer's lifetime (0 = do not store), at most the
+    /// policy's.
     pub ttl_secs: Option<u64>,
     /// `x-costrouter-cache-sampled: allow`: cache this request even though it samples.
     pub allow_sampled: bool,
@@ -184,7 +185,9 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
     if route_samples && !(settings.sampled || controls.allow_sampled) {
         return CachePlan::Bypass("a model this request may be routed to samples at any temperature (a reasoning model): opt in with x-costrouter-cache-sampled: allow");
     }
-    let ttl_secs = controls.ttl_secs.unwrap_or(settings.ttl_secs);
+    // A client may shorten the answer's life, not lengthen it: the answer is served to every
+    // caller of the tenant, and the policy's TTL is how stale its owner lets them see it.
+    let ttl_secs = controls.ttl_secs.map_or(settings.ttl_secs, |asked| asked.min(settings.ttl_secs));
     if controls.no_cache && ttl_secs == 0 {
         // Neither looked up nor stored: a semantic lookup's provider embedding would be paid for
         // nothing.

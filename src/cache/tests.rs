@@ -84,6 +84,8 @@ fn plans_follow_policy_headers_and_sampling() {
     assert!(matches!(plan(&on, &no_store, &greedy, false, &[]), CachePlan::Bypass(_)));
     let ttl = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "120")])).unwrap();
     assert_eq!(plan(&on, &ttl, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 120 });
+    let longer = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "86400")])).unwrap();
+    assert_eq!(plan(&on, &longer, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 }, "a client cannot outlast the policy's TTL");
     let zero = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "0")])).unwrap();
     assert_eq!(plan(&on, &zero, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 0 });
     let neither = ClientControls::from_headers(headers(&[("cache-control", "no-cache"), ("x-costrouter-cache-ttl", "0")])).unwrap();
