@@ -202,18 +202,43 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
     assert_eq!(ollama.finish(), None);
 }
 
+/// A deployment of `model` on `provider`, calling `upstream`.
+fn on(model: &str, provider: &str, upstream: &str) -> crate::routing::Candidate {
+    crate::routing::Candidate { provider: provider.into(), upstream_model: upstream.into(), model: model.into(), price_key: model.into() }
+}
+
 #[test]
-fn the_answer_scope_is_the_model_asked_for_and_the_set_of_models_routed_to() {
-    let scope = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], None);
-    assert_eq!(scope, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], None), "the order a strategy tries them in does not matter");
-    assert_ne!(scope, answer_scope("gpt-4o", ["gpt-4o-mini"], None), "a caller routed elsewhere (another feature, region) gets its own entries");
-    assert_ne!(scope, answer_scope("fast", ["gpt-4o-mini", "gpt-4o"], None), "another model or alias asked for");
-    let arm_a = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("arm gpt-4o-mini"));
-    assert_ne!(arm_a, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], Some("arm gpt-4o")), "the arms of a split share no answers");
+fn the_answer_scope_is_the_model_asked_for_and_the_set_of_deployments_routed_to() {
+    let (mini, big) = (on("gpt-4o-mini", "openai", "gpt-4o-mini"), on("gpt-4o", "openai", "gpt-4o"));
+    let scope = answer_scope("gpt-4o", &[mini.clone(), big.clone()], None);
+    assert_eq!(scope, answer_scope("gpt-4o", &[big.clone(), mini.clone()], None), "the order a strategy tries them in does not matter");
+    assert_ne!(scope, answer_scope("gpt-4o", std::slice::from_ref(&mini), None), "a caller routed elsewhere (another feature, region) gets its own entries");
+    assert_ne!(scope, answer_scope("fast", &[mini.clone(), big.clone()], None), "another model or alias asked for");
+    let arm_a = answer_scope("gpt-4o", &[mini.clone(), big.clone()], Some("arm gpt-4o-mini"));
+    assert_ne!(arm_a, answer_scope("gpt-4o", &[big.clone(), mini.clone()], Some("arm gpt-4o")), "the arms of a split share no answers");
     assert_ne!(arm_a, scope);
-    assert_ne!(answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("cascade")), scope, "a cascade's judged answers are its own");
+    assert_ne!(answer_scope("gpt-4o", &[mini.clone(), big.clone()], Some("cascade")), scope, "a cascade's judged answers are its own");
     let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
-    assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", ["mistral-large"], None), &body));
+    assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", &[on("mistral-large", "mistral", "mistral-large-latest")], None), &body));
+    // A catalog that points the model at another release starts afresh.
+    assert_ne!(scope, answer_scope("gpt-4o", &[mini.clone(), on("gpt-4o", "openai", "gpt-4o-2024-11-20")], None));
+}
+
+#[test]
+fn two_providers_of_one_upstream_model_share_no_answers() {
+    // One model deployed on two hosts under the same upstream name (Together's and Groq's Llama:
+    // other quantisations, other serving stacks), and rules that send one caller to one host and
+    // another caller to the other, or to both: those callers never share answers.
+    let llama = "meta-llama/Llama-3.3-70B-Instruct-Turbo";
+    let (together, groq) = (on("llama-3.3-70b", "together", llama), on("llama-3.3-70b", "groq", llama));
+    let on_together = answer_scope("llama-3.3-70b", std::slice::from_ref(&together), None);
+    let on_groq = answer_scope("llama-3.3-70b", std::slice::from_ref(&groq), None);
+    let on_both = answer_scope("llama-3.3-70b", &[together.clone(), groq.clone()], None);
+    assert_ne!(on_together, on_groq);
+    assert_ne!(on_together, on_both);
+    assert_ne!(on_groq, on_both);
+    // Names are kept apart whatever characters they hold.
+    assert_ne!(answer_scope("m", &[on("a", "b", "c=d")], None), answer_scope("m", &[on("a", "b=c", "d")], None));
 }
 
 #[test]

@@ -189,10 +189,7 @@ async fn cached_answer(
         "cascade" => Some("cascade".to_string()),
         _ => None,
     };
-    // Each model with the upstream model its deployment calls: a catalog that points a model at
-    // another release no longer serves the old release's answers.
-    let routed: Vec<String> = decision.candidates.iter().map(|c| format!("{}={}", c.model, c.upstream_model)).collect();
-    let scope = crate::cache::answer_scope(&chat.model, routed.iter().map(String::as_str), variant.as_deref());
+    let scope = crate::cache::answer_scope(&chat.model, &decision.candidates, variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
     if read {
         if let Some(answer) = super::cache::lookup(env, &key).await.filter(|a| controls.accepts_age(now_unix() - a.stored_at)) {
