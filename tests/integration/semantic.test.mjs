@@ -269,8 +269,9 @@ test('expired entries are deleted by an alarm, without waiting for another inser
   const cache = ns.get(ns.idFromName('sweep-test'));
   const hex = (bytes) => Buffer.from(bytes).toString('hex');
   const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(128).fill(10)]);
-  // A guard with no ordered words: its relation neighbours must all be "none" (0xff).
-  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff)]);
+  // A guard with no ordered words: its relation neighbours must all be "none" (0xff); and no
+  // proper names (a count of 0, then 16 unused 2-byte slots).
+  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0)]);
   const storedAt = Math.floor(Date.now() / 1000) - 700;
   const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
   const entry = (fill, ttl_secs) => ({ bucket: hex(new Array(32).fill(fill)), vector, guard, answer: { fill }, ttl_secs, now: storedAt });
