@@ -1,7 +1,9 @@
 //! The exact cache key.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use crate::routing::Candidate;
 
 /// Part of every key: changing the normalisation changes this, so old entries are never misread.
 pub const KEY_VERSION: &str = "exact-v2";
@@ -14,19 +16,24 @@ pub const KEY_VERSION: &str = "exact-v2";
 pub(crate) const IGNORED: &[&str] = &["stream", "stream_options", "user", "safety_identifier", "prompt_cache_key", "metadata", "store", "model"];
 
 /// What an answer depends on besides the body: the model or alias asked for (after hostname
-/// aliases) and the models the policy routed this request to. A policy can send the same body to
-/// other models for other callers (attribution tags, country, hostname, hour of day); an answer
-/// is only shared between requests routed alike. The routed models count as a set: a `fastest`
-/// or `cheapest` order moves with latencies and prices, and after a fallback any of them may have
-/// answered. `route_variant` is what else about the route decides the answer: a split's arms route
-/// to the same set in different orders, so the arm a caller was drawn to (an answer from one arm
-/// served to the other's callers would blur the comparison the split exists for); and a cascade
-/// serves only answers it judged, which a `fallback` rule over the same models never did.
-pub fn answer_scope<'a>(requested: &str, routed_models: impl IntoIterator<Item = &'a str>, route_variant: Option<&str>) -> String {
-    let models: std::collections::BTreeSet<&str> = routed_models.into_iter().collect();
+/// aliases) and the deployments the policy routed this request to, each as its model, provider
+/// and upstream model. A policy can send the same body elsewhere for other callers (attribution
+/// tags, country, hostname, hour of day); an answer is only shared between requests routed
+/// alike. The provider counts as well as the upstream model: two hosts of one open model name
+/// (Together's and Groq's Llama) are different quantisations and serving stacks, and a catalog
+/// that points a model at another release no longer serves the old release's answers. The
+/// routed deployments count as a set: a `fastest` or `cheapest` order moves with latencies and
+/// prices, and after a fallback any of them may have answered. `route_variant` is what else
+/// about the route decides the answer: a split's arms route to the same set in different
+/// orders, so the arm a caller was drawn to (an answer from one arm served to the other's
+/// callers would blur the comparison the split exists for); and a cascade serves only answers
+/// it judged, which a `fallback` rule over the same models never did.
+pub fn answer_scope(requested: &str, routed: &[Candidate], route_variant: Option<&str>) -> String {
+    // Each as a JSON array: names may hold any character, and no two deployments read alike.
+    let deployments: std::collections::BTreeSet<String> = routed.iter().map(|c| json!([c.model, c.provider, c.upstream_model]).to_string()).collect();
     let mut scope = String::from(requested);
     scope.push_str(" -> ");
-    scope.push_str(&models.into_iter().collect::<Vec<_>>().join(","));
+    scope.push_str(&deployments.into_iter().collect::<Vec<_>>().join(","));
     if let Some(variant) = route_variant {
         scope.push_str(" | ");
         scope.push_str(variant);

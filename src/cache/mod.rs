@@ -86,7 +86,8 @@ pub struct ClientControls {
     pub no_cache: bool,
     /// `cache-control: no-store`: neither read nor write.
     pub no_store: bool,
-    /// `x-costrouter-cache-ttl: <seconds>`: this answer's lifetime (0 = do not store).
+    /// `x-costrouter-cache-ttl: <seconds>`: this answer's lifetime (0 = do not store), at most the
+    /// policy's.
     pub ttl_secs: Option<u64>,
     /// `x-costrouter-cache-sampled: allow`: cache this request even though it samples.
     pub allow_sampled: bool,
@@ -158,11 +159,22 @@ pub fn samples(req: &ChatRequest) -> bool {
     req.temperature.is_none_or(|t| t > 0.0)
 }
 
+/// Why a route held to regions is not cached, also told in its route reason.
+pub const RESIDENCY_BYPASS: &str = "data residency: the route is held to regions, and the caches keep answers outside them";
+
 /// `route_samples`: a model the request may be routed to samples whatever the request says (an
-/// OpenAI reasoning model, whose `temperature` the router removes).
-pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatRequest, route_samples: bool) -> CachePlan {
+/// OpenAI reasoning model, whose `temperature` the router removes). `route_regions`: the regions a
+/// policy holds the route to (data residency); none for an unrestricted route.
+pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatRequest, route_samples: bool, route_regions: &[String]) -> CachePlan {
     if !settings.enabled {
         return CachePlan::Bypass("caching is off in this policy");
+    }
+    // The answer is the region's data: the Cache API of whichever location served the request,
+    // the global KV namespace and the tenant's semantic-cache object (placed where it was first
+    // asked for, with no jurisdiction) would all hold it outside the regions, and a lookup could
+    // serve it from there. Fails closed, as the route does.
+    if !route_regions.is_empty() {
+        return CachePlan::Bypass(RESIDENCY_BYPASS);
     }
     if controls.no_store {
         return CachePlan::Bypass("cache-control: no-store");
@@ -173,7 +185,9 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
     if route_samples && !(settings.sampled || controls.allow_sampled) {
         return CachePlan::Bypass("a model this request may be routed to samples at any temperature (a reasoning model): opt in with x-costrouter-cache-sampled: allow");
     }
-    let ttl_secs = controls.ttl_secs.unwrap_or(settings.ttl_secs);
+    // A client may shorten the answer's life, not lengthen it: the answer is served to every
+    // caller of the tenant, and the policy's TTL is how stale its owner lets them see it.
+    let ttl_secs = controls.ttl_secs.map_or(settings.ttl_secs, |asked| asked.min(settings.ttl_secs));
     if controls.no_cache && ttl_secs == 0 {
         // Neither looked up nor stored: a semantic lookup's provider embedding would be paid for
         // nothing.
@@ -183,22 +197,24 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
 }
 
 /// Whether an answer may be stored: every choice finished normally or at its token limit (a
-/// filtered or errored answer is not an answer to replay), and none stopped at its limit with
-/// nothing to show (a reasoning model that spent the whole limit thinking: replayed, the empty
-/// answer would stand for the full time to live).
+/// filtered or errored answer is not an answer to replay), and every one has something to show,
+/// whatever its finish reason: replayed, an empty answer would stand for the full time to live.
+/// A reasoning model that spent the whole limit thinking stops on `length` with nothing; a host
+/// can call an empty answer finished (Gemini reads an empty `STOP`, `OTHER`, `LANGUAGE` and an
+/// unknown reason as `stop` with content "").
 pub fn storable(completion: &Value) -> bool {
     let Some(choices) = completion.get("choices").and_then(Value::as_array) else { return false };
-    let shows_something = |c: &Value| {
-        let m = c.get("message");
-        let text = |f: &str| m.and_then(|m| m.get(f)).and_then(Value::as_str).is_some_and(|t| !t.is_empty());
-        text("content") || text("refusal") || m.and_then(|m| m.get("tool_calls")).and_then(Value::as_array).is_some_and(|t| !t.is_empty())
-    };
     !choices.is_empty()
-        && choices.iter().all(|c| match c.get("finish_reason").and_then(Value::as_str) {
-            Some("stop" | "tool_calls" | "function_call") => true,
-            Some("length") => shows_something(c),
-            _ => false,
-        })
+        && choices.iter().all(|c| matches!(c.get("finish_reason").and_then(Value::as_str), Some("stop" | "tool_calls" | "function_call" | "length")) && shows_something(c))
+}
+
+/// Whether a choice's message holds anything for the client: text that is not only whitespace, a
+/// refusal, a tool call, a legacy `function_call`, or audio.
+fn shows_something(choice: &Value) -> bool {
+    let Some(m) = choice.get("message") else { return false };
+    let text = |f: &str| m.get(f).and_then(Value::as_str).is_some_and(|t| !t.trim().is_empty());
+    let object = |f: &str| m.get(f).and_then(Value::as_object).is_some_and(|o| !o.is_empty());
+    text("content") || text("refusal") || m.get("tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) || object("function_call") || object("audio")
 }
 
 /// A stored answer: the completion as the client received it (without usage, which a hit does

@@ -60,34 +60,36 @@ fn plans_follow_policy_headers_and_sampling() {
     let sampled = req(json!({"model": "m", "temperature": 0.7, "messages": [{"role": "user", "content": "x"}]}));
     let default_temperature = req(json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}));
     let none = ClientControls::default();
-    assert!(matches!(plan(&CacheSettings::default(), &none, &greedy, false), CachePlan::Bypass(_)), "off unless the policy enables it");
-    assert_eq!(plan(&on, &none, &greedy, false), CachePlan::Use { read: true, ttl_secs: 3600 });
-    assert!(matches!(plan(&on, &none, &sampled, false), CachePlan::Bypass(_)));
-    assert!(matches!(plan(&on, &none, &default_temperature, false), CachePlan::Bypass(_)), "OpenAI's default temperature is 1");
-    assert!(matches!(plan(&on, &none, &greedy, true), CachePlan::Bypass(_)), "routed to a model that samples whatever the temperature");
+    assert!(matches!(plan(&CacheSettings::default(), &none, &greedy, false, &[]), CachePlan::Bypass(_)), "off unless the policy enables it");
+    assert_eq!(plan(&on, &none, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 });
+    assert!(matches!(plan(&on, &none, &sampled, false, &[]), CachePlan::Bypass(_)));
+    assert!(matches!(plan(&on, &none, &default_temperature, false, &[]), CachePlan::Bypass(_)), "OpenAI's default temperature is 1");
+    assert!(matches!(plan(&on, &none, &greedy, true, &[]), CachePlan::Bypass(_)), "routed to a model that samples whatever the temperature");
     let allow = ClientControls::from_headers(headers(&[("x-costrouter-cache-sampled", "allow")])).unwrap();
-    assert!(matches!(plan(&on, &allow, &sampled, false), CachePlan::Use { .. }));
-    assert!(matches!(plan(&CacheSettings { sampled: true, ..on.clone() }, &none, &sampled, false), CachePlan::Use { .. }));
+    assert!(matches!(plan(&on, &allow, &sampled, false, &[]), CachePlan::Use { .. }));
+    assert!(matches!(plan(&CacheSettings { sampled: true, ..on.clone() }, &none, &sampled, false, &[]), CachePlan::Use { .. }));
 
     let no_cache = ClientControls::from_headers(headers(&[("cache-control", "max-age=0, No-Cache")])).unwrap();
-    assert_eq!(plan(&on, &no_cache, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 });
+    assert_eq!(plan(&on, &no_cache, &greedy, false, &[]), CachePlan::Use { read: false, ttl_secs: 3600 });
     let fresh_only = ClientControls::from_headers(headers(&[("cache-control", "max-age=600")])).unwrap();
-    assert_eq!(plan(&on, &fresh_only, &greedy, false), CachePlan::Use { read: true, ttl_secs: 3600 });
+    assert_eq!(plan(&on, &fresh_only, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 });
     assert!(fresh_only.accepts_age(600) && !fresh_only.accepts_age(601), "no stored answer older than max-age");
     assert!(ClientControls::default().accepts_age(i64::MAX));
     let zero_age = ClientControls::from_headers(headers(&[("cache-control", "max-age=0")])).unwrap();
-    assert_eq!(plan(&on, &zero_age, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 }, "max-age=0 is no-cache");
+    assert_eq!(plan(&on, &zero_age, &greedy, false, &[]), CachePlan::Use { read: false, ttl_secs: 3600 }, "max-age=0 is no-cache");
     assert_eq!(ClientControls::from_headers(headers(&[("cache-control", "max-age=soon")])).unwrap().max_age_secs, None, "ignored, as HTTP caches do");
     let pragma = ClientControls::from_headers(headers(&[("pragma", "no-cache")])).unwrap();
-    assert_eq!(plan(&on, &pragma, &greedy, false), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
+    assert_eq!(plan(&on, &pragma, &greedy, false, &[]), CachePlan::Use { read: false, ttl_secs: 3600 }, "HTTP/1.0's no-cache");
     let no_store = ClientControls::from_headers(headers(&[("cache-control", "no-store")])).unwrap();
-    assert!(matches!(plan(&on, &no_store, &greedy, false), CachePlan::Bypass(_)));
+    assert!(matches!(plan(&on, &no_store, &greedy, false, &[]), CachePlan::Bypass(_)));
     let ttl = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "120")])).unwrap();
-    assert_eq!(plan(&on, &ttl, &greedy, false), CachePlan::Use { read: true, ttl_secs: 120 });
+    assert_eq!(plan(&on, &ttl, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 120 });
+    let longer = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "86400")])).unwrap();
+    assert_eq!(plan(&on, &longer, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 }, "a client cannot outlast the policy's TTL");
     let zero = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "0")])).unwrap();
-    assert_eq!(plan(&on, &zero, &greedy, false), CachePlan::Use { read: true, ttl_secs: 0 });
+    assert_eq!(plan(&on, &zero, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 0 });
     let neither = ClientControls::from_headers(headers(&[("cache-control", "no-cache"), ("x-costrouter-cache-ttl", "0")])).unwrap();
-    assert!(matches!(plan(&on, &neither, &greedy, false), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
+    assert!(matches!(plan(&on, &neither, &greedy, false, &[]), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
     for bad in [("x-costrouter-cache-ttl", "soon"), ("x-costrouter-cache-ttl", "5"), ("x-costrouter-cache-ttl", "99999999"), ("x-costrouter-cache-sampled", "yes")] {
         assert!(ClientControls::from_headers(headers(&[bad])).is_err(), "{bad:?}");
     }
@@ -95,9 +97,23 @@ fn plans_follow_policy_headers_and_sampling() {
 }
 
 #[test]
+fn a_route_held_to_regions_is_not_cached_whatever_the_request_asks() {
+    let on = CacheSettings { enabled: true, sampled: true, semantic: true, ..CacheSettings::default() };
+    let greedy = req(json!({"model": "m", "temperature": 0, "messages": [{"role": "user", "content": "x"}]}));
+    let eu = ["eu".to_string()];
+    assert_eq!(plan(&on, &ClientControls::default(), &greedy, false, &eu), CachePlan::Bypass(RESIDENCY_BYPASS));
+    let asks_for_it = ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", "600"), ("x-costrouter-cache-sampled", "allow")])).unwrap();
+    assert_eq!(plan(&on, &asks_for_it, &greedy, false, &eu), CachePlan::Bypass(RESIDENCY_BYPASS), "no header lifts it");
+    assert_eq!(plan(&on, &ClientControls::default(), &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 3600 }, "an unrestricted route is cached");
+    assert_eq!(plan(&CacheSettings::default(), &ClientControls::default(), &greedy, false, &eu), CachePlan::Bypass("caching is off in this policy"), "off says off");
+}
+
+#[test]
 fn only_complete_answers_are_stored() {
-    assert!(storable(&json!({"choices": [{"finish_reason": "stop"}, {"finish_reason": "tool_calls"}]})));
-    assert!(!storable(&json!({"choices": [{"finish_reason": "stop"}, {"finish_reason": "content_filter"}]})));
+    let said = |finish: &str| json!({"finish_reason": finish, "message": {"role": "assistant", "content": "Paris."}});
+    let called = json!({"finish_reason": "tool_calls", "message": {"content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}});
+    assert!(storable(&json!({"choices": [said("stop"), called]})));
+    assert!(!storable(&json!({"choices": [said("stop"), said("content_filter")]})));
     assert!(!storable(&json!({"choices": []})));
     // Stopped at the token limit: kept if it says something, not if it is empty (a reasoning
     // model that spent the limit thinking).
@@ -106,6 +122,23 @@ fn only_complete_answers_are_stored() {
     assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": ""}}]})));
     assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": null}}]})));
     assert!(!storable(&json!({"error": {}})));
+}
+
+#[test]
+fn an_empty_answer_is_not_stored_whatever_its_finish_reason() {
+    // Gemini's empty STOP, OTHER or LANGUAGE arrive as a finished answer with nothing in it.
+    for finish in ["stop", "tool_calls", "function_call", "length"] {
+        for message in [json!({"role": "assistant", "content": ""}), json!({"role": "assistant", "content": null}), json!({"role": "assistant", "content": " \n"}), json!({"role": "assistant", "content": null, "tool_calls": []})] {
+            assert!(!storable(&json!({"choices": [{"finish_reason": finish, "message": message}]})), "{finish}: {message}");
+        }
+        assert!(!storable(&json!({"choices": [{"finish_reason": finish}]})), "{finish} without a message");
+    }
+    // One empty choice of several is enough to keep the answer out.
+    assert!(!storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": "Yes."}}, {"finish_reason": "stop", "message": {"content": ""}}]})));
+    // What does show something, each alone.
+    assert!(storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": null, "refusal": "I can't help with that."}}]})));
+    assert!(storable(&json!({"choices": [{"finish_reason": "function_call", "message": {"content": null, "function_call": {"name": "f", "arguments": "{}"}}}]})));
+    assert!(storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": null, "audio": {"id": "a", "data": "UklG", "transcript": "Hi"}}}]})));
 }
 
 #[test]
@@ -169,18 +202,43 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
     assert_eq!(ollama.finish(), None);
 }
 
+/// A deployment of `model` on `provider`, calling `upstream`.
+fn on(model: &str, provider: &str, upstream: &str) -> crate::routing::Candidate {
+    crate::routing::Candidate { provider: provider.into(), upstream_model: upstream.into(), model: model.into(), price_key: model.into() }
+}
+
 #[test]
-fn the_answer_scope_is_the_model_asked_for_and_the_set_of_models_routed_to() {
-    let scope = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], None);
-    assert_eq!(scope, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], None), "the order a strategy tries them in does not matter");
-    assert_ne!(scope, answer_scope("gpt-4o", ["gpt-4o-mini"], None), "a caller routed elsewhere (another feature, region) gets its own entries");
-    assert_ne!(scope, answer_scope("fast", ["gpt-4o-mini", "gpt-4o"], None), "another model or alias asked for");
-    let arm_a = answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("arm gpt-4o-mini"));
-    assert_ne!(arm_a, answer_scope("gpt-4o", ["gpt-4o", "gpt-4o-mini"], Some("arm gpt-4o")), "the arms of a split share no answers");
+fn the_answer_scope_is_the_model_asked_for_and_the_set_of_deployments_routed_to() {
+    let (mini, big) = (on("gpt-4o-mini", "openai", "gpt-4o-mini"), on("gpt-4o", "openai", "gpt-4o"));
+    let scope = answer_scope("gpt-4o", &[mini.clone(), big.clone()], None);
+    assert_eq!(scope, answer_scope("gpt-4o", &[big.clone(), mini.clone()], None), "the order a strategy tries them in does not matter");
+    assert_ne!(scope, answer_scope("gpt-4o", std::slice::from_ref(&mini), None), "a caller routed elsewhere (another feature, region) gets its own entries");
+    assert_ne!(scope, answer_scope("fast", &[mini.clone(), big.clone()], None), "another model or alias asked for");
+    let arm_a = answer_scope("gpt-4o", &[mini.clone(), big.clone()], Some("arm gpt-4o-mini"));
+    assert_ne!(arm_a, answer_scope("gpt-4o", &[big.clone(), mini.clone()], Some("arm gpt-4o")), "the arms of a split share no answers");
     assert_ne!(arm_a, scope);
-    assert_ne!(answer_scope("gpt-4o", ["gpt-4o-mini", "gpt-4o"], Some("cascade")), scope, "a cascade's judged answers are its own");
+    assert_ne!(answer_scope("gpt-4o", &[mini.clone(), big.clone()], Some("cascade")), scope, "a cascade's judged answers are its own");
     let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
-    assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", ["mistral-large"], None), &body));
+    assert_ne!(exact_key("acme", &scope, &body), exact_key("acme", &answer_scope("gpt-4o", &[on("mistral-large", "mistral", "mistral-large-latest")], None), &body));
+    // A catalog that points the model at another release starts afresh.
+    assert_ne!(scope, answer_scope("gpt-4o", &[mini.clone(), on("gpt-4o", "openai", "gpt-4o-2024-11-20")], None));
+}
+
+#[test]
+fn two_providers_of_one_upstream_model_share_no_answers() {
+    // One model deployed on two hosts under the same upstream name (Together's and Groq's Llama:
+    // other quantisations, other serving stacks), and rules that send one caller to one host and
+    // another caller to the other, or to both: those callers never share answers.
+    let llama = "meta-llama/Llama-3.3-70B-Instruct-Turbo";
+    let (together, groq) = (on("llama-3.3-70b", "together", llama), on("llama-3.3-70b", "groq", llama));
+    let on_together = answer_scope("llama-3.3-70b", std::slice::from_ref(&together), None);
+    let on_groq = answer_scope("llama-3.3-70b", std::slice::from_ref(&groq), None);
+    let on_both = answer_scope("llama-3.3-70b", &[together.clone(), groq.clone()], None);
+    assert_ne!(on_together, on_groq);
+    assert_ne!(on_together, on_both);
+    assert_ne!(on_groq, on_both);
+    // Names are kept apart whatever characters they hold.
+    assert_ne!(answer_scope("m", &[on("a", "b", "c=d")], None), answer_scope("m", &[on("a", "b=c", "d")], None));
 }
 
 #[test]

@@ -97,8 +97,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         rc.shape.borrow_mut().rule = d.rule.clone();
     }
     match outcome {
-        Outcome::Route(decision) => {
-            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat, &decision).await? {
+        Outcome::Route(mut decision) => {
+            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat, &mut decision).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
             }
             // A tenant recently seen without budgets or limits skips the ledger (and its stub).
@@ -156,7 +156,8 @@ struct CacheHit {
 
 /// Decides what the caches do for this request, and answers from them on a hit: the exact cache
 /// first, then (when the policy turns it on) the semantic cache. On a miss, notes where the
-/// fresh answer is to be stored.
+/// fresh answer is to be stored. A route the caches may not serve (data residency) says so in
+/// its reason.
 async fn cached_answer(
     env: &Env,
     rc: &RequestContext,
@@ -164,13 +165,23 @@ async fn cached_answer(
     cfg: &RouterConfig,
     policy: &crate::routing::policy::Policy,
     chat: &ChatRequest,
-    decision: &RouteDecision,
+    decision: &mut RouteDecision,
 ) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
     // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`): they
     // sample, so a temperature-0 request routed to one is not deterministic.
     let route_samples = decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| strips_sampling_params(cfg, c, p)));
-    let CachePlan::Use { read, ttl_secs } = crate::cache::plan(&policy.cache, &controls, chat, route_samples) else { return Ok(None) };
+    let (read, ttl_secs) = match crate::cache::plan(&policy.cache, &controls, chat, route_samples, &decision.regions) {
+        CachePlan::Use { read, ttl_secs } => (read, ttl_secs),
+        CachePlan::Bypass(why) => {
+            // The client's own controls explain themselves; a policy that turns the cache on and
+            // then never caches this route would not.
+            if why == crate::cache::RESIDENCY_BYPASS {
+                decision.reason.push_str(&format!("; not cached: {why}"));
+            }
+            return Ok(None);
+        }
+    };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;
     let variant = match decision.route.as_str() {
@@ -178,10 +189,7 @@ async fn cached_answer(
         "cascade" => Some("cascade".to_string()),
         _ => None,
     };
-    // Each model with the upstream model its deployment calls: a catalog that points a model at
-    // another release no longer serves the old release's answers.
-    let routed: Vec<String> = decision.candidates.iter().map(|c| format!("{}={}", c.model, c.upstream_model)).collect();
-    let scope = crate::cache::answer_scope(&chat.model, routed.iter().map(String::as_str), variant.as_deref());
+    let scope = crate::cache::answer_scope(&chat.model, &decision.candidates, variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
     if read {
         if let Some(answer) = super::cache::lookup(env, &key).await.filter(|a| controls.accepts_age(now_unix() - a.stored_at)) {

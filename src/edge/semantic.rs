@@ -96,7 +96,9 @@ pub async fn embedder_id(env: &Env, embedder: &str) -> Option<String> {
 }
 
 /// Where a provider embedder may send the request's text: the regions its route is held to
-/// (data residency) and the models its tenant may use.
+/// (data residency) and the models its tenant may use. A route held to regions is not cached at
+/// all today (`cache::RESIDENCY_BYPASS`), so its lookup never gets here; the bound stays so that
+/// the text could not leave the regions should that change.
 pub struct EmbedderBounds<'a> {
     pub regions: &'a [String],
     pub allowed_models: Option<&'a [String]>,

@@ -125,7 +125,8 @@ pub struct SemanticIndex {
 }
 
 const INDEX_MAGIC: &[u8; 4] = b"CRSI";
-const INDEX_VERSION: u32 = 1;
+/// 2: guards carry proper names (`guard::GUARD_BYTES` grew), so a version-1 index misreads.
+const INDEX_VERSION: u32 = 2;
 
 impl SemanticIndex {
     /// `capacity_per_bucket` ≥ 1; inserting into a full bucket evicts its oldest entry.

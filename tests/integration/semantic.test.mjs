@@ -15,6 +15,11 @@ ttl_secs = 600
 semantic = true
 
 [[rules]]
+name = "eu-held"
+when = { feature = ["eu-held"] }
+route = { strategy = "fallback", candidates = ["gpt-4o-mini"], regions = ["eu"] }
+
+[[rules]]
 name = "requested"
 route = { strategy = "requested" }
 `;
@@ -123,6 +128,35 @@ test('client controls: no-store bypasses, no-cache refreshes without reading', a
   assert.equal(sampled.headers.get('x-costrouter-cache'), 'bypass', 'sampling requests are not cached unless opted in');
 });
 
+test('a route held to regions (data residency) neither reads nor writes either cache', async () => {
+  // Both caches store outside any region: the Cache API of whichever location served, global KV,
+  // and the tenant's Durable Object wherever it lives. An answer from the EU route is kept in none.
+  const held = { headers: { 'x-costrouter-feature': 'eu-held' } };
+  const kv = await r.mf.getKVNamespace('RESPONSE_CACHE');
+  await stored();
+  const keysBefore = (await kv.list()).keys.length;
+  const before = chats();
+  for (const text of [RESET, RESET, RESET_PARAPHRASE]) {
+    const resp = await r.chat(ask(text), held);
+    assert.equal(resp.status, 200, await resp.clone().text());
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'azure', 'served in the EU');
+    assert.equal(resp.headers.get('x-costrouter-cache'), 'bypass', text);
+    assert.match(resp.headers.get('x-costrouter-route-reason'), /regions eu; not cached: data residency/);
+    const [event] = await eventOf(resp);
+    assert.equal(event.cache, 'bypass');
+    await resp.arrayBuffer();
+    await stored();
+  }
+  assert.equal(chats() - before, 3, 'every request went to the provider: no exact, no semantic hit');
+  assert.equal((await kv.list()).keys.length, keysBefore, 'nothing written to the global KV tier');
+  // A stream is no different.
+  const streamed = await r.chat(ask(RESET, { stream: true }), held);
+  assert.equal(streamed.headers.get('x-costrouter-cache'), 'bypass');
+  assert.ok((await readSse(streamed)).comments.some((c) => c.includes('"cache":"bypass"')));
+  await stored();
+  assert.equal((await kv.list()).keys.length, keysBefore);
+});
+
 test('with a provider embedder, vectors come from its embeddings endpoint', async () => {
   // The fake provider's embeddings are a hash of the text: only the same text is similar, so a
   // turn that differs from a cached one only in surrounding spaces (an exact-cache miss) is a
@@ -140,12 +174,14 @@ test('with a provider embedder, vectors come from its embeddings endpoint', asyn
 });
 
 test('a provider embedder outside the route\'s regions is not called: the text stays where the rule keeps it', async () => {
-  // text-embedding-3-small is served only by the 'us' OpenAI provider; the rule holds the request to 'eu'.
+  // text-embedding-3-small is served only by the 'us' OpenAI provider; the rule holds the request
+  // to 'eu', and so out of the caches altogether.
   const embeddings = () => r.upstream.requests().filter((q) => q.path.endsWith('/embeddings')).length;
   const before = embeddings();
   const resp = await r.chat(ask('Where is my EU order?'), { key: KEYS.policyco, headers: { 'x-costrouter-feature': 'eu-only' } });
   assert.equal(resp.status, 200, await resp.clone().text());
   assert.equal(resp.headers.get('x-costrouter-provider'), 'azure', 'served in the EU');
+  assert.equal(resp.headers.get('x-costrouter-cache'), 'bypass');
   assert.equal(embeddings(), before, 'no embedding call to a US provider');
   await resp.arrayBuffer();
 });
@@ -233,8 +269,9 @@ test('expired entries are deleted by an alarm, without waiting for another inser
   const cache = ns.get(ns.idFromName('sweep-test'));
   const hex = (bytes) => Buffer.from(bytes).toString('hex');
   const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(128).fill(10)]);
-  // A guard with no ordered words: its relation neighbours must all be "none" (0xff).
-  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff)]);
+  // A guard with no ordered words: its relation neighbours must all be "none" (0xff); and no
+  // proper names (a count of 0, then 16 unused 2-byte slots).
+  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0)]);
   const storedAt = Math.floor(Date.now() / 1000) - 700;
   const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
   const entry = (fill, ttl_secs) => ({ bucket: hex(new Array(32).fill(fill)), vector, guard, answer: { fill }, ttl_secs, now: storedAt });
