@@ -147,7 +147,8 @@ impl ClientControls {
 /// What the cache does for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CachePlan {
-    /// Not cached; the reason goes in `x-costrouter-cache: bypass` (and the route reason).
+    /// Not cached (`x-costrouter-cache: bypass`); the reason goes in the route reason when the
+    /// policy has the cache on.
     Bypass(&'static str),
     /// Look up (unless `read` is false) and store fresh answers for `ttl_secs` (0: do not store).
     Use { read: bool, ttl_secs: u64 },

@@ -174,9 +174,10 @@ async fn cached_answer(
     let (read, ttl_secs) = match crate::cache::plan(&policy.cache, &controls, chat, route_samples, &decision.regions) {
         CachePlan::Use { read, ttl_secs } => (read, ttl_secs),
         CachePlan::Bypass(why) => {
-            // The client's own controls explain themselves; a policy that turns the cache on and
-            // then never caches this route would not.
-            if why == crate::cache::RESIDENCY_BYPASS {
+            // With the cache on in the policy, why this request was not cached (it samples, a
+            // residency rule, the client's no-store) is what its owner asks; with it off, there
+            // is nothing to say.
+            if policy.cache.enabled {
                 decision.reason.push_str(&format!("; not cached: {why}"));
             }
             return Ok(None);

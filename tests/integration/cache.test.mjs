@@ -151,6 +151,7 @@ test('cache-control and x-costrouter-cache-ttl are obeyed; sampling is cached on
   const body = fresh();
   const noStore = await r.chat(body, { headers: { 'cache-control': 'no-store' } });
   assert.equal(noStore.headers.get('x-costrouter-cache'), 'bypass');
+  assert.match(noStore.headers.get('x-costrouter-route-reason'), /; not cached: cache-control: no-store$/);
   await noStore.arrayBuffer();
   await stored();
   const m1 = await r.chat(body, { headers: { 'x-costrouter-cache-ttl': '0' } });
@@ -174,6 +175,7 @@ test('cache-control and x-costrouter-cache-ttl are obeyed; sampling is cached on
   const sampled = fresh({ temperature: 0.8 });
   const s1 = await r.chat(sampled);
   assert.equal(s1.headers.get('x-costrouter-cache'), 'bypass');
+  assert.match(s1.headers.get('x-costrouter-route-reason'), /not cached: the request samples/);
   assert.match(await s1.text(), /choices/);
   const optIn = fresh({ temperature: 0.8 });
   await (await r.chat(optIn, { headers: { 'x-costrouter-cache-sampled': 'allow' } })).arrayBuffer();
