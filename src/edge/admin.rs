@@ -33,7 +33,7 @@ const ADMIN_LIMITER: &str = "ADMIN_LIMITER";
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
     if super::crossings::rate_limit(env, ADMIN_LIMITER, &format!("admin:{}", crate::client_address::limiter_subject(&client))).await == Some(false) {
-        rc.add_header("retry-after", "60".into());
+        rc.tell_retry_after(60);
         super::http::drain(&mut req).await;
         return Err(ApiError::rate_limited("Too many admin calls from this address; wait a minute and try again."));
     }

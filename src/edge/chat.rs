@@ -729,7 +729,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         shape.escalations = attempts.escalations.len() as u32;
     }
     if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
-        rc.add_header("retry-after", secs.clamp(1, 120).to_string());
+        rc.tell_retry_after(i64::from(secs.clamp(1, 120)));
     }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());

@@ -123,7 +123,7 @@ async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Respo
         let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
         if super::crossings::rate_limit(env, LOGIN_LIMITER, &format!("dashboard-login:{}", crate::client_address::limiter_subject(&client))).await == Some(false) {
             // The limiter counts per minute (wrangler.toml).
-            rc.add_header("retry-after", "60".into());
+            rc.tell_retry_after(60);
             return Err(ApiError::rate_limited("Too many login attempts from this address; wait a minute and try again."));
         }
         let body = http::read_any_body(&mut req, &rc.headers, core::LOGIN_BODY_LIMIT).await?;

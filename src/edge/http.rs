@@ -237,6 +237,13 @@ impl RequestContext {
         self.extra_headers.borrow_mut().push((name.to_string(), value));
     }
 
+    /// Asks the client to wait `secs` before trying again (`api::error::retry_after_headers`).
+    pub fn tell_retry_after(&self, secs: i64) {
+        for (name, value) in crate::api::error::retry_after_headers(secs) {
+            self.add_header(name, value);
+        }
+    }
+
     pub fn set_attribution(&self, attribution: Attribution) {
         *self.attribution.borrow_mut() = attribution;
     }

@@ -60,7 +60,7 @@ pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Princip
     let (status, reserved) = match admitted {
         Ok((status, reservation)) => (status, Ok(reservation)),
         Err(Refusal::RateLimited(limited)) => {
-            rc.add_header("retry-after", limited.retry_after_secs.to_string());
+            rc.tell_retry_after(limited.retry_after_secs);
             return Err(ApiError::rate_limited(format!(
                 "Rate limit reached: {} per minute is {}. Retry in {} s.",
                 limited.what, limited.limit, limited.retry_after_secs

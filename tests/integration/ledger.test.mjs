@@ -222,6 +222,10 @@ test('tokens a request used beyond what its admission counted count against the 
   const probe = await r.chat({ model: 'gpt-4o-mini', max_tokens: 600, messages: [{ role: 'user', content: 'hi' }] }, { key });
   assert.equal(probe.status, 429, 'admitted with 1,530 of 2,000 tokens used and 600 more asked for');
   assert.match((await probe.json()).error.message, /key tokens per minute is 2000/);
+  const wait = Number(probe.headers.get('retry-after'));
+  assert.ok(wait >= 1 && wait <= 61, `the rest of the minute: ${wait}`);
+  // The SDKs honour a wait of 59 s at most; past it they would retry at once into the same limit.
+  assert.equal(probe.headers.get('x-should-retry'), wait > 59 ? 'false' : null);
   const small = await r.chat({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }, { key });
   assert.equal(small.status, 200, 'what is left of the minute can still be used');
   assert.ok(Number(small.headers.get('x-ratelimit-remaining-tokens')) < 470, small.headers.get('x-ratelimit-remaining-tokens'));
