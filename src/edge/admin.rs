@@ -44,7 +44,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').filter(|s| !s.is_empty()).collect();
-    let rid = [("x-costrouter-request-id", rc.request_id.clone())];
+    let rid = rc.id_headers();
     match (req.method(), segments.as_slice()) {
         (Method::Put, ["tenants", id]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;

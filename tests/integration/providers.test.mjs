@@ -836,6 +836,17 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   await noKey.arrayBuffer();
 });
 
+test('the models and report endpoints name their request under x-request-id too, which the SDKs read as _request_id', async () => {
+  for (const p of ['/v1/models', '/v1/models/fast', '/v1/usage', '/v1/budgets', '/v1/forecast', '/v1/deployments', '/v1/recommendations', '/v1/alerts']) {
+    const resp = await fetch(`${r.url}${p}`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+    assert.equal(resp.status, 200, `${p}: ${await resp.clone().text()}`);
+    await resp.arrayBuffer();
+    const id = resp.headers.get('x-costrouter-request-id');
+    assert.match(id ?? '', /^req_[0-9a-f]+$/, p);
+    assert.equal(resp.headers.get('x-request-id'), id, p);
+  }
+});
+
 test('a request served at priority is billed at the priority rates, streamed or not', async () => {
   for (const stream of [false, true]) {
     const resp = await r.chat(hello('gpt-4o-mini', { service_tier: 'priority', ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) }));
