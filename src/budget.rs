@@ -346,6 +346,29 @@ pub struct RateLimited {
     pub what: String,
     pub limit: u64,
     pub retry_after_secs: i64,
+    /// Set when the request alone counts more tokens than `limit` (its prompt plus `max_tokens` ×
+    /// `n`): no wait admits it, even into an empty minute, so it is not to be retried as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_tokens: Option<u64>,
+}
+
+impl RateLimited {
+    /// Whether waiting for the next minute could admit the request.
+    pub fn retryable(&self) -> bool {
+        self.request_tokens.is_none()
+    }
+
+    /// The client's explanation: which limit, and what to change or how long to wait.
+    pub fn message(&self) -> String {
+        match self.request_tokens {
+            Some(tokens) => format!(
+                "Request too large for the {} per minute limit of {}: it counts {tokens} tokens (its prompt plus max_tokens × n), \
+                 so it can never be admitted, whatever the wait. Lower max_tokens (or shorten the prompt) so that the total is at most {}.",
+                self.what, self.limit, self.limit
+            ),
+            None => format!("Rate limit reached: {} per minute is {}. Retry in {} s.", self.what, self.limit, self.retry_after_secs),
+        }
+    }
 }
 
 impl Ledger {
@@ -380,6 +403,13 @@ impl Ledger {
         let reset_secs = (minute + 1) * 60 - now;
         let key_requests = self.minute.key_requests.get(key_id).copied().unwrap_or(0);
         let key_tokens = self.minute.key_tokens.get(key_id).copied().unwrap_or(0);
+        // A request that alone counts more than a token limit is refused as such first: told to
+        // wait, a client (the OpenAI SDKs retry every 429) would retry into the same refusal.
+        for (what, limit) in [("tenant tokens", self.limits.tenant_tpm), ("key tokens", self.limits.key_tpm)] {
+            if let Some(limit) = limit.filter(|limit| tokens > *limit) {
+                return Err(RateLimited { what: what.to_string(), limit, retry_after_secs: reset_secs.max(1), request_tokens: Some(tokens) });
+            }
+        }
         let checks = [
             ("tenant requests", self.limits.tenant_rpm, self.minute.tenant_requests + 1),
             ("tenant tokens", self.limits.tenant_tpm, self.minute.tenant_tokens.saturating_add(tokens)),
@@ -389,7 +419,7 @@ impl Ledger {
         for (what, limit, after) in checks {
             if let Some(limit) = limit {
                 if after > limit {
-                    return Err(RateLimited { what: what.to_string(), limit, retry_after_secs: reset_secs.max(1) });
+                    return Err(RateLimited { what: what.to_string(), limit, retry_after_secs: reset_secs.max(1), request_tokens: None });
                 }
             }
         }
@@ -969,6 +999,30 @@ mod tests {
         l.admit_rate("k2", 400, NOW).unwrap();
         assert_eq!(l.admit_rate("k3", 1, NOW).unwrap_err().what, "tenant requests");
         assert!(l.admit_rate("k3", 1, NOW + 60).is_ok(), "a new minute");
+        assert!(e.retryable() && e.request_tokens.is_none(), "the next minute admits it");
+    }
+
+    #[test]
+    fn a_request_larger_than_a_token_limit_is_refused_as_never_admitted() {
+        let mut l = Ledger { limits: RateLimits { tenant_rpm: Some(2), tenant_tpm: Some(10_000), key_tpm: Some(1_000), ..RateLimits::default() }, ..Ledger::default() };
+        // An empty minute: only the request's own size stands in the way.
+        let e = l.admit_rate("k1", 1_001, NOW).unwrap_err();
+        assert_eq!((e.what.as_str(), e.limit, e.request_tokens), ("key tokens", 1_000, Some(1_001)));
+        assert!(!e.retryable());
+        let message = e.message();
+        assert!(message.contains("1001 tokens") && message.contains("key tokens per minute limit of 1000") && message.contains("Lower max_tokens"), "{message}");
+        assert_eq!((l.minute.tenant_requests, l.minute.tenant_tokens, l.minute.key_tokens.get("k1")), (0, 0, None), "nothing counted");
+        // Exactly the limit fits an empty minute.
+        l.admit_rate("k1", 1_000, NOW).unwrap();
+        // Small enough, but over what is left of this minute: a wait admits it.
+        let e = l.admit_rate("k1", 1, NOW).unwrap_err();
+        assert_eq!(e.what, "key tokens");
+        assert!(e.retryable() && e.message().contains("Retry in"), "{e:?}");
+        // Too large for the tenant's limit is said so even when its requests limit is spent too.
+        l.admit_rate("k3", 0, NOW).unwrap();
+        assert_eq!(l.admit_rate("k3", 0, NOW).unwrap_err().what, "tenant requests");
+        let e = l.admit_rate("k2", 10_001, NOW).unwrap_err();
+        assert_eq!((e.what.as_str(), e.request_tokens), ("tenant tokens", Some(10_001)));
     }
 
     #[test]

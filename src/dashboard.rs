@@ -118,6 +118,7 @@ pub fn invalid_session() -> ApiError {
         param: None,
         message: "The dashboard session has expired or was ended; log in again at /dashboard.".into(),
         allow: None,
+        final_answer: false,
     }
 }
 

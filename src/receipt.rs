@@ -95,10 +95,10 @@ impl Receipt {
     /// Response headers; `with_cost` is false for streams, whose headers leave before the cost is known.
     pub fn headers(&self, with_cost: bool) -> Vec<(&'static str, String)> {
         let provider = if self.demo { format!("{} (demo upstream, not a real model)", self.provider) } else { self.provider.clone() };
+        let [id, same_id] = request_id_headers(&self.request_id);
         let mut h = vec![
-            ("x-costrouter-request-id", self.request_id.clone()),
-            // The OpenAI SDKs expose this one as `response._request_id`.
-            ("x-request-id", self.request_id.clone()),
+            id,
+            same_id,
             ("x-costrouter-provider", provider),
             ("x-costrouter-model", self.model.clone()),
             ("x-costrouter-route", self.route.clone()),
@@ -132,6 +132,12 @@ impl Receipt {
             "cache": self.cache,
         })
     }
+}
+
+/// The request's id, under the router's name and under the one the OpenAI SDKs expose as
+/// `response._request_id`: on every answer that names its request.
+pub fn request_id_headers(request_id: &str) -> [(&'static str, String); 2] {
+    [("x-costrouter-request-id", request_id.to_string()), ("x-request-id", request_id.to_string())]
 }
 
 /// Header values must be visible ASCII: anything else (a newline from a model name in a config,

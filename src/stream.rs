@@ -2,7 +2,7 @@
 //!
 //! It frames the translator's chunks as `data:` events, stamps `created`, emits exactly one
 //! usage chunk at the end when the client asked for it (the router always asks the upstream for
-//! usage, so the cost is known), reports a cut-off stream as an OpenAI-style error event instead
+//! usage, so the cost is known; from a host that reports none, the estimate billed), reports a cut-off stream as an OpenAI-style error event instead
 //! of ending silently, and writes the cost trailer as an SSE comment, which clients ignore.
 
 use serde_json::{json, Value};
@@ -40,6 +40,9 @@ pub struct StreamSession {
     failure_status: Option<u16>,
     /// A choice finished at its token limit (`finish_reason: "length"`).
     length_stop: bool,
+    /// The prompt's size, should the stream end without a usage report: routing's count, exact for
+    /// an OpenAI model, made once per request.
+    prompt_tokens_estimate: u64,
 }
 
 /// How a stream ended, for costing and the cost event.
@@ -53,6 +56,8 @@ pub struct StreamOutcome {
     pub output_chars: usize,
     /// A choice finished at its token limit.
     pub length_stop: bool,
+    /// The prompt's size, for usage the provider did not report (see `StreamSession`).
+    pub prompt_tokens_estimate: u64,
 }
 
 impl StreamOutcome {
@@ -60,19 +65,33 @@ impl StreamOutcome {
     /// `message_start` says one output token) leaves that figure standing when the stream is cut
     /// off or abandoned before its final count; the text already sent was generated and is
     /// billed, so an incomplete stream is billed at least the estimate from that text.
-    pub fn billed_usage(&self, prompt_tokens_estimate: u64) -> (Usage, UsageBasis) {
+    pub fn billed_usage(&self) -> (Usage, UsageBasis) {
         let output_estimate = (self.output_chars as u64).div_ceil(4);
         match self.usage {
             Some(u) if self.complete || u.output_tokens >= output_estimate => (u, UsageBasis::Reported),
             Some(u) => (Usage { output_tokens: output_estimate, ..u }, UsageBasis::Estimated),
-            None => (Usage { input_tokens: prompt_tokens_estimate, output_tokens: output_estimate, ..Usage::default() }, UsageBasis::Estimated),
+            None => (Usage { input_tokens: self.prompt_tokens_estimate, output_tokens: output_estimate, ..Usage::default() }, UsageBasis::Estimated),
         }
     }
 }
 
 impl StreamSession {
-    pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64) -> Self {
-        StreamSession { parser: SseParser::new(), translator, client_wants_usage, created, first_chunk: None, error: None, chunks_sent: 0, output_chars: 0, committed: false, model_failed: false, failure_status: None, length_stop: false }
+    pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64, prompt_tokens_estimate: u64) -> Self {
+        StreamSession {
+            parser: SseParser::new(),
+            translator,
+            client_wants_usage,
+            created,
+            first_chunk: None,
+            error: None,
+            chunks_sent: 0,
+            output_chars: 0,
+            committed: false,
+            model_failed: false,
+            failure_status: None,
+            length_stop: false,
+            prompt_tokens_estimate,
+        }
     }
 
     /// Whether the stream has produced anything the client would act on (see `committed`).
@@ -180,7 +199,15 @@ impl StreamSession {
         if self.error.is_none() && !self.translator.is_complete() {
             self.fail(INCOMPLETE.to_string(), &mut out);
         }
-        let usage = self.translator.usage();
+        let outcome = StreamOutcome {
+            usage: self.translator.usage(),
+            complete: self.error.is_none(),
+            error: self.error.clone(),
+            chunks_sent: self.chunks_sent,
+            output_chars: self.output_chars,
+            length_stop: self.length_stop,
+            prompt_tokens_estimate: self.prompt_tokens_estimate,
+        };
         if self.error.is_none() && self.client_wants_usage {
             let (id, model) = self.first_chunk.clone().unwrap_or((Value::Null, Value::Null));
             let mut usage_chunk = json!({"id": id, "object": "chat.completion.chunk", "created": self.created, "model": model, "choices": []});
@@ -189,13 +216,15 @@ impl StreamSession {
                 // An OpenAI-dialect host's usage goes out as sent, as in a non-streaming answer:
                 // rebuilding it from the billed counts would drop fields such as prediction tokens.
                 Some(fields) => obj.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone()))),
+                // The counts billed; from a host that reports none, the estimate billed (the
+                // trailer says `estimated`), never `null`: client code reads
+                // `chunk.usage.total_tokens` on the chunk it asked for.
                 None => {
-                    obj.insert("usage".into(), usage.map(|u| u.to_openai_json()).unwrap_or(Value::Null));
+                    obj.insert("usage".into(), outcome.billed_usage().0.to_openai_json());
                 }
             }
             write_data(&mut out, &usage_chunk);
         }
-        let outcome = StreamOutcome { usage, complete: self.error.is_none(), error: self.error.clone(), chunks_sent: self.chunks_sent, output_chars: self.output_chars, length_stop: self.length_stop };
         (out, outcome)
     }
 }
@@ -317,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_stream_cut_in_the_middle_of_an_event_says_so() {
-        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100);
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100, 5);
         s.push(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c1\",\"choi");
         let (_, outcome) = s.finish();
         let error = outcome.error.unwrap();
@@ -343,7 +372,7 @@ mod tests {
 
     #[test]
     fn an_error_event_keeps_the_status_it_stands_for() {
-        let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude-haiku-4-5")), false, 100);
+        let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude-haiku-4-5")), false, 100, 5);
         s.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n");
         s.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n");
         assert!(s.failure().is_some() && !s.is_committed());
@@ -363,7 +392,7 @@ mod tests {
     }
 
     fn run(wants_usage: bool, input: &str, piece: usize) -> (Vec<String>, StreamOutcome) {
-        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), wants_usage, 100);
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), wants_usage, 100, 5);
         let mut out = Vec::new();
         for chunk in input.as_bytes().chunks(piece) {
             out.extend(s.push(chunk));
@@ -426,7 +455,7 @@ mod tests {
             "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":6}}\n\n",
             "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
         );
-        let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude")), true, 100);
+        let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude")), true, 100, 5);
         let mut out = s.push(upstream.as_bytes());
         let (tail, outcome) = s.finish();
         out.extend(tail);
@@ -439,12 +468,29 @@ mod tests {
     #[test]
     fn a_stream_the_model_fails_is_told_from_one_the_deployment_fails() {
         let malformed = "data: {\"candidates\": [{\"content\": {\"role\": \"model\"}, \"finishReason\": \"MALFORMED_FUNCTION_CALL\", \"index\": 0}]}\n\n";
-        let mut s = StreamSession::new(Box::new(crate::providers::gemini::GeminiStream::new("gemini", "gemini-2.5-flash")), false, 100);
+        let mut s = StreamSession::new(Box::new(crate::providers::gemini::GeminiStream::new("gemini", "gemini-2.5-flash")), false, 100, 5);
         s.push(malformed.as_bytes());
         assert!(s.failure().is_some() && s.model_failed(), "the model failed: no verdict on the deployment");
-        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100);
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100, 5);
         s.push(b"data: {\"error\": {\"message\": \"overloaded\", \"type\": \"server_error\"}}\n\n");
         assert!(s.failure().is_some() && !s.model_failed(), "the host failed");
+    }
+
+    #[test]
+    fn a_host_that_reports_no_usage_gets_the_estimate_billed_in_the_usage_chunk() {
+        // A host that ignores `stream_options` (some Ollama and vLLM versions): no usage chunk.
+        let upstream = UPSTREAM.replace("\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}", "\"choices\":[],\"usage\":null");
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("ollama")), true, 100, 42);
+        let mut out = s.push(upstream.as_bytes());
+        let (tail, outcome) = s.finish();
+        out.extend(tail);
+        assert!(outcome.complete && outcome.usage.is_none());
+        let (billed, basis) = outcome.billed_usage();
+        assert_eq!((billed.input_tokens, billed.output_tokens, basis), (42, 2, UsageBasis::Estimated), "the prompt estimate, and 5 characters at 4 a token");
+        let chunk = usage_chunk(&events(&out)).unwrap();
+        assert_eq!(chunk["usage"], billed.to_openai_json(), "what is billed, not null");
+        assert_eq!(chunk["usage"]["total_tokens"], 44);
+        assert_eq!((&chunk["id"], &chunk["choices"]), (&json!("c1"), &json!([])));
     }
 
     #[test]
@@ -472,19 +518,19 @@ mod tests {
     fn a_cut_off_stream_bills_the_text_it_sent_even_when_usage_came_first() {
         // Anthropic reports usage in `message_start` (output 1) and the real count only at the end.
         let started = Usage { input_tokens: 900, output_tokens: 1, ..Usage::default() };
-        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output_chars: 4_000, length_stop: false };
-        let (usage, basis) = cut.billed_usage(5);
+        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output_chars: 4_000, length_stop: false, prompt_tokens_estimate: 5 };
+        let (usage, basis) = cut.billed_usage();
         assert_eq!((usage.input_tokens, usage.output_tokens, basis), (900, 1_000, UsageBasis::Estimated));
 
         let whole = StreamOutcome { complete: true, error: None, ..cut.clone() };
-        assert_eq!(whole.billed_usage(5), (started, UsageBasis::Reported), "a complete stream's own count stands");
+        assert_eq!(whole.billed_usage(), (started, UsageBasis::Reported), "a complete stream's own count stands");
 
         let counted = Usage { output_tokens: 1_200, ..started };
         let cut_after_count = StreamOutcome { usage: Some(counted), ..cut.clone() };
-        assert_eq!(cut_after_count.billed_usage(5), (counted, UsageBasis::Reported), "a higher reported count is kept");
+        assert_eq!(cut_after_count.billed_usage(), (counted, UsageBasis::Reported), "a higher reported count is kept");
 
         let unreported = StreamOutcome { usage: None, ..cut };
-        let (usage, basis) = unreported.billed_usage(5);
+        let (usage, basis) = unreported.billed_usage();
         assert_eq!((usage.input_tokens, usage.output_tokens, basis), (5, 1_000, UsageBasis::Estimated));
     }
 

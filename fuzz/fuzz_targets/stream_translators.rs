@@ -16,7 +16,7 @@ static PROVIDERS: OnceLock<Vec<ProviderConfig>> = OnceLock::new();
 
 fn run(provider: &ProviderConfig, req: &ChatRequest, chunks: &[&[u8]]) -> (Vec<u8>, StreamOutcome) {
     let target = Target { provider, upstream_model: "fuzz-model", api_key: Some("fuzz-key-0123456789") };
-    let mut session = StreamSession::new(adapter_for(provider.kind).chat_stream(&target, req), req.wants_stream_usage(), 1_700_000_000);
+    let mut session = StreamSession::new(adapter_for(provider.kind).chat_stream(&target, req), req.wants_stream_usage(), 1_700_000_000, 7);
     let mut out = Vec::new();
     for chunk in chunks {
         out.extend(session.push(chunk));

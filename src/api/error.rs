@@ -32,11 +32,38 @@ pub struct ApiError {
     pub message: String,
     /// For a 405: the methods the path takes, for the `Allow` header RFC 9110 asks for.
     pub allow: Option<&'static str>,
+    /// A retry cannot succeed: what refused the request will not change in the seconds the SDKs
+    /// retry within (see [`ApiError::retry_cannot_help`]).
+    pub final_answer: bool,
+}
+
+/// The longest `retry-after` both OpenAI SDKs wait for: openai-python honours up to 60 s,
+/// openai-node less than 60 s. Past it they ignore it and retry at once (their own 0.5 to 8 s
+/// backoff), into the same refusal.
+pub const LONGEST_RETRY_AFTER_SDKS_HONOUR_SECS: i64 = 59;
+
+/// The headers asking a client to wait `secs` before trying again: `retry-after`, and, for a
+/// wait longer than the SDKs honour, `x-should-retry: false`, so that they hand the error (and
+/// the wait, in its headers) to the caller instead of spending their retries at once.
+pub fn retry_after_headers(secs: i64) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("retry-after", secs.to_string())];
+    if secs > LONGEST_RETRY_AFTER_SDKS_HONOUR_SECS {
+        headers.push(("x-should-retry", "false".to_string()));
+    }
+    headers
 }
 
 impl ApiError {
     fn new(status: u16, error_type: ErrorType, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, error_type, code, param: None, message: message.into(), allow: None }
+        ApiError { status, error_type, code, param: None, message: message.into(), allow: None, final_answer: false }
+    }
+
+    /// Marks a refusal that no retry can turn around (a route the configuration does not have,
+    /// a request larger than a per-minute limit): the SDKs, which retry every 429 and 5xx, are
+    /// told `x-should-retry: false`.
+    pub fn retry_cannot_help(mut self) -> Self {
+        self.final_answer = true;
+        self
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -236,6 +263,7 @@ impl ApiError {
     /// or an upstream failure may.
     pub fn retry_headers(&self) -> &'static [(&'static str, &'static str)] {
         match (self.status, self.code) {
+            _ if self.final_answer => &[("x-should-retry", "false")],
             (_, "budget_exceeded" | "router_misconfigured") => &[("x-should-retry", "false")],
             (429, _) => &[("retry-after", "1")],
             _ => &[],
@@ -264,6 +292,20 @@ mod tests {
         assert_eq!(ApiError::configuration("x").retry_headers(), &[("x-should-retry", "false")]);
         assert_eq!(ApiError::rate_limited("x").retry_headers(), &[("retry-after", "1")]);
         assert!(ApiError::missing_field("messages").retry_headers().is_empty());
+        let too_large = ApiError::rate_limited("x").retry_cannot_help();
+        assert_eq!(too_large.retry_headers(), &[("x-should-retry", "false")], "and no retry-after: no wait helps");
+        assert_eq!(ApiError::no_route("x").retry_cannot_help().retry_headers(), &[("x-should-retry", "false")]);
+        assert!(ApiError::every_breaker_open("'m'", &[]).retry_headers().is_empty(), "a breaker closes again: retried");
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_sdks_honour_comes_with_no_retry() {
+        assert_eq!(retry_after_headers(1), vec![("retry-after", "1".to_string())]);
+        assert_eq!(retry_after_headers(59), vec![("retry-after", "59".to_string())]);
+        // openai-node ignores 60 s (it waits for less than 60,000 ms), and both ignore more.
+        for secs in [60, 61, 120] {
+            assert_eq!(retry_after_headers(secs), vec![("retry-after", secs.to_string()), ("x-should-retry", "false".to_string())]);
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ const ADMIN_LIMITER: &str = "ADMIN_LIMITER";
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
     if super::crossings::rate_limit(env, ADMIN_LIMITER, &format!("admin:{}", crate::client_address::limiter_subject(&client))).await == Some(false) {
-        rc.add_header("retry-after", "60".into());
+        rc.tell_retry_after(60);
         super::http::drain(&mut req).await;
         return Err(ApiError::rate_limited("Too many admin calls from this address; wait a minute and try again."));
     }
@@ -44,7 +44,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').filter(|s| !s.is_empty()).collect();
-    let rid = [("x-costrouter-request-id", rc.request_id.clone())];
+    let rid = rc.id_headers();
     match (req.method(), segments.as_slice()) {
         (Method::Put, ["tenants", id]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;

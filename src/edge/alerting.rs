@@ -145,5 +145,5 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     if let Some(cfg) = view.get_mut("config").and_then(Value::as_object_mut) {
         cfg.remove("destinations");
     }
-    http::json(200, &view, &[("x-costrouter-request-id", rc.request_id.clone())])
+    http::json(200, &view, &rc.id_headers())
 }

@@ -574,7 +574,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 // on: a host that answers 200 and then fails (Anthropic's overloaded_error event,
                 // a cut connection) before its first token is a failed call, and the next
                 // candidate is tried. Once the stream has started, a cut is the stream's error.
-                let mut session = StreamSession::new(adapter.chat_stream(&target, &chat), chat.wants_stream_usage(), now_unix());
+                let mut session = StreamSession::new(adapter.chat_stream(&target, &chat), chat.wants_stream_usage(), now_unix(), rc.prompt_tokens.get());
                 let (prefix, upstream) = match prime_stream(&mut session, upstream_body).await {
                     Ok(started) => started,
                     Err(why) => {
@@ -749,7 +749,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         shape.escalations = attempts.escalations.len() as u32;
     }
     if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
-        rc.add_header("retry-after", secs.clamp(1, 120).to_string());
+        rc.tell_retry_after(i64::from(secs.clamp(1, 120)));
     }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());
@@ -899,10 +899,6 @@ struct StreamState {
     cfg: Rc<RouterConfig>,
     price_key: String,
     baseline_price_key: Option<String>,
-    /// The prompt's size should the stream end without a usage report (cut off or abandoned
-    /// before its usage chunk): routing's count, exact for an OpenAI model, made once per
-    /// request rather than again for every stream.
-    prompt_tokens_estimate: u64,
     env: Env,
     tenant: Principal,
     rc: RequestContext,
@@ -980,7 +976,6 @@ fn stream_response(
         baseline_price_key: receipt_baseline_key(chat, &cfg),
         receipt,
         cfg,
-        prompt_tokens_estimate: rc.prompt_tokens.get(),
         env: env.clone(),
         tenant: principal.clone(),
         rc: rc.detached(),
@@ -1150,7 +1145,7 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
     if outcome.length_stop {
         st.rc.shape.borrow_mut().length_stop = true;
     }
-    let (usage, basis) = outcome.billed_usage(st.prompt_tokens_estimate);
+    let (usage, basis) = outcome.billed_usage();
     let priced = Receipt::priced(
         &st.receipt.request_id,
         &st.receipt.provider,

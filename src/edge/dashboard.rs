@@ -123,7 +123,7 @@ async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Respo
         let client = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_default();
         if super::crossings::rate_limit(env, LOGIN_LIMITER, &format!("dashboard-login:{}", crate::client_address::limiter_subject(&client))).await == Some(false) {
             // The limiter counts per minute (wrangler.toml).
-            rc.add_header("retry-after", "60".into());
+            rc.tell_retry_after(60);
             return Err(ApiError::rate_limited("Too many login attempts from this address; wait a minute and try again."));
         }
         let body = http::read_any_body(&mut req, &rc.headers, core::LOGIN_BODY_LIMIT).await?;
@@ -185,8 +185,8 @@ async fn logout(req: &Request, env: &Env) -> Result<Response, ApiError> {
 async fn session_info(req: &Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let token = auth::session_token(req).ok_or_else(core::invalid_session)?;
     let (s, _) = auth::session(env, &token).await?;
-    http::json(200, &json!({"object": "dashboard.session", "tenant": s.tenant_id, "admin": s.admin, "expires_at": s.expires_at}),
-        &[("x-costrouter-request-id", rc.request_id.clone()), ("cache-control", "no-store".into())])
+    let [id, same_id] = rc.id_headers();
+    http::json(200, &json!({"object": "dashboard.session", "tenant": s.tenant_id, "admin": s.admin, "expires_at": s.expires_at}), &[id, same_id, ("cache-control", "no-store".into())])
 }
 
 /// `GET /dashboard/tenants`: the tenant ids an admin session may pick from.
@@ -199,5 +199,6 @@ async fn tenants(req: &Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
     let names = super::kv_list::names_under(&kv, "tenant:").await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
     let ids: Vec<String> = names.iter().map(|n| n.trim_start_matches("tenant:").to_string()).collect();
-    http::json(200, &json!({"object": "list", "data": ids}), &[("x-costrouter-request-id", rc.request_id.clone()), ("cache-control", "no-store".into())])
+    let [id, same_id] = rc.id_headers();
+    http::json(200, &json!({"object": "list", "data": ids}), &[id, same_id, ("cache-control", "no-store".into())])
 }

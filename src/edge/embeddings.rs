@@ -96,9 +96,9 @@ pub struct Embedded<'a> {
 }
 
 /// Asks the route's deployments in order until one answers. A deployment that cannot be reached,
-/// answers with a status worth trying the next one for (`routing::disposition`), or sends a body
-/// that cannot be read is passed over; one that rejects the request ends the call, since the
-/// others would reject it too. Shared by `POST /v1/embeddings` and the semantic cache's provider
+/// answers with a status worth trying the next one for (`routing::disposition`), sends a body
+/// that cannot be read, or whose adapter cannot express the request is passed over; one whose
+/// provider rejects the request ends the call, since the others would reject it too. Shared by `POST /v1/embeddings` and the semantic cache's provider
 /// embedder, so both fall back the same way.
 ///
 /// A provider that takes fewer inputs per call than the router accepts is sent the request in
@@ -109,13 +109,25 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     let mut failures = Vec::new();
     let mut worst_status = 502;
     let mut circuit_skips = 0;
+    // Deployments whose adapter cannot express the request (Gemini takes no token arrays): the
+    // next may. The first refusal is the answer only if no deployment could take the request.
+    let mut first_refusal: Option<ApiError> = None;
+    let mut refusals = 0;
     'deployments: for candidate in &decision.candidates {
         let provider = &cfg.catalog.providers[&candidate.provider];
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
         let batches = embeddings_batches(emb, adapter.embeddings_batch_limit());
-        let requests = batches.iter().map(|batch| adapter.embeddings_request(&target, batch)).collect::<Result<Vec<_>, _>>()?;
+        let requests = match batches.iter().map(|batch| adapter.embeddings_request(&target, batch)).collect::<Result<Vec<_>, _>>() {
+            Ok(requests) => requests,
+            Err(e) => {
+                failures.push(format!("{}: {}", provider.id, e.message));
+                first_refusal.get_or_insert(e);
+                refusals += 1;
+                continue;
+            }
+        };
         // Circuit breakers work as for chat: a deployment whose breaker is open is passed over,
         // and its failures here count toward opening it.
         if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
@@ -203,9 +215,13 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         health::success(&provider.id, &candidate.upstream_model, crate::routing::health::AnswerKind::Whole, (http::now_ms() - sent_at) / answers.len() as f64);
         return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate });
     }
-    if circuit_skips == failures.len() {
-        // Nothing was sent: every deployment is behind an open breaker (unavailable for now).
-        return Err(ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures));
+    if refusals + circuit_skips == failures.len() {
+        // Nothing was sent: the request as it is can be taken by no deployment (the client's to
+        // change, not to retry), or some are behind an open breaker (unavailable for now).
+        match first_refusal {
+            Some(refusal) if circuit_skips == 0 => return Err(refusal),
+            _ => return Err(ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures)),
+        }
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }

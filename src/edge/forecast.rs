@@ -44,6 +44,6 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
             "method": "spent + mean daily spend x remaining days; interval +/- 1.96 x sd of the daily totals from the 1st to today x sqrt(remaining days), low end at least spent",
             "daily": f.daily.iter().map(|(start, n)| json!({"start": start, "cost_usd": usd(*n)})).collect::<Vec<_>>(),
         }),
-        &[("x-costrouter-request-id", rc.request_id.clone())],
+        &rc.id_headers(),
     )
 }

@@ -77,5 +77,5 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             }));
         }
     }
-    http::json(200, &json!({"object": "list", "scope": "this edge isolate", "data": data}), &[("x-costrouter-request-id", rc.request_id.clone())])
+    http::json(200, &json!({"object": "list", "scope": "this edge isolate", "data": data}), &rc.id_headers())
 }

@@ -237,6 +237,18 @@ impl RequestContext {
         self.extra_headers.borrow_mut().push((name.to_string(), value));
     }
 
+    /// The request's id as the response headers name it (`receipt::request_id_headers`).
+    pub fn id_headers(&self) -> [(&'static str, String); 2] {
+        crate::receipt::request_id_headers(&self.request_id)
+    }
+
+    /// Asks the client to wait `secs` before trying again (`api::error::retry_after_headers`).
+    pub fn tell_retry_after(&self, secs: i64) {
+        for (name, value) in crate::api::error::retry_after_headers(secs) {
+            self.add_header(name, value);
+        }
+    }
+
     pub fn set_attribution(&self, attribution: Attribution) {
         *self.attribution.borrow_mut() = attribution;
     }
@@ -273,7 +285,8 @@ pub fn json_bytes(status: u16, body: Vec<u8>, extra: &[(&str, String)]) -> Respo
 pub fn error_response(err: &ApiError, request_id: &str) -> Response {
     let retry = err.retry_headers().iter().copied();
     let allow = err.allow.map(|methods| ("allow", methods));
-    let headers = super::crossings::headers([("content-type", "application/json"), ("x-costrouter-request-id", request_id), ("x-request-id", request_id)].into_iter().chain(retry).chain(allow));
+    let ids = crate::receipt::request_id_headers(request_id);
+    let headers = super::crossings::headers(std::iter::once(("content-type", "application/json")).chain(ids.iter().map(|(k, v)| (*k, v.as_str()))).chain(retry).chain(allow));
     whole_response(err.status, headers, err.to_body().into_bytes())
 }
 

@@ -173,5 +173,5 @@ async fn budgets(req: Request, env: &Env, rc: &RequestContext) -> Result<Respons
     let principal = auth::authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
-    http::json(200, &spend::state(&stub).await?, &[("x-costrouter-request-id", rc.request_id.clone())])
+    http::json(200, &spend::state(&stub).await?, &rc.id_headers())
 }

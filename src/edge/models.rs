@@ -13,7 +13,7 @@ use super::http::{self, RequestContext};
 pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let (cfg, allowed) = tenant_view(env, rc).await?;
     let data: Vec<_> = cfg.catalog.public_names().filter(|(name, _)| allowed(name)).map(|(name, model)| entry(&cfg, name, model)).collect();
-    http::json(200, &json!({"object": "list", "data": data}), &[("x-costrouter-request-id", rc.request_id.clone())])
+    http::json(200, &json!({"object": "list", "data": data}), &rc.id_headers())
 }
 
 /// What openai-python's `client.models.retrieve(id)` calls; `id` as it appears in the path.
@@ -22,7 +22,7 @@ pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Respon
     let (cfg, allowed) = tenant_view(env, rc).await?;
     let found = cfg.catalog.public_names().find(|(name, _)| name == &id && allowed(name)).map(|(name, model)| entry(&cfg, name, model));
     let body = found.ok_or_else(|| ApiError::model_not_found(&id))?;
-    http::json(200, &body, &[("x-costrouter-request-id", rc.request_id.clone())])
+    http::json(200, &body, &rc.id_headers())
 }
 
 /// The configuration and which public names the calling tenant may use.

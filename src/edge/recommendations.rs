@@ -61,5 +61,5 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         "total_monthly_savings_usd": recs.total_monthly.to_string(),
         "data": recs.list,
     });
-    http::json(200, &body, &[("x-costrouter-request-id", rc.request_id.clone())])
+    http::json(200, &body, &rc.id_headers())
 }

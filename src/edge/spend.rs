@@ -47,7 +47,8 @@ pub struct Reservation {
 
 /// Counts a request against the per-minute limits and reserves `amount` against the budgets that
 /// cover it (its attribution tags and key). A rate limit refuses at once (429 with
-/// `retry-after`); the `x-ratelimit-*` headers go on the response either way; a budget's refusal
+/// `retry-after`, or `x-should-retry: false` for a request larger than a token limit, which no
+/// wait admits); the `x-ratelimit-*` headers go on the response either way; a budget's refusal
 /// comes back for the caller to act on (chat may downgrade, see `edge::chat`).
 pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Principal, tokens: u64, amount: Usd, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
     let attribution = rc.attribution.borrow().clone();
@@ -59,12 +60,12 @@ pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Princip
     }
     let (status, reserved) = match admitted {
         Ok((status, reservation)) => (status, Ok(reservation)),
+        Err(Refusal::RateLimited(limited)) if !limited.retryable() => {
+            return Err(ApiError::rate_limited(limited.message()).retry_cannot_help());
+        }
         Err(Refusal::RateLimited(limited)) => {
-            rc.add_header("retry-after", limited.retry_after_secs.to_string());
-            return Err(ApiError::rate_limited(format!(
-                "Rate limit reached: {} per minute is {}. Retry in {} s.",
-                limited.what, limited.limit, limited.retry_after_secs
-            )));
+            rc.tell_retry_after(limited.retry_after_secs);
+            return Err(ApiError::rate_limited(limited.message()));
         }
         Err(Refusal::Exceeded(ex, status)) => (status, Err(ex)),
     };

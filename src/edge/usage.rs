@@ -97,6 +97,6 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         200,
         &json!({"object": "usage", "tenant": principal.tenant.id, "from": from, "to": to, "granularity": if granularity.is_empty() { "total" } else { &granularity },
                 "group_by": group_by, "dimensions": crate::rollup::DIMENSIONS, "filters": filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "data": data, "totals": totals}),
-        &[("x-costrouter-request-id", rc.request_id.clone())],
+        &rc.id_headers(),
     )
 }

@@ -253,11 +253,85 @@ pub struct OpenAiStream {
     reported_usage: Option<(Usage, Map<String, Value>)>,
     service_tier: ServiceTier,
     complete: bool,
+    tool_call_indexes: ToolCallIndexes,
 }
 
 impl OpenAiStream {
     pub fn new(provider: &str) -> Self {
-        OpenAiStream { provider: provider.to_string(), usage: None, reported_usage: None, service_tier: ServiceTier::Standard, complete: false }
+        OpenAiStream { provider: provider.to_string(), usage: None, reported_usage: None, service_tier: ServiceTier::Standard, complete: false, tool_call_indexes: ToolCallIndexes::default() }
+    }
+}
+
+/// One index per tool call within a choice, as the SDKs need them. Their stream accumulators join
+/// tool-call deltas by `index`; Ollama (and some other OpenAI-compatible hosts) send every call
+/// at `index: 0`, so two parallel calls would reach the client's code as one, ids, names and
+/// arguments run together (`{"a":1}{"b":2}`). A delta with a new `id` at an index another id
+/// already holds in its choice goes out at the lowest index no call holds, and the deltas that
+/// follow it at that index without an id (its arguments in pieces) go with it.
+#[derive(Default)]
+struct ToolCallIndexes {
+    /// Per choice index, the indexes calls went out at, and whether the call there has shown its id.
+    held: std::collections::BTreeMap<(u64, u64), bool>,
+    /// Per choice index and call id: the index the call went out at.
+    by_id: std::collections::HashMap<(u64, String), u64>,
+    /// Per choice index and index the host sent: where the host's latest call at it went out.
+    sent_at: std::collections::HashMap<(u64, u64), u64>,
+    /// Per choice index: no index below this is free (indexes are never given back, so it only
+    /// rises, and finding the next free one costs nothing per call on a long stream).
+    free_from: std::collections::HashMap<u64, u64>,
+}
+
+impl ToolCallIndexes {
+    fn renumber(&mut self, chunk: &mut Map<String, Value>) {
+        let Some(choices) = chunk.get_mut("choices").and_then(Value::as_array_mut) else { return };
+        for choice in choices {
+            let choice_index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let Some(calls) = choice.pointer_mut("/delta/tool_calls").and_then(Value::as_array_mut) else { continue };
+            for call in calls {
+                // A delta without an index cannot be placed (nor can the SDKs place it): left as sent.
+                let Some(host_index) = call.get("index").and_then(Value::as_u64) else { continue };
+                let id = call.get("id").and_then(Value::as_str).filter(|id| !id.is_empty());
+                let index = self.place(choice_index, host_index, id);
+                if index != host_index {
+                    call["index"] = json!(index);
+                }
+            }
+        }
+    }
+
+    /// The index a delta the host sent at `host_index` goes out at.
+    fn place(&mut self, choice: u64, host_index: u64, id: Option<&str>) -> u64 {
+        let index = match id {
+            // The continuation of the call last sent at this index, wherever that went.
+            None => self.sent_at.get(&(choice, host_index)).copied().unwrap_or(host_index),
+            Some(id) => {
+                let key = (choice, id.to_string());
+                match self.by_id.get(&key) {
+                    // The same call again (some hosts repeat its id on every delta).
+                    Some(&index) => index,
+                    None => {
+                        let index = match self.held.get(&(choice, host_index)) {
+                            // Free, or held by a call whose id had not come yet (this is it).
+                            None | Some(false) => host_index,
+                            // Another call holds it: the lowest index none holds.
+                            Some(true) => {
+                                let free_from = self.free_from.entry(choice).or_insert(0);
+                                while self.held.contains_key(&(choice, *free_from)) {
+                                    *free_from += 1;
+                                }
+                                *free_from
+                            }
+                        };
+                        self.by_id.insert(key, index);
+                        index
+                    }
+                }
+            }
+        };
+        let has_id = self.held.entry((choice, index)).or_insert(false);
+        *has_id |= id.is_some();
+        self.sent_at.insert((choice, host_index), index);
+        index
     }
 }
 
@@ -306,6 +380,7 @@ impl StreamTranslator for OpenAiStream {
                 self.reported_usage = Some((u, usage_chunk_fields(obj, raw.clone())));
             }
         }
+        self.tool_call_indexes.renumber(obj);
         let no_choices = obj.get("choices").and_then(Value::as_array).is_none_or(|c| c.is_empty());
         // The usage-only chunk is re-emitted by the stream driver, only if the client asked.
         if no_choices && usage.is_some() {
@@ -604,6 +679,79 @@ mod tests {
 
         let silent = OpenAiStream::new("ollama");
         assert!(silent.usage_chunk_fields().is_none());
+    }
+
+    /// The tool calls a stream's chunks add up to, joined by index as the SDKs' accumulators join
+    /// them (openai-python's `accumulate_delta`: strings concatenated, `index` and `type` kept).
+    fn accumulated_tool_calls(chunks: &[Value]) -> Vec<Value> {
+        let mut calls: Vec<Value> = Vec::new();
+        for chunk in chunks {
+            for delta in chunk["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
+                let index = delta["index"].as_u64().unwrap() as usize;
+                if index >= calls.len() {
+                    calls.insert(index.min(calls.len()), json!({"id": "", "function": {"name": "", "arguments": ""}}));
+                }
+                let call = &mut calls[index];
+                if let Some(id) = delta["id"].as_str() {
+                    call["id"] = json!(format!("{}{id}", call["id"].as_str().unwrap()));
+                }
+                for field in ["name", "arguments"] {
+                    if let Some(piece) = delta["function"][field].as_str() {
+                        call["function"][field] = json!(format!("{}{piece}", call["function"][field].as_str().unwrap()));
+                    }
+                }
+            }
+        }
+        calls
+    }
+
+    fn stream_chunks(s: &mut OpenAiStream, events: &[&str]) -> Vec<Value> {
+        events.iter().flat_map(|d| s.on_event(&SseEvent { event: String::new(), data: d.to_string() }).unwrap()).collect()
+    }
+
+    #[test]
+    fn parallel_tool_calls_a_host_streams_at_one_index_reach_the_client_as_separate_calls() {
+        // As Ollama's OpenAI-compatible endpoint streams two parallel calls: each whole, both at index 0.
+        let ollama = [
+            r#"{"id":"chatcmpl-386","object":"chat.completion.chunk","created":1737000000,"model":"llama3.1:8b","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":"","tool_calls":[{"id":"call_x2kd81nq","index":0,"type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-386","object":"chat.completion.chunk","created":1737000000,"model":"llama3.1:8b","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":"","tool_calls":[{"id":"call_7fhq02mz","index":0,"type":"function","function":{"name":"get_time","arguments":"{\"tz\":\"CET\"}"}}]},"finish_reason":null}]}"#,
+            r#"{"id":"chatcmpl-386","object":"chat.completion.chunk","created":1737000000,"model":"llama3.1:8b","system_fingerprint":"fp_ollama","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"tool_calls"}]}"#,
+            "[DONE]",
+        ];
+        let chunks = stream_chunks(&mut OpenAiStream::new("ollama"), &ollama);
+        assert_eq!(accumulated_tool_calls(&chunks), vec![
+            json!({"id": "call_x2kd81nq", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}),
+            json!({"id": "call_7fhq02mz", "function": {"name": "get_time", "arguments": "{\"tz\":\"CET\"}"}}),
+        ]);
+
+        // Both in one delta, then argument pieces without an id: they follow the call last begun there.
+        let pieces = [
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_a","index":0,"type":"function","function":{"name":"f","arguments":"{\"a\""}},{"id":"call_b","index":0,"type":"function","function":{"name":"g","arguments":""}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"b\":"}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"2}"}}]}}]}"#,
+        ];
+        let chunks = stream_chunks(&mut OpenAiStream::new("ollama"), &pieces);
+        let calls = accumulated_tool_calls(&chunks);
+        assert_eq!(calls.iter().map(|c| (c["id"].as_str().unwrap(), c["function"]["arguments"].as_str().unwrap())).collect::<Vec<_>>(), vec![("call_a", "{\"a\""), ("call_b", "{\"b\":2}")]);
+    }
+
+    #[test]
+    fn tool_call_indexes_a_host_sends_right_are_left_alone() {
+        // OpenAI's own shape: the id on a call's first delta only, each call at its own index, and
+        // a second choice counting from 0 again.
+        let openai = [
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"g","arguments":"{}"}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"id":"call_3","type":"function","function":{"name":"h","arguments":""}}]}}]}"#,
+            // A host that repeats the id on every delta of a call.
+            r#"{"id":"c","choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"id":"call_3","function":{"arguments":"{}"}}]}}]}"#,
+        ];
+        let mut s = OpenAiStream::new("openai");
+        for event in openai {
+            let sent: Value = serde_json::from_str(event).unwrap();
+            assert_eq!(stream_chunks(&mut s, &[event]), vec![sent], "passed through as sent");
+        }
     }
 
     #[test]

@@ -87,11 +87,13 @@ pub fn route_direct(
         }
     }
     if candidates.is_empty() {
+        // Keys are configuration: a retry in a second would meet the same absence.
         return Err(ApiError::no_route(format!(
             "No deployment of '{}' can be called: no API key is configured for {}.",
             model.name,
             skipped.join(", ")
-        )));
+        ))
+        .retry_cannot_help());
     }
     let via_alias = requested != model.name;
     let mut reason = if via_alias {
@@ -171,6 +173,7 @@ mod tests {
         assert!(d.reason.ends_with("skipped openai (no key)"));
         let e = route_direct(&catalog(), "gpt-4o-mini", ModelMode::Chat, None, |_| false).unwrap_err();
         assert_eq!(e.status, 503);
+        assert_eq!(e.retry_headers(), &[("x-should-retry", "false")], "no key now, none in a second: not retried");
     }
 
     #[test]

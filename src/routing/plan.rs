@@ -41,7 +41,7 @@ pub struct PlanInput<'a> {
 
 pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
     let Some((rule, why)) = policy.first_match(input.facts) else {
-        return Err(ApiError::no_route(format!("No rule of policy '{}' matches this request.", policy.name)));
+        return Err(ApiError::no_route(format!("No rule of policy '{}' matches this request.", policy.name)).retry_cannot_help());
     };
     let prefix = format!("rule '{}' ({why})", rule.name);
     match &rule.action {
@@ -203,11 +203,15 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         if otherwise == 0 && too_long > 0 {
             return Err(ApiError::context_length_exceeded(format!("{prefix}: the request does not fit the context window of any candidate{why}.")));
         }
+        // What passed the candidates over here is configuration (unknown or disallowed models,
+        // no key, outside the regions), not the moment: open breakers are judged later, and
+        // answered as retryable (`ApiError::every_breaker_open`).
         return Err(if route.regions.is_empty() {
             ApiError::no_route(format!("{prefix}: no candidate can serve this request{why}."))
         } else {
             ApiError::no_route(format!("{prefix}: data residency requires {} and no deployment there can serve this request{why}.", route.regions.join("/")))
-        });
+        }
+        .retry_cannot_help());
     }
     let strategy = match route.strategy {
         Strategy::Requested => "requested",
@@ -416,6 +420,21 @@ route = { strategy = "requested" }
         let e = run(Facts { eu: true, model: "gpt-4o".into(), ..Facts::default() }, &|p| p.id != "azure-eu").unwrap_err();
         assert_eq!(e.status, 503);
         assert!(e.message.contains("data residency requires eu"), "{}", e.message);
+        assert_eq!(e.retry_headers(), &[("x-should-retry", "false")], "the regions will not change in a second: not retried");
+        // Without regions, candidates passed over for the configuration (no key) likewise.
+        let e = run(Facts { feature: "quick".into(), model: "gpt-4o".into(), ..Facts::default() }, &|_| false).unwrap_err();
+        assert!(e.message.contains("no candidate can serve this request"), "{}", e.message);
+        assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
+    }
+
+    #[test]
+    fn a_policy_none_of_whose_rules_matches_is_refused_as_not_worth_retrying() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"only-eu\"\n[[rules]]\nname = \"eu\"\nwhen = { eu = true }\nroute = { strategy = \"requested\" }\n", &cat).unwrap();
+        let facts = Facts { model: "gpt-4o".into(), ..Facts::default() };
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        assert_eq!((e.status, e.code), (503, "no_available_route"));
+        assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
     }
 
     #[test]

@@ -331,15 +331,32 @@ test('a 400 that is the deployment\'s own fault (an invalid Gemini key) falls ba
 
 test('when every deployment is rate limited, the client is told the longest wait a provider asked for', async () => {
   // The longer wait comes second, and in milliseconds (Azure's retry-after-ms, beside the
-  // fake's own `retry-after: 1`); then first, in seconds.
-  for (const [openaiWait, azureWait, told] of [[{ 'retry-after': '5' }, { 'retry-after-ms': '45000' }, '45'], [{ 'retry-after': '30' }, { 'retry-after-ms': '7000' }, '30']]) {
+  // fake's own `retry-after: 1`); then first, in seconds. A wait past what the SDKs honour (they
+  // would ignore it and retry at once) comes with `x-should-retry: false`; 300 s is told as 120.
+  const cases = [
+    [{ 'retry-after': '5' }, { 'retry-after-ms': '45000' }, '45', null],
+    [{ 'retry-after': '30' }, { 'retry-after-ms': '7000' }, '30', null],
+    [{ 'retry-after': '5' }, { 'retry-after': '90' }, '90', 'false'],
+    [{ 'retry-after': '300' }, { 'retry-after-ms': '7000' }, '120', 'false'],
+  ];
+  for (const [openaiWait, azureWait, told, shouldRetry] of cases) {
     r.upstream.script({ provider: 'openai', model: 'slow-model', response: { status: 429, headers: openaiWait } });
     r.upstream.script({ provider: 'azure', model: 'mini-deploy', response: { status: 429, headers: azureWait } });
     const resp = await chat(ask('slow-fallback', false));
     assert.equal(resp.status, 429);
     assert.equal(resp.headers.get('retry-after'), told, 'not a fixed 1 s, which the SDKs would retry into the same limit');
+    assert.equal(resp.headers.get('x-should-retry'), shouldRetry, `told ${told} s`);
     await resp.text();
   }
+});
+
+test('a model none of whose deployments has a key is refused as not worth retrying', async () => {
+  const resp = await chat(ask('nokey-model', false));
+  const body = await resp.json();
+  assert.equal(resp.status, 503, JSON.stringify(body));
+  assert.equal(body.error.code, 'no_available_route');
+  assert.match(body.error.message, /no API key is configured for nokey/);
+  assert.equal(resp.headers.get('x-should-retry'), 'false', 'the SDKs would otherwise retry a configuration twice');
 });
 
 test('a stream that fails before its first token is a failed call: the next deployment serves, or a clean 502', async () => {

@@ -222,9 +222,21 @@ test('tokens a request used beyond what its admission counted count against the 
   const probe = await r.chat({ model: 'gpt-4o-mini', max_tokens: 600, messages: [{ role: 'user', content: 'hi' }] }, { key });
   assert.equal(probe.status, 429, 'admitted with 1,530 of 2,000 tokens used and 600 more asked for');
   assert.match((await probe.json()).error.message, /key tokens per minute is 2000/);
+  const wait = Number(probe.headers.get('retry-after'));
+  assert.ok(wait >= 1 && wait <= 61, `the rest of the minute: ${wait}`);
+  // The SDKs honour a wait of 59 s at most; past it they would retry at once into the same limit.
+  assert.equal(probe.headers.get('x-should-retry'), wait > 59 ? 'false' : null);
   const small = await r.chat({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }, { key });
   assert.equal(small.status, 200, 'what is left of the minute can still be used');
   assert.ok(Number(small.headers.get('x-ratelimit-remaining-tokens')) < 470, small.headers.get('x-ratelimit-remaining-tokens'));
+  // Larger by itself than the limit: no minute admits it, so the SDKs are told not to retry.
+  const tooLarge = await r.chat({ model: 'gpt-4o-mini', max_tokens: 2500, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  const error = (await tooLarge.json()).error;
+  assert.equal(tooLarge.status, 429);
+  assert.equal(error.code, 'rate_limit_exceeded');
+  assert.match(error.message, /key tokens per minute limit of 2000: it counts \d+ tokens .* Lower max_tokens/);
+  assert.equal(tooLarge.headers.get('x-should-retry'), 'false');
+  assert.equal(tooLarge.headers.get('retry-after'), null, 'no wait helps');
 });
 
 test('budgets out of range are refused with 400 naming the field, and change nothing', async () => {

@@ -35,6 +35,7 @@ test('after the limit, logins from the same address are refused, even with a goo
   assert.match(body.error.message, /Too many login attempts/);
   assert.equal(good.headers.get('set-cookie'), null);
   assert.equal(good.headers.get('retry-after'), '60');
+  assert.equal(good.headers.get('x-should-retry'), 'false', 'a wait the SDKs would not honour');
 
   // The login form shows the same refusal on the page.
   const form = await login(KEYS.acme, { form: true });

@@ -112,6 +112,7 @@ test('EU traffic is served only by EU deployments, and fails closed when there a
   assert.equal(closed.status, 503);
   assert.equal(body.error.code, 'no_available_route');
   assert.match(body.error.message, /data residency requires eu/);
+  assert.equal(closed.headers.get('x-should-retry'), 'false', 'the regions will not change within the SDKs\' retries');
   const us = await r.chat(ask({ model: 'gpt-4o' }), { key: KEYS.policyco, cf: { country: 'US', continent: 'NA' } });
   assert.equal(us.status, 200);
   assert.equal(us.headers.get('x-costrouter-provider'), 'openai');
@@ -278,6 +279,7 @@ test('a deployment that keeps failing opens its circuit, which /v1/deployments s
   assert.equal(skipped.status, 503, 'nothing was sent: unavailable for now, not an upstream error');
   assert.equal(body.error.code, 'no_available_route');
   assert.match(body.error.message, /circuit open/);
+  assert.equal(skipped.headers.get('x-should-retry'), null, 'a breaker closes again: the SDKs may retry');
   const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.policyco}` } })).json();
   const entry = list.data.find((d) => d.deployment === 'openai/gpt-4o');
   assert.equal(entry.health.breaker.state, 'open');

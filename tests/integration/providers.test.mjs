@@ -799,6 +799,27 @@ test('batches a deployment answered before it failed are charged: the next deplo
   assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
 });
 
+test('token arrays, which Gemini cannot take, go to the next deployment; with none, the refusal is the answer', async () => {
+  const sentToGoogle = gemEmb.log.length;
+  const input = [[9906, 1917], [1791, 20056]];
+  const resp = await embed({ model: 'gemini-then-openai-embedding', input });
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body).slice(0, 300));
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'openai');
+  assert.equal(body.data.length, 2);
+  assert.deepEqual(r.upstream.requests().at(-1).body.input, input, 'sent on as token arrays');
+  assert.equal(gemEmb.log.length, sentToGoogle, 'nothing sent to the deployment that cannot take them');
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+
+  const alone = await embed({ model: 'gemini-embedding', input });
+  const error = (await alone.json()).error;
+  assert.equal(alone.status, 400, JSON.stringify(error));
+  assert.equal(error.param, 'input');
+  assert.equal(error.code, 'invalid_value');
+  assert.match(error.message, /token arrays are not supported/);
+  await eventFor(alone.headers.get('x-costrouter-request-id'));
+});
+
 test('embeddings through Gemini with encoding_format base64 answer base64 float32 vectors', async () => {
   // The OpenAI Node SDK asks for base64 by default and decodes whatever string it gets back:
   // an array where a base64 string is expected silently turns into garbage vectors.
@@ -848,6 +869,17 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   const noKey = await fetch(`${r.url}/v1/models/fast`);
   assert.equal(noKey.status, 401);
   await noKey.arrayBuffer();
+});
+
+test('the models and report endpoints name their request under x-request-id too, which the SDKs read as _request_id', async () => {
+  for (const p of ['/v1/models', '/v1/models/fast', '/v1/usage', '/v1/budgets', '/v1/forecast', '/v1/deployments', '/v1/recommendations', '/v1/alerts']) {
+    const resp = await fetch(`${r.url}${p}`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+    assert.equal(resp.status, 200, `${p}: ${await resp.clone().text()}`);
+    await resp.arrayBuffer();
+    const id = resp.headers.get('x-costrouter-request-id');
+    assert.match(id ?? '', /^req_[0-9a-f]+$/, p);
+    assert.equal(resp.headers.get('x-request-id'), id, p);
+  }
 });
 
 test('a request served at priority is billed at the priority rates, streamed or not', async () => {

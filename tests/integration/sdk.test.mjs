@@ -137,6 +137,8 @@ test('Node SDK: models.list()', async () => {
   const restrictedIds = [];
   for await (const m of restricted.models.list()) restrictedIds.push(m.id);
   assert.deepEqual(restrictedIds, ['fast']);
+  const fast = await client.models.retrieve('fast');
+  assert.match(fast._request_id ?? '', /^req_[0-9a-f]+$/, 'the SDK reads x-request-id');
 });
 
 test('Node SDK: embeddings.create() (the SDK asks for base64 by default and decodes it)', async () => {
