@@ -859,6 +859,12 @@ fn json_response(
         answer.body["created"] = json!(now_unix());
     }
     let (usage, basis) = usage_or_estimate(chat, candidate, &answer);
+    // A host that reports no usage: the client gets the estimate it is billed at (its
+    // `usage_basis` says so in x-costrouter-usage), as a stream's usage chunk does; client code
+    // reads `completion.usage.total_tokens` and fails on a missing object.
+    if basis == UsageBasis::Estimated && !answer.body.get("usage").is_some_and(Value::is_object) {
+        answer.body["usage"] = usage.to_openai_json();
+    }
     rc.shape.borrow_mut().length_stop = answer.body["choices"].as_array().is_some_and(|c| c.iter().any(|c| c["finish_reason"] == "length"));
     let receipt = receipt_for(rc, decision, candidate, provider, attempts, Some(usage), basis, cfg);
     events::record(env, rc, principal, 200, &receipt);

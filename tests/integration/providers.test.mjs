@@ -644,6 +644,22 @@ test('metadata attributes the request; it reaches OpenAI only beside store: true
   await stored.arrayBuffer();
 });
 
+test('a host that reports no usage: the answer carries the estimate it is billed at', async () => {
+  const body = {
+    id: 'chatcmpl-nousage', object: 'chat.completion', created: 1737000000, model: 'gpt-4o-mini',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Hello! How can I help you today?' }, finish_reason: 'stop' }],
+  };
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { body } });
+  const resp = await r.chat(hello('gpt-4o-mini'));
+  const answer = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(answer));
+  assert.equal(resp.headers.get('x-costrouter-usage'), 'estimated');
+  const u = answer.usage;
+  assert.ok(u && u.prompt_tokens > 0 && u.completion_tokens > 0, JSON.stringify(u));
+  assert.equal(u.total_tokens, u.prompt_tokens + u.completion_tokens);
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), costOfOpenAiUsage('gpt-4o-mini', u), 'the usage shown is the usage billed');
+});
+
 // ---- embeddings -----------------------------------------------------------------------------------
 
 const embed = (body, key = KEYS.acme) => fetch(`${r.url}/v1/embeddings`, {
