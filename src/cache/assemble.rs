@@ -78,9 +78,10 @@ impl CompletionAssembler {
                 parts.refusal.get_or_insert_with(String::new).push_str(t);
             }
             for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-                // A delta without an index, or a new call id at an index already taken (Ollama
-                // sends every call at index 0), cannot be told apart from its neighbours: joined,
-                // two calls would replay as one with both names and both argument strings.
+                // A delta without an index, or a new call id at an index already taken, cannot be
+                // told apart from its neighbours: joined, two calls would replay as one with both
+                // names and both argument strings. (Ollama's every-call-at-index-0 streams arrive
+                // here renumbered by the OpenAI stream translator; this guards any other.)
                 let Some(k) = call.get("index").and_then(Value::as_u64).map(|k| k as usize).filter(|k| *k <= 128) else {
                     self.broken = true;
                     return;
