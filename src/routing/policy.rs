@@ -319,6 +319,15 @@ impl Policy {
                 c
             }
         };
+        // Region-held routes are never cached (`cache::plan`): an owner who turns the cache on
+        // should hear which rules it will not serve, not find it out from hit rates.
+        if cache.enabled {
+            for r in &rules {
+                if matches!(&r.action, Action::Route(route) if !route.regions.is_empty()) {
+                    notes.push(format!("{source_name}:{}: rule '{}': its route is held to regions, so its answers are not cached (the caches keep answers outside any region)", r.line, r.name));
+                }
+            }
+        }
         Ok(Policy { name: raw.name, description: raw.description, hosts, cache, rules, notes })
     }
 
@@ -576,6 +585,15 @@ route = { strategy = "requested" }
         fn is_chat_model(&self, m: &str) -> bool {
             Known.is_model(m)
         }
+    }
+
+    #[test]
+    fn a_cached_policy_notes_the_rules_held_to_regions() {
+        let cached = Policy::from_toml("acme.toml", &POLICY.replacen("[[rules]]", "[cache]\nenabled = true\n\n[[rules]]", 1), &Known).unwrap();
+        let held: Vec<&String> = cached.notes.iter().filter(|n| n.contains("held to regions, so its answers are not cached")).collect();
+        assert_eq!(held.len(), POLICY.matches("regions = [").count(), "{:?}", cached.notes);
+        assert!(held.len() >= 1);
+        assert!(policy().notes.is_empty(), "no cache, nothing to say");
     }
 
     #[test]
