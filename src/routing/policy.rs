@@ -592,7 +592,7 @@ route = { strategy = "requested" }
         let cached = Policy::from_toml("acme.toml", &POLICY.replacen("[[rules]]", "[cache]\nenabled = true\n\n[[rules]]", 1), &Known).unwrap();
         let held: Vec<&String> = cached.notes.iter().filter(|n| n.contains("held to regions, so its answers are not cached")).collect();
         assert_eq!(held.len(), POLICY.matches("regions = [").count(), "{:?}", cached.notes);
-        assert!(held.len() >= 1);
+        assert!(!held.is_empty());
         assert!(policy().notes.is_empty(), "no cache, nothing to say");
     }
 
