@@ -8,9 +8,10 @@
 //! counted as the full day its pace so far would make, weighted by the share of it gone
 //! (reliability weights): a day just begun says little, so the band no longer swings with the
 //! hour, and a month whose spend all came today still shows its uncertainty. Until a quarter of
-//! today has gone ([`TODAY_FLOOR`]) today counts as a quarter day at its spend over a quarter:
-//! a pace over the first few minutes would move with every second (two reads of one forecast a
-//! second apart just after midnight would disagree) and be wild. On the 1st there is no spread
+//! today has gone ([`TODAY_FLOOR`]) today counts as a quarter day, its spend so far plus the rest
+//! of the quarter at the mean of the complete days: a pace over the first few minutes would move
+//! with every second (two reads of one forecast a second apart just after midnight would
+//! disagree) and be wild. On the 1st there is no spread
 //! to measure; the sd is then assumed equal to the mean (`spread: "assumed"`), a deliberately
 //! wide band.
 //!
@@ -73,9 +74,8 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
     let elapsed_days = ((now - month_start) as f64 / DAY as f64).clamp(0.0, days_in_month as f64);
     let remaining_days = days_in_month as f64 - elapsed_days;
     let mean = spent_nanos as f64 / elapsed_days.max(1.0);
-    let today_share = (elapsed_days - today as f64).max(TODAY_FLOOR);
     let mut days: Vec<(f64, f64)> = daily[..today as usize].iter().map(|d| (d.1 as f64, 1.0)).collect();
-    days.push((daily[today as usize].1 as f64 / today_share, today_share));
+    days.push(today_as_a_day(daily[today as usize].1 as f64, elapsed_days - today as f64, &days));
     let (sd, spread) = match weighted_sd(&days) {
         Some(sd) => (sd, "observed"),
         None => (mean, "assumed"),
@@ -98,6 +98,21 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
         high_nanos: (projected + margin).round() as i64,
         daily,
     }
+}
+
+/// Today as a (full day, weight) for the spread, `share` of it gone: the day its pace would make,
+/// weighing the share gone. Until [`TODAY_FLOOR`] has gone, it weighs that floor, and the part of
+/// the floor still to come is taken at the mean of the complete days: a steady spend shows no
+/// spread at any hour, and the value moves only with spend, not with the clock.
+fn today_as_a_day(spent: f64, share: f64, complete_days: &[(f64, f64)]) -> (f64, f64) {
+    if share >= TODAY_FLOOR {
+        return (spent / share, share);
+    }
+    let mean = match complete_days.len() {
+        0 => 0.0,
+        n => complete_days.iter().map(|d| d.0).sum::<f64>() / n as f64,
+    };
+    ((spent + mean * (TODAY_FLOOR - share)) / TODAY_FLOOR, TODAY_FLOOR)
 }
 
 /// Sample standard deviation (n − 1); `None` below two values.
@@ -149,10 +164,9 @@ mod tests {
         assert!((f.remaining_days - 20.0).abs() < 1e-9);
         assert!((f.mean_daily_nanos - 2.0 * B as f64).abs() < 1.0);
         assert_eq!(f.projected_nanos, 60 * B);
-        // Five 1s, five 3s and today (nothing yet) as a quarter day at $0: weighted mean 20/10.25,
-        // squares 50, V1 10.25, V2 10.0625.
-        let m = 20.0 / 10.25;
-        let sd = ((50.0 - 10.25 * m * m) / (10.25 - 10.0625 / 10.25f64)).sqrt() * B as f64;
+        // Five 1s, five 3s and today (none of it gone) as a quarter day at the complete days' mean,
+        // $2: weighted mean 2, every complete day 1 away from it, V1 10.25, V2 10.0625.
+        let sd = (10.0 / (10.25 - 10.0625 / 10.25f64)).sqrt() * B as f64;
         assert!((sample_sd(&[1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0]).unwrap() - (10.0f64 / 9.0).sqrt()).abs() < 1e-12);
         assert!((f.sd_daily_nanos - sd).abs() < 1.0, "{}", f.sd_daily_nanos);
         assert_eq!(f.spread, "observed");
@@ -176,19 +190,17 @@ mod tests {
 
     #[test]
     fn the_band_does_not_swing_with_the_hour_for_steady_spend() {
-        // $4 a day for ten days, and today at that pace: from 06:00 the spread is none, where
-        // counting today's partial total as a day made it ±$10 at 01:00 and ±$0.4 at 23:00;
-        // before 06:00 today weighs a quarter day, so at 01:00 the band is about half as wide.
+        // $4 a day for ten days, and today at that pace: at every hour the spread is none, where
+        // counting today's partial total as a day made it ±$10 at 01:00 and ±$0.4 at 23:00.
         let mut rows: Vec<(i64, i64)> = (0..10).map(|d| (NOV1 + d * DAY, 4 * B)).collect();
         let mut margins = vec![];
-        for hour in [1, 6, 12, 23] {
+        for hour in [0, 1, 5, 6, 12, 23] {
             rows.truncate(10);
             rows.push((NOV1 + 10 * DAY, 4 * B * hour / 24));
             let f = forecast(&rows, NOV1 + 10 * DAY + hour * 3600);
             margins.push((f.high_nanos - f.projected_nanos) as f64 / B as f64);
         }
-        assert!(margins[0] > 0.0 && margins[0] < 5.0, "{margins:?}");
-        assert!(margins[1..].iter().all(|m| m.abs() < 1e-6), "{margins:?}");
+        assert!(margins.iter().all(|m| m.abs() < 1e-6), "{margins:?}");
         let old_rule = 1.96 * sample_sd(&[4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0 / 24.0]).unwrap() * (20.0 - 1.0 / 24.0f64).sqrt();
         assert!(old_rule > 9.0, "{old_rule}");
     }
@@ -238,8 +250,10 @@ mod tests {
         let f = forecast(&rows, now);
         assert_eq!(f.daily, vec![(NOV1, 2 * B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 0)]);
         assert_eq!(f.spent_nanos, 4 * B);
-        // Today, an hour in with nothing spent, is a quarter day at a pace of $0.
-        assert!((f.sd_daily_nanos - weighted_sd(&[(2.0, 1.0), (2.0, 1.0), (0.0, 0.25)]).unwrap() * B as f64).abs() < 1.0);
+        // Today, an hour in with nothing spent, is a quarter day: nothing for its first hour and
+        // the complete days' mean ($2) for the other five, $1.67 as a day.
+        let today = 2.0 * (0.25 - 1.0 / 24.0) / 0.25;
+        assert!((f.sd_daily_nanos - weighted_sd(&[(2.0, 1.0), (2.0, 1.0), (today, 0.25)]).unwrap() * B as f64).abs() < 1.0);
         assert_eq!(f.spread, "observed");
     }
 

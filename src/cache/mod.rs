@@ -209,11 +209,16 @@ pub fn storable(completion: &Value) -> bool {
         && choices.iter().all(|c| matches!(c.get("finish_reason").and_then(Value::as_str), Some("stop" | "tool_calls" | "function_call" | "length")) && shows_something(c))
 }
 
-/// Whether a choice's message holds anything for the client: text that is not only whitespace, a
+/// Whether a choice's message holds anything for the client: text that is not only whitespace (a
+/// string, or content parts with some text: Mistral's reasoning models answer in parts), a
 /// refusal, a tool call, a legacy `function_call`, or audio.
 fn shows_something(choice: &Value) -> bool {
     let Some(m) = choice.get("message") else { return false };
-    let text = |f: &str| m.get(f).and_then(Value::as_str).is_some_and(|t| !t.trim().is_empty());
+    let text = |f: &str| match m.get(f) {
+        Some(Value::String(t)) => !t.trim().is_empty(),
+        Some(Value::Array(parts)) => parts.iter().any(|p| p.get("text").and_then(Value::as_str).is_some_and(|t| !t.trim().is_empty())),
+        _ => false,
+    };
     let object = |f: &str| m.get(f).and_then(Value::as_object).is_some_and(|o| !o.is_empty());
     text("content") || text("refusal") || m.get("tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) || object("function_call") || object("audio")
 }

@@ -97,8 +97,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         rc.shape.borrow_mut().rule = d.rule.clone();
     }
     match outcome {
-        Outcome::Route(mut decision) => {
-            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat, &mut decision).await? {
+        Outcome::Route(decision) => {
+            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat, &decision).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
             }
             // A tenant recently seen without budgets or limits skips the ledger (and its stub).
@@ -156,8 +156,8 @@ struct CacheHit {
 
 /// Decides what the caches do for this request, and answers from them on a hit: the exact cache
 /// first, then (when the policy turns it on) the semantic cache. On a miss, notes where the
-/// fresh answer is to be stored. A route the caches may not serve (data residency) says so in
-/// its reason.
+/// fresh answer is to be stored. With the cache on in the policy, a bypass's reason is kept for
+/// the end of the route reason (`receipt_for`).
 async fn cached_answer(
     env: &Env,
     rc: &RequestContext,
@@ -165,7 +165,7 @@ async fn cached_answer(
     cfg: &RouterConfig,
     policy: &crate::routing::policy::Policy,
     chat: &ChatRequest,
-    decision: &mut RouteDecision,
+    decision: &RouteDecision,
 ) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
     // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`): they
@@ -178,7 +178,7 @@ async fn cached_answer(
             // residency rule, the client's no-store) is what its owner asks; with it off, there
             // is nothing to say.
             if policy.cache.enabled {
-                decision.reason.push_str(&format!("; not cached: {why}"));
+                *rc.cache_bypass.borrow_mut() = Some(why);
             }
             return Ok(None);
         }
@@ -418,10 +418,17 @@ impl Attempts {
 async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<RouterConfig>, chat: ChatRequest, decision: RouteDecision) -> Result<Response, ApiError> {
     let mut attempts = Attempts::default();
     let mut worst_status = 502;
+    // Refusals of the request as it is: by an adapter that cannot express it (no call made), by a
+    // provider that does not take one of its parameters, by a model whose window it does not fit.
     let mut first_rejection: Option<ApiError> = None;
+    let mut provider_refusal: Option<ApiError> = None;
     let mut too_long: Option<ApiError> = None;
+    // The shortest wait a refusing provider asked for (the soonest a retry may find one free), and
+    // how many failed calls came with one.
     let mut retry_after: Option<u32> = None;
-    // Candidates passed over without a call: refused by their adapter, or behind an open breaker.
+    let mut waits_told = 0usize;
+    // Candidates that could not serve the request as it is (the refusals above), and candidates
+    // passed over behind an open breaker.
     let (mut rejections, mut circuit_skips) = (0usize, 0usize);
     // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
     // cascade steps aside and the first candidate streams as usual.
@@ -457,7 +464,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 attempts.passed_over += 1;
                 break;
             }
-            rc.unseen_cost.set(rc.unseen_cost.get() + attempts.escalation_cost);
+            note_attempts(rc, &attempts);
             let after = match attempts.failures.is_empty() {
                 true => String::new(),
                 false => format!(" after {}", attempts.failures.join("; ")),
@@ -480,7 +487,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         if strips_sampling_params(&cfg, candidate, provider) {
             crate::providers::openai::fit_reasoning_model(&mut attempt_chat);
-        } else if !reasons && !named_by_client(&cfg, &decision, candidate) {
+        } else if cfg.prices.get(&candidate.price_key).is_some_and(|p| !p.supports_reasoning) {
+            // Priced as a model that does not reason: whether the client named it or a rule
+            // routed the request here, it answers rather than refusing the parameters (and a
+            // fallback to another model over that refusal would swap the model silently).
             crate::providers::openai::fit_model_without_reasoning(&mut attempt_chat);
         }
         let up = match adapter.chat_request(&target, &attempt_chat) {
@@ -666,10 +676,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
-                    // The longest wait any refusing provider asked for, passed on if every one
-                    // refuses: the SDKs honour it (up to a minute or two) instead of retrying
-                    // after 1 s into the same limit.
-                    retry_after = retry_after.max(wait);
+                    // Passed on if every deployment fails: the SDKs honour it (up to a minute)
+                    // instead of retrying after their own 0.5 s into the same limits.
+                    if let Some(wait) = wait {
+                        retry_after = Some(retry_after.map_or(wait, |soonest| soonest.min(wait)));
+                        waits_told += 1;
+                    }
                 }
             }
             Disposition::ClientError => {
@@ -689,7 +701,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     // the client hears this first refusal, with the provider's code and param.
                     attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
                     let (code, param) = crate::providers::upstream_code_and_param(&body);
-                    first_rejection.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param));
+                    provider_refusal.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param));
                     rejections += 1;
                     continue;
                 }
@@ -731,29 +743,46 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
     }
+    note_attempts(rc, &attempts);
     // Nothing was served: every candidate refused the request as it is (an adapter that cannot
-    // express it, a model whose window it does not fit: the client's to fix, not to retry), or
-    // some sat behind open breakers (unavailable for now, not an upstream error).
+    // express it, a provider that does not take a parameter, a model whose window it does not
+    // fit: the client's to fix, not to retry), or some sat behind open breakers (unavailable for
+    // now, not an upstream error). A provider's refusal is what the client hears even beside open
+    // breakers: told "retry", the SDKs would send it again into the same refusal.
     let nothing_served = kept.is_none() && attempts.escalations.is_empty() && rejections + circuit_skips == attempts.failures.len();
-    if nothing_served && circuit_skips == 0 {
-        if let Some(rejection) = too_long.or(first_rejection) {
-            return Err(rejection);
+    if nothing_served {
+        let provider_said = too_long.or(provider_refusal);
+        if circuit_skips == 0 || provider_said.is_some() {
+            if let Some(rejection) = provider_said.or(first_rejection) {
+                return Err(rejection);
+            }
+        }
+        if circuit_skips > 0 {
+            return Err(ApiError::every_breaker_open(&requested_and_routed(&decision), &attempts.failures));
         }
     }
-    if nothing_served && circuit_skips > 0 {
-        return Err(ApiError::every_breaker_open(&requested_and_routed(&decision), &attempts.failures));
-    }
-    {
-        let mut shape = rc.shape.borrow_mut();
-        shape.retries = attempts.calls_failed().saturating_sub(1) as u32;
-        shape.escalations = attempts.escalations.len() as u32;
-    }
     if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
-        rc.tell_retry_after(i64::from(secs.clamp(1, 120)));
+        let secs = i64::from(secs.clamp(1, 120));
+        if waits_told == attempts.calls_failed() {
+            // Every call was refused with a wait: past what the SDKs honour, they are told not
+            // to retry at once (`x-should-retry: false`) rather than spend their retries on it.
+            rc.tell_retry_after(secs);
+        } else {
+            // Another deployment failed otherwise (a 500, a timeout) and may answer a retry at
+            // once: the wait is told, and the SDKs may still retry.
+            rc.add_header("retry-after", secs.to_string());
+        }
     }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for {} failed: {}.", requested_and_routed(&decision), what.join("; "))))
+}
+
+/// The calls a request made before it ended, for its cost event.
+fn note_attempts(rc: &RequestContext, attempts: &Attempts) {
+    let mut shape = rc.shape.borrow_mut();
+    shape.retries = attempts.calls_failed().saturating_sub(1) as u32;
+    shape.escalations = attempts.escalations.len() as u32;
 }
 
 /// The model a failure message is about: what the client asked for, and the models a rule
@@ -820,6 +849,9 @@ fn receipt_for(
     }
     if rc.unseen_cost.get() > Usd::ZERO {
         reason.push_str(&format!("; besides this answer, ${} for calls it does not show (a semantic cache lookup's embedding, a failed attempt's billed prompt)", rc.unseen_cost.get()));
+    }
+    if let Some(why) = *rc.cache_bypass.borrow() {
+        reason.push_str(&format!("; not cached: {why}"));
     }
     let mut receipt = Receipt::priced(
         &rc.request_id,
@@ -1058,12 +1090,6 @@ fn end_stream(st: &mut StreamState, mut out: Vec<u8>) -> Vec<u8> {
 /// Whether the call to `candidate` goes without the request's sampling parameters: an OpenAI
 /// reasoning model (its pricing row says `supports_reasoning`) behind a provider with OpenAI's
 /// reasoning-parameter rules (`fit_reasoning_model`). Such a model samples at any temperature.
-/// Whether `candidate` is the model the client asked for (by its name or an alias of it), not
-/// one a policy, fallback or downgrade routed the request to.
-fn named_by_client(cfg: &RouterConfig, decision: &RouteDecision, candidate: &Candidate) -> bool {
-    cfg.catalog.resolve(&decision.requested).is_some_and(|m| m.name == candidate.model)
-}
-
 fn strips_sampling_params(cfg: &RouterConfig, candidate: &Candidate, provider: &crate::catalog::ProviderConfig) -> bool {
     provider.quirks.openai_reasoning_params && cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning)
 }

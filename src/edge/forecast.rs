@@ -41,7 +41,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
             "spent_usd": usd(f.spent_nanos),
             "mean_daily_usd": usd(f.mean_daily_nanos.round() as i64), "sd_daily_usd": usd(f.sd_daily_nanos.round() as i64), "spread": f.spread,
             "projected_usd": usd(f.projected_nanos), "low_usd": usd(f.low_nanos), "high_usd": usd(f.high_nanos), "confidence": 0.95,
-            "method": "spent + mean daily spend x remaining days; interval +/- 1.96 x sd of the daily totals from the 1st to today x sqrt(remaining days), low end at least spent",
+            "method": "spent + mean daily spend x remaining days; interval +/- 1.96 x sd of the daily totals from the 1st (today as a full day at its pace, weighted by the share of it gone, at least a quarter) x sqrt(remaining days), low end at least spent",
             "daily": f.daily.iter().map(|(start, n)| json!({"start": start, "cost_usd": usd(*n)})).collect::<Vec<_>>(),
         }),
         &rc.id_headers(),

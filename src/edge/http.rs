@@ -91,6 +91,9 @@ pub struct RequestContext {
     pub event: RefCell<Option<crate::events::CostEvent>>,
     /// `x-costrouter-cache` for this request: `bypass` (caching off or refused), `miss`, or a hit.
     pub cache_outcome: RefCell<String>,
+    /// Why the caches did not serve a request the policy caches, told last in its route reason
+    /// (after the fallbacks and escalations, which the header's length limit must not cut).
+    pub cache_bypass: RefCell<Option<&'static str>>,
     /// Where a fresh answer is to be cached, and for how long (set on a cache miss).
     pub cache_slot: RefCell<Option<super::cache::CacheSlot>>,
     /// A fresh answer to cache once the response has gone.
@@ -194,6 +197,7 @@ impl RequestContext {
             event: RefCell::new(None),
             stream_finish: Default::default(),
             cache_outcome: RefCell::new("bypass".into()),
+            cache_bypass: RefCell::new(None),
             cache_slot: RefCell::new(None),
             pending_store: RefCell::new(None),
             shape: RefCell::new(Default::default()),

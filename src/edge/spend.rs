@@ -63,7 +63,11 @@ pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Princip
         Err(Refusal::RateLimited(limited)) if !limited.retryable() => {
             return Err(ApiError::rate_limited(limited.message()).retry_cannot_help());
         }
-        Err(Refusal::RateLimited(limited)) => {
+        Err(Refusal::RateLimited(mut limited)) => {
+            // The next minute admits it: at most the 59 s the SDKs honour (a wait of 60 or 61 s,
+            // at a minute's first second or for a call stamped in the last one, would read as
+            // "do not retry"; retried a second early, it is told to wait that second).
+            limited.retry_after_secs = limited.retry_after_secs.min(crate::api::error::LONGEST_RETRY_AFTER_SDKS_HONOUR_SECS);
             rc.tell_retry_after(limited.retry_after_secs);
             return Err(ApiError::rate_limited(limited.message()));
         }

@@ -132,9 +132,10 @@ pub fn fit_reasoning_model(req: &mut ChatRequest) {
 
 /// Parameters only reasoning models take: gpt-4o and gpt-4.1 answer 400 to them ("Unsupported
 /// parameter: 'reasoning_effort' is not supported with this model"), and the Gemini adapter
-/// turns `reasoning_effort` into a thinking budget. A request written for a reasoning model that
-/// the router sends to a model priced without `supports_reasoning` goes without them, whatever
-/// its provider; a client that named a model gets that provider's own answer.
+/// turns `reasoning_effort` into a thinking budget. A request sent to a model whose pricing row
+/// says it does not reason (no `supports_reasoning`) goes without them, whatever its provider and
+/// whether the client named the model or a rule routed the request there, as
+/// [`fit_reasoning_model`] fits the other way; a model with no pricing row is sent them as asked.
 pub fn fit_model_without_reasoning(req: &mut ChatRequest) {
     req.extra.remove("reasoning_effort");
     req.extra.remove("verbosity");
@@ -291,7 +292,8 @@ impl ToolCallIndexes {
                 // A delta without an index cannot be placed (nor can the SDKs place it): left as sent.
                 let Some(host_index) = call.get("index").and_then(Value::as_u64) else { continue };
                 let id = call.get("id").and_then(Value::as_str).filter(|id| !id.is_empty());
-                let index = self.place(choice_index, host_index, id);
+                let names = call.pointer("/function/name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+                let index = self.place(choice_index, host_index, id, names);
                 if index != host_index {
                     call["index"] = json!(index);
                 }
@@ -299,8 +301,11 @@ impl ToolCallIndexes {
         }
     }
 
-    /// The index a delta the host sent at `host_index` goes out at.
-    fn place(&mut self, choice: u64, host_index: u64, id: Option<&str>) -> u64 {
+    /// The index a delta the host sent at `host_index` goes out at. `names`: the delta carries the
+    /// function's name, so it begins a call; a new id on a delta that does not is a host that
+    /// gives every piece of one call an id of its own (some vLLM builds, mlx-openai-server), and
+    /// the piece goes on with its call.
+    fn place(&mut self, choice: u64, host_index: u64, id: Option<&str>, names: bool) -> u64 {
         let index = match id {
             // The continuation of the call last sent at this index, wherever that went.
             None => self.sent_at.get(&(choice, host_index)).copied().unwrap_or(host_index),
@@ -313,6 +318,8 @@ impl ToolCallIndexes {
                         let index = match self.held.get(&(choice, host_index)) {
                             // Free, or held by a call whose id had not come yet (this is it).
                             None | Some(false) => host_index,
+                            // A piece of the call last begun at this index, under an id of its own.
+                            Some(true) if !names => return self.sent_at.get(&(choice, host_index)).copied().unwrap_or(host_index),
                             // Another call holds it: the lowest index none holds.
                             Some(true) => {
                                 let free_from = self.free_from.entry(choice).or_insert(0);
@@ -733,6 +740,20 @@ mod tests {
         let chunks = stream_chunks(&mut OpenAiStream::new("ollama"), &pieces);
         let calls = accumulated_tool_calls(&chunks);
         assert_eq!(calls.iter().map(|c| (c["id"].as_str().unwrap(), c["function"]["arguments"].as_str().unwrap())).collect::<Vec<_>>(), vec![("call_a", "{\"a\""), ("call_b", "{\"b\":2}")]);
+    }
+
+    #[test]
+    fn a_host_that_gives_each_piece_of_a_call_its_own_id_keeps_the_call_whole() {
+        // The name under one id, the arguments in pieces under others, all at index 0.
+        let pieces = [
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_a1","index":0,"type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_a2","index":0,"type":"function","function":{"arguments":"{\"city\":"}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"id":"call_a3","index":0,"type":"function","function":{"arguments":"\"Paris\"}"}}]}}]}"#,
+        ];
+        let chunks = stream_chunks(&mut OpenAiStream::new("vllm"), &pieces);
+        let calls = accumulated_tool_calls(&chunks);
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert_eq!(calls[0]["function"], json!({"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}));
     }
 
     #[test]

@@ -64,6 +64,10 @@ const SENTENCE_ENDS: &[char] = &['.', '!', '?', '…', ':', '\n', '。', '！', 
 /// Words whose full stop ends no sentence: titles and the like before a name ("Mr. Smith").
 const ABBREVIATIONS: &[&str] = &["mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "mt", "no", "vs", "etc", "approx", "dept", "rev", "gen", "col", "capt", "lt", "sgt", "hon", "fr"];
 
+/// Words of German that English lacks (or, "die" aside, rarely writes): two of them, and the
+/// text's capitals are its nouns, not names.
+const GERMAN_FUNCTION_WORDS: &[&str] = &["der", "die", "das", "und", "ist", "nicht", "ein", "eine", "einen", "mit", "für", "wie", "ich", "zu", "den", "dem", "im", "auf", "sie", "wir", "kann", "mein", "meine", "ihr", "sind", "auch", "oder", "aus", "bei", "nach", "von"];
+
 /// Proper names a guard keeps; a text with more is matched by nothing (it is no short question,
 /// and which of its names a paraphrase keeps cannot be told).
 const MAX_NAMES: usize = 16;
@@ -243,6 +247,12 @@ impl MatchGuard {
         // The last word, lower-cased: a full stop after an abbreviation or an initial ends no
         // sentence.
         let mut previous = String::new();
+        // Whether the last thing seen, but for spaces, was a number: "1)" opens a list item.
+        let mut after_number = false;
+        // Words past a sentence's first, and those of them capitalised: a text in Title Case tells
+        // no names by its capitals; nor does German, which capitalises every noun.
+        let (mut later_words, mut capitalised) = (0usize, 0usize);
+        let mut german_words = 0u32;
         let chars: Vec<char> = text.chars().collect();
         let mut i = 0;
         while i < chars.len() {
@@ -268,7 +278,7 @@ impl MatchGuard {
                     i += 1;
                 }
                 figures.push(n);
-                (sentence_start, after_name) = (false, false);
+                (sentence_start, after_name, after_number) = (false, false, true);
                 previous.clear();
             } else if c.is_alphabetic() || c == '\'' || c == '’' {
                 let mut written = String::new();
@@ -285,11 +295,22 @@ impl MatchGuard {
                 let w = w.as_str();
                 let starts_sentence = std::mem::replace(&mut sentence_start, false);
                 let followed_name = std::mem::replace(&mut after_name, false);
+                after_number = false;
                 previous = w.to_string();
-                // A Roman numeral: after a name ("Louis XIV"; "I" only there, where it is no
-                // pronoun), or, in capitals of two letters or more, anywhere in a text without
-                // case ("WORLD WAR II").
-                let numeral = roman_value(written).filter(|_| followed_name || (!cased && written.chars().count() > 1));
+                if !starts_sentence {
+                    later_words += 1;
+                    capitalised += usize::from(written.starts_with(char::is_uppercase));
+                }
+                if let Some(bit) = GERMAN_FUNCTION_WORDS.iter().position(|g| *g == w) {
+                    german_words |= 1 << bit;
+                }
+                // A Roman numeral of I, V and X: after a name ("Louis XIV"; "I" only there, where
+                // it is no pronoun), or, of two letters or more, anywhere in a text without case
+                // ("WORLD WAR II"). Other letters are acronyms far more often ("AWS CLI",
+                // "Washington DC", "Vitamin C"), as is anything after an all-capitals word ("OS X").
+                let numeral = roman_value(written)
+                    .filter(|_| written.chars().all(|c| "IVX".contains(c)))
+                    .filter(|_| followed_name || (!cased && written.chars().count() > 1));
                 if let Some(value) = numeral {
                     figures.push(value.to_string());
                     continue;
@@ -313,7 +334,8 @@ impl MatchGuard {
                         }
                     }
                 }
-                after_name = name && content;
+                // An all-capitals name is an acronym: what follows it is no regnal number.
+                after_name = name && content && written.chars().any(char::is_lowercase);
                 // A new ordered word stands after every relation seen (once) so far.
                 for (r, count) in seen_relation.iter().enumerate() {
                     for j in before..guard.order_len {
@@ -331,15 +353,19 @@ impl MatchGuard {
                     figures.push(c.to_string());
                 }
                 let abbreviation = c == '.' && (previous.chars().count() == 1 || ABBREVIATIONS.contains(&previous.as_str()));
-                if SENTENCE_ENDS.contains(&c) && !abbreviation {
+                if (SENTENCE_ENDS.contains(&c) && !abbreviation) || (c == ')' && after_number) {
                     sentence_start = true;
                 }
                 if !c.is_whitespace() {
-                    after_name = false;
+                    (after_name, after_number) = (false, false);
                     previous.clear();
                 }
                 i += 1;
             }
+        }
+        let title_case = later_words >= 3 && capitalised * 5 >= later_words * 4;
+        if guard.names_len != TOO_MANY_NAMES && (title_case || german_words.count_ones() >= 2) {
+            guard.names_len = 0;
         }
         guard.figures_hash = figures_hash(&figures);
         for (r, count) in seen_relation.iter().enumerate() {
@@ -672,6 +698,20 @@ mod tests {
         assert!(!same(crowd, crowd), "which of them a paraphrase keeps cannot be told");
         assert!(!same("Invite Ann to the party", crowd));
         assert!(same("Invite Ann, Ben and Cid to the party", "invite Ann, Ben and Cid to the party please"));
+    }
+
+    #[test]
+    fn acronyms_german_nouns_title_case_and_list_items_are_not_names_or_numerals() {
+        assert!(same("How do I install the AWS CLI on Linux?", "how do i install the aws cli on linux"), "CLI is no 151");
+        assert!(same("What is the weather like in Washington DC today?", "what's the weather like in washington dc today"));
+        assert!(same("How do I take a screenshot on OS X?", "how to take a screenshot on os x"), "X after an acronym");
+        assert!(same("Is Vitamin C good for a cold?", "is vitamin c good for a cold"));
+        assert!(same("Wie setze ich mein Kennwort und die Sicherheitsfrage zurück?", "Wie setze ich die Sicherheitsfrage und mein Passwort zurück?".replace("Passwort", "Kennwort").as_str()));
+        let g = MatchGuard::from_text("Wie kann ich mein Kennwort für das Konto ändern?");
+        assert_eq!(g.names_len, 0, "German nouns are not names");
+        assert_eq!(MatchGuard::from_text("How To Reset My Router Password").names_len, 0, "Title Case");
+        assert_eq!(MatchGuard::from_text("Steps:\n1) Reset the router\n2) Call support").names_len, 0, "a list item's first word");
+        assert!(!same("Who won World War I?", "Who won World War II?"), "still a numeral after a name");
     }
 
     #[test]

@@ -33,6 +33,16 @@ before(async () => {
     deployments: [{ provider: 'gemini', upstream_model: 'gemini-keyless' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'gemini-2.5-flash',
   };
+  // Deployments of their own for the rate-limit tests, whose refusals would otherwise open the
+  // breakers other tests rely on.
+  catalog.models['limited-twice'] = {
+    deployments: [{ provider: 'openai', upstream_model: 'limited-a' }, { provider: 'azure', upstream_model: 'limited-deploy' }],
+    price_key: 'gpt-4o-mini',
+  };
+  catalog.models['limited-then-flaky'] = {
+    deployments: [{ provider: 'openai', upstream_model: 'limited-model' }, { provider: 'anthropic', upstream_model: 'claude-limited' }],
+    price_key: 'gpt-4o-mini',
+  };
   catalog.models['early-fail-stream'] = {
     deployments: [{ provider: 'anthropic', upstream_model: 'claude-early' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'claude-haiku-4-5',
@@ -329,25 +339,36 @@ test('a 400 that is the deployment\'s own fault (an invalid Gemini key) falls ba
   assert.equal(azureCalls(), before + 1, 'the next deployment was tried');
 });
 
-test('when every deployment is rate limited, the client is told the longest wait a provider asked for', async () => {
-  // The longer wait comes second, and in milliseconds (Azure's retry-after-ms, beside the
-  // fake's own `retry-after: 1`); then first, in seconds. A wait past what the SDKs honour (they
-  // would ignore it and retry at once) comes with `x-should-retry: false`; 300 s is told as 120.
+test('when every deployment is rate limited, the client is told the soonest a provider may take it', async () => {
+  // Waits in seconds and in milliseconds (Azure's retry-after-ms, beside the fake's own
+  // `retry-after: 1`), the shorter first or second. Only when every refusal asks for more than the
+  // SDKs honour (they would ignore it and retry at once) does `x-should-retry: false` come; 300 s
+  // is told as 120.
   const cases = [
-    [{ 'retry-after': '5' }, { 'retry-after-ms': '45000' }, '45', null],
-    [{ 'retry-after': '30' }, { 'retry-after-ms': '7000' }, '30', null],
-    [{ 'retry-after': '5' }, { 'retry-after': '90' }, '90', 'false'],
-    [{ 'retry-after': '300' }, { 'retry-after-ms': '7000' }, '120', 'false'],
+    [{ 'retry-after': '45' }, { 'retry-after-ms': '5000' }, '5', null],
+    [{ 'retry-after': '7' }, { 'retry-after-ms': '30000' }, '7', null],
+    [{ 'retry-after': '5' }, { 'retry-after': '90' }, '5', null],
+    [{ 'retry-after': '300' }, { 'retry-after-ms': '90000' }, '90', 'false'],
+    [{ 'retry-after': '300' }, { 'retry-after': '600' }, '120', 'false'],
   ];
   for (const [openaiWait, azureWait, told, shouldRetry] of cases) {
-    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { status: 429, headers: openaiWait } });
-    r.upstream.script({ provider: 'azure', model: 'mini-deploy', response: { status: 429, headers: azureWait } });
-    const resp = await chat(ask('slow-fallback', false));
+    r.upstream.script({ provider: 'openai', model: 'limited-a', response: { status: 429, headers: openaiWait } });
+    r.upstream.script({ provider: 'azure', model: 'limited-deploy', response: { status: 429, headers: azureWait } });
+    const resp = await chat(ask('limited-twice', false));
     assert.equal(resp.status, 429);
     assert.equal(resp.headers.get('retry-after'), told, 'not a fixed 1 s, which the SDKs would retry into the same limit');
     assert.equal(resp.headers.get('x-should-retry'), shouldRetry, `told ${told} s`);
     await resp.text();
   }
+  // A long wait beside a deployment that failed otherwise (a 500 may answer a retry at once):
+  // the wait is told, and the SDKs may still retry.
+  r.upstream.script({ provider: 'openai', model: 'limited-model', response: { status: 429, headers: { 'retry-after': '90' } } });
+  r.upstream.script({ provider: 'anthropic', model: 'claude-limited', response: { status: 500 } });
+  const mixed = await chat(ask('limited-then-flaky', false));
+  assert.equal(mixed.status, 429, await mixed.clone().text());
+  assert.equal(mixed.headers.get('retry-after'), '90');
+  assert.equal(mixed.headers.get('x-should-retry'), null);
+  await mixed.text();
 });
 
 test('a model none of whose deployments has a key is refused as not worth retrying', async () => {

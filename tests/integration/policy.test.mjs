@@ -155,29 +155,37 @@ test('cheapest capable routes gpt-4o traffic to the cheapest candidate and repor
   assert.ok(Math.abs(baseline / cost - 2.5 / 0.15) < 0.01, `ratio ${baseline / cost}`);
 });
 
-test('a request written for a reasoning model goes to a routed model without reasoning params; a named model is called as asked', async () => {
+test('a model priced without supports_reasoning is sent no reasoning params, routed or named', async () => {
   const upstreamBody = () => r.upstream.requests().filter((q) => q.path.endsWith('/chat/completions')).at(-1).body;
   // Routed by the rule to gpt-4o-mini, which answers 400 to reasoning_effort and verbosity.
   const routed = await r.chat(ask({ reasoning_effort: 'high', verbosity: 'low' }), as('cheap'));
   assert.equal(routed.status, 200, await routed.clone().text());
   assert.equal(routed.headers.get('x-costrouter-model'), 'gpt-4o-mini');
-  const sent = upstreamBody();
-  assert.equal(sent.reasoning_effort, undefined);
-  assert.equal(sent.verbosity, undefined);
+  assert.equal(upstreamBody().reasoning_effort, undefined);
+  assert.equal(upstreamBody().verbosity, undefined);
   await routed.arrayBuffer();
-  // Named by the client: sent as asked. OpenAI refuses the parameter, which says nothing of the
-  // deployment's health, and the model's next deployment (Azure) takes it.
-  const named = await r.chat({ model: 'gpt-4o-mini', reasoning_effort: 'high', messages: [{ role: 'user', content: 'Hello there' }] }, { key: KEYS.policyco });
+  // Named by the client: the model it named answers (no refusal, no fallback to another model).
+  const named = await r.chat({ model: 'gpt-4o', reasoning_effort: 'high', messages: [{ role: 'user', content: 'Hello there' }] }, { key: KEYS.policyco });
   assert.equal(named.status, 200, await named.clone().text());
-  assert.equal(named.headers.get('x-costrouter-provider'), 'azure');
-  assert.match(named.headers.get('x-costrouter-route-reason'), /openai: HTTP 400 \(Unsupported parameter: 'reasoning_effort'/);
-  assert.equal(upstreamBody().reasoning_effort, 'high');
+  assert.equal(named.headers.get('x-costrouter-model'), 'gpt-4o');
+  assert.equal(upstreamBody().reasoning_effort, undefined);
   await named.arrayBuffer();
-  // No deployment takes it: the client hears the provider's refusal, with its code and param.
-  const refused = await r.chat({ model: 'gpt-4o', reasoning_effort: 'high', messages: [{ role: 'user', content: 'Hello there' }] }, { key: KEYS.policyco });
+});
+
+test('a parameter one deployment does not take goes to the next; if none takes it, the client hears the refusal', async () => {
+  const refusal = { status: 400, code: 'unsupported_parameter', param: 'prompt_cache_key', message: "Unsupported parameter: 'prompt_cache_key' is not supported with this model." };
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: refusal });
+  const moved = await r.chat({ model: 'gpt-4o-mini', prompt_cache_key: 'k1', messages: [{ role: 'user', content: 'Hello there' }] }, { key: KEYS.policyco });
+  assert.equal(moved.status, 200, await moved.clone().text());
+  assert.equal(moved.headers.get('x-costrouter-provider'), 'azure');
+  assert.match(moved.headers.get('x-costrouter-route-reason'), /openai: HTTP 400 \(Unsupported parameter: 'prompt_cache_key'/);
+  await moved.arrayBuffer();
+  // gpt-4o has one deployment.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: refusal });
+  const refused = await r.chat({ model: 'gpt-4o', prompt_cache_key: 'k1', messages: [{ role: 'user', content: 'Hello there' }] }, { key: KEYS.policyco });
   assert.equal(refused.status, 400);
   const { error } = await refused.json();
-  assert.deepEqual([error.code, error.param, error.type], ['unsupported_parameter', 'reasoning_effort', 'invalid_request_error']);
+  assert.deepEqual([error.code, error.param, error.type], ['unsupported_parameter', 'prompt_cache_key', 'invalid_request_error']);
   assert.match(error.message, /openai rejected the request: Unsupported parameter/);
 });
 
