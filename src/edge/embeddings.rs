@@ -51,7 +51,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
             Err(ex) => return Err(spend::exceeded(&ex)),
         }
     }
-    let Embedded { mut answer, provider, candidate } = call_embedding_model(env, rc, &cfg, &decision, &emb).await?;
+    let Embedded { mut answer, provider, candidate, failures } = call_embedding_model(env, rc, &cfg, &decision, &emb).await?;
     // An OpenAI-dialect answer is passed on as it came unless something in it must change.
     if emb.encoding_format.as_deref() == Some("base64") && answer.has_float_vectors() {
         encode_vectors_base64(answer.json_mut());
@@ -65,6 +65,10 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     }
     let dropped = rc.unseen_cost.get();
     let mut reason = decision.reason.clone();
+    // Why the deployments before it did not answer, as chat's reason says.
+    if !failures.is_empty() {
+        reason.push_str(&format!("; fell back to {} after: {}", provider.id, failures.join("; ")));
+    }
     if dropped > crate::money::Usd::ZERO {
         reason.push_str(&format!("; ${dropped} for batches a deployment answered before it failed (billed by its provider, embedded again here)"));
     }
@@ -88,11 +92,12 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     Ok(http::json_bytes(200, answer.into_bytes(), &receipt.headers(true)))
 }
 
-/// An embeddings answer and the deployment that gave it.
+/// An embeddings answer, the deployment that gave it, and why the ones before it did not.
 pub struct Embedded<'a> {
     pub answer: EmbeddingsAnswer,
     pub provider: &'a ProviderConfig,
     pub candidate: &'a Candidate,
+    pub failures: Vec<String>,
 }
 
 /// Asks the route's deployments in order until one answers. A deployment that cannot be reached,
@@ -109,6 +114,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     let mut failures = Vec::new();
     let mut worst_status = 502;
     let mut circuit_skips = 0;
+    // The shortest wait a refusing provider asked for, told if every deployment fails (as chat).
+    let mut retry_after: Option<u32> = None;
+    let mut waits_told = 0usize;
     // Deployments whose adapter cannot express the request (Gemini takes no token arrays): the
     // next may. The first refusal is the answer only if no deployment could take the request.
     let mut first_refusal: Option<ApiError> = None;
@@ -167,6 +175,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 }
             };
             let status = answer.status;
+            let wait = answer.retry_after_secs;
             let bytes = answer.bytes().await.unwrap_or_default();
             match disposition(status) {
                 Disposition::Success => match adapter.embeddings_response(&target, bytes) {
@@ -193,6 +202,10 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                     if status == 429 || status == 503 {
                         worst_status = status;
+                        if let Some(wait) = wait {
+                            retry_after = Some(retry_after.map_or(wait, |soonest| soonest.min(wait)));
+                            waits_told += 1;
+                        }
                     }
                     continue 'deployments;
                 }
@@ -213,7 +226,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         }
         // The latency of one upstream call, as the deployment's latency means for chat.
         health::success(&provider.id, &candidate.upstream_model, crate::routing::health::AnswerKind::Whole, (http::now_ms() - sent_at) / answers.len() as f64);
-        return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate });
+        return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate, failures });
     }
     if refusals + circuit_skips == failures.len() {
         // Nothing was sent: the request as it is can be taken by no deployment (the client's to
@@ -221,6 +234,15 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         match first_refusal {
             Some(refusal) if circuit_skips == 0 => return Err(refusal),
             _ => return Err(ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures)),
+        }
+    }
+    if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
+        let secs = i64::from(secs.clamp(1, 120));
+        // As chat: "do not retry" only when every failed call was refused with a wait.
+        if waits_told == failures.len() - refusals - circuit_skips {
+            rc.tell_retry_after(secs);
+        } else {
+            rc.add_header("retry-after", secs.to_string());
         }
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))

@@ -810,9 +810,20 @@ test('batches a deployment answered before it failed are charged: the next deplo
   // OpenAI then embedded all 150 and reported its own count.
   const dropped = input.slice(0, 100).reduce((n, t) => n + Math.ceil(t.length / 4), 0);
   assert.equal(resp.headers.get('x-costrouter-cost-usd'), expectedCost('text-embedding-3-small', { input: dropped + body.usage.prompt_tokens }));
-  assert.match(resp.headers.get('x-costrouter-route-reason'), /for batches a deployment answered before it failed/);
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /fell back to openai after: gemini[^;]*; \$[0-9.]+ for batches a deployment answered before it failed/);
   const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
   assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
+});
+
+test('embeddings refused with a wait pass the wait on, as chat does', async () => {
+  for (const [wait, shouldRetry] of [['20', null], ['90', 'false']]) {
+    r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { status: 429, headers: { 'retry-after': wait } } });
+    const resp = await embed({ model: 'text-embedding-3-small', input: 'hello' });
+    assert.equal(resp.status, 429);
+    assert.equal(resp.headers.get('retry-after'), wait);
+    assert.equal(resp.headers.get('x-should-retry'), shouldRetry);
+    await resp.arrayBuffer();
+  }
 });
 
 test('token arrays, which Gemini cannot take, go to the next deployment; with none, the refusal is the answer', async () => {
@@ -825,6 +836,7 @@ test('token arrays, which Gemini cannot take, go to the next deployment; with no
   assert.equal(body.data.length, 2);
   assert.deepEqual(r.upstream.requests().at(-1).body.input, input, 'sent on as token arrays');
   assert.equal(gemEmb.log.length, sentToGoogle, 'nothing sent to the deployment that cannot take them');
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /fell back to openai after: gemini-embed: .*token arrays are not supported/);
   await eventFor(resp.headers.get('x-costrouter-request-id'));
 
   const alone = await embed({ model: 'gemini-embedding', input });
