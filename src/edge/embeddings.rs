@@ -102,8 +102,9 @@ pub struct Embedded<'a> {
 
 /// Asks the route's deployments in order until one answers. A deployment that cannot be reached,
 /// answers with a status worth trying the next one for (`routing::disposition`), sends a body
-/// that cannot be read, or whose adapter cannot express the request is passed over; one whose
-/// provider rejects the request ends the call, since the others would reject it too. Shared by `POST /v1/embeddings` and the semantic cache's provider
+/// that cannot be read, or whose adapter cannot express the request is passed over, as is one whose
+/// provider does not take a parameter the request uses (another may); one whose provider rejects
+/// the request otherwise ends the call, since the others would reject it too. Shared by `POST /v1/embeddings` and the semantic cache's provider
 /// embedder, so both fall back the same way.
 ///
 /// A provider that takes fewer inputs per call than the router accepts is sent the request in
@@ -120,6 +121,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     // Deployments whose adapter cannot express the request (Gemini takes no token arrays): the
     // next may. The first refusal is the answer only if no deployment could take the request.
     let mut first_refusal: Option<ApiError> = None;
+    // A provider's refusal of a parameter it does not take (a host without `dimensions`): the
+    // next deployment may take it; the client hears it if none does.
+    let mut provider_refusal: Option<ApiError> = None;
     let mut refusals = 0;
     'deployments: for candidate in &decision.candidates {
         let provider = &cfg.catalog.providers[&candidate.provider];
@@ -220,7 +224,15 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);
                     let (code, param) = crate::providers::upstream_code_and_param(&bytes);
-                    return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {}", provider.id, adapter.error_message(status, &bytes))).with_upstream_code(code, param));
+                    let message = adapter.error_message(status, &bytes);
+                    let refused = ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param);
+                    if adapter.rejection(status, &bytes) == Rejection::Unsupported {
+                        failures.push(format!("{}: HTTP {status} ({message})", provider.id));
+                        provider_refusal.get_or_insert(refused);
+                        refusals += 1;
+                        continue 'deployments;
+                    }
+                    return Err(refused);
                 }
             }
         }
@@ -229,12 +241,15 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate, failures });
     }
     if refusals + circuit_skips == failures.len() {
-        // Nothing was sent: the request as it is can be taken by no deployment (the client's to
-        // change, not to retry), or some are behind an open breaker (unavailable for now).
-        match first_refusal {
-            Some(refusal) if circuit_skips == 0 => return Err(refusal),
-            _ => return Err(ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures)),
+        // The request as it is can be taken by no deployment (the client's to change, not to
+        // retry), or some are behind an open breaker (unavailable for now). A provider's refusal
+        // is told even beside open breakers, as in chat: a retry would meet it again.
+        if circuit_skips == 0 || provider_refusal.is_some() {
+            if let Some(refusal) = provider_refusal.or(first_refusal) {
+                return Err(refusal);
+            }
         }
+        return Err(ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures));
     }
     if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
         let secs = i64::from(secs.clamp(1, 120));

@@ -99,6 +99,11 @@ before(async () => {
     price_key: catalog.models['gemini-embedding'].price_key,
     deployments: [{ provider: 'gemini-embed', upstream_model: 'text-embedding-004' }, { provider: 'openai', upstream_model: 'text-embedding-3-small' }],
   };
+  catalog.models['openai-then-azure-embedding'] = {
+    mode: 'embedding',
+    price_key: 'text-embedding-3-small',
+    deployments: [{ provider: 'openai', upstream_model: 'emb-strict' }, { provider: 'azure', upstream_model: 'emb-deploy' }],
+  };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => {
@@ -813,6 +818,21 @@ test('batches a deployment answered before it failed are charged: the next deplo
   assert.match(resp.headers.get('x-costrouter-route-reason'), /fell back to openai after: gemini[^;]*; \$[0-9.]+ for batches a deployment answered before it failed/);
   const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
   assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
+});
+
+test('embeddings: a parameter one deployment does not take goes to the next; if none takes it, the client hears the refusal', async () => {
+  const refusal = { status: 400, message: 'Unrecognized request argument supplied: dimensions', code: null };
+  r.upstream.script({ provider: 'openai', model: 'emb-strict', response: refusal });
+  const moved = await embed({ model: 'openai-then-azure-embedding', input: 'hello', dimensions: 4 });
+  assert.equal(moved.status, 200, await moved.clone().text());
+  assert.equal(moved.headers.get('x-costrouter-provider'), 'azure');
+  assert.match(moved.headers.get('x-costrouter-route-reason'), /fell back to azure after: openai: HTTP 400 \(Unrecognized request argument supplied: dimensions\)/);
+  await moved.arrayBuffer();
+  r.upstream.script({ provider: 'openai', model: 'emb-strict', response: refusal });
+  r.upstream.script({ provider: 'azure', model: 'emb-deploy', response: refusal });
+  const refused = await embed({ model: 'openai-then-azure-embedding', input: 'hello', dimensions: 4 });
+  assert.equal(refused.status, 400);
+  assert.match((await refused.json()).error.message, /openai rejected the request: Unrecognized request argument supplied: dimensions/);
 });
 
 test('embeddings refused with a wait pass the wait on, as chat does', async () => {
