@@ -158,9 +158,9 @@ async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Respo
     match attempt.await {
         Ok((token, _)) if form => redirect("/dashboard", Some(core::set_cookie(&token))),
         Ok((token, record)) => {
-            let mut resp = http::json(200, &json!({"object": "dashboard.session", "tenant": record.tenant_id, "admin": record.admin, "expires_at": record.expires_at}), &[])?;
+            let [id, same_id] = rc.id_headers();
+            let mut resp = http::json(200, &json!({"object": "dashboard.session", "tenant": record.tenant_id, "admin": record.admin, "expires_at": record.expires_at}), &[id, same_id, ("cache-control", "no-store".into())])?;
             let _ = resp.headers_mut().set("set-cookie", &core::set_cookie(&token));
-            let _ = resp.headers_mut().set("cache-control", "no-store");
             Ok(resp)
         }
         Err(e) if form => {

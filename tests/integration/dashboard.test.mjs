@@ -359,6 +359,9 @@ test("a tenant's session never shows another tenant's data; logout ends the sess
 test('an admin session picks a tenant with ?tenant=; a revoked key ends its sessions', async () => {
   const login = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: ADMIN_TOKEN }) });
   assert.equal(login.status, 200);
+  assert.match(login.headers.get('x-request-id') ?? '', /^req_/);
+  assert.equal(login.headers.get('x-request-id'), login.headers.get('x-costrouter-request-id'));
+  assert.equal(login.headers.get('cache-control'), 'no-store');
   const set = login.headers.get('set-cookie');
   assert.match(set, /HttpOnly/i);
   assert.match(set, /Secure/i);
