@@ -17,7 +17,7 @@ use crate::routing::policy::{Facts, Policy};
 use crate::usage::Usage;
 
 const USAGE: &str = "usage:
-  costrouter policy check [--catalog FILE] PATH...
+  costrouter policy check [--catalog FILE] [--pricing FILE] PATH...
   costrouter route --policy FILE [--catalog FILE] [--pricing FILE] [requests.jsonl]   (else stdin)
   costrouter audit --policy FILE [--catalog FILE] [--pricing FILE] [--json] calls.jsonl";
 

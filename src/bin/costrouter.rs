@@ -1,7 +1,7 @@
 //! `costrouter`: the routing core as a command-line tool.
 //!
 //! ```text
-//! costrouter policy check [--catalog FILE] PATH...      validate policies (files or directories)
+//! costrouter policy check [--catalog FILE] [--pricing FILE] PATH...    validate policies (files or directories)
 //! costrouter route --policy FILE [--catalog F] [--pricing F] < requests.jsonl
 //! costrouter audit --policy FILE [--catalog F] [--pricing F] calls.jsonl [--json]
 //! ```

@@ -95,8 +95,9 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     }
 }
 
+/// A KV read or write that failed (an outage): retryable, as auth's KV failures are, not a 500.
 fn kv_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("KV operation failed: {e}"))
+    ApiError::configuration_unavailable(&format!("tenant and key store (KV: {e})"))
 }
 
 async fn get_tenant(kv: &KvStore, id: &str) -> Result<Option<Tenant>, ApiError> {

@@ -138,13 +138,15 @@ struct Finished {
     admitted_tokens: Option<u64>,
 }
 
+/// `PUT /admin/tenants/{id}/budgets`: a field left out keeps what is stored (a rate-limit change
+/// must not drop the budgets, and with them their spend this window); `[]` / `{}` clears one.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
     #[serde(default)]
-    pub budgets: Vec<BudgetSpec>,
+    pub budgets: Option<Vec<BudgetSpec>>,
     #[serde(default)]
-    pub limits: RateLimits,
+    pub limits: Option<RateLimits>,
 }
 
 #[derive(Deserialize)]
@@ -461,10 +463,12 @@ impl DurableObject for Ledger {
                 }
                 "/config" => {
                     let c: LedgerConfig = parse(&text)?;
-                    if let Err(why) = crate::budget::check_budgets(&c.budgets) {
+                    let budgets = c.budgets.unwrap_or_else(|| ledger.specs.clone());
+                    if let Err(why) = crate::budget::check_budgets(&budgets) {
                         return Response::error(why, 400);
                     }
-                    ledger.configure(c.budgets, c.limits, worker::Date::now().as_millis() as i64 / 1000);
+                    let limits = c.limits.unwrap_or_else(|| ledger.limits.clone());
+                    ledger.configure(budgets, limits, worker::Date::now().as_millis() as i64 / 1000);
                     json!({"ok": true})
                 }
                 "/state" => {

@@ -398,3 +398,24 @@ test("a tenant's failed report call is not a cost event; a failed model call is"
   assert.ok(await r.eventFor(noModelId), 'the failed chat request is an event');
   assert.ok(badId && !r.events.some((e) => e.request_id === badId), 'the failed report call is not');
 });
+
+test('a budgets PUT without budgets keeps them and their spend; without limits, keeps the limits', async () => {
+  const key = await tenantWithKey('keepco', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }], { key_rpm: 50 });
+  r.upstream.reset();
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'spend a little' }] }, { key });
+  assert.equal(resp.status, 200);
+  await resp.arrayBuffer();
+  const spent = picos((await settledState(key)).states.month.spent);
+  assert.ok(spent > 0);
+  // Only the limits: the budget stays, with what it has spent this window.
+  assert.equal((await admin('PUT', '/admin/tenants/keepco/budgets', { limits: { key_rpm: 60 } })).status, 200);
+  let s = await state(key);
+  assert.deepEqual(s.budgets.map((b) => b.id), ['month']);
+  assert.equal(picos(s.states.month.spent), spent);
+  assert.equal(s.limits.key_rpm, 60);
+  // Only the budgets: the limits stay; an empty list clears the budgets.
+  assert.equal((await admin('PUT', '/admin/tenants/keepco/budgets', { budgets: [] })).status, 200);
+  s = await state(key);
+  assert.deepEqual(s.budgets, []);
+  assert.equal(s.limits.key_rpm, 60);
+});
