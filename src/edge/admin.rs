@@ -45,7 +45,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     let path = req.path();
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').filter(|s| !s.is_empty()).collect();
     let rid = rc.id_headers();
-    match (req.method(), segments.as_slice()) {
+    // HEAD is answered as GET, as everywhere else.
+    match (super::http::routed_method(&req), segments.as_slice()) {
         (Method::Put, ["tenants", id]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             let tenant = put_tenant(&kv, id, &body).await?;
@@ -91,6 +92,19 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             http::json(200, &set_key_tags(&kv, id, &body).await?, &rid)
         }
         (Method::Delete, ["keys", id]) => http::json(200, &revoke_key(&kv, id).await?, &rid),
+        // A known path asked with another method: 405 naming the methods it takes.
+        (m, ["tenants", _] | ["tenants", _, "budgets" | "alerts"]) => {
+            super::http::drain(&mut req).await;
+            Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET, HEAD, PUT"))
+        }
+        (m, ["keys"]) => {
+            super::http::drain(&mut req).await;
+            Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET, HEAD, POST"))
+        }
+        (m, ["keys", _]) => {
+            super::http::drain(&mut req).await;
+            Err(ApiError::method_not_allowed(m.as_ref(), &path, "PATCH, DELETE"))
+        }
         _ => Err(ApiError::not_found_path(&path)),
     }
 }
