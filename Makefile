@@ -65,7 +65,10 @@ dev: tools build/index.js
 	bash scripts/dev.sh
 
 # Pushes kv-seed/ to the KV namespaces of your Cloudflare account (see README: Deploy).
+# Policies are checked as the worker will load them before anything is pushed: an invalid
+# default.toml would otherwise reach every tenant without a policy of its own.
 seed-remote: tools
+	cargo run --quiet --locked --bin costrouter -- policy check policies
 	node scripts/seed-kv.mjs --remote
 
 # The dry run runs wrangler's [build] command too: the bundle just built is kept.

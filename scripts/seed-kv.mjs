@@ -77,8 +77,10 @@ const catalog = JSON.parse(readFileSync(path.join(ROOT, 'kv-seed/catalog.json'),
 const pricing = readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8');
 // policies/<tenant>.toml → KV `policy:<tenant>` (default.toml → `policy:default`).
 const policyDir = path.join(ROOT, 'policies');
+// example.toml is a sample to read and check: pushed to an account, it would become the policy
+// of any tenant named "example".
 const policies = readdirSync(policyDir)
-  .filter((f) => f.endsWith('.toml'))
+  .filter((f) => f.endsWith('.toml') && !(remote && f === 'example.toml'))
   .map((f) => ({ key: `policy:${f.slice(0, -5)}`, value: readFileSync(path.join(policyDir, f), 'utf8') }));
 // The semantic cache's static embedder weights (binary, see kv-seed/embedder.LICENSE).
 const embedder = { key: 'embedder', value: readFileSync(path.join(ROOT, 'kv-seed/embedder.bin')).toString('base64'), base64: true };
