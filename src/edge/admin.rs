@@ -203,10 +203,20 @@ async fn create_key(kv: &KvStore, body: &[u8]) -> Result<serde_json::Value, ApiE
     if get_tenant(kv, &b.tenant_id).await?.is_none() {
         return Err(ApiError::not_found(format!("No tenant '{}'; create it with PUT /admin/tenants/{{id}} first.", b.tenant_id)));
     }
-    let mut random = [0u8; 64];
-    getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
-    let key = new_key(&random).ok_or_else(|| ApiError::internal("could not generate a key"))?;
-    let hash = hash_key(&key);
+    // A key id is 48 bits of the key's hash: a new key whose id another key already has is drawn
+    // again, or revoking one by id would revoke (or leave behind) the other, maybe another tenant's.
+    let (key, hash) = 'draw: {
+        for _ in 0..4 {
+            let mut random = [0u8; 64];
+            getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+            let key = new_key(&random).ok_or_else(|| ApiError::internal("could not generate a key"))?;
+            let hash = hash_key(&key);
+            if kv.get(&format!("keyid:{}", key_id(&hash))).text().await.map_err(kv_error)?.is_none() {
+                break 'draw (key, hash);
+            }
+        }
+        return Err(ApiError::internal("could not draw a key whose id is free"));
+    };
     let record = KeyRecord { key_id: key_id(&hash), tenant_id: b.tenant_id.clone(), name: b.name.chars().take(128).collect(), created_at: now_unix(), revoked_at: None, tags: b.tags, lock_tags: b.lock_tags };
     let text = serde_json::to_string(&record).map_err(kv_error)?;
     kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
