@@ -4,6 +4,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod end_user;
 pub mod error;
+pub mod no_answer;
 
 pub use error::{ApiError, ErrorType};
 

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use worker::{ByteStream, Env, Request, Response};
 
 use crate::api::chat::ChatRequest;
+use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
@@ -423,10 +424,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let mut first_rejection: Option<ApiError> = None;
     let mut provider_refusal: Option<ApiError> = None;
     let mut too_long: Option<ApiError> = None;
-    // The shortest wait a refusing provider asked for (the soonest a retry may find one free), and
-    // how many failed calls came with one.
-    let mut retry_after: Option<u32> = None;
-    let mut waits_told = 0usize;
+    let mut waits = ProviderWaits::default();
     // Candidates that could not serve the request as it is (the refusals above), and candidates
     // passed over behind an open breaker.
     let (mut rejections, mut circuit_skips) = (0usize, 0usize);
@@ -678,10 +676,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     worst_status = status;
                     // Passed on if every deployment fails: the SDKs honour it (up to a minute)
                     // instead of retrying after their own 0.5 s into the same limits.
-                    if let Some(wait) = wait {
-                        retry_after = Some(retry_after.map_or(wait, |soonest| soonest.min(wait)));
-                        waits_told += 1;
-                    }
+                    waits.note(wait);
                 }
             }
             Disposition::ClientError => {
@@ -700,8 +695,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     // A parameter this model or host does not take: another may. If none does,
                     // the client hears this first refusal, with the provider's code and param.
                     attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
-                    let (code, param) = crate::providers::upstream_code_and_param(&body);
-                    provider_refusal.get_or_insert(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param));
+                    provider_refusal.get_or_insert(crate::providers::rejected_by(&provider.id, status, &message, &body));
                     rejections += 1;
                     continue;
                 }
@@ -723,8 +717,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                     continue;
                 }
-                let (code, param) = crate::providers::upstream_code_and_param(&body);
-                return Err(ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param));
+                return Err(crate::providers::rejected_by(&provider.id, status, &message, &body));
             }
         }
     }
@@ -751,27 +744,13 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     // breakers: told "retry", the SDKs would send it again into the same refusal.
     let nothing_served = kept.is_none() && attempts.escalations.is_empty() && rejections + circuit_skips == attempts.failures.len();
     if nothing_served {
-        let provider_said = too_long.or(provider_refusal);
-        if circuit_skips == 0 || provider_said.is_some() {
-            if let Some(rejection) = provider_said.or(first_rejection) {
-                return Err(rejection);
-            }
-        }
-        if circuit_skips > 0 {
-            return Err(ApiError::every_breaker_open(&requested_and_routed(&decision), &attempts.failures));
+        let breakers_open = || ApiError::every_breaker_open(&requested_and_routed(&decision), &attempts.failures);
+        if let Some(refusal) = refusal_when_nothing_served(too_long.or(provider_refusal), first_rejection, circuit_skips, breakers_open) {
+            return Err(refusal);
         }
     }
-    if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
-        let secs = i64::from(secs.clamp(1, 120));
-        if waits_told == attempts.calls_failed() {
-            // Every call was refused with a wait: past what the SDKs honour, they are told not
-            // to retry at once (`x-should-retry: false`) rather than spend their retries on it.
-            rc.tell_retry_after(secs);
-        } else {
-            // Another deployment failed otherwise (a 500, a timeout) and may answer a retry at
-            // once: the wait is told, and the SDKs may still retry.
-            rc.add_header("retry-after", secs.to_string());
-        }
+    for (name, value) in waits.headers(worst_status, attempts.calls_failed()) {
+        rc.add_header(name, value);
     }
     let mut what = attempts.failures.clone();
     what.extend(attempts.escalations.iter().cloned());

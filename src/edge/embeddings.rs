@@ -3,6 +3,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
+use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits};
 use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
 use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Rejection, Target};
@@ -115,9 +116,8 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     let mut failures = Vec::new();
     let mut worst_status = 502;
     let mut circuit_skips = 0;
-    // The shortest wait a refusing provider asked for, told if every deployment fails (as chat).
-    let mut retry_after: Option<u32> = None;
-    let mut waits_told = 0usize;
+    // The waits refusing providers asked for, told if every deployment fails (as chat).
+    let mut waits = ProviderWaits::default();
     // Deployments whose adapter cannot express the request (Gemini takes no token arrays): the
     // next may. The first refusal is the answer only if no deployment could take the request.
     let mut first_refusal: Option<ApiError> = None;
@@ -206,10 +206,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                     if status == 429 || status == 503 {
                         worst_status = status;
-                        if let Some(wait) = wait {
-                            retry_after = Some(retry_after.map_or(wait, |soonest| soonest.min(wait)));
-                            waits_told += 1;
-                        }
+                        waits.note(wait);
                     }
                     continue 'deployments;
                 }
@@ -223,9 +220,8 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 Disposition::ClientError => {
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);
-                    let (code, param) = crate::providers::upstream_code_and_param(&bytes);
                     let message = adapter.error_message(status, &bytes);
-                    let refused = ApiError::upstream_rejected(status, format!("{} rejected the request: {message}", provider.id)).with_upstream_code(code, param);
+                    let refused = crate::providers::rejected_by(&provider.id, status, &message, &bytes);
                     if adapter.rejection(status, &bytes) == Rejection::Unsupported {
                         failures.push(format!("{}: HTTP {status} ({message})", provider.id));
                         provider_refusal.get_or_insert(refused);
@@ -242,23 +238,12 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
     }
     if refusals + circuit_skips == failures.len() {
         // The request as it is can be taken by no deployment (the client's to change, not to
-        // retry), or some are behind an open breaker (unavailable for now). A provider's refusal
-        // is told even beside open breakers, as in chat: a retry would meet it again.
-        if circuit_skips == 0 || provider_refusal.is_some() {
-            if let Some(refusal) = provider_refusal.or(first_refusal) {
-                return Err(refusal);
-            }
-        }
-        return Err(ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures));
+        // retry), or some are behind an open breaker (unavailable for now), as in chat.
+        let breakers_open = || ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures);
+        return Err(refusal_when_nothing_served(provider_refusal, first_refusal, circuit_skips, breakers_open).unwrap_or_else(breakers_open));
     }
-    if let Some(secs) = retry_after.filter(|_| worst_status == 429 || worst_status == 503) {
-        let secs = i64::from(secs.clamp(1, 120));
-        // As chat: "do not retry" only when every failed call was refused with a wait.
-        if waits_told == failures.len() - refusals - circuit_skips {
-            rc.tell_retry_after(secs);
-        } else {
-            rc.add_header("retry-after", secs.to_string());
-        }
+    for (name, value) in waits.headers(worst_status, failures.len() - refusals - circuit_skips) {
+        rc.add_header(name, value);
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }

@@ -315,6 +315,13 @@ const OPENAI_ERROR_CODES: &[&str] = &[
     "content_policy_violation", "invalid_image_url", "invalid_image_format", "image_parse_error", "invalid_prompt",
 ];
 
+/// The client's error for a provider that rejected the request itself (`message` its words,
+/// `body` its error body): the provider's status, and OpenAI's code and `param` where it gave them.
+pub fn rejected_by(provider: &str, status: u16, message: &str, body: &[u8]) -> ApiError {
+    let (code, param) = upstream_code_and_param(body);
+    ApiError::upstream_rejected(status, format!("{provider} rejected the request: {message}")).with_upstream_code(code, param)
+}
+
 /// The code and `param` of an OpenAI-shaped error body, where they are ones a client may act on:
 /// a code OpenAI uses, and a param that names a request field (`messages[2].content`).
 pub fn upstream_code_and_param(body: &[u8]) -> (Option<&'static str>, Option<String>) {

@@ -1,0 +1,84 @@
+//! What a client hears when no deployment answered its request (chat and embeddings alike): the
+//! refusal that ends it, or the wait before it may try again.
+
+use super::error::{retry_after_headers, ApiError};
+
+/// The waits refusing providers asked for (`retry-after` / `retry-after-ms` on a 429 or 503)
+/// over one request's calls.
+#[derive(Debug, Default)]
+pub struct ProviderWaits {
+    /// The shortest: the soonest a retry may find a deployment free.
+    soonest: Option<u32>,
+    /// How many failed calls came with one.
+    told: usize,
+}
+
+impl ProviderWaits {
+    /// A refusal with a wait (or without one: `None`, which tells nothing).
+    pub fn note(&mut self, wait: Option<u32>) {
+        if let Some(wait) = wait {
+            self.soonest = Some(self.soonest.map_or(wait, |soonest| soonest.min(wait)));
+            self.told += 1;
+        }
+    }
+
+    /// The headers for a request that failed with `status` after `calls_failed` failed calls:
+    /// the soonest wait (1 to 120 s) on a 429 or 503. Only when every failed call was refused
+    /// with a wait may it come with `x-should-retry: false` (a wait past what the SDKs honour);
+    /// a deployment that failed otherwise (a 500, a timeout) may answer a retry at once.
+    pub fn headers(&self, status: u16, calls_failed: usize) -> Vec<(&'static str, String)> {
+        let Some(secs) = self.soonest.filter(|_| status == 429 || status == 503) else { return Vec::new() };
+        let secs = i64::from(secs.clamp(1, 120));
+        if self.told == calls_failed {
+            retry_after_headers(secs)
+        } else {
+            vec![("retry-after", secs.to_string())]
+        }
+    }
+}
+
+/// The error that ends a request no deployment served, when every candidate either refused it
+/// as it is or sat behind an open breaker: a provider's refusal (a parameter it does not take, a
+/// prompt too long for its window) even beside open breakers, since a retry would meet it again;
+/// else, with no breaker open, an adapter's refusal (`None` when there is none); else
+/// `breakers_open` (unavailable for now, retried).
+pub fn refusal_when_nothing_served(provider_said: Option<ApiError>, adapter_said: Option<ApiError>, circuit_skips: usize, breakers_open: impl FnOnce() -> ApiError) -> Option<ApiError> {
+    match (provider_said, circuit_skips) {
+        (Some(refusal), _) => Some(refusal),
+        (None, 0) => adapter_said,
+        (None, _) => Some(breakers_open()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soonest_wait_is_told_and_no_retry_only_when_every_call_was_refused_with_one() {
+        let mut waits = ProviderWaits::default();
+        assert!(waits.headers(429, 0).is_empty(), "nothing asked");
+        waits.note(Some(300));
+        waits.note(None);
+        waits.note(Some(90));
+        assert_eq!(waits.headers(429, 2), vec![("retry-after", "90".to_string()), ("x-should-retry", "false".to_string())]);
+        assert_eq!(waits.headers(503, 3), vec![("retry-after", "90".to_string())], "a call failed otherwise");
+        assert!(waits.headers(502, 2).is_empty(), "told only on a 429 or 503");
+        waits.note(Some(5));
+        assert_eq!(waits.headers(429, 3), vec![("retry-after", "5".to_string())]);
+        let mut long = ProviderWaits::default();
+        long.note(Some(600));
+        assert_eq!(long.headers(429, 1)[0], ("retry-after", "120".to_string()), "at most 120 s");
+    }
+
+    #[test]
+    fn a_providers_refusal_beats_open_breakers_and_an_adapters_refusal_does_not() {
+        let breakers = || ApiError::every_breaker_open("'m'", &[]);
+        let provider = || Some(ApiError::invalid_value("dimensions", "refused by the provider"));
+        let adapter = || Some(ApiError::invalid_value("input", "refused by the adapter"));
+        assert_eq!(refusal_when_nothing_served(provider(), adapter(), 1, breakers).map(|e| e.param), Some(Some("dimensions".into())));
+        assert_eq!(refusal_when_nothing_served(None, adapter(), 0, breakers).map(|e| e.param), Some(Some("input".into())));
+        assert_eq!(refusal_when_nothing_served(None, adapter(), 2, breakers).map(|e| e.code), Some("no_available_route"));
+        assert!(refusal_when_nothing_served(None, None, 0, breakers).is_none());
+    }
+}
