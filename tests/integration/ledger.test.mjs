@@ -419,3 +419,28 @@ test('a budgets PUT without budgets keeps them and their spend; without limits, 
   assert.deepEqual(s.budgets, []);
   assert.equal(s.limits.key_rpm, 60);
 });
+
+test('a /finish batch sent again is applied once, also after the ledger has forgotten it in memory', async () => {
+  // Straight to the tenant's Durable Object, as the worker's finish queue sends (spend::finish):
+  // the worker sends a batch again when its call failed, and the ledger may have applied it.
+  await tenantWithKey('resendco', [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '100' }]);
+  const ns = await r.mf.getDurableObjectNamespace('LEDGER');
+  const ledger = ns.get(ns.idFromName('resendco'));
+  const now = Math.floor(Date.now() / 1000);
+  const item = (id) => ({ request_id: id, key_id: 'key_resend', actual: 1_000_000_000 }); // picodollars: $0.001
+  const finish = async (ids) => {
+    const resp = await ledger.fetch('https://ledger/finish', { method: 'POST', body: JSON.stringify({ items: ids.map(item), now }) });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    return (await resp.json()).finished;
+  };
+  const spent = async () => picos((await (await ledger.fetch('https://ledger/state')).json()).states.daily.spent);
+  assert.equal(await finish(['r-1', 'r-2', 'r-3']), 3);
+  assert.equal(await finish(['r-1', 'r-2', 'r-3', 'r-4']), 1, 'only the new one is applied');
+  assert.equal(await spent(), picos('0.004'));
+  // More requests than the ledger remembers in memory (RecentIds::KEPT, 4096): r-1 is then only
+  // in the finished_requests table, which must still recognise it.
+  const many = Array.from({ length: 4200 }, (_, i) => `bulk-${i}`);
+  assert.equal(await finish(many), 4200);
+  assert.equal(await finish(['r-1', 'r-5', 'bulk-7']), 1, 'r-1 (table) and bulk-7 (memory) were applied already');
+  assert.equal(await spent(), picos('4.205'));
+});
