@@ -85,6 +85,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
         requested_output_tokens: chat.max_output_tokens(),
+        adapter_output_cap: &|p| crate::providers::adapter_for(p.kind).default_output_cap(&chat),
         service_tier: requested_tier(&chat),
         sticky_key: &sticky_key,
         allowed_models: principal.tenant.allowed_models.as_deref(),
@@ -270,7 +271,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
     let now = now_unix();
     let tokens = facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices()));
     let upper = prompt_token_upper_bound(chat);
-    let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c);
+    let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c, chat);
     let attribution = rc.attribution.borrow().clone();
     let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
     let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
@@ -317,7 +318,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
                     cfg.catalog.providers.get(&d.provider).is_some_and(|p| {
                         usable(env, p)
                             && p.serves_regions(&decision.regions)
-                            && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, &m.price_key, p, facts.prompt_tokens, chat.max_output_tokens()).is_none()
+                            && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, &m.price_key, crate::providers::adapter_for(p.kind).default_output_cap(chat), facts.prompt_tokens, chat.max_output_tokens()).is_none()
                     })
                 })
                 .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key_of(d).to_string() })
@@ -331,7 +332,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             // a small cap over cheaper tokens. The worst case only breaks ties.
             let usage = Usage { input_tokens: facts.prompt_tokens, output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS), service_tier: requested_tier(chat), ..Usage::default() };
             let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| p.cost(&usage, false).total.0);
-            let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c));
+            let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c, chat));
             Some(((expected, worst), d))
         })
         .min_by_key(|(rank, _)| *rank)
@@ -344,8 +345,8 @@ fn requested_tier(chat: &ChatRequest) -> crate::usage::ServiceTier {
 }
 
 /// The output cap a provider's adapter sends when the request sets none (Anthropic requires one).
-fn adapter_output_cap(cfg: &RouterConfig, candidate: &Candidate) -> Option<u64> {
-    cfg.catalog.providers.get(&candidate.provider).and_then(|p| crate::providers::adapter_for(p.kind).default_output_cap())
+fn adapter_output_cap(cfg: &RouterConfig, candidate: &Candidate, chat: &ChatRequest) -> Option<u64> {
+    cfg.catalog.providers.get(&candidate.provider).and_then(|p| crate::providers::adapter_for(p.kind).default_output_cap(chat))
 }
 
 fn unreachable_budget() -> Result<RouteDecision, ApiError> {
@@ -485,7 +486,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         if strips_sampling_params(&cfg, candidate, provider) {
             crate::providers::openai::fit_reasoning_model(&mut attempt_chat);
-        } else if cfg.prices.get(&candidate.price_key).is_some_and(|p| !p.supports_reasoning) {
+        } else if !adapter.translates_reasoning_effort() && cfg.prices.get(&candidate.price_key).is_some_and(|p| !p.supports_reasoning) {
             // Priced as a model that does not reason: whether the client named it or a rule
             // routed the request here, it answers rather than refusing the parameters (and a
             // fallback to another model over that refusal would swap the model silently).
@@ -531,9 +532,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 // reservation's bound, which assumes any token could be the dearest kind.
                 let worst = if attempt_chat.may_bill_dearer_tokens() {
                     let only_this = RouteDecision { candidates: vec![candidate.clone()], ..decision.clone() };
-                    max_cost(&only_this, &cfg.prices, &upper, cap, choices, tier, &|c| adapter_output_cap(&cfg, c))
+                    max_cost(&only_this, &cfg.prices, &upper, cap, choices, tier, &|c| adapter_output_cap(&cfg, c, &attempt_chat))
                 } else {
-                    crate::budget::abandoned_call_cost(candidate, &cfg.prices, &upper, cap, choices, tier, adapter_output_cap(&cfg, candidate))
+                    crate::budget::abandoned_call_cost(candidate, &cfg.prices, &upper, cap, choices, tier, adapter_output_cap(&cfg, candidate, &attempt_chat))
                 };
                 rc.unseen_cost.set(rc.unseen_cost.get() + worst);
                 return Err(ApiError::client_closed(format!(
@@ -652,7 +653,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     let stronger_cap = decision.candidates[i + 1..]
                         .iter()
                         .find(|c| c.model != candidate.model)
-                        .and_then(|next| crate::budget::cap_without_request(adapter_output_cap(&cfg, next), cfg.prices.get(&next.price_key).and_then(|p| p.max_output_tokens)));
+                        .and_then(|next| crate::budget::cap_without_request(adapter_output_cap(&cfg, next, &chat), cfg.prices.get(&next.price_key).and_then(|p| p.max_output_tokens)));
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, stronger_cap) {
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
                         let cost = cfg.prices.get(&candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();

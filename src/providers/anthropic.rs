@@ -24,8 +24,12 @@ const DEFAULT_MAX_TOKENS: u64 = 4096;
 const CREATED_PLACEHOLDER: i64 = 0;
 
 impl Provider for Anthropic {
-    fn default_output_cap(&self) -> Option<u64> {
-        Some(DEFAULT_MAX_TOKENS)
+    fn default_output_cap(&self, req: &ChatRequest) -> Option<u64> {
+        Some(DEFAULT_MAX_TOKENS + effort_thinking_budget(req).unwrap_or(0))
+    }
+
+    fn translates_reasoning_effort(&self) -> bool {
+        true
     }
 
     fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
@@ -131,9 +135,15 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         })
         .collect();
 
+    let thinking = requested_thinking(req, model);
+    // OpenAI's output cap counts reasoning too, so a client's cap holds the thinking budget;
+    // without one, the answer keeps its usual room beside the budget.
+    let max_tokens = req.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS + thinking.unwrap_or(0));
+    // Anthropic wants the budget below max_tokens and at least 1,024.
+    let thinking = thinking.map(|budget| budget.min(max_tokens.saturating_sub(1))).filter(|&budget| budget >= MIN_THINKING_BUDGET);
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
-    body.insert("max_tokens".into(), json!(req.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS)));
+    body.insert("max_tokens".into(), json!(max_tokens));
     body.insert("messages".into(), Value::Array(messages));
     // Anthropic has no JSON mode; an instruction in the system prompt is the documented way.
     let instruction = json_output_instruction(req.response_format.as_ref());
@@ -147,11 +157,16 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
     }
-    if let Some(t) = req.temperature {
+    if let Some(budget) = thinking {
+        body.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": budget }));
+    }
+    // A thinking model samples at temperature 1 only, and takes top_p from 0.95 up: what else
+    // the client set is left out rather than refused (a reasoning model on OpenAI ignores both).
+    if let Some(t) = req.temperature.filter(|_| thinking.is_none()) {
         body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
     }
     // Recent Claude models reject temperature and top_p together; temperature is the common knob.
-    if let (Some(p), None) = (req.top_p, req.temperature) {
+    if let Some(p) = req.top_p.filter(|&p| !body.contains_key("temperature") && (thinking.is_none() || p >= 0.95)) {
         body.insert("top_p".into(), json!(p));
     }
     // Anthropic refuses a stop sequence of whitespace only ("\n" is a common one) with a 400,
@@ -195,6 +210,56 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         }
     }
     Ok(Value::Object(body))
+}
+
+/// Anthropic's least thinking budget.
+const MIN_THINKING_BUDGET: u64 = 1024;
+
+/// OpenAI's `reasoning_effort` as a Claude thinking budget in tokens, as LiteLLM maps it;
+/// "minimal" and "none" think not at all.
+fn effort_thinking_budget(req: &ChatRequest) -> Option<u64> {
+    match req.extra.get("reasoning_effort").and_then(Value::as_str)? {
+        "low" => Some(1024),
+        "medium" => Some(2048),
+        "high" => Some(4096),
+        _ => None,
+    }
+}
+
+/// The thinking budget to ask `model` for, if any: Claude thinks only when asked, and only
+/// Claude 3.7 and the Claude 4 models can. Thinking is left off where Anthropic refuses it: a
+/// forced tool choice, a conversation ending in an assistant turn (a prefill), and the call
+/// after a tool call (Anthropic then wants that turn's thinking blocks back, which OpenAI's
+/// message format has no place for).
+fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
+    let budget = effort_thinking_budget(req)?;
+    if !thinks_when_asked(model) {
+        return None;
+    }
+    let forced_tool = req.tools.as_ref().is_some_and(|t| !t.is_empty())
+        && match req.tool_choice.as_ref() {
+            Some(Value::String(s)) => s == "required",
+            Some(choice) => choice["type"] == "function" || choice.pointer("/allowed_tools/mode") == Some(&json!("required")),
+            None => false,
+        };
+    let conversation = req.messages.iter().filter(|m| !matches!(m.role, Role::System | Role::Developer));
+    let ends_with_assistant = conversation.clone().next_back().is_some_and(|m| m.role == Role::Assistant);
+    let after_tool_call = conversation.clone().rfind(|m| m.role == Role::Assistant).is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()));
+    (!forced_tool && !ends_with_assistant && !after_tool_call).then_some(budget)
+}
+
+/// Claude 3.7 Sonnet and every model from Claude 4 on (`claude-3-7-sonnet-20250219`,
+/// `claude-sonnet-4-5`, `claude-opus-4-1-20250805`): the first number in the name is the
+/// major version, the one after it the minor. A name without one is taken for an older model.
+fn thinks_when_asked(model: &str) -> bool {
+    let model = model.to_ascii_lowercase();
+    let Some(rest) = model.split("claude-").nth(1) else { return false };
+    let mut numbers = rest.split(['-', '.', '@']).filter_map(|part| part.parse::<u32>().ok().filter(|n| *n < 100));
+    match (numbers.next(), numbers.next()) {
+        (Some(major), _) if major >= 4 => true,
+        (Some(3), Some(minor)) => minor >= 7,
+        _ => false,
+    }
 }
 
 /// Anthropic rejects empty and whitespace-only text blocks.
@@ -623,6 +688,53 @@ mod tests {
                 {"name": "now", "input_schema": {"type": "object", "properties": {}}}],
         });
         assert_eq!(body, expected);
+    }
+
+    #[test]
+    fn reasoning_effort_asks_claude_to_think_where_it_can() {
+        let body = |extra: &str| translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":"Prove it."}}],"temperature":0.2,"top_p":0.5{extra}}}"#)).unwrap();
+        // No cap from the client: the budget beside the usual room for the answer.
+        let high = body(r#","reasoning_effort":"high""#);
+        assert_eq!(high["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
+        assert_eq!(high["max_tokens"], 4096 + 4096);
+        assert!(high.get("temperature").is_none() && high.get("top_p").is_none(), "thinking takes temperature 1 and top_p >= 0.95 only: {high}");
+        assert_eq!(Anthropic.default_output_cap(&ChatRequest::parse(br#"{"model":"c","messages":[{"role":"user","content":"x"}],"reasoning_effort":"high"}"#).unwrap()), Some(8192), "reservations count the budget");
+        // The client's cap holds the thinking (OpenAI counts reasoning in it), and stays its cap.
+        let capped = body(r#","reasoning_effort":"medium","max_tokens":1500"#);
+        assert_eq!((capped["thinking"]["budget_tokens"].clone(), capped["max_tokens"].clone()), (json!(1499), json!(1500)));
+        assert!(body(r#","reasoning_effort":"low","max_tokens":900"#).get("thinking").is_none(), "no room for Anthropic's least budget");
+        let top_p = body(r#","reasoning_effort":"low","top_p":0.97"#.replace(r#","top_p":0.5"#, "").as_str());
+        assert_eq!(top_p["top_p"], json!(0.97));
+        for none in ["", r#","reasoning_effort":"minimal""#, r#","reasoning_effort":"none""#] {
+            let plain = body(none);
+            assert!(plain.get("thinking").is_none(), "{none}");
+            assert_eq!((plain["temperature"].clone(), plain["max_tokens"].clone()), (json!(0.2), json!(4096)));
+        }
+        for (model, thinks) in [
+            ("claude-sonnet-4-5-20250929", true), ("claude-opus-4-1", true), ("claude-haiku-4-5", true), ("claude-3-7-sonnet-latest", true),
+            ("claude-sonnet-4-5@20250929", true), ("claude-3-5-sonnet-20241022", false), ("claude-3-haiku-20240307", false), ("claude-2.1", false), ("my-claude", false),
+        ] {
+            assert_eq!(thinks_when_asked(model), thinks, "{model}");
+        }
+    }
+
+    #[test]
+    fn thinking_is_left_off_where_anthropic_refuses_it() {
+        let tools = r#""tools":[{"type":"function","function":{"name":"f"}}]"#;
+        let thinks = |json: &str| translate(json).unwrap().get("thinking").is_some();
+        assert!(thinks(&format!(r#"{{"model":"c","reasoning_effort":"low","messages":[{{"role":"user","content":"x"}}],{tools},"tool_choice":"auto"}}"#)));
+        for forced in [r#""required""#, r#"{"type":"function","function":{"name":"f"}}"#, r#"{"type":"allowed_tools","allowed_tools":{"mode":"required","tools":[{"type":"function","function":{"name":"f"}}]}}"#] {
+            assert!(!thinks(&format!(r#"{{"model":"c","reasoning_effort":"low","messages":[{{"role":"user","content":"x"}}],{tools},"tool_choice":{forced}}}"#)), "{forced}");
+        }
+        // A prefill, and the call after a tool call (its thinking blocks cannot be sent back).
+        assert!(!thinks(r#"{"model":"c","reasoning_effort":"low","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"{"}]}"#));
+        assert!(!thinks(&format!(r#"{{"model":"c","reasoning_effort":"low",{tools},"messages":[{{"role":"user","content":"x"}},
+            {{"role":"assistant","content":null,"tool_calls":[{{"id":"call_1","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}]}},
+            {{"role":"tool","tool_call_id":"call_1","content":"42"}}]}}"#)));
+        // Once the model has answered in text, the next user turn may think again.
+        assert!(thinks(&format!(r#"{{"model":"c","reasoning_effort":"low",{tools},"messages":[{{"role":"user","content":"x"}},
+            {{"role":"assistant","content":null,"tool_calls":[{{"id":"call_1","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}]}},
+            {{"role":"tool","tool_call_id":"call_1","content":"42"}},{{"role":"assistant","content":"It is 42."}},{{"role":"user","content":"Why?"}}]}}"#)));
     }
 
     #[test]

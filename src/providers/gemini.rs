@@ -21,6 +21,10 @@ use crate::usage::Usage;
 pub struct Gemini;
 
 impl Provider for Gemini {
+    fn translates_reasoning_effort(&self) -> bool {
+        true
+    }
+
     fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
         let method = if req.stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
         let url = format!("{}/models/{}:{method}", target.provider.base_url, target.upstream_model);

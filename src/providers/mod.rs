@@ -183,10 +183,17 @@ pub trait Provider {
     fn rejection(&self, status: u16, body: &[u8]) -> Rejection {
         openai_rejection(status, body)
     }
-    /// The output cap this adapter sends when the request sets none, if it sends one: budget
-    /// reservations count on it instead of the model's published cap.
-    fn default_output_cap(&self) -> Option<u64> {
+    /// The output cap this adapter sends when `req` sets none, if it sends one: budget
+    /// reservations count on it instead of the model's published cap. At least what is sent to
+    /// any model the adapter serves (it may depend on the request, as thinking does on Claude).
+    fn default_output_cap(&self, _req: &ChatRequest) -> Option<u64> {
         None
+    }
+    /// Whether the adapter turns OpenAI's `reasoning_effort` into its provider's own settings,
+    /// by model, and leaves it out for models that cannot take them (Claude's extended thinking,
+    /// Gemini's thinking budget): the router then sends it whatever the model's pricing row says.
+    fn translates_reasoning_effort(&self) -> bool {
+        false
     }
     fn embeddings_request(&self, target: &Target, _req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
         Err(ApiError::invalid_request(format!("Provider '{}' does not serve embeddings through this router.", target.provider.id)))

@@ -29,6 +29,9 @@ pub struct PlanInput<'a> {
     /// that cannot write that many is passed over, since its provider would refuse the request
     /// with a 400, which ends the fallback chain.
     pub requested_output_tokens: Option<u64>,
+    /// The output cap a deployment's adapter sends when the client sets none, if it sends one
+    /// (`Provider::default_output_cap` for this request).
+    pub adapter_output_cap: &'a dyn Fn(&ProviderConfig) -> Option<u64>,
     /// The processing tier asked for (OpenAI's `service_tier`): estimates price at its rates.
     pub service_tier: ServiceTier,
     /// Keeps a user on the same arm of a split.
@@ -61,11 +64,11 @@ fn allowed(input: &PlanInput, resolved: &str) -> bool {
 /// that cap against the context window and refuses the request with a 400, which would end the
 /// fallback chain, where the planner's own check assumed only the expected output.
 /// Shared with the budget downgrade, which picks its model the same way.
-pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, provider: &ProviderConfig, prompt_tokens: u64, requested_output_tokens: Option<u64>) -> Option<String> {
+pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, adapter_output_cap: Option<u64>, prompt_tokens: u64, requested_output_tokens: Option<u64>) -> Option<String> {
     if requested_output_tokens.is_some() {
         return None;
     }
-    let cap = crate::providers::adapter_for(provider.kind).default_output_cap()?;
+    let cap = adapter_output_cap?;
     prices.get(price_key)?.cannot_take(prompt_tokens + cap, Some(cap))
 }
 
@@ -170,7 +173,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 continue;
             }
             eligible += 1;
-            if let Some(why) = adapter_output_cap_misfit(input.prices, model.price_key_of(d), provider, input.facts.prompt_tokens, input.requested_output_tokens) {
+            if let Some(why) = adapter_output_cap_misfit(input.prices, model.price_key_of(d), (input.adapter_output_cap)(provider), input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 misfits += 1;
                 continue;
@@ -320,6 +323,12 @@ name = "default"
 route = { strategy = "requested" }
 "#;
 
+    /// The caps the adapters send for a request that asks for nothing in particular.
+    fn no_request_caps(p: &ProviderConfig) -> Option<u64> {
+        let plain = crate::api::chat::ChatRequest::from_value(serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        crate::providers::adapter_for(p.kind).default_output_cap(&plain)
+    }
+
     fn run(facts: Facts, usable: &dyn Fn(&ProviderConfig) -> bool) -> Result<Outcome, ApiError> {
         run_capped(facts, usable, None)
     }
@@ -333,7 +342,7 @@ route = { strategy = "requested" }
             "azure-eu/mini" => Some(120.0),
             _ => None,
         };
-        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: max_tokens, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
+        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: max_tokens, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -366,7 +375,7 @@ route = { strategy = "requested" }
         .unwrap();
         let facts = Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() };
         let first = |tier| {
-            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
+            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
             route(plan(&policy, &input).unwrap()).candidates[0].model.clone()
         };
         assert_eq!(first(ServiceTier::Standard), "gpt-4o-mini");
@@ -432,7 +441,7 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"only-eu\"\n[[rules]]\nname = \"eu\"\nwhen = { eu = true }\nroute = { strategy = \"requested\" }\n", &cat).unwrap();
         let facts = Facts { model: "gpt-4o".into(), ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!((e.status, e.code), (503, "no_available_route"));
         assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
     }
@@ -444,7 +453,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let run = |model: &str, allowed: Option<&[String]>| {
             let facts = Facts { model: model.into(), ..Facts::default() };
-            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
+            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
         };
         assert_eq!(run("gpt-9", None).unwrap_err().status, 404);
         let only_haiku = ["claude-haiku-4-5".to_string()];
@@ -463,7 +472,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let facts = Facts { model: "gpt4o".into(), ..Facts::default() };
         let allowed = ["gpt4o".to_string()];
-        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
+        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
         assert_eq!(d.candidates[0].model, "gpt-4o", "the tenant may use gpt-4o through its alias: {}", d.reason);
     }
 
@@ -472,14 +481,14 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"tiny\", \"gpt-4o-mini\"] }\n", &cat).unwrap();
         let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
-        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
+        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
         let text = Facts { model: "x".into(), ..Facts::default() };
         assert_eq!(route(run(&text).unwrap()).candidates[0].model, "tiny");
         let image = Facts { has_images: true, ..text };
         let d = route(run(&image).unwrap());
         assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
         let only_tiny = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"t\"\nroute = { strategy = \"fallback\", candidates = [\"tiny\"] }\n", &cat).unwrap();
-        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{}", e.message);
     }
 
@@ -498,7 +507,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"fallback\", candidates = [\"claude-haiku-4-5\"], regions = [\"eu\"] }\n", &cat).unwrap();
         let prices = prices();
         let facts = Facts { model: "claude-haiku-4-5".into(), prompt_tokens: 197_000, ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!(e.status, 400, "{}", e.message);
     }
 

@@ -530,6 +530,10 @@ function checkPreconditions(ctx) {
       }
     }
   }
+  if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic' && ctx.body.thinking != null) {
+    const refusal = anthropicThinkingRefusal(ctx.body);
+    if (refusal) return errorResult(ctx, 400, { message: refusal });
+  }
   if (ctx.route.kind === 'embeddings' && ['openai', 'azure'].includes(ctx.provider) && ctx.body.metadata !== undefined) {
     return errorResult(ctx, 400, { message: 'Unrecognized request argument supplied: metadata', code: null });
   }
@@ -903,6 +907,39 @@ function handleOpenAIModels() {
 // Anthropic Messages API
 // ---------------------------------------------------------------------------
 
+/**
+ * Why Anthropic would refuse a request with extended thinking, if it would (the messages of its
+ * 400s): a model that cannot think, a budget under 1,024 or not below max_tokens, sampling
+ * settings thinking does not take, a forced tool choice, a prefill, and a tool loop whose last
+ * assistant turn does not start with the thinking block it was given.
+ */
+function anthropicThinkingRefusal(body) {
+  const { thinking } = body;
+  if (thinking.type !== 'enabled') return null;
+  if (!/claude-(3-7|(opus|sonnet|haiku)-4|[4-9])/.test(String(body.model))) return `'${body.model}' does not support thinking.`;
+  const budget = thinking.budget_tokens;
+  if (!Number.isInteger(budget) || budget < 1024) return 'thinking.enabled.budget_tokens: Input should be greater than or equal to 1024';
+  if (!(body.max_tokens > budget)) return '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size';
+  if (body.temperature !== undefined && body.temperature !== 1) return '`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility';
+  if (body.top_p !== undefined && body.top_p < 0.95) return '`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility';
+  if (body.top_k !== undefined) return '`top_k` must be unset when thinking is enabled.';
+  if (['any', 'tool'].includes(body.tool_choice?.type)) return 'Thinking may not be enabled when tool_choice forces tool use.';
+  const messages = body.messages ?? [];
+  const last = messages.at(-1);
+  if (last?.role === 'assistant') return 'This model does not support assistant message prefill. The conversation must end with a user message.';
+  const lastAssistant = messages.findLast((m) => m.role === 'assistant');
+  const blocks = Array.isArray(lastAssistant?.content) ? lastAssistant.content : [];
+  if (blocks.some((b) => b.type === 'tool_use') && !['thinking', 'redacted_thinking'].includes(blocks[0]?.type)) {
+    return 'messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking';
+  }
+  return null;
+}
+
+/** The thinking block a request with extended thinking gets before its answer. */
+const ANTHROPIC_THINKING = 'The user wants an answer; work it out step by step first.';
+const ANTHROPIC_SIGNATURE = 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds';
+const thinkingRequested = (ctx) => ctx.body.thinking?.type === 'enabled';
+
 function anthropicUsage(plan) {
   return deepMerge({
     input_tokens: plan.promptTokens,
@@ -926,7 +963,10 @@ function anthropicMessage(ctx, plan) {
     type: 'message',
     role: 'assistant',
     model: ctx.model,
-    content: [anthropicContentBlock(ctx, plan)],
+    content: [
+      ...(thinkingRequested(ctx) ? [{ type: 'thinking', thinking: ANTHROPIC_THINKING, signature: ANTHROPIC_SIGNATURE }] : []),
+      anthropicContentBlock(ctx, plan),
+    ],
     stop_reason: nativeFinish('anthropic', plan.finish),
     stop_sequence: null,
     usage: anthropicUsage(plan),
@@ -942,6 +982,7 @@ function anthropicStreamEvents(ctx, plan) {
     ? splitEvenly(plan.tool.arguments, 3).map((partial_json) => ({ type: 'input_json_delta', partial_json }))
     : splitIntoDeltas(plan.text).map((text) => ({ type: 'text_delta', text }));
   const { output_tokens: outputTokens, ...inputUsage } = usage;
+  const answerIndex = thinkingRequested(ctx) ? 1 : 0;
   return [
     {
       type: 'message_start',
@@ -957,10 +998,17 @@ function anthropicStreamEvents(ctx, plan) {
         usage: { ...inputUsage, output_tokens: 1 },
       },
     },
-    { type: 'content_block_start', index: 0, content_block: startBlock },
+    // With extended thinking, the thinking block comes first (its text, then its signature).
+    ...(thinkingRequested(ctx) ? [
+      { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } },
+      ...splitIntoDeltas(ANTHROPIC_THINKING).map((thinking) => ({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking } })),
+      { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: ANTHROPIC_SIGNATURE } },
+      { type: 'content_block_stop', index: 0 },
+    ] : []),
+    { type: 'content_block_start', index: answerIndex, content_block: startBlock },
     { type: 'ping' },
-    ...deltas.map((delta) => ({ type: 'content_block_delta', index: 0, delta })),
-    { type: 'content_block_stop', index: 0 },
+    ...deltas.map((delta) => ({ type: 'content_block_delta', index: answerIndex, delta })),
+    { type: 'content_block_stop', index: answerIndex },
     {
       type: 'message_delta',
       delta: { stop_reason: nativeFinish('anthropic', plan.finish), stop_sequence: null },

@@ -410,6 +410,50 @@ test('openai: cached input is priced at the cached rate (streaming trailer)', as
   assert.equal(ev.cached_input_tokens, 1500);
 });
 
+for (const stream of [false, true]) {
+  test(`anthropic: reasoning_effort asks Claude to think, and the answer carries no thinking (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'It is 42.', usage: { input_tokens: 20, output_tokens: 300 } } });
+    // The fake refuses, as Anthropic does, thinking beside temperature 0.3 or a budget not below max_tokens.
+    const resp = await r.chat(hello('claude-haiku-4-5', { reasoning_effort: 'high', temperature: 0.3, ...(stream ? { stream: true } : {}) }));
+    assert.equal(resp.status, 200, stream ? '' : await resp.clone().text());
+    const sent = upstreamChats().at(-1).body;
+    assert.deepEqual(sent.thinking, { type: 'enabled', budget_tokens: 4096 });
+    assert.equal(sent.max_tokens, 8192);
+    assert.equal(sent.temperature, undefined);
+    if (stream) {
+      const { data } = await readSse(resp);
+      assert.equal(assemble(data).content, 'It is 42.');
+      assert.ok(!JSON.stringify(data).includes('step by step'), 'no thinking text in the stream');
+    } else {
+      const body = await resp.json();
+      assert.equal(body.choices[0].message.content, 'It is 42.');
+      assert.ok(!JSON.stringify(body).includes('step by step'));
+      // Thinking is billed as output; Anthropic's output count includes it.
+      assert.equal(body.usage.completion_tokens, 300);
+    }
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  });
+}
+
+test('anthropic: the call after a tool call goes without thinking (its thinking blocks cannot be sent back)', async () => {
+  r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Sunny, 24C.' } });
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const resp = await r.chat({
+    model: 'claude-haiku-4-5', reasoning_effort: 'medium', tools,
+    messages: [
+      { role: 'user', content: 'Weather in Rome?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '24C, sunny' },
+    ],
+  });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal((await resp.json()).choices[0].message.content, 'Sunny, 24C.');
+  const sent = upstreamChats().at(-1).body;
+  assert.equal(sent.thinking, undefined);
+  assert.equal(sent.max_tokens, 4096);
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
 const ANTHROPIC_CACHE_USAGE = { input_tokens: 100, cache_read_input_tokens: 2000, cache_creation_input_tokens: 1000, output_tokens: 50 };
 // 100 × $1/M + 2000 × $0.10/M (read) + 1000 × $1.25/M (write) + 50 × $5/M = $0.0018
 const ANTHROPIC_CACHE_COST = '0.0018';
