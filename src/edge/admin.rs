@@ -2,6 +2,7 @@
 //!
 //! - `PUT /admin/tenants/{id}` `{"name","plan","allowed_models"}`: create or update a tenant.
 //! - `GET /admin/tenants/{id}`
+//! - `DELETE /admin/tenants/{id}`: revoke every key of the tenant, then remove its record.
 //! - `POST /admin/keys` `{"tenant_id","name","tags"}`: a new key, shown once in the answer;
 //!   `tags` (`feature`, `team`, `environment`, `user`) attribute its requests that set none.
 //! - `PATCH /admin/keys/{key_id}` `{"tags":{...}}`: replace a key's default tags.
@@ -78,6 +79,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             let tenant = get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
             http::json(200, &tenant, &rid)
         }
+        (Method::Delete, ["tenants", id]) => http::json(200, &delete_tenant(&kv, id).await?, &rid),
         (Method::Post, ["keys"]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             http::json(201, &create_key(&kv, &body).await?, &rid)
@@ -93,7 +95,11 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         }
         (Method::Delete, ["keys", id]) => http::json(200, &revoke_key(&kv, id).await?, &rid),
         // A known path asked with another method: 405 naming the methods it takes.
-        (m, ["tenants", _] | ["tenants", _, "budgets" | "alerts"]) => {
+        (m, ["tenants", _]) => {
+            super::http::drain(&mut req).await;
+            Err(ApiError::method_not_allowed(m.as_ref(), &path, "DELETE, GET, HEAD, PUT"))
+        }
+        (m, ["tenants", _, "budgets" | "alerts"]) => {
             super::http::drain(&mut req).await;
             Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET, HEAD, PUT"))
         }
@@ -240,6 +246,32 @@ async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, A
         }
     }
     Ok(json!({"object": "list", "data": keys}))
+}
+
+/// `DELETE /admin/tenants/{id}`: every key of the tenant revoked, then its record removed, so
+/// its keys stop working and stay stopped should a tenant of the same id be created again (a
+/// removed record alone would refuse them only until then). The keys go first: a delete that
+/// stops half way has still shut the tenant out, and asking again finishes it. Its ledger
+/// (budgets, limits, spend and usage history) and any policy of its own are kept.
+async fn delete_tenant(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
+    let tenant = get_tenant(kv, id).await?;
+    let listed = super::kv_list::names_under(kv, &format!("tenantkey:{id}:")).await.map_err(kv_error)?;
+    if tenant.is_none() && listed.is_empty() {
+        return Err(ApiError::not_found(format!("No tenant '{id}'.")));
+    }
+    let mut revoked = 0;
+    for name in &listed {
+        let Some(key_id) = name.rsplit(':').next() else { continue };
+        match revoke_key(kv, key_id).await {
+            Ok(_) => revoked += 1,
+            // Listed but gone (its records removed by hand): nothing left to revoke.
+            Err(e) if e.status == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;
+    Ok(json!({"id": id, "deleted": true, "keys_revoked": revoked,
+              "note": "Its keys are revoked; its budgets, spend, usage history and any policy of its own are kept."}))
 }
 
 /// A key's record and the hash it is stored under, by key id.

@@ -675,8 +675,8 @@ test('unknown endpoints are 404 and wrong methods 405, in the error shape', asyn
   }
   // A known admin path asked with another method is a 405 naming the methods it takes; an
   // unknown one a 404.
-  for (const [method, path, status, allow] of [['POST', '/admin/tenants/acme', 405, 'GET, HEAD, PUT'], ['PATCH', '/admin/tenants/acme', 405, 'GET, HEAD, PUT'],
-    ['PUT', '/admin/keys', 405, 'GET, HEAD, POST'], ['GET', '/admin/keys/x/y', 404], ['DELETE', '/admin/tenants/acme', 405, 'GET, HEAD, PUT'],
+  for (const [method, path, status, allow] of [['POST', '/admin/tenants/acme', 405, 'DELETE, GET, HEAD, PUT'], ['PATCH', '/admin/tenants/acme', 405, 'DELETE, GET, HEAD, PUT'],
+    ['PUT', '/admin/keys', 405, 'GET, HEAD, POST'], ['GET', '/admin/keys/x/y', 404], ['DELETE', '/admin/tenants/acme/budgets', 405, 'GET, HEAD, PUT'],
     ['GET', '/admin/', 404], ['GET', '/admin/unknown', 404], ['POST', '/admin/keys/x', 405, 'PATCH, DELETE'], ['DELETE', '/admin/keys', 405, 'GET, HEAD, POST']]) {
     cases.push({
       name: `admin ${method} ${path}`,

@@ -240,6 +240,34 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assertError(await adminCall('POST', '/admin/keys', { tenant_id: 'no-such-tenant' }), 404);
 });
 
+test('admin API: deleting a tenant revokes its keys, which stay revoked if the id is created again', async () => {
+  assert.equal((await adminCall('PUT', '/admin/tenants/sec-gone', { name: 'Leaving', plan: 'pro' })).status, 200);
+  const keys = [];
+  for (const name of ['a', 'b']) keys.push((await adminCall('POST', '/admin/keys', { tenant_id: 'sec-gone', name })).json);
+  // Used (and so cached in this isolate) just before the delete.
+  assert.equal((await chat('gpt-4o-mini', { key: keys[0].key, who: 'sec-gone' })).status, 200);
+  const deleted = await adminCall('DELETE', '/admin/tenants/sec-gone');
+  assert.equal(deleted.status, 200, deleted.text);
+  assert.equal(deleted.json.deleted, true);
+  assert.equal(deleted.json.keys_revoked, 2);
+  for (const { key } of keys) assertError(await send('/v1/models', { key, who: 'sec-gone' }), 401, { code: 'invalid_api_key' });
+  assertError(await adminCall('GET', '/admin/tenants/sec-gone'), 404);
+  // A tenant created again under the id gets none of the old keys back; a new key works.
+  assert.equal((await adminCall('PUT', '/admin/tenants/sec-gone', { name: 'Back', plan: 'free' })).status, 200);
+  for (const { key } of keys) assertError(await send('/v1/models', { key, who: 'sec-gone' }), 401, { code: 'invalid_api_key' });
+  const listed = await adminCall('GET', '/admin/keys?tenant_id=sec-gone');
+  assert.ok(listed.json.data.every((k) => typeof k.revoked_at === 'number'), listed.text);
+  const fresh = (await adminCall('POST', '/admin/keys', { tenant_id: 'sec-gone', name: 'new' })).json;
+  assert.equal((await send('/v1/models', { key: fresh.key, who: 'sec-gone' })).status, 200);
+  // Deleting again revokes what is left (the new key); an id that never was is a 404.
+  const again = await adminCall('DELETE', '/admin/tenants/sec-gone');
+  assert.equal(again.status, 200, again.text);
+  assertError(await send('/v1/models', { key: fresh.key, who: 'sec-gone' }), 401, { code: 'invalid_api_key' });
+  assertError(await adminCall('DELETE', '/admin/tenants/sec-never'), 404);
+  // Another tenant is untouched.
+  assert.equal((await send('/v1/models', { key: KEYS.acme })).status, 200);
+});
+
 test('a key with locked tags files its requests under them whatever the request sends', async () => {
   assert.equal((await adminCall('PUT', '/admin/tenants/sec-locked', { name: 'locked', plan: 'pro' })).status, 200);
   const created = await adminCall('POST', '/admin/keys', { tenant_id: 'sec-locked', name: 'payments', tags: { team: 'payments', environment: 'prod' }, lock_tags: true });
