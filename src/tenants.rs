@@ -83,9 +83,32 @@ pub fn valid_tenant_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Why a tenant's `allowed_models` cannot be taken: an entry that names no model or alias of
+/// the catalog (a misspelt one would shut the tenant out of the model it meant, silently).
+pub fn unknown_allowed_model(allowed: &[String], catalog: &crate::catalog::Catalog) -> Option<String> {
+    let unknown: Vec<&str> = allowed.iter().map(String::as_str).filter(|name| catalog.resolve(name).is_none()).collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let known: Vec<&str> = catalog.models.keys().chain(catalog.aliases.keys()).map(String::as_str).collect();
+    Some(format!("'{}' names no model or alias of the catalog; known: {}.", unknown.join("', '"), known.join(", ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_models_must_name_the_catalogs_models_or_aliases() {
+        let catalog = crate::catalog::Catalog::from_json(
+            r#"{"version":1,"providers":{"o":{"preset":"openai"}},"models":{"gpt-4o-mini":{"deployments":[{"provider":"o","upstream_model":"gpt-4o-mini"}]}},"aliases":{"fast":"gpt-4o-mini"}}"#,
+        )
+        .unwrap();
+        assert_eq!(unknown_allowed_model(&["fast".into(), "gpt-4o-mini".into()], &catalog), None);
+        assert_eq!(unknown_allowed_model(&[], &catalog), None, "none allowed is a choice");
+        let why = unknown_allowed_model(&["fast".into(), "gpt4o-mini".into()], &catalog).unwrap();
+        assert_eq!(why, "'gpt4o-mini' names no model or alias of the catalog; known: gpt-4o-mini, fast.");
+    }
 
     #[test]
     fn hashes_are_stable_sha256() {

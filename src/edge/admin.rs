@@ -50,7 +50,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     match (super::http::routed_method(&req), segments.as_slice()) {
         (Method::Put, ["tenants", id]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
-            let tenant = put_tenant(&kv, id, &body).await?;
+            let tenant = put_tenant(&kv, env, id, &body).await?;
             http::json(200, &tenant, &rid)
         }
         (Method::Put, ["tenants", id, "budgets"]) => {
@@ -157,7 +157,7 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Resul
     Option::<T>::deserialize(d).map(Some)
 }
 
-async fn put_tenant(kv: &KvStore, id: &str, body: &[u8]) -> Result<Tenant, ApiError> {
+async fn put_tenant(kv: &KvStore, env: &Env, id: &str, body: &[u8]) -> Result<Tenant, ApiError> {
     if !valid_tenant_id(id) {
         return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
     }
@@ -165,6 +165,13 @@ async fn put_tenant(kv: &KvStore, id: &str, body: &[u8]) -> Result<Tenant, ApiEr
         return Err(ApiError::invalid_value("tenant_id", "'default' is reserved: policy:default is the policy of every tenant without its own."));
     }
     let b: TenantBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
+    if let Some(Some(allowed)) = &b.allowed_models {
+        // A misspelt name would shut the tenant out of that model without a word.
+        let cfg = super::config::load(env).await?;
+        if let Some(why) = crate::tenants::unknown_allowed_model(allowed, &cfg.catalog) {
+            return Err(ApiError::invalid_value("allowed_models", why));
+        }
+    }
     // Read from KV, which another location may serve stale for up to a minute: an update made
     // right after another one elsewhere can start from the record before it.
     let stored = get_tenant(kv, id).await?;

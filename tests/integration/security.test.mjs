@@ -175,6 +175,12 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assert.deepEqual(planOnly.json, { id: 'sec-flow', name: 'Security flow', plan: 'enterprise', allowed_models: ['fast'] });
   const lifted = await adminCall('PUT', '/admin/tenants/sec-flow', { plan: 'pro', allowed_models: null });
   assert.deepEqual(lifted.json, put.json);
+  // A name the catalog does not know is refused, naming it, and changes nothing.
+  const misspelt = await adminCall('PUT', '/admin/tenants/sec-flow', { allowed_models: ['fast', 'gpt4o-mini'] });
+  assertError(misspelt, 400);
+  assert.equal(misspelt.json.error.param, 'allowed_models');
+  assert.match(misspelt.json.error.message, /'gpt4o-mini' names no model or alias/);
+  assert.deepEqual((await adminCall('GET', '/admin/tenants/sec-flow')).json, put.json);
 
   const created = await adminCall('POST', '/admin/keys', { tenant_id: 'sec-flow', name: 'ci' });
   assert.equal(created.status, 201, created.text);
