@@ -6,7 +6,8 @@
 //! - `POST /admin/keys` `{"tenant_id","name","tags"}`: a new key, shown once in the answer;
 //!   `tags` (`feature`, `team`, `environment`, `user`) attribute its requests that set none.
 //! - `PATCH /admin/keys/{key_id}` `{"tags":{...}}`: replace a key's default tags.
-//! - `GET /admin/keys?tenant_id=...`: the tenant's keys (ids, names, tags; never the key).
+//! - `GET /admin/keys?tenant_id=...[&limit=N&cursor=...]`: the tenant's keys (ids, names, tags;
+//!   never the key), a page at a time.
 //! - `DELETE /admin/keys/{key_id}`: revoke.
 //! - `PUT /admin/tenants/{id}/budgets` `{"budgets":[...],"limits":{...}}`, `GET` the same path:
 //!   set and read budgets, per-minute limits and their live state.
@@ -86,8 +87,13 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         }
         (Method::Get, ["keys"]) => {
             let url = req.url().map_err(http::to_api_error)?;
-            let tenant_id = url.query_pairs().find(|(k, _)| k == "tenant_id").map(|(_, v)| v.to_string()).ok_or_else(|| ApiError::missing_field("tenant_id"))?;
-            http::json(200, &list_keys(&kv, &tenant_id).await?, &rid)
+            let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.to_string());
+            let tenant_id = param("tenant_id").ok_or_else(|| ApiError::missing_field("tenant_id"))?;
+            let limit = match param("limit") {
+                None => KEYS_PAGE_LIMIT,
+                Some(l) => l.parse::<usize>().ok().filter(|l| (1..=KEYS_PAGE_LIMIT).contains(l)).ok_or_else(|| ApiError::invalid_value("limit", format!("'limit' is a whole number from 1 to {KEYS_PAGE_LIMIT}.")))?,
+            };
+            http::json(200, &list_keys(&kv, &tenant_id, limit, param("cursor")).await?, &rid)
         }
         (Method::Patch, ["keys", id]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
@@ -239,20 +245,35 @@ async fn create_key(kv: &KvStore, body: &[u8]) -> Result<serde_json::Value, ApiE
               "tags": record.tags, "lock_tags": record.lock_tags, "note": "Store this key now: only its hash is kept, it cannot be shown again."}))
 }
 
-async fn list_keys(kv: &KvStore, tenant_id: &str) -> Result<serde_json::Value, ApiError> {
+/// The most keys `GET /admin/keys` lists in one answer: each costs up to three KV reads, and a
+/// Worker invocation may make 1,000.
+const KEYS_PAGE_LIMIT: usize = 100;
+
+/// One page of a tenant's keys, in key-id order; `next_cursor` (with `has_more`) asks for the
+/// next (KV's own list cursor, passed back as `cursor`).
+async fn list_keys(kv: &KvStore, tenant_id: &str, limit: usize, cursor: Option<String>) -> Result<serde_json::Value, ApiError> {
     if !valid_tenant_id(tenant_id) {
         return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
     }
-    let listed = super::kv_list::names_under(kv, &format!("tenantkey:{tenant_id}:")).await.map_err(kv_error)?;
+    let mut list = kv.list().prefix(format!("tenantkey:{tenant_id}:")).limit(limit as u64);
+    if let Some(c) = cursor.filter(|c| !c.is_empty()) {
+        list = list.cursor(c);
+    }
+    // A cursor KV does not know is the client's mistake; KV refuses it like any failed list.
+    let page = list.execute().await.map_err(|e| match e.to_string().to_ascii_lowercase().contains("cursor") {
+        true => ApiError::invalid_value("cursor", "'cursor' is not one this listing gave; pass back 'next_cursor' as it came."),
+        false => kv_error(e),
+    })?;
+    let more = !page.list_complete && page.cursor.is_some();
     let mut keys = Vec::new();
-    for name in listed {
+    for name in page.keys.into_iter().map(|k| k.name) {
         let Some(hash) = kv.get(&name).text().await.map_err(kv_error)? else { continue };
         if let Some(record) = kv.get(&format!("key:{hash}")).json::<KeyRecord>().await.map_err(kv_error)? {
             let record = with_revocation(kv, &hash, record).await?;
             keys.push(json!({"key_id": record.key_id, "name": record.name, "created_at": record.created_at, "revoked_at": record.revoked_at, "tags": record.tags, "lock_tags": record.lock_tags}));
         }
     }
-    Ok(json!({"object": "list", "data": keys}))
+    Ok(json!({"object": "list", "data": keys, "has_more": more, "next_cursor": if more { page.cursor } else { None }}))
 }
 
 /// `DELETE /admin/tenants/{id}`: every key of the tenant revoked, then its record removed, so

@@ -246,6 +246,30 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assertError(await adminCall('POST', '/admin/keys', { tenant_id: 'no-such-tenant' }), 404);
 });
 
+test('admin API: a tenant\'s keys are listed a page at a time', async () => {
+  assert.equal((await adminCall('PUT', '/admin/tenants/sec-pages', { name: 'Pages' })).status, 200);
+  const ids = [];
+  for (const name of ['k1', 'k2', 'k3']) ids.push((await adminCall('POST', '/admin/keys', { tenant_id: 'sec-pages', name })).json.key_id);
+  const first = await adminCall('GET', '/admin/keys?tenant_id=sec-pages&limit=2');
+  assert.equal(first.status, 200, first.text);
+  assert.equal(first.json.data.length, 2);
+  assert.equal(first.json.has_more, true);
+  assert.equal(typeof first.json.next_cursor, 'string');
+  const rest = await adminCall('GET', `/admin/keys?tenant_id=sec-pages&limit=2&cursor=${encodeURIComponent(first.json.next_cursor)}`);
+  assert.equal(rest.status, 200, rest.text);
+  assert.equal(rest.json.has_more, false);
+  assert.equal(rest.json.next_cursor, null);
+  assert.deepEqual([...first.json.data, ...rest.json.data].map((k) => k.key_id).sort(), [...ids].sort(), 'every key once');
+  const whole = await adminCall('GET', '/admin/keys?tenant_id=sec-pages');
+  assert.equal(whole.json.data.length, 3);
+  assert.equal(whole.json.has_more, false);
+  for (const limit of ['0', '101', 'ten', '-1']) {
+    const bad = await adminCall('GET', `/admin/keys?tenant_id=sec-pages&limit=${limit}`);
+    assertError(bad, 400);
+    assert.equal(bad.json.error.param, 'limit');
+  }
+});
+
 test('admin API: deleting a tenant revokes its keys, which stay revoked if the id is created again', async () => {
   assert.equal((await adminCall('PUT', '/admin/tenants/sec-gone', { name: 'Leaving', plan: 'pro' })).status, 200);
   const keys = [];
