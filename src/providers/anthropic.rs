@@ -391,10 +391,12 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
     let value: Value = serde_json::from_slice(body).map_err(|e| UpstreamError::malformed(provider, format!("invalid JSON ({e})")))?;
     let blocks = value.get("content").and_then(Value::as_array).ok_or_else(|| UpstreamError::malformed(provider, "no 'content' array in the message"))?;
     let mut text = String::new();
+    let mut thinking = String::new();
     let mut tool_calls = Vec::new();
     for block in blocks {
         match block["type"].as_str() {
             Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
+            Some("thinking") => thinking.push_str(block["thinking"].as_str().unwrap_or_default()),
             Some("tool_use") => tool_calls.push(ToolCall {
                 id: block["id"].as_str().unwrap_or_default().to_string(),
                 kind: "function".to_string(),
@@ -404,7 +406,7 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
                 }),
                 extra: Map::new(),
             }),
-            // thinking / redacted_thinking and server-tool blocks have no OpenAI counterpart.
+            // redacted_thinking (encrypted) and server-tool blocks have no OpenAI counterpart.
             _ => {}
         }
     }
@@ -422,6 +424,7 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
                 content: if text.is_empty() && !tool_calls.is_empty() { None } else { Some(text) },
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
+                reasoning_content: (!thinking.is_empty()).then_some(thinking),
             },
             finish_reason: Some(finish_reason(value["stop_reason"].as_str().unwrap_or("end_turn")).to_string()),
             logprobs: None,
@@ -534,7 +537,11 @@ impl StreamTranslator for AnthropicStream {
                             _ => vec![],
                         }
                     }
-                    // thinking_delta, signature_delta, citations_delta: no OpenAI counterpart.
+                    Some("thinking_delta") => match delta["thinking"].as_str().filter(|t| !t.is_empty()) {
+                        Some(thinking) => vec![self.chunk(json!({ "reasoning_content": thinking }), None)],
+                        None => vec![],
+                    },
+                    // signature_delta, citations_delta: no OpenAI counterpart.
                     _ => vec![],
                 }
             }
@@ -922,7 +929,7 @@ mod tests {
     }
 
     #[test]
-    fn response_tool_use_drops_thinking() {
+    fn response_tool_use_with_thinking_as_reasoning_content() {
         let a = answer(r#"{"id":"msg_01Aq9w938a90dw8q","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
             "content":[{"type":"thinking","thinking":"The user wants the weather.","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"},
                 {"type":"text","text":"I'll check the current weather in San Francisco for you."},
@@ -931,6 +938,7 @@ mod tests {
         let choice = &a.body["choices"][0];
         assert_eq!(choice["finish_reason"], "tool_calls");
         assert_eq!(choice["message"]["content"], "I'll check the current weather in San Francisco for you.");
+        assert_eq!(choice["message"]["reasoning_content"], "The user wants the weather.");
         assert_eq!(
             choice["message"]["tool_calls"],
             json!([{"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
@@ -1014,6 +1022,8 @@ mod tests {
     fn stream_text_in_pieces() {
         let expected = vec![
             chunk("msg_01Txt", json!({"role": "assistant", "content": ""}), Value::Null),
+            // Thinking goes as DeepSeek's reasoning_content; its signature nowhere.
+            chunk("msg_01Txt", json!({"reasoning_content": "A greeting."}), Value::Null),
             chunk("msg_01Txt", json!({"content": "Hello"}), Value::Null),
             chunk("msg_01Txt", json!({"content": " wörld 🌍"}), Value::Null),
             chunk("msg_01Txt", json!({}), json!("stop")),

@@ -411,7 +411,7 @@ test('openai: cached input is priced at the cached rate (streaming trailer)', as
 });
 
 for (const stream of [false, true]) {
-  test(`anthropic: reasoning_effort asks Claude to think, and the answer carries no thinking (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+  test(`anthropic: reasoning_effort asks Claude to think, and its thinking comes back as reasoning_content (${stream ? 'streaming' : 'non-streaming'})`, async () => {
     r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'It is 42.', usage: { input_tokens: 20, output_tokens: 300 } } });
     // The fake refuses, as Anthropic does, thinking beside temperature 0.3 or a budget not below max_tokens.
     const resp = await r.chat(hello('claude-haiku-4-5', { reasoning_effort: 'high', temperature: 0.3, ...(stream ? { stream: true } : {}) }));
@@ -423,11 +423,14 @@ for (const stream of [false, true]) {
     if (stream) {
       const { data } = await readSse(resp);
       assert.equal(assemble(data).content, 'It is 42.');
-      assert.ok(!JSON.stringify(data).includes('step by step'), 'no thinking text in the stream');
+      const reasoning = data.filter((d) => typeof d === 'object').map((d) => d.choices?.[0]?.delta?.reasoning_content ?? '').join('');
+      assert.equal(reasoning, 'The user wants an answer; work it out step by step first.');
+      assert.ok(!JSON.stringify(data).includes('EqQBCgIYAhIM'), 'the signature is not passed on');
     } else {
       const body = await resp.json();
       assert.equal(body.choices[0].message.content, 'It is 42.');
-      assert.ok(!JSON.stringify(body).includes('step by step'));
+      assert.equal(body.choices[0].message.reasoning_content, 'The user wants an answer; work it out step by step first.');
+      assert.ok(!JSON.stringify(body).includes('EqQBCgIYAhIM'), 'the signature is not passed on');
       // Thinking is billed as output; Anthropic's output count includes it.
       assert.equal(body.usage.completion_tokens, 300);
     }
