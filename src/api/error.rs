@@ -161,6 +161,11 @@ impl ApiError {
         Self::new(404, ErrorType::NotFoundError, "not_found", message)
     }
 
+    /// The request conflicts with what exists (an admin call re-creating a deleted tenant).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, ErrorType::InvalidRequestError, "conflict", message)
+    }
+
     /// A hard budget is spent: which budget, how much, and when it resets (RFC 3339, UTC).
     pub fn budget_exceeded(budget: &str, limit: &str, used: &str, resets_at: &str) -> Self {
         Self::new(

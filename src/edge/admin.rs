@@ -2,7 +2,7 @@
 //!
 //! - `PUT /admin/tenants/{id}` `{"name","plan","allowed_models"}`: create or update a tenant.
 //! - `GET /admin/tenants/{id}`
-//! - `DELETE /admin/tenants/{id}`: revoke every key of the tenant, then remove its record.
+//! - `DELETE /admin/tenants/{id}`: revoke every key of the tenant, then remove it for good.
 //! - `POST /admin/keys` `{"tenant_id","name","tags"}`: a new key, shown once in the answer;
 //!   `tags` (`feature`, `team`, `environment`, `user`) attribute its requests that set none.
 //! - `PATCH /admin/keys/{key_id}` `{"tags":{...}}`: replace a key's default tags.
@@ -170,6 +170,9 @@ async fn put_tenant(kv: &KvStore, env: &Env, id: &str, body: &[u8]) -> Result<Te
     if id == crate::tenants::SHARED_POLICY_NAME {
         return Err(ApiError::invalid_value("tenant_id", "'default' is reserved: policy:default is the policy of every tenant without its own."));
     }
+    if kv.get(&deleted_marker(id)).text().await.map_err(kv_error)?.is_some() {
+        return Err(ApiError::conflict(format!("Tenant '{id}' was deleted, and ids are not given again (its ledger and history stay under it); choose another id.")));
+    }
     let b: TenantBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
     if let Some(Some(allowed)) = &b.allowed_models {
         // A misspelt name would shut the tenant out of that model without a word.
@@ -276,30 +279,47 @@ async fn list_keys(kv: &KvStore, tenant_id: &str, limit: usize, cursor: Option<S
     Ok(json!({"object": "list", "data": keys, "has_more": more, "next_cursor": if more { page.cursor } else { None }}))
 }
 
-/// `DELETE /admin/tenants/{id}`: every key of the tenant revoked, then its record removed, so
-/// its keys stop working and stay stopped should a tenant of the same id be created again (a
-/// removed record alone would refuse them only until then). The keys go first: a delete that
-/// stops half way has still shut the tenant out, and asking again finishes it. Its ledger
-/// (budgets, limits, spend and usage history) and any policy of its own are kept.
+/// The most keys one `DELETE /admin/tenants/{id}` revokes (three KV operations each, inside a
+/// Worker invocation's 1,000); the answer's `has_more` asks for another call.
+const KEYS_REVOKED_PER_DELETE: usize = 250;
+
+/// TENANTS KV key of a deleted tenant's tombstone: its id is never given to a tenant again.
+fn deleted_marker(id: &str) -> String {
+    format!("tenant-deleted:{id}")
+}
+
+/// `DELETE /admin/tenants/{id}`: the tenant's keys revoked (a `revoked:` marker each, which
+/// auth honours, then its listing entry removed, so a call that stops half way, or at
+/// [`KEYS_REVOKED_PER_DELETE`], resumes where it stopped), its alert evaluation stopped, and,
+/// once no key is left, a tombstone written and its record removed. The id is not given again:
+/// a tenant created under it would inherit the deleted one's ledger (budgets, spend, usage
+/// history, alert channels), and any key a location with a stale view created for it. The
+/// ledger and any policy of its own are kept.
 async fn delete_tenant(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
     let tenant = get_tenant(kv, id).await?;
-    let listed = super::kv_list::names_under(kv, &format!("tenantkey:{id}:")).await.map_err(kv_error)?;
-    if tenant.is_none() && listed.is_empty() {
+    let page = kv.list().prefix(format!("tenantkey:{id}:")).limit(KEYS_REVOKED_PER_DELETE as u64).execute().await.map_err(kv_error)?;
+    if tenant.is_none() && page.keys.is_empty() {
         return Err(ApiError::not_found(format!("No tenant '{id}'.")));
     }
+    let now = now_unix().to_string();
     let mut revoked = 0;
-    for name in &listed {
-        let Some(key_id) = name.rsplit(':').next() else { continue };
-        match revoke_key(kv, key_id).await {
-            Ok(_) => revoked += 1,
-            // Listed but gone (its records removed by hand): nothing left to revoke.
-            Err(e) if e.status == 404 => {}
-            Err(e) => return Err(e),
+    for entry in &page.keys {
+        if let Some(hash) = kv.get(&entry.name).text().await.map_err(kv_error)? {
+            // The marker first: a delete that stops here has still revoked.
+            kv.put(&super::auth::revoked_marker(&hash), now.clone()).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+            forget(&hash);
+            revoked += 1;
         }
+        kv.delete(&entry.name).await.map_err(kv_error)?;
     }
-    kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;
-    Ok(json!({"id": id, "deleted": true, "keys_revoked": revoked,
-              "note": "Its keys are revoked; its budgets, spend, usage history and any policy of its own are kept."}))
+    let more = !page.list_complete;
+    if !more {
+        kv.delete(&format!("alerting:{id}")).await.map_err(kv_error)?;
+        kv.put(&deleted_marker(id), now).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+        kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;
+    }
+    Ok(json!({"id": id, "deleted": !more, "keys_revoked": revoked, "has_more": more,
+              "note": if more { "More keys are left: call again to revoke them and finish." } else { "Its keys are revoked and the id will not be given again; its ledger (budgets, spend, usage history) and any policy of its own are kept." }}))
 }
 
 /// A key's record and the hash it is stored under, by key id.
