@@ -85,7 +85,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
         requested_output_tokens: chat.max_output_tokens(),
-        adapter_output_cap: &|p| crate::providers::adapter_for(p.kind).default_output_cap(&chat),
+        adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         service_tier: requested_tier(&chat),
         sticky_key: &sticky_key,
         allowed_models: principal.tenant.allowed_models.as_deref(),
@@ -318,7 +318,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
                     cfg.catalog.providers.get(&d.provider).is_some_and(|p| {
                         usable(env, p)
                             && p.serves_regions(&decision.regions)
-                            && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, &m.price_key, crate::providers::adapter_for(p.kind).default_output_cap(chat), facts.prompt_tokens, chat.max_output_tokens()).is_none()
+                            && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, &m.price_key, crate::providers::adapter_for(p.kind).default_output_cap(chat, &d.upstream_model), facts.prompt_tokens, chat.max_output_tokens()).is_none()
                     })
                 })
                 .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key_of(d).to_string() })
@@ -346,7 +346,7 @@ fn requested_tier(chat: &ChatRequest) -> crate::usage::ServiceTier {
 
 /// The output cap a provider's adapter sends when the request sets none (Anthropic requires one).
 fn adapter_output_cap(cfg: &RouterConfig, candidate: &Candidate, chat: &ChatRequest) -> Option<u64> {
-    cfg.catalog.providers.get(&candidate.provider).and_then(|p| crate::providers::adapter_for(p.kind).default_output_cap(chat))
+    cfg.catalog.providers.get(&candidate.provider).and_then(|p| crate::providers::adapter_for(p.kind).default_output_cap(chat, &candidate.upstream_model))
 }
 
 fn unreachable_budget() -> Result<RouteDecision, ApiError> {

@@ -24,8 +24,8 @@ const DEFAULT_MAX_TOKENS: u64 = 4096;
 const CREATED_PLACEHOLDER: i64 = 0;
 
 impl Provider for Anthropic {
-    fn default_output_cap(&self, req: &ChatRequest) -> Option<u64> {
-        Some(DEFAULT_MAX_TOKENS + effort_thinking_budget(req).unwrap_or(0))
+    fn default_output_cap(&self, req: &ChatRequest, upstream_model: &str) -> Option<u64> {
+        Some(output_budget(req, upstream_model).0)
     }
 
     fn translates_reasoning_effort(&self) -> bool {
@@ -135,12 +135,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         })
         .collect();
 
-    let thinking = requested_thinking(req, model);
-    // OpenAI's output cap counts reasoning too, so a client's cap holds the thinking budget;
-    // without one, the answer keeps its usual room beside the budget.
-    let max_tokens = req.max_output_tokens().unwrap_or(DEFAULT_MAX_TOKENS + thinking.unwrap_or(0));
-    // Anthropic wants the budget below max_tokens and at least 1,024.
-    let thinking = thinking.map(|budget| budget.min(max_tokens.saturating_sub(1))).filter(|&budget| budget >= MIN_THINKING_BUDGET);
+    let (max_tokens, thinking) = output_budget(req, model);
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     body.insert("max_tokens".into(), json!(max_tokens));
@@ -214,6 +209,21 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
 
 /// Anthropic's least thinking budget.
 const MIN_THINKING_BUDGET: u64 = 1024;
+/// Tokens a client's cap keeps for the answer beside thinking: without them a thinking budget
+/// could take the whole cap and leave an empty answer cut at `length`.
+const ANSWER_ROOM_BESIDE_THINKING: u64 = 1024;
+
+/// `max_tokens` to send `model` and the thinking budget, if it thinks. OpenAI's output cap
+/// counts reasoning too, so a client's cap holds the budget, which then leaves the answer
+/// [`ANSWER_ROOM_BESIDE_THINKING`] (a cap too small for both goes without thinking); with no
+/// cap, the answer keeps its usual room beside the budget.
+fn output_budget(req: &ChatRequest, model: &str) -> (u64, Option<u64>) {
+    let thinking = requested_thinking(req, model);
+    match req.max_output_tokens() {
+        Some(cap) => (cap, thinking.map(|budget| budget.min(cap.saturating_sub(ANSWER_ROOM_BESIDE_THINKING))).filter(|&budget| budget >= MIN_THINKING_BUDGET)),
+        None => (DEFAULT_MAX_TOKENS + thinking.unwrap_or(0), thinking),
+    }
+}
 
 /// OpenAI's `reasoning_effort` as a Claude thinking budget in tokens, as LiteLLM maps it;
 /// "minimal" and "none" think not at all.
@@ -705,11 +715,17 @@ mod tests {
         assert_eq!(high["thinking"], json!({"type": "enabled", "budget_tokens": 4096}));
         assert_eq!(high["max_tokens"], 4096 + 4096);
         assert!(high.get("temperature").is_none() && high.get("top_p").is_none(), "thinking takes temperature 1 and top_p >= 0.95 only: {high}");
-        assert_eq!(Anthropic.default_output_cap(&ChatRequest::parse(br#"{"model":"c","messages":[{"role":"user","content":"x"}],"reasoning_effort":"high"}"#).unwrap()), Some(8192), "reservations count the budget");
-        // The client's cap holds the thinking (OpenAI counts reasoning in it), and stays its cap.
-        let capped = body(r#","reasoning_effort":"medium","max_tokens":1500"#);
-        assert_eq!((capped["thinking"]["budget_tokens"].clone(), capped["max_tokens"].clone()), (json!(1499), json!(1500)));
-        assert!(body(r#","reasoning_effort":"low","max_tokens":900"#).get("thinking").is_none(), "no room for Anthropic's least budget");
+        // Reservations and fit checks count exactly what is sent: the budget where the model thinks.
+        let high = ChatRequest::parse(br#"{"model":"c","messages":[{"role":"user","content":"x"}],"reasoning_effort":"high"}"#).unwrap();
+        assert_eq!(Anthropic.default_output_cap(&high, "claude-sonnet-4-5"), Some(8192));
+        assert_eq!(Anthropic.default_output_cap(&high, "claude-3-haiku-20240307"), Some(4096), "a model that cannot think");
+        // The client's cap holds the thinking (OpenAI counts reasoning in it) and room for the
+        // answer, and stays its cap.
+        let capped = body(r#","reasoning_effort":"medium","max_tokens":2500"#);
+        assert_eq!((capped["thinking"]["budget_tokens"].clone(), capped["max_tokens"].clone()), (json!(1476), json!(2500)));
+        assert_eq!(body(r#","reasoning_effort":"low","max_tokens":20000"#)["thinking"]["budget_tokens"], 1024);
+        let small = body(r#","reasoning_effort":"high","max_tokens":1500"#);
+        assert!(small.get("thinking").is_none() && small["temperature"] == 0.2, "no room for Anthropic's least budget beside an answer: {small}");
         let top_p = body(r#","reasoning_effort":"low","top_p":0.97"#.replace(r#","top_p":0.5"#, "").as_str());
         assert_eq!(top_p["top_p"], json!(0.97));
         for none in ["", r#","reasoning_effort":"minimal""#, r#","reasoning_effort":"none""#] {

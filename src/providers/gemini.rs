@@ -336,6 +336,12 @@ fn function_response(m: &Message, i: usize, call_names: &HashMap<&str, &str>) ->
 /// "low" are what make a cheap request cheap), a level for Gemini 3. Gemini 2.5 Pro cannot turn
 /// thinking off; it gets its smallest budget.
 fn thinking_config(model: &str, effort: &str) -> Option<Value> {
+    // The image, speech and live-audio variants of a thinking generation do not think, and
+    // answer 400 to thinking settings ("Thinking is not enabled for this model").
+    let lower = model.to_ascii_lowercase();
+    if ["image", "tts", "audio", "live"].iter().any(|variant| lower.contains(variant)) {
+        return None;
+    }
     let version = version(model);
     if version.starts_with("2.5") {
         let budget = match effort {
@@ -769,6 +775,9 @@ mod tests {
         assert_eq!(effort("gemini-2.5-pro", "none"), json!({"thinkingBudget": 128}), "2.5 Pro cannot stop thinking");
         assert_eq!(effort("gemini-2.5-flash-lite", "high"), json!({"thinkingBudget": 24576}));
         assert_eq!(effort("gemini-3-pro-preview", "low"), json!({"thinkingLevel": "low"}));
+        for variant in ["gemini-2.5-flash-image", "gemini-2.5-flash-preview-tts", "gemini-2.5-flash-native-audio-preview-09-2025", "gemini-live-2.5-flash-preview"] {
+            assert_eq!(effort(variant, "high"), Value::Null, "{variant} does not think");
+        }
         assert_eq!(effort("gemini-2.0-flash", "low"), Value::Null, "a model that does not think is sent nothing");
         assert_eq!(effort("gemini-2.5-flash", "extreme"), Value::Null);
         // Penalties go only to the models that take them (before 2.5).

@@ -183,10 +183,10 @@ pub trait Provider {
     fn rejection(&self, status: u16, body: &[u8]) -> Rejection {
         openai_rejection(status, body)
     }
-    /// The output cap this adapter sends when `req` sets none, if it sends one: budget
-    /// reservations count on it instead of the model's published cap. At least what is sent to
-    /// any model the adapter serves (it may depend on the request, as thinking does on Claude).
-    fn default_output_cap(&self, _req: &ChatRequest) -> Option<u64> {
+    /// The output cap this adapter sends `upstream_model` when `req` sets none, if it sends one:
+    /// budget reservations and the planner's fit checks count on it instead of the model's
+    /// published cap (it may depend on the request, as thinking does on Claude).
+    fn default_output_cap(&self, _req: &ChatRequest, _upstream_model: &str) -> Option<u64> {
         None
     }
     /// Whether the adapter turns OpenAI's `reasoning_effort` into its provider's own settings,

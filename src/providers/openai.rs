@@ -131,10 +131,11 @@ pub fn fit_reasoning_model(req: &mut ChatRequest) {
 }
 
 /// Parameters only reasoning models take: gpt-4o and gpt-4.1 answer 400 to them ("Unsupported
-/// parameter: 'reasoning_effort' is not supported with this model"), and the Gemini adapter
-/// turns `reasoning_effort` into a thinking budget. A request sent to a model whose pricing row
-/// says it does not reason (no `supports_reasoning`) goes without them, whatever its provider and
-/// whether the client named the model or a rule routed the request there, as
+/// parameter: 'reasoning_effort' is not supported with this model"). A request sent through an
+/// OpenAI-speaking provider to a model whose pricing row says it does not reason (no
+/// `supports_reasoning`) goes without them, whether the client named the model or a rule routed
+/// the request there (adapters that translate `reasoning_effort` themselves, by model, get it:
+/// `Provider::translates_reasoning_effort`), as
 /// [`fit_reasoning_model`] fits the other way; a model with no pricing row is sent them as asked.
 pub fn fit_model_without_reasoning(req: &mut ChatRequest) {
     req.extra.remove("reasoning_effort");

@@ -29,9 +29,9 @@ pub struct PlanInput<'a> {
     /// that cannot write that many is passed over, since its provider would refuse the request
     /// with a 400, which ends the fallback chain.
     pub requested_output_tokens: Option<u64>,
-    /// The output cap a deployment's adapter sends when the client sets none, if it sends one
-    /// (`Provider::default_output_cap` for this request).
-    pub adapter_output_cap: &'a dyn Fn(&ProviderConfig) -> Option<u64>,
+    /// The output cap a deployment's adapter sends (provider, upstream model) when the client
+    /// sets none, if it sends one (`Provider::default_output_cap` for this request).
+    pub adapter_output_cap: &'a dyn Fn(&ProviderConfig, &str) -> Option<u64>,
     /// The processing tier asked for (OpenAI's `service_tier`): estimates price at its rates.
     pub service_tier: ServiceTier,
     /// Keeps a user on the same arm of a split.
@@ -173,7 +173,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 continue;
             }
             eligible += 1;
-            if let Some(why) = adapter_output_cap_misfit(input.prices, model.price_key_of(d), (input.adapter_output_cap)(provider), input.facts.prompt_tokens, input.requested_output_tokens) {
+            if let Some(why) = adapter_output_cap_misfit(input.prices, model.price_key_of(d), (input.adapter_output_cap)(provider, &d.upstream_model), input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 misfits += 1;
                 continue;
@@ -324,9 +324,9 @@ route = { strategy = "requested" }
 "#;
 
     /// The caps the adapters send for a request that asks for nothing in particular.
-    fn no_request_caps(p: &ProviderConfig) -> Option<u64> {
+    fn no_request_caps(p: &ProviderConfig, upstream_model: &str) -> Option<u64> {
         let plain = crate::api::chat::ChatRequest::from_value(serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})).unwrap();
-        crate::providers::adapter_for(p.kind).default_output_cap(&plain)
+        crate::providers::adapter_for(p.kind).default_output_cap(&plain, upstream_model)
     }
 
     fn run(facts: Facts, usable: &dyn Fn(&ProviderConfig) -> bool) -> Result<Outcome, ApiError> {
