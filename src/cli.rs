@@ -157,6 +157,8 @@ fn policy_files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 struct LineContext {
+    /// The tenant the call is made as: a split keeps each tenant's users on their own arms.
+    tenant: String,
     plan: String,
     feature: String,
     team: String,
@@ -187,22 +189,30 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
 /// `line` stands in for the request id the worker draws a split's arm by when a call names no
 /// user: each line is drawn on its own, so an audit prices a split's arms in their proportions.
 fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, prompt_tokens: Option<u64>) -> Result<(Facts, Outcome), String> {
+    // A hostname alias names the model before anything is counted, as in the worker (the
+    // prompt's tokens depend on the model's tokenizer).
+    let aliased;
+    let req = match policy.host_model(&ctx.host) {
+        Some(alias) => {
+            aliased = ChatRequest { model: alias.to_string(), ..req.clone() };
+            &aliased
+        }
+        None => req,
+    };
     let mut facts = facts_for(req, ctx);
     // An audit knows the real prompt size from the provider's bill; the text may be abridged.
     if let Some(t) = prompt_tokens {
         facts.prompt_tokens = t;
     }
-    if let Some(alias) = policy.host_model(&ctx.host) {
-        facts.model = alias.to_string();
-    }
     facts.model_served = catalog.resolve(&facts.model).map(|m| m.name.clone()).unwrap_or_default();
     let everyone = |_: &ProviderConfig| true;
-    let sticky = if ctx.user.is_empty() { format!("line-{line}") } else { ctx.user.clone() };
+    let sticky = crate::routing::plan::split_sticky_key(&ctx.tenant, &ctx.user, &format!("line-{line}"));
     let input = PlanInput {
         catalog,
         prices,
         facts: &facts,
         expected_output_tokens: req.max_output_tokens().unwrap_or(512),
+        choices: req.choices(),
         requested_output_tokens: req.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
         service_tier: crate::usage::ServiceTier::from_response(req.extra.get("service_tier").and_then(serde_json::Value::as_str)),

@@ -347,7 +347,11 @@ fn prompt_efficiency(feature: &str, rows: &[Indexed], prices: &PriceTable, windo
             continue;
         }
         let uncached_repeats = r.repeated_prefix_tokens.saturating_sub(r.cached_tokens);
-        let row_saving = (b.input - b.cached_input).times(uncached_repeats);
+        // Where writing the cache costs more than plain input (Anthropic: 1.25x for 5 minutes),
+        // each prompt that repeats none before it is written at that premium.
+        let first_sends = r.system_tokens.saturating_sub(r.repeated_prefix_tokens);
+        let write_premium = if b.cache_write > b.input { (b.cache_write - b.input).times(first_sends) } else { Usd::ZERO };
+        let row_saving = (b.input - b.cached_input).times(uncached_repeats).saturating_sub(write_premium).max(Usd::ZERO);
         saving += row_saving;
         caching_by_row.push((at, row_saving));
     }
@@ -561,7 +565,13 @@ mod tests {
         assert_eq!(recs[0].monthly_savings_usd, "0.075");
         assert!(recs[0].detail.contains("80%"), "{}", recs[0].detail);
         r.cached_tokens = 50_000;
-        assert_eq!(rec(&[r], &prices(), 30.0)[0].kind, "prompt_size", "already mostly cached: only the size note");
+        assert_eq!(rec(&[r.clone()], &prices(), 30.0)[0].kind, "prompt_size", "already mostly cached: only the size note");
+        // Where a cache write costs more than input (Anthropic, 1.25x), the 20,000 tokens of
+        // prompts sent first are written at the premium: 60,000 × $0.90 − 20,000 × $0.25 per
+        // million = $0.049.
+        let claude = PriceTable::from_json(r#"{"models":{"big":{"input":1,"output":5,"cached_input":0.1,"cache_write":1.25}}}"#).unwrap();
+        r.cached_tokens = 0;
+        assert_eq!(rec(&[r], &claude, 30.0)[0].monthly_savings_usd, "0.049");
     }
 
     #[test]

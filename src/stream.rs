@@ -75,6 +75,20 @@ impl StreamOutcome {
     }
 }
 
+/// Reasoning tokens a second assumed of a model that reasons unseen (o-series, gpt-5) while its
+/// stream is open: such a model streams nothing while it thinks and reports its usage only at
+/// the end, so a stream that ends first (the client left, the connection broke) has generated
+/// and been billed tokens it never showed. A fast reasoning model's pace; less would under-bill.
+pub const UNSEEN_REASONING_TOKENS_PER_SEC: f64 = 100.0;
+
+/// `usage` of an unfinished stream with no usage reported, with the reasoning a model that
+/// reasons unseen did in the `elapsed_ms` its call ran ([`UNSEEN_REASONING_TOKENS_PER_SEC`]),
+/// up to `output_cap`; the visible output estimate stays if larger.
+pub fn with_unseen_reasoning(usage: Usage, elapsed_ms: f64, output_cap: u64) -> Usage {
+    let reasoning = ((elapsed_ms.max(0.0) / 1000.0 * UNSEEN_REASONING_TOKENS_PER_SEC) as u64).min(output_cap);
+    Usage { output_tokens: usage.output_tokens.max(reasoning), reasoning_tokens: reasoning, ..usage }
+}
+
 impl StreamSession {
     pub fn new(translator: Box<dyn StreamTranslator>, client_wants_usage: bool, created: i64, prompt_tokens_estimate: u64) -> Self {
         StreamSession {
@@ -604,5 +618,15 @@ mod tests {
     fn trailer_is_a_comment_then_done() {
         let t = String::from_utf8(trailer(&json!({"cost_usd":"0.1"}), true)).unwrap();
         assert_eq!(t, ": costrouter {\"cost_usd\":\"0.1\"}\n\ndata: [DONE]\n\n");
+    }
+
+    #[test]
+    fn an_unfinished_reasoning_stream_is_billed_the_reasoning_its_time_allowed() {
+        let seen = Usage { input_tokens: 2000, output_tokens: 12, ..Usage::default() };
+        // 90 s of thinking at 100 tokens a second, under a 100,000-token cap.
+        let billed = with_unseen_reasoning(seen, 90_000.0, 100_000);
+        assert_eq!((billed.input_tokens, billed.output_tokens, billed.reasoning_tokens), (2000, 9000, 9000));
+        assert_eq!(with_unseen_reasoning(seen, 90_000.0, 4000).output_tokens, 4000, "never past the cap");
+        assert_eq!(with_unseen_reasoning(seen, 50.0, 4000).output_tokens, 12, "what was seen, when more");
     }
 }

@@ -162,6 +162,8 @@ cr_pid=$(awk '$1=="costrouter"{print $2}' "$work/pids")
 wd=$(pgrep -P "$cr_pid" -f workerd | head -1 || true)
 peak_kb=$( [[ -n "$wd" ]] && awk '/VmHWM/{print $2}' "/proc/$wd/status" || echo 0)
 
+# Every measurement as it came (errors by kind, the last non-2xx status), for a look at an error.
+mkdir -p bench/out && cp "$results" bench/out/latency-results.jsonl
 BENCH_PINNED=$((${#gateway_cpu[@]} > 0)) python3 bench/latency/report.py "$results" "$seconds" "$repeats" "$peak_kb" > "$work/section.md"
 python3 bench/latency/splice.py bench/RESULTS.md latency "$work/section.md"
 echo "wrote bench/RESULTS.md (latency)"

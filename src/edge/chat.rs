@@ -74,16 +74,14 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     facts.continent = rc.continent.clone();
     facts.eu = rc.eu;
     facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
-    // A split keeps a user on one arm; without a user each request is drawn on its own (keyed by
-    // the tenant alone, a whole tenant's traffic would land on one arm and the test would say
-    // nothing).
-    let sticky_key = if attribution.user.is_empty() { rc.request_id.clone() } else { format!("{}:{}", principal.tenant.id, attribution.user) };
+    let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, &rc.request_id);
     let usable_here = |p: &ProviderConfig| usable(env, p);
     let input = PlanInput {
         catalog: &cfg.catalog,
         prices: &cfg.prices,
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
+        choices: chat.choices(),
         requested_output_tokens: chat.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         service_tier: requested_tier(&chat),
@@ -554,8 +552,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // A client error says nothing about the deployment's health; a failure status does. A
         // success status is recorded only once the answer has been read and understood (below):
         // a deployment answering 200 with garbage is failing, and must not look fast.
-        // A refusal's verdict waits for its body (below): it may be the deployment's own fault.
-        if disposition(status) == Disposition::Fallback {
+        // A refusal's verdict waits for its body (below): it may be the deployment's own fault,
+        // and so may a 429's: a request too large for the account's per-minute limit by itself.
+        if disposition(status) == Disposition::Fallback && status != 429 {
             health::failure(rc, &provider.id, &candidate.upstream_model);
         }
         match disposition(status) {
@@ -617,7 +616,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 let primed = PrimedStream { session, prefix, upstream, first_byte_ms };
-                return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed);
+                return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed, sent_at);
             }
             Disposition::Success => {
                 let bytes = match answer.bytes().await {
@@ -672,6 +671,16 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Disposition::Fallback => {
                 let wait = answer.retry_after_secs;
                 let body = answer.bytes().await.unwrap_or_default();
+                if status == 429 {
+                    // OpenAI's "Request too large ... on tokens per min" is this request's size,
+                    // not the deployment's load: counted, one client's retries of a huge prompt
+                    // would open the breaker for every tenant on the isolate.
+                    if crate::providers::too_large_for_rate_limit(&body) {
+                        health::neutral(&provider.id, &candidate.upstream_model);
+                    } else {
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
+                    }
+                }
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
@@ -929,6 +938,10 @@ struct StreamState {
     deployment: (String, String),
     /// Time to the stream's first byte, the latency `fastest` compares streams by.
     first_byte_ms: f64,
+    /// When the provider call was sent.
+    sent_at_ms: f64,
+    /// The output cap of a model that reasons unseen (`stream::with_unseen_reasoning`).
+    unseen_reasoning_cap: Option<u64>,
 }
 
 impl StreamState {
@@ -976,7 +989,13 @@ fn stream_response(
     candidate: &Candidate,
     receipt: Receipt,
     primed: PrimedStream,
+    sent_at_ms: f64,
 ) -> Result<Response, ApiError> {
+    // A model that reasons unseen: its output cap (the client's, else the adapter's or the
+    // model's own), for billing a stream that ends before it reports usage.
+    let unseen_reasoning_cap = cfg.prices.get(&candidate.price_key).filter(|p| p.supports_reasoning).map(|p| {
+        chat.max_output_tokens().or_else(|| crate::budget::cap_without_request(adapter_output_cap(&cfg, candidate, chat), p.max_output_tokens)).unwrap_or(crate::budget::DEFAULT_OUTPUT_CAP).saturating_mul(chat.choices())
+    });
     let PrimedStream { session, prefix, upstream, first_byte_ms } = primed;
     let receipt_headers = receipt.headers(false);
     let headers = super::crossings::headers(
@@ -1002,6 +1021,8 @@ fn stream_response(
         caching: rc.cache_slot.borrow_mut().take().map(|slot| (CompletionAssembler::default(), slot)),
         deployment: (target.provider.id.clone(), candidate.upstream_model.clone()),
         first_byte_ms,
+        sent_at_ms,
+        unseen_reasoning_cap,
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1157,7 +1178,10 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
     if outcome.length_stop {
         st.rc.shape.borrow_mut().length_stop = true;
     }
-    let (usage, basis) = outcome.billed_usage();
+    let (mut usage, basis) = outcome.billed_usage();
+    if let (false, None, Some(cap)) = (outcome.complete, outcome.usage, st.unseen_reasoning_cap) {
+        usage = crate::stream::with_unseen_reasoning(usage, http::now_ms() - st.sent_at_ms, cap);
+    }
     let priced = Receipt::priced(
         &st.receipt.request_id,
         &st.receipt.provider,

@@ -22,7 +22,7 @@ pub fn admit(provider: &str, upstream_model: &str) -> Admission {
 }
 
 pub fn success(provider: &str, upstream_model: &str, kind: AnswerKind, latency_ms: f64) {
-    BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), kind, latency_ms));
+    BOARD.with(|b| b.borrow_mut().record_success(&deployment_key(provider, upstream_model), kind, latency_ms, now_ms()));
 }
 
 /// A stream produced its first token (see `record_started`).
@@ -50,7 +50,7 @@ pub fn refusal(provider: &str, retry_in_ms: f64) -> String {
 }
 
 pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<f64> {
-    BOARD.with(|b| b.borrow().latency_ms(key, kind))
+    BOARD.with(|b| b.borrow().latency_ms(key, kind, now_ms()))
 }
 
 /// The deployments of the models the tenant may use (all, without `allowed_models`), with this

@@ -209,6 +209,16 @@ pub trait Provider {
     }
 }
 
+/// Whether a 429's body says the request alone is larger than the account's per-minute token
+/// limit (OpenAI: "Request too large for gpt-4o in organization org-... on tokens per min
+/// (TPM): Limit 30000, Requested 45000"): the request's size, not the deployment's load.
+pub fn too_large_for_rate_limit(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_ascii_lowercase))
+        .is_some_and(|m| m.starts_with("request too large"))
+}
+
 /// `req` cut into requests of at most `limit` inputs each, in input order. A request that fits,
 /// or an adapter with no limit, gets `req` itself, so that call is sent exactly as it always was.
 pub fn embeddings_batches(req: &EmbeddingsRequest, limit: Option<usize>) -> Vec<Cow<'_, EmbeddingsRequest>> {
@@ -544,6 +554,15 @@ mod tests {
         // One batch without reported usage leaves the whole to the estimate.
         let unreported = EmbeddingsAnswer { usage: None, ..answer(&[2.0], 0) };
         assert_eq!(merge_embeddings_answers(vec![answer(&[1.0], 5), unreported]).usage, None);
+    }
+
+    #[test]
+    fn a_429_for_a_request_too_large_for_the_per_minute_limit_is_told_apart() {
+        let too_large = br#"{"error":{"message":"Request too large for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Requested 45000. The input or output tokens must be reduced in order to run successfully.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
+        let busy = br#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
+        assert!(too_large_for_rate_limit(too_large));
+        assert!(!too_large_for_rate_limit(busy));
+        assert!(!too_large_for_rate_limit(b"not json"));
     }
 
     #[test]

@@ -21,11 +21,16 @@ pub struct BreakerConfig {
     /// client went away is cancelled with its request and never reports back. Longer than any
     /// provider's time limit to response headers (60 s by default).
     pub probe_timeout_ms: f64,
+    /// How long a latency average counts without a new sample. `fastest` sends its requests to
+    /// the deployment with the lowest average, so a slower one gets none and its average would
+    /// never move: once stale it reads as unmeasured, which `fastest` tries first, so one request
+    /// measures it again (one every this often, per isolate, while it is slower).
+    pub latency_stale_ms: f64,
 }
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        BreakerConfig { failure_threshold: 5, cooldown_ms: 30_000.0, latency_alpha: 0.2, probe_timeout_ms: 120_000.0 }
+        BreakerConfig { failure_threshold: 5, cooldown_ms: 30_000.0, latency_alpha: 0.2, probe_timeout_ms: 120_000.0, latency_stale_ms: 300_000.0 }
     }
 }
 
@@ -49,6 +54,11 @@ pub struct DeploymentHealth {
     /// stream starts long before a whole answer would end), so kept apart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_latency_ms: Option<f64>,
+    /// When each average last took a sample (ms; 0: never).
+    #[serde(skip)]
+    pub latency_at_ms: f64,
+    #[serde(skip)]
+    pub stream_latency_at_ms: f64,
 }
 
 /// How an answer was read, which decides what its latency measures.
@@ -60,7 +70,16 @@ pub enum AnswerKind {
 
 impl Default for DeploymentHealth {
     fn default() -> Self {
-        DeploymentHealth { breaker: BreakerState::Closed, consecutive_failures: 0, successes: 0, failures: 0, latency_ms: None, stream_latency_ms: None }
+        DeploymentHealth {
+            breaker: BreakerState::Closed,
+            consecutive_failures: 0,
+            successes: 0,
+            failures: 0,
+            latency_ms: None,
+            stream_latency_ms: None,
+            latency_at_ms: 0.0,
+            stream_latency_at_ms: 0.0,
+        }
     }
 }
 
@@ -105,20 +124,22 @@ impl HealthBoard {
         }
     }
 
-    pub fn record_success(&mut self, key: &str, kind: AnswerKind, latency_ms: f64) {
-        let alpha = self.config.latency_alpha;
+    pub fn record_success(&mut self, key: &str, kind: AnswerKind, latency_ms: f64, now_ms: f64) {
+        let (alpha, stale) = (self.config.latency_alpha, self.config.latency_stale_ms);
         let h = self.deployments.entry(key.to_string()).or_default();
         h.successes += 1;
         h.consecutive_failures = 0;
         h.breaker = BreakerState::Closed;
-        let average = match kind {
-            AnswerKind::Whole => &mut h.latency_ms,
-            AnswerKind::Stream => &mut h.stream_latency_ms,
+        let (average, at) = match kind {
+            AnswerKind::Whole => (&mut h.latency_ms, &mut h.latency_at_ms),
+            AnswerKind::Stream => (&mut h.stream_latency_ms, &mut h.stream_latency_at_ms),
         };
+        // A stale average is started afresh: it describes the deployment as it was.
         *average = Some(match *average {
-            Some(avg) => avg + alpha * (latency_ms - avg),
-            None => latency_ms,
+            Some(avg) if now_ms - *at <= stale => avg + alpha * (latency_ms - avg),
+            _ => latency_ms,
         });
+        *at = now_ms;
     }
 
     /// A stream has produced its first token: the deployment answers, so a half-open breaker
@@ -151,6 +172,16 @@ impl HealthBoard {
         let h = self.deployments.entry(key.to_string()).or_default();
         h.failures += 1;
         h.consecutive_failures += 1;
+        // For `fastest`, a failed call is a slow one (the request then waited for a fallback):
+        // it counts as a sample of twice the average, so a deployment that fails now and then
+        // falls behind one that answers, though its breaker never opens.
+        let alpha = self.config.latency_alpha;
+        for (average, at) in [(&mut h.latency_ms, &mut h.latency_at_ms), (&mut h.stream_latency_ms, &mut h.stream_latency_at_ms)] {
+            if let Some(avg) = average.as_mut() {
+                *avg += alpha * *avg;
+                *at = now_ms;
+            }
+        }
         let probe_failed = matches!(h.breaker, BreakerState::HalfOpen { .. });
         let was_open = matches!(h.breaker, BreakerState::Open { .. });
         if probe_failed || h.consecutive_failures >= threshold {
@@ -160,11 +191,12 @@ impl HealthBoard {
         false
     }
 
-    /// The average latency of answers read this way.
-    pub fn latency_ms(&self, key: &str, kind: AnswerKind) -> Option<f64> {
+    /// The average latency of answers read this way; `None` when unmeasured or stale.
+    pub fn latency_ms(&self, key: &str, kind: AnswerKind, now_ms: f64) -> Option<f64> {
+        let fresh = |average: Option<f64>, at: f64| average.filter(|_| now_ms - at <= self.config.latency_stale_ms);
         self.deployments.get(key).and_then(|h| match kind {
-            AnswerKind::Whole => h.latency_ms,
-            AnswerKind::Stream => h.stream_latency_ms,
+            AnswerKind::Whole => fresh(h.latency_ms, h.latency_at_ms),
+            AnswerKind::Stream => fresh(h.stream_latency_ms, h.stream_latency_at_ms),
         })
     }
 
@@ -181,13 +213,13 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_and_recovers_through_a_probe() {
-        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 3, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 3, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0, ..BreakerConfig::default() });
         let k = "openai/gpt-4o";
         for t in 0..2 {
             assert!(!b.record_failure(k, t as f64));
             assert_eq!(b.admit(k, t as f64), Admission::Allow);
         }
-        b.record_success(k, AnswerKind::Whole, 100.0);
+        b.record_success(k, AnswerKind::Whole, 100.0, 5.0);
         b.record_failure(k, 10.0);
         b.record_failure(k, 11.0);
         assert_eq!(b.admit(k, 12.0), Admission::Allow, "a success resets the count");
@@ -198,16 +230,31 @@ mod tests {
         assert!(b.record_failure(k, 1020.0), "a failed probe opens it again");
         assert_eq!(b.admit(k, 1500.0), Admission::Refuse { retry_in_ms: 520.0 }, "a failed probe reopens");
         assert_eq!(b.admit(k, 2020.0), Admission::Probe);
-        b.record_success(k, AnswerKind::Whole, 300.0);
+        b.record_success(k, AnswerKind::Whole, 300.0, 2020.0);
         assert_eq!(b.admit(k, 2021.0), Admission::Allow);
-        assert_eq!(b.latency_ms(k, AnswerKind::Whole), Some(200.0));
-        b.record_success(k, AnswerKind::Stream, 40.0);
-        assert_eq!((b.latency_ms(k, AnswerKind::Whole), b.latency_ms(k, AnswerKind::Stream)), (Some(200.0), Some(40.0)), "a stream's start is not averaged with whole answers");
+    }
+
+    #[test]
+    fn latency_for_fastest_counts_failures_as_slow_and_forgets_stale_averages() {
+        let mut b = HealthBoard::new(BreakerConfig { latency_alpha: 0.5, latency_stale_ms: 1000.0, ..BreakerConfig::default() });
+        let k = "azure-eu/mini";
+        b.record_success(k, AnswerKind::Whole, 100.0, 0.0);
+        b.record_success(k, AnswerKind::Whole, 300.0, 10.0);
+        b.record_success(k, AnswerKind::Stream, 40.0, 10.0);
+        assert_eq!((b.latency_ms(k, AnswerKind::Whole, 20.0), b.latency_ms(k, AnswerKind::Stream, 20.0)), (Some(200.0), Some(40.0)), "a stream's start is not averaged with whole answers");
+        // A failure is a sample of twice the average, in both measures.
+        b.record_failure(k, 30.0);
+        assert_eq!((b.latency_ms(k, AnswerKind::Whole, 40.0), b.latency_ms(k, AnswerKind::Stream, 40.0)), (Some(300.0), Some(60.0)));
+        // No sample for longer than latency_stale_ms: unmeasured again, so `fastest` tries it.
+        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1031.0), None);
+        b.record_success(k, AnswerKind::Whole, 80.0, 1100.0);
+        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1100.0), Some(80.0), "started afresh, not averaged with what it was");
+        assert_eq!(b.latency_ms("never/seen", AnswerKind::Whole, 0.0), None);
     }
 
     #[test]
     fn a_probe_that_ends_in_a_client_error_lets_the_next_request_probe() {
-        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0, ..BreakerConfig::default() });
         let k = "anthropic/claude-haiku-4-5";
         assert!(b.record_failure(k, 0.0));
         assert_eq!(b.admit(k, 1000.0), Admission::Probe);
@@ -215,7 +262,7 @@ mod tests {
         // The probe's request was refused by the upstream as a client error (a bad image URL).
         b.record_neutral(k);
         assert_eq!(b.admit(k, 1002.0), Admission::Probe, "without this, the breaker refused every request from then on");
-        b.record_success(k, AnswerKind::Whole, 50.0);
+        b.record_success(k, AnswerKind::Whole, 50.0, 1002.0);
         assert_eq!(b.admit(k, 1003.0), Admission::Allow);
         b.record_neutral(k);
         assert_eq!(b.admit(k, 1004.0), Admission::Allow, "a client error leaves a closed breaker closed");
@@ -223,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_streaming_probe_reopens_the_deployment_at_its_first_token() {
-        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0, ..BreakerConfig::default() });
         let k = "anthropic/claude-haiku-4-5";
         b.record_started(k);
         assert_eq!(b.admit(k, 0.0), Admission::Allow, "a closed breaker is left as it is");
@@ -240,7 +287,7 @@ mod tests {
 
     #[test]
     fn a_probe_that_never_reports_back_is_replaced_after_the_probe_timeout() {
-        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0 });
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1000.0, latency_alpha: 0.5, probe_timeout_ms: 60_000.0, ..BreakerConfig::default() });
         let k = "openai/gpt-4o";
         b.record_failure(k, 0.0);
         assert_eq!(b.admit(k, 1000.0), Admission::Probe);
@@ -252,7 +299,7 @@ mod tests {
     #[test]
     fn snapshot_is_sorted_and_serializable() {
         let mut b = HealthBoard::default();
-        b.record_success("b/x", AnswerKind::Whole, 10.0);
+        b.record_success("b/x", AnswerKind::Whole, 10.0, 0.0);
         b.record_failure("a/y", 0.0);
         let snap = b.snapshot();
         assert_eq!(snap[0].0, "a/y");

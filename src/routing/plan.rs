@@ -23,8 +23,10 @@ pub struct PlanInput<'a> {
     pub catalog: &'a Catalog,
     pub prices: &'a PriceTable,
     pub facts: &'a Facts,
-    /// Output tokens to assume when estimating and checking context windows.
+    /// Output tokens to assume for each choice when estimating.
     pub expected_output_tokens: u64,
+    /// How many answers the request asks for (`n`): each is generated and billed.
+    pub choices: u64,
     /// The output cap the client set (`max_tokens` / `max_completion_tokens`), if any: a model
     /// that cannot write that many is passed over, since its provider would refuse the request
     /// with a 400, which ends the fallback chain.
@@ -72,8 +74,30 @@ pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, adapter_o
     prices.get(price_key)?.cannot_take(prompt_tokens + cap, Some(cap))
 }
 
+/// What keeps a user on one arm of a split: the tenant and user, so one tenant's `user` ids
+/// never share another's arms. Without a user each request is drawn on its own, by `request_id`
+/// (keyed by the tenant alone, a whole tenant's traffic would land on one arm and the test would
+/// say nothing). The worker and `costrouter route` draw alike.
+pub fn split_sticky_key(tenant: &str, user: &str, request_id: &str) -> String {
+    if user.is_empty() {
+        request_id.to_string()
+    } else {
+        format!("{tenant}:{user}")
+    }
+}
+
+/// Reasoning tokens `cheapest` expects of a model that reasons unasked (its pricing row says
+/// `supports_reasoning`) when the client sets no output cap: a rough medium-effort answer's.
+pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
+
 fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
     let requested = input.facts.model.as_str();
+    // A tenant held to some models asks by their names only, whatever the policy routes to: a
+    // name of the catalog outside them is no model of theirs (a name that is none, like `auto`,
+    // is left to the policy).
+    if input.catalog.resolve(requested).is_some() && !input.catalog.allows_name(input.allowed_models, requested) {
+        return Err(ApiError::model_not_found(requested));
+    }
     let baseline_price_key = input.catalog.resolve(requested).map(|m| m.price_key.clone());
     if route.strategy == Strategy::Requested && route.regions.is_empty() {
         let mut d = route_direct(input.catalog, requested, ModelMode::Chat, input.allowed_models, input.usable)?;
@@ -146,7 +170,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             continue;
         }
         let estimate = price.map(|p| {
-            let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens: input.expected_output_tokens, service_tier: input.service_tier, ..Usage::default() };
+            // A model that reasons unasked bills its reasoning as output: without a cap from the
+            // client (which holds it), a reasoning model would look as cheap as one that answers
+            // at once, and cost several times what `cheapest` expected.
+            let reasoning = if p.supports_reasoning && input.requested_output_tokens.is_none() { EXPECTED_REASONING_TOKENS } else { 0 };
+            let output_tokens = (input.expected_output_tokens + reasoning).saturating_mul(input.choices.max(1));
+            let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens, service_tier: input.service_tier, ..Usage::default() };
             p.cost(&usage, false).total
         });
         if !models.iter().any(|(m, _)| m.name == model.name) {
@@ -243,7 +272,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             let ms = (input.latency_ms)(&super::health::deployment_key(&candidates[0].provider, &candidates[0].upstream_model));
             reason.push_str(&format!(" -> {}@{} ({})", candidates[0].model, candidates[0].provider, ms.map(|m| format!("{m:.0} ms average")).unwrap_or_else(|| "not yet measured".into())));
         }
-        Strategy::Cascade => reason.push_str(&format!(" starting at {}, escalating on a weak answer", candidates[0].model)),
+        Strategy::Cascade if candidates.iter().any(|c| c.model != candidates[0].model) => reason.push_str(&format!(" starting at {}, escalating on a weak answer", candidates[0].model)),
+        Strategy::Cascade => reason.push_str(&format!(" at {}, with no stronger model available to escalate to", candidates[0].model)),
         _ => reason.push_str(&format!(" -> {}", candidates[0].model)),
     }
     if !route.regions.is_empty() {
@@ -342,7 +372,7 @@ route = { strategy = "requested" }
             "azure-eu/mini" => Some(120.0),
             _ => None,
         };
-        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: max_tokens, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
+        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: max_tokens, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -375,7 +405,7 @@ route = { strategy = "requested" }
         .unwrap();
         let facts = Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() };
         let first = |tier| {
-            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
+            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
             route(plan(&policy, &input).unwrap()).candidates[0].model.clone()
         };
         assert_eq!(first(ServiceTier::Standard), "gpt-4o-mini");
@@ -441,7 +471,7 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"only-eu\"\n[[rules]]\nname = \"eu\"\nwhen = { eu = true }\nroute = { strategy = \"requested\" }\n", &cat).unwrap();
         let facts = Facts { model: "gpt-4o".into(), ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!((e.status, e.code), (503, "no_available_route"));
         assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
     }
@@ -453,7 +483,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let run = |model: &str, allowed: Option<&[String]>| {
             let facts = Facts { model: model.into(), ..Facts::default() };
-            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
+            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
         };
         assert_eq!(run("gpt-9", None).unwrap_err().status, 404);
         let only_haiku = ["claude-haiku-4-5".to_string()];
@@ -472,8 +502,59 @@ route = { strategy = "requested" }
         let prices = prices();
         let facts = Facts { model: "gpt4o".into(), ..Facts::default() };
         let allowed = ["gpt4o".to_string()];
-        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
+        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
         assert_eq!(d.candidates[0].model, "gpt-4o", "the tenant may use gpt-4o through its alias: {}", d.reason);
+    }
+
+    #[test]
+    fn a_tenant_held_to_some_models_cannot_ask_by_another_name_of_the_catalog_under_any_rule() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-4o-mini\"] }\n", &cat).unwrap();
+        let prices = prices();
+        let allowed = ["gpt-4o-mini".to_string()];
+        let run = |model: &str| {
+            let facts = Facts { model: model.into(), ..Facts::default() };
+            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None })
+        };
+        let e = run("gpt-4o").unwrap_err();
+        assert_eq!((e.status, e.code), (404, "model_not_found"), "savings would be priced against a model the tenant cannot use: {}", e.message);
+        assert_eq!(route(run("gpt-4o-mini").unwrap()).candidates[0].model, "gpt-4o-mini");
+        assert_eq!(route(run("auto").unwrap()).candidates[0].model, "gpt-4o-mini", "a name that is no model is the policy's to route");
+    }
+
+    #[test]
+    fn cheapest_counts_every_choice_and_the_reasoning_a_model_does_unasked() {
+        let cat = Catalog::from_json(
+            r#"{"version":1,"providers":{"openai":{"preset":"openai"}},
+              "models":{"o4-mini":{"deployments":[{"provider":"openai","upstream_model":"o4-mini"}]},"gpt-4.1":{"deployments":[{"provider":"openai","upstream_model":"gpt-4.1"}]}},"aliases":{}}"#,
+        )
+        .unwrap();
+        let prices = PriceTable::from_json(r#"{"models":{"o4-mini":{"input":1.1,"output":4.4,"supports_reasoning":true},"gpt-4.1":{"input":2,"output":8}}}"#).unwrap();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"o4-mini\", \"gpt-4.1\"] }\n", &cat).unwrap();
+        let facts = Facts { model: "auto".into(), prompt_tokens: 1000, ..Facts::default() };
+        let run = |cap: Option<u64>, choices: u64| {
+            route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: cap.unwrap_or(512), choices, requested_output_tokens: cap, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap())
+        };
+        // 1,000 in, 512 out: o4-mini $0.0033 against gpt-4.1's $0.0061 as list prices, but its
+        // unseen reasoning (2,000 tokens expected) makes it $0.0121.
+        let d = run(None, 1);
+        assert_eq!(d.candidates[0].model, "gpt-4.1", "{}", d.reason);
+        assert!(d.reason.contains("o4-mini $0.0121") && d.reason.contains("gpt-4.1 $0.006096"), "{}", d.reason);
+        // A cap from the client holds the reasoning too: then list prices decide.
+        assert_eq!(run(Some(512), 1).candidates[0].model, "o4-mini");
+        assert!(run(Some(512), 3).reason.contains("gpt-4.1 $0.014288"), "three answers' output: {}", run(Some(512), 3).reason);
+    }
+
+    #[test]
+    fn a_cascade_with_no_stronger_model_left_says_so() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"c\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"claude-haiku-4-5\"] }\n", &cat).unwrap();
+        let prices = prices();
+        let facts = Facts { model: "x".into(), ..Facts::default() };
+        let run = |usable: &dyn Fn(&ProviderConfig) -> bool| route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable, latency_ms: &|_| None }).unwrap());
+        assert!(run(&|_| true).reason.contains("starting at gpt-4o-mini, escalating on a weak answer"));
+        let d = run(&|p| p.id != "anthropic");
+        assert!(d.reason.contains("at gpt-4o-mini, with no stronger model available to escalate to"), "{}", d.reason);
     }
 
     #[test]
@@ -481,14 +562,14 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"tiny\", \"gpt-4o-mini\"] }\n", &cat).unwrap();
         let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
-        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
+        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
         let text = Facts { model: "x".into(), ..Facts::default() };
         assert_eq!(route(run(&text).unwrap()).candidates[0].model, "tiny");
         let image = Facts { has_images: true, ..text };
         let d = route(run(&image).unwrap());
         assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
         let only_tiny = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"t\"\nroute = { strategy = \"fallback\", candidates = [\"tiny\"] }\n", &cat).unwrap();
-        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{}", e.message);
     }
 
@@ -507,7 +588,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"fallback\", candidates = [\"claude-haiku-4-5\"], regions = [\"eu\"] }\n", &cat).unwrap();
         let prices = prices();
         let facts = Facts { model: "claude-haiku-4-5".into(), prompt_tokens: 197_000, ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!(e.status, 400, "{}", e.message);
     }
 

@@ -243,11 +243,16 @@ impl Policy {
             return Err(err(line_of(text, raw.version.span().start), format!("unsupported version {}; this router reads version {POLICY_VERSION}", raw.version.get_ref())));
         }
         let mut hosts = Vec::new();
+        let mut host_lines = BTreeMap::new();
         for h in raw.hosts {
             let line = line_of(text, h.span().start);
             let h = h.into_inner();
             if let Some(problem) = host_pattern_problem(&h.host) {
                 return Err(err(line, format!("host '{}' {problem}", h.host)));
+            }
+            // Two entries for one hostname: which one wins would depend on how it is matched.
+            if let Some(previous) = host_lines.insert(h.host.to_ascii_lowercase(), line) {
+                return Err(err(line, format!("host '{}' is already listed at line {previous}", h.host)));
             }
             if !known.is_model(&h.model) {
                 return Err(err(line, format!("host '{}' names unknown model or alias '{}'", h.host, h.model)));
@@ -290,6 +295,30 @@ impl Policy {
                     }
                 }
             }
+            // Difficulty is a score from 0 to 1: a bound outside it makes the condition always
+            // or never true, which is not what anyone writing it meant.
+            if let Some(Range { min, max }) = r.when.difficulty {
+                if let Some(bound) = min.into_iter().chain(max).find(|b| !(0.0..=1.0).contains(b)) {
+                    return Err(err(line, format!("rule '{}': difficulty bounds are between 0 and 1 (got {bound})", r.name)));
+                }
+            }
+            let w = &r.when;
+            let lists: [(&str, Option<usize>); 11] = [
+                ("task", w.task.as_ref().map(Vec::len)),
+                ("risk", w.risk.as_ref().map(Vec::len)),
+                ("model", w.model.as_ref().map(Vec::len)),
+                ("plan", w.plan.as_ref().map(Vec::len)),
+                ("feature", w.feature.as_ref().map(Vec::len)),
+                ("team", w.team.as_ref().map(Vec::len)),
+                ("env", w.env.as_ref().map(Vec::len)),
+                ("user", w.user.as_ref().map(Vec::len)),
+                ("host", w.host.as_ref().map(Vec::len)),
+                ("country", w.country.as_ref().map(Vec::len)),
+                ("continent", w.continent.as_ref().map(Vec::len)),
+            ];
+            if let Some((field, _)) = lists.iter().find(|(_, len)| *len == Some(0)) {
+                return Err(err(line, format!("rule '{}': when.{field} is an empty list, which matches nothing; leave it out to match any", r.name)));
+            }
             for h in r.when.host.iter().flatten() {
                 if let Some(problem) = host_pattern_problem(h) {
                     return Err(err(line, format!("rule '{}': when.host '{h}' {problem}", r.name)));
@@ -315,6 +344,9 @@ impl Policy {
                 c.validate().map_err(|m| err(line, m))?;
                 if c.semantic_embedder != crate::cache::semantic::STATIC_EMBEDDER && !known.is_model(&c.semantic_embedder) {
                     return Err(err(line, format!("cache.semantic_embedder '{}' is neither \"static\" nor a model in the catalog", c.semantic_embedder)));
+                }
+                if c.semantic_embedder != crate::cache::semantic::STATIC_EMBEDDER && known.is_chat_model(&c.semantic_embedder) {
+                    return Err(err(line, format!("cache.semantic_embedder '{}' is a chat model; it must be an embedding model (or \"static\")", c.semantic_embedder)));
                 }
                 c
             }
@@ -409,6 +441,8 @@ fn host_pattern_problem(pattern: &str) -> Option<&'static str> {
         Some("must not name a port: requests are matched on the hostname alone")
     } else if pattern.ends_with('.') || pattern.is_empty() || pattern.contains(char::is_whitespace) {
         Some("is not a hostname (no trailing dot, no spaces)")
+    } else if pattern.strip_prefix("*.").unwrap_or(pattern).contains('*') {
+        Some("may hold '*' only as its whole first label (*.router.example.com)")
     } else {
         None
     }
@@ -615,6 +649,25 @@ route = { strategy = "requested" }
         let e = Policy::from_toml("acme.toml", &host, &KnownWithEmbeddings).unwrap_err();
         assert!(e.message.contains("an embedding model, which cannot answer chat requests"), "{e}");
         Policy::from_toml("acme.toml", POLICY, &KnownWithEmbeddings).unwrap();
+    }
+
+    #[test]
+    fn conditions_and_hosts_that_could_never_match_are_refused_at_load() {
+        let refused = |text: String, what: &str| {
+            let e = Policy::from_toml("acme.toml", &text, &KnownWithEmbeddings).unwrap_err();
+            assert!(e.message.contains(what), "wanted '{what}' in: {e}");
+        };
+        let hosts = "[[hosts]]\nhost = \"gpt4o.router.example.com\"\nmodel = \"gpt4o\"";
+        refused(POLICY.replacen(hosts, &format!("{hosts}\n\n[[hosts]]\nhost = \"GPT4O.router.example.com\"\nmodel = \"gpt-4o-mini\""), 1), "is already listed at line 5");
+        for pattern in ["*", "a.*.example.com", "*.*.example.com", "gpt*.example.com"] {
+            refused(POLICY.replacen("host = \"gpt4o.router.example.com\"", &format!("host = \"{pattern}\""), 1), "may hold '*' only as its whole first label");
+        }
+        Policy::from_toml("acme.toml", &POLICY.replacen("host = \"gpt4o.router.example.com\"", "host = \"*.router.example.com\"", 1), &Known).unwrap();
+        refused(POLICY.replace("when = { feature = [\"search\"] }", "when = { feature = [] }"), "when.feature is an empty list");
+        refused(POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [] }"), "when.model is an empty list");
+        refused(POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { min = 1.5 }"), "difficulty bounds are between 0 and 1 (got 1.5)");
+        refused(POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic_embedder = \"gpt-4o-mini\"\n\n[[rules]]", 1), "is a chat model; it must be an embedding model");
+        Policy::from_toml("acme.toml", &POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic_embedder = \"text-embedding-3-small\"\n\n[[rules]]", 1), &KnownWithEmbeddings).unwrap();
     }
 
     fn policy() -> Policy {
