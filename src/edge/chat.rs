@@ -280,13 +280,21 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 return Ok(decision);
             }
             Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
-                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision) else { return Err(spend::exceeded(&ex)) };
-                let model = cheaper.candidates[0].model.clone();
+                let room = ex.limit.saturating_sub(ex.spent).saturating_sub(ex.reserved);
+                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else { return Err(spend::exceeded(&ex)) };
+                let mut models: Vec<&str> = Vec::new();
+                for c in &cheaper.candidates {
+                    if !models.contains(&c.model.as_str()) {
+                        models.push(&c.model);
+                    }
+                }
+                let then = if models.len() > 1 { format!(" (then {})", models[1..].join(", ")) } else { String::new() };
+                let note = format!("; downgraded to {}{then}: budget '{}' reached its hard limit", models[0], ex.budget_id);
                 decision = cheaper;
                 // The cache slot was keyed by the route before the downgrade; a downgraded answer
                 // stored there would be served to requests that fit their budget.
                 *rc.cache_slot.borrow_mut() = None;
-                decision.reason.push_str(&format!("; downgraded to {model}: budget '{}' reached its hard limit", ex.budget_id));
+                decision.reason.push_str(&note);
                 let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
             }
@@ -296,12 +304,19 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
     unreachable_budget()
 }
 
-/// The chat model this tenant may use whose expected cost is lowest and whose context window
-/// holds the request: where a downgrade goes.
-fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: &PromptBound, decision: &RouteDecision) -> Option<RouteDecision> {
+/// Most models a downgrade tries, cheapest first.
+const DOWNGRADE_MODELS: usize = 3;
+
+/// Where a downgrade goes: the chat model this tenant may use whose expected cost is lowest and
+/// whose context window holds the request, then, as its fallbacks (a provider outage must not
+/// fail every downgraded request), the next cheapest up to [`DOWNGRADE_MODELS`] while the chain's
+/// worst case still fits the `room` left in the budget that refused.
+#[allow(clippy::too_many_arguments)]
+fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: &PromptBound, decision: &RouteDecision, room: Usd) -> Option<RouteDecision> {
     let allowed = principal.tenant.allowed_models.as_deref();
     let needed = facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS));
-    cfg.catalog
+    let mut ranked = cfg
+        .catalog
         .models
         .values()
         .filter(|m| m.mode == crate::catalog::ModelMode::Chat && cfg.catalog.allows(allowed, &m.name))
@@ -328,13 +343,27 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             // Ranked by what the request is expected to cost, as `cheapest` ranks: the worst case
             // (each model's own output cap when the request sets none) would favour a model with
             // a small cap over cheaper tokens. The worst case only breaks ties.
-            let usage = Usage { input_tokens: facts.prompt_tokens, output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS), service_tier: requested_tier(chat), ..Usage::default() };
-            let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| p.cost(&usage, false).total.0);
+            let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| {
+                let reasoning = if p.supports_reasoning && chat.max_output_tokens().is_none() { crate::routing::plan::EXPECTED_REASONING_TOKENS } else { 0 };
+                let output_tokens = (chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS) + reasoning).saturating_mul(chat.choices());
+                p.cost(&Usage { input_tokens: facts.prompt_tokens, output_tokens, service_tier: requested_tier(chat), ..Usage::default() }, false).total.0
+            });
             let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c, chat));
             Some(((expected, worst), d))
         })
-        .min_by_key(|(rank, _)| *rank)
-        .map(|(_, d)| d)
+        .collect::<Vec<_>>();
+    ranked.sort_by_key(|(rank, _)| *rank);
+    let mut ranked = ranked.into_iter().map(|(_, d)| d);
+    let mut chain = ranked.next()?;
+    for next in ranked.take(DOWNGRADE_MODELS - 1) {
+        let mut longer = chain.clone();
+        longer.candidates.extend(next.candidates);
+        if max_cost(&longer, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c, chat)) > room {
+            break;
+        }
+        chain = longer;
+    }
+    Some(chain)
 }
 
 /// The processing tier the request asks for (OpenAI's `service_tier`, passed through to the host).

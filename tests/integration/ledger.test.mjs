@@ -193,9 +193,17 @@ test('soft limits warn, scoped budgets downgrade, per-minute limits answer 429 w
   const down = await r.chat({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key, headers: { 'x-costrouter-feature': 'search' } });
   assert.equal(down.status, 200, await down.clone().text());
   assert.equal(down.headers.get('x-costrouter-route'), 'downgrade');
-  assert.match(down.headers.get('x-costrouter-route-reason'), /downgraded to mistral-small: budget 'search' reached its hard limit/);
+  assert.match(down.headers.get('x-costrouter-route-reason'), /downgraded to mistral-small \(then [^)]+\): budget 'search' reached its hard limit/);
+  assert.equal(down.headers.get('x-costrouter-model'), 'mistral-small-latest');
   assert.ok(Number(down.headers.get('x-costrouter-baseline-cost-usd')) > Number(down.headers.get('x-costrouter-cost-usd')));
-  for (let i = 0; i < 2; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
+  // The cheapest model's provider failing does not fail the downgraded request: the next
+  // cheapest that fits the budget answers.
+  r.upstream.script({ provider: 'openai', model: 'mistral-small-latest', response: { status: 500 } });
+  const next = await r.chat({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi again' }] }, { key, headers: { 'x-costrouter-feature': 'search' } });
+  assert.equal(next.status, 200, await next.clone().text());
+  assert.equal(next.headers.get('x-costrouter-route'), 'downgrade');
+  assert.notEqual(next.headers.get('x-costrouter-model'), 'mistral-small-latest', next.headers.get('x-costrouter-route-reason'));
+  for (let i = 0; i < 1; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
   const limited = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key });
   assert.equal(limited.status, 429);
   assert.ok(Number(limited.headers.get('retry-after')) >= 1);
