@@ -43,6 +43,11 @@ before(async () => {
     deployments: [{ provider: 'openai', upstream_model: 'limited-model' }, { provider: 'anthropic', upstream_model: 'claude-limited' }],
     price_key: 'gpt-4o-mini',
   };
+  catalog.models['too-large-first'] = {
+    deployments: [{ provider: 'openai', upstream_model: 'too-large-a' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
+    price_key: 'gpt-4o-mini',
+  };
+  catalog.models['thinker'] = { deployments: [{ provider: 'openai', upstream_model: 'o4-mini' }], price_key: 'o4-mini' };
   catalog.models['early-fail-stream'] = {
     deployments: [{ provider: 'anthropic', upstream_model: 'claude-early' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'claude-haiku-4-5',
@@ -447,6 +452,42 @@ test('a Gemini answer the model failed (MALFORMED_FUNCTION_CALL) falls back, cha
   const after = await health();
   assert.equal(after.breaker.state, 'closed', JSON.stringify(after));
   assert.equal(after.consecutive_failures, before.consecutive_failures, 'no failure counted');
+});
+
+test('a 429 for a request too large for the account\'s per-minute limit falls back without counting against the breaker', async () => {
+  const message = 'Request too large for gpt-4o-mini in organization org-fake on tokens per min (TPM): Limit 30000, Requested 45000. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.';
+  r.upstream.script({ provider: 'openai', model: 'too-large-a', times: 6, response: { status: 429, message, type: 'tokens' } });
+  for (let i = 0; i < 6; i++) {
+    const resp = await chat(ask('too-large-first'));
+    assert.equal(resp.status, 200, await resp.clone().text());
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+    assert.match(resp.headers.get('x-costrouter-route-reason'), /openai: HTTP 429 \(Request too large/, 'tried first every time: its breaker stayed closed');
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  }
+  const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
+  const health = list.data.find((d) => d.deployment === 'openai/too-large-a').health;
+  assert.deepEqual([health.breaker.state, health.consecutive_failures], ['closed', 0]);
+  // An ordinary rate limit still counts.
+  r.upstream.script({ provider: 'openai', model: 'too-large-a', response: { status: 429 } });
+  await (await chat(ask('too-large-first'))).arrayBuffer();
+  const after = (await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json()).data.find((d) => d.deployment === 'openai/too-large-a').health;
+  assert.equal(after.consecutive_failures, 1);
+});
+
+test('a reasoning model\'s stream cut off before its usage is billed the reasoning its time allowed, not only its text', async () => {
+  // o4-mini reasons unseen and reports usage in the last chunk; this stream breaks after 6 of
+  // its events, 250 ms apart: about 1.5 s of a call, 100 reasoning tokens a second.
+  r.upstream.script({ provider: 'openai', model: 'o4-mini', response: { fault: 'truncated', truncate_after: 6, event_delay_ms: 250 } });
+  const started = Date.now();
+  const resp = await chat({ ...ask('thinker', true), stream_options: { include_usage: true } });
+  assert.equal(resp.status, 200);
+  const { data } = await readSse(resp);
+  const elapsed = Date.now() - started;
+  const shown = data.filter((d) => typeof d === 'object').map((d) => d.choices?.[0]?.delta?.content ?? '').join('');
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.ok(ev.output_tokens >= 100 && ev.output_tokens <= Math.ceil(elapsed / 10) + 5, `${ev.output_tokens} output tokens for ${elapsed} ms`);
+  assert.ok(ev.output_tokens > 10 * Math.ceil(shown.length / 4), `far more than the ${shown.length} characters shown`);
+  assert.equal(ev.reasoning_tokens, ev.output_tokens);
 });
 
 test('no cost event carries a provider key', async () => {
