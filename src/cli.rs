@@ -76,6 +76,12 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
             let mut failed = 0;
             for path in policy_files(&o.positional)? {
                 match load_policy(&path, &catalog) {
+                    Ok(p) if !p.defects.is_empty() => {
+                        failed += 1;
+                        for defect in &p.defects {
+                            w(out, format!("error {defect}"))?;
+                        }
+                    }
                     Ok(p) => {
                         w(out, format!("ok    {} ({} rules)", path.display(), p.rules.len()))?;
                         for note in &p.notes {
@@ -174,10 +180,24 @@ struct LineContext {
 fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
     let mut f = Facts::for_chat(req);
     f.plan = ctx.plan.clone();
-    f.feature = ctx.feature.clone();
-    f.team = ctx.team.clone();
-    f.env = ctx.env.clone();
-    f.user = ctx.user.clone();
+    // Tags as the worker resolves them: `x_costrouter` stands for the headers, then the body's
+    // `metadata`, then its `user` (a tag the worker would refuse is left out here).
+    let header = |name: &str| {
+        let value = match name {
+            "x-costrouter-feature" => &ctx.feature,
+            "x-costrouter-team" => &ctx.team,
+            "x-costrouter-env" => &ctx.env,
+            "x-costrouter-user" => &ctx.user,
+            _ => return None,
+        };
+        (!value.is_empty()).then(|| value.clone())
+    };
+    let no_key_tags = crate::events::Attribution::default();
+    let tags = crate::attribution::resolve(header, req.extra.get("metadata"), req.user.as_deref(), crate::attribution::KeyTags { tags: &no_key_tags, locked: false }).unwrap_or_default();
+    f.feature = tags.feature;
+    f.team = tags.team;
+    f.env = tags.environment;
+    f.user = tags.user;
     f.host = ctx.host.clone();
     f.country = ctx.country.clone();
     f.continent = ctx.continent.clone();
@@ -206,13 +226,14 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
     }
     facts.model_served = catalog.resolve(&facts.model).map(|m| m.name.clone()).unwrap_or_default();
     let everyone = |_: &ProviderConfig| true;
-    let sticky = crate::routing::plan::split_sticky_key(&ctx.tenant, &ctx.user, &format!("line-{line}"));
+    let sticky = crate::routing::plan::split_sticky_key(&ctx.tenant, &facts.user, &format!("line-{line}"));
     let input = PlanInput {
         catalog,
         prices,
         facts: &facts,
         expected_output_tokens: req.max_output_tokens().unwrap_or(512),
         choices: req.choices(),
+        expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(req.extra.get("reasoning_effort").and_then(serde_json::Value::as_str)),
         requested_output_tokens: req.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
         service_tier: crate::usage::ServiceTier::from_response(req.extra.get("service_tier").and_then(serde_json::Value::as_str)),
@@ -423,6 +444,11 @@ mod tests {
         let (code, out) = run_cli(&a, "");
         assert_eq!(code, 1);
         assert!(out.contains("bad.toml:3: rule 'r': candidate 'gpt-9'"), "{out}");
+        // A rule that loads but never matches fails the check (the worker serves the rest).
+        std::fs::write(&bad, "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nwhen = { feature = [] }\nroute = { strategy = \"requested\" }\n").unwrap();
+        let (code, out) = run_cli(&a, "");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.starts_with("error ") && out.contains("bad.toml:3: rule 'r': when.feature is an empty list"), "{out}");
     }
 
     #[test]
@@ -445,6 +471,26 @@ mod tests {
         assert_eq!(lines[1]["action"], "respond");
         assert!(lines[2]["error"].as_str().unwrap().contains("invalid JSON"));
         assert_eq!(lines[3]["candidates"][0], "mistral-small@mistral");
+    }
+
+    #[test]
+    fn route_draws_a_split_arm_by_the_user_the_worker_would_see() {
+        let mut args: Vec<String> = vec!["route".into(), "--policy".into(), here("policies/example.toml")];
+        args.extend(seeds());
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        // The user from the body's `user` or `metadata.user`, as the worker reads it, when
+        // `x_costrouter` names none; and the same arm as when it does.
+        let input = concat!(
+            r#"{"model":"gpt-4o","user":"u-42","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","tenant":"acme"}}"#, "\n",
+            r#"{"model":"gpt-4o","metadata":{"user":"u-42"},"messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","tenant":"acme"}}"#, "\n",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","tenant":"acme","user":"u-42"}}"#, "\n",
+        );
+        let (_, out) = run_cli(&a, input);
+        let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        for line in &lines {
+            assert!(line["reason"].as_str().unwrap().contains("(sticky per user)"), "{line}");
+            assert_eq!(line["candidates"][0], lines[2]["candidates"][0]);
+        }
     }
 
     #[test]

@@ -351,10 +351,13 @@ fn prompt_efficiency(feature: &str, rows: &[Indexed], prices: &PriceTable, windo
         // each prompt that repeats none before it is written at that premium.
         let first_sends = r.system_tokens.saturating_sub(r.repeated_prefix_tokens);
         let write_premium = if b.cache_write > b.input { (b.cache_write - b.input).times(first_sends) } else { Usd::ZERO };
+        // Netted over the feature, not per row: a row that only wrote the cache (its prompts
+        // repeated later, in other rows) costs what the others save.
+        saving = saving + (b.input - b.cached_input).times(uncached_repeats) - write_premium;
         let row_saving = (b.input - b.cached_input).times(uncached_repeats).saturating_sub(write_premium).max(Usd::ZERO);
-        saving += row_saving;
         caching_by_row.push((at, row_saving));
     }
+    let saving = saving.max(Usd::ZERO);
     let share = pct(system, input);
     if repeated > 0 && saving.0 > 0 && pct(cached, repeated) < 50.0 {
         let m = monthly(saving, window_days);

@@ -82,6 +82,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
         choices: chat.choices(),
+        expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(chat.extra.get("reasoning_effort").and_then(Value::as_str)),
         requested_output_tokens: chat.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         service_tier: requested_tier(&chat),
@@ -297,6 +298,15 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 decision.reason.push_str(&note);
                 let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
+                // The chain was sized to the budget that asked for the downgrade; another covering
+                // budget may have less room. The cheapest model alone may still fit it.
+                let first = decision.candidates[0].model.clone();
+                if reserved.is_err() && decision.candidates.iter().any(|c| c.model != first) {
+                    decision.candidates.retain(|c| c.model == first);
+                    decision.reason = format!("{}; its fallbacks left out: they do not fit another budget", decision.reason);
+                    let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
+                    reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
+                }
             }
             Err(ex) => return Err(spend::exceeded(&ex)),
         }
@@ -344,7 +354,7 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             // (each model's own output cap when the request sets none) would favour a model with
             // a small cap over cheaper tokens. The worst case only breaks ties.
             let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| {
-                let reasoning = if p.supports_reasoning && chat.max_output_tokens().is_none() { crate::routing::plan::EXPECTED_REASONING_TOKENS } else { 0 };
+                let reasoning = if p.supports_reasoning && chat.max_output_tokens().is_none() { crate::routing::plan::expected_reasoning_tokens(chat.extra.get("reasoning_effort").and_then(Value::as_str)) } else { 0 };
                 let output_tokens = (chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS) + reasoning).saturating_mul(chat.choices());
                 p.cost(&Usage { input_tokens: facts.prompt_tokens, output_tokens, service_tier: requested_tier(chat), ..Usage::default() }, false).total.0
             });

@@ -186,6 +186,9 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                             for note in &p.notes {
                                 worker::console_warn!("policy note: {note}");
                             }
+                            for defect in &p.defects {
+                                worker::console_warn!("policy defect (costrouter policy check refuses it; the rest is served): {defect}");
+                            }
                         }
                         chosen = Some((Some(key), Rc::new(p)));
                     }
@@ -221,6 +224,7 @@ fn fallback_policy() -> Policy {
     use crate::routing::policy::{Action, Condition, Route, Rule, Strategy};
     Policy {
         notes: Vec::new(),
+        defects: Vec::new(),
         name: "built-in".into(),
         description: String::new(),
         hosts: Vec::new(),

@@ -49,7 +49,8 @@ pub fn refusal(provider: &str, retry_in_ms: f64) -> String {
     format!("{provider}: circuit open (next probe in {:.0} s)", retry_in_ms / 1000.0)
 }
 
-pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<f64> {
+/// The deployment's latency average for answers read this way, and whether it is fresh.
+pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<(f64, bool)> {
     BOARD.with(|b| b.borrow().latency_ms(key, kind, now_ms()))
 }
 

@@ -23,8 +23,10 @@ pub struct BreakerConfig {
     pub probe_timeout_ms: f64,
     /// How long a latency average counts without a new sample. `fastest` sends its requests to
     /// the deployment with the lowest average, so a slower one gets none and its average would
-    /// never move: once stale it reads as unmeasured, which `fastest` tries first, so one request
-    /// measures it again (one every this often, per isolate, while it is slower).
+    /// never move: once stale, while another candidate's is fresh, it ranks as unmeasured, which
+    /// `fastest` tries first, so one request measures it again (one every this often, per
+    /// isolate, while it is slower). When every average is stale (a quiet isolate) they rank as
+    /// they were.
     pub latency_stale_ms: f64,
 }
 
@@ -174,11 +176,13 @@ impl HealthBoard {
         h.consecutive_failures += 1;
         // For `fastest`, a failed call is a slow one (the request then waited for a fallback):
         // it counts as a sample of twice the average, so a deployment that fails now and then
-        // falls behind one that answers, though its breaker never opens.
-        let alpha = self.config.latency_alpha;
+        // falls behind one that answers, though its breaker never opens. Only a fresh average
+        // grows (a stale one describes the deployment as it was), and never past the probe
+        // timeout, so a long run of failures cannot push it out of range.
+        let (alpha, stale, ceiling) = (self.config.latency_alpha, self.config.latency_stale_ms, self.config.probe_timeout_ms);
         for (average, at) in [(&mut h.latency_ms, &mut h.latency_at_ms), (&mut h.stream_latency_ms, &mut h.stream_latency_at_ms)] {
-            if let Some(avg) = average.as_mut() {
-                *avg += alpha * *avg;
+            if let Some(avg) = average.as_mut().filter(|_| now_ms - *at <= stale) {
+                *avg = (*avg + alpha * *avg).min(ceiling);
                 *at = now_ms;
             }
         }
@@ -191,12 +195,13 @@ impl HealthBoard {
         false
     }
 
-    /// The average latency of answers read this way; `None` when unmeasured or stale.
-    pub fn latency_ms(&self, key: &str, kind: AnswerKind, now_ms: f64) -> Option<f64> {
-        let fresh = |average: Option<f64>, at: f64| average.filter(|_| now_ms - at <= self.config.latency_stale_ms);
+    /// The average latency of answers read this way, and whether it is fresh (a sample within
+    /// `latency_stale_ms`); `None` when unmeasured.
+    pub fn latency_ms(&self, key: &str, kind: AnswerKind, now_ms: f64) -> Option<(f64, bool)> {
+        let with_age = |average: Option<f64>, at: f64| average.map(|avg| (avg, now_ms - at <= self.config.latency_stale_ms));
         self.deployments.get(key).and_then(|h| match kind {
-            AnswerKind::Whole => fresh(h.latency_ms, h.latency_at_ms),
-            AnswerKind::Stream => fresh(h.stream_latency_ms, h.stream_latency_at_ms),
+            AnswerKind::Whole => with_age(h.latency_ms, h.latency_at_ms),
+            AnswerKind::Stream => with_age(h.stream_latency_ms, h.stream_latency_at_ms),
         })
     }
 
@@ -241,15 +246,22 @@ mod tests {
         b.record_success(k, AnswerKind::Whole, 100.0, 0.0);
         b.record_success(k, AnswerKind::Whole, 300.0, 10.0);
         b.record_success(k, AnswerKind::Stream, 40.0, 10.0);
-        assert_eq!((b.latency_ms(k, AnswerKind::Whole, 20.0), b.latency_ms(k, AnswerKind::Stream, 20.0)), (Some(200.0), Some(40.0)), "a stream's start is not averaged with whole answers");
+        assert_eq!((b.latency_ms(k, AnswerKind::Whole, 20.0), b.latency_ms(k, AnswerKind::Stream, 20.0)), (Some((200.0, true)), Some((40.0, true))), "a stream's start is not averaged with whole answers");
         // A failure is a sample of twice the average, in both measures.
         b.record_failure(k, 30.0);
-        assert_eq!((b.latency_ms(k, AnswerKind::Whole, 40.0), b.latency_ms(k, AnswerKind::Stream, 40.0)), (Some(300.0), Some(60.0)));
-        // No sample for longer than latency_stale_ms: unmeasured again, so `fastest` tries it.
-        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1031.0), None);
+        assert_eq!((b.latency_ms(k, AnswerKind::Whole, 40.0), b.latency_ms(k, AnswerKind::Stream, 40.0)), (Some((300.0, true)), Some((60.0, true))));
+        // No sample for longer than latency_stale_ms: stale, and a failure then does not revive it.
+        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1031.0), Some((300.0, false)));
+        b.record_failure(k, 1040.0);
+        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1041.0), Some((300.0, false)));
         b.record_success(k, AnswerKind::Whole, 80.0, 1100.0);
-        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1100.0), Some(80.0), "started afresh, not averaged with what it was");
+        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1100.0), Some((80.0, true)), "started afresh, not averaged with what it was");
         assert_eq!(b.latency_ms("never/seen", AnswerKind::Whole, 0.0), None);
+        // Failures without end stay in range (at most the probe timeout).
+        for t in 0..5000 {
+            b.record_failure(k, 1100.0 + t as f64 * 0.1);
+        }
+        assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1600.0), Some((BreakerConfig::default().probe_timeout_ms, true)));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct PlanInput<'a> {
     pub expected_output_tokens: u64,
     /// How many answers the request asks for (`n`): each is generated and billed.
     pub choices: u64,
+    /// Reasoning tokens to expect of a model that reasons unasked, when the client sets no output
+    /// cap ([`expected_reasoning_tokens`] for the request's `reasoning_effort`).
+    pub expected_reasoning_tokens: u64,
     /// The output cap the client set (`max_tokens` / `max_completion_tokens`), if any: a model
     /// that cannot write that many is passed over, since its provider would refuse the request
     /// with a 400, which ends the fallback chain.
@@ -41,7 +44,7 @@ pub struct PlanInput<'a> {
     pub allowed_models: Option<&'a [String]>,
     pub usable: &'a dyn Fn(&ProviderConfig) -> bool,
     /// Moving-average latency of a deployment (by [`super::health::deployment_key`]), if measured.
-    pub latency_ms: &'a dyn Fn(&str) -> Option<f64>,
+    pub latency_ms: &'a dyn Fn(&str) -> Option<(f64, bool)>,
 }
 
 pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
@@ -89,6 +92,17 @@ pub fn split_sticky_key(tenant: &str, user: &str, request_id: &str) -> String {
 /// Reasoning tokens `cheapest` expects of a model that reasons unasked (its pricing row says
 /// `supports_reasoning`) when the client sets no output cap: a rough medium-effort answer's.
 pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
+
+/// [`EXPECTED_REASONING_TOKENS`] scaled to the request's `reasoning_effort`: "none" and
+/// "minimal" think (almost) not at all (Gemini is sent a zero budget), "low" half, "high" twice.
+pub fn expected_reasoning_tokens(reasoning_effort: Option<&str>) -> u64 {
+    match reasoning_effort {
+        Some("none" | "minimal") => 0,
+        Some("low") => EXPECTED_REASONING_TOKENS / 2,
+        Some("high") => EXPECTED_REASONING_TOKENS * 2,
+        _ => EXPECTED_REASONING_TOKENS,
+    }
+}
 
 fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
     let requested = input.facts.model.as_str();
@@ -173,7 +187,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             // A model that reasons unasked bills its reasoning as output: without a cap from the
             // client (which holds it), a reasoning model would look as cheap as one that answers
             // at once, and cost several times what `cheapest` expected.
-            let reasoning = if p.supports_reasoning && input.requested_output_tokens.is_none() { EXPECTED_REASONING_TOKENS } else { 0 };
+            let reasoning = if p.supports_reasoning && input.requested_output_tokens.is_none() { input.expected_reasoning_tokens } else { 0 };
             let output_tokens = (input.expected_output_tokens + reasoning).saturating_mul(input.choices.max(1));
             let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens, service_tier: input.service_tier, ..Usage::default() };
             p.cost(&usage, false).total
@@ -221,8 +235,15 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         }
     }
     if route.strategy == Strategy::Fastest {
-        let latency = |c: &Candidate| (input.latency_ms)(&super::health::deployment_key(&c.provider, &c.upstream_model)).unwrap_or(-1.0);
-        candidates.sort_by(|a, b| latency(a).total_cmp(&latency(b)));
+        let latency = |c: &Candidate| (input.latency_ms)(&super::health::deployment_key(&c.provider, &c.upstream_model));
+        // A stale average ranks as unmeasured (first, to be measured again) while another is
+        // fresh; when none is (a quiet isolate), the stale ones rank as they were.
+        let any_fresh = candidates.iter().any(|c| matches!(latency(c), Some((_, true))));
+        let rank = |c: &Candidate| match latency(c) {
+            Some((ms, fresh)) if fresh || !any_fresh => ms,
+            _ => -1.0,
+        };
+        candidates.sort_by(|a, b| rank(a).total_cmp(&rank(b)));
     }
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
@@ -270,7 +291,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         }
         Strategy::Fastest => {
             let ms = (input.latency_ms)(&super::health::deployment_key(&candidates[0].provider, &candidates[0].upstream_model));
-            reason.push_str(&format!(" -> {}@{} ({})", candidates[0].model, candidates[0].provider, ms.map(|m| format!("{m:.0} ms average")).unwrap_or_else(|| "not yet measured".into())));
+            let measured = match ms {
+                Some((m, true)) => format!("{m:.0} ms average"),
+                Some((m, false)) => format!("{m:.0} ms average, stale"),
+                None => "not yet measured".into(),
+            };
+            reason.push_str(&format!(" -> {}@{} ({measured})", candidates[0].model, candidates[0].provider));
         }
         Strategy::Cascade if candidates.iter().any(|c| c.model != candidates[0].model) => reason.push_str(&format!(" starting at {}, escalating on a weak answer", candidates[0].model)),
         Strategy::Cascade => reason.push_str(&format!(" at {}, with no stronger model available to escalate to", candidates[0].model)),
@@ -368,11 +394,11 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", POLICY, &cat).unwrap();
         let prices = prices();
         let latency = |k: &str| match k {
-            "openai/gpt-4o-mini" => Some(300.0),
-            "azure-eu/mini" => Some(120.0),
+            "openai/gpt-4o-mini" => Some((300.0, true)),
+            "azure-eu/mini" => Some((120.0, true)),
             _ => None,
         };
-        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: max_tokens, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
+        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: max_tokens, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -405,7 +431,7 @@ route = { strategy = "requested" }
         .unwrap();
         let facts = Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() };
         let first = |tier| {
-            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
+            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
             route(plan(&policy, &input).unwrap()).candidates[0].model.clone()
         };
         assert_eq!(first(ServiceTier::Standard), "gpt-4o-mini");
@@ -471,7 +497,7 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"only-eu\"\n[[rules]]\nname = \"eu\"\nwhen = { eu = true }\nroute = { strategy = \"requested\" }\n", &cat).unwrap();
         let facts = Facts { model: "gpt-4o".into(), ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!((e.status, e.code), (503, "no_available_route"));
         assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
     }
@@ -483,7 +509,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let run = |model: &str, allowed: Option<&[String]>| {
             let facts = Facts { model: model.into(), ..Facts::default() };
-            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
+            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
         };
         assert_eq!(run("gpt-9", None).unwrap_err().status, 404);
         let only_haiku = ["claude-haiku-4-5".to_string()];
@@ -502,7 +528,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let facts = Facts { model: "gpt4o".into(), ..Facts::default() };
         let allowed = ["gpt4o".to_string()];
-        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
+        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
         assert_eq!(d.candidates[0].model, "gpt-4o", "the tenant may use gpt-4o through its alias: {}", d.reason);
     }
 
@@ -514,7 +540,7 @@ route = { strategy = "requested" }
         let allowed = ["gpt-4o-mini".to_string()];
         let run = |model: &str| {
             let facts = Facts { model: model.into(), ..Facts::default() };
-            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None })
+            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None })
         };
         let e = run("gpt-4o").unwrap_err();
         assert_eq!((e.status, e.code), (404, "model_not_found"), "savings would be priced against a model the tenant cannot use: {}", e.message);
@@ -533,7 +559,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"o4-mini\", \"gpt-4.1\"] }\n", &cat).unwrap();
         let facts = Facts { model: "auto".into(), prompt_tokens: 1000, ..Facts::default() };
         let run = |cap: Option<u64>, choices: u64| {
-            route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: cap.unwrap_or(512), choices, requested_output_tokens: cap, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap())
+            route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: cap.unwrap_or(512), choices, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: cap, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap())
         };
         // 1,000 in, 512 out: o4-mini $0.0033 against gpt-4.1's $0.0061 as list prices, but its
         // unseen reasoning (2,000 tokens expected) makes it $0.0121.
@@ -546,12 +572,33 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn fastest_measures_a_stale_deployment_again_unless_every_average_is_stale() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", POLICY, &cat).unwrap();
+        let prices = prices();
+        let facts = Facts { model: "gpt-4o-mini".into(), feature: "quick".into(), ..Facts::default() };
+        let first = |openai: Option<(f64, bool)>, azure: Option<(f64, bool)>| {
+            let latency = move |k: &str| if k == "openai/gpt-4o-mini" { openai } else { azure };
+            let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &latency }).unwrap());
+            (d.candidates[0].provider.clone(), d.reason)
+        };
+        assert_eq!(first(Some((300.0, true)), Some((120.0, true))).0, "azure-eu");
+        // openai slower once, long ago: measured again by this request while azure's is fresh.
+        let (provider, reason) = first(Some((300.0, false)), Some((120.0, true)));
+        assert_eq!(provider, "openai", "{reason}");
+        assert!(reason.contains("300 ms average, stale"), "{reason}");
+        // A quiet isolate, every average stale: ranked as they were, not in policy order.
+        assert_eq!(first(Some((300.0, false)), Some((120.0, false))).0, "azure-eu");
+        assert_eq!(first(None, Some((120.0, true))).0, "openai", "unmeasured first");
+    }
+
+    #[test]
     fn a_cascade_with_no_stronger_model_left_says_so() {
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"c\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"claude-haiku-4-5\"] }\n", &cat).unwrap();
         let prices = prices();
         let facts = Facts { model: "x".into(), ..Facts::default() };
-        let run = |usable: &dyn Fn(&ProviderConfig) -> bool| route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable, latency_ms: &|_| None }).unwrap());
+        let run = |usable: &dyn Fn(&ProviderConfig) -> bool| route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable, latency_ms: &|_| None }).unwrap());
         assert!(run(&|_| true).reason.contains("starting at gpt-4o-mini, escalating on a weak answer"));
         let d = run(&|p| p.id != "anthropic");
         assert!(d.reason.contains("at gpt-4o-mini, with no stronger model available to escalate to"), "{}", d.reason);
@@ -562,14 +609,14 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"tiny\", \"gpt-4o-mini\"] }\n", &cat).unwrap();
         let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
-        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
+        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
         let text = Facts { model: "x".into(), ..Facts::default() };
         assert_eq!(route(run(&text).unwrap()).candidates[0].model, "tiny");
         let image = Facts { has_images: true, ..text };
         let d = route(run(&image).unwrap());
         assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
         let only_tiny = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"t\"\nroute = { strategy = \"fallback\", candidates = [\"tiny\"] }\n", &cat).unwrap();
-        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{}", e.message);
     }
 
@@ -588,7 +635,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"fallback\", candidates = [\"claude-haiku-4-5\"], regions = [\"eu\"] }\n", &cat).unwrap();
         let prices = prices();
         let facts = Facts { model: "claude-haiku-4-5".into(), prompt_tokens: 197_000, ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
         assert_eq!(e.status, 400, "{}", e.message);
     }
 

@@ -155,6 +155,11 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// What loaded but may not be meant (`costrouter policy check` prints them), at their lines.
     pub notes: Vec<String>,
+    /// What loaded but cannot work as written (a condition or host that never matches, a
+    /// semantic embedder that cannot embed), at their lines: `costrouter policy check` fails on
+    /// them, so `make seed-remote` pushes none; the worker logs them and serves the rest, since a
+    /// policy stored before these were checked must not stop a tenant's traffic after a deploy.
+    pub defects: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -243,6 +248,7 @@ impl Policy {
             return Err(err(line_of(text, raw.version.span().start), format!("unsupported version {}; this router reads version {POLICY_VERSION}", raw.version.get_ref())));
         }
         let mut hosts = Vec::new();
+        let mut defects = Vec::new();
         let mut host_lines = BTreeMap::new();
         for h in raw.hosts {
             let line = line_of(text, h.span().start);
@@ -250,9 +256,12 @@ impl Policy {
             if let Some(problem) = host_pattern_problem(&h.host) {
                 return Err(err(line, format!("host '{}' {problem}", h.host)));
             }
+            if misplaced_wildcard(&h.host) {
+                defects.push(err(line, format!("host '{}' {MISPLACED_WILDCARD}", h.host)).to_string());
+            }
             // Two entries for one hostname: which one wins would depend on how it is matched.
             if let Some(previous) = host_lines.insert(h.host.to_ascii_lowercase(), line) {
-                return Err(err(line, format!("host '{}' is already listed at line {previous}", h.host)));
+                defects.push(err(line, format!("host '{}' is already listed at line {previous}", h.host)).to_string());
             }
             if !known.is_model(&h.model) {
                 return Err(err(line, format!("host '{}' names unknown model or alias '{}'", h.host, h.model)));
@@ -299,7 +308,7 @@ impl Policy {
             // or never true, which is not what anyone writing it meant.
             if let Some(Range { min, max }) = r.when.difficulty {
                 if let Some(bound) = min.into_iter().chain(max).find(|b| !(0.0..=1.0).contains(b)) {
-                    return Err(err(line, format!("rule '{}': difficulty bounds are between 0 and 1 (got {bound})", r.name)));
+                    defects.push(err(line, format!("rule '{}': difficulty bounds are between 0 and 1 (got {bound})", r.name)).to_string());
                 }
             }
             let w = &r.when;
@@ -317,11 +326,14 @@ impl Policy {
                 ("continent", w.continent.as_ref().map(Vec::len)),
             ];
             if let Some((field, _)) = lists.iter().find(|(_, len)| *len == Some(0)) {
-                return Err(err(line, format!("rule '{}': when.{field} is an empty list, which matches nothing; leave it out to match any", r.name)));
+                defects.push(err(line, format!("rule '{}': when.{field} is an empty list, which matches nothing; leave it out to match any", r.name)).to_string());
             }
             for h in r.when.host.iter().flatten() {
                 if let Some(problem) = host_pattern_problem(h) {
                     return Err(err(line, format!("rule '{}': when.host '{h}' {problem}", r.name)));
+                }
+                if misplaced_wildcard(h) {
+                    defects.push(err(line, format!("rule '{}': when.host '{h}' {MISPLACED_WILDCARD}", r.name)).to_string());
                 }
             }
             // A name the catalog lacks is a name clients may still send (`auto`, for a router
@@ -346,7 +358,7 @@ impl Policy {
                     return Err(err(line, format!("cache.semantic_embedder '{}' is neither \"static\" nor a model in the catalog", c.semantic_embedder)));
                 }
                 if c.semantic_embedder != crate::cache::semantic::STATIC_EMBEDDER && known.is_chat_model(&c.semantic_embedder) {
-                    return Err(err(line, format!("cache.semantic_embedder '{}' is a chat model; it must be an embedding model (or \"static\")", c.semantic_embedder)));
+                    defects.push(err(line, format!("cache.semantic_embedder '{}' is a chat model; it must be an embedding model (or \"static\")", c.semantic_embedder)).to_string());
                 }
                 c
             }
@@ -360,7 +372,7 @@ impl Policy {
                 }
             }
         }
-        Ok(Policy { name: raw.name, description: raw.description, hosts, cache, rules, notes })
+        Ok(Policy { name: raw.name, description: raw.description, hosts, cache, rules, notes, defects })
     }
 
     /// Whether a hostname alias or a rule looks at the request's host (else it need not be read).
@@ -441,11 +453,18 @@ fn host_pattern_problem(pattern: &str) -> Option<&'static str> {
         Some("must not name a port: requests are matched on the hostname alone")
     } else if pattern.ends_with('.') || pattern.is_empty() || pattern.contains(char::is_whitespace) {
         Some("is not a hostname (no trailing dot, no spaces)")
-    } else if pattern.strip_prefix("*.").unwrap_or(pattern).contains('*') {
-        Some("may hold '*' only as its whole first label (*.router.example.com)")
+
     } else {
         None
     }
+}
+
+const MISPLACED_WILDCARD: &str = "may hold '*' only as its whole first label (*.router.example.com); it never matches otherwise";
+
+/// A `*` anywhere but a leading `*.` label: such a pattern is compared as it is, and no
+/// hostname holds a `*`.
+fn misplaced_wildcard(pattern: &str) -> bool {
+    pattern.strip_prefix("*.").unwrap_or(pattern).contains('*')
 }
 
 fn host_matches(pattern: &str, host: &str) -> bool {
@@ -652,17 +671,20 @@ route = { strategy = "requested" }
     }
 
     #[test]
-    fn conditions_and_hosts_that_could_never_match_are_refused_at_load() {
+    fn conditions_and_hosts_that_could_never_match_are_defects() {
+        // Loaded (a policy stored before these were checked keeps serving), but a defect, which
+        // `costrouter policy check` fails on.
         let refused = |text: String, what: &str| {
-            let e = Policy::from_toml("acme.toml", &text, &KnownWithEmbeddings).unwrap_err();
-            assert!(e.message.contains(what), "wanted '{what}' in: {e}");
+            let p = Policy::from_toml("acme.toml", &text, &KnownWithEmbeddings).unwrap();
+            assert!(p.defects.iter().any(|d| d.contains(what) && d.starts_with("acme.toml:")), "wanted '{what}' in: {:?}", p.defects);
         };
         let hosts = "[[hosts]]\nhost = \"gpt4o.router.example.com\"\nmodel = \"gpt4o\"";
         refused(POLICY.replacen(hosts, &format!("{hosts}\n\n[[hosts]]\nhost = \"GPT4O.router.example.com\"\nmodel = \"gpt-4o-mini\""), 1), "is already listed at line 5");
         for pattern in ["*", "a.*.example.com", "*.*.example.com", "gpt*.example.com"] {
             refused(POLICY.replacen("host = \"gpt4o.router.example.com\"", &format!("host = \"{pattern}\""), 1), "may hold '*' only as its whole first label");
         }
-        Policy::from_toml("acme.toml", &POLICY.replacen("host = \"gpt4o.router.example.com\"", "host = \"*.router.example.com\"", 1), &Known).unwrap();
+        assert!(Policy::from_toml("acme.toml", &POLICY.replacen("host = \"gpt4o.router.example.com\"", "host = \"*.router.example.com\"", 1), &Known).unwrap().defects.is_empty());
+        assert!(policy().defects.is_empty());
         refused(POLICY.replace("when = { feature = [\"search\"] }", "when = { feature = [] }"), "when.feature is an empty list");
         refused(POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [] }"), "when.model is an empty list");
         refused(POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { min = 1.5 }"), "difficulty bounds are between 0 and 1 (got 1.5)");
