@@ -724,8 +724,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 if status == 429 || status == 503 {
                     worst_status = status;
                     // Passed on if every deployment fails: the SDKs honour it (up to a minute)
-                    // instead of retrying after their own 0.5 s into the same limits.
-                    waits.note(wait);
+                    // instead of retrying after their own 0.5 s into the same limits. A request
+                    // too large for a per-minute limit waits forever: if every call said so,
+                    // the client is told not to retry.
+                    waits.note(if status == 429 && crate::providers::too_large_for_rate_limit(&body) { Some(u32::MAX) } else { wait });
                 }
             }
             Disposition::ClientError => {

@@ -320,6 +320,12 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     {
         return Rejection::Unsupported;
     }
+    // Groq answers a request over the account's per-minute token limit by itself with a 413
+    // "Request too large for model ... on tokens per minute (TPM)": another deployment, with
+    // other limits, may take it (and if none does, the client hears this).
+    if message.starts_with("request too large") {
+        return Rejection::Unsupported;
+    }
     Rejection::Request
 }
 
@@ -563,6 +569,9 @@ mod tests {
         assert!(too_large_for_rate_limit(too_large));
         assert!(!too_large_for_rate_limit(busy));
         assert!(!too_large_for_rate_limit(b"not json"));
+        // Groq's 413 for the same: another deployment may take it.
+        let groq = br#"{"error":{"message":"Request too large for model `llama-3.1-8b-instant` in organization `org_01` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Requested 7412, please reduce your message size and try again.","type":"tokens","code":"rate_limit_exceeded"}}"#;
+        assert_eq!(openai_rejection(413, groq), Rejection::Unsupported);
     }
 
     #[test]

@@ -47,6 +47,7 @@ before(async () => {
     deployments: [{ provider: 'openai', upstream_model: 'too-large-a' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'gpt-4o-mini',
   };
+  catalog.models['too-large-only'] = { deployments: [{ provider: 'openai', upstream_model: 'too-large-b' }], price_key: 'gpt-4o-mini' };
   catalog.models['thinker'] = { deployments: [{ provider: 'openai', upstream_model: 'o4-mini' }], price_key: 'o4-mini' };
   catalog.models['early-fail-stream'] = {
     deployments: [{ provider: 'anthropic', upstream_model: 'claude-early' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
@@ -472,6 +473,12 @@ test('a 429 for a request too large for the account\'s per-minute limit falls ba
   await (await chat(ask('too-large-first'))).arrayBuffer();
   const after = (await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json()).data.find((d) => d.deployment === 'openai/too-large-a').health;
   assert.equal(after.consecutive_failures, 1);
+  // Where every deployment says so, no wait admits the request: the client is told not to retry.
+  r.upstream.script({ provider: 'openai', model: 'too-large-b', response: { status: 429, message, type: 'tokens' } });
+  const refused = await chat(ask('too-large-only'));
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get('x-should-retry'), 'false');
+  await refused.arrayBuffer();
 });
 
 test('a reasoning model\'s stream cut off before its usage is billed the reasoning its time allowed, not only its text', async () => {
