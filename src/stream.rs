@@ -82,11 +82,13 @@ impl StreamOutcome {
 pub const UNSEEN_REASONING_TOKENS_PER_SEC: f64 = 100.0;
 
 /// `usage` of an unfinished stream with no usage reported, with the reasoning a model that
-/// reasons unseen did in the `elapsed_ms` its call ran ([`UNSEEN_REASONING_TOKENS_PER_SEC`]),
-/// up to `output_cap`; the visible output estimate stays if larger.
-pub fn with_unseen_reasoning(usage: Usage, elapsed_ms: f64, output_cap: u64) -> Usage {
-    let reasoning = ((elapsed_ms.max(0.0) / 1000.0 * UNSEEN_REASONING_TOKENS_PER_SEC) as u64).min(output_cap);
-    Usage { output_tokens: usage.output_tokens.max(reasoning), reasoning_tokens: reasoning, ..usage }
+/// reasons unseen did while nothing showed: `thinking_ms` from the call to its first visible
+/// output (or to its end, if none came) at [`UNSEEN_REASONING_TOKENS_PER_SEC`], added to the
+/// visible output's estimate, all of it at most `output_cap`.
+pub fn with_unseen_reasoning(usage: Usage, thinking_ms: f64, output_cap: u64) -> Usage {
+    let room = output_cap.saturating_sub(usage.output_tokens);
+    let reasoning = ((thinking_ms.max(0.0) / 1000.0 * UNSEEN_REASONING_TOKENS_PER_SEC) as u64).min(room);
+    Usage { output_tokens: usage.output_tokens + reasoning, reasoning_tokens: reasoning, ..usage }
 }
 
 impl StreamSession {
@@ -111,6 +113,11 @@ impl StreamSession {
     /// Whether the stream has produced anything the client would act on (see `committed`).
     pub fn is_committed(&self) -> bool {
         self.committed
+    }
+
+    /// Whether any generated text has come (content, refusal, reasoning, tool-call arguments).
+    pub fn has_output(&self) -> bool {
+        self.output_chars > 0
     }
 
     /// Why the stream failed, once it has.
@@ -623,10 +630,11 @@ mod tests {
     #[test]
     fn an_unfinished_reasoning_stream_is_billed_the_reasoning_its_time_allowed() {
         let seen = Usage { input_tokens: 2000, output_tokens: 12, ..Usage::default() };
-        // 90 s of thinking at 100 tokens a second, under a 100,000-token cap.
+        // 90 s of thinking at 100 tokens a second before the 12 tokens shown, under a 100,000 cap.
         let billed = with_unseen_reasoning(seen, 90_000.0, 100_000);
-        assert_eq!((billed.input_tokens, billed.output_tokens, billed.reasoning_tokens), (2000, 9000, 9000));
-        assert_eq!(with_unseen_reasoning(seen, 90_000.0, 4000).output_tokens, 4000, "never past the cap");
-        assert_eq!(with_unseen_reasoning(seen, 50.0, 4000).output_tokens, 12, "what was seen, when more");
+        assert_eq!((billed.input_tokens, billed.output_tokens, billed.reasoning_tokens), (2000, 9012, 9000));
+        let capped = with_unseen_reasoning(seen, 90_000.0, 4000);
+        assert_eq!((capped.output_tokens, capped.reasoning_tokens), (4000, 3988), "never past the cap");
+        assert_eq!(with_unseen_reasoning(seen, 50.0, 4000).output_tokens, 17);
     }
 }

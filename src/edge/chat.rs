@@ -979,8 +979,10 @@ struct StreamState {
     deployment: (String, String),
     /// Time to the stream's first byte, the latency `fastest` compares streams by.
     first_byte_ms: f64,
-    /// When the provider call was sent.
+    /// When the provider call was sent, and when its first generated text came (a model that
+    /// reasons unseen thinks in between).
     sent_at_ms: f64,
+    first_output_ms: Option<f64>,
     /// The output cap of a model that reasons unseen (`stream::with_unseen_reasoning`).
     unseen_reasoning_cap: Option<u64>,
 }
@@ -1038,6 +1040,7 @@ fn stream_response(
         chat.max_output_tokens().or_else(|| crate::budget::cap_without_request(adapter_output_cap(&cfg, candidate, chat), p.max_output_tokens)).unwrap_or(crate::budget::DEFAULT_OUTPUT_CAP).saturating_mul(chat.choices())
     });
     let PrimedStream { session, prefix, upstream, first_byte_ms } = primed;
+    let first_output_ms = session.has_output().then(http::now_ms);
     let receipt_headers = receipt.headers(false);
     let headers = super::crossings::headers(
         [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"), ("x-accel-buffering", "no")]
@@ -1064,6 +1067,7 @@ fn stream_response(
         first_byte_ms,
         sent_at_ms,
         unseen_reasoning_cap,
+        first_output_ms,
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1085,6 +1089,9 @@ fn stream_response(
                 Some(Ok(bytes)) => {
                     let was_committed = st.session.is_committed();
                     let out = st.session.push(&bytes);
+                    if st.first_output_ms.is_none() && st.session.has_output() {
+                        st.first_output_ms = Some(http::now_ms());
+                    }
                     if !was_committed && st.session.is_committed() {
                         // Its first token came after the stream was handed on: a half-open
                         // breaker it was probing opens to others now (see `serve`).
@@ -1221,7 +1228,8 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
     }
     let (mut usage, basis) = outcome.billed_usage();
     if let (false, None, Some(cap)) = (outcome.complete, outcome.usage, st.unseen_reasoning_cap) {
-        usage = crate::stream::with_unseen_reasoning(usage, http::now_ms() - st.sent_at_ms, cap);
+        let thinking_ms = st.first_output_ms.unwrap_or_else(http::now_ms) - st.sent_at_ms;
+        usage = crate::stream::with_unseen_reasoning(usage, thinking_ms, cap);
     }
     let priced = Receipt::priced(
         &st.receipt.request_id,
