@@ -73,6 +73,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     facts.country = rc.country.clone();
     facts.continent = rc.continent.clone();
     facts.eu = rc.eu;
+    facts.location_unknown = rc.country.is_empty();
     facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
     let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, &rc.request_id);
     let usable_here = |p: &ProviderConfig| usable(env, p);

@@ -198,6 +198,11 @@ pub struct Facts {
     pub country: String,
     pub continent: String,
     pub eu: bool,
+    /// Where the request comes from is unknown: no `request.cf` country (a request from another
+    /// Worker through a service binding has no `cf`). An `eu = true` condition then matches, so
+    /// a rule that holds EU traffic to EU deployments fails closed; country, continent and
+    /// `eu = false` conditions do not.
+    pub location_unknown: bool,
     pub hour_utc: u8,
     /// Not a rule condition: the system prompt's tokens from classification, carried to the
     /// request's cost event so the prompt is not tokenized twice.
@@ -512,7 +517,10 @@ impl Condition {
             && check(self.host.as_ref().map(|hs| hs.iter().any(|h| host_matches(h, &f.host.to_ascii_lowercase()))), &|| format!("host {}", f.host))
             && check(one_of(&self.country, &f.country), &|| format!("country {}", f.country))
             && check(one_of(&self.continent, &f.continent), &|| format!("continent {}", f.continent))
-            && check(self.eu.map(|b| b == f.eu), &|| format!("eu {}", f.eu))
+            && check(
+                self.eu.map(|b| if f.location_unknown { b } else { b == f.eu }),
+                &|| if f.location_unknown { "location unknown (no request.cf), taken as EU".to_string() } else { format!("eu {}", f.eu) },
+            )
             && check(
                 self.hour_utc.map(|[from, to]| if from <= to { (from..to).contains(&f.hour_utc) } else { f.hour_utc >= from || f.hour_utc < to }),
                 &|| format!("hour {} UTC", f.hour_utc),
@@ -711,7 +719,13 @@ route = { strategy = "requested" }
         f.risk = Some(RiskTier::Low);
         f.eu = true;
         assert_eq!(p.first_match(&f).unwrap().0.name, "eu");
+        // No location (a service binding has no request.cf): a rule held to the EU takes it.
         f.eu = false;
+        f.location_unknown = true;
+        let (rule, why) = p.first_match(&f).unwrap();
+        assert_eq!((rule.name.as_str(), why.as_str()), ("eu", "location unknown (no request.cf), taken as EU"));
+        assert!(Condition { eu: Some(false), ..Condition::default() }.matches(&f).is_none(), "eu = false needs a known location");
+        f.location_unknown = false;
         f.model = "faq-bot".into();
         assert!(matches!(&p.first_match(&f).unwrap().0.action, Action::Respond(t) if t.contains("9 to 5")));
         // A rule naming a model matches a request for it through an alias (a block rule on a

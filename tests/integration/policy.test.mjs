@@ -116,6 +116,12 @@ test('EU traffic is served only by EU deployments, and fails closed when there a
   const us = await r.chat(ask({ model: 'gpt-4o' }), { key: KEYS.policyco, cf: { country: 'US', continent: 'NA' } });
   assert.equal(us.status, 200);
   assert.equal(us.headers.get('x-costrouter-provider'), 'openai');
+  // No location (another Worker calling through a service binding sends no request.cf): the
+  // EU rule takes it, failing closed rather than sending it anywhere.
+  const unknown = await r.chat(ask({ model: 'gpt-4o-mini' }), { key: KEYS.policyco, cf: { country: '' } });
+  assert.equal(unknown.status, 200, await unknown.clone().text());
+  assert.equal(unknown.headers.get('x-costrouter-provider'), 'azure');
+  assert.match(unknown.headers.get('x-costrouter-route-reason'), /rule 'eu' \(location unknown \(no request.cf\), taken as EU\)/);
 });
 
 test('a hostname alias picks the model whatever the body says', async () => {
