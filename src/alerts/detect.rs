@@ -41,6 +41,10 @@ fn feature_label(feature: &str) -> &str {
     if feature.is_empty() { "(untagged)" } else { feature }
 }
 
+/// How many times `spend_spike.min_usd` a feature idle for the baseline hour (or new) must spend
+/// in one window to be a spike.
+pub const IDLE_BURST_MULTIPLE: f64 = 10.0;
+
 /// Every condition that holds at `now` (Unix seconds).
 pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[BudgetLevel], circuits: &[CircuitRow]) -> Vec<Condition> {
     let mut out = Vec::new();
@@ -75,7 +79,11 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             let mean = per_block.iter().sum::<i64>() as f64 / blocks as f64;
             let var = per_block.iter().map(|b| (*b as f64 - mean).powi(2)).sum::<f64>() / blocks as f64;
             let sd = var.sqrt();
-            let min_nanos = cfg.spend_spike.min_usd * 1e9;
+            // A baseline with spend in fewer than half its blocks is a feature idle for the hour
+            // (overnight, a lunch break, a batch job) or new: its first minutes back are its usual
+            // traffic against nothing, so they are a spike only when large by themselves.
+            let idle = per_block.iter().filter(|b| **b > 0).count() * 2 < blocks;
+            let min_nanos = cfg.spend_spike.min_usd * 1e9 * if idle { IDLE_BURST_MULTIPLE } else { 1.0 };
             let cur = current as f64;
             // A spike is large against the feature's own average and its usual variation, and
             // large in dollars.

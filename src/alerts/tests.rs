@@ -55,13 +55,21 @@ fn small_or_usual_spend_is_no_spike() {
 #[test]
 fn a_first_burst_with_no_history_is_a_spike_once_it_is_large_enough() {
     let this_minute = NOW - NOW % 60;
-    let rows = vec![minute(this_minute, "new", 3, 0, 0, 0.6)];
+    // Back after an idle hour at its usual $0.60 a window (min_usd $0.50): its usual traffic.
+    let usual = vec![minute(this_minute, "new", 3, 0, 0, 0.6)];
+    assert!(detect(&cfg(), NOW, &usual, &[], &[]).is_empty(), "the first minutes after an idle hour are no spike");
+    // Ten times min_usd at once, with nothing before: a runaway of a new or idle feature.
+    let rows = vec![minute(this_minute, "new", 3, 0, 0, 5.0)];
     let found = detect(&cfg(), NOW, &rows, &[], &[]);
     assert_eq!(found.len(), 1);
     assert!(found[0].summary.contains("against no spend"), "{}", found[0].summary);
     // Spend older than the window is history, not a spike.
-    let old = vec![minute(this_minute - 5 * 60, "new", 3, 0, 0, 0.6)];
+    let old = vec![minute(this_minute - 5 * 60, "new", 3, 0, 0, 5.0)];
     assert!(detect(&cfg(), NOW, &old, &[], &[]).is_empty());
+    // A baseline active in half its blocks is not idle: min_usd alone applies.
+    let mut half: Vec<MinuteRow> = (0..12i64).filter(|b| b % 2 == 1).map(|b| minute(this_minute - (5 + b * 5) * 60, "half", 1, 0, 0, 0.01)).collect();
+    half.push(minute(this_minute, "half", 3, 0, 0, 0.6));
+    assert_eq!(detect(&cfg(), NOW, &half, &[], &[]).len(), 1);
 }
 
 #[test]

@@ -99,8 +99,12 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
         }
         "pagerduty" => {
             let url = env.var("PAGERDUTY_EVENTS_URL").map(|v| v.to_string()).unwrap_or_else(|_| notify::PAGERDUTY_EVENTS_URL.to_string());
-            let key = d.pagerduty_routing_key.clone().unwrap_or_default();
-            (Some(url), notify::pagerduty_body(tenant, &key, t).to_string(), None)
+            // A destination removed since the alert was queued: nothing to send it to (an empty
+            // routing key would only earn a 400 a minute until the retries ran out).
+            match d.pagerduty_routing_key.as_deref().filter(|k| !k.is_empty()) {
+                Some(key) => (Some(url), notify::pagerduty_body(tenant, key, t).to_string(), None),
+                None => (None, String::new(), None),
+            }
         }
         other => return Err(format!("unknown destination '{other}'")),
     };
@@ -110,7 +114,13 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
         headers.push((notify::SIGNATURE_HEADER.to_string(), sig));
     }
     let up = crate::providers::UpstreamRequest { url, headers, body };
-    let answer = super::upstream::send(&up, DELIVERY_TIMEOUT_MS, super::upstream::Expect::Whole, None).await.map_err(|e| e.describe())?;
+    // The status is the answer: a 2xx body is not read (a receiver that answers 200 and never
+    // ends its body would hold the run past the acknowledgement, and the delivery would be
+    // handed out again after its lease, a duplicate every ten minutes), and is cancelled.
+    let answer = super::upstream::send(&up, DELIVERY_TIMEOUT_MS, super::upstream::Expect::Stream, None).await.map_err(|e| e.describe())?;
+    if let super::upstream::AnswerBody::Stream(body) = &answer.body {
+        let _ = body.cancel();
+    }
     match answer.status {
         200..=299 => Ok(()),
         s => Err(format!("{destination} answered HTTP {s}")),

@@ -117,7 +117,7 @@ test('a spend spike sends exactly one alert per destination with the right numbe
   const other = await tenantWithKey('calm');
   const set = await admin('PUT', '/admin/tenants/spiky/alerts', {
     destinations: { slack_webhook_url: `${recv.url}/slack`, webhook_url: `${recv.url}/hook`, webhook_secret: SECRET, pagerduty_routing_key: PD_KEY },
-    spend_spike: { min_usd: 0.0005, factor: 3 },
+    spend_spike: { min_usd: 0.00005, factor: 3 },
   });
   assert.equal(set.status, 200, await set.clone().text());
   assert.equal((await admin('PUT', '/admin/tenants/calm/alerts', { destinations: { webhook_url: `${recv.url}/calm`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005 } })).status, 200);
@@ -132,7 +132,8 @@ test('a spend spike sends exactly one alert per destination with the right numbe
   assert.equal((await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key: other, headers: { 'x-costrouter-feature': 'search' } })).status, 200);
   const rows = await rolledUp(key, 'search', 12);
   const spent = rows.reduce((s, row) => s + Number(row.cost_usd), 0);
-  assert.ok(spent >= 0.0005, `the spike must clear min_usd (spent ${spent})`);
+  // A new feature: its spend must clear ten times min_usd (alerts::IDLE_BURST_MULTIPLE).
+  assert.ok(spent >= 0.0005, `the spike must clear 10 × min_usd (spent ${spent})`);
 
   const t0 = Date.now();
   await r.scheduled(new Date(t0));
@@ -183,7 +184,7 @@ test('a spend spike sends exactly one alert per destination with the right numbe
 test('two cron runs at once (a slow destination) send a delivery once, not twice', async () => {
   await clearOfMinuteEnd();
   const key = await tenantWithKey('overlap');
-  const set = await admin('PUT', '/admin/tenants/overlap/alerts', { destinations: { webhook_url: `${recv.url}/slow`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005, factor: 3 } });
+  const set = await admin('PUT', '/admin/tenants/overlap/alerts', { destinations: { webhook_url: `${recv.url}/slow`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.00005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
   const spike = Array.from({ length: 12 }, () =>
     r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'search' } }));
@@ -208,7 +209,7 @@ test('a resolve never reaches a destination before the trigger it closes', async
   await clearOfMinuteEnd();
   const key = await tenantWithKey('flaky-pager');
   // A webhook of its own: every tenant's PagerDuty deliveries share one URL in these tests.
-  const set = await admin('PUT', '/admin/tenants/flaky-pager/alerts', { destinations: { webhook_url: `${recv.url}/ordered`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.0005, factor: 3 } });
+  const set = await admin('PUT', '/admin/tenants/flaky-pager/alerts', { destinations: { webhook_url: `${recv.url}/ordered`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.00005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
   got.length = 0;
   // The receiver refuses the trigger twice: on the first run, and again on the run that finds
@@ -231,7 +232,7 @@ test('a resolve never reaches a destination before the trigger it closes', async
 test('a tenant with alert rules and no destination is still evaluated: its alerts open in GET /v1/alerts', async () => {
   await clearOfMinuteEnd();
   const key = await tenantWithKey('watcher');
-  const set = await admin('PUT', '/admin/tenants/watcher/alerts', { spend_spike: { min_usd: 0.0005, factor: 3 } });
+  const set = await admin('PUT', '/admin/tenants/watcher/alerts', { spend_spike: { min_usd: 0.00005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
   const spike = Array.from({ length: 12 }, () =>
     r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'watched' } }));
