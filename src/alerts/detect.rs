@@ -46,7 +46,7 @@ fn feature_label(feature: &str) -> &str {
 pub const IDLE_BURST_MULTIPLE: f64 = 10.0;
 
 /// Every condition that holds at `now` (Unix seconds).
-pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[BudgetLevel], circuits: &[CircuitRow]) -> Vec<Condition> {
+pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[BudgetLevel], circuits: &[CircuitRow], open: &[super::OpenAlert]) -> Vec<Condition> {
     let mut out = Vec::new();
     // The window ends with the minute the instant before `now` falls in: the minute in progress,
     // whose rows are still growing, or, when `now` is a minute's first second (the cron's
@@ -64,6 +64,12 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
         features.dedup();
         for feature in features {
             let rows = minutes.iter().filter(|m| m.feature == feature);
+            // A spike already alerted is judged against the spend before it: the baseline
+            // sliding over its own minutes would resolve it while it runs on (at 4x normal
+            // spend, 12 minutes in). Its baseline ends where the window that triggered it began.
+            let key = format!("spend_spike:{feature}");
+            let open_since = open.iter().find(|a| a.condition.key == key).map(|a| a.opened_at);
+            let baseline_end = open_since.map_or(window_start, |at| (at - w * 60).clamp(baseline_start, window_start));
             let mut current = 0i64;
             let mut requests = 0u64;
             let mut per_block = vec![0i64; blocks];
@@ -71,18 +77,22 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
                 if m.minute >= window_start && m.minute <= this_minute {
                     current += m.cost_nanos;
                     requests += m.requests;
-                } else if m.minute >= baseline_start && m.minute < window_start {
+                } else if m.minute >= baseline_start && m.minute < baseline_end {
                     let block = ((m.minute - baseline_start) / 60 / w) as usize;
                     per_block[block.min(blocks - 1)] += m.cost_nanos;
                 }
             }
-            let mean = per_block.iter().sum::<i64>() as f64 / blocks as f64;
-            let var = per_block.iter().map(|b| (*b as f64 - mean).powi(2)).sum::<f64>() / blocks as f64;
+            // Over the blocks before the spike (all of them, unless one is open).
+            let counted = (((baseline_end - baseline_start) / 60 / w).max(0) as usize).min(blocks);
+            let per_block = &per_block[..counted];
+            let mean = if counted == 0 { 0.0 } else { per_block.iter().sum::<i64>() as f64 / counted as f64 };
+            let var = if counted == 0 { 0.0 } else { per_block.iter().map(|b| (*b as f64 - mean).powi(2)).sum::<f64>() / counted as f64 };
             let sd = var.sqrt();
             // A baseline with spend in fewer than half its blocks is a feature idle for the hour
             // (overnight, a lunch break, a batch job) or new: its first minutes back are its usual
             // traffic against nothing, so they are a spike only when large by themselves.
-            let idle = per_block.iter().filter(|b| **b > 0).count() * 2 < blocks;
+            // (An open spike keeps the plain threshold: the hour before it may have gone by.)
+            let idle = open_since.is_none() && per_block.iter().filter(|b| **b > 0).count() * 2 < blocks;
             let min_nanos = cfg.spend_spike.min_usd * 1e9 * if idle { IDLE_BURST_MULTIPLE } else { 1.0 };
             let cur = current as f64;
             // A spike is large against the feature's own average and its usual variation, and

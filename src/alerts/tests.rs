@@ -25,7 +25,7 @@ fn a_spike_against_the_features_own_baseline_is_reported_with_its_numbers() {
     rows.extend((0..5).map(|i| minute(this_minute - i * 60, "search", 40, 0, 0, 0.40))); // $2.00 now
     rows.extend(steady("chat", 0.10));
     rows.extend((0..5).map(|i| minute(this_minute - i * 60, "chat", 10, 0, 0, 0.10)));
-    let found = detect(&cfg(), NOW, &rows, &[], &[]);
+    let found = detect(&cfg(), NOW, &rows, &[], &[], &[]);
     assert_eq!(found.len(), 1, "{found:#?}");
     let c = &found[0];
     assert_eq!(c.key, "spend_spike:search");
@@ -49,7 +49,7 @@ fn small_or_usual_spend_is_no_spike() {
         }
     }
     rows.extend((0..5).map(|i| minute(this_minute - i * 60, "b", 1, 0, 0, 1.5)));
-    assert_eq!(detect(&cfg(), NOW, &rows, &[], &[]), vec![]);
+    assert_eq!(detect(&cfg(), NOW, &rows, &[], &[], &[]), vec![]);
 }
 
 #[test]
@@ -57,35 +57,58 @@ fn a_first_burst_with_no_history_is_a_spike_once_it_is_large_enough() {
     let this_minute = NOW - NOW % 60;
     // Back after an idle hour at its usual $0.60 a window (min_usd $0.50): its usual traffic.
     let usual = vec![minute(this_minute, "new", 3, 0, 0, 0.6)];
-    assert!(detect(&cfg(), NOW, &usual, &[], &[]).is_empty(), "the first minutes after an idle hour are no spike");
+    assert!(detect(&cfg(), NOW, &usual, &[], &[], &[]).is_empty(), "the first minutes after an idle hour are no spike");
     // Ten times min_usd at once, with nothing before: a runaway of a new or idle feature.
     let rows = vec![minute(this_minute, "new", 3, 0, 0, 5.0)];
-    let found = detect(&cfg(), NOW, &rows, &[], &[]);
+    let found = detect(&cfg(), NOW, &rows, &[], &[], &[]);
     assert_eq!(found.len(), 1);
     assert!(found[0].summary.contains("against no spend"), "{}", found[0].summary);
     // Spend older than the window is history, not a spike.
     let old = vec![minute(this_minute - 5 * 60, "new", 3, 0, 0, 5.0)];
-    assert!(detect(&cfg(), NOW, &old, &[], &[]).is_empty());
+    assert!(detect(&cfg(), NOW, &old, &[], &[], &[]).is_empty());
     // A baseline active in half its blocks is not idle: min_usd alone applies.
     let mut half: Vec<MinuteRow> = (0..12i64).filter(|b| b % 2 == 1).map(|b| minute(this_minute - (5 + b * 5) * 60, "half", 1, 0, 0, 0.01)).collect();
     half.push(minute(this_minute, "half", 3, 0, 0, 0.6));
-    assert_eq!(detect(&cfg(), NOW, &half, &[], &[]).len(), 1);
+    assert_eq!(detect(&cfg(), NOW, &half, &[], &[], &[]).len(), 1);
+}
+
+#[test]
+fn an_open_spike_is_judged_against_the_spend_before_it_and_stays_open_while_it_runs() {
+    // $0.10 a minute for hours, then a loop at $0.40 a minute (min_usd $0.50 a 5-minute window).
+    let spike_from = NOW - NOW % 60 - 30 * 60;
+    let rows_until = |now: i64| -> Vec<MinuteRow> {
+        let this_minute = (now - 1) - (now - 1).rem_euclid(60);
+        (0..120).map(|i| this_minute - i * 60).map(|m| minute(m, "loop", 1, 0, 0, if m >= spike_from { 0.4 } else { 0.1 })).collect()
+    };
+    // Four minutes in (the cron's first second of a minute): $1.90 against $0.50, a spike.
+    let t0 = spike_from + 4 * 60;
+    let found = detect(&cfg(), t0, &rows_until(t0), &[], &[], &[]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (_, open) = reconcile(&[], &found, t0);
+    // Twelve minutes in, the baseline hour holds eight spike minutes: judged on its own
+    // sliding baseline it would resolve; against the spend before it, it holds.
+    let t1 = spike_from + 12 * 60;
+    assert!(detect(&cfg(), t1, &rows_until(t1), &[], &[], &[]).is_empty(), "a fresh look no longer sees a spike");
+    assert_eq!(detect(&cfg(), t1, &rows_until(t1), &[], &[], &open).len(), 1, "the open one is still a spike");
+    // Two hours on, the hour before it is gone: it holds while the window spends min_usd.
+    let t2 = spike_from + 120 * 60;
+    assert_eq!(detect(&cfg(), t2, &rows_until(t2), &[], &[], &open).len(), 1);
 }
 
 #[test]
 fn error_and_retry_storms_need_volume() {
     let this_minute = NOW - NOW % 60;
     let few = vec![minute(this_minute, "x", 5, 5, 9, 0.0)];
-    assert!(detect(&cfg(), NOW, &few, &[], &[]).is_empty());
+    assert!(detect(&cfg(), NOW, &few, &[], &[], &[]).is_empty());
     let many = vec![minute(this_minute, "x", 15, 10, 20, 0.0), minute(this_minute - 60, "y", 10, 3, 10, 0.0)];
-    let keys: Vec<String> = detect(&cfg(), NOW, &many, &[], &[]).into_iter().map(|c| c.key).collect();
+    let keys: Vec<String> = detect(&cfg(), NOW, &many, &[], &[], &[]).into_iter().map(|c| c.key).collect();
     assert_eq!(keys, vec!["error_storm", "retry_storm"]);
 }
 
 #[test]
 fn budget_thresholds_fire_per_level_and_window() {
     let b = |spent: f64| BudgetLevel { id: "monthly".into(), spent: Usd((spent * 1e12) as i64), hard_limit: Usd(100 * 1_000_000_000_000), window_start: 1000, resets_at: 2000 };
-    let keys = |spent| detect(&cfg(), NOW, &[], &[b(spent)], &[]).into_iter().map(|c| (c.key, c.severity)).collect::<Vec<_>>();
+    let keys = |spent| detect(&cfg(), NOW, &[], &[b(spent)], &[], &[]).into_iter().map(|c| (c.key, c.severity)).collect::<Vec<_>>();
     assert!(keys(49.99).is_empty());
     assert_eq!(keys(50.0), vec![("budget:monthly:50:1000".to_string(), Severity::Info)]);
     assert_eq!(keys(100.0).last().unwrap(), &("budget:monthly:100:1000".to_string(), Severity::Critical));
@@ -95,8 +118,8 @@ fn budget_thresholds_fire_per_level_and_window() {
 #[test]
 fn an_opened_circuit_stays_an_alert_for_its_hold_time() {
     let c = CircuitRow { deployment: "openai/gpt-4o".into(), last_opened: NOW - 100, openings: 2 };
-    assert_eq!(detect(&cfg(), NOW, &[], &[], std::slice::from_ref(&c))[0].key, "circuit_open:openai/gpt-4o");
-    assert!(detect(&cfg(), NOW + 300, &[], &[], &[c]).is_empty());
+    assert_eq!(detect(&cfg(), NOW, &[], &[], std::slice::from_ref(&c), &[])[0].key, "circuit_open:openai/gpt-4o");
+    assert!(detect(&cfg(), NOW + 300, &[], &[], &[c], &[]).is_empty());
 }
 
 #[test]
@@ -188,14 +211,14 @@ fn on_the_crons_scheduled_second_the_window_is_the_minutes_just_completed() {
     let on_the_minute = NOW - NOW % 60 + 60;
     let mut rows = steady("search", 0.10);
     rows.extend((0..5).map(|i| minute(NOW - NOW % 60 - i * 60, "search", 40, 0, 0, 0.40)));
-    let found = detect(&cfg(), on_the_minute, &rows, &[], &[]);
+    let found = detect(&cfg(), on_the_minute, &rows, &[], &[], &[]);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].details["window_spend_usd"], "2", "all five completed minutes count");
     // A one-minute window still sees the minute that just ended.
     let mut one = cfg();
     one.spend_spike.window_minutes = 1;
     let storm = vec![minute(NOW - NOW % 60, "x", 25, 15, 0, 0.0)];
-    let keys: Vec<String> = detect(&one, on_the_minute, &storm, &[], &[]).into_iter().map(|c| c.key).collect();
+    let keys: Vec<String> = detect(&one, on_the_minute, &storm, &[], &[], &[]).into_iter().map(|c| c.key).collect();
     assert_eq!(keys, vec!["error_storm"]);
 }
 

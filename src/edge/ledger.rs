@@ -222,8 +222,8 @@ impl Ledger {
             .exec("SELECT minute, feature, requests, errors, retries, cost_nanos FROM usage_minutely WHERE minute >= ?", vec![SqlStorageValue::Integer(since)])?
             .to_array()?;
         let circuits: Vec<CircuitRow> = sql.exec("SELECT deployment, last_opened, openings FROM circuit_openings", None)?.to_array()?;
-        let active = alerts::detect(&cfg, now, &minutes, &budget_levels, &circuits);
         let mut st = self.alert_state().await?;
+        let active = alerts::detect(&cfg, now, &minutes, &budget_levels, &circuits, &st.open);
         let before = st.clone();
         let (transitions, open) = alerts::reconcile(&st.open, &active, now);
         st.open = open;
