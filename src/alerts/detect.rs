@@ -45,6 +45,9 @@ fn feature_label(feature: &str) -> &str {
 /// in one window to be a spike.
 pub const IDLE_BURST_MULTIPLE: f64 = 10.0;
 
+/// The share of its threshold an open error or retry storm must fall below to resolve.
+pub const STORM_CLEAR_SHARE: f64 = 0.8;
+
 /// Every condition that holds at `now` (Unix seconds).
 pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[BudgetLevel], circuits: &[CircuitRow], open: &[super::OpenAlert]) -> Vec<Condition> {
     let mut out = Vec::new();
@@ -131,9 +134,13 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             retries += m.retries;
         }
         let s = &cfg.error_storm;
+        // An open storm clears only below STORM_CLEAR_SHARE of its threshold: a rate wavering
+        // around it (48%, 52%, 49%) would send a trigger and a resolve every minute.
+        let is_open = |key: &str| open.iter().any(|a| a.condition.key == key);
+        let bar = |threshold: f64, key: &str| if is_open(key) { threshold * STORM_CLEAR_SHARE } else { threshold };
         if requests >= s.min_requests {
             let rate = errors as f64 / requests as f64;
-            if rate >= s.error_rate {
+            if rate >= bar(s.error_rate, "error_storm") {
                 out.push(Condition {
                     key: "error_storm".into(),
                     kind: AlertKind::ErrorStorm,
@@ -143,7 +150,7 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
                 });
             }
             let per = retries as f64 / requests as f64;
-            if per >= s.retries_per_request {
+            if per >= bar(s.retries_per_request, "retry_storm") {
                 out.push(Condition {
                     key: "retry_storm".into(),
                     kind: AlertKind::RetryStorm,

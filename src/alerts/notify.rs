@@ -36,6 +36,9 @@ pub fn webhook_body(tenant: &str, t: &Transition) -> Value {
         Transition::Resolve { resolved_at, .. } => ("alert.resolved", Some(*resolved_at)),
     };
     json!({
+        // The same for every delivery of this transition: a receiver drops a resend (a run that
+        // could not acknowledge hands it out again) by it.
+        "id": format!("{tenant}:{}:{}:{}", alert.condition.key, alert.opened_at, if resolved_at.is_some() { "resolved" } else { "triggered" }),
         "type": kind,
         "tenant": tenant,
         "alert": {

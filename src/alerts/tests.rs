@@ -96,6 +96,19 @@ fn an_open_spike_is_judged_against_the_spend_before_it_and_stays_open_while_it_r
 }
 
 #[test]
+fn an_open_storm_clears_only_well_below_its_threshold() {
+    let this_minute = NOW - NOW % 60;
+    let rate = |errors: u64| vec![minute(this_minute, "x", 100, errors, 0, 0.0)];
+    let found = detect(&cfg(), NOW, &rate(52), &[], &[], &[]);
+    assert_eq!(found.len(), 1);
+    let (_, open) = reconcile(&[], &found, NOW);
+    // 49%: under the 50% threshold, but an open storm holds until under 40%.
+    assert!(detect(&cfg(), NOW, &rate(49), &[], &[], &[]).is_empty());
+    assert_eq!(detect(&cfg(), NOW, &rate(49), &[], &[], &open).len(), 1, "no resolve for a rate wavering around the threshold");
+    assert!(detect(&cfg(), NOW, &rate(39), &[], &[], &open).is_empty());
+}
+
+#[test]
 fn error_and_retry_storms_need_volume() {
     let this_minute = NOW - NOW % 60;
     let few = vec![minute(this_minute, "x", 5, 5, 9, 0.0)];
@@ -174,7 +187,15 @@ fn config_is_validated_with_the_field_named_and_secrets_are_redacted() {
     let e = AlertConfig::from_json(br#"{"spend_spike":{"window_minutes":7}}"#).unwrap_err();
     assert!(e.contains("multiple of window_minutes"), "{e}");
     let e = AlertConfig::from_json(br#"{"destinations":{"slack_webhook_url":"javascript:alert(1)"}}"#).unwrap_err();
-    assert!(e.contains("http(s) URL"), "{e}");
+    assert!(e.contains("https URL"), "{e}");
+    // Alerts name spend and features: HTTPS, or plain HTTP to this machine only.
+    let e = AlertConfig::from_json(br#"{"destinations":{"slack_webhook_url":"http://hooks.example.com/x"}}"#).unwrap_err();
+    assert!(e.contains("plain http only to localhost"), "{e}");
+    let e = AlertConfig::from_json(br#"{"destinations":{"slack_webhook_url":"http://127.0.0.1.evil.example/x"}}"#).unwrap_err();
+    assert!(e.contains("https URL"), "{e}");
+    for local in ["http://127.0.0.1:8080/hook", "http://localhost/x", "http://[::1]:9000/y"] {
+        AlertConfig::from_json(format!(r#"{{"destinations":{{"slack_webhook_url":"{local}"}}}}"#).as_bytes()).unwrap();
+    }
     let e = AlertConfig::from_json(br#"{"destinations":{"pagerduty_routing_key":"short"}}"#).unwrap_err();
     assert!(e.contains("32-character"), "{e}");
 }
@@ -187,6 +208,9 @@ fn bodies_for_each_destination() {
     let res = Transition::Resolve { alert, resolved_at: 400 };
     assert_eq!(notify::webhook_body("acme", &trig)["type"], "alert.triggered");
     assert_eq!(notify::webhook_body("acme", &res)["alert"]["resolved_at"], 400);
+    let (t_id, r_id) = (notify::webhook_body("acme", &trig)["id"].clone(), notify::webhook_body("acme", &res)["id"].clone());
+    assert!(t_id.as_str().unwrap().starts_with("acme:") && t_id != r_id, "{t_id} {r_id}");
+    assert_eq!(notify::webhook_body("acme", &trig)["id"], t_id, "the same for a resend");
     let pd = notify::pagerduty_body("acme", "R0UT1NGKEY", &trig);
     assert_eq!(pd["event_action"], "trigger");
     assert_eq!(pd["payload"]["severity"], "warning");
