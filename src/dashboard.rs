@@ -123,11 +123,16 @@ pub fn invalid_session() -> ApiError {
 }
 
 /// Whether a state-changing dashboard request (login, logout) was sent by a page of another
-/// site (login CSRF): browsers say so in `Sec-Fetch-Site`, which no page can set. Requests
-/// without it (curl, scripts, older browsers) are not a browser being tricked; the session
-/// cookie's SameSite=Strict covers the rest.
-pub fn cross_site(sec_fetch_site: Option<&str>) -> bool {
-    sec_fetch_site.is_some_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "same-origin" | "none"))
+/// site (login CSRF): browsers say so in `Sec-Fetch-Site`, which no page can set. A browser too
+/// old to send it still sends `Origin` on a cross-origin POST, which must then be the dashboard's
+/// own (`own_origin`, `scheme://host[:port]` of the request). Requests with neither (curl,
+/// scripts) are not a browser being tricked; the session cookie's SameSite=Strict covers the rest.
+pub fn cross_site(sec_fetch_site: Option<&str>, origin: Option<&str>, own_origin: &str) -> bool {
+    match sec_fetch_site {
+        Some(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "same-origin" | "none"),
+        // "null" is what an opaque origin (a sandboxed frame, a file) sends: not ours either.
+        None => origin.is_some_and(|o| !o.trim().eq_ignore_ascii_case(own_origin)),
+    }
 }
 
 /// A tenant id as it may appear in `?tenant=` (it names KV keys and a Durable Object).
@@ -177,11 +182,16 @@ mod tests {
 
     #[test]
     fn cross_site_posts() {
-        assert!(!cross_site(None));
-        assert!(!cross_site(Some("same-origin")));
-        assert!(!cross_site(Some("none")));
-        assert!(cross_site(Some("cross-site")));
-        assert!(cross_site(Some("same-site")));
+        let own = "https://router.example.com";
+        assert!(!cross_site(None, None, own));
+        assert!(!cross_site(Some("same-origin"), None, own));
+        assert!(!cross_site(Some("none"), None, own));
+        assert!(cross_site(Some("cross-site"), None, own));
+        assert!(cross_site(Some("same-site"), None, own));
+        // A browser without Sec-Fetch-Site: its Origin decides.
+        assert!(!cross_site(None, Some("https://router.example.com"), own));
+        assert!(cross_site(None, Some("https://evil.example"), own));
+        assert!(cross_site(None, Some("null"), own));
     }
 
     #[test]

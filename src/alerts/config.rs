@@ -170,7 +170,13 @@ impl AlertConfig {
                 let after_scheme = url.find("://").map_or(0, |i| i + 3);
                 let origin_end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
                 let tail: Vec<char> = url[origin_end..].chars().rev().take(4).collect();
-                if origin_end == url.len() { url.clone() } else { format!("{}/…{}", &url[..origin_end], tail.into_iter().rev().collect::<String>()) }
+                // Credentials in the authority (`https://user:pass@host`) are a secret too.
+                let authority = &url[after_scheme..origin_end];
+                let origin = match authority.rsplit_once('@') {
+                    Some((_, host)) => format!("{}…@{host}", &url[..after_scheme]),
+                    None => url[..origin_end].to_string(),
+                };
+                if origin_end == url.len() { origin } else { format!("{origin}/…{}", tail.into_iter().rev().collect::<String>()) }
             })
         };
         let mut out = self.clone();

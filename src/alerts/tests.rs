@@ -180,6 +180,10 @@ fn config_is_validated_with_the_field_named_and_secrets_are_redacted() {
     assert_eq!(ok.redacted().destinations.webhook_secret.as_deref(), Some("…cret"));
     let tokened = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://hooks.example.com/in/T0KEN-abcdefgh?sig=zz12","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
     assert_eq!(tokened.redacted().destinations.webhook_url.as_deref(), Some("https://hooks.example.com/…zz12"), "a token in the path or query does not show");
+    let basic = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://ops:hunter2-secret@hooks.example.com/in","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
+    assert_eq!(basic.redacted().destinations.webhook_url.as_deref(), Some("https://…@hooks.example.com/…/in"), "credentials in the URL do not show");
+    let bare = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://ops:pw@hooks.example.com","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
+    assert_eq!(bare.redacted().destinations.webhook_url.as_deref(), Some("https://…@hooks.example.com"));
     let e = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://h.example.com"}}"#).unwrap_err();
     assert!(e.contains("webhook_secret is required"), "{e}");
     let e = AlertConfig::from_json(br#"{"spend_spike":{"factr":2}}"#).unwrap_err();

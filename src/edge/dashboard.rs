@@ -31,7 +31,9 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let path = req.path();
-    if req.method() == Method::Post && core::cross_site(req.headers().get("sec-fetch-site").ok().flatten().as_deref()) {
+    let own_origin = req.url().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    if req.method() == Method::Post && core::cross_site(header("sec-fetch-site").as_deref(), header("origin").as_deref(), &own_origin) {
         return Err(ApiError::permission_denied("Dashboard logins and logouts from other sites are refused."));
     }
     match (path.as_str(), http::routed_method(&req)) {

@@ -174,6 +174,14 @@ test('without a session /dashboard is a login form; a bad key gets an error and 
   const cross = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }, body: `key=${KEYS.acme}`, redirect: 'manual' });
   assert.equal(cross.status, 403);
   assert.equal(cross.headers.get('set-cookie'), null);
+  // A browser too old to send Sec-Fetch-Site still sends Origin: another site's is refused, the
+  // dashboard's own is not.
+  const form = { 'content-type': 'application/x-www-form-urlencoded' };
+  const old = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { ...form, origin: 'https://evil.example' }, body: `key=${KEYS.acme}`, redirect: 'manual' });
+  assert.equal(old.status, 403);
+  const ownOrigin = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { ...form, origin: new URL(r.url).origin }, body: `key=${KEYS.acme}`, redirect: 'manual' });
+  assert.notEqual(ownOrigin.status, 403, await ownOrigin.clone().text());
+  assert.ok(ownOrigin.headers.get('set-cookie'), 'logged in');
   await page.close();
 });
 
