@@ -487,6 +487,11 @@ impl ChatRequest {
         ["\"input_audio\"", "\"cache_control\"", "\"modalities\"", "\"audio\"", "\"file\""].iter().any(|k| text.contains(k))
     }
 
+    /// OpenAI's `reasoning_effort` ("none", "minimal", "low", "medium", "high"), if set.
+    pub fn reasoning_effort(&self) -> Option<&str> {
+        self.extra.get("reasoning_effort").and_then(Value::as_str)
+    }
+
     pub fn max_output_tokens(&self) -> Option<u64> {
         self.max_completion_tokens.or(self.max_tokens)
     }

@@ -243,9 +243,14 @@ async fn create_key(kv: &KvStore, body: &[u8]) -> Result<serde_json::Value, ApiE
     let text = serde_json::to_string(&record).map_err(kv_error)?;
     kv.put(&format!("key:{hash}"), text).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     kv.put(&format!("keyid:{}", record.key_id), hash.clone()).map_err(kv_error)?.execute().await.map_err(kv_error)?;
-    kv.put(&format!("tenantkey:{}:{}", record.tenant_id, record.key_id), hash).map_err(kv_error)?.execute().await.map_err(kv_error)?;
+    kv.put(&format!("{}{}", tenant_keys_prefix(&record.tenant_id), record.key_id), hash).map_err(kv_error)?.execute().await.map_err(kv_error)?;
     Ok(json!({"key": key, "key_id": record.key_id, "tenant_id": record.tenant_id, "name": record.name, "created_at": record.created_at,
               "tags": record.tags, "lock_tags": record.lock_tags, "note": "Store this key now: only its hash is kept, it cannot be shown again."}))
+}
+
+/// TENANTS KV keys listing a tenant's keys (`<prefix><key id>` → the key's hash).
+fn tenant_keys_prefix(tenant_id: &str) -> String {
+    format!("tenantkey:{tenant_id}:")
 }
 
 /// The most keys `GET /admin/keys` lists in one answer: each costs up to three KV reads, and a
@@ -258,7 +263,7 @@ async fn list_keys(kv: &KvStore, tenant_id: &str, limit: usize, cursor: Option<S
     if !valid_tenant_id(tenant_id) {
         return Err(ApiError::invalid_value("tenant_id", "Tenant ids are 1-64 letters, digits, '-' or '_'."));
     }
-    let mut list = kv.list().prefix(format!("tenantkey:{tenant_id}:")).limit(limit as u64);
+    let mut list = kv.list().prefix(tenant_keys_prefix(tenant_id)).limit(limit as u64);
     if let Some(c) = cursor.filter(|c| !c.is_empty()) {
         list = list.cursor(c);
     }
@@ -297,7 +302,7 @@ fn deleted_marker(id: &str) -> String {
 /// ledger and any policy of its own are kept.
 async fn delete_tenant(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
     let tenant = get_tenant(kv, id).await?;
-    let page = kv.list().prefix(format!("tenantkey:{id}:")).limit(KEYS_REVOKED_PER_DELETE as u64).execute().await.map_err(kv_error)?;
+    let page = kv.list().prefix(tenant_keys_prefix(id)).limit(KEYS_REVOKED_PER_DELETE as u64).execute().await.map_err(kv_error)?;
     if tenant.is_none() && page.keys.is_empty() {
         return Err(ApiError::not_found(format!("No tenant '{id}'.")));
     }
@@ -314,7 +319,7 @@ async fn delete_tenant(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiE
     }
     let more = !page.list_complete;
     if !more {
-        kv.delete(&format!("alerting:{id}")).await.map_err(kv_error)?;
+        kv.delete(&super::alerting::watch_key(id)).await.map_err(kv_error)?;
         kv.put(&deleted_marker(id), now).map_err(kv_error)?.execute().await.map_err(kv_error)?;
         kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;
     }

@@ -17,6 +17,11 @@ use super::spend;
 /// TENANTS KV keys that list the tenants with alerting configured (the cron reads only these).
 const ALERTING_PREFIX: &str = "alerting:";
 
+/// The TENANTS KV key that lists `tenant` for the cron.
+pub fn watch_key(tenant: &str) -> String {
+    format!("{ALERTING_PREFIX}{tenant}")
+}
+
 /// Tenants evaluated at once by a cron run: a tenant whose webhook is slow to answer (up to
 /// [`DELIVERY_TIMEOUT_MS`] per delivery) holds up only its own slot, not every tenant after it.
 /// Each tenant costs a few subrequests, far inside a cron invocation's allowance.
@@ -139,7 +144,7 @@ pub async fn admin(env: &Env, tenant: &str, method: Method, body: Option<Vec<u8>
         // Listed for the cron with or without destinations: a tenant that watches its alerts in
         // GET /v1/alerts, or removed its destinations while alerts were open, is still evaluated
         // (open alerts resolve; transitions go to the history as undelivered).
-        let key = format!("{ALERTING_PREFIX}{tenant}");
+        let key = watch_key(tenant);
         kv.put(&key, "1").map_err(|e| ApiError::internal(e.to_string()))?.execute().await.map_err(|e| ApiError::internal(e.to_string()))?;
     }
     spend::call(&stub, "/alerts", None).await

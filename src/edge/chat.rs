@@ -83,7 +83,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
         choices: chat.choices(),
-        expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(chat.extra.get("reasoning_effort").and_then(Value::as_str)),
+        expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(chat.reasoning_effort()),
         requested_output_tokens: chat.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         service_tier: requested_tier(&chat),
@@ -304,7 +304,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &
                 let first = decision.candidates[0].model.clone();
                 if reserved.is_err() && decision.candidates.iter().any(|c| c.model != first) {
                     decision.candidates.retain(|c| c.model == first);
-                    decision.reason = format!("{}; its fallbacks left out: they do not fit another budget", decision.reason);
+                    decision.reason.push_str("; its fallbacks left out: they do not fit another budget");
                     let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
                     reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
                 }
@@ -355,9 +355,9 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             // (each model's own output cap when the request sets none) would favour a model with
             // a small cap over cheaper tokens. The worst case only breaks ties.
             let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| {
-                let reasoning = if p.supports_reasoning && chat.max_output_tokens().is_none() { crate::routing::plan::expected_reasoning_tokens(chat.extra.get("reasoning_effort").and_then(Value::as_str)) } else { 0 };
-                let output_tokens = (chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS) + reasoning).saturating_mul(chat.choices());
-                p.cost(&Usage { input_tokens: facts.prompt_tokens, output_tokens, service_tier: requested_tier(chat), ..Usage::default() }, false).total.0
+                let output = chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS);
+                let reasoning = crate::routing::plan::expected_reasoning_tokens(chat.reasoning_effort());
+                crate::routing::plan::expected_cost(p, facts.prompt_tokens, output, reasoning, chat.choices(), chat.max_output_tokens().is_some(), requested_tier(chat)).0
             });
             let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c, chat));
             Some(((expected, worst), d))
@@ -711,11 +711,13 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Disposition::Fallback => {
                 let wait = answer.retry_after_secs;
                 let body = answer.bytes().await.unwrap_or_default();
+                // OpenAI's "Request too large ... on tokens per min" is this request's size, not
+                // the deployment's load.
+                let too_large = status == 429 && crate::providers::too_large_for_rate_limit(&body);
                 if status == 429 {
-                    // OpenAI's "Request too large ... on tokens per min" is this request's size,
-                    // not the deployment's load: counted, one client's retries of a huge prompt
-                    // would open the breaker for every tenant on the isolate.
-                    if crate::providers::too_large_for_rate_limit(&body) {
+                    // Counted, one client's retries of a huge prompt would open the breaker for
+                    // every tenant on the isolate.
+                    if too_large {
                         health::neutral(&provider.id, &candidate.upstream_model);
                     } else {
                         health::failure(rc, &provider.id, &candidate.upstream_model);
@@ -728,7 +730,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     // instead of retrying after their own 0.5 s into the same limits. A request
                     // too large for a per-minute limit waits forever: if every call said so,
                     // the client is told not to retry.
-                    waits.note(if status == 429 && crate::providers::too_large_for_rate_limit(&body) { Some(u32::MAX) } else { wait });
+                    waits.note(if too_large { Some(u32::MAX) } else { wait });
                 }
             }
             Disposition::ClientError => {

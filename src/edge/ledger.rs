@@ -334,6 +334,11 @@ struct FoundId {
     request_id: String,
 }
 
+/// The items' request ids as the JSON array `FIND_FINISHED` and `RECORD_FINISHED` bind.
+fn request_ids(items: &[Finished]) -> SqlStorageValue {
+    SqlStorageValue::String(serde_json::to_string(&items.iter().map(|item| item.request_id.as_str()).collect::<Vec<_>>()).unwrap_or_default())
+}
+
 /// How long a finished request's id is kept in SQL: the worker resends a batch within 15 s, and
 /// keeps one it never got through for at most `finish_queue::RESEND_WITHIN_SECS`.
 const FINISHED_KEPT_SECS: i64 = 3_600;
@@ -439,8 +444,7 @@ impl DurableObject for Ledger {
                     let sql = self.state.storage().sql();
                     b.items.retain(|item| !self.finished.borrow().contains(&item.request_id));
                     if !b.items.is_empty() {
-                        let ids = SqlStorageValue::String(serde_json::to_string(&b.items.iter().map(|item| item.request_id.as_str()).collect::<Vec<_>>()).unwrap_or_default());
-                        let applied: Vec<FoundId> = sql.exec(FIND_FINISHED, vec![ids.clone()])?.to_array()?;
+                        let applied: Vec<FoundId> = sql.exec(FIND_FINISHED, vec![request_ids(&b.items)])?.to_array()?;
                         let applied: std::collections::HashSet<String> = applied.into_iter().map(|row| row.request_id).collect();
                         b.items.retain(|item| !applied.contains(&item.request_id));
                     }
@@ -448,8 +452,7 @@ impl DurableObject for Ledger {
                     // Written in the same turn as the rollups and the state below (stored together
                     // or not at all), and before anything is applied, like the rollups.
                     if !b.items.is_empty() {
-                        let ids = SqlStorageValue::String(serde_json::to_string(&b.items.iter().map(|item| item.request_id.as_str()).collect::<Vec<_>>()).unwrap_or_default());
-                        sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), ids])?;
+                        sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), request_ids(&b.items)])?;
                     }
                     if b.now - self.finished_purged_at.get() >= 60 {
                         sql.exec("DELETE FROM finished_requests WHERE at < ?", vec![SqlStorageValue::Integer(b.now - FINISHED_KEPT_SECS)])?;

@@ -225,7 +225,9 @@ pub async fn finish(env: &Env, done: Finished) {
         }
     };
     let tenant = done.tenant;
-    let Ok(ledgers) = env.durable_object("LEDGER") else { return };
+    if env.durable_object("LEDGER").is_err() {
+        return;
+    }
     if !FINISH_QUEUE.with(|q| q.borrow_mut().add(&tenant, item, super::http::now_ms())) {
         return;
     }
@@ -234,7 +236,7 @@ pub async fn finish(env: &Env, done: Finished) {
     let fresh = FINISH_QUEUE.with(|q| q.borrow_mut().take_open(&tenant, now, super::http::now_ms()));
     // The stub is made by the request that sends, not by every request that joins its batch (a
     // stub per request was 2% of the isolate's time under load).
-    let Some(stub) = ledgers.id_from_name(&tenant).and_then(|id| id.get_stub()).ok() else {
+    let Some(stub) = ledger(env, &tenant) else {
         worker::console_error!("ledger finish: no stub for the tenant's ledger");
         return;
     };

@@ -228,7 +228,7 @@ fn output_budget(req: &ChatRequest, model: &str) -> (u64, Option<u64>) {
 /// OpenAI's `reasoning_effort` as a Claude thinking budget in tokens, as LiteLLM maps it;
 /// "minimal" and "none" think not at all.
 fn effort_thinking_budget(req: &ChatRequest) -> Option<u64> {
-    match req.extra.get("reasoning_effort").and_then(Value::as_str)? {
+    match req.reasoning_effort()? {
         "low" => Some(1024),
         "medium" => Some(2048),
         "high" => Some(4096),
@@ -249,7 +249,7 @@ fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
     let forced_tool = req.tools.as_ref().is_some_and(|t| !t.is_empty())
         && match req.tool_choice.as_ref() {
             Some(Value::String(s)) => s == "required",
-            Some(choice) => choice["type"] == "function" || choice.pointer("/allowed_tools/mode") == Some(&json!("required")),
+            Some(choice) => choice["type"] == "function" || req.allowed_functions().ok().flatten().is_some_and(|a| a.required),
             None => false,
         };
     let conversation = req.messages.iter().filter(|m| !matches!(m.role, Role::System | Role::Developer));

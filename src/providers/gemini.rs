@@ -396,7 +396,7 @@ fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Opt
         ("logprobs", req.top_logprobs.filter(|_| logprobs).map(Value::from)),
     ];
     let mut config: Map<String, Value> = fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
-    if let Some(thinking) = req.extra.get("reasoning_effort").and_then(Value::as_str).and_then(|effort| thinking_config(upstream_model, effort)) {
+    if let Some(thinking) = req.reasoning_effort().and_then(|effort| thinking_config(upstream_model, effort)) {
         config.insert("thinkingConfig".into(), thinking);
     }
     match output_format {

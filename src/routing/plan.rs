@@ -93,6 +93,17 @@ pub fn split_sticky_key(tenant: &str, user: &str, request_id: &str) -> String {
 /// `supports_reasoning`) when the client sets no output cap: a rough medium-effort answer's.
 pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
 
+/// What a request is expected to cost on the model priced `p`, as `cheapest` and a budget
+/// downgrade rank models: the prompt, and `expected_output_tokens` for each of `choices` answers,
+/// plus `expected_reasoning_tokens` each on a model that reasons unasked when the client set no
+/// output cap (`capped`; a cap holds the reasoning). Without them a reasoning model would look as
+/// cheap as one that answers at once, and cost several times what was expected.
+pub fn expected_cost(p: &crate::pricing::ModelPrice, prompt_tokens: u64, expected_output_tokens: u64, expected_reasoning_tokens: u64, choices: u64, capped: bool, service_tier: ServiceTier) -> crate::money::Usd {
+    let reasoning = if p.supports_reasoning && !capped { expected_reasoning_tokens } else { 0 };
+    let output_tokens = (expected_output_tokens + reasoning).saturating_mul(choices.max(1));
+    p.cost(&Usage { input_tokens: prompt_tokens, output_tokens, service_tier, ..Usage::default() }, false).total
+}
+
 /// [`EXPECTED_REASONING_TOKENS`] scaled to the request's `reasoning_effort`: "none" and
 /// "minimal" think (almost) not at all (Gemini is sent a zero budget), "low" half, "high" twice.
 pub fn expected_reasoning_tokens(reasoning_effort: Option<&str>) -> u64 {
@@ -184,13 +195,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             continue;
         }
         let estimate = price.map(|p| {
-            // A model that reasons unasked bills its reasoning as output: without a cap from the
-            // client (which holds it), a reasoning model would look as cheap as one that answers
-            // at once, and cost several times what `cheapest` expected.
-            let reasoning = if p.supports_reasoning && input.requested_output_tokens.is_none() { input.expected_reasoning_tokens } else { 0 };
-            let output_tokens = (input.expected_output_tokens + reasoning).saturating_mul(input.choices.max(1));
-            let usage = Usage { input_tokens: input.facts.prompt_tokens, output_tokens, service_tier: input.service_tier, ..Usage::default() };
-            p.cost(&usage, false).total
+            expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.expected_reasoning_tokens, input.choices, input.requested_output_tokens.is_some(), input.service_tier)
         });
         if !models.iter().any(|(m, _)| m.name == model.name) {
             models.push((model, estimate));

@@ -66,7 +66,7 @@ fn decide_parsed(req: &ChatRequest) -> u64 {
             facts: &facts,
             expected_output_tokens: req.max_output_tokens().unwrap_or(512),
             choices: req.choices(),
-            expected_reasoning_tokens: costrouter::routing::plan::expected_reasoning_tokens(req.extra.get("reasoning_effort").and_then(|v| v.as_str())),
+            expected_reasoning_tokens: costrouter::routing::plan::expected_reasoning_tokens(req.reasoning_effort()),
             requested_output_tokens: req.max_output_tokens(),
             adapter_output_cap: &|p, upstream_model| costrouter::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
             service_tier: costrouter::usage::ServiceTier::Standard,
