@@ -94,6 +94,12 @@ impl CostEvent {
         self.error_code != CLIENT_CLOSED && (self.status >= 500 || self.error_code.starts_with("upstream_"))
     }
 
+    /// Whether the router turned the request away itself (malformed, over a budget or a
+    /// per-minute limit, blocked by policy): no provider was asked to serve it.
+    pub fn is_router_refusal(&self) -> bool {
+        self.is_error() && !self.is_route_failure()
+    }
+
     /// An event for a request that was answered (fully or as a cut-off stream).
     pub fn from_receipt(tenant: &str, attribution: Attribution, country: &str, status: u16, receipt: &Receipt, latency_ms: f64) -> CostEvent {
         let usage = receipt.usage.unwrap_or_default();
@@ -229,7 +235,13 @@ mod tests {
         assert!(failure(500, "router_misconfigured").is_route_failure());
         for (status, code) in [(429, "budget_exceeded"), (429, "rate_limit_exceeded"), (403, "blocked_by_policy"), (400, "invalid_value"), (404, "model_not_found")] {
             let e = failure(status, code);
-            assert!(e.is_error() && !e.is_route_failure(), "{code}");
+            assert!(e.is_error() && !e.is_route_failure() && e.is_router_refusal(), "{code}");
+            // Not a request the route served: outside an error storm's denominator too.
+            assert_eq!(crate::rollup::minutely_values(&e, 120)[2], crate::rollup::Value::Int(0), "{code}");
+        }
+        for served in [&ok, &cut, &left, &failure(503, "upstream_unavailable")] {
+            assert!(!served.is_router_refusal());
+            assert_eq!(crate::rollup::minutely_values(served, 120)[2], crate::rollup::Value::Int(1));
         }
     }
 

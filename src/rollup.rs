@@ -123,8 +123,9 @@ pub fn minutely_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
     vec![
         Value::Int(unix_now - unix_now.rem_euclid(60)),
         Value::Text(event.attribution.feature.clone()),
-        Value::Int(1),
-        // Minute rows feed the error-storm alert only.
+        // Minute rows feed the alerts only. A storm's rate is over the requests the router
+        // tried to serve: its own refusals (a client hammering a spent budget) would dilute it.
+        Value::Int(i64::from(!event.is_router_refusal())),
         Value::Int(i64::from(event.is_route_failure())),
         Value::Int(i64::from(event.shape.retries)),
         Value::Int(nanos(event.cost_usd)),

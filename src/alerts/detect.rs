@@ -138,7 +138,35 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
         // around it (48%, 52%, 49%) would send a trigger and a resolve every minute.
         let is_open = |key: &str| open.iter().any(|a| a.condition.key == key);
         let bar = |threshold: f64, key: &str| if is_open(key) { threshold * STORM_CLEAR_SHARE } else { threshold };
-        if requests >= s.min_requests {
+        // Too few requests to judge a rate: no storm opens, but an open one is held (clients
+        // backing off in an outage send few, and a storm must not "resolve" because they did)
+        // while what requests there are still fail at its clearing rate, or while none came in
+        // the window but some in the hour before it. It resolves when the few succeed, or when
+        // the feature has had no traffic at all for the hour and the window (nothing to judge).
+        let judged = requests >= s.min_requests;
+        let quiet_hour = !minutes.iter().any(|m| m.requests > 0);
+        let held = |key: &str, failing: u64, threshold: f64| {
+            is_open(key) && !judged && !quiet_hour && (requests == 0 || failing as f64 / requests as f64 >= threshold * STORM_CLEAR_SHARE)
+        };
+        if held("error_storm", errors, s.error_rate) {
+            out.push(Condition {
+                key: "error_storm".into(),
+                kind: AlertKind::ErrorStorm,
+                severity: Severity::Error,
+                summary: format!("Error storm held open: {errors} of {requests} requests failed in the last {w} min, too few to judge"),
+                details: json!({"window_minutes": w, "requests": requests, "errors": errors, "threshold": s.error_rate, "min_requests": s.min_requests}),
+            });
+        }
+        if held("retry_storm", retries, s.retries_per_request) {
+            out.push(Condition {
+                key: "retry_storm".into(),
+                kind: AlertKind::RetryStorm,
+                severity: Severity::Warning,
+                summary: format!("Retry storm held open: {retries} fallback retries for {requests} requests in the last {w} min, too few to judge"),
+                details: json!({"window_minutes": w, "requests": requests, "retries": retries, "threshold": s.retries_per_request, "min_requests": s.min_requests}),
+            });
+        }
+        if judged {
             let rate = errors as f64 / requests as f64;
             if rate >= bar(s.error_rate, "error_storm") {
                 out.push(Condition {

@@ -109,6 +109,31 @@ fn an_open_storm_clears_only_well_below_its_threshold() {
 }
 
 #[test]
+fn an_open_storm_is_held_while_too_few_requests_come_to_judge_it() {
+    let this_minute = NOW - NOW % 60;
+    let storm = vec![minute(this_minute, "x", 40, 30, 50, 0.0)];
+    let (_, open) = reconcile(&[], &detect(&cfg(), NOW, &storm, &[], &[], &[]), NOW);
+    assert_eq!(open.len(), 2);
+    let later = NOW + 600;
+    let later_minute = later - later % 60;
+    let keys = |rows: &[MinuteRow], open: &[OpenAlert]| detect(&cfg(), later, rows, &[], &[], open).into_iter().map(|c| c.key).collect::<Vec<_>>();
+    // Clients backing off: 5 requests, 4 failing, each retried twice. Not enough to open a
+    // storm, but no sign the open one is over.
+    let backing_off = vec![minute(this_minute, "x", 40, 30, 50, 0.0), minute(later_minute, "x", 5, 4, 10, 0.0)];
+    assert!(keys(&backing_off, &[]).is_empty());
+    assert_eq!(keys(&backing_off, &open), vec!["error_storm", "retry_storm"]);
+    // Nothing at all in the window, but traffic earlier in the hour: still held.
+    assert_eq!(keys(&storm, &open), vec!["error_storm", "retry_storm"]);
+    // The few requests succeed without retries: both resolve.
+    let recovered = vec![minute(this_minute, "x", 40, 30, 50, 0.0), minute(later_minute, "x", 5, 0, 0, 0.0)];
+    assert!(keys(&recovered, &open).is_empty());
+    // No traffic for the whole hour and window: nothing left to judge, resolved.
+    assert!(keys(&[], &open).is_empty());
+    // Rows of refusals only (requests 0) are no traffic either.
+    assert!(keys(&[minute(later_minute, "x", 0, 0, 0, 0.0)], &open).is_empty());
+}
+
+#[test]
 fn error_and_retry_storms_need_volume() {
     let this_minute = NOW - NOW % 60;
     let few = vec![minute(this_minute, "x", 5, 5, 9, 0.0)];
@@ -222,6 +247,16 @@ fn bodies_for_each_destination() {
     assert_eq!(pd_res["dedup_key"], pd["dedup_key"], "the resolve closes the incident the trigger opened");
     assert_ne!(notify::dedup_key("globex", "spend_spike:search"), notify::dedup_key("acme", "spend_spike:search"));
     assert!(notify::slack_body("acme", &res)["text"].as_str().unwrap().contains("open 5 min"));
+}
+
+#[test]
+fn a_destination_refusing_the_message_itself_is_not_retried() {
+    for status in [500, 502, 503, 504, 408, 425, 429, 301] {
+        assert!(notify::delivery_retryable(status), "{status}");
+    }
+    for status in [400, 401, 403, 404, 410, 413, 422] {
+        assert!(!notify::delivery_retryable(status), "{status}");
+    }
 }
 
 #[test]

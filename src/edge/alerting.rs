@@ -68,6 +68,7 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
     }
     let mut delivered = Vec::new();
     let mut failed = Vec::new();
+    let mut given_up = Vec::new();
     let mut released = Vec::new();
     let mut order = DeliveryOrder::default();
     for item in &outbox {
@@ -83,17 +84,31 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
         }
         match deliver(env, &cfg, tenant, destination, &transition).await {
             Ok(()) => delivered.push(id),
-            Err(why) => {
+            // Refused for good: nothing later for this alert waits behind it.
+            Err(DeliveryFailure { why, retryable: false }) => given_up.push(json!([id, why])),
+            Err(DeliveryFailure { why, retryable: true }) => {
                 order.failed(destination, &transition);
                 failed.push(json!([id, why]));
             }
         }
     }
-    spend::call(&stub, "/alerts/ack", Some(json!({"delivered": delivered, "failed": failed, "released": released}))).await?;
+    spend::call(&stub, "/alerts/ack", Some(json!({"delivered": delivered, "failed": failed, "given_up": given_up, "released": released}))).await?;
     Ok(delivered.len())
 }
 
-async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, t: &Transition) -> Result<(), String> {
+struct DeliveryFailure {
+    why: String,
+    /// Whether a later attempt may succeed (see `notify::delivery_retryable`).
+    retryable: bool,
+}
+
+impl From<String> for DeliveryFailure {
+    fn from(why: String) -> Self {
+        DeliveryFailure { why, retryable: true }
+    }
+}
+
+async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, t: &Transition) -> Result<(), DeliveryFailure> {
     let d = &cfg.destinations;
     let (url, body, signature) = match destination {
         "slack" => (d.slack_webhook_url.clone(), notify::slack_body(tenant, t).to_string(), None),
@@ -111,7 +126,7 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
                 None => (None, String::new(), None),
             }
         }
-        other => return Err(format!("unknown destination '{other}'")),
+        other => return Err(format!("unknown destination '{other}'").into()),
     };
     let url = url.ok_or_else(|| format!("{destination} is no longer configured"))?;
     let mut headers = vec![("content-type".to_string(), "application/json".to_string()), ("user-agent".to_string(), "costrouter-alerts/1".to_string())];
@@ -128,7 +143,8 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
     }
     match answer.status {
         200..=299 => Ok(()),
-        s => Err(format!("{destination} answered HTTP {s}")),
+        s if notify::delivery_retryable(s) => Err(format!("{destination} answered HTTP {s}").into()),
+        s => Err(DeliveryFailure { why: format!("{destination} answered HTTP {s}, a refusal no retry changes: given up"), retryable: false }),
     }
 }
 

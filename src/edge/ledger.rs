@@ -76,6 +76,10 @@ struct AckBody {
     delivered: Vec<u64>,
     #[serde(default)]
     failed: Vec<(u64, String)>,
+    /// Refused for good by the destination (see `alerts::notify::delivery_retryable`): to the
+    /// history at once.
+    #[serde(default)]
+    given_up: Vec<(u64, String)>,
     /// Handed out but not attempted (held back behind an earlier failure): free for the next run.
     #[serde(default)]
     released: Vec<u64>,
@@ -267,6 +271,10 @@ impl Ledger {
             if ack.delivered.contains(&d.id) {
                 d.attempts += 1;
                 d.delivered = true;
+                push_history(&mut st.history, d);
+            } else if let Some((_, why)) = ack.given_up.iter().find(|(id, _)| *id == d.id) {
+                d.attempts += 1;
+                d.last_error = why.clone();
                 push_history(&mut st.history, d);
             } else if let Some((_, why)) = ack.failed.iter().find(|(id, _)| *id == d.id) {
                 d.attempts += 1;

@@ -15,6 +15,8 @@ let recv;
 const got = []; // { path, headers, body }
 let failNext = {}; // path -> number of deliveries to refuse with 500
 let slowPaths = {}; // path -> milliseconds to wait before answering
+const gonePaths = new Set(); // paths answered 404, as a deleted Slack webhook is
+const refusals = []; // paths of deliveries answered 404
 
 function startReceiver() {
   return new Promise((resolve) => {
@@ -23,6 +25,11 @@ function startReceiver() {
       req.on('data', (c) => (data += c));
       req.on('end', async () => {
         if (slowPaths[req.url]) await new Promise((res) => setTimeout(res, slowPaths[req.url]));
+        if (gonePaths.has(req.url)) {
+          refusals.push(req.url);
+          res.writeHead(404).end('no_service');
+          return;
+        }
         if (failNext[req.url] > 0) {
           failNext[req.url] -= 1;
           res.writeHead(500).end('try later');
@@ -227,6 +234,30 @@ test('a resolve never reaches a destination before the trigger it closes', async
   const sent = got.filter((g) => g.path === '/ordered').map((g) => g.body.type);
   assert.deepEqual(sent, ['alert.triggered', 'alert.resolved'], 'delivered in order once the receiver answers');
   failNext = {};
+});
+
+test('a delivery the destination refuses for good (404) is tried once, not every minute for half an hour', async () => {
+  await clearOfMinuteEnd();
+  const key = await tenantWithKey('stale-hook');
+  const set = await admin('PUT', '/admin/tenants/stale-hook/alerts', { destinations: { webhook_url: `${recv.url}/gone`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.00005, factor: 3 } });
+  assert.equal(set.status, 200, await set.clone().text());
+  gonePaths.add('/gone');
+  const spike = Array.from({ length: 12 }, () =>
+    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'gone' } }));
+  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await rolledUp(key, 'gone', 12);
+  const t0 = Date.now();
+  await r.scheduled(new Date(t0));
+  await r.scheduled(new Date(t0 + 60_000));
+  await r.scheduled(new Date(t0 + 120_000));
+  assert.deepEqual(refusals.filter((p) => p === '/gone'), ['/gone'], 'one attempt');
+  const view = await (await admin('GET', '/admin/tenants/stale-hook/alerts')).json();
+  assert.deepEqual(view.pending_deliveries, []);
+  const given = view.history.find((d) => d.destination === 'webhook');
+  assert.equal(given.delivered, false);
+  assert.equal(given.attempts, 1);
+  assert.match(given.last_error, /HTTP 404.*given up/);
+  gonePaths.delete('/gone');
 });
 
 test('a tenant with alert rules and no destination is still evaluated: its alerts open in GET /v1/alerts', async () => {
