@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
 use super::{json_output_instruction, tool_call_ids, ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, Role, ToolCall};
+use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
 use crate::api::ApiError;
 use crate::usage::Usage;
 
@@ -140,8 +140,11 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     body.insert("model".into(), json!(model));
     body.insert("max_tokens".into(), json!(max_tokens));
     body.insert("messages".into(), Value::Array(messages));
-    // Anthropic has no JSON mode; an instruction in the system prompt is the documented way.
-    let instruction = json_output_instruction(req.response_format.as_ref());
+    // A JSON schema the model's grammar can hold constrains the answer (structured outputs);
+    // otherwise, and for JSON mode, which has no schema, an instruction in the system prompt asks
+    // for it (the way Anthropic documents for models without structured outputs).
+    let output_schema = structured_output_schema(req, model);
+    let instruction = if output_schema.is_some() { None } else { json_output_instruction(req.response_format.as_ref()) };
     if system_blocks.iter().any(|b| b.get("cache_control").is_some()) {
         system_blocks.extend(instruction.as_deref().and_then(text_block));
         body.insert("system".into(), Value::Array(system_blocks));
@@ -151,6 +154,9 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         if !system.is_empty() {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
+    }
+    if let Some(schema) = output_schema {
+        body.insert("output_config".into(), json!({ "format": { "type": "json_schema", "schema": schema } }));
     }
     if let Some(budget) = thinking {
         body.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": budget }));
@@ -258,18 +264,36 @@ fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
     (!forced_tool && !ends_with_assistant && !after_tool_call).then_some(budget)
 }
 
-/// Claude 3.7 Sonnet and every model from Claude 4 on (`claude-3-7-sonnet-20250219`,
-/// `claude-sonnet-4-5`, `claude-opus-4-1-20250805`): the first number in the name is the
-/// major version, the one after it the minor. A name without one is taken for an older model.
+/// Claude 3.7 Sonnet and every model from Claude 4 on.
 fn thinks_when_asked(model: &str) -> bool {
-    let model = model.to_ascii_lowercase();
-    let Some(rest) = model.split("claude-").nth(1) else { return false };
-    let mut numbers = rest.split(['-', '.', '@']).filter_map(|part| part.parse::<u32>().ok().filter(|n| *n < 100));
-    match (numbers.next(), numbers.next()) {
-        (Some(major), _) if major >= 4 => true,
-        (Some(3), Some(minor)) => minor >= 7,
-        _ => false,
+    matches!(claude_version(model), Some((4.., _)) | Some((3, Some(7..))))
+}
+
+/// The schema for `output_config.format`, when the client asked for a JSON schema, the model
+/// takes structured outputs (Claude 4.5 and later: Sonnet 4.5, Haiku 4.5, Opus 4.5, ...; Opus
+/// 4.1 had them in beta only) and the grammar holds the schema as it is (see
+/// `anthropic_schema`). Not with a prefill, which Anthropic refuses beside structured outputs.
+fn structured_output_schema(req: &ChatRequest, model: &str) -> Option<Value> {
+    let Some(ResponseFormat::JsonSchema { json_schema }) = req.response_format.as_ref() else { return None };
+    if !matches!(claude_version(model), Some((5.., _)) | Some((4, Some(5..)))) {
+        return None;
     }
+    let prefill = req.messages.iter().rfind(|m| !matches!(m.role, Role::System | Role::Developer)).is_some_and(|m| m.role == Role::Assistant);
+    if prefill {
+        return None;
+    }
+    super::anthropic_schema::to_output_schema(json_schema.schema.as_ref()?)
+}
+
+/// A Claude model's version from its name (`claude-3-7-sonnet-20250219`, `claude-sonnet-4-5`,
+/// `claude-opus-4-1-20250805`, `claude-opus-4-20250514`): the first number under 100 after
+/// `claude-` is the major version, the one after it (if any) the minor; a date is neither.
+/// `None` for a name without one.
+fn claude_version(model: &str) -> Option<(u32, Option<u32>)> {
+    let model = model.to_ascii_lowercase();
+    let rest = model.split("claude-").nth(1)?;
+    let mut numbers = rest.split(['-', '.', '@']).filter_map(|part| part.parse::<u32>().ok().filter(|n| *n < 100));
+    Some((numbers.next()?, numbers.next()))
 }
 
 /// Anthropic rejects empty and whitespace-only text blocks.
@@ -861,11 +885,45 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("functions"));
     }
 
+    fn body_for(model: &str, json: &str) -> Value {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: model, api_key: None };
+        serde_json::from_str(&Anthropic.chat_request(&target, &ChatRequest::parse(json.as_bytes()).unwrap()).unwrap().body).unwrap()
+    }
+
+    const PERSON: &str = r#"{"model":"c","messages":[{"role":"system","content":"You extract data."},{"role":"user","content":"Ann, 31"}],
+        "response_format":{"type":"json_schema","json_schema":{"name":"person","strict":true,"schema":{"type":"object","properties":{"age":{"type":"integer","minimum":0}},"required":["age"]}}}}"#;
+
+    #[test]
+    fn a_json_schema_constrains_claude_4_5_and_later_with_structured_outputs() {
+        for model in ["claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-5", "claude-sonnet-4-6", "claude-opus-5"] {
+            let body = body_for(model, PERSON);
+            assert_eq!(
+                body["output_config"],
+                json!({"format": {"type": "json_schema", "schema": {"type": "object", "properties": {"age": {"type": "integer", "description": "(minimum: 0)"}}, "required": ["age"], "additionalProperties": false}}}),
+                "{model}"
+            );
+            assert_eq!(body["system"], "You extract data.", "{model}: no instruction beside the grammar");
+        }
+        // Older models, a prefill (refused beside structured outputs), a schema the grammar would
+        // change: the instruction, as before.
+        let prefill = PERSON.replace(r#"{"role":"user","content":"Ann, 31"}"#, r#"{"role":"user","content":"Ann, 31"},{"role":"assistant","content":"{"}"#);
+        let open_map = PERSON.replace(r#""required":["age"]"#, r#""required":["age"],"additionalProperties":{"type":"string"}"#);
+        for (model, json) in [("claude-opus-4-1-20250805", PERSON), ("claude-sonnet-4-20250514", PERSON), ("claude-3-7-sonnet-20250219", PERSON), ("claude-sonnet-4-5", &prefill), ("claude-sonnet-4-5", &open_map)] {
+            let body = body_for(model, json);
+            assert!(body.get("output_config").is_none(), "{model}: {json}");
+            assert!(body["system"].as_str().unwrap().contains("Respond with only a valid JSON object"), "{model}");
+        }
+        // Beside extended thinking: both (the grammar applies to the answer).
+        let thinking = PERSON.replace(r#""model":"c","#, r#""model":"c","reasoning_effort":"low","#);
+        let body = body_for("claude-sonnet-4-5", &thinking);
+        assert!(body.get("output_config").is_some() && body.get("thinking").is_some());
+    }
+
     #[test]
     fn json_mode_becomes_a_system_instruction() {
-        let body = translate(r#"{"model":"c","messages":[{"role":"system","content":"You extract data."},{"role":"user","content":"Ann, 31"}],
-            "response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object","properties":{"age":{"type":"integer"}}}}}}"#)
-        .unwrap();
+        let body = body_for("claude-opus-4-1", r#"{"model":"c","messages":[{"role":"system","content":"You extract data."},{"role":"user","content":"Ann, 31"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object","properties":{"age":{"type":"integer"}}}}}}"#);
         let system = body["system"].as_str().unwrap();
         assert!(system.starts_with("You extract data.\n\nRespond with only a valid JSON object"), "{system}");
         // In the client's key order: a model writes structured output in the schema's order.

@@ -11,6 +11,7 @@
 pub mod anthropic;
 pub mod azure;
 pub mod gemini;
+mod anthropic_schema;
 mod gemini_schema;
 pub mod openai;
 pub mod sse;

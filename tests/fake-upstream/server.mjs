@@ -534,6 +534,10 @@ function checkPreconditions(ctx) {
     const refusal = anthropicThinkingRefusal(ctx.body);
     if (refusal) return errorResult(ctx, 400, { message: refusal });
   }
+  if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic' && ctx.body.output_config?.format != null) {
+    const refusal = anthropicOutputFormatRefusal(ctx.body);
+    if (refusal) return errorResult(ctx, 400, { message: refusal });
+  }
   if (ctx.route.kind === 'embeddings' && ['openai', 'azure'].includes(ctx.provider) && ctx.body.metadata !== undefined) {
     return errorResult(ctx, 400, { message: 'Unrecognized request argument supplied: metadata', code: null });
   }
@@ -933,6 +937,33 @@ function anthropicThinkingRefusal(body) {
     return 'messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking';
   }
   return null;
+}
+
+/**
+ * Why Anthropic would refuse a request with structured outputs (`output_config.format`), if it
+ * would: a model before Claude 4.5, a format other than a JSON schema, a prefill, and a schema
+ * outside the grammar's subset (an object not closed with `additionalProperties: false`, a
+ * numeric or length bound, `maxItems`, `minItems` above 1, an unknown keyword).
+ */
+function anthropicOutputFormatRefusal(body) {
+  const { format } = body.output_config;
+  if (!/claude-((opus|sonnet|haiku)-4-[5-9]|(opus|sonnet|haiku)-[5-9]|[5-9])/.test(String(body.model))) return `'${body.model}' does not support output_config.format.`;
+  if (format.type !== 'json_schema' || typeof format.schema !== 'object' || format.schema === null) return 'output_config.format: Input tag does not match the expected tag \'json_schema\'';
+  if (body.messages?.at(-1)?.role === 'assistant') return 'Prefilling assistant messages is not supported when using structured outputs.';
+  const known = new Set(['type', 'properties', 'required', 'items', 'enum', 'const', 'anyOf', 'allOf', '$ref', '$defs', 'definitions', 'default', 'description', 'title', 'additionalProperties', 'format', 'minItems', 'pattern']);
+  const check = (s, path) => {
+    if (typeof s !== 'object' || s === null) return `${path}: a schema must be an object`;
+    for (const k of Object.keys(s)) if (!known.has(k)) return `${path}: The keyword '${k}' is not supported in output format schemas.`;
+    if ((s.type === 'object' || s.properties) && s.additionalProperties !== false) return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
+    if (s.minItems !== undefined && s.minItems > 1) return `${path}: minItems values other than 0 or 1 are not supported`;
+    for (const [k, v] of Object.entries(s.properties ?? {})) { const e = check(v, `${path}.properties.${k}`); if (e) return e; }
+    for (const [k, v] of Object.entries(s.$defs ?? s.definitions ?? {})) { const e = check(v, `${path}.$defs.${k}`); if (e) return e; }
+    if (s.items) { const e = check(s.items, `${path}.items`); if (e) return e; }
+    for (const [i, v] of (s.anyOf ?? s.allOf ?? []).entries()) { const e = check(v, `${path}.anyOf.${i}`); if (e) return e; }
+    return null;
+  };
+  const problem = check(format.schema, 'output_config.format.schema');
+  return problem ? `Invalid schema: ${problem}` : null;
 }
 
 /** The thinking block a request with extended thinking gets before its answer. */

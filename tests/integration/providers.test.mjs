@@ -438,6 +438,46 @@ for (const stream of [false, true]) {
   });
 }
 
+for (const stream of [false, true]) {
+  test(`anthropic: a JSON schema constrains Claude 4.5 through structured outputs (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: '{"name":"Ann","age":31,"pet":{"kind":"cat"}}' } });
+    // As Pydantic writes it: $defs, bounds, a title. The fake refuses, as Anthropic does, an
+    // object left open or a bound the grammar does not take.
+    const schema = {
+      title: 'Person', type: 'object',
+      properties: { name: { type: 'string', maxLength: 40 }, age: { type: 'integer', minimum: 0 }, pet: { $ref: '#/$defs/Pet' } },
+      required: ['name', 'age'],
+      $defs: { Pet: { type: 'object', properties: { kind: { enum: ['cat', 'dog'] } }, required: ['kind'] } },
+    };
+    const resp = await r.chat({
+      model: 'claude-haiku-4-5', ...(stream ? { stream: true } : {}),
+      messages: [{ role: 'system', content: 'Extract the person.' }, { role: 'user', content: 'Ann is 31 and has a cat.' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'person', strict: true, schema } },
+    });
+    assert.equal(resp.status, 200, stream ? '' : await resp.clone().text());
+    const content = stream ? assemble((await readSse(resp)).data).content : (await resp.json()).choices[0].message.content;
+    assert.deepEqual(JSON.parse(content), { name: 'Ann', age: 31, pet: { kind: 'cat' } });
+    const sent = upstreamChats().at(-1).body;
+    assert.equal(sent.output_config.format.type, 'json_schema');
+    assert.equal(sent.output_config.format.schema.additionalProperties, false);
+    assert.equal(sent.output_config.format.schema.$defs.Pet.additionalProperties, false);
+    assert.equal(sent.output_config.format.schema.properties.age.description, '(minimum: 0)');
+    assert.equal(sent.system, 'Extract the person.', 'no instruction beside the grammar');
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  });
+}
+
+test('anthropic: a schema structured outputs cannot hold (a free-form map) is asked for by instruction instead', async () => {
+  r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: '{"labels":{"a":"b"}}' } });
+  const schema = { type: 'object', properties: { labels: { type: 'object', additionalProperties: { type: 'string' } } }, required: ['labels'] };
+  const resp = await r.chat({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'Label it.' }], response_format: { type: 'json_schema', json_schema: { name: 'labels', schema } } });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  const sent = upstreamChats().at(-1).body;
+  assert.equal(sent.output_config, undefined);
+  assert.match(sent.system, /Respond with only a valid JSON object.*\n\{"type":"object"/s);
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
 test('anthropic: the call after a tool call goes without thinking (its thinking blocks cannot be sent back)', async () => {
   r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Sunny, 24C.' } });
   const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];

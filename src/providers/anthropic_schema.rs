@@ -1,0 +1,295 @@
+//! An OpenAI `response_format` JSON Schema in the form Anthropic's structured outputs take
+//! (`output_config.format`, Claude 4.5 and later), or `None` when that form cannot hold it
+//! faithfully, and the answer is then asked for by a system-prompt instruction as before.
+//!
+//! Anthropic compiles the schema into a grammar and accepts a subset of JSON Schema: types,
+//! `properties`, `required`, `items`, `enum` of primitives, `const`, `anyOf`, `allOf` (without a
+//! `$ref` inside), local `$ref` / `$defs` / `definitions` that do not recurse, `default`, some
+//! string `format`s, `minItems` of 0 or 1 and simple `pattern`s; every object must say
+//! `additionalProperties: false`; at most 24 optional properties and 16 unions (an `anyOf` or a
+//! list of types) in all. Anything else is a 400 (documented at
+//! <https://platform.claude.com/docs/en/build-with-claude/structured-outputs>). So:
+//! - validation keywords the grammar does not enforce (`minimum`, `maxLength`, `maxItems`, ...)
+//!   move into the description, as Anthropic's own SDKs move them: the model still reads them,
+//!   as it reads the whole schema in the instruction;
+//! - `oneOf` becomes `anyOf` (the answer matches one alternative either way);
+//! - an object that does not say `additionalProperties` gets `false`: the answer holds the
+//!   declared properties only, which the schema allows;
+//! - a schema the grammar would change the meaning of is not converted: an object open to other
+//!   properties (`additionalProperties: true` or a schema, or no properties at all: a free-form
+//!   map would be forced to `{}`), a recursive or non-local `$ref`, a tuple, an `enum` holding
+//!   objects, a property that takes anything (`{}` / `true`), any keyword that constrains
+//!   structure beyond the subset (`not`, `if`, `patternProperties`, ...), a `pattern` with
+//!   lookaround or back-references, more optional properties or unions than Anthropic takes.
+
+use serde_json::{Map, Value};
+
+/// String formats the grammar enforces; another is moved into the description.
+const FORMATS: &[&str] = &["date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"];
+
+/// Keywords the grammar does not enforce: kept as words for the model to read.
+const DESCRIBED: &[&str] = &[
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "maxItems", "uniqueItems", "minProperties",
+    "maxProperties", "minContains", "maxContains",
+];
+
+/// Annotations with no effect on the answer, left out.
+const DROPPED: &[&str] = &["$schema", "$id", "$comment", "examples", "readOnly", "writeOnly", "deprecated"];
+
+/// Anthropic's limits over the whole schema.
+const MAX_OPTIONAL_PROPERTIES: usize = 24;
+const MAX_UNIONS: usize = 16;
+
+/// The schema for `output_config.format.schema`, or `None` (see the module's notes).
+pub fn to_output_schema(schema: &Value) -> Option<Value> {
+    let defs = definitions(schema)?;
+    if defs.keys().any(|name| reaches(&defs, name, name, &mut Vec::new())) {
+        return None;
+    }
+    let mut counts = Counts::default();
+    let converted = convert(schema, &defs, &mut counts)?;
+    (counts.optional <= MAX_OPTIONAL_PROPERTIES && counts.unions <= MAX_UNIONS).then_some(converted)
+}
+
+#[derive(Default)]
+struct Counts {
+    optional: usize,
+    unions: usize,
+}
+
+/// The root's definitions by reference (`#/$defs/name`); `None` if one is not an object.
+fn definitions(root: &Value) -> Option<Map<String, Value>> {
+    let mut defs = Map::new();
+    for key in ["$defs", "definitions"] {
+        match root.get(key) {
+            None => {}
+            Some(Value::Object(d)) => {
+                for (name, s) in d {
+                    defs.insert(format!("#/{key}/{name}"), s.clone());
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+    Some(defs)
+}
+
+/// Whether definition `from` refers, directly or through others, to `target`.
+fn reaches(defs: &Map<String, Value>, from: &str, target: &str, seen: &mut Vec<String>) -> bool {
+    if seen.iter().any(|s| s == from) {
+        return false;
+    }
+    seen.push(from.to_string());
+    let mut refs = Vec::new();
+    if let Some(def) = defs.get(from) {
+        collect_refs(def, &mut refs);
+    }
+    refs.iter().any(|r| r == target || reaches(defs, r, target, seen))
+}
+
+fn collect_refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(obj) => {
+            if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
+                out.push(r.to_string());
+            }
+            obj.iter().filter(|(k, _)| k.as_str() != "enum" && k.as_str() != "const" && k.as_str() != "default").for_each(|(_, v)| collect_refs(v, out));
+        }
+        Value::Array(list) => list.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Option<Value> {
+    // `true` or `{}` takes any value, which no grammar of the subset expresses.
+    let Value::Object(obj) = schema else { return None };
+    if obj.is_empty() {
+        return None;
+    }
+    let mut out = Map::new();
+    let mut described: Vec<String> = Vec::new();
+    for (key, value) in obj {
+        match key.as_str() {
+            "type" => {
+                match value {
+                    Value::String(_) => {}
+                    Value::Array(types) if types.iter().all(Value::is_string) => counts.unions += usize::from(types.len() > 1),
+                    _ => return None,
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            "properties" => {
+                let props = value.as_object()?;
+                let mut converted = Map::new();
+                for (name, s) in props {
+                    converted.insert(name.clone(), convert(s, defs, counts)?);
+                }
+                out.insert(key.clone(), Value::Object(converted));
+            }
+            "items" => {
+                // A list of item schemas is a tuple, which the subset has no form for.
+                out.insert(key.clone(), convert(value, defs, counts)?);
+            }
+            "anyOf" | "oneOf" | "allOf" => {
+                let members = value.as_array().filter(|m| !m.is_empty())?;
+                if key == "allOf" && members.iter().any(|m| m.get("$ref").is_some()) {
+                    return None;
+                }
+                if key != "allOf" {
+                    counts.unions += 1;
+                }
+                let converted = members.iter().map(|m| convert(m, defs, counts)).collect::<Option<Vec<_>>>()?;
+                let name = if key == "allOf" { "allOf" } else { "anyOf" };
+                out.insert(name.into(), Value::Array(converted));
+            }
+            "$ref" => {
+                if !defs.contains_key(value.as_str()?) {
+                    return None;
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            "$defs" | "definitions" => {
+                let d = value.as_object()?;
+                let mut converted = Map::new();
+                for (name, s) in d {
+                    converted.insert(name.clone(), convert(s, defs, counts)?);
+                }
+                out.insert(key.clone(), Value::Object(converted));
+            }
+            "enum" => {
+                let values = value.as_array()?;
+                if values.iter().any(|v| v.is_object() || v.is_array()) {
+                    return None;
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            "const" | "default" | "description" | "title" | "required" => {
+                out.insert(key.clone(), value.clone());
+            }
+            "additionalProperties" => {
+                if value != &Value::Bool(false) {
+                    return None;
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            "format" => match value.as_str() {
+                Some(f) if FORMATS.contains(&f) => {
+                    out.insert(key.clone(), value.clone());
+                }
+                _ => described.push(format!("format: {value}")),
+            },
+            "minItems" => match value.as_u64() {
+                Some(0 | 1) => {
+                    out.insert(key.clone(), value.clone());
+                }
+                _ => described.push(format!("minItems: {value}")),
+            },
+            "pattern" => {
+                // Lookaround and back-references are beyond the simple patterns the grammar takes.
+                let p = value.as_str()?;
+                if p.contains("(?") || p.chars().zip(p.chars().skip(1)).any(|(a, b)| a == '\\' && b.is_ascii_digit()) {
+                    return None;
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            k if DESCRIBED.contains(&k) => described.push(format!("{k}: {value}")),
+            k if DROPPED.contains(&k) => {}
+            _ => return None,
+        }
+    }
+    let is_object = out.get("type").is_some_and(|t| t == "object" || t.as_array().is_some_and(|l| l.iter().any(|x| x == "object"))) || out.contains_key("properties");
+    if is_object {
+        let properties = out.get("properties").and_then(Value::as_object);
+        if properties.is_none_or(Map::is_empty) {
+            return None;
+        }
+        let required: Vec<&str> = out.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        counts.optional += properties.map_or(0, |p| p.keys().filter(|name| !required.contains(&name.as_str())).count());
+        out.entry("additionalProperties").or_insert(Value::Bool(false));
+    }
+    if !described.is_empty() {
+        let words = format!("({})", described.join(", "));
+        let text = match out.get("description").and_then(Value::as_str) {
+            Some(d) if !d.is_empty() => format!("{d} {words}"),
+            _ => words,
+        };
+        out.insert("description".into(), Value::String(text));
+    }
+    Some(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_pydantic_schema_is_closed_and_its_bounds_become_words() {
+        let schema = json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "title": "Person", "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "description": "Full name"},
+                "age": {"type": "integer", "minimum": 0, "maximum": 150},
+                "email": {"type": "string", "format": "email"},
+                "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5, "minItems": 1},
+                "pet": {"$ref": "#/$defs/Pet"},
+                "nickname": {"oneOf": [{"type": "string"}, {"type": "null"}]}
+            },
+            "required": ["name", "age"],
+            "$defs": {"Pet": {"type": "object", "properties": {"kind": {"enum": ["cat", "dog"]}}, "required": ["kind"]}}
+        });
+        let out = to_output_schema(&schema).expect("expressible");
+        assert!(out.get("$schema").is_none());
+        assert_eq!(out["additionalProperties"], false);
+        assert_eq!(out["$defs"]["Pet"]["additionalProperties"], false, "nested objects are closed too");
+        assert_eq!(out["properties"]["name"]["description"], "Full name (minLength: 1)");
+        assert!(out["properties"]["name"].get("minLength").is_none());
+        assert_eq!(out["properties"]["age"]["description"], "(minimum: 0, maximum: 150)");
+        assert_eq!(out["properties"]["email"]["format"], "email");
+        assert_eq!(out["properties"]["tags"]["minItems"], 1);
+        assert_eq!(out["properties"]["tags"]["description"], "(maxItems: 5)");
+        assert_eq!(out["properties"]["pet"], json!({"$ref": "#/$defs/Pet"}));
+        assert_eq!(out["properties"]["nickname"]["anyOf"], json!([{"type": "string"}, {"type": "null"}]));
+    }
+
+    #[test]
+    fn a_schema_the_grammar_would_change_is_not_converted() {
+        let object = |props: Value| json!({"type": "object", "properties": props});
+        for (why, schema) in [
+            ("free-form map", object(json!({"meta": {"type": "object", "additionalProperties": {"type": "string"}}}))),
+            ("open object", json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": true})),
+            ("no properties", object(json!({"meta": {"type": "object"}}))),
+            ("anything", object(json!({"a": {}}))),
+            ("recursive", json!({"$ref": "#/$defs/Node", "$defs": {"Node": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}}})),
+            ("mutually recursive", json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}, "$defs": {"A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B"}}}, "B": {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}}}})),
+            ("remote ref", object(json!({"a": {"$ref": "https://example.com/a.json"}}))),
+            ("tuple", object(json!({"pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}]}}))),
+            ("object enum", object(json!({"a": {"enum": [{"x": 1}]}}))),
+            ("not", object(json!({"a": {"type": "string", "not": {"const": "x"}}}))),
+            ("pattern properties", json!({"type": "object", "properties": {"a": {"type": "string"}}, "patternProperties": {"^x": {"type": "string"}}})),
+            ("lookahead", object(json!({"a": {"type": "string", "pattern": "^(?=.*\\d).+$"}}))),
+            ("back-reference", object(json!({"a": {"type": "string", "pattern": "^(a)\\1$"}}))),
+            ("allOf with a ref", json!({"allOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {"type": "object", "properties": {"x": {"type": "string"}}}}})),
+        ] {
+            assert_eq!(to_output_schema(&schema), None, "{why}");
+        }
+    }
+
+    #[test]
+    fn more_optional_properties_or_unions_than_anthropic_takes_are_not_converted() {
+        let optional = |n: usize| json!({"type": "object", "properties": (0..n).map(|i| (format!("p{i}"), json!({"type": "string"}))).collect::<Map<_, _>>()});
+        assert!(to_output_schema(&optional(24)).is_some());
+        assert_eq!(to_output_schema(&optional(25)), None);
+        let mut required = optional(30);
+        required["required"] = json!((0..30).map(|i| format!("p{i}")).collect::<Vec<_>>());
+        assert!(to_output_schema(&required).is_some(), "required properties do not count");
+        let unions = |n: usize| {
+            let props: Map<_, _> = (0..n).map(|i| (format!("p{i}"), json!({"type": ["string", "null"]}))).collect();
+            let names: Vec<_> = props.keys().cloned().collect();
+            json!({"type": "object", "properties": props, "required": names})
+        };
+        assert!(to_output_schema(&unions(16)).is_some());
+        assert_eq!(to_output_schema(&unions(17)), None);
+    }
+}
