@@ -289,10 +289,16 @@ pub struct Reservation {
     pub expires_at: i64,
 }
 
-/// How long a reservation holds money. Nothing cuts a stream off, so a request may outlive its
-/// reservation (64k output tokens at 60 a second take 18 minutes); it is then charged when it
-/// settles, through its [`ExpiredReservation`].
+/// How long a reservation holds money unless renewed. Nothing cuts a stream off, so a request
+/// may run longer (64k output tokens at 60 a second take 18 minutes): a live stream renews its
+/// reservation every [`RESERVATION_RENEW_SECS`] while it runs ([`Ledger::renew`]). One that was
+/// not renewed in time (its worker died, or the ledger could not be reached twice) is still
+/// charged when it settles, through its [`ExpiredReservation`].
 pub const RESERVATION_TTL_SECS: i64 = 15 * 60;
+
+/// How often a live stream renews its reservation: a third of its life, so one renewal that
+/// fails leaves time for the next.
+pub const RESERVATION_RENEW_SECS: i64 = RESERVATION_TTL_SECS / 3;
 
 /// What is kept of an expired reservation: the budgets to charge if its request settles after
 /// all. The money it held was released on expiry.
@@ -638,6 +644,21 @@ impl Ledger {
         }
     }
 
+    /// Extends a reservation whose request is still running (a long stream) to a full life from
+    /// `now`. `false` if it holds none now: it settled, or expired and released its money (which
+    /// is not held again: the budget may have been spent meanwhile; the request is charged when
+    /// it settles all the same).
+    pub fn renew(&mut self, request_id: &str, now: i64) -> bool {
+        self.roll(now);
+        match self.reservations.get_mut(request_id) {
+            Some(r) => {
+                r.expires_at = r.expires_at.max(now + RESERVATION_TTL_SECS);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Drops a reservation whose request failed before costing anything.
     pub fn release(&mut self, request_id: &str, now: i64) {
         self.settle(request_id, Usd::ZERO, now);
@@ -909,6 +930,29 @@ mod tests {
         l.reserve("lost", Usd(USD), &Covered::default(), NOW).unwrap();
         assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + 60).is_err());
         assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + RESERVATION_TTL_SECS).is_ok());
+    }
+
+    #[test]
+    fn a_renewed_reservation_holds_while_its_stream_runs() {
+        let mut l = ledger(1);
+        l.reserve("stream", Usd(USD), &Covered::default(), NOW).unwrap();
+        // Renewed every five minutes: still held 40 minutes in, so nothing else fits.
+        for minute in [5, 10, 15, 20, 25, 30, 35] {
+            assert!(l.renew("stream", NOW + minute * 60), "{minute}");
+        }
+        assert!(l.reserve("other", Usd(USD), &Covered::default(), NOW + 40 * 60).is_err(), "the long stream still holds the budget");
+        // Settled: nothing left to renew, and the money is spent, not held.
+        l.settle("stream", Usd(USD / 2), NOW + 41 * 60);
+        assert!(!l.renew("stream", NOW + 42 * 60));
+        assert_eq!((l.states["tenant-daily"].spent, l.states["tenant-daily"].reserved), (Usd(USD / 2), Usd::ZERO));
+        // Too late: an expired reservation's money is not held again.
+        l.reserve("late", Usd(USD / 4), &Covered::default(), NOW + 42 * 60).unwrap();
+        assert!(!l.renew("late", NOW + 42 * 60 + RESERVATION_TTL_SECS));
+        assert_eq!(l.states["tenant-daily"].reserved, Usd::ZERO);
+        // A renewal never shortens a life (a renewal stamped early by another isolate's clock).
+        l.reserve("skewed", Usd(USD / 4), &Covered::default(), NOW + 60 * 60).unwrap();
+        assert!(l.renew("skewed", NOW + 59 * 60));
+        assert_eq!(l.reservations["skewed"].expires_at, NOW + 60 * 60 + RESERVATION_TTL_SECS);
     }
 
     #[test]

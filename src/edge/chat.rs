@@ -988,6 +988,9 @@ struct StreamState {
     first_output_ms: Option<f64>,
     /// The output cap of a model that reasons unseen (`stream::with_unseen_reasoning`).
     unseen_reasoning_cap: Option<u64>,
+    /// For a request holding a reservation: when to renew it next, and how often
+    /// (`spend::renew`), so a stream longer than its 15 minutes keeps its money held.
+    renewal: Option<(f64, f64)>,
 }
 
 impl StreamState {
@@ -1071,6 +1074,10 @@ fn stream_response(
         sent_at_ms,
         unseen_reasoning_cap,
         first_output_ms,
+        renewal: rc.holds_reservation.get().then(|| {
+            let every = spend::renew_every_ms(env);
+            (http::now_ms() + every, every)
+        }),
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1084,9 +1091,22 @@ fn stream_response(
                 }
                 return Some((Ok::<Vec<u8>, worker::Error>(out), st));
             }
-            let next = match st.upstream.as_mut() {
-                Some(upstream) => upstream.next().await,
-                None => None,
+            if let Some((due_ms, every_ms)) = st.renewal.filter(|(due, _)| http::now_ms() >= *due) {
+                spend::renew(&st.env, &st.tenant.tenant.id, &st.rc.request_id, http::now_unix()).await;
+                st.renewal = Some((due_ms.max(http::now_ms()) + every_ms, every_ms));
+            }
+            let next = match (st.upstream.as_mut(), st.renewal) {
+                // A model may think for minutes without sending a byte: the wait for the next
+                // one is cut short when a renewal is due (the pending read is kept).
+                (Some(upstream), Some((due_ms, _))) => {
+                    let wait = std::time::Duration::from_millis((due_ms - http::now_ms()).max(0.0) as u64);
+                    match futures_util::future::select(upstream.next(), std::pin::pin!(worker::Delay::from(wait))).await {
+                        futures_util::future::Either::Left((next, _)) => next,
+                        futures_util::future::Either::Right(_) => continue,
+                    }
+                }
+                (Some(upstream), None) => upstream.next().await,
+                (None, _) => None,
             };
             match next {
                 Some(Ok(bytes)) => {

@@ -85,6 +85,8 @@ pub struct RequestContext {
     pub prompt_tokens: std::cell::Cell<u64>,
     /// The cost of the answer that was returned, once known, for settling the budget.
     pub answered_cost: RefCell<Option<crate::money::Usd>>,
+    /// The request holds a reservation in its tenant's ledger (a live stream renews it).
+    pub holds_reservation: std::cell::Cell<bool>,
     /// A live stream settles its own reservation when it ends.
     pub settles_later: std::cell::Cell<bool>,
     /// The request's cost event, once written, for the tenant's usage rollups.
@@ -193,6 +195,7 @@ impl RequestContext {
             admitted_tokens: Default::default(),
             prompt_tokens: Default::default(),
             answered_cost: RefCell::new(None),
+            holds_reservation: std::cell::Cell::new(false),
             settles_later: std::cell::Cell::new(false),
             event: RefCell::new(None),
             stream_finish: Default::default(),

@@ -5,7 +5,8 @@
 //! storage; the output gate holds the reply until the write is durable).
 //!
 //! Internal API (reached only through the `LEDGER` binding, never from the internet):
-//! `POST /admit` (rate limits + reservation), `/finish` (settle or release + rollup), `/reserve`
+//! `POST /admit` (rate limits + reservation), `/finish` (settle or release + rollup), `/renew` (a
+//! live stream's reservation extended), `/reserve`
 //! (a downgraded route's new reservation), `/usage`;
 //! `GET /state`; `PUT /config`; alerts: `/alerts/config`, `/alerts/evaluate`, `/alerts/ack`,
 //! `GET /alerts` (see `crate::alerts` and `edge::alerting`).
@@ -109,6 +110,13 @@ struct ReserveBody {
     env: String,
     #[serde(default)]
     key_id: String,
+    now: i64,
+}
+
+/// `/renew`: a live stream's reservation, extended (`budget::Ledger::renew`).
+#[derive(Deserialize)]
+struct RenewBody {
+    request_id: String,
     now: i64,
 }
 
@@ -478,6 +486,10 @@ impl DurableObject for Ledger {
                     }
                     json!({"ok": true, "finished": b.items.len()})
                 }
+                "/renew" => {
+                    let b: RenewBody = parse(&text)?;
+                    json!({"ok": true, "renewed": ledger.renew(&b.request_id, b.now)})
+                }
                 "/reserve" => {
                     let b: ReserveBody = parse(&text)?;
                     let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
@@ -499,7 +511,7 @@ impl DurableObject for Ledger {
                 "/state" => {
                     let ledger = ledger.as_of(super::http::now_unix());
                     return Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
-                        "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}));
+                        "open_reservations": ledger.reservations.len(), "reservations": ledger.reservations, "alerts": ledger.alerts}));
                 }
                 _ => return Response::error("unknown ledger operation", 404),
             }

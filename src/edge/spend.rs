@@ -89,8 +89,10 @@ pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Princip
     Ok(reserved)
 }
 
-/// Tells the client which soft limits its request passed.
+/// Tells the client which soft limits its request passed, and notes that it holds a reservation
+/// (a live stream renews it, see [`renew`]).
 pub fn note_reserved(rc: &RequestContext, reserved: &Reservation) {
+    rc.holds_reservation.set(true);
     if !reserved.soft_warnings.is_empty() {
         rc.add_header("x-costrouter-budget-warning", format!("soft limit passed: {}", reserved.soft_warnings.join(", ")));
     }
@@ -109,6 +111,29 @@ pub async fn reserve(stub: &Stub, request_id: &str, amount: Usd, team: &str, fea
         return Ok(Ok(Reservation { soft_warnings }));
     }
     Ok(Err(serde_json::from_value(v["exceeded"].clone()).map_err(|e| ApiError::internal(e.to_string()))?))
+}
+
+/// Keeps a live stream's reservation holding money past its 15 minutes
+/// (`budget::RESERVATION_RENEW_SECS`). A failure is logged, not the stream's: the next renewal
+/// may reach the ledger, and an expired reservation's request is still charged when it ends.
+pub async fn renew(env: &Env, tenant: &str, request_id: &str, now: i64) {
+    let Some(stub) = ledger(env, tenant) else { return };
+    match call(&stub, "/renew", Some(json!({"request_id": request_id, "now": now}))).await {
+        Ok(v) if v["renewed"] == true => {}
+        Ok(_) => worker::console_warn!("ledger renew: request {request_id} holds no reservation any more"),
+        Err(e) => worker::console_warn!("ledger renew failed for request {request_id}: {}", e.message),
+    }
+}
+
+/// How often a live stream renews its reservation, in milliseconds: `budget::RESERVATION_RENEW_SECS`,
+/// or `TEST_RESERVATION_RENEW_MS` (integration tests, which cannot wait five minutes; no
+/// deployment sets it).
+pub fn renew_every_ms(env: &Env) -> f64 {
+    env.var("TEST_RESERVATION_RENEW_MS")
+        .ok()
+        .and_then(|v| v.to_string().parse::<f64>().ok())
+        .filter(|ms| *ms >= 50.0)
+        .unwrap_or(crate::budget::RESERVATION_RENEW_SECS as f64 * 1000.0)
 }
 
 /// How long an isolate trusts that a tenant has no budgets and no per-minute limits, and skips

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { startRouter, readSse, ADMIN_TOKEN } from './harness.mjs';
 
 let r;
-before(async () => { r = await startRouter(); });
+// A live stream renews its reservation every 5 minutes; here every 400 ms.
+before(async () => { r = await startRouter({ extraBindings: { TEST_RESERVATION_RENEW_MS: '400' } }); });
 after(async () => { await r?.close(); });
 
 const admin = (method, path, body) =>
@@ -104,6 +105,33 @@ test('a failed upstream call releases its reservation; a cut-off stream settles 
   assert.equal(partialEvent.output_tokens, billed.usage.completion_tokens);
   assert.equal(picos(s.states.month.reserved), 0);
   assert.equal(picos(s.states.month.spent), picos(earlyEvent.cost_usd) + picos(partialEvent.cost_usd));
+});
+
+test('a live stream renews its reservation, so a stream longer than 15 minutes keeps its money held', async () => {
+  const key = await tenantWithKey('longstream', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
+  r.upstream.reset();
+  // 24 words, a quarter of a second apart: six seconds of streaming.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { event_delay_ms: 250, text: 'once upon a time '.repeat(6) } });
+  const resp = await r.chat({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'tell me a long story' }] }, { key });
+  assert.equal(resp.status, 200);
+  const id = resp.headers.get('x-costrouter-request-id');
+  const reader = resp.body.getReader();
+  await reader.read();
+  const first = (await state(key)).reservations[id];
+  assert.ok(first, 'the stream holds a reservation');
+  // Read on for 2.5 s (a renewal every 400 ms); the reservation's life is extended from now.
+  const until = Date.now() + 2500;
+  while (Date.now() < until) {
+    const { done } = await reader.read();
+    assert.equal(done, false, 'the scripted stream runs longer than this');
+  }
+  const later = (await state(key)).reservations[id];
+  assert.ok(later.expires_at >= first.expires_at + 2, `renewed: ${first.expires_at} -> ${later.expires_at}`);
+  assert.equal(later.amount, first.amount, 'the same money held');
+  while (!(await reader.read()).done);
+  const s = await settledState(key);
+  assert.equal(s.reservations[id], undefined, 'settled at its end');
+  assert.equal(picos(s.states.month.reserved), 0);
 });
 
 test('a stream the client abandons is settled for what it used, with one cost event', async () => {
