@@ -46,6 +46,15 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     Ok(o)
 }
 
+/// `route` and `audit` answer for a policy with defects as the worker serves it (it logs them and
+/// loads the rest), and say on standard error what `policy check` would fail on, so their output
+/// (JSON lines, a report) stays as it is.
+fn warn_of_defects(policy: &Policy) {
+    for defect in &policy.defects {
+        eprintln!("warning {defect} (`costrouter policy check` fails on this; the worker serves the policy as loaded)");
+    }
+}
+
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -74,7 +83,15 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
     match command {
         "check" => {
             let mut failed = 0;
-            for path in policy_files(&o.positional)? {
+            for (path, in_folder) in policy_files(&o.positional)? {
+                // In a policies folder the file's name is the tenant it is for (`make seed-remote`
+                // stores it as `policy:<name>`): one no tenant id can match would never be used.
+                let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                if in_folder && !crate::tenants::valid_tenant_id(&stem) {
+                    failed += 1;
+                    w(out, format!("error {}: '{stem}' is not a tenant id (letters, digits, '-' and '_', at most 64), so no tenant would ever use this policy; name the file after the tenant, or default.toml for every tenant without its own", path.display()))?;
+                    continue;
+                }
                 match load_policy(&path, &catalog) {
                     Ok(p) if !p.defects.is_empty() => {
                         failed += 1;
@@ -98,6 +115,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
         }
         "route" => {
             let policy = load_policy(o.policy.as_deref().ok_or("route needs --policy FILE")?, &catalog)?;
+            warn_of_defects(&policy);
             // From a file named on the command line, else standard input, a line at a time (a
             // pipe from a log is answered as it goes).
             let mut file_input;
@@ -125,6 +143,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
         }
         _ => {
             let policy = load_policy(o.policy.as_deref().ok_or("audit needs --policy FILE")?, &catalog)?;
+            warn_of_defects(&policy);
             let file = match o.positional.as_slice() {
                 [file] => file,
                 [] => return Err(format!("audit needs a calls.jsonl file\n{USAGE}")),
@@ -137,7 +156,8 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
     }
 }
 
-fn policy_files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
+/// The policy files named, those in a named folder marked `true`.
+fn policy_files(paths: &[String]) -> Result<Vec<(PathBuf, bool)>, String> {
     let mut files = Vec::new();
     for p in paths {
         let path = PathBuf::from(p);
@@ -148,9 +168,9 @@ fn policy_files(paths: &[String]) -> Result<Vec<PathBuf>, String> {
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();
             entries.sort();
-            files.extend(entries);
+            files.extend(entries.into_iter().map(|e| (e, true)));
         } else {
-            files.push(path);
+            files.push((path, false));
         }
     }
     if files.is_empty() {
@@ -433,7 +453,8 @@ mod tests {
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("ok    ") && out.contains("default.toml (1 rules)"), "{out}");
 
-        let dir = std::env::temp_dir().join(format!("costrouter-cli-{}", std::process::id()));
+        // Its own folder: the other tests write theirs at the same time.
+        let dir = std::env::temp_dir().join(format!("costrouter-cli-check-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-9\"] }\n").unwrap();
@@ -449,6 +470,27 @@ mod tests {
         let (code, out) = run_cli(&a, "");
         assert_eq!(code, 1, "{out}");
         assert!(out.starts_with("error ") && out.contains("bad.toml:3: rule 'r': when.feature is an empty list"), "{out}");
+
+        // In a folder, a file's name is its tenant: one no tenant id matches is never used. A
+        // file named on its own is only checked.
+        let folder = dir.join("policies");
+        std::fs::create_dir_all(&folder).unwrap();
+        let good = "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"requested\" }\n";
+        std::fs::write(folder.join("acme_prod-1.toml"), good).unwrap();
+        std::fs::write(folder.join("Acme Corp.toml"), good).unwrap();
+        let check = |path: &std::path::Path| {
+            let mut args: Vec<String> = vec!["policy".into(), "check".into()];
+            args.extend(seeds());
+            args.push(path.display().to_string());
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cli(&a, "")
+        };
+        let (code, out) = check(&folder);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("Acme Corp.toml: 'Acme Corp' is not a tenant id") && out.contains("ok    ") && out.contains("acme_prod-1.toml"), "{out}");
+        let (code, out) = check(&folder.join("Acme Corp.toml"));
+        assert_eq!(code, 0, "{out}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

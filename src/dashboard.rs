@@ -135,11 +135,6 @@ pub fn cross_site(sec_fetch_site: Option<&str>, origin: Option<&str>, own_origin
     }
 }
 
-/// A tenant id as it may appear in `?tenant=` (it names KV keys and a Durable Object).
-pub fn valid_tenant_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,14 +187,5 @@ mod tests {
         assert!(!cross_site(None, Some("https://router.example.com"), own));
         assert!(cross_site(None, Some("https://evil.example"), own));
         assert!(cross_site(None, Some("null"), own));
-    }
-
-    #[test]
-    fn tenant_ids() {
-        assert!(valid_tenant_id("acme"));
-        assert!(valid_tenant_id("sec-flow_2.x"));
-        assert!(!valid_tenant_id(""));
-        assert!(!valid_tenant_id("a/b"));
-        assert!(!valid_tenant_id(&"a".repeat(65)));
     }
 }

@@ -116,8 +116,8 @@ pub async fn authenticate_reader(req: &Request, headers: &RequestHeaders, env: &
     let url = req.url().map_err(super::http::to_api_error)?;
     let wanted = url.query_pairs().find(|(k, _)| k == "tenant").map(|(_, v)| v.to_string());
     if let Some(t) = &wanted {
-        if !crate::dashboard::valid_tenant_id(t) {
-            return Err(ApiError::invalid_value("tenant", "'tenant' must be a tenant id (letters, digits, '-', '_', '.')."));
+        if !crate::tenants::valid_tenant_id(t) {
+            return Err(ApiError::invalid_value("tenant", "'tenant' must be a tenant id (letters, digits, '-', '_')."));
         }
     }
     let sends_key = headers.has("authorization") || headers.has("api-key");
