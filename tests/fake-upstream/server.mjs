@@ -628,7 +628,8 @@ function summariseAnthropic(body) {
     lastUserText: userTexts.findLast((t) => t !== '') ?? '',
     endsWithToolResult: Array.isArray(last?.content) && last.content.some((b) => b?.type === 'tool_result'),
     toolName: body.tool_choice?.type === 'none' ? undefined : (Array.isArray(body.tools) ? body.tools[0]?.name : undefined),
-    json: undefined,
+    // Structured outputs: the grammar makes the answer match the schema.
+    json: body.output_config?.format?.type === 'json_schema' ? { schema: body.output_config.format.schema } : undefined,
     n: 1,
   };
 }

@@ -391,6 +391,25 @@ describe('anthropic', () => {
     assert.match(body.error.message, /max_tokens/);
   });
 
+  test('structured outputs: a JSON answer from output_config.format, refusals as Anthropic gives them', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'], additionalProperties: false };
+    const ask = (model, format, extra = {}) => post('/anthropic/v1/messages', { model, max_tokens: 100, messages: [{ role: 'user', content: 'Plan a trip' }], output_config: { format }, ...extra }, AUTH.anthropic);
+    const ok = await ask('claude-haiku-4-5', { type: 'json_schema', schema });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(JSON.parse((await ok.json()).content[0].text), { city: 'fake', days: 0 });
+    const refused = async (res, pattern) => {
+      assert.equal(res.status, 400);
+      const body = await res.json();
+      assert.equal(body.error.type, 'invalid_request_error');
+      assert.match(body.error.message, pattern);
+    };
+    await refused(await ask('claude-opus-4-1', { type: 'json_schema', schema }), /does not support output_config.format/);
+    await refused(await ask('claude-sonnet-4-5', { type: 'json_schema', schema: { ...schema, additionalProperties: true } }), /additionalProperties/);
+    await refused(await ask('claude-sonnet-4-5', { type: 'json_schema', schema: { ...schema, properties: { days: { type: 'integer', minimum: 1 } } } }), /'minimum' is not supported/);
+    const prefill = { messages: [{ role: 'user', content: 'Plan a trip' }, { role: 'assistant', content: '{' }] };
+    await refused(await ask('claude-sonnet-4-5', { type: 'json_schema', schema }, prefill), /Prefilling/);
+  });
+
   test('streaming event sequence with event: lines', async () => {
     const res = await chat('anthropic', 'Stream please', { stream: true });
     assert.match(res.headers.get('content-type'), /^text\/event-stream/);
