@@ -598,7 +598,15 @@ pub struct AssistantMessage {
     /// extended thinking), under the name DeepSeek and LiteLLM give it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// Claude's thinking blocks as Anthropic sent them (text and signature, or redacted data),
+    /// under LiteLLM's name: a client that sends the message back as it came lets the next call
+    /// of a tool loop think too (Anthropic wants them back there; see `providers::anthropic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<Value>>,
 }
+
+/// The field of an assistant message that carries Claude's thinking blocks back.
+pub const THINKING_BLOCKS: &str = "thinking_blocks";
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::sse::SseEvent;
 use super::{json_output_instruction, tool_call_ids, ChatAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
-use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
+use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall, THINKING_BLOCKS};
 use crate::api::ApiError;
 use crate::usage::Usage;
 
@@ -91,6 +91,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         return Err(ApiError::invalid_value("logprobs", "Anthropic models do not return logprobs."));
     }
 
+    let (max_tokens, thinking) = output_budget(req, model);
     let mut system: Vec<String> = Vec::new();
     // The system prompt as blocks too, used instead of the string when a part marks a cache
     // breakpoint (`cache_control`): the mark must sit on a block.
@@ -104,7 +105,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
                 continue;
             }
             Role::User => ("user", content_blocks(m.content.as_ref(), i)?),
-            Role::Assistant => ("assistant", assistant_blocks(m, i)?),
+            Role::Assistant => ("assistant", assistant_blocks(m, i, thinking.is_some())?),
             Role::Tool => ("user", vec![tool_result(m, i)?]),
             Role::Function => {
                 return Err(ApiError::invalid_value(
@@ -135,7 +136,6 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         })
         .collect();
 
-    let (max_tokens, thinking) = output_budget(req, model);
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     body.insert("max_tokens".into(), json!(max_tokens));
@@ -245,8 +245,9 @@ fn effort_thinking_budget(req: &ChatRequest) -> Option<u64> {
 /// The thinking budget to ask `model` for, if any: Claude thinks only when asked, and only
 /// Claude 3.7 and the Claude 4 models can. Thinking is left off where Anthropic refuses it: a
 /// forced tool choice, a conversation ending in an assistant turn (a prefill), and the call
-/// after a tool call (Anthropic then wants that turn's thinking blocks back, which OpenAI's
-/// message format has no place for).
+/// after a tool call unless the client sent that turn's thinking blocks back (Anthropic wants
+/// them; OpenAI's message format has no place for them, and only a client that returns the
+/// message as it came, `thinking_blocks` included, keeps them).
 fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
     let budget = effort_thinking_budget(req)?;
     if !thinks_when_asked(model) {
@@ -260,7 +261,10 @@ fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
         };
     let conversation = req.messages.iter().filter(|m| !matches!(m.role, Role::System | Role::Developer));
     let ends_with_assistant = conversation.clone().next_back().is_some_and(|m| m.role == Role::Assistant);
-    let after_tool_call = conversation.clone().rfind(|m| m.role == Role::Assistant).is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()));
+    let after_tool_call = conversation
+        .clone()
+        .rfind(|m| m.role == Role::Assistant)
+        .is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) && returned_thinking_blocks(m).is_empty());
     (!forced_tool && !ends_with_assistant && !after_tool_call).then_some(budget)
 }
 
@@ -352,8 +356,11 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
     Ok(blocks)
 }
 
-fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
-    let mut blocks = content_blocks(m.content.as_ref(), i)?;
+/// An assistant turn's blocks; with `thinking` on, the thinking blocks the client sent back
+/// first (Anthropic wants them there in a tool loop; without thinking they are left out).
+fn assistant_blocks(m: &Message, i: usize, thinking: bool) -> Result<Vec<Value>, ApiError> {
+    let mut blocks = if thinking { returned_thinking_blocks(m) } else { Vec::new() };
+    blocks.extend(content_blocks(m.content.as_ref(), i)?);
     if let (true, Some(refusal)) = (blocks.is_empty(), m.refusal()) {
         blocks.push(json!({"type": "text", "text": refusal}));
     }
@@ -370,6 +377,19 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
         blocks.push(json!({ "type": "tool_use", "id": tool_call_ids::for_anthropic(&call.id), "name": function.name, "input": input }));
     }
     Ok(blocks)
+}
+
+/// The thinking blocks a client sent back on an assistant message (`thinking_blocks`, as this
+/// router and LiteLLM return them), in Anthropic's form; a block of another shape is left out.
+fn returned_thinking_blocks(m: &Message) -> Vec<Value> {
+    let blocks = m.extra.get(THINKING_BLOCKS).and_then(Value::as_array).into_iter().flatten();
+    blocks
+        .filter_map(|b| match b["type"].as_str()? {
+            "thinking" => Some(json!({ "type": "thinking", "thinking": b["thinking"].as_str()?, "signature": b["signature"].as_str().filter(|s| !s.is_empty())? })),
+            "redacted_thinking" => Some(json!({ "type": "redacted_thinking", "data": b["data"].as_str()? })),
+            _ => None,
+        })
+        .collect()
 }
 
 fn tool_result(m: &Message, i: usize) -> Result<Value, ApiError> {
@@ -426,11 +446,16 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
     let blocks = value.get("content").and_then(Value::as_array).ok_or_else(|| UpstreamError::malformed(provider, "no 'content' array in the message"))?;
     let mut text = String::new();
     let mut thinking = String::new();
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in blocks {
         match block["type"].as_str() {
             Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
-            Some("thinking") => thinking.push_str(block["thinking"].as_str().unwrap_or_default()),
+            Some("thinking") => {
+                thinking.push_str(block["thinking"].as_str().unwrap_or_default());
+                thinking_blocks.push(json!({ "type": "thinking", "thinking": block["thinking"], "signature": block["signature"] }));
+            }
+            Some("redacted_thinking") => thinking_blocks.push(json!({ "type": "redacted_thinking", "data": block["data"] })),
             Some("tool_use") => tool_calls.push(ToolCall {
                 id: block["id"].as_str().unwrap_or_default().to_string(),
                 kind: "function".to_string(),
@@ -440,7 +465,7 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
                 }),
                 extra: Map::new(),
             }),
-            // redacted_thinking (encrypted) and server-tool blocks have no OpenAI counterpart.
+            // Server-tool blocks have no OpenAI counterpart.
             _ => {}
         }
     }
@@ -459,6 +484,7 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
                 tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
                 refusal: None,
                 reasoning_content: (!thinking.is_empty()).then_some(thinking),
+                thinking_blocks: (!thinking_blocks.is_empty()).then_some(thinking_blocks),
             },
             finish_reason: Some(finish_reason(value["stop_reason"].as_str().unwrap_or("end_turn")).to_string()),
             logprobs: None,
@@ -481,6 +507,9 @@ pub struct AnthropicStream {
     model: String,
     usage: Option<Usage>,
     tool_blocks: HashMap<u64, ToolBlock>,
+    /// Thinking blocks being streamed, by content-block index: sent whole, with their signature,
+    /// as `delta.thinking_blocks` when each ends (see `AssistantMessage::thinking_blocks`).
+    thinking_blocks: HashMap<u64, Value>,
     complete: bool,
 }
 
@@ -499,6 +528,7 @@ impl AnthropicStream {
             model: upstream_model.to_string(),
             usage: None,
             tool_blocks: HashMap::new(),
+            thinking_blocks: HashMap::new(),
             complete: false,
         }
     }
@@ -552,6 +582,15 @@ impl StreamTranslator for AnthropicStream {
                     Some("text") if !block["text"].as_str().unwrap_or_default().is_empty() => {
                         vec![self.chunk(json!({ "content": block["text"] }), None)]
                     }
+                    Some("thinking") => {
+                        let started = json!({ "type": "thinking", "thinking": block["thinking"].as_str().unwrap_or_default(), "signature": block["signature"].as_str().unwrap_or_default() });
+                        self.thinking_blocks.insert(ev["index"].as_u64().unwrap_or_default(), started);
+                        vec![]
+                    }
+                    Some("redacted_thinking") => {
+                        self.thinking_blocks.insert(ev["index"].as_u64().unwrap_or_default(), json!({ "type": "redacted_thinking", "data": block["data"] }));
+                        vec![]
+                    }
                     _ => vec![],
                 }
             }
@@ -572,12 +611,27 @@ impl StreamTranslator for AnthropicStream {
                         }
                     }
                     Some("thinking_delta") => match delta["thinking"].as_str().filter(|t| !t.is_empty()) {
-                        Some(thinking) => vec![self.chunk(json!({ "reasoning_content": thinking }), None)],
+                        Some(thinking) => {
+                            if let Some(Value::String(text)) = ev["index"].as_u64().and_then(|i| self.thinking_blocks.get_mut(&i)).and_then(|b| b.get_mut("thinking")) {
+                                text.push_str(thinking);
+                            }
+                            vec![self.chunk(json!({ "reasoning_content": thinking }), None)]
+                        }
                         None => vec![],
                     },
-                    // signature_delta, citations_delta: no OpenAI counterpart.
+                    Some("signature_delta") => {
+                        if let Some(block) = ev["index"].as_u64().and_then(|i| self.thinking_blocks.get_mut(&i)) {
+                            block["signature"] = delta["signature"].clone();
+                        }
+                        vec![]
+                    }
+                    // citations_delta: no OpenAI counterpart.
                     _ => vec![],
                 }
+            }
+            "content_block_stop" if ev["index"].as_u64().is_some_and(|i| self.thinking_blocks.contains_key(&i)) => {
+                let block = ev["index"].as_u64().and_then(|i| self.thinking_blocks.remove(&i)).unwrap_or_default();
+                vec![self.chunk(json!({ "thinking_blocks": [block] }), None)]
             }
             "content_block_stop" => match ev["index"].as_u64().and_then(|i| self.tool_blocks.get(&i)) {
                 // A tool without parameters streams only empty fragments; the joined arguments
@@ -778,6 +832,27 @@ mod tests {
         assert!(!thinks(&format!(r#"{{"model":"c","reasoning_effort":"low",{tools},"messages":[{{"role":"user","content":"x"}},
             {{"role":"assistant","content":null,"tool_calls":[{{"id":"call_1","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}]}},
             {{"role":"tool","tool_call_id":"call_1","content":"42"}}]}}"#)));
+        // The call after a tool call whose thinking blocks came back with its message thinks
+        // too, and those blocks open the assistant turn, as Anthropic requires.
+        let tool_loop = |blocks: &str, effort: &str| {
+            format!(
+                r#"{{"model":"c",{effort}{tools},"messages":[{{"role":"user","content":"x"}},
+                {{"role":"assistant","content":"Let me look.","thinking_blocks":{blocks},"tool_calls":[{{"id":"call_1","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}]}},
+                {{"role":"tool","tool_call_id":"call_1","content":"42"}}]}}"#
+            )
+        };
+        let sent_back = r#"[{"type":"thinking","thinking":"Call f.","signature":"sig-1"},{"type":"redacted_thinking","data":"enc"},{"type":"other"}]"#;
+        let body = translate(&tool_loop(sent_back, r#""reasoning_effort":"low","#)).unwrap();
+        assert!(body.get("thinking").is_some());
+        assert_eq!(
+            body["messages"][1]["content"],
+            json!([{"type": "thinking", "thinking": "Call f.", "signature": "sig-1"}, {"type": "redacted_thinking", "data": "enc"},
+                   {"type": "text", "text": "Let me look."}, {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}])
+        );
+        // Without a signature a block is not Anthropic's; without thinking asked for, none is sent.
+        assert!(!thinks(&tool_loop(r#"[{"type":"thinking","thinking":"Call f."}]"#, r#""reasoning_effort":"low","#)));
+        let body = translate(&tool_loop(sent_back, "")).unwrap();
+        assert_eq!(body["messages"][1]["content"][0], json!({"type": "text", "text": "Let me look."}));
         // Once the model has answered in text, the next user turn may think again.
         assert!(thinks(&format!(r#"{{"model":"c","reasoning_effort":"low",{tools},"messages":[{{"role":"user","content":"x"}},
             {{"role":"assistant","content":null,"tool_calls":[{{"id":"call_1","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}]}},
@@ -1014,6 +1089,11 @@ mod tests {
         assert_eq!(choice["message"]["content"], "I'll check the current weather in San Francisco for you.");
         assert_eq!(choice["message"]["reasoning_content"], "The user wants the weather.");
         assert_eq!(
+            choice["message"]["thinking_blocks"],
+            json!([{"type": "thinking", "thinking": "The user wants the weather.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}]),
+            "whole, for the client to send back in a tool loop"
+        );
+        assert_eq!(
             choice["message"]["tool_calls"],
             json!([{"id": "toolu_01A09q90qw90lq917835lq9", "type": "function",
                 "function": {"name": "get_weather", "arguments": r#"{"location":"San Francisco, CA","unit":"celsius"}"#}}])
@@ -1096,8 +1176,10 @@ mod tests {
     fn stream_text_in_pieces() {
         let expected = vec![
             chunk("msg_01Txt", json!({"role": "assistant", "content": ""}), Value::Null),
-            // Thinking goes as DeepSeek's reasoning_content; its signature nowhere.
+            // Thinking goes as DeepSeek's reasoning_content as it comes, and whole with its
+            // signature (LiteLLM's thinking_blocks) when its block ends, for a tool loop to send back.
             chunk("msg_01Txt", json!({"reasoning_content": "A greeting."}), Value::Null),
+            chunk("msg_01Txt", json!({"thinking_blocks": [{"type": "thinking", "thinking": "A greeting.", "signature": "EqQBCgIYAhIM"}]}), Value::Null),
             chunk("msg_01Txt", json!({"content": "Hello"}), Value::Null),
             chunk("msg_01Txt", json!({"content": " wörld 🌍"}), Value::Null),
             chunk("msg_01Txt", json!({}), json!("stop")),

@@ -468,7 +468,7 @@ pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<
     let choices: Vec<Choice> = match value.get("candidates").and_then(Value::as_array).filter(|c| !c.is_empty()) {
         Some(candidates) => candidates.iter().enumerate().map(|(pos, c)| candidate_choice(pos, c, &id)).collect(),
         None if value.pointer("/promptFeedback/blockReason").is_some() => {
-            let message = AssistantMessage { role: "assistant".into(), content: None, tool_calls: None, refusal: None, reasoning_content: None };
+            let message = AssistantMessage { role: "assistant".into(), content: None, tool_calls: None, refusal: None, reasoning_content: None, thinking_blocks: None };
             vec![Choice { index: 0, message, finish_reason: Some("content_filter".into()), logprobs: None }]
         }
         None => return Err(UpstreamError::malformed(provider, "no candidates and no promptFeedback in the response")),
@@ -514,7 +514,7 @@ fn candidate_choice(pos: usize, c: &Value, response_id: &str) -> Choice {
         other => other,
     };
     let tool_calls = (!calls.is_empty()).then_some(calls);
-    let message = AssistantMessage { role: "assistant".into(), content, tool_calls, refusal: None, reasoning_content: None };
+    let message = AssistantMessage { role: "assistant".into(), content, tool_calls, refusal: None, reasoning_content: None, thinking_blocks: None };
     Choice { index, message, finish_reason: Some(finish.into()), logprobs: logprobs(c) }
 }
 

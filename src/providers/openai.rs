@@ -71,6 +71,13 @@ pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_
     if obj.get("store") != Some(&Value::Bool(true)) {
         obj.remove("metadata");
     }
+    // Claude's thinking blocks, on an assistant message a client sent back as the router gave
+    // it: no OpenAI-dialect host takes them (`reasoning_content` stays: DeepSeek wants it back).
+    if let Some(messages) = obj.get_mut("messages").and_then(Value::as_array_mut) {
+        for m in messages.iter_mut().filter_map(Value::as_object_mut) {
+            m.remove(crate::api::chat::THINKING_BLOCKS);
+        }
+    }
     apply_quirks(obj, quirks);
     Ok(body)
 }
@@ -449,6 +456,15 @@ mod tests {
 
     fn request(json: &str) -> ChatRequest {
         ChatRequest::parse(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn claudes_thinking_blocks_sent_back_stay_away_from_openai_dialect_hosts() {
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"},
+            {"role":"assistant","content":"Hello","reasoning_content":"Greet.","thinking_blocks":[{"type":"thinking","thinking":"Greet.","signature":"s"}]},
+            {"role":"user","content":"again"}]}"#);
+        let body = chat_body(&req, "m", &Quirks::default(), true).unwrap();
+        assert_eq!(body["messages"][1], json!({"role": "assistant", "content": "Hello", "reasoning_content": "Greet."}), "DeepSeek wants reasoning_content back");
     }
 
     #[test]

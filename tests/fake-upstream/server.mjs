@@ -932,6 +932,10 @@ function anthropicThinkingRefusal(body) {
   const messages = body.messages ?? [];
   const last = messages.at(-1);
   if (last?.role === 'assistant') return 'This model does not support assistant message prefill. The conversation must end with a user message.';
+  // A thinking block sent back must be one Anthropic gave (it checks the signature).
+  for (const m of messages.filter((m) => m.role === 'assistant' && Array.isArray(m.content))) {
+    if (m.content.some((b) => b.type === 'thinking' && b.signature !== ANTHROPIC_SIGNATURE)) return 'Invalid `signature` in `thinking` block';
+  }
   const lastAssistant = messages.findLast((m) => m.role === 'assistant');
   const blocks = Array.isArray(lastAssistant?.content) ? lastAssistant.content : [];
   if (blocks.some((b) => b.type === 'tool_use') && !['thinking', 'redacted_thinking'].includes(blocks[0]?.type)) {

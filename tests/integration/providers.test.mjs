@@ -425,12 +425,16 @@ for (const stream of [false, true]) {
       assert.equal(assemble(data).content, 'It is 42.');
       const reasoning = data.filter((d) => typeof d === 'object').map((d) => d.choices?.[0]?.delta?.reasoning_content ?? '').join('');
       assert.equal(reasoning, 'The user wants an answer; work it out step by step first.');
-      assert.ok(!JSON.stringify(data).includes('EqQBCgIYAhIM'), 'the signature is not passed on');
+      // The signature only inside thinking_blocks, for the client to send back in a tool loop.
+      const withoutBlocks = data.map((d) => (typeof d === 'object' ? { ...d, choices: d.choices?.map((c) => ({ ...c, delta: { ...c.delta, thinking_blocks: undefined } })) } : d));
+      assert.ok(!JSON.stringify(withoutBlocks).includes('EqQBCgIYAhIM'), 'the signature is in thinking_blocks alone');
     } else {
       const body = await resp.json();
       assert.equal(body.choices[0].message.content, 'It is 42.');
       assert.equal(body.choices[0].message.reasoning_content, 'The user wants an answer; work it out step by step first.');
-      assert.ok(!JSON.stringify(body).includes('EqQBCgIYAhIM'), 'the signature is not passed on');
+      const { thinking_blocks: blocks, ...rest } = body.choices[0].message;
+      assert.equal(blocks[0].signature.slice(0, 12), 'EqQBCgIYAhIM');
+      assert.ok(!JSON.stringify(rest).includes('EqQBCgIYAhIM'), 'the signature is in thinking_blocks alone');
       // Thinking is billed as output; Anthropic's output count includes it.
       assert.equal(body.usage.completion_tokens, 300);
     }
@@ -477,6 +481,42 @@ test('anthropic: a schema structured outputs cannot hold (a free-form map) is as
   assert.match(sent.system, /Respond with only a valid JSON object.*\n\{"type":"object"/s);
   await eventFor(resp.headers.get('x-costrouter-request-id'));
 });
+
+for (const stream of [false, true]) {
+  test(`anthropic: a tool loop keeps thinking when the client sends the message back with its thinking_blocks (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const question = { role: 'user', content: 'What is the weather in Rome?' };
+    const first = await r.chat({ model: 'claude-haiku-4-5', reasoning_effort: 'low', tools, messages: [question], ...(stream ? { stream: true } : {}) });
+    assert.equal(first.status, 200, stream ? '' : await first.clone().text());
+    let message;
+    if (stream) {
+      // As a client rebuilding the message from the stream's deltas would.
+      const { data } = await readSse(first);
+      const deltas = data.filter((d) => typeof d === 'object').map((d) => d.choices?.[0]?.delta ?? {});
+      const { content, calls } = assemble(data);
+      message = { role: 'assistant', content: content || null, tool_calls: calls, thinking_blocks: deltas.flatMap((d) => d.thinking_blocks ?? []) };
+    } else {
+      message = (await first.json()).choices[0].message;
+    }
+    assert.equal(message.thinking_blocks.length, 1);
+    assert.equal(message.thinking_blocks[0].type, 'thinking');
+    assert.ok(message.thinking_blocks[0].signature, 'with its signature');
+    assert.equal(message.tool_calls[0].function.name, 'get_weather');
+    // The fake refuses, as Anthropic does, thinking in a tool loop whose last assistant turn does
+    // not open with the thinking block it gave (signature checked).
+    r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Sunny, 24C.' } });
+    const second = await r.chat({
+      model: 'claude-haiku-4-5', reasoning_effort: 'low', tools,
+      messages: [question, message, { role: 'tool', tool_call_id: message.tool_calls[0].id, content: '24C, sunny' }],
+    });
+    assert.equal(second.status, 200, await second.clone().text());
+    assert.equal((await second.json()).choices[0].message.content, 'Sunny, 24C.');
+    const sent = upstreamChats().at(-1).body;
+    assert.deepEqual(sent.thinking, { type: 'enabled', budget_tokens: 1024 });
+    assert.deepEqual(sent.messages[1].content[0], message.thinking_blocks[0]);
+    await eventFor(second.headers.get('x-costrouter-request-id'));
+  });
+}
 
 test('anthropic: the call after a tool call goes without thinking (its thinking blocks cannot be sent back)', async () => {
   r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Sunny, 24C.' } });
