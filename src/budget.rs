@@ -229,6 +229,9 @@ pub struct Reserved {
     /// Alerts this reservation raised: a budget crossing its soft limit for the first time in
     /// its window.
     pub alerts: Vec<BudgetAlert>,
+    /// Whether it holds money against any budget (a tenant with per-minute limits alone holds
+    /// none: there is nothing to keep held through a long stream).
+    pub held: bool,
 }
 
 /// One tenant's budgets and open reservations.
@@ -593,8 +596,9 @@ impl Ledger {
             }
             self.alerts.push_back(alert.clone());
         }
+        let held = !ids.is_empty();
         self.reservations.insert(request_id.to_string(), Reservation { budgets: ids, amount, expires_at: now + RESERVATION_TTL_SECS });
-        Ok(Reserved { soft_warnings, alerts })
+        Ok(Reserved { soft_warnings, alerts, held })
     }
 
     /// Replaces a reservation by the actual cost. The actual cost is recorded even if it exceeds
@@ -935,7 +939,7 @@ mod tests {
     #[test]
     fn a_renewed_reservation_holds_while_its_stream_runs() {
         let mut l = ledger(1);
-        l.reserve("stream", Usd(USD), &Covered::default(), NOW).unwrap();
+        assert!(l.reserve("stream", Usd(USD), &Covered::default(), NOW).unwrap().held);
         // Renewed every five minutes: still held 40 minutes in, so nothing else fits.
         for minute in [5, 10, 15, 20, 25, 30, 35] {
             assert!(l.renew("stream", NOW + minute * 60), "{minute}");
@@ -953,6 +957,10 @@ mod tests {
         l.reserve("skewed", Usd(USD / 4), &Covered::default(), NOW + 60 * 60).unwrap();
         assert!(l.renew("skewed", NOW + 59 * 60));
         assert_eq!(l.reservations["skewed"].expires_at, NOW + 60 * 60 + RESERVATION_TTL_SECS);
+        // A tenant with per-minute limits and no budget: a reservation that holds nothing, and
+        // nothing for a long stream to renew.
+        let mut limits_only = Ledger::default();
+        assert!(!limits_only.reserve("r", Usd(USD), &Covered::default(), NOW).unwrap().held);
     }
 
     #[test]

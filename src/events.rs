@@ -95,9 +95,11 @@ impl CostEvent {
     }
 
     /// Whether the router turned the request away itself (malformed, over a budget or a
-    /// per-minute limit, blocked by policy): no provider was asked to serve it.
+    /// per-minute limit, blocked by policy): no provider was asked to serve it. A request a
+    /// provider refused (`context_length_exceeded`, a parameter no candidate takes) is filed
+    /// under the deployment it last called (`edge::events::record_failure`), so it is not one.
     pub fn is_router_refusal(&self) -> bool {
-        self.is_error() && !self.is_route_failure()
+        self.is_error() && !self.is_route_failure() && self.provider.is_empty()
     }
 
     /// An event for a request that was answered (fully or as a cut-off stream).
@@ -239,7 +241,12 @@ mod tests {
             // Not a request the route served: outside an error storm's denominator too.
             assert_eq!(crate::rollup::minutely_values(&e, 120)[2], crate::rollup::Value::Int(0), "{code}");
         }
-        for served in [&ok, &cut, &left, &failure(503, "upstream_unavailable")] {
+        // Refused by the provider it was sent to, after its fallbacks: a request the route served
+        // (its retries count against its own row, not as retries of nothing).
+        let mut refused_upstream = failure(400, "context_length_exceeded");
+        refused_upstream.provider = "openai".into();
+        refused_upstream.shape.retries = 2;
+        for served in [&ok, &cut, &left, &failure(503, "upstream_unavailable"), &refused_upstream] {
             assert!(!served.is_router_refusal());
             assert_eq!(crate::rollup::minutely_values(served, 120)[2], crate::rollup::Value::Int(1));
         }

@@ -141,8 +141,9 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
         // Too few requests to judge a rate: no storm opens, but an open one is held (clients
         // backing off in an outage send few, and a storm must not "resolve" because they did)
         // while what requests there are still fail at its clearing rate, or while none came in
-        // the window but some in the hour before it. It resolves when the few succeed, or when
-        // the feature has had no traffic at all for the hour and the window (nothing to judge).
+        // the window but some before it. It resolves when the few succeed, or when the tenant
+        // has had no traffic at all in the rows read (the spike rule's baseline and the window:
+        // an hour and 5 minutes by default): nothing is left to judge.
         let judged = requests >= s.min_requests;
         let quiet_hour = !minutes.iter().any(|m| m.requests > 0);
         let held = |key: &str, failing: u64, threshold: f64| {

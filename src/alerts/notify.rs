@@ -20,11 +20,11 @@ pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue"
 
 /// Whether a destination that answered `status` (not 2xx) may take the same delivery later: a
 /// 5xx, a timeout (408), "too early" (425) or "slow down" (429). Any other 4xx refuses the message
-/// itself (a Slack webhook removed: 404 / 410; PagerDuty's 400 for a bad routing key), and every
-/// retry would earn the same answer for half an hour; such a delivery is given up at once, as
-/// Alertmanager does.
+/// itself (a Slack webhook removed: 404 / 410; PagerDuty's 400 for a bad routing key), and a 3xx
+/// is never followed (the URL is the tenant's, not where it points): every retry would earn the
+/// same answer for half an hour, so such a delivery is given up at once, as Alertmanager does.
 pub fn delivery_retryable(status: u16) -> bool {
-    !(400..500).contains(&status) || matches!(status, 408 | 425 | 429)
+    status >= 500 || matches!(status, 408 | 425 | 429)
 }
 
 pub fn slack_body(tenant: &str, t: &Transition) -> Value {

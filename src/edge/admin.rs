@@ -74,7 +74,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         (Method::Get, ["tenants", id, "budgets"]) => {
             get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
             let stub = spend::ledger(env, id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
-            http::json(200, &spend::state(&stub).await?, &rid)
+            http::json(200, &spend::state_with_reservations(&stub).await?, &rid)
         }
         (Method::Get, ["tenants", id]) => {
             let tenant = get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;

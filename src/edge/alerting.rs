@@ -126,9 +126,10 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
                 None => (None, String::new(), None),
             }
         }
-        other => return Err(format!("unknown destination '{other}'").into()),
+        other => return Err(DeliveryFailure { why: format!("unknown destination '{other}': given up"), retryable: false }),
     };
-    let url = url.ok_or_else(|| format!("{destination} is no longer configured"))?;
+    // Removed from the settings since it was queued: nothing will take it.
+    let url = url.ok_or_else(|| DeliveryFailure { why: format!("{destination} is no longer configured: given up"), retryable: false })?;
     let mut headers = vec![("content-type".to_string(), "application/json".to_string()), ("user-agent".to_string(), "costrouter-alerts/1".to_string())];
     if let Some(sig) = signature {
         headers.push((notify::SIGNATURE_HEADER.to_string(), sig));
@@ -144,7 +145,7 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
     match answer.status {
         200..=299 => Ok(()),
         s if notify::delivery_retryable(s) => Err(format!("{destination} answered HTTP {s}").into()),
-        s => Err(DeliveryFailure { why: format!("{destination} answered HTTP {s}, a refusal no retry changes: given up"), retryable: false }),
+        s => Err(DeliveryFailure { why: format!("{destination} answered HTTP {s}, which no retry changes: given up"), retryable: false }),
     }
 }
 

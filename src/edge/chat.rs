@@ -552,6 +552,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         let sent_at = http::now_ms();
         let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
+        // A chain of slow whole answers (fallbacks, cascade steps) can outlast the reservation too.
+        spend::renew_if_due(env, rc, &principal.tenant.id).await;
         let answer = match upstream::send(&up, timeout_ms, expect, rc.client_watch(env)).await {
             Ok(answer) => answer,
             // The client left and the answer did not come in time to be read and billed before
@@ -988,9 +990,17 @@ struct StreamState {
     first_output_ms: Option<f64>,
     /// The output cap of a model that reasons unseen (`stream::with_unseen_reasoning`).
     unseen_reasoning_cap: Option<u64>,
-    /// For a request holding a reservation: when to renew it next, and how often
-    /// (`spend::renew`), so a stream longer than its 15 minutes keeps its money held.
-    renewal: Option<(f64, f64)>,
+    /// For a request holding money: fires when its reservation is next due for renewal
+    /// (`spend::renew_if_due`), so a stream longer than its 15 minutes keeps it held, also while
+    /// the model sends nothing.
+    renew_timer: Option<std::pin::Pin<Box<worker::Delay>>>,
+}
+
+/// A timer for when the request's reservation is next due for renewal; `None` if it holds none.
+fn renew_timer(env: &Env, rc: &RequestContext) -> Option<std::pin::Pin<Box<worker::Delay>>> {
+    let renewed_at = rc.reservation_renewed_ms.get()?;
+    let wait_ms = (renewed_at + spend::renew_every_ms(env) - http::now_ms()).max(0.0);
+    Some(Box::pin(worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64))))
 }
 
 impl StreamState {
@@ -1074,10 +1084,7 @@ fn stream_response(
         sent_at_ms,
         unseen_reasoning_cap,
         first_output_ms,
-        renewal: rc.holds_reservation.get().then(|| {
-            let every = spend::renew_every_ms(env);
-            (http::now_ms() + every, every)
-        }),
+        renew_timer: renew_timer(env, rc),
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1091,22 +1098,20 @@ fn stream_response(
                 }
                 return Some((Ok::<Vec<u8>, worker::Error>(out), st));
             }
-            if let Some((due_ms, every_ms)) = st.renewal.filter(|(due, _)| http::now_ms() >= *due) {
-                spend::renew(&st.env, &st.tenant.tenant.id, &st.rc.request_id, http::now_unix()).await;
-                st.renewal = Some((due_ms.max(http::now_ms()) + every_ms, every_ms));
-            }
-            let next = match (st.upstream.as_mut(), st.renewal) {
+            let read = match (st.upstream.as_mut(), st.renew_timer.as_mut()) {
                 // A model may think for minutes without sending a byte: the wait for the next
                 // one is cut short when a renewal is due (the pending read is kept).
-                (Some(upstream), Some((due_ms, _))) => {
-                    let wait = std::time::Duration::from_millis((due_ms - http::now_ms()).max(0.0) as u64);
-                    match futures_util::future::select(upstream.next(), std::pin::pin!(worker::Delay::from(wait))).await {
-                        futures_util::future::Either::Left((next, _)) => next,
-                        futures_util::future::Either::Right(_) => continue,
-                    }
-                }
-                (Some(upstream), None) => upstream.next().await,
-                (None, _) => None,
+                (Some(upstream), Some(timer)) => match futures_util::future::select(upstream.next(), timer.as_mut()).await {
+                    futures_util::future::Either::Left((next, _)) => Some(next),
+                    futures_util::future::Either::Right(_) => None,
+                },
+                (Some(upstream), None) => Some(upstream.next().await),
+                (None, _) => Some(None),
+            };
+            let Some(next) = read else {
+                spend::renew_if_due(&st.env, &st.rc, &st.tenant.tenant.id).await;
+                st.renew_timer = renew_timer(&st.env, &st.rc);
+                continue;
             };
             match next {
                 Some(Ok(bytes)) => {

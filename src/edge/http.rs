@@ -85,8 +85,9 @@ pub struct RequestContext {
     pub prompt_tokens: std::cell::Cell<u64>,
     /// The cost of the answer that was returned, once known, for settling the budget.
     pub answered_cost: RefCell<Option<crate::money::Usd>>,
-    /// The request holds a reservation in its tenant's ledger (a live stream renews it).
-    pub holds_reservation: std::cell::Cell<bool>,
+    /// When the request's reservation in its tenant's ledger was made or last renewed (ms), if
+    /// it holds money: a long request renews it (`spend::renew_if_due`).
+    pub reservation_renewed_ms: std::cell::Cell<Option<f64>>,
     /// A live stream settles its own reservation when it ends.
     pub settles_later: std::cell::Cell<bool>,
     /// The request's cost event, once written, for the tenant's usage rollups.
@@ -195,7 +196,7 @@ impl RequestContext {
             admitted_tokens: Default::default(),
             prompt_tokens: Default::default(),
             answered_cost: RefCell::new(None),
-            holds_reservation: std::cell::Cell::new(false),
+            reservation_renewed_ms: std::cell::Cell::new(None),
             settles_later: std::cell::Cell::new(false),
             event: RefCell::new(None),
             stream_finish: Default::default(),

@@ -441,7 +441,7 @@ impl DurableObject for Ledger {
                         Ok(status) => {
                             let covered = Covered { team: &r.team, feature: &r.feature, env: &r.env, key_id: &r.key_id };
                             match ledger.reserve(&r.request_id, r.amount, &covered, r.now) {
-                                Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "alerts": res.alerts,
+                                Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "alerts": res.alerts, "held": res.held,
                                     "controlled": !ledger.specs.is_empty() || ledger.limits != RateLimits::default()}),
                                 Err(e) => json!({"ok": false, "status": status, "exceeded": e}),
                             }
@@ -494,7 +494,7 @@ impl DurableObject for Ledger {
                     let b: ReserveBody = parse(&text)?;
                     let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
                     match ledger.reserve(&b.request_id, b.amount, &covered, b.now) {
-                        Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "alerts": r.alerts}),
+                        Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "alerts": r.alerts, "held": r.held}),
                         Err(e) => json!({"ok": false, "exceeded": e}),
                     }
                 }
@@ -511,7 +511,12 @@ impl DurableObject for Ledger {
                 "/state" => {
                     let ledger = ledger.as_of(super::http::now_unix());
                     return Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
-                        "open_reservations": ledger.reservations.len(), "reservations": ledger.reservations, "alerts": ledger.alerts}));
+                        "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}));
+                }
+                "/reservations" => {
+                    // For the admin API only: every request in flight, with what it holds.
+                    let ledger = ledger.as_of(super::http::now_unix());
+                    return Response::from_json(&json!({"reservations": ledger.reservations}));
                 }
                 _ => return Response::error("unknown ledger operation", 404),
             }

@@ -45,6 +45,14 @@ async fn call_with_body(stub: &Stub, path: &str, body: Option<&str>) -> Result<V
 
 pub struct Reservation {
     pub soft_warnings: Vec<String>,
+    /// Whether it holds money against a budget (see `budget::Reserved::held`).
+    pub held: bool,
+}
+
+/// Whether a ledger reply says its reservation holds money (a reply without the field, from a
+/// ledger deployed before it, is taken to).
+fn held(v: &Value) -> bool {
+    v["held"] != false
 }
 
 /// Counts a request against the per-minute limits and reserves `amount` against the budgets that
@@ -89,10 +97,10 @@ pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Princip
     Ok(reserved)
 }
 
-/// Tells the client which soft limits its request passed, and notes that it holds a reservation
-/// (a live stream renews it, see [`renew`]).
+/// Tells the client which soft limits its request passed, and notes when its reservation was
+/// made, if it holds money (a long request renews it, see [`renew_if_due`]).
 pub fn note_reserved(rc: &RequestContext, reserved: &Reservation) {
-    rc.holds_reservation.set(true);
+    rc.reservation_renewed_ms.set(reserved.held.then(super::http::now_ms));
     if !reserved.soft_warnings.is_empty() {
         rc.add_header("x-costrouter-budget-warning", format!("soft limit passed: {}", reserved.soft_warnings.join(", ")));
     }
@@ -108,20 +116,37 @@ pub async fn reserve(stub: &Stub, request_id: &str, amount: Usd, team: &str, fea
     let v = call(stub, "/reserve", Some(json!({"request_id": request_id, "amount": amount, "team": team, "feature": feature, "env": env_tag, "key_id": key_id, "now": now}))).await?;
     if v["ok"] == true {
         let soft_warnings = v["soft_warnings"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
-        return Ok(Ok(Reservation { soft_warnings }));
+        return Ok(Ok(Reservation { soft_warnings, held: held(&v) }));
     }
     Ok(Err(serde_json::from_value(v["exceeded"].clone()).map_err(|e| ApiError::internal(e.to_string()))?))
 }
 
-/// Keeps a live stream's reservation holding money past its 15 minutes
-/// (`budget::RESERVATION_RENEW_SECS`). A failure is logged, not the stream's: the next renewal
-/// may reach the ledger, and an expired reservation's request is still charged when it ends.
-pub async fn renew(env: &Env, tenant: &str, request_id: &str, now: i64) {
+/// Longest a renewal may hold up what the request is doing (a stream's next bytes).
+const RENEW_WAIT: std::time::Duration = std::time::Duration::from_millis(2_000);
+
+/// Keeps the request's reservation holding money past its 15 minutes: renewed once
+/// [`renew_every_ms`] has gone by since it was made or last renewed (a long stream, a fallback
+/// chain of slow whole answers). A failure is logged, not the request's: the next renewal may
+/// reach the ledger, and an expired reservation's request is still charged when it ends.
+pub async fn renew_if_due(env: &Env, rc: &RequestContext, tenant: &str) {
+    let Some(at) = rc.reservation_renewed_ms.get() else { return };
+    if super::http::now_ms() - at < renew_every_ms(env) {
+        return;
+    }
+    rc.reservation_renewed_ms.set(Some(super::http::now_ms()));
     let Some(stub) = ledger(env, tenant) else { return };
-    match call(&stub, "/renew", Some(json!({"request_id": request_id, "now": now}))).await {
-        Ok(v) if v["renewed"] == true => {}
-        Ok(_) => worker::console_warn!("ledger renew: request {request_id} holds no reservation any more"),
-        Err(e) => worker::console_warn!("ledger renew failed for request {request_id}: {}", e.message),
+    let request_id = &rc.request_id;
+    let renewal = std::pin::pin!(call(&stub, "/renew", Some(json!({"request_id": request_id, "now": super::http::now_unix()}))));
+    let timeout = std::pin::pin!(worker::Delay::from(RENEW_WAIT));
+    let answered = match futures_util::future::select(renewal, timeout).await {
+        futures_util::future::Either::Left((answer, _)) => Some(answer),
+        futures_util::future::Either::Right(_) => None,
+    };
+    match answered {
+        Some(Ok(v)) if v["renewed"] == true => {}
+        Some(Ok(_)) => worker::console_warn!("ledger renew: request {request_id} holds no reservation any more"),
+        Some(Err(e)) => worker::console_warn!("ledger renew failed for request {request_id}: {}", e.message),
+        None => worker::console_warn!("ledger renew for request {request_id} not answered within {} ms", RENEW_WAIT.as_millis()),
     }
 }
 
@@ -185,7 +210,7 @@ pub async fn admit(stub: &Stub, tenant: &str, request_id: &str, tokens: u64, amo
     if v["ok"] == true {
         note_control(tenant, v["controlled"] != false);
         let soft_warnings = v["soft_warnings"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
-        return Ok(Ok((serde_json::from_value(v["status"].clone()).map_err(bad)?, Reservation { soft_warnings })));
+        return Ok(Ok((serde_json::from_value(v["status"].clone()).map_err(bad)?, Reservation { soft_warnings, held: held(&v) })));
     }
     if !v["limited"].is_null() {
         return Ok(Err(Refusal::RateLimited(serde_json::from_value(v["limited"].clone()).map_err(bad)?)));
@@ -311,6 +336,14 @@ pub async fn configure(stub: &Stub, config: &Value) -> Result<Value, ApiError> {
 
 pub async fn state(stub: &Stub) -> Result<Value, ApiError> {
     call(stub, "/state", None).await
+}
+
+/// [`state`] with every reservation in flight (request id, budgets, amount, expiry): for the
+/// admin API, not a tenant key (another key's requests, and it grows with the traffic).
+pub async fn state_with_reservations(stub: &Stub) -> Result<Value, ApiError> {
+    let mut state = state(stub).await?;
+    state["reservations"] = call(stub, "/reservations", None).await?["reservations"].take();
+    Ok(state)
 }
 
 pub async fn usage(stub: &Stub, from: i64, to: i64, group_by: &str, granularity: &str) -> Result<Value, ApiError> {

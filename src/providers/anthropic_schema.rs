@@ -5,22 +5,26 @@
 //! Anthropic compiles the schema into a grammar and accepts a subset of JSON Schema: types,
 //! `properties`, `required`, `items`, `enum` of primitives, `const`, `anyOf`, `allOf` (without a
 //! `$ref` inside), local `$ref` / `$defs` / `definitions` that do not recurse, `default`, some
-//! string `format`s, `minItems` of 0 or 1 and simple `pattern`s; every object must say
+//! string `format`s, `minItems` of 0 or 1 and simple `pattern`s (which regex features count as
+//! simple is not spelt out, so every `pattern` goes into the description); every object must say
 //! `additionalProperties: false`; at most 24 optional properties and 16 unions (an `anyOf` or a
 //! list of types) in all. Anything else is a 400 (documented at
 //! <https://platform.claude.com/docs/en/build-with-claude/structured-outputs>). So:
-//! - validation keywords the grammar does not enforce (`minimum`, `maxLength`, `maxItems`, ...)
-//!   move into the description, as Anthropic's own SDKs move them: the model still reads them,
-//!   as it reads the whole schema in the instruction;
+//! - validation keywords the grammar does not enforce (`minimum`, `maxLength`, `maxItems`,
+//!   `pattern`, ...) move into the description, as Anthropic's own SDKs move them: the model
+//!   still reads them, as it reads the whole schema in the instruction;
 //! - `oneOf` becomes `anyOf` (the answer matches one alternative either way);
 //! - an object that does not say `additionalProperties` gets `false`: the answer holds the
 //!   declared properties only, which the schema allows;
 //! - a schema the grammar would change the meaning of is not converted: an object open to other
 //!   properties (`additionalProperties: true` or a schema, or no properties at all: a free-form
-//!   map would be forced to `{}`), a recursive or non-local `$ref`, a tuple, an `enum` holding
-//!   objects, a property that takes anything (`{}` / `true`), any keyword that constrains
-//!   structure beyond the subset (`not`, `if`, `patternProperties`, ...), a `pattern` with
-//!   lookaround or back-references, more optional properties or unions than Anthropic takes.
+//!   map would be forced to `{}`), a recursive or non-local `$ref`, a tuple, an `enum` or
+//!   `const` holding objects, a schema that takes anything (`{}`, `true`, one with no type, an
+//!   array with no `items`), `allOf` and alternatives beside an object's own `properties` (each
+//!   closed on its own, their combination would admit nothing), `required` naming a property
+//!   not declared (unsatisfiable once closed), any keyword that constrains structure beyond the
+//!   subset (`not`, `if`, `patternProperties`, ...), more optional properties or unions than
+//!   Anthropic takes.
 
 use serde_json::{Map, Value};
 
@@ -30,7 +34,7 @@ const FORMATS: &[&str] = &["date-time", "time", "date", "duration", "email", "ho
 /// Keywords the grammar does not enforce: kept as words for the model to read.
 const DESCRIBED: &[&str] = &[
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "maxItems", "uniqueItems", "minProperties",
-    "maxProperties", "minContains", "maxContains",
+    "maxProperties", "minContains", "maxContains", "pattern",
 ];
 
 /// Annotations with no effect on the answer, left out.
@@ -130,17 +134,17 @@ fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Op
                 // A list of item schemas is a tuple, which the subset has no form for.
                 out.insert(key.clone(), convert(value, defs, counts)?);
             }
-            "anyOf" | "oneOf" | "allOf" => {
+            // Each member closed on its own, an intersection of objects would admit nothing.
+            "allOf" => return None,
+            "anyOf" | "oneOf" => {
                 let members = value.as_array().filter(|m| !m.is_empty())?;
-                if key == "allOf" && members.iter().any(|m| m.get("$ref").is_some()) {
+                // Alternatives adding to the object's own properties: closed, none would fit.
+                if obj.contains_key("properties") {
                     return None;
                 }
-                if key != "allOf" {
-                    counts.unions += 1;
-                }
+                counts.unions += 1;
                 let converted = members.iter().map(|m| convert(m, defs, counts)).collect::<Option<Vec<_>>>()?;
-                let name = if key == "allOf" { "allOf" } else { "anyOf" };
-                out.insert(name.into(), Value::Array(converted));
+                out.insert("anyOf".into(), Value::Array(converted));
             }
             "$ref" => {
                 if !defs.contains_key(value.as_str()?) {
@@ -163,7 +167,23 @@ fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Op
                 }
                 out.insert(key.clone(), value.clone());
             }
-            "const" | "default" | "description" | "title" | "required" => {
+            "const" => {
+                if value.is_object() || value.is_array() {
+                    return None;
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            "description" | "title" => {
+                out.insert(key.clone(), Value::String(value.as_str()?.to_string()));
+            }
+            "required" => {
+                let names = value.as_array()?;
+                if !names.iter().all(Value::is_string) {
+                    return None;
+                }
+                out.insert(key.clone(), value.clone());
+            }
+            "default" => {
                 out.insert(key.clone(), value.clone());
             }
             "additionalProperties" => {
@@ -184,26 +204,28 @@ fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Op
                 }
                 _ => described.push(format!("minItems: {value}")),
             },
-            "pattern" => {
-                // Lookaround and back-references are beyond the simple patterns the grammar takes.
-                let p = value.as_str()?;
-                if p.contains("(?") || p.chars().zip(p.chars().skip(1)).any(|(a, b)| a == '\\' && b.is_ascii_digit()) {
-                    return None;
-                }
-                out.insert(key.clone(), value.clone());
-            }
             k if DESCRIBED.contains(&k) => described.push(format!("{k}: {value}")),
             k if DROPPED.contains(&k) => {}
             _ => return None,
         }
     }
-    let is_object = out.get("type").is_some_and(|t| t == "object" || t.as_array().is_some_and(|l| l.iter().any(|x| x == "object"))) || out.contains_key("properties");
-    if is_object {
+    // A schema that names no type and no values takes anything (Pydantic's `Any`: a title alone).
+    if !["type", "enum", "const", "anyOf", "$ref"].iter().any(|k| out.contains_key(*k)) {
+        return None;
+    }
+    let is_type = |name: &str| out.get("type").is_some_and(|t| t == name || t.as_array().is_some_and(|l| l.iter().any(|x| x == name)));
+    if is_type("array") && !out.contains_key("items") {
+        return None;
+    }
+    if is_type("object") || out.contains_key("properties") {
         let properties = out.get("properties").and_then(Value::as_object);
         if properties.is_none_or(Map::is_empty) {
             return None;
         }
         let required: Vec<&str> = out.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        if required.iter().any(|name| !properties.is_some_and(|p| p.contains_key(*name))) {
+            return None;
+        }
         counts.optional += properties.map_or(0, |p| p.keys().filter(|name| !required.contains(&name.as_str())).count());
         out.entry("additionalProperties").or_insert(Value::Bool(false));
     }
@@ -251,6 +273,9 @@ mod tests {
         assert_eq!(out["properties"]["tags"]["description"], "(maxItems: 5)");
         assert_eq!(out["properties"]["pet"], json!({"$ref": "#/$defs/Pet"}));
         assert_eq!(out["properties"]["nickname"]["anyOf"], json!([{"type": "string"}, {"type": "null"}]));
+        // Which regex features the grammar takes is not spelt out: a pattern is words too.
+        let id = to_output_schema(&json!({"type": "object", "properties": {"id": {"type": "string", "pattern": "^\\bID\\d{1,400}$"}}})).unwrap();
+        assert_eq!(id["properties"]["id"], json!({"type": "string", "description": "(pattern: \"^\\\\bID\\\\d{1,400}$\")"}));
     }
 
     #[test]
@@ -268,9 +293,14 @@ mod tests {
             ("object enum", object(json!({"a": {"enum": [{"x": 1}]}}))),
             ("not", object(json!({"a": {"type": "string", "not": {"const": "x"}}}))),
             ("pattern properties", json!({"type": "object", "properties": {"a": {"type": "string"}}, "patternProperties": {"^x": {"type": "string"}}})),
-            ("lookahead", object(json!({"a": {"type": "string", "pattern": "^(?=.*\\d).+$"}}))),
-            ("back-reference", object(json!({"a": {"type": "string", "pattern": "^(a)\\1$"}}))),
             ("allOf with a ref", json!({"allOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {"type": "object", "properties": {"x": {"type": "string"}}}}})),
+            ("allOf of objects", json!({"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {"type": "object", "properties": {"b": {"type": "string"}}, "required": ["b"]}]})),
+            ("alternatives beside properties", json!({"type": "object", "properties": {"a": {"type": "string"}}, "anyOf": [{"properties": {"b": {"type": "string"}}}]})),
+            ("untyped (Pydantic's Any)", object(json!({"a": {"title": "Data"}}))),
+            ("array of anything", object(json!({"a": {"type": "array"}}))),
+            ("object const", object(json!({"a": {"const": {"x": 1}}}))),
+            ("required but undeclared", json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]})),
+            ("non-string description", object(json!({"a": {"type": "string", "description": 5}}))),
         ] {
             assert_eq!(to_output_schema(&schema), None, "{why}");
         }
