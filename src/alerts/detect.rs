@@ -146,48 +146,34 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
         // an hour and 5 minutes by default): nothing is left to judge.
         let judged = requests >= s.min_requests;
         let quiet_hour = !minutes.iter().any(|m| m.requests > 0);
-        let held = |key: &str, failing: u64, threshold: f64| {
-            is_open(key) && !judged && !quiet_hour && (requests == 0 || failing as f64 / requests as f64 >= threshold * STORM_CLEAR_SHARE)
-        };
-        if held("error_storm", errors, s.error_rate) {
-            out.push(Condition {
-                key: "error_storm".into(),
-                kind: AlertKind::ErrorStorm,
-                severity: Severity::Error,
-                summary: format!("Error storm held open: {errors} of {requests} requests failed in the last {w} min, too few to judge"),
-                details: json!({"window_minutes": w, "requests": requests, "errors": errors, "threshold": s.error_rate, "min_requests": s.min_requests}),
-            });
-        }
-        if held("retry_storm", retries, s.retries_per_request) {
-            out.push(Condition {
-                key: "retry_storm".into(),
-                kind: AlertKind::RetryStorm,
-                severity: Severity::Warning,
-                summary: format!("Retry storm held open: {retries} fallback retries for {requests} requests in the last {w} min, too few to judge"),
-                details: json!({"window_minutes": w, "requests": requests, "retries": retries, "threshold": s.retries_per_request, "min_requests": s.min_requests}),
-            });
-        }
-        if judged {
-            let rate = errors as f64 / requests as f64;
-            if rate >= bar(s.error_rate, "error_storm") {
-                out.push(Condition {
-                    key: "error_storm".into(),
-                    kind: AlertKind::ErrorStorm,
-                    severity: Severity::Error,
-                    summary: format!("Error storm: {errors} of {requests} requests failed in the last {w} min ({:.0}%)", rate * 100.0),
-                    details: json!({"window_minutes": w, "requests": requests, "errors": errors, "error_rate": rate, "threshold": s.error_rate}),
-                });
+        // (key, kind, severity, what is counted, its count, the rate's name, its threshold)
+        let storms = [
+            ("error_storm", AlertKind::ErrorStorm, Severity::Error, "errors", errors, "error_rate", s.error_rate),
+            ("retry_storm", AlertKind::RetryStorm, Severity::Warning, "retries", retries, "retries_per_request", s.retries_per_request),
+        ];
+        for (key, kind, severity, counted, count, rate_name, threshold) in storms {
+            let rate = if requests == 0 { 0.0 } else { count as f64 / requests as f64 };
+            let holds = if judged { rate >= bar(threshold, key) } else { is_open(key) && !quiet_hour && (requests == 0 || rate >= bar(threshold, key)) };
+            if !holds {
+                continue;
             }
-            let per = retries as f64 / requests as f64;
-            if per >= bar(s.retries_per_request, "retry_storm") {
-                out.push(Condition {
-                    key: "retry_storm".into(),
-                    kind: AlertKind::RetryStorm,
-                    severity: Severity::Warning,
-                    summary: format!("Retry storm: {retries} fallback retries for {requests} requests in the last {w} min ({per:.1} per request)"),
-                    details: json!({"window_minutes": w, "requests": requests, "retries": retries, "retries_per_request": per, "threshold": s.retries_per_request}),
-                });
+            let numbers = match kind {
+                AlertKind::ErrorStorm => format!("{errors} of {requests} requests failed in the last {w} min"),
+                _ => format!("{retries} fallback retries for {requests} requests in the last {w} min"),
+            };
+            let summary = match (kind, judged) {
+                (AlertKind::ErrorStorm, true) => format!("Error storm: {numbers} ({:.0}%)", rate * 100.0),
+                (_, true) => format!("Retry storm: {numbers} ({rate:.1} per request)"),
+                (AlertKind::ErrorStorm, false) => format!("Error storm held open: {numbers}, too few to judge"),
+                (_, false) => format!("Retry storm held open: {numbers}, too few to judge"),
+            };
+            let mut details = json!({"window_minutes": w, "requests": requests, counted: count, "threshold": threshold});
+            if judged {
+                details[rate_name] = json!(rate);
+            } else {
+                details["min_requests"] = json!(s.min_requests);
             }
+            out.push(Condition { key: key.into(), kind, severity, summary, details });
         }
     }
 

@@ -122,12 +122,9 @@ fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Op
                 }
                 out.insert(key.clone(), value.clone());
             }
-            "properties" => {
-                let props = value.as_object()?;
-                let mut converted = Map::new();
-                for (name, s) in props {
-                    converted.insert(name.clone(), convert(s, defs, counts)?);
-                }
+            // Property and definition names are the caller's, kept as they are.
+            "properties" | "$defs" | "definitions" => {
+                let converted = value.as_object()?.iter().map(|(name, s)| Some((name.clone(), convert(s, defs, counts)?))).collect::<Option<Map<_, _>>>()?;
                 out.insert(key.clone(), Value::Object(converted));
             }
             "items" => {
@@ -151,14 +148,6 @@ fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Op
                     return None;
                 }
                 out.insert(key.clone(), value.clone());
-            }
-            "$defs" | "definitions" => {
-                let d = value.as_object()?;
-                let mut converted = Map::new();
-                for (name, s) in d {
-                    converted.insert(name.clone(), convert(s, defs, counts)?);
-                }
-                out.insert(key.clone(), Value::Object(converted));
             }
             "enum" => {
                 let values = value.as_array()?;

@@ -78,6 +78,13 @@ async function clearOfMinuteEnd() {
   else if (intoMinute < 2_000) await new Promise((res) => setTimeout(res, 2_000 - intoMinute));
 }
 
+/** Twelve gpt-4o requests at once under `feature`: a spend spike against a quiet baseline. */
+async function spendSpike(key, feature) {
+  const spike = Array.from({ length: 12 }, () =>
+    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': feature } }));
+  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+}
+
 /** Waits until the tenant's rollups hold `n` requests for the feature (they are written after the responses). */
 async function rolledUp(key, feature, n) {
   for (let i = 0; i < 200; i++) {
@@ -132,9 +139,7 @@ test('a spend spike sends exactly one alert per destination with the right numbe
   // The webhook refuses its first delivery: it must arrive on the next run, once.
   failNext = { '/hook': 1 };
 
-  const spike = Array.from({ length: 12 }, () =>
-    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'search' } }));
-  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await spendSpike(key, 'search');
   // A little spend for the calm tenant, under its threshold.
   assert.equal((await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key: other, headers: { 'x-costrouter-feature': 'search' } })).status, 200);
   const rows = await rolledUp(key, 'search', 12);
@@ -193,9 +198,7 @@ test('two cron runs at once (a slow destination) send a delivery once, not twice
   const key = await tenantWithKey('overlap');
   const set = await admin('PUT', '/admin/tenants/overlap/alerts', { destinations: { webhook_url: `${recv.url}/slow`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.00005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
-  const spike = Array.from({ length: 12 }, () =>
-    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'search' } }));
-  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await spendSpike(key, 'search');
   await rolledUp(key, 'search', 12);
   got.length = 0;
   // The webhook takes 1.5 s: the next minute's run starts while the first still delivers.
@@ -222,9 +225,7 @@ test('a resolve never reaches a destination before the trigger it closes', async
   // The receiver refuses the trigger twice: on the first run, and again on the run that finds
   // the spike over and queues the resolve.
   failNext = { '/ordered': 2 };
-  const spike = Array.from({ length: 12 }, () =>
-    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'pager' } }));
-  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await spendSpike(key, 'pager');
   await rolledUp(key, 'pager', 12);
   const t0 = Date.now();
   await r.scheduled(new Date(t0));
@@ -242,9 +243,7 @@ test('a delivery the destination refuses for good (404) is tried once, not every
   const set = await admin('PUT', '/admin/tenants/stale-hook/alerts', { destinations: { webhook_url: `${recv.url}/gone`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.00005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
   gonePaths.add('/gone');
-  const spike = Array.from({ length: 12 }, () =>
-    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'gone' } }));
-  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await spendSpike(key, 'gone');
   await rolledUp(key, 'gone', 12);
   const t0 = Date.now();
   await r.scheduled(new Date(t0));
@@ -265,9 +264,7 @@ test('a tenant with alert rules and no destination is still evaluated: its alert
   const key = await tenantWithKey('watcher');
   const set = await admin('PUT', '/admin/tenants/watcher/alerts', { spend_spike: { min_usd: 0.00005, factor: 3 } });
   assert.equal(set.status, 200, await set.clone().text());
-  const spike = Array.from({ length: 12 }, () =>
-    r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Summarize the quarterly report in detail.' }] }, { key, headers: { 'x-costrouter-feature': 'watched' } }));
-  for (const resp of await Promise.all(spike)) assert.equal(resp.status, 200);
+  await spendSpike(key, 'watched');
   await rolledUp(key, 'watched', 12);
   await r.scheduled(new Date());
   const view = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
