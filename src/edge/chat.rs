@@ -549,11 +549,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             circuit_skips += 1;
             continue;
         }
+        // A chain of slow whole answers (fallbacks, cascade steps) can outlast the reservation
+        // too. Before the clock starts: the wait is not the deployment's latency.
+        spend::renew_if_due(env, rc, &principal.tenant.id).await;
         *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         let sent_at = http::now_ms();
         let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
-        // A chain of slow whole answers (fallbacks, cascade steps) can outlast the reservation too.
-        spend::renew_if_due(env, rc, &principal.tenant.id).await;
         let answer = match upstream::send(&up, timeout_ms, expect, rc.client_watch(env)).await {
             Ok(answer) => answer,
             // The client left and the answer did not come in time to be read and billed before

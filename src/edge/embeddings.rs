@@ -52,7 +52,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
             Err(ex) => return Err(spend::exceeded(&ex)),
         }
     }
-    let Embedded { mut answer, provider, candidate, failures } = call_embedding_model(env, rc, &cfg, &decision, &emb).await?;
+    let Embedded { mut answer, provider, candidate, failures } = call_embedding_model(env, rc, &cfg, &decision, &emb, true).await?;
     // An OpenAI-dialect answer is passed on as it came unless something in it must change.
     if emb.encoding_format.as_deref() == Some("base64") && answer.has_float_vectors() {
         encode_vectors_base64(answer.json_mut());
@@ -112,7 +112,11 @@ pub struct Embedded<'a> {
 /// batches (`providers::embeddings_batches`), one after another. The batches to one deployment
 /// are one call: any batch failing fails the deployment, which then counts once with the breaker
 /// and is passed over with everything it answered; what those answers cost is still charged.
-pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest) -> Result<Embedded<'a>, ApiError> {
+///
+/// `files_attempts`: each call is noted as the request's last attempt (`RequestContext::last_attempt`),
+/// under which a failure is filed, as chat does; not for a semantic lookup, whose chat request is
+/// filed under its own model.
+pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest, files_attempts: bool) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
     let mut circuit_skips = 0;
@@ -146,6 +150,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             failures.push(health::refusal(&provider.id, retry_in_ms));
             circuit_skips += 1;
             continue;
+        }
+        if files_attempts {
+            *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         }
         let sent_at = http::now_ms();
         let mut answers = Vec::with_capacity(requests.len());

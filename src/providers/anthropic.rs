@@ -105,7 +105,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
                 continue;
             }
             Role::User => ("user", content_blocks(m.content.as_ref(), i)?),
-            Role::Assistant => ("assistant", assistant_blocks(m, i, thinking.is_some())?),
+            Role::Assistant => ("assistant", assistant_blocks(m, i, thinking.map(|_| model))?),
             Role::Tool => ("user", vec![tool_result(m, i)?]),
             Role::Function => {
                 return Err(ApiError::invalid_value(
@@ -130,8 +130,9 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     let messages: Vec<Value> = turns
         .into_iter()
         .map(|(role, mut blocks)| {
-            // Anthropic wants tool results first in their user turn; the sort is stable.
-            blocks.sort_by_key(|b| b["type"] != "tool_result");
+            // Anthropic wants tool results first in their user turn, and thinking first in an
+            // assistant turn merged from several messages; the sort is stable.
+            blocks.sort_by_key(|b| !matches!(b["type"].as_str(), Some("tool_result" | "thinking" | "redacted_thinking")));
             json!({ "role": role, "content": blocks })
         })
         .collect();
@@ -264,7 +265,7 @@ fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
     let after_tool_call = conversation
         .clone()
         .rfind(|m| m.role == Role::Assistant)
-        .is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) && returned_thinking_blocks(m).is_empty());
+        .is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) && returned_thinking_blocks(m, model).is_empty());
     (!forced_tool && !ends_with_assistant && !after_tool_call).then_some(budget)
 }
 
@@ -356,13 +357,17 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
     Ok(blocks)
 }
 
-/// An assistant turn's blocks; with `thinking` on, the thinking blocks the client sent back
-/// first (Anthropic wants them there in a tool loop; without thinking they are left out).
-fn assistant_blocks(m: &Message, i: usize, thinking: bool) -> Result<Vec<Value>, ApiError> {
-    let mut blocks = if thinking { returned_thinking_blocks(m) } else { Vec::new() };
-    blocks.extend(content_blocks(m.content.as_ref(), i)?);
+/// An assistant turn's blocks; with `thinking_for` (the model, when thinking is on) the thinking
+/// blocks the client sent back that it can take go first (Anthropic wants them there in a tool
+/// loop; without thinking they are left out, as on a turn with nothing else to say).
+fn assistant_blocks(m: &Message, i: usize, thinking_for: Option<&str>) -> Result<Vec<Value>, ApiError> {
+    let mut blocks = content_blocks(m.content.as_ref(), i)?;
     if let (true, Some(refusal)) = (blocks.is_empty(), m.refusal()) {
         blocks.push(json!({"type": "text", "text": refusal}));
+    }
+    let says_something = !blocks.is_empty() || m.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+    if let Some(model) = thinking_for.filter(|_| says_something) {
+        blocks.splice(0..0, returned_thinking_blocks(m, model));
     }
     for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
         let args = function.arguments.trim();
@@ -380,10 +385,13 @@ fn assistant_blocks(m: &Message, i: usize, thinking: bool) -> Result<Vec<Value>,
 }
 
 /// The thinking blocks a client sent back on an assistant message (`thinking_blocks`, as this
-/// router and LiteLLM return them), in Anthropic's form; a block of another shape is left out.
-fn returned_thinking_blocks(m: &Message) -> Vec<Value> {
+/// router and LiteLLM return them) that `model` can take, in Anthropic's form. A signature is
+/// valid only on the model that wrote it: a block this router marked with another model (the
+/// next call of a tool loop routed elsewhere) is left out, as is a block of another shape.
+fn returned_thinking_blocks(m: &Message, model: &str) -> Vec<Value> {
     let blocks = m.extra.get(THINKING_BLOCKS).and_then(Value::as_array).into_iter().flatten();
     blocks
+        .filter(|b| b.get("model").and_then(Value::as_str).is_none_or(|written_by| written_by == model))
         .filter_map(|b| match b["type"].as_str()? {
             "thinking" => Some(json!({ "type": "thinking", "thinking": b["thinking"].as_str()?, "signature": b["signature"].as_str().filter(|s| !s.is_empty())? })),
             "redacted_thinking" => Some(json!({ "type": "redacted_thinking", "data": b["data"].as_str()? })),
@@ -453,9 +461,9 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
             Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
             Some("thinking") => {
                 thinking.push_str(block["thinking"].as_str().unwrap_or_default());
-                thinking_blocks.push(json!({ "type": "thinking", "thinking": block["thinking"], "signature": block["signature"] }));
+                thinking_blocks.push(json!({ "type": "thinking", "thinking": block["thinking"], "signature": block["signature"], "model": upstream_model }));
             }
-            Some("redacted_thinking") => thinking_blocks.push(json!({ "type": "redacted_thinking", "data": block["data"] })),
+            Some("redacted_thinking") => thinking_blocks.push(json!({ "type": "redacted_thinking", "data": block["data"], "model": upstream_model })),
             Some("tool_use") => tool_calls.push(ToolCall {
                 id: block["id"].as_str().unwrap_or_default().to_string(),
                 kind: "function".to_string(),
@@ -469,7 +477,7 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
             _ => {}
         }
     }
-    let usage = value.get("usage").filter(|u| u.is_object()).map(Usage::from_anthropic);
+    let usage = value.get("usage").filter(|u| u.is_object()).map(|u| with_thinking_tokens(Usage::from_anthropic(u), &thinking));
     let completion = ChatCompletion {
         id: value["id"].as_str().unwrap_or_default().to_string(),
         object: "chat.completion".to_string(),
@@ -496,6 +504,17 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
     Ok(ChatAnswer { body, usage })
 }
 
+/// Anthropic counts thinking inside `output_tokens` and reports no split: `reasoning_tokens` is
+/// estimated from the thinking text (as LiteLLM does), within the output. Billing is unchanged
+/// (Claude's thinking is priced as output); reports see how much of the output was thinking.
+/// Redacted thinking has no text to count.
+fn with_thinking_tokens(usage: Usage, thinking: &str) -> Usage {
+    if thinking.is_empty() {
+        return usage;
+    }
+    Usage { reasoning_tokens: crate::tokens::estimate_text_tokens(thinking).min(usage.output_tokens), ..usage }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Stream
 
@@ -510,6 +529,11 @@ pub struct AnthropicStream {
     /// Thinking blocks being streamed, by content-block index: sent whole, with their signature,
     /// as `delta.thinking_blocks` when each ends (see `AssistantMessage::thinking_blocks`).
     thinking_blocks: HashMap<u64, Value>,
+    /// All the thinking text so far, for the usage's estimated `reasoning_tokens`.
+    thinking_text: String,
+    /// The deployment's model name, which the thinking blocks are marked with (see
+    /// `returned_thinking_blocks`); `model` becomes the name Anthropic reports.
+    upstream_model: String,
     complete: bool,
 }
 
@@ -529,6 +553,8 @@ impl AnthropicStream {
             usage: None,
             tool_blocks: HashMap::new(),
             thinking_blocks: HashMap::new(),
+            thinking_text: String::new(),
+            upstream_model: upstream_model.to_string(),
             complete: false,
         }
     }
@@ -583,12 +609,12 @@ impl StreamTranslator for AnthropicStream {
                         vec![self.chunk(json!({ "content": block["text"] }), None)]
                     }
                     Some("thinking") => {
-                        let started = json!({ "type": "thinking", "thinking": block["thinking"].as_str().unwrap_or_default(), "signature": block["signature"].as_str().unwrap_or_default() });
+                        let started = json!({ "type": "thinking", "thinking": block["thinking"].as_str().unwrap_or_default(), "signature": block["signature"].as_str().unwrap_or_default(), "model": self.upstream_model });
                         self.thinking_blocks.insert(ev["index"].as_u64().unwrap_or_default(), started);
                         vec![]
                     }
                     Some("redacted_thinking") => {
-                        self.thinking_blocks.insert(ev["index"].as_u64().unwrap_or_default(), json!({ "type": "redacted_thinking", "data": block["data"] }));
+                        self.thinking_blocks.insert(ev["index"].as_u64().unwrap_or_default(), json!({ "type": "redacted_thinking", "data": block["data"], "model": self.upstream_model }));
                         vec![]
                     }
                     _ => vec![],
@@ -615,6 +641,7 @@ impl StreamTranslator for AnthropicStream {
                             if let Some(Value::String(text)) = ev["index"].as_u64().and_then(|i| self.thinking_blocks.get_mut(&i)).and_then(|b| b.get_mut("thinking")) {
                                 text.push_str(thinking);
                             }
+                            self.thinking_text.push_str(thinking);
                             vec![self.chunk(json!({ "reasoning_content": thinking }), None)]
                         }
                         None => vec![],
@@ -667,7 +694,7 @@ impl StreamTranslator for AnthropicStream {
     }
 
     fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.usage.map(|u| with_thinking_tokens(u, &self.thinking_text))
     }
 
     fn is_complete(&self) -> bool {
@@ -849,6 +876,22 @@ mod tests {
             json!([{"type": "thinking", "thinking": "Call f.", "signature": "sig-1"}, {"type": "redacted_thinking", "data": "enc"},
                    {"type": "text", "text": "Let me look."}, {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}])
         );
+        // Written by another model (the loop's next call routed elsewhere): its signature would
+        // be refused there, so it is left out, and the call goes without thinking. The model it
+        // was written by takes it (the mark itself is the router's, not sent).
+        let other_model = r#"[{"type":"thinking","thinking":"Call f.","signature":"sig-1","model":"claude-opus-4-5"}]"#;
+        assert!(!thinks(&tool_loop(other_model, r#""reasoning_effort":"low","#)));
+        let same_model = other_model.replace("claude-opus-4-5", "claude-sonnet-4-5-20250929");
+        let body = translate(&tool_loop(&same_model, r#""reasoning_effort":"low","#)).unwrap();
+        assert_eq!(body["messages"][1]["content"][0], json!({"type": "thinking", "thinking": "Call f.", "signature": "sig-1"}));
+        // One turn from two assistant messages, the blocks on the second: still first in the turn.
+        let split = format!(
+            r#"{{"model":"c","reasoning_effort":"low",{tools},"messages":[{{"role":"user","content":"x"}},{{"role":"assistant","content":"Let me look."}},
+            {{"role":"assistant","content":null,"thinking_blocks":{sent_back},"tool_calls":[{{"id":"call_1","type":"function","function":{{"name":"f","arguments":"{{}}"}}}}]}},
+            {{"role":"tool","tool_call_id":"call_1","content":"42"}}]}}"#
+        );
+        let types: Vec<String> = translate(&split).unwrap()["messages"][1]["content"].as_array().unwrap().iter().map(|b| b["type"].as_str().unwrap().to_string()).collect();
+        assert_eq!(types, ["thinking", "redacted_thinking", "text", "tool_use"]);
         // Without a signature a block is not Anthropic's; without thinking asked for, none is sent.
         assert!(!thinks(&tool_loop(r#"[{"type":"thinking","thinking":"Call f."}]"#, r#""reasoning_effort":"low","#)));
         let body = translate(&tool_loop(sent_back, "")).unwrap();
@@ -1088,10 +1131,13 @@ mod tests {
         assert_eq!(choice["finish_reason"], "tool_calls");
         assert_eq!(choice["message"]["content"], "I'll check the current weather in San Francisco for you.");
         assert_eq!(choice["message"]["reasoning_content"], "The user wants the weather.");
+        // Within Anthropic's output count, estimated from the thinking's 27 characters.
+        assert_eq!((a.usage.unwrap().output_tokens, a.usage.unwrap().reasoning_tokens), (92, 7));
+        assert_eq!(a.body["usage"]["completion_tokens_details"]["reasoning_tokens"], 7);
         assert_eq!(
             choice["message"]["thinking_blocks"],
-            json!([{"type": "thinking", "thinking": "The user wants the weather.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"}]),
-            "whole, for the client to send back in a tool loop"
+            json!([{"type": "thinking", "thinking": "The user wants the weather.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds", "model": "claude-sonnet-4-5"}]),
+            "whole, for the client to send back in a tool loop, marked with the deployment's model (a signature is that model's)"
         );
         assert_eq!(
             choice["message"]["tool_calls"],
@@ -1179,7 +1225,7 @@ mod tests {
             // Thinking goes as DeepSeek's reasoning_content as it comes, and whole with its
             // signature (LiteLLM's thinking_blocks) when its block ends, for a tool loop to send back.
             chunk("msg_01Txt", json!({"reasoning_content": "A greeting."}), Value::Null),
-            chunk("msg_01Txt", json!({"thinking_blocks": [{"type": "thinking", "thinking": "A greeting.", "signature": "EqQBCgIYAhIM"}]}), Value::Null),
+            chunk("msg_01Txt", json!({"thinking_blocks": [{"type": "thinking", "thinking": "A greeting.", "signature": "EqQBCgIYAhIM", "model": "claude-sonnet-4-5"}]}), Value::Null),
             chunk("msg_01Txt", json!({"content": "Hello"}), Value::Null),
             chunk("msg_01Txt", json!({"content": " wörld 🌍"}), Value::Null),
             chunk("msg_01Txt", json!({}), json!("stop")),
@@ -1189,7 +1235,8 @@ mod tests {
             let (chunks, t) = run_stream(&stream, piece);
             assert_eq!(chunks, expected, "piece size {piece}");
             assert!(t.is_complete());
-            assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, ..Usage::default() }));
+            // "A greeting." is 11 characters: 3 tokens of the 15 output tokens were thinking.
+            assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, reasoning_tokens: 3, ..Usage::default() }));
         }
     }
 

@@ -38,7 +38,7 @@ const DESCRIBED: &[&str] = &[
 ];
 
 /// Annotations with no effect on the answer, left out.
-const DROPPED: &[&str] = &["$schema", "$id", "$comment", "examples", "readOnly", "writeOnly", "deprecated"];
+const DROPPED: &[&str] = &["$schema", "$id", "$comment", "examples", "readOnly", "writeOnly", "deprecated", "discriminator"];
 
 /// Anthropic's limits over the whole schema.
 const MAX_OPTIONAL_PROPERTIES: usize = 24;
@@ -130,6 +130,14 @@ fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Op
             "items" => {
                 // A list of item schemas is a tuple, which the subset has no form for.
                 out.insert(key.clone(), convert(value, defs, counts)?);
+            }
+            // One reference wrapped to carry a description (Pydantic before 2.9): the reference.
+            "allOf" if value.as_array().is_some_and(|m| m.len() == 1 && m[0].as_object().is_some_and(|r| r.len() == 1 && r.contains_key("$ref"))) => {
+                let target = value[0]["$ref"].as_str()?;
+                if !defs.contains_key(target) || obj.contains_key("$ref") {
+                    return None;
+                }
+                out.insert("$ref".into(), Value::String(target.to_string()));
             }
             // Each member closed on its own, an intersection of objects would admit nothing.
             "allOf" => return None,
@@ -262,6 +270,13 @@ mod tests {
         assert_eq!(out["properties"]["tags"]["description"], "(maxItems: 5)");
         assert_eq!(out["properties"]["pet"], json!({"$ref": "#/$defs/Pet"}));
         assert_eq!(out["properties"]["nickname"]["anyOf"], json!([{"type": "string"}, {"type": "null"}]));
+        // Pydantic before 2.9 wraps a described reference in a one-member allOf; a discriminated
+        // union's `discriminator` is an annotation.
+        let wrapped = to_output_schema(&json!({"type": "object", "properties": {"pet": {"allOf": [{"$ref": "#/$defs/Pet"}], "description": "Their pet"},
+            "shape": {"oneOf": [{"$ref": "#/$defs/Pet"}], "discriminator": {"propertyName": "kind"}}},
+            "$defs": {"Pet": {"type": "object", "properties": {"kind": {"const": "cat"}}, "required": ["kind"]}}})).unwrap();
+        assert_eq!(wrapped["properties"]["pet"], json!({"$ref": "#/$defs/Pet", "description": "Their pet"}));
+        assert_eq!(wrapped["properties"]["shape"], json!({"anyOf": [{"$ref": "#/$defs/Pet"}]}));
         // Which regex features the grammar takes is not spelt out: a pattern is words too.
         let id = to_output_schema(&json!({"type": "object", "properties": {"id": {"type": "string", "pattern": "^\\bID\\d{1,400}$"}}})).unwrap();
         assert_eq!(id["properties"]["id"], json!({"type": "string", "description": "(pattern: \"^\\\\bID\\\\d{1,400}$\")"}));
@@ -282,7 +297,7 @@ mod tests {
             ("object enum", object(json!({"a": {"enum": [{"x": 1}]}}))),
             ("not", object(json!({"a": {"type": "string", "not": {"const": "x"}}}))),
             ("pattern properties", json!({"type": "object", "properties": {"a": {"type": "string"}}, "patternProperties": {"^x": {"type": "string"}}})),
-            ("allOf with a ref", json!({"allOf": [{"$ref": "#/$defs/A"}], "$defs": {"A": {"type": "object", "properties": {"x": {"type": "string"}}}}})),
+            ("allOf with a ref and more", json!({"allOf": [{"$ref": "#/$defs/A"}, {"type": "object", "properties": {"y": {"type": "string"}}}], "$defs": {"A": {"type": "object", "properties": {"x": {"type": "string"}}}}})),
             ("allOf of objects", json!({"allOf": [{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {"type": "object", "properties": {"b": {"type": "string"}}, "required": ["b"]}]})),
             ("alternatives beside properties", json!({"type": "object", "properties": {"a": {"type": "string"}}, "anyOf": [{"properties": {"b": {"type": "string"}}}]})),
             ("untyped (Pydantic's Any)", object(json!({"a": {"title": "Data"}}))),
