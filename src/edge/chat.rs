@@ -555,7 +555,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         let sent_at = http::now_ms();
         let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
-        let answer = match upstream::send(&up, timeout_ms, expect, rc.client_watch(env)).await {
+        let answer = match renewing(env, rc, &principal.tenant.id, upstream::send(&up, timeout_ms, expect, rc.client_watch(env))).await {
             Ok(answer) => answer,
             // The client left and the answer did not come in time to be read and billed before
             // the runtime ends the request: the call is cancelled, and charged the most it could
@@ -1000,8 +1000,23 @@ struct StreamState {
 /// A timer for when the request's reservation is next due for renewal; `None` if it holds none.
 fn renew_timer(env: &Env, rc: &RequestContext) -> Option<std::pin::Pin<Box<worker::Delay>>> {
     let renewed_at = rc.reservation_renewed_ms.get()?;
-    let wait_ms = (renewed_at + spend::renew_every_ms(env) - http::now_ms()).max(0.0);
+    // Rounded up: a timer that fired a fraction early would find the renewal not yet due.
+    let wait_ms = (renewed_at + spend::renew_every_ms(env) - http::now_ms()).max(0.0).ceil();
     Some(Box::pin(worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64))))
+}
+
+/// Awaits `work` (a provider call), renewing the request's reservation whenever it falls due
+/// meanwhile: one whole answer may take longer than the reservation's 15 minutes (a deployment's
+/// `answer_timeout_ms` has no upper bound).
+async fn renewing<F: std::future::Future>(env: &Env, rc: &RequestContext, tenant: &str, work: F) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    loop {
+        let Some(mut timer) = renew_timer(env, rc) else { return work.await };
+        match futures_util::future::select(work.as_mut(), timer.as_mut()).await {
+            futures_util::future::Either::Left((out, _)) => return out,
+            futures_util::future::Either::Right(_) => spend::renew_if_due(env, rc, tenant).await,
+        }
+    }
 }
 
 impl StreamState {

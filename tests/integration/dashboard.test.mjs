@@ -356,7 +356,9 @@ test("a tenant's session never shows another tenant's data; logout ends the sess
   assert.equal(chatWithCookie.status, 401);
 
   await Promise.all([page.waitForURL(`${r.url}/dashboard`), page.click('[data-testid="logout"]')]);
-  assert.ok(await page.isVisible('[data-testid="login-form"]'));
+  // Shown by the page's script once it finds no session: waited for, not checked at once (a
+  // loaded machine failed the immediate check once).
+  await page.waitForSelector('[data-testid="login-form"]', { state: 'visible', timeout: 10_000 });
   assert.deepEqual((await browser.cookies()).filter((c) => c.name === 'costrouter_session'), []);
   const after = await getJson('/v1/usage', { key: null, cookie });
   assert.equal(after.status, 401);

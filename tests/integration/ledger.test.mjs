@@ -137,6 +137,24 @@ test('a live stream renews its reservation, so a stream longer than 15 minutes k
   assert.equal(picos(s.states.month.reserved), 0);
 });
 
+test('a whole answer that takes long renews its reservation while it is awaited', async () => {
+  const key = await tenantWithKey('slowanswer', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'slow', delay_ms: 3500 } });
+  const pending = r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'think hard' }] }, { key });
+  const reservations = async () => Object.values((await (await admin('GET', '/admin/tenants/slowanswer/budgets')).json()).reservations);
+  let first;
+  for (let i = 0; i < 100 && !first; i++) {
+    [first] = await reservations();
+    if (!first) await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.ok(first, 'the call holds a reservation');
+  await new Promise((res) => setTimeout(res, 2500));
+  const [later] = await reservations();
+  assert.ok(later.expires_at >= first.expires_at + 2, `renewed while the answer was awaited: ${first.expires_at} -> ${later.expires_at}`);
+  assert.equal((await pending).status, 200);
+});
+
 test('a stream the client abandons is settled for what it used, with one cost event', async () => {
   const key = await tenantWithKey('leaveco', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
   r.upstream.reset();
