@@ -65,12 +65,22 @@ impl Provider for Anthropic {
             Rejection::OutputCap
         } else if message.contains("prompt is too long") || message.contains("exceed context limit") {
             Rejection::TooLong
-        } else if ["does not support assistant message prefill", "prefilling assistant messages is not supported", "cannot both be specified for this model"]
-            .iter()
-            .any(|m| message.contains(m))
+        } else if [
+            "does not support assistant message prefill",
+            "prefilling assistant messages is not supported",
+            "cannot both be specified for this model",
+            "invalid `signature` in `thinking` block",
+            "schema is too complex",
+            "too many recursive definitions in schema",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
         {
             // What one Claude model refuses and another takes: Claude 4.6 refuses a conversation
             // ending in an assistant turn (a prefill), Claude 4.5 `temperature` beside `top_p`.
+            // And what another model or host may take: thinking blocks sent back without the
+            // router's mark of the model that wrote them (a signature is that model's alone), a
+            // structured-output schema Anthropic's grammar cannot compile.
             Rejection::Unsupported
         } else {
             Rejection::Request
@@ -1060,6 +1070,10 @@ mod tests {
         assert_eq!(Anthropic.rejection(400, cap), Rejection::OutputCap);
         let window = br#"{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit: 197000 + 4096 > 200000, decrease input length or `max_tokens` and try again"}}"#;
         assert_eq!(Anthropic.rejection(400, window), Rejection::TooLong);
+        for message in ["messages.1.content.0: Invalid `signature` in `thinking` block", "Schema is too complex for compilation.", "Too many recursive definitions in schema"] {
+            let body = json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}}).to_string();
+            assert_eq!(Anthropic.rejection(400, body.as_bytes()), Rejection::Unsupported, "{message}");
+        }
         let bad = br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages.0.content: Field required"}}"#;
         assert_eq!(Anthropic.rejection(400, bad), Rejection::Request);
         let prefill = br#"{"type":"error","error":{"type":"invalid_request_error","message":"This model does not support assistant message prefill. The conversation must end with a user message."}}"#;
