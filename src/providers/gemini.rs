@@ -28,7 +28,7 @@ impl Provider for Gemini {
     fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
         let method = if req.stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
         let url = format!("{}/models/{}:{method}", target.provider.base_url, target.upstream_model);
-        Ok(UpstreamRequest::json_post(url, auth(target), &request_body(req, target.upstream_model)?))
+        Ok(UpstreamRequest::json_post(url, auth(target), &request_body_for(req, &target.provider.id, target.upstream_model)?))
     }
 
     fn chat_response(&self, target: &Target, body: &[u8]) -> Result<ChatAnswer, UpstreamError> {
@@ -124,6 +124,12 @@ fn auth(target: &Target) -> Vec<(&'static str, String)> {
 
 /// The `generateContent` body for an OpenAI chat request.
 pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, ApiError> {
+    request_body_for(req, "", upstream_model)
+}
+
+/// The request for `upstream_model` on the provider `provider` (whose thought signatures, sent
+/// back, it takes: see [`signed_by`]).
+fn request_body_for(req: &ChatRequest, provider: &str, upstream_model: &str) -> Result<Value, ApiError> {
     super::refuse_legacy_functions(req, "Gemini")?;
     req.function_tools_only()?;
     let mut system = Vec::new();
@@ -137,7 +143,7 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
                 continue;
             }
             Role::User => ("user", user_parts(m, i)?),
-            Role::Assistant => ("model", assistant_parts(m, i, &mut call_names, needs_thought_signature(upstream_model))?),
+            Role::Assistant => ("model", assistant_parts(m, i, &mut call_names, (provider, upstream_model))?),
             Role::Tool | Role::Function => ("user", vec![function_response(m, i, &call_names)?]),
         };
         // Gemini wants turns to alternate, and parallel tool results in one turn.
@@ -263,9 +269,31 @@ fn inline_data(url: &str, default_mime: &str, param: &str) -> Result<Value, ApiE
     Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
 }
 
-/// Gemini 3 rejects a replayed `functionCall` without the `thoughtSignature` it was sent with,
-/// and OpenAI clients cannot keep one; Google documents this placeholder for such history.
+/// Gemini 3 rejects a replayed `functionCall` without the `thoughtSignature` it was sent with;
+/// Google documents this placeholder for history that lost it (a client that rebuilt its
+/// messages, or a call another deployment wrote).
 const SIGNATURE_PLACEHOLDER: &str = "skip_thought_signature_validator";
+
+/// A function call's thought signature for an OpenAI client, as Gemini's own OpenAI-compatible
+/// endpoint returns it (`extra_content.google.thought_signature`), with the deployment that wrote
+/// it (`extra_content.costrouter`): a signature verifies only where it was made, so it is sent
+/// back only there (a call routed elsewhere gets the placeholder, which always verifies).
+fn signed_call_extra(signature: &str, (provider, model): (&str, &str)) -> Map<String, Value> {
+    let mut extra = Map::new();
+    extra.insert("extra_content".into(), json!({"google": {"thought_signature": signature}, "costrouter": {"provider": provider, "model": model}}));
+    extra
+}
+
+/// The thought signature a client sent back on a tool call, if `deployment` wrote it (or it
+/// carries no mark of where it came from: Gemini's own OpenAI-compatible endpoint, another gateway).
+fn signed_by<'a>(call: &'a ToolCall, (provider, model): (&str, &str)) -> Option<&'a str> {
+    let extra = call.extra.get("extra_content")?;
+    let signature = extra.pointer("/google/thought_signature")?.as_str().filter(|s| !s.is_empty())?;
+    match extra.get("costrouter") {
+        Some(mark) => (mark["provider"] == provider && mark["model"] == model).then_some(signature),
+        None => Some(signature),
+    }
+}
 
 fn needs_thought_signature(model: &str) -> bool {
     major_version(model).is_some_and(|v| v >= 3)
@@ -281,18 +309,20 @@ fn major_version(model: &str) -> Option<u32> {
     version(model).chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
 }
 
-fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a str, &'a str>, sign: bool) -> Result<Vec<Value>, ApiError> {
+fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a str, &'a str>, deployment: (&str, &str)) -> Result<Vec<Value>, ApiError> {
+    let sign = needs_thought_signature(deployment.1);
     let mut parts = Vec::new();
     if let Some(text) = m.content.as_ref().map(Content::text).filter(|t| !t.is_empty()) {
         parts.push(json!({ "text": text }));
     } else if let Some(refusal) = m.refusal() {
         parts.push(json!({ "text": refusal }));
     }
-    // Each call as (its index in `tool_calls`, or `None` for a legacy `function_call`; name; arguments).
-    let mut calls: Vec<(Option<usize>, &str, &str)> = Vec::new();
+    // Each call as (its index in `tool_calls`, or `None` for a legacy `function_call`; name;
+    // arguments; the thought signature sent back with it, if this deployment wrote it).
+    let mut calls: Vec<(Option<usize>, &str, &str, Option<&str>)> = Vec::new();
     for (j, (call, function)) in m.tool_calls.iter().flatten().filter_map(|c| Some((c, c.function.as_ref()?))).enumerate() {
         call_names.insert(&call.id, &function.name);
-        calls.push((Some(j), &function.name, &function.arguments));
+        calls.push((Some(j), &function.name, &function.arguments, signed_by(call, deployment)));
     }
     // The deprecated `function_call`: one call, answered by a `function` message that names the
     // function. Dropped, it left that answer replying to a call Gemini never saw.
@@ -300,9 +330,9 @@ fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a st
         let name = call.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| {
             ApiError::invalid_value(&format!("messages[{i}].function_call.name"), "A function call must name its function.")
         })?;
-        calls.push((None, name, call.get("arguments").and_then(Value::as_str).unwrap_or_default()));
+        calls.push((None, name, call.get("arguments").and_then(Value::as_str).unwrap_or_default(), None));
     }
-    for (k, (j, name, arguments)) in calls.into_iter().enumerate() {
+    for (k, (j, name, arguments, signature)) in calls.into_iter().enumerate() {
         // Some clients send "" for a call without arguments.
         let raw = if arguments.trim().is_empty() { "{}" } else { arguments };
         let args: Value = serde_json::from_str(raw).ok().filter(Value::is_object).ok_or_else(|| {
@@ -313,8 +343,12 @@ fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a st
             ApiError::invalid_value(&param, "Tool call arguments must be a JSON object encoded as a string.")
         })?;
         let mut part = json!({"functionCall": {"name": name, "args": args}});
-        if sign && k == 0 {
-            part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER);
+        // Gemini signs the first of parallel calls; on Gemini 3, which requires it, the
+        // placeholder stands in where the signature did not come back.
+        match signature {
+            Some(signature) => part["thoughtSignature"] = json!(signature),
+            _ if sign && k == 0 => part["thoughtSignature"] = json!(SIGNATURE_PLACEHOLDER),
+            _ => {}
         }
         parts.push(part);
     }
@@ -466,7 +500,7 @@ pub fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<
     }
     let id = response_id(&value, body);
     let choices: Vec<Choice> = match value.get("candidates").and_then(Value::as_array).filter(|c| !c.is_empty()) {
-        Some(candidates) => candidates.iter().enumerate().map(|(pos, c)| candidate_choice(pos, c, &id)).collect(),
+        Some(candidates) => candidates.iter().enumerate().map(|(pos, c)| candidate_choice(pos, c, &id, (provider, upstream_model))).collect(),
         None if value.pointer("/promptFeedback/blockReason").is_some() => {
             let message = AssistantMessage { role: "assistant".into(), content: None, tool_calls: None, refusal: None, reasoning_content: None, thinking_blocks: None };
             vec![Choice { index: 0, message, finish_reason: Some("content_filter".into()), logprobs: None }]
@@ -503,9 +537,9 @@ fn tool_call_id(response_id: &str, choice: u32, n: usize) -> String {
     format!("call_{:016x}_{choice}_{n}", fnv1a(response_id.as_bytes()))
 }
 
-fn candidate_choice(pos: usize, c: &Value, response_id: &str) -> Choice {
+fn candidate_choice(pos: usize, c: &Value, response_id: &str, deployment: (&str, &str)) -> Choice {
     let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
-    let (content, calls) = read_parts(c, index, 0, response_id);
+    let (content, calls) = read_parts(c, index, 0, response_id, deployment);
     let finish = finish_reason(c.get("finishReason").and_then(Value::as_str), !calls.is_empty());
     // A thinking model that spent its budget on thoughts sends no parts at all; OpenAI answers
     // `""` then, and SDK users call `.strip()` on it or send the message back in the history.
@@ -519,8 +553,9 @@ fn candidate_choice(pos: usize, c: &Value, response_id: &str) -> Choice {
 }
 
 /// A candidate's visible text (thought summaries skipped) and its function calls, numbered from
-/// `first_call` so that a stream's calls are numbered across its chunks.
-fn read_parts(candidate: &Value, index: u32, first_call: usize, response_id: &str) -> (Option<String>, Vec<ToolCall>) {
+/// `first_call` so that a stream's calls are numbered across its chunks, each with its thought
+/// signature, if any, marked with the `deployment` that wrote it (see [`signed_call_extra`]).
+fn read_parts(candidate: &Value, index: u32, first_call: usize, response_id: &str, deployment: (&str, &str)) -> (Option<String>, Vec<ToolCall>) {
     let mut text: Option<String> = None;
     let mut calls = Vec::new();
     for part in candidate.pointer("/content/parts").and_then(Value::as_array).into_iter().flatten() {
@@ -536,7 +571,7 @@ fn read_parts(candidate: &Value, index: u32, first_call: usize, response_id: &st
                 id: tool_call_id(response_id, index, first_call + calls.len()),
                 kind: "function".into(),
                 function: Some(FunctionCall { name: call.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), arguments: args.to_string() }),
-                extra: Map::new(),
+                extra: part.get("thoughtSignature").and_then(Value::as_str).map(|s| signed_call_extra(s, deployment)).unwrap_or_default(),
             });
         }
     }
@@ -574,6 +609,9 @@ fn logprobs(c: &Value) -> Option<Value> {
 pub struct GeminiStream {
     provider: String,
     model: String,
+    /// The deployment's model name, which thought signatures are marked with; `model` becomes
+    /// the version Gemini reports.
+    upstream_model: String,
     id: Option<String>,
     /// Per candidate index: function calls emitted so far (present once the role was sent).
     calls: BTreeMap<u32, usize>,
@@ -583,7 +621,7 @@ pub struct GeminiStream {
 
 impl GeminiStream {
     pub fn new(provider: &str, upstream_model: &str) -> Self {
-        GeminiStream { provider: provider.into(), model: upstream_model.into(), id: None, calls: BTreeMap::new(), usage: None, complete: false }
+        GeminiStream { provider: provider.into(), model: upstream_model.into(), upstream_model: upstream_model.into(), id: None, calls: BTreeMap::new(), usage: None, complete: false }
     }
 
     fn chunk(&self, index: u32, delta: Value, finish_reason: Option<&str>) -> Value {
@@ -629,7 +667,7 @@ impl StreamTranslator for GeminiStream {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(pos as u64) as u32;
             let started = self.calls.contains_key(&index);
             let first_call = self.calls.get(&index).copied().unwrap_or(0);
-            let (text, calls) = read_parts(c, index, first_call, &id);
+            let (text, calls) = read_parts(c, index, first_call, &id, (&self.provider, &self.upstream_model));
             self.calls.insert(index, first_call + calls.len());
             let mut delta = Map::new();
             if !started {
@@ -939,6 +977,31 @@ mod tests {
         assert_eq!(p[1]["thoughtSignature"], SIGNATURE_PLACEHOLDER);
         assert!(p[2].get("thoughtSignature").is_none());
         assert!(parts("gemini-2.5-pro")[1].get("thoughtSignature").is_none());
+    }
+
+    #[test]
+    fn thought_signatures_go_back_to_the_deployment_that_wrote_them() {
+        // The answer: the signature on the call, marked with the deployment.
+        let a = chat_answer("vertex-eu", "gemini-3-pro-preview", br#"{"candidates": [{"content": {"parts": [
+            {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2lnLTE="}, {"functionCall": {"name": "g", "args": {}}}], "role": "model"},
+            "finishReason": "STOP", "index": 0}], "responseId": "r1"}"#).unwrap();
+        let calls = a.body["choices"][0]["message"]["tool_calls"].clone();
+        assert_eq!(calls[0]["extra_content"], json!({"google": {"thought_signature": "c2lnLTE="}, "costrouter": {"provider": "vertex-eu", "model": "gemini-3-pro-preview"}}));
+        assert!(calls[1].get("extra_content").is_none(), "Gemini signs the first of parallel calls");
+        // Sent back as it came: to the same deployment, the signature; elsewhere, the placeholder.
+        let history = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": calls[0]["id"], "content": "1"}, {"role": "tool", "tool_call_id": calls[1]["id"], "content": "2"}]});
+        let req = ChatRequest::from_value(history.clone()).unwrap();
+        let first_call = |provider: &str, model: &str| request_body_for(&req, provider, model).unwrap()["contents"][1]["parts"][0].clone();
+        assert_eq!(first_call("vertex-eu", "gemini-3-pro-preview")["thoughtSignature"], "c2lnLTE=");
+        assert_eq!(first_call("vertex-us", "gemini-3-pro-preview")["thoughtSignature"], SIGNATURE_PLACEHOLDER, "another project's key");
+        assert_eq!(first_call("vertex-eu", "gemini-3-flash-preview")["thoughtSignature"], SIGNATURE_PLACEHOLDER, "another model");
+        assert!(first_call("vertex-eu", "gemini-2.5-pro").get("thoughtSignature").is_none(), "2.5 needs none");
+        // A signature without the router's mark (Gemini's own OpenAI-compatible endpoint) is trusted.
+        let mut unmarked = history;
+        unmarked["messages"][1]["tool_calls"][0]["extra_content"] = json!({"google": {"thought_signature": "c2lnLTI="}});
+        let req = ChatRequest::from_value(unmarked).unwrap();
+        assert_eq!(request_body_for(&req, "any", "gemini-3-flash-preview").unwrap()["contents"][1]["parts"][0]["thoughtSignature"], "c2lnLTI=");
     }
 
     #[test]

@@ -71,11 +71,18 @@ pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_
     if obj.get("store") != Some(&Value::Bool(true)) {
         obj.remove("metadata");
     }
-    // Claude's thinking blocks, on an assistant message a client sent back as the router gave
-    // it: no OpenAI-dialect host takes them (`reasoning_content` stays: DeepSeek wants it back).
+    // What the router added to an assistant message a client sent back as it came: Claude's
+    // thinking blocks, and the mark of the deployment that wrote a Gemini thought signature. No
+    // OpenAI-dialect host takes them (`reasoning_content` stays: DeepSeek wants it back; so does
+    // the signature itself, for Gemini's own OpenAI-compatible endpoint).
     if let Some(messages) = obj.get_mut("messages").and_then(Value::as_array_mut) {
         for m in messages.iter_mut().filter_map(Value::as_object_mut) {
             m.remove(crate::api::chat::THINKING_BLOCKS);
+            for call in m.get_mut("tool_calls").and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(extra) = call.get_mut("extra_content").and_then(Value::as_object_mut) {
+                    extra.remove("costrouter");
+                }
+            }
         }
     }
     apply_quirks(obj, quirks);
@@ -465,6 +472,13 @@ mod tests {
             {"role":"user","content":"again"}]}"#);
         let body = chat_body(&req, "m", &Quirks::default(), true).unwrap();
         assert_eq!(body["messages"][1], json!({"role": "assistant", "content": "Hello", "reasoning_content": "Greet."}), "DeepSeek wants reasoning_content back");
+        // A Gemini thought signature goes on (Gemini's own OpenAI-compatible endpoint wants it);
+        // the router's mark of where it was written does not.
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function",
+            "function":{"name":"f","arguments":"{}"},"extra_content":{"google":{"thought_signature":"s"},"costrouter":{"provider":"g","model":"m"}}}]},
+            {"role":"tool","tool_call_id":"c","content":"1"}]}"#);
+        let body = chat_body(&req, "m", &Quirks::default(), true).unwrap();
+        assert_eq!(body["messages"][1]["tool_calls"][0]["extra_content"], json!({"google": {"thought_signature": "s"}}));
     }
 
     #[test]

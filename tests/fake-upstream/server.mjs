@@ -534,6 +534,10 @@ function checkPreconditions(ctx) {
     const refusal = anthropicThinkingRefusal(ctx.body);
     if (refusal) return errorResult(ctx, 400, { message: refusal });
   }
+  if (ctx.route.kind === 'chat' && ctx.provider === 'gemini' && /^gemini-[3-9]/.test(String(ctx.model))) {
+    const refusal = geminiSignatureRefusal(ctx.body);
+    if (refusal) return errorResult(ctx, 400, { message: refusal });
+  }
   if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic' && ctx.body.output_config?.format != null) {
     const refusal = anthropicOutputFormatRefusal(ctx.body);
     if (refusal) return errorResult(ctx, 400, { message: refusal });
@@ -1095,15 +1099,38 @@ function geminiCandidate(plan, parts, finished) {
   return candidate;
 }
 
-function geminiParts(plan) {
+/** The thought signature a Gemini 3 model puts on its (first) function call. */
+const GEMINI_SIGNATURE = 'Q2lRQjBlMmtiNGZha2Vfc2lnbmF0dXJl';
+const GEMINI_SIGNATURE_PLACEHOLDER = 'skip_thought_signature_validator';
+
+/**
+ * Why Gemini 3 would refuse a history, if it would: the first function call of each model turn
+ * must carry the thought signature it was given (or Google's documented placeholder).
+ */
+function geminiSignatureRefusal(body) {
+  const contents = Array.isArray(body.contents) ? body.contents : [];
+  for (const [i, c] of contents.entries()) {
+    if (c?.role !== 'model') continue;
+    const first = (c.parts ?? []).find((p) => pick(p, 'functionCall', 'function_call'));
+    if (!first) continue;
+    const signature = pick(first, 'thoughtSignature', 'thought_signature');
+    const name = pick(first, 'functionCall', 'function_call').name;
+    if (signature === undefined) return `Function call \`${name}\` in the ${i + 1}. content block is missing a \`thought_signature\`.`;
+    if (signature !== GEMINI_SIGNATURE && signature !== GEMINI_SIGNATURE_PLACEHOLDER) return 'Thought signature is not valid.';
+  }
+  return null;
+}
+
+function geminiParts(plan, ctx) {
+  const signed = /^gemini-[3-9]/.test(String(ctx?.model)) ? { thoughtSignature: GEMINI_SIGNATURE } : {};
   return plan.kind === 'tool'
-    ? [{ functionCall: { name: plan.tool.name, args: JSON.parse(plan.tool.arguments) } }]
+    ? [{ functionCall: { name: plan.tool.name, args: JSON.parse(plan.tool.arguments) }, ...signed }]
     : [{ text: plan.text }];
 }
 
 function geminiResponse(ctx, plan, responseId) {
   return {
-    candidates: [geminiCandidate(plan, geminiParts(plan), true)],
+    candidates: [geminiCandidate(plan, geminiParts(plan, ctx), true)],
     usageMetadata: geminiUsage(plan),
     modelVersion: ctx.model,
     responseId,

@@ -104,6 +104,8 @@ before(async () => {
     price_key: 'text-embedding-3-small',
     deployments: [{ provider: 'openai', upstream_model: 'emb-strict' }, { provider: 'azure', upstream_model: 'emb-deploy' }],
   };
+  // Gemini 3, whose function calls carry thought signatures it wants back.
+  catalog.models['gemini-3-flash-preview'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-3-flash-preview' }], price_key: 'gemini-2.5-flash' };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => {
@@ -526,6 +528,30 @@ for (const stream of [false, true]) {
     await eventFor(second.headers.get('x-costrouter-request-id'));
   });
 }
+
+test('gemini 3: a tool call\'s thought signature goes to the client and back to the deployment that wrote it', async () => {
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const question = { role: 'user', content: 'What is the weather in Rome?' };
+  const first = await r.chat({ model: 'gemini-3-flash-preview', tools, messages: [question] });
+  assert.equal(first.status, 200, await first.clone().text());
+  const message = (await first.json()).choices[0].message;
+  const call = message.tool_calls[0];
+  // Where Gemini's own OpenAI-compatible endpoint puts it, with the router's mark of its writer.
+  assert.equal(call.extra_content.google.thought_signature, 'Q2lRQjBlMmtiNGZha2Vfc2lnbmF0dXJl');
+  assert.deepEqual(call.extra_content.costrouter, { provider: 'gemini', model: 'gemini-3-flash-preview' });
+  r.upstream.script({ provider: 'gemini', response: { text: 'Sunny, 24C.' } });
+  const again = await r.chat({ model: 'gemini-3-flash-preview', tools, messages: [question, message, { role: 'tool', tool_call_id: call.id, content: '24C, sunny' }] });
+  assert.equal(again.status, 200, await again.clone().text());
+  const sent = upstreamChats().at(-1).body;
+  assert.equal(sent.contents[1].parts[0].thoughtSignature, 'Q2lRQjBlMmtiNGZha2Vfc2lnbmF0dXJl', 'the real signature, not the placeholder');
+  // A client that rebuilt the call without it: the placeholder Google documents, still accepted.
+  const rebuilt = { role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: call.function }] };
+  r.upstream.script({ provider: 'gemini', response: { text: 'Sunny, 24C.' } });
+  const rebuiltResp = await r.chat({ model: 'gemini-3-flash-preview', tools, messages: [question, rebuilt, { role: 'tool', tool_call_id: call.id, content: '24C, sunny' }] });
+  assert.equal(rebuiltResp.status, 200, await rebuiltResp.clone().text());
+  assert.equal(upstreamChats().at(-1).body.contents[1].parts[0].thoughtSignature, 'skip_thought_signature_validator');
+  await eventFor(rebuiltResp.headers.get('x-costrouter-request-id'));
+});
 
 test('anthropic: the call after a tool call goes without thinking (its thinking blocks cannot be sent back)', async () => {
   r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Sunny, 24C.' } });
