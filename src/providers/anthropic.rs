@@ -487,7 +487,7 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
             _ => {}
         }
     }
-    let usage = value.get("usage").filter(|u| u.is_object()).map(|u| with_thinking_tokens(Usage::from_anthropic(u), &thinking));
+    let usage = value.get("usage").filter(|u| u.is_object()).map(Usage::from_anthropic);
     let completion = ChatCompletion {
         id: value["id"].as_str().unwrap_or_default().to_string(),
         object: "chat.completion".to_string(),
@@ -514,17 +514,6 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
     Ok(ChatAnswer { body, usage })
 }
 
-/// Anthropic counts thinking inside `output_tokens` and reports no split: `reasoning_tokens` is
-/// estimated from the thinking text (as LiteLLM does), within the output. Billing is unchanged
-/// (Claude's thinking is priced as output); reports see how much of the output was thinking.
-/// Redacted thinking has no text to count.
-fn with_thinking_tokens(usage: Usage, thinking: &str) -> Usage {
-    if thinking.is_empty() {
-        return usage;
-    }
-    Usage { reasoning_tokens: crate::tokens::estimate_text_tokens(thinking).min(usage.output_tokens), ..usage }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Stream
 
@@ -539,8 +528,6 @@ pub struct AnthropicStream {
     /// Thinking blocks being streamed, by content-block index: sent whole, with their signature,
     /// as `delta.thinking_blocks` when each ends (see `AssistantMessage::thinking_blocks`).
     thinking_blocks: HashMap<u64, Value>,
-    /// All the thinking text so far, for the usage's estimated `reasoning_tokens`.
-    thinking_text: String,
     /// The deployment's model name, which the thinking blocks are marked with (see
     /// `returned_thinking_blocks`); `model` becomes the name Anthropic reports.
     upstream_model: String,
@@ -563,7 +550,6 @@ impl AnthropicStream {
             usage: None,
             tool_blocks: HashMap::new(),
             thinking_blocks: HashMap::new(),
-            thinking_text: String::new(),
             upstream_model: upstream_model.to_string(),
             complete: false,
         }
@@ -651,7 +637,6 @@ impl StreamTranslator for AnthropicStream {
                             if let Some(Value::String(text)) = ev["index"].as_u64().and_then(|i| self.thinking_blocks.get_mut(&i)).and_then(|b| b.get_mut("thinking")) {
                                 text.push_str(thinking);
                             }
-                            self.thinking_text.push_str(thinking);
                             vec![self.chunk(json!({ "reasoning_content": thinking }), None)]
                         }
                         None => vec![],
@@ -704,7 +689,7 @@ impl StreamTranslator for AnthropicStream {
     }
 
     fn usage(&self) -> Option<Usage> {
-        self.usage.map(|u| with_thinking_tokens(u, &self.thinking_text))
+        self.usage
     }
 
     fn is_complete(&self) -> bool {
@@ -1145,9 +1130,6 @@ mod tests {
         assert_eq!(choice["finish_reason"], "tool_calls");
         assert_eq!(choice["message"]["content"], "I'll check the current weather in San Francisco for you.");
         assert_eq!(choice["message"]["reasoning_content"], "The user wants the weather.");
-        // Within Anthropic's output count, estimated from the thinking's 27 characters.
-        assert_eq!((a.usage.unwrap().output_tokens, a.usage.unwrap().reasoning_tokens), (92, 7));
-        assert_eq!(a.body["usage"]["completion_tokens_details"]["reasoning_tokens"], 7);
         assert_eq!(
             choice["message"]["thinking_blocks"],
             json!([{"type": "thinking", "thinking": "The user wants the weather.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds", "model": "claude-sonnet-4-5"}]),
@@ -1249,8 +1231,7 @@ mod tests {
             let (chunks, t) = run_stream(&stream, piece);
             assert_eq!(chunks, expected, "piece size {piece}");
             assert!(t.is_complete());
-            // "A greeting." is 11 characters: 3 tokens of the 15 output tokens were thinking.
-            assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, reasoning_tokens: 3, ..Usage::default() }));
+            assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, ..Usage::default() }));
         }
     }
 

@@ -88,7 +88,8 @@ impl Provider for Gemini {
 /// Gemini answers 400 for problems of the deployment's own setup: an invalid or expired key
 /// (`API_KEY_INVALID`, `INVALID_ARGUMENT`), and `FAILED_PRECONDITION` for a location it does
 /// not serve or a free tier not offered there. A prompt over the window reads "The input token
-/// count (…) exceeds the maximum number of tokens allowed (…)".
+/// count (…) exceeds the maximum number of tokens allowed (…)". A history whose thought signature
+/// does not verify is another deployment's business.
 fn rejection(body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
     let status = v.pointer("/error/status").and_then(Value::as_str).unwrap_or_default();
@@ -99,6 +100,10 @@ fn rejection(body: &[u8]) -> Rejection {
         Rejection::Deployment
     } else if message.contains("exceeds the maximum number of tokens") {
         Rejection::TooLong
+    } else if message.contains("thought signature") || message.contains("thought_signature") {
+        // A signature another deployment wrote (sent back without the router's mark) or one
+        // missing: another deployment or model may take the request (see `signed_by`).
+        Rejection::Unsupported
     } else {
         Rejection::Request
     }
@@ -677,7 +682,14 @@ impl StreamTranslator for GeminiStream {
                 delta.insert("content".into(), json!(t));
             }
             if !calls.is_empty() {
-                let entries = calls.iter().enumerate().map(|(k, call)| json!({"index": first_call + k, "id": call.id, "type": "function", "function": call.function}));
+                // Each call arrives whole in one chunk, its thought signature (`extra`) with it.
+                let entries = calls.iter().enumerate().map(|(k, call)| {
+                    let mut entry = json!({"index": first_call + k, "id": call.id, "type": "function", "function": call.function});
+                    if let Some(entry) = entry.as_object_mut() {
+                        entry.extend(call.extra.clone());
+                    }
+                    entry
+                });
                 delta.insert("tool_calls".into(), entries.collect());
             }
             if !delta.is_empty() {
@@ -1120,8 +1132,18 @@ mod tests {
         assert_eq!(Gemini.rejection(400, location), Rejection::Deployment);
         let too_long = br#"{"error": {"code": 400, "message": "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).", "status": "INVALID_ARGUMENT"}}"#;
         assert_eq!(Gemini.rejection(400, too_long), Rejection::TooLong);
+        let unsigned = br#"{"error": {"code": 400, "message": "Function call `f` in the `2.` content block is missing a `thought_signature`.", "status": "INVALID_ARGUMENT"}}"#;
+        assert_eq!(Gemini.rejection(400, unsigned), Rejection::Unsupported, "another deployment may take it");
         let bad_request = br#"{"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified", "status": "INVALID_ARGUMENT"}}"#;
         assert_eq!(Gemini.rejection(400, bad_request), Rejection::Request);
+    }
+
+    #[test]
+    fn a_streamed_function_call_carries_its_thought_signature() {
+        let stream = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"f\",\"args\": {}},\"thoughtSignature\": \"c2ln\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"responseId\": \"r9\"}\n\n";
+        let (chunks, _) = run_stream(stream, stream.len());
+        let call = &chunks.iter().find_map(|c| c["choices"][0]["delta"].get("tool_calls")).unwrap()[0];
+        assert_eq!(call["extra_content"], json!({"google": {"thought_signature": "c2ln"}, "costrouter": {"provider": "gemini", "model": "gemini-2.5-flash"}}));
     }
 
     fn run_stream(stream: &str, piece: usize) -> (Vec<Value>, GeminiStream) {

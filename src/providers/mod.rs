@@ -317,7 +317,7 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
         return Rejection::TooLong;
     }
     if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value")
-        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model"].iter().any(|m| message.contains(m))
+        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported"].iter().any(|m| message.contains(m))
     {
         return Rejection::Unsupported;
     }
@@ -484,6 +484,9 @@ mod tests {
         assert_eq!(openai_rejection(400, openai), Rejection::TooLong);
         let vllm = br#"{"object":"error","message":"This model's maximum context length is 4096 tokens. However, you requested 5000 tokens.","type":"BadRequestError","code":400}"#;
         assert_eq!(openai_rejection(400, vllm), Rejection::TooLong);
+        // Groq refuses a field it does not know: another host may take the request.
+        let groq = br#"{"error":{"message":"'messages.1' : for 'role:assistant' the following must be satisfied[('messages.1.tool_calls.0' : property 'extra_content' is unsupported)]","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, groq), Rejection::Unsupported);
         let bad = br#"{"error":{"message":"Invalid type for 'messages[0].content'.","type":"invalid_request_error","param":"messages[0].content","code":"invalid_type"}}"#;
         assert_eq!(openai_rejection(400, bad), Rejection::Request);
         assert_eq!(openai_rejection(400, b"<html>"), Rejection::Request);

@@ -78,9 +78,12 @@ pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_
     if let Some(messages) = obj.get_mut("messages").and_then(Value::as_array_mut) {
         for m in messages.iter_mut().filter_map(Value::as_object_mut) {
             m.remove(crate::api::chat::THINKING_BLOCKS);
-            for call in m.get_mut("tool_calls").and_then(Value::as_array_mut).into_iter().flatten() {
-                if let Some(extra) = call.get_mut("extra_content").and_then(Value::as_object_mut) {
-                    extra.remove("costrouter");
+            // A thought signature the router marked was written by a native Gemini deployment:
+            // nothing here can verify it, and strict hosts refuse the field (a client's own,
+            // from Gemini's OpenAI-compatible endpoint, goes on for that endpoint).
+            for call in m.get_mut("tool_calls").and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut) {
+                if call.get("extra_content").is_some_and(|e| e.get("costrouter").is_some()) {
+                    call.remove("extra_content");
                 }
             }
         }
@@ -472,13 +475,16 @@ mod tests {
             {"role":"user","content":"again"}]}"#);
         let body = chat_body(&req, "m", &Quirks::default(), true).unwrap();
         assert_eq!(body["messages"][1], json!({"role": "assistant", "content": "Hello", "reasoning_content": "Greet."}), "DeepSeek wants reasoning_content back");
-        // A Gemini thought signature goes on (Gemini's own OpenAI-compatible endpoint wants it);
-        // the router's mark of where it was written does not.
+        // A thought signature a native Gemini deployment wrote (the router's mark) goes nowhere
+        // here; one without the mark (from Gemini's OpenAI-compatible endpoint) goes on.
         let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function",
             "function":{"name":"f","arguments":"{}"},"extra_content":{"google":{"thought_signature":"s"},"costrouter":{"provider":"g","model":"m"}}}]},
             {"role":"tool","tool_call_id":"c","content":"1"}]}"#);
         let body = chat_body(&req, "m", &Quirks::default(), true).unwrap();
-        assert_eq!(body["messages"][1]["tool_calls"][0]["extra_content"], json!({"google": {"thought_signature": "s"}}));
+        assert!(body["messages"][1]["tool_calls"][0].get("extra_content").is_none());
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function",
+            "function":{"name":"f","arguments":"{}"},"extra_content":{"google":{"thought_signature":"s"}}}]},{"role":"tool","tool_call_id":"c","content":"1"}]}"#);
+        assert_eq!(chat_body(&req, "m", &Quirks::default(), true).unwrap()["messages"][1]["tool_calls"][0]["extra_content"], json!({"google": {"thought_signature": "s"}}));
     }
 
     #[test]

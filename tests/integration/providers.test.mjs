@@ -437,14 +437,8 @@ for (const stream of [false, true]) {
       const { thinking_blocks: blocks, ...rest } = body.choices[0].message;
       assert.equal(blocks[0].signature.slice(0, 12), 'EqQBCgIYAhIM');
       assert.ok(!JSON.stringify(rest).includes('EqQBCgIYAhIM'), 'the signature is in thinking_blocks alone');
-      // Thinking is billed as output; Anthropic's output count includes it, and the share that
-      // was thinking is estimated from its text (four characters a token).
+      // Thinking is billed as output; Anthropic's output count includes it.
       assert.equal(body.usage.completion_tokens, 300);
-      const thinking = 'The user wants an answer; work it out step by step first.';
-      assert.equal(body.usage.completion_tokens_details.reasoning_tokens, Math.ceil(thinking.length / 4));
-      const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
-      assert.equal(ev.reasoning_tokens, Math.ceil(thinking.length / 4));
-      return;
     }
     await eventFor(resp.headers.get('x-costrouter-request-id'));
   });
