@@ -545,6 +545,12 @@ test('gemini 3: a tool call\'s thought signature goes to the client and back to 
   assert.equal(rebuiltResp.status, 200, await rebuiltResp.clone().text());
   assert.equal(upstreamChats().at(-1).body.contents[1].parts[0].thoughtSignature, 'skip_thought_signature_validator');
   await eventFor(rebuiltResp.headers.get('x-costrouter-request-id'));
+  // Streamed: the call's delta carries it the same way.
+  const streamed = await r.chat({ model: 'gemini-3-flash-preview', tools, messages: [question], stream: true });
+  assert.equal(streamed.status, 200);
+  const { data } = await readSse(streamed);
+  const callDelta = data.filter((d) => typeof d === 'object').flatMap((d) => d.choices?.[0]?.delta?.tool_calls ?? [])[0];
+  assert.equal(callDelta.extra_content.google.thought_signature, 'Q2lRQjBlMmtiNGZha2Vfc2lnbmF0dXJl');
 });
 
 test('anthropic: the call after a tool call goes without thinking (its thinking blocks cannot be sent back)', async () => {
