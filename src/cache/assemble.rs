@@ -63,8 +63,8 @@ impl CompletionAssembler {
             let delta = choice.get("delta").cloned().unwrap_or(Value::Null);
             if carries_unknown_parts(&delta) {
                 // A part this rebuild does not keep (a legacy `function_call`, a host's
-                // `reasoning_content`, a tool call's `extra_content` thought signature): the
-                // replay would lack it, so the answer is not cached.
+                // `reasoning_content`, Claude's `thinking_blocks`): the replay would lack it, so
+                // the answer is not cached.
                 self.broken = true;
                 return;
             }
@@ -99,6 +99,11 @@ impl CompletionAssembler {
                     if let Some(v) = call.get(field).filter(|v| !v.is_null()) {
                         slot.insert(field.into(), v.clone());
                     }
+                }
+                // A Gemini call's thought signature comes whole with the call's first delta;
+                // kept as it came, so a replay hands the client the same one.
+                if let Some(v) = call.get("extra_content").filter(|v| !v.is_null()) {
+                    slot.entry("extra_content").or_insert_with(|| v.clone());
                 }
                 let f = slot.entry("function").or_insert_with(|| json!({"name": "", "arguments": ""}));
                 for field in ["name", "arguments"] {
@@ -173,6 +178,6 @@ fn carries_unknown_parts(delta: &Value) -> bool {
     }
     unknown(delta.as_object(), &["role", "content", "refusal", "tool_calls"])
         || delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().any(|call| {
-            unknown(call.as_object(), &["index", "id", "type", "function"]) || unknown(call.get("function").and_then(Value::as_object), &["name", "arguments"])
+            unknown(call.as_object(), &["index", "id", "type", "function", "extra_content"]) || unknown(call.get("function").and_then(Value::as_object), &["name", "arguments"])
         })
 }

@@ -190,10 +190,12 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
     azure.push(b"data: {\"id\":\"\",\"created\":0,\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}\n\n");
     azure.push(chunk(r#"{"content":"hi"}"#).as_bytes());
     assert_eq!(azure.finish().unwrap()["model"], "m", "the head is the first chunk that names the completion");
+    // A Gemini call's thought signature is kept with its call, for a replay to hand back.
+    let signed = rebuilt(r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}"},"extra_content":{"google":{"thought_signature":"sig"}}}]}"#).unwrap();
+    assert_eq!(signed["choices"][0]["message"]["tool_calls"][0]["extra_content"], json!({"google": {"thought_signature": "sig"}}));
     for dropped in [
         r#"{"function_call":{"name":"get","arguments":"{}"}}"#,
         r#"{"content":"hi","reasoning_content":"because"}"#,
-        r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}"},"extra_content":{"google":{"thought_signature":"sig"}}}]}"#,
         r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}","thought":"kept apart"}}]}"#,
         r#"{"tool_calls":[{"id":"c","type":"function","function":{"name":"get","arguments":"{}"}}]}"#,
     ] {
