@@ -390,6 +390,35 @@ route = { strategy = "requested" }
         crate::providers::adapter_for(p.kind).default_output_cap(&plain, upstream_model)
     }
 
+    fn every_provider_usable(_: &ProviderConfig) -> bool {
+        true
+    }
+
+    fn nothing_measured(_: &str) -> Option<(f64, bool)> {
+        None
+    }
+
+    /// What the tests plan with unless they say otherwise: 500 expected output tokens, one
+    /// choice, no client cap, standard tier, user "u", every model allowed and every provider
+    /// usable, no latency measured.
+    fn input<'a>(cat: &'a Catalog, prices: &'a PriceTable, facts: &'a Facts) -> PlanInput<'a> {
+        PlanInput {
+            catalog: cat,
+            prices,
+            facts,
+            expected_output_tokens: 500,
+            choices: 1,
+            expected_reasoning_tokens: EXPECTED_REASONING_TOKENS,
+            requested_output_tokens: None,
+            adapter_output_cap: &no_request_caps,
+            service_tier: ServiceTier::Standard,
+            sticky_key: "u",
+            allowed_models: None,
+            usable: &every_provider_usable,
+            latency_ms: &nothing_measured,
+        }
+    }
+
     fn run(facts: Facts, usable: &dyn Fn(&ProviderConfig) -> bool) -> Result<Outcome, ApiError> {
         run_capped(facts, usable, None)
     }
@@ -403,7 +432,7 @@ route = { strategy = "requested" }
             "azure-eu/mini" => Some((120.0, true)),
             _ => None,
         };
-        plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: max_tokens, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "user-7", allowed_models: None, usable, latency_ms: &latency })
+        plan(&policy, &PlanInput { requested_output_tokens: max_tokens, sticky_key: "user-7", usable, latency_ms: &latency, ..input(&cat, &prices, &facts) })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -436,8 +465,7 @@ route = { strategy = "requested" }
         .unwrap();
         let facts = Facts { task: Some(TaskClass::Classification), prompt_tokens: 2000, model: "gpt4o".into(), ..Facts::default() };
         let first = |tier| {
-            let input = PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: tier, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None };
-            route(plan(&policy, &input).unwrap()).candidates[0].model.clone()
+            route(plan(&policy, &PlanInput { service_tier: tier, ..input(&cat, &prices, &facts) }).unwrap()).candidates[0].model.clone()
         };
         assert_eq!(first(ServiceTier::Standard), "gpt-4o-mini");
         assert_eq!(first(ServiceTier::Priority), "claude-haiku-4-5");
@@ -502,7 +530,7 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"only-eu\"\n[[rules]]\nname = \"eu\"\nwhen = { eu = true }\nroute = { strategy = \"requested\" }\n", &cat).unwrap();
         let facts = Facts { model: "gpt-4o".into(), ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices(), facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &input(&cat, &prices(), &facts)).unwrap_err();
         assert_eq!((e.status, e.code), (503, "no_available_route"));
         assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
     }
@@ -514,7 +542,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let run = |model: &str, allowed: Option<&[String]>| {
             let facts = Facts { model: model.into(), ..Facts::default() };
-            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: allowed, usable: &|_| true, latency_ms: &|_| None })
+            plan(&policy, &PlanInput { allowed_models: allowed, ..input(&cat, &prices, &facts) })
         };
         assert_eq!(run("gpt-9", None).unwrap_err().status, 404);
         let only_haiku = ["claude-haiku-4-5".to_string()];
@@ -533,7 +561,7 @@ route = { strategy = "requested" }
         let prices = prices();
         let facts = Facts { model: "gpt4o".into(), ..Facts::default() };
         let allowed = ["gpt4o".to_string()];
-        let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None }).unwrap());
+        let d = route(plan(&policy, &PlanInput { allowed_models: Some(&allowed), ..input(&cat, &prices, &facts) }).unwrap());
         assert_eq!(d.candidates[0].model, "gpt-4o", "the tenant may use gpt-4o through its alias: {}", d.reason);
     }
 
@@ -545,7 +573,7 @@ route = { strategy = "requested" }
         let allowed = ["gpt-4o-mini".to_string()];
         let run = |model: &str| {
             let facts = Facts { model: model.into(), ..Facts::default() };
-            plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: Some(&allowed), usable: &|_| true, latency_ms: &|_| None })
+            plan(&policy, &PlanInput { allowed_models: Some(&allowed), ..input(&cat, &prices, &facts) })
         };
         let e = run("gpt-4o").unwrap_err();
         assert_eq!((e.status, e.code), (404, "model_not_found"), "savings would be priced against a model the tenant cannot use: {}", e.message);
@@ -564,7 +592,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"o4-mini\", \"gpt-4.1\"] }\n", &cat).unwrap();
         let facts = Facts { model: "auto".into(), prompt_tokens: 1000, ..Facts::default() };
         let run = |cap: Option<u64>, choices: u64| {
-            route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: cap.unwrap_or(512), choices, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: cap, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap())
+            route(plan(&policy, &PlanInput { expected_output_tokens: cap.unwrap_or(512), choices, requested_output_tokens: cap, ..input(&cat, &prices, &facts) }).unwrap())
         };
         // 1,000 in, 512 out: o4-mini $0.0033 against gpt-4.1's $0.0061 as list prices, but its
         // unseen reasoning (2,000 tokens expected) makes it $0.0121.
@@ -584,7 +612,7 @@ route = { strategy = "requested" }
         let facts = Facts { model: "gpt-4o-mini".into(), feature: "quick".into(), ..Facts::default() };
         let first = |openai: Option<(f64, bool)>, azure: Option<(f64, bool)>| {
             let latency = move |k: &str| if k == "openai/gpt-4o-mini" { openai } else { azure };
-            let d = route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &latency }).unwrap());
+            let d = route(plan(&policy, &PlanInput { latency_ms: &latency, ..input(&cat, &prices, &facts) }).unwrap());
             (d.candidates[0].provider.clone(), d.reason)
         };
         assert_eq!(first(Some((300.0, true)), Some((120.0, true))).0, "azure-eu");
@@ -603,7 +631,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"c\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"claude-haiku-4-5\"] }\n", &cat).unwrap();
         let prices = prices();
         let facts = Facts { model: "x".into(), ..Facts::default() };
-        let run = |usable: &dyn Fn(&ProviderConfig) -> bool| route(plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable, latency_ms: &|_| None }).unwrap());
+        let run = |usable: &dyn Fn(&ProviderConfig) -> bool| route(plan(&policy, &PlanInput { usable, ..input(&cat, &prices, &facts) }).unwrap());
         assert!(run(&|_| true).reason.contains("starting at gpt-4o-mini, escalating on a weak answer"));
         let d = run(&|p| p.id != "anthropic");
         assert!(d.reason.contains("at gpt-4o-mini, with no stronger model available to escalate to"), "{}", d.reason);
@@ -614,14 +642,14 @@ route = { strategy = "requested" }
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"tiny\", \"gpt-4o-mini\"] }\n", &cat).unwrap();
         let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
-        let run = |facts: &Facts| plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None });
+        let run = |facts: &Facts| plan(&policy, &input(&cat, &prices, facts));
         let text = Facts { model: "x".into(), ..Facts::default() };
         assert_eq!(route(run(&text).unwrap()).candidates[0].model, "tiny");
         let image = Facts { has_images: true, ..text };
         let d = route(run(&image).unwrap());
         assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
         let only_tiny = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"t\"\nroute = { strategy = \"fallback\", candidates = [\"tiny\"] }\n", &cat).unwrap();
-        let e = plan(&only_tiny, &PlanInput { catalog: &cat, prices: &prices, facts: &image, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&only_tiny, &input(&cat, &prices, &image)).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{}", e.message);
     }
 
@@ -640,7 +668,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"fallback\", candidates = [\"claude-haiku-4-5\"], regions = [\"eu\"] }\n", &cat).unwrap();
         let prices = prices();
         let facts = Facts { model: "claude-haiku-4-5".into(), prompt_tokens: 197_000, ..Facts::default() };
-        let e = plan(&policy, &PlanInput { catalog: &cat, prices: &prices, facts: &facts, expected_output_tokens: 500, choices: 1, expected_reasoning_tokens: EXPECTED_REASONING_TOKENS, requested_output_tokens: None, adapter_output_cap: &no_request_caps, service_tier: ServiceTier::Standard, sticky_key: "u", allowed_models: None, usable: &|_| true, latency_ms: &|_| None }).unwrap_err();
+        let e = plan(&policy, &input(&cat, &prices, &facts)).unwrap_err();
         assert_eq!(e.status, 400, "{}", e.message);
     }
 
