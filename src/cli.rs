@@ -439,17 +439,21 @@ mod tests {
         format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
     }
 
-    fn seeds() -> Vec<String> {
-        vec!["--catalog".into(), here("kv-seed/catalog.json"), "--pricing".into(), here("kv-seed/pricing.json")]
+    /// `args` with the shipped catalog and pricing files named, as the commands need them.
+    fn seeded(args: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--catalog".into(), here("kv-seed/catalog.json"), "--pricing".into(), here("kv-seed/pricing.json")]);
+        all
+    }
+
+    fn run_seeded(args: &[&str], stdin: &str) -> (i32, String) {
+        let all = seeded(args);
+        run_cli(&all.iter().map(String::as_str).collect::<Vec<_>>(), stdin)
     }
 
     #[test]
     fn policy_check_reports_each_file() {
-        let mut args: Vec<String> = vec!["policy".into(), "check".into()];
-        args.extend(seeds());
-        args.push(here("policies"));
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out) = run_cli(&a, "");
+        let (code, out) = run_seeded(&["policy", "check", &here("policies")], "");
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("ok    ") && out.contains("default.toml (1 rules)"), "{out}");
 
@@ -458,16 +462,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-9\"] }\n").unwrap();
-        let mut args: Vec<String> = vec!["policy".into(), "check".into()];
-        args.extend(seeds());
-        args.push(bad.display().to_string());
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out) = run_cli(&a, "");
+        let bad_path = bad.display().to_string();
+        let (code, out) = run_seeded(&["policy", "check", &bad_path], "");
         assert_eq!(code, 1);
         assert!(out.contains("bad.toml:3: rule 'r': candidate 'gpt-9'"), "{out}");
         // A rule that loads but never matches fails the check (the worker serves the rest).
         std::fs::write(&bad, "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nwhen = { feature = [] }\nroute = { strategy = \"requested\" }\n").unwrap();
-        let (code, out) = run_cli(&a, "");
+        let (code, out) = run_seeded(&["policy", "check", &bad_path], "");
         assert_eq!(code, 1, "{out}");
         assert!(out.starts_with("error ") && out.contains("bad.toml:3: rule 'r': when.feature is an empty list"), "{out}");
 
@@ -478,13 +479,7 @@ mod tests {
         let good = "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"requested\" }\n";
         std::fs::write(folder.join("acme_prod-1.toml"), good).unwrap();
         std::fs::write(folder.join("Acme Corp.toml"), good).unwrap();
-        let check = |path: &std::path::Path| {
-            let mut args: Vec<String> = vec!["policy".into(), "check".into()];
-            args.extend(seeds());
-            args.push(path.display().to_string());
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            run_cli(&a, "")
-        };
+        let check = |path: &std::path::Path| run_seeded(&["policy", "check", &path.display().to_string()], "");
         let (code, out) = check(&folder);
         assert_eq!(code, 1, "{out}");
         assert!(out.contains("Acme Corp.toml: 'Acme Corp' is not a tenant id") && out.contains("ok    ") && out.contains("acme_prod-1.toml"), "{out}");
@@ -495,16 +490,14 @@ mod tests {
 
     #[test]
     fn route_prints_one_decision_per_line() {
-        let mut args: Vec<String> = vec!["route".into(), "--policy".into(), here("policies/example.toml")];
-        args.extend(seeds());
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let example = here("policies/example.toml");
         let input = concat!(
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Is this spam? 'WIN A PRIZE'"}]}"#, "\n",
             r#"{"model":"fast","messages":[{"role":"user","content":"when are you open?"}],"x_costrouter":{"feature":"support-faq"}}"#, "\n",
             "not json\n",
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"eu":true}}"#, "\n",
         );
-        let (_, out) = run_cli(&a, input);
+        let (_, out) = run_seeded(&["route", "--policy", &example], input);
         let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0]["action"], "route");
@@ -517,9 +510,7 @@ mod tests {
 
     #[test]
     fn route_draws_a_split_arm_by_the_user_the_worker_would_see() {
-        let mut args: Vec<String> = vec!["route".into(), "--policy".into(), here("policies/example.toml")];
-        args.extend(seeds());
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let example = here("policies/example.toml");
         // The user from the body's `user` or `metadata.user`, as the worker reads it, when
         // `x_costrouter` names none; and the same arm as when it does.
         let input = concat!(
@@ -527,7 +518,7 @@ mod tests {
             r#"{"model":"gpt-4o","metadata":{"user":"u-42"},"messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","tenant":"acme"}}"#, "\n",
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","tenant":"acme","user":"u-42"}}"#, "\n",
         );
-        let (_, out) = run_cli(&a, input);
+        let (_, out) = run_seeded(&["route", "--policy", &example], input);
         let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         for line in &lines {
             assert!(line["reason"].as_str().unwrap().contains("(sticky per user)"), "{line}");
@@ -543,20 +534,13 @@ mod tests {
         std::fs::write(&good, concat!(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#, "\n")).unwrap();
         let bad = dir.join("bad.jsonl");
         std::fs::write(&bad, "not json\n").unwrap();
-        let with = |file: &std::path::Path| {
-            let mut args: Vec<String> = vec!["route".into(), "--policy".into(), here("policies/example.toml")];
-            args.extend(seeds());
-            args.push(file.display().to_string());
-            args
-        };
-        let args = with(&good);
-        let (code, out) = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), "ignored stdin\n");
+        let example = here("policies/example.toml");
+        let (good, bad) = (good.display().to_string(), bad.display().to_string());
+        let (code, out) = run_seeded(&["route", "--policy", &example, &good], "ignored stdin\n");
         assert_eq!((code, out.lines().count()), (0, 1), "{out}");
-        let args = with(&bad);
-        let (code, _) = run_cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), "");
+        let (code, _) = run_seeded(&["route", "--policy", &example, &bad], "");
         assert_eq!(code, 1, "no line could be routed");
-        let mut args = with(&good);
-        args.push(bad.display().to_string());
+        let args = seeded(&["route", "--policy", &example, &good, &bad]);
         let mut out = Vec::new();
         assert!(run(&args, &mut "".as_bytes(), &mut out).is_err(), "a second file is refused, not dropped");
         std::fs::remove_dir_all(&dir).ok();
