@@ -555,7 +555,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         let sent_at = http::now_ms();
         let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
-        let answer = match renewing(env, rc, &principal.tenant.id, upstream::send(&up, timeout_ms, expect, rc.client_watch(env))).await {
+        let answer = match renewing(env, rc, &principal.tenant.id, &mut renew_timer(env, rc), upstream::send(&up, timeout_ms, expect, rc.client_watch(env))).await {
             Ok(answer) => answer,
             // The client left and the answer did not come in time to be read and billed before
             // the runtime ends the request: the call is cancelled, and charged the most it could
@@ -1005,17 +1005,20 @@ fn renew_timer(env: &Env, rc: &RequestContext) -> Option<std::pin::Pin<Box<worke
     Some(Box::pin(worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64))))
 }
 
-/// Awaits `work` (a provider call), renewing the request's reservation whenever it falls due
-/// meanwhile: one whole answer may take longer than the reservation's 15 minutes (a deployment's
-/// `answer_timeout_ms` has no upper bound).
-async fn renewing<F: std::future::Future>(env: &Env, rc: &RequestContext, tenant: &str, work: F) -> F::Output {
+/// Awaits `work` (a provider call, a stream's next bytes), renewing the request's reservation
+/// whenever `timer` (from [`renew_timer`], kept across calls) fires meanwhile: one whole answer may
+/// take longer than the reservation's 15 minutes (a deployment's `answer_timeout_ms` has no upper
+/// bound), and a model may think for minutes without sending a byte. `work` is polled on, not
+/// dropped, when the timer fires.
+async fn renewing<F: std::future::Future>(env: &Env, rc: &RequestContext, tenant: &str, timer: &mut Option<std::pin::Pin<Box<worker::Delay>>>, work: F) -> F::Output {
     let mut work = std::pin::pin!(work);
     loop {
-        let Some(mut timer) = renew_timer(env, rc) else { return work.await };
-        match futures_util::future::select(work.as_mut(), timer.as_mut()).await {
-            futures_util::future::Either::Left((out, _)) => return out,
-            futures_util::future::Either::Right(_) => spend::renew_if_due(env, rc, tenant).await,
+        let Some(due) = timer.as_mut() else { return work.await };
+        if let futures_util::future::Either::Left((out, _)) = futures_util::future::select(work.as_mut(), due.as_mut()).await {
+            return out;
         }
+        spend::renew_if_due(env, rc, tenant).await;
+        *timer = renew_timer(env, rc);
     }
 }
 
@@ -1114,20 +1117,9 @@ fn stream_response(
                 }
                 return Some((Ok::<Vec<u8>, worker::Error>(out), st));
             }
-            let read = match (st.upstream.as_mut(), st.renew_timer.as_mut()) {
-                // A model may think for minutes without sending a byte: the wait for the next
-                // one is cut short when a renewal is due (the pending read is kept).
-                (Some(upstream), Some(timer)) => match futures_util::future::select(upstream.next(), timer.as_mut()).await {
-                    futures_util::future::Either::Left((next, _)) => Some(next),
-                    futures_util::future::Either::Right(_) => None,
-                },
-                (Some(upstream), None) => Some(upstream.next().await),
-                (None, _) => Some(None),
-            };
-            let Some(next) = read else {
-                spend::renew_if_due(&st.env, &st.rc, &st.tenant.tenant.id).await;
-                st.renew_timer = renew_timer(&st.env, &st.rc);
-                continue;
+            let next = match st.upstream.as_mut() {
+                Some(upstream) => renewing(&st.env, &st.rc, &st.tenant.tenant.id, &mut st.renew_timer, upstream.next()).await,
+                None => None,
             };
             match next {
                 Some(Ok(bytes)) => {

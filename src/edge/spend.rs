@@ -49,10 +49,11 @@ pub struct Reservation {
     pub held: bool,
 }
 
-/// Whether a ledger reply says its reservation holds money (a reply without the field, from a
-/// ledger deployed before it, is taken to).
-fn held(v: &Value) -> bool {
-    v["held"] != false
+/// The reservation a ledger's `ok` reply to `/admit` or `/reserve` describes. A reply without
+/// `held`, from a ledger deployed before it, is taken to hold money.
+fn reservation(v: &Value) -> Reservation {
+    let soft_warnings = v["soft_warnings"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    Reservation { soft_warnings, held: v["held"] != false }
 }
 
 /// Counts a request against the per-minute limits and reserves `amount` against the budgets that
@@ -115,8 +116,7 @@ pub fn exceeded(ex: &Exceeded) -> ApiError {
 pub async fn reserve(stub: &Stub, request_id: &str, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
     let v = call(stub, "/reserve", Some(json!({"request_id": request_id, "amount": amount, "team": team, "feature": feature, "env": env_tag, "key_id": key_id, "now": now}))).await?;
     if v["ok"] == true {
-        let soft_warnings = v["soft_warnings"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
-        return Ok(Ok(Reservation { soft_warnings, held: held(&v) }));
+        return Ok(Ok(reservation(&v)));
     }
     Ok(Err(serde_json::from_value(v["exceeded"].clone()).map_err(|e| ApiError::internal(e.to_string()))?))
 }
@@ -209,8 +209,7 @@ pub async fn admit(stub: &Stub, tenant: &str, request_id: &str, tokens: u64, amo
     let bad = |e: serde_json::Error| ApiError::internal(e.to_string());
     if v["ok"] == true {
         note_control(tenant, v["controlled"] != false);
-        let soft_warnings = v["soft_warnings"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
-        return Ok(Ok((serde_json::from_value(v["status"].clone()).map_err(bad)?, Reservation { soft_warnings, held: held(&v) })));
+        return Ok(Ok((serde_json::from_value(v["status"].clone()).map_err(bad)?, reservation(&v))));
     }
     if !v["limited"].is_null() {
         return Ok(Err(Refusal::RateLimited(serde_json::from_value(v["limited"].clone()).map_err(bad)?)));
