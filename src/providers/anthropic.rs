@@ -270,13 +270,17 @@ fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
             Some(choice) => choice["type"] == "function" || req.allowed_functions().ok().flatten().is_some_and(|a| a.required),
             None => false,
         };
-    let conversation = req.messages.iter().filter(|m| !matches!(m.role, Role::System | Role::Developer));
-    let ends_with_assistant = conversation.clone().next_back().is_some_and(|m| m.role == Role::Assistant);
-    let after_tool_call = conversation
-        .clone()
+    let after_tool_call = req
+        .messages
+        .iter()
         .rfind(|m| m.role == Role::Assistant)
         .is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) && returned_thinking_blocks(m, model).is_empty());
-    (!forced_tool && !ends_with_assistant && !after_tool_call).then_some(budget)
+    (!forced_tool && !ends_with_prefill(req) && !after_tool_call).then_some(budget)
+}
+
+/// Whether the conversation ends in an assistant turn (a prefill: the answer is to go on from it).
+fn ends_with_prefill(req: &ChatRequest) -> bool {
+    req.messages.iter().rfind(|m| !matches!(m.role, Role::System | Role::Developer)).is_some_and(|m| m.role == Role::Assistant)
 }
 
 /// Claude 3.7 Sonnet and every model from Claude 4 on.
@@ -293,8 +297,7 @@ fn structured_output_schema(req: &ChatRequest, model: &str) -> Option<Value> {
     if !matches!(claude_version(model), Some((5.., _)) | Some((4, Some(5..)))) {
         return None;
     }
-    let prefill = req.messages.iter().rfind(|m| !matches!(m.role, Role::System | Role::Developer)).is_some_and(|m| m.role == Role::Assistant);
-    if prefill {
+    if ends_with_prefill(req) {
         return None;
     }
     super::anthropic_schema::to_output_schema(json_schema.schema.as_ref()?)
@@ -469,11 +472,10 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
     for block in blocks {
         match block["type"].as_str() {
             Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
-            Some("thinking") => {
+            Some("thinking" | "redacted_thinking") => {
                 thinking.push_str(block["thinking"].as_str().unwrap_or_default());
-                thinking_blocks.push(json!({ "type": "thinking", "thinking": block["thinking"], "signature": block["signature"], "model": upstream_model }));
+                thinking_blocks.extend(thinking_block_for_client(block, upstream_model));
             }
-            Some("redacted_thinking") => thinking_blocks.push(json!({ "type": "redacted_thinking", "data": block["data"], "model": upstream_model })),
             Some("tool_use") => tool_calls.push(ToolCall {
                 id: block["id"].as_str().unwrap_or_default().to_string(),
                 kind: "function".to_string(),
@@ -512,6 +514,17 @@ fn chat_answer(provider: &str, upstream_model: &str, body: &[u8]) -> Result<Chat
     };
     let body = serde_json::to_value(&completion).map_err(|e| UpstreamError::malformed(provider, format!("could not encode ({e})")))?;
     Ok(ChatAnswer { body, usage })
+}
+
+/// A thinking or redacted-thinking content block as the client gets it back in
+/// `thinking_blocks`: Anthropic's fields, marked with the `model` that wrote it (see
+/// `returned_thinking_blocks`). `None` for another block.
+fn thinking_block_for_client(block: &Value, model: &str) -> Option<Value> {
+    match block["type"].as_str()? {
+        "thinking" => Some(json!({ "type": "thinking", "thinking": block["thinking"].as_str().unwrap_or_default(), "signature": block["signature"].as_str().unwrap_or_default(), "model": model })),
+        "redacted_thinking" => Some(json!({ "type": "redacted_thinking", "data": block["data"], "model": model })),
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,13 +617,9 @@ impl StreamTranslator for AnthropicStream {
                     Some("text") if !block["text"].as_str().unwrap_or_default().is_empty() => {
                         vec![self.chunk(json!({ "content": block["text"] }), None)]
                     }
-                    Some("thinking") => {
-                        let started = json!({ "type": "thinking", "thinking": block["thinking"].as_str().unwrap_or_default(), "signature": block["signature"].as_str().unwrap_or_default(), "model": self.upstream_model });
-                        self.thinking_blocks.insert(ev["index"].as_u64().unwrap_or_default(), started);
-                        vec![]
-                    }
-                    Some("redacted_thinking") => {
-                        self.thinking_blocks.insert(ev["index"].as_u64().unwrap_or_default(), json!({ "type": "redacted_thinking", "data": block["data"], "model": self.upstream_model }));
+                    Some("thinking" | "redacted_thinking") => {
+                        // Completed by the deltas that follow; sent when the block ends.
+                        self.thinking_blocks.extend(thinking_block_for_client(block, &self.upstream_model).map(|b| (ev["index"].as_u64().unwrap_or_default(), b)));
                         vec![]
                     }
                     _ => vec![],
