@@ -38,12 +38,10 @@ const LOCAL_COPY_SECS: u64 = 60;
 /// The stored answer for `key`, if any, readable and within its lifetime.
 pub async fn lookup(env: &Env, key: &str) -> Option<CachedAnswer> {
     let now = super::http::now_unix();
-    if let Ok(Some(mut resp)) = Cache::default().get(cache_url(key), true).await {
-        if let Ok(text) = resp.text().await {
-            if let Ok(answer) = serde_json::from_str::<CachedAnswer>(&text) {
-                if answer.is_fresh(now) {
-                    return Some(answer);
-                }
+    if let Some(text) = super::crossings::cached_text(&cache_url(key)).await {
+        if let Ok(answer) = serde_json::from_str::<CachedAnswer>(&text) {
+            if answer.is_fresh(now) {
+                return Some(answer);
             }
         }
     }

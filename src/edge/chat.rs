@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use worker::{ByteStream, Env, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::api::chat::ChatRequest;
 use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits};
@@ -267,7 +267,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
 /// against the budgets; on a budget whose policy is to downgrade, narrows the route to its
 /// cheapest model and tries once more.
 #[allow(clippy::too_many_arguments)]
-async fn admit(env: &Env, rc: &RequestContext, stub: &worker::Stub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, facts: &Facts, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
+async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectStub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, facts: &Facts, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
     let now = now_unix();
     let tokens = facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices()));
     let upper = prompt_token_upper_bound(chat);
@@ -613,7 +613,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     continue;
                 }
                 let upstream_body = match answer.body {
-                    upstream::AnswerBody::Stream(s) => ByteStream::from(s),
+                    upstream::AnswerBody::Stream(s) => upstream::UpstreamStream::new(&s),
                     upstream::AnswerBody::Whole(_) => {
                         health::failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(format!("{}: response body unreadable", provider.id));
@@ -965,7 +965,7 @@ fn answer_text(body: &Value) -> String {
 /// Everything the stream needs once the upstream closes, owned so the stream can outlive the handler.
 struct StreamState {
     /// `None` once the upstream is known to have ended (it ended while the stream was primed).
-    upstream: Option<ByteStream>,
+    upstream: Option<upstream::UpstreamStream>,
     /// Client bytes produced while the stream was primed, sent first.
     pending: Vec<u8>,
     session: StreamSession,
@@ -1184,7 +1184,7 @@ struct PrimedStream {
     session: StreamSession,
     /// What the session produced while priming: the client's first bytes.
     prefix: Vec<u8>,
-    upstream: Option<ByteStream>,
+    upstream: Option<upstream::UpstreamStream>,
     first_byte_ms: f64,
 }
 
@@ -1202,7 +1202,7 @@ const PRIME_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2_0
 /// returns what it produced with the rest of the stream (`None` if it already ended). A stream
 /// that fails, is cut, or ends incomplete before that is an error: the call failed, and nothing
 /// was sent to the client.
-async fn prime_stream(session: &mut StreamSession, mut upstream: ByteStream) -> Result<(Vec<u8>, Option<ByteStream>), String> {
+async fn prime_stream(session: &mut StreamSession, mut upstream: upstream::UpstreamStream) -> Result<(Vec<u8>, Option<upstream::UpstreamStream>), String> {
     let mut prefix = Vec::new();
     let mut deadline = std::pin::pin!(worker::Delay::from(PRIME_DEADLINE));
     loop {

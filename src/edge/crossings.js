@@ -157,6 +157,52 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   return ['whole', response.status, contentType, bytes, retryAfter];
 }
 
+// The stub of the Durable Object named `name` in the namespace bound as `binding`, or null when
+// no such binding exists.
+export function durableObjectStub(env, binding, name) {
+  const namespace = env[binding];
+  if (namespace == null || typeof namespace.idFromName !== 'function') return null;
+  return namespace.get(namespace.idFromName(name));
+}
+
+// One request to a Durable Object: a POST of `body` (a view into wasm memory, copied before
+// anything can await), or a GET without one, and the answer's status and text read whole by
+// the runtime. Answers [status, text]; rejects when the object cannot be reached.
+// Through workers-rs this was a dozen calls, and its `Response::text` reads a body through a
+// stream reader that it then releases: the Streams spec has `releaseLock` reject the reader's
+// `closed` promise with a new TypeError, and capturing that error's stack walks the wasm frames
+// (looking up each one's source position). Once per ledger call, that was 17% of the worker's
+// thread in a profile under load (perf, workerd's own frames; the inspector's JS profile hides it).
+export async function durableObjectCall(stub, url, body) {
+  const init = body == null ? { method: 'GET' } : { method: 'POST', body: body.slice() };
+  const response = await stub.fetch(url, init);
+  return [response.status, await response.text()];
+}
+
+// A provider's event stream, read chunk by chunk. The reader is never released (see
+// durableObjectCall for what a release costs): it ends with the stream, or is cancelled.
+export function streamReader(stream) {
+  return stream.getReader();
+}
+
+// The next chunk (a Uint8Array), or null once the stream has ended; rejects if it broke off.
+export async function readChunk(reader) {
+  const { done, value } = await reader.read();
+  return done ? null : value;
+}
+
+// Stops reading a stream that has not ended, which cancels the call that feeds it.
+export function cancelReader(reader) {
+  reader.cancel().catch(() => {});
+}
+
+// The text of the location's cached response for `url`, or null when none is stored, read whole
+// by the runtime (not through a stream reader: see durableObjectCall).
+export async function cachedText(url) {
+  const response = await caches.default.match(url, { ignoreMethod: true });
+  return response === undefined ? null : await response.text();
+}
+
 // Whether the rate-limiting binding `limiter` lets one more call under `key` through. True when
 // no such binding is configured: callers document what then goes unlimited.
 export async function rateLimitAllows(limiter, key) {

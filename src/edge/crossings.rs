@@ -14,6 +14,24 @@ extern "C" {
     #[wasm_bindgen(js_name = rateLimitAllows)]
     fn rate_limit_allows(limiter: &wasm_bindgen::JsValue, key: &str) -> js_sys::Promise;
 
+    #[wasm_bindgen(js_name = durableObjectStub)]
+    fn durable_object_stub(env: &wasm_bindgen::JsValue, binding: &str, name: &str) -> wasm_bindgen::JsValue;
+
+    #[wasm_bindgen(js_name = durableObjectCall)]
+    fn durable_object_call(stub: &wasm_bindgen::JsValue, url: &str, body: Option<&[u8]>) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = streamReader)]
+    pub fn stream_reader(stream: &web_sys::ReadableStream) -> wasm_bindgen::JsValue;
+
+    #[wasm_bindgen(js_name = readChunk)]
+    pub fn read_chunk(reader: &wasm_bindgen::JsValue) -> js_sys::Promise;
+
+    #[wasm_bindgen(js_name = cancelReader)]
+    pub fn cancel_reader(reader: &wasm_bindgen::JsValue);
+
+    #[wasm_bindgen(js_name = cachedText)]
+    fn cached_text_promise(url: &str) -> js_sys::Promise;
+
     /// See `upstreamFetch` in `crossings.js` for what the promise resolves to.
     #[wasm_bindgen(js_name = upstreamFetch)]
     pub fn upstream_fetch(url: &str, header_lines: &str, body: &[u8], timeout_ms: f64, want_stream: bool, client_signal: &web_sys::AbortSignal, abandon_after_ms: f64) -> js_sys::Promise;
@@ -67,4 +85,32 @@ pub async fn rate_limit(env: &worker::Env, binding: &str, key: &str) -> Option<b
             Some(true)
         }
     }
+}
+
+/// A Durable Object's stub: the tenant's ledger or semantic-cache index. Called through
+/// [`ObjectStub::call`], not workers-rs' `Stub` (see `durableObjectCall` in `crossings.js`).
+pub struct ObjectStub(wasm_bindgen::JsValue);
+
+impl ObjectStub {
+    /// The object named `name` in the namespace bound as `binding`; `None` without that binding.
+    pub fn named(env: &worker::Env, binding: &str, name: &str) -> Option<ObjectStub> {
+        let stub = durable_object_stub(env, binding, name);
+        (!stub.is_null() && !stub.is_undefined()).then_some(ObjectStub(stub))
+    }
+
+    /// One request to the object: a POST of `body`, or a GET without one. The answer's status and
+    /// text; `Err` with the runtime's message when the object could not be reached.
+    pub async fn call(&self, url: &str, body: Option<&[u8]>) -> Result<(u16, String), String> {
+        let answered = wasm_bindgen_futures::JsFuture::from(durable_object_call(&self.0, url, body)).await.map_err(|e| {
+            js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| "fetch failed".to_string())
+        })?;
+        let parts: js_sys::Array = wasm_bindgen::JsCast::unchecked_into(answered);
+        Ok((parts.get(0).as_f64().unwrap_or(0.0) as u16, parts.get(1).as_string().unwrap_or_default()))
+    }
+}
+
+/// The text of this location's cached response for `url` (the Cache API); `None` when nothing is
+/// stored or the cache could not be read.
+pub async fn cached_text(url: &str) -> Option<String> {
+    wasm_bindgen_futures::JsFuture::from(cached_text_promise(url)).await.ok()?.as_string()
 }

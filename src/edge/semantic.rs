@@ -7,7 +7,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde_json::{json, Value};
-use worker::{Env, Stub};
+use worker::Env;
+
+use super::crossings::ObjectStub;
 
 use crate::cache::semantic::{SemanticQuery, STATIC_EMBEDDER};
 use crate::cache::CachedAnswer;
@@ -143,14 +145,13 @@ fn unit_vector(body: &Value) -> Option<QuantizedVector> {
     Some(QuantizedVector::from_f32(&unit))
 }
 
-fn store_stub(env: &Env, tenant: &str) -> Option<Stub> {
-    let ns = env.durable_object("SEMANTIC_CACHE").ok()?;
-    ns.id_from_name(tenant).ok()?.get_stub().ok()
+fn store_stub(env: &Env, tenant: &str) -> Option<ObjectStub> {
+    ObjectStub::named(env, "SEMANTIC_CACHE", tenant)
 }
 
 /// One call to the tenant's `SemanticCache` object, through the same Durable Object call the
 /// ledger uses; any failure is a miss (or a skipped store), never an error to the client.
-async fn call(stub: &Stub, path: &str, body: Value) -> Option<Value> {
+async fn call(stub: &ObjectStub, path: &str, body: Value) -> Option<Value> {
     let answered = super::spend::call(stub, path, Some(body)).await;
     if answered.is_err() {
         // The path only: an error body could quote what was sent.

@@ -2,7 +2,9 @@
 //! count per-minute limits. Each call is one request to the tenant's `Ledger` Durable Object.
 
 use serde_json::{json, Value};
-use worker::{Env, Method, Request, RequestInit, Stub};
+use worker::Env;
+
+use super::crossings::ObjectStub;
 
 use super::auth::Principal;
 use super::http::RequestContext;
@@ -12,32 +14,24 @@ use crate::money::Usd;
 
 /// The tenant's ledger; `None` when no `LEDGER` binding exists (budgets are then not enforced,
 /// which `wrangler.toml` never configures, but a partial local setup might).
-pub fn ledger(env: &Env, tenant: &str) -> Option<Stub> {
-    let ns = env.durable_object("LEDGER").ok()?;
-    ns.id_from_name(tenant).ok()?.get_stub().ok()
+pub fn ledger(env: &Env, tenant: &str) -> Option<ObjectStub> {
+    ObjectStub::named(env, "LEDGER", tenant)
 }
 
-pub(super) async fn call(stub: &Stub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+pub(super) async fn call(stub: &ObjectStub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
     call_with_body(stub, path, body.map(|b| b.to_string()).as_deref()).await
 }
 
-async fn call_with_body(stub: &Stub, path: &str, body: Option<&str>) -> Result<Value, ApiError> {
-    let mut init = RequestInit::new();
-    match body {
-        // As bytes: a Uint8Array is one copy out of wasm, where a JS string is decoded from UTF-8
-        // (a `/finish` batch is a few hundred KB under load).
-        Some(b) => init.with_method(Method::Post).with_body(Some(js_sys::Uint8Array::from(b.as_bytes()).into())),
-        None => init.with_method(Method::Get),
-    };
-    let req = Request::new_with_init(&format!("https://ledger{path}"), &init).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(|e| ApiError::internal(format!("ledger unreachable: {e}")))?;
-    let text = resp.text().await.unwrap_or_default();
-    if resp.status_code() >= 500 {
+async fn call_with_body(stub: &ObjectStub, path: &str, body: Option<&str>) -> Result<Value, ApiError> {
+    // As bytes: one copy out of wasm, where a JS string is decoded from UTF-8 (a `/finish` batch
+    // is a few hundred KB under load).
+    let (status, text) = stub.call(&format!("https://ledger{path}"), body.map(str::as_bytes)).await.map_err(|e| ApiError::internal(format!("ledger unreachable: {e}")))?;
+    if status >= 500 {
         // The ledger failed (its stored state unreadable, storage down): the router's error,
         // retried by `finish`, not the caller's.
         return Err(ApiError::internal(format!("ledger: {text}")));
     }
-    if resp.status_code() != 200 {
+    if status != 200 {
         return Err(ApiError::invalid_request(format!("ledger: {text}")));
     }
     serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("ledger answered badly: {e}")))
@@ -61,7 +55,7 @@ fn reservation(v: &Value) -> Reservation {
 /// `retry-after`, or `x-should-retry: false` for a request larger than a token limit, which no
 /// wait admits); the `x-ratelimit-*` headers go on the response either way; a budget's refusal
 /// comes back for the caller to act on (chat may downgrade, see `edge::chat`).
-pub async fn admit_request(rc: &RequestContext, stub: &Stub, principal: &Principal, tokens: u64, amount: Usd, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
+pub async fn admit_request(rc: &RequestContext, stub: &ObjectStub, principal: &Principal, tokens: u64, amount: Usd, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
     let attribution = rc.attribution.borrow().clone();
     let admitted = admit(stub, &principal.tenant.id, &rc.request_id, tokens, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
     if !matches!(admitted, Err(Refusal::RateLimited(_))) {
@@ -113,7 +107,7 @@ pub fn exceeded(ex: &Exceeded) -> ApiError {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn reserve(stub: &Stub, request_id: &str, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
+pub async fn reserve(stub: &ObjectStub, request_id: &str, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
     let v = call(stub, "/reserve", Some(json!({"request_id": request_id, "amount": amount, "team": team, "feature": feature, "env": env_tag, "key_id": key_id, "now": now}))).await?;
     if v["ok"] == true {
         return Ok(Ok(reservation(&v)));
@@ -204,7 +198,7 @@ pub enum Refusal {
 
 /// The per-minute limits and the reservation in one round trip to the ledger.
 #[allow(clippy::too_many_arguments)]
-pub async fn admit(stub: &Stub, tenant: &str, request_id: &str, tokens: u64, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64) -> Result<Result<(RateStatus, Reservation), Refusal>, ApiError> {
+pub async fn admit(stub: &ObjectStub, tenant: &str, request_id: &str, tokens: u64, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64) -> Result<Result<(RateStatus, Reservation), Refusal>, ApiError> {
     let v = call(stub, "/admit", Some(json!({"request_id": request_id, "tokens": tokens, "amount": amount, "team": team, "feature": feature, "env": env_tag, "key_id": key_id, "now": now}))).await?;
     let bad = |e: serde_json::Error| ApiError::internal(e.to_string());
     if v["ok"] == true {
@@ -312,7 +306,7 @@ pub async fn finish(env: &Env, done: Finished) {
 /// takes it. The ledger skips requests it already finished, so a batch it applied before failing
 /// to answer is not counted twice. `false`: not delivered, and worth sending again (the ledger
 /// failed or could not be reached; a batch it refuses as malformed never will be taken).
-async fn send_finished(stub: &Stub, send: &crate::finish_queue::Send, pauses_ms: &[u64]) -> bool {
+async fn send_finished(stub: &ObjectStub, send: &crate::finish_queue::Send, pauses_ms: &[u64]) -> bool {
     for (attempt, pause_ms) in pauses_ms.iter().enumerate() {
         if *pause_ms > 0 {
             worker::Delay::from(std::time::Duration::from_millis(*pause_ms)).await;
@@ -329,27 +323,27 @@ async fn send_finished(stub: &Stub, send: &crate::finish_queue::Send, pauses_ms:
     true
 }
 
-pub async fn configure(stub: &Stub, config: &Value) -> Result<Value, ApiError> {
+pub async fn configure(stub: &ObjectStub, config: &Value) -> Result<Value, ApiError> {
     call(stub, "/config", Some(config.clone())).await
 }
 
-pub async fn state(stub: &Stub) -> Result<Value, ApiError> {
+pub async fn state(stub: &ObjectStub) -> Result<Value, ApiError> {
     call(stub, "/state", None).await
 }
 
 /// [`state`] with every reservation in flight (request id, budgets, amount, expiry): for the
 /// admin API, not a tenant key (another key's requests, and it grows with the traffic).
-pub async fn state_with_reservations(stub: &Stub) -> Result<Value, ApiError> {
+pub async fn state_with_reservations(stub: &ObjectStub) -> Result<Value, ApiError> {
     let mut state = state(stub).await?;
     state["reservations"] = call(stub, "/reservations", None).await?["reservations"].take();
     Ok(state)
 }
 
-pub async fn usage(stub: &Stub, from: i64, to: i64, group_by: &str, granularity: &str) -> Result<Value, ApiError> {
+pub async fn usage(stub: &ObjectStub, from: i64, to: i64, group_by: &str, granularity: &str) -> Result<Value, ApiError> {
     usage_filtered(stub, from, to, group_by, granularity, &[]).await
 }
 
 /// [`usage`] restricted to rows whose dimensions equal the filters (validated by `rollup::parse_filters`).
-pub async fn usage_filtered(stub: &Stub, from: i64, to: i64, group_by: &str, granularity: &str, filters: &[(&str, String)]) -> Result<Value, ApiError> {
+pub async fn usage_filtered(stub: &ObjectStub, from: i64, to: i64, group_by: &str, granularity: &str, filters: &[(&str, String)]) -> Result<Value, ApiError> {
     call(stub, "/usage", Some(json!({"from": from, "to": to, "group_by": group_by, "granularity": granularity, "filters": filters}))).await
 }
