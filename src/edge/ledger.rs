@@ -18,7 +18,7 @@ use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 use crate::alerts::{self, AlertConfig, CircuitRow, MinuteRow, OpenAlert, Transition};
-use crate::budget::{BudgetSpec, Covered, Ledger as BudgetLedger, RateLimits};
+use crate::budget::{BudgetSpec, Covered, Ledger as BudgetLedger, RateLimits, Reservation};
 use crate::events::CostEvent;
 use crate::rollup;
 use worker::SqlStorageValue;
@@ -96,6 +96,9 @@ pub struct Ledger {
     finished: RefCell<crate::budget::RecentIds>,
     /// When `finished_requests` was last purged of old ids (unix seconds; 0: not yet).
     finished_purged_at: std::cell::Cell<i64>,
+    /// The stored value must be written with the next change even if it looks unchanged: it
+    /// still holds reservations from before they had rows, or writing it failed.
+    stored_value_stale: std::cell::Cell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +202,45 @@ impl Ledger {
         if now % 97 == 0 {
             sql.exec("DELETE FROM usage_hourly_v2 WHERE hour < ?", vec![SqlStorageValue::Integer(now - rollup::RETENTION_SECS)])?;
             sql.exec("DELETE FROM usage_minutely WHERE minute < ?", vec![SqlStorageValue::Integer(now - rollup::MINUTELY_RETENTION_SECS)])?;
+        }
+        Ok(())
+    }
+
+    /// The reservations as stored, one row each (see [`Ledger::store`]).
+    fn reservation_rows(&self) -> worker::Result<Vec<(String, Reservation)>> {
+        let rows: Vec<ReservationRow> = self.state.storage().sql().exec(SELECT_RESERVATIONS, None)?.to_array()?;
+        rows.into_iter()
+            .map(|row| {
+                let reservation = serde_json::from_str(&row.reservation).map_err(|e| worker::Error::RustError(format!("reservation {} is unreadable: {e}", row.request_id)))?;
+                Ok((row.request_id, reservation))
+            })
+            .collect()
+    }
+
+    /// Writes a change: the reservations named in `changed`, a row each (written if the ledger
+    /// still holds them, deleted if not), then the rest of the ledger, `value`, if it changed.
+    /// Everything is written in this one turn, so it is stored together or not at all.
+    async fn store(&self, value: Option<&BudgetLedger>, changed: &std::collections::BTreeSet<String>) -> worker::Result<()> {
+        if !changed.is_empty() {
+            let (mut kept, mut gone) = (Vec::new(), Vec::new());
+            if let Some(ledger) = self.ledger.borrow().as_ref() {
+                for id in changed {
+                    match ledger.reservations.get(id) {
+                        Some(r) => kept.push((id.as_str(), serde_json::to_string(r)?)),
+                        None => gone.push(id.as_str()),
+                    }
+                }
+            }
+            let sql = self.state.storage().sql();
+            if !kept.is_empty() {
+                sql.exec(UPSERT_RESERVATIONS, vec![SqlStorageValue::String(serde_json::to_string(&kept)?)])?;
+            }
+            if !gone.is_empty() {
+                sql.exec(DELETE_RESERVATIONS, vec![SqlStorageValue::String(serde_json::to_string(&gone)?)])?;
+            }
+        }
+        if let Some(value) = value {
+            self.state.storage().put(STORAGE_KEY, value).await?;
         }
         Ok(())
     }
@@ -336,6 +378,22 @@ impl Ledger {
     }
 }
 
+/// The money held for requests in flight, a row per request (`budget::Reservation` as JSON): a
+/// request writes its own row, however many others are in flight.
+const CREATE_RESERVATIONS: &str = "CREATE TABLE IF NOT EXISTS reservations (request_id TEXT PRIMARY KEY, reservation TEXT NOT NULL)";
+const SELECT_RESERVATIONS: &str = "SELECT request_id, reservation FROM reservations";
+/// Writes a JSON array of `[request_id, reservation]` pairs (`WHERE true`: SQLite's upsert
+/// after a SELECT needs one, or it reads `ON` as a join's).
+const UPSERT_RESERVATIONS: &str = "INSERT INTO reservations (request_id, reservation) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true ON CONFLICT (request_id) DO UPDATE SET reservation = excluded.reservation";
+/// Deletes the rows of a JSON array of request ids.
+const DELETE_RESERVATIONS: &str = "DELETE FROM reservations WHERE request_id IN (SELECT value FROM json_each(?))";
+
+#[derive(Deserialize)]
+struct ReservationRow {
+    request_id: String,
+    reservation: String,
+}
+
 /// Requests whose `/finish` was applied, by id (see `Ledger::finished`).
 const CREATE_FINISHED: &str = "CREATE TABLE IF NOT EXISTS finished_requests (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL)";
 /// The purge of old ids reads only what it deletes.
@@ -364,7 +422,7 @@ const _: () = assert!(crate::finish_queue::RESEND_WITHIN_SECS < FINISHED_KEPT_SE
 /// The rollup tables, and the one-time move of version 1 hourly rows.
 fn create_tables(state: &State) -> worker::Result<()> {
     let sql = state.storage().sql();
-    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS, CREATE_FINISHED, INDEX_FINISHED] {
+    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS, CREATE_FINISHED, INDEX_FINISHED, CREATE_RESERVATIONS] {
         sql.exec(ddl, None)?;
     }
     let v1: Vec<serde_json::Value> = sql.exec(rollup::HAS_V1, None)?.to_array()?;
@@ -381,7 +439,13 @@ impl DurableObject for Ledger {
         if let Err(e) = create_tables(&state) {
             worker::console_error!("usage tables not created: {e}");
         }
-        Ledger { state, ledger: RefCell::new(None), finished: RefCell::new(Default::default()), finished_purged_at: std::cell::Cell::new(0) }
+        Ledger {
+            state,
+            ledger: RefCell::new(None),
+            finished: RefCell::new(Default::default()),
+            finished_purged_at: std::cell::Cell::new(0),
+            stored_value_stale: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -396,10 +460,21 @@ impl DurableObject for Ledger {
                     return Response::error("the ledger's stored state could not be read; nothing was changed", 500);
                 }
             };
+            let rows = match self.reservation_rows() {
+                Ok(rows) => rows,
+                Err(e) => {
+                    worker::console_error!("ledger reservations unreadable, nothing changed: {e}");
+                    return Response::error("the ledger's stored reservations could not be read; nothing was changed", 500);
+                }
+            };
             // Another event may have loaded it while we awaited; keep the first.
             let mut slot = self.ledger.borrow_mut();
             if slot.is_none() {
-                *slot = Some(stored.unwrap_or_default());
+                let (ledger, holds_reservations) = BudgetLedger::from_stored(stored.unwrap_or_default(), rows);
+                *slot = Some(ledger);
+                if holds_reservations {
+                    self.stored_value_stale.set(true);
+                }
             }
         }
         let path = req.path();
@@ -408,6 +483,10 @@ impl DurableObject for Ledger {
         // time in a CPU profile under load; an ArrayBuffer is one copy).
         let text = req.bytes().await.unwrap_or_default();
         let before: BudgetLedger;
+        // What changed is written after the operation: the reservations it made, renewed,
+        // settled or let expire, one row each, and the rest of the ledger as one value if that
+        // changed (compared without the reservations: cloning those for every request cost
+        // more the more requests were in flight).
         // Usage reports read SQL tables and need no in-memory state.
         match path.as_str() {
             "/usage" => return self.usage(&parse(&text)?),
@@ -431,7 +510,7 @@ impl DurableObject for Ledger {
         let reply = {
             let mut guard = self.ledger.borrow_mut();
             let ledger = guard.as_mut().expect("loaded above");
-            before = ledger.clone();
+            before = ledger.without_reservations();
             match path.as_str() {
                 "/admit" => {
                     let b: AdmitBody = parse(&text)?;
@@ -522,9 +601,20 @@ impl DurableObject for Ledger {
             }
         };
         // Persist only what changed: a tenant without budgets or limits costs no write here.
-        let snapshot = self.ledger.borrow().clone().filter(|l| *l != before);
-        if let Some(l) = snapshot {
-            self.state.storage().put(STORAGE_KEY, &l).await?;
+        let (value, changed) = {
+            let mut guard = self.ledger.borrow_mut();
+            let ledger = guard.as_mut().expect("loaded above");
+            let value = ledger.without_reservations();
+            let value = (self.stored_value_stale.replace(false) || value != before).then_some(value);
+            (value, ledger.take_changed_reservations())
+        };
+        if let Err(e) = self.store(value.as_ref(), &changed).await {
+            // Written with the next change instead (the in-memory ledger has it already).
+            self.stored_value_stale.set(self.stored_value_stale.get() || value.is_some());
+            if let Some(ledger) = self.ledger.borrow_mut().as_mut() {
+                ledger.restore_changed_reservations(changed);
+            }
+            return Err(e);
         }
         Response::from_json(&reply)
     }

@@ -2,6 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouter, readSse, ADMIN_TOKEN } from './harness.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 let r;
 // A live stream renews its reservation every 5 minutes; here every 400 ms.
@@ -500,4 +503,46 @@ test('a /finish batch sent again is applied once, also after the ledger has forg
   assert.equal(await finish(many), 4200);
   assert.equal(await finish(['r-1', 'r-5', 'bulk-7']), 1, 'r-1 (table) and bulk-7 (memory) were applied already');
   assert.equal(await spent(), picos('4.205'));
+});
+
+test('reservations are stored a row each: they hold across a restart of the ledger and settle after it', async () => {
+  // Its own router with the Durable Objects' storage on disk, started twice over the same folder.
+  const dir = mkdtempSync(path.join(tmpdir(), 'costrouter-ledger-'));
+  const start = () => startRouter({ miniflare: { durableObjectsPersist: dir } });
+  const ledgerOf = (router) => {
+    const ns = router.mf.getDurableObjectNamespace('LEDGER');
+    return ns.then((n) => n.get(n.idFromName('restartco')));
+  };
+  const call = async (router, op, body) => {
+    const resp = await (await ledgerOf(router)).fetch(`https://ledger/${op}`, body ? { method: 'POST', body: JSON.stringify(body) } : {});
+    assert.equal(resp.status, 200, await resp.clone().text());
+    return resp.json();
+  };
+  const now = Math.floor(Date.now() / 1000);
+  // Amounts in picodollars, as the worker sends them.
+  const admit = (router, id, usd) => call(router, 'admit', { request_id: id, amount: picos(usd), key_id: 'key_restart', tokens: 10, now });
+  let first = await start();
+  try {
+    assert.deepEqual(await call(first, 'config', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '10' }] }), { ok: true });
+    for (const [id, usd] of [['r-1', '1'], ['r-2', '2'], ['r-3', '3']]) assert.equal((await admit(first, id, usd)).ok, true);
+    await call(first, 'finish', { items: [{ request_id: 'r-2', key_id: 'key_restart', actual: picos('0.5') }], now });
+  } finally {
+    await first.close();
+  }
+  const second = await start();
+  try {
+    const state = await call(second, 'state');
+    assert.equal(state.open_reservations, 2, 'r-1 and r-3 still hold');
+    assert.equal(picos(state.states.daily.reserved), picos('4'));
+    assert.equal(picos(state.states.daily.spent), picos('0.5'));
+    // The money they hold still counts against the limit: 0.5 spent + 4 held + 6 > 10.
+    assert.equal((await admit(second, 'r-4', '6')).ok, false);
+    await call(second, 'finish', { items: [{ request_id: 'r-1', key_id: 'key_restart', actual: picos('1') }, { request_id: 'r-3', key_id: 'key_restart', actual: picos('2') }], now });
+    const settled = await call(second, 'state');
+    assert.equal(settled.open_reservations, 0);
+    assert.equal(picos(settled.states.daily.spent), picos('3.5'));
+  } finally {
+    await second.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
