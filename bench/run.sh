@@ -12,5 +12,6 @@ bash bench/route/run.sh                               # bench/route/RESULTS.md: 
 bash bench/tokenizer/run.sh                           # bench/tokenizer/RESULTS.md: exact tokenizer vs tiktoken-rs
 [[ -f bench/load/run.sh ]] && bash bench/load/run.sh  # bench/RESULTS.md: 10,000 requests at 100 concurrent
 [[ -f bench/semantic/run.sh ]] && bash bench/semantic/run.sh
+bash bench/ledger/run.sh                              # bench/RESULTS.md: ledger cost per request vs requests in flight
 [[ "$quick" == --quick ]] || bash bench/classifier/run.sh
 echo "done: see bench/RESULTS.md and bench/*/RESULTS.md"
