@@ -330,8 +330,9 @@ pub struct ExpiredReservation {
 }
 
 /// How long after expiry a reservation's request may still settle and be charged, and how many
-/// expired reservations a ledger keeps (the oldest forgotten first): the whole ledger is stored
-/// on every change, and requests whose worker died leave one each.
+/// expired reservations a ledger keeps (the oldest forgotten first): they are part of the value
+/// stored on every change (the open reservations have rows of their own), and requests whose
+/// worker died leave one each.
 pub const EXPIRED_RESERVATION_KEEP_SECS: i64 = 24 * 3600;
 pub const EXPIRED_RESERVATIONS_KEPT: usize = 256;
 
@@ -690,12 +691,6 @@ impl Ledger {
         std::mem::take(&mut self.changed_reservations.0)
     }
 
-    /// Gives back what [`Ledger::take_changed_reservations`] took, when writing it failed: the
-    /// next write takes it again.
-    pub fn restore_changed_reservations(&mut self, ids: BTreeSet<String>) {
-        self.changed_reservations.0.extend(ids);
-    }
-
     /// Everything but the reservations: what a store keeping them in rows keeps as one value.
     pub fn without_reservations(&self) -> Ledger {
         Ledger {
@@ -711,14 +706,27 @@ impl Ledger {
     }
 
     /// A ledger from its stored value and its reservation rows. A value stored before
-    /// reservations had rows of their own holds them itself: they are kept, and taken as changed
-    /// so that the next write gives them rows; `true` then, for that write to store the value
-    /// again without them.
+    /// reservations had rows of their own holds them itself: they are kept (a row wins over the
+    /// same request's reservation inside, which only a rollback and a new deploy leave behind),
+    /// and taken as changed so that the next write gives them rows; `true` then, for that write
+    /// to store the value again without them. What each budget holds is counted again from the
+    /// reservations: a value written by code that kept them elsewhere (or nowhere, after a
+    /// rollback to before they had rows) may count money held by requests it no longer has.
     pub fn from_stored(stored: Ledger, rows: impl IntoIterator<Item = (String, Reservation)>) -> (Ledger, bool) {
         let mut ledger = stored;
         let held_inside = !ledger.reservations.is_empty();
         ledger.changed_reservations = ChangedIds(ledger.reservations.keys().cloned().collect());
         ledger.reservations.extend(rows);
+        for state in ledger.states.values_mut() {
+            state.reserved = Usd::ZERO;
+        }
+        for r in ledger.reservations.values() {
+            for id in &r.budgets {
+                if let Some(state) = ledger.states.get_mut(id) {
+                    state.reserved += r.amount;
+                }
+            }
+        }
         (ledger, held_inside)
     }
 
@@ -1005,10 +1013,7 @@ mod tests {
         l.reserve("c", Usd(USD), &Covered::default(), NOW + 60 + RESERVATION_TTL_SECS).unwrap();
         assert_eq!(ids(&mut l), ["a", "c"]);
         assert!(!l.reservations.contains_key("a"));
-        // What a failed write gave back is taken again with what came since.
-        let failed = l.take_changed_reservations();
         l.release("c", NOW + 120 + RESERVATION_TTL_SECS);
-        l.restore_changed_reservations(failed);
         assert_eq!(ids(&mut l), ["c"]);
         // Not part of the ledger's value, nor stored.
         let mut other = l.clone();
@@ -1027,6 +1032,7 @@ mod tests {
         let (mut l, rewrite) = Ledger::from_stored(stored.clone(), [("new".to_string(), row.clone())]);
         assert!(rewrite, "the stored value still holds a reservation");
         assert_eq!(l.reservations.keys().collect::<Vec<_>>(), ["new", "old"]);
+        assert_eq!(l.states["tenant-daily"].reserved, Usd(3 * USD), "held: old's $1 and new's $2");
         assert_eq!(l.take_changed_reservations().into_iter().collect::<Vec<_>>(), ["old"], "the one without a row yet");
         // Stored as it is written now: nothing inside, nothing to move.
         let (mut l, rewrite) = Ledger::from_stored(stored.without_reservations(), [("new".to_string(), row)]);
@@ -1035,6 +1041,25 @@ mod tests {
         assert!(l.take_changed_reservations().is_empty());
         assert!(stored.without_reservations().reservations.is_empty());
         assert_eq!(stored.without_reservations().states, stored.states);
+    }
+
+    #[test]
+    fn what_a_loaded_ledger_holds_is_what_its_reservations_hold() {
+        // Written by code that kept the reservations elsewhere: "gone" is counted as held but
+        // was settled while that code ran; "kept" holds $2 and has its row.
+        let mut stored = ledger(100);
+        stored.reserve("gone", Usd(USD), &Covered::default(), NOW).unwrap();
+        stored.reserve("kept", Usd(2 * USD), &Covered::default(), NOW).unwrap();
+        let kept = stored.reservations["kept"].clone();
+        let value = stored.without_reservations();
+        assert_eq!(value.states["tenant-daily"].reserved, Usd(3 * USD));
+        let (mut l, _) = Ledger::from_stored(value, [("kept".to_string(), kept)]);
+        assert_eq!(l.states["tenant-daily"].reserved, Usd(2 * USD));
+        assert_eq!(l.states["search-monthly"].reserved, Usd::ZERO);
+        // Settling it leaves nothing held, not the $1 of a request it no longer has.
+        l.finish("kept", Usd(USD), &Covered::default(), NOW + 1);
+        assert_eq!(l.states["tenant-daily"].reserved, Usd::ZERO);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD));
     }
 
     #[test]

@@ -179,6 +179,20 @@ export async function durableObjectCall(stub, url, body) {
   return [response.status, await response.text()];
 }
 
+// Runs `work` (a ledger operation and all it writes, in Rust) as one transaction of the Durable
+// Object's storage: stored whole, or not at all when `work` reports a failure or a write throws.
+export function inTransaction(state, work) {
+  state.storage.transactionSync(() => {
+    if (!work()) throw new Error('the ledger operation failed; nothing of it was stored');
+  });
+}
+
+// A key-value write through the synchronous API of a SQLite-backed Durable Object's storage (the
+// asynchronous `put` cannot be part of a `transactionSync`); read back by the usual `get`.
+export function kvPut(state, key, value) {
+  state.storage.kv.put(key, value);
+}
+
 // A provider's event stream, read chunk by chunk. The reader is never released (see
 // durableObjectCall for what a release costs): it ends with the stream, or is cancelled.
 export function streamReader(stream) {

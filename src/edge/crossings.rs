@@ -20,6 +20,13 @@ extern "C" {
     #[wasm_bindgen(js_name = durableObjectCall)]
     fn durable_object_call(stub: &wasm_bindgen::JsValue, url: &str, body: Option<&[u8]>) -> js_sys::Promise;
 
+    /// See `inTransaction` in `crossings.js`; `state` is a Durable Object's state.
+    #[wasm_bindgen(catch, js_name = inTransaction)]
+    pub fn in_transaction(state: &wasm_bindgen::JsValue, work: &mut dyn FnMut() -> bool) -> Result<(), wasm_bindgen::JsValue>;
+
+    #[wasm_bindgen(catch, js_name = kvPut)]
+    fn kv_put_raw(state: &wasm_bindgen::JsValue, key: &str, value: &wasm_bindgen::JsValue) -> Result<(), wasm_bindgen::JsValue>;
+
     #[wasm_bindgen(js_name = streamReader)]
     pub fn stream_reader(stream: &web_sys::ReadableStream) -> wasm_bindgen::JsValue;
 
@@ -113,4 +120,9 @@ impl ObjectStub {
 /// stored or the cache could not be read.
 pub async fn cached_text(url: &str) -> Option<String> {
     wasm_bindgen_futures::JsFuture::from(cached_text_promise(url)).await.ok()?.as_string()
+}
+
+/// A synchronous key-value write to a Durable Object's storage (see `kvPut` in `crossings.js`).
+pub fn kv_put(state: &wasm_bindgen::JsValue, key: &str, value: &wasm_bindgen::JsValue) -> worker::Result<()> {
+    kv_put_raw(state, key, value).map_err(worker::Error::from)
 }

@@ -185,6 +185,123 @@ impl Ledger {
         }
     }
 
+    /// One operation on the ledger, and what it changed written: the reservations it made,
+    /// renewed, settled or let expire, a row each, and the rest of the ledger as one value if
+    /// that changed (compared without the reservations: cloning those for every request cost
+    /// more the more requests were in flight). Synchronous: it runs inside the storage
+    /// transaction `fetch` opens. Persists only what changed: a tenant without budgets or limits
+    /// costs no write here.
+    fn apply(&self, path: &str, text: &[u8]) -> worker::Result<Applied> {
+        let before: BudgetLedger;
+        let reply = {
+            let mut guard = self.ledger.borrow_mut();
+            let ledger = guard.as_mut().expect("loaded before any operation");
+            before = ledger.without_reservations();
+            match path {
+                "/admit" => {
+                    let b: AdmitBody = parse(text)?;
+                    let r = &b.reserve;
+                    match ledger.admit_rate(&r.key_id, b.tokens, r.now) {
+                        Err(limited) => json!({"ok": false, "limited": limited}),
+                        Ok(status) => {
+                            let covered = Covered { team: &r.team, feature: &r.feature, env: &r.env, key_id: &r.key_id };
+                            match ledger.reserve(&r.request_id, r.amount, &covered, r.now) {
+                                Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "alerts": res.alerts, "held": res.held,
+                                    "controlled": !ledger.specs.is_empty() || ledger.limits != RateLimits::default()}),
+                                Err(e) => json!({"ok": false, "status": status, "exceeded": e}),
+                            }
+                        }
+                    }
+                }
+                "/finish" => {
+                    let mut b: FinishBody = parse(text)?;
+                    // The worker sends a batch again when its call fails; what was applied then is
+                    // not applied twice (settlement, spend and rollups all add). The rollups, the
+                    // ids and the settlements are stored together or not at all (one transaction,
+                    // see `fetch`), so a batch is either applied whole or sent again whole.
+                    // One statement each for the whole batch, looking up and recording its ids
+                    // (a JSON array bound once): a statement per request cost more than the
+                    // rollups themselves.
+                    let sql = self.state.storage().sql();
+                    b.items.retain(|item| !self.finished.borrow().contains(&item.request_id));
+                    if !b.items.is_empty() {
+                        let applied: Vec<FoundId> = sql.exec(FIND_FINISHED, vec![request_ids(&b.items)])?.to_array()?;
+                        let applied: std::collections::HashSet<String> = applied.into_iter().map(|row| row.request_id).collect();
+                        b.items.retain(|item| !applied.contains(&item.request_id));
+                    }
+                    self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
+                    if !b.items.is_empty() {
+                        sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), request_ids(&b.items)])?;
+                    }
+                    if b.now - self.finished_purged_at.get() >= 60 {
+                        sql.exec("DELETE FROM finished_requests WHERE at < ?", vec![SqlStorageValue::Integer(b.now - FINISHED_KEPT_SECS)])?;
+                        self.finished_purged_at.set(b.now);
+                    }
+                    for item in &b.items {
+                        let tags = item.event.as_ref().map(|e| &e.attribution);
+                        let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
+                        let covered = Covered { team: tag(|a| &a.team), feature: tag(|a| &a.feature), env: tag(|a| &a.environment), key_id: &item.key_id };
+                        ledger.finish(&item.request_id, item.actual.unwrap_or(Usd::ZERO), &covered, b.now);
+                        if let (Some(admitted), Some(event)) = (item.admitted_tokens, &item.event) {
+                            ledger.count_used_tokens(&item.key_id, admitted, event.input_tokens + event.output_tokens, b.now);
+                        }
+                        self.finished.borrow_mut().remember(&item.request_id);
+                    }
+                    json!({"ok": true, "finished": b.items.len()})
+                }
+                "/renew" => {
+                    let b: RenewBody = parse(text)?;
+                    json!({"ok": true, "renewed": ledger.renew(&b.request_id, b.now)})
+                }
+                "/reserve" => {
+                    let b: ReserveBody = parse(text)?;
+                    let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
+                    match ledger.reserve(&b.request_id, b.amount, &covered, b.now) {
+                        Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "alerts": r.alerts, "held": r.held}),
+                        Err(e) => json!({"ok": false, "exceeded": e}),
+                    }
+                }
+                "/config" => {
+                    let c: LedgerConfig = parse(text)?;
+                    let budgets = c.budgets.unwrap_or_else(|| ledger.specs.clone());
+                    if let Err(why) = crate::budget::check_budgets(&budgets) {
+                        return Ok(Applied::Response(Response::error(why, 400)?));
+                    }
+                    let limits = c.limits.unwrap_or_else(|| ledger.limits.clone());
+                    ledger.configure(budgets, limits, worker::Date::now().as_millis() as i64 / 1000);
+                    json!({"ok": true})
+                }
+                "/state" => {
+                    let ledger = ledger.as_of(super::http::now_unix());
+                    return Ok(Applied::Response(Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
+                        "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}))?));
+                }
+                "/reservations" => {
+                    // For the admin API only: every request in flight, with what it holds.
+                    let ledger = ledger.as_of(super::http::now_unix());
+                    return Ok(Applied::Response(Response::from_json(&json!({"reservations": ledger.reservations}))?));
+                }
+                _ => return Ok(Applied::Response(Response::error("unknown ledger operation", 404)?)),
+            }
+        };
+        let (value, changed) = {
+            let mut guard = self.ledger.borrow_mut();
+            let ledger = guard.as_mut().expect("loaded before any operation");
+            let value = ledger.without_reservations();
+            let value = (self.stored_value_stale.get() || value != before).then_some(value);
+            (value, ledger.take_changed_reservations())
+        };
+        self.store(value.as_ref(), &changed)?;
+        self.stored_value_stale.set(false);
+        Ok(Applied::Reply(reply))
+    }
+
+    /// Drops what memory holds beyond storage, after a transaction that stored nothing.
+    fn forget_unstored(&self) {
+        *self.ledger.borrow_mut() = None;
+        *self.finished.borrow_mut() = Default::default();
+    }
+
     /// Adds a batch of requests to the hourly and minutely rollups (rows that share a key summed
     /// first, see `rollup::batch_rows`); drops rows past retention now and then.
     fn record<'a>(&self, events: impl IntoIterator<Item = &'a CostEvent> + Clone, now: i64) -> worker::Result<()> {
@@ -217,10 +334,10 @@ impl Ledger {
             .collect()
     }
 
-    /// Writes a change: the reservations named in `changed`, a row each (written if the ledger
-    /// still holds them, deleted if not), then the rest of the ledger, `value`, if it changed.
-    /// Everything is written in this one turn, so it is stored together or not at all.
-    async fn store(&self, value: Option<&BudgetLedger>, changed: &std::collections::BTreeSet<String>) -> worker::Result<()> {
+    /// Writes a change (inside the operation's transaction): the reservations named in
+    /// `changed`, a row each (written if the ledger still holds them, deleted if not), then the
+    /// rest of the ledger, `value`, if it changed.
+    fn store(&self, value: Option<&BudgetLedger>, changed: &std::collections::BTreeSet<String>) -> worker::Result<()> {
         if !changed.is_empty() {
             let (mut kept, mut gone) = (Vec::new(), Vec::new());
             if let Some(ledger) = self.ledger.borrow().as_ref() {
@@ -232,15 +349,20 @@ impl Ledger {
                 }
             }
             let sql = self.state.storage().sql();
-            if !kept.is_empty() {
-                sql.exec(UPSERT_RESERVATIONS, vec![SqlStorageValue::String(serde_json::to_string(&kept)?)])?;
+            // In slices: a bound value may hold at most 2 MB, and a ledger stored before
+            // reservations had rows gives them all rows in its first change.
+            for slice in kept.chunks(ROWS_PER_STATEMENT) {
+                sql.exec(UPSERT_RESERVATIONS, vec![SqlStorageValue::String(serde_json::to_string(slice)?)])?;
             }
-            if !gone.is_empty() {
-                sql.exec(DELETE_RESERVATIONS, vec![SqlStorageValue::String(serde_json::to_string(&gone)?)])?;
+            for slice in gone.chunks(ROWS_PER_STATEMENT) {
+                sql.exec(DELETE_RESERVATIONS, vec![SqlStorageValue::String(serde_json::to_string(slice)?)])?;
             }
         }
         if let Some(value) = value {
-            self.state.storage().put(STORAGE_KEY, value).await?;
+            // As workers-rs' `Storage::put` stores it (and `get` reads it back), but through the
+            // synchronous key-value API, the one a transaction can hold.
+            let value = serde_wasm_bindgen::to_value(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            super::crossings::kv_put(self.state.as_raw(), STORAGE_KEY, &value)?;
         }
         Ok(())
     }
@@ -385,8 +507,18 @@ const SELECT_RESERVATIONS: &str = "SELECT request_id, reservation FROM reservati
 /// Writes a JSON array of `[request_id, reservation]` pairs (`WHERE true`: SQLite's upsert
 /// after a SELECT needs one, or it reads `ON` as a join's).
 const UPSERT_RESERVATIONS: &str = "INSERT INTO reservations (request_id, reservation) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true ON CONFLICT (request_id) DO UPDATE SET reservation = excluded.reservation";
+/// Rows written or deleted by one statement: a reservation's row is about 150 bytes, the bound
+/// JSON at most a few hundred KB.
+const ROWS_PER_STATEMENT: usize = 1_000;
 /// Deletes the rows of a JSON array of request ids.
 const DELETE_RESERVATIONS: &str = "DELETE FROM reservations WHERE request_id IN (SELECT value FROM json_each(?))";
+
+/// What an operation answers: its reply to be sent as JSON, or a response of its own (a read,
+/// or a refusal that changed nothing).
+enum Applied {
+    Reply(serde_json::Value),
+    Response(Response),
+}
 
 #[derive(Deserialize)]
 struct ReservationRow {
@@ -437,7 +569,9 @@ fn create_tables(state: &State) -> worker::Result<()> {
 impl DurableObject for Ledger {
     fn new(state: State, _env: Env) -> Self {
         if let Err(e) = create_tables(&state) {
-            worker::console_error!("usage tables not created: {e}");
+            // Every operation then fails (the reservations table is one of them) rather than
+            // run on a ledger it could not store.
+            worker::console_error!("ledger tables not created: {e}");
         }
         Ledger {
             state,
@@ -482,11 +616,6 @@ impl DurableObject for Ledger {
         // batch is a few hundred KB at a few thousand requests a second (4.5% of the isolate's
         // time in a CPU profile under load; an ArrayBuffer is one copy).
         let text = req.bytes().await.unwrap_or_default();
-        let before: BudgetLedger;
-        // What changed is written after the operation: the reservations it made, renewed,
-        // settled or let expire, one row each, and the rest of the ledger as one value if that
-        // changed (compared without the reservations: cloning those for every request cost
-        // more the more requests were in flight).
         // Usage reports read SQL tables and need no in-memory state.
         match path.as_str() {
             "/usage" => return self.usage(&parse(&text)?),
@@ -507,116 +636,31 @@ impl DurableObject for Ledger {
             "/alerts" => return self.alerts_view().await,
             _ => {}
         }
-        let reply = {
-            let mut guard = self.ledger.borrow_mut();
-            let ledger = guard.as_mut().expect("loaded above");
-            before = ledger.without_reservations();
-            match path.as_str() {
-                "/admit" => {
-                    let b: AdmitBody = parse(&text)?;
-                    let r = &b.reserve;
-                    match ledger.admit_rate(&r.key_id, b.tokens, r.now) {
-                        Err(limited) => json!({"ok": false, "limited": limited}),
-                        Ok(status) => {
-                            let covered = Covered { team: &r.team, feature: &r.feature, env: &r.env, key_id: &r.key_id };
-                            match ledger.reserve(&r.request_id, r.amount, &covered, r.now) {
-                                Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "alerts": res.alerts, "held": res.held,
-                                    "controlled": !ledger.specs.is_empty() || ledger.limits != RateLimits::default()}),
-                                Err(e) => json!({"ok": false, "status": status, "exceeded": e}),
-                            }
-                        }
-                    }
-                }
-                "/finish" => {
-                    let mut b: FinishBody = parse(&text)?;
-                    // The worker sends a batch again when its call fails; what was applied then is
-                    // not applied twice (settlement, spend and rollups all add). The rollups are
-                    // written first: if that fails nothing is applied or remembered, and the
-                    // retry applies the whole batch; after it nothing here can fail.
-                    // One statement each for the whole batch, looking up and recording its ids
-                    // (a JSON array bound once): a statement per request cost more than the
-                    // rollups themselves.
-                    let sql = self.state.storage().sql();
-                    b.items.retain(|item| !self.finished.borrow().contains(&item.request_id));
-                    if !b.items.is_empty() {
-                        let applied: Vec<FoundId> = sql.exec(FIND_FINISHED, vec![request_ids(&b.items)])?.to_array()?;
-                        let applied: std::collections::HashSet<String> = applied.into_iter().map(|row| row.request_id).collect();
-                        b.items.retain(|item| !applied.contains(&item.request_id));
-                    }
-                    self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
-                    // Written in the same turn as the rollups and the state below (stored together
-                    // or not at all), and before anything is applied, like the rollups.
-                    if !b.items.is_empty() {
-                        sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), request_ids(&b.items)])?;
-                    }
-                    if b.now - self.finished_purged_at.get() >= 60 {
-                        sql.exec("DELETE FROM finished_requests WHERE at < ?", vec![SqlStorageValue::Integer(b.now - FINISHED_KEPT_SECS)])?;
-                        self.finished_purged_at.set(b.now);
-                    }
-                    for item in &b.items {
-                        let tags = item.event.as_ref().map(|e| &e.attribution);
-                        let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
-                        let covered = Covered { team: tag(|a| &a.team), feature: tag(|a| &a.feature), env: tag(|a| &a.environment), key_id: &item.key_id };
-                        ledger.finish(&item.request_id, item.actual.unwrap_or(Usd::ZERO), &covered, b.now);
-                        if let (Some(admitted), Some(event)) = (item.admitted_tokens, &item.event) {
-                            ledger.count_used_tokens(&item.key_id, admitted, event.input_tokens + event.output_tokens, b.now);
-                        }
-                        self.finished.borrow_mut().remember(&item.request_id);
-                    }
-                    json!({"ok": true, "finished": b.items.len()})
-                }
-                "/renew" => {
-                    let b: RenewBody = parse(&text)?;
-                    json!({"ok": true, "renewed": ledger.renew(&b.request_id, b.now)})
-                }
-                "/reserve" => {
-                    let b: ReserveBody = parse(&text)?;
-                    let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
-                    match ledger.reserve(&b.request_id, b.amount, &covered, b.now) {
-                        Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "alerts": r.alerts, "held": r.held}),
-                        Err(e) => json!({"ok": false, "exceeded": e}),
-                    }
-                }
-                "/config" => {
-                    let c: LedgerConfig = parse(&text)?;
-                    let budgets = c.budgets.unwrap_or_else(|| ledger.specs.clone());
-                    if let Err(why) = crate::budget::check_budgets(&budgets) {
-                        return Response::error(why, 400);
-                    }
-                    let limits = c.limits.unwrap_or_else(|| ledger.limits.clone());
-                    ledger.configure(budgets, limits, worker::Date::now().as_millis() as i64 / 1000);
-                    json!({"ok": true})
-                }
-                "/state" => {
-                    let ledger = ledger.as_of(super::http::now_unix());
-                    return Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
-                        "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}));
-                }
-                "/reservations" => {
-                    // For the admin API only: every request in flight, with what it holds.
-                    let ledger = ledger.as_of(super::http::now_unix());
-                    return Response::from_json(&json!({"reservations": ledger.reservations}));
-                }
-                _ => return Response::error("unknown ledger operation", 404),
+        // The operation and everything it writes are one storage transaction: stored whole, or
+        // (a write failed) not at all, and the memory of it dropped with it, so that the next
+        // call starts again from what is stored (a `/finish` the worker then sends again is
+        // applied, not taken as done).
+        let mut outcome = None;
+        let committed = super::crossings::in_transaction(self.state.as_raw(), &mut || {
+            let result = self.apply(&path, &text);
+            let ok = result.is_ok();
+            outcome = Some(result);
+            ok
+        });
+        match (committed, outcome) {
+            (Ok(()), Some(Ok(Applied::Reply(reply)))) => Response::from_json(&reply),
+            (Ok(()), Some(Ok(Applied::Response(response)))) => Ok(response),
+            (_, Some(Err(e))) => {
+                self.forget_unstored();
+                Err(e)
             }
-        };
-        // Persist only what changed: a tenant without budgets or limits costs no write here.
-        let (value, changed) = {
-            let mut guard = self.ledger.borrow_mut();
-            let ledger = guard.as_mut().expect("loaded above");
-            let value = ledger.without_reservations();
-            let value = (self.stored_value_stale.replace(false) || value != before).then_some(value);
-            (value, ledger.take_changed_reservations())
-        };
-        if let Err(e) = self.store(value.as_ref(), &changed).await {
-            // Written with the next change instead (the in-memory ledger has it already).
-            self.stored_value_stale.set(self.stored_value_stale.get() || value.is_some());
-            if let Some(ledger) = self.ledger.borrow_mut().as_mut() {
-                ledger.restore_changed_reservations(changed);
+            (Err(e), _) => {
+                self.forget_unstored();
+                worker::console_error!("ledger write failed, nothing of the operation was stored");
+                Err(worker::Error::from(e))
             }
-            return Err(e);
+            (Ok(()), None) => Err(worker::Error::RustError("the ledger operation did not run".into())),
         }
-        Response::from_json(&reply)
     }
 }
 

@@ -2,9 +2,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouter, readSse, ADMIN_TOKEN } from './harness.mjs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 
 let r;
 // A live stream renews its reservation every 5 minutes; here every 400 ms.
@@ -505,44 +507,117 @@ test('a /finish batch sent again is applied once, also after the ledger has forg
   assert.equal(await spent(), picos('4.205'));
 });
 
-test('reservations are stored a row each: they hold across a restart of the ledger and settle after it', async () => {
-  // Its own router with the Durable Objects' storage on disk, started twice over the same folder.
-  const dir = mkdtempSync(path.join(tmpdir(), 'costrouter-ledger-'));
-  const start = () => startRouter({ miniflare: { durableObjectsPersist: dir } });
-  const ledgerOf = (router) => {
-    const ns = router.mf.getDurableObjectNamespace('LEDGER');
-    return ns.then((n) => n.get(n.idFromName('restartco')));
-  };
-  const call = async (router, op, body) => {
-    const resp = await (await ledgerOf(router)).fetch(`https://ledger/${op}`, body ? { method: 'POST', body: JSON.stringify(body) } : {});
+// A ledger's storage on disk, for the tests that restart it: Miniflare keeps one SQLite file per
+// object (named by a hash, beside metadata.sqlite). Read and written with Python's sqlite3 while no
+// router runs: what the ledger stored, and what older code would have stored. The stored value
+// (key `ledger`) is in V8's serialization format, which Node's `v8` module reads and writes.
+const ledgerFile = (dir) => {
+  const objects = path.join(dir, '-Ledger');
+  return path.join(objects, readdirSync(objects).find((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite'));
+};
+const python = (script, ...args) => execFileSync('python3', ['-c', script, ...args], { encoding: 'utf8' });
+const storedRows = (file) =>
+  JSON.parse(python('import sqlite3, sys, json\nc = sqlite3.connect(sys.argv[1])\nprint(json.dumps([r[0] for r in c.execute("SELECT request_id FROM reservations ORDER BY 1")]))', file));
+const storedValue = (file) =>
+  v8.deserialize(Buffer.from(python('import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nsys.stdout.write(bytes(c.execute("SELECT value FROM _cf_KV WHERE key = \'ledger\'").fetchone()[0]).hex())', file), 'hex'));
+const storeValue = (file, value) =>
+  python('import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute("UPDATE _cf_KV SET value = ? WHERE key = \'ledger\'", (bytes.fromhex(sys.argv[2]),))\nc.commit()', file, v8.serialize(value).toString('hex'));
+
+/** A router whose Durable Objects keep their storage in `dir`, and calls to one tenant's ledger. */
+async function persistentLedger(dir, tenant) {
+  const router = await startRouter({ miniflare: { durableObjectsPersist: dir } });
+  const ns = await router.mf.getDurableObjectNamespace('LEDGER');
+  const ledger = ns.get(ns.idFromName(tenant));
+  const call = async (op, body) => {
+    const resp = await ledger.fetch(`https://ledger/${op}`, body ? { method: 'POST', body: JSON.stringify(body) } : {});
     assert.equal(resp.status, 200, await resp.clone().text());
     return resp.json();
   };
   const now = Math.floor(Date.now() / 1000);
   // Amounts in picodollars, as the worker sends them.
-  const admit = (router, id, usd) => call(router, 'admit', { request_id: id, amount: picos(usd), key_id: 'key_restart', tokens: 10, now });
-  let first = await start();
+  return {
+    close: () => router.close(),
+    call,
+    now,
+    admit: (id, usd) => call('admit', { request_id: id, amount: picos(usd), key_id: 'key_restart', tokens: 10, now }),
+    finish: (...settled) => call('finish', { items: settled.map(([id, usd]) => ({ request_id: id, key_id: 'key_restart', actual: picos(usd) })), now }),
+  };
+}
+
+test('reservations are stored a row each: they hold across a restart of the ledger and settle after it', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'costrouter-ledger-'));
   try {
-    assert.deepEqual(await call(first, 'config', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '10' }] }), { ok: true });
-    for (const [id, usd] of [['r-1', '1'], ['r-2', '2'], ['r-3', '3']]) assert.equal((await admit(first, id, usd)).ok, true);
-    await call(first, 'finish', { items: [{ request_id: 'r-2', key_id: 'key_restart', actual: picos('0.5') }], now });
+    const first = await persistentLedger(dir, 'restartco');
+    try {
+      assert.deepEqual(await first.call('config', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '10' }] }), { ok: true });
+      for (const [id, usd] of [['r-1', '1'], ['r-2', '2'], ['r-3', '3']]) assert.equal((await first.admit(id, usd)).ok, true);
+      await first.finish(['r-2', '0.5']);
+    } finally {
+      await first.close();
+    }
+    const file = ledgerFile(dir);
+    assert.deepEqual(storedRows(file), ['r-1', 'r-3'], 'a row per open reservation');
+    assert.equal(storedValue(file).reservations.size, 0, 'none inside the stored value');
+    const second = await persistentLedger(dir, 'restartco');
+    try {
+      const state = await second.call('state');
+      assert.equal(state.open_reservations, 2, 'r-1 and r-3 still hold');
+      assert.equal(picos(state.states.daily.reserved), picos('4'));
+      assert.equal(picos(state.states.daily.spent), picos('0.5'));
+      // The money they hold still counts against the limit: 0.5 spent + 4 held + 6 > 10.
+      assert.equal((await second.admit('r-4', '6')).ok, false);
+      await second.finish(['r-1', '1'], ['r-3', '2']);
+      const settled = await second.call('state');
+      assert.equal(settled.open_reservations, 0);
+      assert.equal(picos(settled.states.daily.spent), picos('3.5'));
+    } finally {
+      await second.close();
+    }
+    assert.deepEqual(storedRows(ledgerFile(dir)), []);
   } finally {
-    await first.close();
+    rmSync(dir, { recursive: true, force: true });
   }
-  const second = await start();
+});
+
+test('a ledger stored with its reservations inside (before they had rows) loads them and gives them rows', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'costrouter-ledger-'));
   try {
-    const state = await call(second, 'state');
-    assert.equal(state.open_reservations, 2, 'r-1 and r-3 still hold');
-    assert.equal(picos(state.states.daily.reserved), picos('4'));
-    assert.equal(picos(state.states.daily.spent), picos('0.5'));
-    // The money they hold still counts against the limit: 0.5 spent + 4 held + 6 > 10.
-    assert.equal((await admit(second, 'r-4', '6')).ok, false);
-    await call(second, 'finish', { items: [{ request_id: 'r-1', key_id: 'key_restart', actual: picos('1') }, { request_id: 'r-3', key_id: 'key_restart', actual: picos('2') }], now });
-    const settled = await call(second, 'state');
-    assert.equal(settled.open_reservations, 0);
-    assert.equal(picos(settled.states.daily.spent), picos('3.5'));
+    const first = await persistentLedger(dir, 'oldco');
+    try {
+      await first.call('config', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '10' }] });
+      assert.equal((await first.admit('new-1', '1')).ok, true);
+    } finally {
+      await first.close();
+    }
+    // As the code before rows stored it: the reservation inside the value (a Map, as
+    // serde-wasm-bindgen writes one), its money counted in the budget's state.
+    const file = ledgerFile(dir);
+    const value = storedValue(file);
+    value.reservations.set('old-1', { budgets: ['daily'], amount: picos('2'), expires_at: first.now + 900 });
+    value.states.get('daily').reserved = '3';
+    storeValue(file, value);
+    const second = await persistentLedger(dir, 'oldco');
+    try {
+      const state = await second.call('state');
+      assert.equal(state.open_reservations, 2, 'old-1 from inside the value, new-1 from its row');
+      assert.equal(picos(state.states.daily.reserved), picos('3'));
+      assert.equal((await second.call('renew', { request_id: 'new-1', now: second.now })).renewed, true, 'any change moves old-1 to a row');
+    } finally {
+      await second.close();
+    }
+    assert.deepEqual(storedRows(file), ['new-1', 'old-1']);
+    assert.equal(storedValue(file).reservations.size, 0);
+    const third = await persistentLedger(dir, 'oldco');
+    try {
+      await third.finish(['old-1', '1.5']);
+      const state = await third.call('state');
+      assert.equal(state.open_reservations, 1);
+      assert.equal(picos(state.states.daily.reserved), picos('1'));
+      assert.equal(picos(state.states.daily.spent), picos('1.5'));
+    } finally {
+      await third.close();
+    }
   } finally {
-    await second.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
