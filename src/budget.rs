@@ -487,6 +487,27 @@ impl Ledger {
         self.specs = specs;
         self.limits = limits;
         self.states.retain(|id, _| self.specs.iter().any(|s| &s.id == id));
+        // A budget removed and added again is held by the requests in flight that still name it
+        // (their settlement takes their money off it), as a loaded ledger counts it.
+        self.recount_reserved();
+    }
+
+    /// What each budget holds, counted again from the reservations in flight (a budget listed
+    /// by a reservation but no longer set holds nothing).
+    fn recount_reserved(&mut self) {
+        for state in self.states.values_mut() {
+            state.reserved = Usd::ZERO;
+        }
+        for spec in &self.specs {
+            self.states.entry(spec.id.clone()).or_default();
+        }
+        for r in self.reservations.values() {
+            for id in &r.budgets {
+                if let Some(state) = self.states.get_mut(id) {
+                    state.reserved += r.amount;
+                }
+            }
+        }
     }
 
     /// Counts the tokens a finished request used beyond what its admission counted (prompt plus
@@ -717,16 +738,7 @@ impl Ledger {
         let held_inside = !ledger.reservations.is_empty();
         ledger.changed_reservations = ChangedIds(ledger.reservations.keys().cloned().collect());
         ledger.reservations.extend(rows);
-        for state in ledger.states.values_mut() {
-            state.reserved = Usd::ZERO;
-        }
-        for r in ledger.reservations.values() {
-            for id in &r.budgets {
-                if let Some(state) = ledger.states.get_mut(id) {
-                    state.reserved += r.amount;
-                }
-            }
-        }
+        ledger.recount_reserved();
         (ledger, held_inside)
     }
 
@@ -1060,6 +1072,20 @@ mod tests {
         l.finish("kept", Usd(USD), &Covered::default(), NOW + 1);
         assert_eq!(l.states["tenant-daily"].reserved, Usd::ZERO);
         assert_eq!(l.states["tenant-daily"].spent, Usd(USD));
+    }
+
+    #[test]
+    fn a_budget_removed_and_set_again_holds_what_its_requests_in_flight_hold() {
+        let mut l = ledger(100);
+        let specs = l.specs.clone();
+        l.reserve("before", Usd(2 * USD), &Covered::default(), NOW).unwrap();
+        l.configure(specs[1..].to_vec(), RateLimits::default(), NOW + 1);
+        l.configure(specs.clone(), RateLimits::default(), NOW + 2);
+        assert_eq!(l.states["tenant-daily"].reserved, Usd(2 * USD), "\"before\" still names it and will settle against it");
+        l.reserve("after", Usd(3 * USD), &Covered::default(), NOW + 3).unwrap();
+        l.finish("before", Usd(USD), &Covered::default(), NOW + 4);
+        // Its settlement takes off its own $2, not the $3 a later request holds.
+        assert_eq!(l.states["tenant-daily"].reserved, Usd(3 * USD));
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl Ledger {
         let before: BudgetLedger;
         let reply = {
             let mut guard = self.ledger.borrow_mut();
-            let ledger = guard.as_mut().expect("loaded before any operation");
+            let ledger = guard.as_mut().ok_or_else(|| worker::Error::RustError("the ledger is not loaded".into()))?;
             before = ledger.without_reservations();
             match path {
                 "/admit" => {
@@ -286,7 +286,7 @@ impl Ledger {
         };
         let (value, changed) = {
             let mut guard = self.ledger.borrow_mut();
-            let ledger = guard.as_mut().expect("loaded before any operation");
+            let ledger = guard.as_mut().ok_or_else(|| worker::Error::RustError("the ledger is not loaded".into()))?;
             let value = ledger.without_reservations();
             let value = (self.stored_value_stale.get() || value != before).then_some(value);
             (value, ledger.take_changed_reservations())
@@ -583,6 +583,13 @@ impl DurableObject for Ledger {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let path = req.path();
+        // Bytes, not text: a JS string is copied into wasm a character at a time, and a `/finish`
+        // batch is a few hundred KB at a few thousand requests a second (4.5% of the isolate's
+        // time in a CPU profile under load; an ArrayBuffer is one copy). Read before the ledger
+        // is loaded: while a body is awaited, other calls run, and one that fails drops the
+        // ledger from memory (`forget_unstored`); nothing is awaited between the load and its use.
+        let text = req.bytes().await.unwrap_or_default();
         if self.ledger.borrow().is_none() {
             // An unreadable ledger (a storage error, or a shape this code does not know after a
             // rollback) fails the call: taken for an empty one, it would be saved over the
@@ -611,11 +618,6 @@ impl DurableObject for Ledger {
                 }
             }
         }
-        let path = req.path();
-        // Bytes, not text: a JS string is copied into wasm a character at a time, and a `/finish`
-        // batch is a few hundred KB at a few thousand requests a second (4.5% of the isolate's
-        // time in a CPU profile under load; an ArrayBuffer is one copy).
-        let text = req.bytes().await.unwrap_or_default();
         // Usage reports read SQL tables and need no in-memory state.
         match path.as_str() {
             "/usage" => return self.usage(&parse(&text)?),
@@ -629,7 +631,10 @@ impl DurableObject for Ledger {
             }
             "/alerts/evaluate" => {
                 let b: EvaluateBody = parse(&text)?;
-                let levels = self.ledger.borrow().as_ref().map(|l| l.levels(b.now)).unwrap_or_default();
+                let Some(levels) = self.ledger.borrow().as_ref().map(|l| l.levels(b.now)) else {
+                    // Never taken for "no budget near a limit": that would resolve open alerts.
+                    return Response::error("the ledger is not loaded", 500);
+                };
                 return self.evaluate_alerts(b.now, levels).await;
             }
             "/alerts/ack" => return self.ack_alerts(parse(&text)?).await,
@@ -656,7 +661,7 @@ impl DurableObject for Ledger {
             }
             (Err(e), _) => {
                 self.forget_unstored();
-                worker::console_error!("ledger write failed, nothing of the operation was stored");
+                worker::console_error!("ledger write failed, nothing of the operation was stored: {e:?}");
                 Err(worker::Error::from(e))
             }
             (Ok(()), None) => Err(worker::Error::RustError("the ledger operation did not run".into())),
