@@ -7,6 +7,8 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
+use super::body_stream::BodyStream;
+
 use crate::api::chat::ChatRequest;
 use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits};
 use crate::api::ApiError;
@@ -613,7 +615,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     continue;
                 }
                 let upstream_body = match answer.body {
-                    upstream::AnswerBody::Stream(s) => upstream::UpstreamStream::new(&s),
+                    upstream::AnswerBody::Stream(s) => BodyStream::new(&s),
                     upstream::AnswerBody::Whole(_) => {
                         health::failure(rc, &provider.id, &candidate.upstream_model);
                         attempts.failures.push(format!("{}: response body unreadable", provider.id));
@@ -965,7 +967,7 @@ fn answer_text(body: &Value) -> String {
 /// Everything the stream needs once the upstream closes, owned so the stream can outlive the handler.
 struct StreamState {
     /// `None` once the upstream is known to have ended (it ended while the stream was primed).
-    upstream: Option<upstream::UpstreamStream>,
+    upstream: Option<BodyStream>,
     /// Client bytes produced while the stream was primed, sent first.
     pending: Vec<u8>,
     session: StreamSession,
@@ -1184,7 +1186,7 @@ struct PrimedStream {
     session: StreamSession,
     /// What the session produced while priming: the client's first bytes.
     prefix: Vec<u8>,
-    upstream: Option<upstream::UpstreamStream>,
+    upstream: Option<BodyStream>,
     first_byte_ms: f64,
 }
 
@@ -1202,7 +1204,7 @@ const PRIME_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2_0
 /// returns what it produced with the rest of the stream (`None` if it already ended). A stream
 /// that fails, is cut, or ends incomplete before that is an error: the call failed, and nothing
 /// was sent to the client.
-async fn prime_stream(session: &mut StreamSession, mut upstream: upstream::UpstreamStream) -> Result<(Vec<u8>, Option<upstream::UpstreamStream>), String> {
+async fn prime_stream(session: &mut StreamSession, mut upstream: BodyStream) -> Result<(Vec<u8>, Option<BodyStream>), String> {
     let mut prefix = Vec::new();
     let mut deadline = std::pin::pin!(worker::Delay::from(PRIME_DEADLINE));
     loop {

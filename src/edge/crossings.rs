@@ -108,9 +108,7 @@ impl ObjectStub {
     /// One request to the object: a POST of `body`, or a GET without one. The answer's status and
     /// text; `Err` with the runtime's message when the object could not be reached.
     pub async fn call(&self, url: &str, body: Option<&[u8]>) -> Result<(u16, String), String> {
-        let answered = wasm_bindgen_futures::JsFuture::from(durable_object_call(&self.0, url, body)).await.map_err(|e| {
-            js_sys::Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| "fetch failed".to_string())
-        })?;
+        let answered = wasm_bindgen_futures::JsFuture::from(durable_object_call(&self.0, url, body)).await.map_err(|e| error_message(&e, "fetch failed"))?;
         let parts: js_sys::Array = wasm_bindgen::JsCast::unchecked_into(answered);
         Ok((parts.get(0).as_f64().unwrap_or(0.0) as u16, parts.get(1).as_string().unwrap_or_default()))
     }
@@ -125,4 +123,9 @@ pub async fn cached_text(url: &str) -> Option<String> {
 /// A synchronous key-value write to a Durable Object's storage (see `kvPut` in `crossings.js`).
 pub fn kv_put(state: &wasm_bindgen::JsValue, key: &str, value: &wasm_bindgen::JsValue) -> worker::Result<()> {
     kv_put_raw(state, key, value).map_err(worker::Error::from)
+}
+
+/// A JS error's message (or the thrown value itself, if a string), else `fallback`.
+pub fn error_message(e: &wasm_bindgen::JsValue, fallback: &str) -> String {
+    js_sys::Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| fallback.to_string())
 }

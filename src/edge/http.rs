@@ -6,7 +6,9 @@ use std::time::Duration;
 use futures_util::future::select;
 use futures_util::StreamExt;
 use serde::Serialize;
-use worker::{ByteStream, Delay, Request, Response};
+use worker::{Delay, Request, Response};
+
+use super::body_stream::BodyStream;
 
 use crate::api::ApiError;
 use crate::events::Attribution;
@@ -349,23 +351,21 @@ async fn read_limited(req: &mut Request, headers: &RequestHeaders, limit: usize,
         drain(req).await;
         return Err(e);
     }
-    let unreadable = |_| ApiError::invalid_request("The request body could not be read.");
+    let unreadable = || ApiError::invalid_request("The request body could not be read.");
     // With a content-length (checked above) the runtime reads the body in one native call, much
     // cheaper than chunk by chunk; a missing body reads as empty. Asked before `request.body`,
     // whose first read makes the runtime wrap the body's stream in a JS object, one more for the
     // collector to finalize.
     if declared_length.is_some() {
-        return req.bytes().await.map_err(unreadable);
-    }
-    if req.inner().body().is_none() {
-        return Ok(Vec::new());
+        return req.bytes().await.map_err(|_| unreadable());
     }
     // Read chunk by chunk: a body without `content-length` (chunked) is never buffered past the
     // limit, however long it is (or if it never ends).
-    let mut stream = req.stream().map_err(unreadable)?;
+    let Some(raw) = req.inner().body() else { return Ok(Vec::new()) };
+    let mut stream = BodyStream::new(&raw);
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(unreadable)?;
+        let chunk = chunk.map_err(|_| unreadable())?;
         if body.len() + chunk.len() > limit {
             discard_rest(&mut stream).await;
             return Err(ApiError::body_too_large(limit));
@@ -378,10 +378,8 @@ async fn read_limited(req: &mut Request, headers: &RequestHeaders, limit: usize,
 /// Reads and drops (for a bounded time) the body of a request refused before its body was read,
 /// so that the client, still sending, reads the refusal instead of a reset connection.
 pub async fn drain(req: &mut Request) {
-    if req.inner().body().is_some() {
-        if let Ok(mut stream) = req.stream() {
-            discard_rest(&mut stream).await;
-        }
+    if let Some(raw) = req.inner().body() {
+        discard_rest(&mut BodyStream::new(&raw)).await;
     }
 }
 
@@ -391,7 +389,7 @@ const DISCARD_MS: u64 = 2_000;
 /// Reads and drops what is left of a body, for at most [`DISCARD_MS`]. Answering while the client
 /// is still sending makes the runtime reset the connection, and the client would see that instead
 /// of the 413; a body that never ends still gets its answer once the time is up.
-async fn discard_rest(stream: &mut ByteStream) {
+async fn discard_rest(stream: &mut BodyStream) {
     let draining = Box::pin(async {
         while let Some(Ok(_)) = stream.next().await {}
     });

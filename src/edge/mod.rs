@@ -5,6 +5,7 @@
 mod admin;
 mod alerting;
 mod auth;
+mod body_stream;
 mod cache;
 mod chat;
 mod config;

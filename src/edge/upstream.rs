@@ -120,60 +120,6 @@ pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect, client:
     Ok(Answer { status, content_type, body, retry_after_secs })
 }
 
-/// A provider's event stream, read chunk by chunk as a `futures` stream of bytes (an error item
-/// when the connection broke; then it ends). Dropped before its end, it cancels the upstream call.
-/// Not workers-rs' `ByteStream`: that releases its reader at the stream's end, and each release
-/// makes the runtime build a TypeError with a stack trace through the wasm frames (see
-/// `durableObjectCall` in `crossings.js`), once per streamed request.
-pub struct UpstreamStream {
-    reader: JsValue,
-    /// The read under way: kept when a caller stops waiting for it (a deadline overtook it), so
-    /// the next poll picks up its chunk instead of losing it.
-    pending: Option<JsFuture>,
-    ended: bool,
-}
-
-impl UpstreamStream {
-    pub fn new(stream: &ReadableStream) -> UpstreamStream {
-        UpstreamStream { reader: crossings::stream_reader(stream), pending: None, ended: false }
-    }
-}
-
-impl futures_util::Stream for UpstreamStream {
-    type Item = Result<Vec<u8>, String>;
-
-    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
-        use futures_util::FutureExt;
-        let this = self.get_mut();
-        if this.ended {
-            return std::task::Poll::Ready(None);
-        }
-        let reader = &this.reader;
-        let read = this.pending.get_or_insert_with(|| JsFuture::from(crossings::read_chunk(reader)));
-        let result = futures_util::ready!(read.poll_unpin(cx));
-        this.pending = None;
-        std::task::Poll::Ready(match result {
-            Ok(chunk) if chunk.is_null() => {
-                this.ended = true;
-                None
-            }
-            Ok(chunk) => Some(Ok(chunk.unchecked_into::<js_sys::Uint8Array>().to_vec())),
-            Err(e) => {
-                this.ended = true;
-                Some(Err(js_message(&e)))
-            }
-        })
-    }
-}
-
-impl Drop for UpstreamStream {
-    fn drop(&mut self) {
-        if !self.ended {
-            crossings::cancel_reader(&self.reader);
-        }
-    }
-}
-
 fn js_message(e: &JsValue) -> String {
-    js_sys::Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).or_else(|| e.as_string()).unwrap_or_else(|| "fetch failed".to_string())
+    crossings::error_message(e, "fetch failed")
 }

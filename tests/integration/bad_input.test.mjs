@@ -486,6 +486,22 @@ test('invalid UTF-8 bodies (raw bytes) are refused with 400 invalid_json', async
   await runCases(cases);
 });
 
+test('a body sent in chunks without a content-length is read whole and answered', async () => {
+  const text = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in chunks.' }] });
+  const body = new ReadableStream({
+    start(controller) {
+      const bytes = Buffer.from(text);
+      for (let i = 0; i < bytes.length; i += 7) controller.enqueue(bytes.subarray(i, i + 7));
+      controller.close();
+    },
+  });
+  const resp = await chat(body, { duplex: 'half' });
+  assert.equal(resp.status, 200, resp.text);
+  const answer = JSON.parse(resp.text);
+  assert.equal(answer.object, 'chat.completion');
+  assert.ok(answer.choices[0].message.content.length > 0);
+});
+
 test('huge fields and oversized bodies are refused (413 over 256 KiB, with or without content-length)', async () => {
   const big = (n) => 'x'.repeat(n);
   const chunked = (text, chunkSize = 16384) =>
