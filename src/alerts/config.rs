@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Severity;
+
 /// Set with `PUT /admin/tenants/{id}/alerts`; every rule has a default, so `{"destinations":
 /// {...}}` alone is a working configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -15,7 +17,7 @@ pub struct AlertConfig {
     pub circuit_open: CircuitRule,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Destinations {
     /// A Slack incoming-webhook URL.
@@ -25,6 +27,40 @@ pub struct Destinations {
     pub webhook_secret: Option<String>,
     /// A PagerDuty Events API v2 integration (routing) key.
     pub pagerduty_routing_key: Option<String>,
+    /// The least severe alert each destination is sent. PagerDuty pages someone for every event,
+    /// whatever its severity, so it takes warnings and above unless told otherwise (a budget at
+    /// 50% is `info`); the others take everything.
+    pub slack_min_severity: Severity,
+    pub webhook_min_severity: Severity,
+    pub pagerduty_min_severity: Severity,
+}
+
+impl Default for Destinations {
+    fn default() -> Self {
+        Destinations {
+            slack_webhook_url: None,
+            webhook_url: None,
+            webhook_secret: None,
+            pagerduty_routing_key: None,
+            slack_min_severity: Severity::Info,
+            webhook_min_severity: Severity::Info,
+            pagerduty_min_severity: Severity::Warning,
+        }
+    }
+}
+
+impl Destinations {
+    /// The destinations configured, by name, each with the least severe alert it is sent.
+    pub fn configured(&self) -> Vec<(&'static str, Severity)> {
+        [
+            ("slack", self.slack_webhook_url.is_some(), self.slack_min_severity),
+            ("webhook", self.webhook_url.is_some(), self.webhook_min_severity),
+            ("pagerduty", self.pagerduty_routing_key.is_some(), self.pagerduty_min_severity),
+        ]
+        .into_iter()
+        .filter_map(|(name, on, min)| on.then_some((name, min)))
+        .collect()
+    }
 }
 
 /// Spend over the last `window_minutes`, per feature, against the same feature's own average

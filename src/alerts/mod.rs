@@ -119,33 +119,40 @@ pub fn reconcile(open: &[OpenAlert], active: &[Condition], now: i64) -> (Vec<Tra
 /// Destinations each open alert's trigger was queued for, by alert key.
 pub type Told = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
-/// Who gets what this run: each trigger goes to every destination; a resolve to the destinations
-/// that were sent its trigger and are still configured (a resolve for an incident PagerDuty never
-/// opened is noise); and an alert still open goes, as a trigger, to a destination added since it
-/// opened, which would otherwise hear of it only when it resolves. `still_open`: the open alerts
-/// after `reconcile`. An open alert `told` has no entry for (state from before it was kept) is
-/// taken to have reached every current destination.
-pub fn fan_out(transitions: Vec<Transition>, still_open: &[OpenAlert], destinations: &[&str], told: &mut Told) -> Vec<(String, Transition)> {
-    let all: std::collections::BTreeSet<String> = destinations.iter().map(|d| d.to_string()).collect();
+/// Who gets what this run: each trigger goes to every destination that takes its severity
+/// (`destinations`: each configured one with the least severe alert it takes); a resolve to the
+/// destinations that were sent its trigger and are still configured (a resolve for an incident
+/// PagerDuty never opened is noise); and an alert still open goes, as a trigger, to a destination
+/// added since it opened (or that has come to take its severity), which would otherwise hear of
+/// it only when it resolves. `still_open`: the open alerts after `reconcile`. An open alert
+/// `told` has no entry for (state from before it was kept) is taken to have reached every
+/// current destination that takes it.
+pub fn fan_out(transitions: Vec<Transition>, still_open: &[OpenAlert], destinations: &[(&str, Severity)], told: &mut Told) -> Vec<(String, Transition)> {
+    let all: std::collections::BTreeSet<String> = destinations.iter().map(|(d, _)| d.to_string()).collect();
+    let taking = |severity: Severity| -> std::collections::BTreeSet<String> {
+        destinations.iter().filter(|(_, min)| severity >= *min).map(|(d, _)| d.to_string()).collect()
+    };
     let mut out = Vec::new();
     let mut triggered_now = std::collections::BTreeSet::new();
     for t in transitions {
         let key = t.alert().condition.key.clone();
+        let targets = taking(t.alert().condition.severity);
         match &t {
             Transition::Trigger { .. } => {
-                out.extend(all.iter().map(|d| (d.clone(), t.clone())));
-                told.insert(key.clone(), all.clone());
+                out.extend(targets.iter().map(|d| (d.clone(), t.clone())));
+                told.insert(key.clone(), targets);
                 triggered_now.insert(key);
             }
             Transition::Resolve { .. } => {
-                let sent_trigger = told.remove(&key).unwrap_or_else(|| all.clone());
+                let sent_trigger = told.remove(&key).unwrap_or(targets);
                 out.extend(all.intersection(&sent_trigger).map(|d| (d.clone(), t.clone())));
             }
         }
     }
     for alert in still_open.iter().filter(|a| !triggered_now.contains(&a.condition.key)) {
-        let sent = told.entry(alert.condition.key.clone()).or_insert_with(|| all.clone());
-        for d in all.difference(&sent.clone()) {
+        let targets = taking(alert.condition.severity);
+        let sent = told.entry(alert.condition.key.clone()).or_insert_with(|| targets.clone());
+        for d in targets.difference(&sent.clone()) {
             out.push((d.clone(), Transition::Trigger { alert: alert.clone() }));
             sent.insert(d.clone());
         }

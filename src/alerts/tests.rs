@@ -174,28 +174,55 @@ fn reconcile_triggers_once_and_resolves_when_the_condition_clears() {
 }
 
 #[test]
+fn each_destination_gets_the_alerts_at_or_above_its_least_severity() {
+    let cond = |key: &str, severity| Condition { key: key.into(), kind: AlertKind::BudgetThreshold, severity, summary: "s".into(), details: serde_json::json!({}) };
+    let sent = |out: &[(String, Transition)]| out.iter().map(|(d, t)| format!("{d}:{}:{}", t.alert().condition.key, if matches!(t, Transition::Trigger { .. }) { "trigger" } else { "resolve" })).collect::<Vec<_>>();
+    // The defaults: PagerDuty from warnings up, the others everything.
+    let destinations = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://ops.example.com/x","webhook_secret":"0123456789abcdef","pagerduty_routing_key":"0123456789abcdef0123456789abcdef"}}"#).unwrap().destinations.configured();
+    assert_eq!(destinations, [("webhook", Severity::Info), ("pagerduty", Severity::Warning)]);
+    let mut told = Told::new();
+    let (t, open) = reconcile(&[], &[cond("half", Severity::Info), cond("most", Severity::Warning)], 10);
+    assert_eq!(sent(&fan_out(t, &open, &destinations, &mut told)), ["webhook:half:trigger", "pagerduty:most:trigger", "webhook:most:trigger"]);
+    // Still open next run: PagerDuty is not sent the info alert it does not take.
+    let (t, open) = reconcile(&open, &[cond("half", Severity::Info), cond("most", Severity::Warning)], 70);
+    assert!(fan_out(t, &open, &destinations, &mut told).is_empty());
+    // Resolved: each where its trigger went.
+    let (t, open) = reconcile(&open, &[], 130);
+    assert_eq!(sent(&fan_out(t, &open, &destinations, &mut told)), ["webhook:half:resolve", "pagerduty:most:resolve", "webhook:most:resolve"]);
+    // PagerDuty set to take everything while an info alert is open: it is sent that alert, once.
+    let (t, open) = reconcile(&[], &[cond("half", Severity::Info)], 190);
+    fan_out(t, &open, &destinations, &mut told);
+    let everything = [("webhook", Severity::Info), ("pagerduty", Severity::Info)];
+    let (t, open) = reconcile(&open, &[cond("half", Severity::Info)], 250);
+    assert_eq!(sent(&fan_out(t, &open, &everything, &mut told)), ["pagerduty:half:trigger"]);
+    // A least severity that is not one of the four is refused by name.
+    let e = AlertConfig::from_json(br#"{"destinations":{"pagerduty_min_severity":"urgent"}}"#).unwrap_err();
+    assert!(e.contains("destinations.pagerduty_min_severity"), "{e}");
+}
+
+#[test]
 fn an_open_alert_reaches_a_destination_added_after_it_opened_and_resolves_where_it_was_sent() {
     let c = Condition { key: "k".into(), kind: AlertKind::ErrorStorm, severity: Severity::Error, summary: "s".into(), details: serde_json::json!({}) };
     let mut told = Told::new();
     let sent = |out: &[(String, Transition)]| out.iter().map(|(d, t)| format!("{d}:{}", if matches!(t, Transition::Trigger { .. }) { "trigger" } else { "resolve" })).collect::<Vec<_>>();
     // Opens with only a webhook.
     let (t, open) = reconcile(&[], std::slice::from_ref(&c), 10);
-    assert_eq!(sent(&fan_out(t, &open, &["webhook"], &mut told)), ["webhook:trigger"]);
+    assert_eq!(sent(&fan_out(t, &open, &[("webhook", Severity::Info)], &mut told)), ["webhook:trigger"]);
     // PagerDuty added while it is open: it gets the trigger (the alert's first numbers), once.
     let (t, open) = reconcile(&open, std::slice::from_ref(&c), 70);
-    let out = fan_out(t, &open, &["webhook", "pagerduty"], &mut told);
+    let out = fan_out(t, &open, &[("webhook", Severity::Info), ("pagerduty", Severity::Info)], &mut told);
     assert_eq!(sent(&out), ["pagerduty:trigger"]);
     assert!(matches!(&out[0].1, Transition::Trigger { alert } if alert.opened_at == 10));
     let (t, open) = reconcile(&open, std::slice::from_ref(&c), 130);
-    assert!(fan_out(t, &open, &["webhook", "pagerduty"], &mut told).is_empty());
+    assert!(fan_out(t, &open, &[("webhook", Severity::Info), ("pagerduty", Severity::Info)], &mut told).is_empty());
     // Slack added in the same minute it resolves: no resolve for a trigger Slack never had.
     let (t, open) = reconcile(&open, &[], 190);
-    assert_eq!(sent(&fan_out(t, &open, &["webhook", "pagerduty", "slack"], &mut told)), ["pagerduty:resolve", "webhook:resolve"]);
+    assert_eq!(sent(&fan_out(t, &open, &[("webhook", Severity::Info), ("pagerduty", Severity::Info), ("slack", Severity::Info)], &mut told)), ["pagerduty:resolve", "webhook:resolve"]);
     assert!(told.is_empty());
     // State from before destinations were kept: taken as sent everywhere, nothing resent.
     let (_, open) = reconcile(&[], std::slice::from_ref(&c), 250);
     let mut legacy = Told::new();
-    assert!(fan_out(Vec::new(), &open, &["webhook", "slack"], &mut legacy).is_empty());
+    assert!(fan_out(Vec::new(), &open, &[("webhook", Severity::Info), ("slack", Severity::Info)], &mut legacy).is_empty());
 }
 
 #[test]

@@ -403,11 +403,7 @@ impl Ledger {
         let before = st.clone();
         let (transitions, open) = alerts::reconcile(&st.open, &active, now);
         st.open = open;
-        let d = &cfg.destinations;
-        let destinations: Vec<&str> = [("slack", d.slack_webhook_url.is_some()), ("webhook", d.webhook_url.is_some()), ("pagerduty", d.pagerduty_routing_key.is_some())]
-            .into_iter()
-            .filter_map(|(name, on)| on.then_some(name))
-            .collect();
+        let destinations = cfg.destinations.configured();
         if destinations.is_empty() {
             for t in &transitions {
                 st.next_id += 1;

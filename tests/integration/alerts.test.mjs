@@ -277,7 +277,9 @@ test('budget thresholds alert once per level', async () => {
   // gpt-4o-mini answers from the fake upstream cost 64.5 micro-dollars each (30 in, 100 out).
   const each = 30 * 0.15e-6 + 100 * 0.6e-6;
   assert.equal((await admin('PUT', '/admin/tenants/budgeted/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: (10 * each).toFixed(12) }] })).status, 200);
-  assert.equal((await admin('PUT', '/admin/tenants/budgeted/alerts', { destinations: { webhook_url: `${recv.url}/budget`, webhook_secret: SECRET }, spend_spike: { enabled: false } })).status, 200);
+  // PagerDuty too: by default it is not sent an `info` alert (someone would be paged for 50%).
+  const destinations = { webhook_url: `${recv.url}/budget`, webhook_secret: SECRET, pagerduty_routing_key: PD_KEY };
+  assert.equal((await admin('PUT', '/admin/tenants/budgeted/alerts', { destinations, spend_spike: { enabled: false } })).status, 200);
   r.upstream.reset();
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 6, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 100 } } });
   for (let i = 0; i < 6; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
@@ -289,6 +291,18 @@ test('budget thresholds alert once per level', async () => {
   assert.deepEqual(budget.map((b) => b.alert.details.threshold_percent), [50], 'one alert for 50%, not repeated');
   assert.equal(budget[0].alert.details.percent, 60);
   assert.equal(budget[0].alert.kind, 'budget_threshold');
+  assert.equal(budget[0].alert.severity, 'info');
+  assert.deepEqual(got.filter((g) => g.path === '/pd'), [], 'PagerDuty takes warnings and above unless told otherwise');
+  // Told to take everything, it is sent the alert still open, once.
+  assert.equal((await admin('PUT', '/admin/tenants/budgeted/alerts', { destinations: { ...destinations, pagerduty_min_severity: 'info' }, spend_spike: { enabled: false } })).status, 200);
+  got.length = 0;
+  await r.scheduled(new Date(Date.now() + 120_000));
+  await r.scheduled(new Date(Date.now() + 180_000));
+  const paged = got.filter((g) => g.path === '/pd').map((g) => g.body);
+  assert.equal(paged.length, 1);
+  assert.equal(paged[0].event_action, 'trigger');
+  assert.equal(paged[0].payload.severity, 'info');
+  assert.deepEqual(got.filter((g) => g.path === '/budget'), [], 'the webhook had it already');
 });
 
 test('a failing deployment raises an error storm and a circuit-open alert, each once', async () => {
