@@ -35,6 +35,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// As in the settings and PagerDuty's events (`info`, `warning`, `error`, `critical`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// A condition that holds at evaluation time. `key` identifies it across evaluations: the same
 /// key twice is the same alert, still open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,8 +137,9 @@ pub type Told = std::collections::BTreeMap<String, std::collections::BTreeSet<St
 /// PagerDuty never opened is noise); and an alert still open goes, as a trigger, to a destination
 /// added since it opened (or that has come to take its severity), which would otherwise hear of
 /// it only when it resolves. `still_open`: the open alerts after `reconcile`. An open alert
-/// `told` has no entry for (state from before it was kept) is taken to have reached every
-/// current destination that takes it.
+/// `told` has no entry for (state from before it was kept, when every destination was sent every
+/// alert) is taken to have reached every current destination: its resolve goes to all of them,
+/// so that an incident PagerDuty opened for it is closed.
 pub fn fan_out(transitions: Vec<Transition>, still_open: &[OpenAlert], destinations: &[(&str, Severity)], told: &mut Told) -> Vec<(String, Transition)> {
     let all: std::collections::BTreeSet<String> = destinations.iter().map(|(d, _)| d.to_string()).collect();
     let taking = |severity: Severity| -> std::collections::BTreeSet<String> {
@@ -144,14 +157,14 @@ pub fn fan_out(transitions: Vec<Transition>, still_open: &[OpenAlert], destinati
                 triggered_now.insert(key);
             }
             Transition::Resolve { .. } => {
-                let sent_trigger = told.remove(&key).unwrap_or(targets);
+                let sent_trigger = told.remove(&key).unwrap_or_else(|| all.clone());
                 out.extend(all.intersection(&sent_trigger).map(|d| (d.clone(), t.clone())));
             }
         }
     }
     for alert in still_open.iter().filter(|a| !triggered_now.contains(&a.condition.key)) {
         let targets = taking(alert.condition.severity);
-        let sent = told.entry(alert.condition.key.clone()).or_insert_with(|| targets.clone());
+        let sent = told.entry(alert.condition.key.clone()).or_insert_with(|| all.clone());
         for d in targets.difference(&sent.clone()) {
             out.push((d.clone(), Transition::Trigger { alert: alert.clone() }));
             sent.insert(d.clone());

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Severity, Transition};
+use super::Transition;
 
 pub const SIGNATURE_HEADER: &str = "x-costrouter-signature";
 
@@ -30,7 +30,7 @@ pub fn delivery_retryable(status: u16) -> bool {
 pub fn slack_body(tenant: &str, t: &Transition) -> Value {
     let a = &t.alert().condition;
     let text = match t {
-        Transition::Trigger { .. } => format!(":rotating_light: *costrouter alert* ({}, tenant `{tenant}`)\n{}", severity_word(a.severity), a.summary),
+        Transition::Trigger { .. } => format!(":rotating_light: *costrouter alert* ({}, tenant `{tenant}`)\n{}", a.severity.word(), a.summary),
         Transition::Resolve { alert, resolved_at } => {
             format!(":white_check_mark: *costrouter resolved* (tenant `{tenant}`, open {} min)\n{}", (resolved_at - alert.opened_at).max(0) / 60, a.summary)
         }
@@ -89,7 +89,7 @@ pub fn pagerduty_body(tenant: &str, routing_key: &str, t: &Transition) -> Value 
                 // PagerDuty truncates summaries at 1024 characters.
                 "summary": alert.condition.summary.chars().take(1024).collect::<String>(),
                 "source": format!("costrouter/{tenant}"),
-                "severity": severity_word(alert.condition.severity),
+                "severity": alert.condition.severity.word(),
                 "component": "costrouter",
                 "class": alert.condition.kind,
                 "custom_details": alert.condition.details,
@@ -99,11 +99,3 @@ pub fn pagerduty_body(tenant: &str, routing_key: &str, t: &Transition) -> Value 
     }
 }
 
-fn severity_word(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Error => "error",
-        Severity::Critical => "critical",
-    }
-}

@@ -195,6 +195,13 @@ fn each_destination_gets_the_alerts_at_or_above_its_least_severity() {
     let everything = [("webhook", Severity::Info), ("pagerduty", Severity::Info)];
     let (t, open) = reconcile(&open, &[cond("half", Severity::Info)], 250);
     assert_eq!(sent(&fan_out(t, &open, &everything, &mut told)), ["pagerduty:half:trigger"]);
+    // An info alert open from before destinations were remembered (every destination was sent
+    // every alert then): its resolve still reaches PagerDuty, which may have opened an incident.
+    let (_, open) = reconcile(&[], &[cond("legacy", Severity::Info)], 310);
+    let mut legacy = Told::new();
+    assert!(fan_out(Vec::new(), &open, &destinations, &mut legacy).is_empty(), "nothing sent again");
+    let (t, open) = reconcile(&open, &[], 370);
+    assert_eq!(sent(&fan_out(t, &open, &destinations, &mut legacy)), ["pagerduty:legacy:resolve", "webhook:legacy:resolve"]);
     // A least severity that is not one of the four is refused by name.
     let e = AlertConfig::from_json(br#"{"destinations":{"pagerduty_min_severity":"urgent"}}"#).unwrap_err();
     assert!(e.contains("destinations.pagerduty_min_severity"), "{e}");

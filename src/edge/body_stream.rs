@@ -21,6 +21,8 @@ pub struct BodyStream {
 }
 
 impl BodyStream {
+    /// Takes the stream's reader: `stream` must not have been read or locked before (a request
+    /// body is read once, after any `drain` of a refused one).
     pub fn new(stream: &ReadableStream) -> BodyStream {
         BodyStream { reader: crossings::stream_reader(stream), pending: None, ended: false }
     }

@@ -404,13 +404,15 @@ impl Ledger {
         let (transitions, open) = alerts::reconcile(&st.open, &active, now);
         st.open = open;
         let destinations = cfg.destinations.configured();
-        if destinations.is_empty() {
-            for t in &transitions {
-                st.next_id += 1;
-                push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t.clone(), attempts: 0, last_error: "no destination configured".into(), delivered: false, leased_until: 0 });
-            }
+        let deliveries = alerts::fan_out(transitions.clone(), &st.open, &destinations, &mut st.told);
+        // A transition no destination is sent (none configured, or none that takes its
+        // severity) is still kept in the history, with why.
+        for t in transitions.iter().filter(|t| !deliveries.iter().any(|(_, sent)| sent == *t)) {
+            let why = if destinations.is_empty() { "no destination configured".to_string() } else { format!("no destination takes {} alerts", t.alert().condition.severity.word()) };
+            st.next_id += 1;
+            push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t.clone(), attempts: 0, last_error: why, delivered: false, leased_until: 0 });
         }
-        for (dest, t) in alerts::fan_out(transitions, &st.open, &destinations, &mut st.told) {
+        for (dest, t) in deliveries {
             st.next_id += 1;
             st.outbox.push(Delivery { id: st.next_id, destination: dest, transition: t, attempts: 0, last_error: String::new(), delivered: false, leased_until: 0 });
         }

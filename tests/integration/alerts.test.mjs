@@ -305,6 +305,26 @@ test('budget thresholds alert once per level', async () => {
   assert.deepEqual(got.filter((g) => g.path === '/budget'), [], 'the webhook had it already');
 });
 
+test('an alert no destination takes (PagerDuty alone, a budget at 50%) is kept in the history, with why', async () => {
+  const key = await tenantWithKey('pdonly');
+  const each = 30 * 0.15e-6 + 100 * 0.6e-6;
+  assert.equal((await admin('PUT', '/admin/tenants/pdonly/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: (10 * each).toFixed(12) }] })).status, 200);
+  assert.equal((await admin('PUT', '/admin/tenants/pdonly/alerts', { destinations: { pagerduty_routing_key: PD_KEY }, spend_spike: { enabled: false } })).status, 200);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 6, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 100 } } });
+  for (let i = 0; i < 6; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
+  await rolledUp(key, '', 6);
+  got.length = 0;
+  await r.scheduled(new Date());
+  assert.deepEqual(got.filter((g) => g.path === '/pd'), []);
+  const view = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(view.open.length, 1);
+  const kept = view.history.filter((h) => h.transition.alert.kind === 'budget_threshold');
+  assert.equal(kept.length, 1, JSON.stringify(view.history));
+  assert.equal(kept[0].destination, 'none');
+  assert.equal(kept[0].last_error, 'no destination takes info alerts');
+});
+
 test('a failing deployment raises an error storm and a circuit-open alert, each once', async () => {
   await clearOfMinuteEnd();
   const key = await tenantWithKey('stormy');
