@@ -272,19 +272,28 @@ test('a tenant with alert rules and no destination is still evaluated: its alert
   assert.equal(view.history.at(-1).destination, 'none', 'recorded as undelivered: there is nowhere to send it');
 });
 
-test('budget thresholds alert once per level', async () => {
-  const key = await tenantWithKey('budgeted');
+/**
+ * A tenant with a daily budget of ten requests' cost and these alert destinations, after six
+ * requests (60% of the budget) have been rolled up; the receiver's log emptied. Its key.
+ */
+async function spendSixTenthsOfABudget(tenant, destinations) {
+  const key = await tenantWithKey(tenant);
   // gpt-4o-mini answers from the fake upstream cost 64.5 micro-dollars each (30 in, 100 out).
   const each = 30 * 0.15e-6 + 100 * 0.6e-6;
-  assert.equal((await admin('PUT', '/admin/tenants/budgeted/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: (10 * each).toFixed(12) }] })).status, 200);
-  // PagerDuty too: by default it is not sent an `info` alert (someone would be paged for 50%).
-  const destinations = { webhook_url: `${recv.url}/budget`, webhook_secret: SECRET, pagerduty_routing_key: PD_KEY };
-  assert.equal((await admin('PUT', '/admin/tenants/budgeted/alerts', { destinations, spend_spike: { enabled: false } })).status, 200);
+  assert.equal((await admin('PUT', `/admin/tenants/${tenant}/budgets`, { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: (10 * each).toFixed(12) }] })).status, 200);
+  assert.equal((await admin('PUT', `/admin/tenants/${tenant}/alerts`, { destinations, spend_spike: { enabled: false } })).status, 200);
   r.upstream.reset();
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 6, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 100 } } });
   for (let i = 0; i < 6; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
   await rolledUp(key, '', 6);
   got.length = 0;
+  return key;
+}
+
+test('budget thresholds alert once per level', async () => {
+  // PagerDuty too: by default it is not sent an `info` alert (someone would be paged for 50%).
+  const destinations = { webhook_url: `${recv.url}/budget`, webhook_secret: SECRET, pagerduty_routing_key: PD_KEY };
+  await spendSixTenthsOfABudget('budgeted', destinations);
   await r.scheduled(new Date());
   await r.scheduled(new Date(Date.now() + 60_000));
   const budget = got.filter((g) => g.path === '/budget').map((g) => g.body);
@@ -306,15 +315,7 @@ test('budget thresholds alert once per level', async () => {
 });
 
 test('an alert no destination takes (PagerDuty alone, a budget at 50%) is kept in the history, with why', async () => {
-  const key = await tenantWithKey('pdonly');
-  const each = 30 * 0.15e-6 + 100 * 0.6e-6;
-  assert.equal((await admin('PUT', '/admin/tenants/pdonly/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: (10 * each).toFixed(12) }] })).status, 200);
-  assert.equal((await admin('PUT', '/admin/tenants/pdonly/alerts', { destinations: { pagerduty_routing_key: PD_KEY }, spend_spike: { enabled: false } })).status, 200);
-  r.upstream.reset();
-  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 6, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 100 } } });
-  for (let i = 0; i < 6; i++) assert.equal((await r.chat({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key })).status, 200);
-  await rolledUp(key, '', 6);
-  got.length = 0;
+  const key = await spendSixTenthsOfABudget('pdonly', { pagerduty_routing_key: PD_KEY });
   await r.scheduled(new Date());
   assert.deepEqual(got.filter((g) => g.path === '/pd'), []);
   const view = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
