@@ -99,6 +99,9 @@ pub struct Ledger {
     /// The stored value must be written with the next change even if it looks unchanged: it
     /// still holds reservations from before they had rows, or writing it failed.
     stored_value_stale: std::cell::Cell<bool>,
+    /// `/finish` calls still to fail midway, after their rollups are written
+    /// (`TEST_LEDGER_FAIL_FINISH`, integration tests of the transaction; no deployment sets it).
+    finishes_to_fail: std::cell::Cell<u32>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +233,10 @@ impl Ledger {
                         b.items.retain(|item| !applied.contains(&item.request_id));
                     }
                     self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
+                    if self.finishes_to_fail.get() > 0 {
+                        self.finishes_to_fail.set(self.finishes_to_fail.get() - 1);
+                        return Err(worker::Error::RustError("TEST_LEDGER_FAIL_FINISH: failed after the rollups".into()));
+                    }
                     if !b.items.is_empty() {
                         sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), request_ids(&b.items)])?;
                     }
@@ -565,7 +572,7 @@ fn create_tables(state: &State) -> worker::Result<()> {
 }
 
 impl DurableObject for Ledger {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         if let Err(e) = create_tables(&state) {
             // Every operation then fails (the reservations table is one of them) rather than
             // run on a ledger it could not store.
@@ -577,6 +584,7 @@ impl DurableObject for Ledger {
             finished: RefCell::new(Default::default()),
             finished_purged_at: std::cell::Cell::new(0),
             stored_value_stale: std::cell::Cell::new(false),
+            finishes_to_fail: std::cell::Cell::new(env.var("TEST_LEDGER_FAIL_FINISH").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(0)),
         }
     }
 
@@ -655,11 +663,13 @@ impl DurableObject for Ledger {
             (Ok(()), Some(Ok(Applied::Response(response)))) => Ok(response),
             (_, Some(Err(e))) => {
                 self.forget_unstored();
+                // The ledger's own error (storage, a malformed call): no prompt or key is in it.
+                worker::console_error!("ledger {path} failed, nothing of the operation was stored: {e}");
                 Err(e)
             }
             (Err(e), _) => {
                 self.forget_unstored();
-                worker::console_error!("ledger write failed, nothing of the operation was stored: {e:?}");
+                worker::console_error!("ledger {path} write failed, nothing of the operation was stored: {e:?}");
                 Err(worker::Error::from(e))
             }
             (Ok(()), None) => Err(worker::Error::RustError("the ledger operation did not run".into())),

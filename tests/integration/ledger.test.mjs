@@ -624,3 +624,36 @@ test('a ledger stored with its reservations inside (before they had rows) loads 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a /finish that fails midway stores nothing of itself: sent again, it is applied once, rollups included', async () => {
+  // The ledger fails the first /finish after writing its rollups (TEST_LEDGER_FAIL_FINISH): the
+  // operation is one storage transaction, so those rows go with it, and the worker's retry
+  // applies the batch whole. Without the transaction the retry would add the rollups twice.
+  const router = await startRouter({ extraBindings: { TEST_LEDGER_FAIL_FINISH: '1' } });
+  try {
+    const call = (method, p, body) =>
+      fetch(`${router.url}${p}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    assert.equal((await call('PUT', '/admin/tenants/failco', { name: 'failco', plan: 'pro' })).status, 200);
+    const key = (await (await call('POST', '/admin/keys', { tenant_id: 'failco', name: 'test' })).json()).key;
+    assert.equal((await call('PUT', '/admin/tenants/failco/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '10' }] })).status, 200);
+    const resp = await router.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key });
+    assert.equal(resp.status, 200);
+    const cost = Number(resp.headers.get('x-costrouter-cost-usd'));
+    assert.ok(cost > 0);
+    const budgets = async () => (await fetch(`${router.url}/v1/budgets`, { headers: { authorization: `Bearer ${key}` } })).json();
+    let settled;
+    for (let i = 0; i < 100 && !(settled?.open_reservations === 0 && Number(settled.states.daily.spent) > 0); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      settled = await budgets();
+    }
+    assert.equal(settled.open_reservations, 0, 'settled by the retry');
+    assert.equal(picos(settled.states.daily.spent), picos(cost));
+    assert.ok(router.logs().some((l) => l.includes('nothing of the operation was stored')), 'the first attempt failed');
+    const usage = await (await fetch(`${router.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json();
+    assert.equal(usage.totals.requests, 1, `rolled up once: ${JSON.stringify(usage.totals)}`);
+    // Rollups keep nanodollars.
+    assert.ok(Math.abs(picos(usage.totals.cost_usd) - picos(cost)) <= 1000, `${usage.totals.cost_usd} vs ${cost}`);
+  } finally {
+    await router.close();
+  }
+});
