@@ -99,9 +99,10 @@ pub struct Ledger {
     /// The stored value must be written with the next change even if it looks unchanged: it
     /// still holds reservations from before they had rows, or writing it failed.
     stored_value_stale: std::cell::Cell<bool>,
-    /// `/finish` calls still to fail midway, after their rollups are written
-    /// (`TEST_LEDGER_FAIL_FINISH`, integration tests of the transaction; no deployment sets it).
-    finishes_to_fail: std::cell::Cell<u32>,
+    /// Calls still to fail, by operation (`TEST_LEDGER_FAIL`, "/finish:1,/renew:3": integration
+    /// tests of the transaction and of the worker's retries; no deployment sets it). A `/finish`
+    /// fails midway, after its rollups are written; any other before it changes anything.
+    failures_to_inject: RefCell<std::collections::HashMap<String, u32>>,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +196,9 @@ impl Ledger {
     /// transaction `fetch` opens. Persists only what changed: a tenant without budgets or limits
     /// costs no write here.
     fn apply(&self, path: &str, text: &[u8]) -> worker::Result<Applied> {
+        if path != "/finish" {
+            self.injected_failure(path)?;
+        }
         let before: BudgetLedger;
         let reply = {
             let mut guard = self.ledger.borrow_mut();
@@ -233,10 +237,7 @@ impl Ledger {
                         b.items.retain(|item| !applied.contains(&item.request_id));
                     }
                     self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
-                    if self.finishes_to_fail.get() > 0 {
-                        self.finishes_to_fail.set(self.finishes_to_fail.get() - 1);
-                        return Err(worker::Error::RustError("TEST_LEDGER_FAIL_FINISH: failed after the rollups".into()));
-                    }
+                    self.injected_failure(path)?;
                     if !b.items.is_empty() {
                         sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), request_ids(&b.items)])?;
                     }
@@ -301,6 +302,18 @@ impl Ledger {
         self.store(value.as_ref(), &changed)?;
         self.stored_value_stale.set(false);
         Ok(Applied::Reply(reply))
+    }
+
+    /// An error if `TEST_LEDGER_FAIL` asks for `path` to fail once more (see `failures_to_inject`).
+    fn injected_failure(&self, path: &str) -> worker::Result<()> {
+        let mut left = self.failures_to_inject.borrow_mut();
+        match left.get_mut(path) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                Err(worker::Error::RustError(format!("TEST_LEDGER_FAIL: {path} made to fail")))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Drops what memory holds beyond storage, after a transaction that stored nothing.
@@ -512,6 +525,12 @@ const SELECT_RESERVATIONS: &str = "SELECT request_id, reservation FROM reservati
 /// Writes a JSON array of `[request_id, reservation]` pairs (`WHERE true`: SQLite's upsert
 /// after a SELECT needs one, or it reads `ON` as a join's).
 const UPSERT_RESERVATIONS: &str = "INSERT INTO reservations (request_id, reservation) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true ON CONFLICT (request_id) DO UPDATE SET reservation = excluded.reservation";
+/// `TEST_LEDGER_FAIL` read: "/finish:1,/renew:3" (a malformed part is ignored; unset in any deployment).
+fn failures_to_inject(env: &Env) -> std::collections::HashMap<String, u32> {
+    let spec = env.var("TEST_LEDGER_FAIL").map(|v| v.to_string()).unwrap_or_default();
+    spec.split(',').filter_map(|part| part.trim().rsplit_once(':')).filter_map(|(path, n)| Some((path.to_string(), n.parse().ok()?))).collect()
+}
+
 /// Rows written or deleted by one statement: a reservation's row is about 150 bytes, the bound
 /// JSON at most a few hundred KB.
 const ROWS_PER_STATEMENT: usize = 1_000;
@@ -584,7 +603,7 @@ impl DurableObject for Ledger {
             finished: RefCell::new(Default::default()),
             finished_purged_at: std::cell::Cell::new(0),
             stored_value_stale: std::cell::Cell::new(false),
-            finishes_to_fail: std::cell::Cell::new(env.var("TEST_LEDGER_FAIL_FINISH").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(0)),
+            failures_to_inject: RefCell::new(failures_to_inject(&env)),
         }
     }
 

@@ -136,13 +136,30 @@ pub async fn renew_if_due(env: &Env, rc: &RequestContext, tenant: &str) {
         futures_util::future::Either::Left((answer, _)) => Some(answer),
         futures_util::future::Either::Right(_) => None,
     };
+    // A renewal that failed is tried again a tenth of the interval later, not a whole interval:
+    // two failures five minutes apart would otherwise let the reservation lapse while its
+    // request runs (its money free for others, the request still charged when it settles).
+    let retry_soon = || rc.reservation_renewed_ms.set(Some(super::http::now_ms() - renew_every_ms(env) * (1.0 - RETRY_FAILED_RENEWAL_AFTER)));
     match answered {
         Some(Ok(v)) if v["renewed"] == true => {}
-        Some(Ok(_)) => worker::console_warn!("ledger renew: request {request_id} holds no reservation any more"),
-        Some(Err(e)) => worker::console_warn!("ledger renew failed for request {request_id}: {}", e.message),
-        None => worker::console_warn!("ledger renew for request {request_id} not answered within {} ms", RENEW_WAIT.as_millis()),
+        Some(Ok(_)) => {
+            worker::console_warn!("ledger renew: request {request_id} holds no reservation any more");
+            // Nothing left to keep held: no more renewals.
+            rc.reservation_renewed_ms.set(None);
+        }
+        Some(Err(e)) => {
+            worker::console_warn!("ledger renew failed for request {request_id}: {}", e.message);
+            retry_soon();
+        }
+        None => {
+            worker::console_warn!("ledger renew for request {request_id} not answered within {} ms", RENEW_WAIT.as_millis());
+            retry_soon();
+        }
     }
 }
+
+/// After a failed renewal, the share of the renewal interval before the next try.
+const RETRY_FAILED_RENEWAL_AFTER: f64 = 0.1;
 
 /// How often a live stream renews its reservation, in milliseconds: `budget::RESERVATION_RENEW_SECS`,
 /// or `TEST_RESERVATION_RENEW_MS` (integration tests, which cannot wait five minutes; no

@@ -625,17 +625,23 @@ test('a ledger stored with its reservations inside (before they had rows) loads 
   }
 });
 
+/** A router of its own with these test variables, and a key of a tenant with this one budget. */
+async function routerWithBudgetedTenant(extraBindings, tenant, budget) {
+  const router = await startRouter({ extraBindings });
+  const call = (method, p, body) =>
+    fetch(`${router.url}${p}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  assert.equal((await call('PUT', `/admin/tenants/${tenant}`, { name: tenant, plan: 'pro' })).status, 200);
+  const key = (await (await call('POST', '/admin/keys', { tenant_id: tenant, name: 'test' })).json()).key;
+  assert.equal((await call('PUT', `/admin/tenants/${tenant}/budgets`, { budgets: [budget] })).status, 200);
+  return { router, key };
+}
+
 test('a /finish that fails midway stores nothing of itself: sent again, it is applied once, rollups included', async () => {
-  // The ledger fails the first /finish after writing its rollups (TEST_LEDGER_FAIL_FINISH): the
+  // The ledger fails the first /finish after writing its rollups (TEST_LEDGER_FAIL): the
   // operation is one storage transaction, so those rows go with it, and the worker's retry
   // applies the batch whole. Without the transaction the retry would add the rollups twice.
-  const router = await startRouter({ extraBindings: { TEST_LEDGER_FAIL_FINISH: '1' } });
+  const { router, key } = await routerWithBudgetedTenant({ TEST_LEDGER_FAIL: '/finish:1' }, 'failco', { id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '10' });
   try {
-    const call = (method, p, body) =>
-      fetch(`${router.url}${p}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
-    assert.equal((await call('PUT', '/admin/tenants/failco', { name: 'failco', plan: 'pro' })).status, 200);
-    const key = (await (await call('POST', '/admin/keys', { tenant_id: 'failco', name: 'test' })).json()).key;
-    assert.equal((await call('PUT', '/admin/tenants/failco/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '10' }] })).status, 200);
     const resp = await router.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key });
     assert.equal(resp.status, 200);
     const cost = Number(resp.headers.get('x-costrouter-cost-usd'));
@@ -653,6 +659,30 @@ test('a /finish that fails midway stores nothing of itself: sent again, it is ap
     assert.equal(usage.totals.requests, 1, `rolled up once: ${JSON.stringify(usage.totals)}`);
     // Rollups keep nanodollars.
     assert.ok(Math.abs(picos(usage.totals.cost_usd) - picos(cost)) <= 1000, `${usage.totals.cost_usd} vs ${cost}`);
+  } finally {
+    await router.close();
+  }
+});
+
+test('a renewal that fails is tried again within a tenth of the interval, not a whole interval later', async () => {
+  // Renewals every 400 ms, the ledger refusing the first five: tried again 40 ms after each
+  // failure, all five are used up well within 1.5 s (at a whole interval apart, three would be).
+  const { router, key } = await routerWithBudgetedTenant(
+    { TEST_RESERVATION_RENEW_MS: '400', TEST_LEDGER_FAIL: '/renew:5' },
+    'renewco',
+    { id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' },
+  );
+  try {
+    router.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { event_delay_ms: 250, text: 'once upon a time '.repeat(6) } });
+    const resp = await router.chat({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'tell me a long story' }] }, { key });
+    assert.equal(resp.status, 200);
+    const id = resp.headers.get('x-costrouter-request-id');
+    const reader = resp.body.getReader();
+    const until = Date.now() + 1500;
+    while (Date.now() < until) assert.equal((await reader.read()).done, false, 'the scripted stream runs longer than this');
+    const failed = router.logs().filter((l) => l.includes(`ledger renew failed for request ${id}`)).length;
+    assert.equal(failed, 5, 'every refused renewal was tried again soon');
+    while (!(await reader.read()).done);
   } finally {
     await router.close();
   }
