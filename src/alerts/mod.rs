@@ -149,9 +149,9 @@ pub fn fan_out(transitions: Vec<Transition>, still_open: &[OpenAlert], destinati
     let mut triggered_now = std::collections::BTreeSet::new();
     for t in transitions {
         let key = t.alert().condition.key.clone();
-        let targets = taking(t.alert().condition.severity);
         match &t {
-            Transition::Trigger { .. } => {
+            Transition::Trigger { alert } => {
+                let targets = taking(alert.condition.severity);
                 out.extend(targets.iter().map(|d| (d.clone(), t.clone())));
                 told.insert(key.clone(), targets);
                 triggered_now.insert(key);

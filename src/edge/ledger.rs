@@ -97,7 +97,7 @@ pub struct Ledger {
     /// When `finished_requests` was last purged of old ids (unix seconds; 0: not yet).
     finished_purged_at: std::cell::Cell<i64>,
     /// The stored value must be written with the next change even if it looks unchanged: it
-    /// still holds reservations from before they had rows, or writing it failed.
+    /// still holds reservations from before they had rows.
     stored_value_stale: std::cell::Cell<bool>,
     /// Calls still to fail, by operation (`TEST_LEDGER_FAIL`, "/finish:1,/renew:3": integration
     /// tests of the transaction and of the worker's retries; no deployment sets it). A `/finish`
@@ -199,107 +199,100 @@ impl Ledger {
         if path != "/finish" {
             self.injected_failure(path)?;
         }
-        let before: BudgetLedger;
-        let reply = {
-            let mut guard = self.ledger.borrow_mut();
-            let ledger = guard.as_mut().ok_or_else(|| worker::Error::RustError("the ledger is not loaded".into()))?;
-            before = ledger.without_reservations();
-            match path {
-                "/admit" => {
-                    let b: AdmitBody = parse(text)?;
-                    let r = &b.reserve;
-                    match ledger.admit_rate(&r.key_id, b.tokens, r.now) {
-                        Err(limited) => json!({"ok": false, "limited": limited}),
-                        Ok(status) => {
-                            let covered = Covered { team: &r.team, feature: &r.feature, env: &r.env, key_id: &r.key_id };
-                            match ledger.reserve(&r.request_id, r.amount, &covered, r.now) {
-                                Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "alerts": res.alerts, "held": res.held,
-                                    "controlled": !ledger.specs.is_empty() || ledger.limits != RateLimits::default()}),
-                                Err(e) => json!({"ok": false, "status": status, "exceeded": e}),
-                            }
+        let mut guard = self.ledger.borrow_mut();
+        let ledger = guard.as_mut().ok_or_else(|| worker::Error::RustError("the ledger is not loaded".into()))?;
+        let before = ledger.without_reservations();
+        let reply = match path {
+            "/admit" => {
+                let b: AdmitBody = parse(text)?;
+                let r = &b.reserve;
+                match ledger.admit_rate(&r.key_id, b.tokens, r.now) {
+                    Err(limited) => json!({"ok": false, "limited": limited}),
+                    Ok(status) => {
+                        let covered = Covered { team: &r.team, feature: &r.feature, env: &r.env, key_id: &r.key_id };
+                        match ledger.reserve(&r.request_id, r.amount, &covered, r.now) {
+                            Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "alerts": res.alerts, "held": res.held,
+                                "controlled": !ledger.specs.is_empty() || ledger.limits != RateLimits::default()}),
+                            Err(e) => json!({"ok": false, "status": status, "exceeded": e}),
                         }
                     }
                 }
-                "/finish" => {
-                    let mut b: FinishBody = parse(text)?;
-                    // The worker sends a batch again when its call fails; what was applied then is
-                    // not applied twice (settlement, spend and rollups all add). The rollups, the
-                    // ids and the settlements are stored together or not at all (one transaction,
-                    // see `fetch`), so a batch is either applied whole or sent again whole.
-                    // One statement each for the whole batch, looking up and recording its ids
-                    // (a JSON array bound once): a statement per request cost more than the
-                    // rollups themselves.
-                    let sql = self.state.storage().sql();
-                    b.items.retain(|item| !self.finished.borrow().contains(&item.request_id));
-                    if !b.items.is_empty() {
-                        let applied: Vec<FoundId> = sql.exec(FIND_FINISHED, vec![request_ids(&b.items)])?.to_array()?;
-                        let applied: std::collections::HashSet<String> = applied.into_iter().map(|row| row.request_id).collect();
-                        b.items.retain(|item| !applied.contains(&item.request_id));
-                    }
-                    self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
-                    self.injected_failure(path)?;
-                    if !b.items.is_empty() {
-                        sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), request_ids(&b.items)])?;
-                    }
-                    if b.now - self.finished_purged_at.get() >= 60 {
-                        sql.exec("DELETE FROM finished_requests WHERE at < ?", vec![SqlStorageValue::Integer(b.now - FINISHED_KEPT_SECS)])?;
-                        self.finished_purged_at.set(b.now);
-                    }
-                    for item in &b.items {
-                        let tags = item.event.as_ref().map(|e| &e.attribution);
-                        let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
-                        let covered = Covered { team: tag(|a| &a.team), feature: tag(|a| &a.feature), env: tag(|a| &a.environment), key_id: &item.key_id };
-                        ledger.finish(&item.request_id, item.actual.unwrap_or(Usd::ZERO), &covered, b.now);
-                        if let (Some(admitted), Some(event)) = (item.admitted_tokens, &item.event) {
-                            ledger.count_used_tokens(&item.key_id, admitted, event.input_tokens + event.output_tokens, b.now);
-                        }
-                        self.finished.borrow_mut().remember(&item.request_id);
-                    }
-                    json!({"ok": true, "finished": b.items.len()})
-                }
-                "/renew" => {
-                    let b: RenewBody = parse(text)?;
-                    json!({"ok": true, "renewed": ledger.renew(&b.request_id, b.now)})
-                }
-                "/reserve" => {
-                    let b: ReserveBody = parse(text)?;
-                    let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
-                    match ledger.reserve(&b.request_id, b.amount, &covered, b.now) {
-                        Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "alerts": r.alerts, "held": r.held}),
-                        Err(e) => json!({"ok": false, "exceeded": e}),
-                    }
-                }
-                "/config" => {
-                    let c: LedgerConfig = parse(text)?;
-                    let budgets = c.budgets.unwrap_or_else(|| ledger.specs.clone());
-                    if let Err(why) = crate::budget::check_budgets(&budgets) {
-                        return Ok(Applied::Response(Response::error(why, 400)?));
-                    }
-                    let limits = c.limits.unwrap_or_else(|| ledger.limits.clone());
-                    ledger.configure(budgets, limits, worker::Date::now().as_millis() as i64 / 1000);
-                    json!({"ok": true})
-                }
-                "/state" => {
-                    let ledger = ledger.as_of(super::http::now_unix());
-                    return Ok(Applied::Response(Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
-                        "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}))?));
-                }
-                "/reservations" => {
-                    // For the admin API only: every request in flight, with what it holds.
-                    let ledger = ledger.as_of(super::http::now_unix());
-                    return Ok(Applied::Response(Response::from_json(&json!({"reservations": ledger.reservations}))?));
-                }
-                _ => return Ok(Applied::Response(Response::error("unknown ledger operation", 404)?)),
             }
+            "/finish" => {
+                let mut b: FinishBody = parse(text)?;
+                // The worker sends a batch again when its call fails; what was applied then is
+                // not applied twice (settlement, spend and rollups all add). The rollups, the
+                // ids and the settlements are stored together or not at all (one transaction,
+                // see `fetch`), so a batch is either applied whole or sent again whole.
+                // One statement each for the whole batch, looking up and recording its ids
+                // (a JSON array bound once): a statement per request cost more than the
+                // rollups themselves.
+                let sql = self.state.storage().sql();
+                b.items.retain(|item| !self.finished.borrow().contains(&item.request_id));
+                if !b.items.is_empty() {
+                    let applied: Vec<FoundId> = sql.exec(FIND_FINISHED, vec![request_ids(&b.items)])?.to_array()?;
+                    let applied: std::collections::HashSet<String> = applied.into_iter().map(|row| row.request_id).collect();
+                    b.items.retain(|item| !applied.contains(&item.request_id));
+                }
+                self.record(b.items.iter().filter_map(|item| item.event.as_ref()), b.now)?;
+                self.injected_failure(path)?;
+                if !b.items.is_empty() {
+                    sql.exec(RECORD_FINISHED, vec![SqlStorageValue::Integer(b.now), request_ids(&b.items)])?;
+                }
+                if b.now - self.finished_purged_at.get() >= 60 {
+                    sql.exec("DELETE FROM finished_requests WHERE at < ?", vec![SqlStorageValue::Integer(b.now - FINISHED_KEPT_SECS)])?;
+                    self.finished_purged_at.set(b.now);
+                }
+                for item in &b.items {
+                    let tags = item.event.as_ref().map(|e| &e.attribution);
+                    let tag = |f: fn(&crate::events::Attribution) -> &String| tags.map_or("", |a| f(a).as_str());
+                    let covered = Covered { team: tag(|a| &a.team), feature: tag(|a| &a.feature), env: tag(|a| &a.environment), key_id: &item.key_id };
+                    ledger.finish(&item.request_id, item.actual.unwrap_or(Usd::ZERO), &covered, b.now);
+                    if let (Some(admitted), Some(event)) = (item.admitted_tokens, &item.event) {
+                        ledger.count_used_tokens(&item.key_id, admitted, event.input_tokens + event.output_tokens, b.now);
+                    }
+                    self.finished.borrow_mut().remember(&item.request_id);
+                }
+                json!({"ok": true, "finished": b.items.len()})
+            }
+            "/renew" => {
+                let b: RenewBody = parse(text)?;
+                json!({"ok": true, "renewed": ledger.renew(&b.request_id, b.now)})
+            }
+            "/reserve" => {
+                let b: ReserveBody = parse(text)?;
+                let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
+                match ledger.reserve(&b.request_id, b.amount, &covered, b.now) {
+                    Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "alerts": r.alerts, "held": r.held}),
+                    Err(e) => json!({"ok": false, "exceeded": e}),
+                }
+            }
+            "/config" => {
+                let c: LedgerConfig = parse(text)?;
+                let budgets = c.budgets.unwrap_or_else(|| ledger.specs.clone());
+                if let Err(why) = crate::budget::check_budgets(&budgets) {
+                    return Ok(Applied::Response(Response::error(why, 400)?));
+                }
+                let limits = c.limits.unwrap_or_else(|| ledger.limits.clone());
+                ledger.configure(budgets, limits, worker::Date::now().as_millis() as i64 / 1000);
+                json!({"ok": true})
+            }
+            "/state" => {
+                let ledger = ledger.as_of(super::http::now_unix());
+                return Ok(Applied::Response(Response::from_json(&json!({"budgets": ledger.specs, "states": ledger.states, "limits": ledger.limits,
+                    "open_reservations": ledger.reservations.len(), "alerts": ledger.alerts}))?));
+            }
+            "/reservations" => {
+                // For the admin API only: every request in flight, with what it holds.
+                let ledger = ledger.as_of(super::http::now_unix());
+                return Ok(Applied::Response(Response::from_json(&json!({"reservations": ledger.reservations}))?));
+            }
+            _ => return Ok(Applied::Response(Response::error("unknown ledger operation", 404)?)),
         };
-        let (value, changed) = {
-            let mut guard = self.ledger.borrow_mut();
-            let ledger = guard.as_mut().ok_or_else(|| worker::Error::RustError("the ledger is not loaded".into()))?;
-            let value = ledger.without_reservations();
-            let value = (self.stored_value_stale.get() || value != before).then_some(value);
-            (value, ledger.take_changed_reservations())
-        };
-        self.store(value.as_ref(), &changed)?;
+        let value = ledger.without_reservations();
+        let value = (self.stored_value_stale.get() || value != before).then_some(value);
+        let changed = ledger.take_changed_reservations();
+        self.store(ledger, value.as_ref(), &changed)?;
         self.stored_value_stale.set(false);
         Ok(Applied::Reply(reply))
     }
@@ -354,18 +347,16 @@ impl Ledger {
             .collect()
     }
 
-    /// Writes a change (inside the operation's transaction): the reservations named in
+    /// Writes a change of `ledger` (inside the operation's transaction): the reservations named in
     /// `changed`, a row each (written if the ledger still holds them, deleted if not), then the
     /// rest of the ledger, `value`, if it changed.
-    fn store(&self, value: Option<&BudgetLedger>, changed: &std::collections::BTreeSet<String>) -> worker::Result<()> {
+    fn store(&self, ledger: &BudgetLedger, value: Option<&BudgetLedger>, changed: &std::collections::BTreeSet<String>) -> worker::Result<()> {
         if !changed.is_empty() {
             let (mut kept, mut gone) = (Vec::new(), Vec::new());
-            if let Some(ledger) = self.ledger.borrow().as_ref() {
-                for id in changed {
-                    match ledger.reservations.get(id) {
-                        Some(r) => kept.push((id.as_str(), serde_json::to_string(r)?)),
-                        None => gone.push(id.as_str()),
-                    }
+            for id in changed {
+                match ledger.reservations.get(id) {
+                    Some(r) => kept.push((id.as_str(), serde_json::to_string(r)?)),
+                    None => gone.push(id.as_str()),
                 }
             }
             let sql = self.state.storage().sql();
@@ -525,17 +516,17 @@ const SELECT_RESERVATIONS: &str = "SELECT request_id, reservation FROM reservati
 /// Writes a JSON array of `[request_id, reservation]` pairs (`WHERE true`: SQLite's upsert
 /// after a SELECT needs one, or it reads `ON` as a join's).
 const UPSERT_RESERVATIONS: &str = "INSERT INTO reservations (request_id, reservation) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true ON CONFLICT (request_id) DO UPDATE SET reservation = excluded.reservation";
-/// `TEST_LEDGER_FAIL` read: "/finish:1,/renew:3" (a malformed part is ignored; unset in any deployment).
-fn failures_to_inject(env: &Env) -> std::collections::HashMap<String, u32> {
-    let spec = env.var("TEST_LEDGER_FAIL").map(|v| v.to_string()).unwrap_or_default();
-    spec.split(',').filter_map(|part| part.trim().rsplit_once(':')).filter_map(|(path, n)| Some((path.to_string(), n.parse().ok()?))).collect()
-}
-
 /// Rows written or deleted by one statement: a reservation's row is about 150 bytes, the bound
 /// JSON at most a few hundred KB.
 const ROWS_PER_STATEMENT: usize = 1_000;
 /// Deletes the rows of a JSON array of request ids.
 const DELETE_RESERVATIONS: &str = "DELETE FROM reservations WHERE request_id IN (SELECT value FROM json_each(?))";
+
+/// `TEST_LEDGER_FAIL` read: "/finish:1,/renew:3" (a malformed part is ignored; unset in any deployment).
+fn failures_to_inject(env: &Env) -> std::collections::HashMap<String, u32> {
+    let spec = env.var("TEST_LEDGER_FAIL").map(|v| v.to_string()).unwrap_or_default();
+    spec.split(',').filter_map(|part| part.trim().rsplit_once(':')).filter_map(|(path, n)| Some((path.to_string(), n.parse().ok()?))).collect()
+}
 
 /// What an operation answers: its reply to be sent as JSON, or a response of its own (a read,
 /// or a refusal that changed nothing).
