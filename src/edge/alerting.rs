@@ -171,6 +171,14 @@ pub async fn admin(env: &Env, tenant: &str, method: Method, body: Option<Vec<u8>
 pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = super::auth::authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
+    // Alerts are about the whole tenant (its spend, its error rates, every budget).
+    let scope = principal.report_scope();
+    if !scope.is_whole_tenant() {
+        return Err(ApiError::permission_denied(format!(
+            "This key is locked to {} and reads only that part of the tenant's reports; alerts cover the whole tenant (read them with an unlocked key).",
+            scope.describe()
+        )));
+    }
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
     let mut view = spend::call(&stub, "/alerts", None).await?;
     // Destinations are the admin's business; a tenant key sees the rules and the alerts.

@@ -28,6 +28,13 @@ pub struct Principal {
     pub tags_locked: bool,
 }
 
+impl Principal {
+    /// What this credential may read of its tenant's reports.
+    pub fn report_scope(&self) -> crate::report_scope::ReportScope {
+        crate::report_scope::ReportScope::for_key(&self.key_id, &self.tags, self.tags_locked)
+    }
+}
+
 thread_local! {
     static CACHE: RefCell<HashMap<String, (f64, Principal)>> = RefCell::new(HashMap::new());
 }

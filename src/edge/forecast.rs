@@ -21,11 +21,11 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
     let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let filters = crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let filters = principal.report_scope().filters(crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)?;
     let now = now_unix();
     let (month_start, month_end) = crate::forecast::month_bounds(now);
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
-    let raw = spend::usage_filtered(&stub, month_start, month_end, "", "day", &filters).await?;
+    let raw = spend::usage(&stub, month_start, month_end, "", "day", &filters).await?;
     let rows: Vec<(i64, i64)> = raw["rows"]
         .as_array()
         .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), r["cost_nanos"].as_i64().unwrap_or(0))).collect())

@@ -169,10 +169,11 @@ async fn azure_deployment(req: Request, env: &Env, rc: &RequestContext, path: &s
     }
 }
 
-/// `GET /v1/budgets`: the calling tenant's budgets and their state, and nobody else's.
+/// `GET /v1/budgets`: the calling tenant's budgets and their state, and nobody else's (a key
+/// locked to tags: the budgets on its slice, see `crate::report_scope`).
 async fn budgets(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = auth::authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
-    http::json(200, &spend::state(&stub).await?, &rc.id_headers())
+    http::json(200, &principal.report_scope().budgets_view(spend::state(&stub).await?), &rc.id_headers())
 }

@@ -356,11 +356,8 @@ pub async fn state_with_reservations(stub: &ObjectStub) -> Result<Value, ApiErro
     Ok(state)
 }
 
-pub async fn usage(stub: &ObjectStub, from: i64, to: i64, group_by: &str, granularity: &str) -> Result<Value, ApiError> {
-    usage_filtered(stub, from, to, group_by, granularity, &[]).await
-}
-
-/// [`usage`] restricted to rows whose dimensions equal the filters (validated by `rollup::parse_filters`).
-pub async fn usage_filtered(stub: &ObjectStub, from: i64, to: i64, group_by: &str, granularity: &str, filters: &[(&str, String)]) -> Result<Value, ApiError> {
+/// The tenant's usage rollups between `from` and `to`, restricted to rows whose dimensions equal
+/// the filters (validated by `rollup::parse_filters`; none: all of them).
+pub async fn usage(stub: &ObjectStub, from: i64, to: i64, group_by: &str, granularity: &str, filters: &[(&str, String)]) -> Result<Value, ApiError> {
     call(stub, "/usage", Some(json!({"from": from, "to": to, "group_by": group_by, "granularity": granularity, "filters": filters}))).await
 }

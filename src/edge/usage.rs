@@ -49,9 +49,9 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     crate::rollup::parse_group_by(&group_by)?;
     crate::rollup::Granularity::parse(&granularity)?;
     let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let filters = crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let filters = principal.report_scope().filters(crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)?;
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
-    let raw = spend::usage_filtered(&stub, from, to, &group_by, &granularity, &filters).await?;
+    let raw = spend::usage(&stub, from, to, &group_by, &granularity, &filters).await?;
     let rows = raw["rows"].as_array().cloned().unwrap_or_default();
     let mut total = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
     let mut cache_savings = 0i64;

@@ -356,6 +356,78 @@ test('a key with locked tags files its requests under them whatever the request 
   assert.equal(afterEvent.attribution.environment, 'prod', 'the key\'s default fills what the request leaves empty');
 });
 
+test('a key with locked tags reads only its slice of the reports, through a dashboard session too', async () => {
+  const tenant = 'sec-scope';
+  assert.equal((await adminCall('PUT', `/admin/tenants/${tenant}`, { name: tenant, plan: 'pro' })).status, 200);
+  const locked = await adminCall('POST', '/admin/keys', { tenant_id: tenant, name: 'payments', tags: { team: 'payments', environment: 'prod' }, lock_tags: true });
+  const open = await adminCall('POST', '/admin/keys', { tenant_id: tenant, name: 'everyone' });
+  assert.equal(locked.status, 201, locked.text);
+  const budgets = [
+    { id: 'all', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '100' },
+    { id: 'pay', scope: { kind: 'team', value: 'payments' }, window: 'monthly', hard_limit: '50' },
+    { id: 'search', scope: { kind: 'team', value: 'search' }, window: 'monthly', hard_limit: '50' },
+    { id: 'checkout', scope: { kind: 'feature', value: 'checkout' }, window: 'monthly', hard_limit: '50' },
+    { id: 'mine', scope: { kind: 'key', value: locked.json.key_id } , window: 'monthly', hard_limit: '5' },
+  ];
+  assert.equal((await adminCall('PUT', `/admin/tenants/${tenant}/budgets`, { budgets, limits: {} })).status, 200);
+  for (const [key, team, user] of [[locked.json.key, 'payments', 'pat'], [open.json.key, 'search', 'sam'], [open.json.key, 'search', 'sue']]) {
+    const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { key, headers: { 'x-costrouter-team': team, 'x-costrouter-user': user, 'x-costrouter-feature': 'checkout' } });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    await resp.text();
+  }
+  const as = (key) => ({ key, who: key === locked.json.key ? 'locked' : 'open' });
+  // Spend reaches the reports once the ledger has taken the batch.
+  let whole;
+  for (let i = 0; i < 100 && whole?.json?.totals?.requests !== 3; i++) {
+    if (i) await new Promise((res) => setTimeout(res, 100));
+    whole = await send('/v1/usage?group_by=team,user', as(open.json.key));
+  }
+  assert.equal(whole.json.totals.requests, 3, whole.text);
+
+  const mine = await send('/v1/usage?group_by=team,user', as(locked.json.key));
+  assert.equal(mine.status, 200, mine.text);
+  assert.deepEqual(mine.json.data.map((row) => [row.team, row.user, row.requests]), [['payments', 'pat', 1]], 'no other team, none of its users');
+  assert.equal(mine.json.totals.requests, 1);
+  assert.deepEqual(mine.json.filters, { team: 'payments', env: 'prod' }, 'the answer says what it was limited to');
+  assert.equal((await send('/v1/usage?team=payments&feature=checkout', as(locked.json.key))).json.totals.requests, 1, 'a filter inside the slice');
+  for (const path of ['/v1/usage?team=search', '/v1/usage?env=dev', '/v1/forecast?team=search']) {
+    const refused = await send(path, as(locked.json.key));
+    assertError(refused, 403, { type: 'permission_error', code: 'permission_denied' });
+    assert.match(refused.json.error.message, /locked to team 'payments', env 'prod'/);
+    assert.equal(refused.json.error.param, path.includes('env=') ? 'env' : 'team');
+  }
+  const forecast = await send('/v1/forecast', as(locked.json.key));
+  assert.equal(forecast.status, 200, forecast.text);
+  assert.equal(forecast.json.spent_usd, (await send('/v1/forecast?team=payments&env=prod', as(open.json.key))).json.spent_usd);
+  assert.notEqual(forecast.json.spent_usd, (await send('/v1/forecast', as(open.json.key))).json.spent_usd, 'not the tenant\'s');
+
+  // Budgets: those whose spend is all its own (its team's, its key's); not the tenant's, another
+  // team's, or a feature's it shares with other teams.
+  const ownBudgets = await send('/v1/budgets', as(locked.json.key));
+  assert.equal(ownBudgets.status, 200, ownBudgets.text);
+  assert.deepEqual(ownBudgets.json.budgets.map((b) => b.id), ['pay', 'mine']);
+  assert.deepEqual(Object.keys(ownBudgets.json.states).sort(), ['mine', 'pay']);
+  assert.equal(ownBudgets.json.open_reservations, undefined);
+  assert.deepEqual(ownBudgets.json.scope, { team: 'payments', env: 'prod' });
+  const allBudgets = await send('/v1/budgets', as(open.json.key));
+  assert.deepEqual(allBudgets.json.budgets.map((b) => b.id), ['all', 'pay', 'search', 'checkout', 'mine']);
+  assert.equal(allBudgets.json.open_reservations, 0);
+
+  // Alerts are the whole tenant's: refused, not filtered into something misleading.
+  assertError(await send('/v1/alerts', as(locked.json.key)), 403, { code: 'permission_denied' });
+  assert.equal((await send('/v1/alerts', as(open.json.key))).status, 200);
+  assert.equal((await send('/v1/recommendations', as(locked.json.key))).status, 200);
+
+  // A dashboard session opened with the key reads what the key reads.
+  const login = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: locked.json.key }) });
+  assert.equal(login.status, 200, await login.clone().text());
+  const cookie = login.headers.get('set-cookie').split(';')[0];
+  const viaSession = await send('/v1/usage?group_by=team', { key: null, headers: { cookie }, who: 'locked session' });
+  assert.equal(viaSession.status, 200, viaSession.text);
+  assert.deepEqual(viaSession.json.data.map((row) => row.team), ['payments']);
+  assertError(await send('/v1/usage?team=search', { key: null, headers: { cookie }, who: 'locked session' }), 403);
+});
+
 test('a restricted tenant sees only its allowed alias and gets 404 model_not_found for the rest', async () => {
   const key = KEYS.restricted;
   const models = await send('/v1/models', { key, who: 'restricted' });
