@@ -37,6 +37,43 @@ impl ProviderWaits {
     }
 }
 
+/// The candidates a request passed over without calling them: behind an open breaker, or held
+/// for the wait their provider asked for (`routing::health::Admission::Refuse`).
+#[derive(Debug, Default)]
+pub struct Unavailable {
+    skipped: usize,
+    /// How many of them a provider holds after refusing with a 429 (a rate limit).
+    rate_limited: usize,
+    soonest_ms: Option<f64>,
+}
+
+impl Unavailable {
+    pub fn note(&mut self, retry_in_ms: f64, held_by: Option<u16>) {
+        self.skipped += 1;
+        self.rate_limited += usize::from(held_by == Some(429));
+        self.soonest_ms = Some(self.soonest_ms.map_or(retry_in_ms, |soonest| soonest.min(retry_in_ms)));
+    }
+
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// The error for a request none of whose candidates could be called (`model` as
+    /// [`ApiError::every_breaker_open`] names it, `why` each one's reason), and its
+    /// `retry-after`: the soonest any of them takes calls again. When every one is held by its
+    /// provider's rate limit, the client hears the 429 those calls would have brought, as
+    /// LiteLLM's router answers when all deployments cool down; else the 503 of open breakers.
+    pub fn error(&self, model: &str, why: &[String]) -> (ApiError, Vec<(&'static str, String)>) {
+        let error = if self.skipped > 0 && self.rate_limited == self.skipped {
+            ApiError::upstream_failed(429, format!("Every deployment for {model} is rate limited by its provider for now: {}.", why.join("; ")))
+        } else {
+            ApiError::every_breaker_open(model, why)
+        };
+        let wait = self.soonest_ms.map(|ms| retry_after_headers(((ms / 1000.0).ceil() as i64).clamp(1, 120))).unwrap_or_default();
+        (error, wait)
+    }
+}
+
 /// The error that ends a request no deployment served, when every candidate either refused it
 /// as it is or sat behind an open breaker: a provider's refusal (a parameter it does not take, a
 /// prompt too long for its window) even beside open breakers, since a retry would meet it again;
@@ -69,6 +106,26 @@ mod tests {
         let mut long = ProviderWaits::default();
         long.note(Some(600));
         assert_eq!(long.headers(429, 1)[0], ("retry-after", "120".to_string()), "at most 120 s");
+    }
+
+    #[test]
+    fn candidates_held_by_their_providers_rate_limits_are_a_429_and_the_soonest_is_told() {
+        let mut held = Unavailable::default();
+        held.note(12_300.0, Some(429));
+        held.note(4_100.0, Some(429));
+        let (error, wait) = held.error("'m'", &["a: held".into(), "b: held".into()]);
+        assert_eq!((error.status, error.code), (429, "upstream_rate_limited"));
+        assert!(error.message.contains("a: held; b: held"), "{}", error.message);
+        assert_eq!(wait, vec![("retry-after", "5".to_string())]);
+        // One of them behind an open breaker (or held after a 503): unavailable, not rate limited.
+        let mut mixed = Unavailable::default();
+        mixed.note(30_000.0, None);
+        mixed.note(200.0, Some(429));
+        let (error, wait) = mixed.error("'m'", &[]);
+        assert_eq!((error.status, error.code), (503, "no_available_route"));
+        assert_eq!(wait, vec![("retry-after", "1".to_string())], "at least a second");
+        assert_eq!(mixed.skipped(), 2);
+        assert_eq!(Unavailable::default().error("'m'", &[]).1, vec![]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use worker::{Env, Request, Response};
 use super::body_stream::BodyStream;
 
 use crate::api::chat::ChatRequest;
-use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits};
+use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
@@ -468,7 +468,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let mut waits = ProviderWaits::default();
     // Candidates that could not serve the request as it is (the refusals above), and candidates
     // passed over behind an open breaker.
-    let (mut rejections, mut circuit_skips) = (0usize, 0usize);
+    let mut rejections = 0usize;
+    let mut unavailable = Unavailable::default();
     // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
     // cascade steps aside and the first candidate streams as usual.
     let cascade = decision.cascade.filter(|c| !chat.stream || c.buffer_streams);
@@ -545,10 +546,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         };
         // Asked only once the request is one this provider can take: a request refused here
         // never becomes a half-open breaker's probe.
-        if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
-            attempts.failures.push(health::refusal(&provider.id, retry_in_ms));
+        if let Admission::Refuse { retry_in_ms, held_by } = health::admit(&provider.id, &candidate.upstream_model) {
+            attempts.failures.push(health::refusal(&provider.id, retry_in_ms, held_by));
             attempts.passed_over += 1;
-            circuit_skips += 1;
+            unavailable.note(retry_in_ms, held_by);
             continue;
         }
         // A chain of slow whole answers (fallbacks, cascade steps) can outlast the reservation
@@ -728,6 +729,11 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         health::failure(rc, &provider.id, &candidate.upstream_model);
                     }
                 }
+                // The calls it says it would refuse are not made (a request too large waits on
+                // nothing the deployment holds).
+                if let (429 | 503, Some(wait), false) = (status, wait, too_large) {
+                    health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait);
+                }
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
@@ -801,10 +807,16 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     // fit: the client's to fix, not to retry), or some sat behind open breakers (unavailable for
     // now, not an upstream error). A provider's refusal is what the client hears even beside open
     // breakers: told "retry", the SDKs would send it again into the same refusal.
-    let nothing_served = kept.is_none() && attempts.escalations.is_empty() && rejections + circuit_skips == attempts.failures.len();
+    let nothing_served = kept.is_none() && attempts.escalations.is_empty() && rejections + unavailable.skipped() == attempts.failures.len();
     if nothing_served {
-        let breakers_open = || ApiError::every_breaker_open(&requested_and_routed(&decision), &attempts.failures);
-        if let Some(refusal) = refusal_when_nothing_served(too_long.or(provider_refusal), first_rejection, circuit_skips, breakers_open) {
+        let breakers_open = || {
+            let (error, wait) = unavailable.error(&requested_and_routed(&decision), &attempts.failures);
+            for (name, value) in wait {
+                rc.add_header(name, value);
+            }
+            error
+        };
+        if let Some(refusal) = refusal_when_nothing_served(too_long.or(provider_refusal), first_rejection, unavailable.skipped(), breakers_open) {
             return Err(refusal);
         }
     }

@@ -3,7 +3,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
-use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits};
+use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
 use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Rejection, Target};
@@ -119,7 +119,7 @@ pub struct Embedded<'a> {
 pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest, files_attempts: bool) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
-    let mut circuit_skips = 0;
+    let mut unavailable = Unavailable::default();
     // The waits refusing providers asked for, told if every deployment fails (as chat).
     let mut waits = ProviderWaits::default();
     // Deployments whose adapter cannot express the request (Gemini takes no token arrays): the
@@ -146,9 +146,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         };
         // Circuit breakers work as for chat: a deployment whose breaker is open is passed over,
         // and its failures here count toward opening it.
-        if let Admission::Refuse { retry_in_ms } = health::admit(&provider.id, &candidate.upstream_model) {
-            failures.push(health::refusal(&provider.id, retry_in_ms));
-            circuit_skips += 1;
+        if let Admission::Refuse { retry_in_ms, held_by } = health::admit(&provider.id, &candidate.upstream_model) {
+            failures.push(health::refusal(&provider.id, retry_in_ms, held_by));
+            unavailable.note(retry_in_ms, held_by);
             continue;
         }
         if files_attempts {
@@ -214,6 +214,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     if status == 429 || status == 503 {
                         worst_status = status;
                         waits.note(wait);
+                        if let Some(wait) = wait {
+                            health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait);
+                        }
                     }
                     continue 'deployments;
                 }
@@ -243,13 +246,19 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         health::success(&provider.id, &candidate.upstream_model, crate::routing::health::AnswerKind::Whole, (http::now_ms() - sent_at) / answers.len() as f64);
         return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate, failures });
     }
-    if refusals + circuit_skips == failures.len() {
+    if refusals + unavailable.skipped() == failures.len() {
         // The request as it is can be taken by no deployment (the client's to change, not to
-        // retry), or some are behind an open breaker (unavailable for now), as in chat.
-        let breakers_open = || ApiError::every_breaker_open(&format!("'{}'", decision.requested), &failures);
-        return Err(refusal_when_nothing_served(provider_refusal, first_refusal, circuit_skips, breakers_open).unwrap_or_else(breakers_open));
+        // retry), or some are behind an open breaker or held (unavailable for now), as in chat.
+        let breakers_open = || {
+            let (error, wait) = unavailable.error(&format!("'{}'", decision.requested), &failures);
+            for (name, value) in wait {
+                rc.add_header(name, value);
+            }
+            error
+        };
+        return Err(refusal_when_nothing_served(provider_refusal, first_refusal, unavailable.skipped(), breakers_open).unwrap_or_else(breakers_open));
     }
-    for (name, value) in waits.headers(worst_status, failures.len() - refusals - circuit_skips) {
+    for (name, value) in waits.headers(worst_status, failures.len() - refusals - unavailable.skipped()) {
         rc.add_header(name, value);
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))

@@ -45,8 +45,18 @@ pub fn failure(rc: &RequestContext, provider: &str, upstream_model: &str) {
 }
 
 /// Why a deployment was passed over, for the route reason or the final error.
-pub fn refusal(provider: &str, retry_in_ms: f64) -> String {
-    format!("{provider}: circuit open (next probe in {:.0} s)", retry_in_ms / 1000.0)
+pub fn refusal(provider: &str, retry_in_ms: f64, held_by: Option<u16>) -> String {
+    let secs = (retry_in_ms / 1000.0).ceil();
+    match held_by {
+        Some(status) => format!("{provider}: held {secs:.0} s more, as it asked with its HTTP {status}"),
+        None => format!("{provider}: circuit open (next probe in {secs:.0} s)"),
+    }
+}
+
+/// The provider refused a call with `status` and asked for `wait_secs` without calls (see
+/// `HealthBoard::record_wait`); the refusal itself is counted by [`failure`].
+pub fn asked_to_wait(provider: &str, upstream_model: &str, status: u16, wait_secs: u32) {
+    BOARD.with(|b| b.borrow_mut().record_wait(&deployment_key(provider, upstream_model), status, f64::from(wait_secs) * 1000.0, now_ms()));
 }
 
 /// The deployment's latency average for answers read this way, and whether it is fresh.

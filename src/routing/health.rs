@@ -6,6 +6,11 @@
 //!
 //! Closed → (N consecutive failures) → Open for a cooldown → HalfOpen: one probe request; its
 //! success closes the breaker, its failure opens it again.
+//!
+//! Apart from the breaker, a provider that refuses with a wait (`retry-after` on a 429 or 503)
+//! holds its deployment for that long, up to [`MAX_HOLD_MS`]: the calls it said it would refuse
+//! are not made (each would cost its request a round trip before the fallback, and the provider
+//! more load), as LiteLLM's router cools a deployment down.
 
 use std::collections::HashMap;
 
@@ -44,9 +49,23 @@ pub enum BreakerState {
     HalfOpen { probe_in_flight: bool, probe_started_ms: f64 },
 }
 
+/// The longest a provider's own wait holds its deployment. Azure answers an exhausted daily quota
+/// with `retry-after: 86400`; a quota raised meanwhile would leave the deployment unused for a
+/// day. Past this, one call asks again (and is held again if refused again).
+pub const MAX_HOLD_MS: f64 = 60_000.0;
+
+/// A provider asked for no calls until `until_ms`, refusing with `status` (429 or 503).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Hold {
+    pub until_ms: f64,
+    pub status: u16,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeploymentHealth {
     pub breaker: BreakerState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<Hold>,
     pub consecutive_failures: u32,
     pub successes: u64,
     pub failures: u64,
@@ -74,6 +93,7 @@ impl Default for DeploymentHealth {
     fn default() -> Self {
         DeploymentHealth {
             breaker: BreakerState::Closed,
+            held: None,
             consecutive_failures: 0,
             successes: 0,
             failures: 0,
@@ -90,8 +110,9 @@ pub enum Admission {
     Allow,
     /// The breaker is half open: this request is the probe.
     Probe,
-    /// The breaker is open; `retry_in_ms` until a probe is allowed.
-    Refuse { retry_in_ms: f64 },
+    /// The breaker is open, or the provider asked for a wait (`held_by`: the status it refused
+    /// with); `retry_in_ms` until a call is allowed.
+    Refuse { retry_in_ms: f64, held_by: Option<u16> },
 }
 
 #[derive(Debug, Default)]
@@ -112,12 +133,17 @@ impl HealthBoard {
 
     pub fn admit(&mut self, key: &str, now_ms: f64) -> Admission {
         let h = self.deployments.entry(key.to_string()).or_default();
+        match h.held {
+            Some(hold) if now_ms < hold.until_ms => return Admission::Refuse { retry_in_ms: hold.until_ms - now_ms, held_by: Some(hold.status) },
+            Some(_) => h.held = None,
+            None => {}
+        }
         match h.breaker {
             BreakerState::Closed => Admission::Allow,
-            BreakerState::Open { until_ms } if now_ms < until_ms => Admission::Refuse { retry_in_ms: until_ms - now_ms },
+            BreakerState::Open { until_ms } if now_ms < until_ms => Admission::Refuse { retry_in_ms: until_ms - now_ms, held_by: None },
             BreakerState::HalfOpen { probe_in_flight: true, probe_started_ms } if now_ms - probe_started_ms < self.config.probe_timeout_ms => {
                 // One probe at a time; others wait a little rather than pile onto a sick deployment.
-                Admission::Refuse { retry_in_ms: 1_000.0 }
+                Admission::Refuse { retry_in_ms: 1_000.0, held_by: None }
             }
             BreakerState::Open { .. } | BreakerState::HalfOpen { .. } => {
                 h.breaker = BreakerState::HalfOpen { probe_in_flight: true, probe_started_ms: now_ms };
@@ -195,6 +221,20 @@ impl HealthBoard {
         false
     }
 
+    /// The provider refused a call with `status` (429 or 503) and asked for `wait_ms` without
+    /// calls: the deployment is held that long, at most [`MAX_HOLD_MS`] (a longer hold it already
+    /// has stands). The refusal counts against the breaker too ([`HealthBoard::record_failure`]).
+    pub fn record_wait(&mut self, key: &str, status: u16, wait_ms: f64, now_ms: f64) {
+        if wait_ms <= 0.0 || !wait_ms.is_finite() {
+            return;
+        }
+        let h = self.deployments.entry(key.to_string()).or_default();
+        let until_ms = now_ms + wait_ms.min(MAX_HOLD_MS);
+        if h.held.is_none_or(|held| held.until_ms < until_ms) {
+            h.held = Some(Hold { until_ms, status });
+        }
+    }
+
     /// The average latency of answers read this way, and whether it is fresh (a sample within
     /// `latency_stale_ms`); `None` when unmeasured.
     pub fn latency_ms(&self, key: &str, kind: AnswerKind, now_ms: f64) -> Option<(f64, bool)> {
@@ -229,11 +269,11 @@ mod tests {
         b.record_failure(k, 11.0);
         assert_eq!(b.admit(k, 12.0), Admission::Allow, "a success resets the count");
         assert!(b.record_failure(k, 13.0), "the third failure in a row opens it");
-        assert_eq!(b.admit(k, 500.0), Admission::Refuse { retry_in_ms: 513.0 });
+        assert_eq!(b.admit(k, 500.0), Admission::Refuse { retry_in_ms: 513.0, held_by: None });
         assert_eq!(b.admit(k, 1013.0), Admission::Probe);
         assert!(matches!(b.admit(k, 1014.0), Admission::Refuse { .. }), "one probe at a time");
         assert!(b.record_failure(k, 1020.0), "a failed probe opens it again");
-        assert_eq!(b.admit(k, 1500.0), Admission::Refuse { retry_in_ms: 520.0 }, "a failed probe reopens");
+        assert_eq!(b.admit(k, 1500.0), Admission::Refuse { retry_in_ms: 520.0, held_by: None }, "a failed probe reopens");
         assert_eq!(b.admit(k, 2020.0), Admission::Probe);
         b.record_success(k, AnswerKind::Whole, 300.0, 2020.0);
         assert_eq!(b.admit(k, 2021.0), Admission::Allow);
@@ -270,7 +310,7 @@ mod tests {
         let k = "anthropic/claude-haiku-4-5";
         assert!(b.record_failure(k, 0.0));
         assert_eq!(b.admit(k, 1000.0), Admission::Probe);
-        assert_eq!(b.admit(k, 1001.0), Admission::Refuse { retry_in_ms: 1_000.0 }, "one probe at a time");
+        assert_eq!(b.admit(k, 1001.0), Admission::Refuse { retry_in_ms: 1_000.0, held_by: None }, "one probe at a time");
         // The probe's request was refused by the upstream as a client error (a bad image URL).
         b.record_neutral(k);
         assert_eq!(b.admit(k, 1002.0), Admission::Probe, "without this, the breaker refused every request from then on");
@@ -306,6 +346,32 @@ mod tests {
         // Its client went away: the request was cancelled and reports nothing.
         assert!(matches!(b.admit(k, 60_999.0), Admission::Refuse { .. }));
         assert_eq!(b.admit(k, 61_000.0), Admission::Probe, "not locked out for the isolate's life");
+    }
+
+    #[test]
+    fn a_provider_that_asks_for_a_wait_holds_its_deployment_that_long_at_most_a_minute() {
+        let mut b = HealthBoard::default();
+        let k = "azure-eu/mini";
+        b.record_failure(k, 0.0);
+        b.record_wait(k, 429, 20_000.0, 0.0);
+        assert_eq!(b.admit(k, 5_000.0), Admission::Refuse { retry_in_ms: 15_000.0, held_by: Some(429) }, "one refusal holds it: no breaker threshold to reach first");
+        assert_eq!(b.admit(k, 20_000.0), Admission::Allow, "then it is asked again (its breaker is still closed)");
+        assert_eq!(b.snapshot()[0].1.held, None, "an ended hold is forgotten");
+        // A shorter wait does not cut a longer hold short; a daily quota's day is held a minute.
+        b.record_wait(k, 503, 86_400_000.0, 30_000.0);
+        b.record_wait(k, 429, 1_000.0, 30_000.0);
+        assert_eq!(b.admit(k, 31_000.0), Admission::Refuse { retry_in_ms: MAX_HOLD_MS - 1_000.0, held_by: Some(503) });
+        assert_eq!(serde_json::to_value(&b.snapshot()[0].1).unwrap()["held"], serde_json::json!({"until_ms": 90_000.0, "status": 503}));
+        assert_eq!(b.admit(k, 90_000.0), Admission::Allow);
+        // "Retry at once" holds nothing.
+        b.record_wait(k, 429, 0.0, 100_000.0);
+        assert_eq!(b.admit(k, 100_000.0), Admission::Allow);
+        // A hold outlasts an open breaker's cooldown, and the breaker still opens by its count.
+        let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1_000.0, ..BreakerConfig::default() });
+        assert!(b.record_failure(k, 0.0));
+        b.record_wait(k, 429, 5_000.0, 0.0);
+        assert_eq!(b.admit(k, 2_000.0), Admission::Refuse { retry_in_ms: 3_000.0, held_by: Some(429) }, "no probe while held");
+        assert_eq!(b.admit(k, 5_000.0), Admission::Probe);
     }
 
     #[test]

@@ -34,11 +34,13 @@ before(async () => {
     price_key: 'gemini-2.5-flash',
   };
   // Deployments of their own for the rate-limit tests, whose refusals would otherwise open the
-  // breakers other tests rely on.
-  catalog.models['limited-twice'] = {
-    deployments: [{ provider: 'openai', upstream_model: 'limited-a' }, { provider: 'azure', upstream_model: 'limited-deploy' }],
-    price_key: 'gpt-4o-mini',
-  };
+  // breakers other tests rely on, and hold the deployments for the wait they ask: one pair per case.
+  for (let i = 0; i < 5; i++) {
+    catalog.models[`limited-twice-${i}`] = {
+      deployments: [{ provider: 'openai', upstream_model: `limited-a-${i}` }, { provider: 'azure', upstream_model: `limited-deploy-${i}` }],
+      price_key: 'gpt-4o-mini',
+    };
+  }
   catalog.models['limited-then-flaky'] = {
     deployments: [{ provider: 'openai', upstream_model: 'limited-model' }, { provider: 'anthropic', upstream_model: 'claude-limited' }],
     price_key: 'gpt-4o-mini',
@@ -145,12 +147,16 @@ async function healthy(model, provider = 'openai') {
 
 // ---- the matrix -------------------------------------------------------------------------------------
 
+/** A refusal that asked for a wait holds its deployment that long: the next test waits it out. */
+const waitOutHold = (fault) => new Promise((res) => setTimeout(res, fault.holdsMs ? fault.holdsMs + 100 : 0));
+
 /**
  * Faults that happen before the answer starts: the router can still try the next deployment.
  * `error` is what the client gets when there is none; `why` is how the route reason explains it.
  */
 const EARLY_FAULTS = [
-  { name: 'HTTP 429', response: { status: 429 }, why: /openai: HTTP 429 \(Rate limit reached/, error: { status: 429, type: 'rate_limit_error', code: 'upstream_rate_limited' } },
+  // The fake's 429 asks for `retry-after: 1`, which holds the deployment that second.
+  { name: 'HTTP 429', response: { status: 429 }, why: /openai: HTTP 429 \(Rate limit reached/, error: { status: 429, type: 'rate_limit_error', code: 'upstream_rate_limited' }, holdsMs: 1_000 },
   { name: 'HTTP 500', response: { status: 500 }, why: /openai: HTTP 500 \(The server had an error/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
   { name: 'HTTP 503', response: { status: 503 }, why: /openai: HTTP 503 \(The server is overloaded/, error: { status: 503, type: 'service_unavailable', code: 'upstream_unavailable' } },
   { name: 'connection reset', response: { fault: 'reset' }, why: /openai: connection failed/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
@@ -164,6 +170,7 @@ for (const fault of EARLY_FAULTS) {
     test(`${fault.name}, ${mode}, with a fallback: served by azure, and the reason says why`, async () => {
       r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: fault.response });
       await assertServedByAzure(await chat(ask('gpt-4o-mini', stream)), stream, fault.why);
+      await waitOutHold(fault);
       await healthy('gpt-4o-mini');
     });
 
@@ -172,6 +179,7 @@ for (const fault of EARLY_FAULTS) {
       const error = await assertCleanError(await chat(ask('gpt-4o', stream)), fault.error);
       assert.match(error.message, /^Every deployment for 'gpt-4o' failed: /);
       assert.match(error.message, fault.why);
+      await waitOutHold(fault);
       await healthy('gpt-4o');
     });
   }
@@ -357,15 +365,27 @@ test('when every deployment is rate limited, the client is told the soonest a pr
     [{ 'retry-after': '300' }, { 'retry-after-ms': '90000' }, '90', 'false'],
     [{ 'retry-after': '300' }, { 'retry-after': '600' }, '120', 'false'],
   ];
-  for (const [openaiWait, azureWait, told, shouldRetry] of cases) {
-    r.upstream.script({ provider: 'openai', model: 'limited-a', response: { status: 429, headers: openaiWait } });
-    r.upstream.script({ provider: 'azure', model: 'limited-deploy', response: { status: 429, headers: azureWait } });
-    const resp = await chat(ask('limited-twice', false));
+  for (const [i, [openaiWait, azureWait, told, shouldRetry]] of cases.entries()) {
+    r.upstream.script({ provider: 'openai', model: `limited-a-${i}`, response: { status: 429, headers: openaiWait } });
+    r.upstream.script({ provider: 'azure', model: `limited-deploy-${i}`, response: { status: 429, headers: azureWait } });
+    const resp = await chat(ask(`limited-twice-${i}`, false));
     assert.equal(resp.status, 429);
     assert.equal(resp.headers.get('retry-after'), told, 'not a fixed 1 s, which the SDKs would retry into the same limit');
     assert.equal(resp.headers.get('x-should-retry'), shouldRetry, `told ${told} s`);
     await resp.text();
   }
+  // Each provider asked for a wait, so its deployment is held that long (at most a minute): a
+  // request meanwhile calls neither, and hears the same 429 at once, with the time left.
+  const sent = r.upstream.requests().length;
+  const held = await chat(ask('limited-twice-0', false));
+  const heldBody = await held.json();
+  assert.equal(held.status, 429, JSON.stringify(heldBody));
+  assert.deepEqual([heldBody.error.type, heldBody.error.code], ['rate_limit_error', 'upstream_rate_limited']);
+  assert.match(heldBody.error.message, /is rate limited by its provider for now: openai: held \d+ s more, as it asked with its HTTP 429; azure: held [1-5] s more/);
+  assert.ok(Number(held.headers.get('retry-after')) >= 1 && Number(held.headers.get('retry-after')) <= 5, held.headers.get('retry-after'));
+  assert.equal(r.upstream.requests().length, sent, 'no call made');
+  const ev = await eventFor(held.headers.get('x-costrouter-request-id'));
+  assert.deepEqual([ev.status, ev.error_code], [429, 'upstream_rate_limited']);
   // A long wait beside a deployment that failed otherwise (a 500 may answer a retry at once):
   // the wait is told, and the SDKs may still retry.
   r.upstream.script({ provider: 'openai', model: 'limited-model', response: { status: 429, headers: { 'retry-after': '90' } } });

@@ -104,6 +104,11 @@ before(async () => {
     price_key: 'text-embedding-3-small',
     deployments: [{ provider: 'openai', upstream_model: 'emb-strict' }, { provider: 'azure', upstream_model: 'emb-deploy' }],
   };
+  // Deployments of their own for the rate-limit test: a wait a provider asks for holds its
+  // deployment (up to a minute), which the other embeddings tests would otherwise meet.
+  for (const i of [0, 1]) {
+    catalog.models[`emb-limited-${i}`] = { mode: 'embedding', price_key: 'text-embedding-3-small', deployments: [{ provider: 'openai', upstream_model: `emb-limited-${i}` }] };
+  }
   // Gemini 3, whose function calls carry thought signatures it wants back.
   catalog.models['gemini-3-flash-preview'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-3-flash-preview' }], price_key: 'gemini-2.5-flash' };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
@@ -997,15 +1002,23 @@ test('embeddings: a parameter one deployment does not take goes to the next; if 
   assert.match((await refused.json()).error.message, /openai rejected the request: Unrecognized request argument supplied: dimensions/);
 });
 
-test('embeddings refused with a wait pass the wait on, as chat does', async () => {
-  for (const [wait, shouldRetry] of [['20', null], ['90', 'false']]) {
-    r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { status: 429, headers: { 'retry-after': wait } } });
-    const resp = await embed({ model: 'text-embedding-3-small', input: 'hello' });
+test('embeddings refused with a wait pass the wait on, as chat does, and hold the deployment', async () => {
+  for (const [i, wait, shouldRetry] of [[0, '20', null], [1, '90', 'false']]) {
+    r.upstream.script({ provider: 'openai', model: `emb-limited-${i}`, response: { status: 429, headers: { 'retry-after': wait } } });
+    const resp = await embed({ model: `emb-limited-${i}`, input: 'hello' });
     assert.equal(resp.status, 429);
     assert.equal(resp.headers.get('retry-after'), wait);
     assert.equal(resp.headers.get('x-should-retry'), shouldRetry);
     await resp.arrayBuffer();
   }
+  // Held for the 20 s asked: the next request makes no call and is told the time left.
+  const sent = r.upstream.requests().length;
+  const held = await embed({ model: 'emb-limited-0', input: 'hello' });
+  const body = await held.json();
+  assert.deepEqual([held.status, body.error.code], [429, 'upstream_rate_limited'], JSON.stringify(body));
+  assert.match(body.error.message, /openai: held \d+ s more, as it asked with its HTTP 429/);
+  assert.ok(Number(held.headers.get('retry-after')) > 15 && Number(held.headers.get('retry-after')) <= 20, held.headers.get('retry-after'));
+  assert.equal(r.upstream.requests().length, sent, 'no call made');
 });
 
 test('token arrays, which Gemini cannot take, go to the next deployment; with none, the refusal is the answer', async () => {

@@ -580,6 +580,9 @@ test('provider keys, the admin token and router keys never appear in any respons
     }
     r.upstream.reset();
   }
+  // Each provider's 429 asked for `retry-after: 1`, which holds its deployment that second: the
+  // tests after this one need them back.
+  await new Promise((res) => setTimeout(res, 1_100));
   // The echoes reached the client as the provider's explanation, masked.
   assert.ok(redactedSeen.length >= 8, `echoed keys were relayed (masked) in ${redactedSeen.length} answers: ${redactedSeen.join(', ')}`);
 
