@@ -58,11 +58,13 @@ impl ReportScope {
         Ok(requested)
     }
 
-    /// Whether all of a budget's spend lies inside the scope: a budget on the key itself, or on a
-    /// tag value the scope fixes. A tenant budget, or one on a tag the key leaves open, also
-    /// counts other keys' requests.
+    /// Whether all of a budget's spend lies inside the scope: a budget on the key itself (its
+    /// requests carry its locked tags), or on the one tag value a key locking a single tag
+    /// fixes. A budget on one of two locked tags counts requests outside the slice (a key locked
+    /// to team `payments` and env `prod` would see the team's other environments in its team's
+    /// budget), as do the tenant's and one on a tag the key leaves open.
     pub fn sees_budget(&self, scope: &Scope) -> bool {
-        let fixes = |dim: &str, value: &str| self.tags.iter().any(|(d, v)| *d == dim && v == value);
+        let fixes = |dim: &str, value: &str| matches!(self.tags.as_slice(), [(d, v)] if *d == dim && v == value);
         self.is_whole_tenant()
             || match scope {
                 Scope::Tenant => false,
@@ -137,9 +139,13 @@ mod tests {
 
     #[test]
     fn a_locked_key_sees_the_budgets_that_hold_only_its_slice() {
-        let scope = ReportScope::for_key("key_1", &Attribution { team: "payments".into(), environment: "prod".into(), ..Default::default() }, true);
+        let two_tags = ReportScope::for_key("key_1", &Attribution { team: "payments".into(), environment: "prod".into(), ..Default::default() }, true);
+        assert!(two_tags.sees_budget(&Scope::Key("key_1".into())));
+        assert!(!two_tags.sees_budget(&Scope::Team("payments".into())), "the team's other environments");
+        assert!(!two_tags.sees_budget(&Scope::Env("prod".into())), "the other teams in prod");
+        let scope = ReportScope::for_key("key_1", &tags("payments", ""), true);
         assert!(scope.sees_budget(&Scope::Team("payments".into())));
-        assert!(scope.sees_budget(&Scope::Env("prod".into())));
+        assert!(!scope.sees_budget(&Scope::Env("prod".into())));
         assert!(scope.sees_budget(&Scope::Key("key_1".into())));
         assert!(!scope.sees_budget(&Scope::Tenant));
         assert!(!scope.sees_budget(&Scope::Team("search".into())));
@@ -164,7 +170,7 @@ mod tests {
         assert_eq!(view["states"], json!({"pay": {"spent": "1"}, "mine": {"spent": "0.5"}}));
         assert_eq!(view["alerts"], json!([{"budget_id": "pay"}]));
         assert!(view.get("open_reservations").is_none());
-        assert_eq!(view["scope"], json!({"team": "payments", "env": "prod"}));
+        assert_eq!(view["scope"], json!({"team": "payments"}));
         assert_eq!(view["limits"], json!({"tenant_rpm": 600}));
     }
 

@@ -17,9 +17,15 @@ impl ProviderWaits {
     /// A refusal with a wait (or without one: `None`, which tells nothing).
     pub fn note(&mut self, wait: Option<u32>) {
         if let Some(wait) = wait {
-            self.soonest = Some(self.soonest.map_or(wait, |soonest| soonest.min(wait)));
+            self.note_held(wait);
             self.told += 1;
         }
+    }
+
+    /// A candidate passed over, still held for the wait its provider asked for earlier: it may
+    /// take calls again sooner than the ones refused now.
+    pub fn note_held(&mut self, wait: u32) {
+        self.soonest = Some(self.soonest.map_or(wait, |soonest| soonest.min(wait)));
     }
 
     /// The headers for a request that failed with `status` after `calls_failed` failed calls:
@@ -35,6 +41,11 @@ impl ProviderWaits {
             vec![("retry-after", secs.to_string())]
         }
     }
+}
+
+/// A wait in milliseconds as the whole seconds a client is told (rounded up).
+pub fn whole_seconds(ms: f64) -> u32 {
+    (ms / 1000.0).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
 /// The candidates a request passed over without calling them: behind an open breaker, or held
@@ -106,6 +117,11 @@ mod tests {
         let mut long = ProviderWaits::default();
         long.note(Some(600));
         assert_eq!(long.headers(429, 1)[0], ("retry-after", "120".to_string()), "at most 120 s");
+        // A candidate held for a shorter wait than the refusals ask makes the wait shorter; it
+        // was no call, so the calls' long waits still decide whether the SDKs may retry.
+        long.note_held(20);
+        assert_eq!(long.headers(429, 1), vec![("retry-after", "20".to_string())]);
+        assert_eq!((whole_seconds(20.0), whole_seconds(1_000.0), whole_seconds(1_000.5)), (1, 1, 2));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use worker::{Env, Request, Response};
 use super::body_stream::BodyStream;
 
 use crate::api::chat::ChatRequest;
-use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
+use crate::api::no_answer::{refusal_when_nothing_served, whole_seconds, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
@@ -550,6 +550,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             attempts.failures.push(health::refusal(&provider.id, retry_in_ms, held_by));
             attempts.passed_over += 1;
             unavailable.note(retry_in_ms, held_by);
+            if held_by.is_some() {
+                waits.note_held(whole_seconds(retry_in_ms));
+            }
             continue;
         }
         // A chain of slow whole answers (fallbacks, cascade steps) can outlast the reservation
@@ -715,8 +718,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 return json_response(env, rc, principal, &cfg, &chat, &decision, candidate, provider, &attempts, answer);
             }
             Disposition::Fallback => {
-                let wait = answer.retry_after_secs;
+                let header_wait_ms = answer.retry_after_ms;
                 let body = answer.bytes().await.unwrap_or_default();
+                let wait_ms = header_wait_ms.or_else(|| adapter.wait_in_error(status, &body));
+                let wait = wait_ms.map(whole_seconds);
                 // OpenAI's "Request too large ... on tokens per min" is this request's size, not
                 // the deployment's load.
                 let too_large = status == 429 && crate::providers::too_large_for_rate_limit(&body);
@@ -731,8 +736,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 }
                 // The calls it says it would refuse are not made (a request too large waits on
                 // nothing the deployment holds).
-                if let (429 | 503, Some(wait), false) = (status, wait, too_large) {
-                    health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait);
+                if let (429 | 503, Some(wait_ms), false) = (status, wait_ms, too_large) {
+                    health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait_ms);
                 }
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {

@@ -85,15 +85,16 @@ export function headerValues(headers, names) {
 //   ["network", message]                           refused, reset, DNS: the provider never answered
 //   ["stream", status, contentType, ReadableStream, null] `wantStream` and a 2xx answer
 //   ["whole", status, contentType, Uint8Array | null, retryAfter] the whole body; null if it broke
-//                                                  off mid-way; retryAfter: seconds a refusing provider
-//                                                  asked to wait (retry-after-ms / retry-after), or null
-// `retry-after-ms` (OpenAI, Azure) or `retry-after` in seconds, rounded up; an HTTP date or
-// anything unreadable is none.
-function retryAfterSeconds(headers) {
+//                                                  off mid-way; retryAfter: milliseconds a refusing
+//                                                  provider asked to wait (retry-after-ms /
+//                                                  retry-after), or null
+// `retry-after-ms` (OpenAI, Azure) or `retry-after` in seconds; an HTTP date or anything
+// unreadable is none.
+function retryAfterMs(headers) {
   const ms = Number(headers.get('retry-after-ms'));
-  if (headers.get('retry-after-ms') !== null && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000);
+  if (headers.get('retry-after-ms') !== null && Number.isFinite(ms) && ms >= 0) return ms;
   const s = Number(headers.get('retry-after'));
-  return headers.get('retry-after') !== null && Number.isFinite(s) && s >= 0 ? Math.ceil(s) : null;
+  return headers.get('retry-after') !== null && Number.isFinite(s) && s >= 0 ? s * 1000 : null;
 }
 
 export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStream, clientSignal, abandonAfterMs) {
@@ -139,7 +140,7 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   }
   const contentType = response.headers.get('content-type');
   // How long a provider asks to be left alone (429, 503): passed on to the client.
-  const retryAfter = response.status >= 400 ? retryAfterSeconds(response.headers) : null;
+  const retryAfter = response.status >= 400 ? retryAfterMs(response.headers) : null;
   if (wantStream && response.status >= 200 && response.status < 300 && response.body) {
     // A stream is watched by its own reader from here (a client that leaves cancels it).
     stopWatching();

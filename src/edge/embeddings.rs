@@ -3,7 +3,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
-use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
+use crate::api::no_answer::{refusal_when_nothing_served, whole_seconds, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
 use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Rejection, Target};
@@ -114,8 +114,9 @@ pub struct Embedded<'a> {
 /// and is passed over with everything it answered; what those answers cost is still charged.
 ///
 /// `files_attempts`: each call is noted as the request's last attempt (`RequestContext::last_attempt`),
-/// under which a failure is filed, as chat does; not for a semantic lookup, whose chat request is
-/// filed under its own model.
+/// under which a failure is filed, as chat does, and a failure's wait goes on the response
+/// (`retry-after`); not for a semantic lookup, whose chat request is filed under its own model
+/// and answered whatever the embedder did.
 pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a RouterConfig, decision: &'a RouteDecision, emb: &EmbeddingsRequest, files_attempts: bool) -> Result<Embedded<'a>, ApiError> {
     let mut failures = Vec::new();
     let mut worst_status = 502;
@@ -149,6 +150,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         if let Admission::Refuse { retry_in_ms, held_by } = health::admit(&provider.id, &candidate.upstream_model) {
             failures.push(health::refusal(&provider.id, retry_in_ms, held_by));
             unavailable.note(retry_in_ms, held_by);
+            if held_by.is_some() {
+                waits.note_held(whole_seconds(retry_in_ms));
+            }
             continue;
         }
         if files_attempts {
@@ -186,8 +190,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 }
             };
             let status = answer.status;
-            let wait = answer.retry_after_secs;
+            let header_wait_ms = answer.retry_after_ms;
             let bytes = answer.bytes().await.unwrap_or_default();
+            let wait_ms = header_wait_ms.or_else(|| adapter.wait_in_error(status, &bytes));
             match disposition(status) {
                 Disposition::Success => match adapter.embeddings_response(&target, bytes) {
                     // One vector per input, or they cannot be told apart: a short answer would
@@ -209,13 +214,21 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 },
                 Disposition::Fallback => {
                     pay_for_dropped(&answers);
-                    health::failure(rc, &provider.id, &candidate.upstream_model);
+                    // OpenAI's "Request too large ... on tokens per min" is this request's size,
+                    // not the deployment's load (as for chat): no verdict, no hold, and a wait
+                    // that never ends if every call said so.
+                    let too_large = status == 429 && crate::providers::too_large_for_rate_limit(&bytes);
+                    if too_large {
+                        health::neutral(&provider.id, &candidate.upstream_model);
+                    } else {
+                        health::failure(rc, &provider.id, &candidate.upstream_model);
+                    }
                     failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                     if status == 429 || status == 503 {
                         worst_status = status;
-                        waits.note(wait);
-                        if let Some(wait) = wait {
-                            health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait);
+                        waits.note(if too_large { Some(u32::MAX) } else { wait_ms.map(whole_seconds) });
+                        if let (Some(wait_ms), false) = (wait_ms, too_large) {
+                            health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait_ms);
                         }
                     }
                     continue 'deployments;
@@ -251,15 +264,21 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         // retry), or some are behind an open breaker or held (unavailable for now), as in chat.
         let breakers_open = || {
             let (error, wait) = unavailable.error(&format!("'{}'", decision.requested), &failures);
-            for (name, value) in wait {
-                rc.add_header(name, value);
+            // Only on the embeddings endpoint's own answer: a semantic lookup's failure is not
+            // the chat request's, which goes on without the cache.
+            if files_attempts {
+                for (name, value) in wait {
+                    rc.add_header(name, value);
+                }
             }
             error
         };
         return Err(refusal_when_nothing_served(provider_refusal, first_refusal, unavailable.skipped(), breakers_open).unwrap_or_else(breakers_open));
     }
-    for (name, value) in waits.headers(worst_status, failures.len() - refusals - unavailable.skipped()) {
-        rc.add_header(name, value);
+    if files_attempts {
+        for (name, value) in waits.headers(worst_status, failures.len() - refusals - unavailable.skipped()) {
+            rc.add_header(name, value);
+        }
     }
     Err(ApiError::upstream_failed(worst_status, format!("Every deployment for '{}' failed: {}.", decision.requested, failures.join("; "))))
 }

@@ -53,10 +53,10 @@ pub fn refusal(provider: &str, retry_in_ms: f64, held_by: Option<u16>) -> String
     }
 }
 
-/// The provider refused a call with `status` and asked for `wait_secs` without calls (see
+/// The provider refused a call with `status` and asked for `wait_ms` without calls (see
 /// `HealthBoard::record_wait`); the refusal itself is counted by [`failure`].
-pub fn asked_to_wait(provider: &str, upstream_model: &str, status: u16, wait_secs: u32) {
-    BOARD.with(|b| b.borrow_mut().record_wait(&deployment_key(provider, upstream_model), status, f64::from(wait_secs) * 1000.0, now_ms()));
+pub fn asked_to_wait(provider: &str, upstream_model: &str, status: u16, wait_ms: f64) {
+    BOARD.with(|b| b.borrow_mut().record_wait(&deployment_key(provider, upstream_model), status, wait_ms, now_ms()));
 }
 
 /// The deployment's latency average for answers read this way, and whether it is fresh.

@@ -50,8 +50,8 @@ pub struct Answer {
     pub status: u16,
     pub content_type: Option<String>,
     pub body: AnswerBody,
-    /// Seconds a refusing provider asked to be left alone (`retry-after-ms` / `retry-after`).
-    pub retry_after_secs: Option<u32>,
+    /// Milliseconds a refusing provider asked to be left alone (`retry-after-ms` / `retry-after`).
+    pub retry_after_ms: Option<f64>,
 }
 
 pub enum AnswerBody {
@@ -116,8 +116,8 @@ pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect, client:
         let bytes = parts.get(3);
         AnswerBody::Whole((!bytes.is_null()).then(|| bytes.unchecked_into::<js_sys::Uint8Array>().to_vec()))
     };
-    let retry_after_secs = parts.get(4).as_f64().map(|s| s.clamp(0.0, u32::MAX as f64) as u32);
-    Ok(Answer { status, content_type, body, retry_after_secs })
+    let retry_after_ms = parts.get(4).as_f64().filter(|ms| ms.is_finite() && *ms >= 0.0);
+    Ok(Answer { status, content_type, body, retry_after_ms })
 }
 
 fn js_message(e: &JsValue) -> String {

@@ -83,6 +83,20 @@ impl Provider for Gemini {
     fn rejection(&self, _status: u16, body: &[u8]) -> Rejection {
         rejection(body)
     }
+
+    fn wait_in_error(&self, _status: u16, body: &[u8]) -> Option<f64> {
+        retry_delay_ms(body)
+    }
+}
+
+/// Gemini says how long to wait in its error's details, not in a header: a `google.rpc.RetryInfo`
+/// whose `retryDelay` is a protobuf duration in JSON ("36s", "3.957525076s").
+fn retry_delay_ms(body: &[u8]) -> Option<f64> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let details = v.pointer("/error/details")?.as_array()?;
+    let info = details.iter().find(|d| d.get("@type").and_then(Value::as_str).is_some_and(|t| t.ends_with("google.rpc.RetryInfo")))?;
+    let secs: f64 = info.get("retryDelay")?.as_str()?.strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then_some(secs * 1000.0)
 }
 
 /// Gemini answers 400 for problems of the deployment's own setup: an invalid or expired key
@@ -718,6 +732,17 @@ impl StreamTranslator for GeminiStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_a_quota_refusal_asks_for_is_read_from_its_retry_info() {
+        let refusal = |delay: &str| format!(r#"{{"error":{{"code":429,"message":"You exceeded your current quota","status":"RESOURCE_EXHAUSTED","details":[{{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[]}},{{"@type":"type.googleapis.com/google.rpc.Help","links":[]}},{{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"{delay}"}}]}}}}"#);
+        assert_eq!(retry_delay_ms(refusal("36s").as_bytes()), Some(36_000.0));
+        assert_eq!(retry_delay_ms(refusal("0.25s").as_bytes()), Some(250.0));
+        assert_eq!(retry_delay_ms(refusal("0s").as_bytes()), Some(0.0));
+        for unreadable in [refusal("soon"), refusal("-2s"), refusal("36"), r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}"#.to_string(), "not json".to_string()] {
+            assert_eq!(retry_delay_ms(unreadable.as_bytes()), None, "{unreadable}");
+        }
+    }
     use crate::catalog::{ProviderConfig, ProviderKind, Quirks};
     use crate::pricing::PriceTable;
     use crate::providers::sse::SseParser;

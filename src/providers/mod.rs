@@ -184,6 +184,11 @@ pub trait Provider {
     fn rejection(&self, status: u16, body: &[u8]) -> Rejection {
         openai_rejection(status, body)
     }
+    /// The wait in milliseconds a refusal's body asks for, for providers that say it there
+    /// rather than (or besides) in `retry-after`; the header, when sent, is used first.
+    fn wait_in_error(&self, _status: u16, _body: &[u8]) -> Option<f64> {
+        None
+    }
     /// The output cap this adapter sends `upstream_model` when `req` sets none, if it sends one:
     /// budget reservations and the planner's fit checks count on it instead of the model's
     /// published cap (it may depend on the request, as thinking does on Claude).

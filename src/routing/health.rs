@@ -51,8 +51,10 @@ pub enum BreakerState {
 
 /// The longest a provider's own wait holds its deployment. Azure answers an exhausted daily quota
 /// with `retry-after: 86400`; a quota raised meanwhile would leave the deployment unused for a
-/// day. Past this, one call asks again (and is held again if refused again).
-pub const MAX_HOLD_MS: f64 = 60_000.0;
+/// day. Past this, one call asks again (and is held again if refused again). 59 s: a request
+/// every candidate of which is held is told the time left, which stays within what the SDKs
+/// honour (`api::error::LONGEST_RETRY_AFTER_SDKS_HONOUR_SECS`), so they wait and retry.
+pub const MAX_HOLD_MS: f64 = 59_000.0;
 
 /// A provider asked for no calls until `until_ms`, refusing with `status` (429 or 503).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -349,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn a_provider_that_asks_for_a_wait_holds_its_deployment_that_long_at_most_a_minute() {
+    fn a_provider_that_asks_for_a_wait_holds_its_deployment_that_long_up_to_a_limit() {
         let mut b = HealthBoard::default();
         let k = "azure-eu/mini";
         b.record_failure(k, 0.0);
@@ -357,12 +359,12 @@ mod tests {
         assert_eq!(b.admit(k, 5_000.0), Admission::Refuse { retry_in_ms: 15_000.0, held_by: Some(429) }, "one refusal holds it: no breaker threshold to reach first");
         assert_eq!(b.admit(k, 20_000.0), Admission::Allow, "then it is asked again (its breaker is still closed)");
         assert_eq!(b.snapshot()[0].1.held, None, "an ended hold is forgotten");
-        // A shorter wait does not cut a longer hold short; a daily quota's day is held a minute.
+        // A shorter wait does not cut a longer hold short; a daily quota's day is held 59 s.
         b.record_wait(k, 503, 86_400_000.0, 30_000.0);
         b.record_wait(k, 429, 1_000.0, 30_000.0);
         assert_eq!(b.admit(k, 31_000.0), Admission::Refuse { retry_in_ms: MAX_HOLD_MS - 1_000.0, held_by: Some(503) });
-        assert_eq!(serde_json::to_value(&b.snapshot()[0].1).unwrap()["held"], serde_json::json!({"until_ms": 90_000.0, "status": 503}));
-        assert_eq!(b.admit(k, 90_000.0), Admission::Allow);
+        assert_eq!(serde_json::to_value(&b.snapshot()[0].1).unwrap()["held"], serde_json::json!({"until_ms": 89_000.0, "status": 503}));
+        assert_eq!(b.admit(k, 89_000.0), Admission::Allow);
         // "Retry at once" holds nothing.
         b.record_wait(k, 429, 0.0, 100_000.0);
         assert_eq!(b.admit(k, 100_000.0), Admission::Allow);

@@ -226,10 +226,10 @@ function sampleFromSchema(schema, depth = 0) {
 // ---------------------------------------------------------------------------
 
 /** What a scripted response may set: an error (`status` and the provider error body's
- * `message`, `code`, `type`, `param`, `details`, extra `headers`, or a whole `body`), a fault
+ * `message`, `code`, `type`, `param`, `details`, Gemini's `retryDelay`, extra `headers`, or a whole `body`), a fault
  * (`fault`, `delay_ms`, `location`, `truncate_after`), or the answer (`text`, `usage`,
  * `finish_reason`, `refusal`, `event_delay_ms`, `body`). */
-const RESPONSE_KEYS = new Set(['status', 'message', 'code', 'type', 'param', 'details', 'headers', 'body', 'fault', 'delay_ms', 'location', 'truncate_after', 'text', 'usage', 'finish_reason', 'refusal', 'event_delay_ms']);
+const RESPONSE_KEYS = new Set(['status', 'message', 'code', 'type', 'param', 'details', 'retryDelay', 'headers', 'body', 'fault', 'delay_ms', 'location', 'truncate_after', 'text', 'usage', 'finish_reason', 'refusal', 'event_delay_ms']);
 
 /** Validate a control rule and normalise it; throws TypeError with a readable message. */
 function normaliseRule(rule) {
@@ -377,15 +377,26 @@ function geminiError(status, ctx, o) {
     status: o.status ?? GEMINI_STATUS_NAMES[status] ?? (status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION'),
   };
   if (o.details) error.details = o.details;
+  // A quota refusal says how long to wait in its details (google.rpc.RetryInfo), not in a header.
+  else if (status === 429) {
+    error.details = [
+      { '@type': 'type.googleapis.com/google.rpc.QuotaFailure', violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier' }] },
+      { '@type': 'type.googleapis.com/google.rpc.Help', links: [{ description: 'Learn more about Gemini API quotas', url: 'https://ai.google.dev/gemini-api/docs/rate-limits' }] },
+      { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: o.retryDelay ?? '1s' },
+    ];
+  }
   return { error };
 }
 
 const ERROR_BUILDERS = { openai: openaiError, azure: azureError, anthropic: anthropicError, gemini: geminiError };
 
-/** A provider-shaped error result; 429s carry `retry-after: 1` like the real services. */
+/**
+ * A provider-shaped error result; 429s carry `retry-after: 1` like the real services, but
+ * Gemini's, which says it in the body (`RetryInfo.retryDelay`, 1 s unless scripted).
+ */
 function errorResult(ctx, status, overrides = {}) {
   const headers = { ...providerHeaders(ctx) };
-  if (status === 429) headers['retry-after'] = '1';
+  if (status === 429 && ctx.provider !== 'gemini') headers['retry-after'] = '1';
   return { status, headers, body: ERROR_BUILDERS[ctx.provider](status, ctx, overrides) };
 }
 
@@ -1323,7 +1334,7 @@ async function applyScriptedFault(ctx, req, res, script) {
   if (script.status !== undefined) {
     if (script.delay_ms !== undefined && !(await sleep(script.delay_ms, ctx.signal))) return true;
     // The error body's fields a test sets; Gemini's `status` name is not one (`status` is HTTP's).
-    const fields = Object.fromEntries(['message', 'code', 'type', 'param', 'details'].filter((k) => script[k] !== undefined).map((k) => [k, script[k]]));
+    const fields = Object.fromEntries(['message', 'code', 'type', 'param', 'details', 'retryDelay'].filter((k) => script[k] !== undefined).map((k) => [k, script[k]]));
     const result = errorResult(ctx, script.status, fields);
     sendJson(res, result.status, script.body ?? result.body, { ...result.headers, ...(script.headers ?? {}) });
     return true;

@@ -643,13 +643,16 @@ describe('scripted faults', () => {
       openai: (b) => assert.equal(b.error.code, 'rate_limit_exceeded'),
       azure: (b) => assert.equal(b.error.code, '429'),
       anthropic: (b) => assert.equal(b.error.type, 'rate_limit_error'),
-      gemini: (b) => assert.equal(b.error.status, 'RESOURCE_EXHAUSTED'),
+      gemini: (b) => {
+        assert.equal(b.error.status, 'RESOURCE_EXHAUSTED');
+        assert.equal(b.error.details.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.RetryInfo').retryDelay, '1s');
+      },
     };
     for (const [provider, check] of Object.entries(expectations)) {
       await script({ provider, response: { status: 429 } });
       const res = await chat(provider, 'hi');
       assert.equal(res.status, 429, provider);
-      assert.equal(res.headers.get('retry-after'), '1');
+      assert.equal(res.headers.get('retry-after'), provider === 'gemini' ? null : '1', 'Gemini says it in the body');
       check(await res.json());
       assert.equal((await chat(provider, 'hi')).status, 200, `${provider}: the script is used up`);
     }

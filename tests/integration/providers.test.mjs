@@ -109,6 +109,8 @@ before(async () => {
   for (const i of [0, 1]) {
     catalog.models[`emb-limited-${i}`] = { mode: 'embedding', price_key: 'text-embedding-3-small', deployments: [{ provider: 'openai', upstream_model: `emb-limited-${i}` }] };
   }
+  // A Gemini deployment of its own for the quota test (a refusal holds its deployment).
+  catalog.models['gemini-limited'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-limited' }], price_key: 'gemini-2.5-flash' };
   // Gemini 3, whose function calls carry thought signatures it wants back.
   catalog.models['gemini-3-flash-preview'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-3-flash-preview' }], price_key: 'gemini-2.5-flash' };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
@@ -1018,6 +1020,20 @@ test('embeddings refused with a wait pass the wait on, as chat does, and hold th
   assert.deepEqual([held.status, body.error.code], [429, 'upstream_rate_limited'], JSON.stringify(body));
   assert.match(body.error.message, /openai: held \d+ s more, as it asked with its HTTP 429/);
   assert.ok(Number(held.headers.get('retry-after')) > 15 && Number(held.headers.get('retry-after')) <= 20, held.headers.get('retry-after'));
+  assert.equal(r.upstream.requests().length, sent, 'no call made');
+});
+
+test('Gemini\'s quota refusal says its wait in the body: passed on as retry-after, and the deployment held', async () => {
+  r.upstream.script({ provider: 'gemini', model: 'gemini-limited', response: { status: 429, retryDelay: '33.2s' } });
+  const refused = await r.chat({ model: 'gemini-limited', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(refused.status, 429, await refused.clone().text());
+  assert.equal(refused.headers.get('retry-after'), '34', 'rounded up, not the SDKs\' own 0.5 s');
+  assert.match((await refused.json()).error.message, /gemini: HTTP 429/);
+  const sent = r.upstream.requests().length;
+  const held = await r.chat({ model: 'gemini-limited', messages: [{ role: 'user', content: 'hi' }], stream: true });
+  assert.equal(held.status, 429);
+  assert.match((await held.json()).error.message, /gemini: held \d+ s more, as it asked with its HTTP 429/);
+  assert.ok(Number(held.headers.get('retry-after')) > 30, held.headers.get('retry-after'));
   assert.equal(r.upstream.requests().length, sent, 'no call made');
 });
 

@@ -401,14 +401,18 @@ test('a key with locked tags reads only its slice of the reports, through a dash
   assert.equal(forecast.json.spent_usd, (await send('/v1/forecast?team=payments&env=prod', as(open.json.key))).json.spent_usd);
   assert.notEqual(forecast.json.spent_usd, (await send('/v1/forecast', as(open.json.key))).json.spent_usd, 'not the tenant\'s');
 
-  // Budgets: those whose spend is all its own (its team's, its key's); not the tenant's, another
-  // team's, or a feature's it shares with other teams.
+  // Budgets: those whose spend is all inside its slice. Locked to a team and an environment, that
+  // is its own key's: the team's budget counts the team's other environments too, and neither the
+  // tenant's, another team's, nor a feature's it shares with other teams is its own.
   const ownBudgets = await send('/v1/budgets', as(locked.json.key));
   assert.equal(ownBudgets.status, 200, ownBudgets.text);
-  assert.deepEqual(ownBudgets.json.budgets.map((b) => b.id), ['pay', 'mine']);
-  assert.deepEqual(Object.keys(ownBudgets.json.states).sort(), ['mine', 'pay']);
+  assert.deepEqual(ownBudgets.json.budgets.map((b) => b.id), ['mine']);
+  assert.deepEqual(Object.keys(ownBudgets.json.states), ['mine']);
   assert.equal(ownBudgets.json.open_reservations, undefined);
   assert.deepEqual(ownBudgets.json.scope, { team: 'payments', env: 'prod' });
+  // A key locked to the team alone sees the team's budget.
+  const teamKey = await adminCall('POST', '/admin/keys', { tenant_id: tenant, name: 'payments-all', tags: { team: 'payments' }, lock_tags: true });
+  assert.deepEqual((await send('/v1/budgets', as(teamKey.json.key))).json.budgets.map((b) => b.id), ['pay']);
   const allBudgets = await send('/v1/budgets', as(open.json.key));
   assert.deepEqual(allBudgets.json.budgets.map((b) => b.id), ['all', 'pay', 'search', 'checkout', 'mine']);
   assert.equal(allBudgets.json.open_reservations, 0);

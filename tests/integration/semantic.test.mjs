@@ -230,6 +230,21 @@ test("a provider embedder's call is charged to the request it looked up, hit or 
   assert.ok(Math.abs(seen - (expected + 0.001)) < 1e-12, `budget spent ${seen}, expected ${expected + 0.001}`);
 });
 
+test("a provider embedder's refusal leaves the chat answer as it is: no wait the chat request did not meet", async () => {
+  // Refused with a wait (which then holds the embedder), the lookup is skipped: the chat request
+  // is answered by its model, and must not carry the embedder's retry-after or x-should-retry.
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { status: 429, headers: { 'retry-after': '2' } } });
+  for (const question of ['Do you deliver on Sundays?', 'Do you deliver on Mondays?']) {
+    const resp = await r.chat(ask(question), { key: KEYS.policyco });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    assert.equal(resp.headers.get('retry-after'), null, question);
+    assert.equal(resp.headers.get('x-should-retry'), null, question);
+    await resp.arrayBuffer();
+  }
+  // The embedder's hold ends before the tests after this one use it.
+  await new Promise((res) => setTimeout(res, 2_100));
+});
+
 test('a refreshed answer (no-cache) replaces the old one for paraphrases too', async () => {
   // The `gpt4o` alias is a scope no other test here uses.
   const askFast = (text) => ({ ...ask(text), model: 'gpt4o' });
