@@ -13,5 +13,6 @@ bash bench/tokenizer/run.sh                           # bench/tokenizer/RESULTS.
 [[ -f bench/load/run.sh ]] && bash bench/load/run.sh  # bench/RESULTS.md: 10,000 requests at 100 concurrent
 [[ -f bench/semantic/run.sh ]] && bash bench/semantic/run.sh
 bash bench/ledger/run.sh                              # bench/RESULTS.md: ledger cost per request vs requests in flight
+bash bench/sustained/run.sh                           # bench/RESULTS.md: the tail under sustained load
 [[ "$quick" == --quick ]] || bash bench/classifier/run.sh
 echo "done: see bench/RESULTS.md and bench/*/RESULTS.md"

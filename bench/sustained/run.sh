@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The tail under sustained load: each target alone, saturated at 10 connections for eight 5 s
+# rounds back to back (wrk, non-streaming, against the nginx mock of bench/latency), its p99 per
+# round into bench/RESULTS.md (section "sustained"). The latency benchmark interleaves its targets,
+# so each of its 5 s measurements starts on a worker that has just been idle; this one shows what
+# the tail becomes when a worker's isolate never rests (the runtime's collector falls behind, and
+# its pauses grow until they level off). costrouter, the trivial worker and the plain JS relay run
+# in workerd (Miniflare, as in bench/latency); Portkey, a Node process, for comparison. Targets
+# on core 0, wrk and nginx on core 1 (BENCH_PIN=0 turns this off).
+#
+#   bash bench/sustained/run.sh        # about 4 minutes (needs bench/latency's peers for Portkey)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
+rounds=8 seconds=5
+command -v nginx >/dev/null && command -v wrk >/dev/null || { apt-get install -y nginx-light wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx-light wrk >/dev/null; }; }
+make -s build >/dev/null
+if [[ ! -f bench/latency/trivial-worker/build/index.js || bench/latency/trivial-worker/src/lib.rs -nt bench/latency/trivial-worker/build/index.js ]]; then
+  (cd bench/latency/trivial-worker && CARGO_TARGET_DIR="$root/target/trivial-worker" WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" \
+    ESBUILD_BIN="$root/node_modules/.bin/esbuild" WASM_OPT_BIN="$root/node_modules/binaryen/bin/wasm-opt" worker-build --release >/dev/null)
+fi
+target_cpu=() client_cpu=()
+if [[ "${BENCH_PIN:-1}" == 1 && $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
+  target_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
+fi
+work=$(mktemp -d)
+chmod 755 "$work"
+pid=
+cleanup() {
+  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
+  [[ -f "$work/nginx/nginx.pid" ]] && nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf" -s stop 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/nginx/tmp" "$work/nginx/payloads"
+cp bench/latency/payloads/* "$work/nginx/payloads/"
+chmod -R a+rX "$work/nginx"
+"${client_cpu[@]}" nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf"
+
+portkey=bench/.peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
+key="Bearer cr-benchKEY00000000000000000000000000000001"
+# name | command | model | auth | extra headers
+targets=(
+  "costrouter|node bench/latency/serve-worker.mjs costrouter 9501|bench-json|$key|"
+  "JS relay|node bench/latency/serve-worker.mjs relay 9501|gpt-4o-mini||"
+  "trivial worker|node bench/latency/serve-worker.mjs trivial 9501|gpt-4o-mini||"
+)
+[[ -f "$portkey" ]] && targets+=("Portkey|env PORT=9501 node $portkey --port=9501|gpt-4o-mini|Bearer sk-bench-upstream|x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:9100/v1")
+
+results="$work/results.jsonl"
+: > "$results"
+for t in "${targets[@]}"; do
+  IFS='|' read -r name cmd model auth h1 h2 <<< "$t"
+  # shellcheck disable=SC2086 # the command line is split on purpose
+  "${target_cpu[@]}" $cmd > "$work/target.log" 2>&1 &
+  pid=$!
+  export BENCH_AUTH="$auth" BENCH_HEADERS="$h1|$h2"
+  export BENCH_BODY="{\"model\":\"$model\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in one short sentence.\"}]}"
+  hdr=(-H 'content-type: application/json'); [[ -n "$auth" ]] && hdr+=(-H "authorization: $auth")
+  for h in "$h1" "$h2"; do [[ -n "$h" ]] && hdr+=(-H "$h"); done
+  up=false
+  for _ in $(seq 1 120); do
+    if curl -s -m 5 "${hdr[@]}" -d "$BENCH_BODY" http://127.0.0.1:9501/v1/chat/completions | grep -q '"choices"'; then up=true; break; fi
+    sleep 0.5
+  done
+  if $up; then
+    "${client_cpu[@]}" wrk -t1 -c10 -d2s --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions >/dev/null # JIT warm-up
+    for round in $(seq 1 "$rounds"); do
+      line=$("${client_cpu[@]}" wrk -t1 -c10 -d"${seconds}s" --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions | tail -1)
+      echo "{\"target\":\"$name\",\"round\":$round,\"r\":$line}" >> "$results"
+    done
+  else
+    echo "skip: $name did not answer" >&2
+  fi
+  # The target and whatever it started (workerd under Miniflare) go before the next one binds the port.
+  pkill -P "$pid" 2>/dev/null || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+  for _ in $(seq 1 40); do curl -s -o /dev/null -m 1 http://127.0.0.1:9501/ || break; sleep 0.25; done
+done
+
+python3 - "$results" "$rounds" "$seconds" > "$work/section.md" <<'PY'
+import json, statistics, subprocess, sys, datetime, platform
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rounds, seconds = int(sys.argv[2]), int(sys.argv[3])
+by = {}
+for r in rows:
+    by.setdefault(r["target"], []).append(r["r"])
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print("## Sustained load: the tail when a worker never rests\n")
+print(f"Written by `bash bench/sustained/run.sh` on {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, commit `{commit}`, {cpu}, {platform.system()}.")
+print(f"Each target alone, saturated by wrk at 10 connections (non-streaming, the nginx mock) for {rounds} rounds of {seconds} s back to back after a 2 s warm-up;")
+print("the p99 of each round (wrk's, corrected for coordinated omission), the median requests/s over the rounds, and errors (non-2xx and socket) over all of them.\n")
+print("| target | req/s (median) | " + " | ".join(f"p99 ms, round {i}" for i in range(1, rounds + 1)) + " | errors |")
+print("|---|---|" + "---|" * rounds + "---|")
+for name, rs in by.items():
+    errors = sum(r["non2xx"] + r["socket_errors"] for r in rs)
+    print(f"| {name} | {statistics.median(r['rps'] for r in rs):,.0f} | " + " | ".join(f"{r['p99_ms']:.0f}" for r in rs) + f" | {errors} |")
+PY
+python3 bench/latency/splice.py bench/RESULTS.md sustained "$work/section.md"
+echo "wrote bench/RESULTS.md (sustained)"
