@@ -60,6 +60,10 @@ pub struct SemanticCache {
     /// Whether this instance has made sure a sweep is set for what it already stores (entries
     /// from before alarms were set, or whose alarm was lost).
     sweep_checked: Cell<bool>,
+    /// How many rows `semantic_entries` holds, as this instance counts them (`None`: not counted
+    /// yet): counted once per instance, then kept by its inserts and deletes. A `COUNT(*)` on
+    /// every insert read the whole table each time, up to `MAX_ENTRIES` rows billed as read.
+    entries: Cell<Option<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -122,10 +126,34 @@ impl SemanticCache {
         Ok(())
     }
 
+    /// The rows stored (see `entries`).
+    fn entry_count(&self) -> worker::Result<i64> {
+        if let Some(n) = self.entries.get() {
+            return Ok(n);
+        }
+        #[derive(Deserialize)]
+        struct Count {
+            n: i64,
+        }
+        let count: Vec<Count> = self.sql().exec("SELECT COUNT(*) AS n FROM semantic_entries", None)?.to_array()?;
+        let n = count.first().map_or(0, |c| c.n);
+        self.entries.set(Some(n));
+        Ok(n)
+    }
+
+    /// Rows added (or, negative, deleted) since the count.
+    fn count_change(&self, change: i64) {
+        if let Some(n) = self.entries.get() {
+            self.entries.set(Some(n + change));
+        }
+    }
+
     fn forget(&self, ids_and_buckets: &[(i64, String)]) -> worker::Result<()> {
         let mut guard = self.indexes.borrow_mut();
         for (id, bucket) in ids_and_buckets {
-            self.sql().exec("DELETE FROM semantic_entries WHERE id = ?", vec![SqlStorageValue::Integer(*id)])?;
+            // An id may already be gone (found twice, as the same question and as a near one).
+            let deleted: Vec<serde_json::Value> = self.sql().exec("DELETE FROM semantic_entries WHERE id = ? RETURNING id", vec![SqlStorageValue::Integer(*id)])?.to_array()?;
+            self.count_change(-(deleted.len() as i64));
             if let (Some(indexes), Some(key)) = (guard.as_mut(), hex::decode(bucket).ok().and_then(|b| BucketKey::try_from(b).ok())) {
                 for index in indexes.values_mut() {
                     index.remove(&key, *id as u64);
@@ -204,6 +232,7 @@ impl SemanticCache {
             )?
             .to_array()?;
         let Some(id) = ids.first().map(|r| r.id) else { return Response::error("insert returned no id", 500) };
+        self.count_change(1);
         {
             let mut guard_ix = self.indexes.borrow_mut();
             let indexes = guard_ix.as_mut().expect("loaded above");
@@ -219,13 +248,8 @@ impl SemanticCache {
             bucket: String,
         }
         let mut gone: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at <= ? LIMIT 100", vec![SqlStorageValue::Integer(b.now)])?.to_array()?;
-        #[derive(Deserialize)]
-        struct Count {
-            n: i64,
-        }
-        let count: Vec<Count> = self.sql().exec("SELECT COUNT(*) AS n FROM semantic_entries", None)?.to_array()?;
         // The expired rows this pass removes are not over the limit: only live ones past it go.
-        let excess = count.first().map_or(0, |c| c.n) - gone.len() as i64 - MAX_ENTRIES;
+        let excess = self.entry_count()? - gone.len() as i64 - MAX_ENTRIES;
         if excess > 0 {
             let over: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at > ? ORDER BY id LIMIT ?", vec![SqlStorageValue::Integer(b.now), SqlStorageValue::Integer(excess)])?.to_array()?;
             gone.extend(over);
@@ -309,7 +333,7 @@ impl DurableObject for SemanticCache {
                 worker::console_error!("semantic table not created: {e}");
             }
         }
-        SemanticCache { state, indexes: RefCell::new(None), sweep_at: Cell::new(None), swept_at: Cell::new(0), sweep_checked: Cell::new(false) }
+        SemanticCache { state, indexes: RefCell::new(None), sweep_at: Cell::new(None), swept_at: Cell::new(0), sweep_checked: Cell::new(false), entries: Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
