@@ -27,11 +27,13 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     // The ledger refuses a report past its row limit with advice (from/to, granularity, group_by)
     // that this endpoint does not take: say what this caller can change.
     // A key locked to tags gets recommendations from its own slice of the traffic.
-    let slice = principal.report_scope().filters(Vec::new())?;
+    let scope = principal.report_scope();
+    let slice = scope.filters(Vec::new())?;
+    let traffic = if scope.is_whole_tenant() { "this tenant's traffic".to_string() } else { format!("the traffic of {}", scope.describe()) };
     let raw = spend::usage(&stub, from, now + 3600, "class,route,model,feature,cache", "total", &slice).await.map_err(|e| match e.status {
         400 => ApiError::invalid_value(
             "days",
-            format!("Over the last {days} days this tenant's traffic has more than {} distinct groups of task class, route, model, feature and cache outcome, too many to analyse at once: ask for fewer days.", crate::rollup::MAX_REPORT_ROWS),
+            format!("Over the last {days} days {traffic} has more than {} distinct groups of task class, route, model, feature and cache outcome, too many to analyse at once: ask for fewer days.", crate::rollup::MAX_REPORT_ROWS),
         ),
         _ => e,
     })?;
