@@ -83,8 +83,11 @@ fn modality_tokens(details: Option<&Value>, modality: &str) -> u64 {
     details.and_then(Value::as_array).into_iter().flatten().filter(|d| d.get("modality").and_then(Value::as_str) == Some(modality)).map(|d| count(d, "/tokenCount")).sum()
 }
 
-fn count(v: &Value, pointer: &str) -> u64 {
-    v.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+/// The count at `path` ("/a/b": object keys only, none escaped), or 0. Walked by hand:
+/// `Value::pointer` allocates two strings per segment to unescape it, and usage is read on every
+/// answer and stream chunk.
+fn count(v: &Value, path: &str) -> u64 {
+    path.split('/').skip(1).try_fold(v, |at, key| at.get(key)).and_then(Value::as_u64).unwrap_or(0)
 }
 
 impl Usage {
