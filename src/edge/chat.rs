@@ -467,7 +467,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     let mut too_long: Option<ApiError> = None;
     let mut waits = ProviderWaits::default();
     // Candidates that could not serve the request as it is (the refusals above), and candidates
-    // passed over behind an open breaker.
+    // passed over behind an open breaker or held for the wait their provider asked for.
     let mut rejections = 0usize;
     let mut unavailable = Unavailable::default();
     // A cascade judges whole answers, so streams are buffered (when the policy allows) or the
@@ -809,8 +809,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
     note_attempts(rc, &attempts);
     // Nothing was served: every candidate refused the request as it is (an adapter that cannot
     // express it, a provider that does not take a parameter, a model whose window it does not
-    // fit: the client's to fix, not to retry), or some sat behind open breakers (unavailable for
-    // now, not an upstream error). A provider's refusal is what the client hears even beside open
+    // fit: the client's to fix, not to retry), or some sat behind open breakers or were held
+    // (unavailable for now, not an upstream error). A provider's refusal is what the client hears even beside open
     // breakers: told "retry", the SDKs would send it again into the same refusal.
     let nothing_served = kept.is_none() && attempts.escalations.is_empty() && rejections + unavailable.skipped() == attempts.failures.len();
     if nothing_served {

@@ -145,8 +145,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 continue;
             }
         };
-        // Circuit breakers work as for chat: a deployment whose breaker is open is passed over,
-        // and its failures here count toward opening it.
+        // Circuit breakers and holds work as for chat: a deployment whose breaker is open, or
+        // that is held for the wait its provider asked for, is passed over, and its failures
+        // here count toward opening it.
         if let Admission::Refuse { retry_in_ms, held_by } = health::admit(&provider.id, &candidate.upstream_model) {
             failures.push(health::refusal(&provider.id, retry_in_ms, held_by));
             unavailable.note(retry_in_ms, held_by);
