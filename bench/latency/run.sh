@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
+source bench/latency/mock.sh
 export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
 seconds=5 repeats=3
 if [[ "${1:-}" == "--quick" ]]; then seconds=2 repeats=1; fi
@@ -24,17 +25,13 @@ chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -f "$work/nginx/nginx.pid" ]] && nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf" -s stop 2>/dev/null || true
+  stop_mock "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # --- tools and peers (skipped when present) --------------------------------------------------
-need_apt=()
-command -v nginx >/dev/null || need_apt+=(nginx-light)
-command -v wrk >/dev/null || need_apt+=(wrk)
-# Package lists may be empty or stale on a fresh machine: updated once if the install fails.
-if ((${#need_apt[@]})); then apt-get install -y "${need_apt[@]}" >/dev/null || { apt-get update >/dev/null && apt-get install -y "${need_apt[@]}" >/dev/null; }; fi
+ensure_nginx_wrk
 mkdir -p "$peers"
 if ! "$peers/venv/bin/python" -c 'import litellm, tensorzero' 2>/dev/null; then
   python3 -m venv "$peers/venv"
@@ -50,24 +47,13 @@ JSON
   (cd "$peers/portkey" && npm install --no-audit --no-fund >/dev/null)
 fi
 make -s build >/dev/null
-if [[ ! -f bench/latency/trivial-worker/build/index.js || bench/latency/trivial-worker/src/lib.rs -nt bench/latency/trivial-worker/build/index.js ]]; then
-  (cd bench/latency/trivial-worker && CARGO_TARGET_DIR="$root/target/trivial-worker" WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" \
-    ESBUILD_BIN="$root/node_modules/.bin/esbuild" WASM_OPT_BIN="$root/node_modules/binaryen/bin/wasm-opt" worker-build --release >/dev/null)
-fi
+build_trivial_worker
 
 # --- start everything ------------------------------------------------------------------------
-# With two or more cores, every gateway runs on core 0 and the load generators and the mock on
-# core 1 (BENCH_PIN=0 turns this off). Unpinned, the scheduler moves them across both cores and
-# a gateway's figures swing with whatever wrk and nginx happen to take; pinned, each gateway has
-# one whole core, as a Worker isolate has one thread. Only one target is under load at a time.
-gateway_cpu=() client_cpu=()
-if [[ "${BENCH_PIN:-1}" == 1 && $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
-  gateway_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
-fi
-mkdir -p "$work/nginx/tmp" "$work/nginx/payloads"
-cp bench/latency/payloads/* "$work/nginx/payloads/"
-chmod -R a+rX "$work/nginx"
-"${client_cpu[@]}" nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf"
+# Gateways on core 0, the load generators and the mock on core 1 (see pin_cpus in mock.sh).
+# Only one target is under load at a time.
+pin_cpus
+start_mock "$work"
 
 start() { # name, log file, command...
   local name=$1 log=$2; shift 2

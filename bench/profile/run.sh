@@ -9,18 +9,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
+source bench/latency/mock.sh
 export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
-command -v nginx >/dev/null && command -v wrk >/dev/null || { apt-get install -y nginx-light wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx-light wrk >/dev/null; }; }
+ensure_nginx_wrk
 make -s build >/dev/null
 work=$(mktemp -d)
 chmod 755 "$work"
 cleanup() {
-  [[ -f "$work/nginx/nginx.pid" ]] && nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf" -s stop 2>/dev/null || true
+  stop_mock "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$work/nginx/tmp" "$work/nginx/payloads" bench/out
-cp bench/latency/payloads/* "$work/nginx/payloads/"
-chmod -R a+rX "$work/nginx"
-nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf" </dev/null >/dev/null 2>&1
+mkdir -p bench/out
+start_mock "$work"
 node bench/profile/profile.mjs

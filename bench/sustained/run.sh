@@ -12,31 +12,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
+source bench/latency/mock.sh
 export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
 rounds=8 seconds=5
-command -v nginx >/dev/null && command -v wrk >/dev/null || { apt-get install -y nginx-light wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y nginx-light wrk >/dev/null; }; }
+ensure_nginx_wrk
 make -s build >/dev/null
-if [[ ! -f bench/latency/trivial-worker/build/index.js || bench/latency/trivial-worker/src/lib.rs -nt bench/latency/trivial-worker/build/index.js ]]; then
-  (cd bench/latency/trivial-worker && CARGO_TARGET_DIR="$root/target/trivial-worker" WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" \
-    ESBUILD_BIN="$root/node_modules/.bin/esbuild" WASM_OPT_BIN="$root/node_modules/binaryen/bin/wasm-opt" worker-build --release >/dev/null)
-fi
-target_cpu=() client_cpu=()
-if [[ "${BENCH_PIN:-1}" == 1 && $(nproc) -ge 2 ]] && command -v taskset >/dev/null; then
-  target_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
-fi
+build_trivial_worker
+pin_cpus
 work=$(mktemp -d)
 chmod 755 "$work"
 pid=
 cleanup() {
   [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
-  [[ -f "$work/nginx/nginx.pid" ]] && nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf" -s stop 2>/dev/null || true
+  stop_mock "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$work/nginx/tmp" "$work/nginx/payloads"
-cp bench/latency/payloads/* "$work/nginx/payloads/"
-chmod -R a+rX "$work/nginx"
-"${client_cpu[@]}" nginx -p "$work/nginx" -c "$root/bench/latency/nginx.conf"
+start_mock "$work"
 
 portkey=bench/.peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
 key="Bearer cr-benchKEY00000000000000000000000000000001"
@@ -53,7 +45,7 @@ results="$work/results.jsonl"
 for t in "${targets[@]}"; do
   IFS='|' read -r name cmd model auth h1 h2 <<< "$t"
   # shellcheck disable=SC2086 # the command line is split on purpose
-  "${target_cpu[@]}" $cmd > "$work/target.log" 2>&1 &
+  "${gateway_cpu[@]}" $cmd > "$work/target.log" 2>&1 &
   pid=$!
   export BENCH_AUTH="$auth" BENCH_HEADERS="$h1|$h2"
   export BENCH_BODY="{\"model\":\"$model\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in one short sentence.\"}]}"
