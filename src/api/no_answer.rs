@@ -59,7 +59,12 @@ pub struct Unavailable {
 }
 
 impl Unavailable {
-    pub fn note(&mut self, retry_in_ms: f64, held_by: Option<u16>) {
+    /// A candidate passed over. One held for its provider's wait may take calls again sooner than
+    /// those refused during this request: `waits` is told.
+    pub fn note(&mut self, retry_in_ms: f64, held_by: Option<u16>, waits: &mut ProviderWaits) {
+        if held_by.is_some() {
+            waits.note_held(whole_seconds(retry_in_ms));
+        }
         self.skipped += 1;
         self.rate_limited += usize::from(held_by == Some(429));
         self.soonest_ms = Some(self.soonest_ms.map_or(retry_in_ms, |soonest| soonest.min(retry_in_ms)));
@@ -126,17 +131,19 @@ mod tests {
 
     #[test]
     fn candidates_held_by_their_providers_rate_limits_are_a_429_and_the_soonest_is_told() {
-        let mut held = Unavailable::default();
-        held.note(12_300.0, Some(429));
-        held.note(4_100.0, Some(429));
+        let (mut held, mut waits) = (Unavailable::default(), ProviderWaits::default());
+        held.note(12_300.0, Some(429), &mut waits);
+        held.note(4_100.0, Some(429), &mut waits);
+        assert_eq!(waits.headers(429, 0), vec![("retry-after", "5".to_string())], "a held candidate's wait is one to tell");
         let (error, wait) = held.error("'m'", &["a: held".into(), "b: held".into()]);
         assert_eq!((error.status, error.code), (429, "upstream_rate_limited"));
         assert!(error.message.contains("a: held; b: held"), "{}", error.message);
         assert_eq!(wait, vec![("retry-after", "5".to_string())]);
         // One of them behind an open breaker (or held after a 503): unavailable, not rate limited.
-        let mut mixed = Unavailable::default();
-        mixed.note(30_000.0, None);
-        mixed.note(200.0, Some(429));
+        let (mut mixed, mut waits) = (Unavailable::default(), ProviderWaits::default());
+        mixed.note(30_000.0, None, &mut waits);
+        assert!(waits.headers(503, 0).is_empty(), "an open breaker is no provider's wait");
+        mixed.note(200.0, Some(429), &mut waits);
         let (error, wait) = mixed.error("'m'", &[]);
         assert_eq!((error.status, error.code), (503, "no_available_route"));
         assert_eq!(wait, vec![("retry-after", "1".to_string())], "at least a second");

@@ -10,7 +10,7 @@ use worker::{Env, Request, Response};
 use super::body_stream::BodyStream;
 
 use crate::api::chat::ChatRequest;
-use crate::api::no_answer::{refusal_when_nothing_served, whole_seconds, ProviderWaits, Unavailable};
+use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
@@ -549,10 +549,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         if let Admission::Refuse { retry_in_ms, held_by } = health::admit(&provider.id, &candidate.upstream_model) {
             attempts.failures.push(health::refusal(&provider.id, retry_in_ms, held_by));
             attempts.passed_over += 1;
-            unavailable.note(retry_in_ms, held_by);
-            if held_by.is_some() {
-                waits.note_held(whole_seconds(retry_in_ms));
-            }
+            unavailable.note(retry_in_ms, held_by, &mut waits);
             continue;
         }
         // A chain of slow whole answers (fallbacks, cascade steps) can outlast the reservation
@@ -721,12 +718,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let header_wait_ms = answer.retry_after_ms;
                 let body = answer.bytes().await.unwrap_or_default();
                 let wait_ms = header_wait_ms.or_else(|| adapter.wait_in_error(status, &body));
-                let wait = wait_ms.map(whole_seconds);
-                // OpenAI's "Request too large ... on tokens per min" is this request's size, not
-                // the deployment's load.
-                let too_large = status == 429 && crate::providers::too_large_for_rate_limit(&body);
+                let too_large = health::refused(&provider.id, &candidate.upstream_model, status, &body, wait_ms, &mut waits);
                 if status == 429 {
-                    // Counted, one client's retries of a huge prompt would open the breaker for
+                    // A request too large for the per-minute limit (see `health::refused`):
+                    // counted, one client's retries of a huge prompt would open the breaker for
                     // every tenant on the isolate.
                     if too_large {
                         health::neutral(&provider.id, &candidate.upstream_model);
@@ -734,19 +729,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         health::failure(rc, &provider.id, &candidate.upstream_model);
                     }
                 }
-                // The calls it says it would refuse are not made (a request too large waits on
-                // nothing the deployment holds).
-                if let (429 | 503, Some(wait_ms), false) = (status, wait_ms, too_large) {
-                    health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait_ms);
-                }
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
                 if status == 429 || status == 503 {
                     worst_status = status;
-                    // Passed on if every deployment fails: the SDKs honour it (up to a minute)
-                    // instead of retrying after their own 0.5 s into the same limits. A request
-                    // too large for a per-minute limit waits forever: if every call said so,
-                    // the client is told not to retry.
-                    waits.note(if too_large { Some(u32::MAX) } else { wait });
                 }
             }
             Disposition::ClientError => {

@@ -3,7 +3,7 @@
 use worker::{Env, Request, Response};
 
 use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
-use crate::api::no_answer::{refusal_when_nothing_served, whole_seconds, ProviderWaits, Unavailable};
+use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
 use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Rejection, Target};
@@ -150,10 +150,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         // here count toward opening it.
         if let Admission::Refuse { retry_in_ms, held_by } = health::admit(&provider.id, &candidate.upstream_model) {
             failures.push(health::refusal(&provider.id, retry_in_ms, held_by));
-            unavailable.note(retry_in_ms, held_by);
-            if held_by.is_some() {
-                waits.note_held(whole_seconds(retry_in_ms));
-            }
+            unavailable.note(retry_in_ms, held_by, &mut waits);
             continue;
         }
         if files_attempts {
@@ -215,10 +212,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 },
                 Disposition::Fallback => {
                     pay_for_dropped(&answers);
-                    // OpenAI's "Request too large ... on tokens per min" is this request's size,
-                    // not the deployment's load (as for chat): no verdict, no hold, and a wait
-                    // that never ends if every call said so.
-                    let too_large = status == 429 && crate::providers::too_large_for_rate_limit(&bytes);
+                    // OpenAI's "Request too large" is this request's size, not the deployment's
+                    // load (as for chat): no verdict.
+                    let too_large = health::refused(&provider.id, &candidate.upstream_model, status, &bytes, wait_ms, &mut waits);
                     if too_large {
                         health::neutral(&provider.id, &candidate.upstream_model);
                     } else {
@@ -227,10 +223,6 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
                     if status == 429 || status == 503 {
                         worst_status = status;
-                        waits.note(if too_large { Some(u32::MAX) } else { wait_ms.map(whole_seconds) });
-                        if let (Some(wait_ms), false) = (wait_ms, too_large) {
-                            health::asked_to_wait(&provider.id, &candidate.upstream_model, status, wait_ms);
-                        }
                     }
                     continue 'deployments;
                 }

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
+use crate::api::no_answer::{whole_seconds, ProviderWaits};
 use crate::api::ApiError;
 use crate::routing::health::{deployment_key, Admission, AnswerKind, DeploymentHealth, HealthBoard};
 
@@ -53,10 +54,25 @@ pub fn refusal(provider: &str, retry_in_ms: f64, held_by: Option<u16>) -> String
     }
 }
 
-/// The provider refused a call with `status` and asked for `wait_ms` without calls (see
-/// `HealthBoard::record_wait`); the refusal itself is counted by [`failure`].
-pub fn asked_to_wait(provider: &str, upstream_model: &str, status: u16, wait_ms: f64) {
-    BOARD.with(|b| b.borrow_mut().record_wait(&deployment_key(provider, upstream_model), status, wait_ms, now_ms()));
+/// A provider's refusal with a fallback status, its body read (chat and embeddings alike);
+/// `wait_ms`: the wait it asked for, in a header or its body. On a 429 or 503 the wait is noted
+/// for the client, to be passed on if every deployment fails (the SDKs honour it, up to a minute,
+/// instead of retrying after their own 0.5 s into the same limits), and the deployment is held
+/// that long (`HealthBoard::record_wait`): the calls it says it would refuse are not made.
+/// Returns whether the 429 says the request alone is larger than the account's per-minute limit
+/// (OpenAI's "Request too large ... on tokens per min"): the request's size, not the deployment's
+/// load, so it holds nothing, the caller gives the deployment no verdict, and the wait told is
+/// forever (if every call said so, the client is told not to retry). The refusal itself is
+/// counted by the caller ([`failure`]).
+pub fn refused(provider: &str, upstream_model: &str, status: u16, body: &[u8], wait_ms: Option<f64>, waits: &mut ProviderWaits) -> bool {
+    let too_large = status == 429 && crate::providers::too_large_for_rate_limit(body);
+    if status == 429 || status == 503 {
+        waits.note(if too_large { Some(u32::MAX) } else { wait_ms.map(whole_seconds) });
+        if let (Some(wait_ms), false) = (wait_ms, too_large) {
+            BOARD.with(|b| b.borrow_mut().record_wait(&deployment_key(provider, upstream_model), status, wait_ms, now_ms()));
+        }
+    }
+    too_large
 }
 
 /// The deployment's latency average for answers read this way, and whether it is fresh.
