@@ -20,8 +20,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
-    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let filters = principal.report_scope().filters(crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)?;
+    let filters = super::usage::report_filters(&principal, &url)?;
     let now = now_unix();
     let (month_start, month_end) = crate::forecast::month_bounds(now);
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;

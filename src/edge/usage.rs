@@ -29,6 +29,13 @@ fn dollars(nanos: &Value) -> String {
     Usd(nanos.as_i64().unwrap_or(0).saturating_mul(1000)).to_string()
 }
 
+/// The tag filters in a report's query (`feature=search&env=prod`, validated), with those the
+/// caller's scope adds (`crate::report_scope`): for `/v1/usage` and `/v1/forecast`.
+pub fn report_filters(principal: &super::auth::Principal, url: &worker::Url) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    principal.report_scope().filters(crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
+}
+
 pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
@@ -48,8 +55,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     // Validate here too, so a bad parameter is a clear 400 before the ledger is asked.
     crate::rollup::parse_group_by(&group_by)?;
     crate::rollup::Granularity::parse(&granularity)?;
-    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let filters = principal.report_scope().filters(crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)?;
+    let filters = report_filters(&principal, &url)?;
     let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
     let raw = spend::usage(&stub, from, to, &group_by, &granularity, &filters).await?;
     let rows = raw["rows"].as_array().cloned().unwrap_or_default();
