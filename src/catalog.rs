@@ -54,6 +54,11 @@ pub struct Quirks {
     /// Parameters the host rejects; removed before sending.
     #[serde(default)]
     pub drop_params: Vec<String>,
+    /// Parameters the host does not take and whose loss would change the answer (Groq's
+    /// `logprobs`): a request setting one to anything but null or false is refused by the
+    /// deployment, so another candidate serves it; set to null or false, it is removed.
+    #[serde(default)]
+    pub unsupported_params: Vec<String>,
     /// Parameters the host names differently (`seed` → `random_seed` on Mistral).
     #[serde(default)]
     pub rename_params: BTreeMap<String, String>,
@@ -379,7 +384,7 @@ mod tests {
         assert_eq!(groq.kind, ProviderKind::Openai);
         assert_eq!(groq.base_url, "https://api.groq.com/openai/v1");
         assert_eq!(groq.key_secret.as_deref(), Some("GROQ_API_KEY"));
-        assert!(groq.quirks.drop_params.contains(&"logprobs".to_string()));
+        assert!(groq.quirks.unsupported_params.contains(&"logprobs".to_string()));
         assert_eq!(c.providers["anthropic"].base_url, "https://api.anthropic.com/v1");
         assert_eq!(c.providers["local"].key_secret, None);
         // A stream must start within a minute; a whole answer may take five (half what the

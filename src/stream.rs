@@ -268,6 +268,12 @@ fn finished_at_length(chunk: &Value) -> bool {
 /// legacy `function_call`'s arguments).
 pub fn generated_texts(message: &Value) -> impl Iterator<Item = &str> {
     let text = ["content", "refusal", "reasoning_content", "reasoning"].into_iter().filter_map(|f| message.get(f).and_then(Value::as_str));
+    // Content as parts (Mistral's reasoning models): each part's text, and the text of a
+    // thinking part's own parts.
+    let parts = message.get("content").and_then(Value::as_array).into_iter().flatten().flat_map(|part| {
+        let thinking = part.get("thinking").and_then(Value::as_array).into_iter().flatten().filter_map(|p| p.get("text").and_then(Value::as_str));
+        part.get("text").and_then(Value::as_str).into_iter().chain(thinking)
+    });
     let calls = message
         .get("tool_calls")
         .and_then(Value::as_array)
@@ -275,7 +281,7 @@ pub fn generated_texts(message: &Value) -> impl Iterator<Item = &str> {
         .flatten()
         .filter_map(|t| t.pointer("/function/arguments").or_else(|| t.pointer("/custom/input")).and_then(Value::as_str));
     let legacy_call = message.pointer("/function_call/arguments").and_then(Value::as_str);
-    text.chain(calls).chain(legacy_call)
+    text.chain(parts).chain(calls).chain(legacy_call)
 }
 
 /// Characters of generated text a chunk adds (see [`generated_texts`]).
@@ -323,18 +329,27 @@ pub fn completion_as_sse(completion: &Value, include_usage: bool, summary: &Valu
             write_data(&mut out, &chunk(&index, Value::Object(extras), Value::Null, Value::Null));
         }
         for field in ["content", "refusal"] {
-            if let Some(text) = message.get(field).and_then(Value::as_str).filter(|t| !t.is_empty()) {
-                write_data(&mut out, &chunk(&index, json!({ field: text }), Value::Null, logprobs.take().unwrap_or(Value::Null)));
+            // Content parts (Mistral's reasoning models answer in parts, and stream them as
+            // `delta.content` lists) go whole in one delta, as text does.
+            let part = match message.get(field) {
+                Some(Value::String(text)) if !text.is_empty() => Some(json!({ field: text })),
+                Some(Value::Array(parts)) if !parts.is_empty() => Some(json!({ field: parts })),
+                _ => None,
+            };
+            if let Some(delta) = part {
+                write_data(&mut out, &chunk(&index, delta, Value::Null, logprobs.take().unwrap_or(Value::Null)));
             }
         }
         if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+            // A host's call that is not an object has no place in a delta (nor any index to take).
             let indexed: Vec<Value> = calls
                 .iter()
+                .filter_map(Value::as_object)
                 .enumerate()
                 .map(|(i, c)| {
                     let mut c = c.clone();
-                    c["index"] = json!(i);
-                    c
+                    c.insert("index".into(), json!(i));
+                    Value::Object(c)
                 })
                 .collect();
             write_data(&mut out, &chunk(&index, json!({"tool_calls": indexed}), Value::Null, Value::Null));
@@ -381,6 +396,8 @@ mod tests {
         assert_eq!(generated_chars(&chunk), 4 + 2 + 2 + 2 + 2);
         let custom = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "type": "custom", "custom": {"input": "SELECT 1"}}]}}]});
         assert_eq!(generated_chars(&custom), 8, "a custom tool's input is generated text too");
+        let parts = json!({"choices": [{"delta": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}]}, {"type": "text", "text": "42"}]}}]});
+        assert_eq!(generated_chars(&parts), 3 + 2, "content parts' text, a thinking part's too");
     }
 
     #[test]
@@ -599,6 +616,21 @@ mod tests {
             json!({"role": "assistant", "content": ""}),
             json!({"reasoning_content": "because", "function_call": {"name": "f", "arguments": "{}"}}),
             json!({"content": "42"}),
+            json!({}),
+        ]);
+    }
+
+    #[test]
+    fn a_replay_sends_content_parts_whole_and_skips_calls_that_are_not_objects() {
+        // Mistral's reasoning models answer in parts; replayed, the parts are the content.
+        let parts = json!([{"type": "thinking", "thinking": [{"type": "text", "text": "6 x 7"}]}, {"type": "text", "text": "42"}]);
+        let completion = json!({"id": "c13", "created": 7, "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": parts, "tool_calls": ["x", {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]});
+        let deltas: Vec<Value> = replayed_choices(&completion).iter().map(|c| c["delta"].clone()).collect();
+        assert_eq!(deltas, vec![
+            json!({"role": "assistant", "content": ""}),
+            json!({"content": parts}),
+            json!({"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}),
             json!({}),
         ]);
     }

@@ -177,6 +177,8 @@ fn carries_unknown_parts(delta: &Value) -> bool {
         obj.is_some_and(|o| o.iter().any(|(k, v)| !known.contains(&k.as_str()) && has_value(v)))
     }
     unknown(delta.as_object(), &["role", "content", "refusal", "tool_calls"])
+        // Content as parts (Mistral's reasoning models): the rebuild joins text only.
+        || delta.get("content").is_some_and(|c| !c.is_string() && has_value(c))
         || delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().any(|call| {
             unknown(call.as_object(), &["index", "id", "type", "function", "extra_content"]) || unknown(call.get("function").and_then(Value::as_object), &["name", "arguments"])
         })

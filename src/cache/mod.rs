@@ -220,7 +220,9 @@ fn shows_something(choice: &Value) -> bool {
         _ => false,
     };
     let object = |f: &str| m.get(f).and_then(Value::as_object).is_some_and(|o| !o.is_empty());
-    text("content") || text("refusal") || m.get("tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) || object("function_call") || object("audio")
+    // Tool calls that are objects: anything else a host sends could not be replayed as a stream.
+    let calls = m.get("tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty() && t.iter().all(Value::is_object));
+    text("content") || text("refusal") || calls || object("function_call") || object("audio")
 }
 
 /// A stored answer: the completion as the client received it (without usage, which a hit does

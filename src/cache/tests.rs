@@ -122,6 +122,8 @@ fn only_complete_answers_are_stored() {
     assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": ""}}]})));
     assert!(!storable(&json!({"choices": [{"finish_reason": "length", "message": {"content": null}}]})));
     assert!(!storable(&json!({"error": {}})));
+    // A host's tool call that is not an object: nothing a replayed stream could carry.
+    assert!(!storable(&json!({"choices": [{"finish_reason": "tool_calls", "message": {"content": null, "tool_calls": ["x"]}}]})));
 }
 
 #[test]
@@ -196,6 +198,7 @@ fn a_stream_with_parts_the_rebuild_would_drop_is_not_cached() {
     for dropped in [
         r#"{"function_call":{"name":"get","arguments":"{}"}}"#,
         r#"{"content":"hi","reasoning_content":"because"}"#,
+        r#"{"content":[{"type":"thinking","thinking":[{"type":"text","text":"hmm"}]}]}"#,
         r#"{"tool_calls":[{"index":0,"id":"c","type":"function","function":{"name":"get","arguments":"{}","thought":"kept apart"}}]}"#,
         r#"{"tool_calls":[{"id":"c","type":"function","function":{"name":"get","arguments":"{}"}}]}"#,
     ] {

@@ -59,9 +59,12 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default() } else { String::new() };
     let mut chat = chat;
     chat.scope_end_user_for_provider(&principal.tenant.id);
-    if let Some(alias) = policy.host_model(&host) {
-        // The hostname names the model (gpt4o.router.example.com): it wins over the body's `model`.
+    let host_alias = policy.host_model(&host);
+    if let Some(alias) = host_alias {
+        // The hostname names the model (gpt4o.router.example.com): it wins over the body's
+        // `model`, in the cost event and the reason too.
         chat.model = alias.to_string();
+        rc.set_model(&chat.model);
     }
     let mut facts = Facts::for_chat(&chat);
     facts.model_served = cfg.catalog.resolve(&chat.model).map(|m| m.name.clone()).unwrap_or_default();
@@ -75,7 +78,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     facts.country = rc.country.clone();
     facts.continent = rc.continent.clone();
     facts.eu = rc.eu;
-    facts.location_unknown = rc.country.is_empty();
+    facts.location_unknown = crate::routing::policy::location_unknown(&rc.country);
     facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
     let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, &rc.request_id);
     let usable_here = |p: &ProviderConfig| usable(env, p);
@@ -96,9 +99,12 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         latency_ms: &|key| health::latency_ms(key, if chat.stream { AnswerKind::Stream } else { AnswerKind::Whole }),
     };
     note_shape(rc, &principal, &chat, &facts);
-    let outcome = plan(&policy, &input)?;
-    if let Outcome::Route(d) = &outcome {
+    let mut outcome = plan(&policy, &input)?;
+    if let Outcome::Route(d) = &mut outcome {
         rc.shape.borrow_mut().rule = d.rule.clone();
+        if let Some(alias) = host_alias {
+            d.reason = format!("host {} names '{alias}'; {}", facts.host, d.reason);
+        }
     }
     match outcome {
         Outcome::Route(decision) => {
@@ -414,7 +420,8 @@ fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &Ch
     events::record(env, rc, principal, 200, &receipt);
     let body = json!({
         "id": format!("chatcmpl-{}", rc.request_id), "object": "chat.completion", "created": now_unix(), "model": "rule",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null}],
+        // One choice for each of the `n` asked for, as a model's answer has: code reads `choices[1]`.
+        "choices": (0..chat.choices()).map(|index| json!({"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null})).collect::<Vec<_>>(),
         "usage": Usage::default().to_openai_json(),
     });
     respond_with_completion(chat, &body, &receipt)
@@ -641,7 +648,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         }
                         // An error event standing for a refusal (Anthropic's rate_limit_error)
                         // is answered as that refusal would be, if every candidate refuses.
-                        if let Some(status @ (429 | 503)) = session.failure_status() {
+                        if let Some(status) = session.failure_status().and_then(crate::routing::retryable_failure) {
                             worst_status = status;
                         }
                         // A prompt the provider reported before failing (Anthropic's message_start)
@@ -730,7 +737,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                 }
                 attempts.failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &body)));
-                if status == 429 || status == 503 {
+                if let Some(status) = crate::routing::retryable_failure(status) {
                     worst_status = status;
                 }
             }

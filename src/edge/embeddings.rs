@@ -221,7 +221,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                         health::failure(rc, &provider.id, &candidate.upstream_model);
                     }
                     failures.push(format!("{}: HTTP {} ({})", provider.id, status, adapter.error_message(status, &bytes)));
-                    if status == 429 || status == 503 {
+                    if let Some(status) = crate::routing::retryable_failure(status) {
                         worst_status = status;
                     }
                     continue 'deployments;

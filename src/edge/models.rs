@@ -1,4 +1,6 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: the models and aliases this tenant may call.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the models and aliases this tenant may call, and
+//! that some deployment can serve: a model whose every provider lacks its key secret would only
+//! answer 503, and a client picking from the list would pick it.
 
 use serde_json::{json, Value};
 use worker::{Env, Response};
@@ -12,7 +14,7 @@ use super::http::{self, RequestContext};
 
 pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let (cfg, allowed) = tenant_view(env, rc).await?;
-    let data: Vec<_> = cfg.catalog.public_names().filter(|(name, _)| allowed(name)).map(|(name, model)| entry(&cfg, name, model)).collect();
+    let data: Vec<_> = cfg.catalog.public_names().filter(|(name, _)| allowed(name)).filter_map(|(name, model)| entry(env, &cfg, name, model)).collect();
     http::json(200, &json!({"object": "list", "data": data}), &rc.id_headers())
 }
 
@@ -20,7 +22,7 @@ pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> 
 pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let id = crate::dashboard::percent_decode(id, false);
     let (cfg, allowed) = tenant_view(env, rc).await?;
-    let found = cfg.catalog.public_names().find(|(name, _)| name == &id && allowed(name)).map(|(name, model)| entry(&cfg, name, model));
+    let found = cfg.catalog.public_names().find(|(name, _)| name == &id && allowed(name)).and_then(|(name, model)| entry(env, &cfg, name, model));
     let body = found.ok_or_else(|| ApiError::model_not_found(&id))?;
     http::json(200, &body, &rc.id_headers())
 }
@@ -36,8 +38,18 @@ async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<Rout
     Ok((cfg, allowed))
 }
 
-fn entry(cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Value {
-    json!({
+/// The model's entry, naming the providers that can serve it; `None` when none can.
+fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Option<Value> {
+    let providers: Vec<&str> = model
+        .deployments
+        .iter()
+        .filter(|d| cfg.catalog.providers.get(&d.provider).is_some_and(|p| super::chat::usable(env, p)))
+        .map(|d| d.provider.as_str())
+        .collect();
+    if providers.is_empty() {
+        return None;
+    }
+    Some(json!({
         "id": name,
         "object": "model",
         "created": 0,
@@ -45,8 +57,8 @@ fn entry(cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Value {
         "costrouter": {
             "serves": model.name,
             "mode": model.mode,
-            "providers": model.deployments.iter().map(|d| d.provider.as_str()).collect::<Vec<_>>(),
+            "providers": providers,
             "context_window": cfg.prices.get(&model.price_key).and_then(|p| p.context_window),
         }
-    })
+    }))
 }

@@ -92,7 +92,7 @@ impl Provider for Anthropic {
 // Request
 
 fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
-    super::refuse_legacy_functions(req, "Anthropic")?;
+    super::refuse_untranslatable(req, "Anthropic")?;
     req.function_tools_only()?;
     if req.n.is_some_and(|n| n > 1) {
         return Err(ApiError::invalid_value("n", "Anthropic models return a single choice; 'n' must be 1."));
@@ -226,9 +226,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
 
 /// Anthropic's least thinking budget.
 const MIN_THINKING_BUDGET: u64 = 1024;
-/// Tokens a client's cap keeps for the answer beside thinking: without them a thinking budget
-/// could take the whole cap and leave an empty answer cut at `length`.
-const ANSWER_ROOM_BESIDE_THINKING: u64 = 1024;
+use super::ANSWER_ROOM_BESIDE_THINKING;
 
 /// `max_tokens` to send `model` and the thinking budget, if it thinks. OpenAI's output cap
 /// counts reasoning too, so a client's cap holds the budget, which then leaves the answer
@@ -1005,6 +1003,28 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("function_call"));
         let e = super::super::gemini::request_body(&ChatRequest::parse(br#"{"model":"g","messages":[{"role":"user","content":"weather?"}],"functions":[{"name":"f"}]}"#).unwrap(), "gemini-2.5-flash").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("functions"));
+    }
+
+    #[test]
+    fn parameters_that_change_the_answer_are_refused_not_dropped() {
+        let gemini = |json: &str| super::super::gemini::request_body(&ChatRequest::parse(json.as_bytes()).unwrap(), "gemini-2.5-flash");
+        for (extra, param) in [
+            (r#""modalities":["text","audio"],"audio":{"voice":"alloy","format":"wav"}"#, "modalities"),
+            (r#""audio":{"voice":"alloy","format":"wav"}"#, "modalities"),
+            (r#""logit_bias":{"9642":100}"#, "logit_bias"),
+            (r#""web_search_options":{}"#, "web_search_options"),
+        ] {
+            let json = format!(r#"{{"model":"c","messages":[{{"role":"user","content":"yes or no?"}}],{extra}}}"#);
+            for e in [translate(&json).unwrap_err(), gemini(&json).unwrap_err()] {
+                assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{extra}: {}", e.message);
+            }
+        }
+        // Set to what changes nothing: translated as before.
+        for extra in [r#""modalities":["text"]"#, r#""logit_bias":{}"#, r#""logit_bias":null,"audio":null"#] {
+            let json = format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{extra}}}"#);
+            assert!(translate(&json).is_ok(), "{extra}");
+            assert!(gemini(&json).is_ok(), "{extra}");
+        }
     }
 
     fn body_for(model: &str, json: &str) -> Value {

@@ -149,7 +149,7 @@ pub fn request_body(req: &ChatRequest, upstream_model: &str) -> Result<Value, Ap
 /// The request for `upstream_model` on the provider `provider` (whose thought signatures, sent
 /// back, it takes: see [`signed_by`]).
 fn request_body_for(req: &ChatRequest, provider: &str, upstream_model: &str) -> Result<Value, ApiError> {
-    super::refuse_legacy_functions(req, "Gemini")?;
+    super::refuse_untranslatable(req, "Gemini")?;
     req.function_tools_only()?;
     let mut system = Vec::new();
     let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();
@@ -384,11 +384,23 @@ fn function_response(m: &Message, i: usize, call_names: &HashMap<&str, &str>) ->
     Ok(json!({"functionResponse": {"name": name, "response": {"content": content}}}))
 }
 
-/// OpenAI's `reasoning_effort` as Gemini's thinking settings, as Google's own OpenAI-compatible
-/// endpoint maps it: a token budget for 2.5 models (thinking is billed as output, so "none" and
-/// "low" are what make a cheap request cheap), a level for Gemini 3. Gemini 2.5 Pro cannot turn
-/// thinking off; it gets its smallest budget.
-fn thinking_config(model: &str, effort: &str) -> Option<Value> {
+/// Gemini 2.5 Pro's least thinking budget: it cannot turn thinking off.
+const PRO_MIN_THINKING_BUDGET: u64 = 128;
+/// Below this a thinking budget is not worth its round of thought (Flash-Lite's own least is
+/// 512): a cap that leaves less goes without thinking.
+const MIN_USEFUL_THINKING_BUDGET: u64 = 512;
+
+/// Gemini's thinking settings: OpenAI's `reasoning_effort` as Google's own OpenAI-compatible
+/// endpoint maps it — a token budget for 2.5 models (thinking is billed as output, so "none" and
+/// "low" are what make a cheap request cheap), a level for Gemini 3 (Flash takes four, Pro two).
+///
+/// Gemini counts thinking inside `maxOutputTokens`, as OpenAI counts reasoning inside its cap,
+/// and 2.5 Flash and Pro think unasked (as much as they like): a request capped at 50 tokens for
+/// a label, routed here from a model that does not think, would come back empty, cut at
+/// `length`. So a client's cap bounds the budget, asked for or not, and leaves the answer
+/// [`super::ANSWER_ROOM_BESIDE_THINKING`], as the Anthropic adapter does; a cap too small for
+/// both goes without thinking (2.5 Pro, which cannot, gets its least budget).
+fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Option<Value> {
     // The image, speech and live-audio variants of a thinking generation do not think, and
     // answer 400 to thinking settings ("Thinking is not enabled for this model").
     let lower = model.to_ascii_lowercase();
@@ -397,18 +409,37 @@ fn thinking_config(model: &str, effort: &str) -> Option<Value> {
     }
     let version = version(model);
     if version.starts_with("2.5") {
-        let budget = match effort {
-            "none" if version.contains("pro") => 128,
-            "none" => 0,
-            "minimal" | "low" => 1024,
-            "medium" => 8192,
-            "high" => 24576,
-            _ => return None,
+        let pro = version.contains("pro");
+        // `None`: thinking as the model likes (Flash-Lite thinks only when given a budget).
+        let asked: Option<u64> = match effort {
+            Some("none") if pro => Some(PRO_MIN_THINKING_BUDGET),
+            Some("none") => Some(0),
+            Some("minimal" | "low") => Some(1024),
+            Some("medium") => Some(8192),
+            Some("high") => Some(24576),
+            Some(_) => return None,
+            None if version.contains("lite") => return None,
+            None => None,
+        };
+        let budget = match cap {
+            Some(cap) => {
+                let room = cap.saturating_sub(super::ANSWER_ROOM_BESIDE_THINKING);
+                match asked.map_or(room, |asked| asked.min(room)) {
+                    0 if !pro => 0,
+                    budget if budget < MIN_USEFUL_THINKING_BUDGET => if pro { PRO_MIN_THINKING_BUDGET } else { 0 },
+                    budget => budget,
+                }
+            }
+            None => asked?,
         };
         return Some(json!({ "thinkingBudget": budget }));
     }
     let major = major_version(model)?;
-    let level = match effort {
+    let flash = version.contains("flash");
+    let level = match effort? {
+        "none" | "minimal" if flash => "minimal",
+        "low" if flash => "low",
+        "medium" if flash => "medium",
         "none" | "minimal" | "low" => "low",
         "medium" | "high" => "high",
         _ => return None,
@@ -442,14 +473,16 @@ fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Opt
         ("maxOutputTokens", req.max_output_tokens().map(Value::from)),
         ("stopSequences", req.stop.as_ref().map(|s| json!(s.to_vec()))),
         ("candidateCount", req.n.map(Value::from)),
-        ("seed", req.seed.map(Value::from)),
+        // Gemini's seed is an int32 (a larger one is a 400); OpenAI takes 64 bits, and eval
+        // harnesses draw from 0..2^32. Wrapped, each seed still maps to one Gemini seed.
+        ("seed", req.seed.map(|seed| Value::from(seed as i32))),
         ("presencePenalty", req.presence_penalty.filter(|_| penalties).map(Value::from)),
         ("frequencyPenalty", req.frequency_penalty.filter(|_| penalties).map(Value::from)),
         ("responseLogprobs", logprobs.then_some(Value::Bool(true))),
         ("logprobs", req.top_logprobs.filter(|_| logprobs).map(Value::from)),
     ];
     let mut config: Map<String, Value> = fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
-    if let Some(thinking) = req.reasoning_effort().and_then(|effort| thinking_config(upstream_model, effort)) {
+    if let Some(thinking) = thinking_config(upstream_model, req.reasoning_effort(), req.max_output_tokens()) {
         config.insert("thinkingConfig".into(), thinking);
     }
     match output_format {
@@ -815,7 +848,9 @@ mod tests {
                 {"role": "user", "parts": [{"functionResponse": {"name": "get_time", "response": {"content": "12:00"}}},
                     {"functionResponse": {"name": "get_weather", "response": {"content": {"temp_c": 21}}}}, {"text": "Thanks"}]}],
             "generationConfig": {"temperature": 0.2, "topP": 0.9, "maxOutputTokens": 256, "stopSequences": ["END"], "candidateCount": 2, "seed": 7,
-                "responseLogprobs": true, "logprobs": 3},
+                "responseLogprobs": true, "logprobs": 3,
+                // A 256-token cap leaves no room to think beside the answer: 2.5 Pro's least.
+                "thinkingConfig": {"thinkingBudget": 128}},
             "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather now",
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}, {"name": "get_time"}]}],
             "toolConfig": {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
@@ -850,6 +885,31 @@ mod tests {
         assert_eq!(effort("gemini-2.5-pro", "none"), json!({"thinkingBudget": 128}), "2.5 Pro cannot stop thinking");
         assert_eq!(effort("gemini-2.5-flash-lite", "high"), json!({"thinkingBudget": 24576}));
         assert_eq!(effort("gemini-3-pro-preview", "low"), json!({"thinkingLevel": "low"}));
+        assert_eq!(effort("gemini-3-pro-preview", "medium"), json!({"thinkingLevel": "high"}), "3 Pro takes low and high");
+        for (e, level) in [("none", "minimal"), ("minimal", "minimal"), ("low", "low"), ("medium", "medium"), ("high", "high")] {
+            assert_eq!(effort("gemini-3-flash-preview", e), json!({"thinkingLevel": level}), "3 Flash takes four levels: {e}");
+        }
+        // A client's cap bounds thinking, asked for or not, leaving the answer 1,024 tokens: a
+        // label capped at 50 tokens is not spent thinking (2.5 Flash and Pro think unasked).
+        let capped = |model: &str, cap: u64, e: Option<&str>| {
+            let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "spam or ham?"}], "max_tokens": cap});
+            if let Some(e) = e {
+                req["reasoning_effort"] = json!(e);
+            }
+            request_body(&ChatRequest::from_value(req).unwrap(), model).unwrap()["generationConfig"].clone()
+        };
+        assert_eq!(capped("gemini-2.5-flash", 50, None), json!({"maxOutputTokens": 50, "thinkingConfig": {"thinkingBudget": 0}}));
+        assert_eq!(capped("gemini-2.5-pro", 50, None)["thinkingConfig"], json!({"thinkingBudget": 128}), "2.5 Pro cannot stop thinking");
+        assert_eq!(capped("gemini-2.5-flash", 1300, None)["thinkingConfig"], json!({"thinkingBudget": 0}), "276 tokens are not worth thinking");
+        assert_eq!(capped("gemini-2.5-flash", 5000, None)["thinkingConfig"], json!({"thinkingBudget": 5000 - 1024}));
+        assert_eq!(capped("gemini-2.5-flash", 5000, Some("low"))["thinkingConfig"], json!({"thinkingBudget": 1024}), "what was asked, when it fits");
+        assert_eq!(capped("gemini-2.5-flash", 5000, Some("high"))["thinkingConfig"], json!({"thinkingBudget": 5000 - 1024}));
+        assert_eq!(capped("gemini-2.5-flash-lite", 50, None).get("thinkingConfig"), None, "Flash-Lite thinks only when asked");
+        assert_eq!(capped("gemini-3-flash-preview", 50, None).get("thinkingConfig"), None, "Gemini 3 thinks by level, not budget");
+        let uncapped = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        assert_eq!(request_body(&uncapped, "gemini-2.5-flash").unwrap().get("generationConfig"), None, "no cap, no effort: as the model likes");
+        let seeded = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 3_000_000_000u64})).unwrap();
+        assert_eq!(request_body(&seeded, "gemini-2.5-flash").unwrap()["generationConfig"]["seed"], json!(3_000_000_000u64 as u32 as i32), "an int32");
         for variant in ["gemini-2.5-flash-image", "gemini-2.5-flash-preview-tts", "gemini-2.5-flash-native-audio-preview-09-2025", "gemini-live-2.5-flash-preview"] {
             assert_eq!(effort(variant, "high"), Value::Null, "{variant} does not think");
         }

@@ -312,7 +312,8 @@ pub enum Rejection {
 /// parameter the model or host does not take: OpenAI's `unsupported_parameter` /
 /// `unknown_parameter` / `unsupported_value` codes, Azure's and older OpenAI's "Unrecognized
 /// request argument supplied", the "Extra inputs are not permitted" of hosts that validate with
-/// pydantic (vLLM, Mistral).
+/// pydantic (vLLM, Mistral), DeepSeek's "This response_format type is unavailable now" (it takes
+/// `json_object`, not `json_schema`).
 pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
     let error = v.get("error").unwrap_or(&v);
@@ -322,7 +323,7 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
         return Rejection::TooLong;
     }
     if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value")
-        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported"].iter().any(|m| message.contains(m))
+        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported", "type is unavailable"].iter().any(|m| message.contains(m))
     {
         return Rejection::Unsupported;
     }
@@ -443,14 +444,35 @@ pub fn redact_secrets(text: &str) -> String {
     redacted
 }
 
-/// A translating provider has a form for `tools` only: the deprecated `functions` (and the
-/// `function_call` parameter choosing among them) would be dropped, and the model answer without
-/// the functions the client declared. Refused instead, so another deployment may take it.
-pub fn refuse_legacy_functions(req: &ChatRequest, provider: &str) -> Result<(), ApiError> {
+/// Tokens a client's output cap keeps for the answer beside thinking (Claude's, Gemini's):
+/// without them a thinking budget could take the whole cap and leave an empty answer cut at
+/// `length`.
+pub const ANSWER_ROOM_BESIDE_THINKING: u64 = 1024;
+
+/// What a translating provider (Anthropic, Gemini) refuses before translating, so another
+/// deployment may take the request. It has a form for `tools` only: the deprecated `functions`
+/// (and the `function_call` parameter choosing among them) would be dropped, and the model answer
+/// without the functions the client declared.
+pub fn refuse_untranslatable(req: &ChatRequest, provider: &str) -> Result<(), ApiError> {
     for field in ["functions", "function_call"] {
         if req.extra.get(field).is_some_and(|v| !v.is_null()) {
             return Err(ApiError::invalid_value(field, format!("'{field}' (deprecated) cannot be sent to {provider}: declare the functions in 'tools' (and choose with 'tool_choice').")));
         }
+    }
+    // Parameters that change what the answer is, which the translating providers have no form
+    // for: dropped, the client would get a different answer than it asked for (text where it
+    // reads `message.audio`, free text where its logit bias forced a label, no web search).
+    // Refused, the request goes to a candidate that takes them, or gets this 400.
+    let set = |field: &str| req.extra.get(field).filter(|v| !matches!(v, Value::Null | Value::Bool(false)));
+    let audio_out = set("audio").is_some() || set("modalities").and_then(Value::as_array).is_some_and(|m| m.iter().any(|x| x != "text"));
+    if audio_out {
+        return Err(ApiError::invalid_value("modalities", format!("{provider} models answer in text only; audio output ('modalities', 'audio') needs an OpenAI audio model.")));
+    }
+    if set("logit_bias").is_some_and(|bias| bias.as_object().is_none_or(|b| !b.is_empty())) {
+        return Err(ApiError::invalid_value("logit_bias", format!("{provider} models do not take 'logit_bias'.")));
+    }
+    if set("web_search_options").is_some() {
+        return Err(ApiError::invalid_value("web_search_options", format!("{provider} models do not take 'web_search_options' (OpenAI's search models do).")));
     }
     Ok(())
 }
@@ -507,6 +529,9 @@ mod tests {
         assert_eq!(openai_rejection(400, vllm), Rejection::Unsupported);
         let value = br#"{"error":{"message":"Unsupported value: 'temperature' does not support 0.2 with this model. Only the default (1) value is supported.","type":"invalid_request_error","param":"temperature","code":"unsupported_value"}}"#;
         assert_eq!(openai_rejection(400, value), Rejection::Unsupported);
+        // DeepSeek takes JSON mode, not a JSON schema: a model that takes one may serve it.
+        let deepseek = br#"{"error":{"message":"This response_format type is unavailable now","type":"invalid_request_error","param":null,"code":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(422, deepseek), Rejection::Unsupported);
     }
 
     #[test]

@@ -88,11 +88,18 @@ pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_
             }
         }
     }
-    apply_quirks(obj, quirks);
+    apply_quirks(obj, quirks)?;
     Ok(body)
 }
 
-fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) {
+fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), ApiError> {
+    for p in &quirks.unsupported_params {
+        match obj.remove(p) {
+            None | Some(Value::Null | Value::Bool(false)) => {}
+            Some(Value::Object(o)) if o.is_empty() => {}
+            Some(_) => return Err(ApiError::invalid_value(p, format!("This deployment's host does not take '{p}'."))),
+        }
+    }
     for p in &quirks.drop_params {
         obj.remove(p);
     }
@@ -126,6 +133,7 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) {
             }
         }
     }
+    Ok(())
 }
 
 /// OpenAI's reasoning models (o-series, gpt-5) answer 400 to `max_tokens` (their cap is
@@ -650,6 +658,20 @@ mod tests {
         let body = chat_body(&req, "mistral-small-latest", &quirks, true).unwrap();
         assert!(body.get("user").is_none() && body.get("stream_options").is_none() && body.get("seed").is_none());
         assert_eq!(body["random_seed"], 9);
+    }
+
+    #[test]
+    fn unsupported_params_set_are_refused_and_unset_ones_removed() {
+        let quirks = Quirks { unsupported_params: vec!["logprobs".into(), "top_logprobs".into(), "logit_bias".into()], ..Quirks::default() };
+        for set in [r#""logprobs":true,"top_logprobs":3"#, r#""logit_bias":{"1":100}"#] {
+            let req = request(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],{set}}}"#));
+            let e = chat_body(&req, "llama", &quirks, true).unwrap_err();
+            assert_eq!(e.status, 400, "{set}");
+            assert!(set.contains(e.param.as_deref().unwrap()), "{set}: {}", e.message);
+        }
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":false,"logit_bias":{}}"#);
+        let body = chat_body(&req, "llama", &quirks, true).unwrap();
+        assert!(body.get("logprobs").is_none() && body.get("logit_bias").is_none(), "{body}");
     }
 
     #[test]

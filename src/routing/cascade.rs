@@ -38,10 +38,23 @@ const REFUSAL_OPENINGS: &[&str] = &[
 
 /// `stronger_cap`: the most output tokens the model it would escalate to may write for this
 /// request (its adapter's or its own cap; `None`: not known to be capped).
+/// Every choice is judged (with `n` > 1, one weak choice is as served as the first): the first
+/// that fails escalates, its reason naming it when there are several.
 pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, stronger_cap: Option<u64>) -> Verdict {
-    let Some(choice) = answer.pointer("/choices/0") else {
+    let choices = answer.get("choices").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if choices.is_empty() {
         return Verdict::Escalate("no choices".into());
-    };
+    }
+    let written = answer.pointer("/usage/completion_tokens").and_then(Value::as_u64);
+    for (i, choice) in choices.iter().enumerate() {
+        if let Verdict::Escalate(why) = judge_choice(choice, written, req, min_logprob, stronger_cap) {
+            return Verdict::Escalate(if choices.len() > 1 { format!("choice {i}: {why}") } else { why });
+        }
+    }
+    Verdict::Accept
+}
+
+fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_logprob: Option<f64>, stronger_cap: Option<u64>) -> Verdict {
     let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("");
     // Cut off by the client's own cap, or by a cap the stronger model would stop at as soon, a
     // stronger model would be cut off at the same length: both paid, the same cut answer
@@ -49,7 +62,6 @@ pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, strong
     let message = choice.get("message").cloned().unwrap_or(Value::Null);
     let wrote = message.get("content").and_then(Value::as_str).is_some_and(|c| !c.trim().is_empty())
         || message.get("tool_calls").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
-    let written = answer.pointer("/usage/completion_tokens").and_then(Value::as_u64);
     let stronger_writes_more = match (stronger_cap, written) {
         (Some(cap), Some(written)) => cap > written,
         _ => true,
@@ -256,5 +268,15 @@ mod tests {
         assert_eq!(judge(&a, &req(""), None, None), Verdict::Accept);
         assert_eq!(judge(&a, &req(""), Some(-1.0), None), Verdict::Escalate("mean logprob -2.00 below -1".into()));
         assert_eq!(judge(&a, &req(""), Some(-3.0), None), Verdict::Accept);
+    }
+
+    #[test]
+    fn every_choice_is_judged() {
+        let good = json!({"index": 0, "message": {"role": "assistant", "content": r#"{"label":"spam","score":0.9}"#}, "finish_reason": "stop"});
+        let bad = json!({"index": 1, "message": {"role": "assistant", "content": "not json"}, "finish_reason": "stop"});
+        let two = json!({"choices": [good.clone(), bad]});
+        assert_eq!(judge(&two, &req(SCHEMA), None, None), Verdict::Escalate("choice 1: answer is not JSON".into()));
+        assert_eq!(judge(&json!({"choices": [good.clone(), good]}), &req(SCHEMA), None, None), Verdict::Accept);
+        assert_eq!(judge(&json!({"choices": []}), &req(""), None, None), Verdict::Escalate("no choices".into()));
     }
 }

@@ -133,6 +133,17 @@ pub enum Disposition {
     ClientError,
 }
 
+/// The status a failed call leaves for the client if every candidate fails as it did: a rate limit
+/// (429) or an overload (503, and Anthropic's 529 `overloaded_error`, which OpenAI's clients know
+/// as 503), both of which the SDKs retry; other failures are answered 502.
+pub fn retryable_failure(status: u16) -> Option<u16> {
+    match status {
+        429 => Some(429),
+        503 | 529 => Some(503),
+        _ => None,
+    }
+}
+
 pub fn disposition(status: u16) -> Disposition {
     match status {
         200..=299 => Disposition::Success,
@@ -182,6 +193,16 @@ mod tests {
         let allowed = vec!["emb".to_string()];
         assert_eq!(route_direct(&catalog(), "fast", ModelMode::Chat, Some(&allowed), |_| true).unwrap_err().code, "model_not_found");
         assert_eq!(route_direct(&catalog(), "emb", ModelMode::Chat, None, |_| true).unwrap_err().param.as_deref(), Some("model"));
+    }
+
+    #[test]
+    fn rate_limits_and_overloads_are_answered_as_such_when_every_candidate_fails() {
+        assert_eq!(retryable_failure(429), Some(429));
+        assert_eq!(retryable_failure(503), Some(503));
+        assert_eq!(retryable_failure(529), Some(503), "Anthropic's overloaded_error");
+        for s in [500, 502, 504, 401] {
+            assert_eq!(retryable_failure(s), None, "{s}");
+        }
     }
 
     #[test]

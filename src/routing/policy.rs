@@ -174,6 +174,13 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
+/// Whether `request.cf`'s country says where the request comes from: not when it names none
+/// (another Worker calling through a service binding sends no `cf`), nor Cloudflare's "XX" (no
+/// location data for the address) or "T1" (a Tor exit node).
+pub fn location_unknown(country: &str) -> bool {
+    matches!(country, "" | "XX" | "T1")
+}
+
 /// The facts about a request that rules test.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Facts {
@@ -198,8 +205,7 @@ pub struct Facts {
     pub country: String,
     pub continent: String,
     pub eu: bool,
-    /// Where the request comes from is unknown: no `request.cf` country (a request from another
-    /// Worker through a service binding has no `cf`). An `eu = true` condition then matches, so
+    /// Where the request comes from is unknown (see [`location_unknown`]). An `eu = true` condition then matches, so
     /// a rule that holds EU traffic to EU deployments fails closed; country, continent and
     /// `eu = false` conditions do not.
     pub location_unknown: bool,
@@ -498,7 +504,7 @@ impl Condition {
                 Some(false) => false,
             }
         };
-        let all = check(self.task.as_ref().map(|t| f.task.is_some_and(|x| t.contains(&x))), &|| format!("task {}", f.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_default()))
+        let all = check(self.task.as_ref().map(|t| f.task.is_some_and(|x| t.contains(&x))), &|| format!("task {}", f.task.map(TaskClass::as_str).unwrap_or_default()))
             && check(self.difficulty.map(|r| r.contains(f.difficulty)), &|| format!("difficulty {:.2}", f.difficulty))
             && check(self.risk.as_ref().map(|r| f.risk.is_some_and(|x| r.contains(&x))), &|| format!("risk {}", f.risk.map(|r| format!("{r:?}").to_lowercase()).unwrap_or_default()))
             && check(self.prompt_tokens.map(|r| r.contains(f.prompt_tokens as f64)), &|| format!("{} prompt tokens", f.prompt_tokens))
@@ -519,7 +525,11 @@ impl Condition {
             && check(one_of(&self.continent, &f.continent), &|| format!("continent {}", f.continent))
             && check(
                 self.eu.map(|b| if f.location_unknown { b } else { b == f.eu }),
-                &|| if f.location_unknown { "location unknown (no request.cf), taken as EU".to_string() } else { format!("eu {}", f.eu) },
+                &|| match (f.location_unknown, f.country.as_str()) {
+                    (true, "") => "location unknown (no request.cf country), taken as EU".to_string(),
+                    (true, country) => format!("location unknown (request.cf country {country}), taken as EU"),
+                    (false, _) => format!("eu {}", f.eu),
+                },
             )
             && check(
                 self.hour_utc.map(|[from, to]| if from <= to { (from..to).contains(&f.hour_utc) } else { f.hour_utc >= from || f.hour_utc < to }),
@@ -658,6 +668,14 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn a_reason_names_the_task_as_a_policy_does() {
+        let text = "version = 1\nname = \"t\"\n\n[[rules]]\nname = \"agents\"\nwhen = { task = [\"agentic_tool_use\"] }\nroute = { strategy = \"requested\" }\n";
+        let p = Policy::from_toml("t.toml", text, &Known).unwrap();
+        let f = Facts { task: Some(TaskClass::AgenticToolUse), ..Facts::default() };
+        assert_eq!(p.first_match(&f).unwrap().1, "task agentic_tool_use");
+    }
+
+    #[test]
     fn a_when_model_the_catalog_lacks_loads_with_a_note() {
         let p = Policy::from_toml("acme.toml", &POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [\"auto\"] }"), &Known).unwrap();
         assert_eq!(p.notes.len(), 1);
@@ -723,9 +741,11 @@ route = { strategy = "requested" }
         f.eu = false;
         f.location_unknown = true;
         let (rule, why) = p.first_match(&f).unwrap();
-        assert_eq!((rule.name.as_str(), why.as_str()), ("eu", "location unknown (no request.cf), taken as EU"));
+        assert_eq!((rule.name.as_str(), why.as_str()), ("eu", "location unknown (no request.cf country), taken as EU"));
         assert!(Condition { eu: Some(false), ..Condition::default() }.matches(&f).is_none(), "eu = false needs a known location");
         f.location_unknown = false;
+        assert!(location_unknown("") && location_unknown("XX") && location_unknown("T1"), "no cf, no location data, a Tor exit");
+        assert!(!location_unknown("DE") && !location_unknown("US"));
         f.model = "faq-bot".into();
         assert!(matches!(&p.first_match(&f).unwrap().0.action, Action::Respond(t) if t.contains("9 to 5")));
         // A rule naming a model matches a request for it through an alias (a block rule on a

@@ -297,3 +297,26 @@ test('the arms of a split share no cached answers', async () => {
   assert.equal(again.headers.get('x-costrouter-cache'), 'hit-exact', 'the same arm still shares its answers');
   assert.equal((await again.json()).model, 'gpt-4o-mini');
 });
+
+test('an answer in content parts (Mistral\'s reasoning models) replays as a stream with its parts; a call that is not an object is not stored', async () => {
+  const parts = [{ type: 'thinking', thinking: [{ type: 'text', text: '6 times 7' }] }, { type: 'text', text: '42' }];
+  const answer = (message) => ({ id: 'cmpl-m', object: 'chat.completion', created: 7, model: 'magistral-small', choices: [{ index: 0, message, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 9, completion_tokens: 5, total_tokens: 14 } });
+  const body = fresh({ model: 'mistral-small' });
+  r.upstream.script({ provider: 'openai', model: 'mistral-small-latest', response: { body: answer({ role: 'assistant', content: parts }) } });
+  const first = await r.chat(body);
+  assert.deepEqual((await first.json()).choices[0].message.content, parts);
+  await stored();
+  const replay = await readSse(await r.chat({ ...body, stream: true }));
+  const deltas = replay.data.filter((d) => typeof d === 'object').map((d) => d.choices[0].delta);
+  assert.ok(replay.comments.some((c) => c.includes('"cache":"hit-exact"')));
+  assert.deepEqual(deltas.map((d) => d.content).filter((c) => Array.isArray(c)), [parts], JSON.stringify(deltas));
+
+  const odd = fresh({ model: 'mistral-small' });
+  r.upstream.script({ provider: 'openai', model: 'mistral-small-latest', response: { body: answer({ role: 'assistant', content: null, tool_calls: ['x'] }) } });
+  assert.equal((await r.chat(odd)).status, 200);
+  await stored();
+  const again = await r.chat({ ...odd, stream: true });
+  assert.equal(again.headers.get('x-costrouter-cache'), 'miss', 'never stored, so never replayed (where it would have failed the worker)');
+  await again.text();
+});

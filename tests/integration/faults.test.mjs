@@ -55,6 +55,8 @@ before(async () => {
     deployments: [{ provider: 'anthropic', upstream_model: 'claude-early' }, { provider: 'azure', upstream_model: 'mini-deploy' }],
     price_key: 'claude-haiku-4-5',
   };
+  // Anthropic alone, for its 529 overload (a deployment of its own: the failures count).
+  catalog.models['claude-overloaded'] = { deployments: [{ provider: 'anthropic', upstream_model: 'claude-overloaded' }], price_key: 'claude-haiku-4-5' };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => { await r?.close(); });
@@ -183,6 +185,14 @@ for (const fault of EARLY_FAULTS) {
       await healthy('gpt-4o');
     });
   }
+}
+
+for (const stream of [false, true]) {
+  test(`Anthropic's 529 overloaded_error, ${stream ? 'streaming' : 'non-streaming'}, without a fallback: a 503 the SDKs retry, not a 502`, async () => {
+    r.upstream.script({ provider: 'anthropic', model: 'claude-overloaded', response: { status: 529 } });
+    const error = await assertCleanError(await chat(ask('claude-overloaded', stream)), { status: 503, type: 'service_unavailable', code: 'upstream_unavailable' });
+    assert.match(error.message, /anthropic: HTTP 529 \(Overloaded\)/);
+  });
 }
 
 test('a failure through an alias names the model the request was routed to', async () => {

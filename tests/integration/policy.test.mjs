@@ -86,6 +86,9 @@ test('a respond rule answers without a model, streaming and not', async () => {
   const s = await readSse(streamed);
   assert.equal(s.data.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), 'We are open 9-5.');
   assert.equal(s.data.at(-1), '[DONE]');
+  // n choices asked, n given, as a model's answer would have them.
+  const three = await (await r.chat(ask({ n: 3 }), as('faq'))).json();
+  assert.deepEqual(three.choices.map((c) => [c.index, c.message.content]), [0, 1, 2].map((i) => [i, 'We are open 9-5.']));
   assert.equal(r.upstream.requests().length, before, 'no upstream call');
 });
 
@@ -121,14 +124,21 @@ test('EU traffic is served only by EU deployments, and fails closed when there a
   const unknown = await r.chat(ask({ model: 'gpt-4o-mini' }), { key: KEYS.policyco, cf: { country: '' } });
   assert.equal(unknown.status, 200, await unknown.clone().text());
   assert.equal(unknown.headers.get('x-costrouter-provider'), 'azure');
-  assert.match(unknown.headers.get('x-costrouter-route-reason'), /rule 'eu' \(location unknown \(no request.cf\), taken as EU\)/);
+  assert.match(unknown.headers.get('x-costrouter-route-reason'), /rule 'eu' \(location unknown \(no request.cf country\), taken as EU\)/);
+  // Cloudflare's XX (no location data) and T1 (a Tor exit) say no more.
+  for (const country of ['XX', 'T1']) {
+    const resp = await r.chat(ask({ model: 'gpt-4o-mini' }), { key: KEYS.policyco, cf: { country, continent: 'T1', isEUCountry: undefined } });
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'azure', country);
+    assert.match(resp.headers.get('x-costrouter-route-reason'), new RegExp(`rule 'eu' \\(location unknown \\(request.cf country ${country}\\), taken as EU\\)`));
+    await resp.text();
+  }
 });
 
 test('a hostname alias picks the model whatever the body says', async () => {
   const resp = await r.chat(ask({ model: 'claude-haiku-4-5' }), { key: KEYS.policyco, host: 'gpt4o.router.test' });
   assert.equal(resp.status, 200, await resp.clone().text());
   assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o');
-  assert.match(resp.headers.get('x-costrouter-route-reason'), /alias 'gpt4o' serves gpt-4o/);
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /^host gpt4o\.router\.test names 'gpt4o'; .*alias 'gpt4o' serves gpt-4o/);
   assert.equal(resp.headers.get('x-costrouter-route'), 'alias');
 });
 

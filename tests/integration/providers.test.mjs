@@ -113,6 +113,13 @@ before(async () => {
   catalog.models['gemini-limited'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-limited' }], price_key: 'gemini-2.5-flash' };
   // Gemini 3, whose function calls carry thought signatures it wants back.
   catalog.models['gemini-3-flash-preview'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-3-flash-preview' }], price_key: 'gemini-2.5-flash' };
+  // Claude, Gemini and Groq first, OpenAI behind them: for what only OpenAI takes.
+  catalog.providers.groq = { preset: 'groq', base_url: `${r.upstream.url}/openai/v1`, key_secret: 'OPENAI_API_KEY' };
+  catalog.models['claude-then-openai'] = {
+    deployments: [{ provider: 'anthropic', upstream_model: 'claude-haiku-4-5' }, { provider: 'gemini', upstream_model: 'gemini-2.5-flash' }, { provider: 'groq', upstream_model: 'llama-3.1-8b-instant' }, { provider: 'openai', upstream_model: 'gpt-4o-mini' }],
+    price_key: 'gpt-4o-mini',
+  };
+  catalog.models['groq-only'] = { deployments: [{ provider: 'groq', upstream_model: 'llama-3.1-8b-instant' }], price_key: 'gpt-4o-mini' };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => {
@@ -1081,7 +1088,11 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   assert.equal(body.object, 'list');
   const byId = Object.fromEntries(body.data.map((m) => [m.id, m]));
   const catalog = testCatalog(r.upstream.url);
-  for (const id of [...Object.keys(catalog.models), ...Object.keys(catalog.aliases)]) assert.ok(byId[id], `missing ${id}`);
+  for (const id of [...Object.keys(catalog.models), ...Object.keys(catalog.aliases)]) {
+    // A model no deployment can serve (its provider's key secret is unset) is not offered.
+    if (id === 'nokey-model') assert.equal(byId[id], undefined, 'a model without a key is listed');
+    else assert.ok(byId[id], `missing ${id}`);
+  }
   for (const m of body.data) {
     assert.equal(m.object, 'model');
     assert.equal(typeof m.created, 'number');
@@ -1105,6 +1116,9 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   const hidden = await fetch(`${r.url}/v1/models/gpt-4o`, { headers: { authorization: `Bearer ${KEYS.restricted}` } });
   assert.equal(hidden.status, 404);
   assert.equal((await hidden.json()).error.code, 'model_not_found');
+  const unserved = await fetch(`${r.url}/v1/models/nokey-model`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+  assert.equal(unserved.status, 404);
+  await unserved.arrayBuffer();
   const noKey = await fetch(`${r.url}/v1/models/fast`);
   assert.equal(noKey.status, 401);
   await noKey.arrayBuffer();
@@ -1197,4 +1211,44 @@ test('an embedding deployment that keeps failing opens its circuit and is then p
   const entry = list.data.find((d) => d.deployment === 'openai/text-embedding-3-small');
   assert.equal(entry.health.breaker.state, 'open');
   assert.equal(entry.health.consecutive_failures, 5);
+});
+
+test('what Claude, Gemini or Groq would drop and change the answer by (audio out, a logit bias, logprobs) goes to the deployment that takes it', async () => {
+  const ask = (extra) => r.chat({ model: 'claude-then-openai', messages: [{ role: 'user', content: 'Is the sky blue? yes or no' }], ...extra });
+  // Groq passes audio output on (an OpenAI-dialect host's own affair); the adapters refuse it.
+  // Gemini translates logprobs (responseLogprobs).
+  for (const [extra, passedOver, servedBy] of [
+    [{ logit_bias: { 9642: 100, 2822: 100 } }, ['anthropic', 'gemini', 'groq'], ['openai', 'gpt-4o-mini']],
+    [{ modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }, ['anthropic', 'gemini'], ['groq', 'llama-3.1-8b-instant']],
+    [{ logprobs: true, top_logprobs: 2 }, ['anthropic'], ['gemini', 'gemini-2.5-flash']],
+  ]) {
+    r.upstream.reset();
+    const resp = await ask(extra);
+    const body = await resp.json();
+    assert.equal(resp.status, 200, JSON.stringify(body));
+    const calls = r.upstream.requests();
+    assert.equal(calls.length, 1, 'a refusal makes no call');
+    assert.equal(resp.headers.get('x-costrouter-provider'), servedBy[0]);
+    if (servedBy[0] !== 'gemini') {
+      assert.equal(calls[0].body.model, servedBy[1]);
+      for (const [k, v] of Object.entries(extra)) assert.deepEqual(calls[0].body[k], v, `${k} reaches ${servedBy[0]} as sent`);
+    }
+    const reason = resp.headers.get('x-costrouter-route-reason');
+    for (const p of passedOver) assert.match(reason, new RegExp(`${p}: .*${Object.keys(extra)[0]}`), reason);
+  }
+  // Unset or empty, they pass nothing over: Claude serves.
+  r.upstream.reset();
+  const plain = await ask({ logit_bias: {}, logprobs: false, modalities: ['text'] });
+  assert.equal(plain.status, 200, await plain.clone().text());
+  assert.equal(plain.headers.get('x-costrouter-provider'), 'anthropic');
+  await plain.text();
+});
+
+test('logprobs asked of a model only Groq serves: a 400 naming the parameter, no call', async () => {
+  const resp = await r.chat({ model: 'groq-only', messages: [{ role: 'user', content: 'hi' }], logprobs: true });
+  const body = await resp.json();
+  assert.equal(resp.status, 400, JSON.stringify(body));
+  assert.equal(body.error.param, 'logprobs');
+  assert.match(body.error.message, /does not take 'logprobs'/);
+  assert.equal(r.upstream.requests().length, 0);
 });
