@@ -81,7 +81,7 @@ pub enum Value {
 }
 
 pub fn upsert_values(event: &CostEvent, unix_now: i64) -> Vec<Value> {
-    let hour = unix_now - unix_now.rem_euclid(3600);
+    let hour = hour_of(unix_now);
     let a = &event.attribution;
     let shape = &event.shape;
     let text = |s: &str| Value::Text(s.to_string());
@@ -138,13 +138,77 @@ pub const HOURLY_KEY_LEN: usize = 11;
 /// The same for [`minutely_values`] (minute, feature).
 pub const MINUTELY_KEY_LEN: usize = 2;
 
+/// The position of the end user in an [`upsert_values`] row.
+const USER_COLUMN: usize = 7;
+
+/// The most end users one hour's rows of a tenant name apart. The `user` tag comes from the
+/// request body's `user` (OpenAI asks for a hashed end-user id there), so an app with many users
+/// would otherwise write a row per user, model, route and tag every hour, kept 400 days in one
+/// ledger's SQLite (10 GB at most), and every report would scan them.
+pub const USERS_PER_HOUR: usize = 1_000;
+/// The user the hour's rows name once [`USERS_PER_HOUR`] are named: not a valid tag, so never
+/// a user's own. Totals stay whole; only the split by user is lost past the bound.
+pub const OTHER_USERS: &str = "(other users)";
+/// The users an hour's rows name (see [`HourUsers::load`]).
+pub const USERS_OF_HOUR: &str = "SELECT DISTINCT user FROM usage_hourly_v2 WHERE hour = ?";
+
+/// The start of the hour `unix` falls in: the hour a rollup row is filed under.
+pub fn hour_of(unix: i64) -> i64 {
+    unix - unix.rem_euclid(3600)
+}
+
+/// The end users the current hour's rows name, to hold them to [`USERS_PER_HOUR`].
+#[derive(Debug, Default)]
+pub struct HourUsers {
+    /// `None` until loaded: the users the table already holds for the hour ([`USERS_OF_HOUR`]).
+    hour: Option<i64>,
+    users: std::collections::HashSet<String>,
+}
+
+impl HourUsers {
+    /// Whether the users of `hour` are loaded; if not, read them with [`USERS_OF_HOUR`].
+    pub fn knows(&self, hour: i64) -> bool {
+        self.hour == Some(hour)
+    }
+
+    pub fn load(&mut self, hour: i64, users: impl IntoIterator<Item = String>) {
+        self.hour = Some(hour);
+        self.users = users.into_iter().filter(|u| !u.is_empty()).collect();
+    }
+
+    /// The user a row of `hour` names for `user`: itself, or [`OTHER_USERS`] once the hour names
+    /// enough. Rows of an hour not loaded (a batch straddling the hour) start it afresh.
+    fn file(&mut self, hour: i64, user: &str) -> bool {
+        if user.is_empty() {
+            return true;
+        }
+        if !self.knows(hour) {
+            self.load(hour, []);
+        }
+        if self.users.contains(user) {
+            return true;
+        }
+        if self.users.len() >= USERS_PER_HOUR {
+            return false;
+        }
+        self.users.insert(user.to_string());
+        true
+    }
+}
+
 /// The hourly and minutely rows for a batch of events, with the rows of events that share a key
 /// summed into one: a batch of a tenant's requests is mostly the same model, route and feature,
-/// so the ledger runs a few upserts per batch instead of two per request.
-pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now: i64) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
+/// so the ledger runs a few upserts per batch instead of two per request. `users` holds the hour
+/// to [`USERS_PER_HOUR`] end users.
+pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now: i64, users: &mut HourUsers) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
     let (mut hourly, mut minutely) = (Vec::new(), Vec::new());
+    let hour = hour_of(unix_now);
     for event in events {
-        add_row(&mut hourly, upsert_values(event, unix_now), HOURLY_KEY_LEN);
+        let mut row = upsert_values(event, unix_now);
+        if !users.file(hour, &event.attribution.user) {
+            row[USER_COLUMN] = Value::Text(OTHER_USERS.to_string());
+        }
+        add_row(&mut hourly, row, HOURLY_KEY_LEN);
         add_row(&mut minutely, minutely_values(event, unix_now), MINUTELY_KEY_LEN);
     }
     (hourly, minutely)
@@ -376,7 +440,7 @@ mod tests {
     fn a_batch_sums_rows_that_share_a_key() {
         let event = sample_event;
         let (a, b, c) = (event("search", 5, 0.000001), event("chat", 7, 0.000002), event("search", 11, 0.000004));
-        let (hourly, minutely) = batch_rows([&a, &b, &c], 7_205);
+        let (hourly, minutely) = batch_rows([&a, &b, &c], 7_205, &mut HourUsers::default());
         assert_eq!(hourly.len(), 2, "search and chat");
         let search = &hourly[0];
         assert_eq!(search[4], Value::Text("search".into()));
@@ -390,7 +454,28 @@ mod tests {
         assert_eq!(minutely.len(), 2);
         assert_eq!(minutely[0][2], Value::Int(2));
         // Another hour is another row.
-        let (later, _) = batch_rows([&a], 7_205 + 3_600);
+        let (later, _) = batch_rows([&a], 7_205 + 3_600, &mut HourUsers::default());
         assert_eq!(later[0][0], Value::Int(10_800));
+    }
+
+    #[test]
+    fn an_hour_names_a_bounded_number_of_end_users() {
+        let by = |user: String| {
+            let mut e = sample_event("search", 1, 0.000001);
+            e.attribution.user = user;
+            e
+        };
+        let mut users = HourUsers::default();
+        // The table already names 998 users this hour (read when the ledger wakes).
+        users.load(7_200, (0..998).map(|i| format!("u{i}")));
+        let events: Vec<CostEvent> = ["u5", "new-a", "new-b", "new-c", "", "new-d", "u7", "new-a"].into_iter().map(|u| by(u.to_string())).collect();
+        let (hourly, _) = batch_rows(&events, 7_205, &mut users);
+        let named: Vec<(String, i64)> = hourly.iter().map(|r| match (&r[USER_COLUMN], &r[11]) { (Value::Text(u), Value::Int(n)) => (u.clone(), *n), _ => unreachable!() }).collect();
+        assert_eq!(named, [("u5", 1), ("new-a", 2), ("new-b", 1), (OTHER_USERS, 2), ("", 1), ("u7", 1)].map(|(u, n)| (u.to_string(), n)),
+            "the 999th and 1,000th users are named, later ones summed; known users and no user stay");
+        // The next hour starts afresh.
+        let (next, _) = batch_rows([&by("new-c".into())], 7_205 + 3_600, &mut users);
+        assert_eq!(next[0][USER_COLUMN], Value::Text("new-c".into()));
+        assert!(!crate::attribution::valid_tag(OTHER_USERS), "never a user's own tag");
     }
 }

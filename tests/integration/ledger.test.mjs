@@ -417,6 +417,29 @@ test('GET /v1/usage reports spend, savings and tokens by tag from the rollups, p
   assert.equal((await bad.json()).error.param, 'group_by');
 });
 
+test('an hour of usage names at most 1,000 end users; later ones are summed under (other users)', async () => {
+  const key = await tenantWithKey('manyusersco', []);
+  // Refused requests (an unknown model) are rolled up like any: quick, and no upstream call.
+  const send = (i) => r.chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, { key, headers: { 'x-costrouter-user': `end-user-${i}` } })
+    .then((resp) => { assert.equal(resp.status, 404); return resp.arrayBuffer(); });
+  const users = 1_005;
+  for (let i = 0; i < users; i += 25) await Promise.all(Array.from({ length: Math.min(25, users - i) }, (_, k) => send(i + k)));
+  let report;
+  for (let i = 0; i < 100; i++) {
+    report = await (await fetch(`${r.url}/v1/usage?group_by=user&granularity=hour`, { headers: { authorization: `Bearer ${key}` } })).json();
+    if (report.totals?.requests === users) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(report.totals.requests, users, 'totals stay whole');
+  const hours = new Set(report.data.map((d) => d.start));
+  for (const hour of hours) {
+    const rows = report.data.filter((d) => d.start === hour);
+    assert.ok(rows.filter((d) => d.user !== '(other users)').length <= 1_000, 'at most 1,000 users named in an hour');
+  }
+  // Unless the hour turned during the test, 1,000 are named and the last five summed.
+  if (hours.size === 1) assert.equal(report.data.find((d) => d.user === '(other users)')?.requests, users - 1_000);
+});
+
 test('embeddings are held to budgets and per-minute limits like chat, and their spend is settled', async () => {
   const second = new Date().getUTCSeconds();
   if (second > 50) await new Promise((res) => setTimeout(res, (61 - second) * 1000));
