@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::gemini_schema::{as_json_schema, fits_gemini_schema, to_gemini_schema};
+use super::gemini_schema::{for_gemini, takes_no_arguments, GeminiSchema};
 use super::sse::SseEvent;
 use super::{fnv1a, json_output_instruction, ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
@@ -203,16 +203,13 @@ fn request_body_for(req: &ChatRequest, provider: &str, upstream_model: &str) -> 
                     d["description"] = json!(desc);
                 }
                 // Gemini rejects an OBJECT schema with no properties: a no-argument function
-                // is declared without parameters, and one with a free-form object among its
-                // arguments in JSON Schema (`parametersJsonSchema`).
-                if let Some(schema) = &function.parameters {
-                    let params = to_gemini_schema(schema);
-                    if params.get("properties").and_then(Value::as_object).is_some_and(|o| !o.is_empty()) {
-                        if fits_gemini_schema(&params) {
-                            d["parameters"] = params;
-                        } else {
-                            d["parametersJsonSchema"] = as_json_schema(schema);
-                        }
+                // is declared without parameters, and one whose arguments `Schema` cannot hold
+                // (a free-form map, at the root or inside; numeric enums) in JSON Schema
+                // (`parametersJsonSchema`).
+                if let Some(schema) = function.parameters.as_ref().filter(|s| !takes_no_arguments(s)) {
+                    match for_gemini(schema) {
+                        GeminiSchema::Schema(params) => d["parameters"] = params,
+                        GeminiSchema::JsonSchema(params) => d["parametersJsonSchema"] = params,
                     }
                 }
                 d
@@ -492,12 +489,10 @@ fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Opt
         Some(ResponseFormat::JsonSchema { json_schema }) => {
             config.insert("responseMimeType".into(), json!("application/json"));
             if let Some(schema) = &json_schema.schema {
-                let converted = to_gemini_schema(schema);
-                if fits_gemini_schema(&converted) {
-                    config.insert("responseSchema".into(), converted);
-                } else {
-                    config.insert("responseJsonSchema".into(), as_json_schema(schema));
-                }
+                match for_gemini(schema) {
+                    GeminiSchema::Schema(converted) => config.insert("responseSchema".into(), converted),
+                    GeminiSchema::JsonSchema(json_schema) => config.insert("responseJsonSchema".into(), json_schema),
+                };
             }
         }
         Some(ResponseFormat::Text) | None => {}
@@ -867,7 +862,10 @@ mod tests {
             "response_format": {"type": "json_schema", "json_schema": {"name": "labels", "schema": {"$schema": "http://json-schema.org/draft-07/schema#",
                 "type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}, "required": ["labels"]}}},
             "tools": [{"type": "function", "function": {"name": "run", "parameters": {"type": "object", "properties": {"args": {"type": "object"}, "n": {"type": "integer"}}}}},
-                {"type": "function", "function": {"name": "plain", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]});
+                {"type": "function", "function": {"name": "plain", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}},
+                // Any arguments at all, a map of them (an MCP tool's): a schema, not no parameters.
+                {"type": "function", "function": {"name": "any", "parameters": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                {"type": "function", "function": {"name": "rate", "parameters": {"type": "object", "properties": {"stars": {"type": "integer", "enum": [1, 2, 3]}}}}}]});
         let body = request_body(&ChatRequest::from_value(free_form).unwrap(), "gemini-3-flash-preview").unwrap();
         assert!(body["generationConfig"].get("responseSchema").is_none());
         assert_eq!(body["generationConfig"]["responseJsonSchema"], json!({"type": "object",
@@ -876,6 +874,8 @@ mod tests {
         assert_eq!(declarations[0]["parametersJsonSchema"], json!({"type": "object", "properties": {"args": {"type": "object"}, "n": {"type": "integer"}}}));
         assert!(declarations[0].get("parameters").is_none());
         assert_eq!(declarations[1]["parameters"], json!({"type": "object", "properties": {"q": {"type": "string"}}}), "a schema Gemini's Schema holds stays there");
+        assert_eq!(declarations[2]["parametersJsonSchema"], json!({"type": "object", "additionalProperties": {"type": "string"}}));
+        assert_eq!(declarations[3]["parametersJsonSchema"]["properties"]["stars"]["enum"], json!([1, 2, 3]), "numeric enums kept");
         // reasoning_effort sets how much a model thinks (and bills as output).
         let effort = |model: &str, e: &str| {
             let req = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": e})).unwrap();

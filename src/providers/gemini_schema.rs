@@ -43,6 +43,58 @@ pub fn fits_gemini_schema(converted: &Value) -> bool {
         && obj.get("anyOf").and_then(Value::as_array).into_iter().flatten().all(fits_gemini_schema)
 }
 
+/// Where a client's schema goes for Gemini.
+#[derive(Debug, PartialEq)]
+pub enum GeminiSchema {
+    /// Converted for the `Schema` fields (`parameters`, `responseSchema`).
+    Schema(Value),
+    /// As JSON Schema for the `*JsonSchema` fields.
+    JsonSchema(Value),
+}
+
+/// `schema` in the form Gemini holds faithfully: its `Schema` when the conversion keeps every
+/// constraint, else JSON Schema — for a free-form object (see [`fits_gemini_schema`]) and for an
+/// `enum` or `const` that is not all strings (`"enum": [1, 2, 3]`), which `Schema` cannot say
+/// (its enums are strings) and the conversion would drop, letting the model answer 7.
+pub fn for_gemini(schema: &Value) -> GeminiSchema {
+    let converted = to_gemini_schema(schema);
+    if fits_gemini_schema(&converted) && !has_non_string_choices(schema) {
+        GeminiSchema::Schema(converted)
+    } else {
+        GeminiSchema::JsonSchema(as_json_schema(schema))
+    }
+}
+
+/// Whether an `enum` or `const` anywhere in `schema` (definitions included) holds a value that is
+/// not a string.
+fn has_non_string_choices(schema: &Value) -> bool {
+    match schema {
+        Value::Object(obj) => {
+            obj.get("enum").and_then(Value::as_array).is_some_and(|values| values.iter().any(|v| !v.is_string()))
+                || obj.get("const").is_some_and(|v| !v.is_string())
+                || obj.values().any(has_non_string_choices)
+        }
+        Value::Array(items) => items.iter().any(has_non_string_choices),
+        _ => false,
+    }
+}
+
+/// Whether a function's parameters declare no arguments at all (`{"type": "object"}`, with
+/// empty `properties` or `required` at most): Gemini is then told of no parameters, as its
+/// `Schema` refuses an object without properties. Anything more (`additionalProperties` other
+/// than false, alternatives, a `$ref`) is a schema, sent as one.
+pub fn takes_no_arguments(schema: &Value) -> bool {
+    let Some(obj) = schema.as_object() else { return false };
+    obj.iter().all(|(k, v)| match k.as_str() {
+        "type" => v == "object",
+        "properties" => v.as_object().is_some_and(Map::is_empty),
+        "required" => v.as_array().is_some_and(Vec::is_empty),
+        "additionalProperties" => v == false,
+        "$schema" | "title" | "description" => true,
+        _ => false,
+    })
+}
+
 /// The client's schema for Gemini's `parametersJsonSchema` / `responseJsonSchema`, which take
 /// JSON Schema itself (free-form objects and `additionalProperties` included), less the
 /// `$schema` marker.
@@ -278,5 +330,25 @@ mod tests {
         // A property called "additionalProperties" or "$ref" is the caller's field, not a keyword.
         let s = json!({"type": "object", "properties": {"additionalProperties": {"type": "string"}, "title": {"type": "string"}}});
         assert_eq!(to_gemini_schema(&s), s);
+    }
+
+    #[test]
+    fn what_schema_cannot_hold_goes_as_json_schema() {
+        let strings = json!({"type": "object", "properties": {"label": {"type": "string", "enum": ["spam", "ham"]}}});
+        assert_eq!(for_gemini(&strings), GeminiSchema::Schema(strings.clone()));
+        for lossy in [
+            json!({"type": "object", "properties": {"rating": {"type": "integer", "enum": [1, 2, 3, 4, 5]}}}),
+            json!({"type": "object", "properties": {"version": {"const": 0}}}),
+            json!({"type": "object", "properties": {"x": {"$ref": "#/$defs/X"}}, "$defs": {"X": {"enum": [true, "maybe"]}}}),
+            json!({"type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}}),
+        ] {
+            assert_eq!(for_gemini(&lossy), GeminiSchema::JsonSchema(lossy.clone()), "{lossy}");
+        }
+        for none in [json!({"type": "object"}), json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false, "title": "NoArgs"})] {
+            assert!(takes_no_arguments(&none), "{none}");
+        }
+        for some in [json!({"type": "object", "additionalProperties": {"type": "string"}}), json!({"anyOf": [{"type": "object"}]}), json!({"type": "object", "properties": {"q": {}}})] {
+            assert!(!takes_no_arguments(&some), "{some}");
+        }
     }
 }
