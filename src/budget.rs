@@ -224,11 +224,9 @@ pub struct Exceeded {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reserved {
-    /// Budgets now past their soft limit (the response carries a warning).
+    /// Budgets whose spend and holds are now past their soft limit (the response carries a
+    /// warning). The window's alert waits for spend itself to pass it (see `Ledger::settle`).
     pub soft_warnings: Vec<String>,
-    /// Alerts this reservation raised: a budget crossing its soft limit for the first time in
-    /// its window.
-    pub alerts: Vec<BudgetAlert>,
     /// Whether it holds money against any budget (a tenant with per-minute limits alone holds
     /// none: there is nothing to keep held through a long stream).
     pub held: bool,
@@ -608,38 +606,45 @@ impl Ledger {
         }
         let ids: Vec<String> = covering.iter().map(|s| s.id.clone()).collect();
         let mut soft_warnings = Vec::new();
-        let mut alerts = Vec::new();
         for spec in &covering {
             let st = self.states.get_mut(&spec.id).expect("rolled above");
             st.reserved += amount;
-            let Some(soft) = spec.soft_limit.filter(|&soft| st.spent + st.reserved > soft) else { continue };
-            soft_warnings.push(spec.id.clone());
-            if !st.soft_alerted {
-                st.soft_alerted = true;
-                alerts.push(BudgetAlert {
-                    kind: "soft_limit".into(),
-                    budget_id: spec.id.clone(),
-                    window_start: st.window_start,
-                    resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
-                    at: now,
-                    request_id: request_id.to_string(),
-                    spent: st.spent,
-                    reserved: st.reserved,
-                    soft_limit: soft,
-                    hard_limit: spec.hard_limit,
-                });
+            if spec.soft_limit.is_some_and(|soft| st.spent + st.reserved > soft) {
+                soft_warnings.push(spec.id.clone());
             }
-        }
-        for alert in &alerts {
-            if self.alerts.len() >= ALERT_HISTORY {
-                self.alerts.pop_front();
-            }
-            self.alerts.push_back(alert.clone());
         }
         let held = !ids.is_empty();
         self.reservations.insert(request_id.to_string(), Reservation { budgets: ids, amount, expires_at: now + RESERVATION_TTL_SECS });
         self.changed_reservations.0.insert(request_id.to_string());
-        Ok(Reserved { soft_warnings, alerts, held })
+        Ok(Reserved { soft_warnings, held })
+    }
+
+    /// Adds `actual` to the spend of budget `budget_id`, and records the window's soft-limit
+    /// alert when spend itself passes it. A request's warning header looks at spend plus holds
+    /// (it may be the one to pass it), but holds are worst cases: an alert raised on them (two
+    /// o4-mini calls without `max_tokens` hold ~$0.88) would use up the window's one alert while
+    /// spend was near zero, and say nothing when spend crossed.
+    fn charge(&mut self, budget_id: &str, actual: Usd, request_id: &str, now: i64) {
+        let Some(st) = self.states.get_mut(budget_id) else { return };
+        st.spent += actual;
+        let Some(spec) = self.specs.iter().find(|s| s.id == budget_id) else { return };
+        let Some(soft) = spec.soft_limit.filter(|&soft| st.spent > soft && !st.soft_alerted) else { return };
+        st.soft_alerted = true;
+        if self.alerts.len() >= ALERT_HISTORY {
+            self.alerts.pop_front();
+        }
+        self.alerts.push_back(BudgetAlert {
+            kind: "soft_limit".into(),
+            budget_id: spec.id.clone(),
+            window_start: st.window_start,
+            resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
+            at: now,
+            request_id: request_id.to_string(),
+            spent: st.spent,
+            reserved: st.reserved,
+            soft_limit: soft,
+            hard_limit: spec.hard_limit,
+        });
     }
 
     /// Replaces a reservation by the actual cost. The actual cost is recorded even if it exceeds
@@ -658,16 +663,14 @@ impl Ledger {
             for id in r.budgets {
                 if let Some(st) = self.states.get_mut(&id) {
                     st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
-                    st.spent += actual;
                 }
+                self.charge(&id, actual, request_id, now);
             }
             true
         } else if let Some(e) = self.expired.remove(request_id) {
             // Like any settlement, into the window it finishes in (rolled to above).
             for id in e.budgets {
-                if let Some(st) = self.states.get_mut(&id) {
-                    st.spent += actual;
-                }
+                self.charge(&id, actual, request_id, now);
             }
             true
         } else {
@@ -683,10 +686,9 @@ impl Ledger {
         if self.settle_held(request_id, actual, now) || actual <= Usd::ZERO {
             return;
         }
-        for spec in self.specs.iter().filter(|s| s.scope.covers(covered)) {
-            if let Some(st) = self.states.get_mut(&spec.id) {
-                st.spent += actual;
-            }
+        let covering: Vec<String> = self.specs.iter().filter(|s| s.scope.covers(covered)).map(|s| s.id.clone()).collect();
+        for id in covering {
+            self.charge(&id, actual, request_id, now);
         }
     }
 
@@ -1328,9 +1330,10 @@ mod tests {
         assert_eq!((st.window_start, st.spent), (midnight, Usd(7 * USD)));
         let e = l.reserve("c", Usd(4 * USD), &c, midnight - 2).unwrap_err();
         assert_eq!(e.resets_at, day(2026, 11, 24), "the window that holds the spend");
-        let r = l.reserve("d", Usd(USD), &c, midnight + 2).unwrap();
-        assert!(r.alerts.is_empty(), "the soft alert of this window was raised by 'a' and is not repeated");
-        assert_eq!(l.states["tenant-daily"].spent, Usd(7 * USD));
+        l.reserve("d", Usd(USD), &c, midnight + 2).unwrap();
+        l.settle("d", Usd(USD), midnight + 2);
+        assert_eq!(l.alerts.len(), 1, "the soft alert of this window was raised by 'a' and is not repeated");
+        assert_eq!(l.states["tenant-daily"].spent, Usd(8 * USD));
     }
 
     #[test]
@@ -1358,26 +1361,35 @@ mod tests {
     }
 
     #[test]
-    fn a_soft_limit_raises_one_alert_per_window() {
+    fn a_soft_limit_raises_one_alert_per_window_when_spend_passes_it() {
         let mut l = ledger(10);
         let c = Covered::default();
-        assert!(l.reserve("a", Usd(4 * USD), &c, NOW).unwrap().alerts.is_empty());
+        assert!(l.reserve("a", Usd(4 * USD), &c, NOW).unwrap().soft_warnings.is_empty());
         let r = l.reserve("b", Usd(2 * USD), &c, NOW).unwrap();
-        assert_eq!(r.alerts.len(), 1, "crossing the $5 soft limit");
-        let a = &r.alerts[0];
-        assert_eq!((a.kind.as_str(), a.budget_id.as_str(), a.request_id.as_str()), ("soft_limit", "tenant-daily", "b"));
-        assert_eq!((a.spent, a.reserved, a.soft_limit, a.hard_limit), (Usd::ZERO, Usd(6 * USD), Usd(5 * USD), Usd(10 * USD)));
+        assert_eq!(r.soft_warnings, vec!["tenant-daily".to_string()], "the request whose hold passes the $5 soft limit is warned");
+        assert!(l.alerts.is_empty(), "holds are worst cases: no alert on them");
+        // Both settle for cents: the holds are gone and spend is far below the limit.
+        l.settle("a", Usd(USD / 100), NOW);
+        l.settle("b", Usd(USD / 100), NOW);
+        assert!(l.alerts.is_empty());
+        l.reserve("c", Usd(6 * USD), &c, NOW).unwrap();
+        l.settle("c", Usd(5 * USD), NOW);
+        assert_eq!(l.alerts.len(), 1, "spend itself passed it");
+        let a = &l.alerts[0];
+        assert_eq!((a.kind.as_str(), a.budget_id.as_str(), a.request_id.as_str()), ("soft_limit", "tenant-daily", "c"));
+        assert_eq!((a.spent, a.reserved, a.soft_limit, a.hard_limit), (Usd(5 * USD + 2 * USD / 100), Usd::ZERO, Usd(5 * USD), Usd(10 * USD)));
         assert_eq!((a.window_start, a.resets_at), (day(2026, 11, 22), day(2026, 11, 23)));
-        let again = l.reserve("c", Usd(USD), &c, NOW).unwrap();
+        let again = l.reserve("d", Usd(USD), &c, NOW).unwrap();
         assert_eq!(again.soft_warnings, vec!["tenant-daily".to_string()], "every request past it is warned");
-        assert!(again.alerts.is_empty(), "but the alert is raised once");
-        for id in ["a", "b", "c"] {
-            l.settle(id, Usd(2 * USD), NOW);
-        }
+        l.settle("d", Usd(USD), NOW);
+        assert_eq!(l.alerts.len(), 1, "but the alert is raised once");
         let tomorrow = day(2026, 11, 23);
-        assert!(l.reserve("d", Usd(USD), &c, tomorrow).unwrap().alerts.is_empty());
-        assert_eq!(l.reserve("e", Usd(5 * USD), &c, tomorrow).unwrap().alerts.len(), 1, "a new window alerts again");
-        assert_eq!(l.alerts.len(), 2);
+        l.reserve("e", Usd(USD), &c, tomorrow).unwrap();
+        l.settle("e", Usd(USD), tomorrow);
+        assert_eq!(l.alerts.len(), 1);
+        // Charged without a hold (a semantic hit's embedding), spend passes it too.
+        l.finish("f", Usd(5 * USD), &c, tomorrow);
+        assert_eq!(l.alerts.len(), 2, "a new window alerts again");
         let back: Ledger = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
         assert_eq!(back, l, "alerts and their per-window state persist");
     }

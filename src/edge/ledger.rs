@@ -213,7 +213,7 @@ impl Ledger {
                     Ok(status) => {
                         let covered = Covered { team: &r.team, feature: &r.feature, env: &r.env, key_id: &r.key_id };
                         match ledger.reserve(&r.request_id, r.amount, &covered, r.now) {
-                            Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "alerts": res.alerts, "held": res.held,
+                            Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "held": res.held,
                                 "controlled": !ledger.specs.is_empty() || ledger.limits != RateLimits::default()}),
                             Err(e) => json!({"ok": false, "status": status, "exceeded": e}),
                         }
@@ -265,7 +265,7 @@ impl Ledger {
                 let b: ReserveBody = parse(text)?;
                 let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };
                 match ledger.reserve(&b.request_id, b.amount, &covered, b.now) {
-                    Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "alerts": r.alerts, "held": r.held}),
+                    Ok(r) => json!({"ok": true, "soft_warnings": r.soft_warnings, "held": r.held}),
                     Err(e) => json!({"ok": false, "exceeded": e}),
                 }
             }
