@@ -536,9 +536,14 @@ pub struct AnthropicStream {
     model: String,
     usage: Option<Usage>,
     tool_blocks: HashMap<u64, ToolBlock>,
-    /// Thinking blocks being streamed, by content-block index: sent whole, with their signature,
-    /// as `delta.thinking_blocks` when each ends (see `AssistantMessage::thinking_blocks`).
+    /// Thinking blocks being streamed, by content-block index (see
+    /// `AssistantMessage::thinking_blocks`).
     thinking_blocks: HashMap<u64, Value>,
+    /// Thinking blocks ended, with their signatures: sent together, as one `delta.thinking_blocks`
+    /// before the finish chunk. Sent one delta per block, the SDKs' stream helpers broke on a
+    /// second (openai-python joins list deltas by an `index` the blocks do not have, and raises;
+    /// openai-node keeps the last list only), and a tool loop sent back less than Claude wrote.
+    ended_thinking_blocks: Vec<Value>,
     /// The deployment's model name, which the thinking blocks are marked with (see
     /// `returned_thinking_blocks`); `model` becomes the name Anthropic reports.
     upstream_model: String,
@@ -561,6 +566,7 @@ impl AnthropicStream {
             usage: None,
             tool_blocks: HashMap::new(),
             thinking_blocks: HashMap::new(),
+            ended_thinking_blocks: Vec::new(),
             upstream_model: upstream_model.to_string(),
             complete: false,
         }
@@ -659,8 +665,8 @@ impl StreamTranslator for AnthropicStream {
                 }
             }
             "content_block_stop" if ev["index"].as_u64().is_some_and(|i| self.thinking_blocks.contains_key(&i)) => {
-                let block = ev["index"].as_u64().and_then(|i| self.thinking_blocks.remove(&i)).unwrap_or_default();
-                vec![self.chunk(json!({ "thinking_blocks": [block] }), None)]
+                self.ended_thinking_blocks.extend(ev["index"].as_u64().and_then(|i| self.thinking_blocks.remove(&i)));
+                vec![]
             }
             "content_block_stop" => match ev["index"].as_u64().and_then(|i| self.tool_blocks.get(&i)) {
                 // A tool without parameters streams only empty fragments; the joined arguments
@@ -673,7 +679,13 @@ impl StreamTranslator for AnthropicStream {
             "message_delta" => {
                 self.add_usage(ev.get("usage"));
                 let reason = ev.pointer("/delta/stop_reason").and_then(Value::as_str).map(finish_reason);
-                vec![self.chunk(json!({}), reason)]
+                let mut out = Vec::new();
+                if !self.ended_thinking_blocks.is_empty() {
+                    let blocks = std::mem::take(&mut self.ended_thinking_blocks);
+                    out.push(self.chunk(json!({ "thinking_blocks": blocks }), None));
+                }
+                out.push(self.chunk(json!({}), reason));
+                out
             }
             "message_stop" => {
                 self.complete = true;
@@ -1248,11 +1260,11 @@ mod tests {
         let expected = vec![
             chunk("msg_01Txt", json!({"role": "assistant", "content": ""}), Value::Null),
             // Thinking goes as DeepSeek's reasoning_content as it comes, and whole with its
-            // signature (LiteLLM's thinking_blocks) when its block ends, for a tool loop to send back.
+            // signature (LiteLLM's thinking_blocks) before the finish, for a tool loop to send back.
             chunk("msg_01Txt", json!({"reasoning_content": "A greeting."}), Value::Null),
-            chunk("msg_01Txt", json!({"thinking_blocks": [{"type": "thinking", "thinking": "A greeting.", "signature": "EqQBCgIYAhIM", "model": "claude-sonnet-4-5"}]}), Value::Null),
             chunk("msg_01Txt", json!({"content": "Hello"}), Value::Null),
             chunk("msg_01Txt", json!({"content": " wörld 🌍"}), Value::Null),
+            chunk("msg_01Txt", json!({"thinking_blocks": [{"type": "thinking", "thinking": "A greeting.", "signature": "EqQBCgIYAhIM", "model": "claude-sonnet-4-5"}]}), Value::Null),
             chunk("msg_01Txt", json!({}), json!("stop")),
         ];
         let stream = text_stream();
@@ -1262,6 +1274,31 @@ mod tests {
             assert!(t.is_complete());
             assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, ..Usage::default() }));
         }
+    }
+
+    #[test]
+    fn several_thinking_blocks_stream_as_one_delta() {
+        // Thinking, redacted thinking, then (interleaved thinking) more thinking after a tool call.
+        let stream = sse(&[
+            r#"{"type":"message_start","message":{"id":"msg_2","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"First."}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig0"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"opaque"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"content_block_start","index":2,"content_block":{"type":"text","text":"Done."}}"#,
+            r#"{"type":"content_block_stop","index":2}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#,
+            r#"{"type":"message_stop"}"#,
+        ]);
+        let (chunks, _) = run_stream(&stream, stream.len());
+        let with_blocks: Vec<&Value> = chunks.iter().filter(|c| c["choices"][0]["delta"].get("thinking_blocks").is_some()).collect();
+        assert_eq!(with_blocks.len(), 1, "one delta, which the SDKs' stream helpers keep whole");
+        let blocks = &with_blocks[0]["choices"][0]["delta"]["thinking_blocks"];
+        assert_eq!(blocks.as_array().unwrap().iter().map(|b| b["type"].as_str().unwrap()).collect::<Vec<_>>(), ["thinking", "redacted_thinking"]);
+        assert_eq!(blocks[0]["signature"], "sig0");
+        assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop", "then the finish");
     }
 
     #[test]
