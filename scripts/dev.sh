@@ -39,4 +39,4 @@ cat <<MSG
     -d '{"model":"fast","messages":[{"role":"user","content":"Hello!"}]}'
 
 MSG
-COSTROUTER_BUILD_IF_STALE=1 node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$ROUTER_PORT" --var "ADMIN_TOKEN:${ADMIN}" --show-interactive-dev-session=false
+COSTROUTER_BUILD_IF_STALE=1 node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$ROUTER_PORT" --var "ADMIN_TOKEN:${ADMIN}" --show-interactive-dev-session=false --test-scheduled

@@ -241,9 +241,14 @@ impl Catalog {
             };
             let base_url = p.base_url.or(base.base_url).ok_or_else(|| err(format!("{loc}.base_url"), "is required"))?;
             if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
-                return Err(err(format!("{loc}.base_url"), "must start with https:// (or http:// for local hosts)"));
+                return Err(err(format!("{loc}.base_url"), "must start with https:// (or http://)"));
             }
             let key_secret = if p.no_key { None } else { p.key_secret.or(base.key_secret) };
+            // A key goes in every request's headers: over plain HTTP only to this machine (a
+            // local Ollama or vLLM in development). A host without a key may take it anywhere.
+            if key_secret.is_some() && base_url.starts_with("http://") && !crate::loopback::is_plain_http_to_loopback(&base_url) {
+                return Err(err(format!("{loc}.base_url"), "must start with https:// for a provider with a key (plain http:// sends the key in the clear; it is allowed to localhost, or with \"no_key\": true)"));
+            }
             if key_secret.is_none() && !p.no_key && preset.is_none() {
                 return Err(err(format!("{loc}.key_secret"), "is required (the Worker secret holding the key), or set \"no_key\": true"));
             }
@@ -451,10 +456,15 @@ mod tests {
             (DOC.replace(r#","api_version":"2024-10-21""#, ""), "providers.azure-eu.api_version"),
             (DOC.replace(r#""fast":"gpt-4o-mini""#, r#""fast":"gpt-5""#), "aliases.fast"),
             (DOC.replace(r#""region":"us""#, r#""regoin":"us""#), "providers.groq"),
+            // A key in the clear over the network.
+            (DOC.replace("https://api.anthropic.com/v1/", "http://api.anthropic.com/v1/"), "providers.anthropic.base_url"),
         ];
         for (doc, location) in cases {
             let e = Catalog::from_json(&doc).unwrap_err();
             assert!(e.location.starts_with(location), "{location}: got {e}");
         }
+        // Plain http: to this machine, or to a host that takes no key.
+        Catalog::from_json(&DOC.replace("https://api.anthropic.com/v1/", "http://127.0.0.1:8000/v1/")).unwrap();
+        Catalog::from_json(&DOC.replace(r#""local":{"preset":"ollama"}"#, r#""local":{"preset":"ollama","base_url":"http://gpu-box.example.net:11434/v1"}"#)).unwrap();
     }
 }

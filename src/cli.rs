@@ -222,6 +222,11 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
     f.country = ctx.country.clone();
     f.continent = ctx.continent.clone();
     f.eu = ctx.eu;
+    // Cloudflare's XX and T1 as the worker takes them: an `eu = true` rule (data residency)
+    // takes them. A line without a country is not a request without request.cf (the worker's
+    // other unknown location): logs mostly carry none, and an audit would send every call down
+    // the residency rule. README says so.
+    f.location_unknown = !ctx.country.is_empty() && crate::routing::policy::location_unknown(&ctx.country);
     f.hour_utc = ctx.hour_utc;
     f
 }
@@ -496,16 +501,18 @@ mod tests {
             r#"{"model":"fast","messages":[{"role":"user","content":"when are you open?"}],"x_costrouter":{"feature":"support-faq"}}"#, "\n",
             "not json\n",
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"eu":true}}"#, "\n",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"country":"T1"}}"#, "\n",
         );
         let (_, out) = run_seeded(&["route", "--policy", &example], input);
         let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
         assert_eq!(lines[0]["action"], "route");
         assert_eq!(lines[0]["route"], "cheapest");
         assert_eq!(lines[0]["candidates"][0], "gpt-4o-mini@openai");
         assert_eq!(lines[1]["action"], "respond");
         assert!(lines[2]["error"].as_str().unwrap().contains("invalid JSON"));
         assert_eq!(lines[3]["candidates"][0], "mistral-small@mistral");
+        assert!(lines[4]["reason"].as_str().unwrap().starts_with("rule 'eu-residency' (location unknown (request.cf country T1)"), "{}", lines[4]);
     }
 
     #[test]

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::api::ApiError;
 use crate::tenants::hash_key;
 
-pub const SESSION_COOKIE: &str = "costrouter_session";
+/// `__Host-`: browsers take the cookie only from this host, Secure, with `Path=/` and no
+/// `Domain`, so a page on a sibling subdomain of a custom domain cannot plant its own session
+/// (another tenant's, its owner's) for the dashboard to read first.
+pub const SESSION_COOKIE: &str = "__Host-costrouter_session";
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 /// Bytes of randomness in a session token (hex-encoded in the cookie).
 pub const TOKEN_BYTES: usize = 32;
@@ -146,7 +149,8 @@ mod tests {
             assert!(c.contains(attr), "{c}");
         }
         assert!(clear_cookie().contains("Max-Age=0"));
-        assert_eq!(cookie_value("a=1; costrouter_session=xyz ; b=2", SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie_value("a=1; __Host-costrouter_session=xyz ; b=2", SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie_value("costrouter_session=planted", SESSION_COOKIE), None, "only the __Host- cookie counts");
         assert_eq!(cookie_value("xcostrouter_session=1", SESSION_COOKIE), None);
         assert_eq!(cookie_value("", SESSION_COOKIE), None);
     }

@@ -227,13 +227,7 @@ impl AlertConfig {
 /// HTTPS, since alerts name spend, features and budgets; plain HTTP only to this machine (a
 /// receiver in local development and tests).
 fn check_url(name: &str, url: &str) -> Result<(), String> {
-    let loopback = |rest: &str| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        let host = if host.starts_with('[') { host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or_default() } else { host.split(':').next().unwrap_or_default() };
-        matches!(host, "localhost" | "127.0.0.1" | "::1")
-    };
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://").filter(|r| loopback(r)));
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://").filter(|_| crate::loopback::is_plain_http_to_loopback(url)));
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => Ok(()),
         _ if url.starts_with("http://") => Err(format!("{name} must be an https URL (plain http only to localhost).")),

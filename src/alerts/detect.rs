@@ -70,8 +70,14 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             // A spike already alerted is judged against the spend before it: the baseline
             // sliding over its own minutes would resolve it while it runs on (at 4x normal
             // spend, 12 minutes in). Its baseline ends where the window that triggered it began.
+            // Not a spike opened against an idle hour (a feature back in the morning at its
+            // usual spend, large enough to count): the spend before it is nothing, so frozen it
+            // would hold the alert all day. Its sliding baseline learns the usual spend, and the
+            // alert resolves as it would for a feature seen at that spend all along.
             let key = format!("spend_spike:{feature}");
-            let open_since = open.iter().find(|a| a.condition.key == key).map(|a| a.opened_at);
+            let open_alert = open.iter().find(|a| a.condition.key == key);
+            let opened_idle = open_alert.is_some_and(|a| a.condition.details["idle_baseline"] == true);
+            let open_since = open_alert.filter(|_| !opened_idle).map(|a| a.opened_at);
             let baseline_end = open_since.map_or(window_start, |at| (at - w * 60).clamp(baseline_start, window_start));
             let mut current = 0i64;
             let mut requests = 0u64;
@@ -120,6 +126,7 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
                         "baseline_average_usd": usd(mean.round() as i64).to_string(),
                         "baseline_sd_usd": usd(sd.round() as i64).to_string(),
                         "factor": cfg.spend_spike.factor, "min_usd": cfg.spend_spike.min_usd,
+                        "idle_baseline": idle,
                     }),
                 });
             }

@@ -96,6 +96,25 @@ fn an_open_spike_is_judged_against_the_spend_before_it_and_stays_open_while_it_r
 }
 
 #[test]
+fn a_spike_opened_after_an_idle_hour_resolves_once_its_spend_is_usual() {
+    // Idle all night, back at 09:00 at its usual $1.20 a minute: $6 a 5-minute window, ten times
+    // min_usd ($0.50), so the first window is a spike against no spend.
+    let back_at = NOW - NOW % 60 - 60 * 60;
+    let rows_until = |now: i64| -> Vec<MinuteRow> {
+        let this_minute = (now - 1) - (now - 1).rem_euclid(60);
+        (0..120).map(|i| this_minute - i * 60).filter(|m| *m >= back_at).map(|m| minute(m, "batch", 1, 0, 0, 1.2)).collect()
+    };
+    let t0 = back_at + 5 * 60;
+    let found = detect(&cfg(), t0, &rows_until(t0), &[], &[], &[]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].details["idle_baseline"], true);
+    let (_, open) = reconcile(&[], &found, t0);
+    // Ten minutes on at the same spend: its usual spend, no longer a spike.
+    let t1 = back_at + 15 * 60;
+    assert!(detect(&cfg(), t1, &rows_until(t1), &[], &[], &open).is_empty(), "resolved, not held all day against the idle hour");
+}
+
+#[test]
 fn an_open_storm_clears_only_well_below_its_threshold() {
     let this_minute = NOW - NOW % 60;
     let rate = |errors: u64| vec![minute(this_minute, "x", 100, errors, 0, 0.0)];

@@ -89,8 +89,23 @@ impl EmbeddingsRequest {
         Ok(req)
     }
 
-    /// The input tokens at four characters per token (token arrays counted exactly), for when a
-    /// provider reports no usage (Gemini's batch endpoint never does).
+    /// The input tokens `model` reads, for when its provider reports no usage (Gemini's batch
+    /// endpoint never does; some OpenAI-compatible hosts leave it out): counted exactly with the
+    /// model's encoding when it is OpenAI's (`text-embedding-3-*`, cl100k: code and non-Latin
+    /// scripts take two to four times the estimate's tokens), else estimated.
+    pub fn input_tokens_for(&self, model: &str) -> u64 {
+        let Some(enc) = crate::tokens::encoding_for_model(model) else { return self.estimated_input_tokens() };
+        let count = |s: &String| crate::tokens::count_tokens(enc, s) as u64;
+        match &self.input {
+            EmbeddingInput::One(s) => count(s),
+            EmbeddingInput::Many(v) => v.iter().map(count).sum(),
+            EmbeddingInput::Tokens(t) => t.len() as u64,
+            EmbeddingInput::TokenBatches(b) => b.iter().map(|t| t.len() as u64).sum(),
+        }
+    }
+
+    /// The input tokens at four characters per token (token arrays counted exactly): before the
+    /// call (per-minute token limits), and for a model whose encoding is not known.
     pub fn estimated_input_tokens(&self) -> u64 {
         use crate::tokens::estimate_text_tokens;
         match &self.input {
@@ -160,6 +175,21 @@ mod tests {
         assert_eq!(bound(br#"{"model":"m","input":["ab","cde"]}"#), 5);
         assert_eq!(bound(br#"{"model":"m","input":[1,2,3]}"#), 3);
         assert_eq!(bound(br#"{"model":"m","input":[[1,2],[3]]}"#), 3);
+    }
+
+    #[test]
+    fn unreported_usage_is_counted_with_the_models_encoding_when_known() {
+        let req = |body: &str| EmbeddingsRequest::parse(body.as_bytes()).unwrap();
+        let cyrillic = req(r#"{"model":"m","input":["Привет, как дела у тебя сегодня?","fn main() { println!(\"{}\", 1 << 3); }"]}"#);
+        let exact = cyrillic.input_tokens_for("text-embedding-3-small");
+        let expected: u64 = ["Привет, как дела у тебя сегодня?", "fn main() { println!(\"{}\", 1 << 3); }"]
+            .iter()
+            .map(|s| crate::tokens::count_tokens(crate::tokens::Encoding::Cl100kBase, s) as u64)
+            .sum();
+        assert_eq!(exact, expected, "cl100k, as OpenAI counts");
+        assert!(exact > cyrillic.estimated_input_tokens(), "{exact} vs the estimate {}", cyrillic.estimated_input_tokens());
+        assert_eq!(cyrillic.input_tokens_for("text-embedding-004"), cyrillic.estimated_input_tokens(), "Gemini's: estimated");
+        assert_eq!(req(r#"{"model":"m","input":[[1,2],[3]]}"#).input_tokens_for("text-embedding-3-small"), 3, "token ids are their count");
     }
 
     #[test]

@@ -92,14 +92,16 @@ pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
     let cfg = match parse(catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING)) {
         Ok((catalog, prices)) => Rc::new(RouterConfig { catalog, prices, max_body_bytes }),
         Err(problem) => {
+            // Without a valid copy of its own, an isolate does not route by the built-in seed,
+            // whose providers and regions are not the operator's (a model held to an EU
+            // deployment would go to the seed's US one), as when the read fails; it asks again
+            // on the next request.
+            let Some(previous) = previous else {
+                worker::console_error!("configuration in KV rejected, and no valid one yet: {problem}");
+                return Err(ApiError::configuration_unavailable("catalog and pricing"));
+            };
             worker::console_error!("configuration in KV rejected, keeping the previous one: {problem}");
-            match previous {
-                Some(p) => p,
-                None => {
-                    let (catalog, prices) = parse(BUILT_IN_CATALOG, BUILT_IN_PRICING).unwrap_or_default();
-                    Rc::new(RouterConfig { catalog, prices, max_body_bytes })
-                }
-            }
+            previous
         }
     };
     CACHED.with(|c| *c.borrow_mut() = Some((now_ms(), cfg.clone())));

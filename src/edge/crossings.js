@@ -131,30 +131,35 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
     // and the prompt would go wherever it points. A 3xx is a failed call like a 5xx.
     response = await fetch(url, { method: 'POST', headers, body: payload, signal: controller.signal, redirect: 'manual' });
   } catch (e) {
+    clearTimeout(timer);
     stopWatching();
     if (abandoned) return ['abandoned', true];
     return timedOut ? ['timeout'] : ['network', String((e && e.message) || e)];
-  } finally {
-    // The limit is on the response headers only: a stream may then run as long as it needs.
-    clearTimeout(timer);
   }
   const contentType = response.headers.get('content-type');
   // How long a provider asks to be left alone (429, 503): passed on to the client.
   const retryAfter = response.status >= 400 ? retryAfterMs(response.headers) : null;
   if (wantStream && response.status >= 200 && response.status < 300 && response.body) {
-    // A stream is watched by its own reader from here (a client that leaves cancels it).
+    // The limit is on a stream's response headers only: it may then run as long as it needs,
+    // watched by its own reader (a client that leaves cancels it).
+    clearTimeout(timer);
     stopWatching();
     return ['stream', response.status, contentType, response.body, null];
   }
+  // A whole body (an answer, or an error's) is read within the same limit: a host that sends
+  // its headers and never ends its body would otherwise hold the call (an alert run past its
+  // acknowledgement, a request until its client gives up).
   let bytes = null;
   try {
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch {
-    // The connection broke while the body was being read (or the call was abandoned).
+    // The connection broke while the body was being read (or the call timed out or was abandoned).
   }
+  clearTimeout(timer);
   stopWatching();
   // An answer read whole before the timer's abort took hold is kept (and billed as it is).
   if (abandoned && bytes === null) return ['abandoned', true];
+  if (timedOut && bytes === null) return ['timeout'];
   return ['whole', response.status, contentType, bytes, retryAfter];
 }
 

@@ -58,7 +58,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         encode_vectors_base64(answer.json_mut());
     }
     let basis = if answer.usage.is_some() { UsageBasis::Reported } else { UsageBasis::Estimated };
-    let usage = answer.usage_or_estimate(&emb);
+    let usage = answer.usage_or_estimate(&emb, &candidate.upstream_model);
     if basis == UsageBasis::Estimated {
         // What the request is billed for, rather than Gemini's zeros (`x-costrouter-usage:
         // estimated` says how it was counted).
@@ -163,7 +163,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         // (`RequestContext::unseen_cost`), with or without a final answer.
         let pay_for_dropped = |answers: &[EmbeddingsAnswer]| {
             if !answers.is_empty() {
-                let usage = answers.iter().zip(&batches).map(|(a, b)| a.usage_or_estimate(b)).fold(Usage::default(), |sum, u| sum.plus(&u));
+                let usage = answers.iter().zip(&batches).map(|(a, b)| a.usage_or_estimate(b, &candidate.upstream_model)).fold(Usage::default(), |sum, u| sum.plus(&u));
                 rc.charge_unseen(&cfg.prices, &candidate.price_key, &usage);
             }
         };
@@ -173,7 +173,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 // Billed all the same, at the estimate, while the request can still settle.
                 Err(upstream::SendError::Abandoned { sent }) => {
                     if sent {
-                        rc.charge_unseen(&cfg.prices, &candidate.price_key, &Usage { input_tokens: batch.estimated_input_tokens(), ..Usage::default() });
+                        rc.charge_unseen(&cfg.prices, &candidate.price_key, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
                     }
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);

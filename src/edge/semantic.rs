@@ -130,7 +130,7 @@ async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, 
     let Ok(req) = EmbeddingsRequest::parse(body.as_bytes()) else { return (None, Usd::ZERO) };
     let Ok(mut embedded) = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req, false).await else { return (None, Usd::ZERO) };
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
-    let usage = embedded.answer.usage_or_estimate(&req);
+    let usage = embedded.answer.usage_or_estimate(&req, &embedded.candidate.upstream_model);
     let cost = cfg.prices.get(&embedded.candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
     (unit_vector(embedded.answer.json_mut()), cost)
 }

@@ -124,9 +124,9 @@ impl EmbeddingsAnswer {
         }
     }
 
-    /// The usage the provider reported for `req`, else an estimate from its inputs.
-    pub fn usage_or_estimate(&self, req: &EmbeddingsRequest) -> Usage {
-        self.usage.unwrap_or(Usage { input_tokens: req.estimated_input_tokens(), ..Usage::default() })
+    /// The usage the provider reported for `req`, else what `model` reads of its inputs.
+    pub fn usage_or_estimate(&self, req: &EmbeddingsRequest, model: &str) -> Usage {
+        self.usage.unwrap_or_else(|| Usage { input_tokens: req.input_tokens_for(model), ..Usage::default() })
     }
 }
 

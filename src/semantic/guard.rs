@@ -13,6 +13,12 @@
 //!   younger, encrypt / decrypt...), one bit each: "sort ascending" is not "sort descending";
 //! - a 128-bit signature of the content words, of which most must be shared ("capital of
 //!   Australia" is not "capital of Austria");
+//! - the symbols the embedder has no token for (emoji, arrows, mathematical signs), in order with
+//!   the figures: "what does 👍 mean?" is not "what does 👎 mean?", though both embed as "what
+//!   does mean?";
+//! - the accents of a word both texts hold: the static embedder strips them ("papá", my father,
+//!   embeds as "papa", the Pope), so a word written with other accents, or none, in the other
+//!   text is a miss;
 //! - the words next to a relation word ("to", "than", "from", "vs"...): when both texts use the
 //!   relation once, with words on both sides of it, a word next to it in one text must not stand
 //!   on its other side in the other ("convert USD to EUR" is not "convert EUR to USD", nor "is
@@ -56,6 +62,51 @@ const CURRENCY_CODES: &[&str] = &[
 
 /// Currency signs: a figure of their own, so the amount after (or before) one keeps its currency.
 const CURRENCY_SIGNS: &[char] = &['$', '€', '£', '¥', '₹', '₩', '₽', '₺', '₪', '₫', '₴', '₦', '฿', '¢', '₱', '₿', '￥', '＄'];
+
+/// Punctuation outside ASCII: not a symbol that makes a figure (see [`MatchGuard::from_text`]).
+const UNICODE_PUNCTUATION: &[char] = &[
+    '¿', '¡', '«', '»', '‹', '›', '—', '–', '‐', '‑', '‒', '―', '“', '”', '„', '‟', '‘', '‚', '‛', '·', '•', '、', '，', '；',
+    '（', '）', '【', '】', '《', '》', '「', '」', '『', '』', '〈', '〉', '〔', '〕', '\u{00A0}', '\u{200B}', '\u{FEFF}',
+];
+
+/// Accented words a guard keeps; a text with more is matched by nothing.
+const MAX_ACCENTED: usize = 16;
+
+/// `MatchGuard::accented_len` of a text with more than [`MAX_ACCENTED`] accented words.
+const TOO_MANY_ACCENTED: u8 = u8::MAX;
+
+/// Lower-case Latin letters with diacritics and their base letters (Latin-1, Latin Extended-A
+/// and -B, Latin Extended Additional: Spanish, Portuguese, French, German, the Slavic and Baltic
+/// languages, Turkish, Vietnamese), as the embedder's own table folds them; sorted.
+const LATIN_FOLDS: [(char, char); 252] = [
+    ('à', 'a'), ('á', 'a'), ('â', 'a'), ('ã', 'a'), ('ä', 'a'), ('å', 'a'), ('ç', 'c'), ('è', 'e'), ('é', 'e'), ('ê', 'e'), ('ë', 'e'), ('ì', 'i'),
+    ('í', 'i'), ('î', 'i'), ('ï', 'i'), ('ñ', 'n'), ('ò', 'o'), ('ó', 'o'), ('ô', 'o'), ('õ', 'o'), ('ö', 'o'), ('ø', 'o'), ('ù', 'u'), ('ú', 'u'),
+    ('û', 'u'), ('ü', 'u'), ('ý', 'y'), ('ÿ', 'y'), ('ā', 'a'), ('ă', 'a'), ('ą', 'a'), ('ć', 'c'), ('ĉ', 'c'), ('ċ', 'c'), ('č', 'c'), ('ď', 'd'),
+    ('đ', 'd'), ('ē', 'e'), ('ĕ', 'e'), ('ė', 'e'), ('ę', 'e'), ('ě', 'e'), ('ĝ', 'g'), ('ğ', 'g'), ('ġ', 'g'), ('ģ', 'g'), ('ĥ', 'h'), ('ħ', 'h'),
+    ('ĩ', 'i'), ('ī', 'i'), ('ĭ', 'i'), ('į', 'i'), ('ı', 'i'), ('ĵ', 'j'), ('ķ', 'k'), ('ĺ', 'l'), ('ļ', 'l'), ('ľ', 'l'), ('ł', 'l'), ('ń', 'n'),
+    ('ņ', 'n'), ('ň', 'n'), ('ō', 'o'), ('ŏ', 'o'), ('ő', 'o'), ('ŕ', 'r'), ('ŗ', 'r'), ('ř', 'r'), ('ś', 's'), ('ŝ', 's'), ('ş', 's'), ('š', 's'),
+    ('ţ', 't'), ('ť', 't'), ('ŧ', 't'), ('ũ', 'u'), ('ū', 'u'), ('ŭ', 'u'), ('ů', 'u'), ('ű', 'u'), ('ų', 'u'), ('ŵ', 'w'), ('ŷ', 'y'), ('ź', 'z'),
+    ('ż', 'z'), ('ž', 'z'), ('ơ', 'o'), ('ư', 'u'), ('ǎ', 'a'), ('ǐ', 'i'), ('ǒ', 'o'), ('ǔ', 'u'), ('ǖ', 'u'), ('ǘ', 'u'), ('ǚ', 'u'), ('ǜ', 'u'),
+    ('ǟ', 'a'), ('ǡ', 'a'), ('ǧ', 'g'), ('ǩ', 'k'), ('ǫ', 'o'), ('ǭ', 'o'), ('ǰ', 'j'), ('ǵ', 'g'), ('ǹ', 'n'), ('ǻ', 'a'), ('ȁ', 'a'), ('ȃ', 'a'),
+    ('ȅ', 'e'), ('ȇ', 'e'), ('ȉ', 'i'), ('ȋ', 'i'), ('ȍ', 'o'), ('ȏ', 'o'), ('ȑ', 'r'), ('ȓ', 'r'), ('ȕ', 'u'), ('ȗ', 'u'), ('ș', 's'), ('ț', 't'),
+    ('ȟ', 'h'), ('ȧ', 'a'), ('ȩ', 'e'), ('ȫ', 'o'), ('ȭ', 'o'), ('ȯ', 'o'), ('ȱ', 'o'), ('ȳ', 'y'), ('ḁ', 'a'), ('ḃ', 'b'), ('ḅ', 'b'), ('ḇ', 'b'),
+    ('ḉ', 'c'), ('ḋ', 'd'), ('ḍ', 'd'), ('ḏ', 'd'), ('ḑ', 'd'), ('ḓ', 'd'), ('ḕ', 'e'), ('ḗ', 'e'), ('ḙ', 'e'), ('ḛ', 'e'), ('ḝ', 'e'), ('ḟ', 'f'),
+    ('ḡ', 'g'), ('ḣ', 'h'), ('ḥ', 'h'), ('ḧ', 'h'), ('ḩ', 'h'), ('ḫ', 'h'), ('ḭ', 'i'), ('ḯ', 'i'), ('ḱ', 'k'), ('ḳ', 'k'), ('ḵ', 'k'), ('ḷ', 'l'),
+    ('ḹ', 'l'), ('ḻ', 'l'), ('ḽ', 'l'), ('ḿ', 'm'), ('ṁ', 'm'), ('ṃ', 'm'), ('ṅ', 'n'), ('ṇ', 'n'), ('ṉ', 'n'), ('ṋ', 'n'), ('ṍ', 'o'), ('ṏ', 'o'),
+    ('ṑ', 'o'), ('ṓ', 'o'), ('ṕ', 'p'), ('ṗ', 'p'), ('ṙ', 'r'), ('ṛ', 'r'), ('ṝ', 'r'), ('ṟ', 'r'), ('ṡ', 's'), ('ṣ', 's'), ('ṥ', 's'), ('ṧ', 's'),
+    ('ṩ', 's'), ('ṫ', 't'), ('ṭ', 't'), ('ṯ', 't'), ('ṱ', 't'), ('ṳ', 'u'), ('ṵ', 'u'), ('ṷ', 'u'), ('ṹ', 'u'), ('ṻ', 'u'), ('ṽ', 'v'), ('ṿ', 'v'),
+    ('ẁ', 'w'), ('ẃ', 'w'), ('ẅ', 'w'), ('ẇ', 'w'), ('ẉ', 'w'), ('ẋ', 'x'), ('ẍ', 'x'), ('ẏ', 'y'), ('ẑ', 'z'), ('ẓ', 'z'), ('ẕ', 'z'), ('ẖ', 'h'),
+    ('ẗ', 't'), ('ẘ', 'w'), ('ẙ', 'y'), ('ạ', 'a'), ('ả', 'a'), ('ấ', 'a'), ('ầ', 'a'), ('ẩ', 'a'), ('ẫ', 'a'), ('ậ', 'a'), ('ắ', 'a'), ('ằ', 'a'),
+    ('ẳ', 'a'), ('ẵ', 'a'), ('ặ', 'a'), ('ẹ', 'e'), ('ẻ', 'e'), ('ẽ', 'e'), ('ế', 'e'), ('ề', 'e'), ('ể', 'e'), ('ễ', 'e'), ('ệ', 'e'), ('ỉ', 'i'),
+    ('ị', 'i'), ('ọ', 'o'), ('ỏ', 'o'), ('ố', 'o'), ('ồ', 'o'), ('ổ', 'o'), ('ỗ', 'o'), ('ộ', 'o'), ('ớ', 'o'), ('ờ', 'o'), ('ở', 'o'), ('ỡ', 'o'),
+    ('ợ', 'o'), ('ụ', 'u'), ('ủ', 'u'), ('ứ', 'u'), ('ừ', 'u'), ('ử', 'u'), ('ữ', 'u'), ('ự', 'u'), ('ỳ', 'y'), ('ỵ', 'y'), ('ỷ', 'y'), ('ỹ', 'y'),
+];
+
+/// `word` without its diacritics, if it has any.
+fn folded(word: &str) -> Option<String> {
+    let fold = |c: char| LATIN_FOLDS.binary_search_by(|(from, _)| from.cmp(&c)).map_or(c, |i| LATIN_FOLDS[i].1);
+    word.chars().any(|c| fold(c) != c).then(|| word.chars().map(fold).collect())
+}
 
 /// Where a sentence ends: the word after one is capitalised whatever it is, so it is not taken
 /// for a name.
@@ -134,6 +185,10 @@ pub struct MatchGuard {
     /// among the other text's words); [`TOO_MANY_NAMES`] past [`MAX_NAMES`].
     names: [u16; MAX_NAMES],
     names_len: u8,
+    /// Content words written with diacritics: (the word without them, the word as written), as
+    /// `order`'s 16-bit hashes; [`TOO_MANY_ACCENTED`] past [`MAX_ACCENTED`].
+    accented: [(u16, u16); MAX_ACCENTED],
+    accented_len: u8,
 }
 
 /// The guard of a text with no words.
@@ -151,6 +206,8 @@ impl Default for MatchGuard {
             neighbours: [[NONE; 2]; RELATIONS.len()],
             names: [0; MAX_NAMES],
             names_len: 0,
+            accented: [(0, 0); MAX_ACCENTED],
+            accented_len: 0,
         }
     }
 }
@@ -165,9 +222,12 @@ const NONE: u8 = u8::MAX;
 /// Where `to_bytes` puts the number of names (after the ordered words and the relations).
 const NAMES_LEN_AT: usize = ORDER_LEN_AT + 1 + 2 * ORDERED_WORDS + 1 + 4 * RELATIONS.len();
 
+/// Where `to_bytes` puts the number of accented words (after the names).
+const ACCENTED_LEN_AT: usize = NAMES_LEN_AT + 1 + 2 * MAX_NAMES;
+
 /// Encoded length of a guard (`to_bytes`). Entries stored in an older, shorter encoding do not
 /// decode, and so are never matched.
-pub const GUARD_BYTES: usize = NAMES_LEN_AT + 1 + 2 * MAX_NAMES;
+pub const GUARD_BYTES: usize = ACCENTED_LEN_AT + 1 + 4 * MAX_ACCENTED;
 
 /// Crude stemming so "lists"/"list" and "sorting"/"sort" share a bit.
 fn stem(w: &str) -> &str {
@@ -182,9 +242,16 @@ fn stem(w: &str) -> &str {
 }
 
 /// The hash of a content word, stemmed: its top 16 bits are the word's id in `order` and
-/// `names`, its top 7 bits the word's bit in the content signature.
+/// `names`, its top 7 bits the word's bit in the content signature. FNV-1a's last byte reaches
+/// only its low and middle bits, so the top bits are mixed in (MurmurHash3's finaliser): without
+/// it words differing in their last letter ("cat", "car"; "avô", "avó") shared an id and a bit.
 fn word_hash(part: &str) -> u64 {
-    fnv1a(stem(part).as_bytes())
+    let mut h = fnv1a(stem(part).as_bytes());
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// The value of `word` as a Roman numeral written in capitals ("XIV": 14), if it is one in
@@ -352,6 +419,12 @@ impl MatchGuard {
                 if CURRENCY_SIGNS.contains(&c) {
                     figures.push(c.to_string());
                 }
+                // A symbol outside ASCII (an emoji, an arrow, ∀): the embedder has no token for
+                // it, so it is a figure, kept in order.
+                let symbol = !c.is_ascii() && !c.is_whitespace() && !UNICODE_PUNCTUATION.contains(&c) && !SENTENCE_ENDS.contains(&c);
+                if symbol && !FIGURE_SIGNS.contains(&c) && !CURRENCY_SIGNS.contains(&c) {
+                    figures.push(c.to_string());
+                }
                 let abbreviation = c == '.' && (previous.chars().count() == 1 || ABBREVIATIONS.contains(&previous.as_str()));
                 if (SENTENCE_ENDS.contains(&c) && !abbreviation) || (c == ')' && after_number) {
                     sentence_start = true;
@@ -405,6 +478,9 @@ impl MatchGuard {
             }
             let hash = word_hash(part);
             content = true;
+            if let Some(plain) = folded(part) {
+                self.add_accented((word_hash(&plain) >> 48) as u16, (hash >> 48) as u16);
+            }
             self.content |= 1u128 << (hash >> 57); // top bits mix best
             let id = (hash >> 48) as u16;
             // Only a content word is a name: a capitalised function word ("A", "The" in a title,
@@ -424,6 +500,33 @@ impl MatchGuard {
             }
         }
         (at, content)
+    }
+
+    fn add_accented(&mut self, plain: u16, written: u16) {
+        let len = self.accented_len as usize;
+        if self.accented_len == TOO_MANY_ACCENTED || self.accented[..len].contains(&(plain, written)) {
+            return;
+        }
+        if len == MAX_ACCENTED {
+            self.accented_len = TOO_MANY_ACCENTED;
+            return;
+        }
+        self.accented[len] = (plain, written);
+        self.accented_len += 1;
+    }
+
+    /// Whether each of this text's accented words that `other` also holds, accented or not, is
+    /// written there as here ("papá" is not "papa", nor "papà").
+    fn accents_found_in(&self, other: &MatchGuard) -> bool {
+        if self.accented_len == TOO_MANY_ACCENTED || other.accented_len == TOO_MANY_ACCENTED {
+            return false;
+        }
+        let theirs = &other.accented[..other.accented_len as usize];
+        self.accented[..self.accented_len as usize].iter().all(|&(plain, written)| {
+            // Written without accents there, its hash is the plain form's.
+            let bare = other.order[..other.order_len as usize].contains(&plain);
+            !bare && theirs.iter().filter(|(p, _)| *p == plain).all(|(_, w)| *w == written)
+        })
     }
 
     fn add_name(&mut self, id: u16) {
@@ -459,6 +562,9 @@ impl MatchGuard {
             return false;
         }
         if !(self.names_found_in(other) && other.names_found_in(self)) {
+            return false;
+        }
+        if !(self.accents_found_in(other) && other.accents_found_in(self)) {
             return false;
         }
         let union = (self.content | other.content).count_ones();
@@ -510,13 +616,28 @@ impl MatchGuard {
         for (i, id) in self.names.iter().enumerate() {
             out[NAMES_LEN_AT + 1 + 2 * i..NAMES_LEN_AT + 3 + 2 * i].copy_from_slice(&id.to_le_bytes());
         }
+        out[ACCENTED_LEN_AT] = self.accented_len;
+        for (i, (plain, written)) in self.accented.iter().enumerate() {
+            out[ACCENTED_LEN_AT + 1 + 4 * i..ACCENTED_LEN_AT + 3 + 4 * i].copy_from_slice(&plain.to_le_bytes());
+            out[ACCENTED_LEN_AT + 3 + 4 * i..ACCENTED_LEN_AT + 5 + 4 * i].copy_from_slice(&written.to_le_bytes());
+        }
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<MatchGuard> {
         let names_len = *bytes.get(NAMES_LEN_AT)?;
-        if bytes.len() != GUARD_BYTES || bytes[ORDER_LEN_AT] as usize > ORDERED_WORDS || (names_len as usize > MAX_NAMES && names_len != TOO_MANY_NAMES) {
+        let accented_len = *bytes.get(ACCENTED_LEN_AT)?;
+        if bytes.len() != GUARD_BYTES
+            || bytes[ORDER_LEN_AT] as usize > ORDERED_WORDS
+            || (names_len as usize > MAX_NAMES && names_len != TOO_MANY_NAMES)
+            || (accented_len as usize > MAX_ACCENTED && accented_len != TOO_MANY_ACCENTED)
+        {
             return None;
+        }
+        let mut accented = [(0u16, 0u16); MAX_ACCENTED];
+        for (i, pair) in accented.iter_mut().enumerate() {
+            let at = ACCENTED_LEN_AT + 1 + 4 * i;
+            *pair = (u16::from_le_bytes(bytes[at..at + 2].try_into().ok()?), u16::from_le_bytes(bytes[at + 2..at + 4].try_into().ok()?));
         }
         let mut names = [0u16; MAX_NAMES];
         for (i, id) in names.iter_mut().enumerate() {
@@ -548,6 +669,8 @@ impl MatchGuard {
             neighbours,
             names,
             names_len,
+            accented,
+            accented_len,
         })
     }
 }
@@ -567,6 +690,7 @@ mod tests {
         assert!(!same("Who wrote Pride and Prejudice?", "Who wrote War and Peace?"));
         assert!(same("hello", "Hello!"));
         assert!(same("", "?"), "no content words on either side");
+        assert!(!same("is my cat sick", "is my car sick"), "words differing in their last letter are different words");
     }
 
     #[test]
@@ -687,6 +811,39 @@ mod tests {
         let mut bad = named.to_bytes();
         bad[NAMES_LEN_AT] = MAX_NAMES as u8 + 1;
         assert_eq!(MatchGuard::from_bytes(&bad), None);
+        let accented = MatchGuard::from_text("¿Cuántos años tiene el papá?");
+        assert_eq!(accented.accented_len, 3, "cuántos, años, papá");
+        assert_eq!(MatchGuard::from_bytes(&accented.to_bytes()), Some(accented));
+        let mut bad = accented.to_bytes();
+        bad[ACCENTED_LEN_AT] = MAX_ACCENTED as u8 + 1;
+        assert_eq!(MatchGuard::from_bytes(&bad), None);
+    }
+
+    #[test]
+    fn symbols_the_embedder_has_no_token_for_must_agree() {
+        // Both embed as "what does mean ?" with the static embedder.
+        assert!(!same("What does 👍 mean?", "What does 👎 mean?"));
+        assert!(!same("Write a short poem about 🐶", "Write a short poem about 🐱"));
+        assert!(!same("Prove ∀x P(x)", "Prove ∃x P(x)"));
+        assert!(!same("What does 👍 mean?", "What does it mean?"));
+        assert!(same("What does 👍 mean?", "what does 👍 mean"), "the same symbol");
+        assert!(same("¿Qué hora es en Madrid?", "Qué hora es en Madrid"), "punctuation is no symbol");
+        assert!(same("He said “hello” — twice", "He said \"hello\" twice"));
+    }
+
+    #[test]
+    fn a_word_both_texts_hold_must_carry_the_same_accents() {
+        // The static embedder strips accents: each pair embeds identically.
+        assert!(!same("¿Cuántos años tiene el papa?", "¿Cuántos años tiene el papá?"), "the Pope is not my father");
+        assert!(!same("Ideias de presente para avô", "Ideias de presente para avó"), "grandfather, grandmother");
+        assert!(!same("Ideias de presente para avô", "Ideias de presente para avo"));
+        assert!(same("¿Cuántos años tiene el papá?", "cuántos años tiene el papá"), "the same accents");
+        assert!(same("Wie alt ist München?", "wie alt ist München"));
+        let many = "á é í ó ú ñ ü à è ì ò ù â ê î ô û ç ë ï";
+        let words: String = many.split(' ').map(|c| format!("pal{c}bra ")).collect();
+        let g = MatchGuard::from_text(&words);
+        assert_eq!(g.accented_len, TOO_MANY_ACCENTED);
+        assert!(!same(&words, &words), "past the kept words, which a paraphrase changes cannot be told");
     }
 
     #[test]

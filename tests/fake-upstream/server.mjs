@@ -103,7 +103,7 @@ const FINISH_REASONS = {
   },
 };
 
-const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json', 'redirect']);
+const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json', 'redirect', 'stalled_body']);
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -227,7 +227,8 @@ function sampleFromSchema(schema, depth = 0) {
 
 /** What a scripted response may set: an error (`status` and the provider error body's
  * `message`, `code`, `type`, `param`, `details`, Gemini's `retryDelay`, extra `headers`, or a whole `body`), a fault
- * (`fault`, `delay_ms`, `location`, `truncate_after`), or the answer (`text`, `usage`,
+ * (`fault`, `delay_ms`, `location`, `truncate_after`; `stalled_body` sends its status, 200 unless
+ * `status` says, and the start of a body it never ends), or the answer (`text`, `usage`,
  * `finish_reason`, `refusal`, `event_delay_ms`, `body`). */
 const RESPONSE_KEYS = new Set(['status', 'message', 'code', 'type', 'param', 'details', 'retryDelay', 'headers', 'body', 'fault', 'delay_ms', 'location', 'truncate_after', 'text', 'usage', 'finish_reason', 'refusal', 'event_delay_ms']);
 
@@ -1331,6 +1332,15 @@ function servedTier(ctx) {
 
 /** Applies a scripted error/fault. Returns true if the request has been fully answered. */
 async function applyScriptedFault(ctx, req, res, script) {
+  if (script.fault === 'stalled_body') {
+    // Headers, then the body's first bytes and nothing more until the client hangs up: a
+    // host whose body never ends.
+    res.writeHead(script.status ?? 200, { 'content-type': 'application/json', ...providerHeaders(ctx) });
+    res.write('{"id": "stalled", ');
+    await new Promise((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', resolve, { once: true })));
+    res.destroy();
+    return true;
+  }
   if (script.status !== undefined) {
     if (script.delay_ms !== undefined && !(await sleep(script.delay_ms, ctx.signal))) return true;
     // The error body's fields a test sets; Gemini's `status` name is not one (`status` is HTTP's).

@@ -95,3 +95,26 @@ test("a tenant's first policy failing validation is refused, not served by the d
   assert.equal((await refused.json()).error.code, 'router_misconfigured');
   await config.delete('policy:globex');
 });
+
+test('an isolate with no valid catalog yet answers 503 rather than route by the built-in one, until a valid one is pushed', async () => {
+  const fresh = await startRouter();
+  try {
+    const kv = await fresh.mf.getKVNamespace('CONFIG');
+    const valid = await kv.get('catalog');
+    const broken = JSON.parse(valid);
+    broken.models['gpt-4o-mini'].deployments = [{ provider: 'no-such-provider', upstream_model: 'gpt-4o-mini' }];
+    await kv.put('catalog', JSON.stringify(broken));
+    const refused = await fresh.chat(hello('gpt-4o-mini'));
+    const body = await refused.json();
+    assert.equal(refused.status, 503, JSON.stringify(body));
+    assert.equal(body.error.code, 'configuration_unavailable');
+    assert.equal(fresh.upstream.requests().length, 0, 'no provider called, the built-in catalog\'s least of all');
+    assert.ok(fresh.logs().some((l) => l.includes('configuration in KV rejected, and no valid one yet')));
+    await kv.put('catalog', valid);
+    const served = await fresh.chat(hello('gpt-4o-mini'));
+    assert.equal(served.status, 200, await served.clone().text());
+    await served.arrayBuffer();
+  } finally {
+    await fresh.close();
+  }
+});

@@ -167,7 +167,7 @@ test('without a session /dashboard is a login form; a bad key gets an error and 
     await page.waitForSelector('[data-testid="login-error"]');
     assert.match(await page.textContent('[data-testid="login-error"]'), /not accepted/);
     assert.ok(!page.url().includes(bad) && !(await page.content()).includes(bad), 'the key is echoed nowhere');
-    assert.deepEqual((await browser.cookies()).filter((c) => c.name === 'costrouter_session'), []);
+    assert.deepEqual((await browser.cookies()).filter((c) => c.name === '__Host-costrouter_session'), []);
   }
   // The same refusals over JSON: an OpenAI-style error, no cookie.
   const json = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'cr-nope' }) });
@@ -196,7 +196,7 @@ test('without a session /dashboard is a login form; a bad key gets an error and 
 
 test('the report endpoints refuse callers with neither a key nor a live session cookie', async () => {
   for (const p of ['/v1/usage', '/v1/budgets', '/v1/deployments', '/v1/forecast', '/dashboard/session']) {
-    for (const cookie of [undefined, 'costrouter_session=' + 'ab'.repeat(32), 'costrouter_session=garbage']) {
+    for (const cookie of [undefined, '__Host-costrouter_session=' + 'ab'.repeat(32), '__Host-costrouter_session=garbage']) {
       const resp = await getJson(p, { key: null, cookie });
       assert.equal(resp.status, 401, `${p} with ${cookie}: ${resp.text}`);
       assert.equal(resp.json.error.type, 'authentication_error', p);
@@ -226,7 +226,7 @@ test('a tenant logs in through the form, sees non-empty charts, and the totals m
   await page.fill('[data-testid="login-key"]', KEYS.acme);
   await submitLogin(page);
   assert.ok(!page.url().includes(KEYS.acme));
-  const cookies = (await browser.cookies()).filter((c) => c.name === 'costrouter_session');
+  const cookies = (await browser.cookies()).filter((c) => c.name === '__Host-costrouter_session');
   assert.equal(cookies.length, 1);
   assert.equal(cookies[0].httpOnly, true);
   assert.equal(cookies[0].secure, true);
@@ -353,8 +353,8 @@ test("a tenant's session never shows another tenant's data; logout ends the sess
   assert.deepEqual([seen.other, seen.budgets, seen.forecast], [403, 403, 403]);
   assert.ok(!seen.otherBody.includes('globex-secret-feature'));
   // The same cookie outside the browser: still acme's, and the key it was opened with never needed again.
-  const token = (await browser.cookies()).find((c) => c.name === 'costrouter_session').value;
-  const cookie = `costrouter_session=${token}`;
+  const token = (await browser.cookies()).find((c) => c.name === '__Host-costrouter_session').value;
+  const cookie = `__Host-costrouter_session=${token}`;
   const viaCookie = await getJson('/v1/usage?group_by=feature', { key: null, cookie });
   assert.equal(viaCookie.status, 200);
   assert.equal(viaCookie.json.tenant, 'acme');
@@ -368,7 +368,7 @@ test("a tenant's session never shows another tenant's data; logout ends the sess
   // Shown by the page's script once it finds no session: waited for, not checked at once (a
   // loaded machine failed the immediate check once).
   await page.waitForSelector('[data-testid="login-form"]', { state: 'visible', timeout: 10_000 });
-  assert.deepEqual((await browser.cookies()).filter((c) => c.name === 'costrouter_session'), []);
+  assert.deepEqual((await browser.cookies()).filter((c) => c.name === '__Host-costrouter_session'), []);
   const after = await getJson('/v1/usage', { key: null, cookie });
   assert.equal(after.status, 401);
   assert.equal(after.json.error.code, 'invalid_session');

@@ -223,6 +223,13 @@ for (const stream of [false, true]) {
     await healthy('slow-model', 'slow');
   });
 
+  test(`a body that never ends (${stream ? 'an error status' : 'a 200'}), ${mode}, with a fallback: timed out and served by azure`, async () => {
+    // Whole bodies (an answer, or an error's on a stream request) are read within the timeout.
+    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'stalled_body', ...(stream ? { status: 503 } : {}) } });
+    await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
+    await healthy('slow-model', 'slow');
+  });
+
   test(`slow but within the timeout, ${mode}: answered by the slow deployment itself`, async () => {
     r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 100 } });
     const resp = await chat(ask('slow-fallback', stream));

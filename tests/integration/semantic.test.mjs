@@ -280,7 +280,8 @@ test('a tenant keeps at most 10,000 entries: the oldest goes first, and a replac
   const ns = await r.mf.getDurableObjectNamespace('SEMANTIC_CACHE');
   const hex = (bytes) => Buffer.from(bytes).toString('hex');
   const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(128).fill(10)]);
-  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0)]);
+  // As below: no ordered words, names or accented words.
+  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0), 0, ...new Array(64).fill(0)]);
   const now = Math.floor(Date.now() / 1000);
   // Each entry in a bucket of its own (no entry replaces another as the same question).
   const bucket = (i) => hex([...new Uint8Array(new Uint32Array([i]).buffer), ...new Array(28).fill(7)]);
@@ -313,9 +314,10 @@ test('expired entries are deleted by an alarm, without waiting for another inser
   const cache = ns.get(ns.idFromName('sweep-test'));
   const hex = (bytes) => Buffer.from(bytes).toString('hex');
   const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(128).fill(10)]);
-  // A guard with no ordered words: its relation neighbours must all be "none" (0xff); and no
-  // proper names (a count of 0, then 16 unused 2-byte slots).
-  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0)]);
+  // A guard with no ordered words: its relation neighbours must all be "none" (0xff); no
+  // proper names (a count of 0, then 16 unused 2-byte slots); no accented words (a count of 0,
+  // then 16 unused 4-byte slots).
+  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0), 0, ...new Array(64).fill(0)]);
   const storedAt = Math.floor(Date.now() / 1000) - 700;
   const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
   const entry = (fill, ttl_secs) => ({ bucket: hex(new Array(32).fill(fill)), vector, guard, answer: { fill }, ttl_secs, now: storedAt });
