@@ -73,6 +73,27 @@ pub struct RequestShape {
     pub length_stop: bool,
     /// Deployments whose circuit breaker opened while serving this request.
     pub circuits_opened: Vec<String>,
+    /// Provider calls the request paid for besides the answer it returned (their cost is in the
+    /// event's): rolled up under their own model and provider, so spend by model matches what
+    /// each provider bills.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_calls: Vec<OtherCall>,
+}
+
+/// A provider call a request paid for besides its answer: a cascade's escalated answer, a
+/// semantic lookup's embedding, a failed attempt's billed prompt, embeddings batches of a
+/// deployment that then failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OtherCall {
+    pub provider: String,
+    /// The deployment's model, as an answer's event names it.
+    pub model: String,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    /// Picodollars.
+    pub cost: crate::money::Usd,
 }
 
 /// The status and error code of a stream its client closed before the end: billed for what the

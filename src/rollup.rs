@@ -140,6 +140,32 @@ pub const MINUTELY_KEY_LEN: usize = 2;
 
 /// The position of the end user in an [`upsert_values`] row.
 const USER_COLUMN: usize = 7;
+/// Positions of the model, the provider, the tokens and the cost in an [`upsert_values`] row.
+const MODEL_COLUMN: usize = 1;
+const PROVIDER_COLUMN: usize = 2;
+const INPUT_TOKENS_COLUMN: usize = 13;
+const CACHED_TOKENS_COLUMN: usize = 14;
+const OUTPUT_TOKENS_COLUMN: usize = 15;
+const COST_COLUMN: usize = 16;
+
+/// The row of a call a request paid for besides its answer (`answer_row`: the answer's): the
+/// same hour, route and tags under the call's model and provider, with its tokens and cost and
+/// no request, error, baseline or shape of its own (the request counts once, on its answer).
+fn other_call_values(answer_row: &[Value], call: &crate::events::OtherCall) -> Vec<Value> {
+    let mut row: Vec<Value> = answer_row[..HOURLY_KEY_LEN].to_vec();
+    row[MODEL_COLUMN] = Value::Text(call.model.clone());
+    row[PROVIDER_COLUMN] = Value::Text(call.provider.clone());
+    row.extend((HOURLY_KEY_LEN..answer_row.len()).map(|column| {
+        Value::Int(match column {
+            INPUT_TOKENS_COLUMN => call.input_tokens as i64,
+            CACHED_TOKENS_COLUMN => call.cached_input_tokens as i64,
+            OUTPUT_TOKENS_COLUMN => call.output_tokens as i64,
+            COST_COLUMN => nanos(call.cost.as_f64()),
+            _ => 0,
+        })
+    }));
+    row
+}
 
 /// The most end users one hour's rows of a tenant name apart. The `user` tag comes from the
 /// request body's `user` (OpenAI asks for a hashed end-user id there), so an app with many users
@@ -207,6 +233,15 @@ pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now:
         let mut row = upsert_values(event, unix_now);
         if !users.file(hour, &event.attribution.user) {
             row[USER_COLUMN] = Value::Text(OTHER_USERS.to_string());
+        }
+        // The calls the request paid for besides its answer go under their own model and
+        // provider; the answer's row keeps the rest of the event's cost (and its baseline).
+        let others: i64 = event.shape.other_calls.iter().map(|c| nanos(c.cost.as_f64())).sum();
+        if let Value::Int(cost) = &mut row[COST_COLUMN] {
+            *cost = (*cost - others).max(0);
+        }
+        for call in &event.shape.other_calls {
+            add_row(&mut hourly, other_call_values(&row, call), HOURLY_KEY_LEN);
         }
         add_row(&mut hourly, row, HOURLY_KEY_LEN);
         add_row(&mut minutely, minutely_values(event, unix_now), MINUTELY_KEY_LEN);
@@ -456,6 +491,35 @@ mod tests {
         // Another hour is another row.
         let (later, _) = batch_rows([&a], 7_205 + 3_600, &mut HourUsers::default());
         assert_eq!(later[0][0], Value::Int(10_800));
+    }
+
+    #[test]
+    fn calls_paid_for_besides_the_answer_are_rows_of_their_own_model() {
+        // A cascade: gpt-4o-mini's answer ($0.000002) escalated to gpt-4o, whose answer the event
+        // carries with the total cost ($0.000012).
+        let mut e = sample_event("search", 5, 0.000012);
+        e.model = "gpt-4o".into();
+        e.shape.other_calls.push(crate::events::OtherCall {
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            input_tokens: 20,
+            cached_input_tokens: 0,
+            output_tokens: 7,
+            cost: crate::money::Usd(2_000_000),
+        });
+        let (hourly, _) = batch_rows([&e], 7_205, &mut HourUsers::default());
+        assert_eq!(hourly.len(), 2);
+        let of = |model: &str| hourly.iter().find(|r| r[MODEL_COLUMN] == Value::Text(model.into())).unwrap().clone();
+        let (answer, escalated) = (of(&e.model), of("gpt-4o-mini"));
+        assert_eq!(answer[COST_COLUMN], Value::Int(10_000), "the answer's own cost");
+        assert_eq!(escalated[COST_COLUMN], Value::Int(2_000));
+        assert_eq!((answer[11].clone(), escalated[11].clone()), (Value::Int(1), Value::Int(0)), "one request, on its answer");
+        assert_eq!(escalated[INPUT_TOKENS_COLUMN], Value::Int(20));
+        assert_eq!(escalated[OUTPUT_TOKENS_COLUMN], Value::Int(7));
+        assert_eq!(escalated[17], Value::Int(0), "the baseline stays on the answer");
+        assert_eq!(escalated[4], Value::Text("search".into()), "the request's tags");
+        let total: i64 = hourly.iter().map(|r| match r[COST_COLUMN] { Value::Int(n) => n, _ => 0 }).sum();
+        assert_eq!(total, nanos(e.cost_usd), "the total stays the event's");
     }
 
     #[test]

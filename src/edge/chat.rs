@@ -241,9 +241,7 @@ async fn semantic_probe(
     let embedder = cache.semantic_embedder.as_str();
     let id = super::semantic::embedder_id(env, embedder).await?;
     let query = crate::cache::semantic::query(tenant, scope, &id, body)?;
-    let (vector, cost) = super::semantic::embed(env, rc, cfg, embedder, &query.text, bounds).await;
-    rc.unseen_cost.set(rc.unseen_cost.get() + cost);
-    let vector = vector?;
+    let vector = super::semantic::embed(env, rc, cfg, embedder, &query.text, bounds).await?;
     Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })
 }
 
@@ -710,6 +708,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
                         let cost = cfg.prices.get(&candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
                         attempts.escalation_cost += cost;
+                        rc.note_other_call(&provider.id, &candidate.upstream_model, &usage, cost);
                         attempts.escalations.push(format!("{} escalated ({why}; ${cost})", candidate.model));
                         escalated_from = Some(candidate.model.clone());
                         kept = Some((i, answer, cost));
@@ -790,6 +789,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // The reason then reads "cascade: <model> escalated (...); fell back to <provider> after:
         // <the stronger models' failures>".
         attempts.escalation_cost = attempts.escalation_cost.saturating_sub(cost);
+        // Nor another call beside the answer: it is the answer (the last escalated one).
+        let mut shape = rc.shape.borrow_mut();
+        if let Some(at) = shape.other_calls.iter().rposition(|c| c.provider == provider.id && c.model == candidate.upstream_model && c.cost == cost) {
+            shape.other_calls.remove(at);
+        }
+        drop(shape);
         // Judged weak, served only because nothing better answered: not an answer to repeat
         // from the cache once the stronger model is back.
         *rc.cache_slot.borrow_mut() = None;
@@ -852,7 +857,7 @@ fn requested_and_routed(decision: &RouteDecision) -> String {
 /// Charges the request for the prompt a failed attempt was billed (`usage`, when the provider
 /// reported one); the note for the attempt's failure, naming the cost.
 fn charge_billed_prompt(rc: &RequestContext, cfg: &RouterConfig, candidate: &Candidate, usage: Option<&Usage>) -> String {
-    usage.and_then(|u| rc.charge_unseen(&cfg.prices, &candidate.price_key, u)).map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default()
+    usage.and_then(|u| rc.charge_unseen(&cfg.prices, &candidate.price_key, u, &candidate.provider, &candidate.upstream_model)).map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default()
 }
 
 /// The cascade asked for logprobs the client did not: they are not the client's to receive.

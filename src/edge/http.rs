@@ -160,14 +160,29 @@ pub fn routed_method(req: &Request) -> worker::Method {
 }
 
 impl RequestContext {
-    /// Adds `usage`, billed at `price_key`, to what the request paid for unseen
-    /// (`unseen_cost`); returns that cost when there is one.
-    pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, price_key: &str, usage: &crate::usage::Usage) -> Option<crate::money::Usd> {
+    /// Adds a call to `model` on `provider` that used `usage`, billed at `price_key`, to what the
+    /// request paid for unseen (`unseen_cost`, and the event's other calls); returns its cost
+    /// when there is one.
+    pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, price_key: &str, usage: &crate::usage::Usage, provider: &str, model: &str) -> Option<crate::money::Usd> {
         let cost = prices.get(price_key)?.cost(usage, false).total;
         (cost > crate::money::Usd::ZERO).then(|| {
             self.unseen_cost.set(self.unseen_cost.get() + cost);
+            self.note_other_call(provider, model, usage, cost);
             cost
         })
+    }
+
+    /// Notes a call the request paid for besides its answer, for the rollups (see
+    /// `events::OtherCall`); its cost is counted by the caller.
+    pub fn note_other_call(&self, provider: &str, model: &str, usage: &crate::usage::Usage, cost: crate::money::Usd) {
+        self.shape.borrow_mut().other_calls.push(crate::events::OtherCall {
+            provider: provider.to_string(),
+            model: model.to_string(),
+            input_tokens: usage.input_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            output_tokens: usage.output_tokens,
+            cost,
+        });
     }
 
     pub fn new(req: &Request) -> Self {

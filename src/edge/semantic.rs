@@ -13,7 +13,6 @@ use super::crossings::ObjectStub;
 
 use crate::cache::semantic::{SemanticQuery, STATIC_EMBEDDER};
 use crate::cache::CachedAnswer;
-use crate::money::Usd;
 use crate::semantic::{MatchGuard, QuantizedVector, StaticEmbedder};
 
 use super::config::RouterConfig;
@@ -107,32 +106,30 @@ pub struct EmbedderBounds<'a> {
 }
 
 /// The vector for `text` (`None` when it cannot be had: the request then goes on without the
-/// cache) and what getting it cost: nothing from the static embedder; from the named embedding
-/// model's provider, that call's price, charged to the request even when its vector is unusable.
-pub async fn embed(env: &Env, rc: &RequestContext, cfg: &RouterConfig, embedder: &str, text: &str, bounds: &EmbedderBounds<'_>) -> (Option<QuantizedVector>, Usd) {
+/// cache). The static embedder costs nothing; a call to the named embedding model's provider is
+/// charged to the request (`RequestContext::charge_unseen`) even when its vector is unusable.
+pub async fn embed(env: &Env, rc: &RequestContext, cfg: &RouterConfig, embedder: &str, text: &str, bounds: &EmbedderBounds<'_>) -> Option<QuantizedVector> {
     if embedder == STATIC_EMBEDDER {
-        let Some(e) = static_embedder(env).await else { return (None, Usd::ZERO) };
+        let e = static_embedder(env).await?;
         let v = e.embed(text);
-        return ((!v.is_zero()).then(|| v.quantize()), Usd::ZERO);
+        return (!v.is_zero()).then(|| v.quantize());
     }
     provider_embedding(env, rc, cfg, embedder, text, bounds).await
 }
 
-async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, model: &str, text: &str, bounds: &EmbedderBounds<'_>) -> (Option<QuantizedVector>, Usd) {
+async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, model: &str, text: &str, bounds: &EmbedderBounds<'_>) -> Option<QuantizedVector> {
     use crate::api::embeddings::EmbeddingsRequest;
     // The prompt's text goes only where the request itself may go: a rule's regions and the
     // tenant's models hold for the lookup too, or there is no semantic lookup.
     let usable = |p: &crate::catalog::ProviderConfig| super::chat::usable(env, p) && p.serves_regions(bounds.regions);
-    let Ok(decision) = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, bounds.allowed_models, usable) else {
-        return (None, Usd::ZERO);
-    };
+    let decision = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, bounds.allowed_models, usable).ok()?;
     let body = json!({"model": model, "input": text}).to_string();
-    let Ok(req) = EmbeddingsRequest::parse(body.as_bytes()) else { return (None, Usd::ZERO) };
-    let Ok(mut embedded) = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req, false).await else { return (None, Usd::ZERO) };
+    let req = EmbeddingsRequest::parse(body.as_bytes()).ok()?;
+    let mut embedded = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req, false).await.ok()?;
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
     let usage = embedded.answer.usage_or_estimate(&req, &embedded.candidate.upstream_model);
-    let cost = cfg.prices.get(&embedded.candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
-    (unit_vector(embedded.answer.json_mut()), cost)
+    rc.charge_unseen(&cfg.prices, &embedded.candidate.price_key, &usage, &embedded.provider.id, &embedded.candidate.upstream_model);
+    unit_vector(embedded.answer.json_mut())
 }
 
 fn unit_vector(body: &Value) -> Option<QuantizedVector> {

@@ -232,6 +232,13 @@ test('a cascade keeps a good cheap answer and escalates one that fails the schem
   // gpt-4o-mini 100 in / 10 out at 0.15/0.6, plus claude-haiku-4-5 120 in / 12 out at 1/5.
   const expected = dollars({ in: 100, out: 10 }, [0.15, 0.6]) + dollars({ in: 120, out: 12 }, [1, 5]);
   assert.ok(Math.abs(Number(escalated.headers.get('x-costrouter-cost-usd')) - expected) < 1e-12, escalated.headers.get('x-costrouter-cost-usd'));
+  // The escalated answer is a call of its own in the event, which the rollups file under
+  // gpt-4o-mini rather than under the model that answered.
+  const ev = await r.eventFor(escalated);
+  assert.equal(ev.shape.other_calls.length, 1, JSON.stringify(ev.shape));
+  const [call] = ev.shape.other_calls;
+  assert.deepEqual([call.provider, call.model, call.input_tokens, call.output_tokens], ['openai', 'gpt-4o-mini', 100, 10]);
+  assert.ok(Math.abs(call.cost / 1e12 - dollars({ in: 100, out: 10 }, [0.15, 0.6])) < 1e-12, String(call.cost));
 });
 
 test('a cascade whose stronger model fails serves the escalated answer it paid for, not a 502', async () => {
@@ -249,6 +256,7 @@ test('a cascade whose stronger model fails serves the escalated answer it paid f
   // Billed once, as the answer: gpt-4o-mini 100 in / 10 out at 0.15/0.6.
   const expected = dollars({ in: 100, out: 10 }, [0.15, 0.6]);
   assert.ok(Math.abs(Number(resp.headers.get('x-costrouter-cost-usd')) - expected) < 1e-12, resp.headers.get('x-costrouter-cost-usd'));
+  assert.equal((await r.eventFor(resp)).shape.other_calls, undefined, 'the answer, not a call beside it');
 
   // A stronger model that rejects the request (4xx) likewise leaves the weaker answer standing.
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: '{"label":"ham"}', usage: { prompt_tokens: 100, completion_tokens: 10 } } });
