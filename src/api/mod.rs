@@ -28,12 +28,15 @@ pub enum AzureEndpoint {
 /// The OpenAI path a request names, for the Azure SDKs' other spellings of it: Azure's "v1"
 /// API (`OpenAI(base_url="https://<resource>.openai.azure.com/openai/v1/")`, Microsoft's
 /// documented setup since 2025) puts every `/v1/...` path under `/openai`, and `AzureOpenAI`
-/// lists models at `/openai/models`.
+/// lists models at `/openai/models`. And the model endpoints without `/v1`, as a client whose base
+/// URL is the bare host calls them (LiteLLM's proxy serves both, and its users set it so).
 pub fn openai_path(path: &str) -> String {
     if let Some(rest) = path.strip_prefix("/openai/v1/") {
         format!("/v1/{rest}")
     } else if path == "/openai/models" || path.starts_with("/openai/models/") {
         format!("/v1{}", &path["/openai".len()..])
+    } else if matches!(path, "/chat/completions" | "/embeddings" | "/models") || path.starts_with("/models/") {
+        format!("/v1{path}")
     } else {
         path.to_string()
     }
@@ -145,6 +148,10 @@ mod tests {
         assert_eq!(openai_path("/openai/models/gpt-4o"), "/v1/models/gpt-4o");
         assert_eq!(openai_path("/openai/deployments/d/chat/completions"), "/openai/deployments/d/chat/completions");
         assert_eq!(openai_path("/v1/models"), "/v1/models");
+        assert_eq!(openai_path("/chat/completions"), "/v1/chat/completions", "a base URL without /v1");
+        assert_eq!(openai_path("/embeddings"), "/v1/embeddings");
+        assert_eq!(openai_path("/models/gpt-4o"), "/v1/models/gpt-4o");
+        assert_eq!(openai_path("/usage"), "/usage", "the router's own endpoints keep /v1");
     }
 
     #[test]

@@ -39,15 +39,15 @@ thread_local! {
     static CACHE: RefCell<HashMap<String, (f64, Principal)>> = RefCell::new(HashMap::new());
 }
 
-/// The credential a client sent: `Authorization: Bearer <key>` (OpenAI SDKs) or `api-key`
-/// (Azure SDKs).
+/// The credential a client sent: `Authorization: Bearer <key>` (OpenAI SDKs), else `api-key`
+/// (Azure SDKs; an `Authorization` of another scheme, which a proxy between may add, does not
+/// hide it).
 pub fn presented_key(headers: &RequestHeaders) -> Option<String> {
-    if let Some(auth) = headers.get("authorization") {
-        let auth = auth.trim();
-        let (scheme, rest) = auth.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string()).filter(|k| !k.is_empty());
-    }
-    headers.get("api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
+    let bearer = headers.get("authorization").and_then(|auth| {
+        let (scheme, rest) = auth.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string()).filter(|k| !k.is_empty())
+    });
+    bearer.or_else(|| headers.get("api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
 }
 
 pub async fn authenticate(headers: &RequestHeaders, env: &Env) -> Result<Principal, ApiError> {

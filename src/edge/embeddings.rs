@@ -21,17 +21,11 @@ use crate::budget::max_cost;
 
 /// `deployment` is the model an Azure-style path names (`/openai/deployments/{deployment}/...`).
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment: Option<&str>) -> Result<Response, ApiError> {
-    let principal = match authenticate(&rc.headers, env).await {
-        Ok(p) => p,
-        Err(e) => {
-            // A refusal sent while the client is still sending its body reads as a reset.
-            http::drain(&mut req).await;
-            return Err(e);
-        }
-    };
+    // A refusal sent while the client is still sending its body reads as a reset.
+    let principal = http::drained_on_refusal(&mut req, authenticate(&rc.headers, env).await).await?;
     rc.set_tenant(&principal);
     events::attribute_before_body(rc, &principal);
-    let cfg = config::load(env).await?;
+    let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
     let mut emb = match deployment {
         Some(model) => EmbeddingsRequest::from_value(crate::api::with_model(&body, model)?)?,

@@ -390,6 +390,15 @@ async fn read_limited(req: &mut Request, headers: &RequestHeaders, limit: usize,
     Ok(body)
 }
 
+/// `result`, its body drained first when it is a refusal made before the body was read (see
+/// [`drain`]).
+pub async fn drained_on_refusal<T>(req: &mut Request, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if result.is_err() {
+        drain(req).await;
+    }
+    result
+}
+
 /// Reads and drops (for a bounded time) the body of a request refused before its body was read,
 /// so that the client, still sending, reads the refusal instead of a reset connection.
 pub async fn drain(req: &mut Request) {

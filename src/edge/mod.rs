@@ -154,6 +154,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
         ("/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET")),
         ("/v1/chat/completions" | "/v1/embeddings", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
+        (p, m) if crate::api::azure_deployment_path(p).is_some() => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
         (p, _) => Err(ApiError::not_found_path(p)),
     }
 }

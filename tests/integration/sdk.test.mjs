@@ -129,6 +129,28 @@ test('Node SDK: JSON mode', async () => {
   assert.ok(parsed !== null && !Array.isArray(parsed));
 });
 
+test('Node SDK with the bare host as its base URL (no /v1, as LiteLLM users set it)', async () => {
+  const bare = new OpenAI({ baseURL: r.url, apiKey: KEYS.acme, maxRetries: 0, timeout: 20000 });
+  const resp = await bare.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(resp.object, 'chat.completion');
+  const emb = await bare.embeddings.create({ model: 'text-embedding-3-small', input: 'hi' });
+  assert.equal(emb.data.length, 1);
+  assert.equal((await bare.models.retrieve('fast')).id, 'fast');
+});
+
+test('a router key in api-key is read past an Authorization of another scheme (a proxy may add one)', async () => {
+  const resp = await fetch(`${r.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Basic cHJveHk6c2VjcmV0', 'api-key': KEYS.acme },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  await resp.arrayBuffer();
+  const none = await fetch(`${r.url}/v1/models`, { headers: { authorization: 'Basic cHJveHk6c2VjcmV0' } });
+  assert.equal(none.status, 401);
+  await none.arrayBuffer();
+});
+
 test('Node SDK: models.list()', async () => {
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
