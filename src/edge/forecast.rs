@@ -30,6 +30,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), r["cost_nanos"].as_i64().unwrap_or(0))).collect())
         .unwrap_or_default();
     let f = crate::forecast::forecast(&rows, now);
+    let other_users = super::usage::other_users_note(&stub, month_start, month_end, &filters).await?;
     let filters_json: serde_json::Map<String, serde_json::Value> = filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     http::json(
         200,
@@ -42,6 +43,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
             "projected_usd": usd(f.projected_nanos), "low_usd": usd(f.low_nanos), "high_usd": usd(f.high_nanos), "confidence": 0.95,
             "method": "spent + mean daily spend x remaining days; interval +/- 1.96 x sd of the daily totals from the 1st (today as a full day at its pace, weighted by the share of it gone, at least a quarter) x sqrt(remaining days), low end at least spent",
             "daily": f.daily.iter().map(|(start, n)| json!({"start": start, "cost_usd": usd(*n)})).collect::<Vec<_>>(),
+            "other_users": other_users,
         }),
         &rc.id_headers(),
     )

@@ -446,6 +446,17 @@ test('an hour of usage names at most 1,000 end users; later ones are summed unde
   }
   // Unless the hour turned during the test, 1,000 are named and the last five summed.
   if (hours.size === 1) assert.equal(report.data.find((d) => d.user === '(other users)')?.requests, users - 1_000);
+  // A report held to one user says that the range has requests it cannot tell apart.
+  const forUser = await (await fetch(`${r.url}/v1/usage?user=end-user-3`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(forUser.totals.requests, 1);
+  if (hours.size === 1) {
+    assert.equal(forUser.other_users.requests, users - 1_000, JSON.stringify(forUser));
+    assert.match(forUser.other_users.note, /summed under '\(other users\)'/);
+  }
+  const forecast = await (await fetch(`${r.url}/v1/forecast?user=end-user-3`, { headers: { authorization: `Bearer ${key}` } })).json();
+  if (hours.size === 1) assert.equal(forecast.other_users.requests, users - 1_000);
+  const unfiltered = await (await fetch(`${r.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(unfiltered.other_users, undefined, 'no note without a user filter');
 });
 
 test('embeddings are held to budgets and per-minute limits like chat, and their spend is settled', async () => {
