@@ -222,6 +222,37 @@ pub struct Exceeded {
     pub on_hard_limit: OnHardLimit,
 }
 
+/// Why a budget refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceededCause {
+    /// Its window's spend reached the hard limit: nothing fits until it resets.
+    Spent,
+    /// The request's most possible cost is more than the budget has left, requests in flight or
+    /// not: a lower output cap may fit.
+    RequestTooLarge,
+    /// It would fit, but requests in flight hold the room (their most possible costs): it may
+    /// once they finish.
+    HeldInFlight,
+}
+
+impl Exceeded {
+    /// What the budget has left before holds: its hard limit less its spend.
+    pub fn left(&self) -> Usd {
+        self.limit.saturating_sub(self.spent).max(Usd::ZERO)
+    }
+
+    /// Why a request of most possible cost `amount` was refused.
+    pub fn cause(&self, amount: Usd) -> ExceededCause {
+        if self.spent >= self.limit {
+            ExceededCause::Spent
+        } else if amount > self.left() {
+            ExceededCause::RequestTooLarge
+        } else {
+            ExceededCause::HeldInFlight
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reserved {
     /// Budgets whose spend and holds are now past their soft limit (the response carries a
@@ -1358,6 +1389,15 @@ mod tests {
         let tomorrow = day(2026, 11, 23);
         assert!(l.reserve("c", Usd(5 * USD), &c, tomorrow).is_ok(), "the daily window reset at midnight UTC");
         assert_eq!(l.states["tenant-daily"].spent, Usd::ZERO);
+    }
+
+    #[test]
+    fn a_refusal_says_whether_spend_the_request_or_holds_are_why() {
+        let ex = |spent: i64, reserved: i64| Exceeded { budget_id: "d".into(), limit: Usd(10 * USD), spent: Usd(spent * USD), reserved: Usd(reserved * USD), resets_at: 0, on_hard_limit: OnHardLimit::Refuse };
+        assert_eq!(ex(10, 0).cause(Usd(USD)), ExceededCause::Spent);
+        assert_eq!(ex(2, 0).cause(Usd(9 * USD)), ExceededCause::RequestTooLarge, "$9 of most possible cost, $8 left");
+        assert_eq!(ex(2, 7).cause(Usd(2 * USD)), ExceededCause::HeldInFlight, "$8 left, $7 held by others");
+        assert_eq!(ex(2, 7).left(), Usd(8 * USD));
     }
 
     #[test]

@@ -172,7 +172,29 @@ impl ApiError {
             429,
             ErrorType::InsufficientQuota,
             "budget_exceeded",
-            format!("Budget '{budget}' is exhausted: ${used} of ${limit} spent or held by requests in flight. It resets at {resets_at}."),
+            format!("Budget '{budget}' is exhausted: ${used} of ${limit} spent. It resets at {resets_at}."),
+        )
+    }
+
+    /// A request whose most possible cost is more than a budget has left: waiting for requests
+    /// in flight does not help (it would not fit with none), a smaller `max_tokens` may.
+    pub fn budget_too_small_for(budget: &str, amount: &str, left: &str, resets_at: &str) -> Self {
+        Self::new(
+            429,
+            ErrorType::InsufficientQuota,
+            "budget_exceeded",
+            format!("This request's most possible cost, ${amount} (its prompt and output cap at the model's prices), is more than the ${left} budget '{budget}' has left until {resets_at}. Set a lower max_tokens, or ask for a cheaper model."),
+        )
+    }
+
+    /// A budget with room for the request, held for now by requests in flight (their most possible
+    /// costs): a retry once they finish may pass.
+    pub fn budget_held(budget: &str, left: &str, held: &str) -> Self {
+        Self::new(
+            429,
+            ErrorType::RateLimitError,
+            "budget_held",
+            format!("Budget '{budget}' has ${left} left, but requests in flight hold ${held} of it until they finish (each its most possible cost): retry shortly."),
         )
     }
 
@@ -296,6 +318,8 @@ mod tests {
         assert_eq!(ApiError::budget_exceeded("m", "5", "5", "2026-12-05T00:00:00Z").retry_headers(), &[("x-should-retry", "false")]);
         assert_eq!(ApiError::configuration("x").retry_headers(), &[("x-should-retry", "false")]);
         assert_eq!(ApiError::rate_limited("x").retry_headers(), &[("retry-after", "1")]);
+        assert_eq!(ApiError::budget_too_small_for("m", "0.66", "0.5", "2026-12-05T00:00:00Z").retry_headers(), &[("x-should-retry", "false")]);
+        assert_eq!(ApiError::budget_held("m", "0.5", "0.4").retry_headers(), &[("retry-after", "1")], "requests in flight finish");
         assert!(ApiError::missing_field("messages").retry_headers().is_empty());
         let too_large = ApiError::rate_limited("x").retry_cannot_help();
         assert_eq!(too_large.retry_headers(), &[("x-should-retry", "false")], "and no retry-after: no wait helps");

@@ -273,7 +273,8 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
     let upper = prompt_token_upper_bound(chat);
     let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c, chat);
     let attribution = rc.attribution.borrow().clone();
-    let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
+    // The most possible cost of the route last asked for, which a refusal is about.
+    let mut amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
     let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
     for attempt in 0..2 {
         match reserved {
@@ -283,7 +284,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
             }
             Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
                 let room = ex.limit.saturating_sub(ex.spent).saturating_sub(ex.reserved);
-                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else { return Err(spend::exceeded(&ex)) };
+                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else { return Err(spend::exceeded(&ex, amount)) };
                 let mut models: Vec<&str> = Vec::new();
                 for c in &cheaper.candidates {
                     if !models.contains(&c.model.as_str()) {
@@ -297,7 +298,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
                 // stored there would be served to requests that fit their budget.
                 *rc.cache_slot.borrow_mut() = None;
                 decision.reason.push_str(&note);
-                let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
+                amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
                 reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
                 // The chain was sized to the budget that asked for the downgrade; another covering
                 // budget may have less room. The cheapest model alone may still fit it.
@@ -305,11 +306,11 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
                 if reserved.is_err() && decision.candidates.iter().any(|c| c.model != first) {
                     decision.candidates.retain(|c| c.model == first);
                     decision.reason.push_str("; its fallbacks left out: they do not fit another budget");
-                    let amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
+                    amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
                     reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
                 }
             }
-            Err(ex) => return Err(spend::exceeded(&ex)),
+            Err(ex) => return Err(spend::exceeded(&ex, amount)),
         }
     }
     unreachable_budget()

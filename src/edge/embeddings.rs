@@ -43,7 +43,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         let amount = max_cost(&decision, &cfg.prices, &crate::tokens::PromptBound::embedding_inputs(upper), Some(0), 1, crate::usage::ServiceTier::Standard, &|_| None);
         match spend::admit_request(rc, &stub, &principal, emb.estimated_input_tokens(), amount, http::now_unix()).await? {
             Ok(reserved) => spend::note_reserved(rc, &reserved),
-            Err(ex) => return Err(spend::exceeded(&ex)),
+            Err(ex) => return Err(spend::exceeded(&ex, amount)),
         }
     }
     let Embedded { mut answer, provider, candidate, failures } = call_embedding_model(env, rc, &cfg, &decision, &emb, true).await?;
