@@ -349,13 +349,22 @@ pub const RESERVATION_TTL_SECS: i64 = 15 * 60;
 /// fails leaves time for the next.
 pub const RESERVATION_RENEW_SECS: i64 = RESERVATION_TTL_SECS / 3;
 
-/// What is kept of an expired reservation: the budgets to charge if its request settles after
-/// all. The money it held was released on expiry.
+/// What is kept of an expired reservation. Expiry charges its budgets what it held (its
+/// request's most possible cost): a request that never settles (its worker's isolate gone with
+/// the settlement unsent, the ledger unreachable past the worker's retries) would otherwise spend
+/// unseen, and a hard limit would not hold. A late settlement replaces that charge by the actual
+/// cost, in the window it was charged in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpiredReservation {
     pub budgets: Vec<String>,
     /// A settlement later than this is not charged: the request is taken to have died.
     pub forget_at: i64,
+    /// What expiry charged each of `budgets` (0 for one stored before expiry charged).
+    #[serde(default)]
+    pub charged: Usd,
+    /// The window each of `budgets` was charged in (its `window_start`), by position.
+    #[serde(default)]
+    pub charged_windows: Vec<i64>,
 }
 
 /// How long after expiry a reservation's request may still settle and be charged, and how many
@@ -575,13 +584,18 @@ impl Ledger {
         for id in expired {
             if let Some(r) = self.reservations.remove(&id) {
                 self.changed_reservations.0.insert(id.clone());
+                let mut charged_windows = Vec::with_capacity(r.budgets.len());
                 for b in &r.budgets {
                     if let Some(st) = self.states.get_mut(b) {
                         st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
+                        charged_windows.push(st.window_start);
+                    } else {
+                        charged_windows.push(i64::MIN);
                     }
+                    self.charge(b, r.amount, &id, now);
                 }
                 if !r.budgets.is_empty() {
-                    self.keep_expired(id, ExpiredReservation { budgets: r.budgets, forget_at: r.expires_at + EXPIRED_RESERVATION_KEEP_SECS });
+                    self.keep_expired(id, ExpiredReservation { budgets: r.budgets, forget_at: r.expires_at + EXPIRED_RESERVATION_KEEP_SECS, charged: r.amount, charged_windows });
                 }
             }
         }
@@ -604,7 +618,16 @@ impl Ledger {
     fn keep_expired(&mut self, request_id: String, expired: ExpiredReservation) {
         while self.expired.len() >= EXPIRED_RESERVATIONS_KEPT {
             let Some(oldest) = self.expired.iter().min_by_key(|(_, e)| e.forget_at).map(|(id, _)| id.clone()) else { break };
-            self.expired.remove(&oldest);
+            // Forgotten early (too many kept): its charge is taken back, since a settlement that
+            // still comes finds no reservation and is charged to the covering budgets, which
+            // would then pay twice.
+            if let Some(e) = self.expired.remove(&oldest) {
+                for (k, id) in e.budgets.iter().enumerate() {
+                    if let Some(st) = self.states.get_mut(id).filter(|st| e.charged_windows.get(k) == Some(&st.window_start)) {
+                        st.spent = st.spent.saturating_sub(e.charged).max(Usd::ZERO);
+                    }
+                }
+            }
         }
         self.expired.insert(request_id, expired);
     }
@@ -699,9 +722,21 @@ impl Ledger {
             }
             true
         } else if let Some(e) = self.expired.remove(request_id) {
-            // Like any settlement, into the window it finishes in (rolled to above).
-            for id in e.budgets {
-                self.charge(&id, actual, request_id, now);
+            self.changed_reservations.0.insert(request_id.to_string());
+            for (k, id) in e.budgets.iter().enumerate() {
+                let charged_here = e.charged_windows.get(k).is_some_and(|w| self.states.get(id).is_some_and(|st| st.window_start == *w));
+                if e.charged == Usd::ZERO {
+                    // Kept before expiry charged: like any settlement, into the window it
+                    // finishes in (rolled to above).
+                    self.charge(id, actual, request_id, now);
+                } else if charged_here {
+                    // The most possible cost charged on expiry gives way to the actual cost.
+                    if let Some(st) = self.states.get_mut(id) {
+                        st.spent = st.spent.saturating_sub(e.charged).max(Usd::ZERO);
+                    }
+                    self.charge(id, actual, request_id, now);
+                }
+                // Charged in a window gone since: that window paid its most possible cost.
             }
             true
         } else {
@@ -1122,11 +1157,19 @@ mod tests {
     }
 
     #[test]
-    fn abandoned_reservations_expire() {
+    fn an_abandoned_reservation_is_charged_its_hold_on_expiry_until_it_settles() {
         let mut l = ledger(1);
         l.reserve("lost", Usd(USD), &Covered::default(), NOW).unwrap();
         assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + 60).is_err());
-        assert!(l.reserve("next", Usd(USD), &Covered::default(), NOW + RESERVATION_TTL_SECS).is_ok());
+        // Never settled (its isolate gone with the settlement unsent): expiry charges its most
+        // possible cost, so the hard limit holds.
+        let refused = l.reserve("next", Usd(USD / 2), &Covered::default(), NOW + RESERVATION_TTL_SECS).unwrap_err();
+        assert_eq!(refused.cause(Usd(USD / 2)), ExceededCause::Spent);
+        assert_eq!((l.states["tenant-daily"].spent, l.states["tenant-daily"].reserved), (Usd(USD), Usd::ZERO));
+        // Settled after all: its actual cost replaces the charge.
+        l.settle("lost", Usd(USD / 5), NOW + RESERVATION_TTL_SECS + 1);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD / 5));
+        assert!(l.reserve("next", Usd(USD / 2), &Covered::default(), NOW + RESERVATION_TTL_SECS + 2).is_ok());
     }
 
     #[test]
@@ -1180,25 +1223,29 @@ mod tests {
         let search = Covered { feature: "search", ..Covered::default() };
         l.reserve("long", Usd(2 * USD), &search, NOW).unwrap();
         l.reserve("dead", Usd(USD), &search, NOW).unwrap();
-        // Eighteen minutes of streaming: the hold is gone, the settlement still counts.
+        // Eighteen minutes of streaming, unrenewed: the holds became charges on expiry.
         let later = NOW + 18 * 60;
         l.reserve("other", Usd(USD), &Covered::default(), later).unwrap();
         assert_eq!((l.states["tenant-daily"].reserved, l.states["search-monthly"].reserved), (Usd(USD), Usd::ZERO));
-        l.settle("long", Usd(2 * USD), later);
+        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(3 * USD), Usd(3 * USD)));
+        // The settlement still counts: its actual cost in place of the charge.
+        l.settle("long", Usd(USD), later);
         assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(2 * USD), Usd(2 * USD)));
-        l.settle("long", Usd(2 * USD), later);
+        l.settle("long", Usd(USD), later);
         assert_eq!(l.states["tenant-daily"].spent, Usd(2 * USD), "settled once");
-        // Past midnight: it finished in the new window, so that is the one it is charged to.
+        // Past midnight: the daily window that was charged is gone (it paid the most possible
+        // cost); the monthly one takes the actual cost in place of the charge.
         let tomorrow = day(2026, 11, 23);
         l.settle("dead", Usd(USD / 2), tomorrow);
-        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(USD / 2), Usd(5 * USD / 2)));
-        // A request that never settles is forgotten after a day.
+        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd::ZERO, Usd(3 * USD / 2)));
+        // A request that never settles keeps its charge; a settlement after a day is not taken.
         l.reserve("gone", Usd(USD / 2), &search, tomorrow).unwrap();
         l.settle("x", Usd::ZERO, tomorrow + RESERVATION_TTL_SECS);
         assert!(l.expired.contains_key("gone"));
-        l.settle("gone", Usd(USD / 2), tomorrow + RESERVATION_TTL_SECS + EXPIRED_RESERVATION_KEEP_SECS);
+        assert_eq!(l.states["search-monthly"].spent, Usd(2 * USD), "charged its hold");
+        l.settle("gone", Usd(USD / 5), tomorrow + RESERVATION_TTL_SECS + EXPIRED_RESERVATION_KEEP_SECS);
         assert!(l.expired.is_empty());
-        assert_eq!(l.states["search-monthly"].spent, Usd(5 * USD / 2), "too late to be charged");
+        assert_eq!(l.states["search-monthly"].spent, Usd(2 * USD), "too late to be taken");
     }
 
     #[test]
@@ -1222,6 +1269,11 @@ mod tests {
         l.settle("none", Usd::ZERO, NOW + 1_000 + RESERVATION_TTL_SECS);
         assert_eq!(l.expired.len(), EXPIRED_RESERVATIONS_KEPT);
         assert!(!l.expired.contains_key("r9") && l.expired.contains_key("r10"));
+        // The kept ones are charged their holds; the forgotten ones' charges are taken back, so
+        // that a settlement still coming (charged to the covering budgets) is not paid twice.
+        assert_eq!(l.states["tenant-daily"].spent, Usd(EXPIRED_RESERVATIONS_KEPT as i64));
+        l.finish("r3", Usd(1), &Covered::default(), NOW + 1_001 + RESERVATION_TTL_SECS);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(EXPIRED_RESERVATIONS_KEPT as i64 + 1));
     }
 
     #[test]
