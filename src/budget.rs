@@ -714,6 +714,11 @@ impl Ledger {
         self.roll(now);
         if let Some(r) = self.reservations.remove(request_id) {
             self.changed_reservations.0.insert(request_id.to_string());
+            if r.budgets.is_empty() {
+                // Admitted for per-minute limits alone, it held nothing: charged as unheld, to
+                // the budgets that cover it now (one set up while it ran).
+                return false;
+            }
             for id in r.budgets {
                 if let Some(st) = self.states.get_mut(&id) {
                     st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
@@ -1441,6 +1446,18 @@ mod tests {
         let tomorrow = day(2026, 11, 23);
         assert!(l.reserve("c", Usd(5 * USD), &c, tomorrow).is_ok(), "the daily window reset at midnight UTC");
         assert_eq!(l.states["tenant-daily"].spent, Usd::ZERO);
+    }
+
+    #[test]
+    fn a_request_admitted_for_limits_alone_is_charged_to_a_budget_set_while_it_ran() {
+        let mut l = Ledger::default();
+        let r = l.reserve("early", Usd(USD), &Covered::default(), NOW).unwrap();
+        assert!(!r.held, "no budget: nothing held");
+        let budgets = ledger(10).specs;
+        l.configure(budgets, RateLimits::default(), NOW + 1);
+        l.finish("early", Usd(USD / 4), &Covered::default(), NOW + 2);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD / 4), "the budget covering it now is charged");
+        assert!(l.reservations.is_empty());
     }
 
     #[test]

@@ -273,8 +273,12 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
     let upper = prompt_token_upper_bound(chat);
     let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c, chat);
     let attribution = rc.attribution.borrow().clone();
-    // The most possible cost of the route last asked for, which a refusal is about.
-    let mut amount = max_cost(&decision, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
+    // The most possible cost of the route last asked for, which a refusal is about. A stream a
+    // cascade does not buffer is served as a fallback chain (`serve`): one answer, held as one,
+    // not as every model's answer added up.
+    let unbuffered_stream = chat.stream && decision.cascade.is_some_and(|c| !c.buffer_streams);
+    let as_served = unbuffered_stream.then(|| RouteDecision { cascade: None, ..decision.clone() });
+    let mut amount = max_cost(as_served.as_ref().unwrap_or(&decision), &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
     let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
     for attempt in 0..2 {
         match reserved {
