@@ -21,8 +21,14 @@ function usd(s) {
   const n = Number(s);
   if (!Number.isFinite(n)) return '–';
   const abs = Math.abs(n);
-  const digits = abs === 0 ? 2 : abs < 0.01 ? 6 : abs < 1 ? 4 : 2;
-  return `$${n.toFixed(digits)}`;
+  // Cents from a dollar up, grouped; below, enough digits that a real amount never reads as 0
+  // (an embeddings-only tenant's $0.0000002).
+  const text = abs === 0 ? '0.00'
+    : abs >= 1 ? abs.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+    : abs >= 0.01 ? abs.toFixed(4)
+    : abs >= 0.000001 ? abs.toFixed(6)
+    : abs.toFixed(12).replace(/0+$/, '');
+  return `${n < 0 ? '−' : ''}$${text}`;
 }
 const num = (n) => Number(n).toLocaleString('en-US');
 const label = (v) => (v === '' || v == null ? '(none)' : String(v));
@@ -107,6 +113,8 @@ function range() {
     const from = Date.parse(`${$('from').value}T00:00:00Z`) / 1000;
     const to = Date.parse(`${$('to').value}T00:00:00Z`) / 1000 + DAY;
     if (Number.isFinite(from) && Number.isFinite(to) && from < to) return { from, to };
+    // Said, not replaced by another range the page would then show as if asked for.
+    throw new Error('The custom range is not a range: its "from" date must be on or before its "to" date.');
   }
   return { from: hourEnd - 7 * DAY, to: hourEnd };
 }
@@ -188,8 +196,18 @@ function forecastChart(f) {
   });
 }
 
+/** The most rows a chart and its table show; the rest are one "(N others)" row, so that the
+ * table still adds up to the totals. */
+const SHOWN_ROWS = 12;
+
 function byDimension(which, dim, rows) {
-  const sorted = [...rows].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || Number(b.savings_usd) - Number(a.savings_usd)).slice(0, 12);
+  const all = [...rows].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || Number(b.savings_usd) - Number(a.savings_usd));
+  const sorted = all.slice(0, SHOWN_ROWS);
+  const rest = all.slice(SHOWN_ROWS);
+  if (rest.length > 0) {
+    const sum = (k) => rest.reduce((s, r) => s + Number(r[k]), 0);
+    sorted.push({ [dim]: `(${rest.length} others)`, requests: sum('requests'), cost_usd: String(sum('cost_usd')), savings_usd: String(sum('savings_usd')), cache_hits: sum('cache_hits') });
+  }
   draw(`chart-${which}`, {
     type: 'bar',
     data: {
@@ -243,7 +261,8 @@ async function loadDimension(which, r, f) {
 let dimensions;
 async function usageDimensions() {
   if (!dimensions) {
-    const res = await must('/v1/usage', { from: 0, to: 1 });
+    // An empty hour at the start of the span reports may name (2000-01-01 UTC).
+    const res = await must('/v1/usage', { from: 946684800, to: 946688400 });
     dimensions = res.dimensions ?? [];
   }
   return dimensions;
@@ -382,7 +401,15 @@ async function refresh() {
   main.dataset.state = 'loading';
   $('status').textContent = 'Loading…';
   $('status').classList.remove('error');
-  const r = range();
+  let r;
+  try {
+    r = range();
+  } catch (e) {
+    $('status').textContent = e.message;
+    $('status').classList.add('error');
+    main.dataset.state = 'error';
+    return;
+  }
   const f = filters();
   // The range the views show, for anyone checking them against the API (the browser test does).
   main.dataset.from = String(r.from);
@@ -439,7 +466,7 @@ async function start() {
   });
   $('range').addEventListener('change', () => { if ($('range').value !== 'custom') refresh(); });
   $('granularity').addEventListener('change', refresh);
-  for (const which of ['dim-a', 'dim-b']) $(which).addEventListener('change', () => loadDimension(which, range(), filters()));
+  for (const which of ['dim-a', 'dim-b']) $(which).addEventListener('change', () => refresh());
   for (const id of ['from', 'to']) $(id).addEventListener('change', () => { $('range').value = 'custom'; });
   await refresh();
 }

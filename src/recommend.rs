@@ -353,11 +353,17 @@ fn prompt_efficiency(feature: &str, rows: &[Indexed], prices: &PriceTable, windo
         let write_premium = if b.cache_write > b.input { (b.cache_write - b.input).times(first_sends) } else { Usd::ZERO };
         // Netted over the feature, not per row: a row that only wrote the cache (its prompts
         // repeated later, in other rows) costs what the others save.
-        saving = saving + (b.input - b.cached_input).times(uncached_repeats) - write_premium;
-        let row_saving = (b.input - b.cached_input).times(uncached_repeats).saturating_sub(write_premium).max(Usd::ZERO);
+        let row_saving = (b.input - b.cached_input).times(uncached_repeats) - write_premium;
+        saving = saving + row_saving;
         caching_by_row.push((at, row_saving));
     }
     let saving = saving.max(Usd::ZERO);
+    // Each row's share of the feature's net saving (the rows that save, in proportion): the
+    // total of all advice, summed by row, must not count what the rows that only wrote the cache
+    // cost back.
+    let gross: i64 = caching_by_row.iter().map(|(_, s)| s.0.max(0)).sum();
+    let caching_by_row: Vec<(usize, Usd)> =
+        caching_by_row.into_iter().map(|(at, s)| (at, if gross > 0 { Usd((s.0.max(0) as f64 * saving.0 as f64 / gross as f64).round() as i64) } else { Usd::ZERO })).collect();
     let share = pct(system, input);
     if repeated > 0 && saving.0 > 0 && pct(cached, repeated) < 50.0 {
         let m = monthly(saving, window_days);
@@ -391,23 +397,23 @@ fn prompt_efficiency(feature: &str, rows: &[Indexed], prices: &PriceTable, windo
         let (avg_cap, avg_used) = (cap_sum as f64 / capped as f64, used_sum as f64 / capped as f64);
         let cost: Usd = rows.iter().map(|(_, r)| nanos_usd(r.cost_nanos)).fold(Usd::ZERO, |a, b| a + b);
         if pct(stops, capped) >= 5.0 {
-            // Cut-off answers are paid in full and usually asked again.
+            // Cut-off answers are paid in full. What raising the cap saves is a retry the rollups
+            // do not see (a longer answer costs more), so no saving is claimed: what they cost
+            // is told, as what is at stake.
             let cut_share = stops as f64 / requests as f64;
-            let wasted = Usd((cost.0 as f64 * cut_share).round() as i64);
-            let saved_by_row = rows.iter().map(|&(at, r)| (at, Usd((nanos_usd(r.cost_nanos).0 as f64 * cut_share).round() as i64))).collect();
-            let m = monthly(wasted, window_days);
+            let at_stake = monthly(Usd((cost.0 as f64 * cut_share).round() as i64), window_days);
             out.push(Recommendation {
                 kind: "output_cap",
                 scope: label.clone(),
                 title: format!("Answers of '{label}' are cut off by max_tokens"),
                 detail: format!(
-                    "{stops} of {capped} capped answers ({:.0}%) stopped at the cap (average cap {avg_cap:.0} tokens): they were paid for in full and are likely retried. Raising the cap or asking for shorter answers avoids about ${m} a month of cut-off answers.",
+                    "{stops} of {capped} capped answers ({:.0}%) stopped at the cap (average cap {avg_cap:.0} tokens), about ${at_stake} a month of answers paid for in full and cut short; a client that asks again pays twice. Raising the cap or asking for shorter answers gives whole answers (longer ones cost more, so no saving is counted).",
                     pct(stops, capped)
                 ),
-                monthly_savings_usd: m.to_string(),
-                monthly_savings: m,
+                monthly_savings_usd: "0".into(),
+                monthly_savings: Usd::ZERO,
                 evidence_requests: capped,
-                saved_by_row,
+                saved_by_row: Vec::new(),
             });
         } else if avg_used > 0.0 && avg_cap >= 4.0 * avg_used {
             out.push(Recommendation {
@@ -578,6 +584,20 @@ mod tests {
     }
 
     #[test]
+    fn the_total_never_counts_what_rows_that_only_wrote_the_cache_cost_back() {
+        let claude = PriceTable::from_json(r#"{"models":{"big":{"input":1,"output":5,"cached_input":0.1,"cache_write":1.25}}}"#).unwrap();
+        // One row only wrote its prompts (1M tokens at the $0.25 premium), the other repeated
+        // them uncached (1M tokens, $0.90 saved): $0.65 net for the feature.
+        let mut writes = row("", "direct", "big", 100, 0, 1.0);
+        (writes.feature, writes.system_tokens, writes.cache) = ("support".into(), 1_000_000, "miss".into());
+        let mut repeats = writes.clone();
+        (repeats.repeated_prefix_tokens, repeats.cache) = (1_000_000, "bypass".into());
+        let all = recommend(&[writes, repeats], &claude, 30.0, &|_| true);
+        assert_eq!(all.list[0].monthly_savings_usd, "0.65");
+        assert_eq!(all.total_monthly, all.list[0].monthly_savings, "the total is the listed saving, not the $0.90 of the row that saves");
+    }
+
+    #[test]
     fn output_caps_cut_off_or_far_too_high() {
         let mut r = row("", "direct", "mini", 100, 0, 1.0);
         r.capped_requests = 100;
@@ -588,7 +608,8 @@ mod tests {
         r.length_stops = 10;
         let recs = rec(&[r], &prices(), 30.0);
         assert_eq!(recs[0].title, "Answers of '(untagged)' are cut off by max_tokens");
-        assert_eq!(recs[0].monthly_savings_usd, "0.1");
+        assert_eq!(recs[0].monthly_savings_usd, "0", "a longer answer costs more: no saving claimed");
+        assert!(recs[0].detail.contains("about $0.1 a month of answers paid for in full and cut short"), "{}", recs[0].detail);
     }
 
     #[test]

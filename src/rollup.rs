@@ -327,6 +327,30 @@ pub fn parse_filters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) ->
     Ok(filters)
 }
 
+/// The span a report's `from` and `to` may name (2000-01-01 to 2100-01-01 UTC).
+pub const EARLIEST_REPORT_TIME: i64 = 946_684_800;
+pub const LATEST_REPORT_TIME: i64 = 4_102_444_800;
+
+/// Whether a date-time that begins with a calendar date (`2026-02-28`, `2026-02-28T12:00Z`)
+/// names a day its month has; `true` for anything else, left to the date parser.
+pub fn calendar_date_valid(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r.clone()).filter(|d| d.iter().all(u8::is_ascii_digit)).map(|d| d.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0')));
+    let (Some(year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else { return true };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return true;
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
 /// The most rows a usage report returns. An hourly report over months grouped by user could
 /// otherwise build millions of rows in the Durable Object's memory; past this the report is
 /// refused with a 400 saying how to narrow it (the query asks for one row more, to know).
@@ -491,6 +515,16 @@ mod tests {
         // Another hour is another row.
         let (later, _) = batch_rows([&a], 7_205 + 3_600, &mut HourUsers::default());
         assert_eq!(later[0][0], Value::Int(10_800));
+    }
+
+    #[test]
+    fn report_dates_must_be_days_of_their_month() {
+        for ok in ["2026-02-28", "2024-02-29", "2026-12-31T23:00:00Z", "2026-11-01T00:00:00+05:00", "not a date", "1795305600"] {
+            assert!(calendar_date_valid(ok), "{ok}");
+        }
+        for bad in ["2026-02-29", "2026-02-30", "2026-04-31", "2026-13-01", "2026-00-10", "2026-01-00", "2100-02-29T00:00Z"] {
+            assert!(!calendar_date_valid(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -15,14 +15,26 @@ use super::http::{self, now_unix, RequestContext};
 use super::spend;
 
 fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
-    if let Ok(unix) = value.parse::<i64>() {
-        return Ok(unix);
+    let refused = || ApiError::invalid_value(name, format!("'{name}' must be Unix seconds or an ISO 8601 date such as 2026-11-01, between 2000 and 2100."));
+    let unix = match value.parse::<i64>() {
+        Ok(unix) => unix,
+        Err(_) => {
+            // The runtime's parser rolls a day past the month's end over (2026-02-30 is March 2).
+            if !crate::rollup::calendar_date_valid(value) {
+                return Err(refused());
+            }
+            let ms = js_sys::Date::parse(value);
+            if ms.is_nan() {
+                return Err(refused());
+            }
+            (ms / 1000.0).floor() as i64
+        }
+    };
+    // Rounded to hours and compared after: far-off values would overflow.
+    if !(crate::rollup::EARLIEST_REPORT_TIME..=crate::rollup::LATEST_REPORT_TIME).contains(&unix) {
+        return Err(refused());
     }
-    let ms = js_sys::Date::parse(value);
-    if ms.is_nan() {
-        return Err(ApiError::invalid_value(name, format!("'{name}' must be Unix seconds or an ISO 8601 date such as 2026-11-01.")));
-    }
-    Ok((ms / 1000.0).floor() as i64)
+    Ok(unix)
 }
 
 fn dollars(nanos: &Value) -> String {

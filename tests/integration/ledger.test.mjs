@@ -439,6 +439,13 @@ test('GET /v1/usage reports spend, savings and tokens by tag from the rollups, p
   const bad = await fetch(`${r.url}/v1/usage?group_by=model;drop`, { headers: { authorization: `Bearer ${key}` } });
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error.param, 'group_by');
+  // A day the month lacks (the runtime's parser would roll it over) and times past the span
+  // reports cover are 400s naming the parameter, not a 200 over another range.
+  for (const [q, param] of [['to=2026-02-30', 'to'], ['from=-9223372036854775808', 'from'], ['from=2026-04-31T00:00:00Z', 'from'], ['to=99999999999', 'to']]) {
+    const resp = await fetch(`${r.url}/v1/usage?${q}`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(resp.status, 400, q);
+    assert.equal((await resp.json()).error.param, param, q);
+  }
 });
 
 test('an hour of usage names at most 1,000 end users; later ones are summed under (other users)', async () => {
