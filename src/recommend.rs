@@ -354,7 +354,7 @@ fn prompt_efficiency(feature: &str, rows: &[Indexed], prices: &PriceTable, windo
         // Netted over the feature, not per row: a row that only wrote the cache (its prompts
         // repeated later, in other rows) costs what the others save.
         let row_saving = (b.input - b.cached_input).times(uncached_repeats) - write_premium;
-        saving = saving + row_saving;
+        saving += row_saving;
         caching_by_row.push((at, row_saving));
     }
     let saving = saving.max(Usd::ZERO);
