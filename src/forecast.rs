@@ -11,8 +11,8 @@
 //! today has gone ([`TODAY_FLOOR`]) today counts as a quarter day, its spend so far plus the rest
 //! of the quarter at the mean of the complete days: a pace over the first few minutes would move
 //! with every second (two reads of one forecast a second apart just after midnight would
-//! disagree) and be wild. On the 1st there is no spread
-//! to measure; the sd is then assumed equal to the mean (`spread: "assumed"`), a deliberately
+//! disagree) and be wild. Before [`MIN_DAYS_FOR_SPREAD`] complete days there is no spread
+//! worth measuring; the sd is then assumed equal to the mean (`spread: "assumed"`), a deliberately
 //! wide band.
 //!
 //! Money here is integer nanodollars, as in the rollups; the arithmetic is in f64 and rounded
@@ -25,6 +25,9 @@ const DAY: i64 = 86_400;
 pub const Z95: f64 = 1.96;
 /// The least share of a day today counts for in the spread (see the module's doc).
 pub const TODAY_FLOOR: f64 = 0.25;
+/// Complete days before the spread is measured rather than assumed: one or two days say little
+/// of it (a steady first day would make a "95%" band of zero width).
+pub const MIN_DAYS_FOR_SPREAD: i64 = 3;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forecast {
@@ -76,7 +79,7 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
     let mean = spent_nanos as f64 / elapsed_days.max(1.0);
     let mut days: Vec<(f64, f64)> = daily[..today as usize].iter().map(|d| (d.1 as f64, 1.0)).collect();
     days.push(today_as_a_day(daily[today as usize].1 as f64, elapsed_days - today as f64, &days));
-    let (sd, spread) = match weighted_sd(&days) {
+    let (sd, spread) = match weighted_sd(&days).filter(|_| today >= MIN_DAYS_FOR_SPREAD) {
         Some(sd) => (sd, "observed"),
         None => (mean, "assumed"),
     };
@@ -245,16 +248,20 @@ mod tests {
 
     #[test]
     fn rows_outside_the_month_are_ignored_and_hours_add_up() {
-        let now = NOV1 + 2 * DAY + 3600;
-        let rows = [(NOV1 - 3600, 99 * B), (NOV1 + 3600, B), (NOV1 + 7200, B), (NOV1 + DAY, 2 * B), (now + DAY, 50 * B)];
+        let now = NOV1 + 3 * DAY + 3600;
+        let rows = [(NOV1 - 3600, 99 * B), (NOV1 + 3600, B), (NOV1 + 7200, B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 2 * B), (now + DAY, 50 * B)];
         let f = forecast(&rows, now);
-        assert_eq!(f.daily, vec![(NOV1, 2 * B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 0)]);
-        assert_eq!(f.spent_nanos, 4 * B);
+        assert_eq!(f.daily, vec![(NOV1, 2 * B), (NOV1 + DAY, 2 * B), (NOV1 + 2 * DAY, 2 * B), (NOV1 + 3 * DAY, 0)]);
+        assert_eq!(f.spent_nanos, 6 * B);
         // Today, an hour in with nothing spent, is a quarter day: nothing for its first hour and
         // the complete days' mean ($2) for the other five, $1.67 as a day.
         let today = 2.0 * (0.25 - 1.0 / 24.0) / 0.25;
-        assert!((f.sd_daily_nanos - weighted_sd(&[(2.0, 1.0), (2.0, 1.0), (today, 0.25)]).unwrap() * B as f64).abs() < 1.0);
+        assert!((f.sd_daily_nanos - weighted_sd(&[(2.0, 1.0), (2.0, 1.0), (2.0, 1.0), (today, 0.25)]).unwrap() * B as f64).abs() < 1.0);
         assert_eq!(f.spread, "observed");
+        // Two complete days of the same spend say nothing of its spread: assumed, not zero.
+        let early = forecast(&[(NOV1, 2 * B), (NOV1 + DAY, 2 * B)], NOV1 + 2 * DAY + 3 * 3600);
+        assert_eq!((early.spread, early.sd_daily_nanos > 0.0), ("assumed", true));
+        assert!(early.high_nanos > early.projected_nanos);
     }
 
     #[test]
