@@ -48,6 +48,10 @@ pub struct Row {
     pub max_output_tokens: u64,
     pub capped_output_tokens: u64,
     pub length_stops: u64,
+    /// Routed by a rule held to regions (data residency): never moved to another model, which
+    /// may be served outside them. Not a rollup column: the caller sets it from the policy.
+    #[serde(skip)]
+    pub held_to_regions: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,7 +197,7 @@ fn from_cascade(class: &str, rows: &[Indexed], prices: &PriceTable, window_days:
     let mut from_models: Vec<&str> = Vec::new();
     // A split's traffic is left to `from_split`, which prices the same move: counted here too,
     // the saving would be claimed twice.
-    for &(at, r) in rows.iter().filter(|(_, r)| r.route != "cascade" && r.route != "split" && r.model != cheap) {
+    for &(at, r) in rows.iter().filter(|(_, r)| r.route != "cascade" && r.route != "split" && r.model != cheap && !r.held_to_regions) {
         // Prompts that would not fit the cheap model (on the row's average: rollups keep no
         // single prompt's size) stay where they are.
         if cheap_price.context_window.is_some_and(|w| r.input_tokens / r.requests > w) {
@@ -248,7 +252,7 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
         cost: Usd,
     }
     let mut arms: Vec<Arm> = Vec::new();
-    for (_, r) in rows.iter().filter(|(_, r)| r.route == "split") {
+    for (_, r) in rows.iter().filter(|(_, r)| r.route == "split" && !r.held_to_regions) {
         let i = match arms.iter().position(|a| a.model == r.model) {
             Some(i) => i,
             None => {
@@ -467,6 +471,10 @@ mod tests {
         // in 3 days → × 10 = $2.0025 a month.
         assert_eq!(r.monthly_savings_usd, "2.0025");
         assert!(r.detail.contains("95 of 100"), "{}", r.detail);
+        // The same traffic held to regions by its rule: no advice to move it.
+        let mut held = rows.clone();
+        held[2].held_to_regions = true;
+        assert!(rec(&held, &prices(), 3.0).is_empty(), "data residency is not traded for a saving");
     }
 
     #[test]

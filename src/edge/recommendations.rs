@@ -30,13 +30,22 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let scope = principal.report_scope();
     let slice = scope.filters(Vec::new())?;
     let traffic = if scope.is_whole_tenant() { "this tenant's traffic".to_string() } else { format!("the traffic of {}", scope.describe()) };
-    let raw = spend::usage(&stub, from, now + 3600, "class,route,model,feature,cache", "total", &slice).await.map_err(|e| match e.status {
+    let raw = spend::usage(&stub, from, now + 3600, "class,route,rule,model,feature,cache", "total", &slice).await.map_err(|e| match e.status {
         400 => ApiError::invalid_value(
             "days",
-            format!("Over the last {days} days {traffic} has more than {} distinct groups of task class, route, model, feature and cache outcome, too many to analyse at once: ask for fewer days.", crate::rollup::MAX_REPORT_ROWS),
+            format!("Over the last {days} days {traffic} has more than {} distinct groups of task class, route, rule, model, feature and cache outcome, too many to analyse at once: ask for fewer days.", crate::rollup::MAX_REPORT_ROWS),
         ),
         _ => e,
     })?;
+    // Traffic a rule holds to regions is not advised onto another model (it may be served
+    // outside them).
+    let policy = config::policy_for(env, &cfg, &principal.tenant.id).await?;
+    let held_rules: Vec<&str> = policy
+        .rules
+        .iter()
+        .filter(|r| matches!(&r.action, crate::routing::policy::Action::Route(route) if !route.regions.is_empty()))
+        .map(|r| r.name.as_str())
+        .collect();
     let mut rows: Vec<Row> = raw["rows"].as_array().map(|a| a.iter().filter_map(|r| serde_json::from_value(r.clone()).ok()).collect()).unwrap_or_default();
     // Usage is recorded under the name the provider served (`llama-3.1-8b-instant`, an Azure
     // deployment); recommendations name and price it by its model's pricing row, which names the
@@ -46,6 +55,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         if let Some(model) = cfg.catalog.model_of_served(&row.model) {
             row.model = model.price_key.clone();
         }
+        row.held_to_regions = held_rules.contains(&row.rule.as_str());
     }
     // Projected from the days the traffic spans, not the days asked for: ten days of traffic
     // asked about over ninety would read a ninth of its volume.
