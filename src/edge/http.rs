@@ -133,12 +133,24 @@ x-costrouter-route-reason, x-costrouter-cost-usd, x-costrouter-baseline-cost-usd
 x-costrouter-budget-warning, retry-after, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, \
 x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-requests";
 
+/// Lets a page of any origin read `resp` and the headers the SDKs read.
+pub fn allow_any_origin(resp: &mut Response) {
+    let _ = resp.headers_mut().set("access-control-allow-origin", "*");
+    let _ = resp.headers_mut().set("access-control-expose-headers", CORS_EXPOSED);
+}
+
 /// The answer to a CORS preflight: any origin, the methods the API takes, and the headers the
 /// browser asks to send (the SDKs' `x-stainless-*` among them; refused lists would fail every
 /// call).
 pub fn cors_preflight(headers: &RequestHeaders) -> Response {
-    let asked = headers.get("access-control-request-headers").map(|h| crate::receipt::header_safe(&h)).unwrap_or_default();
-    let allow_headers = if asked.is_empty() { "authorization, content-type, api-key".to_string() } else { asked };
+    let asked = headers.get("access-control-request-headers").unwrap_or_default();
+    // Echoed while it fits a header value here (512 characters); a longer list, cut, would fail
+    // the preflight on the name it cut: any header then, and `authorization`, which `*` leaves out.
+    let allow_headers = match asked.trim() {
+        "" => "authorization, content-type, api-key".to_string(),
+        list if list.len() <= 512 => crate::receipt::header_safe(list),
+        _ => "*, authorization".to_string(),
+    };
     let out = super::crossings::headers([
         ("access-control-allow-origin", "*"),
         ("access-control-allow-methods", "GET, POST, OPTIONS"),

@@ -39,8 +39,16 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     // `waitUntil` task (which has 30 s more): an answer the provider is already generating, and
     // will bill, is still read, charged, recorded and settled.
     let (answer, answered) = handoff::channel();
+    let cors = http::cors_applies(&crate::api::openai_path(&req.path()));
     ctx.wait_until(serve(req, env, answer));
-    Ok(answered.await.unwrap_or_else(|| error_response(&ApiError::internal("the request ended without an answer"), "")))
+    Ok(answered.await.unwrap_or_else(|| {
+        // A browser reads even this answer only with the CORS headers every API answer has.
+        let mut resp = error_response(&ApiError::internal("the request ended without an answer"), "");
+        if cors {
+            http::allow_any_origin(&mut resp);
+        }
+        resp
+    }))
 }
 
 /// Answers one request through `answer`, then does what follows the response: settling the
@@ -66,8 +74,7 @@ async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
         let _ = resp.headers_mut().set(name, &crate::receipt::header_safe(value));
     }
     if cors {
-        let _ = resp.headers_mut().set("access-control-allow-origin", "*");
-        let _ = resp.headers_mut().set("access-control-expose-headers", http::CORS_EXPOSED);
+        http::allow_any_origin(&mut resp);
     }
     if rc.client_left() {
         // Nobody will read a live stream's body: cancelling it ends the stream as one the

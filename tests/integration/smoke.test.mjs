@@ -33,6 +33,14 @@ test('browser clients: the API answers CORS preflights and lets any origin read 
   assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
   assert.match(preflight.headers.get('access-control-allow-methods'), /POST/);
   assert.equal(preflight.headers.get('access-control-allow-headers'), 'authorization, content-type, x-stainless-os');
+  // A list too long to echo whole is not cut mid-name: any header, and authorization by name.
+  const many = Array.from({ length: 40 }, (_, i) => `x-app-header-number-${i}`).join(', ');
+  const long = await fetch(`${r.url}/v1/chat/completions`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': `authorization, content-type, ${many}` },
+  });
+  assert.equal(long.status, 204);
+  assert.equal(long.headers.get('access-control-allow-headers'), '*, authorization');
   const answered = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { headers: { origin } });
   assert.equal(answered.status, 200);
   assert.equal(answered.headers.get('access-control-allow-origin'), '*');
