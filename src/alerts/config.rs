@@ -131,6 +131,24 @@ impl Default for CircuitRule {
 pub const MIN_SECRET_LEN: usize = 16;
 
 impl AlertConfig {
+    /// These settings with every condition off and the destinations kept: what a deleted
+    /// tenant's alerting becomes, so that the next run resolves its open alerts where they were
+    /// sent (a PagerDuty incident would otherwise stay open) before the cron lets it go.
+    pub fn retired(&self) -> AlertConfig {
+        AlertConfig {
+            destinations: self.destinations.clone(),
+            spend_spike: SpikeRule { enabled: false, ..self.spend_spike.clone() },
+            error_storm: StormRule { enabled: false, ..self.error_storm.clone() },
+            budget_thresholds: BudgetThresholds(Vec::new()),
+            circuit_open: CircuitRule { enabled: false, ..self.circuit_open.clone() },
+        }
+    }
+
+    /// Whether no condition is watched (see [`AlertConfig::retired`]).
+    pub fn watches_nothing(&self) -> bool {
+        !self.spend_spike.enabled && !self.error_storm.enabled && self.budget_thresholds.0.is_empty() && !self.circuit_open.enabled
+    }
+
     /// Parses and validates; the error names the field at fault.
     pub fn from_json(bytes: &[u8]) -> Result<AlertConfig, String> {
         let de = &mut serde_json::Deserializer::from_slice(bytes);

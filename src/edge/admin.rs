@@ -80,7 +80,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             let tenant = get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
             http::json(200, &tenant, &rid)
         }
-        (Method::Delete, ["tenants", id]) => http::json(200, &delete_tenant(&kv, id).await?, &rid),
+        (Method::Delete, ["tenants", id]) => http::json(200, &delete_tenant(env, &kv, id).await?, &rid),
         (Method::Post, ["keys"]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             http::json(201, &create_key(&kv, &body).await?, &rid)
@@ -300,7 +300,7 @@ fn deleted_marker(id: &str) -> String {
 /// a tenant created under it would inherit the deleted one's ledger (budgets, spend, usage
 /// history, alert channels), and any key a location with a stale view created for it. The
 /// ledger and any policy of its own are kept.
-async fn delete_tenant(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
+async fn delete_tenant(env: &Env, kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiError> {
     let tenant = get_tenant(kv, id).await?;
     let page = kv.list().prefix(tenant_keys_prefix(id)).limit(KEYS_REVOKED_PER_DELETE as u64).execute().await.map_err(kv_error)?;
     if tenant.is_none() && page.keys.is_empty() {
@@ -319,7 +319,10 @@ async fn delete_tenant(kv: &KvStore, id: &str) -> Result<serde_json::Value, ApiE
     }
     let more = !page.list_complete;
     if !more {
-        kv.delete(&super::alerting::watch_key(id)).await.map_err(kv_error)?;
+        // Alerting off, watched until its open alerts are resolved where they were sent.
+        if !super::alerting::retire(env, id).await? {
+            kv.delete(&super::alerting::watch_key(id)).await.map_err(kv_error)?;
+        }
         kv.put(&deleted_marker(id), now).map_err(kv_error)?.execute().await.map_err(kv_error)?;
         kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;
     }

@@ -55,6 +55,14 @@ async fn alerting_tenants(env: &Env) -> Result<Vec<String>, ApiError> {
     Ok(names.iter().filter_map(|n| n.strip_prefix(ALERTING_PREFIX).map(str::to_string)).collect())
 }
 
+/// Turns a deleted tenant's alerting off while keeping it watched (see `AlertConfig::retired`):
+/// `true` if it had alerting, whose watch the cron then ends once its alerts are resolved and
+/// told; `false` if there is nothing to watch.
+pub async fn retire(env: &Env, tenant: &str) -> Result<bool, ApiError> {
+    let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    Ok(spend::call(&stub, "/alerts/retire", None).await?["retired"] == true)
+}
+
 /// One tenant: evaluate in its ledger, send each queued delivery, acknowledge the results.
 pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<usize, ApiError> {
     let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
@@ -62,6 +70,13 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
     let Some(cfg) = out.get("config").filter(|c| !c.is_null()).and_then(|c| serde_json::from_value::<AlertConfig>(c.clone()).ok()) else {
         return Ok(0);
     };
+    // A deleted tenant's alerting (`retire`) is watched until its open alerts are resolved and
+    // told; then it is let go.
+    if cfg.watches_nothing() && out["settled"] == true {
+        let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+        kv.delete(&watch_key(tenant)).await.map_err(|e| ApiError::internal(format!("KV delete failed: {e}")))?;
+        return Ok(0);
+    }
     let outbox = out["outbox"].as_array().cloned().unwrap_or_default();
     if outbox.is_empty() {
         return Ok(0);

@@ -451,7 +451,20 @@ impl Ledger {
         if st != before {
             self.put_json(ALERT_STATE_KEY, &st).await?;
         }
-        Response::from_json(&json!({"outbox": handed, "config": cfg}))
+        // Nothing open and nothing left to send (what this run was handed is acknowledged
+        // before the next): a retired tenant's watch may end (`alerting::evaluate_and_deliver`).
+        let settled = st.open.is_empty() && st.outbox.is_empty();
+        Response::from_json(&json!({"outbox": handed, "config": cfg, "settled": settled}))
+    }
+
+    /// Every condition off, destinations kept (`AlertConfig::retired`): the tenant is deleted.
+    /// Answers whether it had alerting to retire.
+    async fn retire_alerts(&self) -> worker::Result<Response> {
+        let Some(cfg) = self.get_json::<AlertConfig>(ALERT_CONFIG_KEY).await? else {
+            return Response::from_json(&json!({"retired": false}));
+        };
+        self.put_json(ALERT_CONFIG_KEY, &cfg.retired()).await?;
+        Response::from_json(&json!({"retired": true}))
     }
 
     async fn ack_alerts(&self, ack: AckBody) -> worker::Result<Response> {
@@ -669,6 +682,7 @@ impl DurableObject for Ledger {
                 return self.evaluate_alerts(b.now, levels).await;
             }
             "/alerts/ack" => return self.ack_alerts(parse(&text)?).await,
+            "/alerts/retire" => return self.retire_alerts().await,
             "/alerts" => return self.alerts_view().await,
             _ => {}
         }

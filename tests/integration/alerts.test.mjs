@@ -350,3 +350,22 @@ test('a failing deployment raises an error storm and a circuit-open alert, each 
   assert.equal(storm.details.errors, 6);
   assert.equal(alerts.find((a) => a.kind === 'circuit_open').details.deployment, 'gemini/gemini-2.5-flash');
 });
+
+test('deleting a tenant resolves its open alerts where they were sent, then stops watching it', async () => {
+  const destinations = { webhook_url: `${recv.url}/gone`, webhook_secret: SECRET, pagerduty_routing_key: PD_KEY, pagerduty_min_severity: 'info' };
+  await spendSixTenthsOfABudget('goneco', destinations);
+  await r.scheduled(new Date());
+  assert.deepEqual(got.filter((g) => g.path === '/pd').map((g) => g.body.event_action), ['trigger'], 'an incident opened');
+  got.length = 0;
+  const deleted = await admin('DELETE', '/admin/tenants/goneco');
+  assert.equal(deleted.status, 200, await deleted.clone().text());
+  const tenants = await r.mf.getKVNamespace('TENANTS');
+  assert.notEqual(await tenants.get('alerting:goneco'), null, 'still watched until its alerts are resolved');
+  await r.scheduled(new Date(Date.now() + 60_000));
+  assert.deepEqual(got.filter((g) => g.path === '/pd').map((g) => g.body.event_action), ['resolve'], 'the incident is resolved, not left open');
+  const hook = got.filter((g) => g.path === '/gone');
+  assert.equal(hook.length, 1, 'the webhook hears the resolve too');
+  assert.match(JSON.stringify(hook[0].body), /resolve/);
+  await r.scheduled(new Date(Date.now() + 120_000));
+  assert.equal(await tenants.get('alerting:goneco'), null, 'then it is let go');
+});
