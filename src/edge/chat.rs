@@ -529,7 +529,21 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons {
             attempt_chat.logprobs = Some(true);
         }
-        if strips_sampling_params(&cfg, candidate, provider) {
+        let strips = strips_sampling_params(&cfg, candidate, provider);
+        // A reasoning model a rule chose, not the client: what it would drop and change the answer
+        // by (a stop sequence, logprobs, a logit bias) passes it over, as an adapter's refusal
+        // does; a client that named the model gets its answer without them.
+        let routed_here = cfg.catalog.resolve(&decision.requested).is_none_or(|m| m.name != candidate.model);
+        let dropped = if strips && routed_here { crate::providers::openai::answer_changing_params(&attempt_chat) } else { None };
+        if let Some(param) = dropped {
+            let e = ApiError::invalid_value(param, format!("'{param}' is not taken by {} (a reasoning model), to which the request was routed; a model that takes it may serve it.", candidate.model));
+            attempts.failures.push(format!("{}: {}", provider.id, e.message));
+            attempts.passed_over += 1;
+            first_rejection.get_or_insert(e);
+            rejections += 1;
+            continue;
+        }
+        if strips {
             crate::providers::openai::fit_reasoning_model(&mut attempt_chat);
         } else if !adapter.translates_reasoning_effort() && cfg.prices.get(&candidate.price_key).is_some_and(|p| !p.supports_reasoning) {
             // Priced as a model that does not reason: whether the client named it or a rule

@@ -141,6 +141,20 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
 /// take (`temperature` other than 1, `top_p`, penalties, `logprobs`, `logit_bias`, `stop`).
 /// A router that picks such a model for a request written for another must not pass those on;
 /// a client that named the model directly gets its answer rather than that 400.
+/// Of what [`fit_reasoning_model`] drops, the first parameter `req` sets that changes what the
+/// answer is (a stop sequence, logprobs, a logit bias), rather than how it is sampled.
+pub fn answer_changing_params(req: &ChatRequest) -> Option<&'static str> {
+    if req.stop.as_ref().is_some_and(|s| !s.to_vec().is_empty()) {
+        Some("stop")
+    } else if req.logprobs == Some(true) {
+        Some("logprobs")
+    } else if req.extra.get("logit_bias").and_then(Value::as_object).is_some_and(|b| !b.is_empty()) {
+        Some("logit_bias")
+    } else {
+        None
+    }
+}
+
 pub fn fit_reasoning_model(req: &mut ChatRequest) {
     if let Some(cap) = req.max_tokens.take() {
         req.max_completion_tokens.get_or_insert(cap);
@@ -644,6 +658,15 @@ mod tests {
         let mut both = request(r#"{"model":"o4-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":500,"max_completion_tokens":800}"#);
         fit_reasoning_model(&mut both);
         assert_eq!((both.max_tokens, both.max_completion_tokens), (None, Some(800)));
+    }
+
+    #[test]
+    fn what_a_reasoning_model_drops_that_changes_the_answer() {
+        let of = |json: &str| answer_changing_params(&request(json)).map(str::to_string);
+        assert_eq!(of(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stop":["\n"]}"#).as_deref(), Some("stop"));
+        assert_eq!(of(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#).as_deref(), Some("logprobs"));
+        assert_eq!(of(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logit_bias":{"1":5}}"#).as_deref(), Some("logit_bias"));
+        assert_eq!(of(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.2,"top_p":0.9,"logprobs":false,"logit_bias":{}}"#), None, "sampling only");
     }
 
     #[test]

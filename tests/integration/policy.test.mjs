@@ -2,7 +2,7 @@
 // closed), hostname aliases, sticky A/B splits, and cheapest-capable with savings.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, readSse, KEYS } from './harness.mjs';
+import { startRouter, readSse, testCatalog, KEYS } from './harness.mjs';
 
 const POLICY = `
 version = 1
@@ -58,12 +58,25 @@ when = { feature = ["translated"] }
 route = { strategy = "fallback", candidates = ["claude-haiku-4-5", "gemini-2.5-flash"] }
 
 [[rules]]
+name = "reasoning"
+when = { feature = ["reasoning"] }
+route = { strategy = "fallback", candidates = ["thinker", "gpt-4o-mini"] }
+
+[[rules]]
 name = "default"
 route = { strategy = "requested" }
 `;
 
 let r;
-before(async () => { r = await startRouter({ policies: { policyco: POLICY } }); });
+before(async () => {
+  r = await startRouter({ policies: { policyco: POLICY } });
+  // A reasoning model (o4-mini's pricing row says so) for the rule that routes to one, on the
+  // `openai` preset, whose reasoning-model rules drop what o4-mini refuses.
+  const catalog = testCatalog(r.upstream.url);
+  catalog.providers['openai-preset'] = { preset: 'openai', base_url: `${r.upstream.url}/openai/v1`, key_secret: 'OPENAI_API_KEY' };
+  catalog.models.thinker = { deployments: [{ provider: 'openai-preset', upstream_model: 'o4-mini' }], price_key: 'o4-mini' };
+  await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
+});
 after(async () => { await r?.close(); });
 
 const ask = (extra = {}) => ({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello there' }], ...extra });
@@ -329,4 +342,22 @@ test('a tenant policy that fails validation is not replaced by a more general on
   assert.match(body.error.message, /policy:globex.*claude-haiku-9/);
   assert.equal(resp.headers.get('x-should-retry'), 'false');
   await config.delete('policy:globex');
+});
+
+test('a reasoning model a rule routes to is passed over for a stop sequence it would drop; asked by name, it answers without it', async () => {
+  r.upstream.reset();
+  const routed = await r.chat(ask({ stop: ['\n\n'] }), as('reasoning'));
+  assert.equal(routed.status, 200, await routed.clone().text());
+  assert.equal(routed.headers.get('x-costrouter-model'), 'gpt-4o-mini', 'the model that takes stop');
+  assert.match(routed.headers.get('x-costrouter-route-reason'), /'stop' is not taken by thinker \(a reasoning model\)/);
+  await routed.arrayBuffer();
+  const plain = await r.chat(ask(), as('reasoning'));
+  assert.equal(plain.headers.get('x-costrouter-model'), 'o4-mini', 'without stop, the rule\'s first model');
+  await plain.arrayBuffer();
+  r.upstream.reset();
+  const named = await r.chat({ model: 'thinker', messages: [{ role: 'user', content: 'hi' }], stop: ['END'] }, { key: KEYS.policyco });
+  assert.equal(named.status, 200, await named.clone().text());
+  assert.equal(named.headers.get('x-costrouter-model'), 'o4-mini');
+  assert.equal(r.upstream.requests()[0].body.stop, undefined, 'named by the client: answered, stop left out as o4-mini requires');
+  await named.arrayBuffer();
 });
