@@ -452,6 +452,25 @@ impl Ledger {
 
     /// Counts a request and its estimated tokens against the per-minute limits, or refuses.
     /// The tightest of the tenant's and the key's limits is reported in the headers.
+    /// Takes back what [`Ledger::admit_rate`] counted for a request a budget then refused (not
+    /// sent anywhere, it is no traffic): a client hammering a spent key budget would otherwise
+    /// use up the tenant's per-minute limits for its other keys. Within the minute it was
+    /// counted in; a new minute has nothing of it.
+    pub fn unadmit_rate(&mut self, key_id: &str, tokens: u64, now: i64) {
+        if self.limits == RateLimits::default() || now.div_euclid(60) > self.minute.minute {
+            return;
+        }
+        let m = &mut self.minute;
+        m.tenant_requests = m.tenant_requests.saturating_sub(1);
+        m.tenant_tokens = m.tenant_tokens.saturating_sub(tokens);
+        if let Some(n) = m.key_requests.get_mut(key_id) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = m.key_tokens.get_mut(key_id) {
+            *n = n.saturating_sub(tokens);
+        }
+    }
+
     pub fn admit_rate(&mut self, key_id: &str, tokens: u64, now: i64) -> Result<RateStatus, RateLimited> {
         let minute = now.div_euclid(60);
         if self.limits == RateLimits::default() {
@@ -1302,6 +1321,14 @@ mod tests {
         assert_eq!(l.admit_rate("k3", 1, NOW).unwrap_err().what, "tenant requests");
         assert!(l.admit_rate("k3", 1, NOW + 60).is_ok(), "a new minute");
         assert!(e.retryable() && e.request_tokens.is_none(), "the next minute admits it");
+        // A request a budget refused after it was counted is taken back out of the minute.
+        let mut m = Ledger { limits: RateLimits { tenant_rpm: Some(2), key_tpm: Some(1000), ..RateLimits::default() }, ..Ledger::default() };
+        m.admit_rate("k1", 400, NOW).unwrap();
+        m.admit_rate("k1", 400, NOW).unwrap();
+        m.unadmit_rate("k1", 400, NOW);
+        assert_eq!(m.admit_rate("k1", 400, NOW).unwrap().remaining_requests, Some(0), "its request and tokens are free again");
+        m.unadmit_rate("k1", 400, NOW + 60);
+        assert_eq!(m.minute.tenant_requests, 2, "a later minute takes nothing back from this one");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 use crate::alerts::{self, AlertConfig, CircuitRow, MinuteRow, OpenAlert, Transition};
-use crate::budget::{BudgetSpec, Covered, Ledger as BudgetLedger, RateLimits, Reservation};
+use crate::budget::{BudgetSpec, Covered, Ledger as BudgetLedger, OnHardLimit, RateLimits, Reservation};
 use crate::events::CostEvent;
 use crate::rollup;
 use worker::SqlStorageValue;
@@ -215,7 +215,15 @@ impl Ledger {
                         match ledger.reserve(&r.request_id, r.amount, &covered, r.now) {
                             Ok(res) => json!({"ok": true, "status": status, "soft_warnings": res.soft_warnings, "held": res.held,
                                 "controlled": !ledger.specs.is_empty() || ledger.limits != RateLimits::default()}),
-                            Err(e) => json!({"ok": false, "status": status, "exceeded": e}),
+                            Err(e) => {
+                                // Refused, it is sent nowhere: not counted against the minute.
+                                // A downgrade is still counted: the worker reserves the cheaper
+                                // route next (`/reserve`, no second count).
+                                if e.on_hard_limit != OnHardLimit::Downgrade {
+                                    ledger.unadmit_rate(&r.key_id, b.tokens, r.now);
+                                }
+                                json!({"ok": false, "status": status, "exceeded": e})
+                            }
                         }
                     }
                 }

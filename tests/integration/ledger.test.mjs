@@ -509,6 +509,10 @@ test('embeddings are held to budgets and per-minute limits like chat, and their 
   const third = await embed('another short text');
   assert.equal(third.status, 200);
   await third.arrayBuffer();
+  // The refused one, sent nowhere, did not count: a third is admitted under key_rpm 3.
+  const fourth = await embed('a third that was sent');
+  assert.equal(fourth.status, 200, await fourth.clone().text());
+  await fourth.arrayBuffer();
   const limited = await embed('one too many this minute');
   assert.equal(limited.status, 429);
   assert.equal((await limited.json()).error.code, 'rate_limit_exceeded');
@@ -751,4 +755,25 @@ test('a renewal that fails is tried again within a tenth of the interval, not a 
   } finally {
     await router.close();
   }
+});
+
+test('a request a budget refuses does not use up the per-minute limit', async () => {
+  // Start well inside a minute, so all the requests share it.
+  const second = new Date().getUTCSeconds();
+  if (second > 45) await new Promise((res) => setTimeout(res, (61 - second) * 1000));
+  // $0.001 a day: a gpt-4o request allowed 100,000 output tokens can never fit it; one allowed 10 can.
+  const key = await tenantWithKey('refusedco', [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '0.001' }], { key_rpm: 2 });
+  for (let i = 0; i < 3; i++) {
+    const refused = await r.chat({ model: 'gpt-4o', max_tokens: 100_000, messages: [{ role: 'user', content: 'hi' }] }, { key });
+    assert.equal(refused.status, 429);
+    assert.equal((await refused.json()).error.code, 'budget_exceeded');
+  }
+  for (let i = 0; i < 2; i++) {
+    const ok = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+    assert.equal(ok.status, 200, `request ${i}: ${await ok.clone().text()}`);
+    await ok.arrayBuffer();
+  }
+  const third = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal(third.status, 429);
+  assert.equal((await third.json()).error.code, 'rate_limit_exceeded', 'the limit still holds for what was sent');
 });
