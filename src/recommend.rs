@@ -41,6 +41,9 @@ pub struct Row {
     pub input_tokens: u64,
     pub cached_tokens: u64,
     pub output_tokens: u64,
+    /// Read as `rollup::json_nanos` reads it: past 2^53 it comes as a float, and a row that
+    /// failed to read would be left out of the advice.
+    #[serde(deserialize_with = "nanos_field")]
     pub cost_nanos: i64,
     pub system_tokens: u64,
     pub repeated_prefix_tokens: u64,
@@ -81,6 +84,10 @@ pub struct Recommendations {
     /// caching and output-cap savings shrink in proportion (they are priced at its current
     /// model); the total never exceeds what the traffic cost.
     pub total_monthly: Usd,
+}
+
+fn nanos_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(crate::rollup::json_nanos(&<serde_json::Value as Deserialize>::deserialize(d)?))
 }
 
 fn nanos_usd(n: i64) -> Usd {
@@ -589,6 +596,14 @@ mod tests {
         let claude = PriceTable::from_json(r#"{"models":{"big":{"input":1,"output":5,"cached_input":0.1,"cache_write":1.25}}}"#).unwrap();
         r.cached_tokens = 0;
         assert_eq!(rec(&[r], &claude, 30.0)[0].monthly_savings_usd, "0.049");
+    }
+
+    #[test]
+    fn a_row_whose_cost_passed_2_pow_53_nanodollars_is_read() {
+        let row: Row = serde_json::from_value(serde_json::json!({"model": "big", "requests": 5, "cost_nanos": 1.2e16})).unwrap();
+        assert_eq!(row.cost_nanos, 12_000_000_000_000_000);
+        let missing: Row = serde_json::from_value(serde_json::json!({"model": "big"})).unwrap();
+        assert_eq!(missing.cost_nanos, 0);
     }
 
     #[test]

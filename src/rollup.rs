@@ -73,6 +73,24 @@ pub fn nanos(usd: f64) -> i64 {
     (usd * 1e9).round() as i64
 }
 
+/// A nanodollar sum as the ledger's SQL hands it over: an integer, or, past 2^53 (about $9
+/// million), the float the runtime turned it into (read as 0, a report would hide such spend).
+pub fn json_nanos(v: &serde_json::Value) -> i64 {
+    v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.round() as i64)).unwrap_or(0)
+}
+
+/// Nanodollars as plain decimal dollars without trailing zeros, as `money::Usd` shows
+/// picodollars, but with no cap short of i64's (a report's sum may pass Usd's $9.2 million).
+pub fn nanos_to_dollars(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    let (whole, frac) = (n.unsigned_abs() / 1_000_000_000, n.unsigned_abs() % 1_000_000_000);
+    if frac == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{}", format!("{frac:09}").trim_end_matches('0'))
+    }
+}
+
 /// One value per `?` of [`UPSERT`], in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -515,6 +533,18 @@ mod tests {
         // Another hour is another row.
         let (later, _) = batch_rows([&a], 7_205 + 3_600, &mut HourUsers::default());
         assert_eq!(later[0][0], Value::Int(10_800));
+    }
+
+    #[test]
+    fn sums_past_9_million_dollars_read_and_show_whole() {
+        assert_eq!(json_nanos(&serde_json::json!(12_345)), 12_345);
+        assert_eq!(json_nanos(&serde_json::json!(1.2e16)), 12_000_000_000_000_000, "a float past 2^53");
+        assert_eq!(json_nanos(&serde_json::json!(null)), 0);
+        assert_eq!(nanos_to_dollars(12_000_000_000_000_000), "12000000");
+        assert_eq!(nanos_to_dollars(1_500), "0.0000015");
+        assert_eq!(nanos_to_dollars(-2_500_000_000), "-2.5");
+        assert_eq!(nanos_to_dollars(0), "0");
+        assert_eq!(nanos_to_dollars(12_346), crate::money::Usd(12_346_000).to_string(), "as Usd shows it");
     }
 
     #[test]

@@ -6,14 +6,13 @@ use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::api::ApiError;
-use crate::money::Usd;
 
 use super::auth::authenticate_reader;
 use super::http::{self, now_unix, RequestContext};
 use super::spend;
 
 fn usd(nanos: i64) -> String {
-    Usd(nanos.saturating_mul(1000)).to_string()
+    crate::rollup::nanos_to_dollars(nanos)
 }
 
 pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
@@ -27,7 +26,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     let raw = spend::usage(&stub, month_start, month_end, "", "day", &filters).await?;
     let rows: Vec<(i64, i64)> = raw["rows"]
         .as_array()
-        .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), r["cost_nanos"].as_i64().unwrap_or(0))).collect())
+        .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), crate::rollup::json_nanos(&r["cost_nanos"]))).collect())
         .unwrap_or_default();
     let f = crate::forecast::forecast(&rows, now);
     let other_users = super::usage::other_users_note(&stub, month_start, month_end, &filters).await?;

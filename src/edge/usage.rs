@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use crate::api::ApiError;
-use crate::money::Usd;
 
 use super::auth::authenticate_reader;
 use super::http::{self, now_unix, RequestContext};
@@ -38,7 +37,7 @@ fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
 }
 
 fn dollars(nanos: &Value) -> String {
-    Usd(nanos.as_i64().unwrap_or(0).saturating_mul(1000)).to_string()
+    crate::rollup::nanos_to_dollars(crate::rollup::json_nanos(nanos))
 }
 
 /// The tag filters in a report's query (`feature=search&env=prod`, validated), with those the
@@ -96,7 +95,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     let data: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let n = |k: &str| r[k].as_i64().unwrap_or(0);
+            let n = |k: &str| crate::rollup::json_nanos(&r[k]);
             total.0 += n("requests");
             total.1 += n("errors");
             total.2 += n("input_tokens");
