@@ -599,25 +599,10 @@ impl Ledger {
 
     fn roll(&mut self, now: i64) {
         self.expired.retain(|_, e| e.forget_at > now);
-        let expired: Vec<String> = self.reservations.iter().filter(|(_, r)| r.expires_at <= now).map(|(id, _)| id.clone()).collect();
-        for id in expired {
-            if let Some(r) = self.reservations.remove(&id) {
-                self.changed_reservations.0.insert(id.clone());
-                let mut charged_windows = Vec::with_capacity(r.budgets.len());
-                for b in &r.budgets {
-                    if let Some(st) = self.states.get_mut(b) {
-                        st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
-                        charged_windows.push(st.window_start);
-                    } else {
-                        charged_windows.push(i64::MIN);
-                    }
-                    self.charge(b, r.amount, &id, now);
-                }
-                if !r.budgets.is_empty() {
-                    self.keep_expired(id, ExpiredReservation { budgets: r.budgets, forget_at: r.expires_at + EXPIRED_RESERVATION_KEEP_SECS, charged: r.amount, charged_windows });
-                }
-            }
-        }
+        // Windows first: a reservation that expired in the current window is charged into it,
+        // where its late settlement corrects the charge; one that expired in a window gone since
+        // is charged nothing (that window's spend is no longer kept), and its late settlement is
+        // charged as any is, into the window it finishes in.
         for spec in &self.specs {
             let (start, _) = spec.window.bounds(now, spec.reset_day);
             let state = self.states.entry(spec.id.clone()).or_default();
@@ -630,6 +615,32 @@ impl Ledger {
                 state.window_start = start;
                 state.spent = Usd::ZERO;
                 state.soft_alerted = false;
+            }
+        }
+        let expired: Vec<String> = self.reservations.iter().filter(|(_, r)| r.expires_at <= now).map(|(id, _)| id.clone()).collect();
+        for id in expired {
+            if let Some(r) = self.reservations.remove(&id) {
+                self.changed_reservations.0.insert(id.clone());
+                let mut charged_windows = Vec::with_capacity(r.budgets.len());
+                for b in &r.budgets {
+                    match self.states.get_mut(b) {
+                        Some(st) => {
+                            st.reserved = st.reserved.saturating_sub(r.amount).max(Usd::ZERO);
+                            if r.expires_at >= st.window_start {
+                                // Charged as spend, without the soft-limit alert a settlement
+                                // raises: a hold is a worst case its late settlement may correct.
+                                st.spent += r.amount;
+                                charged_windows.push(st.window_start);
+                            } else {
+                                charged_windows.push(i64::MIN);
+                            }
+                        }
+                        None => charged_windows.push(i64::MIN),
+                    }
+                }
+                if !r.budgets.is_empty() {
+                    self.keep_expired(id, ExpiredReservation { budgets: r.budgets, forget_at: r.expires_at + EXPIRED_RESERVATION_KEEP_SECS, charged: r.amount, charged_windows });
+                }
             }
         }
     }
@@ -748,19 +759,16 @@ impl Ledger {
         } else if let Some(e) = self.expired.remove(request_id) {
             self.changed_reservations.0.insert(request_id.to_string());
             for (k, id) in e.budgets.iter().enumerate() {
+                // The most possible cost charged on expiry, in this window, gives way to the
+                // actual cost; otherwise (not charged, or in a window gone since) the actual cost
+                // is charged as any settlement is, into the window it finishes in.
                 let charged_here = e.charged_windows.get(k).is_some_and(|w| self.states.get(id).is_some_and(|st| st.window_start == *w));
-                if e.charged == Usd::ZERO {
-                    // Kept before expiry charged: like any settlement, into the window it
-                    // finishes in (rolled to above).
-                    self.charge(id, actual, request_id, now);
-                } else if charged_here {
-                    // The most possible cost charged on expiry gives way to the actual cost.
+                if charged_here {
                     if let Some(st) = self.states.get_mut(id) {
                         st.spent = st.spent.saturating_sub(e.charged).max(Usd::ZERO);
                     }
-                    self.charge(id, actual, request_id, now);
                 }
-                // Charged in a window gone since: that window paid its most possible cost.
+                self.charge(id, actual, request_id, now);
             }
             true
         } else {
@@ -1181,6 +1189,26 @@ mod tests {
     }
 
     #[test]
+    fn a_reservation_that_expires_past_midnight_is_charged_in_the_new_day() {
+        let mut l = ledger(10);
+        let midnight = day(2026, 11, 23);
+        l.reserve("late", Usd(2 * USD), &Covered::default(), midnight - 5 * 60).unwrap();
+        // It expires at 00:10; the ledger next hears of anything at 00:20.
+        l.reserve("next", Usd(USD), &Covered::default(), midnight + 20 * 60).unwrap();
+        assert_eq!(l.states["tenant-daily"].spent, Usd(2 * USD), "its hold, charged in the day it expired in");
+        l.settle("late", Usd(USD / 2), midnight + 21 * 60);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD / 2), "then its actual cost in place of the hold");
+        // One that expired in a day gone since: not charged there, and its late settlement is
+        // charged to the day it finishes in.
+        l.reserve("old", Usd(3 * USD), &Covered::default(), midnight + 3600).unwrap();
+        let next_day = midnight + 86_400;
+        l.reserve("x", Usd(USD), &Covered::default(), next_day + 1800).unwrap();
+        assert_eq!(l.states["tenant-daily"].spent, Usd::ZERO);
+        l.settle("old", Usd(USD), next_day + 1801);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD));
+    }
+
+    #[test]
     fn an_abandoned_reservation_is_charged_its_hold_on_expiry_until_it_settles() {
         let mut l = ledger(1);
         l.reserve("lost", Usd(USD), &Covered::default(), NOW).unwrap();
@@ -1257,11 +1285,12 @@ mod tests {
         assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(2 * USD), Usd(2 * USD)));
         l.settle("long", Usd(USD), later);
         assert_eq!(l.states["tenant-daily"].spent, Usd(2 * USD), "settled once");
-        // Past midnight: the daily window that was charged is gone (it paid the most possible
-        // cost); the monthly one takes the actual cost in place of the charge.
+        // Past midnight: the daily window that was charged is gone, so the actual cost goes into
+        // the window it finished in, as any settlement's; the monthly one takes it in place of
+        // the charge.
         let tomorrow = day(2026, 11, 23);
         l.settle("dead", Usd(USD / 2), tomorrow);
-        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd::ZERO, Usd(3 * USD / 2)));
+        assert_eq!((l.states["tenant-daily"].spent, l.states["search-monthly"].spent), (Usd(USD / 2), Usd(3 * USD / 2)));
         // A request that never settles keeps its charge; a settlement after a day is not taken.
         l.reserve("gone", Usd(USD / 2), &search, tomorrow).unwrap();
         l.settle("x", Usd::ZERO, tomorrow + RESERVATION_TTL_SECS);

@@ -70,14 +70,18 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             // A spike already alerted is judged against the spend before it: the baseline
             // sliding over its own minutes would resolve it while it runs on (at 4x normal
             // spend, 12 minutes in). Its baseline ends where the window that triggered it began.
-            // Not a spike opened against an idle hour (a feature back in the morning at its
-            // usual spend, large enough to count): the spend before it is nothing, so frozen it
-            // would hold the alert all day. Its sliding baseline learns the usual spend, and the
-            // alert resolves as it would for a feature seen at that spend all along.
+            // A spike opened against an idle hour (a feature back in the morning at its usual
+            // spend, large enough to count, or a runaway from nothing: the detector cannot tell)
+            // is held so for one baseline's length, then judged against its sliding baseline:
+            // frozen, the spend before it is nothing and would hold the alert all day; sliding
+            // from the start, a runaway would resolve ten minutes in, as its own minutes became
+            // its baseline.
             let key = format!("spend_spike:{feature}");
             let open_alert = open.iter().find(|a| a.condition.key == key);
-            let opened_idle = open_alert.is_some_and(|a| a.condition.details["idle_baseline"] == true);
-            let open_since = open_alert.filter(|_| !opened_idle).map(|a| a.opened_at);
+            let held_for = i64::from(cfg.spend_spike.baseline_minutes) * 60;
+            let open_since = open_alert
+                .filter(|a| a.condition.details["idle_baseline"] != true || this_minute - a.opened_at < held_for)
+                .map(|a| a.opened_at);
             let baseline_end = open_since.map_or(window_start, |at| (at - w * 60).clamp(baseline_start, window_start));
             let mut current = 0i64;
             let mut requests = 0u64;

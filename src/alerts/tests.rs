@@ -109,9 +109,12 @@ fn a_spike_opened_after_an_idle_hour_resolves_once_its_spend_is_usual() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].details["idle_baseline"], true);
     let (_, open) = reconcile(&[], &found, t0);
-    // Ten minutes on at the same spend: its usual spend, no longer a spike.
+    // Ten minutes on: held (a runaway from nothing looks the same as a comeback).
     let t1 = back_at + 15 * 60;
-    assert!(detect(&cfg(), t1, &rows_until(t1), &[], &[], &open).is_empty(), "resolved, not held all day against the idle hour");
+    assert_eq!(detect(&cfg(), t1, &rows_until(t1), &[], &[], &open).len(), 1, "held for its baseline's length");
+    // An hour on at the same spend: its usual spend, no longer a spike.
+    let t2 = back_at + 70 * 60;
+    assert!(detect(&cfg(), t2, &rows_until(t2), &[], &[], &open).is_empty(), "resolved, not held all day against the idle hour");
 }
 
 #[test]

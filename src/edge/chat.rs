@@ -279,7 +279,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
     let unbuffered_stream = chat.stream && decision.cascade.is_some_and(|c| !c.buffer_streams);
     let as_served = unbuffered_stream.then(|| RouteDecision { cascade: None, ..decision.clone() });
     let mut amount = max_cost(as_served.as_ref().unwrap_or(&decision), &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
-    let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now).await?;
+    let mut reserved = spend::admit_request(rc, stub, principal, tokens, amount, now, true).await?;
     for attempt in 0..2 {
         match reserved {
             Ok(r) => {
@@ -526,7 +526,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // Reasoning models refuse `logprobs` (o4-mini answers 403), which would count against
         // their breaker: they are judged without them.
         let reasons = cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning);
-        if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons {
+        // Nor is a host that does not take them (Groq's `unsupported_params`) asked: it would
+        // refuse a parameter the client never sent.
+        let takes_logprobs = !provider.quirks.unsupported_params.iter().any(|p| p == "logprobs");
+        if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons && takes_logprobs {
             attempt_chat.logprobs = Some(true);
         }
         let strips = strips_sampling_params(&cfg, candidate, provider);

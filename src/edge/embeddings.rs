@@ -41,7 +41,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     if let Some(stub) = (!spend::known_uncontrolled(&principal.tenant.id)).then(|| spend::ledger(env, &principal.tenant.id)).flatten() {
         let upper = emb.input_token_upper_bound();
         let amount = max_cost(&decision, &cfg.prices, &crate::tokens::PromptBound::embedding_inputs(upper), Some(0), 1, crate::usage::ServiceTier::Standard, &|_| None);
-        match spend::admit_request(rc, &stub, &principal, emb.estimated_input_tokens(), amount, http::now_unix()).await? {
+        match spend::admit_request(rc, &stub, &principal, emb.estimated_input_tokens(), amount, http::now_unix(), false).await? {
             Ok(reserved) => spend::note_reserved(rc, &reserved),
             Err(ex) => return Err(spend::exceeded(&ex, amount)),
         }

@@ -135,6 +135,13 @@ struct AdmitBody {
     #[serde(flatten)]
     reserve: ReserveBody,
     tokens: u64,
+    /// Whether a budget set to downgrade sends the request on (chat); see `spend::admit`.
+    #[serde(default = "yes")]
+    may_downgrade: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `/finish`: for a batch of finished requests, settle (or, with no `actual`, release) each
@@ -219,7 +226,7 @@ impl Ledger {
                                 // Refused, it is sent nowhere: not counted against the minute.
                                 // A downgrade is still counted: the worker reserves the cheaper
                                 // route next (`/reserve`, no second count).
-                                if e.on_hard_limit != OnHardLimit::Downgrade {
+                                if !(b.may_downgrade && e.on_hard_limit == OnHardLimit::Downgrade) {
                                     ledger.unadmit_rate(&r.key_id, b.tokens, r.now);
                                 }
                                 json!({"ok": false, "status": status, "exceeded": e})

@@ -55,9 +55,9 @@ fn reservation(v: &Value) -> Reservation {
 /// `retry-after`, or `x-should-retry: false` for a request larger than a token limit, which no
 /// wait admits); the `x-ratelimit-*` headers go on the response either way; a budget's refusal
 /// comes back for the caller to act on (chat may downgrade, see `edge::chat`).
-pub async fn admit_request(rc: &RequestContext, stub: &ObjectStub, principal: &Principal, tokens: u64, amount: Usd, now: i64) -> Result<Result<Reservation, Exceeded>, ApiError> {
+pub async fn admit_request(rc: &RequestContext, stub: &ObjectStub, principal: &Principal, tokens: u64, amount: Usd, now: i64, may_downgrade: bool) -> Result<Result<Reservation, Exceeded>, ApiError> {
     let attribution = rc.attribution.borrow().clone();
-    let admitted = admit(stub, &principal.tenant.id, &rc.request_id, tokens, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
+    let admitted = admit(stub, &principal.tenant.id, &rc.request_id, tokens, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now, may_downgrade).await?;
     if !matches!(admitted, Err(Refusal::RateLimited(_))) {
         // Counted against the per-minute limits, whether or not a budget then refuses (a
         // downgrade still sends the request).
@@ -223,8 +223,10 @@ pub enum Refusal {
 
 /// The per-minute limits and the reservation in one round trip to the ledger.
 #[allow(clippy::too_many_arguments)]
-pub async fn admit(stub: &ObjectStub, tenant: &str, request_id: &str, tokens: u64, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64) -> Result<Result<(RateStatus, Reservation), Refusal>, ApiError> {
-    let v = call(stub, "/admit", Some(json!({"request_id": request_id, "tokens": tokens, "amount": amount, "team": team, "feature": feature, "env": env_tag, "key_id": key_id, "now": now}))).await?;
+/// `may_downgrade`: whether a budget set to downgrade may send the request to a cheaper route
+/// (chat), so that its refusal still counts against the per-minute limits; embeddings may not.
+pub async fn admit(stub: &ObjectStub, tenant: &str, request_id: &str, tokens: u64, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64, may_downgrade: bool) -> Result<Result<(RateStatus, Reservation), Refusal>, ApiError> {
+    let v = call(stub, "/admit", Some(json!({"request_id": request_id, "tokens": tokens, "amount": amount, "team": team, "feature": feature, "env": env_tag, "key_id": key_id, "now": now, "may_downgrade": may_downgrade}))).await?;
     let bad = |e: serde_json::Error| ApiError::internal(e.to_string());
     if v["ok"] == true {
         note_control(tenant, v["controlled"] != false);

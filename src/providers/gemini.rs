@@ -418,10 +418,16 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
             None if version.contains("lite") => return None,
             None => None,
         };
+        // Gemini refuses a budget above its model's most (2.5 Pro 32,768; Flash and Flash-Lite
+        // 24,576): a cap with room for that much thinking leaves the model as it likes.
+        let most = if pro { 32_768 } else { 24_576 };
         let budget = match cap {
             Some(cap) => {
                 let room = cap.saturating_sub(super::ANSWER_ROOM_BESIDE_THINKING);
-                match asked.map_or(room, |asked| asked.min(room)) {
+                if asked.is_none() && room >= most {
+                    return None;
+                }
+                match asked.map_or(room, |asked| asked.min(room)).min(most) {
                     0 if !pro => 0,
                     budget if budget < MIN_USEFUL_THINKING_BUDGET => if pro { PRO_MIN_THINKING_BUDGET } else { 0 },
                     budget => budget,
@@ -904,6 +910,11 @@ mod tests {
         assert_eq!(capped("gemini-2.5-flash", 5000, None)["thinkingConfig"], json!({"thinkingBudget": 5000 - 1024}));
         assert_eq!(capped("gemini-2.5-flash", 5000, Some("low"))["thinkingConfig"], json!({"thinkingBudget": 1024}), "what was asked, when it fits");
         assert_eq!(capped("gemini-2.5-flash", 5000, Some("high"))["thinkingConfig"], json!({"thinkingBudget": 5000 - 1024}));
+        // A cap with room for the most a model thinks: nothing sent (Gemini refuses a budget past it).
+        assert_eq!(capped("gemini-2.5-flash", 32_768, None).get("thinkingConfig"), None);
+        assert_eq!(capped("gemini-2.5-pro", 65_536, None).get("thinkingConfig"), None);
+        assert_eq!(capped("gemini-2.5-pro", 30_000, None)["thinkingConfig"], json!({"thinkingBudget": 30_000 - 1024}));
+        assert_eq!(capped("gemini-2.5-flash", 65_536, Some("high"))["thinkingConfig"], json!({"thinkingBudget": 24_576}));
         assert_eq!(capped("gemini-2.5-flash-lite", 50, None).get("thinkingConfig"), None, "Flash-Lite thinks only when asked");
         assert_eq!(capped("gemini-3-flash-preview", 50, None).get("thinkingConfig"), None, "Gemini 3 thinks by level, not budget");
         let uncapped = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})).unwrap();

@@ -63,12 +63,6 @@ const CURRENCY_CODES: &[&str] = &[
 /// Currency signs: a figure of their own, so the amount after (or before) one keeps its currency.
 const CURRENCY_SIGNS: &[char] = &['$', '€', '£', '¥', '₹', '₩', '₽', '₺', '₪', '₫', '₴', '₦', '฿', '¢', '₱', '₿', '￥', '＄'];
 
-/// Punctuation outside ASCII: not a symbol that makes a figure (see [`MatchGuard::from_text`]).
-const UNICODE_PUNCTUATION: &[char] = &[
-    '¿', '¡', '«', '»', '‹', '›', '—', '–', '‐', '‑', '‒', '―', '“', '”', '„', '‟', '‘', '‚', '‛', '·', '•', '、', '，', '；',
-    '（', '）', '【', '】', '《', '》', '「', '」', '『', '』', '〈', '〉', '〔', '〕', '\u{00A0}', '\u{200B}', '\u{FEFF}',
-];
-
 /// Accented words a guard keeps; a text with more is matched by nothing.
 const MAX_ACCENTED: usize = 16;
 
@@ -101,6 +95,12 @@ const LATIN_FOLDS: [(char, char); 252] = [
     ('ị', 'i'), ('ọ', 'o'), ('ỏ', 'o'), ('ố', 'o'), ('ồ', 'o'), ('ổ', 'o'), ('ỗ', 'o'), ('ộ', 'o'), ('ớ', 'o'), ('ờ', 'o'), ('ở', 'o'), ('ỡ', 'o'),
     ('ợ', 'o'), ('ụ', 'u'), ('ủ', 'u'), ('ứ', 'u'), ('ừ', 'u'), ('ử', 'u'), ('ữ', 'u'), ('ự', 'u'), ('ỳ', 'y'), ('ỵ', 'y'), ('ỷ', 'y'), ('ỹ', 'y'),
 ];
+
+/// Whether `c` is a symbol the embedder has no token for: the blocks of arrows, mathematical
+/// operators, technical and miscellaneous symbols, dingbats and emoji, and ©, ®, °.
+fn is_symbol(c: char) -> bool {
+    matches!(c as u32, 0xA9 | 0xAE | 0xB0 | 0x2100..=0x2BFF | 0x3297 | 0x3299 | 0x1F000..=0x1FAFF)
+}
 
 /// `word` without its diacritics, if it has any.
 fn folded(word: &str) -> Option<String> {
@@ -419,10 +419,11 @@ impl MatchGuard {
                 if CURRENCY_SIGNS.contains(&c) {
                     figures.push(c.to_string());
                 }
-                // A symbol outside ASCII (an emoji, an arrow, ∀): the embedder has no token for
-                // it, so it is a figure, kept in order.
-                let symbol = !c.is_ascii() && !c.is_whitespace() && !UNICODE_PUNCTUATION.contains(&c) && !SENTENCE_ENDS.contains(&c);
-                if symbol && !FIGURE_SIGNS.contains(&c) && !CURRENCY_SIGNS.contains(&c) {
+                // A symbol (an emoji, an arrow, ∀): the embedder has no token for it, so it is
+                // a figure, kept in order. Not the marks of a script (a virama, a tone mark, a
+                // combining accent) nor joiners and variation selectors, which are not words'
+                // differences.
+                if is_symbol(c) && !FIGURE_SIGNS.contains(&c) && !CURRENCY_SIGNS.contains(&c) {
                     figures.push(c.to_string());
                 }
                 let abbreviation = c == '.' && (previous.chars().count() == 1 || ABBREVIATIONS.contains(&previous.as_str()));
@@ -523,9 +524,11 @@ impl MatchGuard {
         }
         let theirs = &other.accented[..other.accented_len as usize];
         self.accented[..self.accented_len as usize].iter().all(|&(plain, written)| {
-            // Written without accents there, its hash is the plain form's.
+            // Written the same way there: agreed, whatever else either text holds ("é" and "e"
+            // are both common Portuguese words). Otherwise, written without accents there (its
+            // hash is then the plain form's), or with others, it is another word.
             let bare = other.order[..other.order_len as usize].contains(&plain);
-            !bare && theirs.iter().filter(|(p, _)| *p == plain).all(|(_, w)| *w == written)
+            theirs.contains(&(plain, written)) || !(bare || theirs.iter().any(|(p, _)| *p == plain))
         })
     }
 
@@ -829,6 +832,10 @@ mod tests {
         assert!(same("What does 👍 mean?", "what does 👍 mean"), "the same symbol");
         assert!(same("¿Qué hora es en Madrid?", "Qué hora es en Madrid"), "punctuation is no symbol");
         assert!(same("He said “hello” — twice", "He said \"hello\" twice"));
+        // The marks of a script are no symbols: a paraphrase of Hindi or Thai may still match.
+        assert!(same("क्या यह सही है", "क्या यह सही है?"));
+        assert!(same("ไม่เป็นไร", "ไม่เป็นไร"));
+        assert!(same("👍\u{FE0F} good", "👍 good"), "a variation selector is no symbol");
     }
 
     #[test]
@@ -838,6 +845,10 @@ mod tests {
         assert!(!same("Ideias de presente para avô", "Ideias de presente para avó"), "grandfather, grandmother");
         assert!(!same("Ideias de presente para avô", "Ideias de presente para avo"));
         assert!(same("¿Cuántos años tiene el papá?", "cuántos años tiene el papá"), "the same accents");
+        // A word common with and without its accent ("é", is; "e", and): the same text matches.
+        let pt = "O que é fotossíntese e como funciona?";
+        assert!(same(pt, pt));
+        assert!(same("¿Qué es lo que pasa?", "qué es lo que pasa"));
         assert!(same("Wie alt ist München?", "wie alt ist München"));
         let many = "á é í ó ú ñ ü à è ì ò ù â ê î ô û ç ë ï";
         let words: String = many.split(' ').map(|c| format!("pal{c}bra ")).collect();
