@@ -288,7 +288,10 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
             }
             Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
                 let room = ex.limit.saturating_sub(ex.spent).saturating_sub(ex.reserved);
-                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else { return Err(spend::exceeded(&ex, amount)) };
+                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else {
+                    spend::unadmit(stub, rc, principal, tokens, now).await?;
+                    return Err(spend::exceeded(&ex, amount));
+                };
                 let mut models: Vec<&str> = Vec::new();
                 for c in &cheaper.candidates {
                     if !models.contains(&c.model.as_str()) {
@@ -314,7 +317,13 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
                     reserved = spend::reserve(stub, &rc.request_id, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now).await?;
                 }
             }
-            Err(ex) => return Err(spend::exceeded(&ex, amount)),
+            Err(ex) => {
+                if attempt > 0 {
+                    // Refused after its downgrade: the ledger counted it at `/admit`.
+                    spend::unadmit(stub, rc, principal, tokens, now).await?;
+                }
+                return Err(spend::exceeded(&ex, amount));
+            }
         }
     }
     unreachable_budget()

@@ -276,6 +276,13 @@ impl Ledger {
                 let b: RenewBody = parse(text)?;
                 json!({"ok": true, "renewed": ledger.renew(&b.request_id, b.now)})
             }
+            "/unadmit" => {
+                // A request whose downgrade found nothing that fits: refused after all, it is
+                // taken back out of the minute (as `/admit` does for a plain refusal).
+                let b: AdmitBody = parse(text)?;
+                ledger.unadmit_rate(&b.reserve.key_id, b.tokens, b.reserve.now);
+                json!({"ok": true})
+            }
             "/reserve" => {
                 let b: ReserveBody = parse(text)?;
                 let covered = Covered { team: &b.team, feature: &b.feature, env: &b.env, key_id: &b.key_id };

@@ -221,6 +221,13 @@ pub enum Refusal {
     Exceeded(Exceeded, RateStatus),
 }
 
+/// Takes a request a budget refused after all (its downgrade found nothing that fits) back out
+/// of the per-minute counts its `/admit` added.
+pub async fn unadmit(stub: &ObjectStub, rc: &RequestContext, principal: &Principal, tokens: u64, now: i64) -> Result<(), ApiError> {
+    call(stub, "/unadmit", Some(json!({"request_id": rc.request_id, "tokens": tokens, "amount": Usd::ZERO, "team": "", "feature": "", "env": "", "key_id": principal.key_id, "now": now}))).await?;
+    Ok(())
+}
+
 /// The per-minute limits and the reservation in one round trip to the ledger.
 #[allow(clippy::too_many_arguments)]
 /// `may_downgrade`: whether a budget set to downgrade may send the request to a cheaper route
