@@ -454,10 +454,11 @@ impl Ledger {
     /// The tightest of the tenant's and the key's limits is reported in the headers.
     /// Takes back what [`Ledger::admit_rate`] counted for a request a budget then refused (not
     /// sent anywhere, it is no traffic): a client hammering a spent key budget would otherwise
-    /// use up the tenant's per-minute limits for its other keys. Within the minute it was
-    /// counted in; a new minute has nothing of it.
+    /// use up the tenant's per-minute limits for its other keys. Only while the minute its `now`
+    /// names is the current one: once another has begun, this one's counts are gone (and one
+    /// counted late into a later minute stays counted, the safe side).
     pub fn unadmit_rate(&mut self, key_id: &str, tokens: u64, now: i64) {
-        if self.limits == RateLimits::default() || now.div_euclid(60) > self.minute.minute {
+        if self.limits == RateLimits::default() || now.div_euclid(60) != self.minute.minute {
             return;
         }
         let m = &mut self.minute;
@@ -538,7 +539,17 @@ impl Ledger {
             let changed = self.specs.iter().any(|old| old.id == spec.id && (old.window != spec.window || old.reset_day != spec.reset_day));
             if let (true, Some(state)) = (changed, self.states.get_mut(&spec.id)) {
                 let (start, _) = spec.window.bounds(now, spec.reset_day);
+                let before = state.window_start;
                 state.window_start = state.window_start.min(start);
+                // The spend carries over, expiry charges in it included: they now sit in the
+                // window that took it (a late settlement must still find its charge to replace).
+                for e in self.expired.values_mut() {
+                    for (k, id) in e.budgets.iter().enumerate() {
+                        if id == &spec.id && e.charged_windows.get(k) == Some(&before) {
+                            e.charged_windows[k] = state.window_start;
+                        }
+                    }
+                }
             }
         }
         self.specs = specs;
@@ -1189,6 +1200,20 @@ mod tests {
     }
 
     #[test]
+    fn an_expiry_charge_follows_its_spend_into_a_changed_window() {
+        let mut l = ledger(10);
+        l.reserve("lost", Usd(2 * USD), &Covered::default(), NOW).unwrap();
+        l.reserve("x", Usd(USD), &Covered::default(), NOW + RESERVATION_TTL_SECS).unwrap();
+        assert_eq!(l.states["tenant-daily"].spent, Usd(2 * USD));
+        // The daily budget becomes monthly: its spend, the expiry charge in it, carries over.
+        let mut specs = l.specs.clone();
+        specs[0].window = Window::Monthly;
+        l.configure(specs, RateLimits::default(), NOW + RESERVATION_TTL_SECS + 1);
+        l.settle("lost", Usd(USD / 2), NOW + RESERVATION_TTL_SECS + 2);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(USD / 2), "the charge replaced, not paid twice");
+    }
+
+    #[test]
     fn a_reservation_that_expires_past_midnight_is_charged_in_the_new_day() {
         let mut l = ledger(10);
         let midnight = day(2026, 11, 23);
@@ -1358,6 +1383,9 @@ mod tests {
         assert_eq!(m.admit_rate("k1", 400, NOW).unwrap().remaining_requests, Some(0), "its request and tokens are free again");
         m.unadmit_rate("k1", 400, NOW + 60);
         assert_eq!(m.minute.tenant_requests, 2, "a later minute takes nothing back from this one");
+        m.admit_rate("k2", 1, NOW + 60).unwrap();
+        m.unadmit_rate("k1", 400, NOW);
+        assert_eq!(m.minute.tenant_requests, 1, "nor is one of an earlier minute taken out of a later one");
     }
 
     #[test]

@@ -289,7 +289,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
             Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
                 let room = ex.limit.saturating_sub(ex.spent).saturating_sub(ex.reserved);
                 let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else {
-                    spend::unadmit(stub, rc, principal, tokens, now).await?;
+                    spend::unadmit(stub, rc, principal, tokens, now).await;
                     return Err(spend::exceeded(&ex, amount));
                 };
                 let mut models: Vec<&str> = Vec::new();
@@ -320,7 +320,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
             Err(ex) => {
                 if attempt > 0 {
                     // Refused after its downgrade: the ledger counted it at `/admit`.
-                    spend::unadmit(stub, rc, principal, tokens, now).await?;
+                    spend::unadmit(stub, rc, principal, tokens, now).await;
                 }
                 return Err(spend::exceeded(&ex, amount));
             }

@@ -222,10 +222,13 @@ pub enum Refusal {
 }
 
 /// Takes a request a budget refused after all (its downgrade found nothing that fits) back out
-/// of the per-minute counts its `/admit` added.
-pub async fn unadmit(stub: &ObjectStub, rc: &RequestContext, principal: &Principal, tokens: u64, now: i64) -> Result<(), ApiError> {
-    call(stub, "/unadmit", Some(json!({"request_id": rc.request_id, "tokens": tokens, "amount": Usd::ZERO, "team": "", "feature": "", "env": "", "key_id": principal.key_id, "now": now}))).await?;
-    Ok(())
+/// of the per-minute counts its `/admit` added. Bookkeeping: a failure is logged, and the
+/// client still hears the budget's refusal.
+pub async fn unadmit(stub: &ObjectStub, rc: &RequestContext, principal: &Principal, tokens: u64, now: i64) {
+    let body = json!({"request_id": rc.request_id, "tokens": tokens, "amount": Usd::ZERO, "team": "", "feature": "", "env": "", "key_id": principal.key_id, "now": now});
+    if let Err(e) = call(stub, "/unadmit", Some(body)).await {
+        worker::console_error!("ledger unadmit failed for request {}: {}", rc.request_id, e.message);
+    }
 }
 
 /// The per-minute limits and the reservation in one round trip to the ledger.

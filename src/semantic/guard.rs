@@ -99,13 +99,37 @@ const LATIN_FOLDS: [(char, char); 252] = [
 /// Whether `c` is a symbol the embedder has no token for: the blocks of arrows, mathematical
 /// operators, technical and miscellaneous symbols, dingbats and emoji, and ©, ®, °.
 fn is_symbol(c: char) -> bool {
-    matches!(c as u32, 0xA9 | 0xAE | 0xB0 | 0x2100..=0x2BFF | 0x3297 | 0x3299 | 0x1F000..=0x1FAFF)
+    !c.is_ascii() && !c.is_alphanumeric() && !c.is_whitespace() && !is_mark(c) && !UNICODE_PUNCTUATION.contains(&c) && !SENTENCE_ENDS.contains(&c)
 }
 
-/// `word` without its diacritics, if it has any.
+/// Punctuation outside ASCII: no symbol.
+const UNICODE_PUNCTUATION: &[char] = &[
+    '¿', '¡', '«', '»', '‹', '›', '—', '–', '‐', '‑', '‒', '―', '“', '”', '„', '‟', '‘', '‚', '‛', '·', '•', '、', '，', '；',
+    '（', '）', '【', '】', '《', '》', '「', '」', '『', '』', '〈', '〉', '〔', '〕', '・', '\u{00A0}',
+];
+
+/// A mark that belongs to the letters around it rather than standing for anything: combining
+/// diacritics (an accent typed as its own character, part of its word: see `folded`), the
+/// vowel signs, viramas and tone marks of the Brahmic, Thai, Lao, Tibetan, Myanmar and Khmer
+/// scripts and the points of Hebrew and Arabic, kana voicing marks, joiners and variation
+/// selectors.
+fn is_mark(c: char) -> bool {
+    is_combining_diacritic(c)
+        || matches!(c as u32, 0x0591..=0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED
+            | 0x0900..=0x0DFF | 0x0E00..=0x0FFF | 0x1000..=0x109F | 0x1780..=0x17FF | 0x3099 | 0x309A
+            | 0x200B..=0x200F | 0x2060..=0x2064 | 0xFE00..=0xFE0F | 0xFEFF | 0xE0100..=0xE01EF)
+}
+
+/// Diacritics typed as characters of their own (decomposed text: "avo" + U+0302 for "avô").
+fn is_combining_diacritic(c: char) -> bool {
+    matches!(c as u32, 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F)
+}
+
+/// `word` without its diacritics, if it has any: precomposed letters folded, diacritics typed
+/// as characters of their own dropped.
 fn folded(word: &str) -> Option<String> {
     let fold = |c: char| LATIN_FOLDS.binary_search_by(|(from, _)| from.cmp(&c)).map_or(c, |i| LATIN_FOLDS[i].1);
-    word.chars().any(|c| fold(c) != c).then(|| word.chars().map(fold).collect())
+    word.chars().any(|c| fold(c) != c || is_combining_diacritic(c)).then(|| word.chars().filter(|c| !is_combining_diacritic(*c)).map(fold).collect())
 }
 
 /// Where a sentence ends: the word after one is capitalised whatever it is, so it is not taken
@@ -349,7 +373,8 @@ impl MatchGuard {
                 previous.clear();
             } else if c.is_alphabetic() || c == '\'' || c == '’' {
                 let mut written = String::new();
-                while i < chars.len() && (chars[i].is_alphabetic() || chars[i] == '\'' || chars[i] == '’') {
+                // A diacritic typed as its own character is part of its word ("avo" + U+0302).
+                while i < chars.len() && (chars[i].is_alphabetic() || chars[i] == '\'' || chars[i] == '’' || is_combining_diacritic(chars[i])) {
                     written.push(if chars[i] == '’' { '\'' } else { chars[i] });
                     i += 1;
                 }
@@ -832,6 +857,10 @@ mod tests {
         assert!(same("What does 👍 mean?", "what does 👍 mean"), "the same symbol");
         assert!(same("¿Qué hora es en Madrid?", "Qué hora es en Madrid"), "punctuation is no symbol");
         assert!(same("He said “hello” — twice", "He said \"hello\" twice"));
+        // Full-width and superscript signs, and currencies the figures list lacks, are symbols.
+        assert!(!same("３＋５は？", "３－５は？"));
+        assert!(!same("What is 10⁻³ in decimal?", "What is 10³ in decimal?"));
+        assert!(!same("100 ₸ in USD", "100 ₼ in USD"));
         // The marks of a script are no symbols: a paraphrase of Hindi or Thai may still match.
         assert!(same("क्या यह सही है", "क्या यह सही है?"));
         assert!(same("ไม่เป็นไร", "ไม่เป็นไร"));
@@ -850,6 +879,10 @@ mod tests {
         assert!(same(pt, pt));
         assert!(same("¿Qué es lo que pasa?", "qué es lo que pasa"));
         assert!(same("Wie alt ist München?", "wie alt ist München"));
+        // Accents typed as characters of their own (decomposed text) tell words apart too.
+        assert!(!same("Ideias de presente para avo\u{302}", "Ideias de presente para avo\u{301}"));
+        assert!(!same("Ideias de presente para avo\u{302}", "Ideias de presente para avo"));
+        assert!(same("Ideias de presente para avo\u{302}", "ideias de presente para avo\u{302}"));
         let many = "á é í ó ú ñ ü à è ì ò ù â ê î ô û ç ë ï";
         let words: String = many.split(' ').map(|c| format!("pal{c}bra ")).collect();
         let g = MatchGuard::from_text(&words);

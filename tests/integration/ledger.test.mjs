@@ -777,3 +777,22 @@ test('a request a budget refuses does not use up the per-minute limit', async ()
   assert.equal(third.status, 429);
   assert.equal((await third.json()).error.code, 'rate_limit_exceeded', 'the limit still holds for what was sent');
 });
+
+test('a request refused after its budget downgrade found nothing that fits does not use up the per-minute limit', async () => {
+  const second = new Date().getUTCSeconds();
+  if (second > 45) await new Promise((res) => setTimeout(res, (61 - second) * 1000));
+  // The search feature's budget downgrades, but a micro-dollar fits no model's worst case.
+  const key = await tenantWithKey('downco', [{ id: 'search', scope: { kind: 'feature', value: 'search' }, window: 'daily', hard_limit: '0.000001', on_hard_limit: 'downgrade' }], { key_rpm: 2 });
+  for (let i = 0; i < 3; i++) {
+    const refused = await r.chat({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key, headers: { 'x-costrouter-feature': 'search' } });
+    assert.equal(refused.status, 429, await refused.clone().text());
+    assert.equal((await refused.json()).error.code, 'budget_exceeded');
+  }
+  for (let i = 0; i < 2; i++) {
+    const ok = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+    assert.equal(ok.status, 200, `request ${i}: ${await ok.clone().text()}`);
+    await ok.arrayBuffer();
+  }
+  const third = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal((await third.json()).error.code, 'rate_limit_exceeded');
+});
