@@ -757,42 +757,40 @@ test('a renewal that fails is tried again within a tenth of the interval, not a 
   }
 });
 
-test('a request a budget refuses does not use up the per-minute limit', async () => {
+/**
+ * Three requests a budget refuses (`refused`: the request and its options), then, under key_rpm 2,
+ * two untagged requests that fit are served and a third is rate limited: the refused ones were
+ * taken back out of the minute.
+ */
+async function refusalsLeaveTheMinute(tenant, budget, refused) {
   // Start well inside a minute, so all the requests share it.
   const second = new Date().getUTCSeconds();
   if (second > 45) await new Promise((res) => setTimeout(res, (61 - second) * 1000));
-  // $0.001 a day: a gpt-4o request allowed 100,000 output tokens can never fit it; one allowed 10 can.
-  const key = await tenantWithKey('refusedco', [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '0.001' }], { key_rpm: 2 });
+  const key = await tenantWithKey(tenant, [budget], { key_rpm: 2 });
   for (let i = 0; i < 3; i++) {
-    const refused = await r.chat({ model: 'gpt-4o', max_tokens: 100_000, messages: [{ role: 'user', content: 'hi' }] }, { key });
-    assert.equal(refused.status, 429);
-    assert.equal((await refused.json()).error.code, 'budget_exceeded');
+    const resp = await r.chat(refused.body, { key, headers: refused.headers ?? {} });
+    assert.equal(resp.status, 429, await resp.clone().text());
+    assert.equal((await resp.json()).error.code, 'budget_exceeded');
   }
+  const small = { model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] };
   for (let i = 0; i < 2; i++) {
-    const ok = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+    const ok = await r.chat(small, { key });
     assert.equal(ok.status, 200, `request ${i}: ${await ok.clone().text()}`);
     await ok.arrayBuffer();
   }
-  const third = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  const third = await r.chat(small, { key });
   assert.equal(third.status, 429);
   assert.equal((await third.json()).error.code, 'rate_limit_exceeded', 'the limit still holds for what was sent');
+}
+
+test('a request a budget refuses does not use up the per-minute limit', async () => {
+  // $0.001 a day: a gpt-4o request allowed 100,000 output tokens can never fit it; one allowed 10 can.
+  await refusalsLeaveTheMinute('refusedco', { id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '0.001' },
+    { body: { model: 'gpt-4o', max_tokens: 100_000, messages: [{ role: 'user', content: 'hi' }] } });
 });
 
 test('a request refused after its budget downgrade found nothing that fits does not use up the per-minute limit', async () => {
-  const second = new Date().getUTCSeconds();
-  if (second > 45) await new Promise((res) => setTimeout(res, (61 - second) * 1000));
   // The search feature's budget downgrades, but a micro-dollar fits no model's worst case.
-  const key = await tenantWithKey('downco', [{ id: 'search', scope: { kind: 'feature', value: 'search' }, window: 'daily', hard_limit: '0.000001', on_hard_limit: 'downgrade' }], { key_rpm: 2 });
-  for (let i = 0; i < 3; i++) {
-    const refused = await r.chat({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key, headers: { 'x-costrouter-feature': 'search' } });
-    assert.equal(refused.status, 429, await refused.clone().text());
-    assert.equal((await refused.json()).error.code, 'budget_exceeded');
-  }
-  for (let i = 0; i < 2; i++) {
-    const ok = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
-    assert.equal(ok.status, 200, `request ${i}: ${await ok.clone().text()}`);
-    await ok.arrayBuffer();
-  }
-  const third = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
-  assert.equal((await third.json()).error.code, 'rate_limit_exceeded');
+  await refusalsLeaveTheMinute('downco', { id: 'search', scope: { kind: 'feature', value: 'search' }, window: 'daily', hard_limit: '0.000001', on_hard_limit: 'downgrade' },
+    { body: { model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, headers: { 'x-costrouter-feature': 'search' } });
 });
