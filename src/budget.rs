@@ -663,14 +663,20 @@ impl Ledger {
             // still comes finds no reservation and is charged to the covering budgets, which
             // would then pay twice.
             if let Some(e) = self.expired.remove(&oldest) {
-                for (k, id) in e.budgets.iter().enumerate() {
-                    if let Some(st) = self.states.get_mut(id).filter(|st| e.charged_windows.get(k) == Some(&st.window_start)) {
-                        st.spent = st.spent.saturating_sub(e.charged).max(Usd::ZERO);
-                    }
-                }
+                self.take_back_expiry_charge(&e);
             }
         }
         self.expired.insert(request_id, expired);
+    }
+
+    /// Takes what expiry charged `e`'s budgets off those still in the window it was charged in
+    /// (a window gone since keeps it: its spend is no longer kept).
+    fn take_back_expiry_charge(&mut self, e: &ExpiredReservation) {
+        for (k, id) in e.budgets.iter().enumerate() {
+            if let Some(st) = self.states.get_mut(id).filter(|st| e.charged_windows.get(k) == Some(&st.window_start)) {
+                st.spent = st.spent.saturating_sub(e.charged).max(Usd::ZERO);
+            }
+        }
     }
 
     /// Holds `amount` against every budget covering the request, or refuses if any hard limit
@@ -769,16 +775,11 @@ impl Ledger {
             true
         } else if let Some(e) = self.expired.remove(request_id) {
             self.changed_reservations.0.insert(request_id.to_string());
-            for (k, id) in e.budgets.iter().enumerate() {
-                // The most possible cost charged on expiry, in this window, gives way to the
-                // actual cost; otherwise (not charged, or in a window gone since) the actual cost
-                // is charged as any settlement is, into the window it finishes in.
-                let charged_here = e.charged_windows.get(k).is_some_and(|w| self.states.get(id).is_some_and(|st| st.window_start == *w));
-                if charged_here {
-                    if let Some(st) = self.states.get_mut(id) {
-                        st.spent = st.spent.saturating_sub(e.charged).max(Usd::ZERO);
-                    }
-                }
+            // The most possible cost charged on expiry, in this window, gives way to the actual
+            // cost; otherwise (not charged, or in a window gone since) the actual cost is charged
+            // as any settlement is, into the window it finishes in.
+            self.take_back_expiry_charge(&e);
+            for id in &e.budgets {
                 self.charge(id, actual, request_id, now);
             }
             true

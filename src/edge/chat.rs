@@ -545,8 +545,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // A reasoning model a rule chose, not the client: what it would drop and change the answer
         // by (a stop sequence, logprobs, a logit bias) passes it over, as an adapter's refusal
         // does; a client that named the model gets its answer without them.
-        let routed_here = cfg.catalog.resolve(&decision.requested).is_none_or(|m| m.name != candidate.model);
-        let dropped = if strips && routed_here { crate::providers::openai::answer_changing_params(&attempt_chat) } else { None };
+        let routed_here = || cfg.catalog.resolve(&decision.requested).is_none_or(|m| m.name != candidate.model);
+        let dropped = if strips && routed_here() { crate::providers::openai::answer_changing_params(&attempt_chat) } else { None };
         if let Some(param) = dropped {
             let e = ApiError::invalid_value(param, format!("'{param}' is not taken by {} (a reasoning model), to which the request was routed; a model that takes it may serve it.", candidate.model));
             attempts.failures.push(format!("{}: {}", provider.id, e.message));
@@ -815,11 +815,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // <the stronger models' failures>".
         attempts.escalation_cost = attempts.escalation_cost.saturating_sub(cost);
         // Nor another call beside the answer: it is the answer (the last escalated one).
-        let mut shape = rc.shape.borrow_mut();
-        if let Some(at) = shape.other_calls.iter().rposition(|c| c.provider == provider.id && c.model == candidate.upstream_model && c.cost == cost) {
-            shape.other_calls.remove(at);
-        }
-        drop(shape);
+        rc.forget_other_call(&provider.id, &candidate.upstream_model, cost);
         // Judged weak, served only because nothing better answered: not an answer to repeat
         // from the cache once the stronger model is back.
         *rc.cache_slot.borrow_mut() = None;
@@ -882,7 +878,7 @@ fn requested_and_routed(decision: &RouteDecision) -> String {
 /// Charges the request for the prompt a failed attempt was billed (`usage`, when the provider
 /// reported one); the note for the attempt's failure, naming the cost.
 fn charge_billed_prompt(rc: &RequestContext, cfg: &RouterConfig, candidate: &Candidate, usage: Option<&Usage>) -> String {
-    usage.and_then(|u| rc.charge_unseen(&cfg.prices, &candidate.price_key, u, &candidate.provider, &candidate.upstream_model)).map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default()
+    usage.and_then(|u| rc.charge_unseen(&cfg.prices, candidate, u)).map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default()
 }
 
 /// The cascade asked for logprobs the client did not: they are not the client's to receive.

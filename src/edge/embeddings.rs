@@ -158,7 +158,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         let pay_for_dropped = |answers: &[EmbeddingsAnswer]| {
             if !answers.is_empty() {
                 let usage = answers.iter().zip(&batches).map(|(a, b)| a.usage_or_estimate(b, &candidate.upstream_model)).fold(Usage::default(), |sum, u| sum.plus(&u));
-                rc.charge_unseen(&cfg.prices, &candidate.price_key, &usage, &provider.id, &candidate.upstream_model);
+                rc.charge_unseen(&cfg.prices, candidate, &usage);
             }
         };
         for (up, batch) in requests.iter().zip(&batches) {
@@ -167,7 +167,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 // Billed all the same, at the estimate, while the request can still settle.
                 Err(upstream::SendError::Abandoned { sent }) => {
                     if sent {
-                        rc.charge_unseen(&cfg.prices, &candidate.price_key, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() }, &provider.id, &candidate.upstream_model);
+                        rc.charge_unseen(&cfg.prices, candidate, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
                     }
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);

@@ -172,16 +172,24 @@ pub fn routed_method(req: &Request) -> worker::Method {
 }
 
 impl RequestContext {
-    /// Adds a call to `model` on `provider` that used `usage`, billed at `price_key`, to what the
+    /// Adds a call to `candidate` that used `usage`, billed at its pricing row, to what the
     /// request paid for unseen (`unseen_cost`, and the event's other calls); returns its cost
     /// when there is one.
-    pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, price_key: &str, usage: &crate::usage::Usage, provider: &str, model: &str) -> Option<crate::money::Usd> {
-        let cost = prices.get(price_key)?.cost(usage, false).total;
+    pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, candidate: &crate::routing::Candidate, usage: &crate::usage::Usage) -> Option<crate::money::Usd> {
+        let cost = prices.get(&candidate.price_key)?.cost(usage, false).total;
         (cost > crate::money::Usd::ZERO).then(|| {
             self.unseen_cost.set(self.unseen_cost.get() + cost);
-            self.note_other_call(provider, model, usage, cost);
+            self.note_other_call(&candidate.provider, &candidate.upstream_model, usage, cost);
             cost
         })
+    }
+
+    /// Takes back the last call noted for `model` on `provider` at `cost`: it became the answer.
+    pub fn forget_other_call(&self, provider: &str, model: &str, cost: crate::money::Usd) {
+        let mut shape = self.shape.borrow_mut();
+        if let Some(at) = shape.other_calls.iter().rposition(|c| c.provider == provider && c.model == model && c.cost == cost) {
+            shape.other_calls.remove(at);
+        }
     }
 
     /// Notes a call the request paid for besides its answer, for the rollups (see

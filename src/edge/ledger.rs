@@ -144,6 +144,15 @@ fn yes() -> bool {
     true
 }
 
+/// `/unadmit`: what `/admit` counted for a request (see `spend::unadmit`).
+#[derive(Deserialize)]
+struct UnadmitBody {
+    #[serde(default)]
+    key_id: String,
+    tokens: u64,
+    now: i64,
+}
+
 /// `/finish`: for a batch of finished requests, settle (or, with no `actual`, release) each
 /// reservation and add each cost event to the rollups (see `spend::finish`).
 #[derive(Deserialize)]
@@ -279,8 +288,8 @@ impl Ledger {
             "/unadmit" => {
                 // A request whose downgrade found nothing that fits: refused after all, it is
                 // taken back out of the minute (as `/admit` does for a plain refusal).
-                let b: AdmitBody = parse(text)?;
-                ledger.unadmit_rate(&b.reserve.key_id, b.tokens, b.reserve.now);
+                let b: UnadmitBody = parse(text)?;
+                ledger.unadmit_rate(&b.key_id, b.tokens, b.now);
                 json!({"ok": true})
             }
             "/reserve" => {

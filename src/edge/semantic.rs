@@ -128,7 +128,7 @@ async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, 
     let mut embedded = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req, false).await.ok()?;
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
     let usage = embedded.answer.usage_or_estimate(&req, &embedded.candidate.upstream_model);
-    rc.charge_unseen(&cfg.prices, &embedded.candidate.price_key, &usage, &embedded.provider.id, &embedded.candidate.upstream_model);
+    rc.charge_unseen(&cfg.prices, embedded.candidate, &usage);
     unit_vector(embedded.answer.json_mut())
 }
 

@@ -59,8 +59,8 @@ pub async fn admit_request(rc: &RequestContext, stub: &ObjectStub, principal: &P
     let attribution = rc.attribution.borrow().clone();
     let admitted = admit(stub, &principal.tenant.id, &rc.request_id, tokens, amount, &attribution.team, &attribution.feature, &attribution.environment, &principal.key_id, now, may_downgrade).await?;
     if !matches!(admitted, Err(Refusal::RateLimited(_))) {
-        // Counted against the per-minute limits, whether or not a budget then refuses (a
-        // downgrade still sends the request).
+        // Counted against the per-minute limits (a budget's refusal is taken back out by the
+        // ledger, or by `unadmit` after a downgrade that finds nothing).
         rc.admitted_tokens.set(Some(tokens));
     }
     let (status, reserved) = match admitted {
@@ -101,10 +101,9 @@ pub fn note_reserved(rc: &RequestContext, reserved: &Reservation) {
     }
 }
 
-/// The client's error for a budget that refused a request.
-/// The refusal of a request whose most possible cost, `amount`, a budget cannot hold: spent
-/// out (until it resets), too small for this request whatever else runs, or held for now by
-/// requests in flight, which a retry may outlast (see `budget::Exceeded::cause`).
+/// The client's error for a budget that refused a request of most possible cost `amount`:
+/// spent out (until it resets), too small for this request whatever else runs, or held for now
+/// by requests in flight, which a retry may outlast (see `budget::Exceeded::cause`).
 pub fn exceeded(ex: &Exceeded, amount: Usd) -> ApiError {
     let resets_at = super::http::rfc3339(ex.resets_at);
     match ex.cause(amount) {
@@ -225,7 +224,7 @@ pub enum Refusal {
 /// of the per-minute counts its `/admit` added. Bookkeeping: a failure is logged, and the
 /// client still hears the budget's refusal.
 pub async fn unadmit(stub: &ObjectStub, rc: &RequestContext, principal: &Principal, tokens: u64, now: i64) {
-    let body = json!({"request_id": rc.request_id, "tokens": tokens, "amount": Usd::ZERO, "team": "", "feature": "", "env": "", "key_id": principal.key_id, "now": now});
+    let body = json!({"key_id": principal.key_id, "tokens": tokens, "now": now});
     if let Err(e) = call(stub, "/unadmit", Some(body)).await {
         worker::console_error!("ledger unadmit failed for request {}: {}", rc.request_id, e.message);
     }
