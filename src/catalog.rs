@@ -78,6 +78,11 @@ pub struct Quirks {
     /// parameters they refuse are dropped. Set by the `openai` preset; Azure always has them.
     #[serde(default)]
     pub openai_reasoning_params: bool,
+    /// The host takes only the content-part and `response_format` types OpenAI defines (OpenAI's
+    /// API refuses others): a request with another is refused here, so a candidate that takes it
+    /// serves. Set by the `openai` preset; Azure always has it.
+    #[serde(default)]
+    pub openai_types_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -268,12 +273,15 @@ impl Catalog {
                     timeout_ms: p.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
                     answer_timeout_ms: p.answer_timeout_ms.unwrap_or(DEFAULT_ANSWER_TIMEOUT_MS),
                     quirks: {
-                        // A provider's own quirks replace its preset's, but OpenAI's rules for
-                        // reasoning models stay with OpenAI's models: the openai preset's, and
-                        // Azure's, which serves them.
-                        let openai_rules = base.quirks.as_ref().is_some_and(|q| q.openai_reasoning_params) || kind == ProviderKind::Azure;
+                        // A provider's own quirks replace its preset's, but OpenAI's own rules (for
+                        // reasoning models, for the types it takes) stay with OpenAI's API: the
+                        // openai preset's, and Azure's, which serves its models.
+                        let preset = base.quirks.as_ref();
+                        let openai_rules = preset.is_some_and(|q| q.openai_reasoning_params) || kind == ProviderKind::Azure;
+                        let openai_types = preset.is_some_and(|q| q.openai_types_only) || kind == ProviderKind::Azure;
                         let mut q = p.quirks.or(base.quirks).unwrap_or_default();
                         q.openai_reasoning_params |= openai_rules;
+                        q.openai_types_only |= openai_types;
                         q
                     },
                 },
@@ -405,6 +413,8 @@ mod tests {
             "g":{"preset":"groq","quirks":{"drop_params":["x"]}}},"models":{},"aliases":{}}"#).unwrap();
         assert!(own.providers["o"].quirks.openai_reasoning_params && own.providers["az"].quirks.openai_reasoning_params);
         assert!(!own.providers["g"].quirks.openai_reasoning_params);
+        assert!(own.providers["o"].quirks.openai_types_only && own.providers["az"].quirks.openai_types_only);
+        assert!(!own.providers["g"].quirks.openai_types_only);
         assert_eq!(own.providers["o"].quirks.drop_params, ["store"]);
         assert_eq!(c.public_names().count(), 3);
         assert!(c.resolve("nope").is_none());

@@ -108,18 +108,51 @@ impl Message {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
+/// By hand rather than `untagged`: a malformed part is refused with its own index and fault
+/// ("messages[0].content[1]: missing field `url`") instead of "data did not match any variant".
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+        impl<'de> serde::de::Visitor<'de> for ContentVisitor {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Content, E> {
+                Ok(Content::Text(text.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Content, E> {
+                Ok(Content::Text(text))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        deserializer.deserialize_any(ContentVisitor)
+    }
+}
+
 /// A part of a message's content. Fields this router does not know (`cache_control` for
 /// Anthropic-style prompt caching through OpenAI-compatible hosts, vendor extensions) are kept in
 /// `extra` and sent on to OpenAI-dialect hosts as they came.
+///
+/// `remote = "Self"`: the derive writes inherent `ContentPart::deserialize`/`serialize` for the
+/// known types, which the trait impls below call; a part of another type is kept whole as
+/// [`ContentPart::Other`] (a derived untagged fallback would also swallow a malformed known part
+/// and lose its error).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", tag = "type", rename_all = "snake_case")]
 pub enum ContentPart {
     Text {
         text: String,
@@ -146,6 +179,33 @@ pub enum ContentPart {
         #[serde(flatten)]
         extra: Map<String, Value>,
     },
+    /// A part of a type OpenAI does not define (vLLM's `video_url` and `audio_url`, Mistral's
+    /// `document_url`), `type` included: sent on as it came to OpenAI-dialect hosts; Anthropic
+    /// and Gemini refuse it, so another candidate serves. It holds no text the router reads.
+    #[serde(skip)]
+    Other(Map<String, Value>),
+}
+
+/// The part types [`ContentPart`] has a variant of (a test holds this list to the enum).
+const KNOWN_PART_TYPES: [&str; 5] = ["text", "image_url", "input_audio", "file", "refusal"];
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let part = Map::<String, Value>::deserialize(deserializer)?;
+        match part.get("type").and_then(Value::as_str) {
+            Some(kind) if !KNOWN_PART_TYPES.contains(&kind) => Ok(ContentPart::Other(part)),
+            _ => ContentPart::deserialize(Value::Object(part)).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ContentPart {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ContentPart::Other(part) => part.serialize(serializer),
+            known => ContentPart::serialize(known, serializer),
+        }
+    }
 }
 
 impl ContentPart {
@@ -156,7 +216,20 @@ impl ContentPart {
             | ContentPart::ImageUrl { extra, .. }
             | ContentPart::InputAudio { extra, .. }
             | ContentPart::File { extra, .. }
-            | ContentPart::Refusal { extra, .. } => extra,
+            | ContentPart::Refusal { extra, .. }
+            | ContentPart::Other(extra) => extra,
+        }
+    }
+
+    /// The part's `type` as the client sent it.
+    pub fn kind(&self) -> &str {
+        match self {
+            ContentPart::Text { .. } => "text",
+            ContentPart::ImageUrl { .. } => "image_url",
+            ContentPart::InputAudio { .. } => "input_audio",
+            ContentPart::File { .. } => "file",
+            ContentPart::Refusal { .. } => "refusal",
+            ContentPart::Other(part) => part.get("type").and_then(Value::as_str).unwrap_or(""),
         }
     }
 }
@@ -268,12 +341,45 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
+/// The answer's format. Same `remote = "Self"` arrangement as [`ContentPart`]: a type OpenAI
+/// does not define is kept whole.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(remote = "Self", tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     Text,
-    JsonObject,
+    /// `extra`: what hosts add to JSON mode (Together's and Fireworks' `schema`), sent on to
+    /// OpenAI-dialect hosts; Anthropic and Gemini refuse a JSON mode they would lose it from.
+    JsonObject {
+        #[serde(flatten)]
+        extra: Map<String, Value>,
+    },
     JsonSchema { json_schema: JsonSchemaFormat },
+    /// A format of a type OpenAI does not define (vLLM's `structural_tag`), `type` included:
+    /// sent on as it came to OpenAI-dialect hosts; Anthropic and Gemini refuse it.
+    #[serde(skip)]
+    Other(Map<String, Value>),
+}
+
+/// The format types [`ResponseFormat`] has a variant of (a test holds this list to the enum).
+const KNOWN_FORMAT_TYPES: [&str; 3] = ["text", "json_object", "json_schema"];
+
+impl<'de> Deserialize<'de> for ResponseFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let format = Map::<String, Value>::deserialize(deserializer)?;
+        match format.get("type").and_then(Value::as_str) {
+            Some(kind) if !KNOWN_FORMAT_TYPES.contains(&kind) => Ok(ResponseFormat::Other(format)),
+            _ => ResponseFormat::deserialize(Value::Object(format)).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ResponseFormat {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ResponseFormat::Other(format) => format.serialize(serializer),
+            known => ResponseFormat::serialize(known, serializer),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -654,6 +760,48 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("tools[0].custom.name"));
         let e = parse(r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function"}]}]}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages[0].tool_calls[0].function"));
+    }
+
+    #[test]
+    fn parts_and_formats_of_a_hosts_own_types_are_kept_whole() {
+        // vLLM's video part and structural-tag format, Together's schema beside JSON mode: sent
+        // on to OpenAI-dialect hosts exactly as they came.
+        let json = r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what happens?"},
+            {"type":"video_url","video_url":{"url":"https://x/v.mp4"},"uuid":"v1"}]}],
+            "response_format":{"type":"structural_tag","structures":[{"begin":"<f>","schema":{},"end":"</f>"}],"triggers":["<f>"]}}"#;
+        let r = parse(json).unwrap();
+        let Some(Content::Parts(parts)) = &r.messages[0].content else { panic!("parts") };
+        assert!(matches!(&parts[1], ContentPart::Other(_)) && parts[1].kind() == "video_url");
+        assert_eq!(r.messages[0].content.as_ref().unwrap().text(), "what happens?", "no text of its own");
+        assert!(matches!(r.response_format, Some(ResponseFormat::Other(_))));
+        let sent = serde_json::to_value(&r).unwrap();
+        let came: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(sent["messages"], came["messages"]);
+        assert_eq!(sent["response_format"], came["response_format"]);
+        let r = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object","schema":{"type":"object"}}}"#).unwrap();
+        assert!(matches!(&r.response_format, Some(ResponseFormat::JsonObject { extra }) if extra.contains_key("schema")));
+        assert_eq!(serde_json::to_value(&r).unwrap()["response_format"], serde_json::json!({"type": "json_object", "schema": {"type": "object"}}));
+    }
+
+    #[test]
+    fn a_known_part_or_format_that_is_malformed_is_refused_as_before() {
+        for kind in KNOWN_PART_TYPES {
+            let r = parse(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":[{{"type":"{kind}"}}]}}]}}"#));
+            let e = r.expect_err(kind);
+            assert_eq!(e.param.as_deref(), Some("messages[0].content[0]"), "{kind}");
+            assert!(e.message.contains("missing field"), "{kind}: {}", e.message);
+        }
+        for (content, says) in [(r#"{"type":"text","text":5}"#, "invalid type"), (r#"{"text":"x"}"#, "missing field `type`"), (r#"{"type":7}"#, "invalid type")] {
+            let e = parse(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":[{content}]}}]}}"#)).unwrap_err();
+            assert!(e.message.contains(says), "{content}: {}", e.message);
+        }
+        for kind in KNOWN_FORMAT_TYPES {
+            let r = parse(&format!(r#"{{"model":"m","messages":[],"response_format":{{"type":"{kind}"}}}}"#));
+            assert!(r.map_or(true, |r| !matches!(r.response_format, Some(ResponseFormat::Other(_)))), "{kind}");
+        }
+        let e = parse(r#"{"model":"m","messages":[],"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("response_format"));
+        assert!(e.message.contains("missing field `name`"), "{}", e.message);
     }
 
     #[test]

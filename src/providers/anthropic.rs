@@ -358,6 +358,7 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
                 _ => return Err(ApiError::invalid_value(&param, "Anthropic models accept files only as inline base64 PDF 'file_data'.")),
             },
             ContentPart::InputAudio { .. } => return Err(ApiError::invalid_value(&param, "Anthropic models do not accept audio input.")),
+            ContentPart::Other(_) => return Err(super::foreign_part(part, &param, "Anthropic")),
         }
         // A prompt-cache breakpoint, as LiteLLM and Anthropic's own OpenAI-style clients mark it
         // on a content part, goes on the block made from that part.
@@ -1025,14 +1026,19 @@ mod tests {
             (r#""audio":{"voice":"alloy","format":"wav"}"#, "modalities"),
             (r#""logit_bias":{"9642":100}"#, "logit_bias"),
             (r#""web_search_options":{}"#, "web_search_options"),
+            // A host's own format, a host's schema beside JSON mode, a host's own content part.
+            (r#""response_format":{"type":"structural_tag","structures":[]}"#, "response_format.type"),
+            (r#""response_format":{"type":"json_object","schema":{"type":"object"}}"#, "response_format"),
+            (r#""messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://x/v.mp4"}}]}]"#, "messages[0].content[0].type"),
         ] {
+            // A later "messages" key replaces the first (serde_json keeps the last).
             let json = format!(r#"{{"model":"c","messages":[{{"role":"user","content":"yes or no?"}}],{extra}}}"#);
             for e in [translate(&json).unwrap_err(), gemini(&json).unwrap_err()] {
                 assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{extra}: {}", e.message);
             }
         }
         // Set to what changes nothing: translated as before.
-        for extra in [r#""modalities":["text"]"#, r#""logit_bias":{}"#, r#""logit_bias":null,"audio":null"#] {
+        for extra in [r#""modalities":["text"]"#, r#""logit_bias":{}"#, r#""logit_bias":null,"audio":null"#, r#""response_format":{"type":"json_object"}"#] {
             let json = format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],{extra}}}"#);
             assert!(translate(&json).is_ok(), "{extra}");
             assert!(gemini(&json).is_ok(), "{extra}");

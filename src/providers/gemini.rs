@@ -249,6 +249,7 @@ fn user_parts(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
                 Some(url) => inline_data(url, "application/octet-stream", &format!("{param}.file.file_data"))?,
                 None => return Err(ApiError::invalid_value(&format!("{param}.file"), "Gemini models take files as 'file_data' data URLs; 'file_id' is not supported.")),
             },
+            ContentPart::Other(_) => return Err(super::foreign_part(part, &param, "Gemini")),
         });
     }
     Ok(out)
@@ -489,7 +490,7 @@ fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Opt
         config.insert("thinkingConfig".into(), thinking);
     }
     match output_format {
-        Some(ResponseFormat::JsonObject) => {
+        Some(ResponseFormat::JsonObject { .. }) => {
             config.insert("responseMimeType".into(), json!("application/json"));
         }
         Some(ResponseFormat::JsonSchema { json_schema }) => {
@@ -501,7 +502,8 @@ fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Opt
                 };
             }
         }
-        Some(ResponseFormat::Text) | None => {}
+        // Another type was refused before translation (`refuse_untranslatable`).
+        Some(ResponseFormat::Text | ResponseFormat::Other(_)) | None => {}
     }
     config
 }

@@ -22,7 +22,7 @@ use std::cell::RefCell;
 
 use serde_json::Value;
 
-use crate::api::chat::{ChatRequest, ResponseFormat};
+use crate::api::chat::{ChatRequest, Content, ContentPart, ResponseFormat};
 use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
@@ -474,7 +474,37 @@ pub fn refuse_untranslatable(req: &ChatRequest, provider: &str) -> Result<(), Ap
     if set("web_search_options").is_some() {
         return Err(ApiError::invalid_value("web_search_options", format!("{provider} models do not take 'web_search_options' (OpenAI's search models do).")));
     }
+    // A JSON mode with a host's schema beside it: the translation would constrain the answer to
+    // JSON without the schema.
+    if let Some(ResponseFormat::JsonObject { extra }) = &req.response_format {
+        if !extra.is_empty() {
+            let fields = extra.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+            return Err(ApiError::invalid_value("response_format", format!("{provider} models take a json_object response_format without other fields ({fields}); send a schema as type json_schema.")));
+        }
+    }
+    refuse_foreign_types(req, provider)
+}
+
+/// What a provider that takes only OpenAI's own types refuses: a content part or a
+/// `response_format` of a type a host defines beyond them (vLLM's `video_url`, `structural_tag`).
+/// Translated, it would be lost; sent to OpenAI, refused after a round trip.
+pub fn refuse_foreign_types(req: &ChatRequest, provider: &str) -> Result<(), ApiError> {
+    if let Some(ResponseFormat::Other(format)) = &req.response_format {
+        let kind = format.get("type").and_then(Value::as_str).unwrap_or("");
+        return Err(ApiError::invalid_value("response_format.type", format!("{provider} models do not take response_format type '{kind}' (OpenAI's are text, json_object and json_schema).")));
+    }
+    for (i, message) in req.messages.iter().enumerate() {
+        let Some(Content::Parts(parts)) = &message.content else { continue };
+        if let Some((j, part)) = parts.iter().enumerate().find(|(_, p)| matches!(p, ContentPart::Other(_))) {
+            return Err(foreign_part(part, &format!("messages[{i}].content[{j}]"), provider));
+        }
+    }
     Ok(())
+}
+
+/// The refusal of a content part of a type OpenAI does not define.
+pub fn foreign_part(part: &ContentPart, param: &str, provider: &str) -> ApiError {
+    ApiError::invalid_value(&format!("{param}.type"), format!("{provider} models do not take '{}' content parts (OpenAI's are text, image_url, input_audio, file and refusal).", part.kind()))
 }
 
 /// The system-prompt instruction asking for the output `format` describes, for a provider that
@@ -483,8 +513,9 @@ pub fn refuse_untranslatable(req: &ChatRequest, provider: &str) -> Result<(), Ap
 pub fn json_output_instruction(format: Option<&ResponseFormat>) -> Option<String> {
     const ONLY_JSON: &str = "Respond with only a valid JSON object, with no text before or after it.";
     match format? {
-        ResponseFormat::Text => None,
-        ResponseFormat::JsonObject => Some(ONLY_JSON.to_string()),
+        // Another type was refused before translation (`refuse_untranslatable`).
+        ResponseFormat::Text | ResponseFormat::Other(_) => None,
+        ResponseFormat::JsonObject { .. } => Some(ONLY_JSON.to_string()),
         ResponseFormat::JsonSchema { json_schema } => Some(match &json_schema.schema {
             Some(schema) => format!("{ONLY_JSON} The object must conform to this JSON schema:\n{schema}"),
             None => ONLY_JSON.to_string(),

@@ -51,6 +51,9 @@ fn bearer(target: &Target) -> Vec<(&'static str, String)> {
 /// The request body for an OpenAI-dialect host. `with_model` is false for Azure, whose URL names
 /// the deployment instead.
 pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_model: bool) -> Result<Value, ApiError> {
+    if quirks.openai_types_only {
+        super::refuse_foreign_types(req, "OpenAI")?;
+    }
     let mut body = serde_json::to_value(req).map_err(|e| ApiError::internal(format!("could not encode the request: {e}")))?;
     let obj = body.as_object_mut().expect("a struct serializes to an object");
     if with_model {
@@ -507,6 +510,23 @@ mod tests {
         let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function",
             "function":{"name":"f","arguments":"{}"},"extra_content":{"google":{"thought_signature":"s"}}}]},{"role":"tool","tool_call_id":"c","content":"1"}]}"#);
         assert_eq!(chat_body(&req, "m", &Quirks::default(), true).unwrap()["messages"][1]["tool_calls"][0]["extra_content"], json!({"google": {"thought_signature": "s"}}));
+    }
+
+    #[test]
+    fn a_hosts_own_parts_and_formats_go_on_as_they_came() {
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what happens?"},{"type":"video_url","video_url":{"url":"https://x/v.mp4"}}]}],
+            "response_format":{"type":"structural_tag","structures":[],"triggers":["<f>"]}}"#);
+        let body = chat_body(&req, "m", &Quirks::default(), true).unwrap();
+        assert_eq!(body["messages"][0]["content"][1], json!({"type": "video_url", "video_url": {"url": "https://x/v.mp4"}}));
+        assert_eq!(body["response_format"], json!({"type": "structural_tag", "structures": [], "triggers": ["<f>"]}));
+        // OpenAI's own API (and Azure's) takes only its own types: refused before the round trip.
+        let openai = Quirks { openai_types_only: true, ..Quirks::default() };
+        let e = chat_body(&req, "m", &openai, true).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("response_format.type"), "{}", e.message);
+        let video_only = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://x/v.mp4"}}]}]}"#);
+        let e = chat_body(&video_only, "m", &openai, true).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[1].content[0].type"), "{}", e.message);
+        assert!(e.message.contains("'video_url'"), "{}", e.message);
     }
 
     #[test]

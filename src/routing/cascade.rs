@@ -93,7 +93,7 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
     // A tool call is the answer of this turn; the JSON format applies to the final text answer.
     let format = if calls.is_some() { None } else { req.response_format.as_ref() };
     match format {
-        Some(ResponseFormat::JsonObject) => match serde_json::from_str::<Value>(content) {
+        Some(ResponseFormat::JsonObject { .. }) => match serde_json::from_str::<Value>(content) {
             Ok(v) if v.is_object() => {}
             _ => return Verdict::Escalate("answer is not a JSON object".into()),
         },

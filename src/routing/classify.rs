@@ -1721,7 +1721,7 @@ pub fn classify(req: &ChatRequest) -> Classification {
     };
     f.has_tools = f.tools > 0;
     match &req.response_format {
-        Some(ResponseFormat::JsonObject) => f.wants_json = true,
+        Some(ResponseFormat::JsonObject { .. }) => f.wants_json = true,
         Some(ResponseFormat::JsonSchema { .. }) => {
             f.wants_json = true;
             f.has_schema = true;

@@ -135,6 +135,11 @@ pub fn prompt_token_upper_bound(req: &ChatRequest) -> PromptBound {
                             bound.has_file_or_audio = true;
                             bound.media_bytes += media.to_string().len() as u64;
                         }
+                        // A host's own part (a video, a document by URL): media of unknown size.
+                        ContentPart::Other(part) => {
+                            bound.has_file_or_audio = true;
+                            bound.media_bytes += json_bytes(part);
+                        }
                     }
                 }
             }

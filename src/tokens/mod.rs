@@ -172,7 +172,7 @@ fn content_tokens(enc: Encoding, content: &Content) -> u64 {
                 ContentPart::Refusal { refusal, .. } => count(enc, refusal),
                 ContentPart::ImageUrl { image_url, .. } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
                 ContentPart::ImageUrl { .. } => IMAGE_DEFAULT,
-                ContentPart::InputAudio { .. } | ContentPart::File { .. } => 0,
+                ContentPart::InputAudio { .. } | ContentPart::File { .. } | ContentPart::Other(_) => 0,
             })
             .sum(),
     }

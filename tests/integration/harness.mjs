@@ -30,7 +30,7 @@ export function testCatalog(up) {
   return {
     version: 1,
     providers: {
-      openai: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY', region: 'us' },
+      openai: { kind: 'openai', base_url: `${up}/openai/v1`, key_secret: 'OPENAI_API_KEY', region: 'us', quirks: { openai_types_only: true } },
       azure: { kind: 'azure', base_url: `${up}/azure/openai`, key_secret: 'AZURE_OPENAI_API_KEY', api_version: '2024-10-21', region: 'eu' },
       anthropic: { kind: 'anthropic', base_url: `${up}/anthropic/v1`, key_secret: 'ANTHROPIC_API_KEY' },
       gemini: { kind: 'gemini', base_url: `${up}/gemini/v1beta`, key_secret: 'GEMINI_API_KEY' },

@@ -1252,3 +1252,26 @@ test('logprobs asked of a model only Groq serves: a 400 naming the parameter, no
   assert.match(body.error.message, /does not take 'logprobs'/);
   assert.equal(r.upstream.requests().length, 0);
 });
+
+test('content parts and formats a host defines go to that host as they came; OpenAI, Azure, Anthropic and Gemini refuse them by name', async () => {
+  // Mistral's own document part: sent on whole to the Mistral preset.
+  const document = { type: 'document_url', document_url: 'https://example.com/report.pdf' };
+  const served = await r.chat({ model: 'mistral-small', messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise it.' }, document] }] });
+  assert.equal(served.status, 200, await served.clone().text());
+  await served.json();
+  assert.deepEqual(upstreamChats().at(-1).body.messages[0].content[1], document);
+  // vLLM's video part and structural-tag format, to deployments that take only OpenAI's types:
+  // refused before any call, naming what was refused.
+  const sent = r.upstream.requests().length;
+  for (const [model, body, param, says] of [
+    ['gpt-4o-mini', { messages: [{ role: 'user', content: [{ type: 'video_url', video_url: { url: 'https://example.com/v.mp4' } }] }] }, 'messages[0].content[0].type', /'video_url' content parts/],
+    ['claude-haiku-4-5', { messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'structural_tag', structures: [], triggers: ['<f>'] } }, 'response_format.type', /'structural_tag'/],
+    ['gemini-2.5-flash', { messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_object', schema: { type: 'object' } } }, 'response_format', /'schema'/],
+  ]) {
+    const resp = await r.chat({ model, ...body });
+    const error = (await resp.json()).error;
+    assert.deepEqual([resp.status, error.param], [400, param], `${model}: ${JSON.stringify(error)}`);
+    assert.match(error.message, says);
+  }
+  assert.equal(r.upstream.requests().length, sent, 'no call made');
+});
