@@ -50,7 +50,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     let attribution = events::attribution(&rc.headers, &principal, chat.extra.get("metadata"), chat.end_user())?;
     rc.set_attribution(attribution.clone());
     let policy = config::policy_for(env, &cfg, &principal.tenant.id).await?;
-    let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default() } else { String::new() };
+    let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(crate::routing::policy::request_hostname)).unwrap_or_default() } else { String::new() };
     let mut chat = chat;
     chat.scope_end_user_for_provider(&principal.tenant.id);
     let host_alias = policy.host_model(&host);
@@ -491,6 +491,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // The planner's reason promised escalation; a stream that is not buffered gets none. Nor is
         // its answer cached: the cascade's entries are answers it judged.
         decision.reason.push_str("; streamed as it comes, so not judged and never escalated (the rule's buffer_streams is off)");
+        // Recorded as the fallback chain it is: the recommendations read a cascade's answers as
+        // ones its first model passed.
+        decision.route = "fallback".into();
         *rc.cache_slot.borrow_mut() = None;
     }
     let upstream_chat = match cascade {
@@ -542,13 +545,19 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             attempt_chat.logprobs = Some(true);
         }
         let strips = strips_sampling_params(&cfg, candidate, provider);
-        // A reasoning model a rule chose, not the client: what it would drop and change the answer
-        // by (a stop sequence, logprobs, a logit bias) passes it over, as an adapter's refusal
-        // does; a client that named the model gets its answer without them.
+        // A model a rule chose, not the client: what it would drop and change the answer by (a
+        // reasoning model's stop sequence, logprobs, logit bias; Claude's whitespace stop) passes
+        // it over, as an adapter's refusal does; a client that named the model gets its answer
+        // without them.
         let routed_here = || cfg.catalog.resolve(&decision.requested).is_none_or(|m| m.name != candidate.model);
-        let dropped = if strips && routed_here() { crate::providers::openai::answer_changing_params(&attempt_chat) } else { None };
-        if let Some(param) = dropped {
-            let e = ApiError::invalid_value(param, format!("'{param}' is not taken by {} (a reasoning model), to which the request was routed; a model that takes it may serve it.", candidate.model));
+        let dropped = if strips {
+            crate::providers::openai::answer_changing_params(&attempt_chat).map(|param| (param, "a reasoning model"))
+        } else {
+            adapter.dropped_param(&attempt_chat)
+        };
+        let dropped = dropped.filter(|_| routed_here());
+        if let Some((param, why)) = dropped {
+            let e = ApiError::invalid_value(param, format!("'{param}' is not taken by {} ({why}), to which the request was routed; a model that takes it may serve it.", candidate.model));
             attempts.failures.push(format!("{}: {}", provider.id, e.message));
             attempts.passed_over += 1;
             first_rejection.get_or_insert(e);

@@ -32,6 +32,10 @@ impl Provider for Anthropic {
         true
     }
 
+    fn dropped_param(&self, req: &ChatRequest) -> Option<(&'static str, &'static str)> {
+        stop_sequences(req).1.then_some(("stop", "Anthropic refuses stop sequences of whitespace only"))
+    }
+
     fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
         let body = request_body(req, target.upstream_model)?;
         let mut headers = vec![("anthropic-version", API_VERSION.to_string())];
@@ -181,10 +185,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     if let Some(p) = req.top_p.filter(|&p| !body.contains_key("temperature") && (thinking.is_none() || p >= 0.95)) {
         body.insert("top_p".into(), json!(p));
     }
-    // Anthropic refuses a stop sequence of whitespace only ("\n" is a common one) with a 400,
-    // which would end the fallback chain; such a sequence is dropped (as LiteLLM does), so the
-    // answer may run past a newline the client meant to stop at.
-    let stops: Vec<String> = req.stop.as_ref().map(|s| s.to_vec()).unwrap_or_default().into_iter().filter(|s| !s.trim().is_empty()).collect();
+    let (stops, _) = stop_sequences(req);
     if !stops.is_empty() {
         body.insert("stop_sequences".into(), json!(stops));
     }
@@ -257,6 +258,18 @@ fn effort_thinking_budget(req: &ChatRequest) -> Option<u64> {
 /// after a tool call unless the client sent that turn's thinking blocks back (Anthropic wants
 /// them; OpenAI's message format has no place for them, and only a client that returns the
 /// message as it came, `thinking_blocks` included, keeps them).
+/// The stop sequences Anthropic takes, and whether any was left out. It refuses a sequence of
+/// whitespace only ("\n" is a common one) with a 400, which would end the fallback chain; such a
+/// sequence is left out (as LiteLLM does), and the answer may run past a newline the client meant
+/// to stop at: the router passes a Claude model a rule chose over for it (`dropped_param`).
+fn stop_sequences(req: &ChatRequest) -> (Vec<String>, bool) {
+    let all = req.stop.as_ref().map(|s| s.to_vec()).unwrap_or_default();
+    let count = all.len();
+    let kept: Vec<String> = all.into_iter().filter(|s| !s.trim().is_empty()).collect();
+    let dropped = kept.len() < count;
+    (kept, dropped)
+}
+
 fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
     let budget = effort_thinking_budget(req)?;
     if !thinks_when_asked(model) {
@@ -1006,6 +1019,17 @@ mod tests {
             let e = with(&choice).unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{choice}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn a_whitespace_stop_is_left_out_and_said_to_be() {
+        let req = |stop: &str| ChatRequest::parse(format!(r#"{{"model":"c","messages":[{{"role":"user","content":"hi"}}],"stop":{stop}}}"#).as_bytes()).unwrap();
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"stop":["\n"," ","END"]}"#).unwrap();
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert_eq!(Anthropic.dropped_param(&req(r#"["\n","END"]"#)).map(|d| d.0), Some("stop"));
+        assert_eq!(Anthropic.dropped_param(&req(r#""\t""#)).map(|d| d.0), Some("stop"));
+        assert_eq!(Anthropic.dropped_param(&req(r#"["END"]"#)), None);
+        assert_eq!(Anthropic.dropped_param(&req("null")), None);
     }
 
     #[test]

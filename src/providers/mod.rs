@@ -195,6 +195,12 @@ pub trait Provider {
     fn default_output_cap(&self, _req: &ChatRequest, _upstream_model: &str) -> Option<u64> {
         None
     }
+    /// A parameter of `req` the adapter leaves out, having no form for it, though it changes the
+    /// answer, with why. The router passes the deployment over for it when a rule chose the
+    /// model; a client that named the model gets its answer without it.
+    fn dropped_param(&self, _req: &ChatRequest) -> Option<(&'static str, &'static str)> {
+        None
+    }
     /// Whether the adapter turns OpenAI's `reasoning_effort` into its provider's own settings,
     /// by model, and leaves it out for models that cannot take them (Claude's extended thinking,
     /// Gemini's thinking budget): the router then sends it whatever the model's pricing row says.

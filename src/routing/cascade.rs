@@ -45,7 +45,10 @@ pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, strong
     if choices.is_empty() {
         return Verdict::Escalate("no choices".into());
     }
-    let written = answer.pointer("/usage/completion_tokens").and_then(Value::as_u64);
+    // Usage counts every choice's output; a cap bounds one answer: each choice is taken to have
+    // written its share (exact when all were cut at one cap; a cut choice beside a short one
+    // wrote more, which can only escalate a choice the stronger model would also cut).
+    let written = answer.pointer("/usage/completion_tokens").and_then(Value::as_u64).map(|all| all.div_ceil(choices.len() as u64));
     for (i, choice) in choices.iter().enumerate() {
         if let Verdict::Escalate(why) = judge_choice(choice, written, req, min_logprob, stronger_cap) {
             return Verdict::Escalate(if choices.len() > 1 { format!("choice {i}: {why}") } else { why });
@@ -255,6 +258,12 @@ mod tests {
         assert_eq!(judge(&cut, &req(""), None, Some(16384)), Verdict::Accept, "the stronger model stops at the same length");
         assert_eq!(judge(&cut, &req(""), None, Some(64000)), Verdict::Escalate("stopped on length".into()));
         assert_eq!(judge(&cut, &req(""), None, None), Verdict::Escalate("stopped on length".into()), "no known cap");
+        // Two choices cut at 16,384 each: usage says 32,768, a stronger cap bounds each answer.
+        let choice = cut["choices"][0].clone();
+        cut["choices"] = json!([choice.clone(), choice]);
+        cut["usage"]["completion_tokens"] = json!(32768);
+        assert_eq!(judge(&cut, &req(r#","n":2"#), None, Some(32768)), Verdict::Escalate("choice 0: stopped on length".into()), "each may be twice as long");
+        assert_eq!(judge(&cut, &req(r#","n":2"#), None, Some(16384)), Verdict::Accept);
         let refusal = json!({"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]});
         assert_eq!(judge(&refusal, &req(""), None, None), Verdict::Escalate("refusal".into()));
         let bad_tool = json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{oops"}}]},"finish_reason":"tool_calls"}]});

@@ -280,6 +280,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         Strategy::Cascade => "cascade",
     };
     let mut reason = format!("{prefix}: {strategy}");
+    let escalates = candidates.iter().any(|c| c.model != candidates[0].model);
     match route.strategy {
         Strategy::Cheapest => {
             let ranked: Vec<String> = models.iter().map(|(m, e)| format!("{} ${}", m.name, e.map(|e| e.to_string()).unwrap_or_else(|| "?".into()))).collect();
@@ -303,8 +304,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             };
             reason.push_str(&format!(" -> {}@{} ({measured})", candidates[0].model, candidates[0].provider));
         }
-        Strategy::Cascade if candidates.iter().any(|c| c.model != candidates[0].model) => reason.push_str(&format!(" starting at {}, escalating on a weak answer", candidates[0].model)),
-        Strategy::Cascade => reason.push_str(&format!(" at {}, with no stronger model available to escalate to", candidates[0].model)),
+        Strategy::Cascade if escalates => reason.push_str(&format!(" starting at {}, escalating on a weak answer", candidates[0].model)),
+        Strategy::Cascade => reason.push_str(&format!(" at {}, with no stronger model available to escalate to, so not judged", candidates[0].model)),
         _ => reason.push_str(&format!(" -> {}", candidates[0].model)),
     }
     if !route.regions.is_empty() {
@@ -317,7 +318,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     if !notes.is_empty() {
         reason.push_str(&format!("; skipped {}", notes.join(", ")));
     }
-    let cascade = (route.strategy == Strategy::Cascade).then_some(super::CascadeSettings { min_logprob: route.min_logprob, buffer_streams: route.buffer_streams });
+    // A cascade with nothing to escalate to judges nothing: its answers are the first model's
+    // fallback chain's, and are recorded so (the recommendations read a cascade's answers as
+    // ones its first model passed).
+    let judged = route.strategy == Strategy::Cascade && escalates;
+    let cascade = judged.then_some(super::CascadeSettings { min_logprob: route.min_logprob, buffer_streams: route.buffer_streams });
+    let strategy = if route.strategy == Strategy::Cascade && !judged { "fallback" } else { strategy };
     Ok(RouteDecision {
         requested: requested.to_string(),
         baseline_price_key,
@@ -634,7 +640,9 @@ route = { strategy = "requested" }
         let run = |usable: &dyn Fn(&ProviderConfig) -> bool| route(plan(&policy, &PlanInput { usable, ..input(&cat, &prices, &facts) }).unwrap());
         assert!(run(&|_| true).reason.contains("starting at gpt-4o-mini, escalating on a weak answer"));
         let d = run(&|p| p.id != "anthropic");
-        assert!(d.reason.contains("at gpt-4o-mini, with no stronger model available to escalate to"), "{}", d.reason);
+        assert!(d.reason.contains("at gpt-4o-mini, with no stronger model available to escalate to, so not judged"), "{}", d.reason);
+        assert_eq!((d.route.as_str(), d.cascade), ("fallback", None), "recorded as the fallback chain it is");
+        assert_eq!(run(&|_| true).route, "cascade");
     }
 
     #[test]

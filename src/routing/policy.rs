@@ -229,6 +229,10 @@ pub trait KnownNames {
     fn model_of<'a>(&'a self, name: &'a str) -> &'a str {
         name
     }
+    /// Whether a deployment of the model or alias has a provider in one of `regions`.
+    fn serves_in(&self, _name: &str, regions: &[String]) -> bool {
+        regions.iter().any(|r| self.is_region(r))
+    }
 }
 
 impl KnownNames for crate::catalog::Catalog {
@@ -243,6 +247,12 @@ impl KnownNames for crate::catalog::Catalog {
     }
     fn model_of<'a>(&'a self, name: &'a str) -> &'a str {
         self.resolve(name).map_or(name, |m| m.name.as_str())
+    }
+    fn serves_in(&self, name: &str, regions: &[String]) -> bool {
+        let in_regions = |d: &crate::catalog::DeploymentRef| {
+            self.providers.get(&d.provider).and_then(|p| p.region.as_deref()).is_some_and(|r| regions.iter().any(|want| want.eq_ignore_ascii_case(r)))
+        };
+        self.resolve(name).is_some_and(|m| m.deployments.iter().any(in_regions))
     }
 }
 
@@ -285,17 +295,32 @@ impl Policy {
         let mut rules = Vec::new();
         let mut notes = Vec::new();
         let mut names = BTreeMap::new();
+        // The first rule without conditions: it takes every request, so no rule after it runs.
+        let mut matches_all: Option<(String, usize)> = None;
         for r in raw.rules {
             let line = line_of(text, r.span().start);
             let r = r.into_inner();
             if let Some(previous) = names.insert(r.name.clone(), line) {
                 return Err(err(line, format!("rule name '{}' is already used at line {previous}", r.name)));
             }
+            // A residency or block rule added below the default would never run, silently.
+            if let Some((first, at)) = &matches_all {
+                defects.push(err(line, format!("rule '{}' can never match: rule '{first}' at line {at} has no conditions and takes every request first; move it above", r.name)).to_string());
+            } else if r.when == Condition::default() {
+                matches_all = Some((r.name.clone(), line));
+            }
             let action = match (r.route, r.block, r.respond) {
                 (Some(route), None, None) => {
                     validate_route(&route, known).map_err(|m| err(line, format!("rule '{}': {m}", r.name)))?;
                     if let Some(problem) = same_model_twice(&route, known) {
                         notes.push(format!("{source_name}:{line}: rule '{}': {problem}", r.name));
+                    }
+                    // Regions some provider is in, but no deployment of this rule's candidates:
+                    // every request the rule takes would be refused as a residency failure. A
+                    // defect, not an error: a catalog change can cause it, and the tenant's other
+                    // rules must keep serving.
+                    if !route.regions.is_empty() && !route.candidates.is_empty() && !route.candidates.iter().any(|c| known.serves_in(c, &route.regions)) {
+                        defects.push(err(line, format!("rule '{}': no deployment of its candidates is in the regions {:?}, so every request it takes would be refused", r.name, route.regions)).to_string());
                     }
                     Action::Route(route)
                 }
@@ -404,6 +429,13 @@ impl Policy {
     pub fn first_match(&self, facts: &Facts) -> Option<(&Rule, String)> {
         self.rules.iter().find_map(|r| r.when.matches(facts).map(|why| (r, why)))
     }
+}
+
+/// A request URL's hostname as policies name it: lowercase, without the trailing dot of a fully
+/// qualified name (`gpt4o.router.example.com.` is the same host, and must not slip past a
+/// `when.host` rule or its alias).
+pub fn request_hostname(url_host: &str) -> String {
+    url_host.strip_suffix('.').unwrap_or(url_host).to_ascii_lowercase()
 }
 
 /// Two names of one model (an alias and its target) in a cascade or a split: the cascade never
@@ -714,12 +746,29 @@ route = { strategy = "requested" }
         refused(POLICY.replace("when = { feature = [\"search\"] }", "when = { feature = [] }"), "when.feature is an empty list");
         refused(POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [] }"), "when.model is an empty list");
         refused(POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { min = 1.5 }"), "difficulty bounds are between 0 and 1 (got 1.5)");
+        // A rule added below the one without conditions (the default) never runs.
+        let below = format!("{POLICY}\n[[rules]]\nname = \"eu-late\"\nwhen = {{ eu = true }}\nblock = \"no\"\n");
+        let default_line = POLICY.lines().position(|l| l == "name = \"default\"").unwrap();
+        refused(below, &format!("rule 'eu-late' can never match: rule 'default' at line {default_line} has no conditions"));
         refused(POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic_embedder = \"gpt-4o-mini\"\n\n[[rules]]", 1), "is a chat model; it must be an embedding model");
         Policy::from_toml("acme.toml", &POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic_embedder = \"text-embedding-3-small\"\n\n[[rules]]", 1), &KnownWithEmbeddings).unwrap();
     }
 
     fn policy() -> Policy {
         Policy::from_toml("acme.toml", POLICY, &Known).unwrap()
+    }
+
+    #[test]
+    fn regions_no_candidate_is_served_in_are_a_defect() {
+        // gpt-4o-mini only in the US; the EU exists in the catalog, for another model.
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"us":{"preset":"openai","region":"us"},"eu":{"preset":"mistral","region":"eu"}},
+            "models":{"gpt-4o-mini":{"deployments":[{"provider":"us","upstream_model":"gpt-4o-mini"}]},"mistral-small":{"deployments":[{"provider":"eu","upstream_model":"m"}]},
+            "gpt-4o":{"deployments":[{"provider":"us","upstream_model":"gpt-4o"}]},"claude-haiku-4-5":{"deployments":[{"provider":"us","upstream_model":"c"}]}},"aliases":{"gpt4o":"gpt-4o"}}"#).unwrap();
+        let p = Policy::from_toml("acme.toml", POLICY, &catalog).unwrap();
+        assert_eq!(p.defects.len(), 1, "{:?}", p.defects);
+        assert!(p.defects[0].contains("rule 'eu': no deployment of its candidates is in the regions [\"eu\"]"), "{:?}", p.defects);
+        let served = POLICY.replace("candidates = [\"gpt-4o-mini\"], regions = [\"eu\"]", "candidates = [\"gpt-4o-mini\", \"mistral-small\"], regions = [\"EU\"]");
+        assert!(Policy::from_toml("acme.toml", &served, &catalog).unwrap().defects.is_empty(), "one candidate served there is enough");
     }
 
     #[test]
@@ -762,6 +811,9 @@ route = { strategy = "requested" }
         let p = policy();
         assert_eq!(p.host_model("GPT4O.router.example.com"), Some("gpt4o"));
         assert_eq!(p.host_model("router.example.com"), None);
+        // A fully qualified name with its trailing dot is the same host.
+        assert_eq!(p.host_model(&request_hostname("gpt4o.router.example.com.")), Some("gpt4o"));
+        assert_eq!(request_hostname("GPT4O.Router.example.com"), "gpt4o.router.example.com");
         assert!(p.reads_host());
         // The host is read only for a policy that uses it: a hostname alias or a `host` condition.
         let mut no_hosts = Policy { hosts: Vec::new(), ..p.clone() };

@@ -302,6 +302,9 @@ test('a streaming cascade without buffer_streams says it does not judge the stre
   assert.equal(resp.status, 200);
   assert.match(resp.headers.get('x-costrouter-route-reason'), /starting at gpt-4o-mini.*not judged and never escalated/);
   assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o-mini');
+  // Recorded as the fallback chain it is, not as an answer the cascade judged (the
+  // recommendations count a cascade's answers as ones its first model passed).
+  assert.equal(resp.headers.get('x-costrouter-route'), 'fallback');
   await readSse(resp);
 });
 
@@ -359,5 +362,21 @@ test('a reasoning model a rule routes to is passed over for a stop sequence it w
   assert.equal(named.status, 200, await named.clone().text());
   assert.equal(named.headers.get('x-costrouter-model'), 'o4-mini');
   assert.equal(r.upstream.requests()[0].body.stop, undefined, 'named by the client: answered, stop left out as o4-mini requires');
+  await named.arrayBuffer();
+});
+
+test('a Claude model a rule routes to is passed over for a whitespace stop sequence Anthropic refuses; asked by name, it answers without it', async () => {
+  const routed = await r.chat(ask({ stop: ['\n'] }), as('translated'));
+  assert.equal(routed.status, 200, await routed.clone().text());
+  assert.equal(routed.headers.get('x-costrouter-model'), 'gemini-2.5-flash', 'the next candidate, which takes it');
+  assert.match(routed.headers.get('x-costrouter-route-reason'), /'stop' is not taken by claude-haiku-4-5 \(Anthropic refuses stop sequences of whitespace only\)/);
+  await routed.arrayBuffer();
+  const printable = await r.chat(ask({ stop: ['END'] }), as('translated'));
+  assert.equal(printable.headers.get('x-costrouter-model'), 'claude-haiku-4-5', 'a stop Anthropic takes');
+  await printable.arrayBuffer();
+  r.upstream.reset();
+  const named = await r.chat({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'hi' }], stop: ['\n', 'END'] }, { key: KEYS.policyco });
+  assert.equal(named.status, 200, await named.clone().text());
+  assert.deepEqual(r.upstream.requests()[0].body.stop_sequences, ['END'], 'named by the client: answered, the whitespace stop left out');
   await named.arrayBuffer();
 });
