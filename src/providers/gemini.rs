@@ -680,8 +680,12 @@ impl GeminiStream {
     }
 
     fn chunk(&self, index: u32, delta: Value, finish_reason: Option<&str>) -> Value {
+        self.chunk_with_logprobs(index, delta, finish_reason, None)
+    }
+
+    fn chunk_with_logprobs(&self, index: u32, delta: Value, finish_reason: Option<&str>, logprobs: Option<Value>) -> Value {
         json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model,
-            "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": null}]})
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason, "logprobs": logprobs}]})
     }
 }
 
@@ -743,7 +747,9 @@ impl StreamTranslator for GeminiStream {
                 delta.insert("tool_calls".into(), entries.collect());
             }
             if !delta.is_empty() {
-                out.push(self.chunk(index, Value::Object(delta), None));
+                // Each streamed candidate carries the logprobs of its own tokens, as OpenAI's
+                // chunks do (the whole answer's are these joined).
+                out.push(self.chunk_with_logprobs(index, Value::Object(delta), None, logprobs(c)));
             }
             // OpenAI sends the finish reason in a chunk of its own, with an empty delta.
             if let Some(reason) = c.get("finishReason").and_then(Value::as_str) {
@@ -1276,6 +1282,21 @@ mod tests {
             assert!(s.is_complete());
             assert_eq!(s.usage(), Some(Usage { input_tokens: 9, cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 30, reasoning_tokens: 20, ..Usage::default() }));
         }
+    }
+
+    #[test]
+    fn streamed_logprobs_go_with_their_text() {
+        let stream = concat!(
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Yes\"}],\"role\": \"model\"},\"index\": 0,",
+            "\"logprobsResult\": {\"topCandidates\": [{\"candidates\": [{\"token\": \"Yes\", \"logProbability\": -0.2}]}], \"chosenCandidates\": [{\"token\": \"Yes\", \"logProbability\": -0.2}]}}]}\r\n\r\n",
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \".\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0,",
+            "\"logprobsResult\": {\"topCandidates\": [], \"chosenCandidates\": [{\"token\": \".\"}]}}]}\r\n\r\n",
+        );
+        let (out, _) = run_stream(stream, stream.len());
+        assert_eq!(out[0]["choices"][0]["logprobs"], json!({"content": [{"token": "Yes", "logprob": -0.2, "bytes": null, "top_logprobs": [{"token": "Yes", "logprob": -0.2, "bytes": null}]}]}));
+        assert_eq!(out[1]["choices"][0]["logprobs"], json!({"content": [{"token": ".", "logprob": 0.0, "bytes": null, "top_logprobs": []}]}));
+        assert_eq!(out[2]["choices"][0]["finish_reason"], "stop");
+        assert_eq!(out[2]["choices"][0]["logprobs"], Value::Null, "the finish chunk carries none (they went with the text)");
     }
 
     #[test]
