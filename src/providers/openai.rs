@@ -336,19 +336,30 @@ impl ToolCallIndexes {
                 let Some(host_index) = call.get("index").and_then(Value::as_u64) else { continue };
                 let id = call.get("id").and_then(Value::as_str).filter(|id| !id.is_empty());
                 let names = call.pointer("/function/name").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-                let index = self.place(choice_index, host_index, id, names);
+                let (index, continues) = self.place(choice_index, host_index, id, names);
                 if index != host_index {
                     call["index"] = json!(index);
+                }
+                // openai-python's stream helper joins string fields across a call's deltas: an
+                // id (or name) sent again would reach the client as `call_3call_3`.
+                if continues {
+                    if let Some(call) = call.as_object_mut() {
+                        call.remove("id");
+                        if let Some(function) = call.get_mut("function").and_then(Value::as_object_mut) {
+                            function.remove("name");
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// The index a delta the host sent at `host_index` goes out at. `names`: the delta carries the
-    /// function's name, so it begins a call; a new id on a delta that does not is a host that
-    /// gives every piece of one call an id of its own (some vLLM builds, mlx-openai-server), and
-    /// the piece goes on with its call.
-    fn place(&mut self, choice: u64, host_index: u64, id: Option<&str>, names: bool) -> u64 {
+    /// The index a delta the host sent at `host_index` goes out at, and whether it carries an id
+    /// for a call that has already shown one (the host repeats it, or gives each piece an id of
+    /// its own). `names`: the delta carries the function's name, so it begins a call; a new id on
+    /// a delta that does not is a host that gives every piece of one call an id of its own (some
+    /// vLLM builds, mlx-openai-server), and the piece goes on with its call.
+    fn place(&mut self, choice: u64, host_index: u64, id: Option<&str>, names: bool) -> (u64, bool) {
         let index = match id {
             // The continuation of the call last sent at this index, wherever that went.
             None => self.sent_at.get(&(choice, host_index)).copied().unwrap_or(host_index),
@@ -356,13 +367,16 @@ impl ToolCallIndexes {
                 let key = (choice, id.to_string());
                 match self.by_id.get(&key) {
                     // The same call again (some hosts repeat its id on every delta).
-                    Some(&index) => index,
+                    Some(&index) => {
+                        self.sent_at.insert((choice, host_index), index);
+                        return (index, true);
+                    }
                     None => {
                         let index = match self.held.get(&(choice, host_index)) {
                             // Free, or held by a call whose id had not come yet (this is it).
                             None | Some(false) => host_index,
                             // A piece of the call last begun at this index, under an id of its own.
-                            Some(true) if !names => return self.sent_at.get(&(choice, host_index)).copied().unwrap_or(host_index),
+                            Some(true) if !names => return (self.sent_at.get(&(choice, host_index)).copied().unwrap_or(host_index), true),
                             // Another call holds it: the lowest index none holds.
                             Some(true) => {
                                 let free_from = self.free_from.entry(choice).or_insert(0);
@@ -381,7 +395,7 @@ impl ToolCallIndexes {
         let has_id = self.held.entry((choice, index)).or_insert(false);
         *has_id |= id.is_some();
         self.sent_at.insert((choice, host_index), index);
-        index
+        (index, false)
     }
 }
 
@@ -856,6 +870,7 @@ mod tests {
         let calls = accumulated_tool_calls(&chunks);
         assert_eq!(calls.len(), 1, "{calls:?}");
         assert_eq!(calls[0]["function"], json!({"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}));
+        assert_eq!(calls[0]["id"], "call_a1", "the first id only: the SDKs join the ids of a call's deltas");
     }
 
     #[test]
@@ -867,14 +882,28 @@ mod tests {
             r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}"#,
             r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"g","arguments":"{}"}}]}}]}"#,
             r#"{"id":"c","choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"id":"call_3","type":"function","function":{"name":"h","arguments":""}}]}}]}"#,
-            // A host that repeats the id on every delta of a call.
-            r#"{"id":"c","choices":[{"index":1,"delta":{"tool_calls":[{"index":0,"id":"call_3","function":{"arguments":"{}"}}]}}]}"#,
         ];
         let mut s = OpenAiStream::new("openai");
         for event in openai {
             let sent: Value = serde_json::from_str(event).unwrap();
             assert_eq!(stream_chunks(&mut s, &[event]), vec![sent], "passed through as sent");
         }
+    }
+
+    #[test]
+    fn an_id_and_name_a_host_repeats_on_every_delta_go_out_once() {
+        let repeated = [
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_3","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_3","type":"function","function":{"name":"get_weather","arguments":"{\"city\":"}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_3","type":"function","function":{"name":"get_weather","arguments":"\"Paris\"}"}}]}}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_4","type":"function","function":{"name":"get_time","arguments":"{}"}}]}}]}"#,
+        ];
+        let chunks = stream_chunks(&mut OpenAiStream::new("host"), &repeated);
+        assert_eq!(accumulated_tool_calls(&chunks), vec![
+            json!({"id": "call_3", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}),
+            json!({"id": "call_4", "function": {"name": "get_time", "arguments": "{}"}}),
+        ]);
+        assert_eq!(chunks[1]["choices"][0]["delta"]["tool_calls"][0], json!({"index": 0, "type": "function", "function": {"arguments": "{\"city\":"}}));
     }
 
     #[test]
