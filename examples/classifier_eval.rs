@@ -75,7 +75,7 @@ fn main() {
         by_source.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
     );
 
-    let results: Vec<_> = records.iter().map(|r| classify(&r.request)).collect();
+    let results: Vec<_> = records.iter().map(|r| classify(&r.request, None)).collect();
 
     // Task class: accuracy, per-class recall and precision, confusion matrix.
     let classes = TaskClass::ALL;
@@ -293,7 +293,7 @@ fn print_timings(records: &[Record]) {
         per.clear();
         for r in records {
             let t = Instant::now();
-            std::hint::black_box(classify(std::hint::black_box(&r.request)));
+            std::hint::black_box(classify(std::hint::black_box(&r.request), None));
             per.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }
@@ -329,14 +329,14 @@ fn print_timings(records: &[Record]) {
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": text}]}))
         .unwrap();
-        let scanned = classify(&req).features.scanned_bytes;
+        let scanned = classify(&req, None).features.scanned_bytes;
         for _ in 0..iters / 10 {
-            std::hint::black_box(classify(&req));
+            std::hint::black_box(classify(&req, None));
         }
         let mut t: Vec<f64> = (0..iters)
             .map(|_| {
                 let s = Instant::now();
-                std::hint::black_box(classify(std::hint::black_box(&req)));
+                std::hint::black_box(classify(std::hint::black_box(&req), None));
                 s.elapsed().as_secs_f64() * 1e6
             })
             .collect();

@@ -198,7 +198,7 @@ struct LineContext {
 }
 
 fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
-    let mut f = Facts::for_chat(req);
+    let mut f = Facts::for_chat(req, None);
     f.plan = ctx.plan.clone();
     // Tags as the worker resolves them: `x_costrouter` stands for the headers, then the body's
     // `metadata`, then its `user` (a tag the worker would refuse is left out here).

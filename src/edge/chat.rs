@@ -60,7 +60,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         chat.model = alias.to_string();
         rc.set_model(&chat.model);
     }
-    let mut facts = Facts::for_chat(&chat);
+    let mut facts = Facts::for_chat(&chat, Some(&principal.tenant.id));
     facts.model_served = cfg.catalog.resolve(&chat.model).map(|m| m.name.clone()).unwrap_or_default();
     rc.prompt_tokens.set(facts.prompt_tokens);
     facts.plan = principal.tenant.plan.clone();

@@ -1705,9 +1705,10 @@ fn clamp01(x: f64) -> f64 {
 }
 
 /// Classifies a chat request: task class, difficulty in [0, 1] and risk tier, each with its reason.
-/// Deterministic, allocation-light, and bounded in cost by the scan caps above.
-pub fn classify(req: &ChatRequest) -> Classification {
-    let prompt = crate::tokens::prompt_tokens(req);
+/// Deterministic, allocation-light, and bounded in cost by the scan caps above. `tenant`: whose
+/// request it is, for the token counts of its long texts seen before (`tokens::prompt_tokens`).
+pub fn classify(req: &ChatRequest, tenant: Option<&str>) -> Classification {
+    let prompt = crate::tokens::prompt_tokens(req, tenant);
     let mut f = Features {
         // Exact for OpenAI-encoded models, estimated for others (see `crate::tokens::prompt_tokens`).
         prompt_tokens: prompt.count,
@@ -2244,6 +2245,11 @@ fn decide_risk(req: &ChatRequest, s: &Scan) -> (RiskTier, String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Classification with every text counted (no tenant's counts kept).
+    fn classify(req: &ChatRequest) -> Classification {
+        super::classify(req, None)
+    }
 
     fn req(v: serde_json::Value) -> ChatRequest {
         ChatRequest::from_value(v).unwrap()

@@ -605,9 +605,10 @@ impl Facts {
     }
 
     /// The facts a chat request carries by itself; the edge adds tenant, tags, host and geography.
-    pub fn for_chat(req: &crate::api::chat::ChatRequest) -> Facts {
+    /// `tenant`: see [`super::classify::classify`].
+    pub fn for_chat(req: &crate::api::chat::ChatRequest, tenant: Option<&str>) -> Facts {
         use crate::api::chat::ResponseFormat;
-        let c = super::classify::classify(req);
+        let c = super::classify::classify(req, tenant);
         Facts {
             task: Some(c.task),
             difficulty: c.difficulty,
@@ -864,7 +865,7 @@ route = { strategy = "requested" }
     fn legacy_functions_are_tools() {
         let req = crate::api::chat::ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"weather?"}],
             "functions":[{"name":"get_weather","parameters":{"type":"object","properties":{}}}]}"#).unwrap();
-        assert!(Facts::for_chat(&req).has_tools);
+        assert!(Facts::for_chat(&req, None).has_tools);
     }
 
     #[test]

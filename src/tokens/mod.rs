@@ -10,6 +10,7 @@
 mod estimate;
 pub mod exact;
 pub mod prefix;
+pub mod seen_counts;
 #[cfg(test)]
 mod oracle;
 #[cfg(test)]
@@ -53,10 +54,13 @@ pub fn encoding_for_model(model: &str) -> Option<Encoding> {
 /// the chars/4 estimate. Other vendors' tokenizers are not public in a form the worker can ship
 /// (Anthropic's and Gemini's counts come from their usage reports after the call), so for their
 /// models and for aliases the count is an estimate, and says so in [`PromptTokens::exact`].
-pub fn prompt_tokens(req: &ChatRequest) -> PromptTokens {
+///
+/// `tenant`: the tenant the request is counted for, whose long texts counted before (a system
+/// prompt, a conversation's history) are not counted again ([`seen_counts`]); `None` counts all.
+pub fn prompt_tokens(req: &ChatRequest, tenant: Option<&str>) -> PromptTokens {
     match encoding_for_model(&req.model) {
         Some(enc) => {
-            let (count, system) = chat_prompt_counts(enc, req);
+            let (count, system) = chat_prompt_counts(&Counter { encoding: enc, tenant }, req);
             PromptTokens { count, exact: true, system }
         }
         None => PromptTokens { count: estimate_prompt_tokens(req), exact: false, system: prefix::text_tokens(&req.model, &prefix::system_prompt(req)) },
@@ -123,26 +127,48 @@ const IMAGE_DEFAULT: u64 = 85 + 4 * 170;
 ///   10 for cl100k-era models, plus `name:description`, 3 for the properties and per property 3
 ///   plus `name:type:description`, enum values 3 each plus their tokens, and 12 at the end).
 pub fn count_chat_prompt_tokens(enc: Encoding, req: &ChatRequest) -> u64 {
-    chat_prompt_counts(enc, req).0
+    chat_prompt_counts(&Counter { encoding: enc, tenant: None }, req).0
+}
+
+/// How a prompt's texts are counted: with an encoding, and for a tenant whose long texts counted
+/// before are looked up rather than counted again.
+struct Counter<'a> {
+    encoding: Encoding,
+    tenant: Option<&'a str>,
+}
+
+thread_local! {
+    static SEEN: std::cell::RefCell<seen_counts::SeenCounts> = std::cell::RefCell::new(Default::default());
+}
+
+impl Counter<'_> {
+    fn text(&self, text: &str) -> u64 {
+        match self.tenant {
+            Some(tenant) if text.len() >= seen_counts::MIN_TEXT_BYTES => {
+                SEEN.with(|seen| seen.borrow_mut().count_or(tenant, self.encoding, text, || count(self.encoding, text)))
+            }
+            _ => count(self.encoding, text),
+        }
+    }
 }
 
 /// [`count_chat_prompt_tokens`], and the tokens of the contents of the leading system and
 /// developer messages (the system prompt a provider could cache), from the same pass: a long
 /// system prompt is tokenized once per request.
-fn chat_prompt_counts(enc: Encoding, req: &ChatRequest) -> (u64, u64) {
+fn chat_prompt_counts(counter: &Counter, req: &ChatRequest) -> (u64, u64) {
     let mut total = REPLY_PRIMING;
     let mut system = 0;
     let mut leading_system = true;
     for m in &req.messages {
-        let content = m.content.as_ref().map_or(0, |c| content_tokens(enc, c));
+        let content = m.content.as_ref().map_or(0, |c| content_tokens(counter, c));
         leading_system &= matches!(m.role, Role::System | Role::Developer);
         if leading_system {
             system += content;
         }
-        total += message_tokens(enc, m, content);
+        total += message_tokens(counter, m, content);
     }
     if let Some(tools) = &req.tools {
-        total += tools_tokens(enc, tools);
+        total += tools_tokens(counter.encoding, tools);
     }
     (total, system)
 }
@@ -162,14 +188,14 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-fn content_tokens(enc: Encoding, content: &Content) -> u64 {
+fn content_tokens(counter: &Counter, content: &Content) -> u64 {
     match content {
-        Content::Text(t) => count(enc, t),
+        Content::Text(t) => counter.text(t),
         Content::Parts(parts) => parts
             .iter()
             .map(|part| match part {
-                ContentPart::Text { text, .. } => count(enc, text),
-                ContentPart::Refusal { refusal, .. } => count(enc, refusal),
+                ContentPart::Text { text, .. } => counter.text(text),
+                ContentPart::Refusal { refusal, .. } => counter.text(refusal),
                 ContentPart::ImageUrl { image_url, .. } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
                 ContentPart::ImageUrl { .. } => IMAGE_DEFAULT,
                 ContentPart::InputAudio { .. } | ContentPart::File { .. } | ContentPart::Other(_) => 0,
@@ -179,7 +205,8 @@ fn content_tokens(enc: Encoding, content: &Content) -> u64 {
 }
 
 /// A message's tokens, given its content's ([`content_tokens`]).
-fn message_tokens(enc: Encoding, m: &Message, content_tokens: u64) -> u64 {
+fn message_tokens(counter: &Counter, m: &Message, content_tokens: u64) -> u64 {
+    let enc = counter.encoding;
     let mut total = TOKENS_PER_MESSAGE + count(enc, role_name(m.role)) + content_tokens;
     if let Some(name) = &m.name {
         total += count(enc, name) + TOKENS_PER_NAME;
@@ -189,7 +216,7 @@ fn message_tokens(enc: Encoding, m: &Message, content_tokens: u64) -> u64 {
     }
     for call in m.tool_calls.iter().flatten() {
         total += 3 + match &call.function {
-            Some(f) => count(enc, &f.name) + count(enc, &f.arguments),
+            Some(f) => count(enc, &f.name) + counter.text(&f.arguments),
             // A custom tool's call: its name and free-form input.
             None => call.extra.get("custom").map_or(0, |c| count(enc, &c.to_string())),
         };

@@ -407,15 +407,38 @@ fn prompt_tokens_report_the_leading_system_prompt_from_the_same_count() {
         br#"{"model":"gpt-4o","messages":[{"role":"system","content":"You are terse."},{"role":"developer","content":[{"type":"text","text":"Answer in French."}]},{"role":"user","content":"Hello there"},{"role":"system","content":"late, not part of the prefix"}]}"#,
     )
     .unwrap();
-    let p = prompt_tokens(&req);
+    let p = prompt_tokens(&req, None);
     assert!(p.exact);
     assert_eq!(p.count, count_chat_prompt_tokens(Encoding::O200kBase, &req), "the total is unchanged");
     let texts = count_tokens(Encoding::O200kBase, "You are terse.") + count_tokens(Encoding::O200kBase, "Answer in French.");
     assert_eq!(p.system, texts as u64);
     // Without a system prompt there is none; for a model without a known encoding it is estimated.
     let plain = ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
-    assert_eq!(prompt_tokens(&plain).system, 0);
+    assert_eq!(prompt_tokens(&plain, None).system, 0);
     let claude = ChatRequest::parse(br#"{"model":"claude-haiku-4-5","messages":[{"role":"system","content":"12345678"},{"role":"user","content":"hi"}]}"#).unwrap();
-    assert_eq!(prompt_tokens(&claude), PromptTokens { count: estimate_prompt_tokens(&claude), exact: false, system: 2 });
+    assert_eq!(prompt_tokens(&claude, None), PromptTokens { count: estimate_prompt_tokens(&claude), exact: false, system: 2 });
 }
 
+
+#[test]
+fn a_tenants_counts_kept_from_before_are_the_counts() {
+    // A long system prompt, history and tool-call arguments, sent again with one more turn: the
+    // counts read back from before are what counting gives.
+    let system = "You are the support assistant of a bicycle shop. Answer in two sentences at most. ".repeat(20);
+    let args = format!("{{\"query\":\"{}\"}}", "brake pads for a gravel bike ".repeat(12));
+    let turn = |extra: &str| {
+        let body = serde_json::json!({"model": "gpt-4o-mini", "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "Which pads fit my bike? ".repeat(15)},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "search", "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "Shimano B05S resin pads, in stock. ".repeat(10)},
+            {"role": "user", "content": extra}]});
+        ChatRequest::from_value(body).unwrap()
+    };
+    for tenant in ["acme", "globex"] {
+        for extra in ["Thanks!", "And for the rear wheel?", "Thanks!"] {
+            let req = turn(extra);
+            assert_eq!(prompt_tokens(&req, Some(tenant)), prompt_tokens(&req, None), "{tenant}: {extra}");
+        }
+    }
+}

@@ -53,12 +53,14 @@ pub unsafe extern "C" fn parse_only(ptr: *const u8, len: usize) -> u32 {
 
 /// The decision on an already-parsed request, as the worker makes it: facts (classification
 /// with the exact prompt token count) then the policy's plan. Returns prompt tokens × 100 +
-/// candidates, or 0 when no route was found.
-fn decide_parsed(req: &ChatRequest) -> u64 {
+/// candidates, or 0 when no route was found. `tenant`: `None` counts every text (a prompt the
+/// isolate has not seen); the worker passes its tenant, whose long texts seen before are not
+/// counted again.
+fn decide_parsed(req: &ChatRequest, tenant: Option<&str>) -> u64 {
     SETUP.with(|s| {
         let s = s.borrow();
         let s = s.as_ref().expect("setup first");
-        let facts = Facts::for_chat(req);
+        let facts = Facts::for_chat(req, tenant);
         let everyone = |_: &ProviderConfig| true;
         let input = PlanInput {
             catalog: &s.catalog,
@@ -99,26 +101,33 @@ pub unsafe extern "C" fn keep(ptr: *const u8, len: usize) -> u32 {
     }
 }
 
-/// The decision on the kept request.
+/// The decision on the kept request, its prompt counted as never seen.
 #[no_mangle]
 pub extern "C" fn decide() -> u64 {
-    PARSED.with(|p| decide_parsed(p.borrow().as_ref().expect("keep first")))
+    PARSED.with(|p| decide_parsed(p.borrow().as_ref().expect("keep first"), None))
+}
+
+/// The decision on the kept request for a tenant that sent its texts before (the next turn of a
+/// conversation resends the system prompt and history): their counts are looked up.
+#[no_mangle]
+pub extern "C" fn decide_seen() -> u64 {
+    PARSED.with(|p| decide_parsed(p.borrow().as_ref().expect("keep first"), Some("bench")))
 }
 
 /// Parse and decide: the whole per-request CPU of routing.
 #[no_mangle]
 pub unsafe extern "C" fn parse_and_decide(ptr: *const u8, len: usize) -> u64 {
-    ChatRequest::parse(bytes(ptr, len)).map_or(0, |r| decide_parsed(&r))
+    ChatRequest::parse(bytes(ptr, len)).map_or(0, |r| decide_parsed(&r, None))
 }
 
 /// The exact prompt token count alone, on the kept request.
 #[no_mangle]
 pub extern "C" fn prompt_tokens() -> u64 {
-    PARSED.with(|p| costrouter::tokens::prompt_tokens(p.borrow().as_ref().expect("keep first")).count)
+    PARSED.with(|p| costrouter::tokens::prompt_tokens(p.borrow().as_ref().expect("keep first"), None).count)
 }
 
 /// Classification alone (it includes the prompt token count), on the kept request.
 #[no_mangle]
 pub extern "C" fn classify() -> u64 {
-    PARSED.with(|p| costrouter::routing::classify::classify(p.borrow().as_ref().expect("keep first")).features.prompt_tokens)
+    PARSED.with(|p| costrouter::routing::classify::classify(p.borrow().as_ref().expect("keep first"), None).features.prompt_tokens)
 }
