@@ -207,6 +207,14 @@ impl CostEvent {
         ]
     }
 
+    /// The Analytics Engine data point, as the JSON `writeDataPoint` takes: the tenant as its
+    /// index (sampling is per index), [`CostEvent::blobs`] and [`CostEvent::doubles`].
+    pub fn data_point(&self) -> String {
+        // A double that is not finite would be JSON's null, which the dataset refuses.
+        let doubles = self.doubles().map(|d| if d.is_finite() { d } else { 0.0 });
+        serde_json::json!({"indexes": [self.tenant], "blobs": self.blobs(), "doubles": doubles}).to_string()
+    }
+
     pub fn doubles(&self) -> [f64; 11] {
         [
             self.input_tokens as f64,
@@ -230,6 +238,23 @@ mod tests {
     use crate::pricing::PriceTable;
     use crate::receipt::UsageBasis;
     use crate::usage::Usage;
+
+    #[test]
+    fn the_data_point_is_the_tenant_its_blobs_and_its_doubles() {
+        let prices = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2}}}"#).unwrap();
+        let usage = Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() };
+        let receipt = Receipt::priced("req_1", "openai", "m", "direct", "r", Some(usage), UsageBasis::Estimated, &prices, "m", Some("m"));
+        let mut event = CostEvent::from_receipt("acme", Attribution { feature: "say \"hi\"\n".into(), ..Attribution::default() }, "US", 200, &receipt, f64::NAN);
+        event.cost_usd = f64::INFINITY;
+        let point: serde_json::Value = serde_json::from_str(&event.data_point()).unwrap();
+        assert_eq!(point["indexes"], serde_json::json!(["acme"]));
+        assert_eq!(point["blobs"], serde_json::json!(event.blobs()), "every blob, escaped for JSON");
+        assert_eq!(point["blobs"][0], "say \"hi\"\n");
+        let doubles = point["doubles"].as_array().unwrap();
+        assert_eq!(doubles.len(), event.doubles().len());
+        assert!(doubles.iter().all(|d| d.is_f64()), "a NaN or an infinity goes as 0, never null: {doubles:?}");
+        assert_eq!((doubles[0].as_f64(), doubles[4].as_f64(), doubles[6].as_f64()), (Some(10.0), Some(0.0), Some(0.0)));
+    }
 
     #[test]
     fn a_cut_off_stream_keeps_its_cost_and_names_its_error() {

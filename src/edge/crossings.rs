@@ -14,6 +14,9 @@ extern "C" {
     #[wasm_bindgen(js_name = rateLimitAllows)]
     fn rate_limit_allows(limiter: &wasm_bindgen::JsValue, key: &str) -> js_sys::Promise;
 
+    #[wasm_bindgen(catch, js_name = writeDataPoint)]
+    fn write_data_point_raw(env: &wasm_bindgen::JsValue, binding: &str, point: &str) -> Result<bool, wasm_bindgen::JsValue>;
+
     #[wasm_bindgen(js_name = durableObjectStub)]
     fn durable_object_stub(env: &wasm_bindgen::JsValue, binding: &str, name: &str) -> wasm_bindgen::JsValue;
 
@@ -42,6 +45,12 @@ extern "C" {
     /// See `upstreamFetch` in `crossings.js` for what the promise resolves to.
     #[wasm_bindgen(js_name = upstreamFetch)]
     pub fn upstream_fetch(url: &str, header_lines: &str, body: &[u8], timeout_ms: f64, want_stream: bool, client_signal: &web_sys::AbortSignal, abandon_after_ms: f64) -> js_sys::Promise;
+}
+
+/// Writes the Analytics Engine data point whose JSON is `point` to the dataset bound as `binding`:
+/// `Ok(false)` when there is none, `Err` with the dataset's refusal.
+pub fn write_data_point(env: &worker::Env, binding: &str, point: &str) -> Result<bool, String> {
+    write_data_point_raw(env, binding, point).map_err(|e| error_message(&e, "the dataset refused the data point"))
 }
 
 /// Name/value pairs as the `name\nvalue\n...` text `crossings.js` reads. Callers make sure no

@@ -61,18 +61,10 @@ pub fn record_failure(env: &Env, rc: &RequestContext, _principal: Option<&Princi
 }
 
 fn write(env: &Env, event: &CostEvent) {
-    if let Ok(dataset) = env.analytics_engine("COST_EVENTS") {
-        let blobs = event.blobs();
-        let point = worker::AnalyticsEngineDataPointBuilder::new()
-            .indexes([event.tenant.as_str()])
-            .blobs(blobs.iter().map(String::as_str))
-            .doubles(event.doubles())
-            .build();
-        if let Err(e) = dataset.write_data_point(&point) {
-            worker::console_error!("cost event not written: {e}");
-        }
+    if let Err(e) = super::crossings::write_data_point(env, "COST_EVENTS", &event.data_point()) {
+        worker::console_error!("cost event not written: {e}");
     }
-    if env.service("EVENT_SINK").is_ok() {
+    if has_event_sink(env) {
         let body = serde_json::to_string(event).unwrap_or_default();
         SINK_OUTBOX.with(|o| {
             let mut o = o.borrow_mut();
@@ -86,6 +78,15 @@ fn write(env: &Env, event: &CostEvent) {
 }
 
 const SINK_OUTBOX_LIMIT: usize = 10_000;
+
+/// Whether the test-only `EVENT_SINK` service is bound, asked once per isolate (bindings do not
+/// change while it lives; asking per event cost three calls into JS and an error's formatting).
+fn has_event_sink(env: &Env) -> bool {
+    thread_local! {
+        static BOUND: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
+    }
+    BOUND.with(|bound| *bound.get_or_init(|| env.service("EVENT_SINK").is_ok()))
+}
 
 thread_local! {
     /// Events waiting to be posted to `EVENT_SINK`. They are posted from a `waitUntil` of the

@@ -86,6 +86,9 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     // client that disconnects there is seen by the worker as it would be in production.
     unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     kvNamespaces: ['CONFIG', 'TENANTS', 'RESPONSE_CACHE'],
+    // As wrangler.toml binds it (Miniflare's dataset keeps nothing): every event is written
+    // through the production path, which logs 'cost event not written' if the dataset refuses it.
+    analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_events' } },
     durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true }, SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true } },
     bindings: {
       OPENAI_API_KEY: 'test-openai-key',

@@ -15,6 +15,13 @@ test('non-streaming chat through OpenAI carries cost headers', async () => {
   assert.ok(Number(resp.headers.get('x-costrouter-cost-usd')) > 0);
 });
 
+test('cost events are written to the Analytics Engine dataset without a refusal', async () => {
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(resp.status, 200);
+  await resp.arrayBuffer();
+  assert.ok(!r.logs().some((l) => l.includes('cost event not written')), r.logs().filter((l) => l.includes('cost event')).join('\n'));
+});
+
 test('streaming chat through Anthropic', async () => {
   const resp = await r.chat({ model: 'claude-haiku-4-5', stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
   assert.equal(resp.status, 200);
