@@ -189,24 +189,33 @@ pub enum ContentPart {
 /// The part types [`ContentPart`] has a variant of (a test holds this list to the enum).
 const KNOWN_PART_TYPES: [&str; 5] = ["text", "image_url", "input_audio", "file", "refusal"];
 
-impl<'de> Deserialize<'de> for ContentPart {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let part = Map::<String, Value>::deserialize(deserializer)?;
-        match part.get("type").and_then(Value::as_str) {
-            Some(kind) if !KNOWN_PART_TYPES.contains(&kind) => Ok(ContentPart::Other(part)),
-            _ => ContentPart::deserialize(Value::Object(part)).map_err(serde::de::Error::custom),
+/// Serde for an enum tagged by `type` whose derive is `remote = "Self"` (inherent functions) and
+/// whose `Other(Map)` variant keeps an object of a type outside `known` whole: the known types go
+/// through the derive, errors and all; `Other` is written back as it came.
+macro_rules! keeps_other_types {
+    ($enum:ident, $known:expr) => {
+        impl<'de> Deserialize<'de> for $enum {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let object = Map::<String, Value>::deserialize(deserializer)?;
+                match object.get("type").and_then(Value::as_str) {
+                    Some(kind) if !$known.contains(&kind) => Ok($enum::Other(object)),
+                    _ => $enum::deserialize(Value::Object(object)).map_err(serde::de::Error::custom),
+                }
+            }
         }
-    }
+
+        impl Serialize for $enum {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $enum::Other(object) => object.serialize(serializer),
+                    known => $enum::serialize(known, serializer),
+                }
+            }
+        }
+    };
 }
 
-impl Serialize for ContentPart {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            ContentPart::Other(part) => part.serialize(serializer),
-            known => ContentPart::serialize(known, serializer),
-        }
-    }
-}
+keeps_other_types!(ContentPart, KNOWN_PART_TYPES);
 
 impl ContentPart {
     /// The fields of the part this router does not read.
@@ -363,24 +372,7 @@ pub enum ResponseFormat {
 /// The format types [`ResponseFormat`] has a variant of (a test holds this list to the enum).
 const KNOWN_FORMAT_TYPES: [&str; 3] = ["text", "json_object", "json_schema"];
 
-impl<'de> Deserialize<'de> for ResponseFormat {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let format = Map::<String, Value>::deserialize(deserializer)?;
-        match format.get("type").and_then(Value::as_str) {
-            Some(kind) if !KNOWN_FORMAT_TYPES.contains(&kind) => Ok(ResponseFormat::Other(format)),
-            _ => ResponseFormat::deserialize(Value::Object(format)).map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-impl Serialize for ResponseFormat {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            ResponseFormat::Other(format) => format.serialize(serializer),
-            known => ResponseFormat::serialize(known, serializer),
-        }
-    }
-}
+keeps_other_types!(ResponseFormat, KNOWN_FORMAT_TYPES);
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct JsonSchemaFormat {
