@@ -52,6 +52,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         (Method::Put, ["tenants", id]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
             let tenant = put_tenant(&kv, env, id, &body).await?;
+            // At once on this isolate; elsewhere within the auth cache's 5 s and KV's propagation.
+            super::auth::forget_tenant(id);
             http::json(200, &tenant, &rid)
         }
         (Method::Put, ["tenants", id, "budgets"]) => {
@@ -149,6 +151,10 @@ struct LedgerConfigCheck {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantBody {
+    /// As `GET` answers it, so a record read, edited and sent back is taken; it must be the
+    /// path's.
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -174,6 +180,9 @@ async fn put_tenant(kv: &KvStore, env: &Env, id: &str, body: &[u8]) -> Result<Te
         return Err(ApiError::conflict(format!("Tenant '{id}' was deleted, and ids are not given again (its ledger and history stay under it); choose another id.")));
     }
     let b: TenantBody = crate::api::deserialize_with_path(crate::api::parse_json_object(body)?)?;
+    if b.id.as_deref().is_some_and(|body_id| body_id != id) {
+        return Err(ApiError::invalid_value("id", format!("The body names tenant '{}' but the path '{id}'; a tenant's id cannot change.", b.id.unwrap_or_default())));
+    }
     if let Some(Some(allowed)) = &b.allowed_models {
         // A misspelt name would shut the tenant out of that model without a word.
         let cfg = super::config::load(env).await?;

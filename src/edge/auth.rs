@@ -237,3 +237,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn forget(hash: &str) {
     CACHE.with(|c| c.borrow_mut().remove(hash));
 }
+
+/// Drops every key of a tenant from this isolate's cache (after its record changed through this
+/// isolate: a narrowed `allowed_models` or a new plan applies to its next request here).
+pub fn forget_tenant(tenant_id: &str) {
+    CACHE.with(|c| c.borrow_mut().retain(|_, (_, principal)| principal.tenant.id != tenant_id));
+}

@@ -223,6 +223,19 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assertError(chatAfter, 401, { code: 'invalid_api_key' });
   // The tenant's other key is untouched.
   assert.equal((await send('/v1/models', { key: other.json.key, who: 'sec-flow' })).status, 200);
+  // A record read, edited and sent back (with its id) is taken; an id other than the path's is not.
+  const edited = { ...(await adminCall('GET', '/admin/tenants/sec-flow')).json, allowed_models: ['fast'] };
+  const saved = await adminCall('PUT', '/admin/tenants/sec-flow', edited);
+  assert.equal(saved.status, 200, saved.text);
+  assert.deepEqual(saved.json, edited);
+  const renamed = await adminCall('PUT', '/admin/tenants/sec-flow', { ...edited, id: 'other-tenant' });
+  assertError(renamed, 400);
+  assert.equal(renamed.json.error.param, 'id');
+  // Narrowed through this isolate: applied to the next request here, not 5 s later (the key
+  // was used, and cached, just before).
+  const narrowed = await chat('gpt-4o-mini', { key: other.json.key, who: 'sec-flow' });
+  assertError(narrowed, 404, { code: 'model_not_found' });
+  assert.equal((await adminCall('PUT', '/admin/tenants/sec-flow', { allowed_models: null })).status, 200);
 
   const relisted = await adminCall('GET', '/admin/keys?tenant_id=sec-flow');
   const entry = relisted.json.data.find((k) => k.key_id === keyId);
