@@ -94,9 +94,30 @@ pub fn unknown_allowed_model(allowed: &[String], catalog: &crate::catalog::Catal
     Some(format!("'{}' names no model or alias of the catalog; known: {}.", unknown.join("', '"), known.join(", ")))
 }
 
+/// The answer to a failed read or write of the tenant and key store (KV). KV takes one write a
+/// second to a key and refuses more with "KV PUT failed: 429 Too Many Requests": two quick
+/// updates of one record are told to wait a second (a 429), not that the store is unreachable;
+/// any other failure is an outage the caller may retry (a 503).
+pub fn store_failure(message: &str) -> crate::api::ApiError {
+    if message.contains("429") {
+        crate::api::ApiError::rate_limited("The tenant and key store takes one write a second to a record, and this one was just written: try again in a second.")
+    } else {
+        crate::api::ApiError::configuration_unavailable(&format!("tenant and key store (KV: {message})"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_too_soon_after_another_is_told_to_wait_not_an_outage() {
+        let soon = store_failure("KV PUT failed: 429 Too Many Requests");
+        assert_eq!((soon.status, soon.code), (429, "rate_limit_exceeded"));
+        let down = store_failure("KV GET failed: 500 Internal Server Error");
+        assert_eq!((down.status, down.code), (503, "configuration_unavailable"));
+        assert!(down.message.contains("KV GET failed"));
+    }
 
     #[test]
     fn allowed_models_must_name_the_catalogs_models_or_aliases() {

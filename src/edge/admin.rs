@@ -123,9 +123,10 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     }
 }
 
-/// A KV read or write that failed (an outage): retryable, as auth's KV failures are, not a 500.
+/// A KV read or write that failed: retryable, as auth's KV failures are, not a 500
+/// (`tenants::store_failure`).
 fn kv_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::configuration_unavailable(&format!("tenant and key store (KV: {e})"))
+    crate::tenants::store_failure(&e.to_string())
 }
 
 async fn get_tenant(kv: &KvStore, id: &str) -> Result<Option<Tenant>, ApiError> {

@@ -3,14 +3,21 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouter, readSse, ADMIN_TOKEN } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 
 let r;
 // A live stream renews its reservation every 5 minutes; here every 400 ms.
-before(async () => { r = await startRouter({ extraBindings: { TEST_RESERVATION_RENEW_MS: '400' } }); });
+before(async () => {
+  r = await startRouter({ extraBindings: { TEST_RESERVATION_RENEW_MS: '400' } });
+  // The downgrade tests want one model cheaper than every other: mistral-small at 0.10 / 0.30 per
+  // million (the seed prices it as gpt-4o-mini now). Stored before the first request loads it.
+  const pricing = JSON.parse(readFileSync(new URL('../../kv-seed/pricing.json', import.meta.url), 'utf8'));
+  pricing.models['mistral-small'] = { provider: 'mistral', input: 0.1, output: 0.3, context_window: 131072, max_output_tokens: 32768 };
+  await (await r.mf.getKVNamespace('CONFIG')).put('pricing', JSON.stringify(pricing));
+});
 after(async () => { await r?.close(); });
 
 const admin = (method, path, body) =>
@@ -259,7 +266,7 @@ test('soft limits warn, scoped budgets downgrade, per-minute limits answer 429 w
   assert.equal(first.headers.get('x-ratelimit-remaining-requests'), '3');
   assert.match(first.headers.get('x-costrouter-budget-warning'), /soft limit passed: soft/);
   // gpt-4o's worst case (about $0.001) does not fit the $0.0005 search budget: the request is
-  // downgraded to the cheapest model in the catalog (mistral-small at 0.1 / 0.3 per million).
+  // downgraded to the cheapest model in the catalog (mistral-small at 0.1 / 0.3 per million, above).
   const down = await r.chat({ model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key, headers: { 'x-costrouter-feature': 'search' } });
   assert.equal(down.status, 200, await down.clone().text());
   assert.equal(down.headers.get('x-costrouter-route'), 'downgrade');
