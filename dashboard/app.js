@@ -359,11 +359,13 @@ async function loadBudgets() {
 
 async function loadDeployments() {
   const res = await must('/v1/deployments');
-  table('deployments', [{ label: 'deployment', num: false }, { label: 'model', num: false }, { label: 'provider', num: false }, { label: 'region', num: false }, { label: 'breaker', num: false }, 'failures in a row', 'successes', 'failures', 'latency ms'],
+  // Total call counts are every tenant's together: an admin's session gets them, a tenant's not.
+  const counts = res.data.some((d) => d.health?.successes != null);
+  table('deployments', [{ label: 'deployment', num: false }, { label: 'model', num: false }, { label: 'provider', num: false }, { label: 'region', num: false }, { label: 'breaker', num: false }, 'failures in a row', ...(counts ? ['successes', 'failures'] : []), 'latency ms'],
     res.data.map((d) => {
       const state = d.health?.breaker?.state ?? 'closed';
       return [d.deployment, d.model, d.provider, d.region ?? '', el('span', { class: `pill ${state}`, 'data-testid': 'breaker-state' }, state.replace('_', '-')),
-        num(d.health?.consecutive_failures ?? 0), num(d.health?.successes ?? 0), num(d.health?.failures ?? 0), d.health?.latency_ms == null ? '' : d.health.latency_ms.toFixed(0)];
+        num(d.health?.consecutive_failures ?? 0), ...(counts ? [num(d.health?.successes ?? 0), num(d.health?.failures ?? 0)] : []), d.health?.latency_ms == null ? '' : d.health.latency_ms.toFixed(0)];
     }));
 }
 

@@ -99,6 +99,8 @@ pub struct OtherCall {
 /// The status and error code of a stream its client closed before the end: billed for what the
 /// provider sent, and not an error of the route (nginx's 499, "client closed request").
 pub const CLIENT_CLOSED_STATUS: u16 = 499;
+/// The longest blob of a data point: 14 of them stay under Analytics Engine's 16 KB for a point.
+pub const BLOB_MAX_BYTES: usize = 1024;
 pub const CLIENT_CLOSED: &str = "client_closed";
 
 impl CostEvent {
@@ -212,7 +214,13 @@ impl CostEvent {
     pub fn data_point(&self) -> String {
         // A double that is not finite would be JSON's null, which the dataset refuses.
         let doubles = self.doubles().map(|d| if d.is_finite() { d } else { 0.0 });
-        serde_json::json!({"indexes": [self.tenant], "blobs": self.blobs(), "doubles": doubles}).to_string()
+        // Analytics Engine refuses a point whose blobs pass 16 KB in all, and the event would be
+        // lost: a client's model name is any length (a 404's event names it).
+        let blobs = self.blobs().map(|b| match b.len() {
+            n if n <= BLOB_MAX_BYTES => b,
+            _ => b[..b.floor_char_boundary(BLOB_MAX_BYTES)].to_string(),
+        });
+        serde_json::json!({"indexes": [self.tenant], "blobs": blobs, "doubles": doubles}).to_string()
     }
 
     pub fn doubles(&self) -> [f64; 11] {
@@ -254,6 +262,14 @@ mod tests {
         assert_eq!(doubles.len(), event.doubles().len());
         assert!(doubles.iter().all(|d| d.is_f64()), "a NaN or an infinity goes as 0, never null: {doubles:?}");
         assert_eq!((doubles[0].as_f64(), doubles[4].as_f64(), doubles[6].as_f64()), (Some(10.0), Some(0.0), Some(0.0)));
+        // A client's model name of any length (a 404's event names it) keeps the point within
+        // the dataset's limits: 20 blobs of 16 KB in all, 20 doubles.
+        event.model = "é".repeat(20_000);
+        let point: serde_json::Value = serde_json::from_str(&event.data_point()).unwrap();
+        let blobs = point["blobs"].as_array().unwrap();
+        assert!(blobs.len() <= 20 && point["doubles"].as_array().unwrap().len() <= 20);
+        assert!(blobs.iter().map(|b| b.as_str().unwrap().len()).sum::<usize>() <= 16 * 1024);
+        assert_eq!(blobs[5].as_str().unwrap(), "é".repeat(BLOB_MAX_BYTES / 2), "cut at a character's edge");
     }
 
     #[test]

@@ -191,7 +191,17 @@ async fn session_principal(env: &Env, token: &str, wanted: Option<&str>) -> Resu
         Some(t) => t,
         None => return Err(ApiError::not_found(format!("No tenant '{id}'."))),
     };
-    Ok(Principal { tenant, key_id: "admin".into(), tags: Default::default(), tags_locked: false })
+    Ok(Principal { tenant, key_id: ADMIN_SESSION_KEY_ID.into(), tags: Default::default(), tags_locked: false })
+}
+
+/// The `key_id` of an admin's dashboard session (router keys' ids are `key_` and hex).
+const ADMIN_SESSION_KEY_ID: &str = "admin";
+
+impl Principal {
+    /// An admin reading a tenant through a dashboard session, rather than the tenant's own key.
+    pub fn is_admin_session(&self) -> bool {
+        self.key_id == ADMIN_SESSION_KEY_ID
+    }
 }
 
 /// Whether `presented` is the admin token (compared in constant time).

@@ -17,7 +17,7 @@ use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
 use crate::providers::{adapter_for, Rejection, Target, UpstreamError};
 use crate::receipt::{Receipt, UsageBasis};
-use crate::routing::cascade::{judge, Verdict};
+use crate::routing::cascade::{judge, OutputCaps, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
 use crate::routing::plan::{plan, Outcome, PlanInput};
 use crate::routing::policy::Facts;
@@ -734,11 +734,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let has_stronger = decision.candidates[i + 1..].iter().any(|c| c.model != candidate.model);
                 if let (Some(settings), true) = (cascade, has_stronger) {
                     // What the model escalated to could write: its adapter's cap or its own.
-                    let stronger_cap = decision.candidates[i + 1..]
-                        .iter()
-                        .find(|c| c.model != candidate.model)
-                        .and_then(|next| crate::budget::cap_without_request(adapter_output_cap(&cfg, next, &chat), cfg.prices.get(&next.price_key).and_then(|p| p.max_output_tokens)));
-                    if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, stronger_cap) {
+                    let cap_of = |c: &Candidate| crate::budget::cap_without_request(adapter_output_cap(&cfg, c, &chat), cfg.prices.get(&c.price_key).and_then(|p| p.max_output_tokens));
+                    let caps = OutputCaps { answered: cap_of(candidate), stronger: decision.candidates[i + 1..].iter().find(|c| c.model != candidate.model).and_then(cap_of) };
+                    if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, caps) {
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
                         let cost = cfg.prices.get(&candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
                         attempts.escalation_cost += cost;

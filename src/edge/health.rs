@@ -90,11 +90,18 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());
     let allowed = principal.tenant.allowed_models.as_deref();
     let visible = |model: &str| cfg.catalog.allows(allowed, model);
+    // The isolate's call counts are every tenant's calls together: a tenant subtracting its own
+    // would see the others' traffic to each deployment. Breaker state, holds and latency stay.
+    let counts_shown = principal.is_admin_session();
     let mut data = Vec::new();
     for model in cfg.catalog.models.values().filter(|m| visible(&m.name)) {
         for d in &model.deployments {
             let key = deployment_key(&d.provider, &d.upstream_model);
-            let health = snapshot.get(&key).cloned().unwrap_or_default();
+            let mut health = serde_json::to_value(snapshot.get(&key).cloned().unwrap_or_default()).unwrap_or_default();
+            if let (false, Some(fields)) = (counts_shown, health.as_object_mut()) {
+                fields.remove("successes");
+                fields.remove("failures");
+            }
             data.push(json!({
                 "deployment": key,
                 "model": model.name,

@@ -423,25 +423,43 @@ pub fn register_secret(secret: &str) {
 /// sometimes echo part of a bad key).
 pub fn redact_secrets(text: &str) -> String {
     let text = KNOWN_SECRETS.with(|known| known.borrow().iter().fold(text.to_string(), |t, k| t.replace(k.as_str(), "[redacted]")));
-    let mut after_quota_word = false;
+    // Words left before the quota figure a "limit" or "used" announces can no longer come
+    // (Anthropic: "the rate limit for your organization (…) of 20,000 input tokens").
+    let mut quota_words_left = 0u8;
+    // Inside a figure written with separators ("20,000" splits at the comma).
+    let mut in_quota_figure = false;
+    let mut after_project_word = false;
     let redacted: String = text
         .split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ':')
         .map(|piece| {
-            let word = piece.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')'));
-            let tail = &piece[word.len()..];
-            // Organization and project ids (OpenAI's rate-limit messages name them) are the
-            // operator's account, not the tenant's business.
-            let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer", "org-", "proj_"].iter().any(|p| word.starts_with(p) && word.len() > 8)
+            let lead_len = piece.len() - piece.trim_start_matches(['(', '[', '`']).len();
+            let (lead, rest) = piece.split_at(lead_len);
+            let word = rest.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')' | ']' | '`'));
+            let tail = &rest[word.len()..];
+            // Organization and project ids (OpenAI's, Groq's and Anthropic's rate-limit messages
+            // name them; Google's name the project number) are the operator's account, not the
+            // tenant's business.
+            let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer", "org-", "org_", "proj_"].iter().any(|p| word.starts_with(p) && word.len() > 8)
                 || (word.len() >= 32 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && word.chars().any(|c| c.is_ascii_digit()));
+            let number = !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.');
+            let project_number = after_project_word && number;
             // So are the account's quota and what every tenant together has used of it
             // ("Limit 30000, Used 29876"; "Requested 500" is the request's own size, which its
             // client needs, as in a context-length refusal's "you requested 130000 tokens").
-            let quota_figure = after_quota_word && !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.');
+            let quota_figure = number && (in_quota_figure || quota_words_left > 0);
             if !word.is_empty() {
-                after_quota_word = ["limit", "used"].iter().any(|q| word.eq_ignore_ascii_case(q));
+                in_quota_figure = quota_figure && piece.ends_with(',');
+                quota_words_left = if ["limit", "used"].iter().any(|q| word.eq_ignore_ascii_case(q)) {
+                    6
+                } else if quota_figure {
+                    0
+                } else {
+                    quota_words_left.saturating_sub(1)
+                };
+                after_project_word = ["project", "project_number", "projects"].iter().any(|q| word.eq_ignore_ascii_case(q));
             }
-            if key_like || quota_figure {
-                format!("[redacted]{tail}")
+            if key_like || quota_figure || project_number {
+                format!("{lead}[redacted]{tail}")
             } else {
                 piece.to_string()
             }
@@ -480,24 +498,24 @@ pub fn refuse_untranslatable(req: &ChatRequest, provider: &str) -> Result<(), Ap
     if set("web_search_options").is_some() {
         return Err(ApiError::invalid_value("web_search_options", format!("{provider} models do not take 'web_search_options' (OpenAI's search models do).")));
     }
-    // A JSON mode with a host's schema beside it: the translation would constrain the answer to
-    // JSON without the schema.
-    if let Some(ResponseFormat::JsonObject { extra }) = &req.response_format {
-        if !extra.is_empty() {
-            let fields = extra.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
-            return Err(ApiError::invalid_value("response_format", format!("{provider} models take a json_object response_format without other fields ({fields}); send a schema as type json_schema.")));
-        }
-    }
     refuse_foreign_types(req, provider)
 }
 
 /// What a provider that takes only OpenAI's own types refuses: a content part or a
-/// `response_format` of a type a host defines beyond them (vLLM's `video_url`, `structural_tag`).
-/// Translated, it would be lost; sent to OpenAI, refused after a round trip.
+/// `response_format` of a type a host defines beyond them (vLLM's `video_url`, `structural_tag`),
+/// or a JSON mode with a host's schema beside it (Together's). Translated, it would be lost (or
+/// the answer constrained to JSON without the schema); sent to OpenAI, refused after a round trip.
 pub fn refuse_foreign_types(req: &ChatRequest, provider: &str) -> Result<(), ApiError> {
-    if let Some(ResponseFormat::Other(format)) = &req.response_format {
-        let kind = format.get("type").and_then(Value::as_str).unwrap_or("");
-        return Err(ApiError::invalid_value("response_format.type", format!("{provider} models do not take response_format type '{kind}' (OpenAI's are text, json_object and json_schema).")));
+    match &req.response_format {
+        Some(ResponseFormat::Other(format)) => {
+            let kind = format.get("type").and_then(Value::as_str).unwrap_or("");
+            return Err(ApiError::invalid_value("response_format.type", format!("{provider} models do not take response_format type '{kind}' (OpenAI's are text, json_object and json_schema).")));
+        }
+        Some(ResponseFormat::JsonObject { extra }) if !extra.is_empty() => {
+            let fields = extra.keys().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+            return Err(ApiError::invalid_value("response_format", format!("{provider} models take a json_object response_format without other fields ({fields}); send a schema as type json_schema.")));
+        }
+        _ => {}
     }
     for (i, message) in req.messages.iter().enumerate() {
         let Some(Content::Parts(parts)) = &message.content else { continue };
@@ -592,6 +610,20 @@ mod tests {
         assert!(error_message_from_body(429, limit).contains("Limit [redacted], Used [redacted]."), "{}", error_message_from_body(429, limit));
         assert!(redact_secrets("Used to work; retry in 20s").contains("Used to work"), "only figures after the words");
         assert!(redact_secrets("However, you requested 130000 tokens").contains("requested 130000"), "the client's own size stays");
+        // Other providers' account ids and quotas: Anthropic's older rate-limit form, Groq's,
+        // Google's project numbers.
+        let anthropic = redact_secrets("This request would exceed the rate limit for your organization (0dccdde6-f924-4f1b-bb3b-92ef846e0a5b) of 20,000 input tokens per minute.");
+        assert_eq!(anthropic, "This request would exceed the rate limit for your organization ([redacted]) of [redacted],[redacted] input tokens per minute.");
+        let groq = redact_secrets("Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hxyzabcdefg` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Used 5000, Requested 1200.");
+        assert!(groq.contains("organization `[redacted]` service tier"), "{groq}");
+        assert!(groq.contains("Limit [redacted], Used [redacted], Requested 1200."), "{groq}");
+        let gemini = redact_secrets("Quota exceeded for quota metric 'Generate Content API requests per minute' and limit 'GenerateContent request limit per minute for a region' of service 'generativelanguage.googleapis.com' for consumer 'project_number:123456789012'.");
+        assert!(gemini.ends_with("'project_number:[redacted]'."), "{gemini}");
+        let disabled = redact_secrets("Generative Language API has not been used in project 123456789012 before or it is disabled.");
+        assert_eq!(disabled, "Generative Language API has not been used in project [redacted] before or it is disabled.");
+        // Figures of the request itself stay, near the words or not.
+        assert_eq!(redact_secrets("max_tokens: 100000 > 64000, which is the maximum allowed"), "max_tokens: 100000 > 64000, which is the maximum allowed");
+        assert!(redact_secrets("Please reduce the length of the messages. You requested 130000 tokens; the limit is exceeded").contains("requested 130000"));
         let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "a".repeat(2000));
         assert!(error_message_from_body(400, long.as_bytes()).chars().count() <= 501);
     }

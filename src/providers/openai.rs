@@ -541,6 +541,9 @@ mod tests {
         let e = chat_body(&video_only, "m", &openai, true).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages[1].content[0].type"), "{}", e.message);
         assert!(e.message.contains("'video_url'"), "{}", e.message);
+        let with_schema = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object","schema":{"type":"object"}}}"#);
+        assert_eq!(chat_body(&with_schema, "m", &openai, true).unwrap_err().param.as_deref(), Some("response_format"));
+        assert_eq!(chat_body(&with_schema, "m", &Quirks::default(), true).unwrap()["response_format"]["schema"], json!({"type": "object"}), "a host's own schema goes on");
     }
 
     #[test]

@@ -36,19 +36,40 @@ const REFUSAL_OPENINGS: &[&str] = &[
     "i apologize, but i cannot",
 ];
 
-/// `stronger_cap`: the most output tokens the model it would escalate to may write for this
-/// request (its adapter's or its own cap; `None`: not known to be capped).
+/// The most output tokens one answer may have, for this request (an adapter's or a model's own
+/// cap; `None`: not known to be capped).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OutputCaps {
+    /// The model that answered.
+    pub answered: Option<u64>,
+    /// The model the cascade would escalate to.
+    pub stronger: Option<u64>,
+}
+
+/// The stronger model's cap alone.
+impl From<Option<u64>> for OutputCaps {
+    fn from(stronger: Option<u64>) -> Self {
+        OutputCaps { answered: None, stronger }
+    }
+}
+
 /// Every choice is judged (with `n` > 1, one weak choice is as served as the first): the first
 /// that fails escalates, its reason naming it when there are several.
-pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, stronger_cap: Option<u64>) -> Verdict {
+pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, caps: impl Into<OutputCaps>) -> Verdict {
+    let caps = caps.into();
     let choices = answer.get("choices").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     if choices.is_empty() {
         return Verdict::Escalate("no choices".into());
     }
-    // Usage counts every choice's output; a cap bounds one answer: each choice is taken to have
-    // written its share (exact when all were cut at one cap; a cut choice beside a short one
-    // wrote more, which can only escalate a choice the stronger model would also cut).
-    let written = answer.pointer("/usage/completion_tokens").and_then(Value::as_u64).map(|all| all.div_ceil(choices.len() as u64));
+    // What a choice cut on length wrote: usage's count for a single answer; with several, usage
+    // counts them all and a cap bounds each, so the answering model's cap (a choice cut without
+    // a client cap wrote just that), or, not known, each choice's share.
+    let usage = answer.pointer("/usage/completion_tokens").and_then(Value::as_u64);
+    let written = match choices.len() {
+        1 => usage,
+        n => caps.answered.or(usage.map(|all| all.div_ceil(n as u64))),
+    };
+    let stronger_cap = caps.stronger;
     for (i, choice) in choices.iter().enumerate() {
         if let Verdict::Escalate(why) = judge_choice(choice, written, req, min_logprob, stronger_cap) {
             return Verdict::Escalate(if choices.len() > 1 { format!("choice {i}: {why}") } else { why });
@@ -264,6 +285,14 @@ mod tests {
         cut["usage"]["completion_tokens"] = json!(32768);
         assert_eq!(judge(&cut, &req(r#","n":2"#), None, Some(32768)), Verdict::Escalate("choice 0: stopped on length".into()), "each may be twice as long");
         assert_eq!(judge(&cut, &req(r#","n":2"#), None, Some(16384)), Verdict::Accept);
+        // One choice cut at the answering model's cap of 16,384, the other short: usage says
+        // 16,884, but the cut one wrote 16,384, which a stronger model capped alike also stops at.
+        let mut uneven = cut.clone();
+        uneven["choices"][1]["finish_reason"] = json!("stop");
+        uneven["usage"]["completion_tokens"] = json!(16884);
+        let caps = |answered, stronger| OutputCaps { answered: Some(answered), stronger: Some(stronger) };
+        assert_eq!(judge(&uneven, &req(r#","n":2"#), None, caps(16384, 16384)), Verdict::Accept);
+        assert_eq!(judge(&uneven, &req(r#","n":2"#), None, caps(16384, 32768)), Verdict::Escalate("choice 0: stopped on length".into()));
         let refusal = json!({"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]});
         assert_eq!(judge(&refusal, &req(""), None, None), Verdict::Escalate("refusal".into()));
         let bad_tool = json!({"choices":[{"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{oops"}}]},"finish_reason":"tool_calls"}]});

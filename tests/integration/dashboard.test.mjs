@@ -395,6 +395,12 @@ test('an admin session picks a tenant with ?tenant=; a revoked key ends its sess
   assert.equal((await getJson('/v1/usage?tenant=../x', { key: null, cookie })).status, 400);
   const tenants = await getJson('/dashboard/tenants', { key: null, cookie });
   assert.ok(tenants.json.data.includes('acme') && tenants.json.data.includes('globex'));
+  // Deployments' total call counts (every tenant's calls together) to the admin, not to tenants.
+  const asAdmin = await getJson('/v1/deployments?tenant=globex', { key: null, cookie });
+  assert.ok(asAdmin.json.data.every((d) => typeof d.health.successes === 'number' && typeof d.health.failures === 'number'), asAdmin.text);
+  const asTenant = await getJson('/v1/deployments');
+  assert.equal(asTenant.status, 200, asTenant.text);
+  assert.ok(asTenant.json.data.every((d) => !('successes' in d.health) && !('failures' in d.health) && 'consecutive_failures' in d.health), asTenant.text);
 
   // The admin page in the browser: the picker switches tenants.
   const page = await newPage();

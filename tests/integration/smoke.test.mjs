@@ -15,7 +15,10 @@ test('non-streaming chat through OpenAI carries cost headers', async () => {
   assert.ok(Number(resp.headers.get('x-costrouter-cost-usd')) > 0);
 });
 
-test('cost events are written to the Analytics Engine dataset without a refusal', async () => {
+// Miniflare's dataset keeps nothing and refuses nothing: this checks the write path runs (the
+// point's JSON parses, the binding is called); the limits the real dataset enforces are held by
+// a native test of CostEvent::data_point.
+test('cost events go through the Analytics Engine write path without an error', async () => {
   const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(resp.status, 200);
   await resp.arrayBuffer();
