@@ -209,6 +209,14 @@ impl CostEvent {
         ]
     }
 
+    /// Every token the request's provider calls took, as per-minute token limits count them: its
+    /// answer's and those of the calls made before it (a cascade's weak answers, a provider
+    /// embedder's lookup, failed attempts that were billed).
+    pub fn tokens_used(&self) -> u64 {
+        let others: u64 = self.shape.other_calls.iter().map(|c| c.input_tokens + c.output_tokens).sum();
+        self.input_tokens + self.output_tokens + others
+    }
+
     /// The Analytics Engine data point, as the JSON `writeDataPoint` takes: the tenant as its
     /// index (sampling is per index), [`CostEvent::blobs`] and [`CostEvent::doubles`].
     pub fn data_point(&self) -> String {
@@ -270,6 +278,15 @@ mod tests {
         assert!(blobs.len() <= 20 && point["doubles"].as_array().unwrap().len() <= 20);
         assert!(blobs.iter().map(|b| b.as_str().unwrap().len()).sum::<usize>() <= 16 * 1024);
         assert_eq!(blobs[5].as_str().unwrap(), "é".repeat(BLOB_MAX_BYTES / 2), "cut at a character's edge");
+    }
+
+    #[test]
+    fn the_tokens_a_request_used_include_its_other_calls() {
+        let mut event = CostEvent::failure("acme", Attribution::default(), "US", 502, "req_1", "upstream_error", "m", 1.0);
+        (event.input_tokens, event.output_tokens) = (100, 20);
+        assert_eq!(event.tokens_used(), 120);
+        event.shape.other_calls.push(OtherCall { provider: "openai".into(), model: "gpt-4o-mini".into(), input_tokens: 100, cached_input_tokens: 0, output_tokens: 300, cost: crate::money::Usd::ZERO });
+        assert_eq!(event.tokens_used(), 520, "a cascade's weak answer took tokens of the minute too");
     }
 
     #[test]

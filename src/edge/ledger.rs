@@ -275,7 +275,7 @@ impl Ledger {
                     let covered = Covered { team: tag(|a| &a.team), feature: tag(|a| &a.feature), env: tag(|a| &a.environment), key_id: &item.key_id };
                     ledger.finish(&item.request_id, item.actual.unwrap_or(Usd::ZERO), &covered, b.now);
                     if let (Some(admitted), Some(event)) = (item.admitted_tokens, &item.event) {
-                        ledger.count_used_tokens(&item.key_id, admitted, event.input_tokens + event.output_tokens, b.now);
+                        ledger.count_used_tokens(&item.key_id, admitted, event.tokens_used(), b.now);
                     }
                     self.finished.borrow_mut().remember(&item.request_id);
                 }
