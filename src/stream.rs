@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::providers::sse::SseParser;
 use crate::providers::{StreamTranslator, UpstreamError};
 use crate::receipt::UsageBasis;
+use crate::tokens::TextTally;
 use crate::usage::Usage;
 
 /// The `code` of the error event that ends a broken stream (and of its cost event).
@@ -27,8 +28,8 @@ pub struct StreamSession {
     first_chunk: Option<(Value, Value)>,
     error: Option<String>,
     chunks_sent: usize,
-    /// Characters of generated text sent, to estimate usage when a host reports none.
-    output_chars: usize,
+    /// Generated text sent, to estimate usage when a host reports none.
+    output: TextTally,
     /// A chunk the client would act on has been produced: text, a tool call, a refusal or a
     /// finish reason. Until then a failed stream can still be retried elsewhere.
     committed: bool,
@@ -53,7 +54,10 @@ pub struct StreamOutcome {
     pub complete: bool,
     pub error: Option<String>,
     pub chunks_sent: usize,
-    pub output_chars: usize,
+    /// The generated text sent, as the usage estimate counts it.
+    pub output: TextTally,
+    /// The tier the stream said it was served in, for an estimate without a usage report.
+    pub service_tier: crate::usage::ServiceTier,
     /// A choice finished at its token limit.
     pub length_stop: bool,
     /// The prompt's size, for usage the provider did not report (see `StreamSession`).
@@ -66,11 +70,16 @@ impl StreamOutcome {
     /// off or abandoned before its final count; the text already sent was generated and is
     /// billed, so an incomplete stream is billed at least the estimate from that text.
     pub fn billed_usage(&self) -> (Usage, UsageBasis) {
-        let output_estimate = (self.output_chars as u64).div_ceil(4);
+        // As a whole answer's text is estimated (`tokens::estimate_text_tokens`): Chinese,
+        // Japanese and Korean near a token a character, not four characters to one.
+        let output_estimate = self.output.tokens();
         match self.usage {
             Some(u) if self.complete || u.output_tokens >= output_estimate => (u, UsageBasis::Reported),
             Some(u) => (Usage { output_tokens: output_estimate, ..u }, UsageBasis::Estimated),
-            None => (Usage { input_tokens: self.prompt_tokens_estimate, output_tokens: output_estimate, ..Usage::default() }, UsageBasis::Estimated),
+            None => (
+                Usage { input_tokens: self.prompt_tokens_estimate, output_tokens: output_estimate, service_tier: self.service_tier, ..Usage::default() },
+                UsageBasis::Estimated,
+            ),
         }
     }
 }
@@ -101,7 +110,7 @@ impl StreamSession {
             first_chunk: None,
             error: None,
             chunks_sent: 0,
-            output_chars: 0,
+            output: TextTally::default(),
             committed: false,
             model_failed: false,
             failure_status: None,
@@ -117,7 +126,7 @@ impl StreamSession {
 
     /// Whether any generated text has come (content, refusal, reasoning, tool-call arguments).
     pub fn has_output(&self) -> bool {
-        self.output_chars > 0
+        self.output.chars() > 0
     }
 
     /// Why the stream failed, once it has.
@@ -138,6 +147,17 @@ impl StreamSession {
     /// Whether the provider's end-of-stream marker has arrived.
     pub fn upstream_complete(&self) -> bool {
         self.translator.is_complete()
+    }
+
+    /// The provider sent nothing for `silent_ms` (a stuck host that answered 200 and stopped):
+    /// the stream fails as a cut-off one does, with an error event the SDKs raise.
+    pub fn stalled(&mut self, silent_ms: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.error.is_none() {
+            let silent = if silent_ms.is_multiple_of(1000) { format!("{} s", silent_ms / 1000) } else { format!("{:.1} s", silent_ms as f64 / 1000.0) };
+            self.fail(format!("The upstream provider sent nothing for {silent}; the stream was ended."), &mut out);
+        }
+        out
     }
 
     /// The upstream closed: translates a last event it sent without the blank line after it
@@ -195,8 +215,10 @@ impl StreamSession {
                     self.first_chunk = Some((obj.get("id").cloned().unwrap_or(Value::Null), obj.get("model").cloned().unwrap_or(Value::Null)));
                 }
             }
-            let generated = generated_chars(&chunk);
-            self.output_chars += generated;
+            let generated = generated_tally(&chunk);
+            self.output.dense += generated.dense;
+            self.output.other += generated.other;
+            let generated = generated.chars();
             self.length_stop |= finished_at_length(&chunk);
             self.committed |= generated > 0 || acts(&chunk);
             write_data(out, &chunk);
@@ -225,7 +247,8 @@ impl StreamSession {
             complete: self.error.is_none(),
             error: self.error.clone(),
             chunks_sent: self.chunks_sent,
-            output_chars: self.output_chars,
+            output: self.output,
+            service_tier: self.translator.service_tier(),
             length_stop: self.length_stop,
             prompt_tokens_estimate: self.prompt_tokens_estimate,
         };
@@ -284,10 +307,13 @@ pub fn generated_texts(message: &Value) -> impl Iterator<Item = &str> {
     text.chain(parts).chain(calls).chain(legacy_call)
 }
 
-/// Characters of generated text a chunk adds (see [`generated_texts`]).
-fn generated_chars(chunk: &Value) -> usize {
-    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return 0 };
-    choices.iter().filter_map(|c| c.get("delta")).flat_map(generated_texts).map(|t| t.chars().count()).sum()
+/// The generated text a chunk adds (see [`generated_texts`]).
+fn generated_tally(chunk: &Value) -> TextTally {
+    let mut tally = TextTally::default();
+    for text in chunk.get("choices").and_then(Value::as_array).into_iter().flatten().filter_map(|c| c.get("delta")).flat_map(generated_texts) {
+        tally.add(text);
+    }
+    tally
 }
 
 fn write_data(out: &mut Vec<u8>, value: &Value) {
@@ -393,11 +419,11 @@ mod tests {
     fn reasoning_and_refusal_deltas_count_as_generated_text() {
         let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"reasoning_content": "abcd", "reasoning": "ef", "refusal": "no", "content": "hi",
             "tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}}]});
-        assert_eq!(generated_chars(&chunk), 4 + 2 + 2 + 2 + 2);
+        assert_eq!(generated_tally(&chunk).chars(), 4 + 2 + 2 + 2 + 2);
         let custom = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "type": "custom", "custom": {"input": "SELECT 1"}}]}}]});
-        assert_eq!(generated_chars(&custom), 8, "a custom tool's input is generated text too");
+        assert_eq!(generated_tally(&custom).chars(), 8, "a custom tool's input is generated text too");
         let parts = json!({"choices": [{"delta": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}]}, {"type": "text", "text": "42"}]}}]});
-        assert_eq!(generated_chars(&parts), 3 + 2, "content parts' text, a thinking part's too");
+        assert_eq!(generated_tally(&parts).chars(), 3 + 2, "content parts' text, a thinking part's too");
     }
 
     #[test]
@@ -447,7 +473,7 @@ mod tests {
         assert!(evs.iter().all(|e| !e.contains("\"usage\"")));
         assert!(outcome.complete);
         assert_eq!(outcome.usage.unwrap().input_tokens, 9);
-        assert_eq!(outcome.output_chars, 5);
+        assert_eq!(outcome.output.chars(), 5);
 
         let (evs, _) = run(true, UPSTREAM, 13);
         assert_eq!(evs.len(), 4);
@@ -556,7 +582,7 @@ mod tests {
     fn a_cut_off_stream_bills_the_text_it_sent_even_when_usage_came_first() {
         // Anthropic reports usage in `message_start` (output 1) and the real count only at the end.
         let started = Usage { input_tokens: 900, output_tokens: 1, ..Usage::default() };
-        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output_chars: 4_000, length_stop: false, prompt_tokens_estimate: 5 };
+        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output: TextTally { dense: 0, other: 4_000 }, service_tier: crate::usage::ServiceTier::Standard, length_stop: false, prompt_tokens_estimate: 5 };
         let (usage, basis) = cut.billed_usage();
         assert_eq!((usage.input_tokens, usage.output_tokens, basis), (900, 1_000, UsageBasis::Estimated));
 
@@ -567,9 +593,30 @@ mod tests {
         let cut_after_count = StreamOutcome { usage: Some(counted), ..cut.clone() };
         assert_eq!(cut_after_count.billed_usage(), (counted, UsageBasis::Reported), "a higher reported count is kept");
 
-        let unreported = StreamOutcome { usage: None, ..cut };
+        let unreported = StreamOutcome { usage: None, ..cut.clone() };
         let (usage, basis) = unreported.billed_usage();
         assert_eq!((usage.input_tokens, usage.output_tokens, basis), (5, 1_000, UsageBasis::Estimated));
+        // Chinese text is near a token a character, as a whole answer's estimate says, not four
+        // characters to one; a stream that said it was served at priority is priced so.
+        let chinese = StreamOutcome { usage: None, output: TextTally::of(&"天空是蓝色的。".repeat(100)), service_tier: crate::usage::ServiceTier::Priority, ..cut };
+        let (usage, _) = chinese.billed_usage();
+        assert_eq!(usage.output_tokens, crate::tokens::estimate_text_tokens(&"天空是蓝色的。".repeat(100)));
+        assert!(usage.output_tokens >= 600, "{}", usage.output_tokens);
+        assert_eq!(usage.service_tier, crate::usage::ServiceTier::Priority);
+    }
+
+    #[test]
+    fn a_stream_that_goes_silent_is_ended_as_a_failure() {
+        let mut session = StreamSession::new(Box::new(crate::providers::openai::OpenAiStream::new("openai")), true, 7, 12);
+        let first = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n";
+        assert!(!session.push(first.as_bytes()).is_empty());
+        let out = String::from_utf8(session.stalled(300_000)).unwrap();
+        assert!(out.contains("upstream_stream_error") && out.contains("sent nothing for 300 s"), "{out}");
+        assert!(session.push(b"data: {}\n\n").is_empty(), "nothing after the failure");
+        let (tail, outcome) = session.finish();
+        assert!(!outcome.complete && outcome.error.as_deref().is_some_and(|e| e.contains("300 s")));
+        assert!(tail.is_empty(), "one error event, no usage chunk: {}", String::from_utf8_lossy(&tail));
+        assert_eq!(outcome.output.chars(), 3);
     }
 
     #[test]

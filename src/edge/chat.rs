@@ -172,9 +172,12 @@ async fn cached_answer(
     decision: &RouteDecision,
 ) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
-    // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`): they
-    // sample, so a temperature-0 request routed to one is not deterministic.
-    let route_samples = decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| strips_sampling_params(cfg, c, p)));
+    // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`), and
+    // Claude's extended thinking takes none: they sample, so a temperature-0 request routed to
+    // one is not deterministic.
+    let route_samples = decision.candidates.iter().any(|c| {
+        cfg.catalog.providers.get(&c.provider).is_some_and(|p| strips_sampling_params(cfg, c, p) || adapter_for(p.kind).samples_regardless(chat, &c.upstream_model))
+    });
     let (read, ttl_secs) = match crate::cache::plan(&policy.cache, &controls, chat, route_samples, &decision.regions) {
         CachePlan::Use { read, ttl_secs } => (read, ttl_secs),
         CachePlan::Bypass(why) => {
@@ -1035,10 +1038,45 @@ struct StreamState {
     first_output_ms: Option<f64>,
     /// The output cap of a model that reasons unseen (`stream::with_unseen_reasoning`).
     unseen_reasoning_cap: Option<u64>,
-    /// For a request holding money: fires when its reservation is next due for renewal
-    /// (`spend::renew_if_due`), so a stream longer than its 15 minutes keeps it held, also while
-    /// the model sends nothing.
-    renew_timer: Option<std::pin::Pin<Box<worker::Delay>>>,
+    /// When the provider last sent bytes (its headers, at first), and how long it may then send
+    /// nothing before the stream is ended as stalled: the deployment's `answer_timeout_ms`, the
+    /// time a whole answer may take.
+    last_upstream_ms: f64,
+    silent_limit_ms: f64,
+}
+
+/// What waiting for a stream's next bytes came to.
+enum Waited {
+    Bytes(Option<Result<Vec<u8>, String>>),
+    /// The provider sent nothing for the stream's `silent_limit_ms`.
+    Silent,
+}
+
+impl StreamState {
+    /// The provider's next bytes. Meanwhile the reservation is renewed when due (a stream may run
+    /// past its 15 minutes, a model may think for minutes without a byte), and a provider silent
+    /// for `silent_limit_ms` ends the wait. Each wait makes its own timer: this runs as a new task
+    /// for every pull of the client's stream, and a timer made in an earlier pull would wake that
+    /// finished task, not this one.
+    async fn next_upstream(&mut self) -> Waited {
+        let Some(upstream) = self.upstream.as_mut() else { return Waited::Bytes(None) };
+        let mut next = std::pin::pin!(upstream.next());
+        loop {
+            let now = http::now_ms();
+            let silent_left = self.last_upstream_ms + self.silent_limit_ms - now;
+            if silent_left <= 0.0 {
+                return Waited::Silent;
+            }
+            let renew_left = self.rc.reservation_renewed_ms.get().map(|at| at + spend::renew_every_ms(&self.env) - now);
+            // Rounded up: a timer that fired a fraction early would find nothing due.
+            let wait_ms = renew_left.map_or(silent_left, |r| r.min(silent_left)).max(0.0).ceil();
+            let timer = worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64));
+            if let futures_util::future::Either::Left((bytes, _)) = futures_util::future::select(next.as_mut(), timer).await {
+                return Waited::Bytes(bytes);
+            }
+            spend::renew_if_due(&self.env, &self.rc, &self.tenant.tenant.id).await;
+        }
+    }
 }
 
 /// A timer for when the request's reservation is next due for renewal; `None` if it holds none.
@@ -1049,8 +1087,9 @@ fn renew_timer(env: &Env, rc: &RequestContext) -> Option<std::pin::Pin<Box<worke
     Some(Box::pin(worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64))))
 }
 
-/// Awaits `work` (a provider call, a stream's next bytes), renewing the request's reservation
-/// whenever `timer` (from [`renew_timer`], kept across calls) fires meanwhile: one whole answer may
+/// Awaits `work` (a provider call), renewing the request's reservation whenever `timer` (from
+/// [`renew_timer`]) fires meanwhile, all in the request's own task (a stream's pulls are tasks of
+/// their own: `StreamState::next_upstream`): one whole answer may
 /// take longer than the reservation's 15 minutes (a deployment's `answer_timeout_ms` has no upper
 /// bound), and a model may think for minutes without sending a byte. `work` is polled on, not
 /// dropped, when the timer fires.
@@ -1147,7 +1186,8 @@ fn stream_response(
         sent_at_ms,
         unseen_reasoning_cap,
         first_output_ms,
-        renew_timer: renew_timer(env, rc),
+        last_upstream_ms: http::now_ms(),
+        silent_limit_ms: target.provider.answer_timeout_ms as f64,
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1161,12 +1201,22 @@ fn stream_response(
                 }
                 return Some((Ok::<Vec<u8>, worker::Error>(out), st));
             }
-            let next = match st.upstream.as_mut() {
-                Some(upstream) => renewing(&st.env, &st.rc, &st.tenant.tenant.id, &mut st.renew_timer, upstream.next()).await,
-                None => None,
+            let next = match st.next_upstream().await {
+                Waited::Bytes(next) => next,
+                Waited::Silent => {
+                    // A host that answered and stopped sending: ended as a cut-off stream is (an
+                    // error event, a failure for the breaker), billed for what came. No reasoning
+                    // is taken to go on past its last byte.
+                    st.upstream = None;
+                    st.first_output_ms.get_or_insert(st.last_upstream_ms);
+                    let out = st.session.stalled(st.silent_limit_ms as u64);
+                    let out = end_stream(&mut st, out);
+                    return Some((Ok(out), st));
+                }
             };
             match next {
                 Some(Ok(bytes)) => {
+                    st.last_upstream_ms = http::now_ms();
                     let was_committed = st.session.is_committed();
                     let out = st.session.push(&bytes);
                     if st.first_output_ms.is_none() && st.session.has_output() {

@@ -32,6 +32,10 @@ impl Provider for Anthropic {
         true
     }
 
+    fn samples_regardless(&self, req: &ChatRequest, upstream_model: &str) -> bool {
+        output_budget(req, upstream_model).1.is_some()
+    }
+
     fn dropped_param(&self, req: &ChatRequest) -> Option<(&'static str, &'static str)> {
         stop_sequences(req).1.then_some(("stop", "Anthropic refuses stop sequences of whitespace only"))
     }
@@ -859,6 +863,13 @@ mod tests {
         assert_eq!(body(r#","reasoning_effort":"low","max_tokens":20000"#)["thinking"]["budget_tokens"], 1024);
         let small = body(r#","reasoning_effort":"high","max_tokens":1500"#);
         assert!(small.get("thinking").is_none() && small["temperature"] == 0.2, "no room for Anthropic's least budget beside an answer: {small}");
+        // Thinking takes no temperature: the answer samples whatever the request says, as the
+        // cache must know; without thinking, the temperature is sent and holds.
+        let request = |extra: &str| ChatRequest::parse(format!(r#"{{"model":"c","messages":[{{"role":"user","content":"x"}}],"temperature":0{extra}}}"#).as_bytes()).unwrap();
+        assert!(Anthropic.samples_regardless(&request(r#","reasoning_effort":"low""#), "claude-sonnet-4-5"));
+        assert!(!Anthropic.samples_regardless(&request(r#","reasoning_effort":"high","max_tokens":1500"#), "claude-sonnet-4-5"), "no room to think");
+        assert!(!Anthropic.samples_regardless(&request(""), "claude-sonnet-4-5"));
+        assert!(!Anthropic.samples_regardless(&request(r#","reasoning_effort":"low""#), "claude-3-haiku-20240307"), "a model that cannot think");
         let top_p = body(r#","reasoning_effort":"low","top_p":0.97"#.replace(r#","top_p":0.5"#, "").as_str());
         assert_eq!(top_p["top_p"], json!(0.97));
         for none in ["", r#","reasoning_effort":"minimal""#, r#","reasoning_effort":"none""#] {

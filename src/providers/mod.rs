@@ -159,6 +159,11 @@ pub trait StreamTranslator {
     fn on_event(&mut self, event: &sse::SseEvent) -> Result<Vec<Value>, UpstreamError>;
     /// Usage seen so far (final once the stream completed).
     fn usage(&self) -> Option<Usage>;
+    /// The processing tier the stream said it was served in (OpenAI's `service_tier` on every
+    /// chunk), for an estimate of a stream that ends before its usage report.
+    fn service_tier(&self) -> crate::usage::ServiceTier {
+        crate::usage::ServiceTier::Standard
+    }
     /// True once the provider's own end-of-stream marker arrived.
     fn is_complete(&self) -> bool;
     /// Top-level fields of the client's usage chunk as the provider sent them: `usage` itself
@@ -194,6 +199,12 @@ pub trait Provider {
     /// published cap (it may depend on the request, as thinking does on Claude).
     fn default_output_cap(&self, _req: &ChatRequest, _upstream_model: &str) -> Option<u64> {
         None
+    }
+    /// Whether the model samples for `req` whatever its `temperature` says, because the adapter
+    /// leaves the temperature out (Claude's extended thinking takes none): a temperature-0
+    /// request is then not deterministic, and not cached as if it were.
+    fn samples_regardless(&self, _req: &ChatRequest, _upstream_model: &str) -> bool {
+        false
     }
     /// A parameter of `req` the adapter leaves out, having no form for it, though it changes the
     /// answer, with why. The router passes the deployment over for it when a rule chose the

@@ -457,6 +457,10 @@ impl StreamTranslator for OpenAiStream {
         self.usage.map(|u| Usage { service_tier: self.service_tier, ..u })
     }
 
+    fn service_tier(&self) -> ServiceTier {
+        self.service_tier
+    }
+
     fn is_complete(&self) -> bool {
         self.complete
     }

@@ -9,8 +9,43 @@ use crate::api::chat::ChatRequest;
 use crate::usage::Usage;
 
 pub fn estimate_text_tokens(text: &str) -> u64 {
-    let (dense, other) = text.chars().fold((0u64, 0u64), |(dense, other), c| if one_token_each(c) { (dense + 1, other) } else { (dense, other + 1) });
-    dense + other.div_ceil(4)
+    TextTally::of(text).tokens()
+}
+
+/// A text's characters as the estimate counts them, kept apart so that a text arriving in pieces
+/// (a stream's deltas) is estimated as the whole text would be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextTally {
+    /// Characters of about a token each (see `one_token_each`).
+    pub dense: u64,
+    /// Other characters, about four to a token.
+    pub other: u64,
+}
+
+impl TextTally {
+    pub fn of(text: &str) -> TextTally {
+        let mut tally = TextTally::default();
+        tally.add(text);
+        tally
+    }
+
+    pub fn add(&mut self, text: &str) {
+        for c in text.chars() {
+            if one_token_each(c) {
+                self.dense += 1;
+            } else {
+                self.other += 1;
+            }
+        }
+    }
+
+    pub fn chars(&self) -> u64 {
+        self.dense + self.other
+    }
+
+    pub fn tokens(&self) -> u64 {
+        self.dense + self.other.div_ceil(4)
+    }
 }
 
 /// CJK ideographs, kana and Hangul syllables: about a token each in every vendor's tokenizer.

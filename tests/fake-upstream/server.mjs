@@ -103,7 +103,7 @@ const FINISH_REASONS = {
   },
 };
 
-const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json', 'redirect', 'stalled_body']);
+const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json', 'redirect', 'stalled_body', 'stalled_stream']);
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -228,7 +228,8 @@ function sampleFromSchema(schema, depth = 0) {
 /** What a scripted response may set: an error (`status` and the provider error body's
  * `message`, `code`, `type`, `param`, `details`, Gemini's `retryDelay`, extra `headers`, or a whole `body`), a fault
  * (`fault`, `delay_ms`, `location`, `truncate_after`; `stalled_body` sends its status, 200 unless
- * `status` says, and the start of a body it never ends), or the answer (`text`, `usage`,
+ * `status` says, and the start of a body it never ends; `stalled_stream` sends a stream's first
+ * `truncate_after` events, then nothing, holding the connection open), or the answer (`text`, `usage`,
  * `finish_reason`, `refusal`, `event_delay_ms`, `body`). */
 const RESPONSE_KEYS = new Set(['status', 'message', 'code', 'type', 'param', 'details', 'retryDelay', 'headers', 'body', 'fault', 'delay_ms', 'location', 'truncate_after', 'text', 'usage', 'finish_reason', 'refusal', 'event_delay_ms']);
 
@@ -260,8 +261,8 @@ function normaliseRule(rule) {
   if (response.fault === 'redirect' && typeof response.location !== 'string') {
     throw new TypeError('a "redirect" fault needs location (the URL a 307 points to)');
   }
-  if (response.truncate_after !== undefined && !(response.fault === 'truncated' && Number.isInteger(response.truncate_after) && response.truncate_after >= 1)) {
-    throw new TypeError('truncate_after (events sent before the cut, default 2) needs fault "truncated" and an integer >= 1');
+  if (response.truncate_after !== undefined && !(['truncated', 'stalled_stream'].includes(response.fault) && Number.isInteger(response.truncate_after) && response.truncate_after >= 1)) {
+    throw new TypeError('truncate_after (events sent before the cut or the stall, default 2) needs fault "truncated" or "stalled_stream" and an integer >= 1');
   }
   if (response.text !== undefined && typeof response.text !== 'string') throw new TypeError('response.text must be a string');
   if (response.usage !== undefined && !isObject(response.usage)) throw new TypeError('response.usage must be an object');
@@ -1297,7 +1298,7 @@ function sendJson(res, status, body, headers = {}) {
 const writeFlushed = (res, chunk) => new Promise((resolve) => res.write(chunk, () => resolve()));
 
 /** Streams `events` one write at a time. `truncateAfter` cuts the connection after that many. */
-async function sendEvents(ctx, res, result, { truncateAfter, eventDelayMs }) {
+async function sendEvents(ctx, res, result, { truncateAfter, stall = false, eventDelayMs }) {
   res.writeHead(200, {
     'content-type': result.contentType ?? 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
@@ -1311,8 +1312,11 @@ async function sendEvents(ctx, res, result, { truncateAfter, eventDelayMs }) {
     await writeFlushed(res, events[i]);
     if (i < limit - 1 && !(await sleep(eventDelayMs, ctx.signal))) return;
   }
-  if (truncateAfter === undefined) res.end();
-  else res.destroy(); // no closing chunk: the client sees a connection cut mid-stream
+  if (truncateAfter === undefined) return res.end();
+  // A host stuck after its first events: nothing more, the connection held until the client
+  // hangs up.
+  if (stall) await new Promise((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', resolve, { once: true })));
+  res.destroy(); // no closing chunk: the client sees a connection cut mid-stream
 }
 
 /** Sends a JSON result; with `truncate`, promises the full length but sends half and hangs up. */
@@ -1414,9 +1418,11 @@ async function handleProviderRequest(state, req, res, url, raw) {
 
   const result = found.route.handle(ctx);
   const truncate = ctx.script?.fault === 'truncated';
+  const stall = ctx.script?.fault === 'stalled_stream';
   if (result.events) {
     return sendEvents(ctx, res, result, {
-      truncateAfter: truncate ? (ctx.script.truncate_after ?? 2) : undefined,
+      truncateAfter: truncate || stall ? (ctx.script.truncate_after ?? 2) : undefined,
+      stall,
       eventDelayMs: ctx.script?.event_delay_ms ?? EVENT_DELAY_MS,
     });
   }

@@ -265,6 +265,29 @@ const TRUNCATED_STREAMS = [
   { model: 'gemini-2.5-flash', provider: 'gemini', upstreamModel: 'gemini-2.5-flash' },
 ];
 
+test('a stream whose host stops sending after its first text is ended after the deployment\'s answer time: an error event, a failure, one cost event', async () => {
+  // The `slow` provider's answer_timeout_ms is 400: its stream may be silent that long.
+  r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'stalled_stream', truncate_after: 2 } });
+  const started = Date.now();
+  const resp = await chat({ ...ask('slow-model', true), stream_options: { include_usage: true } });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  const { data, comments } = await readSse(resp);
+  assert.ok(Date.now() - started < 5000, 'ended by the router, not by the test\'s patience');
+  assert.ok(data.some((d) => d.choices?.[0]?.delta?.content), 'the first text reached the client');
+  assert.ok(!data.includes('[DONE]'));
+  const last = data.at(-1);
+  assert.equal(last.error?.code, 'upstream_stream_error', JSON.stringify(last));
+  assert.match(last.error.message, /sent nothing for 0\.4 s/);
+  assert.equal(comments.filter((c) => c.startsWith('costrouter ')).length, 1);
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.status, 502);
+  assert.equal(ev.error_code, 'upstream_stream_error');
+  assert.ok(ev.output_tokens > 0, 'billed for the text that came');
+  const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
+  const health = list.data.find((d) => d.deployment === 'slow/slow-model').health;
+  assert.ok(health.consecutive_failures >= 1, JSON.stringify(health));
+});
+
 for (const t of TRUNCATED_STREAMS) {
   test(`truncated stream after 200 (${t.provider} ${t.model}${t.note ? `; ${t.note}` : ''}): error event and trailer, no [DONE]`, async () => {
     r.upstream.script({ provider: t.provider, model: t.upstreamModel, response: { fault: 'truncated', ...(t.truncateAfter ? { truncate_after: t.truncateAfter } : {}) } });
