@@ -127,11 +127,15 @@ impl ClientControls {
             c.no_cache = true;
         }
         if let Some(ttl) = header("x-costrouter-cache-ttl") {
-            let secs: u64 = ttl.trim().parse().map_err(|_| format!("x-costrouter-cache-ttl must be a whole number of seconds, not '{}'", ttl.trim()))?;
-            if secs != 0 && !(MIN_TTL_SECS..=MAX_TTL_SECS).contains(&secs) {
-                return Err(format!("x-costrouter-cache-ttl must be 0 (do not store) or {MIN_TTL_SECS}-{MAX_TTL_SECS} seconds"));
+            let ttl = ttl.trim();
+            if ttl.is_empty() || !ttl.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("x-costrouter-cache-ttl must be a whole number of seconds, not '{ttl}'"));
             }
-            c.ttl_secs = Some(secs);
+            // A lifetime outside what entries may have is brought within it (and the policy's
+            // `ttl_secs` cuts it further), not refused: a client library that always asks for a
+            // month must not fail every request. 0 stays "do not store".
+            let secs = ttl.parse::<u64>().unwrap_or(u64::MAX);
+            c.ttl_secs = Some(if secs == 0 { 0 } else { secs.clamp(MIN_TTL_SECS, MAX_TTL_SECS) });
         }
         if let Some(v) = header("x-costrouter-cache-sampled") {
             match v.trim().to_ascii_lowercase().as_str() {
@@ -242,6 +246,9 @@ pub struct CachedAnswer {
     /// cache would otherwise start a lifetime of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// Written by the demo upstream (`make dev` without keys): a hit says so, as the answer did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 impl CachedAnswer {

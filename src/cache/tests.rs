@@ -90,8 +90,12 @@ fn plans_follow_policy_headers_and_sampling() {
     assert_eq!(plan(&on, &zero, &greedy, false, &[]), CachePlan::Use { read: true, ttl_secs: 0 });
     let neither = ClientControls::from_headers(headers(&[("cache-control", "no-cache"), ("x-costrouter-cache-ttl", "0")])).unwrap();
     assert!(matches!(plan(&on, &neither, &greedy, false, &[]), CachePlan::Bypass(_)), "no lookup and no store: nothing to embed for");
-    for bad in [("x-costrouter-cache-ttl", "soon"), ("x-costrouter-cache-ttl", "5"), ("x-costrouter-cache-ttl", "99999999"), ("x-costrouter-cache-sampled", "yes")] {
+    for bad in [("x-costrouter-cache-ttl", "soon"), ("x-costrouter-cache-ttl", "-5"), ("x-costrouter-cache-ttl", ""), ("x-costrouter-cache-sampled", "yes")] {
         assert!(ClientControls::from_headers(headers(&[bad])).is_err(), "{bad:?}");
+    }
+    // Outside what an entry may live: brought within it, not refused.
+    for (asked, kept) in [("5", MIN_TTL_SECS), ("2592000", MAX_TTL_SECS), ("99999999999999999999999", MAX_TTL_SECS)] {
+        assert_eq!(ClientControls::from_headers(headers(&[("x-costrouter-cache-ttl", asked)])).unwrap().ttl_secs, Some(kept), "{asked}");
     }
     assert!(CacheSettings { ttl_secs: 10, ..on.clone() }.validate().is_err());
 }
@@ -289,7 +293,7 @@ fn client_controls_headers_are_every_header_from_headers_reads() {
 
 #[test]
 fn an_entry_answers_only_within_its_lifetime() {
-    let stored = CachedAnswer { completion: json!({}), provider: "openai".into(), model: "m".into(), cost: Default::default(), baseline: Default::default(), stored_at: 1_000, expires_at: Some(1_060) };
+    let stored = CachedAnswer { completion: json!({}), provider: "openai".into(), model: "m".into(), cost: Default::default(), baseline: Default::default(), stored_at: 1_000, expires_at: Some(1_060), demo: false };
     assert!(stored.is_fresh(1_059));
     assert!(!stored.is_fresh(1_060), "a KV hit at 59 s must not live on past the 60 s asked for");
     assert_eq!(stored.remaining_secs(1_059), Some(1), "a warmed copy gets what is left, not a lifetime of its own");

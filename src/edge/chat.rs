@@ -197,6 +197,10 @@ async fn cached_answer(
         "cascade" => Some("cascade".to_string()),
         _ => None,
     };
+    // The demo upstream answers under a real provider's id (`make dev` without keys): its answers
+    // must not be served once a key makes the provider real.
+    let demo = decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| p.demo));
+    let variant = if demo { Some(format!("{} demo upstream", variant.unwrap_or_default())) } else { variant };
     let scope = crate::cache::answer_scope(&chat.model, &decision.candidates, variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
     if read {
@@ -254,6 +258,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
     };
     let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None);
     receipt.cache = hit.outcome.into();
+    receipt.demo = answer.demo;
     // Nothing was called for the answer; finding it may have cost a provider embedding.
     receipt.cost = Some(crate::pricing::Cost { total: rc.unseen_cost.get(), ..Default::default() });
     receipt.baseline = Some(answer.baseline);
@@ -993,6 +998,7 @@ fn json_response(
                 baseline: receipt.baseline_for_cache(),
                 stored_at: now_unix(),
                 expires_at: None,
+                demo: receipt.demo,
             };
             *rc.pending_store.borrow_mut() = Some(slot.pending(answer));
         }
@@ -1120,6 +1126,7 @@ impl StreamState {
                     baseline: self.receipt.baseline_for_cache(),
                     stored_at: now_unix(),
                     expires_at: None,
+                    demo: self.receipt.demo,
                 };
                 Some(slot.pending(answer))
             });

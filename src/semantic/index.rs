@@ -184,9 +184,11 @@ impl SemanticIndex {
         true
     }
 
-    /// The most similar entry in `bucket` with a compatible guard and similarity ≥ `threshold`;
-    /// of equals, the newest (the highest id: ids grow with each insert).
-    /// A zero query (text with no known token) never matches.
+    /// The most similar entry in `bucket` with a compatible guard and similarity ≥ `threshold`,
+    /// or the same vector whatever the threshold (a text's quantized vector scores about 0.999
+    /// against itself, so a threshold of 1.0 would otherwise match nothing); of equals, the newest
+    /// (the highest id: ids grow with each insert). A zero query (text with no known token) never
+    /// matches.
     pub fn best_match(&self, bucket: &BucketKey, query: &QuantizedVector, guard: &MatchGuard, threshold: f32) -> Option<(u64, f32)> {
         if query.dims() != self.dims || query.scale == 0.0 {
             return None;
@@ -195,7 +197,9 @@ impl SemanticIndex {
         let mut best: Option<(u64, f32)> = None;
         for (i, row) in b.values.chunks_exact(self.dims).enumerate() {
             let sim = dot_i8(row, &query.values) as f32 * b.scales[i] * query.scale;
-            if sim >= threshold && b.scales[i] > 0.0 && b.guards[i].compatible(guard) && best.is_none_or(|(id, s)| sim > s || (sim == s && b.ids[i] > id)) {
+            // Compared only when close: the same vector scores far above 0.95.
+            let same = || sim > 0.95 && b.scales[i] == query.scale && row == query.values.as_slice();
+            if (sim >= threshold || same()) && b.scales[i] > 0.0 && b.guards[i].compatible(guard) && best.is_none_or(|(id, s)| sim > s || (sim == s && b.ids[i] > id)) {
                 best = Some((b.ids[i], sim));
             }
         }
@@ -327,9 +331,15 @@ mod tests {
         let mut ix = SemanticIndex::new(2, 10);
         let v = unit(&[0.6, 0.8]);
         ix.insert(A, &v, 7, g()).unwrap();
-        let sim = v.similarity(&v);
-        assert_eq!(ix.best_match(&A, &v, &g(), sim), Some((7, sim)), "similarity equal to the threshold hits");
-        assert_eq!(ix.best_match(&A, &v, &g(), f32::from_bits(sim.to_bits() + 1)), None, "just above misses");
+        let near = unit(&[0.62, 0.78]);
+        let sim = v.similarity(&near);
+        assert_eq!(ix.best_match(&A, &near, &g(), sim), Some((7, sim)), "similarity equal to the threshold hits");
+        assert_eq!(ix.best_match(&A, &near, &g(), f32::from_bits(sim.to_bits() + 1)), None, "just above misses");
+        // The same vector scores under 1 once quantized, and still matches at a threshold of 1.
+        let own = v.similarity(&v);
+        assert!(own < 1.0, "{own}");
+        assert_eq!(ix.best_match(&A, &v, &g(), 1.0), Some((7, own)));
+        assert_eq!(ix.best_match(&A, &near, &g(), 1.0), None, "anything else does not");
     }
 
     #[test]

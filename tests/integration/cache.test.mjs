@@ -2,7 +2,7 @@
 // client controls, tenant isolation, multi-turn safety, and the accounting of a hit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, readSse, KEYS, ADMIN_TOKEN } from './harness.mjs';
+import { startRouter, readSse, testCatalog, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 const CACHING = `
 version = 1
@@ -42,7 +42,14 @@ route = { strategy = "requested" }
 `;
 
 let r;
-before(async () => { r = await startRouter({ policies: { acme: CACHING, globex: CACHING, policyco: ROUTED_CACHING } }); });
+before(async () => {
+  r = await startRouter({ policies: { acme: CACHING, globex: CACHING, policyco: ROUTED_CACHING } });
+  // A demo upstream, as `make dev` without keys sets one up, read on the first request.
+  const catalog = testCatalog(r.upstream.url);
+  catalog.providers['demo-openai'] = { kind: 'openai', base_url: `${r.upstream.url}/openai/v1`, key_secret: 'OPENAI_API_KEY', demo: true };
+  catalog.models['demo-model'] = { deployments: [{ provider: 'demo-openai', upstream_model: 'gpt-4o-mini' }], price_key: 'gpt-4o-mini' };
+  await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
+});
 after(async () => { await r?.close(); });
 
 const chats = () => r.upstream.requests().filter((q) => /chat\/completions$|\/messages$/.test(q.path)).length;
@@ -319,4 +326,17 @@ test('an answer in content parts (Mistral\'s reasoning models) replays as a stre
   const again = await r.chat({ ...odd, stream: true });
   assert.equal(again.headers.get('x-costrouter-cache'), 'miss', 'never stored, so never replayed (where it would have failed the worker)');
   await again.text();
+});
+
+test('an answer of the demo upstream, replayed from the cache, still says it is one', async () => {
+  const body = fresh({ model: 'demo-model' });
+  const first = await r.chat(body);
+  assert.equal(first.status, 200, await first.clone().text());
+  assert.match(first.headers.get('x-costrouter-provider'), /demo upstream/);
+  await first.arrayBuffer();
+  await stored();
+  const hit = await r.chat(body);
+  assert.equal(hit.headers.get('x-costrouter-cache'), 'hit-exact');
+  assert.match(hit.headers.get('x-costrouter-provider'), /^cache .*demo upstream/);
+  await hit.arrayBuffer();
 });
