@@ -94,13 +94,18 @@ pub fn unknown_allowed_model(allowed: &[String], catalog: &crate::catalog::Catal
     Some(format!("'{}' names no model or alias of the catalog; known: {}.", unknown.join("', '"), known.join(", ")))
 }
 
-/// The answer to a failed read or write of the tenant and key store (KV). KV takes one write a
-/// second to a key and refuses more with "KV PUT failed: 429 Too Many Requests": two quick
-/// updates of one record are told to wait a second (a 429), not that the store is unreachable;
-/// any other failure is an outage the caller may retry (a 503).
+/// The answer to a failed read or write of the tenant and key store (KV). KV refuses with a 429
+/// ("KV PUT failed: 429 Too Many Requests") a second write to a key within a second, and any call
+/// past the account's daily quota (the Free plan's): told as a limit (a 429), not as a store
+/// that cannot be reached; any other failure is an outage the caller may retry (a 503).
 pub fn store_failure(message: &str) -> crate::api::ApiError {
-    if message.contains("429") {
-        crate::api::ApiError::rate_limited("The tenant and key store takes one write a second to a record, and this one was just written: try again in a second.")
+    if message.contains(": 429") {
+        let which = if message.contains("PUT failed") {
+            "this record was written less than a second ago (one write a second to a record), or the account's daily KV write quota is spent"
+        } else {
+            "the account's daily KV quota is spent"
+        };
+        crate::api::ApiError::rate_limited(format!("The tenant and key store refused the call: {which}. Try again later."))
     } else {
         crate::api::ApiError::configuration_unavailable(&format!("tenant and key store (KV: {message})"))
     }
@@ -114,6 +119,10 @@ mod tests {
     fn a_write_too_soon_after_another_is_told_to_wait_not_an_outage() {
         let soon = store_failure("KV PUT failed: 429 Too Many Requests");
         assert_eq!((soon.status, soon.code), (429, "rate_limit_exceeded"));
+        assert!(soon.message.contains("less than a second ago"), "{}", soon.message);
+        let quota = store_failure("KV GET failed: 429 Too Many Requests");
+        assert!(quota.status == 429 && quota.message.contains("daily KV quota") && !quota.message.contains("second ago"), "{}", quota.message);
+        assert_eq!(store_failure("KV GET failed: 503 (request 4291)").status, 503, "a 429 status, not the digits anywhere");
         let down = store_failure("KV GET failed: 500 Internal Server Error");
         assert_eq!((down.status, down.code), (503, "configuration_unavailable"));
         assert!(down.message.contains("KV GET failed"));

@@ -1044,9 +1044,9 @@ struct StreamState {
     first_output_ms: Option<f64>,
     /// The output cap of a model that reasons unseen (`stream::with_unseen_reasoning`).
     unseen_reasoning_cap: Option<u64>,
-    /// When the provider last sent bytes (its headers, at first), and how long it may then send
-    /// nothing before the stream is ended as stalled: the deployment's `answer_timeout_ms`, the
-    /// time a whole answer may take.
+    /// When the provider last sent bytes (its headers, at first), and how long a wait for its
+    /// next bytes may last before the stream is ended as stalled: the deployment's
+    /// `answer_timeout_ms`, the time a whole answer may take.
     last_upstream_ms: f64,
     silent_limit_ms: f64,
 }
@@ -1067,15 +1067,19 @@ impl StreamState {
     async fn next_upstream(&mut self) -> Waited {
         let Some(upstream) = self.upstream.as_mut() else { return Waited::Bytes(None) };
         let mut next = std::pin::pin!(upstream.next());
+        // Silence counts from this wait, not from the last bytes: a client that stopped reading
+        // for a while has not seen the provider go quiet (its bytes may be waiting).
+        let silent_since = http::now_ms();
         loop {
             let now = http::now_ms();
-            let silent_left = self.last_upstream_ms + self.silent_limit_ms - now;
+            let silent_left = silent_since + self.silent_limit_ms - now;
             if silent_left <= 0.0 {
                 return Waited::Silent;
             }
             let renew_left = self.rc.reservation_renewed_ms.get().map(|at| at + spend::renew_every_ms(&self.env) - now);
-            // Rounded up: a timer that fired a fraction early would find nothing due.
-            let wait_ms = renew_left.map_or(silent_left, |r| r.min(silent_left)).max(0.0).ceil();
+            // Rounded up: a timer that fired a fraction early would find nothing due. At most
+            // what `setTimeout` takes (2^31 - 1 ms; a longer one would fire at once, and spin).
+            let wait_ms = renew_left.map_or(silent_left, |r| r.min(silent_left)).clamp(0.0, i32::MAX as f64).ceil();
             let timer = worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64));
             if let futures_util::future::Either::Left((bytes, _)) = futures_util::future::select(next.as_mut(), timer).await {
                 return Waited::Bytes(bytes);

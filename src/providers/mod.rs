@@ -434,40 +434,42 @@ pub fn register_secret(secret: &str) {
 /// sometimes echo part of a bad key).
 pub fn redact_secrets(text: &str) -> String {
     let text = KNOWN_SECRETS.with(|known| known.borrow().iter().fold(text.to_string(), |t, k| t.replace(k.as_str(), "[redacted]")));
-    // Words left before the quota figure a "limit" or "used" announces can no longer come
-    // (Anthropic: "the rate limit for your organization (…) of 20,000 input tokens").
-    let mut quota_words_left = 0u8;
+    // Quota figures are masked in rate-limit refusals only: elsewhere a figure after "limit" is
+    // the request's or the model's ("context limit: 197738 + 8192 > 200000", "the configured
+    // limit of 272000 tokens", "exceeds the limit: 20971520 bytes"), which the client needs.
+    let lower = text.to_ascii_lowercase();
+    let rate_limited = ["rate limit", "quota", "per minute", "per min ", "per day"].iter().any(|m| lower.contains(m));
+    // The word before, and whether an organization was named a few words back (Anthropic: "the
+    // rate limit for your organization (…) of 20,000 input tokens": its quota follows "of").
+    let mut previous = String::new();
+    let mut organization_words_left = 0u8;
     // Inside a figure written with separators ("20,000" splits at the comma).
     let mut in_quota_figure = false;
-    let mut after_project_word = false;
     let redacted: String = text
         .split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ':')
         .map(|piece| {
-            let lead_len = piece.len() - piece.trim_start_matches(['(', '[', '`']).len();
+            let lead_len = piece.len() - piece.trim_start_matches(['(', '[']).len();
             let (lead, rest) = piece.split_at(lead_len);
-            let word = rest.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')' | ']' | '`'));
+            let word = rest.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')' | ']'));
             let tail = &rest[word.len()..];
             // Organization and project ids (OpenAI's, Groq's and Anthropic's rate-limit messages
             // name them; Google's name the project number) are the operator's account, not the
-            // tenant's business.
-            let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer", "org-", "org_", "proj_"].iter().any(|p| word.starts_with(p) && word.len() > 8)
+            // tenant's business. Backticks are looked past for the prefixed ids only (Groq's
+            // `org_…`): a long model name in backticks is no id.
+            let unquoted = word.trim_matches('`');
+            let key_like = ["sk-", "sk_", "AIza", "key-", "gsk_", "xai-", "pk-", "Bearer", "org-", "org_", "proj_"].iter().any(|p| unquoted.starts_with(p) && unquoted.len() > 8)
                 || (word.len() >= 32 && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') && word.chars().any(|c| c.is_ascii_digit()));
             let number = !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.');
-            let project_number = after_project_word && number;
-            // So are the account's quota and what every tenant together has used of it
-            // ("Limit 30000, Used 29876"; "Requested 500" is the request's own size, which its
-            // client needs, as in a context-length refusal's "you requested 130000 tokens").
-            let quota_figure = number && (in_quota_figure || quota_words_left > 0);
+            let said = |words: &[&str]| words.iter().any(|w| previous.eq_ignore_ascii_case(w));
+            let project_number = number && said(&["project", "project_number", "projects"]);
+            // So are the account's quota and what every tenant together has used of it, right
+            // after the word ("Limit 30000, Used 29876"), or after "of" past an organization;
+            // the request's own size ("Requested 500") and a wait ("try again in 5 seconds") stay.
+            let quota_figure = number && rate_limited && (in_quota_figure || said(&["limit", "used"]) || (organization_words_left > 0 && said(&["of"])));
             if !word.is_empty() {
                 in_quota_figure = quota_figure && piece.ends_with(',');
-                quota_words_left = if ["limit", "used"].iter().any(|q| word.eq_ignore_ascii_case(q)) {
-                    6
-                } else if quota_figure {
-                    0
-                } else {
-                    quota_words_left.saturating_sub(1)
-                };
-                after_project_word = ["project", "project_number", "projects"].iter().any(|q| word.eq_ignore_ascii_case(q));
+                organization_words_left = if ["organization", "org"].iter().any(|w| word.eq_ignore_ascii_case(w)) { 4 } else { organization_words_left.saturating_sub(1) };
+                previous = word.to_string();
             }
             if key_like || quota_figure || project_number {
                 format!("{lead}[redacted]{tail}")
@@ -626,14 +628,23 @@ mod tests {
         let anthropic = redact_secrets("This request would exceed the rate limit for your organization (0dccdde6-f924-4f1b-bb3b-92ef846e0a5b) of 20,000 input tokens per minute.");
         assert_eq!(anthropic, "This request would exceed the rate limit for your organization ([redacted]) of [redacted],[redacted] input tokens per minute.");
         let groq = redact_secrets("Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01hxyzabcdefg` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Used 5000, Requested 1200.");
-        assert!(groq.contains("organization `[redacted]` service tier"), "{groq}");
+        assert!(groq.contains("organization [redacted] service tier"), "{groq}");
         assert!(groq.contains("Limit [redacted], Used [redacted], Requested 1200."), "{groq}");
         let gemini = redact_secrets("Quota exceeded for quota metric 'Generate Content API requests per minute' and limit 'GenerateContent request limit per minute for a region' of service 'generativelanguage.googleapis.com' for consumer 'project_number:123456789012'.");
         assert!(gemini.ends_with("'project_number:[redacted]'."), "{gemini}");
         let disabled = redact_secrets("Generative Language API has not been used in project 123456789012 before or it is disabled.");
         assert_eq!(disabled, "Generative Language API has not been used in project [redacted] before or it is disabled.");
-        // Figures of the request itself stay, near the words or not.
-        assert_eq!(redact_secrets("max_tokens: 100000 > 64000, which is the maximum allowed"), "max_tokens: 100000 > 64000, which is the maximum allowed");
+        // Figures of the request and the model stay, near the words or not, and a wait.
+        for kept in [
+            "max_tokens: 100000 > 64000, which is the maximum allowed",
+            "input length and `max_tokens` exceed context limit: 197738 + 8192 > 200000, decrease input length or `max_tokens` and try again",
+            "Input tokens exceed the configured limit of 272000 tokens. Your messages resulted in 300000 tokens.",
+            "Request payload size exceeds the limit: 20971520 bytes.",
+            "Rate limit is exceeded. Try again in 5 seconds.",
+            "The model `gpt-4o-mini-search-preview-2025-03-11` does not exist or you do not have access to it.",
+        ] {
+            assert_eq!(redact_secrets(kept), kept);
+        }
         assert!(redact_secrets("Please reduce the length of the messages. You requested 130000 tokens; the limit is exceeded").contains("requested 130000"));
         let long = format!("{{\"error\":{{\"message\":\"{}\"}}}}", "a".repeat(2000));
         assert!(error_message_from_body(400, long.as_bytes()).chars().count() <= 501);

@@ -168,19 +168,22 @@ test('a live stream renews its reservation, so a stream longer than 15 minutes k
 test('a stream whose model goes quiet renews its reservation during the silence, not at its next byte', async () => {
   const key = await tenantWithKey('quietstream', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
   r.upstream.reset();
-  // Four seconds between events: each pull of the client's stream waits that long, in a task of
-  // its own, for which a renewal timer made in an earlier pull would never fire.
-  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { event_delay_ms: 4000, text: 'once upon a time' } });
+  // Three seconds between events: each pull of the client's stream waits that long, in a task of
+  // its own, for which a renewal timer made in an earlier pull would never fire. The check is in
+  // the second wait for text (the first pull returns what was read before the stream was handed
+  // on; the second makes the first timer).
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { event_delay_ms: 3000, text: 'once upon a time' } });
   const resp = await r.chat({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'take your time' }] }, { key });
   assert.equal(resp.status, 200);
   const id = resp.headers.get('x-costrouter-request-id');
   const reader = resp.body.getReader();
   await reader.read();
   const reservations = async () => (await (await admin('GET', '/admin/tenants/quietstream/budgets')).json()).reservations;
+  await reader.read();
   const first = (await reservations())[id];
   assert.ok(first, 'the stream holds a reservation');
   const pending = reader.read();
-  await new Promise((res) => setTimeout(res, 1700));
+  await new Promise((res) => setTimeout(res, 2200));
   const later = (await reservations())[id];
   assert.ok(later.expires_at >= first.expires_at + 1, `renewed while nothing came: ${first.expires_at} -> ${later.expires_at}`);
   await reader.cancel();
