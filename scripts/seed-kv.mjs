@@ -83,7 +83,19 @@ const policies = readdirSync(policyDir)
   .filter((f) => f.endsWith('.toml') && !(remote && f === 'example.toml'))
   .map((f) => ({ key: `policy:${f.slice(0, -5)}`, value: readFileSync(path.join(policyDir, f), 'utf8') }));
 // The semantic cache's static embedder weights (binary, see kv-seed/embedder.LICENSE).
-const embedder = { key: 'embedder', value: readFileSync(path.join(ROOT, 'kv-seed/embedder.bin')).toString('base64'), base64: true };
+const embedderFile = path.join(ROOT, 'kv-seed/embedder.bin');
+const embedder = { key: 'embedder', value: readFileSync(embedderFile).toString('base64'), base64: true };
+
+/** Writes a file's bytes under `key`. For local KV: wrangler's local bulk put decodes a base64
+ * value and stores it as a UTF-8 string, which garbles binary (every byte from 0x80 up). */
+function putFile(binding, key, file) {
+  const wrangler = path.join(ROOT, 'node_modules/.bin/wrangler');
+  execFileSync(wrangler, ['kv', 'key', 'put', key, '--path', file, '--binding', binding, remote ? '--remote' : '--local'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  });
+}
 
 if (remote) {
   bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, embedder, ...policies]);
@@ -91,7 +103,8 @@ if (remote) {
 } else {
   if (!demoUrl) throw new Error('--local needs --demo-url');
   const demoed = devCatalog(catalog, devVars());
-  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, embedder, ...policies]);
+  bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, ...policies]);
+  putFile('CONFIG', 'embedder', embedderFile);
   const hash = createHash('sha256').update(DEV_KEY).digest('hex');
   bulkPut('TENANTS', [
     { key: 'tenant:dev', value: JSON.stringify({ id: 'dev', name: 'Local development', plan: 'pro' }) },
