@@ -305,7 +305,7 @@ async function loadForecast(f) {
   setTile('forecast-low', usd(fc.low_usd), fc.low_usd);
   setTile('forecast-high', usd(fc.high_usd), fc.high_usd);
   $('forecast-note').textContent = fc.spread === 'assumed'
-    ? `(first day of the month: the daily spread is assumed equal to the mean, ${usd(fc.mean_daily_usd)}/day)`
+    ? `(${fc.complete_days === 0 ? 'first day of the month' : `${fc.complete_days} complete day${fc.complete_days === 1 ? '' : 's'} this month`}: too few to measure the daily spread, assumed equal to the mean, ${usd(fc.mean_daily_usd)}/day)`
     : `(mean ${usd(fc.mean_daily_usd)}/day, sd ${usd(fc.sd_daily_usd)}/day over the month's ${fc.daily.length} days so far; ${fc.remaining_days.toFixed(1)} days left)`;
   forecastChart(fc);
 }

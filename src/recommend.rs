@@ -127,7 +127,15 @@ pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_
     for class in classes {
         let in_class: Vec<Indexed> = rows.iter().copied().filter(|(_, r)| r.class == class).collect();
         out.extend(from_cascade(class, &in_class, prices, window_days, may_route_to));
-        out.extend(from_split(class, &in_class, prices, window_days, may_route_to));
+        // Each split rule is its own A/B test: arms of two rules were never drawn against each
+        // other.
+        let mut split_rules: Vec<&str> = in_class.iter().filter(|(_, r)| r.route == "split").map(|(_, r)| r.rule.as_str()).collect();
+        split_rules.sort_unstable();
+        split_rules.dedup();
+        for rule in split_rules {
+            let of_rule: Vec<Indexed> = in_class.iter().copied().filter(|(_, r)| r.route != "split" || r.rule == rule).collect();
+            out.extend(from_split(class, &of_rule, prices, window_days, may_route_to));
+        }
     }
     let mut features: Vec<&str> = rows.iter().map(|(_, r)| r.feature.as_str()).collect();
     features.sort_unstable();
@@ -285,7 +293,11 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
     if !may_route_to(cheap.model) {
         return None;
     }
-    let cheap_rates = prices.get(cheap.model)?.base;
+    let cheap_price = prices.get(cheap.model)?;
+    let cheap_rates = cheap_price.base;
+    // An arm whose prompts would not fit the cheap model (on its average: the planner passes the
+    // cheap arm over for them, so they all land there) stays where it is.
+    let fits = |a: &Arm| cheap_price.context_window.is_none_or(|w| a.input / a.requests <= w);
     // A split falls back to its other arms, so a request whose drawn arm failed is served, and
     // recorded, by another arm with a retry. Which arm a retry came from is not recorded (it may
     // be the serving model's own second deployment), so the cheap arm is charged every retry the
@@ -300,7 +312,7 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
     let mut saving = Usd::ZERO;
     let mut others = Vec::new();
     let mut moved_models: Vec<&str> = Vec::new();
-    for a in arms.iter().filter(|a| a.model != cheap.model) {
+    for a in arms.iter().filter(|a| a.model != cheap.model && fits(a)) {
         if err_of_cheap(cheap) > err(a) + SPLIT_ERROR_MARGIN {
             return None;
         }
@@ -314,7 +326,7 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
     // Pricing is linear in tokens, so an arm's saving is the sum of its rows'.
     let saved_by_row = rows
         .iter()
-        .filter(|(_, r)| r.route == "split" && moved_models.contains(&r.model.as_str()))
+        .filter(|(_, r)| r.route == "split" && !r.held_to_regions && moved_models.contains(&r.model.as_str()))
         .map(|&(at, r)| (at, nanos_usd(r.cost_nanos) - priced(&cheap_rates, r.input_tokens, r.cached_tokens, r.output_tokens)))
         .collect();
     if saving.0 <= 0 {
@@ -574,6 +586,32 @@ mod tests {
         dear_clean.errors = 0;
         let recs = rec(&[flaky_deployment, dear_clean], &prices(), 30.0);
         assert_eq!(recs.len(), 1, "mini answered every draw; big failed none either");
+    }
+
+    #[test]
+    fn each_split_rule_is_its_own_test_and_held_or_too_long_traffic_stays() {
+        let arm = |rule: &str, model: &str, requests: u64, cost: f64| Row { rule: rule.into(), ..row("chat/easy", "split", model, requests, 0, cost) };
+        // Two rules in one class: mini against big, big against opus. Opus is never priced as moved
+        // to mini, which it was never drawn against.
+        let prices = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6},"big":{"input":2.5,"output":10},"opus":{"input":15,"output":75}}}"#).unwrap();
+        let rows = vec![arm("support-ab", "mini", 100, 100.0 * 0.00027), arm("support-ab", "big", 100, 100.0 * 0.0045), arm("faq-ab", "big", 100, 100.0 * 0.0045), arm("faq-ab", "opus", 100, 100.0 * 0.03)];
+        let recs = rec(&rows, &prices, 30.0);
+        let titles: Vec<&str> = recs.iter().map(|r| r.title.as_str()).collect();
+        assert_eq!(titles, ["End the chat/easy split on big", "End the chat/easy split on mini"], "{recs:#?}");
+        assert_eq!(recs[1].monthly_savings_usd, "0.423", "support-ab's big arm alone");
+        // A rule held to regions adds nothing to the total.
+        let mut held = arm("ab-eu", "big", 1000, 1000.0 * 0.0045);
+        held.held_to_regions = true;
+        let mut held_mini = arm("ab-eu", "mini", 1000, 1000.0 * 0.00027);
+        held_mini.held_to_regions = true;
+        let all = recommend(&[arm("ab", "mini", 100, 100.0 * 0.00027), arm("ab", "big", 100, 100.0 * 0.0045), held, held_mini], &prices, 30.0, &|_| true);
+        assert_eq!(all.list.len(), 1);
+        assert_eq!(all.total_monthly.to_string(), "0.423", "the region-held rows move nowhere");
+        // Prompts past the cheap model's window (on the arm's average) stay on their arm.
+        let windowed = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"context_window":128000},"big":{"input":2.5,"output":10}}}"#).unwrap();
+        let mut long = arm("ab", "big", 100, 100.0 * 0.0045);
+        long.input_tokens = 100 * 300_000;
+        assert!(rec(&[arm("ab", "mini", 100, 100.0 * 0.00027), long], &windowed, 30.0).is_empty());
     }
 
     #[test]

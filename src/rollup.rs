@@ -165,6 +165,7 @@ const INPUT_TOKENS_COLUMN: usize = 13;
 const CACHED_TOKENS_COLUMN: usize = 14;
 const OUTPUT_TOKENS_COLUMN: usize = 15;
 const COST_COLUMN: usize = 16;
+const BASELINE_COLUMN: usize = 17;
 
 /// The row of a call a request paid for besides its answer (`answer_row`: the answer's): the
 /// same hour, route and tags under the call's model and provider, with its tokens and cost and
@@ -253,13 +254,22 @@ pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now:
             row[USER_COLUMN] = Value::Text(OTHER_USERS.to_string());
         }
         // The calls the request paid for besides its answer go under their own model and
-        // provider; the answer's row keeps the rest of the event's cost (and its baseline).
+        // provider; the answer's row keeps the rest of the event's cost (and its baseline). A
+        // request that failed saved nothing (its baseline is what it paid): each call's row then
+        // takes its own cost as its baseline too, so no model is credited a saving.
         let others: i64 = event.shape.other_calls.iter().map(|c| nanos(c.cost.as_f64())).sum();
-        if let Value::Int(cost) = &mut row[COST_COLUMN] {
-            *cost = (*cost - others).max(0);
+        let failed = event.status >= 400;
+        for column in [COST_COLUMN, BASELINE_COLUMN].into_iter().filter(|&c| c == COST_COLUMN || failed) {
+            if let Value::Int(v) = &mut row[column] {
+                *v = (*v - others).max(0);
+            }
         }
         for call in &event.shape.other_calls {
-            add_row(&mut hourly, other_call_values(&row, call), HOURLY_KEY_LEN);
+            let mut call_row = other_call_values(&row, call);
+            if failed {
+                call_row[BASELINE_COLUMN] = call_row[COST_COLUMN].clone();
+            }
+            add_row(&mut hourly, call_row, HOURLY_KEY_LEN);
         }
         add_row(&mut hourly, row, HOURLY_KEY_LEN);
         add_row(&mut minutely, minutely_values(event, unix_now), MINUTELY_KEY_LEN);
@@ -584,6 +594,20 @@ mod tests {
         assert_eq!(escalated[4], Value::Text("search".into()), "the request's tags");
         let total: i64 = hourly.iter().map(|r| match r[COST_COLUMN] { Value::Int(n) => n, _ => 0 }).sum();
         assert_eq!(total, nanos(e.cost_usd), "the total stays the event's");
+
+        // A request that failed after a billed attempt (Gemini's failed answer, then a 500): its
+        // event's baseline is its cost, and no row shows a saving or a loss.
+        let mut failed = CostEvent::failure("acme", Attribution::default(), "US", 502, "req_2", "upstream_error", "gpt-4o", 1.0);
+        failed.cost_usd = 0.125;
+        failed.baseline_cost_usd = 0.125;
+        failed.shape.other_calls.push(crate::events::OtherCall { provider: "gemini".into(), model: "gemini-2.5-pro".into(), input_tokens: 100_000, cached_input_tokens: 0, output_tokens: 0, cost: crate::money::Usd::parse_decimal("0.125").unwrap() });
+        let (hourly, _) = batch_rows([&failed], 7_205, &mut HourUsers::default());
+        for r in &hourly {
+            assert_eq!(r[COST_COLUMN], r[BASELINE_COLUMN], "no saving on {:?}", r[MODEL_COLUMN]);
+        }
+        let of = |model: &str| hourly.iter().find(|r| r[MODEL_COLUMN] == Value::Text(model.into())).unwrap().clone();
+        assert_eq!(of("gemini-2.5-pro")[COST_COLUMN], Value::Int(125_000_000));
+        assert_eq!(of("gpt-4o")[BASELINE_COLUMN], Value::Int(0));
     }
 
     #[test]
