@@ -112,7 +112,8 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             // large in dollars.
             if cur >= min_nanos && cur >= cfg.spend_spike.factor * mean && cur > mean + 3.0 * sd && cur > 0.0 {
                 let label = feature_label(feature);
-                let ratio = if mean > 0.0 { format!("{:.1}× its", cur / mean) } else { "against no".to_string() };
+                // Against the average of the baseline's windows, not the baseline's whole span.
+                let ratio = if mean > 0.0 { format!("{:.1}× its average {w}-min", cur / mean) } else { "against no".to_string() };
                 out.push(Condition {
                     key: format!("spend_spike:{feature}"),
                     kind: AlertKind::SpendSpike,

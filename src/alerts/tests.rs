@@ -32,7 +32,7 @@ fn a_spike_against_the_features_own_baseline_is_reported_with_its_numbers() {
     assert_eq!(c.details["window_spend_usd"], "2");
     assert_eq!(c.details["baseline_average_usd"], "0.5");
     assert_eq!(c.details["window_requests"], 200);
-    assert!(c.summary.contains("$2 in the last 5 min, 4.0× its spend"), "{}", c.summary);
+    assert!(c.summary.contains("$2 in the last 5 min, 4.0× its average 5-min spend in the previous"), "{}", c.summary);
 }
 
 #[test]

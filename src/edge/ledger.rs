@@ -31,7 +31,8 @@ const ALERT_STATE_KEY: &str = "alert_state";
 /// Transitions kept for `GET /v1/alerts`, and deliveries tried before one is given up (and kept
 /// in the history as undelivered, with its last error).
 const ALERT_HISTORY: usize = 200;
-const MAX_DELIVERY_ATTEMPTS: u32 = 30;
+/// One a minute for half an hour: the first attempt and 30 retries.
+const MAX_DELIVERY_ATTEMPTS: u32 = 31;
 
 /// Open alerts, deliveries not yet made, and what happened before: one stored value, written
 /// only when an evaluation or an acknowledgement changed it.
