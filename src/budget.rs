@@ -164,7 +164,18 @@ pub struct BudgetState {
     /// Whether this window's soft-limit alert has been recorded (one alert per budget per window).
     #[serde(default)]
     pub soft_alerted: bool,
+    /// Whether this window refused a request for want of room with less than
+    /// [`EXHAUSTED_BELOW_PPM`] of the limit left: spend stops short of the hard limit (a request
+    /// is admitted only if its most possible cost fits), so this, not spend, says the budget is
+    /// spent for the 100% alert.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exhausted: bool,
 }
+
+/// What is left of a budget, in millionths of its hard limit, under which a refusal for want of
+/// room means the budget is spent (5%): a request that does not fit a budget with more left is
+/// itself large, and says nothing of the budget.
+pub const EXHAUSTED_BELOW_PPM: u32 = 50_000;
 
 /// A budget event worth telling a person about, recorded in the ledger when it happens and kept
 /// (the latest [`ALERT_HISTORY`]) for `GET /v1/budgets` and the alerting cron.
@@ -444,8 +455,9 @@ impl Ledger {
             .iter()
             .map(|spec| {
                 let (start, end) = spec.window.bounds(now, spec.reset_day);
-                let spent = self.states.get(&spec.id).filter(|s| s.window_start == start).map_or(Usd::ZERO, |s| s.spent);
-                crate::alerts::BudgetLevel { id: spec.id.clone(), spent, hard_limit: spec.hard_limit, window_start: start, resets_at: end }
+                let state = self.states.get(&spec.id).filter(|s| s.window_start == start);
+                let (spent, exhausted) = state.map_or((Usd::ZERO, false), |s| (s.spent, s.exhausted));
+                crate::alerts::BudgetLevel { id: spec.id.clone(), spent, hard_limit: spec.hard_limit, window_start: start, resets_at: end, exhausted }
             })
             .collect()
     }
@@ -626,6 +638,7 @@ impl Ledger {
                 state.window_start = start;
                 state.spent = Usd::ZERO;
                 state.soft_alerted = false;
+                state.exhausted = false;
             }
         }
         let expired: Vec<String> = self.reservations.iter().filter(|(_, r)| r.expires_at <= now).map(|(id, _)| id.clone()).collect();
@@ -696,14 +709,18 @@ impl Ledger {
             .min_by_key(|spec| spec.on_hard_limit != OnHardLimit::Downgrade);
         if let Some(spec) = exceeded {
             let st = &self.states[&spec.id];
-            return Err(Exceeded {
+            let exceeded = Exceeded {
                 budget_id: spec.id.clone(),
                 limit: spec.hard_limit,
                 spent: st.spent,
                 reserved: st.reserved,
                 resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
                 on_hard_limit: spec.on_hard_limit,
-            });
+            };
+            if exceeded.cause(amount) != ExceededCause::HeldInFlight && exceeded.left() < spec.hard_limit.scale_ppm(EXHAUSTED_BELOW_PPM) {
+                self.states.get_mut(&spec.id).expect("rolled above").exhausted = true;
+            }
+            return Err(exceeded);
         }
         let ids: Vec<String> = covering.iter().map(|s| s.id.clone()).collect();
         let mut soft_warnings = Vec::new();
@@ -1012,6 +1029,27 @@ mod tests {
         let st = &l.states["tenant-daily"];
         assert_eq!(st.spent, Usd(USD / 10));
         assert!(st.spent + st.reserved <= Usd(10 * USD));
+    }
+
+    #[test]
+    fn a_budget_refusing_for_want_of_room_with_little_left_is_exhausted() {
+        // 10 USD a day. Held in flight, or a request too large for a budget with room: not spent.
+        let mut l = ledger(10);
+        let c = Covered::default();
+        l.reserve("a", Usd(6 * USD), &c, NOW).unwrap();
+        assert!(l.reserve("held", Usd(5 * USD), &c, NOW).is_err());
+        assert!(!l.states["tenant-daily"].exhausted, "room held by a request in flight");
+        l.settle("a", Usd(USD), NOW);
+        assert!(l.reserve("huge", Usd(20 * USD), &c, NOW).is_err());
+        assert!(!l.states["tenant-daily"].exhausted, "9 USD left: the request was large, not the budget spent");
+        // Spent to 9.70 USD (97%): a 0.50 USD request no longer fits, with 3% left.
+        l.reserve("b", Usd(USD * 87 / 10), &c, NOW).unwrap();
+        l.settle("b", Usd(USD * 87 / 10), NOW);
+        assert!(l.reserve("c", Usd(USD / 2), &c, NOW).is_err());
+        assert!(l.states["tenant-daily"].exhausted);
+        assert!(l.levels(NOW)[0].exhausted, "the alerts read it");
+        // A new window starts afresh.
+        assert!(!l.levels(NOW + 86_400)[0].exhausted);
     }
 
     #[test]

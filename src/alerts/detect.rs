@@ -24,6 +24,9 @@ pub struct BudgetLevel {
     pub hard_limit: Usd,
     pub window_start: i64,
     pub resets_at: i64,
+    /// The budget refused a request for want of room with little left (`BudgetState::exhausted`):
+    /// spent, though its spend stops short of the limit.
+    pub exhausted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -198,7 +201,9 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
         thresholds.sort_unstable();
         thresholds.dedup();
         for t in thresholds {
-            if pct + 1e-9 >= f64::from(t) {
+            // Spend stops short of the limit (a request is admitted only if its most possible
+            // cost fits): a budget refusing requests for want of room is at 100%.
+            if pct + 1e-9 >= f64::from(t) || (b.exhausted && t <= 100) {
                 let severity = match t {
                     100.. => Severity::Critical,
                     80..=99 => Severity::Warning,
@@ -210,9 +215,13 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
                     key: format!("budget:{}:{t}:{}", b.id, b.window_start),
                     kind: AlertKind::BudgetThreshold,
                     severity,
-                    summary: format!("Budget '{}' passed {t}%: ${} of ${} spent ({pct:.1}%)", b.id, b.spent, b.hard_limit),
+                    summary: if b.exhausted && pct + 1e-9 < f64::from(t) {
+                        format!("Budget '{}' reached {t}%: ${} of ${} spent ({pct:.1}%), and it refuses requests whose most possible cost does not fit what is left", b.id, b.spent, b.hard_limit)
+                    } else {
+                        format!("Budget '{}' passed {t}%: ${} of ${} spent ({pct:.1}%)", b.id, b.spent, b.hard_limit)
+                    },
                     details: json!({"budget_id": b.id, "threshold_percent": t, "spent_usd": b.spent.to_string(), "hard_limit_usd": b.hard_limit.to_string(),
-                        "percent": (pct * 10.0).round() / 10.0, "window_start": b.window_start, "resets_at": b.resets_at}),
+                        "percent": (pct * 10.0).round() / 10.0, "window_start": b.window_start, "resets_at": b.resets_at, "refusing": b.exhausted}),
                 });
             }
         }

@@ -167,12 +167,18 @@ fn error_and_retry_storms_need_volume() {
 
 #[test]
 fn budget_thresholds_fire_per_level_and_window() {
-    let b = |spent: f64| BudgetLevel { id: "monthly".into(), spent: Usd((spent * 1e12) as i64), hard_limit: Usd(100 * 1_000_000_000_000), window_start: 1000, resets_at: 2000 };
+    let b = |spent: f64| BudgetLevel { id: "monthly".into(), spent: Usd((spent * 1e12) as i64), hard_limit: Usd(100 * 1_000_000_000_000), window_start: 1000, resets_at: 2000, exhausted: false };
     let keys = |spent| detect(&cfg(), NOW, &[], &[b(spent)], &[], &[]).into_iter().map(|c| (c.key, c.severity)).collect::<Vec<_>>();
     assert!(keys(49.99).is_empty());
     assert_eq!(keys(50.0), vec![("budget:monthly:50:1000".to_string(), Severity::Info)]);
     assert_eq!(keys(100.0).last().unwrap(), &("budget:monthly:100:1000".to_string(), Severity::Critical));
     assert_eq!(keys(85.0).len(), 2);
+    // Spend stops short of the limit: a budget refusing requests for want of room is at 100%.
+    let refusing = BudgetLevel { exhausted: true, ..b(99.4) };
+    let found = detect(&cfg(), NOW, &[], &[refusing], &[], &[]);
+    let full = found.last().unwrap();
+    assert_eq!((full.key.as_str(), full.severity), ("budget:monthly:100:1000", Severity::Critical));
+    assert!(full.summary.contains("reached 100%") && full.summary.contains("refuses requests"), "{}", full.summary);
 }
 
 #[test]

@@ -314,6 +314,36 @@ test('budget thresholds alert once per level', async () => {
   assert.deepEqual(got.filter((g) => g.path === '/budget'), [], 'the webhook had it already');
 });
 
+test('a budget that refuses requests for want of room is at 100%, though its spend stops short of the limit', async () => {
+  const key = await tenantWithKey('spentout');
+  const each = 30 * 0.15e-6 + 100 * 0.6e-6;
+  // 9.4 requests' cost: nine are served (95.7%), the tenth's most possible cost does not fit.
+  assert.equal((await admin('PUT', '/admin/tenants/spentout/budgets', { budgets: [{ id: 'daily', scope: { kind: 'tenant' }, window: 'daily', hard_limit: (9.4 * each).toFixed(12) }] })).status, 200);
+  assert.equal((await admin('PUT', '/admin/tenants/spentout/alerts', { destinations: { webhook_url: `${recv.url}/spentout`, webhook_secret: SECRET }, spend_spike: { enabled: false } })).status, 200);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', times: 10, response: { text: 'ok', usage: { prompt_tokens: 30, completion_tokens: 100 } } });
+  const ask = async () => {
+    const resp = await r.chat({ model: 'gpt-4o-mini', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, { key });
+    await resp.arrayBuffer();
+    return resp.status;
+  };
+  const statuses = [];
+  for (let i = 0; i < 9; i++) statuses.push(await ask());
+  assert.deepEqual(statuses, Array(9).fill(200));
+  // Settled first: refused while the others were still held, the room would be theirs.
+  await rolledUp(key, '', 9);
+  assert.equal(await ask(), 429);
+  got.length = 0;
+  await r.scheduled(new Date());
+  const alerts = got.filter((g) => g.path === '/spentout').map((g) => g.body.alert);
+  assert.deepEqual(alerts.map((a) => a.details.threshold_percent), [50, 80, 100], JSON.stringify(alerts.map((a) => a.summary)));
+  const full = alerts.at(-1);
+  assert.equal(full.severity, 'critical');
+  assert.equal(full.details.refusing, true);
+  assert.ok(full.details.percent < 100, `${full.details.percent}`);
+  assert.match(full.summary, /reached 100%.*refuses requests/);
+});
+
 test('an alert no destination takes (PagerDuty alone, a budget at 50%) is kept in the history, with why', async () => {
   const key = await spendSixTenthsOfABudget('pdonly', { pagerduty_routing_key: PD_KEY });
   await r.scheduled(new Date());
