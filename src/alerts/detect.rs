@@ -201,18 +201,23 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
         thresholds.sort_unstable();
         thresholds.dedup();
         for t in thresholds {
+            // The window start is part of the key: a new window is a new alert, and the old
+            // window's alert resolves when its window ends.
+            let key = format!("budget:{}:{t}:{}", b.id, b.window_start);
+            // A level once crossed stays crossed for its window: spend can dip (a late
+            // settlement taking back an expired reservation's charge), and the alert must not
+            // resolve and trigger again.
+            let crossed_before = open.iter().any(|a| a.condition.key == key);
             // Spend stops short of the limit (a request is admitted only if its most possible
             // cost fits): a budget refusing requests for want of room is at 100%.
-            if pct + 1e-9 >= f64::from(t) || (b.exhausted && t <= 100) {
+            if pct + 1e-9 >= f64::from(t) || (b.exhausted && t <= 100) || crossed_before {
                 let severity = match t {
                     100.. => Severity::Critical,
                     80..=99 => Severity::Warning,
                     _ => Severity::Info,
                 };
                 out.push(Condition {
-                    // The window start is part of the key: a new window is a new alert, and the
-                    // old window's alert resolves when its window ends.
-                    key: format!("budget:{}:{t}:{}", b.id, b.window_start),
+                    key,
                     kind: AlertKind::BudgetThreshold,
                     severity,
                     summary: if b.exhausted && pct + 1e-9 < f64::from(t) {

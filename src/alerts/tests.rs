@@ -179,6 +179,14 @@ fn budget_thresholds_fire_per_level_and_window() {
     let full = found.last().unwrap();
     assert_eq!((full.key.as_str(), full.severity), ("budget:monthly:100:1000", Severity::Critical));
     assert!(full.summary.contains("reached 100%") && full.summary.contains("refuses requests"), "{}", full.summary);
+    // Crossed, a level stays so for its window though spend dips (a late settlement taking an
+    // expiry charge back): no resolve and second trigger.
+    let crossed = detect(&cfg(), NOW, &[], &[b(81.0)], &[], &[]);
+    let (_, open) = reconcile(&[], &crossed, NOW);
+    let dipped = detect(&cfg(), NOW + 60, &[], &[b(79.0)], &[], &open);
+    assert_eq!(dipped.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["budget:monthly:50:1000", "budget:monthly:80:1000"]);
+    let next_window = detect(&cfg(), NOW + 60, &[], &[BudgetLevel { window_start: 2000, ..b(10.0) }], &[], &open);
+    assert!(next_window.is_empty(), "a new window starts clean: the old window's alerts resolve");
 }
 
 #[test]
