@@ -104,6 +104,14 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             let mean = if counted == 0 { 0.0 } else { per_block.iter().sum::<i64>() as f64 / counted as f64 };
             let var = if counted == 0 { 0.0 } else { per_block.iter().map(|b| (*b as f64 - mean).powi(2)).sum::<f64>() / counted as f64 };
             let sd = var.sqrt();
+            // An open spike older than its baseline has no spend before it left in the rows: it
+            // is judged against the baseline it was raised against (its trigger's numbers, kept),
+            // not against nothing, which would hold it open while the feature spends its usual.
+            let kept = |field: &str| open_alert.and_then(|a| a.condition.details[field].as_str()?.parse::<f64>().ok()).map(|dollars| dollars * 1e9);
+            let (mean, sd) = match (counted, open_since) {
+                (0, Some(_)) => (kept("baseline_average_usd").unwrap_or(mean), kept("baseline_sd_usd").unwrap_or(sd)),
+                _ => (mean, sd),
+            };
             // A baseline with spend in fewer than half its blocks is a feature idle for the hour
             // (overnight, a lunch break, a batch job) or new: its first minutes back are its usual
             // traffic against nothing, so they are a spike only when large by themselves.

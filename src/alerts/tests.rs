@@ -90,9 +90,17 @@ fn an_open_spike_is_judged_against_the_spend_before_it_and_stays_open_while_it_r
     let t1 = spike_from + 12 * 60;
     assert!(detect(&cfg(), t1, &rows_until(t1), &[], &[], &[]).is_empty(), "a fresh look no longer sees a spike");
     assert_eq!(detect(&cfg(), t1, &rows_until(t1), &[], &[], &open).len(), 1, "the open one is still a spike");
-    // Two hours on, the hour before it is gone: it holds while the window spends min_usd.
+    // Two hours on, the hour before it is gone: judged against the baseline it was raised
+    // against, it holds while it runs on...
     let t2 = spike_from + 120 * 60;
     assert_eq!(detect(&cfg(), t2, &rows_until(t2), &[], &[], &open).len(), 1);
+    // ...and resolves once the feature is back at its usual $0.10 a minute (judged against
+    // nothing, its usual $0.50 a window held it open for good).
+    let over_at = spike_from + 150 * 60;
+    let t3 = over_at + 10 * 60;
+    let this_minute = (t3 - 1) - (t3 - 1).rem_euclid(60);
+    let calmer: Vec<MinuteRow> = (0..120).map(|i| this_minute - i * 60).map(|m| minute(m, "loop", 1, 0, 0, if m >= spike_from && m < over_at { 0.4 } else { 0.1 })).collect();
+    assert!(detect(&cfg(), t3, &calmer, &[], &[], &open).is_empty());
 }
 
 #[test]
