@@ -143,11 +143,10 @@ thread_local! {
 
 impl Counter<'_> {
     fn text(&self, text: &str) -> u64 {
+        // `count_or` keeps only texts long enough to be worth it.
         match self.tenant {
-            Some(tenant) if text.len() >= seen_counts::MIN_TEXT_BYTES => {
-                SEEN.with(|seen| seen.borrow_mut().count_or(tenant, self.encoding, text, || count(self.encoding, text)))
-            }
-            _ => count(self.encoding, text),
+            Some(tenant) => SEEN.with(|seen| seen.borrow_mut().count_or(tenant, self.encoding, text, || count(self.encoding, text))),
+            None => count(self.encoding, text),
         }
     }
 }
