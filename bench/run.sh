@@ -14,5 +14,6 @@ bash bench/tokenizer/run.sh                           # bench/tokenizer/RESULTS.
 [[ -f bench/semantic/run.sh ]] && bash bench/semantic/run.sh
 bash bench/ledger/run.sh                              # bench/RESULTS.md: ledger cost per request vs requests in flight
 bash bench/sustained/run.sh                           # bench/RESULTS.md: the tail under sustained load
+bash bench/stalls/run.sh                              # bench/RESULTS.md: uncorrected latencies and the runtime's stalls
 [[ "$quick" == --quick ]] || bash bench/classifier/run.sh
 echo "done: see bench/RESULTS.md and bench/*/RESULTS.md"

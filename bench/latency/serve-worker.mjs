@@ -1,6 +1,7 @@
 // Serves a built worker in workerd through Miniflare on a fixed port, as `make dev` would but
 // without wrangler's development proxy or Miniflare's entry worker, and stays up until killed.
 //   node serve-worker.mjs costrouter <port>   the router, configured to route two models to the nginx mock
+//                                             (the bundle in $COSTROUTER_BUILD when set, else build/)
 //   node serve-worker.mjs trivial <port>      bench/latency/trivial-worker (the runtime's own limit)
 //   node serve-worker.mjs relay <port>        a few lines of plain JS that pass each request to the
 //                                             nginx mock and its answer back: the runtime's limit
@@ -53,7 +54,9 @@ if (which === 'trivial') {
 } else if (which === 'costrouter') {
   mf = new Miniflare({
     ...common,
-    scriptPath: path.join(ROOT, 'build/index.js'),
+    // COSTROUTER_BUILD: another build's directory (bench/compare runs two side by side).
+    scriptPath: path.join(process.env.COSTROUTER_BUILD ?? path.join(ROOT, 'build'), 'index.js'),
+    modulesRoot: process.env.COSTROUTER_BUILD ?? path.join(ROOT, 'build'),
     kvNamespaces: ['CONFIG', 'TENANTS'],
     // Bound as in production, so each request pays for writing its cost event (Miniflare's
     // dataset keeps nothing, but the worker's side of the write is the same).

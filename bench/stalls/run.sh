@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Where the p99 at 10 connections comes from: each target alone, driven by a closed-loop Node
+# client (bench/stalls/client.mjs, 10 connections, non-streaming, the nginx mock of bench/latency)
+# that keeps every latency as measured (no coordinated-omission correction, unlike wrk's
+# percentiles) and every stall: a time over 20 ms in which the target answered no one while all
+# ten connections waited. costrouter, the plain JS relay and the trivial worker run in workerd
+# (Miniflare, as in bench/latency); Portkey, a Node process, for comparison when installed.
+# Targets on core 0, the client and nginx on core 1 (BENCH_PIN=0 turns this off). Writes its
+# section of bench/RESULTS.md ("stalls").
+#
+#   bash bench/stalls/run.sh        # about 2 minutes
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+source bench/latency/mock.sh
+export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
+repeats=3 seconds=5
+ensure_nginx_wrk
+make -s build >/dev/null
+build_trivial_worker
+pin_cpus
+work=$(mktemp -d)
+chmod 755 "$work"
+pid=
+cleanup() {
+  [[ -n "$pid" ]] && { pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; }
+  stop_mock "$work"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+start_mock "$work"
+
+portkey=bench/.peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
+key="Bearer cr-benchKEY00000000000000000000000000000001"
+# name | command | model | auth
+targets=(
+  "costrouter|node bench/latency/serve-worker.mjs costrouter 9501|bench-json|$key"
+  "JS relay|node bench/latency/serve-worker.mjs relay 9501|gpt-4o-mini|"
+  "trivial worker|node bench/latency/serve-worker.mjs trivial 9501|gpt-4o-mini|"
+)
+[[ -f "$portkey" ]] && targets+=("Portkey|env PORT=9501 node $portkey --port=9501|gpt-4o-mini|Bearer sk-bench-upstream")
+
+results="$work/results.jsonl"
+: > "$results"
+for t in "${targets[@]}"; do
+  IFS='|' read -r name cmd model auth <<< "$t"
+  # shellcheck disable=SC2086 # the command line is split on purpose
+  ${gateway_cpu[@]+"${gateway_cpu[@]}"} $cmd > "$work/target.log" 2>&1 &
+  pid=$!
+  hdr=(-H 'content-type: application/json'); [[ -n "$auth" ]] && hdr+=(-H "authorization: $auth")
+  export BENCH_HEADERS=
+  if [[ "$name" == Portkey ]]; then
+    export BENCH_HEADERS="x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:9100/v1"
+    hdr+=(-H "x-portkey-provider: openai" -H "x-portkey-custom-host: http://127.0.0.1:9100/v1")
+  fi
+  up=false
+  for _ in $(seq 1 120); do
+    if curl -s -m 5 "${hdr[@]}" -d "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" http://127.0.0.1:9501/v1/chat/completions | grep -q '"choices"'; then up=true; break; fi
+    sleep 0.5
+  done
+  if $up; then
+    for repeat in $(seq 1 "$repeats"); do
+      line=$(${client_cpu[@]+"${client_cpu[@]}"} node bench/stalls/client.mjs 9501 "$model" "$auth" "$seconds" 10)
+      echo "{\"target\":\"$name\",\"repeat\":$repeat,\"r\":$line}" | tee -a "$results"
+    done
+  else
+    echo "skip: $name did not answer" >&2
+  fi
+  pkill -P "$pid" 2>/dev/null || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+  for _ in $(seq 1 40); do curl -s -o /dev/null -m 1 http://127.0.0.1:9501/ || break; sleep 0.25; done
+done
+
+python3 - "$results" "$repeats" "$seconds" > "$work/section.md" <<'PY'
+import json, statistics, subprocess, sys, datetime, platform
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+repeats, seconds = int(sys.argv[2]), int(sys.argv[3])
+by = {}
+for r in rows:
+    by.setdefault(r["target"], []).append(r["r"])
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+print("## Stalls: where the p99 at 10 connections comes from\n")
+print(f"Written by `bash bench/stalls/run.sh` on {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, commit `{commit}`, {cpu}, {platform.system()}.")
+print(f"Each target alone, driven for {seconds} s ({repeats} times, after 2 s of warm-up) by a closed-loop Node client with 10 keep-alive connections")
+print("(non-streaming, the nginx mock). Latencies as measured, without wrk's coordinated-omission correction. A **stall** is a gap of more than")
+print("20 ms between two consecutive answers while all ten connections waited: the target answered no one. Medians over the repeats.\n")
+print("| target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | stalls / s | stall median ms | longest stall ms | share of the time stalled | errors |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for name, rs in by.items():
+    print(f"| {name} | {med(rs, 'rps'):,.0f} | {med(rs, 'p50_ms'):.2f} | {med(rs, 'p90_ms'):.2f} | {med(rs, 'p99_ms'):.2f} | {med(rs, 'p999_ms'):.1f} | {med(rs, 'max_ms'):.0f} "
+          f"| {med(rs, 'stalls_per_s'):.1f} | {med(rs, 'stall_median_ms'):.0f} | {med(rs, 'stall_max_ms'):.0f} | {100 * med(rs, 'stalled_share'):.1f}% | {sum(r['errors'] for r in rs)} |")
+PY
+python3 bench/latency/splice.py bench/RESULTS.md stalls "$work/section.md"
+echo "wrote bench/RESULTS.md (stalls)"
