@@ -86,6 +86,34 @@ impl Transition {
 /// sent: once a delivery fails, the later ones for the same alert and destination wait for the
 /// next round, unsent and with no attempt counted. Sent out of order, a resolve would reach
 /// PagerDuty before its trigger, which would then open an incident nothing ever closes.
+/// What a cron run did with the deliveries its tenant's ledger handed it (the worker's report,
+/// `/alerts/ack`), by delivery id.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    #[serde(default)]
+    pub delivered: Vec<u64>,
+    /// Failed, to be tried again (up to the attempts allowed), with why.
+    #[serde(default)]
+    pub failed: Vec<(u64, String)>,
+    /// Refused for good by the destination (see `notify::delivery_retryable`): to the history at
+    /// once, with why.
+    #[serde(default)]
+    pub given_up: Vec<(u64, String)>,
+    /// Handed out but not attempted (held back behind an earlier failure, or behind a destination
+    /// that hung): free for the next run, no attempt counted.
+    #[serde(default)]
+    pub released: Vec<u64>,
+}
+
+impl DeliveryReport {
+    pub fn add(&mut self, other: DeliveryReport) {
+        self.delivered.extend(other.delivered);
+        self.failed.extend(other.failed);
+        self.given_up.extend(other.given_up);
+        self.released.extend(other.released);
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct DeliveryOrder {
     held: std::collections::BTreeSet<(String, String)>,

@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 use worker::{event, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
 
-use crate::alerts::{notify, AlertConfig, DeliveryOrder, Transition};
+use crate::alerts::{notify, AlertConfig, DeliveryOrder, DeliveryReport, Transition};
 use crate::api::ApiError;
 
 use super::http::{self, RequestContext};
@@ -22,13 +22,24 @@ pub fn watch_key(tenant: &str) -> String {
     format!("{ALERTING_PREFIX}{tenant}")
 }
 
-/// Tenants evaluated at once by a cron run: a tenant whose webhook is slow to answer (up to
-/// [`DELIVERY_TIMEOUT_MS`] per delivery) holds up only its own slot, not every tenant after it.
-/// Each tenant costs a few subrequests, far inside a cron invocation's allowance.
+/// Tenants evaluated at once by a cron run: a tenant whose webhook is slow to answer holds up only
+/// its own slot, not every tenant after it. Each tenant costs a few subrequests, far inside a cron
+/// invocation's allowance.
 const CONCURRENT_TENANTS: usize = 8;
 
-/// Each delivery gets this long for its response headers.
+/// Deliveries waiting for an answer at once in a cron run, all tenants together. A Worker
+/// invocation may have six connections waiting for response headers; a fetch past them waits
+/// in a queue while its time limit runs, so a healthy destination could time out behind hung
+/// ones. Two stay for the ledger calls of the tenants being evaluated.
+const CONCURRENT_DELIVERIES: usize = 4;
+
+/// Each delivery gets this long for its response headers (the `TEST_ALERT_DELIVERY_TIMEOUT_MS`
+/// var sets it for the integration tests, which cannot wait ten seconds; unset in production).
 const DELIVERY_TIMEOUT_MS: u64 = 10_000;
+
+fn delivery_timeout_ms(env: &Env) -> u64 {
+    env.var("TEST_ALERT_DELIVERY_TIMEOUT_MS").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DELIVERY_TIMEOUT_MS)
+}
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -40,9 +51,9 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             return;
         }
     };
-    let env = &env;
+    let (env, slots) = (&env, &tokio::sync::Semaphore::new(CONCURRENT_DELIVERIES));
     futures_util::StreamExt::for_each_concurrent(futures_util::stream::iter(tenants), CONCURRENT_TENANTS, |tenant| async move {
-        if let Err(e) = evaluate_and_deliver(env, &tenant, now).await {
+        if let Err(e) = evaluate_and_deliver(env, &tenant, now, slots).await {
             worker::console_error!("alerting: tenant {tenant} not evaluated: {}", e.message);
         }
     })
@@ -63,8 +74,10 @@ pub async fn retire(env: &Env, tenant: &str) -> Result<bool, ApiError> {
     Ok(spend::call(&stub, "/alerts/retire", None).await?["retired"] == true)
 }
 
-/// One tenant: evaluate in its ledger, send each queued delivery, acknowledge the results.
-pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<usize, ApiError> {
+/// One tenant: evaluate in its ledger, send each queued delivery, acknowledge the results. Each
+/// destination's deliveries go in their queued order, the destinations at once: one that hangs
+/// delays neither the others nor, past one time limit, the run (see [`deliver_in_order`]).
+pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tokio::sync::Semaphore) -> Result<usize, ApiError> {
     let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
     let out = spend::call(&stub, "/alerts/evaluate", Some(json!({"now": now}))).await?;
     let Some(cfg) = out.get("config").filter(|c| !c.is_null()).and_then(|c| serde_json::from_value::<AlertConfig>(c.clone()).ok()) else {
@@ -81,49 +94,80 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64) -> Result<u
     if outbox.is_empty() {
         return Ok(0);
     }
-    let mut delivered = Vec::new();
-    let mut failed = Vec::new();
-    let mut given_up = Vec::new();
-    let mut released = Vec::new();
-    let mut order = DeliveryOrder::default();
+    let mut results = DeliveryReport::default();
+    // Each destination's deliveries, in the order they were queued.
+    let mut queues: Vec<(&str, Vec<(u64, Transition)>)> = Vec::new();
     for item in &outbox {
         let id = item["id"].as_u64().unwrap_or(0);
         let Ok(transition) = serde_json::from_value::<Transition>(item["transition"].clone()) else {
-            failed.push(json!([id, "unreadable transition"]));
+            results.failed.push((id, "unreadable transition".to_string()));
             continue;
         };
         let destination = item["destination"].as_str().unwrap_or("");
-        if !order.may_send(destination, &transition) {
-            released.push(id);
+        match queues.iter_mut().find(|(d, _)| *d == destination) {
+            Some((_, queue)) => queue.push((id, transition)),
+            None => queues.push((destination, vec![(id, transition)])),
+        }
+    }
+    let timeout_ms = delivery_timeout_ms(env);
+    let sent = futures_util::future::join_all(queues.into_iter().map(|(destination, queue)| deliver_in_order(env, &cfg, tenant, destination, queue, timeout_ms, slots))).await;
+    for outcome in sent {
+        results.add(outcome);
+    }
+    let delivered = results.delivered.len();
+    spend::call(&stub, "/alerts/ack", Some(serde_json::to_value(&results).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
+    Ok(delivered)
+}
+
+/// One destination's deliveries, one at a time in their queued order (a resolve must not
+/// overtake its trigger, so a failure holds back what follows for the same alert). A delivery
+/// that times out means the destination hangs: what follows it is released for the next run
+/// rather than each waiting out its own time limit (ten deliveries to a hung webhook would
+/// otherwise hold the run, and every lease, for 100 s). Each waits for one of the run's
+/// delivery slots ([`CONCURRENT_DELIVERIES`]).
+async fn deliver_in_order(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, queue: Vec<(u64, Transition)>, timeout_ms: u64, slots: &tokio::sync::Semaphore) -> DeliveryReport {
+    let mut done = DeliveryReport::default();
+    let mut order = DeliveryOrder::default();
+    let mut hung = false;
+    for (id, transition) in queue {
+        if hung || !order.may_send(destination, &transition) {
+            done.released.push(id);
             continue;
         }
-        match deliver(env, &cfg, tenant, destination, &transition).await {
-            Ok(()) => delivered.push(id),
+        // The semaphore lives for the whole run and is never closed.
+        let Ok(_slot) = slots.acquire().await else {
+            done.released.push(id);
+            continue;
+        };
+        match deliver(env, cfg, tenant, destination, &transition, timeout_ms).await {
+            Ok(()) => done.delivered.push(id),
             // Refused for good: nothing later for this alert waits behind it.
-            Err(DeliveryFailure { why, retryable: false }) => given_up.push(json!([id, why])),
-            Err(DeliveryFailure { why, retryable: true }) => {
+            Err(DeliveryFailure { why, retryable: false, .. }) => done.given_up.push((id, why)),
+            Err(DeliveryFailure { why, retryable: true, timed_out }) => {
                 order.failed(destination, &transition);
-                failed.push(json!([id, why]));
+                done.failed.push((id, why));
+                hung = timed_out;
             }
         }
     }
-    spend::call(&stub, "/alerts/ack", Some(json!({"delivered": delivered, "failed": failed, "given_up": given_up, "released": released}))).await?;
-    Ok(delivered.len())
+    done
 }
 
 struct DeliveryFailure {
     why: String,
     /// Whether a later attempt may succeed (see `notify::delivery_retryable`).
     retryable: bool,
+    /// No answer came within the time limit.
+    timed_out: bool,
 }
 
 impl From<String> for DeliveryFailure {
     fn from(why: String) -> Self {
-        DeliveryFailure { why, retryable: true }
+        DeliveryFailure { why, retryable: true, timed_out: false }
     }
 }
 
-async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, t: &Transition) -> Result<(), DeliveryFailure> {
+async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, t: &Transition, timeout_ms: u64) -> Result<(), DeliveryFailure> {
     let d = &cfg.destinations;
     let (url, body, signature) = match destination {
         "slack" => (d.slack_webhook_url.clone(), notify::slack_body(tenant, t).to_string(), None),
@@ -141,10 +185,10 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
                 None => (None, String::new(), None),
             }
         }
-        other => return Err(DeliveryFailure { why: format!("unknown destination '{other}': given up"), retryable: false }),
+        other => return Err(DeliveryFailure { why: format!("unknown destination '{other}': given up"), retryable: false, timed_out: false }),
     };
     // Removed from the settings since it was queued: nothing will take it.
-    let url = url.ok_or_else(|| DeliveryFailure { why: format!("{destination} is no longer configured: given up"), retryable: false })?;
+    let url = url.ok_or_else(|| DeliveryFailure { why: format!("{destination} is no longer configured: given up"), retryable: false, timed_out: false })?;
     let mut headers = vec![("content-type".to_string(), "application/json".to_string()), ("user-agent".to_string(), "costrouter-alerts/1".to_string())];
     if let Some(sig) = signature {
         headers.push((notify::SIGNATURE_HEADER.to_string(), sig));
@@ -153,14 +197,16 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
     // The status is the answer: a 2xx body is not read (a receiver that answers 200 and never
     // ends its body would hold the run past the acknowledgement, and the delivery would be
     // handed out again after its lease, a duplicate every ten minutes), and is cancelled.
-    let answer = super::upstream::send(&up, DELIVERY_TIMEOUT_MS, super::upstream::Expect::Stream, None).await.map_err(|e| e.describe())?;
+    let answer = super::upstream::send(&up, timeout_ms, super::upstream::Expect::Stream, None)
+        .await
+        .map_err(|e| DeliveryFailure { why: e.describe(), retryable: true, timed_out: matches!(e, super::upstream::SendError::Timeout) })?;
     if let super::upstream::AnswerBody::Stream(body) = &answer.body {
         let _ = body.cancel();
     }
     match answer.status {
         200..=299 => Ok(()),
         s if notify::delivery_retryable(s) => Err(format!("{destination} answered HTTP {s}").into()),
-        s => Err(DeliveryFailure { why: format!("{destination} answered HTTP {s}, which no retry changes: given up"), retryable: false }),
+        s => Err(DeliveryFailure { why: format!("{destination} answered HTTP {s}, which no retry changes: given up"), retryable: false, timed_out: false }),
     }
 }
 

@@ -72,21 +72,6 @@ struct EvaluateBody {
     now: i64,
 }
 
-#[derive(Deserialize)]
-struct AckBody {
-    #[serde(default)]
-    delivered: Vec<u64>,
-    #[serde(default)]
-    failed: Vec<(u64, String)>,
-    /// Refused for good by the destination (see `alerts::notify::delivery_retryable`): to the
-    /// history at once.
-    #[serde(default)]
-    given_up: Vec<(u64, String)>,
-    /// Handed out but not attempted (held back behind an earlier failure): free for the next run.
-    #[serde(default)]
-    released: Vec<u64>,
-}
-
 #[durable_object]
 pub struct Ledger {
     state: State,
@@ -499,7 +484,7 @@ impl Ledger {
         Response::from_json(&json!({"retired": true}))
     }
 
-    async fn ack_alerts(&self, ack: AckBody) -> worker::Result<Response> {
+    async fn ack_alerts(&self, ack: alerts::DeliveryReport) -> worker::Result<Response> {
         let mut st = self.alert_state().await?;
         let outbox = std::mem::take(&mut st.outbox);
         for mut d in outbox {

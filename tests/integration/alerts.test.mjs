@@ -17,10 +17,14 @@ let failNext = {}; // path -> number of deliveries to refuse with 500
 let slowPaths = {}; // path -> milliseconds to wait before answering
 const gonePaths = new Set(); // paths answered 404, as a deleted Slack webhook is
 const refusals = []; // paths of deliveries answered 404
+const hungPaths = new Set(); // paths that never answer, as a hung webhook
+const seen = []; // { path, at }: every delivery attempt as it arrives, answered or not
 
 function startReceiver() {
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
+      seen.push({ path: req.url, at: Date.now() });
+      if (hungPaths.has(req.url)) return;
       let data = '';
       req.on('data', (c) => (data += c));
       req.on('end', async () => {
@@ -35,7 +39,7 @@ function startReceiver() {
           res.writeHead(500).end('try later');
           return;
         }
-        got.push({ path: req.url, headers: req.headers, raw: data, body: JSON.parse(data) });
+        got.push({ path: req.url, headers: req.headers, raw: data, body: JSON.parse(data), at: Date.now() });
         res.writeHead(req.url === '/pd' ? 202 : 200, { 'content-type': 'application/json' }).end('{"status":"success"}');
       });
     });
@@ -45,7 +49,8 @@ function startReceiver() {
 
 before(async () => {
   recv = await startReceiver();
-  r = await startRouter({ extraBindings: { PAGERDUTY_EVENTS_URL: `${recv.url}/pd` } });
+  // Deliveries time out after 3 s here (10 s in production).
+  r = await startRouter({ extraBindings: { PAGERDUTY_EVENTS_URL: `${recv.url}/pd`, TEST_ALERT_DELIVERY_TIMEOUT_MS: '3000' } });
 });
 after(async () => {
   await r?.close();
@@ -213,6 +218,44 @@ test('two cron runs at once (a slow destination) send a delivery once, not twice
   got.length = 0;
   await r.scheduled(new Date(t0 + 120_000));
   assert.equal(got.filter((g) => g.path === '/slow').length, 0);
+});
+
+test('a destination that hangs delays neither the others nor, past one time limit, the run', async () => {
+  await clearOfMinuteEnd();
+  const key = await tenantWithKey('hung-slack');
+  const set = await admin('PUT', '/admin/tenants/hung-slack/alerts', {
+    destinations: { slack_webhook_url: `${recv.url}/hung`, webhook_url: `${recv.url}/beside-hung`, webhook_secret: SECRET },
+    spend_spike: { min_usd: 0.00005, factor: 3 },
+  });
+  assert.equal(set.status, 200, await set.clone().text());
+  // Two alerts at once (a spike on each of two features): two deliveries queued per destination.
+  await Promise.all([spendSpike(key, 'alpha'), spendSpike(key, 'beta')]);
+  await rolledUp(key, 'alpha', 12);
+  await rolledUp(key, 'beta', 12);
+  got.length = 0;
+  seen.length = 0;
+  hungPaths.add('/hung');
+  const t0 = Date.now();
+  await r.scheduled(new Date(t0));
+  hungPaths.delete('/hung');
+  const hung = seen.filter((s) => s.path === '/hung');
+  assert.equal(hung.length, 1, 'after the first delivery timed out, the second was not sent into the hung webhook');
+  const beside = got.filter((g) => g.path === '/beside-hung');
+  assert.deepEqual(beside.map((g) => g.body.alert.key).sort(), ['spend_spike:alpha', 'spend_spike:beta']);
+  assert.ok(beside.every((g) => g.at < hung[0].at + 3000), 'the webhook\'s deliveries did not wait for the hung one to time out');
+  // Still queued for the hung webhook: the one sent, with its timeout counted as an attempt, and
+  // the one after it, released unsent, with none.
+  const view = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
+  const queued = (view.pending_deliveries ?? []).filter((d) => d.destination === 'slack');
+  assert.deepEqual(queued.map((d) => [d.attempts, d.last_error]), [[1, 'timed out'], [0, '']], JSON.stringify(view));
+
+  // Next minute the webhook answers: both of its deliveries arrive, once each, in queued order.
+  got.length = 0;
+  await r.scheduled(new Date(t0 + 60_000));
+  const slack = got.filter((g) => g.path === '/hung');
+  assert.equal(slack.length, 2, JSON.stringify(got.map((g) => g.path)));
+  assert.deepEqual(slack.map((g) => (g.body.text.includes("'alpha'") ? 'spend_spike:alpha' : 'spend_spike:beta')), queued.map((d) => d.transition.alert.key), 'in the order they were queued');
+  assert.equal(got.filter((g) => g.path === '/beside-hung').length, 0, 'nothing sent twice');
 });
 
 test('a resolve never reaches a destination before the trigger it closes', async () => {
