@@ -66,6 +66,10 @@ pub struct ModelPrice {
     /// Whether the model takes images (`None`: not stated). A model stated not to is passed over
     /// for a request with images (routing, budget downgrades).
     pub supports_vision: Option<bool>,
+    /// Whether the model takes a JSON schema to answer in (`response_format` of type
+    /// `json_schema`; `None`: not stated). A model stated not to is passed over for a request
+    /// with one, as for images: Groq's Llama models and DeepSeek take JSON mode only, and refuse.
+    pub supports_response_schema: Option<bool>,
     /// Rates of OpenAI's priority and flex processing (`service_tiers` in our format, LiteLLM's
     /// `..._priority` / `..._flex` keys); a tier without its own rates is priced as standard.
     pub priority: Option<Rates>,
@@ -156,7 +160,28 @@ impl PriceTable {
     }
 }
 
+/// What a request asks of a model beyond room for it ([`ModelPrice::lacks`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub images: bool,
+    /// A `response_format` of type `json_schema`.
+    pub schema: bool,
+}
+
 impl ModelPrice {
+    /// What `needs` asks that this model is stated not to do, as a routing note ("does not take
+    /// images"). An unstated capability is assumed: the provider's own refusal then moves the
+    /// request on to the next candidate (`providers::Rejection::Unsupported`).
+    pub fn lacks(&self, needs: Needs) -> Option<&'static str> {
+        if needs.images && self.supports_vision == Some(false) {
+            return Some("does not take images");
+        }
+        if needs.schema && self.supports_response_schema == Some(false) {
+            return Some("does not take a JSON schema (response_format json_schema)");
+        }
+        None
+    }
+
     /// Cached audio prompt tokens: their own price, or the audio price discounted as cached text
     /// is (Gemini 2.5 Flash: 1.00 → 0.10, as 0.30 → 0.03), never the full audio price.
     fn cached_audio_input_rate(&self, rates: &Rates) -> Usd {
@@ -280,7 +305,7 @@ fn stated_flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<O
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "supports_vision", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
 ];
 
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
@@ -369,6 +394,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         max_image_tokens: count(model, entry, "max_image_tokens")?,
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
         supports_vision: stated_flag(model, entry, "supports_vision")?,
+        supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         priority,
         flex,
         audio_input: number(model, entry, "audio_input")?.map(|v| per_million(model, "audio_input", v)).transpose()?,
@@ -460,6 +486,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         // it, which the router never does.
         supports_reasoning: flag(model, entry, "supports_reasoning")? && !model.to_ascii_lowercase().contains("claude"),
         supports_vision: stated_flag(model, entry, "supports_vision")?,
+        supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         priority: litellm_service_tier(&per_token, base, "priority")?,
         flex: litellm_service_tier(&per_token, base, "flex")?,
         audio_input: per_token("input_cost_per_audio_token")?,

@@ -354,8 +354,9 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
         .values()
         .filter(|m| m.mode == crate::catalog::ModelMode::Chat && cfg.catalog.allows(allowed, &m.name))
         .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.cannot_take(needed, chat.max_output_tokens())).is_none())
-        // A text-only model would refuse (or ignore) the request's images.
-        .filter(|m| !facts.has_images || cfg.prices.get(&m.price_key).is_none_or(|p| p.supports_vision != Some(false)))
+        // A text-only model would refuse (or ignore) the request's images; one without structured
+        // outputs, its JSON schema.
+        .filter(|m| cfg.prices.get(&m.price_key).is_none_or(|p| p.lacks(facts.needs()).is_none()))
         .filter_map(|m| {
             let candidates: Vec<Candidate> = m
                 .deployments

@@ -330,7 +330,8 @@ pub enum Rejection {
 /// `unknown_parameter` / `unsupported_value` codes, Azure's and older OpenAI's "Unrecognized
 /// request argument supplied", the "Extra inputs are not permitted" of hosts that validate with
 /// pydantic (vLLM, Mistral), DeepSeek's "This response_format type is unavailable now" (it takes
-/// `json_object`, not `json_schema`).
+/// `json_object`, not `json_schema`), Groq's "This model does not support response format
+/// `json_schema`" and, from its older validator, "value is not one of the allowed values".
 pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
     let error = v.get("error").unwrap_or(&v);
@@ -340,7 +341,9 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
         return Rejection::TooLong;
     }
     if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value")
-        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported", "type is unavailable"].iter().any(|m| message.contains(m))
+        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported", "type is unavailable", "model does not support", "is not one of the allowed values"]
+            .iter()
+            .any(|m| message.contains(m))
     {
         return Rejection::Unsupported;
     }
@@ -600,6 +603,11 @@ mod tests {
         // DeepSeek takes JSON mode, not a JSON schema: a model that takes one may serve it.
         let deepseek = br#"{"error":{"message":"This response_format type is unavailable now","type":"invalid_request_error","param":null,"code":"invalid_request_error"}}"#;
         assert_eq!(openai_rejection(422, deepseek), Rejection::Unsupported);
+        // Groq's Llama models, now and before, on a JSON schema they do not take.
+        let groq = br#"{"error":{"message":"This model does not support response format `json_schema`. See supported models at https://console.groq.com/docs/structured-outputs#supported-models","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, groq), Rejection::Unsupported);
+        let groq_before = br#"{"error":{"message":"'response_format.type' : value is not one of the allowed values ['text','json_object']","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, groq_before), Rejection::Unsupported);
     }
 
     #[test]

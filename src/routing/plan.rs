@@ -162,8 +162,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     // wait out. Names that can never serve (unknown, not a chat model, not allowed) count for
     // neither.
     let (mut too_long, mut too_much_output, mut otherwise) = (0usize, 0usize, 0usize);
-    // Candidates whose pricing row says they take no images, for a request that has some.
-    let mut no_images = 0usize;
+    // Candidates whose pricing row says they cannot do what the request asks (take its images,
+    // answer in its JSON schema), and the last such reason.
+    let (mut lacking, mut lacked) = (0usize, "");
     for name in &names {
         let Some(model) = input.catalog.resolve(name) else {
             notes.push(format!("{name} unknown"));
@@ -178,9 +179,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             continue;
         }
         let price = input.prices.get(&model.price_key);
-        if input.facts.has_images && price.is_some_and(|p| p.supports_vision == Some(false)) {
-            notes.push(format!("{} does not take images", model.name));
-            no_images += 1;
+        if let Some(why) = price.and_then(|p| p.lacks(input.facts.needs())) {
+            notes.push(format!("{} {why}", model.name));
+            (lacking, lacked) = (lacking + 1, why);
             continue;
         }
         if let Some(why) = price.and_then(|p| p.cannot_take(needed, input.requested_output_tokens)) {
@@ -252,8 +253,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     }
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-        if otherwise == 0 && too_long == 0 && too_much_output == 0 && no_images > 0 {
-            return Err(ApiError::invalid_value("messages", format!("{prefix}: the request has images and no candidate takes images{why}.")));
+        if otherwise == 0 && too_long == 0 && too_much_output == 0 && lacking > 0 {
+            return Err(if lacked.contains("images") {
+                ApiError::invalid_value("messages", format!("{prefix}: the request has images and no candidate takes images{why}."))
+            } else {
+                ApiError::invalid_value("response_format", format!("{prefix}: the request asks for an answer in a JSON schema and no candidate takes one{why}."))
+            });
         }
         if otherwise == 0 && too_much_output > 0 {
             return Err(ApiError::invalid_value("max_tokens", format!("{prefix}: max_tokens is more than the candidates can write or hold{why}.")));
@@ -646,19 +651,25 @@ route = { strategy = "requested" }
     }
 
     #[test]
-    fn a_model_stated_to_take_no_images_is_passed_over_for_a_request_with_images() {
+    fn a_model_stated_to_lack_what_a_request_needs_is_passed_over() {
         let cat = catalog();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"tiny\", \"gpt-4o-mini\"] }\n", &cat).unwrap();
-        let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
-        let run = |facts: &Facts| plan(&policy, &input(&cat, &prices, facts));
-        let text = Facts { model: "x".into(), ..Facts::default() };
-        assert_eq!(route(run(&text).unwrap()).candidates[0].model, "tiny");
-        let image = Facts { has_images: true, ..text };
-        let d = route(run(&image).unwrap());
-        assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
         let only_tiny = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"t\"\nroute = { strategy = \"fallback\", candidates = [\"tiny\"] }\n", &cat).unwrap();
-        let e = plan(&only_tiny, &input(&cat, &prices, &image)).unwrap_err();
-        assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{}", e.message);
+        let plain = Facts { model: "x".into(), ..Facts::default() };
+        // The capability tiny's row denies, a request that needs it, the field a 400 names.
+        let needing_images = Facts { has_images: true, ..plain.clone() };
+        let needing_schema = Facts { has_schema: true, ..plain.clone() };
+        for (capability, needing, param, words) in [("supports_vision", &needing_images, "messages", "does not take images"), ("supports_response_schema", &needing_schema, "response_format", "does not take a JSON schema")] {
+            let prices = PriceTable::from_json(&format!(r#"{{"models":{{"tiny":{{"input":0.01,"output":0.01,"{capability}":false}},"gpt-4o-mini":{{"input":0.15,"output":0.6}}}}}}"#)).unwrap();
+            let run = |facts: &Facts| plan(&policy, &input(&cat, &prices, facts));
+            // A request that needs neither (JSON mode without a schema among them) is the cheap model's.
+            assert_eq!(route(run(&plain).unwrap()).candidates[0].model, "tiny", "{capability}");
+            let d = route(run(needing).unwrap());
+            assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
+            assert!(d.reason.contains(&format!("tiny {words}")), "{}", d.reason);
+            let e = plan(&only_tiny, &input(&cat, &prices, needing)).unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{}", e.message);
+        }
     }
 
     #[test]

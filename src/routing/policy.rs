@@ -592,6 +592,12 @@ pub fn split_pick(weights: &[u32], sticky_key: &str) -> usize {
 }
 
 impl Facts {
+    /// What the request asks of a model beyond room for it: the candidates the router chooses
+    /// among are passed over where their pricing row says they cannot do it.
+    pub fn needs(&self) -> crate::pricing::Needs {
+        crate::pricing::Needs { images: self.has_images, schema: self.has_schema }
+    }
+
     /// The task class and difficulty band (`code/hard`), as rollups and recommendations group
     /// requests: coarse enough that each group has traffic, fine enough to price separately.
     pub fn class_label(&self) -> String {
