@@ -331,7 +331,7 @@ async fn delete_tenant(env: &Env, kv: &KvStore, id: &str) -> Result<serde_json::
     if !more {
         // Alerting off, watched until its open alerts are resolved where they were sent.
         if !super::alerting::retire(env, id).await? {
-            kv.delete(&super::alerting::watch_key(id)).await.map_err(kv_error)?;
+            super::alerting::set_watched(env, id, false).await?;
         }
         kv.put(&deleted_marker(id), now).map_err(kv_error)?.execute().await.map_err(kv_error)?;
         kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;

@@ -14,12 +14,24 @@ use crate::api::ApiError;
 use super::http::{self, RequestContext};
 use super::spend;
 
-/// TENANTS KV keys that list the tenants with alerting configured (the cron reads only these).
-const ALERTING_PREFIX: &str = "alerting:";
+/// The ledger instance that lists the tenants with alerting configured for the cron (no tenant
+/// can have this name: `~` is outside tenant ids). One call a run, strongly consistent: earlier
+/// releases listed TENANTS KV keys instead, and a KV list a minute is 1,440 a day, past the Free
+/// plan's 1,000.
+const WATCHLIST_OBJECT: &str = "~alerting";
 
-/// The TENANTS KV key that lists `tenant` for the cron.
-pub fn watch_key(tenant: &str) -> String {
-    format!("{ALERTING_PREFIX}{tenant}")
+/// The TENANTS KV keys earlier releases listed the cron's tenants under: read once, into the
+/// watchlist, by the first run that finds it without them.
+const LEGACY_WATCH_PREFIX: &str = "alerting:";
+
+fn watchlist_object(env: &Env) -> Result<super::crossings::ObjectStub, ApiError> {
+    spend::ledger(env, WATCHLIST_OBJECT).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))
+}
+
+/// Lists `tenant` for the alerting cron, or (`watched` false) stops listing it.
+pub async fn set_watched(env: &Env, tenant: &str, watched: bool) -> Result<(), ApiError> {
+    let path = if watched { "/watchlist/add" } else { "/watchlist/remove" };
+    spend::call(&watchlist_object(env)?, path, Some(json!({"tenants": [tenant]}))).await.map(drop)
 }
 
 /// Tenants evaluated at once by a cron run: a tenant whose webhook is slow to answer holds up only
@@ -61,9 +73,20 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 }
 
 async fn alerting_tenants(env: &Env) -> Result<Vec<String>, ApiError> {
-    let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
-    let names = super::kv_list::names_under(&kv, ALERTING_PREFIX).await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
-    Ok(names.iter().filter_map(|n| n.strip_prefix(ALERTING_PREFIX).map(str::to_string)).collect())
+    let registry = watchlist_object(env)?;
+    let listed = spend::call(&registry, "/watchlist", None).await?;
+    let mut tenants: Vec<String> = serde_json::from_value(listed["tenants"].clone()).map_err(|e| ApiError::internal(format!("the alerting watchlist is unreadable: {e}")))?;
+    if listed["complete"] != true {
+        // Upgraded from a release that listed them in KV: those tenants, once.
+        let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+        let names = super::kv_list::names_under(&kv, LEGACY_WATCH_PREFIX).await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+        let legacy: Vec<String> = names.iter().filter_map(|n| n.strip_prefix(LEGACY_WATCH_PREFIX).map(str::to_string)).collect();
+        spend::call(&registry, "/watchlist/add", Some(json!({"tenants": legacy, "complete": true}))).await?;
+        tenants.extend(legacy);
+        tenants.sort();
+        tenants.dedup();
+    }
+    Ok(tenants)
 }
 
 /// Turns a deleted tenant's alerting off while keeping it watched (see `AlertConfig::retired`):
@@ -86,8 +109,7 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tok
     // A deleted tenant's alerting (`retire`) is watched until its open alerts are resolved and
     // told; then it is let go.
     if cfg.watches_nothing() && out["settled"] == true {
-        let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
-        kv.delete(&watch_key(tenant)).await.map_err(|e| ApiError::internal(format!("KV delete failed: {e}")))?;
+        set_watched(env, tenant, false).await?;
         return Ok(0);
     }
     let outbox = out["outbox"].as_array().cloned().unwrap_or_default();
@@ -218,12 +240,10 @@ pub async fn admin(env: &Env, tenant: &str, method: Method, body: Option<Vec<u8>
         let body = body.unwrap_or_default();
         let cfg = AlertConfig::from_json(&body).map_err(|m| ApiError::invalid_value("alerts", format!("Invalid alert settings: {m}")))?;
         spend::call(&stub, "/alerts/config", Some(serde_json::to_value(&cfg).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
-        let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
         // Listed for the cron with or without destinations: a tenant that watches its alerts in
         // GET /v1/alerts, or removed its destinations while alerts were open, is still evaluated
         // (open alerts resolve; transitions go to the history as undelivered).
-        let key = watch_key(tenant);
-        kv.put(&key, "1").map_err(|e| ApiError::internal(e.to_string()))?.execute().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        set_watched(env, tenant, true).await?;
     }
     spend::call(&stub, "/alerts", None).await
 }

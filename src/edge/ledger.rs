@@ -9,7 +9,8 @@
 //! live stream's reservation extended), `/reserve`
 //! (a downgraded route's new reservation), `/usage`;
 //! `GET /state`; `PUT /config`; alerts: `/alerts/config`, `/alerts/evaluate`, `/alerts/ack`,
-//! `GET /alerts` (see `crate::alerts` and `edge::alerting`).
+//! `GET /alerts` (see `crate::alerts` and `edge::alerting`); the alerting cron's list of tenants,
+//! kept by the instance named `~alerting` only: `/watchlist`, `/watchlist/add`, `/watchlist/remove`.
 
 use std::cell::RefCell;
 
@@ -70,6 +71,16 @@ const DELIVERY_LEASE_SECS: i64 = 600;
 #[derive(Deserialize)]
 struct EvaluateBody {
     now: i64,
+}
+
+/// `/watchlist/add` and `/watchlist/remove`: tenants to list for the alerting cron or to stop
+/// listing; `complete` marks an add that brings every tenant the KV keys of earlier releases
+/// listed (see `alerting::alerting_tenants`).
+#[derive(Deserialize)]
+struct WatchlistBody {
+    tenants: Vec<String>,
+    #[serde(default)]
+    complete: bool,
 }
 
 #[durable_object]
@@ -418,6 +429,30 @@ impl Ledger {
         self.state.storage().put(key, serde_json::to_string(value)?).await
     }
 
+    /// The alerting cron's tenants, sorted, and whether they include those of earlier releases'
+    /// KV keys.
+    async fn watchlist(&self) -> worker::Result<Response> {
+        #[derive(Deserialize)]
+        struct Row {
+            tenant: String,
+        }
+        let rows: Vec<Row> = self.state.storage().sql().exec("SELECT tenant FROM alerting_watchlist ORDER BY tenant", None)?.to_array()?;
+        let complete = self.get_json::<bool>(WATCHLIST_COMPLETE_KEY).await?.unwrap_or(false);
+        Response::from_json(&json!({"tenants": rows.into_iter().map(|r| r.tenant).collect::<Vec<_>>(), "complete": complete}))
+    }
+
+    async fn change_watchlist(&self, add: bool, body: WatchlistBody) -> worker::Result<Response> {
+        let sql = self.state.storage().sql();
+        let statement = if add { "INSERT OR IGNORE INTO alerting_watchlist (tenant) VALUES (?)" } else { "DELETE FROM alerting_watchlist WHERE tenant = ?" };
+        for tenant in body.tenants {
+            sql.exec(statement, vec![SqlStorageValue::String(tenant)])?;
+        }
+        if add && body.complete {
+            self.put_json(WATCHLIST_COMPLETE_KEY, &true).await?;
+        }
+        Response::from_json(&json!({"ok": true}))
+    }
+
     async fn alert_state(&self) -> worker::Result<AlertState> {
         Ok(self.get_json(ALERT_STATE_KEY).await?.unwrap_or_default())
     }
@@ -581,6 +616,12 @@ struct ReservationRow {
 }
 
 /// Requests whose `/finish` was applied, by id (see `Ledger::finished`).
+/// The tenants with alerting configured, kept by one ledger instance (`alerting::WATCHLIST_OBJECT`)
+/// and empty in every other.
+const CREATE_WATCHLIST: &str = "CREATE TABLE IF NOT EXISTS alerting_watchlist (tenant TEXT PRIMARY KEY)";
+/// Set once the watchlist holds the tenants earlier releases listed in KV (`alerting:` keys).
+const WATCHLIST_COMPLETE_KEY: &str = "alerting_watchlist_complete";
+
 const CREATE_FINISHED: &str = "CREATE TABLE IF NOT EXISTS finished_requests (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL)";
 /// The purge of old ids reads only what it deletes.
 const INDEX_FINISHED: &str = "CREATE INDEX IF NOT EXISTS finished_requests_at ON finished_requests (at)";
@@ -613,7 +654,7 @@ const _: () = assert!(crate::finish_queue::RESEND_WITHIN_SECS < FINISHED_KEPT_SE
 /// The rollup tables, and the one-time move of version 1 hourly rows.
 fn create_tables(state: &State) -> worker::Result<()> {
     let sql = state.storage().sql();
-    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS, CREATE_FINISHED, INDEX_FINISHED, CREATE_RESERVATIONS] {
+    for ddl in [rollup::CREATE_TABLE, rollup::CREATE_MINUTELY, rollup::CREATE_CIRCUITS, CREATE_FINISHED, INDEX_FINISHED, CREATE_RESERVATIONS, CREATE_WATCHLIST] {
         sql.exec(ddl, None)?;
     }
     let v1: Vec<serde_json::Value> = sql.exec(rollup::HAS_V1, None)?.to_array()?;
@@ -699,6 +740,8 @@ impl DurableObject for Ledger {
                 return self.evaluate_alerts(b.now, levels).await;
             }
             "/alerts/ack" => return self.ack_alerts(parse(&text)?).await,
+            "/watchlist" => return self.watchlist().await,
+            "/watchlist/add" | "/watchlist/remove" => return self.change_watchlist(path == "/watchlist/add", parse(&text)?).await,
             "/alerts/retire" => return self.retire_alerts().await,
             "/alerts" => return self.alerts_view().await,
             _ => {}

@@ -432,13 +432,35 @@ test('deleting a tenant resolves its open alerts where they were sent, then stop
   got.length = 0;
   const deleted = await admin('DELETE', '/admin/tenants/goneco');
   assert.equal(deleted.status, 200, await deleted.clone().text());
-  const tenants = await r.mf.getKVNamespace('TENANTS');
-  assert.notEqual(await tenants.get('alerting:goneco'), null, 'still watched until its alerts are resolved');
+  assert.ok((await watchlist(r)).tenants.includes('goneco'), 'still watched until its alerts are resolved');
   await r.scheduled(new Date(Date.now() + 60_000));
   assert.deepEqual(got.filter((g) => g.path === '/pd').map((g) => g.body.event_action), ['resolve'], 'the incident is resolved, not left open');
   const hook = got.filter((g) => g.path === '/gone');
   assert.equal(hook.length, 1, 'the webhook hears the resolve too');
   assert.match(JSON.stringify(hook[0].body), /resolve/);
   await r.scheduled(new Date(Date.now() + 120_000));
-  assert.equal(await tenants.get('alerting:goneco'), null, 'then it is let go');
+  assert.ok(!(await watchlist(r)).tenants.includes('goneco'), 'then it is let go');
+});
+
+/** The alerting cron's list of tenants, as the Durable Object that keeps it answers. */
+async function watchlist(router) {
+  const ns = await router.mf.getDurableObjectNamespace('LEDGER');
+  return (await ns.get(ns.idFromName('~alerting')).fetch('http://ledger/watchlist', { method: 'POST' })).json();
+}
+
+test('the tenants an earlier release listed in KV for the cron are taken into its watchlist once', async () => {
+  const fresh = await startRouter();
+  try {
+    const tenants = await fresh.mf.getKVNamespace('TENANTS');
+    await tenants.put('alerting:legacyco', '1');
+    assert.deepEqual(await watchlist(fresh), { tenants: [], complete: false });
+    await fresh.scheduled(new Date());
+    assert.deepEqual(await watchlist(fresh), { tenants: ['legacyco'], complete: true });
+    // Read once: a key written since (as no release writes now) is not listed again.
+    await tenants.put('alerting:laterco', '1');
+    await fresh.scheduled(new Date(Date.now() + 60_000));
+    assert.deepEqual((await watchlist(fresh)).tenants, ['legacyco']);
+  } finally {
+    await fresh.close();
+  }
 });
