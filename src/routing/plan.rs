@@ -98,6 +98,12 @@ pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
 /// plus `expected_reasoning_tokens` each on a model that reasons unasked when the client set no
 /// output cap (`capped`; a cap holds the reasoning). Without them a reasoning model would look as
 /// cheap as one that answers at once, and cost several times what was expected.
+/// [`expected_cost`] of this request on the pricing row `price_key`, if the table has it.
+fn estimate_for(input: &PlanInput, price_key: &str) -> Option<crate::money::Usd> {
+    let p = input.prices.get(price_key)?;
+    Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.expected_reasoning_tokens, input.choices, input.requested_output_tokens.is_some(), input.service_tier))
+}
+
 pub fn expected_cost(p: &crate::pricing::ModelPrice, prompt_tokens: u64, expected_output_tokens: u64, expected_reasoning_tokens: u64, choices: u64, capped: bool, service_tier: ServiceTier) -> crate::money::Usd {
     let reasoning = if p.supports_reasoning && !capped { expected_reasoning_tokens } else { 0 };
     let output_tokens = (expected_output_tokens + reasoning).saturating_mul(choices.max(1));
@@ -195,9 +201,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             notes.push(format!("{} {why}", model.name));
             continue;
         }
-        let estimate = price.map(|p| {
-            expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.expected_reasoning_tokens, input.choices, input.requested_output_tokens.is_some(), input.service_tier)
-        });
+        // A model served by hosts at different prices (a deployment's own `price_key`) costs what
+        // its cheapest one does; the deployments are ranked among themselves below.
+        let estimate = model.deployments.iter().filter_map(|d| estimate_for(input, model.price_key_of(d))).min_by_key(|e| e.0).or_else(|| estimate_for(input, &model.price_key));
         if !models.iter().any(|(m, _)| m.name == model.name) {
             models.push((model, estimate));
         }
@@ -239,6 +245,10 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 otherwise += 1;
             }
         }
+    }
+    if route.strategy == Strategy::Cheapest {
+        // Each deployment by its own price (stable: the catalog's order among equals), unpriced last.
+        candidates.sort_by_key(|c| estimate_for(input, &c.price_key).map_or(i64::MAX, |e| e.0));
     }
     if route.strategy == Strategy::Fastest {
         let latency = |c: &Candidate| (input.latency_ms)(&super::health::deployment_key(&c.provider, &c.upstream_model));
@@ -461,6 +471,25 @@ route = { strategy = "requested" }
         assert!(d.reason.contains("skipped tiny window 1000 < 2001 tokens"), "{}", d.reason);
         assert!(d.reason.starts_with("rule 'simple' (task classification): cheapest of gpt-4o-mini $0.0006"), "{}", d.reason);
         assert_eq!(d.baseline_price_key.as_deref(), Some("gpt-4o"));
+    }
+
+    #[test]
+    fn cheapest_ranks_each_host_of_a_model_by_its_own_price() {
+        // Llama on two hosts at their own prices (a deployment's `price_key`), the dearer one first
+        // in the catalog, and gpt-4o-mini priced between them.
+        let cat = Catalog::from_json(
+            r#"{"version":1,"providers":{"together":{"preset":"together"},"groq":{"preset":"groq"},"openai":{"preset":"openai"}},
+              "models":{"llama":{"price_key":"llama-together","deployments":[{"provider":"together","upstream_model":"l"},{"provider":"groq","upstream_model":"l","price_key":"llama-groq"}]},
+                        "gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini"}]}}}"#,
+        )
+        .unwrap();
+        let prices = PriceTable::from_json(r#"{"models":{"llama-together":{"input":0.88,"output":0.88},"llama-groq":{"input":0.05,"output":0.08},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-4o-mini\", \"llama\"] }\n", &cat).unwrap();
+        let facts = Facts { model: "x".into(), prompt_tokens: 1000, ..Facts::default() };
+        let d = route(plan(&policy, &input(&cat, &prices, &facts)).unwrap());
+        let order: Vec<String> = d.candidates.iter().map(|c| format!("{}@{}", c.model, c.provider)).collect();
+        assert_eq!(order, ["llama@groq", "gpt-4o-mini@openai", "llama@together"], "{}", d.reason);
+        assert!(d.reason.contains("cheapest of llama $"), "the model at its cheapest host's price: {}", d.reason);
     }
 
     #[test]
