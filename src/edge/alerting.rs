@@ -20,9 +20,12 @@ use super::spend;
 /// plan's 1,000.
 const WATCHLIST_OBJECT: &str = "~alerting";
 
-/// The TENANTS KV keys earlier releases listed the cron's tenants under: read once, into the
-/// watchlist, by the first run that finds it without them.
+/// The TENANTS KV keys earlier releases listed the cron's tenants under: read into the watchlist
+/// by every run for [`LEGACY_IMPORT_SECS`] after the first that did, then never again. Not only
+/// the first: while an upgrade rolls out, isolates of the earlier release may still write them,
+/// and a KV list may not show a key written a minute before.
 const LEGACY_WATCH_PREFIX: &str = "alerting:";
+const LEGACY_IMPORT_SECS: i64 = 3_600;
 
 fn watchlist_object(env: &Env) -> Result<super::crossings::ObjectStub, ApiError> {
     spend::ledger(env, WATCHLIST_OBJECT).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))
@@ -56,7 +59,7 @@ fn delivery_timeout_ms(env: &Env) -> u64 {
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = (event.schedule() / 1000.0).floor() as i64;
-    let tenants = match alerting_tenants(&env).await {
+    let tenants = match alerting_tenants(&env, now).await {
         Ok(t) => t,
         Err(e) => {
             worker::console_error!("alerting: tenants not listed: {}", e.message);
@@ -72,21 +75,31 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     .await;
 }
 
-async fn alerting_tenants(env: &Env) -> Result<Vec<String>, ApiError> {
+async fn alerting_tenants(env: &Env, now: i64) -> Result<Vec<String>, ApiError> {
     let registry = watchlist_object(env)?;
     let listed = spend::call(&registry, "/watchlist", None).await?;
     let mut tenants: Vec<String> = serde_json::from_value(listed["tenants"].clone()).map_err(|e| ApiError::internal(format!("the alerting watchlist is unreadable: {e}")))?;
-    if listed["complete"] != true {
-        // Upgraded from a release that listed them in KV: those tenants, once.
-        let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
-        let names = super::kv_list::names_under(&kv, LEGACY_WATCH_PREFIX).await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
-        let legacy: Vec<String> = names.iter().filter_map(|n| n.strip_prefix(LEGACY_WATCH_PREFIX).map(str::to_string)).collect();
-        spend::call(&registry, "/watchlist/add", Some(json!({"tenants": legacy, "complete": true}))).await?;
-        tenants.extend(legacy);
-        tenants.sort();
-        tenants.dedup();
+    if listed["first_import"].as_i64().is_none_or(|at| now - at < LEGACY_IMPORT_SECS) {
+        // Upgraded from a release that listed them in KV. A failure here (KV's list quota spent
+        // for the day) leaves the tenants already listed evaluated, and the next run tries again.
+        match import_legacy_watches(env, &registry, now).await {
+            Ok(legacy) => {
+                tenants.extend(legacy);
+                tenants.sort();
+                tenants.dedup();
+            }
+            Err(e) => worker::console_error!("alerting: the tenants an earlier release listed in KV were not read: {}", e.message),
+        }
     }
     Ok(tenants)
+}
+
+async fn import_legacy_watches(env: &Env, registry: &super::crossings::ObjectStub, now: i64) -> Result<Vec<String>, ApiError> {
+    let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
+    let names = super::kv_list::names_under(&kv, LEGACY_WATCH_PREFIX).await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+    let legacy: Vec<String> = names.iter().filter_map(|n| n.strip_prefix(LEGACY_WATCH_PREFIX).map(str::to_string)).collect();
+    spend::call(registry, "/watchlist/add", Some(json!({"tenants": legacy, "imported_at": now}))).await?;
+    Ok(legacy)
 }
 
 /// Turns a deleted tenant's alerting off while keeping it watched (see `AlertConfig::retired`):
@@ -110,6 +123,17 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tok
     // told; then it is let go.
     if cfg.watches_nothing() && out["settled"] == true {
         set_watched(env, tenant, false).await?;
+        // Settings stored since the evaluation (an admin PUT, whose listing may have come just
+        // before this removal) list the tenant again.
+        let view = spend::call(&stub, "/alerts", None).await?;
+        // (Settings it cannot read are kept watched: a run that finds nothing to do costs little.)
+        let now_watches = match view.get("config").filter(|c| !c.is_null()) {
+            None => false,
+            Some(c) => serde_json::from_value::<AlertConfig>(c.clone()).map_or(true, |c| !c.watches_nothing()),
+        };
+        if now_watches {
+            set_watched(env, tenant, true).await?;
+        }
         return Ok(0);
     }
     let outbox = out["outbox"].as_array().cloned().unwrap_or_default();

@@ -74,13 +74,13 @@ struct EvaluateBody {
 }
 
 /// `/watchlist/add` and `/watchlist/remove`: tenants to list for the alerting cron or to stop
-/// listing; `complete` marks an add that brings every tenant the KV keys of earlier releases
-/// listed (see `alerting::alerting_tenants`).
+/// listing; `imported_at` (unix seconds) marks an add of the tenants earlier releases listed in
+/// KV, and the first is kept (see `alerting::alerting_tenants`).
 #[derive(Deserialize)]
 struct WatchlistBody {
     tenants: Vec<String>,
     #[serde(default)]
-    complete: bool,
+    imported_at: Option<i64>,
 }
 
 #[durable_object]
@@ -429,16 +429,16 @@ impl Ledger {
         self.state.storage().put(key, serde_json::to_string(value)?).await
     }
 
-    /// The alerting cron's tenants, sorted, and whether they include those of earlier releases'
-    /// KV keys.
+    /// The alerting cron's tenants, sorted, and when those of earlier releases' KV keys were first
+    /// taken in (`null`: never).
     async fn watchlist(&self) -> worker::Result<Response> {
         #[derive(Deserialize)]
         struct Row {
             tenant: String,
         }
         let rows: Vec<Row> = self.state.storage().sql().exec("SELECT tenant FROM alerting_watchlist ORDER BY tenant", None)?.to_array()?;
-        let complete = self.get_json::<bool>(WATCHLIST_COMPLETE_KEY).await?.unwrap_or(false);
-        Response::from_json(&json!({"tenants": rows.into_iter().map(|r| r.tenant).collect::<Vec<_>>(), "complete": complete}))
+        let first_import = self.get_json::<i64>(WATCHLIST_FIRST_IMPORT_KEY).await?;
+        Response::from_json(&json!({"tenants": rows.into_iter().map(|r| r.tenant).collect::<Vec<_>>(), "first_import": first_import}))
     }
 
     async fn change_watchlist(&self, add: bool, body: WatchlistBody) -> worker::Result<Response> {
@@ -447,8 +447,10 @@ impl Ledger {
         for tenant in body.tenants {
             sql.exec(statement, vec![SqlStorageValue::String(tenant)])?;
         }
-        if add && body.complete {
-            self.put_json(WATCHLIST_COMPLETE_KEY, &true).await?;
+        if let Some(at) = body.imported_at.filter(|_| add) {
+            if self.get_json::<i64>(WATCHLIST_FIRST_IMPORT_KEY).await?.is_none() {
+                self.put_json(WATCHLIST_FIRST_IMPORT_KEY, &at).await?;
+            }
         }
         Response::from_json(&json!({"ok": true}))
     }
@@ -619,8 +621,9 @@ struct ReservationRow {
 /// The tenants with alerting configured, kept by one ledger instance (`alerting::WATCHLIST_OBJECT`)
 /// and empty in every other.
 const CREATE_WATCHLIST: &str = "CREATE TABLE IF NOT EXISTS alerting_watchlist (tenant TEXT PRIMARY KEY)";
-/// Set once the watchlist holds the tenants earlier releases listed in KV (`alerting:` keys).
-const WATCHLIST_COMPLETE_KEY: &str = "alerting_watchlist_complete";
+/// When (unix seconds) the watchlist first took in the tenants earlier releases listed in KV
+/// (`alerting:` keys).
+const WATCHLIST_FIRST_IMPORT_KEY: &str = "alerting_watchlist_first_import";
 
 const CREATE_FINISHED: &str = "CREATE TABLE IF NOT EXISTS finished_requests (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL)";
 /// The purge of old ids reads only what it deletes.

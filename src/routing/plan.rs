@@ -168,9 +168,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     // wait out. Names that can never serve (unknown, not a chat model, not allowed) count for
     // neither.
     let (mut too_long, mut too_much_output, mut otherwise) = (0usize, 0usize, 0usize);
-    // Candidates whose pricing row says they cannot do what the request asks (take its images,
-    // answer in its JSON schema), and the last such reason.
-    let (mut lacking, mut lacked) = (0usize, "");
+    // Models whose every deployment's pricing row says it cannot do what the request asks (take
+    // its images, answer in its JSON schema), and each such reason met.
+    let (mut lacking, mut lacked) = (0usize, Vec::<&'static str>::new());
     for name in &names {
         let Some(model) = input.catalog.resolve(name) else {
             notes.push(format!("{name} unknown"));
@@ -185,11 +185,6 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             continue;
         }
         let price = input.prices.get(&model.price_key);
-        if let Some(why) = price.and_then(|p| p.lacks(input.facts.needs())) {
-            notes.push(format!("{} {why}", model.name));
-            (lacking, lacked) = (lacking + 1, why);
-            continue;
-        }
         if let Some(why) = price.and_then(|p| p.cannot_take(needed, input.requested_output_tokens)) {
             // Over the window only with the output asked for, the output is what to change.
             let prompt_fits = price.and_then(|p| p.context_window).is_none_or(|w| input.facts.prompt_tokens < w);
@@ -201,9 +196,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             notes.push(format!("{} {why}", model.name));
             continue;
         }
-        // A model served by hosts at different prices (a deployment's own `price_key`) costs what
-        // its cheapest one does; the deployments are ranked among themselves below.
-        let estimate = model.deployments.iter().filter_map(|d| estimate_for(input, model.price_key_of(d))).min_by_key(|e| e.0).or_else(|| estimate_for(input, &model.price_key));
+        let estimate = estimate_for(input, &model.price_key);
         if !models.iter().any(|(m, _)| m.name == model.name) {
             models.push((model, estimate));
         }
@@ -215,8 +208,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     let mut candidates = Vec::new();
     for (model, _) in &models {
         let before = candidates.len();
-        // Deployments the region and key filters let through, and those of them too small.
-        let (mut eligible, mut misfits) = (0usize, 0usize);
+        // Deployments the region and key filters let through, those of them too small, and those
+        // whose pricing row (a deployment may have its own) says they cannot do what is asked.
+        let (mut eligible, mut misfits, mut unable) = (0usize, 0usize, 0usize);
         for d in &model.deployments {
             let provider = &input.catalog.providers[&d.provider];
             if !provider.serves_regions(&route.regions) {
@@ -228,6 +222,14 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 continue;
             }
             eligible += 1;
+            if let Some(why) = input.prices.get(model.price_key_of(d)).and_then(|p| p.lacks(input.facts.needs())) {
+                notes.push(format!("{} on {} {why}", model.name, d.provider));
+                unable += 1;
+                if !lacked.contains(&why) {
+                    lacked.push(why);
+                }
+                continue;
+            }
             if let Some(why) = adapter_output_cap_misfit(input.prices, model.price_key_of(d), (input.adapter_output_cap)(provider, &d.upstream_model), input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 misfits += 1;
@@ -239,7 +241,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             // Every deployment that could serve here too small for the prompt with its
             // adapter's own output cap is a size refusal too; none here at all (no key, outside
             // the regions) is not.
-            if misfits > 0 && misfits == eligible {
+            if unable > 0 && unable == eligible {
+                lacking += 1;
+            } else if misfits > 0 && misfits + unable == eligible {
                 too_long += 1;
             } else {
                 otherwise += 1;
@@ -264,11 +268,11 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
         if otherwise == 0 && too_long == 0 && too_much_output == 0 && lacking > 0 {
-            return Err(if lacked.contains("images") {
-                ApiError::invalid_value("messages", format!("{prefix}: the request has images and no candidate takes images{why}."))
-            } else {
-                ApiError::invalid_value("response_format", format!("{prefix}: the request asks for an answer in a JSON schema and no candidate takes one{why}."))
-            });
+            // Every need no candidate meets, so the client fixes them at once (the field named is
+            // the first).
+            let needs: Vec<&str> = lacked.iter().map(|w| if w.contains("images") { "images (no candidate takes images)" } else { "an answer in a JSON schema (no candidate takes one)" }).collect();
+            let param = if lacked.iter().any(|w| w.contains("images")) { "messages" } else { "response_format" };
+            return Err(ApiError::invalid_value(param, format!("{prefix}: the request asks for {}{why}.", needs.join(" and "))));
         }
         if otherwise == 0 && too_much_output > 0 {
             return Err(ApiError::invalid_value("max_tokens", format!("{prefix}: max_tokens is more than the candidates can write or hold{why}.")));
@@ -298,7 +302,15 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     let escalates = candidates.iter().any(|c| c.model != candidates[0].model);
     match route.strategy {
         Strategy::Cheapest => {
-            let ranked: Vec<String> = models.iter().map(|(m, e)| format!("{} ${}", m.name, e.map(|e| e.to_string()).unwrap_or_else(|| "?".into()))).collect();
+            // Each model at the price of its cheapest deployment that can serve (candidates are in
+            // price order), as the request was ranked.
+            let mut ranked: Vec<String> = Vec::new();
+            for c in &candidates {
+                let entry = format!("{} ${}", c.model, estimate_for(input, &c.price_key).map(|e| e.to_string()).unwrap_or_else(|| "?".into()));
+                if !ranked.iter().any(|r| r.split(' ').next() == Some(c.model.as_str())) {
+                    ranked.push(entry);
+                }
+            }
             reason.push_str(&format!(" of {} (estimated) -> {}", ranked.join(", "), candidates[0].model));
         }
         Strategy::Split => {
@@ -483,13 +495,25 @@ route = { strategy = "requested" }
                         "gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini"}]}}}"#,
         )
         .unwrap();
-        let prices = PriceTable::from_json(r#"{"models":{"llama-together":{"input":0.88,"output":0.88},"llama-groq":{"input":0.05,"output":0.08},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
+        let prices = PriceTable::from_json(r#"{"models":{"llama-together":{"input":0.88,"output":0.88},"llama-groq":{"input":0.05,"output":0.08,"supports_response_schema":false},"gpt-4o-mini":{"input":0.15,"output":0.6}}}"#).unwrap();
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-4o-mini\", \"llama\"] }\n", &cat).unwrap();
         let facts = Facts { model: "x".into(), prompt_tokens: 1000, ..Facts::default() };
         let d = route(plan(&policy, &input(&cat, &prices, &facts)).unwrap());
         let order: Vec<String> = d.candidates.iter().map(|c| format!("{}@{}", c.model, c.provider)).collect();
         assert_eq!(order, ["llama@groq", "gpt-4o-mini@openai", "llama@together"], "{}", d.reason);
         assert!(d.reason.contains("cheapest of llama $"), "the model at its cheapest host's price: {}", d.reason);
+        let order = |d: &RouteDecision| d.candidates.iter().map(|c| format!("{}@{}", c.model, c.provider)).collect::<Vec<_>>();
+        // Without Groq (no key), Llama is priced as the host that serves it.
+        let no_groq = |p: &ProviderConfig| p.id != "groq";
+        let d = route(plan(&policy, &PlanInput { usable: &no_groq, ..input(&cat, &prices, &facts) }).unwrap());
+        assert_eq!(order(&d), ["gpt-4o-mini@openai", "llama@together"], "{}", d.reason);
+        let together = estimate_for(&input(&cat, &prices, &facts), "llama-together").unwrap();
+        assert!(d.reason.contains(&format!("cheapest of gpt-4o-mini $0.00045, llama ${together}")), "{}", d.reason);
+        // A capability is judged by each deployment's own row: the Groq host takes no schema.
+        let schema = Facts { has_schema: true, ..facts.clone() };
+        let d = route(plan(&policy, &input(&cat, &prices, &schema)).unwrap());
+        assert_eq!(order(&d), ["gpt-4o-mini@openai", "llama@together"], "{}", d.reason);
+        assert!(d.reason.contains("llama on groq does not take a JSON schema"), "{}", d.reason);
     }
 
     #[test]
@@ -695,10 +719,16 @@ route = { strategy = "requested" }
             assert_eq!(route(run(&plain).unwrap()).candidates[0].model, "tiny", "{capability}");
             let d = route(run(needing).unwrap());
             assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
-            assert!(d.reason.contains(&format!("tiny {words}")), "{}", d.reason);
+            assert!(d.reason.contains(&format!("tiny on openai {words}")), "{}", d.reason);
             let e = plan(&only_tiny, &input(&cat, &prices, needing)).unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{}", e.message);
         }
+        // Each candidate lacking one of two needs: the refusal names both, for one fix.
+        let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6,"supports_response_schema":false}}}"#).unwrap();
+        let both = Facts { has_images: true, has_schema: true, ..plain.clone() };
+        let e = plan(&policy, &input(&cat, &prices, &both)).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages"), "{}", e.message);
+        assert!(e.message.contains("asks for images (no candidate takes images) and an answer in a JSON schema"), "{}", e.message);
     }
 
     #[test]

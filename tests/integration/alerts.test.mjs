@@ -448,18 +448,24 @@ async function watchlist(router) {
   return (await ns.get(ns.idFromName('~alerting')).fetch('http://ledger/watchlist', { method: 'POST' })).json();
 }
 
-test('the tenants an earlier release listed in KV for the cron are taken into its watchlist once', async () => {
+test('the tenants an earlier release listed in KV for the cron are taken into its watchlist, for the hour after an upgrade', async () => {
   const fresh = await startRouter();
   try {
     const tenants = await fresh.mf.getKVNamespace('TENANTS');
     await tenants.put('alerting:legacyco', '1');
-    assert.deepEqual(await watchlist(fresh), { tenants: [], complete: false });
-    await fresh.scheduled(new Date());
-    assert.deepEqual(await watchlist(fresh), { tenants: ['legacyco'], complete: true });
-    // Read once: a key written since (as no release writes now) is not listed again.
+    assert.deepEqual(await watchlist(fresh), { tenants: [], first_import: null });
+    const t0 = Date.now();
+    await fresh.scheduled(new Date(t0));
+    assert.deepEqual(await watchlist(fresh), { tenants: ['legacyco'], first_import: Math.floor(t0 / 1000) });
+    // Within the hour an upgrade takes to roll out, isolates of the earlier release may still
+    // write such keys: they are taken in too.
+    await tenants.put('alerting:rolloutco', '1');
+    await fresh.scheduled(new Date(t0 + 60_000));
+    assert.deepEqual((await watchlist(fresh)).tenants, ['legacyco', 'rolloutco']);
+    // After it, KV is not listed again.
     await tenants.put('alerting:laterco', '1');
-    await fresh.scheduled(new Date(Date.now() + 60_000));
-    assert.deepEqual((await watchlist(fresh)).tenants, ['legacyco']);
+    await fresh.scheduled(new Date(t0 + 2 * 3_600_000));
+    assert.deepEqual((await watchlist(fresh)).tenants, ['legacyco', 'rolloutco']);
   } finally {
     await fresh.close();
   }
