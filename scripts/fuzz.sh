@@ -11,6 +11,8 @@ shift
 export RUSTC_BOOTSTRAP=1
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
+# An empty list (cargo fuzz failing quietly) would fuzz nothing and pass.
+[ ${#targets[@]} -gt 0 ] || { echo "[fuzz] no fuzz targets found" >&2; exit 1; }
 keep=${FUZZ_KEEP_CORPUS:-0}
 cargo fuzz build
 for t in "${targets[@]}"; do

@@ -63,6 +63,27 @@ pub fn new_key(random: &[u8]) -> Option<String> {
     (body.len() == KEY_BODY_LEN).then(|| format!("{KEY_PREFIX}{body}"))
 }
 
+/// Whether a URL query parameter carries a credential: one named as credentials usually are
+/// (`api_key`, `authorization`, Azure's `subscription-key`...), or a value shaped as a router key
+/// under any name. Keys in URLs end up in logs, proxies and browser history, so such requests are
+/// refused outright.
+pub fn query_param_holds_credential(name: &str, value: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    let named = matches!(
+        name.as_str(),
+        "key" | "api_key" | "apikey" | "access_token" | "token" | "authorization" | "auth" | "bearer" | "x_api_key" | "subscription_key" | "ocp_apim_subscription_key" | "password" | "secret"
+    );
+    named || looks_like_router_key(value)
+}
+
+/// `cr-` and [`KEY_BODY_LEN`] base62 characters, anywhere in `text` (a `Bearer ` prefix, quotes).
+fn looks_like_router_key(text: &str) -> bool {
+    text.match_indices(KEY_PREFIX).any(|(at, _)| {
+        let body = &text.as_bytes()[at + KEY_PREFIX.len()..];
+        body.len() >= KEY_BODY_LEN && body[..KEY_BODY_LEN].iter().all(u8::is_ascii_alphanumeric)
+    })
+}
+
 /// A short non-secret id for a key (its hash's first 12 hex digits), for listings and revocation.
 pub fn key_id(key_hash: &str) -> String {
     format!("key_{}", &key_hash[..12])
@@ -153,6 +174,21 @@ mod tests {
         assert!(key[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
         assert!(new_key(&[1u8; 10]).is_none());
         assert!(new_key(&[255u8; 64]).is_none(), "bytes past 247 are rejected, not folded");
+    }
+
+    #[test]
+    fn a_credential_in_a_query_parameter_is_found_by_its_name_or_its_shape() {
+        let key = new_key(&(0..64u8).map(|i| i.wrapping_mul(37)).collect::<Vec<_>>()).unwrap();
+        for name in ["key", "API_KEY", "api-key", "authorization", "x-api-key", "subscription-key", "access_token"] {
+            assert!(query_param_holds_credential(name, "anything"), "{name}");
+        }
+        for name in ["q", "cursor", "session"] {
+            assert!(query_param_holds_credential(name, &key), "a router key under '{name}'");
+            assert!(query_param_holds_credential(name, &format!("Bearer {key}")), "a bearer router key under '{name}'");
+        }
+        for (name, value) in [("cursor", "eyJhIjoxfQ"), ("group_by", "feature"), ("from", "2026-12-01"), ("q", "cr-short"), ("tenant", "cr-")] {
+            assert!(!query_param_holds_credential(name, value), "{name}={value}");
+        }
     }
 
     #[test]

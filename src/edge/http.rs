@@ -447,12 +447,7 @@ pub fn has_key_in_query(req: &Request) -> bool {
     if !req.inner().url().contains('?') {
         return false;
     }
-    req.url().is_ok_and(|url| {
-        url.query_pairs().any(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            matches!(k.as_str(), "key" | "api_key" | "apikey" | "api-key" | "access_token" | "token")
-        })
-    })
+    req.url().is_ok_and(|url| url.query_pairs().any(|(k, v)| crate::tenants::query_param_holds_credential(&k, &v)))
 }
 
 pub fn to_api_error(e: worker::Error) -> ApiError {

@@ -56,6 +56,15 @@ export function testCatalog(up) {
   };
 }
 
+/** The provider keys every router is given (secrets the logs must never hold). */
+const PROVIDER_KEY_BINDINGS = Object.freeze({
+  OPENAI_API_KEY: 'test-openai-key',
+  AZURE_OPENAI_API_KEY: 'test-azure-key',
+  ANTHROPIC_API_KEY: 'test-anthropic-key',
+  GEMINI_API_KEY: 'test-gemini-key',
+  WRONG_OPENAI_KEY: 'sk-wrong-key-that-must-never-leak-123456',
+});
+
 /** `miniflare` adds Miniflare options (the load test's inspector port). */
 export async function startRouter({ catalog, extraBindings = {}, policies = {}, miniflare = {} } = {}) {
   const upstream = await startFakeUpstream();
@@ -91,11 +100,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_events' } },
     durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true }, SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true } },
     bindings: {
-      OPENAI_API_KEY: 'test-openai-key',
-      AZURE_OPENAI_API_KEY: 'test-azure-key',
-      ANTHROPIC_API_KEY: 'test-anthropic-key',
-      GEMINI_API_KEY: 'test-gemini-key',
-      WRONG_OPENAI_KEY: 'sk-wrong-key-that-must-never-leak-123456',
+      ...PROVIDER_KEY_BINDINGS,
       ADMIN_TOKEN,
       MAX_BODY_BYTES: '262144',
       ...extraBindings,
@@ -192,6 +197,13 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
       for (const e of events) if (e.request_id) counts.set(e.request_id, (counts.get(e.request_id) ?? 0) + 1);
       const twice = [...counts].filter(([, n]) => n > 1);
       if (twice.length > 0) throw new Error(`more than one cost event for ${twice.length} request(s): ${JSON.stringify(twice.slice(0, 5))}`);
+      // Every test file's logs, not only the security tests': no secret the harness knows (the
+      // provider keys it binds, the router keys, the admin token), and no exception the worker
+      // did not catch (one after the response has left shows in no status).
+      const secrets = [...Object.values(PROVIDER_KEY_BINDINGS), ...Object.values(KEYS), ADMIN_TOKEN, ...Object.entries(extraBindings).filter(([name, v]) => /KEY|SECRET|TOKEN/.test(name) && typeof v === 'string' && v.length >= 8).map(([, v]) => v)];
+      const uncaught = /Uncaught|panicked at|RuntimeError|unreachable executed/;
+      const bad = logLines.filter((line) => uncaught.test(line) || secrets.some((s) => line.includes(s)));
+      if (bad.length > 0) throw new Error(`the worker logged ${bad.length} line(s) it must not: ${bad.slice(0, 5).map((l) => l.slice(0, 300)).join(' | ')}`);
     },
   };
   return router;

@@ -109,7 +109,7 @@ test('calls without a valid key are refused with 401', async () => {
 });
 
 test('keys in the query string are refused, valid or not, with or without a header', async () => {
-  const PARAMS = ['key', 'api_key', 'API_KEY', 'apikey', 'api-key', 'access_token', 'token'];
+  const PARAMS = ['key', 'api_key', 'API_KEY', 'apikey', 'api-key', 'access_token', 'token', 'authorization', 'x-api-key', 'subscription-key'];
   const failures = [];
   for (const [method, path, body] of ENDPOINTS) {
     for (const param of PARAMS) {
@@ -127,11 +127,30 @@ test('keys in the query string are refused, valid or not, with or without a head
       }
     }
   }
+  // A router key is refused under any name, bare or as a bearer value.
+  for (const [name, value] of [['session', KEYS.acme], ['q', `Bearer ${KEYS.globex}`], ['cursor', `x${KEYS.acme}`]]) {
+    const resp = await send(`/v1/models?${name}=${encodeURIComponent(value)}`, { key: KEYS.acme, what: `GET /v1/models?${name}=<a router key>` });
+    if (resp.status !== 400 || resp.json?.error?.code !== 'key_in_query_string') failures.push(`${resp.what}: ${resp.status} ${resp.text.slice(0, 200)}`);
+  }
+  // Other query parameters are not credentials.
+  const plain = await send('/v1/models?q=hello&cursor=abc', { key: KEYS.acme });
+  if (plain.status !== 200) failures.push(`an ordinary query parameter refused: ${plain.status} ${plain.text.slice(0, 200)}`);
   // The admin token in a URL is refused the same way.
   const adminInQuery = await send(`/admin/tenants/acme?token=${ADMIN_TOKEN}`, { key: null, who: 'admin' });
   if (adminInQuery.status !== 400) failures.push(`admin token in the query: ${adminInQuery.status} ${adminInQuery.text.slice(0, 200)}`);
   assert.deepEqual(failures, []);
   assert.equal(r.upstream.requests().length, 0, 'no request with a key in its URL reached a provider');
+});
+
+test("one tenant's key cannot read another tenant's reports by naming it", async () => {
+  for (const path of ['/v1/usage', '/v1/budgets', '/v1/forecast', '/v1/deployments', '/v1/alerts', '/v1/recommendations']) {
+    const resp = await send(`${path}?tenant=globex`, { key: KEYS.acme, what: `GET ${path}?tenant=globex with acme's key` });
+    assertError(resp, 403, { code: 'permission_denied' });
+    assert.ok(!resp.text.includes('globex') || resp.text.includes('only its own tenant'), `${path}: ${resp.text.slice(0, 200)}`);
+    // Its own name is fine.
+    const own = await send(`${path}?tenant=acme`, { key: KEYS.acme });
+    assert.equal(own.status, 200, `${path}?tenant=acme: ${own.text.slice(0, 200)}`);
+  }
 });
 
 test('admin endpoints need the admin token: 401 without a credential, 403 with a tenant key', async () => {
@@ -140,7 +159,13 @@ test('admin endpoints need the admin token: 401 without a credential, 403 with a
     ['PUT', '/admin/tenants/intruder', { name: 'x' }],
     ['POST', '/admin/keys', { tenant_id: 'acme', name: 'stolen' }],
     ['GET', '/admin/keys?tenant_id=acme'],
+    ['PATCH', '/admin/keys/key_000000000000', { tags: { team: 'x' } }],
     ['DELETE', '/admin/keys/key_000000000000'],
+    ['GET', '/admin/tenants/acme/budgets'],
+    ['PUT', '/admin/tenants/acme/budgets', { budgets: [] }],
+    ['GET', '/admin/tenants/acme/alerts'],
+    ['PUT', '/admin/tenants/acme/alerts', {}],
+    ['DELETE', '/admin/tenants/acme'],
   ];
   for (const [method, path, body] of ADMIN) {
     assertError(await send(path, { method, body, key: null, who: 'anonymous' }), 401, { type: 'authentication_error' });
