@@ -103,7 +103,9 @@ const FINISH_REASONS = {
   },
 };
 
-const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json', 'redirect', 'stalled_body', 'stalled_stream']);
+const FAULTS = new Set(['slow', 'reset', 'truncated', 'invalid_json', 'redirect', 'stalled_body', 'stalled_stream', 'cut_mid_event', 'bad_event']);
+/** The stream faults that act after `truncate_after` good events. */
+const STREAM_CUT_FAULTS = ['truncated', 'stalled_stream', 'cut_mid_event', 'bad_event'];
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -229,7 +231,9 @@ function sampleFromSchema(schema, depth = 0) {
  * `message`, `code`, `type`, `param`, `details`, Gemini's `retryDelay`, extra `headers`, or a whole `body`), a fault
  * (`fault`, `delay_ms`, `location`, `truncate_after`; `stalled_body` sends its status, 200 unless
  * `status` says, and the start of a body it never ends; `stalled_stream` sends a stream's first
- * `truncate_after` events, then nothing, holding the connection open), or the answer (`text`, `usage`,
+ * `truncate_after` events, then nothing, holding the connection open; `cut_mid_event` sends them and
+ * half of the next before the cut; `bad_event` sends them, then the next with its JSON broken, then
+ * the rest), or the answer (`text`, `usage`,
  * `finish_reason`, `refusal`, `event_delay_ms`, `body`). */
 const RESPONSE_KEYS = new Set(['status', 'message', 'code', 'type', 'param', 'details', 'retryDelay', 'headers', 'body', 'fault', 'delay_ms', 'location', 'truncate_after', 'text', 'usage', 'finish_reason', 'refusal', 'event_delay_ms']);
 
@@ -261,8 +265,8 @@ function normaliseRule(rule) {
   if (response.fault === 'redirect' && typeof response.location !== 'string') {
     throw new TypeError('a "redirect" fault needs location (the URL a 307 points to)');
   }
-  if (response.truncate_after !== undefined && !(['truncated', 'stalled_stream'].includes(response.fault) && Number.isInteger(response.truncate_after) && response.truncate_after >= 1)) {
-    throw new TypeError('truncate_after (events sent before the cut or the stall, default 2) needs fault "truncated" or "stalled_stream" and an integer >= 1');
+  if (response.truncate_after !== undefined && !(STREAM_CUT_FAULTS.includes(response.fault) && Number.isInteger(response.truncate_after) && response.truncate_after >= 1)) {
+    throw new TypeError(`truncate_after (events sent before the fault, default 2) needs fault ${STREAM_CUT_FAULTS.map((f) => `"${f}"`).join(', ')} and an integer >= 1`);
   }
   if (response.text !== undefined && typeof response.text !== 'string') throw new TypeError('response.text must be a string');
   if (response.usage !== undefined && !isObject(response.usage)) throw new TypeError('response.usage must be an object');
@@ -1297,8 +1301,10 @@ function sendJson(res, status, body, headers = {}) {
 /** Resolves once `chunk` has been handed to the socket, so a following destroy() can't drop it. */
 const writeFlushed = (res, chunk) => new Promise((resolve) => res.write(chunk, () => resolve()));
 
-/** Streams `events` one write at a time. `truncateAfter` cuts the connection after that many. */
-async function sendEvents(ctx, res, result, { truncateAfter, stall = false, eventDelayMs }) {
+/** Streams `events` one write at a time. `truncateAfter` cuts the connection after that many;
+ * then `cutMidEvent` sends the first half of the next event before the cut, and `badEvent` sends
+ * the next event with its JSON broken and the rest of the stream as usual. */
+async function sendEvents(ctx, res, result, { truncateAfter, stall = false, cutMidEvent = false, badEvent = false, eventDelayMs }) {
   res.writeHead(200, {
     'content-type': result.contentType ?? 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
@@ -1313,6 +1319,16 @@ async function sendEvents(ctx, res, result, { truncateAfter, stall = false, even
     if (i < limit - 1 && !(await sleep(eventDelayMs, ctx.signal))) return;
   }
   if (truncateAfter === undefined) return res.end();
+  if (badEvent && limit < events.length) {
+    // Framed as the provider frames it, its JSON broken: `{` becomes `{ not json`.
+    await writeFlushed(res, events[limit].replace('{', '{ not json'));
+    for (const event of events.slice(limit + 1)) {
+      if (res.destroyed) return;
+      await writeFlushed(res, event);
+    }
+    return res.end();
+  }
+  if (cutMidEvent && limit < events.length) await writeFlushed(res, events[limit].slice(0, Math.ceil(events[limit].length / 2)));
   // A host stuck after its first events: nothing more, the connection held until the client
   // hangs up.
   if (stall) await new Promise((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', resolve, { once: true })));
@@ -1421,8 +1437,10 @@ async function handleProviderRequest(state, req, res, url, raw) {
   const stall = ctx.script?.fault === 'stalled_stream';
   if (result.events) {
     return sendEvents(ctx, res, result, {
-      truncateAfter: truncate || stall ? (ctx.script.truncate_after ?? 2) : undefined,
+      truncateAfter: STREAM_CUT_FAULTS.includes(ctx.script?.fault) ? (ctx.script.truncate_after ?? 2) : undefined,
       stall,
+      cutMidEvent: ctx.script?.fault === 'cut_mid_event',
+      badEvent: ctx.script?.fault === 'bad_event',
       eventDelayMs: ctx.script?.event_delay_ms ?? EVENT_DELAY_MS,
     });
   }

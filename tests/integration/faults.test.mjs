@@ -288,9 +288,16 @@ test('a stream whose host stops sending after its first text is ended after the 
   assert.ok(health.consecutive_failures >= 1, JSON.stringify(health));
 });
 
-for (const t of TRUNCATED_STREAMS) {
-  test(`truncated stream after 200 (${t.provider} ${t.model}${t.note ? `; ${t.note}` : ''}): error event and trailer, no [DONE]`, async () => {
-    r.upstream.script({ provider: t.provider, model: t.upstreamModel, response: { fault: 'truncated', ...(t.truncateAfter ? { truncate_after: t.truncateAfter } : {}) } });
+// A stream cut between events, cut in the middle of one, or carrying an event whose JSON is broken.
+const STREAM_FAULTS = [
+  { fault: 'truncated', what: 'truncated stream', error: /ended the stream before it was complete/ },
+  { fault: 'cut_mid_event', what: 'stream cut in the middle of an event', error: /ended the stream before it was complete/ },
+  { fault: 'bad_event', what: 'stream with an event of invalid JSON', error: /invalid JSON in stream/ },
+];
+for (const t of TRUNCATED_STREAMS) for (const f of STREAM_FAULTS) {
+  if (t.note && f.fault !== 'truncated') continue;
+  test(`${f.what} after 200 (${t.provider} ${t.model}${t.note ? `; ${t.note}` : ''}): error event and trailer, no [DONE]`, async () => {
+    r.upstream.script({ provider: t.provider, model: t.upstreamModel, response: { fault: f.fault, ...(t.truncateAfter ? { truncate_after: t.truncateAfter } : {}) } });
     const resp = await chat({ ...ask(t.model, true), stream_options: { include_usage: true } });
     assert.equal(resp.status, 200);
     assert.equal(resp.headers.get('x-costrouter-provider'), t.provider);
@@ -308,7 +315,7 @@ for (const t of TRUNCATED_STREAMS) {
     assert.ok(text.trimEnd().endsWith(`: ${trailers[0]}`), 'the trailer is the last thing sent');
     const trailer = JSON.parse(trailers[0].slice('costrouter '.length));
     assert.equal(trailer.request_id, resp.headers.get('x-costrouter-request-id'));
-    assert.match(trailer.error, /ended the stream before it was complete/);
+    assert.match(trailer.error, f.error);
     assert.equal(typeof trailer.cost_usd, 'string');
     // What was generated before the cut was billed by the provider: the event records it, and
     // marks the request as failed.
