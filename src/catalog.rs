@@ -174,6 +174,8 @@ fn err(location: impl Into<String>, problem: impl Into<String>) -> CatalogError 
 }
 
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// The least `timeout_ms` / `answer_timeout_ms` taken: under it no provider answers.
+const MIN_TIMEOUT_MS: u64 = 100;
 /// A long answer (thousands of tokens, or a reasoning model thinking hard) takes minutes to
 /// generate, and a timeout pays for it twice; half the official SDKs' 600 s leaves a fallback
 /// time to answer before the client gives up.
@@ -248,6 +250,14 @@ impl Catalog {
             if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
                 return Err(err(format!("{loc}.base_url"), "must start with https:// (or http://)"));
             }
+            if p.no_key && p.key_secret.is_some() {
+                return Err(err(format!("{loc}.no_key"), "conflicts with key_secret: give the secret's name, or no_key for a host that takes no key, not both"));
+            }
+            for (field, value) in [("timeout_ms", p.timeout_ms), ("answer_timeout_ms", p.answer_timeout_ms)] {
+                if value.is_some_and(|ms| ms < MIN_TIMEOUT_MS) {
+                    return Err(err(format!("{loc}.{field}"), format!("must be at least {MIN_TIMEOUT_MS} ms (0 is not \"no limit\": every call would be cut at once)")));
+                }
+            }
             let key_secret = if p.no_key { None } else { p.key_secret.or(base.key_secret) };
             // A key goes in every request's headers: over plain HTTP only to this machine (a
             // local Ollama or vLLM in development). A host without a key may take it anywhere.
@@ -303,14 +313,19 @@ impl Catalog {
                 ModelEntry { price_key: m.price_key.unwrap_or_else(|| name.clone()), name, mode: m.mode, deployments: m.deployments, owned_by },
             );
         }
-        for (alias, target) in raw.aliases {
-            if !catalog.models.contains_key(&target) {
-                return Err(err(format!("aliases.{alias}"), format!("points at unknown model \"{target}\"")));
+        for (alias, target) in &raw.aliases {
+            if !catalog.models.contains_key(target) {
+                // Aliases name models: one that names another alias is told which model to name.
+                let why = match raw.aliases.get(target) {
+                    Some(model) => format!("points at \"{target}\", which is an alias, not a model: aliases cannot point at aliases; point it at \"{model}\""),
+                    None => format!("points at unknown model \"{target}\""),
+                };
+                return Err(err(format!("aliases.{alias}"), why));
             }
-            if catalog.models.contains_key(&alias) {
+            if catalog.models.contains_key(alias) {
                 return Err(err(format!("aliases.{alias}"), "shadows a model of the same name"));
             }
-            catalog.aliases.insert(alias, target);
+            catalog.aliases.insert(alias.clone(), target.clone());
         }
         Ok(catalog)
     }
@@ -358,13 +373,25 @@ impl Catalog {
 
     /// Checks that every chat/embedding model has a price, so no request is ever costed at zero by accident.
     pub fn check_prices(&self, prices: &crate::pricing::PriceTable) -> Result<(), CatalogError> {
+        // A chat model's row with an input price and none for output (a forgotten `output`, read
+        // as an embedding model's row) would bill and budget its answers at $0 and rank it first
+        // in every `cheapest` rule. A free model (a local one) has neither.
+        let unpriced_output = |key: &str| prices.get(key).is_some_and(|p| p.base.input > crate::money::Usd::ZERO && p.base.output == crate::money::Usd::ZERO);
+        let no_output = |key: &str| format!("row \"{key}\" has an input price and no output price, for a chat model (its answers would cost $0)");
         for m in self.models.values() {
             if prices.get(&m.price_key).is_none() {
                 return Err(err(format!("models.{}", m.name), format!("has no row \"{}\" in the pricing table", m.price_key)));
             }
+            let chat = m.mode == ModelMode::Chat;
+            if chat && unpriced_output(&m.price_key) {
+                return Err(err(format!("models.{}", m.name), no_output(&m.price_key)));
+            }
             for (i, d) in m.deployments.iter().enumerate() {
                 if let Some(key) = d.price_key.as_deref().filter(|k| prices.get(k).is_none()) {
                     return Err(err(format!("models.{}.deployments[{i}].price_key", m.name), format!("has no row \"{key}\" in the pricing table")));
+                }
+                if let Some(key) = d.price_key.as_deref().filter(|k| chat && unpriced_output(k)) {
+                    return Err(err(format!("models.{}.deployments[{i}].price_key", m.name), no_output(key)));
                 }
             }
         }
@@ -431,7 +458,24 @@ mod tests {
         assert_eq!(keys, ["gpt-4o-mini", "gpt-4o-mini-data-zone"]);
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o-mini":{"input":0.15,"output":0.6},"llama-3.1-8b":{"input":0.05,"output":0.08}}}"#).unwrap();
         let e = c.check_prices(&prices).unwrap_err();
+        // A chat model's row missing its output price is refused; an embedding row needs none.
+        let forgot = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o-mini":{"input":0.15},"llama-3.1-8b":{"input":0,"output":0}}}"#).unwrap();
+        let refused = c.check_prices(&forgot).unwrap_err().to_string();
+        assert!(refused.contains("models.gpt-4o-mini") && refused.contains("no output price"), "{refused}");
         assert!(e.to_string().contains("models.gpt-4o-mini.deployments[1].price_key: has no row \"gpt-4o-mini-data-zone\""), "{e}");
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_with_what_to_do() {
+        let refused = |from: &str, to: &str| Catalog::from_json(&DOC.replace(from, to)).unwrap_err().to_string();
+        let both = refused(r#""local":{"preset":"ollama"}"#, r#""local":{"preset":"ollama","key_secret":"K","no_key":true}"#);
+        assert!(both.contains("providers.local.no_key") && both.contains("conflicts with key_secret"), "{both}");
+        let zero = refused(r#""local":{"preset":"ollama"}"#, r#""local":{"preset":"ollama","timeout_ms":0}"#);
+        assert!(zero.contains("providers.local.timeout_ms") && zero.contains("at least 100 ms"), "{zero}");
+        let answer = refused(r#""local":{"preset":"ollama"}"#, r#""local":{"preset":"ollama","answer_timeout_ms":5}"#);
+        assert!(answer.contains("answer_timeout_ms"), "{answer}");
+        let chain = refused(r#""aliases":{"fast":"gpt-4o-mini"}"#, r#""aliases":{"quick":"fast","fast":"gpt-4o-mini"}"#);
+        assert!(chain.contains("aliases.quick") && chain.contains("which is an alias") && chain.contains("point it at \"gpt-4o-mini\""), "{chain}");
     }
 
     #[test]

@@ -159,6 +159,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
 /// The policy files named, those in a named folder marked `true`.
 fn policy_files(paths: &[String]) -> Result<Vec<(PathBuf, bool)>, String> {
     let mut files = Vec::new();
+    let mut empty_folders = Vec::new();
     for p in paths {
         let path = PathBuf::from(p);
         if path.is_dir() {
@@ -168,10 +169,16 @@ fn policy_files(paths: &[String]) -> Result<Vec<(PathBuf, bool)>, String> {
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();
             entries.sort();
+            if entries.is_empty() {
+                empty_folders.push(p.as_str());
+            }
             files.extend(entries.into_iter().map(|e| (e, true)));
         } else {
             files.push((path, false));
         }
+    }
+    if files.is_empty() && !empty_folders.is_empty() {
+        return Err(format!("{}: no .toml policy files there", empty_folders.join(", ")));
     }
     if files.is_empty() {
         return Err(format!("no policy files given\n{USAGE}"));

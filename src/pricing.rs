@@ -99,6 +99,9 @@ pub enum PricingError {
     Json(String),
     #[error("pricing: expected an object with a \"models\" object (or a LiteLLM model map at the top level)")]
     Shape,
+    /// The document's own fields (`version`, `models`).
+    #[error("pricing: {0}")]
+    Document(String),
     #[error("pricing: model \"{model}\": field \"{field}\": {problem}")]
     Field { model: String, field: String, problem: String },
 }
@@ -117,6 +120,16 @@ impl PriceTable {
     pub fn from_json(text: &str) -> Result<PriceTable, PricingError> {
         let doc: Value = serde_json::from_str(text).map_err(|e| PricingError::Json(e.to_string()))?;
         let root = doc.as_object().ok_or(PricingError::Shape)?;
+        // Our format says its version; a LiteLLM map has none (a model named "version" would be
+        // an object).
+        if let Some(version) = root.get("version").filter(|v| !v.is_object()) {
+            if version.as_u64() != Some(1) {
+                return Err(PricingError::Document(format!("\"version\" is {version}; this router reads version 1")));
+            }
+            if !root.get("models").is_some_and(Value::is_object) {
+                return Err(PricingError::Document("\"models\" is required: the prices go under it ({\"version\": 1, \"models\": {\"gpt-4o-mini\": {...}}})".into()));
+            }
+        }
         let models = match root.get("models") {
             Some(Value::Object(m)) => m,
             Some(_) => return Err(PricingError::Shape),
@@ -308,18 +321,31 @@ const NATIVE_FIELDS: &[&str] = &[
     "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
 ];
 
+/// The prices a tier (`tiers[i]`, beside its `above_input_tokens`) or a service tier may set.
+const RATE_FIELDS: &[&str] = &["input", "output", "cached_input", "cache_write", "cache_write_1h"];
+
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
+    // A band's or service tier's own object (the base band's fields are checked with the row's):
+    // a misspelt price there would otherwise bill at the base price, silently.
+    if fallback.is_some() {
+        let allowed = |k: &str| RATE_FIELDS.contains(&k) || (prefix.starts_with("tiers[") && k == "above_input_tokens");
+        if let Some(unknown) = entry.keys().find(|k| !allowed(k)) {
+            let expected = if prefix.starts_with("tiers[") { format!("above_input_tokens, {}", RATE_FIELDS.join(", ")) } else { RATE_FIELDS.join(", ") };
+            return Err(field_err(model, &format!("{prefix}{unknown}"), format!("unknown field; expected one of {expected}")));
+        }
+    }
+    let per_million = |field: &str, v: f64| per_million(model, &format!("{prefix}{field}"), v);
     let get = |f: &str| number(model, entry, f).map_err(|e| match e {
         PricingError::Field { model, field, problem } => PricingError::Field { model, field: format!("{prefix}{field}"), problem },
         other => other,
     });
     let input = match (get("input")?, fallback) {
-        (Some(v), _) => per_million(model, "input", v)?,
+        (Some(v), _) => per_million("input", v)?,
         (None, Some(f)) => f.input,
         (None, None) => return Err(field_err(model, &format!("{prefix}input"), "is required (USD per million input tokens)")),
     };
     let output = match (get("output")?, fallback) {
-        (Some(v), _) => per_million(model, "output", v)?,
+        (Some(v), _) => per_million("output", v)?,
         (None, Some(f)) => f.output,
         // Embedding models have no output price.
         (None, None) => Usd::ZERO,
@@ -328,17 +354,17 @@ fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: 
     // the base band's discount (or premium) applied to the tier's own input price.
     let scaled = fallback.map(|f| f.cache_prices_at(input));
     let cached_input = match get("cached_input")? {
-        Some(v) => per_million(model, "cached_input", v)?,
+        Some(v) => per_million("cached_input", v)?,
         None => scaled.map(|f| f.cached_input).unwrap_or(input),
     };
     let cache_write = match get("cache_write")? {
-        Some(v) => per_million(model, "cache_write", v)?,
+        Some(v) => per_million("cache_write", v)?,
         None => scaled.map(|f| f.cache_write).unwrap_or(input),
     };
     // A price list naming 5-minute writes but not 1-hour ones: a band keeps the base band's
     // ratio between them, the base band Anthropic's (the only provider that bills them).
     let cache_write_1h = match get("cache_write_1h")? {
-        Some(v) => per_million(model, "cache_write_1h", v)?,
+        Some(v) => per_million("cache_write_1h", v)?,
         None if get("cache_write")?.is_some() => match fallback {
             Some(f) => in_proportion(f.cache_write_1h, f.cache_write, cache_write),
             None => one_hour_write_price(cache_write),
@@ -534,6 +560,25 @@ mod tests {
 
     fn usage(input: u64, cached: u64, write: u64, output: u64, reasoning: u64) -> Usage {
         Usage { input_tokens: input, cached_input_tokens: cached, cache_write_tokens: write, output_tokens: output, reasoning_tokens: reasoning, ..Usage::default() }
+    }
+
+    #[test]
+    fn a_version_other_than_1_or_prices_outside_models_are_refused() {
+        let v2 = PriceTable::from_json(r#"{"version":2,"models":{"m":{"input":1,"output":2}}}"#).unwrap_err().to_string();
+        assert!(v2.contains("version") && v2.contains("version 1"), "{v2}");
+        let flat = PriceTable::from_json(r#"{"version":1,"gpt-4o":{"input":2.5,"output":10}}"#).unwrap_err().to_string();
+        assert!(flat.contains("\"models\" is required"), "{flat}");
+        assert!(PriceTable::from_json(r#"{"version":1,"models":{"m":{"input":1,"output":2}}}"#).is_ok());
+    }
+
+    #[test]
+    fn a_misspelt_price_in_a_band_or_service_tier_is_refused_with_where_it_is() {
+        let tier = PriceTable::from_json(r#"{"models":{"m":{"input":3,"output":15,"tiers":[{"above_input_tokens":200000,"input":6,"ouptut":22.5}]}}}"#).unwrap_err().to_string();
+        assert!(tier.contains("tiers[0].ouptut") && tier.contains("unknown field"), "{tier}");
+        let service = PriceTable::from_json(r#"{"models":{"m":{"input":2.5,"output":10,"service_tiers":{"priority":{"input":4.25,"outptu":17}}}}}"#).unwrap_err().to_string();
+        assert!(service.contains("service_tiers.priority.outptu"), "{service}");
+        let range = PriceTable::from_json(r#"{"models":{"m":{"input":3,"output":15,"tiers":[{"above_input_tokens":200000,"input":-6}]}}}"#).unwrap_err().to_string();
+        assert!(range.contains("tiers[0].input"), "{range}");
     }
 
     #[test]
