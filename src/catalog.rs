@@ -226,6 +226,9 @@ fn presets() -> BTreeMap<String, RawProvider> {
 impl Catalog {
     pub fn from_json(text: &str) -> Result<Catalog, CatalogError> {
         let value: Value = serde_json::from_str(text).map_err(|e| err(format!("line {}", e.line()), e.to_string()))?;
+        if let Some(path) = crate::json_duplicates::first_duplicate_key(text) {
+            return Err(err(path, "appears twice in its object (JSON keeps only the last; merge or rename them)"));
+        }
         let raw: RawCatalog = serde_path_to_error::deserialize(value).map_err(|e| err(e.path().to_string(), e.into_inner().to_string()))?;
         if raw.version != 1 {
             return Err(err("version", format!("unsupported version {}; this router reads version 1", raw.version)));
@@ -474,6 +477,8 @@ mod tests {
         assert!(zero.contains("providers.local.timeout_ms") && zero.contains("at least 100 ms"), "{zero}");
         let answer = refused(r#""local":{"preset":"ollama"}"#, r#""local":{"preset":"ollama","answer_timeout_ms":5}"#);
         assert!(answer.contains("answer_timeout_ms"), "{answer}");
+        let twice = refused(r#""local":{"preset":"ollama"}"#, r#""local":{"preset":"ollama"}, "local":{"preset":"ollama","region":"eu"}"#);
+        assert!(twice.contains("providers.local") && twice.contains("appears twice"), "{twice}");
         let chain = refused(r#""aliases":{"fast":"gpt-4o-mini"}"#, r#""aliases":{"quick":"fast","fast":"gpt-4o-mini"}"#);
         assert!(chain.contains("aliases.quick") && chain.contains("which is an alias") && chain.contains("point it at \"gpt-4o-mini\""), "{chain}");
     }

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod events;
 pub mod finish_queue;
 pub mod forecast;
+pub mod json_duplicates;
 pub mod loopback;
 pub mod money;
 pub mod pricing;

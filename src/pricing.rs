@@ -119,6 +119,9 @@ impl PriceTable {
     /// Parses `{"version":1,"models":{...}}`, or a bare LiteLLM map (`{"gpt-4o": {...}, ...}`).
     pub fn from_json(text: &str) -> Result<PriceTable, PricingError> {
         let doc: Value = serde_json::from_str(text).map_err(|e| PricingError::Json(e.to_string()))?;
+        if let Some(path) = crate::json_duplicates::first_duplicate_key(text) {
+            return Err(PricingError::Document(format!("{path} appears twice in its object (JSON keeps only the last; merge or rename them)")));
+        }
         let root = doc.as_object().ok_or(PricingError::Shape)?;
         // Our format says its version; a LiteLLM map has none (a model named "version" would be
         // an object).

@@ -64,6 +64,20 @@ thread_local! {
     static CACHED: RefCell<Option<(f64, Rc<RouterConfig>)>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    /// The fingerprint of the catalog and pricing texts the valid copy kept was parsed from.
+    static PARSED_FROM: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+fn texts_fingerprint(catalog: &str, pricing: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(0x636f_6e66_6967).build_hasher();
+    h.write(catalog.as_bytes());
+    h.write_u8(0xff); // not valid UTF-8: no text ends where the other starts
+    h.write(pricing.as_bytes());
+    h.finish()
+}
+
 const BUILT_IN_CATALOG: &str = include_str!("../../kv-seed/catalog.json");
 const BUILT_IN_PRICING: &str = include_str!("../../kv-seed/pricing.json");
 
@@ -89,8 +103,19 @@ pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
         CACHED.with(|c| *c.borrow_mut() = Some((stamp_to_retry_soon(env), previous.clone())));
         return Ok(previous);
     };
-    let cfg = match parse(catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING)) {
-        Ok((catalog, prices)) => Rc::new(RouterConfig { catalog, prices, max_body_bytes }),
+    let (catalog_text, pricing_text) = (catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING));
+    // Unchanged since the copy kept (the usual case, every TTL): not parsed and checked again,
+    // which for a LiteLLM-sized price table is tens of milliseconds on the request that comes.
+    let fingerprint = texts_fingerprint(catalog_text, pricing_text);
+    if let Some(previous) = previous.as_ref().filter(|_| PARSED_FROM.get() == Some(fingerprint)) {
+        CACHED.with(|c| *c.borrow_mut() = Some((now_ms(), previous.clone())));
+        return Ok(previous.clone());
+    }
+    let cfg = match parse(catalog_text, pricing_text) {
+        Ok((catalog, prices)) => {
+            PARSED_FROM.set(Some(fingerprint));
+            Rc::new(RouterConfig { catalog, prices, max_body_bytes })
+        }
         Err(problem) => {
             // Without a valid copy of its own, an isolate does not route by the built-in seed,
             // whose providers and regions are not the operator's (a model held to an EU
