@@ -187,6 +187,26 @@ for (const fault of EARLY_FAULTS) {
   }
 }
 
+// The same faults from Anthropic's and Gemini's own APIs (each the only deployment of its model):
+// the client hears OpenAI's error shape and the status the SDKs act on, whatever wire format failed.
+for (const [provider, model] of [['anthropic', 'claude-haiku-4-5'], ['gemini', 'gemini-2.5-flash']]) {
+  for (const fault of EARLY_FAULTS) {
+    for (const stream of [false, true]) {
+      test(`${fault.name} from ${provider}, ${stream ? 'streaming' : 'non-streaming'}, without a fallback: a clean ${fault.error.status}`, async () => {
+        r.upstream.script({ provider, model, response: fault.response });
+        const resp = await chat(ask(model, stream));
+        const id = resp.headers.get('x-costrouter-request-id');
+        const error = await assertCleanError(resp, fault.error);
+        assert.match(error.message, new RegExp(`^Every deployment for '${model}' failed: ${provider}`), error.message);
+        const ev = await eventFor(id);
+        assert.equal(ev.status, fault.error.status);
+        await waitOutHold(fault);
+        await healthy(model, provider);
+      });
+    }
+  }
+}
+
 for (const stream of [false, true]) {
   test(`Anthropic's 529 overloaded_error, ${stream ? 'streaming' : 'non-streaming'}, without a fallback: a 503 the SDKs retry, not a 502`, async () => {
     r.upstream.script({ provider: 'anthropic', model: 'claude-overloaded', response: { status: 529 } });
