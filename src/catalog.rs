@@ -379,7 +379,7 @@ impl Catalog {
         // A chat model's row with an input price and none for output (a forgotten `output`, read
         // as an embedding model's row) would bill and budget its answers at $0 and rank it first
         // in every `cheapest` rule. A free model (a local one) has neither.
-        let unpriced_output = |key: &str| prices.get(key).is_some_and(|p| p.base.input > crate::money::Usd::ZERO && p.base.output == crate::money::Usd::ZERO);
+        let unpriced_output = |key: &str| prices.get(key).is_some_and(|p| p.output_unstated && p.base.input > crate::money::Usd::ZERO);
         let no_output = |key: &str| format!("row \"{key}\" has an input price and no output price, for a chat model (its answers would cost $0)");
         for m in self.models.values() {
             if prices.get(&m.price_key).is_none() {
@@ -465,6 +465,9 @@ mod tests {
         let forgot = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o-mini":{"input":0.15},"llama-3.1-8b":{"input":0,"output":0}}}"#).unwrap();
         let refused = c.check_prices(&forgot).unwrap_err().to_string();
         assert!(refused.contains("models.gpt-4o-mini") && refused.contains("no output price"), "{refused}");
+        // A stated 0 is a price (a router model billed per call, a flat-priced one).
+        let stated = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o-mini":{"input":0.15,"output":0},"llama-3.1-8b":{"input":0.05,"output":0.08}}}"#).unwrap();
+        assert!(Catalog::from_json(DOC).unwrap().check_prices(&stated).is_ok());
         assert!(e.to_string().contains("models.gpt-4o-mini.deployments[1].price_key: has no row \"gpt-4o-mini-data-zone\""), "{e}");
     }
 

@@ -70,6 +70,10 @@ pub struct ModelPrice {
     /// `json_schema`; `None`: not stated). A model stated not to is passed over for a request
     /// with one, as for images: Groq's Llama models and DeepSeek take JSON mode only, and refuse.
     pub supports_response_schema: Option<bool>,
+    /// The row gives no output price (an embedding model's shape): a chat model's row must
+    /// (`Catalog::check_prices`); a stated 0 (a free or flat-priced model) is a price.
+    #[serde(skip)]
+    pub output_unstated: bool,
     /// Rates of OpenAI's priority and flex processing (`service_tiers` in our format, LiteLLM's
     /// `..._priority` / `..._flex` keys); a tier without its own rates is priced as standard.
     pub priority: Option<Rates>,
@@ -119,10 +123,14 @@ impl PriceTable {
     /// Parses `{"version":1,"models":{...}}`, or a bare LiteLLM map (`{"gpt-4o": {...}, ...}`).
     pub fn from_json(text: &str) -> Result<PriceTable, PricingError> {
         let doc: Value = serde_json::from_str(text).map_err(|e| PricingError::Json(e.to_string()))?;
-        if let Some(path) = crate::json_duplicates::first_duplicate_key(text) {
-            return Err(PricingError::Document(format!("{path} appears twice in its object (JSON keeps only the last; merge or rename them)")));
-        }
         let root = doc.as_object().ok_or(PricingError::Shape)?;
+        // Our own format refuses a repeated key; LiteLLM's file has shipped with some, and is
+        // read as LiteLLM reads it (the last one counts) rather than refused whole.
+        if root.get("models").is_some_and(Value::is_object) {
+            if let Some(path) = crate::json_duplicates::first_duplicate_key(text) {
+                return Err(PricingError::Document(format!("{path} appears twice in its object (JSON keeps only the last; merge or rename them)")));
+            }
+        }
         // Our format says its version; a LiteLLM map has none (a model named "version" would be
         // an object).
         if let Some(version) = root.get("version").filter(|v| !v.is_object()) {
@@ -424,6 +432,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
+        output_unstated: matches!(entry.get("output"), None | Some(Value::Null)),
         priority,
         flex,
         audio_input: number(model, entry, "audio_input")?.map(|v| per_million(model, "audio_input", v)).transpose()?,
@@ -516,6 +525,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         supports_reasoning: flag(model, entry, "supports_reasoning")? && !model.to_ascii_lowercase().contains("claude"),
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
+        output_unstated: matches!(entry.get("output_cost_per_token"), None | Some(Value::Null)),
         priority: litellm_service_tier(&per_token, base, "priority")?,
         flex: litellm_service_tier(&per_token, base, "flex")?,
         audio_input: per_token("input_cost_per_audio_token")?,

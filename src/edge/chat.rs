@@ -354,19 +354,20 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
         .values()
         .filter(|m| m.mode == crate::catalog::ModelMode::Chat && cfg.catalog.allows(allowed, &m.name))
         .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.cannot_take(needed, chat.max_output_tokens())).is_none())
-        // A text-only model would refuse (or ignore) the request's images; one without structured
-        // outputs, its JSON schema.
-        .filter(|m| cfg.prices.get(&m.price_key).is_none_or(|p| p.lacks(facts.needs()).is_none()))
         .filter_map(|m| {
             let candidates: Vec<Candidate> = m
                 .deployments
                 .iter()
                 .filter(|d| {
-                    cfg.catalog.providers.get(&d.provider).is_some_and(|p| {
-                        usable(env, p)
-                            && p.serves_regions(&decision.regions)
-                            && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, &m.price_key, crate::providers::adapter_for(p.kind).default_output_cap(chat, &d.upstream_model), facts.prompt_tokens, chat.max_output_tokens()).is_none()
-                    })
+                    // Each deployment by its own pricing row: a text-only one would refuse (or
+                    // ignore) the request's images, one without structured outputs its schema.
+                    let price_key = m.price_key_of(d);
+                    cfg.prices.get(price_key).is_none_or(|p| p.lacks(facts.needs()).is_none())
+                        && cfg.catalog.providers.get(&d.provider).is_some_and(|p| {
+                            usable(env, p)
+                                && p.serves_regions(&decision.regions)
+                                && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, price_key, crate::providers::adapter_for(p.kind).default_output_cap(chat, &d.upstream_model), facts.prompt_tokens, chat.max_output_tokens()).is_none()
+                        })
                 })
                 .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key_of(d).to_string() })
                 .collect();

@@ -60,13 +60,17 @@ pub struct RouterConfig {
     pub max_body_bytes: usize,
 }
 
-thread_local! {
-    static CACHED: RefCell<Option<(f64, Rc<RouterConfig>)>> = const { RefCell::new(None) };
+/// The valid copy an isolate keeps: when it was read, the config, and the fingerprint of the
+/// catalog and pricing texts it was parsed from (kept together: two requests reloading at once
+/// must not pair one's config with the other's texts).
+struct Kept {
+    read_at: f64,
+    config: Rc<RouterConfig>,
+    parsed_from: u64,
 }
 
 thread_local! {
-    /// The fingerprint of the catalog and pricing texts the valid copy kept was parsed from.
-    static PARSED_FROM: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    static CACHED: RefCell<Option<Kept>> = const { RefCell::new(None) };
 }
 
 fn texts_fingerprint(catalog: &str, pricing: &str) -> u64 {
@@ -83,10 +87,10 @@ const BUILT_IN_PRICING: &str = include_str!("../../kv-seed/pricing.json");
 
 pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
     let ttl = ttl_ms(env);
-    if let Some(cfg) = CACHED.with(|c| c.borrow().as_ref().filter(|(at, _)| now_ms() - at < ttl).map(|(_, cfg)| cfg.clone())) {
+    if let Some(cfg) = CACHED.with(|c| c.borrow().as_ref().filter(|k| now_ms() - k.read_at < ttl).map(|k| k.config.clone())) {
         return Ok(cfg);
     }
-    let previous = CACHED.with(|c| c.borrow().as_ref().map(|(_, cfg)| cfg.clone()));
+    let previous = CACHED.with(|c| c.borrow().as_ref().map(|k| (k.config.clone(), k.parsed_from)));
     let max_body_bytes = env.var("MAX_BODY_BYTES").ok().and_then(|v| v.to_string().parse().ok()).unwrap_or(DEFAULT_MAX_BODY_BYTES);
     // Without a CONFIG namespace (a bare `wrangler dev`) the built-in seed applies. A read that
     // fails is not an absent document: the seed's providers and regions are not the operator's.
@@ -99,23 +103,20 @@ pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
     };
     let Some((catalog_text, pricing_text)) = texts else {
         worker::console_error!("the configuration could not be read from KV; keeping the previous one");
-        let previous = previous.ok_or_else(|| ApiError::configuration_unavailable("catalog and pricing"))?;
-        CACHED.with(|c| *c.borrow_mut() = Some((stamp_to_retry_soon(env), previous.clone())));
-        return Ok(previous);
+        let (config, parsed_from) = previous.ok_or_else(|| ApiError::configuration_unavailable("catalog and pricing"))?;
+        CACHED.with(|c| *c.borrow_mut() = Some(Kept { read_at: stamp_to_retry_soon(env), config: config.clone(), parsed_from }));
+        return Ok(config);
     };
     let (catalog_text, pricing_text) = (catalog_text.as_deref().unwrap_or(BUILT_IN_CATALOG), pricing_text.as_deref().unwrap_or(BUILT_IN_PRICING));
     // Unchanged since the copy kept (the usual case, every TTL): not parsed and checked again,
     // which for a LiteLLM-sized price table is tens of milliseconds on the request that comes.
     let fingerprint = texts_fingerprint(catalog_text, pricing_text);
-    if let Some(previous) = previous.as_ref().filter(|_| PARSED_FROM.get() == Some(fingerprint)) {
-        CACHED.with(|c| *c.borrow_mut() = Some((now_ms(), previous.clone())));
-        return Ok(previous.clone());
+    if let Some((config, _)) = previous.as_ref().filter(|(_, parsed_from)| *parsed_from == fingerprint) {
+        CACHED.with(|c| *c.borrow_mut() = Some(Kept { read_at: now_ms(), config: config.clone(), parsed_from: fingerprint }));
+        return Ok(config.clone());
     }
-    let cfg = match parse(catalog_text, pricing_text) {
-        Ok((catalog, prices)) => {
-            PARSED_FROM.set(Some(fingerprint));
-            Rc::new(RouterConfig { catalog, prices, max_body_bytes })
-        }
+    let (cfg, parsed_from) = match parse(catalog_text, pricing_text) {
+        Ok((catalog, prices)) => (Rc::new(RouterConfig { catalog, prices, max_body_bytes }), fingerprint),
         Err(problem) => {
             // Without a valid copy of its own, an isolate does not route by the built-in seed,
             // whose providers and regions are not the operator's (a model held to an EU
@@ -129,7 +130,7 @@ pub async fn load(env: &Env) -> Result<Rc<RouterConfig>, ApiError> {
             previous
         }
     };
-    CACHED.with(|c| *c.borrow_mut() = Some((now_ms(), cfg.clone())));
+    CACHED.with(|c| *c.borrow_mut() = Some(Kept { read_at: now_ms(), config: cfg.clone(), parsed_from }));
     Ok(cfg)
 }
 

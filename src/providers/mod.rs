@@ -332,7 +332,7 @@ pub enum Rejection {
 /// pydantic (vLLM, Mistral), DeepSeek's "This response_format type is unavailable now" (it takes
 /// `json_object`, not `json_schema`), Groq's "This model does not support response format
 /// `json_schema`" and, from its older validator, "value is not one of the allowed values" for a
-/// `response_format` type.
+/// `response_format` type; Ollama's "does not support tools" and "does not support image input".
 pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
     let error = v.get("error").unwrap_or(&v);
@@ -342,7 +342,9 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
         return Rejection::TooLong;
     }
     if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value")
-        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported", "type is unavailable", "does not support response format"].iter().any(|m| message.contains(m))
+        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported", "type is unavailable", "does not support response format", "does not support tools", "does not support image"]
+            .iter()
+            .any(|m| message.contains(m))
         // Groq's older validator words every refused enum value so; only a `response_format` type
         // is a capability another model may have (a bad `role` is the client's to fix).
         || (message.contains("response_format") && message.contains("is not one of the allowed values"))
@@ -610,6 +612,11 @@ mod tests {
         assert_eq!(openai_rejection(400, groq), Rejection::Unsupported);
         let groq_before = br#"{"error":{"message":"'response_format.type' : value is not one of the allowed values ['text','json_object']","type":"invalid_request_error"}}"#;
         assert_eq!(openai_rejection(400, groq_before), Rejection::Unsupported);
+        // Ollama, of a model without tools or vision: another model may have them.
+        let tools = br#"{"error":{"message":"registry.ollama.ai/library/gemma:2b does not support tools","type":"api_error","param":null,"code":null}}"#;
+        assert_eq!(openai_rejection(400, tools), Rejection::Unsupported);
+        let images = br#"{"error":{"message":"this model does not support image input","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, images), Rejection::Unsupported);
         let bad_role = br#"{"error":{"message":"'messages.0.role' : value is not one of the allowed values ['system','user','assistant','tool']","type":"invalid_request_error"}}"#;
         assert_eq!(openai_rejection(400, bad_role), Rejection::Request, "the client's to fix: no other model takes it either");
     }

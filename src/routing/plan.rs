@@ -268,11 +268,16 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     if candidates.is_empty() {
         let why = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
         if otherwise == 0 && too_long == 0 && too_much_output == 0 && lacking > 0 {
-            // Every need no candidate meets, so the client fixes them at once (the field named is
-            // the first).
-            let needs: Vec<&str> = lacked.iter().map(|w| if w.contains("images") { "images (no candidate takes images)" } else { "an answer in a JSON schema (no candidate takes one)" }).collect();
+            // Every need some candidate failed, so the client sees them all at once (the notes
+            // say which candidate lacks what; the field named is the first).
+            let needs: Vec<&str> = lacked.iter().map(|w| if w.contains("images") { "images" } else { "an answer in a JSON schema" }).collect();
             let param = if lacked.iter().any(|w| w.contains("images")) { "messages" } else { "response_format" };
-            return Err(ApiError::invalid_value(param, format!("{prefix}: the request asks for {}{why}.", needs.join(" and "))));
+            let message = match needs.as_slice() {
+                [one] if one.starts_with("images") => format!("{prefix}: the request has images and no candidate takes images{why}."),
+                [_] => format!("{prefix}: the request asks for an answer in a JSON schema and no candidate takes one{why}."),
+                _ => format!("{prefix}: the request asks for {} and no candidate takes all of them{why}.", needs.join(" and ")),
+            };
+            return Err(ApiError::invalid_value(param, message));
         }
         if otherwise == 0 && too_much_output > 0 {
             return Err(ApiError::invalid_value("max_tokens", format!("{prefix}: max_tokens is more than the candidates can write or hold{why}.")));
@@ -728,7 +733,8 @@ route = { strategy = "requested" }
         let both = Facts { has_images: true, has_schema: true, ..plain.clone() };
         let e = plan(&policy, &input(&cat, &prices, &both)).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages"), "{}", e.message);
-        assert!(e.message.contains("asks for images (no candidate takes images) and an answer in a JSON schema"), "{}", e.message);
+        assert!(e.message.contains("asks for images and an answer in a JSON schema and no candidate takes all of them"), "{}", e.message);
+        assert!(e.message.contains("tiny on openai does not take images") && e.message.contains("gpt-4o-mini on openai does not take a JSON schema"), "{}", e.message);
     }
 
     #[test]
