@@ -576,6 +576,14 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_key_is_refused_in_our_format_and_read_as_litellm_reads_it_in_theirs() {
+        let ours = PriceTable::from_json(r#"{"version":1,"models":{"m":{"input":1,"output":2},"m":{"input":3,"output":4}}}"#).unwrap_err().to_string();
+        assert!(ours.contains("models.m appears twice"), "{ours}");
+        let theirs = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":2e-06},"m":{"input_cost_per_token":3e-06,"output_cost_per_token":4e-06}}"#).unwrap();
+        assert_eq!(theirs.get("m").unwrap().base.input, Usd::per_token_from_usd(3e-06).unwrap(), "the last entry counts");
+    }
+
+    #[test]
     fn a_version_other_than_1_or_prices_outside_models_are_refused() {
         let v2 = PriceTable::from_json(r#"{"version":2,"models":{"m":{"input":1,"output":2}}}"#).unwrap_err().to_string();
         assert!(v2.contains("version") && v2.contains("version 1"), "{v2}");
