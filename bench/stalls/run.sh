@@ -21,56 +21,27 @@ build_trivial_worker
 pin_cpus
 work=$(mktemp -d)
 chmod 755 "$work"
-pid=
 cleanup() {
-  [[ -n "$pid" ]] && { pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; }
+  stop_solo_target
   stop_mock "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 start_mock "$work"
 
-portkey=bench/.peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
-key="Bearer cr-benchKEY00000000000000000000000000000001"
-# name | command | model | auth
-targets=(
-  "costrouter|node bench/latency/serve-worker.mjs costrouter 9501|bench-json|$key"
-  "JS relay|node bench/latency/serve-worker.mjs relay 9501|gpt-4o-mini|"
-  "trivial worker|node bench/latency/serve-worker.mjs trivial 9501|gpt-4o-mini|"
-)
-[[ -f "$portkey" ]] && targets+=("Portkey|env PORT=9501 node $portkey --port=9501|gpt-4o-mini|Bearer sk-bench-upstream")
-
 results="$work/results.jsonl"
 : > "$results"
+mapfile -t targets < <(solo_targets)
 for t in "${targets[@]}"; do
-  IFS='|' read -r name cmd model auth <<< "$t"
-  # shellcheck disable=SC2086 # the command line is split on purpose
-  ${gateway_cpu[@]+"${gateway_cpu[@]}"} $cmd > "$work/target.log" 2>&1 &
-  pid=$!
-  hdr=(-H 'content-type: application/json'); [[ -n "$auth" ]] && hdr+=(-H "authorization: $auth")
-  export BENCH_HEADERS=
-  if [[ "$name" == Portkey ]]; then
-    export BENCH_HEADERS="x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:9100/v1"
-    hdr+=(-H "x-portkey-provider: openai" -H "x-portkey-custom-host: http://127.0.0.1:9100/v1")
-  fi
-  up=false
-  for _ in $(seq 1 120); do
-    if curl -s -m 5 "${hdr[@]}" -d "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" http://127.0.0.1:9501/v1/chat/completions | grep -q '"choices"'; then up=true; break; fi
-    sleep 0.5
-  done
-  if $up; then
+  if start_solo_target "$t" "$work/target.log"; then
     for repeat in $(seq 1 "$repeats"); do
-      line=$(${client_cpu[@]+"${client_cpu[@]}"} node bench/stalls/client.mjs 9501 "$model" "$auth" "$seconds" 10)
-      echo "{\"target\":\"$name\",\"repeat\":$repeat,\"r\":$line}" | tee -a "$results"
+      line=$(${client_cpu[@]+"${client_cpu[@]}"} node bench/stalls/client.mjs 9501 "$target_model" "$target_auth" "$seconds" 10)
+      echo "{\"target\":\"$target_name\",\"repeat\":$repeat,\"r\":$line}" | tee -a "$results"
     done
   else
-    echo "skip: $name did not answer" >&2
+    echo "skip: $target_name did not answer" >&2
   fi
-  pkill -P "$pid" 2>/dev/null || true
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=
-  for _ in $(seq 1 40); do curl -s -o /dev/null -m 1 http://127.0.0.1:9501/ || break; sleep 0.25; done
+  stop_solo_target
 done
 
 python3 - "$results" "$repeats" "$seconds" > "$work/section.md" <<'PY'

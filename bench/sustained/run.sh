@@ -21,56 +21,30 @@ build_trivial_worker
 pin_cpus
 work=$(mktemp -d)
 chmod 755 "$work"
-pid=
 cleanup() {
-  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
+  stop_solo_target
   stop_mock "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
 start_mock "$work"
 
-portkey=bench/.peers/portkey/node_modules/@portkey-ai/gateway/build/start-server.js
-key="Bearer cr-benchKEY00000000000000000000000000000001"
-# name | command | model | auth | extra headers
-targets=(
-  "costrouter|node bench/latency/serve-worker.mjs costrouter 9501|bench-json|$key|"
-  "JS relay|node bench/latency/serve-worker.mjs relay 9501|gpt-4o-mini||"
-  "trivial worker|node bench/latency/serve-worker.mjs trivial 9501|gpt-4o-mini||"
-)
-[[ -f "$portkey" ]] && targets+=("Portkey|env PORT=9501 node $portkey --port=9501|gpt-4o-mini|Bearer sk-bench-upstream|x-portkey-provider: openai|x-portkey-custom-host: http://127.0.0.1:9100/v1")
-
 results="$work/results.jsonl"
 : > "$results"
+mapfile -t targets < <(solo_targets)
 for t in "${targets[@]}"; do
-  IFS='|' read -r name cmd model auth h1 h2 <<< "$t"
-  # shellcheck disable=SC2086 # the command line is split on purpose
-  "${gateway_cpu[@]}" $cmd > "$work/target.log" 2>&1 &
-  pid=$!
-  export BENCH_AUTH="$auth" BENCH_HEADERS="$h1|$h2"
-  export BENCH_BODY="{\"model\":\"$model\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in one short sentence.\"}]}"
-  hdr=(-H 'content-type: application/json'); [[ -n "$auth" ]] && hdr+=(-H "authorization: $auth")
-  for h in "$h1" "$h2"; do [[ -n "$h" ]] && hdr+=(-H "$h"); done
-  up=false
-  for _ in $(seq 1 120); do
-    if curl -s -m 5 "${hdr[@]}" -d "$BENCH_BODY" http://127.0.0.1:9501/v1/chat/completions | grep -q '"choices"'; then up=true; break; fi
-    sleep 0.5
-  done
-  if $up; then
-    "${client_cpu[@]}" wrk -t1 -c10 -d2s --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions >/dev/null # JIT warm-up
+  if start_solo_target "$t" "$work/target.log"; then
+    export BENCH_BODY="{\"model\":\"$target_model\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in one short sentence.\"}]}"
+    ${client_cpu[@]+"${client_cpu[@]}"} wrk -t1 -c10 -d2s --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions >/dev/null # JIT warm-up
     for round in $(seq 1 "$rounds"); do
-      line=$("${client_cpu[@]}" wrk -t1 -c10 -d"${seconds}s" --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions | tail -1)
-      echo "{\"target\":\"$name\",\"round\":$round,\"r\":$line}" >> "$results"
+      line=$(${client_cpu[@]+"${client_cpu[@]}"} wrk -t1 -c10 -d"${seconds}s" --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions | tail -1)
+      echo "{\"target\":\"$target_name\",\"round\":$round,\"r\":$line}" >> "$results"
     done
   else
-    echo "skip: $name did not answer" >&2
+    echo "skip: $target_name did not answer" >&2
   fi
   # The target and whatever it started (workerd under Miniflare) go before the next one binds the port.
-  pkill -P "$pid" 2>/dev/null || true
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  pid=
-  for _ in $(seq 1 40); do curl -s -o /dev/null -m 1 http://127.0.0.1:9501/ || break; sleep 0.25; done
+  stop_solo_target
 done
 
 python3 - "$results" "$rounds" "$seconds" > "$work/section.md" <<'PY'
