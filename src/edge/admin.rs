@@ -63,7 +63,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             // Validate here, where the admin gets a clear error, before the ledger sees it.
             let check: LedgerConfigCheck = crate::api::deserialize_with_path(config.clone())?;
             crate::budget::check_budgets(&check.budgets).map_err(|m| ApiError::invalid_value("budgets", m))?;
-            let stub = spend::ledger(env, id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+            let stub = spend::required_ledger(env, id)?;
             spend::configure(&stub, &config).await?;
             spend::forget_control(id);
             http::json(200, &spend::state(&stub).await?, &rid)
@@ -75,7 +75,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         }
         (Method::Get, ["tenants", id, "budgets"]) => {
             get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
-            let stub = spend::ledger(env, id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+            let stub = spend::required_ledger(env, id)?;
             http::json(200, &spend::state_with_reservations(&stub).await?, &rid)
         }
         (Method::Get, ["tenants", id]) => {

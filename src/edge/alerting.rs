@@ -28,7 +28,7 @@ const LEGACY_WATCH_PREFIX: &str = "alerting:";
 const LEGACY_IMPORT_SECS: i64 = 3_600;
 
 fn watchlist_object(env: &Env) -> Result<super::crossings::ObjectStub, ApiError> {
-    spend::ledger(env, WATCHLIST_OBJECT).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))
+    spend::required_ledger(env, WATCHLIST_OBJECT)
 }
 
 /// Lists `tenant` for the alerting cron, or (`watched` false) stops listing it.
@@ -106,7 +106,7 @@ async fn import_legacy_watches(env: &Env, registry: &super::crossings::ObjectStu
 /// `true` if it had alerting, whose watch the cron then ends once its alerts are resolved and
 /// told; `false` if there is nothing to watch.
 pub async fn retire(env: &Env, tenant: &str) -> Result<bool, ApiError> {
-    let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, tenant)?;
     Ok(spend::call(&stub, "/alerts/retire", None).await?["retired"] == true)
 }
 
@@ -114,7 +114,7 @@ pub async fn retire(env: &Env, tenant: &str) -> Result<bool, ApiError> {
 /// destination's deliveries go in their queued order, the destinations at once: one that hangs
 /// delays neither the others nor, past one time limit, the run (see [`deliver_in_order`]).
 pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tokio::sync::Semaphore) -> Result<usize, ApiError> {
-    let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, tenant)?;
     let out = spend::call(&stub, "/alerts/evaluate", Some(json!({"now": now}))).await?;
     let Some(cfg) = out.get("config").filter(|c| !c.is_null()).and_then(|c| serde_json::from_value::<AlertConfig>(c.clone()).ok()) else {
         return Ok(0);
@@ -259,7 +259,7 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
 /// `PUT /admin/tenants/{id}/alerts` (validate, store in the tenant's ledger, list the tenant for
 /// the cron) and `GET` (the settings with secrets redacted, open alerts, deliveries).
 pub async fn admin(env: &Env, tenant: &str, method: Method, body: Option<Vec<u8>>) -> Result<Value, ApiError> {
-    let stub = spend::ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, tenant)?;
     if method == Method::Put {
         let body = body.unwrap_or_default();
         let cfg = AlertConfig::from_json(&body).map_err(|m| ApiError::invalid_value("alerts", format!("Invalid alert settings: {m}")))?;
@@ -284,7 +284,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             scope.describe()
         )));
     }
-    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, &principal.tenant.id)?;
     let mut view = spend::call(&stub, "/alerts", None).await?;
     // Destinations are the admin's business; a tenant key sees the rules and the alerts.
     if let Some(cfg) = view.get_mut("config").and_then(Value::as_object_mut) {

@@ -22,7 +22,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     let filters = super::usage::report_filters(&principal, &url)?;
     let now = now_unix();
     let (month_start, month_end) = crate::forecast::month_bounds(now);
-    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, &principal.tenant.id)?;
     let raw = spend::usage(&stub, month_start, month_end, "", "day", &filters).await?;
     let rows: Vec<(i64, i64)> = raw["rows"]
         .as_array()

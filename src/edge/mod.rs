@@ -182,6 +182,6 @@ async fn azure_deployment(req: Request, env: &Env, rc: &RequestContext, path: &s
 async fn budgets(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = auth::authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
-    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, &principal.tenant.id)?;
     http::json(200, &principal.report_scope().budgets_view(spend::state(&stub).await?), &rc.id_headers())
 }

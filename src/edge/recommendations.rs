@@ -21,7 +21,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         Some((_, v)) => v.parse::<i64>().ok().filter(|d| (1..=90).contains(d)).ok_or_else(|| ApiError::invalid_value("days", "'days' must be a whole number from 1 to 90."))?,
     };
     let cfg = config::load(env).await?;
-    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, &principal.tenant.id)?;
     let now = now_unix();
     let from = now - days * 86_400;
     // The ledger refuses a report past its row limit with advice (from/to, granularity, group_by)

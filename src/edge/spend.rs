@@ -18,6 +18,12 @@ pub fn ledger(env: &Env, tenant: &str) -> Option<ObjectStub> {
     ObjectStub::named(env, "LEDGER", tenant)
 }
 
+/// [`ledger`] for the calls that cannot go on without it (reports, alerts, admin): an unbound
+/// namespace is the operator's configuration error.
+pub fn required_ledger(env: &Env, tenant: &str) -> Result<ObjectStub, ApiError> {
+    ledger(env, tenant).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))
+}
+
 pub(super) async fn call(stub: &ObjectStub, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
     call_with_body(stub, path, body.map(|b| b.to_string()).as_deref()).await
 }

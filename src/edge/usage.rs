@@ -87,7 +87,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     crate::rollup::parse_group_by(&group_by)?;
     crate::rollup::Granularity::parse(&granularity)?;
     let filters = report_filters(&principal, &url)?;
-    let stub = spend::ledger(env, &principal.tenant.id).ok_or_else(|| ApiError::configuration("The LEDGER Durable Object is not bound."))?;
+    let stub = spend::required_ledger(env, &principal.tenant.id)?;
     let raw = spend::usage(&stub, from, to, &group_by, &granularity, &filters).await?;
     let rows = raw["rows"].as_array().cloned().unwrap_or_default();
     let mut total = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
