@@ -90,3 +90,29 @@ stop_solo_target() {
   target_pid=
   for _ in $(seq 1 40); do curl -s -o /dev/null -m 1 http://127.0.0.1:9501/ || break; sleep 0.25; done
 }
+
+# What bench/sustained and bench/stalls set up alike: the tools and builds they drive, the cores
+# (pin_cpus), a scratch directory `work` removed on exit with the mock and any target stopped,
+# and the mock started.
+prepare_solo_bench() {
+  ensure_nginx_wrk
+  make -s build >/dev/null
+  build_trivial_worker
+  pin_cpus
+  work=$(mktemp -d)
+  chmod 755 "$work"
+  trap 'stop_solo_target; stop_mock "$work"; rm -rf "$work"' EXIT
+  start_mock "$work"
+}
+
+# Runs the function named $1 once for each of solo_targets, started alone on 127.0.0.1:9501 with
+# the target_* variables set (see start_solo_target); a target that never answers is skipped.
+each_solo_target() {
+  local t targets
+  mapfile -t targets < <(solo_targets)
+  for t in "${targets[@]}"; do
+    if start_solo_target "$t" "$work/target.log"; then "$1"; else echo "skip: $target_name did not answer" >&2; fi
+    # The target and whatever it started (workerd under Miniflare) go before the next one binds the port.
+    stop_solo_target
+  done
+}

@@ -15,34 +15,16 @@ root=$(pwd)
 source bench/latency/mock.sh
 export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
 repeats=3 seconds=5
-ensure_nginx_wrk
-make -s build >/dev/null
-build_trivial_worker
-pin_cpus
-work=$(mktemp -d)
-chmod 755 "$work"
-cleanup() {
-  stop_solo_target
-  stop_mock "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_mock "$work"
-
+prepare_solo_bench
 results="$work/results.jsonl"
 : > "$results"
-mapfile -t targets < <(solo_targets)
-for t in "${targets[@]}"; do
-  if start_solo_target "$t" "$work/target.log"; then
-    for repeat in $(seq 1 "$repeats"); do
-      line=$(${client_cpu[@]+"${client_cpu[@]}"} node bench/stalls/client.mjs 9501 "$target_model" "$target_auth" "$seconds" 10)
-      echo "{\"target\":\"$target_name\",\"repeat\":$repeat,\"r\":$line}" | tee -a "$results"
-    done
-  else
-    echo "skip: $target_name did not answer" >&2
-  fi
-  stop_solo_target
-done
+measure() {
+  for repeat in $(seq 1 "$repeats"); do
+    line=$(${client_cpu[@]+"${client_cpu[@]}"} node bench/stalls/client.mjs 9501 "$target_model" "$target_auth" "$seconds" 10)
+    echo "{\"target\":\"$target_name\",\"repeat\":$repeat,\"r\":$line}" | tee -a "$results"
+  done
+}
+each_solo_target measure
 
 python3 - "$results" "$repeats" "$seconds" > "$work/section.md" <<'PY'
 import json, statistics, subprocess, sys, datetime, platform

@@ -15,37 +15,18 @@ root=$(pwd)
 source bench/latency/mock.sh
 export PATH="$HOME/.cargo/bin:$PATH" WRANGLER_SEND_METRICS=false
 rounds=8 seconds=5
-ensure_nginx_wrk
-make -s build >/dev/null
-build_trivial_worker
-pin_cpus
-work=$(mktemp -d)
-chmod 755 "$work"
-cleanup() {
-  stop_solo_target
-  stop_mock "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_mock "$work"
-
+prepare_solo_bench
 results="$work/results.jsonl"
 : > "$results"
-mapfile -t targets < <(solo_targets)
-for t in "${targets[@]}"; do
-  if start_solo_target "$t" "$work/target.log"; then
-    export BENCH_BODY="{\"model\":\"$target_model\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in one short sentence.\"}]}"
-    ${client_cpu[@]+"${client_cpu[@]}"} wrk -t1 -c10 -d2s --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions >/dev/null # JIT warm-up
-    for round in $(seq 1 "$rounds"); do
-      line=$(${client_cpu[@]+"${client_cpu[@]}"} wrk -t1 -c10 -d"${seconds}s" --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions | tail -1)
-      echo "{\"target\":\"$target_name\",\"round\":$round,\"r\":$line}" >> "$results"
-    done
-  else
-    echo "skip: $target_name did not answer" >&2
-  fi
-  # The target and whatever it started (workerd under Miniflare) go before the next one binds the port.
-  stop_solo_target
-done
+measure() {
+  export BENCH_BODY="{\"model\":\"$target_model\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in one short sentence.\"}]}"
+  ${client_cpu[@]+"${client_cpu[@]}"} wrk -t1 -c10 -d2s --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions >/dev/null # JIT warm-up
+  for round in $(seq 1 "$rounds"); do
+    line=$(${client_cpu[@]+"${client_cpu[@]}"} wrk -t1 -c10 -d"${seconds}s" --timeout 10s -s bench/latency/wrk-post.lua http://127.0.0.1:9501/v1/chat/completions | tail -1)
+    echo "{\"target\":\"$target_name\",\"round\":$round,\"r\":$line}" >> "$results"
+  done
+}
+each_solo_target measure
 
 python3 - "$results" "$rounds" "$seconds" > "$work/section.md" <<'PY'
 import json, statistics, subprocess, sys, datetime, platform
