@@ -41,12 +41,13 @@ fuzz-long: test-tools
 load: build/index.js
 	bash bench/load/run.sh
 
-# The same load as a pass/fail check in `make test` (no errors, every cost event, the isolate's
-# memory flat), without the control run and without touching bench/RESULTS.md.
+# The same load as a pass/fail check in `make test` (no errors, every cost event, nothing more
+# held by the idle isolate after 5,000 more requests), without the control run and without
+# touching bench/RESULTS.md.
 load-check: build/index.js
 	rm -f build/load-check.json
 	LOAD_BASELINE=0 LOAD_WRITE=0 LOAD_RESULT_FILE=build/load-check.json node bench/load/load.mjs || { cat build/load-check.json 2>/dev/null; exit 1; }
-	@node -e 'const r = require("./build/load-check.json").router; console.log(`load check: $${r.errors} errors, $${r.events} cost events ($${r.duplicateEvents} duplicates), isolate memory $${r.isolate.growthPct.toFixed(1)}%, $${r.throughput.toFixed(0)} req/s`)'
+	@node -e 'const r = require("./build/load-check.json").router; console.log(`load check: $${r.errors} errors, $${r.events} cost events ($${r.duplicateEvents} duplicates), held after $${r.held.requests} more: Rust heap $${r.held.rustGrowth >= 0 ? "+" : ""}$${r.held.rustGrowth} B, V8 heap $${r.held.jsGrowth >= 0 ? "+" : ""}$${r.held.jsGrowth} B, $${r.throughput.toFixed(0)} req/s`)'
 
 # The benchmark crates call the core's API and nothing else builds them, so an API change could
 # leave them broken until someone next measures; this compiles each (no run, nothing timed).

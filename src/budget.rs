@@ -331,12 +331,18 @@ impl RecentIds {
         if !self.seen.insert(id.to_string()) {
             return;
         }
-        self.order.push_back(id.to_string());
-        if self.order.len() > Self::KEPT {
+        if self.order.len() == Self::KEPT {
+            // From here on every id in is one out, and the set's table fills with deleted slots:
+            // at 4,096 live ids in 8,192 buckets hashbrown answers its first rehash by doubling
+            // (a once-only 100 KB step thousands of requests later, at no predictable moment).
+            // Sized now for that churn, it only ever rehashes in place; the oldest id leaves
+            // before the new one joins, so the queue never outgrows its 4,096.
+            self.seen.reserve(Self::KEPT);
             if let Some(old) = self.order.pop_front() {
                 self.seen.remove(&old);
             }
         }
+        self.order.push_back(id.to_string());
     }
 }
 
@@ -1462,6 +1468,23 @@ mod tests {
         }
         assert!(!recent.contains("req_1"), "long forgotten: bounded memory");
         assert!(recent.contains(&format!("other_{}", RecentIds::KEPT - 1)));
+    }
+
+    #[test]
+    fn recent_ids_hold_the_same_memory_once_full() {
+        let mut recent = RecentIds::default();
+        for i in 0..=RecentIds::KEPT {
+            recent.remember(&format!("req_{i}"));
+        }
+        // A set's capacity is its live ids plus the inserts left before a rehash (which deleted
+        // slots use up), so it only drops while the table keeps its size; a larger table raises it.
+        let set_capacity = recent.seen.capacity();
+        assert_eq!((recent.seen.len(), recent.order.len(), recent.order.capacity()), (RecentIds::KEPT, RecentIds::KEPT, RecentIds::KEPT));
+        for i in RecentIds::KEPT + 1..RecentIds::KEPT * 20 {
+            recent.remember(&format!("req_{i}"));
+            assert!(recent.seen.capacity() <= set_capacity, "the set's table grew after {i} ids");
+            assert_eq!(recent.order.capacity(), RecentIds::KEPT, "after {i} ids");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod forecast;
 mod handoff;
 mod health;
 mod ledger;
+mod live_heap;
 mod spend;
 mod http;
 mod kv_list;
