@@ -909,12 +909,13 @@ fn worst_case_tokens(p: &crate::pricing::ModelPrice, prompt: &crate::tokens::Pro
     (prompt.for_model(p.context_window, p.max_image_tokens), per_choice.saturating_mul(choices.max(1)))
 }
 
-/// What a call cancelled before its answer came is charged (the provider may bill all it
-/// generated), for a request with nothing billed above plain rates (no audio, files or cache
-/// marks: `ChatRequest::may_bill_dearer_tokens`): the prompt's upper bound and every token the
-/// output cap allows, at the rates a plain prompt of that size is billed, not the dearest kind
-/// of token a reservation assumes.
-pub fn abandoned_call_cost(
+/// What a call cancelled before its whole answer came is charged (the client left, or the answer
+/// took longer than the deployment's `answer_timeout_ms`; the provider may bill all it generated),
+/// for a request with nothing billed above plain rates (no audio, files or cache marks:
+/// `ChatRequest::may_bill_dearer_tokens`): the prompt's upper bound and every token the output
+/// cap allows, at the rates a plain prompt of that size is billed, not the dearest kind of token
+/// a reservation assumes.
+pub fn cancelled_call_cost(
     candidate: &crate::routing::Candidate,
     prices: &crate::pricing::PriceTable,
     prompt: &crate::tokens::PromptBound,
@@ -1117,14 +1118,14 @@ mod tests {
     }
 
     #[test]
-    fn an_abandoned_call_is_charged_its_most_tokens_at_plain_rates() {
+    fn a_cancelled_call_is_charged_its_most_tokens_at_plain_rates() {
         use crate::routing::Candidate;
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"claude":{"input":3,"output":15,"cache_write":3.75,"cache_write_1h":6,"max_output_tokens":64000}}}"#).unwrap();
         let claude = Candidate { provider: "anthropic".into(), upstream_model: "claude".into(), model: "claude".into(), price_key: "claude".into() };
         // 1,000 prompt tokens at 3 and the 4,096 the adapter sends as max_tokens at 15, not the
         // prompt at the one-hour cache-write price a reservation assumes.
-        assert_eq!(abandoned_call_cost(&claude, &prices, &PromptBound::text(1000), None, 1, ServiceTier::Standard, Some(4096)).to_string(), "0.06444");
-        assert_eq!(abandoned_call_cost(&claude, &prices, &PromptBound::text(1000), Some(100), 1, ServiceTier::Standard, Some(4096)).to_string(), "0.0045");
+        assert_eq!(cancelled_call_cost(&claude, &prices, &PromptBound::text(1000), None, 1, ServiceTier::Standard, Some(4096)).to_string(), "0.06444");
+        assert_eq!(cancelled_call_cost(&claude, &prices, &PromptBound::text(1000), Some(100), 1, ServiceTier::Standard, Some(4096)).to_string(), "0.0045");
     }
 
     #[test]

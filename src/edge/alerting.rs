@@ -245,7 +245,7 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
     // handed out again after its lease, a duplicate every ten minutes), and is cancelled.
     let answer = super::upstream::send(&up, timeout_ms, super::upstream::Expect::Stream, None)
         .await
-        .map_err(|e| DeliveryFailure { why: e.describe(), retryable: true, timed_out: matches!(e, super::upstream::SendError::Timeout) })?;
+        .map_err(|e| DeliveryFailure { why: e.describe(), retryable: true, timed_out: matches!(e, super::upstream::SendError::Timeout { .. }) })?;
     if let super::upstream::AnswerBody::Stream(body) = &answer.body {
         let _ = body.cancel();
     }

@@ -612,29 +612,36 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             // The client left and the answer did not come in time to be read and billed before
             // the runtime ends the request: the call is cancelled, and charged the most it could
             // cost, since the provider may bill all of it.
-            Err(upstream::SendError::Abandoned { sent }) => {
+            Err(upstream::SendError::Abandoned { sent, refused }) => {
                 health::neutral(&provider.id, &candidate.upstream_model);
                 // Answers a cascade escalated from were paid for all the same.
                 rc.unseen_cost.set(rc.unseen_cost.get() + attempts.escalation_cost);
                 if !sent {
                     return Err(ApiError::client_closed("The client disconnected before the provider was called."));
                 }
-                let upper = prompt_token_upper_bound(&attempt_chat);
-                let (cap, choices, tier) = (attempt_chat.max_output_tokens(), attempt_chat.choices(), requested_tier(&attempt_chat));
-                // Audio, files or cache marks may be billed at their dearer rates: then the
-                // reservation's bound, which assumes any token could be the dearest kind.
-                let worst = if attempt_chat.may_bill_dearer_tokens() {
-                    let only_this = RouteDecision { candidates: vec![candidate.clone()], ..decision.clone() };
-                    max_cost(&only_this, &cfg.prices, &upper, cap, choices, tier, &|c| adapter_output_cap(&cfg, c, &attempt_chat))
-                } else {
-                    crate::budget::abandoned_call_cost(candidate, &cfg.prices, &upper, cap, choices, tier, adapter_output_cap(&cfg, candidate, &attempt_chat))
-                };
+                if refused {
+                    return Err(ApiError::client_closed(format!("The client disconnected while {}'s refusal was still being read: the call was cancelled, with nothing to charge.", provider.id)));
+                }
+                let worst = cancelled_call_cost(&cfg, &decision, candidate, &attempt_chat);
                 rc.unseen_cost.set(rc.unseen_cost.get() + worst);
                 return Err(ApiError::client_closed(format!(
                     "The client disconnected and {}'s answer had not come {:.0} s later: the call was cancelled and charged its most possible cost, ${worst}.",
                     provider.id,
                     http::abandon_after_ms(env) / 1000.0
                 )));
+            }
+            // A whole answer not read within `answer_timeout_ms` was being written (or held back
+            // whole, as a non-streaming answer is): the provider bills it, as it would had the
+            // client left, whatever serves the request next. A stream that sent no headers in
+            // `timeout_ms` had not begun, and a refusal whose body stalled was no answer: neither
+            // is charged.
+            Err(e @ upstream::SendError::Timeout { refused: false }) if expect == upstream::Expect::Whole => {
+                health::failure(rc, &provider.id, &candidate.upstream_model);
+                let worst = cancelled_call_cost(&cfg, &decision, candidate, &attempt_chat);
+                rc.unseen_cost.set(rc.unseen_cost.get() + worst);
+                attempts.failures.push(format!("{}: {}, and was charged its most possible cost, ${worst}, as the provider bills an answer it went on writing", provider.id, e.describe()));
+                worst_status = worst_status.max(e.status());
+                continue;
             }
             Err(e) => {
                 health::failure(rc, &provider.id, &candidate.upstream_model);
@@ -894,6 +901,20 @@ fn requested_and_routed(decision: &RouteDecision) -> String {
 
 /// Charges the request for the prompt a failed attempt was billed (`usage`, when the provider
 /// reported one); the note for the attempt's failure, naming the cost.
+/// The most a call cancelled before its whole answer came may be billed (see
+/// [`crate::budget::cancelled_call_cost`]). Audio, files or cache marks may be billed at their
+/// dearer rates: then the reservation's bound, which assumes any token could be the dearest kind.
+fn cancelled_call_cost(cfg: &RouterConfig, decision: &RouteDecision, candidate: &Candidate, attempt_chat: &ChatRequest) -> Usd {
+    let upper = prompt_token_upper_bound(attempt_chat);
+    let (cap, choices, tier) = (attempt_chat.max_output_tokens(), attempt_chat.choices(), requested_tier(attempt_chat));
+    if attempt_chat.may_bill_dearer_tokens() {
+        let only_this = RouteDecision { candidates: vec![candidate.clone()], ..decision.clone() };
+        max_cost(&only_this, &cfg.prices, &upper, cap, choices, tier, &|c| adapter_output_cap(cfg, c, attempt_chat))
+    } else {
+        crate::budget::cancelled_call_cost(candidate, &cfg.prices, &upper, cap, choices, tier, adapter_output_cap(cfg, candidate, attempt_chat))
+    }
+}
+
 fn charge_billed_prompt(rc: &RequestContext, cfg: &RouterConfig, candidate: &Candidate, usage: Option<&Usage>) -> String {
     usage.and_then(|u| rc.charge_unseen(&cfg.prices, candidate, u)).map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default()
 }

@@ -133,10 +133,13 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   } catch (e) {
     clearTimeout(timer);
     stopWatching();
-    if (abandoned) return ['abandoned', true];
-    return timedOut ? ['timeout'] : ['network', String((e && e.message) || e)];
+    if (abandoned) return ['abandoned', true, false];
+    return timedOut ? ['timeout', false] : ['network', String((e && e.message) || e)];
   }
   const contentType = response.headers.get('content-type');
+  // A refusal (3xx-5xx) whose body never came is not an answer the provider bills: a timeout or
+  // an abandon while reading it says so.
+  const refused = response.status >= 300;
   // How long a provider asks to be left alone (429, 503): passed on to the client.
   const retryAfter = response.status >= 400 ? retryAfterMs(response.headers) : null;
   if (wantStream && response.status >= 200 && response.status < 300 && response.body) {
@@ -158,8 +161,8 @@ export async function upstreamFetch(url, headerLines, body, timeoutMs, wantStrea
   clearTimeout(timer);
   stopWatching();
   // An answer read whole before the timer's abort took hold is kept (and billed as it is).
-  if (abandoned && bytes === null) return ['abandoned', true];
-  if (timedOut && bytes === null) return ['timeout'];
+  if (abandoned && bytes === null) return ['abandoned', true, refused];
+  if (timedOut && bytes === null) return ['timeout', refused];
   return ['whole', response.status, contentType, bytes, retryAfter];
 }
 

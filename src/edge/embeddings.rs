@@ -165,8 +165,8 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             let answer = match upstream::send(up, provider.timeout_ms, upstream::Expect::Whole, rc.client_watch(env)).await {
                 Ok(answer) => answer,
                 // Billed all the same, at the estimate, while the request can still settle.
-                Err(upstream::SendError::Abandoned { sent }) => {
-                    if sent {
+                Err(upstream::SendError::Abandoned { sent, refused }) => {
+                    if sent && !refused {
                         rc.charge_unseen(&cfg.prices, candidate, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
                     }
                     pay_for_dropped(&answers);
@@ -176,7 +176,16 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 Err(e) => {
                     pay_for_dropped(&answers);
                     health::failure(rc, &provider.id, &candidate.upstream_model);
-                    failures.push(format!("{}: {}", provider.id, e.describe()));
+                    // An answer the provider was still writing when the limit came is billed (as
+                    // for chat): at the estimate, as when the client leaves.
+                    let billed = match e {
+                        upstream::SendError::Timeout { refused: false } => {
+                            let charged = rc.charge_unseen(&cfg.prices, candidate, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
+                            charged.map(|c| format!(", and was charged its estimate, ${c}")).unwrap_or_default()
+                        }
+                        _ => String::new(),
+                    };
+                    failures.push(format!("{}: {}{billed}", provider.id, e.describe()));
                     worst_status = worst_status.max(e.status());
                     continue 'deployments;
                 }

@@ -12,10 +12,13 @@ use crate::providers::UpstreamRequest;
 use super::crossings;
 
 pub enum SendError {
-    Timeout,
+    /// No answer within the limit. `refused`: its status had come, a refusal (3xx-5xx), and only
+    /// its body had not: nothing the provider bills.
+    Timeout { refused: bool },
     /// The client had left: before the call, which was then not made (`sent` false), or too
-    /// long before an answer came, and the call was cancelled (see `crossings.js`).
-    Abandoned { sent: bool },
+    /// long before an answer came, and the call was cancelled (see `crossings.js`; `refused` as
+    /// for a timeout).
+    Abandoned { sent: bool, refused: bool },
     /// Connection refused or reset, DNS failure: the provider never answered.
     Network(String),
 }
@@ -25,7 +28,7 @@ impl SendError {
     /// timeout; a refused or reset connection is a bad gateway, not a timeout.
     pub fn status(&self) -> u16 {
         match self {
-            SendError::Timeout => 504,
+            SendError::Timeout { .. } => 504,
             SendError::Abandoned { .. } => crate::events::CLIENT_CLOSED_STATUS,
             SendError::Network(_) => 502,
         }
@@ -33,9 +36,9 @@ impl SendError {
 
     pub fn describe(&self) -> String {
         match self {
-            SendError::Timeout => "timed out".to_string(),
-            SendError::Abandoned { sent: true } => "cancelled: the client had left and no answer came".to_string(),
-            SendError::Abandoned { sent: false } => "not sent: the client had left".to_string(),
+            SendError::Timeout { .. } => "timed out".to_string(),
+            SendError::Abandoned { sent: true, .. } => "cancelled: the client had left and no answer came".to_string(),
+            SendError::Abandoned { sent: false, .. } => "not sent: the client had left".to_string(),
             SendError::Network(detail) => {
                 // The runtime's message names no secrets (keys travel in headers), so it is safe to log.
                 worker::console_warn!("upstream connection failed: {detail}");
@@ -103,8 +106,8 @@ pub async fn send(up: &UpstreamRequest, timeout_ms: u64, expect: Expect, client:
     let parts: Array = answered.unchecked_into();
     let kind = parts.get(0).as_string().unwrap_or_default();
     match kind.as_str() {
-        "timeout" => return Err(SendError::Timeout),
-        "abandoned" => return Err(SendError::Abandoned { sent: parts.get(1).as_bool().unwrap_or(true) }),
+        "timeout" => return Err(SendError::Timeout { refused: parts.get(1).as_bool().unwrap_or(false) }),
+        "abandoned" => return Err(SendError::Abandoned { sent: parts.get(1).as_bool().unwrap_or(true), refused: parts.get(2).as_bool().unwrap_or(false) }),
         "network" => return Err(SendError::Network(parts.get(1).as_string().unwrap_or_default())),
         _ => {}
     }

@@ -77,8 +77,12 @@ const ask = (model, stream) => ({ model, stream, messages: [{ role: 'user', cont
 
 const eventFor = (requestId) => r.eventFor(requestId);
 
-/** A clean OpenAI-style error: exactly `{"error":{"message","type","param","code"}}`. */
-async function assertCleanError(resp, { status, type, code }) {
+/**
+ * A clean OpenAI-style error: exactly `{"error":{"message","type","param","code"}}`, and its
+ * event. `cost(message)`: what the failed request was charged (nothing, unless a call it made is
+ * billed all the same).
+ */
+async function assertCleanError(resp, { status, type, code, cost = () => 0 }) {
   assert.notEqual(resp.status, 500, 'never a worker exception');
   assert.match(resp.headers.get('content-type') ?? '', /^application\/json/);
   const body = await resp.json();
@@ -96,8 +100,8 @@ async function assertCleanError(resp, { status, type, code }) {
   const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
   assert.equal(ev.status, status);
   assert.equal(ev.error_code, code);
-  assert.equal(ev.cost_usd, 0);
-  assert.equal(ev.baseline_cost_usd, 0);
+  assert.equal(ev.cost_usd, cost(body.error.message));
+  assert.equal(ev.baseline_cost_usd, ev.cost_usd, 'a failure saves nothing');
   assert.equal(ev.input_tokens + ev.output_tokens, 0);
   return body.error;
 }
@@ -132,6 +136,24 @@ async function assertServedByAzure(resp, stream, why, requested = 'gpt-4o-mini')
   assert.equal(ev.error_code, '');
   assert.equal(ev.provider, 'azure');
   assert.equal(ev.cost_usd, Number(cost));
+  return { reason, cost: Number(cost) };
+}
+
+// A whole answer the router stopped waiting for is charged the most it could cost (the provider
+// bills what it went on writing): for slow-model, priced as gpt-4o-mini with no max_tokens asked,
+// at least every output token of its 16,384 cap at $0.60 a million. A stream that sent nothing
+// in its timeout had not begun, and is charged nothing.
+const TIMED_OUT_CHARGE = /slow: timed out, and was charged its most possible cost, \$([\d.]+),/;
+function assertTimeoutCharge(text, stream) {
+  const charged = TIMED_OUT_CHARGE.exec(text);
+  if (stream) {
+    assert.equal(charged, null, text);
+    return 0;
+  }
+  assert.ok(charged, text);
+  const usd = Number(charged[1]);
+  assert.ok(usd >= 16_384 * 0.6e-6 && usd < 0.0099, `charged $${usd}`);
+  return usd;
 }
 
 /**
@@ -228,15 +250,18 @@ for (const stream of [false, true]) {
   test(`too slow (beyond the 400 ms timeout), ${mode}, with a fallback: served by azure`, async () => {
     r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 5000 } });
     const started = Date.now();
-    await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
+    const { reason, cost } = await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
     assert.ok(Date.now() - started < 3000, 'the router gave up on the slow deployment');
+    const charged = assertTimeoutCharge(reason, stream);
+    assert.ok(cost > charged, `the answer's cost ${cost} comes on top of the timed-out call's ${charged}`);
     await healthy('slow-model', 'slow');
   });
 
   test(`too slow (beyond the 400 ms timeout), ${mode}, without a fallback: a clean 504`, async () => {
     r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 5000 } });
     const started = Date.now();
-    const error = await assertCleanError(await chat(ask('slow-model', stream)), { status: 504, type: 'api_error', code: 'upstream_timeout' });
+    const cost = (message) => assertTimeoutCharge(message, stream);
+    const error = await assertCleanError(await chat(ask('slow-model', stream)), { status: 504, type: 'api_error', code: 'upstream_timeout', cost });
     const took = Date.now() - started;
     assert.ok(took >= 350 && took < 3000, `timed out after ${took} ms`);
     assert.match(error.message, /slow: timed out/);
@@ -246,7 +271,16 @@ for (const stream of [false, true]) {
   test(`a body that never ends (${stream ? 'an error status' : 'a 200'}), ${mode}, with a fallback: timed out and served by azure`, async () => {
     // Whole bodies (an answer, or an error's on a stream request) are read within the timeout.
     r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'stalled_body', ...(stream ? { status: 503 } : {}) } });
-    await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
+    const { reason } = await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
+    // A 200 whose body stalls was being written; a refusal's stalled body (the stream case) was not.
+    assertTimeoutCharge(reason, stream);
+    await healthy('slow-model', 'slow');
+  });
+
+  test(`a refusal whose body never ends (HTTP 503), ${mode}, with a fallback: timed out, not charged, served by azure`, async () => {
+    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'stalled_body', status: 503 } });
+    const { reason } = await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
+    assert.doesNotMatch(reason, /charged/);
     await healthy('slow-model', 'slow');
   });
 

@@ -104,6 +104,12 @@ before(async () => {
     price_key: 'text-embedding-3-small',
     deployments: [{ provider: 'openai', upstream_model: 'emb-strict' }, { provider: 'azure', upstream_model: 'emb-deploy' }],
   };
+  // The harness's `slow` host (a 400 ms limit) in front of Azure, for the timeout test.
+  catalog.models['slow-then-azure-embedding'] = {
+    mode: 'embedding',
+    price_key: 'text-embedding-3-small',
+    deployments: [{ provider: 'slow', upstream_model: 'emb-slow' }, { provider: 'azure', upstream_model: 'emb-deploy' }],
+  };
   // Deployments of their own for the rate-limit test: a wait a provider asks for holds its
   // deployment (up to a minute), which the other embeddings tests would otherwise meet.
   for (const i of [0, 1]) {
@@ -1009,6 +1015,21 @@ test('embeddings: a parameter one deployment does not take goes to the next; if 
   const refused = await embed({ model: 'openai-then-azure-embedding', input: 'hello', dimensions: 4 });
   assert.equal(refused.status, 400);
   assert.match((await refused.json()).error.message, /openai rejected the request: Unrecognized request argument supplied: dimensions/);
+});
+
+test('embeddings: a deployment that answers too late is charged its estimate (it bills what it was writing) and the next one serves', async () => {
+  r.upstream.script({ provider: 'openai', model: 'emb-slow', response: { fault: 'slow', delay_ms: 5000 } });
+  const resp = await embed({ model: 'slow-then-azure-embedding', input: 'hello world' });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+  const reason = resp.headers.get('x-costrouter-route-reason');
+  const charged = /fell back to azure after: slow: timed out, and was charged its estimate, \$([\d.]+)/.exec(reason);
+  assert.ok(charged, reason);
+  assert.ok(Number(charged[1]) > 0, reason);
+  await resp.arrayBuffer();
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
+  assert.ok(ev.cost_usd > Number(charged[1]), `the answer's cost comes on top: ${ev.cost_usd}`);
 });
 
 test('embeddings refused with a wait pass the wait on, as chat does, and hold the deployment', async () => {
