@@ -316,6 +316,8 @@ impl PartialEq for ChangedIds {
 pub struct RecentIds {
     order: std::collections::VecDeque<String>,
     seen: std::collections::HashSet<String>,
+    /// The set has been given the table its churn needs (see `remember`).
+    sized_for_churn: bool,
 }
 
 impl RecentIds {
@@ -328,20 +330,25 @@ impl RecentIds {
 
     /// Remembers `id` as finished, once its finish has been applied.
     pub fn remember(&mut self, id: &str) {
-        if !self.seen.insert(id.to_string()) {
+        if self.seen.contains(id) {
             return;
         }
         if self.order.len() == Self::KEPT {
             // From here on every id in is one out, and the set's table fills with deleted slots:
             // at 4,096 live ids in 8,192 buckets hashbrown answers its first rehash by doubling
             // (a once-only 100 KB step thousands of requests later, at no predictable moment).
-            // Sized now for that churn, it only ever rehashes in place; the oldest id leaves
-            // before the new one joins, so the queue never outgrows its 4,096.
-            self.seen.reserve(Self::KEPT);
+            // Given twice the room once, a rehash then finds its live ids under half the table
+            // and rehashes in place. The oldest id leaves before the new one joins, so the queue
+            // never outgrows its 4,096.
+            if !self.sized_for_churn {
+                self.seen.reserve(Self::KEPT);
+                self.sized_for_churn = true;
+            }
             if let Some(old) = self.order.pop_front() {
                 self.seen.remove(&old);
             }
         }
+        self.seen.insert(id.to_string());
         self.order.push_back(id.to_string());
     }
 }
@@ -1479,12 +1486,12 @@ mod tests {
         }
         // A set's capacity is its live ids plus the inserts left before a rehash (which deleted
         // slots use up), so it only drops while the table keeps its size; a larger table raises it.
-        let set_capacity = recent.seen.capacity();
-        assert_eq!((recent.seen.len(), recent.order.len(), recent.order.capacity()), (RecentIds::KEPT, RecentIds::KEPT, RecentIds::KEPT));
+        let (set_capacity, queue_capacity) = (recent.seen.capacity(), recent.order.capacity());
+        assert_eq!((recent.seen.len(), recent.order.len()), (RecentIds::KEPT, RecentIds::KEPT));
         for i in RecentIds::KEPT + 1..RecentIds::KEPT * 20 {
             recent.remember(&format!("req_{i}"));
             assert!(recent.seen.capacity() <= set_capacity, "the set's table grew after {i} ids");
-            assert_eq!(recent.order.capacity(), RecentIds::KEPT, "after {i} ids");
+            assert_eq!(recent.order.capacity(), queue_capacity, "the queue grew after {i} ids");
         }
     }
 

@@ -78,10 +78,12 @@ export function headerValues(headers, names) {
 // newline). `body` is a view into wasm memory, so it is copied before anything can await.
 //
 // Answers one of:
-//   ["timeout"]                                    no response headers within `timeoutMs`
-//   ["abandoned", sent]                            the client had left: before the call (`sent`
+//   ["timeout", refused]                           no response headers within `timeoutMs`, or no
+//                                                  whole body (`refused`: its status was 3xx-5xx)
+//   ["abandoned", sent, refused]                   the client had left: before the call (`sent`
 //                                                  false: nothing was sent), or `abandonAfterMs`
-//                                                  before an answer came (the call is cancelled)
+//                                                  before an answer came (the call is cancelled;
+//                                                  `refused` as for a timeout)
 //   ["network", message]                           refused, reset, DNS: the provider never answered
 //   ["stream", status, contentType, ReadableStream, null] `wantStream` and a 2xx answer
 //   ["whole", status, contentType, Uint8Array | null, retryAfter] the whole body; null if it broke

@@ -166,12 +166,17 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                 Ok(answer) => answer,
                 // Billed all the same, at the estimate, while the request can still settle.
                 Err(upstream::SendError::Abandoned { sent, refused }) => {
-                    if sent && !refused {
+                    let billed = sent && !refused;
+                    if billed {
                         rc.charge_unseen(&cfg.prices, candidate, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
                     }
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);
-                    return Err(ApiError::client_closed("The client disconnected before the embeddings came; the call was cancelled and billed at its estimate."));
+                    return Err(ApiError::client_closed(if billed {
+                        "The client disconnected before the embeddings came; the call was cancelled and billed at its estimate."
+                    } else {
+                        "The client disconnected before the embeddings came; the call was not made or had been refused, and nothing was billed for it."
+                    }));
                 }
                 Err(e) => {
                     pay_for_dropped(&answers);

@@ -136,7 +136,7 @@ async function assertServedByAzure(resp, stream, why, requested = 'gpt-4o-mini')
   assert.equal(ev.error_code, '');
   assert.equal(ev.provider, 'azure');
   assert.equal(ev.cost_usd, Number(cost));
-  return { reason, cost: Number(cost) };
+  return { reason, cost: Number(cost), ev };
 }
 
 // A whole answer the router stopped waiting for is charged the most it could cost (the provider
@@ -250,10 +250,13 @@ for (const stream of [false, true]) {
   test(`too slow (beyond the 400 ms timeout), ${mode}, with a fallback: served by azure`, async () => {
     r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 5000 } });
     const started = Date.now();
-    const { reason, cost } = await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
+    const { reason, cost, ev } = await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
     assert.ok(Date.now() - started < 3000, 'the router gave up on the slow deployment');
     const charged = assertTimeoutCharge(reason, stream);
     assert.ok(cost > charged, `the answer's cost ${cost} comes on top of the timed-out call's ${charged}`);
+    // Filed under the deployment that timed out (its model's spend), not under azure's answer.
+    const others = (ev.shape.other_calls ?? []).map((c) => [c.provider, c.model, Math.round((c.cost / 1e12) * 1e8) / 1e8]);
+    assert.deepEqual(others, stream ? [] : [['slow', 'slow-model', charged]], JSON.stringify(ev.shape));
     await healthy('slow-model', 'slow');
   });
 
@@ -277,13 +280,6 @@ for (const stream of [false, true]) {
     await healthy('slow-model', 'slow');
   });
 
-  test(`a refusal whose body never ends (HTTP 503), ${mode}, with a fallback: timed out, not charged, served by azure`, async () => {
-    r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'stalled_body', status: 503 } });
-    const { reason } = await assertServedByAzure(await chat(ask('slow-fallback', stream)), stream, /slow: timed out/, 'slow-fallback');
-    assert.doesNotMatch(reason, /charged/);
-    await healthy('slow-model', 'slow');
-  });
-
   test(`slow but within the timeout, ${mode}: answered by the slow deployment itself`, async () => {
     r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'slow', delay_ms: 100 } });
     const resp = await chat(ask('slow-fallback', stream));
@@ -294,6 +290,14 @@ for (const stream of [false, true]) {
     assert.equal(ev.status, 200);
   });
 }
+
+// (The streaming case is the loop's stalled body above: a stream is never charged for a timeout.)
+test('a refusal whose body never ends (HTTP 503), non-streaming, with a fallback: timed out, not charged, served by azure', async () => {
+  r.upstream.script({ provider: 'openai', model: 'slow-model', response: { fault: 'stalled_body', status: 503 } });
+  const { reason } = await assertServedByAzure(await chat(ask('slow-fallback', false)), false, /slow: timed out/, 'slow-fallback');
+  assert.doesNotMatch(reason, /charged/);
+  await healthy('slow-model', 'slow');
+});
 
 // Truncation: a non-streaming body cut off mid-way can still be retried elsewhere, a stream that
 // has started cannot (its headers and first chunks already reached the client).
