@@ -59,6 +59,29 @@ test('a whole answer still awaited after the client left is cancelled and charge
   assert.equal(after.open_reservations, 0);
 });
 
+test('a refusal whose body was still coming when the call was cancelled is charged nothing', async () => {
+  const tenant = 'gonerefused';
+  assert.equal((await admin('PUT', `/admin/tenants/${tenant}`, { name: tenant, plan: 'pro' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: tenant, name: 'test' })).json()).key;
+  // A 503's headers at once, its body never: the call is cancelled 1 s after the client left.
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'stalled_body', status: 503 } });
+  const resp = await r.chat({ model: 'gpt-4o-mini', max_tokens: 1000, messages: [{ role: 'user', content: 'a refusal nobody waits for' }] }, { key });
+  assert.equal(resp.status, 499);
+  const err = (await resp.json()).error;
+  assert.equal(err.code, 'client_closed');
+  assert.match(err.message, /refusal was still being read: the call was cancelled, with nothing to charge/);
+  const start = Date.now();
+  while (!r.events.some((e) => e.tenant === tenant)) {
+    assert.ok(Date.now() - start < 5000, 'no cost event');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const events = r.events.filter((e) => e.tenant === tenant);
+  assert.equal(events.length, 1, JSON.stringify(events));
+  assert.equal(events[0].status, 499);
+  assert.equal(events[0].cost_usd, 0);
+});
+
 test('a fallback is not called once the client has left', async () => {
   const tenant = 'gonefallback';
   assert.equal((await admin('PUT', `/admin/tenants/${tenant}`, { name: tenant, plan: 'pro' })).status, 200);
