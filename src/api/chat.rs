@@ -755,6 +755,21 @@ mod tests {
     }
 
     #[test]
+    fn numbers_a_request_carries_reach_the_provider_as_the_same_numbers() {
+        // Found by an hour of `chat_request` fuzzing: a float serde_json wrote out after parsing
+        // it read back one unit in the last place off (4444447444444444444444444444 came back as
+        // 4.4444474444444444e27), unless its parser rounds correctly (`float_roundtrip`).
+        for n in ["4444447444444444444444444444", "4.444447444444445e27", "4444444.777777445", "0.1", "-0.0", "1e-320", "123456789012345678901234567890.5"] {
+            let json = format!(r#"{{"model":"m","messages":[{{"role":"user","content":[{{"type":"video_url","n":{n}}}]}}],"temperature":0.7}}"#);
+            let first = parse(&json).unwrap();
+            let again = parse(&serde_json::to_string(&first).unwrap()).unwrap();
+            assert_eq!(again.messages[0].content, first.messages[0].content, "{n}");
+            let came: Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_value(&first).unwrap()["messages"][0]["content"][0]["n"].as_f64(), came["messages"][0]["content"][0]["n"].as_f64(), "{n}");
+        }
+    }
+
+    #[test]
     fn parts_and_formats_of_a_hosts_own_types_are_kept_whole() {
         // vLLM's video part and structural-tag format, Together's schema beside JSON mode: sent
         // on to OpenAI-dialect hosts exactly as they came.
