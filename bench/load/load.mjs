@@ -264,6 +264,9 @@ async function baseline() {
   }
 }
 
+/** Events for a request already counted: a count alone would pass with some counted twice and others not. */
+const duplicateEvents = (events) => events.length - new Set(events.map((e) => e.request_id)).size;
+
 /** Bytes held idle before and after LEAK_REQUESTS more requests (see LEAK_REQUESTS). */
 async function heldAcrossLeakPass(router, probe) {
   const idle = async (events) => {
@@ -286,9 +289,8 @@ async function heldAcrossLeakPass(router, probe) {
   // Every request of the pass counted once, as for the 10,000: the "after" reading would
   // otherwise have been taken with work still running.
   const events = router.events.length - (TOTAL + 1);
-  const duplicateEvents = router.events.length - new Set(router.events.map((e) => e.request_id)).size;
   return {
-    requests: LEAK_REQUESTS, errors: pass.errors.length, firstErrors: pass.errors.slice(0, 5), events, duplicateEvents, before, after, rustGrowth, jsGrowth,
+    requests: LEAK_REQUESTS, errors: pass.errors.length, firstErrors: pass.errors.slice(0, 5), events, duplicateEvents: duplicateEvents(router.events), before, after, rustGrowth, jsGrowth,
     ok: rustGrowth <= RUST_HELD_TOLERANCE && jsGrowth <= JS_HELD_TOLERANCE,
   };
 }
@@ -307,30 +309,28 @@ async function main() {
     // still on its way, and the check read one short.
     await router.eventsSettled(TOTAL + 1, 60_000);
     r.events = router.events.length - 1;
-    // One per request: a count alone would pass with some requests counted twice and others not.
-    r.duplicateEvents = router.events.length - new Set(router.events.map((e) => e.request_id)).size;
+    r.duplicateEvents = duplicateEvents(router.events);
     r.held = await heldAcrossLeakPass(router, probe);
   } finally {
     probe?.close();
     await router.close();
   }
   const base = process.env.LOAD_BASELINE === '0' ? null : await baseline();
-  // Flat: what the isolate holds when idle does not grow across the leak pass. The in-flight
-  // figures (second tenth against last) are reported, not judged: with a hundred requests in
-  // flight V8's heap moves by megabytes with where they are. workerd's RSS is reported beside the
-  // control's; it is not the router's to keep flat.
-  r.flat = r.held.ok;
+  // Flat (`r.held.ok`): what the isolate holds when idle does not grow across the leak pass. The
+  // in-flight figures (second tenth against last) are reported, not judged: with a hundred
+  // requests in flight V8's heap moves by megabytes with where they are. workerd's RSS is reported
+  // beside the control's; it is not the router's to keep flat.
   const summary = (x) => ({ ...x, errors: x.errors.length, firstErrors: x.errors.slice(0, 5) });
   const result = JSON.stringify({ router: summary(r), baseline: base && summary(base) }, null, 2);
   // To a file when asked (`make load-check`): workerd's own output shares this process's stdout.
   if (process.env.LOAD_RESULT_FILE) writeFileSync(process.env.LOAD_RESULT_FILE, result);
   else console.log(result);
-  const ok = r.errors.length === 0 && r.held.errors === 0 && r.held.events === LEAK_REQUESTS && r.held.duplicateEvents === 0 && r.events === TOTAL && r.duplicateEvents === 0 && r.flat;
+  const ok = r.errors.length === 0 && r.held.errors === 0 && r.held.events === LEAK_REQUESTS && r.held.duplicateEvents === 0 && r.events === TOTAL && r.duplicateEvents === 0 && r.held.ok;
   // `make test` runs the load as a check (LOAD_WRITE=0): pass or fail, no results file.
   if (!NARROWED && process.env.LOAD_WRITE !== '0') writeSection(r, base, ok);
   if (!ok) {
     const held = `held idle after ${r.held.requests} more requests: Rust heap ${r.held.rustGrowth} B (at most ${RUST_HELD_TOLERANCE}), V8 heap ${r.held.jsGrowth} B (at most ${JS_HELD_TOLERANCE}), ${r.held.errors} errors, ${r.held.events}/${LEAK_REQUESTS} cost events (${r.held.duplicateEvents} duplicates)`;
-    console.error(`LOAD FAILED: ${r.errors.length} errors, ${r.events}/${TOTAL} cost events (${r.duplicateEvents} for a request already counted), memory ${r.flat ? 'flat' : 'NOT flat'} (${held})`);
+    console.error(`LOAD FAILED: ${r.errors.length} errors, ${r.events}/${TOTAL} cost events (${r.duplicateEvents} for a request already counted), memory ${r.held.ok ? 'flat' : 'NOT flat'} (${held})`);
     process.exitCode = 1;
   }
 }
@@ -373,7 +373,7 @@ Miniflare's workerd child, every ${SAMPLE_MS} ms, same windows) also holds the r
 does with a few lines of plain JS relaying the same requests to the fake OpenAI in a fresh
 workerd through the same Miniflare, right after.
 
-**Result: ${ok ? 'PASS' : 'FAIL'}** (errors ${r.errors.length === 0 ? 'none' : r.errors.length}; cost events ${r.events === TOTAL && r.duplicateEvents === 0 ? 'all, one per request' : `${r.events}/${TOTAL}, ${r.duplicateEvents} duplicates`}; memory ${r.flat ? 'flat' : 'NOT flat'})
+**Result: ${ok ? 'PASS' : 'FAIL'}** (errors ${r.errors.length === 0 ? 'none' : r.errors.length}; cost events ${r.events === TOTAL && r.duplicateEvents === 0 ? 'all, one per request' : `${r.events}/${TOTAL}, ${r.duplicateEvents} duplicates`}; memory ${r.held.ok ? 'flat' : 'NOT flat'})
 
 | | router | baseline (plain JS relay) |
 |---|---|---|
@@ -383,7 +383,7 @@ workerd through the same Miniflare, right after.
 | throughput | ${f0(r.throughput)} requests/s | ${b((x) => `${f0(x.throughput)} requests/s`)} |
 | latency p50 / p90 / p99 / max | ${f0(r.p50)} / ${f0(r.p90)} / ${f0(r.p99)} / ${f0(r.max)} ms | ${b((x) => `${f0(x.p50)} / ${f0(x.p90)} / ${f0(x.p99)} / ${f0(x.max)} ms`)} |
 | held idle: Rust heap, before → after ${r.held.requests.toLocaleString('en-US')} more requests | ${f1(r.held.before.rust / 1024)} → ${f1(r.held.after.rust / 1024)} KiB (${r.held.rustGrowth >= 0 ? '+' : ''}${r.held.rustGrowth} B) | not measured |
-| held idle: V8 heap, before → after | ${f1(r.held.before.js / 1024)} → ${f1(r.held.after.js / 1024)} KiB (${r.held.jsGrowth >= 0 ? '+' : ''}${r.held.jsGrowth} B) → ${r.flat ? 'flat' : 'NOT flat'} | |
+| held idle: V8 heap, before → after | ${f1(r.held.before.js / 1024)} → ${f1(r.held.after.js / 1024)} KiB (${r.held.jsGrowth >= 0 ? '+' : ''}${r.held.jsGrowth} B) → ${r.held.ok ? 'flat' : 'NOT flat'} | |
 | isolate under load (heap + wasm), requests ${WINDOW + 1}-${2 * WINDOW} (median) | ${f1(r.isolate.early)} MB | |
 | isolate under load, last ${WINDOW} (median) | ${f1(r.isolate.late)} MB (${pct(r.isolate.growthPct)}) | |
 | isolate peak under load (heap + wasm) | ${f1(r.isolate.peak)} MB | |

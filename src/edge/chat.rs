@@ -638,10 +638,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Err(e @ upstream::SendError::Timeout { refused: false }) if expect == upstream::Expect::Whole => {
                 health::failure(rc, &provider.id, &candidate.upstream_model);
                 let worst = cancelled_call_cost(&cfg, &decision, candidate, &attempt_chat);
-                rc.unseen_cost.set(rc.unseen_cost.get() + worst);
                 // Filed under the deployment that timed out, not the one that answers next (its
                 // tokens are not known: the charge is a bound).
-                rc.note_other_call(&provider.id, &candidate.upstream_model, &crate::usage::Usage::default(), worst);
+                rc.charge_other_call(&provider.id, &candidate.upstream_model, &crate::usage::Usage::default(), worst);
                 attempts.failures.push(format!("{}: {}, and was charged its most possible cost, ${worst}, as the provider bills an answer it went on writing", provider.id, e.describe()));
                 worst_status = worst_status.max(e.status());
                 continue;
@@ -918,7 +917,6 @@ fn cancelled_call_cost(cfg: &RouterConfig, decision: &RouteDecision, candidate: 
 
 /// Charges the request for the prompt a failed attempt was billed (`usage`, when the provider
 /// reported one); the note for the attempt's failure, naming the cost.
-
 fn charge_billed_prompt(rc: &RequestContext, cfg: &RouterConfig, candidate: &Candidate, usage: Option<&Usage>) -> String {
     usage.and_then(|u| rc.charge_unseen(&cfg.prices, candidate, u)).map(|c| format!("; its prompt, billed, ${c}")).unwrap_or_default()
 }

@@ -162,13 +162,16 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
             }
         };
         for (up, batch) in requests.iter().zip(&batches) {
+            // A batch the provider bills without an answer read (cancelled, or timed out while it
+            // was writing one): at the estimate.
+            let charge_estimate = || rc.charge_unseen(&cfg.prices, candidate, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
             let answer = match upstream::send(up, provider.timeout_ms, upstream::Expect::Whole, rc.client_watch(env)).await {
                 Ok(answer) => answer,
                 // Billed all the same, at the estimate, while the request can still settle.
                 Err(upstream::SendError::Abandoned { sent, refused }) => {
                     let billed = sent && !refused;
                     if billed {
-                        rc.charge_unseen(&cfg.prices, candidate, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
+                        charge_estimate();
                     }
                     pay_for_dropped(&answers);
                     health::neutral(&provider.id, &candidate.upstream_model);
@@ -184,10 +187,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                     // An answer the provider was still writing when the limit came is billed (as
                     // for chat): at the estimate, as when the client leaves.
                     let billed = match e {
-                        upstream::SendError::Timeout { refused: false } => {
-                            let charged = rc.charge_unseen(&cfg.prices, candidate, &Usage { input_tokens: batch.input_tokens_for(&candidate.upstream_model), ..Usage::default() });
-                            charged.map(|c| format!(", and was charged its estimate, ${c}")).unwrap_or_default()
-                        }
+                        upstream::SendError::Timeout { refused: false } => charge_estimate().map(|c| format!(", and was charged its estimate, ${c}")).unwrap_or_default(),
                         _ => String::new(),
                     };
                     failures.push(format!("{}: {}{billed}", provider.id, e.describe()));

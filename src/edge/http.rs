@@ -178,10 +178,16 @@ impl RequestContext {
     pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, candidate: &crate::routing::Candidate, usage: &crate::usage::Usage) -> Option<crate::money::Usd> {
         let cost = prices.get(&candidate.price_key)?.cost(usage, false).total;
         (cost > crate::money::Usd::ZERO).then(|| {
-            self.unseen_cost.set(self.unseen_cost.get() + cost);
-            self.note_other_call(&candidate.provider, &candidate.upstream_model, usage, cost);
+            self.charge_other_call(&candidate.provider, &candidate.upstream_model, usage, cost);
             cost
         })
+    }
+
+    /// Adds a call the request paid for besides its answer, at `cost`, to what it paid for unseen
+    /// and to the event's other calls (filed under `model` on `provider`).
+    pub fn charge_other_call(&self, provider: &str, model: &str, usage: &crate::usage::Usage, cost: crate::money::Usd) {
+        self.unseen_cost.set(self.unseen_cost.get() + cost);
+        self.note_other_call(provider, model, usage, cost);
     }
 
     /// Takes back the last call noted for `model` on `provider` at `cost`: it became the answer.
