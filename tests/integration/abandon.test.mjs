@@ -109,3 +109,48 @@ test('a fallback is not called once the client has left', async () => {
   assert.equal(events[0].error_code, 'client_closed');
   assert.equal(events[0].cost_usd, 0, 'a failed call is not billed');
 });
+
+test('embeddings: a batch still awaited after the client left is cancelled and charged its estimate; a refusal still being read, nothing', async () => {
+  const tenant = 'goneembed';
+  assert.equal((await admin('PUT', `/admin/tenants/${tenant}`, { name: tenant, plan: 'pro' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: tenant, name: 'test' })).json()).key;
+  const embed = (input) => fetch(`${r.url}/v1/embeddings`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'text-embedding-3-small', input }),
+  });
+  const eventOf = async (resp) => {
+    const id = resp.headers.get('x-costrouter-request-id');
+    const start = Date.now();
+    while (!r.events.some((e) => e.request_id === id)) {
+      assert.ok(Date.now() - start < 5000, 'no cost event');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    return r.events.find((e) => e.request_id === id);
+  };
+
+  // The provider would answer in 3 s: after the router gives up on it.
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { fault: 'slow', delay_ms: 3000 } });
+  const slow = await embed('a batch nobody waits for');
+  assert.equal(slow.status, 499);
+  const slowErr = (await slow.json()).error;
+  assert.equal(slowErr.code, 'client_closed');
+  assert.match(slowErr.message, /the call was cancelled and billed at its estimate/);
+  const billed = await eventOf(slow);
+  assert.equal(billed.status, 499);
+  // Its estimate: the input's tokens at $0.02 per million.
+  assert.ok(billed.cost_usd > 0 && billed.cost_usd < 100 * 0.02e-6, JSON.stringify(billed));
+
+  // A 503's headers at once, its body never: a refusal, which the provider does not bill.
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { fault: 'stalled_body', status: 503 } });
+  const refused = await embed('a refusal nobody waits for');
+  assert.equal(refused.status, 499);
+  const refusedErr = (await refused.json()).error;
+  assert.equal(refusedErr.code, 'client_closed');
+  assert.match(refusedErr.message, /had been refused, and nothing was billed for it/);
+  const unbilled = await eventOf(refused);
+  assert.equal(unbilled.status, 499);
+  assert.equal(unbilled.cost_usd, 0, JSON.stringify(unbilled));
+});

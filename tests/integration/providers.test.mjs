@@ -1032,6 +1032,22 @@ test('embeddings: a deployment that answers too late is charged its estimate (it
   assert.ok(ev.cost_usd > Number(charged[1]), `the answer's cost comes on top: ${ev.cost_usd}`);
 });
 
+test('embeddings: a refusal whose body never ends is not charged when its deployment times out; the next one serves', async () => {
+  // A 503's headers at once and its body never: the provider refused, so there is nothing it bills.
+  r.upstream.script({ provider: 'openai', model: 'emb-slow', response: { fault: 'stalled_body', status: 503 } });
+  const resp = await embed({ model: 'slow-then-azure-embedding', input: 'hello world' });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+  const reason = resp.headers.get('x-costrouter-route-reason');
+  assert.match(reason, /fell back to azure after: slow: timed out/);
+  assert.doesNotMatch(reason, /charged/, reason);
+  await resp.arrayBuffer();
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
+  // Only the answer's cost: azure's emb-deploy at text-embedding-3-small's $0.02 per million.
+  assert.equal(Math.round(ev.cost_usd * 1e12), Math.round(ev.input_tokens * 0.02e-6 * 1e12), JSON.stringify(ev));
+});
+
 test('embeddings refused with a wait pass the wait on, as chat does, and hold the deployment', async () => {
   for (const [i, wait, shouldRetry] of [[0, '20', null], [1, '90', 'false']]) {
     r.upstream.script({ provider: 'openai', model: `emb-limited-${i}`, response: { status: 429, headers: { 'retry-after': wait } } });
