@@ -66,6 +66,26 @@ pub struct Quirks {
     /// fields sent, after renaming. New OpenAI parameters would otherwise fail every request.
     #[serde(default)]
     pub keep_only_params: Option<Vec<String>>,
+    /// Fields removed from every message. OpenAI lets a message carry fields it does not use;
+    /// Groq refuses `name` and `reasoning_content`, which clients send back as an answer gave
+    /// them (the router itself writes `reasoning_content` on Claude's answers).
+    #[serde(default)]
+    pub drop_message_fields: Vec<String>,
+    /// For hosts that refuse any message field they do not know (Mistral, even a null
+    /// `refusal` an SDK writes back): the only fields a message keeps.
+    #[serde(default)]
+    pub keep_only_message_fields: Option<Vec<String>>,
+    /// The values a string parameter may take on this host; another is removed (Groq's
+    /// `service_tier` has its own tiers, not OpenAI's `default`, `priority` or `scale`). Only for
+    /// parameters that change how an answer is served, not what it is.
+    #[serde(default)]
+    pub allowed_values: BTreeMap<String, Vec<String>>,
+    /// `rename_params` and `keep_only_params` for embeddings requests (Mistral's
+    /// `output_dimension` is OpenAI's `dimensions`).
+    #[serde(default)]
+    pub embeddings_rename_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub embeddings_keep_only_params: Option<Vec<String>>,
     /// Send `developer` messages as `system`: OpenAI's newer name for the role, which hosts
     /// of open-weight models refuse (DeepSeek) or whose chat templates do not know it.
     #[serde(default)]

@@ -39,7 +39,7 @@ impl Provider for Azure {
     }
 
     fn embeddings_request(&self, target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
-        Ok(UpstreamRequest::json_post(url(target, "embeddings"), auth(target), &embeddings_body(req, None)?))
+        Ok(UpstreamRequest::json_post(url(target, "embeddings"), auth(target), &embeddings_body(req, None, &target.provider.quirks)?))
     }
 
     fn embeddings_response(&self, target: &Target, body: Vec<u8>) -> Result<EmbeddingsAnswer, UpstreamError> {

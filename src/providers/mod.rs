@@ -333,21 +333,42 @@ pub enum Rejection {
 /// `json_object`, not `json_schema`), Groq's "This model does not support response format
 /// `json_schema`" and, from its older validator, "value is not one of the allowed values" for a
 /// `response_format` type; Ollama's "does not support tools" and "does not support image input".
+///
+/// Also: OpenAI's search models' "Model incompatible request argument supplied" (`temperature`),
+/// DeepSeek's thinking mode asking for the `reasoning_content` of earlier turns another model
+/// wrote (another deployment takes the history as it is), and an output cap over the model's
+/// ("max_tokens is too large", Groq's "`max_completion_tokens` must be less than or equal to").
 pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
-    let error = v.get("error").unwrap_or(&v);
+    let error = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
     let code = error.get("code").and_then(Value::as_str).unwrap_or_default();
-    let message = error.get("message").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    let message = error_text(&v).unwrap_or_default().to_ascii_lowercase();
     if code == "context_length_exceeded" || message.contains("maximum context length") || message.contains("context length exceeded") {
         return Rejection::TooLong;
     }
+    if ["max_tokens", "max_completion_tokens"].iter().any(|p| message.contains(p))
+        && ["is too large", "must be less than or equal to"].iter().any(|m| message.contains(m))
+    {
+        return Rejection::OutputCap;
+    }
     if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value")
-        || ["unrecognized request argument", "extra inputs are not permitted", "is not supported with this model", "is unsupported", "type is unavailable", "does not support response format", "does not support tools", "does not support image"]
-            .iter()
-            .any(|m| message.contains(m))
+        || [
+            "unrecognized request argument",
+            "incompatible request argument",
+            "extra inputs are not permitted",
+            "is not supported with this model",
+            "is unsupported",
+            "type is unavailable",
+            "does not support response format",
+            "does not support tools",
+            "does not support image",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
         // Groq's older validator words every refused enum value so; only a `response_format` type
         // is a capability another model may have (a bad `role` is the client's to fix).
         || (message.contains("response_format") && message.contains("is not one of the allowed values"))
+        || (message.contains("reasoning_content") && (message.contains("must be passed back") || message.contains("missing")))
     {
         return Rejection::Unsupported;
     }
@@ -390,14 +411,52 @@ pub fn upstream_code_and_param(body: &[u8]) -> (Option<&'static str>, Option<Str
     (code, param)
 }
 
-/// Most providers put their message at `error.message` (OpenAI, Anthropic, Gemini, Azure).
+/// A provider's message in its parsed error body: `error.message` (OpenAI, Anthropic, Gemini,
+/// Azure), a top-level `message` (vLLM) or `error`, or the validation details of hosts built on
+/// pydantic, each as its `msg` and where it points: Mistral's 422s carry them as
+/// `{"message": {"detail": [...]}}`, `{"detail": [...], "message": [...]}` or a bare
+/// `{"detail": [...]}` ("Extra inputs are not permitted (messages.1.assistant.name)").
+fn error_text(v: &Value) -> Option<String> {
+    let plain = v.pointer("/error/message").or_else(|| v.get("message")).or_else(|| v.get("error")).and_then(Value::as_str);
+    if let Some(text) = plain {
+        return Some(text.to_string());
+    }
+    let details = [v.pointer("/message/detail"), v.pointer("/error/message/detail"), v.get("detail"), v.get("message")];
+    for detail in details.into_iter().flatten() {
+        if let Some(text) = detail.as_str() {
+            return Some(text.to_string());
+        }
+        let described: Vec<String> = detail
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                let msg = d.get("msg").and_then(Value::as_str)?;
+                let at: Vec<String> = d
+                    .get("loc")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|l| l.as_str() != Some("body"))
+                    .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_string))
+                    .collect();
+                Some(if at.is_empty() { msg.to_string() } else { format!("{msg} ({})", at.join(".")) })
+            })
+            .take(5)
+            .collect();
+        if !described.is_empty() {
+            return Some(described.join("; "));
+        }
+    }
+    None
+}
+
+/// The provider's message from an error body (see [`error_text`]), redacted and cut to length.
 pub fn error_message_from_body(status: u16, body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let message = parsed
         .as_ref()
-        .and_then(|v| v.pointer("/error/message").or_else(|| v.get("message")).or_else(|| v.get("error")))
-        .and_then(Value::as_str)
-        .map(str::to_string)
+        .and_then(error_text)
         .unwrap_or_else(|| match status {
             300..=399 => format!("HTTP {status}: a redirect, which the router does not follow (it would carry the provider key elsewhere); check the provider's base_url"),
             _ => format!("HTTP {status}"),
@@ -619,6 +678,38 @@ mod tests {
         assert_eq!(openai_rejection(400, images), Rejection::Unsupported);
         let bad_role = br#"{"error":{"message":"'messages.0.role' : value is not one of the allowed values ['system','user','assistant','tool']","type":"invalid_request_error"}}"#;
         assert_eq!(openai_rejection(400, bad_role), Rejection::Request, "the client's to fix: no other model takes it either");
+    }
+
+    #[test]
+    fn refusals_of_search_models_deepseek_thinking_and_output_caps_may_go_elsewhere() {
+        let search = br#"{"error":{"message":"Model incompatible request argument supplied: temperature","type":"invalid_request_error","param":null,"code":null}}"#;
+        assert_eq!(openai_rejection(400, search), Rejection::Unsupported);
+        let deepseek = br#"{"error":{"message":"The `reasoning_content` in the thinking mode must be passed back to the API.","type":"invalid_request_error","param":null,"code":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, deepseek), Rejection::Unsupported);
+        let deepseek_missing = br#"{"error":{"message":"Missing `reasoning_content` field in the assistant message at message index 2","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, deepseek_missing), Rejection::Unsupported);
+        let openai_cap = br#"{"error":{"message":"max_tokens is too large: 100000. This model supports at most 16384 completion tokens, whereas you provided 100000.","type":"invalid_request_error","param":"max_tokens","code":"invalid_value"}}"#;
+        assert_eq!(openai_rejection(400, openai_cap), Rejection::OutputCap);
+        let groq_cap = br#"{"error":{"message":"`max_completion_tokens` must be less than or equal to `8192`, the maximum value for `max_completion_tokens` is less than the `context_window` for this model","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, groq_cap), Rejection::OutputCap);
+        let temperature = br#"{"error":{"message":"temperature must be less than or equal to 2","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, temperature), Rejection::Request, "the client's to fix");
+    }
+
+    #[test]
+    fn mistral_validation_errors_are_read_and_judged() {
+        // Mistral's 422 for a field it does not know, in the shapes it has used.
+        let nested = br#"{"object":"error","message":{"detail":[{"type":"extra_forbidden","loc":["body","messages",1,"assistant","reasoning_content"],"msg":"Extra inputs are not permitted","input":null}]},"type":"invalid_request_message_error","param":null,"code":null}"#;
+        assert_eq!(error_message_from_body(422, nested), "Extra inputs are not permitted (messages.1.assistant.reasoning_content)");
+        assert_eq!(openai_rejection(422, nested), Rejection::Unsupported);
+        let beside = br#"{"detail":[{"type":"extra_forbidden","loc":["body","user"],"msg":"Extra inputs are not permitted","input":"u1"}],"message":[],"code":3001}"#;
+        assert_eq!(error_message_from_body(422, beside), "Extra inputs are not permitted (user)");
+        assert_eq!(openai_rejection(422, beside), Rejection::Unsupported);
+        let bare = br#"{"detail":[{"type":"missing","loc":["body","messages"],"msg":"Field required"},{"type":"int_parsing","loc":["body","max_tokens"],"msg":"Input should be a valid integer"}]}"#;
+        assert_eq!(error_message_from_body(422, bare), "Field required (messages); Input should be a valid integer (max_tokens)");
+        assert_eq!(openai_rejection(422, bare), Rejection::Request, "the client's to fix");
+        assert_eq!(error_message_from_body(404, br#"{"detail":"Not Found"}"#), "Not Found");
+        assert_eq!(error_message_from_body(422, br#"{"detail":[]}"#), "HTTP 422");
     }
 
     #[test]

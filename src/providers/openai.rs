@@ -35,7 +35,7 @@ impl Provider for OpenAi {
     }
 
     fn embeddings_request(&self, target: &Target, req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
-        let body = embeddings_body(req, Some(target.upstream_model))?;
+        let body = embeddings_body(req, Some(target.upstream_model), &target.provider.quirks)?;
         Ok(UpstreamRequest::json_post(format!("{}/embeddings", target.provider.base_url), bearer(target), &body))
     }
 
@@ -100,19 +100,29 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
         match obj.remove(p) {
             None | Some(Value::Null | Value::Bool(false)) => {}
             Some(Value::Object(o)) if o.is_empty() => {}
+            // One choice is what every host gives (Groq: "If N is supplied, it must be equal to 1").
+            Some(Value::Number(n)) if p == "n" && n.as_u64() == Some(1) => {}
             Some(_) => return Err(ApiError::invalid_value(p, format!("This deployment's host does not take '{p}'."))),
         }
     }
     for p in &quirks.drop_params {
         obj.remove(p);
     }
-    for (from, to) in &quirks.rename_params {
-        if let Some(v) = obj.remove(from) {
-            obj.insert(to.clone(), v);
+    for (p, allowed) in &quirks.allowed_values {
+        if obj.get(p).and_then(Value::as_str).is_some_and(|v| !allowed.iter().any(|a| a == v)) {
+            obj.remove(p);
         }
     }
-    if let Some(keep) = &quirks.keep_only_params {
-        obj.retain(|k, _| keep.iter().any(|p| p == k));
+    rename_and_keep(obj, &quirks.rename_params, quirks.keep_only_params.as_deref());
+    if !quirks.drop_message_fields.is_empty() || quirks.keep_only_message_fields.is_some() {
+        for m in obj.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut) {
+            for f in &quirks.drop_message_fields {
+                m.remove(f);
+            }
+            if let Some(keep) = &quirks.keep_only_message_fields {
+                m.retain(|k, _| keep.iter().any(|f| f == k));
+            }
+        }
     }
     if quirks.developer_as_system {
         for m in obj.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
@@ -195,7 +205,19 @@ pub fn chat_answer(provider: &str, body: &[u8]) -> Result<ChatAnswer, UpstreamEr
     Ok(ChatAnswer { body: value, usage })
 }
 
-pub fn embeddings_body(req: &EmbeddingsRequest, upstream_model: Option<&str>) -> Result<Value, ApiError> {
+/// Renames parameters, then keeps only the listed ones (if a list is given).
+fn rename_and_keep(obj: &mut Map<String, Value>, rename: &std::collections::BTreeMap<String, String>, keep_only: Option<&[String]>) {
+    for (from, to) in rename {
+        if let Some(v) = obj.remove(from) {
+            obj.insert(to.clone(), v);
+        }
+    }
+    if let Some(keep) = keep_only {
+        obj.retain(|k, _| keep.iter().any(|p| p == k));
+    }
+}
+
+pub fn embeddings_body(req: &EmbeddingsRequest, upstream_model: Option<&str>, quirks: &Quirks) -> Result<Value, ApiError> {
     let mut body = serde_json::to_value(req).map_err(|e| ApiError::internal(format!("could not encode the request: {e}")))?;
     let obj = body.as_object_mut().expect("a struct serializes to an object");
     match upstream_model {
@@ -205,6 +227,7 @@ pub fn embeddings_body(req: &EmbeddingsRequest, upstream_model: Option<&str>) ->
     // The router's attribution; no embeddings API takes it (OpenAI: "Unrecognized request
     // argument supplied: metadata").
     obj.remove("metadata");
+    rename_and_keep(obj, &quirks.embeddings_rename_params, quirks.embeddings_keep_only_params.as_deref());
     Ok(body)
 }
 
@@ -561,7 +584,7 @@ mod tests {
         let stored = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"feature":"search"},"store":true}"#);
         assert_eq!(chat_body(&stored, "m", &quirks, true).unwrap()["metadata"], json!({"feature": "search"}));
         let emb = EmbeddingsRequest::parse(br#"{"model":"e","input":"hi","metadata":{"feature":"search"}}"#).unwrap();
-        let body = embeddings_body(&emb, Some("e")).unwrap();
+        let body = embeddings_body(&emb, Some("e"), &Quirks::default()).unwrap();
         assert!(body.get("metadata").is_none());
         assert_eq!(body["input"], "hi");
     }
@@ -736,6 +759,44 @@ mod tests {
         let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":false,"logit_bias":{}}"#);
         let body = chat_body(&req, "llama", &quirks, true).unwrap();
         assert!(body.get("logprobs").is_none() && body.get("logit_bias").is_none(), "{body}");
+    }
+
+    #[test]
+    fn presets_fit_messages_tiers_and_choices_to_groq_and_mistral() {
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"g":{"preset":"groq"},"m":{"preset":"mistral"}},"models":{},"aliases":{}}"#).unwrap();
+        let (groq, mistral) = (&catalog.providers["g"].quirks, &catalog.providers["m"].quirks);
+        // A history as an SDK writes it back: a named user, an assistant turn with the fields
+        // OpenAI's answer had (null ones too) and the `reasoning_content` a Claude answer had.
+        let history = r#"{"model":"m","messages":[{"role":"user","name":"ann","content":"hi"},
+            {"role":"assistant","content":"hello","refusal":null,"annotations":[],"reasoning_content":"greet back",
+             "tool_calls":[{"id":"abcdefghi","type":"function","function":{"name":"f","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"abcdefghi","name":"f","content":"ok"}],"service_tier":"priority","n":1}"#;
+        let body = chat_body(&request(history), "llama", groq, true).unwrap();
+        assert!(body["messages"][0].get("name").is_none() && body["messages"][1].get("reasoning_content").is_none(), "{body}");
+        assert_eq!(body["messages"][1]["refusal"], Value::Null, "Groq takes the fields it knows");
+        assert!(body.get("service_tier").is_none(), "not one of Groq's tiers: {body}");
+        assert!(body.get("n").is_none(), "one choice, Groq's only: the field goes as unneeded");
+        let flex = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"service_tier":"flex"}"#);
+        assert_eq!(chat_body(&flex, "llama", groq, true).unwrap()["service_tier"], "flex");
+        let two = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"n":2}"#);
+        assert_eq!(chat_body(&two, "llama", groq, true).unwrap_err().param.as_deref(), Some("n"), "another deployment serves n > 1");
+
+        let body = chat_body(&request(history), "mistral-small-latest", mistral, true).unwrap();
+        let keys = |i: usize| body["messages"][i].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(0), ["role", "content"]);
+        assert_eq!(keys(1), ["role", "content", "tool_calls"]);
+        assert_eq!(keys(2), ["role", "content", "tool_call_id"]);
+        assert_eq!(body["n"], 1, "Mistral takes n");
+    }
+
+    #[test]
+    fn mistral_embeddings_name_dimensions_its_way_and_send_only_what_it_takes() {
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"m":{"preset":"mistral"}},"models":{},"aliases":{}}"#).unwrap();
+        let emb: EmbeddingsRequest = serde_json::from_str(r#"{"model":"e","input":["a","b"],"dimensions":256,"user":"u1","encoding_format":"base64"}"#).unwrap();
+        let body = embeddings_body(&emb, Some("codestral-embed"), &catalog.providers["m"].quirks).unwrap();
+        assert_eq!(body, json!({"model": "codestral-embed", "input": ["a", "b"], "encoding_format": "base64", "output_dimension": 256}));
+        let plain = embeddings_body(&emb, Some("text-embedding-3-small"), &Quirks::default()).unwrap();
+        assert_eq!((plain["dimensions"].clone(), plain["user"].clone()), (json!(256), json!("u1")), "other hosts as sent");
     }
 
     #[test]

@@ -565,6 +565,34 @@ function checkPreconditions(ctx) {
   return null;
 }
 
+/** The fields Mistral's API takes in a message, by role, and in an embeddings request. */
+const MISTRAL_MESSAGE_FIELDS = {
+  system: ['role', 'content'],
+  user: ['role', 'content'],
+  assistant: ['role', 'content', 'tool_calls', 'prefix'],
+  tool: ['role', 'content', 'tool_call_id', 'name'],
+};
+const MISTRAL_EMBEDDINGS_FIELDS = ['model', 'input', 'output_dimension', 'output_dtype', 'encoding_format', 'metadata'];
+
+/**
+ * Mistral validates with pydantic and forbids what it does not know, even a null: a 422 whose
+ * `message` holds the details (`{"message": {"detail": [...]}}`), each with where it points.
+ */
+function mistralValidation(ctx) {
+  const extra = [];
+  if (ctx.route.kind === 'chat') {
+    (Array.isArray(ctx.body.messages) ? ctx.body.messages : []).forEach((m, i) => {
+      const allowed = MISTRAL_MESSAGE_FIELDS[m?.role] ?? [];
+      for (const field of Object.keys(m ?? {})) if (!allowed.includes(field)) extra.push(['messages', i, m.role, field]);
+    });
+  } else if (ctx.route.kind === 'embeddings') {
+    for (const field of Object.keys(ctx.body)) if (!MISTRAL_EMBEDDINGS_FIELDS.includes(field)) extra.push([field]);
+  }
+  if (!extra.length) return null;
+  const detail = extra.map((loc) => ({ type: 'extra_forbidden', loc: ['body', ...loc], msg: 'Extra inputs are not permitted', input: null }));
+  return { status: 422, body: { object: 'error', message: { detail }, type: 'invalid_request_message_error', param: null, code: null } };
+}
+
 /** Per-request ids a real provider would send back in headers. */
 function providerHeaders(ctx) {
   const id = ctx.requestId;
@@ -899,7 +927,8 @@ function embeddingInputs(input) {
 
 function handleOpenAIEmbeddings(ctx) {
   const inputs = embeddingInputs(ctx.body.input);
-  const dims = Number.isInteger(ctx.body.dimensions) && ctx.body.dimensions > 0 ? ctx.body.dimensions : DEFAULT_EMBEDDING_DIMENSIONS;
+  const asked = isMistral(ctx) ? ctx.body.output_dimension : ctx.body.dimensions;
+  const dims = Number.isInteger(asked) && asked > 0 ? asked : DEFAULT_EMBEDDING_DIMENSIONS;
   const base64 = ctx.body.encoding_format === 'base64'; // the official SDKs ask for base64 by default
   const promptTokens = inputs.reduce((n, x) => n + x.tokens, 0);
   const usage = deepMerge({ prompt_tokens: promptTokens, total_tokens: promptTokens }, ctx.script?.usage);
@@ -1427,6 +1456,8 @@ async function handleProviderRequest(state, req, res, url, raw) {
 
   ctx.model = found.route.modelOf(found.match, ctx.body ?? {});
   ctx.stream = found.route.alwaysStreams === true || ctx.body?.stream === true;
+  const invalid = isMistral(ctx) ? mistralValidation(ctx) : null;
+  if (invalid) return sendJson(res, invalid.status, invalid.body, providerHeaders(ctx));
   ctx.script = state.scripts.take(provider, ctx.model);
 
   if (ctx.script && (await applyScriptedFault(ctx, req, res, ctx.script))) return undefined;

@@ -104,6 +104,12 @@ before(async () => {
     price_key: 'text-embedding-3-small',
     deployments: [{ provider: 'openai', upstream_model: 'emb-strict' }, { provider: 'azure', upstream_model: 'emb-deploy' }],
   };
+  // Mistral's embeddings, through the fake OpenAI playing Mistral (it validates as Mistral does).
+  catalog.models['mistral-embed'] = {
+    mode: 'embedding',
+    price_key: 'text-embedding-3-small',
+    deployments: [{ provider: 'mistral', upstream_model: 'mistral-embed' }],
+  };
   // The harness's `slow` host (a 400 ms limit) in front of Azure, for the timeout test.
   catalog.models['slow-then-azure-embedding'] = {
     mode: 'embedding',
@@ -817,6 +823,34 @@ test('the Mistral preset renames seed to random_seed and drops user (and stream_
     const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
     assert.equal(ev.provider, 'mistral');
   }
+});
+
+test('a history as an SDK writes it back reaches Mistral with only the message fields it takes', async () => {
+  // Mistral answers 422 to any message field it does not know, null or not: a user's `name`, the
+  // `refusal` and `annotations` of OpenAI's answers, the `reasoning_content` of Claude's.
+  const messages = [
+    { role: 'user', name: 'ann', content: 'What is 2 + 2?' },
+    { role: 'assistant', content: '4', refusal: null, annotations: [], reasoning_content: 'simple sum' },
+    { role: 'user', content: 'And 3 + 3?' },
+  ];
+  for (const stream of [false, true]) {
+    const resp = await r.chat({ model: 'mistral-small', messages, stream });
+    const text = await resp.text();
+    assert.equal(resp.status, 200, text);
+    const sent = upstreamChats().at(-1).body.messages;
+    assert.deepEqual(sent.map((m) => Object.keys(m)), [['role', 'content'], ['role', 'content'], ['role', 'content']]);
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  }
+});
+
+test('Mistral embeddings: dimensions go as output_dimension, fields Mistral does not take stay here', async () => {
+  const resp = await embed({ model: 'mistral-embed', input: ['hello'], dimensions: 8, user: 'user-42', encoding_format: 'float' });
+  const body = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(body));
+  assert.equal(body.data[0].embedding.length, 8);
+  const sent = r.upstream.requests().filter((q) => q.path.endsWith('/embeddings')).at(-1).body;
+  assert.deepEqual(sent, { model: 'mistral-embed', input: ['hello'], encoding_format: 'float', output_dimension: 8 });
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
 });
 
 test('metadata attributes the request; it reaches OpenAI only beside store: true (OpenAI refuses it otherwise)', async () => {
