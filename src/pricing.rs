@@ -521,8 +521,8 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         max_image_tokens: None,
         // LiteLLM marks a model that can reason when asked; ours, one that reasons unasked (its
         // savings baselines keep reasoning tokens). Claude thinks only when a request asks for
-        // it, which the router never does.
-        supports_reasoning: flag(model, entry, "supports_reasoning")? && !model.to_ascii_lowercase().contains("claude"),
+        // it, but for the models that think by default (Sonnet 5, Fable 5).
+        supports_reasoning: flag(model, entry, "supports_reasoning")? && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model)),
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output_cost_per_token"), None | Some(Value::Null)),
@@ -771,10 +771,12 @@ mod tests {
         // Claude, which thinks only when asked.
         let t = PriceTable::from_json(r#"{"1024-x-1024/50-steps/bedrock/amazon.nova-canvas-v1:0":{"litellm_provider":"bedrock","max_input_tokens":2600,"mode":"image_generation","output_cost_per_image":0.06},
             "claude-haiku-4-5":{"input_cost_per_token":1e-06,"output_cost_per_token":5e-06,"litellm_provider":"anthropic","supports_reasoning":true},
+            "claude-sonnet-5":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"litellm_provider":"anthropic","supports_reasoning":true},
             "o4-mini":{"input_cost_per_token":1.1e-06,"output_cost_per_token":4.4e-06,"litellm_provider":"openai","supports_reasoning":true}}"#)
         .unwrap();
-        assert_eq!(t.models.len(), 2);
+        assert_eq!(t.models.len(), 3);
         assert!(!t.get("claude-haiku-4-5").unwrap().supports_reasoning);
+        assert!(t.get("claude-sonnet-5").unwrap().supports_reasoning, "Sonnet 5 thinks unasked");
         assert!(t.get("o4-mini").unwrap().supports_reasoning);
     }
 

@@ -33,7 +33,8 @@ impl Provider for Anthropic {
     }
 
     fn samples_regardless(&self, req: &ChatRequest, upstream_model: &str) -> bool {
-        output_budget(req, upstream_model).1.is_some()
+        let (_, thinking) = output_budget(req, upstream_model);
+        matches!(thinking, Thinking::Budget(_)) || matches!(thinking_style(upstream_model), ThinkingStyle::Adaptive { .. })
     }
 
     fn dropped_param(&self, req: &ChatRequest) -> Option<(&'static str, &'static str)> {
@@ -77,6 +78,8 @@ impl Provider for Anthropic {
             "does not support assistant message prefill",
             "prefilling assistant messages is not supported",
             "cannot both be specified for this model",
+            "is deprecated for this model",
+            "is not supported for this model",
             "invalid `signature` in `thinking` block",
             "schema is too complex",
             "too many recursive definitions in schema",
@@ -88,7 +91,9 @@ impl Provider for Anthropic {
             // ending in an assistant turn (a prefill), Claude 4.5 `temperature` beside `top_p`.
             // And what another model or host may take: thinking blocks sent back without the
             // router's mark of the model that wrote them (a signature is that model's alone), a
-            // structured-output schema Anthropic's grammar cannot compile.
+            // structured-output schema Anthropic's grammar cannot compile. And a parameter a newer
+            // model refuses that this adapter did not know it would (`temperature` on Opus 4.7,
+            // "thinking.type.enabled" from then on), for a model named outside Anthropic's scheme.
             Rejection::Unsupported
         } else {
             Rejection::Request
@@ -110,6 +115,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     }
 
     let (max_tokens, thinking) = output_budget(req, model);
+    let style = thinking_style(model);
     let mut system: Vec<String> = Vec::new();
     // The system prompt as blocks too, used instead of the string when a part marks a cache
     // breakpoint (`cache_control`): the mark must sit on a block.
@@ -123,7 +129,7 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
                 continue;
             }
             Role::User => ("user", content_blocks(m.content.as_ref(), i)?),
-            Role::Assistant => ("assistant", assistant_blocks(m, i, thinking.map(|_| model))?),
+            Role::Assistant => ("assistant", assistant_blocks(m, i, thinking.is_on(style).then_some(model))?),
             Role::Tool => ("user", vec![tool_result(m, i)?]),
             Role::Function => {
                 return Err(ApiError::invalid_value(
@@ -144,6 +150,15 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     }
     if turns.is_empty() {
         return Err(ApiError::invalid_value("messages", "Anthropic models need at least one user or assistant message with content."));
+    }
+    // A prefill (the answer goes on from it) may not end in whitespace: Anthropic answers 400
+    // "final assistant content cannot end with trailing whitespace". The model writes the space.
+    if let Some(("assistant", blocks)) = turns.last_mut() {
+        if let Some(text) = blocks.last_mut().filter(|b| b["type"] == "text").and_then(|b| b.get_mut("text")) {
+            if let Some(trimmed) = text.as_str().map(str::trim_end).filter(|t| t.len() < text.as_str().map_or(0, str::len)) {
+                *text = json!(trimmed);
+            }
+        }
     }
     let messages: Vec<Value> = turns
         .into_iter()
@@ -174,19 +189,36 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
             body.insert("system".into(), json!(system.join("\n\n")));
         }
     }
+    let mut output_config = Map::new();
     if let Some(schema) = output_schema {
-        body.insert("output_config".into(), json!({ "format": { "type": "json_schema", "schema": schema } }));
+        output_config.insert("format".into(), json!({ "type": "json_schema", "schema": schema }));
     }
-    if let Some(budget) = thinking {
-        body.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": budget }));
+    match thinking {
+        Thinking::ModelDefault => {}
+        Thinking::Budget(budget) => {
+            body.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": budget }));
+        }
+        Thinking::Adaptive(effort) => {
+            body.insert("thinking".into(), json!({ "type": "adaptive" }));
+            output_config.insert("effort".into(), json!(effort));
+        }
+        Thinking::Disabled => {
+            body.insert("thinking".into(), json!({ "type": "disabled" }));
+        }
     }
-    // A thinking model samples at temperature 1 only, and takes top_p from 0.95 up: what else
-    // the client set is left out rather than refused (a reasoning model on OpenAI ignores both).
-    if let Some(t) = req.temperature.filter(|_| thinking.is_none()) {
+    if !output_config.is_empty() {
+        body.insert("output_config".into(), Value::Object(output_config));
+    }
+    // Opus 4.7 and later models refuse `temperature` and `top_p` (400, "deprecated for this
+    // model"); they are left out, as for OpenAI's reasoning models. A model thinking with a budget
+    // samples at temperature 1 only, and takes top_p from 0.95 up: what else the client set is
+    // left out rather than refused.
+    let samples_as_asked = !matches!(style, ThinkingStyle::Adaptive { .. });
+    if let Some(t) = req.temperature.filter(|_| samples_as_asked && !matches!(thinking, Thinking::Budget(_))) {
         body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
     }
     // Recent Claude models reject temperature and top_p together; temperature is the common knob.
-    if let Some(p) = req.top_p.filter(|&p| !body.contains_key("temperature") && (thinking.is_none() || p >= 0.95)) {
+    if let Some(p) = req.top_p.filter(|&p| samples_as_asked && !body.contains_key("temperature") && (!matches!(thinking, Thinking::Budget(_)) || p >= 0.95)) {
         body.insert("top_p".into(), json!(p));
     }
     let (stops, _) = stop_sequences(req);
@@ -199,6 +231,10 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     // OpenAI's newer `safety_identifier` names the end user too (both arrive as opaque ids).
     if let Some(user) = req.user.as_deref().or_else(|| req.extra.get("safety_identifier").and_then(Value::as_str)) {
         body.insert("metadata".into(), json!({ "user_id": user }));
+    }
+    let declares_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+    if !declares_tools {
+        declare_tools_of_history(&mut body);
     }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         // Anthropic has no allowed-tools choice: only the allowed tools are declared.
@@ -229,39 +265,128 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     Ok(Value::Object(body))
 }
 
+/// Anthropic refuses a history with tool calls in it unless the request declares tools ("Requests
+/// which include `tool_use` or `tool_result` blocks must define tools"); OpenAI takes one, as in
+/// the common last turn of a tool loop that asks for the answer without offering the tools again.
+/// The tools the history called are declared, with any input, and the model may call none of them
+/// (`tool_choice: none`), as the client offered none.
+fn declare_tools_of_history(body: &mut Map<String, Value>) {
+    let mut names: Vec<&str> = Vec::new();
+    let blocks = body.get("messages").and_then(Value::as_array).into_iter().flatten().filter_map(|m| m["content"].as_array()).flatten();
+    for block in blocks.filter(|b| b["type"] == "tool_use") {
+        if let Some(name) = block["name"].as_str().filter(|n| !names.contains(n)) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return;
+    }
+    let tools: Vec<Value> = names.iter().map(|name| json!({ "name": name, "input_schema": { "type": "object" } })).collect();
+    body.insert("tools".into(), Value::Array(tools));
+    body.insert("tool_choice".into(), json!({ "type": "none" }));
+}
+
 /// Anthropic's least thinking budget.
 const MIN_THINKING_BUDGET: u64 = 1024;
 use super::ANSWER_ROOM_BESIDE_THINKING;
 
-/// `max_tokens` to send `model` and the thinking budget, if it thinks. OpenAI's output cap
-/// counts reasoning too, so a client's cap holds the budget, which then leaves the answer
-/// [`ANSWER_ROOM_BESIDE_THINKING`] (a cap too small for both goes without thinking); with no
-/// cap, the answer keeps its usual room beside the budget.
-fn output_budget(req: &ChatRequest, model: &str) -> (u64, Option<u64>) {
-    let thinking = requested_thinking(req, model);
-    match req.max_output_tokens() {
-        Some(cap) => (cap, thinking.map(|budget| budget.min(cap.saturating_sub(ANSWER_ROOM_BESIDE_THINKING))).filter(|&budget| budget >= MIN_THINKING_BUDGET)),
-        None => (DEFAULT_MAX_TOKENS + thinking.unwrap_or(0), thinking),
+/// How a Claude model takes thinking, by its name (Anthropic's model migration guide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ThinkingStyle {
+    /// Claude 3.5 and before: no thinking.
+    Unable,
+    /// Claude 3.7 to 4.6: `{type: "enabled", budget_tokens}`, only when asked.
+    Budget,
+    /// Opus 4.7 and every later model: `{type: "adaptive"}` with `output_config.effort`; a
+    /// budget, `temperature` and `top_p` are refused. `by_default`: the model thinks when
+    /// `thinking` is left out (Sonnet 5; Fable 5 and Mythos 5, which cannot be told not to).
+    Adaptive { by_default: bool, always: bool },
+}
+
+fn thinking_style(model: &str) -> ThinkingStyle {
+    let name = model.to_ascii_lowercase();
+    match claude_version(model) {
+        Some((3, Some(7..))) | Some((4, None | Some(0..=6))) => ThinkingStyle::Budget,
+        Some((4, Some(_))) | Some((5.., _)) => {
+            let always = name.contains("fable") || name.contains("mythos");
+            let by_default = always || (name.contains("sonnet") && matches!(claude_version(model), Some((5.., _))));
+            ThinkingStyle::Adaptive { by_default, always }
+        }
+        _ => ThinkingStyle::Unable,
     }
 }
 
-/// OpenAI's `reasoning_effort` as a Claude thinking budget in tokens, as LiteLLM maps it;
-/// "minimal" and "none" think not at all.
-fn effort_thinking_budget(req: &ChatRequest) -> Option<u64> {
-    match req.reasoning_effort()? {
+/// Whether `model` thinks when a request does not ask it to (Sonnet 5, Fable 5, Mythos 5).
+pub fn thinks_unasked(model: &str) -> bool {
+    matches!(thinking_style(model), ThinkingStyle::Adaptive { by_default: true, .. })
+}
+
+/// What the request body says of thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Thinking {
+    /// Nothing: the model's own default (no thinking, but for the models that think by default).
+    ModelDefault,
+    /// `{type: "enabled", budget_tokens}`.
+    Budget(u64),
+    /// `{type: "adaptive"}`, with this `output_config.effort`.
+    Adaptive(&'static str),
+    /// `{type: "disabled"}`: a model that thinks by default, told not to.
+    Disabled,
+}
+
+impl Thinking {
+    /// Whether the model thinks on this request (its thinking blocks are then sent back).
+    fn is_on(self, style: ThinkingStyle) -> bool {
+        match self {
+            Thinking::Budget(_) | Thinking::Adaptive(_) => true,
+            Thinking::Disabled => false,
+            Thinking::ModelDefault => matches!(style, ThinkingStyle::Adaptive { by_default: true, .. }),
+        }
+    }
+}
+
+/// `max_tokens` to send `model` and what to say of thinking. OpenAI's output cap counts
+/// reasoning too, so a client's cap holds a thinking budget, which then leaves the answer
+/// [`ANSWER_ROOM_BESIDE_THINKING`] (a cap too small for both goes without thinking); with no
+/// cap, the answer keeps its usual room beside the budget, or beside what adaptive thinking
+/// is expected to take at its effort.
+fn output_budget(req: &ChatRequest, model: &str) -> (u64, Thinking) {
+    let style = thinking_style(model);
+    let thinking = requested_thinking(req, model, style);
+    match (req.max_output_tokens(), thinking) {
+        (Some(cap), Thinking::Budget(budget)) => {
+            let budget = budget.min(cap.saturating_sub(ANSWER_ROOM_BESIDE_THINKING));
+            (cap, if budget >= MIN_THINKING_BUDGET { Thinking::Budget(budget) } else { Thinking::ModelDefault })
+        }
+        (Some(cap), thinking) => (cap, thinking),
+        (None, Thinking::Budget(budget)) => (DEFAULT_MAX_TOKENS + budget, thinking),
+        // Adaptive thinking has no budget: the room a budget at the same effort would have.
+        (None, Thinking::Adaptive(effort)) => (DEFAULT_MAX_TOKENS + effort_thinking_budget(effort).unwrap_or(4096), thinking),
+        // A model thinking by default does so at its default effort, `high`.
+        (None, Thinking::ModelDefault) if thinking.is_on(style) => (DEFAULT_MAX_TOKENS + 4096, thinking),
+        (None, _) => (DEFAULT_MAX_TOKENS, thinking),
+    }
+}
+
+/// OpenAI's `reasoning_effort` as a Claude thinking budget in tokens, as LiteLLM maps it (and
+/// `xhigh` twice `high`); "minimal" and "none" think not at all.
+fn effort_thinking_budget(effort: &str) -> Option<u64> {
+    match effort {
         "low" => Some(1024),
         "medium" => Some(2048),
         "high" => Some(4096),
+        "xhigh" => Some(8192),
+        "max" => Some(16384),
         _ => None,
     }
 }
 
-/// The thinking budget to ask `model` for, if any: Claude thinks only when asked, and only
-/// Claude 3.7 and the Claude 4 models can. Thinking is left off where Anthropic refuses it: a
-/// forced tool choice, a conversation ending in an assistant turn (a prefill), and the call
-/// after a tool call unless the client sent that turn's thinking blocks back (Anthropic wants
-/// them; OpenAI's message format has no place for them, and only a client that returns the
-/// message as it came, `thinking_blocks` included, keeps them).
+/// OpenAI's `reasoning_effort` as Anthropic's `output_config.effort`, for adaptive thinking
+/// (Anthropic's own `max` is passed on too).
+fn adaptive_effort(effort: &str) -> Option<&'static str> {
+    ["low", "medium", "high", "xhigh", "max"].into_iter().find(|e| *e == effort)
+}
+
 /// The stop sequences Anthropic takes, and whether any was left out. It refuses a sequence of
 /// whitespace only ("\n" is a common one) with a 400, which would end the fallback chain; such a
 /// sequence is left out (as LiteLLM does), and the answer may run past a newline the client meant
@@ -274,11 +399,19 @@ fn stop_sequences(req: &ChatRequest) -> (Vec<String>, bool) {
     (kept, dropped)
 }
 
-fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
-    let budget = effort_thinking_budget(req)?;
-    if !thinks_when_asked(model) {
-        return None;
+/// What to ask `model` of thinking. Up to Claude 4.6 it thinks only when asked, with a budget;
+/// from Opus 4.7 adaptively, at the effort asked; Sonnet 5 thinks unless told not to (a client's
+/// "none" or "minimal" effort), Fable 5 and Mythos 5 always. Thinking is not asked for where
+/// Anthropic refuses it: a forced tool choice, a conversation ending in an assistant turn (a
+/// prefill), and the call after a tool call unless the client sent that turn's thinking blocks
+/// back (Anthropic wants them; OpenAI's message format has no place for them, and only a client
+/// that returns the message as it came, `thinking_blocks` included, keeps them); a model that
+/// thinks by default is told not to in the last two cases.
+fn requested_thinking(req: &ChatRequest, model: &str, style: ThinkingStyle) -> Thinking {
+    if style == ThinkingStyle::Unable {
+        return Thinking::ModelDefault;
     }
+    let effort = req.reasoning_effort();
     let forced_tool = req.tools.as_ref().is_some_and(|t| !t.is_empty())
         && match req.tool_choice.as_ref() {
             Some(Value::String(s)) => s == "required",
@@ -290,17 +423,27 @@ fn requested_thinking(req: &ChatRequest, model: &str) -> Option<u64> {
         .iter()
         .rfind(|m| m.role == Role::Assistant)
         .is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) && returned_thinking_blocks(m, model).is_empty());
-    (!forced_tool && !ends_with_prefill(req) && !after_tool_call).then_some(budget)
+    let history_refuses = ends_with_prefill(req) || after_tool_call;
+    let may_think = !forced_tool && !history_refuses;
+    match style {
+        ThinkingStyle::Unable => Thinking::ModelDefault,
+        ThinkingStyle::Budget => match effort.and_then(effort_thinking_budget) {
+            Some(budget) if may_think => Thinking::Budget(budget),
+            _ => Thinking::ModelDefault,
+        },
+        // It cannot be told not to think: what the client asked is its effort.
+        ThinkingStyle::Adaptive { always: true, .. } => effort.and_then(adaptive_effort).map_or(Thinking::ModelDefault, Thinking::Adaptive),
+        ThinkingStyle::Adaptive { by_default, .. } => match effort.and_then(adaptive_effort) {
+            Some(effort) if may_think => Thinking::Adaptive(effort),
+            _ if by_default && (history_refuses || matches!(effort, Some("none" | "minimal"))) => Thinking::Disabled,
+            _ => Thinking::ModelDefault,
+        },
+    }
 }
 
 /// Whether the conversation ends in an assistant turn (a prefill: the answer is to go on from it).
 fn ends_with_prefill(req: &ChatRequest) -> bool {
     req.messages.iter().rfind(|m| !matches!(m.role, Role::System | Role::Developer)).is_some_and(|m| m.role == Role::Assistant)
-}
-
-/// Claude 3.7 Sonnet and every model from Claude 4 on.
-fn thinks_when_asked(model: &str) -> bool {
-    matches!(claude_version(model), Some((4.., _)) | Some((3, Some(7..))))
 }
 
 /// The schema for `output_config.format`, when the client asked for a JSON schema, the model
@@ -877,12 +1020,101 @@ mod tests {
             assert!(plain.get("thinking").is_none(), "{none}");
             assert_eq!((plain["temperature"].clone(), plain["max_tokens"].clone()), (json!(0.2), json!(4096)));
         }
-        for (model, thinks) in [
-            ("claude-sonnet-4-5-20250929", true), ("claude-opus-4-1", true), ("claude-haiku-4-5", true), ("claude-3-7-sonnet-latest", true),
-            ("claude-sonnet-4-5@20250929", true), ("claude-3-5-sonnet-20241022", false), ("claude-3-haiku-20240307", false), ("claude-2.1", false), ("my-claude", false),
+        use ThinkingStyle::*;
+        let (adaptive, by_default, always) = (Adaptive { by_default: false, always: false }, Adaptive { by_default: true, always: false }, Adaptive { by_default: true, always: true });
+        for (model, style) in [
+            ("claude-sonnet-4-5-20250929", Budget), ("claude-opus-4-1", Budget), ("claude-haiku-4-5", Budget), ("claude-3-7-sonnet-latest", Budget),
+            ("claude-sonnet-4-5@20250929", Budget), ("claude-opus-4-20250514", Budget), ("claude-sonnet-4-6", Budget), ("claude-opus-4-6", Budget),
+            ("claude-opus-4-7", adaptive), ("claude-opus-4-8", adaptive), ("claude-opus-5", adaptive), ("claude-sonnet-5", by_default),
+            ("claude-fable-5", always), ("claude-mythos-5", always),
+            ("claude-3-5-sonnet-20241022", Unable), ("claude-3-haiku-20240307", Unable), ("claude-2.1", Unable), ("my-claude", Unable),
         ] {
-            assert_eq!(thinks_when_asked(model), thinks, "{model}");
+            assert_eq!(thinking_style(model), style, "{model}");
         }
+    }
+
+    /// The request body for `model` (`translate` uses Claude Sonnet 4.5).
+    fn translate_for(model: &str, json: &str) -> Value {
+        let p = provider();
+        let target = Target { provider: &p, upstream_model: model, api_key: Some("sk-ant-test") };
+        serde_json::from_str(&Anthropic.chat_request(&target, &ChatRequest::parse(json.as_bytes()).unwrap()).unwrap().body).unwrap()
+    }
+
+    #[test]
+    fn opus_4_7_and_later_think_adaptively_and_take_no_sampling_parameters() {
+        let ask = |model: &str, extra: &str| translate_for(model, &format!(r#"{{"model":"c","messages":[{{"role":"user","content":"Prove it."}}],"temperature":0.2,"top_p":0.5{extra}}}"#));
+        // Asked to reason: adaptive thinking at that effort, room for it beside the answer, and
+        // neither `budget_tokens` nor a sampling parameter (both 400 on these models).
+        for model in ["claude-opus-4-7", "claude-opus-4-8", "claude-sonnet-5", "claude-fable-5"] {
+            let high = ask(model, r#","reasoning_effort":"high""#);
+            assert_eq!(high["thinking"], json!({"type": "adaptive"}), "{model}");
+            assert_eq!(high["output_config"], json!({"effort": "high"}), "{model}");
+            assert_eq!(high["max_tokens"], 4096 + 4096, "{model}");
+            assert!(high.get("temperature").is_none() && high.get("top_p").is_none(), "{model}: {high}");
+            assert_eq!(ask(model, r#","reasoning_effort":"xhigh","max_tokens":30000"#)["output_config"]["effort"], "xhigh", "{model}");
+            assert_eq!(ask(model, r#","reasoning_effort":"xhigh","max_tokens":30000"#)["max_tokens"], 30000, "the client's cap, as sent: {model}");
+        }
+        // Not asked: each model's default. Opus 4.7 does not think; Sonnet 5 and Fable 5 do, so
+        // the answer is given room for it.
+        let plain = ask("claude-opus-4-7", "");
+        assert!(plain.get("thinking").is_none() && plain.get("temperature").is_none() && plain.get("output_config").is_none(), "{plain}");
+        assert_eq!(plain["max_tokens"], 4096);
+        for model in ["claude-sonnet-5", "claude-fable-5"] {
+            let plain = ask(model, "");
+            assert!(plain.get("thinking").is_none(), "{model}: {plain}");
+            assert_eq!(plain["max_tokens"], 4096 + 4096, "{model}");
+        }
+        // "none": Sonnet 5 is told not to think; Fable 5 cannot be (a 400); Opus 4.7 does not anyway.
+        assert_eq!(ask("claude-sonnet-5", r#","reasoning_effort":"none""#)["thinking"], json!({"type": "disabled"}));
+        assert!(ask("claude-fable-5", r#","reasoning_effort":"minimal""#).get("thinking").is_none());
+        assert!(ask("claude-opus-4-7", r#","reasoning_effort":"none""#).get("thinking").is_none());
+        // A structured output and an effort share `output_config`.
+        let schema = r#","reasoning_effort":"low","response_format":{"type":"json_schema","json_schema":{"name":"a","schema":{"type":"object","properties":{"x":{"type":"string"}},"required":["x"],"additionalProperties":false}}}"#;
+        let both = ask("claude-opus-4-8", schema);
+        assert_eq!((both["output_config"]["effort"].clone(), both["output_config"]["format"]["type"].clone()), (json!("low"), json!("json_schema")), "{both}");
+        // After a tool call whose thinking the client did not send back: Sonnet 5 is told not to
+        // think (Anthropic wants the thinking of that turn), Opus 4.7 is not asked to.
+        let after_call = r#","reasoning_effort":"high","tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"42"}]}"#;
+        let req = |model: &str| translate_for(model, &format!(r#"{{"model":"c"{after_call}"#));
+        assert_eq!(req("claude-sonnet-5")["thinking"], json!({"type": "disabled"}));
+        assert!(req("claude-opus-4-7").get("thinking").is_none());
+        // These models sample whatever the request says: a temperature-0 request is not cached
+        // as deterministic.
+        let zero = ChatRequest::parse(br#"{"model":"c","messages":[{"role":"user","content":"x"}],"temperature":0}"#).unwrap();
+        assert!(Anthropic.samples_regardless(&zero, "claude-opus-4-7"));
+        assert!(!Anthropic.samples_regardless(&zero, "claude-sonnet-4-6"));
+        // Reservations count what is sent.
+        assert_eq!(Anthropic.default_output_cap(&zero, "claude-sonnet-5"), Some(8192));
+        assert_eq!(Anthropic.default_output_cap(&zero, "claude-opus-4-7"), Some(4096));
+    }
+
+    #[test]
+    fn a_tool_call_history_without_tools_declares_the_tools_it_called_and_lets_none_be_called() {
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"Weather in Paris?"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+                {"id":"call_2","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Lyon\"}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"18C"},{"role":"tool","tool_call_id":"call_2","content":"20C"},
+            {"role":"user","content":"Summarise."}]}"#).unwrap();
+        assert_eq!(body["tools"], json!([{"name": "get_weather", "input_schema": {"type": "object"}}]));
+        assert_eq!(body["tool_choice"], json!({"type": "none"}));
+        let plain = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        assert!(plain.get("tools").is_none() && plain.get("tool_choice").is_none());
+        // Tools the client declares are the tools, as before.
+        let declared = translate(r#"{"model":"c","tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"g","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"42"}]}"#).unwrap();
+        assert_eq!(declared["tools"].as_array().unwrap().len(), 1);
+        assert_eq!(declared["tools"][0]["name"], "f");
+    }
+
+    #[test]
+    fn a_prefill_ending_in_whitespace_is_trimmed() {
+        let body = translate(r#"{"model":"c","messages":[{"role":"user","content":"Name a colour."},{"role":"assistant","content":"The colour is: "}]}"#).unwrap();
+        assert_eq!(body["messages"][1]["content"], json!([{"type": "text", "text": "The colour is:"}]));
+        let earlier = translate(r#"{"model":"c","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b \n"},{"role":"user","content":"c"}]}"#).unwrap();
+        assert_eq!(earlier["messages"][1]["content"][0]["text"], "b \n", "only the last turn, the prefill");
     }
 
     #[test]

@@ -547,6 +547,10 @@ function checkPreconditions(ctx) {
       }
     }
   }
+  if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic') {
+    const refusal = anthropicShapeRefusal(ctx.body);
+    if (refusal) return errorResult(ctx, 400, { message: refusal });
+  }
   if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic' && ctx.body.thinking != null) {
     const refusal = anthropicThinkingRefusal(ctx.body);
     if (refusal) return errorResult(ctx, 400, { message: refusal });
@@ -962,6 +966,32 @@ function handleOpenAIModels() {
 // Anthropic Messages API
 // ---------------------------------------------------------------------------
 
+/** Opus 4.7 and the models after it: adaptive thinking only, no sampling parameters. */
+const anthropicAdaptiveOnly = (model) => /claude-(opus-4-([7-9]|\d\d)|(opus|sonnet|haiku|fable|mythos)-([5-9]|\d\d))/.test(String(model));
+
+/**
+ * Why Anthropic would refuse a request for its shape, whatever it asks of thinking: tool blocks
+ * without tools declared, a prefill ending in whitespace, and what Opus 4.7 and later refuse
+ * (a thinking budget, sampling parameters).
+ */
+function anthropicShapeRefusal(body) {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const blocks = messages.flatMap((m) => (Array.isArray(m.content) ? m.content : []));
+  if (blocks.some((b) => b.type === 'tool_use' || b.type === 'tool_result') && !(Array.isArray(body.tools) && body.tools.length)) {
+    return 'Requests which include `tool_use` or `tool_result` blocks must define tools.';
+  }
+  const last = messages.at(-1);
+  if (last?.role === 'assistant') {
+    const text = typeof last.content === 'string' ? last.content : last.content?.filter?.((b) => b.type === 'text').at(-1)?.text;
+    if (typeof text === 'string' && /\s$/.test(text)) return 'messages: final assistant content cannot end with trailing whitespace';
+  }
+  if (anthropicAdaptiveOnly(body.model)) {
+    if (body.thinking?.type === 'enabled') return '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.';
+    for (const param of ['temperature', 'top_p', 'top_k']) if (body[param] !== undefined) return `\`${param}\` is deprecated for this model.`;
+  }
+  return null;
+}
+
 /**
  * Why Anthropic would refuse a request with extended thinking, if it would (the messages of its
  * 400s): a model that cannot think, a budget under 1,024 or not below max_tokens, sampling
@@ -1024,7 +1054,7 @@ function anthropicOutputFormatRefusal(body) {
 /** The thinking block a request with extended thinking gets before its answer. */
 const ANTHROPIC_THINKING = 'The user wants an answer; work it out step by step first.';
 const ANTHROPIC_SIGNATURE = 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds';
-const thinkingRequested = (ctx) => ctx.body.thinking?.type === 'enabled';
+const thinkingRequested = (ctx) => ['enabled', 'adaptive'].includes(ctx.body.thinking?.type);
 
 function anthropicUsage(plan) {
   return deepMerge({

@@ -110,6 +110,9 @@ before(async () => {
     price_key: 'text-embedding-3-small',
     deployments: [{ provider: 'mistral', upstream_model: 'mistral-embed' }],
   };
+  // A Claude model of the adaptive-thinking generation (Opus 4.7 and later), priced as Sonnet 4.5
+  // here: the seeded catalog has none yet.
+  catalog.models['claude-opus-4-7'] = { deployments: [{ provider: 'anthropic', upstream_model: 'claude-opus-4-7' }], price_key: 'claude-sonnet-4-5' };
   // The harness's `slow` host (a 400 ms limit) in front of Azure, for the timeout test.
   catalog.models['slow-then-azure-embedding'] = {
     mode: 'embedding',
@@ -595,6 +598,47 @@ test('anthropic: the call after a tool call goes without thinking (its thinking 
   const sent = upstreamChats().at(-1).body;
   assert.equal(sent.thinking, undefined);
   assert.equal(sent.max_tokens, 4096);
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
+test('anthropic: Opus 4.7 and later think adaptively at the effort asked, and are sent no sampling parameters', async () => {
+  for (const stream of [false, true]) {
+    const resp = await r.chat({ model: 'claude-opus-4-7', reasoning_effort: 'high', temperature: 0.2, top_p: 0.9, stream, messages: [{ role: 'user', content: 'Prove it.' }] });
+    const text = await resp.text();
+    assert.equal(resp.status, 200, text);
+    const sent = upstreamChats().at(-1).body;
+    assert.deepEqual(sent.thinking, { type: 'adaptive' });
+    assert.deepEqual(sent.output_config, { effort: 'high' });
+    assert.equal(sent.temperature, undefined);
+    assert.equal(sent.top_p, undefined);
+    if (!stream) assert.ok(JSON.parse(text).choices[0].message.reasoning_content, text);
+    await eventFor(resp.headers.get('x-costrouter-request-id'));
+  }
+});
+
+test('anthropic: a tool loop\'s last call without tools declares the tools its history called, and the answer comes', async () => {
+  r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Rome: sunny, 24C.' } });
+  const resp = await r.chat({
+    model: 'claude-haiku-4-5',
+    messages: [
+      { role: 'user', content: 'Weather in Rome?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '24C, sunny' },
+      { role: 'user', content: 'Summarise that in one line.' },
+    ],
+  });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal((await resp.json()).choices[0].message.content, 'Rome: sunny, 24C.');
+  const sent = upstreamChats().at(-1).body;
+  assert.deepEqual(sent.tools, [{ name: 'get_weather', input_schema: { type: 'object' } }]);
+  assert.deepEqual(sent.tool_choice, { type: 'none' });
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
+test('anthropic: a prefill ending in a space is sent without it (Anthropic refuses trailing whitespace)', async () => {
+  const resp = await r.chat({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'Name a colour.' }, { role: 'assistant', content: 'The colour is: ' }] });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.deepEqual(upstreamChats().at(-1).body.messages.at(-1).content, [{ type: 'text', text: 'The colour is:' }]);
   await eventFor(resp.headers.get('x-costrouter-request-id'));
 });
 
