@@ -118,6 +118,11 @@ fn rejection(body: &[u8]) -> Rejection {
         // A signature another deployment wrote (sent back without the router's mark) or one
         // missing: another deployment or model may take the request (see `signed_by`).
         Rejection::Unsupported
+    } else if message.contains("is not enabled for this model") || message.contains("is not enabled for models/") {
+        // What one Gemini model does not offer and another model may: "Multiple candidates is
+        // not enabled for this model" (`n` on Gemini 3), "Logprobs is not enabled for
+        // models/gemini-2.5-flash-lite".
+        Rejection::Unsupported
     } else {
         Rejection::Request
     }
@@ -171,6 +176,11 @@ fn request_body_for(req: &ChatRequest, provider: &str, upstream_model: &str) -> 
             Some((last, existing)) if *last == role => existing.extend(parts),
             _ => contents.push((role, parts)),
         }
+    }
+    // Gemini answers 400 "contents is not specified" to a request with only a system prompt (or
+    // only empty turns); the client hears why here, as from the Anthropic adapter.
+    if contents.is_empty() {
+        return Err(ApiError::invalid_value("messages", "Gemini models need at least one user or assistant message with content."));
     }
     let contents: Vec<Value> = contents.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
     let declares_functions = req.tools.as_ref().is_some_and(|t| !t.is_empty());
@@ -415,6 +425,8 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
             Some("minimal" | "low") => Some(1024),
             Some("medium") => Some(8192),
             Some("high") => Some(24576),
+            // The most the model takes (below).
+            Some("xhigh") => Some(32_768),
             Some(_) => return None,
             None if version.contains("lite") => return None,
             None => None,
@@ -434,7 +446,7 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
                     budget => budget,
                 }
             }
-            None => asked?,
+            None => asked?.min(most),
         };
         return Some(json!({ "thinkingBudget": budget }));
     }
@@ -445,7 +457,7 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
         "low" if flash => "low",
         "medium" if flash => "medium",
         "none" | "minimal" | "low" => "low",
-        "medium" | "high" => "high",
+        "medium" | "high" | "xhigh" => "high",
         _ => return None,
     };
     (major >= 3).then(|| json!({ "thinkingLevel": level }))
@@ -1240,6 +1252,28 @@ mod tests {
         assert_eq!(Gemini.rejection(400, unsigned), Rejection::Unsupported, "another deployment may take it");
         let bad_request = br#"{"error": {"code": 400, "message": "* GenerateContentRequest.contents: contents is not specified", "status": "INVALID_ARGUMENT"}}"#;
         assert_eq!(Gemini.rejection(400, bad_request), Rejection::Request);
+        // What this model does not offer and another may.
+        let candidates = br#"{"error": {"code": 400, "message": "Multiple candidates is not enabled for this model", "status": "INVALID_ARGUMENT"}}"#;
+        assert_eq!(Gemini.rejection(400, candidates), Rejection::Unsupported);
+        let logprobs = br#"{"error": {"code": 400, "message": "Logprobs is not enabled for models/gemini-2.5-flash-lite", "status": "INVALID_ARGUMENT"}}"#;
+        assert_eq!(Gemini.rejection(400, logprobs), Rejection::Unsupported);
+    }
+
+    #[test]
+    fn a_request_with_no_turn_to_answer_is_refused_here() {
+        for messages in [r#"[{"role":"system","content":"Be brief."}]"#, r#"[{"role":"system","content":"Be brief."},{"role":"user","content":""}]"#] {
+            let e = body_for(serde_json::from_str(&format!(r#"{{"model":"m","messages":{messages}}}"#)).unwrap(), "gemini-2.5-flash").unwrap_err();
+            assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{messages}");
+        }
+    }
+
+    #[test]
+    fn xhigh_effort_asks_for_the_most_thinking_the_model_takes() {
+        assert_eq!(thinking_config("gemini-2.5-flash", Some("xhigh"), None), Some(json!({"thinkingBudget": 24576})));
+        assert_eq!(thinking_config("gemini-2.5-pro", Some("xhigh"), None), Some(json!({"thinkingBudget": 32768})));
+        assert_eq!(thinking_config("gemini-2.5-flash", Some("xhigh"), Some(3000)), Some(json!({"thinkingBudget": 1976})), "within the client's cap");
+        assert_eq!(thinking_config("gemini-3-pro-preview", Some("xhigh"), None), Some(json!({"thinkingLevel": "high"})));
+        assert_eq!(thinking_config("gemini-3-flash-preview", Some("xhigh"), None), Some(json!({"thinkingLevel": "high"})));
     }
 
     #[test]
