@@ -329,8 +329,9 @@ async fn delete_tenant(env: &Env, kv: &KvStore, id: &str) -> Result<serde_json::
     }
     let more = !page.list_complete;
     if !more {
-        // Alerting off, watched until its open alerts are resolved where they were sent.
-        if !super::alerting::retire(env, id).await? {
+        // Alerting off, watched until its open alerts are resolved where they were sent. Without
+        // a LEDGER binding there is no alerting (its settings live there) to retire.
+        if super::spend::ledger(env, id).is_some() && !super::alerting::retire(env, id).await? {
             super::alerting::set_watched(env, id, false).await?;
         }
         kv.put(&deleted_marker(id), now).map_err(kv_error)?.execute().await.map_err(kv_error)?;

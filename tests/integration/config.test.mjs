@@ -3,7 +3,7 @@
 // validation is rejected while the last valid one stays in use.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, KEYS } from './harness.mjs';
+import { startRouter, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 const TTL_SECS = 0.2;
 const POLICY = `
@@ -116,5 +116,28 @@ test('an isolate with no valid catalog yet answers 503 rather than route by the 
     await served.arrayBuffer();
   } finally {
     await fresh.close();
+  }
+});
+
+test('without a LEDGER binding chat is served, the ledger reports say why they cannot answer, and a tenant is deleted whole', async () => {
+  const bare = await startRouter({ miniflare: { durableObjects: { SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true } } } });
+  try {
+    const admin = (method, p, body) => fetch(`${bare.url}${p}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+    assert.equal((await admin('PUT', '/admin/tenants/noledger', { name: 'noledger' })).status, 200);
+    const key = (await (await admin('POST', '/admin/keys', { tenant_id: 'noledger', name: 't' })).json()).key;
+    const chat = await bare.chat(hello('gpt-4o-mini'), { key });
+    assert.equal(chat.status, 200, await chat.clone().text());
+    await chat.arrayBuffer();
+    const usage = await fetch(`${bare.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(usage.status, 500);
+    assert.equal((await usage.json()).error.code, 'router_misconfigured');
+    const deleted = await admin('DELETE', '/admin/tenants/noledger');
+    const body = await deleted.json();
+    assert.equal(deleted.status, 200, JSON.stringify(body));
+    assert.equal(body.deleted, true);
+    assert.equal((await admin('GET', '/admin/tenants/noledger')).status, 404, 'the tenant record is gone');
+    assert.equal((await bare.chat(hello('gpt-4o-mini'), { key })).status, 401, 'its key revoked');
+  } finally {
+    await bare.close();
   }
 });
