@@ -25,6 +25,13 @@ impl Provider for Gemini {
         true
     }
 
+    /// Gemini may answer with several function calls at once and has no setting against it: a
+    /// client that asked for one at a time may answer only the first.
+    fn dropped_param(&self, req: &ChatRequest) -> Option<(&'static str, &'static str)> {
+        let offers_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+        (offers_tools && req.parallel_tool_calls == Some(false)).then_some(("parallel_tool_calls", "Gemini may call several tools at once and has no setting against it"))
+    }
+
     fn chat_request(&self, target: &Target, req: &ChatRequest) -> Result<UpstreamRequest, ApiError> {
         let method = if req.stream { "streamGenerateContent?alt=sse" } else { "generateContent" };
         let url = format!("{}/models/{}:{method}", target.provider.base_url, target.upstream_model);
@@ -386,6 +393,13 @@ fn function_response(m: &Message, i: usize, call_names: &HashMap<&str, &str>) ->
     let name = m.tool_call_id.as_deref().and_then(|id| call_names.get(id).copied()).or(m.name.as_deref()).ok_or_else(|| {
         ApiError::invalid_value(&format!("messages[{i}].tool_call_id"), "This tool message answers no tool call made earlier in 'messages'.")
     })?;
+    // A function response holds text: an image or file in a tool result would be lost, so this
+    // deployment refuses it and a candidate that takes it serves (Anthropic's tool results do).
+    if let Some(Content::Parts(parts)) = &m.content {
+        if let Some(k) = parts.iter().position(|p| !matches!(p, ContentPart::Text { .. } | ContentPart::Refusal { .. })) {
+            return Err(ApiError::invalid_value(&format!("messages[{i}].content[{k}]"), "Gemini models take only text in a tool result; an image or file there would be lost."));
+        }
+    }
     let text = m.content.as_ref().map(Content::text).unwrap_or_default();
     // A JSON object result is passed as structure so the model sees fields, not an escaped string.
     let content = serde_json::from_str::<Value>(&text).ok().filter(Value::is_object).unwrap_or(Value::String(text));
@@ -1265,6 +1279,28 @@ mod tests {
             let e = body_for(serde_json::from_str(&format!(r#"{{"model":"m","messages":{messages}}}"#)).unwrap(), "gemini-2.5-flash").unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{messages}");
         }
+    }
+
+    #[test]
+    fn a_tool_result_with_an_image_is_refused_rather_than_flattened_to_its_text() {
+        let history = |content: &str| format!(r#"{{"model":"m","tools":[{{"type":"function","function":{{"name":"shot"}}}}],"messages":[{{"role":"user","content":"Screenshot?"}},
+            {{"role":"assistant","content":null,"tool_calls":[{{"id":"c1","type":"function","function":{{"name":"shot","arguments":"{{}}"}}}}]}},
+            {{"role":"tool","tool_call_id":"c1","content":{content}}}]}}"#);
+        let image = history(r#"[{"type":"text","text":"here"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]"#);
+        let e = body_for(serde_json::from_str(&image).unwrap(), "gemini-2.5-flash").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[2].content[1]"), "{}", e.message);
+        let text = history(r#"[{"type":"text","text":"here"}]"#);
+        let body = body_for(serde_json::from_str(&text).unwrap(), "gemini-2.5-flash").unwrap();
+        assert_eq!(body["contents"][2]["parts"][0]["functionResponse"]["response"]["content"], "here");
+    }
+
+    #[test]
+    fn one_tool_call_at_a_time_is_a_setting_gemini_lacks() {
+        let req = |extra: &str| ChatRequest::parse(format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{extra}}}"#).as_bytes()).unwrap();
+        let tools = r#","tools":[{"type":"function","function":{"name":"f"}}]"#;
+        assert_eq!(Gemini.dropped_param(&req(&format!(r#"{tools},"parallel_tool_calls":false"#))).map(|d| d.0), Some("parallel_tool_calls"));
+        assert_eq!(Gemini.dropped_param(&req(&format!(r#"{tools},"parallel_tool_calls":true"#))), None);
+        assert_eq!(Gemini.dropped_param(&req(r#","parallel_tool_calls":false"#)), None, "no tools, nothing to call at once");
     }
 
     #[test]

@@ -100,6 +100,7 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
         match obj.remove(p) {
             None | Some(Value::Null | Value::Bool(false)) => {}
             Some(Value::Object(o)) if o.is_empty() => {}
+            Some(Value::Array(a)) if a.is_empty() => {}
             // One choice is what every host gives (Groq: "If N is supplied, it must be equal to 1").
             Some(Value::Number(n)) if p == "n" && n.as_u64() == Some(1) => {}
             Some(_) => return Err(ApiError::invalid_value(p, format!("This deployment's host does not take '{p}'."))),
@@ -671,13 +672,20 @@ mod tests {
         assert_eq!(body["max_tokens"], 64);
         assert!(body.get("max_completion_tokens").is_none());
         assert_eq!(body["messages"][0]["role"], "system");
-        // OpenRouter's own fields would serve another model (`models`, `route`) or add paid work
-        // (`plugins`, web search) that the catalog's price for this model does not cover.
+        // OpenRouter's own fields would serve another model (`models`, `route`): dropped. Its
+        // plugins and web search add paid work the catalog's price for this model does not cover,
+        // and change the answer: refused by the deployment, so another candidate (or a 400 naming
+        // them) answers rather than an unsearched answer passed off as one.
         let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"or":{"preset":"openrouter"}},"models":{},"aliases":{}}"#).unwrap();
-        let routed = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"models":["openai/gpt-5"],"route":"fallback","plugins":[{"id":"web"}],"provider":{"sort":"price"}}"#);
+        let routed = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"models":["openai/gpt-5"],"route":"fallback","plugins":[],"provider":{"sort":"price"}}"#);
         let body = chat_body(&routed, "anthropic/claude-haiku-4.5", &catalog.providers["or"].quirks, true).unwrap();
         assert!(body.get("models").is_none() && body.get("route").is_none() && body.get("plugins").is_none());
         assert_eq!(body["provider"], json!({"sort": "price"}));
+        for paid in [r#""plugins":[{"id":"web"}]"#, r#""web_search_options":{"search_context_size":"low"}"#] {
+            let req = request(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],{paid}}}"#));
+            let e = chat_body(&req, "anthropic/claude-haiku-4.5", &catalog.providers["or"].quirks, true).unwrap_err();
+            assert!(paid.contains(e.param.as_deref().unwrap()), "{paid}: {}", e.message);
+        }
         // OpenAI itself keeps both as they came.
         let body = chat_body(&req, "gpt-4o", &Quirks::default(), true).unwrap();
         assert_eq!((body["max_completion_tokens"].clone(), body["messages"][0]["role"].clone()), (json!(64), json!("developer")));
