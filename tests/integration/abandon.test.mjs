@@ -129,28 +129,24 @@ test('embeddings: a batch still awaited after the client left is cancelled and c
     return r.events.find((e) => e.request_id === id);
   };
 
-  // The provider would answer in 3 s: after the router gives up on it.
-  r.upstream.reset();
-  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { fault: 'slow', delay_ms: 3000 } });
-  const slow = await embed('a batch nobody waits for');
-  assert.equal(slow.status, 499);
-  const slowErr = (await slow.json()).error;
-  assert.equal(slowErr.code, 'client_closed');
-  assert.match(slowErr.message, /the call was cancelled and billed at its estimate/);
-  const billed = await eventOf(slow);
-  assert.equal(billed.status, 499);
-  // Its estimate: the input's tokens at $0.02 per million.
+  // The provider answers as scripted; the client has left: a 499 saying so, and its one event.
+  const cancelled = async (response, input, said) => {
+    r.upstream.reset();
+    r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response });
+    const resp = await embed(input);
+    assert.equal(resp.status, 499);
+    const err = (await resp.json()).error;
+    assert.equal(err.code, 'client_closed');
+    assert.match(err.message, said);
+    const event = await eventOf(resp);
+    assert.equal(event.status, 499);
+    return event;
+  };
+  // The provider would answer in 3 s: after the router gives up on it. Its estimate: the
+  // input's tokens at $0.02 per million.
+  const billed = await cancelled({ fault: 'slow', delay_ms: 3000 }, 'a batch nobody waits for', /the call was cancelled and billed at its estimate/);
   assert.ok(billed.cost_usd > 0 && billed.cost_usd < 100 * 0.02e-6, JSON.stringify(billed));
-
   // A 503's headers at once, its body never: a refusal, which the provider does not bill.
-  r.upstream.reset();
-  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { fault: 'stalled_body', status: 503 } });
-  const refused = await embed('a refusal nobody waits for');
-  assert.equal(refused.status, 499);
-  const refusedErr = (await refused.json()).error;
-  assert.equal(refusedErr.code, 'client_closed');
-  assert.match(refusedErr.message, /had been refused, and nothing was billed for it/);
-  const unbilled = await eventOf(refused);
-  assert.equal(unbilled.status, 499);
+  const unbilled = await cancelled({ fault: 'stalled_body', status: 503 }, 'a refusal nobody waits for', /had been refused, and nothing was billed for it/);
   assert.equal(unbilled.cost_usd, 0, JSON.stringify(unbilled));
 });

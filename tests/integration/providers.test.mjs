@@ -1095,35 +1095,30 @@ test('embeddings: a parameter one deployment does not take goes to the next; if 
   assert.match((await refused.json()).error.message, /openai rejected the request: Unrecognized request argument supplied: dimensions/);
 });
 
-test('embeddings: a deployment that answers too late is charged its estimate (it bills what it was writing) and the next one serves', async () => {
-  r.upstream.script({ provider: 'openai', model: 'emb-slow', response: { fault: 'slow', delay_ms: 5000 } });
-  const resp = await embed({ model: 'slow-then-azure-embedding', input: 'hello world' });
-  assert.equal(resp.status, 200, await resp.clone().text());
-  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
-  const reason = resp.headers.get('x-costrouter-route-reason');
-  const charged = /fell back to azure after: slow: timed out, and was charged its estimate, \$([\d.]+)/.exec(reason);
-  assert.ok(charged, reason);
-  assert.ok(Number(charged[1]) > 0, reason);
-  await resp.arrayBuffer();
-  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
-  assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
-  assert.ok(ev.cost_usd > Number(charged[1]), `the answer's cost comes on top: ${ev.cost_usd}`);
-});
-
-test('embeddings: a refusal whose body never ends is not charged when its deployment times out; the next one serves', async () => {
+test('embeddings: a deployment that times out is charged its estimate if it was writing an answer, nothing if it had refused; the next one serves', async () => {
+  // The first deployment answers as scripted, too late (a 400 ms limit); azure serves.
+  const timedOut = async (response) => {
+    r.upstream.script({ provider: 'openai', model: 'emb-slow', response });
+    const resp = await embed({ model: 'slow-then-azure-embedding', input: 'hello world' });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+    await resp.arrayBuffer();
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
+    return { reason: resp.headers.get('x-costrouter-route-reason'), ev };
+  };
+  // Writing an answer: billed by its provider, at the estimate.
+  const writing = await timedOut({ fault: 'slow', delay_ms: 5000 });
+  const charged = /fell back to azure after: slow: timed out, and was charged its estimate, \$([\d.]+)/.exec(writing.reason);
+  assert.ok(charged, writing.reason);
+  assert.ok(Number(charged[1]) > 0, writing.reason);
+  assert.ok(writing.ev.cost_usd > Number(charged[1]), `the answer's cost comes on top: ${writing.ev.cost_usd}`);
   // A 503's headers at once and its body never: the provider refused, so there is nothing it bills.
-  r.upstream.script({ provider: 'openai', model: 'emb-slow', response: { fault: 'stalled_body', status: 503 } });
-  const resp = await embed({ model: 'slow-then-azure-embedding', input: 'hello world' });
-  assert.equal(resp.status, 200, await resp.clone().text());
-  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
-  const reason = resp.headers.get('x-costrouter-route-reason');
-  assert.match(reason, /fell back to azure after: slow: timed out/);
-  assert.doesNotMatch(reason, /charged/, reason);
-  await resp.arrayBuffer();
-  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
-  assert.equal(ev.cost_usd, Number(resp.headers.get('x-costrouter-cost-usd')));
+  const refused = await timedOut({ fault: 'stalled_body', status: 503 });
+  assert.match(refused.reason, /fell back to azure after: slow: timed out/);
+  assert.doesNotMatch(refused.reason, /charged/, refused.reason);
   // Only the answer's cost: azure's emb-deploy at text-embedding-3-small's $0.02 per million.
-  assert.equal(Math.round(ev.cost_usd * 1e12), Math.round(ev.input_tokens * 0.02e-6 * 1e12), JSON.stringify(ev));
+  assert.equal(Math.round(refused.ev.cost_usd * 1e12), Math.round(refused.ev.input_tokens * 0.02e-6 * 1e12), JSON.stringify(refused.ev));
 });
 
 test('embeddings refused with a wait pass the wait on, as chat does, and hold the deployment', async () => {
