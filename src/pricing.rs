@@ -768,7 +768,7 @@ mod tests {
         assert!(t.get("sample_spec").is_none());
         // The file as a whole: entries priced per image or second are skipped, not refused (the
         // table was, whole, for its second entry); "can reason" is not "reasons unasked" for
-        // Claude, which thinks only when asked.
+        // Claude, which thinks only when asked, but for the models that think by default.
         let t = PriceTable::from_json(r#"{"1024-x-1024/50-steps/bedrock/amazon.nova-canvas-v1:0":{"litellm_provider":"bedrock","max_input_tokens":2600,"mode":"image_generation","output_cost_per_image":0.06},
             "claude-haiku-4-5":{"input_cost_per_token":1e-06,"output_cost_per_token":5e-06,"litellm_provider":"anthropic","supports_reasoning":true},
             "claude-sonnet-5":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"litellm_provider":"anthropic","supports_reasoning":true},

@@ -173,8 +173,8 @@ async fn cached_answer(
 ) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
     // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`), and
-    // Claude's extended thinking takes none: they sample, so a temperature-0 request routed to
-    // one is not deterministic.
+    // Claude's extended thinking takes none, nor do Claude models from Opus 4.7 on: they sample,
+    // so a temperature-0 request routed to one is not deterministic.
     let route_samples = decision.candidates.iter().any(|c| {
         cfg.catalog.providers.get(&c.provider).is_some_and(|p| strips_sampling_params(cfg, c, p) || adapter_for(p.kind).samples_regardless(chat, &c.upstream_model))
     });

@@ -80,6 +80,8 @@ impl Provider for Anthropic {
             "cannot both be specified for this model",
             "is deprecated for this model",
             "is not supported for this model",
+            "forces tool use",
+            "expected `thinking` or `redacted_thinking`",
             "invalid `signature` in `thinking` block",
             "schema is too complex",
             "too many recursive definitions in schema",
@@ -93,7 +95,9 @@ impl Provider for Anthropic {
             // router's mark of the model that wrote them (a signature is that model's alone), a
             // structured-output schema Anthropic's grammar cannot compile. And a parameter a newer
             // model refuses that this adapter did not know it would (`temperature` on Opus 4.7,
-            // "thinking.type.enabled" from then on), for a model named outside Anthropic's scheme.
+            // "thinking.type.enabled" from then on), for a model named outside Anthropic's scheme;
+            // and a model that always thinks (Fable 5) refusing a forced tool choice, or a tool
+            // loop whose thinking the client did not send back: another model may take them.
             Rejection::Unsupported
         } else {
             Rejection::Request
@@ -232,10 +236,6 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     if let Some(user) = req.user.as_deref().or_else(|| req.extra.get("safety_identifier").and_then(Value::as_str)) {
         body.insert("metadata".into(), json!({ "user_id": user }));
     }
-    let declares_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
-    if !declares_tools {
-        declare_tools_of_history(&mut body);
-    }
     if let Some(tools) = req.tools.as_ref().filter(|t| !t.is_empty()) {
         // Anthropic has no allowed-tools choice: only the allowed tools are declared.
         let allowed = req.allowed_functions()?;
@@ -261,6 +261,10 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
         if let Some(choice) = tool_choice(req.tool_choice.as_ref(), allowed.as_ref(), req.parallel_tool_calls)? {
             body.insert("tool_choice".into(), choice);
         }
+    }
+    // No tools sent (none declared, or none of them allowed): the history's, if it called any.
+    if body.get("tools").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        declare_tools_of_history(&mut body);
     }
     Ok(Value::Object(body))
 }
@@ -358,6 +362,13 @@ fn output_budget(req: &ChatRequest, model: &str) -> (u64, Thinking) {
             let budget = budget.min(cap.saturating_sub(ANSWER_ROOM_BESIDE_THINKING));
             (cap, if budget >= MIN_THINKING_BUDGET { Thinking::Budget(budget) } else { Thinking::ModelDefault })
         }
+        // A cap with no room for thinking beside an answer goes without it, as with a budget:
+        // thinking would spend it and the answer come back empty, cut at `length`.
+        (Some(cap), thinking) if thinking.is_on(style) && cap < MIN_THINKING_BUDGET + ANSWER_ROOM_BESIDE_THINKING => match style {
+            ThinkingStyle::Adaptive { always: true, .. } => (cap, thinking),
+            ThinkingStyle::Adaptive { by_default: true, .. } => (cap, Thinking::Disabled),
+            _ => (cap, Thinking::ModelDefault),
+        },
         (Some(cap), thinking) => (cap, thinking),
         (None, Thinking::Budget(budget)) => (DEFAULT_MAX_TOKENS + budget, thinking),
         // Adaptive thinking has no budget: the room a budget at the same effort would have.
@@ -406,7 +417,8 @@ fn stop_sequences(req: &ChatRequest) -> (Vec<String>, bool) {
 /// prefill), and the call after a tool call unless the client sent that turn's thinking blocks
 /// back (Anthropic wants them; OpenAI's message format has no place for them, and only a client
 /// that returns the message as it came, `thinking_blocks` included, keeps them); a model that
-/// thinks by default is told not to in the last two cases.
+/// thinks by default is told not to in all three (one that always thinks cannot be: Anthropic's
+/// refusal then passes it over).
 fn requested_thinking(req: &ChatRequest, model: &str, style: ThinkingStyle) -> Thinking {
     if style == ThinkingStyle::Unable {
         return Thinking::ModelDefault;
@@ -423,8 +435,7 @@ fn requested_thinking(req: &ChatRequest, model: &str, style: ThinkingStyle) -> T
         .iter()
         .rfind(|m| m.role == Role::Assistant)
         .is_some_and(|m| m.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) && returned_thinking_blocks(m, model).is_empty());
-    let history_refuses = ends_with_prefill(req) || after_tool_call;
-    let may_think = !forced_tool && !history_refuses;
+    let may_think = !forced_tool && !ends_with_prefill(req) && !after_tool_call;
     match style {
         ThinkingStyle::Unable => Thinking::ModelDefault,
         ThinkingStyle::Budget => match effort.and_then(effort_thinking_budget) {
@@ -435,7 +446,7 @@ fn requested_thinking(req: &ChatRequest, model: &str, style: ThinkingStyle) -> T
         ThinkingStyle::Adaptive { always: true, .. } => effort.and_then(adaptive_effort).map_or(Thinking::ModelDefault, Thinking::Adaptive),
         ThinkingStyle::Adaptive { by_default, .. } => match effort.and_then(adaptive_effort) {
             Some(effort) if may_think => Thinking::Adaptive(effort),
-            _ if by_default && (history_refuses || matches!(effort, Some("none" | "minimal"))) => Thinking::Disabled,
+            _ if by_default && (!may_think || matches!(effort, Some("none" | "minimal"))) => Thinking::Disabled,
             _ => Thinking::ModelDefault,
         },
     }
@@ -1080,6 +1091,18 @@ mod tests {
         let req = |model: &str| translate_for(model, &format!(r#"{{"model":"c"{after_call}"#));
         assert_eq!(req("claude-sonnet-5")["thinking"], json!({"type": "disabled"}));
         assert!(req("claude-opus-4-7").get("thinking").is_none());
+        // A forced tool choice likewise; Fable 5 cannot be told (Anthropic's refusal passes it over).
+        let forced = r#"{"model":"c","tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","messages":[{"role":"user","content":"x"}]}"#;
+        assert_eq!(translate_for("claude-sonnet-5", forced)["thinking"], json!({"type": "disabled"}));
+        assert_eq!(translate_for("claude-sonnet-5", forced)["max_tokens"], 4096, "no room kept for thinking it will not do");
+        assert!(translate_for("claude-fable-5", forced).get("thinking").is_none());
+        let fable_refusal = br#"{"type":"error","error":{"type":"invalid_request_error","message":"Thinking may not be enabled when tool_choice forces tool use."}}"#;
+        assert_eq!(Anthropic.rejection(400, fable_refusal), Rejection::Unsupported);
+        // A cap with no room for thinking beside the answer: none (Sonnet 5 told so).
+        let small = ask("claude-sonnet-5", r#","max_tokens":50"#);
+        assert_eq!((small["thinking"].clone(), small["max_tokens"].clone()), (json!({"type": "disabled"}), json!(50)));
+        assert!(ask("claude-opus-4-7", r#","reasoning_effort":"high","max_tokens":1500"#).get("thinking").is_none());
+        assert_eq!(ask("claude-opus-4-7", r#","reasoning_effort":"high","max_tokens":2048"#)["thinking"], json!({"type": "adaptive"}));
         // These models sample whatever the request says: a temperature-0 request is not cached
         // as deterministic.
         let zero = ChatRequest::parse(br#"{"model":"c","messages":[{"role":"user","content":"x"}],"temperature":0}"#).unwrap();
@@ -1107,6 +1130,13 @@ mod tests {
             {"role":"tool","tool_call_id":"call_1","content":"42"}]}"#).unwrap();
         assert_eq!(declared["tools"].as_array().unwrap().len(), 1);
         assert_eq!(declared["tools"][0]["name"], "f");
+        // Tools declared but none of them allowed: all are declared, and none may be called.
+        let none_allowed = translate(r#"{"model":"c","tools":[{"type":"function","function":{"name":"f"}}],
+            "tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}},"messages":[{"role":"user","content":"x"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"g","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"42"}]}"#).unwrap();
+        assert_eq!(none_allowed["tools"].as_array().map(|t| t[0]["name"].clone()), Some(json!("f")));
+        assert_eq!(none_allowed["tool_choice"], json!({"type": "none"}));
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Provider for Gemini {
     /// Gemini may answer with several function calls at once and has no setting against it: a
     /// client that asked for one at a time may answer only the first.
     fn dropped_param(&self, req: &ChatRequest) -> Option<(&'static str, &'static str)> {
-        let offers_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
+        let offers_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty()) && req.tool_choice.as_ref().is_none_or(|c| c != "none");
         (offers_tools && req.parallel_tool_calls == Some(false)).then_some(("parallel_tool_calls", "Gemini may call several tools at once and has no setting against it"))
     }
 
@@ -1301,6 +1301,7 @@ mod tests {
         assert_eq!(Gemini.dropped_param(&req(&format!(r#"{tools},"parallel_tool_calls":false"#))).map(|d| d.0), Some("parallel_tool_calls"));
         assert_eq!(Gemini.dropped_param(&req(&format!(r#"{tools},"parallel_tool_calls":true"#))), None);
         assert_eq!(Gemini.dropped_param(&req(r#","parallel_tool_calls":false"#)), None, "no tools, nothing to call at once");
+        assert_eq!(Gemini.dropped_param(&req(&format!(r#"{tools},"tool_choice":"none","parallel_tool_calls":false"#))), None, "none to be called");
     }
 
     #[test]

@@ -201,7 +201,8 @@ pub trait Provider {
         None
     }
     /// Whether the model samples for `req` whatever its `temperature` says, because the adapter
-    /// leaves the temperature out (Claude's extended thinking takes none): a temperature-0
+    /// leaves the temperature out (Claude's extended thinking takes none, nor does any Claude
+    /// model from Opus 4.7 on): a temperature-0
     /// request is then not deterministic, and not cached as if it were.
     fn samples_regardless(&self, _req: &ChatRequest, _upstream_model: &str) -> bool {
         false

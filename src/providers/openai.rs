@@ -99,7 +99,8 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
     for p in &quirks.unsupported_params {
         match obj.remove(p) {
             None | Some(Value::Null | Value::Bool(false)) => {}
-            Some(Value::Object(o)) if o.is_empty() => {}
+            // An empty logit bias is none; an empty `web_search_options` is OpenAI's search on.
+            Some(Value::Object(o)) if o.is_empty() && p != "web_search_options" => {}
             Some(Value::Array(a)) if a.is_empty() => {}
             // One choice is what every host gives (Groq: "If N is supplied, it must be equal to 1").
             Some(Value::Number(n)) if p == "n" && n.as_u64() == Some(1) => {}
@@ -681,7 +682,7 @@ mod tests {
         let body = chat_body(&routed, "anthropic/claude-haiku-4.5", &catalog.providers["or"].quirks, true).unwrap();
         assert!(body.get("models").is_none() && body.get("route").is_none() && body.get("plugins").is_none());
         assert_eq!(body["provider"], json!({"sort": "price"}));
-        for paid in [r#""plugins":[{"id":"web"}]"#, r#""web_search_options":{"search_context_size":"low"}"#] {
+        for paid in [r#""plugins":[{"id":"web"}]"#, r#""web_search_options":{"search_context_size":"low"}"#, r#""web_search_options":{}"#] {
             let req = request(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],{paid}}}"#));
             let e = chat_body(&req, "anthropic/claude-haiku-4.5", &catalog.providers["or"].quirks, true).unwrap_err();
             assert!(paid.contains(e.param.as_deref().unwrap()), "{paid}: {}", e.message);
@@ -781,7 +782,7 @@ mod tests {
             {"role":"tool","tool_call_id":"abcdefghi","name":"f","content":"ok"}],"service_tier":"priority","n":1}"#;
         let body = chat_body(&request(history), "llama", groq, true).unwrap();
         assert!(body["messages"][0].get("name").is_none() && body["messages"][1].get("reasoning_content").is_none(), "{body}");
-        assert_eq!(body["messages"][1]["refusal"], Value::Null, "Groq takes the fields it knows");
+        assert_eq!(body["messages"][1].get("refusal"), Some(&Value::Null), "Groq takes the fields it knows");
         assert!(body.get("service_tier").is_none(), "not one of Groq's tiers: {body}");
         assert!(body.get("n").is_none(), "one choice, Groq's only: the field goes as unneeded");
         let flex = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"service_tier":"flex"}"#);

@@ -967,7 +967,7 @@ function handleOpenAIModels() {
 // ---------------------------------------------------------------------------
 
 /** Opus 4.7 and the models after it: adaptive thinking only, no sampling parameters. */
-const anthropicAdaptiveOnly = (model) => /claude-(opus-4-([7-9]|\d\d)|(opus|sonnet|haiku|fable|mythos)-([5-9]|\d\d))/.test(String(model));
+const anthropicAdaptiveOnly = (model) => /claude-(opus-4-([7-9]|[1-9]\d)(?!\d)|(opus|sonnet|haiku|fable|mythos)-([5-9]|[1-9]\d)(?!\d))/.test(String(model));
 
 /**
  * Why Anthropic would refuse a request for its shape, whatever it asks of thinking: tool blocks
