@@ -33,6 +33,11 @@ impl ReportScope {
         self.tags.is_empty()
     }
 
+    /// Whether the scope holds every row read to one value of `dim` (a key locked to a user).
+    pub fn fixes(&self, dim: &str) -> bool {
+        self.tags.iter().any(|(d, _)| *d == dim)
+    }
+
     /// "team 'payments', env 'prod'".
     pub fn describe(&self) -> String {
         self.tags.iter().map(|(d, v)| format!("{d} '{v}'")).collect::<Vec<_>>().join(", ")

@@ -29,7 +29,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), crate::rollup::json_nanos(&r["cost_nanos"]))).collect())
         .unwrap_or_default();
     let f = crate::forecast::forecast(&rows, now);
-    let other_users = super::usage::other_users_note(&stub, month_start, month_end, &filters).await?;
+    let other_users = super::usage::other_users_note(&stub, month_start, month_end, &filters, &principal.report_scope()).await?;
     let filters_json: serde_json::Map<String, serde_json::Value> = filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     http::json(
         200,

@@ -50,8 +50,9 @@ pub fn report_filters(principal: &super::auth::Principal, url: &worker::Url) -> 
 /// For a report held to one end user (`user=`, or a key locked to a user tag): how many requests
 /// of the range are filed under `rollup::OTHER_USERS` under the same other filters, and a note
 /// saying so, since hours that named 1,000 users before this one filed its requests there too.
-/// `None` without a user filter, or when there are none.
-pub async fn other_users_note(stub: &super::crossings::ObjectStub, from: i64, to: i64, filters: &[(&'static str, String)]) -> Result<Option<Value>, ApiError> {
+/// `None` without a user filter, or when there are none. A key locked to its user (`scope`) is
+/// told only that there are some: their count is other users' traffic, outside its slice.
+pub async fn other_users_note(stub: &super::crossings::ObjectStub, from: i64, to: i64, filters: &[(&'static str, String)], scope: &crate::report_scope::ReportScope) -> Result<Option<Value>, ApiError> {
     if !filters.iter().any(|(dim, _)| *dim == "user") {
         return Ok(None);
     }
@@ -59,6 +60,14 @@ pub async fn other_users_note(stub: &super::crossings::ObjectStub, from: i64, to
         filters.iter().map(|(dim, value)| (*dim, if *dim == "user" { crate::rollup::OTHER_USERS.to_string() } else { value.clone() })).collect();
     let raw = spend::usage(stub, from, to, "", "", &others).await?;
     let requests: i64 = raw["rows"].as_array().into_iter().flatten().map(|r| r["requests"].as_i64().unwrap_or(0)).sum();
+    if scope.fixes("user") {
+        return Ok((requests > 0).then(|| {
+            json!({"note": format!(
+                "Some requests in this range came from end users past the {} an hour the rollups name apart, summed under '{}': \
+                 this user's figures may leave out some of theirs (the Analytics Engine cost events name every user).",
+                crate::rollup::USERS_PER_HOUR, crate::rollup::OTHER_USERS)})
+        }));
+    }
     Ok((requests > 0).then(|| {
         json!({"requests": requests, "note": format!(
             "{requests} requests in this range came from end users past the {} an hour the rollups name apart, summed under '{}': \
@@ -132,7 +141,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     });
     let mut answer = json!({"object": "usage", "tenant": principal.tenant.id, "from": from, "to": to, "granularity": if granularity.is_empty() { "total" } else { &granularity },
             "group_by": group_by, "dimensions": crate::rollup::DIMENSIONS, "filters": filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "data": data, "totals": totals});
-    if let Some(note) = other_users_note(&stub, from, to, &filters).await? {
+    if let Some(note) = other_users_note(&stub, from, to, &filters, &principal.report_scope()).await? {
         answer["other_users"] = note;
     }
     http::json(200, &answer, &rc.id_headers())

@@ -458,3 +458,35 @@ test('logout is POST only: a link from another site cannot end a session', async
   assert.equal(own.status, 303);
   assert.equal((await getJson('/dashboard/session', { key: null, cookie })).status, 401);
 });
+
+test('a dimension with more values than a chart shows ends in one "(N others)" row; the table adds up, money as the page writes it', async () => {
+  const admin = (method, p, body) => fetch(`${r.url}${p}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  assert.equal((await admin('PUT', '/admin/tenants/manyco', { name: 'manyco' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: 'manyco', name: 'dash' })).json()).key;
+  // Fourteen features, one request each, prompts of different lengths (so of different costs).
+  for (let i = 1; i <= 14; i++) await chat(key, 'gpt-4o-mini', { feature: `f-${String(i).padStart(2, '0')}` }, `Feature ${i}: ${'why '.repeat(i * 3)}?`);
+  await settledRequests(key, 14);
+  await browser.clearCookies();
+  const page = await newPage();
+  await page.goto(`${r.url}/dashboard`);
+  await page.fill('[data-testid="login-key"]', key);
+  await submitLogin(page);
+  await ready(page);
+  const rows = await page.$$eval('[data-testid="table-dim-b"] tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  assert.equal(rows.length, 13, JSON.stringify(rows));
+  assert.equal(rows.at(-1)[0], '(2 others)');
+  assert.equal(rows.at(-1)[1], '2');
+  assert.equal(rows.reduce((s, row) => s + Number(row[1]), 0), 14, 'requests add up to the total');
+  // As the page orders them (spend, then savings, down); the last two are the "others".
+  const from = await page.getAttribute('[data-testid="dashboard"]', 'data-from');
+  const to = await page.getAttribute('[data-testid="dashboard"]', 'data-to');
+  const data = (await getJson(`/v1/usage?from=${from}&to=${to}&group_by=feature`, { key })).json.data;
+  data.sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || Number(b.savings_usd) - Number(a.savings_usd));
+  // gpt-4o-mini's cost of a short question: under a cent, written with six decimals.
+  const money = (x) => `$${x.toFixed(6)}`;
+  assert.ok(data.every((x) => Number(x.cost_usd) > 0.000001 && Number(x.cost_usd) < 0.01), JSON.stringify(data));
+  assert.equal(rows[0][0], data[0].feature);
+  assert.equal(rows[0][2], money(Number(data[0].cost_usd)));
+  assert.equal(rows.at(-1)[2], money(Number(data[12].cost_usd) + Number(data[13].cost_usd)));
+  await page.close();
+});

@@ -512,6 +512,17 @@ test('an hour of usage names at most 1,000 end users; later ones are summed unde
   if (hours.size === 1) assert.equal(forecast.other_users.requests, users - 1_000);
   const unfiltered = await (await fetch(`${r.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json();
   assert.equal(unfiltered.other_users, undefined, 'no note without a user filter');
+  // A key locked to that user reads its slice only: told that some requests are filed apart,
+  // not how many (other users' traffic).
+  const locked = await (await admin('POST', '/admin/keys', { tenant_id: 'manyusersco', name: 'one user', tags: { user: 'end-user-3' }, lock_tags: true })).json();
+  for (const path of ['/v1/usage', '/v1/forecast']) {
+    const own = await (await fetch(`${r.url}${path}`, { headers: { authorization: `Bearer ${locked.key}` } })).json();
+    if (path === '/v1/usage') assert.equal(own.totals.requests, 1, JSON.stringify(own));
+    if (hours.size === 1) {
+      assert.match(own.other_users.note, /summed under '\(other users\)'/, path);
+      assert.equal(own.other_users.requests, undefined, `${path}: ${JSON.stringify(own.other_users)}`);
+    }
+  }
 });
 
 test('embeddings are held to budgets and per-minute limits like chat, and their spend is settled', async () => {
