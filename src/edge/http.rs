@@ -322,9 +322,14 @@ pub fn now_unix() -> i64 {
     (now_ms() / 1000.0) as i64
 }
 
+/// Headers of every JSON answer the router writes itself: reports a dashboard session reads with
+/// its cookie are kept out of any cache, and no browser reads an answer as anything but JSON.
+const OWN_JSON_HEADERS: [(&str, &str); 3] = [("content-type", "application/json"), ("cache-control", "no-store, private"), ("x-content-type-options", "nosniff")];
+
 pub fn json<T: Serialize>(status: u16, body: &T, extra: &[(&str, String)]) -> Result<Response, ApiError> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::internal(format!("could not encode the response: {e}")))?;
-    Ok(json_bytes(status, text.into_bytes(), extra))
+    let headers = super::crossings::headers(OWN_JSON_HEADERS.into_iter().chain(extra.iter().map(|(k, v)| (*k, v.as_str()))));
+    Ok(whole_response(status, headers, text.into_bytes()))
 }
 
 /// A JSON body already serialized (an embeddings answer passed on as its provider sent it).
@@ -337,7 +342,7 @@ pub fn error_response(err: &ApiError, request_id: &str) -> Response {
     let retry = err.retry_headers().iter().copied();
     let allow = err.allow.map(|methods| ("allow", methods));
     let ids = crate::receipt::request_id_headers(request_id);
-    let headers = super::crossings::headers(std::iter::once(("content-type", "application/json")).chain(ids.iter().map(|(k, v)| (*k, v.as_str()))).chain(retry).chain(allow));
+    let headers = super::crossings::headers(OWN_JSON_HEADERS.into_iter().chain(ids.iter().map(|(k, v)| (*k, v.as_str()))).chain(retry).chain(allow));
     whole_response(err.status, headers, err.to_body().into_bytes())
 }
 

@@ -201,6 +201,11 @@ test('the report endpoints refuse callers with neither a key nor a live session 
       assert.equal(resp.status, 401, `${p} with ${cookie}: ${resp.text}`);
       assert.equal(resp.json.error.type, 'authentication_error', p);
     }
+    // What a session reads stays out of caches and is read as JSON only, answer or refusal.
+    for (const resp of [await getJson(p, { key: null }), await getJson(p, { key: KEYS.acme })]) {
+      assert.equal(resp.headers.get('cache-control'), 'no-store, private', `${p} ${resp.status}`);
+      assert.equal(resp.headers.get('x-content-type-options'), 'nosniff', `${p} ${resp.status}`);
+    }
   }
   // Wrong methods and unknown dashboard paths: OpenAI-style errors.
   for (const [method, p, status] of [['PUT', '/dashboard/login', 405], ['POST', '/v1/forecast', 405], ['DELETE', '/dashboard', 405], ['GET', '/dashboard/nope', 404], ['GET', '/dashboard/login', 405]]) {
