@@ -243,8 +243,21 @@ impl AlertConfig {
 }
 
 /// HTTPS, since alerts name spend, features and budgets; plain HTTP only to this machine (a
-/// receiver in local development and tests).
+/// receiver in local development and tests). No credentials in the URL: the Workers runtime
+/// sends none of them (checked: `https://user:pass@host` arrives without an `Authorization`
+/// header), so a receiver expecting them would refuse every alert. No backslash, which fetch
+/// reads as a slash and the redaction of what `GET` shows would not.
 fn check_url(name: &str, url: &str) -> Result<(), String> {
+    if url.contains('\\') {
+        return Err(format!("{name} must not contain a backslash."));
+    }
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
+    if url[after_scheme..authority_end].contains('@') {
+        return Err(format!(
+            "{name} must not carry credentials (user:password@): the Workers runtime does not send them. Put a token in the path or query, or check deliveries by their signature."
+        ));
+    }
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://").filter(|_| crate::loopback::is_plain_http_to_loopback(url)));
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => Ok(()),

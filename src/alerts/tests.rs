@@ -283,10 +283,18 @@ fn config_is_validated_with_the_field_named_and_secrets_are_redacted() {
     assert_eq!(ok.redacted().destinations.webhook_secret.as_deref(), Some("…cret"));
     let tokened = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://hooks.example.com/in/T0KEN-abcdefgh?sig=zz12","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
     assert_eq!(tokened.redacted().destinations.webhook_url.as_deref(), Some("https://hooks.example.com/…zz12"), "a token in the path or query does not show");
-    let basic = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://ops:hunter2-secret@hooks.example.com/in","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
-    assert_eq!(basic.redacted().destinations.webhook_url.as_deref(), Some("https://…@hooks.example.com/…/in"), "credentials in the URL do not show");
-    let bare = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://ops:pw@hooks.example.com","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
-    assert_eq!(bare.redacted().destinations.webhook_url.as_deref(), Some("https://…@hooks.example.com"));
+    // Credentials in the URL are refused (the runtime would not send them); one stored before
+    // that rule does not show them.
+    let basic = br#"{"destinations":{"webhook_url":"https://ops:hunter2-secret@hooks.example.com/in","webhook_secret":"0123456789abcdef-secret"}}"#;
+    assert!(AlertConfig::from_json(basic).unwrap_err().contains("must not carry credentials"));
+    let stored: AlertConfig = serde_json::from_slice(basic).unwrap();
+    assert_eq!(stored.redacted().destinations.webhook_url.as_deref(), Some("https://…@hooks.example.com/…/in"), "credentials in the URL do not show");
+    let stored: AlertConfig = serde_json::from_slice(br#"{"destinations":{"webhook_url":"https://ops:pw@hooks.example.com","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap();
+    assert_eq!(stored.redacted().destinations.webhook_url.as_deref(), Some("https://…@hooks.example.com"));
+    // A backslash, which fetch reads as a slash: refused.
+    let slashed = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://ops.example.com\\hooks\\T0KEN-secret","webhook_secret":"0123456789abcdef-secret"}}"#).unwrap_err();
+    assert!(slashed.contains("backslash"), "{slashed}");
+    assert!(AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://h.example.com/a@b","webhook_secret":"0123456789abcdef-secret"}}"#).is_ok(), "an @ in the path is no credential");
     let e = AlertConfig::from_json(br#"{"destinations":{"webhook_url":"https://h.example.com"}}"#).unwrap_err();
     assert!(e.contains("webhook_secret is required"), "{e}");
     let e = AlertConfig::from_json(br#"{"spend_spike":{"factr":2}}"#).unwrap_err();

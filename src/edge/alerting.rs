@@ -167,16 +167,23 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tok
 
 /// One destination's deliveries, one at a time in their queued order (a resolve must not
 /// overtake its trigger, so a failure holds back what follows for the same alert). A delivery
-/// that times out means the destination hangs: what follows it is released for the next run
-/// rather than each waiting out its own time limit (ten deliveries to a hung webhook would
-/// otherwise hold the run, and every lease, for 100 s). Each waits for one of the run's
-/// delivery slots ([`CONCURRENT_DELIVERIES`]).
+/// that times out means the destination hangs, and a 429 that it wants no more for now: what
+/// follows is not tried this run (ten deliveries to a hung webhook would otherwise hold the run,
+/// and every lease, for 100 s; to a rate-limited one, each earn another 429), and each counts as
+/// a failed attempt, so a destination down for good drains its queue in `MAX_DELIVERY_ATTEMPTS`
+/// runs rather than one delivery at a time. Each waits for one of the run's delivery slots
+/// ([`CONCURRENT_DELIVERIES`]).
 async fn deliver_in_order(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, queue: Vec<(u64, Transition)>, timeout_ms: u64, slots: &tokio::sync::Semaphore) -> DeliveryReport {
     let mut done = DeliveryReport::default();
     let mut order = DeliveryOrder::default();
-    let mut hung = false;
+    let mut held: Option<String> = None;
     for (id, transition) in queue {
-        if hung || !order.may_send(destination, &transition) {
+        if let Some(why) = &held {
+            order.failed(destination, &transition);
+            done.failed.push((id, format!("not tried: {why}")));
+            continue;
+        }
+        if !order.may_send(destination, &transition) {
             done.released.push(id);
             continue;
         }
@@ -189,10 +196,12 @@ async fn deliver_in_order(env: &Env, cfg: &AlertConfig, tenant: &str, destinatio
             Ok(()) => done.delivered.push(id),
             // Refused for good: nothing later for this alert waits behind it.
             Err(DeliveryFailure { why, retryable: false, .. }) => done.given_up.push((id, why)),
-            Err(DeliveryFailure { why, retryable: true, timed_out }) => {
+            Err(DeliveryFailure { why, retryable: true, holds_destination }) => {
                 order.failed(destination, &transition);
+                if holds_destination {
+                    held = Some(format!("an earlier delivery this run found {destination} unavailable ({why})"));
+                }
                 done.failed.push((id, why));
-                hung = timed_out;
             }
         }
     }
@@ -203,13 +212,13 @@ struct DeliveryFailure {
     why: String,
     /// Whether a later attempt may succeed (see `notify::delivery_retryable`).
     retryable: bool,
-    /// No answer came within the time limit.
-    timed_out: bool,
+    /// No answer came within the time limit, or a 429: nothing more goes to the destination this run.
+    holds_destination: bool,
 }
 
 impl From<String> for DeliveryFailure {
     fn from(why: String) -> Self {
-        DeliveryFailure { why, retryable: true, timed_out: false }
+        DeliveryFailure { why, retryable: true, holds_destination: false }
     }
 }
 
@@ -231,10 +240,10 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
                 None => (None, String::new(), None),
             }
         }
-        other => return Err(DeliveryFailure { why: format!("unknown destination '{other}': given up"), retryable: false, timed_out: false }),
+        other => return Err(DeliveryFailure { why: format!("unknown destination '{other}': given up"), retryable: false, holds_destination: false }),
     };
     // Removed from the settings since it was queued: nothing will take it.
-    let url = url.ok_or_else(|| DeliveryFailure { why: format!("{destination} is no longer configured: given up"), retryable: false, timed_out: false })?;
+    let url = url.ok_or_else(|| DeliveryFailure { why: format!("{destination} is no longer configured: given up"), retryable: false, holds_destination: false })?;
     let mut headers = vec![("content-type".to_string(), "application/json".to_string()), ("user-agent".to_string(), "costrouter-alerts/1".to_string())];
     if let Some(sig) = signature {
         headers.push((notify::SIGNATURE_HEADER.to_string(), sig));
@@ -245,14 +254,15 @@ async fn deliver(env: &Env, cfg: &AlertConfig, tenant: &str, destination: &str, 
     // handed out again after its lease, a duplicate every ten minutes), and is cancelled.
     let answer = super::upstream::send(&up, timeout_ms, super::upstream::Expect::Stream, None)
         .await
-        .map_err(|e| DeliveryFailure { why: e.describe(), retryable: true, timed_out: matches!(e, super::upstream::SendError::Timeout { .. }) })?;
+        .map_err(|e| DeliveryFailure { why: e.describe(), retryable: true, holds_destination: matches!(e, super::upstream::SendError::Timeout { .. }) })?;
     if let super::upstream::AnswerBody::Stream(body) = &answer.body {
         let _ = body.cancel();
     }
     match answer.status {
         200..=299 => Ok(()),
+        429 => Err(DeliveryFailure { why: format!("{destination} answered HTTP 429"), retryable: true, holds_destination: true }),
         s if notify::delivery_retryable(s) => Err(format!("{destination} answered HTTP {s}").into()),
-        s => Err(DeliveryFailure { why: format!("{destination} answered HTTP {s}, which no retry changes: given up"), retryable: false, timed_out: false }),
+        s => Err(DeliveryFailure { why: format!("{destination} answered HTTP {s}, which no retry changes: given up"), retryable: false, holds_destination: false }),
     }
 }
 

@@ -46,6 +46,11 @@ struct AlertState {
     /// The destinations each open alert's trigger was queued for (`alerts::fan_out`).
     #[serde(default)]
     told: alerts::Told,
+    /// The latest moment (a cron run's scheduled time) this tenant was evaluated at. A run that
+    /// reaches the tenant after a later run did (a slow run, overtaken) does not evaluate its
+    /// earlier moment: it would reopen what the later run resolved, and resolve it again after.
+    #[serde(default)]
+    evaluated_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
@@ -473,33 +478,39 @@ impl Ledger {
             .to_array()?;
         let circuits: Vec<CircuitRow> = sql.exec("SELECT deployment, last_opened, openings FROM circuit_openings", None)?.to_array()?;
         let mut st = self.alert_state().await?;
-        let active = alerts::detect(&cfg, now, &minutes, &budget_levels, &circuits, &st.open);
         let before = st.clone();
-        let (transitions, open) = alerts::reconcile(&st.open, &active, now);
-        st.open = open;
-        let destinations = cfg.destinations.configured();
-        let deliveries = alerts::fan_out(transitions.clone(), &st.open, &destinations, &mut st.told);
-        // A transition no destination is sent (none configured, or none that takes its
-        // severity) is still kept in the history, with why.
-        for t in transitions.iter().filter(|t| !deliveries.iter().any(|(_, sent)| sent == *t)) {
-            let why = if destinations.is_empty() { "no destination configured".to_string() } else { format!("no destination takes {} alerts", t.alert().condition.severity.word()) };
-            st.next_id += 1;
-            push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t.clone(), attempts: 0, last_error: why, delivered: false, leased_until: 0 });
-        }
-        for (dest, t) in deliveries {
-            st.next_id += 1;
-            st.outbox.push(Delivery { id: st.next_id, destination: dest, transition: t, attempts: 0, last_error: String::new(), delivered: false, leased_until: 0 });
+        if now >= st.evaluated_at {
+            st.evaluated_at = now;
+            let active = alerts::detect(&cfg, now, &minutes, &budget_levels, &circuits, &st.open);
+            let (transitions, open) = alerts::reconcile(&st.open, &active, now);
+            st.open = open;
+            let destinations = cfg.destinations.configured();
+            let deliveries = alerts::fan_out(transitions.clone(), &st.open, &destinations, &mut st.told);
+            // A transition no destination is sent (none configured, or none that takes its
+            // severity) is still kept in the history, with why.
+            for t in transitions.iter().filter(|t| !deliveries.iter().any(|(_, sent)| sent == *t)) {
+                let why = if destinations.is_empty() { "no destination configured".to_string() } else { format!("no destination takes {} alerts", t.alert().condition.severity.word()) };
+                st.next_id += 1;
+                push_history(&mut st.history, Delivery { id: st.next_id, destination: "none".into(), transition: t.clone(), attempts: 0, last_error: why, delivered: false, leased_until: 0 });
+            }
+            for (dest, t) in deliveries {
+                st.next_id += 1;
+                st.outbox.push(Delivery { id: st.next_id, destination: dest, transition: t, attempts: 0, last_error: String::new(), delivered: false, leased_until: 0 });
+            }
         }
         // This run gets what no other run holds, and for a destination with a delivery held
-        // elsewhere nothing after it: a resolve must not overtake its trigger.
+        // elsewhere nothing after it: a resolve must not overtake its trigger. Leases run on the
+        // clock, not the run's scheduled time: a run that reaches this tenant minutes late must
+        // still hold what it is handed for the whole lease.
+        let clock = super::http::now_unix();
         let mut busy: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let mut handed = Vec::new();
         for d in st.outbox.iter_mut() {
-            if d.leased_until > now || busy.contains(&d.destination) {
+            if d.leased_until > clock || busy.contains(&d.destination) {
                 busy.insert(d.destination.clone());
                 continue;
             }
-            d.leased_until = now + DELIVERY_LEASE_SECS;
+            d.leased_until = clock + DELIVERY_LEASE_SECS;
             handed.push(d.clone());
         }
         if st != before {

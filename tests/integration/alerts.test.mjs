@@ -14,9 +14,10 @@ let r;
 let recv;
 const got = []; // { path, headers, body }
 let failNext = {}; // path -> number of deliveries to refuse with 500
+let rateLimitNext = {}; // path -> number of deliveries to refuse with 429
 let slowPaths = {}; // path -> milliseconds to wait before answering
 const gonePaths = new Set(); // paths answered 404, as a deleted Slack webhook is
-const refusals = []; // paths of deliveries answered 404
+const refusals = []; // paths of deliveries answered 404 or 429
 const hungPaths = new Set(); // paths that never answer, as a hung webhook
 const seen = []; // { path, at }: every delivery attempt as it arrives, answered or not
 
@@ -37,6 +38,12 @@ function startReceiver() {
         if (failNext[req.url] > 0) {
           failNext[req.url] -= 1;
           res.writeHead(500).end('try later');
+          return;
+        }
+        if (rateLimitNext[req.url] > 0) {
+          rateLimitNext[req.url] -= 1;
+          refusals.push(req.url);
+          res.writeHead(429, { 'retry-after': '30' }).end('rate limited');
           return;
         }
         got.push({ path: req.url, headers: req.headers, raw: data, body: JSON.parse(data), at: Date.now() });
@@ -187,6 +194,11 @@ test('a spend spike sends exactly one alert per destination with the right numbe
   assert.equal(resolve.event_action, 'resolve');
   assert.equal(resolve.dedup_key, pd.dedup_key, 'the resolve closes the incident the trigger opened');
   assert.equal(got.find((g) => g.path === '/hook').body.type, 'alert.resolved');
+  // A run scheduled before the one that resolved it reaching the tenant after it (a slow run,
+  // overtaken): its earlier moment, when the spike held, is not evaluated again.
+  got.length = 0;
+  await r.scheduled(new Date(t0 + 60_000));
+  assert.deepEqual(got.map((g) => g.path), [], 'no second trigger');
   got.length = 0;
   await r.scheduled(new Date(t0 + 11 * 60_000));
   assert.equal(got.length, 0, 'nothing more once resolved');
@@ -244,10 +256,10 @@ test('a destination that hangs delays neither the others nor, past one time limi
   assert.deepEqual(beside.map((g) => g.body.alert.key).sort(), ['spend_spike:alpha', 'spend_spike:beta']);
   assert.ok(beside.every((g) => g.at < hung[0].at + 3000), 'the webhook\'s deliveries did not wait for the hung one to time out');
   // Still queued for the hung webhook: the one sent, with its timeout counted as an attempt, and
-  // the one after it, released unsent, with none.
+  // the one after it, not tried, counted too (a destination down for good drains its queue).
   const view = await (await fetch(`${r.url}/v1/alerts`, { headers: { authorization: `Bearer ${key}` } })).json();
   const queued = (view.pending_deliveries ?? []).filter((d) => d.destination === 'slack');
-  assert.deepEqual(queued.map((d) => [d.attempts, d.last_error]), [[1, 'timed out'], [0, '']], JSON.stringify(view));
+  assert.deepEqual(queued.map((d) => [d.attempts, d.last_error]), [[1, 'timed out'], [1, 'not tried: an earlier delivery this run found slack unavailable (timed out)']], JSON.stringify(view));
 
   // Next minute the webhook answers: both of its deliveries arrive, once each, in queued order.
   got.length = 0;
@@ -256,6 +268,28 @@ test('a destination that hangs delays neither the others nor, past one time limi
   assert.equal(slack.length, 2, JSON.stringify(got.map((g) => g.path)));
   assert.deepEqual(slack.map((g) => (g.body.text.includes("'alpha'") ? 'spend_spike:alpha' : 'spend_spike:beta')), queued.map((d) => d.transition.alert.key), 'in the order they were queued');
   assert.equal(got.filter((g) => g.path === '/beside-hung').length, 0, 'nothing sent twice');
+});
+
+test('a destination that answers 429 is sent nothing more that run; its queue goes out next run, in order', async () => {
+  await clearOfMinuteEnd();
+  const key = await tenantWithKey('limited-hook');
+  const set = await admin('PUT', '/admin/tenants/limited-hook/alerts', { destinations: { webhook_url: `${recv.url}/limited`, webhook_secret: SECRET }, spend_spike: { min_usd: 0.00005, factor: 3 } });
+  assert.equal(set.status, 200, await set.clone().text());
+  await Promise.all([spendSpike(key, 'gamma'), spendSpike(key, 'delta')]);
+  await rolledUp(key, 'gamma', 12);
+  await rolledUp(key, 'delta', 12);
+  got.length = 0;
+  rateLimitNext = { '/limited': 1 };
+  const t0 = Date.now();
+  await r.scheduled(new Date(t0));
+  assert.deepEqual(refusals.filter((p) => p === '/limited'), ['/limited'], 'one request, then none that run');
+  assert.equal(got.filter((g) => g.path === '/limited').length, 0);
+  const view = await (await admin('GET', '/admin/tenants/limited-hook/alerts')).json();
+  assert.deepEqual(view.pending_deliveries.map((d) => d.attempts), [1, 1], JSON.stringify(view.pending_deliveries));
+  await r.scheduled(new Date(t0 + 60_000));
+  const sent = got.filter((g) => g.path === '/limited').map((g) => g.body.alert.key);
+  assert.deepEqual(sent, view.pending_deliveries.map((d) => d.transition.alert.key), 'both, once, in queued order');
+  rateLimitNext = {};
 });
 
 test('a resolve never reaches a destination before the trigger it closes', async () => {
