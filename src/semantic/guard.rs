@@ -581,15 +581,32 @@ impl MatchGuard {
         self.names[..self.names_len as usize].iter().all(theirs)
     }
 
+    /// Whether the names both texts hold come in the same order in each: a bag of tokens cannot
+    /// tell "Is Integer a subclass of Number?" from "Is Number a subclass of Integer?", nor "Alice
+    /// owes Bob" from "Bob owes Alice", whose answers differ. Compared where both texts place
+    /// them, among their first content words (`order`, which holds a name that begins a
+    /// sentence, not counted as a name there).
+    fn names_in_same_order(&self, other: &MatchGuard) -> bool {
+        if self.names_len == TOO_MANY_NAMES || other.names_len == TOO_MANY_NAMES {
+            return false;
+        }
+        let (mine, theirs) = (&self.order[..self.order_len as usize], &other.order[..other.order_len as usize]);
+        let is_name = |id: &&u16| self.names[..self.names_len as usize].contains(id) || other.names[..other.names_len as usize].contains(id);
+        let in_mine_placed = mine.iter().filter(is_name).filter(|id| theirs.contains(id));
+        let in_theirs_placed = theirs.iter().filter(is_name).filter(|id| mine.contains(id));
+        in_mine_placed.eq(in_theirs_placed)
+    }
+
     /// Whether an entry with guard `self` may answer a query with guard `other`: the same
     /// figures in the same order, the same negation and polar words, content-word overlap ≥
     /// [`MIN_CONTENT_OVERLAP`] (two texts with no content words overlap fully), the content
-    /// words both begin with in the same order, and no proper name in one that the other lacks.
+    /// words both begin with in the same order, and no proper name in one that the other lacks,
+    /// nor the shared ones in another order.
     pub fn compatible(&self, other: &MatchGuard) -> bool {
         if self.figures_hash != other.figures_hash || self.negations != other.negations || self.polar != other.polar {
             return false;
         }
-        if !(self.names_found_in(other) && other.names_found_in(self)) {
+        if !(self.names_found_in(other) && other.names_found_in(self)) || !self.names_in_same_order(other) {
             return false;
         }
         if !(self.accents_found_in(other) && other.accents_found_in(self)) {
@@ -788,6 +805,10 @@ mod tests {
         assert!(same(john, "Please draft an email to my landlord John Peterson about the broken heating"));
         assert!(!same("Email Mr. Smith about the unpaid invoice", "Email Mr. Jones about the unpaid invoice"), "after a title's full stop");
         assert!(!same("Is Alice older than Carol?", "Is Alice older than Bob?"));
+        // The same names in another order: a bag of tokens, one vector, another answer.
+        assert!(!same("Is Integer a subclass of Number in Java?", "Is Number a subclass of Integer in Java?"));
+        assert!(!same("Alice owes Bob twenty dollars; who pays whom?", "Bob owes Alice twenty dollars; who pays whom?"));
+        assert!(same("Does Alice owe Bob money after the trip?", "After the trip, does Alice owe Bob money?"), "the names in their order, the rest moved");
         // Not names: the first word of a sentence, "I" and its contractions, capitals that carry no
         // case (a shouted text, a script without case).
         assert!(same("Python: how do I reverse a list?", "How do I reverse a list in Python?"), "a name written first is still present");
