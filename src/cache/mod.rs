@@ -206,11 +206,17 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
 /// whatever its finish reason: replayed, an empty answer would stand for the full time to live.
 /// A reasoning model that spent the whole limit thinking stops on `length` with nothing; a host
 /// can call an empty answer finished (Gemini reads an empty `STOP`, `OTHER`, `LANGUAGE` and an
-/// unknown reason as `stop` with content "").
+/// unknown reason as `stop` with content ""). Nor an answer with audio: OpenAI's `audio.id`
+/// expires within hours (`expires_at`), and a client sending a replayed one back in its next turn
+/// would be refused.
 pub fn storable(completion: &Value) -> bool {
     let Some(choices) = completion.get("choices").and_then(Value::as_array) else { return false };
     !choices.is_empty()
-        && choices.iter().all(|c| matches!(c.get("finish_reason").and_then(Value::as_str), Some("stop" | "tool_calls" | "function_call" | "length")) && shows_something(c))
+        && choices.iter().all(|c| {
+            matches!(c.get("finish_reason").and_then(Value::as_str), Some("stop" | "tool_calls" | "function_call" | "length"))
+                && shows_something(c)
+                && c.pointer("/message/audio").is_none_or(Value::is_null)
+        })
 }
 
 /// Whether a choice's message holds anything for the client: text that is not only whitespace (a

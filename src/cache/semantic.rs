@@ -16,8 +16,9 @@ use super::key::IGNORED;
 /// The embedder that ships with the router (weights in KV `CONFIG` key `embedder`).
 pub const STATIC_EMBEDDER: &str = "static";
 
-/// Part of every bucket: changing the normalisation changes this.
-pub const BUCKET_VERSION: &str = "semantic-v1";
+/// Part of every bucket: changing the normalisation, or what an entry holds, changes this. v2:
+/// as the exact cache's v3 (streamed Gemini answers stored without their logprobs).
+pub const BUCKET_VERSION: &str = "semantic-v2";
 
 /// Longest last turn compared by meaning: a static embedding of a long text is a blur of its
 /// words, so long prompts are left to the exact cache.

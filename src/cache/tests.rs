@@ -144,7 +144,10 @@ fn an_empty_answer_is_not_stored_whatever_its_finish_reason() {
     // What does show something, each alone.
     assert!(storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": null, "refusal": "I can't help with that."}}]})));
     assert!(storable(&json!({"choices": [{"finish_reason": "function_call", "message": {"content": null, "function_call": {"name": "f", "arguments": "{}"}}}]})));
-    assert!(storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": null, "audio": {"id": "a", "data": "UklG", "transcript": "Hi"}}}]})));
+    // Audio is an answer, but not one to replay: its id expires within hours.
+    assert!(!storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": null, "audio": {"id": "a", "data": "UklG", "transcript": "Hi", "expires_at": 1}}}]})));
+    assert!(!storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": "Hi", "audio": {"id": "a", "data": "UklG", "transcript": "Hi", "expires_at": 1}}}]})));
+    assert!(storable(&json!({"choices": [{"finish_reason": "stop", "message": {"content": "Hi", "audio": null}}]})));
     // Content in parts (Mistral's reasoning models): kept when a part has text, not when none does.
     let parts = |text: &str| json!({"choices": [{"finish_reason": "stop", "message": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "..."}]}, {"type": "text", "text": text}]}}]});
     assert!(storable(&parts("Paris.")));

@@ -194,7 +194,13 @@ async fn cached_answer(
     let tenant = &principal.tenant.id;
     let variant = match decision.route.as_str() {
         "split" => decision.candidates.first().map(|arm| format!("arm {}", arm.model)),
-        "cascade" => Some("cascade".to_string()),
+        // A cascade's answer is one its judge accepted: the same candidates in another order,
+        // or another `min_logprob`, would have judged (and answered) otherwise.
+        "cascade" => {
+            let order: Vec<&str> = decision.candidates.iter().map(|c| c.model.as_str()).collect();
+            let min_logprob = decision.cascade.and_then(|c| c.min_logprob).map_or_else(|| "none".to_string(), |m| m.to_string());
+            Some(format!("cascade {} min_logprob {min_logprob}", order.join(" > ")))
+        }
         _ => None,
     };
     // The demo upstream answers under a real provider's id (`make dev` without keys): its answers
@@ -203,8 +209,14 @@ async fn cached_answer(
     let variant = if demo { Some(format!("{} demo upstream", variant.unwrap_or_default())) } else { variant };
     let scope = crate::cache::answer_scope(&chat.model, &decision.candidates, variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
+    // Younger than what the client accepts, and than the policy's TTL now: an entry stored under
+    // a longer one (since cut, say for answers gone stale) is not served past the new one.
+    let fresh = |stored_at: i64| {
+        let age = now_unix() - stored_at;
+        controls.accepts_age(age) && age <= i64::try_from(policy.cache.ttl_secs).unwrap_or(i64::MAX)
+    };
     if read {
-        if let Some(answer) = super::cache::lookup(env, &key).await.filter(|a| controls.accepts_age(now_unix() - a.stored_at)) {
+        if let Some(answer) = super::cache::lookup(env, &key).await.filter(|a| fresh(a.stored_at)) {
             return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
         }
     }
@@ -212,7 +224,7 @@ async fn cached_answer(
     let probe = semantic_probe(env, rc, cfg, &policy.cache, tenant, &scope, &body, &bounds).await;
     if let (true, Some(probe)) = (read, &probe) {
         let threshold = policy.cache.semantic_threshold.unwrap_or(crate::semantic::DEFAULT_THRESHOLD);
-        if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await.filter(|(a, _)| controls.accepts_age(now_unix() - a.stored_at)) {
+        if let Some((answer, score)) = super::semantic::lookup(env, tenant, probe, threshold).await.filter(|(a, _)| fresh(a.stored_at)) {
             return Ok(Some(CacheHit { answer, outcome: "hit-semantic", score: Some(score) }));
         }
     }

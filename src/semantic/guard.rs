@@ -606,7 +606,7 @@ impl MatchGuard {
         if self.figures_hash != other.figures_hash || self.negations != other.negations || self.polar != other.polar {
             return false;
         }
-        if !(self.names_found_in(other) && other.names_found_in(self)) || !self.names_in_same_order(other) {
+        if !(self.names_found_in(other) && other.names_found_in(self) && self.names_in_same_order(other)) {
             return false;
         }
         if !(self.accents_found_in(other) && other.accents_found_in(self)) {

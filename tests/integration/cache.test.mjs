@@ -36,6 +36,17 @@ name = "ab"
 when = { feature = ["ab"] }
 route = { strategy = "split", candidates = ["gpt-4o-mini", "claude-haiku-4-5"], weights = [50, 50] }
 
+# Two cascades over the same models, judging answers differently.
+[[rules]]
+name = "strict-cascade"
+when = { feature = ["strict"] }
+route = { strategy = "cascade", candidates = ["gpt-4o-mini", "gpt-4o"], min_logprob = -0.1 }
+
+[[rules]]
+name = "lax-cascade"
+when = { feature = ["lax"] }
+route = { strategy = "cascade", candidates = ["gpt-4o-mini", "gpt-4o"] }
+
 [[rules]]
 name = "requested"
 route = { strategy = "requested" }
@@ -339,4 +350,22 @@ test('an answer of the demo upstream, replayed from the cache, still says it is 
   assert.equal(hit.headers.get('x-costrouter-cache'), 'hit-exact');
   assert.match(hit.headers.get('x-costrouter-provider'), /^cache .*demo upstream/);
   await hit.arrayBuffer();
+});
+
+test("a cascade's answer is not served to a cascade that judges answers otherwise", async () => {
+  const body = fresh();
+  const ask = (feature) => r.chat(body, { key: KEYS.policyco, headers: { 'x-costrouter-feature': feature } });
+  const lax = await ask('lax');
+  assert.equal(lax.status, 200, await lax.clone().text());
+  assert.equal(lax.headers.get('x-costrouter-cache'), 'miss');
+  await lax.arrayBuffer();
+  await new Promise((res) => setTimeout(res, 300)); // stored after the response
+  const again = await ask('lax');
+  assert.equal(again.headers.get('x-costrouter-cache'), 'hit-exact', 'the same cascade hits');
+  await again.arrayBuffer();
+  // The same models with a min_logprob: the lax cascade's accepted answer was never judged so.
+  const strict = await ask('strict');
+  assert.equal(strict.status, 200, await strict.clone().text());
+  assert.equal(strict.headers.get('x-costrouter-cache'), 'miss');
+  await strict.arrayBuffer();
 });
