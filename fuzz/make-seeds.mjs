@@ -11,10 +11,11 @@ import { startFakeUpstream, TEST_KEYS } from '../tests/fake-upstream/server.mjs'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const corpus = (target) => join(root, 'fuzz', 'corpus', target);
 
+/** Replaces a target's generated seeds; `seed-found-*`, inputs a fuzzer found a defect with, stay. */
 function writeSeeds(target, seeds) {
   const dir = corpus(target);
   mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(dir)) if (f.startsWith('seed-')) rmSync(join(dir, f));
+  for (const f of readdirSync(dir)) if (f.startsWith('seed-') && !f.startsWith('seed-found-')) rmSync(join(dir, f));
   for (const [name, bytes] of Object.entries(seeds)) writeFileSync(join(dir, `seed-${name}`), bytes);
 }
 
@@ -43,6 +44,26 @@ writeSeeds('chat_request', {
   ...Object.fromEntries(Object.entries(chat).map(([k, v]) => [k, JSON.stringify(v)])),
   ...chatBad,
 });
+
+// request_translators input: [selector][body]. The selector's low four bits index fuzz/src/lib.rs
+// all_providers() (seed catalog providers by id: anthropic, deepseek, gemini, groq, mistral,
+// openai; then azure), its high four bits the model slot of that wire format (see the target).
+// Every valid request goes to every provider, each at another model slot, plus the requests
+// whose translation depends most on the model: reasoning effort, a prefill, a tool loop's last call.
+const translated = {
+  ...chat,
+  thinking: { model: 'smart', reasoning_effort: 'high', temperature: 0.2, top_p: 0.5, max_tokens: 3000, messages: [user] },
+  prefill: { model: 'smart', messages: [user, { role: 'assistant', content: 'The weather is ' }] },
+  'tool-history': { model: 'smart', messages: [...chat.tools.messages, { role: 'user', content: 'Summarise.' }] },
+};
+const translatorSeeds = {};
+Object.entries(translated).forEach(([name, body], i) => {
+  for (let provider = 0; provider < 7; provider++) {
+    const slot = (i + provider) % 5;
+    translatorSeeds[`${name}-${provider}`] = Buffer.concat([Buffer.from([(slot << 4) | provider]), Buffer.from(JSON.stringify(body))]);
+  }
+});
+writeSeeds('request_translators', translatorSeeds);
 
 writeSeeds('embeddings_request', {
   one: JSON.stringify({ model: 'text-embedding-3-small', input: 'hello world' }),
