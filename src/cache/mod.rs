@@ -205,8 +205,8 @@ pub fn plan(settings: &CacheSettings, controls: &ClientControls, req: &ChatReque
 /// filtered or errored answer is not an answer to replay), and every one has something to show,
 /// whatever its finish reason: replayed, an empty answer would stand for the full time to live.
 /// A reasoning model that spent the whole limit thinking stops on `length` with nothing; a host
-/// can call an empty answer finished (Gemini reads an empty `STOP`, `OTHER`, `LANGUAGE` and an
-/// unknown reason as `stop` with content ""). Nor an answer with audio: OpenAI's `audio.id`
+/// can call an empty answer finished (Gemini reads an empty `STOP` and an unknown reason as
+/// `stop` with content ""). Nor an answer with audio: OpenAI's `audio.id`
 /// expires within hours (`expires_at`), and a client sending a replayed one back in its next turn
 /// would be refused.
 pub fn storable(completion: &Value) -> bool {

@@ -132,7 +132,7 @@ fn only_complete_answers_are_stored() {
 
 #[test]
 fn an_empty_answer_is_not_stored_whatever_its_finish_reason() {
-    // Gemini's empty STOP, OTHER or LANGUAGE arrive as a finished answer with nothing in it.
+    // Gemini's empty STOP arrives as a finished answer with nothing in it.
     for finish in ["stop", "tool_calls", "function_call", "length"] {
         for message in [json!({"role": "assistant", "content": ""}), json!({"role": "assistant", "content": null}), json!({"role": "assistant", "content": " \n"}), json!({"role": "assistant", "content": null, "tool_calls": []})] {
             assert!(!storable(&json!({"choices": [{"finish_reason": finish, "message": message}]})), "{finish}: {message}");

@@ -659,10 +659,13 @@ fn read_parts(candidate: &Value, index: u32, first_call: usize, response_id: &st
     (text, calls)
 }
 
+/// Gemini's finish reason as OpenAI's. `LANGUAGE` (a language Gemini does not serve) and `OTHER`
+/// (stopped for a reason it does not name) end an answer that may be cut short: read as a filter,
+/// as LiteLLM reads them, so the answer is not cached as complete and a cascade escalates it.
 fn finish_reason(reason: Option<&str>, called_functions: bool) -> &'static str {
     match reason {
         Some("MAX_TOKENS") => "length",
-        Some("SAFETY" | "RECITATION" | "PROHIBITED_CONTENT" | "BLOCKLIST" | "SPII" | "IMAGE_SAFETY") => "content_filter",
+        Some("SAFETY" | "RECITATION" | "PROHIBITED_CONTENT" | "BLOCKLIST" | "SPII" | "IMAGE_SAFETY" | "LANGUAGE" | "OTHER") => "content_filter",
         Some("STOP") | None if called_functions => "tool_calls",
         _ => "stop",
     }
@@ -1302,6 +1305,15 @@ mod tests {
         assert_eq!(Gemini.dropped_param(&req(&format!(r#"{tools},"parallel_tool_calls":true"#))), None);
         assert_eq!(Gemini.dropped_param(&req(r#","parallel_tool_calls":false"#)), None, "no tools, nothing to call at once");
         assert_eq!(Gemini.dropped_param(&req(&format!(r#"{tools},"tool_choice":"none","parallel_tool_calls":false"#))), None, "none to be called");
+    }
+
+    #[test]
+    fn an_answer_gemini_ended_for_another_reason_reads_as_filtered_not_finished() {
+        for reason in ["OTHER", "LANGUAGE"] {
+            let a = answer(&format!(r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"The first half of"}}]}},"finishReason":"{reason}","index":0}}],"usageMetadata":{{"promptTokenCount":5,"candidatesTokenCount":4}}}}"#));
+            assert_eq!(a.body["choices"][0]["finish_reason"], "content_filter", "{reason}");
+            assert_eq!(a.body["choices"][0]["message"]["content"], "The first half of", "what came is kept");
+        }
     }
 
     #[test]
