@@ -252,7 +252,7 @@ async fn semantic_probe(
         return None;
     }
     let embedder = cache.semantic_embedder.as_str();
-    let id = super::semantic::embedder_id(env, embedder).await?;
+    let id = super::semantic::embedder_id(env, cfg, embedder).await?;
     let query = crate::cache::semantic::query(tenant, scope, &id, body)?;
     let vector = super::semantic::embed(env, rc, cfg, embedder, &query.text, bounds).await?;
     Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })

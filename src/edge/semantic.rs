@@ -88,12 +88,20 @@ async fn static_embedder(env: &Env) -> Option<Rc<StaticEmbedder>> {
     loaded
 }
 
-/// The embedder's id, part of every bucket so different embedders never compare vectors.
-pub async fn embedder_id(env: &Env, embedder: &str) -> Option<String> {
+/// The embedder's id, part of every bucket so different embedders never compare vectors. A
+/// provider embedder is named with the deployments its catalog model has (provider and upstream
+/// model, as the chat cache's key names them): re-pointing the name at another model starts
+/// afresh rather than comparing the new model's vectors with the old one's.
+pub async fn embedder_id(env: &Env, cfg: &RouterConfig, embedder: &str) -> Option<String> {
     if embedder == STATIC_EMBEDDER {
         return static_embedder(env).await.map(|e| e.model_id().to_string());
     }
-    Some(format!("provider:{embedder}"))
+    let deployments: Vec<String> = cfg
+        .catalog
+        .resolve(embedder)
+        .map(|m| m.deployments.iter().map(|d| json!([d.provider, d.upstream_model]).to_string()).collect())
+        .unwrap_or_default();
+    Some(format!("provider:{embedder} {}", deployments.join(",")))
 }
 
 /// Where a provider embedder may send the request's text: the regions its route is held to
