@@ -7,8 +7,10 @@ use crate::routing::Candidate;
 
 /// Part of every key: changing the normalisation, or what an entry holds, changes this, so old
 /// entries are never misread. v3: streamed Gemini answers were stored without their logprobs,
-/// which a later request asking for them would have been served as null.
-pub const KEY_VERSION: &str = "exact-v3";
+/// which a later request asking for them would have been served as null. v4: answers with audio
+/// (whose ids expire) and Gemini answers cut short (`OTHER`, `LANGUAGE`, once read as `stop`) are
+/// no longer stored; entries stored before are not served.
+pub const KEY_VERSION: &str = "exact-v4";
 
 /// Request fields that never change the answer: delivery (`stream`, `stream_options`) and
 /// bookkeeping (`user`, `safety_identifier`, `prompt_cache_key`, `metadata`, `store`). Everything else — messages, tools, tool_choice,

@@ -161,7 +161,7 @@ async fn login(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Respo
         Ok((token, _)) if form => redirect("/dashboard", Some(core::set_cookie(&token))),
         Ok((token, record)) => {
             let [id, same_id] = rc.id_headers();
-            let mut resp = http::json(200, &json!({"object": "dashboard.session", "tenant": record.tenant_id, "admin": record.admin, "expires_at": record.expires_at}), &[id, same_id, ("cache-control", "no-store".into())])?;
+            let mut resp = http::json(200, &json!({"object": "dashboard.session", "tenant": record.tenant_id, "admin": record.admin, "expires_at": record.expires_at}), &[id, same_id])?;
             let _ = resp.headers_mut().set("set-cookie", &core::set_cookie(&token));
             Ok(resp)
         }
@@ -188,7 +188,7 @@ async fn session_info(req: &Request, env: &Env, rc: &RequestContext) -> Result<R
     let token = auth::session_token(req).ok_or_else(core::invalid_session)?;
     let (s, _) = auth::session(env, &token).await?;
     let [id, same_id] = rc.id_headers();
-    http::json(200, &json!({"object": "dashboard.session", "tenant": s.tenant_id, "admin": s.admin, "expires_at": s.expires_at}), &[id, same_id, ("cache-control", "no-store".into())])
+    http::json(200, &json!({"object": "dashboard.session", "tenant": s.tenant_id, "admin": s.admin, "expires_at": s.expires_at}), &[id, same_id])
 }
 
 /// `GET /dashboard/tenants`: the tenant ids an admin session may pick from.
@@ -202,5 +202,5 @@ async fn tenants(req: &Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let names = super::kv_list::names_under(&kv, "tenant:").await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
     let ids: Vec<String> = names.iter().map(|n| n.trim_start_matches("tenant:").to_string()).collect();
     let [id, same_id] = rc.id_headers();
-    http::json(200, &json!({"object": "list", "data": ids}), &[id, same_id, ("cache-control", "no-store".into())])
+    http::json(200, &json!({"object": "list", "data": ids}), &[id, same_id])
 }

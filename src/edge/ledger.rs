@@ -513,7 +513,11 @@ impl Ledger {
             d.leased_until = clock + DELIVERY_LEASE_SECS;
             handed.push(d.clone());
         }
-        if st != before {
+        // Written when something changed besides the moment evaluated: a quiet tenant costs no
+        // write a minute. An earlier run arriving after a later one that changed nothing finds
+        // the same state the later one did, which it may move as that moment's evaluation says.
+        let changed = AlertState { evaluated_at: before.evaluated_at, ..st.clone() } != before;
+        if changed {
             self.put_json(ALERT_STATE_KEY, &st).await?;
         }
         // Nothing open and nothing left to send (what this run was handed is acknowledged

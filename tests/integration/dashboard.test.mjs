@@ -385,7 +385,7 @@ test('an admin session picks a tenant with ?tenant=; a revoked key ends its sess
   assert.equal(login.status, 200);
   assert.match(login.headers.get('x-request-id') ?? '', /^req_/);
   assert.equal(login.headers.get('x-request-id'), login.headers.get('x-costrouter-request-id'));
-  assert.equal(login.headers.get('cache-control'), 'no-store');
+  assert.equal(login.headers.get('cache-control'), 'no-store, private');
   const set = login.headers.get('set-cookie');
   assert.match(set, /HttpOnly/i);
   assert.match(set, /Secure/i);
