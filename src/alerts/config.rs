@@ -221,8 +221,7 @@ impl AlertConfig {
         // A generic webhook's path or query often holds its token: only the origin shows.
         let origin_only = |s: &Option<String>| {
             s.as_ref().map(|url| {
-                let after_scheme = url.find("://").map_or(0, |i| i + 3);
-                let origin_end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
+                let (after_scheme, origin_end) = authority_span(url);
                 let tail: Vec<char> = url[origin_end..].chars().rev().take(4).collect();
                 // Credentials in the authority (`https://user:pass@host`) are a secret too.
                 let authority = &url[after_scheme..origin_end];
@@ -242,6 +241,13 @@ impl AlertConfig {
     }
 }
 
+/// Where a URL's authority (`user:pass@host:port`) starts and ends: after `://` (or at 0), up to
+/// the first `/`, `?` or `#`.
+fn authority_span(url: &str) -> (usize, usize) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    (after_scheme, url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i))
+}
+
 /// HTTPS, since alerts name spend, features and budgets; plain HTTP only to this machine (a
 /// receiver in local development and tests). No credentials in the URL: the Workers runtime
 /// sends none of them (checked: `https://user:pass@host` arrives without an `Authorization`
@@ -251,8 +257,7 @@ fn check_url(name: &str, url: &str) -> Result<(), String> {
     if url.contains('\\') {
         return Err(format!("{name} must not contain a backslash."));
     }
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
+    let (after_scheme, authority_end) = authority_span(url);
     if url[after_scheme..authority_end].contains('@') {
         return Err(format!(
             "{name} must not carry credentials (user:password@): the Workers runtime does not send them. Put a token in the path or query, or check deliveries by their signature."

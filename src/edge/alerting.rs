@@ -179,7 +179,6 @@ async fn deliver_in_order(env: &Env, cfg: &AlertConfig, tenant: &str, destinatio
     let mut held: Option<String> = None;
     for (id, transition) in queue {
         if let Some(why) = &held {
-            order.failed(destination, &transition);
             done.failed.push((id, format!("not tried: {why}")));
             continue;
         }

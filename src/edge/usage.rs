@@ -60,19 +60,17 @@ pub async fn other_users_note(stub: &super::crossings::ObjectStub, from: i64, to
         filters.iter().map(|(dim, value)| (*dim, if *dim == "user" { crate::rollup::OTHER_USERS.to_string() } else { value.clone() })).collect();
     let raw = spend::usage(stub, from, to, "", "", &others).await?;
     let requests: i64 = raw["rows"].as_array().into_iter().flatten().map(|r| r["requests"].as_i64().unwrap_or(0)).sum();
-    if scope.fixes("user") {
-        return Ok((requests > 0).then(|| {
-            json!({"note": format!(
-                "Some requests in this range came from end users past the {} an hour the rollups name apart, summed under '{}': \
-                 this user's figures may leave out some of theirs (the Analytics Engine cost events name every user).",
-                crate::rollup::USERS_PER_HOUR, crate::rollup::OTHER_USERS)})
-        }));
-    }
+    let locked = scope.fixes("user");
+    let how_many = if locked { "Some".to_string() } else { requests.to_string() };
     Ok((requests > 0).then(|| {
-        json!({"requests": requests, "note": format!(
-            "{requests} requests in this range came from end users past the {} an hour the rollups name apart, summed under '{}': \
+        let mut note = json!({"note": format!(
+            "{how_many} requests in this range came from end users past the {} an hour the rollups name apart, summed under '{}': \
              this user's figures leave out any of theirs among them (the Analytics Engine cost events name every user).",
-            crate::rollup::USERS_PER_HOUR, crate::rollup::OTHER_USERS)})
+            crate::rollup::USERS_PER_HOUR, crate::rollup::OTHER_USERS)});
+        if !locked {
+            note["requests"] = json!(requests);
+        }
+        note
     }))
 }
 

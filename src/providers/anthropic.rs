@@ -158,10 +158,8 @@ fn request_body(req: &ChatRequest, model: &str) -> Result<Value, ApiError> {
     // A prefill (the answer goes on from it) may not end in whitespace: Anthropic answers 400
     // "final assistant content cannot end with trailing whitespace". The model writes the space.
     if let Some(("assistant", blocks)) = turns.last_mut() {
-        if let Some(text) = blocks.last_mut().filter(|b| b["type"] == "text").and_then(|b| b.get_mut("text")) {
-            if let Some(trimmed) = text.as_str().map(str::trim_end).filter(|t| t.len() < text.as_str().map_or(0, str::len)) {
-                *text = json!(trimmed);
-            }
+        if let Some(Value::String(text)) = blocks.last_mut().filter(|b| b["type"] == "text").and_then(|b| b.get_mut("text")) {
+            text.truncate(text.trim_end().len());
         }
     }
     let messages: Vec<Value> = turns
@@ -311,9 +309,9 @@ fn thinking_style(model: &str) -> ThinkingStyle {
     let name = model.to_ascii_lowercase();
     match claude_version(model) {
         Some((3, Some(7..))) | Some((4, None | Some(0..=6))) => ThinkingStyle::Budget,
-        Some((4, Some(_))) | Some((5.., _)) => {
+        Some((major @ 4.., _)) => {
             let always = name.contains("fable") || name.contains("mythos");
-            let by_default = always || (name.contains("sonnet") && matches!(claude_version(model), Some((5.., _))));
+            let by_default = always || (name.contains("sonnet") && major >= 5);
             ThinkingStyle::Adaptive { by_default, always }
         }
         _ => ThinkingStyle::Unable,
@@ -420,9 +418,6 @@ fn stop_sequences(req: &ChatRequest) -> (Vec<String>, bool) {
 /// thinks by default is told not to in all three (one that always thinks cannot be: Anthropic's
 /// refusal then passes it over).
 fn requested_thinking(req: &ChatRequest, model: &str, style: ThinkingStyle) -> Thinking {
-    if style == ThinkingStyle::Unable {
-        return Thinking::ModelDefault;
-    }
     let effort = req.reasoning_effort();
     let forced_tool = req.tools.as_ref().is_some_and(|t| !t.is_empty())
         && match req.tool_choice.as_ref() {
