@@ -292,8 +292,8 @@ fn route_line(n: usize, line: &str, policy: &Policy, catalog: &Catalog, prices: 
     let result = split_line(line).and_then(|(req, ctx)| decide(n, &req, &ctx, policy, catalog, prices, None));
     match result {
         Err(error) => json!({"line": n, "error": error}),
-        Ok((facts, Outcome::Block { rule, message })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "block", "rule": rule, "message": message}),
-        Ok((facts, Outcome::Respond { rule, text })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "respond", "rule": rule, "text": text}),
+        Ok((facts, Outcome::Block { rule, why, message })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "block", "rule": rule, "reason": format!("rule '{rule}' ({why})"), "message": message}),
+        Ok((facts, Outcome::Respond { rule, why, text })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "respond", "rule": rule, "reason": format!("rule '{rule}' ({why})"), "text": text}),
         Ok((facts, Outcome::Route(d))) => json!({
             "line": n,
             "task": facts.task,

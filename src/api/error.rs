@@ -142,8 +142,8 @@ impl ApiError {
         Self::new(403, ErrorType::PermissionError, "permission_denied", message)
     }
 
-    pub fn blocked_by_policy(rule: &str, message: &str) -> Self {
-        Self::new(403, ErrorType::PermissionError, "blocked_by_policy", format!("Blocked by policy rule '{rule}': {message}"))
+    pub fn blocked_by_policy(rule: &str, why: &str, message: &str) -> Self {
+        Self::new(403, ErrorType::PermissionError, "blocked_by_policy", format!("Blocked by policy rule '{rule}' ({why}): {message}"))
     }
 
     pub fn not_found_path(path: &str) -> Self {

@@ -115,14 +115,14 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
             let decision = admit(env, rc, &stub, &principal, &cfg, &chat, &facts, decision).await?;
             serve(env, rc, &principal, cfg, chat, decision).await
         }
-        Outcome::Block { rule, message } => {
+        Outcome::Block { rule, why, message } => {
             // The failure's cost event names the rule that refused it, as a route's does.
             rc.shape.borrow_mut().rule = rule.clone();
-            Err(ApiError::blocked_by_policy(&rule, &message))
+            Err(ApiError::blocked_by_policy(&rule, &why, &message))
         }
-        Outcome::Respond { rule, text } => {
+        Outcome::Respond { rule, why, text } => {
             rc.shape.borrow_mut().rule = rule.clone();
-            fixed_answer(env, rc, &principal, &chat, &rule, &text)
+            fixed_answer(env, rc, &principal, &chat, &rule, &why, &text)
         }
     }
 }
@@ -431,13 +431,13 @@ fn unreachable_budget() -> Result<RouteDecision, ApiError> {
 const DEFAULT_EXPECTED_OUTPUT_TOKENS: u64 = 512;
 
 /// A rule's fixed answer: no model, no cost, same shapes as a model's answer.
-fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatRequest, rule: &str, text: &str) -> Result<Response, ApiError> {
+fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatRequest, rule: &str, why: &str, text: &str) -> Result<Response, ApiError> {
     let receipt = Receipt {
         request_id: rc.request_id.clone(),
         provider: "costrouter".into(),
         model: "rule".into(),
         route: "respond".into(),
-        reason: format!("rule '{rule}' answers without a model"),
+        reason: format!("rule '{rule}' ({why}) answers without a model"),
         cache: "none".into(),
         usage: Some(Usage::default()),
         usage_basis: UsageBasis::Reported,

@@ -15,6 +15,14 @@ fn url(target: &Target, operation: &str) -> String {
     format!("{}/deployments/{}/{operation}?api-version={version}", target.provider.base_url, target.upstream_model)
 }
 
+/// Azure's GA api-versions up to 2024-10-21 know no `developer` role ("Invalid value:
+/// 'developer'. Supported values are: 'system', ..."), which current SDKs and agent frameworks
+/// send: such a deployment gets those messages as `system`, as OpenAI itself takes them for
+/// older models. Versions sort as their dates.
+fn takes_developer_role(target: &Target) -> bool {
+    target.provider.api_version.as_deref().is_some_and(|v| v >= "2024-12-01-preview")
+}
+
 fn auth(target: &Target) -> Vec<(&'static str, String)> {
     target.api_key.map(|k| vec![("api-key", k.to_string())]).unwrap_or_default()
 }
@@ -26,7 +34,12 @@ impl Provider for Azure {
         if req.extra.contains_key("data_sources") {
             return Err(ApiError::invalid_value("data_sources", "'data_sources' (Azure OpenAI on your data) is not accepted through this router: it would search with the router operator's Azure identity."));
         }
-        let body = chat_body(req, target.upstream_model, &target.provider.quirks, false)?;
+        let body = if takes_developer_role(target) {
+            chat_body(req, target.upstream_model, &target.provider.quirks, false)?
+        } else {
+            let quirks = crate::catalog::Quirks { developer_as_system: true, ..target.provider.quirks.clone() };
+            chat_body(req, target.upstream_model, &quirks, false)?
+        };
         Ok(UpstreamRequest::json_post(url(target, "chat/completions"), auth(target), &body))
     }
 
@@ -76,5 +89,13 @@ mod tests {
         let on_your_data = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"data_sources":[{"type":"azure_search","parameters":{"endpoint":"https://x.search.windows.net","index_name":"other-tenant"}}]}"#).unwrap();
         let e = Azure.chat_request(&t, &on_your_data).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("data_sources")));
+        // 2024-10-21 knows no developer role; 2024-12-01-preview and later do.
+        let developer = ChatRequest::parse(br#"{"model":"m","messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":"hi"}]}"#).unwrap();
+        let role = |p: &ProviderConfig| {
+            let up = Azure.chat_request(&Target { provider: p, upstream_model: "d", api_key: None }, &developer).unwrap();
+            serde_json::from_str::<serde_json::Value>(&up.body).unwrap()["messages"][0]["role"].as_str().unwrap().to_string()
+        };
+        assert_eq!(role(&p), "system");
+        assert_eq!(role(&ProviderConfig { api_version: Some("2025-04-01-preview".into()), ..p.clone() }), "developer");
     }
 }

@@ -363,6 +363,10 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
             "does not support response format",
             "does not support tools",
             "does not support image",
+            // gpt-5.4 and later on function tools beside a reasoning effort: "Function tools with
+            // reasoning_effort are not supported for gpt-5.4-mini in /v1/chat/completions. Please
+            // use /v1/responses instead."
+            "/v1/responses",
         ]
         .iter()
         .any(|m| message.contains(m))
@@ -372,6 +376,13 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
         || (message.contains("reasoning_content") && (message.contains("must be passed back") || message.contains("missing")))
     {
         return Rejection::Unsupported;
+    }
+    // Azure, on an api-version older than a model or parameter needs: "Model o4-mini is enabled
+    // only for api versions 2024-12-01-preview and later" is the deployment's setup (every
+    // request fails there until the catalog names a later version); "Prediction is enabled only
+    // for ..." is one parameter, which another deployment may take.
+    if message.contains("is enabled only for api version") {
+        return if message.starts_with("model ") { Rejection::Deployment } else { Rejection::Unsupported };
     }
     // Groq answers a request over the account's per-minute token limit by itself with a 413
     // "Request too large for model ... on tokens per minute (TPM)": another deployment, with
@@ -695,6 +706,14 @@ mod tests {
         assert_eq!(openai_rejection(400, groq_cap), Rejection::OutputCap);
         let temperature = br#"{"error":{"message":"temperature must be less than or equal to 2","type":"invalid_request_error"}}"#;
         assert_eq!(openai_rejection(400, temperature), Rejection::Request, "the client's to fix");
+        // gpt-5.4 and later: tools beside a reasoning effort only on the Responses API.
+        let tools_effort = br#"{"error":{"message":"Function tools with reasoning_effort are not supported for gpt-5.4-mini in /v1/chat/completions. Please use /v1/responses instead.","type":"invalid_request_error","param":"reasoning_effort","code":null}}"#;
+        assert_eq!(openai_rejection(400, tools_effort), Rejection::Unsupported);
+        // Azure on an api-version older than the model (the deployment's setup) or a parameter needs.
+        let old_version = br#"{"error":{"code":"BadRequest","message":"Model o4-mini is enabled only for api versions 2024-12-01-preview and later"}}"#;
+        assert_eq!(openai_rejection(400, old_version), Rejection::Deployment);
+        let old_param = br#"{"error":{"code":"BadRequest","message":"Prediction is enabled only for api versions 2025-01-01-preview and later"}}"#;
+        assert_eq!(openai_rejection(400, old_param), Rejection::Unsupported);
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
 pub fn answer_changing_params(req: &ChatRequest) -> Option<&'static str> {
     if req.stop.as_ref().is_some_and(|s| !s.to_vec().is_empty()) {
         Some("stop")
-    } else if req.logprobs == Some(true) {
+    } else if req.logprobs == Some(true) && !reasons_none(req) {
         Some("logprobs")
     } else if req.extra.get("logit_bias").and_then(Value::as_object).is_some_and(|b| !b.is_empty()) {
         Some("logit_bias")
@@ -174,14 +174,23 @@ pub fn fit_reasoning_model(req: &mut ChatRequest) {
     if let Some(cap) = req.max_tokens.take() {
         req.max_completion_tokens.get_or_insert(cap);
     }
-    req.temperature = None;
-    req.top_p = None;
+    // gpt-5.1 and later take these with `reasoning_effort: "none"` (and refuse them otherwise);
+    // a model that does not take "none" refuses the effort itself, which moves the request on.
+    if !reasons_none(req) {
+        req.temperature = None;
+        req.top_p = None;
+        req.logprobs = None;
+        req.top_logprobs = None;
+    }
     req.presence_penalty = None;
     req.frequency_penalty = None;
-    req.logprobs = None;
-    req.top_logprobs = None;
     req.stop = None;
     req.extra.remove("logit_bias");
+}
+
+/// The request asks a reasoning model not to reason (`reasoning_effort: "none"`).
+fn reasons_none(req: &ChatRequest) -> bool {
+    req.extra.get("reasoning_effort").and_then(Value::as_str) == Some("none")
 }
 
 /// Parameters only reasoning models take: gpt-4o and gpt-4.1 answer 400 to them ("Unsupported
@@ -731,6 +740,14 @@ mod tests {
         let mut both = request(r#"{"model":"o4-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":500,"max_completion_tokens":800}"#);
         fit_reasoning_model(&mut both);
         assert_eq!((both.max_tokens, both.max_completion_tokens), (None, Some(800)));
+        // Not reasoning, gpt-5.1 and later sample and give logprobs as other models do.
+        let mut none = request(r#"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"none","temperature":0,"top_p":0.5,"logprobs":true,"top_logprobs":3,"presence_penalty":0.1}"#);
+        assert_eq!(answer_changing_params(&none), None);
+        fit_reasoning_model(&mut none);
+        let body = chat_body(&none, "gpt-5.4-mini", &Quirks::default(), true).unwrap();
+        let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["logprobs", "messages", "model", "reasoning_effort", "temperature", "top_logprobs", "top_p"]);
     }
 
     #[test]

@@ -12,10 +12,11 @@ use super::{route_direct, Candidate, RouteDecision};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Route(RouteDecision),
-    /// Refused by a rule: the message goes to the client as a 403-style error.
-    Block { rule: String, message: String },
+    /// Refused by a rule: the message goes to the client as a 403-style error. `why` is what the
+    /// rule matched on ("risk irreversible"), the only clue a wrongly refused user has.
+    Block { rule: String, why: String, message: String },
     /// Answered by a rule without calling a model.
-    Respond { rule: String, text: String },
+    Respond { rule: String, why: String, text: String },
 }
 
 /// Everything the planner needs besides the policy.
@@ -53,8 +54,8 @@ pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
     };
     let prefix = format!("rule '{}' ({why})", rule.name);
     match &rule.action {
-        Action::Block(message) => Ok(Outcome::Block { rule: rule.name.clone(), message: message.clone() }),
-        Action::Respond(text) => Ok(Outcome::Respond { rule: rule.name.clone(), text: text.clone() }),
+        Action::Block(message) => Ok(Outcome::Block { rule: rule.name.clone(), why, message: message.clone() }),
+        Action::Respond(text) => Ok(Outcome::Respond { rule: rule.name.clone(), why, text: text.clone() }),
         Action::Route(route) => route_by(route, &rule.name, &prefix, input).map(Outcome::Route),
     }
 }
@@ -477,6 +478,23 @@ route = { strategy = "requested" }
         match o {
             Outcome::Route(d) => d,
             other => panic!("expected a route, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn block_and_respond_rules_say_what_they_matched() {
+        let cat = catalog();
+        let text = POLICY.replacen("[[rules]]", "[[rules]]\nname = \"no-payments\"\nwhen = { feature = [\"pay\"] }\nblock = \"Payments need a human.\"\n[[rules]]\nname = \"faq\"\nwhen = { feature = [\"faq\"] }\nrespond = \"Open 9-5.\"\n[[rules]]", 1);
+        let policy = Policy::from_toml("t.toml", &text, &cat).unwrap();
+        let prices = prices();
+        let outcome = |feature: &str| plan(&policy, &input(&cat, &prices, &Facts { feature: feature.into(), ..Facts::default() })).unwrap();
+        match outcome("pay") {
+            Outcome::Block { rule, why, message } => assert_eq!((rule.as_str(), why.as_str(), message.as_str()), ("no-payments", "feature pay", "Payments need a human.")),
+            other => panic!("expected a block, got {other:?}"),
+        }
+        match outcome("faq") {
+            Outcome::Respond { rule, why, .. } => assert_eq!((rule.as_str(), why.as_str()), ("faq", "feature faq")),
+            other => panic!("expected an answer, got {other:?}"),
         }
     }
 

@@ -496,7 +496,10 @@ fn host_pattern_problem(pattern: &str) -> Option<&'static str> {
         Some("must not name a port: requests are matched on the hostname alone")
     } else if pattern.ends_with('.') || pattern.is_empty() || pattern.contains(char::is_whitespace) {
         Some("is not a hostname (no trailing dot, no spaces)")
-
+    } else if !pattern.is_ascii() {
+        // A request's hostname arrives as the URL parser gives it, in punycode: "bücher" would
+        // never match.
+        Some("must be written in ASCII, an internationalized name in its punycode form (xn--bcher-kva.example.com for bücher.example.com)")
     } else {
         None
     }
@@ -572,6 +575,11 @@ impl Condition {
 }
 
 /// Picks a split candidate by weight, the same one every time for the same user and rule.
+///
+/// The key's hash is a point in [0, 1) and each candidate owns a slice of that line in
+/// proportion to its weight, so weights edited to the same ratio move nobody and a ramp from
+/// 10% to 20% moves only the users in the slice that changed hands (a remainder modulo the
+/// weights' total redrew about half the users on any change of the total).
 pub fn split_pick(weights: &[u32], sticky_key: &str) -> usize {
     use sha2::{Digest, Sha256};
     let total: u64 = weights.iter().map(|&w| w as u64).sum();
@@ -581,7 +589,7 @@ pub fn split_pick(weights: &[u32], sticky_key: &str) -> usize {
     let digest = Sha256::digest(sticky_key.as_bytes());
     let mut n = [0u8; 8];
     n.copy_from_slice(&digest[..8]);
-    let mut point = u64::from_be_bytes(n) % total;
+    let mut point = ((u64::from_be_bytes(n) as u128 * total as u128) >> 64) as u64;
     for (i, &w) in weights.iter().enumerate() {
         if point < w as u64 {
             return i;
@@ -892,6 +900,20 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn split_edits_move_only_the_users_whose_slice_changed_hands() {
+        let keys: Vec<String> = (0..4000).map(|i| format!("ab:tenant:user-{i}")).collect();
+        let moved = |from: &[u32], to: &[u32]| keys.iter().filter(|k| split_pick(from, k) != split_pick(to, k)).count();
+        assert_eq!(moved(&[90, 10], &[9, 1]), 0, "same ratio");
+        assert_eq!(moved(&[1, 1], &[50, 50]), 0, "same ratio");
+        // 50/50 to 50/51: the second arm's share grows by under half a percent.
+        assert!(moved(&[50, 50], &[50, 51]) <= 40, "{}", moved(&[50, 50], &[50, 51]));
+        // 10% to about 18%: only users of the first arm move, and about 8% of them all.
+        let ramp = moved(&[90, 10], &[90, 20]);
+        assert!((200..=450).contains(&ramp), "{ramp} of 4000 moved");
+        assert!(keys.iter().all(|k| split_pick(&[90, 10], k) == 0 || split_pick(&[90, 20], k) == 1));
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let cases = [
             (POLICY.replace("\"claude-haiku-4-5\"] }\n\n[[rules]]\nname = \"ab\"", "\"claude-haiku-9\"] }\n\n[[rules]]\nname = \"ab\""), 24, "candidate 'claude-haiku-9'"),
@@ -907,6 +929,7 @@ route = { strategy = "requested" }
             (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"gpt4o.router.example.com:8787\""), 5, "must not name a port"),
             (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"https://gpt4o.router.example.com\""), 5, "without scheme or path"),
             (POLICY.replace("when = { feature = [\"search\"] }", "when = { host = [\"eu.example.com.\"] }"), 29, "no trailing dot"),
+            (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"bücher.example.com\""), 5, "punycode form"),
             (POLICY.replace("weights = [90, 10] }", "weights = [90, 10] }\n\n[[rules]]\nname = \"c\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"gpt-4o\"], min_logprob = 0.7 }"), 34, "at most 0"),
             (POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\""), 5, "unknown model"),
             (POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [\"auto\"] }"), 0, ""),

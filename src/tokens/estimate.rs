@@ -62,14 +62,14 @@ fn estimate_json_tokens<T: serde::Serialize>(value: &T) -> u64 {
     serde_json::to_string(value).map_or(0, |s| estimate_text_tokens(&s))
 }
 
-/// The prompt's text, tool calls, tool definitions and response schema at the rates above (what
-/// providers bill as prompt besides media).
+/// The prompt's text, tool calls, tool definitions and response schema at the rates above, and
+/// its images as the exact count takes them (audio and files are not counted either way).
 pub fn estimate_prompt_tokens(req: &ChatRequest) -> u64 {
     let messages: u64 = req
         .messages
         .iter()
         .map(|m| {
-            3 + m.content.as_ref().map_or(0, |c| estimate_text_tokens(&c.text()))
+            3 + m.content.as_ref().map_or(0, |c| estimate_text_tokens(&c.text()) + super::image_tokens(c))
                 + m.tool_calls.as_ref().map_or(0, estimate_json_tokens)
                 + m.name.as_deref().map_or(0, estimate_text_tokens)
         })

@@ -419,6 +419,19 @@ fn prompt_tokens_report_the_leading_system_prompt_from_the_same_count() {
     assert_eq!(prompt_tokens(&claude, None), PromptTokens { count: estimate_prompt_tokens(&claude), exact: false, system: 2 });
 }
 
+#[test]
+fn images_count_alike_whether_the_model_has_a_tokenizer_or_not() {
+    let body = |model: &str| {
+        let image = r#"{"type":"image_url","image_url":{"url":"https://example.com/a.png"}}"#;
+        let low = r#"{"type":"image_url","image_url":{"url":"https://example.com/b.png","detail":"low"}}"#;
+        format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":[{{"type":"text","text":"Compare these."}},{image},{image},{image},{low}]}}]}}"#)
+    };
+    let exact = prompt_tokens(&ChatRequest::parse(body("gpt-4o").as_bytes()).unwrap(), None);
+    let alias = prompt_tokens(&ChatRequest::parse(body("gpt4o").as_bytes()).unwrap(), None);
+    assert!(exact.exact && !alias.exact);
+    assert!(exact.count > 3 * 765 + 85 && alias.count > 3 * 765 + 85, "{exact:?} {alias:?}");
+    assert!(exact.count.abs_diff(alias.count) < 20, "{exact:?} {alias:?}");
+}
 
 #[test]
 fn a_tenants_counts_kept_from_before_are_the_counts() {
