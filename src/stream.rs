@@ -74,8 +74,10 @@ impl StreamOutcome {
         // Japanese and Korean near a token a character, not four characters to one.
         let output_estimate = self.output.tokens();
         match self.usage {
-            Some(u) if self.complete || u.output_tokens >= output_estimate => (u, UsageBasis::Reported),
-            Some(u) => (Usage { output_tokens: output_estimate, ..u }, UsageBasis::Estimated),
+            // Reasoning already reported (Gemini's thoughts, counted in each chunk's usage and
+            // never streamed as text) was generated as well as the text sent.
+            Some(u) if self.complete || u.output_tokens >= u.reasoning_tokens.saturating_add(output_estimate) => (u, UsageBasis::Reported),
+            Some(u) => (Usage { output_tokens: u.reasoning_tokens.saturating_add(output_estimate), ..u }, UsageBasis::Estimated),
             None => (
                 Usage { input_tokens: self.prompt_tokens_estimate, output_tokens: output_estimate, service_tier: self.service_tier, ..Usage::default() },
                 UsageBasis::Estimated,
@@ -592,6 +594,10 @@ mod tests {
         let counted = Usage { output_tokens: 1_200, ..started };
         let cut_after_count = StreamOutcome { usage: Some(counted), ..cut.clone() };
         assert_eq!(cut_after_count.billed_usage(), (counted, UsageBasis::Reported), "a higher reported count is kept");
+        // Gemini counts its unseen thoughts in every chunk: they stay billed beside the text.
+        let thought = Usage { output_tokens: 1_100, reasoning_tokens: 900, ..started };
+        let (usage, basis) = StreamOutcome { usage: Some(thought), ..cut.clone() }.billed_usage();
+        assert_eq!((usage.output_tokens, usage.reasoning_tokens, basis), (1_900, 900, UsageBasis::Estimated));
 
         let unreported = StreamOutcome { usage: None, ..cut.clone() };
         let (usage, basis) = unreported.billed_usage();

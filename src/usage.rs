@@ -124,7 +124,23 @@ impl Usage {
             // In the response around the usage object; `providers::openai` sets it.
             service_tier: ServiceTier::Standard,
         }
-        .with_deepseek_cache(usage))
+        .with_deepseek_cache(usage)
+        .with_reasoning_beside_completion(usage))
+    }
+
+    /// xAI and Gemini's OpenAI-compatible endpoint count reasoning outside `completion_tokens`
+    /// but inside `total_tokens` (xAI: prompt 12, completion 1, reasoning 386, total 399;
+    /// Gemini: prompt 9, completion 3, total 105 and no reasoning field), and bill it as output:
+    /// the part of the total neither prompt nor completion is that reasoning. Hosts that count
+    /// reasoning inside the completion report a total of the two, and nothing changes.
+    fn with_reasoning_beside_completion(mut self, usage: &Value) -> Usage {
+        let Some(total) = usage.get("total_tokens").and_then(Value::as_u64) else { return self };
+        let beside = total.saturating_sub(self.input_tokens.saturating_add(self.output_tokens));
+        if beside > 0 {
+            self.output_tokens = self.output_tokens.saturating_add(beside);
+            self.reasoning_tokens = self.reasoning_tokens.max(beside).min(self.output_tokens);
+        }
+        self
     }
 
     fn with_deepseek_cache(mut self, usage: &Value) -> Usage {
@@ -240,6 +256,20 @@ mod tests {
         assert_eq!(u, Usage { input_tokens: 2006, cached_input_tokens: 1920, output_tokens: 300, reasoning_tokens: 192, ..Usage::default() });
         assert_eq!(u.uncached_input_tokens(), 86);
         assert!(Usage::from_openai(&json!({})).is_none());
+    }
+
+    #[test]
+    fn reasoning_counted_beside_the_completion_is_output() {
+        // xAI: reasoning outside completion_tokens, inside total_tokens.
+        let xai = Usage::from_openai(&json!({"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 399,
+            "completion_tokens_details": {"reasoning_tokens": 386}})).unwrap();
+        assert_eq!((xai.output_tokens, xai.reasoning_tokens), (387, 386));
+        // Gemini's OpenAI-compatible endpoint: the thinking only in the total.
+        let gemini = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 105})).unwrap();
+        assert_eq!((gemini.output_tokens, gemini.reasoning_tokens), (96, 93));
+        // A total short of the parts, or none, changes nothing.
+        let short = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 5})).unwrap();
+        assert_eq!((short.output_tokens, short.reasoning_tokens), (3, 0));
     }
 
     #[test]

@@ -669,11 +669,13 @@ mod tests {
         let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"mistral":{"preset":"mistral"},"deepseek":{"preset":"deepseek"}},
             "models":{"m":{"deployments":[{"provider":"mistral","upstream_model":"mistral-small-latest"}]}},"aliases":{}}"#).unwrap();
         let req = request(r#"{"model":"m","messages":[{"role":"developer","content":"be brief"},{"role":"user","content":"hi"}],"stream":true,
-            "max_completion_tokens":64,"seed":9,"safety_identifier":"eu_1","store":false,"metadata":{"feature":"x"},"user":"u","temperature":0.2}"#);
+            "max_completion_tokens":64,"seed":9,"safety_identifier":"eu_1","store":false,"metadata":{"feature":"x"},"user":"u","temperature":0.2,
+            "prompt_cache_key":"conversation-7"}"#);
         let body = chat_body(&req, "mistral-small-latest", &catalog.providers["mistral"].quirks, true).unwrap();
         let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, ["max_tokens", "messages", "model", "random_seed", "stream", "temperature"]);
+        // Mistral takes OpenAI's prompt_cache_key (its cached input costs a tenth).
+        assert_eq!(keys, ["max_tokens", "messages", "model", "prompt_cache_key", "random_seed", "stream", "temperature"]);
         assert_eq!((body["max_tokens"].clone(), body["random_seed"].clone()), (json!(64), json!(9)));
         assert_eq!(body["messages"][0]["role"], "system");
         // DeepSeek ignores max_completion_tokens (the answer would run to its own default) and
