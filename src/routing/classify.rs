@@ -166,7 +166,8 @@ pub struct Classification {
 /// Bytes of the last user turn scanned from its start, and from its end.
 pub const LAST_TURN_HEAD: usize = 6 * 1024;
 pub const LAST_TURN_TAIL: usize = 2 * 1024;
-/// Bytes of the system (and developer) prompt scanned, from its start.
+/// Bytes of the system (and developer) prompt scanned, from its start: all system and developer
+/// messages together, the latest first.
 pub const SYSTEM_CAP: usize = 2 * 1024;
 /// Bytes scanned from each earlier turn (the end of the turn), for this many most recent turns.
 pub const EARLIER_CAP: usize = 512;
@@ -904,7 +905,11 @@ struct DigitRun {
     seps: u32,
     dash: bool,
     space: bool,
+    dot: bool,
     other_sep: bool,
+    /// Separators since the last digit, noted on the run only when a digit follows: a card
+    /// number at the end of a sentence ("... 1111.") or an address before a word is whole.
+    pending: [Option<char>; 2],
 }
 
 impl DigitRun {
@@ -915,6 +920,17 @@ impl DigitRun {
                 plus,
                 ..DigitRun::default()
             };
+        }
+        for c in std::mem::take(&mut self.pending).into_iter().flatten() {
+            match c {
+                '-' => self.dash = true,
+                ' ' => self.space = true,
+                '.' => {
+                    self.dot = true;
+                    self.other_sep = true;
+                }
+                _ => self.other_sep = true,
+            }
         }
         if self.n < self.digits.len() {
             self.digits[self.n] = d;
@@ -936,13 +952,18 @@ impl DigitRun {
     fn sep(&mut self, c: char) -> bool {
         self.in_group = false;
         self.seps += 1;
-        match c {
-            '-' => self.dash = true,
-            ' ' => self.space = true,
-            _ => self.other_sep = true,
+        if let Some(slot) = self.pending.get_mut(self.seps as usize - 1) {
+            *slot = Some(c);
         }
         self.seps <= 2
     }
+}
+
+/// A card number's first digit on the networks in wide use: 2 and 5 Mastercard, 3 Amex, Diners
+/// and JCB, 4 Visa, 6 Discover, UnionPay and Maestro. A 13-digit millisecond timestamp (17...)
+/// passes the Luhn check one time in ten, and is no card.
+fn card_network_digit(first: u8) -> bool {
+    (2..=6).contains(&first)
 }
 
 fn luhn(digits: &[u8]) -> bool {
@@ -991,11 +1012,24 @@ struct Scan {
     ibans: u32,
     questions: u32,
     scanned: usize,
+    /// API keys and private keys (see [`Scan::check_credential`]).
+    credentials: u32,
+    /// The text being scanned is the operator's (a system or developer prompt): its topic words
+    /// ("do not give medical, legal or financial advice", "never ask for a card number") and
+    /// prices are instructions, not what a request brings, so they raise no risk; numbers and
+    /// addresses in it are data and still count.
+    operator_text: bool,
 }
+
+/// The word cues that raise risk.
+const RISK_WORDS: u64 = MON | FIN | LEG | MED | PER;
 
 impl Scan {
     fn hit(&mut self, mask: u64, name: &'static str, wt: f32) {
         let mut m = mask & !bit(cue::PHRASE);
+        if self.operator_text {
+            m &= !RISK_WORDS;
+        }
         while m != 0 {
             let b = m.trailing_zeros() as usize;
             m &= m - 1;
@@ -1099,6 +1133,7 @@ impl Scan {
                         &mut iban_prefix,
                     );
                 }
+                self.check_credential(&text[tok_start..i], &text.as_bytes()[i..]);
                 tok_start = i + 1;
                 prev = ' ';
                 i += 1;
@@ -1229,22 +1264,23 @@ impl Scan {
             }
             if prev == '$' {
                 if c.is_ascii_digit() {
-                    self.money_amounts += 1;
+                    self.money_amounts += u32::from(!self.operator_text);
                 } else if c.is_ascii_alphabetic() || c == '\\' {
                     self.dollar_math += 1;
                 }
             } else if matches!(prev, '€' | '£' | '¥') && c.is_ascii_digit() {
-                self.money_amounts += 1;
+                self.money_amounts += u32::from(!self.operator_text);
             }
             if c == '?' {
                 self.questions += 1;
             }
 
-            // Raw tokens (whitespace-delimited), for e-mail addresses.
+            // Raw tokens (whitespace-delimited), for e-mail addresses and credentials.
             if c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>' | '(' | ')' | '[' | ']' | '"') {
                 if tok_at {
                     self.check_email(&text[tok_start..i]);
                 }
+                self.check_credential(&text[tok_start..i], &text.as_bytes()[i..]);
                 tok_start = i + c.len_utf8();
                 tok_at = false;
             } else if c == '@' {
@@ -1290,6 +1326,7 @@ impl Scan {
         if tok_at {
             self.check_email(&text[tok_start..]);
         }
+        self.check_credential(&text[tok_start..], b"");
         if run.active {
             self.end_digit_run(&run, iban_prefix);
         }
@@ -1391,6 +1428,37 @@ impl Scan {
         w.reset();
     }
 
+    /// A credential in a format its issuer gives it (OpenAI's and Anthropic's `sk-`, Stripe's
+    /// `sk_live_`, GitHub's `ghp_`, Slack's `xoxb-`, GitLab's `glpat-`, Google's `AIza`, AWS's
+    /// `AKIA` key ids), alone or as a `NAME=value` line, or the head of a PEM private key
+    /// (`-----BEGIN RSA PRIVATE KEY-----`, whose words the token ends before: `after` is the text
+    /// that follows it). Only tokens long enough to be one are looked at.
+    fn check_credential(&mut self, tok: &str, after: &[u8]) {
+        if tok == "-----BEGIN" {
+            let window = &after[..after.len().min(32)];
+            if window.windows(16).any(|w| w == b"PRIVATE KEY-----") {
+                self.credentials += 1;
+            }
+            return;
+        }
+        if tok.len() < 20 {
+            return;
+        }
+        let tok = tok.trim_matches(|c| matches!(c, '\'' | '`' | '.' | ':'));
+        let value = tok.rsplit(['=', ':']).next().unwrap_or(tok);
+        let keyed = |prefix: &str, least: usize| {
+            value.strip_prefix(prefix).is_some_and(|rest| rest.len() >= least && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        };
+        let aws_key_id = value.len() == 20 && (value.starts_with("AKIA") || value.starts_with("ASIA")) && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if aws_key_id
+            || [("sk-", 20), ("sk_live_", 16), ("rk_live_", 16), ("ghp_", 30), ("gho_", 30), ("github_pat_", 30), ("xoxb-", 20), ("xoxp-", 20), ("glpat-", 20), ("AIza", 30)]
+                .iter()
+                .any(|&(prefix, least)| keyed(prefix, least))
+        {
+            self.credentials += 1;
+        }
+    }
+
     fn check_email(&mut self, tok: &str) {
         let tok = tok.trim_end_matches(['.', ':', '!', '?']);
         if let Some((user, domain)) = tok.split_once('@') {
@@ -1419,17 +1487,32 @@ impl Scan {
             self.ssns += 1;
             return;
         }
-        if (13..=19).contains(&n) && n <= run.digits.len() {
-            let grouped_by_four = groups.len() == 1 || groups[..groups.len() - 1].iter().all(|&g| g == 4) || groups == [4, 6, 5];
-            if grouped_by_four && !run.other_sep && luhn(&run.digits[..n]) {
-                self.cards += 1;
-                return;
+        let card_grouping = |groups: &[u8]| groups.len() == 1 || groups[..groups.len() - 1].iter().all(|&g| g == 4) || groups == [4, 6, 5];
+        if (13..=19).contains(&n) && n <= run.digits.len() && card_network_digit(run.digits[0]) && card_grouping(groups) && !run.other_sep && luhn(&run.digits[..n]) {
+            self.cards += 1;
+            return;
+        }
+        // A card number pasted with its expiry and security code after it ("4111 1111 1111 1111
+        // 12/29 123"), which the run took in: its leading groups are the card.
+        if n > 13 && n <= run.digits.len() && card_network_digit(run.digits[0]) {
+            let mut card_digits = 0;
+            for (k, &g) in groups.iter().enumerate().take(groups.len().saturating_sub(1)) {
+                card_digits += usize::from(g);
+                if card_digits > 19 {
+                    break;
+                }
+                if (13..=19).contains(&card_digits) && n - card_digits <= 8 && card_grouping(&groups[..=k]) && luhn(&run.digits[..card_digits]) {
+                    self.cards += 1;
+                    return;
+                }
             }
         }
         let phone_groups = groups.len() >= 2 && groups.len() <= 5 && groups.iter().skip(usize::from(run.plus)).all(|&g| g >= 2);
-        // A log line's timestamp ("2024-01-15 10:23:45") is a date, not a phone number.
-        let dated = !run.plus && run.dash && groups.len() >= 3 && groups[..3] == [4, 2, 2];
-        if ((10..=15).contains(&n) && (run.plus || phone_groups) && !dated) || (n == 7 && groups == [3, 4] && run.dash) {
+        // A log line's timestamp ("2024-01-15 10:23:45", "15.01.2024 10:23") is a date, and
+        // four dotted groups of up to three digits an IPv4 address, not a phone number.
+        let dated = !run.plus && ((run.dash && groups.len() >= 3 && groups[..3] == [4, 2, 2]) || (run.dot && groups.len() >= 3 && groups[..3] == [2, 2, 4]));
+        let ipv4 = run.dot && !run.dash && !run.space && groups.len() == 4 && groups.iter().all(|&g| g <= 3);
+        if ((10..=15).contains(&n) && (run.plus || phone_groups) && !dated && !ipv4) || (n == 7 && groups == [3, 4] && run.dash) {
             self.phones += 1;
         }
     }
@@ -1569,10 +1652,22 @@ fn tool_verb(w: &str) -> Option<(ToolAccess, &'static str)> {
         "get" | "gets" | "list" | "lists" | "search" | "searches" | "find" | "finds" | "read" | "reads" | "fetch" | "fetches" | "query" | "lookup"
         | "retrieve" | "retrieves" | "check" | "calculate" | "calculates" | "compute" | "computes" | "convert" | "estimate" | "count" | "view" | "show"
         | "describe" | "ls" | "cat" | "grep" | "pwd" | "cd" | "diff" | "sort" | "wc" | "tail" | "head" | "display" | "analyze" | "predict" | "recommend"
-        | "translate" | "validate" | "verify" => (Read, "reads"),
+        | "translate" | "validate" | "verify" | "track" | "tracks" => (Read, "reads"),
         _ => return None,
     })
 }
+
+/// What a tool whose name starts with a writing verb makes, when that moves money
+/// (`create_refund`, `createPayment`, `submit_order`, `update_bank_account`): the verb alone
+/// would read as an ordinary write.
+const MONEY_NOUNS: &[&str] = &[
+    "refund", "refunds", "payment", "payments", "transfer", "transfers", "charge", "charges", "order", "orders", "purchase", "purchases", "payout",
+    "payouts", "withdrawal", "withdrawals", "wire", "bank",
+];
+
+/// What a tool whose name starts with a noun that is also a verb (`order_history`,
+/// `order_status`, `booking_details`) reads about it.
+const RECORD_NOUNS: &[&str] = &["history", "status", "details", "detail", "info", "summary", "lookup", "list"];
 
 /// Words that are verbs in a tool's name (`place_order`, `post_tweet`) but usually nouns or
 /// idioms in prose ("in order to", "a text message").
@@ -1624,14 +1719,24 @@ fn tool_risk(req: &ChatRequest) -> Option<ToolRisk> {
     let mut worst: Option<ToolRisk> = None;
     for (name, description) in tools.chain(functions).take(MAX_TOOLS_SCANNED) {
         // The name's first verb decides (`get_tweet` reads, `add_contact` writes, `transfer_funds`
-        // moves money); a name without a verb falls back on the first verb of the description's first
+        // moves money), but for the nouns after it (below); a name without a verb falls back on the first verb of the description's first
         // sentence ("Sends an SMS to ..."), where later words are about parameters.
         let mut best: Option<(ToolAccess, &'static str)> = None;
+        // Words after the verb can say more: `create_refund` moves money, `order_history` reads.
+        let (mut money_noun, mut record_noun) = (false, false);
         identifier_words(name, |w| {
             if best.is_none() {
                 best = tool_verb(w);
+            } else {
+                money_noun |= MONEY_NOUNS.contains(&w);
+                record_noun |= RECORD_NOUNS.contains(&w);
             }
         });
+        match best {
+            Some((ToolAccess::Write, _)) if money_noun => best = Some((ToolAccess::Irreversible, "moves money")),
+            Some((ToolAccess::Irreversible, "moves money")) if record_noun => best = Some((ToolAccess::Read, "reads")),
+            _ => {}
+        }
         if best.is_none() {
             if let Some(d) = description {
                 let d = &d[..floor_boundary(d, TOOL_DESCRIPTION_CAP)];
@@ -1737,6 +1842,7 @@ pub fn classify(req: &ChatRequest, tenant: Option<&str>) -> Classification {
     let last_user = req.messages.iter().rposition(|m| m.role == Role::User);
     let mut scan = Scan::default();
     let mut system_chars = 0u64;
+    let mut system_left = SYSTEM_CAP;
     let mut earlier_scanned = 0usize;
     for (i, m) in req.messages.iter().enumerate().rev() {
         if m.content.as_ref().is_some_and(Content::has_image) {
@@ -1762,7 +1868,11 @@ pub fn classify(req: &ChatRequest, tenant: Option<&str>) -> Classification {
             }
         } else if matches!(m.role, Role::System | Role::Developer) {
             system_chars += parts.iter().map(|p| p.chars().count() as u64).sum::<u64>();
-            f.truncated |= scan_turn(&mut scan, &parts, SYSTEM_CAP, 0, 1.0, false);
+            let bytes: usize = parts.iter().map(|p| p.len()).sum();
+            scan.operator_text = true;
+            f.truncated |= scan_turn(&mut scan, &parts, system_left, 0, 1.0, false);
+            scan.operator_text = false;
+            system_left = system_left.saturating_sub(bytes);
         } else if earlier_scanned < EARLIER_TURNS {
             earlier_scanned += 1;
             f.truncated |= scan_turn(&mut scan, &parts, 0, EARLIER_CAP, 0.5, false);
@@ -2190,6 +2300,9 @@ fn decide_risk(req: &ChatRequest, s: &Scan) -> (RiskTier, String) {
         }
         raise(RiskTier::High, format!("personal data: {} number", kinds.join(", ")), &mut tier, &mut why);
     }
+    if s.credentials > 0 {
+        raise(RiskTier::High, format!("credentials: {} API or private key{}", s.credentials, if s.credentials == 1 { "" } else { "s" }), &mut tier, &mut why);
+    }
     let contacts = s.emails + s.phones;
     let personal_words = n(cue::PERSONAL);
     if contacts + personal_words > 0 {
@@ -2234,7 +2347,7 @@ fn decide_risk(req: &ChatRequest, s: &Scan) -> (RiskTier, String) {
         }
     }
     let reason = if why.is_empty() {
-        "low: no money, legal, medical, personal-data or tool-write cues".to_string()
+        "low: no money, legal, medical, personal-data, credential or tool-write cues".to_string()
     } else {
         format!("{}: {}", tier.as_str(), why.join("; "))
     };
@@ -2476,6 +2589,18 @@ mod tests {
         let mut off = legacy;
         off["function_call"] = json!("none");
         assert!(classify(&req(off)).risk < RiskTier::Irreversible);
+        // A writing verb that makes a payment moves money; a record of one is read.
+        let access = |name: &str| {
+            let c = classify(&req(json!({"model": "m", "messages": [{"role": "user", "content": "do it"}], "tools": [tool(name, "")]})));
+            c.risk
+        };
+        for name in ["create_refund", "createPayment", "create_transfer", "submit_order", "update_bank_account", "place_order"] {
+            assert_eq!(access(name), RiskTier::Irreversible, "{name}");
+        }
+        for name in ["track_order", "order_history", "get_order", "refund_status"] {
+            assert!(access(name) < RiskTier::High, "{name}: {:?}", access(name));
+        }
+        assert_eq!(access("add_contact"), RiskTier::High, "an ordinary write");
     }
 
     #[test]
@@ -2594,6 +2719,66 @@ mod tests {
         let c = classify(&user(&cjk));
         assert!(c.features.scanned_bytes <= LAST_TURN_HEAD + LAST_TURN_TAIL);
         assert_eq!(c.features.language, "zh");
+        // Many system messages share one cap.
+        let mut many: Vec<_> = (0..400).map(|_| json!({"role": "system", "content": "Follow the rules. ".repeat(110)})).collect();
+        many.push(json!({"role": "user", "content": "hi"}));
+        let c = classify(&req(json!({"model": "m", "messages": many})));
+        assert!(c.features.truncated);
+        assert!(c.features.scanned_bytes <= SYSTEM_CAP + 2, "{}", c.features.scanned_bytes);
+    }
+
+    #[test]
+    fn the_operators_instructions_raise_no_risk_but_data_in_them_does() {
+        let with_system = |system: &str, user_text: &str| {
+            classify(&req(json!({"model": "m", "messages": [{"role": "system", "content": system}, {"role": "user", "content": user_text}]})))
+        };
+        let guardrail = "You are a support bot. Do not provide medical, legal or financial advice. Never ask for a card number, \
+            password or payment details; refunds over $50 need a human.";
+        let c = with_system(guardrail, "hi");
+        assert_eq!(c.risk, RiskTier::Low, "{}", c.risk_reason);
+        // The same words from the user still count.
+        assert!(with_system("You are a support bot.", "I need legal advice about my contract and a lawsuit clause").risk >= RiskTier::Medium);
+        // A customer's card number put in the system prompt is data, not an instruction.
+        let c = with_system("Customer card: 4111 1111 1111 1111.", "hi");
+        assert_eq!(c.risk, RiskTier::High, "{}", c.risk_reason);
+    }
+
+    #[test]
+    fn cards_pasted_with_their_expiry_and_credentials_are_high_risk() {
+        for text in [
+            "Please book it with my card 4111 1111 1111 1111 12/29 cvv 123",
+            "card number 4111 1111 1111 1111 123",
+            "4111111111111111 12/29",
+            "Amex 3782 822463 10005 exp 04/27",
+        ] {
+            let c = classify(&user(text));
+            assert_eq!(c.risk, RiskTier::High, "{text}: {}", c.risk_reason);
+            assert!(c.risk_reason.contains("card-like"), "{text}: {}", c.risk_reason);
+        }
+        for text in [
+            "Why does this fail? OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXyZ0aB3c",
+            "my key is AKIAIOSFODNN7EXAMPLE and the region is us-east-1",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----",
+            "token: ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        ] {
+            let c = classify(&user(text));
+            assert_eq!(c.risk, RiskTier::High, "{text}: {}", c.risk_reason);
+            assert!(c.risk_reason.contains("credentials"), "{text}: {}", c.risk_reason);
+        }
+        // Not credentials: a library's name, a short prefix.
+        assert!(!classify(&user("How do I use sk-learn pipelines with sk-image?")).risk_reason.contains("credentials"));
+    }
+
+    #[test]
+    fn timestamps_addresses_and_dotted_dates_are_not_personal_data() {
+        for text in [
+            r#"{"created_at": 1718065637866, "updated_at": 1718065637874, "seen_at": 1718065637881}"#,
+            "Why can't 192.168.100.200 reach 10.100.200.250 through 172.16.254.100?",
+            "15.01.2024 10:23:45 ERROR worker stopped\n16.01.2024 11:02:13 ERROR worker stopped\n17.01.2024 09:00:00 INFO started",
+        ] {
+            let c = classify(&user(text));
+            assert_eq!(c.risk, RiskTier::Low, "{text}: {}", c.risk_reason);
+        }
     }
 
     #[test]
