@@ -94,6 +94,9 @@ pub struct Cost {
     pub cached_input: Usd,
     pub cache_write: Usd,
     pub output: Usd,
+    /// What the host charged beyond (or, negative, short of) the parts at this row's prices,
+    /// when it said what it charged ([`Usage::billed`]).
+    pub billed_difference: Usd,
     pub total: Usd,
 }
 
@@ -264,6 +267,7 @@ impl ModelPrice {
             output: rates.output.times(plain_output - audio_output)
                 + self.audio_output.unwrap_or(rates.output).times(audio_output)
                 + self.reasoning.unwrap_or(Usd::ZERO).times(reasoning),
+            billed_difference: Usd::ZERO,
             total: Usd::ZERO,
         };
         if batch && self.batch_discount_ppm > 0 {
@@ -273,6 +277,19 @@ impl ModelPrice {
             }
         }
         cost.total = cost.input + cost.cached_input + cost.cache_write + cost.output;
+        cost
+    }
+
+    /// What a call this row priced was charged: its [`cost`](Self::cost), or what the host said
+    /// it charged when it did (OpenRouter serves a model from whichever of its providers, each at
+    /// its own price). Only for the call itself: a baseline or an estimate prices the usage at a
+    /// row's prices.
+    pub fn charge(&self, usage: &Usage) -> Cost {
+        let mut cost = self.cost(usage, false);
+        if let Some(billed) = usage.billed {
+            cost.billed_difference = billed - cost.total;
+            cost.total = billed;
+        }
         cost
     }
 }

@@ -68,11 +68,15 @@ impl Receipt {
         price_key: &str,
         baseline_price_key: Option<&str>,
     ) -> Receipt {
-        let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.cost(&u, false)));
+        let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.charge(&u)));
         // A client that named no model of the catalog (a policy's `auto`) asked for nothing to
         // save against: the served model is its baseline, and no saving is claimed.
         let baseline_key = baseline_price_key.unwrap_or(price_key);
-        let baseline = usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, p, baseline_key == price_key), false).total));
+        let baseline = match (baseline_key == price_key, cost) {
+            // The model asked for served it: what it was charged is what it costs.
+            (true, Some(cost)) => Some(cost.total),
+            _ => usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, p, baseline_key == price_key), false).total)),
+        };
         Receipt {
             request_id: request_id.to_string(),
             provider: provider.to_string(),
@@ -162,6 +166,20 @@ mod tests {
         assert_eq!(h["x-costrouter-route-reason"], "requested model cheap??x: y");
         assert_eq!(r.savings().unwrap().to_string(), "0.00329");
         assert_eq!(r.summary()["savings_usd"], "0.00329");
+    }
+
+    #[test]
+    fn a_hosts_own_charge_settles_the_call_and_not_the_baseline() {
+        let prices = PriceTable::from_json(r#"{"models":{"llama":{"input":0.1,"output":0.3},"dear":{"input":2.5,"output":10}}}"#).unwrap();
+        // The table says $0.00013; the host served it from a dearer provider and says $0.0004.
+        let usage = Usage { input_tokens: 1000, output_tokens: 100, billed: Some(Usd::parse_decimal("0.0004").unwrap()), ..Usage::default() };
+        let r = Receipt::priced("r", "openrouter", "llama", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("dear"));
+        let cost = r.cost.unwrap();
+        assert_eq!((cost.total.to_string(), cost.billed_difference.to_string()), ("0.0004".to_string(), "0.00027".to_string()));
+        assert_eq!(r.baseline.unwrap().to_string(), "0.0035", "the baseline is the asked model's price for the usage");
+        // The model asked for served it: no saving claimed from the host's price.
+        let same = Receipt::priced("r", "openrouter", "llama", "direct", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("llama"));
+        assert_eq!(same.savings().unwrap(), Usd::ZERO);
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct Usage {
     /// one and a project may default to one): it selects the prices.
     #[serde(default, skip_serializing_if = "ServiceTier::is_standard")]
     pub service_tier: ServiceTier,
+    /// What the host says it charged for the call, in dollars (OpenRouter's `usage.cost`, plus
+    /// `cost_details.upstream_inference_cost` with a key of the operator's own): such a host
+    /// bills whichever of its providers served the request, at that provider's price, so this
+    /// settles the call rather than the pricing row (`pricing::ModelPrice::charge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed: Option<crate::money::Usd>,
 }
 
 /// OpenAI's processing tiers (`service_tier` in a response): priority costs more than standard,
@@ -90,6 +96,14 @@ fn count(v: &Value, path: &str) -> u64 {
     path.split('/').skip(1).try_fold(v, |at, key| at.get(key)).and_then(Value::as_u64).unwrap_or(0)
 }
 
+/// OpenRouter's charge for a call in dollars: `cost`, and with a key of the operator's own
+/// (BYOK, where `cost` is OpenRouter's fee alone) the upstream provider's charge beside it.
+fn reported_charge(usage: &Value) -> Option<crate::money::Usd> {
+    let dollars = |v: Option<&Value>| v.and_then(Value::as_f64).filter(|d| d.is_finite() && *d >= 0.0).and_then(crate::money::Usd::per_token_from_usd);
+    let fee = dollars(usage.get("cost"))?;
+    Some(fee + dollars(usage.pointer("/cost_details/upstream_inference_cost")).unwrap_or_default())
+}
+
 impl Usage {
     /// Input tokens billed at the plain input price (text and audio).
     pub fn uncached_input_tokens(&self) -> u64 {
@@ -123,6 +137,7 @@ impl Usage {
             audio_output_tokens: count(usage, "/completion_tokens_details/audio_tokens").min(count(usage, "/completion_tokens")),
             // In the response around the usage object; `providers::openai` sets it.
             service_tier: ServiceTier::Standard,
+            billed: reported_charge(usage),
         }
         .with_deepseek_cache(usage)
         .with_reasoning_beside_completion(usage))
@@ -167,6 +182,7 @@ impl Usage {
             cached_audio_input_tokens: 0,
             audio_output_tokens: 0,
             service_tier: ServiceTier::Standard,
+            billed: None,
         }
     }
 
@@ -187,6 +203,7 @@ impl Usage {
             cached_audio_input_tokens: modality_tokens(meta.get("cacheTokensDetails"), "AUDIO").min(cached),
             audio_output_tokens: modality_tokens(meta.get("candidatesTokensDetails"), "AUDIO").min(count(meta, "/candidatesTokenCount")),
             service_tier: ServiceTier::Standard,
+            billed: None,
         }
     }
 
@@ -195,7 +212,7 @@ impl Usage {
     /// billed as free.
     pub fn from_openai_embeddings(usage: &Value) -> Option<Usage> {
         let tokens = usage.get("prompt_tokens").and_then(Value::as_u64).or_else(|| usage.get("total_tokens").and_then(Value::as_u64))?;
-        Some(Usage { input_tokens: tokens, ..Usage::default() })
+        Some(Usage { input_tokens: tokens, billed: reported_charge(usage), ..Usage::default() })
     }
 
     /// The usage of two calls together (batches of one request): every count added; the tier is
@@ -212,6 +229,10 @@ impl Usage {
             cached_audio_input_tokens: self.cached_audio_input_tokens + other.cached_audio_input_tokens,
             audio_output_tokens: self.audio_output_tokens + other.audio_output_tokens,
             service_tier: self.service_tier,
+            billed: match (self.billed, other.billed) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            },
         }
     }
 
@@ -230,6 +251,7 @@ impl Usage {
         if !other.service_tier.is_standard() {
             self.service_tier = other.service_tier;
         }
+        self.billed = self.billed.max(other.billed);
     }
 
     /// The usage object the router returns to OpenAI clients, whatever the provider.
@@ -270,6 +292,21 @@ mod tests {
         // A total short of the parts, or none, changes nothing.
         let short = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 5})).unwrap();
         assert_eq!((short.output_tokens, short.reasoning_tokens), (3, 0));
+    }
+
+    #[test]
+    fn openrouter_says_what_it_charged() {
+        let u = Usage::from_openai(&json!({"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050, "cost": 0.00123})).unwrap();
+        assert_eq!(u.billed, Some(crate::money::Usd(1_230_000_000)));
+        // With the operator's own key, `cost` is OpenRouter's fee and the provider's charge is beside it.
+        let byok = Usage::from_openai(&json!({"prompt_tokens": 1000, "completion_tokens": 50, "cost": 0.00005, "is_byok": true,
+            "cost_details": {"upstream_inference_cost": 0.001}})).unwrap();
+        assert_eq!(byok.billed, Some(crate::money::Usd(1_050_000_000)));
+        assert_eq!(Usage::from_openai(&json!({"prompt_tokens": 1, "completion_tokens": 1})).unwrap().billed, None);
+        assert_eq!(Usage::from_openai(&json!({"prompt_tokens": 1, "completion_tokens": 1, "cost": -1})).unwrap().billed, None);
+        // Two embeddings batches: both charges.
+        let batch = Usage::from_openai_embeddings(&json!({"prompt_tokens": 10, "cost": 0.000001})).unwrap();
+        assert_eq!(batch.plus(&batch).billed, Some(crate::money::Usd(2_000_000)));
     }
 
     #[test]

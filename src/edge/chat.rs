@@ -769,7 +769,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     let caps = OutputCaps { answered: cap_of(candidate), stronger: decision.candidates[i + 1..].iter().find(|c| c.model != candidate.model).and_then(cap_of) };
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, caps) {
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
-                        let cost = cfg.prices.get(&candidate.price_key).map(|p| p.cost(&usage, false).total).unwrap_or_default();
+                        let cost = cfg.prices.get(&candidate.price_key).map(|p| p.charge(&usage).total).unwrap_or_default();
                         attempts.escalation_cost += cost;
                         rc.note_other_call(&provider.id, &candidate.upstream_model, &usage, cost);
                         attempts.escalations.push(format!("{} escalated ({why}; ${cost})", candidate.model));

@@ -124,6 +124,9 @@ before(async () => {
   for (const i of [0, 1]) {
     catalog.models[`emb-limited-${i}`] = { mode: 'embedding', price_key: 'text-embedding-3-small', deployments: [{ provider: 'openai', upstream_model: `emb-limited-${i}` }] };
   }
+  // OpenRouter (its preset, served by the fake OpenAI), which says what it charged.
+  catalog.providers.openrouter = { preset: 'openrouter', base_url: `${r.upstream.url}/openai/v1`, key_secret: 'OPENAI_API_KEY' };
+  catalog.models['or-llama'] = { deployments: [{ provider: 'openrouter', upstream_model: 'meta-llama/llama-3.3-70b-instruct' }], price_key: 'mistral-small' };
   // A Gemini deployment of its own for the quota test (a refusal holds its deployment).
   catalog.models['gemini-limited'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-limited' }], price_key: 'gemini-2.5-flash' };
   // Gemini 3, whose function calls carry thought signatures it wants back.
@@ -1283,6 +1286,23 @@ test('the Azure OpenAI SDK\'s paths work: the deployment in the path is the mode
   const unknown = await azure('no-such-model/chat/completions', { messages: [{ role: 'user', content: 'hello' }] });
   assert.equal(unknown.status, 404);
   assert.equal((await unknown.json()).error.code, 'model_not_found');
+});
+
+test("OpenRouter's own charge settles the call, streamed or not", async () => {
+  // OpenRouter served the model from a dearer provider than the catalog's row prices: $0.0004.
+  const usage = { prompt_tokens: 1000, completion_tokens: 100, total_tokens: 1100, cost: 0.0004 };
+  r.upstream.script({ provider: 'openai', model: 'meta-llama/llama-3.3-70b-instruct', times: 2, response: { usage } });
+  const resp = await r.chat(hello('or-llama'));
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), '0.0004');
+  // The model asked for served it: its baseline is what it cost, no saving.
+  assert.equal(resp.headers.get('x-costrouter-baseline-cost-usd'), '0.0004');
+  assert.notEqual(costOfOpenAiUsage('mistral-small', usage), '0.0004', 'the row prices it otherwise');
+  const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+  assert.equal(ev.cost_usd, 0.0004);
+  const streamed = await r.chat(hello('or-llama', { stream: true }));
+  const trailer = trailerOf((await readSse(streamed)).comments);
+  assert.equal(trailer.cost_usd, '0.0004');
 });
 
 test('an alias is served and reported as such', async () => {
