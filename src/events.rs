@@ -218,8 +218,8 @@ impl CostEvent {
     /// answer's and those of the calls made before it (a cascade's weak answers, a provider
     /// embedder's lookup, failed attempts that were billed).
     pub fn tokens_used(&self) -> u64 {
-        let others: u64 = self.shape.other_calls.iter().map(|c| c.input_tokens + c.output_tokens).sum();
-        self.input_tokens + self.output_tokens + others
+        let others = self.shape.other_calls.iter().fold(0u64, |sum, c| sum.saturating_add(c.input_tokens).saturating_add(c.output_tokens));
+        self.input_tokens.saturating_add(self.output_tokens).saturating_add(others)
     }
 
     /// The Analytics Engine data point, as the JSON `writeDataPoint` takes: the tenant as its

@@ -99,7 +99,7 @@ pub const UNSEEN_REASONING_TOKENS_PER_SEC: f64 = 100.0;
 pub fn with_unseen_reasoning(usage: Usage, thinking_ms: f64, output_cap: u64) -> Usage {
     let room = output_cap.saturating_sub(usage.output_tokens);
     let reasoning = ((thinking_ms.max(0.0) / 1000.0 * UNSEEN_REASONING_TOKENS_PER_SEC) as u64).min(room);
-    Usage { output_tokens: usage.output_tokens + reasoning, reasoning_tokens: reasoning, ..usage }
+    Usage { output_tokens: usage.output_tokens.saturating_add(reasoning), reasoning_tokens: reasoning, ..usage }
 }
 
 impl StreamSession {

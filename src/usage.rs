@@ -116,7 +116,7 @@ impl Usage {
     }
 
     pub fn total_tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// OpenAI `usage` object (chat completions), as found in a response or the last stream chunk.
@@ -171,7 +171,8 @@ impl Usage {
         let read = count(usage, "/cache_read_input_tokens");
         let write = count(usage, "/cache_creation_input_tokens");
         Usage {
-            input_tokens: uncached + read + write,
+            // A host's counts are not trusted to be sane: a sum that wraps would bill ~nothing.
+            input_tokens: uncached.saturating_add(read).saturating_add(write),
             cached_input_tokens: read,
             cache_write_tokens: write,
             // `cache_creation` splits the writes by lifetime (`ephemeral_5m_input_tokens` too).
@@ -191,11 +192,11 @@ impl Usage {
         let thoughts = count(meta, "/thoughtsTokenCount");
         let cached = count(meta, "/cachedContentTokenCount");
         Usage {
-            input_tokens: count(meta, "/promptTokenCount") + count(meta, "/toolUsePromptTokenCount"),
+            input_tokens: count(meta, "/promptTokenCount").saturating_add(count(meta, "/toolUsePromptTokenCount")),
             cached_input_tokens: cached,
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
-            output_tokens: count(meta, "/candidatesTokenCount") + thoughts,
+            output_tokens: count(meta, "/candidatesTokenCount").saturating_add(thoughts),
             reasoning_tokens: thoughts,
             // `promptTokensDetails` splits the prompt (cached part included) by modality;
             // `cacheTokensDetails` the cached part.
@@ -219,15 +220,15 @@ impl Usage {
     /// the first call's.
     pub fn plus(&self, other: &Usage) -> Usage {
         Usage {
-            input_tokens: self.input_tokens + other.input_tokens,
-            cached_input_tokens: self.cached_input_tokens + other.cached_input_tokens,
-            cache_write_tokens: self.cache_write_tokens + other.cache_write_tokens,
-            cache_write_1h_tokens: self.cache_write_1h_tokens + other.cache_write_1h_tokens,
-            output_tokens: self.output_tokens + other.output_tokens,
-            reasoning_tokens: self.reasoning_tokens + other.reasoning_tokens,
-            audio_input_tokens: self.audio_input_tokens + other.audio_input_tokens,
-            cached_audio_input_tokens: self.cached_audio_input_tokens + other.cached_audio_input_tokens,
-            audio_output_tokens: self.audio_output_tokens + other.audio_output_tokens,
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            cached_input_tokens: self.cached_input_tokens.saturating_add(other.cached_input_tokens),
+            cache_write_tokens: self.cache_write_tokens.saturating_add(other.cache_write_tokens),
+            cache_write_1h_tokens: self.cache_write_1h_tokens.saturating_add(other.cache_write_1h_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            reasoning_tokens: self.reasoning_tokens.saturating_add(other.reasoning_tokens),
+            audio_input_tokens: self.audio_input_tokens.saturating_add(other.audio_input_tokens),
+            cached_audio_input_tokens: self.cached_audio_input_tokens.saturating_add(other.cached_audio_input_tokens),
+            audio_output_tokens: self.audio_output_tokens.saturating_add(other.audio_output_tokens),
             service_tier: self.service_tier,
             billed: match (self.billed, other.billed) {
                 (Some(a), Some(b)) => Some(a + b),
@@ -292,6 +293,15 @@ mod tests {
         // A total short of the parts, or none, changes nothing.
         let short = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 5})).unwrap();
         assert_eq!((short.output_tokens, short.reasoning_tokens), (3, 0));
+    }
+
+    #[test]
+    fn absurd_counts_saturate_instead_of_wrapping_to_nothing() {
+        let u = Usage::from_anthropic(&json!({"input_tokens": u64::MAX, "cache_read_input_tokens": 5, "output_tokens": 1}));
+        assert_eq!((u.input_tokens, u.total_tokens()), (u64::MAX, u64::MAX));
+        let g = Usage::from_gemini(&json!({"promptTokenCount": u64::MAX, "toolUsePromptTokenCount": 2, "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 3}));
+        assert_eq!((g.input_tokens, g.output_tokens), (u64::MAX, u64::MAX));
+        assert_eq!(g.plus(&g).input_tokens, u64::MAX);
     }
 
     #[test]

@@ -936,8 +936,10 @@ fn charge_billed_prompt(rc: &RequestContext, cfg: &RouterConfig, candidate: &Can
 /// The cascade asked for logprobs the client did not: they are not the client's to receive.
 fn strip_logprobs(body: &mut Value) {
     if let Some(choices) = body.get_mut("choices").and_then(Value::as_array_mut) {
-        for c in choices {
-            c["logprobs"] = Value::Null;
+        // A choice that is not an object (a broken host's answer) has none to strip; indexing it
+        // as one would panic.
+        for c in choices.iter_mut().filter_map(Value::as_object_mut) {
+            c.insert("logprobs".into(), Value::Null);
         }
     }
 }

@@ -57,11 +57,9 @@ pub enum GeminiSchema {
 /// `enum` or `const` that is not all strings (`"enum": [1, 2, 3]`), which `Schema` cannot say
 /// (its enums are strings) and the conversion would drop, letting the model answer 7.
 pub fn for_gemini(schema: &Value) -> GeminiSchema {
-    let converted = to_gemini_schema(schema);
-    if fits_gemini_schema(&converted) && !has_non_string_choices(schema) {
-        GeminiSchema::Schema(converted)
-    } else {
-        GeminiSchema::JsonSchema(as_json_schema(schema))
+    match converted_within_budget(schema) {
+        Some(converted) if fits_gemini_schema(&converted) && !has_non_string_choices(schema) => GeminiSchema::Schema(converted),
+        _ => GeminiSchema::JsonSchema(as_json_schema(schema)),
     }
 }
 
@@ -106,10 +104,35 @@ pub fn as_json_schema(schema: &Value) -> Value {
     schema
 }
 
-/// The Gemini form of `schema`.
-pub fn to_gemini_schema(schema: &Value) -> Value {
+/// The Gemini form of `schema` (an untyped object if it would be larger than [`BUDGET`]).
+#[cfg(test)]
+fn to_gemini_schema(schema: &Value) -> Value {
+    converted_within_budget(schema).unwrap_or_else(|| serde_json::json!({"type": "object"}))
+}
+
+/// What inlining may build, in units of a node (64) plus the bytes of the text it copies:
+/// about 4 MB. A definition that refers to itself k times grows as k to the power of
+/// [`MAX_REF_DEPTH`] when inlined: five self-references in a 400-byte schema made 300 MB. Such
+/// a schema goes as JSON Schema, whose `$ref`s Gemini follows itself.
+const BUDGET: usize = 4 << 20;
+const NODE_COST: usize = 64;
+
+/// The Gemini form of `schema`, or `None` when it would outgrow [`BUDGET`].
+fn converted_within_budget(schema: &Value) -> Option<Value> {
     let defs = definitions(schema);
-    convert(schema, &defs, 0)
+    let mut budget = BUDGET;
+    let converted = convert(schema, &defs, 0, &mut budget);
+    (budget > 0).then_some(converted)
+}
+
+/// The text a copied keyword value brings (its strings' bytes; a number or flag a word).
+fn copy_cost(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items.iter().map(copy_cost).sum::<usize>() + 8,
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + copy_cost(v)).sum::<usize>() + 8,
+        _ => 8,
+    }
 }
 
 fn definitions(root: &Value) -> Map<String, Value> {
@@ -124,20 +147,25 @@ fn definitions(root: &Value) -> Map<String, Value> {
     defs
 }
 
-fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
+fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut usize) -> Value {
+    // Spent: what is built from here on is thrown away (the schema goes as JSON Schema).
+    if *budget == 0 {
+        return Value::Null;
+    }
+    *budget = budget.saturating_sub(NODE_COST);
     let Value::Object(obj) = schema else {
         // `true` / `{}`: anything. Gemini needs a type; an object is the loosest it has.
         return serde_json::json!({"type": "object"});
     };
     if let Some(target) = obj.get("$ref").and_then(Value::as_str) {
         let resolved = match defs.get(target) {
-            Some(def) if depth < MAX_REF_DEPTH => convert(def, defs, depth + 1),
+            Some(def) if depth < MAX_REF_DEPTH => convert(def, defs, depth + 1, budget),
             _ => serde_json::json!({"type": "object"}),
         };
         // Siblings of a `$ref` (a description, say) still apply.
         let mut siblings = obj.clone();
         siblings.remove("$ref");
-        return if siblings.is_empty() { resolved } else { merge(resolved, convert(&Value::Object(siblings), defs, depth)) };
+        return if siblings.is_empty() { resolved } else { merge(resolved, convert(&Value::Object(siblings), defs, depth, budget)) };
     }
     let mut out = Map::new();
     let mut nullable = obj.get("nullable").and_then(Value::as_bool).unwrap_or(false);
@@ -166,7 +194,7 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
             "properties" => {
                 if let Value::Object(props) = value {
                     // Property names are the caller's data, kept as they are.
-                    out.insert("properties".into(), Value::Object(props.iter().map(|(n, s)| (n.clone(), convert(s, defs, depth))).collect()));
+                    out.insert("properties".into(), Value::Object(props.iter().map(|(n, s)| (n.clone(), convert(s, defs, depth, budget))).collect()));
                 }
             }
             "items" => {
@@ -175,7 +203,7 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
                     Value::Array(list) => list.first().cloned().unwrap_or(Value::Bool(true)),
                     other => other.clone(),
                 };
-                out.insert("items".into(), convert(&item, defs, depth));
+                out.insert("items".into(), convert(&item, defs, depth, budget));
             }
             "anyOf" | "oneOf" => {
                 if let Value::Array(list) = value {
@@ -184,7 +212,7 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
                         if member.get("type").and_then(Value::as_str) == Some("null") && member.as_object().is_some_and(|m| m.len() == 1) {
                             nullable = true;
                         } else {
-                            alternatives.push(convert(member, defs, depth));
+                            alternatives.push(convert(member, defs, depth, budget));
                         }
                     }
                     match alternatives.len() {
@@ -199,7 +227,7 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
             "allOf" => {
                 if let Value::Array(list) = value {
                     for member in list {
-                        out = merge(Value::Object(out), convert(member, defs, depth)).as_object().cloned().unwrap_or_default();
+                        out = merge(Value::Object(out), convert(member, defs, depth, budget)).as_object().cloned().unwrap_or_default();
                     }
                 }
             }
@@ -221,6 +249,7 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize) -> Value {
             // Other formats (`email`, `uri`, ...) are refused by Gemini; `nullable` is settled below.
             "format" | "nullable" => {}
             k if KEPT.contains(&k) => {
+                *budget = budget.saturating_sub(copy_cost(value));
                 out.insert(k.to_string(), value.clone());
             }
             _ => {}
@@ -350,5 +379,23 @@ mod tests {
         for some in [json!({"type": "object", "additionalProperties": {"type": "string"}}), json!({"anyOf": [{"type": "object"}]}), json!({"type": "object", "properties": {"q": {}}})] {
             assert!(!takes_no_arguments(&some), "{some}");
         }
+    }
+
+    #[test]
+    fn a_schema_that_would_grow_past_the_budget_goes_as_json_schema() {
+        // A definition referring to itself eight times: inlined to depth 8 it would be 8^8 nodes.
+        let props: serde_json::Map<String, Value> = (0..8).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/A"}))).collect();
+        let schema = json!({"type": "object", "$defs": {"A": {"type": "object", "properties": props}}, "properties": {"a": {"$ref": "#/$defs/A"}}});
+        assert_eq!(converted_within_budget(&schema), None, "inlining stops at the budget");
+        assert!(matches!(for_gemini(&schema), GeminiSchema::JsonSchema(_)));
+        // A long description copied at every inlining counts too.
+        let described = json!({"type": "object", "$defs": {"A": {"type": "object", "description": "d".repeat(100_000),
+            "properties": {"x": {"$ref": "#/$defs/A"}, "y": {"$ref": "#/$defs/A"}}}}, "properties": {"a": {"$ref": "#/$defs/A"}}});
+        assert_eq!(converted_within_budget(&described), None);
+        // An ordinary nested schema is converted as before.
+        let nested = json!({"type": "object", "$defs": {"B": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+            "properties": {"b": {"$ref": "#/$defs/B"}, "c": {"type": "array", "items": {"$ref": "#/$defs/B"}}}});
+        assert!(converted_within_budget(&nested).is_some());
+        assert!(matches!(for_gemini(&nested), GeminiSchema::Schema(_)));
     }
 }

@@ -75,7 +75,7 @@ pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, adapter_o
         return None;
     }
     let cap = adapter_output_cap?;
-    prices.get(price_key)?.cannot_take(prompt_tokens + cap, Some(cap))
+    prices.get(price_key)?.cannot_take(prompt_tokens.saturating_add(cap), Some(cap))
 }
 
 /// What keeps a user on one arm of a split: the tenant and user, so one tenant's `user` ids

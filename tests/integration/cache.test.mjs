@@ -369,3 +369,19 @@ test("a cascade's answer is not served to a cascade that judges answers otherwis
   assert.equal(strict.headers.get('x-costrouter-cache'), 'miss');
   await strict.arrayBuffer();
 });
+
+test("a broken host's answer under a cascade's logprobs is served or refused, never a worker exception", async () => {
+  // Choices that are not objects: the router strips the logprobs it asked for from each choice.
+  const broken = { id: 'chatcmpl-broken', object: 'chat.completion', model: 'gpt-4o', choices: [0] };
+  r.upstream.script([
+    { provider: 'openai', model: 'gpt-4o-mini', response: { body: broken } },
+    { provider: 'openai', model: 'gpt-4o', response: { body: broken } },
+  ]);
+  const resp = await r.chat(fresh(), { key: KEYS.policyco, headers: { 'x-costrouter-feature': 'strict' } });
+  const text = await resp.text();
+  assert.ok(resp.status === 200 || resp.status === 502, `${resp.status} ${text}`);
+  assert.doesNotThrow(() => JSON.parse(text), text);
+  // The isolate is whole: the next request is served.
+  const next = await r.chat(fresh(), { key: KEYS.policyco, headers: { 'x-costrouter-feature': 'strict' } });
+  assert.equal(next.status, 200, await next.clone().text());
+});
