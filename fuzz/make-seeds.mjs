@@ -80,6 +80,7 @@ writeSeeds('policy_loader', Object.fromEntries(
 // Streams: what each provider really sends (as the fake upstream plays it), plain and with a tool call.
 const up = await startFakeUpstream({ port: 0 });
 const streams = {};
+const answers = {};
 try {
   const ask = async (name, path, headers, body) => {
     const r = await fetch(`${up.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
@@ -101,6 +102,22 @@ try {
       ...(withTools ? { tools: [{ functionDeclarations: [{ name: 'get_weather', parameters: { type: 'object' } }] }] } : {}),
     });
   }
+  // Whole answers (and an embeddings answer), as each provider sends them.
+  const whole = async (name, path, headers, body) => {
+    const r = await fetch(`${up.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    if (r.status !== 200) throw new Error(`${name}: HTTP ${r.status} ${await r.text()}`);
+    answers[name] = Buffer.from(await r.arrayBuffer());
+  };
+  const oa = { model: 'gpt-4o-mini', messages: [user], tools };
+  await whole('openai', '/openai/v1/chat/completions', { authorization: `Bearer ${TEST_KEYS.openai}` }, oa);
+  await whole('azure', '/azure/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21', { 'api-key': TEST_KEYS.azure }, oa);
+  await whole('anthropic', '/anthropic/v1/messages', { 'x-api-key': TEST_KEYS.anthropic, 'anthropic-version': '2023-06-01' }, {
+    model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: user.content }], tools: [{ name: 'get_weather', input_schema: { type: 'object' } }],
+  });
+  await whole('gemini', '/gemini/v1beta/models/gemini-2.5-flash:generateContent', { 'x-goog-api-key': TEST_KEYS.gemini }, {
+    contents: [{ role: 'user', parts: [{ text: user.content }] }], tools: [{ functionDeclarations: [{ name: 'get_weather', parameters: { type: 'object' } }] }],
+  });
+  await whole('openai-embeddings', '/openai/v1/embeddings', { authorization: `Bearer ${TEST_KEYS.openai}` }, { model: 'text-embedding-3-small', input: ['a', 'b'] });
 } finally {
   await up.close();
 }
@@ -116,4 +133,24 @@ writeSeeds('stream_translators', Object.fromEntries(Object.entries(streams).map(
   const index = providerIndex[k.replace(/-tools$/, '')];
   return [k, Buffer.concat([Buffer.from([(index << 1) | 1, 0]), v])];
 })));
-console.log(`seeds written: ${Object.keys(streams).length} streams`);
+// provider_answers input: [selector][body]. The selector's low four bits index all_providers()
+// as above; its high bits the target's model list (gpt-4o-mini, o4-mini, claude-sonnet-4-5,
+// gemini-2.5-flash). Errors as the providers word them, with usage that disagrees with itself.
+const modelIndex = { openai: 0, azure: 0, anthropic: 2, gemini: 3, 'openai-embeddings': 0 };
+const answerSeeds = Object.fromEntries(Object.entries(answers).map(([k, v]) => {
+  const index = providerIndex[k.replace(/-embeddings$/, '')];
+  return [`answer-${k}`, Buffer.concat([Buffer.from([index | (modelIndex[k] << 4)]), v])];
+}));
+const errors = {
+  'openai-unsupported': [5, { error: { message: "Unsupported parameter: 'temperature' is not supported with this model.", type: 'invalid_request_error', param: 'temperature', code: 'unsupported_parameter' } }],
+  'openai-429': [5, { error: { message: 'Rate limit reached for gpt-4o-mini in organization org-abc on tokens per min (TPM): Limit 200000, Used 199000. Please try again in 1.2s.', type: 'tokens', code: 'rate_limit_exceeded' } }],
+  'anthropic-overloaded': [0, { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }],
+  'gemini-quota': [2, { error: { code: 429, message: 'Resource has been exhausted', status: 'RESOURCE_EXHAUSTED', details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '17s' }] } }],
+  'mistral-422': [5, { detail: [{ type: 'extra_forbidden', loc: ['body', 'user'], msg: 'Extra inputs are not permitted' }] }],
+  'usage-disagrees': [5, { choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 18446744073709551615, cost: 1e300, prompt_tokens_details: { cached_tokens: 9, cache_write_tokens: 7, audio_tokens: 5 },
+      completion_tokens_details: { reasoning_tokens: 4, audio_tokens: 8 } } }],
+};
+for (const [k, [index, body]] of Object.entries(errors)) answerSeeds[`error-${k}`] = Buffer.concat([Buffer.from([index]), Buffer.from(JSON.stringify(body))]);
+writeSeeds('provider_answers', answerSeeds);
+console.log(`seeds written: ${Object.keys(streams).length} streams, ${Object.keys(answers).length} whole answers`);

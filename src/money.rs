@@ -136,6 +136,9 @@ mod tests {
         assert_eq!(Usd::parse_decimal("12.50"), Some(Usd(12_500_000_000_000)));
         assert_eq!(Usd::parse_decimal(".5"), Some(Usd(500_000_000_000)));
         assert_eq!(Usd::parse_decimal("-1"), Some(Usd(-PICOS_PER_USD)));
+        // A picodollar is the finest figure: twelve decimals, not thirteen.
+        assert_eq!(Usd::parse_decimal("0.000000000001"), Some(Usd(1)));
+        assert_eq!(Usd::parse_decimal("0.0000000000001"), None);
         for bad in ["", ".", "1.2.3", "abc", "1e3", "0.0000000000001"] {
             assert_eq!(Usd::parse_decimal(bad), None, "{bad}");
         }

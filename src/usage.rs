@@ -296,6 +296,27 @@ mod tests {
     }
 
     #[test]
+    fn usage_is_stored_compactly_and_read_back_whole() {
+        // Zero audio counts and the standard tier are left out of what is stored; others are kept.
+        let plain = Usage { input_tokens: 10, output_tokens: 2, ..Usage::default() };
+        let stored = serde_json::to_value(plain).unwrap();
+        assert!(stored.get("audio_input_tokens").is_none() && stored.get("service_tier").is_none() && stored.get("billed").is_none(), "{stored}");
+        let spoken = Usage { audio_input_tokens: 4, cached_audio_input_tokens: 1, audio_output_tokens: 2, service_tier: ServiceTier::Priority, billed: Some(crate::money::Usd(7)), ..plain };
+        let stored = serde_json::to_value(spoken).unwrap();
+        assert_eq!(stored["service_tier"], "priority");
+        assert_eq!(serde_json::from_value::<Usage>(stored).unwrap(), spoken);
+    }
+
+    #[test]
+    fn a_later_chunk_names_the_tier_and_a_standard_one_does_not_undo_it() {
+        let mut u = Usage { input_tokens: 10, ..Usage::default() };
+        u.merge_max(&Usage { output_tokens: 3, service_tier: ServiceTier::Flex, ..Usage::default() });
+        assert_eq!((u.input_tokens, u.output_tokens, u.service_tier), (10, 3, ServiceTier::Flex));
+        u.merge_max(&Usage::default());
+        assert_eq!(u.service_tier, ServiceTier::Flex);
+    }
+
+    #[test]
     fn absurd_counts_saturate_instead_of_wrapping_to_nothing() {
         let u = Usage::from_anthropic(&json!({"input_tokens": u64::MAX, "cache_read_input_tokens": 5, "output_tokens": 1}));
         assert_eq!((u.input_tokens, u.total_tokens()), (u64::MAX, u64::MAX));
