@@ -97,11 +97,13 @@ fn count(v: &Value, path: &str) -> u64 {
 }
 
 /// OpenRouter's charge for a call in dollars: `cost`, and with a key of the operator's own
-/// (BYOK, where `cost` is OpenRouter's fee alone) the upstream provider's charge beside it.
+/// (`is_byok`, where `cost` is OpenRouter's fee alone) the upstream provider's charge beside it.
+/// Without one, `upstream_inference_cost` repeats `cost` and is not added.
 fn reported_charge(usage: &Value) -> Option<crate::money::Usd> {
     let dollars = |v: Option<&Value>| v.and_then(Value::as_f64).filter(|d| d.is_finite() && *d >= 0.0).and_then(crate::money::Usd::per_token_from_usd);
     let fee = dollars(usage.get("cost"))?;
-    Some(fee + dollars(usage.pointer("/cost_details/upstream_inference_cost")).unwrap_or_default())
+    let byok = usage.get("is_byok").and_then(Value::as_bool) == Some(true);
+    Some(if byok { fee + dollars(usage.pointer("/cost_details/upstream_inference_cost")).unwrap_or_default() } else { fee })
 }
 
 impl Usage {
@@ -143,17 +145,20 @@ impl Usage {
         .with_reasoning_beside_completion(usage))
     }
 
-    /// xAI and Gemini's OpenAI-compatible endpoint count reasoning outside `completion_tokens`
-    /// but inside `total_tokens` (xAI: prompt 12, completion 1, reasoning 386, total 399;
-    /// Gemini: prompt 9, completion 3, total 105 and no reasoning field), and bill it as output:
-    /// the part of the total neither prompt nor completion is that reasoning. Hosts that count
-    /// reasoning inside the completion report a total of the two, and nothing changes.
+    /// Tokens a host counts in `total_tokens` but in neither `prompt_tokens` nor
+    /// `completion_tokens`, which it bills all the same. xAI counts reasoning so (prompt 12,
+    /// completion 1, reasoning 386, total 399): the reported reasoning that the gap holds is
+    /// output. The rest of a gap is billed as prompt: Gemini's tool-use prompt (grounding) as
+    /// gateways map it, or thinking Gemini's OpenAI-compatible endpoint reports nowhere else
+    /// (prompt 9, completion 3, total 105), which is at least not billed as nothing. Hosts whose
+    /// total is the two report no gap, and nothing changes.
     fn with_reasoning_beside_completion(mut self, usage: &Value) -> Usage {
         let Some(total) = usage.get("total_tokens").and_then(Value::as_u64) else { return self };
         let beside = total.saturating_sub(self.input_tokens.saturating_add(self.output_tokens));
         if beside > 0 {
-            self.output_tokens = self.output_tokens.saturating_add(beside);
-            self.reasoning_tokens = self.reasoning_tokens.max(beside).min(self.output_tokens);
+            let reasoning = if self.reasoning_tokens > 0 && self.reasoning_tokens <= beside { self.reasoning_tokens } else { 0 };
+            self.output_tokens = self.output_tokens.saturating_add(reasoning);
+            self.input_tokens = self.input_tokens.saturating_add(beside - reasoning);
         }
         self
     }
@@ -230,9 +235,10 @@ impl Usage {
             cached_audio_input_tokens: self.cached_audio_input_tokens.saturating_add(other.cached_audio_input_tokens),
             audio_output_tokens: self.audio_output_tokens.saturating_add(other.audio_output_tokens),
             service_tier: self.service_tier,
+            // Both charged, or the table prices the whole (one charge alone would drop the other call).
             billed: match (self.billed, other.billed) {
                 (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
+                _ => None,
             },
         }
     }
@@ -287,9 +293,10 @@ mod tests {
         let xai = Usage::from_openai(&json!({"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 399,
             "completion_tokens_details": {"reasoning_tokens": 386}})).unwrap();
         assert_eq!((xai.output_tokens, xai.reasoning_tokens), (387, 386));
-        // Gemini's OpenAI-compatible endpoint: the thinking only in the total.
+        // A gap no reported reasoning explains (Gemini's tool-use prompt through a gateway, or its
+        // OpenAI-compatible endpoint's thinking) is billed, as prompt.
         let gemini = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 105})).unwrap();
-        assert_eq!((gemini.output_tokens, gemini.reasoning_tokens), (96, 93));
+        assert_eq!((gemini.input_tokens, gemini.output_tokens, gemini.reasoning_tokens), (102, 3, 0));
         // A total short of the parts, or none, changes nothing.
         let short = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 5})).unwrap();
         assert_eq!((short.output_tokens, short.reasoning_tokens), (3, 0));
@@ -305,6 +312,23 @@ mod tests {
         let stored = serde_json::to_value(spoken).unwrap();
         assert_eq!(stored["service_tier"], "priority");
         assert_eq!(serde_json::from_value::<Usage>(stored).unwrap(), spoken);
+    }
+
+    #[test]
+    fn batches_add_every_count() {
+        let a = Usage { input_tokens: 1, cached_input_tokens: 2, cache_write_tokens: 3, cache_write_1h_tokens: 4, output_tokens: 5, reasoning_tokens: 6,
+            audio_input_tokens: 7, cached_audio_input_tokens: 8, audio_output_tokens: 9, ..Usage::default() };
+        let b = Usage { input_tokens: 10, cached_input_tokens: 20, cache_write_tokens: 30, cache_write_1h_tokens: 40, output_tokens: 50, reasoning_tokens: 60,
+            audio_input_tokens: 70, cached_audio_input_tokens: 80, audio_output_tokens: 90, ..Usage::default() };
+        let sum = a.plus(&b);
+        assert_eq!(
+            [sum.input_tokens, sum.cached_input_tokens, sum.cache_write_tokens, sum.cache_write_1h_tokens, sum.output_tokens, sum.reasoning_tokens,
+             sum.audio_input_tokens, sum.cached_audio_input_tokens, sum.audio_output_tokens],
+            [11, 22, 33, 44, 55, 66, 77, 88, 99]
+        );
+        // Gemini's tool-use prompt (grounding, code execution) is prompt too.
+        let g = Usage::from_gemini(&json!({"promptTokenCount": 100, "toolUsePromptTokenCount": 30, "candidatesTokenCount": 5}));
+        assert_eq!(g.input_tokens, 130);
     }
 
     #[test]
@@ -329,6 +353,10 @@ mod tests {
     fn openrouter_says_what_it_charged() {
         let u = Usage::from_openai(&json!({"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050, "cost": 0.00123})).unwrap();
         assert_eq!(u.billed, Some(crate::money::Usd(1_230_000_000)));
+        // Without the operator's own key, upstream_inference_cost repeats cost (a real answer).
+        let plain = Usage::from_openai(&json!({"prompt_tokens": 2621, "completion_tokens": 217, "total_tokens": 2838, "cost": 0.0004277, "is_byok": false,
+            "cost_details": {"upstream_inference_cost": 0.0004277}})).unwrap();
+        assert_eq!(plain.billed, Some(crate::money::Usd(427_700_000)));
         // With the operator's own key, `cost` is OpenRouter's fee and the provider's charge is beside it.
         let byok = Usage::from_openai(&json!({"prompt_tokens": 1000, "completion_tokens": 50, "cost": 0.00005, "is_byok": true,
             "cost_details": {"upstream_inference_cost": 0.001}})).unwrap();
@@ -338,6 +366,7 @@ mod tests {
         // Two embeddings batches: both charges.
         let batch = Usage::from_openai_embeddings(&json!({"prompt_tokens": 10, "cost": 0.000001})).unwrap();
         assert_eq!(batch.plus(&batch).billed, Some(crate::money::Usd(2_000_000)));
+        assert_eq!(batch.plus(&Usage::default()).billed, None, "one charge alone: the table prices both");
     }
 
     #[test]

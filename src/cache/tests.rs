@@ -306,3 +306,22 @@ fn an_entry_answers_only_within_its_lifetime() {
     assert!(!text.contains("expires_at"));
     assert_eq!(serde_json::from_str::<CachedAnswer>(&text).unwrap(), older);
 }
+
+#[test]
+fn the_canonical_form_is_the_same_json_with_sorted_keys() {
+    // Read back, it is the value it was made from: distinct requests never share a form ([1,2]
+    // and [12] would, written without their commas).
+    for value in [
+        json!([1, 2]),
+        json!([12]),
+        json!({"b": [1, {"z": 1, "a": [true, null]}], "a": "x,y", "properties": {"z": 1, "a": 2}}),
+        json!({}),
+        json!([]),
+    ] {
+        let canonical = super::key::canonical_json(&value);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&canonical).unwrap(), value, "{canonical}");
+    }
+    assert_eq!(super::key::canonical_json(&json!({"b": 1, "a": 2})), r#"{"a":2,"b":1}"#);
+    // A schema's properties keep the client's order.
+    assert_eq!(super::key::canonical_json(&json!({"properties": {"z": 1, "a": 2}})), r#"{"properties":{"z":1,"a":2}}"#);
+}

@@ -80,6 +80,24 @@ pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<(f64, bool)> {
     BOARD.with(|b| b.borrow().latency_ms(key, kind, now_ms()))
 }
 
+/// A deployment's health as a tenant sees it (see [`list`]): no call counts, averages to 100 ms,
+/// a hold's end to the next whole second.
+fn coarsen_for_tenants(fields: &mut serde_json::Map<String, serde_json::Value>) {
+    for counter in ["successes", "failures"] {
+        fields.remove(counter);
+    }
+    for average in ["latency_ms", "stream_latency_ms"] {
+        if let Some(ms) = fields.get(average).and_then(serde_json::Value::as_f64) {
+            fields.insert(average.into(), json!(crate::routing::health::coarse_latency_ms(ms)));
+        }
+    }
+    if let Some(until) = fields.get_mut("held").and_then(|h| h.get_mut("until_ms")) {
+        if let Some(ms) = until.as_f64() {
+            *until = json!((ms / 1000.0).ceil() * 1000.0);
+        }
+    }
+}
+
 /// The deployments of the models the tenant may use (all, without `allowed_models`), with this
 /// isolate's view of their health. A tenant restricted to some models does not see the traffic
 /// counts of the others' deployments (which may be another tenant's own provider account).
@@ -90,8 +108,11 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let snapshot: std::collections::HashMap<String, DeploymentHealth> = BOARD.with(|b| b.borrow().snapshot().into_iter().collect());
     let allowed = principal.tenant.allowed_models.as_deref();
     let visible = |model: &str| cfg.catalog.allows(allowed, model);
-    // The isolate's call counts are every tenant's calls together: a tenant subtracting its own
-    // would see the others' traffic to each deployment. Breaker state, holds and latency stay.
+    // The isolate's figures are every tenant's calls together: a tenant subtracting its own
+    // counts would see the others' traffic to each deployment, and polling a live average would
+    // give back each other call's own latency (a sample moves it by a fifth of its distance).
+    // Tenants see breaker state (failures in a row included: what opens it), holds to the
+    // second, and averages to the nearest 100 ms.
     let counts_shown = principal.is_admin_session();
     let mut data = Vec::new();
     for model in cfg.catalog.models.values().filter(|m| visible(&m.name)) {
@@ -99,8 +120,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             let key = deployment_key(&d.provider, &d.upstream_model);
             let mut health = serde_json::to_value(snapshot.get(&key).cloned().unwrap_or_default()).unwrap_or_default();
             if let (false, Some(fields)) = (counts_shown, health.as_object_mut()) {
-                fields.remove("successes");
-                fields.remove("failures");
+                coarsen_for_tenants(fields);
             }
             data.push(json!({
                 "deployment": key,

@@ -176,7 +176,7 @@ impl RequestContext {
     /// request paid for unseen (`unseen_cost`, and the event's other calls); returns its cost
     /// when there is one.
     pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, candidate: &crate::routing::Candidate, usage: &crate::usage::Usage) -> Option<crate::money::Usd> {
-        let cost = prices.get(&candidate.price_key)?.cost(usage, false).total;
+        let cost = prices.get(&candidate.price_key)?.charge(usage).total;
         (cost > crate::money::Usd::ZERO).then(|| {
             self.charge_other_call(&candidate.provider, &candidate.upstream_model, usage, cost);
             cost

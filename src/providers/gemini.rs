@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::gemini_schema::{for_gemini, takes_no_arguments, GeminiSchema};
+use super::gemini_schema::{for_gemini, takes_no_arguments, ConversionBudget, GeminiSchema};
 use super::sse::SseEvent;
 use super::{fnv1a, json_output_instruction, ChatAnswer, EmbeddingsAnswer, Provider, Rejection, StreamTranslator, Target, UpstreamError, UpstreamRequest};
 use crate::api::chat::{AllowedFunctions, AssistantMessage, ChatCompletion, ChatRequest, Choice, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, ToolCall};
@@ -202,7 +202,9 @@ fn request_body_for(req: &ChatRequest, provider: &str, upstream_model: &str) -> 
     if !system.is_empty() {
         body["systemInstruction"] = json!({ "parts": system });
     }
-    let config = generation_config(req, upstream_model, output_format);
+    // One budget for every schema the request holds (see `gemini_schema::BUDGET`).
+    let mut budget = ConversionBudget::for_request();
+    let config = generation_config(req, upstream_model, output_format, &mut budget);
     if !config.is_empty() {
         body["generationConfig"] = Value::Object(config);
     }
@@ -224,7 +226,7 @@ fn request_body_for(req: &ChatRequest, provider: &str, upstream_model: &str) -> 
                 // (a free-form map, at the root or inside; numeric enums) in JSON Schema
                 // (`parametersJsonSchema`).
                 if let Some(schema) = function.parameters.as_ref().filter(|s| !takes_no_arguments(s)) {
-                    match for_gemini(schema) {
+                    match for_gemini(schema, &mut budget) {
                         GeminiSchema::Schema(params) => d["parameters"] = params,
                         GeminiSchema::JsonSchema(params) => d["parametersJsonSchema"] = params,
                     }
@@ -494,7 +496,7 @@ fn takes_penalties(model: &str) -> bool {
 
 /// `output_format` is the format to constrain the answer to (`response_format`, unless it went
 /// into the system instruction instead).
-fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Option<&ResponseFormat>) -> Map<String, Value> {
+fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Option<&ResponseFormat>, budget: &mut ConversionBudget) -> Map<String, Value> {
     let logprobs = req.logprobs == Some(true);
     let penalties = takes_penalties(upstream_model);
     let fields = [
@@ -522,7 +524,7 @@ fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Opt
         Some(ResponseFormat::JsonSchema { json_schema }) => {
             config.insert("responseMimeType".into(), json!("application/json"));
             if let Some(schema) = &json_schema.schema {
-                match for_gemini(schema) {
+                match for_gemini(schema, budget) {
                     GeminiSchema::Schema(converted) => config.insert("responseSchema".into(), converted),
                     GeminiSchema::JsonSchema(json_schema) => config.insert("responseJsonSchema".into(), json_schema),
                 };

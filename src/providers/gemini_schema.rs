@@ -56,8 +56,8 @@ pub enum GeminiSchema {
 /// constraint, else JSON Schema — for a free-form object (see [`fits_gemini_schema`]) and for an
 /// `enum` or `const` that is not all strings (`"enum": [1, 2, 3]`), which `Schema` cannot say
 /// (its enums are strings) and the conversion would drop, letting the model answer 7.
-pub fn for_gemini(schema: &Value) -> GeminiSchema {
-    match converted_within_budget(schema) {
+pub fn for_gemini(schema: &Value, budget: &mut ConversionBudget) -> GeminiSchema {
+    match converted_within(schema, &mut budget.0) {
         Some(converted) if fits_gemini_schema(&converted) && !has_non_string_choices(schema) => GeminiSchema::Schema(converted),
         _ => GeminiSchema::JsonSchema(as_json_schema(schema)),
     }
@@ -107,22 +107,33 @@ pub fn as_json_schema(schema: &Value) -> Value {
 /// The Gemini form of `schema` (an untyped object if it would be larger than [`BUDGET`]).
 #[cfg(test)]
 fn to_gemini_schema(schema: &Value) -> Value {
-    converted_within_budget(schema).unwrap_or_else(|| serde_json::json!({"type": "object"}))
+    converted_within(schema, &mut ConversionBudget::for_request().0).unwrap_or_else(|| serde_json::json!({"type": "object"}))
 }
 
-/// What inlining may build, in units of a node (64) plus the bytes of the text it copies:
-/// about 4 MB. A definition that refers to itself k times grows as k to the power of
-/// [`MAX_REF_DEPTH`] when inlined: five self-references in a 400-byte schema made 300 MB. Such
-/// a schema goes as JSON Schema, whose `$ref`s Gemini follows itself.
+/// What inlining may build for one request, all its schemas together (each tool's parameters
+/// and the response format), in units of a node ([`NODE_COST`], about what one takes in wasm
+/// memory) plus the bytes of the text it copies: about 4 MB. A definition that refers to itself
+/// k times grows as k to the power of [`MAX_REF_DEPTH`] when inlined: five self-references in
+/// a 400-byte schema made 300 MB, and a budget per schema let ten such tools pass 128 MB. A
+/// schema past it goes as JSON Schema, whose `$ref`s Gemini follows itself.
 const BUDGET: usize = 4 << 20;
-const NODE_COST: usize = 64;
+const NODE_COST: usize = 256;
 
-/// The Gemini form of `schema`, or `None` when it would outgrow [`BUDGET`].
-fn converted_within_budget(schema: &Value) -> Option<Value> {
+/// What is left of a request's [`BUDGET`].
+pub struct ConversionBudget(usize);
+
+impl ConversionBudget {
+    pub fn for_request() -> ConversionBudget {
+        ConversionBudget(BUDGET)
+    }
+}
+
+/// The Gemini form of `schema`, or `None` when it would outgrow what is left of `budget`
+/// (which keeps what this conversion spent: a failed one leaves the next schemas less).
+fn converted_within(schema: &Value, budget: &mut usize) -> Option<Value> {
     let defs = definitions(schema);
-    let mut budget = BUDGET;
-    let converted = convert(schema, &defs, 0, &mut budget);
-    (budget > 0).then_some(converted)
+    let converted = convert(schema, &defs, 0, budget);
+    (*budget > 0).then_some(converted)
 }
 
 /// The text a copied keyword value brings (its strings' bytes; a number or flag a word).
@@ -364,14 +375,14 @@ mod tests {
     #[test]
     fn what_schema_cannot_hold_goes_as_json_schema() {
         let strings = json!({"type": "object", "properties": {"label": {"type": "string", "enum": ["spam", "ham"]}}});
-        assert_eq!(for_gemini(&strings), GeminiSchema::Schema(strings.clone()));
+        assert_eq!(for_gemini(&strings, &mut ConversionBudget::for_request()), GeminiSchema::Schema(strings.clone()));
         for lossy in [
             json!({"type": "object", "properties": {"rating": {"type": "integer", "enum": [1, 2, 3, 4, 5]}}}),
             json!({"type": "object", "properties": {"version": {"const": 0}}}),
             json!({"type": "object", "properties": {"x": {"$ref": "#/$defs/X"}}, "$defs": {"X": {"enum": [true, "maybe"]}}}),
             json!({"type": "object", "properties": {"labels": {"type": "object", "additionalProperties": {"type": "string"}}}}),
         ] {
-            assert_eq!(for_gemini(&lossy), GeminiSchema::JsonSchema(lossy.clone()), "{lossy}");
+            assert_eq!(for_gemini(&lossy, &mut ConversionBudget::for_request()), GeminiSchema::JsonSchema(lossy.clone()), "{lossy}");
         }
         for none in [json!({"type": "object"}), json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false, "title": "NoArgs"})] {
             assert!(takes_no_arguments(&none), "{none}");
@@ -386,16 +397,21 @@ mod tests {
         // A definition referring to itself eight times: inlined to depth 8 it would be 8^8 nodes.
         let props: serde_json::Map<String, Value> = (0..8).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/A"}))).collect();
         let schema = json!({"type": "object", "$defs": {"A": {"type": "object", "properties": props}}, "properties": {"a": {"$ref": "#/$defs/A"}}});
-        assert_eq!(converted_within_budget(&schema), None, "inlining stops at the budget");
-        assert!(matches!(for_gemini(&schema), GeminiSchema::JsonSchema(_)));
+        assert_eq!(converted_within(&schema, &mut BUDGET.clone()), None, "inlining stops at the budget");
+        assert!(matches!(for_gemini(&schema, &mut ConversionBudget::for_request()), GeminiSchema::JsonSchema(_)));
         // A long description copied at every inlining counts too.
         let described = json!({"type": "object", "$defs": {"A": {"type": "object", "description": "d".repeat(100_000),
             "properties": {"x": {"$ref": "#/$defs/A"}, "y": {"$ref": "#/$defs/A"}}}}, "properties": {"a": {"$ref": "#/$defs/A"}}});
-        assert_eq!(converted_within_budget(&described), None);
+        assert_eq!(converted_within(&described, &mut BUDGET.clone()), None);
         // An ordinary nested schema is converted as before.
         let nested = json!({"type": "object", "$defs": {"B": {"type": "object", "properties": {"n": {"type": "integer"}}}},
             "properties": {"b": {"$ref": "#/$defs/B"}, "c": {"type": "array", "items": {"$ref": "#/$defs/B"}}}});
-        assert!(converted_within_budget(&nested).is_some());
-        assert!(matches!(for_gemini(&nested), GeminiSchema::Schema(_)));
+        assert!(converted_within(&nested, &mut BUDGET.clone()).is_some());
+        assert!(matches!(for_gemini(&nested, &mut ConversionBudget::for_request()), GeminiSchema::Schema(_)));
+        // One budget for the request: a schema that spent it leaves none for the next ones,
+        // which go as JSON Schema at once.
+        let mut budget = ConversionBudget::for_request();
+        assert!(matches!(for_gemini(&schema, &mut budget), GeminiSchema::JsonSchema(_)));
+        assert!(matches!(for_gemini(&nested, &mut budget), GeminiSchema::JsonSchema(_)));
     }
 }

@@ -1493,7 +1493,9 @@ impl Scan {
             return;
         }
         // A card number pasted with its expiry and security code after it ("4111 1111 1111 1111
-        // 12/29 123"), which the run took in: its leading groups are the card.
+        // 12/29 123"), which the run took in: its leading groups are the card, and what follows
+        // is shaped as an expiry (MM YY, MM YYYY) and a code, or a code alone. A row of years
+        // ("2015 2016 2017 2018 2019") or an id and a count are not.
         if n > 13 && n <= run.digits.len() && card_network_digit(run.digits[0]) {
             let mut card_digits = 0;
             for (k, &g) in groups.iter().enumerate().take(groups.len().saturating_sub(1)) {
@@ -1501,7 +1503,9 @@ impl Scan {
                 if card_digits > 19 {
                     break;
                 }
-                if (13..=19).contains(&card_digits) && n - card_digits <= 8 && card_grouping(&groups[..=k]) && luhn(&run.digits[..card_digits]) {
+                let tail = &groups[k + 1..];
+                let expiry_and_code = matches!(tail, [3] | [2, 2] | [2, 4] | [2, 2, 3] | [2, 2, 4] | [2, 4, 3] | [2, 4, 4]);
+                if (13..=19).contains(&card_digits) && expiry_and_code && card_grouping(&groups[..=k]) && luhn(&run.digits[..card_digits]) {
                     self.cards += 1;
                     return;
                 }
@@ -1667,7 +1671,7 @@ const MONEY_NOUNS: &[&str] = &[
 
 /// What a tool whose name starts with a noun that is also a verb (`order_history`,
 /// `order_status`, `booking_details`) reads about it.
-const RECORD_NOUNS: &[&str] = &["history", "status", "details", "detail", "info", "summary", "lookup", "list"];
+const RECORD_NOUNS: &[&str] = &["history", "status", "details", "detail", "info", "summary", "lookup", "list", "note", "notes", "comment", "comments", "tag", "tags"];
 
 /// Words that are verbs in a tool's name (`place_order`, `post_tweet`) but usually nouns or
 /// idioms in prose ("in order to", "a text message").
@@ -1733,7 +1737,8 @@ fn tool_risk(req: &ChatRequest) -> Option<ToolRisk> {
             }
         });
         match best {
-            Some((ToolAccess::Write, _)) if money_noun => best = Some((ToolAccess::Irreversible, "moves money")),
+            // `update_order_status`, `add_order_note`: a write about a payment, not one.
+            Some((ToolAccess::Write, _)) if money_noun && !record_noun => best = Some((ToolAccess::Irreversible, "moves money")),
             Some((ToolAccess::Irreversible, "moves money")) if record_noun => best = Some((ToolAccess::Read, "reads")),
             _ => {}
         }
@@ -2600,7 +2605,9 @@ mod tests {
         for name in ["track_order", "order_history", "get_order", "refund_status"] {
             assert!(access(name) < RiskTier::High, "{name}: {:?}", access(name));
         }
-        assert_eq!(access("add_contact"), RiskTier::High, "an ordinary write");
+        for name in ["add_contact", "update_order_status", "add_order_note"] {
+            assert_eq!(access(name), RiskTier::High, "{name}: an ordinary write");
+        }
     }
 
     #[test]
@@ -2775,6 +2782,8 @@ mod tests {
             r#"{"created_at": 1718065637866, "updated_at": 1718065637874, "seen_at": 1718065637881}"#,
             "Why can't 192.168.100.200 reach 10.100.200.250 through 172.16.254.100?",
             "15.01.2024 10:23:45 ERROR worker stopped\n16.01.2024 11:02:13 ERROR worker stopped\n17.01.2024 09:00:00 INFO started",
+            "Revenue by year: 2015 2016 2017 2018 2019, and the forecast for 2023 2024 2025 2026 2027",
+            "Order 4023847561234 (2 items) shipped",
         ] {
             let c = classify(&user(text));
             assert_eq!(c.risk, RiskTier::Low, "{text}: {}", c.risk_reason);

@@ -84,6 +84,13 @@ pub struct DeploymentHealth {
     pub stream_latency_at_ms: f64,
 }
 
+/// A latency average as shown to tenants (`GET /v1/deployments`, the `fastest` route reason):
+/// the nearest 100 ms. The average is every tenant's calls together, and exact figures read
+/// twice would give back another tenant's call and how long it took.
+pub fn coarse_latency_ms(ms: f64) -> f64 {
+    (ms / 100.0).round() * 100.0
+}
+
 /// How an answer was read, which decides what its latency measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerKind {

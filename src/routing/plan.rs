@@ -331,8 +331,8 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         Strategy::Fastest => {
             let ms = (input.latency_ms)(&super::health::deployment_key(&candidates[0].provider, &candidates[0].upstream_model));
             let measured = match ms {
-                Some((m, true)) => format!("{m:.0} ms average"),
-                Some((m, false)) => format!("{m:.0} ms average, stale"),
+                Some((m, true)) => format!("~{:.0} ms average", super::health::coarse_latency_ms(m)),
+                Some((m, false)) => format!("~{:.0} ms average, stale", super::health::coarse_latency_ms(m)),
                 None => "not yet measured".into(),
             };
             reason.push_str(&format!(" -> {}@{} ({measured})", candidates[0].model, candidates[0].provider));
@@ -802,7 +802,7 @@ route = { strategy = "requested" }
     fn fastest_orders_deployments_by_measured_latency() {
         let d = route(run(Facts { feature: "quick".into(), model: "gpt-4o".into(), ..Facts::default() }, &|_| true).unwrap());
         assert_eq!(d.candidates[0].provider, "azure-eu");
-        assert!(d.reason.contains("-> gpt-4o-mini@azure-eu (120 ms average)"), "{}", d.reason);
+        assert!(d.reason.contains("-> gpt-4o-mini@azure-eu (~100 ms average)"), "{}", d.reason);
     }
 
     #[test]

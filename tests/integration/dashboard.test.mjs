@@ -406,6 +406,14 @@ test('an admin session picks a tenant with ?tenant=; a revoked key ends its sess
   const asTenant = await getJson('/v1/deployments');
   assert.equal(asTenant.status, 200, asTenant.text);
   assert.ok(asTenant.json.data.every((d) => !('successes' in d.health) && !('failures' in d.health) && 'consecutive_failures' in d.health), asTenant.text);
+  // Averages read twice would give back another tenant's call and its latency: tenants get them
+  // to the nearest 100 ms, the admin exactly.
+  const measured = asAdmin.json.data.filter((d) => d.health.latency_ms !== null && d.health.latency_ms % 100 !== 0);
+  assert.ok(measured.length > 0, `some exact average to compare: ${asAdmin.text}`);
+  for (const d of measured) {
+    const seen = asTenant.json.data.find((t) => t.deployment === d.deployment).health.latency_ms;
+    assert.equal(seen, Math.round(d.health.latency_ms / 100) * 100, d.deployment);
+  }
 
   // The admin page in the browser: the picker switches tenants.
   const page = await newPage();

@@ -1290,7 +1290,8 @@ test('the Azure OpenAI SDK\'s paths work: the deployment in the path is the mode
 
 test("OpenRouter's own charge settles the call, streamed or not", async () => {
   // OpenRouter served the model from a dearer provider than the catalog's row prices: $0.0004.
-  const usage = { prompt_tokens: 1000, completion_tokens: 100, total_tokens: 1100, cost: 0.0004 };
+  // As OpenRouter sends it without a key of the operator's own: upstream_inference_cost repeats cost.
+  const usage = { prompt_tokens: 1000, completion_tokens: 100, total_tokens: 1100, cost: 0.0004, is_byok: false, cost_details: { upstream_inference_cost: 0.0004 } };
   r.upstream.script({ provider: 'openai', model: 'meta-llama/llama-3.3-70b-instruct', times: 2, response: { usage } });
   const resp = await r.chat(hello('or-llama'));
   assert.equal(resp.status, 200, await resp.clone().text());
