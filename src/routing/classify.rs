@@ -2752,25 +2752,19 @@ mod tests {
 
     #[test]
     fn cards_pasted_with_their_expiry_and_credentials_are_high_risk() {
-        for text in [
-            "Please book it with my card 4111 1111 1111 1111 12/29 cvv 123",
-            "card number 4111 1111 1111 1111 123",
-            "4111111111111111 12/29",
-            "Amex 3782 822463 10005 exp 04/27",
+        for (text, why) in [
+            ("Please book it with my card 4111 1111 1111 1111 12/29 cvv 123", "card-like"),
+            ("card number 4111 1111 1111 1111 123", "card-like"),
+            ("4111111111111111 12/29", "card-like"),
+            ("Amex 3782 822463 10005 exp 04/27", "card-like"),
+            ("Why does this fail? OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXyZ0aB3c", "credentials"),
+            ("my key is AKIAIOSFODNN7EXAMPLE and the region is us-east-1", "credentials"),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----", "credentials"),
+            ("token: ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", "credentials"),
         ] {
             let c = classify(&user(text));
             assert_eq!(c.risk, RiskTier::High, "{text}: {}", c.risk_reason);
-            assert!(c.risk_reason.contains("card-like"), "{text}: {}", c.risk_reason);
-        }
-        for text in [
-            "Why does this fail? OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXyZ0aB3c",
-            "my key is AKIAIOSFODNN7EXAMPLE and the region is us-east-1",
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----",
-            "token: ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
-        ] {
-            let c = classify(&user(text));
-            assert_eq!(c.risk, RiskTier::High, "{text}: {}", c.risk_reason);
-            assert!(c.risk_reason.contains("credentials"), "{text}: {}", c.risk_reason);
+            assert!(c.risk_reason.contains(why), "{text}: {}", c.risk_reason);
         }
         // Not credentials: a library's name, a short prefix.
         assert!(!classify(&user("How do I use sk-learn pipelines with sk-image?")).risk_reason.contains("credentials"));
