@@ -174,17 +174,6 @@ impl PriceTable {
         self.models.get(model)
     }
 
-    pub fn len(&self) -> usize {
-        self.models.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.models.is_empty()
-    }
-
-    pub fn models(&self) -> impl Iterator<Item = (&String, &ModelPrice)> {
-        self.models.iter()
-    }
 }
 
 /// What a request asks of a model beyond room for it ([`ModelPrice::lacks`]).
@@ -792,6 +781,10 @@ mod tests {
             "o4-mini":{"input_cost_per_token":1.1e-06,"output_cost_per_token":4.4e-06,"litellm_provider":"openai","supports_reasoning":true}}"#)
         .unwrap();
         assert_eq!(t.models.len(), 3);
+        // An entry with one per-token price (LiteLLM's embedding rows give input only) is priced,
+        // not skipped as one priced per image or second.
+        let embeddings = PriceTable::from_json(r#"{"text-embedding-3-small":{"input_cost_per_token":2e-08,"litellm_provider":"openai","mode":"embedding"}}"#).unwrap();
+        assert_eq!(embeddings.get("text-embedding-3-small").unwrap().cost(&usage(1_000_000, 0, 0, 0, 0), false).total.to_string(), "0.02");
         assert!(!t.get("claude-haiku-4-5").unwrap().supports_reasoning);
         assert!(t.get("claude-sonnet-5").unwrap().supports_reasoning, "Sonnet 5 thinks unasked");
         assert!(t.get("o4-mini").unwrap().supports_reasoning);
