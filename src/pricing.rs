@@ -739,6 +739,10 @@ mod tests {
         // No cached audio price: the audio price discounted as text is (0.03 / 0.30 of 1.00), not
         // the full audio price.
         assert_eq!(litellm.get("gemini-2.5-flash").unwrap().cost(&cached, false).cached_input.to_string(), "0.00192");
+        // Free text and paid audio: no discount to derive, cached audio at the cached text price
+        // (a ratio to a zero input price would divide by zero).
+        let free_text = PriceTable::from_json(r#"{"models":{"m":{"input":0,"output":1,"audio_input":1}}}"#).unwrap();
+        assert_eq!(free_text.get("m").unwrap().cost(&cached, false).cached_input, Usd::ZERO);
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// The tokens of one modality in a Gemini `...TokensDetails` list.
 fn modality_tokens(details: Option<&Value>, modality: &str) -> u64 {
-    details.and_then(Value::as_array).into_iter().flatten().filter(|d| d.get("modality").and_then(Value::as_str) == Some(modality)).map(|d| count(d, "/tokenCount")).sum()
+    details.and_then(Value::as_array).into_iter().flatten().filter(|d| d.get("modality").and_then(Value::as_str) == Some(modality)).fold(0u64, |sum, d| sum.saturating_add(count(d, "/tokenCount")))
 }
 
 /// The count at `path` ("/a/b": object keys only, none escaped), or 0. Walked by hand:
@@ -146,19 +146,18 @@ impl Usage {
     }
 
     /// Tokens a host counts in `total_tokens` but in neither `prompt_tokens` nor
-    /// `completion_tokens`, which it bills all the same. xAI counts reasoning so (prompt 12,
-    /// completion 1, reasoning 386, total 399): the reported reasoning that the gap holds is
-    /// output. The rest of a gap is billed as prompt: Gemini's tool-use prompt (grounding) as
-    /// gateways map it, or thinking Gemini's OpenAI-compatible endpoint reports nowhere else
-    /// (prompt 9, completion 3, total 105), which is at least not billed as nothing. Hosts whose
-    /// total is the two report no gap, and nothing changes.
+    /// `completion_tokens`, which it bills all the same: reasoning, for xAI (prompt 12,
+    /// completion 1, reasoning 386, total 399) and Gemini's OpenAI-compatible endpoint (prompt 9,
+    /// completion 3, total 105, no reasoning field). Billed as output reasoning: a gateway that
+    /// maps Gemini's grounding prompt (`toolUsePromptTokenCount`) there is overcharged at the
+    /// output price, which a budget can bear better than thinking billed as nothing or as input.
+    /// Hosts whose total is the two report no gap, and nothing changes.
     fn with_reasoning_beside_completion(mut self, usage: &Value) -> Usage {
         let Some(total) = usage.get("total_tokens").and_then(Value::as_u64) else { return self };
         let beside = total.saturating_sub(self.input_tokens.saturating_add(self.output_tokens));
         if beside > 0 {
-            let reasoning = if self.reasoning_tokens > 0 && self.reasoning_tokens <= beside { self.reasoning_tokens } else { 0 };
-            self.output_tokens = self.output_tokens.saturating_add(reasoning);
-            self.input_tokens = self.input_tokens.saturating_add(beside - reasoning);
+            self.output_tokens = self.output_tokens.saturating_add(beside);
+            self.reasoning_tokens = self.reasoning_tokens.max(beside).min(self.output_tokens);
         }
         self
     }
@@ -196,8 +195,9 @@ impl Usage {
     pub fn from_gemini(meta: &Value) -> Usage {
         let thoughts = count(meta, "/thoughtsTokenCount");
         let cached = count(meta, "/cachedContentTokenCount");
+        let input = count(meta, "/promptTokenCount").saturating_add(count(meta, "/toolUsePromptTokenCount"));
         Usage {
-            input_tokens: count(meta, "/promptTokenCount").saturating_add(count(meta, "/toolUsePromptTokenCount")),
+            input_tokens: input,
             cached_input_tokens: cached,
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
@@ -205,7 +205,7 @@ impl Usage {
             reasoning_tokens: thoughts,
             // `promptTokensDetails` splits the prompt (cached part included) by modality;
             // `cacheTokensDetails` the cached part.
-            audio_input_tokens: modality_tokens(meta.get("promptTokensDetails"), "AUDIO"),
+            audio_input_tokens: modality_tokens(meta.get("promptTokensDetails"), "AUDIO").min(input),
             cached_audio_input_tokens: modality_tokens(meta.get("cacheTokensDetails"), "AUDIO").min(cached),
             audio_output_tokens: modality_tokens(meta.get("candidatesTokensDetails"), "AUDIO").min(count(meta, "/candidatesTokenCount")),
             service_tier: ServiceTier::Standard,
@@ -293,10 +293,9 @@ mod tests {
         let xai = Usage::from_openai(&json!({"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 399,
             "completion_tokens_details": {"reasoning_tokens": 386}})).unwrap();
         assert_eq!((xai.output_tokens, xai.reasoning_tokens), (387, 386));
-        // A gap no reported reasoning explains (Gemini's tool-use prompt through a gateway, or its
-        // OpenAI-compatible endpoint's thinking) is billed, as prompt.
+        // Gemini's OpenAI-compatible endpoint: its thinking only in the total.
         let gemini = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 105})).unwrap();
-        assert_eq!((gemini.input_tokens, gemini.output_tokens, gemini.reasoning_tokens), (102, 3, 0));
+        assert_eq!((gemini.input_tokens, gemini.output_tokens, gemini.reasoning_tokens), (9, 96, 93));
         // A total short of the parts, or none, changes nothing.
         let short = Usage::from_openai(&json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 5})).unwrap();
         assert_eq!((short.output_tokens, short.reasoning_tokens), (3, 0));
@@ -347,6 +346,8 @@ mod tests {
         let g = Usage::from_gemini(&json!({"promptTokenCount": u64::MAX, "toolUsePromptTokenCount": 2, "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 3}));
         assert_eq!((g.input_tokens, g.output_tokens), (u64::MAX, u64::MAX));
         assert_eq!(g.plus(&g).input_tokens, u64::MAX);
+        let audio = Usage::from_gemini(&json!({"promptTokenCount": 5, "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": u64::MAX}, {"modality": "AUDIO", "tokenCount": 2}]}));
+        assert_eq!(audio.audio_input_tokens, 5, "at most the prompt");
     }
 
     #[test]

@@ -157,7 +157,9 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         // (`RequestContext::unseen_cost`), with or without a final answer.
         let pay_for_dropped = |answers: &[EmbeddingsAnswer]| {
             if !answers.is_empty() {
-                let usage = answers.iter().zip(&batches).map(|(a, b)| a.usage_or_estimate(b, &candidate.upstream_model)).fold(Usage::default(), |sum, u| sum.plus(&u));
+                // Summed from the first batch, not from zero: a sum keeps a host's own charge only
+                // when every part has one.
+                let usage = answers.iter().zip(&batches).map(|(a, b)| a.usage_or_estimate(b, &candidate.upstream_model)).reduce(|sum, u| sum.plus(&u)).unwrap_or_default();
                 rc.charge_unseen(&cfg.prices, candidate, &usage);
             }
         };

@@ -81,7 +81,7 @@ pub fn latency_ms(key: &str, kind: AnswerKind) -> Option<(f64, bool)> {
 }
 
 /// A deployment's health as a tenant sees it (see [`list`]): no call counts, averages to 100 ms,
-/// a hold's end to the next whole second.
+/// times to the next whole second.
 fn coarsen_for_tenants(fields: &mut serde_json::Map<String, serde_json::Value>) {
     for counter in ["successes", "failures"] {
         fields.remove(counter);
@@ -91,9 +91,13 @@ fn coarsen_for_tenants(fields: &mut serde_json::Map<String, serde_json::Value>) 
             fields.insert(average.into(), json!(crate::routing::health::coarse_latency_ms(ms)));
         }
     }
-    if let Some(until) = fields.get_mut("held").and_then(|h| h.get_mut("until_ms")) {
-        if let Some(ms) = until.as_f64() {
-            *until = json!((ms / 1000.0).ceil() * 1000.0);
+    // Times another tenant's calls set (a hold's end, when an open breaker half-opens, when
+    // its probe started), to the second.
+    for (object, time) in [("held", "until_ms"), ("breaker", "until_ms"), ("breaker", "probe_started_ms")] {
+        if let Some(at) = fields.get_mut(object).and_then(|o| o.get_mut(time)) {
+            if let Some(ms) = at.as_f64() {
+                *at = json!((ms / 1000.0).ceil() * 1000.0);
+            }
         }
     }
 }

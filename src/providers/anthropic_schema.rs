@@ -47,7 +47,7 @@ const MAX_UNIONS: usize = 16;
 /// The schema for `output_config.format.schema`, or `None` (see the module's notes).
 pub fn to_output_schema(schema: &Value) -> Option<Value> {
     let defs = definitions(schema)?;
-    if has_cycle(&defs) {
+    if super::schema_refs::has_cycle(&defs) {
         return None;
     }
     let mut counts = Counts::default();
@@ -76,74 +76,6 @@ fn definitions(root: &Value) -> Option<Map<String, Value>> {
         }
     }
     Some(defs)
-}
-
-/// Whether some definition refers, directly or through others, to itself: one depth-first walk
-/// over the definitions, each one's references collected once (a check per definition walked
-/// the references again for each, which 400 definitions that each name all later ones made
-/// seconds of CPU).
-fn has_cycle(defs: &Map<String, Value>) -> bool {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Unvisited,
-        OnPath,
-        Done,
-    }
-    let index: std::collections::HashMap<&str, usize> = defs.keys().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
-    let edges: Vec<Vec<usize>> = defs
-        .values()
-        .map(|def| {
-            let mut refs = Vec::new();
-            collect_refs(def, &mut refs);
-            let mut to: Vec<usize> = refs.iter().filter_map(|r| index.get(r.as_str()).copied()).collect();
-            to.sort_unstable();
-            to.dedup();
-            to
-        })
-        .collect();
-    let mut mark = vec![Mark::Unvisited; edges.len()];
-    for start in 0..edges.len() {
-        if mark[start] != Mark::Unvisited {
-            continue;
-        }
-        // (definition, next edge to follow): an explicit stack, so a long chain cannot overflow it.
-        let mut stack = vec![(start, 0usize)];
-        mark[start] = Mark::OnPath;
-        while let Some((node, next)) = stack.last_mut() {
-            let node = *node;
-            match edges[node].get(*next) {
-                Some(&to) => {
-                    *next += 1;
-                    match mark[to] {
-                        Mark::OnPath => return true,
-                        Mark::Unvisited => {
-                            mark[to] = Mark::OnPath;
-                            stack.push((to, 0));
-                        }
-                        Mark::Done => {}
-                    }
-                }
-                None => {
-                    mark[node] = Mark::Done;
-                    stack.pop();
-                }
-            }
-        }
-    }
-    false
-}
-
-fn collect_refs(schema: &Value, out: &mut Vec<String>) {
-    match schema {
-        Value::Object(obj) => {
-            if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
-                out.push(r.to_string());
-            }
-            obj.iter().filter(|(k, _)| k.as_str() != "enum" && k.as_str() != "const" && k.as_str() != "default").for_each(|(_, v)| collect_refs(v, out));
-        }
-        Value::Array(list) => list.iter().for_each(|v| collect_refs(v, out)),
-        _ => {}
-    }
 }
 
 fn convert(schema: &Value, defs: &Map<String, Value>, counts: &mut Counts) -> Option<Value> {
@@ -380,13 +312,13 @@ mod tests {
             })
             .collect();
         let dag = json!({"type": "object", "properties": {"root": {"$ref": "#/$defs/d0"}}, "required": ["root"], "$defs": defs});
-        assert!(!has_cycle(&definitions(&dag).unwrap()));
+        assert!(!super::super::schema_refs::has_cycle(&definitions(&dag).unwrap()));
         // The last one naming the first closes a cycle through all of them.
         let mut cyclic = dag.clone();
         cyclic["$defs"][format!("d{}", n - 1)]["properties"]["back"] = json!({"$ref": "#/$defs/d0"});
-        assert!(has_cycle(&definitions(&cyclic).unwrap()));
+        assert!(super::super::schema_refs::has_cycle(&definitions(&cyclic).unwrap()));
         assert_eq!(to_output_schema(&cyclic), None);
         // A reference to nothing defined is no cycle.
-        assert!(!has_cycle(&definitions(&json!({"$defs": {"a": {"$ref": "#/$defs/missing"}}})).unwrap()));
+        assert!(!super::super::schema_refs::has_cycle(&definitions(&json!({"$defs": {"a": {"$ref": "#/$defs/missing"}}})).unwrap()));
     }
 }

@@ -103,7 +103,8 @@ fn retry_delay_ms(body: &[u8]) -> Option<f64> {
     let details = v.pointer("/error/details")?.as_array()?;
     let info = details.iter().find(|d| d.get("@type").and_then(Value::as_str).is_some_and(|t| t.ends_with("google.rpc.RetryInfo")))?;
     let secs: f64 = info.get("retryDelay")?.as_str()?.strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then_some(secs * 1000.0)
+    let ms = secs * 1000.0;
+    (ms.is_finite() && ms >= 0.0).then_some(ms)
 }
 
 /// Gemini answers 400 for problems of the deployment's own setup: an invalid or expired key
@@ -812,6 +813,7 @@ mod tests {
         assert_eq!(retry_delay_ms(refusal("36s").as_bytes()), Some(36_000.0));
         assert_eq!(retry_delay_ms(refusal("0.25s").as_bytes()), Some(250.0));
         assert_eq!(retry_delay_ms(refusal("0s").as_bytes()), Some(0.0));
+        assert_eq!(retry_delay_ms(refusal("1e306s").as_bytes()), None, "a wait that overflows to infinity in ms");
         for unreadable in [refusal("soon"), refusal("-2s"), refusal("36"), r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}"#.to_string(), "not json".to_string()] {
             assert_eq!(retry_delay_ms(unreadable.as_bytes()), None, "{unreadable}");
         }

@@ -132,9 +132,22 @@ impl ConversionBudget {
 /// (which keeps what this conversion spent: a failed one leaves the next schemas less).
 fn converted_within(schema: &Value, budget: &mut usize) -> Option<Value> {
     let defs = definitions(schema);
+    // A recursive schema cannot be inlined whole: cut at a depth, its leaves would be untyped
+    // objects, which `Schema` refuses, so it goes as JSON Schema without the inlining's cost.
+    if super::schema_refs::has_cycle(&defs) {
+        return None;
+    }
     let converted = convert(schema, &defs, 0, budget);
     (*budget > 0).then_some(converted)
 }
+
+/// Takes the cost of a copy out of `budget`.
+fn spend(budget: &mut usize, cost: usize) {
+    *budget = budget.saturating_sub(cost);
+}
+
+/// `true`: any value (a tuple's missing first item stands for it).
+const ANYTHING: Value = Value::Bool(true);
 
 /// The text a copied keyword value brings (its strings' bytes; a number or flag a word).
 fn copy_cost(value: &Value) -> usize {
@@ -174,18 +187,24 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut
             _ => serde_json::json!({"type": "object"}),
         };
         // Siblings of a `$ref` (a description, say) still apply.
-        let mut siblings = obj.clone();
-        siblings.remove("$ref");
-        return if siblings.is_empty() { resolved } else { merge(resolved, convert(&Value::Object(siblings), defs, depth, budget)) };
+        return if obj.len() == 1 { resolved } else { merge(resolved, Value::Object(convert_fields(obj, defs, depth, budget))) };
     }
+    Value::Object(convert_fields(obj, defs, depth, budget))
+}
+
+/// The fields of a schema object but its `$ref`, converted; every copy it makes is taken out of
+/// `budget`.
+fn convert_fields(obj: &Map<String, Value>, defs: &Map<String, Value>, depth: usize, budget: &mut usize) -> Map<String, Value> {
     let mut out = Map::new();
     let mut nullable = obj.get("nullable").and_then(Value::as_bool).unwrap_or(false);
     for (key, value) in obj {
         match key.as_str() {
+            "$ref" => {}
             "type" => match value {
                 Value::Array(types) => {
                     let named: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
                     nullable |= named.len() < types.len();
+                    spend(budget, copy_cost(value));
                     match named.as_slice() {
                         [one] => {
                             out.insert("type".into(), (*one).clone());
@@ -199,22 +218,30 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut
                 }
                 Value::String(t) if t == "null" => nullable = true,
                 other => {
+                    spend(budget, copy_cost(other));
                     out.insert("type".into(), other.clone());
                 }
             },
             "properties" => {
                 if let Value::Object(props) = value {
                     // Property names are the caller's data, kept as they are.
-                    out.insert("properties".into(), Value::Object(props.iter().map(|(n, s)| (n.clone(), convert(s, defs, depth, budget))).collect()));
+                    let converted = props
+                        .iter()
+                        .map(|(n, s)| {
+                            spend(budget, n.len());
+                            (n.clone(), convert(s, defs, depth, budget))
+                        })
+                        .collect();
+                    out.insert("properties".into(), Value::Object(converted));
                 }
             }
             "items" => {
                 // A tuple (`items` as a list, or `prefixItems`) has no Gemini form: its first type stands for all.
                 let item = match value {
-                    Value::Array(list) => list.first().cloned().unwrap_or(Value::Bool(true)),
-                    other => other.clone(),
+                    Value::Array(list) => list.first().unwrap_or(&ANYTHING),
+                    other => other,
                 };
-                out.insert("items".into(), convert(&item, defs, depth, budget));
+                out.insert("items".into(), convert(item, defs, depth, budget));
             }
             "anyOf" | "oneOf" => {
                 if let Value::Array(list) = value {
@@ -228,7 +255,7 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut
                     }
                     match alternatives.len() {
                         0 => {}
-                        1 => out = merge(Value::Object(out), alternatives.pop().unwrap_or_default()).as_object().cloned().unwrap_or_default(),
+                        1 => out = into_map(merge(Value::Object(out), alternatives.pop().unwrap_or_default())),
                         _ => {
                             out.insert("anyOf".into(), Value::Array(alternatives));
                         }
@@ -238,29 +265,32 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut
             "allOf" => {
                 if let Value::Array(list) = value {
                     for member in list {
-                        out = merge(Value::Object(out), convert(member, defs, depth, budget)).as_object().cloned().unwrap_or_default();
+                        out = into_map(merge(Value::Object(out), convert(member, defs, depth, budget)));
                     }
                 }
             }
             "const" => {
                 if let Value::String(s) = value {
+                    spend(budget, s.len());
                     out.insert("enum".into(), Value::Array(vec![Value::String(s.clone())]));
                     out.entry("type").or_insert_with(|| Value::String("string".into()));
                 }
             }
             "enum" => {
                 let strings: Vec<Value> = value.as_array().into_iter().flatten().filter(|v| v.is_string()).cloned().collect();
+                spend(budget, copy_cost(value));
                 if !strings.is_empty() && strings.len() == value.as_array().map_or(0, Vec::len) {
                     out.insert("enum".into(), Value::Array(strings));
                 }
             }
             "format" if value.as_str().is_some_and(|f| ["enum", "date-time", "int32", "int64", "float", "double"].contains(&f)) => {
+                spend(budget, copy_cost(value));
                 out.insert("format".into(), value.clone());
             }
             // Other formats (`email`, `uri`, ...) are refused by Gemini; `nullable` is settled below.
             "format" | "nullable" => {}
             k if KEPT.contains(&k) => {
-                *budget = budget.saturating_sub(copy_cost(value));
+                spend(budget, copy_cost(value));
                 out.insert(k.to_string(), value.clone());
             }
             _ => {}
@@ -276,7 +306,14 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut
     } else if out.get("properties").is_none() {
         out.remove("required");
     }
-    Value::Object(out)
+    out
+}
+
+fn into_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 /// `extra`'s fields added to `base`: properties joined, `required` united, the rest `base` first.
@@ -348,14 +385,11 @@ mod tests {
                                                {"properties": {"b": {"type": "number"}}, "required": ["b"]}]})),
             json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "number"}}, "required": ["a", "b"]})
         );
-        // A tree node that refers to itself: followed a few levels, then an untyped object.
+        // A tree node that refers to itself has no `Schema` form (it has no references): it goes
+        // as JSON Schema, which has.
         let tree = json!({"$ref": "#/definitions/Node", "definitions": {"Node": {"type": "object",
             "properties": {"children": {"type": "array", "items": {"$ref": "#/definitions/Node"}}}}}});
-        let mut level = to_gemini_schema(&tree);
-        for _ in 0..MAX_REF_DEPTH {
-            level = level["properties"]["children"]["items"].clone();
-        }
-        assert_eq!(level, json!({"type": "object"}));
+        assert_eq!(for_gemini(&tree, &mut ConversionBudget::for_request()), GeminiSchema::JsonSchema(tree.clone()));
         // Numeric enums have no Gemini form; the type stays.
         assert_eq!(to_gemini_schema(&json!({"type": "integer", "enum": [1, 2]})), json!({"type": "integer"}));
         // `required` names only properties that are there.
@@ -397,12 +431,31 @@ mod tests {
         // A definition referring to itself eight times: inlined to depth 8 it would be 8^8 nodes.
         let props: serde_json::Map<String, Value> = (0..8).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/A"}))).collect();
         let schema = json!({"type": "object", "$defs": {"A": {"type": "object", "properties": props}}, "properties": {"a": {"$ref": "#/$defs/A"}}});
-        assert_eq!(converted_within(&schema, &mut BUDGET.clone()), None, "inlining stops at the budget");
+        let mut budget = BUDGET;
+        assert_eq!(converted_within(&schema, &mut budget), None);
+        assert_eq!(budget, BUDGET, "a recursive schema is not inlined at all");
         assert!(matches!(for_gemini(&schema, &mut ConversionBudget::for_request()), GeminiSchema::JsonSchema(_)));
-        // A long description copied at every inlining counts too.
-        let described = json!({"type": "object", "$defs": {"A": {"type": "object", "description": "d".repeat(100_000),
-            "properties": {"x": {"$ref": "#/$defs/A"}, "y": {"$ref": "#/$defs/A"}}}}, "properties": {"a": {"$ref": "#/$defs/A"}}});
-        assert_eq!(converted_within(&described, &mut BUDGET.clone()), None);
+        // Without recursion, what each inlining copies counts: a long description, a long enum,
+        // a long constant or property name, referred to from many places.
+        let many_refs = |def: Value| {
+            let props: serde_json::Map<String, Value> = (0..200).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/D"}))).collect();
+            json!({"type": "object", "$defs": {"D": def}, "properties": props})
+        };
+        let big = "d".repeat(50_000);
+        let enum_values: Vec<String> = (0..5_000).map(|i| format!("v{i}")).collect();
+        for def in [
+            json!({"type": "string", "description": big}),
+            json!({"type": "string", "enum": enum_values}),
+            json!({"const": big}),
+            json!({"type": "object", "properties": {big.clone(): {"type": "string"}}}),
+            json!({"type": big}),
+        ] {
+            assert_eq!(converted_within(&many_refs(def.clone()), &mut BUDGET.clone()), None, "{}", &def.to_string()[..60]);
+        }
+        // Referred to a few times, the same definitions convert.
+        let few: serde_json::Map<String, Value> = (0..3).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/D"}))).collect();
+        let small = json!({"type": "object", "$defs": {"D": {"type": "string", "enum": ["a", "b"], "description": "x".repeat(1_000)}}, "properties": few});
+        assert!(converted_within(&small, &mut BUDGET.clone()).is_some());
         // An ordinary nested schema is converted as before.
         let nested = json!({"type": "object", "$defs": {"B": {"type": "object", "properties": {"n": {"type": "integer"}}}},
             "properties": {"b": {"$ref": "#/$defs/B"}, "c": {"type": "array", "items": {"$ref": "#/$defs/B"}}}});
@@ -411,7 +464,7 @@ mod tests {
         // One budget for the request: a schema that spent it leaves none for the next ones,
         // which go as JSON Schema at once.
         let mut budget = ConversionBudget::for_request();
-        assert!(matches!(for_gemini(&schema, &mut budget), GeminiSchema::JsonSchema(_)));
+        assert!(matches!(for_gemini(&many_refs(json!({"type": "string", "description": big})), &mut budget), GeminiSchema::JsonSchema(_)));
         assert!(matches!(for_gemini(&nested, &mut budget), GeminiSchema::JsonSchema(_)));
     }
 }

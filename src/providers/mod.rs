@@ -13,6 +13,7 @@ pub mod azure;
 pub mod gemini;
 mod anthropic_schema;
 mod gemini_schema;
+mod schema_refs;
 pub mod openai;
 pub mod sse;
 mod tool_call_ids;
@@ -289,7 +290,7 @@ pub fn merge_embeddings_answers(answers: Vec<EmbeddingsAnswer>) -> EmbeddingsAns
         if let (Some(total), Some(part)) = (merged.body.get_mut("usage").and_then(Value::as_object_mut), batch.get("usage").and_then(Value::as_object)) {
             for (field, count) in part {
                 if let (Some(sum), Some(count)) = (total.get(field).and_then(Value::as_u64), count.as_u64()) {
-                    total.insert(field.clone(), Value::from(sum + count));
+                    total.insert(field.clone(), Value::from(sum.saturating_add(count)));
                 }
             }
         }

@@ -897,7 +897,8 @@ struct History {
 struct DigitRun {
     active: bool,
     plus: bool,
-    digits: [u8; 24],
+    /// Room for a 19-digit card with an expiry and a 4-digit code after it.
+    digits: [u8; 28],
     n: usize,
     groups: [u8; 8],
     g: usize,
@@ -1504,7 +1505,15 @@ impl Scan {
                     break;
                 }
                 let tail = &groups[k + 1..];
-                let expiry_and_code = matches!(tail, [3] | [2, 2] | [2, 4] | [2, 2, 3] | [2, 2, 4] | [2, 4, 3] | [2, 4, 4]);
+                // MMYY written without a slash is a month first; a year is not.
+                let month_first = |at: usize| (1..=12).contains(&(run.digits[at] * 10 + run.digits[at + 1]));
+                let expiry_and_code = match tail {
+                    [3] | [2, 2] | [2, 4] | [2, 2, 3] | [2, 2, 4] | [2, 4, 3] | [2, 4, 4] => true,
+                    // Amex's four-digit code, or an expiry as MMYY.
+                    [4] => groups[..=k] == [4, 6, 5] || month_first(card_digits),
+                    [4, 3] | [4, 4] => month_first(card_digits),
+                    _ => false,
+                };
                 if (13..=19).contains(&card_digits) && expiry_and_code && card_grouping(&groups[..=k]) && luhn(&run.digits[..card_digits]) {
                     self.cards += 1;
                     return;
@@ -1726,20 +1735,29 @@ fn tool_risk(req: &ChatRequest) -> Option<ToolRisk> {
         // moves money), but for the nouns after it (below); a name without a verb falls back on the first verb of the description's first
         // sentence ("Sends an SMS to ..."), where later words are about parameters.
         let mut best: Option<(ToolAccess, &'static str)> = None;
-        // Words after the verb can say more: `create_refund` moves money, `order_history` reads.
-        let (mut money_noun, mut record_noun) = (false, false);
+        // Words after the verb can say more: `create_refund` moves money, and a record noun right
+        // after a payment word makes it a record (`order_history`, `update_order_status`), but
+        // not one further on (`refund_with_note` refunds).
+        let (mut money_noun, mut record_of_payment, mut verb_names_record) = (false, false, false);
+        let mut previous_was_payment = false;
+        let mut previous_was_verb = false;
         identifier_words(name, |w| {
+            let record = RECORD_NOUNS.contains(&w);
             if best.is_none() {
                 best = tool_verb(w);
-            } else {
-                money_noun |= MONEY_NOUNS.contains(&w);
-                record_noun |= RECORD_NOUNS.contains(&w);
+                previous_was_verb = best.is_some();
+                previous_was_payment = false;
+                return;
             }
+            verb_names_record |= previous_was_verb && record;
+            record_of_payment |= previous_was_payment && record;
+            previous_was_payment = MONEY_NOUNS.contains(&w);
+            money_noun |= previous_was_payment;
+            previous_was_verb = false;
         });
         match best {
-            // `update_order_status`, `add_order_note`: a write about a payment, not one.
-            Some((ToolAccess::Write, _)) if money_noun && !record_noun => best = Some((ToolAccess::Irreversible, "moves money")),
-            Some((ToolAccess::Irreversible, "moves money")) if record_noun => best = Some((ToolAccess::Read, "reads")),
+            Some((ToolAccess::Write, _)) if money_noun && !record_of_payment => best = Some((ToolAccess::Irreversible, "moves money")),
+            Some((ToolAccess::Irreversible, "moves money")) if verb_names_record => best = Some((ToolAccess::Read, "reads")),
             _ => {}
         }
         if best.is_none() {
@@ -2599,7 +2617,8 @@ mod tests {
             let c = classify(&req(json!({"model": "m", "messages": [{"role": "user", "content": "do it"}], "tools": [tool(name, "")]})));
             c.risk
         };
-        for name in ["create_refund", "createPayment", "create_transfer", "submit_order", "update_bank_account", "place_order"] {
+        for name in ["create_refund", "createPayment", "create_transfer", "submit_order", "update_bank_account", "place_order",
+            "refund_with_note", "transfer_funds_with_note", "pay_invoice_with_note", "charge_card_add_note", "refund_order_with_comment", "create_refund_with_note"] {
             assert_eq!(access(name), RiskTier::Irreversible, "{name}");
         }
         for name in ["track_order", "order_history", "get_order", "refund_status"] {
@@ -2757,6 +2776,9 @@ mod tests {
             ("card number 4111 1111 1111 1111 123", "card-like"),
             ("4111111111111111 12/29", "card-like"),
             ("Amex 3782 822463 10005 exp 04/27", "card-like"),
+            ("3782 822463 10005 1234", "card-like"),
+            ("4111 1111 1111 1111 1229 123", "card-like"),
+            ("4111 1111 1111 1111 12/2029 123", "card-like"),
             ("Why does this fail? OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXyZ0aB3c", "credentials"),
             ("my key is AKIAIOSFODNN7EXAMPLE and the region is us-east-1", "credentials"),
             ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----", "credentials"),
