@@ -807,4 +807,21 @@ mod tests {
         let e = PriceTable::from_json(r#"{"models":{"m":{"input":1,"batch_discount":1.5}}}"#).unwrap_err();
         assert!(e.to_string().contains("batch_discount"));
     }
+
+    #[test]
+    fn a_reasoning_price_applies_to_the_reasoning_part_of_the_output() {
+        let t = PriceTable::from_json(r#"{"models":{"r":{"input":1,"output":4,"reasoning":8}}}"#).unwrap();
+        // 100 output tokens, 60 of them reasoning: 40 at 4 and 60 at 8 per million.
+        let c = t.get("r").unwrap().cost(&usage(0, 0, 0, 100, 60), false);
+        assert_eq!(c.output.to_string(), "0.00064");
+    }
+
+    #[test]
+    fn a_cap_equal_to_the_models_output_limit_fits() {
+        let t = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2,"context_window":1000,"max_output_tokens":100}}}"#).unwrap();
+        let m = t.get("m").unwrap();
+        assert_eq!(m.cannot_take(1000, Some(100)), None);
+        assert!(m.cannot_take(1000, Some(101)).is_some());
+        assert!(m.cannot_take(1001, None).is_some());
+    }
 }
