@@ -3,8 +3,9 @@
 //! accept. Gemini answers 400 to a keyword outside that subset, and Pydantic and Zod emit several
 //! (`$defs`/`$ref`, `anyOf` with `null`, `const`, `type` lists), so the schema is rewritten, not
 //! just filtered:
-//! - `$ref` to `#/$defs/...` or `#/definitions/...` is inlined (a recursive one, past a few
-//!   levels, becomes an untyped object: Gemini has no references);
+//! - `$ref` to `#/$defs/...` or `#/definitions/...` is inlined (Gemini's `Schema` has no
+//!   references); a schema whose definitions refer to each other in a cycle goes as JSON Schema,
+//!   and so does one whose inlining would outgrow the request's budget;
 //! - `null` in `type` lists and in `anyOf`/`oneOf` becomes `nullable`; a single remaining
 //!   alternative is merged into its parent; `oneOf` becomes `anyOf`;
 //! - `allOf` members are merged (properties joined, `required` united);
@@ -24,7 +25,9 @@ const KEPT: &[&str] = &[
     "minLength", "maxLength", "pattern", "example", "default", "minimum", "maximum", "propertyOrdering",
 ];
 
-/// How deep `$ref`s are followed: enough for real nesting, bounded for recursive schemas.
+/// How deep `$ref`s are followed: enough for real nesting. Recursive schemas never get here
+/// (see [`converted_within`]); a chain of definitions deeper than this ends in an untyped
+/// object, which sends the schema as JSON Schema.
 const MAX_REF_DEPTH: usize = 8;
 
 /// Whether Gemini's `Schema` holds a converted schema as it is. It refuses an OBJECT with no
@@ -149,14 +152,18 @@ fn spend(budget: &mut usize, cost: usize) {
 /// `true`: any value (a tuple's missing first item stands for it).
 const ANYTHING: Value = Value::Bool(true);
 
-/// The text a copied keyword value brings (its strings' bytes; a number or flag a word).
+/// What copying a keyword value allocates: a `Value` for each element (48 bytes in wasm, 72
+/// natively) and the bytes of its strings and keys. An enum of 20,000 empty strings is 20,000
+/// values, whatever its text.
 fn copy_cost(value: &Value) -> usize {
-    match value {
-        Value::String(s) => s.len(),
-        Value::Array(items) => items.iter().map(copy_cost).sum::<usize>() + 8,
-        Value::Object(map) => map.iter().map(|(k, v)| k.len() + copy_cost(v)).sum::<usize>() + 8,
-        _ => 8,
-    }
+    const VALUE: usize = 64;
+    VALUE
+        + match value {
+            Value::String(s) => s.len(),
+            Value::Array(items) => items.iter().map(copy_cost).sum::<usize>(),
+            Value::Object(map) => map.iter().map(|(k, v)| k.len() + VALUE + copy_cost(v)).sum::<usize>(),
+            _ => 0,
+        }
 }
 
 fn definitions(root: &Value) -> Map<String, Value> {
@@ -204,7 +211,8 @@ fn convert_fields(obj: &Map<String, Value>, defs: &Map<String, Value>, depth: us
                 Value::Array(types) => {
                     let named: Vec<&Value> = types.iter().filter(|t| t.as_str() != Some("null")).collect();
                     nullable |= named.len() < types.len();
-                    spend(budget, copy_cost(value));
+                    // A union of types becomes one schema object each.
+                    spend(budget, copy_cost(value) + NODE_COST * named.len());
                     match named.as_slice() {
                         [one] => {
                             out.insert("type".into(), (*one).clone());
@@ -277,8 +285,11 @@ fn convert_fields(obj: &Map<String, Value>, defs: &Map<String, Value>, depth: us
                 }
             }
             "enum" => {
-                let strings: Vec<Value> = value.as_array().into_iter().flatten().filter(|v| v.is_string()).cloned().collect();
                 spend(budget, copy_cost(value));
+                if *budget == 0 {
+                    continue;
+                }
+                let strings: Vec<Value> = value.as_array().into_iter().flatten().filter(|v| v.is_string()).cloned().collect();
                 if !strings.is_empty() && strings.len() == value.as_array().map_or(0, Vec::len) {
                     out.insert("enum".into(), Value::Array(strings));
                 }
@@ -446,12 +457,22 @@ mod tests {
         for def in [
             json!({"type": "string", "description": big}),
             json!({"type": "string", "enum": enum_values}),
+            // Empty strings copy nothing but each is a value.
+            json!({"type": "string", "enum": vec![""; 20_000]}),
+            json!({"type": vec![""; 20_000]}),
+            json!({"type": "object", "properties": {"": {"type": "string"}}, "required": vec![""; 20_000]}),
             json!({"const": big}),
             json!({"type": "object", "properties": {big.clone(): {"type": "string"}}}),
             json!({"type": big}),
         ] {
             assert_eq!(converted_within(&many_refs(def.clone()), &mut BUDGET.clone()), None, "{}", &def.to_string()[..60]);
         }
+        // The same through a chain of definitions, each referring eight times to the next.
+        let chain = json!({"type": "object", "properties": {"r": {"$ref": "#/$defs/D0"}}, "$defs": {
+            "D0": {"type": "object", "properties": (0..8).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/D1"}))).collect::<serde_json::Map<_, _>>()},
+            "D1": {"type": "object", "properties": (0..8).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/E"}))).collect::<serde_json::Map<_, _>>()},
+            "E": {"type": "string", "enum": vec![""; 20_000]}}});
+        assert_eq!(converted_within(&chain, &mut BUDGET.clone()), None);
         // Referred to a few times, the same definitions convert.
         let few: serde_json::Map<String, Value> = (0..3).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/D"}))).collect();
         let small = json!({"type": "object", "$defs": {"D": {"type": "string", "enum": ["a", "b"], "description": "x".repeat(1_000)}}, "properties": few});

@@ -1678,6 +1678,9 @@ const MONEY_NOUNS: &[&str] = &[
     "payouts", "withdrawal", "withdrawals", "wire", "bank",
 ];
 
+/// Words that end the object of a tool name's verb (`add_note_to_order`, `refund_with_note`).
+const FUNCTION_WORDS: &[&str] = &["with", "and", "to", "of", "for", "plus", "by", "from", "in", "on", "into", "via"];
+
 /// What a tool whose name starts with a noun that is also a verb (`order_history`,
 /// `order_status`, `booking_details`) reads about it.
 const RECORD_NOUNS: &[&str] = &["history", "status", "details", "detail", "info", "summary", "lookup", "list", "note", "notes", "comment", "comments", "tag", "tags"];
@@ -1735,29 +1738,27 @@ fn tool_risk(req: &ChatRequest) -> Option<ToolRisk> {
         // moves money), but for the nouns after it (below); a name without a verb falls back on the first verb of the description's first
         // sentence ("Sends an SMS to ..."), where later words are about parameters.
         let mut best: Option<(ToolAccess, &'static str)> = None;
-        // Words after the verb can say more: `create_refund` moves money, and a record noun right
-        // after a payment word makes it a record (`order_history`, `update_order_status`), but
-        // not one further on (`refund_with_note` refunds).
-        let (mut money_noun, mut record_of_payment, mut verb_names_record) = (false, false, false);
-        let mut previous_was_payment = false;
-        let mut previous_was_verb = false;
+        // The words after the verb, up to a function word or another verb, name what it acts on:
+        // a payment there makes a write move money (`create_refund`), a record there makes it
+        // about one (`order_history`, `update_order_status`, `add_note_to_order`), and what
+        // comes after (`refund_with_note`, `charge_card_add_note`) changes neither.
+        let (mut payment, mut record, mut in_object) = (false, false, true);
         identifier_words(name, |w| {
-            let record = RECORD_NOUNS.contains(&w);
             if best.is_none() {
                 best = tool_verb(w);
-                previous_was_verb = best.is_some();
-                previous_was_payment = false;
                 return;
             }
-            verb_names_record |= previous_was_verb && record;
-            record_of_payment |= previous_was_payment && record;
-            previous_was_payment = MONEY_NOUNS.contains(&w);
-            money_noun |= previous_was_payment;
-            previous_was_verb = false;
+            let another_verb = tool_verb(w).is_some() && !MONEY_NOUNS.contains(&w) && !DESCRIPTION_AMBIGUOUS.contains(&w);
+            if FUNCTION_WORDS.contains(&w) || another_verb {
+                in_object = false;
+            } else if in_object {
+                payment |= MONEY_NOUNS.contains(&w);
+                record |= RECORD_NOUNS.contains(&w);
+            }
         });
         match best {
-            Some((ToolAccess::Write, _)) if money_noun && !record_of_payment => best = Some((ToolAccess::Irreversible, "moves money")),
-            Some((ToolAccess::Irreversible, "moves money")) if verb_names_record => best = Some((ToolAccess::Read, "reads")),
+            Some((ToolAccess::Write, _)) if payment && !record => best = Some((ToolAccess::Irreversible, "moves money")),
+            Some((ToolAccess::Irreversible, "moves money")) if record => best = Some((ToolAccess::Read, "reads")),
             _ => {}
         }
         if best.is_none() {
@@ -2621,10 +2622,10 @@ mod tests {
             "refund_with_note", "transfer_funds_with_note", "pay_invoice_with_note", "charge_card_add_note", "refund_order_with_comment", "create_refund_with_note"] {
             assert_eq!(access(name), RiskTier::Irreversible, "{name}");
         }
-        for name in ["track_order", "order_history", "get_order", "refund_status"] {
+        for name in ["track_order", "order_history", "get_order", "refund_status", "order_tracking_info", "order_item_details", "purchase_order_status", "refund_order_status"] {
             assert!(access(name) < RiskTier::High, "{name}: {:?}", access(name));
         }
-        for name in ["add_contact", "update_order_status", "add_order_note"] {
+        for name in ["add_contact", "update_order_status", "add_order_note", "add_note_to_order", "add_tag_to_order", "update_status_of_order", "set_order_shipping_status"] {
             assert_eq!(access(name), RiskTier::High, "{name}: an ordinary write");
         }
     }
