@@ -824,4 +824,27 @@ mod tests {
         assert!(m.cannot_take(1000, Some(101)).is_some());
         assert!(m.cannot_take(1001, None).is_some());
     }
+
+    #[test]
+    fn prices_and_tiers_that_make_no_sense_are_refused() {
+        let refused = |text: &str, what: &str| {
+            let e = PriceTable::from_json(text).unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        };
+        refused(r#"{"models":{"m":{"input":-1,"output":2}}}"#, "must be a non-negative number");
+        refused(r#"{"models":{"m":{"input":1,"output":2,"tiers":[{"above_input_tokens":1000,"input":2,"output":4},{"above_input_tokens":1000,"input":3,"output":6}]}}}"#, "two tiers share");
+    }
+
+    #[test]
+    fn litellm_long_context_bands_start_where_their_names_say() {
+        // `_above_200k_tokens`: 200,000 tokens, not 200 or 1,200; the band's one-hour writes
+        // follow its own five-minute write price.
+        let t = PriceTable::from_json(r#"{"s":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_creation_input_token_cost":3.75e-06,
+            "cache_creation_input_token_cost_above_200k_tokens":7.5e-06,"input_cost_per_token_above_200k_tokens":6e-06,"output_cost_per_token_above_200k_tokens":2.25e-05}}"#).unwrap();
+        let s = t.get("s").unwrap();
+        assert_eq!(s.cost(&usage(150_000, 0, 0, 0, 0), false).total.to_string(), "0.45", "150,000 at the base 3 per million");
+        assert_eq!(s.cost(&usage(250_000, 0, 0, 0, 0), false).total.to_string(), "1.5", "250,000 at the band's 6");
+        let hour = Usage { input_tokens: 250_000, cache_write_tokens: 100_000, cache_write_1h_tokens: 100_000, ..Usage::default() };
+        assert_eq!(s.cost(&hour, false).cache_write.to_string(), "1.2", "100,000 one-hour writes at 1.6 x 7.5");
+    }
 }
