@@ -846,5 +846,15 @@ mod tests {
         assert_eq!(s.cost(&usage(250_000, 0, 0, 0, 0), false).total.to_string(), "1.5", "250,000 at the band's 6");
         let hour = Usage { input_tokens: 250_000, cache_write_tokens: 100_000, cache_write_1h_tokens: 100_000, ..Usage::default() };
         assert_eq!(s.cost(&hour, false).cache_write.to_string(), "1.2", "100,000 one-hour writes at 1.6 x 7.5");
+        // A band's named cached price stands (not the base's ratio to its input), and so does a
+        // processing tier's; a tier with only an input price scales the cached one with it.
+        let named = PriceTable::from_json(r#"{"s":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_read_input_token_cost":3e-07,
+            "input_cost_per_token_above_200k_tokens":6e-06,"cache_read_input_token_cost_above_200k_tokens":1e-06,
+            "input_cost_per_token_priority":6e-06,"cache_read_input_token_cost_priority":2e-06,"input_cost_per_token_flex":1.5e-06}}"#).unwrap();
+        let s = named.get("s").unwrap();
+        assert_eq!(s.cost(&usage(250_000, 100_000, 0, 0, 0), false).cached_input.to_string(), "0.1", "100,000 cached at the band's 1.00");
+        let tiered = |tier| Usage { input_tokens: 1_000_000, cached_input_tokens: 1_000_000, service_tier: tier, ..Usage::default() };
+        assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Priority), false).cached_input.to_string(), "2");
+        assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Flex), false).cached_input.to_string(), "0.15", "half the input, half the cached price");
     }
 }
