@@ -437,6 +437,52 @@ mod tests {
     }
 
     #[test]
+    fn a_session_says_when_it_has_output_is_committed_and_complete() {
+        // What the edge primes a stream by: a role chunk commits to nothing, text does, and the
+        // provider's end marker completes it.
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100, 5);
+        assert!(!s.is_committed() && !s.has_output() && s.failure().is_none() && !s.upstream_complete());
+        let mut lines = UPSTREAM.split_inclusive("\n\n");
+        s.push(lines.next().unwrap().as_bytes());
+        assert!(!s.is_committed() && !s.has_output(), "a role and empty content");
+        s.push(lines.next().unwrap().as_bytes());
+        assert!(s.is_committed() && s.has_output() && !s.upstream_complete());
+        for line in lines {
+            s.push(line.as_bytes());
+        }
+        assert!(s.upstream_complete() && s.failure().is_none());
+        // A finish reason alone commits too (an empty answer is an answer), without output.
+        let mut finished = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100, 5);
+        finished.push(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+        assert!(finished.is_committed() && !finished.has_output());
+        // Garbage fails the session and says why.
+        let mut broken = StreamSession::new(Box::new(OpenAiStream::new("openai")), false, 100, 5);
+        broken.push(b"data: {nope\n\n");
+        assert!(broken.failure().is_some_and(|why| why.contains("invalid JSON")), "{:?}", broken.failure());
+    }
+
+    #[test]
+    fn chunks_get_a_created_time_and_the_usage_chunk_the_first_real_id() {
+        // Azure's first chunk: prompt-filter results, empty id and model, created 0.
+        let azure = concat!(
+            "data: {\"id\":\"\",\"object\":\"\",\"created\":0,\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}\n\n",
+            "data: {\"id\":\"chatcmpl-9\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"chatcmpl-9\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("azure")), true, 1_700_000_000, 5);
+        let mut out = s.push(azure.as_bytes());
+        let (tail, outcome) = s.finish();
+        out.extend(tail);
+        assert!(outcome.complete, "{outcome:?}");
+        let chunks: Vec<Value> = events(&out).iter().filter_map(|e| e.strip_prefix("data: {")).map(|e| serde_json::from_str(&format!("{{{e}")).unwrap()).collect();
+        assert_eq!(chunks.len(), 3, "{}", String::from_utf8_lossy(&out));
+        assert!(chunks.iter().all(|c| c["created"] == 1_700_000_000), "{chunks:?}");
+        let usage = chunks.iter().find(|c| c.get("usage").is_some_and(|u| !u.is_null())).unwrap_or_else(|| panic!("no usage chunk: {}", String::from_utf8_lossy(&out)));
+        assert_eq!((usage["id"].as_str(), usage["model"].as_str()), (Some("chatcmpl-9"), Some("gpt-4o-mini")));
+    }
+
+    #[test]
     fn an_error_event_keeps_the_status_it_stands_for() {
         let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude-haiku-4-5")), false, 100, 5);
         s.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n");
