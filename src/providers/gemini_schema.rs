@@ -183,7 +183,7 @@ fn convert(schema: &Value, defs: &Map<String, Value>, depth: usize, budget: &mut
     if *budget == 0 {
         return Value::Null;
     }
-    *budget = budget.saturating_sub(NODE_COST);
+    spend(budget, NODE_COST);
     let Value::Object(obj) = schema else {
         // `true` / `{}`: anything. Gemini needs a type; an object is the loosest it has.
         return serde_json::json!({"type": "object"});

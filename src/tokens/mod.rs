@@ -195,10 +195,9 @@ fn content_tokens(counter: &Counter, content: &Content) -> u64 {
             .map(|part| match part {
                 ContentPart::Text { text, .. } => counter.text(text),
                 ContentPart::Refusal { refusal, .. } => counter.text(refusal),
-                ContentPart::ImageUrl { .. } | ContentPart::InputAudio { .. } | ContentPart::File { .. } | ContentPart::Other(_) => 0,
+                ContentPart::ImageUrl { .. } | ContentPart::InputAudio { .. } | ContentPart::File { .. } | ContentPart::Other(_) => image_part_tokens(part),
             })
-            .sum::<u64>()
-                + image_tokens(content),
+            .sum(),
     }
 }
 
@@ -208,14 +207,16 @@ fn content_tokens(counter: &Counter, content: &Content) -> u64 {
 pub(crate) fn image_tokens(content: &Content) -> u64 {
     match content {
         Content::Text(_) => 0,
-        Content::Parts(parts) => parts
-            .iter()
-            .map(|part| match part {
-                ContentPart::ImageUrl { image_url, .. } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
-                ContentPart::ImageUrl { .. } => IMAGE_DEFAULT,
-                _ => 0,
-            })
-            .sum(),
+        Content::Parts(parts) => parts.iter().map(image_part_tokens).sum(),
+    }
+}
+
+/// A content part's tokens if it is an image (see [`IMAGE_DEFAULT`]), else 0.
+fn image_part_tokens(part: &ContentPart) -> u64 {
+    match part {
+        ContentPart::ImageUrl { image_url, .. } if image_url.detail.as_deref() == Some("low") => IMAGE_LOW_DETAIL,
+        ContentPart::ImageUrl { .. } => IMAGE_DEFAULT,
+        _ => 0,
     }
 }
 
