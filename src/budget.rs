@@ -470,7 +470,8 @@ impl Ledger {
                 let (start, end) = spec.window.bounds(now, spec.reset_day);
                 let state = self.states.get(&spec.id).filter(|s| s.window_start == start);
                 let (spent, exhausted) = state.map_or((Usd::ZERO, false), |s| (s.spent, s.exhausted));
-                crate::alerts::BudgetLevel { id: spec.id.clone(), spent, hard_limit: spec.hard_limit, window_start: start, resets_at: end, exhausted }
+                let downgrades = spec.on_hard_limit == OnHardLimit::Downgrade;
+                crate::alerts::BudgetLevel { id: spec.id.clone(), spent, hard_limit: spec.hard_limit, window_start: start, resets_at: end, exhausted, downgrades }
             })
             .collect()
     }
@@ -712,14 +713,16 @@ impl Ledger {
         let covering: Vec<&BudgetSpec> = self.specs.iter().filter(|s| s.scope.covers(covered)).collect();
         // Of the budgets this would pass, one that downgrades is reported first, whatever the
         // order they were listed in: the cheaper model is then held against every budget again,
-        // and refused only if it does not fit either.
+        // and refused only if it does not fit either. Then one the request cannot fit whatever
+        // settles (spent, or too small for it): "retry shortly" for a budget only held in flight
+        // would send the SDKs retrying into the other's refusal.
         let exceeded = covering
             .iter()
             .filter(|spec| {
                 let st = &self.states[&spec.id];
                 st.spent + st.reserved + amount > spec.hard_limit
             })
-            .min_by_key(|spec| spec.on_hard_limit != OnHardLimit::Downgrade);
+            .min_by_key(|spec| (spec.on_hard_limit != OnHardLimit::Downgrade, self.states[&spec.id].spent + amount <= spec.hard_limit));
         if let Some(spec) = exceeded {
             let st = &self.states[&spec.id];
             let exceeded = Exceeded {
@@ -1084,6 +1087,23 @@ mod tests {
         assert_eq!((e.budget_id.as_str(), e.on_hard_limit), ("search-monthly", OnHardLimit::Downgrade));
         let e = l.reserve("big", Usd(5 * USD), &Covered::default(), NOW).unwrap_err();
         assert_eq!(e.on_hard_limit, OnHardLimit::Refuse, "outside the downgrading budget's scope, the refusal stands");
+    }
+
+    #[test]
+    fn a_budget_the_request_can_never_fit_is_reported_before_one_held_in_flight() {
+        let spec = |id: &str, scope: Scope, usd: i64| BudgetSpec { id: id.into(), scope, window: Window::Daily, reset_day: 1, hard_limit: Usd(usd * USD), soft_limit: None, on_hard_limit: OnHardLimit::Refuse };
+        let mut l = Ledger::default();
+        l.configure(vec![spec("team", Scope::Team("a".into()), 10), spec("tenant", Scope::Tenant, 1)], RateLimits::default(), NOW);
+        let team_a = Covered { team: "a", ..Covered::default() };
+        l.reserve("r1", Usd(USD * 9 / 10), &team_a, NOW).unwrap();
+        // $9.50 fits the team's $10 once r1 settles, the tenant's $1 never: "retry shortly" for
+        // the team's would have the SDKs retry into the tenant's refusal.
+        let amount = Usd(USD * 95 / 10);
+        let e = l.reserve("r2", amount, &team_a, NOW).unwrap_err();
+        assert_eq!((e.budget_id.as_str(), e.cause(amount)), ("tenant", ExceededCause::RequestTooLarge));
+        // Held in flight alone, it says so.
+        let e = l.reserve("r3", Usd(USD / 2), &team_a, NOW).unwrap_err();
+        assert_eq!((e.budget_id.as_str(), e.cause(Usd(USD / 2))), ("tenant", ExceededCause::HeldInFlight));
     }
 
     use crate::tokens::PromptBound;

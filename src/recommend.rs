@@ -206,6 +206,11 @@ fn from_cascade(class: &str, rows: &[Indexed], prices: &PriceTable, window_days:
     if acceptance < MIN_ACCEPTANCE || !may_route_to(cheap) {
         return None;
     }
+    // What the cheap model writes per request in the cascade, its reasoning included: a model
+    // that reasons writes several times what the dearer one it would replace does, so the other
+    // traffic's own output repriced at its rates would promise a saving that is a loss.
+    let (cheap_requests, cheap_output) = cascade.iter().filter(|r| r.model == cheap).fold((0u64, 0u64), |(n, o), r| (n + r.requests, o + r.output_tokens));
+    let cheap_output_per_request = cheap_output as f64 / cheap_requests.max(1) as f64;
     let mut saving = Usd::ZERO;
     let mut saved_by_row = Vec::new();
     let mut moved = 0u64;
@@ -219,7 +224,8 @@ fn from_cascade(class: &str, rows: &[Indexed], prices: &PriceTable, window_days:
             continue;
         }
         let now = nanos_usd(r.cost_nanos);
-        let there = priced(&cheap_rates, r.input_tokens, r.cached_tokens, r.output_tokens);
+        let output = r.output_tokens.max((cheap_output_per_request * r.requests as f64).round() as u64);
+        let there = priced(&cheap_rates, r.input_tokens, r.cached_tokens, output);
         // Every request pays the cheap attempt; the share the cheap model would not answer
         // escalates and pays what it pays now on top: now − (there + (1 − acceptance) × now).
         let row_saving = Usd((now.0 as f64 * acceptance).round() as i64) - there;
@@ -309,6 +315,12 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
         (cheap.errors + spilled) as f64 / (cheap.requests + spilled) as f64
     };
     let err = |a: &Arm| a.errors as f64 / a.requests as f64;
+    // What the dearer arm's requests would cost on the cheap model: their tokens at its rates,
+    // or what the cheap arm's own requests cost each (drawn at random, they are the same kind of
+    // request), whichever is more: a model that reasons writes several times what one that does
+    // not writes for the same request.
+    let cheap_cost_each = cheap.cost.0 as f64 / cheap.requests as f64;
+    let there = |requests: u64, input: u64, cached: u64, output: u64| priced(&cheap_rates, input, cached, output).max(Usd((cheap_cost_each * requests as f64).round() as i64));
     let mut saving = Usd::ZERO;
     let mut others = Vec::new();
     let mut moved_models: Vec<&str> = Vec::new();
@@ -316,18 +328,18 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
         if err_of_cheap(cheap) > err(a) + SPLIT_ERROR_MARGIN {
             return None;
         }
-        let there = priced(&cheap_rates, a.input, a.cached, a.output);
+        let there = there(a.requests, a.input, a.cached, a.output);
         if there < a.cost {
             saving += a.cost - there;
             moved_models.push(a.model);
             others.push(format!("{} ({} requests, {:.1}% failed)", a.model, a.requests, err(a) * 100.0));
         }
     }
-    // Pricing is linear in tokens, so an arm's saving is the sum of its rows'.
+    // Each row's share of its arm's saving, priced the same way.
     let saved_by_row = rows
         .iter()
         .filter(|(_, r)| r.route == "split" && !r.held_to_regions && moved_models.contains(&r.model.as_str()))
-        .map(|&(at, r)| (at, nanos_usd(r.cost_nanos) - priced(&cheap_rates, r.input_tokens, r.cached_tokens, r.output_tokens)))
+        .map(|&(at, r)| (at, nanos_usd(r.cost_nanos) - there(r.requests, r.input_tokens, r.cached_tokens, r.output_tokens)))
         .collect();
     if saving.0 <= 0 {
         return None;
@@ -494,6 +506,33 @@ mod tests {
         let mut held = rows.clone();
         held[2].held_to_regions = true;
         assert!(rec(&held, &prices(), 3.0).is_empty(), "data residency is not traded for a saving");
+    }
+
+    #[test]
+    fn a_cheap_model_that_writes_more_is_priced_at_what_it_writes() {
+        // The reviewer's case: flash ($0.30 / $2.50) reasons, writing 1,700 tokens an answer in
+        // the cascade; gpt-4.1 ($2 / $8) writes 200 for the class's other requests. Repriced at
+        // 200, flash looked 75% cheaper; at 1,700 it costs more.
+        let prices = PriceTable::from_json(r#"{"models":{"flash":{"input":0.3,"output":2.5},"gpt-4.1":{"input":2,"output":8}}}"#).unwrap();
+        let mut cascade = row("c", "cascade", "flash", 100, 0, 0.0);
+        (cascade.input_tokens, cascade.output_tokens) = (100 * 500, 100 * 1_700);
+        let mut direct = row("c", "direct", "gpt-4.1", 50, 0, 50.0 * (500.0 * 2.0 + 200.0 * 8.0) / 1e6);
+        (direct.input_tokens, direct.output_tokens) = (50 * 500, 50 * 200);
+        assert!(rec(&[cascade.clone(), direct.clone()], &prices, 30.0).is_empty());
+        // Writing as little as the dearer model, the move saves.
+        cascade.output_tokens = 100 * 200;
+        assert_eq!(rec(&[cascade, direct], &prices, 30.0).len(), 1);
+        // A split: the cheap arm's requests cost what they cost, not the dearer arm's tokens
+        // repriced.
+        let mut cheap_arm = row("c", "split", "flash", 100, 0, 100.0 * (500.0 * 0.3 + 1_700.0 * 2.5) / 1e6);
+        (cheap_arm.input_tokens, cheap_arm.output_tokens) = (100 * 500, 100 * 1_700);
+        let mut dear_arm = row("c", "split", "gpt-4.1", 100, 0, 100.0 * (500.0 * 2.0 + 200.0 * 8.0) / 1e6);
+        (dear_arm.input_tokens, dear_arm.output_tokens) = (100 * 500, 100 * 200);
+        assert!(rec(&[cheap_arm.clone(), dear_arm.clone()], &prices, 30.0).is_empty(), "$0.0044 a request against $0.0026");
+        cheap_arm.cost_nanos /= 4;
+        let recs = rec(&[cheap_arm, dear_arm], &prices, 30.0);
+        // ($0.0026 − $0.0011) × 100 requests in 30 days (the tokens repriced would say $0.00065).
+        assert_eq!(recs.iter().map(|r| r.monthly_savings_usd.as_str()).collect::<Vec<_>>(), ["0.15"]);
     }
 
     #[test]

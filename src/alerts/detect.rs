@@ -27,6 +27,9 @@ pub struct BudgetLevel {
     /// The budget refused a request for want of room with little left (`BudgetState::exhausted`):
     /// spent, though its spend stops short of the limit.
     pub exhausted: bool,
+    /// It sends what does not fit to a cheaper model (`on_hard_limit: downgrade`) rather than
+    /// refusing it.
+    pub downgrades: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -48,7 +51,8 @@ fn feature_label(feature: &str) -> &str {
 /// in one window to be a spike.
 pub const IDLE_BURST_MULTIPLE: f64 = 10.0;
 
-/// The share of its threshold an open error or retry storm must fall below to resolve.
+/// The share of its threshold an open error or retry storm, or of its bars an open spend spike,
+/// must fall below to resolve.
 pub const STORM_CLEAR_SHARE: f64 = 0.8;
 
 /// Every condition that holds at `now` (Unix seconds).
@@ -104,13 +108,17 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             let mean = if counted == 0 { 0.0 } else { per_block.iter().sum::<i64>() as f64 / counted as f64 };
             let var = if counted == 0 { 0.0 } else { per_block.iter().map(|b| (*b as f64 - mean).powi(2)).sum::<f64>() / counted as f64 };
             let sd = var.sqrt();
-            // An open spike older than its baseline has no spend before it left in the rows: it
-            // is judged against the baseline it was raised against (its trigger's numbers, kept),
-            // not against nothing, which would hold it open while the feature spends its usual.
+            // An open spike is judged against the baseline it was raised against (its trigger's
+            // numbers, kept), not the part of it still in the rows: as the hour slides on, that
+            // part shrinks to the blocks just before the spike, the highest when spend climbed
+            // into it, and resolved a runaway still at four times normal spend; with none of it
+            // left, against nothing, it would be held open while the feature spends its usual.
+            // A window changed since is judged against those numbers scaled to it.
             let kept = |field: &str| open_alert.and_then(|a| a.condition.details[field].as_str()?.parse::<f64>().ok()).map(|dollars| dollars * 1e9);
-            let (mean, sd) = match (counted, open_since) {
-                (0, Some(_)) => (kept("baseline_average_usd").unwrap_or(mean), kept("baseline_sd_usd").unwrap_or(sd)),
-                _ => (mean, sd),
+            let kept_scale = open_alert.and_then(|a| a.condition.details["window_minutes"].as_i64()).filter(|&k| k > 0).map_or(1.0, |k| w as f64 / k as f64);
+            let (mean, sd) = match open_since {
+                Some(_) => (kept("baseline_average_usd").map_or(mean, |m| m * kept_scale), kept("baseline_sd_usd").map_or(sd, |s| s * kept_scale)),
+                None => (mean, sd),
             };
             // A baseline with spend in fewer than half its blocks is a feature idle for the hour
             // (overnight, a lunch break, a batch job) or new: its first minutes back are its usual
@@ -119,9 +127,13 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             let idle = open_since.is_none() && per_block.iter().filter(|b| **b > 0).count() * 2 < blocks;
             let min_nanos = cfg.spend_spike.min_usd * 1e9 * if idle { IDLE_BURST_MULTIPLE } else { 1.0 };
             let cur = current as f64;
+            // An open spike clears only below STORM_CLEAR_SHARE of each bar, as a storm does:
+            // spend wavering around `min_usd` triggered and resolved it every other minute, a
+            // new PagerDuty incident each time.
+            let bar = if open_alert.is_some() { STORM_CLEAR_SHARE } else { 1.0 };
             // A spike is large against the feature's own average and its usual variation, and
             // large in dollars.
-            if cur >= min_nanos && cur >= cfg.spend_spike.factor * mean && cur > mean + 3.0 * sd && cur > 0.0 {
+            if cur >= bar * min_nanos && cur >= bar * cfg.spend_spike.factor * mean && cur > bar * (mean + 3.0 * sd) && cur > 0.0 {
                 let label = feature_label(feature);
                 // Against the average of the baseline's windows, not the baseline's whole span.
                 let ratio = if mean > 0.0 { format!("{:.1}× its average {w}-min", cur / mean) } else { "against no".to_string() };
@@ -229,12 +241,14 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
                     kind: AlertKind::BudgetThreshold,
                     severity,
                     summary: if b.exhausted && pct + 1e-9 < f64::from(t) {
-                        format!("Budget '{}' reached {t}%: ${} of ${} spent ({pct:.1}%), and it refuses requests whose most possible cost does not fit what is left", b.id, b.spent, b.hard_limit)
+                        let action = if b.downgrades { "sends requests whose most possible cost does not fit what is left to a cheaper model" } else { "refuses requests whose most possible cost does not fit what is left" };
+                        format!("Budget '{}' reached {t}%: ${} of ${} spent ({pct:.1}%), and it {action}", b.id, b.spent, b.hard_limit)
                     } else {
                         format!("Budget '{}' passed {t}%: ${} of ${} spent ({pct:.1}%)", b.id, b.spent, b.hard_limit)
                     },
                     details: json!({"budget_id": b.id, "threshold_percent": t, "spent_usd": b.spent.to_string(), "hard_limit_usd": b.hard_limit.to_string(),
-                        "percent": (pct * 10.0).round() / 10.0, "window_start": b.window_start, "resets_at": b.resets_at, "refusing": b.exhausted}),
+                        "percent": (pct * 10.0).round() / 10.0, "window_start": b.window_start, "resets_at": b.resets_at,
+                        "refusing": b.exhausted && !b.downgrades, "downgrading": b.exhausted && b.downgrades}),
                 });
             }
         }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::money::Usd;
+use serde_json::json;
 
 fn cfg() -> AlertConfig {
     let mut c = AlertConfig::default();
@@ -175,7 +176,7 @@ fn error_and_retry_storms_need_volume() {
 
 #[test]
 fn budget_thresholds_fire_per_level_and_window() {
-    let b = |spent: f64| BudgetLevel { id: "monthly".into(), spent: Usd((spent * 1e12) as i64), hard_limit: Usd(100 * 1_000_000_000_000), window_start: 1000, resets_at: 2000, exhausted: false };
+    let b = |spent: f64| BudgetLevel { id: "monthly".into(), spent: Usd((spent * 1e12) as i64), hard_limit: Usd(100 * 1_000_000_000_000), window_start: 1000, resets_at: 2000, exhausted: false, downgrades: false };
     let keys = |spent| detect(&cfg(), NOW, &[], &[b(spent)], &[], &[]).into_iter().map(|c| (c.key, c.severity)).collect::<Vec<_>>();
     assert!(keys(49.99).is_empty());
     assert_eq!(keys(50.0), vec![("budget:monthly:50:1000".to_string(), Severity::Info)]);
@@ -187,6 +188,12 @@ fn budget_thresholds_fire_per_level_and_window() {
     let full = found.last().unwrap();
     assert_eq!((full.key.as_str(), full.severity), ("budget:monthly:100:1000", Severity::Critical));
     assert!(full.summary.contains("reached 100%") && full.summary.contains("refuses requests"), "{}", full.summary);
+    assert_eq!((full.details["refusing"].clone(), full.details["downgrading"].clone()), (json!(true), json!(false)));
+    // One that downgrades says so: its requests are served, by a cheaper model.
+    let downgrading = BudgetLevel { exhausted: true, downgrades: true, ..b(99.4) };
+    let full = detect(&cfg(), NOW, &[], &[downgrading], &[], &[]).pop().unwrap();
+    assert!(full.summary.contains("reached 100%") && full.summary.contains("to a cheaper model") && !full.summary.contains("refuses"), "{}", full.summary);
+    assert_eq!((full.details["refusing"].clone(), full.details["downgrading"].clone()), (json!(false), json!(true)));
     // Crossed, a level stays so for its window though spend dips (a late settlement taking an
     // expiry charge back): no resolve and second trigger.
     let crossed = detect(&cfg(), NOW, &[], &[b(81.0)], &[], &[]);
@@ -386,4 +393,61 @@ fn an_alerts_later_messages_to_a_destination_wait_for_an_earlier_one_that_failed
     assert!(!order.may_send("pagerduty", &resolve), "a resolve must not overtake its trigger");
     assert!(order.may_send("slack", &resolve), "another destination has its own order");
     assert!(order.may_send("pagerduty", &other), "another alert has its own order");
+}
+
+/// Runs the cron once a minute over `runs` (minutes since the start), one feature spending
+/// `spend(minute)` dollars a minute, with the config `cfg_at(run)` gives; returns each trigger
+/// (`true`) and resolve with its run.
+fn spike_transitions(cfg_at: &dyn Fn(i64) -> AlertConfig, spend: &dyn Fn(i64) -> f64, runs: std::ops::Range<i64>) -> Vec<(i64, bool)> {
+    let start = 1_800_000_000; // a minute's first second
+    let mut open: Vec<OpenAlert> = Vec::new();
+    let mut out = Vec::new();
+    for run in runs {
+        let now = start + run * 60;
+        let rows: Vec<MinuteRow> = (0..run).map(|m| minute(start + m * 60, "f", 10, 0, 0, spend(m))).collect();
+        let active = detect(&cfg_at(run), now, &rows, &[], &[], &open);
+        let (transitions, still_open) = reconcile(&open, &active, now);
+        out.extend(transitions.iter().map(|t| (run, matches!(t, Transition::Trigger { .. }))));
+        open = still_open;
+    }
+    out
+}
+
+#[test]
+fn a_runaway_that_climbed_into_its_spike_stays_open_until_it_stops() {
+    // $0.30 a minute for two hours, $0.70 for five minutes, then $1.20 (4×) until minute 300.
+    // Judged against the part of its baseline still in the rows, the blocks just before it
+    // (the climb), it resolved at run 178 while still spending 4× and never fired again.
+    let spend = |m: i64| if m < 120 { 0.30 } else if m < 125 { 0.70 } else if m < 300 { 1.20 } else { 0.30 };
+    let transitions = spike_transitions(&|_| AlertConfig::default(), &spend, 121..400);
+    assert_eq!(transitions.len(), 2, "{transitions:?}");
+    assert!(transitions[0].1 && transitions[0].0 < 130, "{transitions:?}");
+    assert!(!transitions[1].1 && (301..310).contains(&transitions[1].0), "resolved once spend is back: {transitions:?}");
+}
+
+#[test]
+fn a_spike_wavering_around_the_dollar_minimum_stays_open() {
+    // From $0.04 a minute to five-minute sums of $0.99 and $1.01 around the $1 minimum: it
+    // triggered and resolved every other minute, a PagerDuty incident each time.
+    let spend = |m: i64| if m < 120 { 0.04 } else if m % 2 == 0 { 0.19 } else { 0.21 };
+    let transitions = spike_transitions(&|_| AlertConfig::default(), &spend, 121..400);
+    assert_eq!(transitions.iter().filter(|(_, trigger)| *trigger).count(), 1, "{transitions:?}");
+    assert!(transitions.iter().all(|(_, trigger)| *trigger), "{transitions:?}");
+}
+
+#[test]
+fn a_spike_open_when_its_window_changes_is_judged_at_the_new_length() {
+    // A spike from minute 120 to 240; at run 235 the window becomes 60 minutes. Against its
+    // trigger's 5-minute average, a normal hour looked like a spike and it never resolved.
+    let spend = |m: i64| if (120..240).contains(&m) { 0.40 } else { 0.10 };
+    let cfg_at = |run: i64| {
+        let mut cfg = AlertConfig::default();
+        if run >= 235 {
+            (cfg.spend_spike.window_minutes, cfg.spend_spike.baseline_minutes) = (60, 60);
+        }
+        cfg
+    };
+    let transitions = spike_transitions(&cfg_at, &spend, 121..600);
+    assert_eq!(transitions.len(), 2, "{transitions:?}");
+    assert!(transitions[0].1 && !transitions[1].1 && (241..300).contains(&transitions[1].0), "{transitions:?}");
 }
