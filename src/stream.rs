@@ -216,6 +216,11 @@ impl StreamSession {
                 if self.first_chunk.is_none() && has_id {
                     self.first_chunk = Some((obj.get("id").cloned().unwrap_or(Value::Null), obj.get("model").cloned().unwrap_or(Value::Null)));
                 }
+                // OpenAI: with `include_usage`, "all other chunks will also include a usage
+                // field, but with a null value" (JS code tests `chunk.usage !== null`).
+                if self.client_wants_usage {
+                    obj.insert("usage".into(), Value::Null);
+                }
             }
             let generated = generated_tally(&chunk);
             self.output.dense += generated.dense;
@@ -332,8 +337,13 @@ pub fn completion_as_sse(completion: &Value, include_usage: bool, summary: &Valu
     let created = completion.get("created").cloned().unwrap_or(Value::Null);
     let model = completion.get("model").cloned().unwrap_or(Value::Null);
     let chunk = |index: &Value, delta: Value, finish: Value, logprobs: Value| {
-        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-               "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}]})
+        let mut chunk = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": logprobs}]});
+        // As a live stream (see `StreamSession::on_event`).
+        if include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
     };
     let mut out = Vec::new();
     for choice in completion.get("choices").and_then(Value::as_array).into_iter().flatten() {
@@ -523,8 +533,10 @@ mod tests {
         assert_eq!(outcome.usage.unwrap().input_tokens, 9);
         assert_eq!(outcome.output.chars(), 5);
 
+        assert_usage_fields(&evs, false);
         let (evs, _) = run(true, UPSTREAM, 13);
         assert_eq!(evs.len(), 4);
+        assert_usage_fields(&evs, true);
         let last: Value = serde_json::from_str(evs[3].strip_prefix("data: ").unwrap()).unwrap();
         assert_eq!(last["usage"]["total_tokens"], 10);
         assert_eq!(last["id"], "c1");
@@ -532,7 +544,21 @@ mod tests {
     }
 
     fn usage_chunk(evs: &[String]) -> Option<Value> {
-        evs.iter().filter_map(|e| serde_json::from_str::<Value>(e.strip_prefix("data: ")?).ok()).find(|c| c.get("usage").is_some())
+        evs.iter().filter_map(|e| serde_json::from_str::<Value>(e.strip_prefix("data: ")?).ok()).find(|c| c.get("usage").is_some_and(|u| !u.is_null()))
+    }
+
+    /// With `include_usage`, every chunk before the usage chunk has `"usage": null` (OpenAI's
+    /// contract); without it, none has the field.
+    fn assert_usage_fields(evs: &[String], wants_usage: bool) {
+        let chunks: Vec<Value> = evs.iter().filter_map(|e| serde_json::from_str::<Value>(e.strip_prefix("data: ")?).ok()).collect();
+        let usage_at = chunks.iter().position(|c| c.get("usage").is_some_and(|u| !u.is_null()));
+        assert_eq!(usage_at.is_some(), wants_usage, "{evs:?}");
+        let before = &chunks[..usage_at.unwrap_or(chunks.len())];
+        assert!(!before.is_empty());
+        for c in before {
+            assert_eq!(c.as_object().unwrap().contains_key("usage"), wants_usage, "{c}");
+            assert!(c.get("usage").is_none_or(Value::is_null), "{c}");
+        }
     }
 
     #[test]
@@ -572,6 +598,7 @@ mod tests {
         let (tail, outcome) = s.finish();
         out.extend(tail);
         assert!(outcome.complete);
+        assert_usage_fields(&events(&out), true);
         let chunk = usage_chunk(&events(&out)).unwrap();
         assert_eq!(chunk["usage"], outcome.usage.unwrap().to_openai_json());
         assert_eq!((&chunk["usage"]["prompt_tokens"], &chunk["usage"]["completion_tokens"]), (&json!(125), &json!(6)));
@@ -690,6 +717,8 @@ mod tests {
         assert!(evs[3].contains("\"finish_reason\":\"tool_calls\""));
         assert!(evs[4].contains("\"total_tokens\":3"));
         assert_eq!(evs[6], "data: [DONE]");
+        assert_usage_fields(&evs, true);
+        assert_usage_fields(&events(&completion_as_sse(&completion, false, &json!({}))), false);
     }
 
     fn replayed_choices(completion: &Value) -> Vec<Value> {

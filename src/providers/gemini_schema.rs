@@ -5,7 +5,7 @@
 //! just filtered:
 //! - `$ref` to `#/$defs/...` or `#/definitions/...` is inlined (Gemini's `Schema` has no
 //!   references); a schema whose definitions refer to each other in a cycle goes as JSON Schema,
-//!   and so does one whose inlining would outgrow the request's budget;
+//!   and so does one whose inlining would outgrow the request's budget or its own size twice;
 //! - `null` in `type` lists and in `anyOf`/`oneOf` becomes `nullable`; a single remaining
 //!   alternative is merged into its parent; `oneOf` becomes `anyOf`;
 //! - `allOf` members are merged (properties joined, `required` united);
@@ -141,7 +141,38 @@ fn converted_within(schema: &Value, budget: &mut usize) -> Option<Value> {
         return None;
     }
     let converted = convert(schema, &defs, 0, budget);
-    (*budget > 0).then_some(converted)
+    if *budget == 0 {
+        return None;
+    }
+    // Gemini bills the schema it is sent as prompt, and the request's budget hold bounds the
+    // prompt by the bytes the client sent: inlined many times over, a definition could be
+    // billed a hundred times what was held (a 14 KB schema became 3.3 MB).
+    if !defs.is_empty() && json_len(&converted) > MAX_INLINED_GROWTH * json_len(schema) + INLINED_SLACK_BYTES {
+        return None;
+    }
+    Some(converted)
+}
+
+/// How much larger than the client's schema its inlined form may be: a token takes several
+/// bytes, so twice the bytes stays within the hold's bound of a token per byte sent.
+const MAX_INLINED_GROWTH: usize = 2;
+const INLINED_SLACK_BYTES: usize = 4096;
+
+/// The length of `value` as JSON, without building the text.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).expect("a Value always serializes");
+    count.0
 }
 
 /// Takes the cost of a copy out of `budget`.
@@ -473,6 +504,13 @@ mod tests {
             "D1": {"type": "object", "properties": (0..8).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/E"}))).collect::<serde_json::Map<_, _>>()},
             "E": {"type": "string", "enum": vec![""; 20_000]}}});
         assert_eq!(converted_within(&chain, &mut BUDGET.clone()), None);
+        // Sent (and billed as prompt) far larger than the client's schema, which the budget's
+        // hold counts: a 13 KB definition behind a chain of definitions each referring twice to
+        // the next, 2^7 copies (1.7 MB, within the memory budget).
+        let mut defs: serde_json::Map<String, Value> = (0..7).map(|i| (format!("D{i}"), json!({"type": "object", "properties": {"l": {"$ref": format!("#/$defs/D{}", i + 1)}, "r": {"$ref": format!("#/$defs/D{}", i + 1)}}}))).collect();
+        defs.insert("D7".into(), json!({"type": "string", "description": "d".repeat(13_000)}));
+        let doubling = json!({"type": "object", "$defs": defs, "properties": {"x": {"$ref": "#/$defs/D0"}}});
+        assert_eq!(converted_within(&doubling, &mut BUDGET.clone()), None);
         // Referred to a few times, the same definitions convert.
         let few: serde_json::Map<String, Value> = (0..3).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/D"}))).collect();
         let small = json!({"type": "object", "$defs": {"D": {"type": "string", "enum": ["a", "b"], "description": "x".repeat(1_000)}}, "properties": few});

@@ -96,6 +96,12 @@ pub fn chat_body(req: &ChatRequest, upstream_model: &str, quirks: &Quirks, with_
 }
 
 fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), ApiError> {
+    // Of the two caps, `max_completion_tokens` is the one the budget holds and the other
+    // adapters send (`ChatRequest::max_output_tokens`); a host given both may honour a larger
+    // `max_tokens` and write past what was held.
+    if obj.get("max_completion_tokens").is_some_and(|v| !v.is_null()) {
+        obj.remove("max_tokens");
+    }
     for p in &quirks.unsupported_params {
         match obj.remove(p) {
             None | Some(Value::Null | Value::Bool(false)) => {}
@@ -660,6 +666,23 @@ mod tests {
         let plain = request(r#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]}"#);
         assert_eq!(chat_body(&plain, "m", &Quirks::default(), true).unwrap()["messages"][0]["tool_calls"][0],
             json!({"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}));
+    }
+
+    #[test]
+    fn a_host_given_both_caps_gets_the_one_held() {
+        // The budget holds max_completion_tokens; Groq, OpenRouter and vLLM are sent the
+        // client's fields as named, and one honouring a larger max_tokens would write past it.
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"groq":{"preset":"groq"},"mistral":{"preset":"mistral"}},"models":{},"aliases":{}}"#).unwrap();
+        let req = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4000,"max_completion_tokens":100}"#);
+        assert_eq!(req.max_output_tokens(), Some(100));
+        for host in ["groq", "mistral"] {
+            let body = chat_body(&req, "llama-3.3-70b-versatile", &catalog.providers[host].quirks, false).unwrap();
+            let caps = (body.get("max_tokens").cloned(), body.get("max_completion_tokens").cloned());
+            assert!(caps == (None, Some(json!(100))) || caps == (Some(json!(100)), None), "{host}: {caps:?}");
+        }
+        // One cap alone goes as named.
+        let one = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4000}"#);
+        assert_eq!(chat_body(&one, "llama-3.3-70b-versatile", &catalog.providers["groq"].quirks, false).unwrap()["max_tokens"], 4000);
     }
 
     #[test]

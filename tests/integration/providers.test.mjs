@@ -233,7 +233,14 @@ function assemble(data) {
 }
 
 /** Usage chunks are the data events that carry a `usage` key. */
-const usageChunks = (data) => data.filter((d) => d !== '[DONE]' && Object.hasOwn(d, 'usage'));
+const usageChunks = (data) => data.filter((d) => d !== '[DONE]' && d.usage != null);
+// OpenAI's contract for `include_usage`: "all other chunks will also include a usage field, but
+// with a null value"; without it, no chunk has one.
+const assertUsageFields = (data, asked) => {
+  for (const d of data.filter((d) => d !== '[DONE]' && d.usage == null)) {
+    assert.equal(Object.hasOwn(d, 'usage'), asked, JSON.stringify(d));
+  }
+};
 
 // ---- plain and streamed answers, per provider -----------------------------------------------------
 
@@ -350,6 +357,7 @@ for (const p of PROVIDERS) {
     assert.equal(data.at(-1), '[DONE]');
     const withUsage = usageChunks(data);
     assert.equal(withUsage.length, 1, JSON.stringify(withUsage));
+    assertUsageFields(data, true);
     const last = data.at(-2);
     assert.equal(last, withUsage[0], 'the usage chunk is the last data event before [DONE]');
     assert.deepEqual(last.choices, []);
@@ -378,6 +386,7 @@ for (const [label, streamOptions] of [['absent', undefined], ['false', { include
     const { data, comments } = await readSse(resp);
     assert.equal(data.at(-1), '[DONE]');
     assert.equal(usageChunks(data).length, 0);
+    assertUsageFields(data, false);
     assert.ok(data.every((d) => d === '[DONE]' || d.choices.length > 0), 'no choices-less chunk reaches the client');
     const sent = upstreamChats().at(-1);
     assert.equal(sent.body.stream, true);
