@@ -200,9 +200,16 @@ struct LineContext {
     host: String,
     country: String,
     continent: String,
-    eu: bool,
+    /// Left out: whether `country` is an EU member state, as `request.cf.isEUCountry` says.
+    eu: Option<bool>,
     hour_utc: u8,
 }
+
+/// The member states of the European Union by ISO 3166-1 code (Cloudflare's `isEUCountry`),
+/// for a log line that names a country but not whether it is in the EU.
+const EU_MEMBER_STATES: [&str; 27] = [
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+];
 
 fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
     let mut f = Facts::for_chat(req, None);
@@ -228,7 +235,7 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
     f.host = ctx.host.clone();
     f.country = ctx.country.clone();
     f.continent = ctx.continent.clone();
-    f.eu = ctx.eu;
+    f.eu = ctx.eu.unwrap_or_else(|| EU_MEMBER_STATES.iter().any(|c| c.eq_ignore_ascii_case(&ctx.country)));
     // Cloudflare's XX and T1 as the worker takes them: an `eu = true` rule (data residency)
     // takes them. A line without a country is not a request without request.cf (the worker's
     // other unknown location): logs mostly carry none, and an audit would send every call down
@@ -509,10 +516,14 @@ mod tests {
             "not json\n",
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"eu":true}}"#, "\n",
             r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"country":"T1"}}"#, "\n",
+            // `eu` from the country when the line leaves it out, as request.cf.isEUCountry.
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"country":"DE"}}"#, "\n",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"country":"US"}}"#, "\n",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"country":"DE","eu":false}}"#, "\n",
         );
         let (_, out) = run_seeded(&["route", "--policy", &example], input);
         let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.len(), 5);
+        assert_eq!(lines.len(), 8);
         assert_eq!(lines[0]["action"], "route");
         assert_eq!(lines[0]["route"], "cheapest");
         assert_eq!(lines[0]["candidates"][0], "gpt-4o-mini@openai");
@@ -520,6 +531,10 @@ mod tests {
         assert!(lines[2]["error"].as_str().unwrap().contains("invalid JSON"));
         assert_eq!(lines[3]["candidates"][0], "mistral-small@mistral");
         assert!(lines[4]["reason"].as_str().unwrap().starts_with("rule 'eu-residency' (location unknown (request.cf country T1)"), "{}", lines[4]);
+        assert!(lines[5]["reason"].as_str().unwrap().starts_with("rule 'eu-residency' (eu true"), "{}", lines[5]);
+        for line in &lines[6..] {
+            assert!(!line["reason"].as_str().unwrap().contains("eu-residency"), "{line}");
+        }
     }
 
     #[test]

@@ -220,13 +220,7 @@ fn admin_token(env: &Env) -> Option<String> {
 /// Admin endpoints need the `ADMIN_TOKEN` secret; a tenant key is refused with 403.
 pub fn require_admin(headers: &RequestHeaders, env: &Env) -> Result<(), ApiError> {
     let presented = presented_key(headers).ok_or_else(ApiError::missing_api_key)?;
-    let expected = env
-        .secret("ADMIN_TOKEN")
-        .map(|s| s.to_string())
-        .or_else(|_| env.var("ADMIN_TOKEN").map(|v| v.to_string()))
-        .ok()
-        .filter(|t| t.len() >= 16)
-        .ok_or_else(|| ApiError::permission_denied("The admin API is disabled: set an ADMIN_TOKEN secret of at least 16 characters."))?;
+    let expected = admin_token(env).ok_or_else(|| ApiError::permission_denied("The admin API is disabled: set an ADMIN_TOKEN secret of at least 16 characters."))?;
     if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         Ok(())
     } else {
