@@ -619,7 +619,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         *rc.last_attempt.borrow_mut() = Some((provider.id.clone(), candidate.upstream_model.clone(), decision.route.clone()));
         let sent_at = http::now_ms();
         let (expect, timeout_ms) = if attempt_chat.stream { (upstream::Expect::Stream, provider.timeout_ms) } else { (upstream::Expect::Whole, provider.answer_timeout_ms) };
-        let answer = match renewing(env, rc, &principal.tenant.id, upstream::send(&up, timeout_ms, expect, rc.client_watch(env))).await {
+        let answer = match spend::renewing(env, rc, &principal.tenant.id, upstream::send(&up, timeout_ms, expect, rc.client_watch(env))).await {
             Ok(answer) => answer,
             // The client left and the answer did not come in time to be read and billed before
             // the runtime ends the request: the call is cancelled, and charged the most it could
@@ -1117,37 +1117,13 @@ impl StreamState {
             }
             // At most what `setTimeout` takes (2^31 - 1 ms; a longer one would fire at once, and
             // spin).
-            let wait_ms = renewal_due_in_ms(&self.env, &self.rc).map_or(silent_left, |r| r.min(silent_left)).clamp(0.0, i32::MAX as f64).ceil();
+            let wait_ms = spend::renewal_due_in_ms(&self.env, &self.rc).map_or(silent_left, |r| r.min(silent_left)).clamp(0.0, i32::MAX as f64).ceil();
             let timer = worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64));
             if let futures_util::future::Either::Left((bytes, _)) = futures_util::future::select(next.as_mut(), timer).await {
                 return Waited::Bytes(bytes);
             }
             spend::renew_if_due(&self.env, &self.rc, &self.tenant.tenant.id).await;
         }
-    }
-}
-
-/// Milliseconds until the request's reservation is next due for renewal (0 when due), rounded up:
-/// a timer that fired a fraction early would find the renewal not yet due. `None` if it holds none.
-fn renewal_due_in_ms(env: &Env, rc: &RequestContext) -> Option<f64> {
-    let renewed_at = rc.reservation_renewed_ms.get()?;
-    Some((renewed_at + spend::renew_every_ms(env) - http::now_ms()).max(0.0).ceil())
-}
-
-/// Awaits `work` (a provider call), renewing the request's reservation whenever it falls due
-/// meanwhile, all in the request's own task (a stream's pulls are tasks of their own:
-/// `StreamState::next_upstream`): one whole answer may take longer than the reservation's 15
-/// minutes (a deployment's `answer_timeout_ms` has no upper bound), and a model may think for
-/// minutes without sending a byte. `work` is polled on, not dropped, when the timer fires.
-async fn renewing<F: std::future::Future>(env: &Env, rc: &RequestContext, tenant: &str, work: F) -> F::Output {
-    let mut work = std::pin::pin!(work);
-    loop {
-        let Some(wait_ms) = renewal_due_in_ms(env, rc) else { return work.await };
-        let due = worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64));
-        if let futures_util::future::Either::Left((out, _)) = futures_util::future::select(work.as_mut(), due).await {
-            return out;
-        }
-        spend::renew_if_due(env, rc, tenant).await;
     }
 }
 

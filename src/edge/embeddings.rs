@@ -46,7 +46,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
             Err(ex) => return Err(spend::exceeded(&ex, amount)),
         }
     }
-    let Embedded { mut answer, provider, candidate, failures } = call_embedding_model(env, rc, &cfg, &decision, &emb, true).await?;
+    // Batches go one after another (up to 2,048 inputs): renewed as a chat call is.
+    let Embedded { mut answer, provider, candidate, failures } = spend::renewing(env, rc, &principal.tenant.id, call_embedding_model(env, rc, &cfg, &decision, &emb, true)).await?;
     // An OpenAI-dialect answer is passed on as it came unless something in it must change.
     if emb.encoding_format.as_deref() == Some("base64") && answer.has_float_vectors() {
         encode_vectors_base64(answer.json_mut());

@@ -88,8 +88,10 @@ pub struct RequestContext {
     /// The cost of the answer that was returned, once known, for settling the budget.
     pub answered_cost: RefCell<Option<crate::money::Usd>>,
     /// When the request's reservation in its tenant's ledger was made or last renewed (ms), if
-    /// it holds money: a long request renews it (`spend::renew_if_due`).
-    pub reservation_renewed_ms: std::cell::Cell<Option<f64>>,
+    /// it holds money: a long request renews it (`spend::renew_if_due`). Shared with the
+    /// detached copy a live stream keeps: the stream's pulls and the request's `waitUntil` task
+    /// both renew, and each must see the other's renewal.
+    pub reservation_renewed_ms: std::rc::Rc<std::cell::Cell<Option<f64>>>,
     /// A live stream settles its own reservation when it ends.
     pub settles_later: std::cell::Cell<bool>,
     /// The request's cost event, once written, for the tenant's usage rollups.
@@ -239,7 +241,7 @@ impl RequestContext {
             admitted_tokens: Default::default(),
             prompt_tokens: Default::default(),
             answered_cost: RefCell::new(None),
-            reservation_renewed_ms: std::cell::Cell::new(None),
+            reservation_renewed_ms: Default::default(),
             settles_later: std::cell::Cell::new(false),
             event: RefCell::new(None),
             stream_finish: Default::default(),

@@ -91,7 +91,16 @@ async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
     if rc.settles_later.get() {
         let ended = rc.stream_finish.borrow_mut().take();
         if let Some(ended) = ended {
-            if let Some(mut finished) = ended.await {
+            // The stream renews its reservation as the client pulls; a client that stops
+            // reading stops the pulls, and the reservation would lapse under a stream still
+            // running (its expiry charge can be forgotten, `budget::Ledger::keep_expired`, and
+            // the money held for others while the request runs on). Renewed here as well.
+            let tenant = rc.tenant.borrow().clone();
+            let finished = match tenant {
+                Some(tenant) => spend::renewing(&env, &rc, &tenant, ended).await,
+                None => ended.await,
+            };
+            if let Some(mut finished) = finished {
                 if let Some(s) = finished.cache_store.take() {
                     cache::store_pending(&env, &s).await;
                 }

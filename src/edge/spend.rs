@@ -171,6 +171,31 @@ pub async fn renew_if_due(env: &Env, rc: &RequestContext, tenant: &str) {
     }
 }
 
+/// Milliseconds until the request's reservation is next due for renewal (0 when due), rounded up:
+/// a timer that fired a fraction early would find the renewal not yet due. `None` if it holds none.
+pub fn renewal_due_in_ms(env: &Env, rc: &RequestContext) -> Option<f64> {
+    let renewed_at = rc.reservation_renewed_ms.get()?;
+    Some((renewed_at + renew_every_ms(env) - super::http::now_ms()).max(0.0).ceil())
+}
+
+/// Awaits `work` (a provider call, embeddings batches, a live stream's end), renewing the
+/// request's reservation whenever it falls due meanwhile, all in the task that awaits (a
+/// stream's pulls are tasks of their own: `StreamState::next_upstream`): one whole answer may
+/// take longer than the reservation's 15 minutes (a deployment's `answer_timeout_ms` has no
+/// upper bound), and a model may think for minutes without sending a byte. `work` is polled on,
+/// not dropped, when the timer fires.
+pub async fn renewing<F: std::future::Future>(env: &Env, rc: &RequestContext, tenant: &str, work: F) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    loop {
+        let Some(wait_ms) = renewal_due_in_ms(env, rc) else { return work.await };
+        let due = worker::Delay::from(std::time::Duration::from_millis(wait_ms as u64));
+        if let futures_util::future::Either::Left((out, _)) = futures_util::future::select(work.as_mut(), due).await {
+            return out;
+        }
+        renew_if_due(env, rc, tenant).await;
+    }
+}
+
 /// After a failed renewal, the share of the renewal interval before the next try.
 const RETRY_FAILED_RENEWAL_AFTER: f64 = 0.1;
 

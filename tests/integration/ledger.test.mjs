@@ -190,6 +190,30 @@ test('a stream whose model goes quiet renews its reservation during the silence,
   await pending.catch(() => {});
 });
 
+test('embeddings batches that take long renew their reservation', async () => {
+  const key = await tenantWithKey('slowembed', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { fault: 'slow', delay_ms: 3500 } });
+  const pending = fetch(`${r.url}/v1/embeddings`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'text-embedding-3-small', input: 'embed me slowly' }),
+  });
+  const reservations = async () => Object.values((await (await admin('GET', '/admin/tenants/slowembed/budgets')).json()).reservations);
+  let first;
+  for (let i = 0; i < 100 && !first; i++) {
+    [first] = await reservations();
+    if (!first) await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.ok(first, 'the call holds a reservation');
+  await new Promise((res) => setTimeout(res, 2500));
+  const [later] = await reservations();
+  assert.ok(later.expires_at >= first.expires_at + 2, `renewed while the batch was awaited: ${first.expires_at} -> ${later.expires_at}`);
+  const resp = await pending;
+  assert.equal(resp.status, 200, await resp.clone().text());
+  await resp.arrayBuffer();
+});
+
 test('a whole answer that takes long renews its reservation while it is awaited', async () => {
   const key = await tenantWithKey('slowanswer', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
   r.upstream.reset();
