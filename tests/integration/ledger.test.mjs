@@ -190,16 +190,11 @@ test('a stream whose model goes quiet renews its reservation during the silence,
   await pending.catch(() => {});
 });
 
-test('embeddings batches that take long renew their reservation', async () => {
-  const key = await tenantWithKey('slowembed', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
-  r.upstream.reset();
-  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { fault: 'slow', delay_ms: 3500 } });
-  const pending = fetch(`${r.url}/v1/embeddings`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'text-embedding-3-small', input: 'embed me slowly' }),
-  });
-  const reservations = async () => Object.values((await (await admin('GET', '/admin/tenants/slowembed/budgets')).json()).reservations);
+/** Starts `call` (a slow provider call for `tenant`), then checks that its one reservation is
+ * renewed while the call is awaited; resolves to the call's response. */
+async function assertRenewedWhileAwaited(tenant, call) {
+  const pending = call();
+  const reservations = async () => Object.values((await (await admin('GET', `/admin/tenants/${tenant}/budgets`)).json()).reservations);
   let first;
   for (let i = 0; i < 100 && !first; i++) {
     [first] = await reservations();
@@ -208,8 +203,19 @@ test('embeddings batches that take long renew their reservation', async () => {
   assert.ok(first, 'the call holds a reservation');
   await new Promise((res) => setTimeout(res, 2500));
   const [later] = await reservations();
-  assert.ok(later.expires_at >= first.expires_at + 2, `renewed while the batch was awaited: ${first.expires_at} -> ${later.expires_at}`);
-  const resp = await pending;
+  assert.ok(later.expires_at >= first.expires_at + 2, `renewed while the call was awaited: ${first.expires_at} -> ${later.expires_at}`);
+  return pending;
+}
+
+test('embeddings batches that take long renew their reservation', async () => {
+  const key = await tenantWithKey('slowembed', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'text-embedding-3-small', response: { fault: 'slow', delay_ms: 3500 } });
+  const resp = await assertRenewedWhileAwaited('slowembed', () => fetch(`${r.url}/v1/embeddings`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'text-embedding-3-small', input: 'embed me slowly' }),
+  }));
   assert.equal(resp.status, 200, await resp.clone().text());
   await resp.arrayBuffer();
 });
@@ -218,18 +224,8 @@ test('a whole answer that takes long renews its reservation while it is awaited'
   const key = await tenantWithKey('slowanswer', [{ id: 'month', scope: { kind: 'tenant' }, window: 'monthly', hard_limit: '5' }]);
   r.upstream.reset();
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'slow', delay_ms: 3500 } });
-  const pending = r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'think hard' }] }, { key });
-  const reservations = async () => Object.values((await (await admin('GET', '/admin/tenants/slowanswer/budgets')).json()).reservations);
-  let first;
-  for (let i = 0; i < 100 && !first; i++) {
-    [first] = await reservations();
-    if (!first) await new Promise((res) => setTimeout(res, 20));
-  }
-  assert.ok(first, 'the call holds a reservation');
-  await new Promise((res) => setTimeout(res, 2500));
-  const [later] = await reservations();
-  assert.ok(later.expires_at >= first.expires_at + 2, `renewed while the answer was awaited: ${first.expires_at} -> ${later.expires_at}`);
-  assert.equal((await pending).status, 200);
+  const resp = await assertRenewedWhileAwaited('slowanswer', () => r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'think hard' }] }, { key }));
+  assert.equal(resp.status, 200);
 });
 
 test('a stream the client abandons is settled for what it used, with one cost event', async () => {
