@@ -71,7 +71,7 @@ dev: tools build/index.js
 # pushed are checked: the sample example.toml stays behind (seed-kv.mjs), so a catalog without
 # a model it names must not stop the seeding.
 seed-remote: tools
-	cargo run --quiet --locked --bin costrouter -- policy check $(filter-out policies/example.toml,$(wildcard policies/*.toml))
+	cargo run --quiet --locked --bin costrouter -- policy check --except example.toml policies
 	node scripts/seed-kv.mjs --remote
 
 # The dry run runs wrangler's [build] command too: the bundle just built is kept.

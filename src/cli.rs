@@ -17,7 +17,7 @@ use crate::routing::policy::{Facts, Policy};
 use crate::usage::Usage;
 
 const USAGE: &str = "usage:
-  costrouter policy check [--catalog FILE] [--pricing FILE] PATH...
+  costrouter policy check [--catalog FILE] [--pricing FILE] [--except NAME]... PATH...
   costrouter route --policy FILE [--catalog FILE] [--pricing FILE] [requests.jsonl]   (else stdin)
   costrouter audit --policy FILE [--catalog FILE] [--pricing FILE] [--json] calls.jsonl";
 
@@ -26,11 +26,14 @@ struct Options {
     catalog: PathBuf,
     pricing: PathBuf,
     json: bool,
+    /// File names a folder's check leaves out (`make seed-remote` leaves out the sample it does
+    /// not push).
+    except: Vec<String>,
     positional: Vec<String>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options { policy: None, catalog: "kv-seed/catalog.json".into(), pricing: "kv-seed/pricing.json".into(), json: false, positional: vec![] };
+    let mut o = Options { policy: None, catalog: "kv-seed/catalog.json".into(), pricing: "kv-seed/pricing.json".into(), json: false, except: vec![], positional: vec![] };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
@@ -39,6 +42,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--catalog" => o.catalog = value("--catalog")?.into(),
             "--pricing" => o.pricing = value("--pricing")?.into(),
             "--json" => o.json = true,
+            "--except" => o.except.push(value("--except")?),
             s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
             s => o.positional.push(s.to_string()),
         }
@@ -83,7 +87,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
     match command {
         "check" => {
             let mut failed = 0;
-            for (path, in_folder) in policy_files(&o.positional)? {
+            for (path, in_folder) in policy_files(&o.positional, &o.except)? {
                 // In a policies folder the file's name is the tenant it is for (`make seed-remote`
                 // stores it as `policy:<name>`): one no tenant id can match would never be used.
                 let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
@@ -156,10 +160,11 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
     }
 }
 
-/// The policy files named, those in a named folder marked `true`.
-fn policy_files(paths: &[String]) -> Result<Vec<(PathBuf, bool)>, String> {
+/// The policy files named, those in a named folder marked `true` (less those named in `except`).
+fn policy_files(paths: &[String], except: &[String]) -> Result<Vec<(PathBuf, bool)>, String> {
     let mut files = Vec::new();
     let mut empty_folders = Vec::new();
+    let mut left_out = 0;
     for p in paths {
         let path = PathBuf::from(p);
         if path.is_dir() {
@@ -169,13 +174,20 @@ fn policy_files(paths: &[String]) -> Result<Vec<(PathBuf, bool)>, String> {
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();
             entries.sort();
-            if entries.is_empty() {
+            let listed = entries.len();
+            entries.retain(|e| !except.iter().any(|x| e.file_name().is_some_and(|n| n.to_string_lossy() == *x)));
+            left_out += listed - entries.len();
+            if listed == 0 {
                 empty_folders.push(p.as_str());
             }
             files.extend(entries.into_iter().map(|e| (e, true)));
         } else {
             files.push((path, false));
         }
+    }
+    // A folder holding only what was left out has nothing to check (nothing of it is pushed).
+    if files.is_empty() && left_out > 0 {
+        return Ok(files);
     }
     if files.is_empty() && !empty_folders.is_empty() {
         return Err(format!("{}: no .toml policy files there", empty_folders.join(", ")));
@@ -205,10 +217,14 @@ struct LineContext {
     hour_utc: u8,
 }
 
-/// The member states of the European Union by ISO 3166-1 code (Cloudflare's `isEUCountry`),
-/// for a log line that names a country but not whether it is in the EU.
-const EU_MEMBER_STATES: [&str; 27] = [
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+/// The countries Cloudflare's geolocation puts in the European Union (`isEUCountry`, the rules
+/// language's `ip.src.is_in_european_union`) by ISO 3166-1 code: the member states and the
+/// regions with codes of their own that are part of them (Åland, French Guiana, Guadeloupe,
+/// Martinique, Mayotte, Réunion, Saint-Martin), for a log line that names a country but not
+/// whether it is in the EU.
+const EU_COUNTRIES: [&str; 34] = [
+    "AT", "AX", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GF", "GP", "GR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MF", "MQ", "MT", "NL", "PL",
+    "PT", "RE", "RO", "SE", "SI", "SK", "YT",
 ];
 
 fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
@@ -235,7 +251,7 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
     f.host = ctx.host.clone();
     f.country = ctx.country.clone();
     f.continent = ctx.continent.clone();
-    f.eu = ctx.eu.unwrap_or_else(|| EU_MEMBER_STATES.iter().any(|c| c.eq_ignore_ascii_case(&ctx.country)));
+    f.eu = ctx.eu.unwrap_or_else(|| EU_COUNTRIES.iter().any(|c| c.eq_ignore_ascii_case(&ctx.country)));
     // Cloudflare's XX and T1 as the worker takes them: an `eu = true` rule (data residency)
     // takes them. A line without a country is not a request without request.cf (the worker's
     // other unknown location): logs mostly carry none, and an audit would send every call down
@@ -504,6 +520,18 @@ mod tests {
         assert!(out.contains("Acme Corp.toml: 'Acme Corp' is not a tenant id") && out.contains("ok    ") && out.contains("acme_prod-1.toml"), "{out}");
         let (code, out) = check(&folder.join("Acme Corp.toml"));
         assert_eq!(code, 0, "{out}");
+        // `make seed-remote` leaves out the sample it does not push, and checks the rest as a
+        // folder (their names are still tenants); a folder of only the sample has nothing to check.
+        let except = |name: &str| run_seeded(&["policy", "check", "--except", name, &folder.display().to_string()], "");
+        let (code, out) = except("acme_prod-1.toml");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("'Acme Corp' is not a tenant id") && !out.contains("acme_prod-1"), "{out}");
+        let (code, out) = except("Acme Corp.toml");
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("acme_prod-1.toml") && !out.contains("Acme Corp"), "{out}");
+        std::fs::remove_file(folder.join("acme_prod-1.toml")).unwrap();
+        let (code, out) = except("Acme Corp.toml");
+        assert_eq!((code, out.as_str()), (0, ""));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

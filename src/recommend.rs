@@ -323,7 +323,8 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
     let there = |requests: u64, input: u64, cached: u64, output: u64| priced(&cheap_rates, input, cached, output).max(Usd((cheap_cost_each * requests as f64).round() as i64));
     let mut saving = Usd::ZERO;
     let mut others = Vec::new();
-    let mut moved_models: Vec<&str> = Vec::new();
+    // Each arm moved, with what it would save and what it costs now.
+    let mut moved: Vec<(&str, Usd, Usd)> = Vec::new();
     for a in arms.iter().filter(|a| a.model != cheap.model && fits(a)) {
         if err_of_cheap(cheap) > err(a) + SPLIT_ERROR_MARGIN {
             return None;
@@ -331,15 +332,19 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
         let there = there(a.requests, a.input, a.cached, a.output);
         if there < a.cost {
             saving += a.cost - there;
-            moved_models.push(a.model);
+            moved.push((a.model, a.cost - there, a.cost));
             others.push(format!("{} ({} requests, {:.1}% failed)", a.model, a.requests, err(a) * 100.0));
         }
     }
-    // Each row's share of its arm's saving, priced the same way.
+    // An arm's saving spread over its rows by their cost: priced row by row, the larger of two
+    // prices per row would sum past the arm's, and the rows would not add up to the total.
     let saved_by_row = rows
         .iter()
-        .filter(|(_, r)| r.route == "split" && !r.held_to_regions && moved_models.contains(&r.model.as_str()))
-        .map(|&(at, r)| (at, nanos_usd(r.cost_nanos) - there(r.requests, r.input_tokens, r.cached_tokens, r.output_tokens)))
+        .filter(|(_, r)| r.route == "split" && !r.held_to_regions)
+        .filter_map(|&(at, r)| {
+            let (_, arm_saving, arm_cost) = moved.iter().find(|(m, _, _)| *m == r.model)?;
+            Some((at, Usd((arm_saving.0 as f64 * nanos_usd(r.cost_nanos).0 as f64 / arm_cost.0 as f64).round() as i64)))
+        })
         .collect();
     if saving.0 <= 0 {
         return None;
@@ -533,6 +538,20 @@ mod tests {
         let recs = rec(&[cheap_arm, dear_arm], &prices, 30.0);
         // ($0.0026 − $0.0011) × 100 requests in 30 days (the tokens repriced would say $0.00065).
         assert_eq!(recs.iter().map(|r| r.monthly_savings_usd.as_str()).collect::<Vec<_>>(), ["0.15"]);
+        // The dearer arm's rows (two features, long and short answers) share the saving by
+        // their cost and add up to it: priced row by row, the larger price of each summed to
+        // less than the total.
+        let mut cheap_arm = row("c", "split", "flash", 100, 0, 0.1);
+        (cheap_arm.input_tokens, cheap_arm.output_tokens) = (100 * 500, 100 * 1_000);
+        let mut long = row("c", "split", "gpt-4.1", 50, 0, 50.0 * (500.0 * 2.0 + 2_000.0 * 8.0) / 1e6);
+        (long.input_tokens, long.output_tokens) = (50 * 500, 50 * 2_000);
+        let mut short = row("c", "split", "gpt-4.1", 50, 0, 50.0 * (500.0 * 2.0 + 10.0 * 8.0) / 1e6);
+        (short.input_tokens, short.output_tokens) = (50 * 500, 50 * 10);
+        let recs = rec(&[cheap_arm, long, short], &prices, 30.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        let by_rows = recs[0].saved_by_row.iter().fold(Usd::ZERO, |a, (_, s)| a + *s);
+        assert!((by_rows.0 - recs[0].monthly_savings.0).abs() <= 2, "{by_rows} against {}", recs[0].monthly_savings);
+        assert!(recs[0].saved_by_row.iter().all(|(_, s)| s.0 > 0), "{:?}", recs[0].saved_by_row);
     }
 
     #[test]

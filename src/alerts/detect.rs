@@ -51,6 +51,10 @@ fn feature_label(feature: &str) -> &str {
 /// in one window to be a spike.
 pub const IDLE_BURST_MULTIPLE: f64 = 10.0;
 
+/// How many baselines' length an open spend spike (not raised against an idle hour) is judged
+/// against the spend before it, before its sliding baseline takes over.
+pub const SPIKE_HOLD_BASELINES: i64 = 6;
+
 /// The share of its threshold an open error or retry storm, or of its bars an open spend spike,
 /// must fall below to resolve.
 pub const STORM_CLEAR_SHARE: f64 = 0.8;
@@ -83,11 +87,18 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             // frozen, the spend before it is nothing and would hold the alert all day; sliding
             // from the start, a runaway would resolve ten minutes in, as its own minutes became
             // its baseline.
+            // Any other spike is held against the spend before it for SPIKE_HOLD_BASELINES
+            // baselines (6 hours by default), then judged against its sliding baseline too: spend
+            // that rose for good is the feature's spend by then, and held open for ever the alert
+            // would hide a runaway from that level (its key stays open).
             let key = format!("spend_spike:{feature}");
             let open_alert = open.iter().find(|a| a.condition.key == key);
-            let held_for = i64::from(cfg.spend_spike.baseline_minutes) * 60;
+            let baseline_secs = i64::from(cfg.spend_spike.baseline_minutes) * 60;
             let open_since = open_alert
-                .filter(|a| a.condition.details["idle_baseline"] != true || this_minute - a.opened_at < held_for)
+                .filter(|a| {
+                    let held_for = if a.condition.details["idle_baseline"] == true { baseline_secs } else { SPIKE_HOLD_BASELINES * baseline_secs };
+                    this_minute - a.opened_at < held_for
+                })
                 .map(|a| a.opened_at);
             let baseline_end = open_since.map_or(window_start, |at| (at - w * 60).clamp(baseline_start, window_start));
             let mut current = 0i64;
@@ -127,13 +138,16 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             let idle = open_since.is_none() && per_block.iter().filter(|b| **b > 0).count() * 2 < blocks;
             let min_nanos = cfg.spend_spike.min_usd * 1e9 * if idle { IDLE_BURST_MULTIPLE } else { 1.0 };
             let cur = current as f64;
-            // An open spike clears only below STORM_CLEAR_SHARE of each bar, as a storm does:
-            // spend wavering around `min_usd` triggered and resolved it every other minute, a
-            // new PagerDuty incident each time.
-            let bar = if open_alert.is_some() { STORM_CLEAR_SHARE } else { 1.0 };
+            // An open spike clears only when it is below STORM_CLEAR_SHARE of its excess over
+            // the average (of `factor - 1` times it, of 3 deviations) and of `min_usd`, as a
+            // storm does: spend wavering around `min_usd` triggered and resolved it every other
+            // minute, a new PagerDuty incident each time. A share of the whole bar would hold a
+            // spike with a `factor` of 1.25 or less open at the feature's usual spend.
+            let share = if open_alert.is_some() { STORM_CLEAR_SHARE } else { 1.0 };
+            let factor_bar = mean * (1.0 + share * (cfg.spend_spike.factor - 1.0));
             // A spike is large against the feature's own average and its usual variation, and
             // large in dollars.
-            if cur >= bar * min_nanos && cur >= bar * cfg.spend_spike.factor * mean && cur > bar * (mean + 3.0 * sd) && cur > 0.0 {
+            if cur >= share * min_nanos && cur >= factor_bar && cur > mean + share * 3.0 * sd && cur > 0.0 {
                 let label = feature_label(feature);
                 // Against the average of the baseline's windows, not the baseline's whole span.
                 let ratio = if mean > 0.0 { format!("{:.1}× its average {w}-min", cur / mean) } else { "against no".to_string() };
@@ -248,7 +262,8 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
                     },
                     details: json!({"budget_id": b.id, "threshold_percent": t, "spent_usd": b.spent.to_string(), "hard_limit_usd": b.hard_limit.to_string(),
                         "percent": (pct * 10.0).round() / 10.0, "window_start": b.window_start, "resets_at": b.resets_at,
-                        "refusing": b.exhausted && !b.downgrades, "downgrading": b.exhausted && b.downgrades}),
+                        // A downgrading budget spent to its limit has no room for even the cheapest model.
+                        "refusing": b.exhausted && (!b.downgrades || b.spent >= b.hard_limit), "downgrading": b.exhausted && b.downgrades && b.spent < b.hard_limit}),
                 });
             }
         }

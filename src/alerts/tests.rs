@@ -194,6 +194,10 @@ fn budget_thresholds_fire_per_level_and_window() {
     let full = detect(&cfg(), NOW, &[], &[downgrading], &[], &[]).pop().unwrap();
     assert!(full.summary.contains("reached 100%") && full.summary.contains("to a cheaper model") && !full.summary.contains("refuses"), "{}", full.summary);
     assert_eq!((full.details["refusing"].clone(), full.details["downgrading"].clone()), (json!(false), json!(true)));
+    // Spent to its limit, it has no room for the cheapest model either: it refuses.
+    let spent = BudgetLevel { exhausted: true, downgrades: true, ..b(100.0) };
+    let full = detect(&cfg(), NOW, &[], &[spent], &[], &[]).pop().unwrap();
+    assert_eq!((full.details["refusing"].clone(), full.details["downgrading"].clone()), (json!(true), json!(false)));
     // Crossed, a level stays so for its window though spend dips (a late settlement taking an
     // expiry charge back): no resolve and second trigger.
     let crossed = detect(&cfg(), NOW, &[], &[b(81.0)], &[], &[]);
@@ -450,4 +454,33 @@ fn a_spike_open_when_its_window_changes_is_judged_at_the_new_length() {
     let transitions = spike_transitions(&cfg_at, &spend, 121..600);
     assert_eq!(transitions.len(), 2, "{transitions:?}");
     assert!(transitions[0].1 && !transitions[1].1 && (241..300).contains(&transitions[1].0), "{transitions:?}");
+}
+
+#[test]
+fn a_spike_under_a_small_factor_resolves_at_the_usual_spend() {
+    // factor 1.2: a clearing share of the whole bar (0.96× the average) held it open for ever
+    // at about the feature's usual spend (5% above it).
+    let cfg = |_| {
+        let mut cfg = AlertConfig::default();
+        cfg.spend_spike.factor = 1.2;
+        cfg
+    };
+    let spend = |m: i64| if m < 120 { 2.0 } else if m < 130 { 2.60 } else { 2.1 };
+    let transitions = spike_transitions(&cfg, &spend, 121..300);
+    assert_eq!(transitions.len(), 2, "{transitions:?}");
+    assert!(transitions[0].1 && !transitions[1].1 && transitions[1].0 <= 140, "{transitions:?}");
+}
+
+#[test]
+fn a_spike_whose_spend_rose_for_good_resolves_after_its_hold_and_a_later_runaway_alerts() {
+    // $0.30 a minute, $1.20 from minute 120 on, then a runaway at $6 from minute 700. Held
+    // against the spend before it for ever, the first alert stayed open and the runaway's
+    // alert, under the same key, was never raised.
+    let spend = |m: i64| if m < 120 { 0.30 } else if m < 700 { 1.20 } else { 6.0 };
+    let transitions = spike_transitions(&|_| AlertConfig::default(), &spend, 121..760);
+    let hold = detect::SPIKE_HOLD_BASELINES * 60;
+    assert_eq!(transitions.len(), 3, "{transitions:?}");
+    assert!(transitions[0].1 && transitions[0].0 < 130, "{transitions:?}");
+    assert!(!transitions[1].1 && (transitions[0].0 + hold..transitions[0].0 + hold + 5).contains(&transitions[1].0), "{transitions:?}");
+    assert!(transitions[2].1 && (700..710).contains(&transitions[2].0), "{transitions:?}");
 }

@@ -5,7 +5,7 @@
 //! just filtered:
 //! - `$ref` to `#/$defs/...` or `#/definitions/...` is inlined (Gemini's `Schema` has no
 //!   references); a schema whose definitions refer to each other in a cycle goes as JSON Schema,
-//!   and so does one whose inlining would outgrow the request's budget or its own size twice;
+//!   and so does one whose inlining would outgrow the request's budget or twice its own size;
 //! - `null` in `type` lists and in `anyOf`/`oneOf` becomes `nullable`; a single remaining
 //!   alternative is merged into its parent; `oneOf` becomes `anyOf`;
 //! - `allOf` members are merged (properties joined, `required` united);
@@ -60,8 +60,10 @@ pub enum GeminiSchema {
 /// `enum` or `const` that is not all strings (`"enum": [1, 2, 3]`), which `Schema` cannot say
 /// (its enums are strings) and the conversion would drop, letting the model answer 7.
 pub fn for_gemini(schema: &Value, budget: &mut ConversionBudget) -> GeminiSchema {
-    match converted_within(schema, &mut budget.0) {
-        Some(converted) if fits_gemini_schema(&converted) && !has_non_string_choices(schema) => GeminiSchema::Schema(converted),
+    match converted_within(schema, &mut budget.memory) {
+        Some(converted) if fits_gemini_schema(&converted) && !has_non_string_choices(schema) && grows_within(schema, &converted, &mut budget.growth_slack) => {
+            GeminiSchema::Schema(converted)
+        }
         _ => GeminiSchema::JsonSchema(as_json_schema(schema)),
     }
 }
@@ -110,7 +112,7 @@ pub fn as_json_schema(schema: &Value) -> Value {
 /// The Gemini form of `schema` (an untyped object if it would be larger than [`BUDGET`]).
 #[cfg(test)]
 fn to_gemini_schema(schema: &Value) -> Value {
-    converted_within(schema, &mut ConversionBudget::for_request().0).unwrap_or_else(|| serde_json::json!({"type": "object"}))
+    converted_within(schema, &mut ConversionBudget::for_request().memory).unwrap_or_else(|| serde_json::json!({"type": "object"}))
 }
 
 /// What inlining may build for one request, all its schemas together (each tool's parameters
@@ -122,12 +124,15 @@ fn to_gemini_schema(schema: &Value) -> Value {
 const BUDGET: usize = 4 << 20;
 const NODE_COST: usize = 256;
 
-/// What is left of a request's [`BUDGET`].
-pub struct ConversionBudget(usize);
+/// What is left of a request's [`BUDGET`], and of its [`INLINED_SLACK_BYTES`].
+pub struct ConversionBudget {
+    memory: usize,
+    growth_slack: usize,
+}
 
 impl ConversionBudget {
     pub fn for_request() -> ConversionBudget {
-        ConversionBudget(BUDGET)
+        ConversionBudget { memory: BUDGET, growth_slack: INLINED_SLACK_BYTES }
     }
 }
 
@@ -141,21 +146,33 @@ fn converted_within(schema: &Value, budget: &mut usize) -> Option<Value> {
         return None;
     }
     let converted = convert(schema, &defs, 0, budget);
-    if *budget == 0 {
-        return None;
+    (*budget > 0).then_some(converted)
+}
+
+/// Whether `converted`, the Gemini form of `schema`, is at most [`MAX_INLINED_GROWTH`] times its
+/// size, the excess taken out of `slack` (the request's, all its schemas together) when it is
+/// larger. Gemini bills the schema it is sent as prompt, and the request's budget hold bounds the
+/// prompt by the bytes the client sent: inlined many times over, a definition could be billed a
+/// hundred times what was held (a 14 KB schema became 3.3 MB). Only a schema with definitions
+/// grows.
+fn grows_within(schema: &Value, converted: &Value, slack: &mut usize) -> bool {
+    if definitions(schema).is_empty() {
+        return true;
     }
-    // Gemini bills the schema it is sent as prompt, and the request's budget hold bounds the
-    // prompt by the bytes the client sent: inlined many times over, a definition could be
-    // billed a hundred times what was held (a 14 KB schema became 3.3 MB).
-    if !defs.is_empty() && json_len(&converted) > MAX_INLINED_GROWTH * json_len(schema) + INLINED_SLACK_BYTES {
-        return None;
+    let allowed = MAX_INLINED_GROWTH * json_len(schema);
+    let excess = json_len(converted).saturating_sub(allowed);
+    if excess > *slack {
+        return false;
     }
-    Some(converted)
+    *slack -= excess;
+    true
 }
 
 /// How much larger than the client's schema its inlined form may be: a token takes several
 /// bytes, so twice the bytes stays within the hold's bound of a token per byte sent.
 const MAX_INLINED_GROWTH: usize = 2;
+/// What the request's schemas together may grow past [`MAX_INLINED_GROWTH`] (a small schema
+/// whose one definition is used a few times), about a thousand tokens.
 const INLINED_SLACK_BYTES: usize = 4096;
 
 /// The length of `value` as JSON, without building the text.
@@ -510,7 +527,16 @@ mod tests {
         let mut defs: serde_json::Map<String, Value> = (0..7).map(|i| (format!("D{i}"), json!({"type": "object", "properties": {"l": {"$ref": format!("#/$defs/D{}", i + 1)}, "r": {"$ref": format!("#/$defs/D{}", i + 1)}}}))).collect();
         defs.insert("D7".into(), json!({"type": "string", "description": "d".repeat(13_000)}));
         let doubling = json!({"type": "object", "$defs": defs, "properties": {"x": {"$ref": "#/$defs/D0"}}});
-        assert_eq!(converted_within(&doubling, &mut BUDGET.clone()), None);
+        assert!(converted_within(&doubling, &mut BUDGET.clone()).is_some(), "within the memory budget");
+        assert!(matches!(for_gemini(&doubling, &mut ConversionBudget::for_request()), GeminiSchema::JsonSchema(_)));
+        // The slack past twice a schema's size is the request's: one schema growing by 3 KB
+        // past it converts, a second one no longer does.
+        let defs: serde_json::Map<String, Value> = [("D".to_string(), json!({"type": "string", "description": "d".repeat(500)}))].into_iter().collect();
+        let props: serde_json::Map<String, Value> = (0..8).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/D"}))).collect();
+        let eightfold = json!({"type": "object", "$defs": defs, "properties": props});
+        let mut budget = ConversionBudget::for_request();
+        assert!(matches!(for_gemini(&eightfold, &mut budget), GeminiSchema::Schema(_)));
+        assert!(matches!(for_gemini(&eightfold, &mut budget), GeminiSchema::JsonSchema(_)));
         // Referred to a few times, the same definitions convert.
         let few: serde_json::Map<String, Value> = (0..3).map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/D"}))).collect();
         let small = json!({"type": "object", "$defs": {"D": {"type": "string", "enum": ["a", "b"], "description": "x".repeat(1_000)}}, "properties": few});
