@@ -33,6 +33,10 @@ pub struct Receipt {
     pub baseline: Option<Usd>,
     /// Served by the local demo upstream of `make dev`, not a real model.
     pub demo: bool,
+    /// What the request's other calls cost (a cascade's escalated answer, a semantic lookup's
+    /// embedding, a failed attempt's billed prompt) when its answer has no price: `cost` stays
+    /// unknown, and these are still charged to its budgets.
+    pub unpriced_extras: Usd,
 }
 
 /// The usage the requested model is assumed to have had: the served usage, token for token
@@ -89,7 +93,22 @@ impl Receipt {
             cost,
             baseline,
             demo: false,
+            unpriced_extras: Usd::ZERO,
         }
+    }
+
+    /// Adds the cost of the request's other calls: to its cost, or, its answer unpriced, to
+    /// what is charged besides.
+    pub fn add_other_calls(&mut self, extras: Usd) {
+        match self.cost.as_mut() {
+            Some(cost) => cost.total += extras,
+            None => self.unpriced_extras += extras,
+        }
+    }
+
+    /// What the request is charged to its budgets: its cost, or what is known of it.
+    pub fn charged(&self) -> Usd {
+        self.cost.map_or(self.unpriced_extras, |c| c.total)
     }
 
     pub fn savings(&self) -> Option<Usd> {
@@ -166,6 +185,22 @@ mod tests {
         assert_eq!(h["x-costrouter-route-reason"], "requested model cheap??x: y");
         assert_eq!(r.savings().unwrap().to_string(), "0.00329");
         assert_eq!(r.summary()["savings_usd"], "0.00329");
+    }
+
+    #[test]
+    fn other_calls_are_charged_whether_or_not_the_answer_has_a_price() {
+        let prices = PriceTable::from_json(r#"{"models":{"cheap":{"input":0.15,"output":0.6}}}"#).unwrap();
+        let usage = Usage { input_tokens: 1000, output_tokens: 100, ..Usage::default() };
+        let extras = Usd::parse_decimal("0.0001").unwrap();
+        let mut priced = Receipt::priced("r", "openai", "cheap", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "cheap", None);
+        priced.add_other_calls(extras);
+        assert_eq!((priced.charged().to_string(), priced.cost.unwrap().total.to_string()), ("0.00031".to_string(), "0.00031".to_string()));
+        // A self-hosted model with no price answered after a paid cascade step: its cost is
+        // unknown, and the step it escalated from is still charged.
+        let mut unpriced = Receipt::priced("r", "vllm", "llama", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "llama", None);
+        unpriced.add_other_calls(extras);
+        assert_eq!((unpriced.cost, unpriced.charged()), (None, extras));
+        assert_eq!(unpriced.headers(true).into_iter().find(|(k, _)| *k == "x-costrouter-cost-usd").unwrap().1, "unknown");
     }
 
     #[test]

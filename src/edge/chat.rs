@@ -444,6 +444,7 @@ fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &Ch
         cost: Some(Default::default()),
         baseline: Some(crate::money::Usd::ZERO),
         demo: false,
+        unpriced_extras: crate::money::Usd::ZERO,
     };
     events::record(env, rc, principal, 200, &receipt);
     let body = json!({
@@ -563,7 +564,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // Nor is a host that does not take them (Groq's `unsupported_params`) asked: it would
         // refuse a parameter the client never sent.
         let takes_logprobs = !provider.quirks.unsupported_params.iter().any(|p| p == "logprobs");
-        if cascade.is_some_and(|c| c.min_logprob.is_some()) && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons && takes_logprobs {
+        // The last model's answer is served unjudged: asked for logprobs, it would only carry
+        // (and may refuse) what is stripped again.
+        let judged = decision.candidates[i + 1..].iter().any(|c| c.model != candidate.model);
+        if cascade.is_some_and(|c| c.min_logprob.is_some()) && judged && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons && takes_logprobs {
             attempt_chat.logprobs = Some(true);
         }
         let strips = strips_sampling_params(&cfg, candidate, provider);
@@ -992,9 +996,7 @@ fn receipt_for(
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
     );
-    if let Some(cost) = receipt.cost.as_mut() {
-        cost.total += attempts.escalation_cost + rc.unseen_cost.get();
-    }
+    receipt.add_other_calls(attempts.escalation_cost + rc.unseen_cost.get());
     receipt.demo = provider.demo;
     receipt.cache = rc.cache_outcome.borrow().clone();
     receipt
@@ -1131,7 +1133,7 @@ impl StreamState {
     fn hand_over(&mut self) {
         if let Some(tx) = self.finished.take() {
             let event = self.rc.event.borrow_mut().take();
-            let actual = Some(self.receipt.cost.map(|c| c.total).unwrap_or_default());
+            let actual = Some(self.receipt.charged());
             let cache_store = self.caching.take().and_then(|(assembler, slot)| {
                 let completion = assembler.finish().filter(storable)?;
                 let answer = CachedAnswer {
@@ -1400,9 +1402,7 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
     // "miss" a fresh receipt starts with.
     let cache = std::mem::take(&mut st.receipt.cache);
     st.receipt = Receipt { demo: st.receipt.demo, cache, ..priced };
-    if let Some(cost) = st.receipt.cost.as_mut() {
-        cost.total += st.rc.unseen_cost.get();
-    }
+    st.receipt.add_other_calls(st.rc.unseen_cost.get());
     match (outcome.complete, end) {
         (true, _) => events::record(&st.env, &st.rc, &st.tenant, 200, &st.receipt),
         (false, StreamEnd::Upstream) => events::record_broken_stream(&st.env, &st.rc, &st.tenant, &st.receipt, 502, STREAM_ERROR_CODE),

@@ -80,9 +80,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
     );
-    if let Some(cost) = receipt.cost.as_mut() {
-        cost.total += dropped;
-    }
+    receipt.add_other_calls(dropped);
     receipt.demo = provider.demo;
     events::record(env, rc, &principal, 200, &receipt);
     Ok(http::json_bytes(200, answer.into_bytes(), &receipt.headers(true)))

@@ -15,7 +15,7 @@ use super::auth::Principal;
 use super::http::RequestContext;
 
 pub fn record(env: &Env, rc: &RequestContext, principal: &Principal, status: u16, receipt: &Receipt) {
-    *rc.answered_cost.borrow_mut() = Some(receipt.cost.map(|c| c.total).unwrap_or_default());
+    *rc.answered_cost.borrow_mut() = Some(receipt.charged());
     let attribution = rc.attribution.borrow().clone();
     let mut event = CostEvent::from_receipt(&principal.tenant.id, attribution, &rc.country, status, receipt, rc.elapsed_ms());
     event.shape = rc.shape.borrow().clone();

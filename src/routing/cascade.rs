@@ -14,11 +14,11 @@ pub enum Verdict {
     Escalate(String),
 }
 
-/// Openings of a refusal, lower-cased; matched at the start of the answer only, so an answer
-/// that merely mentions being unable to do something is not a refusal.
+/// Openings of a refusal, lower-cased, with straight apostrophes (a curly one is read as one);
+/// matched at the start of the answer only, so an answer that merely mentions being unable to do
+/// something is not a refusal.
 const REFUSAL_OPENINGS: &[&str] = &[
     "i'm sorry, but i can't",
-    "i’m sorry, but i can’t",
     "i am sorry, but i cannot",
     "i can't help with",
     "i cannot help with",
@@ -29,7 +29,6 @@ const REFUSAL_OPENINGS: &[&str] = &[
     "i won't be able to",
     "sorry, i can't",
     "i'm sorry, i can't",
-    "i’m sorry, i can’t",
     "i'm sorry, i cannot",
     "i'm sorry, but i cannot",
     "i apologize, but i can't",
@@ -84,8 +83,8 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
     // stronger model would be cut off at the same length: both paid, the same cut answer
     // served. Unless nothing was written (a reasoning model spent the cap thinking).
     let message = choice.get("message").cloned().unwrap_or(Value::Null);
-    let wrote = message.get("content").and_then(Value::as_str).is_some_and(|c| !c.trim().is_empty())
-        || message.get("tool_calls").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
+    let content = content_text(&message);
+    let wrote = !content.trim().is_empty() || message.get("tool_calls").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
     let stronger_writes_more = match (stronger_cap, written) {
         (Some(cap), Some(written)) => cap > written,
         _ => true,
@@ -99,11 +98,16 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
     if message.get("refusal").and_then(Value::as_str).is_some_and(|r| !r.is_empty()) {
         return Verdict::Escalate("refusal".into());
     }
-    let content = message.get("content").and_then(Value::as_str).unwrap_or("");
-    let opening: String = content.trim_start().chars().take(40).collect::<String>().to_lowercase();
+    // Nothing at all (Gemini's STOP with no parts; a host's empty completion): the client would
+    // be served an empty answer the stronger model may well fill. Audio answers carry no text.
+    if !wrote && message.get("audio").is_none_or(Value::is_null) {
+        return Verdict::Escalate("empty answer".into());
+    }
+    let opening: String = content.trim_start().chars().take(40).collect::<String>().to_lowercase().replace('’', "'");
     if REFUSAL_OPENINGS.iter().any(|r| opening.starts_with(r)) {
         return Verdict::Escalate("refusal".into());
     }
+    let content = content.as_str();
     let calls = message.get("tool_calls").and_then(Value::as_array).filter(|c| !c.is_empty());
     if let Some(calls) = calls {
         // A custom tool's input is free text: only function calls carry JSON arguments.
@@ -115,7 +119,9 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
         }
     }
     // A tool call is the answer of this turn; the JSON format applies to the final text answer.
-    let format = if calls.is_some() { None } else { req.response_format.as_ref() };
+    // An answer cut at the client's own cap (else it escalated above) is cut JSON, and the
+    // stronger model's would be cut at the same length.
+    let format = if calls.is_some() || finish == "length" { None } else { req.response_format.as_ref() };
     match format {
         Some(ResponseFormat::JsonObject { .. }) => match serde_json::from_str::<Value>(content) {
             Ok(v) if v.is_object() => {}
@@ -135,11 +141,11 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
         _ => {}
     }
     if let Some(threshold) = min_logprob {
-        let logprobs: Vec<f64> = choice
-            .pointer("/logprobs/content")
-            .and_then(Value::as_array)
-            .map(|tokens| tokens.iter().filter_map(|t| t.get("logprob").and_then(Value::as_f64)).collect())
-            .unwrap_or_default();
+        let logprobs: Vec<f64> = match choice.pointer("/logprobs/content").and_then(Value::as_array) {
+            Some(tokens) => tokens.iter().filter_map(|t| t.get("logprob").and_then(Value::as_f64)).collect(),
+            // Together's shape (the legacy completions'): one list of numbers.
+            None => choice.pointer("/logprobs/token_logprobs").and_then(Value::as_array).map(|l| l.iter().filter_map(Value::as_f64).collect()).unwrap_or_default(),
+        };
         if !logprobs.is_empty() {
             let mean = logprobs.iter().sum::<f64>() / logprobs.len() as f64;
             if mean < threshold {
@@ -148,6 +154,16 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
         }
     }
     Verdict::Accept
+}
+
+/// A message's text: its `content`, or the text of its parts (Mistral's reasoning models answer
+/// in parts).
+fn content_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts.iter().filter(|p| p.get("type").and_then(Value::as_str).is_none_or(|t| t == "text")).filter_map(|p| p.get("text").and_then(Value::as_str)).collect(),
+        _ => String::new(),
+    }
 }
 
 /// The JSON Schema subset structured outputs use: `type` (incl. lists), `properties`,
@@ -243,6 +259,43 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_answer_escalates() {
+        // Gemini's STOP with no parts reads as "" (and a host may send null or whitespace).
+        for content in [json!(""), json!("  \n"), Value::Null, json!([])] {
+            let empty = json!({"choices":[{"index":0,"message":{"role":"assistant","content":content},"finish_reason":"stop"}]});
+            assert_eq!(judge(&empty, &req(""), None, None), Verdict::Escalate("empty answer".into()), "{content}");
+        }
+        // An audio answer has no text.
+        let audio = json!({"choices":[{"index":0,"message":{"role":"assistant","content":null,"audio":{"id":"a","data":"UklGR","transcript":"hi"}},"finish_reason":"stop"}]});
+        assert_eq!(judge(&audio, &req(""), None, None), Verdict::Accept);
+    }
+
+    #[test]
+    fn refusals_with_curly_apostrophes_escalate() {
+        for text in ["I can’t help with that.", "I’m unable to do that.", "Sorry, I can’t.", "I apologize, but I can’t do this."] {
+            assert_eq!(judge(&answer(text, "stop"), &req(""), None, None), Verdict::Escalate("refusal".into()), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_answer_in_parts_is_judged_by_its_text() {
+        let parts = |text: &str| json!({"choices":[{"index":0,"message":{"role":"assistant","content":[
+            {"type":"thinking","thinking":[{"type":"text","text":"let me see"}]},{"type":"text","text":text}]},"finish_reason":"stop"}]});
+        let json_mode = req(r#","response_format":{"type":"json_object"}"#);
+        assert_eq!(judge(&parts(r#"{"a":1}"#), &json_mode, None, None), Verdict::Accept);
+        assert_eq!(judge(&parts("I'm unable to answer."), &req(""), None, None), Verdict::Escalate("refusal".into()));
+    }
+
+    #[test]
+    fn json_cut_at_the_clients_own_cap_is_not_escalated() {
+        // The stronger model would be cut at the same five tokens: both paid, the same cut JSON.
+        let capped = req(r#","max_tokens":5,"response_format":{"type":"json_object"}"#);
+        assert_eq!(judge(&answer(r#"{"label": "sp"#, "length"), &capped, None, None), Verdict::Accept);
+        // Not cut, it must be JSON.
+        assert_eq!(judge(&answer(r#"{"label": "sp"#, "stop"), &capped, None, None), Verdict::Escalate("answer is not a JSON object".into()));
+    }
+
+    #[test]
     fn accepts_good_answers() {
         assert_eq!(judge(&answer("Paris.", "stop"), &req(""), None, None), Verdict::Accept);
         assert_eq!(judge(&answer(r#"{"label":"spam","score":0.9,"tags":["a"]}"#, "stop"), &req(SCHEMA), None, None), Verdict::Accept);
@@ -306,6 +359,10 @@ mod tests {
         assert_eq!(judge(&a, &req(""), None, None), Verdict::Accept);
         assert_eq!(judge(&a, &req(""), Some(-1.0), None), Verdict::Escalate("mean logprob -2.00 below -1".into()));
         assert_eq!(judge(&a, &req(""), Some(-3.0), None), Verdict::Accept);
+        // Together's logprobs: a list of numbers beside the tokens.
+        let together = json!({"choices":[{"message":{"role":"assistant","content":"maybe"},"finish_reason":"stop",
+            "logprobs":{"tokens":["may","be"],"token_logprobs":[-4.0,-5.0]}}]});
+        assert_eq!(judge(&together, &req(""), Some(-0.5), None), Verdict::Escalate("mean logprob -4.50 below -0.5".into()));
     }
 
     #[test]

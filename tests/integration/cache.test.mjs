@@ -370,6 +370,20 @@ test("a cascade's answer is not served to a cascade that judges answers otherwis
   await strict.arrayBuffer();
 });
 
+test('a cascade escalates an empty answer, and asks only the models it judges for logprobs', async () => {
+  r.upstream.reset();
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: '' } });
+  const resp = await r.chat(fresh(), { key: KEYS.policyco, headers: { 'x-costrouter-feature': 'strict' } });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.match(resp.headers.get('x-costrouter-route-reason'), /gpt-4o-mini escalated \(empty answer/);
+  assert.equal(resp.headers.get('x-costrouter-model'), 'gpt-4o');
+  const body = await resp.json();
+  assert.ok(body.choices[0].message.content.length > 0);
+  const sent = r.upstream.requests().filter((q) => q.path.endsWith('/chat/completions'));
+  assert.deepEqual(sent.map((q) => [q.body.model, q.body.logprobs]), [['gpt-4o-mini', true], ['gpt-4o', undefined]],
+    'the last model is served unjudged: not asked for logprobs');
+});
+
 test("a broken host's answer under a cascade's logprobs is served or refused, never a worker exception", async () => {
   // Choices that are not objects: the router strips the logprobs it asked for from each choice.
   const broken = { id: 'chatcmpl-broken', object: 'chat.completion', model: 'gpt-4o', choices: [0] };
