@@ -53,8 +53,12 @@ fuzz_target!(|input: &[u8]| {
             assert!(wait.is_finite() && wait >= 0.0, "{} read a wait of {wait}", provider.id);
         }
     }
-    if let Ok(answer) = adapter.embeddings_response(&target, body.to_vec()) {
-        assert!(answer.raw.is_some() || answer.body.is_object(), "{} read embeddings that are not an object", provider.id);
+    if let Ok(mut answer) = adapter.embeddings_response(&target, body.to_vec()) {
+        let _ = answer.first_vector();
+        answer.encode_base64();
+        answer.report_tokens(7);
+        let written = answer.into_bytes();
+        assert!(serde_json::from_slice::<serde_json::Value>(&written).is_ok_and(|v| v.is_object()), "{} wrote embeddings that are not an object", provider.id);
     }
     // Usage as each wire format reports it, from whatever JSON the body holds.
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {

@@ -136,19 +136,10 @@ impl EmbeddingsRequest {
     }
 }
 
-/// OpenAI's `encoding_format: "base64"`: each vector as the base64 of its little-endian float32s.
-/// Providers that only return float arrays (Gemini) are converted here, so clients that ask for
-/// base64 get it: the OpenAI Node SDK asks for base64 by default and decodes whatever string it
-/// receives, so an array would silently become a garbage vector. Strings are left as they are.
-pub fn encode_vectors_base64(body: &mut Value) {
-    for item in body.get_mut("data").and_then(Value::as_array_mut).into_iter().flatten() {
-        let Some(values) = item.get("embedding").and_then(Value::as_array) else { continue };
-        let floats: Option<Vec<f64>> = values.iter().map(Value::as_f64).collect();
-        if let Some(floats) = floats {
-            let bytes: Vec<u8> = floats.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect();
-            item["embedding"] = Value::String(base64(&bytes));
-        }
-    }
+/// OpenAI's `encoding_format: "base64"` for one vector: the base64 of its little-endian float32s.
+pub fn base64_of_f32s(vector: &[f32]) -> String {
+    let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64(&bytes)
 }
 
 /// Standard base64 with padding (RFC 4648).
@@ -212,13 +203,7 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        let mut body = serde_json::json!({"object": "list", "data": [
-            {"object": "embedding", "index": 0, "embedding": [1.0, -2.0]},
-            {"object": "embedding", "index": 1, "embedding": "AACAPwAAAMA="}]});
-        encode_vectors_base64(&mut body);
         // 1.0f32 = 00 00 80 3f, -2.0f32 = 00 00 00 c0 (little-endian).
-        assert_eq!(body["data"][0]["embedding"], "AACAPwAAAMA=");
-        assert_eq!(body["data"][1]["embedding"], "AACAPwAAAMA=", "already base64: unchanged");
-        assert_eq!(body["data"][0]["index"], 0);
+        assert_eq!(base64_of_f32s(&[1.0, -2.0]), "AACAPwAAAMA=");
     }
 }

@@ -2,11 +2,11 @@
 
 use worker::{Env, Request, Response};
 
-use crate::api::embeddings::{encode_vectors_base64, EmbeddingsRequest};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ModelMode, ProviderConfig};
-use crate::providers::{adapter_for, embeddings_batches, merge_embeddings_answers, EmbeddingsAnswer, Rejection, Target};
+use crate::providers::{adapter_for, embeddings_batches, EmbeddingsAnswer, Rejection, Target};
 use crate::receipt::{Receipt, UsageBasis};
 use crate::routing::health::Admission;
 use crate::routing::{disposition, route_direct, Candidate, Disposition, RouteDecision};
@@ -50,14 +50,14 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     let Embedded { mut answer, provider, candidate, failures } = spend::renewing(env, rc, &principal.tenant.id, call_embedding_model(env, rc, &cfg, &decision, &emb, true)).await?;
     // An OpenAI-dialect answer is passed on as it came unless something in it must change.
     if emb.encoding_format.as_deref() == Some("base64") && answer.has_float_vectors() {
-        encode_vectors_base64(answer.json_mut());
+        answer.encode_base64();
     }
     let basis = if answer.usage.is_some() { UsageBasis::Reported } else { UsageBasis::Estimated };
     let usage = answer.usage_or_estimate(&emb, &candidate.upstream_model);
     if basis == UsageBasis::Estimated {
         // What the request is billed for, rather than Gemini's zeros (`x-costrouter-usage:
         // estimated` says how it was counted).
-        answer.json_mut()["usage"] = serde_json::json!({"prompt_tokens": usage.input_tokens, "total_tokens": usage.input_tokens});
+        answer.report_tokens(usage.input_tokens);
     }
     let dropped = rc.unseen_cost.get();
     let mut reason = decision.reason.clone();
@@ -259,7 +259,7 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
         }
         // The latency of one upstream call, as the deployment's latency means for chat.
         health::success(&provider.id, &candidate.upstream_model, crate::routing::health::AnswerKind::Whole, (http::now_ms() - sent_at) / answers.len() as f64);
-        return Ok(Embedded { answer: merge_embeddings_answers(answers), provider, candidate, failures });
+        return Ok(Embedded { answer: EmbeddingsAnswer::merged(answers), provider, candidate, failures });
     }
     if refusals + unavailable.skipped() == failures.len() {
         // The request as it is can be taken by no deployment (the client's to change, not to

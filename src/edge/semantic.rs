@@ -133,15 +133,14 @@ async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, 
     let decision = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, bounds.allowed_models, usable).ok()?;
     let body = json!({"model": model, "input": text}).to_string();
     let req = EmbeddingsRequest::parse(body.as_bytes()).ok()?;
-    let mut embedded = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req, false).await.ok()?;
+    let embedded = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req, false).await.ok()?;
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
     let usage = embedded.answer.usage_or_estimate(&req, &embedded.candidate.upstream_model);
     rc.charge_unseen(&cfg.prices, embedded.candidate, &usage);
-    unit_vector(embedded.answer.json_mut())
+    unit_vector(embedded.answer.first_vector()?)
 }
 
-fn unit_vector(body: &Value) -> Option<QuantizedVector> {
-    let v: Vec<f32> = body["data"][0]["embedding"].as_array()?.iter().filter_map(|x| x.as_f64().map(|f| f as f32)).collect();
+fn unit_vector(v: Vec<f32>) -> Option<QuantizedVector> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if v.is_empty() || norm == 0.0 || !norm.is_finite() {
         return None;

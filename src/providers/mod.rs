@@ -12,6 +12,7 @@ pub mod anthropic;
 pub mod azure;
 pub mod gemini;
 mod anthropic_schema;
+mod embeddings_answer;
 mod gemini_schema;
 mod schema_refs;
 pub mod openai;
@@ -28,6 +29,8 @@ use crate::api::embeddings::{EmbeddingInput, EmbeddingsRequest};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::usage::Usage;
+
+pub use embeddings_answer::{EmbeddingsAnswer, RawEmbeddings};
 
 /// One concrete place to send a request: a provider and the model name it knows.
 #[derive(Debug, Clone, Copy)]
@@ -62,73 +65,6 @@ pub struct ChatAnswer {
     pub body: Value,
     /// `None` when the provider reported no usage; the caller then estimates and says so.
     pub usage: Option<Usage>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct EmbeddingsAnswer {
-    /// The answer in OpenAI's JSON; `Value::Null` while it is kept as `raw`.
-    pub body: Value,
-    /// An answer already in OpenAI's shape (an OpenAI-dialect host), kept as the bytes it came in
-    /// and passed on as they are unless something in it must change ([`EmbeddingsAnswer::json_mut`]):
-    /// 2,048 vectors of 3,072 floats are some 130 MB of text and several times that as a JSON tree,
-    /// past a Worker's memory.
-    pub raw: Option<RawEmbeddings>,
-    pub usage: Option<Usage>,
-}
-
-/// An OpenAI-shaped embeddings answer as the provider sent it, read only for its shape.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawEmbeddings {
-    pub bytes: Vec<u8>,
-    pub vectors: usize,
-    /// Some vector is an array of numbers (not base64).
-    pub floats: bool,
-}
-
-impl EmbeddingsAnswer {
-    /// An answer built as JSON (a provider whose shape is not OpenAI's).
-    pub fn json(body: Value, usage: Option<Usage>) -> EmbeddingsAnswer {
-        EmbeddingsAnswer { body, raw: None, usage }
-    }
-
-    /// How many vectors the answer holds.
-    pub fn vector_count(&self) -> usize {
-        match &self.raw {
-            Some(raw) => raw.vectors,
-            None => self.body.get("data").and_then(Value::as_array).map_or(0, Vec::len),
-        }
-    }
-
-    /// Whether some vector is an array of numbers (to encode when the client asked for base64
-    /// and the host answered floats).
-    pub fn has_float_vectors(&self) -> bool {
-        match &self.raw {
-            Some(raw) => raw.floats,
-            None => self.body.get("data").and_then(Value::as_array).into_iter().flatten().any(|d| d.get("embedding").is_some_and(Value::is_array)),
-        }
-    }
-
-    /// The answer as JSON to change, read from the provider's bytes if it was kept as they came.
-    pub fn json_mut(&mut self) -> &mut Value {
-        if let Some(raw) = self.raw.take() {
-            // Read once already (`openai::embeddings_answer`), so it parses.
-            self.body = serde_json::from_slice(&raw.bytes).unwrap_or(Value::Null);
-        }
-        &mut self.body
-    }
-
-    /// The answer's bytes for the client.
-    pub fn into_bytes(self) -> Vec<u8> {
-        match self.raw {
-            Some(raw) => raw.bytes,
-            None => serde_json::to_vec(&self.body).unwrap_or_default(),
-        }
-    }
-
-    /// The usage the provider reported for `req`, else what `model` reads of its inputs.
-    pub fn usage_or_estimate(&self, req: &EmbeddingsRequest, model: &str) -> Usage {
-        self.usage.unwrap_or_else(|| Usage { input_tokens: req.input_tokens_for(model), ..Usage::default() })
-    }
 }
 
 /// What went wrong with a provider's answer.
@@ -264,39 +200,6 @@ pub fn embeddings_batches(req: &EmbeddingsRequest, limit: Option<usize>) -> Vec<
         // A single input cannot be cut.
         EmbeddingInput::One(_) | EmbeddingInput::Tokens(_) => vec![Cow::Borrowed(req)],
     }
-}
-
-/// The answers to [`embeddings_batches`], in the same order, as one answer to the whole request:
-/// `data` concatenated with each `index` counted across batches, and usage summed. Usage stays
-/// unknown if any batch reported none, so the caller estimates the whole request rather than
-/// price part of it. A single answer is returned untouched.
-pub fn merge_embeddings_answers(answers: Vec<EmbeddingsAnswer>) -> EmbeddingsAnswer {
-    let mut answers = answers.into_iter();
-    let Some(mut merged) = answers.next() else { return EmbeddingsAnswer::json(serde_json::json!({"object": "list", "data": []}), None) };
-    for mut answer in answers {
-        merged.json_mut();
-        answer.json_mut();
-        let EmbeddingsAnswer { body: mut batch, usage, .. } = answer;
-        let offset = merged.body["data"].as_array().map_or(0, Vec::len);
-        let items = batch.get_mut("data").and_then(Value::as_array_mut).map(std::mem::take).unwrap_or_default();
-        let renumbered = items.into_iter().enumerate().map(|(position, mut item)| {
-            let index = item.get("index").and_then(Value::as_u64).map_or(position, |i| i as usize);
-            item["index"] = Value::from(offset + index);
-            item
-        });
-        if let Some(data) = merged.body.get_mut("data").and_then(Value::as_array_mut) {
-            data.extend(renumbered);
-        }
-        if let (Some(total), Some(part)) = (merged.body.get_mut("usage").and_then(Value::as_object_mut), batch.get("usage").and_then(Value::as_object)) {
-            for (field, count) in part {
-                if let (Some(sum), Some(count)) = (total.get(field).and_then(Value::as_u64), count.as_u64()) {
-                    total.insert(field.clone(), Value::from(sum.saturating_add(count)));
-                }
-            }
-        }
-        merged.usage = merged.usage.zip(usage).map(|(a, b)| a.plus(&b));
-    }
-    merged
 }
 
 pub fn adapter_for(kind: ProviderKind) -> &'static dyn Provider {
@@ -795,27 +698,6 @@ mod tests {
         let tokens = EmbeddingsRequest::parse(br#"{"model": "embed", "input": [[1], [2], [3]]}"#).unwrap();
         assert_eq!(embeddings_batches(&tokens, Some(2)).iter().map(|b| b.input.clone()).collect::<Vec<_>>(),
             vec![EmbeddingInput::TokenBatches(vec![vec![1], vec![2]]), EmbeddingInput::TokenBatches(vec![vec![3]])]);
-    }
-
-    #[test]
-    fn merged_embeddings_count_indices_across_batches_and_sum_usage() {
-        let answer = |vectors: &[f64], tokens: u64| {
-            let data: Vec<Value> = vectors.iter().enumerate().map(|(i, v)| serde_json::json!({"object": "embedding", "index": i, "embedding": [v]})).collect();
-            EmbeddingsAnswer::json(
-                serde_json::json!({"object": "list", "data": data, "model": "m", "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
-                Some(Usage { input_tokens: tokens, ..Usage::default() }),
-            )
-        };
-        let merged = merge_embeddings_answers(vec![answer(&[0.0, 1.0], 5), answer(&[2.0], 3), answer(&[3.0, 4.0], 4)]);
-        let data = merged.body["data"].as_array().unwrap();
-        assert_eq!(data.iter().map(|d| d["index"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
-        assert_eq!(data.iter().map(|d| d["embedding"][0].as_f64().unwrap()).collect::<Vec<_>>(), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(merged.body["usage"], serde_json::json!({"prompt_tokens": 12, "total_tokens": 12}));
-        assert_eq!(merged.usage, Some(Usage { input_tokens: 12, ..Usage::default() }));
-        assert_eq!(merge_embeddings_answers(vec![answer(&[7.0], 2)]), answer(&[7.0], 2), "one answer is untouched");
-        // One batch without reported usage leaves the whole to the estimate.
-        let unreported = EmbeddingsAnswer { usage: None, ..answer(&[2.0], 0) };
-        assert_eq!(merge_embeddings_answers(vec![answer(&[1.0], 5), unreported]).usage, None);
     }
 
     #[test]
