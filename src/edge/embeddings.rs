@@ -212,10 +212,13 @@ pub async fn call_embedding_model<'a>(env: &Env, rc: &RequestContext, cfg: &'a R
                         continue 'deployments;
                     }
                     Ok(answer) => answers.push(answer),
+                    // A 200 the provider billed whose body could not be read (cut off while it
+                    // came, garbled): at the estimate, as a short answer is billed all the same.
                     Err(e) => {
+                        let charged = charge_estimate().map(|c| format!(", and was charged its estimate, ${c}")).unwrap_or_default();
                         pay_for_dropped(&answers);
                         health::failure(rc, &provider.id, &candidate.upstream_model);
-                        failures.push(e.to_string());
+                        failures.push(format!("{e}{charged}"));
                         continue 'deployments;
                     }
                 },

@@ -114,18 +114,19 @@ pub struct EmbedderBounds<'a> {
 }
 
 /// The vector for `text` (`None` when it cannot be had: the request then goes on without the
-/// cache). The static embedder costs nothing; a call to the named embedding model's provider is
-/// charged to the request (`RequestContext::charge_unseen`) even when its vector is unusable.
-pub async fn embed(env: &Env, rc: &RequestContext, cfg: &RouterConfig, embedder: &str, text: &str, bounds: &EmbedderBounds<'_>) -> Option<QuantizedVector> {
+/// cache), and, from a provider embedder, the deployment that made it (`["provider","model"]`).
+/// The static embedder costs nothing; a call to the named embedding model's provider is charged
+/// to the request (`RequestContext::charge_unseen`) even when its vector is unusable.
+pub async fn embed(env: &Env, rc: &RequestContext, cfg: &RouterConfig, embedder: &str, text: &str, bounds: &EmbedderBounds<'_>) -> Option<(QuantizedVector, Option<String>)> {
     if embedder == STATIC_EMBEDDER {
         let e = static_embedder(env).await?;
         let v = e.embed(text);
-        return (!v.is_zero()).then(|| v.quantize());
+        return (!v.is_zero()).then(|| (v.quantize(), None));
     }
     provider_embedding(env, rc, cfg, embedder, text, bounds).await
 }
 
-async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, model: &str, text: &str, bounds: &EmbedderBounds<'_>) -> Option<QuantizedVector> {
+async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, model: &str, text: &str, bounds: &EmbedderBounds<'_>) -> Option<(QuantizedVector, Option<String>)> {
     use crate::api::embeddings::EmbeddingsRequest;
     // The prompt's text goes only where the request itself may go: a rule's regions and the
     // tenant's models hold for the lookup too, or there is no semantic lookup.
@@ -137,7 +138,8 @@ async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, 
     // Priced as `/v1/embeddings` prices it: reported input tokens, else the estimate.
     let usage = embedded.answer.usage_or_estimate(&req, &embedded.candidate.upstream_model);
     rc.charge_unseen(&cfg.prices, embedded.candidate, &usage);
-    unit_vector(embedded.answer.first_vector()?)
+    let made_by = json!([embedded.candidate.provider, embedded.candidate.upstream_model]).to_string();
+    Some((unit_vector(embedded.answer.first_vector()?)?, Some(made_by)))
 }
 
 fn unit_vector(v: Vec<f32>) -> Option<QuantizedVector> {

@@ -1107,6 +1107,20 @@ test('embeddings: a parameter one deployment does not take goes to the next; if 
   assert.match((await refused.json()).error.message, /openai rejected the request: Unrecognized request argument supplied: dimensions/);
 });
 
+test('embeddings: a 200 whose body cannot be read is charged its estimate; the next deployment serves', async () => {
+  r.upstream.script({ provider: 'openai', model: 'emb-strict', response: { fault: 'invalid_json' } });
+  const resp = await embed({ model: 'openai-then-azure-embedding', input: 'hello world' });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.equal(resp.headers.get('x-costrouter-provider'), 'azure');
+  const reason = resp.headers.get('x-costrouter-route-reason');
+  assert.match(reason, /fell back to azure after: openai sent a response that could not be read: .*, and was charged its estimate, \$[0-9.]+/);
+  const body = await resp.json();
+  // Billed twice: the unread answer at its estimate and azure's at its usage.
+  const alone = costOfOpenAiUsage('text-embedding-3-small', { prompt_tokens: body.usage.prompt_tokens, completion_tokens: 0 });
+  assert.ok(Number(resp.headers.get('x-costrouter-cost-usd')) > alone, `${resp.headers.get('x-costrouter-cost-usd')} against ${alone}`);
+  await eventFor(resp.headers.get('x-costrouter-request-id'));
+});
+
 test('embeddings: a deployment that times out is charged its estimate if it was writing an answer, nothing if it had refused; the next one serves', async () => {
   // The first deployment answers as scripted, too late (a 400 ms limit); azure serves.
   const timedOut = async (response) => {

@@ -3,7 +3,7 @@
 // is: not an unrelated question, another tenant, another model, a different earlier turn.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, readSse, KEYS, ADMIN_TOKEN } from './harness.mjs';
+import { startRouter, readSse, testCatalog, KEYS, ADMIN_TOKEN } from './harness.mjs';
 
 const SEMANTIC = `
 version = 1
@@ -31,7 +31,20 @@ when = { feature = ["eu-only"] }
 route = { strategy = "fallback", candidates = ["gpt-4o-mini"], regions = ["eu"] }
 
 [[rules]]`);
-before(async () => { r = await startRouter({ policies: { acme: SEMANTIC, globex: SEMANTIC, policyco: PROVIDER_EMBEDDER } }); });
+// An embedding model with deployments of two models (the fake provider's vectors depend on the
+// text alone, so the two make the same vector: any similarity across them would be a hit).
+const TWO_SPACES = SEMANTIC.replace('semantic = true', 'semantic = true\nsemantic_embedder = "two-spaces-embedding"');
+before(async () => {
+  r = await startRouter({ policies: { acme: SEMANTIC, globex: SEMANTIC, policyco: PROVIDER_EMBEDDER, twospaces: TWO_SPACES } });
+  // The worker reads its catalog on the first request, so it can still be changed here.
+  const catalog = testCatalog(r.upstream.url);
+  catalog.models['two-spaces-embedding'] = {
+    mode: 'embedding',
+    price_key: 'text-embedding-3-small',
+    deployments: [{ provider: 'openai', upstream_model: 'emb-space-a' }, { provider: 'openai', upstream_model: 'emb-space-b' }],
+  };
+  await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
+});
 after(async () => { await r?.close(); });
 
 const chats = () => r.upstream.requests().filter((q) => /chat\/completions$|\/messages$/.test(q.path)).length;
@@ -171,6 +184,27 @@ test('with a provider embedder, vectors come from its embeddings endpoint', asyn
   assert.equal(embeddings() - before, 2, 'one embedding per request');
   const other = await r.chat(ask('Where is my parcel?'), { key: KEYS.policyco });
   assert.equal(other.headers.get('x-costrouter-cache'), 'miss');
+});
+
+test("a provider embedder's vector is compared only with the same deployment's: one from a fallback to another model does not hit", async () => {
+  const admin = (method, path, body) => fetch(`${r.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal((await admin('PUT', '/admin/tenants/twospaces', { name: 'twospaces', plan: 'pro' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: 'twospaces', name: 'test' })).json()).key;
+  const first = await r.chat(ask('Where is my invoice?'), { key });
+  assert.equal(first.headers.get('x-costrouter-cache'), 'miss');
+  await first.arrayBuffer();
+  await stored();
+  // The same deployment: a hit (the spaces make it an exact-cache miss).
+  const same = await r.chat(ask(' Where is my invoice? '), { key });
+  assert.equal(same.headers.get('x-costrouter-cache'), 'hit-semantic');
+  await same.arrayBuffer();
+  // The first deployment fails: the vector comes from the other model, in another space.
+  r.upstream.script({ provider: 'openai', model: 'emb-space-a', response: { status: 500 } });
+  const other = await r.chat(ask('  Where is my invoice?  '), { key });
+  assert.equal(other.status, 200, await other.clone().text());
+  assert.equal(other.headers.get('x-costrouter-cache'), 'miss');
+  assert.ok(r.upstream.requests().some((q) => q.path.endsWith('/embeddings') && q.body.model === 'emb-space-b'), 'embedded by the second deployment');
+  await other.arrayBuffer();
 });
 
 test('a provider embedder outside the route\'s regions is not called: the text stays where the rule keeps it', async () => {
