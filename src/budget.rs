@@ -995,6 +995,37 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), z);
         }
         assert_eq!(civil_from_days(NOW / DAY), (2026, 11, 22));
+        // Every day for the next four centuries (the centuries' leap-year rules included: 2100
+        // and 2200 are not leap years, 2400 is), one after another.
+        let mut previous = civil_from_days(NOW / DAY);
+        for z in NOW / DAY + 1..NOW / DAY + 146_097 {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+            let next_day = (previous.0, previous.1, previous.2 + 1);
+            let next_month = if previous.1 == 12 { (previous.0 + 1, 1, 1) } else { (previous.0, previous.1 + 1, 1) };
+            assert!((y, m, d) == next_day || (y, m, d) == next_month, "{previous:?} then {:?}", (y, m, d));
+            previous = (y, m, d);
+        }
+        assert_eq!(civil_from_days(days_from_civil(2100, 2, 28) + 1), (2100, 3, 1));
+        assert_eq!(civil_from_days(days_from_civil(2400, 2, 28) + 1), (2400, 2, 29));
+    }
+
+    #[test]
+    fn each_scope_covers_its_own_requests_only() {
+        let request = Covered { team: "payments", feature: "search", env: "prod", key_id: "key_0123456789ab" };
+        for (scope, covers) in [
+            (Scope::Tenant, true),
+            (Scope::Team("payments".into()), true),
+            (Scope::Team("growth".into()), false),
+            (Scope::Feature("search".into()), true),
+            (Scope::Feature("chat".into()), false),
+            (Scope::Env("prod".into()), true),
+            (Scope::Env("staging".into()), false),
+            (Scope::Key("key_0123456789ab".into()), true),
+            (Scope::Key("key_ba9876543210".into()), false),
+        ] {
+            assert_eq!(scope.covers(&request), covers, "{scope:?}");
+        }
     }
 
     #[test]
@@ -1189,6 +1220,20 @@ mod tests {
         assert_eq!(serde_json::to_value(&spec).unwrap()["hard_limit"], "12.5");
         assert!(serde_json::from_str::<BudgetSpec>(r#"{"id":"d","scope":{"kind":"tenant"},"window":"daily","hard_limit":"-1"}"#).is_err());
         assert!(serde_json::from_str::<BudgetSpec>(r#"{"id":"d","scope":{"kind":"tenant"},"window":"daily","hard_limit":"ten"}"#).is_err());
+        // A reset day left out is the first (Monday, the 1st).
+        let monthly: BudgetSpec = serde_json::from_str(r#"{"id":"m","scope":{"kind":"tenant"},"window":"monthly","hard_limit":"5"}"#).unwrap();
+        assert_eq!(monthly.reset_day, 1);
+        let spec = |json: &str| serde_json::from_str::<BudgetSpec>(json).unwrap();
+        let weekly = |day: u32| spec(&format!(r#"{{"id":"w","scope":{{"kind":"tenant"}},"window":"weekly","reset_day":{day},"hard_limit":"5"}}"#));
+        assert!(check_budgets(&[weekly(7)]).is_ok());
+        assert!(check_budgets(&[weekly(8)]).unwrap_err().contains("budgets[0].reset_day must be 1 (Monday) to 7 (Sunday)"));
+        let id = |id: &str| spec(&format!(r#"{{"id":"{id}","scope":{{"kind":"tenant"}},"window":"daily","hard_limit":"5"}}"#));
+        assert!(check_budgets(&[id(&"a".repeat(64))]).is_ok());
+        assert!(check_budgets(&[id(&"a".repeat(65))]).unwrap_err().contains("budgets[0].id must be 1-64"));
+        // A soft limit at the hard limit warns as it is reached; above it, never.
+        let soft = |soft: &str| spec(&format!(r#"{{"id":"s","scope":{{"kind":"tenant"}},"window":"daily","hard_limit":"5","soft_limit":"{soft}"}}"#));
+        assert!(check_budgets(&[soft("5")]).is_ok());
+        assert!(check_budgets(&[soft("5.01")]).is_err());
     }
 
     #[test]
@@ -1448,6 +1493,18 @@ mod tests {
         assert_eq!(l.admit_rate("k3", 1, NOW).unwrap_err().what, "tenant requests");
         assert!(l.admit_rate("k3", 1, NOW + 60).is_ok(), "a new minute");
         assert!(e.retryable() && e.request_tokens.is_none(), "the next minute admits it");
+        // With a tenant and a key limit, the headers report the tighter, and the key's is
+        // counted per key.
+        let mut both = Ledger { limits: RateLimits { tenant_rpm: Some(10), key_rpm: Some(2), ..RateLimits::default() }, ..Ledger::default() };
+        assert_eq!(both.admit_rate("k1", 1, NOW).unwrap().remaining_requests, Some(1), "the key's 2 is tighter than the tenant's 10");
+        both.admit_rate("k1", 1, NOW).unwrap();
+        assert_eq!(both.admit_rate("k1", 1, NOW).unwrap_err().what, "key requests");
+        let other_key = both.admit_rate("k2", 1, NOW).unwrap();
+        assert_eq!((other_key.limit_requests, other_key.remaining_requests), (Some(2), Some(1)));
+        // With no limits, nothing is counted and only the minute's end is told.
+        let mut none = Ledger::default();
+        let s = none.admit_rate("k1", 1_000_000, NOW).unwrap();
+        assert_eq!((s.limit_requests, s.remaining_requests, s.reset_secs), (None, None, 60 - NOW % 60));
         // A request a budget refused after it was counted is taken back out of the minute.
         let mut m = Ledger { limits: RateLimits { tenant_rpm: Some(2), key_tpm: Some(1000), ..RateLimits::default() }, ..Ledger::default() };
         m.admit_rate("k1", 400, NOW).unwrap();
