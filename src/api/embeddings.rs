@@ -46,7 +46,7 @@ impl EmbeddingsRequest {
 
 impl EmbeddingsRequest {
     pub fn parse(body: &[u8]) -> Result<EmbeddingsRequest, ApiError> {
-        Self::from_value(super::parse_json_object(body)?)
+        Self::from_value(super::parse_request_object(body, super::MAX_EMBEDDINGS_VALUES)?)
     }
 
     pub fn from_value(value: Value) -> Result<EmbeddingsRequest, ApiError> {

@@ -106,6 +106,15 @@ impl ApiError {
         )
     }
 
+    pub fn too_many_json_values(limit: usize) -> Self {
+        Self::new(
+            413,
+            ErrorType::InvalidRequestError,
+            "request_too_large",
+            format!("The request body holds more than {limit} JSON values (array elements and object members); send fewer (token arrays to embed in several requests)."),
+        )
+    }
+
     pub fn model_not_found(model: &str) -> Self {
         Self::new(
             404,

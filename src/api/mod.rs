@@ -54,21 +54,42 @@ pub fn azure_deployment_path(path: &str) -> Option<(&str, AzureEndpoint)> {
 }
 
 /// A body for an Azure-style path: a JSON object whose `model` becomes the path's deployment.
-pub fn with_model(body: &[u8], model: &str) -> Result<Value, ApiError> {
-    let mut value = parse_json_object(body)?;
+pub fn with_model(body: &[u8], model: &str, max_values: usize) -> Result<Value, ApiError> {
+    let mut value = parse_request_object(body, max_values)?;
     value["model"] = Value::String(model.to_string());
     Ok(value)
 }
 
+/// The most values a chat request's body may hold (array elements and object members, counted
+/// by their separators before anything is built). As a JSON tree each takes some 50 bytes of
+/// wasm memory or more: an 8 MiB body of `[0,0,0,...]` is four million values, about 400 MB,
+/// past a Worker's 128 MB, and every request in flight on the isolate failed with it. Real chat
+/// requests hold a few thousand (long conversations and large tool schemas included).
+pub const MAX_CHAT_VALUES: usize = 200_000;
+
+/// The same for embeddings, which take token arrays: OpenAI takes at most 300,000 tokens a
+/// request.
+pub const MAX_EMBEDDINGS_VALUES: usize = 320_000;
+
 /// Parses a body that must be a JSON object, with errors a client can act on.
 pub fn parse_json_object(body: &[u8]) -> Result<Value, ApiError> {
+    parse_request_object(body, MAX_CHAT_VALUES)
+}
+
+/// [`parse_json_object`], refusing a body of more than `max_values` values (413) before it is
+/// built.
+pub fn parse_request_object(body: &[u8], max_values: usize) -> Result<Value, ApiError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::invalid_json("The request body is empty; send a JSON object."));
     }
     let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::invalid_json(format!("The request body is not valid UTF-8 (at byte {}).", e.valid_up_to())))?;
-    if json_depth_exceeds(text, MAX_JSON_DEPTH) {
+    let shape = json_shape(text, MAX_JSON_DEPTH);
+    if shape.too_deep {
         return Err(ApiError::invalid_json(format!("The request body nests deeper than {MAX_JSON_DEPTH} levels.")));
+    }
+    if shape.values > max_values {
+        return Err(ApiError::too_many_json_values(max_values));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| {
         ApiError::invalid_json(format!(
@@ -108,9 +129,17 @@ pub fn deserialize_with_path<T: DeserializeOwned>(value: Value) -> Result<T, Api
     })
 }
 
-/// Counts bracket depth outside strings without building anything.
-fn json_depth_exceeds(text: &str, limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+/// What a body's JSON would build, read without building anything.
+struct JsonShape {
+    /// Brackets nest deeper than the limit.
+    too_deep: bool,
+    /// Containers and the separators between their elements, outside strings: at least the
+    /// number of values less one per non-empty container, so about the values a tree would hold.
+    values: usize,
+}
+
+fn json_shape(text: &str, depth_limit: usize) -> JsonShape {
+    let (mut depth, mut values, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for b in text.bytes() {
         if in_string {
             match b {
@@ -125,20 +154,38 @@ fn json_depth_exceeds(text: &str, limit: usize) -> bool {
             b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
-                if depth > limit {
-                    return true;
+                values += 1;
+                if depth > depth_limit {
+                    return JsonShape { too_deep: true, values };
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' => values += 1,
             _ => {}
         }
     }
-    false
+    JsonShape { too_deep: false, values }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_of_too_many_values_is_refused_before_it_is_built() {
+        // Four million values in 8 MiB: some 400 MB as a tree in wasm.
+        let zeros = |n: usize| format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"x":[{}]}}"#, vec!["0"; n].join(","));
+        let refused = parse_json_object(zeros(MAX_CHAT_VALUES).as_bytes()).unwrap_err();
+        assert_eq!((refused.status, refused.code), (413, "request_too_large"));
+        assert!(parse_json_object(zeros(MAX_CHAT_VALUES - 10).as_bytes()).is_ok());
+        // Commas and brackets inside strings are text, not values.
+        let text = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#, "[,{".repeat(MAX_CHAT_VALUES));
+        assert!(parse_json_object(text.as_bytes()).is_ok());
+        // Embeddings take OpenAI's 300,000 token ids.
+        let ids = format!(r#"{{"model":"m","input":[{}]}}"#, vec!["1"; 300_000].join(","));
+        assert!(parse_request_object(ids.as_bytes(), MAX_EMBEDDINGS_VALUES).is_ok());
+        assert_eq!(parse_request_object(ids.as_bytes(), MAX_CHAT_VALUES).unwrap_err().status, 413);
+    }
 
     #[test]
     fn azure_v1_paths_are_openai_paths() {
@@ -161,8 +208,8 @@ mod tests {
         for path in ["/openai/deployments//chat/completions", "/openai/deployments/fast/completions", "/openai/deployments/fast", "/v1/chat/completions"] {
             assert_eq!(azure_deployment_path(path), None, "{path}");
         }
-        assert_eq!(with_model(br#"{"model":"other","messages":[]}"#, "fast").unwrap()["model"], "fast");
-        assert_eq!(with_model(br#"{"messages":[]}"#, "fast").unwrap()["model"], "fast");
+        assert_eq!(with_model(br#"{"model":"other","messages":[]}"#, "fast", MAX_CHAT_VALUES).unwrap()["model"], "fast");
+        assert_eq!(with_model(br#"{"messages":[]}"#, "fast", MAX_CHAT_VALUES).unwrap()["model"], "fast");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
     let chat = match deployment {
-        Some(model) => ChatRequest::from_value(crate::api::with_model(&body, model)?)?,
+        Some(model) => ChatRequest::from_value(crate::api::with_model(&body, model, crate::api::MAX_CHAT_VALUES)?)?,
         None => ChatRequest::parse(&body)?,
     };
     rc.set_model(&chat.model);

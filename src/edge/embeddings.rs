@@ -28,7 +28,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
     let mut emb = match deployment {
-        Some(model) => EmbeddingsRequest::from_value(crate::api::with_model(&body, model)?)?,
+        Some(model) => EmbeddingsRequest::from_value(crate::api::with_model(&body, model, crate::api::MAX_EMBEDDINGS_VALUES)?)?,
         None => EmbeddingsRequest::parse(&body)?,
     };
     rc.set_model(&emb.model);
