@@ -144,13 +144,14 @@ impl CostEvent {
             output_tokens: usage.output_tokens,
             reasoning_tokens: usage.reasoning_tokens,
             cache_write_tokens: usage.cache_write_tokens,
-            cost_usd: receipt.cost.map(|c| c.total.as_f64()).unwrap_or(0.0),
+            // With no price for the answer, what its other calls cost (charged to budgets too).
+            cost_usd: receipt.charged().as_f64(),
             // No baseline known, or no cost (an unpriced model either side): no saving claimed,
             // so the cost itself. A baseline of 0 is a real one (a free model asked for), and its
             // negative saving real.
             baseline_cost_usd: match (receipt.baseline, receipt.cost) {
                 (Some(b), Some(_)) => b.as_f64(),
-                (_, cost) => cost.map(|c| c.total.as_f64()).unwrap_or(0.0),
+                _ => receipt.charged().as_f64(),
             },
             latency_ms,
             shape: RequestShape::default(),
@@ -288,6 +289,15 @@ mod tests {
         assert!(blobs.len() <= 20 && point["doubles"].as_array().unwrap().len() <= 20);
         assert!(blobs.iter().map(|b| b.as_str().unwrap().len()).sum::<usize>() <= 16 * 1024);
         assert_eq!(blobs[5].as_str().unwrap(), "é".repeat(BLOB_MAX_BYTES / 2), "cut at a character's edge");
+    }
+
+    #[test]
+    fn an_unpriced_answer_records_what_its_other_calls_cost() {
+        let usage = Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() };
+        let mut receipt = Receipt::priced("req_1", "vllm", "llama", "cascade", "r", Some(usage), UsageBasis::Reported, &PriceTable::default(), "llama", Some("gpt-4o"));
+        receipt.add_other_calls(crate::money::Usd::parse_decimal("0.002").unwrap());
+        let event = CostEvent::from_receipt("acme", Attribution::default(), "US", 200, &receipt, 1.0);
+        assert_eq!((event.cost_usd, event.baseline_cost_usd), (0.002, 0.002), "charged to the budget, and no saving claimed");
     }
 
     #[test]

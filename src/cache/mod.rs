@@ -222,7 +222,7 @@ pub fn storable(completion: &Value) -> bool {
 /// Whether a choice's message holds anything for the client: text that is not only whitespace (a
 /// string, or content parts with some text: Mistral's reasoning models answer in parts), a
 /// refusal, a tool call, a legacy `function_call`, or audio.
-fn shows_something(choice: &Value) -> bool {
+pub fn shows_something(choice: &Value) -> bool {
     let Some(m) = choice.get("message") else { return false };
     let text = |f: &str| match m.get(f) {
         Some(Value::String(t)) => !t.trim().is_empty(),

@@ -55,10 +55,26 @@ struct RawList<'a> {
 
 #[derive(Deserialize)]
 struct RawItem<'a> {
+    /// Read as any value: a host's `"0"` or `0.0` is no reason to lose the batch.
     #[serde(default)]
-    index: Option<u64>,
+    index: Option<Value>,
     #[serde(borrow, default)]
     embedding: Option<&'a RawValue>,
+}
+
+/// What an OpenAI-shaped answer holds, read with the same reader [`EmbeddingsAnswer::into_bytes`]
+/// rewrites it with (so an answer taken is one that can be rewritten).
+pub struct OpenAiShape {
+    pub vectors: usize,
+    /// Some vector is an array of numbers (not base64).
+    pub floats: bool,
+    pub usage: Option<Value>,
+}
+
+pub fn read_openai_shape(bytes: &[u8]) -> Result<OpenAiShape, serde_json::Error> {
+    let list: RawList = serde_json::from_slice(bytes)?;
+    let floats = list.data.iter().any(|item| item.embedding.is_some_and(|e| e.get().starts_with('[')));
+    Ok(OpenAiShape { vectors: list.data.len(), floats, usage: list.usage })
 }
 
 impl EmbeddingsAnswer {
@@ -142,7 +158,10 @@ impl EmbeddingsAnswer {
                 return raw.bytes;
             }
         }
-        let mut out = b"{\"object\":\"list\",\"data\":[".to_vec();
+        // Written into one buffer of about its final size: grown by doubling, the last growth
+        // would hold the old buffer and one twice its size at once.
+        let mut out = Vec::with_capacity(256 + parts.as_slice().iter().map(|p| written_size(p, base64)).sum::<usize>());
+        out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
         let mut model: Option<Value> = None;
         let mut usage: Option<Map<String, Value>> = None;
         let mut offset = 0u64;
@@ -165,7 +184,7 @@ impl EmbeddingsAnswer {
                         add_counts(&mut usage, counts);
                     }
                     for (position, it) in list.data.iter().enumerate() {
-                        let index = offset + it.index.unwrap_or(position as u64);
+                        let index = offset + it.index.as_ref().and_then(Value::as_u64).unwrap_or(position as u64);
                         item(&mut out, index, &mut |out| write_raw_vector(out, it.embedding, base64));
                     }
                     offset += list.data.len() as u64;
@@ -189,6 +208,15 @@ impl EmbeddingsAnswer {
         out.extend_from_slice(usage.to_string().as_bytes());
         out.push(b'}');
         out
+    }
+}
+
+/// About what a part takes written out: a raw answer its own size, vectors by their numbers (13
+/// bytes a float32 as shortest text, with its comma; 4/3 of its 4 bytes as base64).
+fn written_size(part: &Part, base64: bool) -> usize {
+    match part {
+        Part::Raw(raw) => raw.bytes.len(),
+        Part::Vectors { vectors, .. } => vectors.iter().map(|v| 64 + if base64 { (v.len() * 4).div_ceil(3) * 4 } else { v.len() * 13 }).sum(),
     }
 }
 
@@ -301,6 +329,19 @@ mod tests {
         encoded.encode_base64();
         assert_eq!(body(encoded)["data"][1]["embedding"], base64_of_f32s(&[0.0, -1.0]));
         assert_eq!(raw(json!({"data": [{"embedding": [0.5, 0.25]}]})).first_vector(), Some(vec![0.5, 0.25]));
+    }
+
+    #[test]
+    fn a_hosts_odd_index_does_not_lose_its_vectors() {
+        for index in [json!("0"), json!(0.0), json!(-1), Value::Null] {
+            let mut answer = raw(json!({"data": [{"index": index, "embedding": [1.0, 2.0]}], "usage": {"prompt_tokens": 3, "total_tokens": 3}}));
+            answer.encode_base64();
+            let json = body(answer);
+            assert_eq!((json["data"][0]["index"].clone(), json["data"][0]["embedding"].clone()), (json!(0), json!(base64_of_f32s(&[1.0, 2.0]))), "{index}");
+            assert_eq!(json["usage"]["prompt_tokens"], 3);
+        }
+        // One the rewrite could not read is not taken at all (the next deployment serves).
+        assert!(crate::providers::openai::embeddings_answer("openai", br#"{"data":[{"index":0,"index":1,"embedding":[1.0]}]}"#.to_vec()).is_err());
     }
 
     #[test]

@@ -255,7 +255,7 @@ pub fn embeddings_answer(provider: &str, body: Vec<u8>) -> Result<EmbeddingsAnsw
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(UpstreamError::malformed(provider, "the embeddings response is not a JSON object"));
     }
-    let shape: EmbeddingsShape = serde_json::from_slice(&body).map_err(|e| {
+    let shape = crate::providers::embeddings_answer::read_openai_shape(&body).map_err(|e| {
         if e.is_data() {
             UpstreamError::malformed(provider, format!("no 'data' array in the embeddings response ({e})"))
         } else {
@@ -263,69 +263,7 @@ pub fn embeddings_answer(provider: &str, body: Vec<u8>) -> Result<EmbeddingsAnsw
         }
     })?;
     let usage = shape.usage.as_ref().and_then(Usage::from_openai_embeddings);
-    let floats = shape.data.iter().any(|item| item.embedding == VectorShape::Numbers);
-    Ok(EmbeddingsAnswer::raw(crate::providers::RawEmbeddings { bytes: body, vectors: shape.data.len(), floats }, usage))
-}
-
-#[derive(serde::Deserialize)]
-struct EmbeddingsShape {
-    data: Vec<ItemShape>,
-    #[serde(default)]
-    usage: Option<Value>,
-}
-
-#[derive(serde::Deserialize)]
-struct ItemShape {
-    #[serde(default)]
-    embedding: VectorShape,
-}
-
-/// What a vector is written as, read without keeping it: an array of numbers (floats), or
-/// anything else (base64 text, or nothing).
-#[derive(Debug, Default, PartialEq)]
-enum VectorShape {
-    #[default]
-    Other,
-    Numbers,
-}
-
-impl<'de> serde::Deserialize<'de> for VectorShape {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Shape;
-        impl<'de> serde::de::Visitor<'de> for Shape {
-            type Value = VectorShape;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a vector")
-            }
-            fn visit_str<E>(self, _: &str) -> Result<VectorShape, E> {
-                Ok(VectorShape::Other)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VectorShape, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(VectorShape::Numbers)
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VectorShape, A::Error> {
-                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
-                Ok(VectorShape::Other)
-            }
-            fn visit_unit<E>(self) -> Result<VectorShape, E> {
-                Ok(VectorShape::Other)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<VectorShape, E> {
-                Ok(VectorShape::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<VectorShape, E> {
-                Ok(VectorShape::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<VectorShape, E> {
-                Ok(VectorShape::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<VectorShape, E> {
-                Ok(VectorShape::Other)
-            }
-        }
-        d.deserialize_any(Shape)
-    }
+    Ok(EmbeddingsAnswer::raw(crate::providers::RawEmbeddings { bytes: body, vectors: shape.vectors, floats: shape.floats }, usage))
 }
 
 /// Passes OpenAI chunks through, lifting usage out of them.

@@ -69,22 +69,25 @@ pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, caps: 
         n => caps.answered.or(usage.map(|all| all.div_ceil(n as u64))),
     };
     let stronger_cap = caps.stronger;
+    let reasoned = answer.pointer("/usage/completion_tokens_details/reasoning_tokens").and_then(Value::as_u64).is_some_and(|r| r > 0);
     for (i, choice) in choices.iter().enumerate() {
-        if let Verdict::Escalate(why) = judge_choice(choice, written, req, min_logprob, stronger_cap) {
+        if let Verdict::Escalate(why) = judge_choice(choice, written, reasoned, req, min_logprob, stronger_cap) {
             return Verdict::Escalate(if choices.len() > 1 { format!("choice {i}: {why}") } else { why });
         }
     }
     Verdict::Accept
 }
 
-fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_logprob: Option<f64>, stronger_cap: Option<u64>) -> Verdict {
+fn judge_choice(choice: &Value, written: Option<u64>, reasoned: bool, req: &ChatRequest, min_logprob: Option<f64>, stronger_cap: Option<u64>) -> Verdict {
     let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("");
     // Cut off by the client's own cap, or by a cap the stronger model would stop at as soon, a
     // stronger model would be cut off at the same length: both paid, the same cut answer
     // served. Unless nothing was written (a reasoning model spent the cap thinking).
     let message = choice.get("message").cloned().unwrap_or(Value::Null);
     let content = content_text(&message);
-    let wrote = !content.trim().is_empty() || message.get("tool_calls").and_then(Value::as_array).is_some_and(|c| !c.is_empty());
+    // Text, a refusal, tool calls, a legacy `function_call`, audio, or OpenRouter's generated
+    // `images`: what a client is shown (as the cache judges an answer worth keeping).
+    let wrote = crate::cache::shows_something(choice) || message.get("images").and_then(Value::as_array).is_some_and(|i| !i.is_empty());
     let stronger_writes_more = match (stronger_cap, written) {
         (Some(cap), Some(written)) => cap > written,
         _ => true,
@@ -99,8 +102,8 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
         return Verdict::Escalate("refusal".into());
     }
     // Nothing at all (Gemini's STOP with no parts; a host's empty completion): the client would
-    // be served an empty answer the stronger model may well fill. Audio answers carry no text.
-    if !wrote && message.get("audio").is_none_or(Value::is_null) {
+    // be served an empty answer the stronger model may well fill.
+    if !wrote {
         return Verdict::Escalate("empty answer".into());
     }
     let opening: String = content.trim_start().chars().take(40).collect::<String>().to_lowercase().replace('’', "'");
@@ -120,8 +123,9 @@ fn judge_choice(choice: &Value, written: Option<u64>, req: &ChatRequest, min_log
     }
     // A tool call is the answer of this turn; the JSON format applies to the final text answer.
     // An answer cut at the client's own cap (else it escalated above) is cut JSON, and the
-    // stronger model's would be cut at the same length.
-    let format = if calls.is_some() || finish == "length" { None } else { req.response_format.as_ref() };
+    // stronger model's would be cut at the same length; unless the cap went on reasoning, which
+    // a stronger model that does not reason would have written JSON with.
+    let format = if calls.is_some() || (finish == "length" && !reasoned) { None } else { req.response_format.as_ref() };
     match format {
         Some(ResponseFormat::JsonObject { .. }) => match serde_json::from_str::<Value>(content) {
             Ok(v) if v.is_object() => {}
@@ -265,9 +269,13 @@ mod tests {
             let empty = json!({"choices":[{"index":0,"message":{"role":"assistant","content":content},"finish_reason":"stop"}]});
             assert_eq!(judge(&empty, &req(""), None, None), Verdict::Escalate("empty answer".into()), "{content}");
         }
-        // An audio answer has no text.
+        // An audio answer has no text, nor has a legacy function call or OpenRouter's images.
         let audio = json!({"choices":[{"index":0,"message":{"role":"assistant","content":null,"audio":{"id":"a","data":"UklGR","transcript":"hi"}},"finish_reason":"stop"}]});
         assert_eq!(judge(&audio, &req(""), None, None), Verdict::Accept);
+        let function_call = json!({"choices":[{"index":0,"message":{"role":"assistant","content":null,"function_call":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},"finish_reason":"function_call"}]});
+        assert_eq!(judge(&function_call, &req(""), None, None), Verdict::Accept);
+        let images = json!({"choices":[{"index":0,"message":{"role":"assistant","content":"","images":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBOR"}}]},"finish_reason":"stop"}]});
+        assert_eq!(judge(&images, &req(""), None, None), Verdict::Accept);
     }
 
     #[test]
@@ -293,6 +301,11 @@ mod tests {
         assert_eq!(judge(&answer(r#"{"label": "sp"#, "length"), &capped, None, None), Verdict::Accept);
         // Not cut, it must be JSON.
         assert_eq!(judge(&answer(r#"{"label": "sp"#, "stop"), &capped, None, None), Verdict::Escalate("answer is not a JSON object".into()));
+        // Cut after spending the cap on reasoning: a stronger model that does not reason had it
+        // all for the answer.
+        let mut reasoned = answer(r#"{"label": "sp"#, "length");
+        reasoned["usage"] = json!({"completion_tokens": 5, "completion_tokens_details": {"reasoning_tokens": 4}});
+        assert_eq!(judge(&reasoned, &capped, None, None), Verdict::Escalate("answer is not a JSON object".into()));
     }
 
     #[test]
