@@ -156,7 +156,10 @@ pub const HOURLY_KEY_LEN: usize = 11;
 /// The same for [`minutely_values`] (minute, feature).
 pub const MINUTELY_KEY_LEN: usize = 2;
 
-/// The position of the end user in an [`upsert_values`] row.
+/// The positions of the tags and the end user in an [`upsert_values`] row.
+const FEATURE_COLUMN: usize = 4;
+const TEAM_COLUMN: usize = 5;
+const ENV_COLUMN: usize = 6;
 const USER_COLUMN: usize = 7;
 /// Positions of the model, the provider, the tokens and the cost in an [`upsert_values`] row.
 const MODEL_COLUMN: usize = 1;
@@ -189,70 +192,106 @@ fn other_call_values(answer_row: &[Value], call: &crate::events::OtherCall) -> V
 /// The most end users one hour's rows of a tenant name apart. The `user` tag comes from the
 /// request body's `user` (OpenAI asks for a hashed end-user id there), so an app with many users
 /// would otherwise write a row per user, model, route and tag every hour, kept 400 days in one
-/// ledger's SQLite (10 GB at most), and every report would scan them.
+/// ledger's SQLite (10 GB at most), and every report would scan them. The same bound holds the
+/// other names a client chooses: feature, team and environment tags (a tag per document or job)
+/// and the model a failed request named; full, a ledger's SQLite refuses every write, and with
+/// them every settlement.
 pub const USERS_PER_HOUR: usize = 1_000;
 /// The user the hour's rows name once [`USERS_PER_HOUR`] are named: not a valid tag, so never
 /// a user's own. Totals stay whole; only the split by user is lost past the bound.
 pub const OTHER_USERS: &str = "(other users)";
-/// The users an hour's rows name (see [`HourUsers::load`]).
-pub const USERS_OF_HOUR: &str = "SELECT DISTINCT user FROM usage_hourly_v2 WHERE hour = ?";
+
+/// The columns an hour's rows hold to [`USERS_PER_HOUR`] names each, with the name the rest are
+/// summed under (none a valid tag, nor a catalog model's name).
+const BOUNDED_COLUMNS: [(usize, &str, &str); 5] = [
+    (USER_COLUMN, "user", OTHER_USERS),
+    (FEATURE_COLUMN, "feature", "(other features)"),
+    (TEAM_COLUMN, "team", "(other teams)"),
+    (ENV_COLUMN, "env", "(other environments)"),
+    (MODEL_COLUMN, "model", "(other models)"),
+];
+
+/// The query that reads the names an hour's rows hold in `column` (see [`HourNames::load`]).
+pub fn names_of_hour(column: &str) -> String {
+    format!("SELECT DISTINCT {column} AS name FROM usage_hourly_v2 WHERE hour = ?")
+}
+
+/// The bounded columns' names, for [`names_of_hour`] and [`HourNames::load`].
+pub fn bounded_columns() -> impl Iterator<Item = &'static str> {
+    BOUNDED_COLUMNS.iter().map(|(_, name, _)| *name)
+}
 
 /// The start of the hour `unix` falls in: the hour a rollup row is filed under.
 pub fn hour_of(unix: i64) -> i64 {
     unix - unix.rem_euclid(3600)
 }
 
-/// The end users the current hour's rows name, to hold them to [`USERS_PER_HOUR`].
+/// The names the current hour's rows hold in each bounded column, to hold them to
+/// [`USERS_PER_HOUR`] each.
 #[derive(Debug, Default)]
-pub struct HourUsers {
-    /// `None` until loaded: the users the table already holds for the hour ([`USERS_OF_HOUR`]).
+pub struct HourNames {
+    /// `None` until loaded: the names the table already holds for the hour ([`names_of_hour`]).
     hour: Option<i64>,
-    users: std::collections::HashSet<String>,
+    names: [std::collections::HashSet<String>; BOUNDED_COLUMNS.len()],
 }
 
-impl HourUsers {
-    /// Whether the users of `hour` are loaded; if not, read them with [`USERS_OF_HOUR`].
+impl HourNames {
+    /// Whether the names of `hour` are loaded; if not, read each of [`bounded_columns`] with
+    /// [`names_of_hour`] and [`HourNames::load`] them.
     pub fn knows(&self, hour: i64) -> bool {
         self.hour == Some(hour)
     }
 
-    pub fn load(&mut self, hour: i64, users: impl IntoIterator<Item = String>) {
-        self.hour = Some(hour);
-        self.users = users.into_iter().filter(|u| !u.is_empty()).collect();
+    /// The names `column` (one of [`bounded_columns`]) holds in `hour`'s rows.
+    pub fn load(&mut self, hour: i64, column: &str, names: impl IntoIterator<Item = String>) {
+        if self.hour != Some(hour) {
+            *self = HourNames { hour: Some(hour), ..HourNames::default() };
+        }
+        if let Some(i) = BOUNDED_COLUMNS.iter().position(|(_, name, _)| *name == column) {
+            self.names[i] = names.into_iter().filter(|n| !n.is_empty()).collect();
+        }
     }
 
-    /// The user a row of `hour` names for `user`: itself, or [`OTHER_USERS`] once the hour names
-    /// enough. Rows of an hour not loaded (a batch straddling the hour) start it afresh.
-    fn file(&mut self, hour: i64, user: &str) -> bool {
-        if user.is_empty() {
+    /// Whether a row of `hour` may name `value` in the bounded column `i`: a name it holds, or
+    /// one more while it holds fewer than the bound. Rows of an hour not loaded (a batch
+    /// straddling the hour) start it afresh.
+    fn file(&mut self, hour: i64, i: usize, value: &str) -> bool {
+        if value.is_empty() {
             return true;
         }
         if !self.knows(hour) {
-            self.load(hour, []);
+            *self = HourNames { hour: Some(hour), ..HourNames::default() };
         }
-        if self.users.contains(user) {
+        let names = &mut self.names[i];
+        if names.contains(value) {
             return true;
         }
-        if self.users.len() >= USERS_PER_HOUR {
+        if names.len() >= USERS_PER_HOUR {
             return false;
         }
-        self.users.insert(user.to_string());
+        names.insert(value.to_string());
         true
     }
 }
 
 /// The hourly and minutely rows for a batch of events, with the rows of events that share a key
 /// summed into one: a batch of a tenant's requests is mostly the same model, route and feature,
-/// so the ledger runs a few upserts per batch instead of two per request. `users` holds the hour
-/// to [`USERS_PER_HOUR`] end users.
-pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now: i64, users: &mut HourUsers) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
+/// so the ledger runs a few upserts per batch instead of two per request. `names` holds the hour
+/// to [`USERS_PER_HOUR`] names in each bounded column (users, tags, models).
+pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now: i64, names: &mut HourNames) -> (Vec<Vec<Value>>, Vec<Vec<Value>>) {
     let (mut hourly, mut minutely) = (Vec::new(), Vec::new());
     let hour = hour_of(unix_now);
     for event in events {
         let mut row = upsert_values(event, unix_now);
-        if !users.file(hour, &event.attribution.user) {
-            row[USER_COLUMN] = Value::Text(OTHER_USERS.to_string());
+        for (i, (column, _, other)) in BOUNDED_COLUMNS.iter().enumerate() {
+            let filed = matches!(&row[*column], Value::Text(value) if names.file(hour, i, value));
+            if !filed {
+                row[*column] = Value::Text(other.to_string());
+            }
         }
+        // The minute rows name the feature the hour's rows do.
+        let mut minute_row = minutely_values(event, unix_now);
+        minute_row[1] = row[FEATURE_COLUMN].clone();
         // The calls the request paid for besides its answer go under their own model and
         // provider; the answer's row keeps the rest of the event's cost (and its baseline). A
         // request that failed saved nothing (its baseline is what it paid): each call's row then
@@ -272,7 +311,7 @@ pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now:
             add_row(&mut hourly, call_row, HOURLY_KEY_LEN);
         }
         add_row(&mut hourly, row, HOURLY_KEY_LEN);
-        add_row(&mut minutely, minutely_values(event, unix_now), MINUTELY_KEY_LEN);
+        add_row(&mut minutely, minute_row, MINUTELY_KEY_LEN);
     }
     (hourly, minutely)
 }
@@ -527,7 +566,7 @@ mod tests {
     fn a_batch_sums_rows_that_share_a_key() {
         let event = sample_event;
         let (a, b, c) = (event("search", 5, 0.000001), event("chat", 7, 0.000002), event("search", 11, 0.000004));
-        let (hourly, minutely) = batch_rows([&a, &b, &c], 7_205, &mut HourUsers::default());
+        let (hourly, minutely) = batch_rows([&a, &b, &c], 7_205, &mut HourNames::default());
         assert_eq!(hourly.len(), 2, "search and chat");
         let search = &hourly[0];
         assert_eq!(search[4], Value::Text("search".into()));
@@ -541,7 +580,7 @@ mod tests {
         assert_eq!(minutely.len(), 2);
         assert_eq!(minutely[0][2], Value::Int(2));
         // Another hour is another row.
-        let (later, _) = batch_rows([&a], 7_205 + 3_600, &mut HourUsers::default());
+        let (later, _) = batch_rows([&a], 7_205 + 3_600, &mut HourNames::default());
         assert_eq!(later[0][0], Value::Int(10_800));
     }
 
@@ -581,7 +620,7 @@ mod tests {
             output_tokens: 7,
             cost: crate::money::Usd(2_000_000),
         });
-        let (hourly, _) = batch_rows([&e], 7_205, &mut HourUsers::default());
+        let (hourly, _) = batch_rows([&e], 7_205, &mut HourNames::default());
         assert_eq!(hourly.len(), 2);
         let of = |model: &str| hourly.iter().find(|r| r[MODEL_COLUMN] == Value::Text(model.into())).unwrap().clone();
         let (answer, escalated) = (of(&e.model), of("gpt-4o-mini"));
@@ -601,7 +640,7 @@ mod tests {
         failed.cost_usd = 0.125;
         failed.baseline_cost_usd = 0.125;
         failed.shape.other_calls.push(crate::events::OtherCall { provider: "gemini".into(), model: "gemini-2.5-pro".into(), input_tokens: 100_000, cached_input_tokens: 0, output_tokens: 0, cost: crate::money::Usd::parse_decimal("0.125").unwrap() });
-        let (hourly, _) = batch_rows([&failed], 7_205, &mut HourUsers::default());
+        let (hourly, _) = batch_rows([&failed], 7_205, &mut HourNames::default());
         for r in &hourly {
             assert_eq!(r[COST_COLUMN], r[BASELINE_COLUMN], "no saving on {:?}", r[MODEL_COLUMN]);
         }
@@ -617,9 +656,9 @@ mod tests {
             e.attribution.user = user;
             e
         };
-        let mut users = HourUsers::default();
+        let mut users = HourNames::default();
         // The table already names 998 users this hour (read when the ledger wakes).
-        users.load(7_200, (0..998).map(|i| format!("u{i}")));
+        users.load(7_200, "user", (0..998).map(|i| format!("u{i}")));
         let events: Vec<CostEvent> = ["u5", "new-a", "new-b", "new-c", "", "new-d", "u7", "new-a"].into_iter().map(|u| by(u.to_string())).collect();
         let (hourly, _) = batch_rows(&events, 7_205, &mut users);
         let named: Vec<(String, i64)> = hourly.iter().map(|r| match (&r[USER_COLUMN], &r[11]) { (Value::Text(u), Value::Int(n)) => (u.clone(), *n), _ => unreachable!() }).collect();
@@ -629,5 +668,32 @@ mod tests {
         let (next, _) = batch_rows([&by("new-c".into())], 7_205 + 3_600, &mut users);
         assert_eq!(next[0][USER_COLUMN], Value::Text("new-c".into()));
         assert!(!crate::attribution::valid_tag(OTHER_USERS), "never a user's own tag");
+    }
+
+    #[test]
+    fn an_hour_names_a_bounded_number_of_tags_and_models() {
+        // A tag per document, and a failed request per made-up model name: 5,000 of each.
+        let events: Vec<CostEvent> = (0..5_000)
+            .map(|i| {
+                let mut e = sample_event(&format!("doc-{i}"), 1, 0.000001);
+                (e.attribution.team, e.attribution.environment, e.model) = (format!("job-{i}"), format!("env-{i}"), format!("model-{i}"));
+                e
+            })
+            .collect();
+        let mut names = HourNames::default();
+        let (hourly, minutely) = batch_rows(&events, 7_205, &mut names);
+        assert_eq!(hourly.len(), USERS_PER_HOUR + 1, "a thousand named, the rest summed in one row");
+        assert_eq!(minutely.len(), USERS_PER_HOUR + 1, "the minute rows name the features the hour's do");
+        let last = hourly.last().unwrap();
+        for (column, other) in [(FEATURE_COLUMN, "(other features)"), (TEAM_COLUMN, "(other teams)"), (ENV_COLUMN, "(other environments)"), (MODEL_COLUMN, "(other models)")] {
+            assert_eq!(last[column], Value::Text(other.into()));
+            assert!(!crate::attribution::valid_tag(other));
+        }
+        assert_eq!(last[11], Value::Int(4_000), "every request counted");
+        // A name the hour holds keeps its row; the table's names are read back on wake-up.
+        let mut woken = HourNames::default();
+        woken.load(7_200, "feature", (0..1_000).map(|i| format!("doc-{i}")));
+        let (rows, _) = batch_rows([&events[7], &events[4_999]], 7_205, &mut woken);
+        assert_eq!((rows[0][FEATURE_COLUMN].clone(), rows[1][FEATURE_COLUMN].clone()), (Value::Text("doc-7".into()), Value::Text("(other features)".into())));
     }
 }

@@ -98,8 +98,9 @@ pub struct Ledger {
     finished: RefCell<crate::budget::RecentIds>,
     /// When `finished_requests` was last purged of old ids (unix seconds; 0: not yet).
     finished_purged_at: std::cell::Cell<i64>,
-    /// The end users the current hour's rollup rows name (see `rollup::USERS_PER_HOUR`).
-    hour_users: RefCell<rollup::HourUsers>,
+    /// The names the current hour's rollup rows hold in each bounded column (users, tags,
+    /// models; see `rollup::USERS_PER_HOUR`).
+    hour_names: RefCell<rollup::HourNames>,
     /// The stored value must be written with the next change even if it looks unchanged: it
     /// still holds reservations from before they had rows.
     stored_value_stale: std::cell::Cell<bool>,
@@ -348,7 +349,7 @@ impl Ledger {
     fn forget_unstored(&self) {
         *self.ledger.borrow_mut() = None;
         *self.finished.borrow_mut() = Default::default();
-        *self.hour_users.borrow_mut() = Default::default();
+        *self.hour_names.borrow_mut() = Default::default();
     }
 
     /// Adds a batch of requests to the hourly and minutely rollups (rows that share a key summed
@@ -356,12 +357,14 @@ impl Ledger {
     fn record<'a>(&self, events: impl IntoIterator<Item = &'a CostEvent> + Clone, now: i64) -> worker::Result<()> {
         let sql = self.state.storage().sql();
         let hour = rollup::hour_of(now);
-        if !self.hour_users.borrow().knows(hour) {
-            // Once an hour per instance: the users its rows already name (after a restart).
-            let named: Vec<NamedUser> = sql.exec(rollup::USERS_OF_HOUR, vec![SqlStorageValue::Integer(hour)])?.to_array()?;
-            self.hour_users.borrow_mut().load(hour, named.into_iter().map(|row| row.user));
+        if !self.hour_names.borrow().knows(hour) {
+            // Once an hour per instance: the names its rows already hold (after a restart).
+            for column in rollup::bounded_columns() {
+                let named: Vec<NamedRow> = sql.exec(&rollup::names_of_hour(column), vec![SqlStorageValue::Integer(hour)])?.to_array()?;
+                self.hour_names.borrow_mut().load(hour, column, named.into_iter().map(|row| row.name));
+            }
         }
-        let (hourly, minutely) = rollup::batch_rows(events.clone(), now, &mut self.hour_users.borrow_mut());
+        let (hourly, minutely) = rollup::batch_rows(events.clone(), now, &mut self.hour_names.borrow_mut());
         for row in hourly {
             sql.exec(rollup::UPSERT, row.into_iter().map(Self::sql_value).collect::<Vec<_>>())?;
         }
@@ -649,8 +652,8 @@ const FIND_FINISHED: &str = "SELECT f.request_id AS request_id FROM json_each(?)
 const RECORD_FINISHED: &str = "INSERT OR IGNORE INTO finished_requests (request_id, at) SELECT value, ?1 FROM json_each(?2)";
 
 #[derive(Deserialize)]
-struct NamedUser {
-    user: String,
+struct NamedRow {
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -696,7 +699,7 @@ impl DurableObject for Ledger {
             ledger: RefCell::new(None),
             finished: RefCell::new(Default::default()),
             finished_purged_at: std::cell::Cell::new(0),
-            hour_users: RefCell::new(rollup::HourUsers::default()),
+            hour_names: RefCell::new(rollup::HourNames::default()),
             stored_value_stale: std::cell::Cell::new(false),
             failures_to_inject: RefCell::new(failures_to_inject(&env)),
         }
