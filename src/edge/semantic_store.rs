@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{durable_object, DurableObject, Env, Request, Response, ScheduledTime, SqlStorageValue, State};
 
-use crate::semantic::{BucketKey, MatchGuard, QuantizedVector, SemanticIndex};
+use crate::semantic::{max_entries_for, BucketKey, MatchGuard, QuantizedVector, SemanticIndex};
 
-/// Entries kept per tenant; the oldest go first.
+/// Entries kept per tenant, fewer of long vectors (`max_entries_for`); the oldest go first.
 pub const MAX_ENTRIES: i64 = 10_000;
 /// Largest stored answer (JSON bytes): bigger answers are left to the exact cache.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
@@ -109,16 +109,41 @@ impl SemanticCache {
         self.state.storage().sql()
     }
 
-    /// Loads every live entry into memory the first time the object is asked anything.
+    /// Loads the live entries into memory the first time the object is asked anything: the
+    /// newest, a page at a time, up to `MAX_STORED_NUMBERS` vector numbers (a store filled before
+    /// that bound, 10,000 long vectors, would not fit in one read; its older rows stay out of
+    /// the index until the next insert evicts them).
     fn ensure_loaded(&self, now: i64) -> worker::Result<()> {
         if self.indexes.borrow().is_some() {
             return Ok(());
         }
-        let rows: Vec<StoredRow> = self.sql().exec("SELECT id, bucket, vector, guard FROM semantic_entries WHERE expires_at > ? ORDER BY id", vec![SqlStorageValue::Integer(now)])?.to_array()?;
+        const PAGE: i64 = 500;
+        let mut rows: Vec<StoredRow> = Vec::new();
+        let mut numbers = 0usize;
+        let mut before = i64::MAX;
+        while numbers < crate::semantic::MAX_STORED_NUMBERS && rows.len() < MAX_ENTRIES as usize {
+            let page: Vec<StoredRow> = self
+                .sql()
+                .exec(
+                    "SELECT id, bucket, vector, guard FROM semantic_entries WHERE expires_at > ? AND id < ? ORDER BY id DESC LIMIT ?",
+                    vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(before), SqlStorageValue::Integer(PAGE)],
+                )?
+                .to_array()?;
+            let Some(last) = page.last() else { break };
+            before = last.id;
+            // Two hex characters a number.
+            numbers += page.iter().map(|r| r.vector.len() / 2).sum::<usize>();
+            let last_page = (page.len() as i64) < PAGE;
+            rows.extend(page);
+            if last_page {
+                break;
+            }
+        }
         let mut indexes: HashMap<usize, SemanticIndex> = HashMap::new();
-        for r in rows {
+        // Oldest first, as they were stored.
+        for r in rows.into_iter().rev() {
             if let Some((bucket, vector, guard)) = decode(&r.bucket, &r.vector, &r.guard) {
-                let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), MAX_ENTRIES as usize));
+                let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), max_entries_for(vector.dims(), MAX_ENTRIES as usize)));
                 let _ = index.insert(bucket, &vector, r.id as u64, guard);
             }
         }
@@ -236,7 +261,7 @@ impl SemanticCache {
         {
             let mut guard_ix = self.indexes.borrow_mut();
             let indexes = guard_ix.as_mut().expect("loaded above");
-            let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), MAX_ENTRIES as usize));
+            let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), max_entries_for(vector.dims(), MAX_ENTRIES as usize)));
             if index.insert(bucket, &vector, id as u64, guard).is_err() {
                 return bad("vector does not fit the index");
             }
@@ -249,7 +274,7 @@ impl SemanticCache {
         }
         let mut gone: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at <= ? LIMIT 100", vec![SqlStorageValue::Integer(b.now)])?.to_array()?;
         // The expired rows this pass removes are not over the limit: only live ones past it go.
-        let excess = self.entry_count()? - gone.len() as i64 - MAX_ENTRIES;
+        let excess = self.entry_count()? - gone.len() as i64 - max_entries_for(vector.dims(), MAX_ENTRIES as usize) as i64;
         if excess > 0 {
             let over: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at > ? ORDER BY id LIMIT ?", vec![SqlStorageValue::Integer(b.now), SqlStorageValue::Integer(excess)])?.to_array()?;
             gone.extend(over);

@@ -128,6 +128,18 @@ const INDEX_MAGIC: &[u8; 4] = b"CRSI";
 /// 2: guards carry proper names (`guard::GUARD_BYTES` grew), so a version-1 index misreads.
 const INDEX_VERSION: u32 = 2;
 
+/// The most vector numbers a tenant's store holds, all its entries together. The store loads
+/// them at once when it wakes, each as two hex characters in JavaScript, again in Rust, and a
+/// byte in the index: ten thousand of a 3,072-number provider embedder's vectors passed the
+/// object's 128 MB. About 25 MB at that peak.
+pub const MAX_STORED_NUMBERS: usize = 5_120_000;
+
+/// The most entries of `dims`-number vectors a store keeps: `max_entries`, fewer for long
+/// vectors (10,000 of the static embedder's 128, 1,666 of 3,072).
+pub fn max_entries_for(dims: usize, max_entries: usize) -> usize {
+    max_entries.min(MAX_STORED_NUMBERS / dims.max(1)).max(1)
+}
+
 impl SemanticIndex {
     /// `capacity_per_bucket` ≥ 1; inserting into a full bucket evicts its oldest entry.
     pub fn new(dims: usize, capacity_per_bucket: usize) -> SemanticIndex {
@@ -289,6 +301,17 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_store_keeps_fewer_long_vectors() {
+        assert_eq!(max_entries_for(128, 10_000), 10_000, "the static embedder's");
+        assert_eq!(max_entries_for(3_072, 10_000), 1_666);
+        assert_eq!(max_entries_for(1_536, 10_000), 3_333);
+        assert!(max_entries_for(3_072, 10_000) * 3_072 <= MAX_STORED_NUMBERS);
+        assert_eq!(max_entries_for(usize::MAX, 10_000), 1, "one, whatever its length");
+        assert_eq!(max_entries_for(0, 10_000), 10_000);
+    }
+
     use super::*;
 
     fn unit(v: &[f32]) -> QuantizedVector {

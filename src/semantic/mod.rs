@@ -17,7 +17,7 @@ mod tokenizer;
 
 pub use embedder::{Embedding, EmbedderError, StaticEmbedder};
 pub use guard::{MatchGuard, MIN_CONTENT_OVERLAP};
-pub use index::{IndexError, QuantizedVector, SemanticIndex, BucketKey};
+pub use index::{max_entries_for, IndexError, QuantizedVector, SemanticIndex, BucketKey, MAX_STORED_NUMBERS};
 
 /// Default cosine-similarity threshold for a semantic hit (with a compatible [`MatchGuard`]);
 /// a tenant policy may override it (`[cache] semantic_threshold`). Chosen for precision first:

@@ -310,34 +310,54 @@ test('a refreshed answer (no-cache) replaces the old one for paraphrases too', a
   assert.equal((await shouted.json()).choices[0].message.content, 'New Paris.', 'not the answer the refresh replaced');
 });
 
-test('a tenant keeps at most 10,000 entries: the oldest goes first, and a replaced entry takes no extra room', async () => {
+/** A tenant's SemanticCache object, called directly, with entries of `dims`-number vectors,
+ * each in a bucket of its own (no entry replaces another as the same question). */
+async function semanticObject(name, dims) {
   const ns = await r.mf.getDurableObjectNamespace('SEMANTIC_CACHE');
   const hex = (bytes) => Buffer.from(bytes).toString('hex');
-  const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(128).fill(10)]);
+  const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(dims).fill(10)]);
   // As below: no ordered words, names or accented words.
   const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0), 0, ...new Array(64).fill(0)]);
   const now = Math.floor(Date.now() / 1000);
-  // Each entry in a bucket of its own (no entry replaces another as the same question).
   const bucket = (i) => hex([...new Uint8Array(new Uint32Array([i]).buffer), ...new Array(28).fill(7)]);
-  const call = async (cache, op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
-  const insert = (cache, i) => call(cache, 'insert', { bucket: bucket(i), vector, guard, answer: { i }, ttl_secs: 3600, now });
-  const found = async (cache, i) => (await call(cache, 'lookup', { bucket: bucket(i), vector, guard, threshold: 0.9, now })).hit?.answer?.i;
-  const cache = ns.get(ns.idFromName('limit-test'));
+  const cache = ns.get(ns.idFromName(name));
+  const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
+  return {
+    insert: (i) => call('insert', { bucket: bucket(i), vector, guard, answer: { i }, ttl_secs: 3600, now }),
+    found: async (i) => (await call('lookup', { bucket: bucket(i), vector, guard, threshold: 0.9, now })).hit?.answer?.i,
+  };
+}
+
+test('a tenant keeps at most 10,000 entries: the oldest goes first, and a replaced entry takes no extra room', async () => {
+  const { insert, found } = await semanticObject('limit-test', 128);
   for (let next = 0; next < 10_000; next += 50) {
-    const batch = await Promise.all(Array.from({ length: 50 }, (_, k) => insert(cache, next + k)));
+    const batch = await Promise.all(Array.from({ length: 50 }, (_, k) => insert(next + k)));
     assert.ok(batch.every((b) => b.stored && b.evicted === 0), JSON.stringify(batch.find((b) => !b.stored || b.evicted)));
   }
-  const over = await insert(cache, 10_000);
+  const over = await insert(10_000);
   assert.deepEqual([over.stored, over.evicted], [true, 1]);
-  assert.equal(await found(cache, 0), undefined, 'the oldest went');
-  assert.deepEqual([await found(cache, 1), await found(cache, 10_000)], [1, 10_000]);
+  assert.equal(await found(0), undefined, 'the oldest went');
+  assert.deepEqual([await found(1), await found(10_000)], [1, 10_000]);
   // The same question stored again replaces its entry: still 10,000, nothing evicted.
-  const replaced = await insert(cache, 5);
+  const replaced = await insert(5);
   assert.deepEqual([replaced.stored, replaced.evicted], [true, 0]);
-  const next = await insert(cache, 10_001);
+  const next = await insert(10_001);
   assert.deepEqual([next.stored, next.evicted], [true, 1]);
-  assert.equal(await found(cache, 1), undefined);
-  assert.deepEqual([await found(cache, 2), await found(cache, 5), await found(cache, 10_001)], [2, 5, 10_001]);
+  assert.equal(await found(1), undefined);
+  assert.deepEqual([await found(2), await found(5), await found(10_001)], [2, 5, 10_001]);
+});
+
+test("a provider embedder's long vectors are kept fewer: 1,666 of 3,072 numbers", async () => {
+  // Ten thousand of them, loaded when the object wakes, passed its 128 MB.
+  const { insert, found } = await semanticObject('long-vectors', 3072);
+  for (let next = 0; next < 1_666; next += 49) {
+    const batch = await Promise.all(Array.from({ length: Math.min(49, 1_666 - next) }, (_, k) => insert(next + k)));
+    assert.ok(batch.every((b) => b.stored && b.evicted === 0), JSON.stringify(batch.find((b) => !b.stored || b.evicted)));
+  }
+  const over = await insert(1_666);
+  assert.deepEqual([over.stored, over.evicted], [true, 1]);
+  assert.equal(await found(0), undefined, 'the oldest went');
+  assert.deepEqual([await found(1), await found(1_666)], [1, 1_666]);
 });
 
 test('expired entries are deleted by an alarm, without waiting for another insert', async () => {
