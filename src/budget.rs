@@ -1501,6 +1501,10 @@ mod tests {
         assert_eq!(both.admit_rate("k1", 1, NOW).unwrap_err().what, "key requests");
         let other_key = both.admit_rate("k2", 1, NOW).unwrap();
         assert_eq!((other_key.limit_requests, other_key.remaining_requests), (Some(2), Some(1)));
+        // The tenant's tighter: its figures.
+        let mut tenant_tighter = Ledger { limits: RateLimits { tenant_rpm: Some(3), key_rpm: Some(10), ..RateLimits::default() }, ..Ledger::default() };
+        let s = tenant_tighter.admit_rate("k1", 1, NOW).unwrap();
+        assert_eq!((s.limit_requests, s.remaining_requests), (Some(3), Some(2)));
         // With no limits, nothing is counted and only the minute's end is told.
         let mut none = Ledger::default();
         let s = none.admit_rate("k1", 1_000_000, NOW).unwrap();
