@@ -777,7 +777,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 if let (Some(settings), true) = (cascade, has_stronger) {
                     // What the model escalated to could write: its adapter's cap or its own.
                     let cap_of = |c: &Candidate| crate::budget::cap_without_request(adapter_output_cap(&cfg, c, &chat), cfg.prices.get(&c.price_key).and_then(|p| p.max_output_tokens));
-                    let caps = OutputCaps { answered: cap_of(candidate), stronger: decision.candidates[i + 1..].iter().find(|c| c.model != candidate.model).and_then(cap_of) };
+                    let stronger = decision.candidates[i + 1..].iter().find(|c| c.model != candidate.model);
+                    let caps = OutputCaps {
+                        answered: cap_of(candidate),
+                        stronger: stronger.and_then(cap_of),
+                        stronger_reasons: stronger.and_then(|c| cfg.prices.get(&c.price_key)).is_some_and(|p| p.supports_reasoning),
+                    };
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, caps) {
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
                         let cost = cfg.prices.get(&candidate.price_key).map(|p| p.charge(&usage).total).unwrap_or_default();

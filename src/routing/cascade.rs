@@ -43,12 +43,14 @@ pub struct OutputCaps {
     pub answered: Option<u64>,
     /// The model the cascade would escalate to.
     pub stronger: Option<u64>,
+    /// That model reasons within its cap too (its pricing row's `supports_reasoning`).
+    pub stronger_reasons: bool,
 }
 
 /// The stronger model's cap alone.
 impl From<Option<u64>> for OutputCaps {
     fn from(stronger: Option<u64>) -> Self {
-        OutputCaps { answered: None, stronger }
+        OutputCaps { answered: None, stronger, stronger_reasons: false }
     }
 }
 
@@ -69,7 +71,9 @@ pub fn judge(answer: &Value, req: &ChatRequest, min_logprob: Option<f64>, caps: 
         n => caps.answered.or(usage.map(|all| all.div_ceil(n as u64))),
     };
     let stronger_cap = caps.stronger;
-    let reasoned = answer.pointer("/usage/completion_tokens_details/reasoning_tokens").and_then(Value::as_u64).is_some_and(|r| r > 0);
+    // The cap went partly on reasoning a stronger model that does not reason would have written
+    // its answer with; one that reasons would spend it so too.
+    let reasoned = !caps.stronger_reasons && answer.pointer("/usage/completion_tokens_details/reasoning_tokens").and_then(Value::as_u64).is_some_and(|r| r > 0);
     for (i, choice) in choices.iter().enumerate() {
         if let Verdict::Escalate(why) = judge_choice(choice, written, reasoned, req, min_logprob, stronger_cap) {
             return Verdict::Escalate(if choices.len() > 1 { format!("choice {i}: {why}") } else { why });
@@ -306,6 +310,9 @@ mod tests {
         let mut reasoned = answer(r#"{"label": "sp"#, "length");
         reasoned["usage"] = json!({"completion_tokens": 5, "completion_tokens_details": {"reasoning_tokens": 4}});
         assert_eq!(judge(&reasoned, &capped, None, None), Verdict::Escalate("answer is not a JSON object".into()));
+        // A stronger model that reasons would spend the cap the same way: kept.
+        let reasoning_stronger = OutputCaps { answered: None, stronger: None, stronger_reasons: true };
+        assert_eq!(judge(&reasoned, &capped, None, reasoning_stronger), Verdict::Accept);
     }
 
     #[test]
@@ -356,7 +363,7 @@ mod tests {
         let mut uneven = cut.clone();
         uneven["choices"][1]["finish_reason"] = json!("stop");
         uneven["usage"]["completion_tokens"] = json!(16884);
-        let caps = |answered, stronger| OutputCaps { answered: Some(answered), stronger: Some(stronger) };
+        let caps = |answered, stronger| OutputCaps { answered: Some(answered), stronger: Some(stronger), stronger_reasons: false };
         assert_eq!(judge(&uneven, &req(r#","n":2"#), None, caps(16384, 16384)), Verdict::Accept);
         assert_eq!(judge(&uneven, &req(r#","n":2"#), None, caps(16384, 32768)), Verdict::Escalate("choice 0: stopped on length".into()));
         let refusal = json!({"choices":[{"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}]});
