@@ -242,11 +242,16 @@ impl HourNames {
         self.hour == Some(hour)
     }
 
-    /// The names `column` (one of [`bounded_columns`]) holds in `hour`'s rows.
-    pub fn load(&mut self, hour: i64, column: &str, names: impl IntoIterator<Item = String>) {
-        if self.hour != Some(hour) {
+    /// Starts `hour` with no names, unless it is the hour held.
+    fn start(&mut self, hour: i64) {
+        if !self.knows(hour) {
             *self = HourNames { hour: Some(hour), ..HourNames::default() };
         }
+    }
+
+    /// The names `column` (one of [`bounded_columns`]) holds in `hour`'s rows.
+    pub fn load(&mut self, hour: i64, column: &str, names: impl IntoIterator<Item = String>) {
+        self.start(hour);
         if let Some(i) = BOUNDED_COLUMNS.iter().position(|(_, name, _)| *name == column) {
             self.names[i] = names.into_iter().filter(|n| !n.is_empty()).collect();
         }
@@ -259,9 +264,7 @@ impl HourNames {
         if value.is_empty() {
             return true;
         }
-        if !self.knows(hour) {
-            *self = HourNames { hour: Some(hour), ..HourNames::default() };
-        }
+        self.start(hour);
         let names = &mut self.names[i];
         if names.contains(value) {
             return true;

@@ -42,6 +42,27 @@ pub fn query(tenant: &str, scope: &str, embedder_id: &str, body: &Value) -> Opti
         map.remove(*field);
     }
     let last = map.get_mut("messages")?.as_array_mut()?.last_mut()?.as_object_mut()?;
+    let text = turn_text(last)?;
+    // The turn's text is compared by meaning; anything else on the message (a name) stays.
+    last.insert("content".into(), Value::String(String::new()));
+    let canonical = super::key::canonical_json(&normalized);
+    let mut h = Sha256::new();
+    for part in [BUCKET_VERSION, tenant, scope, embedder_id, canonical.as_str()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    Some(SemanticQuery { bucket: h.finalize().into(), text })
+}
+
+/// The text [`query`] would compare for `body`, without its bucket: for an embedder whose vector
+/// decides the bucket (the deployment that made it), embedded before the query is made.
+pub fn last_turn_text(body: &Value) -> Option<String> {
+    turn_text(body.get("messages")?.as_array()?.last()?.as_object()?)
+}
+
+/// The text of `last`, a request's last message, if it is a user turn of text alone, neither
+/// empty nor longer than [`MAX_TURN_CHARS`].
+fn turn_text(last: &serde_json::Map<String, Value>) -> Option<String> {
     if last.get("role").and_then(Value::as_str) != Some("user") {
         return None;
     }
@@ -60,18 +81,7 @@ pub fn query(tenant: &str, scope: &str, embedder_id: &str, body: &Value) -> Opti
         _ => return None,
     };
     let text = text.trim().to_string();
-    if text.is_empty() || text.chars().count() > MAX_TURN_CHARS {
-        return None;
-    }
-    // The turn's text is compared by meaning; anything else on the message (a name) stays.
-    last.insert("content".into(), Value::String(String::new()));
-    let canonical = super::key::canonical_json(&normalized);
-    let mut h = Sha256::new();
-    for part in [BUCKET_VERSION, tenant, scope, embedder_id, canonical.as_str()] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    Some(SemanticQuery { bucket: h.finalize().into(), text })
+    (!text.is_empty() && text.chars().count() <= MAX_TURN_CHARS).then_some(text)
 }
 
 #[cfg(test)]

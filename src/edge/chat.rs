@@ -253,15 +253,16 @@ async fn semantic_probe(
     }
     let embedder = cache.semantic_embedder.as_str();
     let id = super::semantic::embedder_id(env, cfg, embedder).await?;
-    let query = crate::cache::semantic::query(tenant, scope, &id, body)?;
-    let (vector, made_by) = super::semantic::embed(env, rc, cfg, embedder, &query.text, bounds).await?;
+    let text = crate::cache::semantic::last_turn_text(body)?;
+    let (vector, made_by) = super::semantic::embed(env, rc, cfg, embedder, &text, bounds).await?;
     // A provider embedder's vector is compared only with those the same deployment made: one
     // that fell back to a deployment of another model made a vector of another space, whose
-    // similarity to the first's means nothing.
-    let query = match made_by {
-        Some(deployment) => crate::cache::semantic::query(tenant, scope, &format!("{id} made by {deployment}"), body)?,
-        None => query,
+    // similarity to the first's means nothing. So the bucket is made once the vector is.
+    let id = match made_by {
+        Some(deployment) => format!("{id} made by {deployment}"),
+        None => id,
     };
+    let query = crate::cache::semantic::query(tenant, scope, &id, body)?;
     Some(super::semantic::Probe { guard: crate::semantic::MatchGuard::from_text(&query.text), query, vector })
 }
 

@@ -18,8 +18,13 @@ use worker::{durable_object, DurableObject, Env, Request, Response, ScheduledTim
 
 use crate::semantic::{max_entries_for, BucketKey, MatchGuard, QuantizedVector, SemanticIndex};
 
-/// Entries kept per tenant, fewer of long vectors (`max_entries_for`); the oldest go first.
+/// Entries kept per tenant, fewer of long vectors (`kept_entries`); the oldest go first.
 pub const MAX_ENTRIES: i64 = 10_000;
+
+/// The entries kept of `dims`-number vectors (see `semantic::max_entries_for`).
+fn kept_entries(dims: usize) -> usize {
+    max_entries_for(dims, MAX_ENTRIES as usize)
+}
 /// Largest stored answer (JSON bytes): bigger answers are left to the exact cache.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Expired best matches a lookup drops before it answers a miss (each costs a scan).
@@ -143,7 +148,7 @@ impl SemanticCache {
         // Oldest first, as they were stored.
         for r in rows.into_iter().rev() {
             if let Some((bucket, vector, guard)) = decode(&r.bucket, &r.vector, &r.guard) {
-                let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), max_entries_for(vector.dims(), MAX_ENTRIES as usize)));
+                let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), kept_entries(vector.dims())));
                 let _ = index.insert(bucket, &vector, r.id as u64, guard);
             }
         }
@@ -261,7 +266,7 @@ impl SemanticCache {
         {
             let mut guard_ix = self.indexes.borrow_mut();
             let indexes = guard_ix.as_mut().expect("loaded above");
-            let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), max_entries_for(vector.dims(), MAX_ENTRIES as usize)));
+            let index = indexes.entry(vector.dims()).or_insert_with(|| SemanticIndex::new(vector.dims(), kept_entries(vector.dims())));
             if index.insert(bucket, &vector, id as u64, guard).is_err() {
                 return bad("vector does not fit the index");
             }
@@ -274,7 +279,7 @@ impl SemanticCache {
         }
         let mut gone: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at <= ? LIMIT 100", vec![SqlStorageValue::Integer(b.now)])?.to_array()?;
         // The expired rows this pass removes are not over the limit: only live ones past it go.
-        let excess = self.entry_count()? - gone.len() as i64 - max_entries_for(vector.dims(), MAX_ENTRIES as usize) as i64;
+        let excess = self.entry_count()? - gone.len() as i64 - kept_entries(vector.dims()) as i64;
         if excess > 0 {
             let over: Vec<Gone> = self.sql().exec("SELECT id, bucket FROM semantic_entries WHERE expires_at > ? ORDER BY id LIMIT ?", vec![SqlStorageValue::Integer(b.now), SqlStorageValue::Integer(excess)])?.to_array()?;
             gone.extend(over);
