@@ -483,10 +483,28 @@ fn text_block(text: &str) -> Option<Value> {
     (!text.trim().is_empty()).then(|| json!({ "type": "text", "text": text }))
 }
 
-/// `data:<media type>;base64,<data>` → (media type, data).
+/// `data:<media type>[;<parameter>...];base64,<data>` → (media type, data).
 fn data_url(url: &str) -> Option<(&str, &str)> {
     let (header, data) = url.strip_prefix("data:")?.split_once(',')?;
-    Some((header.strip_suffix(";base64")?, data))
+    let media_type = header.strip_suffix(";base64")?;
+    Some((media_type.split(';').next().unwrap_or(media_type).trim(), data))
+}
+
+/// The media type to declare for a base64 image: Anthropic takes JPEG, PNG, GIF and WebP and
+/// refuses one whose bytes are not the type declared ("Image does not match the provided media
+/// type"), which OpenAI does not check, so clients mislabel images (a PNG screenshot sent as
+/// `image/jpeg`, `image/jpg`) and a request that works on OpenAI would fail here. The type comes
+/// from the data's first bytes when they are one of the four (their base64 prefixes); else the
+/// declared type, `image/jpg` read as `image/jpeg`, for Anthropic to judge.
+fn image_media_type(declared: &str, data: &str) -> String {
+    const SIGNATURES: [(&str, &str); 4] = [("/9j/", "image/jpeg"), ("iVBORw0KGgo", "image/png"), ("R0lGOD", "image/gif"), ("UklGR", "image/webp")];
+    if let Some((_, media_type)) = SIGNATURES.iter().find(|(prefix, _)| data.starts_with(prefix)) {
+        return (*media_type).to_string();
+    }
+    match declared.to_ascii_lowercase().as_str() {
+        "image/jpg" => "image/jpeg".to_string(),
+        lower => lower.to_string(),
+    }
 }
 
 fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, ApiError> {
@@ -504,7 +522,7 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
             ContentPart::ImageUrl { image_url, .. } => {
                 let url = image_url.url.as_str();
                 let source = match data_url(url) {
-                    Some((media_type, data)) => json!({ "type": "base64", "media_type": media_type, "data": data }),
+                    Some((media_type, data)) => json!({ "type": "base64", "media_type": image_media_type(media_type, data), "data": data }),
                     None if url.starts_with("https://") || url.starts_with("http://") => json!({ "type": "url", "url": url }),
                     None => {
                         return Err(ApiError::invalid_value(
@@ -578,10 +596,19 @@ fn returned_thinking_blocks(m: &Message, model: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What a tool result with nothing in it says: Anthropic refuses an empty or blank result (as it
+/// refuses any empty text) where OpenAI takes it, and tools often return nothing (a write, a
+/// command with no output).
+const EMPTY_TOOL_RESULT: &str = "(no output)";
+
 fn tool_result(m: &Message, i: usize) -> Result<Value, ApiError> {
     let content = match &m.content {
-        Some(Content::Text(t)) => json!(t),
-        parts => Value::Array(content_blocks(parts.as_ref(), i)?),
+        Some(Content::Text(t)) if !t.trim().is_empty() => json!(t),
+        Some(Content::Text(_)) | None => json!(EMPTY_TOOL_RESULT),
+        parts => match content_blocks(parts.as_ref(), i)? {
+            blocks if blocks.is_empty() => json!(EMPTY_TOOL_RESULT),
+            blocks => Value::Array(blocks),
+        },
     };
     let id = tool_call_ids::for_anthropic(m.tool_call_id.as_deref().unwrap_or_default());
     Ok(json!({ "type": "tool_result", "tool_use_id": id, "content": content }))
@@ -912,6 +939,41 @@ mod tests {
         assert!(up.headers.contains(&("x-api-key".into(), "sk-ant-test".into())));
         assert!(up.headers.contains(&("anthropic-version".into(), "2023-06-01".into())));
         Ok(serde_json::from_str(&up.body).unwrap())
+    }
+
+    #[test]
+    fn empty_tool_results_say_so_since_anthropic_refuses_empty_content() {
+        let turn = |content: &str| {
+            let body = translate(&format!(
+                r#"{{"model":"c","messages":[{{"role":"user","content":"save it"}},
+                  {{"role":"assistant","content":null,"tool_calls":[{{"id":"call_1","type":"function","function":{{"name":"save","arguments":"{{}}"}}}}]}},
+                  {{"role":"tool","tool_call_id":"call_1","content":{content}}}],"tools":[{{"type":"function","function":{{"name":"save"}}}}]}}"#
+            ))
+            .unwrap();
+            body["messages"][2]["content"][0]["content"].clone()
+        };
+        for empty in [r#""""#, r#"" \n""#, r#"[{"type":"text","text":""}]"#, "[]"] {
+            assert_eq!(turn(empty), json!("(no output)"), "{empty}");
+        }
+        assert_eq!(turn(r#""saved""#), json!("saved"));
+        assert_eq!(turn(r#"[{"type":"text","text":"saved"}]"#), json!([{"type": "text", "text": "saved"}]));
+    }
+
+    #[test]
+    fn base64_images_are_declared_as_their_bytes_are() {
+        let image = |url: &str| {
+            let body = translate(&format!(r#"{{"model":"c","messages":[{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"{url}"}}}}]}}]}}"#)).unwrap();
+            body["messages"][0]["content"][0]["source"]["media_type"].clone()
+        };
+        // PNG bytes labelled JPEG (a screenshot), JPEG labelled `image/jpg`, a type with a parameter.
+        assert_eq!(image("data:image/jpeg;base64,iVBORw0KGgoAAAA"), json!("image/png"));
+        assert_eq!(image("data:image/jpg;base64,/9j/4AAQSkZJRg"), json!("image/jpeg"));
+        assert_eq!(image("data:image/png;charset=utf-8;base64,iVBORw0KGgoAAAA"), json!("image/png"));
+        assert_eq!(image("data:image/gif;base64,R0lGODlhAQABAAAAACw="), json!("image/gif"));
+        assert_eq!(image("data:image/png;base64,UklGRiQAAABXRUJQVlA4"), json!("image/webp"));
+        // Bytes of no known type: the declared type, `jpg` read as `jpeg`, for Anthropic to judge.
+        assert_eq!(image("data:IMAGE/JPG;base64,AAAA"), json!("image/jpeg"));
+        assert_eq!(image("data:image/bmp;base64,Qk0AAA"), json!("image/bmp"));
     }
 
     #[test]

@@ -472,6 +472,11 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
     }
     let major = major_version(model)?;
     let flash = version.contains("flash");
+    // Gemini 3 thinks by level (`high` unasked), with no budget to bound: a cap with too little
+    // room for thinking beside an answer gets the least level, asked for or not, as 2.5 then
+    // gets no budget (3 Pro cannot go below `low`).
+    let no_room = cap.is_some_and(|cap| cap.saturating_sub(super::ANSWER_ROOM_BESIDE_THINKING) < MIN_USEFUL_THINKING_BUDGET);
+    let effort = if no_room { Some("minimal") } else { effort };
     let level = match effort? {
         "none" | "minimal" if flash => "minimal",
         "low" if flash => "low",
@@ -960,7 +965,12 @@ mod tests {
         assert_eq!(capped("gemini-2.5-pro", 30_000, None)["thinkingConfig"], json!({"thinkingBudget": 30_000 - 1024}));
         assert_eq!(capped("gemini-2.5-flash", 65_536, Some("high"))["thinkingConfig"], json!({"thinkingBudget": 24_576}));
         assert_eq!(capped("gemini-2.5-flash-lite", 50, None).get("thinkingConfig"), None, "Flash-Lite thinks only when asked");
-        assert_eq!(capped("gemini-3-flash-preview", 50, None).get("thinkingConfig"), None, "Gemini 3 thinks by level, not budget");
+        // Gemini 3 thinks by level: a cap with no room for thinking gets the least, asked or not.
+        assert_eq!(capped("gemini-3-flash-preview", 50, None)["thinkingConfig"], json!({"thinkingLevel": "minimal"}));
+        assert_eq!(capped("gemini-3-flash-preview", 50, Some("high"))["thinkingConfig"], json!({"thinkingLevel": "minimal"}));
+        assert_eq!(capped("gemini-3-pro-preview", 1500, None)["thinkingConfig"], json!({"thinkingLevel": "low"}), "3 Pro's least");
+        assert_eq!(capped("gemini-3-flash-preview", 1536, None).get("thinkingConfig"), None, "room to think: as the model likes");
+        assert_eq!(capped("gemini-3-flash-preview", 4000, Some("medium"))["thinkingConfig"], json!({"thinkingLevel": "medium"}));
         let uncapped = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})).unwrap();
         assert_eq!(request_body(&uncapped, "gemini-2.5-flash").unwrap().get("generationConfig"), None, "no cap, no effort: as the model likes");
         let seeded = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 3_000_000_000u64})).unwrap();

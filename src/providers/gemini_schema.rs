@@ -156,7 +156,7 @@ fn converted_within(schema: &Value, budget: &mut usize) -> Option<Value> {
 /// hundred times what was held (a 14 KB schema became 3.3 MB). Only a schema with definitions
 /// grows.
 fn grows_within(schema: &Value, converted: &Value, slack: &mut usize) -> bool {
-    if definitions(schema).is_empty() {
+    if !has_definitions(schema) {
         return true;
     }
     let allowed = MAX_INLINED_GROWTH * json_len(schema);
@@ -212,6 +212,12 @@ fn copy_cost(value: &Value) -> usize {
             Value::Object(map) => map.iter().map(|(k, v)| k.len() + VALUE + copy_cost(v)).sum::<usize>(),
             _ => 0,
         }
+}
+
+/// Whether `root` defines anything its references could inline (what [`definitions`] would
+/// collect, without cloning it).
+fn has_definitions(root: &Value) -> bool {
+    ["$defs", "definitions"].iter().any(|key| matches!(root.get(key), Some(Value::Object(d)) if !d.is_empty()))
 }
 
 fn definitions(root: &Value) -> Map<String, Value> {
