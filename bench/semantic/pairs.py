@@ -120,6 +120,16 @@ N = [  # near misses: a cached answer to one is wrong for the other
 ("Convert 100 USD to EUR", "Convert 100 EUR to USD"),
 ("Is Alice older than Bob?", "Is Bob older than Alice?"),
 ("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?"),
+# Swapped around "with", "in", "as", "on", "over", "instead of" (found in review, 2026-12-06: each
+# scored 0.997-1.003 and passed the guard of the time).
+("How do I replace tabs with spaces in vim?", "How do I replace spaces with tabs in vim?"),
+("what is 100 celsius in fahrenheit", "what is 100 fahrenheit in celsius"),
+("what is 5 km in miles", "what is 5 miles in km"),
+("convert 5 kg in lbs", "convert 5 lbs in kg"),
+("cast an int as a string in java", "cast a string as an int in java"),
+("rebase feature branch on main", "rebase main on feature branch"),
+("Should I prefer composition over inheritance?", "Should I prefer inheritance over composition?"),
+("why use tabs instead of spaces", "why use spaces instead of tabs"),
 ]
 
 out = open(sys.argv[1], "w")

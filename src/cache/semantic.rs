@@ -54,6 +54,15 @@ pub fn query(tenant: &str, scope: &str, embedder_id: &str, body: &Value) -> Opti
     Some(SemanticQuery { bucket: h.finalize().into(), text })
 }
 
+impl SemanticQuery {
+    /// The question's own id within its bucket (a hash of its text): a fresh answer to the same
+    /// text replaces the stored one by it, since a provider embedder's vector for the same text
+    /// can differ from one call to the next by more than quantization lets a similarity tell.
+    pub fn question_id(&self) -> String {
+        hex::encode(&Sha256::digest(self.text.as_bytes())[..16])
+    }
+}
+
 /// The text [`query`] would compare for `body`, without its bucket: for an embedder whose vector
 /// decides the bucket (the deployment that made it), embedded before the query is made.
 pub fn last_turn_text(body: &Value) -> Option<String> {

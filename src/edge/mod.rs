@@ -25,6 +25,7 @@ mod models;
 mod recommendations;
 mod semantic;
 mod semantic_store;
+mod sweep_alarm;
 mod upstream;
 mod usage;
 

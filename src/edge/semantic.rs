@@ -175,7 +175,8 @@ pub struct Probe {
 
 impl Probe {
     fn body(&self) -> Value {
-        json!({"bucket": hex::encode(self.query.bucket), "vector": hex::encode(self.vector.to_bytes()), "guard": hex::encode(self.guard.to_bytes())})
+        json!({"bucket": hex::encode(self.query.bucket), "vector": hex::encode(self.vector.to_bytes()), "guard": hex::encode(self.guard.to_bytes()),
+               "question": self.query.question_id()})
     }
 }
 

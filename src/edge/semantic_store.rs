@@ -14,7 +14,9 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::json;
-use worker::{durable_object, DurableObject, Env, Request, Response, ScheduledTime, SqlStorageValue, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorageValue, State};
+
+use super::sweep_alarm::SweepAlarm;
 
 use crate::semantic::{max_entries_for, BucketKey, MatchGuard, QuantizedVector, SemanticIndex};
 
@@ -37,18 +39,23 @@ const SWEEP_BATCH: i64 = 1000;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS semantic_entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT NOT NULL, vector TEXT NOT NULL, guard TEXT NOT NULL,
-    answer TEXT NOT NULL, expires_at INTEGER NOT NULL)";
+    answer TEXT NOT NULL, expires_at INTEGER NOT NULL, question TEXT)";
+/// The column `question` (`SemanticQuery::question_id`) on a table made before it (2026-12-06):
+/// it fails, harmlessly, where the column is there.
+const ADD_QUESTION: &str = "ALTER TABLE semantic_entries ADD COLUMN question TEXT";
 /// A provider embedder's vectors for the same text can differ in their last bits from one call
 /// to the next: above this similarity (with a compatible guard) a stored question is also taken
 /// to be the one stored again.
 const SAME_QUESTION: f32 = 0.9999;
 
-/// The same question stored again is found by its exact vector (the embedder is deterministic; a
-/// question's similarity to itself after quantization is not exactly 1, so a threshold misses
-/// some), and expired rows without a scan of the table.
-const INDEXES: [&str; 2] = [
+/// The same question stored again is found by its text's id (a provider's vector for it varies;
+/// rows stored before the id by their exact vector: a question's similarity to itself after
+/// quantization is not exactly 1, so a threshold misses some), and expired rows without a scan
+/// of the table.
+const INDEXES: [&str; 3] = [
     "CREATE INDEX IF NOT EXISTS semantic_entries_question ON semantic_entries (bucket, vector)",
     "CREATE INDEX IF NOT EXISTS semantic_entries_expiry ON semantic_entries (expires_at)",
+    "CREATE INDEX IF NOT EXISTS semantic_entries_text ON semantic_entries (bucket, question)",
 ];
 
 #[durable_object]
@@ -57,11 +64,8 @@ pub struct SemanticCache {
     /// One index per vector size (the static embedder and a provider's differ); `None` until
     /// loaded from SQLite.
     indexes: RefCell<Option<HashMap<usize, SemanticIndex>>>,
-    /// When the sweep alarm is set for (unix seconds), as far as this instance knows; `None`:
-    /// not known yet, or none set.
-    sweep_at: Cell<Option<i64>>,
-    /// When the last sweep ran (unix seconds; 0: not in this instance's life).
-    swept_at: Cell<i64>,
+    /// The alarm that sweeps expired entries.
+    sweep: SweepAlarm,
     /// Whether this instance has made sure a sweep is set for what it already stores (entries
     /// from before alarms were set, or whose alarm was lost).
     sweep_checked: Cell<bool>,
@@ -85,6 +89,9 @@ struct InsertBody {
     bucket: String,
     vector: String,
     guard: String,
+    /// The question's id in its bucket (absent from a worker older than it).
+    #[serde(default)]
+    question: Option<String>,
     answer: serde_json::Value,
     ttl_secs: i64,
     now: i64,
@@ -232,13 +239,21 @@ impl SemanticCache {
         struct Same {
             id: i64,
         }
-        let same: Vec<Same> = self
+        let mut same: Vec<Same> = self
             .sql()
             .exec(
                 "SELECT id FROM semantic_entries WHERE bucket = ? AND vector = ? AND guard = ?",
                 vec![SqlStorageValue::String(b.bucket.clone()), SqlStorageValue::String(b.vector.clone()), SqlStorageValue::String(b.guard.clone())],
             )?
             .to_array()?;
+        // The same text, whatever vector the embedder gave it this time.
+        if let Some(question) = &b.question {
+            let by_text: Vec<Same> = self
+                .sql()
+                .exec("SELECT id FROM semantic_entries WHERE bucket = ? AND question = ?", vec![SqlStorageValue::String(b.bucket.clone()), SqlStorageValue::String(question.clone())])?
+                .to_array()?;
+            same.extend(by_text.into_iter().filter(|s| !same.iter().any(|t| t.id == s.id)).collect::<Vec<_>>());
+        }
         self.forget(&same.into_iter().map(|s| (s.id, b.bucket.clone())).collect::<Vec<_>>())?;
         let near = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, SAME_QUESTION));
         if let Some((old, _)) = near {
@@ -251,13 +266,14 @@ impl SemanticCache {
         let ids: Vec<Id> = self
             .sql()
             .exec(
-                "INSERT INTO semantic_entries (bucket, vector, guard, answer, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO semantic_entries (bucket, vector, guard, answer, expires_at, question) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 vec![
                     SqlStorageValue::String(b.bucket.clone()),
                     SqlStorageValue::String(b.vector.clone()),
                     SqlStorageValue::String(b.guard.clone()),
                     SqlStorageValue::String(answer),
                     SqlStorageValue::Integer(b.now + b.ttl_secs),
+                    b.question.clone().map_or(SqlStorageValue::Null, SqlStorageValue::String),
                 ],
             )?
             .to_array()?;
@@ -290,18 +306,9 @@ impl SemanticCache {
         Response::from_json(&json!({"stored": true, "entry": id, "evicted": gone.len()}))
     }
 
-    /// Makes sure an alarm will sweep an entry expiring at `expires_at` (unix seconds): soon
-    /// after it expires, but not sooner than `SWEEP_GAP_SECS` after the last sweep.
+    /// Makes sure an alarm will sweep an entry expiring at `expires_at` (unix seconds).
     async fn sweep_no_later_than(&self, expires_at: i64) -> worker::Result<()> {
-        let at = expires_at.max(self.swept_at.get() + SWEEP_GAP_SECS);
-        if self.sweep_at.get().is_none() {
-            // A restarted instance does not know the alarm its previous life set.
-            self.sweep_at.set(self.state.storage().get_alarm().await?.map(|ms| ms.div_euclid(1000)));
-        }
-        if self.sweep_at.get().is_some_and(|set| set <= at) {
-            return Ok(());
-        }
-        self.set_sweep(at).await
+        self.sweep.no_later_than(&self.state.storage(), expires_at).await
     }
 
     /// A sweep for the earliest expiry stored, unless one is set already.
@@ -321,18 +328,11 @@ impl SemanticCache {
         Ok(earliest.first().and_then(|e| e.at))
     }
 
-    async fn set_sweep(&self, at: i64) -> worker::Result<()> {
-        self.state.storage().set_alarm(ScheduledTime::new(js_sys::Date::new(&((at * 1000) as f64).into()))).await?;
-        self.sweep_at.set(Some(at));
-        Ok(())
-    }
-
     /// The alarm: deletes expired entries (a batch at a time) and sets the next sweep for the
     /// earliest expiry left.
     async fn sweep(&self) -> worker::Result<()> {
         let now = (js_sys::Date::now() / 1000.0) as i64;
-        self.sweep_at.set(None);
-        self.swept_at.set(now);
+        self.sweep.sweeping(now);
         #[derive(Deserialize)]
         struct Gone {
             id: i64,
@@ -345,25 +345,24 @@ impl SemanticCache {
         let full_batch = gone.len() as i64 == SWEEP_BATCH;
         self.forget(&gone.into_iter().map(|g| (g.id, g.bucket)).collect::<Vec<_>>())?;
         if full_batch {
-            return self.set_sweep(now + 1).await;
+            return self.sweep.set(&self.state.storage(), now + 1).await;
         }
-        // Set here rather than through sweep_no_later_than: while this alarm runs, storage may
-        // still report it as the one set.
-        match self.earliest_expiry()? {
-            Some(at) => self.set_sweep(at.max(now + SWEEP_GAP_SECS)).await,
-            None => Ok(()),
-        }
+        self.sweep.after_sweep(&self.state.storage(), self.earliest_expiry()?, now).await
     }
 }
 
 impl DurableObject for SemanticCache {
     fn new(state: State, _env: Env) -> Self {
-        for ddl in std::iter::once(CREATE).chain(INDEXES) {
+        if let Err(e) = state.storage().sql().exec(CREATE, None) {
+            worker::console_error!("semantic table not created: {e}");
+        }
+        let _ = state.storage().sql().exec(ADD_QUESTION, None);
+        for ddl in INDEXES {
             if let Err(e) = state.storage().sql().exec(ddl, None) {
                 worker::console_error!("semantic table not created: {e}");
             }
         }
-        SemanticCache { state, indexes: RefCell::new(None), sweep_at: Cell::new(None), swept_at: Cell::new(0), sweep_checked: Cell::new(false), entries: Cell::new(None) }
+        SemanticCache { state, indexes: RefCell::new(None), sweep: SweepAlarm::new(SWEEP_GAP_SECS), sweep_checked: Cell::new(false), entries: Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {

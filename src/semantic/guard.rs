@@ -19,7 +19,7 @@
 //! - the accents of a word both texts hold: the static embedder strips them ("papá", my father,
 //!   embeds as "papa", the Pope), so a word written with other accents, or none, in the other
 //!   text is a miss;
-//! - the words next to a relation word ("to", "than", "from", "vs"...): when both texts use the
+//! - the words next to a relation word ("to", "than", "from", "vs", "with", "in", "as"...): when both texts use the
 //!   relation once, with words on both sides of it, a word next to it in one text must not stand
 //!   on its other side in the other ("convert USD to EUR" is not "convert EUR to USD", nor "is
 //!   Alice older than Bob" "is Bob older than Alice"), while the rest of a sentence may move
@@ -167,8 +167,11 @@ const POLAR_WORDS: &[&str] = &[
     "start", "stop", "open", "close", "push", "pull", "split", "join", "key", "value", "boiling", "freezing",
 ];
 
-/// Words that relate what stands before them to what stands after; at most 8, one bit each.
-const RELATIONS: [&str; 8] = ["to", "than", "from", "into", "vs", "versus", "against", "per"];
+/// Words that relate what stands before them to what stands after; at most 16, one bit each.
+/// "replace tabs with spaces", "100 celsius in fahrenheit", "use let instead of var", "cast an
+/// int as a string", "rebase main on feature": the embedder is a bag of tokens, blind to which
+/// side each word is on, so only these tell such a question from its mirror.
+const RELATIONS: [&str; 14] = ["to", "than", "from", "into", "vs", "versus", "against", "per", "with", "in", "as", "on", "over", "instead"];
 
 /// Function words and request boilerplate left out of the content signature.
 const STOPWORDS: &[&str] = &[
@@ -199,7 +202,7 @@ pub struct MatchGuard {
     order: [u16; ORDERED_WORDS],
     order_len: u8,
     /// The relations the text uses exactly once (bit i: `RELATIONS[i]`).
-    relations: u8,
+    relations: u16,
     /// For each relation used once, which of `order`'s words come after it (bit j: `order[j]`).
     after: [u16; RELATIONS.len()],
     /// For each relation used once, the `order` index of the content word just before it and
@@ -244,7 +247,7 @@ const ORDER_LEN_AT: usize = 8 + 2 + 16 + 16;
 const NONE: u8 = u8::MAX;
 
 /// Where `to_bytes` puts the number of names (after the ordered words and the relations).
-const NAMES_LEN_AT: usize = ORDER_LEN_AT + 1 + 2 * ORDERED_WORDS + 1 + 4 * RELATIONS.len();
+const NAMES_LEN_AT: usize = ORDER_LEN_AT + 1 + 2 * ORDERED_WORDS + 2 + 4 * RELATIONS.len();
 
 /// Where `to_bytes` puts the number of accented words (after the names).
 const ACCENTED_LEN_AT: usize = NAMES_LEN_AT + 1 + 2 * MAX_NAMES;
@@ -651,11 +654,11 @@ impl MatchGuard {
             out[ORDER_LEN_AT + 1 + 2 * i..ORDER_LEN_AT + 3 + 2 * i].copy_from_slice(&id.to_le_bytes());
         }
         let at = ORDER_LEN_AT + 1 + 2 * ORDERED_WORDS;
-        out[at] = self.relations;
+        out[at..at + 2].copy_from_slice(&self.relations.to_le_bytes());
         for (r, (mask, [left, right])) in self.after.iter().zip(&self.neighbours).enumerate() {
-            out[at + 1 + 4 * r..at + 3 + 4 * r].copy_from_slice(&mask.to_le_bytes());
-            out[at + 3 + 4 * r] = *left;
-            out[at + 4 + 4 * r] = *right;
+            out[at + 2 + 4 * r..at + 4 + 4 * r].copy_from_slice(&mask.to_le_bytes());
+            out[at + 4 + 4 * r] = *left;
+            out[at + 5 + 4 * r] = *right;
         }
         out[NAMES_LEN_AT] = self.names_len;
         for (i, id) in self.names.iter().enumerate() {
@@ -696,8 +699,8 @@ impl MatchGuard {
         let mut after = [0u16; RELATIONS.len()];
         let mut neighbours = [[NONE; 2]; RELATIONS.len()];
         for r in 0..RELATIONS.len() {
-            after[r] = u16::from_le_bytes(bytes[at + 1 + 4 * r..at + 3 + 4 * r].try_into().ok()?);
-            neighbours[r] = [bytes[at + 3 + 4 * r], bytes[at + 4 + 4 * r]];
+            after[r] = u16::from_le_bytes(bytes[at + 2 + 4 * r..at + 4 + 4 * r].try_into().ok()?);
+            neighbours[r] = [bytes[at + 4 + 4 * r], bytes[at + 5 + 4 * r]];
             if neighbours[r].iter().any(|n| *n != NONE && *n >= bytes[ORDER_LEN_AT]) {
                 return None;
             }
@@ -709,7 +712,7 @@ impl MatchGuard {
             content: u128::from_le_bytes(bytes[26..42].try_into().ok()?),
             order,
             order_len: bytes[ORDER_LEN_AT],
-            relations: bytes[at],
+            relations: u16::from_le_bytes(bytes[at..at + 2].try_into().ok()?),
             after,
             neighbours,
             names,
@@ -789,6 +792,15 @@ mod tests {
         assert!(!same("Convert 100 USD to EUR", "Convert 100 EUR to USD"));
         assert!(!same("Is Alice older than Bob?", "Is Bob older than Alice?"));
         assert!(!same("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?"));
+        // With, in, as, on, over, instead: each pair embeds alike and its mirror answers otherwise.
+        assert!(!same("How do I replace tabs with spaces in vim?", "How do I replace spaces with tabs in vim?"));
+        assert!(!same("what is 100 fahrenheit in celsius", "what is 100 celsius in fahrenheit"));
+        assert!(!same("what is 5 miles in km", "what is 5 km in miles"));
+        assert!(!same("cast a string as an int in java", "cast an int as a string in java"));
+        assert!(!same("rebase main on feature branch", "rebase feature branch on main"));
+        assert!(!same("prefer composition over inheritance?", "prefer inheritance over composition?"));
+        assert!(!same("why use tabs instead of spaces", "why use spaces instead of tabs"));
+        assert!(same("How do I replace tabs with spaces in vim?", "In vim, how can I replace tabs with spaces?"), "the sides kept, the rest moved");
         assert!(same("How do I reset my password?", "How can I reset my password?"));
         assert!(same("How do I reverse a list in Python?", "how to reverse a Python list"), "no relation in both: order is free");
         assert!(same("Is Alice older than Bob?", "Alice is older than Bob, isn't she?".replace(", isn't she", "").as_str()));
@@ -853,6 +865,10 @@ mod tests {
         let g = MatchGuard::from_text("not 42 apples than pears to 7 plums");
         assert_ne!(g.relations, 0);
         assert_eq!(MatchGuard::from_bytes(&g.to_bytes()), Some(g));
+        // The relations of the mask's upper byte, and the last relation's slot.
+        let late = MatchGuard::from_text("swap tabs over spaces instead of commas");
+        assert!(late.relations >> 8 != 0 && late.neighbours[RELATIONS.len() - 1] != [NONE; 2]);
+        assert_eq!(MatchGuard::from_bytes(&late.to_bytes()), Some(late));
         assert_eq!(MatchGuard::from_bytes(&[0; 3]), None);
         let named = MatchGuard::from_text("Ask Alice and Bob O'Brien about World War II for $5");
         assert_eq!(named.names_len, 6, "alice, bob, o, brien, world, war");
@@ -948,6 +964,6 @@ mod limits {
     #[test]
     fn the_word_lists_fit_their_bits() {
         assert!(super::POLAR_WORDS.len() <= 128);
-        assert!(super::RELATIONS.len() <= 8);
+        assert!(super::RELATIONS.len() <= 16);
     }
 }

@@ -125,8 +125,9 @@ pub struct SemanticIndex {
 }
 
 const INDEX_MAGIC: &[u8; 4] = b"CRSI";
-/// 2: guards carry proper names (`guard::GUARD_BYTES` grew), so a version-1 index misreads.
-const INDEX_VERSION: u32 = 2;
+/// 2: guards carry proper names (`guard::GUARD_BYTES` grew), so a version-1 index misreads;
+/// 3: guards hold 14 relation words, not 8 (it grew again).
+const INDEX_VERSION: u32 = 3;
 
 /// The most vector numbers a tenant's store holds, all its entries together. The store loads
 /// them at once when it wakes, each as two hex characters in JavaScript, again in Rust, and a

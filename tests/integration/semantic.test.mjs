@@ -25,6 +25,13 @@ route = { strategy = "requested" }
 `;
 
 let r;
+// A stored question's guard (`MatchGuard::to_bytes`) for a text with no words, for the tests that
+// call the object directly: a figures hash, negations, polar and content bits (42 bytes of 0);
+// no ordered words (a count of 0, 16 unused 2-byte ids) and so every relation's neighbours
+// "none" (its mask, then 14 relations' 4 bytes, all 0xff: 133 bytes in); no proper names (a count
+// of 0, then 16 unused 2-byte slots); no accented words (a count of 0, then 16 unused 4-byte slots).
+const NO_WORDS_GUARD = Buffer.from([...new Array(42).fill(0), 0, ...new Array(133 - 43).fill(0xff), 0, ...new Array(32).fill(0), 0, ...new Array(64).fill(0)]).toString('hex');
+
 const PROVIDER_EMBEDDER = SEMANTIC.replace('semantic = true', 'semantic = true\nsemantic_embedder = "text-embedding-3-small"').replace('[[rules]]', `[[rules]]
 name = "eu-only"
 when = { feature = ["eu-only"] }
@@ -316,8 +323,7 @@ async function semanticObject(name, dims) {
   const ns = await r.mf.getDurableObjectNamespace('SEMANTIC_CACHE');
   const hex = (bytes) => Buffer.from(bytes).toString('hex');
   const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(dims).fill(10)]);
-  // As below: no ordered words, names or accented words.
-  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0), 0, ...new Array(64).fill(0)]);
+  const guard = NO_WORDS_GUARD;
   const now = Math.floor(Date.now() / 1000);
   const bucket = (i) => hex([...new Uint8Array(new Uint32Array([i]).buffer), ...new Array(28).fill(7)]);
   const cache = ns.get(ns.idFromName(name));
@@ -368,10 +374,7 @@ test('expired entries are deleted by an alarm, without waiting for another inser
   const cache = ns.get(ns.idFromName('sweep-test'));
   const hex = (bytes) => Buffer.from(bytes).toString('hex');
   const vector = hex([...new Uint8Array(new Float32Array([1]).buffer), ...new Array(128).fill(10)]);
-  // A guard with no ordered words: its relation neighbours must all be "none" (0xff); no
-  // proper names (a count of 0, then 16 unused 2-byte slots); no accented words (a count of 0,
-  // then 16 unused 4-byte slots).
-  const guard = hex([...new Array(42).fill(0), 0, ...new Array(108 - 43).fill(0xff), 0, ...new Array(32).fill(0), 0, ...new Array(64).fill(0)]);
+  const guard = NO_WORDS_GUARD;
   const storedAt = Math.floor(Date.now() / 1000) - 700;
   const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
   const entry = (fill, ttl_secs) => ({ bucket: hex(new Array(32).fill(fill)), vector, guard, answer: { fill }, ttl_secs, now: storedAt });
@@ -385,4 +388,28 @@ test('expired entries are deleted by an alarm, without waiting for another inser
     await new Promise((res) => setTimeout(res, 100));
   }
   assert.deepEqual((await lookup(2)).hit?.answer, { fill: 2 }, 'the live entry is kept');
+});
+
+test('a fresh answer to the same question replaces the stored one, though the embedder gave it another vector', async () => {
+  // Straight to the object, as the worker stores: a provider embedder's vector for one text can
+  // differ in its last bits from one call to the next, past what quantization lets a similarity
+  // tell (scores about 0.999 against itself); the question's id (a hash of its text) does not.
+  const ns = await r.mf.getDurableObjectNamespace('SEMANTIC_CACHE');
+  const cache = ns.get(ns.idFromName('refresh-by-text'));
+  const hex = (bytes) => Buffer.from(bytes).toString('hex');
+  // Unit vectors (the scale makes the int8 values' norm 1), as an embedder's are.
+  const unit = (values) => hex([...new Uint8Array(new Float32Array([1 / Math.hypot(...values)]).buffer), ...values]);
+  const first = unit(new Array(128).fill(10));
+  // The second call's vector: some numbers moved, similarity about 0.99.
+  const second = unit([...new Array(112).fill(10), ...new Array(8).fill([14, 6]).flat()]);
+  const guard = NO_WORDS_GUARD;
+  const now = Math.floor(Date.now() / 1000);
+  const bucket = hex(new Array(32).fill(7));
+  const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
+  const insert = (vector, answer) => call('insert', { bucket, vector, guard, question: 'q-1', answer, ttl_secs: 3600, now });
+  assert.equal((await insert(first, { v: 'old' })).stored, true);
+  assert.equal((await insert(second, { v: 'new' })).stored, true);
+  // Looked up by the first vector, the old answer would score higher than the new one: it is gone.
+  const hit = await call('lookup', { bucket, vector: first, guard, threshold: 0.9, now });
+  assert.deepEqual(hit.hit?.answer, { v: 'new' }, JSON.stringify(hit));
 });
