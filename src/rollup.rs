@@ -66,8 +66,31 @@ pub const CREATE_CIRCUITS: &str = "CREATE TABLE IF NOT EXISTS circuit_openings (
 pub const UPSERT_CIRCUIT: &str = "INSERT INTO circuit_openings VALUES (?, ?, 1)
     ON CONFLICT DO UPDATE SET last_opened = MAX(last_opened, excluded.last_opened), openings = openings + 1";
 
-/// Rows older than this are dropped as new ones arrive.
+/// Rows older than this are dropped: now and then as new ones arrive, and by the ledger's alarm
+/// (see [`next_expiry`]) for a tenant that sends nothing more.
 pub const RETENTION_SECS: i64 = 400 * 86_400;
+
+/// The least time between two of the ledger's retention sweeps by alarm: rows expire an hour
+/// (minute rows a minute) after another, and an alarm each would wake a quiet tenant's ledger
+/// for one row at a time. Rows are kept past their retention by up to this much.
+pub const SWEEP_GAP_SECS: i64 = 86_400;
+
+/// When the next rows of a ledger expire, from its oldest hourly row's hour and oldest minute
+/// row's minute (`None` when it has none of them); `None` when it holds no rows.
+pub fn next_expiry(oldest_hour: Option<i64>, oldest_minute: Option<i64>) -> Option<i64> {
+    [oldest_hour.map(|h| h + RETENTION_SECS + 1), oldest_minute.map(|m| m + MINUTELY_RETENTION_SECS + 1)].into_iter().flatten().min()
+}
+
+/// The statements that drop rows past retention at `now`, with the time each binds.
+pub fn expired_rows(now: i64) -> [(&'static str, i64); 2] {
+    [
+        ("DELETE FROM usage_hourly_v2 WHERE hour < ?", now - RETENTION_SECS),
+        ("DELETE FROM usage_minutely WHERE minute < ?", now - MINUTELY_RETENTION_SECS),
+    ]
+}
+
+/// The oldest hour and minute a ledger's rows hold, for [`next_expiry`].
+pub const OLDEST_ROWS: &str = "SELECT (SELECT MIN(hour) FROM usage_hourly_v2) AS hour, (SELECT MIN(minute) FROM usage_minutely) AS minute";
 
 pub fn nanos(usd: f64) -> i64 {
     (usd * 1e9).round() as i64
@@ -201,14 +224,29 @@ pub const USERS_PER_HOUR: usize = 1_000;
 /// a user's own. Totals stay whole; only the split by user is lost past the bound.
 pub const OTHER_USERS: &str = "(other users)";
 
-/// The columns an hour's rows hold to [`USERS_PER_HOUR`] names each, with the name the rest are
-/// summed under (none a valid tag, nor a catalog model's name).
-const BOUNDED_COLUMNS: [(usize, &str, &str); 5] = [
-    (USER_COLUMN, "user", OTHER_USERS),
-    (FEATURE_COLUMN, "feature", "(other features)"),
-    (TEAM_COLUMN, "team", "(other teams)"),
-    (ENV_COLUMN, "env", "(other environments)"),
-    (MODEL_COLUMN, "model", "(other models)"),
+/// A column an hour's rows hold to [`USERS_PER_HOUR`] names.
+#[derive(Debug)]
+pub struct BoundedColumn {
+    /// Its position in an [`upsert_values`] row.
+    column: usize,
+    /// Its name in the table, and the report filter that names one of its values.
+    pub dim: &'static str,
+    /// The name the rest are summed under: none a valid tag, nor a catalog model's name.
+    pub other: &'static str,
+    /// The field of a report held to one of its values that says how many requests went under
+    /// `other` (see `edge::usage::folded_notes`); the field's name past `other_` names them.
+    pub note_key: &'static str,
+    /// What one of its values is, in that note.
+    pub noun: &'static str,
+}
+
+/// The columns an hour's rows hold to [`USERS_PER_HOUR`] names each.
+pub const BOUNDED_COLUMNS: [BoundedColumn; 5] = [
+    BoundedColumn { column: USER_COLUMN, dim: "user", other: OTHER_USERS, note_key: "other_users", noun: "end user" },
+    BoundedColumn { column: FEATURE_COLUMN, dim: "feature", other: "(other features)", note_key: "other_features", noun: "feature" },
+    BoundedColumn { column: TEAM_COLUMN, dim: "team", other: "(other teams)", note_key: "other_teams", noun: "team" },
+    BoundedColumn { column: ENV_COLUMN, dim: "env", other: "(other environments)", note_key: "other_environments", noun: "environment" },
+    BoundedColumn { column: MODEL_COLUMN, dim: "model", other: "(other models)", note_key: "other_models", noun: "model" },
 ];
 
 /// The query that reads the names an hour's rows hold in `column` (see [`HourNames::load`]).
@@ -218,7 +256,7 @@ pub fn names_of_hour(column: &str) -> String {
 
 /// The bounded columns' names, for [`names_of_hour`] and [`HourNames::load`].
 pub fn bounded_columns() -> impl Iterator<Item = &'static str> {
-    BOUNDED_COLUMNS.iter().map(|(_, name, _)| *name)
+    BOUNDED_COLUMNS.iter().map(|b| b.dim)
 }
 
 /// The start of the hour `unix` falls in: the hour a rollup row is filed under.
@@ -252,7 +290,7 @@ impl HourNames {
     /// The names `column` (one of [`bounded_columns`]) holds in `hour`'s rows.
     pub fn load(&mut self, hour: i64, column: &str, names: impl IntoIterator<Item = String>) {
         self.start(hour);
-        if let Some(i) = BOUNDED_COLUMNS.iter().position(|(_, name, _)| *name == column) {
+        if let Some(i) = BOUNDED_COLUMNS.iter().position(|b| b.dim == column) {
             self.names[i] = names.into_iter().filter(|n| !n.is_empty()).collect();
         }
     }
@@ -286,10 +324,10 @@ pub fn batch_rows<'a>(events: impl IntoIterator<Item = &'a CostEvent>, unix_now:
     let hour = hour_of(unix_now);
     for event in events {
         let mut row = upsert_values(event, unix_now);
-        for (i, (column, _, other)) in BOUNDED_COLUMNS.iter().enumerate() {
-            let filed = matches!(&row[*column], Value::Text(value) if names.file(hour, i, value));
+        for (i, bounded) in BOUNDED_COLUMNS.iter().enumerate() {
+            let filed = matches!(&row[bounded.column], Value::Text(value) if names.file(hour, i, value));
             if !filed {
-                row[*column] = Value::Text(other.to_string());
+                row[bounded.column] = Value::Text(bounded.other.to_string());
             }
         }
         // The minute rows name the feature the hour's rows do.
@@ -464,6 +502,21 @@ pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str])
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_row_is_swept_at_its_expiry_and_not_before() {
+        // Whichever table expires first sets the alarm; the statements then drop exactly it.
+        let (hour, minute) = (1_700_000_000 - 1_700_000_000 % 3600, 1_750_000_000 - 1_750_000_000 % 60);
+        let drops = |at: i64, row: i64, table: usize| row < super::expired_rows(at)[table].1;
+        let at = super::next_expiry(Some(hour), None).unwrap();
+        assert!(drops(at, hour, 0) && !drops(at - 1, hour, 0));
+        let at = super::next_expiry(None, Some(minute)).unwrap();
+        assert!(drops(at, minute, 1) && !drops(at - 1, minute, 1));
+        // The earlier of the two, whichever it is.
+        assert_eq!(super::next_expiry(Some(hour), Some(minute)), Some(hour + super::RETENTION_SECS + 1));
+        assert_eq!(super::next_expiry(Some(minute), Some(minute)), Some(minute + super::MINUTELY_RETENTION_SECS + 1));
+        assert_eq!(super::next_expiry(None, None), None);
+    }
+
     use super::*;
     use crate::events::Attribution;
 

@@ -29,11 +29,9 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), crate::rollup::json_nanos(&r["cost_nanos"]))).collect())
         .unwrap_or_default();
     let f = crate::forecast::forecast(&rows, now);
-    let other_users = super::usage::other_users_note(&stub, month_start, month_end, &filters, &principal.report_scope()).await?;
+    let notes = super::usage::folded_notes(&stub, month_start, month_end, &filters, &principal.report_scope()).await?;
     let filters_json: serde_json::Map<String, serde_json::Value> = filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    http::json(
-        200,
-        &json!({
+    let mut answer = json!({
             "object": "forecast", "tenant": principal.tenant.id, "filters": filters_json, "now": now,
             "month_start": f.month_start, "month_end": f.month_end, "days_in_month": f.days_in_month,
             "elapsed_days": f.elapsed_days, "remaining_days": f.remaining_days, "complete_days": f.complete_days,
@@ -42,8 +40,10 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
             "projected_usd": usd(f.projected_nanos), "low_usd": usd(f.low_nanos), "high_usd": usd(f.high_nanos), "confidence": 0.95,
             "method": "spent + mean daily spend x remaining days; interval +/- 1.96 x sd of the daily totals from the 1st (today as a full day at its pace, weighted by the share of it gone, at least a quarter) x sqrt(remaining days), low end at least spent",
             "daily": f.daily.iter().map(|(start, n)| json!({"start": start, "cost_usd": usd(*n)})).collect::<Vec<_>>(),
-            "other_users": other_users,
-        }),
-        &rc.id_headers(),
-    )
+        });
+    // Every note's field is there, `null` when it has nothing to say (as `other_users` always was).
+    for bounded in &crate::rollup::BOUNDED_COLUMNS {
+        answer[bounded.note_key] = notes.get(bounded.note_key).cloned().unwrap_or(serde_json::Value::Null);
+    }
+    http::json(200, &answer, &rc.id_headers())
 }

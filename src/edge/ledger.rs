@@ -104,6 +104,15 @@ pub struct Ledger {
     /// The stored value must be written with the next change even if it looks unchanged: it
     /// still holds reservations from before they had rows.
     stored_value_stale: std::cell::Cell<bool>,
+    /// The alarm that drops rollup rows past retention.
+    retention_sweep: super::sweep_alarm::SweepAlarm,
+    /// Whether this instance has made sure the sweep is set for the rows it already holds (rows
+    /// from before the sweep existed, of a tenant that sends nothing more, or whose alarm was
+    /// lost): checked on its first call of any kind, a report or an alert evaluation as well.
+    retention_checked: std::cell::Cell<bool>,
+    /// The time of the rollup rows the operation running wrote, if it wrote any (for the
+    /// retention sweep, once they are stored).
+    rows_written_at: std::cell::Cell<Option<i64>>,
     /// Calls still to fail, by operation (`TEST_LEDGER_FAIL`, "/finish:1,/renew:3": integration
     /// tests of the transaction and of the worker's retries; no deployment sets it). A `/finish`
     /// fails midway, after its rollups are written; any other before it changes anything.
@@ -350,6 +359,7 @@ impl Ledger {
         *self.ledger.borrow_mut() = None;
         *self.finished.borrow_mut() = Default::default();
         *self.hour_names.borrow_mut() = Default::default();
+        self.rows_written_at.set(None);
     }
 
     /// Adds a batch of requests to the hourly and minutely rollups (rows that share a key summed
@@ -365,6 +375,9 @@ impl Ledger {
             }
         }
         let (hourly, minutely) = rollup::batch_rows(events.clone(), now, &mut self.hour_names.borrow_mut());
+        if !minutely.is_empty() {
+            self.rows_written_at.set(Some(now));
+        }
         for row in hourly {
             sql.exec(rollup::UPSERT, row.into_iter().map(Self::sql_value).collect::<Vec<_>>())?;
         }
@@ -375,10 +388,37 @@ impl Ledger {
             sql.exec(rollup::UPSERT_CIRCUIT, vec![SqlStorageValue::String(deployment.clone()), SqlStorageValue::Integer(now)])?;
         }
         if now % 97 == 0 {
-            sql.exec("DELETE FROM usage_hourly_v2 WHERE hour < ?", vec![SqlStorageValue::Integer(now - rollup::RETENTION_SECS)])?;
-            sql.exec("DELETE FROM usage_minutely WHERE minute < ?", vec![SqlStorageValue::Integer(now - rollup::MINUTELY_RETENTION_SECS)])?;
+            Self::drop_expired(&sql, now)?;
         }
         Ok(())
+    }
+
+    fn drop_expired(sql: &worker::SqlStorage, now: i64) -> worker::Result<()> {
+        for (statement, before) in rollup::expired_rows(now) {
+            sql.exec(statement, vec![SqlStorageValue::Integer(before)])?;
+        }
+        Ok(())
+    }
+
+    /// The alarm: drops the rows past retention and sets the next sweep for the next to expire.
+    /// Rows are otherwise dropped only as new ones arrive, so a tenant that stops sending (or is
+    /// deleted) would keep its usage past the retention the README states.
+    async fn sweep(&self) -> worker::Result<()> {
+        let now = (js_sys::Date::now() / 1000.0) as i64;
+        self.retention_sweep.sweeping(now);
+        Self::drop_expired(&self.state.storage().sql(), now)?;
+        self.retention_sweep.after_sweep(&self.state.storage(), self.next_expiry()?, now).await
+    }
+
+    /// When the ledger's oldest rollup rows expire (`None`: it holds none).
+    fn next_expiry(&self) -> worker::Result<Option<i64>> {
+        #[derive(Deserialize)]
+        struct Oldest {
+            hour: Option<i64>,
+            minute: Option<i64>,
+        }
+        let oldest: Vec<Oldest> = self.state.storage().sql().exec(rollup::OLDEST_ROWS, None)?.to_array()?;
+        Ok(oldest.first().and_then(|o| rollup::next_expiry(o.hour, o.minute)))
     }
 
     /// The reservations as stored, one row each (see [`Ledger::store`]).
@@ -701,12 +741,26 @@ impl DurableObject for Ledger {
             finished_purged_at: std::cell::Cell::new(0),
             hour_names: RefCell::new(rollup::HourNames::default()),
             stored_value_stale: std::cell::Cell::new(false),
+            retention_sweep: super::sweep_alarm::SweepAlarm::new(rollup::SWEEP_GAP_SECS),
+            retention_checked: std::cell::Cell::new(false),
+            rows_written_at: std::cell::Cell::new(None),
             failures_to_inject: RefCell::new(failures_to_inject(&env)),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let path = req.path();
+        if !self.retention_checked.replace(true) {
+            let checked = match self.next_expiry() {
+                Ok(Some(at)) => self.retention_sweep.no_later_than(&self.state.storage(), at).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            };
+            // Not this call's failure: the next instance checks again.
+            if let Err(e) = checked {
+                worker::console_error!("ledger retention alarm not checked: {e}");
+            }
+        }
         // Bytes, not text: a JS string is copied into wasm a character at a time, and a `/finish`
         // batch is a few hundred KB at a few thousand requests a second (4.5% of the isolate's
         // time in a CPU profile under load; an ArrayBuffer is one copy). Read before the ledger
@@ -779,7 +833,17 @@ impl DurableObject for Ledger {
             ok
         });
         match (committed, outcome) {
-            (Ok(()), Some(Ok(Applied::Reply(reply)))) => Response::from_json(&reply),
+            (Ok(()), Some(Ok(Applied::Reply(reply)))) => {
+                if let Some(at) = self.rows_written_at.take() {
+                    // The minute rows just written are the first to expire. Their batch is
+                    // stored: a failure here is logged, not sent back (the worker would send the
+                    // batch again for nothing), and the next batch tries again.
+                    if let Err(e) = self.retention_sweep.no_later_than(&self.state.storage(), rollup::next_expiry(None, Some(at)).unwrap_or(at)).await {
+                        worker::console_error!("ledger retention alarm not set: {e}");
+                    }
+                }
+                Response::from_json(&reply)
+            }
             (Ok(()), Some(Ok(Applied::Response(response)))) => Ok(response),
             (_, Some(Err(e))) => {
                 self.forget_unstored();
@@ -794,6 +858,11 @@ impl DurableObject for Ledger {
             }
             (Ok(()), None) => Err(worker::Error::RustError("the ledger operation did not run".into())),
         }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.sweep().await?;
+        Response::ok("swept")
     }
 }
 

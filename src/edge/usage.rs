@@ -47,31 +47,39 @@ pub fn report_filters(principal: &super::auth::Principal, url: &worker::Url) -> 
     principal.report_scope().filters(crate::rollup::parse_filters(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?)
 }
 
-/// For a report held to one end user (`user=`, or a key locked to a user tag): how many requests
-/// of the range are filed under `rollup::OTHER_USERS` under the same other filters, and a note
-/// saying so, since hours that named 1,000 users before this one filed its requests there too.
-/// `None` without a user filter, or when there are none. A key locked to its user (`scope`) is
-/// told only that there are some: their count is other users' traffic, outside its slice.
-pub async fn other_users_note(stub: &super::crossings::ObjectStub, from: i64, to: i64, filters: &[(&'static str, String)], scope: &crate::report_scope::ReportScope) -> Result<Option<Value>, ApiError> {
-    if !filters.iter().any(|(dim, _)| *dim == "user") {
-        return Ok(None);
-    }
-    let others: Vec<(&'static str, String)> =
-        filters.iter().map(|(dim, value)| (*dim, if *dim == "user" { crate::rollup::OTHER_USERS.to_string() } else { value.clone() })).collect();
-    let raw = spend::usage(stub, from, to, "", "", &others).await?;
-    let requests: i64 = raw["rows"].as_array().into_iter().flatten().map(|r| r["requests"].as_i64().unwrap_or(0)).sum();
-    let locked = scope.fixes("user");
-    let how_many = if locked { "Some".to_string() } else { requests.to_string() };
-    Ok((requests > 0).then(|| {
+/// For a report held to one end user, feature, team, environment or model (`user=`, ..., or a key
+/// locked to such a tag): for each, how many requests of the range are filed under the name the
+/// rollups sum that column's overflow under (`rollup::BOUNDED_COLUMNS`), under the same other
+/// filters, and a note saying so, since hours that named 1,000 before this one filed its requests
+/// there too; keyed by the column's `note_key` (`other_users`, `other_features`, ...). None for
+/// a column not filtered on, or with no such requests. A key locked to the tag (`scope`) is told
+/// only that there are some: their count is others' traffic, outside its slice.
+pub async fn folded_notes(stub: &super::crossings::ObjectStub, from: i64, to: i64, filters: &[(&'static str, String)], scope: &crate::report_scope::ReportScope) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let mut notes = serde_json::Map::new();
+    for bounded in &crate::rollup::BOUNDED_COLUMNS {
+        if !filters.iter().any(|(dim, _)| *dim == bounded.dim) {
+            continue;
+        }
+        let others: Vec<(&'static str, String)> =
+            filters.iter().map(|(dim, value)| (*dim, if *dim == bounded.dim { bounded.other.to_string() } else { value.clone() })).collect();
+        let raw = spend::usage(stub, from, to, "", "", &others).await?;
+        let requests: i64 = raw["rows"].as_array().into_iter().flatten().map(|r| r["requests"].as_i64().unwrap_or(0)).sum();
+        if requests == 0 {
+            continue;
+        }
+        let locked = scope.fixes(bounded.dim);
+        let how_many = if locked { "Some".to_string() } else { requests.to_string() };
+        let noun = bounded.noun;
         let mut note = json!({"note": format!(
-            "{how_many} requests in this range came from end users past the {} an hour the rollups name apart, summed under '{}': \
-             this user's figures leave out any of theirs among them (the Analytics Engine cost events name every user).",
-            crate::rollup::USERS_PER_HOUR, crate::rollup::OTHER_USERS)});
+            "{how_many} requests in this range were of {noun}s past the {} an hour the rollups name apart, summed under '{}': \
+             this {noun}'s figures leave out any of its own among them (the Analytics Engine cost events name every {noun}).",
+            crate::rollup::USERS_PER_HOUR, bounded.other)});
         if !locked {
             note["requests"] = json!(requests);
         }
-        note
-    }))
+        notes.insert(bounded.note_key.to_string(), note);
+    }
+    Ok(notes)
 }
 
 pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
@@ -139,8 +147,8 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     });
     let mut answer = json!({"object": "usage", "tenant": principal.tenant.id, "from": from, "to": to, "granularity": if granularity.is_empty() { "total" } else { &granularity },
             "group_by": group_by, "dimensions": crate::rollup::DIMENSIONS, "filters": filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "data": data, "totals": totals});
-    if let Some(note) = other_users_note(&stub, from, to, &filters, &principal.report_scope()).await? {
-        answer["other_users"] = note;
+    for (key, note) in folded_notes(&stub, from, to, &filters, &principal.report_scope()).await? {
+        answer[key] = note;
     }
     http::json(200, &answer, &rc.id_headers())
 }

@@ -500,10 +500,11 @@ test('GET /v1/usage reports spend, savings and tokens by tag from the rollups, p
   }
 });
 
-test('an hour of usage names at most 1,000 end users; later ones are summed under (other users)', async () => {
+test('an hour of usage names at most 1,000 end users and features; later ones are summed under (other users) and (other features)', async () => {
   const key = await tenantWithKey('manyusersco', []);
   // Refused requests (an unknown model) are rolled up like any: quick, and no upstream call.
-  const send = (i) => r.chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, { key, headers: { 'x-costrouter-user': `end-user-${i}` } })
+  // Each request has a user and a feature of its own, so both columns pass the bound together.
+  const send = (i) => r.chat({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, { key, headers: { 'x-costrouter-user': `end-user-${i}`, 'x-costrouter-feature': `feature-${i}` } })
     .then((resp) => { assert.equal(resp.status, 404); return resp.arrayBuffer(); });
   const users = 1_005;
   for (let i = 0; i < users; i += 25) await Promise.all(Array.from({ length: Math.min(25, users - i) }, (_, k) => send(i + k)));
@@ -530,8 +531,19 @@ test('an hour of usage names at most 1,000 end users; later ones are summed unde
   }
   const forecast = await (await fetch(`${r.url}/v1/forecast?user=end-user-3`, { headers: { authorization: `Bearer ${key}` } })).json();
   if (hours.size === 1) assert.equal(forecast.other_users.requests, users - 1_000);
+  assert.equal(forUser.other_features, undefined, 'no feature note without a feature filter');
+  // So does one held to a feature (and a forecast), about the features summed apart.
+  for (const path of ['/v1/usage', '/v1/forecast']) {
+    const forFeature = await (await fetch(`${r.url}${path}?feature=feature-3`, { headers: { authorization: `Bearer ${key}` } })).json();
+    assert.equal(forFeature.other_users ?? undefined, undefined, path);
+    if (hours.size === 1) {
+      assert.equal(forFeature.other_features?.requests, users - 1_000, `${path}: ${JSON.stringify(forFeature)}`);
+      assert.match(forFeature.other_features.note, /summed under '\(other features\)'/);
+    }
+  }
   const unfiltered = await (await fetch(`${r.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json();
   assert.equal(unfiltered.other_users, undefined, 'no note without a user filter');
+  assert.equal(unfiltered.other_features, undefined, 'no note without a feature filter');
   // A key locked to that user reads its slice only: told that some requests are filed apart,
   // not how many (other users' traffic).
   const locked = await (await admin('POST', '/admin/keys', { tenant_id: 'manyusersco', name: 'one user', tags: { user: 'end-user-3' }, lock_tags: true })).json();
@@ -637,6 +649,36 @@ test('a /finish batch sent again is applied once, also after the ledger has forg
   assert.equal(await finish(many), 4200);
   assert.equal(await finish(['r-1', 'r-5', 'bulk-7']), 1, 'r-1 (table) and bulk-7 (memory) were applied already');
   assert.equal(await spent(), picos('4.205'));
+});
+
+test('usage rows past their 400 days are dropped by an alarm, without waiting for the tenant to send more', async () => {
+  // A real request's cost event, filed straight into two ledgers of no traffic as if sent 399
+  // and 401 days ago (at a time that is no multiple of 97 s, when a batch drops old rows itself).
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'retention' }] });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  const event = await r.eventFor(resp);
+  const ns = await r.mf.getDurableObjectNamespace('LEDGER');
+  const day = 86_400;
+  const filed = async (name, daysAgo) => {
+    const ledger = ns.get(ns.idFromName(name));
+    let then = Math.floor(Date.now() / 1000) - daysAgo * day;
+    if (then % 97 === 0) then += 1;
+    const finish = await ledger.fetch('https://ledger/finish', { method: 'POST', body: JSON.stringify({ items: [{ request_id: `old-${name}`, key_id: 'key_old', event }], now: then }) });
+    assert.equal(finish.status, 200, await finish.clone().text());
+    return async () => {
+      const usage = await ledger.fetch('https://ledger/usage', { method: 'POST', body: JSON.stringify({ from: then - 7200, to: then + 7200 }) });
+      assert.equal(usage.status, 200);
+      return (await usage.json()).rows.reduce((n, row) => n + row.requests, 0);
+    };
+  };
+  const kept = await filed('retention-399', 399);
+  const expired = await filed('retention-401', 401);
+  const start = Date.now();
+  while ((await expired()) !== 0) {
+    assert.ok(Date.now() - start < 5000, 'the expired row is still stored 5 s later');
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(await kept(), 1, 'a row inside its 400 days is kept (and the event was filed)');
 });
 
 // A ledger's storage on disk, for the tests that restart it: Miniflare keeps one SQLite file per
@@ -856,4 +898,41 @@ test('a request refused after its budget downgrade found nothing that fits does 
   // The search feature's budget downgrades, but a micro-dollar fits no model's worst case.
   await refusalsLeaveTheMinute('downco', { id: 'search', scope: { kind: 'feature', value: 'search' }, window: 'daily', hard_limit: '0.000001', on_hard_limit: 'downgrade' },
     { body: { model: 'gpt-4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }, headers: { 'x-costrouter-feature': 'search' } });
+});
+
+test('rows a ledger held from before its sweep, or whose alarm is later than they expire, are dropped once the ledger next runs', async () => {
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'quiet tenant' }] });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  const event = await r.eventFor(resp);
+  const dir = mkdtempSync(path.join(tmpdir(), 'costrouter-ledger-'));
+  const hourRows = (file) => Number(python('import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nprint(c.execute("SELECT COUNT(*) FROM usage_hourly_v2").fetchone()[0])', file));
+  try {
+    // Filed 399 days ago: kept, with the sweep set for when it expires, a day from now.
+    const first = await persistentLedger(dir, 'quietco');
+    const then = first.now - 399 * 86_400;
+    try {
+      await first.call('finish', { items: [{ request_id: 'quiet-1', key_id: 'key_quiet', event }], now: then });
+    } finally {
+      await first.close();
+    }
+    // Two days older while no router runs, as rows stored before the sweep existed: past their
+    // 400 days, and the alarm still a day away.
+    const file = ledgerFile(dir);
+    python('import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute("UPDATE usage_hourly_v2 SET hour = hour - 172800")\nc.commit()\nc.close()', file);
+    assert.equal(hourRows(file), 1);
+    const second = await persistentLedger(dir, 'quietco');
+    try {
+      // Its first call (a report) finds the row past retention and has it swept.
+      const requests = async () => (await second.call('usage', { from: then - 3 * 86_400, to: then + 86_400 })).rows.reduce((n, row) => n + row.requests, 0);
+      const start = Date.now();
+      while ((await requests()) !== 0) {
+        assert.ok(Date.now() - start < 5000, 'the expired row is still stored 5 s later');
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    } finally {
+      await second.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
