@@ -75,8 +75,14 @@ seed-remote: tools
 	node scripts/seed-kv.mjs --remote
 
 # The dry run runs wrangler's [build] command too: the bundle just built is kept.
+# Also holds the bundle to the Workers Free plan's 3 MiB gzipped ("Your Worker exceeded the size
+# limit of 3 MiB" is a first deploy's failure there, which nothing before it would show).
 deploy-check: tools build/index.js
-	COSTROUTER_BUILD_IF_STALE=1 npx wrangler deploy --dry-run --outdir build/dry-run
+	COSTROUTER_BUILD_IF_STALE=1 npx wrangler deploy --dry-run --outdir build/dry-run > build/dry-run.log 2>&1; status=$$?; cat build/dry-run.log; exit $$status
+	@gzip_kib=$$(sed -n 's/.*gzip: \([0-9.]*\) KiB.*/\1/p' build/dry-run.log | head -1); \
+	if [ -z "$$gzip_kib" ]; then echo "deploy-check: wrangler printed no gzipped size; the Free plan's 3 MiB limit was not checked" >&2; exit 1; fi; \
+	if awk -v k="$$gzip_kib" 'BEGIN { exit !(k > 3072) }'; then echo "deploy-check: the bundle is $$gzip_kib KiB gzipped, over the Workers Free plan's 3,072 KiB (3 MiB): it would deploy on the Paid plan only" >&2; exit 1; fi; \
+	echo "deploy-check: $$gzip_kib KiB gzipped, within the Workers Free plan's 3,072 KiB"
 
 clean:
 	rm -rf build target .wrangler

@@ -60,7 +60,7 @@ if (which === 'trivial') {
     kvNamespaces: ['CONFIG', 'TENANTS'],
     // Bound as in production, so each request pays for writing its cost event (Miniflare's
     // dataset keeps nothing, but the worker's side of the write is the same).
-    analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_events' } },
+    analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_cost_events' } },
     durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true } },
     bindings: { OPENAI_API_KEY: 'sk-bench-upstream', ADMIN_TOKEN: 'bench-admin-token-0123456789' },
   });

@@ -22,7 +22,7 @@ const mf = new Miniflare({
   unsafeDirectSockets: [{ host: '127.0.0.1', port: 9201 }],
   // As in production and under `workerd serve`: no JS worker in front of every outbound fetch.
   stripCfConnectingIp: false,
-  kvNamespaces: ['CONFIG', 'TENANTS'], analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_events' } }, durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true } },
+  kvNamespaces: ['CONFIG', 'TENANTS'], analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_cost_events' } }, durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true } },
   bindings: { OPENAI_API_KEY: 'sk-bench-upstream', ADMIN_TOKEN: 'bench-admin-token-0123456789' },
 });
 await mf.ready;

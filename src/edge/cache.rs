@@ -14,20 +14,22 @@ use super::semantic::Probe;
 
 use crate::cache::CachedAnswer;
 
-const CACHE_URL: &str = "https://response-cache.costrouter.internal/exact/";
-
-fn cache_url(key: &str) -> String {
-    format!("{CACHE_URL}{key}")
+/// The local Cache API's URL for `key`, under the host the request came to: Cloudflare asks
+/// that cache keys use the Worker's own hostname (another, let alone one that never resolves,
+/// costs DNS lookups and latency). Each alias host then keeps its own local copy; KV is shared.
+fn cache_url(host: &str, key: &str) -> String {
+    let host = if host.is_empty() { "response-cache.invalid" } else { host };
+    format!("https://{host}/__costrouter/exact/{key}")
 }
 
-async fn put_local(key: &str, text: &str, ttl_secs: u64) {
+async fn put_local(host: &str, key: &str, text: &str, ttl_secs: u64) {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     // A minute at most: a refreshed answer (no-cache) is written to KV and this location's copy,
     // and other locations read KV again within that minute, as they see every other change.
     let _ = headers.set("cache-control", &format!("public, max-age={}", ttl_secs.min(LOCAL_COPY_SECS)));
     let Ok(resp) = Response::ok(text.to_string()).map(|r| r.with_headers(headers)) else { return };
-    if let Err(e) = Cache::default().put(cache_url(key), resp).await {
+    if let Err(e) = Cache::default().put(cache_url(host, key), resp).await {
         worker::console_warn!("response cache: local put failed: {e}");
     }
 }
@@ -35,10 +37,11 @@ async fn put_local(key: &str, text: &str, ttl_secs: u64) {
 /// Longest life of an entry's copy in a location's local cache (KV holds the entry itself).
 const LOCAL_COPY_SECS: u64 = 60;
 
-/// The stored answer for `key`, if any, readable and within its lifetime.
-pub async fn lookup(env: &Env, key: &str) -> Option<CachedAnswer> {
+/// The stored answer for `key`, if any, readable and within its lifetime (`host`: the one the
+/// request came to).
+pub async fn lookup(env: &Env, host: &str, key: &str) -> Option<CachedAnswer> {
     let now = super::http::now_unix();
-    if let Some(text) = super::crossings::cached_text(&cache_url(key)).await {
+    if let Some(text) = super::crossings::cached_text(&cache_url(host, key)).await {
         if let Ok(answer) = serde_json::from_str::<CachedAnswer>(&text) {
             if answer.is_fresh(now) {
                 return Some(answer);
@@ -51,18 +54,18 @@ pub async fn lookup(env: &Env, key: &str) -> Option<CachedAnswer> {
     // Warm this location for the next hit, for what is left of the entry's life (at most a
     // minute for an entry stored without an expiry).
     let left = answer.remaining_secs(now).map_or(crate::cache::MIN_TTL_SECS, |s| s.max(1) as u64);
-    put_local(key, &text, left).await;
+    put_local(host, key, &text, left).await;
     Some(answer)
 }
 
 /// Stores an answer in both tiers (called after the response has gone).
-pub async fn store(env: &Env, key: &str, answer: &CachedAnswer, ttl_secs: u64) {
+pub async fn store(env: &Env, host: &str, key: &str, answer: &CachedAnswer, ttl_secs: u64) {
     if ttl_secs == 0 {
         return;
     }
     let answer = CachedAnswer { expires_at: Some(answer.stored_at + ttl_secs as i64), ..answer.clone() };
     let Ok(text) = serde_json::to_string(&answer) else { return };
-    put_local(key, &text, ttl_secs).await;
+    put_local(host, key, &text, ttl_secs).await;
     if let Ok(kv) = env.kv("RESPONSE_CACHE") {
         let ttl = ttl_secs.max(crate::cache::MIN_TTL_SECS);
         match kv.put(key, text) {
@@ -80,6 +83,8 @@ pub async fn store(env: &Env, key: &str, answer: &CachedAnswer, ttl_secs: u64) {
 /// the semantic cache is on, the tenant and probe to file it under by meaning.
 #[derive(Clone)]
 pub struct CacheSlot {
+    /// The host the request came to, for the local Cache API's URL.
+    pub host: String,
     pub key: String,
     pub ttl_secs: u64,
     pub semantic: Option<(String, Rc<Probe>)>,
@@ -87,13 +92,14 @@ pub struct CacheSlot {
 
 impl CacheSlot {
     pub fn pending(self, answer: CachedAnswer) -> PendingStore {
-        PendingStore { key: self.key, answer, ttl_secs: self.ttl_secs, semantic: self.semantic }
+        PendingStore { host: self.host, key: self.key, answer, ttl_secs: self.ttl_secs, semantic: self.semantic }
     }
 }
 
 /// An answer waiting to be stored once the response has gone.
 #[derive(Clone)]
 pub struct PendingStore {
+    pub host: String,
     pub key: String,
     pub answer: CachedAnswer,
     pub ttl_secs: u64,
@@ -102,7 +108,7 @@ pub struct PendingStore {
 
 /// Stores a pending answer in the exact cache and, if set, the semantic cache.
 pub async fn store_pending(env: &Env, p: &PendingStore) {
-    store(env, &p.key, &p.answer, p.ttl_secs).await;
+    store(env, &p.host, &p.key, &p.answer, p.ttl_secs).await;
     if let Some((tenant, probe)) = &p.semantic {
         if p.ttl_secs > 0 {
             super::semantic::store(env, tenant, probe, &p.answer, p.ttl_secs).await;

@@ -102,7 +102,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     }
     match outcome {
         Outcome::Route(decision) => {
-            if let Some(hit) = cached_answer(env, rc, &principal, &cfg, &policy, &chat, &decision).await? {
+            if let Some(hit) = cached_answer(env, rc, &req, &principal, &cfg, &policy, &chat, &decision).await? {
                 return cache_hit(env, rc, &principal, &chat, &decision, hit);
             }
             // A tenant recently seen without budgets or limits skips the ledger (and its stub).
@@ -162,9 +162,11 @@ struct CacheHit {
 /// first, then (when the policy turns it on) the semantic cache. On a miss, notes where the
 /// fresh answer is to be stored. With the cache on in the policy, a bypass's reason is kept for
 /// the end of the route reason (`receipt_for`).
+#[allow(clippy::too_many_arguments)]
 async fn cached_answer(
     env: &Env,
     rc: &RequestContext,
+    req: &Request,
     principal: &Principal,
     cfg: &RouterConfig,
     policy: &crate::routing::policy::Policy,
@@ -209,6 +211,7 @@ async fn cached_answer(
     let variant = if demo { Some(format!("{} demo upstream", variant.unwrap_or_default())) } else { variant };
     let scope = crate::cache::answer_scope(&chat.model, &decision.candidates, variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
+    let local_host = req.url().ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();
     // Younger than what the client accepts, and than the policy's TTL now: an entry stored under
     // a longer one (since cut, say for answers gone stale) is not served past the new one.
     let fresh = |stored_at: i64| {
@@ -216,7 +219,7 @@ async fn cached_answer(
         controls.accepts_age(age) && age <= i64::try_from(policy.cache.ttl_secs).unwrap_or(i64::MAX)
     };
     if read {
-        if let Some(answer) = super::cache::lookup(env, &key).await.filter(|a| fresh(a.stored_at)) {
+        if let Some(answer) = super::cache::lookup(env, &local_host, &key).await.filter(|a| fresh(a.stored_at)) {
             return Ok(Some(CacheHit { answer, outcome: "hit-exact", score: None }));
         }
     }
@@ -230,7 +233,7 @@ async fn cached_answer(
     }
     let semantic = probe.map(|probe| (tenant.clone(), Rc::new(probe)));
     *rc.cache_outcome.borrow_mut() = "miss".into();
-    *rc.cache_slot.borrow_mut() = Some(super::cache::CacheSlot { key, ttl_secs, semantic });
+    *rc.cache_slot.borrow_mut() = Some(super::cache::CacheSlot { host: local_host, key, ttl_secs, semantic });
     Ok(None)
 }
 

@@ -98,7 +98,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     kvNamespaces: ['CONFIG', 'TENANTS', 'RESPONSE_CACHE'],
     // As wrangler.toml binds it (Miniflare's dataset keeps nothing): every event is written
     // through the production path, which logs 'cost event not written' if the dataset refuses it.
-    analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_events' } },
+    analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_cost_events' } },
     durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true }, SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true } },
     bindings: {
       ...PROVIDER_KEY_BINDINGS,
