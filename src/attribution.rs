@@ -25,9 +25,10 @@ pub fn valid_tag(value: &str) -> bool {
     !value.is_empty() && value.len() <= TAG_MAX_LEN && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:@/".contains(&b))
 }
 
-fn rule() -> String {
-    format!("1-{TAG_MAX_LEN} characters of letters, digits and - _ . : @ /")
-}
+/// What a tag must be, for messages.
+pub const TAG_RULE: &str = "1-64 characters of letters, digits and - _ . : @ /";
+const _: () = assert!(TAG_MAX_LEN == 64, "TAG_RULE states the length");
+
 
 /// The four tags, by the header that sets each and the `metadata` keys that may.
 const TAGS: [(&str, &[&str]); 4] = [
@@ -75,7 +76,7 @@ pub fn resolve(
         let from_header = match header(header_name) {
             None => None,
             Some(v) if valid_tag(v.trim()) => Some(v.trim().to_string()),
-            Some(_) => return Err(ApiError::invalid_value(header_name, format!("Header '{header_name}' must be {}.", rule()))),
+            Some(_) => return Err(ApiError::invalid_value(header_name, format!("Header '{header_name}' must be {}.", TAG_RULE))),
         };
         let from_metadata = match metadata_keys.iter().find_map(|k| metadata.and_then(|m| m.get(*k)).map(|v| (*k, v))) {
             None => None,
@@ -84,7 +85,7 @@ pub fn resolve(
             // a request it accepts is not refused here; the value is just not a tag.
             Some((_, Value::String(_))) => None,
             Some((k, _)) => {
-                return Err(ApiError::invalid_value(&format!("metadata.{k}"), format!("'metadata.{k}' is an attribution tag and must be a string of {}.", rule())))
+                return Err(ApiError::invalid_value(&format!("metadata.{k}"), format!("'metadata.{k}' is an attribution tag and must be a string of {}.", TAG_RULE)))
             }
         };
         let from_user_field = (i == 3).then(|| body_user.filter(|u| valid_tag(u)).map(str::to_string)).flatten();
@@ -102,7 +103,7 @@ pub fn validate_defaults(tags: &Attribution) -> Result<(), ApiError> {
     for (i, field) in ["feature", "team", "environment", "user"].iter().enumerate() {
         let v = slot(&mut tags.clone(), i).clone();
         if !v.is_empty() && !valid_tag(&v) {
-            return Err(ApiError::invalid_value(&format!("tags.{field}"), format!("'tags.{field}' must be {}.", rule())));
+            return Err(ApiError::invalid_value(&format!("tags.{field}"), format!("'tags.{field}' must be {}.", TAG_RULE)));
         }
     }
     Ok(())

@@ -227,11 +227,11 @@ const EU_COUNTRIES: [&str; 34] = [
     "PT", "RE", "RO", "SE", "SI", "SK", "YT",
 ];
 
-fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
+fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Result<Facts, String> {
     let mut f = Facts::for_chat(req, None);
     f.plan = ctx.plan.clone();
     // Tags as the worker resolves them: `x_costrouter` stands for the headers, then the body's
-    // `metadata`, then its `user` (a tag the worker would refuse is left out here).
+    // `metadata`, then its `user`; a tag the worker would refuse (a 400) is the line's error.
     let header = |name: &str| {
         let value = match name {
             "x-costrouter-feature" => &ctx.feature,
@@ -243,7 +243,12 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
         (!value.is_empty()).then(|| value.clone())
     };
     let no_key_tags = crate::events::Attribution::default();
-    let tags = crate::attribution::resolve(header, req.extra.get("metadata"), req.user.as_deref(), crate::attribution::KeyTags { tags: &no_key_tags, locked: false }).unwrap_or_default();
+    let tags = crate::attribution::resolve(header, req.extra.get("metadata"), req.user.as_deref(), crate::attribution::KeyTags { tags: &no_key_tags, locked: false }).map_err(|e| {
+        match e.param.as_deref().and_then(|p| p.strip_prefix("x-costrouter-")) {
+            Some(tag) => format!("x_costrouter.{tag} (the worker's header x-costrouter-{tag}) must be {}", crate::attribution::TAG_RULE),
+            None => e.message,
+        }
+    })?;
     f.feature = tags.feature;
     f.team = tags.team;
     f.env = tags.environment;
@@ -258,7 +263,7 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Facts {
     // the residency rule. README says so.
     f.location_unknown = !ctx.country.is_empty() && crate::routing::policy::location_unknown(&ctx.country);
     f.hour_utc = ctx.hour_utc;
-    f
+    Ok(f)
 }
 
 /// `line` stands in for the request id the worker draws a split's arm by when a call names no
@@ -274,7 +279,7 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
         }
         None => req,
     };
-    let mut facts = facts_for(req, ctx);
+    let mut facts = facts_for(req, ctx)?;
     // An audit knows the real prompt size from the provider's bill; the text may be abridged.
     if let Some(t) = prompt_tokens {
         facts.prompt_tokens = t;
@@ -581,6 +586,11 @@ mod tests {
             assert!(line["reason"].as_str().unwrap().contains("(sticky per user)"), "{line}");
             assert_eq!(line["candidates"][0], lines[2]["candidates"][0]);
         }
+        // A tag the worker would refuse (a 400) is the line's error, not every tag dropped.
+        let bad = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","team":"Payments Team","tenant":"acme"}}"#;
+        let (_, out) = run_seeded(&["route", "--policy", &example], &format!("{bad}\n"));
+        let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert!(line["error"].as_str().is_some_and(|e| e.starts_with("x_costrouter.team")), "{line}");
     }
 
     #[test]

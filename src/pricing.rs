@@ -149,6 +149,8 @@ impl PriceTable {
             Some(_) => return Err(PricingError::Shape),
             None => root,
         };
+        // Our format keeps its rows under "models"; LiteLLM's file is the rows themselves.
+        let versioned = root.get("models").is_some_and(Value::is_object);
         let mut table = PriceTable::default();
         for (name, entry) in models {
             // LiteLLM's file starts with a "sample_spec" documentation entry.
@@ -157,6 +159,14 @@ impl PriceTable {
             }
             let entry = entry.as_object().ok_or_else(|| field_err(name, "", "must be an object"))?;
             let price = if entry.contains_key("input_cost_per_token") || entry.contains_key("output_cost_per_token") {
+                // In our own document a LiteLLM-shaped row (one copied in) may not carry our
+                // fields too: LiteLLM's reader knows none of them, so `context_window` or
+                // `cached_input` added by hand would be dropped without a word.
+                if versioned {
+                    if let Some(ours) = entry.keys().find(|k| NATIVE_ONLY_FIELDS.contains(&k.as_str())) {
+                        return Err(field_err(name, ours, "is a field of this router's format, in a row priced in LiteLLM's (input_cost_per_token, ...): write the row in one format"));
+                    }
+                }
                 parse_litellm(name, entry)?
             } else if entry.contains_key("litellm_provider") {
                 // A LiteLLM entry priced per image, second or query (image generation, speech,
@@ -332,6 +342,13 @@ fn stated_flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<O
         Some(_) => flag(model, entry, field).map(Some),
     }
 }
+
+/// The fields of [`NATIVE_FIELDS`] LiteLLM's rows do not have (it has the `supports_*` flags,
+/// `mode` and `max_output_tokens` too).
+const NATIVE_ONLY_FIELDS: &[&str] = &[
+    "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount", "context_window", "max_image_tokens",
+    "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes",
+];
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
@@ -587,6 +604,16 @@ mod tests {
         assert!(ours.contains("models.m appears twice"), "{ours}");
         let theirs = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":2e-06},"m":{"input_cost_per_token":3e-06,"output_cost_per_token":4e-06}}"#).unwrap();
         assert_eq!(theirs.get("m").unwrap().base.input, Usd::per_token_from_usd(3e-06).unwrap(), "the last entry counts");
+    }
+
+    #[test]
+    fn a_row_in_litellm_form_may_not_carry_our_fields_in_our_document() {
+        // A LiteLLM row copied in with `context_window` added by hand: LiteLLM's reader would drop it.
+        let mixed = PriceTable::from_json(r#"{"version":1,"models":{"a":{"input_cost_per_token":1e-06,"output_cost_per_token":2e-06,"context_window":1000}}}"#).unwrap_err().to_string();
+        assert!(mixed.contains("context_window") && mixed.contains("one format"), "{mixed}");
+        // Their own flags are fine, and LiteLLM's own file is read as it is.
+        PriceTable::from_json(r#"{"version":1,"models":{"a":{"input_cost_per_token":1e-06,"output_cost_per_token":2e-06,"supports_vision":true,"max_output_tokens":100}}}"#).unwrap();
+        PriceTable::from_json(r#"{"a":{"input_cost_per_token":1e-06,"output_cost_per_token":2e-06,"context_window":1000}}"#).unwrap();
     }
 
     #[test]

@@ -42,13 +42,15 @@ pub fn openai_path(path: &str) -> String {
     }
 }
 
+/// The deployment and endpoint an Azure-style path names. The endpoint is read from the end:
+/// openai-python's `AzureOpenAI` puts the model into the path as it is, so a catalog name with a
+/// `/` (`openrouter/anthropic/claude-3.5-sonnet`) arrives unencoded (openai-node encodes it).
 pub fn azure_deployment_path(path: &str) -> Option<(&str, AzureEndpoint)> {
     let rest = path.strip_prefix("/openai/deployments/")?;
-    let (deployment, endpoint) = rest.split_once('/')?;
-    let endpoint = match endpoint {
-        "chat/completions" => AzureEndpoint::ChatCompletions,
-        "embeddings" => AzureEndpoint::Embeddings,
-        _ => return None,
+    let (deployment, endpoint) = if let Some(d) = rest.strip_suffix("/chat/completions") {
+        (d, AzureEndpoint::ChatCompletions)
+    } else {
+        (rest.strip_suffix("/embeddings")?, AzureEndpoint::Embeddings)
     };
     (!deployment.is_empty()).then_some((deployment, endpoint))
 }
@@ -205,6 +207,9 @@ mod tests {
     fn azure_paths_name_their_deployment() {
         assert_eq!(azure_deployment_path("/openai/deployments/fast/chat/completions"), Some(("fast", AzureEndpoint::ChatCompletions)));
         assert_eq!(azure_deployment_path("/openai/deployments/emb/embeddings"), Some(("emb", AzureEndpoint::Embeddings)));
+        // A model name with slashes, as openai-python's AzureOpenAI sends it (unencoded).
+        assert_eq!(azure_deployment_path("/openai/deployments/openrouter/anthropic/claude-x/chat/completions"), Some(("openrouter/anthropic/claude-x", AzureEndpoint::ChatCompletions)));
+        assert_eq!(azure_deployment_path("/openai/deployments/org/emb/embeddings"), Some(("org/emb", AzureEndpoint::Embeddings)));
         for path in ["/openai/deployments//chat/completions", "/openai/deployments/fast/completions", "/openai/deployments/fast", "/v1/chat/completions"] {
             assert_eq!(azure_deployment_path(path), None, "{path}");
         }

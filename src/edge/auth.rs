@@ -127,7 +127,9 @@ pub async fn authenticate_reader(req: &Request, headers: &RequestHeaders, env: &
             return Err(ApiError::invalid_value("tenant", "'tenant' must be a tenant id (letters, digits, '-', '_')."));
         }
     }
-    let sends_key = headers.has("authorization") || headers.has("api-key");
+    // A key, not any `Authorization`: a browser behind HTTP Basic auth sends that header on every
+    // request, and the dashboard's session must still read.
+    let sends_key = presented_key(headers).is_some();
     let principal = match (sends_key, session_token(req)) {
         (false, Some(token)) => session_principal(env, &token, wanted.as_deref()).await?,
         _ => authenticate(headers, env).await?,

@@ -184,12 +184,14 @@ const BUILT_IN_POLICY: &str = include_str!("../../policies/default.toml");
 /// the catalog (a typo pushed, or a catalog change that removed a model it names), the isolate
 /// keeps the last valid version it had, and without one refuses the tenant's requests. Falling
 /// through to a more general policy would silently drop the tenant's residency and block rules.
-type CachedPolicy = (f64, Option<String>, Rc<Policy>);
+/// The last field: the policy is held over (KV's copy failed to read or to validate), so it is
+/// the only valid copy the isolate has, kept when the cache is trimmed.
+type CachedPolicy = (f64, Option<String>, Rc<Policy>, bool);
 
 pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<Rc<Policy>, ApiError> {
     let cached = POLICIES.with(|c| c.borrow().get(tenant).cloned());
     let ttl = ttl_ms(env);
-    if let Some((_, _, p)) = cached.as_ref().filter(|(at, _, _)| now_ms() - at < ttl) {
+    if let Some((_, _, p, _)) = cached.as_ref().filter(|(at, _, _, _)| now_ms() - at < ttl) {
         return Ok(p.clone());
     }
     let known = &cfg.catalog;
@@ -201,8 +203,8 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                 // Not an absent policy: falling through to a more general one would drop this
                 // tenant's residency and block rules for as long as KV misbehaves.
                 worker::console_error!("the policy {key} could not be read from KV; keeping the last one");
-                let (_, source, last) = cached.ok_or_else(|| ApiError::configuration_unavailable("routing policy"))?;
-                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (stamp_to_retry_soon(env), source, last.clone())));
+                let (_, source, last, _) = cached.ok_or_else(|| ApiError::configuration_unavailable("routing policy"))?;
+                POLICIES.with(|c| c.borrow_mut().insert(tenant.to_string(), (stamp_to_retry_soon(env), source, last.clone(), true)));
                 return Ok(last);
             }
             if let Ok(Some(text)) = read {
@@ -218,31 +220,33 @@ pub async fn policy_for(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<R
                                 worker::console_warn!("policy defect (costrouter policy check refuses it; the rest is served): {defect}");
                             }
                         }
-                        chosen = Some((Some(key), Rc::new(p)));
+                        chosen = Some((Some(key), Rc::new(p), false));
                     }
                     Err(e) => {
                         worker::console_error!("policy rejected: {e}");
                         // Only a valid version of the same policy: the default this isolate
                         // served before the tenant had a policy of its own lacks its rules.
-                        let last_valid = cached.filter(|(_, source, _)| source.as_deref() == Some(key.as_str())).map(|(_, _, p)| p).ok_or_else(|| {
+                        let last_valid = cached.filter(|(_, source, _, _)| source.as_deref() == Some(key.as_str())).map(|(_, _, p, _)| p).ok_or_else(|| {
                             ApiError::configuration(format!("This tenant's routing policy ({key}) failed validation, so no request is routed until it is fixed: {e}"))
                         })?;
-                        chosen = Some((Some(key), last_valid));
+                        chosen = Some((Some(key), last_valid, true));
                     }
                 }
                 break;
             }
         }
     }
-    let (source, policy) = chosen.unwrap_or_else(|| {
-        (None, Rc::new(Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, known).unwrap_or_else(|_| fallback_policy())))
+    let (source, policy, held) = chosen.unwrap_or_else(|| {
+        (None, Rc::new(Policy::from_toml("policies/default.toml", BUILT_IN_POLICY, known).unwrap_or_else(|_| fallback_policy())), false)
     });
     POLICIES.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 10_000 {
-            c.clear();
+            // Trimmed of what KV gives again, not of held-over copies: another tenant's traffic
+            // must not turn a tenant with a broken policy pushed from its last valid one to 500s.
+            c.retain(|_, (_, _, _, held)| *held);
         }
-        c.insert(tenant.to_string(), (now_ms(), source, policy.clone()));
+        c.insert(tenant.to_string(), (now_ms(), source, policy.clone(), held));
     });
     Ok(policy)
 }

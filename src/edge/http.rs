@@ -49,10 +49,6 @@ impl RequestHeaders {
             None => self.live.get(name).ok().flatten(),
         }
     }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
 }
 
 /// What every handler knows about the request, filled in as it becomes known, so that a
@@ -164,8 +160,14 @@ pub fn cors_preflight(headers: &RequestHeaders) -> Response {
     whole_response(204, out, Vec::new())
 }
 
+/// Whether the request's method is one the router routes by: workerd passes others through
+/// (WebDAV's PROPFIND, say), which workers-rs reads as GET.
+pub fn method_known(req: &Request) -> bool {
+    matches!(req.inner().method().to_ascii_uppercase().as_str(), "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS")
+}
+
 /// The method a request is routed by: HEAD as GET (uptime probes send it; the runtime sends no
-/// body with the answer).
+/// body with the answer). Only for a method [`method_known`].
 pub fn routed_method(req: &Request) -> worker::Method {
     match req.method() {
         worker::Method::Head => worker::Method::Get,

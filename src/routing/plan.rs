@@ -49,6 +49,13 @@ pub struct PlanInput<'a> {
 }
 
 pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
+    // A tenant held to some models asks by their names only, under any rule (a block or a canned
+    // answer too): a name of the catalog outside them is no model of theirs (a name that is
+    // none, like `auto`, is left to the policy).
+    let requested = input.facts.model.as_str();
+    if input.catalog.resolve(requested).is_some() && !input.catalog.allows_name(input.allowed_models, requested) {
+        return Err(ApiError::model_not_found(requested));
+    }
     let Some((rule, why)) = policy.first_match(input.facts) else {
         return Err(ApiError::no_route(format!("No rule of policy '{}' matches this request.", policy.name)).retry_cannot_help());
     };
@@ -124,12 +131,6 @@ pub fn expected_reasoning_tokens(reasoning_effort: Option<&str>) -> u64 {
 
 fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
     let requested = input.facts.model.as_str();
-    // A tenant held to some models asks by their names only, whatever the policy routes to: a
-    // name of the catalog outside them is no model of theirs (a name that is none, like `auto`,
-    // is left to the policy).
-    if input.catalog.resolve(requested).is_some() && !input.catalog.allows_name(input.allowed_models, requested) {
-        return Err(ApiError::model_not_found(requested));
-    }
     let baseline_price_key = input.catalog.resolve(requested).map(|m| m.price_key.clone());
     if route.strategy == Strategy::Requested && route.regions.is_empty() {
         let mut d = route_direct(input.catalog, requested, ModelMode::Chat, input.allowed_models, input.usable)?;
@@ -666,6 +667,14 @@ route = { strategy = "requested" }
         assert_eq!((e.status, e.code), (404, "model_not_found"), "savings would be priced against a model the tenant cannot use: {}", e.message);
         assert_eq!(route(run("gpt-4o-mini").unwrap()).candidates[0].model, "gpt-4o-mini");
         assert_eq!(route(run("auto").unwrap()).candidates[0].model, "gpt-4o-mini", "a name that is no model is the policy's to route");
+        // A block or a canned answer too: the name is no model of theirs, whatever the rule does.
+        for action in ["block = \"No.\"", "respond = \"Open 9-5.\""] {
+            let text = format!("version = 1\nname = \"p\"\n[[rules]]\nname = \"any\"\n{action}\n");
+            let policy = Policy::from_toml("t.toml", &text, &cat).unwrap();
+            let facts = Facts { model: "gpt-4o".into(), ..Facts::default() };
+            let e = plan(&policy, &PlanInput { allowed_models: Some(&allowed), ..input(&cat, &prices, &facts) }).unwrap_err();
+            assert_eq!((e.status, e.code), (404, "model_not_found"), "{action}");
+        }
     }
 
     #[test]

@@ -335,6 +335,9 @@ impl Policy {
                 if h[0] > 23 || h[1] > 24 {
                     return Err(err(line, format!("rule '{}': hour_utc is [from, to) with from 0-23 and to 0-24", r.name)));
                 }
+                if h[0] == h[1] {
+                    defects.push(err(line, format!("rule '{}': hour_utc [{}, {}] has equal ends, so it matches no hour", r.name, h[0], h[1])).to_string());
+                }
             }
             for (field, range) in [("difficulty", r.when.difficulty), ("prompt_tokens", r.when.prompt_tokens)] {
                 if let Some(Range { min: Some(min), max: Some(max) }) = range {
@@ -366,6 +369,21 @@ impl Policy {
             ];
             if let Some((field, _)) = lists.iter().find(|(_, len)| *len == Some(0)) {
                 defects.push(err(line, format!("rule '{}': when.{field} is an empty list, which matches nothing; leave it out to match any", r.name)).to_string());
+            }
+            // Values no request carries: a block or residency rule written with "Germany" or
+            // "Payments Team" would load and never fire.
+            let checked: [ValueCheck; 6] = [
+                ("country", &w.country, country_code, "is no country code as Cloudflare gives one (ISO 3166-1 alpha-2, such as \"DE\"; XX and T1 for none and Tor)"),
+                ("continent", &w.continent, |c| CONTINENTS.iter().any(|k| k.eq_ignore_ascii_case(c)), "is none of Cloudflare's continent codes (AF, AN, AS, EU, NA, OC, SA)"),
+                ("feature", &w.feature, tag_or_untagged, TAG_RULE),
+                ("team", &w.team, tag_or_untagged, TAG_RULE),
+                ("env", &w.env, tag_or_untagged, TAG_RULE),
+                ("user", &w.user, tag_or_untagged, TAG_RULE),
+            ];
+            for (field, values, fits, why) in checked {
+                if let Some(v) = values.iter().flatten().find(|v| !fits(v)) {
+                    defects.push(err(line, format!("rule '{}': when.{field} '{v}' {why}, so it never matches", r.name)).to_string());
+                }
             }
             for h in r.when.host.iter().flatten() {
                 if let Some(problem) = host_pattern_problem(h) {
@@ -527,6 +545,27 @@ fn host_matches(pattern: &str, host: &str) -> bool {
         None => pattern == host,
     }
 }
+
+/// A condition's field, its values, whether a value can match, and why not when it cannot.
+type ValueCheck<'a> = (&'static str, &'a Option<Vec<String>>, fn(&str) -> bool, &'static str);
+
+/// `request.cf.continent`'s values.
+const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+
+/// Whether `code` could be `request.cf.country`: two letters (ISO 3166-1 alpha-2, XX for
+/// unknown), or T1 (Tor).
+fn country_code(code: &str) -> bool {
+    (code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic())) || code.eq_ignore_ascii_case("T1")
+}
+
+/// Whether a request's tag could be `value`: a valid tag, or "" (a request with none).
+fn tag_or_untagged(value: &str) -> bool {
+    value.is_empty() || crate::attribution::valid_tag(value)
+}
+
+/// Why a tag condition's value never matches (see [`crate::attribution::TAG_RULE`]).
+const TAG_RULE: &str = "can be no request's tag (a tag is 1-64 characters of letters, digits and - _ . : @ /; \"\" matches untagged requests)";
+const _: () = assert!(crate::attribution::TAG_MAX_LEN == 64, "TAG_RULE states the length");
 
 fn one_of(list: &Option<Vec<String>>, value: &str) -> Option<bool> {
     list.as_ref().map(|l| l.iter().any(|v| v.eq_ignore_ascii_case(value)))
@@ -771,6 +810,21 @@ route = { strategy = "requested" }
         refused(POLICY.replace("when = { feature = [\"search\"] }", "when = { feature = [] }"), "when.feature is an empty list");
         refused(POLICY.replace("when = { model = [\"faq-bot\"] }", "when = { model = [] }"), "when.model is an empty list");
         refused(POLICY.replace("difficulty = { max = 0.4 }", "difficulty = { min = 1.5 }"), "difficulty bounds are between 0 and 1 (got 1.5)");
+        refused(POLICY.replace("when = { feature = [\"search\"] }", "when = { hour_utc = [9, 9] }"), "hour_utc [9, 9] has equal ends, so it matches no hour");
+        // Values no request carries: Cloudflare's codes, and tags as requests can send them.
+        for (when, what) in [
+            ("country = [\"Germany\"]", "when.country 'Germany' is no country code"),
+            ("continent = [\"Europe\"]", "when.continent 'Europe' is none of"),
+            ("team = [\"Payments Team\"]", "when.team 'Payments Team' can be no request's tag"),
+            ("env = [\"prod\", \"staging env\"]", "when.env 'staging env' can be no request's tag"),
+            ("user = [\"Jane Doe\"]", "when.user 'Jane Doe'"),
+        ] {
+            refused(POLICY.replace("when = { feature = [\"search\"] }", &format!("when = {{ {when} }}")), what);
+        }
+        for fine in ["country = [\"de\", \"T1\", \"XX\"]", "continent = [\"eu\"]", "team = [\"\"]", "feature = [\"search:v2\", \"a@b/c\"]"] {
+            let text = POLICY.replace("when = { feature = [\"search\"] }", &format!("when = {{ {fine} }}"));
+            assert!(Policy::from_toml("acme.toml", &text, &Known).unwrap().defects.is_empty(), "{fine}");
+        }
         // A rule added below the one without conditions (the default) never runs.
         let below = format!("{POLICY}\n[[rules]]\nname = \"eu-late\"\nwhen = {{ eu = true }}\nblock = \"no\"\n");
         let default_line = POLICY.lines().position(|l| l == "name = \"default\"").unwrap();

@@ -191,6 +191,11 @@ test('without a session /dashboard is a login form; a bad key gets an error and 
   const ownOrigin = await fetch(`${r.url}/dashboard/login`, { method: 'POST', headers: { ...form, origin: new URL(r.url).origin }, body: `key=${KEYS.acme}`, redirect: 'manual' });
   assert.notEqual(ownOrigin.status, 403, await ownOrigin.clone().text());
   assert.ok(ownOrigin.headers.get('set-cookie'), 'logged in');
+  // Behind a site's HTTP Basic auth the browser sends its Authorization on every request: the
+  // session still reads (only a key, Bearer or api-key, is judged instead of the cookie).
+  const cookie = ownOrigin.headers.get('set-cookie').split(';')[0];
+  const behindBasic = await fetch(`${r.url}/v1/usage`, { headers: { cookie, authorization: 'Basic Zm9vOmJhcg==' } });
+  assert.equal(behindBasic.status, 200, await behindBasic.clone().text());
   await page.close();
 });
 
