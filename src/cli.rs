@@ -115,6 +115,12 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
                     }
                 }
             }
+            // The pricing document the policies were checked against, whose defects fail the check
+            // too (`make seed-remote` pushes it with them).
+            for defect in &prices.defects {
+                failed += 1;
+                w(out, format!("error {}: {defect}", o.pricing.display()))?;
+            }
             Ok(i32::from(failed > 0))
         }
         "route" => {
@@ -243,7 +249,7 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Result<Facts, String> {
         (!value.is_empty()).then(|| value.clone())
     };
     let no_key_tags = crate::events::Attribution::default();
-    let tags = crate::attribution::resolve(header, req.extra.get("metadata"), req.user.as_deref(), crate::attribution::KeyTags { tags: &no_key_tags, locked: false }).map_err(|e| {
+    let tags = crate::attribution::resolve(header, req.extra.get("metadata"), req.end_user(), crate::attribution::KeyTags { tags: &no_key_tags, locked: false }).map_err(|e| {
         match e.param.as_deref().and_then(|p| p.strip_prefix("x-costrouter-")) {
             Some(tag) => format!("x_costrouter.{tag} (the worker's header x-costrouter-{tag}) must be {}", crate::attribution::TAG_RULE),
             None => e.message,
@@ -586,6 +592,11 @@ mod tests {
             assert!(line["reason"].as_str().unwrap().contains("(sticky per user)"), "{line}");
             assert_eq!(line["candidates"][0], lines[2]["candidates"][0]);
         }
+        // `safety_identifier` names the user as `user` does, in the worker as here.
+        let safety = r#"{"model":"gpt-4o","safety_identifier":"u-42","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","tenant":"acme"}}"#;
+        let (_, out) = run_seeded(&["route", "--policy", &example], &format!("{safety}\n"));
+        let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(line["candidates"][0], lines[2]["candidates"][0], "{line}");
         // A tag the worker would refuse (a 400) is the line's error, not every tag dropped.
         let bad = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","team":"Payments Team","tenant":"acme"}}"#;
         let (_, out) = run_seeded(&["route", "--policy", &example], &format!("{bad}\n"));

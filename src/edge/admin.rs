@@ -48,6 +48,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
     let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').filter(|s| !s.is_empty()).collect();
     let rid = rc.id_headers();
     // HEAD is answered as GET, as everywhere else.
+    let method_name = super::http::method_name(&req);
     match (super::http::routed_method(&req), segments.as_slice()) {
         (Method::Put, ["tenants", id]) => {
             let body = read_body(&mut req, &rc.headers, ADMIN_BODY_LIMIT).await?;
@@ -103,21 +104,21 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         }
         (Method::Delete, ["keys", id]) => http::json(200, &revoke_key(&kv, id).await?, &rid),
         // A known path asked with another method: 405 naming the methods it takes.
-        (m, ["tenants", _]) => {
+        (_, ["tenants", _]) => {
             super::http::drain(&mut req).await;
-            Err(ApiError::method_not_allowed(m.as_ref(), &path, "DELETE, GET, HEAD, PUT"))
+            Err(ApiError::method_not_allowed(&method_name, &path, "DELETE, GET, HEAD, PUT"))
         }
-        (m, ["tenants", _, "budgets" | "alerts"]) => {
+        (_, ["tenants", _, "budgets" | "alerts"]) => {
             super::http::drain(&mut req).await;
-            Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET, HEAD, PUT"))
+            Err(ApiError::method_not_allowed(&method_name, &path, "GET, HEAD, PUT"))
         }
-        (m, ["keys"]) => {
+        (_, ["keys"]) => {
             super::http::drain(&mut req).await;
-            Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET, HEAD, POST"))
+            Err(ApiError::method_not_allowed(&method_name, &path, "GET, HEAD, POST"))
         }
-        (m, ["keys", _]) => {
+        (_, ["keys", _]) => {
             super::http::drain(&mut req).await;
-            Err(ApiError::method_not_allowed(m.as_ref(), &path, "PATCH, DELETE"))
+            Err(ApiError::method_not_allowed(&method_name, &path, "PATCH, DELETE"))
         }
         _ => Err(ApiError::not_found_path(&path)),
     }

@@ -138,6 +138,9 @@ fn parse(catalog: &str, pricing: &str) -> Result<(Catalog, PriceTable), String> 
     let catalog = Catalog::from_json(catalog).map_err(|e| e.to_string())?;
     let prices = PriceTable::from_json(pricing).map_err(|e| e.to_string())?;
     catalog.check_prices(&prices).map_err(|e| e.to_string())?;
+    for defect in &prices.defects {
+        worker::console_warn!("pricing defect (costrouter policy check refuses it; the rest is served): {defect}");
+    }
     Ok((catalog, prices))
 }
 

@@ -36,6 +36,7 @@ pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     if req.method() == Method::Post && core::cross_site(header("sec-fetch-site").as_deref(), header("origin").as_deref(), &own_origin) {
         return Err(ApiError::permission_denied("Dashboard logins and logouts from other sites are refused."));
     }
+    let method_name = http::method_name(&req);
     match (path.as_str(), http::routed_method(&req)) {
         ("/dashboard" | "/dashboard/", Method::Get) => page(&req, env).await,
         ("/dashboard/login", Method::Post) => login(req, env, rc).await,
@@ -45,9 +46,9 @@ pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         ("/dashboard/tenants", Method::Get) => tenants(&req, env, rc).await,
         ("/dashboard/app.js", Method::Get) => asset(APP_JS, "text/javascript; charset=utf-8"),
         ("/dashboard/app.css", Method::Get) => asset(APP_CSS, "text/css; charset=utf-8"),
-        ("/dashboard/login" | "/dashboard/logout", m) => Err(ApiError::method_not_allowed(m.as_ref(), &path, "POST")),
-        ("/dashboard" | "/dashboard/" | "/dashboard/session" | "/dashboard/tenants" | "/dashboard/app.js" | "/dashboard/app.css", m) => {
-            Err(ApiError::method_not_allowed(m.as_ref(), &path, "GET"))
+        ("/dashboard/login" | "/dashboard/logout", _) => Err(ApiError::method_not_allowed(&method_name, &path, "POST")),
+        ("/dashboard" | "/dashboard/" | "/dashboard/session" | "/dashboard/tenants" | "/dashboard/app.js" | "/dashboard/app.css", _) => {
+            Err(ApiError::method_not_allowed(&method_name, &path, "GET"))
         }
         (p, _) => Err(ApiError::not_found_path(p)),
     }

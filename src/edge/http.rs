@@ -160,19 +160,26 @@ pub fn cors_preflight(headers: &RequestHeaders) -> Response {
     whole_response(204, out, Vec::new())
 }
 
-/// Whether the request's method is one the router routes by: workerd passes others through
-/// (WebDAV's PROPFIND, say), which workers-rs reads as GET.
-pub fn method_known(req: &Request) -> bool {
-    matches!(req.inner().method().to_ascii_uppercase().as_str(), "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS")
+/// The method a request is routed by: HEAD as GET (uptime probes send it; the runtime sends no
+/// body with the answer). One the router takes nowhere is REPORT, which no route takes: workerd
+/// passes on any method (WebDAV's PROPFIND, say), and workers-rs reads one it does not know as
+/// GET. Messages name the method as sent ([`method_name`]).
+pub fn routed_method(req: &Request) -> worker::Method {
+    use worker::Method;
+    match method_name(req).as_str() {
+        "GET" | "HEAD" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        _ => Method::Report,
+    }
 }
 
-/// The method a request is routed by: HEAD as GET (uptime probes send it; the runtime sends no
-/// body with the answer). Only for a method [`method_known`].
-pub fn routed_method(req: &Request) -> worker::Method {
-    match req.method() {
-        worker::Method::Head => worker::Method::Get,
-        m => m,
-    }
+/// The request's method as sent, upper-cased (workerd passes on only a valid token).
+pub fn method_name(req: &Request) -> String {
+    req.inner().method().to_ascii_uppercase()
 }
 
 impl RequestContext {

@@ -146,11 +146,6 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     if http::has_key_in_query(&req) {
         return Err(ApiError::key_in_query_string());
     }
-    if !http::method_known(&req) {
-        // Its name as sent: workerd only passes on a method that is a valid token.
-        let raw = req.inner().method();
-        return Err(allowed_methods(&path).map_or_else(|| ApiError::not_found_path(&path), |allowed| ApiError::method_not_allowed(&raw, &path, allowed)));
-    }
     match (path.as_str(), method) {
         ("/healthz", Method::Get) => http::json(200, &serde_json::json!({"status": "ok"}), &[]),
         ("/v1/models", Method::Get) => models::list(env, rc).await,
@@ -175,7 +170,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             azure_deployment(req, env, rc, &path).await
         }
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
-        (p, m) => Err(allowed_methods(p).map_or_else(|| ApiError::not_found_path(p), |allowed| ApiError::method_not_allowed(m.as_ref(), p, allowed))),
+        (p, _) => Err(allowed_methods(p).map_or_else(|| ApiError::not_found_path(p), |allowed| ApiError::method_not_allowed(&http::method_name(&req), p, allowed))),
     }
 }
 
@@ -187,8 +182,6 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         p if p.starts_with("/v1/models/") => Some("GET"),
         "/v1/chat/completions" | "/v1/embeddings" => Some("POST"),
         p if crate::api::azure_deployment_path(p).is_some() => Some("POST"),
-        p if p.starts_with("/admin/") => Some("GET, POST, PUT, PATCH, DELETE"),
-        p if p == "/dashboard" || p.starts_with("/dashboard/") => Some("GET, POST"),
         _ => None,
     }
 }

@@ -394,4 +394,27 @@ mod tests {
         assert_eq!(judge(&json!({"choices": [good.clone(), good]}), &req(SCHEMA), None, None), Verdict::Accept);
         assert_eq!(judge(&json!({"choices": []}), &req(""), None, None), Verdict::Escalate("no choices".into()));
     }
+
+    #[test]
+    fn edges_of_the_judgement() {
+        // Reasoning counted as 0 tokens is no cap spent on reasoning: cut JSON is kept.
+        let capped = req(r#","max_tokens":5,"response_format":{"type":"json_object"}"#);
+        let mut unreasoned = answer(r#"{"label": "sp"#, "length");
+        unreasoned["usage"] = json!({"completion_tokens": 5, "completion_tokens_details": {"reasoning_tokens": 0}});
+        assert_eq!(judge(&unreasoned, &capped, None, None), Verdict::Accept);
+        // JSON mode wants an object: an array or a number is JSON and still escalates.
+        for not_object in ["[1, 2]", "42"] {
+            assert_eq!(judge(&answer(not_object, "stop"), &req(r#","response_format":{"type":"json_object"}"#), None, None), Verdict::Escalate("answer is not a JSON object".into()));
+        }
+        // A mean logprob exactly at the threshold is confident enough.
+        let at = json!({"choices":[{"message":{"role":"assistant","content":"yes"},"finish_reason":"stop","logprobs":{"content":[{"token":"yes","logprob":-1.0}]}}]});
+        assert_eq!(judge(&at, &req(""), Some(-1.0), None), Verdict::Accept);
+        // anyOf is met by any one alternative; a list of types by any one of them.
+        let any_of = json!({"anyOf": [{"type": "string"}, {"type": "integer"}]});
+        assert_eq!(check_schema(&json!(3), &any_of, "$"), Ok(()));
+        assert_eq!(check_schema(&json!(true), &any_of, "$"), Err("$ matches none of anyOf".into()));
+        let nullable = json!({"type": ["string", "null"]});
+        assert_eq!(check_schema(&Value::Null, &nullable, "$"), Ok(()));
+        assert_eq!(check_schema(&json!(5), &nullable, "$"), Err("$ should be string or null".into()));
+    }
 }

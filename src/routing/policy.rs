@@ -373,8 +373,8 @@ impl Policy {
             // Values no request carries: a block or residency rule written with "Germany" or
             // "Payments Team" would load and never fire.
             let checked: [ValueCheck; 6] = [
-                ("country", &w.country, country_code, "is no country code as Cloudflare gives one (ISO 3166-1 alpha-2, such as \"DE\"; XX and T1 for none and Tor)"),
-                ("continent", &w.continent, |c| CONTINENTS.iter().any(|k| k.eq_ignore_ascii_case(c)), "is none of Cloudflare's continent codes (AF, AN, AS, EU, NA, OC, SA)"),
+                ("country", &w.country, country_code, "is no country code as Cloudflare gives one (ISO 3166-1 alpha-2, such as \"DE\"; XX and T1 for none and Tor, \"\" for a request without request.cf)"),
+                ("continent", &w.continent, |c| c.is_empty() || CONTINENTS.iter().any(|k| k.eq_ignore_ascii_case(c)), "is none of Cloudflare's continent codes (AF, AN, AS, EU, NA, OC, SA, T1; \"\" for a request without request.cf)"),
                 ("feature", &w.feature, tag_or_untagged, TAG_RULE),
                 ("team", &w.team, tag_or_untagged, TAG_RULE),
                 ("env", &w.env, tag_or_untagged, TAG_RULE),
@@ -549,13 +549,13 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 /// A condition's field, its values, whether a value can match, and why not when it cannot.
 type ValueCheck<'a> = (&'static str, &'a Option<Vec<String>>, fn(&str) -> bool, &'static str);
 
-/// `request.cf.continent`'s values.
-const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+/// `request.cf.continent`'s values (T1, Tor, as Cloudflare's rules language lists it).
+const CONTINENTS: [&str; 8] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA", "T1"];
 
 /// Whether `code` could be `request.cf.country`: two letters (ISO 3166-1 alpha-2, XX for
-/// unknown), or T1 (Tor).
+/// unknown), T1 (Tor), or "" (a request without `request.cf`, as a service binding's).
 fn country_code(code: &str) -> bool {
-    (code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic())) || code.eq_ignore_ascii_case("T1")
+    code.is_empty() || (code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic())) || code.eq_ignore_ascii_case("T1")
 }
 
 /// Whether a request's tag could be `value`: a valid tag, or "" (a request with none).
@@ -821,7 +821,7 @@ route = { strategy = "requested" }
         ] {
             refused(POLICY.replace("when = { feature = [\"search\"] }", &format!("when = {{ {when} }}")), what);
         }
-        for fine in ["country = [\"de\", \"T1\", \"XX\"]", "continent = [\"eu\"]", "team = [\"\"]", "feature = [\"search:v2\", \"a@b/c\"]"] {
+        for fine in ["country = [\"de\", \"T1\", \"XX\", \"\"]", "continent = [\"eu\", \"T1\", \"\"]", "team = [\"\"]", "feature = [\"search:v2\", \"a@b/c\"]"] {
             let text = POLICY.replace("when = { feature = [\"search\"] }", &format!("when = {{ {fine} }}"));
             assert!(Policy::from_toml("acme.toml", &text, &Known).unwrap().defects.is_empty(), "{fine}");
         }
