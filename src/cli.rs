@@ -53,8 +53,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
 /// `route` and `audit` answer for a policy with defects as the worker serves it (it logs them and
 /// loads the rest), and say on standard error what `policy check` would fail on, so their output
 /// (JSON lines, a report) stays as it is.
-fn warn_of_defects(policy: &Policy) {
-    for defect in &policy.defects {
+fn warn_of_defects(policy: &Policy, prices: &PriceTable) {
+    for defect in policy.defects.iter().chain(&prices.defects) {
         eprintln!("warning {defect} (`costrouter policy check` fails on this; the worker serves the policy as loaded)");
     }
 }
@@ -125,7 +125,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
         }
         "route" => {
             let policy = load_policy(o.policy.as_deref().ok_or("route needs --policy FILE")?, &catalog)?;
-            warn_of_defects(&policy);
+            warn_of_defects(&policy, &prices);
             // From a file named on the command line, else standard input, a line at a time (a
             // pipe from a log is answered as it goes).
             let mut file_input;
@@ -153,7 +153,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
         }
         _ => {
             let policy = load_policy(o.policy.as_deref().ok_or("audit needs --policy FILE")?, &catalog)?;
-            warn_of_defects(&policy);
+            warn_of_defects(&policy, &prices);
             let file = match o.positional.as_slice() {
                 [file] => file,
                 [] => return Err(format!("audit needs a calls.jsonl file\n{USAGE}")),
@@ -517,6 +517,15 @@ mod tests {
         let (code, out) = run_seeded(&["policy", "check", &bad_path], "");
         assert_eq!(code, 1, "{out}");
         assert!(out.starts_with("error ") && out.contains("bad.toml:3: rule 'r': when.feature is an empty list"), "{out}");
+        // So does a pricing defect: a LiteLLM-shaped row of our document with one of our fields.
+        let mut pricing: Value = serde_json::from_str(&std::fs::read_to_string(here("kv-seed/pricing.json")).unwrap()).unwrap();
+        pricing["models"]["copied-row"] = serde_json::json!({"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "context_window": 1000});
+        let mixed = dir.join("pricing.json");
+        std::fs::write(&mixed, pricing.to_string()).unwrap();
+        let (catalog, mixed) = (here("kv-seed/catalog.json"), mixed.display().to_string());
+        let (code, out) = run_cli(&["policy", "check", &here("policies/default.toml"), "--catalog", &catalog, "--pricing", &mixed], "");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("error ") && out.contains("\"copied-row\"") && out.contains("context_window"), "{out}");
 
         // In a folder, a file's name is its tenant: one no tenant id matches is never used. A
         // file named on its own is only checked.
@@ -596,6 +605,7 @@ mod tests {
         let safety = r#"{"model":"gpt-4o","safety_identifier":"u-42","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","tenant":"acme"}}"#;
         let (_, out) = run_seeded(&["route", "--policy", &example], &format!("{safety}\n"));
         let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert!(line["reason"].as_str().unwrap().contains("(sticky per user)"), "{line}");
         assert_eq!(line["candidates"][0], lines[2]["candidates"][0], "{line}");
         // A tag the worker would refuse (a 400) is the line's error, not every tag dropped.
         let bad = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x_costrouter":{"feature":"search","team":"Payments Team","tenant":"acme"}}"#;

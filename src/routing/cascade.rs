@@ -417,4 +417,27 @@ mod tests {
         assert_eq!(check_schema(&Value::Null, &nullable, "$"), Ok(()));
         assert_eq!(check_schema(&json!(5), &nullable, "$"), Err("$ should be string or null".into()));
     }
+
+    #[test]
+    fn every_schema_type_const_and_open_object_is_checked() {
+        let typed = |t: &str, v: Value| check_schema(&v, &json!({"type": t}), "$").is_ok();
+        for (t, good, bad) in [
+            ("object", json!({}), json!([])),
+            ("array", json!([]), json!({})),
+            ("string", json!("s"), json!(1)),
+            ("boolean", json!(false), json!("false")),
+            ("null", Value::Null, json!(0)),
+            ("number", json!(2.5), json!("2.5")),
+            ("integer", json!(3), json!(2.5)),
+        ] {
+            assert!(typed(t, good.clone()), "{t} takes {good}");
+            assert!(!typed(t, bad.clone()), "{t} refuses {bad}");
+        }
+        assert!(typed("integer", json!(3.0)) && typed("integer", json!(-7)), "a whole number written as a float, or negative");
+        assert_eq!(check_schema(&json!("b"), &json!({"const": "a"}), "$"), Err("$ should be \"a\"".into()));
+        assert_eq!(check_schema(&json!("a"), &json!({"const": "a"}), "$"), Ok(()));
+        // Extra properties pass unless additionalProperties is false.
+        let open = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        assert_eq!(check_schema(&json!({"a": "x", "b": 1}), &open, "$"), Ok(()));
+    }
 }
