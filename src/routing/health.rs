@@ -306,6 +306,12 @@ mod tests {
         b.record_success(k, AnswerKind::Whole, 80.0, 1100.0);
         assert_eq!(b.latency_ms(k, AnswerKind::Whole, 1100.0), Some((80.0, true)), "started afresh, not averaged with what it was");
         assert_eq!(b.latency_ms("never/seen", AnswerKind::Whole, 0.0), None);
+        // At a clock's real times (milliseconds since 1970) the same: a sample 10 ms after the
+        // last is averaged with it.
+        let now = 1.8e12;
+        b.record_success("late/x", AnswerKind::Whole, 100.0, now);
+        b.record_success("late/x", AnswerKind::Whole, 300.0, now + 10.0);
+        assert_eq!(b.latency_ms("late/x", AnswerKind::Whole, now + 20.0), Some((200.0, true)));
         // Failures without end stay in range (at most the probe timeout).
         for t in 0..5000 {
             b.record_failure(k, 1100.0 + t as f64 * 0.1);
@@ -392,5 +398,7 @@ mod tests {
         assert_eq!(snap[0].0, "a/y");
         let v = serde_json::to_value(&snap[1].1).unwrap();
         assert_eq!(v["breaker"]["state"], "closed");
+        b.record_success("b/x", AnswerKind::Stream, 10.0, 1.0);
+        assert_eq!(b.snapshot()[1].1.successes, 2, "each success counted");
     }
 }
