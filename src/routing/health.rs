@@ -378,9 +378,16 @@ mod tests {
         assert_eq!(b.admit(k, 31_000.0), Admission::Refuse { retry_in_ms: MAX_HOLD_MS - 1_000.0, held_by: Some(503) });
         assert_eq!(serde_json::to_value(&b.snapshot()[0].1).unwrap()["held"], serde_json::json!({"until_ms": 89_000.0, "status": 503}));
         assert_eq!(b.admit(k, 89_000.0), Admission::Allow);
-        // "Retry at once" holds nothing.
-        b.record_wait(k, 429, 0.0, 100_000.0);
-        assert_eq!(b.admit(k, 100_000.0), Admission::Allow);
+        // A longer wait does lengthen a shorter hold.
+        b.record_wait(k, 429, 1_000.0, 90_000.0);
+        b.record_wait(k, 503, 4_000.0, 90_000.0);
+        assert_eq!(b.admit(k, 91_000.0), Admission::Refuse { retry_in_ms: 3_000.0, held_by: Some(503) });
+        assert_eq!(b.admit(k, 94_000.0), Admission::Allow);
+        // "Retry at once" holds nothing, nor does a wait that is no number.
+        for wait in [0.0, f64::INFINITY, f64::NAN] {
+            b.record_wait(k, 429, wait, 100_000.0);
+            assert_eq!(b.admit(k, 100_000.0), Admission::Allow, "{wait}");
+        }
         // A hold outlasts an open breaker's cooldown, and the breaker still opens by its count.
         let mut b = HealthBoard::new(BreakerConfig { failure_threshold: 1, cooldown_ms: 1_000.0, ..BreakerConfig::default() });
         assert!(b.record_failure(k, 0.0));
@@ -400,5 +407,7 @@ mod tests {
         assert_eq!(v["breaker"]["state"], "closed");
         b.record_success("b/x", AnswerKind::Stream, 10.0, 1.0);
         assert_eq!(b.snapshot()[1].1.successes, 2, "each success counted");
+        b.record_failure("a/y", 1.0);
+        assert_eq!(b.snapshot()[0].1.failures, 2, "each failure counted");
     }
 }
