@@ -58,7 +58,12 @@ fuzz_target!(|input: &[u8]| {
         answer.encode_base64();
         answer.report_tokens(7);
         let written = answer.into_bytes();
-        assert!(serde_json::from_slice::<serde_json::Value>(&written).is_ok_and(|v| v.is_object()), "{} wrote embeddings that are not an object", provider.id);
+        // What the provider wrote is passed on where it is not rewritten: a number past f64's
+        // range, which serde_json refuses (JavaScript reads it as Infinity), stays one. So the
+        // answer must read back whenever the provider's did.
+        if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
+            assert!(serde_json::from_slice::<serde_json::Value>(&written).is_ok_and(|v| v.is_object()), "{} wrote embeddings that are not an object", provider.id);
+        }
     }
     // Usage as each wire format reports it, from whatever JSON the body holds.
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {

@@ -244,12 +244,23 @@ fn write_raw_vector(out: &mut Vec<u8>, embedding: Option<&RawValue>, base64: boo
         return;
     };
     if base64 && raw.get().starts_with('[') {
-        if let Ok(numbers) = serde_json::from_str::<Vec<f32>>(raw.get()) {
+        if let Some(numbers) = serde_json::from_str::<Vec<f32>>(raw.get()).ok().or_else(|| floats_past_range(raw.get())) {
             write_vector(out, &numbers, true);
             return;
         }
     }
     out.extend_from_slice(raw.get().as_bytes());
+}
+
+/// An array of numbers some of which are past a float's range (`-2e97431`, which serde_json
+/// refuses and JavaScript's `JSON.parse` reads as -Infinity), read as JavaScript would, so that a
+/// client that asked for base64 gets base64 rather than the provider's text.
+fn floats_past_range(text: &str) -> Option<Vec<f32>> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    inner.split(',').map(|n| n.trim().parse::<f32>().ok()).collect()
 }
 
 fn write_vector(out: &mut Vec<u8>, vector: &[f32], base64: bool) {
@@ -310,6 +321,12 @@ mod tests {
         let mut encoded = raw(floats.clone());
         encoded.encode_base64();
         assert_eq!(body(encoded)["data"][0]["embedding"], "AACAPwAAAMA=");
+        // A number past a float's range (found by fuzzing): base64 still, of -Infinity as
+        // JavaScript reads it, not the provider's text, which serde_json cannot read back.
+        let past = br#"{"data": [{"embedding": [1.0, -0.2E97431]}], "usage": {"total_tokens": 3}}"#.to_vec();
+        let mut past = crate::providers::openai::embeddings_answer("openai", past).unwrap();
+        past.encode_base64();
+        assert_eq!(body(past)["data"][0]["embedding"], "AACAPwAAgP8=");
         // Already base64: as it came.
         let b64 = json!({"data": [{"embedding": "AACAPwAAAMA="}], "usage": {"total_tokens": 3}});
         let mut same = raw(b64.clone());
