@@ -104,12 +104,10 @@ pub struct Ledger {
     /// The stored value must be written with the next change even if it looks unchanged: it
     /// still holds reservations from before they had rows.
     stored_value_stale: std::cell::Cell<bool>,
-    /// The alarm that drops rollup rows past retention.
+    /// The alarm that drops rollup rows past retention, made sure of on the instance's first
+    /// call of any kind, a report or an alert evaluation as well (rows from before the sweep
+    /// existed, of a tenant that sends nothing more, or whose alarm was lost).
     retention_sweep: super::sweep_alarm::SweepAlarm,
-    /// Whether this instance has made sure the sweep is set for the rows it already holds (rows
-    /// from before the sweep existed, of a tenant that sends nothing more, or whose alarm was
-    /// lost): checked on its first call of any kind, a report or an alert evaluation as well.
-    retention_checked: std::cell::Cell<bool>,
     /// The time of the rollup rows the operation running wrote, if it wrote any (for the
     /// retention sweep, once they are stored).
     rows_written_at: std::cell::Cell<Option<i64>>,
@@ -742,7 +740,6 @@ impl DurableObject for Ledger {
             hour_names: RefCell::new(rollup::HourNames::default()),
             stored_value_stale: std::cell::Cell::new(false),
             retention_sweep: super::sweep_alarm::SweepAlarm::new(rollup::SWEEP_GAP_SECS),
-            retention_checked: std::cell::Cell::new(false),
             rows_written_at: std::cell::Cell::new(None),
             failures_to_inject: RefCell::new(failures_to_inject(&env)),
         }
@@ -750,10 +747,9 @@ impl DurableObject for Ledger {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let path = req.path();
-        if !self.retention_checked.replace(true) {
+        if self.retention_sweep.first_call() {
             let checked = match self.next_expiry() {
-                Ok(Some(at)) => self.retention_sweep.no_later_than(&self.state.storage(), at).await,
-                Ok(None) => Ok(()),
+                Ok(at) => self.retention_sweep.no_later_than(&self.state.storage(), at).await,
                 Err(e) => Err(e),
             };
             // Not this call's failure: the next instance checks again.
@@ -838,7 +834,7 @@ impl DurableObject for Ledger {
                     // The minute rows just written are the first to expire. Their batch is
                     // stored: a failure here is logged, not sent back (the worker would send the
                     // batch again for nothing), and the next batch tries again.
-                    if let Err(e) = self.retention_sweep.no_later_than(&self.state.storage(), rollup::next_expiry(None, Some(at)).unwrap_or(at)).await {
+                    if let Err(e) = self.retention_sweep.no_later_than(&self.state.storage(), rollup::next_expiry(None, Some(at))).await {
                         worker::console_error!("ledger retention alarm not set: {e}");
                     }
                 }

@@ -66,9 +66,6 @@ pub struct SemanticCache {
     indexes: RefCell<Option<HashMap<usize, SemanticIndex>>>,
     /// The alarm that sweeps expired entries.
     sweep: SweepAlarm,
-    /// Whether this instance has made sure a sweep is set for what it already stores (entries
-    /// from before alarms were set, or whose alarm was lost).
-    sweep_checked: Cell<bool>,
     /// How many rows `semantic_entries` holds, as this instance counts them (`None`: not counted
     /// yet): counted once per instance, then kept by its inserts and deletes. A `COUNT(*)` on
     /// every insert read the whole table each time, up to `MAX_ENTRIES` rows billed as read.
@@ -239,21 +236,20 @@ impl SemanticCache {
         struct Same {
             id: i64,
         }
-        let mut same: Vec<Same> = self
+        // By its exact row, or by its text whatever vector the embedder gave it this time (no
+        // `question`, from an older worker: NULL, which equals nothing).
+        let same: Vec<Same> = self
             .sql()
             .exec(
-                "SELECT id FROM semantic_entries WHERE bucket = ? AND vector = ? AND guard = ?",
-                vec![SqlStorageValue::String(b.bucket.clone()), SqlStorageValue::String(b.vector.clone()), SqlStorageValue::String(b.guard.clone())],
+                "SELECT id FROM semantic_entries WHERE bucket = ?1 AND ((vector = ?2 AND guard = ?3) OR question = ?4)",
+                vec![
+                    SqlStorageValue::String(b.bucket.clone()),
+                    SqlStorageValue::String(b.vector.clone()),
+                    SqlStorageValue::String(b.guard.clone()),
+                    b.question.clone().map_or(SqlStorageValue::Null, SqlStorageValue::String),
+                ],
             )?
             .to_array()?;
-        // The same text, whatever vector the embedder gave it this time.
-        if let Some(question) = &b.question {
-            let by_text: Vec<Same> = self
-                .sql()
-                .exec("SELECT id FROM semantic_entries WHERE bucket = ? AND question = ?", vec![SqlStorageValue::String(b.bucket.clone()), SqlStorageValue::String(question.clone())])?
-                .to_array()?;
-            same.extend(by_text.into_iter().filter(|s| !same.iter().any(|t| t.id == s.id)).collect::<Vec<_>>());
-        }
         self.forget(&same.into_iter().map(|s| (s.id, b.bucket.clone())).collect::<Vec<_>>())?;
         let near = self.indexes.borrow().as_ref().and_then(|ix| ix.get(&vector.dims())).and_then(|ix| ix.best_match(&bucket, &vector, &guard, SAME_QUESTION));
         if let Some((old, _)) = near {
@@ -302,21 +298,8 @@ impl SemanticCache {
         }
         let gone: Vec<(i64, String)> = gone.into_iter().map(|g| (g.id, g.bucket)).collect();
         self.forget(&gone)?;
-        self.sweep_no_later_than(b.now + b.ttl_secs).await?;
+        self.sweep.no_later_than(&self.state.storage(), Some(b.now + b.ttl_secs)).await?;
         Response::from_json(&json!({"stored": true, "entry": id, "evicted": gone.len()}))
-    }
-
-    /// Makes sure an alarm will sweep an entry expiring at `expires_at` (unix seconds).
-    async fn sweep_no_later_than(&self, expires_at: i64) -> worker::Result<()> {
-        self.sweep.no_later_than(&self.state.storage(), expires_at).await
-    }
-
-    /// A sweep for the earliest expiry stored, unless one is set already.
-    async fn ensure_sweep_set(&self) -> worker::Result<()> {
-        match self.earliest_expiry()? {
-            Some(at) => self.sweep_no_later_than(at).await,
-            None => Ok(()),
-        }
     }
 
     fn earliest_expiry(&self) -> worker::Result<Option<i64>> {
@@ -362,12 +345,12 @@ impl DurableObject for SemanticCache {
                 worker::console_error!("semantic table not created: {e}");
             }
         }
-        SemanticCache { state, indexes: RefCell::new(None), sweep: SweepAlarm::new(SWEEP_GAP_SECS), sweep_checked: Cell::new(false), entries: Cell::new(None) }
+        SemanticCache { state, indexes: RefCell::new(None), sweep: SweepAlarm::new(SWEEP_GAP_SECS), entries: Cell::new(None) }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        if !self.sweep_checked.replace(true) {
-            self.ensure_sweep_set().await?;
+        if self.sweep.first_call() {
+            self.sweep.no_later_than(&self.state.storage(), self.earliest_expiry()?).await?;
         }
         let text = req.text().await.unwrap_or_default();
         match req.path().as_str() {

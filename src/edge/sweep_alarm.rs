@@ -14,16 +14,26 @@ pub struct SweepAlarm {
     /// When the last sweep ran (unix seconds; 0: not in this instance's life).
     swept_at: Cell<i64>,
     gap_secs: i64,
+    /// Whether this instance has made sure the alarm is set for what it already stores (rows from
+    /// before alarms were set, or whose alarm was lost): see [`SweepAlarm::first_call`].
+    checked: Cell<bool>,
 }
 
 impl SweepAlarm {
     pub fn new(gap_secs: i64) -> SweepAlarm {
-        SweepAlarm { set_for: Cell::new(None), swept_at: Cell::new(0), gap_secs }
+        SweepAlarm { set_for: Cell::new(None), swept_at: Cell::new(0), gap_secs, checked: Cell::new(false) }
     }
 
-    /// Makes sure the alarm goes off for what expires at `expires_at` (unix seconds): soon after
-    /// it, but not sooner than the gap after the last sweep.
-    pub async fn no_later_than(&self, storage: &Storage, expires_at: i64) -> worker::Result<()> {
+    /// True on the instance's first call only: the object then makes sure the alarm is set for
+    /// the earliest expiry it stores ([`SweepAlarm::no_later_than`]).
+    pub fn first_call(&self) -> bool {
+        !self.checked.replace(true)
+    }
+
+    /// Makes sure the alarm goes off for what expires at `expires_at` (unix seconds; `None`:
+    /// nothing): soon after it, but not sooner than the gap after the last sweep.
+    pub async fn no_later_than(&self, storage: &Storage, expires_at: Option<i64>) -> worker::Result<()> {
+        let Some(expires_at) = expires_at else { return Ok(()) };
         let at = expires_at.max(self.swept_at.get() + self.gap_secs);
         if self.set_for.get().is_none() {
             // A restarted instance does not know the alarm its previous life set.

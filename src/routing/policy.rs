@@ -372,13 +372,14 @@ impl Policy {
             }
             // Values no request carries: a block or residency rule written with "Germany" or
             // "Payments Team" would load and never fire.
+            let not_a_tag = format!("can be no request's tag (a tag is {}; \"\" matches untagged requests)", crate::attribution::TAG_RULE);
             let checked: [ValueCheck; 6] = [
                 ("country", &w.country, country_code, "is no country code as Cloudflare gives one (ISO 3166-1 alpha-2, such as \"DE\"; XX and T1 for none and Tor, \"\" for a request without request.cf)"),
                 ("continent", &w.continent, |c| c.is_empty() || CONTINENTS.iter().any(|k| k.eq_ignore_ascii_case(c)), "is none of Cloudflare's continent codes (AF, AN, AS, EU, NA, OC, SA, T1; \"\" for a request without request.cf)"),
-                ("feature", &w.feature, tag_or_untagged, TAG_RULE),
-                ("team", &w.team, tag_or_untagged, TAG_RULE),
-                ("env", &w.env, tag_or_untagged, TAG_RULE),
-                ("user", &w.user, tag_or_untagged, TAG_RULE),
+                ("feature", &w.feature, tag_or_untagged, &not_a_tag),
+                ("team", &w.team, tag_or_untagged, &not_a_tag),
+                ("env", &w.env, tag_or_untagged, &not_a_tag),
+                ("user", &w.user, tag_or_untagged, &not_a_tag),
             ];
             for (field, values, fits, why) in checked {
                 if let Some(v) = values.iter().flatten().find(|v| !fits(v)) {
@@ -547,7 +548,7 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 }
 
 /// A condition's field, its values, whether a value can match, and why not when it cannot.
-type ValueCheck<'a> = (&'static str, &'a Option<Vec<String>>, fn(&str) -> bool, &'static str);
+type ValueCheck<'a> = (&'static str, &'a Option<Vec<String>>, fn(&str) -> bool, &'a str);
 
 /// `request.cf.continent`'s values (T1, Tor, as Cloudflare's rules language lists it).
 const CONTINENTS: [&str; 8] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA", "T1"];
@@ -563,9 +564,6 @@ fn tag_or_untagged(value: &str) -> bool {
     value.is_empty() || crate::attribution::valid_tag(value)
 }
 
-/// Why a tag condition's value never matches (see [`crate::attribution::TAG_RULE`]).
-const TAG_RULE: &str = "can be no request's tag (a tag is 1-64 characters of letters, digits and - _ . : @ /; \"\" matches untagged requests)";
-const _: () = assert!(crate::attribution::TAG_MAX_LEN == 64, "TAG_RULE states the length");
 
 fn one_of(list: &Option<Vec<String>>, value: &str) -> Option<bool> {
     list.as_ref().map(|l| l.iter().any(|v| v.eq_ignore_ascii_case(value)))
