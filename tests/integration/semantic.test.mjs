@@ -328,18 +328,29 @@ async function semanticObject(name, dims) {
   const bucket = (i) => hex([...new Uint8Array(new Uint32Array([i]).buffer), ...new Array(28).fill(7)]);
   const cache = ns.get(ns.idFromName(name));
   const call = async (op, body) => (await cache.fetch(`http://semantic/${op}`, { method: 'POST', body: JSON.stringify(body) })).json();
+  const insert = (i) => call('insert', { bucket: bucket(i), vector, guard, answer: { i }, ttl_secs: 3600, now });
   return {
-    insert: (i) => call('insert', { bucket: bucket(i), vector, guard, answer: { i }, ttl_secs: 3600, now }),
+    insert,
     found: async (i) => (await call('lookup', { bucket: bucket(i), vector, guard, threshold: 0.9, now })).hit?.answer?.i,
+    /** Entries 0 to count-1, none evicted. The first ten one at a time, so that they are the
+     * oldest in that order (the tests evict them by age); the rest `batch` at once, whose order
+     * among themselves the object may take as their bodies arrive. */
+    fill: async (count, batch) => {
+      for (let i = 0; i < Math.min(10, count); i++) {
+        const one = await insert(i);
+        assert.ok(one.stored && one.evicted === 0, JSON.stringify(one));
+      }
+      for (let next = 10; next < count; next += batch) {
+        const some = await Promise.all(Array.from({ length: Math.min(batch, count - next) }, (_, k) => insert(next + k)));
+        assert.ok(some.every((b) => b.stored && b.evicted === 0), JSON.stringify(some.find((b) => !b.stored || b.evicted)));
+      }
+    },
   };
 }
 
 test('a tenant keeps at most 10,000 entries: the oldest goes first, and a replaced entry takes no extra room', async () => {
-  const { insert, found } = await semanticObject('limit-test', 128);
-  for (let next = 0; next < 10_000; next += 50) {
-    const batch = await Promise.all(Array.from({ length: 50 }, (_, k) => insert(next + k)));
-    assert.ok(batch.every((b) => b.stored && b.evicted === 0), JSON.stringify(batch.find((b) => !b.stored || b.evicted)));
-  }
+  const { insert, found, fill } = await semanticObject('limit-test', 128);
+  await fill(10_000, 50);
   const over = await insert(10_000);
   assert.deepEqual([over.stored, over.evicted], [true, 1]);
   assert.equal(await found(0), undefined, 'the oldest went');
@@ -355,11 +366,8 @@ test('a tenant keeps at most 10,000 entries: the oldest goes first, and a replac
 
 test("a provider embedder's long vectors are kept fewer: 1,666 of 3,072 numbers", async () => {
   // Ten thousand of them, loaded when the object wakes, passed its 128 MB.
-  const { insert, found } = await semanticObject('long-vectors', 3072);
-  for (let next = 0; next < 1_666; next += 49) {
-    const batch = await Promise.all(Array.from({ length: Math.min(49, 1_666 - next) }, (_, k) => insert(next + k)));
-    assert.ok(batch.every((b) => b.stored && b.evicted === 0), JSON.stringify(batch.find((b) => !b.stored || b.evicted)));
-  }
+  const { insert, found, fill } = await semanticObject('long-vectors', 3072);
+  await fill(1_666, 49);
   const over = await insert(1_666);
   assert.deepEqual([over.stored, over.evicted], [true, 1]);
   assert.equal(await found(0), undefined, 'the oldest went');
