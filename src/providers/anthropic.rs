@@ -490,23 +490,6 @@ fn data_url(url: &str) -> Option<(&str, &str)> {
     Some((media_type.split(';').next().unwrap_or(media_type).trim(), data))
 }
 
-/// The media type to declare for a base64 image: Anthropic takes JPEG, PNG, GIF and WebP and
-/// refuses one whose bytes are not the type declared ("Image does not match the provided media
-/// type"), which OpenAI does not check, so clients mislabel images (a PNG screenshot sent as
-/// `image/jpeg`, `image/jpg`) and a request that works on OpenAI would fail here. The type comes
-/// from the data's first bytes when they are one of the four (their base64 prefixes); else the
-/// declared type, `image/jpg` read as `image/jpeg`, for Anthropic to judge.
-fn image_media_type(declared: &str, data: &str) -> String {
-    const SIGNATURES: [(&str, &str); 4] = [("/9j/", "image/jpeg"), ("iVBORw0KGgo", "image/png"), ("R0lGOD", "image/gif"), ("UklGR", "image/webp")];
-    if let Some((_, media_type)) = SIGNATURES.iter().find(|(prefix, _)| data.starts_with(prefix)) {
-        return (*media_type).to_string();
-    }
-    match declared.to_ascii_lowercase().as_str() {
-        "image/jpg" => "image/jpeg".to_string(),
-        lower => lower.to_string(),
-    }
-}
-
 fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, ApiError> {
     let parts = match content {
         None => return Ok(vec![]),
@@ -522,7 +505,7 @@ fn content_blocks(content: Option<&Content>, i: usize) -> Result<Vec<Value>, Api
             ContentPart::ImageUrl { image_url, .. } => {
                 let url = image_url.url.as_str();
                 let source = match data_url(url) {
-                    Some((media_type, data)) => json!({ "type": "base64", "media_type": image_media_type(media_type, data), "data": data }),
+                    Some((media_type, data)) => json!({ "type": "base64", "media_type": super::image_media_type(media_type, data), "data": data }),
                     None if url.starts_with("https://") || url.starts_with("http://") => json!({ "type": "url", "url": url }),
                     None => {
                         return Err(ApiError::invalid_value(
@@ -971,6 +954,9 @@ mod tests {
         assert_eq!(image("data:image/png;charset=utf-8;base64,iVBORw0KGgoAAAA"), json!("image/png"));
         assert_eq!(image("data:image/gif;base64,R0lGODlhAQABAAAAACw="), json!("image/gif"));
         assert_eq!(image("data:image/png;base64,UklGRiQAAABXRUJQVlA4"), json!("image/webp"));
+        // A RIFF file that is not WebP (a WAV) keeps its declared type.
+        assert_eq!(image("data:image/webp;base64,UklGRgAAAABXQVZFZm10IA=="), json!("image/webp"));
+        assert_eq!(image("data:audio/wav;base64,UklGRgAAAABXQVZFZm10IA=="), json!("audio/wav"));
         // Bytes of no known type: the declared type, `jpg` read as `jpeg`, for Anthropic to judge.
         assert_eq!(image("data:IMAGE/JPG;base64,AAAA"), json!("image/jpeg"));
         assert_eq!(image("data:image/bmp;base64,Qk0AAA"), json!("image/bmp"));

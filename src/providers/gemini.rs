@@ -280,7 +280,8 @@ fn user_parts(m: &Message, i: usize) -> Result<Vec<Value>, ApiError> {
 
 fn image_part(url: &str, param: &str) -> Result<Value, ApiError> {
     if url.starts_with("data:") {
-        return inline_data(url, "image/jpeg", param);
+        let (declared, data) = data_url(url, "image/jpeg", param)?;
+        return Ok(json!({"inlineData": {"mimeType": super::image_media_type(declared, data), "data": data}}));
     }
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(ApiError::invalid_value(param, "Image URLs must be http(s) URLs or base64 data URLs."));
@@ -301,12 +302,17 @@ fn image_part(url: &str, param: &str) -> Result<Value, ApiError> {
 
 /// `data:<mime>[;params];base64,<data>` → an `inlineData` part.
 fn inline_data(url: &str, default_mime: &str, param: &str) -> Result<Value, ApiError> {
+    let (mime, data) = data_url(url, default_mime, param)?;
+    Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
+}
+
+/// `data:<mime>[;params];base64,<data>` → (mime, data), `default_mime` when none is given.
+fn data_url<'a>(url: &'a str, default_mime: &'a str, param: &str) -> Result<(&'a str, &'a str), ApiError> {
     let parsed = url.strip_prefix("data:").and_then(|rest| rest.split_once(',')).filter(|(meta, _)| meta.ends_with(";base64"));
     let Some((meta, data)) = parsed else {
         return Err(ApiError::invalid_value(param, "Data URLs must be base64-encoded (data:<type>;base64,<data>)."));
     };
-    let mime = meta.split(';').next().filter(|m| !m.is_empty()).unwrap_or(default_mime);
-    Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
+    Ok((meta.split(';').next().filter(|m| !m.is_empty()).unwrap_or(default_mime), data))
 }
 
 /// Gemini 3 rejects a replayed `functionCall` without the `thoughtSignature` it was sent with;
@@ -1299,6 +1305,21 @@ mod tests {
             let e = body_for(serde_json::from_str(&format!(r#"{{"model":"m","messages":{messages}}}"#)).unwrap(), "gemini-2.5-flash").unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")), "{messages}");
         }
+    }
+
+    #[test]
+    fn base64_images_are_declared_as_their_bytes_are() {
+        let image = |url: &str| {
+            let request = json!({"model": "g", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]});
+            body_for(request, "gemini-2.5-flash").unwrap()["contents"][0]["parts"][0]["inlineData"]["mimeType"].clone()
+        };
+        // Gemini refuses `image/jpg` ("Unsupported MIME type"), which OpenAI takes and clients send.
+        assert_eq!(image("data:image/jpg;base64,/9j/4AAQSkZJRg"), json!("image/jpeg"));
+        assert_eq!(image("data:image/jpg;base64,AAAA"), json!("image/jpeg"));
+        assert_eq!(image("data:image/jpeg;base64,iVBORw0KGgoAAAA"), json!("image/png"));
+        assert_eq!(image("data:;base64,UklGRiQAAABXRUJQVlA4"), json!("image/webp"));
+        assert_eq!(image("data:;base64,AAAA"), json!("image/jpeg"));
+        assert_eq!(image("data:IMAGE/HEIC;base64,AAAAHGZ0eXBoZWlj"), json!("image/heic"));
     }
 
     #[test]

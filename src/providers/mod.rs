@@ -521,6 +521,28 @@ pub fn refuse_foreign_types(req: &ChatRequest, provider: &str) -> Result<(), Api
     Ok(())
 }
 
+/// The media type to declare for a base64 image. OpenAI neither checks a data URL's type against
+/// its bytes nor minds `image/jpg`, so clients mislabel images (a PNG screenshot sent as
+/// `image/jpeg`) and write `image/jpg`; Anthropic refuses an image whose bytes are not the type
+/// declared ("Image does not match the provided media type") and Gemini refuses `image/jpg`
+/// ("Unsupported MIME type"), so a request that works on OpenAI would fail on them. The type comes
+/// from the data's first bytes when they are JPEG, PNG, GIF or WebP (by their base64 prefixes:
+/// WebP is `RIFF`, four size bytes, `WEBP`); else the declared type in lower case, `image/jpg`
+/// read as `image/jpeg`, for the provider to judge.
+pub fn image_media_type(declared: &str, data: &str) -> String {
+    const SIGNATURES: [(&str, &str); 3] = [("/9j/", "image/jpeg"), ("iVBORw0KGgo", "image/png"), ("R0lGOD", "image/gif")];
+    if let Some((_, media_type)) = SIGNATURES.iter().find(|(prefix, _)| data.starts_with(prefix)) {
+        return (*media_type).to_string();
+    }
+    if data.starts_with("UklGR") && data.get(12..16) == Some("RUJQ") {
+        return "image/webp".to_string();
+    }
+    match declared.to_ascii_lowercase().as_str() {
+        "image/jpg" => "image/jpeg".to_string(),
+        lower => lower.to_string(),
+    }
+}
+
 /// The refusal of a content part of a type OpenAI does not define.
 pub fn foreign_part(part: &ContentPart, param: &str, provider: &str) -> ApiError {
     ApiError::invalid_value(&format!("{param}.type"), format!("{provider} models do not take '{}' content parts (OpenAI's are text, image_url, input_audio, file and refusal).", part.kind()))
