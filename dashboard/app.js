@@ -70,12 +70,23 @@ function table(target, head, rows) {
 
 // ---- requests ---------------------------------------------------------------------------------
 
+/**
+ * The views' generation: each refresh() starts a new one, and an answer asked for in an earlier
+ * one is dropped (api() throws Superseded), so a slow answer for the tenant or range shown before
+ * never overwrites the views of the one now picked.
+ */
+let generation = 0;
+class Superseded extends Error {}
+
 /** GET an API path with the session cookie. A lost session goes back to the login form. */
 async function api(path, params = {}) {
+  const asked = generation;
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, v);
   if (session.admin && session.tenant) qs.set('tenant', session.tenant);
-  const resp = await fetch(`${path}${qs.size ? `?${qs}` : ''}`, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+  // Not `qs.size`: browsers before 2023 (Safari 16) have no such property, and every query would go.
+  const query = qs.toString();
+  const resp = await fetch(`${path}${query ? `?${query}` : ''}`, { credentials: 'same-origin', headers: { accept: 'application/json' } });
   let json = null;
   try {
     json = await resp.json();
@@ -85,6 +96,7 @@ async function api(path, params = {}) {
   if (resp.status === 401 && json?.error?.code === 'invalid_session') {
     window.location.assign('/dashboard');
   }
+  if (asked !== generation) throw new Superseded(path);
   return { ok: resp.ok, status: resp.status, json };
 }
 
@@ -374,7 +386,12 @@ async function loadRecommendations(r) {
   const res = await api('/v1/recommendations', { days });
   const box = $('recommendations');
   if (res.status !== 200 || !res.json) {
-    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'recommendations-unavailable' }, `Not available: this router does not offer recommendations (GET /v1/recommendations answered ${res.status}).`));
+    // A 404 is a router without them; any other refusal (too many groups for the days asked, a
+    // rate limit) says why in its message.
+    const why = res.status === 404 || !res.json?.error?.message
+      ? `this router does not offer recommendations (GET /v1/recommendations answered ${res.status})`
+      : res.json.error.message;
+    box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'recommendations-unavailable' }, `Not available: ${why}`));
     return;
   }
   const items = Array.isArray(res.json.data) ? res.json.data : [];
@@ -399,6 +416,7 @@ async function loadRecommendations(r) {
 // ---- wiring -----------------------------------------------------------------------------------
 
 async function refresh() {
+  const mine = ++generation;
   const main = $('dashboard');
   main.dataset.state = 'loading';
   $('status').textContent = 'Loading…';
@@ -430,6 +448,8 @@ async function refresh() {
     loadDeployments(),
     loadRecommendations(r),
   ]);
+  // A later refresh owns the views and the status now.
+  if (mine !== generation) return;
   const failed = results.filter((x) => x.status === 'rejected').map((x) => x.reason?.message ?? String(x.reason));
   const tags = Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');
   $('status').textContent = failed.length
@@ -459,6 +479,15 @@ async function start() {
     });
     $('who').textContent = `admin session, viewing tenant ${session.tenant ?? '(none)'}`;
     $('tenant').addEventListener('change', () => { $('who').textContent = `admin session, viewing tenant ${session.tenant}`; });
+    if (!session.tenant) {
+      // Every view reads one tenant; with none there is nothing to ask for.
+      $('status').textContent = list.ok
+        ? 'No tenants yet: create one with PUT /admin/tenants/{id}, then reload this page.'
+        : `The tenant list could not be read: ${list.json?.error?.message ?? `HTTP ${list.status}`}`;
+      $('status').classList.toggle('error', !list.ok);
+      $('dashboard').dataset.state = list.ok ? 'empty' : 'error';
+      return;
+    }
   } else {
     $('who').textContent = `tenant ${session.tenant}`;
   }

@@ -107,6 +107,16 @@ fn monthly(window: Usd, window_days: f64) -> Usd {
     Usd((window.0 as f64 * 30.0 / window_days).round() as i64)
 }
 
+/// Whether the planner would pass `price`'s model over for requests like these (on their
+/// averages: rollups keep no single request's size): a prompt and the output cap asked for past
+/// its window, or a cap past what it writes (`PriceInfo::cannot_take`, as the planner checks it).
+/// Traffic it would pass over stays where it is, and promises no saving.
+fn passed_over(price: &crate::pricing::ModelPrice, requests: u64, input_tokens: u64, capped_requests: u64, cap_sum: u64) -> bool {
+    let prompt = input_tokens / requests.max(1);
+    let cap = (capped_requests > 0).then(|| cap_sum.div_ceil(capped_requests));
+    price.cannot_take(prompt.saturating_add(cap.unwrap_or(1)), cap).is_some()
+}
+
 fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 { 0.0 } else { part as f64 / whole as f64 * 100.0 }
 }
@@ -134,7 +144,7 @@ pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_
         split_rules.dedup();
         for rule in split_rules {
             let of_rule: Vec<Indexed> = in_class.iter().copied().filter(|(_, r)| r.route != "split" || r.rule == rule).collect();
-            out.extend(from_split(class, &of_rule, prices, window_days, may_route_to));
+            out.extend(from_split(class, rule, &of_rule, prices, window_days, may_route_to));
         }
     }
     let mut features: Vec<&str> = rows.iter().map(|(_, r)| r.feature.as_str()).collect();
@@ -218,9 +228,7 @@ fn from_cascade(class: &str, rows: &[Indexed], prices: &PriceTable, window_days:
     // A split's traffic is left to `from_split`, which prices the same move: counted here too,
     // the saving would be claimed twice.
     for &(at, r) in rows.iter().filter(|(_, r)| r.route != "cascade" && r.route != "split" && r.model != cheap && !r.held_to_regions) {
-        // Prompts that would not fit the cheap model (on the row's average: rollups keep no
-        // single prompt's size) stay where they are.
-        if cheap_price.context_window.is_some_and(|w| r.input_tokens / r.requests > w) {
+        if passed_over(cheap_price, r.requests, r.input_tokens, r.capped_requests, r.max_output_tokens) {
             continue;
         }
         let now = nanos_usd(r.cost_nanos);
@@ -260,7 +268,7 @@ fn from_cascade(class: &str, rows: &[Indexed], prices: &PriceTable, window_days:
 }
 
 /// An A/B split whose cheaper arm fails no more often than the dearer one: send it everything.
-fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool) -> Option<Recommendation> {
+fn from_split(class: &str, rule: &str, rows: &[Indexed], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool) -> Option<Recommendation> {
     #[derive(Default)]
     struct Arm<'a> {
         model: &'a str,
@@ -270,6 +278,8 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
         input: u64,
         cached: u64,
         output: u64,
+        capped: u64,
+        cap_sum: u64,
         cost: Usd,
     }
     let mut arms: Vec<Arm> = Vec::new();
@@ -288,6 +298,8 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
         a.input += r.input_tokens;
         a.cached += r.cached_tokens;
         a.output += r.output_tokens;
+        a.capped += r.capped_requests;
+        a.cap_sum += r.max_output_tokens;
         a.cost += nanos_usd(r.cost_nanos);
     }
     let arms: Vec<Arm> = arms.into_iter().filter(|a| a.requests >= MIN_EVIDENCE && a.output > 0).collect();
@@ -301,9 +313,9 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
     }
     let cheap_price = prices.get(cheap.model)?;
     let cheap_rates = cheap_price.base;
-    // An arm whose prompts would not fit the cheap model (on its average: the planner passes the
-    // cheap arm over for them, so they all land there) stays where it is.
-    let fits = |a: &Arm| cheap_price.context_window.is_none_or(|w| a.input / a.requests <= w);
+    // An arm whose requests the cheap model could not take (the planner passes the cheap arm over
+    // for them, so they all land there) stays where it is.
+    let fits = |a: &Arm| !passed_over(cheap_price, a.requests, a.input, a.capped, a.cap_sum);
     // A split falls back to its other arms, so a request whose drawn arm failed is served, and
     // recorded, by another arm with a retry. Which arm a retry came from is not recorded (it may
     // be the serving model's own second deployment), so the cheap arm is charged every retry the
@@ -350,12 +362,15 @@ fn from_split(class: &str, rows: &[Indexed], prices: &PriceTable, window_days: f
         return None;
     }
     let m = monthly(saving, window_days);
+    // Two split rules can touch one class: the rule says which to change (rows from before the
+    // rollups kept rules have none).
+    let (of_rule, in_rule) = if rule.is_empty() { (String::new(), String::new()) } else { (format!(" of rule {rule}"), format!(" (rule {rule})")) };
     Some(Recommendation {
         kind: "cheaper_route",
         scope: class.to_string(),
-        title: format!("End the {class} split on {}", cheap.model),
+        title: format!("End the {class} split{of_rule} on {}", cheap.model),
         detail: format!(
-            "In your A/B split, {} served {} {class} requests with {:.1}% failed, no worse than {}. Sending the whole split to {} would save about ${m} a month.",
+            "In your A/B split{in_rule}, {} served {} {class} requests with {:.1}% failed, no worse than {}. Sending the whole split to {} would save about ${m} a month.",
             cheap.model,
             cheap.requests,
             err_of_cheap(cheap) * 100.0,
@@ -655,7 +670,8 @@ mod tests {
         let rows = vec![arm("support-ab", "mini", 100, 100.0 * 0.00027), arm("support-ab", "big", 100, 100.0 * 0.0045), arm("faq-ab", "big", 100, 100.0 * 0.0045), arm("faq-ab", "opus", 100, 100.0 * 0.03)];
         let recs = rec(&rows, &prices, 30.0);
         let titles: Vec<&str> = recs.iter().map(|r| r.title.as_str()).collect();
-        assert_eq!(titles, ["End the chat/easy split on big", "End the chat/easy split on mini"], "{recs:#?}");
+        assert_eq!(titles, ["End the chat/easy split of rule faq-ab on big", "End the chat/easy split of rule support-ab on mini"], "{recs:#?}");
+        assert!(recs[1].detail.starts_with("In your A/B split (rule support-ab), mini served"), "{}", recs[1].detail);
         assert_eq!(recs[1].monthly_savings_usd, "0.423", "support-ab's big arm alone");
         // A rule held to regions adds nothing to the total.
         let mut held = arm("ab-eu", "big", 1000, 1000.0 * 0.0045);
@@ -670,6 +686,30 @@ mod tests {
         let mut long = arm("ab", "big", 100, 100.0 * 0.0045);
         long.input_tokens = 100 * 300_000;
         assert!(rec(&[arm("ab", "mini", 100, 100.0 * 0.00027), long], &windowed, 30.0).is_empty());
+    }
+
+    #[test]
+    fn traffic_capped_past_what_the_cheap_model_writes_stays_where_it_is() {
+        // The planner passes a model over for a max_tokens past its max_output_tokens (or a
+        // prompt and cap past its window): such traffic would never move, and saves nothing.
+        let capped = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"max_output_tokens":16384,"context_window":128000},"big":{"input":2.5,"output":10}}}"#).unwrap();
+        let with_cap = |mut r: Row, cap: u64| {
+            r.capped_requests = r.requests;
+            r.max_output_tokens = r.requests * cap;
+            r
+        };
+        let cascade = |direct: Row| vec![row("code/easy", "cascade", "mini", 95, 0, 0.0), row("code/easy", "cascade", "big", 5, 5, 0.0), direct];
+        let direct = row("code/easy", "direct", "big", 50, 0, 50.0 * 0.0045);
+        assert_eq!(rec(&cascade(with_cap(direct.clone(), 16384)), &capped, 3.0).len(), 1, "a cap the cheap model writes moves");
+        assert!(rec(&cascade(with_cap(direct.clone(), 32768)), &capped, 3.0).is_empty(), "a cap past it does not");
+        // 1,000 prompt tokens and a 127,500 cap pass its 128,000 window (a cap it could write).
+        let roomy = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"context_window":128000},"big":{"input":2.5,"output":10}}}"#).unwrap();
+        assert!(rec(&cascade(with_cap(direct.clone(), 127_500)), &roomy, 3.0).is_empty(), "prompt and cap past the window");
+        assert_eq!(rec(&cascade(with_cap(direct, 126_000)), &roomy, 3.0).len(), 1);
+        // The same for a split's dearer arm.
+        let arm = |model: &str, cost: f64| Row { rule: "ab".into(), ..row("chat/easy", "split", model, 100, 0, cost) };
+        assert_eq!(rec(&[arm("mini", 100.0 * 0.00027), with_cap(arm("big", 100.0 * 0.0045), 8192)], &capped, 30.0).len(), 1);
+        assert!(rec(&[arm("mini", 100.0 * 0.00027), with_cap(arm("big", 100.0 * 0.0045), 32768)], &capped, 30.0).is_empty());
     }
 
     #[test]

@@ -508,3 +508,64 @@ test('a dimension with more values than a chart shows ends in one "(N others)" r
   assert.equal(rows.at(-1)[2], money(Number(data[12].cost_usd) + Number(data[13].cost_usd)));
   await page.close();
 });
+
+test("an earlier tenant's late answers never overwrite the one picked after; a refused recommendations request says why", async () => {
+  await browser.clearCookies();
+  const page = await newPage();
+  await page.goto(`${r.url}/dashboard`);
+  await page.fill('[data-testid="login-key"]', ADMIN_TOKEN);
+  await submitLogin(page);
+  await page.waitForSelector('[data-testid="tenant-select"]');
+  await ready(page);
+  assert.match(await page.textContent('[data-testid="who"]'), /viewing tenant acme/);
+  // globex's answers come 1.5 s late; the admin picks globex, then acme again at once.
+  await page.route(/\/v1\/[a-z]+\?(.*&)?tenant=globex/, async (route) => {
+    await new Promise((res) => setTimeout(res, 1500));
+    await route.continue();
+  });
+  await page.selectOption('[data-testid="tenant-select"]', 'globex');
+  await page.selectOption('[data-testid="tenant-select"]', 'acme');
+  await ready(page);
+  await new Promise((res) => setTimeout(res, 2500)); // globex's answers have all come by now
+  const from = await page.getAttribute('[data-testid="dashboard"]', 'data-from');
+  const to = await page.getAttribute('[data-testid="dashboard"]', 'data-to');
+  const acme = (await getJson(`/v1/usage?from=${from}&to=${to}`)).json.totals;
+  const globex = (await getJson(`/v1/usage?from=${from}&to=${to}`, { key: KEYS.globex })).json.totals;
+  assert.notEqual(acme.requests, globex.requests);
+  assert.equal(Number(await value(page, 'total-requests')), acme.requests, "acme's figures under acme's name, not globex's");
+  assert.equal(await value(page, 'total-cost'), acme.cost_usd);
+  assert.match(await page.textContent('[data-testid="who"]'), /viewing tenant acme/);
+  assert.equal(await page.getAttribute('[data-testid="dashboard"]', 'data-state'), 'ready');
+  await page.unroute(/\/v1\/[a-z]+\?(.*&)?tenant=globex/);
+
+  // A recommendations request the router refuses (too many groups for the days asked) shows the
+  // router's message, not "this router does not offer recommendations".
+  const message = 'This tenant has more than 20000 route groups in 30 days: ask for fewer days.';
+  await page.route(/\/v1\/recommendations\?/, (route) => route.fulfill({ status: 400, contentType: 'application/json',
+    body: JSON.stringify({ error: { message, type: 'invalid_request_error', code: 'too_many_rows' } }) }));
+  await page.click('[data-testid="apply"]');
+  await ready(page);
+  assert.equal(await page.textContent('[data-testid="recommendations-unavailable"]'), `Not available: ${message}`);
+  await page.close();
+});
+
+test('a browser without URLSearchParams.size (Safari 16) still sends the range and filters', async () => {
+  await browser.clearCookies();
+  const page = await newPage();
+  await page.addInitScript(() => Object.defineProperty(URLSearchParams.prototype, 'size', { get: () => undefined }));
+  await page.goto(`${r.url}/dashboard`);
+  assert.equal(await page.evaluate(() => new URLSearchParams('a=1').size), undefined);
+  await page.fill('[data-testid="login-key"]', KEYS.acme);
+  await submitLogin(page);
+  await ready(page);
+  await page.fill('[data-testid="filter-feature"]', 'search');
+  await page.click('[data-testid="apply"]');
+  await ready(page);
+  const from = await page.getAttribute('[data-testid="dashboard"]', 'data-from');
+  const to = await page.getAttribute('[data-testid="dashboard"]', 'data-to');
+  const filtered = (await getJson(`/v1/usage?from=${from}&to=${to}&feature=search`)).json.totals;
+  assert.equal(filtered.requests, 3);
+  assert.equal(Number(await value(page, 'total-requests')), 3, 'the filter reached the API');
+  assert.equal(await value(page, 'total-cost'), filtered.cost_usd);
+  await page.close();
+});
