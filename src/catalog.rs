@@ -450,6 +450,9 @@ mod tests {
         assert!(groq.quirks.unsupported_params.contains(&"logprobs".to_string()));
         assert_eq!(c.providers["anthropic"].base_url, "https://api.anthropic.com/v1");
         assert_eq!(c.providers["local"].key_secret, None);
+        // Ollama's OpenAI endpoint ignores `n` and `logit_bias` (no such fields): refused, so a
+        // candidate that honours them serves rather than one choice coming back for three.
+        assert_eq!(c.providers["local"].quirks.unsupported_params, ["n", "logit_bias"]);
         // A stream must start within a minute; a whole answer may take five (half what the
         // OpenAI SDKs wait, so a fallback still has time).
         assert_eq!((groq.timeout_ms, groq.answer_timeout_ms), (60_000, 300_000));

@@ -684,8 +684,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // success status is recorded only once the answer has been read and understood (below):
         // a deployment answering 200 with garbage is failing, and must not look fast.
         // A refusal's verdict waits for its body (below): it may be the deployment's own fault,
-        // and so may a 429's: a request too large for the account's per-minute limit by itself.
-        if disposition(status) == Disposition::Fallback && status != 429 {
+        // and so may a 429's: a request too large for the account's per-minute limit by itself,
+        // or a 403 / 404's: a request this host will not serve (OpenRouter's).
+        if disposition(status) == Disposition::Fallback && !matches!(status, 403 | 404 | 429) {
             health::failure(rc, &provider.id, &candidate.upstream_model);
         }
         match disposition(status) {
@@ -806,6 +807,25 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Disposition::Fallback => {
                 let header_wait_ms = answer.retry_after_ms;
                 let body = answer.bytes().await.unwrap_or_default();
+                if matches!(status, 403 | 404) {
+                    // OpenRouter answers a request no endpoint of the model serves ("No endpoints
+                    // found that support tool use", a 404) and input its moderation flagged (a
+                    // 403) so: another candidate may take the request, and a client sending it
+                    // must not open the deployment's breaker for every tenant. If none takes it,
+                    // the client hears this refusal.
+                    if adapter.rejection(status, &body) == Rejection::Unsupported {
+                        health::neutral(&provider.id, &candidate.upstream_model);
+                        let message = adapter.error_message(status, &body);
+                        attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
+                        // Beside a cascade's kept answer, that answer is served (below).
+                        if kept.is_none() {
+                            provider_refusal.get_or_insert(crate::providers::rejected_by(&provider.id, status, &message, &body));
+                            rejections += 1;
+                        }
+                        continue;
+                    }
+                    health::failure(rc, &provider.id, &candidate.upstream_model);
+                }
                 let wait_ms = header_wait_ms.or_else(|| adapter.wait_in_error(status, &body));
                 let too_large = health::refused(&provider.id, &candidate.upstream_model, status, &body, wait_ms, &mut waits);
                 if status == 429 {

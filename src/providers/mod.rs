@@ -239,6 +239,15 @@ pub enum Rejection {
 /// `json_schema`" and, from its older validator, "value is not one of the allowed values" for a
 /// `response_format` type; Ollama's "does not support tools" and "does not support image input".
 ///
+/// Also unsupported, as another model or host may take the request: Groq's `tool_use_failed` and
+/// `json_validate_failed` (its model failed to write the call or the JSON asked for, as Gemini's
+/// MALFORMED_FUNCTION_CALL); Mistral's "Unexpected role 'user' after role 'tool'" (a history
+/// OpenAI takes); Ollama's "image URLs are not currently supported" and "does not support
+/// thinking"; OpenRouter's "No endpoints found that support ..." (a 404) and its moderation's
+/// "requires moderation" (a 403: another host may not moderate). A model the host retired
+/// (Groq's `model_decommissioned`, DeepSeek's "Model Not Exist", a 400 `model_not_found`) is the
+/// deployment's setup: every request fails there until the catalog changes.
+///
 /// Also: OpenAI's search models' "Model incompatible request argument supplied" (`temperature`),
 /// DeepSeek's thinking mode asking for the `reasoning_content` of earlier turns another model
 /// wrote (another deployment takes the history as it is), and an output cap over the model's
@@ -251,12 +260,15 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     if code == "context_length_exceeded" || message.contains("maximum context length") || message.contains("context length exceeded") {
         return Rejection::TooLong;
     }
+    if matches!(code, "model_decommissioned" | "model_not_found") || message.contains("has been decommissioned") || message == "model not exist" {
+        return Rejection::Deployment;
+    }
     if ["max_tokens", "max_completion_tokens"].iter().any(|p| message.contains(p))
         && ["is too large", "must be less than or equal to"].iter().any(|m| message.contains(m))
     {
         return Rejection::OutputCap;
     }
-    if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value")
+    if matches!(code, "unsupported_parameter" | "unknown_parameter" | "unsupported_value" | "tool_use_failed" | "json_validate_failed")
         || [
             "unrecognized request argument",
             "incompatible request argument",
@@ -267,6 +279,11 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
             "does not support response format",
             "does not support tools",
             "does not support image",
+            "does not support thinking",
+            "image urls are not currently supported",
+            "unexpected role 'user' after role 'tool'",
+            "no endpoints found that support",
+            "requires moderation",
             // gpt-5.4 and later on function tools beside a reasoning effort: "Function tools with
             // reasoning_effort are not supported for gpt-5.4-mini in /v1/chat/completions. Please
             // use /v1/responses instead."
@@ -656,6 +673,35 @@ mod tests {
         assert_eq!(openai_rejection(422, bare), Rejection::Request, "the client's to fix");
         assert_eq!(error_message_from_body(404, br#"{"detail":"Not Found"}"#), "Not Found");
         assert_eq!(error_message_from_body(422, br#"{"detail":[]}"#), "HTTP 422");
+    }
+
+    #[test]
+    fn hosts_refusals_that_another_model_or_deployment_may_not_share() {
+        // Retired models: the deployment's setup (the next candidate serves, the breaker hears).
+        let groq_retired = br#"{"error":{"message":"The model `llama-3.1-70b-versatile` has been decommissioned and is no longer supported. Please refer to https://console.groq.com/docs/deprecations for a recommendation on which model to use instead.","type":"invalid_request_error","code":"model_decommissioned"}}"#;
+        assert_eq!(openai_rejection(400, groq_retired), Rejection::Deployment);
+        let deepseek_gone = br#"{"error":{"message":"Model Not Exist","type":"invalid_request_error","param":null,"code":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, deepseek_gone), Rejection::Deployment);
+        let not_found = br#"{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#;
+        assert_eq!(openai_rejection(400, not_found), Rejection::Deployment);
+        // The model failed the request, or the host does not take this request: another may.
+        let tool_failed = br#"{"error":{"message":"Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.","type":"invalid_request_error","code":"tool_use_failed","failed_generation":"<function=get_weather{}>"}}"#;
+        assert_eq!(openai_rejection(400, tool_failed), Rejection::Unsupported);
+        let json_failed = br#"{"error":{"message":"Failed to generate JSON. Please adjust your prompt. See 'failed_generation' for more details.","type":"invalid_request_error","code":"json_validate_failed","failed_generation":"{"}}"#;
+        assert_eq!(openai_rejection(400, json_failed), Rejection::Unsupported);
+        let mistral_order = br#"{"object":"error","message":"Unexpected role 'user' after role 'tool'","type":"invalid_request_message_order","param":null,"code":"3230"}"#;
+        assert_eq!(openai_rejection(400, mistral_order), Rejection::Unsupported);
+        let ollama_url = br#"{"error":{"message":"image URLs are not currently supported, please use base64 encoded data instead","type":"invalid_request_error","param":null,"code":null}}"#;
+        assert_eq!(openai_rejection(400, ollama_url), Rejection::Unsupported);
+        let ollama_thinking = br#"{"error":{"message":"\"llama3.2\" does not support thinking","type":"invalid_request_error","param":null,"code":null}}"#;
+        assert_eq!(openai_rejection(400, ollama_thinking), Rejection::Unsupported);
+        let openrouter_tools = br#"{"error":{"message":"No endpoints found that support tool use. To learn more about provider routing, visit: https://openrouter.ai/docs/provider-routing","code":404}}"#;
+        assert_eq!(openai_rejection(404, openrouter_tools), Rejection::Unsupported);
+        let openrouter_flagged = br#"{"error":{"message":"openai/gpt-4o requires moderation on OpenAI. Your input was flagged for \"violence/graphic\". No credits were charged.","code":403,"metadata":{"reasons":["violence/graphic"],"provider_name":"OpenAI","model_slug":"openai/gpt-4o"}}}"#;
+        assert_eq!(openai_rejection(403, openrouter_flagged), Rejection::Unsupported);
+        // Still the client's: a bad value no model takes.
+        let bad = br#"{"error":{"message":"'messages' must contain the word 'json' in some form","type":"invalid_request_error","code":null}}"#;
+        assert_eq!(openai_rejection(400, bad), Rejection::Request);
     }
 
     #[test]

@@ -399,8 +399,13 @@ impl StreamTranslator for OpenAiStream {
         let mut chunk: Value =
             serde_json::from_str(data).map_err(|e| UpstreamError::malformed(&self.provider, format!("invalid JSON in stream ({e})")))?;
         if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
-            let message = err.get("message").and_then(Value::as_str).unwrap_or("stream error");
-            return Err(UpstreamError::Status { provider: self.provider.clone(), status: 502, message: super::redact_secrets(message) });
+            let message = super::redact_secrets(err.get("message").and_then(Value::as_str).unwrap_or("stream error"));
+            // Groq's `tool_use_failed` comes as an error event once the stream has begun: the
+            // model failed this request (as a whole answer's 400 says), not the deployment.
+            if super::openai_rejection(400, data.as_bytes()) == super::Rejection::Unsupported {
+                return Err(UpstreamError::NoAnswer { provider: self.provider.clone(), reason: message, usage: self.usage.map(Box::new) });
+            }
+            return Err(UpstreamError::Status { provider: self.provider.clone(), status: 502, message });
         }
         let obj = chunk.as_object_mut().ok_or_else(|| UpstreamError::malformed(&self.provider, "a stream chunk is not an object"))?;
         // Groq reports stream usage under `x_groq.usage`.
@@ -810,8 +815,14 @@ mod tests {
         let out = s.on_event(&ev(r#"{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":7,"completion_tokens":3}}}"#)).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(s.usage().unwrap().output_tokens, 3);
-        assert!(s.on_event(&ev(r#"{"error":{"message":"overloaded"}}"#)).is_err());
+        assert!(matches!(s.on_event(&ev(r#"{"error":{"message":"overloaded"}}"#)), Err(UpstreamError::Status { status: 502, .. })));
         assert!(s.on_event(&ev("not json")).is_err());
+        // The model failing a tool call mid-stream: its failure, not the deployment's.
+        let tool_failed = r#"{"error":{"message":"Failed to call a function. Please adjust your prompt.","type":"invalid_request_error","code":"tool_use_failed","status_code":400}}"#;
+        match OpenAiStream::new("groq").on_event(&ev(tool_failed)) {
+            Err(UpstreamError::NoAnswer { reason, .. }) => assert!(reason.starts_with("Failed to call a function"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

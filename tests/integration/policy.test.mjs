@@ -219,6 +219,36 @@ test('a parameter one deployment does not take goes to the next; if none takes i
   assert.match(error.message, /openai rejected the request: Unsupported parameter/);
 });
 
+test("a host's 404 or 403 for what it will not serve (OpenRouter's) goes to the next deployment without a breaker failure", async () => {
+  const failuresOf = async (model) => {
+    const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.policyco}` } })).json();
+    return list.data.find((d) => d.provider === 'openai' && d.model === model).health.consecutive_failures;
+  };
+  const noEndpoint = { status: 404, code: null, message: 'No endpoints found that support tool use. To learn more about provider routing, visit: https://openrouter.ai/docs/provider-routing' };
+  const before = await failuresOf('gpt-4o-mini');
+  for (let i = 0; i < 6; i++) {
+    r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: noEndpoint });
+    const moved = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `Hello there ${i}` }] }, { key: KEYS.policyco });
+    assert.equal(moved.status, 200, await moved.clone().text());
+    assert.equal(moved.headers.get('x-costrouter-provider'), 'azure');
+    assert.match(moved.headers.get('x-costrouter-route-reason'), /openai: HTTP 404 \(No endpoints found that support tool use/);
+    await moved.arrayBuffer();
+  }
+  assert.equal(await failuresOf('gpt-4o-mini'), before, 'six such refusals open no breaker');
+  // With no other deployment, the client hears the host's refusal rather than a 502.
+  const flagged = { status: 403, code: null, message: 'openai/gpt-4o requires moderation on OpenAI. Your input was flagged for "harassment". No credits were charged.' };
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: flagged });
+  const refused = await r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello there' }] }, { key: KEYS.policyco });
+  assert.equal(refused.status, 403);
+  assert.match((await refused.json()).error.message, /openai rejected the request: openai\/gpt-4o requires moderation/);
+  // Any other 404 is still the deployment's failure.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { status: 404, code: 'model_not_found', message: 'The model `gpt-4o-mini` does not exist or you do not have access to it.' } });
+  const gone = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello again' }] }, { key: KEYS.policyco });
+  assert.equal(gone.status, 200);
+  await gone.arrayBuffer();
+  assert.equal(await failuresOf('gpt-4o-mini'), before + 1);
+});
+
 const SCHEMA_FORMAT = {
   type: 'json_schema',
   json_schema: { name: 'verdict', schema: { type: 'object', required: ['label', 'score'], properties: { label: { type: 'string' }, score: { type: 'number' } } } },
