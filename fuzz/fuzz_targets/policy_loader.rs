@@ -30,7 +30,7 @@ fuzz_target!(|input: &[u8]| {
             for rule in &policy.rules {
                 if let Action::Route(route) = &rule.action {
                     if !route.weights.is_empty() {
-                        assert!(split_pick(&route.weights, "fuzz-user") < route.weights.len());
+                        assert!(split_pick(&route.candidates, &route.weights, "fuzz-user") < route.weights.len());
                     }
                 }
             }

@@ -153,7 +153,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         Strategy::Requested => vec![requested.to_string()],
         Strategy::Fallback | Strategy::Cheapest | Strategy::Fastest | Strategy::Cascade => route.candidates.clone(),
         Strategy::Split => {
-            let pick = split_pick(&route.weights, &format!("{rule_name}:{}", input.sticky_key));
+            let pick = split_pick(&route.candidates, &route.weights, &format!("{rule_name}:{}", input.sticky_key));
             let mut order = vec![route.candidates[pick].clone()];
             order.extend(route.candidates.iter().enumerate().filter(|(i, _)| *i != pick).map(|(_, c)| c.clone()));
             order

@@ -620,27 +620,35 @@ impl Condition {
 
 /// Picks a split candidate by weight, the same one every time for the same user and rule.
 ///
-/// The key's hash is a point in [0, 1) and each candidate owns a slice of that line in
-/// proportion to its weight, so weights edited to the same ratio move nobody and a ramp from
-/// 10% to 20% moves only the users in the slice that changed hands (a remainder modulo the
-/// weights' total redrew about half the users on any change of the total).
-pub fn split_pick(weights: &[u32], sticky_key: &str) -> usize {
+/// Weighted rendezvous hashing: each arm draws its own number from the key and its name, and
+/// the arm with the lowest `-ln(u) / weight` wins. An arm's draw depends on nothing but its own
+/// name and weight, so changing one arm's weight moves users only into or out of that arm, and
+/// weights edited to the same ratio, or candidates listed in another order, move nobody. (Slices
+/// of one line laid out in candidate order moved users between arms nobody ramped: widening the
+/// first arm of three shifted the boundary between the other two.) Each arm's chance is its
+/// weight over the total, as the minimum of exponential draws with those rates.
+pub fn split_pick(candidates: &[impl AsRef<str>], weights: &[u32], sticky_key: &str) -> usize {
     use sha2::{Digest, Sha256};
-    let total: u64 = weights.iter().map(|&w| w as u64).sum();
-    if total == 0 {
-        return 0;
-    }
-    let digest = Sha256::digest(sticky_key.as_bytes());
-    let mut n = [0u8; 8];
-    n.copy_from_slice(&digest[..8]);
-    let mut point = ((u64::from_be_bytes(n) as u128 * total as u128) >> 64) as u64;
-    for (i, &w) in weights.iter().enumerate() {
-        if point < w as u64 {
-            return i;
+    let mut best: Option<(f64, usize)> = None;
+    for (i, (name, &weight)) in candidates.iter().zip(weights).enumerate() {
+        if weight == 0 {
+            continue;
         }
-        point -= w as u64;
+        let name = name.as_ref();
+        // A name listed twice is two arms: the repeat is told apart by how many came before it,
+        // which no other arm's weight or position changes.
+        let repeat = candidates[..i].iter().filter(|c| c.as_ref() == name).count() as u32;
+        let digest = Sha256::new().chain_update(sticky_key).chain_update(name).chain_update(repeat.to_be_bytes()).finalize();
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&digest[..8]);
+        // 53 bits, the mantissa's worth, centred in their step: strictly inside (0, 1).
+        let u = ((u64::from_be_bytes(n) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let score = -u.ln() / weight as f64;
+        if best.is_none_or(|(lowest, _)| score < lowest) {
+            best = Some((score, i));
+        }
     }
-    weights.len() - 1
+    best.map_or(0, |(_, i)| i)
 }
 
 impl Facts {
@@ -952,19 +960,22 @@ route = { strategy = "requested" }
         }
     }
 
+    const AB: [&str; 2] = ["gpt-4o-mini", "claude-haiku-4-5"];
+    const ARMS: [&str; 4] = ["gpt-4o-mini", "claude-haiku-4-5", "gemini-3-flash", "mistral-small"];
+
     #[test]
     fn split_is_sticky_and_weighted() {
-        assert_eq!(split_pick(&[90, 10], "user-1"), split_pick(&[90, 10], "user-1"));
-        let picks: Vec<usize> = (0..2000).map(|i| split_pick(&[90, 10], &format!("ab:user-{i}"))).collect();
+        assert_eq!(split_pick(&AB, &[90, 10], "user-1"), split_pick(&AB, &[90, 10], "user-1"));
+        let picks: Vec<usize> = (0..2000).map(|i| split_pick(&AB, &[90, 10], &format!("ab:user-{i}"))).collect();
         let second = picks.iter().filter(|&&p| p == 1).count();
         assert!((120..=280).contains(&second), "{second} of 2000 picked the 10% arm");
-        assert_eq!(split_pick(&[0, 5], "x"), 1);
+        assert_eq!(split_pick(&AB, &[0, 5], "x"), 1);
     }
 
     #[test]
     fn split_edits_move_only_the_users_whose_slice_changed_hands() {
         let keys: Vec<String> = (0..4000).map(|i| format!("ab:tenant:user-{i}")).collect();
-        let moved = |from: &[u32], to: &[u32]| keys.iter().filter(|k| split_pick(from, k) != split_pick(to, k)).count();
+        let moved = |from: &[u32], to: &[u32]| keys.iter().filter(|k| split_pick(&AB, from, k) != split_pick(&AB, to, k)).count();
         assert_eq!(moved(&[90, 10], &[9, 1]), 0, "same ratio");
         assert_eq!(moved(&[1, 1], &[50, 50]), 0, "same ratio");
         // 50/50 to 50/51: the second arm's share grows by under half a percent.
@@ -972,7 +983,83 @@ route = { strategy = "requested" }
         // 10% to about 18%: only users of the first arm move, and about 8% of them all.
         let ramp = moved(&[90, 10], &[90, 20]);
         assert!((200..=450).contains(&ramp), "{ramp} of 4000 moved");
-        assert!(keys.iter().all(|k| split_pick(&[90, 10], k) == 0 || split_pick(&[90, 20], k) == 1));
+        assert!(keys.iter().all(|k| split_pick(&AB, &[90, 10], k) == 0 || split_pick(&AB, &[90, 20], k) == 1));
+    }
+
+    /// How many of `keys` move from each arm to each other arm when the weights change.
+    fn split_moves(names: &[&str], from: &[u32], to: &[u32], keys: &[String]) -> Vec<Vec<usize>> {
+        let mut moves = vec![vec![0; names.len()]; names.len()];
+        for k in keys {
+            let (a, b) = (split_pick(names, from, k), split_pick(names, to, k));
+            if a != b {
+                moves[a][b] += 1;
+            }
+        }
+        moves
+    }
+
+    #[test]
+    fn a_split_weight_change_moves_users_only_into_or_out_of_that_arm() {
+        let keys: Vec<String> = (0..4000).map(|i| format!("ab:tenant:user-{i}")).collect();
+        // (weights before, after, the arm whose share changed): the others keep their ratio.
+        let edits: [(&[u32], &[u32], usize); 7] = [
+            (&[10, 45, 45], &[20, 40, 40], 0),
+            (&[34, 33, 33], &[34, 33, 43], 2),
+            (&[34, 33, 33], &[34, 13, 33], 1),
+            (&[40, 30, 30], &[40, 30, 0], 2),
+            (&[25, 25, 25, 25], &[25, 50, 25, 25], 1),
+            (&[10, 20, 30, 40], &[10, 20, 30, 10], 3),
+            (&[0, 20, 30, 40], &[15, 20, 30, 40], 0),
+        ];
+        for (from, to, changed) in edits {
+            let names = &ARMS[..from.len()];
+            let moves = split_moves(names, from, to, &keys);
+            for (a, row) in moves.iter().enumerate() {
+                for (b, &n) in row.iter().enumerate() {
+                    if a != changed && b != changed {
+                        assert_eq!(n, 0, "{from:?} -> {to:?}: {n} users moved from arm {a} to arm {b}, neither of which changed");
+                    }
+                }
+            }
+            let (total_from, total_to) = (from.iter().sum::<u32>() as f64, to.iter().sum::<u32>() as f64);
+            let expected = (to[changed] as f64 / total_to - from[changed] as f64 / total_from).abs() * keys.len() as f64;
+            let moved: usize = moves.iter().flatten().sum();
+            assert!((moved as f64 - expected).abs() <= 0.25 * expected + 20.0, "{from:?} -> {to:?}: {moved} moved, about {expected:.0} expected");
+        }
+    }
+
+    #[test]
+    fn a_split_arm_keeps_its_users_whatever_the_order_or_a_repeated_name() {
+        let keys: Vec<String> = (0..2000).map(|i| format!("ab:tenant:user-{i}")).collect();
+        let weights = [10, 20, 30, 40];
+        let reversed: Vec<&str> = ARMS.iter().rev().copied().collect();
+        let reversed_weights: Vec<u32> = weights.iter().rev().copied().collect();
+        for k in &keys {
+            assert_eq!(ARMS[split_pick(&ARMS, &weights, k)], reversed[split_pick(&reversed, &reversed_weights, k)], "{k}");
+        }
+        // One model listed twice (a policy may, with a note) is two arms, each with its own share
+        // and its own users: ramping the repeat moves nobody between the others.
+        let twice = ["gpt-4o-mini", "claude-haiku-4-5", "gpt-4o-mini"];
+        let picks: Vec<usize> = keys.iter().map(|k| split_pick(&twice, &[30, 30, 40], k)).collect();
+        for (arm, share) in [(0, 0.3), (2, 0.4)] {
+            let drawn = picks.iter().filter(|&&p| p == arm).count() as f64 / keys.len() as f64;
+            assert!((drawn - share).abs() < 0.03, "arm {arm}: {drawn}");
+        }
+        let moves = split_moves(&twice, &[30, 30, 40], &[30, 30, 10], &keys);
+        assert_eq!((moves[0][1], moves[1][0]), (0, 0));
+    }
+
+    #[test]
+    fn split_shares_follow_the_weights() {
+        let keys: Vec<String> = (0..6000).map(|i| format!("ab:tenant:user-{i}")).collect();
+        for weights in [&[10, 45, 45][..], &[34, 33, 43], &[1, 2, 3, 4], &[70, 10, 10, 10], &[5, 0, 5, 90]] {
+            let names = &ARMS[..weights.len()];
+            let total = weights.iter().sum::<u32>() as f64;
+            for (arm, &w) in weights.iter().enumerate() {
+                let drawn = keys.iter().filter(|k| split_pick(names, weights, k) == arm).count() as f64 / keys.len() as f64;
+                assert!((drawn - w as f64 / total).abs() < 0.025, "{weights:?}: arm {arm} drew {drawn:.3}");
+            }
+        }
     }
 
     #[test]
