@@ -959,7 +959,7 @@ pub fn max_cost(
             // A request that asks for a processing tier is held at its rates. One that does not
             // is held at standard rates, though a project set to priority by default is billed
             // more: the settlement charges what it cost (see README: Budgets).
-            let rates = p.service_tier_rates(requested_tier).unwrap_or_else(|| p.rates_for(prompt_upper));
+            let rates = p.rates_at(requested_tier, prompt_upper);
             let dearest_input = rates.input.max(rates.cache_write).max(rates.cache_write_1h).max(rates.cached_input).max(p.audio_input.unwrap_or(Usd::ZERO)).max(p.cached_audio_input.unwrap_or(Usd::ZERO));
             let dearest_output = rates.output.max(p.reasoning.unwrap_or(Usd::ZERO)).max(p.audio_output.unwrap_or(Usd::ZERO));
             dearest_input.times(prompt_upper) + dearest_output.times(output_tokens)
@@ -1165,6 +1165,11 @@ mod tests {
         let tiered = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"service_tiers":{"priority":{"input":4.25,"output":17}}}}}"#).unwrap();
         assert_eq!(max_cost(&decision(cand("openai", "gpt-4o")), &tiered, &PromptBound::text(4000), Some(100), 1, ServiceTier::Priority, &no_adapter_cap).to_string(), "0.0187");
         assert_eq!(max_cost(&decision(cand("openai", "gpt-4o")), &tiered, &PromptBound::text(4000), Some(100), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.011");
+        // Past a long-context band, at the tier's rates with the band's surcharge: 300,000 × 10
+        // + 2,000 × 45 (priority's 5 / 30, the band's 2× and 1.5×), not priority's base rates.
+        let banded = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-5.4":{"input":2.5,"output":15,"context_window":1050000,"service_tiers":{"priority":{"input":5,"output":30}},
+            "tiers":[{"above_input_tokens":272000,"input":5,"output":22.5}]}}}"#).unwrap();
+        assert_eq!(max_cost(&decision(cand("openai", "gpt-5.4")), &banded, &PromptBound::text(300_000), Some(2_000), 1, ServiceTier::Priority, &no_adapter_cap).to_string(), "3.09");
         // Images at the row's own allowance: (30 + 48,169) × 0.15 + 10 × 0.6.
         let image = PromptBound { text_tokens: 30, images: 1, ..PromptBound::default() };
         assert_eq!(max_cost(&decision(cand("openai", "mini")), &prices, &image, Some(10), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.00723585");

@@ -36,6 +36,19 @@ impl Rates {
         let scale = |price: Usd| in_proportion(price, self.input, input);
         Rates { input, output: self.output, cached_input: scale(self.cached_input), cache_write: scale(self.cache_write), cache_write_1h: scale(self.cache_write_1h) }
     }
+
+    /// These rates (a processing tier's) with a long-context band's surcharge over the base band,
+    /// price by price: a tier the table gives no price in the band for still pays the band's
+    /// premium (GPT-5.5 at priority past 272k: 10 → 20 input, as 5 → 10 at standard).
+    fn with_surcharge(&self, base: &Rates, band: &Rates) -> Rates {
+        Rates {
+            input: in_proportion(self.input, base.input, band.input),
+            output: in_proportion(self.output, base.output, band.output),
+            cached_input: in_proportion(self.cached_input, base.cached_input, band.cached_input),
+            cache_write: in_proportion(self.cache_write, base.cache_write, band.cache_write),
+            cache_write_1h: in_proportion(self.cache_write_1h, base.cache_write_1h, band.cache_write_1h),
+        }
+    }
 }
 
 /// A price band that applies when a request's prompt is larger than `above_input_tokens`
@@ -44,6 +57,10 @@ impl Rates {
 pub struct Tier {
     pub above_input_tokens: u64,
     pub rates: Rates,
+    /// Priority and flex processing's rates in this band, where the table gives them (LiteLLM's
+    /// `..._above_272k_tokens_priority`); without them a tier's rates carry the band's surcharge.
+    pub priority: Option<Rates>,
+    pub flex: Option<Rates>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -225,7 +242,24 @@ impl ModelPrice {
 
     /// The rates that apply to a prompt of `input_tokens` tokens.
     pub fn rates_for(&self, input_tokens: u64) -> Rates {
-        self.tiers.iter().rev().find(|t| input_tokens > t.above_input_tokens).map(|t| t.rates).unwrap_or(self.base)
+        self.band_for(input_tokens).map(|t| t.rates).unwrap_or(self.base)
+    }
+
+    fn band_for(&self, input_tokens: u64) -> Option<&Tier> {
+        self.tiers.iter().rev().find(|t| input_tokens > t.above_input_tokens)
+    }
+
+    /// The rates a prompt of `input_tokens` tokens pays at processing tier `tier`. Inside a
+    /// long-context band a tier pays the band's own price for it where the table gives one, else
+    /// its rates with the band's surcharge; a tier without rates of its own is priced as standard.
+    pub fn rates_at(&self, tier: ServiceTier, input_tokens: u64) -> Rates {
+        let tier_rates = service_tier_rates(tier, self.priority, self.flex);
+        match self.band_for(input_tokens) {
+            None => tier_rates.unwrap_or(self.base),
+            Some(band) => service_tier_rates(tier, band.priority, band.flex)
+                .or_else(|| tier_rates.map(|r| r.with_surcharge(&self.base, &band.rates)))
+                .unwrap_or(band.rates),
+        }
     }
 
     /// Why this model cannot take a request needing `window_tokens` (prompt plus the output
@@ -241,20 +275,10 @@ impl ModelPrice {
         }
     }
 
-    /// The rates of a processing tier, where the table gives them (they replace the long-context
-    /// bands, which OpenAI's tiered models do not have).
-    pub fn service_tier_rates(&self, tier: ServiceTier) -> Option<Rates> {
-        match tier {
-            ServiceTier::Standard => None,
-            ServiceTier::Priority => self.priority,
-            ServiceTier::Flex => self.flex,
-        }
-    }
-
     /// The exact cost of one request's usage. Reasoning tokens are part of `output_tokens` and
     /// billed at the output price unless the table gives them their own.
     pub fn cost(&self, usage: &Usage, batch: bool) -> Cost {
-        let rates = self.service_tier_rates(usage.service_tier).unwrap_or_else(|| self.rates_for(usage.input_tokens));
+        let rates = self.rates_at(usage.service_tier, usage.input_tokens);
         let (plain_output, reasoning) = match self.reasoning {
             Some(_) => (usage.output_tokens.saturating_sub(usage.reasoning_tokens), usage.reasoning_tokens),
             None => (usage.output_tokens, 0),
@@ -295,6 +319,15 @@ impl ModelPrice {
             cost.total = billed;
         }
         cost
+    }
+}
+
+/// The rates of a processing tier, of a row or of one of its bands, where the table gives them.
+fn service_tier_rates(tier: ServiceTier, priority: Option<Rates>, flex: Option<Rates>) -> Option<Rates> {
+    match tier {
+        ServiceTier::Standard => None,
+        ServiceTier::Priority => priority,
+        ServiceTier::Flex => flex,
     }
 }
 
@@ -360,17 +393,20 @@ const NATIVE_FIELDS: &[&str] = &[
     "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
 ];
 
-/// The prices a tier (`tiers[i]`, beside its `above_input_tokens`) or a service tier may set.
+/// The prices a tier (`tiers[i]`, beside its [`BAND_FIELDS`]) or a service tier may set.
 const RATE_FIELDS: &[&str] = &["input", "output", "cached_input", "cache_write", "cache_write_1h"];
 
-fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>) -> Result<Rates, PricingError> {
+/// The fields of a `tiers[i]` band beside its prices.
+const BAND_FIELDS: &[&str] = &["above_input_tokens", "service_tiers"];
+
+/// `other_fields`: what the object holds beside its prices (a band's [`BAND_FIELDS`]).
+fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>, other_fields: &[&str]) -> Result<Rates, PricingError> {
     // A band's or service tier's own object (the base band's fields are checked with the row's):
     // a misspelt price there would otherwise bill at the base price, silently.
     if fallback.is_some() {
-        let allowed = |k: &str| RATE_FIELDS.contains(&k) || (prefix.starts_with("tiers[") && k == "above_input_tokens");
-        if let Some(unknown) = entry.keys().find(|k| !allowed(k)) {
-            let expected = if prefix.starts_with("tiers[") { format!("above_input_tokens, {}", RATE_FIELDS.join(", ")) } else { RATE_FIELDS.join(", ") };
-            return Err(field_err(model, &format!("{prefix}{unknown}"), format!("unknown field; expected one of {expected}")));
+        let expected = [other_fields, RATE_FIELDS].concat();
+        if let Some(unknown) = entry.keys().find(|k| !expected.contains(&k.as_str())) {
+            return Err(field_err(model, &format!("{prefix}{unknown}"), format!("unknown field; expected one of {}", expected.join(", "))));
         }
     }
     let per_million = |field: &str, v: f64| per_million(model, &format!("{prefix}{field}"), v);
@@ -417,7 +453,11 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
     if let Some(unknown) = entry.keys().find(|k| !NATIVE_FIELDS.contains(&k.as_str())) {
         return Err(field_err(model, unknown, format!("unknown field; expected one of {}", NATIVE_FIELDS.join(", "))));
     }
-    let base = parse_rates(model, entry, "", None)?;
+    let base = parse_rates(model, entry, "", None, &[])?;
+    let (priority, flex) = match entry.get("service_tiers") {
+        Some(raw) => parse_service_tiers(model, raw, "service_tiers", |_| base)?,
+        None => (None, None),
+    };
     let mut tiers = Vec::new();
     if let Some(raw) = entry.get("tiers") {
         let list = raw.as_array().ok_or_else(|| field_err(model, "tiers", "must be a list"))?;
@@ -426,8 +466,15 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
             let t = t.as_object().ok_or_else(|| field_err(model, &format!("tiers[{i}]"), "must be an object"))?;
             let above = count(model, t, "above_input_tokens")?
                 .ok_or_else(|| field_err(model, &format!("{prefix}above_input_tokens"), "is required"))?;
-            let rates = parse_rates(model, t, &prefix, Some(base))?;
-            tiers.push(Tier { above_input_tokens: above, rates });
+            let rates = parse_rates(model, t, &prefix, Some(base), BAND_FIELDS)?;
+            // A band's `service_tiers` name what a processing tier costs in it; the prices they
+            // leave out follow the tier's own with the band's surcharge, as a band without them.
+            let in_band = |tier| service_tier_rates(tier, priority, flex).map_or(rates, |r| r.with_surcharge(&base, &rates));
+            let (band_priority, band_flex) = match t.get("service_tiers") {
+                Some(raw) => parse_service_tiers(model, raw, &format!("{prefix}service_tiers"), in_band)?,
+                None => (None, None),
+            };
+            tiers.push(Tier { above_input_tokens: above, rates, priority: band_priority, flex: band_flex });
         }
         tiers.sort_by_key(|t| t.above_input_tokens);
         if tiers.windows(2).any(|w| w[0].above_input_tokens == w[1].above_input_tokens) {
@@ -435,20 +482,6 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         }
     }
     let reasoning = number(model, entry, "reasoning")?.map(|v| per_million(model, "reasoning", v)).transpose()?;
-    let (mut priority, mut flex) = (None, None);
-    if let Some(raw) = entry.get("service_tiers") {
-        let tiers = raw.as_object().ok_or_else(|| field_err(model, "service_tiers", "must be an object like {\"priority\": {\"input\": 4.25, \"output\": 17}}"))?;
-        for (name, rates) in tiers {
-            let prefix = format!("service_tiers.{name}.");
-            let rates = rates.as_object().ok_or_else(|| field_err(model, &format!("service_tiers.{name}"), "must be an object of prices"))?;
-            let slot = match name.as_str() {
-                "priority" => &mut priority,
-                "flex" => &mut flex,
-                _ => return Err(field_err(model, &format!("service_tiers.{name}"), "unknown tier; expected priority or flex")),
-            };
-            *slot = Some(parse_rates(model, rates, &prefix, Some(base))?);
-        }
-    }
     Ok(ModelPrice {
         base,
         tiers,
@@ -467,6 +500,23 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         cached_audio_input: number(model, entry, "cached_audio_input")?.map(|v| per_million(model, "cached_audio_input", v)).transpose()?,
         audio_output: number(model, entry, "audio_output")?.map(|v| per_million(model, "audio_output", v)).transpose()?,
     })
+}
+
+/// A row's or a band's `service_tiers` (at `path`): each tier's prices, those it leaves out
+/// from `fallback(tier)`.
+fn parse_service_tiers(model: &str, raw: &Value, path: &str, fallback: impl Fn(ServiceTier) -> Rates) -> Result<(Option<Rates>, Option<Rates>), PricingError> {
+    let tiers = raw.as_object().ok_or_else(|| field_err(model, path, "must be an object like {\"priority\": {\"input\": 4.25, \"output\": 17}}"))?;
+    let (mut priority, mut flex) = (None, None);
+    for (name, rates) in tiers {
+        let rates = rates.as_object().ok_or_else(|| field_err(model, &format!("{path}.{name}"), "must be an object of prices"))?;
+        let (slot, tier) = match name.as_str() {
+            "priority" => (&mut priority, ServiceTier::Priority),
+            "flex" => (&mut flex, ServiceTier::Flex),
+            _ => return Err(field_err(model, &format!("{path}.{name}"), "unknown tier; expected priority or flex")),
+        };
+        *slot = Some(parse_rates(model, rates, &format!("{path}.{name}."), Some(fallback(tier)), &[])?);
+    }
+    Ok((priority, flex))
 }
 
 fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, PricingError> {
@@ -500,8 +550,18 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
             Some(band) => ("cache_creation_input_token_cost_1hr", band),
             None => (kind, rest),
         };
+        // `input_cost_per_token_above_272k_tokens_priority`: a processing tier's price in the
+        // band, read with the tier's other prices below; the band is there for it all the same.
+        let (rest, service_tier_price) = match rest.strip_suffix("_priority").or_else(|| rest.strip_suffix("_flex")) {
+            Some(band) => (band, true),
+            None => (rest, false),
+        };
         let Some(k) = rest.strip_suffix("k_tokens").and_then(|n| n.parse::<u64>().ok()) else { continue };
         let above = k * 1000;
+        if service_tier_price {
+            tiers.entry(above).or_insert(base);
+            continue;
+        }
         let price = per_token(key)?.unwrap_or(Usd::ZERO);
         let rates = tiers.entry(above).or_insert(base);
         // A band that prices 5-minute writes but not 1-hour ones keeps the base band's ratio
@@ -539,9 +599,20 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         (Some(batch), full) if full.0 > 0 && batch < full => (1_000_000 - (batch.0 as i128 * 1_000_000 / full.0 as i128) as u32).min(999_999),
         _ => 0,
     };
+    let priority = litellm_service_tier(&per_token, base, "priority")?;
+    let flex = litellm_service_tier(&per_token, base, "flex")?;
+    let mut bands = Vec::new();
+    for (above_input_tokens, rates) in tiers {
+        // What the band's own keys leave out follows the tier's rates with the band's surcharge.
+        let in_band = |tier_rates: Option<Rates>, tier: &str| {
+            let fallback = tier_rates.map_or(rates, |r| r.with_surcharge(&base, &rates));
+            litellm_service_tier(&per_token, fallback, &format!("above_{}k_tokens_{tier}", above_input_tokens / 1000))
+        };
+        bands.push(Tier { above_input_tokens, rates, priority: in_band(priority, "priority")?, flex: in_band(flex, "flex")? });
+    }
     Ok(ModelPrice {
         base,
-        tiers: tiers.into_iter().map(|(above_input_tokens, rates)| Tier { above_input_tokens, rates }).collect(),
+        tiers: bands,
         batch_discount_ppm,
         context_window: count(model, entry, "max_input_tokens")?,
         max_output_tokens: count(model, entry, "max_output_tokens")?,
@@ -554,8 +625,8 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output_cost_per_token"), None | Some(Value::Null)),
-        priority: litellm_service_tier(&per_token, base, "priority")?,
-        flex: litellm_service_tier(&per_token, base, "flex")?,
+        priority,
+        flex,
         audio_input: per_token("input_cost_per_audio_token")?,
         cached_audio_input: per_token("cache_read_input_audio_token_cost")?,
         audio_output: per_token("output_cost_per_audio_token")?,
@@ -576,8 +647,9 @@ fn in_proportion(price: Usd, base_input: Usd, input: Usd) -> Usd {
     Usd((i128::from(price.0) * i128::from(input.0) / i128::from(base_input.0)).clamp(0, i128::from(i64::MAX)) as i64)
 }
 
-/// LiteLLM prices a processing tier with `input_cost_per_token_priority` and the like; a tier with
-/// none of its keys has no rates of its own.
+/// LiteLLM prices a processing tier with `input_cost_per_token_priority` and the like (in a band,
+/// `input_cost_per_token_above_272k_tokens_priority`: `tier` is what follows the price's name);
+/// a tier with none of its keys has no rates of its own, and those it leaves out follow `base`.
 fn litellm_service_tier(per_token: &dyn Fn(&str) -> Result<Option<Usd>, PricingError>, base: Rates, tier: &str) -> Result<Option<Rates>, PricingError> {
     let input = per_token(&format!("input_cost_per_token_{tier}"))?;
     let output = per_token(&format!("output_cost_per_token_{tier}"))?;
@@ -755,6 +827,86 @@ mod tests {
         }
     }
 
+    /// LiteLLM's gpt-5.4 row (2.5 / 15 standard, 5 / 22.5 past 272k; priority 5 / 30, flex
+    /// 1.25 / 7.5), with the band's own tier prices (`extra`) where a test gives them.
+    fn gpt_5_4_litellm(extra: &str) -> PriceTable {
+        PriceTable::from_json(&format!(r#"{{"gpt-5.4":{{"input_cost_per_token":2.5e-06,"output_cost_per_token":1.5e-05,"cache_read_input_token_cost":2.5e-07,
+            "input_cost_per_token_above_272k_tokens":5e-06,"output_cost_per_token_above_272k_tokens":2.25e-05,"cache_read_input_token_cost_above_272k_tokens":5e-07,
+            "input_cost_per_token_priority":5e-06,"output_cost_per_token_priority":3e-05,"cache_read_input_token_cost_priority":5e-07,
+            "input_cost_per_token_flex":1.25e-06,"output_cost_per_token_flex":7.5e-06,"cache_read_input_token_cost_flex":1.3e-07,
+            "litellm_provider":"openai","max_input_tokens":1050000{extra}}}}}"#)).unwrap()
+    }
+
+    /// (under the band, over it) at each tier: 100,000 and 300,000 prompt tokens, 2,000 out.
+    fn under_and_over_272k(t: &PriceTable, model: &str) -> Vec<(String, String)> {
+        let p = t.get(model).unwrap();
+        let total = |input, tier| p.cost(&Usage { input_tokens: input, output_tokens: 2_000, service_tier: tier, ..Usage::default() }, false).total.to_string();
+        [ServiceTier::Standard, ServiceTier::Priority, ServiceTier::Flex].into_iter().map(|tier| (total(100_000, tier), total(300_000, tier))).collect()
+    }
+
+    fn expected(pairs: [(&str, &str); 3]) -> Vec<(String, String)> {
+        pairs.iter().map(|(under, over)| (under.to_string(), over.to_string())).collect()
+    }
+
+    #[test]
+    fn a_processing_tier_pays_its_own_price_inside_a_long_context_band() {
+        // Past 272k: priority 10 / 45, flex 2.5 / 11.25 (the band's tier prices). Priority was
+        // 1.56 past it, its base rates; flex 0.39.
+        let litellm = gpt_5_4_litellm(
+            r#","input_cost_per_token_above_272k_tokens_priority":1e-05,"output_cost_per_token_above_272k_tokens_priority":4.5e-05,"cache_read_input_token_cost_above_272k_tokens_priority":1e-06,
+            "input_cost_per_token_above_272k_tokens_flex":2.5e-06,"output_cost_per_token_above_272k_tokens_flex":1.125e-05,"cache_read_input_token_cost_above_272k_tokens_flex":2.5e-07"#,
+        );
+        let native = PriceTable::from_json(r#"{"version":1,"models":{"gpt-5.4":{"input":2.5,"output":15,"cached_input":0.25,
+            "service_tiers":{"priority":{"input":5,"output":30,"cached_input":0.5},"flex":{"input":1.25,"output":7.5,"cached_input":0.13}},
+            "tiers":[{"above_input_tokens":272000,"input":5,"output":22.5,"cached_input":0.5,
+                      "service_tiers":{"priority":{"input":10,"output":45,"cached_input":1},"flex":{"input":2.5,"output":11.25,"cached_input":0.25}}}]}}}"#).unwrap();
+        for t in [&litellm, &native] {
+            // Under: 100,000 × 2.5 + 2,000 × 15; at priority × 2, at flex ÷ 2. Over: 300,000 × 5
+            // + 2,000 × 22.5; 300,000 × 10 + 2,000 × 45; 300,000 × 2.5 + 2,000 × 11.25.
+            assert_eq!(under_and_over_272k(t, "gpt-5.4"), expected([("0.28", "1.545"), ("0.56", "3.09"), ("0.14", "0.7725")]));
+            // The band's own flex cached price stands (0.25, not 0.13 × 2).
+            let cached = Usage { input_tokens: 300_000, cached_input_tokens: 100_000, service_tier: ServiceTier::Flex, ..Usage::default() };
+            assert_eq!(t.get("gpt-5.4").unwrap().cost(&cached, false).cached_input.to_string(), "0.025");
+        }
+        // A band's tier prices alone (the row names none for the tier) are the tier's in the
+        // band; below it the tier costs standard.
+        let band_only = PriceTable::from_json(r#"{"m":{"input_cost_per_token":2.5e-06,"output_cost_per_token":1.5e-05,"input_cost_per_token_above_272k_tokens_priority":1e-05}}"#).unwrap();
+        let m = band_only.get("m").unwrap();
+        assert_eq!((m.rates_at(ServiceTier::Priority, 100_000).input, m.rates_at(ServiceTier::Priority, 300_000).input), (Usd::per_token_from_usd(2.5e-06).unwrap(), Usd::per_token_from_usd(1e-05).unwrap()));
+        assert_eq!(m.rates_at(ServiceTier::Standard, 300_000).input, Usd::per_token_from_usd(2.5e-06).unwrap(), "standard has no band");
+        // A band's tier prices are checked as the row's are.
+        let refused = |text: &str, what: &str| {
+            let e = PriceTable::from_json(text).unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        };
+        refused(r#"{"models":{"m":{"input":2.5,"output":15,"tiers":[{"above_input_tokens":272000,"input":5,"service_tiers":{"priority":{"input":10,"outptu":45}}}]}}}"#, "tiers[0].service_tiers.priority.outptu");
+        refused(r#"{"models":{"m":{"input":2.5,"output":15,"tiers":[{"above_input_tokens":272000,"input":5,"service_tiers":{"turbo":{"input":10}}}]}}}"#, "tiers[0].service_tiers.turbo");
+        refused(r#"{"models":{"m":{"input":2.5,"output":15,"tiers":[{"above_input_tokens":272000,"input":5,"service_tiers":{"flex":{"above_input_tokens":1}}}]}}}"#, "tiers[0].service_tiers.flex.above_input_tokens");
+        refused(r#"{"models":{"m":{"input":2.5,"output":15,"tiers":[{"above_input_tokens":272000,"input":5,"service_tiers":{"flex":{"input":-1}}}]}}}"#, "tiers[0].service_tiers.flex.input");
+    }
+
+    #[test]
+    fn a_processing_tier_without_a_price_in_a_band_carries_the_bands_surcharge() {
+        // LiteLLM's gpt-5.4 row as it is: no tier prices past 272k. Priority's 5 / 30 take the
+        // band's 2× input and 1.5× output (10 / 45), flex's 1.25 / 7.5 too (2.5 / 11.25).
+        let litellm = gpt_5_4_litellm("");
+        let native = PriceTable::from_json(r#"{"version":1,"models":{"gpt-5.4":{"input":2.5,"output":15,"cached_input":0.25,
+            "service_tiers":{"priority":{"input":5,"output":30,"cached_input":0.5},"flex":{"input":1.25,"output":7.5,"cached_input":0.13}},
+            "tiers":[{"above_input_tokens":272000,"input":5,"output":22.5,"cached_input":0.5}]}}}"#).unwrap();
+        for t in [&litellm, &native] {
+            assert_eq!(under_and_over_272k(t, "gpt-5.4"), expected([("0.28", "1.545"), ("0.56", "3.09"), ("0.14", "0.7725")]));
+            // Flex's cached 0.13 with the band's 2× (0.5 against 0.25).
+            let cached = Usage { input_tokens: 300_000, cached_input_tokens: 100_000, service_tier: ServiceTier::Flex, ..Usage::default() };
+            assert_eq!(t.get("gpt-5.4").unwrap().cost(&cached, false).cached_input.to_string(), "0.026");
+        }
+        // A band's tier price that names only the input: its other prices follow the tier's with
+        // the surcharge (output 30 × 1.5), its cached price its input (0.5 × 12 / 5).
+        let partial = PriceTable::from_json(r#"{"models":{"m":{"input":2.5,"output":15,"cached_input":0.25,"service_tiers":{"priority":{"input":5,"output":30,"cached_input":0.5}},
+            "tiers":[{"above_input_tokens":272000,"input":5,"output":22.5,"cached_input":0.5,"service_tiers":{"priority":{"input":12}}}]}}}"#).unwrap();
+        let r = partial.get("m").unwrap().rates_at(ServiceTier::Priority, 300_000);
+        assert_eq!((r.input.to_string(), r.output.to_string(), r.cached_input.to_string()), ("0.000012".into(), "0.000045".into(), "0.0000012".into()));
+    }
+
     #[test]
     fn audio_input_has_its_own_price() {
         let t = PriceTable::from_json(r#"{"models":{"flash":{"input":0.3,"output":2.5,"cached_input":0.03,"audio_input":1,"cached_audio_input":0.1},"plain":{"input":0.3,"output":2.5}}}"#).unwrap();
@@ -887,8 +1039,8 @@ mod tests {
             "input_cost_per_token_priority":6e-06,"cache_read_input_token_cost_priority":2e-06,"input_cost_per_token_flex":1.5e-06}}"#).unwrap();
         let s = named.get("s").unwrap();
         assert_eq!(s.cost(&usage(250_000, 100_000, 0, 0, 0), false).cached_input.to_string(), "0.1", "100,000 cached at the band's 1.00");
-        let tiered = |tier| Usage { input_tokens: 1_000_000, cached_input_tokens: 1_000_000, service_tier: tier, ..Usage::default() };
-        assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Priority), false).cached_input.to_string(), "2");
-        assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Flex), false).cached_input.to_string(), "0.15", "half the input, half the cached price");
+        let tiered = |tier| Usage { input_tokens: 100_000, cached_input_tokens: 100_000, service_tier: tier, ..Usage::default() };
+        assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Priority), false).cached_input.to_string(), "0.2");
+        assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Flex), false).cached_input.to_string(), "0.015", "half the input, half the cached price");
     }
 }
