@@ -698,7 +698,10 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                         Err(_) => "invalid JSON".to_string(),
                     };
                     health::failure(rc, &provider.id, &candidate.upstream_model);
-                    attempts.failures.push(format!("{}: answered with JSON instead of an event stream ({detail})", provider.id));
+                    // A whole answer in place of the stream was written, and billed, by its usage.
+                    let usage = adapter.chat_response(&target, &body).ok().and_then(|a| a.usage);
+                    let note = usage.and_then(|u| rc.charge_unseen(&cfg.prices, candidate, &u)).map(|c| format!("; it was billed, ${c}")).unwrap_or_default();
+                    attempts.failures.push(format!("{}: answered with JSON instead of an event stream ({detail}{note})", provider.id));
                     continue;
                 }
                 let upstream_body = match answer.body {
@@ -751,11 +754,19 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed, sent_at);
             }
             Disposition::Success => {
+                // A whole answer comes once the provider has written all of it, which it bills:
+                // one the router cannot read (cut off while it came, garbled) is charged the most
+                // it could cost, as one that timed out while coming is, whatever serves next.
+                let charge_unread = || {
+                    let worst = cancelled_call_cost(&cfg, &decision, candidate, &attempt_chat);
+                    rc.charge_other_call(&provider.id, &candidate.upstream_model, &crate::usage::Usage::default(), worst);
+                    format!(", and was charged its most possible cost, ${worst}, as the provider bills an answer it wrote")
+                };
                 let bytes = match answer.bytes().await {
                     Some(b) => b,
                     None => {
                         health::failure(rc, &provider.id, &candidate.upstream_model);
-                        attempts.failures.push(format!("{}: connection lost while reading the answer", provider.id));
+                        attempts.failures.push(format!("{}: connection lost while reading the answer{}", provider.id, charge_unread()));
                         continue;
                     }
                 };
@@ -772,7 +783,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                     Err(e) => {
                         health::failure(rc, &provider.id, &candidate.upstream_model);
-                        attempts.failures.push(e.to_string());
+                        attempts.failures.push(format!("{e}{}", charge_unread()));
                         continue;
                     }
                 };

@@ -184,8 +184,12 @@ const EARLY_FAULTS = [
   { name: 'HTTP 500', response: { status: 500 }, why: /openai: HTTP 500 \(The server had an error/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
   { name: 'HTTP 503', response: { status: 503 }, why: /openai: HTTP 503 \(The server is overloaded/, error: { status: 503, type: 'service_unavailable', code: 'upstream_unavailable' } },
   { name: 'connection reset', response: { fault: 'reset' }, why: /openai: connection failed/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
-  { name: 'invalid JSON', response: { fault: 'invalid_json' }, why: /openai.*(invalid JSON|instead of an event stream)/, error: { status: 502, type: 'api_error', code: 'upstream_error' } },
+  // A whole answer that cannot be read was written, and is charged (below); a stream's was not.
+  { name: 'invalid JSON', response: { fault: 'invalid_json' }, why: /openai.*(invalid JSON|instead of an event stream)/, error: { status: 502, type: 'api_error', code: 'upstream_error' }, charged: true },
 ];
+
+/** What a failure's message says an unreadable whole answer was charged (0 where none was). */
+const unreadCharge = (fault, stream) => (fault.charged && !stream ? (message) => Number(UNREAD_CHARGE.exec(message)[1]) : undefined);
 
 for (const fault of EARLY_FAULTS) {
   for (const stream of [false, true]) {
@@ -200,7 +204,7 @@ for (const fault of EARLY_FAULTS) {
 
     test(`${fault.name}, ${mode}, without a fallback: a clean ${fault.error.status}`, async () => {
       r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: fault.response });
-      const error = await assertCleanError(await chat(ask('gpt-4o', stream)), fault.error);
+      const error = await assertCleanError(await chat(ask('gpt-4o', stream)), { ...fault.error, cost: unreadCharge(fault, stream) });
       assert.match(error.message, /^Every deployment for 'gpt-4o' failed: /);
       assert.match(error.message, fault.why);
       await waitOutHold(fault);
@@ -218,7 +222,7 @@ for (const [provider, model] of [['anthropic', 'claude-haiku-4-5'], ['gemini', '
         r.upstream.script({ provider, model, response: fault.response });
         const resp = await chat(ask(model, stream));
         const id = resp.headers.get('x-costrouter-request-id');
-        const error = await assertCleanError(resp, fault.error);
+        const error = await assertCleanError(resp, { ...fault.error, cost: unreadCharge(fault, stream) });
         assert.match(error.message, new RegExp(`^Every deployment for '${model}' failed: ${provider}`), error.message);
         const ev = await eventFor(id);
         assert.equal(ev.status, fault.error.status);
@@ -302,16 +306,35 @@ test('a refusal whose body never ends (HTTP 503), non-streaming, with a fallback
 // Truncation: a non-streaming body cut off mid-way can still be retried elsewhere, a stream that
 // has started cannot (its headers and first chunks already reached the client).
 
-test('truncated body, non-streaming, with a fallback: served by azure', async () => {
+// A whole answer comes once the provider has written it all, which it bills: one cut off or
+// garbled is charged the most it could cost (gpt-4o-mini with no max_tokens: its 16,384-token cap
+// at $0.60 a million and more), on top of the answer that serves the request, filed under openai.
+const UNREAD_CHARGE = /and was charged its most possible cost, \$([\d.]+), as the provider bills an answer it wrote/;
+function assertUnreadCharge({ reason, cost, ev }) {
+  const charged = Number(UNREAD_CHARGE.exec(reason)?.[1]);
+  assert.ok(charged >= (16_384 * 0.6) / 1e6, reason);
+  assert.ok(cost > charged, `the answer's cost ${cost} comes on top of the unread answer's ${charged}`);
+  const others = (ev.shape.other_calls ?? []).map((c) => [c.provider, c.model, Math.round((c.cost / 1e12) * 1e8) / 1e8]);
+  assert.deepEqual(others, [['openai', 'gpt-4o-mini', charged]], JSON.stringify(ev.shape));
+}
+
+test('truncated body, non-streaming, with a fallback: served by azure, the cut answer charged', async () => {
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'truncated' } });
-  await assertServedByAzure(await chat(ask('gpt-4o-mini', false)), false, /openai: connection lost while reading the answer/);
+  assertUnreadCharge(await assertServedByAzure(await chat(ask('gpt-4o-mini', false)), false, /openai: connection lost while reading the answer, and was charged/));
+  await healthy('gpt-4o-mini');
+});
+
+test('invalid JSON in a 200, non-streaming, with a fallback: the unreadable answer charged', async () => {
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'invalid_json' } });
+  assertUnreadCharge(await assertServedByAzure(await chat(ask('gpt-4o-mini', false)), false, /invalid JSON.*and was charged/));
   await healthy('gpt-4o-mini');
 });
 
 test('truncated body, non-streaming, without a fallback: a clean 502', async () => {
   r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { fault: 'truncated' } });
-  const error = await assertCleanError(await chat(ask('gpt-4o', false)), { status: 502, type: 'api_error', code: 'upstream_error' });
-  assert.match(error.message, /openai: connection lost while reading the answer/);
+  const cost = (message) => Number(UNREAD_CHARGE.exec(message)[1]);
+  const error = await assertCleanError(await chat(ask('gpt-4o', false)), { status: 502, type: 'api_error', code: 'upstream_error', cost });
+  assert.match(error.message, /openai: connection lost while reading the answer, and was charged/);
   await healthy('gpt-4o');
 });
 
