@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::routing::Candidate;
+use crate::routing::{Candidate, RouteDecision};
 
 /// Part of every key: changing the normalisation, or what an entry holds, changes this, so old
 /// entries are never misread. v3: streamed Gemini answers were stored without their logprobs,
@@ -43,6 +43,28 @@ pub fn answer_scope(requested: &str, routed: &[Candidate], route_variant: Option
         scope.push_str(variant);
     }
     scope
+}
+
+/// What about a route decides its answer beyond the set of deployments (`answer_scope`'s
+/// `route_variant`): the arm a split drew; a cascade's order and threshold, since a cascade
+/// serves only answers its judge accepted; and, for a route over several models in a fixed order
+/// (`fallback`, `cheapest`), the model tried first, which is the one that answers while it is
+/// healthy: a rule sending free users to `[mini, big]` and another sending enterprise users to
+/// `[big, mini]` route to one set, and an enterprise caller was served mini's cached answer.
+/// `fastest` is left as a set: its order moves with latencies, and any of them may answer.
+pub fn route_variant(decision: &RouteDecision) -> Option<String> {
+    let first = decision.candidates.first()?;
+    match decision.route.as_str() {
+        "split" => Some(format!("arm {}", first.model)),
+        "cascade" => {
+            let order: Vec<&str> = decision.candidates.iter().map(|c| c.model.as_str()).collect();
+            let min_logprob = decision.cascade.and_then(|c| c.min_logprob).map_or_else(|| "none".to_string(), |m| m.to_string());
+            Some(format!("cascade {} min_logprob {min_logprob}", order.join(" > ")))
+        }
+        "fastest" => None,
+        _ if decision.candidates.iter().any(|c| c.model != first.model) => Some(format!("first {}", first.model)),
+        _ => None,
+    }
 }
 
 /// SHA-256 (hex) of the tenant, the answer's scope (see [`answer_scope`]), and the request body

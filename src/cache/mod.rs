@@ -7,7 +7,7 @@ mod key;
 pub mod semantic;
 
 pub use assemble::CompletionAssembler;
-pub use key::{answer_scope, exact_key, KEY_VERSION};
+pub use key::{answer_scope, exact_key, route_variant, KEY_VERSION};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

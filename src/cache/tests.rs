@@ -241,6 +241,38 @@ fn the_answer_scope_is_the_model_asked_for_and_the_set_of_deployments_routed_to(
 }
 
 #[test]
+fn routes_over_one_set_in_another_fixed_order_share_no_answers() {
+    let (mini, big) = (on("gpt-4o-mini", "openai", "gpt-4o-mini"), on("gpt-4o", "openai", "gpt-4o"));
+    let azure_mini = on("gpt-4o-mini", "azure", "mini");
+    let decision = |route: &str, candidates: &[&crate::routing::Candidate]| crate::routing::RouteDecision {
+        requested: "gpt-4o".into(),
+        baseline_price_key: None,
+        candidates: candidates.iter().map(|c| (*c).clone()).collect(),
+        route: route.into(),
+        rule: String::new(),
+        reason: String::new(),
+        cascade: None,
+        regions: vec![],
+    };
+    let scope = |d: &crate::routing::RouteDecision| answer_scope(&d.requested, &d.candidates, route_variant(d).as_deref());
+    // One rule's `[mini, big]` and another's `[big, mini]`: mini answers the first, big the second.
+    for route in ["fallback", "cheapest"] {
+        assert_ne!(scope(&decision(route, &[&mini, &big])), scope(&decision(route, &[&big, &mini])), "{route}");
+        assert_eq!(route_variant(&decision(route, &[&mini, &big])).as_deref(), Some("first gpt-4o-mini"));
+    }
+    // Deployments of one model in another order (a fallback between hosts) answer alike.
+    assert_eq!(route_variant(&decision("fallback", &[&mini, &azure_mini])), None);
+    assert_eq!(scope(&decision("fallback", &[&mini, &azure_mini])), scope(&decision("requested", &[&azure_mini, &mini])));
+    // `fastest` moves with latencies: a set.
+    assert_eq!(scope(&decision("fastest", &[&mini, &big])), scope(&decision("fastest", &[&big, &mini])));
+    // A split's arm and a cascade's order, as before.
+    assert_eq!(route_variant(&decision("split", &[&big, &mini])).as_deref(), Some("arm gpt-4o"));
+    let mut cascade = decision("cascade", &[&mini, &big]);
+    cascade.cascade = Some(crate::routing::CascadeSettings { min_logprob: Some(-0.5), buffer_streams: false });
+    assert_eq!(route_variant(&cascade).as_deref(), Some("cascade gpt-4o-mini > gpt-4o min_logprob -0.5"));
+}
+
+#[test]
 fn two_providers_of_one_upstream_model_share_no_answers() {
     // One model deployed on two hosts under the same upstream name (Together's and Groq's Llama:
     // other quantisations, other serving stacks), and rules that send one caller to one host and

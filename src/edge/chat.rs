@@ -194,17 +194,7 @@ async fn cached_answer(
     };
     let body = serde_json::to_value(chat).map_err(|e| ApiError::internal(e.to_string()))?;
     let tenant = &principal.tenant.id;
-    let variant = match decision.route.as_str() {
-        "split" => decision.candidates.first().map(|arm| format!("arm {}", arm.model)),
-        // A cascade's answer is one its judge accepted: the same candidates in another order,
-        // or another `min_logprob`, would have judged (and answered) otherwise.
-        "cascade" => {
-            let order: Vec<&str> = decision.candidates.iter().map(|c| c.model.as_str()).collect();
-            let min_logprob = decision.cascade.and_then(|c| c.min_logprob).map_or_else(|| "none".to_string(), |m| m.to_string());
-            Some(format!("cascade {} min_logprob {min_logprob}", order.join(" > ")))
-        }
-        _ => None,
-    };
+    let variant = crate::cache::route_variant(decision);
     // The demo upstream answers under a real provider's id (`make dev` without keys): its answers
     // must not be served once a key makes the provider real.
     let demo = decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| p.demo));
