@@ -292,7 +292,7 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
     }
     facts.model_served = catalog.resolve(&facts.model).map(|m| m.name.clone()).unwrap_or_default();
     let everyone = |_: &ProviderConfig| true;
-    let sticky = crate::routing::plan::split_sticky_key(&ctx.tenant, &facts.user, &format!("line-{line}"));
+    let sticky = crate::routing::plan::split_sticky_key(&ctx.tenant, &facts.user, req.end_user(), &format!("line-{line}"));
     let input = PlanInput {
         catalog,
         prices,

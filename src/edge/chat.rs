@@ -74,7 +74,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     facts.eu = rc.eu;
     facts.location_unknown = crate::routing::policy::location_unknown(&rc.country);
     facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
-    let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, &rc.request_id);
+    let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, chat.end_user(), &rc.request_id);
     let usable_here = |p: &ProviderConfig| usable(env, p);
     let input = PlanInput {
         catalog: &cfg.catalog,

@@ -86,14 +86,17 @@ pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, adapter_o
 }
 
 /// What keeps a user on one arm of a split: the tenant and user, so one tenant's `user` ids
-/// never share another's arms. Without a user each request is drawn on its own, by `request_id`
-/// (keyed by the tenant alone, a whole tenant's traffic would land on one arm and the test would
-/// say nothing). The worker and `costrouter route` draw alike.
-pub fn split_sticky_key(tenant: &str, user: &str, request_id: &str) -> String {
-    if user.is_empty() {
-        request_id.to_string()
-    } else {
-        format!("{tenant}:{user}")
+/// never share another's arms. The user is the attribution's; where the body's end-user id
+/// (`user`, `safety_identifier`) was not one attribution keeps (a base64 id with `+` or `=`, an
+/// email with `+`, over 64 characters), that id as sent, so such a user stays on one arm too.
+/// Without a user each request is drawn on its own, by `request_id` (keyed by the tenant alone, a
+/// whole tenant's traffic would land on one arm and the test would say nothing). The worker and
+/// `costrouter route` draw alike.
+pub fn split_sticky_key(tenant: &str, user: &str, end_user_as_sent: Option<&str>, request_id: &str) -> String {
+    match (user, end_user_as_sent) {
+        ("", None | Some("")) => request_id.to_string(),
+        ("", Some(sent)) => format!("{tenant}:{sent}"),
+        (user, _) => format!("{tenant}:{user}"),
     }
 }
 
@@ -805,6 +808,19 @@ route = { strategy = "requested" }
         assert_eq!(a.route, "split");
         let models: std::collections::BTreeSet<_> = a.candidates.iter().map(|c| c.model.clone()).collect();
         assert_eq!(models.len(), 2);
+    }
+
+    #[test]
+    fn a_split_keeps_a_user_whose_id_attribution_refuses_on_one_arm() {
+        // Attribution keeps the tag; an id it refuses (`+`, `/`, `=`) is still the user, as sent.
+        assert_eq!(split_sticky_key("acme", "u-1", Some("u-1"), "req_1"), "acme:u-1");
+        assert_eq!(split_sticky_key("acme", "u-1", Some("other"), "req_1"), "acme:u-1", "the header's user wins, as in attribution");
+        assert_eq!(split_sticky_key("acme", "", Some("q1w+Zx/9Ab=="), "req_1"), "acme:q1w+Zx/9Ab==");
+        assert_eq!(split_sticky_key("acme", "", Some("q1w+Zx/9Ab=="), "req_2"), "acme:q1w+Zx/9Ab==");
+        assert_eq!(split_sticky_key("globex", "", Some("q1w+Zx/9Ab=="), "req_2"), "globex:q1w+Zx/9Ab==", "per tenant");
+        // No user at all: each request is drawn on its own.
+        assert_eq!(split_sticky_key("acme", "", None, "req_1"), "req_1");
+        assert_eq!(split_sticky_key("acme", "", Some(""), "req_2"), "req_2");
     }
 
     #[test]
