@@ -31,6 +31,7 @@ pub mod semantic;
 pub mod stream;
 pub mod tenants;
 pub mod tokens;
+pub mod uncontrolled_tenants;
 pub mod usage;
 
 #[cfg(all(target_arch = "wasm32", feature = "edge"))]

@@ -210,38 +210,22 @@ pub fn renew_every_ms(env: &Env) -> f64 {
         .unwrap_or(crate::budget::RESERVATION_RENEW_SECS as f64 * 1000.0)
 }
 
-/// How long an isolate trusts that a tenant has no budgets and no per-minute limits, and skips
-/// the ledger before calling a provider. Budgets or limits set in that window take effect within
-/// it (at once on the isolate that set them).
-const UNCONTROLLED_TTL_MS: f64 = 5_000.0;
-
+// Tenants this isolate saw with no budgets and no per-minute limits, whose requests skip the
+// ledger before calling a provider: budgets or limits set meanwhile take effect within its 5 s
+// (at once on the isolate that set them).
 thread_local! {
-    static UNCONTROLLED: std::cell::RefCell<std::collections::HashMap<String, f64>> = std::cell::RefCell::new(std::collections::HashMap::new());
+    static UNCONTROLLED: std::cell::RefCell<crate::uncontrolled_tenants::UncontrolledTenants> = std::cell::RefCell::default();
 }
 
 /// Whether the tenant was recently seen with no budgets and no limits: then there is nothing to
 /// reserve or count, and the request goes out without a ledger round trip.
 pub fn known_uncontrolled(tenant: &str) -> bool {
-    UNCONTROLLED.with(|c| c.borrow().get(tenant).is_some_and(|at| super::http::now_ms() - at < UNCONTROLLED_TTL_MS))
-}
-
-fn note_control(tenant: &str, controlled: bool) {
-    UNCONTROLLED.with(|c| {
-        let mut c = c.borrow_mut();
-        if controlled {
-            c.remove(tenant);
-        } else {
-            if c.len() > 10_000 {
-                c.clear();
-            }
-            c.insert(tenant.to_string(), super::http::now_ms());
-        }
-    });
+    UNCONTROLLED.with(|c| c.borrow().known(tenant, super::http::now_ms()))
 }
 
 /// Drops what this isolate knows of a tenant's controls (its budgets or limits just changed).
 pub fn forget_control(tenant: &str) {
-    note_control(tenant, true);
+    UNCONTROLLED.with(|c| c.borrow_mut().forget(tenant));
 }
 
 /// Why `/admit` refused a request.
@@ -266,10 +250,11 @@ pub async fn unadmit(stub: &ObjectStub, rc: &RequestContext, principal: &Princip
 /// `may_downgrade`: whether a budget set to downgrade may send the request to a cheaper route
 /// (chat), so that its refusal still counts against the per-minute limits; embeddings may not.
 pub async fn admit(stub: &ObjectStub, tenant: &str, request_id: &str, tokens: u64, amount: Usd, team: &str, feature: &str, env_tag: &str, key_id: &str, now: i64, may_downgrade: bool) -> Result<Result<(RateStatus, Reservation), Refusal>, ApiError> {
+    let asked_at = UNCONTROLLED.with(|c| c.borrow().changes());
     let v = call(stub, "/admit", Some(json!({"request_id": request_id, "tokens": tokens, "amount": amount, "team": team, "feature": feature, "env": env_tag, "key_id": key_id, "now": now, "may_downgrade": may_downgrade}))).await?;
     let bad = |e: serde_json::Error| ApiError::internal(e.to_string());
     if v["ok"] == true {
-        note_control(tenant, v["controlled"] != false);
+        UNCONTROLLED.with(|c| c.borrow_mut().note(tenant, v["controlled"] != false, asked_at, super::http::now_ms()));
         return Ok(Ok((serde_json::from_value(v["status"].clone()).map_err(bad)?, reservation(&v))));
     }
     if !v["limited"].is_null() {
