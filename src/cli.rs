@@ -371,11 +371,14 @@ struct ClassTotals {
 
 pub struct AuditReport {
     by_class: BTreeMap<String, ClassTotals>,
+    /// Calls routed from a model that does not reason to one that reasons unasked, priced with
+    /// the planner's expected reasoning tokens added.
+    reasoning_estimated: u64,
     errors: Vec<String>,
 }
 
 fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Result<AuditReport, String> {
-    let mut report = AuditReport { by_class: BTreeMap::new(), errors: vec![] };
+    let mut report = AuditReport { by_class: BTreeMap::new(), reasoning_estimated: 0, errors: vec![] };
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let call: PastCall = match serde_json::from_str(line) {
             Ok(c) => c,
@@ -393,12 +396,21 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
         // Exports name models as served (`gpt-4o-2024-08-06`, a host's own id): priced as the
         // catalog model that serves them.
         let price_key = catalog.resolve(&call.model).map(|m| m.price_key.as_str()).or_else(|| catalog.price_key_of_served(&call.model));
-        let actual = price_key.and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model)).map(|p| p.cost(&usage, false).total);
+        let logged_price = price_key.and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model));
+        let actual = logged_price.map(|p| p.cost(&usage, false).total);
         let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(call.input_tokens)));
         let (class, routed) = match decided {
             Ok((facts, Outcome::Route(d))) => {
                 let class = facts.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_else(|| "unclassified".into());
-                (class, prices.get(&d.candidates[0].price_key).map(|p| p.cost(&usage, false).total))
+                let routed_price = prices.get(&d.candidates[0].price_key);
+                // A model that reasons unasked would have thought besides the logged output of
+                // one that did not (the cap set above is the log's, not the client's): as many
+                // tokens as the planner expects of an uncapped request. Logs carry no effort.
+                let adds_reasoning = routed_price.is_some_and(|p| p.supports_reasoning) && logged_price.is_some_and(|p| !p.supports_reasoning);
+                let reasoning = if adds_reasoning { crate::routing::plan::expected_reasoning_tokens(None) } else { 0 };
+                report.reasoning_estimated += u64::from(adds_reasoning);
+                let routed_usage = Usage { output_tokens: usage.output_tokens + reasoning, reasoning_tokens: reasoning, ..usage };
+                (class, routed_price.map(|p| p.cost(&routed_usage, false).total))
             }
             Ok((_, Outcome::Block { .. } | Outcome::Respond { .. })) => ("answered-by-rule".into(), Some(Usd::ZERO)),
             Err(e) => {
@@ -463,6 +475,13 @@ impl AuditReport {
             s.push_str("unpriced: calls whose model (as asked for, or as routed) has no price; the dollar columns leave them out\n");
         }
         s.push_str("a cascade is priced at its first model, as if it never escalated\n");
+        if self.reasoning_estimated > 0 {
+            s.push_str(&format!(
+                "a call routed from a model that does not reason to one that reasons unasked is priced with {} expected reasoning tokens, the router's estimate ({} calls)\n",
+                crate::routing::plan::expected_reasoning_tokens(None),
+                self.reasoning_estimated
+            ));
+        }
         for e in &self.errors {
             s.push_str(&format!("skipped {e}\n"));
         }
@@ -655,5 +674,26 @@ mod tests {
         assert_eq!(j["total"]["savings_usd"], "0.00658");
         assert_eq!(j["errors"].as_array().unwrap().len(), 1);
         assert!(report.to_table().contains("TOTAL"));
+        assert!(!report.to_table().contains("reasoning tokens"), "no call was routed to a model that reasons");
+    }
+
+    #[test]
+    fn audit_prices_a_model_that_reasons_unasked_with_its_expected_reasoning() {
+        let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
+        let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let rule = "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-4o\", \"o4-mini\"] }\n";
+        let policy = Policy::from_toml("x", rule, &catalog).unwrap();
+        let report = audit(concat!(r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":300}"#, "\n"), &policy, &catalog, &prices).unwrap();
+        let j = report.to_json();
+        // gpt-4o: 1000 × 2.5 + 300 × 10 = $0.0055. o4-mini would also think some 2,000 tokens:
+        // 1000 × 1.1 + 2300 × 4.4 = $0.01122, a loss (the 300 output tokens alone made it $0.00242).
+        assert_eq!(j["total"]["actual_usd"], "0.0055");
+        assert_eq!(j["total"]["routed_usd"], "0.01122");
+        assert_eq!(j["total"]["savings_usd"], "-0.00572");
+        assert!(report.to_table().contains("priced with 2000 expected reasoning tokens, the router's estimate (1 calls)"), "{}", report.to_table());
+        // A logged model that reasons already wrote its reasoning into its output: nothing added.
+        let report = audit(concat!(r#"{"model":"o4-mini","input_tokens":1000,"output_tokens":2300}"#, "\n"), &policy, &catalog, &prices).unwrap();
+        assert_eq!(report.to_json()["total"]["routed_usd"], "0.01122");
+        assert!(!report.to_table().contains("reasoning tokens"), "{}", report.to_table());
     }
 }

@@ -16,7 +16,7 @@ use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
 use crate::providers::{adapter_for, Rejection, Target, UpstreamError};
-use crate::receipt::{Receipt, UsageBasis};
+use crate::receipt::{requested_model_thinks_as_asked, Receipt, UsageBasis};
 use crate::routing::cascade::{judge, OutputCaps, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
 use crate::routing::plan::{plan, Outcome, PlanInput};
@@ -269,7 +269,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
         Some(score) => format!("semantic cache hit (similarity {score:.3}): answered by {} on {} {age} s ago for a question with the same meaning; no provider call", answer.model, answer.provider),
         None => format!("exact cache hit: answered by {} on {} {age} s ago; no provider call", answer.model, answer.provider),
     };
-    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None);
+    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None, false);
     receipt.cache = hit.outcome.into();
     receipt.demo = answer.demo;
     // Nothing was called for the answer; finding it may have cost a provider embedding.
@@ -738,7 +738,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 if session.is_committed() {
                     health::started(&provider.id, &candidate.upstream_model);
                 }
-                let receipt = receipt_for(rc, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
+                let receipt = receipt_for(rc, &chat, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 let primed = PrimedStream { session, prefix, upstream, first_byte_ms };
                 return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed, sent_at);
@@ -995,6 +995,7 @@ fn usage_or_estimate(chat: &ChatRequest, candidate: &Candidate, answer: &crate::
 #[allow(clippy::too_many_arguments)]
 fn receipt_for(
     rc: &RequestContext,
+    chat: &ChatRequest,
     decision: &RouteDecision,
     candidate: &Candidate,
     provider: &ProviderConfig,
@@ -1032,6 +1033,7 @@ fn receipt_for(
         &cfg.prices,
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
+        requested_model_thinks_as_asked(&cfg.catalog, chat),
     );
     receipt.add_other_calls(attempts.escalation_cost + rc.unseen_cost.get());
     receipt.demo = provider.demo;
@@ -1064,7 +1066,7 @@ fn json_response(
         answer.body["usage"] = usage.to_openai_json();
     }
     rc.shape.borrow_mut().length_stop = answer.body["choices"].as_array().is_some_and(|c| c.iter().any(|c| c["finish_reason"] == "length"));
-    let receipt = receipt_for(rc, decision, candidate, provider, attempts, Some(usage), basis, cfg);
+    let receipt = receipt_for(rc, chat, decision, candidate, provider, attempts, Some(usage), basis, cfg);
     events::record(env, rc, principal, 200, &receipt);
     if let Some(slot) = rc.cache_slot.borrow_mut().take() {
         if storable(&answer.body) {
@@ -1104,6 +1106,7 @@ struct StreamState {
     cfg: Rc<RouterConfig>,
     price_key: String,
     baseline_price_key: Option<String>,
+    baseline_thinks_as_asked: bool,
     env: Env,
     tenant: Principal,
     rc: RequestContext,
@@ -1235,6 +1238,7 @@ fn stream_response(
         session,
         price_key: candidate.price_key.clone(),
         baseline_price_key: receipt_baseline_key(chat, &cfg),
+        baseline_thinks_as_asked: requested_model_thinks_as_asked(&cfg.catalog, chat),
         receipt,
         cfg,
         env: env.clone(),
@@ -1434,6 +1438,7 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
         &st.cfg.prices,
         &st.price_key,
         st.baseline_price_key.as_deref(),
+        st.baseline_thinks_as_asked,
     );
     // The stream's cache outcome (a bypass, or a miss to be stored) is the request's, not the
     // "miss" a fresh receipt starts with.

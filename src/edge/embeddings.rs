@@ -79,6 +79,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         &cfg.prices,
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
+        // Embeddings do not reason.
+        false,
     );
     receipt.add_other_calls(dropped);
     receipt.demo = provider.demo;

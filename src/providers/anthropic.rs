@@ -32,6 +32,11 @@ impl Provider for Anthropic {
         true
     }
 
+    fn thinks_as_asked(&self, req: &ChatRequest, upstream_model: &str) -> bool {
+        // A budget or an adaptive effort is sent only for an effort the request asked for.
+        matches!(output_budget(req, upstream_model).1, Thinking::Budget(_) | Thinking::Adaptive(_))
+    }
+
     fn samples_regardless(&self, req: &ChatRequest, upstream_model: &str) -> bool {
         let (_, thinking) = output_budget(req, upstream_model);
         matches!(thinking, Thinking::Budget(_)) || matches!(thinking_style(upstream_model), ThinkingStyle::Adaptive { .. })

@@ -25,6 +25,11 @@ impl Provider for Gemini {
         true
     }
 
+    fn thinks_as_asked(&self, req: &ChatRequest, upstream_model: &str) -> bool {
+        // Without an effort 2.5 Flash and Pro think as they like: unasked, not as asked.
+        req.reasoning_effort().is_some() && thinking_config(upstream_model, req.reasoning_effort(), req.max_output_tokens()).is_some_and(|c| c.get("thinkingBudget") != Some(&json!(0)))
+    }
+
     /// Gemini may answer with several function calls at once and has no setting against it: a
     /// client that asked for one at a time may answer only the first.
     fn dropped_param(&self, req: &ChatRequest) -> Option<(&'static str, &'static str)> {

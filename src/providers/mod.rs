@@ -156,6 +156,12 @@ pub trait Provider {
     fn translates_reasoning_effort(&self) -> bool {
         false
     }
+    /// Whether `upstream_model` thinks on `req` because the request asks it to: the adapter
+    /// turns its `reasoning_effort` into thinking (Claude's budget or adaptive effort, Gemini's
+    /// budget or level). A savings baseline on such a model keeps the served model's reasoning.
+    fn thinks_as_asked(&self, _req: &ChatRequest, _upstream_model: &str) -> bool {
+        false
+    }
     fn embeddings_request(&self, target: &Target, _req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
         Err(ApiError::invalid_request(format!("Provider '{}' does not serve embeddings through this router.", target.provider.id)))
     }
