@@ -23,6 +23,15 @@ fn takes_developer_role(target: &Target) -> bool {
     target.provider.api_version.as_deref().is_some_and(|v| v >= "2024-12-01-preview")
 }
 
+/// `stream_options` came with 2024-09-01-preview (GA in 2024-10-21): an older version, such as
+/// the GA 2024-06-01 many deployments still pin, refuses it ("Unrecognized request argument
+/// supplied: stream_options"), so every stream to it failed. Such a deployment's streams go
+/// without it and report no usage, which the router then estimates, as for any host that
+/// reports none. No version set means the router's default, 2024-10-21.
+fn takes_stream_options(target: &Target) -> bool {
+    target.provider.api_version.as_deref().is_none_or(|v| v >= "2024-09-01-preview")
+}
+
 fn auth(target: &Target) -> Vec<(&'static str, String)> {
     target.api_key.map(|k| vec![("api-key", k.to_string())]).unwrap_or_default()
 }
@@ -34,12 +43,17 @@ impl Provider for Azure {
         if req.extra.contains_key("data_sources") {
             return Err(ApiError::invalid_value("data_sources", "'data_sources' (Azure OpenAI on your data) is not accepted through this router: it would search with the router operator's Azure identity."));
         }
-        let body = if takes_developer_role(target) {
+        let mut body = if takes_developer_role(target) {
             chat_body(req, target.upstream_model, &target.provider.quirks, false)?
         } else {
             let quirks = crate::catalog::Quirks { developer_as_system: true, ..target.provider.quirks.clone() };
             chat_body(req, target.upstream_model, &quirks, false)?
         };
+        if !takes_stream_options(target) {
+            if let Some(obj) = body.as_object_mut() {
+                obj.remove("stream_options");
+            }
+        }
         Ok(UpstreamRequest::json_post(url(target, "chat/completions"), auth(target), &body))
     }
 
@@ -97,5 +111,17 @@ mod tests {
         };
         assert_eq!(role(&p), "system");
         assert_eq!(role(&ProviderConfig { api_version: Some("2025-04-01-preview".into()), ..p.clone() }), "developer");
+        // Streams ask for usage where the version knows `stream_options`; before it, not at all.
+        let stream = ChatRequest::parse(br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let options = |version: Option<&str>| {
+            let p = ProviderConfig { api_version: version.map(str::to_string), ..p.clone() };
+            let up = Azure.chat_request(&Target { provider: &p, upstream_model: "d", api_key: None }, &stream).unwrap();
+            serde_json::from_str::<serde_json::Value>(&up.body).unwrap().get("stream_options").cloned()
+        };
+        assert_eq!(options(Some("2024-10-21")), Some(serde_json::json!({"include_usage": true})));
+        assert_eq!(options(Some("2024-09-01-preview")), Some(serde_json::json!({"include_usage": true})));
+        assert_eq!(options(None), Some(serde_json::json!({"include_usage": true})));
+        assert_eq!(options(Some("2024-06-01")), None);
+        assert_eq!(options(Some("2024-02-15-preview")), None);
     }
 }
