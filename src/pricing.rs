@@ -79,7 +79,7 @@ pub struct ModelPrice {
     pub max_image_tokens: Option<u64>,
     /// The model thinks before it answers (reasoning tokens), unasked: a savings baseline on a
     /// model that does not leaves out the reasoning tokens of one that does (unless the request
-    /// asked the baseline model to think, `receipt::requested_model_thinks_as_asked`).
+    /// asked the baseline model to think, `receipt::requested_model_reasoning_as_asked`).
     pub supports_reasoning: bool,
     /// Whether the model takes images (`None`: not stated). A model stated not to is passed over
     /// for a request with images (routing, budget downgrades).

@@ -46,25 +46,28 @@ pub struct Receipt {
 /// (counted by the served model's tokenizer, with its cache hits), except that a model that
 /// does not reason would not have written the served model's reasoning tokens. One that
 /// reasons only when asked (most Claude models, whose rows say no `supports_reasoning`) would
-/// have, where the request asked it to (`thinks_as_asked`). A reasoning baseline served by a
+/// have, where the request asked it to, up to the budget it would have been given
+/// (`reasoning_as_asked`): a client asking Sonnet for `low` effort (1,024 tokens) served by a
+/// model that thought 8,000 saved nothing on those 7,000. A reasoning baseline served by a
 /// model that does not reason is understated the same way, and cannot be helped: nobody knows
 /// how long it would have thought.
-fn baseline_usage(served: &Usage, baseline: &crate::pricing::ModelPrice, same_model: bool, thinks_as_asked: bool) -> Usage {
-    if same_model || baseline.supports_reasoning || thinks_as_asked {
+fn baseline_usage(served: &Usage, baseline: &crate::pricing::ModelPrice, same_model: bool, reasoning_as_asked: Option<u64>) -> Usage {
+    if same_model || baseline.supports_reasoning {
         return *served;
     }
-    Usage { output_tokens: served.output_tokens.saturating_sub(served.reasoning_tokens), reasoning_tokens: 0, ..*served }
+    let kept = served.reasoning_tokens.min(reasoning_as_asked.unwrap_or(0));
+    Usage { output_tokens: served.output_tokens.saturating_sub(served.reasoning_tokens - kept), reasoning_tokens: kept, ..*served }
 }
 
-/// Whether the model `req` names would have thought on it because it asked for reasoning (a
+/// The most the model `req` names would have thought on it because it asked for reasoning (a
 /// `reasoning_effort` above "minimal" that the model's first deployment's adapter turns into
-/// thinking): its baseline then keeps the served model's reasoning tokens.
-pub fn requested_model_thinks_as_asked(catalog: &Catalog, req: &ChatRequest) -> bool {
+/// thinking): its baseline then keeps the served model's reasoning tokens, up to this.
+pub fn requested_model_reasoning_as_asked(catalog: &Catalog, req: &ChatRequest) -> Option<u64> {
     if matches!(req.reasoning_effort(), None | Some("none" | "minimal")) {
-        return false;
+        return None;
     }
-    let Some(deployment) = catalog.resolve(&req.model).and_then(|m| m.deployments.first()) else { return false };
-    catalog.providers.get(&deployment.provider).is_some_and(|p| adapter_for(p.kind).thinks_as_asked(req, &deployment.upstream_model))
+    let deployment = catalog.resolve(&req.model)?.deployments.first()?;
+    adapter_for(catalog.providers.get(&deployment.provider)?.kind).reasoning_as_asked(req, &deployment.upstream_model)
 }
 
 impl Receipt {
@@ -88,7 +91,7 @@ impl Receipt {
         prices: &PriceTable,
         price_key: &str,
         baseline_price_key: Option<&str>,
-        baseline_thinks_as_asked: bool,
+        baseline_reasoning_as_asked: Option<u64>,
     ) -> Receipt {
         let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.charge(&u)));
         // A client that named no model of the catalog (a policy's `auto`) asked for nothing to
@@ -97,7 +100,7 @@ impl Receipt {
         let baseline = match (baseline_key == price_key, cost) {
             // The model asked for served it: what it was charged is what it costs.
             (true, Some(cost)) => Some(cost.total),
-            _ => usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, p, baseline_key == price_key, baseline_thinks_as_asked), false).total)),
+            _ => usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, p, baseline_key == price_key, baseline_reasoning_as_asked), false).total)),
         };
         Receipt {
             request_id: request_id.to_string(),
@@ -196,7 +199,7 @@ mod tests {
     fn headers_carry_cost_and_baseline() {
         let prices = PriceTable::from_json(r#"{"models":{"cheap":{"input":0.15,"output":0.6},"dear":{"input":2.5,"output":10}}}"#).unwrap();
         let usage = Usage { input_tokens: 1000, output_tokens: 100, ..Usage::default() };
-        let r = Receipt::priced("req_1", "openai", "cheap", "direct", "requested model cheap\r\nx: y", Some(usage), UsageBasis::Reported, &prices, "cheap", Some("dear"), false);
+        let r = Receipt::priced("req_1", "openai", "cheap", "direct", "requested model cheap\r\nx: y", Some(usage), UsageBasis::Reported, &prices, "cheap", Some("dear"), None);
         let h: std::collections::HashMap<_, _> = r.headers(true).into_iter().collect();
         assert_eq!(h["x-costrouter-cost-usd"], "0.00021");
         assert_eq!(h["x-costrouter-baseline-cost-usd"], "0.0035");
@@ -210,12 +213,12 @@ mod tests {
         let prices = PriceTable::from_json(r#"{"models":{"cheap":{"input":0.15,"output":0.6}}}"#).unwrap();
         let usage = Usage { input_tokens: 1000, output_tokens: 100, ..Usage::default() };
         let extras = Usd::parse_decimal("0.0001").unwrap();
-        let mut priced = Receipt::priced("r", "openai", "cheap", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "cheap", None, false);
+        let mut priced = Receipt::priced("r", "openai", "cheap", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "cheap", None, None);
         priced.add_other_calls(extras);
         assert_eq!((priced.charged().to_string(), priced.cost.unwrap().total.to_string()), ("0.00031".to_string(), "0.00031".to_string()));
         // A self-hosted model with no price answered after a paid cascade step: its cost is
         // unknown, and the step it escalated from is still charged.
-        let mut unpriced = Receipt::priced("r", "vllm", "llama", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "llama", None, false);
+        let mut unpriced = Receipt::priced("r", "vllm", "llama", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "llama", None, None);
         unpriced.add_other_calls(extras);
         assert_eq!((unpriced.cost, unpriced.charged()), (None, extras));
         assert_eq!(unpriced.headers(true).into_iter().find(|(k, _)| *k == "x-costrouter-cost-usd").unwrap().1, "unknown");
@@ -226,12 +229,12 @@ mod tests {
         let prices = PriceTable::from_json(r#"{"models":{"llama":{"input":0.1,"output":0.3},"dear":{"input":2.5,"output":10}}}"#).unwrap();
         // The table says $0.00013; the host served it from a dearer provider and says $0.0004.
         let usage = Usage { input_tokens: 1000, output_tokens: 100, billed: Some(Usd::parse_decimal("0.0004").unwrap()), ..Usage::default() };
-        let r = Receipt::priced("r", "openrouter", "llama", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("dear"), false);
+        let r = Receipt::priced("r", "openrouter", "llama", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("dear"), None);
         let cost = r.cost.unwrap();
         assert_eq!((cost.total.to_string(), cost.billed_difference.to_string()), ("0.0004".to_string(), "0.00027".to_string()));
         assert_eq!(r.baseline.unwrap().to_string(), "0.0035", "the baseline is the asked model's price for the usage");
         // The model asked for served it: no saving claimed from the host's price.
-        let same = Receipt::priced("r", "openrouter", "llama", "direct", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("llama"), false);
+        let same = Receipt::priced("r", "openrouter", "llama", "direct", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("llama"), None);
         assert_eq!(same.savings().unwrap(), Usd::ZERO);
     }
 
@@ -242,7 +245,7 @@ mod tests {
         )
         .unwrap();
         let usage = Usage { input_tokens: 2000, output_tokens: 3000, reasoning_tokens: 2600, ..Usage::default() };
-        let priced = |baseline: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", baseline, false);
+        let priced = |baseline: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", baseline, None);
         let r = priced(Some("gpt-4o"));
         assert_eq!(r.cost.unwrap().total.to_string(), "0.0154");
         // gpt-4o would have written the 400 visible tokens: 2000 × 2.5 + 400 × 10, a loss, not a saving.
@@ -263,28 +266,33 @@ mod tests {
         let sonnet_high = asking("claude-sonnet-4-5", "high");
         // The Anthropic adapter would have sent Sonnet 4.5 a thinking budget, though its row
         // does not say `supports_reasoning` (it thinks only when asked).
-        assert!(requested_model_thinks_as_asked(&catalog, &sonnet_high));
-        assert!(!requested_model_thinks_as_asked(&catalog, &asking("claude-sonnet-4-5", "minimal")), "minimal: no thinking asked");
-        assert!(!requested_model_thinks_as_asked(&catalog, &request(r#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}"#)));
-        assert!(!requested_model_thinks_as_asked(&catalog, &asking("gpt-4o", "high")), "gpt-4o is sent no effort");
+        assert_eq!(requested_model_reasoning_as_asked(&catalog, &sonnet_high), Some(4096));
+        assert_eq!(requested_model_reasoning_as_asked(&catalog, &asking("claude-sonnet-4-5", "low")), Some(1024));
+        assert_eq!(requested_model_reasoning_as_asked(&catalog, &asking("claude-sonnet-4-5", "minimal")), None, "minimal: no thinking asked");
+        assert_eq!(requested_model_reasoning_as_asked(&catalog, &request(r#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}"#)), None);
+        assert_eq!(requested_model_reasoning_as_asked(&catalog, &asking("gpt-4o", "high")), None, "gpt-4o is sent no effort");
         // Anthropic refuses thinking beside a forced tool choice: Sonnet would not have thought.
         let forced = request(r#"{"model":"claude-sonnet-4-5","reasoning_effort":"high","messages":[{"role":"user","content":"x"}],
             "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"required"}"#);
-        assert!(!requested_model_thinks_as_asked(&catalog, &forced));
-        assert!(requested_model_thinks_as_asked(&catalog, &asking("gemini-2.5-flash", "low")));
+        assert_eq!(requested_model_reasoning_as_asked(&catalog, &forced), None);
+        assert!(requested_model_reasoning_as_asked(&catalog, &asking("gemini-2.5-flash", "low")).is_some_and(|b| b > 0));
 
         // A policy served Gemini 2.5 Flash: 2,000 prompt, 400 answer and 3,000 thinking tokens.
         let usage = Usage { input_tokens: 2000, output_tokens: 3400, reasoning_tokens: 3000, ..Usage::default() };
-        let priced = |thinks_as_asked: bool| {
-            Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), thinks_as_asked)
+        let priced = |reasoning_as_asked: Option<u64>| {
+            Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), reasoning_as_asked)
         };
-        let r = priced(requested_model_thinks_as_asked(&catalog, &sonnet_high));
+        let r = priced(requested_model_reasoning_as_asked(&catalog, &sonnet_high));
         assert_eq!(r.cost.unwrap().total.to_string(), "0.0091");
         // Sonnet thinking as much: 2000 × 3 + 3400 × 15, not the 400-token answer's $0.012.
         assert_eq!(r.baseline.unwrap().to_string(), "0.057");
         assert_eq!(r.savings().unwrap().to_string(), "0.0479");
         // Not asked to think, Sonnet would have written the answer alone: 2000 × 3 + 400 × 15.
-        assert_eq!(priced(false).baseline.unwrap().to_string(), "0.012");
+        assert_eq!(priced(None).baseline.unwrap().to_string(), "0.012");
+        // Asked for `low`, Sonnet would have thought at most its 1,024-token budget, not the
+        // 3,000 served: 2000 × 3 + (400 + 1024) × 15.
+        let low = requested_model_reasoning_as_asked(&catalog, &asking("claude-sonnet-4-5", "low"));
+        assert_eq!(priced(low).baseline.unwrap().to_string(), "0.02736");
     }
 
     #[test]
@@ -301,7 +309,7 @@ mod tests {
     #[test]
     fn demo_and_unknown_costs_are_labelled() {
         let prices = PriceTable::default();
-        let mut r = Receipt::priced("req_2", "openai", "m", "direct", "r", None, UsageBasis::Estimated, &prices, "m", None, false);
+        let mut r = Receipt::priced("req_2", "openai", "m", "direct", "r", None, UsageBasis::Estimated, &prices, "m", None, None);
         r.demo = true;
         let h: std::collections::HashMap<_, _> = r.headers(true).into_iter().collect();
         assert_eq!(h["x-costrouter-cost-usd"], "unknown");

@@ -16,7 +16,7 @@ use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
 use crate::providers::{adapter_for, Rejection, Target, UpstreamError};
-use crate::receipt::{requested_model_thinks_as_asked, Receipt, UsageBasis};
+use crate::receipt::{requested_model_reasoning_as_asked, Receipt, UsageBasis};
 use crate::routing::cascade::{judge, OutputCaps, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
 use crate::routing::plan::{plan, Outcome, PlanInput};
@@ -51,6 +51,9 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     rc.set_attribution(attribution.clone());
     let policy = config::policy_for(env, &cfg, &principal.tenant.id).await?;
     let host = if policy.reads_host() { req.url().ok().and_then(|u| u.host_str().map(crate::routing::policy::request_hostname)).unwrap_or_default() } else { String::new() };
+    // The id as the client sent it, for a split's draw (as `costrouter route` draws), before it
+    // becomes the per-tenant id providers are sent.
+    let end_user_as_sent = chat.end_user().map(str::to_string);
     let mut chat = chat;
     chat.scope_end_user_for_provider(&principal.tenant.id);
     let host_alias = policy.host_model(&host);
@@ -74,7 +77,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     facts.eu = rc.eu;
     facts.location_unknown = crate::routing::policy::location_unknown(&rc.country);
     facts.hour_utc = ((now_unix().rem_euclid(86_400)) / 3600) as u8;
-    let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, chat.end_user(), &rc.request_id);
+    let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, end_user_as_sent.as_deref(), &rc.request_id);
     let usable_here = |p: &ProviderConfig| usable(env, p);
     let input = PlanInput {
         catalog: &cfg.catalog,
@@ -269,7 +272,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
         Some(score) => format!("semantic cache hit (similarity {score:.3}): answered by {} on {} {age} s ago for a question with the same meaning; no provider call", answer.model, answer.provider),
         None => format!("exact cache hit: answered by {} on {} {age} s ago; no provider call", answer.model, answer.provider),
     };
-    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None, false);
+    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None, None);
     receipt.cache = hit.outcome.into();
     receipt.demo = answer.demo;
     // Nothing was called for the answer; finding it may have cost a provider embedding.
@@ -773,7 +776,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     }
                     Err(e) => {
                         health::failure(rc, &provider.id, &candidate.upstream_model);
-                        attempts.failures.push(format!("{e}{}", charge_unread()));
+                        // Well-formed JSON that is no answer is the provider's word that it failed
+                        // (OpenRouter sends an error that comes once the model has begun as a 200
+                        // `{"error": ...}`, and does not bill it): only a body that is not JSON at
+                        // all was an answer garbled on its way.
+                        let garbled = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err();
+                        attempts.failures.push(format!("{e}{}", if garbled { charge_unread() } else { String::new() }));
                         continue;
                     }
                 };
@@ -1033,7 +1041,7 @@ fn receipt_for(
         &cfg.prices,
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
-        requested_model_thinks_as_asked(&cfg.catalog, chat),
+        requested_model_reasoning_as_asked(&cfg.catalog, chat),
     );
     receipt.add_other_calls(attempts.escalation_cost + rc.unseen_cost.get());
     receipt.demo = provider.demo;
@@ -1106,7 +1114,7 @@ struct StreamState {
     cfg: Rc<RouterConfig>,
     price_key: String,
     baseline_price_key: Option<String>,
-    baseline_thinks_as_asked: bool,
+    baseline_reasoning_as_asked: Option<u64>,
     env: Env,
     tenant: Principal,
     rc: RequestContext,
@@ -1238,7 +1246,7 @@ fn stream_response(
         session,
         price_key: candidate.price_key.clone(),
         baseline_price_key: receipt_baseline_key(chat, &cfg),
-        baseline_thinks_as_asked: requested_model_thinks_as_asked(&cfg.catalog, chat),
+        baseline_reasoning_as_asked: requested_model_reasoning_as_asked(&cfg.catalog, chat),
         receipt,
         cfg,
         env: env.clone(),
@@ -1438,7 +1446,7 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
         &st.cfg.prices,
         &st.price_key,
         st.baseline_price_key.as_deref(),
-        st.baseline_thinks_as_asked,
+        st.baseline_reasoning_as_asked,
     );
     // The stream's cache outcome (a bypass, or a miss to be stored) is the request's, not the
     // "miss" a fresh receipt starts with.

@@ -80,7 +80,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
         // Embeddings do not reason.
-        false,
+        None,
     );
     receipt.add_other_calls(dropped);
     receipt.demo = provider.demo;

@@ -32,9 +32,13 @@ impl Provider for Anthropic {
         true
     }
 
-    fn thinks_as_asked(&self, req: &ChatRequest, upstream_model: &str) -> bool {
+    fn reasoning_as_asked(&self, req: &ChatRequest, upstream_model: &str) -> Option<u64> {
         // A budget or an adaptive effort is sent only for an effort the request asked for.
-        matches!(output_budget(req, upstream_model).1, Thinking::Budget(_) | Thinking::Adaptive(_))
+        match output_budget(req, upstream_model).1 {
+            Thinking::Budget(budget) => Some(budget),
+            Thinking::Adaptive(_) => Some(u64::MAX),
+            Thinking::ModelDefault | Thinking::Disabled => None,
+        }
     }
 
     fn samples_regardless(&self, req: &ChatRequest, upstream_model: &str) -> bool {

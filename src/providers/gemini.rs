@@ -25,9 +25,16 @@ impl Provider for Gemini {
         true
     }
 
-    fn thinks_as_asked(&self, req: &ChatRequest, upstream_model: &str) -> bool {
+    fn reasoning_as_asked(&self, req: &ChatRequest, upstream_model: &str) -> Option<u64> {
         // Without an effort 2.5 Flash and Pro think as they like: unasked, not as asked.
-        req.reasoning_effort().is_some() && thinking_config(upstream_model, req.reasoning_effort(), req.max_output_tokens()).is_some_and(|c| c.get("thinkingBudget") != Some(&json!(0)))
+        req.reasoning_effort()?;
+        let config = thinking_config(upstream_model, req.reasoning_effort(), req.max_output_tokens())?;
+        match config.get("thinkingBudget").and_then(Value::as_i64) {
+            Some(0) => None,
+            Some(budget) if budget > 0 => Some(budget as u64),
+            // A level (Gemini 3) or a dynamic budget (-1): bounded by no count.
+            _ => Some(u64::MAX),
+        }
     }
 
     /// Gemini may answer with several function calls at once and has no setting against it: a

@@ -156,11 +156,13 @@ pub trait Provider {
     fn translates_reasoning_effort(&self) -> bool {
         false
     }
-    /// Whether `upstream_model` thinks on `req` because the request asks it to: the adapter
-    /// turns its `reasoning_effort` into thinking (Claude's budget or adaptive effort, Gemini's
-    /// budget or level). A savings baseline on such a model keeps the served model's reasoning.
-    fn thinks_as_asked(&self, _req: &ChatRequest, _upstream_model: &str) -> bool {
-        false
+    /// The most `upstream_model` would think on `req` because the request asks it to (the
+    /// adapter turns its `reasoning_effort` into thinking: Claude's budget, Gemini's budget;
+    /// `u64::MAX` where the effort bounds it by no count, as Claude's adaptive thinking and
+    /// Gemini 3's levels); `None` when it would not think as asked. A savings baseline on such a
+    /// model keeps the served model's reasoning, up to this.
+    fn reasoning_as_asked(&self, _req: &ChatRequest, _upstream_model: &str) -> Option<u64> {
+        None
     }
     fn embeddings_request(&self, target: &Target, _req: &EmbeddingsRequest) -> Result<UpstreamRequest, ApiError> {
         Err(ApiError::invalid_request(format!("Provider '{}' does not serve embeddings through this router.", target.provider.id)))

@@ -324,6 +324,14 @@ test('truncated body, non-streaming, with a fallback: served by azure, the cut a
   await healthy('gpt-4o-mini');
 });
 
+test("a 200 whose JSON is an error (OpenRouter's once the model has begun), non-streaming: not an answer, not charged", async () => {
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { body: { error: { code: 502, message: 'Provider returned error' } } } });
+  const { reason, ev } = await assertServedByAzure(await chat(ask('gpt-4o-mini', false)), false, /openai sent a response that could not be read/);
+  assert.doesNotMatch(reason, /charged/);
+  assert.deepEqual(ev.shape.other_calls ?? [], [], JSON.stringify(ev.shape));
+  await healthy('gpt-4o-mini');
+});
+
 test('invalid JSON in a 200, non-streaming, with a fallback: the unreadable answer charged', async () => {
   r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { fault: 'invalid_json' } });
   assertUnreadCharge(await assertServedByAzure(await chat(ask('gpt-4o-mini', false)), false, /invalid JSON.*and was charged/));
