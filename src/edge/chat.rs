@@ -369,16 +369,16 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
         .models
         .values()
         .filter(|m| m.mode == crate::catalog::ModelMode::Chat && cfg.catalog.allows(allowed, &m.name))
-        .filter(|m| cfg.prices.get(&m.price_key).and_then(|p| p.cannot_take(needed, chat.max_output_tokens())).is_none())
         .filter_map(|m| {
             let candidates: Vec<Candidate> = m
                 .deployments
                 .iter()
                 .filter(|d| {
                     // Each deployment by its own pricing row: a text-only one would refuse (or
-                    // ignore) the request's images, one without structured outputs its schema.
+                    // ignore) the request's images, one without structured outputs its schema,
+                    // one with a smaller window than the model's (an Azure deployment) the prompt.
                     let price_key = m.price_key_of(d);
-                    cfg.prices.get(price_key).is_none_or(|p| p.lacks(facts.needs()).is_none())
+                    cfg.prices.get(price_key).is_none_or(|p| p.lacks(facts.needs()).is_none() && p.cannot_take(needed, chat.max_output_tokens()).is_none())
                         && cfg.catalog.providers.get(&d.provider).is_some_and(|p| {
                             usable(env, p)
                                 && p.serves_regions(&decision.regions)

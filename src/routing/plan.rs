@@ -121,15 +121,30 @@ pub fn expected_cost(p: &crate::pricing::ModelPrice, prompt_tokens: u64, expecte
     p.cost(&Usage { input_tokens: prompt_tokens, output_tokens, service_tier, ..Usage::default() }, false).total
 }
 
-/// [`EXPECTED_REASONING_TOKENS`] scaled to the request's `reasoning_effort`: "none" and
-/// "minimal" think (almost) not at all (Gemini is sent a zero budget), "low" half, "high" twice.
+/// [`EXPECTED_REASONING_TOKENS`] scaled to the request's `reasoning_effort`, doubling with each
+/// step as the Anthropic adapter's thinking budgets do: "none" and "minimal" think (almost) not at
+/// all (Gemini is sent a zero budget), "low" half, "high" twice, "xhigh" four times and Anthropic's
+/// own "max" eight times (left at the default, "xhigh" ranked cheaper than "high").
 pub fn expected_reasoning_tokens(reasoning_effort: Option<&str>) -> u64 {
     match reasoning_effort {
         Some("none" | "minimal") => 0,
         Some("low") => EXPECTED_REASONING_TOKENS / 2,
         Some("high") => EXPECTED_REASONING_TOKENS * 2,
+        Some("xhigh") => EXPECTED_REASONING_TOKENS * 4,
+        Some("max") => EXPECTED_REASONING_TOKENS * 8,
         _ => EXPECTED_REASONING_TOKENS,
     }
+}
+
+/// Why the deployment priced `price_key` cannot take a request that needs `needed` tokens of its
+/// window, by that row, if it cannot; and whether the output asked for is what to change (the
+/// client's `max_tokens` is past what it writes, or the prompt fits and only the output overruns
+/// the window), else the prompt itself is too long.
+fn size_misfit(input: &PlanInput, price_key: &str, needed: u64) -> Option<(String, bool)> {
+    let price = input.prices.get(price_key)?;
+    let why = price.cannot_take(needed, input.requested_output_tokens)?;
+    let output_to_change = input.requested_output_tokens.is_some() && price.context_window.is_none_or(|w| input.facts.prompt_tokens < w);
+    Some((why, output_to_change))
 }
 
 fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
@@ -189,16 +204,22 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             notes.push(format!("{} not in this tenant's allowed_models", model.name));
             continue;
         }
-        let price = input.prices.get(&model.price_key);
-        if let Some(why) = price.and_then(|p| p.cannot_take(needed, input.requested_output_tokens)) {
-            // Over the window only with the output asked for, the output is what to change.
-            let prompt_fits = price.and_then(|p| p.context_window).is_none_or(|w| input.facts.prompt_tokens < w);
-            if why.starts_with("window") && !(prompt_fits && input.requested_output_tokens.is_some()) {
-                too_long += 1;
-            } else {
+        // Each deployment by its own pricing row (an Azure deployment may hold less than the
+        // model's): a model none of whose deployments can take the request is passed over here,
+        // a deployment that cannot beside one that can below.
+        let misfits: Option<Vec<(String, bool)>> = model.deployments.iter().map(|d| size_misfit(input, model.price_key_of(d), needed)).collect();
+        if let Some(misfits) = misfits {
+            if misfits.iter().any(|(_, output_to_change)| *output_to_change) {
                 too_much_output += 1;
+            } else {
+                too_long += 1;
             }
-            notes.push(format!("{} {why}", model.name));
+            // (The catalog holds no model without a deployment.)
+            if misfits.iter().all(|(why, _)| *why == misfits[0].0) {
+                notes.push(format!("{} {}", model.name, misfits[0].0));
+            } else {
+                notes.extend(model.deployments.iter().zip(&misfits).map(|(d, (why, _))| format!("{} on {} {why}", model.name, d.provider)));
+            }
             continue;
         }
         let estimate = estimate_for(input, &model.price_key);
@@ -213,9 +234,10 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     let mut candidates = Vec::new();
     for (model, _) in &models {
         let before = candidates.len();
-        // Deployments the region and key filters let through, those of them too small, and those
-        // whose pricing row (a deployment may have its own) says they cannot do what is asked.
-        let (mut eligible, mut misfits, mut unable) = (0usize, 0usize, 0usize);
+        // Deployments the region and key filters let through, those of them too small (and of
+        // those, the ones that cannot write the output asked for), and those whose pricing row (a
+        // deployment may have its own) says they cannot do what is asked.
+        let (mut eligible, mut misfits, mut output_misfits, mut unable) = (0usize, 0usize, 0usize, 0usize);
         for d in &model.deployments {
             let provider = &input.catalog.providers[&d.provider];
             if !provider.serves_regions(&route.regions) {
@@ -235,6 +257,12 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
                 }
                 continue;
             }
+            if let Some((why, output_to_change)) = size_misfit(input, model.price_key_of(d), needed) {
+                notes.push(format!("{} on {} {why}", model.name, d.provider));
+                misfits += 1;
+                output_misfits += usize::from(output_to_change);
+                continue;
+            }
             if let Some(why) = adapter_output_cap_misfit(input.prices, model.price_key_of(d), (input.adapter_output_cap)(provider, &d.upstream_model), input.facts.prompt_tokens, input.requested_output_tokens) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 misfits += 1;
@@ -243,13 +271,17 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             candidates.push(Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: model.name.clone(), price_key: model.price_key_of(d).to_string() });
         }
         if candidates.len() == before {
-            // Every deployment that could serve here too small for the prompt with its
-            // adapter's own output cap is a size refusal too; none here at all (no key, outside
-            // the regions) is not.
+            // Every deployment that could serve here too small, by its own row or for the prompt
+            // with its adapter's own output cap, is a size refusal too; none here at all (no key,
+            // outside the regions) is not.
             if unable > 0 && unable == eligible {
                 lacking += 1;
             } else if misfits > 0 && misfits + unable == eligible {
-                too_long += 1;
+                if output_misfits > 0 {
+                    too_much_output += 1;
+                } else {
+                    too_long += 1;
+                }
             } else {
                 otherwise += 1;
             }
@@ -577,8 +609,17 @@ route = { strategy = "requested" }
         let quick = |tokens| Facts { feature: "quick".into(), prompt_tokens: tokens, model: "gpt4o".into(), ..Facts::default() };
         assert!(run(quick(127_900), &|_| true).is_ok());
         assert_eq!(run(quick(128_001), &|_| true).unwrap_err().code, "context_length_exceeded");
-        // Passed over for another reason (no key), it is still the 503 of an outage.
+        // With a cap: the prompt alone filling the window is too long, whatever the cap; a prompt
+        // that leaves room, over the window only with the cap, has the cap to change.
+        let code = |tokens, cap| run_capped(quick(tokens), &|_| true, Some(cap)).unwrap_err().code;
+        assert_eq!(code(128_000, 100), "context_length_exceeded");
+        assert_eq!(code(200_000, 100), "context_length_exceeded");
+        assert_eq!(code(120_000, 10_000), "invalid_value");
+        // Passed over for another reason (no key), it is still the 503 of an outage, also when
+        // another candidate is too small (tiny, for 2,000 tokens).
         assert_eq!(run(facts(100), &|_| false).unwrap_err().status, 503);
+        let e = run(facts(2_000), &|_| false).unwrap_err();
+        assert_eq!(e.status, 503, "{}", e.message);
     }
 
     #[test]
@@ -606,6 +647,7 @@ route = { strategy = "requested" }
         let d = route(run(Facts { eu: true, model: "gpt-4o".into(), ..Facts::default() }, &|_| true).unwrap());
         assert_eq!(d.candidates.len(), 1);
         assert_eq!(d.candidates[0].provider, "azure-eu");
+        assert!(d.reason.ends_with("-> gpt-4o-mini; regions eu; skipped gpt-4o-mini on openai outside regions eu, claude-haiku-4-5 on anthropic outside regions eu"), "no fallback order for one candidate: {}", d.reason);
         let e = run(Facts { eu: true, model: "gpt-4o".into(), ..Facts::default() }, &|p| p.id != "azure-eu").unwrap_err();
         assert_eq!(e.status, 503);
         assert!(e.message.contains("data residency requires eu"), "{}", e.message);
@@ -722,6 +764,7 @@ route = { strategy = "requested" }
         // A quiet isolate, every average stale: ranked as they were, not in policy order.
         assert_eq!(first(Some((300.0, false)), Some((120.0, false))).0, "azure-eu");
         assert_eq!(first(None, Some((120.0, true))).0, "openai", "unmeasured first");
+        assert_eq!(first(None, Some((0.5, true))).0, "openai", "unmeasured first, before a deployment under a millisecond too");
     }
 
     #[test]
@@ -747,7 +790,10 @@ route = { strategy = "requested" }
         // The capability tiny's row denies, a request that needs it, the field a 400 names.
         let needing_images = Facts { has_images: true, ..plain.clone() };
         let needing_schema = Facts { has_schema: true, ..plain.clone() };
-        for (capability, needing, param, words) in [("supports_vision", &needing_images, "messages", "does not take images"), ("supports_response_schema", &needing_schema, "response_format", "does not take a JSON schema")] {
+        for (capability, needing, param, words, refusal) in [
+            ("supports_vision", &needing_images, "messages", "does not take images", "the request has images and no candidate takes images"),
+            ("supports_response_schema", &needing_schema, "response_format", "does not take a JSON schema", "the request asks for an answer in a JSON schema and no candidate takes one"),
+        ] {
             let prices = PriceTable::from_json(&format!(r#"{{"models":{{"tiny":{{"input":0.01,"output":0.01,"{capability}":false}},"gpt-4o-mini":{{"input":0.15,"output":0.6}}}}}}"#)).unwrap();
             let run = |facts: &Facts| plan(&policy, &input(&cat, &prices, facts));
             // A request that needs neither (JSON mode without a schema among them) is the cheap model's.
@@ -757,6 +803,7 @@ route = { strategy = "requested" }
             assert!(d.reason.contains(&format!("tiny on openai {words}")), "{}", d.reason);
             let e = plan(&only_tiny, &input(&cat, &prices, needing)).unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{}", e.message);
+            assert!(e.message.contains(refusal), "{}", e.message);
         }
         // Each candidate lacking one of two needs: the refusal names both, for one fix.
         let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6,"supports_response_schema":false}}}"#).unwrap();
@@ -765,6 +812,15 @@ route = { strategy = "requested" }
         assert_eq!(e.param.as_deref(), Some("messages"), "{}", e.message);
         assert!(e.message.contains("asks for images and an answer in a JSON schema and no candidate takes all of them"), "{}", e.message);
         assert!(e.message.contains("tiny on openai does not take images") && e.message.contains("gpt-4o-mini on openai does not take a JSON schema"), "{}", e.message);
+        // One candidate lacking a need and another passed over for something else: the images
+        // are not all there is to change (or there is nothing the client can change).
+        let prices = PriceTable::from_json(r#"{"models":{"tiny":{"input":0.01,"output":0.01,"supports_vision":false},"gpt-4o-mini":{"input":0.15,"output":0.6,"context_window":1000}}}"#).unwrap();
+        let long = Facts { prompt_tokens: 5_000, ..needing_images.clone() };
+        assert_eq!(plan(&policy, &input(&cat, &prices, &long)).unwrap_err().code, "context_length_exceeded");
+        let with_claude = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"tiny\", \"claude-haiku-4-5\"] }\n", &cat).unwrap();
+        let no_anthropic_key = |p: &ProviderConfig| p.id != "anthropic";
+        let e = plan(&with_claude, &PlanInput { usable: &no_anthropic_key, ..input(&cat, &prices, &needing_images) }).unwrap_err();
+        assert_eq!(e.status, 503, "{}", e.message);
     }
 
     #[test]
@@ -835,5 +891,136 @@ route = { strategy = "requested" }
         let d = route(run(Facts { model: "gpt4o".into(), ..Facts::default() }, &|_| true).unwrap());
         assert_eq!(d.candidates[0].upstream_model, "gpt-4o");
         assert!(d.reason.starts_with("rule 'default' (always): alias 'gpt4o' serves gpt-4o"), "{}", d.reason);
+    }
+
+    #[test]
+    fn expected_reasoning_grows_with_the_effort() {
+        let efforts = [Some("none"), Some("minimal"), Some("low"), Some("medium"), None, Some("high"), Some("xhigh"), Some("max")];
+        let tokens: Vec<u64> = efforts.iter().map(|e| expected_reasoning_tokens(*e)).collect();
+        assert_eq!(tokens, [0, 0, 1_000, 2_000, 2_000, 4_000, 8_000, 16_000]);
+        // Each step past "low" twice the one before, as the Anthropic adapter's budgets are.
+        assert!(tokens.windows(2).all(|w| w[0] <= w[1]), "{tokens:?}");
+        assert_eq!(expected_reasoning_tokens(Some("xhigh")), 2 * expected_reasoning_tokens(Some("high")));
+        assert_eq!(expected_reasoning_tokens(Some("thorough")), EXPECTED_REASONING_TOKENS, "an effort no adapter knows: the default");
+    }
+
+    #[test]
+    fn cheapest_expects_more_reasoning_at_each_higher_effort() {
+        let cat = Catalog::from_json(
+            r#"{"version":1,"providers":{"openai":{"preset":"openai"},"anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1","key_secret":"A"}},
+              "models":{"o4-mini":{"deployments":[{"provider":"openai","upstream_model":"o4-mini"}]},"claude-sonnet-4-5":{"deployments":[{"provider":"anthropic","upstream_model":"claude-sonnet-4-5"}]}}}"#,
+        )
+        .unwrap();
+        let prices = PriceTable::from_json(r#"{"models":{"o4-mini":{"input":1.1,"output":4.4,"supports_reasoning":true},"claude-sonnet-4-5":{"input":3,"output":15}}}"#).unwrap();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"o4-mini\", \"claude-sonnet-4-5\"] }\n", &cat).unwrap();
+        let facts = Facts { model: "auto".into(), prompt_tokens: 4_000, ..Facts::default() };
+        let run = |effort: Option<&str>| {
+            route(plan(&policy, &PlanInput { expected_output_tokens: 512, expected_reasoning_tokens: expected_reasoning_tokens(effort), ..input(&cat, &prices, &facts) }).unwrap())
+        };
+        // 4,000 in, 512 out: Sonnet $0.01968; o4-mini $0.0066528 plus its reasoning at 4.4 a million.
+        for (effort, first) in [(Some("none"), "o4-mini"), (Some("low"), "o4-mini"), (Some("medium"), "o4-mini"), (Some("high"), "claude-sonnet-4-5"), (Some("xhigh"), "claude-sonnet-4-5"), (Some("max"), "claude-sonnet-4-5")] {
+            assert_eq!(run(effort).candidates[0].model, first, "{effort:?}: {}", run(effort).reason);
+        }
+        // xhigh was taken for medium (2,000 tokens, $0.0154528), below high's $0.0242528.
+        let d = run(Some("xhigh"));
+        assert!(d.reason.contains("claude-sonnet-4-5 $0.01968") && d.reason.contains("o4-mini $0.0418528"), "8,000 tokens: {}", d.reason);
+    }
+
+    #[test]
+    fn each_deployment_is_held_to_its_own_rows_window_and_output_cap() {
+        // gpt-4.1 on OpenAI (1M window, 32k output) and on an EU Azure deployment priced by its own
+        // row, which holds 128k and writes 16k.
+        let cat = Catalog::from_json(
+            r#"{"version":1,"providers":{
+                "azure-eu":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21","region":"eu"},
+                "openai":{"preset":"openai","region":"us"}},
+              "models":{"gpt-4.1":{"deployments":[{"provider":"azure-eu","upstream_model":"g41","price_key":"gpt-4.1-azure"},{"provider":"openai","upstream_model":"gpt-4.1"}]}}}"#,
+        )
+        .unwrap();
+        let prices = PriceTable::from_json(
+            r#"{"models":{"gpt-4.1":{"input":2,"output":8,"context_window":1047576,"max_output_tokens":32768},
+               "gpt-4.1-azure":{"input":2.2,"output":8.8,"context_window":128000,"max_output_tokens":16384}}}"#,
+        )
+        .unwrap();
+        let anywhere = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"f\"\nroute = { strategy = \"fallback\", candidates = [\"gpt-4.1\"] }\n", &cat).unwrap();
+        let in_eu = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"f\"\nroute = { strategy = \"fallback\", candidates = [\"gpt-4.1\"], regions = [\"eu\"] }\n", &cat).unwrap();
+        let run = |policy: &Policy, prompt_tokens: u64, max_tokens: Option<u64>| {
+            let facts = Facts { model: "gpt-4.1".into(), prompt_tokens, ..Facts::default() };
+            plan(policy, &PlanInput { requested_output_tokens: max_tokens, ..input(&cat, &prices, &facts) })
+        };
+        let providers = |d: &RouteDecision| d.candidates.iter().map(|c| c.provider.clone()).collect::<Vec<_>>();
+        assert_eq!(providers(&route(run(&anywhere, 100_000, None).unwrap())), ["azure-eu", "openai"]);
+        // Azure would refuse 300k: OpenAI alone serves, and the reason says why.
+        let d = route(run(&anywhere, 300_000, None).unwrap());
+        assert_eq!(providers(&d), ["openai"], "{}", d.reason);
+        assert!(d.reason.contains("skipped gpt-4.1 on azure-eu window 128000 < 300001 tokens"), "{}", d.reason);
+        let d = route(run(&anywhere, 1_000, Some(20_000)).unwrap());
+        assert_eq!(providers(&d), ["openai"], "{}", d.reason);
+        assert!(d.reason.contains("gpt-4.1 on azure-eu writes at most 16384 tokens < max_tokens 20000"), "{}", d.reason);
+        // Held to the EU, what Azure cannot take is the client's 400, as for a model too small.
+        let e = run(&in_eu, 300_000, None).unwrap_err();
+        assert_eq!((e.status, e.code), (400, "context_length_exceeded"), "{}", e.message);
+        let e = run(&in_eu, 1_000, Some(20_000)).unwrap_err();
+        assert_eq!((e.status, e.code, e.param.as_deref()), (400, "invalid_value", Some("max_tokens")), "{}", e.message);
+        // No deployment takes it: each says why, and the cap is what to change when the prompt
+        // fits the larger window.
+        let e = run(&anywhere, 1_100_000, None).unwrap_err();
+        assert_eq!(e.code, "context_length_exceeded", "{}", e.message);
+        assert!(e.message.contains("gpt-4.1 on azure-eu window 128000 < 1100001 tokens; gpt-4.1 on openai window 1047576 < 1100001 tokens"), "{}", e.message);
+        let e = run(&anywhere, 1_040_000, Some(20_000)).unwrap_err();
+        assert_eq!((e.code, e.param.as_deref()), ("invalid_value", Some("max_tokens")), "{}", e.message);
+    }
+
+    #[test]
+    fn a_model_whose_deployments_each_fail_one_way_is_passed_over_for_its_size() {
+        // One deployment's row takes no images, the other's holds 8k: for a long request with
+        // images, the prompt is too long wherever the images are taken.
+        let cat = Catalog::from_json(
+            r#"{"version":1,"providers":{"openai":{"preset":"openai"},"azure":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21"}},
+              "models":{"m":{"deployments":[{"provider":"openai","upstream_model":"m","price_key":"m-text"},{"provider":"azure","upstream_model":"m"}]}}}"#,
+        )
+        .unwrap();
+        let prices = PriceTable::from_json(r#"{"models":{"m-text":{"input":1,"output":1,"supports_vision":false},"m":{"input":1,"output":1,"context_window":8000}}}"#).unwrap();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"f\"\nroute = { strategy = \"fallback\", candidates = [\"m\"] }\n", &cat).unwrap();
+        let facts = Facts { model: "m".into(), prompt_tokens: 10_000, has_images: true, ..Facts::default() };
+        let e = plan(&policy, &input(&cat, &prices, &facts)).unwrap_err();
+        assert_eq!((e.status, e.code), (400, "context_length_exceeded"), "{}", e.message);
+        assert!(e.message.contains("m on openai does not take images; m on azure window 8000 < 10001 tokens"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_fallback_keeps_the_policys_order_whatever_the_prices() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"f\"\nroute = { strategy = \"fallback\", candidates = [\"gpt-4o\", \"gpt-4o-mini\"] }\n", &cat).unwrap();
+        let prices = prices();
+        let facts = Facts { model: "auto".into(), ..Facts::default() };
+        let d = route(plan(&policy, &input(&cat, &prices, &facts)).unwrap());
+        let models: Vec<&str> = d.candidates.iter().map(|c| c.model.as_str()).collect();
+        assert_eq!(models, ["gpt-4o", "gpt-4o-mini", "gpt-4o-mini"], "{}", d.reason);
+        assert_eq!(d.reason, "rule 'f' (always): fallback -> gpt-4o; fallback order gpt-4o@openai > gpt-4o-mini@openai > gpt-4o-mini@azure-eu");
+    }
+
+    #[test]
+    fn a_policy_candidate_outside_the_tenants_allowed_models_is_passed_over() {
+        let cat = catalog();
+        let policy = Policy::from_toml("t.toml", POLICY, &cat).unwrap();
+        let prices = prices();
+        let facts = Facts { task: Some(TaskClass::Classification), model: "auto".into(), ..Facts::default() };
+        let allowed = ["claude-haiku-4-5".to_string()];
+        let d = route(plan(&policy, &PlanInput { allowed_models: Some(&allowed), ..input(&cat, &prices, &facts) }).unwrap());
+        assert!(d.candidates.iter().all(|c| c.model == "claude-haiku-4-5"), "{}", d.reason);
+        assert!(d.reason.contains("skipped gpt-4o-mini not in this tenant's allowed_models, tiny not in this tenant's allowed_models"), "{}", d.reason);
+        // None of them: nothing the client can change in the request, and nothing to wait for.
+        let allowed = ["gpt-4o".to_string()];
+        let e = plan(&policy, &PlanInput { allowed_models: Some(&allowed), ..input(&cat, &prices, &facts) }).unwrap_err();
+        assert_eq!((e.status, e.code), (503, "no_available_route"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_split_keeps_a_user_by_tenant_and_user_and_draws_an_anonymous_request_by_its_id() {
+        assert_eq!(split_sticky_key("acme", "u-1", "req-1"), "acme:u-1");
+        assert_ne!(split_sticky_key("acme", "u-1", "req-1"), split_sticky_key("other", "u-1", "req-1"), "one tenant's user ids never share another's arms");
+        assert_eq!(split_sticky_key("acme", "", "req-1"), "req-1");
+        assert_ne!(split_sticky_key("acme", "", "req-1"), split_sticky_key("acme", "", "req-2"));
     }
 }
