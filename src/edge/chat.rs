@@ -89,7 +89,8 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         requested_output_tokens: chat.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         service_tier: requested_tier(&chat),
-        sticky_key: &sticky_key,
+        sticky_key: &sticky_key.key,
+        sticky_per_user: sticky_key.per_user,
         allowed_models: principal.tenant.allowed_models.as_deref(),
         usable: &usable_here,
         // `fastest` compares like with like: time to a stream's start for a streaming request.

@@ -40,8 +40,10 @@ pub struct PlanInput<'a> {
     pub adapter_output_cap: &'a dyn Fn(&ProviderConfig, &str) -> Option<u64>,
     /// The processing tier asked for (OpenAI's `service_tier`): estimates price at its rates.
     pub service_tier: ServiceTier,
-    /// Keeps a user on the same arm of a split.
+    /// Keeps a user on the same arm of a split (`split_sticky_key`).
     pub sticky_key: &'a str,
+    /// Whether `sticky_key` is a user's, not the request's own id.
+    pub sticky_per_user: bool,
     pub allowed_models: Option<&'a [String]>,
     pub usable: &'a dyn Fn(&ProviderConfig) -> bool,
     /// Moving-average latency of a deployment (by [`super::health::deployment_key`]), if measured.
@@ -92,12 +94,20 @@ pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, adapter_o
 /// Without a user each request is drawn on its own, by `request_id` (keyed by the tenant alone, a
 /// whole tenant's traffic would land on one arm and the test would say nothing). The worker and
 /// `costrouter route` draw alike.
-pub fn split_sticky_key(tenant: &str, user: &str, end_user_as_sent: Option<&str>, request_id: &str) -> String {
+pub fn split_sticky_key(tenant: &str, user: &str, end_user_as_sent: Option<&str>, request_id: &str) -> SplitKey {
     match (user, end_user_as_sent) {
-        ("", None | Some("")) => request_id.to_string(),
-        ("", Some(sent)) => format!("{tenant}:{sent}"),
-        (user, _) => format!("{tenant}:{user}"),
+        ("", None | Some("")) => SplitKey { key: request_id.to_string(), per_user: false },
+        ("", Some(sent)) => SplitKey { key: format!("{tenant}:{sent}"), per_user: true },
+        (user, _) => SplitKey { key: format!("{tenant}:{user}"), per_user: true },
     }
+}
+
+/// What a split draws its arm by (`split_sticky_key`), and whether that is a user (the reason
+/// says "sticky per user") or the request alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitKey {
+    pub key: String,
+    pub per_user: bool,
 }
 
 /// Reasoning tokens `cheapest` expects of a model that reasons unasked (its pricing row says
@@ -357,7 +367,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
         }
         Strategy::Split => {
             let drawn = input.catalog.resolve(&names[0]).map_or(names[0].as_str(), |m| m.name.as_str());
-            let how = if input.facts.user.is_empty() { "drawn for this request" } else { "sticky per user" };
+            let how = if input.sticky_per_user { "sticky per user" } else { "drawn for this request" };
             if candidates[0].model == drawn {
                 reason.push_str(&format!(" arm {drawn} ({how})"));
             } else {
@@ -488,6 +498,7 @@ route = { strategy = "requested" }
             adapter_output_cap: &no_request_caps,
             service_tier: ServiceTier::Standard,
             sticky_key: "u",
+            sticky_per_user: !facts.user.is_empty(),
             allowed_models: None,
             usable: &every_provider_usable,
             latency_ms: &nothing_measured,
@@ -847,7 +858,12 @@ route = { strategy = "requested" }
         let with_user = Facts { feature: "search".into(), model: "gpt-4o".into(), user: "u-1".into(), ..Facts::default() };
         assert!(route(run(with_user.clone(), &|_| true).unwrap()).reason.contains("(sticky per user)"));
         let anonymous = Facts { user: String::new(), ..with_user.clone() };
-        assert!(route(run(anonymous, &|_| true).unwrap()).reason.contains("(drawn for this request)"));
+        assert!(route(run(anonymous.clone(), &|_| true).unwrap()).reason.contains("(drawn for this request)"));
+        // A user whose id attribution did not keep is still drawn by it.
+        let (cat, prices) = (catalog(), prices());
+        let policy = Policy::from_toml("t.toml", POLICY, &cat).unwrap();
+        let untagged = plan(&policy, &PlanInput { sticky_key: "acme:q1w+Zx/9Ab==", sticky_per_user: true, ..input(&cat, &prices, &anonymous) }).unwrap();
+        assert!(route(untagged).reason.contains("(sticky per user)"));
         // The drawn arm has no key: the reason names it and the model that serves instead.
         let drawn = route(run(with_user.clone(), &|_| true).unwrap()).candidates[0].model.clone();
         let serves_drawn = |p: &ProviderConfig| if drawn == "gpt-4o-mini" { p.id == "openai" || p.id == "azure-eu" } else { p.id == "anthropic" };
@@ -869,14 +885,16 @@ route = { strategy = "requested" }
     #[test]
     fn a_split_keeps_a_user_whose_id_attribution_refuses_on_one_arm() {
         // Attribution keeps the tag; an id it refuses (`+`, `/`, `=`) is still the user, as sent.
-        assert_eq!(split_sticky_key("acme", "u-1", Some("u-1"), "req_1"), "acme:u-1");
-        assert_eq!(split_sticky_key("acme", "u-1", Some("other"), "req_1"), "acme:u-1", "the header's user wins, as in attribution");
-        assert_eq!(split_sticky_key("acme", "", Some("q1w+Zx/9Ab=="), "req_1"), "acme:q1w+Zx/9Ab==");
-        assert_eq!(split_sticky_key("acme", "", Some("q1w+Zx/9Ab=="), "req_2"), "acme:q1w+Zx/9Ab==");
-        assert_eq!(split_sticky_key("globex", "", Some("q1w+Zx/9Ab=="), "req_2"), "globex:q1w+Zx/9Ab==", "per tenant");
+        assert_eq!(split_sticky_key("acme", "u-1", Some("u-1"), "req_1").key, "acme:u-1");
+        assert_eq!(split_sticky_key("acme", "u-1", Some("other"), "req_1").key, "acme:u-1", "the header's user wins, as in attribution");
+        assert_eq!(split_sticky_key("acme", "", Some("q1w+Zx/9Ab=="), "req_1").key, "acme:q1w+Zx/9Ab==");
+        assert_eq!(split_sticky_key("acme", "", Some("q1w+Zx/9Ab=="), "req_2").key, "acme:q1w+Zx/9Ab==");
+        assert_eq!(split_sticky_key("globex", "", Some("q1w+Zx/9Ab=="), "req_2").key, "globex:q1w+Zx/9Ab==", "per tenant");
         // No user at all: each request is drawn on its own.
-        assert_eq!(split_sticky_key("acme", "", None, "req_1"), "req_1");
-        assert_eq!(split_sticky_key("acme", "", Some(""), "req_2"), "req_2");
+        assert_eq!(split_sticky_key("acme", "", None, "req_1").key, "req_1");
+        assert_eq!(split_sticky_key("acme", "", Some(""), "req_2").key, "req_2");
+        assert!(split_sticky_key("acme", "", Some("q1w+Zx/9Ab=="), "req_1").per_user);
+        assert!(!split_sticky_key("acme", "", None, "req_1").per_user);
     }
 
     #[test]
@@ -1018,9 +1036,9 @@ route = { strategy = "requested" }
 
     #[test]
     fn a_split_keeps_a_user_by_tenant_and_user_and_draws_an_anonymous_request_by_its_id() {
-        assert_eq!(split_sticky_key("acme", "u-1", "req-1"), "acme:u-1");
-        assert_ne!(split_sticky_key("acme", "u-1", "req-1"), split_sticky_key("other", "u-1", "req-1"), "one tenant's user ids never share another's arms");
-        assert_eq!(split_sticky_key("acme", "", "req-1"), "req-1");
-        assert_ne!(split_sticky_key("acme", "", "req-1"), split_sticky_key("acme", "", "req-2"));
+        assert_eq!(split_sticky_key("acme", "u-1", None, "req-1").key, "acme:u-1");
+        assert_ne!(split_sticky_key("acme", "u-1", None, "req-1").key, split_sticky_key("other", "u-1", None, "req-1").key, "one tenant's user ids never share another's arms");
+        assert_eq!(split_sticky_key("acme", "", None, "req-1").key, "req-1");
+        assert_ne!(split_sticky_key("acme", "", None, "req-1"), split_sticky_key("acme", "", None, "req-2"));
     }
 }

@@ -73,6 +73,7 @@ fn decide_parsed(req: &ChatRequest, tenant: Option<&str>) -> u64 {
             adapter_output_cap: &|p, upstream_model| costrouter::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
             service_tier: costrouter::usage::ServiceTier::Standard,
             sticky_key: "bench",
+            sticky_per_user: false,
             allowed_models: None,
             usable: &everyone,
             latency_ms: &|_| None,
