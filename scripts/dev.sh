@@ -27,6 +27,11 @@ if ! grep -q '"listening"' "$demo_log" || ! kill -0 "$demo_pid" 2>/dev/null; the
 fi
 
 node scripts/seed-kv.mjs --local --demo-url "$DEMO_URL"
+# Edits to policies/ and kv-seed/ are pushed to local KV as they are saved (the router reads
+# them from KV, not from the bundle), and read within CONFIG_TTL_SECS, 1 s here.
+node scripts/seed-kv.mjs --local --demo-url "$DEMO_URL" --watch &
+watch_pid=$!
+trap 'kill $demo_pid $watch_pid 2>/dev/null || true; rm -f "$demo_log"' EXIT INT TERM
 cat <<MSG
 
   costrouter is starting on http://127.0.0.1:${ROUTER_PORT}
@@ -39,4 +44,4 @@ cat <<MSG
     -d '{"model":"fast","messages":[{"role":"user","content":"Hello!"}]}'
 
 MSG
-COSTROUTER_BUILD_IF_STALE=1 node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$ROUTER_PORT" --var "ADMIN_TOKEN:${ADMIN}" --show-interactive-dev-session=false --test-scheduled
+COSTROUTER_BUILD_IF_STALE=1 node_modules/.bin/wrangler dev --ip 127.0.0.1 --port "$ROUTER_PORT" --var "ADMIN_TOKEN:${ADMIN}" --var "CONFIG_TTL_SECS:1" --show-interactive-dev-session=false --test-scheduled

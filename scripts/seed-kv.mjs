@@ -6,7 +6,11 @@
 //   --remote                  your account's KV (make seed-remote): catalog, pricing, policies
 //                             and the semantic cache's embedder weights;
 //                             tenants and keys are created with the admin API.
-import { readFileSync, readdirSync, writeFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+//   --local --watch           (make dev, beside wrangler dev) pushes the catalog, pricing and
+//                             policies again whenever a file under policies/ or kv-seed/ changes,
+//                             and deletes the KV entry of a policy file removed: the router reads
+//                             them from KV, so an edit is otherwise seen only by the next make dev.
+import { readFileSync, readdirSync, writeFileSync, existsSync, mkdtempSync, rmSync, watch } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -73,15 +77,18 @@ function bulkPut(binding, entries) {
   }
 }
 
-const catalog = JSON.parse(readFileSync(path.join(ROOT, 'kv-seed/catalog.json'), 'utf8'));
-const pricing = readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8');
 // policies/<tenant>.toml → KV `policy:<tenant>` (default.toml → `policy:default`).
 const policyDir = path.join(ROOT, 'policies');
+const readCatalog = () => JSON.parse(readFileSync(path.join(ROOT, 'kv-seed/catalog.json'), 'utf8'));
+const readPricing = () => readFileSync(path.join(ROOT, 'kv-seed/pricing.json'), 'utf8');
 // example.toml is a sample to read and check: pushed to an account, it would become the policy
 // of any tenant named "example".
-const policies = readdirSync(policyDir)
+const readPolicies = () => readdirSync(policyDir)
   .filter((f) => f.endsWith('.toml') && !(remote && f === 'example.toml'))
   .map((f) => ({ key: `policy:${f.slice(0, -5)}`, value: readFileSync(path.join(policyDir, f), 'utf8') }));
+const catalog = readCatalog();
+const pricing = readPricing();
+const policies = readPolicies();
 // The semantic cache's static embedder weights (binary, see kv-seed/embedder.LICENSE).
 const embedderFile = path.join(ROOT, 'kv-seed/embedder.bin');
 const embedder = { key: 'embedder', value: readFileSync(embedderFile).toString('base64'), base64: true };
@@ -97,7 +104,42 @@ function putFile(binding, key, file) {
   });
 }
 
-if (remote) {
+/** `--watch`: pushes the catalog, pricing and policies again on every change (no first push:
+ * `make dev` seeds before starting this), until the process is stopped. */
+function watchConfig() {
+  const wrangler = path.join(ROOT, 'node_modules/.bin/wrangler');
+  let pushed = new Set(policies.map((p) => p.key));
+  let timer;
+  const push = () => {
+    try {
+      const current = readPolicies();
+      const latest = readCatalog();
+      devCatalog(latest, devVars());
+      bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(latest) }, { key: 'pricing', value: readPricing() }, ...current]);
+      const now = new Set(current.map((p) => p.key));
+      for (const gone of [...pushed].filter((k) => !now.has(k))) {
+        execFileSync(wrangler, ['kv', 'key', 'delete', gone, '--binding', 'CONFIG', '--local'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+      }
+      pushed = now;
+      console.log(`[seed-kv] pushed the catalog, pricing and ${current.length} ${current.length === 1 ? 'policy' : 'policies'} to local KV; the router reads them within CONFIG_TTL_SECS`);
+    } catch (e) {
+      // A file saved half-way (invalid JSON) is pushed again on its next save.
+      console.error(`[seed-kv] not pushed: ${e.message}`);
+    }
+  };
+  for (const dir of [policyDir, path.join(ROOT, 'kv-seed')]) {
+    watch(dir, (_, file) => {
+      if (file && !/\.(toml|json)$/.test(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(push, 300);
+    });
+  }
+}
+
+if (args.includes('--watch')) {
+  if (remote || !demoUrl) throw new Error('--watch is for --local --demo-url (make dev)');
+  watchConfig();
+} else if (remote) {
   bulkPut('CONFIG', [{ key: 'catalog', value: JSON.stringify(catalog) }, { key: 'pricing', value: pricing }, embedder, ...policies]);
   console.log('Seeded catalog, pricing, policies and the embedder into the CONFIG namespace of your account.');
 } else {

@@ -150,6 +150,17 @@ async function ready(page) {
   assert.equal(state, 'ready', `dashboard status: ${await page.textContent('[data-testid="status"]')}`);
 }
 
+/** A page logged in with the admin token through the form, its first tenant's views loaded. */
+async function adminPage() {
+  const page = await newPage();
+  await page.goto(`${r.url}/dashboard`);
+  await page.fill('[data-testid="login-key"]', ADMIN_TOKEN);
+  await submitLogin(page);
+  await page.waitForSelector('[data-testid="tenant-select"]');
+  await ready(page);
+  return page;
+}
+
 const value = (page, id) => page.getAttribute(`[data-testid="${id}"]`, 'data-value');
 
 test('without a session /dashboard is a login form; a bad key gets an error and no session', async () => {
@@ -421,12 +432,7 @@ test('an admin session picks a tenant with ?tenant=; a revoked key ends its sess
   }
 
   // The admin page in the browser: the picker switches tenants.
-  const page = await newPage();
-  await page.goto(`${r.url}/dashboard`);
-  await page.fill('[data-testid="login-key"]', ADMIN_TOKEN);
-  await submitLogin(page);
-  await page.waitForSelector('[data-testid="tenant-select"]');
-  await ready(page);
+  const page = await adminPage();
   await page.selectOption('[data-testid="tenant-select"]', 'globex');
   await page.waitForFunction(() => document.querySelector('[data-testid="total-requests"]').dataset.value === '2');
   assert.match(page.url(), /tenant=globex/);
@@ -511,12 +517,7 @@ test('a dimension with more values than a chart shows ends in one "(N others)" r
 
 test("an earlier tenant's late answers never overwrite the one picked after; a refused recommendations request says why", async () => {
   await browser.clearCookies();
-  const page = await newPage();
-  await page.goto(`${r.url}/dashboard`);
-  await page.fill('[data-testid="login-key"]', ADMIN_TOKEN);
-  await submitLogin(page);
-  await page.waitForSelector('[data-testid="tenant-select"]');
-  await ready(page);
+  const page = await adminPage();
   assert.match(await page.textContent('[data-testid="who"]'), /viewing tenant acme/);
   // globex's answers come 1.5 s late; the admin picks globex, then acme again at once.
   await page.route(/\/v1\/[a-z]+\?(.*&)?tenant=globex/, async (route) => {
