@@ -187,13 +187,14 @@ impl ApiError {
 
     /// A request whose most possible cost is more than a budget has left: waiting for requests
     /// in flight does not help (it would not fit with none), a smaller `max_tokens` may.
-    pub fn budget_too_small_for(budget: &str, amount: &str, left: &str, resets_at: &str) -> Self {
-        Self::new(
-            429,
-            ErrorType::InsufficientQuota,
-            "budget_exceeded",
-            format!("This request's most possible cost, ${amount} (its prompt and output cap at the model's prices), is more than the ${left} budget '{budget}' has left until {resets_at}. Set a lower max_tokens, or ask for a cheaper model."),
-        )
+    /// `downgraded_to`: the cheapest model a downgrading budget already sent it to, where asking
+    /// for a cheaper model is no advice.
+    pub fn budget_too_small_for(budget: &str, amount: &str, left: &str, resets_at: &str, downgraded_to: Option<&str>) -> Self {
+        let message = match downgraded_to {
+            None => format!("This request's most possible cost, ${amount} (its prompt and output cap at the model's prices), is more than the ${left} budget '{budget}' has left until {resets_at}. Set a lower max_tokens, or ask for a cheaper model."),
+            Some(model) => format!("Even downgraded to {model}, the cheapest model that can take it, this request's most possible cost, ${amount} (its prompt and output cap at that model's prices), is more than the ${left} budget '{budget}' has left until {resets_at}. Set a lower max_tokens."),
+        };
+        Self::new(429, ErrorType::InsufficientQuota, "budget_exceeded", message)
     }
 
     /// A budget with room for the request, held for now by requests in flight (their most possible
@@ -327,7 +328,7 @@ mod tests {
         assert_eq!(ApiError::budget_exceeded("m", "5", "5", "2026-12-05T00:00:00Z").retry_headers(), &[("x-should-retry", "false")]);
         assert_eq!(ApiError::configuration("x").retry_headers(), &[("x-should-retry", "false")]);
         assert_eq!(ApiError::rate_limited("x").retry_headers(), &[("retry-after", "1")]);
-        assert_eq!(ApiError::budget_too_small_for("m", "0.66", "0.5", "2026-12-05T00:00:00Z").retry_headers(), &[("x-should-retry", "false")]);
+        assert_eq!(ApiError::budget_too_small_for("m", "0.66", "0.5", "2026-12-05T00:00:00Z", None).retry_headers(), &[("x-should-retry", "false")]);
         assert_eq!(ApiError::budget_held("m", "0.5", "0.4").retry_headers(), &[("retry-after", "1")], "requests in flight finish");
         assert!(ApiError::missing_field("messages").retry_headers().is_empty());
         let too_large = ApiError::rate_limited("x").retry_cannot_help();

@@ -315,7 +315,7 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
                 let room = ex.limit.saturating_sub(ex.spent).saturating_sub(ex.reserved);
                 let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else {
                     spend::unadmit(stub, rc, principal, tokens, now).await;
-                    return Err(spend::exceeded(&ex, amount));
+                    return Err(spend::exceeded(&ex, amount, None));
                 };
                 let mut models: Vec<&str> = Vec::new();
                 for c in &cheaper.candidates {
@@ -324,7 +324,9 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
                     }
                 }
                 let then = if models.len() > 1 { format!(" (then {})", models[1..].join(", ")) } else { String::new() };
-                let note = format!("; downgraded to {}{then}: budget '{}' reached its hard limit", models[0], ex.budget_id);
+                // The budget may be far from spent: it has less left than the route asked for could
+                // cost at most (a dear model with no max_tokens can cost more than a small budget).
+                let note = format!("; downgraded to {}{then}: budget '{}' has ${room} left, less than the ${amount} the route asked for could cost", models[0], ex.budget_id);
                 decision = cheaper;
                 // The cache slot was keyed by the route before the downgrade; a downgraded answer
                 // stored there would be served to requests that fit their budget.
@@ -347,7 +349,8 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
                     // Refused after its downgrade: the ledger counted it at `/admit`.
                     spend::unadmit(stub, rc, principal, tokens, now).await;
                 }
-                return Err(spend::exceeded(&ex, amount));
+                let downgraded_to = (attempt > 0).then(|| decision.candidates[0].model.as_str());
+                return Err(spend::exceeded(&ex, amount, downgraded_to));
             }
         }
     }

@@ -43,7 +43,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         let amount = max_cost(&decision, &cfg.prices, &crate::tokens::PromptBound::embedding_inputs(upper), Some(0), 1, crate::usage::ServiceTier::Standard, &|_| None);
         match spend::admit_request(rc, &stub, &principal, emb.estimated_input_tokens(), amount, http::now_unix(), false).await? {
             Ok(reserved) => spend::note_reserved(rc, &reserved),
-            Err(ex) => return Err(spend::exceeded(&ex, amount)),
+            Err(ex) => return Err(spend::exceeded(&ex, amount, None)),
         }
     }
     // Batches go one after another (up to 2,048 inputs): renewed as a chat call is.

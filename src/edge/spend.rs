@@ -110,11 +110,12 @@ pub fn note_reserved(rc: &RequestContext, reserved: &Reservation) {
 /// The client's error for a budget that refused a request of most possible cost `amount`:
 /// spent out (until it resets), too small for this request whatever else runs, or held for now
 /// by requests in flight, which a retry may outlast (see `budget::Exceeded::cause`).
-pub fn exceeded(ex: &Exceeded, amount: Usd) -> ApiError {
+/// `downgraded_to`: the model a downgrading budget sent the request to before this refusal.
+pub fn exceeded(ex: &Exceeded, amount: Usd, downgraded_to: Option<&str>) -> ApiError {
     let resets_at = super::http::rfc3339(ex.resets_at);
     match ex.cause(amount) {
         crate::budget::ExceededCause::Spent => ApiError::budget_exceeded(&ex.budget_id, &ex.limit.to_string(), &ex.spent.to_string(), &resets_at),
-        crate::budget::ExceededCause::RequestTooLarge => ApiError::budget_too_small_for(&ex.budget_id, &amount.to_string(), &ex.left().to_string(), &resets_at),
+        crate::budget::ExceededCause::RequestTooLarge => ApiError::budget_too_small_for(&ex.budget_id, &amount.to_string(), &ex.left().to_string(), &resets_at, downgraded_to),
         crate::budget::ExceededCause::HeldInFlight => ApiError::budget_held(&ex.budget_id, &ex.left().to_string(), &ex.reserved.to_string()),
     }
 }
