@@ -429,6 +429,27 @@ pub struct RateStatus {
     pub reset_secs: i64,
 }
 
+impl RateStatus {
+    /// The `x-ratelimit-*` headers it reports: each pair whose limit is set, and the seconds to
+    /// the next minute with them. A tenant with no per-minute limits (budgets alone, or neither)
+    /// gets none: a reset time alone, for no limit, would read as a limit the client cannot see.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers: Vec<(&'static str, String)> = [
+            ("x-ratelimit-limit-requests", self.limit_requests),
+            ("x-ratelimit-remaining-requests", self.remaining_requests),
+            ("x-ratelimit-limit-tokens", self.limit_tokens),
+            ("x-ratelimit-remaining-tokens", self.remaining_tokens),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?.to_string())))
+        .collect();
+        if !headers.is_empty() {
+            headers.push(("x-ratelimit-reset-requests", format!("{}s", self.reset_secs)));
+        }
+        headers
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RateLimited {
     /// `requests` or `tokens`, and whose: `tenant` or `key`.
@@ -1101,6 +1122,29 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_whose_spend_passed_its_limit_is_alerted_as_refusing_before_any_refusal() {
+        // Settlements past what was held (a billed failed attempt, a timed-out answer) take spend
+        // past the hard limit without a refusal for want of room: `exhausted` stays unset.
+        let mut l = ledger(10);
+        let search = Covered { feature: "search", ..Covered::default() };
+        l.reserve("a", Usd(USD), &search, NOW).unwrap();
+        l.settle("a", Usd(11 * USD), NOW);
+        assert!(l.levels(NOW).iter().all(|level| !level.exhausted));
+        let cfg = crate::alerts::AlertConfig::default();
+        let hundred = |id: &str| {
+            let found = crate::alerts::detect(&cfg, NOW, &[], &l.levels(NOW), &[], &[]);
+            let alert = found.into_iter().find(|c| c.key.starts_with(&format!("budget:{id}:100:"))).expect("a 100% alert");
+            (alert.details["refusing"].clone(), alert.details["downgrading"].clone())
+        };
+        // The refusing budget and the downgrading one (whose cheapest model has no room either):
+        // both refuse the next request, and their alerts say so.
+        assert_eq!(hundred("tenant-daily"), (serde_json::json!(true), serde_json::json!(false)));
+        assert_eq!(hundred("search-monthly"), (serde_json::json!(true), serde_json::json!(false)));
+        let refused = l.reserve("b", Usd(1), &Covered::default(), NOW).unwrap_err();
+        assert_eq!((refused.budget_id.as_str(), refused.cause(Usd(1))), ("tenant-daily", ExceededCause::Spent));
+    }
+
+    #[test]
     fn scoped_budgets_apply_only_to_their_scope() {
         let mut l = ledger(100);
         let search = Covered { feature: "search", ..Covered::default() };
@@ -1525,6 +1569,29 @@ mod tests {
         m.admit_rate("k2", 1, NOW + 60).unwrap();
         m.unadmit_rate("k1", 400, NOW);
         assert_eq!(m.minute.tenant_requests, 1, "nor is one of an earlier minute taken out of a later one");
+    }
+
+    #[test]
+    fn the_ratelimit_headers_are_those_of_the_limits_set_and_none_without_limits() {
+        let names = |l: &mut Ledger| l.admit_rate("k1", 10, NOW).unwrap().headers().into_iter().map(|(name, _)| name).collect::<Vec<_>>();
+        // No limits (budgets alone, or nothing: the ledger is asked once the isolate's 5 s note
+        // of the tenant has lapsed): no headers, not a reset time alone.
+        assert!(names(&mut Ledger::default()).is_empty());
+        assert!(names(&mut ledger(10)).is_empty());
+        let mut all = Ledger { limits: RateLimits { tenant_rpm: Some(3), key_tpm: Some(1000), ..RateLimits::default() }, ..Ledger::default() };
+        assert_eq!(
+            all.admit_rate("k1", 400, NOW).unwrap().headers(),
+            [
+                ("x-ratelimit-limit-requests", "3".to_string()),
+                ("x-ratelimit-remaining-requests", "2".to_string()),
+                ("x-ratelimit-limit-tokens", "1000".to_string()),
+                ("x-ratelimit-remaining-tokens", "600".to_string()),
+                ("x-ratelimit-reset-requests", format!("{}s", 60 - NOW % 60)),
+            ]
+        );
+        // A request limit alone: its pair and the reset; no token figures for a limit not set.
+        let mut requests_only = Ledger { limits: RateLimits { key_rpm: Some(5), ..RateLimits::default() }, ..Ledger::default() };
+        assert_eq!(names(&mut requests_only), ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"]);
     }
 
     #[test]

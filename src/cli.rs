@@ -375,11 +375,14 @@ pub struct AuditReport {
     /// Calls routed from a model that does not reason to one that reasons unasked, priced with
     /// the planner's expected reasoning tokens added.
     reasoning_estimated: u64,
+    /// Calls a cascade routed, priced at its first model as if it never escalated (the log says
+    /// nothing of how the weak model's answer would have been judged).
+    cascaded: u64,
     errors: Vec<String>,
 }
 
 fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Result<AuditReport, String> {
-    let mut report = AuditReport { by_class: BTreeMap::new(), reasoning_estimated: 0, errors: vec![] };
+    let mut report = AuditReport { by_class: BTreeMap::new(), reasoning_estimated: 0, cascaded: 0, errors: vec![] };
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let call: PastCall = match serde_json::from_str(line) {
             Ok(c) => c,
@@ -410,6 +413,7 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
                 let adds_reasoning = routed_price.is_some_and(|p| p.supports_reasoning) && logged_price.is_some_and(|p| !p.supports_reasoning);
                 let reasoning = if adds_reasoning { crate::routing::plan::expected_reasoning_tokens(None) } else { 0 };
                 report.reasoning_estimated += u64::from(adds_reasoning);
+                report.cascaded += u64::from(d.cascade.is_some());
                 let routed_usage = Usage { output_tokens: usage.output_tokens + reasoning, reasoning_tokens: reasoning, ..usage };
                 (class, routed_price.map(|p| p.cost(&routed_usage, false).total))
             }
@@ -475,7 +479,9 @@ impl AuditReport {
         if self.totals().unpriced > 0 {
             s.push_str("unpriced: calls whose model (as asked for, or as routed) has no price; the dollar columns leave them out\n");
         }
-        s.push_str("a cascade is priced at its first model, as if it never escalated\n");
+        if self.cascaded > 0 {
+            s.push_str(&format!("a cascade is priced at its first model, as if it never escalated ({} calls)\n", self.cascaded));
+        }
         if self.reasoning_estimated > 0 {
             s.push_str(&format!(
                 "a call routed from a model that does not reason to one that reasons unasked is priced with {} expected reasoning tokens, the router's estimate ({} calls)\n",
@@ -676,6 +682,25 @@ mod tests {
         assert_eq!(j["errors"].as_array().unwrap().len(), 1);
         assert!(report.to_table().contains("TOTAL"));
         assert!(!report.to_table().contains("reasoning tokens"), "no call was routed to a model that reasons");
+        assert!(!report.to_table().contains("cascade"), "no call was routed by a cascade: {}", report.to_table());
+    }
+
+    #[test]
+    fn audit_notes_the_cascade_pricing_only_for_calls_a_cascade_routed() {
+        let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
+        let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let rules = "version = 1\nname = \"x\"\n[[rules]]\nname = \"ask\"\nwhen = { model = [\"claude-sonnet-4-5\"] }\nroute = { strategy = \"requested\" }\n\
+                     [[rules]]\nname = \"weak-first\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"gpt-4o\"] }\n";
+        let policy = Policy::from_toml("x", rules, &catalog).unwrap();
+        let calls = concat!(
+            r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":100,"prompt":"Classify this ticket"}"#, "\n",
+            r#"{"model":"claude-sonnet-4-5","input_tokens":1000,"output_tokens":100,"prompt":"Write a poem"}"#, "\n",
+        );
+        let table = audit(calls, &policy, &catalog, &prices).unwrap().to_table();
+        assert!(table.contains("a cascade is priced at its first model, as if it never escalated (1 calls)"), "{table}");
+        let asked = concat!(r#"{"model":"claude-sonnet-4-5","input_tokens":1000,"output_tokens":100,"prompt":"Write a poem"}"#, "\n");
+        let table = audit(asked, &policy, &catalog, &prices).unwrap().to_table();
+        assert!(!table.contains("cascade"), "{table}");
     }
 
     #[test]

@@ -231,6 +231,7 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
             continue;
         }
         let pct = b.spent.0 as f64 / b.hard_limit.0 as f64 * 100.0;
+        let spent_to_limit = b.spent >= b.hard_limit;
         let mut thresholds = cfg.budget_thresholds.0.clone();
         thresholds.sort_unstable();
         thresholds.dedup();
@@ -262,8 +263,11 @@ pub fn detect(cfg: &AlertConfig, now: i64, minutes: &[MinuteRow], budgets: &[Bud
                     },
                     details: json!({"budget_id": b.id, "threshold_percent": t, "spent_usd": b.spent.to_string(), "hard_limit_usd": b.hard_limit.to_string(),
                         "percent": (pct * 10.0).round() / 10.0, "window_start": b.window_start, "resets_at": b.resets_at,
-                        // A downgrading budget spent to its limit has no room for even the cheapest model.
-                        "refusing": b.exhausted && (!b.downgrades || b.spent >= b.hard_limit), "downgrading": b.exhausted && b.downgrades && b.spent < b.hard_limit}),
+                        // Spent to its limit (spend can pass it, see README's Budgets), a budget
+                        // refuses every request ("is exhausted", `ExceededCause::Spent`), whether or
+                        // not one has been refused yet; a downgrading one has no room for even the
+                        // cheapest model.
+                        "refusing": spent_to_limit || (b.exhausted && !b.downgrades), "downgrading": b.exhausted && b.downgrades && !spent_to_limit}),
                 });
             }
         }

@@ -198,6 +198,11 @@ fn budget_thresholds_fire_per_level_and_window() {
     let spent = BudgetLevel { exhausted: true, downgrades: true, ..b(100.0) };
     let full = detect(&cfg(), NOW, &[], &[spent], &[], &[]).pop().unwrap();
     assert_eq!((full.details["refusing"].clone(), full.details["downgrading"].clone()), (json!(true), json!(false)));
+    // Spend past the limit refuses every request, before any refusal has marked it exhausted.
+    for downgrades in [false, true] {
+        let full = detect(&cfg(), NOW, &[], &[BudgetLevel { downgrades, ..b(100.0) }], &[], &[]).pop().unwrap();
+        assert_eq!((full.details["refusing"].clone(), full.details["downgrading"].clone()), (json!(true), json!(false)), "downgrades: {downgrades}");
+    }
     // Crossed, a level stays so for its window though spend dips (a late settlement taking an
     // expiry charge back): no resolve and second trigger.
     let crossed = detect(&cfg(), NOW, &[], &[b(81.0)], &[], &[]);

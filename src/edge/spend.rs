@@ -84,17 +84,9 @@ pub async fn admit_request(rc: &RequestContext, stub: &ObjectStub, principal: &P
         }
         Err(Refusal::Exceeded(ex, status)) => (status, Err(ex)),
     };
-    for (name, value) in [
-        ("x-ratelimit-limit-requests", status.limit_requests),
-        ("x-ratelimit-remaining-requests", status.remaining_requests),
-        ("x-ratelimit-limit-tokens", status.limit_tokens),
-        ("x-ratelimit-remaining-tokens", status.remaining_tokens),
-    ] {
-        if let Some(v) = value {
-            rc.add_header(name, v.to_string());
-        }
+    for (name, value) in status.headers() {
+        rc.add_header(name, value);
     }
-    rc.add_header("x-ratelimit-reset-requests", format!("{}s", status.reset_secs));
     Ok(reserved)
 }
 
