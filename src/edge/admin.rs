@@ -79,6 +79,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
             let stub = spend::required_ledger(env, id)?;
             http::json(200, &spend::state_with_reservations(&stub).await?, &rid)
         }
+        (Method::Get, ["tenants"]) => http::json(200, &json!({"object": "list", "data": tenant_ids(&kv).await?}), &rid),
         (Method::Get, ["tenants", id]) => {
             let tenant = get_tenant(&kv, id).await?.ok_or_else(|| ApiError::not_found(format!("No tenant '{id}'.")))?;
             http::json(200, &tenant, &rid)
@@ -104,6 +105,10 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
         }
         (Method::Delete, ["keys", id]) => http::json(200, &revoke_key(&kv, id).await?, &rid),
         // A known path asked with another method: 405 naming the methods it takes.
+        (_, ["tenants"]) => {
+            super::http::drain(&mut req).await;
+            Err(ApiError::method_not_allowed(&method_name, &path, "GET, HEAD"))
+        }
         (_, ["tenants", _]) => {
             super::http::drain(&mut req).await;
             Err(ApiError::method_not_allowed(&method_name, &path, "DELETE, GET, HEAD, PUT"))
@@ -128,6 +133,13 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext) -> Result<
 /// (`tenants::store_failure`).
 fn kv_error(e: impl std::fmt::Display) -> ApiError {
     crate::tenants::store_failure(&e.to_string())
+}
+
+/// Every tenant's id (`GET /admin/tenants`, and the tenants an admin's dashboard session may
+/// pick from), in KV's order: by id.
+pub async fn tenant_ids(kv: &KvStore) -> Result<Vec<String>, ApiError> {
+    let names = super::kv_list::names_under(kv, "tenant:").await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
+    Ok(names.iter().map(|n| n.trim_start_matches("tenant:").to_string()).collect())
 }
 
 async fn get_tenant(kv: &KvStore, id: &str) -> Result<Option<Tenant>, ApiError> {

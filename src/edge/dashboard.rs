@@ -200,8 +200,7 @@ async fn tenants(req: &Request, env: &Env, rc: &RequestContext) -> Result<Respon
         return Err(ApiError::permission_denied("Only an admin session may list tenants."));
     }
     let kv = env.kv("TENANTS").map_err(|_| ApiError::configuration("The TENANTS KV namespace is not bound."))?;
-    let names = super::kv_list::names_under(&kv, "tenant:").await.map_err(|e| ApiError::internal(format!("KV list failed: {e}")))?;
-    let ids: Vec<String> = names.iter().map(|n| n.trim_start_matches("tenant:").to_string()).collect();
+    let ids = super::admin::tenant_ids(&kv).await?;
     let [id, same_id] = rc.id_headers();
     http::json(200, &json!({"object": "list", "data": ids}), &[id, same_id])
 }

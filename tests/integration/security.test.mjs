@@ -155,6 +155,7 @@ test("one tenant's key cannot read another tenant's reports by naming it", async
 
 test('admin endpoints need the admin token: 401 without a credential, 403 with a tenant key', async () => {
   const ADMIN = [
+    ['GET', '/admin/tenants'],
     ['GET', '/admin/tenants/acme'],
     ['PUT', '/admin/tenants/intruder', { name: 'x' }],
     ['POST', '/admin/keys', { tenant_id: 'acme', name: 'stolen' }],
@@ -194,6 +195,12 @@ test('admin API: a new tenant key works, is listed without its secret, and stops
   assert.deepEqual(put.json, { id: 'sec-flow', name: 'Security flow', plan: 'pro', allowed_models: null });
   const got = await adminCall('GET', '/admin/tenants/sec-flow');
   assert.deepEqual(got.json, put.json);
+  // Listed with every other tenant, by id.
+  const tenants = await adminCall('GET', '/admin/tenants');
+  assert.equal(tenants.json.object, 'list');
+  assert.ok(tenants.json.data.includes('sec-flow') && tenants.json.data.includes('acme'), tenants.text);
+  assert.deepEqual(tenants.json.data, [...tenants.json.data].sort());
+  assert.equal((await adminCall('POST', '/admin/tenants', { name: 'x' })).status, 405);
   // An update keeps what it leaves out; null lifts the model limit.
   assert.equal((await adminCall('PUT', '/admin/tenants/sec-flow', { allowed_models: ['fast'] })).status, 200);
   const planOnly = await adminCall('PUT', '/admin/tenants/sec-flow', { plan: 'enterprise' });
