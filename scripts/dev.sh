@@ -10,7 +10,8 @@ DEMO_URL="http://127.0.0.1:${DEMO_PORT}"
 ADMIN="${ADMIN_TOKEN:-dev-admin-token-local-only}"
 
 demo_log=$(mktemp)
-node tests/fake-upstream/server.mjs --port "$DEMO_PORT" --demo > "$demo_log" &
+# --seed: the demo refuses a prompt over a model's context window, read from the seeded pricing.
+node tests/fake-upstream/server.mjs --port "$DEMO_PORT" --demo --seed kv-seed > "$demo_log" &
 demo_pid=$!
 trap 'kill $demo_pid 2>/dev/null || true; rm -f "$demo_log"' EXIT INT TERM
 # The catalog seeded below points at the demo upstream: stop here unless it says it is listening

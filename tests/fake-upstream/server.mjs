@@ -25,12 +25,15 @@
  *   up.requests(); up.reset(); await up.close();
  *
  * Usage as a CLI:
- *   node tests/fake-upstream/server.mjs [--port N] [--demo]
+ *   node tests/fake-upstream/server.mjs [--port N] [--demo [--seed DIR]]
  *   → prints {"listening":"http://127.0.0.1:PORT"} and runs until SIGINT/SIGTERM.
+ *   --seed names a kv-seed directory whose catalog.json and pricing.json give each model's
+ *   context window (see contextWindowsFromSeed).
  */
 
 import http from 'node:http';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -621,7 +624,7 @@ function nextId(state) {
 // Conversation summaries: what each dialect's request says, in neutral form
 // ---------------------------------------------------------------------------
 //
-// A summary is { messageTexts, lastUserText, endsWithToolResult, toolName, json, n }.
+// A summary is { messageTexts, lastUserText, endsWithToolResult, toolName, json, n, outputCap }.
 // "Message text" is every text part of a message concatenated (plus tool-call
 // arguments and tool results, which also cost prompt tokens); a system prompt
 // counts as one message. A conversation whose last turn is a tool result gets a
@@ -656,6 +659,7 @@ function summariseOpenAI(body) {
       ? { schema: body.response_format.json_schema?.schema }
       : format === 'json_object' ? {} : undefined,
     n: Number.isInteger(body.n) && body.n > 1 ? body.n : 1,
+    outputCap: body.max_completion_tokens ?? body.max_tokens,
   };
 }
 
@@ -684,6 +688,7 @@ function summariseAnthropic(body) {
     // Structured outputs: the grammar makes the answer match the schema.
     json: body.output_config?.format?.type === 'json_schema' ? { schema: body.output_config.format.schema } : undefined,
     n: 1,
+    outputCap: body.max_tokens,
   };
 }
 
@@ -724,6 +729,7 @@ function summariseGemini(body) {
       ? { schema: pick(config, 'responseSchema', 'response_schema') ?? pick(config, 'responseJsonSchema', 'response_json_schema') }
       : undefined,
     n: 1,
+    outputCap: pick(config, 'maxOutputTokens', 'max_output_tokens'),
   };
 }
 
@@ -774,9 +780,53 @@ function planAnswer(ctx, summary) {
     plan.refusal = script.refusal === true;
   }
   // A tool call "costs" its name plus its JSON arguments.
-  plan.completionTokens = tokensForChars(charCount(plan.kind === 'tool' ? plan.tool.name + plan.tool.arguments : plan.text));
+  const answerTokens = () => tokensForChars(charCount(plan.kind === 'tool' ? plan.tool.name + plan.tool.arguments : plan.text));
+  plan.completionTokens = answerTokens();
   plan.finish = script.finish_reason ?? (plan.kind === 'tool' ? 'tool_calls' : plan.refusal ? 'refusal' : 'stop');
+  // The demo stops where a real model would, at the request's output cap, so a budget that
+  // reserved by the cap is never billed past it. Only the demo: the integration tests rely on
+  // the fixed answers whatever cap they send.
+  const cap = summary.outputCap;
+  if (ctx.state.demo && Number.isInteger(cap) && cap >= 0 && plan.completionTokens > cap) {
+    const chars = cap * 4;
+    if (plan.kind === 'tool') plan.tool.arguments = firstChars(plan.tool.arguments, Math.max(0, chars - charCount(plan.tool.name)));
+    else plan.text = firstChars(plan.text, chars);
+    // A tool's name alone may be longer than the cap: the call is billed the cap all the same.
+    plan.completionTokens = Math.min(cap, answerTokens());
+    plan.finish = script.finish_reason ?? 'length';
+  }
   return plan;
+}
+
+/** A tool call's arguments as an object; a call cut at the output cap has whatever parsed ({}). */
+const toolInput = (plan) => {
+  const input = tryParseJson(plan.tool.arguments);
+  return isObject(input) ? input : {};
+};
+
+/**
+ * In demo mode, the provider's own refusal of a prompt longer than the model's context window
+ * (`state.contextWindows`, by the model name the request names), or null.
+ */
+function contextWindowRefusal(ctx, plan) {
+  const window = ctx.state.demo ? ctx.state.contextWindows.get(ctx.model) : undefined;
+  if (!(plan.promptTokens > window)) return null;
+  const prompt = plan.promptTokens;
+  switch (ctx.provider) {
+    case 'openai':
+    case 'azure':
+      return errorResult(ctx, 400, {
+        message: `This model's maximum context length is ${window} tokens. However, your messages resulted in ${prompt} tokens. Please reduce the length of the messages.`,
+        param: 'messages',
+        code: 'context_length_exceeded',
+      });
+    case 'anthropic':
+      return errorResult(ctx, 400, { message: `prompt is too long: ${prompt} tokens > ${window} maximum` });
+    case 'gemini':
+      return errorResult(ctx, 400, { message: `The input token count (${prompt}) exceeds the maximum number of tokens allowed (${window}).` });
+    default:
+      throw new Error(`unknown provider ${ctx.provider}`);
+  }
 }
 
 const nativeFinish = (provider, finish) => FINISH_REASONS[provider]?.[finish] ?? finish;
@@ -915,6 +965,8 @@ function openaiChatChunks(ctx, plan, n) {
 function handleOpenAIChat(ctx) {
   const summary = summariseOpenAI(ctx.body);
   const plan = planAnswer(ctx, summary);
+  const tooLong = contextWindowRefusal(ctx, plan);
+  if (tooLong) return tooLong;
   if (ctx.stream) return { events: openaiChatChunks(ctx, plan, summary.n) };
   return { body: openaiChatCompletion(ctx, plan, summary.n) };
 }
@@ -1069,7 +1121,7 @@ function anthropicUsage(plan) {
 
 function anthropicContentBlock(ctx, plan) {
   return plan.kind === 'tool'
-    ? { type: 'tool_use', id: `toolu_${nextId(ctx.state)}`, name: plan.tool.name, input: JSON.parse(plan.tool.arguments) }
+    ? { type: 'tool_use', id: `toolu_${nextId(ctx.state)}`, name: plan.tool.name, input: toolInput(plan) }
     : { type: 'text', text: plan.text };
 }
 
@@ -1136,6 +1188,8 @@ function anthropicStreamEvents(ctx, plan) {
 
 function handleAnthropicMessages(ctx) {
   const plan = planAnswer(ctx, summariseAnthropic(ctx.body));
+  const tooLong = contextWindowRefusal(ctx, plan);
+  if (tooLong) return tooLong;
   return ctx.stream ? { events: anthropicStreamEvents(ctx, plan) } : { body: anthropicMessage(ctx, plan) };
 }
 
@@ -1200,7 +1254,7 @@ function geminiSignatureRefusal(body) {
 function geminiParts(plan, ctx) {
   const signed = /^gemini-[3-9]/.test(String(ctx?.model)) ? { thoughtSignature: GEMINI_SIGNATURE } : {};
   return plan.kind === 'tool'
-    ? [{ functionCall: { name: plan.tool.name, args: JSON.parse(plan.tool.arguments) }, ...signed }]
+    ? [{ functionCall: { name: plan.tool.name, args: toolInput(plan) }, ...signed }]
     : [{ text: plan.text }];
 }
 
@@ -1242,11 +1296,14 @@ function geminiStreamResponses(ctx, plan) {
 
 function handleGeminiGenerate(ctx) {
   const plan = planAnswer(ctx, summariseGemini(ctx.body));
-  return { body: geminiResponse(ctx, plan, nextId(ctx.state)) };
+  return contextWindowRefusal(ctx, plan) ?? { body: geminiResponse(ctx, plan, nextId(ctx.state)) };
 }
 
 function handleGeminiStream(ctx) {
-  const responses = geminiStreamResponses(ctx, planAnswer(ctx, summariseGemini(ctx.body)));
+  const plan = planAnswer(ctx, summariseGemini(ctx.body));
+  const tooLong = contextWindowRefusal(ctx, plan);
+  if (tooLong) return tooLong;
+  const responses = geminiStreamResponses(ctx, plan);
   if (ctx.query.alt === 'sse') return { events: responses.map(geminiEvent) };
   // Without alt=sse Gemini streams one JSON array, element by element.
   return {
@@ -1567,12 +1624,29 @@ function createHandler(state) {
 // ---------------------------------------------------------------------------
 
 /**
- * Start the fake upstream.
+ * Each served model's context window from a kv-seed catalog and pricing: a deployment's
+ * `upstream_model` (the name a request to the demo carries) gets its pricing row's
+ * `context_window`, the first deployment of a name winning as in the router's usage records.
+ */
+export function contextWindowsFromSeed(catalog, pricing) {
+  const windows = {};
+  for (const [name, model] of Object.entries(catalog.models ?? {})) {
+    for (const deployment of model.deployments ?? []) {
+      const window = pricing.models?.[deployment.price_key ?? model.price_key ?? name]?.context_window;
+      if (Number.isInteger(window) && !Object.hasOwn(windows, deployment.upstream_model)) windows[deployment.upstream_model] = window;
+    }
+  }
+  return windows;
+}
+
+/**
+ * Start the fake upstream. In demo mode `contextWindows` ({model: tokens}) makes it refuse a
+ * prompt longer than the model's window, as the provider would.
  * @returns {Promise<{url: string, port: number, close(): Promise<void>, reset(): void,
  *   script(rule: object|object[]): number, requests(): object[]}>}
  */
-export async function startFakeUpstream({ port = 0, host = '127.0.0.1', demo = false } = {}) {
-  const state = { demo: Boolean(demo), scripts: new ScriptQueue(), log: [], seq: 0 };
+export async function startFakeUpstream({ port = 0, host = '127.0.0.1', demo = false, contextWindows = {} } = {}) {
+  const state = { demo: Boolean(demo), contextWindows: new Map(Object.entries(contextWindows)), scripts: new ScriptQueue(), log: [], seq: 0 };
   const server = http.createServer(createHandler(state));
   // Real providers keep idle connections open for a minute or more. Node's 5 s default closes a
   // pooled connection just as workerd reuses it under load ("Network connection lost").
@@ -1617,16 +1691,21 @@ export async function startFakeUpstream({ port = 0, host = '127.0.0.1', demo = f
 // ---------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const opts = { port: 0, demo: false };
+  const opts = { port: 0, demo: false, contextWindows: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--demo') opts.demo = true;
-    else if (arg === '--port' || arg.startsWith('--port=')) {
+    else if (arg === '--seed') {
+      const dir = argv[++i];
+      if (dir === undefined) throw new Error('--seed needs the kv-seed directory');
+      const read = (file) => JSON.parse(readFileSync(join(dir, file), 'utf8'));
+      opts.contextWindows = contextWindowsFromSeed(read('catalog.json'), read('pricing.json'));
+    } else if (arg === '--port' || arg.startsWith('--port=')) {
       const value = arg === '--port' ? argv[++i] : arg.slice('--port='.length);
       opts.port = Number(value);
       if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new Error(`invalid --port ${value}`);
     } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: node tests/fake-upstream/server.mjs [--port N] [--demo]\n');
+      process.stdout.write('usage: node tests/fake-upstream/server.mjs [--port N] [--demo [--seed KV_SEED_DIR]]\n');
       process.exit(0);
     } else {
       throw new Error(`unknown argument ${arg}`);

@@ -5,10 +5,11 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { DEMO_PREFIX, TEST_KEYS, startFakeUpstream } from './server.mjs';
+import { DEMO_PREFIX, TEST_KEYS, contextWindowsFromSeed, startFakeUpstream } from './server.mjs';
 
 let up;
 before(async () => {
@@ -887,12 +888,24 @@ describe('request log', () => {
 // Demo mode and CLI
 // ---------------------------------------------------------------------------
 
+/** The repository's kv-seed directory, which `make dev` gives the demo upstream. */
+const KV_SEED = fileURLToPath(new URL('../../kv-seed/', import.meta.url));
+
 describe('demo mode', () => {
   let demo;
+  /** Every model a demo test names has a 100-token window. */
+  const WINDOW = 100;
   before(async () => {
-    demo = await startFakeUpstream({ demo: true });
+    const contextWindows = Object.fromEntries(['gpt-4o-mini', 'my-gpt4o', 'claude-sonnet-4-5', 'gemini-2.0-flash'].map((m) => [m, WINDOW]));
+    demo = await startFakeUpstream({ demo: true, contextWindows });
   });
   after(() => demo.close());
+
+  const ANTHROPIC_VERSION = { 'anthropic-version': '2023-06-01' };
+  /** The whole answers a cap cuts (10 tokens: the first 40 characters). */
+  const answer = (provider, model, said) => `${DEMO_PREFIX}Hello from fake ${provider} ${model}. You said: ${said}`;
+  const cut = (text) => text.slice(0, 40);
+  const streamOf = async (res) => sseJson(parseSSE(await res.text()));
 
   test('accepts any key or none, and labels the answers', async () => {
     const noKey = await post('/openai/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, {}, demo.url);
@@ -900,16 +913,157 @@ describe('demo mode', () => {
     const text = (await noKey.json()).choices[0].message.content;
     assert.equal(text, `${DEMO_PREFIX}Hello from fake openai gpt-4o-mini. You said: hi`);
 
-    const anyKey = await post('/anthropic/v1/messages', { model: 'c', max_tokens: 5, messages: [{ role: 'user', content: 'yo' }] }, { 'x-api-key': 'whatever', 'anthropic-version': '2023-06-01' }, demo.url);
+    const anyKey = await post('/anthropic/v1/messages', { model: 'c', max_tokens: 64, messages: [{ role: 'user', content: 'yo' }] }, { 'x-api-key': 'whatever', 'anthropic-version': '2023-06-01' }, demo.url);
     assert.equal(anyKey.status, 200);
     assert.ok((await anyKey.json()).content[0].text.startsWith(DEMO_PREFIX));
+  });
+
+  test('openai and azure: max_completion_tokens / max_tokens cut the answer, finish_reason length', async () => {
+    const said = 'please write a long answer';
+    const full = answer('openai', 'gpt-4o-mini', said);
+    assert.ok(tokens(full.length) > 10);
+    const openai = (extra) => post('/openai/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: said }], ...extra }, {}, demo.url);
+    for (const cap of [{ max_completion_tokens: 10 }, { max_tokens: 10 }]) {
+      const body = await (await openai(cap)).json();
+      assert.equal(body.choices[0].message.content, cut(full), JSON.stringify(cap));
+      assert.equal(body.choices[0].finish_reason, 'length');
+      assert.equal(body.usage.completion_tokens, 10);
+      assert.equal(body.usage.total_tokens, promptTokens(said) + 10);
+    }
+    const chunks = await streamOf(await openai({ max_completion_tokens: 10, stream: true, stream_options: { include_usage: true } }));
+    assert.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), cut(full));
+    assert.equal(chunks.at(-2).choices[0].finish_reason, 'length');
+    assert.equal(chunks.at(-1).usage.completion_tokens, 10);
+    // n choices: each is cut at the cap, and each is billed.
+    const n = await (await openai({ max_tokens: 10, n: 2 })).json();
+    assert.deepEqual(n.choices.map((c) => [c.message.content, c.finish_reason]), [[cut(full), 'length'], [cut(full), 'length']]);
+    assert.equal(n.usage.completion_tokens, 20);
+    // A cap the answer fits in changes nothing.
+    const roomy = await (await openai({ max_completion_tokens: 1000 })).json();
+    assert.equal(roomy.choices[0].message.content, full);
+    assert.equal(roomy.choices[0].finish_reason, 'stop');
+
+    const azure = (extra) => post(AZURE_CHAT, { messages: [{ role: 'user', content: said }], max_tokens: 10, ...extra }, {}, demo.url);
+    const azureFull = answer('azure', 'my-gpt4o', said);
+    const whole = await (await azure()).json();
+    assert.deepEqual([whole.choices[0].message.content, whole.choices[0].finish_reason, whole.usage.completion_tokens], [cut(azureFull), 'length', 10]);
+    const azureChunks = await streamOf(await azure({ stream: true, stream_options: { include_usage: true } }));
+    assert.equal(azureChunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), cut(azureFull));
+    assert.equal(azureChunks.at(-2).choices[0].finish_reason, 'length');
+    assert.equal(azureChunks.at(-1).usage.completion_tokens, 10);
+  });
+
+  test('openai: a tool call cut at the cap is billed no more than the cap', async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+    const body = await (await post('/openai/v1/chat/completions', { model: 'gpt-4o-mini', max_tokens: 4, tools, messages: [{ role: 'user', content: 'weather?' }] }, {}, demo.url)).json();
+    assert.equal(body.choices[0].finish_reason, 'length');
+    assert.deepEqual(body.choices[0].message.tool_calls[0].function, { name: 'get_weather', arguments: '{"cit' });
+    assert.equal(body.usage.completion_tokens, 4);
+  });
+
+  test('anthropic: max_tokens cuts the answer, stop_reason max_tokens, whole and streamed', async () => {
+    const said = 'please write a long answer';
+    const full = answer('anthropic', 'claude-sonnet-4-5', said);
+    const anthropic = (extra) => post('/anthropic/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: said }], ...extra }, ANTHROPIC_VERSION, demo.url);
+    const body = await (await anthropic()).json();
+    assert.deepEqual(body.content, [{ type: 'text', text: cut(full) }]);
+    assert.equal(body.stop_reason, 'max_tokens');
+    assert.equal(body.usage.output_tokens, 10);
+    const events = await streamOf(await anthropic({ stream: true }));
+    assert.equal(events.filter((e) => e.type === 'content_block_delta').map((e) => e.delta.text).join(''), cut(full));
+    const end = events.find((e) => e.type === 'message_delta');
+    assert.deepEqual([end.delta.stop_reason, end.usage.output_tokens], ['max_tokens', 10]);
+    // A tool call cut short: its input is what parsed of it, nothing here.
+    const tools = [{ name: 'get_weather', input_schema: { type: 'object' } }];
+    const call = await (await anthropic({ max_tokens: 4, tools, messages: [{ role: 'user', content: 'weather?' }] })).json();
+    assert.deepEqual([call.content[0].type, call.content[0].input, call.stop_reason, call.usage.output_tokens], ['tool_use', {}, 'max_tokens', 4]);
+  });
+
+  test('gemini: generationConfig.maxOutputTokens cuts the answer, finishReason MAX_TOKENS, whole and streamed', async () => {
+    const said = 'please write a long answer';
+    const full = answer('gemini', 'gemini-2.0-flash', said);
+    for (const generationConfig of [{ maxOutputTokens: 10 }, { max_output_tokens: 10 }]) {
+      const req = { contents: [{ role: 'user', parts: [{ text: said }] }], generationConfig };
+      const body = await (await post(GEMINI_GENERATE, req, {}, demo.url)).json();
+      assert.deepEqual(body.candidates[0].content.parts, [{ text: cut(full) }], JSON.stringify(generationConfig));
+      assert.equal(body.candidates[0].finishReason, 'MAX_TOKENS');
+      assert.equal(body.usageMetadata.candidatesTokenCount, 10);
+      const events = await streamOf(await post(GEMINI_STREAM, req, {}, demo.url));
+      assert.equal(events.map((e) => e.candidates[0].content.parts[0].text).join(''), cut(full));
+      assert.equal(events.at(-1).candidates[0].finishReason, 'MAX_TOKENS');
+      assert.equal(events.at(-1).usageMetadata.candidatesTokenCount, 10);
+    }
+  });
+
+  test('outside demo mode the answers ignore the cap (the integration tests rely on them)', async () => {
+    const body = await (await chat('openai', 'please write a long answer', { max_tokens: 10 })).json();
+    assert.equal(body.choices[0].message.content, 'Hello from fake openai gpt-4o-mini. You said: please write a long answer');
+    assert.equal(body.choices[0].finish_reason, 'stop');
+    const long = await chat('openai', 'x'.repeat(4 * WINDOW));
+    assert.equal(long.status, 200);
+  });
+
+  test("a prompt over the model's context window gets the provider's own 400, whole or streamed", async () => {
+    // 400 characters and 3 for the one message: 103 tokens, over the 100-token window.
+    const long = 'x'.repeat(4 * WINDOW);
+    const over = promptTokens(long);
+    const openai = (extra) => post('/openai/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: long }], ...extra }, {}, demo.url);
+    for (const res of [await openai(), await openai({ stream: true })]) {
+      assert.equal(res.status, 400);
+      assert.deepEqual((await res.json()).error, {
+        message: `This model's maximum context length is ${WINDOW} tokens. However, your messages resulted in ${over} tokens. Please reduce the length of the messages.`,
+        type: 'invalid_request_error',
+        param: 'messages',
+        code: 'context_length_exceeded',
+      });
+    }
+    const azure = await post(AZURE_CHAT, { messages: [{ role: 'user', content: long }] }, {}, demo.url);
+    assert.equal(azure.status, 400);
+    const azureError = (await azure.json()).error;
+    assert.equal(azureError.code, 'context_length_exceeded');
+    assert.match(azureError.message, new RegExp(`maximum context length is ${WINDOW} tokens\. However, your messages resulted in ${over} tokens`));
+
+    const anthropic = await post('/anthropic/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 10, stream: true, messages: [{ role: 'user', content: long }] }, ANTHROPIC_VERSION, demo.url);
+    assert.equal(anthropic.status, 400);
+    const anthropicBody = await anthropic.json();
+    assert.equal(anthropicBody.type, 'error');
+    assert.deepEqual(anthropicBody.error, { type: 'invalid_request_error', message: `prompt is too long: ${over} tokens > ${WINDOW} maximum` });
+
+    for (const path of [GEMINI_GENERATE, GEMINI_STREAM]) {
+      const gemini = await post(path, { contents: [{ role: 'user', parts: [{ text: long }] }] }, {}, demo.url);
+      assert.equal(gemini.status, 400, path);
+      assert.deepEqual((await gemini.json()).error, {
+        code: 400,
+        message: `The input token count (${over}) exceeds the maximum number of tokens allowed (${WINDOW}).`,
+        status: 'INVALID_ARGUMENT',
+      });
+    }
+
+    // A prompt that fills the window exactly, and a model without a known window, are answered.
+    const fits = 'x'.repeat(4 * (WINDOW - 3));
+    assert.equal((await openai({ messages: [{ role: 'user', content: fits }] })).status, 200);
+    assert.equal((await openai({ model: 'unknown-model' })).status, 200);
+  });
+
+  test('the windows come from the seed: each upstream model gets its pricing row by catalog name', () => {
+    const read = (file) => JSON.parse(readFileSync(new URL(file, `file://${KV_SEED}`), 'utf8'));
+    const windows = contextWindowsFromSeed(read('catalog.json'), read('pricing.json'));
+    assert.equal(windows['gpt-4o'], 128000);
+    assert.equal(windows['claude-haiku-4-5'], 200000);
+    // Named in the request by its upstream name, priced under the catalog's.
+    assert.equal(windows['gemini-3-flash-preview'], 1048576);
+    assert.equal(windows['llama-3.3-70b-versatile'], 131072);
+    // A deployment's own price_key wins over its model's.
+    const catalog = { models: { 'gpt-4.1': { deployments: [{ provider: 'azure-eu', upstream_model: 'my-gpt41', price_key: 'gpt-4.1-eu' }] } } };
+    const pricing = { models: { 'gpt-4.1': { context_window: 1047576 }, 'gpt-4.1-eu': { context_window: 128000 } } };
+    assert.deepEqual(contextWindowsFromSeed(catalog, pricing), { 'my-gpt41': 128000 });
   });
 });
 
 describe('CLI', () => {
   test('prints the listening URL, serves, and exits cleanly on SIGTERM', async () => {
     const serverPath = fileURLToPath(new URL('./server.mjs', import.meta.url));
-    const child = spawn(process.execPath, [serverPath, '--port', '0', '--demo'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [serverPath, '--port', '0', '--demo', '--seed', KV_SEED], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const [line] = await once(createInterface({ input: child.stdout }), 'line');
       const { listening } = JSON.parse(line);
@@ -917,6 +1071,10 @@ describe('CLI', () => {
       const res = await post('/gemini/v1beta/models/g:generateContent', { contents: [{ parts: [{ text: 'cli' }] }] }, {}, listening);
       assert.equal(res.status, 200);
       assert.ok((await res.json()).candidates[0].content.parts[0].text.startsWith(DEMO_PREFIX));
+      // --seed gives gpt-4o the seeded 128,000-token window: 128,003 tokens are refused.
+      const long = await post('/openai/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(4 * 128000) }] }, {}, listening);
+      assert.equal(long.status, 400);
+      assert.equal((await long.json()).error.code, 'context_length_exceeded');
     } finally {
       child.kill('SIGTERM');
     }
