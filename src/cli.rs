@@ -302,6 +302,7 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
         expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(req.reasoning_effort()),
         requested_output_tokens: req.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
+        reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(req, upstream_model),
         service_tier: crate::usage::ServiceTier::from_response(req.extra.get("service_tier").and_then(serde_json::Value::as_str)),
         sticky_key: &sticky.key,
         sticky_per_user: sticky.per_user,

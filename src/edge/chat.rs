@@ -88,6 +88,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(chat.reasoning_effort()),
         requested_output_tokens: chat.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
+        reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(&chat, upstream_model),
         service_tier: requested_tier(&chat),
         sticky_key: &sticky_key.key,
         sticky_per_user: sticky_key.per_user,
@@ -401,7 +402,9 @@ fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &
             let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| {
                 let output = chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS);
                 let reasoning = crate::routing::plan::expected_reasoning_tokens(chat.reasoning_effort());
-                crate::routing::plan::expected_cost(p, facts.prompt_tokens, output, reasoning, chat.choices(), chat.max_output_tokens().is_some(), requested_tier(chat)).0
+                let first = &d.candidates[0];
+                let as_asked = cfg.catalog.providers.get(&first.provider).and_then(|p| adapter_for(p.kind).reasoning_as_asked(chat, &first.upstream_model));
+                crate::routing::plan::expected_cost(p, facts.prompt_tokens, output, reasoning, as_asked, chat.choices(), chat.max_output_tokens().is_some(), requested_tier(chat)).0
             });
             let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c, chat));
             Some(((expected, worst), d))

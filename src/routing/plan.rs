@@ -38,6 +38,11 @@ pub struct PlanInput<'a> {
     /// The output cap a deployment's adapter sends (provider, upstream model) when the client
     /// sets none, if it sends one (`Provider::default_output_cap` for this request).
     pub adapter_output_cap: &'a dyn Fn(&ProviderConfig, &str) -> Option<u64>,
+    /// The thinking a deployment's adapter sends for the request's `reasoning_effort`
+    /// (`Provider::reasoning_as_asked`): a model that thinks only when asked (Claude 3.7 to 4.6,
+    /// whose rows do not say `supports_reasoning`) is estimated with it, up to the reasoning
+    /// expected, or asked for `xhigh` it would look as cheap as if it answered at once.
+    pub reasoning_as_asked: &'a dyn Fn(&ProviderConfig, &str) -> Option<u64>,
     /// The processing tier asked for (OpenAI's `service_tier`): estimates price at its rates.
     pub service_tier: ServiceTier,
     /// Keeps a user on the same arm of a split (`split_sticky_key`).
@@ -119,14 +124,25 @@ pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
 /// plus `expected_reasoning_tokens` each on a model that reasons unasked when the client set no
 /// output cap (`capped`; a cap holds the reasoning). Without them a reasoning model would look as
 /// cheap as one that answers at once, and cost several times what was expected.
-/// [`expected_cost`] of this request on the pricing row `price_key`, if the table has it.
-fn estimate_for(input: &PlanInput, price_key: &str) -> Option<crate::money::Usd> {
+/// [`expected_cost`] of this request on the pricing row `price_key`, served by `provider`'s
+/// `upstream_model`, if the table has it.
+fn estimate_for(input: &PlanInput, price_key: &str, provider: &str, upstream_model: &str) -> Option<crate::money::Usd> {
     let p = input.prices.get(price_key)?;
-    Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.expected_reasoning_tokens, input.choices, input.requested_output_tokens.is_some(), input.service_tier))
+    let as_asked = input.catalog.providers.get(provider).and_then(|config| (input.reasoning_as_asked)(config, upstream_model));
+    Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.expected_reasoning_tokens, as_asked, input.choices, input.requested_output_tokens.is_some(), input.service_tier))
 }
 
-pub fn expected_cost(p: &crate::pricing::ModelPrice, prompt_tokens: u64, expected_output_tokens: u64, expected_reasoning_tokens: u64, choices: u64, capped: bool, service_tier: ServiceTier) -> crate::money::Usd {
-    let reasoning = if p.supports_reasoning && !capped { expected_reasoning_tokens } else { 0 };
+/// `reasoning_as_asked`: the thinking budget a model that thinks only when asked is sent for the
+/// request's effort (see [`PlanInput::reasoning_as_asked`]); it is expected to think that much,
+/// at most `expected_reasoning_tokens`.
+#[allow(clippy::too_many_arguments)]
+pub fn expected_cost(p: &crate::pricing::ModelPrice, prompt_tokens: u64, expected_output_tokens: u64, expected_reasoning_tokens: u64, reasoning_as_asked: Option<u64>, choices: u64, capped: bool, service_tier: ServiceTier) -> crate::money::Usd {
+    let reasoning = match (capped, p.supports_reasoning, reasoning_as_asked) {
+        (true, _, _) => 0,
+        (false, true, _) => expected_reasoning_tokens,
+        (false, false, Some(budget)) => budget.min(expected_reasoning_tokens),
+        (false, false, None) => 0,
+    };
     let output_tokens = (expected_output_tokens + reasoning).saturating_mul(choices.max(1));
     p.cost(&Usage { input_tokens: prompt_tokens, output_tokens, service_tier, ..Usage::default() }, false).total
 }
@@ -232,7 +248,9 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             }
             continue;
         }
-        let estimate = estimate_for(input, &model.price_key);
+        // The model's first deployment stands for it until each deployment is ranked (below).
+        let first = &model.deployments[0];
+        let estimate = estimate_for(input, &model.price_key, &first.provider, &first.upstream_model);
         if !models.iter().any(|(m, _)| m.name == model.name) {
             models.push((model, estimate));
         }
@@ -299,7 +317,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
     }
     if route.strategy == Strategy::Cheapest {
         // Each deployment by its own price (stable: the catalog's order among equals), unpriced last.
-        candidates.sort_by_key(|c| estimate_for(input, &c.price_key).map_or(i64::MAX, |e| e.0));
+        candidates.sort_by_key(|c| estimate_for(input, &c.price_key, &c.provider, &c.upstream_model).map_or(i64::MAX, |e| e.0));
     }
     if route.strategy == Strategy::Fastest {
         let latency = |c: &Candidate| (input.latency_ms)(&super::health::deployment_key(&c.provider, &c.upstream_model));
@@ -358,7 +376,7 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
             // price order), as the request was ranked.
             let mut ranked: Vec<String> = Vec::new();
             for c in &candidates {
-                let entry = format!("{} ${}", c.model, estimate_for(input, &c.price_key).map(|e| e.to_string()).unwrap_or_else(|| "?".into()));
+                let entry = format!("{} ${}", c.model, estimate_for(input, &c.price_key, &c.provider, &c.upstream_model).map(|e| e.to_string()).unwrap_or_else(|| "?".into()));
                 if !ranked.iter().any(|r| r.split(' ').next() == Some(c.model.as_str())) {
                     ranked.push(entry);
                 }
@@ -496,6 +514,7 @@ route = { strategy = "requested" }
             expected_reasoning_tokens: EXPECTED_REASONING_TOKENS,
             requested_output_tokens: None,
             adapter_output_cap: &no_request_caps,
+            reasoning_as_asked: &|_, _| None,
             service_tier: ServiceTier::Standard,
             sticky_key: "u",
             sticky_per_user: !facts.user.is_empty(),
@@ -577,7 +596,7 @@ route = { strategy = "requested" }
         let no_groq = |p: &ProviderConfig| p.id != "groq";
         let d = route(plan(&policy, &PlanInput { usable: &no_groq, ..input(&cat, &prices, &facts) }).unwrap());
         assert_eq!(order(&d), ["gpt-4o-mini@openai", "llama@together"], "{}", d.reason);
-        let together = estimate_for(&input(&cat, &prices, &facts), "llama-together").unwrap();
+        let together = estimate_for(&input(&cat, &prices, &facts), "llama-together", "together", "llama").unwrap();
         assert!(d.reason.contains(&format!("cheapest of gpt-4o-mini $0.00045, llama ${together}")), "{}", d.reason);
         // A capability is judged by each deployment's own row: the Groq host takes no schema.
         let schema = Facts { has_schema: true, ..facts.clone() };
@@ -936,12 +955,28 @@ route = { strategy = "requested" }
             route(plan(&policy, &PlanInput { expected_output_tokens: 512, expected_reasoning_tokens: expected_reasoning_tokens(effort), ..input(&cat, &prices, &facts) }).unwrap())
         };
         // 4,000 in, 512 out: Sonnet $0.01968; o4-mini $0.0066528 plus its reasoning at 4.4 a million.
+        // Here Sonnet is sent no thinking (as behind an OpenAI-dialect host, which keeps no effort).
         for (effort, first) in [(Some("none"), "o4-mini"), (Some("low"), "o4-mini"), (Some("medium"), "o4-mini"), (Some("high"), "claude-sonnet-4-5"), (Some("xhigh"), "claude-sonnet-4-5"), (Some("max"), "claude-sonnet-4-5")] {
             assert_eq!(run(effort).candidates[0].model, first, "{effort:?}: {}", run(effort).reason);
         }
         // xhigh was taken for medium (2,000 tokens, $0.0154528), below high's $0.0242528.
         let d = run(Some("xhigh"));
         assert!(d.reason.contains("claude-sonnet-4-5 $0.01968") && d.reason.contains("o4-mini $0.0418528"), "8,000 tokens: {}", d.reason);
+
+        // Sonnet 4.5 on Anthropic's own API thinks when asked: its adapter sends a budget for the
+        // effort (1,024 / 2,048 / 4,096 / 8,192 / 16,384), estimated up to the reasoning expected.
+        // Asked to think, it is the dearer model at every effort (at xhigh $0.13968, not $0.01968).
+        let run_as_asked = |effort: &str| {
+            let chat = crate::api::chat::ChatRequest::parse(format!(r#"{{"model":"auto","reasoning_effort":"{effort}","messages":[{{"role":"user","content":"Plan it."}}]}}"#).as_bytes()).unwrap();
+            let as_asked = |p: &ProviderConfig, upstream: &str| crate::providers::adapter_for(p.kind).reasoning_as_asked(&chat, upstream);
+            route(plan(&policy, &PlanInput { expected_output_tokens: 512, expected_reasoning_tokens: expected_reasoning_tokens(Some(effort)), reasoning_as_asked: &as_asked, ..input(&cat, &prices, &facts) }).unwrap())
+        };
+        for effort in ["low", "medium", "high", "xhigh", "max"] {
+            assert_eq!(run_as_asked(effort).candidates[0].model, "o4-mini", "{effort}: {}", run_as_asked(effort).reason);
+        }
+        assert!(run_as_asked("xhigh").reason.contains("claude-sonnet-4-5 $0.13968"), "{}", run_as_asked("xhigh").reason);
+        // Told not to think, it answers at once and is the cheaper again.
+        assert_eq!(run_as_asked("none").candidates[0].model, "o4-mini", "none: neither thinks, o4-mini's tokens are cheaper");
     }
 
     #[test]

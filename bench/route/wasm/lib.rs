@@ -71,6 +71,7 @@ fn decide_parsed(req: &ChatRequest, tenant: Option<&str>) -> u64 {
             expected_reasoning_tokens: costrouter::routing::plan::expected_reasoning_tokens(req.reasoning_effort()),
             requested_output_tokens: req.max_output_tokens(),
             adapter_output_cap: &|p, upstream_model| costrouter::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
+            reasoning_as_asked: &|p, upstream_model| costrouter::providers::adapter_for(p.kind).reasoning_as_asked(req, upstream_model),
             service_tier: costrouter::usage::ServiceTier::Standard,
             sticky_key: "bench",
             sticky_per_user: false,
