@@ -554,6 +554,8 @@ mod tests {
         assert!(parse_filters([("user", "a\nb")]).is_err());
         assert!(parse_filters([("user", "a"), ("user", "b")]).is_err());
         assert!(parse_filters([("user", "x".repeat(129).as_str())]).is_err());
+        let longest = "é".repeat(128);
+        assert_eq!(parse_filters([("user", longest.as_str())]).unwrap(), vec![("user", longest.clone())], "128 characters, not bytes, is the bound");
         // A value that looks like SQL is just a value: it is bound, not spliced.
         let f = parse_filters([("feature", "x' OR 1=1 --")]).unwrap();
         let names: Vec<&str> = f.iter().map(|(d, _)| *d).collect();
@@ -654,10 +656,15 @@ mod tests {
 
     #[test]
     fn report_dates_must_be_days_of_their_month() {
-        for ok in ["2026-02-28", "2024-02-29", "2026-12-31T23:00:00Z", "2026-11-01T00:00:00+05:00", "not a date", "1795305600"] {
+        // Leap years: every fourth, but not a century's, unless it is a fourth century's (2000).
+        for ok in ["2026-02-28", "2024-02-29", "2000-02-29", "2000-02-29T12:00:00Z", "2026-12-31T23:00:00Z", "2026-11-01T00:00:00+05:00", "2026-04-30", "2026-01-31"] {
             assert!(calendar_date_valid(ok), "{ok}");
         }
-        for bad in ["2026-02-29", "2026-02-30", "2026-04-31", "2026-13-01", "2026-00-10", "2026-01-00", "2100-02-29T00:00Z"] {
+        // Only text that begins with YYYY-MM-DD is judged: the rest is the date parser's.
+        for other in ["not a date", "1795305600", "2026-02/30", "2026/02-30", "2026/02/30"] {
+            assert!(calendar_date_valid(other), "{other}");
+        }
+        for bad in ["2026-02-29", "2026-02-30", "2000-02-30", "2024-02-30", "2026-04-31", "2026-06-31", "2026-09-31", "2026-11-31", "2026-13-01", "2026-00-10", "2026-01-00", "2026-01-32", "2100-02-29T00:00Z", "1900-02-29"] {
             assert!(!calendar_date_valid(bad), "{bad}");
         }
     }
@@ -672,7 +679,7 @@ mod tests {
             provider: "openai".into(),
             model: "gpt-4o-mini".into(),
             input_tokens: 20,
-            cached_input_tokens: 0,
+            cached_input_tokens: 12,
             output_tokens: 7,
             cost: crate::money::Usd(2_000_000),
         });
@@ -684,6 +691,7 @@ mod tests {
         assert_eq!(escalated[COST_COLUMN], Value::Int(2_000));
         assert_eq!((answer[11].clone(), escalated[11].clone()), (Value::Int(1), Value::Int(0)), "one request, on its answer");
         assert_eq!(escalated[INPUT_TOKENS_COLUMN], Value::Int(20));
+        assert_eq!(escalated[CACHED_TOKENS_COLUMN], Value::Int(12), "its own cache reads, for its cache hit rate");
         assert_eq!(escalated[OUTPUT_TOKENS_COLUMN], Value::Int(7));
         assert_eq!(escalated[17], Value::Int(0), "the baseline stays on the answer");
         assert_eq!(escalated[4], Value::Text("search".into()), "the request's tags");
@@ -751,5 +759,73 @@ mod tests {
         woken.load(7_200, "feature", (0..1_000).map(|i| format!("doc-{i}")));
         let (rows, _) = batch_rows([&events[7], &events[4_999]], 7_205, &mut woken);
         assert_eq!((rows[0][FEATURE_COLUMN].clone(), rows[1][FEATURE_COLUMN].clone()), (Value::Text("doc-7".into()), Value::Text("(other features)".into())));
+    }
+
+    #[test]
+    fn a_woken_ledger_reads_back_the_names_of_every_bounded_column() {
+        // What the ledger does on its first batch of an hour: for each bounded column, run
+        // names_of_hour with the hour bound and load the rows' `name`s.
+        let mut names = HourNames::default();
+        for column in bounded_columns() {
+            assert!(DIMENSIONS.contains(&column), "{column} is a column of the table");
+            let q = names_of_hour(column);
+            assert!(q.contains(&format!("SELECT DISTINCT {column} AS name FROM usage_hourly_v2 WHERE hour = ?")), "{q}");
+            assert_eq!(q.matches('?').count(), 1, "the hour, the only bind");
+            names.load(7_200, column, (0..USERS_PER_HOUR).map(|i| format!("n{i}")));
+        }
+        assert!(names.knows(7_200));
+        // The hour is full in every bounded column: a request naming new ones is summed in each.
+        let mut e = sample_event("new", 1, 0.000001);
+        (e.attribution.user, e.attribution.team, e.attribution.environment, e.model) = ("new".into(), "new".into(), "new".into(), "new".into());
+        let (hourly, _) = batch_rows([&e], 7_205, &mut names);
+        let folded: Vec<Value> = BOUNDED_COLUMNS.iter().map(|b| hourly[0][b.column].clone()).collect();
+        assert_eq!(folded, BOUNDED_COLUMNS.iter().map(|b| Value::Text(b.other.into())).collect::<Vec<_>>());
+        let (known, _) = batch_rows([&sample_event("n7", 1, 0.000001)], 7_205, &mut names);
+        assert_eq!(known[0][FEATURE_COLUMN], Value::Text("n7".into()), "a name the table holds keeps its row");
+    }
+
+    #[test]
+    fn hourly_rows_are_kept_400_days() {
+        let now = 1_800_000_000;
+        let kept_from = expired_rows(now)[0].1;
+        assert!(hour_of(now - 399 * 86_400) >= kept_from, "a report over the last 399 days finds its rows");
+        assert!(hour_of(now - 401 * 86_400) < kept_from);
+    }
+
+    #[test]
+    fn minute_rows_outlast_the_longest_spend_spike_baseline() {
+        // The widest spike rule a tenant may set: a 60-minute window against 300 minutes before it.
+        let cfg = crate::alerts::AlertConfig::from_json(br#"{"spend_spike":{"window_minutes":60,"baseline_minutes":300}}"#).unwrap();
+        // A wider one is refused: allowing it would need longer retention than this test checks.
+        for wider in [r#"{"spend_spike":{"window_minutes":60,"baseline_minutes":360}}"#, r#"{"spend_spike":{"window_minutes":61,"baseline_minutes":244}}"#] {
+            assert!(crate::alerts::AlertConfig::from_json(wider.as_bytes()).is_err());
+        }
+        let minute = 1_800_000_000; // 2027-01-15 08:00 UTC
+        // At a minute's first second (the cron's time) the baseline reaches furthest back.
+        for now in [minute, minute + 30] {
+            // Eight hours of a feature spending $1 a minute, then $10 a minute for the last hour.
+            let rows: Vec<crate::alerts::MinuteRow> = (1..=8 * 60)
+                .map(|ago| {
+                    let at = minute - ago * 60;
+                    let cost_nanos = if at >= minute - 3_600 { 10_000_000_000 } else { 1_000_000_000 };
+                    crate::alerts::MinuteRow { minute: at, feature: "search".into(), requests: 1, errors: 0, retries: 0, cost_nanos }
+                })
+                .collect();
+            let kept_from = expired_rows(now)[1].1;
+            let swept: Vec<crate::alerts::MinuteRow> = rows.iter().filter(|r| r.minute >= kept_from).cloned().collect();
+            assert!(swept.len() < rows.len(), "the sweep drops the oldest");
+            let with_all = crate::alerts::detect(&cfg, now, &rows, &[], &[], &[]);
+            assert_eq!(with_all.len(), 1, "{with_all:?}");
+            assert_eq!(with_all[0].details["idle_baseline"], false, "judged against the spend before it");
+            assert_eq!(crate::alerts::detect(&cfg, now, &swept, &[], &[], &[]), with_all, "at {now}");
+        }
+    }
+
+    #[test]
+    fn a_report_too_large_says_its_bound_and_how_to_narrow_it() {
+        let message = too_many_rows_message();
+        for says in [MAX_REPORT_ROWS.to_string().as_str(), "from/to", "granularity", "group by", "filter"] {
+            assert!(message.contains(says), "{message} says {says}");
+        }
     }
 }
