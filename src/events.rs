@@ -20,6 +20,9 @@ use crate::receipt::Receipt;
 pub struct Attribution {
     pub feature: String,
     pub team: String,
+    /// Also read as `env`, the name the headers (`x-costrouter-env`), budget scopes and reports
+    /// use: a key created with `"tags": {"env": "prod"}` was refused.
+    #[serde(alias = "env")]
     pub environment: String,
     pub user: String,
 }
@@ -265,6 +268,17 @@ mod tests {
     use crate::pricing::PriceTable;
     use crate::receipt::UsageBasis;
     use crate::usage::Usage;
+
+    #[test]
+    fn a_keys_environment_tag_may_be_named_env_as_everywhere_else() {
+        let read = |json: &str| serde_json::from_str::<Attribution>(json);
+        assert_eq!(read(r#"{"env":"prod","team":"core"}"#).unwrap(), Attribution { environment: "prod".into(), team: "core".into(), ..Attribution::default() });
+        assert_eq!(read(r#"{"environment":"prod"}"#).unwrap().environment, "prod");
+        assert!(read(r#"{"env":"prod","environment":"dev"}"#).is_err(), "one name or the other");
+        assert!(read(r#"{"envs":"prod"}"#).is_err(), "anything else is still refused");
+        // Written back under its one name.
+        assert_eq!(serde_json::to_value(read(r#"{"env":"prod"}"#).unwrap()).unwrap()["environment"], "prod");
+    }
 
     #[test]
     fn the_data_point_is_the_tenant_its_blobs_and_its_doubles() {
