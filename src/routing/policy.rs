@@ -836,24 +836,89 @@ route = { strategy = "requested" }
         let default_line = POLICY.lines().position(|l| l == "name = \"default\"").unwrap();
         refused(below, &format!("rule 'eu-late' can never match: rule 'default' at line {default_line} has no conditions"));
         refused(POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic_embedder = \"gpt-4o-mini\"\n\n[[rules]]", 1), "is a chat model; it must be an embedding model");
-        Policy::from_toml("acme.toml", &POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic_embedder = \"text-embedding-3-small\"\n\n[[rules]]", 1), &KnownWithEmbeddings).unwrap();
+        for embedder in ["text-embedding-3-small", "static"] {
+            let text = POLICY.replacen("[[rules]]", &format!("[cache]\nenabled = true\nsemantic = true\nsemantic_embedder = \"{embedder}\"\n\n[[rules]]"), 1);
+            assert_eq!(Policy::from_toml("acme.toml", &text, &KnownWithEmbeddings).unwrap().defects, Vec::<String>::new(), "{embedder}");
+        }
     }
 
     fn policy() -> Policy {
         Policy::from_toml("acme.toml", POLICY, &Known).unwrap()
     }
 
+    /// The names POLICY uses, plus an embedding model: gpt-4o-mini only in the US; the EU
+    /// exists, for another model.
+    fn catalog() -> crate::catalog::Catalog {
+        crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"us":{"preset":"openai","region":"us"},"eu":{"preset":"mistral","region":"eu"}},
+            "models":{"gpt-4o-mini":{"deployments":[{"provider":"us","upstream_model":"gpt-4o-mini"}]},"mistral-small":{"deployments":[{"provider":"eu","upstream_model":"m"}]},
+            "gpt-4o":{"deployments":[{"provider":"us","upstream_model":"gpt-4o"}]},"claude-haiku-4-5":{"deployments":[{"provider":"us","upstream_model":"c"}]},
+            "faq-bot":{"deployments":[{"provider":"us","upstream_model":"f"}]},
+            "text-embedding-3-small":{"mode":"embedding","deployments":[{"provider":"us","upstream_model":"text-embedding-3-small"}]}},"aliases":{"gpt4o":"gpt-4o"}}"#).unwrap()
+    }
+
     #[test]
     fn regions_no_candidate_is_served_in_are_a_defect() {
-        // gpt-4o-mini only in the US; the EU exists in the catalog, for another model.
-        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{"us":{"preset":"openai","region":"us"},"eu":{"preset":"mistral","region":"eu"}},
-            "models":{"gpt-4o-mini":{"deployments":[{"provider":"us","upstream_model":"gpt-4o-mini"}]},"mistral-small":{"deployments":[{"provider":"eu","upstream_model":"m"}]},
-            "gpt-4o":{"deployments":[{"provider":"us","upstream_model":"gpt-4o"}]},"claude-haiku-4-5":{"deployments":[{"provider":"us","upstream_model":"c"}]}},"aliases":{"gpt4o":"gpt-4o"}}"#).unwrap();
+        let catalog = catalog();
         let p = Policy::from_toml("acme.toml", POLICY, &catalog).unwrap();
         assert_eq!(p.defects.len(), 1, "{:?}", p.defects);
         assert!(p.defects[0].contains("rule 'eu': no deployment of its candidates is in the regions [\"eu\"]"), "{:?}", p.defects);
         let served = POLICY.replace("candidates = [\"gpt-4o-mini\"], regions = [\"eu\"]", "candidates = [\"gpt-4o-mini\", \"mistral-small\"], regions = [\"EU\"]");
         assert!(Policy::from_toml("acme.toml", &served, &catalog).unwrap().defects.is_empty(), "one candidate served there is enough");
+    }
+
+    /// The loader's checks against the catalog itself, as `costrouter policy check` and the
+    /// worker run them (the other tests stand in a list of names for it).
+    #[test]
+    fn a_policy_is_checked_against_the_catalogs_names() {
+        let catalog = catalog();
+        let load = |text: &str| Policy::from_toml("acme.toml", text, &catalog);
+        let eu_route = "candidates = [\"gpt-4o-mini\"], regions = [\"eu\"]";
+        let error = |text: String| load(&text).unwrap_err().message;
+        assert_eq!(error(POLICY.replace(eu_route, "candidates = [\"claude-haiku-9\"]")), "rule 'eu': candidate 'claude-haiku-9' is not a model or alias in the catalog");
+        assert!(error(POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\"")).contains("names unknown model or alias 'gpt5'"));
+        assert!(error(POLICY.replace(eu_route, "candidates = [\"text-embedding-3-small\"]")).contains("'text-embedding-3-small' is an embedding model"));
+        assert!(error(POLICY.replace(eu_route, "candidates = [\"mistral-small\"], regions = [\"mars\"]")).contains("none of the regions [\"mars\"]"));
+        // The semantic cache embeds with an embedding model; a chat model there is a defect.
+        let embedder = |name: &str| load(&POLICY.replacen("[[rules]]", &format!("[cache]\nenabled = true\nsemantic = true\nsemantic_embedder = \"{name}\"\n\n[[rules]]"), 1)).unwrap().defects;
+        assert!(embedder("gpt4o").iter().any(|d| d.contains("'gpt4o' is a chat model")));
+        let served = POLICY.replace(eu_route, "candidates = [\"mistral-small\"], regions = [\"eu\"]");
+        let text = served.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic = true\nsemantic_embedder = \"text-embedding-3-small\"\n\n[[rules]]", 1);
+        assert_eq!(load(&text).unwrap().defects, Vec::<String>::new());
+        // An alias and its target are one model to a cascade; two models are two.
+        let cascade = |candidates: &str| load(&POLICY.replace("strategy = \"requested\"", &format!("strategy = \"cascade\", candidates = {candidates}"))).unwrap().notes;
+        assert!(cascade(r#"["gpt4o", "gpt-4o"]"#).iter().any(|n| n.contains("candidates 'gpt4o' and 'gpt-4o' are the same model (gpt-4o)")));
+        assert_eq!(cascade(r#"["gpt-4o-mini", "gpt4o"]"#), Vec::<String>::new());
+    }
+
+    #[test]
+    fn ranges_include_their_bounds() {
+        let text = POLICY.replace("when = { feature = [\"search\"] }", "when = { prompt_tokens = { min = 1000, max = 2000 } }");
+        let p = Policy::from_toml("acme.toml", &text, &Known).unwrap();
+        for (tokens, matches) in [(999, false), (1000, true), (1500, true), (2000, true), (2001, false)] {
+            let f = Facts { prompt_tokens: tokens, ..Facts::default() };
+            assert_eq!(p.first_match(&f).unwrap().0.name == "ab", matches, "{tokens} prompt tokens");
+        }
+        let d = Condition { difficulty: Some(Range { min: Some(0.5), max: None }), ..Condition::default() };
+        assert!(d.matches(&Facts { difficulty: 0.5, ..Facts::default() }).is_some());
+        assert!(d.matches(&Facts { difficulty: 0.49, ..Facts::default() }).is_none());
+        // A min equal to its max is one value, not a range that matches nothing.
+        let one = POLICY.replace("when = { feature = [\"search\"] }", "when = { prompt_tokens = { min = 1000, max = 1000 }, difficulty = { min = 0.5, max = 0.5 } }");
+        let p = Policy::from_toml("acme.toml", &one, &Known).unwrap();
+        assert_eq!(p.first_match(&Facts { prompt_tokens: 1000, difficulty: 0.5, ..Facts::default() }).unwrap().0.name, "ab");
+    }
+
+    #[test]
+    fn hour_windows_load_from_0_to_23_and_to_0_to_24() {
+        let with_hours = |hours: &str| POLICY.replace("when = { feature = [\"search\"] }", &format!("when = {{ hour_utc = {hours} }}"));
+        let all_day = Policy::from_toml("acme.toml", &with_hours("[0, 24]"), &Known).unwrap();
+        assert!((0..24).all(|h| all_day.first_match(&Facts { hour_utc: h, ..Facts::default() }).unwrap().0.name == "ab"));
+        let last_hour = Policy::from_toml("acme.toml", &with_hours("[23, 0]"), &Known).unwrap();
+        let hours: Vec<u8> = (0..24).filter(|&h| last_hour.first_match(&Facts { hour_utc: h, ..Facts::default() }).unwrap().0.name == "ab").collect();
+        assert_eq!(hours, [23]);
+        for hours in ["[24, 5]", "[5, 25]", "[24, 24]"] {
+            let e = Policy::from_toml("acme.toml", &with_hours(hours), &Known).unwrap_err();
+            assert!(e.message.contains("hour_utc is [from, to) with from 0-23 and to 0-24") && e.line == 29, "{hours}: {e}");
+        }
     }
 
     #[test]
@@ -909,6 +974,7 @@ route = { strategy = "requested" }
         assert!(host_matches("*.example.com", "a.example.com"));
         assert!(!host_matches("*.example.com", "example.com"));
         assert!(!host_matches("*.example.com", "evil-example.com"));
+        assert!(!host_matches("*.example.com", ".example.com"), "a wildcard stands for one label or more, not none");
         // An exact host wins over a wildcard listed before it, a longer wildcard over a shorter.
         let alias = |host: &str, model: &str| HostAlias { host: host.into(), model: model.into() };
         let ordered = Policy {
@@ -946,10 +1012,75 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn a_route_takes_what_its_strategy_uses() {
+        let load = |route: &str| Policy::from_toml("x.toml", &format!("version = 1\nname = \"x\"\n\n[[rules]]\nname = \"r\"\nroute = {route}\n"), &Known);
+        for (route, refused) in [
+            (r#"{ strategy = "requested", candidates = ["gpt-4o"] }"#, "strategy 'requested' takes no candidates"),
+            (r#"{ strategy = "fallback" }"#, "strategy 'fallback' needs at least one candidate"),
+            (r#"{ strategy = "cascade", candidates = ["gpt-4o"] }"#, "strategy 'cascade' needs at least two candidates"),
+            (r#"{ strategy = "split", candidates = ["gpt-4o", "gpt-4o-mini"], weights = [0, 0] }"#, "one weight per candidate, not all zero"),
+            (r#"{ strategy = "fallback", candidates = ["gpt-4o"], weights = [1] }"#, "weights are only for strategy 'split'"),
+            (r#"{ strategy = "fallback", candidates = ["gpt-4o"], min_logprob = -0.5 }"#, "only for strategy 'cascade'"),
+            (r#"{ strategy = "cheapest", candidates = ["gpt-4o"], buffer_streams = true }"#, "only for strategy 'cascade'"),
+            (r#"{ strategy = "cascade", candidates = ["gpt-4o-mini", "gpt-4o"], min_logprob = nan }"#, "at most 0"),
+        ] {
+            let e = load(route).unwrap_err();
+            assert!(e.message.contains(refused) && e.line == 4, "{route}: {e}");
+        }
+        for route in [
+            r#"{ strategy = "requested" }"#,
+            r#"{ strategy = "fallback", candidates = ["gpt-4o"] }"#,
+            r#"{ strategy = "split", candidates = ["gpt-4o", "gpt-4o-mini"], weights = [0, 5] }"#,
+            r#"{ strategy = "cascade", candidates = ["gpt-4o-mini", "gpt-4o"], min_logprob = 0, buffer_streams = true }"#,
+            r#"{ strategy = "cascade", candidates = ["gpt-4o-mini", "claude-haiku-4-5", "gpt-4o"], min_logprob = -0.5 }"#,
+        ] {
+            load(route).unwrap_or_else(|e| panic!("{route}: {e}"));
+        }
+    }
+
+    #[test]
+    fn tools_images_and_schema_conditions_match_the_request() {
+        let matches = |c: Condition, f: Facts| c.matches(&f).is_some();
+        for (wanted, has) in [(true, true), (true, false), (false, true), (false, false)] {
+            assert_eq!(matches(Condition { has_tools: Some(wanted), ..Condition::default() }, Facts { has_tools: has, ..Facts::default() }), wanted == has, "has_tools {wanted} against {has}");
+            assert_eq!(matches(Condition { has_images: Some(wanted), ..Condition::default() }, Facts { has_images: has, ..Facts::default() }), wanted == has, "has_images {wanted} against {has}");
+            assert_eq!(matches(Condition { has_schema: Some(wanted), ..Condition::default() }, Facts { has_schema: has, ..Facts::default() }), wanted == has, "has_schema {wanted} against {has}");
+        }
+    }
+
+    #[test]
     fn legacy_functions_are_tools() {
         let req = crate::api::chat::ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"weather?"}],
             "functions":[{"name":"get_weather","parameters":{"type":"object","properties":{}}}]}"#).unwrap();
         assert!(Facts::for_chat(&req, None).has_tools);
+    }
+
+    #[test]
+    fn facts_for_chat_carry_the_classification_and_what_the_request_asks() {
+        let req = crate::api::chat::ChatRequest::parse(br#"{"model":"gpt4o","messages":[
+            {"role":"system","content":"You review Rust code for a payments team."},
+            {"role":"user","content":[{"type":"text","text":"Refactor this function to avoid the borrow checker error, and explain why it fails."},
+                {"type":"image_url","image_url":{"url":"https://example.com/screenshot.png"}}]}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"review","schema":{"type":"object","properties":{"fix":{"type":"string"}}}}}}"#).unwrap();
+        let c = super::super::classify::classify(&req, None);
+        let f = Facts::for_chat(&req, None);
+        assert_eq!((f.task, f.difficulty, f.risk), (Some(c.task), c.difficulty, Some(c.risk)));
+        assert_eq!((f.prompt_tokens, f.system_prompt_tokens), (c.features.prompt_tokens, c.features.system_prompt_tokens));
+        assert!(f.difficulty > 0.0 && f.system_prompt_tokens > 0 && f.prompt_tokens > f.system_prompt_tokens, "{f:?}");
+        assert!(f.has_images && f.has_schema && !f.has_tools, "{f:?}");
+        assert_eq!(f.model, "gpt4o");
+        // JSON mode has no schema; a text part is no image.
+        let plain = crate::api::chat::ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"hi, answer in JSON"}]}],"response_format":{"type":"json_object"}}"#).unwrap();
+        let f = Facts::for_chat(&plain, None);
+        assert!(!f.has_images && !f.has_schema, "{f:?}");
+    }
+
+    #[test]
+    fn a_class_label_is_the_task_and_its_difficulty_band() {
+        let label = |difficulty: f64| Facts { task: Some(TaskClass::Code), difficulty, ..Facts::default() }.class_label();
+        let bands: Vec<String> = [0.0, 0.33, 0.34, 0.66, 0.67, 1.0].into_iter().map(label).collect();
+        assert_eq!(bands, ["code/easy", "code/easy", "code/medium", "code/medium", "code/hard", "code/hard"]);
+        assert_eq!(Facts { difficulty: 0.9, ..Facts::default() }.class_label(), "", "an unclassified request has no class");
     }
 
     #[test]
@@ -958,6 +1089,12 @@ route = { strategy = "requested" }
         for (h, ok) in [(23, true), (3, true), (6, false), (12, false), (22, true)] {
             assert_eq!(c.matches(&Facts { hour_utc: h, ..Facts::default() }).is_some(), ok, "{h}");
         }
+        let hours = |from_to: [u8; 2]| -> Vec<u8> {
+            let c = Condition { hour_utc: Some(from_to), ..Condition::default() };
+            (0..24).filter(|&h| c.matches(&Facts { hour_utc: h, ..Facts::default() }).is_some()).collect()
+        };
+        assert_eq!(hours([9, 17]), (9..17).collect::<Vec<u8>>(), "09:00 to 16:59");
+        assert_eq!(hours([9, 9]), Vec::<u8>::new(), "equal ends match no hour");
     }
 
     const AB: [&str; 2] = ["gpt-4o-mini", "claude-haiku-4-5"];
@@ -1077,6 +1214,9 @@ route = { strategy = "requested" }
             (POLICY.replace("version = 1", "version = 2"), 2, "unsupported version"),
             (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"gpt4o.router.example.com:8787\""), 5, "must not name a port"),
             (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"https://gpt4o.router.example.com\""), 5, "without scheme or path"),
+            (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"gpt4o.router.example.com/v1\""), 5, "without scheme or path"),
+            (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"\""), 5, "is not a hostname"),
+            (POLICY.replace("host = \"gpt4o.router.example.com\"", "host = \"gpt4o router.example.com\""), 5, "is not a hostname"),
             (POLICY.replace("when = { feature = [\"search\"] }", "when = { host = [\"eu.example.com.\"] }"), 29, "no trailing dot"),
             (POLICY.replace("weights = [90, 10] }", "weights = [90, 10] }\n\n[[rules]]\nname = \"c\"\nroute = { strategy = \"cascade\", candidates = [\"gpt-4o-mini\", \"gpt-4o\"], min_logprob = 0.7 }"), 34, "at most 0"),
             (POLICY.replace("model = \"gpt4o\"", "model = \"gpt5\""), 5, "unknown model"),
