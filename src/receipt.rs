@@ -40,6 +40,18 @@ pub struct Receipt {
     /// embedding, a failed attempt's billed prompt) when its answer has no price: `cost` stays
     /// unknown, and these are still charged to its budgets.
     pub unpriced_extras: Usd,
+    /// The pricing rows `usage` was priced by, for [`Receipt::repriced`].
+    #[serde(skip)]
+    pub priced_by: PricedBy,
+}
+
+/// What [`Receipt::priced`] priced a usage by: the served deployment's pricing row, the requested
+/// model's, and the thinking the requested model would have been sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PricedBy {
+    pub price_key: String,
+    pub baseline_price_key: Option<String>,
+    pub baseline_reasoning_as_asked: Option<u64>,
 }
 
 /// The usage the requested model is assumed to have had: the served usage, token for token
@@ -78,7 +90,7 @@ impl Receipt {
     }
 
     /// Costs `usage` at the served model's price and at the requested model's;
-    /// `baseline_thinks_as_asked` from [`requested_model_thinks_as_asked`].
+    /// `baseline_reasoning_as_asked` from [`requested_model_reasoning_as_asked`].
     #[allow(clippy::too_many_arguments)]
     pub fn priced(
         request_id: &str,
@@ -115,7 +127,19 @@ impl Receipt {
             baseline,
             demo: false,
             unpriced_extras: Usd::ZERO,
+            priced_by: PricedBy {
+                price_key: price_key.to_string(),
+                baseline_price_key: baseline_price_key.map(str::to_string),
+                baseline_reasoning_as_asked,
+            },
         }
+    }
+
+    /// A fresh receipt for the same request, route and pricing rows, for `usage` known now (a
+    /// stream's, at its end); its cache outcome, demo mark and other calls start anew.
+    pub fn repriced(&self, usage: Option<Usage>, usage_basis: UsageBasis, prices: &PriceTable) -> Receipt {
+        let by = &self.priced_by;
+        Receipt::priced(&self.request_id, &self.provider, &self.model, &self.route, &self.reason, usage, usage_basis, prices, &by.price_key, by.baseline_price_key.as_deref(), by.baseline_reasoning_as_asked)
     }
 
     /// Adds the cost of the request's other calls: to its cost, or, its answer unpriced, to
@@ -284,6 +308,10 @@ mod tests {
         };
         let r = priced(requested_model_reasoning_as_asked(&catalog, &sonnet_high));
         assert_eq!(r.cost.unwrap().total.to_string(), "0.0091");
+        // A stream's receipt, priced before its usage came, is priced again at its end alike.
+        let streamed = Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", None, UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), requested_model_reasoning_as_asked(&catalog, &sonnet_high));
+        assert_eq!((streamed.cost, streamed.baseline), (None, None));
+        assert_eq!(streamed.repriced(Some(usage), UsageBasis::Reported, &prices), r);
         // Sonnet thinking as much: 2000 × 3 + 3400 × 15, not the 400-token answer's $0.012.
         assert_eq!(r.baseline.unwrap().to_string(), "0.057");
         assert_eq!(r.savings().unwrap().to_string(), "0.0479");

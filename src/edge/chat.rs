@@ -26,7 +26,7 @@ use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
 use crate::events::{CLIENT_CLOSED, CLIENT_CLOSED_STATUS};
 use crate::budget::{max_cost, OnHardLimit};
 use crate::cache::{exact_key, storable, CachePlan, CacheSettings, CachedAnswer, ClientControls, CompletionAssembler};
-use crate::tokens::{prompt_token_upper_bound, usage_when_unreported, PromptBound};
+use crate::tokens::{prompt_token_upper_bound, usage_when_unreported};
 use crate::usage::Usage;
 
 use super::auth::{authenticate, Principal};
@@ -117,7 +117,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
             };
             // The reservation is settled (or released) with the rollup, after the response: see
             // `edge::finish`.
-            let decision = admit(env, rc, &stub, &principal, &cfg, &chat, &facts, decision).await?;
+            let decision = admit(rc, &stub, &principal, &cfg, &chat, &input, decision).await?;
             serve(env, rc, &principal, cfg, chat, decision).await
         }
         Outcome::Block { rule, why, message } => {
@@ -293,9 +293,10 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
 /// against the budgets; on a budget whose policy is to downgrade, narrows the route to its
 /// cheapest model and tries once more.
 #[allow(clippy::too_many_arguments)]
-async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectStub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, facts: &Facts, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
+/// `input`: what the route was planned with, for a downgrade to choose by.
+async fn admit(rc: &RequestContext, stub: &super::crossings::ObjectStub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, input: &PlanInput<'_>, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
     let now = now_unix();
-    let tokens = facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices()));
+    let tokens = input.facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices()));
     let upper = prompt_token_upper_bound(chat);
     let adapter_cap = |c: &Candidate| adapter_output_cap(cfg, c, chat);
     let attribution = rc.attribution.borrow().clone();
@@ -314,7 +315,8 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
             }
             Err(ex) if attempt == 0 && ex.on_hard_limit == OnHardLimit::Downgrade => {
                 let room = ex.limit.saturating_sub(ex.spent).saturating_sub(ex.reserved);
-                let Some(cheaper) = cheapest_route(env, principal, cfg, facts, chat, &upper, &decision, room) else {
+                let worst = |d: &RouteDecision| max_cost(d, &cfg.prices, &upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &adapter_cap);
+                let Some(cheaper) = crate::routing::downgrade::downgrade(input, &decision, room, &worst) else {
                     spend::unadmit(stub, rc, principal, tokens, now).await;
                     return Err(spend::exceeded(&ex, amount, None));
                 };
@@ -358,72 +360,6 @@ async fn admit(env: &Env, rc: &RequestContext, stub: &super::crossings::ObjectSt
     unreachable_budget()
 }
 
-/// Most models a downgrade tries, cheapest first.
-const DOWNGRADE_MODELS: usize = 3;
-
-/// Where a downgrade goes: the chat model this tenant may use whose expected cost is lowest and
-/// whose context window holds the request, then, as its fallbacks (a provider outage must not
-/// fail every downgraded request), the next cheapest up to [`DOWNGRADE_MODELS`] while the chain's
-/// worst case still fits the `room` left in the budget that refused.
-#[allow(clippy::too_many_arguments)]
-fn cheapest_route(env: &Env, principal: &Principal, cfg: &RouterConfig, facts: &Facts, chat: &ChatRequest, upper: &PromptBound, decision: &RouteDecision, room: Usd) -> Option<RouteDecision> {
-    let allowed = principal.tenant.allowed_models.as_deref();
-    let needed = facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS));
-    let mut ranked = cfg
-        .catalog
-        .models
-        .values()
-        .filter(|m| m.mode == crate::catalog::ModelMode::Chat && cfg.catalog.allows(allowed, &m.name))
-        .filter_map(|m| {
-            let candidates: Vec<Candidate> = m
-                .deployments
-                .iter()
-                .filter(|d| {
-                    // Each deployment by its own pricing row: a text-only one would refuse (or
-                    // ignore) the request's images, one without structured outputs its schema,
-                    // one with a smaller window than the model's (an Azure deployment) the prompt.
-                    let price_key = m.price_key_of(d);
-                    cfg.prices.get(price_key).is_none_or(|p| p.lacks(facts.needs()).is_none() && p.cannot_take(needed, chat.max_output_tokens()).is_none())
-                        && cfg.catalog.providers.get(&d.provider).is_some_and(|p| {
-                            usable(env, p)
-                                && p.serves_regions(&decision.regions)
-                                && crate::routing::plan::adapter_output_cap_misfit(&cfg.prices, price_key, crate::providers::adapter_for(p.kind).default_output_cap(chat, &d.upstream_model), facts.prompt_tokens, chat.max_output_tokens()).is_none()
-                        })
-                })
-                .map(|d| Candidate { provider: d.provider.clone(), upstream_model: d.upstream_model.clone(), model: m.name.clone(), price_key: m.price_key_of(d).to_string() })
-                .collect();
-            if candidates.is_empty() {
-                return None;
-            }
-            let d = RouteDecision { candidates, cascade: None, route: "downgrade".into(), ..decision.clone() };
-            // Ranked by what the request is expected to cost, as `cheapest` ranks: the worst case
-            // (each model's own output cap when the request sets none) would favour a model with
-            // a small cap over cheaper tokens. The worst case only breaks ties.
-            let expected = cfg.prices.get(&m.price_key).map_or(i64::MAX, |p| {
-                let output = chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS);
-                let reasoning = crate::routing::plan::expected_reasoning_tokens(chat.reasoning_effort());
-                let first = &d.candidates[0];
-                let as_asked = cfg.catalog.providers.get(&first.provider).and_then(|p| adapter_for(p.kind).reasoning_as_asked(chat, &first.upstream_model));
-                crate::routing::plan::expected_cost(p, facts.prompt_tokens, output, reasoning, as_asked, chat.choices(), chat.max_output_tokens().is_some(), requested_tier(chat)).0
-            });
-            let worst = max_cost(&d, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c, chat));
-            Some(((expected, worst), d))
-        })
-        .collect::<Vec<_>>();
-    ranked.sort_by_key(|(rank, _)| *rank);
-    let mut ranked = ranked.into_iter().map(|(_, d)| d);
-    let mut chain = ranked.next()?;
-    for next in ranked.take(DOWNGRADE_MODELS - 1) {
-        let mut longer = chain.clone();
-        longer.candidates.extend(next.candidates);
-        if max_cost(&longer, &cfg.prices, upper, chat.max_output_tokens(), chat.choices(), requested_tier(chat), &|c| adapter_output_cap(cfg, c, chat)) > room {
-            break;
-        }
-        chain = longer;
-    }
-    Some(chain)
-}
-
 /// The processing tier the request asks for (OpenAI's `service_tier`, passed through to the host).
 fn requested_tier(chat: &ChatRequest) -> crate::usage::ServiceTier {
     crate::usage::ServiceTier::from_response(chat.extra.get("service_tier").and_then(Value::as_str))
@@ -456,6 +392,7 @@ fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &Ch
         baseline: Some(crate::money::Usd::ZERO),
         demo: false,
         unpriced_extras: crate::money::Usd::ZERO,
+        priced_by: Default::default(),
     };
     events::record(env, rc, principal, 200, &receipt);
     let body = json!({
@@ -680,16 +617,23 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             }
         };
         let status = answer.status;
+        // A 403 / 404 is the deployment's failure (a key without access, a model gone) unless it
+        // refuses this request as one the host will not serve (OpenRouter's 404 "No endpoints
+        // found that support tool use", its moderation's 403): then it is answered as a 400 for
+        // a parameter the host does not take is, and another candidate may serve.
+        let disposition = match disposition(status) {
+            Disposition::Fallback if matches!(status, 403 | 404) && adapter.rejection(status, answer.refusal_body()) == Rejection::Unsupported => Disposition::ClientError,
+            other => other,
+        };
         // A client error says nothing about the deployment's health; a failure status does. A
         // success status is recorded only once the answer has been read and understood (below):
         // a deployment answering 200 with garbage is failing, and must not look fast.
-        // A refusal's verdict waits for its body (below): it may be the deployment's own fault,
-        // and so may a 429's: a request too large for the account's per-minute limit by itself,
-        // or a 403 / 404's: a request this host will not serve (OpenRouter's).
-        if disposition(status) == Disposition::Fallback && !matches!(status, 403 | 404 | 429) {
+        // A 429's verdict waits for its body (below): a request too large for the account's
+        // per-minute limit by itself is not the deployment's fault.
+        if disposition == Disposition::Fallback && status != 429 {
             health::failure(rc, &provider.id, &candidate.upstream_model);
         }
-        match disposition(status) {
+        match disposition {
             Disposition::Success if attempt_chat.stream => {
                 if json_instead_of_stream(answer.content_type.as_deref()) {
                     let body = answer.bytes().await.unwrap_or_default();
@@ -823,25 +767,6 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             Disposition::Fallback => {
                 let header_wait_ms = answer.retry_after_ms;
                 let body = answer.bytes().await.unwrap_or_default();
-                if matches!(status, 403 | 404) {
-                    // OpenRouter answers a request no endpoint of the model serves ("No endpoints
-                    // found that support tool use", a 404) and input its moderation flagged (a
-                    // 403) so: another candidate may take the request, and a client sending it
-                    // must not open the deployment's breaker for every tenant. If none takes it,
-                    // the client hears this refusal.
-                    if adapter.rejection(status, &body) == Rejection::Unsupported {
-                        health::neutral(&provider.id, &candidate.upstream_model);
-                        let message = adapter.error_message(status, &body);
-                        attempts.failures.push(format!("{}: HTTP {status} ({message})", provider.id));
-                        // Beside a cascade's kept answer, that answer is served (below).
-                        if kept.is_none() {
-                            provider_refusal.get_or_insert(crate::providers::rejected_by(&provider.id, status, &message, &body));
-                            rejections += 1;
-                        }
-                        continue;
-                    }
-                    health::failure(rc, &provider.id, &candidate.upstream_model);
-                }
                 let wait_ms = header_wait_ms.or_else(|| adapter.wait_in_error(status, &body));
                 let too_large = health::refused(&provider.id, &candidate.upstream_model, status, &body, wait_ms, &mut waits);
                 if status == 429 {
@@ -1119,9 +1044,6 @@ struct StreamState {
     session: StreamSession,
     receipt: Receipt,
     cfg: Rc<RouterConfig>,
-    price_key: String,
-    baseline_price_key: Option<String>,
-    baseline_reasoning_as_asked: Option<u64>,
     env: Env,
     tenant: Principal,
     rc: RequestContext,
@@ -1251,9 +1173,6 @@ fn stream_response(
         upstream,
         pending: prefix,
         session,
-        price_key: candidate.price_key.clone(),
-        baseline_price_key: receipt_baseline_key(chat, &cfg),
-        baseline_reasoning_as_asked: requested_model_reasoning_as_asked(&cfg.catalog, chat),
         receipt,
         cfg,
         env: env.clone(),
@@ -1409,11 +1328,6 @@ async fn prime_stream(session: &mut StreamSession, mut upstream: BodyStream) -> 
     }
 }
 
-/// The requested model's pricing row; `Receipt::priced` uses the served model's without one.
-fn receipt_baseline_key(chat: &ChatRequest, cfg: &RouterConfig) -> Option<String> {
-    cfg.catalog.resolve(&chat.model).map(|m| m.price_key.clone())
-}
-
 /// Who ended a stream: the upstream (closed, reset, or sent an error), or the client, who left.
 #[derive(Clone, Copy, PartialEq)]
 enum StreamEnd {
@@ -1442,19 +1356,7 @@ fn finish_stream(st: &mut StreamState, end: StreamEnd) -> Vec<u8> {
         let thinking_ms = st.first_output_ms.unwrap_or_else(http::now_ms) - st.sent_at_ms;
         usage = crate::stream::with_unseen_reasoning(usage, thinking_ms, cap);
     }
-    let priced = Receipt::priced(
-        &st.receipt.request_id,
-        &st.receipt.provider,
-        &st.receipt.model,
-        &st.receipt.route,
-        &st.receipt.reason,
-        Some(usage),
-        basis,
-        &st.cfg.prices,
-        &st.price_key,
-        st.baseline_price_key.as_deref(),
-        st.baseline_reasoning_as_asked,
-    );
+    let priced = st.receipt.repriced(Some(usage), basis, &st.cfg.prices);
     // The stream's cache outcome (a bypass, or a miss to be stored) is the request's, not the
     // "miss" a fresh receipt starts with.
     let cache = std::mem::take(&mut st.receipt.cache);

@@ -72,6 +72,15 @@ pub enum Expect {
 }
 
 impl Answer {
+    /// A refusal's body, read already (only a 2xx answer to a stream is left arriving); empty
+    /// if the connection broke while it came.
+    pub fn refusal_body(&self) -> &[u8] {
+        match &self.body {
+            AnswerBody::Whole(Some(bytes)) => bytes,
+            AnswerBody::Whole(None) | AnswerBody::Stream(_) => &[],
+        }
+    }
+
     /// The body as bytes: read whole, or (for a stream that turned out to be something else)
     /// read to its end now. `None` if it broke off.
     pub async fn bytes(self) -> Option<Vec<u8>> {

@@ -5,6 +5,7 @@
 //! cascade, splits) plug in here and produce the same [`RouteDecision`].
 
 pub mod classify;
+pub mod downgrade;
 pub mod cascade;
 pub mod health;
 pub mod plan;

@@ -119,19 +119,19 @@ pub struct SplitKey {
 /// `supports_reasoning`) when the client sets no output cap: a rough medium-effort answer's.
 pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
 
-/// What a request is expected to cost on the model priced `p`, as `cheapest` and a budget
-/// downgrade rank models: the prompt, and `expected_output_tokens` for each of `choices` answers,
-/// plus `expected_reasoning_tokens` each on a model that reasons unasked when the client set no
-/// output cap (`capped`; a cap holds the reasoning). Without them a reasoning model would look as
-/// cheap as one that answers at once, and cost several times what was expected.
 /// [`expected_cost`] of this request on the pricing row `price_key`, served by `provider`'s
 /// `upstream_model`, if the table has it.
-fn estimate_for(input: &PlanInput, price_key: &str, provider: &str, upstream_model: &str) -> Option<crate::money::Usd> {
+pub(super) fn estimate_for(input: &PlanInput, price_key: &str, provider: &str, upstream_model: &str) -> Option<crate::money::Usd> {
     let p = input.prices.get(price_key)?;
     let as_asked = input.catalog.providers.get(provider).and_then(|config| (input.reasoning_as_asked)(config, upstream_model));
     Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.expected_reasoning_tokens, as_asked, input.choices, input.requested_output_tokens.is_some(), input.service_tier))
 }
 
+/// What a request is expected to cost on the model priced `p`, as `cheapest` and a budget
+/// downgrade rank models: the prompt, and `expected_output_tokens` for each of `choices` answers,
+/// plus `expected_reasoning_tokens` each on a model that reasons unasked when the client set no
+/// output cap (`capped`; a cap holds the reasoning). Without them a reasoning model would look as
+/// cheap as one that answers at once, and cost several times what was expected.
 /// `reasoning_as_asked`: the thinking budget a model that thinks only when asked is sent for the
 /// request's effort (see [`PlanInput::reasoning_as_asked`]); it is expected to think that much,
 /// at most `expected_reasoning_tokens`.
@@ -173,7 +173,7 @@ fn size_misfit(input: &PlanInput, price_key: &str, needed: u64) -> Option<(Strin
     Some((why, output_to_change))
 }
 
-fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
+pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
     let requested = input.facts.model.as_str();
     let baseline_price_key = input.catalog.resolve(requested).map(|m| m.price_key.clone());
     if route.strategy == Strategy::Requested && route.regions.is_empty() {
@@ -434,11 +434,11 @@ fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::routing::classify::TaskClass;
 
-    fn catalog() -> Catalog {
+    pub(in crate::routing) fn catalog() -> Catalog {
         Catalog::from_json(
             r#"{"version":1,"providers":{
                 "openai":{"preset":"openai","region":"us"},
@@ -454,7 +454,7 @@ mod tests {
         .unwrap()
     }
 
-    fn prices() -> PriceTable {
+    pub(in crate::routing) fn prices() -> PriceTable {
         PriceTable::from_json(
             r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"context_window":128000},"gpt-4o-mini":{"input":0.15,"output":0.6,"context_window":128000,"max_output_tokens":16384},
                "claude-haiku-4-5":{"input":1,"output":5,"context_window":200000,"max_output_tokens":64000},"tiny":{"input":0.01,"output":0.01,"context_window":1000},
@@ -504,7 +504,7 @@ route = { strategy = "requested" }
     /// What the tests plan with unless they say otherwise: 500 expected output tokens, one
     /// choice, no client cap, standard tier, user "u", every model allowed and every provider
     /// usable, no latency measured.
-    fn input<'a>(cat: &'a Catalog, prices: &'a PriceTable, facts: &'a Facts) -> PlanInput<'a> {
+    pub(in crate::routing) fn input<'a>(cat: &'a Catalog, prices: &'a PriceTable, facts: &'a Facts) -> PlanInput<'a> {
         PlanInput {
             catalog: cat,
             prices,
