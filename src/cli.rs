@@ -299,7 +299,7 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
         facts: &facts,
         expected_output_tokens: req.max_output_tokens().unwrap_or(512),
         choices: req.choices(),
-        expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(req.reasoning_effort()),
+        reasoning_effort: req.reasoning_effort(),
         requested_output_tokens: req.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
         reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(req, upstream_model),
@@ -411,7 +411,7 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
                 // A model that reasons unasked would have thought besides the logged output of
                 // one that did not (the cap set above is the log's, not the client's): as many
                 // tokens as the planner expects of an uncapped request. Logs carry no effort.
-                let adds_reasoning = routed_price.is_some_and(|p| p.supports_reasoning) && logged_price.is_some_and(|p| !p.supports_reasoning);
+                let adds_reasoning = routed_price.is_some_and(|p| p.reasons_at(None)) && logged_price.is_some_and(|p| !p.reasons_at(None));
                 let reasoning = if adds_reasoning { crate::routing::plan::expected_reasoning_tokens(None) } else { 0 };
                 report.reasoning_estimated += u64::from(adds_reasoning);
                 report.cascaded += u64::from(d.cascade.is_some());

@@ -77,10 +77,16 @@ pub struct ModelPrice {
     /// The most tokens one input image can cost (gpt-4o-mini bills a large image as ~48k
     /// tokens); budget reservations assume a default allowance without it.
     pub max_image_tokens: Option<u64>,
-    /// The model thinks before it answers (reasoning tokens), unasked: a savings baseline on a
-    /// model that does not leaves out the reasoning tokens of one that does (unless the request
-    /// asked the baseline model to think, `receipt::requested_model_reasoning_as_asked`).
+    /// The model thinks before it answers (reasoning tokens) at a request's `reasoning_effort`,
+    /// sent as the client wrote it (OpenAI's o-series and gpt-5, DeepSeek V4, Gemini 2.5): it is
+    /// estimated with reasoning, and a savings baseline on a model that does not leaves out the
+    /// reasoning tokens of one that does (unless the request asked the baseline model to think,
+    /// `receipt::requested_model_reasoning_limit`). See [`ModelPrice::reasons_at`].
     pub supports_reasoning: bool,
+    /// The effort such a model runs at when a request names none (LiteLLM's
+    /// `default_reasoning_effort`): gpt-5.1 and later default to "none", answering at once unless
+    /// asked to think, and then take `temperature` and `logprobs` as other models do.
+    pub default_reasoning_effort: Option<String>,
     /// Whether the model takes images (`None`: not stated). A model stated not to is passed over
     /// for a request with images (routing, budget downgrades).
     pub supports_vision: Option<bool>,
@@ -103,6 +109,34 @@ pub struct ModelPrice {
     /// Audio output (gpt-4o-audio-preview: $80 a million against $10 for text); audio costs the
     /// text output price without it.
     pub audio_output: Option<Usd>,
+}
+
+impl ModelPrice {
+    /// Whether the model thinks on a request asking for `reasoning_effort`: one that reasons
+    /// (`supports_reasoning`) does, unless that effort, or its default when the request names
+    /// none, is "none".
+    pub fn reasons_at(&self, reasoning_effort: Option<&str>) -> bool {
+        self.supports_reasoning && self.effort_at(reasoning_effort) != Some("none")
+    }
+
+    /// The effort a request asking for `reasoning_effort` runs at: as asked, else the model's default.
+    pub fn effort_at<'a>(&'a self, reasoning_effort: Option<&'a str>) -> Option<&'a str> {
+        reasoning_effort.or(self.default_reasoning_effort.as_deref())
+    }
+}
+
+/// The `reasoning_effort` values a pricing row's `default_reasoning_effort` may name (OpenAI's,
+/// and Anthropic's `max`).
+const REASONING_EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+
+/// A row's `default_reasoning_effort`, one of [`REASONING_EFFORTS`].
+fn reasoning_effort(model: &str, entry: &Map<String, Value>) -> Result<Option<String>, PricingError> {
+    let field = "default_reasoning_effort";
+    match entry.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if REASONING_EFFORTS.contains(&s.as_str()) => Ok(Some(s.clone())),
+        Some(other) => Err(field_err(model, field, format!("must be one of {}, got {other}", REASONING_EFFORTS.join(", ")))),
+    }
 }
 
 /// A cost with the parts that made it, for headers, events and explanations.
@@ -391,7 +425,7 @@ const NATIVE_ONLY_FIELDS: &[&str] = &[
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
 ];
 
 /// The prices a tier (`tiers[i]`, beside its [`BAND_FIELDS`]) or a service tier may set.
@@ -492,6 +526,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         reasoning,
         max_image_tokens: count(model, entry, "max_image_tokens")?,
         supports_reasoning: flag(model, entry, "supports_reasoning")?,
+        default_reasoning_effort: reasoning_effort(model, entry)?,
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output"), None | Some(Value::Null)),
@@ -623,6 +658,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         // savings baselines keep reasoning tokens). Claude thinks only when a request asks for
         // it, but for the models that think by default (Sonnet 5, Fable 5).
         supports_reasoning: flag(model, entry, "supports_reasoning")? && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model)),
+        default_reasoning_effort: reasoning_effort(model, entry)?,
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output_cost_per_token"), None | Some(Value::Null)),
@@ -1043,5 +1079,23 @@ mod tests {
         let tiered = |tier| Usage { input_tokens: 100_000, cached_input_tokens: 100_000, service_tier: tier, ..Usage::default() };
         assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Priority), false).cached_input.to_string(), "0.2");
         assert_eq!(s.cost(&tiered(crate::usage::ServiceTier::Flex), false).cached_input.to_string(), "0.015", "half the input, half the cached price");
+    }
+
+    #[test]
+    fn a_default_reasoning_effort_of_none_reasons_only_when_asked() {
+        // LiteLLM's gpt-5.4-mini row, and ours.
+        let litellm = PriceTable::from_json(r#"{"gpt-5.4-mini":{"input_cost_per_token":7.5e-07,"output_cost_per_token":4.5e-06,"litellm_provider":"openai","supports_reasoning":true,"default_reasoning_effort":"none"}}"#).unwrap();
+        let native = PriceTable::from_json(r#"{"models":{"gpt-5.4-mini":{"input":0.75,"output":4.5,"supports_reasoning":true,"default_reasoning_effort":"none"},"o4-mini":{"input":1.1,"output":4.4,"supports_reasoning":true},"gpt-4o":{"input":2.5,"output":10}}}"#).unwrap();
+        for t in [&litellm, &native] {
+            let mini = t.get("gpt-5.4-mini").unwrap();
+            assert_eq!(mini.default_reasoning_effort.as_deref(), Some("none"));
+            assert_eq!([None, Some("none"), Some("minimal"), Some("high")].map(|e| mini.reasons_at(e)), [false, false, true, true]);
+            assert_eq!((mini.effort_at(None), mini.effort_at(Some("low"))), (Some("none"), Some("low")));
+        }
+        let o4 = native.get("o4-mini").unwrap();
+        assert_eq!([None, Some("none"), Some("high")].map(|e| o4.reasons_at(e)), [true, false, true]);
+        assert!(!native.get("gpt-4o").unwrap().reasons_at(Some("high")), "a model that does not reason does not at any effort");
+        let refused = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":1,"supports_reasoning":true,"default_reasoning_effort":"off"}}}"#).unwrap_err();
+        assert_eq!(refused.to_string(), r#"pricing: model "m": field "default_reasoning_effort": must be one of none, minimal, low, medium, high, xhigh, max, got "off""#);
     }
 }

@@ -40,45 +40,52 @@ pub struct Receipt {
     /// embedding, a failed attempt's billed prompt) when its answer has no price: `cost` stays
     /// unknown, and these are still charged to its budgets.
     pub unpriced_extras: Usd,
-    /// The pricing rows `usage` was priced by, for [`Receipt::repriced`].
+    /// The pricing rows (and baseline reasoning) `usage` was priced by, for [`Receipt::repriced`].
     #[serde(skip)]
     pub priced_by: PricedBy,
 }
 
 /// What [`Receipt::priced`] priced a usage by: the served deployment's pricing row, the requested
-/// model's, and the thinking the requested model would have been sent.
+/// model's, and the most the requested model would have thought.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PricedBy {
     pub price_key: String,
     pub baseline_price_key: Option<String>,
-    pub baseline_reasoning_as_asked: Option<u64>,
+    pub baseline_reasoning_limit: Option<u64>,
 }
 
 /// The usage the requested model is assumed to have had: the served usage, token for token
-/// (counted by the served model's tokenizer, with its cache hits), except that a model that
-/// does not reason would not have written the served model's reasoning tokens. One that
-/// reasons only when asked (most Claude models, whose rows say no `supports_reasoning`) would
-/// have, where the request asked it to, up to the budget it would have been given
-/// (`reasoning_as_asked`): a client asking Sonnet for `low` effort (1,024 tokens) served by a
-/// model that thought 8,000 saved nothing on those 7,000. A reasoning baseline served by a
-/// model that does not reason is understated the same way, and cannot be helped: nobody knows
-/// how long it would have thought.
-fn baseline_usage(served: &Usage, baseline: &crate::pricing::ModelPrice, same_model: bool, reasoning_as_asked: Option<u64>) -> Usage {
-    if same_model || baseline.supports_reasoning {
+/// (counted by the served model's tokenizer, with its cache hits), except that it would have
+/// written the served model's reasoning tokens only up to `reasoning_limit`
+/// ([`requested_model_reasoning_limit`]): none for a model that would not have thought, all for
+/// one that reasons at the request's effort, and for one that thinks only when asked (most
+/// Claude models), the budget it would have been given: a client asking Sonnet for `low` effort
+/// (1,024 tokens) served by a model that thought 8,000 saved nothing on those 7,000. A reasoning
+/// baseline served by a model that does not reason is understated the same way, and cannot be
+/// helped: nobody knows how long it would have thought.
+fn baseline_usage(served: &Usage, same_model: bool, reasoning_limit: Option<u64>) -> Usage {
+    if same_model {
         return *served;
     }
-    let kept = served.reasoning_tokens.min(reasoning_as_asked.unwrap_or(0));
+    let kept = served.reasoning_tokens.min(reasoning_limit.unwrap_or(0));
     Usage { output_tokens: served.output_tokens.saturating_sub(served.reasoning_tokens - kept), reasoning_tokens: kept, ..*served }
 }
 
-/// The most the model `req` names would have thought on it because it asked for reasoning (a
-/// `reasoning_effort` above "minimal" that the model's first deployment's adapter turns into
-/// thinking): its baseline then keeps the served model's reasoning tokens, up to this.
-pub fn requested_model_reasoning_as_asked(catalog: &Catalog, req: &ChatRequest) -> Option<u64> {
+/// The most reasoning tokens the model `req` names would have written on it: any number if it
+/// reasons at the request's effort (`ModelPrice::reasons_at`: o4-mini; gpt-5.4-mini only when
+/// asked, its default effort being "none"); if it thinks only when asked (a `reasoning_effort`
+/// above "minimal" that its first deployment's adapter turns into a thinking budget: Claude
+/// Sonnet 4.5), that budget; else none. Its savings baseline keeps the served model's
+/// reasoning tokens up to this.
+pub fn requested_model_reasoning_limit(catalog: &Catalog, prices: &PriceTable, req: &ChatRequest) -> Option<u64> {
+    let model = catalog.resolve(&req.model)?;
+    if prices.get(&model.price_key).is_some_and(|p| p.reasons_at(req.reasoning_effort())) {
+        return Some(u64::MAX);
+    }
     if matches!(req.reasoning_effort(), None | Some("none" | "minimal")) {
         return None;
     }
-    let deployment = catalog.resolve(&req.model)?.deployments.first()?;
+    let deployment = model.deployments.first()?;
     adapter_for(catalog.providers.get(&deployment.provider)?.kind).reasoning_as_asked(req, &deployment.upstream_model)
 }
 
@@ -90,7 +97,7 @@ impl Receipt {
     }
 
     /// Costs `usage` at the served model's price and at the requested model's;
-    /// `baseline_reasoning_as_asked` from [`requested_model_reasoning_as_asked`].
+    /// `baseline_reasoning_limit` from [`requested_model_reasoning_limit`].
     #[allow(clippy::too_many_arguments)]
     pub fn priced(
         request_id: &str,
@@ -103,7 +110,7 @@ impl Receipt {
         prices: &PriceTable,
         price_key: &str,
         baseline_price_key: Option<&str>,
-        baseline_reasoning_as_asked: Option<u64>,
+        baseline_reasoning_limit: Option<u64>,
     ) -> Receipt {
         let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.charge(&u)));
         // A client that named no model of the catalog (a policy's `auto`) asked for nothing to
@@ -112,7 +119,7 @@ impl Receipt {
         let baseline = match (baseline_key == price_key, cost) {
             // The model asked for served it: what it was charged is what it costs.
             (true, Some(cost)) => Some(cost.total),
-            _ => usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, p, baseline_key == price_key, baseline_reasoning_as_asked), false).total)),
+            _ => usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, baseline_key == price_key, baseline_reasoning_limit), false).total)),
         };
         Receipt {
             request_id: request_id.to_string(),
@@ -130,7 +137,7 @@ impl Receipt {
             priced_by: PricedBy {
                 price_key: price_key.to_string(),
                 baseline_price_key: baseline_price_key.map(str::to_string),
-                baseline_reasoning_as_asked,
+                baseline_reasoning_limit,
             },
         }
     }
@@ -139,7 +146,7 @@ impl Receipt {
     /// stream's, at its end); its cache outcome, demo mark and other calls start anew.
     pub fn repriced(&self, usage: Option<Usage>, usage_basis: UsageBasis, prices: &PriceTable) -> Receipt {
         let by = &self.priced_by;
-        Receipt::priced(&self.request_id, &self.provider, &self.model, &self.route, &self.reason, usage, usage_basis, prices, &by.price_key, by.baseline_price_key.as_deref(), by.baseline_reasoning_as_asked)
+        Receipt::priced(&self.request_id, &self.provider, &self.model, &self.route, &self.reason, usage, usage_basis, prices, &by.price_key, by.baseline_price_key.as_deref(), by.baseline_reasoning_limit)
     }
 
     /// Adds the cost of the request's other calls: to its cost, or, its answer unpriced, to
@@ -275,10 +282,37 @@ mod tests {
         // gpt-4o would have written the 400 visible tokens: 2000 × 2.5 + 400 × 10, a loss, not a saving.
         assert_eq!(r.baseline.unwrap().to_string(), "0.009");
         assert_eq!(r.savings().unwrap().to_string(), "-0.0064");
-        // A reasoning baseline keeps them: 2000 × 2 + 3000 × 8.
-        assert_eq!(priced(Some("o3")).baseline.unwrap().to_string(), "0.028");
+        // A reasoning baseline keeps them (no limit: `requested_model_reasoning_limit` of a model
+        // that reasons at the request's effort): 2000 × 2 + 3000 × 8.
+        let reasoning_baseline = Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", Some("o3"), Some(u64::MAX));
+        assert_eq!(reasoning_baseline.baseline.unwrap().to_string(), "0.028");
         // No model asked for (a policy's `auto`): the served model is the baseline, nothing saved.
         assert_eq!(priced(None).savings().unwrap(), Usd::ZERO);
+    }
+
+    #[test]
+    fn a_baseline_reasons_as_its_row_and_the_request_s_effort_say() {
+        let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
+        let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let asking = |model: &str, effort: Option<&str>| {
+            let effort = effort.map(|e| format!(r#","reasoning_effort":"{e}""#)).unwrap_or_default();
+            ChatRequest::from_value(serde_json::from_str(&format!(r#"{{"model":"{model}"{effort},"messages":[{{"role":"user","content":"Plan the migration."}}]}}"#)).unwrap()).unwrap()
+        };
+        let limit = |model: &str, effort: Option<&str>| requested_model_reasoning_limit(&catalog, &prices, &asking(model, effort));
+        // o4-mini reasons at any effort it takes; gpt-5.4-mini's default is "none": only when asked.
+        assert_eq!((limit("o4-mini", None), limit("o4-mini", Some("low"))), (Some(u64::MAX), Some(u64::MAX)));
+        assert_eq!(limit("gpt-5.4-mini", None), None, "answers at once unless asked");
+        assert_eq!(limit("gpt-5.4-mini", Some("none")), None);
+        assert_eq!(limit("gpt-5.4-mini", Some("medium")), Some(u64::MAX));
+        assert_eq!(limit("gpt-4o", Some("high")), None, "gpt-4o does not reason");
+
+        // gpt-5.4-mini asked for, o4-mini served: 1,000 prompt, 300 answer and 2,000 reasoning tokens.
+        let usage = Usage { input_tokens: 1000, output_tokens: 2300, reasoning_tokens: 2000, ..Usage::default() };
+        let priced = |effort: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", Some("gpt-5.4-mini"), limit("gpt-5.4-mini", effort));
+        // Unasked, gpt-5.4-mini would have written the answer alone: 1000 × 0.75 + 300 × 4.5.
+        assert_eq!(priced(None).baseline.unwrap().to_string(), "0.0021");
+        // Asked for medium, it would have thought too: 1000 × 0.75 + 2300 × 4.5.
+        assert_eq!(priced(Some("medium")).baseline.unwrap().to_string(), "0.0111");
     }
 
     #[test]
@@ -290,26 +324,26 @@ mod tests {
         let sonnet_high = asking("claude-sonnet-4-5", "high");
         // The Anthropic adapter would have sent Sonnet 4.5 a thinking budget, though its row
         // does not say `supports_reasoning` (it thinks only when asked).
-        assert_eq!(requested_model_reasoning_as_asked(&catalog, &sonnet_high), Some(4096));
-        assert_eq!(requested_model_reasoning_as_asked(&catalog, &asking("claude-sonnet-4-5", "low")), Some(1024));
-        assert_eq!(requested_model_reasoning_as_asked(&catalog, &asking("claude-sonnet-4-5", "minimal")), None, "minimal: no thinking asked");
-        assert_eq!(requested_model_reasoning_as_asked(&catalog, &request(r#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}"#)), None);
-        assert_eq!(requested_model_reasoning_as_asked(&catalog, &asking("gpt-4o", "high")), None, "gpt-4o is sent no effort");
+        assert_eq!(requested_model_reasoning_limit(&catalog, &prices, &sonnet_high), Some(4096));
+        assert_eq!(requested_model_reasoning_limit(&catalog, &prices, &asking("claude-sonnet-4-5", "low")), Some(1024));
+        assert_eq!(requested_model_reasoning_limit(&catalog, &prices, &asking("claude-sonnet-4-5", "minimal")), None, "minimal: no thinking asked");
+        assert_eq!(requested_model_reasoning_limit(&catalog, &prices, &request(r#"{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"x"}]}"#)), None);
+        assert_eq!(requested_model_reasoning_limit(&catalog, &prices, &asking("gpt-4o", "high")), None, "gpt-4o is sent no effort");
         // Anthropic refuses thinking beside a forced tool choice: Sonnet would not have thought.
         let forced = request(r#"{"model":"claude-sonnet-4-5","reasoning_effort":"high","messages":[{"role":"user","content":"x"}],
             "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"required"}"#);
-        assert_eq!(requested_model_reasoning_as_asked(&catalog, &forced), None);
-        assert!(requested_model_reasoning_as_asked(&catalog, &asking("gemini-2.5-flash", "low")).is_some_and(|b| b > 0));
+        assert_eq!(requested_model_reasoning_limit(&catalog, &prices, &forced), None);
+        assert!(requested_model_reasoning_limit(&catalog, &prices, &asking("gemini-2.5-flash", "low")).is_some_and(|b| b > 0));
 
         // A policy served Gemini 2.5 Flash: 2,000 prompt, 400 answer and 3,000 thinking tokens.
         let usage = Usage { input_tokens: 2000, output_tokens: 3400, reasoning_tokens: 3000, ..Usage::default() };
         let priced = |reasoning_as_asked: Option<u64>| {
             Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), reasoning_as_asked)
         };
-        let r = priced(requested_model_reasoning_as_asked(&catalog, &sonnet_high));
+        let r = priced(requested_model_reasoning_limit(&catalog, &prices, &sonnet_high));
         assert_eq!(r.cost.unwrap().total.to_string(), "0.0091");
         // A stream's receipt, priced before its usage came, is priced again at its end alike.
-        let streamed = Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", None, UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), requested_model_reasoning_as_asked(&catalog, &sonnet_high));
+        let streamed = Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", None, UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), requested_model_reasoning_limit(&catalog, &prices, &sonnet_high));
         assert_eq!((streamed.cost, streamed.baseline), (None, None));
         assert_eq!(streamed.repriced(Some(usage), UsageBasis::Reported, &prices), r);
         // Sonnet thinking as much: 2000 × 3 + 3400 × 15, not the 400-token answer's $0.012.
@@ -319,7 +353,7 @@ mod tests {
         assert_eq!(priced(None).baseline.unwrap().to_string(), "0.012");
         // Asked for `low`, Sonnet would have thought at most its 1,024-token budget, not the
         // 3,000 served: 2000 × 3 + (400 + 1024) × 15.
-        let low = requested_model_reasoning_as_asked(&catalog, &asking("claude-sonnet-4-5", "low"));
+        let low = requested_model_reasoning_limit(&catalog, &prices, &asking("claude-sonnet-4-5", "low"));
         assert_eq!(priced(low).baseline.unwrap().to_string(), "0.02736");
     }
 

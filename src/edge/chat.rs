@@ -16,7 +16,7 @@ use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
 use crate::providers::{adapter_for, Rejection, Target, UpstreamError};
-use crate::receipt::{requested_model_reasoning_as_asked, Receipt, UsageBasis};
+use crate::receipt::{requested_model_reasoning_limit, Receipt, UsageBasis};
 use crate::routing::cascade::{judge, OutputCaps, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
 use crate::routing::plan::{plan, Outcome, PlanInput};
@@ -85,7 +85,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         facts: &facts,
         expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
         choices: chat.choices(),
-        expected_reasoning_tokens: crate::routing::plan::expected_reasoning_tokens(chat.reasoning_effort()),
+        reasoning_effort: chat.reasoning_effort(),
         requested_output_tokens: chat.max_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(&chat, upstream_model),
@@ -179,11 +179,11 @@ async fn cached_answer(
     decision: &RouteDecision,
 ) -> Result<Option<CacheHit>, ApiError> {
     let controls = ClientControls::from_headers(|name| rc.headers.get(name)).map_err(|m| ApiError::invalid_value("headers", m))?;
-    // The router drops `temperature` for OpenAI's reasoning models (`fit_reasoning_model`), and
-    // Claude's extended thinking takes none, nor do Claude models from Opus 4.7 on: they sample,
-    // so a temperature-0 request routed to one is not deterministic.
+    // The router drops `temperature` for OpenAI's reasoning models while they think
+    // (`fit_reasoning_model`), and Claude's extended thinking takes none, nor do Claude models
+    // from Opus 4.7 on: they sample, so a temperature-0 request routed to one is not deterministic.
     let route_samples = decision.candidates.iter().any(|c| {
-        cfg.catalog.providers.get(&c.provider).is_some_and(|p| strips_sampling_params(cfg, c, p) || adapter_for(p.kind).samples_regardless(chat, &c.upstream_model))
+        cfg.catalog.providers.get(&c.provider).is_some_and(|p| (follows_reasoning_rules(cfg, c, p) && thinks(cfg, c, chat)) || adapter_for(p.kind).samples_regardless(chat, &c.upstream_model))
     });
     let (read, ttl_secs) = match crate::cache::plan(&policy.cache, &controls, chat, route_samples, &decision.regions) {
         CachePlan::Use { read, ttl_secs } => (read, ttl_secs),
@@ -506,9 +506,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
         let mut attempt_chat = upstream_chat.clone();
-        // Reasoning models refuse `logprobs` (o4-mini answers 403), which would count against
-        // their breaker: they are judged without them.
-        let reasons = cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning);
+        // Reasoning models refuse `logprobs` while they think (o4-mini answers 403), which would
+        // count against their breaker: they are judged without them.
+        let reasons = thinks(&cfg, candidate, &chat);
         // Nor is a host that does not take them (Groq's `unsupported_params`) asked: it would
         // refuse a parameter the client never sent.
         let takes_logprobs = !provider.quirks.unsupported_params.iter().any(|p| p == "logprobs");
@@ -518,14 +518,14 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         if cascade.is_some_and(|c| c.min_logprob.is_some()) && judged && matches!(provider.kind, ProviderKind::Openai | ProviderKind::Azure) && !reasons && takes_logprobs {
             attempt_chat.logprobs = Some(true);
         }
-        let strips = strips_sampling_params(&cfg, candidate, provider);
+        let strips = follows_reasoning_rules(&cfg, candidate, provider);
         // A model a rule chose, not the client: what it would drop and change the answer by (a
         // reasoning model's stop sequence, logprobs, logit bias; Claude's whitespace stop) passes
         // it over, as an adapter's refusal does; a client that named the model gets its answer
         // without them.
         let routed_here = || cfg.catalog.resolve(&decision.requested).is_none_or(|m| m.name != candidate.model);
         let dropped = if strips {
-            crate::providers::openai::answer_changing_params(&attempt_chat).map(|param| (param, "a reasoning model"))
+            crate::providers::openai::answer_changing_params(&attempt_chat, reasons).map(|param| (param, "a reasoning model"))
         } else {
             adapter.dropped_param(&attempt_chat)
         };
@@ -539,7 +539,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             continue;
         }
         if strips {
-            crate::providers::openai::fit_reasoning_model(&mut attempt_chat);
+            crate::providers::openai::fit_reasoning_model(&mut attempt_chat, reasons);
         } else if !adapter.translates_reasoning_effort() && cfg.prices.get(&candidate.price_key).is_some_and(|p| !p.supports_reasoning) {
             // Priced as a model that does not reason: whether the client named it or a rule
             // routed the request here, it answers rather than refusing the parameters (and a
@@ -746,7 +746,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     let caps = OutputCaps {
                         answered: cap_of(candidate),
                         stronger: stronger.and_then(cap_of),
-                        stronger_reasons: stronger.and_then(|c| cfg.prices.get(&c.price_key)).is_some_and(|p| p.supports_reasoning),
+                        stronger_reasons: stronger.is_some_and(|c| thinks(&cfg, c, &chat)),
                     };
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, caps) {
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
@@ -973,7 +973,7 @@ fn receipt_for(
         &cfg.prices,
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
-        requested_model_reasoning_as_asked(&cfg.catalog, chat),
+        requested_model_reasoning_limit(&cfg.catalog, &cfg.prices, chat),
     );
     receipt.add_other_calls(attempts.escalation_cost + rc.unseen_cost.get());
     receipt.demo = provider.demo;
@@ -1156,7 +1156,7 @@ fn stream_response(
 ) -> Result<Response, ApiError> {
     // A model that reasons unseen: its output cap (the client's, else the adapter's or the
     // model's own), for billing a stream that ends before it reports usage.
-    let unseen_reasoning_cap = cfg.prices.get(&candidate.price_key).filter(|p| p.supports_reasoning).map(|p| {
+    let unseen_reasoning_cap = cfg.prices.get(&candidate.price_key).filter(|p| p.reasons_at(chat.reasoning_effort())).map(|p| {
         chat.max_output_tokens().or_else(|| crate::budget::cap_without_request(adapter_output_cap(&cfg, candidate, chat), p.max_output_tokens)).unwrap_or(crate::budget::DEFAULT_OUTPUT_CAP).saturating_mul(chat.choices())
     });
     let PrimedStream { session, prefix, upstream, first_byte_ms } = primed;
@@ -1266,11 +1266,17 @@ fn end_stream(st: &mut StreamState, mut out: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// Whether the call to `candidate` goes without the request's sampling parameters: an OpenAI
-/// reasoning model (its pricing row says `supports_reasoning`) behind a provider with OpenAI's
-/// reasoning-parameter rules (`fit_reasoning_model`). Such a model samples at any temperature.
-fn strips_sampling_params(cfg: &RouterConfig, candidate: &Candidate, provider: &crate::catalog::ProviderConfig) -> bool {
+/// Whether the call to `candidate` is fitted to OpenAI's reasoning-model rules
+/// (`fit_reasoning_model`): an OpenAI reasoning model (its pricing row says `supports_reasoning`)
+/// behind a provider with those rules.
+fn follows_reasoning_rules(cfg: &RouterConfig, candidate: &Candidate, provider: &crate::catalog::ProviderConfig) -> bool {
     provider.quirks.openai_reasoning_params && cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning)
+}
+
+/// Whether `candidate`'s model thinks on this request, by its pricing row and the request's
+/// effort (`ModelPrice::reasons_at`): gpt-5.4-mini asked for nothing does not.
+fn thinks(cfg: &RouterConfig, candidate: &Candidate, chat: &ChatRequest) -> bool {
+    cfg.prices.get(&candidate.price_key).is_some_and(|p| p.reasons_at(chat.reasoning_effort()))
 }
 
 /// A stream read up to its first token (`prime_stream`), ready to be passed on.

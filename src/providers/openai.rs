@@ -164,10 +164,11 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
 /// a client that named the model directly gets its answer rather than that 400.
 /// Of what [`fit_reasoning_model`] drops, the first parameter `req` sets that changes what the
 /// answer is (a stop sequence, logprobs, a logit bias), rather than how it is sampled.
-pub fn answer_changing_params(req: &ChatRequest) -> Option<&'static str> {
+/// `thinks`: as for [`fit_reasoning_model`].
+pub fn answer_changing_params(req: &ChatRequest, thinks: bool) -> Option<&'static str> {
     if req.stop.as_ref().is_some_and(|s| !s.to_vec().is_empty()) {
         Some("stop")
-    } else if req.logprobs == Some(true) && !reasons_none(req) {
+    } else if req.logprobs == Some(true) && thinks {
         Some("logprobs")
     } else if req.extra.get("logit_bias").and_then(Value::as_object).is_some_and(|b| !b.is_empty()) {
         Some("logit_bias")
@@ -176,13 +177,15 @@ pub fn answer_changing_params(req: &ChatRequest) -> Option<&'static str> {
     }
 }
 
-pub fn fit_reasoning_model(req: &mut ChatRequest) {
+/// `thinks`: whether the model reasons on this request (`ModelPrice::reasons_at`): gpt-5.1 and
+/// later take the sampling parameters and logprobs at effort "none", asked for or their default
+/// (and refuse them otherwise); a model that does not take "none" refuses the effort itself,
+/// which moves the request on.
+pub fn fit_reasoning_model(req: &mut ChatRequest, thinks: bool) {
     if let Some(cap) = req.max_tokens.take() {
         req.max_completion_tokens.get_or_insert(cap);
     }
-    // gpt-5.1 and later take these with `reasoning_effort: "none"` (and refuse them otherwise);
-    // a model that does not take "none" refuses the effort itself, which moves the request on.
-    if !reasons_none(req) {
+    if thinks {
         req.temperature = None;
         req.top_p = None;
         req.logprobs = None;
@@ -192,11 +195,6 @@ pub fn fit_reasoning_model(req: &mut ChatRequest) {
     req.frequency_penalty = None;
     req.stop = None;
     req.extra.remove("logit_bias");
-}
-
-/// The request asks a reasoning model not to reason (`reasoning_effort: "none"`).
-fn reasons_none(req: &ChatRequest) -> bool {
-    req.extra.get("reasoning_effort").and_then(Value::as_str) == Some("none")
 }
 
 /// Parameters only reasoning models take: gpt-4o and gpt-4.1 answer 400 to them ("Unsupported
@@ -698,7 +696,7 @@ mod tests {
     fn reasoning_models_get_their_cap_and_no_sampling_parameters() {
         let mut req = request(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"max_tokens":500,"temperature":0.2,"top_p":0.9,
             "presence_penalty":0.1,"frequency_penalty":0.1,"logprobs":true,"top_logprobs":2,"logit_bias":{"1":2},"stop":["END"],"seed":3}"#);
-        fit_reasoning_model(&mut req);
+        fit_reasoning_model(&mut req, true);
         let body = chat_body(&req, "o4-mini", &Quirks::default(), true).unwrap();
         let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
@@ -706,12 +704,14 @@ mod tests {
         assert_eq!(body["max_completion_tokens"], 500);
         // A client's own max_completion_tokens wins over max_tokens.
         let mut both = request(r#"{"model":"o4-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":500,"max_completion_tokens":800}"#);
-        fit_reasoning_model(&mut both);
+        fit_reasoning_model(&mut both, true);
         assert_eq!((both.max_tokens, both.max_completion_tokens), (None, Some(800)));
-        // Not reasoning, gpt-5.1 and later sample and give logprobs as other models do.
+        // Not reasoning (asked for "none", or left at that default: the caller's `thinks`),
+        // gpt-5.1 and later sample and give logprobs as other models do.
         let mut none = request(r#"{"model":"gpt-5.4-mini","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"none","temperature":0,"top_p":0.5,"logprobs":true,"top_logprobs":3,"presence_penalty":0.1}"#);
-        assert_eq!(answer_changing_params(&none), None);
-        fit_reasoning_model(&mut none);
+        assert_eq!(answer_changing_params(&none, false), None);
+        assert_eq!(answer_changing_params(&none, true), Some("logprobs"));
+        fit_reasoning_model(&mut none, false);
         let body = chat_body(&none, "gpt-5.4-mini", &Quirks::default(), true).unwrap();
         let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
@@ -720,7 +720,7 @@ mod tests {
 
     #[test]
     fn what_a_reasoning_model_drops_that_changes_the_answer() {
-        let of = |json: &str| answer_changing_params(&request(json)).map(str::to_string);
+        let of = |json: &str| answer_changing_params(&request(json), true).map(str::to_string);
         assert_eq!(of(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stop":["\n"]}"#).as_deref(), Some("stop"));
         assert_eq!(of(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#).as_deref(), Some("logprobs"));
         assert_eq!(of(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"logit_bias":{"1":5}}"#).as_deref(), Some("logit_bias"));

@@ -28,9 +28,9 @@ pub struct PlanInput<'a> {
     pub expected_output_tokens: u64,
     /// How many answers the request asks for (`n`): each is generated and billed.
     pub choices: u64,
-    /// Reasoning tokens to expect of a model that reasons unasked, when the client sets no output
-    /// cap ([`expected_reasoning_tokens`] for the request's `reasoning_effort`).
-    pub expected_reasoning_tokens: u64,
+    /// The request's `reasoning_effort`: a model that reasons at it (`ModelPrice::reasons_at`) is
+    /// expected to write [`expected_reasoning_tokens`] for it when the client sets no output cap.
+    pub reasoning_effort: Option<&'a str>,
     /// The output cap the client set (`max_tokens` / `max_completion_tokens`), if any: a model
     /// that cannot write that many is passed over, since its provider would refuse the request
     /// with a 400, which ends the fallback chain.
@@ -124,23 +124,27 @@ pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
 pub(super) fn estimate_for(input: &PlanInput, price_key: &str, provider: &str, upstream_model: &str) -> Option<crate::money::Usd> {
     let p = input.prices.get(price_key)?;
     let as_asked = input.catalog.providers.get(provider).and_then(|config| (input.reasoning_as_asked)(config, upstream_model));
-    Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.expected_reasoning_tokens, as_asked, input.choices, input.requested_output_tokens.is_some(), input.service_tier))
+    Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.reasoning_effort, as_asked, input.choices, input.requested_output_tokens.is_some(), input.service_tier))
 }
 
 /// What a request is expected to cost on the model priced `p`, as `cheapest` and a budget
 /// downgrade rank models: the prompt, and `expected_output_tokens` for each of `choices` answers,
-/// plus `expected_reasoning_tokens` each on a model that reasons unasked when the client set no
-/// output cap (`capped`; a cap holds the reasoning). Without them a reasoning model would look as
-/// cheap as one that answers at once, and cost several times what was expected.
+/// plus [`expected_reasoning_tokens`] for the effort it runs at (the request's `reasoning_effort`,
+/// else the row's default) each on a model that reasons at it (`ModelPrice::reasons_at`) when
+/// the client set no output cap (`capped`; a cap holds the reasoning). Without them a reasoning
+/// model would look as cheap as one that answers at once, and cost several times what was
+/// expected; with them, one that reasons only when asked (gpt-5.4-mini) would look four times
+/// dearer than it is.
 /// `reasoning_as_asked`: the thinking budget a model that thinks only when asked is sent for the
 /// request's effort (see [`PlanInput::reasoning_as_asked`]); it is expected to think that much,
-/// at most `expected_reasoning_tokens`.
+/// at most the reasoning expected.
 #[allow(clippy::too_many_arguments)]
-pub fn expected_cost(p: &crate::pricing::ModelPrice, prompt_tokens: u64, expected_output_tokens: u64, expected_reasoning_tokens: u64, reasoning_as_asked: Option<u64>, choices: u64, capped: bool, service_tier: ServiceTier) -> crate::money::Usd {
-    let reasoning = match (capped, p.supports_reasoning, reasoning_as_asked) {
+pub fn expected_cost(p: &crate::pricing::ModelPrice, prompt_tokens: u64, expected_output_tokens: u64, reasoning_effort: Option<&str>, reasoning_as_asked: Option<u64>, choices: u64, capped: bool, service_tier: ServiceTier) -> crate::money::Usd {
+    let expected = expected_reasoning_tokens(p.effort_at(reasoning_effort));
+    let reasoning = match (capped, p.reasons_at(reasoning_effort), reasoning_as_asked) {
         (true, _, _) => 0,
-        (false, true, _) => expected_reasoning_tokens,
-        (false, false, Some(budget)) => budget.min(expected_reasoning_tokens),
+        (false, true, _) => expected,
+        (false, false, Some(budget)) => budget.min(expected),
         (false, false, None) => 0,
     };
     let output_tokens = (expected_output_tokens + reasoning).saturating_mul(choices.max(1));
@@ -511,7 +515,7 @@ route = { strategy = "requested" }
             facts,
             expected_output_tokens: 500,
             choices: 1,
-            expected_reasoning_tokens: EXPECTED_REASONING_TOKENS,
+            reasoning_effort: None,
             requested_output_tokens: None,
             adapter_output_cap: &no_request_caps,
             reasoning_as_asked: &|_, _| None,
@@ -942,6 +946,25 @@ route = { strategy = "requested" }
     }
 
     #[test]
+    fn a_model_whose_default_effort_is_none_is_estimated_with_reasoning_only_when_asked() {
+        let cat = Catalog::from_json(include_str!("../../kv-seed/catalog.json")).unwrap();
+        let prices = PriceTable::from_json(include_str!("../../kv-seed/pricing.json")).unwrap();
+        let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"claude-haiku-4-5\", \"gpt-5.4-mini\"] }\n", &cat).unwrap();
+        let facts = Facts { model: "auto".into(), prompt_tokens: 1_000, ..Facts::default() };
+        let run = |effort: Option<&str>| route(plan(&policy, &PlanInput { expected_output_tokens: 512, reasoning_effort: effort, ..input(&cat, &prices, &facts) }).unwrap());
+        // gpt-5.4-mini answers at once unless asked to think: 1000 × 0.75 + 512 × 4.5, under
+        // Haiku's 1000 × 1 + 512 × 5 (it was estimated with 2,000 reasoning tokens, at $0.01205).
+        let unasked = run(None);
+        assert_eq!(unasked.candidates[0].model, "gpt-5.4-mini", "{}", unasked.reason);
+        assert!(unasked.reason.contains("gpt-5.4-mini $0.003054") && unasked.reason.contains("claude-haiku-4-5 $0.00356"), "{}", unasked.reason);
+        assert_eq!(run(Some("none")).candidates[0].model, "gpt-5.4-mini");
+        // Asked for medium it thinks (Haiku, behind no adapter here, is sent no thinking).
+        let asked = run(Some("medium"));
+        assert_eq!(asked.candidates[0].model, "claude-haiku-4-5", "{}", asked.reason);
+        assert!(asked.reason.contains("gpt-5.4-mini $0.012054"), "{}", asked.reason);
+    }
+
+    #[test]
     fn cheapest_expects_more_reasoning_at_each_higher_effort() {
         let cat = Catalog::from_json(
             r#"{"version":1,"providers":{"openai":{"preset":"openai"},"anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1","key_secret":"A"}},
@@ -952,7 +975,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"o4-mini\", \"claude-sonnet-4-5\"] }\n", &cat).unwrap();
         let facts = Facts { model: "auto".into(), prompt_tokens: 4_000, ..Facts::default() };
         let run = |effort: Option<&str>| {
-            route(plan(&policy, &PlanInput { expected_output_tokens: 512, expected_reasoning_tokens: expected_reasoning_tokens(effort), ..input(&cat, &prices, &facts) }).unwrap())
+            route(plan(&policy, &PlanInput { expected_output_tokens: 512, reasoning_effort: effort, ..input(&cat, &prices, &facts) }).unwrap())
         };
         // 4,000 in, 512 out: Sonnet $0.01968; o4-mini $0.0066528 plus its reasoning at 4.4 a million.
         // Here Sonnet is sent no thinking (as behind an OpenAI-dialect host, which keeps no effort).
@@ -969,7 +992,7 @@ route = { strategy = "requested" }
         let run_as_asked = |effort: &str| {
             let chat = crate::api::chat::ChatRequest::parse(format!(r#"{{"model":"auto","reasoning_effort":"{effort}","messages":[{{"role":"user","content":"Plan it."}}]}}"#).as_bytes()).unwrap();
             let as_asked = |p: &ProviderConfig, upstream: &str| crate::providers::adapter_for(p.kind).reasoning_as_asked(&chat, upstream);
-            route(plan(&policy, &PlanInput { expected_output_tokens: 512, expected_reasoning_tokens: expected_reasoning_tokens(Some(effort)), reasoning_as_asked: &as_asked, ..input(&cat, &prices, &facts) }).unwrap())
+            route(plan(&policy, &PlanInput { expected_output_tokens: 512, reasoning_effort: Some(effort), reasoning_as_asked: &as_asked, ..input(&cat, &prices, &facts) }).unwrap())
         };
         for effort in ["low", "medium", "high", "xhigh", "max"] {
             assert_eq!(run_as_asked(effort).candidates[0].model, "o4-mini", "{effort}: {}", run_as_asked(effort).reason);

@@ -75,6 +75,8 @@ before(async () => {
   const catalog = testCatalog(r.upstream.url);
   catalog.providers['openai-preset'] = { preset: 'openai', base_url: `${r.upstream.url}/openai/v1`, key_secret: 'OPENAI_API_KEY' };
   catalog.models.thinker = { deployments: [{ provider: 'openai-preset', upstream_model: 'o4-mini' }], price_key: 'o4-mini' };
+  // A reasoning model whose default effort is "none" (its seeded row says so).
+  catalog.models['gpt-5.4-mini'] = { deployments: [{ provider: 'openai-preset', upstream_model: 'gpt-5.4-mini' }] };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => { await r?.close(); });
@@ -394,6 +396,22 @@ test('a reasoning model a rule routes to is passed over for a stop sequence it w
   assert.equal(named.headers.get('x-costrouter-model'), 'o4-mini');
   assert.equal(r.upstream.requests()[0].body.stop, undefined, 'named by the client: answered, stop left out as o4-mini requires');
   await named.arrayBuffer();
+});
+
+test('gpt-5.4-mini, which reasons only when asked, keeps temperature and logprobs unless asked to think', async () => {
+  const sent = async (extra) => {
+    r.upstream.reset();
+    const resp = await r.chat({ model: 'gpt-5.4-mini', temperature: 0.2, top_p: 0.9, logprobs: true, max_tokens: 50, messages: [{ role: 'user', content: 'hi' }], ...extra }, { key: KEYS.policyco });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    await resp.arrayBuffer();
+    const { body } = r.upstream.requests()[0];
+    return [body.temperature, body.top_p, body.logprobs, body.max_completion_tokens, body.max_tokens, body.reasoning_effort];
+  };
+  // At its default effort ("none") it samples as other models do; its cap is still max_completion_tokens.
+  assert.deepEqual(await sent({}), [0.2, 0.9, true, 50, undefined, undefined]);
+  assert.deepEqual(await sent({ reasoning_effort: 'none' }), [0.2, 0.9, true, 50, undefined, 'none']);
+  // Thinking, it refuses them: they are left out.
+  assert.deepEqual(await sent({ reasoning_effort: 'low' }), [undefined, undefined, undefined, 50, undefined, 'low']);
 });
 
 test('a Claude model a rule routes to is passed over for a whitespace stop sequence Anthropic refuses; asked by name, it answers without it', async () => {

@@ -68,7 +68,7 @@ fn decide_parsed(req: &ChatRequest, tenant: Option<&str>) -> u64 {
             facts: &facts,
             expected_output_tokens: req.max_output_tokens().unwrap_or(512),
             choices: req.choices(),
-            expected_reasoning_tokens: costrouter::routing::plan::expected_reasoning_tokens(req.reasoning_effort()),
+            reasoning_effort: req.reasoning_effort(),
             requested_output_tokens: req.max_output_tokens(),
             adapter_output_cap: &|p, upstream_model| costrouter::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
             reasoning_as_asked: &|p, upstream_model| costrouter::providers::adapter_for(p.kind).reasoning_as_asked(req, upstream_model),
