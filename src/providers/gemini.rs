@@ -463,8 +463,8 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
             Some("minimal" | "low") => Some(1024),
             Some("medium") => Some(8192),
             Some("high") => Some(24576),
-            // The most the model takes (below).
-            Some("xhigh") => Some(32_768),
+            // The most the model takes (below); Anthropic's `max` asks the same.
+            Some("xhigh" | "max") => Some(32_768),
             Some(_) => return None,
             None if version.contains("lite") => return None,
             None => None,
@@ -500,7 +500,7 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
         "low" if flash => "low",
         "medium" if flash => "medium",
         "none" | "minimal" | "low" => "low",
-        "medium" | "high" | "xhigh" => "high",
+        "medium" | "high" | "xhigh" | "max" => "high",
         _ => return None,
     };
     (major >= 3).then(|| json!({ "thinkingLevel": level }))
@@ -1372,6 +1372,10 @@ mod tests {
         assert_eq!(thinking_config("gemini-2.5-pro", Some("xhigh"), None), Some(json!({"thinkingBudget": 32768})));
         assert_eq!(thinking_config("gemini-2.5-flash", Some("xhigh"), Some(3000)), Some(json!({"thinkingBudget": 1976})), "within the client's cap");
         assert_eq!(thinking_config("gemini-3-pro-preview", Some("xhigh"), None), Some(json!({"thinkingLevel": "high"})));
+        // Anthropic's `max` (a client written for Claude, routed here) is the most, as xhigh.
+        assert_eq!(thinking_config("gemini-2.5-pro", Some("max"), None), Some(json!({"thinkingBudget": 32768})));
+        assert_eq!(thinking_config("gemini-2.5-flash", Some("max"), None), Some(json!({"thinkingBudget": 24576})));
+        assert_eq!(thinking_config("gemini-3-flash-preview", Some("max"), None), Some(json!({"thinkingLevel": "high"})));
         assert_eq!(thinking_config("gemini-3-flash-preview", Some("xhigh"), None), Some(json!({"thinkingLevel": "high"})));
     }
 
