@@ -23,12 +23,14 @@ fn takes_developer_role(target: &Target) -> bool {
     target.provider.api_version.as_deref().is_some_and(|v| v >= "2024-12-01-preview")
 }
 
-/// `stream_options` came with 2024-09-01-preview (GA in 2024-10-21): an older version, such as
-/// the GA 2024-06-01 many deployments still pin, refuses it ("Unrecognized request argument
-/// supplied: stream_options"), so every stream to it failed. Such a deployment's streams go
-/// without it and report no usage, which the router then estimates, as for any host that
-/// reports none. No version set means the router's default, 2024-10-21.
-fn takes_stream_options(target: &Target) -> bool {
+/// `stream_options` and `max_completion_tokens` came with 2024-09-01-preview (GA in 2024-10-21):
+/// an older version, such as the GA 2024-06-01 many deployments still pin, refuses them
+/// ("Unrecognized request argument supplied: stream_options"), so every stream to it failed, and
+/// every request from a client that caps its answer the way OpenAI now asks. Such a deployment's
+/// streams go without `stream_options` and report no usage, which the router then estimates, as
+/// for any host that reports none; its cap goes as `max_tokens` (the models such a version
+/// serves, gpt-4o and older, take either). No version set means the router's default, 2024-10-21.
+fn knows_2024_09_params(target: &Target) -> bool {
     target.provider.api_version.as_deref().is_none_or(|v| v >= "2024-09-01-preview")
 }
 
@@ -49,9 +51,12 @@ impl Provider for Azure {
             let quirks = crate::catalog::Quirks { developer_as_system: true, ..target.provider.quirks.clone() };
             chat_body(req, target.upstream_model, &quirks, false)?
         };
-        if !takes_stream_options(target) {
+        if !knows_2024_09_params(target) {
             if let Some(obj) = body.as_object_mut() {
                 obj.remove("stream_options");
+                if let Some(cap) = obj.remove("max_completion_tokens") {
+                    obj.entry("max_tokens").or_insert(cap);
+                }
             }
         }
         Ok(UpstreamRequest::json_post(url(target, "chat/completions"), auth(target), &body))
@@ -123,5 +128,16 @@ mod tests {
         assert_eq!(options(None), Some(serde_json::json!({"include_usage": true})));
         assert_eq!(options(Some("2024-06-01")), None);
         assert_eq!(options(Some("2024-02-15-preview")), None);
+        // The cap as OpenAI now asks for it goes as the older name where the version knows only that.
+        let capped = ChatRequest::parse(br#"{"model":"m","max_completion_tokens":300,"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        let caps = |version: &str, req: &ChatRequest| {
+            let p = ProviderConfig { api_version: Some(version.to_string()), ..p.clone() };
+            let body: serde_json::Value = serde_json::from_str(&Azure.chat_request(&Target { provider: &p, upstream_model: "d", api_key: None }, req).unwrap().body).unwrap();
+            (body.get("max_tokens").cloned(), body.get("max_completion_tokens").cloned())
+        };
+        assert_eq!(caps("2024-06-01", &capped), (Some(serde_json::json!(300)), None));
+        assert_eq!(caps("2024-10-21", &capped), (None, Some(serde_json::json!(300))));
+        let both = ChatRequest::parse(br#"{"model":"m","max_tokens":200,"max_completion_tokens":300,"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        assert_eq!(caps("2024-06-01", &both), (Some(serde_json::json!(300)), None), "the cap the budget holds, as elsewhere");
     }
 }
