@@ -1225,6 +1225,22 @@ mod tests {
     }
 
     #[test]
+    fn reservations_and_bounds_hold_off_peak_rows_at_their_standard_rates() {
+        use crate::routing::{Candidate, RouteDecision};
+        let prices = crate::pricing::PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let flash = Candidate { provider: "deepseek".into(), upstream_model: "deepseek-v4-flash".into(), model: "deepseek-v4-flash".into(), price_key: "deepseek-v4-flash".into() };
+        let decision = RouteDecision { requested: flash.model.clone(), baseline_price_key: None, candidates: vec![flash.clone()], route: "x".into(), rule: String::new(), reason: String::new(), cascade: None, regions: Vec::new() };
+        // Saturday 2026-12-05, when DeepSeek bills half: the call is charged half ...
+        let saturday = 1_796_428_800;
+        let row = prices.get("deepseek-v4-flash").unwrap();
+        let usage = crate::usage::Usage { input_tokens: 10_000, output_tokens: 1_000, ..Default::default() };
+        assert_eq!(row.at(saturday).charge(&usage).total.to_string(), "0.0021");
+        // ... and held at 10,000 × 0.3 + 1,000 × 1.2, never less than any bill.
+        assert_eq!(max_cost(&decision, &prices, &PromptBound::text(10_000), Some(1_000), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.0042");
+        assert_eq!(cancelled_call_cost(&flash, &prices, &PromptBound::text(10_000), Some(1_000), 1, ServiceTier::Standard, None).to_string(), "0.0042");
+    }
+
+    #[test]
     fn a_cancelled_call_is_charged_its_most_tokens_at_plain_rates() {
         use crate::routing::Candidate;
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"claude":{"input":3,"output":15,"cache_write":3.75,"cache_write_1h":6,"max_output_tokens":64000}}}"#).unwrap();

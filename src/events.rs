@@ -284,7 +284,7 @@ mod tests {
     fn the_data_point_is_the_tenant_its_blobs_and_its_doubles() {
         let prices = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2}}}"#).unwrap();
         let usage = Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() };
-        let receipt = Receipt::priced("req_1", "openai", "m", "direct", "r", Some(usage), UsageBasis::Estimated, &prices, "m", Some("m"), None);
+        let receipt = Receipt::priced("req_1", "openai", "m", "direct", "r", Some(usage), UsageBasis::Estimated, &prices, 0, "m", Some("m"), None);
         let mut event = CostEvent::from_receipt("acme", Attribution { feature: "say \"hi\"\n".into(), ..Attribution::default() }, "US", 200, &receipt, f64::NAN);
         event.cost_usd = f64::INFINITY;
         let point: serde_json::Value = serde_json::from_str(&event.data_point()).unwrap();
@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn an_unpriced_answer_records_what_its_other_calls_cost() {
         let usage = Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() };
-        let mut receipt = Receipt::priced("req_1", "vllm", "llama", "cascade", "r", Some(usage), UsageBasis::Reported, &PriceTable::default(), "llama", Some("gpt-4o"), None);
+        let mut receipt = Receipt::priced("req_1", "vllm", "llama", "cascade", "r", Some(usage), UsageBasis::Reported, &PriceTable::default(), 0, "llama", Some("gpt-4o"), None);
         receipt.add_other_calls(crate::money::Usd::parse_decimal("0.002").unwrap());
         let event = CostEvent::from_receipt("acme", Attribution::default(), "US", 200, &receipt, 1.0);
         assert_eq!((event.cost_usd, event.baseline_cost_usd), (0.002, 0.002), "charged to the budget, and no saving claimed");
@@ -327,7 +327,7 @@ mod tests {
     fn a_cut_off_stream_keeps_its_cost_and_names_its_error() {
         let prices = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2}}}"#).unwrap();
         let usage = Usage { input_tokens: 10, output_tokens: 5, ..Usage::default() };
-        let receipt = Receipt::priced("req_1", "openai", "m", "direct", "r", Some(usage), UsageBasis::Estimated, &prices, "m", Some("m"), None);
+        let receipt = Receipt::priced("req_1", "openai", "m", "direct", "r", Some(usage), UsageBasis::Estimated, &prices, 0, "m", Some("m"), None);
         let ok = CostEvent::from_receipt("acme", Attribution::default(), "US", 200, &receipt, 1.0);
         assert_eq!(ok.error_code, "");
         let cut = CostEvent::from_receipt("acme", Attribution::default(), "US", 502, &receipt, 1.0).with_error_code("upstream_stream_error");

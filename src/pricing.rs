@@ -3,12 +3,13 @@
 //! Pricing is data (`kv-seed/pricing.json`, stored in KV under `pricing`), validated when loaded.
 //! Two entry formats are accepted, so people can bring the table they already keep:
 //! - ours: prices in USD per million tokens (`input`, `output`, `cached_input`, `cache_write`,
-//!   `cache_write_1h`, `tiers`, `batch_discount`, `context_window`, `max_output_tokens`);
+//!   `cache_write_1h`, `tiers`, `off_peak`, `batch_discount`, `context_window`, `max_output_tokens`);
 //! - LiteLLM's `model_prices_and_context_window.json` entries (`input_cost_per_token`,
 //!   `output_cost_per_token`, `cache_read_input_token_cost`, `cache_creation_input_token_cost`,
 //!   `cache_creation_input_token_cost_above_1hr`, `input_cost_per_token_above_200k_tokens`,
-//!   `max_input_tokens`, ...), recognised per entry.
+//!   `max_input_tokens`, `off_peak_pricing`, ...), recognised per entry.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -63,6 +64,32 @@ pub struct Tier {
     pub flex: Option<Rates>,
 }
 
+/// Rates a row bills instead of its base ones at some hours of the week (DeepSeek bills half
+/// off-peak): `off_peak` in our format, LiteLLM's `off_peak_pricing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OffPeak {
+    pub rates: Rates,
+    pub windows: Vec<Window>,
+}
+
+/// Hours of some days of the week, in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// ISO weekdays, 1 (Monday) to 7 (Sunday).
+    pub weekdays: Vec<u8>,
+    /// Minutes of the day, `[from, to)`; one that ends at 00:00 runs to midnight (1440).
+    pub minutes: Vec<(u16, u16)>,
+}
+
+impl OffPeak {
+    fn covers(&self, unix_secs: i64) -> bool {
+        // 1970-01-01 was a Thursday (ISO weekday 4).
+        let weekday = ((unix_secs.div_euclid(86_400) + 3).rem_euclid(7) + 1) as u8;
+        let minute = (unix_secs.rem_euclid(86_400) / 60) as u16;
+        self.windows.iter().any(|w| w.weekdays.contains(&weekday) && w.minutes.iter().any(|&(from, to)| (from..to).contains(&minute)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelPrice {
     pub base: Rates,
@@ -109,6 +136,9 @@ pub struct ModelPrice {
     /// Audio output (gpt-4o-audio-preview: $80 a million against $10 for text); audio costs the
     /// text output price without it.
     pub audio_output: Option<Usd>,
+    /// Rates in place of `base` for a call sent in one of its windows ([`ModelPrice::at`]); a
+    /// row with `tiers` or processing-tier rates has none.
+    pub off_peak: Option<OffPeak>,
 }
 
 impl ModelPrice {
@@ -275,6 +305,17 @@ impl ModelPrice {
         }
     }
 
+    /// This row as billed for a call sent at `unix_secs`: its off-peak rates in place of its base
+    /// ones inside an off-peak window, else the row itself. Only for what a call is charged (and
+    /// its baseline, at the same moment): reservations, bounds and estimates price the row as it
+    /// is, at its standard rates, never below the bill.
+    pub fn at(&self, unix_secs: i64) -> Cow<'_, ModelPrice> {
+        match &self.off_peak {
+            Some(off_peak) if off_peak.covers(unix_secs) => Cow::Owned(ModelPrice { base: off_peak.rates, off_peak: None, ..self.clone() }),
+            _ => Cow::Borrowed(self),
+        }
+    }
+
     /// The rates that apply to a prompt of `input_tokens` tokens.
     pub fn rates_for(&self, input_tokens: u64) -> Rates {
         self.band_for(input_tokens).map(|t| t.rates).unwrap_or(self.base)
@@ -420,12 +461,12 @@ fn stated_flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<O
 /// `mode` and `max_output_tokens` too).
 const NATIVE_ONLY_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount", "context_window", "max_image_tokens",
-    "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes",
+    "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes",
 ];
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "notes", "mode",
+    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "mode",
 ];
 
 /// The prices a tier (`tiers[i]`, beside its [`BAND_FIELDS`]) or a service tier may set.
@@ -433,6 +474,14 @@ const RATE_FIELDS: &[&str] = &["input", "output", "cached_input", "cache_write",
 
 /// The fields of a `tiers[i]` band beside its prices.
 const BAND_FIELDS: &[&str] = &["above_input_tokens", "service_tiers"];
+
+/// `e`, a field's error, with the field named by where it is (`prefix`: `tiers[0].`).
+fn under(prefix: &str, e: PricingError) -> PricingError {
+    match e {
+        PricingError::Field { model, field, problem } => PricingError::Field { model, field: format!("{prefix}{field}"), problem },
+        other => other,
+    }
+}
 
 /// `other_fields`: what the object holds beside its prices (a band's [`BAND_FIELDS`]).
 fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: Option<Rates>, other_fields: &[&str]) -> Result<Rates, PricingError> {
@@ -445,10 +494,7 @@ fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: 
         }
     }
     let per_million = |field: &str, v: f64| per_million(model, &format!("{prefix}{field}"), v);
-    let get = |f: &str| number(model, entry, f).map_err(|e| match e {
-        PricingError::Field { model, field, problem } => PricingError::Field { model, field: format!("{prefix}{field}"), problem },
-        other => other,
-    });
+    let get = |f: &str| number(model, entry, f).map_err(|e| under(prefix, e));
     let input = match (get("input")?, fallback) {
         (Some(v), _) => per_million("input", v)?,
         (None, Some(f)) => f.input,
@@ -517,6 +563,18 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         }
     }
     let reasoning = number(model, entry, "reasoning")?.map(|v| per_million(model, "reasoning", v)).transpose()?;
+    let off_peak = match entry.get("off_peak") {
+        // Off-peak rates replace the base band's: which of a band's or a processing tier's prices
+        // they would replace no provider has said.
+        Some(_) if !tiers.is_empty() || priority.is_some() || flex.is_some() => {
+            return Err(field_err(model, "off_peak", "cannot be given on a row with tiers or service_tiers (off-peak rates replace the base rates only)"));
+        }
+        Some(raw) => {
+            let off_peak = raw.as_object().ok_or_else(|| field_err(model, "off_peak", format!("must be an object of prices and windows, like {{\"input\": 0.15, \"output\": 0.6, \"windows\": {WINDOWS_SHAPE}}}")))?;
+            Some(OffPeak { rates: parse_rates(model, off_peak, "off_peak.", Some(base), &["windows"])?, windows: parse_windows(model, off_peak.get("windows"), "off_peak.windows")? })
+        }
+        None => None,
+    };
     Ok(ModelPrice {
         base,
         tiers,
@@ -535,7 +593,69 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         audio_input: number(model, entry, "audio_input")?.map(|v| per_million(model, "audio_input", v)).transpose()?,
         cached_audio_input: number(model, entry, "cached_audio_input")?.map(|v| per_million(model, "cached_audio_input", v)).transpose()?,
         audio_output: number(model, entry, "audio_output")?.map(|v| per_million(model, "audio_output", v)).transpose()?,
+        off_peak,
     })
+}
+
+const WINDOWS_SHAPE: &str = "[{\"weekdays\": [1, 2, 3, 4, 5], \"hours_utc\": [\"00:00-01:00\", \"10:00-00:00\"]}]";
+
+/// An off-peak block's `windows` (at `path`), in either format: weekdays 1 (Monday) to 7, and
+/// UTC spans `HH:MM-HH:MM` (a list, or one string as LiteLLM writes a whole day); a span ending at
+/// 00:00 runs to midnight, so `00:00-00:00` is the whole day.
+fn parse_windows(model: &str, raw: Option<&Value>, path: &str) -> Result<Vec<Window>, PricingError> {
+    let list = match raw {
+        None | Some(Value::Null) => return Err(field_err(model, path, format!("is required: when the off-peak prices apply, like {WINDOWS_SHAPE}"))),
+        Some(Value::Array(list)) if list.is_empty() => return Err(field_err(model, path, "is empty, so the off-peak prices would never apply")),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(field_err(model, path, format!("must be a list of windows like {WINDOWS_SHAPE}, got {other}"))),
+    };
+    let mut windows = Vec::new();
+    for (i, window) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let window = window.as_object().ok_or_else(|| field_err(model, &at, "must be an object like {\"weekdays\": [6, 7], \"hours_utc\": \"00:00-00:00\"}"))?;
+        if let Some(unknown) = window.keys().find(|k| !["weekdays", "hours_utc"].contains(&k.as_str())) {
+            return Err(field_err(model, &format!("{at}.{unknown}"), "unknown field; expected one of weekdays, hours_utc"));
+        }
+        let weekdays_path = format!("{at}.weekdays");
+        let weekdays = match window.get("weekdays") {
+            Some(Value::Array(days)) if !days.is_empty() => days
+                .iter()
+                .map(|d| d.as_u64().filter(|d| (1..=7).contains(d)).map(|d| d as u8).ok_or_else(|| field_err(model, &weekdays_path, format!("must be ISO weekdays, 1 (Monday) to 7 (Sunday); got {d}"))))
+                .collect::<Result<Vec<u8>, _>>()?,
+            _ => return Err(field_err(model, &weekdays_path, "is required: a non-empty list of ISO weekdays, 1 (Monday) to 7 (Sunday)")),
+        };
+        let hours_path = format!("{at}.hours_utc");
+        let spans: Vec<&Value> = match window.get("hours_utc") {
+            Some(one @ Value::String(_)) => vec![one],
+            Some(Value::Array(spans)) if !spans.is_empty() => spans.iter().collect(),
+            _ => return Err(field_err(model, &hours_path, "is required: a non-empty list of UTC spans \"HH:MM-HH:MM\" (or one)")),
+        };
+        let minutes = spans.into_iter().map(|span| minutes_of(span).map_err(|problem| field_err(model, &hours_path, problem))).collect::<Result<Vec<_>, _>>()?;
+        windows.push(Window { weekdays, minutes });
+    }
+    Ok(windows)
+}
+
+/// A span `HH:MM-HH:MM` as minutes of the day, `[from, to)`.
+fn minutes_of(span: &Value) -> Result<(u16, u16), String> {
+    let minute = |t: &str| {
+        let (h, m) = t.trim().split_once(':')?;
+        let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+        if !two_digits(h) || !two_digits(m) {
+            return None;
+        }
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let bad = || format!("{span} is not a span \"HH:MM-HH:MM\" of hours 00-23 and minutes 00-59 (one that runs to midnight ends at 00:00)");
+    let (from, to) = span.as_str().and_then(|s| s.split_once('-')).ok_or_else(bad)?;
+    let (from, to) = (minute(from).ok_or_else(bad)?, minute(to).ok_or_else(bad)?);
+    // 00:00 as an end is midnight at the end of the day.
+    let to = if to == 0 { 24 * 60 } else { to };
+    if to <= from {
+        return Err(format!("{span} ends before it starts (or is empty): split a span that runs past midnight in two, one ending at 00:00, one starting at 00:00 on the next weekdays"));
+    }
+    Ok((from, to))
 }
 
 /// A row's or a band's `service_tiers` (at `path`): each tier's prices, those it leaves out
@@ -637,6 +757,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     };
     let priority = litellm_service_tier(&per_token, base, "priority")?;
     let flex = litellm_service_tier(&per_token, base, "flex")?;
+    let has_bands_or_tiers = !tiers.is_empty() || priority.is_some() || flex.is_some();
     let mut bands = Vec::new();
     for (above_input_tokens, rates) in tiers {
         // What the band's own keys leave out follows the tier's rates with the band's surcharge.
@@ -667,7 +788,34 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         audio_input: per_token("input_cost_per_audio_token")?,
         cached_audio_input: per_token("cache_read_input_audio_token_cost")?,
         audio_output: per_token("output_cost_per_audio_token")?,
+        off_peak: litellm_off_peak(model, entry, base, has_bands_or_tiers)?,
     })
+}
+
+/// LiteLLM's `off_peak_pricing`: per-token prices, those it leaves out following the row's as a
+/// processing tier's do, and the `windows` they apply in. None the router can apply (the row is
+/// then billed at its standard rates, never below the bill) where they would have to replace a
+/// long-context band's or a processing tier's prices, or where the weekdays are told in a time
+/// zone other than UTC (`weekday_timezone`, LiteLLM's Tencent rows): that needs the zone's rules.
+fn litellm_off_peak(model: &str, entry: &Map<String, Value>, base: Rates, has_bands_or_tiers: bool) -> Result<Option<OffPeak>, PricingError> {
+    const PATH: &str = "off_peak_pricing";
+    let prices = match entry.get(PATH) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(prices)) => prices,
+        Some(_) => return Err(field_err(model, PATH, "must be an object of per-token prices and windows")),
+    };
+    if has_bands_or_tiers || prices.get("weekday_timezone").is_some_and(|zone| zone != "UTC") {
+        return Ok(None);
+    }
+    let per_token = |field: &str| -> Result<Option<Usd>, PricingError> {
+        let path = format!("{PATH}.{field}");
+        number(model, prices, field)
+            .map_err(|e| under(&format!("{PATH}."), e))?
+            .map(|v| Usd::per_token_from_usd(v).ok_or_else(|| field_err(model, &path, "price out of range")))
+            .transpose()
+    };
+    let Some(rates) = litellm_rates_over(&per_token, base)? else { return Ok(None) };
+    Ok(Some(OffPeak { rates, windows: parse_windows(model, prices.get("windows"), &format!("{PATH}.windows"))? }))
 }
 
 /// `price` scaled as `input` is to `base_input` (see [`Rates::cache_prices_at`]).
@@ -688,9 +836,15 @@ fn in_proportion(price: Usd, base_input: Usd, input: Usd) -> Usd {
 /// `input_cost_per_token_above_272k_tokens_priority`: `tier` is what follows the price's name);
 /// a tier with none of its keys has no rates of its own, and those it leaves out follow `base`.
 fn litellm_service_tier(per_token: &dyn Fn(&str) -> Result<Option<Usd>, PricingError>, base: Rates, tier: &str) -> Result<Option<Rates>, PricingError> {
-    let input = per_token(&format!("input_cost_per_token_{tier}"))?;
-    let output = per_token(&format!("output_cost_per_token_{tier}"))?;
-    let cached = per_token(&format!("cache_read_input_token_cost_{tier}"))?;
+    litellm_rates_over(&|price: &str| per_token(&format!("{price}_{tier}")), base)
+}
+
+/// Rates priced by LiteLLM's `input_cost_per_token`, `output_cost_per_token` and
+/// `cache_read_input_token_cost` as `per_token` reads them, over `base`: none without any of them.
+fn litellm_rates_over(per_token: &dyn Fn(&str) -> Result<Option<Usd>, PricingError>, base: Rates) -> Result<Option<Rates>, PricingError> {
+    let input = per_token("input_cost_per_token")?;
+    let output = per_token("output_cost_per_token")?;
+    let cached = per_token("cache_read_input_token_cost")?;
     if input.is_none() && output.is_none() && cached.is_none() {
         return Ok(None);
     }
@@ -1029,6 +1183,111 @@ mod tests {
         assert!(e.to_string().contains("tiers[0].above_input_tokens"));
         let e = PriceTable::from_json(r#"{"models":{"m":{"input":1,"batch_discount":1.5}}}"#).unwrap_err();
         assert!(e.to_string().contains("batch_discount"));
+    }
+
+    /// Saturday 2026-12-05 and Monday 2026-12-07, 00:00 UTC.
+    const SATURDAY: i64 = 1_796_428_800;
+    const MONDAY: i64 = 1_796_601_600;
+    const HOUR: i64 = 3600;
+
+    #[test]
+    fn off_peak_blocks_are_validated_with_where_they_are() {
+        let refused = |off_peak: &str, what: &str| {
+            let text = format!(r#"{{"models":{{"m":{{"input":0.3,"output":1.2,"off_peak":{off_peak}}}}}}}"#);
+            let e = PriceTable::from_json(&text).unwrap_err().to_string();
+            assert!(e.starts_with("pricing: model \"m\": field") && e.contains(what), "{off_peak}: {e}");
+        };
+        let window = r#"[{"weekdays":[6,7],"hours_utc":"00:00-00:00"}]"#;
+        refused(r#"{"input":0.15}"#, "\"off_peak.windows\": is required");
+        refused(r#"{"input":0.15,"windows":[]}"#, "\"off_peak.windows\": is empty");
+        refused(&format!(r#"{{"input":-0.15,"windows":{window}}}"#), "\"off_peak.input\": must be a non-negative number");
+        refused(&format!(r#"{{"inptu":0.15,"windows":{window}}}"#), "\"off_peak.inptu\": unknown field; expected one of windows, input, output");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[0,1],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[0].weekdays\": must be ISO weekdays, 1 (Monday) to 7 (Sunday); got 0");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[6],"hours_utc":"00:00-00:00"},{"weekdays":[8],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[1].weekdays\": must be ISO weekdays");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[0].weekdays\": is required");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1]}]}"#, "\"off_peak.windows[0].hours_utc\": is required");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["10:00-24:00"]}]}"#, "\"off_peak.windows[0].hours_utc\": \"10:00-24:00\" is not a span \"HH:MM-HH:MM\" of hours 00-23");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["1:00-02:00"]}]}"#, "\"1:00-02:00\" is not a span");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["10:00"]}]}"#, "\"10:00\" is not a span");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["22:00-02:00"]}]}"#, "\"22:00-02:00\" ends before it starts");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["05:00-05:00"]}]}"#, "\"05:00-05:00\" ends before it starts (or is empty)");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours":"00:00-00:00"}]}"#, "\"off_peak.windows[0].hours\": unknown field; expected one of weekdays, hours_utc");
+        let e = PriceTable::from_json(&format!(r#"{{"models":{{"m":{{"input":0.3,"output":1.2,"service_tiers":{{"flex":{{"input":0.15}}}},"off_peak":{{"input":0.15,"windows":{window}}}}}}}}}"#)).unwrap_err().to_string();
+        assert!(e.contains("\"off_peak\": cannot be given on a row with tiers or service_tiers"), "{e}");
+        // A price the block leaves out is the row's (its cache prices in proportion to the
+        // input, as a processing tier's are).
+        let t = PriceTable::from_json(&format!(r#"{{"models":{{"m":{{"input":0.3,"output":1.2,"cached_input":0.03,"off_peak":{{"input":0.15,"windows":{window}}}}}}}}}"#)).unwrap();
+        let rates = t.get("m").unwrap().off_peak.as_ref().unwrap().rates;
+        assert_eq!((rates.input.to_string(), rates.output.to_string(), rates.cached_input.to_string()), ("0.00000015".into(), "0.0000012".into(), "0.000000015".into()));
+    }
+
+    #[test]
+    fn the_seeded_deepseek_row_bills_half_off_peak() {
+        let t = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let flash = t.get("deepseek-v4-flash").unwrap();
+        // 1M prompt tokens (200k of them cached) and 1M output tokens.
+        let u = usage(1_000_000, 200_000, 0, 1_000_000, 0);
+        let charged = |at: i64| flash.at(at).charge(&u).total.to_string();
+        // 800k × 0.3 + 200k × 0.006 + 1M × 1.2, and half that.
+        let (full, half) = ("1.4412", "0.7206");
+        assert_eq!(charged(SATURDAY + 2 * HOUR), half, "Saturday: off-peak all day");
+        assert_eq!(charged(SATURDAY + 24 * HOUR + 9 * HOUR), half, "Sunday");
+        assert_eq!(charged(MONDAY + 2 * HOUR), full, "a weekday, 02:00 UTC: peak");
+        assert_eq!(charged(MONDAY + 12 * HOUR), half, "a weekday, 12:00 UTC: off-peak");
+        assert_eq!(charged(MONDAY + 4 * HOUR), half, "04:00 starts off-peak");
+        assert_eq!(charged(MONDAY + 6 * HOUR), full, "06:00 starts peak");
+        assert_eq!(charged(MONDAY + 10 * HOUR - 1), full, "09:59:59");
+        // The row as it is, what reservations and estimates price by: the standard rates.
+        assert_eq!(flash.cost(&u, false).total.to_string(), full);
+        // A host's own word on what it charged stands, at any hour.
+        let billed = Usage { billed: Some(Usd::parse_decimal("0.5").unwrap()), ..u };
+        assert_eq!(flash.at(SATURDAY).charge(&billed).total.to_string(), "0.5");
+    }
+
+    #[test]
+    fn an_off_peak_span_ending_at_00_00_runs_to_midnight() {
+        let t = PriceTable::from_json(r#"{"models":{"m":{"input":2,"output":2,"off_peak":{"input":1,"output":1,"windows":[{"weekdays":[1],"hours_utc":["22:00-00:00"]}]}}}}"#).unwrap();
+        let m = t.get("m").unwrap();
+        let input_cost = |at: i64| m.at(at).cost(&usage(1_000_000, 0, 0, 0, 0), false).total.to_string();
+        assert_eq!(input_cost(MONDAY + 22 * HOUR - 1), "2", "21:59:59 Monday");
+        assert_eq!(input_cost(MONDAY + 22 * HOUR), "1", "22:00 Monday");
+        assert_eq!(input_cost(MONDAY + 24 * HOUR - 1), "1", "23:59:59 Monday");
+        assert_eq!(input_cost(MONDAY + 24 * HOUR), "2", "00:00 Tuesday, not in Monday's window");
+        assert_eq!(input_cost(MONDAY - 2 * HOUR + 30), "2", "22:00 Sunday");
+        // Before 1970 too: weekdays counted back from Thursday 1970-01-01.
+        assert_eq!(input_cost(-6 * 86_400 + 23 * HOUR), "2", "1969-12-26, a Friday");
+        assert_eq!(input_cost(-3 * 86_400 + 23 * HOUR), "1", "1969-12-29, a Monday");
+    }
+
+    #[test]
+    fn imports_litellm_off_peak_pricing() {
+        // LiteLLM 1.110.2's deepseek-flash entry, its price keys as they are.
+        let entry = r#""input_cost_per_token":3e-07,"output_cost_per_token":1.2e-06,"cache_read_input_token_cost":6e-09,"cache_creation_input_token_cost":0.0,
+            "litellm_provider":"deepseek","max_input_tokens":1000000,"max_output_tokens":393216,"mode":"chat",
+            "off_peak_pricing":{"cache_read_input_token_cost":3e-09,"input_cost_per_token":1.5e-07,"output_cost_per_token":6e-07,
+              "windows":[{"hours_utc":["00:00-01:00","04:00-06:00","10:00-00:00"],"weekdays":[1,2,3,4,5]},{"hours_utc":"00:00-00:00","weekdays":[6,7]}]}"#;
+        let t = PriceTable::from_json(&format!(r#"{{"deepseek-flash":{{{entry}}}}}"#)).unwrap();
+        let seeded = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let (litellm, ours) = (t.get("deepseek-flash").unwrap(), seeded.get("deepseek-v4-flash").unwrap());
+        // The seeded row's windows and prices (LiteLLM's also names DeepSeek's free cache writes).
+        let (theirs, ours) = (litellm.off_peak.as_ref().unwrap(), ours.off_peak.as_ref().unwrap());
+        assert_eq!(theirs.windows, ours.windows);
+        assert_eq!((theirs.rates.input, theirs.rates.output, theirs.rates.cached_input), (ours.rates.input, ours.rates.output, ours.rates.cached_input));
+        let u = usage(1_000_000, 200_000, 0, 1_000_000, 0);
+        assert_eq!(litellm.at(SATURDAY).charge(&u).total.to_string(), "0.7206");
+        assert_eq!(litellm.at(MONDAY + 2 * HOUR).charge(&u).total.to_string(), "1.4412");
+        // Weekdays told in another zone (LiteLLM's Tencent rows): no off-peak the router can
+        // apply, the standard rates; so too for a row with processing-tier prices.
+        let zoned = entry.replace(r#""windows""#, r#""weekday_timezone":"Asia/Shanghai","windows""#);
+        let tiered = format!(r#"{entry},"input_cost_per_token_flex":1e-07"#);
+        for other in [zoned, tiered] {
+            let t = PriceTable::from_json(&format!(r#"{{"m":{{{other}}}}}"#)).unwrap();
+            assert_eq!(t.get("m").unwrap().at(SATURDAY).charge(&u).total.to_string(), "1.4412");
+        }
+        let e = PriceTable::from_json(&format!(r#"{{"m":{{{}}}}}"#, entry.replace("[6,7]", "[6,7,8]"))).unwrap_err().to_string();
+        assert!(e.contains("\"off_peak_pricing.windows[1].weekdays\": must be ISO weekdays"), "{e}");
+        let e = PriceTable::from_json(&format!(r#"{{"m":{{{}}}}}"#, entry.replace("1.5e-07", "-1.5e-07"))).unwrap_err().to_string();
+        assert!(e.contains("\"off_peak_pricing.input_cost_per_token\": must be a non-negative number"), "{e}");
     }
 
     #[test]

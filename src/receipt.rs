@@ -52,6 +52,8 @@ pub struct PricedBy {
     pub price_key: String,
     pub baseline_price_key: Option<String>,
     pub baseline_reasoning_limit: Option<u64>,
+    /// When the request was sent (Unix seconds): both rows are priced as billed then.
+    pub sent_unix: i64,
 }
 
 /// The usage the requested model is assumed to have had: the served usage, token for token
@@ -96,7 +98,8 @@ impl Receipt {
         self.baseline.or(self.cost.map(|c| c.total)).unwrap_or_default()
     }
 
-    /// Costs `usage` at the served model's price and at the requested model's;
+    /// Costs `usage` at the served model's price and at the requested model's, both as billed
+    /// for a call sent at `sent_unix` (off-peak rates, `ModelPrice::at`);
     /// `baseline_reasoning_limit` from [`requested_model_reasoning_limit`].
     #[allow(clippy::too_many_arguments)]
     pub fn priced(
@@ -108,18 +111,19 @@ impl Receipt {
         usage: Option<Usage>,
         usage_basis: UsageBasis,
         prices: &PriceTable,
+        sent_unix: i64,
         price_key: &str,
         baseline_price_key: Option<&str>,
         baseline_reasoning_limit: Option<u64>,
     ) -> Receipt {
-        let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.charge(&u)));
+        let cost = usage.and_then(|u| prices.get(price_key).map(|p| p.at(sent_unix).charge(&u)));
         // A client that named no model of the catalog (a policy's `auto`) asked for nothing to
         // save against: the served model is its baseline, and no saving is claimed.
         let baseline_key = baseline_price_key.unwrap_or(price_key);
         let baseline = match (baseline_key == price_key, cost) {
             // The model asked for served it: what it was charged is what it costs.
             (true, Some(cost)) => Some(cost.total),
-            _ => usage.and_then(|u| prices.get(baseline_key).map(|p| p.cost(&baseline_usage(&u, baseline_key == price_key, baseline_reasoning_limit), false).total)),
+            _ => usage.and_then(|u| prices.get(baseline_key).map(|p| p.at(sent_unix).cost(&baseline_usage(&u, baseline_key == price_key, baseline_reasoning_limit), false).total)),
         };
         Receipt {
             request_id: request_id.to_string(),
@@ -138,15 +142,17 @@ impl Receipt {
                 price_key: price_key.to_string(),
                 baseline_price_key: baseline_price_key.map(str::to_string),
                 baseline_reasoning_limit,
+                sent_unix,
             },
         }
     }
 
     /// A fresh receipt for the same request, route and pricing rows, for `usage` known now (a
-    /// stream's, at its end); its cache outcome, demo mark and other calls start anew.
+    /// stream's, at its end), priced as billed when the request was sent, not now; its cache
+    /// outcome, demo mark and other calls start anew.
     pub fn repriced(&self, usage: Option<Usage>, usage_basis: UsageBasis, prices: &PriceTable) -> Receipt {
         let by = &self.priced_by;
-        Receipt::priced(&self.request_id, &self.provider, &self.model, &self.route, &self.reason, usage, usage_basis, prices, &by.price_key, by.baseline_price_key.as_deref(), by.baseline_reasoning_limit)
+        Receipt::priced(&self.request_id, &self.provider, &self.model, &self.route, &self.reason, usage, usage_basis, prices, by.sent_unix, &by.price_key, by.baseline_price_key.as_deref(), by.baseline_reasoning_limit)
     }
 
     /// Adds the cost of the request's other calls: to its cost, or, its answer unpriced, to
@@ -230,7 +236,7 @@ mod tests {
     fn headers_carry_cost_and_baseline() {
         let prices = PriceTable::from_json(r#"{"models":{"cheap":{"input":0.15,"output":0.6},"dear":{"input":2.5,"output":10}}}"#).unwrap();
         let usage = Usage { input_tokens: 1000, output_tokens: 100, ..Usage::default() };
-        let r = Receipt::priced("req_1", "openai", "cheap", "direct", "requested model cheap\r\nx: y", Some(usage), UsageBasis::Reported, &prices, "cheap", Some("dear"), None);
+        let r = Receipt::priced("req_1", "openai", "cheap", "direct", "requested model cheap\r\nx: y", Some(usage), UsageBasis::Reported, &prices, 0, "cheap", Some("dear"), None);
         let h: std::collections::HashMap<_, _> = r.headers(true).into_iter().collect();
         assert_eq!(h["x-costrouter-cost-usd"], "0.00021");
         assert_eq!(h["x-costrouter-baseline-cost-usd"], "0.0035");
@@ -244,12 +250,12 @@ mod tests {
         let prices = PriceTable::from_json(r#"{"models":{"cheap":{"input":0.15,"output":0.6}}}"#).unwrap();
         let usage = Usage { input_tokens: 1000, output_tokens: 100, ..Usage::default() };
         let extras = Usd::parse_decimal("0.0001").unwrap();
-        let mut priced = Receipt::priced("r", "openai", "cheap", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "cheap", None, None);
+        let mut priced = Receipt::priced("r", "openai", "cheap", "cascade", "", Some(usage), UsageBasis::Reported, &prices, 0, "cheap", None, None);
         priced.add_other_calls(extras);
         assert_eq!((priced.charged().to_string(), priced.cost.unwrap().total.to_string()), ("0.00031".to_string(), "0.00031".to_string()));
         // A self-hosted model with no price answered after a paid cascade step: its cost is
         // unknown, and the step it escalated from is still charged.
-        let mut unpriced = Receipt::priced("r", "vllm", "llama", "cascade", "", Some(usage), UsageBasis::Reported, &prices, "llama", None, None);
+        let mut unpriced = Receipt::priced("r", "vllm", "llama", "cascade", "", Some(usage), UsageBasis::Reported, &prices, 0, "llama", None, None);
         unpriced.add_other_calls(extras);
         assert_eq!((unpriced.cost, unpriced.charged()), (None, extras));
         assert_eq!(unpriced.headers(true).into_iter().find(|(k, _)| *k == "x-costrouter-cost-usd").unwrap().1, "unknown");
@@ -260,13 +266,33 @@ mod tests {
         let prices = PriceTable::from_json(r#"{"models":{"llama":{"input":0.1,"output":0.3},"dear":{"input":2.5,"output":10}}}"#).unwrap();
         // The table says $0.00013; the host served it from a dearer provider and says $0.0004.
         let usage = Usage { input_tokens: 1000, output_tokens: 100, billed: Some(Usd::parse_decimal("0.0004").unwrap()), ..Usage::default() };
-        let r = Receipt::priced("r", "openrouter", "llama", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("dear"), None);
+        let r = Receipt::priced("r", "openrouter", "llama", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, 0, "llama", Some("dear"), None);
         let cost = r.cost.unwrap();
         assert_eq!((cost.total.to_string(), cost.billed_difference.to_string()), ("0.0004".to_string(), "0.00027".to_string()));
         assert_eq!(r.baseline.unwrap().to_string(), "0.0035", "the baseline is the asked model's price for the usage");
         // The model asked for served it: no saving claimed from the host's price.
-        let same = Receipt::priced("r", "openrouter", "llama", "direct", "", Some(usage), UsageBasis::Reported, &prices, "llama", Some("llama"), None);
+        let same = Receipt::priced("r", "openrouter", "llama", "direct", "", Some(usage), UsageBasis::Reported, &prices, 0, "llama", Some("llama"), None);
         assert_eq!(same.savings().unwrap(), Usd::ZERO);
+    }
+
+    #[test]
+    fn a_receipt_prices_the_call_and_its_baseline_as_billed_when_the_request_was_sent() {
+        // Both models half price off-peak: at weekends, and weekdays from 10:00 UTC.
+        let windows = r#""windows":[{"weekdays":[1,2,3,4,5],"hours_utc":["10:00-00:00"]},{"weekdays":[6,7],"hours_utc":"00:00-00:00"}]"#;
+        let prices = PriceTable::from_json(&format!(
+            r#"{{"models":{{"flash":{{"input":0.3,"output":1.2,"off_peak":{{"input":0.15,"output":0.6,{windows}}}}},"pro":{{"input":1.32,"output":3.96,"off_peak":{{"input":0.66,"output":1.98,{windows}}}}}}}}}"#
+        ))
+        .unwrap();
+        let usage = Usage { input_tokens: 10_000, output_tokens: 1_000, ..Usage::default() };
+        // Saturday 2026-12-05 and Monday 2026-12-07 02:00, UTC.
+        let (saturday, monday_peak) = (1_796_428_800, 1_796_601_600 + 2 * 3600);
+        let priced = |at: i64| Receipt::priced("r", "deepseek", "flash", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, at, "flash", Some("pro"), None);
+        let costs = |r: &Receipt| (r.cost.unwrap().total.to_string(), r.baseline.unwrap().to_string());
+        assert_eq!(costs(&priced(saturday)), ("0.0021".to_string(), "0.00858".to_string()), "10,000 × 0.15 + 1,000 × 0.6; 10,000 × 0.66 + 1,000 × 1.98");
+        assert_eq!(costs(&priced(monday_peak)), ("0.0042".to_string(), "0.01716".to_string()));
+        // A stream's receipt, priced at its end: as billed when it was sent.
+        let streamed = Receipt::priced("r", "deepseek", "flash", "cheapest", "", None, UsageBasis::Reported, &prices, saturday, "flash", Some("pro"), None);
+        assert_eq!(costs(&streamed.repriced(Some(usage), UsageBasis::Reported, &prices)), ("0.0021".to_string(), "0.00858".to_string()));
     }
 
     #[test]
@@ -276,7 +302,7 @@ mod tests {
         )
         .unwrap();
         let usage = Usage { input_tokens: 2000, output_tokens: 3000, reasoning_tokens: 2600, ..Usage::default() };
-        let priced = |baseline: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", baseline, None);
+        let priced = |baseline: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, 0, "o4-mini", baseline, None);
         let r = priced(Some("gpt-4o"));
         assert_eq!(r.cost.unwrap().total.to_string(), "0.0154");
         // gpt-4o would have written the 400 visible tokens: 2000 × 2.5 + 400 × 10, a loss, not a saving.
@@ -284,7 +310,7 @@ mod tests {
         assert_eq!(r.savings().unwrap().to_string(), "-0.0064");
         // A reasoning baseline keeps them (no limit: `requested_model_reasoning_limit` of a model
         // that reasons at the request's effort): 2000 × 2 + 3000 × 8.
-        let reasoning_baseline = Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", Some("o3"), Some(u64::MAX));
+        let reasoning_baseline = Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, 0, "o4-mini", Some("o3"), Some(u64::MAX));
         assert_eq!(reasoning_baseline.baseline.unwrap().to_string(), "0.028");
         // No model asked for (a policy's `auto`): the served model is the baseline, nothing saved.
         assert_eq!(priced(None).savings().unwrap(), Usd::ZERO);
@@ -308,7 +334,7 @@ mod tests {
 
         // gpt-5.4-mini asked for, o4-mini served: 1,000 prompt, 300 answer and 2,000 reasoning tokens.
         let usage = Usage { input_tokens: 1000, output_tokens: 2300, reasoning_tokens: 2000, ..Usage::default() };
-        let priced = |effort: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "o4-mini", Some("gpt-5.4-mini"), limit("gpt-5.4-mini", effort));
+        let priced = |effort: Option<&str>| Receipt::priced("r", "openai", "o4-mini", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, 0, "o4-mini", Some("gpt-5.4-mini"), limit("gpt-5.4-mini", effort));
         // Unasked, gpt-5.4-mini would have written the answer alone: 1000 × 0.75 + 300 × 4.5.
         assert_eq!(priced(None).baseline.unwrap().to_string(), "0.0021");
         // Asked for medium, it would have thought too: 1000 × 0.75 + 2300 × 4.5.
@@ -338,12 +364,12 @@ mod tests {
         // A policy served Gemini 2.5 Flash: 2,000 prompt, 400 answer and 3,000 thinking tokens.
         let usage = Usage { input_tokens: 2000, output_tokens: 3400, reasoning_tokens: 3000, ..Usage::default() };
         let priced = |reasoning_as_asked: Option<u64>| {
-            Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), reasoning_as_asked)
+            Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", Some(usage), UsageBasis::Reported, &prices, 0, "gemini-2.5-flash", Some("claude-sonnet-4-5"), reasoning_as_asked)
         };
         let r = priced(requested_model_reasoning_limit(&catalog, &prices, &sonnet_high));
         assert_eq!(r.cost.unwrap().total.to_string(), "0.0091");
         // A stream's receipt, priced before its usage came, is priced again at its end alike.
-        let streamed = Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", None, UsageBasis::Reported, &prices, "gemini-2.5-flash", Some("claude-sonnet-4-5"), requested_model_reasoning_limit(&catalog, &prices, &sonnet_high));
+        let streamed = Receipt::priced("r", "gemini", "gemini-2.5-flash", "cheapest", "", None, UsageBasis::Reported, &prices, 0, "gemini-2.5-flash", Some("claude-sonnet-4-5"), requested_model_reasoning_limit(&catalog, &prices, &sonnet_high));
         assert_eq!((streamed.cost, streamed.baseline), (None, None));
         assert_eq!(streamed.repriced(Some(usage), UsageBasis::Reported, &prices), r);
         // Sonnet thinking as much: 2000 × 3 + 3400 × 15, not the 400-token answer's $0.012.
@@ -371,7 +397,7 @@ mod tests {
     #[test]
     fn demo_and_unknown_costs_are_labelled() {
         let prices = PriceTable::default();
-        let mut r = Receipt::priced("req_2", "openai", "m", "direct", "r", None, UsageBasis::Estimated, &prices, "m", None, None);
+        let mut r = Receipt::priced("req_2", "openai", "m", "direct", "r", None, UsageBasis::Estimated, &prices, 0, "m", None, None);
         r.demo = true;
         let h: std::collections::HashMap<_, _> = r.headers(true).into_iter().collect();
         assert_eq!(h["x-costrouter-cost-usd"], "unknown");

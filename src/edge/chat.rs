@@ -274,7 +274,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
         Some(score) => format!("semantic cache hit (similarity {score:.3}): answered by {} on {} {age} s ago for a question with the same meaning; no provider call", answer.model, answer.provider),
         None => format!("exact cache hit: answered by {} on {} {age} s ago; no provider call", answer.model, answer.provider),
     };
-    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), "", None, None);
+    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), rc.sent_unix(), "", None, None);
     receipt.cache = hit.outcome.into();
     receipt.demo = answer.demo;
     // Nothing was called for the answer; finding it may have cost a provider embedding.
@@ -750,7 +750,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                     };
                     if let Verdict::Escalate(why) = judge(&answer.body, &chat, settings.min_logprob, caps) {
                         let (usage, _) = usage_or_estimate(&chat, candidate, &answer);
-                        let cost = cfg.prices.get(&candidate.price_key).map(|p| p.charge(&usage).total).unwrap_or_default();
+                        let cost = cfg.prices.get(&candidate.price_key).map(|p| p.at(rc.sent_unix()).charge(&usage).total).unwrap_or_default();
                         attempts.escalation_cost += cost;
                         rc.note_other_call(&provider.id, &candidate.upstream_model, &usage, cost);
                         attempts.escalations.push(format!("{} escalated ({why}; ${cost})", candidate.model));
@@ -971,6 +971,7 @@ fn receipt_for(
         usage,
         basis,
         &cfg.prices,
+        rc.sent_unix(),
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
         requested_model_reasoning_limit(&cfg.catalog, &cfg.prices, chat),

@@ -77,6 +77,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
         Some(usage),
         basis,
         &cfg.prices,
+        rc.sent_unix(),
         &candidate.price_key,
         decision.baseline_price_key.as_deref(),
         // Embeddings do not reason.

@@ -187,7 +187,7 @@ impl RequestContext {
     /// request paid for unseen (`unseen_cost`, and the event's other calls); returns its cost
     /// when there is one.
     pub fn charge_unseen(&self, prices: &crate::pricing::PriceTable, candidate: &crate::routing::Candidate, usage: &crate::usage::Usage) -> Option<crate::money::Usd> {
-        let cost = prices.get(&candidate.price_key)?.charge(usage).total;
+        let cost = prices.get(&candidate.price_key)?.at(self.sent_unix()).charge(usage).total;
         (cost > crate::money::Usd::ZERO).then(|| {
             self.charge_other_call(&candidate.provider, &candidate.upstream_model, usage, cost);
             cost
@@ -318,6 +318,12 @@ impl RequestContext {
     /// An owned copy for work that outlives the handler (a stream's final accounting).
     pub fn detached(&self) -> RequestContext {
         self.clone()
+    }
+
+    /// When the request came (Unix seconds): its every call is priced as billed then
+    /// (`ModelPrice::at`), a stream at its end too.
+    pub fn sent_unix(&self) -> i64 {
+        (self.started_ms / 1000.0) as i64
     }
 
     pub fn elapsed_ms(&self) -> f64 {
