@@ -239,12 +239,26 @@ impl PriceTable {
         // Our format keeps its rows under "models"; LiteLLM's file is the rows themselves.
         let versioned = root.get("models").is_some_and(Value::is_object);
         let mut table = PriceTable::default();
+        let mut aliases: Vec<(&String, &str)> = Vec::new();
         for (name, entry) in models {
             // LiteLLM's file starts with a "sample_spec" documentation entry.
             if name == "sample_spec" {
                 continue;
             }
             let entry = entry.as_object().ok_or_else(|| field_err(name, "", "must be an object"))?;
+            // LiteLLM names some models as another's (`"bedrock/claude-fable-latest": {"alias_of":
+            // "global.anthropic.claude-fable-5-1"}`): priced as that row, once all are read.
+            if !versioned {
+                if let Some(target) = entry.get("alias_of").and_then(Value::as_str) {
+                    aliases.push((name, target));
+                    continue;
+                }
+                // Nor is every entry of LiteLLM's file a model: one with no price of either
+                // format (its `fallback_generalizations`, routing rules) is its own metadata.
+                if !entry.keys().any(|k| k == "input" || k == "output" || k.contains("_cost_per_")) {
+                    continue;
+                }
+            }
             let price = if entry.contains_key("input_cost_per_token") || entry.contains_key("output_cost_per_token") {
                 // In our own document a LiteLLM-shaped row (one copied in) may not carry our
                 // fields too: LiteLLM's reader knows none of them, so `context_window` or
@@ -263,6 +277,19 @@ impl PriceTable {
                 parse_native(name, entry)?
             };
             table.models.insert(name.clone(), price);
+        }
+        // An alias of an alias is followed (a few steps); one naming no priced row is left out,
+        // as an entry priced per image is.
+        for _ in 0..4 {
+            let resolved: Vec<(String, ModelPrice)> = aliases.iter().filter_map(|(name, target)| Some(((*name).clone(), table.models.get(*target)?.clone()))).collect();
+            let done = resolved.len();
+            for (name, price) in resolved {
+                table.models.insert(name, price);
+            }
+            aliases.retain(|(name, _)| !table.models.contains_key(*name));
+            if aliases.is_empty() || done == 0 {
+                break;
+            }
         }
         Ok(table)
     }
@@ -1138,6 +1165,26 @@ mod tests {
         // Gemini reports spoken output by modality.
         let gemini = Usage::from_gemini(&serde_json::json!({"promptTokenCount": 10, "candidatesTokenCount": 500, "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 500}]}));
         assert_eq!(gemini.audio_output_tokens, 500);
+    }
+
+    #[test]
+    fn litellm_aliases_are_priced_as_the_row_they_name_and_its_metadata_is_skipped() {
+        // As LiteLLM 1.110.2's file has them: each of these failed the whole file.
+        let t = PriceTable::from_json(r#"{"sample_spec":{"input_cost_per_token":0},
+            "claude-sonnet-latest":{"alias_of":"claude-sonnet-4-6"},
+            "sonnet":{"alias_of":"claude-sonnet-latest"},
+            "claude-sonnet-4-6":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"litellm_provider":"anthropic"},
+            "gone-latest":{"alias_of":"no-such-model"},
+            "fallback_generalizations":{"rules":[{"name":"bedrock-claude-ids","pattern":"^anthropic\\.claude-"}]}}"#)
+        .unwrap();
+        assert_eq!(t.get("claude-sonnet-latest"), t.get("claude-sonnet-4-6"));
+        assert_eq!(t.get("sonnet"), t.get("claude-sonnet-4-6"), "an alias of an alias");
+        assert!(t.get("claude-sonnet-latest").is_some());
+        assert!(t.get("gone-latest").is_none() && t.get("fallback_generalizations").is_none());
+        assert_eq!(t.models.len(), 3);
+        // In this router's own format neither is a field it knows.
+        let ours = PriceTable::from_json(r#"{"version":1,"models":{"m":{"alias_of":"n"}}}"#).unwrap_err();
+        assert!(ours.to_string().contains(r#"field "alias_of": unknown field"#), "{ours}");
     }
 
     #[test]
