@@ -77,6 +77,8 @@ before(async () => {
   catalog.models.thinker = { deployments: [{ provider: 'openai-preset', upstream_model: 'o4-mini' }], price_key: 'o4-mini' };
   // A reasoning model whose default effort is "none" (its seeded row says so).
   catalog.models['gpt-5.4-mini'] = { deployments: [{ provider: 'openai-preset', upstream_model: 'gpt-5.4-mini' }] };
+  // A model whose seeded row bills half off-peak (DeepSeek's windows), served by the fake OpenAI.
+  catalog.models['deepseek-v4-flash'] = { deployments: [{ provider: 'openai-preset', upstream_model: 'deepseek-v4-flash' }] };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => { await r?.close(); });
@@ -412,6 +414,29 @@ test('gpt-5.4-mini, which reasons only when asked, keeps temperature and logprob
   assert.deepEqual(await sent({ reasoning_effort: 'none' }), [0.2, 0.9, true, 50, undefined, 'none']);
   // Thinking, it refuses them: they are left out.
   assert.deepEqual(await sent({ reasoning_effort: 'low' }), [undefined, undefined, undefined, 50, undefined, 'low']);
+});
+
+test('a call is charged at the rates of the hour it was sent: DeepSeek half off-peak, streamed or not', async () => {
+  // DeepSeek's peak: 01:00-04:00 and 06:00-10:00 UTC on weekdays (kv-seed/pricing.json).
+  const offPeak = (ms) => {
+    const at = new Date(ms);
+    const weekday = at.getUTCDay() || 7;
+    const minute = at.getUTCHours() * 60 + at.getUTCMinutes();
+    return weekday >= 6 || minute < 60 || (minute >= 240 && minute < 360) || minute >= 600;
+  };
+  // 1,000 prompt and 1,000 output tokens: 0.3 + 1.2 a million at peak, half off-peak.
+  const usage = { prompt_tokens: 1000, completion_tokens: 1000 };
+  for (const stream of [false, true]) {
+    r.upstream.script({ provider: 'openai', model: 'deepseek-v4-flash', response: { text: 'Done.', usage } });
+    const before = Date.now();
+    const resp = await r.chat({ model: 'deepseek-v4-flash', stream, ...(stream ? { stream_options: { include_usage: true } } : {}), messages: [{ role: 'user', content: 'hi' }] }, { key: KEYS.policyco });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    const cost = stream ? JSON.parse((await readSse(resp)).comments.find((c) => c.startsWith('costrouter ')).slice('costrouter '.length)).cost_usd : resp.headers.get('x-costrouter-cost-usd');
+    if (!stream) await resp.arrayBuffer();
+    // A request sent across a window's edge could be priced either way: nothing to say then.
+    if (offPeak(before) !== offPeak(Date.now())) continue;
+    assert.equal(cost, offPeak(before) ? '0.00075' : '0.0015', `stream ${stream}, sent ${new Date(before).toISOString()}`);
+  }
 });
 
 test('a Claude model a rule routes to is passed over for a whitespace stop sequence Anthropic refuses; asked by name, it answers without it', async () => {
