@@ -598,7 +598,11 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         }
         Some(raw) => {
             let off_peak = raw.as_object().ok_or_else(|| field_err(model, "off_peak", format!("must be an object of prices and windows, like {{\"input\": 0.15, \"output\": 0.6, \"windows\": {WINDOWS_SHAPE}}}")))?;
-            Some(OffPeak { rates: parse_rates(model, off_peak, "off_peak.", Some(base), &["windows"])?, windows: parse_windows(model, off_peak.get("windows"), "off_peak.windows")? })
+            let rates = parse_rates(model, off_peak, "off_peak.", Some(base), &["windows"])?;
+            if let Some(price) = dearer_price(&rates, &base) {
+                return Err(field_err(model, &format!("off_peak.{price}"), "is above the row's own price: reservations and bounds hold a request at the row's prices, which must never be below its bill"));
+            }
+            Some(OffPeak { rates, windows: parse_windows(model, off_peak.get("windows"), "off_peak.windows")? })
         }
         None => None,
     };
@@ -842,7 +846,28 @@ fn litellm_off_peak(model: &str, entry: &Map<String, Value>, base: Rates, has_ba
             .transpose()
     };
     let Some(rates) = litellm_rates_over(&per_token, base)? else { return Ok(None) };
-    Ok(Some(OffPeak { rates, windows: parse_windows(model, prices.get("windows"), &format!("{PATH}.windows"))? }))
+    // LiteLLM writes windows in more ways than this router reads (a top-level `hours_utc`,
+    // weekday names, spans across midnight, holiday overrides), and may price off-peak above the
+    // standard rates, which reservations hold: such an entry is read at its standard rates, never
+    // below the bill, rather than failing the whole file.
+    if dearer_price(&rates, &base).is_some() {
+        return Ok(None);
+    }
+    Ok(parse_windows(model, prices.get("windows"), &format!("{PATH}.windows")).ok().map(|windows| OffPeak { rates, windows }))
+}
+
+/// The first of `rates`' prices above `base`'s, if any.
+fn dearer_price(rates: &Rates, base: &Rates) -> Option<&'static str> {
+    [
+        ("input", rates.input, base.input),
+        ("output", rates.output, base.output),
+        ("cached_input", rates.cached_input, base.cached_input),
+        ("cache_write", rates.cache_write, base.cache_write),
+        ("cache_write_1h", rates.cache_write_1h, base.cache_write_1h),
+    ]
+    .into_iter()
+    .find(|(_, price, standard)| price > standard)
+    .map(|(name, _, _)| name)
 }
 
 /// `price` scaled as `input` is to `base_input` (see [`Rates::cache_prices_at`]).
@@ -1245,6 +1270,7 @@ mod tests {
             assert!(e.starts_with("pricing: model \"m\": field") && e.contains(what), "{off_peak}: {e}");
         };
         let window = r#"[{"weekdays":[6,7],"hours_utc":"00:00-00:00"}]"#;
+        refused(&format!(r#"{{"input":0.15,"output":1.5,"windows":{window}}}"#), "\"off_peak.output\": is above the row's own price");
         refused(r#"{"input":0.15}"#, "\"off_peak.windows\": is required");
         refused(r#"{"input":0.15,"windows":[]}"#, "\"off_peak.windows\": is empty");
         refused(&format!(r#"{{"input":-0.15,"windows":{window}}}"#), "\"off_peak.input\": must be a non-negative number");
@@ -1331,8 +1357,21 @@ mod tests {
             let t = PriceTable::from_json(&format!(r#"{{"m":{{{other}}}}}"#)).unwrap();
             assert_eq!(t.get("m").unwrap().at(SATURDAY).charge(&u).total.to_string(), "1.4412");
         }
-        let e = PriceTable::from_json(&format!(r#"{{"m":{{{}}}}}"#, entry.replace("[6,7]", "[6,7,8]"))).unwrap_err().to_string();
-        assert!(e.contains("\"off_peak_pricing.windows[1].weekdays\": must be ISO weekdays"), "{e}");
+        // Windows written in ways this reader does not take (LiteLLM's schema allows a top-level
+        // `hours_utc`, weekday names, spans across midnight), or off-peak prices above the
+        // standard ones (which reservations hold): read at the standard rates, not refused with
+        // the whole file.
+        let odd = [
+            entry.replace("[6,7]", "[6,7,8]"),
+            entry.replace("[6,7]", r#"["Saturday","Sunday"]"#),
+            entry.replace(r#""00:00-00:00","weekdays""#, r#""16:30-00:30","weekdays""#),
+            format!(r#""input_cost_per_token":3e-07,"output_cost_per_token":1.2e-06,"litellm_provider":"deepseek","off_peak_pricing":{{"hours_utc":"16:30-00:30","input_cost_per_token":1.5e-07}}"#),
+            entry.replace("1.5e-07", "5e-07"),
+        ];
+        for other in odd {
+            let t = PriceTable::from_json(&format!(r#"{{"m":{{{other}}}}}"#)).unwrap_or_else(|e| panic!("{other}: {e}"));
+            assert!(t.get("m").unwrap().off_peak.is_none(), "{other}");
+        }
         let e = PriceTable::from_json(&format!(r#"{{"m":{{{}}}}}"#, entry.replace("1.5e-07", "-1.5e-07"))).unwrap_err().to_string();
         assert!(e.contains("\"off_peak_pricing.input_cost_per_token\": must be a non-negative number"), "{e}");
     }
