@@ -1365,7 +1365,7 @@ mod tests {
             entry.replace("[6,7]", "[6,7,8]"),
             entry.replace("[6,7]", r#"["Saturday","Sunday"]"#),
             entry.replace(r#""00:00-00:00","weekdays""#, r#""16:30-00:30","weekdays""#),
-            format!(r#""input_cost_per_token":3e-07,"output_cost_per_token":1.2e-06,"litellm_provider":"deepseek","off_peak_pricing":{{"hours_utc":"16:30-00:30","input_cost_per_token":1.5e-07}}"#),
+            r#""input_cost_per_token":3e-07,"output_cost_per_token":1.2e-06,"litellm_provider":"deepseek","off_peak_pricing":{"hours_utc":"16:30-00:30","input_cost_per_token":1.5e-07}"#.to_string(),
             entry.replace("1.5e-07", "5e-07"),
         ];
         for other in odd {
