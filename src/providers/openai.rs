@@ -116,6 +116,10 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
     for p in &quirks.drop_params {
         obj.remove(p);
     }
+    if quirks.thinking_switch && matches!(obj.get("reasoning_effort").and_then(Value::as_str), Some("none" | "minimal")) {
+        obj.remove("reasoning_effort");
+        obj.entry("thinking").or_insert_with(|| json!({"type": "disabled"}));
+    }
     for (p, allowed) in &quirks.allowed_values {
         if obj.get(p).and_then(Value::as_str).is_some_and(|v| !allowed.iter().any(|a| a == v)) {
             obj.remove(p);
@@ -648,6 +652,19 @@ mod tests {
         assert_eq!(body["max_tokens"], 64);
         assert!(body.get("max_completion_tokens").is_none());
         assert_eq!(body["messages"][0]["role"], "system");
+        // DeepSeek V4 knows no effort below thinking: none and minimal turn thinking off; the
+        // others go as asked (DeepSeek maps them onto high and max); other hosts get none as sent.
+        let deepseek = &catalog.providers["deepseek"].quirks;
+        let effort = |e: &str, quirks: &Quirks| {
+            let req = request(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"reasoning_effort":"{e}"}}"#));
+            let body = chat_body(&req, "deepseek-v4-flash", quirks, true).unwrap();
+            (body.get("reasoning_effort").cloned(), body.get("thinking").cloned())
+        };
+        assert_eq!(effort("none", deepseek), (None, Some(json!({"type": "disabled"}))));
+        assert_eq!(effort("minimal", deepseek), (None, Some(json!({"type": "disabled"}))));
+        assert_eq!(effort("low", deepseek), (Some(json!("low")), None));
+        assert_eq!(effort("max", deepseek), (Some(json!("max")), None));
+        assert_eq!(effort("none", &Quirks::default()), (Some(json!("none")), None));
         // OpenRouter's own fields would serve another model (`models`, `route`): dropped. Its
         // plugins and web search add paid work the catalog's price for this model does not cover,
         // and change the answer: refused by the deployment, so another candidate (or a 400 naming
