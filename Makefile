@@ -6,7 +6,7 @@ export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: tools test-tools build test test-unit test-integration fuzz-short fuzz-long load load-check dev seed-remote deploy-check bench-check clean
+.PHONY: tools test-tools build test test-unit test-integration fuzz-short fuzz-long load load-check dev check-remote seed-remote deploy-check bench-check clean
 
 # What building and running the worker need; `test-tools` adds what only the tests need.
 tools:
@@ -70,6 +70,11 @@ dev: tools build/index.js
 # default.toml would otherwise reach every tenant without a policy of its own. Only the files
 # pushed are checked: the sample example.toml stays behind (seed-kv.mjs), so a catalog without
 # a model it names must not stop the seeding.
+# What your account's CONFIG KV holds now, checked against this release: run before deploying an
+# upgrade (scripts/check-kv.mjs says why).
+check-remote: tools
+	node scripts/check-kv.mjs --remote
+
 seed-remote: tools
 	cargo run --quiet --locked --bin costrouter -- policy check --except example.toml policies
 	node scripts/seed-kv.mjs --remote
