@@ -576,6 +576,20 @@ impl Ledger {
         Ok(RateStatus { limit_requests, remaining_requests, limit_tokens, remaining_tokens, reset_secs })
     }
 
+    /// An update of the budgets and limits, either left out keeping what is set. Only budgets
+    /// sent are checked: ones stored before a check existed (earlier releases stored budgets
+    /// unchecked, such as a monthly `reset_day` of 31) keep serving as they are, and a
+    /// limits-only update is not refused for budgets its sender did not send.
+    pub fn update(&mut self, budgets: Option<Vec<BudgetSpec>>, limits: Option<RateLimits>, now: i64) -> Result<(), String> {
+        if let Some(budgets) = &budgets {
+            check_budgets(budgets)?;
+        }
+        let budgets = budgets.unwrap_or_else(|| self.specs.clone());
+        let limits = limits.unwrap_or_else(|| self.limits.clone());
+        self.configure(budgets, limits, now);
+        Ok(())
+    }
+
     /// New budgets and limits. A budget that keeps its id keeps what it has spent; one whose
     /// window or reset day changed has its window moved to the new one's start where that is
     /// earlier (daily to monthly mid-month), or the spend would sit in a window that never
@@ -1662,6 +1676,27 @@ mod tests {
             assert!(recent.seen.capacity() <= set_capacity, "the set's table grew after {i} ids");
             assert_eq!(recent.order.capacity(), queue_capacity, "the queue grew after {i} ids");
         }
+    }
+
+    #[test]
+    fn an_update_checks_only_what_it_sends() {
+        // A budget stored before budgets were checked: kept, with its spend, by a limits-only update.
+        let mut l = ledger(10);
+        l.specs[1].reset_day = 31;
+        l.reserve("r1", Usd(USD), &Covered::default(), NOW).unwrap();
+        let before = l.states.clone();
+        let limits = RateLimits { tenant_rpm: Some(100), ..RateLimits::default() };
+        assert_eq!(l.update(None, Some(limits.clone()), NOW + 1), Ok(()));
+        assert_eq!((l.specs[1].reset_day, &l.limits, &l.states), (31, &limits, &before));
+        // Budgets sent are checked, and refused whole.
+        let mut sent = l.specs.clone();
+        sent[0].soft_limit = Some(Usd(1_000 * USD));
+        assert!(l.update(Some(sent), None, NOW + 2).unwrap_err().contains("budgets[0].soft_limit is above its hard_limit"));
+        assert_eq!(l.specs[1].reset_day, 31, "nothing changed");
+        let mut fixed = l.specs.clone();
+        fixed[1].reset_day = 28;
+        assert_eq!(l.update(Some(fixed), None, NOW + 3), Ok(()));
+        assert_eq!((l.specs[1].reset_day, &l.limits), (28, &limits), "the limits kept");
     }
 
     #[test]

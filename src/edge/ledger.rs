@@ -312,12 +312,9 @@ impl Ledger {
             }
             "/config" => {
                 let c: LedgerConfig = parse(text)?;
-                let budgets = c.budgets.unwrap_or_else(|| ledger.specs.clone());
-                if let Err(why) = crate::budget::check_budgets(&budgets) {
+                if let Err(why) = ledger.update(c.budgets, c.limits, worker::Date::now().as_millis() as i64 / 1000) {
                     return Ok(Applied::Response(Response::error(why, 400)?));
                 }
-                let limits = c.limits.unwrap_or_else(|| ledger.limits.clone());
-                ledger.configure(budgets, limits, worker::Date::now().as_millis() as i64 / 1000);
                 json!({"ok": true})
             }
             "/state" => {
