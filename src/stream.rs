@@ -493,6 +493,45 @@ mod tests {
     }
 
     #[test]
+    fn the_usage_chunk_takes_the_first_id_from_a_host_that_gives_each_chunk_its_own() {
+        // llama.cpp's server (before March 2024) and Foundry Local mint a new id for every chunk.
+        let upstream = concat!(
+            "data: {\"id\":\"chatcmpl-LMLc\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"llama-3\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"S\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"chatcmpl-B5x5\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"llama-3-q4\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ay\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"chatcmpl-34oh\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"llama-3-q4\",\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2,\"total_tokens\":6}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (evs, outcome) = run(true, upstream, 64);
+        assert!(outcome.complete, "{outcome:?}");
+        let chunk = usage_chunk(&evs).unwrap();
+        assert_eq!((&chunk["id"], &chunk["model"], &chunk["usage"]["total_tokens"]), (&json!("chatcmpl-LMLc"), &json!("llama-3"), &json!(6)));
+    }
+
+    #[test]
+    fn a_tool_calls_first_chunk_commits_the_stream_and_an_empty_list_does_not() {
+        // Foundry Local puts `"tool_calls": []` on every delta, the role chunk's included.
+        let mut s = StreamSession::new(Box::new(OpenAiStream::new("foundry")), false, 100, 5);
+        s.push(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[]},\"finish_reason\":null}]}\n\n");
+        assert!(!s.is_committed(), "no call yet: another deployment may still serve it");
+        // A call's first chunk: its name and empty arguments, no generated text yet.
+        s.push(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n");
+        assert!(s.is_committed() && !s.has_output(), "the client has begun a call");
+    }
+
+    #[test]
+    fn a_chinese_stream_without_usage_is_billed_a_token_a_character() {
+        // A host that reports no usage: the estimate counts the text as it came, in pieces.
+        let upstream = UPSTREAM
+            .replace("\"content\":\"Hello\"", "\"content\":\"天空是\"},\"finish_reason\":null}],\"usage\":null}\n\ndata: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"qwen\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"蓝色的。\"")
+            .replace("\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1,\"total_tokens\":10}", "\"choices\":[],\"usage\":null");
+        let (evs, outcome) = run(true, &upstream, 16);
+        assert!(outcome.complete && outcome.usage.is_none(), "{evs:?}");
+        let (billed, basis) = outcome.billed_usage();
+        assert_eq!((billed.output_tokens, basis), (7, UsageBasis::Estimated), "six ideographs a token each, and the full stop");
+        assert_eq!(usage_chunk(&evs).unwrap()["usage"]["completion_tokens"], 7);
+    }
+
+    #[test]
     fn an_error_event_keeps_the_status_it_stands_for() {
         let mut s = StreamSession::new(Box::new(AnthropicStream::new("anthropic", "claude-haiku-4-5")), false, 100, 5);
         s.push(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n");
@@ -760,6 +799,20 @@ mod tests {
             json!({"content": parts}),
             json!({"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}),
             json!({}),
+        ]);
+    }
+
+    #[test]
+    fn a_replayed_empty_parts_list_sends_no_content_delta() {
+        // An answer of tool calls alone, its content an empty list of parts: no content chunk,
+        // so the logprobs go with the finish as for any answer without text.
+        let completion = json!({"id": "c14", "created": 7, "model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls", "logprobs": {"content": []},
+            "message": {"role": "assistant", "content": [], "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]});
+        let sent: Vec<(Value, Value)> = replayed_choices(&completion).iter().map(|c| (c["delta"].clone(), c["logprobs"].clone())).collect();
+        assert_eq!(sent, vec![
+            (json!({"role": "assistant", "content": ""}), Value::Null),
+            (json!({"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}), Value::Null),
+            (json!({}), json!({"content": []})),
         ]);
     }
 
