@@ -27,7 +27,6 @@ pub struct StreamSession {
     /// `id` and `model` of the first chunk, reused for the usage chunk.
     first_chunk: Option<(Value, Value)>,
     error: Option<String>,
-    chunks_sent: usize,
     /// Generated text sent, to estimate usage when a host reports none.
     output: TextTally,
     /// A chunk the client would act on has been produced: text, a tool call, a refusal or a
@@ -53,7 +52,6 @@ pub struct StreamOutcome {
     /// The provider's end-of-stream marker arrived and nothing failed.
     pub complete: bool,
     pub error: Option<String>,
-    pub chunks_sent: usize,
     /// The generated text sent, as the usage estimate counts it.
     pub output: TextTally,
     /// The tier the stream said it was served in, for an estimate without a usage report.
@@ -111,7 +109,6 @@ impl StreamSession {
             created,
             first_chunk: None,
             error: None,
-            chunks_sent: 0,
             output: TextTally::default(),
             committed: false,
             model_failed: false,
@@ -229,7 +226,6 @@ impl StreamSession {
             self.length_stop |= finished_at_length(&chunk);
             self.committed |= generated > 0 || acts(&chunk);
             write_data(out, &chunk);
-            self.chunks_sent += 1;
         }
         Ok(())
     }
@@ -253,7 +249,6 @@ impl StreamSession {
             usage: self.translator.usage(),
             complete: self.error.is_none(),
             error: self.error.clone(),
-            chunks_sent: self.chunks_sent,
             output: self.output,
             service_tier: self.translator.service_tier(),
             length_stop: self.length_stop,
@@ -696,7 +691,7 @@ mod tests {
     fn a_cut_off_stream_bills_the_text_it_sent_even_when_usage_came_first() {
         // Anthropic reports usage in `message_start` (output 1) and the real count only at the end.
         let started = Usage { input_tokens: 900, output_tokens: 1, ..Usage::default() };
-        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), chunks_sent: 40, output: TextTally { dense: 0, other: 4_000 }, service_tier: crate::usage::ServiceTier::Standard, length_stop: false, prompt_tokens_estimate: 5 };
+        let cut = StreamOutcome { usage: Some(started), complete: false, error: Some("cut".into()), output: TextTally { dense: 0, other: 4_000 }, service_tier: crate::usage::ServiceTier::Standard, length_stop: false, prompt_tokens_estimate: 5 };
         let (usage, basis) = cut.billed_usage();
         assert_eq!((usage.input_tokens, usage.output_tokens, basis), (900, 1_000, UsageBasis::Estimated));
 
