@@ -105,6 +105,21 @@ pub struct DeliveryReport {
     pub released: Vec<u64>,
 }
 
+/// The alert settings a ledger's `/alerts/evaluate` answer carries (`config`; `Ok(None)` if it has
+/// none), or, where this release cannot read them, the report releasing the deliveries the answer
+/// handed over (`outbox`) to the next run: a cron run of the old release meeting a ledger of the
+/// new one during a deploy (its settings with a field added) would otherwise leave them under
+/// their lease, unsent, for ten minutes.
+pub fn settings_or_release(evaluated: &Value) -> Result<Option<AlertConfig>, DeliveryReport> {
+    let Some(config) = evaluated.get("config").filter(|c| !c.is_null()) else {
+        return Ok(None);
+    };
+    serde_json::from_value::<AlertConfig>(config.clone()).map(Some).map_err(|_| DeliveryReport {
+        released: evaluated["outbox"].as_array().into_iter().flatten().filter_map(|item| item["id"].as_u64()).collect(),
+        ..DeliveryReport::default()
+    })
+}
+
 impl DeliveryReport {
     pub fn add(&mut self, other: DeliveryReport) {
         self.delivered.extend(other.delivered);

@@ -489,3 +489,16 @@ fn a_spike_whose_spend_rose_for_good_resolves_after_its_hold_and_a_later_runaway
     assert!(!transitions[1].1 && (transitions[0].0 + hold..transitions[0].0 + hold + 5).contains(&transitions[1].0), "{transitions:?}");
     assert!(transitions[2].1 && (700..710).contains(&transitions[2].0), "{transitions:?}");
 }
+
+#[test]
+fn settings_this_release_cannot_read_release_the_deliveries_handed_over() {
+    let outbox = json!([{"id": 3, "destination": "webhook"}, {"id": 4, "destination": "slack"}]);
+    let readable = json!({"config": serde_json::to_value(cfg()).unwrap(), "outbox": outbox});
+    assert_eq!(settings_or_release(&readable).unwrap(), Some(cfg()));
+    assert_eq!(settings_or_release(&json!({"config": null, "outbox": []})).unwrap(), None);
+    // A newer release's settings, with a field this one does not know.
+    let mut newer = serde_json::to_value(cfg()).unwrap();
+    newer["digest_minutes"] = json!(15);
+    let release = settings_or_release(&json!({"config": newer, "outbox": outbox})).unwrap_err();
+    assert_eq!((release.released, release.delivered.len(), release.failed.len()), (vec![3, 4], 0, 0));
+}

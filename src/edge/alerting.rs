@@ -116,8 +116,15 @@ pub async fn retire(env: &Env, tenant: &str) -> Result<bool, ApiError> {
 pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tokio::sync::Semaphore) -> Result<usize, ApiError> {
     let stub = spend::required_ledger(env, tenant)?;
     let out = spend::call(&stub, "/alerts/evaluate", Some(json!({"now": now}))).await?;
-    let Some(cfg) = out.get("config").filter(|c| !c.is_null()).and_then(|c| serde_json::from_value::<AlertConfig>(c.clone()).ok()) else {
-        return Ok(0);
+    let cfg = match crate::alerts::settings_or_release(&out) {
+        Ok(Some(cfg)) => cfg,
+        Ok(None) => return Ok(0),
+        Err(release) => {
+            if !release.released.is_empty() {
+                spend::call(&stub, "/alerts/ack", Some(serde_json::to_value(&release).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
+            }
+            return Ok(0);
+        }
     };
     // A deleted tenant's alerting (`retire`) is watched until its open alerts are resolved and
     // told; then it is let go.
