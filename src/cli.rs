@@ -412,7 +412,10 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
                 // one that did not (the cap set above is the log's, not the client's): as many
                 // tokens as the planner expects of an uncapped request. Logs carry no effort.
                 let adds_reasoning = routed_price.is_some_and(|p| p.reasons_at(None)) && logged_price.is_some_and(|p| !p.reasons_at(None));
-                let reasoning = if adds_reasoning { crate::routing::plan::expected_reasoning_tokens(None) } else { 0 };
+                let reasoning = match routed_price {
+                    Some(p) if adds_reasoning => crate::routing::plan::expected_reasoning_tokens(p.effort_at(None)),
+                    _ => 0,
+                };
                 report.reasoning_estimated += u64::from(adds_reasoning);
                 report.cascaded += u64::from(d.cascade.is_some());
                 let routed_usage = Usage { output_tokens: usage.output_tokens + reasoning, reasoning_tokens: reasoning, ..usage };

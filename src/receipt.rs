@@ -73,22 +73,25 @@ fn baseline_usage(served: &Usage, same_model: bool, reasoning_limit: Option<u64>
     Usage { output_tokens: served.output_tokens.saturating_sub(served.reasoning_tokens - kept), reasoning_tokens: kept, ..*served }
 }
 
-/// The most reasoning tokens the model `req` names would have written on it: any number if it
-/// reasons at the request's effort (`ModelPrice::reasons_at`: o4-mini; gpt-5.4-mini only when
-/// asked, its default effort being "none"); if it thinks only when asked (a `reasoning_effort`
-/// above "minimal" that its first deployment's adapter turns into a thinking budget: Claude
-/// Sonnet 4.5), that budget; else none. Its savings baseline keeps the served model's
+/// The most reasoning tokens the model `req` names would have written on it: where its first
+/// deployment's adapter turns the request's `reasoning_effort` into thinking itself (Claude,
+/// Gemini), the budget it would send (Sonnet 4.5 at `low`: 1,024), unbounded for an effort
+/// without a count (adaptive thinking, Gemini 3's levels), none where it sends none; else any
+/// number if the model reasons at the request's effort (`ModelPrice::reasons_at`: o4-mini;
+/// gpt-5.4-mini only when asked, its default effort being "none"; Gemini 2.5 unasked), none
+/// otherwise. Its savings baseline keeps the served model's
 /// reasoning tokens up to this.
 pub fn requested_model_reasoning_limit(catalog: &Catalog, prices: &PriceTable, req: &ChatRequest) -> Option<u64> {
     let model = catalog.resolve(&req.model)?;
-    if prices.get(&model.price_key).is_some_and(|p| p.reasons_at(req.reasoning_effort())) {
-        return Some(u64::MAX);
-    }
-    if matches!(req.reasoning_effort(), None | Some("none" | "minimal")) {
-        return None;
-    }
     let deployment = model.deployments.first()?;
-    adapter_for(catalog.providers.get(&deployment.provider)?.kind).reasoning_as_asked(req, &deployment.upstream_model)
+    let adapter = adapter_for(catalog.providers.get(&deployment.provider)?.kind);
+    // An adapter that turns an effort into thinking itself (Claude's and Gemini 2.5's budgets)
+    // says how much, or that it sends none: asked for `low`, Gemini 2.5 Pro thinks at most 1,024
+    // tokens, though its row says it reasons.
+    if req.reasoning_effort().is_some() && adapter.translates_reasoning_effort() {
+        return adapter.reasoning_as_asked(req, &deployment.upstream_model);
+    }
+    prices.get(&model.price_key).is_some_and(|p| p.reasons_at(req.reasoning_effort())).then_some(u64::MAX)
 }
 
 impl Receipt {
@@ -331,6 +334,10 @@ mod tests {
         assert_eq!(limit("gpt-5.4-mini", Some("none")), None);
         assert_eq!(limit("gpt-5.4-mini", Some("medium")), Some(u64::MAX));
         assert_eq!(limit("gpt-4o", Some("high")), None, "gpt-4o does not reason");
+        // Where the adapter turns the effort into a budget, that budget, whatever the row says.
+        assert_eq!(limit("gemini-2.5-pro", None), Some(u64::MAX), "thinks as it likes unasked");
+        assert_eq!(limit("gemini-2.5-pro", Some("low")), Some(1024));
+        assert_eq!(limit("gemini-2.5-flash", Some("none")), None, "sent a zero budget");
 
         // gpt-5.4-mini asked for, o4-mini served: 1,000 prompt, 300 answer and 2,000 reasoning tokens.
         let usage = Usage { input_tokens: 1000, output_tokens: 2300, reasoning_tokens: 2000, ..Usage::default() };

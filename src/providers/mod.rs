@@ -302,6 +302,9 @@ pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
         // Groq's older validator words every refused enum value so; only a `response_format` type
         // is a capability another model may have (a bad `role` is the client's to fix).
         || (message.contains("response_format") && message.contains("is not one of the allowed values"))
+        // An effort this model does not take (Groq's gpt-oss takes low, medium and high only:
+        // "`reasoning_effort` must be one of `low`, `medium`, or `high`"); another model may.
+        || (message.contains("reasoning_effort") && ["must be one of", "is not one of the allowed values"].iter().any(|m| message.contains(m)))
         || (message.contains("reasoning_content") && (message.contains("must be passed back") || message.contains("missing")))
     {
         return Rejection::Unsupported;
@@ -707,6 +710,11 @@ mod tests {
         assert_eq!(openai_rejection(404, openrouter_tools), Rejection::Unsupported);
         let openrouter_flagged = br#"{"error":{"message":"openai/gpt-4o requires moderation on OpenAI. Your input was flagged for \"violence/graphic\". No credits were charged.","code":403,"metadata":{"reasons":["violence/graphic"],"provider_name":"OpenAI","model_slug":"openai/gpt-4o"}}}"#;
         assert_eq!(openai_rejection(403, openrouter_flagged), Rejection::Unsupported);
+        // An effort this model does not take (Groq's gpt-oss: low, medium, high; its Qwen: none, default).
+        let gpt_oss_effort = br#"{"error":{"message":"`reasoning_effort` must be one of `low`, `medium`, or `high`","type":"invalid_request_error","param":"reasoning_effort"}}"#;
+        assert_eq!(openai_rejection(400, gpt_oss_effort), Rejection::Unsupported);
+        let older_validator = br#"{"error":{"message":"'reasoning_effort' : value is not one of the allowed values ['none','default']","type":"invalid_request_error"}}"#;
+        assert_eq!(openai_rejection(400, older_validator), Rejection::Unsupported);
         // Still the client's: a bad value no model takes.
         let bad = br#"{"error":{"message":"'messages' must contain the word 'json' in some form","type":"invalid_request_error","code":null}}"#;
         assert_eq!(openai_rejection(400, bad), Rejection::Request);

@@ -116,9 +116,17 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
     for p in &quirks.drop_params {
         obj.remove(p);
     }
-    if quirks.thinking_switch && matches!(obj.get("reasoning_effort").and_then(Value::as_str), Some("none" | "minimal")) {
-        obj.remove("reasoning_effort");
-        obj.entry("thinking").or_insert_with(|| json!({"type": "disabled"}));
+    if quirks.thinking_switch {
+        // Its thinking counts inside the cap (DeepSeek's `max_tokens` "including the COT part"):
+        // a cap with no room for thinking beside an answer (a label capped at 50 tokens) goes
+        // without thinking, as the Anthropic and Gemini adapters send it, or the thinking takes
+        // the whole cap and the answer comes back empty, cut at `length`, and billed.
+        let cap = obj.get("max_completion_tokens").or_else(|| obj.get("max_tokens")).and_then(Value::as_u64);
+        let no_room = cap.is_some_and(|cap| cap < 2 * super::ANSWER_ROOM_BESIDE_THINKING);
+        if no_room || matches!(obj.get("reasoning_effort").and_then(Value::as_str), Some("none" | "minimal")) {
+            obj.remove("reasoning_effort");
+            obj.entry("thinking").or_insert_with(|| json!({"type": "disabled"}));
+        }
     }
     for (p, allowed) in &quirks.allowed_values {
         if obj.get(p).and_then(Value::as_str).is_some_and(|v| !allowed.iter().any(|a| a == v)) {
@@ -665,6 +673,12 @@ mod tests {
         assert_eq!(effort("low", deepseek), (Some(json!("low")), None));
         assert_eq!(effort("max", deepseek), (Some(json!("max")), None));
         assert_eq!(effort("none", &Quirks::default()), (Some(json!("none")), None));
+        // A cap with no room to think beside an answer: thinking off, whatever the effort.
+        let capped = |cap: u64| {
+            let req = request(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"max_completion_tokens":{cap}}}"#));
+            chat_body(&req, "deepseek-v4-flash", deepseek, true).unwrap().get("thinking").cloned()
+        };
+        assert_eq!((capped(50), capped(2047), capped(2048)), (Some(json!({"type": "disabled"})), Some(json!({"type": "disabled"})), None));
         // OpenRouter's own fields would serve another model (`models`, `route`): dropped. Its
         // plugins and web search add paid work the catalog's price for this model does not cover,
         // and change the answer: refused by the deployment, so another candidate (or a 400 naming
