@@ -38,20 +38,36 @@ try {
   const pricing = document('pricing', 'kv-seed/pricing.json');
   const policies = path.join(dir, 'policies');
   mkdirSync(policies);
+  // A key is any string: only one naming a tenant id is a policy the worker reads, and each goes
+  // to a file of the script's own naming (p0.toml, ...), never one a key names, which could point
+  // outside this folder or differ from another only by case.
+  const tenantId = /^[A-Za-z0-9_-]{1,64}$/;
   const tenants = names.filter((n) => n.startsWith('policy:')).map((n) => n.slice('policy:'.length));
-  for (const tenant of tenants) writeFileSync(path.join(policies, `${tenant}.toml`), kv('key', 'get', `policy:${tenant}`, '--text'));
+  for (const other of tenants.filter((t) => !tenantId.test(t))) {
+    console.log(`note  ${JSON.stringify(`policy:${other}`)} names no tenant id (letters, digits, '-' and '_', at most 64): the worker never reads it`);
+  }
+  const keyOf = new Map();
+  tenants.filter((t) => tenantId.test(t)).forEach((tenant, i) => {
+    keyOf.set(`p${i}`, `policy:${tenant}`);
+    writeFileSync(path.join(policies, `p${i}.toml`), kv('key', 'get', `policy:${tenant}`, '--text'));
+  });
   // Without a policy of its own a tenant has the one built into the worker.
-  if (!tenants.includes('default')) copyFileSync(path.join(ROOT, 'policies/default.toml'), path.join(policies, 'default.toml'));
-  console.log(`checking what CONFIG KV (${where[0].slice(2)}) holds against this release: catalog ${names.includes('catalog') ? 'from KV' : 'built in'}, pricing ${names.includes('pricing') ? 'from KV' : 'built in'}, ${tenants.length} ${tenants.length === 1 ? 'policy' : 'policies'}`);
-  const check = spawnSync('cargo', ['run', '--quiet', '--locked', '--bin', 'costrouter', '--', 'policy', 'check', '--catalog', catalog, '--pricing', pricing, policies], { cwd: ROOT, env, encoding: 'utf8' });
+  if (!tenants.includes('default')) {
+    keyOf.set('default', 'policy:default (built in)');
+    copyFileSync(path.join(ROOT, 'policies/default.toml'), path.join(policies, 'default.toml'));
+  }
+  const read = keyOf.size - (keyOf.has('default') ? 1 : 0);
+  console.log(`checking what CONFIG KV (${where[0].slice(2)}) holds against this release: catalog ${names.includes('catalog') ? 'from KV' : 'built in'}, pricing ${names.includes('pricing') ? 'from KV' : 'built in'}, ${read} ${read === 1 ? 'policy' : 'policies'}`);
+  const check = spawnSync('cargo', ['run', '--quiet', '--locked', '--bin', 'costrouter', '--', 'policy', 'check', '--catalog', catalog, '--pricing', pricing, policies], { cwd: ROOT, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (check.error) console.error(`could not run costrouter policy check: ${check.error.message}`);
   // The files are temporary: name them as KV keys.
   const escaped = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const policyFile = new RegExp(`${escaped(policies + path.sep)}([A-Za-z0-9_-]+)\\.toml`, 'g');
-  const named = (text) => text.replace(policyFile, 'policy:$1').replaceAll(catalog, 'catalog').replaceAll(pricing, 'pricing');
+  const policyFile = new RegExp(`${escaped(policies + path.sep)}(p[0-9]+|default)\\.toml`, 'g');
+  const named = (text) => text.replace(policyFile, (_, file) => keyOf.get(file)).replaceAll(catalog, 'catalog').replaceAll(pricing, 'pricing');
   process.stdout.write(named(check.stdout ?? ''));
   process.stderr.write(named(check.stderr ?? ''));
   if (check.status !== 0) {
-    console.error('CONFIG KV holds configuration this release refuses: fix it (make seed-remote pushes the files, checked) before deploying, or every new isolate answers without it.');
+    console.error('CONFIG KV holds configuration that fails this release\'s check: what it refuses (an error naming a line or field) no new isolate would serve after a deploy, and a defect it serves with a warning; fix it (make seed-remote pushes the files, checked) before deploying.');
   }
   process.exitCode = check.status ?? 1;
 } finally {

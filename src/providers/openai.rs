@@ -116,7 +116,8 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
     for p in &quirks.drop_params {
         obj.remove(p);
     }
-    if quirks.thinking_switch {
+    // A client that sets `thinking` itself (DeepSeek's own switch) is sent it, and its effort, as written.
+    if quirks.thinking_switch && !obj.contains_key("thinking") {
         // Its thinking counts inside the cap (DeepSeek's `max_tokens` "including the COT part"):
         // a cap with no room for thinking beside an answer (a label capped at 50 tokens) goes
         // without thinking, as the Anthropic and Gemini adapters send it, or the thinking takes
@@ -125,7 +126,7 @@ fn apply_quirks(obj: &mut Map<String, Value>, quirks: &Quirks) -> Result<(), Api
         let no_room = cap.is_some_and(|cap| cap < 2 * super::ANSWER_ROOM_BESIDE_THINKING);
         if no_room || matches!(obj.get("reasoning_effort").and_then(Value::as_str), Some("none" | "minimal")) {
             obj.remove("reasoning_effort");
-            obj.entry("thinking").or_insert_with(|| json!({"type": "disabled"}));
+            obj.insert("thinking".into(), json!({"type": "disabled"}));
         }
     }
     for (p, allowed) in &quirks.allowed_values {
@@ -679,6 +680,10 @@ mod tests {
             chat_body(&req, "deepseek-v4-flash", deepseek, true).unwrap().get("thinking").cloned()
         };
         assert_eq!((capped(50), capped(2047), capped(2048)), (Some(json!({"type": "disabled"})), Some(json!({"type": "disabled"})), None));
+        // The client's own switch and effort go as written.
+        let own = request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"thinking":{"type":"enabled"},"reasoning_effort":"max","max_tokens":1500}"#);
+        let body = chat_body(&own, "deepseek-v4-flash", deepseek, true).unwrap();
+        assert_eq!((body["thinking"].clone(), body["reasoning_effort"].clone()), (json!({"type": "enabled"}), json!("max")));
         // OpenRouter's own fields would serve another model (`models`, `route`): dropped. Its
         // plugins and web search add paid work the catalog's price for this model does not cover,
         // and change the answer: refused by the deployment, so another candidate (or a 400 naming

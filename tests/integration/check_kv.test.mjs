@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ test('what KV holds is checked as this release loads it, and named by its key', 
   ({ status, out } = check());
   assert.notEqual(status, 0, out);
   assert.match(out, /providers\.local\.no_key: conflicts with key_secret/);
-  assert.match(out, /CONFIG KV holds configuration this release refuses/);
+  assert.match(out, /CONFIG KV holds configuration that fails this release's check/);
 
   // A sound catalog, and a tenant's policy this release refuses (a logprob bound above 0).
   put('catalog', JSON.stringify(catalog));
@@ -51,4 +51,17 @@ test('what KV holds is checked as this release loads it, and named by its key', 
   ({ status, out } = check());
   assert.equal(status, 0, out);
   assert.match(out, /ok {4}policy:acme \(1 rules\)/);
+  assert.match(out, /ok {4}policy:default \(built in\) \(1 rules\)/);
+});
+
+test('a key that names no tenant id is reported, never used as a file name', () => {
+  // Anyone who can write KV chooses key names: one must not reach outside the script's folder.
+  const outside = path.join(state, 'escaped');
+  put(`policy:${path.relative(path.join(tmpdir(), 'x', 'policies'), outside)}`, 'version = 1\nname = "x"\n[[rules]]\nname = "d"\nroute = { strategy = "requested" }\n');
+  put('policy:team/a', 'not toml at all');
+  const { status, out } = check();
+  assert.equal(status, 0, out);
+  assert.equal(existsSync(`${outside}.toml`), false, 'nothing written outside the temporary folder');
+  assert.match(out, /note {2}"policy:[^"]*escaped" names no tenant id/);
+  assert.match(out, /note {2}"policy:team\/a" names no tenant id/);
 });
