@@ -809,7 +809,9 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         // LiteLLM marks a model that can reason when asked; ours, one that reasons unasked (its
         // savings baselines keep reasoning tokens). Claude thinks only when a request asks for
         // it, but for the models that think by default (Sonnet 5, Fable 5).
-        supports_reasoning: flag(model, entry, "supports_reasoning")? && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model)),
+        supports_reasoning: flag(model, entry, "supports_reasoning")?
+            && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model))
+            && (!model.to_ascii_lowercase().contains("gemini") || crate::providers::gemini::thinks_unasked(&model.to_ascii_lowercase())),
         default_reasoning_effort: reasoning_effort(model, entry)?,
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
@@ -1239,6 +1241,11 @@ mod tests {
         let embeddings = PriceTable::from_json(r#"{"text-embedding-3-small":{"input_cost_per_token":2e-08,"litellm_provider":"openai","mode":"embedding"}}"#).unwrap();
         assert_eq!(embeddings.get("text-embedding-3-small").unwrap().cost(&usage(1_000_000, 0, 0, 0, 0), false).total.to_string(), "0.02");
         assert!(!t.get("claude-haiku-4-5").unwrap().supports_reasoning);
+        // Gemini 2.5 Flash-Lite, like Claude, thinks only when asked (sent a budget); 2.5 Flash unasked.
+        let gemini = PriceTable::from_json(r#"{"gemini/gemini-2.5-flash-lite":{"input_cost_per_token":1e-07,"output_cost_per_token":4e-07,"litellm_provider":"gemini","supports_reasoning":true},
+            "gemini/gemini-2.5-flash":{"input_cost_per_token":3e-07,"output_cost_per_token":2.5e-06,"litellm_provider":"gemini","supports_reasoning":true}}"#).unwrap();
+        assert!(!gemini.get("gemini/gemini-2.5-flash-lite").unwrap().supports_reasoning);
+        assert!(gemini.get("gemini/gemini-2.5-flash").unwrap().supports_reasoning);
         assert!(t.get("claude-sonnet-5").unwrap().supports_reasoning, "Sonnet 5 thinks unasked");
         assert!(t.get("o4-mini").unwrap().supports_reasoning);
     }
