@@ -274,7 +274,8 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
         Some(score) => format!("semantic cache hit (similarity {score:.3}): answered by {} on {} {age} s ago for a question with the same meaning; no provider call", answer.model, answer.provider),
         None => format!("exact cache hit: answered by {} on {} {age} s ago; no provider call", answer.model, answer.provider),
     };
-    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, None, UsageBasis::Reported, &Default::default(), rc.sent_unix(), "", None, None);
+    // No tokens used: the stream's trailer says so, as the completion's `usage` does (below).
+    let mut receipt = Receipt::priced(&rc.request_id, "cache", &answer.model, &decision.route, &reason, Some(Usage::default()), UsageBasis::Reported, &Default::default(), rc.sent_unix(), "", None, None);
     receipt.cache = hit.outcome.into();
     receipt.demo = answer.demo;
     // Nothing was called for the answer; finding it may have cost a provider embedding.
@@ -291,9 +292,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
 
 /// Counts the request against the per-minute limits and reserves its most expensive outcome
 /// against the budgets; on a budget whose policy is to downgrade, narrows the route to its
-/// cheapest model and tries once more.
-#[allow(clippy::too_many_arguments)]
-/// `input`: what the route was planned with, for a downgrade to choose by.
+/// cheapest model (chosen with `input`, what the route was planned with) and tries once more.
 async fn admit(rc: &RequestContext, stub: &super::crossings::ObjectStub, principal: &Principal, cfg: &RouterConfig, chat: &ChatRequest, input: &PlanInput<'_>, mut decision: RouteDecision) -> Result<RouteDecision, ApiError> {
     let now = now_unix();
     let tokens = input.facts.prompt_tokens.saturating_add(chat.max_output_tokens().unwrap_or(0).saturating_mul(chat.choices()));

@@ -113,6 +113,9 @@ test('a cached answer replays as a stream, and a streamed answer is cached once 
   assert.equal(replay.data.at(-1), '[DONE]');
   assert.equal(replay.data.at(-2).usage.total_tokens, 0, 'the usage chunk the client asked for is an object');
   assert.ok(replay.comments.some((c) => c.includes('"cache":"hit-exact"')));
+  // The cost trailer says no tokens were used, as the usage chunk does (it said `usage: null`).
+  const trailer = JSON.parse(replay.comments.find((c) => c.startsWith('costrouter ')).slice('costrouter '.length));
+  assert.deepEqual([trailer.usage?.total_tokens, trailer.usage_basis, trailer.cost_usd], [0, 'reported', '0']);
 
   const streamed = fresh({ stream: true });
   const before = chats();
