@@ -875,6 +875,17 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_cut_off_before_its_usage_is_estimated_at_the_tier_it_said() {
+        // Every chunk names the tier; the usage chunk, which would carry it too, never came.
+        let mut session = crate::stream::StreamSession::new(Box::new(OpenAiStream::new("openai")), true, 100, 40);
+        session.push(concat!(r#"data: {"id":"c","object":"chat.completion.chunk","created":5,"model":"o4-mini","service_tier":"flex","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#, "\n\n").as_bytes());
+        let (_, outcome) = session.finish();
+        assert!(!outcome.complete && outcome.usage.is_none(), "{outcome:?}");
+        let (usage, basis) = outcome.billed_usage();
+        assert_eq!((usage.input_tokens, usage.output_tokens, usage.service_tier, basis), (40, 2, ServiceTier::Flex, crate::receipt::UsageBasis::Estimated));
+    }
+
+    #[test]
     fn stream_keeps_the_billed_usage_report_as_sent() {
         let ev = |d: &str| SseEvent { event: String::new(), data: d.to_string() };
         // Mistral sends cumulative usage on chunks that also carry choices: the last one is billed.
