@@ -825,6 +825,7 @@ mod tests {
     fn type_errors_name_the_field() {
         let e = parse(r#"{"model":"m","messages":[{"role":"user","content":5}]}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages[0].content"));
+        assert_eq!(e.message, "Invalid value for 'messages[0].content': invalid type: integer `5`, expected a string or an array of content parts.");
         let e = parse(r#"{"model":"m","messages":[{"role":"wizard","content":"x"}]}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("messages[0].role"));
         let e = parse(r#"{"model":"m","messages":[],"temperature":"hot"}"#).unwrap_err();
@@ -855,6 +856,76 @@ mod tests {
             assert_eq!(e.status, 400, "{body}");
             assert_eq!(e.param.as_deref(), Some(param), "{body}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn a_refusal_part_is_part_of_the_turns_text() {
+        // An assistant turn sent back in parts: the refusal is what the model said, and the
+        // prompt estimate for a model without a tokenizer counts it with the text.
+        let r = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":[{"type":"text","text":"Sure."},{"type":"refusal","refusal":"I can't help with that."}]},{"role":"user","content":"y"}]}"#).unwrap();
+        assert_eq!(r.messages[1].content.as_ref().unwrap().text(), "Sure.\nI can't help with that.");
+    }
+
+    #[test]
+    fn a_tool_call_sent_back_without_a_type_goes_on_as_a_function_call() {
+        // OpenAI's schema requires `type` on a call in the history: the field defaults as its answers have it.
+        let r = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","function":{"name":"f","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"1"}]}"#).unwrap();
+        assert_eq!(serde_json::to_value(&r).unwrap()["messages"][1]["tool_calls"][0], serde_json::json!({"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}));
+    }
+
+    #[test]
+    fn a_call_of_a_custom_tool_needs_its_type_and_its_custom_object() {
+        // Either half alone is no call anything can serve: refused as a call without a function.
+        for call in [r#"{"id":"c1","type":"custom","name":"code_exec","input":"print(1)"}"#, r#"{"id":"c1","type":"function","custom":{"name":"code_exec","input":"print(1)"}}"#] {
+            let e = parse(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}},{{"role":"assistant","content":null,"tool_calls":[{call}]}}]}}"#)).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some("messages[1].tool_calls[0].function"), "{call}");
+        }
+    }
+
+    #[test]
+    fn a_request_may_hold_up_to_max_messages() {
+        let with = |n: usize| {
+            let messages = vec![r#"{"role":"user","content":"x"}"#; n].join(",");
+            parse(&format!(r#"{{"model":"m","messages":[{messages}]}}"#))
+        };
+        assert_eq!(with(MAX_MESSAGES).unwrap().messages.len(), MAX_MESSAGES);
+        assert_eq!(with(MAX_MESSAGES + 1).unwrap_err().param.as_deref(), Some("messages"));
+    }
+
+    #[test]
+    fn each_limit_takes_its_maximum_and_refuses_one_more() {
+        let with = |field: &str, value: String| parse(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],"{field}":{value}}}"#));
+        let function = |i: usize| format!(r#"{{"type":"function","function":{{"name":"f{i}"}}}}"#);
+        let tools = |n: usize| format!("[{}]", (0..n).map(function).collect::<Vec<_>>().join(","));
+        let stops = |n: usize| serde_json::to_string(&vec!["END"; n]).unwrap();
+        for (field, at_most, one_more) in [
+            ("n", MAX_N.to_string(), (MAX_N + 1).to_string()),
+            ("max_tokens", MAX_OUTPUT_TOKENS.to_string(), (MAX_OUTPUT_TOKENS + 1).to_string()),
+            ("max_completion_tokens", MAX_OUTPUT_TOKENS.to_string(), (MAX_OUTPUT_TOKENS + 1).to_string()),
+            ("top_logprobs", "20".into(), "21".into()),
+            ("stop", stops(MAX_STOP_SEQUENCES), stops(MAX_STOP_SEQUENCES + 1)),
+            ("tools", tools(MAX_TOOLS), tools(MAX_TOOLS + 1)),
+        ] {
+            assert!(with(field, at_most).is_ok(), "{field}");
+            assert_eq!(with(field, one_more).unwrap_err().param.as_deref(), Some(field), "{field}");
+        }
+    }
+
+    #[test]
+    fn the_budget_holds_one_answer_unless_the_client_asks_for_n() {
+        let with = |n: &str| parse(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{n}}}"#)).unwrap().choices();
+        assert_eq!((with(""), with(r#","n":null"#), with(r#","n":3"#)), (1, 1, 3));
+    }
+
+    #[test]
+    fn the_end_user_named_is_attributed_and_providers_get_it_scoped_to_the_tenant() {
+        let mut r = parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}],"safety_identifier":"ana@example.com"}"#).unwrap();
+        assert_eq!(r.end_user(), Some("ana@example.com"));
+        assert_eq!(parse(r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#).unwrap().end_user(), None);
+        r.scope_end_user_for_provider("acme");
+        let sent = serde_json::to_value(&r).unwrap();
+        assert_eq!(sent["safety_identifier"], crate::api::end_user::provider_id("acme", "ana@example.com"));
     }
 
     #[test]
