@@ -65,16 +65,16 @@ test: test-tools deploy-check test-unit bench-check test-integration load-check 
 dev: tools build/index.js
 	bash scripts/dev.sh
 
-# Pushes kv-seed/ to the KV namespaces of your Cloudflare account (see README: Deploy).
-# Policies are checked as the worker will load them before anything is pushed: an invalid
-# default.toml would otherwise reach every tenant without a policy of its own. Only the files
-# pushed are checked: the sample example.toml stays behind (seed-kv.mjs), so a catalog without
-# a model it names must not stop the seeding.
 # What your account's CONFIG KV holds now, checked against this release: run before deploying an
 # upgrade (scripts/check-kv.mjs says why).
 check-remote: tools
 	node scripts/check-kv.mjs --remote
 
+# Pushes kv-seed/ to the KV namespaces of your Cloudflare account (see README: Deploy).
+# Policies are checked as the worker will load them before anything is pushed: an invalid
+# default.toml would otherwise reach every tenant without a policy of its own. Only the files
+# pushed are checked: the sample example.toml stays behind (seed-kv.mjs), so a catalog without
+# a model it names must not stop the seeding.
 seed-remote: tools
 	cargo run --quiet --locked --bin costrouter -- policy check --except example.toml policies
 	node scripts/seed-kv.mjs --remote

@@ -90,11 +90,11 @@ pub struct Quirks {
     /// of open-weight models refuse (DeepSeek) or whose chat templates do not know it.
     #[serde(default)]
     pub developer_as_system: bool,
-    /// The host turns thinking on and off with `thinking: {"type": "enabled" | "disabled"}`, and
-    /// its `reasoning_effort` has no value below thinking (DeepSeek V4 thinks unasked, takes
-    /// `high` and `max`, mapping `low` / `medium` and `xhigh` onto them, and knows no `none`): a
-    /// request asking for `none` or `minimal` goes with thinking disabled and no effort, as the
-    /// planner estimated it (no reasoning). Set by the `deepseek` preset.
+    /// The host turns thinking on and off with `thinking: {"type": "enabled" | "disabled"}` and
+    /// knows no `reasoning_effort` `none` (DeepSeek V4 thinks unasked, at `high`, and takes `low`,
+    /// `high` and `max`): a request asking for `none`, or `minimal`, which the planner estimates
+    /// as no reasoning, goes with thinking disabled and no effort, as does one whose cap leaves
+    /// no room to think beside an answer. Set by the `deepseek` preset.
     #[serde(default)]
     pub thinking_switch: bool,
     /// The tool-call ids the host accepts; others are rewritten to fit.

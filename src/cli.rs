@@ -488,7 +488,7 @@ impl AuditReport {
         }
         if self.reasoning_estimated > 0 {
             s.push_str(&format!(
-                "a call routed from a model that does not reason to one that reasons unasked is priced with {} expected reasoning tokens, the router's estimate ({} calls)\n",
+                "a call routed from a model that does not reason unasked to one that does is priced with the reasoning tokens the router expects of it ({} unasked, more where its row's default effort is higher) ({} calls)\n",
                 crate::routing::plan::expected_reasoning_tokens(None),
                 self.reasoning_estimated
             ));
@@ -720,7 +720,7 @@ mod tests {
         assert_eq!(j["total"]["actual_usd"], "0.0055");
         assert_eq!(j["total"]["routed_usd"], "0.01122");
         assert_eq!(j["total"]["savings_usd"], "-0.00572");
-        assert!(report.to_table().contains("priced with 2000 expected reasoning tokens, the router's estimate (1 calls)"), "{}", report.to_table());
+        assert!(report.to_table().contains("priced with the reasoning tokens the router expects of it (2000 unasked, more where its row's default effort is higher) (1 calls)"), "{}", report.to_table());
         // A logged model that reasons already wrote its reasoning into its output: nothing added.
         let report = audit(concat!(r#"{"model":"o4-mini","input_tokens":1000,"output_tokens":2300}"#, "\n"), &policy, &catalog, &prices).unwrap();
         assert_eq!(report.to_json()["total"]["routed_usd"], "0.01122");

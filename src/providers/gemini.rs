@@ -357,7 +357,6 @@ fn needs_thought_signature(model: &str) -> bool {
     major_version(model).is_some_and(|v| v >= 3)
 }
 
-/// What follows `gemini-` in a model's name (`2.5-flash`), or "" for another family.
 /// Whether a Gemini `model` (a LiteLLM key such as `gemini/gemini-2.5-flash-lite` too) thinks
 /// when a request does not ask it to: 2.5 Flash and Pro and Gemini 3 do; 2.5 Flash-Lite thinks
 /// only when sent a budget (see [`thinking_config`]).
@@ -366,6 +365,7 @@ pub fn thinks_unasked(model: &str) -> bool {
     !(name.starts_with("2.5") && name.contains("lite"))
 }
 
+/// What follows `gemini-` in a model's name (`2.5-flash`), or "" for another family.
 fn version(model: &str) -> &str {
     model.trim_start_matches("models/").strip_prefix("gemini-").unwrap_or("")
 }
