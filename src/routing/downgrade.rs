@@ -93,6 +93,9 @@ mod tests {
         // tiny, then gpt-4o-mini on both its deployments (3 candidates, 3 cents): haiku's would be a fourth.
         assert_eq!(served(&d), ["tiny@openai", "gpt-4o-mini@openai", "gpt-4o-mini@azure-eu"]);
         assert_eq!((d.route.as_str(), d.requested.as_str(), d.baseline_price_key.as_deref()), ("downgrade", "gpt-4o", Some("gpt-4o")));
+        // A cascade's downgrade is a fallback chain: its cheap models' answers are not judged.
+        let cascade = RouteDecision { cascade: Some(crate::routing::CascadeSettings { min_logprob: None, buffer_streams: false }), route: "cascade".into(), ..requested("gpt-4o") };
+        assert_eq!(downgrade(&plan, &cascade, room("0.03"), &cent_each).unwrap().cascade, None);
         assert_eq!(served(&downgrade(&plan, &requested("gpt-4o"), room("0.02"), &cent_each).unwrap()), ["tiny@openai"], "mini's two deployments do not fit beside tiny");
         assert_eq!(served(&downgrade(&plan, &requested("gpt-4o"), room("1"), &cent_each).unwrap()).len(), 4, "at most three models: tiny, mini (two), haiku");
     }
