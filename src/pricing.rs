@@ -1209,6 +1209,10 @@ mod tests {
         assert!(t.get("claude-sonnet-latest").is_some());
         assert!(t.get("gone-latest").is_none() && t.get("fallback_generalizations").is_none());
         assert_eq!(t.models.len(), 3);
+        // An entry with a price of this router's format is a row, read (and here refused for its
+        // missing input price), not metadata skipped.
+        let priced_ours = PriceTable::from_json(r#"{"m":{"output":1}}"#).unwrap_err();
+        assert!(priced_ours.to_string().contains(r#"model "m""#), "{priced_ours}");
         // In this router's own format neither is a field it knows.
         let ours = PriceTable::from_json(r#"{"version":1,"models":{"m":{"alias_of":"n"}}}"#).unwrap_err();
         assert!(ours.to_string().contains(r#"field "alias_of": unknown field"#), "{ours}");
@@ -1286,6 +1290,7 @@ mod tests {
         refused(r#"{"input":0.15,"windows":[{"weekdays":[6],"hours_utc":"00:00-00:00"},{"weekdays":[8],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[1].weekdays\": must be ISO weekdays");
         refused(r#"{"input":0.15,"windows":[{"weekdays":[],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[0].weekdays\": is required");
         refused(r#"{"input":0.15,"windows":[{"weekdays":[1]}]}"#, "\"off_peak.windows[0].hours_utc\": is required");
+        refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":[]}]}"#, "\"off_peak.windows[0].hours_utc\": is required");
         refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["10:00-24:00"]}]}"#, "\"off_peak.windows[0].hours_utc\": \"10:00-24:00\" is not a span \"HH:MM-HH:MM\" of hours 00-23");
         refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["1:00-02:00"]}]}"#, "\"1:00-02:00\" is not a span");
         refused(r#"{"input":0.15,"windows":[{"weekdays":[1],"hours_utc":["10:00"]}]}"#, "\"10:00\" is not a span");
