@@ -121,7 +121,7 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tok
         Ok(None) => return Ok(0),
         Err(release) => {
             if !release.released.is_empty() {
-                spend::call(&stub, "/alerts/ack", Some(serde_json::to_value(&release).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
+                acknowledge(&stub, &release).await?;
             }
             return Ok(0);
         }
@@ -168,8 +168,14 @@ pub async fn evaluate_and_deliver(env: &Env, tenant: &str, now: i64, slots: &tok
         results.add(outcome);
     }
     let delivered = results.delivered.len();
-    spend::call(&stub, "/alerts/ack", Some(serde_json::to_value(&results).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
+    acknowledge(&stub, &results).await?;
     Ok(delivered)
+}
+
+/// Tells the tenant's ledger what the run did with the deliveries it handed over.
+async fn acknowledge(ledger: &super::crossings::ObjectStub, report: &DeliveryReport) -> Result<(), ApiError> {
+    spend::call(ledger, "/alerts/ack", Some(serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))?)).await?;
+    Ok(())
 }
 
 /// One destination's deliveries, one at a time in their queued order (a resolve must not
