@@ -27,6 +27,11 @@ const DAY: i64 = 86_400;
 
 /// Days since 1970-01-01 → (year, month 1-12, day 1-31), proleptic Gregorian (Howard Hinnant's
 /// `civil_from_days`).
+/// The ISO weekday, 1 (Monday) to 7 (Sunday), of the day `days` after 1970-01-01, a Thursday.
+pub fn iso_weekday(days: i64) -> i64 {
+    (days + 3).rem_euclid(7) + 1
+}
+
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -58,8 +63,7 @@ impl Window {
         match self {
             Window::Daily => (today * DAY, (today + 1) * DAY),
             Window::Weekly => {
-                // 1970-01-01 was a Thursday (ISO weekday 4).
-                let weekday = (today + 3).rem_euclid(7) + 1;
+                let weekday = iso_weekday(today);
                 let reset = reset_day.clamp(1, 7) as i64;
                 let start = today - (weekday - reset).rem_euclid(7);
                 (start * DAY, (start + 7) * DAY)

@@ -83,8 +83,7 @@ pub struct Window {
 
 impl OffPeak {
     fn covers(&self, unix_secs: i64) -> bool {
-        // 1970-01-01 was a Thursday (ISO weekday 4).
-        let weekday = ((unix_secs.div_euclid(86_400) + 3).rem_euclid(7) + 1) as u8;
+        let weekday = crate::budget::iso_weekday(unix_secs.div_euclid(86_400)) as u8;
         let minute = (unix_secs.rem_euclid(86_400) / 60) as u16;
         self.windows.iter().any(|w| w.weekdays.contains(&weekday) && w.minutes.iter().any(|&(from, to)| (from..to).contains(&minute)))
     }
