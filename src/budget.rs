@@ -955,7 +955,7 @@ pub fn cap_without_request(adapter_output_cap: Option<u64>, model_cap: Option<u6
 fn worst_case_tokens(p: &crate::pricing::ModelPrice, prompt: &crate::tokens::PromptBound, output_cap: Option<u64>, choices: u64, adapter_output_cap: Option<u64>) -> (u64, u64) {
     // No cap anywhere: the answer can fill the window (the prompt is at least empty).
     let per_choice = output_cap.or_else(|| cap_without_request(adapter_output_cap, p.max_output_tokens)).or(p.context_window).unwrap_or(DEFAULT_OUTPUT_CAP);
-    (prompt.for_model(p.context_window, p.max_image_tokens), per_choice.saturating_mul(choices.max(1)))
+    (prompt.for_model(p.prompt_limit(), p.max_image_tokens), per_choice.saturating_mul(choices.max(1)))
 }
 
 /// What a call cancelled before its whole answer came is charged (the client left, or the answer
@@ -1223,6 +1223,9 @@ mod tests {
         // A file may fill the window: 200,000 × 3 + 100 × 15.
         let pdf = PromptBound { text_tokens: 50, has_file_or_audio: true, media_bytes: 400, ..PromptBound::default() };
         assert_eq!(max_cost(&claude, &prices, &pdf, Some(100), 1, ServiceTier::Standard, &anthropic_default).to_string(), "0.6015");
+        // Where the prompt has its own limit it fills that, not the window: 272,000 × 1 + 100 × 2.
+        let limited = crate::pricing::PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2,"context_window":400000,"max_input_tokens":272000}}}"#).unwrap();
+        assert_eq!(max_cost(&decision(cand("openai", "m")), &limited, &pdf, Some(100), 1, ServiceTier::Standard, &no_adapter_cap).to_string(), "0.2722");
         // A request that asks for priority is held at its rates: 4000 × 4.25 + 100 × 17.
         let tiered = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"service_tiers":{"priority":{"input":4.25,"output":17}}}}}"#).unwrap();
         assert_eq!(max_cost(&decision(cand("openai", "gpt-4o")), &tiered, &PromptBound::text(4000), Some(100), 1, ServiceTier::Priority, &no_adapter_cap).to_string(), "0.0187");

@@ -96,7 +96,14 @@ pub struct ModelPrice {
     pub tiers: Vec<Tier>,
     /// Batch API discount in parts per million of the price (0.5 → 500_000).
     pub batch_discount_ppm: u32,
+    /// The most tokens of prompt and output together (`max_tokens` counts against it, as
+    /// OpenAI, Anthropic and DeepSeek check it).
     pub context_window: Option<u64>,
+    /// The most tokens of prompt alone, where a provider limits it apart from the window: gpt-5.4
+    /// mini takes 272,000 of its 400,000 as prompt, Gemini 1,048,576 of prompt beside 65,536 of
+    /// output. Read from our format only: LiteLLM's `max_input_tokens` is also its whole window
+    /// for the models that have one (gpt-4o: 128,000), so it stays read as `context_window`.
+    pub max_input_tokens: Option<u64>,
     pub max_output_tokens: Option<u64>,
     /// Price per output token when the model reasons; most providers bill reasoning as output.
     pub reasoning: Option<Usd>,
@@ -364,10 +371,22 @@ impl ModelPrice {
         }
     }
 
-    /// Why this model cannot take a request needing `window_tokens` (prompt plus the output
-    /// expected) whose client caps the output at `max_output`, if it cannot: its provider would
+    /// The most prompt tokens the provider takes: its prompt limit or its whole window, the lower.
+    pub fn prompt_limit(&self) -> Option<u64> {
+        match (self.max_input_tokens, self.context_window) {
+            (Some(prompt), Some(window)) => Some(prompt.min(window)),
+            (prompt, window) => prompt.or(window),
+        }
+    }
+
+    /// Why this model cannot take a prompt of `prompt_tokens` with `output_tokens` of output
+    /// expected, whose client caps the output at `max_output`, if it cannot: its provider would
     /// refuse the request with a 400, which ends a fallback chain.
-    pub fn cannot_take(&self, window_tokens: u64, max_output: Option<u64>) -> Option<String> {
+    pub fn cannot_take(&self, prompt_tokens: u64, output_tokens: u64, max_output: Option<u64>) -> Option<String> {
+        if let Some(limit) = self.max_input_tokens.filter(|&l| prompt_tokens > l) {
+            return Some(format!("takes at most {limit} prompt tokens < {prompt_tokens}"));
+        }
+        let window_tokens = prompt_tokens.saturating_add(output_tokens);
         if let Some(window) = self.context_window.filter(|&w| window_tokens > w) {
             return Some(format!("window {window} < {window_tokens} tokens"));
         }
@@ -492,7 +511,7 @@ const NATIVE_ONLY_FIELDS: &[&str] = &[
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "mode",
+    "context_window", "max_input_tokens", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "mode",
 ];
 
 /// The prices a tier (`tiers[i]`, beside its [`BAND_FIELDS`]) or a service tier may set.
@@ -589,6 +608,12 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         }
     }
     let reasoning = number(model, entry, "reasoning")?.map(|v| per_million(model, "reasoning", v)).transpose()?;
+    let (context_window, max_input_tokens) = (count(model, entry, "context_window")?, count(model, entry, "max_input_tokens")?);
+    if let (Some(window), Some(prompt)) = (context_window, max_input_tokens) {
+        if prompt > window {
+            return Err(field_err(model, "max_input_tokens", format!("{prompt} is above context_window {window}, which holds the prompt too")));
+        }
+    }
     let off_peak = match entry.get("off_peak") {
         // Off-peak rates replace the base band's: which of a band's or a processing tier's prices
         // they would replace no provider has said.
@@ -609,7 +634,8 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         base,
         tiers,
         batch_discount_ppm: discount_ppm(model, "batch_discount", number(model, entry, "batch_discount")?)?,
-        context_window: count(model, entry, "context_window")?,
+        context_window,
+        max_input_tokens,
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning,
         max_image_tokens: count(model, entry, "max_image_tokens")?,
@@ -802,6 +828,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         tiers: bands,
         batch_discount_ppm,
         context_window: count(model, entry, "max_input_tokens")?,
+        max_input_tokens: None,
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning: per_token("output_cost_per_reasoning_token")?,
         max_image_tokens: None,
@@ -1399,9 +1426,28 @@ mod tests {
     fn a_cap_equal_to_the_models_output_limit_fits() {
         let t = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2,"context_window":1000,"max_output_tokens":100}}}"#).unwrap();
         let m = t.get("m").unwrap();
-        assert_eq!(m.cannot_take(1000, Some(100)), None);
-        assert!(m.cannot_take(1000, Some(101)).is_some());
-        assert!(m.cannot_take(1001, None).is_some());
+        assert_eq!(m.cannot_take(900, 100, Some(100)), None);
+        assert!(m.cannot_take(899, 101, Some(101)).is_some());
+        assert!(m.cannot_take(1000, 1, None).is_some());
+    }
+
+    #[test]
+    fn a_prompt_limit_holds_the_prompt_and_the_window_both() {
+        let t = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2,"context_window":400,"max_input_tokens":272,"max_output_tokens":128},"g":{"input":1,"output":2,"max_input_tokens":1000}}}"#).unwrap();
+        let m = t.get("m").unwrap();
+        assert_eq!(m.cannot_take(272, 128, Some(128)), None);
+        assert_eq!(m.cannot_take(273, 1, None).as_deref(), Some("takes at most 272 prompt tokens < 273"));
+        assert_eq!(m.prompt_limit(), Some(272));
+        // Without a window, the output is held by its own cap alone.
+        let g = t.get("g").unwrap();
+        assert_eq!(g.cannot_take(1000, 50_000, None), None);
+        assert!(g.cannot_take(1001, 1, None).is_some());
+        assert_eq!(t.get("g").unwrap().prompt_limit(), Some(1000));
+        let e = PriceTable::from_json(r#"{"version":1,"models":{"m":{"input":1,"output":2,"context_window":400,"max_input_tokens":401}}}"#).unwrap_err().to_string();
+        assert!(e.contains("max_input_tokens") && e.contains("401 is above context_window 400"), "{e}");
+        // LiteLLM's max_input_tokens is its whole window for the models that have one (gpt-4o).
+        let l = PriceTable::from_json(r#"{"gpt-4o":{"input_cost_per_token":2.5e-6,"output_cost_per_token":1e-5,"max_input_tokens":128000,"max_output_tokens":16384}}"#).unwrap();
+        assert_eq!((l.get("gpt-4o").unwrap().context_window, l.get("gpt-4o").unwrap().max_input_tokens), (Some(128_000), None));
     }
 
     #[test]

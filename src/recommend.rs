@@ -114,7 +114,7 @@ fn monthly(window: Usd, window_days: f64) -> Usd {
 fn passed_over(price: &crate::pricing::ModelPrice, requests: u64, input_tokens: u64, capped_requests: u64, cap_sum: u64) -> bool {
     let prompt = input_tokens / requests.max(1);
     let cap = (capped_requests > 0).then(|| cap_sum.div_ceil(capped_requests));
-    price.cannot_take(prompt.saturating_add(cap.unwrap_or(1)), cap).is_some()
+    price.cannot_take(prompt, cap.unwrap_or(1), cap).is_some()
 }
 
 fn pct(part: u64, whole: u64) -> f64 {

@@ -59,6 +59,7 @@ fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Optio
             "mode": model.mode,
             "providers": providers,
             "context_window": cfg.prices.get(&model.price_key).and_then(|p| p.context_window),
+            "max_input_tokens": cfg.prices.get(&model.price_key).and_then(|p| p.max_input_tokens),
         }
     }))
 }

@@ -89,7 +89,7 @@ pub fn adapter_output_cap_misfit(prices: &PriceTable, price_key: &str, adapter_o
         return None;
     }
     let cap = adapter_output_cap?;
-    prices.get(price_key)?.cannot_take(prompt_tokens.saturating_add(cap), Some(cap))
+    prices.get(price_key)?.cannot_take(prompt_tokens, cap, Some(cap))
 }
 
 /// What keeps a user on one arm of a split: the tenant and user, so one tenant's `user` ids
@@ -166,15 +166,17 @@ pub fn expected_reasoning_tokens(reasoning_effort: Option<&str>) -> u64 {
     }
 }
 
-/// Why the deployment priced `price_key` cannot take a request that needs `needed` tokens of its
-/// window, by that row, if it cannot; and whether the output asked for is what to change (the
+/// Why the deployment priced `price_key` cannot take the request's prompt and the output it asks
+/// for (without a cap, the provider writes into whatever room is left, as OpenAI does: one
+/// token), by that row, if it cannot; and whether the output asked for is what to change (the
 /// client's `max_tokens` is past what it writes, or the prompt fits and only the output overruns
 /// the window), else the prompt itself is too long.
-fn size_misfit(input: &PlanInput, price_key: &str, needed: u64) -> Option<(String, bool)> {
+fn size_misfit(input: &PlanInput, price_key: &str) -> Option<(String, bool)> {
     let price = input.prices.get(price_key)?;
-    let why = price.cannot_take(needed, input.requested_output_tokens)?;
-    let output_to_change = input.requested_output_tokens.is_some() && price.context_window.is_none_or(|w| input.facts.prompt_tokens < w);
-    Some((why, output_to_change))
+    let prompt = input.facts.prompt_tokens;
+    let why = price.cannot_take(prompt, input.requested_output_tokens.unwrap_or(1), input.requested_output_tokens)?;
+    let prompt_fits = price.context_window.is_none_or(|w| prompt < w) && price.max_input_tokens.is_none_or(|l| prompt <= l);
+    Some((why, input.requested_output_tokens.is_some() && prompt_fits))
 }
 
 pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &PlanInput) -> Result<RouteDecision, ApiError> {
@@ -209,9 +211,6 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
     };
     let mut notes: Vec<String> = Vec::new();
     let mut models: Vec<(&crate::catalog::ModelEntry, Option<crate::money::Usd>)> = Vec::new();
-    // What must fit the window: the prompt and the output the client asked for. Without a cap
-    // the provider writes into whatever room is left, as OpenAI does.
-    let needed = input.facts.prompt_tokens.saturating_add(input.requested_output_tokens.unwrap_or(1));
     // Candidates passed over for the request's size (a prompt over the window, an output over
     // the cap) and for anything a later request could find different (no key, a region): if
     // only size stood in the way, the client has a request to change (a 400), not an outage to
@@ -237,7 +236,7 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
         // Each deployment by its own pricing row (an Azure deployment may hold less than the
         // model's): a model none of whose deployments can take the request is passed over here,
         // a deployment that cannot beside one that can below.
-        let misfits: Option<Vec<(String, bool)>> = model.deployments.iter().map(|d| size_misfit(input, model.price_key_of(d), needed)).collect();
+        let misfits: Option<Vec<(String, bool)>> = model.deployments.iter().map(|d| size_misfit(input, model.price_key_of(d))).collect();
         if let Some(misfits) = misfits {
             if misfits.iter().any(|(_, output_to_change)| *output_to_change) {
                 too_much_output += 1;
@@ -289,7 +288,7 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
                 }
                 continue;
             }
-            if let Some((why, output_to_change)) = size_misfit(input, model.price_key_of(d), needed) {
+            if let Some((why, output_to_change)) = size_misfit(input, model.price_key_of(d)) {
                 notes.push(format!("{} on {} {why}", model.name, d.provider));
                 misfits += 1;
                 output_misfits += usize::from(output_to_change);
@@ -1044,6 +1043,41 @@ route = { strategy = "requested" }
         assert_eq!(e.code, "context_length_exceeded", "{}", e.message);
         assert!(e.message.contains("gpt-4.1 on azure-eu window 128000 < 1100001 tokens; gpt-4.1 on openai window 1047576 < 1100001 tokens"), "{}", e.message);
         let e = run(&anywhere, 1_040_000, Some(20_000)).unwrap_err();
+        assert_eq!((e.code, e.param.as_deref()), ("invalid_value", Some("max_tokens")), "{}", e.message);
+    }
+
+    #[test]
+    fn a_prompt_limit_apart_from_the_window_holds_the_prompt_alone() {
+        // gpt-5.4 mini takes 272k of prompt in a 400k window; Gemini 1,048,576 of prompt beside
+        // 65,536 of output, with no window over both.
+        let cat = Catalog::from_json(
+            r#"{"version":1,"providers":{"openai":{"preset":"openai"},"gemini":{"kind":"gemini","base_url":"https://generativelanguage.googleapis.com/v1beta","key_secret":"G"}},
+              "models":{"mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-5.4-mini"}]},
+                        "flash":{"deployments":[{"provider":"gemini","upstream_model":"gemini-2.5-flash"}]}}}"#,
+        )
+        .unwrap();
+        let prices = PriceTable::from_json(
+            r#"{"models":{"mini":{"input":0.75,"output":4.5,"context_window":400000,"max_input_tokens":272000,"max_output_tokens":128000},
+               "flash":{"input":0.3,"output":2.5,"max_input_tokens":1048576,"max_output_tokens":65536}}}"#,
+        )
+        .unwrap();
+        let policy = |model: &str| Policy::from_toml("t.toml", &format!("version = 1\nname = \"p\"\n[[rules]]\nname = \"f\"\nroute = {{ strategy = \"fallback\", candidates = [\"{model}\"] }}\n"), &cat).unwrap();
+        let run = |model: &str, prompt_tokens: u64, max_tokens: Option<u64>| {
+            let facts = Facts { model: model.into(), prompt_tokens, ..Facts::default() };
+            plan(&policy(model), &PlanInput { requested_output_tokens: max_tokens, ..input(&cat, &prices, &facts) })
+        };
+        // Prompt and output past 272k together, each within its own limit: taken.
+        assert_eq!(route(run("mini", 250_000, Some(100_000)).unwrap()).candidates[0].model, "mini");
+        assert_eq!(route(run("flash", 1_040_000, Some(60_000)).unwrap()).candidates[0].model, "flash");
+        // The prompt alone past its limit: too long, whatever the cap.
+        let e = run("mini", 280_000, Some(1_000)).unwrap_err();
+        assert_eq!(e.code, "context_length_exceeded", "{}", e.message);
+        assert!(e.message.contains("mini takes at most 272000 prompt tokens < 280000"), "{}", e.message);
+        let e = run("flash", 1_050_000, None).unwrap_err();
+        assert_eq!(e.code, "context_length_exceeded", "{}", e.message);
+        // At both limits at once it fits the window exactly; one more output token is a cap to change.
+        assert_eq!(route(run("mini", 272_000, Some(128_000)).unwrap()).candidates[0].model, "mini");
+        let e = run("mini", 272_000, Some(128_001)).unwrap_err();
         assert_eq!((e.code, e.param.as_deref()), ("invalid_value", Some("max_tokens")), "{}", e.message);
     }
 

@@ -121,10 +121,11 @@ impl PromptBound {
         PromptBound { text_tokens: bytes, window_per_input: true, ..PromptBound::default() }
     }
 
-    /// The bound on a model with this context window and per-image cap; a provider refuses a
-    /// prompt larger than its window, so the window bounds everything.
-    pub fn for_model(&self, context_window: Option<u64>, max_image_tokens: Option<u64>) -> u64 {
-        let context_window = context_window.filter(|_| !self.window_per_input);
+    /// The bound on a model that takes at most `prompt_limit` prompt tokens (its context window,
+    /// or its own prompt limit) and has this per-image cap; a provider refuses a prompt past its
+    /// limit, so the limit bounds everything.
+    pub fn for_model(&self, prompt_limit: Option<u64>, max_image_tokens: Option<u64>) -> u64 {
+        let context_window = prompt_limit.filter(|_| !self.window_per_input);
         let images = self.images.saturating_mul(max_image_tokens.unwrap_or(IMAGE_TOKEN_ALLOWANCE));
         let bound = self.text_tokens.saturating_add(images);
         match (context_window, self.has_file_or_audio) {

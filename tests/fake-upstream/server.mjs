@@ -1625,14 +1625,17 @@ function createHandler(state) {
 
 /**
  * Each served model's context window from a kv-seed catalog and pricing: a deployment's
- * `upstream_model` (the name a request to the demo carries) gets its pricing row's
- * `context_window`, the first deployment of a name winning as in the router's usage records.
+ * `upstream_model` (the name a request to the demo carries) gets the most prompt tokens its
+ * pricing row allows (`max_input_tokens` or `context_window`, the lower), the first deployment
+ * of a name winning as in the router's usage records.
  */
 export function contextWindowsFromSeed(catalog, pricing) {
   const windows = {};
   for (const [name, model] of Object.entries(catalog.models ?? {})) {
     for (const deployment of model.deployments ?? []) {
-      const window = pricing.models?.[deployment.price_key ?? model.price_key ?? name]?.context_window;
+      const row = pricing.models?.[deployment.price_key ?? model.price_key ?? name];
+      const limits = [row?.max_input_tokens, row?.context_window].filter(Number.isInteger);
+      const window = limits.length ? Math.min(...limits) : undefined;
       if (Number.isInteger(window) && !Object.hasOwn(windows, deployment.upstream_model)) windows[deployment.upstream_model] = window;
     }
   }

@@ -1057,6 +1057,9 @@ describe('demo mode', () => {
     const catalog = { models: { 'gpt-4.1': { deployments: [{ provider: 'azure-eu', upstream_model: 'my-gpt41', price_key: 'gpt-4.1-eu' }] } } };
     const pricing = { models: { 'gpt-4.1': { context_window: 1047576 }, 'gpt-4.1-eu': { context_window: 128000 } } };
     assert.deepEqual(contextWindowsFromSeed(catalog, pricing), { 'my-gpt41': 128000 });
+    // A prompt limit apart from the window (gpt-5.4 mini takes 272,000 of its 400,000 as prompt).
+    const limited = { models: { 'gpt-4.1': { context_window: 400000, max_input_tokens: 272000 } } };
+    assert.deepEqual(contextWindowsFromSeed({ models: { 'gpt-4.1': { deployments: [{ upstream_model: 'm' }] } } }, limited), { m: 272000 });
   });
 });
 
