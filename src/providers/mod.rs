@@ -262,8 +262,10 @@ pub enum Rejection {
 /// ("max_tokens is too large", Groq's "`max_completion_tokens` must be less than or equal to").
 pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
-    let error = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
-    let code = error.get("code").and_then(Value::as_str).unwrap_or_default();
+    let wrapped = wrapped_upstream_error(&v);
+    let code_of = |v: &Value| v.get("error").filter(|e| e.is_object()).unwrap_or(v).get("code").and_then(Value::as_str).map(str::to_string);
+    let code = code_of(&v).or_else(|| wrapped.as_ref().and_then(code_of)).unwrap_or_default();
+    let code = code.as_str();
     let message = error_text(&v).unwrap_or_default().to_ascii_lowercase();
     if code == "context_length_exceeded" || message.contains("maximum context length") || message.contains("context length exceeded") {
         return Rejection::TooLong;
@@ -344,7 +346,9 @@ pub fn rejected_by(provider: &str, status: u16, message: &str, body: &[u8]) -> A
 /// The code and `param` of an OpenAI-shaped error body, where they are ones a client may act on:
 /// a code OpenAI uses, and a param that names a request field (`messages[2].content`).
 pub fn upstream_code_and_param(body: &[u8]) -> (Option<&'static str>, Option<String>) {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else { return (None, None) };
+    let Ok(outer) = serde_json::from_slice::<Value>(body) else { return (None, None) };
+    // An aggregator's wrapper carries no code of OpenAI's; the provider's own body may.
+    let v = wrapped_upstream_error(&outer).unwrap_or(outer);
     let error = v.get("error").unwrap_or(&v);
     let code = error.get("code").and_then(Value::as_str).and_then(|c| OPENAI_ERROR_CODES.iter().find(|k| **k == c).copied());
     let param = error
@@ -355,12 +359,35 @@ pub fn upstream_code_and_param(body: &[u8]) -> (Option<&'static str>, Option<Str
     (code, param)
 }
 
+/// The provider's own error body that an aggregator wraps in its own, if it does: OpenRouter
+/// answers `{"error": {"message": "Provider returned error", "code": 400, "metadata": {"raw":
+/// "<the provider's body>", "provider_name": "OpenAI"}}}`, whose own words say nothing a client
+/// or the fallback judgement could act on. Parsed where it is JSON, else taken as a message;
+/// unwrapped once (a wrapper inside is not read).
+fn wrapped_upstream_error(v: &Value) -> Option<Value> {
+    let raw = v.pointer("/error/metadata/raw")?.as_str()?;
+    Some(serde_json::from_str::<Value>(raw).ok().filter(Value::is_object).unwrap_or_else(|| serde_json::json!({ "error": { "message": raw } })))
+}
+
+/// A provider's message in its parsed error body ([`own_error_text`]), followed by the wrapped
+/// provider's own where an aggregator wraps one (`Provider returned error (OpenAI): This model's
+/// maximum context length is ...`).
+fn error_text(v: &Value) -> Option<String> {
+    let own = own_error_text(v);
+    let Some(inner) = wrapped_upstream_error(v).as_ref().and_then(own_error_text) else { return own };
+    Some(match (own, v.pointer("/error/metadata/provider_name").and_then(Value::as_str)) {
+        (Some(own), Some(name)) => format!("{own} ({name}): {inner}"),
+        (Some(own), None) => format!("{own}: {inner}"),
+        (None, _) => inner,
+    })
+}
+
 /// A provider's message in its parsed error body: `error.message` (OpenAI, Anthropic, Gemini,
 /// Azure), a top-level `message` (vLLM) or `error`, or the validation details of hosts built on
 /// pydantic, each as its `msg` and where it points: Mistral's 422s carry them as
 /// `{"message": {"detail": [...]}}`, `{"detail": [...], "message": [...]}` or a bare
 /// `{"detail": [...]}` ("Extra inputs are not permitted (messages.1.assistant.name)").
-fn error_text(v: &Value) -> Option<String> {
+fn own_error_text(v: &Value) -> Option<String> {
     let plain = v.pointer("/error/message").or_else(|| v.get("message")).or_else(|| v.get("error")).and_then(Value::as_str);
     if let Some(text) = plain {
         return Some(text.to_string());
@@ -727,6 +754,28 @@ mod tests {
         let odd = br#"{"error":{"message":"x","param":"a param with <html>","code":"org-123 quota"}}"#;
         assert_eq!(upstream_code_and_param(odd), (None, None));
         assert_eq!(upstream_code_and_param(b"not json"), (None, None));
+    }
+
+    #[test]
+    fn an_error_openrouter_wraps_is_judged_and_told_by_the_providers_own_words() {
+        let wrapped = |raw: &str| serde_json::to_vec(&serde_json::json!({"error": {"message": "Provider returned error", "code": 400, "metadata": {"raw": raw, "provider_name": "OpenAI"}}})).unwrap();
+        let too_long = wrapped(r#"{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#);
+        assert_eq!(openai_rejection(400, &too_long), Rejection::TooLong);
+        assert_eq!(upstream_code_and_param(&too_long), (Some("context_length_exceeded"), Some("messages".to_string())));
+        let m = error_message_from_body(400, &too_long);
+        assert!(m.starts_with("Provider returned error (OpenAI): This model's maximum context length is 128000"), "{m}");
+        // By its code alone, and a provider's body that is not JSON, read as its words.
+        let by_code = wrapped(r#"{"error":{"message":"no","code":"unsupported_parameter"}}"#);
+        assert_eq!(openai_rejection(400, &by_code), Rejection::Unsupported);
+        let plain = wrapped("mistral-large does not support tools");
+        assert_eq!(openai_rejection(400, &plain), Rejection::Unsupported);
+        assert!(error_message_from_body(400, &plain).ends_with("(OpenAI): mistral-large does not support tools"));
+        // The wrapper alone, or a raw that names nothing, stays the client's request to fix.
+        assert_eq!(openai_rejection(400, br#"{"error":{"message":"Provider returned error","code":400,"metadata":{"raw":"bad things"}}}"#), Rejection::Request);
+        assert_eq!(error_message_from_body(400, br#"{"error":{"message":"Provider returned error","code":400}}"#), "Provider returned error");
+        // A key the provider echoes inside is redacted as anywhere.
+        let key = wrapped(r#"{"error":{"message":"Incorrect API key provided: sk-proj-abcdefghijkl1234."}}"#);
+        assert!(!error_message_from_body(401, &key).contains("sk-proj"));
     }
 
     #[test]

@@ -253,6 +253,24 @@ test("a host's 404 or 403 for what it will not serve (OpenRouter's) goes to the 
   assert.equal(await failuresOf('gpt-4o-mini'), before + 1);
 });
 
+test("a refusal OpenRouter wraps is judged by the provider's own words inside it", async () => {
+  const raw = JSON.stringify({ error: { message: "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } });
+  const wrapped = { status: 400, body: { error: { message: 'Provider returned error', code: 400, metadata: { raw, provider_name: 'OpenAI' } } } };
+  // Too long for this deployment's window: the next deployment is tried.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: wrapped });
+  const moved = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello wrapped' }] }, { key: KEYS.policyco });
+  assert.equal(moved.status, 200, await moved.clone().text());
+  assert.equal(moved.headers.get('x-costrouter-provider'), 'azure');
+  await moved.arrayBuffer();
+  // With no other deployment the client is told the provider's words and OpenAI's code.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: wrapped });
+  const refused = await r.chat({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello wrapped' }] }, { key: KEYS.policyco });
+  assert.equal(refused.status, 400);
+  const { error } = await refused.json();
+  assert.equal(error.code, 'context_length_exceeded');
+  assert.match(error.message, /Provider returned error \(OpenAI\): This model's maximum context length is 128000 tokens/);
+});
+
 const SCHEMA_FORMAT = {
   type: 'json_schema',
   json_schema: { name: 'verdict', schema: { type: 'object', required: ['label', 'score'], properties: { label: { type: 'string' }, score: { type: 'number' } } } },
