@@ -1238,6 +1238,9 @@ test('/v1/models lists every model and alias with what serves it', async () => {
   assert.equal(byId.gpt4o.costrouter.serves, 'gpt-4o');
   assert.deepEqual(byId['gpt-4o-mini'].costrouter.providers, ['openai', 'azure']);
   assert.equal(byId['gpt-4o-mini'].costrouter.context_window, PRICES['gpt-4o-mini'].context_window);
+  assert.equal(byId['gpt-4o-mini'].costrouter.max_input_tokens, null);
+  // Gemini limits the prompt apart from its output, with no window over both.
+  assert.deepEqual([byId['gemini-2.5-flash'].costrouter.max_input_tokens, byId['gemini-2.5-flash'].costrouter.context_window], [1048576, null]);
   assert.equal(byId['text-embedding-3-small'].costrouter.mode, 'embedding');
   assert.equal(byId['claude-haiku-4-5'].costrouter.mode, 'chat');
 
