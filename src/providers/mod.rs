@@ -184,6 +184,7 @@ pub trait Provider {
 pub fn too_large_for_rate_limit(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body)
         .ok()
+        .map(|v| wrapped_upstream_error(&v).unwrap_or(v))
         .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_ascii_lowercase))
         .is_some_and(|m| m.starts_with("request too large"))
 }
@@ -260,13 +261,29 @@ pub enum Rejection {
 /// DeepSeek's thinking mode asking for the `reasoning_content` of earlier turns another model
 /// wrote (another deployment takes the history as it is), and an output cap over the model's
 /// ("max_tokens is too large", Groq's "`max_completion_tokens` must be less than or equal to").
-pub fn openai_rejection(_status: u16, body: &[u8]) -> Rejection {
+pub fn openai_rejection(status: u16, body: &[u8]) -> Rejection {
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return Rejection::Request };
-    let wrapped = wrapped_upstream_error(&v);
-    let code_of = |v: &Value| v.get("error").filter(|e| e.is_object()).unwrap_or(v).get("code").and_then(Value::as_str).map(str::to_string);
-    let code = code_of(&v).or_else(|| wrapped.as_ref().and_then(code_of)).unwrap_or_default();
-    let code = code.as_str();
-    let message = error_text(&v).unwrap_or_default().to_ascii_lowercase();
+    match wrapped_upstream_error(&v) {
+        Some(inner) => wrapped_rejection(status, &inner),
+        None => openai_dialect_rejection(&v),
+    }
+}
+
+/// An aggregator forwards the error body of whichever provider served the call (OpenRouter's
+/// are OpenAI's, Anthropic's, Google's, ...), so each dialect's reading is asked, OpenAI's first;
+/// a body none of them reads is the client's request to fix.
+fn wrapped_rejection(status: u16, inner: &Value) -> Rejection {
+    let body = serde_json::to_vec(inner).unwrap_or_default();
+    [openai_dialect_rejection(inner), anthropic::Anthropic.rejection(status, &body), gemini::Gemini.rejection(status, &body)]
+        .into_iter()
+        .find(|r| *r != Rejection::Request)
+        .unwrap_or(Rejection::Request)
+}
+
+fn openai_dialect_rejection(v: &Value) -> Rejection {
+    let error = v.get("error").filter(|e| e.is_object()).unwrap_or(v);
+    let code = error.get("code").and_then(Value::as_str).unwrap_or_default();
+    let message = own_error_text(v).unwrap_or_default().to_ascii_lowercase();
     if code == "context_length_exceeded" || message.contains("maximum context length") || message.contains("context length exceeded") {
         return Rejection::TooLong;
     }
@@ -346,10 +363,17 @@ pub fn rejected_by(provider: &str, status: u16, message: &str, body: &[u8]) -> A
 /// The code and `param` of an OpenAI-shaped error body, where they are ones a client may act on:
 /// a code OpenAI uses, and a param that names a request field (`messages[2].content`).
 pub fn upstream_code_and_param(body: &[u8]) -> (Option<&'static str>, Option<String>) {
-    let Ok(outer) = serde_json::from_slice::<Value>(body) else { return (None, None) };
+    let Ok(v) = serde_json::from_slice::<Value>(body) else { return (None, None) };
+    let (code, param) = code_and_param(&v);
     // An aggregator's wrapper carries no code of OpenAI's; the provider's own body may.
-    let v = wrapped_upstream_error(&outer).unwrap_or(outer);
-    let error = v.get("error").unwrap_or(&v);
+    match wrapped_upstream_error(&v).as_ref().map(code_and_param) {
+        Some((inner_code, inner_param)) => (inner_code.or(code), inner_param.or(param)),
+        None => (code, param),
+    }
+}
+
+fn code_and_param(v: &Value) -> (Option<&'static str>, Option<String>) {
+    let error = v.get("error").unwrap_or(v);
     let code = error.get("code").and_then(Value::as_str).and_then(|c| OPENAI_ERROR_CODES.iter().find(|k| **k == c).copied());
     let param = error
         .get("param")
@@ -482,12 +506,14 @@ pub fn redact_secrets(text: &str) -> String {
     let mut organization_words_left = 0u8;
     // Inside a figure written with separators ("20,000" splits at the comma).
     let mut in_quota_figure = false;
+    // A key may also sit in a URL's query (`...:generateContent?key=AIza...`), which a provider
+    // echoes or an aggregator's wrapped body carries.
     let redacted: String = text
-        .split_inclusive(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',' || c == ':')
+        .split_inclusive(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '?' | '&' | '='))
         .map(|piece| {
             let lead_len = piece.len() - piece.trim_start_matches(['(', '[']).len();
             let (lead, rest) = piece.split_at(lead_len);
-            let word = rest.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')' | ']'));
+            let word = rest.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ':' | '.' | ')' | ']' | '?' | '&' | '='));
             let tail = &rest[word.len()..];
             // Organization and project ids (OpenAI's, Groq's and Anthropic's rate-limit messages
             // name them; Google's name the project number) are the operator's account, not the
@@ -773,9 +799,25 @@ mod tests {
         // The wrapper alone, or a raw that names nothing, stays the client's request to fix.
         assert_eq!(openai_rejection(400, br#"{"error":{"message":"Provider returned error","code":400,"metadata":{"raw":"bad things"}}}"#), Rejection::Request);
         assert_eq!(error_message_from_body(400, br#"{"error":{"message":"Provider returned error","code":400}}"#), "Provider returned error");
-        // A key the provider echoes inside is redacted as anywhere.
+        // A key the provider echoes inside is redacted as anywhere, in a URL's query too.
         let key = wrapped(r#"{"error":{"message":"Incorrect API key provided: sk-proj-abcdefghijkl1234."}}"#);
-        assert!(!error_message_from_body(401, &key).contains("sk-proj"));
+        assert_eq!(error_message_from_body(401, &key), "Provider returned error (OpenAI): Incorrect API key provided: [redacted].");
+        let in_url = wrapped("POST https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?key=AIzaSyD-abcdefghijklmnopqrstuvwxyz12345&alt=sse failed");
+        assert_eq!(error_message_from_body(400, &in_url), "Provider returned error (OpenAI): POST https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?key=[redacted]&alt=sse failed");
+        // Other providers' words inside (OpenRouter mostly serves Claude and Gemini), and words
+        // read from the start of the message (Groq's TPM refusal, DeepSeek's missing model).
+        let claude = wrapped(r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 250000 tokens > 200000 maximum"}}"#);
+        assert_eq!(openai_rejection(400, &claude), Rejection::TooLong);
+        let gemini = wrapped(r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#);
+        assert_eq!(openai_rejection(400, &gemini), Rejection::TooLong);
+        assert_eq!(openai_rejection(400, &wrapped("Multiple candidates is not enabled for this model")), Rejection::Unsupported);
+        let groq_tpm = wrapped(r#"{"error":{"message":"Request too large for model `llama-3.3-70b-versatile` on tokens per minute (TPM): Limit 12000, Requested 20000"}}"#);
+        assert_eq!(openai_rejection(413, &groq_tpm), Rejection::Unsupported);
+        assert!(too_large_for_rate_limit(&groq_tpm));
+        assert_eq!(openai_rejection(400, &wrapped(r#"{"error":{"message":"Model Not Exist"}}"#)), Rejection::Deployment);
+        // A body with a raw of its own keeps its own code and param where the raw has none.
+        let own = br#"{"error":{"message":"Bad","code":"invalid_value","param":"tools","metadata":{"raw":"not json"}}}"#;
+        assert_eq!(upstream_code_and_param(own), (Some("invalid_value"), Some("tools".to_string())));
     }
 
     #[test]
