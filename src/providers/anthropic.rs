@@ -1094,6 +1094,8 @@ mod tests {
         ] {
             assert_eq!(thinking_style(model), style, "{model}");
         }
+        // A version number is under 100 (a date is not one): 100 is neither major nor minor.
+        assert_eq!(claude_version("claude-opus-4-100"), Some((4, None)));
     }
 
     /// The request body for `model` (`translate` uses Claude Sonnet 4.5).
@@ -1154,6 +1156,9 @@ mod tests {
         let small = ask("claude-sonnet-5", r#","max_tokens":50"#);
         assert_eq!((small["thinking"].clone(), small["max_tokens"].clone()), (json!({"type": "disabled"}), json!(50)));
         assert!(ask("claude-opus-4-7", r#","reasoning_effort":"high","max_tokens":1500"#).get("thinking").is_none());
+        // Fable 5 cannot be told not to think (Anthropic refuses `disabled`): it thinks as asked.
+        assert!(ask("claude-fable-5", r#","max_tokens":50"#).get("thinking").is_none());
+        assert_eq!(ask("claude-fable-5", r#","reasoning_effort":"high","max_tokens":1500"#)["thinking"], json!({"type": "adaptive"}));
         assert_eq!(ask("claude-opus-4-7", r#","reasoning_effort":"high","max_tokens":2048"#)["thinking"], json!({"type": "adaptive"}));
         // These models sample whatever the request says: a temperature-0 request is not cached
         // as deterministic.
@@ -1491,6 +1496,7 @@ mod tests {
             let e = translate(json).unwrap_err();
             assert_eq!((e.status, e.param.as_deref()), (400, Some(param)), "{json}: {}", e.message);
         }
+        assert!(translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"n":1}"#).is_ok(), "one choice is what Anthropic returns");
         let e = translate(r#"{"model":"c","messages":[{"role":"user","content":"hi"}],"logprobs":true}"#).unwrap_err();
         assert!(e.message.contains("do not return logprobs"));
     }
