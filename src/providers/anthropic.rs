@@ -1565,6 +1565,11 @@ mod tests {
             "content":[{"type":"text","text":"The history of Rome begins"}],"stop_reason":"max_tokens","stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":5}}"#);
         assert_eq!(a.body["choices"][0]["finish_reason"], "length");
         assert_eq!(a.body["model"], "claude-haiku-4-5-20251001");
+        // Claude's classifiers stopping an answer: OpenAI's content_filter, which clients check
+        // for, not a plain stop.
+        let refused = answer(r#"{"id":"msg_01Ref","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+            "content":[{"type":"text","text":"I"}],"stop_reason":"refusal","stop_sequence":null,"usage":{"input_tokens":20,"output_tokens":1}}"#);
+        assert_eq!(refused.body["choices"][0]["finish_reason"], "content_filter");
         let p = provider();
         let target = Target { provider: &p, upstream_model: "c", api_key: None };
         assert!(matches!(Anthropic.chat_response(&target, b"<html>"), Err(UpstreamError::Malformed { .. })));
@@ -1635,6 +1640,12 @@ mod tests {
             assert!(t.is_complete());
             assert_eq!(t.usage(), Some(Usage { input_tokens: 1049, cached_input_tokens: 1024, cache_write_tokens: 0, output_tokens: 15, ..Usage::default() }));
         }
+        // A text block that opens with text of its own (Anthropic's opens empty; a proxy's or a
+        // prefill's may not) sends it, before its deltas.
+        let opened = text_stream().replace(r#""content_block":{"type":"text","text":""}"#, r#""content_block":{"type":"text","text":"Oh, "}"#);
+        let (chunks, _) = run_stream(&opened, opened.len());
+        let text: Vec<&Value> = chunks.iter().filter_map(|c| c["choices"][0]["delta"].get("content")).collect();
+        assert_eq!(text, [&json!(""), &json!("Oh, "), &json!("Hello"), &json!(" wörld 🌍")]);
     }
 
     #[test]
