@@ -876,6 +876,37 @@ mod tests {
     }
 
     #[test]
+    fn openai_dialect_adapters_send_a_request_as_it_came_and_take_a_wait_from_the_header_only() {
+        // The trait's defaults, which OpenAI and Azure keep: no output cap of their own (budgets
+        // and fit checks count the model's published one), no thinking of their making, nothing
+        // left out, a temperature-0 request answered deterministically (so cached), every
+        // embeddings input in one call, and no wait read from a refusal's body.
+        let req = ChatRequest::parse(br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"temperature":0,"reasoning_effort":"high","stop":[" "]}"#).unwrap();
+        let texts: Vec<String> = (0..crate::api::embeddings::MAX_EMBEDDING_INPUTS).map(|i| format!("doc {i}")).collect();
+        let embeddings = EmbeddingsRequest::parse(serde_json::json!({"model": "embed", "input": texts}).to_string().as_bytes()).unwrap();
+        let says_wait = br#"{"error":{"message":"Rate limit reached for gpt-4o. Please try again in 20s.","code":"rate_limit_exceeded"}}"#;
+        for kind in [ProviderKind::Openai, ProviderKind::Azure] {
+            let adapter = adapter_for(kind);
+            assert_eq!(adapter.default_output_cap(&req, "gpt-4o"), None, "{kind:?}");
+            assert_eq!(adapter.reasoning_as_asked(&req, "o3"), None, "{kind:?}");
+            assert!(!adapter.translates_reasoning_effort(), "{kind:?}");
+            assert!(!adapter.samples_regardless(&req, "gpt-4o"), "{kind:?}");
+            assert_eq!(adapter.dropped_param(&req), None, "{kind:?}");
+            assert!(matches!(embeddings_batches(&embeddings, adapter.embeddings_batch_limit())[..], [Cow::Borrowed(r)] if std::ptr::eq(r, &embeddings)), "{kind:?}");
+            assert_eq!(adapter.wait_in_error(429, says_wait), None, "{kind:?}");
+        }
+        // Each provider's own words, read by the shared reader.
+        for (kind, body, message) in [
+            (ProviderKind::Openai, &br#"{"error":{"message":"Invalid type for 'messages[0].content'.","type":"invalid_request_error","code":"invalid_type"}}"#[..], "Invalid type for 'messages[0].content'."),
+            (ProviderKind::Azure, br#"{"error":{"code":"BadRequest","message":"Prediction is enabled only for api versions 2025-01-01-preview and later"}}"#, "Prediction is enabled only for api versions 2025-01-01-preview and later"),
+            (ProviderKind::Anthropic, br#"{"type":"error","error":{"type":"invalid_request_error","message":"messages: at least one message is required"}}"#, "messages: at least one message is required"),
+            (ProviderKind::Gemini, br#"{"error":{"code":400,"message":"* GenerateContentRequest.contents: contents is not specified","status":"INVALID_ARGUMENT"}}"#, "* GenerateContentRequest.contents: contents is not specified"),
+        ] {
+            assert_eq!(adapter_for(kind).error_message(400, body), message, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn a_429_for_a_request_too_large_for_the_per_minute_limit_is_told_apart() {
         let too_large = br#"{"error":{"message":"Request too large for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Requested 45000. The input or output tokens must be reduced in order to run successfully.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
         let busy = br#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
