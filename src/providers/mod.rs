@@ -707,6 +707,9 @@ mod tests {
         assert_eq!(openai_rejection(400, deepseek), Rejection::Unsupported);
         let deepseek_missing = br#"{"error":{"message":"Missing `reasoning_content` field in the assistant message at message index 2","type":"invalid_request_error"}}"#;
         assert_eq!(openai_rejection(400, deepseek_missing), Rejection::Unsupported);
+        // A field the client left out is the client's to add, wherever it goes.
+        let missing = br#"{"error":{"message":"Missing required parameter: 'messages[1].tool_calls[0].function'.","type":"invalid_request_error","param":"messages[1].tool_calls[0].function","code":"missing_required_parameter"}}"#;
+        assert_eq!(openai_rejection(400, missing), Rejection::Request, "the client's to fix");
         let openai_cap = br#"{"error":{"message":"max_tokens is too large: 100000. This model supports at most 16384 completion tokens, whereas you provided 100000.","type":"invalid_request_error","param":"max_tokens","code":"invalid_value"}}"#;
         assert_eq!(openai_rejection(400, openai_cap), Rejection::OutputCap);
         let groq_cap = br#"{"error":{"message":"`max_completion_tokens` must be less than or equal to `8192`, the maximum value for `max_completion_tokens` is less than the `context_window` for this model","type":"invalid_request_error"}}"#;
