@@ -830,6 +830,8 @@ mod tests {
         assert!(!m.contains("sk-proj"), "{m}");
         assert!(m.contains("Incorrect API key provided: [redacted]."));
         assert_eq!(error_message_from_body(502, b"<html>bad gateway</html>"), "HTTP 502");
+        // A redirect is not followed (the key would go with it): the operator is told where to look.
+        assert!(error_message_from_body(302, b"").contains("a redirect, which the router does not follow"), "{}", error_message_from_body(302, b""));
         let limit = br#"{"error":{"message":"Rate limit reached for gpt-4o in organization org-AbCdEf123456GhIj on tokens per min (TPM): Limit 30000, Used 29876.","code":"rate_limit_exceeded"}}"#;
         assert!(error_message_from_body(429, limit).contains("in organization [redacted] on tokens"));
         assert!(error_message_from_body(429, limit).contains("Limit [redacted], Used [redacted]."), "{}", error_message_from_body(429, limit));
@@ -930,6 +932,8 @@ mod tests {
         assert!(!m.contains("test-openai-key"), "{m}");
         assert!(m.starts_with("Invalid key [redacted] given"), "{m}");
         assert_eq!(redact_secrets("a short note"), "a short note", "values under 8 characters are not masked");
+        register_secret("8charkey");
+        assert_eq!(redact_secrets("key 8charkey given"), "key [redacted] given", "8 characters are enough");
         // A key straddling the 500-character cut leaves no prefix behind.
         let body = format!(r#"{{"error":{{"message":"{}test-openai-key"}}}}"#, "a".repeat(495));
         assert!(!error_message_from_body(400, body.as_bytes()).contains("test-"));
