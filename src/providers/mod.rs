@@ -856,6 +856,9 @@ mod tests {
             "Request payload size exceeds the limit: 20971520 bytes.",
             "Rate limit is exceeded. Try again in 5 seconds.",
             "The model `gpt-4o-mini-search-preview-2025-03-11` does not exist or you do not have access to it.",
+            // A figure after "of" is a quota only past an organization; a prefix alone is no key.
+            "Rate limit exceeded: your request of 45000 tokens is more than is left this minute.",
+            "The org-wide setting does not allow this model.",
         ] {
             assert_eq!(redact_secrets(kept), kept);
         }
