@@ -49,6 +49,7 @@ fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Optio
     if providers.is_empty() {
         return None;
     }
+    let price = cfg.prices.get(&model.price_key);
     Some(json!({
         "id": name,
         "object": "model",
@@ -58,8 +59,8 @@ fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Optio
             "serves": model.name,
             "mode": model.mode,
             "providers": providers,
-            "context_window": cfg.prices.get(&model.price_key).and_then(|p| p.context_window),
-            "max_input_tokens": cfg.prices.get(&model.price_key).and_then(|p| p.max_input_tokens),
+            "context_window": price.and_then(|p| p.context_window),
+            "max_input_tokens": price.and_then(|p| p.max_input_tokens),
         }
     }))
 }
