@@ -220,7 +220,11 @@ struct LineContext {
     continent: String,
     /// Left out: whether `country` is an EU member state, as `request.cf.isEUCountry` says.
     eu: Option<bool>,
-    hour_utc: u8,
+    /// The UTC hour the call is judged at; 0 when neither it nor `unix_time` is given.
+    hour_utc: Option<u8>,
+    /// When the call is judged (seconds since 1970, UTC), for `local_time` conditions; a line
+    /// with only `hour_utc` is taken on 1970-01-01, a Thursday.
+    unix_time: Option<i64>,
 }
 
 /// The countries Cloudflare's geolocation puts in the European Union (`isEUCountry`, the rules
@@ -268,8 +272,20 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Result<Facts, String> {
     // other unknown location): logs mostly carry none, and an audit would send every call down
     // the residency rule. README says so.
     f.location_unknown = !ctx.country.is_empty() && crate::routing::policy::location_unknown(&ctx.country);
-    f.hour_utc = ctx.hour_utc;
+    if let Some(h) = ctx.hour_utc.filter(|h| *h > 23) {
+        return Err(format!("x_costrouter.hour_utc {h} is no hour of the day (0-23)"));
+    }
+    f.now_unix = match (ctx.unix_time, ctx.hour_utc) {
+        (Some(t), Some(h)) if utc_hour(t) != h => return Err(format!("x_costrouter.hour_utc {h} is not the hour of its unix_time {t} ({} UTC); give one of them", utc_hour(t))),
+        (Some(t), _) => t,
+        (None, h) => i64::from(h.unwrap_or(0)) * 3600,
+    };
+    f.hour_utc = utc_hour(f.now_unix);
     Ok(f)
+}
+
+fn utc_hour(unix: i64) -> u8 {
+    (unix.rem_euclid(86_400) / 3600) as u8
 }
 
 /// `line` stands in for the request id the worker draws a split's arm by when a call names no
@@ -661,6 +677,30 @@ mod tests {
         let args = seeded(&["route", "--policy", &example, &good, &bad]);
         let mut out = Vec::new();
         assert!(run(&args, &mut "".as_bytes(), &mut out).is_err(), "a second file is refused, not dropped");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn route_judges_local_time_rules_at_the_line_s_unix_time() {
+        let dir = std::env::temp_dir().join(format!("costrouter-cli-local-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = dir.join("hours.toml");
+        std::fs::write(
+            &policy,
+            "version = 1\nname = \"hours\"\n[[rules]]\nname = \"closed\"\nwhen = { local_time = { zone = \"Europe/Berlin\", hours = [9, 17], days = [\"sat\", \"sun\"] } }\nrespond = \"closed at weekends\"\n[[rules]]\nname = \"default\"\nroute = { strategy = \"requested\" }\n",
+        )
+        .unwrap();
+        let policy = policy.display().to_string();
+        let line = |ctx: &str| format!("{{\"model\":\"gpt-4o\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"x_costrouter\":{ctx}}}\n");
+        // Saturday 2027-07-03 10:00 UTC is 12:00 in Berlin; Friday 2027-07-02 is a working day.
+        let input = [line("{\"unix_time\":1814608800}"), line("{\"unix_time\":1814522400}"), line("{\"unix_time\":1814608800,\"hour_utc\":9}"), line("{\"hour_utc\":24}"), line("{\"unix_time\":1814608800,\"hour_utc\":10}")].concat();
+        let (_, out) = run_seeded(&["route", "--policy", &policy], &input);
+        let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!((lines[0]["action"].as_str(), lines[0]["reason"].as_str()), (Some("respond"), Some("rule 'closed' (sat 12:00 in Europe/Berlin)")), "{}", lines[0]);
+        assert_eq!(lines[1]["action"], "route", "{}", lines[1]);
+        assert_eq!(lines[2]["error"], "x_costrouter.hour_utc 9 is not the hour of its unix_time 1814608800 (10 UTC); give one of them");
+        assert_eq!(lines[3]["error"], "x_costrouter.hour_utc 24 is no hour of the day (0-23)");
+        assert_eq!(lines[4]["action"], "respond", "both given and agreeing: {}", lines[4]);
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod downgrade;
 pub mod cascade;
 pub mod health;
+pub mod local_time;
 pub mod plan;
 pub mod policy;
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::classify::{RiskTier, TaskClass};
+use super::local_time::{LocalTime, Zone, WEEKDAYS};
 
 pub const POLICY_VERSION: u32 = 1;
 
@@ -89,6 +90,47 @@ pub struct Condition {
     pub eu: Option<bool>,
     /// UTC hours `[from, to)`; wraps past midnight when from > to.
     pub hour_utc: Option<[u8; 2]>,
+    /// Days and hours in a time zone, summer time included.
+    pub local_time: Option<LocalWindow>,
+}
+
+/// `{ zone = "Europe/Berlin", hours = [9, 17], days = ["mon", "tue", "wed", "thu", "fri"] }`:
+/// the request arrives within those local hours (`[from, to)`, wrapping past midnight when from >
+/// to) on one of those local weekdays; either may be left out.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalWindow {
+    /// A tz database name (`America/New_York`) or `UTC`.
+    pub zone: String,
+    pub hours: Option<[u8; 2]>,
+    /// `mon` ... `sun`.
+    pub days: Option<Vec<String>>,
+    /// The zone's rule, read once when the policy loads.
+    #[serde(skip)]
+    resolved: Option<Zone>,
+}
+
+impl LocalWindow {
+    /// The local time at `unix`, if the window holds it.
+    fn holding(&self, unix: i64) -> Option<LocalTime> {
+        let local = match &self.resolved {
+            Some(zone) => zone.local(unix),
+            // Only a window built outside the loader has no zone read yet.
+            None => Zone::named(&self.zone).ok()?.local(unix),
+        };
+        let day_fits = self.days.as_ref().is_none_or(|days| days.iter().any(|d| d.eq_ignore_ascii_case(WEEKDAYS[usize::from(local.weekday)])));
+        let hour_fits = self.hours.is_none_or(|h| within_hours(h, local.hour));
+        (day_fits && hour_fits).then_some(local)
+    }
+}
+
+/// `[from, to)` in hours of the day, wrapping past midnight when from > to.
+fn within_hours([from, to]: [u8; 2], hour: u8) -> bool {
+    if from <= to {
+        (from..to).contains(&hour)
+    } else {
+        hour >= from || hour < to
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +252,8 @@ pub struct Facts {
     /// `eu = false` conditions do not.
     pub location_unknown: bool,
     pub hour_utc: u8,
+    /// When the request arrived, for `local_time` conditions (seconds since 1970, UTC).
+    pub now_unix: i64,
     /// Not a rule condition: the system prompt's tokens from classification, carried to the
     /// request's cost event so the prompt is not tokenized twice.
     pub system_prompt_tokens: u64,
@@ -331,15 +375,29 @@ impl Policy {
                 (None, None, Some(text)) => Action::Respond(text),
                 _ => return Err(err(line, format!("rule '{}' needs exactly one of `route`, `block` or `respond`", r.name))),
             };
-            if let Some(h) = r.when.hour_utc {
+            let hour_fields = [("hour_utc", r.when.hour_utc), ("local_time.hours", r.when.local_time.as_ref().and_then(|w| w.hours))];
+            for (field, h) in hour_fields.into_iter().filter_map(|(field, h)| Some((field, h?))) {
                 if h[0] > 23 || h[1] > 24 {
-                    return Err(err(line, format!("rule '{}': hour_utc is [from, to) with from 0-23 and to 0-24", r.name)));
+                    return Err(err(line, format!("rule '{}': {field} is [from, to) with from 0-23 and to 0-24", r.name)));
                 }
                 if h[0] == h[1] {
-                    defects.push(err(line, format!("rule '{}': hour_utc [{}, {}] has equal ends, so it matches no hour", r.name, h[0], h[1])).to_string());
+                    defects.push(err(line, format!("rule '{}': {field} [{}, {}] has equal ends, so it matches no hour", r.name, h[0], h[1])).to_string());
                 }
             }
-            for (field, range) in [("difficulty", r.when.difficulty), ("prompt_tokens", r.when.prompt_tokens)] {
+            let mut when = r.when;
+            if let Some(window) = when.local_time.as_mut() {
+                window.resolved = Some(Zone::named(&window.zone).map_err(|e| err(line, format!("rule '{}': local_time.zone {e}", r.name)))?);
+                if window.hours.is_none() && window.days.is_none() {
+                    return Err(err(line, format!("rule '{}': local_time needs hours, days or both (a zone alone matches every request)", r.name)));
+                }
+                if let Some(day) = window.days.iter().flatten().find(|d| !WEEKDAYS.iter().any(|w| w.eq_ignore_ascii_case(d))) {
+                    return Err(err(line, format!("rule '{}': local_time.days '{day}' is no day; days are {}", r.name, WEEKDAYS.join(", "))));
+                }
+                if window.days.as_ref().is_some_and(Vec::is_empty) {
+                    defects.push(err(line, format!("rule '{}': local_time.days is an empty list, which matches nothing; leave it out to match any day", r.name)).to_string());
+                }
+            }
+            for (field, range) in [("difficulty", when.difficulty), ("prompt_tokens", when.prompt_tokens)] {
                 if let Some(Range { min: Some(min), max: Some(max) }) = range {
                     if min > max {
                         return Err(err(line, format!("rule '{}': {field} has min {min} above max {max}, so it matches nothing", r.name)));
@@ -348,12 +406,12 @@ impl Policy {
             }
             // Difficulty is a score from 0 to 1: a bound outside it makes the condition always
             // or never true, which is not what anyone writing it meant.
-            if let Some(Range { min, max }) = r.when.difficulty {
+            if let Some(Range { min, max }) = when.difficulty {
                 if let Some(bound) = min.into_iter().chain(max).find(|b| !(0.0..=1.0).contains(b)) {
                     defects.push(err(line, format!("rule '{}': difficulty bounds are between 0 and 1 (got {bound})", r.name)).to_string());
                 }
             }
-            let w = &r.when;
+            let w = &when;
             let lists: [(&str, Option<usize>); 11] = [
                 ("task", w.task.as_ref().map(Vec::len)),
                 ("risk", w.risk.as_ref().map(Vec::len)),
@@ -386,7 +444,7 @@ impl Policy {
                     defects.push(err(line, format!("rule '{}': when.{field} '{v}' {why}, so it never matches", r.name)).to_string());
                 }
             }
-            for h in r.when.host.iter().flatten() {
+            for h in when.host.iter().flatten() {
                 if let Some(problem) = host_pattern_problem(h) {
                     return Err(err(line, format!("rule '{}': when.host '{h}' {problem}", r.name)));
                 }
@@ -399,12 +457,12 @@ impl Policy {
             }
             // A name the catalog lacks is a name clients may still send (`auto`, for a router
             // that picks): it matches requests that name it, and a typo shows in the check.
-            for m in r.when.model.iter().flatten() {
+            for m in when.model.iter().flatten() {
                 if !known.is_model(m) {
                     notes.push(format!("{source_name}:{line}: rule '{}': when.model '{m}' is no model or alias in the catalog; it matches only requests that send that name", r.name));
                 }
             }
-            rules.push(Rule { name: r.name, line, when: r.when, action });
+            rules.push(Rule { name: r.name, line, when, action });
         }
         if rules.is_empty() {
             return Err(err(1, "a policy needs at least one rule".into()));
@@ -610,10 +668,11 @@ impl Condition {
                     (false, _) => format!("eu {}", f.eu),
                 },
             )
-            && check(
-                self.hour_utc.map(|[from, to]| if from <= to { (from..to).contains(&f.hour_utc) } else { f.hour_utc >= from || f.hour_utc < to }),
-                &|| format!("hour {} UTC", f.hour_utc),
-            );
+            && check(self.hour_utc.map(|h| within_hours(h, f.hour_utc)), &|| format!("hour {} UTC", f.hour_utc))
+            && check(self.local_time.as_ref().map(|w| w.holding(f.now_unix).is_some()), &|| {
+                let w = self.local_time.as_ref().expect("checked only with a window");
+                w.holding(f.now_unix).map(|local| format!("{local} in {}", w.zone)).unwrap_or_default()
+            });
         all.then(|| if why.is_empty() { "always".to_string() } else { why.join(", ") })
     }
 }
@@ -918,6 +977,61 @@ route = { strategy = "requested" }
         for hours in ["[24, 5]", "[5, 25]", "[24, 24]"] {
             let e = Policy::from_toml("acme.toml", &with_hours(hours), &Known).unwrap_err();
             assert!(e.message.contains("hour_utc is [from, to) with from 0-23 and to 0-24") && e.line == 29, "{hours}: {e}");
+        }
+    }
+
+    #[test]
+    fn local_time_windows_follow_the_zone_and_its_summer_time() {
+        let business = "when = { local_time = { zone = \"Europe/Berlin\", hours = [9, 17], days = [\"mon\", \"tue\", \"wed\", \"thu\", \"FRI\"] } }";
+        let p = Policy::from_toml("acme.toml", &POLICY.replace("when = { feature = [\"search\"] }", business), &Known).unwrap();
+        assert!(p.defects.is_empty(), "{:?}", p.defects);
+        let at = |y, m, d, h, min| crate::routing::local_time::tests_support::unix(y, m, d, h, min);
+        let rule_at = |t: i64| p.first_match(&Facts { now_unix: t, ..Facts::default() }).map(|(r, why)| (r.name.clone(), why)).unwrap();
+        // 07:30 UTC on Monday 2027-03-29 is 09:30 in Berlin (summer time, UTC+2); the same UTC
+        // time a week earlier is 08:30 (winter, UTC+1), before the window opens.
+        assert_eq!(rule_at(at(2027, 3, 29, 7, 30)), ("ab".to_string(), "mon 09:30 in Europe/Berlin".to_string()));
+        assert_ne!(rule_at(at(2027, 3, 22, 7, 30)).0, "ab");
+        assert_eq!(rule_at(at(2027, 3, 22, 8, 0)).1, "mon 09:00 in Europe/Berlin");
+        // The window closes at 17:00 local, and Saturday is not in it.
+        assert_eq!(rule_at(at(2027, 3, 26, 15, 59)).0, "ab", "friday 16:59 CET");
+        assert_ne!(rule_at(at(2027, 3, 26, 16, 0)).0, "ab", "friday 17:00 CET");
+        assert_ne!(rule_at(at(2027, 3, 27, 10, 0)).0, "ab", "saturday");
+        // Days alone, and hours wrapping past midnight, in a zone west of UTC: Friday 23:30 in
+        // New York is Saturday 04:30 UTC in winter.
+        let night = "when = { local_time = { zone = \"America/New_York\", hours = [22, 6] } }";
+        let p = Policy::from_toml("acme.toml", &POLICY.replace("when = { feature = [\"search\"] }", night), &Known).unwrap();
+        let rule_at = |t: i64| p.first_match(&Facts { now_unix: t, ..Facts::default() }).map(|(r, why)| (r.name.clone(), why)).unwrap();
+        assert_eq!(rule_at(at(2027, 1, 16, 4, 30)), ("ab".to_string(), "fri 23:30 in America/New_York".to_string()));
+        assert_ne!(rule_at(at(2027, 1, 16, 11, 30)).0, "ab", "06:30 local");
+        let weekend = "when = { local_time = { zone = \"Asia/Kolkata\", days = [\"sat\", \"sun\"] } }";
+        let p = Policy::from_toml("acme.toml", &POLICY.replace("when = { feature = [\"search\"] }", weekend), &Known).unwrap();
+        // Friday 2027-01-15 19:00 UTC is Saturday 00:30 in Kolkata (UTC+5:30).
+        assert_eq!(p.first_match(&Facts { now_unix: at(2027, 1, 15, 19, 0), ..Facts::default() }).unwrap().0.name, "ab");
+        assert_ne!(p.first_match(&Facts { now_unix: at(2027, 1, 15, 18, 29), ..Facts::default() }).unwrap().0.name, "ab");
+    }
+
+    #[test]
+    fn local_time_windows_are_checked_at_load() {
+        let with = |window: &str| POLICY.replace("when = { feature = [\"search\"] }", &format!("when = {{ local_time = {window} }}"));
+        for (window, message) in [
+            ("{ zone = \"berlin\", hours = [9, 17] }", "rule 'ab': local_time.zone 'berlin' is no time zone of the tz database (did you mean 'Europe/Berlin'?)"),
+            ("{ zone = \"Europe/Berlin\" }", "local_time needs hours, days or both"),
+            ("{ zone = \"Europe/Berlin\", days = [\"monday\"] }", "local_time.days 'monday' is no day; days are mon, tue, wed, thu, fri, sat, sun"),
+            ("{ zone = \"Europe/Berlin\", hours = [9, 25] }", "local_time.hours is [from, to) with from 0-23 and to 0-24"),
+            ("{ hours = [9, 17] }", "missing field `zone`"),
+            ("{ zone = \"UTC\", hours = [9, 17], weekdays = [\"mon\"] }", "unknown field `weekdays`"),
+        ] {
+            let e = Policy::from_toml("acme.toml", &with(window), &Known).unwrap_err();
+            // The TOML reader's own errors point into the rule's table; the loader's at the rule.
+            let own = !message.contains('`');
+            assert!(e.message.contains(message) && (e.line == 29 || !own), "{window}: {e}");
+        }
+        for (window, defect) in [
+            ("{ zone = \"UTC\", hours = [9, 9] }", "local_time.hours [9, 9] has equal ends, so it matches no hour"),
+            ("{ zone = \"UTC\", days = [] }", "local_time.days is an empty list, which matches nothing"),
+        ] {
+            let p = Policy::from_toml("acme.toml", &with(window), &Known).unwrap();
+            assert!(p.defects.iter().any(|d| d.contains(defect)), "{window}: {:?}", p.defects);
         }
     }
 
