@@ -4,6 +4,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouter, readSse, testCatalog, KEYS } from './harness.mjs';
 
+// Kolkata's weekday now, and the days that are neither it nor next to it (a rule on those days
+// cannot match while the test runs, even across a local midnight).
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const kolkata = (date) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Kolkata', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(date);
+const kolkataNow = (date = new Date()) => {
+  const part = (type) => kolkata(date).find((p) => p.type === type).value;
+  return `${part('weekday').toLowerCase()} ${part('hour')}:${part('minute')}`;
+};
+const today = DAYS.indexOf(kolkataNow().slice(0, 3));
+const FAR_DAYS = DAYS.filter((_, i) => ![today, (today + 1) % 7, (today + 6) % 7].includes(i));
+
 const POLICY = `
 version = 1
 name = "policyco"
@@ -16,6 +27,16 @@ model = "gpt4o"
 name = "faq"
 when = { feature = ["faq"] }
 respond = "We are open 9-5."
+
+[[rules]]
+name = "office-hours"
+when = { feature = ["office"], local_time = { zone = "Asia/Kolkata", hours = [0, 24] } }
+respond = "Open."
+
+[[rules]]
+name = "far-days"
+when = { feature = ["far-days"], local_time = { zone = "Asia/Kolkata", days = ${JSON.stringify(FAR_DAYS)} } }
+respond = "Not today."
 
 [[rules]]
 name = "payments"
@@ -108,6 +129,20 @@ test('a respond rule answers without a model, streaming and not', async () => {
   const three = await (await r.chat(ask({ n: 3 }), as('faq'))).json();
   assert.deepEqual(three.choices.map((c) => [c.index, c.message.content]), [0, 1, 2].map((i) => [i, 'We are open 9-5.']));
   assert.equal(r.upstream.requests().length, before, 'no upstream call');
+});
+
+test("a local_time rule is judged at the request's time in its zone", async () => {
+  const before = kolkataNow();
+  const resp = await r.chat(ask(), as('office'));
+  const after = kolkataNow();
+  assert.equal(resp.status, 200);
+  const reason = resp.headers.get('x-costrouter-route-reason');
+  const said = reason.match(/^rule 'office-hours' \(feature office, (\w{3} \d\d:\d\d) in Asia\/Kolkata\) answers without a model$/);
+  assert.ok(said && [before, after].includes(said[1]), `${reason} (Kolkata was ${before} to ${after})`);
+  // Days that are not today there: the rule is passed, the default serves.
+  const passed = await r.chat(ask(), as('far-days'));
+  assert.equal(passed.status, 200);
+  assert.notEqual(passed.headers.get('x-costrouter-route'), 'respond', passed.headers.get('x-costrouter-route-reason'));
 });
 
 test('a block rule refuses with 403 and says which rule', async () => {
