@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod attribution;
 pub mod budget;
+pub mod calendar;
 pub mod cache;
 pub mod catalog;
 pub mod client_address;

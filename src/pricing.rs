@@ -70,9 +70,12 @@ pub struct Tier {
 pub struct OffPeak {
     pub rates: Rates,
     pub windows: Vec<Window>,
+    /// The zone the windows' weekdays are counted in (their hours stay UTC), where it is not UTC:
+    /// LiteLLM's `weekday_timezone` (its Tencent rows count Beijing's days).
+    pub weekday_zone: Option<crate::routing::local_time::Zone>,
 }
 
-/// Hours of some days of the week, in UTC.
+/// Hours of some days of the week, in UTC (the days in the off-peak block's `weekday_zone`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Window {
     /// ISO weekdays, 1 (Monday) to 7 (Sunday).
@@ -83,7 +86,10 @@ pub struct Window {
 
 impl OffPeak {
     fn covers(&self, unix_secs: i64) -> bool {
-        let weekday = crate::budget::iso_weekday(unix_secs.div_euclid(86_400)) as u8;
+        let weekday = match &self.weekday_zone {
+            Some(zone) => zone.local(unix_secs).weekday + 1,
+            None => crate::calendar::iso_weekday(unix_secs.div_euclid(86_400)) as u8,
+        };
         let minute = (unix_secs.rem_euclid(86_400) / 60) as u16;
         self.windows.iter().any(|w| w.weekdays.contains(&weekday) && w.minutes.iter().any(|&(from, to)| (from..to).contains(&minute)))
     }
@@ -622,11 +628,16 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         }
         Some(raw) => {
             let off_peak = raw.as_object().ok_or_else(|| field_err(model, "off_peak", format!("must be an object of prices and windows, like {{\"input\": 0.15, \"output\": 0.6, \"windows\": {WINDOWS_SHAPE}}}")))?;
-            let rates = parse_rates(model, off_peak, "off_peak.", Some(base), &["windows"])?;
+            let rates = parse_rates(model, off_peak, "off_peak.", Some(base), &["windows", "weekday_timezone"])?;
             if let Some(price) = dearer_price(&rates, &base) {
                 return Err(field_err(model, &format!("off_peak.{price}"), "is above the row's own price: reservations and bounds hold a request at the row's prices, which must never be below its bill"));
             }
-            Some(OffPeak { rates, windows: parse_windows(model, off_peak.get("windows"), "off_peak.windows")? })
+            let weekday_zone = match off_peak.get("weekday_timezone") {
+                None => None,
+                Some(Value::String(name)) => Some(crate::routing::local_time::Zone::named(name).map_err(|e| field_err(model, "off_peak.weekday_timezone", e))?),
+                Some(other) => return Err(field_err(model, "off_peak.weekday_timezone", format!("must be a time zone's name, such as \"Asia/Shanghai\", got {other}"))),
+            };
+            Some(OffPeak { rates, windows: parse_windows(model, off_peak.get("windows"), "off_peak.windows")?, weekday_zone })
         }
         None => None,
     };
@@ -855,7 +866,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
 /// processing tier's do, and the `windows` they apply in. None the router can apply (the row is
 /// then billed at its standard rates, never below the bill) where they would have to replace a
 /// long-context band's or a processing tier's prices, or where the weekdays are told in a time
-/// zone other than UTC (`weekday_timezone`, LiteLLM's Tencent rows): that needs the zone's rules.
+/// zone (`weekday_timezone`, LiteLLM's Tencent rows) the zone table does not know.
 fn litellm_off_peak(model: &str, entry: &Map<String, Value>, base: Rates, has_bands_or_tiers: bool) -> Result<Option<OffPeak>, PricingError> {
     const PATH: &str = "off_peak_pricing";
     let prices = match entry.get(PATH) {
@@ -863,9 +874,20 @@ fn litellm_off_peak(model: &str, entry: &Map<String, Value>, base: Rates, has_ba
         Some(Value::Object(prices)) => prices,
         Some(_) => return Err(field_err(model, PATH, "must be an object of per-token prices and windows")),
     };
-    if has_bands_or_tiers || prices.get("weekday_timezone").is_some_and(|zone| zone != "UTC") {
+    if has_bands_or_tiers {
         return Ok(None);
     }
+    // Weekdays counted in another zone: read with that zone's current rule, or, for a name the
+    // zone table lacks, not at all.
+    let weekday_zone = match prices.get("weekday_timezone") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) if name == "UTC" => None,
+        Some(Value::String(name)) => match crate::routing::local_time::Zone::named(name) {
+            Ok(zone) => Some(zone),
+            Err(_) => return Ok(None),
+        },
+        Some(_) => return Ok(None),
+    };
     let per_token = |field: &str| -> Result<Option<Usd>, PricingError> {
         let path = format!("{PATH}.{field}");
         number(model, prices, field)
@@ -881,7 +903,7 @@ fn litellm_off_peak(model: &str, entry: &Map<String, Value>, base: Rates, has_ba
     if dearer_price(&rates, &base).is_some() {
         return Ok(None);
     }
-    Ok(parse_windows(model, prices.get("windows"), &format!("{PATH}.windows")).ok().map(|windows| OffPeak { rates, windows }))
+    Ok(parse_windows(model, prices.get("windows"), &format!("{PATH}.windows")).ok().map(|windows| OffPeak { rates, windows, weekday_zone }))
 }
 
 /// The first of `rates`' prices above `base`'s, if any.
@@ -1311,7 +1333,14 @@ mod tests {
         refused(r#"{"input":0.15}"#, "\"off_peak.windows\": is required");
         refused(r#"{"input":0.15,"windows":[]}"#, "\"off_peak.windows\": is empty");
         refused(&format!(r#"{{"input":-0.15,"windows":{window}}}"#), "\"off_peak.input\": must be a non-negative number");
-        refused(&format!(r#"{{"inptu":0.15,"windows":{window}}}"#), "\"off_peak.inptu\": unknown field; expected one of windows, input, output");
+        refused(&format!(r#"{{"inptu":0.15,"windows":{window}}}"#), "\"off_peak.inptu\": unknown field; expected one of windows, weekday_timezone, input, output");
+        refused(&format!(r#"{{"input":0.15,"weekday_timezone":"Asia/Peking","windows":{window}}}"#), "\"off_peak.weekday_timezone\": 'Asia/Peking' is no time zone of the tz database");
+        refused(&format!(r#"{{"input":0.15,"weekday_timezone":8,"windows":{window}}}"#), "\"off_peak.weekday_timezone\": must be a time zone's name");
+        // Weekdays in a zone, hours in UTC: Friday 2026-08-28 16:30 UTC is Saturday in Beijing.
+        let zoned = PriceTable::from_json(r#"{"models":{"m":{"input":0.3,"output":1.2,"off_peak":{"input":0.15,"weekday_timezone":"Asia/Shanghai","windows":[{"weekdays":[6],"hours_utc":"16:00-17:00"}]}}}}"#).unwrap();
+        let row = zoned.get("m").unwrap();
+        let input_only = usage(1_000_000, 0, 0, 0, 0);
+        assert_eq!((row.at(1_787_934_600).charge(&input_only).total.to_string(), row.at(1_787_934_600 + 86_400).charge(&input_only).total.to_string()), ("0.15".to_string(), "0.3".to_string()));
         refused(r#"{"input":0.15,"windows":[{"weekdays":[0,1],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[0].weekdays\": must be ISO weekdays, 1 (Monday) to 7 (Sunday); got 0");
         refused(r#"{"input":0.15,"windows":[{"weekdays":[6],"hours_utc":"00:00-00:00"},{"weekdays":[8],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[1].weekdays\": must be ISO weekdays");
         refused(r#"{"input":0.15,"windows":[{"weekdays":[],"hours_utc":"00:00-00:00"}]}"#, "\"off_peak.windows[0].weekdays\": is required");
@@ -1387,14 +1416,22 @@ mod tests {
         let u = usage(1_000_000, 200_000, 0, 1_000_000, 0);
         assert_eq!(litellm.at(SATURDAY).charge(&u).total.to_string(), "0.7206");
         assert_eq!(litellm.at(MONDAY + 2 * HOUR).charge(&u).total.to_string(), "1.4412");
-        // Weekdays told in another zone (LiteLLM's Tencent rows): no off-peak the router can
-        // apply, the standard rates; so too for a row with processing-tier prices.
-        let zoned = entry.replace(r#""windows""#, r#""weekday_timezone":"Asia/Shanghai","windows""#);
+        // Weekdays counted in another zone (LiteLLM's Tencent rows), hours still UTC: Friday
+        // 2026-08-28 16:30 UTC is Saturday 00:30 in Beijing, a Saturday window's; a day later it
+        // is Sunday there. A zone the table lacks: no off-peak, the standard rates.
+        let saturday_in_beijing = |zone: &str| format!(r#""input_cost_per_token":3e-07,"output_cost_per_token":1.2e-06,"off_peak_pricing":{{"input_cost_per_token":1.5e-07,"output_cost_per_token":6e-07,{zone}"windows":[{{"hours_utc":"16:00-17:00","weekdays":[6]}}]}}"#);
+        let (friday, saturday) = (1_787_934_600, 1_788_021_000);
+        let cost_at = |entry: &str, t: i64| PriceTable::from_json(&format!(r#"{{"m":{{{entry}}}}}"#)).unwrap().get("m").unwrap().at(t).charge(&u).total.to_string();
+        let zoned = saturday_in_beijing(r#""weekday_timezone":"Asia/Shanghai","#);
+        assert_eq!((cost_at(&zoned, friday).as_str(), cost_at(&zoned, saturday).as_str()), ("0.75", "1.5"));
+        let utc = saturday_in_beijing("");
+        assert_eq!((cost_at(&utc, friday).as_str(), cost_at(&utc, saturday).as_str()), ("1.5", "0.75"), "weekdays in UTC without the zone");
+        assert_eq!(cost_at(&saturday_in_beijing(r#""weekday_timezone":"UTC","#), saturday), "0.75");
+        let unknown = saturday_in_beijing(r#""weekday_timezone":"Asia/Peking","#);
+        assert_eq!((cost_at(&unknown, friday).as_str(), cost_at(&unknown, saturday).as_str()), ("1.5", "1.5"));
+        // So too for a row with processing-tier prices.
         let tiered = format!(r#"{entry},"input_cost_per_token_flex":1e-07"#);
-        for other in [zoned, tiered] {
-            let t = PriceTable::from_json(&format!(r#"{{"m":{{{other}}}}}"#)).unwrap();
-            assert_eq!(t.get("m").unwrap().at(SATURDAY).charge(&u).total.to_string(), "1.4412");
-        }
+        assert_eq!(cost_at(&tiered, SATURDAY), "1.4412");
         // Windows written in ways this reader does not take (LiteLLM's schema allows a top-level
         // `hours_utc`, weekday names, spans across midnight), or off-peak prices above the
         // standard ones (which reservations hold): read at the standard rates, not refused with
