@@ -16,6 +16,10 @@ the database year by year): where the rule alone departs from the database betwe
 2050, the database's changes in those years follow the rule on its line, as unix-time:offset,
 the last one back to the rule's own offset.
 
+Python's zoneinfo (3.11) reads two POSIX day forms a day off, `n` and `J59` in leap years, where
+the Rust reader follows POSIX; no zone's rule uses them today, but a footer that does would get
+needless exceptions here and wrong expectations in the test data.
+
 It also writes, for the native tests, each zone's UTC offset at the start of 2027 and every
 change of it through 2028 as Python's zoneinfo (the same tzdata, read in full) computes them,
 so the rule reader is checked against the real database rather than against itself.
@@ -37,10 +41,13 @@ def footer(path):
     data = open(path, "rb").read()
     if not data.startswith(b"TZif") or data[4:5] < b"2":
         return None
-    # The footer is the text between the file's last two newlines.
-    end = data.rstrip(b"\n")
+    # The footer is the text between the file's last two newlines (empty for a zone no POSIX
+    # rule describes).
+    if not data.endswith(b"\n"):
+        return None
+    end = data[:-1]
     start = end.rfind(b"\n")
-    return end[start + 1:].decode("ascii") if start >= 0 else None
+    return end[start + 1:].decode("ascii") or None if start >= 0 else None
 
 
 def version():
@@ -104,7 +111,9 @@ def changes(zone, start, end, step=3600):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    names = sorted(n for n in zoneinfo.available_timezones() if not n.startswith(("posix/", "right/")))
+    # `localtime` is the generating machine's own zone, `posixrules` and `Factory` no place's.
+    not_places = {"localtime", "posixrules", "Factory"}
+    names = sorted(n for n in zoneinfo.available_timezones() if not n.startswith(("posix/", "right/")) and n not in not_places)
     rows, skipped = [], []
     for name in names:
         rule = footer(os.path.join(ZONEINFO, name))

@@ -275,6 +275,11 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Result<Facts, String> {
     if let Some(h) = ctx.hour_utc.filter(|h| *h > 23) {
         return Err(format!("x_costrouter.hour_utc {h} is no hour of the day (0-23)"));
     }
+    // Seconds from 1970 to the end of year 9999: a time in milliseconds is refused rather than
+    // judged tens of thousands of years on.
+    if let Some(t) = ctx.unix_time.filter(|t| !(0..=253_402_300_799).contains(t)) {
+        return Err(format!("x_costrouter.unix_time {t} is not seconds since 1970 (0 to 253402300799, the end of year 9999); a time in milliseconds is 1000 times too large"));
+    }
     f.now_unix = match (ctx.unix_time, ctx.hour_utc) {
         (Some(t), Some(h)) if utc_hour(t) != h => return Err(format!("x_costrouter.hour_utc {h} is not the hour of its unix_time {t} ({} UTC); give one of them", utc_hour(t))),
         (Some(t), _) => t,
@@ -693,7 +698,7 @@ mod tests {
         let policy = policy.display().to_string();
         let line = |ctx: &str| format!("{{\"model\":\"gpt-4o\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"x_costrouter\":{ctx}}}\n");
         // Saturday 2027-07-03 10:00 UTC is 12:00 in Berlin; Friday 2027-07-02 is a working day.
-        let input = [line("{\"unix_time\":1814608800}"), line("{\"unix_time\":1814522400}"), line("{\"unix_time\":1814608800,\"hour_utc\":9}"), line("{\"hour_utc\":24}"), line("{\"unix_time\":1814608800,\"hour_utc\":10}")].concat();
+        let input = [line("{\"unix_time\":1814608800}"), line("{\"unix_time\":1814522400}"), line("{\"unix_time\":1814608800,\"hour_utc\":9}"), line("{\"hour_utc\":24}"), line("{\"unix_time\":1814608800,\"hour_utc\":10}"), line("{\"unix_time\":1814608800000}"), line("{\"unix_time\":-1}")].concat();
         let (_, out) = run_seeded(&["route", "--policy", &policy], &input);
         let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!((lines[0]["action"].as_str(), lines[0]["reason"].as_str()), (Some("respond"), Some("rule 'closed' (sat 12:00 in Europe/Berlin)")), "{}", lines[0]);
@@ -701,6 +706,10 @@ mod tests {
         assert_eq!(lines[2]["error"], "x_costrouter.hour_utc 9 is not the hour of its unix_time 1814608800 (10 UTC); give one of them");
         assert_eq!(lines[3]["error"], "x_costrouter.hour_utc 24 is no hour of the day (0-23)");
         assert_eq!(lines[4]["action"], "respond", "both given and agreeing: {}", lines[4]);
+        for line in &lines[5..] {
+            assert!(line["error"].as_str().is_some_and(|e| e.contains("is not seconds since 1970")), "{line}");
+        }
+        assert_eq!(lines.len(), 7);
         std::fs::remove_dir_all(&dir).ok();
     }
 
