@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{civil_from_days, days_from_civil, iso_weekday};
+use crate::routing::local_time::{Zone, ZoneName};
 use crate::money::Usd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,25 +28,41 @@ pub enum Window {
 const DAY: i64 = 86_400;
 
 impl Window {
-    /// The start (inclusive) and end (exclusive) of the window holding `now`, in Unix seconds.
+    /// The start (inclusive) and end (exclusive) of the window holding `now`, in Unix seconds,
+    /// its days counted in UTC.
     pub fn bounds(self, now: i64, reset_day: u32) -> (i64, i64) {
-        let today = now.div_euclid(DAY);
-        match self {
-            Window::Daily => (today * DAY, (today + 1) * DAY),
+        self.bounds_in(now, reset_day, None)
+    }
+
+    /// As [`Window::bounds`], its days counted in `zone` where one is given: a window then starts
+    /// and ends at that zone's midnights (a daily window is 23 or 25 hours long on the days its
+    /// clocks change).
+    pub fn bounds_in(self, now: i64, reset_day: u32, zone: Option<&Zone>) -> (i64, i64) {
+        let Some(zone) = zone else { return self.local_days(now.div_euclid(DAY), reset_day, |day| day * DAY) };
+        let today = (now + i64::from(zone.offset_at(now))).div_euclid(DAY);
+        self.local_days(today, reset_day, |day| zone.first_instant_at(day * DAY))
+    }
+
+    /// The window holding the day `today`, its first and its end day turned into instants by
+    /// `midnight`.
+    fn local_days(self, today: i64, reset_day: u32, midnight: impl Fn(i64) -> i64) -> (i64, i64) {
+        let (start, end) = match self {
+            Window::Daily => (today, today + 1),
             Window::Weekly => {
                 let weekday = iso_weekday(today);
                 let reset = reset_day.clamp(1, 7) as i64;
                 let start = today - (weekday - reset).rem_euclid(7);
-                (start * DAY, (start + 7) * DAY)
+                (start, start + 7)
             }
             Window::Monthly => {
                 let reset = reset_day.clamp(1, 28);
                 let (y, m, d) = civil_from_days(today);
                 let (sy, sm) = if d >= reset { (y, m) } else if m == 1 { (y - 1, 12) } else { (y, m - 1) };
                 let (ey, em) = if sm == 12 { (sy + 1, 1) } else { (sy, sm + 1) };
-                (days_from_civil(sy, sm, reset) * DAY, days_from_civil(ey, em, reset) * DAY)
+                (days_from_civil(sy, sm, reset), days_from_civil(ey, em, reset))
             }
-        }
+        };
+        (midnight(start), midnight(end))
     }
 }
 
@@ -83,6 +100,16 @@ pub struct BudgetSpec {
     pub soft_limit: Option<Usd>,
     #[serde(default = "refuse")]
     pub on_hard_limit: OnHardLimit,
+    /// The zone whose midnights start and end the windows (a tz database name); UTC's without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<ZoneName>,
+}
+
+impl BudgetSpec {
+    /// The window holding `now`, in Unix seconds.
+    pub fn bounds(&self, now: i64) -> (i64, i64) {
+        self.window.bounds_in(now, self.reset_day, self.time_zone.as_ref().and_then(|z| z.zone.as_ref()))
+    }
 }
 
 fn one() -> u32 {
@@ -107,6 +134,9 @@ pub fn check_budgets(specs: &[BudgetSpec]) -> Result<(), String> {
             Window::Monthly if !(1..=28).contains(&b.reset_day) => return Err(format!("{at}.reset_day must be 1 to 28 for a monthly window")),
             Window::Daily if b.reset_day != 1 => return Err(format!("{at}.reset_day is only for weekly and monthly windows")),
             _ => {}
+        }
+        if let Some(ZoneName { name, zone: None }) = &b.time_zone {
+            return Err(format!("{at}.time_zone {}", Zone::named(name).err().unwrap_or_default()));
         }
         if b.soft_limit.is_some_and(|soft| soft > b.hard_limit) {
             return Err(format!("{at}.soft_limit is above its hard_limit, so it would never warn before the hard limit"));
@@ -462,7 +492,7 @@ impl Ledger {
         self.specs
             .iter()
             .map(|spec| {
-                let (start, end) = spec.window.bounds(now, spec.reset_day);
+                let (start, end) = spec.bounds(now);
                 let state = self.states.get(&spec.id).filter(|s| s.window_start == start);
                 let (spent, exhausted) = state.map_or((Usd::ZERO, false), |s| (s.spent, s.exhausted));
                 let downgrades = spec.on_hard_limit == OnHardLimit::Downgrade;
@@ -568,14 +598,22 @@ impl Ledger {
     /// window or reset day changed has its window moved to the new one's start where that is
     /// earlier (daily to monthly mid-month), or the spend would sit in a window that never
     /// matches and the budget's alerts would read zero until the next reset. A later start
-    /// (monthly to daily) is a new window: `roll` begins it empty.
+    /// (monthly to daily) is a new window: `roll` begins it empty. A new time zone alone moves
+    /// the current window to the one that now holds `now`, spend and all: the same day, week or
+    /// month told by other midnights, which may count some hours of spend from before it (the
+    /// budget errs high, never low, as it would by starting empty).
     pub fn configure(&mut self, specs: Vec<BudgetSpec>, limits: RateLimits, now: i64) {
         for spec in &specs {
-            let changed = self.specs.iter().any(|old| old.id == spec.id && (old.window != spec.window || old.reset_day != spec.reset_day));
-            if let (true, Some(state)) = (changed, self.states.get_mut(&spec.id)) {
-                let (start, _) = spec.window.bounds(now, spec.reset_day);
+            let Some(old) = self.specs.iter().find(|old| old.id == spec.id) else { continue };
+            let zone_only = old.window == spec.window && old.reset_day == spec.reset_day;
+            if zone_only && old.time_zone == spec.time_zone {
+                continue;
+            }
+            let current = old.bounds(now).0;
+            if let Some(state) = self.states.get_mut(&spec.id) {
+                let (start, _) = spec.bounds(now);
                 let before = state.window_start;
-                state.window_start = state.window_start.min(start);
+                state.window_start = if zone_only && before == current { start } else { before.min(start) };
                 // The spend carries over, expiry charges in it included: they now sit in the
                 // window that took it (a late settlement must still find its charge to replace).
                 for e in self.expired.values_mut() {
@@ -650,7 +688,7 @@ impl Ledger {
         // is charged nothing (that window's spend is no longer kept), and its late settlement is
         // charged as any is, into the window it finishes in.
         for spec in &self.specs {
-            let (start, _) = spec.window.bounds(now, spec.reset_day);
+            let (start, _) = spec.bounds(now);
             let state = self.states.entry(spec.id.clone()).or_default();
             // Only forward: `now` is stamped by the calling isolate before the hop here, so a
             // call from just before a boundary can arrive after one from just past it; it belongs
@@ -739,7 +777,7 @@ impl Ledger {
                 limit: spec.hard_limit,
                 spent: st.spent,
                 reserved: st.reserved,
-                resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
+                resets_at: spec.bounds(now.max(st.window_start)).1,
                 on_hard_limit: spec.on_hard_limit,
             };
             if exceeded.cause(amount) != ExceededCause::HeldInFlight && exceeded.left() < spec.hard_limit.scale_ppm(EXHAUSTED_BELOW_PPM) {
@@ -780,7 +818,7 @@ impl Ledger {
             kind: "soft_limit".into(),
             budget_id: spec.id.clone(),
             window_start: st.window_start,
-            resets_at: spec.window.bounds(now.max(st.window_start), spec.reset_day).1,
+            resets_at: spec.bounds(now.max(st.window_start)).1,
             at: now,
             request_id: request_id.to_string(),
             spent: st.spent,
@@ -1033,9 +1071,9 @@ mod tests {
         Ledger {
             specs: vec![
                 BudgetSpec { id: "tenant-daily".into(), scope: Scope::Tenant, window: Window::Daily, reset_day: 1,
-                    hard_limit: Usd(limit_usd * crate::money::PICOS_PER_USD), soft_limit: Some(Usd(limit_usd * crate::money::PICOS_PER_USD / 2)), on_hard_limit: OnHardLimit::Refuse },
+                    hard_limit: Usd(limit_usd * crate::money::PICOS_PER_USD), soft_limit: Some(Usd(limit_usd * crate::money::PICOS_PER_USD / 2)), on_hard_limit: OnHardLimit::Refuse, time_zone: None },
                 BudgetSpec { id: "search-monthly".into(), scope: Scope::Feature("search".into()), window: Window::Monthly, reset_day: 1,
-                    hard_limit: Usd(3 * crate::money::PICOS_PER_USD), soft_limit: None, on_hard_limit: OnHardLimit::Downgrade },
+                    hard_limit: Usd(3 * crate::money::PICOS_PER_USD), soft_limit: None, on_hard_limit: OnHardLimit::Downgrade, time_zone: None },
             ],
             ..Ledger::default()
         }
@@ -1132,7 +1170,7 @@ mod tests {
 
     #[test]
     fn a_budget_the_request_can_never_fit_is_reported_before_one_held_in_flight() {
-        let spec = |id: &str, scope: Scope, usd: i64| BudgetSpec { id: id.into(), scope, window: Window::Daily, reset_day: 1, hard_limit: Usd(usd * USD), soft_limit: None, on_hard_limit: OnHardLimit::Refuse };
+        let spec = |id: &str, scope: Scope, usd: i64| BudgetSpec { id: id.into(), scope, window: Window::Daily, reset_day: 1, hard_limit: Usd(usd * USD), soft_limit: None, on_hard_limit: OnHardLimit::Refuse, time_zone: None };
         let mut l = Ledger::default();
         l.configure(vec![spec("team", Scope::Team("a".into()), 10), spec("tenant", Scope::Tenant, 1)], RateLimits::default(), NOW);
         let team_a = Covered { team: "a", ..Covered::default() };
@@ -1268,6 +1306,73 @@ mod tests {
         let soft = |soft: &str| spec(&format!(r#"{{"id":"s","scope":{{"kind":"tenant"}},"window":"daily","hard_limit":"5","soft_limit":"{soft}"}}"#));
         assert!(check_budgets(&[soft("5")]).is_ok());
         assert!(check_budgets(&[soft("5.01")]).is_err());
+        // A time zone is stored by name and checked where it is set; a stored one the table no
+        // longer knows still loads (its windows then in UTC) rather than failing the ledger.
+        let zoned = |zone: &str| spec(&format!(r#"{{"id":"z","scope":{{"kind":"tenant"}},"window":"daily","hard_limit":"5","time_zone":"{zone}"}}"#));
+        assert!(check_budgets(&[zoned("America/Los_Angeles")]).is_ok());
+        assert_eq!(serde_json::to_value(zoned("America/Los_Angeles")).unwrap()["time_zone"], "America/Los_Angeles");
+        assert!(serde_json::to_value(&monthly).unwrap().get("time_zone").is_none(), "left out when UTC, as earlier releases store it");
+        let unknown = zoned("america/los_angeles");
+        assert_eq!(
+            check_budgets(std::slice::from_ref(&unknown)).unwrap_err(),
+            "budgets[0].time_zone 'america/los_angeles' is no time zone of the tz database (did you mean 'America/Los_Angeles'?); name one as 'Area/City', such as 'Europe/Berlin' or 'America/New_York', or 'UTC'"
+        );
+        assert_eq!(unknown.bounds(NOW), Window::Daily.bounds(NOW, 1));
+    }
+
+    #[test]
+    fn windows_in_a_time_zone_start_at_its_midnights() {
+        let zone = |name: &str| Zone::named(name).unwrap();
+        let at = |y, m, d, h, min| crate::routing::local_time::tests_support::unix(y, m, d, h, min);
+        // Los Angeles in November (UTC-8): the day runs 08:00 UTC to 08:00 UTC.
+        let la = zone("America/Los_Angeles");
+        assert_eq!(Window::Daily.bounds_in(at(2026, 11, 22, 7, 59), 1, Some(&la)), (at(2026, 11, 21, 8, 0), at(2026, 11, 22, 8, 0)));
+        assert_eq!(Window::Daily.bounds_in(at(2026, 11, 22, 8, 0), 1, Some(&la)), (at(2026, 11, 22, 8, 0), at(2026, 11, 23, 8, 0)));
+        // Berlin's spring change: 2027-03-28 has 23 hours, from 23:00 UTC (CET) to 22:00 UTC (CEST).
+        let berlin = zone("Europe/Berlin");
+        assert_eq!(Window::Daily.bounds_in(at(2027, 3, 28, 12, 0), 1, Some(&berlin)), (at(2027, 3, 27, 23, 0), at(2027, 3, 28, 22, 0)));
+        // And its autumn one: 2027-10-31 has 25.
+        assert_eq!(Window::Daily.bounds_in(at(2027, 10, 31, 12, 0), 1, Some(&berlin)), (at(2027, 10, 30, 22, 0), at(2027, 10, 31, 23, 0)));
+        // Santiago's clocks jump from Saturday 24:00 to Sunday 01:00 (2027-09-05): Sunday's window
+        // starts at the jump, 04:00 UTC, and Saturday's ends there.
+        let santiago = zone("America/Santiago");
+        assert_eq!(Window::Daily.bounds_in(at(2027, 9, 5, 12, 0), 1, Some(&santiago)), (at(2027, 9, 5, 4, 0), at(2027, 9, 6, 3, 0)));
+        assert_eq!(Window::Daily.bounds_in(at(2027, 9, 5, 3, 59), 1, Some(&santiago)).1, at(2027, 9, 5, 4, 0));
+        // Weekly and monthly count local days: Monday 00:30 in Kolkata is still Sunday in UTC.
+        let kolkata = zone("Asia/Kolkata");
+        let monday_early = at(2026, 11, 22, 19, 0);
+        assert_eq!(Window::Weekly.bounds_in(monday_early, 1, Some(&kolkata)), (at(2026, 11, 22, 18, 30), at(2026, 11, 29, 18, 30)));
+        assert_eq!(Window::Weekly.bounds(monday_early, 1), (day(2026, 11, 16), day(2026, 11, 23)));
+        assert_eq!(Window::Monthly.bounds_in(at(2027, 1, 31, 20, 0), 1, Some(&kolkata)), (at(2027, 1, 31, 18, 30), at(2027, 2, 28, 18, 30)));
+        // Every window ends where the next begins, through a year of Berlin's days.
+        for w in [Window::Daily, Window::Weekly, Window::Monthly] {
+            let mut t = at(2027, 1, 1, 0, 0);
+            while t < at(2028, 1, 1, 0, 0) {
+                let (start, end) = w.bounds_in(t, 1, Some(&berlin));
+                assert!(start <= t && t < end, "{w:?} at {t}: {start}..{end}");
+                assert_eq!(w.bounds_in(end, 1, Some(&berlin)).0, end, "{w:?} at {t}");
+                t = end;
+            }
+        }
+    }
+
+    #[test]
+    fn a_budget_moved_to_a_time_zone_keeps_its_spend() {
+        let mut l = ledger(100);
+        let c = Covered::default();
+        let now = day(2026, 11, 17) + 20 * 3600;
+        l.reserve("a", Usd(6 * USD), &c, now).unwrap();
+        l.settle("a", Usd(6 * USD), now);
+        // 20:00 UTC is 12:00 in Los Angeles: its day began at 08:00 UTC, after the UTC day's
+        // start, so the spend so far stays in the day that holds it rather than vanishing.
+        let mut specs = l.specs.clone();
+        specs[0].time_zone = serde_json::from_str("\"America/Los_Angeles\"").unwrap();
+        l.configure(specs, RateLimits::default(), now + 60);
+        let level = &l.levels(now + 60)[0];
+        assert_eq!((level.spent, level.window_start, level.resets_at), (Usd(6 * USD), day(2026, 11, 17) + 8 * 3600, day(2026, 11, 18) + 8 * 3600));
+        // Its next window is Los Angeles' next day, and starts empty.
+        assert_eq!(l.levels(day(2026, 11, 18) + 8 * 3600)[0].spent, Usd::ZERO);
+        assert_eq!(l.levels(day(2026, 11, 18) + 8 * 3600 - 1)[0].spent, Usd(6 * USD));
     }
 
     #[test]

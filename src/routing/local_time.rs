@@ -73,11 +73,63 @@ impl Zone {
         }
     }
 
+    /// The first instant whose local time is `local` (seconds since 1970 on the local clock) or
+    /// later: a local midnight, as a UTC instant. Where the clock goes back over it, its first
+    /// occurrence; where the clock jumps over it (Santiago's spring change at 24:00), the jump.
+    pub fn first_instant_at(&self, local: i64) -> i64 {
+        // The offsets two days either side: no zone changes its offset twice in four days.
+        let offsets = [self.offset_at(local - 2 * 86_400), self.offset_at(local + 2 * 86_400)];
+        let exact = offsets.iter().map(|o| local - i64::from(*o)).filter(|t| t + i64::from(self.offset_at(*t)) == local).min();
+        if let Some(t) = exact {
+            return t;
+        }
+        // Skipped by the clock: the change itself, the first instant past it on the clock.
+        let (mut before, mut after) = (local - i64::from(*offsets.iter().max().expect("two")), local - i64::from(*offsets.iter().min().expect("two")));
+        while after - before > 1 {
+            let mid = before + (after - before) / 2;
+            if mid + i64::from(self.offset_at(mid)) >= local {
+                after = mid;
+            } else {
+                before = mid;
+            }
+        }
+        after
+    }
+
     pub fn local(&self, unix: i64) -> LocalTime {
         let offset = self.offset_at(unix);
         let local = unix + i64::from(offset);
         let secs = local.rem_euclid(86_400);
         LocalTime { weekday: (iso_weekday(local.div_euclid(86_400)) - 1) as u8, hour: (secs / 3600) as u8, minute: (secs % 3600 / 60) as u8, offset }
+    }
+}
+
+/// A zone kept by its name, as a stored budget keeps it: read back even when the table no longer
+/// knows the name (a later tzdata that dropped it), then judged as UTC, so that a stored value
+/// always loads; a new one is checked where it is set ([`Zone::named`]).
+#[derive(Debug, Clone)]
+pub struct ZoneName {
+    pub name: String,
+    pub zone: Option<Zone>,
+}
+
+impl PartialEq for ZoneName {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl serde::Serialize for ZoneName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ZoneName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        let zone = Zone::named(&name).ok();
+        Ok(ZoneName { name, zone })
     }
 }
 

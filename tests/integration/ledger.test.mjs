@@ -376,6 +376,7 @@ test('budgets out of range are refused with 400 naming the field, and change not
     [{ id: 'w', scope: { kind: 'tenant' }, window: 'weekly', reset_day: 9, hard_limit: '5' }, /1 \(Monday\) to 7/],
     [{ id: 'm', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '5', soft_limit: '6' }, /soft_limit is above its hard_limit/],
     [{ id: 'k', scope: { kind: 'key', value: 'my-key' }, window: 'daily', hard_limit: '5' }, /key id/],
+    [{ id: 'z', scope: { kind: 'tenant' }, window: 'daily', hard_limit: '5', time_zone: 'Berlin' }, /budgets\[0\]\.time_zone 'Berlin' is no time zone of the tz database \(did you mean 'Europe\/Berlin'\?\)/],
   ]) {
     const resp = await admin('PUT', '/admin/tenants/strictco/budgets', { budgets: [budget] });
     const body = await resp.json();
@@ -385,6 +386,20 @@ test('budgets out of range are refused with 400 naming the field, and change not
   }
   const s = await state(key);
   assert.deepEqual(s.budgets.map((b) => [b.id, b.reset_day]), [['monthly', 5]], 'the budgets in force are unchanged');
+});
+
+test("a budget with a time_zone counts its days from that zone's midnight", async () => {
+  const key = await tenantWithKey('laco', [{ id: 'la-day', scope: { kind: 'tenant' }, window: 'daily', time_zone: 'America/Los_Angeles', hard_limit: '100' }]);
+  const resp = await r.chat({ model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }, { key });
+  assert.equal(resp.status, 200);
+  const s = await settledState(key);
+  assert.equal(s.budgets[0].time_zone, 'America/Los_Angeles');
+  const start = s.states['la-day'].window_start;
+  const now = Date.now() / 1000;
+  // Los Angeles' midnight is 07:00 or 08:00 UTC (summer, winter), never UTC's.
+  assert.ok([7 * 3600, 8 * 3600].includes(start % 86400), `window_start ${start}`);
+  assert.ok(start <= now && now < start + 25 * 3600, `window_start ${start}, now ${now}`);
+  assert.ok(picos(s.states['la-day'].spent) > 0, 'the request counted');
 });
 
 test('spend crossing a soft limit records one alert per budget window, readable in GET /v1/budgets', async () => {
