@@ -110,6 +110,15 @@ impl BudgetSpec {
     pub fn bounds(&self, now: i64) -> (i64, i64) {
         self.window.bounds_in(now, self.reset_day, self.time_zone.as_ref().and_then(|z| z.zone.as_ref()))
     }
+
+    /// The window holding `now` for a budget in `state`: a window a change of zone stretched,
+    /// while it lasts, else the spec's own.
+    fn window_of(&self, state: &BudgetState, now: i64) -> (i64, i64) {
+        match state.stretched_until {
+            Some(end) if now < end && now >= state.window_start => (state.window_start, end),
+            _ => self.bounds(now),
+        }
+    }
 }
 
 fn one() -> u32 {
@@ -161,6 +170,10 @@ fn refuse() -> OnHardLimit {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BudgetState {
     pub window_start: i64,
+    /// Where a window stretched by a change of time zone ends (the new zone's first midnight at
+    /// or after the old window's end), while it lasts: see [`Ledger::configure`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stretched_until: Option<i64>,
     #[serde(with = "crate::money::decimal")]
     pub spent: Usd,
     #[serde(with = "crate::money::decimal")]
@@ -492,8 +505,9 @@ impl Ledger {
         self.specs
             .iter()
             .map(|spec| {
-                let (start, end) = spec.bounds(now);
-                let state = self.states.get(&spec.id).filter(|s| s.window_start == start);
+                let stored = self.states.get(&spec.id);
+                let (start, end) = stored.map_or_else(|| spec.bounds(now), |s| spec.window_of(s, now));
+                let state = stored.filter(|s| s.window_start == start);
                 let (spent, exhausted) = state.map_or((Usd::ZERO, false), |s| (s.spent, s.exhausted));
                 let downgrades = spec.on_hard_limit == OnHardLimit::Downgrade;
                 crate::alerts::BudgetLevel { id: spec.id.clone(), spent, hard_limit: spec.hard_limit, window_start: start, resets_at: end, exhausted, downgrades }
@@ -598,10 +612,14 @@ impl Ledger {
     /// window or reset day changed has its window moved to the new one's start where that is
     /// earlier (daily to monthly mid-month), or the spend would sit in a window that never
     /// matches and the budget's alerts would read zero until the next reset. A later start
-    /// (monthly to daily) is a new window: `roll` begins it empty. A new time zone alone moves
-    /// the current window to the one that now holds `now`, spend and all: the same day, week or
-    /// month told by other midnights, which may count some hours of spend from before it (the
-    /// budget errs high, never low, as it would by starting empty).
+    /// (monthly to daily) is a new window: `roll` begins it empty.
+    ///
+    /// A new time zone alone takes effect at a midnight of the new zone: the stored window, spend
+    /// and all, ends at the new zone's next midnight if that comes before its own end (a shorter
+    /// window), else at the new zone's first midnight after its end (a longer one, by less than
+    /// a period), and the new zone's windows follow from there. Windows stay one after another
+    /// with no gap and no overlap, so no spend is dropped: moving the window to the new zone's
+    /// current one would lose what the old zone's previous window spent inside it.
     pub fn configure(&mut self, specs: Vec<BudgetSpec>, limits: RateLimits, now: i64) {
         for spec in &specs {
             let Some(old) = self.specs.iter().find(|old| old.id == spec.id) else { continue };
@@ -609,11 +627,24 @@ impl Ledger {
             if zone_only && old.time_zone == spec.time_zone {
                 continue;
             }
-            let current = old.bounds(now).0;
+            if zone_only {
+                if let Some(state) = self.states.get_mut(&spec.id) {
+                    let old_end = state.stretched_until.unwrap_or_else(|| old.bounds(state.window_start).1);
+                    // The new zone's window holding the old window's end: its start, if that is yet
+                    // to come (the window in progress ends early), else its end.
+                    let (start, end) = spec.bounds(old_end);
+                    let new_from = if start > now || start == old_end { start } else { end };
+                    // A window that ended before a midnight of the new zone passed is left for
+                    // `roll` to replace: nothing of it falls in the new zone's current window.
+                    state.stretched_until = (new_from > now).then_some(new_from);
+                }
+                continue;
+            }
             if let Some(state) = self.states.get_mut(&spec.id) {
+                state.stretched_until = None;
                 let (start, _) = spec.bounds(now);
                 let before = state.window_start;
-                state.window_start = if zone_only && before == current { start } else { before.min(start) };
+                state.window_start = state.window_start.min(start);
                 // The spend carries over, expiry charges in it included: they now sit in the
                 // window that took it (a late settlement must still find its charge to replace).
                 for e in self.expired.values_mut() {
@@ -688,12 +719,13 @@ impl Ledger {
         // is charged nothing (that window's spend is no longer kept), and its late settlement is
         // charged as any is, into the window it finishes in.
         for spec in &self.specs {
-            let (start, _) = spec.bounds(now);
             let state = self.states.entry(spec.id.clone()).or_default();
+            let (start, _) = spec.window_of(state, now);
             // Only forward: `now` is stamped by the calling isolate before the hop here, so a
             // call from just before a boundary can arrive after one from just past it; it belongs
             // to the current window (going back and forth would wipe what settled in between).
             if start > state.window_start {
+                state.stretched_until = None;
                 // A new window: spend starts again; open reservations carry over (they are
                 // still in flight and will settle into the window they finish in).
                 state.window_start = start;
@@ -777,7 +809,7 @@ impl Ledger {
                 limit: spec.hard_limit,
                 spent: st.spent,
                 reserved: st.reserved,
-                resets_at: spec.bounds(now.max(st.window_start)).1,
+                resets_at: spec.window_of(st, now.max(st.window_start)).1,
                 on_hard_limit: spec.on_hard_limit,
             };
             if exceeded.cause(amount) != ExceededCause::HeldInFlight && exceeded.left() < spec.hard_limit.scale_ppm(EXHAUSTED_BELOW_PPM) {
@@ -818,7 +850,7 @@ impl Ledger {
             kind: "soft_limit".into(),
             budget_id: spec.id.clone(),
             window_start: st.window_start,
-            resets_at: spec.bounds(now.max(st.window_start)).1,
+            resets_at: spec.window_of(st, now.max(st.window_start)).1,
             at: now,
             request_id: request_id.to_string(),
             spent: st.spent,
@@ -1356,23 +1388,99 @@ mod tests {
         }
     }
 
+    fn in_zone(l: &Ledger, index: usize, zone: &str) -> Vec<BudgetSpec> {
+        let mut specs = l.specs.clone();
+        specs[index].time_zone = serde_json::from_str(&format!("\"{zone}\"")).unwrap();
+        specs
+    }
+
     #[test]
-    fn a_budget_moved_to_a_time_zone_keeps_its_spend() {
+    fn a_budget_moved_to_a_time_zone_keeps_its_spend_until_its_window_ends() {
         let mut l = ledger(100);
         let c = Covered::default();
         let now = day(2026, 11, 17) + 20 * 3600;
         l.reserve("a", Usd(6 * USD), &c, now).unwrap();
         l.settle("a", Usd(6 * USD), now);
-        // 20:00 UTC is 12:00 in Los Angeles: its day began at 08:00 UTC, after the UTC day's
-        // start, so the spend so far stays in the day that holds it rather than vanishing.
-        let mut specs = l.specs.clone();
-        specs[0].time_zone = serde_json::from_str("\"America/Los_Angeles\"").unwrap();
-        l.configure(specs, RateLimits::default(), now + 60);
+        // 20:00 UTC is 12:00 in Los Angeles. The UTC day is stretched to Los Angeles' next
+        // midnight (08:00 UTC tomorrow), its spend kept; Los Angeles' days follow from there.
+        l.configure(in_zone(&l, 0, "America/Los_Angeles"), RateLimits::default(), now + 60);
         let level = &l.levels(now + 60)[0];
-        assert_eq!((level.spent, level.window_start, level.resets_at), (Usd(6 * USD), day(2026, 11, 17) + 8 * 3600, day(2026, 11, 18) + 8 * 3600));
-        // Its next window is Los Angeles' next day, and starts empty.
-        assert_eq!(l.levels(day(2026, 11, 18) + 8 * 3600)[0].spent, Usd::ZERO);
-        assert_eq!(l.levels(day(2026, 11, 18) + 8 * 3600 - 1)[0].spent, Usd(6 * USD));
+        assert_eq!((level.spent, level.window_start, level.resets_at), (Usd(6 * USD), day(2026, 11, 17), day(2026, 11, 18) + 8 * 3600));
+        l.reserve("b", Usd(2 * USD), &c, day(2026, 11, 18) + 3600).unwrap();
+        l.settle("b", Usd(2 * USD), day(2026, 11, 18) + 3600);
+        assert_eq!(l.levels(day(2026, 11, 18) + 8 * 3600 - 1)[0].spent, Usd(8 * USD), "01:00 UTC is still the stretched day");
+        let next = l.as_of(day(2026, 11, 18) + 8 * 3600);
+        let level = &next.levels(day(2026, 11, 18) + 8 * 3600)[0];
+        assert_eq!((level.spent, level.window_start, level.resets_at), (Usd::ZERO, day(2026, 11, 18) + 8 * 3600, day(2026, 11, 19) + 8 * 3600));
+        assert_eq!(next.states["tenant-daily"].stretched_until, None);
+    }
+
+    #[test]
+    fn a_change_of_zone_drops_no_spend_the_new_window_would_hold() {
+        // A month's $490, and $1 early on the next UTC month, when the zone moves to Los Angeles
+        // (whose November runs to 08:00 UTC on December 1st): the UTC December started ends at
+        // Los Angeles' next midnight, 08:00 UTC, and Los Angeles' December follows; every hour is
+        // in one window and none of the spend is forgotten (moving the window to Los Angeles'
+        // November would have held $1 of $491).
+        let mut l = Ledger { specs: vec![serde_json::from_str(r#"{"id":"m","scope":{"kind":"tenant"},"window":"monthly","hard_limit":"500"}"#).unwrap()], ..Ledger::default() };
+        let c = Covered::default();
+        l.reserve("a", Usd(490 * USD), &c, day(2026, 11, 20)).unwrap();
+        l.settle("a", Usd(490 * USD), day(2026, 11, 20));
+        l.reserve("b", Usd(USD), &c, day(2026, 12, 1) + 3600).unwrap();
+        l.settle("b", Usd(USD), day(2026, 12, 1) + 3600);
+        l.configure(in_zone(&l, 0, "America/Los_Angeles"), RateLimits::default(), day(2026, 12, 1) + 3 * 3600);
+        let level = &l.levels(day(2026, 12, 1) + 3 * 3600)[0];
+        assert_eq!((level.spent, level.window_start, level.resets_at), (Usd(USD), day(2026, 12, 1), day(2026, 12, 1) + 8 * 3600));
+        let december = l.as_of(day(2026, 12, 1) + 8 * 3600).levels(day(2026, 12, 1) + 8 * 3600)[0].clone();
+        assert_eq!((december.spent, december.window_start, december.resets_at), (Usd::ZERO, day(2026, 12, 1) + 8 * 3600, day(2027, 1, 1) + 8 * 3600));
+        // Nothing was spent since November ended: that window is kept until Los Angeles'
+        // November ends, its $490 still counted.
+        let mut stale = Ledger { specs: l.specs.clone(), ..Ledger::default() };
+        stale.specs[0].time_zone = None;
+        stale.reserve("a", Usd(490 * USD), &c, day(2026, 11, 20)).unwrap();
+        stale.settle("a", Usd(490 * USD), day(2026, 11, 20));
+        stale.configure(in_zone(&stale, 0, "America/Los_Angeles"), RateLimits::default(), day(2026, 12, 1) + 3 * 3600);
+        let at = day(2026, 12, 1) + 4 * 3600;
+        assert!(stale.reserve("c", Usd(20 * USD), &c, at).is_err(), "$490 + $20 > $500 in the stretched November");
+        assert_eq!(stale.levels(at)[0].resets_at, day(2026, 12, 1) + 8 * 3600);
+        // A daily budget whose day ended with no charge since, set to Los Angeles at 02:00 UTC:
+        // Los Angeles' day (from 08:00 UTC yesterday) holds all of yesterday's UTC spend after
+        // 08:00, so yesterday is kept to 08:00 today.
+        let mut daily = ledger(100);
+        daily.reserve("a", Usd(95 * USD), &c, day(2026, 11, 17) + 10 * 3600).unwrap();
+        daily.settle("a", Usd(95 * USD), day(2026, 11, 17) + 23 * 3600);
+        daily.configure(in_zone(&daily, 0, "America/Los_Angeles"), RateLimits::default(), day(2026, 11, 18) + 2 * 3600);
+        assert!(daily.reserve("b", Usd(6 * USD), &c, day(2026, 11, 18) + 2 * 3600 + 1).is_err());
+        // Changed twice: the second change stretches from where the first ended.
+        daily.configure(in_zone(&daily, 0, "Asia/Tokyo"), RateLimits::default(), day(2026, 11, 18) + 3 * 3600);
+        assert_eq!(daily.levels(day(2026, 11, 18) + 3 * 3600)[0].resets_at, day(2026, 11, 18) + 15 * 3600, "Tokyo's first midnight after 08:00 UTC");
+    }
+
+    #[test]
+    fn windows_follow_one_another_across_changes_of_zone() {
+        // Every instant of a month in exactly one window, as the budget's zone changes mid-way.
+        let mut l = ledger(100);
+        let c = Covered::default();
+        let mut t = day(2026, 11, 1);
+        let mut last_end = None;
+        let zones = ["America/Los_Angeles", "Asia/Kolkata", "UTC", "Pacific/Kiritimati", "Pacific/Niue"];
+        let mut changes = 0;
+        while t < day(2026, 12, 1) {
+            if (t - day(2026, 11, 1)) % (5 * DAY + 7 * 3600) < 3600 && changes < zones.len() {
+                l.configure(in_zone(&l, 0, zones[changes]), RateLimits::default(), t);
+                changes += 1;
+            }
+            l.reserve(&format!("r{t}"), Usd(USD), &c, t).unwrap();
+            l.settle(&format!("r{t}"), Usd(USD), t);
+            let level = &l.levels(t)[0];
+            assert!(level.window_start <= t && t < level.resets_at, "{t}: {level:?}");
+            if let Some((start, end)) = last_end {
+                assert!(level.window_start == start || level.window_start == end, "{t}: {level:?} after {start}..{end}");
+            }
+            last_end = Some((level.window_start, level.resets_at));
+            t += 3600;
+        }
+        assert_eq!(changes, zones.len());
     }
 
     #[test]
