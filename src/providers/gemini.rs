@@ -1388,6 +1388,26 @@ mod tests {
     }
 
     #[test]
+    fn the_thinking_a_request_asks_for_is_what_the_planner_prices() {
+        // The planner bills a request's expected thinking by this: the budget sent, none for a
+        // budget of 0, and no bound for a level (Gemini 3), as Gemini thinks then as it likes.
+        assert!(Gemini.translates_reasoning_effort(), "reasoning_effort is translated, not passed on");
+        let asked = |model: &str, effort: Option<&str>| {
+            let mut req = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            if let Some(e) = effort {
+                req["reasoning_effort"] = json!(e);
+            }
+            Gemini.reasoning_as_asked(&ChatRequest::from_value(req).unwrap(), model)
+        };
+        assert_eq!(asked("gemini-2.5-flash", None), None, "unasked: it thinks as it likes, not as asked");
+        assert_eq!(asked("gemini-2.5-flash", Some("none")), None, "a budget of 0 is no thinking");
+        assert_eq!(asked("gemini-2.5-pro", Some("none")), Some(128), "2.5 Pro cannot stop thinking");
+        assert_eq!(asked("gemini-2.5-flash", Some("low")), Some(1024));
+        assert_eq!(asked("gemini-3-flash-preview", Some("low")), Some(u64::MAX), "a level bounds no count");
+        assert_eq!(asked("gemini-2.0-flash", Some("high")), None, "a model that does not think");
+    }
+
+    #[test]
     fn a_streamed_function_call_carries_its_thought_signature() {
         let stream = "data: {\"candidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"f\",\"args\": {}},\"thoughtSignature\": \"c2ln\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"responseId\": \"r9\"}\n\n";
         let (chunks, _) = run_stream(stream, stream.len());
