@@ -847,6 +847,7 @@ mod tests {
         assert_eq!(retry_delay_ms(refusal("36s").as_bytes()), Some(36_000.0));
         assert_eq!(retry_delay_ms(refusal("0.25s").as_bytes()), Some(250.0));
         assert_eq!(retry_delay_ms(refusal("0s").as_bytes()), Some(0.0));
+        assert_eq!(Gemini.wait_in_error(429, refusal("36s").as_bytes()), Some(36_000.0), "the adapter's answer to the caller that waits");
         assert_eq!(retry_delay_ms(refusal("1e306s").as_bytes()), None, "a wait that overflows to infinity in ms");
         for unreadable in [refusal("soon"), refusal("-2s"), refusal("36"), r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}"#.to_string(), "not json".to_string()] {
             assert_eq!(retry_delay_ms(unreadable.as_bytes()), None, "{unreadable}");
@@ -1516,6 +1517,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<Value>(&up.body).unwrap(), json!({"requests": [
             {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}, "outputDimensionality": 768},
             {"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "b"}]}, "outputDimensionality": 768}]}));
+        let one = EmbeddingsRequest::parse(br#"{"model": "embed", "input": "a"}"#).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&Gemini.embeddings_request(&target, &one).unwrap().body).unwrap()["requests"],
+            json!([{"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "a"}]}}]), "one text, not in a list");
         let tokens = EmbeddingsRequest::parse(br#"{"model": "embed", "input": [1, 2, 3]}"#).unwrap();
         assert_eq!(Gemini.embeddings_request(&target, &tokens).unwrap_err().param.as_deref(), Some("input"));
 
