@@ -983,6 +983,7 @@ mod tests {
         assert_eq!(capped("gemini-2.5-flash", 50, None), json!({"maxOutputTokens": 50, "thinkingConfig": {"thinkingBudget": 0}}));
         assert_eq!(capped("gemini-2.5-pro", 50, None)["thinkingConfig"], json!({"thinkingBudget": 128}), "2.5 Pro cannot stop thinking");
         assert_eq!(capped("gemini-2.5-flash", 1300, None)["thinkingConfig"], json!({"thinkingBudget": 0}), "276 tokens are not worth thinking");
+        assert_eq!(capped("gemini-2.5-flash", 1024 + 512, None)["thinkingConfig"], json!({"thinkingBudget": 512}), "512 tokens are, just");
         assert_eq!(capped("gemini-2.5-flash", 5000, None)["thinkingConfig"], json!({"thinkingBudget": 5000 - 1024}));
         assert_eq!(capped("gemini-2.5-flash", 5000, Some("low"))["thinkingConfig"], json!({"thinkingBudget": 1024}), "what was asked, when it fits");
         assert_eq!(capped("gemini-2.5-flash", 5000, Some("high"))["thinkingConfig"], json!({"thinkingBudget": 5000 - 1024}));
@@ -1065,6 +1066,11 @@ mod tests {
         // Gemini 3 wants the replayed call signed, as a tool call is.
         let body = body_for(legacy.clone(), "gemini-3-pro-preview").unwrap();
         assert_eq!(body["contents"][1]["parts"][0]["thoughtSignature"], SIGNATURE_PLACEHOLDER);
+        // A client that sends `"function_call": null` beside its tool calls, or alone, sent no legacy call.
+        let mut null_call = legacy.clone();
+        null_call["messages"][1] = json!({"role": "assistant", "content": "Let me check.", "function_call": null});
+        null_call["messages"].as_array_mut().unwrap().truncate(2);
+        assert_eq!(body_for(null_call, "gemini-2.5-flash").unwrap()["contents"][1], json!({"role": "model", "parts": [{"text": "Let me check."}]}));
         let mut bad = legacy;
         bad["messages"][1]["function_call"]["arguments"] = json!("{not json");
         assert_eq!(body_for(bad.clone(), "gemini-2.5-flash").unwrap_err().param.as_deref(), Some("messages[1].function_call.arguments"));
@@ -1341,6 +1347,21 @@ mod tests {
         assert_eq!(image("data:;base64,UklGRiQAAABXRUJQVlA4"), json!("image/webp"));
         assert_eq!(image("data:;base64,AAAA"), json!("image/jpeg"));
         assert_eq!(image("data:IMAGE/HEIC;base64,AAAAHGZ0eXBoZWlj"), json!("image/heic"));
+    }
+
+    #[test]
+    fn linked_images_and_files_are_declared_by_their_extension_and_data_urls_by_their_type() {
+        let part = |content: Value| body_for(json!({"model": "g", "messages": [{"role": "user", "content": [content]}]}), "gemini-2.5-flash").map(|b| b["contents"][0]["parts"][0].clone());
+        let linked = |url: &str| part(json!({"type": "image_url", "image_url": {"url": url}})).unwrap()["fileData"]["mimeType"].clone();
+        for (url, mime) in [("http://example.com/a.gif", "image/gif"), ("https://example.com/b.HEIC", "image/heic"), ("https://example.com/c.heif#x", "image/heif"),
+            ("https://example.com/report.pdf?v=2", "application/pdf")] {
+            assert_eq!(linked(url), json!(mime), "{url}");
+        }
+        // A file comes as a data URL, its type as declared; without one, as bytes of no known type.
+        let file = |data: &str| part(json!({"type": "file", "file": {"file_data": data}}));
+        assert_eq!(file("data:application/pdf;base64,JVBERi0xLjQ=").unwrap(), json!({"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0xLjQ="}}));
+        assert_eq!(file("data:;base64,AAAA").unwrap()["inlineData"]["mimeType"], "application/octet-stream");
+        assert_eq!(file("data:text/plain,hello").unwrap_err().param.as_deref(), Some("messages[0].content[0].file.file_data"));
     }
 
     #[test]
