@@ -430,6 +430,34 @@ mod tests {
     }
 
     #[test]
+    fn listed_changes_give_way_to_the_rule_after_the_last() {
+        // Gaza's changes are listed through 2049; in 2051 its rule's summer time applies again.
+        let gaza = Zone::named("Asia/Gaza").unwrap();
+        let at = |y, m, d| tests_support::unix(y, m, d, 0, 0);
+        assert_eq!((gaza.offset_at(at(2051, 7, 1)), gaza.offset_at(at(2051, 1, 15))), (10_800, 7200));
+        // Before the first listed change, the rule; at it, the listed offset.
+        let casablanca = Zone::named("Africa/Casablanca").unwrap();
+        assert_eq!((casablanca.offset_at(at(2025, 6, 1)), casablanca.offset_at(at(2026, 1, 1))), (3600, 3600));
+    }
+
+    #[test]
+    fn a_local_midnight_is_found_on_either_side_of_a_change() {
+        let at = |y, m, d, h, min| tests_support::unix(y, m, d, h, min);
+        let midnight = |y, m, d| days_from_civil(y, m, d) * 86_400;
+        // Auckland goes back from +13 to +12 at 03:00 on Sunday 2027-04-04 (14:00 UTC the day
+        // before): that Sunday's midnight is still +13, 11:00 UTC on Saturday.
+        let auckland = Zone::named("Pacific/Auckland").unwrap();
+        assert_eq!(auckland.first_instant_at(midnight(2027, 4, 4)), at(2027, 4, 3, 11, 0));
+        assert_eq!(auckland.first_instant_at(midnight(2027, 4, 5)), at(2027, 4, 4, 12, 0));
+        // A clock that jumps from 23:30 to 00:30 (no zone does today): the day starts at the
+        // jump, 23:30 of standard time, not half an hour into the new day.
+        let jumpy = Zone { name: "test".into(), rule: Rule::parse("XST0XDT,M3.5.0/23:30,M10.5.0/3").unwrap(), exceptions: vec![] };
+        assert_eq!(jumpy.first_instant_at(midnight(2027, 3, 29)), at(2027, 3, 28, 23, 30));
+        assert_eq!(jumpy.local(at(2027, 3, 28, 23, 30)).to_string(), "mon 00:30");
+        assert_eq!(jumpy.first_instant_at(midnight(2027, 3, 30)), at(2027, 3, 29, 23, 0));
+    }
+
+    #[test]
     fn unknown_zones_are_refused_with_a_hint() {
         let e = Zone::named("europe/berlin").unwrap_err();
         assert!(e.contains("'europe/berlin' is no time zone") && e.contains("did you mean 'Europe/Berlin'?"), "{e}");
@@ -458,6 +486,13 @@ mod tests {
         assert_eq!(Transition { day: Day::Julian(59), time: 0 }.at(2028), days_from_civil(2028, 2, 29) * 86_400);
         assert_eq!(summer.end.at(2027), days_from_civil(2027, 10, 28) * 86_400 + 25 * 3600, "day 300 from 0 is October 28 in 2027");
         assert_eq!(Rule::parse("XST3XDT,M3.2.0,M11.1.0").unwrap().summer.unwrap().start.time, 7200, "02:00 when no time is given");
+        // The last week of December ends at the next year's January.
+        let last_sunday = Transition { day: Day::MonthWeek { month: 12, week: 5, weekday: 0 }, time: 0 };
+        assert_eq!(last_sunday.at(2027), days_from_civil(2027, 12, 26) * 86_400);
+        // Leap years by the Gregorian rule, centuries included (J60 is March 1 in every year).
+        for (year, leap) in [(2027, false), (2028, true), (2000, true), (2100, false), (2400, true)] {
+            assert_eq!(is_leap(year), leap, "{year}");
+        }
         for bad in ["", "X5", "EST", "EST5EDT", "EST5EDT,M3.2.0", "EST5EDT,M13.2.0,M11.1.0", "EST5EDT,M3.0.0,M11.1.0", "EST5EDT,J0,J100", "EST5EDT,M3.2.0,M11.1.0x", "<+05", "EST25"] {
             assert!(Rule::parse(bad).is_err(), "{bad}");
         }
