@@ -170,8 +170,8 @@ fn refuse() -> OnHardLimit {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BudgetState {
     pub window_start: i64,
-    /// Where a window stretched by a change of time zone ends (the new zone's first midnight at
-    /// or after the old window's end), while it lasts: see [`Ledger::configure`].
+    /// Where a window a change of time zone stretched or cut short ends (a midnight of the new
+    /// zone), while it lasts: see [`Ledger::configure`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stretched_until: Option<i64>,
     #[serde(with = "crate::money::decimal")]

@@ -1,6 +1,16 @@
 //! Civil dates and weekdays from counts of days since 1970-01-01 (UTC, proleptic Gregorian):
 //! budget windows, off-peak prices and policies' local times all count days this way.
 
+/// Whether `y` is a leap year of the Gregorian calendar.
+pub fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+/// The hour of the day (0-23, UTC) at `unix` seconds since 1970.
+pub fn utc_hour(unix: i64) -> u8 {
+    (unix.rem_euclid(86_400) / 3600) as u8
+}
+
 /// The ISO weekday, 1 (Monday) to 7 (Sunday), of the day `days` after 1970-01-01, a Thursday.
 pub fn iso_weekday(days: i64) -> i64 {
     (days + 3).rem_euclid(7) + 1

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::chat::ChatRequest;
+use crate::calendar::utc_hour;
 use crate::catalog::{Catalog, ProviderConfig};
 use crate::money::Usd;
 use crate::pricing::PriceTable;
@@ -285,12 +286,7 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Result<Facts, String> {
         (Some(t), _) => t,
         (None, h) => i64::from(h.unwrap_or(0)) * 3600,
     };
-    f.hour_utc = utc_hour(f.now_unix);
     Ok(f)
-}
-
-fn utc_hour(unix: i64) -> u8 {
-    (unix.rem_euclid(86_400) / 3600) as u8
 }
 
 /// `line` stands in for the request id the worker draws a split's arm by when a call names no

@@ -24,7 +24,7 @@ fuzz_target!(|input: &[u8]| {
         Ok(policy) => {
             assert_eq!(Policy::from_toml("fuzz.toml", text, catalog).ok().as_ref(), Some(&policy), "loading is not deterministic");
             assert!(!policy.rules.is_empty());
-            for facts in [Facts::default(), Facts { model: "gpt-4o".into(), difficulty: 0.9, prompt_tokens: 5000, hour_utc: 23, ..Facts::default() }] {
+            for facts in [Facts::default(), Facts { model: "gpt-4o".into(), difficulty: 0.9, prompt_tokens: 5000, now_unix: 23 * 3600, ..Facts::default() }] {
                 let _ = policy.first_match(&facts);
             }
             for rule in &policy.rules {

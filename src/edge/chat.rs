@@ -77,7 +77,6 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     facts.eu = rc.eu;
     facts.location_unknown = crate::routing::policy::location_unknown(&rc.country);
     facts.now_unix = now_unix();
-    facts.hour_utc = (facts.now_unix.rem_euclid(86_400) / 3600) as u8;
     let sticky_key = crate::routing::plan::split_sticky_key(&principal.tenant.id, &attribution.user, end_user_as_sent.as_deref(), &rc.request_id);
     let usable_here = |p: &ProviderConfig| usable(env, p);
     let input = PlanInput {

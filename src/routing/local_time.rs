@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use crate::calendar::{civil_from_days, days_from_civil, iso_weekday};
+use crate::calendar::{civil_from_days, days_from_civil, is_leap, iso_weekday};
 
 const ZONES: &str = include_str!("time_zones/zones.tsv");
 
@@ -359,10 +359,6 @@ impl Cursor<'_> {
         };
         Ok(Transition { day, time })
     }
-}
-
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }
 
 /// Dates as unix times, for tests elsewhere in the crate.

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use super::classify::{RiskTier, TaskClass};
 use super::local_time::{LocalTime, Zone, WEEKDAYS};
+use crate::calendar::utc_hour;
 
 pub const POLICY_VERSION: u32 = 1;
 
@@ -251,8 +252,8 @@ pub struct Facts {
     /// a rule that holds EU traffic to EU deployments fails closed; country, continent and
     /// `eu = false` conditions do not.
     pub location_unknown: bool,
-    pub hour_utc: u8,
-    /// When the request arrived, for `local_time` conditions (seconds since 1970, UTC).
+    /// When the request arrived (seconds since 1970, UTC), for `hour_utc` and `local_time`
+    /// conditions.
     pub now_unix: i64,
     /// Not a rule condition: the system prompt's tokens from classification, carried to the
     /// request's cost event so the prompt is not tokenized twice.
@@ -630,6 +631,7 @@ fn one_of(list: &Option<Vec<String>>, value: &str) -> Option<bool> {
 impl Condition {
     /// `Some(reason)` when every present field matches; `None` otherwise.
     pub fn matches(&self, f: &Facts) -> Option<String> {
+        let local = self.local_time.as_ref().map(|w| (w, w.holding(f.now_unix)));
         let mut why: Vec<String> = Vec::new();
         let mut check = |ok: Option<bool>, text: &dyn Fn() -> String| -> bool {
             match ok {
@@ -668,11 +670,8 @@ impl Condition {
                     (false, _) => format!("eu {}", f.eu),
                 },
             )
-            && check(self.hour_utc.map(|h| within_hours(h, f.hour_utc)), &|| format!("hour {} UTC", f.hour_utc))
-            && check(self.local_time.as_ref().map(|w| w.holding(f.now_unix).is_some()), &|| {
-                let w = self.local_time.as_ref().expect("checked only with a window");
-                w.holding(f.now_unix).map(|local| format!("{local} in {}", w.zone)).unwrap_or_default()
-            });
+            && check(self.hour_utc.map(|h| within_hours(h, utc_hour(f.now_unix))), &|| format!("hour {} UTC", utc_hour(f.now_unix)))
+            && check(local.map(|(_, held)| held.is_some()), &|| local.and_then(|(w, held)| Some(format!("{} in {}", held?, w.zone))).unwrap_or_default());
         all.then(|| if why.is_empty() { "always".to_string() } else { why.join(", ") })
     }
 }
@@ -970,9 +969,9 @@ route = { strategy = "requested" }
     fn hour_windows_load_from_0_to_23_and_to_0_to_24() {
         let with_hours = |hours: &str| POLICY.replace("when = { feature = [\"search\"] }", &format!("when = {{ hour_utc = {hours} }}"));
         let all_day = Policy::from_toml("acme.toml", &with_hours("[0, 24]"), &Known).unwrap();
-        assert!((0..24).all(|h| all_day.first_match(&Facts { hour_utc: h, ..Facts::default() }).unwrap().0.name == "ab"));
+        assert!((0..24).all(|h| all_day.first_match(&Facts { now_unix: i64::from(h) * 3600, ..Facts::default() }).unwrap().0.name == "ab"));
         let last_hour = Policy::from_toml("acme.toml", &with_hours("[23, 0]"), &Known).unwrap();
-        let hours: Vec<u8> = (0..24).filter(|&h| last_hour.first_match(&Facts { hour_utc: h, ..Facts::default() }).unwrap().0.name == "ab").collect();
+        let hours: Vec<u8> = (0..24).filter(|&h| last_hour.first_match(&Facts { now_unix: i64::from(h) * 3600, ..Facts::default() }).unwrap().0.name == "ab").collect();
         assert_eq!(hours, [23]);
         for hours in ["[24, 5]", "[5, 25]", "[24, 24]"] {
             let e = Policy::from_toml("acme.toml", &with_hours(hours), &Known).unwrap_err();
@@ -1201,11 +1200,11 @@ route = { strategy = "requested" }
     fn hour_windows_wrap_midnight() {
         let c = Condition { hour_utc: Some([22, 6]), ..Condition::default() };
         for (h, ok) in [(23, true), (3, true), (6, false), (12, false), (22, true)] {
-            assert_eq!(c.matches(&Facts { hour_utc: h, ..Facts::default() }).is_some(), ok, "{h}");
+            assert_eq!(c.matches(&Facts { now_unix: i64::from(h) * 3600, ..Facts::default() }).is_some(), ok, "{h}");
         }
         let hours = |from_to: [u8; 2]| -> Vec<u8> {
             let c = Condition { hour_utc: Some(from_to), ..Condition::default() };
-            (0..24).filter(|&h| c.matches(&Facts { hour_utc: h, ..Facts::default() }).is_some()).collect()
+            (0..24).filter(|&h| c.matches(&Facts { now_unix: i64::from(h) * 3600, ..Facts::default() }).is_some()).collect()
         };
         assert_eq!(hours([9, 17]), (9..17).collect::<Vec<u8>>(), "09:00 to 16:59");
         assert_eq!(hours([9, 9]), Vec::<u8>::new(), "equal ends match no hour");
