@@ -1,4 +1,5 @@
-//! Month-end spend forecast from the daily spend so far this (UTC calendar) month.
+//! Month-end spend forecast from the daily spend so far this calendar month (UTC's, or a time
+//! zone's: [`forecast_in`]).
 //!
 //! Projected total = spent so far + mean daily spend × days remaining, where the mean is the
 //! month's spend over the days elapsed (today counted by the fraction gone, at least one day).
@@ -19,6 +20,7 @@
 //! back to nanodollars.
 
 use crate::budget::Window;
+use crate::routing::local_time::Zone;
 
 const DAY: i64 = 86_400;
 /// Two-sided 95% normal quantile.
@@ -54,27 +56,46 @@ pub struct Forecast {
 
 /// The calendar month (UTC) holding `now`: start inclusive, end exclusive.
 pub fn month_bounds(now: i64) -> (i64, i64) {
-    Window::Monthly.bounds(now, 1)
+    month_bounds_in(now, None)
+}
+
+/// The calendar month holding `now`, its days counted in `zone` (UTC when none): start
+/// inclusive, end exclusive.
+pub fn month_bounds_in(now: i64, zone: Option<&Zone>) -> (i64, i64) {
+    Window::Monthly.bounds_in(now, 1, zone)
 }
 
 /// `rows`: (bucket start, spend in nanodollars), e.g. daily rollups; rows outside the month of
 /// `now`, or in the future, are ignored, and several rows on one day add up.
 pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
-    let (month_start, month_end) = month_bounds(now);
-    let days_in_month = (month_end - month_start) / DAY;
-    let today = (now - month_start).div_euclid(DAY); // index of today, 0-based
-    let mut daily: Vec<(i64, i64)> = (0..=today).map(|d| (month_start + d * DAY, 0)).collect();
+    forecast_in(rows, now, None)
+}
+
+/// [`forecast`] of the month and days of `zone` (UTC when none): a day is then from one of its
+/// midnights to the next, 23 or 25 hours on the days its clocks change, and today's share gone
+/// is of its own length.
+pub fn forecast_in(rows: &[(i64, i64)], now: i64, zone: Option<&Zone>) -> Forecast {
+    let (month_start, month_end) = month_bounds_in(now, zone);
+    let local_day = |t: i64| zone.map_or(t, |z| t + i64::from(z.offset_at(t))).div_euclid(DAY);
+    let first_day = local_day(month_start);
+    let days_in_month = local_day(month_end) - first_day;
+    // Every midnight of the month, its end's included.
+    let midnights: Vec<i64> = (0..=days_in_month).map(|d| zone.map_or((first_day + d) * DAY, |z| z.first_instant_at((first_day + d) * DAY))).collect();
+    let today = (local_day(now) - first_day).clamp(0, days_in_month - 1); // index of today, 0-based
+    let mut daily: Vec<(i64, i64)> = midnights[..=today as usize].iter().map(|start| (*start, 0)).collect();
     for &(start, nanos) in rows {
         if start < month_start || start > now {
             continue;
         }
-        let idx = ((start - month_start) / DAY) as usize;
+        let idx = midnights.partition_point(|m| *m <= start) - 1;
         if let Some(slot) = daily.get_mut(idx) {
             slot.1 = slot.1.saturating_add(nanos);
         }
     }
     let spent_nanos: i64 = daily.iter().map(|d| d.1).sum();
-    let elapsed_days = ((now - month_start) as f64 / DAY as f64).clamp(0.0, days_in_month as f64);
+    let (today_start, today_end) = (midnights[today as usize], midnights[today as usize + 1]);
+    let today_gone = (now - today_start) as f64 / (today_end - today_start) as f64;
+    let elapsed_days = (today as f64 + today_gone).clamp(0.0, days_in_month as f64);
     let remaining_days = days_in_month as f64 - elapsed_days;
     let mean = spent_nanos as f64 / elapsed_days.max(1.0);
     let mut days: Vec<(f64, f64)> = daily[..today as usize].iter().map(|d| (d.1 as f64, 1.0)).collect();
@@ -262,6 +283,41 @@ mod tests {
         let early = forecast(&[(NOV1, 2 * B), (NOV1 + DAY, 2 * B)], NOV1 + 2 * DAY + 3 * 3600);
         assert_eq!((early.spread, early.sd_daily_nanos > 0.0), ("assumed", true));
         assert!(early.high_nanos > early.projected_nanos);
+    }
+
+    #[test]
+    fn a_zones_month_has_its_own_days() {
+        use crate::routing::local_time::tests_support::unix;
+        let la = Zone::named("America/Los_Angeles").unwrap();
+        // November 2027 in Los Angeles: from its midnight (07:00 UTC, summer time) to December's
+        // (08:00 UTC); the 7th, when the clocks go back, is 25 hours long.
+        let (start, end) = month_bounds_in(unix(2027, 11, 15, 0, 0), Some(&la));
+        assert_eq!((start, end), (unix(2027, 11, 1, 7, 0), unix(2027, 12, 1, 8, 0)));
+        // 12:30 on the 7th there is 20:30 UTC: six whole days gone and 13.5 of today's 25 hours.
+        let now = unix(2027, 11, 7, 20, 30);
+        let rows = [
+            (unix(2027, 11, 1, 6, 0), 99 * B), // 23:00 on October 31st there: last month
+            (unix(2027, 11, 1, 7, 0), B),
+            (unix(2027, 11, 2, 6, 0), B),   // 23:00 on the 1st there
+            (unix(2027, 11, 2, 7, 0), 2 * B), // the 2nd's midnight
+            (unix(2027, 11, 7, 7, 0), 3 * B), // today's midnight, in summer time
+        ];
+        let f = forecast_in(&rows, now, Some(&la));
+        assert_eq!((f.month_start, f.month_end, f.days_in_month, f.complete_days), (start, end, 30, 6));
+        assert!((f.elapsed_days - (6.0 + 13.5 / 25.0)).abs() < 1e-9, "{}", f.elapsed_days);
+        assert_eq!(f.daily.len(), 7);
+        assert_eq!(f.daily[0], (unix(2027, 11, 1, 7, 0), 2 * B));
+        assert_eq!(f.daily[1], (unix(2027, 11, 2, 7, 0), 2 * B));
+        assert_eq!(f.daily[6], (unix(2027, 11, 7, 7, 0), 3 * B));
+        assert_eq!(f.spent_nanos, 7 * B);
+        // The day after the change starts an hour later in UTC.
+        let g = forecast_in(&[], unix(2027, 11, 8, 9, 0), Some(&la));
+        assert_eq!(g.daily.last().unwrap().0, unix(2027, 11, 8, 8, 0));
+        assert!((g.elapsed_days - (7.0 + 1.0 / 24.0)).abs() < 1e-9, "{}", g.elapsed_days);
+        // Counted in UTC, the row of 06:00 on the 1st is November's and the 2nd holds both of its
+        // rows.
+        let utc = forecast(&rows, now);
+        assert_eq!((utc.daily[0].1, utc.daily[1].1, utc.spent_nanos), (100 * B, 3 * B, 106 * B));
     }
 
     #[test]

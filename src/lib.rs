@@ -25,6 +25,7 @@ pub mod pricing;
 pub mod providers;
 pub mod receipt;
 pub mod recommend;
+pub mod report_days;
 pub mod report_scope;
 pub mod rollup;
 pub mod routing;

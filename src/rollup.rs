@@ -477,6 +477,19 @@ pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str])
         Granularity::Day => "(hour - (hour % 86400))",
         Granularity::Total => "0",
     };
+    query_bucketed(dims, bucket, filters)
+}
+
+/// [`query_filtered`] by the days of a time zone: `day_number` is
+/// `crate::report_days::day_number_sql`, and each row's `start` is its local day's number, for
+/// the caller to turn into the day's midnight (`crate::report_days::midnight`).
+pub fn query_local_days(dims: &[&str], day_number: &str, filters: &[&str]) -> String {
+    query_bucketed(dims, day_number, filters)
+}
+
+/// The report's query with `bucket` (SQL of the `hour` column, written by this crate, never from
+/// a request) as each row's `start`.
+fn query_bucketed(dims: &[&str], bucket: &str, filters: &[&str]) -> String {
     let mut select = vec![format!("{bucket} AS start")];
     select.extend(dims.iter().map(|d| d.to_string()));
     select.push(
@@ -566,6 +579,10 @@ mod tests {
         // Names that are not dimensions never reach the SQL.
         assert!(!query_filtered(&[], Granularity::Day, &["1=1; DROP TABLE usage_hourly"]).contains("DROP"));
         assert_eq!(query(&["model"], Granularity::Hour), query_filtered(&["model"], Granularity::Hour, &[]));
+        // By a zone's days: the day number as the bucket, the filters bound as before.
+        let q = query_local_days(&["team"], "((hour + (-28800)) / 86400)", &["feature"]);
+        assert!(q.starts_with("SELECT ((hour + (-28800)) / 86400) AS start, team, SUM(requests)"), "{q}");
+        assert!(q.contains("WHERE hour >= ? AND hour < ? AND feature = ? GROUP BY start, team ORDER BY start, team"), "{q}");
     }
 
     fn sample_event(feature: &str, output_tokens: u64, cost_usd: f64) -> CostEvent {

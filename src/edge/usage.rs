@@ -2,32 +2,41 @@
 //! and requests from its hourly rollups. `from` / `to` are Unix seconds or ISO 8601 dates
 //! (default: the last 7 days); `group_by` is any of model, provider, route, feature, team, env,
 //! user, cache; `granularity` is hour, day or total (default). Any dimension may also be given as
-//! an equality filter (`feature=search&env=prod`).
+//! an equality filter (`feature=search&env=prod`). `time_zone` (a tz database name) counts the
+//! days of `granularity=day` and reads dates without an offset on that zone's clock
+//! (`crate::report_days`).
 
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
 
 use crate::api::ApiError;
 
+use crate::routing::local_time::Zone;
+
 use super::auth::authenticate_reader;
 use super::http::{self, now_unix, RequestContext};
 use super::spend;
 
-fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
+/// `from` or `to`: Unix seconds, or an ISO 8601 date or date-time; one that names no offset
+/// (`2026-11-01`, `2026-11-01T09:00`) is read on the clock of `zone` when a report gives one,
+/// else UTC's.
+fn parse_time(name: &str, value: &str, zone: Option<&Zone>) -> Result<i64, ApiError> {
     let refused = || ApiError::invalid_value(name, format!("'{name}' must be Unix seconds or an ISO 8601 date such as 2026-11-01, between 2000 and 2100."));
-    let unix = match value.parse::<i64>() {
-        Ok(unix) => unix,
-        Err(_) => {
-            // The runtime's parser rolls a day past the month's end over (2026-02-30 is March 2).
-            if !crate::rollup::calendar_date_valid(value) {
-                return Err(refused());
-            }
-            let ms = js_sys::Date::parse(value);
-            if ms.is_nan() {
-                return Err(refused());
-            }
-            (ms / 1000.0).floor() as i64
+    let unix = if let Ok(unix) = value.parse::<i64>() {
+        unix
+    } else if let Some(local) = crate::report_days::parse_local_date_time(value) {
+        zone.map_or(local, |z| z.first_instant_at(local))
+    } else {
+        // With an offset or `Z`: the runtime's parser, which rolls a day past the month's end
+        // over (2026-02-30 is March 2), so that is refused first.
+        if !crate::rollup::calendar_date_valid(value) {
+            return Err(refused());
         }
+        let ms = js_sys::Date::parse(value);
+        if ms.is_nan() {
+            return Err(refused());
+        }
+        (ms / 1000.0).floor() as i64
     };
     // Rounded to hours and compared after: far-off values would overflow.
     if !(crate::rollup::EARLIEST_REPORT_TIME..=crate::rollup::LATEST_REPORT_TIME).contains(&unix) {
@@ -60,7 +69,7 @@ pub async fn folded_notes(stub: &super::crossings::ObjectStub, from: i64, to: i6
     let counts = futures_util::future::join_all(filtered.iter().map(|bounded| async move {
         let others: Vec<(&'static str, String)> =
             filters.iter().map(|(dim, value)| (*dim, if *dim == bounded.dim { bounded.other.to_string() } else { value.clone() })).collect();
-        let raw = spend::usage(stub, from, to, "", "", &others).await?;
+        let raw = spend::usage(stub, from, to, "", "", &others, None).await?;
         Ok::<i64, ApiError>(raw["rows"].as_array().into_iter().flatten().map(|r| r["requests"].as_i64().unwrap_or(0)).sum())
     }))
     .await;
@@ -85,20 +94,31 @@ pub async fn folded_notes(stub: &super::crossings::ObjectStub, from: i64, to: i6
     Ok(notes)
 }
 
+/// A report's `time_zone` (a tz database name, `America/Los_Angeles`; `UTC`): checked, with a
+/// suggestion for a near miss. None when not given: the report counts UTC's days.
+pub fn report_zone(name: Option<String>) -> Result<Option<Zone>, ApiError> {
+    name.map(|n| Zone::named(&n).map_err(|e| ApiError::invalid_value("time_zone", format!("'time_zone' {e}.")))).transpose()
+}
+
 pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let principal = authenticate_reader(&req, &rc.headers, env).await?;
     rc.set_tenant(&principal);
     let url = req.url().map_err(http::to_api_error)?;
     let param = |k: &str| url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string());
     let now = now_unix();
-    let to = param("to").map(|v| parse_time("to", &v)).transpose()?.unwrap_or(now + 3600);
-    let from = param("from").map(|v| parse_time("from", &v)).transpose()?.unwrap_or(now - 7 * 86_400);
+    let zone = report_zone(param("time_zone"))?;
+    let to = param("to").map(|v| parse_time("to", &v, zone.as_ref())).transpose()?.unwrap_or(now + 3600);
+    let from = param("from").map(|v| parse_time("from", &v, zone.as_ref())).transpose()?.unwrap_or(now - 7 * 86_400);
     if from >= to {
         return Err(ApiError::invalid_value("from", "'from' must be before 'to'."));
     }
     // Rollups are hourly: the window is rounded out to whole hours, and the answer says so by
-    // echoing the hours it covers (10:30-11:30 would otherwise report 10:00-11:00).
-    let (from, to) = (from - from.rem_euclid(3600), to + (3600 - to.rem_euclid(3600)) % 3600);
+    // echoing the hours it covers (10:30-11:30 would otherwise report 10:00-11:00). Counted in a
+    // zone, to the hours that begin in it (a day's own, where a midnight falls inside an hour).
+    let (from, to) = match zone {
+        Some(_) => crate::report_days::round_bounds(from, to),
+        None => (from - from.rem_euclid(3600), to + (3600 - to.rem_euclid(3600)) % 3600),
+    };
     let group_by = param("group_by").unwrap_or_default();
     let granularity = param("granularity").unwrap_or_default();
     // Validate here too, so a bad parameter is a clear 400 before the ledger is asked.
@@ -106,7 +126,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     crate::rollup::Granularity::parse(&granularity)?;
     let filters = report_filters(&principal, &url)?;
     let stub = spend::required_ledger(env, &principal.tenant.id)?;
-    let raw = spend::usage(&stub, from, to, &group_by, &granularity, &filters).await?;
+    let raw = spend::usage(&stub, from, to, &group_by, &granularity, &filters, zone.as_ref().map(|z| z.name.as_str())).await?;
     let rows = raw["rows"].as_array().cloned().unwrap_or_default();
     let mut total = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
     let mut cache_savings = 0i64;
@@ -149,6 +169,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         "cache_savings_usd": dollars(&json!(cache_savings)),
     });
     let mut answer = json!({"object": "usage", "tenant": principal.tenant.id, "from": from, "to": to, "granularity": if granularity.is_empty() { "total" } else { &granularity },
+            "time_zone": zone.as_ref().map_or("UTC", |z| z.name.as_str()),
             "group_by": group_by, "dimensions": crate::rollup::DIMENSIONS, "filters": filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "data": data, "totals": totals});
     for (key, note) in folded_notes(&stub, from, to, &filters, &principal.report_scope()).await? {
         answer[key] = note;

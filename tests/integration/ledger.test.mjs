@@ -515,6 +515,101 @@ test('GET /v1/usage reports spend, savings and tokens by tag from the rollups, p
   }
 });
 
+/** A tenant's ledger, with a real request's cost event filed into it as if sent at given times. */
+async function ledgerWithEventsAt(tenant) {
+  const resp = await r.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'filed in the past' }] });
+  assert.equal(resp.status, 200, await resp.clone().text());
+  const event = await r.eventFor(resp);
+  const ns = await r.mf.getDurableObjectNamespace('LEDGER');
+  const ledger = ns.get(ns.idFromName(tenant));
+  return async (...times) => {
+    for (const then of times) {
+      const finish = await ledger.fetch('https://ledger/finish', { method: 'POST', body: JSON.stringify({ items: [{ request_id: `at-${then}`, key_id: 'key_filed', event }], now: then }) });
+      assert.equal(finish.status, 200, await finish.clone().text());
+    }
+  };
+}
+
+test("GET /v1/usage with a time_zone counts that zone's days, 25 hours on the day its clocks go back", async () => {
+  const la = await tenantWithKey('zoneusage-la', []);
+  const kolkata = await tenantWithKey('zoneusage-in', []);
+  const [h, day] = [3600, 86_400];
+  // The last first Sunday of November at least three days ago (within the rollups' 400 days):
+  // Los Angeles goes back from -7 to -8 hours at 09:00 UTC that day.
+  const now = Date.now() / 1000;
+  let sunday;
+  for (let year = new Date().getUTCFullYear(); !sunday; year--) {
+    const nov1 = Date.UTC(year, 10, 1) / 1000;
+    const candidate = nov1 + ((7 - new Date(nov1 * 1000).getUTCDay()) % 7) * day;
+    if (candidate + 3 * day < now) sunday = candidate;
+  }
+  const date = (t) => new Date(t * 1000).toISOString().slice(0, 10);
+  await (await ledgerWithEventsAt('zoneusage-la'))(
+    sunday - day + 6.5 * h, // Friday 23:30 there
+    sunday - day + 7.5 * h, // Saturday 00:30
+    sunday + 7.5 * h, // Sunday 00:30, summer time
+    sunday + day + 7.5 * h, // Sunday 23:30, winter time
+    sunday + day + 8.5 * h, // Monday 00:30
+  );
+  const report = async (key, q) => {
+    const resp = await fetch(`${r.url}/v1/usage?granularity=day&${q}`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    return resp.json();
+  };
+  const days = (rep) => rep.data.map((d) => [d.start, d.requests]);
+  const local = await report(la, `from=${date(sunday - day)}&to=${date(sunday + 2 * day)}&time_zone=America/Los_Angeles`);
+  assert.equal(local.time_zone, 'America/Los_Angeles');
+  assert.deepEqual([local.from, local.to], [sunday - day + 7 * h, sunday + 2 * day + 8 * h], 'from and to are its midnights');
+  assert.deepEqual(days(local), [[sunday - day + 7 * h, 1], [sunday + 7 * h, 2], [sunday + day + 8 * h, 1]]);
+  assert.equal(local.totals.requests, 4);
+  // The same dates in UTC (no time_zone): UTC's days, each holding other requests.
+  const utc = await report(la, `from=${date(sunday - day)}&to=${date(sunday + 2 * day)}`);
+  assert.equal(utc.time_zone, 'UTC');
+  assert.deepEqual(days(utc), [[sunday - day, 2], [sunday, 1], [sunday + day, 2]]);
+  // A date-time without an offset is read on the zone's clock too; with one, as it says.
+  const morning = await report(la, `from=${date(sunday)}T00:00&to=${date(sunday)}T01:00:00&time_zone=America/Los_Angeles`);
+  assert.deepEqual([morning.from, morning.totals.requests], [sunday + 7 * h, 1]);
+  const offset = await report(la, `from=${date(sunday)}T00:00:00Z&to=${date(sunday)}T08:00:00Z&time_zone=America/Los_Angeles`);
+  assert.deepEqual([offset.from, offset.totals.requests], [sunday, 1]);
+
+  // Kolkata's midnight is 18:30 UTC: the day holds the hours that begin in it, from 19:00 UTC,
+  // so the hour its next midnight falls in (23:30-00:30 there) is the day's last.
+  await (await ledgerWithEventsAt('zoneusage-in'))(sunday - day + 18 * h + 600, sunday - day + 19 * h + 600, sunday + 18 * h + 3000);
+  const india = await report(kolkata, `from=${date(sunday)}&to=${date(sunday + day)}&time_zone=Asia/Kolkata`);
+  assert.deepEqual([india.from, india.to], [sunday - day + 19 * h, sunday + 19 * h], 'rounded up to the hours that begin in the day');
+  assert.deepEqual(days(india), [[sunday - day + 18.5 * h, 2]], 'one row, dated by its midnight');
+
+  for (const [path, zone] of [['/v1/usage', 'america/los_angeles'], ['/v1/forecast', 'Mars/Olympus']]) {
+    const resp = await fetch(`${r.url}${path}?time_zone=${zone}`, { headers: { authorization: `Bearer ${la}` } });
+    assert.equal(resp.status, 400, path);
+    const { error } = await resp.json();
+    assert.equal(error.param, 'time_zone');
+    assert.match(error.message, /no time zone of the tz database/);
+    if (path === '/v1/usage') assert.match(error.message, /did you mean 'America\/Los_Angeles'/);
+  }
+});
+
+test("GET /v1/forecast with a time_zone projects that zone's month from its days", async () => {
+  const key = await tenantWithKey('zoneforecastco', []);
+  const get = async (q) => (await fetch(`${r.url}/v1/forecast?${q}`, { headers: { authorization: `Bearer ${key}` } })).json();
+  const empty = await get('time_zone=America/Los_Angeles');
+  assert.equal(empty.time_zone, 'America/Los_Angeles');
+  const clock = (t) => new Intl.DateTimeFormat('en-US', { timeZone: 'America/Los_Angeles', day: 'numeric', hour: 'numeric', minute: 'numeric', hourCycle: 'h23' }).format(new Date(t * 1000));
+  assert.equal(clock(empty.month_start), '1, 00:00', `month_start ${empty.month_start} is the 1st's midnight there`);
+  assert.equal(clock(empty.month_end), '1, 00:00');
+  assert.equal(empty.daily[0].start, empty.month_start);
+  assert.ok(empty.daily.every((d) => clock(d.start).endsWith(', 00:00')), JSON.stringify(empty.daily));
+  const nowSecs = Math.floor(Date.now() / 1000);
+  // Half an hour before the month began there (last month's), and half an hour after.
+  const times = [empty.month_start - 1800, ...(nowSecs > empty.month_start + 1800 ? [empty.month_start + 1800] : [])];
+  await (await ledgerWithEventsAt('zoneforecastco'))(...times);
+  const f = await get('time_zone=America/Los_Angeles');
+  const usage = await (await fetch(`${r.url}/v1/usage?from=${empty.month_start}&to=${nowSecs + 3600}&time_zone=America/Los_Angeles`, { headers: { authorization: `Bearer ${key}` } })).json();
+  assert.equal(usage.totals.requests, times.length - 1, 'only the request after the month began');
+  assert.equal(f.spent_usd, usage.totals.cost_usd);
+  assert.equal(f.daily[0].cost_usd, usage.totals.cost_usd);
+});
+
 test('an hour of usage names at most 1,000 end users and features; later ones are summed under (other users) and (other features)', async () => {
   const key = await tenantWithKey('manyusersco', []);
   // Refused requests (an unknown model) are rolled up like any: quick, and no upstream call.
