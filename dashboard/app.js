@@ -109,7 +109,45 @@ async function must(path, params) {
 // ---- controls ---------------------------------------------------------------------------------
 
 const DAY = 86400;
-const isoDate = (unix) => new Date(unix * 1000).toISOString().slice(0, 10);
+
+// ---- time zone --------------------------------------------------------------------------------
+// Days, months and the forecast are counted in the zone picked (UTC, or the browser's own), as
+// the API counts them with `time_zone=`; the clock arithmetic here is the browser's Intl.
+
+/** The zone picked: 'UTC' or a tz database name. */
+const zone = () => $('time-zone').value || 'UTC';
+const clockParts = new Map();
+/** The date and time in `tz` at unix `t`, as numbers {year, month (1-12), day, hour, minute, second}. */
+function clockAt(tz, t) {
+  if (!clockParts.has(tz)) {
+    clockParts.set(tz, new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }));
+  }
+  const parts = {};
+  for (const p of clockParts.get(tz).formatToParts(new Date(t * 1000))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  return parts;
+}
+/** Seconds east of UTC in `tz` at `t`. */
+function offsetAt(tz, t) {
+  const c = clockAt(tz, t);
+  return Date.UTC(c.year, c.month - 1, c.day, c.hour, c.minute, c.second) / 1000 - t;
+}
+/** The unix time of midnight starting a date (month 0-based, and days past its end roll over, as Date.UTC's) in `tz`. */
+function midnightIn(tz, year, month, day) {
+  const local = Date.UTC(year, month, day) / 1000;
+  // The offset a day earlier and then at the guess: right on either side of a change of clock.
+  const guess = local - offsetAt(tz, local - DAY);
+  return local - offsetAt(tz, guess);
+}
+/** The date (YYYY-MM-DD) in the zone picked at unix `t`. */
+function isoDate(t) {
+  const c = clockAt(zone(), t);
+  return `${String(c.year).padStart(4, '0')}-${String(c.month).padStart(2, '0')}-${String(c.day).padStart(2, '0')}`;
+}
+/** The midnight starting the day that holds `t` in the zone picked, or `days` days after it. */
+function midnightOf(t, days = 0) {
+  const c = clockAt(zone(), t);
+  return midnightIn(zone(), c.year, c.month - 1, c.day + days);
+}
 
 function range() {
   const now = Math.floor(Date.now() / 1000);
@@ -118,12 +156,15 @@ function range() {
   if (choice === '24h') return { from: hourEnd - DAY, to: hourEnd };
   if (choice === '30d') return { from: hourEnd - 30 * DAY, to: hourEnd };
   if (choice === 'month') {
-    const d = new Date(now * 1000);
-    return { from: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000, to: hourEnd };
+    const c = clockAt(zone(), now);
+    return { from: midnightIn(zone(), c.year, c.month - 1, 1), to: hourEnd };
   }
   if (choice === 'custom' && $('from').value && $('to').value) {
-    const from = Date.parse(`${$('from').value}T00:00:00Z`) / 1000;
-    const to = Date.parse(`${$('to').value}T00:00:00Z`) / 1000 + DAY;
+    const date = (v) => v.split('-').map(Number);
+    const [fy, fm, fd] = date($('from').value);
+    const [ty, tm, td] = date($('to').value);
+    const from = midnightIn(zone(), fy, fm - 1, fd);
+    const to = midnightIn(zone(), ty, tm - 1, td + 1);
     if (Number.isFinite(from) && Number.isFinite(to) && from < to) return { from, to };
     // Said, not replaced by another range the page would then show as if asked for.
     throw new Error('The custom range is not a range: its "from" date must be on or before its "to" date.');
@@ -152,16 +193,19 @@ function draw(id, config) {
 }
 
 function spendOverTime(rows, { from, to }, granularity) {
-  const step = granularity === 'hour' ? 3600 : DAY;
-  const byStart = new Map(rows.map((r) => [r.start, r]));
   const labels = [];
   const cost = [];
   const baseline = [];
-  for (let t = from - (from % step); t < to; t += step) {
-    const r = byStart.get(t);
-    labels.push(granularity === 'hour' ? new Date(t * 1000).toISOString().slice(5, 13).replace('T', ' ') + 'h' : isoDate(t));
-    cost.push(r ? Number(r.cost_usd) : 0);
-    baseline.push(r ? Number(r.baseline_cost_usd) : 0);
+  // Hours, or the days of the zone picked (23 or 25 hours on the days its clocks change). Each
+  // row goes to the bar whose span holds its start, the API's midnight there: where a clock
+  // jumps over midnight the API's day starts at the jump, inside the bar's span.
+  const hourly = granularity === 'hour';
+  const next = (t) => (hourly ? t + 3600 : midnightOf(t, 1));
+  for (let t = hourly ? from - (from % 3600) : midnightOf(from); t < to; t = next(t)) {
+    const inside = rows.filter((r) => r.start >= t && r.start < next(t));
+    labels.push(hourly ? `${isoDate(t).slice(5)} ${String(clockAt(zone(), t).hour).padStart(2, '0')}h` : isoDate(t));
+    cost.push(inside.reduce((sum, r) => sum + Number(r.cost_usd), 0));
+    baseline.push(inside.reduce((sum, r) => sum + Number(r.baseline_cost_usd), 0));
   }
   draw('chart-spend', {
     type: 'bar',
@@ -239,7 +283,7 @@ function byDimension(which, dim, rows) {
 
 async function loadUsage(r, f, granularity) {
   const base = { from: r.from, to: r.to, ...f };
-  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity })]);
+  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity, time_zone: zone() })]);
   const t = totals.totals;
   setTile('total-cost', usd(t.cost_usd), t.cost_usd);
   setTile('total-baseline', usd(t.baseline_cost_usd), t.baseline_cost_usd);
@@ -311,7 +355,8 @@ async function loadClasses(r, f) {
 }
 
 async function loadForecast(f) {
-  const fc = await must('/v1/forecast', f);
+  const fc = await must('/v1/forecast', { ...f, time_zone: zone() });
+  $('forecast-zone').textContent = fc.time_zone ?? 'UTC';
   setTile('forecast-spent', usd(fc.spent_usd), fc.spent_usd);
   setTile('forecast-projected', usd(fc.projected_usd), fc.projected_usd);
   setTile('forecast-low', usd(fc.low_usd), fc.low_usd);
@@ -320,23 +365,6 @@ async function loadForecast(f) {
     ? `(${fc.complete_days === 0 ? 'first day of the month' : `${fc.complete_days} complete day${fc.complete_days === 1 ? '' : 's'} this month`}: too few to measure the daily spread, assumed equal to the mean, ${usd(fc.mean_daily_usd)}/day)`
     : `(mean ${usd(fc.mean_daily_usd)}/day, sd ${usd(fc.sd_daily_usd)}/day over the month's ${fc.daily.length} days so far; ${fc.remaining_days.toFixed(1)} days left)`;
   forecastChart(fc);
-}
-
-/** Start of the budget window holding `now` (UTC), as the ledger computes it. */
-function windowStart(spec, now) {
-  const today = Math.floor(now / DAY);
-  if (spec.window === 'daily') return today * DAY;
-  if (spec.window === 'weekly') {
-    const weekday = ((today + 3) % 7) + 1;
-    const reset = Math.min(Math.max(spec.reset_day ?? 1, 1), 7);
-    return (today - ((weekday - reset + 7) % 7)) * DAY;
-  }
-  const reset = Math.min(Math.max(spec.reset_day ?? 1, 1), 28);
-  const d = new Date(now * 1000);
-  let y = d.getUTCFullYear();
-  let m = d.getUTCMonth();
-  if (d.getUTCDate() < reset) m -= 1;
-  return Date.UTC(y, m, reset) / 1000;
 }
 
 async function loadBudgets() {
@@ -351,18 +379,17 @@ async function loadBudgets() {
     box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'no-budgets' }, 'No budgets are set for this tenant (PUT /admin/tenants/{id}/budgets).'));
     return;
   }
-  const now = Date.now() / 1000;
   box.replaceChildren(...budgets.map((b) => {
+    // The ledger answers with each window as of now (one that ended has started again), in the
+    // budget's own time zone: the page does not count windows itself.
     const st = states[b.id];
-    // A state from an earlier window is stale until the next request rolls it over.
-    const current = st && st.window_start >= windowStart(b, now);
-    const spent = current ? Number(st.spent) : 0;
-    const reserved = current ? Number(st.reserved) : 0;
+    const spent = st ? Number(st.spent) : 0;
+    const reserved = st ? Number(st.reserved) : 0;
     const limit = Number(b.hard_limit);
     const scope = b.scope.kind === 'tenant' ? 'tenant' : `${b.scope.kind} ${b.scope.value}`;
     const pct = limit > 0 ? Math.min(1, (spent + reserved) / limit) : 0;
     return el('div', { class: 'budget', 'data-testid': `budget-${b.id}` },
-      el('div', { class: 'line' }, el('b', {}, `${b.id}`), el('span', {}, `${scope}, ${b.window}`)),
+      el('div', { class: 'line' }, el('b', {}, `${b.id}`), el('span', {}, `${scope}, ${b.window}${b.time_zone ? ` (${b.time_zone})` : ''}`)),
       el('progress', { max: 1, value: pct }),
       el('div', { class: 'line' }, el('span', {}, `${usd(spent)} spent${reserved ? ` + ${usd(reserved)} held` : ''} of ${usd(limit)}`),
         el('span', {}, b.soft_limit ? `soft ${usd(b.soft_limit)}, ${b.on_hard_limit}` : b.on_hard_limit)));
@@ -454,7 +481,7 @@ async function refresh() {
   const tags = Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');
   $('status').textContent = failed.length
     ? `Some views failed: ${failed.join('; ')}`
-    : `${isoDate(r.from)} to ${isoDate(r.to - 1)} (UTC)${tags ? `, filtered by ${tags}` : ''}; updated ${new Date().toLocaleTimeString()}.`;
+    : `${isoDate(r.from)} to ${isoDate(r.to - 1)} (${zone()})${tags ? `, filtered by ${tags}` : ''}; updated ${new Date().toLocaleTimeString()}.`;
   $('status').classList.toggle('error', failed.length > 0);
   main.dataset.state = failed.length ? 'error' : 'ready';
 }
@@ -497,6 +524,10 @@ async function start() {
   });
   $('range').addEventListener('change', () => { if ($('range').value !== 'custom') refresh(); });
   $('granularity').addEventListener('change', refresh);
+  // The browser's own zone beside UTC, when it has one of its own.
+  const own = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (own && own !== 'UTC' && own !== 'Etc/UTC') $('time-zone').append(el('option', { value: own }, own));
+  $('time-zone').addEventListener('change', refresh);
   for (const which of ['dim-a', 'dim-b']) $(which).addEventListener('change', () => refresh());
   for (const id of ['from', 'to']) $(id).addEventListener('change', () => { $('range').value = 'custom'; });
   await refresh();

@@ -570,3 +570,55 @@ test('a browser without URLSearchParams.size (Safari 16) still sends the range a
   assert.equal(await value(page, 'total-cost'), filtered.cost_usd);
   await page.close();
 });
+
+test("a budget counted in a time zone shows its spend; the browser's zone counts the page's days and month", async () => {
+  const admin = (method, p, body) => fetch(`${r.url}${p}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  assert.equal((await admin('PUT', '/admin/tenants/zoneco', { name: 'zoneco' })).status, 200);
+  const key = (await (await admin('POST', '/admin/keys', { tenant_id: 'zoneco', name: 'dash' })).json()).key;
+  // Tokyo's month starts at 15:00 UTC the day before UTC's: the page counted windows in UTC and
+  // took this one for last month's, showing $0 spent all month.
+  const set = await admin('PUT', '/admin/tenants/zoneco/budgets', { budgets: [{ id: 'tokyo-month', scope: { kind: 'tenant' }, window: 'monthly', time_zone: 'Asia/Tokyo', hard_limit: '5' }] });
+  assert.equal(set.status, 200, await set.clone().text());
+  await chat(key, 'gpt-4o-mini', { feature: 'zoned' });
+  await settledRequests(key, 1);
+  const spent = (await getJson('/v1/budgets', { key })).json.states['tokyo-month'].spent;
+  assert.ok(Number(spent) > 0, spent);
+  await browser.clearCookies();
+  const page = await newPage();
+  // The browser in Los Angeles: its zone is offered beside UTC, which stays the default.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Emulation.setTimezoneOverride', { timezoneId: 'America/Los_Angeles' });
+  await page.goto(`${r.url}/dashboard`);
+  await page.fill('[data-testid="login-key"]', key);
+  await submitLogin(page);
+  await ready(page);
+  const budget = await page.textContent('[data-testid="budget-tokyo-month"]');
+  assert.match(budget, /monthly \(Asia\/Tokyo\)/);
+  assert.ok(budget.includes(`$${Number(spent).toFixed(6)} spent`), budget);
+  assert.deepEqual(await page.$$eval('[data-testid="time-zone"] option', (os) => os.map((o) => o.value)), ['UTC', 'America/Los_Angeles']);
+  assert.equal(await page.textContent('[data-testid="forecast-zone"]'), 'UTC');
+  await page.selectOption('[data-testid="range"]', 'month');
+  await ready(page);
+  const utcFrom = Number(await page.getAttribute('[data-testid="dashboard"]', 'data-from'));
+  assert.equal(utcFrom % 86_400, 0, 'this month from UTC midnight');
+  // Los Angeles picked: this month from its midnight, the forecast its month's, the status says so.
+  await page.selectOption('[data-testid="time-zone"]', 'America/Los_Angeles');
+  await ready(page);
+  const fc = (await getJson('/v1/forecast?time_zone=America/Los_Angeles', { key })).json;
+  assert.equal(Number(await page.getAttribute('[data-testid="dashboard"]', 'data-from')), fc.month_start);
+  assert.ok([7 * 3600, 8 * 3600].includes(fc.month_start % 86_400), `month_start ${fc.month_start}`);
+  assert.equal(await page.textContent('[data-testid="forecast-zone"]'), 'America/Los_Angeles');
+  assert.equal(await value(page, 'forecast-spent'), fc.spent_usd);
+  assert.match(await page.textContent('[data-testid="status"]'), /\(America\/Los_Angeles\)/);
+  assert.ok(Number(await page.getAttribute('[data-testid="chart-spend"]', 'data-points')) > 0, 'the day of the request has a bar');
+  // A custom range of dates is read in the zone too: from its midnight to the next day's.
+  await page.fill('[data-testid="from"]', '2026-11-01');
+  await page.fill('[data-testid="to"]', '2026-11-01');
+  await page.selectOption('[data-testid="range"]', 'custom');
+  await page.click('[data-testid="apply"]');
+  await ready(page);
+  const [from, to] = [Number(await page.getAttribute('[data-testid="dashboard"]', 'data-from')), Number(await page.getAttribute('[data-testid="dashboard"]', 'data-to'))];
+  // 2026-11-01 in Los Angeles: from 07:00 UTC (summer time) to 08:00 UTC the next day, 25 hours.
+  assert.deepEqual([from, to], [Date.UTC(2026, 10, 1, 7) / 1000, Date.UTC(2026, 10, 2, 8) / 1000]);
+  await page.close();
+});
