@@ -1,21 +1,79 @@
-//! A usage report's or forecast's days counted in a time zone (`time_zone=` on `/v1/usage` and
-//! `/v1/forecast`), as a budget with a `time_zone` counts its windows, rather than in UTC.
+//! A usage report's or forecast's days, weeks and months, counted in UTC or in a time zone
+//! (`time_zone=` on `/v1/usage` and `/v1/forecast`), as a budget with a `time_zone` counts its
+//! windows.
 //!
-//! The rollups are UTC hours. A report's day in a zone holds the hours that begin in it: the
-//! SQL numbers each rollup hour by its local date, the offset at the hour's start written into
-//! the query as a `CASE` over the offset changes in the report's range ([`day_number_sql`]), and
-//! each day's row is then dated by its local midnight ([`Zone::first_instant_at`]). For a zone
-//! whose midnights fall on whole UTC hours (most) that is exact. Where an offset has a half or a
-//! quarter hour (Asia/Kolkata's midnight is 18:30 UTC) the hour a midnight falls in is counted in
-//! the day it begins in; the report's bounds are rounded up to whole hours so that its first and
-//! last days hold whole days of hours, not a stray hour of the days beside them
-//! ([`round_bounds`]).
+//! The rollups are UTC hours. A report's day holds the hours that begin in it: the SQL numbers
+//! each rollup hour by its local date, the offset at the hour's start written into the query as
+//! a `CASE` over the offset changes in the report's range ([`day_number_sql`]); a week is
+//! numbered by its Monday, a month by its first day ([`Buckets`]), and each row is then dated by
+//! that day's local midnight ([`Zone::first_instant_at`]). For a zone whose midnights fall on
+//! whole UTC hours (most) that is exact. Where an offset has a half or a quarter hour
+//! (Asia/Kolkata's midnight is 18:30 UTC) the hour a midnight falls in is counted in the day it
+//! begins in; the report's bounds are rounded up to whole hours so that its first and last days
+//! hold whole days of hours, not a stray hour of the days beside them ([`round_bounds`]).
 
+use crate::budget::Window;
 use crate::calendar::days_from_civil;
+use crate::rollup::Granularity;
 use crate::routing::local_time::Zone;
 
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
+
+/// How a report groups the rollup hours: the SQL of each row's `start` key
+/// (`crate::rollup::query`), and how a key becomes the bucket's start.
+#[derive(Debug)]
+pub struct Buckets<'z> {
+    pub sql: String,
+    zone: Option<&'z Zone>,
+    /// Whether the key is a local day number (days, weeks and months), to be dated by its
+    /// midnight; else it is the start itself (hours, the whole range).
+    numbers_days: bool,
+}
+
+impl<'z> Buckets<'z> {
+    /// The buckets of `granularity` over the hours in `[from, to)`, counted in `zone` (UTC when
+    /// none). Only integers are written into the SQL.
+    pub fn new(granularity: Granularity, zone: Option<&'z Zone>, from: i64, to: i64) -> Buckets<'z> {
+        let day = || zone.map_or_else(|| format!("(hour / {DAY})"), |z| day_number_sql(z, from, to));
+        let (sql, numbers_days) = match granularity {
+            Granularity::Hour => ("hour".to_string(), false),
+            Granularity::Total => ("0".to_string(), false),
+            Granularity::Day => (day(), true),
+            // Day 0, 1970-01-01, was a Thursday: (day + 3) % 7 is 0 on Mondays.
+            Granularity::Week => (format!("({d} - (({d} + 3) % 7))", d = day()), true),
+            Granularity::Month => (month_start_sql(zone, from, to), true),
+        };
+        Buckets { sql, zone, numbers_days }
+    }
+
+    /// The start (unix seconds) of the bucket whose key the query gave.
+    pub fn start(&self, key: i64) -> i64 {
+        match (self.numbers_days, self.zone) {
+            (false, _) => key,
+            (true, None) => key * DAY,
+            (true, Some(zone)) => midnight(zone, key),
+        }
+    }
+}
+
+/// The local day number of the first day of the month holding each rollup hour in `[from, to)`:
+/// a `CASE` over the months' first midnights, the latest first (a report's rows are its last
+/// 400 days, so however far back `from` reaches, a row meets its month within a few arms).
+fn month_start_sql(zone: Option<&Zone>, from: i64, to: i64) -> String {
+    let local_day = |t: i64| zone.map_or(t, |z| t + i64::from(z.offset_at(t))).div_euclid(DAY);
+    let (first, mut end) = Window::Monthly.bounds_in(from, 1, zone);
+    let mut later = Vec::new();
+    while end < to {
+        later.push(end);
+        end = Window::Monthly.bounds_in(end, 1, zone).1;
+    }
+    let arms: String = later.iter().rev().map(|s| format!(" WHEN hour >= {s} THEN {}", local_day(*s))).collect();
+    if arms.is_empty() {
+        return local_day(first).to_string();
+    }
+    format!("(CASE{arms} ELSE {} END)", local_day(first))
+}
 
 /// The SQL expression numbering the local day (days since 1970-01-01 on the zone's clock) of
 /// the rollup column `hour`, for hours in `[from, to)`. Only integers are written into it.
@@ -82,9 +140,29 @@ pub fn round_bounds(from: i64, to: i64) -> (i64, i64) {
     (from.min(to - HOUR), to)
 }
 
+/// Whether an ISO 8601 date-time ends in a `Z` or a UTC offset (`+02:00`, `-0530`, `+09`), so
+/// that it says its own instant wherever it is read.
+pub fn names_offset(text: &str) -> bool {
+    let b = text.as_bytes();
+    let Some(t) = b.iter().position(|c| matches!(c, b'T' | b't' | b' ')) else { return false };
+    let time = &b[t + 1..];
+    if matches!(time.last(), Some(b'Z' | b'z')) {
+        return true;
+    }
+    let Some(sign) = time.iter().rposition(|c| matches!(c, b'+' | b'-')) else { return false };
+    let offset = &time[sign + 1..];
+    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    match offset.len() {
+        2 | 4 => digits(offset),
+        5 => offset[2] == b':' && digits(&offset[..2]) && digits(&offset[3..]),
+        _ => false,
+    }
+}
+
 /// The local clock's seconds since 1970 for a date or date-time that names no zone or offset:
-/// `2026-11-01`, `2026-11-01T09:30`, `2026-11-01T09:30:15` (or a space for the `T`). `None` for
-/// anything else (a `Z` or an offset, another form, a day its month lacks, an hour past 23).
+/// `2026-11-01`, `2026-11-01T09:30`, `2026-11-01T09:30:15`, `2026-11-01T09:30:15.123456` (a
+/// fraction of a second is dropped; a space or `t` may stand for the `T`). `None` for anything
+/// else (a `Z` or an offset, another form, a day its month lacks, an hour past 23).
 pub fn parse_local_date_time(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     let digits = |at: usize, n: usize| -> Option<i64> {
@@ -96,11 +174,16 @@ pub fn parse_local_date_time(text: &str) -> Option<i64> {
         return None;
     }
     let date = days_from_civil(year, month as u32, day as u32) * DAY;
-    let clock = match b.len() {
+    // A fraction of a second (1-9 digits, as Python's isoformat writes microseconds) is dropped.
+    let whole = match text.get(19..).and_then(|f| f.strip_prefix('.')) {
+        Some(fraction) if (1..=9).contains(&fraction.len()) && fraction.bytes().all(|c| c.is_ascii_digit()) => 19,
+        _ => b.len(),
+    };
+    let clock = match whole {
         10 => 0,
-        16 | 19 if matches!(b[10], b'T' | b' ') && b[13] == b':' => {
+        16 | 19 if matches!(b[10], b'T' | b't' | b' ') && b[13] == b':' => {
             let (hour, minute) = (digits(11, 2)?, digits(14, 2)?);
-            let second = if b.len() == 19 {
+            let second = if whole == 19 {
                 if b[16] != b':' {
                     return None;
                 }
@@ -127,26 +210,42 @@ mod tests {
         Zone::named(name).unwrap()
     }
 
-    /// What SQLite makes of [`day_number_sql`] for one `hour`: the same arithmetic, read back
-    /// from the text (integer division of positive numbers).
-    fn evaluate(sql: &str, hour: i64) -> i64 {
+    /// `WHEN hour < 123 THEN 4` (or `>=`) arms and an `ELSE`, read back as (bound, value) pairs.
+    fn arms(case: &str, comparison: &str) -> (Vec<(i64, i64)>, i64) {
+        let (arms, otherwise) = case.rsplit_once(" ELSE ").unwrap();
+        let when = format!(" WHEN hour {comparison} ");
+        let arms = arms.split(&when).skip(1).map(|arm| arm.split_once(" THEN ").map(|(at, then)| (at.parse().unwrap(), then.parse().unwrap())).unwrap());
+        (arms.collect(), otherwise.trim_end_matches(" END)").trim_end_matches(" END").parse().unwrap())
+    }
+
+    /// What SQLite makes of a bucket's SQL for an `hour`, read back from the text in the shapes
+    /// [`day_number_sql`] and [`Buckets`] write (integer division of positive numbers).
+    fn compile(sql: &str) -> Box<dyn Fn(i64) -> i64> {
+        if sql == "(hour / 86400)" {
+            return Box::new(|hour| hour / DAY);
+        }
+        if let Ok(day) = sql.parse::<i64>() {
+            return Box::new(move |_| day);
+        }
+        if let Some(case) = sql.strip_prefix("(CASE") {
+            let (arms, otherwise) = arms(case, ">=");
+            return Box::new(move |hour| arms.iter().find(|(at, _)| hour >= *at).map_or(otherwise, |(_, then)| *then));
+        }
+        if sql.ends_with(" + 3) % 7))") {
+            let day = compile(sql[1..].split_once(" - ((").unwrap().0);
+            return Box::new(move |hour| day(hour) - (day(hour) + 3) % 7);
+        }
         let inner = sql.strip_prefix("((hour + (").and_then(|s| s.strip_suffix(&format!(")) / {DAY})"))).expect("the expression's shape");
-        let offset: i64 = match inner.strip_prefix("CASE") {
-            None => inner.parse().unwrap(),
-            Some(arms) => {
-                let (arms, otherwise) = arms.rsplit_once(" ELSE ").unwrap();
-                let otherwise: i64 = otherwise.strip_suffix(" END").unwrap().parse().unwrap();
-                arms.split(" WHEN hour < ")
-                    .skip(1)
-                    .map(|arm| {
-                        let (at, then) = arm.split_once(" THEN ").unwrap();
-                        (at.parse::<i64>().unwrap(), then.parse::<i64>().unwrap())
-                    })
-                    .find(|(at, _)| hour < *at)
-                    .map_or(otherwise, |(_, then)| then)
+        match inner.strip_prefix("CASE") {
+            None => {
+                let offset: i64 = inner.parse().unwrap();
+                Box::new(move |hour| (hour + offset) / DAY)
             }
-        };
-        (hour + offset) / DAY
+            Some(case) => {
+                let (arms, otherwise) = arms(case, "<");
+                Box::new(move |hour| (hour + arms.iter().find(|(at, _)| hour < *at).map_or(otherwise, |(_, then)| *then)) / DAY)
+            }
+        }
     }
 
     #[test]
@@ -157,14 +256,58 @@ mod tests {
         for name in ["America/Los_Angeles", "Asia/Kolkata", "Africa/Casablanca", "Australia/Lord_Howe", "UTC"] {
             let z = zone(name);
             let sql = day_number_sql(&z, from, to);
+            let day = compile(&sql);
             for hour in (from..to).step_by(HOUR as usize) {
                 let local = hour + i64::from(z.offset_at(hour));
-                assert_eq!(evaluate(&sql, hour), local.div_euclid(DAY), "{name} at {hour}: {sql}");
+                assert_eq!(day(hour), local.div_euclid(DAY), "{name} at {hour}: {sql}");
             }
         }
         // Los Angeles changes four times in two years; UTC never.
         assert_eq!(day_number_sql(&zone("America/Los_Angeles"), from, to).matches(" WHEN ").count(), 4);
         assert_eq!(day_number_sql(&zone("UTC"), from, to), "((hour + (0)) / 86400)");
+    }
+
+    #[test]
+    fn days_weeks_and_months_start_at_the_zones_midnights() {
+        // Every hour of 2027 and 2028: the bucket is the local day, its Monday, or its month's
+        // first day, on the zone's clock at the hour's start, dated by that day's midnight.
+        let (from, to) = (unix(2027, 1, 1, 0, 0) + 1800, unix(2029, 1, 1, 0, 0));
+        let zones = [None, Some(zone("America/Los_Angeles")), Some(zone("Asia/Kolkata")), Some(zone("America/Santiago")), Some(zone("Australia/Lord_Howe"))];
+        for z in &zones {
+            for granularity in [Granularity::Day, Granularity::Week, Granularity::Month] {
+                let buckets = Buckets::new(granularity, z.as_ref(), from, to);
+                let bucket = compile(&buckets.sql);
+                for hour in (from - 1800 + HOUR..to).step_by(HOUR as usize) {
+                    let local = (hour + z.as_ref().map_or(0, |z| i64::from(z.offset_at(hour)))).div_euclid(DAY);
+                    let (y, m, _) = crate::calendar::civil_from_days(local);
+                    let want = match granularity {
+                        Granularity::Day => local,
+                        Granularity::Week => local - (crate::calendar::iso_weekday(local) - 1),
+                        _ => days_from_civil(y, m, 1),
+                    };
+                    let key = bucket(hour);
+                    assert_eq!(key, want, "{:?} {granularity:?} at {hour}: {}", z.as_ref().map(|z| &z.name), buckets.sql);
+                    let start = buckets.start(key);
+                    assert_eq!(start, z.as_ref().map_or(want * DAY, |z| z.first_instant_at(want * DAY)));
+                    assert!(start < hour + HOUR, "the hour begins in its bucket, or the bucket's midnight falls inside it");
+                }
+            }
+        }
+        // Hours and the whole range are their own keys.
+        assert_eq!((Buckets::new(Granularity::Hour, None, from, to).sql.as_str(), Buckets::new(Granularity::Hour, None, from, to).start(7200)), ("hour", 7200));
+        assert_eq!(Buckets::new(Granularity::Total, zones[1].as_ref(), from, to).sql, "0");
+        // A month report from 2000 to 2100 (the widest range a report may name) stays well
+        // within a Durable Object's 100 KB statement, its newest month the first arm.
+        let la = zone("America/Los_Angeles");
+        let widest = Buckets::new(Granularity::Month, Some(&la), unix(2000, 1, 1, 0, 0), unix(2100, 1, 1, 0, 0)).sql;
+        // December 1999 there (00:00 UTC on New Year's Day is still its 31st) to December 2099.
+        assert_eq!(widest.matches(" WHEN ").count(), 1_200);
+        assert!(widest.len() < 64_000, "{}", widest.len());
+        assert!(widest.starts_with(&format!("(CASE WHEN hour >= {} THEN {}", la.first_instant_at(days_from_civil(2099, 12, 1) * DAY), days_from_civil(2099, 12, 1))));
+        let week = Buckets::new(Granularity::Week, Some(&la), unix(2000, 1, 1, 0, 0), unix(2100, 1, 1, 0, 0)).sql;
+        assert!(week.len() < 64_000, "{}", week.len());
+        // Inside one month: no CASE at all.
+        assert_eq!(Buckets::new(Granularity::Month, None, unix(2027, 3, 2, 0, 0), unix(2027, 3, 9, 0, 0)).sql, days_from_civil(2027, 3, 1).to_string());
     }
 
     #[test]
@@ -201,17 +344,34 @@ mod tests {
     }
 
     #[test]
+    fn an_offset_or_z_says_its_own_instant() {
+        for with in ["2026-11-01T09:30Z", "2026-11-01t09:30:00.5z", "2026-11-01T09:30:00+02:00", "2026-11-01T09:30-0530", "2026-11-01 09:30+09"] {
+            assert!(names_offset(with), "{with}");
+        }
+        for without in ["2026-11-01", "2026-11", "2026-11-01T09:30", "2026-11-01T09:30:00.123", "2026-11-01T09:30+2", "2026-11-01T09:30+02:0", "Sun, 01 Nov 2026 09:30"] {
+            assert!(!names_offset(without), "{without}");
+        }
+    }
+
+    #[test]
     fn local_dates_and_times_without_a_zone_are_read() {
         let day = days_from_civil(2026, 11, 1) * DAY;
         assert_eq!(parse_local_date_time("2026-11-01"), Some(day));
         assert_eq!(parse_local_date_time("2026-11-01T09:30"), Some(day + 9 * HOUR + 1800));
         assert_eq!(parse_local_date_time("2026-11-01 09:30:15"), Some(day + 9 * HOUR + 1815));
         assert_eq!(parse_local_date_time("2028-02-29T23:59:59"), Some(days_from_civil(2028, 2, 29) * DAY + DAY - 1));
+        // Python's isoformat with microseconds, and RFC 3339's lower-case t.
+        assert_eq!(parse_local_date_time("2026-11-01T09:30:15.123456"), Some(day + 9 * HOUR + 1815));
+        assert_eq!(parse_local_date_time("2026-11-01t09:30:15.5"), Some(day + 9 * HOUR + 1815));
         for other in [
             "2026-11-01Z",
             "2026-11-01T09:30Z",
             "2026-11-01T09:30:00+02:00",
-            "2026-11-01T09:30:00.5",
+            "2026-11-01T09:30:00.5Z",
+            "2026-11-01T09:30:00.",
+            "2026-11-01T09:30:00.1234567890",
+            "2026-11-01T09:30.5",
+            "2026-11",
             "2026-02-30",
             "2026-13-01",
             "2026-11-01T24:00",

@@ -375,7 +375,11 @@ fn add_row(rows: &mut Vec<Vec<Value>>, row: Vec<Value>, key_len: usize) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
     Hour,
+    /// Calendar days, weeks (from Monday) and months, in UTC or a report's time zone
+    /// (`crate::report_days::Buckets`).
     Day,
+    Week,
+    Month,
     /// One bucket for the whole range.
     Total,
 }
@@ -385,8 +389,10 @@ impl Granularity {
         match s {
             "hour" => Ok(Granularity::Hour),
             "day" => Ok(Granularity::Day),
+            "week" => Ok(Granularity::Week),
+            "month" => Ok(Granularity::Month),
             "total" | "" => Ok(Granularity::Total),
-            other => Err(ApiError::invalid_value("granularity", format!("'granularity' must be hour, day or total; got '{other}'."))),
+            other => Err(ApiError::invalid_value("granularity", format!("'granularity' must be hour, day, week, month or total; got '{other}'."))),
         }
     }
 }
@@ -405,10 +411,6 @@ pub fn parse_group_by(s: &str) -> Result<Vec<&'static str>, ApiError> {
     Ok(dims)
 }
 
-/// The query for a usage report over `[from, to)`; binds `from` and `to`.
-pub fn query(dims: &[&str], granularity: Granularity) -> String {
-    query_filtered(dims, granularity, &[])
-}
 
 /// Savings split by where they came from, in nanodollars: `(routing, cache)`. Cache savings are
 /// what cache hits would have cost (their baseline; a hit itself costs nothing), routing savings
@@ -469,27 +471,11 @@ pub fn too_many_rows_message() -> String {
     format!("The report has more than {MAX_REPORT_ROWS} rows: narrow the range (from/to), use a coarser granularity, group by fewer dimensions, or filter.")
 }
 
-/// [`query`] with `AND <dim> = ?` for each filter dimension (validated by [`parse_filters`]);
-/// binds `from`, `to`, then the filter values in order.
-pub fn query_filtered(dims: &[&str], granularity: Granularity, filters: &[&str]) -> String {
-    let bucket = match granularity {
-        Granularity::Hour => "hour",
-        Granularity::Day => "(hour - (hour % 86400))",
-        Granularity::Total => "0",
-    };
-    query_bucketed(dims, bucket, filters)
-}
-
-/// [`query_filtered`] by the days of a time zone: `day_number` is
-/// `crate::report_days::day_number_sql`, and each row's `start` is its local day's number, for
-/// the caller to turn into the day's midnight (`crate::report_days::midnight`).
-pub fn query_local_days(dims: &[&str], day_number: &str, filters: &[&str]) -> String {
-    query_bucketed(dims, day_number, filters)
-}
-
-/// The report's query with `bucket` (SQL of the `hour` column, written by this crate, never from
-/// a request) as each row's `start`.
-fn query_bucketed(dims: &[&str], bucket: &str, filters: &[&str]) -> String {
+/// The query for a usage report over `[from, to)`, grouped by `bucket` (SQL of the `hour`
+/// column, `crate::report_days::Buckets::sql`, written by this crate and never from a request)
+/// as each row's `start`, then by `dims`, with `AND <dim> = ?` for each filter dimension
+/// (validated by [`parse_filters`]); binds `from`, `to`, then the filter values in order.
+pub fn query(dims: &[&str], bucket: &str, filters: &[&str]) -> String {
     let mut select = vec![format!("{bucket} AS start")];
     select.extend(dims.iter().map(|d| d.to_string()));
     select.push(
@@ -539,13 +525,15 @@ mod tests {
         assert_eq!(parse_group_by("").unwrap(), Vec::<&str>::new());
         let e = parse_group_by("model; DROP TABLE usage_hourly").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("group_by"));
-        assert!(Granularity::parse("week").is_err());
+        assert_eq!(Granularity::parse("week").unwrap(), Granularity::Week);
+        assert_eq!(Granularity::parse("").unwrap(), Granularity::Total);
+        assert_eq!(Granularity::parse("year").unwrap_err().param.as_deref(), Some("granularity"));
     }
 
     #[test]
     fn queries_group_by_bucket_and_dimensions() {
-        let q = query(&["model", "team"], Granularity::Day);
-        assert!(q.starts_with("SELECT (hour - (hour % 86400)) AS start, model, team, SUM(requests)"), "{q}");
+        let q = query(&["model", "team"], "(hour / 86400)", &[]);
+        assert!(q.starts_with("SELECT (hour / 86400) AS start, model, team, SUM(requests)"), "{q}");
         assert!(q.ends_with(&format!("GROUP BY start, model, team ORDER BY start, model, team LIMIT {}", MAX_REPORT_ROWS + 1)), "{q}");
     }
 
@@ -556,7 +544,7 @@ mod tests {
         assert_eq!(savings_split(0, 0, 0), (0, 0));
         // A route dearer than the model asked for (a cascade escalation) is negative routing savings.
         assert_eq!(savings_split(12, 10, 0), (-2, 0));
-        assert!(query(&[], Granularity::Total).contains("SUM(CASE WHEN cache LIKE 'hit%' THEN baseline_nanos - cost_nanos ELSE 0 END) AS cache_savings_nanos"));
+        assert!(query(&[], "0", &[]).contains("SUM(CASE WHEN cache LIKE 'hit%' THEN baseline_nanos - cost_nanos ELSE 0 END) AS cache_savings_nanos"));
     }
 
     #[test]
@@ -572,17 +560,12 @@ mod tests {
         // A value that looks like SQL is just a value: it is bound, not spliced.
         let f = parse_filters([("feature", "x' OR 1=1 --")]).unwrap();
         let names: Vec<&str> = f.iter().map(|(d, _)| *d).collect();
-        let q = query_filtered(&["model"], Granularity::Total, &names);
+        let q = query(&["model"], "0", &names);
         assert!(q.contains("WHERE hour >= ? AND hour < ? AND feature = ? GROUP BY start, model"), "{q}");
         assert!(!q.contains("OR 1=1"));
         assert_eq!(q.matches('?').count(), 3);
         // Names that are not dimensions never reach the SQL.
-        assert!(!query_filtered(&[], Granularity::Day, &["1=1; DROP TABLE usage_hourly"]).contains("DROP"));
-        assert_eq!(query(&["model"], Granularity::Hour), query_filtered(&["model"], Granularity::Hour, &[]));
-        // By a zone's days: the day number as the bucket, the filters bound as before.
-        let q = query_local_days(&["team"], "((hour + (-28800)) / 86400)", &["feature"]);
-        assert!(q.starts_with("SELECT ((hour + (-28800)) / 86400) AS start, team, SUM(requests)"), "{q}");
-        assert!(q.contains("WHERE hour >= ? AND hour < ? AND feature = ? GROUP BY start, team ORDER BY start, team"), "{q}");
+        assert!(!query(&[], "hour", &["1=1; DROP TABLE usage_hourly"]).contains("DROP"));
     }
 
     fn sample_event(feature: &str, output_tokens: u64, cost_usd: f64) -> CostEvent {

@@ -207,8 +207,8 @@ struct UsageQuery {
     /// Equality filters, `[[dimension, value], ...]` (see `rollup::parse_filters`).
     #[serde(default)]
     filters: Vec<(String, String)>,
-    /// The tz database zone whose days a `day` report counts (`crate::report_days`); UTC's when
-    /// none.
+    /// The tz database zone whose days, weeks and months a report counts (`crate::report_days`);
+    /// UTC's when none.
     #[serde(default)]
     time_zone: Option<String>,
 }
@@ -630,27 +630,20 @@ impl Ledger {
             Ok(f) => f,
             Err(e) => return Response::error(e.message, 400),
         };
-        let zone = match q.time_zone.as_deref().filter(|_| granularity == rollup::Granularity::Day).map(crate::routing::local_time::Zone::named).transpose() {
+        let zone = match q.time_zone.as_deref().map(crate::routing::local_time::Zone::named).transpose() {
             Ok(z) => z,
             Err(e) => return Response::error(e, 400),
         };
+        let buckets = crate::report_days::Buckets::new(granularity, zone.as_ref(), q.from, q.to);
         let names: Vec<&str> = filters.iter().map(|(d, _)| *d).collect();
         let mut binds = vec![SqlStorageValue::Integer(q.from), SqlStorageValue::Integer(q.to)];
         binds.extend(filters.into_iter().map(|(_, v)| SqlStorageValue::String(v)));
-        let query = match &zone {
-            Some(zone) => rollup::query_local_days(&dims, &crate::report_days::day_number_sql(zone, q.from, q.to), &names),
-            None => rollup::query_filtered(&dims, granularity, &names),
-        };
-        let mut rows: Vec<serde_json::Value> = self.state.storage().sql().exec(&query, binds)?.to_array()?;
+        let mut rows: Vec<serde_json::Value> = self.state.storage().sql().exec(&rollup::query(&dims, &buckets.sql, &names), binds)?.to_array()?;
         if rows.len() > rollup::MAX_REPORT_ROWS {
             return Response::error(rollup::too_many_rows_message(), 400);
         }
-        if let Some(zone) = &zone {
-            // The query numbered each row's local day; the report dates it by its midnight.
-            for row in &mut rows {
-                let day = row["start"].as_i64().unwrap_or_default();
-                row["start"] = crate::report_days::midnight(zone, day).into();
-            }
+        for row in &mut rows {
+            row["start"] = buckets.start(row["start"].as_i64().unwrap_or_default()).into();
         }
         Response::from_json(&json!({"rows": rows}))
     }

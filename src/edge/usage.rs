@@ -1,9 +1,9 @@
 //! `GET /v1/usage?from=&to=&group_by=&granularity=`: the calling tenant's spend, savings, tokens
 //! and requests from its hourly rollups. `from` / `to` are Unix seconds or ISO 8601 dates
 //! (default: the last 7 days); `group_by` is any of model, provider, route, feature, team, env,
-//! user, cache; `granularity` is hour, day or total (default). Any dimension may also be given as
-//! an equality filter (`feature=search&env=prod`). `time_zone` (a tz database name) counts the
-//! days of `granularity=day` and reads dates without an offset on that zone's clock
+//! user, cache; `granularity` is hour, day, week, month or total (default). Any dimension may also
+//! be given as an equality filter (`feature=search&env=prod`). `time_zone` (a tz database name)
+//! counts the days, weeks and months and reads dates without an offset on that zone's clock
 //! (`crate::report_days`).
 
 use serde_json::{json, Value};
@@ -26,6 +26,12 @@ fn parse_time(name: &str, value: &str, zone: Option<&Zone>) -> Result<i64, ApiEr
         unix
     } else if let Some(local) = crate::report_days::parse_local_date_time(value) {
         zone.map_or(local, |z| z.first_instant_at(local))
+    } else if zone.is_some() && !crate::report_days::names_offset(value) {
+        // The runtime's parser would read it on UTC's clock, not the zone's the report names.
+        return Err(ApiError::invalid_value(
+            name,
+            format!("'{name}' must be Unix seconds, a date or date-time on the clock of 'time_zone' (2026-11-01, 2026-11-01T09:30:00), or one with an offset or Z."),
+        ));
     } else {
         // With an offset or `Z`: the runtime's parser, which rolls a day past the month's end
         // over (2026-02-30 is March 2), so that is refused first.
