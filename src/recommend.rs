@@ -529,6 +529,69 @@ mod tests {
     }
 
     #[test]
+    fn a_cascade_counts_its_first_model_over_all_its_rows_and_holds_at_its_thresholds() {
+        let direct = row("code/easy", "direct", "big", 50, 0, 50.0 * 0.0045);
+        // mini's answers come in two rows (two features): 50 + 45 of 100, not the larger row.
+        let mut search = row("code/easy", "cascade", "mini", 45, 0, 0.0);
+        search.feature = "search".into();
+        let rows = vec![row("code/easy", "cascade", "mini", 50, 0, 0.0), search, row("code/easy", "cascade", "big", 5, 5, 0.0), direct.clone()];
+        let recs = rec(&rows, &prices(), 3.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        assert!(recs[0].detail.starts_with("Your cascade answered 95 of 100 code/easy requests (95%) with mini"), "{}", recs[0].detail);
+        // Exactly MIN_EVIDENCE cascade requests are enough evidence.
+        let recs = rec(&[row("code/easy", "cascade", "mini", 20, 0, 0.0), direct.clone()], &prices(), 3.0);
+        assert_eq!(recs.len(), 1, "20 requests: {recs:#?}");
+        // Exactly MIN_ACCEPTANCE (90 of 100) is enough acceptance.
+        let recs = rec(&[row("code/easy", "cascade", "mini", 90, 0, 0.0), row("code/easy", "cascade", "big", 10, 10, 0.0), direct], &prices(), 3.0);
+        assert_eq!(recs.len(), 1, "90%: {recs:#?}");
+        assert!(recs[0].detail.contains("90 of 100"), "{}", recs[0].detail);
+    }
+
+    #[test]
+    fn a_cascade_names_each_model_it_would_take_traffic_from_once_and_only_if_moving_it_saves() {
+        let mut big_search = row("c", "direct", "big", 50, 0, 50.0 * 0.0045);
+        big_search.feature = "search".into();
+        // Already costs what mini would charge for it (50 × $0.00027): moving it saves nothing.
+        let as_cheap = row("c", "direct", "mid", 50, 0, 50.0 * 0.00027);
+        let rows = [row("c", "cascade", "mini", 100, 0, 0.0), row("c", "direct", "big", 50, 0, 50.0 * 0.0045), as_cheap, big_search];
+        let recs = rec(&rows, &prices(), 30.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        assert!(recs[0].detail.contains("yet 100 other c requests went straight to big. Routing"), "{}", recs[0].detail);
+        assert_eq!(recs[0].saved_by_row.iter().map(|(at, _)| *at).collect::<Vec<_>>(), [1, 3]);
+    }
+
+    #[test]
+    fn moved_cached_tokens_are_priced_at_the_cheap_model_s_cached_rate() {
+        let mut direct = row("c", "direct", "big", 50, 0, 0.2);
+        direct.cached_tokens = 40_000;
+        let rows = [row("c", "cascade", "mini", 100, 0, 0.0), direct];
+        // At mini: 10,000 uncached × $0.15 + 40,000 cached × $0.075 + 10,000 output × $0.60 per
+        // million = $0.0105, against $0.20 now.
+        assert_eq!(rec(&rows, &prices(), 30.0)[0].monthly_savings_usd, "0.1895");
+        // A model with no cached price (0) bills them as input: $0.0135.
+        let no_cache_price = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"cached_input":0},"big":{"input":2.5,"output":10}}}"#).unwrap();
+        assert_eq!(rec(&rows, &no_cache_price, 30.0)[0].monthly_savings_usd, "0.1865");
+    }
+
+    #[test]
+    fn rows_with_no_request_of_their_own_are_not_evidence() {
+        // A failed attempt's billed prompt is its own row (rollup's other calls): tokens and cost
+        // under the failed model, no request. It is not traffic a route would move.
+        let mut failed_attempt = row("code/easy", "direct", "big", 0, 0, 50_000.0 * 2.5 / 1e6);
+        (failed_attempt.input_tokens, failed_attempt.output_tokens) = (50_000, 0);
+        let rows = vec![
+            row("code/easy", "cascade", "mini", 95, 0, 0.0),
+            row("code/easy", "cascade", "big", 5, 5, 0.0),
+            row("code/easy", "direct", "big", 50, 0, 50.0 * 0.0045),
+            failed_attempt,
+        ];
+        let found = recommend(&rows, &prices(), 3.0, &|_| true);
+        assert_eq!(found.list.len(), 1, "{:#?}", found.list);
+        assert_eq!(found.list[0].monthly_savings_usd, "2.0025", "as without the failed attempt's row");
+        assert_eq!(found.total_monthly.to_string(), "2.0025");
+    }
+
+    #[test]
     fn a_cheap_model_that_writes_more_is_priced_at_what_it_writes() {
         // The reviewer's case: flash ($0.30 / $2.50) reasons, writing 1,700 tokens an answer in
         // the cascade; gpt-4.1 ($2 / $8) writes 200 for the class's other requests. Repriced at
