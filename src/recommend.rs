@@ -725,6 +725,63 @@ mod tests {
     }
 
     #[test]
+    fn a_split_takes_only_arms_with_evidence_and_moves_every_other_arm_to_the_cheapest_per_request() {
+        let arm = |model: &str, requests: u64, cost_each: f64| row("chat/easy", "split", model, requests, 0, requests as f64 * cost_each);
+        // A cheap arm drawn fewer than MIN_EVIDENCE times, or one that wrote nothing (its draws
+        // all failed over, its rows only billed prompts), is no evidence.
+        assert!(rec(&[arm("mini", 19, 0.00027), arm("big", 100, 0.0045)], &prices(), 30.0).is_empty());
+        let mut silent = arm("mini", 100, 0.00027);
+        silent.output_tokens = 0;
+        assert!(rec(&[silent, arm("big", 100, 0.0045)], &prices(), 30.0).is_empty());
+        // Three arms of different volumes: the cheapest per request (not per arm) takes both others.
+        let recs = rec(&[arm("big", 100, 0.0045), arm("opus", 20, 0.03), arm("mini", 300, 0.00027)], &prices(), 30.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        assert_eq!(recs[0].title, "End the chat/easy split on mini");
+        assert!(recs[0].detail.contains("no worse than big (100 requests, 0.0% failed), opus (20 requests, 0.0% failed). Sending"), "{}", recs[0].detail);
+        // $0.45 − $0.027 for big, $0.60 − $0.0054 for opus.
+        assert_eq!(recs[0].monthly_savings_usd, "1.0176");
+        // An arm that costs what the cheap arm would charge for it saves nothing and is not named.
+        let recs = rec(&[arm("mini", 100, 0.00027), arm("mid", 100, 0.00027), arm("big", 100, 0.0045)], &prices(), 30.0);
+        assert!(recs[0].detail.contains("no worse than big (100 requests, 0.0% failed). Sending"), "{}", recs[0].detail);
+        assert_eq!(recs[0].saved_by_row.iter().map(|(at, _)| *at).collect::<Vec<_>>(), [2]);
+    }
+
+    #[test]
+    fn a_split_compares_failure_rates_each_over_its_own_draws() {
+        let arm = |model: &str, errors: u64, retries: u64, cost_each: f64| Row { errors, retries, ..row("chat/easy", "split", model, 100, 0, 100.0 * cost_each) };
+        // SPLIT_ERROR_MARGIN more failures is still within the margin: 2% against 0%.
+        assert_eq!(rec(&[arm("mini", 2, 0, 0.00027), arm("big", 0, 0, 0.0045)], &prices(), 30.0).len(), 1);
+        // The dearer arm's own failures raise the bar: 6% against 5% moves, 10% against 5% does not.
+        let recs = rec(&[arm("mini", 6, 0, 0.00027), arm("big", 5, 0, 0.0045)], &prices(), 30.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        assert!(recs[0].detail.contains("with 6.0% failed, no worse than big (100 requests, 5.0% failed)"), "{}", recs[0].detail);
+        assert!(rec(&[arm("mini", 10, 0, 0.00027), arm("big", 5, 0, 0.0045)], &prices(), 30.0).is_empty());
+        // The dearer arm's 2 retries are charged to the cheap arm as 2 failed draws of 102
+        // (1.96%), within the margin.
+        assert_eq!(rec(&[arm("mini", 0, 0, 0.00027), arm("big", 0, 2, 0.0045)], &prices(), 30.0).len(), 1);
+    }
+
+    #[test]
+    fn a_split_prices_the_dearer_arm_s_cached_tokens_at_the_cheap_model_s_cached_rate() {
+        let cheap = row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.0001);
+        let mut dear = row("chat/easy", "split", "big", 100, 0, 0.45);
+        (dear.input_tokens, dear.cached_tokens, dear.output_tokens) = (100_000, 80_000, 20_000);
+        // At mini: 20,000 uncached × $0.15 + 80,000 cached × $0.075 + 20,000 output × $0.60 per
+        // million = $0.021 (more than the cheap arm's $0.0001 a request).
+        assert_eq!(rec(&[cheap, dear], &prices(), 30.0)[0].monthly_savings_usd, "0.429");
+    }
+
+    #[test]
+    fn a_split_claims_only_its_own_rows_in_the_total() {
+        // Direct traffic of the class on the dearer arm's model is not the split's to move.
+        let rows = [row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.00027), row("chat/easy", "split", "big", 100, 0, 100.0 * 0.0045), row("chat/easy", "direct", "big", 100, 0, 100.0 * 0.0045)];
+        let found = recommend(&rows, &prices(), 30.0, &|_| true);
+        assert_eq!(found.list.len(), 1, "{:#?}", found.list);
+        assert_eq!(found.list[0].monthly_savings_usd, "0.423");
+        assert_eq!(found.total_monthly.to_string(), "0.423");
+    }
+
+    #[test]
     fn each_split_rule_is_its_own_test_and_held_or_too_long_traffic_stays() {
         let arm = |rule: &str, model: &str, requests: u64, cost: f64| Row { rule: rule.into(), ..row("chat/easy", "split", model, requests, 0, cost) };
         // Two rules in one class: mini against big, big against opus. Opus is never priced as moved
