@@ -855,6 +855,37 @@ mod tests {
     }
 
     #[test]
+    fn prompt_advice_needs_min_evidence_requests_of_a_feature() {
+        let feature = |requests: u64| Row { feature: "support".into(), system_tokens: requests * 800, ..row("", "direct", "big", requests, 0, 0.1) };
+        assert!(rec(&[feature(19)], &prices(), 30.0).is_empty());
+        assert_eq!(rec(&[feature(20)], &prices(), 30.0)[0].kind, "prompt_size");
+    }
+
+    #[test]
+    fn prompt_caching_is_advised_only_where_it_saves_and_half_the_repeats_are_not_cached() {
+        let mut r = row("", "direct", "big", 100, 0, 1.0);
+        (r.feature, r.system_tokens, r.repeated_prefix_tokens) = ("support".into(), 80_000, 60_000);
+        // A model with no cached price (none given: input; or 0) saves nothing by caching: only
+        // the size note.
+        for table in [r#"{"models":{"big":{"input":2.5,"output":10}}}"#, r#"{"models":{"big":{"input":2.5,"output":10,"cached_input":0}}}"#] {
+            let recs = rec(&[r.clone()], &PriceTable::from_json(table).unwrap(), 30.0);
+            assert_eq!(recs.iter().map(|r| r.kind).collect::<Vec<_>>(), ["prompt_size"], "{table}");
+        }
+        // Half of the repeats billed as cached already: only the size note.
+        r.cached_tokens = 30_000;
+        assert_eq!(rec(&[r], &prices(), 30.0).iter().map(|r| r.kind).collect::<Vec<_>>(), ["prompt_size"]);
+    }
+
+    #[test]
+    fn an_output_cap_is_far_too_high_from_four_times_what_answers_use() {
+        let capped = |cap: u64| Row { capped_requests: 100, max_output_tokens: 100 * cap, capped_output_tokens: 100 * 200, ..row("", "direct", "mini", 100, 0, 1.0) };
+        assert!(rec(&[capped(600)], &prices(), 30.0).is_empty(), "a cap of 600 for answers of 200");
+        let recs = rec(&[capped(800)], &prices(), 30.0);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        assert!(recs[0].detail.starts_with("Requests cap output at 800 tokens on average but answers use 200."), "{}", recs[0].detail);
+    }
+
+    #[test]
     fn a_row_whose_cost_passed_2_pow_53_nanodollars_is_read() {
         let row: Row = serde_json::from_value(serde_json::json!({"model": "big", "requests": 5, "cost_nanos": 1.2e16})).unwrap();
         assert_eq!(row.cost_nanos, 12_000_000_000_000_000);
