@@ -134,9 +134,19 @@ function offsetAt(tz, t) {
 /** The unix time of midnight starting a date (month 0-based, and days past its end roll over, as Date.UTC's) in `tz`. */
 function midnightIn(tz, year, month, day) {
   const local = Date.UTC(year, month, day) / 1000;
-  // The offset a day earlier and then at the guess: right on either side of a change of clock.
-  const guess = local - offsetAt(tz, local - DAY);
-  return local - offsetAt(tz, guess);
+  // As the router's Zone::first_instant_at: the offsets two days either side (no zone changes
+  // twice in four days); of the instants they give, the first whose clock reads midnight, and
+  // where the clock jumps over midnight (Santiago, Havana, Beirut, Cairo, the Azores), the jump.
+  const offsets = [offsetAt(tz, local - 2 * DAY), offsetAt(tz, local + 2 * DAY)];
+  const exact = offsets.map((o) => local - o).filter((t) => t + offsetAt(tz, t) === local);
+  if (exact.length) return Math.min(...exact);
+  let [before, after] = [local - Math.max(...offsets), local - Math.min(...offsets)];
+  while (after - before > 1) {
+    const mid = before + Math.floor((after - before) / 2);
+    if (mid + offsetAt(tz, mid) >= local) after = mid;
+    else before = mid;
+  }
+  return after;
 }
 /** The date (YYYY-MM-DD) in the zone picked at unix `t`. */
 function isoDate(t) {
@@ -196,14 +206,22 @@ function spendOverTime(rows, { from, to }, granularity) {
   const labels = [];
   const cost = [];
   const baseline = [];
-  // Hours, or the days of the zone picked (23 or 25 hours on the days its clocks change). Each
-  // row goes to the bar whose span holds its start, the API's midnight there: where a clock
-  // jumps over midnight the API's day starts at the jump, inside the bar's span.
+  // Hours, or the days, weeks (from Monday) or months of the zone picked (a day is 23 or 25
+  // hours when its clocks change). Each row goes to the bar whose span holds its start, the
+  // API's midnight there: where a clock jumps over midnight the API's day starts at the jump,
+  // inside the bar's span.
   const hourly = granularity === 'hour';
-  const next = (t) => (hourly ? t + 3600 : midnightOf(t, 1));
-  for (let t = hourly ? from - (from % 3600) : midnightOf(from); t < to; t = next(t)) {
-    const inside = rows.filter((r) => r.start >= t && r.start < next(t));
-    labels.push(hourly ? `${isoDate(t).slice(5)} ${String(clockAt(zone(), t).hour).padStart(2, '0')}h` : isoDate(t));
+  const monthOf = (t, months) => { const c = clockAt(zone(), t); return midnightIn(zone(), c.year, c.month - 1 + months, 1); };
+  const weekday = (t) => { const c = clockAt(zone(), t); return (new Date(Date.UTC(c.year, c.month - 1, c.day)).getUTCDay() + 6) % 7; }; // Monday 0
+  const first = hourly ? from - (from % 3600)
+    : granularity === 'week' ? midnightOf(from, -weekday(from))
+    : granularity === 'month' ? monthOf(from, 0)
+    : midnightOf(from);
+  // Never less than an hour on: a bar that did not move on would hang the page.
+  const next = (t) => Math.max(t + 3600, hourly ? t + 3600 : granularity === 'week' ? midnightOf(t, 7) : granularity === 'month' ? monthOf(t, 1) : midnightOf(t, 1));
+  for (let t = first, end = next(first); t < to; t = end, end = next(t)) {
+    const inside = rows.filter((r) => r.start >= t && r.start < end);
+    labels.push(hourly ? `${isoDate(t).slice(5)} ${String(clockAt(zone(), t).hour).padStart(2, '0')}h` : granularity === 'month' ? isoDate(t).slice(0, 7) : isoDate(t));
     cost.push(inside.reduce((sum, r) => sum + Number(r.cost_usd), 0));
     baseline.push(inside.reduce((sum, r) => sum + Number(r.baseline_cost_usd), 0));
   }
@@ -282,8 +300,10 @@ function byDimension(which, dim, rows) {
 // ---- views ------------------------------------------------------------------------------------
 
 async function loadUsage(r, f, granularity) {
-  const base = { from: r.from, to: r.to, ...f };
-  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity, time_zone: zone() })]);
+  // Every report in the zone picked: its bounds are then rounded alike (up, to the hours that begin
+  // in them), so the tiles, tables and bars cover the same hours.
+  const base = { from: r.from, to: r.to, time_zone: zone(), ...f };
+  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity })]);
   const t = totals.totals;
   setTile('total-cost', usd(t.cost_usd), t.cost_usd);
   setTile('total-baseline', usd(t.baseline_cost_usd), t.baseline_cost_usd);
@@ -305,7 +325,7 @@ async function loadUsage(r, f, granularity) {
 
 async function loadDimension(which, r, f) {
   const dim = $(which).value;
-  const res = await must('/v1/usage', { from: r.from, to: r.to, ...f, group_by: dim });
+  const res = await must('/v1/usage', { from: r.from, to: r.to, time_zone: zone(), ...f, group_by: dim });
   byDimension(which, dim, res.data);
   if (TAG_FILTERS.includes(dim)) {
     $(`list-${dim}`).replaceChildren(...res.data.filter((x) => x[dim]).map((x) => el('option', { value: x[dim] })));
@@ -326,7 +346,7 @@ async function usageDimensions() {
 
 async function loadRoutes(r, f) {
   const withRule = (await usageDimensions()).includes('rule');
-  const res = await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: withRule ? 'route,rule' : 'route' });
+  const res = await api('/v1/usage', { from: r.from, to: r.to, time_zone: zone(), ...f, group_by: withRule ? 'route,rule' : 'route' });
   if (!res.ok) throw new Error(`/v1/usage: ${res.json?.error?.message}`);
   const rows = res.json.data;
   const byRoute = new Map();
@@ -343,7 +363,7 @@ async function loadRoutes(r, f) {
 
 async function loadClasses(r, f) {
   const box = $('classes');
-  const res = (await usageDimensions()).includes('class') ? await api('/v1/usage', { from: r.from, to: r.to, ...f, group_by: 'class' }) : { ok: false };
+  const res = (await usageDimensions()).includes('class') ? await api('/v1/usage', { from: r.from, to: r.to, time_zone: zone(), ...f, group_by: 'class' }) : { ok: false };
   if (!res.ok) {
     box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'classes-unavailable' }, 'Not available: this router does not record request classes in its usage rollups yet.'));
     return;

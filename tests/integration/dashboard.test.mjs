@@ -571,6 +571,29 @@ test('a browser without URLSearchParams.size (Safari 16) still sends the range a
   await page.close();
 });
 
+/** Shows the custom range of dates `from`..`to` (both included); the unix bounds the page took. */
+async function customRange(page, from, to) {
+  await page.fill('[data-testid="from"]', from);
+  await page.fill('[data-testid="to"]', to);
+  await page.selectOption('[data-testid="range"]', 'custom');
+  await page.click('[data-testid="apply"]');
+  await ready(page);
+  return [Number(await page.getAttribute('[data-testid="dashboard"]', 'data-from')), Number(await page.getAttribute('[data-testid="dashboard"]', 'data-to'))];
+}
+
+/** A page of a browser whose clock is in `timezoneId`, logged in with `key`, its views loaded. */
+async function pageInZone(timezoneId, key) {
+  await browser.clearCookies();
+  const page = await newPage();
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Emulation.setTimezoneOverride', { timezoneId });
+  await page.goto(`${r.url}/dashboard`);
+  await page.fill('[data-testid="login-key"]', key);
+  await submitLogin(page);
+  await ready(page);
+  return page;
+}
+
 test("a budget counted in a time zone shows its spend; the browser's zone counts the page's days and month", async () => {
   const admin = (method, p, body) => fetch(`${r.url}${p}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
   assert.equal((await admin('PUT', '/admin/tenants/zoneco', { name: 'zoneco' })).status, 200);
@@ -583,15 +606,8 @@ test("a budget counted in a time zone shows its spend; the browser's zone counts
   await settledRequests(key, 1);
   const spent = (await getJson('/v1/budgets', { key })).json.states['tokyo-month'].spent;
   assert.ok(Number(spent) > 0, spent);
-  await browser.clearCookies();
-  const page = await newPage();
   // The browser in Los Angeles: its zone is offered beside UTC, which stays the default.
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Emulation.setTimezoneOverride', { timezoneId: 'America/Los_Angeles' });
-  await page.goto(`${r.url}/dashboard`);
-  await page.fill('[data-testid="login-key"]', key);
-  await submitLogin(page);
-  await ready(page);
+  const page = await pageInZone('America/Los_Angeles', key);
   const budget = await page.textContent('[data-testid="budget-tokyo-month"]');
   assert.match(budget, /monthly \(Asia\/Tokyo\)/);
   assert.ok(budget.includes(`$${Number(spent).toFixed(6)} spent`), budget);
@@ -611,14 +627,32 @@ test("a budget counted in a time zone shows its spend; the browser's zone counts
   assert.equal(await value(page, 'forecast-spent'), fc.spent_usd);
   assert.match(await page.textContent('[data-testid="status"]'), /\(America\/Los_Angeles\)/);
   assert.ok(Number(await page.getAttribute('[data-testid="chart-spend"]', 'data-points')) > 0, 'the day of the request has a bar');
-  // A custom range of dates is read in the zone too: from its midnight to the next day's.
-  await page.fill('[data-testid="from"]', '2026-11-01');
-  await page.fill('[data-testid="to"]', '2026-11-01');
-  await page.selectOption('[data-testid="range"]', 'custom');
-  await page.click('[data-testid="apply"]');
+  // Weekly and monthly bars are the API's weeks and months in that zone.
+  for (const granularity of ['week', 'month']) {
+    const asked = page.waitForRequest((req) => req.url().includes(`granularity=${granularity}`) && req.url().includes('time_zone=America%2FLos_Angeles'));
+    await page.selectOption('[data-testid="granularity"]', granularity);
+    await asked;
+    await ready(page);
+    // One bar with spend, and its baseline.
+    assert.equal(Number(await page.getAttribute('[data-testid="chart-spend"]', 'data-points')), 2, `one ${granularity} with spend, drawn`);
+  }
+  await page.selectOption('[data-testid="granularity"]', 'day');
   await ready(page);
-  const [from, to] = [Number(await page.getAttribute('[data-testid="dashboard"]', 'data-from')), Number(await page.getAttribute('[data-testid="dashboard"]', 'data-to'))];
+  // A custom range of dates is read in the zone too: from its midnight to the next day's.
   // 2026-11-01 in Los Angeles: from 07:00 UTC (summer time) to 08:00 UTC the next day, 25 hours.
-  assert.deepEqual([from, to], [Date.UTC(2026, 10, 1, 7) / 1000, Date.UTC(2026, 10, 2, 8) / 1000]);
+  assert.deepEqual(await customRange(page, '2026-11-01', '2026-11-01'), [Date.UTC(2026, 10, 1, 7) / 1000, Date.UTC(2026, 10, 2, 8) / 1000]);
+  await page.close();
+});
+
+test('a zone whose clock jumps over midnight draws its days: the page neither hangs nor starts them an hour early', async () => {
+  const page = await pageInZone('America/Santiago', KEYS.acme);
+  await page.selectOption('[data-testid="time-zone"]', 'America/Santiago');
+  await ready(page);
+  // Santiago's clocks go from 00:00 (-04) to 01:00 (-03) on 2026-09-06: that day starts at the
+  // jump, 04:00 UTC, as the router counts it (the page once took 03:00 and looped there).
+  const bounds = await customRange(page, '2026-09-06', '2026-09-07');
+  assert.deepEqual(bounds, [Date.UTC(2026, 8, 6, 4) / 1000, Date.UTC(2026, 8, 8, 3) / 1000]);
+  const api = (await getJson('/v1/usage?from=2026-09-06&to=2026-09-08&time_zone=America/Santiago')).json;
+  assert.deepEqual([api.from, api.to], bounds, "the API's own midnights");
   await page.close();
 });
