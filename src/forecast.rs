@@ -321,6 +321,15 @@ mod tests {
     }
 
     #[test]
+    fn a_row_dated_now_counts_and_one_after_it_does_not_yet() {
+        // Now is the 3rd's midnight: the 3rd's row is today's; an hour's row later today cannot
+        // have been filed yet, and is not counted if one comes.
+        let now = NOV1 + 2 * DAY;
+        let f = forecast(&[(now, B), (now + 3600, 5 * B)], now);
+        assert_eq!((f.spent_nanos, f.daily[2]), (B, (now, B)));
+    }
+
+    #[test]
     fn empty_month_forecasts_zero() {
         let f = forecast(&[], NOV1 + 3 * DAY);
         assert_eq!((f.spent_nanos, f.projected_nanos, f.low_nanos, f.high_nanos), (0, 0, 0, 0));
