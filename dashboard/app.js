@@ -213,13 +213,17 @@ function spendOverTime(rows, { from, to }, granularity) {
   const hourly = granularity === 'hour';
   const monthOf = (t, months) => { const c = clockAt(zone(), t); return midnightIn(zone(), c.year, c.month - 1 + months, 1); };
   const weekday = (t) => { const c = clockAt(zone(), t); return (new Date(Date.UTC(c.year, c.month - 1, c.day)).getUTCDay() + 6) % 7; }; // Monday 0
-  const first = hourly ? from - (from % 3600)
+  // The API counts the hours that begin in [from, to), rounding both up to whole hours.
+  const up = (t) => t + ((3600 - (t % 3600)) % 3600);
+  const first = hourly ? up(from)
     : granularity === 'week' ? midnightOf(from, -weekday(from))
     : granularity === 'month' ? monthOf(from, 0)
     : midnightOf(from);
   // Never less than an hour on: a bar that did not move on would hang the page.
   const next = (t) => Math.max(t + 3600, hourly ? t + 3600 : granularity === 'week' ? midnightOf(t, 7) : granularity === 'month' ? monthOf(t, 1) : midnightOf(t, 1));
-  for (let t = first, end = next(first); t < to; t = end, end = next(t)) {
+  // No bar starts after the last hour counted (in Kolkata a range to 19:00 UTC ends with the hour
+  // from 18:00, which is the day before 18:30's).
+  for (let t = first, end = next(first); t <= up(to) - 3600; t = end, end = next(t)) {
     const inside = rows.filter((r) => r.start >= t && r.start < end);
     labels.push(hourly ? `${isoDate(t).slice(5)} ${String(clockAt(zone(), t).hour).padStart(2, '0')}h` : granularity === 'month' ? isoDate(t).slice(0, 7) : isoDate(t));
     cost.push(inside.reduce((sum, r) => sum + Number(r.cost_usd), 0));

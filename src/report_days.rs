@@ -58,8 +58,8 @@ impl<'z> Buckets<'z> {
 }
 
 /// The local day number of the first day of the month holding each rollup hour in `[from, to)`:
-/// a `CASE` over the months' first midnights, the latest first (a report's rows are its last
-/// 400 days, so however far back `from` reaches, a row meets its month within a few arms).
+/// a `CASE` over the months' first midnights, the latest first (the ledger writes it over the
+/// span rows can be in, `crate::rollup::filed_span`, so a row meets its month within a few arms).
 fn month_start_sql(zone: Option<&Zone>, from: i64, to: i64) -> String {
     let local_day = |t: i64| zone.map_or(t, |z| t + i64::from(z.offset_at(t))).div_euclid(DAY);
     let (first, mut end) = Window::Monthly.bounds_in(from, 1, zone);
@@ -140,23 +140,28 @@ pub fn round_bounds(from: i64, to: i64) -> (i64, i64) {
     (from.min(to - HOUR), to)
 }
 
-/// Whether an ISO 8601 date-time ends in a `Z` or a UTC offset (`+02:00`, `-0530`, `+09`), so
-/// that it says its own instant wherever it is read.
-pub fn names_offset(text: &str) -> bool {
-    let b = text.as_bytes();
-    let Some(t) = b.iter().position(|c| matches!(c, b'T' | b't' | b' ')) else { return false };
-    let time = &b[t + 1..];
-    if matches!(time.last(), Some(b'Z' | b'z')) {
-        return true;
+/// The instant an ISO 8601 date-time with a `Z` or a UTC offset names: `2026-11-01T09:30Z`,
+/// `2026-11-01T09:30:00.5+05:30`, `-0800` or `+09` (V8's parser refuses the last two forms), the
+/// part before it as [`parse_local_date_time`] reads it. `None` for anything else.
+pub fn parse_date_time_with_offset(text: &str) -> Option<i64> {
+    if let Some(local) = text.strip_suffix(['Z', 'z']) {
+        return parse_local_date_time(local).filter(|_| local.len() > 10);
     }
-    let Some(sign) = time.iter().rposition(|c| matches!(c, b'+' | b'-')) else { return false };
-    let offset = &time[sign + 1..];
-    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
-    match offset.len() {
-        2 | 4 => digits(offset),
-        5 => offset[2] == b':' && digits(&offset[..2]) && digits(&offset[3..]),
-        _ => false,
+    // The sign is past the date's own hyphens: in the time, from byte 11 on.
+    let sign_at = text.get(11..)?.rfind(['+', '-'])? + 11;
+    let (local, offset) = (&text[..sign_at], &text.as_bytes()[sign_at + 1..]);
+    let digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit).then(|| d.iter().fold(0i64, |v, c| v * 10 + i64::from(c - b'0')));
+    let (hours, minutes) = match offset.len() {
+        2 => (digits(offset)?, 0),
+        4 => (digits(&offset[..2])?, digits(&offset[2..])?),
+        5 if offset[2] == b':' => (digits(&offset[..2])?, digits(&offset[3..])?),
+        _ => return None,
+    };
+    if hours > 23 || minutes > 59 || local.len() <= 10 {
+        return None;
     }
+    let east = (hours * HOUR + minutes * 60) * if text.as_bytes()[sign_at] == b'-' { -1 } else { 1 };
+    Some(parse_local_date_time(local)? - east)
 }
 
 /// The local clock's seconds since 1970 for a date or date-time that names no zone or offset:
@@ -345,11 +350,38 @@ mod tests {
 
     #[test]
     fn an_offset_or_z_says_its_own_instant() {
-        for with in ["2026-11-01T09:30Z", "2026-11-01t09:30:00.5z", "2026-11-01T09:30:00+02:00", "2026-11-01T09:30-0530", "2026-11-01 09:30+09"] {
-            assert!(names_offset(with), "{with}");
+        let at = |h: i64, m: i64| days_from_civil(2026, 11, 1) * DAY + h * HOUR + m * 60;
+        for (text, instant) in [
+            ("2026-11-01T09:30Z", at(9, 30)),
+            ("2026-11-01t09:30:00.5z", at(9, 30)),
+            ("2026-11-01T09:30:00+02:00", at(7, 30)),
+            ("2026-11-01T09:30:00.123-08:00", at(17, 30)),
+            ("2026-11-01T09:30-0530", at(15, 0)),
+            ("2026-11-01 09:30+09", at(0, 30)),
+            ("2026-11-01T09:30:00-08", at(17, 30)),
+        ] {
+            assert_eq!(parse_date_time_with_offset(text), Some(instant), "{text}");
         }
-        for without in ["2026-11-01", "2026-11", "2026-11-01T09:30", "2026-11-01T09:30:00.123", "2026-11-01T09:30+2", "2026-11-01T09:30+02:0", "Sun, 01 Nov 2026 09:30"] {
-            assert!(!names_offset(without), "{without}");
+        // No offset, or none this reads: a date alone with one (V8 refuses it too), a bare or
+        // malformed offset, the runtime's other forms, a leading space or sign before the year.
+        for other in [
+            "2026-11-01",
+            "2026-11-01Z",
+            "2026-11-01+02:00",
+            "2026-11",
+            "2026-11-01T09:30",
+            "2026-11-01T09:30:00.123",
+            "2026-11-01T09:30+2",
+            "2026-11-01T09:30+02:0",
+            "2026-11-01T09:30+24:00",
+            "2026-11-01T09:30+02:60",
+            "2026-11-01T09:30:00,5+01:00",
+            "Sun, 01 Nov 2026 09:30:00 GMT",
+            " 2026-11-01",
+            "+002026-11-01T09:30Z",
+            "2026-11-01T09:30:00é+01",
+        ] {
+            assert_eq!(parse_date_time_with_offset(other), None, "{other}");
         }
     }
 

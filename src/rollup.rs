@@ -461,6 +461,14 @@ pub fn calendar_date_valid(text: &str) -> bool {
     (1..=days).contains(&day)
 }
 
+/// The part of a report's `[from, to)` that can hold rollup rows at `now`: none is filed ahead of
+/// its time nor kept past [`RETENTION_SECS`] (a day's slack each side, for the sweep's own lag).
+/// A report's bucket SQL is written over it (`crate::report_days::Buckets`): a month report to
+/// 2100 would otherwise make every row pass the months between 2100 and its own.
+pub fn filed_span(from: i64, to: i64, now: i64) -> (i64, i64) {
+    (from.max(now - RETENTION_SECS - 2 * 86_400), to.min(now + 86_400))
+}
+
 /// The most rows a usage report returns. An hourly report over months grouped by user could
 /// otherwise build millions of rows in the Durable Object's memory; past this the report is
 /// refused with a 400 saying how to narrow it (the query asks for one row more, to know).
@@ -535,6 +543,13 @@ mod tests {
         let q = query(&["model", "team"], "(hour / 86400)", &[]);
         assert!(q.starts_with("SELECT (hour / 86400) AS start, model, team, SUM(requests)"), "{q}");
         assert!(q.ends_with(&format!("GROUP BY start, model, team ORDER BY start, model, team LIMIT {}", MAX_REPORT_ROWS + 1)), "{q}");
+    }
+
+    #[test]
+    fn a_report_is_bucketed_over_the_hours_that_can_hold_rows() {
+        let now = 1_796_600_000;
+        assert_eq!(filed_span(EARLIEST_REPORT_TIME, LATEST_REPORT_TIME, now), (now - RETENTION_SECS - 2 * 86_400, now + 86_400));
+        assert_eq!(filed_span(now - 3600, now + 3600, now), (now - 3600, now + 3600), "inside it: as asked");
     }
 
     #[test]

@@ -634,7 +634,8 @@ impl Ledger {
             Ok(z) => z,
             Err(e) => return Response::error(e, 400),
         };
-        let buckets = crate::report_days::Buckets::new(granularity, zone.as_ref(), q.from, q.to);
+        let (filed_from, filed_to) = rollup::filed_span(q.from, q.to, super::http::now_unix());
+        let buckets = crate::report_days::Buckets::new(granularity, zone.as_ref(), filed_from, filed_to);
         let names: Vec<&str> = filters.iter().map(|(d, _)| *d).collect();
         let mut binds = vec![SqlStorageValue::Integer(q.from), SqlStorageValue::Integer(q.to)];
         binds.extend(filters.into_iter().map(|(_, v)| SqlStorageValue::String(v)));

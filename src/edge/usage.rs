@@ -24,17 +24,19 @@ fn parse_time(name: &str, value: &str, zone: Option<&Zone>) -> Result<i64, ApiEr
     let refused = || ApiError::invalid_value(name, format!("'{name}' must be Unix seconds or an ISO 8601 date such as 2026-11-01, between 2000 and 2100."));
     let unix = if let Ok(unix) = value.parse::<i64>() {
         unix
+    } else if let Some(instant) = crate::report_days::parse_date_time_with_offset(value) {
+        instant
     } else if let Some(local) = crate::report_days::parse_local_date_time(value) {
         zone.map_or(local, |z| z.first_instant_at(local))
-    } else if zone.is_some() && !crate::report_days::names_offset(value) {
-        // The runtime's parser would read it on UTC's clock, not the zone's the report names.
+    } else if zone.is_some() {
+        // The runtime's parser would read a form without an offset on UTC's clock, not the zone's.
         return Err(ApiError::invalid_value(
             name,
-            format!("'{name}' must be Unix seconds, a date or date-time on the clock of 'time_zone' (2026-11-01, 2026-11-01T09:30:00), or one with an offset or Z."),
+            format!("'{name}' must be Unix seconds, a date or date-time on the clock of 'time_zone' (2026-11-01, 2026-11-01T09:30:00), or one with an offset or Z (2026-11-01T09:30:00-08:00)."),
         ));
     } else {
-        // With an offset or `Z`: the runtime's parser, which rolls a day past the month's end
-        // over (2026-02-30 is March 2), so that is refused first.
+        // Other forms, as before reports took a zone: the runtime's parser, which rolls a day
+        // past the month's end over (2026-02-30 is March 2), so that is refused first.
         if !crate::rollup::calendar_date_valid(value) {
             return Err(refused());
         }

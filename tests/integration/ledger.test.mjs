@@ -587,9 +587,14 @@ test("GET /v1/usage with a time_zone counts that zone's days, 25 hours on the da
   // not read there (the runtime's parser would take it as UTC's) is refused, not read 7 hours off.
   const fraction = await report(la, `from=${date(sunday)}T00:00:00.000123&to=${date(sunday)}T01:00:00.5&time_zone=America/Los_Angeles`);
   assert.deepEqual([fraction.from, fraction.totals.requests], [sunday + 7 * h, 1]);
-  const month = await fetch(`${r.url}/v1/usage?from=${date(sunday).slice(0, 7)}&time_zone=America/Los_Angeles`, { headers: { authorization: `Bearer ${la}` } });
-  assert.equal(month.status, 400);
-  assert.equal((await month.json()).error.param, 'from');
+  for (const q of [`from=${date(sunday).slice(0, 7)}&time_zone=America/Los_Angeles`, 'from=Sun, 01 Nov 2026 09:30:00 GMT&time_zone=America/Los_Angeles']) {
+    const refused = await fetch(`${r.url}/v1/usage?${q}`, { headers: { authorization: `Bearer ${la}` } });
+    assert.equal(refused.status, 400, q);
+    assert.equal((await refused.json()).error.param, 'from', q);
+  }
+  // Offsets of hours alone or without a colon, which the runtime's parser refuses, are read.
+  const offsets = await report(la, `from=${date(sunday)}T00:00-07&to=${encodeURIComponent(`${date(sunday)}T01:00:00-0700`)}`);
+  assert.deepEqual([offsets.from, offsets.to, offsets.totals.requests], [sunday + 7 * h, sunday + 8 * h, 1]);
 
   // Kolkata's midnight is 18:30 UTC: the day holds the hours that begin in it, from 19:00 UTC,
   // so the hour its next midnight falls in (23:30-00:30 there) is the day's last.
