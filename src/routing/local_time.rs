@@ -493,4 +493,23 @@ mod tests {
             assert!(Rule::parse(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn a_summer_abbreviation_needs_three_letters_too() {
+        // Counted from where the summer name starts, not from the start of the rule.
+        for bad in ["EST5ED,M3.2.0,M11.1.0", "EST5E,M3.2.0,M11.1.0"] {
+            assert!(Rule::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Rule::parse("EST5EDT,M3.2.0,M11.1.0").is_ok());
+    }
+
+    #[test]
+    fn an_offset_or_a_time_may_be_signed_plus() {
+        // POSIX allows '+' before an offset and RFC 8536 before a time; the database's footers
+        // write neither, so only this reads them.
+        let rule = Rule::parse("XST+3XDT+2,M3.2.0/+1,M11.1.0/+1:30").unwrap();
+        assert_eq!(rule.std_offset, -3 * 3600);
+        let summer = rule.summer.unwrap();
+        assert_eq!((summer.offset, summer.start.time, summer.end.time), (-2 * 3600, 3600, 5400));
+    }
 }
