@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{civil_from_days, days_from_civil, iso_weekday};
-use crate::routing::local_time::{Zone, ZoneName};
+use crate::routing::local_time::{day_start, local_day, Zone, ZoneName};
 use crate::money::Usd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +25,6 @@ pub enum Window {
     Monthly,
 }
 
-const DAY: i64 = 86_400;
-
 impl Window {
     /// The start (inclusive) and end (exclusive) of the window holding `now`, in Unix seconds,
     /// its days counted in UTC.
@@ -38,9 +36,7 @@ impl Window {
     /// and ends at that zone's midnights (a daily window is 23 or 25 hours long on the days its
     /// clocks change).
     pub fn bounds_in(self, now: i64, reset_day: u32, zone: Option<&Zone>) -> (i64, i64) {
-        let Some(zone) = zone else { return self.local_days(now.div_euclid(DAY), reset_day, |day| day * DAY) };
-        let today = (now + i64::from(zone.offset_at(now))).div_euclid(DAY);
-        self.local_days(today, reset_day, |day| zone.first_instant_at(day * DAY))
+        self.local_days(local_day(zone, now), reset_day, |day| day_start(zone, day))
     }
 
     /// The window holding the day `today`, its first and its end day turned into instants by
@@ -1059,6 +1055,8 @@ pub fn max_cost(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY: i64 = 86_400;
 
     /// 2026-11-22 (a Sunday) 15:30:00 UTC.
     const NOW: i64 = 1_795_361_400;

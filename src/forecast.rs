@@ -20,9 +20,8 @@
 //! back to nanodollars.
 
 use crate::budget::Window;
-use crate::routing::local_time::Zone;
+use crate::routing::local_time::{day_start, local_day, Zone};
 
-const DAY: i64 = 86_400;
 /// Two-sided 95% normal quantile.
 pub const Z95: f64 = 1.96;
 /// The least share of a day today counts for in the spread (see the module's doc).
@@ -76,11 +75,11 @@ pub fn forecast(rows: &[(i64, i64)], now: i64) -> Forecast {
 /// is of its own length.
 pub fn forecast_in(rows: &[(i64, i64)], now: i64, zone: Option<&Zone>) -> Forecast {
     let (month_start, month_end) = month_bounds_in(now, zone);
-    let local_day = |t: i64| zone.map_or(t, |z| t + i64::from(z.offset_at(t))).div_euclid(DAY);
+    let local_day = |t: i64| local_day(zone, t);
     let first_day = local_day(month_start);
     let days_in_month = local_day(month_end) - first_day;
     // Every midnight of the month, its end's included.
-    let midnights: Vec<i64> = (0..=days_in_month).map(|d| zone.map_or((first_day + d) * DAY, |z| z.first_instant_at((first_day + d) * DAY))).collect();
+    let midnights: Vec<i64> = (0..=days_in_month).map(|d| day_start(zone, first_day + d)).collect();
     let today = (local_day(now) - first_day).clamp(0, days_in_month - 1); // index of today, 0-based
     let mut daily: Vec<(i64, i64)> = midnights[..=today as usize].iter().map(|start| (*start, 0)).collect();
     for &(start, nanos) in rows {
@@ -161,6 +160,8 @@ pub fn weighted_sd(xs: &[(f64, f64)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY: i64 = 86_400;
 
     // 2026-11-01T00:00:00Z
     const NOV1: i64 = 1_793_491_200;

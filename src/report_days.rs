@@ -6,7 +6,7 @@
 //! each rollup hour by its local date, the offset at the hour's start written into the query as
 //! a `CASE` over the offset changes in the report's range ([`day_number_sql`]); a week is
 //! numbered by its Monday, a month by its first day ([`Buckets`]), and each row is then dated by
-//! that day's local midnight ([`Zone::first_instant_at`]). For a zone whose midnights fall on
+//! that day's local midnight ([`day_start`]). For a zone whose midnights fall on
 //! whole UTC hours (most) that is exact. Where an offset has a half or a quarter hour
 //! (Asia/Kolkata's midnight is 18:30 UTC) the hour a midnight falls in is counted in the day it
 //! begins in; the report's bounds are rounded up to whole hours so that its first and last days
@@ -15,7 +15,7 @@
 use crate::budget::Window;
 use crate::calendar::days_from_civil;
 use crate::rollup::Granularity;
-use crate::routing::local_time::Zone;
+use crate::routing::local_time::{day_start, local_day, Zone};
 
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
@@ -49,10 +49,10 @@ impl<'z> Buckets<'z> {
 
     /// The start (unix seconds) of the bucket whose key the query gave.
     pub fn start(&self, key: i64) -> i64 {
-        match (self.numbers_days, self.zone) {
-            (false, _) => key,
-            (true, None) => key * DAY,
-            (true, Some(zone)) => midnight(zone, key),
+        if self.numbers_days {
+            day_start(self.zone, key)
+        } else {
+            key
         }
     }
 }
@@ -61,18 +61,17 @@ impl<'z> Buckets<'z> {
 /// a `CASE` over the months' first midnights, the latest first (the ledger writes it over the
 /// span rows can be in, `crate::rollup::filed_span`, so a row meets its month within a few arms).
 fn month_start_sql(zone: Option<&Zone>, from: i64, to: i64) -> String {
-    let local_day = |t: i64| zone.map_or(t, |z| t + i64::from(z.offset_at(t))).div_euclid(DAY);
     let (first, mut end) = Window::Monthly.bounds_in(from, 1, zone);
     let mut later = Vec::new();
     while end < to {
         later.push(end);
         end = Window::Monthly.bounds_in(end, 1, zone).1;
     }
-    let arms: String = later.iter().rev().map(|s| format!(" WHEN hour >= {s} THEN {}", local_day(*s))).collect();
+    let arms: String = later.iter().rev().map(|s| format!(" WHEN hour >= {s} THEN {}", local_day(zone, *s))).collect();
     if arms.is_empty() {
-        return local_day(first).to_string();
+        return local_day(zone, first).to_string();
     }
-    format!("(CASE{arms} ELSE {} END)", local_day(first))
+    format!("(CASE{arms} ELSE {} END)", local_day(zone, first))
 }
 
 /// The SQL expression numbering the local day (days since 1970-01-01 on the zone's clock) of
@@ -95,11 +94,6 @@ pub fn day_number_sql(zone: &Zone, from: i64, to: i64) -> String {
     format!("((hour + ({offset})) / {DAY})")
 }
 
-/// The local midnight of local day `day` as a UTC instant (where the clock jumps over
-/// midnight, the jump).
-pub fn midnight(zone: &Zone, day: i64) -> i64 {
-    zone.first_instant_at(day * DAY)
-}
 
 /// The offset at `from`, and each change of offset in `(from, to)`: its instant and the offset
 /// from it on. Probed two days apart and bisected to the second: no zone changes its offset
@@ -332,9 +326,9 @@ mod tests {
         let la = zone("America/Los_Angeles");
         // 2027-03-14, the day Los Angeles springs forward: 23 hours from its midnight (08:00 UTC).
         let day = days_from_civil(2027, 3, 14);
-        assert_eq!(midnight(&la, day), unix(2027, 3, 14, 8, 0));
-        assert_eq!(midnight(&la, day + 1) - midnight(&la, day), 23 * HOUR);
-        assert_eq!(midnight(&zone("Asia/Kolkata"), day), unix(2027, 3, 13, 18, 30));
+        assert_eq!(day_start(Some(&la), day), unix(2027, 3, 14, 8, 0));
+        assert_eq!(day_start(Some(&la), day + 1) - day_start(Some(&la), day), 23 * HOUR);
+        assert_eq!(day_start(Some(&zone("Asia/Kolkata")), day), unix(2027, 3, 13, 18, 30));
     }
 
     #[test]

@@ -104,6 +104,17 @@ impl Zone {
     }
 }
 
+/// The local day (days since 1970-01-01 on the clock of `zone`, UTC's when none) holding `unix`.
+pub fn local_day(zone: Option<&Zone>, unix: i64) -> i64 {
+    zone.map_or(unix, |z| unix + i64::from(z.offset_at(unix))).div_euclid(86_400)
+}
+
+/// The instant local day `day` begins in `zone` (UTC's when none): its midnight, or where the
+/// clock jumps over midnight, the jump ([`Zone::first_instant_at`]).
+pub fn day_start(zone: Option<&Zone>, day: i64) -> i64 {
+    zone.map_or(day * 86_400, |z| z.first_instant_at(day * 86_400))
+}
+
 /// A zone kept by its name, as a stored budget keeps it: read back even when the table no longer
 /// knows the name (a later tzdata that dropped it), then judged as UTC, so that a stored value
 /// always loads; a new one is checked where it is set ([`Zone::named`]).
