@@ -126,6 +126,11 @@ pub struct ModelPrice {
     /// `default_reasoning_effort`): gpt-5.1 and later default to "none", answering at once unless
     /// asked to think, and then take `temperature` and `logprobs` as other models do.
     pub default_reasoning_effort: Option<String>,
+    /// The efforts the model takes, in [`REASONING_EFFORTS`]' order (`reasoning_efforts` in our
+    /// format, LiteLLM's `supports_<effort>_reasoning_effort` flags); `None`: not stated, and an
+    /// effort is sent as asked. o4-mini takes `low`, `medium` and `high` and refuses `none`;
+    /// gpt-5.4-mini refuses `minimal`. See [`ModelPrice::effort_at`].
+    pub reasoning_efforts: Option<Vec<&'static str>>,
     /// Whether the model takes images (`None`: not stated). A model stated not to is passed over
     /// for a request with images (routing, budget downgrades).
     pub supports_vision: Option<bool>,
@@ -161,15 +166,99 @@ impl ModelPrice {
         self.supports_reasoning && self.effort_at(reasoning_effort) != Some("none")
     }
 
-    /// The effort a request asking for `reasoning_effort` runs at: as asked, else the model's default.
+    /// The effort a request asking for `reasoning_effort` runs at: as asked, else the model's
+    /// default; an effort the model does not take (its [`ModelPrice::reasoning_efforts`]) as the
+    /// least it takes above it, so it never thinks less than asked (o4-mini asked for `none` or
+    /// `minimal` thinks at `low`, gpt-5.4-mini asked for `minimal` at `low`), or above all it
+    /// takes as its most (o4-mini at `xhigh`: `high`). A request is sent that effort (where the
+    /// router sends the client's effort as it is, rather than turning it into thinking itself as
+    /// for Claude and Gemini), planned and held by it. An effort that is none of
+    /// [`REASONING_EFFORTS`] (a host's own, such as Qwen's `default`) is left as asked.
     pub fn effort_at<'a>(&'a self, reasoning_effort: Option<&'a str>) -> Option<&'a str> {
-        reasoning_effort.or(self.default_reasoning_effort.as_deref())
+        let asked = reasoning_effort.or(self.default_reasoning_effort.as_deref())?;
+        let (Some(taken), Some(rank)) = (&self.reasoning_efforts, effort_rank(asked)) else {
+            return Some(asked);
+        };
+        if taken.contains(&asked) {
+            return Some(asked);
+        }
+        taken.iter().copied().find(|e| effort_rank(e) > Some(rank)).or_else(|| taken.last().copied()).or(Some(asked))
     }
 }
 
-/// The `reasoning_effort` values a pricing row's `default_reasoning_effort` may name (OpenAI's,
-/// and Anthropic's `max`).
+/// The `reasoning_effort` values a pricing row's `default_reasoning_effort` and
+/// `reasoning_efforts` may name (OpenAI's, and Anthropic's `max`), from the least thinking to
+/// the most.
 const REASONING_EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+
+/// Where `effort` stands in [`REASONING_EFFORTS`], if it is one of them.
+fn effort_rank(effort: &str) -> Option<usize> {
+    REASONING_EFFORTS.iter().position(|e| *e == effort)
+}
+
+/// A row's `reasoning_efforts` (our format): a list of [`REASONING_EFFORTS`], each once, on a
+/// model that reasons, holding its `default_reasoning_effort`; kept in that order.
+fn reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning: bool, default: Option<&str>) -> Result<Option<Vec<&'static str>>, PricingError> {
+    let field = "reasoning_efforts";
+    let list = match entry.get(field) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(list)) if !list.is_empty() => list,
+        Some(other) => return Err(field_err(model, field, format!("must be a list of the efforts the model takes, such as [\"low\", \"medium\", \"high\"], got {other}"))),
+    };
+    if !supports_reasoning {
+        return Err(field_err(model, field, "is given on a row without supports_reasoning: true (a model that does not reason is sent no effort)"));
+    }
+    let mut taken = Vec::new();
+    for value in list {
+        let effort = value.as_str().and_then(|s| REASONING_EFFORTS.iter().copied().find(|e| *e == s));
+        match effort {
+            Some(e) if taken.contains(&e) => return Err(field_err(model, field, format!("names \"{e}\" twice"))),
+            Some(e) => taken.push(e),
+            None => return Err(field_err(model, field, format!("must name efforts among {}, got {value}", REASONING_EFFORTS.join(", ")))),
+        }
+    }
+    if let Some(default) = default.filter(|d| !taken.contains(d)) {
+        return Err(field_err(model, "default_reasoning_effort", format!("\"{default}\" is not among reasoning_efforts ({})", taken.join(", "))));
+    }
+    taken.sort_by_key(|e| effort_rank(e));
+    Ok(Some(taken))
+}
+
+/// The efforts a LiteLLM row says its model takes, by its `supports_<effort>_reasoning_effort`
+/// flags, read as LiteLLM reads them: `medium` and `high` always, `none`, `minimal` and `low`
+/// unless a flag says false (on Azure, `none` only where a flag says true), `xhigh` and `max`
+/// only where one says true. A row with no such flag states nothing (`None`): LiteLLM would
+/// credit it `none` and `minimal`, which o4-mini refuses.
+fn litellm_reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning: bool, default: Option<&str>) -> Result<Option<Vec<&'static str>>, PricingError> {
+    let mut flags = Vec::new();
+    for effort in REASONING_EFFORTS {
+        flags.push((*effort, stated_flag(model, entry, &format!("supports_{effort}_reasoning_effort"))?));
+    }
+    if !supports_reasoning || flags.iter().all(|(_, flag)| flag.is_none()) {
+        return Ok(None);
+    }
+    let azure = entry.get("litellm_provider").and_then(Value::as_str).is_some_and(|p| p.starts_with("azure"));
+    let taken: Vec<&'static str> = flags
+        .into_iter()
+        .filter(|(effort, flag)| match (*effort, flag) {
+            (_, Some(stated)) => *stated,
+            ("medium" | "high", None) => true,
+            ("none", None) => !azure,
+            ("minimal" | "low", None) => true,
+            _ => false,
+        })
+        .map(|(effort, _)| effort)
+        .collect();
+    // A default the flags leave out is one the model takes (LiteLLM's rows are written apart).
+    let with_default = |mut taken: Vec<&'static str>| {
+        if let Some(d) = default.and_then(|d| REASONING_EFFORTS.iter().copied().find(|e| *e == d)).filter(|d| !taken.contains(d)) {
+            taken.push(d);
+            taken.sort_by_key(|e| effort_rank(e));
+        }
+        taken
+    };
+    Ok(Some(with_default(taken)).filter(|t| !t.is_empty()))
+}
 
 /// A row's `default_reasoning_effort`, one of [`REASONING_EFFORTS`].
 fn reasoning_effort(model: &str, entry: &Map<String, Value>) -> Result<Option<String>, PricingError> {
@@ -512,12 +601,12 @@ fn stated_flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<O
 /// `mode` and `max_output_tokens` too).
 const NATIVE_ONLY_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount", "context_window", "max_image_tokens",
-    "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes",
+    "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "reasoning_efforts",
 ];
 
 const NATIVE_FIELDS: &[&str] = &[
     "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
-    "context_window", "max_input_tokens", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "mode",
+    "context_window", "max_input_tokens", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "reasoning_efforts", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "mode",
 ];
 
 /// The prices a tier (`tiers[i]`, beside its [`BAND_FIELDS`]) or a service tier may set.
@@ -641,6 +730,8 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         }
         None => None,
     };
+    let (supports_reasoning, default_reasoning_effort) = (flag(model, entry, "supports_reasoning")?, reasoning_effort(model, entry)?);
+    let reasoning_efforts = reasoning_efforts(model, entry, supports_reasoning, default_reasoning_effort.as_deref())?;
     Ok(ModelPrice {
         base,
         tiers,
@@ -650,8 +741,9 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning,
         max_image_tokens: count(model, entry, "max_image_tokens")?,
-        supports_reasoning: flag(model, entry, "supports_reasoning")?,
-        default_reasoning_effort: reasoning_effort(model, entry)?,
+        supports_reasoning,
+        default_reasoning_effort,
+        reasoning_efforts,
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output"), None | Some(Value::Null)),
@@ -824,6 +916,13 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     };
     let priority = litellm_service_tier(&per_token, base, "priority")?;
     let flex = litellm_service_tier(&per_token, base, "flex")?;
+    // LiteLLM marks a model that can reason when asked; ours, one that reasons unasked (its
+    // savings baselines keep reasoning tokens). Claude thinks only when a request asks for it,
+    // but for the models that think by default (Sonnet 5, Fable 5).
+    let supports_reasoning = flag(model, entry, "supports_reasoning")?
+        && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model))
+        && (!model.to_ascii_lowercase().contains("gemini") || crate::providers::gemini::thinks_unasked(&model.to_ascii_lowercase()));
+    let default_reasoning_effort = reasoning_effort(model, entry)?;
     let has_bands_or_tiers = !tiers.is_empty() || priority.is_some() || flex.is_some();
     let mut bands = Vec::new();
     for (above_input_tokens, rates) in tiers {
@@ -843,13 +942,9 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         max_output_tokens: count(model, entry, "max_output_tokens")?,
         reasoning: per_token("output_cost_per_reasoning_token")?,
         max_image_tokens: None,
-        // LiteLLM marks a model that can reason when asked; ours, one that reasons unasked (its
-        // savings baselines keep reasoning tokens). Claude thinks only when a request asks for
-        // it, but for the models that think by default (Sonnet 5, Fable 5).
-        supports_reasoning: flag(model, entry, "supports_reasoning")?
-            && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model))
-            && (!model.to_ascii_lowercase().contains("gemini") || crate::providers::gemini::thinks_unasked(&model.to_ascii_lowercase())),
-        default_reasoning_effort: reasoning_effort(model, entry)?,
+        supports_reasoning,
+        reasoning_efforts: litellm_reasoning_efforts(model, entry, supports_reasoning, default_reasoning_effort.as_deref())?,
+        default_reasoning_effort,
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output_cost_per_token"), None | Some(Value::Null)),
@@ -1536,5 +1631,64 @@ mod tests {
         assert!(!native.get("gpt-4o").unwrap().reasons_at(Some("high")), "a model that does not reason does not at any effort");
         let refused = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":1,"supports_reasoning":true,"default_reasoning_effort":"off"}}}"#).unwrap_err();
         assert_eq!(refused.to_string(), r#"pricing: model "m": field "default_reasoning_effort": must be one of none, minimal, low, medium, high, xhigh, max, got "off""#);
+    }
+
+    #[test]
+    fn an_effort_the_model_does_not_take_runs_at_the_least_it_takes_above_it_or_its_most() {
+        let t = PriceTable::from_json(r#"{"models":{
+            "o4-mini":{"input":1.1,"output":4.4,"supports_reasoning":true,"reasoning_efforts":["high","low","medium"]},
+            "gpt-5.4-mini":{"input":0.75,"output":4.5,"supports_reasoning":true,"default_reasoning_effort":"none","reasoning_efforts":["none","low","medium","high","xhigh"]},
+            "unstated":{"input":1,"output":1,"supports_reasoning":true}}}"#).unwrap();
+        let efforts = [None, Some("none"), Some("minimal"), Some("low"), Some("medium"), Some("high"), Some("xhigh"), Some("max"), Some("default")];
+        let o4 = t.get("o4-mini").unwrap();
+        assert_eq!(o4.reasoning_efforts.as_deref(), Some(&["low", "medium", "high"][..]), "kept from the least thinking to the most");
+        assert_eq!(efforts.map(|e| o4.effort_at(e)), [None, Some("low"), Some("low"), Some("low"), Some("medium"), Some("high"), Some("high"), Some("high"), Some("default")]);
+        // Sent `low`, it thinks: estimated and held with reasoning, its sampling parameters dropped.
+        assert!(o4.reasons_at(Some("none")));
+        let mini = t.get("gpt-5.4-mini").unwrap();
+        assert_eq!(efforts.map(|e| mini.effort_at(e)), [Some("none"), Some("none"), Some("low"), Some("low"), Some("medium"), Some("high"), Some("xhigh"), Some("xhigh"), Some("default")]);
+        assert_eq!([None, Some("none"), Some("minimal")].map(|e| mini.reasons_at(e)), [false, false, true]);
+        let unstated = t.get("unstated").unwrap();
+        assert_eq!(efforts.map(|e| unstated.effort_at(e)), efforts, "no list: every effort as asked");
+        assert!(!unstated.reasons_at(Some("none")));
+        // The seeded rows.
+        let seeded = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        assert_eq!(["o4-mini", "gpt-oss-120b", "gpt-5.4-mini", "gpt-5.4-nano"].map(|m| seeded.get(m).unwrap().effort_at(Some("minimal"))), [Some("low"); 4]);
+        assert_eq!(["o4-mini", "gpt-oss-120b", "gpt-5.4-mini", "gpt-5.4-nano"].map(|m| seeded.get(m).unwrap().effort_at(Some("max"))), [Some("high"), Some("high"), Some("xhigh"), Some("xhigh")]);
+    }
+
+    #[test]
+    fn reasoning_efforts_are_checked_at_load() {
+        let refusal = |row: &str| PriceTable::from_json(&format!(r#"{{"models":{{"m":{{"input":1,"output":1,{row}}}}}}}"#)).unwrap_err().to_string();
+        let prefix = r#"pricing: model "m": field "#;
+        assert_eq!(refusal(r#""supports_reasoning":true,"reasoning_efforts":[]"#), format!(r#"{prefix}"reasoning_efforts": must be a list of the efforts the model takes, such as ["low", "medium", "high"], got []"#));
+        assert_eq!(refusal(r#""supports_reasoning":true,"reasoning_efforts":"low""#), format!(r#"{prefix}"reasoning_efforts": must be a list of the efforts the model takes, such as ["low", "medium", "high"], got "low""#));
+        assert_eq!(refusal(r#""supports_reasoning":true,"reasoning_efforts":["low","off"]"#), format!(r#"{prefix}"reasoning_efforts": must name efforts among none, minimal, low, medium, high, xhigh, max, got "off""#));
+        assert_eq!(refusal(r#""supports_reasoning":true,"reasoning_efforts":["low","low"]"#), format!(r#"{prefix}"reasoning_efforts": names "low" twice"#));
+        assert_eq!(refusal(r#""reasoning_efforts":["low"]"#), format!(r#"{prefix}"reasoning_efforts": is given on a row without supports_reasoning: true (a model that does not reason is sent no effort)"#));
+        assert_eq!(refusal(r#""supports_reasoning":true,"default_reasoning_effort":"none","reasoning_efforts":["low","high"]"#), format!(r#"{prefix}"default_reasoning_effort": "none" is not among reasoning_efforts (low, high)"#));
+        let null = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":1,"supports_reasoning":true,"reasoning_efforts":null}}}"#).unwrap();
+        assert_eq!(null.get("m").unwrap().reasoning_efforts, None);
+    }
+
+    #[test]
+    fn litellm_effort_flags_are_read_as_litellm_reads_them() {
+        let efforts_of = |flags: &str| {
+            let t = PriceTable::from_json(&format!(r#"{{"m":{{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"litellm_provider":"openai","supports_reasoning":true{flags}}}}}"#)).unwrap();
+            t.get("m").unwrap().reasoning_efforts.clone()
+        };
+        assert_eq!(efforts_of(""), None, "no flag states nothing");
+        assert_eq!(efforts_of(r#","supports_xhigh_reasoning_effort":null"#), None, "a null flag states nothing either");
+        // gpt-5.5-pro's shape in LiteLLM's map.
+        let pro = r#","supports_none_reasoning_effort":false,"supports_minimal_reasoning_effort":false,"supports_low_reasoning_effort":false,"supports_xhigh_reasoning_effort":true"#;
+        assert_eq!(efforts_of(pro), Some(vec!["medium", "high", "xhigh"]));
+        assert_eq!(efforts_of(r#","supports_max_reasoning_effort":true"#), Some(vec!["none", "minimal", "low", "medium", "high", "max"]));
+        assert_eq!(efforts_of(r#","supports_minimal_reasoning_effort":false,"default_reasoning_effort":"minimal""#), Some(vec!["none", "minimal", "low", "medium", "high"]), "a default the flags leave out is taken");
+        let azure = PriceTable::from_json(r#"{"azure/m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"litellm_provider":"azure","supports_reasoning":true,"supports_xhigh_reasoning_effort":true}}"#).unwrap();
+        assert_eq!(azure.get("azure/m").unwrap().reasoning_efforts.as_deref(), Some(&["minimal", "low", "medium", "high", "xhigh"][..]), "on Azure, none only where a flag says so");
+        let not_reasoning = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"litellm_provider":"openai","supports_xhigh_reasoning_effort":true}}"#).unwrap();
+        assert_eq!(not_reasoning.get("m").unwrap().reasoning_efforts, None);
+        let refused = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"supports_reasoning":true,"supports_low_reasoning_effort":"yes"}}"#).unwrap_err();
+        assert_eq!(refused.to_string(), r#"pricing: model "m": field "supports_low_reasoning_effort": must be true or false, got "yes""#);
     }
 }

@@ -545,6 +545,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             // fallback to another model over that refusal would swap the model silently).
             crate::providers::openai::fit_model_without_reasoning(&mut attempt_chat);
         }
+        if let Some((_, sent)) = effort_sent_instead(&cfg, candidate, provider, &chat) {
+            attempt_chat.extra.insert("reasoning_effort".into(), Value::String(sent));
+        }
         let up = match adapter.chat_request(&target, &attempt_chat) {
             Ok(up) => up,
             // This provider cannot express the request (e.g. `n` > 1 on Anthropic); another may.
@@ -955,6 +958,10 @@ fn receipt_for(
     if !attempts.failures.is_empty() {
         reason.push_str(&format!("; fell back to {} after: {}", provider.id, attempts.failures.join("; ")));
     }
+    if let Some((asked, sent)) = effort_sent_instead(cfg, candidate, provider, chat) {
+        let taken = cfg.prices.get(&candidate.price_key).and_then(|p| p.reasoning_efforts.as_ref()).map(|t| t.join(", ")).unwrap_or_default();
+        reason.push_str(&format!("; reasoning_effort '{asked}' sent as '{sent}' ({} takes {taken})", candidate.model));
+    }
     if rc.unseen_cost.get() > Usd::ZERO {
         reason.push_str(&format!("; besides this answer, ${} for calls it does not show (a semantic cache lookup's embedding, a failed attempt's billed prompt)", rc.unseen_cost.get()));
     }
@@ -1271,6 +1278,21 @@ fn end_stream(st: &mut StreamState, mut out: Vec<u8>) -> Vec<u8> {
 /// behind a provider with those rules.
 fn follows_reasoning_rules(cfg: &RouterConfig, candidate: &Candidate, provider: &crate::catalog::ProviderConfig) -> bool {
     provider.quirks.openai_reasoning_params && cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning)
+}
+
+/// The effort the request asks for and the one `candidate`'s model is sent in its place, where
+/// the model does not take it (`ModelPrice::effort_at`: o4-mini asked for `none` is sent `low`),
+/// whether a rule routed the request there or the client named the model, as a model that does
+/// not reason is sent no effort (`fit_model_without_reasoning`): it answers rather than refusing,
+/// and the reason says so. `None` where the adapter turns the effort into thinking itself
+/// (Claude, Gemini) or the model takes the effort asked.
+fn effort_sent_instead(cfg: &RouterConfig, candidate: &Candidate, provider: &ProviderConfig, chat: &ChatRequest) -> Option<(String, String)> {
+    let asked = chat.reasoning_effort()?;
+    if adapter_for(provider.kind).translates_reasoning_effort() {
+        return None;
+    }
+    let price = cfg.prices.get(&candidate.price_key).filter(|p| p.supports_reasoning)?;
+    price.effort_at(Some(asked)).filter(|sent| *sent != asked).map(|sent| (asked.to_string(), sent.to_string()))
 }
 
 /// Whether `candidate`'s model thinks on this request, by its pricing row and the request's

@@ -469,6 +469,34 @@ test('gpt-5.4-mini, which reasons only when asked, keeps temperature and logprob
   assert.deepEqual(await sent({ reasoning_effort: 'low' }), [undefined, undefined, undefined, 50, undefined, 'low']);
 });
 
+test('an effort the model does not take is sent as the least it takes above it (or its most), routed or named, streamed or not, and the reason says so', async () => {
+  const send = async (body, options = { key: KEYS.policyco }) => {
+    r.upstream.reset();
+    const resp = await r.chat(body, options);
+    assert.equal(resp.status, 200, await resp.clone().text());
+    const text = await resp.text();
+    return { resp, text, sent: r.upstream.requests()[0].body };
+  };
+  // o4-mini (its seeded row: low, medium, high) named by the client, asked not to think: it
+  // would refuse `none`; sent `low`, it thinks, so the temperature it refuses is left out too.
+  const named = await send({ model: 'thinker', reasoning_effort: 'none', temperature: 0.2, messages: [{ role: 'user', content: 'hi' }] });
+  assert.deepEqual([named.sent.reasoning_effort, named.sent.temperature], ['low', undefined]);
+  assert.match(named.resp.headers.get('x-costrouter-route-reason'), /; reasoning_effort 'none' sent as 'low' \(thinker takes low, medium, high\)/);
+  // Routed there by the rule, at an effort above its most.
+  const routed = await send(ask({ reasoning_effort: 'xhigh' }), as('reasoning'));
+  assert.equal(routed.resp.headers.get('x-costrouter-model'), 'o4-mini');
+  assert.equal(routed.sent.reasoning_effort, 'high');
+  assert.match(routed.resp.headers.get('x-costrouter-route-reason'), /reasoning_effort 'xhigh' sent as 'high'/);
+  // Streamed: gpt-5.4-mini refuses `minimal`.
+  const streamed = await send({ model: 'gpt-5.4-mini', reasoning_effort: 'minimal', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(streamed.sent.reasoning_effort, 'low');
+  assert.match(streamed.resp.headers.get('x-costrouter-route-reason'), /reasoning_effort 'minimal' sent as 'low' \(gpt-5.4-mini takes none, low, medium, high, xhigh\)/);
+  // An effort the model takes is sent as asked, and the reason says nothing of it.
+  const taken = await send({ model: 'gpt-5.4-mini', reasoning_effort: 'xhigh', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(taken.sent.reasoning_effort, 'xhigh');
+  assert.doesNotMatch(taken.resp.headers.get('x-costrouter-route-reason'), /reasoning_effort/);
+});
+
 test('a call is charged at the rates of the hour it was sent: DeepSeek half off-peak, streamed or not', async () => {
   // DeepSeek's peak: 01:00-04:00 and 06:00-10:00 UTC on weekdays (kv-seed/pricing.json).
   const offPeak = (ms) => {
