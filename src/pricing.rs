@@ -168,21 +168,29 @@ impl ModelPrice {
 
     /// The effort a request asking for `reasoning_effort` runs at: as asked, else the model's
     /// default; an effort the model does not take (its [`ModelPrice::reasoning_efforts`]) as the
-    /// least it takes above it, so it never thinks less than asked (o4-mini asked for `none` or
-    /// `minimal` thinks at `low`, gpt-5.4-mini asked for `minimal` at `low`), or above all it
-    /// takes as its most (o4-mini at `xhigh`: `high`). A request is sent that effort (where the
-    /// router sends the client's effort as it is, rather than turning it into thinking itself as
-    /// for Claude and Gemini), planned and held by it. An effort that is none of
-    /// [`REASONING_EFFORTS`] (a host's own, such as Qwen's `default`) is left as asked.
+    /// least it takes above it, so it never thinks less than asked (o4-mini asked for `minimal`
+    /// thinks at `low`, as gpt-5.4-mini does), or above all it takes as its most (o4-mini at
+    /// `xhigh`: `high`). A request is sent that effort (where the router sends the client's effort
+    /// as it is: `edge::chat::effort_sent_instead`), planned and held by it. `none` is never
+    /// raised: a client that turned reasoning off is not billed for it ([`Self::refuses_effort`]).
+    /// An effort that is none of [`REASONING_EFFORTS`] (a host's own, such as Qwen's `default`)
+    /// is left as asked.
     pub fn effort_at<'a>(&'a self, reasoning_effort: Option<&'a str>) -> Option<&'a str> {
         let asked = reasoning_effort.or(self.default_reasoning_effort.as_deref())?;
         let (Some(taken), Some(rank)) = (&self.reasoning_efforts, effort_rank(asked)) else {
             return Some(asked);
         };
-        if taken.contains(&asked) {
+        if taken.contains(&asked) || asked == "none" {
             return Some(asked);
         }
-        taken.iter().copied().find(|e| effort_rank(e) > Some(rank)).or_else(|| taken.last().copied()).or(Some(asked))
+        // Never down to `none`, the off switch rather than a strength.
+        taken.iter().copied().find(|e| effort_rank(e) > Some(rank)).or_else(|| taken.iter().copied().rfind(|e| *e != "none")).or(Some(asked))
+    }
+
+    /// Whether the model refuses the effort a request asks for, which [`Self::effort_at`] does
+    /// not raise: `none` on a model that always reasons (o4-mini), by its `reasoning_efforts`.
+    pub fn refuses_effort(&self, reasoning_effort: Option<&str>) -> bool {
+        reasoning_effort == Some("none") && self.reasoning_efforts.as_ref().is_some_and(|taken| !taken.contains(&"none"))
     }
 }
 
@@ -208,6 +216,9 @@ fn reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning
     if !supports_reasoning {
         return Err(field_err(model, field, "is given on a row without supports_reasoning: true (a model that does not reason is sent no effort)"));
     }
+    if let Some(provider) = entry.get("provider").and_then(Value::as_str).filter(|p| translates_efforts(p, model)) {
+        return Err(field_err(model, field, format!("is given on a row of provider {provider}: the router turns an effort into that provider's thinking settings by model itself")));
+    }
     let mut taken = Vec::new();
     for value in list {
         let effort = value.as_str().and_then(|s| REASONING_EFFORTS.iter().copied().find(|e| *e == s));
@@ -224,20 +235,51 @@ fn reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning
     Ok(Some(taken))
 }
 
-/// The efforts a LiteLLM row says its model takes, by its `supports_<effort>_reasoning_effort`
-/// flags, read as LiteLLM reads them: `medium` and `high` always, `none`, `minimal` and `low`
-/// unless a flag says false (on Azure, `none` only where a flag says true), `xhigh` and `max`
-/// only where one says true. A row with no such flag states nothing (`None`): LiteLLM would
-/// credit it `none` and `minimal`, which o4-mini refuses.
+/// Whether the router turns a request's effort into `provider`'s own thinking settings for
+/// `model` (the Anthropic and Gemini adapters, by model), so that a list of efforts on its row
+/// would be read by nothing that sends.
+fn translates_efforts(provider: &str, model: &str) -> bool {
+    let (provider, model) = (provider.to_ascii_lowercase(), model.to_ascii_lowercase());
+    ["anthropic", "gemini", "vertex_ai"].iter().any(|p| provider.starts_with(p)) || model.contains("claude") || model.contains("gemini")
+}
+
+/// The efforts a LiteLLM row says its model takes: its `reasoning_effort_levels` list, which
+/// says it whole, else its `supports_<effort>_reasoning_effort` flags, read as LiteLLM reads
+/// them: `medium` and `high` always, `none`, `minimal` and `low` unless a flag says false (on
+/// `azure`, `none` only where a flag says true), `xhigh` and `max` only where one says true. A
+/// row with neither states nothing (`None`): LiteLLM would credit it `none` and `minimal`, which
+/// o4-mini refuses. Not read for Claude and Gemini models, whose efforts the router translates
+/// by model itself; LiteLLM's fallback from a provider's row to the unprefixed one is not made.
 fn litellm_reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning: bool, default: Option<&str>) -> Result<Option<Vec<&'static str>>, PricingError> {
+    let provider = entry.get("litellm_provider").and_then(Value::as_str).unwrap_or("");
+    if !supports_reasoning || translates_efforts(provider, model) {
+        return Ok(None);
+    }
+    // A default the list leaves out is one the model takes (LiteLLM's rows are written apart).
+    let with_default = |mut taken: Vec<&'static str>| {
+        if let Some(d) = default.and_then(|d| REASONING_EFFORTS.iter().copied().find(|e| *e == d)).filter(|d| !taken.contains(d)) {
+            taken.push(d);
+            taken.sort_by_key(|e| effort_rank(e));
+        }
+        taken
+    };
+    match entry.get("reasoning_effort_levels") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(levels)) => {
+            // Levels beyond OpenAI's and Anthropic's names (a host's own) are not sent in place of another.
+            let taken: Vec<&'static str> = REASONING_EFFORTS.iter().copied().filter(|e| levels.iter().any(|l| l.as_str() == Some(e))).collect();
+            return Ok(Some(with_default(taken)).filter(|t| !t.is_empty()));
+        }
+        Some(other) => return Err(field_err(model, "reasoning_effort_levels", format!("must be a list of efforts, got {other}"))),
+    }
     let mut flags = Vec::new();
     for effort in REASONING_EFFORTS {
         flags.push((*effort, stated_flag(model, entry, &format!("supports_{effort}_reasoning_effort"))?));
     }
-    if !supports_reasoning || flags.iter().all(|(_, flag)| flag.is_none()) {
+    if flags.iter().all(|(_, flag)| flag.is_none()) {
         return Ok(None);
     }
-    let azure = entry.get("litellm_provider").and_then(Value::as_str).is_some_and(|p| p.starts_with("azure"));
+    let azure = provider == "azure";
     let taken: Vec<&'static str> = flags
         .into_iter()
         .filter(|(effort, flag)| match (*effort, flag) {
@@ -249,14 +291,6 @@ fn litellm_reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_r
         })
         .map(|(effort, _)| effort)
         .collect();
-    // A default the flags leave out is one the model takes (LiteLLM's rows are written apart).
-    let with_default = |mut taken: Vec<&'static str>| {
-        if let Some(d) = default.and_then(|d| REASONING_EFFORTS.iter().copied().find(|e| *e == d)).filter(|d| !taken.contains(d)) {
-            taken.push(d);
-            taken.sort_by_key(|e| effort_rank(e));
-        }
-        taken
-    };
     Ok(Some(with_default(taken)).filter(|t| !t.is_empty()))
 }
 
@@ -1642,15 +1676,22 @@ mod tests {
         let efforts = [None, Some("none"), Some("minimal"), Some("low"), Some("medium"), Some("high"), Some("xhigh"), Some("max"), Some("default")];
         let o4 = t.get("o4-mini").unwrap();
         assert_eq!(o4.reasoning_efforts.as_deref(), Some(&["low", "medium", "high"][..]), "kept from the least thinking to the most");
-        assert_eq!(efforts.map(|e| o4.effort_at(e)), [None, Some("low"), Some("low"), Some("low"), Some("medium"), Some("high"), Some("high"), Some("high"), Some("default")]);
-        // Sent `low`, it thinks: estimated and held with reasoning, its sampling parameters dropped.
-        assert!(o4.reasons_at(Some("none")));
+        assert_eq!(efforts.map(|e| o4.effort_at(e)), [None, Some("none"), Some("low"), Some("low"), Some("medium"), Some("high"), Some("high"), Some("high"), Some("default")]);
+        // `none` is never raised (a client that turned reasoning off is not billed for thinking):
+        // o4-mini refuses it, and says so.
+        assert!(!o4.reasons_at(Some("none")));
+        assert_eq!(efforts.map(|e| o4.refuses_effort(e)), [false, true, false, false, false, false, false, false, false]);
         let mini = t.get("gpt-5.4-mini").unwrap();
         assert_eq!(efforts.map(|e| mini.effort_at(e)), [Some("none"), Some("none"), Some("low"), Some("low"), Some("medium"), Some("high"), Some("xhigh"), Some("xhigh"), Some("default")]);
         assert_eq!([None, Some("none"), Some("minimal")].map(|e| mini.reasons_at(e)), [false, false, true]);
         let unstated = t.get("unstated").unwrap();
         assert_eq!(efforts.map(|e| unstated.effort_at(e)), efforts, "no list: every effort as asked");
         assert!(!unstated.reasons_at(Some("none")));
+        assert!(!unstated.refuses_effort(Some("none")) && !mini.refuses_effort(Some("none")));
+        // Nor is any effort lowered to `none`: above all a model takes but `none`, it is as asked.
+        let off_only = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":1,"supports_reasoning":true,"reasoning_efforts":["none","low"]},"n":{"input":1,"output":1,"supports_reasoning":true,"reasoning_efforts":["none"]}}}"#).unwrap();
+        assert_eq!([Some("minimal"), Some("high")].map(|e| off_only.get("m").unwrap().effort_at(e)), [Some("low"), Some("low")]);
+        assert_eq!([Some("minimal"), Some("high")].map(|e| off_only.get("n").unwrap().effort_at(e)), [Some("minimal"), Some("high")]);
         // The seeded rows.
         let seeded = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
         assert_eq!(["o4-mini", "gpt-oss-120b", "gpt-5.4-mini", "gpt-5.4-nano"].map(|m| seeded.get(m).unwrap().effort_at(Some("minimal"))), [Some("low"); 4]);
@@ -1667,6 +1708,9 @@ mod tests {
         assert_eq!(refusal(r#""supports_reasoning":true,"reasoning_efforts":["low","low"]"#), format!(r#"{prefix}"reasoning_efforts": names "low" twice"#));
         assert_eq!(refusal(r#""reasoning_efforts":["low"]"#), format!(r#"{prefix}"reasoning_efforts": is given on a row without supports_reasoning: true (a model that does not reason is sent no effort)"#));
         assert_eq!(refusal(r#""supports_reasoning":true,"default_reasoning_effort":"none","reasoning_efforts":["low","high"]"#), format!(r#"{prefix}"default_reasoning_effort": "none" is not among reasoning_efforts (low, high)"#));
+        // Claude's and Gemini's efforts become thinking settings the router writes by model.
+        assert_eq!(refusal(r#""provider":"anthropic","supports_reasoning":true,"reasoning_efforts":["low"]"#), format!(r#"{prefix}"reasoning_efforts": is given on a row of provider anthropic: the router turns an effort into that provider's thinking settings by model itself"#));
+        assert!(refusal(r#""provider":"gemini","supports_reasoning":true,"reasoning_efforts":["low"]"#).contains("provider gemini"));
         let null = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":1,"supports_reasoning":true,"reasoning_efforts":null}}}"#).unwrap();
         assert_eq!(null.get("m").unwrap().reasoning_efforts, None);
     }
@@ -1686,6 +1730,17 @@ mod tests {
         assert_eq!(efforts_of(r#","supports_minimal_reasoning_effort":false,"default_reasoning_effort":"minimal""#), Some(vec!["none", "minimal", "low", "medium", "high"]), "a default the flags leave out is taken");
         let azure = PriceTable::from_json(r#"{"azure/m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"litellm_provider":"azure","supports_reasoning":true,"supports_xhigh_reasoning_effort":true}}"#).unwrap();
         assert_eq!(azure.get("azure/m").unwrap().reasoning_efforts.as_deref(), Some(&["minimal", "low", "medium", "high", "xhigh"][..]), "on Azure, none only where a flag says so");
+        let azure_ai = PriceTable::from_json(r#"{"azure_ai/m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"litellm_provider":"azure_ai","supports_reasoning":true,"supports_xhigh_reasoning_effort":true}}"#).unwrap();
+        assert_eq!(azure_ai.get("azure_ai/m").unwrap().reasoning_efforts.as_deref(), Some(&["none", "minimal", "low", "medium", "high", "xhigh"][..]), "Azure AI is not Azure OpenAI");
+        // A stated list says it whole (Kimi K3 takes low, high and max; no flag can drop medium);
+        // a level beyond the known names is not one to send in place of another.
+        assert_eq!(efforts_of(r#","reasoning_effort_levels":["max","low","high","ultra"],"supports_medium_reasoning_effort":true"#), Some(vec!["low", "high", "max"]));
+        assert_eq!(efforts_of(r#","reasoning_effort_levels":[]"#), None, "an empty list is not one to fit efforts to");
+        // Claude and Gemini models: their efforts are translated by model, the flags not read.
+        let claude = PriceTable::from_json(r#"{"azure_ai/claude-sonnet-5":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"litellm_provider":"azure_ai","supports_reasoning":true,"supports_xhigh_reasoning_effort":true,"supports_max_reasoning_effort":true}}"#).unwrap();
+        let claude = claude.get("azure_ai/claude-sonnet-5").unwrap();
+        assert!(claude.supports_reasoning, "Sonnet 5 thinks unasked");
+        assert_eq!(claude.reasoning_efforts, None);
         let not_reasoning = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"litellm_provider":"openai","supports_xhigh_reasoning_effort":true}}"#).unwrap();
         assert_eq!(not_reasoning.get("m").unwrap().reasoning_efforts, None);
         let refused = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"supports_reasoning":true,"supports_low_reasoning_effort":"yes"}}"#).unwrap_err();

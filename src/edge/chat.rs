@@ -537,6 +537,18 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             rejections += 1;
             continue;
         }
+        // Asked not to think, a model that always reasons (its row's `reasoning_efforts`) would
+        // refuse: a rule's choice is passed over without the call; a client that named it hears
+        // its provider's own refusal.
+        let taken = cfg.prices.get(&candidate.price_key).filter(|p| sends_effort_as_written(provider) && p.refuses_effort(chat.reasoning_effort())).and_then(|p| p.reasoning_efforts.as_ref());
+        if let Some(taken) = taken.filter(|_| routed_here()) {
+            let e = ApiError::invalid_value("reasoning_effort", format!("reasoning_effort 'none' is not taken by {} (it always reasons: it takes {}), to which the request was routed; a model that can answer without reasoning may serve it.", candidate.model, taken.join(", ")));
+            attempts.failures.push(format!("{}: {}", provider.id, e.message));
+            attempts.passed_over += 1;
+            first_rejection.get_or_insert(e);
+            rejections += 1;
+            continue;
+        }
         if strips {
             crate::providers::openai::fit_reasoning_model(&mut attempt_chat, reasons);
         } else if !adapter.translates_reasoning_effort() && cfg.prices.get(&candidate.price_key).is_some_and(|p| !p.supports_reasoning) {
@@ -1288,11 +1300,21 @@ fn follows_reasoning_rules(cfg: &RouterConfig, candidate: &Candidate, provider: 
 /// (Claude, Gemini) or the model takes the effort asked.
 fn effort_sent_instead(cfg: &RouterConfig, candidate: &Candidate, provider: &ProviderConfig, chat: &ChatRequest) -> Option<(String, String)> {
     let asked = chat.reasoning_effort()?;
-    if adapter_for(provider.kind).translates_reasoning_effort() {
+    if !sends_effort_as_written(provider) {
         return None;
     }
     let price = cfg.prices.get(&candidate.price_key).filter(|p| p.supports_reasoning)?;
     price.effort_at(Some(asked)).filter(|sent| *sent != asked).map(|sent| (asked.to_string(), sent.to_string()))
+}
+
+/// Whether `provider` sends a request's `reasoning_effort` to its host as the client wrote it:
+/// not where its adapter turns it into thinking settings (Claude, Gemini) or its quirks do
+/// (DeepSeek's `thinking_switch`, which turns `none` and `minimal` into thinking disabled), nor
+/// where its quirks leave the parameter out.
+fn sends_effort_as_written(provider: &ProviderConfig) -> bool {
+    let q = &provider.quirks;
+    let named = |list: &[String]| list.iter().any(|p| p == "reasoning_effort");
+    !adapter_for(provider.kind).translates_reasoning_effort() && !q.thinking_switch && !named(&q.drop_params) && !named(&q.unsupported_params) && q.keep_only_params.as_deref().is_none_or(named)
 }
 
 /// Whether `candidate`'s model thinks on this request, by its pricing row and the request's

@@ -469,7 +469,7 @@ test('gpt-5.4-mini, which reasons only when asked, keeps temperature and logprob
   assert.deepEqual(await sent({ reasoning_effort: 'low' }), [undefined, undefined, undefined, 50, undefined, 'low']);
 });
 
-test('an effort the model does not take is sent as the least it takes above it (or its most), routed or named, streamed or not, and the reason says so', async () => {
+test('an effort the model does not take is sent as the least it takes above it (or its most), routed or named, streamed or not, and the reason says so; none is never raised', async () => {
   const send = async (body, options = { key: KEYS.policyco }) => {
     r.upstream.reset();
     const resp = await r.chat(body, options);
@@ -477,11 +477,19 @@ test('an effort the model does not take is sent as the least it takes above it (
     const text = await resp.text();
     return { resp, text, sent: r.upstream.requests()[0].body };
   };
-  // o4-mini (its seeded row: low, medium, high) named by the client, asked not to think: it
-  // would refuse `none`; sent `low`, it thinks, so the temperature it refuses is left out too.
-  const named = await send({ model: 'thinker', reasoning_effort: 'none', temperature: 0.2, messages: [{ role: 'user', content: 'hi' }] });
+  // o4-mini (its seeded row: low, medium, high) named by the client, asked for `minimal`, which it
+  // would refuse: sent `low`, it thinks, so the temperature it refuses is left out too.
+  const named = await send({ model: 'thinker', reasoning_effort: 'minimal', temperature: 0.2, messages: [{ role: 'user', content: 'hi' }] });
   assert.deepEqual([named.sent.reasoning_effort, named.sent.temperature], ['low', undefined]);
-  assert.match(named.resp.headers.get('x-costrouter-route-reason'), /; reasoning_effort 'none' sent as 'low' \(thinker takes low, medium, high\)/);
+  assert.match(named.resp.headers.get('x-costrouter-route-reason'), /; reasoning_effort 'minimal' sent as 'low' \(thinker takes low, medium, high\)/);
+  // Asked not to think, it is not made to (nor billed for it): named, it is sent `none` and its
+  // provider answers (the fake takes it); routed there by a rule, it is passed over without a call.
+  const off = await send({ model: 'thinker', reasoning_effort: 'none', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(off.sent.reasoning_effort, 'none');
+  const passed = await send(ask({ reasoning_effort: 'none' }), as('reasoning'));
+  assert.equal(passed.resp.headers.get('x-costrouter-model'), 'gpt-4o-mini', 'the rule\'s next model');
+  assert.equal(r.upstream.requests().length, 1, 'o4-mini was not called');
+  assert.match(passed.resp.headers.get('x-costrouter-route-reason'), /reasoning_effort 'none' is not taken by thinker \(it always reasons: it takes low, medium, high\)/);
   // Routed there by the rule, at an effort above its most.
   const routed = await send(ask({ reasoning_effort: 'xhigh' }), as('reasoning'));
   assert.equal(routed.resp.headers.get('x-costrouter-model'), 'o4-mini');
