@@ -193,26 +193,29 @@ function filters() {
 
 // ---- charts -----------------------------------------------------------------------------------
 
-/** Draws (or redraws) a chart and records on its canvas how many non-zero values it shows. */
+/** Draws (or redraws) a chart and records on its canvas how many non-zero values it shows, and its labels. */
 function draw(id, config) {
   charts[id]?.destroy();
   const canvas = $(id);
   charts[id] = new Chart(canvas, config);
   const values = config.data.datasets.flatMap((d) => d.data.map((p) => (typeof p === 'object' && p !== null ? p.y : p)));
   canvas.dataset.points = String(values.filter((v) => Number(v) !== 0 && Number.isFinite(Number(v))).length);
+  if (config.data.labels) canvas.dataset.labels = config.data.labels.join(',');
 }
 
-function spendOverTime(rows, { from, to }, granularity) {
+function spendOverTime(rows, { from, to }, granularity, weekStart = 'monday') {
   const labels = [];
   const cost = [];
   const baseline = [];
-  // Hours, or the days, weeks (from Monday) or months of the zone picked (a day is 23 or 25
+  // Hours, or the days, weeks (from Monday or Sunday, as asked) or months of the zone picked (a day is 23 or 25
   // hours when its clocks change). Each row goes to the bar whose span holds its start, the
   // API's midnight there: where a clock jumps over midnight the API's day starts at the jump,
   // inside the bar's span.
   const hourly = granularity === 'hour';
   const monthOf = (t, months) => { const c = clockAt(zone(), t); return midnightIn(zone(), c.year, c.month - 1 + months, 1); };
-  const weekday = (t) => { const c = clockAt(zone(), t); return (new Date(Date.UTC(c.year, c.month - 1, c.day)).getUTCDay() + 6) % 7; }; // Monday 0
+  // Days since the week's first day (getUTCDay counts from Sunday, 0).
+  const firstDay = weekStart === 'sunday' ? 0 : 1;
+  const weekday = (t) => { const c = clockAt(zone(), t); return (new Date(Date.UTC(c.year, c.month - 1, c.day)).getUTCDay() - firstDay + 7) % 7; };
   // The API counts the hours that begin in [from, to), rounding both up to whole hours.
   const up = (t) => t + ((3600 - (t % 3600)) % 3600);
   const first = hourly ? up(from)
@@ -303,11 +306,13 @@ function byDimension(which, dim, rows) {
 
 // ---- views ------------------------------------------------------------------------------------
 
-async function loadUsage(r, f, granularity) {
+async function loadUsage(r, f, picked) {
+  // 'week-sunday': weeks from Sunday (the API's week_start); other values are the granularity.
+  const [granularity, weekStart] = picked.split('-');
   // Every report in the zone picked: its bounds are then rounded alike (up, to the hours that begin
   // in them), so the tiles, tables and bars cover the same hours.
   const base = { from: r.from, to: r.to, time_zone: zone(), ...f };
-  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity })]);
+  const [totals, series] = await Promise.all([must('/v1/usage', base), must('/v1/usage', { ...base, granularity, ...(weekStart ? { week_start: weekStart } : {}) })]);
   const t = totals.totals;
   setTile('total-cost', usd(t.cost_usd), t.cost_usd);
   setTile('total-baseline', usd(t.baseline_cost_usd), t.baseline_cost_usd);
@@ -324,7 +329,7 @@ async function loadUsage(r, f, granularity) {
     type: 'doughnut',
     data: { labels: ['Routing savings', 'Cache savings', 'Spend'], datasets: [{ data: [Math.max(0, Number(t.routing_savings_usd ?? 0)), Number(t.cache_savings_usd ?? 0), Number(t.cost_usd)], backgroundColor: [COLORS[1], COLORS[5], COLORS[0]] }] },
   });
-  spendOverTime(series.data, r, granularity);
+  spendOverTime(series.data, r, granularity, weekStart);
 }
 
 async function loadDimension(which, r, f) {

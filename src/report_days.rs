@@ -40,8 +40,9 @@ impl<'z> Buckets<'z> {
             Granularity::Hour => ("hour".to_string(), false),
             Granularity::Total => ("0".to_string(), false),
             Granularity::Day => (day(), true),
-            // Day 0, 1970-01-01, was a Thursday: (day + 3) % 7 is 0 on Mondays.
-            Granularity::Week => (format!("({d} - (({d} + 3) % 7))", d = day()), true),
+            // Day 0, 1970-01-01, was a Thursday (ISO weekday 4): (day + 4 - starts_on) % 7 is 0
+            // on the weeks' first day (on Mondays, (day + 3) % 7).
+            Granularity::Week { starts_on } => (format!("({d} - (({d} + {k}) % 7))", d = day(), k = (4 - i64::from(starts_on)).rem_euclid(7)), true),
             Granularity::Month => (month_start_sql(zone, from, to), true),
         };
         Buckets { sql, zone, numbers_days }
@@ -230,9 +231,9 @@ mod tests {
             let (arms, otherwise) = arms(case, ">=");
             return Box::new(move |hour| arms.iter().find(|(at, _)| hour >= *at).map_or(otherwise, |(_, then)| *then));
         }
-        if sql.ends_with(" + 3) % 7))") {
+        if let Some(k) = sql.strip_suffix(") % 7))").and_then(|s| s.rsplit_once(" + ")).and_then(|(_, k)| k.parse::<i64>().ok()) {
             let day = compile(sql[1..].split_once(" - ((").unwrap().0);
-            return Box::new(move |hour| day(hour) - (day(hour) + 3) % 7);
+            return Box::new(move |hour| day(hour) - (day(hour) + k) % 7);
         }
         let inner = sql.strip_prefix("((hour + (").and_then(|s| s.strip_suffix(&format!(")) / {DAY})"))).expect("the expression's shape");
         match inner.strip_prefix("CASE") {
@@ -273,7 +274,8 @@ mod tests {
         let (from, to) = (unix(2027, 1, 1, 0, 0) + 1800, unix(2029, 1, 1, 0, 0));
         let zones = [None, Some(zone("America/Los_Angeles")), Some(zone("Asia/Kolkata")), Some(zone("America/Santiago")), Some(zone("Australia/Lord_Howe"))];
         for z in &zones {
-            for granularity in [Granularity::Day, Granularity::Week, Granularity::Month] {
+            let weeks = (1..=7).map(|starts_on| Granularity::Week { starts_on });
+            for granularity in [Granularity::Day, Granularity::Month].into_iter().chain(weeks) {
                 let buckets = Buckets::new(granularity, z.as_ref(), from, to);
                 let bucket = compile(&buckets.sql);
                 for hour in (from - 1800 + HOUR..to).step_by(HOUR as usize) {
@@ -281,7 +283,7 @@ mod tests {
                     let (y, m, _) = crate::calendar::civil_from_days(local);
                     let want = match granularity {
                         Granularity::Day => local,
-                        Granularity::Week => local - (crate::calendar::iso_weekday(local) - 1),
+                        Granularity::Week { starts_on } => local - (crate::calendar::iso_weekday(local) - i64::from(starts_on)).rem_euclid(7),
                         _ => days_from_civil(y, m, 1),
                     };
                     let key = bucket(hour);
@@ -303,7 +305,7 @@ mod tests {
         assert_eq!(widest.matches(" WHEN ").count(), 1_200);
         assert!(widest.len() < 64_000, "{}", widest.len());
         assert!(widest.starts_with(&format!("(CASE WHEN hour >= {} THEN {}", la.first_instant_at(days_from_civil(2099, 12, 1) * DAY), days_from_civil(2099, 12, 1))));
-        let week = Buckets::new(Granularity::Week, Some(&la), unix(2000, 1, 1, 0, 0), unix(2100, 1, 1, 0, 0)).sql;
+        let week = Buckets::new(Granularity::Week { starts_on: 7 }, Some(&la), unix(2000, 1, 1, 0, 0), unix(2100, 1, 1, 0, 0)).sql;
         assert!(week.len() < 64_000, "{}", week.len());
         // Inside one month: no CASE at all.
         assert_eq!(Buckets::new(Granularity::Month, None, unix(2027, 3, 2, 0, 0), unix(2027, 3, 9, 0, 0)).sql, days_from_civil(2027, 3, 1).to_string());

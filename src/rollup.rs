@@ -375,24 +375,38 @@ fn add_row(rows: &mut Vec<Vec<Value>>, row: Vec<Value>, key_len: usize) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
     Hour,
-    /// Calendar days, weeks (from Monday) and months, in UTC or a report's time zone
+    /// Calendar days, weeks and months, in UTC or a report's time zone
     /// (`crate::report_days::Buckets`).
     Day,
-    Week,
+    /// Weeks from `starts_on`, an ISO weekday (1 Monday, the default, to 7 Sunday).
+    Week { starts_on: u8 },
     Month,
     /// One bucket for the whole range.
     Total,
 }
 
+/// The days a week may start on (`week_start`), Monday first as ISO's weekdays count them.
+pub const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+
 impl Granularity {
-    pub fn parse(s: &str) -> Result<Granularity, ApiError> {
-        match s {
-            "hour" => Ok(Granularity::Hour),
-            "day" => Ok(Granularity::Day),
-            "week" => Ok(Granularity::Week),
-            "month" => Ok(Granularity::Month),
-            "total" | "" => Ok(Granularity::Total),
-            other => Err(ApiError::invalid_value("granularity", format!("'granularity' must be hour, day, week, month or total; got '{other}'."))),
+    /// A report's `granularity`, and for weeks the day they start on (`week_start`, a weekday's
+    /// English name in any case; Monday when none, as ISO 8601's weeks).
+    pub fn parse(s: &str, week_start: Option<&str>) -> Result<Granularity, ApiError> {
+        let granularity = match s {
+            "hour" => Granularity::Hour,
+            "day" => Granularity::Day,
+            "week" => Granularity::Week { starts_on: 1 },
+            "month" => Granularity::Month,
+            "total" | "" => Granularity::Total,
+            other => return Err(ApiError::invalid_value("granularity", format!("'granularity' must be hour, day, week, month or total; got '{other}'."))),
+        };
+        let Some(day) = week_start else { return Ok(granularity) };
+        let Granularity::Week { .. } = granularity else {
+            return Err(ApiError::invalid_value("week_start", "'week_start' applies to granularity=week only."));
+        };
+        match WEEKDAYS.iter().position(|w| w.eq_ignore_ascii_case(day)) {
+            Some(i) => Ok(Granularity::Week { starts_on: i as u8 + 1 }),
+            None => Err(ApiError::invalid_value("week_start", format!("'week_start' must be one of {}; got '{day}'.", WEEKDAYS.join(", ")))),
         }
     }
 }
@@ -533,9 +547,21 @@ mod tests {
         assert_eq!(parse_group_by("").unwrap(), Vec::<&str>::new());
         let e = parse_group_by("model; DROP TABLE usage_hourly").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("group_by"));
-        assert_eq!(Granularity::parse("week").unwrap(), Granularity::Week);
-        assert_eq!(Granularity::parse("").unwrap(), Granularity::Total);
-        assert_eq!(Granularity::parse("year").unwrap_err().param.as_deref(), Some("granularity"));
+        assert_eq!(Granularity::parse("week", None).unwrap(), Granularity::Week { starts_on: 1 });
+        assert_eq!(Granularity::parse("", None).unwrap(), Granularity::Total);
+        assert_eq!(Granularity::parse("year", None).unwrap_err().param.as_deref(), Some("granularity"));
+    }
+
+    #[test]
+    fn weeks_start_on_the_day_asked() {
+        assert_eq!(WEEKDAYS.map(|d| Granularity::parse("week", Some(d)).unwrap()), [1, 2, 3, 4, 5, 6, 7].map(|starts_on| Granularity::Week { starts_on }));
+        assert_eq!(Granularity::parse("week", Some("Sunday")).unwrap(), Granularity::Week { starts_on: 7 });
+        let unknown = Granularity::parse("week", Some("sun")).unwrap_err();
+        assert_eq!((unknown.param.as_deref(), unknown.message.as_str()), (Some("week_start"), "'week_start' must be one of monday, tuesday, wednesday, thursday, friday, saturday, sunday; got 'sun'."));
+        for other in ["day", "month", "hour", ""] {
+            let e = Granularity::parse(other, Some("sunday")).unwrap_err();
+            assert_eq!((e.param.as_deref(), e.message.as_str()), (Some("week_start"), "'week_start' applies to granularity=week only."), "{other}");
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         None => (month_start, month_end),
     };
     let stub = spend::required_ledger(env, &principal.tenant.id)?;
-    let raw = spend::usage(&stub, from, to, "", "day", &filters, zone.as_ref().map(|z| z.name.as_str())).await?;
+    let raw = spend::usage(&stub, from, to, "", "day", None, &filters, zone.as_ref().map(|z| z.name.as_str())).await?;
     let rows: Vec<(i64, i64)> = raw["rows"]
         .as_array()
         .map(|a| a.iter().map(|r| (r["start"].as_i64().unwrap_or(0), crate::rollup::json_nanos(&r["cost_nanos"]))).collect())

@@ -211,6 +211,9 @@ struct UsageQuery {
     /// UTC's when none.
     #[serde(default)]
     time_zone: Option<String>,
+    /// The weekday weeks start on (`rollup::Granularity::parse`); Monday when none.
+    #[serde(default)]
+    week_start: Option<String>,
 }
 
 impl Ledger {
@@ -622,7 +625,7 @@ impl Ledger {
             Ok(d) => d,
             Err(e) => return Response::error(e.message, 400),
         };
-        let granularity = match rollup::Granularity::parse(&q.granularity) {
+        let granularity = match rollup::Granularity::parse(&q.granularity, q.week_start.as_deref()) {
             Ok(g) => g,
             Err(e) => return Response::error(e.message, 400),
         };

@@ -30,7 +30,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let scope = principal.report_scope();
     let slice = scope.filters(Vec::new())?;
     let traffic = if scope.is_whole_tenant() { "this tenant's traffic".to_string() } else { format!("the traffic of {}", scope.describe()) };
-    let raw = spend::usage(&stub, from, now + 3600, "class,route,rule,model,feature,cache", "total", &slice, None).await.map_err(|e| match e.status {
+    let raw = spend::usage(&stub, from, now + 3600, "class,route,rule,model,feature,cache", "total", None, &slice, None).await.map_err(|e| match e.status {
         400 => ApiError::invalid_value(
             "days",
             format!("Over the last {days} days {traffic} has more than {} distinct groups of task class, route, rule, model, feature and cache outcome, too many to analyse at once: ask for fewer days.", crate::rollup::MAX_REPORT_ROWS),
@@ -59,7 +59,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     }
     // Projected from the days the traffic spans, not the days asked for: ten days of traffic
     // asked about over ninety would read a ninth of its volume.
-    let hourly = spend::usage(&stub, from, now + 3600, "", "hour", &slice, None).await?;
+    let hourly = spend::usage(&stub, from, now + 3600, "", "hour", None, &slice, None).await?;
     let first_hour = hourly["rows"].as_array().and_then(|r| r.iter().filter_map(|row| row["start"].as_i64()).filter(|s| *s > 0).min());
     let observed_days = first_hour.map_or(days as f64, |first| ((now - first) as f64 / 86_400.0).clamp(1.0, days as f64));
     // A chat model of the catalog priced under that row, which the tenant may be routed to (as

@@ -387,6 +387,7 @@ pub async fn state_with_reservations(stub: &ObjectStub) -> Result<Value, ApiErro
 /// The tenant's usage rollups between `from` and `to`, restricted to rows whose dimensions equal
 /// the filters (validated by `rollup::parse_filters`; none: all of them), its days, weeks and
 /// months those of `time_zone` (a checked tz database name) when one is given.
-pub async fn usage(stub: &ObjectStub, from: i64, to: i64, group_by: &str, granularity: &str, filters: &[(&str, String)], time_zone: Option<&str>) -> Result<Value, ApiError> {
-    call(stub, "/usage", Some(json!({"from": from, "to": to, "group_by": group_by, "granularity": granularity, "filters": filters, "time_zone": time_zone}))).await
+#[allow(clippy::too_many_arguments)]
+pub async fn usage(stub: &ObjectStub, from: i64, to: i64, group_by: &str, granularity: &str, week_start: Option<&str>, filters: &[(&str, String)], time_zone: Option<&str>) -> Result<Value, ApiError> {
+    call(stub, "/usage", Some(json!({"from": from, "to": to, "group_by": group_by, "granularity": granularity, "week_start": week_start, "filters": filters, "time_zone": time_zone}))).await
 }

@@ -77,7 +77,7 @@ pub async fn folded_notes(stub: &super::crossings::ObjectStub, from: i64, to: i6
     let counts = futures_util::future::join_all(filtered.iter().map(|bounded| async move {
         let others: Vec<(&'static str, String)> =
             filters.iter().map(|(dim, value)| (*dim, if *dim == bounded.dim { bounded.other.to_string() } else { value.clone() })).collect();
-        let raw = spend::usage(stub, from, to, "", "", &others, None).await?;
+        let raw = spend::usage(stub, from, to, "", "", None, &others, None).await?;
         Ok::<i64, ApiError>(raw["rows"].as_array().into_iter().flatten().map(|r| r["requests"].as_i64().unwrap_or(0)).sum())
     }))
     .await;
@@ -129,12 +129,16 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     };
     let group_by = param("group_by").unwrap_or_default();
     let granularity = param("granularity").unwrap_or_default();
+    let week_start = param("week_start");
     // Validate here too, so a bad parameter is a clear 400 before the ledger is asked.
     crate::rollup::parse_group_by(&group_by)?;
-    crate::rollup::Granularity::parse(&granularity)?;
+    let weeks_from = match crate::rollup::Granularity::parse(&granularity, week_start.as_deref())? {
+        crate::rollup::Granularity::Week { starts_on } => Some(crate::rollup::WEEKDAYS[usize::from(starts_on) - 1]),
+        _ => None,
+    };
     let filters = report_filters(&principal, &url)?;
     let stub = spend::required_ledger(env, &principal.tenant.id)?;
-    let raw = spend::usage(&stub, from, to, &group_by, &granularity, &filters, zone.as_ref().map(|z| z.name.as_str())).await?;
+    let raw = spend::usage(&stub, from, to, &group_by, &granularity, week_start.as_deref(), &filters, zone.as_ref().map(|z| z.name.as_str())).await?;
     let rows = raw["rows"].as_array().cloned().unwrap_or_default();
     let mut total = (0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
     let mut cache_savings = 0i64;
@@ -179,6 +183,9 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     let mut answer = json!({"object": "usage", "tenant": principal.tenant.id, "from": from, "to": to, "granularity": if granularity.is_empty() { "total" } else { &granularity },
             "time_zone": zone.as_ref().map_or("UTC", |z| z.name.as_str()),
             "group_by": group_by, "dimensions": crate::rollup::DIMENSIONS, "filters": filters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(), "data": data, "totals": totals});
+    if let Some(day) = weeks_from {
+        answer["week_start"] = json!(day);
+    }
     for (key, note) in folded_notes(&stub, from, to, &filters, &principal.report_scope()).await? {
         answer[key] = note;
     }

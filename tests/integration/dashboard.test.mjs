@@ -637,6 +637,19 @@ test("a budget counted in a time zone shows its spend; the browser's zone counts
     // One bar with spend, and its baseline.
     assert.equal(Number(await page.getAttribute('[data-testid="chart-spend"]', 'data-points')), 2, `one ${granularity} with spend, drawn`);
   }
+  // Weeks from Sunday: the API's weeks from Sunday, and the bar drawn at the Sunday before the
+  // request (Los Angeles' days), which the page works out as the API does.
+  const asked = page.waitForRequest((req) => req.url().includes('granularity=week') && req.url().includes('week_start=sunday'));
+  await page.selectOption('[data-testid="granularity"]', 'week-sunday');
+  await asked;
+  await ready(page);
+  assert.equal(Number(await page.getAttribute('[data-testid="chart-spend"]', 'data-points')), 2, 'one week from Sunday with spend, drawn');
+  const labels = (await page.getAttribute('[data-testid="chart-spend"]', 'data-labels')).split(',');
+  assert.ok(labels.length > 0 && labels.every((l) => new Date(`${l}T00:00:00Z`).getUTCDay() === 0), `every bar a Sunday: ${labels}`);
+  const weeks = (await getJson(`/v1/usage?from=${fc.month_start}&to=${Math.floor(Date.now() / 1000) + 3600}&granularity=week&week_start=sunday&time_zone=America/Los_Angeles`, { key })).json;
+  assert.equal(weeks.week_start, 'sunday');
+  const sunday = weeks.data.find((d) => Number(d.cost_usd) > 0);
+  assert.equal(new Date((sunday.start - 8 * 3600) * 1000).getUTCDay() === 0 || new Date((sunday.start - 7 * 3600) * 1000).getUTCDay() === 0, true, `a Sunday in Los Angeles: ${sunday.start}`);
   await page.selectOption('[data-testid="granularity"]', 'day');
   await ready(page);
   // A custom range of dates is read in the zone too: from its midnight to the next day's.

@@ -571,6 +571,17 @@ test("GET /v1/usage with a time_zone counts that zone's days, 25 hours on the da
   assert.deepEqual(days(weeks), [[sunday - 6 * day + 7 * h, 4], [sunday + day + 8 * h, 1]]);
   const utcWeeks = await report(la, `from=${date(sunday - 6 * day)}&to=${date(sunday + 2 * day)}&granularity=week`);
   assert.deepEqual(days(utcWeeks), [[sunday - 6 * day, 3], [sunday + day, 2]]);
+  // Weeks from Sunday, there and in UTC: the first dated by its Sunday, before the range starts.
+  const sundayWeeks = await report(la, `from=${date(sunday - 6 * day)}&to=${date(sunday + 2 * day)}&time_zone=America/Los_Angeles&granularity=week&week_start=sunday`);
+  assert.deepEqual([days(sundayWeeks), sundayWeeks.week_start], [[[sunday - 7 * day + 7 * h, 2], [sunday + 7 * h, 3]], 'sunday']);
+  const utcSundayWeeks = await report(la, `from=${date(sunday - 6 * day)}&to=${date(sunday + 2 * day)}&granularity=week&week_start=Sunday`);
+  assert.deepEqual(days(utcSundayWeeks), [[sunday - 7 * day, 2], [sunday, 3]]);
+  assert.equal(weeks.week_start, 'monday', 'the default, said');
+  for (const q of ['granularity=day&week_start=sunday', 'granularity=week&week_start=sun']) {
+    const refused = await fetch(`${r.url}/v1/usage?${q}`, { headers: { authorization: `Bearer ${la}` } });
+    assert.equal(refused.status, 400, q);
+    assert.equal((await refused.json()).error.param, 'week_start', q);
+  }
   // The 1st's midnight there, in summer time (the clocks go back on the first Sunday at 02:00).
   const monthStart = (t) => { const d = new Date(t * 1000); return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000 + 7 * h; };
   const wantMonths = new Map();
