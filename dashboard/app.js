@@ -203,6 +203,13 @@ function draw(id, config) {
   if (config.data.labels) canvas.dataset.labels = config.data.labels.join(',');
 }
 
+/** An hourly bar's label: its local hour, with the minutes where the zone's offset has some
+ * (Kolkata's bars run 00:30-01:30: "00:30", not "00h"). */
+function hourLabel({ hour, minute }) {
+  const hh = String(hour).padStart(2, '0');
+  return minute ? `${hh}:${String(minute).padStart(2, '0')}` : `${hh}h`;
+}
+
 function spendOverTime(rows, { from, to }, granularity, weekStart = 'monday') {
   const labels = [];
   const cost = [];
@@ -228,7 +235,7 @@ function spendOverTime(rows, { from, to }, granularity, weekStart = 'monday') {
   // from 18:00, which is the day before 18:30's).
   for (let t = first, end = next(first); t <= up(to) - 3600; t = end, end = next(t)) {
     const inside = rows.filter((r) => r.start >= t && r.start < end);
-    labels.push(hourly ? `${isoDate(t).slice(5)} ${String(clockAt(zone(), t).hour).padStart(2, '0')}h` : granularity === 'month' ? isoDate(t).slice(0, 7) : isoDate(t));
+    labels.push(hourly ? `${isoDate(t).slice(5)} ${hourLabel(clockAt(zone(), t))}` : granularity === 'month' ? isoDate(t).slice(0, 7) : isoDate(t));
     cost.push(inside.reduce((sum, r) => sum + Number(r.cost_usd), 0));
     baseline.push(inside.reduce((sum, r) => sum + Number(r.baseline_cost_usd), 0));
   }

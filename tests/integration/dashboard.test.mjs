@@ -670,3 +670,22 @@ test('a zone whose clock jumps over midnight draws its days: the page neither ha
   assert.deepEqual([api.from, api.to], bounds, "the API's own midnights");
   await page.close();
 });
+
+test("hourly bars in a zone whose offset has half an hour are labelled by their local start, minutes and all", async () => {
+  const page = await pageInZone('Asia/Kolkata', KEYS.acme);
+  // Chromium names it by its older link, Asia/Calcutta, which the router knows as well.
+  const offered = await page.$$eval('[data-testid="time-zone"] option', (os) => os.map((o) => o.value));
+  assert.ok(['Asia/Kolkata', 'Asia/Calcutta'].includes(offered[1]), offered.join(' '));
+  await page.selectOption('[data-testid="time-zone"]', offered[1]);
+  await ready(page);
+  await page.selectOption('[data-testid="granularity"]', 'hour');
+  await ready(page);
+  // The rollups are UTC hours: 18:00 UTC is 23:30 there, so every bar starts at half past.
+  const labels = (await page.getAttribute('[data-testid="chart-spend"]', 'data-labels')).split(',');
+  assert.ok(labels.length >= 24 && labels.every((l) => /^\d\d-\d\d \d\d:30$/.test(l)), labels.slice(0, 3).join(' | '));
+  await page.selectOption('[data-testid="time-zone"]', 'UTC');
+  await ready(page);
+  const utc = (await page.getAttribute('[data-testid="chart-spend"]', 'data-labels')).split(',');
+  assert.ok(utc.every((l) => /^\d\d-\d\d \d\dh$/.test(l)), utc.slice(0, 3).join(' | '));
+  await page.close();
+});
