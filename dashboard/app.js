@@ -413,8 +413,11 @@ async function loadBudgets() {
   const { budgets = [], states = {} } = res.json;
   // A budget counts its windows in its own zone: the page offers that zone too (the router knows
   // it, having taken the budget), so its spend can be read by the same days.
+  // Only a zone this browser's Intl knows (the router's table may be newer): an unknown one
+  // would make every clock reading on the page throw.
+  const known = (z) => { try { new Intl.DateTimeFormat('en-US', { timeZone: z }); return true; } catch { return false; } };
   const offered = new Set([...$('time-zone').options].map((o) => o.value));
-  for (const z of new Set(budgets.map((b) => b.time_zone).filter((z) => z && !offered.has(z)))) $('time-zone').append(el('option', { value: z }, z));
+  for (const z of new Set(budgets.map((b) => b.time_zone).filter((z) => z && !offered.has(z) && known(z)))) $('time-zone').append(el('option', { value: z }, z));
   if (!budgets.length) {
     box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'no-budgets' }, 'No budgets are set for this tenant (PUT /admin/tenants/{id}/budgets).'));
     return;

@@ -187,6 +187,27 @@ impl ModelPrice {
         taken.iter().copied().find(|e| effort_rank(e) > Some(rank)).or_else(|| taken.iter().copied().rfind(|e| *e != "none")).or(Some(asked))
     }
 
+    /// The effort to send this model in place of the request's own (`asked`; `None`: the model's
+    /// default), if another: where the output cap leaves no room to think beside an answer
+    /// (under twice [`crate::providers::ANSWER_ROOM_BESIDE_THINKING`], 2,048 tokens, as the
+    /// Anthropic and Gemini adapters and DeepSeek's thinking switch judge it: the model counts its
+    /// thinking inside the cap, and a label capped at 50 tokens would come back empty, cut at
+    /// `length`), the least effort it takes, when `may_lower` (the client asked for none, or a rule
+    /// chose the model: an effort the client set on the model it named is its own choice); else
+    /// [`Self::effort_at`]'s fit of an effort it does not take.
+    pub fn effort_in_place_of<'a>(&'a self, asked: Option<&'a str>, output_cap: Option<u64>, may_lower: bool) -> Option<&'a str> {
+        if !self.supports_reasoning {
+            return None;
+        }
+        let no_room = output_cap.is_some_and(|cap| cap < 2 * crate::providers::ANSWER_ROOM_BESIDE_THINKING);
+        if let (true, true, Some(least)) = (no_room, may_lower, self.reasoning_efforts.as_ref().and_then(|t| t.first().copied())) {
+            // Sent as asked, or (asking none) at its default: whether that is already the least.
+            return (asked.or(self.default_reasoning_effort.as_deref()) != Some(least)).then_some(least);
+        }
+        let asked = asked?;
+        self.effort_at(Some(asked)).filter(|sent| *sent != asked)
+    }
+
     /// Whether the model refuses the effort a request asks for, which [`Self::effort_at`] does
     /// not raise: `none` on a model that always reasons (o4-mini), by its `reasoning_efforts`.
     pub fn refuses_effort(&self, reasoning_effort: Option<&str>) -> bool {
@@ -216,8 +237,9 @@ fn reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning
     if !supports_reasoning {
         return Err(field_err(model, field, "is given on a row without supports_reasoning: true (a model that does not reason is sent no effort)"));
     }
-    if let Some(provider) = entry.get("provider").and_then(Value::as_str).filter(|p| translates_efforts(p, model)) {
-        return Err(field_err(model, field, format!("is given on a row of provider {provider}: the router turns an effort into that provider's thinking settings by model itself")));
+    let provider = entry.get("provider").and_then(Value::as_str).unwrap_or("");
+    if translates_efforts(provider, model) {
+        return Err(field_err(model, field, "is given on a Claude or Gemini row: the router turns an effort into those models' thinking settings itself"));
     }
     let mut taken = Vec::new();
     for value in list {
@@ -1699,6 +1721,33 @@ mod tests {
     }
 
     #[test]
+    fn under_a_cap_with_no_room_to_think_the_least_effort_is_sent_unless_the_client_chose_one() {
+        let t = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let (o4, mini, gpt4o) = (t.get("o4-mini").unwrap(), t.get("gpt-5.4-mini").unwrap(), t.get("gpt-4o").unwrap());
+        // o4-mini at its default (medium, unlisted), a label capped at 50 tokens: at its least.
+        assert_eq!(o4.effort_in_place_of(None, Some(50), true), Some("low"));
+        assert_eq!(o4.effort_in_place_of(None, Some(2_047), true), Some("low"));
+        assert_eq!(o4.effort_in_place_of(None, Some(2_048), true), None, "room enough: its default");
+        assert_eq!(o4.effort_in_place_of(None, None, true), None, "no cap: its default");
+        // An effort the client set: lowered where a rule chose the model, kept where it named it.
+        assert_eq!(o4.effort_in_place_of(Some("high"), Some(50), true), Some("low"));
+        assert_eq!(o4.effort_in_place_of(Some("high"), Some(50), false), None);
+        // An effort it does not take is fitted whatever the cap, and `none` never raised.
+        assert_eq!(o4.effort_in_place_of(Some("minimal"), Some(50), false), Some("low"));
+        assert_eq!(o4.effort_in_place_of(Some("xhigh"), None, false), Some("high"));
+        assert_eq!(o4.effort_in_place_of(Some("none"), Some(50), true), Some("low"), "routed: the pass-over refuses it first (refuses_effort)");
+        assert_eq!(o4.effort_in_place_of(Some("none"), None, true), None);
+        // gpt-5.4-mini's least is its default, none: nothing to lower.
+        assert_eq!(mini.effort_in_place_of(None, Some(50), true), None);
+        assert_eq!(mini.effort_in_place_of(Some("high"), Some(50), true), Some("none"));
+        assert_eq!(mini.effort_in_place_of(Some("none"), Some(50), true), None);
+        // A model that does not reason, or whose efforts are not stated, is sent what it was.
+        assert_eq!(gpt4o.effort_in_place_of(Some("high"), Some(50), true), None);
+        let unstated = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":1,"supports_reasoning":true}}}"#).unwrap();
+        assert_eq!(unstated.get("m").unwrap().effort_in_place_of(Some("high"), Some(50), true), None);
+    }
+
+    #[test]
     fn reasoning_efforts_are_checked_at_load() {
         let refusal = |row: &str| PriceTable::from_json(&format!(r#"{{"models":{{"m":{{"input":1,"output":1,{row}}}}}}}"#)).unwrap_err().to_string();
         let prefix = r#"pricing: model "m": field "#;
@@ -1709,8 +1758,11 @@ mod tests {
         assert_eq!(refusal(r#""reasoning_efforts":["low"]"#), format!(r#"{prefix}"reasoning_efforts": is given on a row without supports_reasoning: true (a model that does not reason is sent no effort)"#));
         assert_eq!(refusal(r#""supports_reasoning":true,"default_reasoning_effort":"none","reasoning_efforts":["low","high"]"#), format!(r#"{prefix}"default_reasoning_effort": "none" is not among reasoning_efforts (low, high)"#));
         // Claude's and Gemini's efforts become thinking settings the router writes by model.
-        assert_eq!(refusal(r#""provider":"anthropic","supports_reasoning":true,"reasoning_efforts":["low"]"#), format!(r#"{prefix}"reasoning_efforts": is given on a row of provider anthropic: the router turns an effort into that provider's thinking settings by model itself"#));
-        assert!(refusal(r#""provider":"gemini","supports_reasoning":true,"reasoning_efforts":["low"]"#).contains("provider gemini"));
+        assert_eq!(refusal(r#""provider":"anthropic","supports_reasoning":true,"reasoning_efforts":["low"]"#), format!(r#"{prefix}"reasoning_efforts": is given on a Claude or Gemini row: the router turns an effort into those models' thinking settings itself"#));
+        assert!(refusal(r#""provider":"gemini","supports_reasoning":true,"reasoning_efforts":["low"]"#).contains("Claude or Gemini row"));
+        // By the model's name too, with no provider given.
+        let claude = PriceTable::from_json(r#"{"models":{"claude-opus-4":{"input":1,"output":1,"supports_reasoning":true,"reasoning_efforts":["low","high"]}}}"#).unwrap_err();
+        assert!(claude.to_string().contains("Claude or Gemini row"), "{claude}");
         let null = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":1,"supports_reasoning":true,"reasoning_efforts":null}}}"#).unwrap();
         assert_eq!(null.get("m").unwrap().reasoning_efforts, None);
     }

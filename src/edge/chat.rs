@@ -15,7 +15,7 @@ use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
 use crate::money::Usd;
 use crate::providers::sse::json_instead_of_stream;
-use crate::providers::{adapter_for, Rejection, Target, UpstreamError};
+use crate::providers::{adapter_for, sends_effort_as_written, Rejection, Target, UpstreamError};
 use crate::receipt::{requested_model_reasoning_limit, Receipt, UsageBasis};
 use crate::routing::cascade::{judge, OutputCaps, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
@@ -505,9 +505,11 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
         let mut attempt_chat = upstream_chat.clone();
+        let routed = routed_to(&cfg, &decision, candidate);
+        let effort_sent = effort_sent_instead(&cfg, candidate, provider, &chat, routed);
         // Reasoning models refuse `logprobs` while they think (o4-mini answers 403), which would
         // count against their breaker: they are judged without them.
-        let reasons = thinks(&cfg, candidate, &chat);
+        let reasons = thinks_at(&cfg, candidate, effort_sent.as_ref().map(|(sent, _)| sent.as_str()).or(chat.reasoning_effort()));
         // Nor is a host that does not take them (Groq's `unsupported_params`) asked: it would
         // refuse a parameter the client never sent.
         let takes_logprobs = !provider.quirks.unsupported_params.iter().any(|p| p == "logprobs");
@@ -522,7 +524,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // reasoning model's stop sequence, logprobs, logit bias; Claude's whitespace stop) passes
         // it over, as an adapter's refusal does; a client that named the model gets its answer
         // without them.
-        let routed_here = || cfg.catalog.resolve(&decision.requested).is_none_or(|m| m.name != candidate.model);
+        let routed_here = || routed;
         let dropped = if strips {
             crate::providers::openai::answer_changing_params(&attempt_chat, reasons).map(|param| (param, "a reasoning model"))
         } else {
@@ -557,7 +559,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
             // fallback to another model over that refusal would swap the model silently).
             crate::providers::openai::fit_model_without_reasoning(&mut attempt_chat);
         }
-        if let Some((_, sent)) = effort_sent_instead(&cfg, candidate, provider, &chat) {
+        if let Some((sent, _)) = effort_sent {
             attempt_chat.extra.insert("reasoning_effort".into(), Value::String(sent));
         }
         let up = match adapter.chat_request(&target, &attempt_chat) {
@@ -970,9 +972,8 @@ fn receipt_for(
     if !attempts.failures.is_empty() {
         reason.push_str(&format!("; fell back to {} after: {}", provider.id, attempts.failures.join("; ")));
     }
-    if let Some((asked, sent)) = effort_sent_instead(cfg, candidate, provider, chat) {
-        let taken = cfg.prices.get(&candidate.price_key).and_then(|p| p.reasoning_efforts.as_ref()).map(|t| t.join(", ")).unwrap_or_default();
-        reason.push_str(&format!("; reasoning_effort '{asked}' sent as '{sent}' ({} takes {taken})", candidate.model));
+    if let Some((_, note)) = effort_sent_instead(cfg, candidate, provider, chat, routed_to(cfg, decision, candidate)) {
+        reason.push_str(&format!("; {note}"));
     }
     if rc.unseen_cost.get() > Usd::ZERO {
         reason.push_str(&format!("; besides this answer, ${} for calls it does not show (a semantic cache lookup's embedding, a failed attempt's billed prompt)", rc.unseen_cost.get()));
@@ -1292,35 +1293,47 @@ fn follows_reasoning_rules(cfg: &RouterConfig, candidate: &Candidate, provider: 
     provider.quirks.openai_reasoning_params && cfg.prices.get(&candidate.price_key).is_some_and(|p| p.supports_reasoning)
 }
 
-/// The effort the request asks for and the one `candidate`'s model is sent in its place, where
-/// the model does not take it (`ModelPrice::effort_at`: o4-mini asked for `none` is sent `low`),
-/// whether a rule routed the request there or the client named the model, as a model that does
-/// not reason is sent no effort (`fit_model_without_reasoning`): it answers rather than refusing,
-/// and the reason says so. `None` where the adapter turns the effort into thinking itself
-/// (Claude, Gemini) or the model takes the effort asked.
-fn effort_sent_instead(cfg: &RouterConfig, candidate: &Candidate, provider: &ProviderConfig, chat: &ChatRequest) -> Option<(String, String)> {
-    let asked = chat.reasoning_effort()?;
+/// The effort `candidate`'s model is sent in place of the request's own
+/// (`ModelPrice::effort_in_place_of`: one it does not take, o4-mini asked for `minimal` is sent
+/// `low`; the least it takes under an output cap with no room to think beside an answer), with
+/// the route reason's note. Whether a rule routed the request there or the client named the
+/// model, as a model that does not reason is sent no effort (`fit_model_without_reasoning`): it
+/// answers rather than refusing. `None` where the adapter or the host's quirks turn the effort
+/// into thinking themselves (Claude, Gemini, DeepSeek) or the effort is sent as asked.
+fn effort_sent_instead(cfg: &RouterConfig, candidate: &Candidate, provider: &ProviderConfig, chat: &ChatRequest, routed: bool) -> Option<(String, String)> {
     if !sends_effort_as_written(provider) {
         return None;
     }
-    let price = cfg.prices.get(&candidate.price_key).filter(|p| p.supports_reasoning)?;
-    price.effort_at(Some(asked)).filter(|sent| *sent != asked).map(|sent| (asked.to_string(), sent.to_string()))
+    let price = cfg.prices.get(&candidate.price_key)?;
+    let asked = chat.reasoning_effort();
+    let sent = price.effort_in_place_of(asked, chat.max_output_tokens(), asked.is_none() || routed)?;
+    let taken = price.reasoning_efforts.as_ref().map(|t| t.join(", ")).unwrap_or_default();
+    let note = match (asked, price.effort_at(asked) == Some(sent)) {
+        (Some(asked), true) => format!("reasoning_effort '{asked}' sent as '{sent}' ({} takes {taken})", candidate.model),
+        (asked, _) => format!(
+            "reasoning_effort '{sent}' sent{}, the least {} takes: an output cap of {} tokens leaves no room to think beside an answer",
+            asked.map(|a| format!(" for '{a}'")).unwrap_or_default(),
+            candidate.model,
+            chat.max_output_tokens().unwrap_or_default()
+        ),
+    };
+    Some((sent.to_string(), note))
 }
 
-/// Whether `provider` sends a request's `reasoning_effort` to its host as the client wrote it:
-/// not where its adapter turns it into thinking settings (Claude, Gemini) or its quirks do
-/// (DeepSeek's `thinking_switch`, which turns `none` and `minimal` into thinking disabled), nor
-/// where its quirks leave the parameter out.
-fn sends_effort_as_written(provider: &ProviderConfig) -> bool {
-    let q = &provider.quirks;
-    let named = |list: &[String]| list.iter().any(|p| p == "reasoning_effort");
-    !adapter_for(provider.kind).translates_reasoning_effort() && !q.thinking_switch && !named(&q.drop_params) && !named(&q.unsupported_params) && q.keep_only_params.as_deref().is_none_or(named)
+/// Whether a rule chose `candidate`'s model rather than the client naming it.
+fn routed_to(cfg: &RouterConfig, decision: &RouteDecision, candidate: &Candidate) -> bool {
+    cfg.catalog.resolve(&decision.requested).is_none_or(|m| m.name != candidate.model)
 }
 
 /// Whether `candidate`'s model thinks on this request, by its pricing row and the request's
 /// effort (`ModelPrice::reasons_at`): gpt-5.4-mini asked for nothing does not.
 fn thinks(cfg: &RouterConfig, candidate: &Candidate, chat: &ChatRequest) -> bool {
-    cfg.prices.get(&candidate.price_key).is_some_and(|p| p.reasons_at(chat.reasoning_effort()))
+    thinks_at(cfg, candidate, chat.reasoning_effort())
+}
+
+/// Whether `candidate`'s model thinks at `effort` (`None`: its default).
+fn thinks_at(cfg: &RouterConfig, candidate: &Candidate, effort: Option<&str>) -> bool {
+    cfg.prices.get(&candidate.price_key).is_some_and(|p| p.reasons_at(effort))
 }
 
 /// A stream read up to its first token (`prime_stream`), ready to be passed on.

@@ -549,6 +549,23 @@ pub fn redact_secrets(text: &str) -> String {
 /// `length`.
 pub const ANSWER_ROOM_BESIDE_THINKING: u64 = 1024;
 
+/// Whether `provider` sends a request's `reasoning_effort` to its host as the client wrote it:
+/// not where its adapter turns it into thinking settings (Claude, Gemini) or its quirks do
+/// (DeepSeek's `thinking_switch`, which turns `none` and `minimal` into thinking disabled, or
+/// `allowed_values`, which drops an effort the host does not list), nor where its quirks leave
+/// the parameter out (`keep_only_params` read after `rename_params`, as the adapter applies them).
+pub fn sends_effort_as_written(provider: &ProviderConfig) -> bool {
+    let q = &provider.quirks;
+    let sent_as = q.rename_params.get("reasoning_effort").map_or("reasoning_effort", String::as_str);
+    let named = |list: &[String], name: &str| list.iter().any(|p| p == name);
+    !adapter_for(provider.kind).translates_reasoning_effort()
+        && !q.thinking_switch
+        && !q.allowed_values.contains_key("reasoning_effort")
+        && !named(&q.drop_params, "reasoning_effort")
+        && !named(&q.unsupported_params, "reasoning_effort")
+        && q.keep_only_params.as_deref().is_none_or(|keep| named(keep, sent_as))
+}
+
 /// What a translating provider (Anthropic, Gemini) refuses before translating, so another
 /// deployment may take the request. It has a form for `tools` only: the deprecated `functions`
 /// (and the `function_call` parameter choosing among them) would be dropped, and the model answer
@@ -940,5 +957,27 @@ mod tests {
         // A key straddling the 500-character cut leaves no prefix behind.
         let body = format!(r#"{{"error":{{"message":"{}test-openai-key"}}}}"#, "a".repeat(495));
         assert!(!error_message_from_body(400, body.as_bytes()).contains("test-"));
+    }
+
+    #[test]
+    fn an_effort_is_sent_as_written_where_nothing_translates_or_drops_it() {
+        let catalog = crate::catalog::Catalog::from_json(r#"{"version":1,"providers":{
+            "openai":{"preset":"openai"},"groq":{"preset":"groq"},"vllm":{"preset":"vllm","base_url":"http://127.0.0.1:8000/v1"},"openrouter":{"preset":"openrouter"},
+            "deepseek":{"preset":"deepseek"},"mistral":{"preset":"mistral"},
+            "anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1","no_key":true},"gemini":{"kind":"gemini","base_url":"https://generativelanguage.googleapis.com/v1beta","no_key":true},
+            "allowed":{"kind":"openai","base_url":"http://127.0.0.1:1/v1","no_key":true,"quirks":{"allowed_values":{"reasoning_effort":["low","medium","high"]}}},
+            "dropped":{"kind":"openai","base_url":"http://127.0.0.1:1/v1","no_key":true,"quirks":{"drop_params":["reasoning_effort"]}},
+            "renamed":{"kind":"openai","base_url":"http://127.0.0.1:1/v1","no_key":true,"quirks":{"rename_params":{"reasoning_effort":"effort"},"keep_only_params":["model","messages","effort"]}},
+            "kept_out":{"kind":"openai","base_url":"http://127.0.0.1:1/v1","no_key":true,"quirks":{"keep_only_params":["model","messages"]}}},
+            "models":{},"aliases":{}}"#).unwrap();
+        let sends = |id: &str| sends_effort_as_written(&catalog.providers[id]);
+        for id in ["openai", "groq", "vllm", "openrouter", "renamed"] {
+            assert!(sends(id), "{id}");
+        }
+        // Claude's and Gemini's adapters and DeepSeek's thinking switch translate it; Mistral's
+        // kept parameters and the other quirks leave it out or may.
+        for id in ["anthropic", "gemini", "deepseek", "mistral", "allowed", "dropped", "kept_out"] {
+            assert!(!sends(id), "{id}");
+        }
     }
 }

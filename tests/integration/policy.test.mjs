@@ -503,6 +503,17 @@ test('an effort the model does not take is sent as the least it takes above it (
   const taken = await send({ model: 'gpt-5.4-mini', reasoning_effort: 'xhigh', messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(taken.sent.reasoning_effort, 'xhigh');
   assert.doesNotMatch(taken.resp.headers.get('x-costrouter-route-reason'), /reasoning_effort/);
+  // A label capped at 50 tokens would be spent thinking and come back empty: routed there, or
+  // named without an effort, o4-mini is sent the least it takes; named with one, as asked.
+  const label = await send(ask({ max_tokens: 50 }), as('reasoning'));
+  assert.deepEqual([label.resp.headers.get('x-costrouter-model'), label.sent.reasoning_effort, label.sent.max_completion_tokens], ['o4-mini', 'low', 50]);
+  assert.match(label.resp.headers.get('x-costrouter-route-reason'), /reasoning_effort 'low' sent, the least thinker takes: an output cap of 50 tokens leaves no room to think beside an answer/);
+  const namedLabel = await send({ model: 'thinker', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(namedLabel.sent.reasoning_effort, 'low');
+  const chosen = await send({ model: 'thinker', reasoning_effort: 'high', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(chosen.sent.reasoning_effort, 'high', "the client's own effort on the model it named");
+  const roomy = await send({ model: 'thinker', max_tokens: 4000, messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(roomy.sent.reasoning_effort, undefined, 'room enough: its default');
 });
 
 test('a call is charged at the rates of the hour it was sent: DeepSeek half off-peak, streamed or not', async () => {
