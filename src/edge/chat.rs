@@ -524,13 +524,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // reasoning model's stop sequence, logprobs, logit bias; Claude's whitespace stop) passes
         // it over, as an adapter's refusal does; a client that named the model gets its answer
         // without them.
-        let routed_here = || routed;
         let dropped = if strips {
             crate::providers::openai::answer_changing_params(&attempt_chat, reasons).map(|param| (param, "a reasoning model"))
         } else {
             adapter.dropped_param(&attempt_chat)
         };
-        let dropped = dropped.filter(|_| routed_here());
+        let dropped = dropped.filter(|_| routed);
         if let Some((param, why)) = dropped {
             let e = ApiError::invalid_value(param, format!("'{param}' is not taken by {} ({why}), to which the request was routed; a model that takes it may serve it.", candidate.model));
             attempts.failures.push(format!("{}: {}", provider.id, e.message));
@@ -543,7 +542,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         // refuse: a rule's choice is passed over without the call; a client that named it hears
         // its provider's own refusal.
         let taken = cfg.prices.get(&candidate.price_key).filter(|p| sends_effort_as_written(provider) && p.refuses_effort(chat.reasoning_effort())).and_then(|p| p.reasoning_efforts.as_ref());
-        if let Some(taken) = taken.filter(|_| routed_here()) {
+        if let Some(taken) = taken.filter(|_| routed) {
             let e = ApiError::invalid_value("reasoning_effort", format!("reasoning_effort 'none' is not taken by {} (it always reasons: it takes {}), to which the request was routed; a model that can answer without reasoning may serve it.", candidate.model, taken.join(", ")));
             attempts.failures.push(format!("{}: {}", provider.id, e.message));
             attempts.passed_over += 1;
