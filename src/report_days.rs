@@ -309,6 +309,8 @@ mod tests {
         assert!(week.len() < 64_000, "{}", week.len());
         // Inside one month: no CASE at all.
         assert_eq!(Buckets::new(Granularity::Month, None, unix(2027, 3, 2, 0, 0), unix(2027, 3, 9, 0, 0)).sql, days_from_civil(2027, 3, 1).to_string());
+        // Nor up to the next month's midnight: that month holds no hour of the range, so no arm.
+        assert_eq!(Buckets::new(Granularity::Month, None, unix(2027, 3, 2, 0, 0), unix(2027, 4, 1, 0, 0)).sql, days_from_civil(2027, 3, 1).to_string());
     }
 
     #[test]
@@ -355,6 +357,8 @@ mod tests {
             ("2026-11-01T09:30-0530", at(15, 0)),
             ("2026-11-01 09:30+09", at(0, 30)),
             ("2026-11-01T09:30:00-08", at(17, 30)),
+            // The widest offset read: 23 hours and 59 minutes.
+            ("2026-11-01T09:30+23:59", at(9 - 23, 30 - 59)),
         ] {
             assert_eq!(parse_date_time_with_offset(text), Some(instant), "{text}");
         }
@@ -371,6 +375,7 @@ mod tests {
             "2026-11-01T09:30+02:0",
             "2026-11-01T09:30+24:00",
             "2026-11-01T09:30+02:60",
+            "2026-11-01T09:30+02.00",
             "2026-11-01T09:30:00,5+01:00",
             "Sun, 01 Nov 2026 09:30:00 GMT",
             " 2026-11-01",
@@ -409,6 +414,7 @@ mod tests {
             "2026-11-01T09-30",
             "2026-11-01T09:30-15",
             "2026/11/01",
+            "2026-11/01",
             "1793491200",
             "",
         ] {
