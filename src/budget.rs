@@ -1164,6 +1164,8 @@ mod tests {
         l.reserve("a", Usd(USD), &search, NOW).unwrap();
         l.settle("a", Usd(11 * USD), NOW);
         assert!(l.levels(NOW).iter().all(|level| !level.exhausted));
+        // The alerts are told which budget downgrades (their text says what it does when spent).
+        assert_eq!(l.levels(NOW).iter().map(|level| level.downgrades).collect::<Vec<_>>(), [false, true]);
         let cfg = crate::alerts::AlertConfig::default();
         let hundred = |id: &str| {
             let found = crate::alerts::detect(&cfg, NOW, &[], &l.levels(NOW), &[], &[]);
