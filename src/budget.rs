@@ -1457,6 +1457,22 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_zone_at_the_new_zones_midnight_has_passed_that_midnight() {
+        // Tokyo's midnight is 15:00 UTC. Set at 14:59, the UTC day ends a minute later, at that
+        // midnight; set at 15:00 itself, that midnight is not yet to come: the UTC day, its $95
+        // kept, runs to Tokyo's next midnight, as it does when set at 15:01.
+        let tokyo_midnight = day(2026, 11, 17) + 15 * 3600;
+        for (set_at, ends) in [(tokyo_midnight - 60, tokyo_midnight), (tokyo_midnight, tokyo_midnight + DAY), (tokyo_midnight + 60, tokyo_midnight + DAY)] {
+            let mut l = ledger(100);
+            l.reserve("a", Usd(95 * USD), &Covered::default(), day(2026, 11, 17) + 10 * 3600).unwrap();
+            l.settle("a", Usd(95 * USD), day(2026, 11, 17) + 10 * 3600);
+            l.configure(in_zone(&l, 0, "Asia/Tokyo"), RateLimits::default(), set_at);
+            let level = &l.levels(set_at)[0];
+            assert_eq!((level.spent, level.window_start, level.resets_at), (Usd(95 * USD), day(2026, 11, 17), ends), "set at {set_at}");
+        }
+    }
+
+    #[test]
     fn windows_follow_one_another_across_changes_of_zone() {
         // Every instant of a month in exactly one window, as the budget's zone changes mid-way.
         let mut l = ledger(100);
