@@ -1592,6 +1592,19 @@ mod tests {
         l.configure(specs, RateLimits::default(), NOW + RESERVATION_TTL_SECS + 1);
         l.settle("lost", Usd(USD / 2), NOW + RESERVATION_TTL_SECS + 2);
         assert_eq!(l.states["tenant-daily"].spent, Usd(USD / 2), "the charge replaced, not paid twice");
+        // One charged in a day gone since stays there: the new window holds the next day's $3,
+        // none of that charge, so the late settlement takes nothing off it.
+        let mut l = ledger(10);
+        l.reserve("lost", Usd(2 * USD), &Covered::default(), NOW).unwrap();
+        l.reserve("x", Usd(USD), &Covered::default(), NOW + RESERVATION_TTL_SECS).unwrap();
+        l.settle("x", Usd::ZERO, NOW + RESERVATION_TTL_SECS);
+        l.reserve("next-day", Usd(3 * USD), &Covered::default(), NOW + DAY).unwrap();
+        l.settle("next-day", Usd(3 * USD), NOW + DAY);
+        let mut specs = l.specs.clone();
+        specs[0].window = Window::Monthly;
+        l.configure(specs, RateLimits::default(), NOW + DAY + 1);
+        l.settle("lost", Usd(USD / 2), NOW + DAY + 2);
+        assert_eq!(l.states["tenant-daily"].spent, Usd(3 * USD + USD / 2));
     }
 
     #[test]
