@@ -1659,6 +1659,8 @@ mod tests {
         assert_eq!(s.cost(&usage(250_000, 0, 0, 0, 0), false).total.to_string(), "1.5", "250,000 at the band's 6");
         let hour = Usage { input_tokens: 250_000, cache_write_tokens: 100_000, cache_write_1h_tokens: 100_000, ..Usage::default() };
         assert_eq!(s.cost(&hour, false).cache_write.to_string(), "1.2", "100,000 one-hour writes at 1.6 x 7.5");
+        let five_minutes = Usage { input_tokens: 250_000, cache_write_tokens: 100_000, ..Usage::default() };
+        assert_eq!(s.cost(&five_minutes, false).cache_write.to_string(), "0.75", "100,000 five-minute writes at the band's 7.5, not the base 3.75");
         // A band's named cached price stands (not the base's ratio to its input), and so does a
         // processing tier's; a tier with only an input price scales the cached one with it.
         let named = PriceTable::from_json(r#"{"s":{"input_cost_per_token":3e-06,"output_cost_per_token":1.5e-05,"cache_read_input_token_cost":3e-07,
@@ -1797,5 +1799,17 @@ mod tests {
         assert_eq!(not_reasoning.get("m").unwrap().reasoning_efforts, None);
         let refused = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":1e-06,"supports_reasoning":true,"supports_low_reasoning_effort":"yes"}}"#).unwrap_err();
         assert_eq!(refused.to_string(), r#"pricing: model "m": field "supports_low_reasoning_effort": must be true or false, got "yes""#);
+    }
+
+    #[test]
+    fn a_litellm_batch_price_no_lower_than_the_standard_one_is_no_discount() {
+        // LiteLLM rows whose batch price equals or exceeds the standard one, or whose input is
+        // free: no discount (and no underflow of 1 - batch / full, nor a division by zero).
+        for (input, batch) in [("1e-06", "1e-06"), ("1e-06", "2e-06"), ("0.0", "1e-06"), ("0.0", "0.0")] {
+            let t = PriceTable::from_json(&format!(r#"{{"m":{{"input_cost_per_token":{input},"output_cost_per_token":2e-06,"input_cost_per_token_batches":{batch}}}}}"#)).unwrap();
+            assert_eq!(t.get("m").unwrap().batch_discount_ppm, 0, "{input} / {batch}");
+        }
+        let t = PriceTable::from_json(r#"{"m":{"input_cost_per_token":1e-06,"output_cost_per_token":2e-06,"input_cost_per_token_batches":2.5e-07}}"#).unwrap();
+        assert_eq!(t.get("m").unwrap().batch_discount_ppm, 750_000);
     }
 }
