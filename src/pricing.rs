@@ -1802,6 +1802,21 @@ mod tests {
     }
 
     #[test]
+    fn off_peak_rates_are_refused_or_dropped_beside_long_context_bands_alone() {
+        // Bands without processing tiers: off-peak rates would replace the base band only, so
+        // our format refuses them and LiteLLM's rows are read at their standard rates.
+        let window = r#"[{"weekdays":[6,7],"hours_utc":"00:00-00:00"}]"#;
+        let e = PriceTable::from_json(&format!(r#"{{"models":{{"m":{{"input":0.3,"output":1.2,"tiers":[{{"above_input_tokens":200000,"input":0.6}}],"off_peak":{{"input":0.15,"windows":{window}}}}}}}}}"#)).unwrap_err().to_string();
+        assert!(e.contains("\"off_peak\": cannot be given on a row with tiers or service_tiers"), "{e}");
+        let litellm = PriceTable::from_json(&format!(r#"{{"m":{{"input_cost_per_token":3e-07,"output_cost_per_token":1.2e-06,"input_cost_per_token_above_200k_tokens":6e-07,
+            "off_peak_pricing":{{"input_cost_per_token":1.5e-07,"windows":{window}}}}}}}"#)).unwrap();
+        let m = litellm.get("m").unwrap();
+        assert_eq!(m.tiers.len(), 1);
+        assert!(m.off_peak.is_none());
+        assert_eq!(m.at(SATURDAY).cost(&usage(100_000, 0, 0, 0, 0), false).total.to_string(), "0.03", "the standard rate under the band");
+    }
+
+    #[test]
     fn a_litellm_batch_price_no_lower_than_the_standard_one_is_no_discount() {
         // LiteLLM rows whose batch price equals or exceeds the standard one, or whose input is
         // free: no discount (and no underflow of 1 - batch / full, nor a division by zero).
