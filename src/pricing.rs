@@ -1802,6 +1802,13 @@ mod tests {
     }
 
     #[test]
+    fn a_prompt_limit_as_large_as_the_window_is_taken() {
+        // A row may state its whole window as its prompt limit too: the limit fits the window.
+        let t = PriceTable::from_json(r#"{"models":{"m":{"input":1,"output":2,"context_window":400,"max_input_tokens":400}}}"#).unwrap();
+        assert_eq!(t.get("m").unwrap().prompt_limit(), Some(400));
+    }
+
+    #[test]
     fn off_peak_rates_are_refused_or_dropped_beside_long_context_bands_alone() {
         // Bands without processing tiers: off-peak rates would replace the base band only, so
         // our format refuses them and LiteLLM's rows are read at their standard rates.
