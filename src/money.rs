@@ -120,6 +120,13 @@ mod tests {
         assert_eq!(Usd::per_token_from_usd(1.5e-7), Some(Usd(150_000)));
         assert_eq!(Usd::per_token_from_per_million(-1.0), None);
         assert_eq!(Usd::per_token_from_per_million(f64::NAN), None);
+        // A price past what a picodollar count holds is refused, not read as the largest one
+        // (`as` saturates): 2^63 picodollars a token exactly, and infinity.
+        let past = (1u64 << 63) as f64 / 1_000_000.0;
+        assert_eq!((past * 1_000_000.0).round(), 9_223_372_036_854_775_808.0);
+        assert_eq!(Usd::per_token_from_per_million(past), None);
+        assert_eq!(Usd::per_token_from_per_million(f64::INFINITY), None);
+        assert!(Usd::per_token_from_per_million(9_000_000_000_000.0).is_some());
     }
 
     #[test]
