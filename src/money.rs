@@ -17,10 +17,6 @@ pub const PICOS_PER_USD: i64 = 1_000_000_000_000;
 impl Usd {
     pub const ZERO: Usd = Usd(0);
 
-    pub fn picos(self) -> i64 {
-        self.0
-    }
-
     /// Converts a price quoted per million tokens into the exact price of one token.
     /// Prices are rounded to the picodollar per token (a millionth of a dollar per million).
     pub fn per_token_from_per_million(usd_per_million: f64) -> Option<Usd> {
