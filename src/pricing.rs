@@ -225,6 +225,11 @@ fn effort_rank(effort: &str) -> Option<usize> {
     REASONING_EFFORTS.iter().position(|e| *e == effort)
 }
 
+/// `effort` as the [`REASONING_EFFORTS`] entry it names, if it names one.
+fn known_effort(effort: &str) -> Option<&'static str> {
+    effort_rank(effort).map(|i| REASONING_EFFORTS[i])
+}
+
 /// A row's `reasoning_efforts` (our format): a list of [`REASONING_EFFORTS`], each once, on a
 /// model that reasons, holding its `default_reasoning_effort`; kept in that order.
 fn reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning: bool, default: Option<&str>) -> Result<Option<Vec<&'static str>>, PricingError> {
@@ -243,7 +248,7 @@ fn reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_reasoning
     }
     let mut taken = Vec::new();
     for value in list {
-        let effort = value.as_str().and_then(|s| REASONING_EFFORTS.iter().copied().find(|e| *e == s));
+        let effort = value.as_str().and_then(known_effort);
         match effort {
             Some(e) if taken.contains(&e) => return Err(field_err(model, field, format!("names \"{e}\" twice"))),
             Some(e) => taken.push(e),
@@ -279,7 +284,7 @@ fn litellm_reasoning_efforts(model: &str, entry: &Map<String, Value>, supports_r
     }
     // A default the list leaves out is one the model takes (LiteLLM's rows are written apart).
     let with_default = |mut taken: Vec<&'static str>| {
-        if let Some(d) = default.and_then(|d| REASONING_EFFORTS.iter().copied().find(|e| *e == d)).filter(|d| !taken.contains(d)) {
+        if let Some(d) = default.and_then(known_effort).filter(|d| !taken.contains(d)) {
             taken.push(d);
             taken.sort_by_key(|e| effort_rank(e));
         }
@@ -321,7 +326,7 @@ fn reasoning_effort(model: &str, entry: &Map<String, Value>) -> Result<Option<St
     let field = "default_reasoning_effort";
     match entry.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if REASONING_EFFORTS.contains(&s.as_str()) => Ok(Some(s.clone())),
+        Some(Value::String(s)) if known_effort(s).is_some() => Ok(Some(s.clone())),
         Some(other) => Err(field_err(model, field, format!("must be one of {}, got {other}", REASONING_EFFORTS.join(", ")))),
     }
 }

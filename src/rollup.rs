@@ -409,6 +409,15 @@ impl Granularity {
             None => Err(ApiError::invalid_value("week_start", format!("'week_start' must be one of {}; got '{day}'.", WEEKDAYS.join(", ")))),
         }
     }
+
+    /// The day weekly buckets start on, as [`Granularity::parse`] reads it (`None` for other
+    /// granularities).
+    pub fn week_start(self) -> Option<&'static str> {
+        match self {
+            Granularity::Week { starts_on } => Some(WEEKDAYS[usize::from(starts_on) - 1]),
+            _ => None,
+        }
+    }
 }
 
 /// Validates `group_by` against [`DIMENSIONS`] (the names go into SQL, so nothing else may).
@@ -556,6 +565,8 @@ mod tests {
     fn weeks_start_on_the_day_asked() {
         assert_eq!(WEEKDAYS.map(|d| Granularity::parse("week", Some(d)).unwrap()), [1, 2, 3, 4, 5, 6, 7].map(|starts_on| Granularity::Week { starts_on }));
         assert_eq!(Granularity::parse("week", Some("Sunday")).unwrap(), Granularity::Week { starts_on: 7 });
+        assert_eq!(WEEKDAYS.map(|d| Granularity::parse("week", Some(d)).unwrap().week_start()), WEEKDAYS.map(Some));
+        assert_eq!((Granularity::parse("week", None).unwrap().week_start(), Granularity::Day.week_start()), (Some("monday"), None));
         let unknown = Granularity::parse("week", Some("sun")).unwrap_err();
         assert_eq!((unknown.param.as_deref(), unknown.message.as_str()), (Some("week_start"), "'week_start' must be one of monday, tuesday, wednesday, thursday, friday, saturday, sunday; got 'sun'."));
         for other in ["day", "month", "hour", ""] {

@@ -132,10 +132,7 @@ pub async fn report(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
     let week_start = param("week_start");
     // Validate here too, so a bad parameter is a clear 400 before the ledger is asked.
     crate::rollup::parse_group_by(&group_by)?;
-    let weeks_from = match crate::rollup::Granularity::parse(&granularity, week_start.as_deref())? {
-        crate::rollup::Granularity::Week { starts_on } => Some(crate::rollup::WEEKDAYS[usize::from(starts_on) - 1]),
-        _ => None,
-    };
+    let weeks_from = crate::rollup::Granularity::parse(&granularity, week_start.as_deref())?.week_start();
     let filters = report_filters(&principal, &url)?;
     let stub = spend::required_ledger(env, &principal.tenant.id)?;
     let raw = spend::usage(&stub, from, to, &group_by, &granularity, week_start.as_deref(), &filters, zone.as_ref().map(|z| z.name.as_str())).await?;
