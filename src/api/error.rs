@@ -83,6 +83,16 @@ impl ApiError {
         Self::new(400, ErrorType::InvalidRequestError, "invalid_value", message).with_param(param)
     }
 
+    /// A parameter the API has never defined (OpenAI's wording and code).
+    pub fn unknown_parameter(param: &str) -> Self {
+        Self::new(400, ErrorType::InvalidRequestError, "unknown_parameter", format!("Unknown parameter: '{param}'.")).with_param(param)
+    }
+
+    /// A parameter the API defines that the router cannot honour; `message` says why.
+    pub fn unsupported_parameter(param: &str, message: &str) -> Self {
+        Self::new(400, ErrorType::InvalidRequestError, "unsupported_parameter", message).with_param(param)
+    }
+
     pub fn missing_field(param: &str) -> Self {
         Self::new(
             400,

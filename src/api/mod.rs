@@ -5,6 +5,7 @@ pub mod embeddings;
 pub mod end_user;
 pub mod error;
 pub mod no_answer;
+pub mod responses;
 
 pub use error::{ApiError, ErrorType};
 
@@ -35,7 +36,7 @@ pub fn openai_path(path: &str) -> String {
         format!("/v1/{rest}")
     } else if path == "/openai/models" || path.starts_with("/openai/models/") {
         format!("/v1{}", &path["/openai".len()..])
-    } else if matches!(path, "/chat/completions" | "/embeddings" | "/models") || path.starts_with("/models/") {
+    } else if matches!(path, "/chat/completions" | "/embeddings" | "/responses" | "/models") || path.starts_with("/models/") {
         format!("/v1{path}")
     } else {
         path.to_string()

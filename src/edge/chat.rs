@@ -34,18 +34,42 @@ use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, now_unix, read_body, RequestContext};
 use super::{events, health, spend, upstream};
 
-/// `deployment` is the model an Azure-style path names (`/openai/deployments/{deployment}/...`).
-pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment: Option<&str>) -> Result<Response, ApiError> {
+/// The door a chat request came in by.
+#[derive(Debug, Clone, Copy)]
+pub enum Front<'a> {
+    /// `/v1/chat/completions`.
+    Chat,
+    /// An Azure-style path (`/openai/deployments/{deployment}/chat/completions`): the
+    /// deployment is the model.
+    AzureDeployment(&'a str),
+    /// `/v1/responses`: translated to a chat request, and its answer back (`api::responses`).
+    Responses,
+}
+
+pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Front<'_>) -> Result<Response, ApiError> {
     // A refusal sent while the client is still sending its body reads as a reset.
     let principal = http::drained_on_refusal(&mut req, authenticate(&rc.headers, env).await).await?;
     rc.set_tenant(&principal);
     events::attribute_before_body(rc, &principal);
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
-    let chat = match deployment {
-        Some(model) => ChatRequest::from_value(crate::api::with_model(&body, model, crate::api::MAX_CHAT_VALUES)?)?,
-        None => ChatRequest::parse(&body)?,
+    let (chat, echo) = match front {
+        Front::Chat => (ChatRequest::parse(&body)?, None),
+        Front::AzureDeployment(model) => (ChatRequest::from_value(crate::api::with_model(&body, model, crate::api::MAX_CHAT_VALUES)?)?, None),
+        Front::Responses => {
+            let asked = crate::api::responses::parse(&body)?;
+            (asked.chat, Some(asked.echo))
+        }
     };
+    let answer = route(req, env, rc, principal, cfg, chat).await?;
+    match echo {
+        None => Ok(answer),
+        Some(echo) => super::responses::translate(answer, echo, rc).await,
+    }
+}
+
+/// A parsed chat request, routed and served (or refused, or answered by a rule or the cache).
+async fn route(req: Request, env: &Env, rc: &RequestContext, principal: Principal, cfg: Rc<RouterConfig>, chat: ChatRequest) -> Result<Response, ApiError> {
     rc.set_model(&chat.model);
     let attribution = events::attribution(&rc.headers, &principal, chat.extra.get("metadata"), chat.end_user())?;
     rc.set_attribution(attribution.clone());

@@ -23,6 +23,7 @@ mod http;
 mod kv_list;
 mod models;
 mod recommendations;
+mod responses;
 mod semantic;
 mod semantic_store;
 mod sweep_alarm;
@@ -159,8 +160,16 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         (p, _) if p == "/dashboard" || p.starts_with("/dashboard/") => dashboard::handle(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => {
             rc.model_call.set(true);
-            chat::handle(req, env, rc, None).await
+            chat::handle(req, env, rc, chat::Front::Chat).await
         }
+        ("/v1/responses", Method::Post) => {
+            rc.model_call.set(true);
+            chat::handle(req, env, rc, chat::Front::Responses).await
+        }
+        (p, _) if p.starts_with("/v1/responses/") => Err(ApiError::not_found(format!(
+            "No response '{}': this router stores no responses (each is answered while its request is open), so none can be retrieved, cancelled or deleted.",
+            &p["/v1/responses/".len()..]
+        ))),
         ("/v1/embeddings", Method::Post) => {
             rc.model_call.set(true);
             embeddings::handle(req, env, rc, None).await
@@ -180,7 +189,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     match path {
         "/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations" => Some("GET"),
         p if p.starts_with("/v1/models/") => Some("GET"),
-        "/v1/chat/completions" | "/v1/embeddings" => Some("POST"),
+        "/v1/chat/completions" | "/v1/embeddings" | "/v1/responses" => Some("POST"),
         p if crate::api::azure_deployment_path(p).is_some() => Some("POST"),
         _ => None,
     }
@@ -192,7 +201,7 @@ async fn azure_deployment(req: Request, env: &Env, rc: &RequestContext, path: &s
     let Some((deployment, endpoint)) = crate::api::azure_deployment_path(path) else { return Err(ApiError::not_found_path(path)) };
     let model = crate::dashboard::percent_decode(deployment, false);
     match endpoint {
-        crate::api::AzureEndpoint::ChatCompletions => chat::handle(req, env, rc, Some(&model)).await,
+        crate::api::AzureEndpoint::ChatCompletions => chat::handle(req, env, rc, chat::Front::AzureDeployment(&model)).await,
         crate::api::AzureEndpoint::Embeddings => embeddings::handle(req, env, rc, Some(&model)).await,
     }
 }
