@@ -58,16 +58,16 @@ const STATEFUL_PARAMETERS: &[(&str, &str)] = &[
 
 /// Chat parameters a Responses request carries under the same name and meaning.
 const SAME_NAMED: &[&str] = &[
-    "temperature",
-    "top_p",
-    "parallel_tool_calls",
+    "stream",
     "metadata",
     "user",
     "safety_identifier",
+    "temperature",
+    "top_p",
+    "service_tier",
+    "parallel_tool_calls",
     "prompt_cache_key",
     "prompt_cache_retention",
-    "service_tier",
-    "stream",
 ];
 
 /// The request echoed in every `response` object (as OpenAI's are): its settings, with the
@@ -193,8 +193,12 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
     }
     if let Some(reasoning) = asked.get("reasoning").filter(|v| !v.is_null()) {
         let Some(reasoning) = reasoning.as_object() else { return Err(ApiError::invalid_value("reasoning", "'reasoning' must be an object.")) };
-        if let Some(effort) = reasoning.get("effort").filter(|v| !v.is_null()) {
-            chat.insert("reasoning_effort".into(), effort.clone());
+        match reasoning.get("effort") {
+            None | Some(Value::Null) => {}
+            Some(effort @ Value::String(_)) => {
+                chat.insert("reasoning_effort".into(), effort.clone());
+            }
+            Some(_) => return Err(ApiError::invalid_value("reasoning.effort", "'reasoning.effort' must be a string.")),
         }
     }
     let mut text_echo = json!({"format": {"type": "text"}});
@@ -225,7 +229,7 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
         Some(_) => return Err(ApiError::invalid_value("truncation", "'truncation' must be 'auto' or 'disabled'.")),
     }
 
-    let chat = ChatRequest::from_value(Value::Object(chat))?;
+    let chat = ChatRequest::from_value(Value::Object(chat)).map_err(in_responses_terms)?;
     let mut fields = Map::new();
     for name in ECHOED {
         fields.insert((*name).into(), asked.get(*name).cloned().unwrap_or(Value::Null));
@@ -242,6 +246,29 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
     // Nothing is kept, whatever was asked.
     fields.insert("store".into(), Value::Bool(false));
     Ok(ResponsesRequest { chat, echo: ResponseEcho { model, fields } })
+}
+
+/// A chat request's refusal in the names the client used: `max_completion_tokens` is its
+/// `max_output_tokens`, a message is somewhere in its `input` (instructions and joined calls
+/// make the indexes differ, so none is given).
+fn in_responses_terms(mut err: ApiError) -> ApiError {
+    let Some(param) = err.param.clone() else { return err };
+    let renamed = if let Some(rest) = param.strip_prefix("max_completion_tokens") {
+        format!("max_output_tokens{rest}")
+    } else if let Some(rest) = param.strip_prefix("reasoning_effort") {
+        format!("reasoning.effort{rest}")
+    } else if let Some(rest) = param.strip_prefix("response_format") {
+        format!("text.format{}", rest.strip_prefix(".json_schema").unwrap_or(rest))
+    } else if param.starts_with("messages") {
+        "input".to_string()
+    } else if param.starts_with("tools[") {
+        param.replacen(".function.", ".", 1).replacen(".custom.", ".", 1)
+    } else {
+        return err;
+    };
+    err.message = err.message.replace(&format!("'{param}'"), &format!("'{renamed}'"));
+    err.param = Some(renamed);
+    err
 }
 
 /// Whether `include` names `what` (its other values concern hosted tools or encrypted reasoning,
@@ -1092,6 +1119,18 @@ mod tests {
         for (body, param, code) in cases {
             let err = parse_json(body.clone()).unwrap_err();
             assert_eq!((err.status, err.param.as_deref(), err.code), (400, Some(param), code), "{body}: {}", err.message);
+        }
+        // The chat request's own checks, named as the client named the field.
+        for (body, param) in [
+            (json!({"model": "m", "input": "x", "max_output_tokens": -1}), "max_output_tokens"),
+            (json!({"model": "m", "input": "x", "reasoning": {"effort": 3}}), "reasoning.effort"),
+            (json!({"model": "m", "input": "x", "text": {"format": {"type": "json_schema", "name": "a", "strict": "yes"}}}), "text.format"),
+            (json!({"model": "m", "input": "x", "tools": [{"type": "function", "name": "f", "strict": "yes"}]}), "tools[0].strict"),
+            (json!({"model": "m", "input": vec![json!({"role": "user", "content": "x"}); super::super::chat::MAX_MESSAGES + 1]}), "input"),
+        ] {
+            let err = parse_json(body.clone()).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some(param), "{body}: {}", err.message);
+            assert!(!err.message.contains("max_completion_tokens") && !err.message.contains("'messages"), "{}", err.message);
         }
         // Null is as absent, and `background: false` is what every request is.
         assert!(parse_json(json!({"model": "m", "input": "x", "previous_response_id": null, "background": false})).is_ok());

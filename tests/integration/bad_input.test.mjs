@@ -670,7 +670,7 @@ test('wrong content types are refused with 415', async () => {
 
 test('unknown endpoints are 404 and wrong methods 405, in the error shape', async () => {
   const UNKNOWN = ['/', '/v1', '/v1/', '/v1/completions', '/v1/chat', '/v1/chat/completions/extra', '/v1/chat/completions/', '/v2/chat/completions',
-    '/V1/CHAT/COMPLETIONS', '/v1/audio/speech', '/v1/images/generations', '/v1/files', '/v1/responses', '/v1/embeddings/x',
+    '/V1/CHAT/COMPLETIONS', '/v1/audio/speech', '/v1/images/generations', '/v1/files', '/v1/batches', '/v1/embeddings/x',
     '/.env', '/admin', '/%00', '/v1/chat%2Fcompletions', `/${'a'.repeat(4000)}`, '/healthz/x', '/v1//chat/completions', '/favicon.ico', '/v1/chat/completions;x'];
   const cases = [];
   for (const path of UNKNOWN) {
@@ -693,7 +693,7 @@ test('unknown endpoints are 404 and wrong methods 405, in the error shape', asyn
   cases.push({ name: 'PROPFIND an unknown path', send: () => viaFetch('/v1/nothing', { method: 'PROPFIND' }), expect: { status: 404, code: 'unknown_url' } });
   cases.push({ name: 'GET an unknown model', send: () => viaFetch('/v1/models/no-such-model', { method: 'GET' }), expect: { status: 404, code: 'model_not_found' } });
   cases.push({ name: 'unknown path without a key', send: () => viaFetch('/v1/nothing', { method: 'GET', key: null }), expect: { status: 404 } });
-  const KNOWN = { '/v1/chat/completions': 'POST', '/v1/embeddings': 'POST', '/v1/models': 'GET', '/healthz': 'GET', '/v1/deployments': 'GET',
+  const KNOWN = { '/v1/chat/completions': 'POST', '/v1/embeddings': 'POST', '/v1/responses': 'POST', '/v1/models': 'GET', '/healthz': 'GET', '/v1/deployments': 'GET',
     // The same endpoints as a bare-host base URL and the Azure SDKs name them.
     '/chat/completions': 'POST', '/openai/deployments/gpt-4o-mini/chat/completions': 'POST' };
   for (const [path, allowed] of Object.entries(KNOWN)) {
@@ -786,6 +786,59 @@ test('malformed embeddings requests are refused with 4xx', async () => {
   await runCases(cases);
 });
 
+test('malformed Responses API requests are refused with 4xx naming the field', async () => {
+  const R = (extra) => ({ model: 'gpt-4o-mini', input: 'hi', ...extra });
+  const without = (field) => Object.fromEntries(Object.entries(R({})).filter(([k]) => k !== field));
+  const table = [
+    ['missing model', without('model'), 400, 'model'],
+    ['missing input', without('input'), 400, 'input'],
+    ['model number', R({ model: 1 }), 400, 'model'],
+    ['model empty', R({ model: '' }), 400, 'model'],
+    ['model unknown', R({ model: 'no-such-model' }), 404, 'model'],
+    ['input number', R({ input: 1 }), 400, 'input'],
+    ['input object', R({ input: { role: 'user' } }), 400, 'input'],
+    ['input empty array', R({ input: [] }), 400, 'input'],
+    ['input item string', R({ input: ['hi'] }), 400, 'input[0]'],
+    ['input item role tool', R({ input: [{ role: 'tool', content: 'x' }] }), 400, 'input[0].role'],
+    ['input item without content', R({ input: [{ role: 'user' }] }), 400, 'input[0].content'],
+    ['input item content number', R({ input: [{ role: 'user', content: 1 }] }), 400, 'input[0].content'],
+    ['input part without type', R({ input: [{ role: 'user', content: [{ text: 'x' }] }] }), 400, 'input[0].content[0].type'],
+    ['input part unknown type', R({ input: [{ role: 'user', content: [{ type: 'input_video', url: 'x' }] }] }), 400, 'input[0].content[0].type'],
+    ['input image by file id', R({ input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file_1' }] }] }), 400, 'input[0].content[0].file_id'],
+    ['input item type number', R({ input: [{ type: 1 }] }), 400, 'input[0].type'],
+    ['input item by reference', R({ input: [{ type: 'item_reference', id: 'msg_1' }] }), 400, 'input[0].type'],
+    ['input hosted tool call', R({ input: [{ type: 'file_search_call', id: 'fs_1' }] }), 400, 'input[0].type'],
+    ['function_call without call_id', R({ input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }), 400, 'input[0].call_id'],
+    ['function_call_output without output', R({ input: [{ type: 'function_call_output', call_id: 'c' }] }), 400, 'input[0].output'],
+    ['instructions number', R({ instructions: 1 }), 400, 'instructions'],
+    ['previous_response_id', R({ previous_response_id: 'resp_1' }), 400, 'previous_response_id'],
+    ['conversation', R({ conversation: 'conv_1' }), 400, 'conversation'],
+    ['background', R({ background: true }), 400, 'background'],
+    ['unknown parameter', R({ messages: [] }), 400, 'messages'],
+    ['hosted tool', R({ tools: [{ type: 'code_interpreter' }] }), 400, 'tools[0].type'],
+    ['tool without name', R({ tools: [{ type: 'function' }] }), 400, 'tools[0].name'],
+    ['tools object', R({ tools: {} }), 400, 'tools'],
+    ['tool_choice hosted', R({ tool_choice: { type: 'web_search_preview' } }), 400, 'tool_choice'],
+    ['tool_choice number', R({ tool_choice: 1 }), 400, 'tool_choice'],
+    ['text string', R({ text: 'json' }), 400, 'text'],
+    ['text.format unknown', R({ text: { format: { type: 'xml' } } }), 400, 'text.format.type'],
+    ['json_schema without name', R({ text: { format: { type: 'json_schema', schema: {} } } }), 400, 'text.format.name'],
+    ['reasoning string', R({ reasoning: 'high' }), 400, 'reasoning'],
+    ['truncation unknown', R({ truncation: 'sometimes' }), 400, 'truncation'],
+    ['include string', R({ include: 'x' }), 400, 'include'],
+    ['stream_options without stream', R({ stream_options: {} }), 400, 'stream_options'],
+    ['temperature out of range', R({ temperature: 5 }), 400, 'temperature'],
+    ['max_output_tokens negative', R({ max_output_tokens: -1 }), 400, 'max_output_tokens'],
+  ];
+  const responses = (body) => viaFetch('/v1/responses', { body: asBody(body) });
+  const cases = table.map(([name, body, status, param]) => ({ name, send: () => responses(body), expect: param === undefined ? { status } : { status, param } }));
+  for (const [name, body] of [['truncated', '{"model":"gpt-4o-mini","input":"hi"'], ['array body', '["hi"]'], ['empty body', '']]) {
+    cases.push({ name: `JSON: ${name}`, send: () => responses(body), expect: { status: 400 } });
+  }
+  cases.push({ name: 'GET a stored response', send: () => viaFetch('/v1/responses/resp_1', { method: 'GET' }), expect: { status: 404 } });
+  await runCases(cases);
+});
+
 test('malformed admin requests are refused with 4xx', async () => {
   const tenantPath = '/admin/tenants/malformed-test';
   const BODIES = [
@@ -836,6 +889,6 @@ test('malformed admin requests are refused with 4xx', async () => {
 
 // Last in the file (node:test runs a file's tests in order): the corpus is the size the README
 // states, so a table that stops generating cases does not go unnoticed.
-test('the corpus: 792 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 4 HEAD with a 405', () => {
-  assert.deepEqual(sent, { openaiShape: 792, protocol: 16, headRefused: 4, served: 5 });
+test('the corpus: 840 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 5 HEAD with a 405', () => {
+  assert.deepEqual(sent, { openaiShape: 840, protocol: 16, headRefused: 5, served: 5 });
 });

@@ -118,6 +118,84 @@ for (const model of CHAT_MODELS) {
   });
 }
 
+// The Responses API (`/v1/responses`), translated to chat by the router and back; the SDK's
+// stream helper checks every event against the response it accumulates.
+const WEATHER_FUNCTION = { type: 'function', name: 'get_weather', description: WEATHER_TOOL.function.description, parameters: WEATHER_TOOL.function.parameters };
+for (const model of CHAT_MODELS) {
+  test(`Node SDK: responses.create() with ${model}, whole and streamed`, async () => {
+    const { data, response } = await client.responses.create({ model, instructions: 'Be friendly.', input: 'Say hello', max_output_tokens: 200 }).withResponse();
+    assert.equal(data.object, 'response');
+    assert.equal(data.status, 'completed');
+    assert.match(data.id, /^resp_[0-9a-f]+$/);
+    assert.equal(data.id.slice('resp_'.length), response.headers.get('x-costrouter-request-id').slice('req_'.length));
+    assert.match(data.output_text, /Hello from fake/);
+    assert.equal(data.output[0].type, 'message');
+    assert.ok(data.usage.input_tokens > 0 && data.usage.output_tokens > 0 && data.usage.total_tokens === data.usage.input_tokens + data.usage.output_tokens, JSON.stringify(data.usage));
+    assert.equal(data.instructions, 'Be friendly.');
+    assert.equal(data.max_output_tokens, 200);
+    assert.equal(data.store, false);
+    assert.ok(Number(response.headers.get('x-costrouter-cost-usd')) > 0);
+
+    const stream = client.responses.stream({ model, input: [{ role: 'user', content: [{ type: 'input_text', text: 'Say hello' }] }] });
+    const seen = [];
+    let deltas = '';
+    stream.on('event', (e) => seen.push(e.type));
+    stream.on('response.output_text.delta', (e) => { deltas += e.delta; });
+    const final = await stream.finalResponse();
+    assert.equal(final.status, 'completed');
+    assert.match(final.output_text, /Hello from fake/);
+    assert.equal(deltas, final.output_text);
+    assert.ok(final.usage?.output_tokens > 0, JSON.stringify(final.usage));
+    assert.deepEqual(seen.slice(0, 2), ['response.created', 'response.in_progress']);
+    assert.equal(seen.at(-1), 'response.completed');
+  });
+
+  test(`Node SDK: responses with function tools and ${model}, the call's output sent back as items`, async () => {
+    const first = await client.responses.create({ model, input: 'What is the weather in Paris?', tools: [WEATHER_FUNCTION] });
+    const call = first.output.find((item) => item.type === 'function_call');
+    assert.ok(call, JSON.stringify(first.output));
+    assert.equal(call.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.arguments), { city: 'Paris' });
+    assert.ok(call.call_id);
+    const followUp = await client.responses.create({
+      model,
+      tools: [WEATHER_FUNCTION],
+      input: [{ role: 'user', content: 'What is the weather in Paris?' }, ...first.output, { type: 'function_call_output', call_id: call.call_id, output: '{"temperature_c":21}' }],
+    });
+    assert.equal(followUp.status, 'completed');
+    assert.ok(followUp.output_text, JSON.stringify(followUp.output));
+
+    const streamed = await client.responses.stream({ model, input: 'What is the weather in Paris?', tools: [WEATHER_FUNCTION] }).finalResponse();
+    const streamedCall = streamed.output.find((item) => item.type === 'function_call');
+    assert.equal(streamedCall?.name, 'get_weather', JSON.stringify(streamed.output));
+    assert.deepEqual(JSON.parse(streamedCall.arguments), { city: 'Paris' });
+  });
+}
+
+test('Node SDK: what the Responses API keeps on OpenAI\'s side is refused by name', async () => {
+  await assert.rejects(client.responses.create({ model: 'gpt-4o-mini', input: 'hi', previous_response_id: 'resp_123' }), (err) => {
+    assert.ok(err instanceof OpenAI.BadRequestError, err.constructor.name);
+    assert.equal(err.param, 'previous_response_id');
+    assert.equal(err.code, 'unsupported_parameter');
+    return true;
+  });
+  await assert.rejects(client.responses.create({ model: 'gpt-4o-mini', input: 'hi', tools: [{ type: 'web_search' }] }), (err) => {
+    assert.equal(err.status, 400);
+    assert.equal(err.param, 'tools[0].type');
+    return true;
+  });
+  await assert.rejects(client.responses.retrieve('resp_123'), (err) => {
+    assert.ok(err instanceof OpenAI.NotFoundError, err.constructor.name);
+    assert.match(err.message, /stores no responses/);
+    return true;
+  });
+  await assert.rejects(client.responses.create({ model: 'no-such-model', input: 'hi' }), (err) => {
+    assert.equal(err.status, 404);
+    assert.equal(err.code, 'model_not_found');
+    return true;
+  });
+});
+
 test('Node SDK: JSON mode', async () => {
   const resp = await client.chat.completions.create({
     model: 'gpt-4o-mini',

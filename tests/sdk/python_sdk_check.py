@@ -2,8 +2,8 @@
 """The official OpenAI Python SDK against costrouter, unmodified but for its base URL.
 
 Reads ROUTER_URL (the router's origin, e.g. http://127.0.0.1:8787) and ROUTER_KEY (a costrouter
-key) from the environment, runs plain chat, streaming, tool calls, JSON mode, models.list() and
-embeddings.create() through the SDK, and asserts on what the SDK hands back. Every check runs;
+key) from the environment, runs plain chat, streaming, tool calls, the Responses API, JSON mode,
+models.list() and embeddings.create() through the SDK, and asserts on what the SDK hands back. Every check runs;
 the script prints one line per check and exits 1 if any failed, naming what was wrong.
 
 The router is expected to front the fake providers of tests/fake-upstream (as the integration
@@ -137,6 +137,31 @@ def check_json_mode(client, model):
     expect(isinstance(parsed, dict), f"JSON mode answered with {type(parsed).__name__}, not an object")
 
 
+def check_responses(client, model):
+    """The Responses API: a whole answer, a streamed one through the SDK's stream helper, and a
+    function call whose output is sent back as items."""
+    resp = client.responses.create(model=model, instructions="Be friendly.", input="Say hello")
+    expect(resp.status == "completed", f"status {resp.status!r}")
+    expect("Hello from fake" in resp.output_text, f"output_text {resp.output_text!r}")
+    expect(resp.usage is not None and resp.usage.output_tokens > 0, f"usage {resp.usage!r}")
+    with client.responses.stream(model=model, input="Say hello") as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    expect(final.status == "completed" and deltas == final.output_text and "Hello from fake" in deltas, f"streamed {deltas!r} / {final.output_text!r}")
+    tool = {"type": "function", **WEATHER_TOOL["function"]}
+    first = client.responses.create(model=model, input="What is the weather in Paris?", tools=[tool])
+    calls = [item for item in first.output if item.type == "function_call"]
+    expect(len(calls) == 1 and calls[0].name == "get_weather", f"output {first.output!r}")
+    expect(json.loads(calls[0].arguments) == {"city": "Paris"}, f"arguments {calls[0].arguments!r}")
+    follow_up = client.responses.create(
+        model=model,
+        tools=[tool],
+        input=[{"role": "user", "content": "What is the weather in Paris?"}, *[item.model_dump() for item in first.output],
+               {"type": "function_call_output", "call_id": calls[0].call_id, "output": '{"temperature_c":21}'}],
+    )
+    expect(follow_up.status == "completed" and follow_up.output_text, f"follow-up {follow_up.output!r}")
+
+
 def check_models(client):
     ids = [m.id for m in client.models.list()]
     for model in CHAT_MODELS + ["text-embedding-3-small"]:
@@ -191,6 +216,7 @@ def main():
             (f"stream {model}", lambda m=model: check_stream(client, m)),
             (f"tools {model}", lambda m=model: check_tools(client, m)),
             (f"streamed tools {model}", lambda m=model: check_streamed_tools(client, m)),
+            (f"responses {model}", lambda m=model: check_responses(client, m)),
         ]
     checks += [
         ("JSON mode gpt-4o-mini", lambda: check_json_mode(client, "gpt-4o-mini")),
