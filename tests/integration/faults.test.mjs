@@ -417,6 +417,66 @@ for (const t of TRUNCATED_STREAMS) for (const f of STREAM_FAULTS) {
   });
 }
 
+// ---- the same faults through the Responses API ---------------------------------------------------
+
+async function responses(body) {
+  const resp = await fetch(`${r.url}/v1/responses`, { method: 'POST', headers: { authorization: `Bearer ${KEYS.acme}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  sent.push(resp.headers.get('x-costrouter-request-id'));
+  return resp;
+}
+
+for (const f of STREAM_FAULTS) {
+  test(`${f.what} after 200, through /v1/responses: an error event and response.failed keeping what came, one cost event`, async () => {
+    r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { fault: f.fault } });
+    const resp = await responses({ model: 'gpt-4o', input: 'Say hello', stream: true });
+    assert.equal(resp.status, 200);
+    const { data, comments, text } = await readSse(resp);
+    const types = data.map((d) => d.type);
+    assert.deepEqual(types.slice(0, 2), ['response.created', 'response.in_progress']);
+    assert.deepEqual(types.slice(-2), ['error', 'response.failed'], text);
+    assert.ok(!types.includes('response.completed'));
+    assert.ok(data.every((d, i) => d.sequence_number === i), 'sequence numbers count from 0');
+    assert.match(data.at(-2).message, f.error);
+    const failed = data.at(-1).response;
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.error.code, 'server_error');
+    assert.ok(types.includes('response.output_text.delta'), 'the first text reached the client before the cut');
+    assert.match(failed.output[0]?.content?.[0]?.text ?? '', /\S/, 'what came is in the failed response');
+    assert.equal(comments.filter((c) => c.startsWith('costrouter ')).length, 1, 'the cost trailer passes');
+    const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.status, 502);
+    assert.equal(ev.error_code, 'upstream_stream_error');
+    await healthy('gpt-4o');
+  });
+}
+
+for (const stream of [false, true]) {
+  test(`HTTP 500 through /v1/responses, ${stream ? 'streaming' : 'non-streaming'}: served by azure with a fallback, a clean 502 without`, async () => {
+    r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { status: 500 } });
+    const served = await responses({ model: 'gpt-4o-mini', input: 'Say hello', stream });
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get('x-costrouter-provider'), 'azure');
+    let answer;
+    if (stream) {
+      const { data } = await readSse(served);
+      assert.equal(data.at(-1).type, 'response.completed');
+      answer = data.at(-1).response;
+    } else {
+      answer = await served.json();
+    }
+    assert.equal(answer.status, 'completed');
+    assert.match(answer.output[0].content[0].text, /Hello from fake azure mini-deploy/);
+    assert.ok(answer.usage.output_tokens > 0);
+    const ev = await eventFor(served.headers.get('x-costrouter-request-id'));
+    assert.equal(ev.provider, 'azure');
+    assert.equal(ev.status, 200);
+    await healthy('gpt-4o-mini');
+    r.upstream.script({ provider: 'openai', model: 'gpt-4o', response: { status: 500 } });
+    await assertCleanError(await responses({ model: 'gpt-4o', input: 'Say hello', stream }), { status: 502, type: 'api_error', code: 'upstream_error' });
+    await healthy('gpt-4o');
+  });
+}
+
 // ---- a provider key the upstream refuses ----------------------------------------------------------
 
 /** Everything the client received, headers included. */
