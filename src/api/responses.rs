@@ -223,6 +223,11 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
     if let Some(choice) = asked.get("tool_choice").filter(|v| !v.is_null()) {
         chat.insert("tool_choice".into(), chat_tool_choice(choice)?);
     }
+    if !chat.contains_key("tools") {
+        // The Responses API takes it without tools (the Agents SDK sends it so); chat refuses it
+        // ("only allowed when 'tools' are specified").
+        chat.remove("parallel_tool_calls");
+    }
     match asked.get("truncation") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t == "disabled" || t == "auto" => {}
@@ -300,6 +305,9 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, ApiError> {
         return Err(ApiError::invalid_value("input", "'input' must contain at least one item."));
     }
     let mut messages: Vec<Value> = Vec::with_capacity(items.len());
+    // Images and files from tool outputs: a chat tool message holds text only (OpenAI refuses
+    // other parts there), so they follow the run of tool messages as one user message.
+    let mut from_tools: Vec<Value> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let at = format!("input[{i}]");
         let Some(obj) = item.as_object() else { return Err(ApiError::invalid_value(&at, format!("'{at}' must be an object."))) };
@@ -308,6 +316,9 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, ApiError> {
             Some(Value::String(t)) => t.as_str(),
             Some(_) => return Err(ApiError::invalid_value(&format!("{at}.type"), format!("'{at}.type' must be a string."))),
         };
+        if !matches!(kind, "function_call_output" | "custom_tool_call_output") && !from_tools.is_empty() {
+            messages.push(json!({"role": "user", "content": std::mem::take(&mut from_tools)}));
+        }
         match kind {
             "message" => messages.push(message(&at, obj)?),
             "function_call" | "custom_tool_call" => {
@@ -324,7 +335,18 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, ApiError> {
                 let call_id = required_string(&at, obj, "call_id")?;
                 let content = match obj.get("output") {
                     Some(Value::String(text)) => Value::String(text.clone()),
-                    Some(Value::Array(parts)) => Value::Array(parts.iter().enumerate().map(|(j, p)| content_part(&format!("{at}.output[{j}]"), p)).collect::<Result<_, _>>()?),
+                    Some(Value::Array(parts)) => {
+                        let parts = parts.iter().enumerate().map(|(j, p)| content_part(&format!("{at}.output[{j}]"), p)).collect::<Result<Vec<_>, _>>()?;
+                        let (text, other): (Vec<Value>, Vec<Value>) = parts.into_iter().partition(|p| p["type"] == "text");
+                        let attached = !other.is_empty();
+                        from_tools.extend(other);
+                        match (text.is_empty(), attached) {
+                            (false, _) => Value::Array(text),
+                            // Providers refuse an empty tool result.
+                            (true, true) => Value::String("The output is attached in the next message.".into()),
+                            (true, false) => Value::String(String::new()),
+                        }
+                    }
                     None | Some(Value::Null) => return Err(ApiError::missing_field(&format!("{at}.output"))),
                     Some(_) => return Err(ApiError::invalid_value(&format!("{at}.output"), format!("'{at}.output' must be a string or an array of content parts."))),
                 };
@@ -341,6 +363,9 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, ApiError> {
                 ))
             }
         }
+    }
+    if !from_tools.is_empty() {
+        messages.push(json!({"role": "user", "content": from_tools}));
     }
     Ok(messages)
 }
@@ -442,7 +467,14 @@ fn chat_tool(i: usize, tool: &Value) -> Result<Value, ApiError> {
         }
     };
     required_string(&at, obj, "name")?;
-    let inner: Map<String, Value> = obj.iter().filter(|(k, v)| k.as_str() != "type" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut inner: Map<String, Value> = obj.iter().filter(|(k, v)| k.as_str() != "type" && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if let Some(format) = inner.get_mut("format").filter(|f| f["type"] == "grammar") {
+        // A grammar's `syntax` and `definition` sit beside its type in the Responses API and
+        // inside `grammar` in chat's (Codex's apply_patch tool is one).
+        let format = format.as_object_mut().expect("a grammar format is an object");
+        let grammar: Map<String, Value> = ["syntax", "definition"].into_iter().filter_map(|k| format.remove(k).map(|v| (k.to_string(), v))).collect();
+        format.insert("grammar".into(), Value::Object(grammar));
+    }
     Ok(json!({"type": kind, inner_name: inner}))
 }
 
@@ -551,12 +583,13 @@ pub fn from_completion(completion: &Value, echo: &ResponseEcho, ids: &ResponseId
     let message = &choice["message"];
     let ending = Ending::of(choice["finish_reason"].as_str());
     let mut output = Vec::new();
-    if let Some(thought) = reasoning_text(message).filter(|t| !t.is_empty()) {
-        output.push(reasoning_item(ids, thought, ending.status()));
+    let (thought, text) = thought_and_text(message);
+    if !thought.is_empty() {
+        output.push(reasoning_item(ids, &thought, ending.status()));
     }
     let mut parts = Vec::new();
-    if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
-        parts.push(output_text(text, output_logprobs(&choice["logprobs"]["content"])));
+    if !text.is_empty() {
+        parts.push(output_text(&text, output_logprobs(&choice["logprobs"]["content"])));
     }
     if let Some(refusal) = message["refusal"].as_str().filter(|t| !t.is_empty()) {
         parts.push(json!({"type": "refusal", "refusal": refusal}));
@@ -576,10 +609,28 @@ pub fn from_completion(completion: &Value, echo: &ResponseEcho, ids: &ResponseId
     response
 }
 
-/// A chat message's reasoning text: DeepSeek's and vLLM's `reasoning_content`, or OpenRouter's
-/// and Groq's `reasoning`.
-fn reasoning_text(message: &Value) -> Option<&str> {
-    message["reasoning_content"].as_str().or_else(|| message["reasoning"].as_str())
+/// A chat message's (or delta's) reasoning and answer text. Reasoning: DeepSeek's and vLLM's
+/// `reasoning_content`, OpenRouter's and Groq's `reasoning`. Content is a string, or parts
+/// (Mistral's reasoning models: `text` parts, and `thinking` parts holding text parts of their
+/// own, which are reasoning too).
+fn thought_and_text(message: &Value) -> (String, String) {
+    let mut thought = message["reasoning_content"].as_str().or_else(|| message["reasoning"].as_str()).unwrap_or_default().to_string();
+    let mut text = String::new();
+    match &message["content"] {
+        Value::String(s) => text.push_str(s),
+        Value::Array(parts) => {
+            for part in parts {
+                if let Some(s) = part["text"].as_str() {
+                    text.push_str(s);
+                }
+                for inner in part["thinking"].as_array().into_iter().flatten() {
+                    thought.push_str(inner["text"].as_str().unwrap_or_default());
+                }
+            }
+        }
+        _ => {}
+    }
+    (thought, text)
 }
 
 fn reasoning_item(ids: &ResponseIds, text: &str, status: &str) -> Value {
@@ -794,11 +845,12 @@ impl ResponsesStream {
         }
         let Some(choice) = chunk["choices"].as_array().and_then(|c| c.iter().find(|c| c["index"].as_u64().unwrap_or(0) == 0)) else { return };
         let delta = &choice["delta"];
-        if let Some(thought) = reasoning_text(delta).filter(|t| !t.is_empty()) {
-            self.reasoning_delta(thought, out);
+        let (thought, text) = thought_and_text(delta);
+        if !thought.is_empty() {
+            self.reasoning_delta(&thought, out);
         }
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            self.text_delta(false, text, output_logprobs(&choice["logprobs"]["content"]), out);
+        if !text.is_empty() {
+            self.text_delta(false, &text, output_logprobs(&choice["logprobs"]["content"]), out);
         }
         if let Some(refusal) = delta["refusal"].as_str().filter(|t| !t.is_empty()) {
             self.text_delta(true, refusal, Vec::new(), out);
@@ -1062,6 +1114,56 @@ mod tests {
             "tool_choice": {"type": "allowed_tools", "mode": "required", "tools": [{"type": "function", "name": "f"}]}}));
         assert_eq!(allowed["tool_choice"], json!({"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}}));
         assert_eq!(chat_json(json!({"model": "m", "input": "x", "tool_choice": "required", "tools": [{"type": "function", "name": "f"}]}))["tool_choice"], "required");
+    }
+
+    #[test]
+    fn a_custom_tools_grammar_nests_as_chat_has_it_and_parallel_calls_need_tools() {
+        let chat = chat_json(json!({"model": "m", "input": "x", "parallel_tool_calls": false,
+            "tools": [{"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}]}));
+        assert_eq!(chat["tools"][0], json!({"type": "custom", "custom": {"name": "apply_patch", "format": {"type": "grammar", "grammar": {"syntax": "lark", "definition": "start: x"}}}}));
+        assert_eq!(chat["parallel_tool_calls"], false);
+        let without_tools = parse_json(json!({"model": "m", "input": "x", "parallel_tool_calls": false})).unwrap();
+        assert!(serde_json::to_value(&without_tools.chat).unwrap().get("parallel_tool_calls").is_none(), "chat refuses it without tools");
+        assert_eq!(from_completion(&json!({"choices": []}), &without_tools.echo, &ResponseIds::for_request("req_1"))["parallel_tool_calls"], false, "echoed as asked");
+    }
+
+    #[test]
+    fn images_from_a_tool_follow_the_tool_messages_as_a_user_message() {
+        let chat = chat_json(json!({"model": "m", "input": [
+            {"role": "user", "content": "Screenshots?"},
+            {"type": "function_call", "call_id": "c1", "name": "shot", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "shot", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_text", "text": "one"}, {"type": "input_image", "image_url": "data:image/png;base64,AA"}]},
+            {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_image", "image_url": "data:image/png;base64,BB"}]},
+            {"role": "user", "content": "Compare them."},
+        ]}));
+        let messages = chat["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 6);
+        assert_eq!(messages[2], json!({"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "one"}]}));
+        assert_eq!(messages[3], json!({"role": "tool", "tool_call_id": "c2", "content": "The output is attached in the next message."}));
+        assert_eq!(messages[4], json!({"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,BB"}},
+        ]}));
+        assert_eq!(messages[5]["content"], "Compare them.");
+        let last = chat_json(json!({"model": "m", "input": [
+            {"type": "function_call", "call_id": "c1", "name": "shot", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_file", "file_data": "data:application/pdf;base64,AA", "filename": "a.pdf"}]},
+        ]}));
+        assert_eq!(last["messages"][2], json!({"role": "user", "content": [{"type": "file", "file": {"file_data": "data:application/pdf;base64,AA", "filename": "a.pdf"}}]}));
+    }
+
+    #[test]
+    fn an_answer_in_content_parts_keeps_its_text_and_thinking() {
+        let asked = parse_json(json!({"model": "m", "input": "x"})).unwrap();
+        let parts = json!([{"type": "thinking", "thinking": [{"type": "text", "text": "Six times seven."}]}, {"type": "text", "text": "42"}]);
+        let completion = json!({"model": "magistral", "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": parts}}]});
+        let r = from_completion(&completion, &asked.echo, &ResponseIds::for_request("req_p"));
+        assert_eq!(r["output"][0]["content"][0]["text"], "Six times seven.");
+        assert_eq!(r["output"][1]["content"][0]["text"], "42");
+        let stream = format!("data: {}\n\ndata: [DONE]\n\n", json!({"model": "magistral", "choices": [{"index": 0, "delta": {"content": parts}, "finish_reason": "stop"}]}));
+        let evs = events(&translate(&stream, false));
+        let done = &evs.last().unwrap()["response"];
+        assert_eq!((done["output"][0]["type"].as_str(), done["output"][1]["content"][0]["text"].as_str()), (Some("reasoning"), Some("42")));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! two APIs share one error shape.
 
 use futures_util::stream::{self, StreamExt};
-use worker::Response;
+use worker::{Response, ResponseBody};
 
 use crate::api::responses::{self, ResponseEcho, ResponseIds, ResponsesStream};
 use crate::api::ApiError;
@@ -19,6 +19,16 @@ pub async fn translate(mut answer: Response, echo: ResponseEcho, rc: &RequestCon
     let headers = answer.headers().clone();
     let _ = headers.delete("content-length");
     let streamed = headers.get("content-type").ok().flatten().is_some_and(|t| t.starts_with("text/event-stream"));
+    let live = matches!(answer.body(), ResponseBody::Stream(_));
+    if streamed && !live {
+        // A whole answer replayed as a stream (a cache hit, a rule's answer, a cascade that
+        // judged the answer before sending it): its events are all here already.
+        let chat_events = answer.bytes().await.map_err(http::to_api_error)?;
+        let mut translator = ResponsesStream::new(echo, ids, now_unix());
+        let mut events = translator.push(&chat_events);
+        events.extend(translator.finish());
+        return Ok(http::whole_response(200, headers, events));
+    }
     if !streamed {
         let body = answer.bytes().await.map_err(http::to_api_error)?;
         let completion = serde_json::from_slice(&body).map_err(|e| ApiError::internal(format!("the router's completion did not parse as JSON: {e}")))?;

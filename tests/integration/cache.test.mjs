@@ -131,6 +131,35 @@ test('a cached answer replays as a stream, and a streamed answer is cached once 
   assert.equal(chats() - before, 1);
 });
 
+test('a Responses API request is answered from the cache, whole and replayed as its event stream', async () => {
+  const RESPONSES = { path: '/v1/responses' };
+  const body = { model: 'gpt-4o-mini', temperature: 0, input: `What is ${++n} plus ${n}?` };
+  const before = chats();
+  const first = await r.chat(body, RESPONSES);
+  assert.equal(first.headers.get('x-costrouter-cache'), 'miss');
+  const original = await first.json();
+  assert.equal(original.status, 'completed');
+  await stored();
+  const streamed = await r.chat({ ...body, stream: true }, RESPONSES);
+  assert.equal(streamed.status, 200);
+  assert.equal(streamed.headers.get('x-costrouter-cache'), 'hit-exact');
+  const replay = await readSse(streamed);
+  const types = replay.data.map((d) => d.type);
+  assert.deepEqual([types[0], types.at(-1)], ['response.created', 'response.completed'], replay.text);
+  assert.equal(replay.data.filter((d) => d.type === 'response.output_text.delta').map((d) => d.delta).join(''), original.output[0].content[0].text);
+  assert.equal(replay.data.at(-1).response.output[0].content[0].text, original.output[0].content[0].text);
+  assert.ok(replay.comments.some((c) => c.includes('"cache":"hit-exact"')), 'the cost trailer passes');
+  const whole = await r.chat(body, RESPONSES);
+  assert.equal(whole.headers.get('x-costrouter-cache'), 'hit-exact');
+  const hit = await whole.json();
+  assert.deepEqual(hit.output[0].content, original.output[0].content);
+  assert.notEqual(hit.id, original.id, 'each answer its own id');
+  assert.notEqual(hit.output[0].id, original.output[0].id);
+  assert.equal(chats() - before, 1, 'one provider call for three requests');
+  const [event] = await eventOf(streamed);
+  assert.equal(event.cache, 'hit-exact');
+});
+
 test('a cut-off stream is not cached', async () => {
   // Cut after some text, so the client has had a 200 and content (a stream cut before its first
   // token is a 502 and could never be cached anyway).

@@ -168,7 +168,8 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
       await new Promise((r) => setTimeout(r, 50));
       return events;
     },
-    async chat(body, { key = KEYS.acme, headers = {}, cf, host, signal } = {}) {
+    /** `path`: another endpoint that takes a chat-like body (`/v1/responses`). */
+    async chat(body, { key = KEYS.acme, headers = {}, cf, host, signal, path = '/v1/chat/completions' } = {}) {
       const init = {
         method: 'POST',
         signal,
@@ -178,10 +179,10 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
       // `request.cf` and the hostname can only be set through Miniflare's dispatchFetch: the
       // production worker reads them from Cloudflare and nothing in a request can override them.
       if (cf || host) {
-        const resp = await mf.dispatchFetch(`http://${host ?? '127.0.0.1'}/v1/chat/completions`, { ...init, cf: cf ?? {} });
+        const resp = await mf.dispatchFetch(`http://${host ?? '127.0.0.1'}${path}`, { ...init, cf: cf ?? {} });
         return resp;
       }
-      return fetch(`${url}/v1/chat/completions`, init);
+      return fetch(`${url}${path}`, init);
     },
     /** Runs the cron trigger (alert evaluation) as if fired at `when`. */
     async scheduled(when = new Date()) {

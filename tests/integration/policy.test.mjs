@@ -125,6 +125,13 @@ test('a respond rule answers without a model, streaming and not', async () => {
   const s = await readSse(streamed);
   assert.equal(s.data.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''), 'We are open 9-5.');
   assert.equal(s.data.at(-1), '[DONE]');
+  // Through the Responses API: the answer replayed as its event stream.
+  const viaResponses = await r.chat({ model: 'gpt-4o', input: 'Hello there', stream: true }, { ...as('faq'), path: '/v1/responses' });
+  assert.equal(viaResponses.status, 200);
+  assert.equal(viaResponses.headers.get('x-costrouter-route'), 'respond');
+  const events = (await readSse(viaResponses)).data;
+  assert.equal(events.at(-1).type, 'response.completed');
+  assert.equal(events.at(-1).response.output[0].content[0].text, 'We are open 9-5.');
   // n choices asked, n given, as a model's answer would have them.
   const three = await (await r.chat(ask({ n: 3 }), as('faq'))).json();
   assert.deepEqual(three.choices.map((c) => [c.index, c.message.content]), [0, 1, 2].map((i) => [i, 'We are open 9-5.']));
