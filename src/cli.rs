@@ -337,8 +337,11 @@ fn split_line(line: &str) -> Result<(ChatRequest, LineContext), String> {
         Some(c) => serde_json::from_value(c).map_err(|e| format!("x_costrouter: {e}"))?,
         None => LineContext::default(),
     };
-    let req = ChatRequest::from_value(value).map_err(|e| e.message)?;
-    Ok((req, ctx))
+    // A Responses API body (`input`, no `messages`) is routed as the chat request it means, as
+    // the worker routes `/v1/responses`.
+    let responses = value.get("input").is_some() && value.get("messages").is_none();
+    let req = if responses { crate::api::responses::from_value(value).map(|r| r.chat) } else { ChatRequest::from_value(value) };
+    Ok((req.map_err(|e| e.message)?, ctx))
 }
 
 fn route_line(n: usize, line: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Value {
@@ -630,6 +633,21 @@ mod tests {
         for line in &lines[6..] {
             assert!(!line["reason"].as_str().unwrap().contains("eu-residency"), "{line}");
         }
+    }
+
+    #[test]
+    fn route_reads_a_responses_api_body_as_the_chat_request_it_means() {
+        let example = format!("{}/policies/example.toml", env!("CARGO_MANIFEST_DIR"));
+        let chat = r#"{"model":"gpt-4o","messages":[{"role":"system","content":"Classify the sentiment."},{"role":"user","content":"I love it"}],"max_completion_tokens":5}"#;
+        let responses = r#"{"model":"gpt-4o","instructions":"Classify the sentiment.","input":"I love it","max_output_tokens":5}"#;
+        let (_, out) = run_seeded(&["route", "--policy", &example], &format!("{chat}\n{responses}\n"));
+        let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(lines[0].get("error").is_none(), "{}", lines[0]);
+        for key in ["task", "prompt_tokens", "action", "route", "candidates", "reason"] {
+            assert_eq!(lines[1][key], lines[0][key], "{key}: {} vs {}", lines[1], lines[0]);
+        }
+        let (_, out) = run_seeded(&["route", "--policy", &example], r#"{"model":"gpt-4o","input":"x","previous_response_id":"resp_1"}"#);
+        assert!(out.contains("previous_response_id"), "{out}");
     }
 
     #[test]
