@@ -179,7 +179,11 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
         chat.insert("max_completion_tokens".into(), cap.clone());
     }
     if let Some(n) = asked.get("top_logprobs").filter(|v| !v.is_null()) {
-        chat.insert("logprobs".into(), Value::Bool(true));
+        // None asked for (0) is no request for log probabilities: a rule's route would pass
+        // over models without them.
+        if n.as_u64() != Some(0) {
+            chat.insert("logprobs".into(), Value::Bool(true));
+        }
         chat.insert("top_logprobs".into(), n.clone());
     }
     if includes(&asked, "message.output_text.logprobs")? {
@@ -224,9 +228,10 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
         chat.insert("tool_choice".into(), chat_tool_choice(choice)?);
     }
     if !chat.contains_key("tools") {
-        // The Responses API takes it without tools (the Agents SDK sends it so); chat refuses it
-        // ("only allowed when 'tools' are specified").
+        // The Responses API takes these without tools (the Agents SDK sends them so); chat
+        // refuses them ("only allowed when 'tools' are specified").
         chat.remove("parallel_tool_calls");
+        chat.remove("tool_choice");
     }
     match asked.get("truncation") {
         None | Some(Value::Null) => {}
@@ -243,7 +248,8 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
     fields.insert("parallel_tool_calls".into(), asked.get("parallel_tool_calls").filter(|v| !v.is_null()).cloned().unwrap_or(Value::Bool(true)));
     fields.insert("tool_choice".into(), asked.get("tool_choice").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| json!("auto")));
     fields.insert("tools".into(), asked.get("tools").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| json!([])));
-    fields.insert("truncation".into(), asked.get("truncation").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| json!("disabled")));
+    // `auto` is taken but nothing is dropped: the response says what was done.
+    fields.insert("truncation".into(), json!("disabled"));
     fields.insert("text".into(), text_echo);
     fields.insert("reasoning".into(), json!({"effort": chat.reasoning_effort(), "summary": null}));
     fields.insert("previous_response_id".into(), Value::Null);
@@ -606,6 +612,10 @@ pub fn from_completion(completion: &Value, echo: &ResponseEcho, ids: &ResponseId
     if let Ending::Incomplete(reason) = ending {
         response["incomplete_details"] = json!({"reason": reason});
     }
+    if let Some(tier) = completion["service_tier"].as_str() {
+        // The tier that served it (and was billed), as OpenAI's response says: not the one asked.
+        response["service_tier"] = json!(tier);
+    }
     response
 }
 
@@ -711,6 +721,8 @@ pub struct ResponsesStream {
     calls_at: Vec<(u64, usize)>,
     finish_reason: Option<String>,
     usage: Option<Value>,
+    /// The tier that served the answer, as its chunks say.
+    service_tier: Option<String>,
 }
 
 #[derive(Debug)]
@@ -746,6 +758,7 @@ impl ResponsesStream {
             calls_at: Vec::new(),
             finish_reason: None,
             usage: None,
+            service_tier: None,
         }
     }
 
@@ -842,6 +855,9 @@ impl ResponsesStream {
         }
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(usage.clone());
+        }
+        if let Some(tier) = chunk["service_tier"].as_str() {
+            self.service_tier = Some(tier.to_string());
         }
         let Some(choice) = chunk["choices"].as_array().and_then(|c| c.iter().find(|c| c["index"].as_u64().unwrap_or(0) == 0)) else { return };
         let delta = &choice["delta"];
@@ -1023,6 +1039,9 @@ impl ResponsesStream {
         if let Ending::Incomplete(reason) = ending {
             response["incomplete_details"] = json!({"reason": reason});
         }
+        if let Some(tier) = &self.service_tier {
+            response["service_tier"] = json!(tier);
+        }
         self.event(out, kind, json!({"response": response}));
         self.ended = true;
     }
@@ -1091,6 +1110,8 @@ mod tests {
         assert_eq!((chat["logprobs"].clone(), chat["top_logprobs"].clone()), (json!(true), json!(2)));
         let chat = chat_json(json!({"model": "m", "input": "Hi", "include": ["message.output_text.logprobs"]}));
         assert_eq!(chat["logprobs"], true);
+        let chat = chat_json(json!({"model": "m", "input": "Hi", "top_logprobs": 0}));
+        assert!(chat.get("logprobs").is_none(), "none asked for: {chat}");
         let err = parse_json(json!({"model": "m", "input": "Hi", "stream_options": {"include_obfuscation": false}})).unwrap_err();
         assert_eq!(err.param.as_deref(), Some("stream_options"));
     }
@@ -1122,8 +1143,15 @@ mod tests {
             "tools": [{"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}]}));
         assert_eq!(chat["tools"][0], json!({"type": "custom", "custom": {"name": "apply_patch", "format": {"type": "grammar", "grammar": {"syntax": "lark", "definition": "start: x"}}}}));
         assert_eq!(chat["parallel_tool_calls"], false);
+        for tools in [None, Some(json!([]))] {
+            let mut body = json!({"model": "m", "input": "x", "parallel_tool_calls": false, "tool_choice": "auto"});
+            if let Some(tools) = tools {
+                body["tools"] = tools;
+            }
+            let chat = serde_json::to_value(&parse_json(body.clone()).unwrap().chat).unwrap();
+            assert!(chat.get("parallel_tool_calls").is_none() && chat.get("tool_choice").is_none(), "chat refuses them without tools: {body}");
+        }
         let without_tools = parse_json(json!({"model": "m", "input": "x", "parallel_tool_calls": false})).unwrap();
-        assert!(serde_json::to_value(&without_tools.chat).unwrap().get("parallel_tool_calls").is_none(), "chat refuses it without tools");
         assert_eq!(from_completion(&json!({"choices": []}), &without_tools.echo, &ResponseIds::for_request("req_1"))["parallel_tool_calls"], false, "echoed as asked");
     }
 
@@ -1262,6 +1290,13 @@ mod tests {
         assert_eq!((r["store"].clone(), r["tool_choice"].clone(), r["tools"].clone(), r["parallel_tool_calls"].clone()), (json!(false), json!("auto"), json!([]), json!(true)));
         assert_eq!(r["text"], json!({"format": {"type": "text"}}));
         assert!(r["error"].is_null() && r["incomplete_details"].is_null());
+        assert!(r["service_tier"].is_null(), "none asked, none reported");
+        // The tier that served it, not the one asked.
+        let asked_auto = parse_json(json!({"model": "cheap", "input": "x", "service_tier": "auto", "truncation": "auto"})).unwrap();
+        let mut served = completion.clone();
+        served["service_tier"] = json!("default");
+        let r = from_completion(&served, &asked_auto.echo, &ids);
+        assert_eq!((r["service_tier"].as_str(), r["truncation"].as_str()), (Some("default"), Some("disabled")));
     }
 
     #[test]
@@ -1313,7 +1348,7 @@ mod tests {
         "data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
         "data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n",
         "data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n",
-        "data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n",
+        "data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"service_tier\":\"default\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n",
         ": costrouter {\"cost_usd\":\"0.000001\"}\n\n",
         "data: [DONE]\n\n",
     );
@@ -1335,6 +1370,7 @@ mod tests {
         assert_eq!(done["status"], "completed");
         assert_eq!(done["output"], json!([{"type": "message", "id": "msg_s", "status": "completed", "role": "assistant", "content": [{"type": "output_text", "text": "Hello", "annotations": [], "logprobs": []}]}]));
         assert_eq!(done["usage"]["total_tokens"], 5);
+        assert_eq!(done["service_tier"], "default", "the tier its chunks report");
         assert_eq!(done["model"], "gpt-4o-mini");
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(text.contains(": costrouter {\"cost_usd\":\"0.000001\"}\n\n"), "the cost trailer passes: {text}");

@@ -166,10 +166,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             rc.model_call.set(true);
             chat::handle(req, env, rc, chat::Front::Responses).await
         }
-        (p, _) if p.starts_with("/v1/responses/") => Err(ApiError::not_found(format!(
-            "No response '{}': this router stores no responses (each is answered while its request is open), so none can be retrieved, cancelled or deleted.",
-            &p["/v1/responses/".len()..]
-        ))),
+        (p, _) if p.starts_with("/v1/responses/") => Err(responses_path_not_served(&p["/v1/responses/".len()..])),
         ("/v1/embeddings", Method::Post) => {
             rc.model_call.set(true);
             embeddings::handle(req, env, rc, None).await
@@ -180,6 +177,19 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         }
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
         (p, _) => Err(allowed_methods(p).map_or_else(|| ApiError::not_found_path(p), |allowed| ApiError::method_not_allowed(&http::method_name(&req), p, allowed))),
+    }
+}
+
+/// A path under `/v1/responses/`: a stored response's (none are stored), or another endpoint of
+/// the Responses API (`input_tokens`, `compact`) the router does not serve.
+fn responses_path_not_served(rest: &str) -> ApiError {
+    if rest.starts_with("resp_") {
+        ApiError::not_found(format!(
+            "No response '{}': this router stores no responses (each is answered while its request is open), so none can be retrieved, cancelled or deleted.",
+            rest.split('/').next().unwrap_or(rest)
+        ))
+    } else {
+        ApiError::not_found(format!("'/v1/responses/{rest}' is not served by this router: of the Responses API it serves POST /v1/responses only."))
     }
 }
 

@@ -835,7 +835,10 @@ test('malformed Responses API requests are refused with 4xx naming the field', a
   for (const [name, body] of [['truncated', '{"model":"gpt-4o-mini","input":"hi"'], ['array body', '["hi"]'], ['empty body', '']]) {
     cases.push({ name: `JSON: ${name}`, send: () => responses(body), expect: { status: 400 } });
   }
-  cases.push({ name: 'GET a stored response', send: () => viaFetch('/v1/responses/resp_1', { method: 'GET' }), expect: { status: 404 } });
+  cases.push({ name: 'GET a stored response', send: () => viaFetch('/v1/responses/resp_1', { method: 'GET' }), expect: { status: 404 },
+    check: (resp) => (/stores no responses/.test(resp.text) ? null : 'says nothing is stored') });
+  cases.push({ name: 'POST /v1/responses/input_tokens', send: () => viaFetch('/v1/responses/input_tokens', { body: asBody(R({})) }), expect: { status: 404 },
+    check: (resp) => (/serves POST \/v1\/responses only/.test(resp.text) ? null : 'names what is served') });
   await runCases(cases);
 });
 
@@ -889,6 +892,6 @@ test('malformed admin requests are refused with 4xx', async () => {
 
 // Last in the file (node:test runs a file's tests in order): the corpus is the size the README
 // states, so a table that stops generating cases does not go unnoticed.
-test('the corpus: 840 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 5 HEAD with a 405', () => {
-  assert.deepEqual(sent, { openaiShape: 840, protocol: 16, headRefused: 5, served: 5 });
+test('the corpus: 841 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 5 HEAD with a 405', () => {
+  assert.deepEqual(sent, { openaiShape: 841, protocol: 16, headRefused: 5, served: 5 });
 });
