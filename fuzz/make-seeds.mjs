@@ -40,9 +40,22 @@ const chatBad = {
   'bad-truncated': '{"model":"gpt-4o-mini","messages":[{"role":"us',
   'bad-deep': `{"model":"m","messages":${'['.repeat(70)}`,
 };
+// Responses API bodies (the same target parses every input both ways).
+const responses = {
+  'responses-basic': { model: 'gpt-4o-mini', instructions: 'Be brief.', input: 'What is the weather in Paris?', max_output_tokens: 64, reasoning: { effort: 'low' } },
+  'responses-items': {
+    model: 'claude-sonnet-4-5',
+    input: [user, { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }, { type: 'function_call_output', call_id: 'call_1', output: [{ type: 'input_text', text: '18C' }, { type: 'input_image', image_url: 'data:image/png;base64,AAAA' }] }],
+    tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object' } }, { type: 'custom', name: 'sql', format: { type: 'grammar', syntax: 'lark', definition: 'start: x' } }],
+    tool_choice: { type: 'function', name: 'get_weather' },
+    text: { format: { type: 'json_schema', name: 'w', schema: { type: 'object' }, strict: true } },
+    stream: true,
+  },
+};
 writeSeeds('chat_request', {
   ...Object.fromEntries(Object.entries(chat).map(([k, v]) => [k, JSON.stringify(v)])),
   ...chatBad,
+  ...Object.fromEntries(Object.entries(responses).map(([k, v]) => [k, JSON.stringify(v)])),
 });
 
 // request_translators input: [selector][body]. The selector's low four bits index fuzz/src/lib.rs

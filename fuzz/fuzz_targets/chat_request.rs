@@ -1,12 +1,24 @@
-//! The chat request parser the edge runs on every body: bytes → validated `ChatRequest`.
-//! Beyond not panicking: a refusal is a 4xx `ApiError` with a message, and an accepted request
-//! serializes to a body that is accepted again with the same model and messages.
+//! The chat request parser the edge runs on every body: bytes → validated `ChatRequest`, and
+//! the Responses API's (`api::responses::parse`), which ends in one. Beyond not panicking: a
+//! refusal is a 4xx `ApiError` with a message, and an accepted request serializes to a body that
+//! is accepted again with the same model and messages.
 #![no_main]
 
 use costrouter::api::chat::ChatRequest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
+    match costrouter::api::responses::parse(body) {
+        Err(e) => {
+            assert!((400..500).contains(&e.status), "status {} for a bad Responses body", e.status);
+            assert!(!e.message.trim().is_empty(), "an error without a message");
+        }
+        Ok(asked) => {
+            let again = ChatRequest::parse(serde_json::to_string(&asked.chat).unwrap().as_bytes())
+                .unwrap_or_else(|e| panic!("a Responses request's chat request is refused: {}", e.message));
+            assert_eq!(again.messages.len(), asked.chat.messages.len());
+        }
+    }
     match ChatRequest::parse(body) {
         Err(e) => {
             assert!((400..500).contains(&e.status), "status {} for a bad body", e.status);

@@ -1,10 +1,14 @@
 //! Each provider's stream translator behind the stream driver (`StreamSession`), fed arbitrary
-//! upstream bytes cut at arbitrary points, as the edge feeds it. Properties: every event the
-//! client receives is a JSON object, and whenever the stream reads cleanly in one piece the
-//! client receives the same bytes and outcome whatever the chunking.
+//! upstream bytes cut at arbitrary points, as the edge feeds it, and the client stream it makes
+//! rewritten as the Responses API's (`api::responses::ResponsesStream`), as `/v1/responses`
+//! serves it. Properties: every event the client receives is a JSON object (a Responses event
+//! names its type and is numbered in order, and the last one ends the response), and whenever
+//! the stream reads cleanly in one piece the client receives the same bytes and outcome
+//! whatever the chunking.
 #![no_main]
 
 use costrouter::api::chat::ChatRequest;
+use costrouter::api::responses::{ResponseIds, ResponsesStream};
 use costrouter::catalog::ProviderConfig;
 use costrouter::providers::{adapter_for, Target};
 use costrouter::stream::{StreamOutcome, StreamSession};
@@ -24,6 +28,39 @@ fn run(provider: &ProviderConfig, req: &ChatRequest, chunks: &[&[u8]]) -> (Vec<u
     let (tail, outcome) = session.finish();
     out.extend(tail);
     (out, outcome)
+}
+
+/// The chat client stream `out` as a `/v1/responses` client receives it, cut at `cuts`.
+fn as_responses(out: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let asked = costrouter::api::responses::from_value(serde_json::json!({"model": "fuzz-model", "input": "hi", "stream": true})).expect("the fixed request parses");
+    let mut stream = ResponsesStream::new(asked.echo, ResponseIds::for_request("req_fuzz"), 1_700_000_000);
+    let mut events = Vec::new();
+    let mut at = 0;
+    for &cut in cuts {
+        let end = cut.clamp(at, out.len());
+        events.extend(stream.push(&out[at..end]));
+        at = end;
+    }
+    events.extend(stream.push(&out[at..]));
+    events.extend(stream.finish());
+    events
+}
+
+fn assert_responses_events_are_well_formed(events: &[u8]) {
+    let text = std::str::from_utf8(events).expect("the Responses stream is UTF-8");
+    let mut numbered = 0;
+    let mut last = String::new();
+    for block in text.split("\n\n").filter(|e| !e.is_empty() && !e.starts_with(':')) {
+        let (name, data) = block.split_once('\n').unwrap_or_else(|| panic!("an event without data: {block:?}"));
+        let name = name.strip_prefix("event: ").unwrap_or_else(|| panic!("not a named event: {block:?}"));
+        let data = data.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data line: {block:?}"));
+        let value: serde_json::Value = serde_json::from_str(data).unwrap_or_else(|e| panic!("not JSON ({e}): {data:?}"));
+        assert_eq!(value["type"], name, "{block:?}");
+        assert_eq!(value["sequence_number"], numbered, "numbered in order: {block:?}");
+        numbered += 1;
+        last = name.to_string();
+    }
+    assert!(matches!(last.as_str(), "response.completed" | "response.incomplete" | "response.failed"), "the stream ends the response, not with {last:?}");
 }
 
 fn assert_client_events_are_json(out: &[u8]) {
@@ -50,6 +87,17 @@ fuzz_target!(|input: &[u8]| {
     let (pieces_out, pieces_outcome) = run(provider, &req, &chunks);
     assert_client_events_are_json(&whole_out);
     assert_client_events_are_json(&pieces_out);
+    // The chat stream cut where the upstream was (the edge passes on what each read produced).
+    let cuts: Vec<usize> = chunks.iter().scan(0, |at, c| {
+        *at += c.len();
+        Some(*at)
+    }).collect();
+    // The edge ends the client stream with the cost trailer (and `[DONE]` when complete).
+    let mut client = whole_out.clone();
+    client.extend(costrouter::stream::trailer(&serde_json::json!({"cost_usd": "0"}), whole_outcome.complete));
+    let responses_whole = as_responses(&client, &[]);
+    assert_responses_events_are_well_formed(&responses_whole);
+    assert_eq!(String::from_utf8_lossy(&as_responses(&client, &cuts)), String::from_utf8_lossy(&responses_whole), "chunking changed the Responses stream");
     // A stream that is not UTF-8 fails at a chunk boundary that depends on the chunking, so only
     // clean reads are compared.
     let unreadable = |o: &StreamOutcome| o.error.as_deref().is_some_and(|e| e.contains("could not be read"));
