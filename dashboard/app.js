@@ -416,8 +416,12 @@ async function loadBudgets() {
   // Only a zone this browser's Intl knows (the router's table may be newer): an unknown one
   // would make every clock reading on the page throw.
   const known = (z) => { try { new Intl.DateTimeFormat('en-US', { timeZone: z }); return true; } catch { return false; } };
+  const budgetZones = new Set(budgets.map((b) => b.time_zone).filter((z) => z && known(z)));
+  // An admin's switch of tenant: the last tenant's budget zones go, but the one picked, which
+  // the page goes on counting in until another is picked.
+  for (const o of [...$('time-zone').options]) if (o.dataset.budgetZone && !budgetZones.has(o.value) && o.value !== zone()) o.remove();
   const offered = new Set([...$('time-zone').options].map((o) => o.value));
-  for (const z of new Set(budgets.map((b) => b.time_zone).filter((z) => z && !offered.has(z) && known(z)))) $('time-zone').append(el('option', { value: z }, z));
+  for (const z of budgetZones) if (!offered.has(z)) $('time-zone').append(el('option', { value: z, 'data-budget-zone': '1' }, z));
   if (!budgets.length) {
     box.replaceChildren(el('p', { class: 'unavailable', 'data-testid': 'no-budgets' }, 'No budgets are set for this tenant (PUT /admin/tenants/{id}/budgets).'));
     return;

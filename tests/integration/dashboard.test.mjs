@@ -688,4 +688,25 @@ test("hourly bars in a zone whose offset has half an hour are labelled by their 
   const utc = (await page.getAttribute('[data-testid="chart-spend"]', 'data-labels')).split(',');
   assert.ok(utc.every((l) => /^\d\d-\d\d \d\dh$/.test(l)), utc.slice(0, 3).join(' | '));
   await page.close();
+
+  // An admin switching tenants is offered the tenant's budget zones, not the last tenant's.
+  const zones = (p) => p.$$eval('[data-testid="time-zone"] option', (os) => os.map((o) => o.value));
+  await browser.clearCookies();
+  const admin = await adminPage();
+  await admin.selectOption('[data-testid="tenant-select"]', 'zoneco');
+  await admin.waitForFunction(() => [...document.querySelectorAll('[data-testid="time-zone"] option')].some((o) => o.value === 'Asia/Tokyo'));
+  await admin.selectOption('[data-testid="tenant-select"]', 'acme');
+  await admin.waitForFunction(() => document.querySelector('[data-testid="budget-monthly"]') !== null);
+  await ready(admin);
+  assert.ok(!(await zones(admin)).includes('Asia/Tokyo'), (await zones(admin)).join(', '));
+  // The zone picked stays while it is picked.
+  await admin.selectOption('[data-testid="tenant-select"]', 'zoneco');
+  await admin.waitForFunction(() => [...document.querySelectorAll('[data-testid="time-zone"] option')].some((o) => o.value === 'Asia/Tokyo'));
+  await admin.selectOption('[data-testid="time-zone"]', 'Asia/Tokyo');
+  await ready(admin);
+  await admin.selectOption('[data-testid="tenant-select"]', 'acme');
+  await admin.waitForFunction(() => document.querySelector('[data-testid="budget-monthly"]') !== null);
+  await ready(admin);
+  assert.equal(await admin.inputValue('[data-testid="time-zone"]'), 'Asia/Tokyo');
+  await admin.close();
 });
