@@ -1448,4 +1448,31 @@ mod tests {
         assert!(types(&evs).contains(&"response.refusal.delta") && types(&evs).contains(&"response.refusal.done"));
         assert_eq!(evs.last().unwrap()["response"]["output"][0]["content"], json!([{"type": "refusal", "refusal": "I can't help."}]));
     }
+
+    #[test]
+    fn a_response_echoes_the_tools_and_tool_choice_as_the_client_sent_them() {
+        let tools = json!([{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]);
+        let choice = json!({"type": "function", "name": "get_weather"});
+        let asked = parse_json(json!({"model": "m", "input": "x", "tools": tools, "tool_choice": choice})).unwrap();
+        let r = from_completion(&json!({"choices": []}), &asked.echo, &ResponseIds::for_request("req_1"));
+        assert_eq!((r["tools"].clone(), r["tool_choice"].clone()), (tools, choice), "in the Responses shape, not chat's");
+    }
+
+    #[test]
+    fn an_earlier_refusal_sent_back_stays_a_refusal() {
+        let chat = chat_json(json!({"model": "m", "input": [
+            {"role": "user", "content": "x"},
+            {"type": "message", "role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]},
+            {"role": "user", "content": "Why not?"},
+        ]}));
+        assert_eq!(chat["messages"][1], json!({"role": "assistant", "content": null, "refusal": "I can't help with that."}));
+    }
+
+    #[test]
+    fn an_image_is_sent_by_its_url_and_one_without_a_url_names_it_missing() {
+        let chat = chat_json(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file_1", "image_url": "https://x/p.png"}]}]}));
+        assert_eq!(chat["messages"][0]["content"], json!([{"type": "image_url", "image_url": {"url": "https://x/p.png"}}]), "a file id beside a URL is no obstacle");
+        let err = parse_json(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_image", "detail": "low"}]}]})).unwrap_err();
+        assert_eq!((err.param.as_deref(), err.code), (Some("input[0].content[0].image_url"), "missing_required_parameter"), "{}", err.message);
+    }
 }
