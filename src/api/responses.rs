@@ -1475,4 +1475,15 @@ mod tests {
         let err = parse_json(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_image", "detail": "low"}]}]})).unwrap_err();
         assert_eq!((err.param.as_deref(), err.code), (Some("input[0].content[0].image_url"), "missing_required_parameter"), "{}", err.message);
     }
+
+    #[test]
+    fn an_answer_stopped_by_a_content_filter_is_incomplete_for_that_reason() {
+        let asked = parse_json(json!({"model": "m", "input": "x"})).unwrap();
+        let filtered = json!({"model": "m", "choices": [{"index": 0, "finish_reason": "content_filter", "message": {"role": "assistant", "content": "Par"}}]});
+        let r = from_completion(&filtered, &asked.echo, &ResponseIds::for_request("req_1"));
+        assert_eq!((r["status"].as_str(), r["incomplete_details"].clone()), (Some("incomplete"), json!({"reason": "content_filter"})));
+        let stream = "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"},\"finish_reason\":\"content_filter\"}]}\n\ndata: [DONE]\n\n";
+        let last = events(&translate(stream, false)).pop().unwrap();
+        assert_eq!((last["type"].as_str(), last["response"]["incomplete_details"].clone()), (Some("response.incomplete"), json!({"reason": "content_filter"})));
+    }
 }
