@@ -1486,4 +1486,44 @@ mod tests {
         let last = events(&translate(stream, false)).pop().unwrap();
         assert_eq!((last["type"].as_str(), last["response"]["incomplete_details"].clone()), (Some("response.incomplete"), json!({"reason": "content_filter"})));
     }
+
+    #[test]
+    fn a_stream_whose_last_event_lacks_its_blank_line_still_completes() {
+        let chat = "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n";
+        let evs = events(&translate(chat, false));
+        let last = evs.last().unwrap();
+        assert_eq!((last["type"].as_str(), last["response"]["output"][0]["content"][0]["text"].as_str()), (Some("response.completed"), Some("Hi")));
+    }
+
+    #[test]
+    fn an_azure_streams_empty_first_chunk_hides_neither_the_clock_nor_the_served_model() {
+        // Azure's first chunk carries only the prompt filter's results, with no model and no time.
+        let chat = concat!(
+            "data: {\"id\":\"\",\"object\":\"\",\"created\":0,\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n",
+            "data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"c\",\"created\":77,\"model\":\"\",\"choices\":[]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let evs = events(&translate(chat, false));
+        let created = &evs[0]["response"];
+        assert_eq!((created["model"].as_str(), created["created_at"].as_i64()), (Some("cheap"), Some(5)), "the model asked and the router's clock");
+        let done = &evs.last().unwrap()["response"];
+        assert_eq!((done["status"].as_str(), done["model"].as_str()), (Some("completed"), Some("gpt-4o-mini")), "the model that served it");
+    }
+
+    #[test]
+    fn a_custom_tool_call_streams_its_input() {
+        let chat = concat!(
+            "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_q\",\"type\":\"custom\",\"custom\":{\"name\":\"sql\",\"input\":\"\"}}]}}]}\n\n",
+            "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"custom\":{\"input\":\"SELECT \"}}]}}]}\n\n",
+            "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"custom\":{\"input\":\"1\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let evs = events(&translate(chat, false));
+        let deltas: Vec<&str> = evs.iter().filter(|e| e["type"] == "response.custom_tool_call_input.delta").map(|e| e["delta"].as_str().unwrap()).collect();
+        assert_eq!(deltas, ["SELECT ", "1"]);
+        assert_eq!(evs.last().unwrap()["response"]["output"], json!([
+            {"type": "custom_tool_call", "id": "fc_s_0", "call_id": "call_q", "name": "sql", "input": "SELECT 1", "status": "completed"},
+        ]));
+    }
 }
