@@ -95,7 +95,8 @@ pub struct ResponsesRequest {
 /// What a `response` object says of the request that asked for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResponseEcho {
-    /// The model the client named (a stream's first events name it; the end names the one served).
+    /// The model the client named: a stream's first events name it when the first chunk names
+    /// none (Azure's is empty), and the end names the one served.
     model: String,
     fields: Map<String, Value>,
 }
