@@ -34,7 +34,7 @@ pub enum AzureEndpoint {
 pub fn openai_path(path: &str) -> String {
     if let Some(rest) = path.strip_prefix("/openai/v1/") {
         format!("/v1/{rest}")
-    } else if path == "/openai/models" || path.starts_with("/openai/models/") {
+    } else if path == "/openai/models" || path.starts_with("/openai/models/") || path == "/openai/responses" || path.starts_with("/openai/responses/") {
         format!("/v1{}", &path["/openai".len()..])
     } else if matches!(path, "/chat/completions" | "/embeddings" | "/responses" | "/models") || path.starts_with("/models/") {
         format!("/v1{path}")
@@ -196,6 +196,10 @@ mod tests {
         assert_eq!(openai_path("/openai/v1/embeddings"), "/v1/embeddings");
         assert_eq!(openai_path("/openai/models"), "/v1/models");
         assert_eq!(openai_path("/openai/models/gpt-4o"), "/v1/models/gpt-4o");
+        // `AzureOpenAI`'s Responses API, with or without a deployment set.
+        assert_eq!(openai_path("/openai/responses"), "/v1/responses");
+        assert_eq!(openai_path("/openai/responses/resp_1"), "/v1/responses/resp_1");
+        assert_eq!(openai_path("/responses"), "/v1/responses");
         assert_eq!(openai_path("/openai/deployments/d/chat/completions"), "/openai/deployments/d/chat/completions");
         assert_eq!(openai_path("/v1/models"), "/v1/models");
         assert_eq!(openai_path("/chat/completions"), "/v1/chat/completions", "a base URL without /v1");

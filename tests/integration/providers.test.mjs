@@ -1312,6 +1312,15 @@ test('the Azure OpenAI SDK\'s paths work: the deployment in the path is the mode
   const unknown = await azure('no-such-model/chat/completions', { messages: [{ role: 'user', content: 'hello' }] });
   assert.equal(unknown.status, 404);
   assert.equal((await unknown.json()).error.code, 'model_not_found');
+  // AzureOpenAI's Responses API: `/openai/responses`, the model in the body (the SDK puts no
+  // deployment in this path, whether or not one is set).
+  const responses = await fetch(`${r.url}/openai/responses?api-version=2025-04-01-preview`, {
+    method: 'POST', headers: { 'api-key': KEYS.acme, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'fast', input: 'hello' }),
+  });
+  const answer = await responses.json();
+  assert.equal(responses.status, 200, JSON.stringify(answer));
+  assert.equal(answer.object, 'response');
+  assert.equal(responses.headers.get('x-costrouter-model'), 'gpt-4o-mini');
 });
 
 test("OpenRouter's own charge settles the call, streamed or not", async () => {
