@@ -61,7 +61,10 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
             (asked.chat, Some(asked.echo))
         }
     };
+    *rc.responses_echo.borrow_mut() = echo;
     let answer = route(req, env, rc, principal, cfg, chat).await?;
+    // Still there: the answer is in chat's form (a stream, or a refusal, which passes as it is).
+    let echo = rc.responses_echo.borrow_mut().take();
     match echo {
         None => Ok(answer),
         Some(echo) => super::responses::translate(answer, echo, rc).await,
@@ -311,7 +314,7 @@ fn cache_hit(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatR
     // A hit used no tokens; an SDK reading `usage.total_tokens` still finds the object (answers
     // cached from a stream were stored without one, from a whole answer with the original's).
     completion["usage"] = crate::usage::Usage::default().to_openai_json();
-    respond_with_completion(chat, &completion, &receipt)
+    respond_with_completion(rc, chat, &completion, &receipt)
 }
 
 /// Counts the request against the per-minute limits and reserves its most expensive outcome
@@ -424,12 +427,18 @@ fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &Ch
         "choices": (0..chat.choices()).map(|index| json!({"index": index, "message": {"role": "assistant", "content": text}, "finish_reason": "stop", "logprobs": null})).collect::<Vec<_>>(),
         "usage": Usage::default().to_openai_json(),
     });
-    respond_with_completion(chat, &body, &receipt)
+    respond_with_completion(rc, chat, &body, &receipt)
 }
 
 /// A whole completion to the client: as JSON, or replayed as a stream if the client asked for one.
-fn respond_with_completion(chat: &ChatRequest, body: &Value, receipt: &Receipt) -> Result<Response, ApiError> {
+fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value, receipt: &Receipt) -> Result<Response, ApiError> {
     if !chat.stream {
+        // A `/v1/responses` request's answer written as a `response` now, rather than read back
+        // out of a chat Response and rewritten (a round trip through JavaScript).
+        if let Some(echo) = rc.responses_echo.borrow_mut().take() {
+            let response = crate::api::responses::from_completion(body, &echo, &crate::api::responses::ResponseIds::for_request(&rc.request_id));
+            return http::json(200, &response, &receipt.headers(true));
+        }
         return http::json(200, body, &receipt.headers(true));
     }
     let sse = crate::stream::completion_as_sse(body, chat.wants_stream_usage(), &receipt.summary());
@@ -1066,7 +1075,7 @@ fn json_response(
             *rc.pending_store.borrow_mut() = Some(slot.pending(answer));
         }
     }
-    respond_with_completion(chat, &answer.body, &receipt)
+    respond_with_completion(rc, chat, &answer.body, &receipt)
 }
 
 /// What a whole answer generated, for an estimate when its host reports no usage: every

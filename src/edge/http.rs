@@ -67,6 +67,10 @@ pub struct RequestContext {
     pub key_id: RefCell<String>,
     /// A call to a model endpoint: its every outcome, failures included, is a cost event.
     pub model_call: std::cell::Cell<bool>,
+    /// A `/v1/responses` request's echo while its answer is still in chat's form: a whole
+    /// completion takes it (and is written as a `response` at once); otherwise `edge::responses`
+    /// translates the answer the chat path made.
+    pub responses_echo: RefCell<Option<crate::api::responses::ResponseEcho>>,
     pub model: RefCell<String>,
     pub attribution: RefCell<Attribution>,
     /// Headers for whatever response ends the request (rate-limit status, budget warnings).
@@ -243,6 +247,7 @@ impl RequestContext {
             tenant: RefCell::new(None),
             key_id: RefCell::new(String::new()),
             model_call: std::cell::Cell::new(false),
+            responses_echo: RefCell::new(None),
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),
             extra_headers: RefCell::new(Vec::new()),
