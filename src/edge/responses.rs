@@ -1,11 +1,11 @@
-//! `/v1/responses` answers: the chat pipeline's answer (a completion, or its event stream)
-//! rewritten in the Responses API's form by `api::responses`. Refusals pass as they are: the
-//! two APIs share one error shape.
+//! `/v1/responses` streams: the chat pipeline's event stream rewritten as the Responses API's by
+//! `api::responses` (a whole completion is written as a `response` by `chat`'s
+//! `respond_with_completion`). Refusals pass as they are: the two APIs share one error shape.
 
 use futures_util::stream::{self, StreamExt};
 use worker::{Response, ResponseBody};
 
-use crate::api::responses::{self, ResponseEcho, ResponseIds, ResponsesStream};
+use crate::api::responses::{ResponseEcho, ResponseIds, ResponsesStream};
 use crate::api::ApiError;
 
 use super::http::{self, now_unix, RequestContext};
@@ -18,22 +18,16 @@ pub async fn translate(mut answer: Response, echo: ResponseEcho, rc: &RequestCon
     // The receipt's headers (cost, route, cache) stay; the length is the new body's.
     let headers = answer.headers().clone();
     let _ = headers.delete("content-length");
-    let streamed = headers.get("content-type").ok().flatten().is_some_and(|t| t.starts_with("text/event-stream"));
-    let live = matches!(answer.body(), ResponseBody::Stream(_));
-    if streamed && !live {
-        // A whole answer replayed as a stream (a cache hit, a rule's answer, a cascade that
-        // judged the answer before sending it): its events are all here already.
+    // A whole completion was written as a `response` where the chat path wrote it (the echo
+    // taken then), so what comes here is an event stream: live, or a whole answer replayed as
+    // one (a cache hit, a rule's answer, a cascade that judged the answer before sending it),
+    // whose events are all here already.
+    if !matches!(answer.body(), ResponseBody::Stream(_)) {
         let chat_events = answer.bytes().await.map_err(http::to_api_error)?;
         let mut translator = ResponsesStream::new(echo, ids, now_unix());
         let mut events = translator.push(&chat_events);
         events.extend(translator.finish());
         return Ok(http::whole_response(200, headers, events));
-    }
-    if !streamed {
-        let body = answer.bytes().await.map_err(http::to_api_error)?;
-        let completion = serde_json::from_slice(&body).map_err(|e| ApiError::internal(format!("the router's completion did not parse as JSON: {e}")))?;
-        let response = responses::from_completion(&completion, &echo, &ids);
-        return Ok(http::whole_response(200, headers, response.to_string().into_bytes()));
     }
     let chat_events = answer.stream().map_err(http::to_api_error)?;
     let translator = ResponsesStream::new(echo, ids, now_unix());
