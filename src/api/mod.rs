@@ -1,6 +1,7 @@
 //! OpenAI's public wire format as the router's clients speak it, and its one error shape.
 
 pub mod chat;
+pub mod chat_events;
 pub mod embeddings;
 pub mod end_user;
 pub mod error;

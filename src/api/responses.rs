@@ -15,6 +15,7 @@
 use serde_json::{json, Map, Value};
 
 use super::chat::ChatRequest;
+use super::chat_events::{ChatEvent, ChatEventReader};
 use super::error::ApiError;
 
 /// Every top-level parameter the Responses API defines; any other is refused, as OpenAI does.
@@ -709,9 +710,7 @@ pub struct ResponsesStream {
     ids: ResponseIds,
     created_at: i64,
     model: String,
-    buffer: Vec<u8>,
-    /// How much of `buffer` is known to hold no event's end, so each push searches only anew.
-    scanned: usize,
+    reader: ChatEventReader,
     sequence: u64,
     started: bool,
     ended: bool,
@@ -748,8 +747,7 @@ impl ResponsesStream {
             ids,
             created_at,
             model,
-            buffer: Vec::new(),
-            scanned: 0,
+            reader: ChatEventReader::default(),
             sequence: 0,
             started: false,
             ended: false,
@@ -765,17 +763,9 @@ impl ResponsesStream {
 
     /// Feeds the chat stream's next bytes; returns the Responses events they complete.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        self.buffer.extend_from_slice(bytes);
         let mut out = Vec::new();
-        loop {
-            let from = self.scanned.saturating_sub(1);
-            let Some(end) = self.buffer[from..].windows(2).position(|w| w == b"\n\n").map(|p| from + p) else {
-                self.scanned = self.buffer.len();
-                break;
-            };
-            let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
-            self.scanned = 0;
-            self.block(&block, &mut out);
+        for event in self.reader.push(bytes) {
+            self.event_of_chat(event, &mut out);
         }
         out
     }
@@ -784,9 +774,8 @@ impl ResponsesStream {
     /// already completed or failed the response; one that stopped short fails it.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
-        let rest = std::mem::take(&mut self.buffer);
-        if !rest.iter().all(u8::is_ascii_whitespace) {
-            self.block(&rest, &mut out);
+        for event in self.reader.finish() {
+            self.event_of_chat(event, &mut out);
         }
         if !self.ended {
             self.fail("The stream ended before the answer was complete.", &mut out);
@@ -794,41 +783,18 @@ impl ResponsesStream {
         out
     }
 
-    fn block(&mut self, block: &[u8], out: &mut Vec<u8>) {
-        if self.ended {
-            // Nothing follows the end but the cost trailer, which passes on.
-            if block.starts_with(b":") {
-                out.extend_from_slice(block);
-            }
-            return;
-        }
-        let text = String::from_utf8_lossy(block);
-        let mut data = String::new();
-        for line in text.lines() {
-            if line.starts_with(':') {
-                out.extend_from_slice(line.as_bytes());
+    fn event_of_chat(&mut self, event: ChatEvent, out: &mut Vec<u8>) {
+        match event {
+            // The cost trailer passes on; nothing else follows the end.
+            ChatEvent::Comment(line) => {
+                out.extend_from_slice(&line);
                 out.extend_from_slice(b"\n\n");
-            } else if let Some(d) = line.strip_prefix("data:") {
-                if !data.is_empty() {
-                    data.push('\n');
-                }
-                data.push_str(d.strip_prefix(' ').unwrap_or(d));
             }
+            _ if self.ended => {}
+            ChatEvent::Done => self.complete(out),
+            ChatEvent::Failed(message) => self.fail(&message, out),
+            ChatEvent::Chunk(chunk) => self.chunk(&chunk, out),
         }
-        if data.is_empty() {
-            return;
-        }
-        if data == "[DONE]" {
-            self.complete(out);
-            return;
-        }
-        let Ok(chunk) = serde_json::from_str::<Value>(&data) else { return };
-        if let Some(error) = chunk.get("error").filter(|e| e.is_object()) {
-            let message = error["message"].as_str().unwrap_or("The answer failed.").to_string();
-            self.fail(&message, out);
-            return;
-        }
-        self.chunk(&chunk, out);
     }
 
     fn start(&mut self, out: &mut Vec<u8>) {
