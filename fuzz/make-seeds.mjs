@@ -52,10 +52,28 @@ const responses = {
     stream: true,
   },
 };
+// Anthropic Messages API bodies (parsed a third way).
+const messages = {
+  'messages-basic': { model: 'claude-haiku-4-5', max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user', content: 'What is the weather in Paris?' }], thinking: { type: 'enabled', budget_tokens: 2048 } },
+  'messages-tool-loop': {
+    model: 'claude-sonnet-4-5',
+    max_tokens: 1024,
+    system: [{ type: 'text', text: 'You are a coding agent.', cache_control: { type: 'ephemeral' } }],
+    tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } }, cache_control: { type: 'ephemeral' } }],
+    tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+    messages: [
+      { role: 'user', content: [{ type: 'text', text: 'Weather?' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }] },
+      { role: 'assistant', content: [{ type: 'thinking', thinking: 'Call the tool.', signature: 'sig' }, { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: '18C' }], is_error: false }, { type: 'text', text: 'Thanks' }] },
+    ],
+    stream: true,
+  },
+};
 writeSeeds('chat_request', {
   ...Object.fromEntries(Object.entries(chat).map(([k, v]) => [k, JSON.stringify(v)])),
   ...chatBad,
   ...Object.fromEntries(Object.entries(responses).map(([k, v]) => [k, JSON.stringify(v)])),
+  ...Object.fromEntries(Object.entries(messages).map(([k, v]) => [k, JSON.stringify(v)])),
 });
 
 // request_translators input: [selector][body]. The selector's low four bits index fuzz/src/lib.rs

@@ -59,15 +59,18 @@ fi
 
 [ "$for_tests" = 1 ] || exit 0
 
-# The official OpenAI Python SDK at the pinned version, for the SDK compatibility tests.
-want_openai=$(cat tests/sdk/python-openai-version.txt)
-have_openai=$(python3 -c 'import openai; print(openai.__version__)' 2>/dev/null || true)
-if [ "$have_openai" != "$want_openai" ]; then
-  say "installing the openai Python package $want_openai (have: ${have_openai:-none})"
-  # A system Python that refuses pip installs (Debian's, PEP 668) takes it for this user.
-  python3 -m pip install --quiet "openai==$want_openai" 2>/dev/null \
-    || python3 -m pip install --quiet --user --break-system-packages "openai==$want_openai"
-fi
+# The official OpenAI and Anthropic Python SDKs at the pinned versions, for the SDK
+# compatibility tests.
+for sdk in openai anthropic; do
+  want=$(cat "tests/sdk/python-$sdk-version.txt")
+  have=$(python3 -c "import $sdk; print($sdk.__version__)" 2>/dev/null || true)
+  if [ "$have" != "$want" ]; then
+    say "installing the $sdk Python package $want (have: ${have:-none})"
+    # A system Python that refuses pip installs (Debian's, PEP 668) takes it for this user.
+    python3 -m pip install --quiet "$sdk==$want" 2>/dev/null \
+      || python3 -m pip install --quiet --user --break-system-packages "$sdk==$want"
+  fi
+done
 
 # Chromium, for the dashboard's browser test (tests/integration/dashboard.test.mjs drives it with
 # playwright-core; Playwright's own browser download does not work here). Debian's package, or

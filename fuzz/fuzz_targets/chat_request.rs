@@ -1,5 +1,6 @@
 //! The chat request parser the edge runs on every body: bytes → validated `ChatRequest`, and
-//! the Responses API's (`api::responses::parse`), which ends in one. Beyond not panicking: a
+//! the Responses API's and Anthropic's Messages API's (`api::responses::parse`,
+//! `api::messages::parse`), which end in one. Beyond not panicking: a
 //! refusal is a 4xx `ApiError` with a message, and an accepted request serializes to a body that
 //! is accepted again with the same model and messages.
 #![no_main]
@@ -16,6 +17,17 @@ fuzz_target!(|body: &[u8]| {
         Ok(asked) => {
             let again = ChatRequest::parse(serde_json::to_string(&asked.chat).unwrap().as_bytes())
                 .unwrap_or_else(|e| panic!("a Responses request's chat request is refused: {}", e.message));
+            assert_eq!(again.messages.len(), asked.chat.messages.len());
+        }
+    }
+    match costrouter::api::messages::parse(body) {
+        Err(e) => {
+            assert!((400..500).contains(&e.status), "status {} for a bad Messages body", e.status);
+            assert!(!e.message.trim().is_empty(), "an error without a message");
+        }
+        Ok(asked) => {
+            let again = ChatRequest::parse(serde_json::to_string(&asked.chat).unwrap().as_bytes())
+                .unwrap_or_else(|e| panic!("a Messages request's chat request is refused: {}", e.message));
             assert_eq!(again.messages.len(), asked.chat.messages.len());
         }
     }

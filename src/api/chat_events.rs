@@ -1,5 +1,6 @@
 //! The router's own chat event stream, read back by the front doors that answer in another API's
-//! terms (`responses`, `messages`): each event the chat pipeline wrote, as what it means.
+//! terms (`responses`, `messages`): each event the chat pipeline wrote, as what it means, and
+//! [`ChatStreamRewrite`], what rewriting it in another API's events takes.
 //!
 //! The chat pipeline writes well-formed events (`data: {chunk}`, its error event, `[DONE]`, and
 //! the cost trailer as an SSE comment), but a live stream arrives in pieces of any size, and a
@@ -54,6 +55,56 @@ impl ChatEventReader {
             read_block(&rest, &mut events);
         }
         events
+    }
+}
+
+/// A rewriter of the chat stream into another API's event stream: it says what each chunk, the
+/// end and a failure become; reading the stream, passing the cost trailer on, and failing a
+/// stream that stops short are the same for every API.
+pub trait ChatStreamRewrite {
+    fn reader(&mut self) -> &mut ChatEventReader;
+    /// Whether the answer has ended (completed or failed): nothing but comments follows.
+    fn ended(&self) -> bool;
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>);
+    /// `[DONE]`: the answer ended whole.
+    fn complete(&mut self, out: &mut Vec<u8>);
+    /// The answer failed after it began (the router's error event, or a stream cut short).
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>);
+
+    /// Feeds the chat stream's next bytes; returns the events they complete.
+    fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for event in self.reader().push(bytes) {
+            self.take(event, &mut out);
+        }
+        out
+    }
+
+    /// The chat stream has ended: what it left unsaid. A stream the router ended properly has
+    /// already ended the answer; one that stopped short fails it.
+    fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for event in self.reader().finish() {
+            self.take(event, &mut out);
+        }
+        if !self.ended() {
+            self.fail("The stream ended before the answer was complete.", &mut out);
+        }
+        out
+    }
+
+    fn take(&mut self, event: ChatEvent, out: &mut Vec<u8>) {
+        match event {
+            // The cost trailer passes on, also after the end; nothing else follows the end.
+            ChatEvent::Comment(line) => {
+                out.extend_from_slice(&line);
+                out.extend_from_slice(b"\n\n");
+            }
+            _ if self.ended() => {}
+            ChatEvent::Done => self.complete(out),
+            ChatEvent::Failed(message) => self.fail(&message, out),
+            ChatEvent::Chunk(chunk) => self.chunk(&chunk, out),
+        }
     }
 }
 

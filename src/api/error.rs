@@ -71,6 +71,17 @@ impl ApiError {
         self
     }
 
+    /// The refusal in the names of another API's request that was translated into the one
+    /// refused (`/v1/responses`, `/v1/messages`): `rename` gives the client's name for a
+    /// parameter, `None` where it is the same; the message names it so too.
+    pub fn with_param_renamed(mut self, rename: impl FnOnce(&str) -> Option<String>) -> Self {
+        let Some(param) = self.param.clone() else { return self };
+        let Some(renamed) = rename(&param) else { return self };
+        self.message = self.message.replace(&format!("'{param}'"), &format!("'{renamed}'"));
+        self.param = Some(renamed);
+        self
+    }
+
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(400, ErrorType::InvalidRequestError, "invalid_request_error", message)
     }

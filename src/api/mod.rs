@@ -5,6 +5,8 @@ pub mod chat_events;
 pub mod embeddings;
 pub mod end_user;
 pub mod error;
+pub mod front;
+pub mod messages;
 pub mod no_answer;
 pub mod responses;
 
@@ -76,6 +78,16 @@ pub const MAX_CHAT_VALUES: usize = 200_000;
 pub const MAX_EMBEDDINGS_VALUES: usize = 320_000;
 
 /// Parses a body that must be a JSON object, with errors a client can act on.
+/// A string field of a request object, named by its path (`input[2].call_id`) when it is missing
+/// or not a string.
+pub(crate) fn required_string<'a>(at: &str, obj: &'a serde_json::Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        None | Some(Value::Null) => Err(ApiError::missing_field(&format!("{at}.{field}"))),
+        Some(_) => Err(ApiError::invalid_value(&format!("{at}.{field}"), format!("'{at}.{field}' must be a string."))),
+    }
+}
+
 pub fn parse_json_object(body: &[u8]) -> Result<Value, ApiError> {
     parse_request_object(body, MAX_CHAT_VALUES)
 }

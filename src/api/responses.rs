@@ -15,8 +15,9 @@
 use serde_json::{json, Map, Value};
 
 use super::chat::ChatRequest;
-use super::chat_events::{ChatEvent, ChatEventReader};
+use super::chat_events::{ChatEventReader, ChatStreamRewrite};
 use super::error::ApiError;
+use super::required_string;
 
 /// Every top-level parameter the Responses API defines; any other is refused, as OpenAI does.
 const KNOWN_PARAMETERS: &[&str] = &[
@@ -118,7 +119,7 @@ impl ResponseIds {
         format!("resp_{}", self.base)
     }
 
-    fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         format!("msg_{}", self.base)
     }
 
@@ -264,24 +265,22 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
 /// A chat request's refusal in the names the client used: `max_completion_tokens` is its
 /// `max_output_tokens`, a message is somewhere in its `input` (instructions and joined calls
 /// make the indexes differ, so none is given).
-fn in_responses_terms(mut err: ApiError) -> ApiError {
-    let Some(param) = err.param.clone() else { return err };
-    let renamed = if let Some(rest) = param.strip_prefix("max_completion_tokens") {
-        format!("max_output_tokens{rest}")
-    } else if let Some(rest) = param.strip_prefix("reasoning_effort") {
-        format!("reasoning.effort{rest}")
-    } else if let Some(rest) = param.strip_prefix("response_format") {
-        format!("text.format{}", rest.strip_prefix(".json_schema").unwrap_or(rest))
-    } else if param.starts_with("messages") {
-        "input".to_string()
-    } else if param.starts_with("tools[") {
-        param.replacen(".function.", ".", 1).replacen(".custom.", ".", 1)
-    } else {
-        return err;
-    };
-    err.message = err.message.replace(&format!("'{param}'"), &format!("'{renamed}'"));
-    err.param = Some(renamed);
-    err
+fn in_responses_terms(err: ApiError) -> ApiError {
+    err.with_param_renamed(|param| {
+        Some(if let Some(rest) = param.strip_prefix("max_completion_tokens") {
+            format!("max_output_tokens{rest}")
+        } else if let Some(rest) = param.strip_prefix("reasoning_effort") {
+            format!("reasoning.effort{rest}")
+        } else if let Some(rest) = param.strip_prefix("response_format") {
+            format!("text.format{}", rest.strip_prefix(".json_schema").unwrap_or(rest))
+        } else if param.starts_with("messages") {
+            "input".to_string()
+        } else if param.starts_with("tools[") {
+            param.replacen(".function.", ".", 1).replacen(".custom.", ".", 1)
+        } else {
+            return None;
+        })
+    })
 }
 
 /// Whether `include` names `what` (its other values concern hosted tools or encrypted reasoning,
@@ -529,14 +528,6 @@ fn response_format(format: &Value) -> Result<Value, ApiError> {
     }
 }
 
-fn required_string<'a>(at: &str, obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
-    match obj.get(field) {
-        Some(Value::String(s)) => Ok(s),
-        None | Some(Value::Null) => Err(ApiError::missing_field(&format!("{at}.{field}"))),
-        Some(_) => Err(ApiError::invalid_value(&format!("{at}.{field}"), format!("'{at}.{field}' must be a string."))),
-    }
-}
-
 /// How an answer ended, as a `response` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ending {
@@ -625,7 +616,7 @@ pub fn from_completion(completion: &Value, echo: &ResponseEcho, ids: &ResponseId
 /// `reasoning_content`, OpenRouter's and Groq's `reasoning`. Content is a string, or parts
 /// (Mistral's reasoning models: `text` parts, and `thinking` parts holding text parts of their
 /// own, which are reasoning too).
-fn thought_and_text(message: &Value) -> (String, String) {
+pub(crate) fn thought_and_text(message: &Value) -> (String, String) {
     let mut thought = message["reasoning_content"].as_str().or_else(|| message["reasoning"].as_str()).unwrap_or_default().to_string();
     let mut text = String::new();
     match &message["content"] {
@@ -739,72 +730,13 @@ struct StreamPart {
     logprobs: Vec<Value>,
 }
 
-impl ResponsesStream {
-    pub fn new(echo: ResponseEcho, ids: ResponseIds, created_at: i64) -> Self {
-        let model = echo.model.clone();
-        Self {
-            echo,
-            ids,
-            created_at,
-            model,
-            reader: ChatEventReader::default(),
-            sequence: 0,
-            started: false,
-            ended: false,
-            items: Vec::new(),
-            reasoning_at: None,
-            message_at: None,
-            calls_at: Vec::new(),
-            finish_reason: None,
-            usage: None,
-            service_tier: None,
-        }
+impl ChatStreamRewrite for ResponsesStream {
+    fn reader(&mut self) -> &mut ChatEventReader {
+        &mut self.reader
     }
 
-    /// Feeds the chat stream's next bytes; returns the Responses events they complete.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for event in self.reader.push(bytes) {
-            self.event_of_chat(event, &mut out);
-        }
-        out
-    }
-
-    /// The chat stream has ended: what it left unsaid. A stream the router ended properly has
-    /// already completed or failed the response; one that stopped short fails it.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for event in self.reader.finish() {
-            self.event_of_chat(event, &mut out);
-        }
-        if !self.ended {
-            self.fail("The stream ended before the answer was complete.", &mut out);
-        }
-        out
-    }
-
-    fn event_of_chat(&mut self, event: ChatEvent, out: &mut Vec<u8>) {
-        match event {
-            // The cost trailer passes on; nothing else follows the end.
-            ChatEvent::Comment(line) => {
-                out.extend_from_slice(&line);
-                out.extend_from_slice(b"\n\n");
-            }
-            _ if self.ended => {}
-            ChatEvent::Done => self.complete(out),
-            ChatEvent::Failed(message) => self.fail(&message, out),
-            ChatEvent::Chunk(chunk) => self.chunk(&chunk, out),
-        }
-    }
-
-    fn start(&mut self, out: &mut Vec<u8>) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        let response = self.echo.response(&self.ids, self.created_at, &self.model, "in_progress", Vec::new(), None);
-        self.event(out, "response.created", json!({"response": response.clone()}));
-        self.event(out, "response.in_progress", json!({"response": response}));
+    fn ended(&self) -> bool {
+        self.ended
     }
 
     fn chunk(&mut self, chunk: &Value, out: &mut Vec<u8>) {
@@ -844,6 +776,71 @@ impl ResponsesStream {
         if let Some(reason) = choice["finish_reason"].as_str() {
             self.finish_reason = Some(reason.to_string());
         }
+    }
+
+    fn complete(&mut self, out: &mut Vec<u8>) {
+        self.start(out);
+        let ending = Ending::of(self.finish_reason.as_deref());
+        let output = self.close_items(ending.status(), Some(out));
+        let usage = self.usage.as_ref().map(responses_usage);
+        let kind = match ending {
+            Ending::Completed => "response.completed",
+            Ending::Incomplete(_) => "response.incomplete",
+        };
+        let mut response = self.echo.response(&self.ids, self.created_at, &self.model, ending.status(), output, usage);
+        if let Ending::Incomplete(reason) = ending {
+            response["incomplete_details"] = json!({"reason": reason});
+        }
+        if let Some(tier) = &self.service_tier {
+            response["service_tier"] = json!(tier);
+        }
+        self.event(out, kind, json!({"response": response}));
+        self.ended = true;
+    }
+
+    /// The answer failed after it began: an `error` event, then the response as far as it got.
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        self.start(out);
+        self.event(out, "error", json!({"code": "server_error", "message": message, "param": null}));
+        let output = self.close_items("incomplete", None);
+        let usage = self.usage.as_ref().map(responses_usage);
+        let mut response = self.echo.response(&self.ids, self.created_at, &self.model, "failed", output, usage);
+        response["error"] = json!({"code": "server_error", "message": message});
+        self.event(out, "response.failed", json!({"response": response}));
+        self.ended = true;
+    }
+}
+
+impl ResponsesStream {
+    pub fn new(echo: ResponseEcho, ids: ResponseIds, created_at: i64) -> Self {
+        let model = echo.model.clone();
+        Self {
+            echo,
+            ids,
+            created_at,
+            model,
+            reader: ChatEventReader::default(),
+            sequence: 0,
+            started: false,
+            ended: false,
+            items: Vec::new(),
+            reasoning_at: None,
+            message_at: None,
+            calls_at: Vec::new(),
+            finish_reason: None,
+            usage: None,
+            service_tier: None,
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let response = self.echo.response(&self.ids, self.created_at, &self.model, "in_progress", Vec::new(), None);
+        self.event(out, "response.created", json!({"response": response.clone()}));
+        self.event(out, "response.in_progress", json!({"response": response}));
     }
 
     fn reasoning_delta(&mut self, delta: &str, out: &mut Vec<u8>) {
@@ -991,38 +988,6 @@ impl ResponsesStream {
             finished.push(done);
         }
         finished
-    }
-
-    fn complete(&mut self, out: &mut Vec<u8>) {
-        self.start(out);
-        let ending = Ending::of(self.finish_reason.as_deref());
-        let output = self.close_items(ending.status(), Some(out));
-        let usage = self.usage.as_ref().map(responses_usage);
-        let kind = match ending {
-            Ending::Completed => "response.completed",
-            Ending::Incomplete(_) => "response.incomplete",
-        };
-        let mut response = self.echo.response(&self.ids, self.created_at, &self.model, ending.status(), output, usage);
-        if let Ending::Incomplete(reason) = ending {
-            response["incomplete_details"] = json!({"reason": reason});
-        }
-        if let Some(tier) = &self.service_tier {
-            response["service_tier"] = json!(tier);
-        }
-        self.event(out, kind, json!({"response": response}));
-        self.ended = true;
-    }
-
-    /// The answer failed after it began: an `error` event, then the response as far as it got.
-    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
-        self.start(out);
-        self.event(out, "error", json!({"code": "server_error", "message": message, "param": null}));
-        let output = self.close_items("incomplete", None);
-        let usage = self.usage.as_ref().map(responses_usage);
-        let mut response = self.echo.response(&self.ids, self.created_at, &self.model, "failed", output, usage);
-        response["error"] = json!({"code": "server_error", "message": message});
-        self.event(out, "response.failed", json!({"response": response}));
-        self.ended = true;
     }
 
     fn event(&mut self, out: &mut Vec<u8>, kind: &str, mut body: Value) {

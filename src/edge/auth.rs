@@ -39,15 +39,18 @@ thread_local! {
     static CACHE: RefCell<HashMap<String, (f64, Principal)>> = RefCell::new(HashMap::new());
 }
 
-/// The credential a client sent: `Authorization: Bearer <key>` (OpenAI SDKs), else `api-key`
-/// (Azure SDKs; an `Authorization` of another scheme, which a proxy between may add, does not
-/// hide it).
+/// The credential a client sent: `Authorization: Bearer <key>` (OpenAI SDKs, and Anthropic's
+/// with an auth token), else `api-key` (Azure SDKs), else `x-api-key` (Anthropic SDKs, Claude
+/// Code); an `Authorization` of another scheme, which a proxy between may add, does not hide
+/// them.
 pub fn presented_key(headers: &RequestHeaders) -> Option<String> {
     let bearer = headers.get("authorization").and_then(|auth| {
         let (scheme, rest) = auth.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string()).filter(|k| !k.is_empty())
     });
-    bearer.or_else(|| headers.get("api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
+    bearer.or_else(|| {
+        ["api-key", "x-api-key"].iter().find_map(|name| headers.get(name).map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
+    })
 }
 
 pub async fn authenticate(headers: &RequestHeaders, env: &Env) -> Result<Principal, ApiError> {

@@ -10,6 +10,7 @@ use worker::{Env, Request, Response};
 use super::body_stream::BodyStream;
 
 use crate::api::chat::ChatRequest;
+use crate::api::front::AnswerForm;
 use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
@@ -44,6 +45,8 @@ pub enum Front<'a> {
     AzureDeployment(&'a str),
     /// `/v1/responses`: translated to a chat request, and its answer back (`api::responses`).
     Responses,
+    /// `/v1/messages`: the same for Anthropic's Messages API (`api::messages`).
+    Messages,
 }
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Front<'_>) -> Result<Response, ApiError> {
@@ -53,22 +56,39 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
     events::attribute_before_body(rc, &principal);
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
-    let (chat, echo) = match front {
+    let (chat, form) = match front {
         Front::Chat => (ChatRequest::parse(&body)?, None),
         Front::AzureDeployment(model) => (ChatRequest::from_value(crate::api::with_model(&body, model, crate::api::MAX_CHAT_VALUES)?)?, None),
         Front::Responses => {
             let asked = crate::api::responses::parse(&body)?;
-            (asked.chat, Some(asked.echo))
+            (asked.chat, Some(AnswerForm::Responses(asked.echo)))
+        }
+        Front::Messages => {
+            let asked = crate::api::messages::parse(&body)?;
+            (asked.chat, Some(AnswerForm::Messages(asked.echo)))
         }
     };
-    *rc.responses_echo.borrow_mut() = echo;
+    *rc.answer_form.borrow_mut() = form;
     let answer = route(req, env, rc, principal, cfg, chat).await?;
     // Still there: the answer is in chat's form (a stream, or a refusal, which passes as it is).
-    let echo = rc.responses_echo.borrow_mut().take();
-    match echo {
+    let form = rc.answer_form.borrow_mut().take();
+    match form {
         None => Ok(answer),
-        Some(echo) => super::responses::translate(answer, echo, rc).await,
+        Some(form) => super::answer_form::translate(answer, form, rc).await,
     }
+}
+
+/// `POST /v1/messages/count_tokens`: the prompt a Messages request would send, counted as the
+/// router counts prompts for budgets and routing (exactly for OpenAI's encodings, else its
+/// estimate: Anthropic's tokenizer is not public).
+pub async fn count_message_tokens(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let principal = http::drained_on_refusal(&mut req, authenticate(&rc.headers, env).await).await?;
+    rc.set_tenant(&principal);
+    let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
+    let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
+    let chat = crate::api::messages::parse_for_count(&body)?;
+    let counted = crate::tokens::prompt_tokens(&chat, Some(&principal.tenant.id));
+    http::json(200, &serde_json::json!({"input_tokens": counted.count}), &rc.id_headers())
 }
 
 /// A parsed chat request, routed and served (or refused, or answered by a rule or the cache).
@@ -433,11 +453,10 @@ fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &Ch
 /// A whole completion to the client: as JSON, or replayed as a stream if the client asked for one.
 fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value, receipt: &Receipt) -> Result<Response, ApiError> {
     if !chat.stream {
-        // A `/v1/responses` request's answer written as a `response` now, rather than read back
-        // out of a chat Response and rewritten (a round trip through JavaScript).
-        if let Some(echo) = rc.responses_echo.borrow_mut().take() {
-            let response = crate::api::responses::from_completion(body, &echo, &crate::api::responses::ResponseIds::for_request(&rc.request_id));
-            return http::json(200, &response, &receipt.headers(true));
+        // A `/v1/responses` or `/v1/messages` request's answer written in its form now, rather
+        // than read back out of a chat Response and rewritten (a round trip through JavaScript).
+        if let Some(form) = rc.answer_form.borrow_mut().take() {
+            return http::json(200, &form.whole(body, &rc.request_id), &receipt.headers(true));
         }
         return http::json(200, body, &receipt.headers(true));
     }

@@ -67,10 +67,14 @@ pub struct RequestContext {
     pub key_id: RefCell<String>,
     /// A call to a model endpoint: its every outcome, failures included, is a cost event.
     pub model_call: std::cell::Cell<bool>,
-    /// A `/v1/responses` request's echo while its answer is still in chat's form: a whole
-    /// completion takes it (and is written as a `response` at once); otherwise `edge::responses`
-    /// translates the answer the chat path made.
-    pub responses_echo: RefCell<Option<crate::api::responses::ResponseEcho>>,
+    /// The form a `/v1/responses` or `/v1/messages` request's answer is written in, while the
+    /// answer is still in chat's: a whole completion takes it (and is written in it at once);
+    /// otherwise `edge::answer_form` translates the answer the chat path made.
+    pub answer_form: RefCell<Option<crate::api::front::AnswerForm>>,
+    /// The request came by Anthropic's Messages API (`/v1/messages`, `/v1/messages/...`): its
+    /// refusals are written in Anthropic's error shape, and its answers carry `request-id`,
+    /// Anthropic's header, which its SDKs report with an error.
+    pub anthropic_door: std::cell::Cell<bool>,
     pub model: RefCell<String>,
     pub attribution: RefCell<Attribution>,
     /// Headers for whatever response ends the request (rate-limit status, budget warnings).
@@ -130,7 +134,7 @@ pub fn cors_applies(path: &str) -> bool {
 
 /// Response headers a browser script may read: the router's receipt, OpenAI's request id, the
 /// retry and rate-limit headers the SDKs act on.
-pub const CORS_EXPOSED: &str = "x-request-id, x-costrouter-request-id, x-costrouter-provider, x-costrouter-model, x-costrouter-route, \
+pub const CORS_EXPOSED: &str = "x-request-id, request-id, x-costrouter-request-id, x-costrouter-provider, x-costrouter-model, x-costrouter-route, \
 x-costrouter-route-reason, x-costrouter-cost-usd, x-costrouter-baseline-cost-usd, x-costrouter-cache, x-costrouter-usage, \
 x-costrouter-budget-warning, retry-after, x-should-retry, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, \
 x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-requests";
@@ -149,7 +153,7 @@ pub fn cors_preflight(headers: &RequestHeaders) -> Response {
     // Echoed while it fits a header value here (512 characters); a longer list, cut, would fail
     // the preflight on the name it cut: any header then, and `authorization`, which `*` leaves out.
     let allow_headers = match asked.trim() {
-        "" => "authorization, content-type, api-key".to_string(),
+        "" => "authorization, content-type, api-key, x-api-key".to_string(),
         list if list.len() <= 512 => crate::receipt::header_safe(list),
         _ => "*, authorization".to_string(),
     };
@@ -247,7 +251,8 @@ impl RequestContext {
             tenant: RefCell::new(None),
             key_id: RefCell::new(String::new()),
             model_call: std::cell::Cell::new(false),
-            responses_echo: RefCell::new(None),
+            answer_form: RefCell::new(None),
+            anthropic_door: std::cell::Cell::new(false),
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),
             extra_headers: RefCell::new(Vec::new()),
@@ -366,6 +371,19 @@ pub fn error_response(err: &ApiError, request_id: &str) -> Response {
     let ids = crate::receipt::request_id_headers(request_id);
     let headers = super::crossings::headers(OWN_JSON_HEADERS.into_iter().chain(ids.iter().map(|(k, v)| (*k, v.as_str()))).chain(retry).chain(allow));
     whole_response(err.status, headers, err.to_body().into_bytes())
+}
+
+/// A refusal of a `/v1/messages` request in Anthropic's error shape (`api::messages::error_body`),
+/// its status and headers kept. A stream (never a refusal) passes as it is.
+pub async fn in_anthropic_error_shape(mut resp: Response) -> Response {
+    if matches!(resp.body(), worker::ResponseBody::Stream(_)) {
+        return resp;
+    }
+    let status = resp.status_code();
+    let headers = resp.headers().clone();
+    let _ = headers.delete("content-length");
+    let body = resp.bytes().await.unwrap_or_default();
+    whole_response(status, headers, crate::api::messages::error_body(status, &body))
 }
 
 /// A response with this whole body and exactly these headers. `Response::ok` and

@@ -4,6 +4,7 @@
 
 mod admin;
 mod alerting;
+mod answer_form;
 mod auth;
 mod body_stream;
 mod cache;
@@ -23,7 +24,6 @@ mod http;
 mod kv_list;
 mod models;
 mod recommendations;
-mod responses;
 mod semantic;
 mod semantic_store;
 mod sweep_alarm;
@@ -58,7 +58,10 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 /// reservation, writing the rollups, storing a cache entry, posting events.
 async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
     let rc = RequestContext::new(&req);
-    let cors = http::cors_applies(&crate::api::openai_path(&req.path()));
+    let path = crate::api::openai_path(&req.path());
+    let cors = http::cors_applies(&path);
+    // Anthropic's SDKs read Anthropic's error shape from every path of its API they call.
+    rc.anthropic_door.set(path == "/v1/messages" || path.starts_with("/v1/messages/"));
     let result = dispatch(req, &env, &rc).await;
     let mut resp = match result {
         Ok(resp) => resp,
@@ -73,6 +76,12 @@ async fn serve(req: Request, env: Env, answer: handoff::Sender<Response>) {
             error_response(&err, &rc.request_id)
         }
     };
+    if rc.anthropic_door.get() {
+        if resp.status_code() >= 400 {
+            resp = http::in_anthropic_error_shape(resp).await;
+        }
+        let _ = resp.headers_mut().set("request-id", &rc.request_id);
+    }
     for (name, value) in rc.extra_headers.borrow().iter() {
         let _ = resp.headers_mut().set(name, &crate::receipt::header_safe(value));
     }
@@ -167,6 +176,14 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             chat::handle(req, env, rc, chat::Front::Responses).await
         }
         (p, _) if p.starts_with("/v1/responses/") => Err(responses_path_not_served(&p["/v1/responses/".len()..])),
+        ("/v1/messages", Method::Post) => {
+            rc.model_call.set(true);
+            chat::handle(req, env, rc, chat::Front::Messages).await
+        }
+        ("/v1/messages/count_tokens", Method::Post) => chat::count_message_tokens(req, env, rc).await,
+        (p, _) if p.starts_with("/v1/messages/") && p != "/v1/messages/count_tokens" => Err(ApiError::not_found(format!(
+            "'{p}' is not served by this router: of Anthropic's Messages API it serves POST /v1/messages and POST /v1/messages/count_tokens (no batches)."
+        ))),
         ("/v1/embeddings", Method::Post) => {
             rc.model_call.set(true);
             embeddings::handle(req, env, rc, None).await
@@ -199,7 +216,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     match path {
         "/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations" => Some("GET"),
         p if p.starts_with("/v1/models/") => Some("GET"),
-        "/v1/chat/completions" | "/v1/embeddings" | "/v1/responses" => Some("POST"),
+        "/v1/chat/completions" | "/v1/embeddings" | "/v1/responses" | "/v1/messages" | "/v1/messages/count_tokens" => Some("POST"),
         p if crate::api::azure_deployment_path(p).is_some() => Some("POST"),
         _ => None,
     }

@@ -842,6 +842,75 @@ test('malformed Responses API requests are refused with 4xx naming the field', a
   await runCases(cases);
 });
 
+// Anthropic's Messages API (`/v1/messages`): refused in Anthropic's error shape, which keeps
+// OpenAI's fields (`{"type":"error","error":{"type","message","code","param"}}`).
+test('malformed Messages API requests are refused with 4xx in Anthropic\'s shape, naming the field', async () => {
+  const M = (extra) => ({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }], ...extra });
+  const without = (field) => Object.fromEntries(Object.entries(M({})).filter(([k]) => k !== field));
+  const turn = (content, role = 'user') => M({ messages: [{ role, content }] });
+  const table = [
+    ['missing model', without('model'), 400, 'model'],
+    ['missing max_tokens', without('max_tokens'), 400, 'max_tokens'],
+    ['missing messages', without('messages'), 400, 'messages'],
+    ['model number', M({ model: 1 }), 400, 'model'],
+    ['model unknown', M({ model: 'no-such-model' }), 404, 'model'],
+    ['max_tokens string', M({ max_tokens: '64' }), 400, 'max_tokens'],
+    ['max_tokens negative', M({ max_tokens: -1 }), 400, 'max_tokens'],
+    ['messages object', M({ messages: { role: 'user' } }), 400, 'messages'],
+    ['messages empty', M({ messages: [] }), 400, 'messages'],
+    ['message string', M({ messages: ['hi'] }), 400, 'messages[0]'],
+    ['message role system', M({ messages: [{ role: 'system', content: 'x' }] }), 400, 'messages[0].role'],
+    ['message without content', M({ messages: [{ role: 'user' }] }), 400, 'messages[0].content'],
+    ['content number', turn(1), 400, 'messages[0].content'],
+    ['block without type', turn([{ text: 'x' }]), 400, 'messages[0].content[0].type'],
+    ['block unknown type', turn([{ type: 'video', source: {} }]), 400, 'messages[0].content[0].type'],
+    ['text block without text', turn([{ type: 'text' }]), 400, 'messages[0].content[0].text'],
+    ['image without source', turn([{ type: 'image' }]), 400, 'messages[0].content[0].source'],
+    ['image by file id', turn([{ type: 'image', source: { type: 'file', file_id: 'file_1' } }]), 400, 'messages[0].content[0].source.type'],
+    ['document by url', turn([{ type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } }]), 400, 'messages[0].content[0].source.type'],
+    ['tool_result without id', turn([{ type: 'tool_result', content: 'x' }]), 400, 'messages[0].content[0].tool_use_id'],
+    ['tool_use without name', turn([{ type: 'tool_use', id: 't', input: {} }], 'assistant'), 400, 'messages[0].content[0].name'],
+    ['server tool use', turn([{ type: 'server_tool_use', id: 's', name: 'web_search', input: {} }], 'assistant'), 400, 'messages[0].content[0].type'],
+    ['system number', M({ system: 1 }), 400, 'system'],
+    ['system image block', M({ system: [{ type: 'image', source: {} }] }), 400, 'system[0].type'],
+    ['unknown parameter', M({ input: 'hi' }), 400, 'input'],
+    ['mcp_servers', M({ mcp_servers: [{ type: 'url', url: 'https://example.com', name: 'x' }] }), 400, 'mcp_servers'],
+    ['container', M({ container: 'c_1' }), 400, 'container'],
+    ['server tool', M({ tools: [{ type: 'web_search_20250305', name: 'web_search' }] }), 400, 'tools[0].type'],
+    ['tool without input_schema', M({ tools: [{ name: 'f' }] }), 400, 'tools[0].input_schema'],
+    ['tools object', M({ tools: {} }), 400, 'tools'],
+    ['tool_choice string', M({ tool_choice: 'auto' }), 400, 'tool_choice'],
+    ['tool_choice unknown', M({ tool_choice: { type: 'sometimes' } }), 400, 'tool_choice.type'],
+    ['thinking without budget', M({ thinking: { type: 'enabled' } }), 400, 'thinking.budget_tokens'],
+    ['thinking unknown type', M({ thinking: { type: 'deep' } }), 400, 'thinking.type'],
+    ['effort unknown', M({ output_config: { effort: 'enormous' } }), 400, 'output_config.effort'],
+    ['output_format unknown', M({ output_format: { type: 'xml' } }), 400, 'output_format.type'],
+    ['stop_sequences string', M({ stop_sequences: 'END' }), 400, 'stop_sequences'],
+    ['metadata.user_id number', M({ metadata: { user_id: 1 } }), 400, 'metadata.user_id'],
+    ['stream string', M({ stream: 'yes' }), 400, 'stream'],
+    ['temperature out of range', M({ temperature: 5 }), 400, 'temperature'],
+  ];
+  const messages = (body, path = '/v1/messages') => viaFetch(path, { body: asBody(body) });
+  const ANTHROPIC_TYPES = { 400: 'invalid_request_error', 401: 'authentication_error', 404: 'not_found_error', 405: 'invalid_request_error', 413: 'request_too_large', 415: 'invalid_request_error' };
+  const anthropicShape = (resp) => {
+    const body = JSON.parse(resp.text);
+    if (body.type !== 'error') return `top-level type ${JSON.stringify(body.type)}, wanted "error"`;
+    const wanted = ANTHROPIC_TYPES[resp.status];
+    return body.error.type === wanted ? null : `error.type ${body.error.type}, wanted ${wanted}`;
+  };
+  const cases = table.map(([name, body, status, param]) => ({ name, send: () => messages(body), expect: { status, param }, check: anthropicShape }));
+  for (const [name, body] of [['truncated', '{"model":"claude-haiku-4-5","max_tokens":5'], ['array body', '["hi"]'], ['empty body', '']]) {
+    cases.push({ name: `JSON: ${name}`, send: () => messages(body), expect: { status: 400 }, check: anthropicShape });
+  }
+  cases.push({ name: 'count_tokens without messages', send: () => messages({ model: 'claude-haiku-4-5' }, '/v1/messages/count_tokens'), expect: { status: 400, param: 'messages' }, check: anthropicShape });
+  cases.push({ name: 'without a key', send: () => viaFetch('/v1/messages', { body: asBody(M({})), key: null }), expect: { status: 401 }, check: anthropicShape });
+  cases.push({ name: 'GET /v1/messages', send: () => viaFetch('/v1/messages', { method: 'GET' }), expect: { status: 405 }, check: anthropicShape });
+  cases.push({ name: 'POST /v1/messages/batches', send: () => messages(M({}), '/v1/messages/batches'), expect: { status: 404 },
+    check: (resp) => anthropicShape(resp) ?? (/no batches/.test(resp.text) ? null : 'names what is served') });
+  cases.push({ name: 'oversized body', send: () => messages(M({ system: 'x'.repeat(LIMIT) })), expect: { status: 413 }, check: anthropicShape });
+  await runCases(cases);
+});
+
 test('malformed admin requests are refused with 4xx', async () => {
   const tenantPath = '/admin/tenants/malformed-test';
   const BODIES = [
@@ -892,6 +961,6 @@ test('malformed admin requests are refused with 4xx', async () => {
 
 // Last in the file (node:test runs a file's tests in order): the corpus is the size the README
 // states, so a table that stops generating cases does not go unnoticed.
-test('the corpus: 841 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 5 HEAD with a 405', () => {
-  assert.deepEqual(sent, { openaiShape: 841, protocol: 16, headRefused: 5, served: 5 });
+test('the corpus: 889 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 5 HEAD with a 405', () => {
+  assert.deepEqual(sent, { openaiShape: 889, protocol: 16, headRefused: 5, served: 5 });
 });

@@ -160,6 +160,33 @@ test('a Responses API request is answered from the cache, whole and replayed as 
   assert.equal(event.cache, 'hit-exact');
 });
 
+test('a Messages API request is answered from the cache, whole and replayed as Anthropic\'s event stream', async () => {
+  const MESSAGES = { path: '/v1/messages' };
+  const body = { model: 'gpt-4o-mini', max_tokens: 100, temperature: 0, messages: [{ role: 'user', content: `What is ${++n} plus ${n}?` }] };
+  const before = chats();
+  const first = await r.chat(body, MESSAGES);
+  assert.equal(first.headers.get('x-costrouter-cache'), 'miss');
+  const original = await first.json();
+  assert.equal(original.type, 'message');
+  await stored();
+  const streamed = await r.chat({ ...body, stream: true }, MESSAGES);
+  assert.equal(streamed.status, 200);
+  assert.equal(streamed.headers.get('x-costrouter-cache'), 'hit-exact');
+  const replay = await readSse(streamed);
+  const types = replay.data.map((d) => d.type);
+  assert.deepEqual([types[0], types.at(-1)], ['message_start', 'message_stop'], replay.text);
+  assert.equal(replay.data.filter((d) => d.type === 'content_block_delta').map((d) => d.delta.text).join(''), original.content[0].text);
+  assert.ok(replay.comments.some((c) => c.includes('"cache":"hit-exact"')), 'the cost trailer passes');
+  const whole = await r.chat(body, MESSAGES);
+  assert.equal(whole.headers.get('x-costrouter-cache'), 'hit-exact');
+  const hit = await whole.json();
+  assert.deepEqual(hit.content, original.content);
+  assert.notEqual(hit.id, original.id, 'each answer its own id');
+  assert.equal(chats() - before, 1, 'one provider call for three requests');
+  const [event] = await eventOf(streamed);
+  assert.equal(event.cache, 'hit-exact');
+});
+
 test('a cut-off stream is not cached', async () => {
   // Cut after some text, so the client has had a 200 and content (a stream cut before its first
   // token is a 502 and could never be cached anyway).

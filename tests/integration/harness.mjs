@@ -2,6 +2,7 @@
 // fake provider server, with in-memory KV seeded for two tenants. Cost events are collected
 // through the EVENT_SINK service binding, which only test configuration defines.
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
@@ -216,6 +217,20 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
 }
 
 /** Reads an SSE response into its `data:` payloads (parsed where JSON) and comments. */
+/** Runs a command in the repository (an SDK check script), its output gathered; killed after
+ * `timeoutMs`. Resolves `{ code, output }`, never rejects. */
+export function runInRepo(cmd, args, { env, timeoutMs }) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => { output += d; });
+    child.stderr.on('data', (d) => { output += d; });
+    const timer = setTimeout(() => { output += `\n[killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); resolve({ code: -1, output: `${output}\n${err.message}` }); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, output }); });
+  });
+}
+
 export async function readSse(resp) {
   const text = await resp.text();
   const data = [];

@@ -4,13 +4,9 @@
 // OpenAI-dialect model (gpt-4o-mini) and a translated one (claude-haiku-4-5).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import OpenAI from 'openai';
-import { startRouter, KEYS } from './harness.mjs';
+import { startRouter, runInRepo, KEYS } from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHAT_MODELS = ['gpt-4o-mini', 'claude-haiku-4-5'];
 const WEATHER_TOOL = {
   type: 'function',
@@ -31,20 +27,8 @@ before(async () => {
 });
 after(async () => { await r?.close(); });
 
-function run(cmd, args, { env, timeoutMs }) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
-    const timer = setTimeout(() => { output += `\n[killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('error', (err) => { clearTimeout(timer); resolve({ code: -1, output: `${output}\n${err.message}` }); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, output }); });
-  });
-}
-
 test('the official Python SDK (tests/sdk/python_sdk_check.py)', async () => {
-  const { code, output } = await run('python3', ['tests/sdk/python_sdk_check.py'], { env: { ROUTER_URL: r.url, ROUTER_KEY: KEYS.acme, PYTHONUNBUFFERED: '1' }, timeoutMs: 60000 });
+  const { code, output } = await runInRepo('python3', ['tests/sdk/python_sdk_check.py'], { env: { ROUTER_URL: r.url, ROUTER_KEY: KEYS.acme, PYTHONUNBUFFERED: '1' }, timeoutMs: 60000 });
   assert.equal(code, 0, `python_sdk_check.py failed (exit ${code}):\n${output}`);
   assert.match(output, /checks passed/);
 });

@@ -16,7 +16,8 @@ the declared tool with {"city": "Paris"} when the last user message mentions the
 import json
 import os
 import sys
-import traceback
+
+from checks import CheckFailed, expect, run_checks
 
 try:
     import openai
@@ -35,15 +36,6 @@ WEATHER_TOOL = {
     },
 }
 WEATHER_QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
-
-
-class CheckFailed(AssertionError):
-    pass
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
 
 
 def check_chat(client, model):
@@ -225,23 +217,7 @@ def main():
         ("errors", lambda: check_errors(client, base_url)),
     ]
 
-    failed = []
-    for name, run in checks:
-        try:
-            run()
-            print(f"ok   {name}")
-        except CheckFailed as e:
-            failed.append(name)
-            print(f"FAIL {name}: {e}")
-        except Exception as e:  # an SDK exception is a failure of the check, with its detail
-            failed.append(name)
-            print(f"FAIL {name}: {type(e).__name__}: {e}")
-            traceback.print_exc(limit=3, file=sys.stdout)
-    print(f"openai {openai.__version__}: {len(checks) - len(failed)}/{len(checks)} checks passed")
-    if failed:
-        print("failed: " + ", ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return run_checks(checks, f"openai {openai.__version__}")
 
 
 if __name__ == "__main__":
