@@ -263,13 +263,21 @@ impl Usage {
 
     /// The usage object the router returns to OpenAI clients, whatever the provider.
     pub fn to_openai_json(&self) -> Value {
-        json!({
+        let mut usage = json!({
             "prompt_tokens": self.input_tokens,
             "completion_tokens": self.output_tokens,
             "total_tokens": self.total_tokens(),
             "prompt_tokens_details": { "cached_tokens": self.cached_input_tokens },
             "completion_tokens_details": { "reasoning_tokens": self.reasoning_tokens },
-        })
+        });
+        // Prompt-cache writes (Anthropic's), billed above the input price, in OpenRouter's name,
+        // which `from_openai` reads: a client pricing its own calls, and `/v1/messages`' answer
+        // (Anthropic's `cache_creation_input_tokens`), need them apart. Left out when none, as
+        // OpenAI's own usage has no such field.
+        if self.cache_write_tokens > 0 {
+            usage["prompt_tokens_details"]["cache_write_tokens"] = json!(self.cache_write_tokens);
+        }
+        usage
     }
 }
 
@@ -285,6 +293,15 @@ mod tests {
         assert_eq!(u, Usage { input_tokens: 2006, cached_input_tokens: 1920, output_tokens: 300, reasoning_tokens: 192, ..Usage::default() });
         assert_eq!(u.uncached_input_tokens(), 86);
         assert!(Usage::from_openai(&json!({})).is_none());
+    }
+
+    #[test]
+    fn cache_writes_are_written_out_and_read_back() {
+        let u = Usage { input_tokens: 3050, cached_input_tokens: 2000, cache_write_tokens: 1000, output_tokens: 70, ..Usage::default() };
+        let json = u.to_openai_json();
+        assert_eq!(json["prompt_tokens_details"], json!({"cached_tokens": 2000, "cache_write_tokens": 1000}));
+        assert_eq!(Usage::from_openai(&json), Some(u));
+        assert!(Usage::default().to_openai_json()["prompt_tokens_details"].get("cache_write_tokens").is_none(), "none: no field");
     }
 
     #[test]

@@ -177,6 +177,19 @@ test('Node SDK: refusals are the SDK\'s typed errors, in Anthropic\'s shape with
   });
 });
 
+for (const stream of [false, true]) {
+  test(`Anthropic's cache reads and writes come back as Anthropic counts them (${stream ? 'streamed' : 'whole'})`, async () => {
+    r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { text: 'Cached context.', usage: { input_tokens: 100, cache_read_input_tokens: 2000, cache_creation_input_tokens: 1000, output_tokens: 50 } } });
+    const asked = { model: 'claude-haiku-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }] };
+    const message = stream ? await client.messages.stream(asked).finalMessage() : await client.messages.create(asked);
+    assert.equal(message.content[0].text, 'Cached context.');
+    assert.deepEqual(
+      { input: message.usage.input_tokens, read: message.usage.cache_read_input_tokens, written: message.usage.cache_creation_input_tokens, output: message.usage.output_tokens },
+      { input: 100, read: 2000, written: 1000, output: 50 },
+    );
+  });
+}
+
 test('a stream cut by the provider ends in Anthropic\'s error event, with one cost event', async () => {
   // Anthropic's first text arrives in its fourth event (message_start, content_block_start, ping).
   r.upstream.script({ provider: 'anthropic', model: 'claude-haiku-4-5', response: { fault: 'truncated', truncate_after: 4 } });

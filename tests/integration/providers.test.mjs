@@ -680,6 +680,8 @@ for (const stream of [false, true]) {
     // OpenAI's convention: prompt_tokens counts every prompt token, cache reads among them.
     assert.equal(usage.prompt_tokens, 3100);
     assert.equal(usage.prompt_tokens_details.cached_tokens, 2000);
+    // The writes apart, in OpenRouter's name (a client prices its own calls with them).
+    assert.equal(usage.prompt_tokens_details.cache_write_tokens, 1000);
     assert.equal(usage.completion_tokens, 50);
     const ev = await eventFor(resp.headers.get('x-costrouter-request-id'));
     assert.equal(ev.input_tokens, 3100);

@@ -108,17 +108,19 @@ fn stop_reason(finish_reason: Option<&str>, refused: bool) -> &'static str {
 }
 
 /// Chat usage in Anthropic's form, whose `input_tokens` leaves out the tokens read from the
-/// cache (they are counted apart, in `cache_read_input_tokens`). No usage is zeros.
+/// cache and written to it (they are counted apart, in `cache_read_input_tokens` and
+/// `cache_creation_input_tokens`). No usage is zeros.
 fn anthropic_usage(usage: Option<&Value>) -> Value {
     let count = |v: &Value| v.as_u64().unwrap_or(0);
-    let (prompt, completion, cached) = usage
-        .filter(|u| u.is_object())
-        .map_or((0, 0, 0), |u| (count(&u["prompt_tokens"]), count(&u["completion_tokens"]), count(&u["prompt_tokens_details"]["cached_tokens"])));
+    let (prompt, completion, cached, written) = usage.filter(|u| u.is_object()).map_or((0, 0, 0, 0), |u| {
+        let details = &u["prompt_tokens_details"];
+        (count(&u["prompt_tokens"]), count(&u["completion_tokens"]), count(&details["cached_tokens"]), count(&details["cache_write_tokens"]))
+    });
     json!({
-        "input_tokens": prompt.saturating_sub(cached),
+        "input_tokens": prompt.saturating_sub(cached).saturating_sub(written),
         "output_tokens": completion,
         "cache_read_input_tokens": cached,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
     })
 }
 
@@ -508,6 +510,9 @@ mod tests {
         let mut c = completion(json!({"role": "assistant", "content": "x"}), "stop");
         c["usage"] = json!({"prompt_tokens": 2006, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 1920}});
         assert_eq!(from_completion(&c, &echo(), "req_1")["usage"], json!({"input_tokens": 86, "output_tokens": 300, "cache_read_input_tokens": 1920, "cache_creation_input_tokens": 0}));
+        // Writes too (the router's chat usage carries them as `cache_write_tokens`).
+        c["usage"] = json!({"prompt_tokens": 3050, "completion_tokens": 70, "prompt_tokens_details": {"cached_tokens": 2000, "cache_write_tokens": 1000}});
+        assert_eq!(from_completion(&c, &echo(), "req_1")["usage"], json!({"input_tokens": 50, "output_tokens": 70, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 1000}));
         // More cached than prompted (a provider's miscount) saturates at zero.
         c["usage"] = json!({"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 9}});
         assert_eq!(from_completion(&c, &echo(), "req_1")["usage"]["input_tokens"], 0);
