@@ -77,7 +77,7 @@ fn assert_responses_events_are_well_formed(events: &[u8]) {
 fn as_messages(out: &[u8], cuts: &[usize]) -> Vec<u8> {
     let asked = costrouter::api::messages::from_value(serde_json::json!({"model": "fuzz-model", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}], "stream": true}))
         .expect("the fixed request parses");
-    rewritten(MessagesStream::new(asked.echo, "req_fuzz"), out, cuts)
+    rewritten(MessagesStream::new(asked.echo, "req_fuzz", 7), out, cuts)
 }
 
 fn assert_messages_events_are_well_formed(events: &[u8]) {
@@ -136,7 +136,10 @@ fuzz_target!(|input: &[u8]| {
     let body = format!(
         r#"{{"model":"fuzz-model","stream":true,"stream_options":{{"include_usage":{include_usage}}},"messages":[{{"role":"user","content":"hi"}}]}}"#
     );
-    let req = ChatRequest::parse(body.as_bytes()).expect("the fixed request parses");
+    let mut req = ChatRequest::parse(body.as_bytes()).expect("the fixed request parses");
+    // Half the inputs as `/v1/messages` asks (signed thinking blocks each as it ends), half as
+    // chat (together before the finish): both rewritten below.
+    req.thinking_blocks_as_they_end = include_usage;
 
     let (payload, chunks) = chunked(rest);
     let (whole_out, whole_outcome) = run(provider, &req, &[&payload]);

@@ -55,6 +55,12 @@ pub struct ChatRequest {
     /// (Gemini's thinking settings from `reasoning_effort`) and ignore the rest.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// A stream's signed thinking blocks go to the client each as it ends (`/v1/messages`, whose
+    /// stream signs each thinking block before the next block starts), not together before the
+    /// finish chunk (chat clients' stream helpers keep one list delta only). Never read from or
+    /// sent in a body.
+    #[serde(skip)]
+    pub thinking_blocks_as_they_end: bool,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -25,11 +25,12 @@ impl AnswerForm {
         }
     }
 
-    /// The rewriter of the chat pipeline's event stream into this form's.
-    pub fn stream(self, request_id: &str, created_at: i64) -> Box<dyn ChatStreamRewrite> {
+    /// The rewriter of the chat pipeline's event stream into this form's (`prompt_tokens`: the
+    /// router's count of the prompt, which an Anthropic stream reports before its usage comes).
+    pub fn stream(self, request_id: &str, created_at: i64, prompt_tokens: u64) -> Box<dyn ChatStreamRewrite> {
         match self {
             Self::Responses(echo) => Box::new(ResponsesStream::new(echo, ResponseIds::for_request(request_id), created_at)),
-            Self::Messages(echo) => Box::new(MessagesStream::new(echo, request_id)),
+            Self::Messages(echo) => Box::new(MessagesStream::new(echo, request_id, prompt_tokens)),
         }
     }
 }

@@ -23,8 +23,9 @@ use super::chat::ChatRequest;
 use super::error::ApiError;
 use super::required_string;
 
-/// Every top-level parameter of the Messages API; any other is refused.
-const KNOWN_PARAMETERS: &[&str] = &[
+/// The Messages API's top-level parameters that are translated; with the ignored and the
+/// refused ones below, every parameter it defines: any other is refused as unknown.
+const TRANSLATED_PARAMETERS: &[&str] = &[
     "model",
     "messages",
     "max_tokens",
@@ -34,29 +35,49 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "stream",
     "temperature",
     "top_p",
-    "top_k",
     "tools",
     "tool_choice",
     "thinking",
-    "service_tier",
     "output_config",
     "output_format",
-    "container",
-    "mcp_servers",
+    "cache_control",
+];
+
+/// Parameters taken and left unused, and why nothing is lost: they tune how Anthropic's own
+/// servers run a request (Claude Code sends `context_management`).
+const IGNORED_PARAMETERS: &[&str] = &[
+    // Clearing old thinking or tool results from the context as it grows: an optimisation;
+    // the conversation is sent as the client gave it.
     "context_management",
+    // Anthropic's fast output mode and account-level profile and diagnostics.
+    "speed",
+    "user_profile_id",
+    "diagnostics",
+    // Anthropic's own model fallbacks: the router's policy chooses and falls back.
+    "fallbacks",
+    // Anthropic's capacity tiers; the router has none to choose.
+    "service_tier",
+    // Chat has no top-k; a sampling hint, as LiteLLM drops what a provider does not take.
+    "top_k",
 ];
 
 /// Parameters that need Anthropic's own servers, and why they are refused.
 const ANTHROPIC_ONLY_PARAMETERS: &[(&str, &str)] = &[
     ("container", "this router runs no code-execution containers"),
     ("mcp_servers", "this router connects to no MCP servers; declare the tools and run them in the client"),
-    ("context_management", "this router edits no context; send the conversation as it should be read"),
+    // Where Anthropic runs the model: the router's own `regions` policies say where a request
+    // may go, and one asked of Anthropic cannot be kept by another provider.
+    ("inference_geo", "set where requests may be served with the router's `regions` policy"),
 ];
 
 /// The thinking budget each effort stands for where the router turns efforts into Anthropic's
 /// budgets (`providers::anthropic`): a budget asked for is sent as the least effort whose
-/// budget holds it, so the model never thinks less than asked, up to the most.
-const EFFORT_BUDGETS: &[(&str, u64)] = &[("low", 1_024), ("medium", 2_048), ("high", 4_096), ("xhigh", 8_192)];
+/// budget holds it, so the model never thinks less than asked, up to the most (`max`, which
+/// Claude Code's 31,999-token budget is).
+const EFFORT_BUDGETS: &[(&str, u64)] = &[("low", 1_024), ("medium", 2_048), ("high", 4_096), ("xhigh", 8_192), ("max", 16_384)];
+
+/// The effort Anthropic's adaptive thinking runs at when none is named.
+const ADAPTIVE_DEFAULT_EFFORT: &str = "high";
 
 /// A Messages request as the chat pipeline serves it, and what its answer repeats of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +95,10 @@ pub fn from_value(value: Value) -> Result<MessagesRequest, ApiError> {
     let Value::Object(asked) = value else { return Err(ApiError::invalid_request("The request body must be a JSON object.")) };
     let chat = chat_request(&asked, true)?;
     let model = chat["model"].as_str().unwrap_or_default().to_string();
-    let chat = ChatRequest::from_value(chat).map_err(in_messages_terms)?;
+    let mut chat = ChatRequest::from_value(chat).map_err(in_messages_terms)?;
+    // Anthropic's stream signs each thinking block before the next one starts (see
+    // `answer::MessagesStream`).
+    chat.thinking_blocks_as_they_end = true;
     Ok(MessagesRequest { chat, echo: MessagesEcho { model } })
 }
 
@@ -86,7 +110,8 @@ pub fn parse_for_count(body: &[u8]) -> Result<ChatRequest, ApiError> {
 }
 
 fn chat_request(asked: &Map<String, Value>, answering: bool) -> Result<Value, ApiError> {
-    if let Some(unknown) = asked.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
+    let defined = |k: &str| TRANSLATED_PARAMETERS.contains(&k) || IGNORED_PARAMETERS.contains(&k) || ANTHROPIC_ONLY_PARAMETERS.iter().any(|(name, _)| *name == k);
+    if let Some(unknown) = asked.keys().find(|k| !defined(k)) {
         return Err(ApiError::unknown_parameter(unknown));
     }
     for (name, why) in ANTHROPIC_ONLY_PARAMETERS {
@@ -121,6 +146,11 @@ fn chat_request(asked: &Map<String, Value>, answering: bool) -> Result<Value, Ap
             }
         }
         Some(_) => return Err(ApiError::invalid_value("messages", "'messages' must be an array of messages.")),
+    }
+    if let Some(mark) = asked.get("cache_control").filter(|v| !v.is_null()) {
+        // Automatic caching: the breakpoint goes on the last block that can hold one, as
+        // Anthropic places it.
+        mark_last_block(&mut messages, mark);
     }
     chat.insert("messages".into(), Value::Array(messages));
     match asked.get("max_tokens") {
@@ -167,12 +197,8 @@ fn chat_request(asked: &Map<String, Value>, answering: bool) -> Result<Value, Ap
     if let Some(format) = output_format(asked)? {
         chat.insert("response_format".into(), format);
     }
-    if let Some(tools) = asked.get("tools").filter(|v| !v.is_null()) {
-        let Some(tools) = tools.as_array() else { return Err(ApiError::invalid_value("tools", "'tools' must be an array.")) };
-        let tools = tools.iter().enumerate().map(|(i, t)| chat_tool(i, t)).collect::<Result<Vec<_>, _>>()?;
-        if !tools.is_empty() {
-            chat.insert("tools".into(), Value::Array(tools));
-        }
+    if let Some(tools) = super::translated_tools(asked, chat_tool)? {
+        chat.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = asked.get("tool_choice").filter(|v| !v.is_null()) {
         let (choice, parallel) = chat_tool_choice(choice)?;
@@ -228,6 +254,27 @@ fn turn_messages(i: usize, turn: &Value, messages: &mut Vec<Value>) -> Result<()
         messages.push(json!({"role": "user", "content": from_tools}));
     }
     Ok(())
+}
+
+/// Puts a cache breakpoint on the last content block of the last message that has one (a text
+/// or image part, or a string made one), unless it carries one already.
+fn mark_last_block(messages: &mut [Value], mark: &Value) {
+    for message in messages.iter_mut().rev() {
+        match &mut message["content"] {
+            Value::String(text) => {
+                let text = std::mem::take(text);
+                message["content"] = json!([{"type": "text", "text": text, "cache_control": mark}]);
+                return;
+            }
+            Value::Array(parts) if !parts.is_empty() => {
+                if let Some(last) = parts.last_mut().and_then(Value::as_object_mut) {
+                    last.entry("cache_control").or_insert_with(|| mark.clone());
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 fn tool_message(at: &str, b: &Map<String, Value>, from_tools: &mut Vec<Value>) -> Result<Value, ApiError> {
@@ -302,13 +349,17 @@ fn assistant_message(at: &str, blocks: &[Value]) -> Result<Value, ApiError> {
             "thinking" => {
                 let text = required_string(&block_at, b, "thinking")?;
                 thoughts.push_str(text);
-                // Unsigned thinking (a stream's, or another host's reasoning) cannot be verified
-                // by Anthropic: only its text goes back, for hosts that read it (DeepSeek).
-                if b.get("signature").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
-                    thinking_blocks.push(block.clone());
+                // Unsigned thinking (another host's reasoning) cannot be verified by Anthropic:
+                // only its text goes back, for hosts that read it (DeepSeek).
+                let (signature, model) = answer::signature_and_model(b.get("signature").and_then(Value::as_str).unwrap_or_default());
+                if !signature.is_empty() {
+                    thinking_blocks.push(with_writer(json!({"type": "thinking", "thinking": text, "signature": signature}), model));
                 }
             }
-            "redacted_thinking" => thinking_blocks.push(block.clone()),
+            "redacted_thinking" => {
+                let (data, model) = answer::signature_and_model(required_string(&block_at, b, "data")?);
+                thinking_blocks.push(with_writer(json!({"type": "redacted_thinking", "data": data}), model));
+            }
             other => return Err(unsupported_block(&block_at, other)),
         }
     }
@@ -331,6 +382,16 @@ fn assistant_message(at: &str, blocks: &[Value]) -> Result<Value, ApiError> {
         message["reasoning_content"] = Value::String(thoughts);
     }
     Ok(message)
+}
+
+/// A thinking block in chat's `thinking_blocks` form: marked with the model that wrote it, when
+/// the router marked its signature so (the Anthropic adapter sends a block back to that model
+/// only: a signature is valid nowhere else).
+fn with_writer(mut block: Value, model: Option<&str>) -> Value {
+    if let Some(model) = model {
+        block["model"] = json!(model);
+    }
+    block
 }
 
 /// A text block (`{"type":"text","text", "cache_control"?}`) as a chat text part.
@@ -466,23 +527,27 @@ fn chat_tool_choice(choice: &Value) -> Result<(Option<Value>, Option<bool>), Api
 /// the least effort whose budget holds it; `disabled` and `adaptive` without an effort leave the
 /// model at its default.
 fn reasoning_effort(asked: &Map<String, Value>) -> Result<Option<String>, ApiError> {
-    if let Some(effort) = asked.get("output_config").and_then(|c| c.get("effort")).filter(|v| !v.is_null()) {
-        return match effort.as_str() {
-            Some(effort @ ("low" | "medium" | "high" | "max")) => Ok(Some(effort.to_string())),
-            _ => Err(ApiError::invalid_value("output_config.effort", "'output_config.effort' must be 'low', 'medium', 'high' or 'max'.")),
-        };
-    }
-    let Some(thinking) = asked.get("thinking").filter(|v| !v.is_null()) else { return Ok(None) };
+    let effort = match asked.get("output_config").and_then(|c| c.get("effort")).filter(|v| !v.is_null()) {
+        None => None,
+        Some(effort) => match effort.as_str() {
+            Some(effort @ ("low" | "medium" | "high" | "xhigh" | "max")) => Some(effort.to_string()),
+            _ => return Err(ApiError::invalid_value("output_config.effort", "'output_config.effort' must be 'low', 'medium', 'high', 'xhigh' or 'max'.")),
+        },
+    };
+    let Some(thinking) = asked.get("thinking").filter(|v| !v.is_null()) else { return Ok(effort) };
     let Some(t) = thinking.as_object() else { return Err(ApiError::invalid_value("thinking", "'thinking' must be an object.")) };
     match required_string("thinking", t, "type")? {
         "enabled" => {
             let Some(budget) = t.get("budget_tokens").and_then(Value::as_u64) else {
                 return Err(ApiError::invalid_value("thinking.budget_tokens", "'thinking.budget_tokens' must be a positive integer when thinking is enabled."));
             };
-            let effort = EFFORT_BUDGETS.iter().find(|(_, b)| budget <= *b).unwrap_or(&EFFORT_BUDGETS[EFFORT_BUDGETS.len() - 1]).0;
-            Ok(Some(effort.to_string()))
+            let by_budget = EFFORT_BUDGETS.iter().find(|(_, b)| budget <= *b).unwrap_or(&EFFORT_BUDGETS[EFFORT_BUDGETS.len() - 1]).0;
+            Ok(Some(effort.unwrap_or_else(|| by_budget.to_string())))
         }
-        "disabled" | "adaptive" => Ok(None),
+        // Thinking turned off is the router's `none`, whatever effort is named: the model is not
+        // made to think (nor billed for it), and one that cannot stop is passed over.
+        "disabled" => Ok(Some("none".to_string())),
+        "adaptive" => Ok(Some(effort.unwrap_or_else(|| ADAPTIVE_DEFAULT_EFFORT.to_string()))),
         other => Err(ApiError::invalid_value("thinking.type", format!("'thinking.type' must be 'enabled', 'adaptive' or 'disabled', not '{other}'."))),
     }
 }
@@ -597,6 +662,23 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_the_router_marked_goes_back_to_the_model_that_wrote_it() {
+        let chat = chat_json(json!({"model": "m", "max_tokens": 10, "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Hmm.", "signature": "costrouter:claude-sonnet-4-5 EqQB"},
+                {"type": "redacted_thinking", "data": "costrouter:claude-sonnet-4-5 EmwK"},
+                {"type": "text", "text": "Hi"},
+            ]},
+            {"role": "user", "content": "again"},
+        ]}));
+        assert_eq!(chat["messages"][1]["thinking_blocks"], json!([
+            {"type": "thinking", "thinking": "Hmm.", "signature": "EqQB", "model": "claude-sonnet-4-5"},
+            {"type": "redacted_thinking", "data": "EmwK", "model": "claude-sonnet-4-5"},
+        ]));
+    }
+
+    #[test]
     fn unsigned_thinking_goes_back_as_text_only_and_tool_choices_map() {
         let chat = chat_json(json!({"model": "m", "max_tokens": 10, "messages": [
             {"role": "user", "content": "q"},
@@ -647,9 +729,14 @@ mod tests {
         assert_eq!(effort(json!({"thinking": {"type": "enabled", "budget_tokens": 1024}})), Some(json!("low")));
         assert_eq!(effort(json!({"thinking": {"type": "enabled", "budget_tokens": 1025}})), Some(json!("medium")));
         assert_eq!(effort(json!({"thinking": {"type": "enabled", "budget_tokens": 4000}})), Some(json!("high")));
-        assert_eq!(effort(json!({"thinking": {"type": "enabled", "budget_tokens": 31999}})), Some(json!("xhigh")));
-        assert_eq!(effort(json!({"thinking": {"type": "disabled"}})), None);
+        assert_eq!(effort(json!({"thinking": {"type": "enabled", "budget_tokens": 8192}})), Some(json!("xhigh")));
+        assert_eq!(effort(json!({"thinking": {"type": "enabled", "budget_tokens": 31999}})), Some(json!("max")), "Claude Code's largest budget");
+        assert_eq!(effort(json!({"thinking": {"type": "disabled"}})), Some(json!("none")));
+        assert_eq!(effort(json!({"thinking": {"type": "disabled"}, "output_config": {"effort": "low"}})), Some(json!("none")), "thinking turned off stays off");
         assert_eq!(effort(json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "medium"}})), Some(json!("medium")));
+        assert_eq!(effort(json!({"thinking": {"type": "adaptive"}})), Some(json!("high")), "adaptive thinks at Anthropic's default effort");
+        assert_eq!(effort(json!({"output_config": {"effort": "xhigh"}})), Some(json!("xhigh")));
+        assert_eq!(effort(json!({})), None);
         let format = chat_json(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}], "output_format": {"type": "json_schema", "schema": {"type": "object"}}}));
         assert_eq!(format["response_format"], json!({"type": "json_schema", "json_schema": {"name": "output", "schema": {"type": "object"}, "strict": true}}));
     }
@@ -664,6 +751,11 @@ mod tests {
         };
         assert_eq!(refusal(with("mcp_servers", json!([{"type": "url"}]))).param.as_deref(), Some("mcp_servers"));
         assert_eq!(refusal(with("container", json!("c"))).code, "unsupported_parameter");
+        assert_eq!(refusal(with("inference_geo", json!("us"))).param.as_deref(), Some("inference_geo"));
+        // Claude Code sends context_management; it and the other tuning knobs are taken.
+        for (name, value) in [("context_management", json!({"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]})), ("speed", json!("fast")), ("top_k", json!(5)), ("service_tier", json!("auto"))] {
+            assert!(from_value(with(name, value)).is_ok(), "{name}");
+        }
         assert_eq!(refusal(with("frequency_penalty", json!(1))).code, "unknown_parameter");
         let server_tool = refusal(with("tools", json!([{"type": "web_search_20250305", "name": "web_search"}])));
         assert_eq!(server_tool.param.as_deref(), Some("tools[0].type"));
@@ -687,6 +779,19 @@ mod tests {
         assert_eq!(bad_effort.param.as_deref(), Some("output_config.effort"), "{}", bad_effort.message);
         let many_stops = refusal(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}], "stop_sequences": ["a", "b", "c", "d", "e"]}));
         assert_eq!(many_stops.param.as_deref(), Some("stop_sequences"), "{}", many_stops.message);
+    }
+
+    #[test]
+    fn a_top_level_cache_mark_goes_on_the_last_block() {
+        let chat = chat_json(json!({"model": "m", "max_tokens": 5, "cache_control": {"type": "ephemeral"}, "system": "S", "messages": [
+            {"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "second"},
+        ]}));
+        assert_eq!(chat["messages"][3], json!({"role": "user", "content": [{"type": "text", "text": "second", "cache_control": {"type": "ephemeral"}}]}));
+        assert_eq!(chat["messages"][1]["content"], "first", "one breakpoint");
+        let parts = chat_json(json!({"model": "m", "max_tokens": 5, "cache_control": {"type": "ephemeral", "ttl": "1h"}, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": {"type": "ephemeral"}}]},
+        ]}));
+        assert_eq!(parts["messages"][0]["content"][1]["cache_control"], json!({"type": "ephemeral"}), "a block's own mark stays");
     }
 
     #[test]

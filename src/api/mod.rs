@@ -88,6 +88,14 @@ pub(crate) fn required_string<'a>(at: &str, obj: &'a serde_json::Map<String, Val
     }
 }
 
+/// A request's `tools`, each in chat's form by `chat_tool` (given its index); `None` for none.
+pub(crate) fn translated_tools(asked: &serde_json::Map<String, Value>, chat_tool: impl Fn(usize, &Value) -> Result<Value, ApiError>) -> Result<Option<Vec<Value>>, ApiError> {
+    let Some(tools) = asked.get("tools").filter(|v| !v.is_null()) else { return Ok(None) };
+    let Some(tools) = tools.as_array() else { return Err(ApiError::invalid_value("tools", "'tools' must be an array.")) };
+    let tools = tools.iter().enumerate().map(|(i, t)| chat_tool(i, t)).collect::<Result<Vec<_>, _>>()?;
+    Ok((!tools.is_empty()).then_some(tools))
+}
+
 pub fn parse_json_object(body: &[u8]) -> Result<Value, ApiError> {
     parse_request_object(body, MAX_CHAT_VALUES)
 }

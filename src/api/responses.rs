@@ -220,12 +220,8 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
             text_echo["verbosity"] = verbosity.clone();
         }
     }
-    if let Some(tools) = asked.get("tools").filter(|v| !v.is_null()) {
-        let Some(tools) = tools.as_array() else { return Err(ApiError::invalid_value("tools", "'tools' must be an array.")) };
-        let tools = tools.iter().enumerate().map(|(i, t)| chat_tool(i, t)).collect::<Result<Vec<_>, _>>()?;
-        if !tools.is_empty() {
-            chat.insert("tools".into(), Value::Array(tools));
-        }
+    if let Some(tools) = super::translated_tools(&asked, chat_tool)? {
+        chat.insert("tools".into(), Value::Array(tools));
     }
     if let Some(choice) = asked.get("tool_choice").filter(|v| !v.is_null()) {
         chat.insert("tool_choice".into(), chat_tool_choice(choice)?);

@@ -24,13 +24,13 @@ pub async fn translate(mut answer: Response, form: AnswerForm, rc: &RequestConte
     // whose events are all here already.
     if !matches!(answer.body(), ResponseBody::Stream(_)) {
         let chat_events = answer.bytes().await.map_err(http::to_api_error)?;
-        let mut translator = form.stream(&rc.request_id, now_unix());
+        let mut translator = form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get());
         let mut events = translator.push(&chat_events);
         events.extend(translator.finish());
         return Ok(http::whole_response(200, headers, events));
     }
     let chat_events = answer.stream().map_err(http::to_api_error)?;
-    let translator = form.stream(&rc.request_id, now_unix());
+    let translator = form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get());
     let body = stream::unfold(Some((chat_events, translator)), |state| async move {
         let (mut chat_events, mut translator) = state?;
         loop {

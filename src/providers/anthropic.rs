@@ -63,8 +63,10 @@ impl Provider for Anthropic {
         chat_answer(&target.provider.id, target.upstream_model, body)
     }
 
-    fn chat_stream(&self, target: &Target, _req: &ChatRequest) -> Box<dyn StreamTranslator> {
-        Box::new(AnthropicStream::new(&target.provider.id, target.upstream_model))
+    fn chat_stream(&self, target: &Target, req: &ChatRequest) -> Box<dyn StreamTranslator> {
+        let mut stream = AnthropicStream::new(&target.provider.id, target.upstream_model);
+        stream.thinking_blocks_as_they_end = req.thinking_blocks_as_they_end;
+        Box::new(stream)
     }
     // Anthropic errors are `{"type":"error","error":{"type","message"}}`: the default reader fits.
 
@@ -730,6 +732,8 @@ pub struct AnthropicStream {
     /// second (openai-python joins list deltas by an `index` the blocks do not have, and raises;
     /// openai-node keeps the last list only), and a tool loop sent back less than Claude wrote.
     ended_thinking_blocks: Vec<Value>,
+    /// Each thinking block is sent as it ends instead (`ChatRequest::thinking_blocks_as_they_end`).
+    thinking_blocks_as_they_end: bool,
     /// The deployment's model name, which the thinking blocks are marked with (see
     /// `returned_thinking_blocks`); `model` becomes the name Anthropic reports.
     upstream_model: String,
@@ -753,6 +757,7 @@ impl AnthropicStream {
             tool_blocks: HashMap::new(),
             thinking_blocks: HashMap::new(),
             ended_thinking_blocks: Vec::new(),
+            thinking_blocks_as_they_end: false,
             upstream_model: upstream_model.to_string(),
             complete: false,
         }
@@ -851,8 +856,14 @@ impl StreamTranslator for AnthropicStream {
                 }
             }
             "content_block_stop" if ev["index"].as_u64().is_some_and(|i| self.thinking_blocks.contains_key(&i)) => {
-                self.ended_thinking_blocks.extend(ev["index"].as_u64().and_then(|i| self.thinking_blocks.remove(&i)));
-                vec![]
+                let ended = ev["index"].as_u64().and_then(|i| self.thinking_blocks.remove(&i));
+                match ended {
+                    Some(block) if self.thinking_blocks_as_they_end => vec![self.chunk(json!({ "thinking_blocks": [block] }), None)],
+                    ended => {
+                        self.ended_thinking_blocks.extend(ended);
+                        vec![]
+                    }
+                }
             }
             "content_block_stop" => match ev["index"].as_u64().and_then(|i| self.tool_blocks.get(&i)) {
                 // A tool without parameters streams only empty fragments; the joined arguments
@@ -1671,6 +1682,21 @@ mod tests {
         assert_eq!(blocks.as_array().unwrap().iter().map(|b| b["type"].as_str().unwrap()).collect::<Vec<_>>(), ["thinking", "redacted_thinking"]);
         assert_eq!(blocks[0]["signature"], "sig0");
         assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop", "then the finish");
+
+        // For `/v1/messages`, each block as it ends, before the block after it.
+        let mut translator = AnthropicStream::new("anthropic", "claude-sonnet-4-5");
+        translator.thinking_blocks_as_they_end = true;
+        let mut parser = SseParser::new();
+        let mut chunks = Vec::new();
+        for ev in parser.push(stream.as_bytes()).unwrap() {
+            chunks.extend(translator.on_event(&ev).unwrap());
+        }
+        let shown: Vec<Value> = chunks.iter().map(|c| c["choices"][0]["delta"].clone()).filter(|d| d.get("thinking_blocks").is_some() || d.get("content").is_some_and(|t| t != "")).collect();
+        assert_eq!(shown, [
+            json!({"thinking_blocks": [{"type": "thinking", "thinking": "First.", "signature": "sig0", "model": "claude-sonnet-4-5"}]}),
+            json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "opaque", "model": "claude-sonnet-4-5"}]}),
+            json!({"content": "Done."}),
+        ]);
     }
 
     #[test]

@@ -95,7 +95,8 @@ test('Node SDK: extended thinking through Claude, its signed block sent back in 
   const model = 'claude-haiku-4-5';
   const first = await client.messages.create({ model, max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 2048 }, tools: [WEATHER_TOOL], messages: WEATHER_QUESTION });
   assert.deepEqual(first.content.map((b) => b.type), ['thinking', 'tool_use'], JSON.stringify(first.content));
-  assert.ok(first.content[0].signature, 'the signature comes back');
+  // The signature comes back marked with the model that wrote it (only it can verify it).
+  assert.match(first.content[0].signature, /^costrouter:claude-haiku-4-5 \S+$/);
   // The budget asked for was sent as the effort whose budget holds it.
   assert.deepEqual(upstreamChats().at(-1).body.thinking, { type: 'enabled', budget_tokens: 2048 });
   const call = first.content[1];
@@ -113,11 +114,17 @@ test('Node SDK: extended thinking through Claude, its signed block sent back in 
   assert.equal(sent.thinking?.type, 'enabled');
   assert.equal(sent.messages[1].content[0].type, 'thinking');
 
-  // Streamed, the thinking arrives as thinking deltas; the block has no signature (the chat
-  // stream carries signatures only at its end), so the loop's next call goes without thinking.
-  const streamed = await client.messages.stream({ model, max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 2048 }, tools: [WEATHER_TOOL], messages: WEATHER_QUESTION }).finalMessage();
+  // Streamed, the thinking arrives as thinking deltas and its block is signed before the
+  // tool call starts, as Anthropic streams it: the loop keeps thinking.
+  const seen = [];
+  const stream = client.messages.stream({ model, max_tokens: 4000, thinking: { type: 'enabled', budget_tokens: 2048 }, tools: [WEATHER_TOOL], messages: WEATHER_QUESTION });
+  stream.on('streamEvent', (e) => seen.push(e.type === 'content_block_delta' ? e.delta.type : e.type));
+  const streamed = await stream.finalMessage();
   assert.deepEqual(streamed.content.map((b) => b.type), ['thinking', 'tool_use'], JSON.stringify(streamed.content));
   assert.ok(streamed.content[0].thinking.length > 0);
+  assert.match(streamed.content[0].signature, /^costrouter:claude-haiku-4-5 \S+$/);
+  const signedAt = seen.indexOf('signature_delta');
+  assert.ok(signedAt > 0 && signedAt < seen.indexOf('input_json_delta'), seen.join(' '));
   const afterStream = await client.messages.create({
     model,
     max_tokens: 4000,
@@ -126,6 +133,9 @@ test('Node SDK: extended thinking through Claude, its signed block sent back in 
     messages: [...WEATHER_QUESTION, { role: 'assistant', content: streamed.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: streamed.content[1].id, content: '21 C' }] }],
   });
   assert.equal(afterStream.stop_reason, 'end_turn', JSON.stringify(afterStream));
+  const sentAfterStream = upstreamChats().at(-1).body;
+  assert.equal(sentAfterStream.thinking?.type, 'enabled', 'the loop kept thinking');
+  assert.deepEqual(sentAfterStream.messages[1].content[0], { type: 'thinking', thinking: streamed.content[0].thinking, signature: first.content[0].signature.split(' ')[1] });
 });
 
 test('Node SDK: Claude Code\'s way in: x-api-key or a bearer token, ?beta=true, cache_control marks and count_tokens', async () => {

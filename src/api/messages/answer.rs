@@ -29,10 +29,8 @@ pub fn from_completion(completion: &Value, echo: &MessagesEcho, request_id: &str
     let mut content = Vec::new();
     let (thought, text) = thought_and_text(message);
     match message["thinking_blocks"].as_array().filter(|blocks| !blocks.is_empty()) {
-        // The router's Anthropic adapter kept Claude's blocks with their signatures, each marked
-        // with the model that wrote it: the request side reads `model` back to know whose
-        // signature it is when the client returns the block.
-        Some(blocks) => content.extend(blocks.iter().filter(|b| matches!(b["type"].as_str(), Some("thinking" | "redacted_thinking"))).cloned()),
+        // The router's Anthropic adapter kept Claude's blocks with their signatures.
+        Some(blocks) => content.extend(blocks.iter().filter_map(client_block)),
         // Another provider's reasoning has no signature: shown, and dropped when sent back.
         None if !thought.is_empty() => content.push(json!({"type": "thinking", "thinking": thought, "signature": ""})),
         None => {}
@@ -55,7 +53,7 @@ pub fn from_completion(completion: &Value, echo: &MessagesEcho, request_id: &str
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(choice["finish_reason"].as_str(), refusal.is_some()),
+        "stop_reason": stop_reason(choice["finish_reason"].as_str(), refusal.is_some(), message["tool_calls"].as_array().is_some_and(|c| !c.is_empty())),
         "stop_sequence": null,
         "usage": anthropic_usage(completion.get("usage")),
     });
@@ -67,6 +65,40 @@ pub fn from_completion(completion: &Value, echo: &MessagesEcho, request_id: &str
         });
     }
     answer
+}
+
+/// What the router puts before a signature it hands out (and before a redacted block's data):
+/// the model that wrote the block, which alone can verify it. Kept inside the opaque string, so
+/// the block has exactly Anthropic's shape, streamed too: a stream's thinking block starts
+/// before its signature is known, and a `signature_delta` sets the signature alone.
+const SIGNED_BY: &str = "costrouter:";
+
+/// `signature` marked with the `model` that wrote it (see [`SIGNED_BY`]).
+fn marked_signature(model: Option<&str>, signature: &str) -> String {
+    match model.filter(|m| !m.is_empty()) {
+        Some(model) => format!("{SIGNED_BY}{model} {signature}"),
+        None => signature.to_string(),
+    }
+}
+
+/// A signature (or redacted data) a client sent back: the model the router marked it with, and
+/// the signature Anthropic wrote. One without the router's mark is Anthropic's as it is.
+pub(crate) fn signature_and_model(marked: &str) -> (&str, Option<&str>) {
+    match marked.strip_prefix(SIGNED_BY).and_then(|rest| rest.split_once(' ')) {
+        Some((model, signature)) => (signature, Some(model)),
+        None => (marked, None),
+    }
+}
+
+/// One of the chat answer's `thinking_blocks` (Anthropic's fields and the `model` that wrote
+/// it) as the client's block, the model kept in its signature.
+fn client_block(block: &Value) -> Option<Value> {
+    let model = block["model"].as_str();
+    match block["type"].as_str()? {
+        "thinking" => Some(json!({"type": "thinking", "thinking": block["thinking"].as_str().unwrap_or_default(), "signature": marked_signature(model, block["signature"].as_str().unwrap_or_default())})),
+        "redacted_thinking" => Some(json!({"type": "redacted_thinking", "data": marked_signature(model, block["data"].as_str().unwrap_or_default())})),
+        _ => None,
+    }
 }
 
 /// A chat tool call as a `tool_use` block, its arguments string as the `input` object.
@@ -94,15 +126,17 @@ fn tool_input(arguments: &str) -> Value {
 }
 
 /// Anthropic's stop reason for chat's finish reason. Chat's `stop` cannot tell a stop sequence
-/// from the end of the turn, so it is `end_turn`.
-fn stop_reason(finish_reason: Option<&str>, refused: bool) -> &'static str {
+/// from the end of the turn, so it is `end_turn`; an answer that calls tools is `tool_use`
+/// whatever its host said (some say `stop`), as agent loops go on by the stop reason.
+fn stop_reason(finish_reason: Option<&str>, refused: bool, calls_tools: bool) -> &'static str {
     if refused {
         return "refusal";
     }
     match finish_reason {
         Some("length") => "max_tokens",
-        Some("tool_calls" | "function_call") => "tool_use",
         Some("content_filter") => "refusal",
+        Some("tool_calls" | "function_call") => "tool_use",
+        _ if calls_tools => "tool_use",
         _ => "end_turn",
     }
 }
@@ -187,6 +221,9 @@ pub struct MessagesStream {
     started_blocks: usize,
     /// Each tool call's block, by the call's chat index.
     calls: Vec<CallBlock>,
+    prompt_tokens: u64,
+    /// Thinking text was streamed into a block not yet signed (see `signed_blocks`).
+    thinking_streamed: bool,
     finish_reason: Option<String>,
     refused: bool,
     usage: Option<Value>,
@@ -195,6 +232,7 @@ pub struct MessagesStream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlockKind {
     Thinking,
+    RedactedThinking,
     Text,
     /// A tool call, by its chat index.
     ToolUse(u64),
@@ -232,15 +270,17 @@ impl ChatStreamRewrite for MessagesStream {
         // Other choices (n > 1) have no place in a message.
         let Some(choice) = chunk["choices"].as_array().and_then(|c| c.iter().find(|c| c["index"].as_u64().unwrap_or(0) == 0)) else { return };
         let delta = &choice["delta"];
-        // `delta.thinking_blocks` (the signed blocks, which the router's Anthropic adapter sends
-        // just before the finish chunk, after the text) is not streamed: the thinking block was
-        // stopped long before, and a `signature_delta` after its `content_block_stop` would break
-        // Anthropic's sequence. So a streamed thinking block has no signature; sent back, the
-        // request side drops it and the next call goes without thinking.
         let (thought, text) = thought_and_text(delta);
-        if !thought.is_empty() {
-            let at = self.block(BlockKind::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""}), out);
-            event(out, "content_block_delta", json!({"index": at, "delta": {"type": "thinking_delta", "thinking": thought}}));
+        match delta["thinking_blocks"].as_array().filter(|b| !b.is_empty()) {
+            // Signed blocks carry their own text (a replayed answer sends `reasoning_content`
+            // beside them: the same text).
+            Some(blocks) => self.signed_blocks(blocks, out),
+            None if !thought.is_empty() => {
+                self.thinking_streamed = true;
+                let at = self.block(BlockKind::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""}), out);
+                event(out, "content_block_delta", json!({"index": at, "delta": {"type": "thinking_delta", "thinking": thought}}));
+            }
+            None => {}
         }
         if !text.is_empty() {
             self.text_delta(&text, out);
@@ -261,7 +301,7 @@ impl ChatStreamRewrite for MessagesStream {
     fn complete(&mut self, out: &mut Vec<u8>) {
         self.start(out);
         self.stop_open_block(out);
-        let delta = json!({"stop_reason": stop_reason(self.finish_reason.as_deref(), self.refused), "stop_sequence": null});
+        let delta = json!({"stop_reason": stop_reason(self.finish_reason.as_deref(), self.refused, !self.calls.is_empty()), "stop_sequence": null});
         event(out, "message_delta", json!({"delta": delta, "usage": anthropic_usage(self.usage.as_ref())}));
         event(out, "message_stop", json!({}));
         self.ended = true;
@@ -276,9 +316,12 @@ impl ChatStreamRewrite for MessagesStream {
 }
 
 impl MessagesStream {
-    pub fn new(echo: MessagesEcho, request_id: &str) -> Self {
+    /// `prompt_tokens`: the router's count of the prompt, which `message_start` reports.
+    pub fn new(echo: MessagesEcho, request_id: &str, prompt_tokens: u64) -> Self {
         Self {
             id: message_id(request_id),
+            prompt_tokens,
+            thinking_streamed: false,
             model: echo.model,
             reader: ChatEventReader::default(),
             started: false,
@@ -305,10 +348,40 @@ impl MessagesStream {
             "content": [],
             "stop_reason": null,
             "stop_sequence": null,
-            // Not known yet: the chat stream's usage chunk comes last (see `complete`).
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            // The chat stream's usage comes at its end (in `message_delta`, which the SDKs read);
+            // until then the router's own count of the prompt, for clients that read it here.
+            "usage": {"input_tokens": self.prompt_tokens, "output_tokens": 0},
         });
         event(out, "message_start", json!({"message": message}));
+    }
+
+    /// Signed thinking blocks (`delta.thinking_blocks`). The router's Anthropic adapter sends each
+    /// as it ends for this door (`ChatRequest::thinking_blocks_as_they_end`), while its text is
+    /// the open block: it is signed (`signature_delta`) and stopped before the next block
+    /// starts, as Anthropic streams it. A replayed answer (a cache hit, a cascade's buffered
+    /// answer) sends them all at its start, each written whole. Blocks that come after the
+    /// streamed thinking was stopped (a chat stream's, sent together before its finish) cannot
+    /// sign it any more and are left out: sent back unsigned, the thinking goes as text only.
+    fn signed_blocks(&mut self, blocks: &[Value], out: &mut Vec<u8>) {
+        for block in blocks.iter().filter_map(client_block) {
+            let open_thinking = matches!(self.open, Some((_, BlockKind::Thinking)));
+            if self.thinking_streamed && !open_thinking {
+                return;
+            }
+            if block["type"] == "thinking" {
+                let at = self.block(BlockKind::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""}), out);
+                if !open_thinking {
+                    event(out, "content_block_delta", json!({"index": at, "delta": {"type": "thinking_delta", "thinking": block["thinking"]}}));
+                }
+                event(out, "content_block_delta", json!({"index": at, "delta": {"type": "signature_delta", "signature": block["signature"]}}));
+            } else {
+                self.stop_open_block(out);
+                self.block(BlockKind::RedactedThinking, block, out);
+            }
+            // Signed, or whole: the next block is another.
+            self.stop_open_block(out);
+            self.thinking_streamed = false;
+        }
     }
 
     fn text_delta(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -445,7 +518,7 @@ mod tests {
     }
 
     #[test]
-    fn thinking_blocks_are_kept_with_their_model_and_signature() {
+    fn thinking_blocks_are_kept_with_their_signature_marked_with_their_model() {
         let blocks = json!([
             {"type": "thinking", "thinking": "Think.", "signature": "EqQB", "model": "claude-sonnet-4-5"},
             {"type": "redacted_thinking", "data": "EmwK", "model": "claude-sonnet-4-5"},
@@ -453,10 +526,13 @@ mod tests {
         let c = completion(json!({"role": "assistant", "content": "Done.", "reasoning_content": "Think.", "thinking_blocks": blocks}), "stop");
         let m = from_completion(&c, &echo(), "req_1");
         assert_eq!(m["content"], json!([
-            {"type": "thinking", "thinking": "Think.", "signature": "EqQB", "model": "claude-sonnet-4-5"},
-            {"type": "redacted_thinking", "data": "EmwK", "model": "claude-sonnet-4-5"},
+            {"type": "thinking", "thinking": "Think.", "signature": "costrouter:claude-sonnet-4-5 EqQB"},
+            {"type": "redacted_thinking", "data": "costrouter:claude-sonnet-4-5 EmwK"},
             {"type": "text", "text": "Done."},
-        ]), "the signed blocks, not the unsigned reasoning_content beside them");
+        ]), "the signed blocks, in Anthropic's shape, not the unsigned reasoning_content beside them");
+        assert_eq!(signature_and_model("costrouter:claude-sonnet-4-5 EqQB"), ("EqQB", Some("claude-sonnet-4-5")));
+        assert_eq!(signature_and_model("EqQB"), ("EqQB", None), "Anthropic's own, as it is");
+        assert_eq!(signature_and_model("costrouter:nospace"), ("costrouter:nospace", None));
     }
 
     #[test]
@@ -513,6 +589,11 @@ mod tests {
         // Writes too (the router's chat usage carries them as `cache_write_tokens`).
         c["usage"] = json!({"prompt_tokens": 3050, "completion_tokens": 70, "prompt_tokens_details": {"cached_tokens": 2000, "cache_write_tokens": 1000}});
         assert_eq!(from_completion(&c, &echo(), "req_1")["usage"], json!({"input_tokens": 50, "output_tokens": 70, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 1000}));
+        // Tool calls under a host's `stop` still say tool_use (agent loops go on by it).
+        let mut called = completion(json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}), "stop");
+        assert_eq!(from_completion(&called, &echo(), "req_1")["stop_reason"], "tool_use");
+        called["choices"][0]["finish_reason"] = json!("length");
+        assert_eq!(from_completion(&called, &echo(), "req_1")["stop_reason"], "max_tokens");
         // More cached than prompted (a provider's miscount) saturates at zero.
         c["usage"] = json!({"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 9}});
         assert_eq!(from_completion(&c, &echo(), "req_1")["usage"]["input_tokens"], 0);
@@ -537,7 +618,7 @@ mod tests {
     }
 
     fn translate(chat_sse: &str, one_byte_at_a_time: bool) -> Vec<u8> {
-        let mut s = MessagesStream::new(echo(), "req_s");
+        let mut s = MessagesStream::new(echo(), "req_s", 31);
         let mut out = Vec::new();
         if one_byte_at_a_time {
             for b in chat_sse.as_bytes() {
@@ -566,7 +647,7 @@ mod tests {
         let evs = events(&out);
         assert_eq!(types(&evs), ["message_start", "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]);
         assert_eq!(evs[0]["message"], json!({"id": "msg_s", "type": "message", "role": "assistant", "model": "gpt-4o-mini", "content": [],
-            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 0, "output_tokens": 0}}));
+            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 31, "output_tokens": 0}}), "the router's prompt count until the usage comes");
         assert_eq!(evs[1], json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}));
         assert_eq!(evs[2], json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}}));
         assert_eq!(evs[3]["delta"]["text"], "lo", "the other choice is left out");
@@ -620,7 +701,60 @@ mod tests {
         assert_eq!(evs[12]["content_block"], json!({"type": "tool_use", "id": "call_b", "name": "w", "input": {}}));
         assert_eq!(evs[13]["delta"], json!({"type": "input_json_delta", "partial_json": "{\"c\":2}"}));
         assert_eq!(evs[15]["delta"]["stop_reason"], "tool_use");
-        assert!(!evs.iter().any(|e| e["delta"]["type"] == "signature_delta"), "the late signed blocks are not streamed");
+        let said_stop = events(&translate(&REASONING_TEXT_TOOLS.replace("\"finish_reason\":\"tool_calls\"", "\"finish_reason\":\"stop\""), false));
+        assert_eq!(said_stop[15]["delta"]["stop_reason"], "tool_use", "calls made are tool_use whatever the host's finish reason");
+        assert!(!evs.iter().any(|e| e["delta"]["type"] == "signature_delta"), "blocks after the thinking was stopped cannot sign it");
+    }
+
+    #[test]
+    fn each_signed_block_signs_the_thinking_it_ends_before_the_next_block() {
+        // The Anthropic adapter's stream for this door: each block as it ends (interleaved
+        // thinking: thinking, a call, thinking again, a redacted block, text).
+        let signed = |text: &str, sig: &str| format!("data: {{\"model\":\"claude\",\"choices\":[{{\"index\":0,\"delta\":{{\"thinking_blocks\":[{{\"type\":\"thinking\",\"thinking\":\"{text}\",\"signature\":\"{sig}\",\"model\":\"claude-sonnet-4-5\"}}]}}}}]}}\n\n");
+        let delta = |d: &str| format!("data: {{\"model\":\"claude\",\"choices\":[{{\"index\":0,\"delta\":{d}}}]}}\n\n");
+        let chat = [
+            delta(r#"{"reasoning_content":"Look "}"#),
+            delta(r#"{"reasoning_content":"it up."}"#),
+            signed("Look it up.", "s1"),
+            delta(r#"{"tool_calls":[{"index":0,"id":"toolu_1","type":"function","function":{"name":"f","arguments":"{}"}}]}"#),
+            delta(r#"{"reasoning_content":"Now answer."}"#),
+            signed("Now answer.", "s2"),
+            delta(r#"{"thinking_blocks":[{"type":"redacted_thinking","data":"opaque","model":"claude-sonnet-4-5"}]}"#),
+            delta(r#"{"content":"Done."}"#),
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let evs = events(&translate(&chat, false));
+        let shown: Vec<String> = evs.iter().map(|e| format!("{} {} {}", e["type"].as_str().unwrap(), e["index"], e["delta"]["type"].as_str().or(e["content_block"]["type"].as_str()).unwrap_or(""))).collect();
+        assert_eq!(shown, [
+            "message_start null ",
+            "content_block_start 0 thinking", "content_block_delta 0 thinking_delta", "content_block_delta 0 thinking_delta", "content_block_delta 0 signature_delta", "content_block_stop 0 ",
+            "content_block_start 1 tool_use", "content_block_delta 1 input_json_delta", "content_block_stop 1 ",
+            "content_block_start 2 thinking", "content_block_delta 2 thinking_delta", "content_block_delta 2 signature_delta", "content_block_stop 2 ",
+            "content_block_start 3 redacted_thinking", "content_block_stop 3 ",
+            "content_block_start 4 text", "content_block_delta 4 text_delta", "content_block_stop 4 ",
+            "message_delta null ", "message_stop null ",
+        ]);
+        assert_eq!(evs[4]["delta"]["signature"], "costrouter:claude-sonnet-4-5 s1", "marked with the model that wrote it");
+        assert_eq!(evs[11]["delta"]["signature"], "costrouter:claude-sonnet-4-5 s2");
+        assert_eq!(evs[13]["content_block"], json!({"type": "redacted_thinking", "data": "costrouter:claude-sonnet-4-5 opaque"}));
+        assert_eq!(evs[18]["delta"]["stop_reason"], "tool_use");
+    }
+
+    #[test]
+    fn a_replayed_answer_writes_its_signed_blocks_whole() {
+        // A cache hit or a cascade's buffered answer: the blocks and their text in one delta.
+        let chat = concat!(
+            "data: {\"model\":\"claude\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+            "data: {\"model\":\"claude\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"AB\",\"thinking_blocks\":[{\"type\":\"thinking\",\"thinking\":\"A\",\"signature\":\"s1\",\"model\":\"m\"},{\"type\":\"thinking\",\"thinking\":\"B\",\"signature\":\"s2\",\"model\":\"m\"}]}}]}\n\n",
+            "data: {\"model\":\"claude\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+        );
+        let evs = events(&translate(chat, true));
+        let thinking: Vec<(Value, Value)> = evs.iter().filter(|e| e["type"] == "content_block_delta" && e["delta"]["type"] != "text_delta").map(|e| (e["index"].clone(), e["delta"].clone())).collect();
+        assert_eq!(thinking, [
+            (json!(0), json!({"type": "thinking_delta", "thinking": "A"})), (json!(0), json!({"type": "signature_delta", "signature": "costrouter:m s1"})),
+            (json!(1), json!({"type": "thinking_delta", "thinking": "B"})), (json!(1), json!({"type": "signature_delta", "signature": "costrouter:m s2"})),
+        ], "each block its own text and signature, not the joined reasoning_content");
     }
 
     #[test]
