@@ -132,6 +132,15 @@ test('a respond rule answers without a model, streaming and not', async () => {
   const events = (await readSse(viaResponses)).data;
   assert.equal(events.at(-1).type, 'response.completed');
   assert.equal(events.at(-1).response.output[0].content[0].text, 'We are open 9-5.');
+  // And through Anthropic's Messages API, whole and streamed.
+  const viaMessages = await r.chat({ model: 'gpt-4o', max_tokens: 50, messages: [{ role: 'user', content: 'Hello there' }] }, { ...as('faq'), path: '/v1/messages' });
+  assert.equal(viaMessages.headers.get('x-costrouter-route'), 'respond');
+  const message = await viaMessages.json();
+  assert.deepEqual([message.type, message.content, message.stop_reason], ['message', [{ type: 'text', text: 'We are open 9-5.' }], 'end_turn']);
+  const streamedMessage = await r.chat({ model: 'gpt-4o', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'Hello there' }] }, { ...as('faq'), path: '/v1/messages' });
+  const anthropicEvents = (await readSse(streamedMessage)).data;
+  assert.deepEqual([anthropicEvents[0].type, anthropicEvents.at(-1).type], ['message_start', 'message_stop']);
+  assert.equal(anthropicEvents.filter((e) => e.type === 'content_block_delta').map((e) => e.delta.text).join(''), 'We are open 9-5.');
   // n choices asked, n given, as a model's answer would have them.
   const three = await (await r.chat(ask({ n: 3 }), as('faq'))).json();
   assert.deepEqual(three.choices.map((c) => [c.index, c.message.content]), [0, 1, 2].map((i) => [i, 'We are open 9-5.']));
