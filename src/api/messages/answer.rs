@@ -101,6 +101,16 @@ fn client_block(block: &Value) -> Option<Value> {
     }
 }
 
+/// A client block with something to verify it by: a thinking block's signature, a redacted
+/// block's data.
+fn is_signed(block: &Value) -> bool {
+    match block["type"].as_str() {
+        Some("thinking") => block["signature"].as_str().is_some_and(|s| !s.is_empty()),
+        Some("redacted_thinking") => block["data"].as_str().is_some_and(|d| !d.is_empty()),
+        _ => false,
+    }
+}
+
 /// A chat tool call as a `tool_use` block, its arguments string as the `input` object.
 fn tool_use(call: &Value) -> Value {
     let (name, input) = if call["type"] == "custom" {
@@ -222,8 +232,8 @@ pub struct MessagesStream {
     /// Each tool call's block, by the call's chat index.
     calls: Vec<CallBlock>,
     prompt_tokens: u64,
-    /// Thinking text was streamed into a block not yet signed (see `signed_blocks`).
-    thinking_streamed: bool,
+    /// Thinking text streamed since blocks were last signed (see `signed_blocks`).
+    thinking_text: String,
     finish_reason: Option<String>,
     refused: bool,
     usage: Option<Value>,
@@ -271,16 +281,20 @@ impl ChatStreamRewrite for MessagesStream {
         let Some(choice) = chunk["choices"].as_array().and_then(|c| c.iter().find(|c| c["index"].as_u64().unwrap_or(0) == 0)) else { return };
         let delta = &choice["delta"];
         let (thought, text) = thought_and_text(delta);
-        match delta["thinking_blocks"].as_array().filter(|b| !b.is_empty()) {
-            // Signed blocks carry their own text (a replayed answer sends `reasoning_content`
-            // beside them: the same text).
-            Some(blocks) => self.signed_blocks(blocks, out),
-            None if !thought.is_empty() => {
-                self.thinking_streamed = true;
-                let at = self.block(BlockKind::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""}), out);
-                event(out, "content_block_delta", json!({"index": at, "delta": {"type": "thinking_delta", "thinking": thought}}));
+        // Signed blocks carry their own text (a replayed answer sends `reasoning_content` beside
+        // them: the same text). Unsigned ones (LiteLLM sends each reasoning fragment as a block
+        // beside its `reasoning_content`) are the fragment, streamed as such.
+        let signed: Vec<Value> = delta["thinking_blocks"].as_array().into_iter().flatten().filter_map(client_block).filter(is_signed).collect();
+        if !signed.is_empty() {
+            self.signed_blocks(signed, out);
+        } else if !thought.is_empty() {
+            if !matches!(self.open, Some((_, BlockKind::Thinking))) {
+                // A new thinking block: what a signature must match is its text alone.
+                self.thinking_text.clear();
             }
-            None => {}
+            self.thinking_text.push_str(&thought);
+            let at = self.block(BlockKind::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""}), out);
+            event(out, "content_block_delta", json!({"index": at, "delta": {"type": "thinking_delta", "thinking": thought}}));
         }
         if !text.is_empty() {
             self.text_delta(&text, out);
@@ -321,7 +335,7 @@ impl MessagesStream {
         Self {
             id: message_id(request_id),
             prompt_tokens,
-            thinking_streamed: false,
+            thinking_text: String::new(),
             model: echo.model,
             reader: ChatEventReader::default(),
             started: false,
@@ -355,32 +369,38 @@ impl MessagesStream {
         event(out, "message_start", json!({"message": message}));
     }
 
-    /// Signed thinking blocks (`delta.thinking_blocks`). The router's Anthropic adapter sends each
-    /// as it ends for this door (`ChatRequest::thinking_blocks_as_they_end`), while its text is
-    /// the open block: it is signed (`signature_delta`) and stopped before the next block
-    /// starts, as Anthropic streams it. A replayed answer (a cache hit, a cascade's buffered
-    /// answer) sends them all at its start, each written whole. Blocks that come after the
-    /// streamed thinking was stopped (a chat stream's, sent together before its finish) cannot
-    /// sign it any more and are left out: sent back unsigned, the thinking goes as text only.
-    fn signed_blocks(&mut self, blocks: &[Value], out: &mut Vec<u8>) {
-        for block in blocks.iter().filter_map(client_block) {
-            let open_thinking = matches!(self.open, Some((_, BlockKind::Thinking)));
-            if self.thinking_streamed && !open_thinking {
-                return;
+    /// Signed thinking blocks (`delta.thinking_blocks`, in the client's form). The router's
+    /// Anthropic adapter sends each as it ends for this door
+    /// (`ChatRequest::thinking_blocks_as_they_end`), while its text is the open block: the block
+    /// whose text is the one streamed (or a signature alone, as LiteLLM sends it) signs it
+    /// (`signature_delta`), and it is stopped before the next block starts, as Anthropic streams
+    /// it. A replayed answer (a cache hit, a cascade's buffered answer), with nothing streamed,
+    /// sends them all at its start: each is written whole. Otherwise the blocks cannot be placed
+    /// (a chat stream's, sent together before its finish, after the thinking they sign was
+    /// stopped) and are left out: sent back unsigned, the thinking goes as text only.
+    fn signed_blocks(&mut self, blocks: Vec<Value>, out: &mut Vec<u8>) {
+        let streamed = std::mem::take(&mut self.thinking_text);
+        if !streamed.is_empty() {
+            if matches!(self.open, Some((_, BlockKind::Thinking))) {
+                let own = blocks.iter().find(|b| b["type"] == "thinking" && (b["thinking"] == streamed.as_str() || b["thinking"] == ""));
+                if let (Some(own), Some((at, _))) = (own, self.open) {
+                    event(out, "content_block_delta", json!({"index": at, "delta": {"type": "signature_delta", "signature": own["signature"]}}));
+                }
+                self.stop_open_block(out);
             }
+            return;
+        }
+        for block in blocks {
             if block["type"] == "thinking" {
                 let at = self.block(BlockKind::Thinking, json!({"type": "thinking", "thinking": "", "signature": ""}), out);
-                if !open_thinking {
-                    event(out, "content_block_delta", json!({"index": at, "delta": {"type": "thinking_delta", "thinking": block["thinking"]}}));
-                }
+                event(out, "content_block_delta", json!({"index": at, "delta": {"type": "thinking_delta", "thinking": block["thinking"]}}));
                 event(out, "content_block_delta", json!({"index": at, "delta": {"type": "signature_delta", "signature": block["signature"]}}));
             } else {
                 self.stop_open_block(out);
                 self.block(BlockKind::RedactedThinking, block, out);
             }
-            // Signed, or whole: the next block is another.
+            // Whole: the next block is another.
             self.stop_open_block(out);
-            self.thinking_streamed = false;
         }
     }
 
@@ -739,6 +759,38 @@ mod tests {
         assert_eq!(evs[11]["delta"]["signature"], "costrouter:claude-sonnet-4-5 s2");
         assert_eq!(evs[13]["content_block"], json!({"type": "redacted_thinking", "data": "costrouter:claude-sonnet-4-5 opaque"}));
         assert_eq!(evs[18]["delta"]["stop_reason"], "tool_use");
+    }
+
+    #[test]
+    fn a_signature_signs_only_the_thinking_whose_text_it_carries() {
+        let delta = |d: &str| format!("data: {{\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{d}}}]}}\n\n");
+        let end = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let signatures = |chat: String| -> Vec<(Value, Value)> {
+            events(&translate(&chat, false)).iter().filter(|e| e["delta"]["type"] == "signature_delta").map(|e| (e["index"].clone(), e["delta"]["signature"].clone())).collect()
+        };
+        let starts = |chat: String| events(&translate(&chat, false)).iter().filter(|e| e["type"] == "content_block_start").count();
+        // LiteLLM: each fragment also as an unsigned block, then the signature alone.
+        let litellm = [
+            delta(r#"{"reasoning_content":"Let ","thinking_blocks":[{"type":"thinking","thinking":"Let "}]}"#),
+            delta(r#"{"reasoning_content":"me think.","thinking_blocks":[{"type":"thinking","thinking":"me think."}]}"#),
+            delta(r#"{"thinking_blocks":[{"type":"thinking","thinking":"","signature":"SIG"}]}"#),
+            delta(r#"{"content":"Done."}"#),
+            end.to_string(),
+        ]
+        .concat();
+        assert_eq!(signatures(litellm.clone()), [(json!(0), json!("SIG"))]);
+        assert_eq!(starts(litellm), 2, "one thinking block, then the text");
+        // Blocks sent together while the second thinking is open: each signs its own text only.
+        let late = [
+            delta(r#"{"reasoning_content":"A"}"#),
+            delta(r#"{"tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]}"#),
+            delta(r#"{"reasoning_content":"B"}"#),
+            delta(r#"{"thinking_blocks":[{"type":"thinking","thinking":"A","signature":"sA","model":"m"},{"type":"thinking","thinking":"B","signature":"sB","model":"m"}]}"#),
+            end.to_string(),
+        ]
+        .concat();
+        assert_eq!(signatures(late.clone()), [(json!(2), json!("costrouter:m sB"))]);
+        assert_eq!(starts(late), 3, "nothing written twice");
     }
 
     #[test]
