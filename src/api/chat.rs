@@ -61,6 +61,12 @@ pub struct ChatRequest {
     /// sent in a body.
     #[serde(skip)]
     pub thinking_blocks_as_they_end: bool,
+    /// The output cap is a ceiling the client had to set, not room it needs: Anthropic's
+    /// Messages API requires `max_tokens`, and clients set it high (Claude Code: 32,000) for
+    /// any call. A model that writes less is not passed over for it, and is sent its own most.
+    /// Never read from or sent in a body.
+    #[serde(skip)]
+    pub output_cap_is_ceiling: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -600,6 +606,23 @@ impl ChatRequest {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
+    /// The output the client needs room for: its cap, unless the cap is only a ceiling
+    /// (`output_cap_is_ceiling`), which a model that writes less may serve.
+    pub fn needed_output_tokens(&self) -> Option<u64> {
+        self.max_output_tokens().filter(|_| !self.output_cap_is_ceiling)
+    }
+
+    /// A ceiling (`output_cap_is_ceiling`) lowered to the most the model serving the request can
+    /// write (`most`, its pricing row's `max_output_tokens`), which its provider would refuse to
+    /// exceed; a cap the client needs is sent as it is.
+    pub fn hold_output_ceiling_to(&mut self, most: u64) {
+        if self.output_cap_is_ceiling {
+            for cap in [&mut self.max_tokens, &mut self.max_completion_tokens].into_iter().flatten() {
+                *cap = (*cap).min(most);
+            }
+        }
+    }
+
     /// How many answers the client asked for (`n`); each is generated, and billed, separately.
     pub fn choices(&self) -> u64 {
         self.n.map_or(1, u64::from)
@@ -718,6 +741,25 @@ mod tests {
 
     fn parse(s: &str) -> Result<ChatRequest, ApiError> {
         ChatRequest::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn a_ceiling_is_no_room_needed_and_is_held_to_what_the_model_writes() {
+        let mut needed = parse(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":32000}"#).unwrap();
+        assert_eq!(needed.needed_output_tokens(), Some(32000));
+        needed.hold_output_ceiling_to(16384);
+        assert_eq!(needed.max_tokens, Some(32000), "a cap the client needs is sent as it is");
+        let mut ceiling = needed.clone();
+        ceiling.output_cap_is_ceiling = true;
+        ceiling.max_completion_tokens = Some(20000);
+        assert_eq!(ceiling.needed_output_tokens(), None);
+        ceiling.hold_output_ceiling_to(16384);
+        assert_eq!((ceiling.max_tokens, ceiling.max_completion_tokens), (Some(16384), Some(16384)));
+        ceiling.hold_output_ceiling_to(64000);
+        assert_eq!(ceiling.max_tokens, Some(16384), "never raised");
+        assert!(serde_json::to_value(&ceiling).unwrap().get("output_cap_is_ceiling").is_none(), "never sent");
+        let from_body = parse(r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"output_cap_is_ceiling":true,"thinking_blocks_as_they_end":true}"#).unwrap();
+        assert!(!from_body.output_cap_is_ceiling && !from_body.thinking_blocks_as_they_end, "never read from a body");
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub fn from_value(value: Value) -> Result<MessagesRequest, ApiError> {
     // Anthropic's stream signs each thinking block before the next one starts (see
     // `answer::MessagesStream`).
     chat.thinking_blocks_as_they_end = true;
+    chat.output_cap_is_ceiling = true;
     Ok(MessagesRequest { chat, echo: MessagesEcho { model } })
 }
 
@@ -619,6 +620,12 @@ mod tests {
         assert!(chat.get("top_k").is_none() && chat.get("service_tier").is_none() && chat.get("stream").is_none_or(|s| s == false));
         let echo = from_value(json!({"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]})).unwrap().echo;
         assert_eq!(echo, MessagesEcho { model: "claude-haiku-4-5".into() });
+    }
+
+    #[test]
+    fn its_cap_is_a_ceiling_and_its_stream_signs_thinking_as_it_goes() {
+        let asked = from_value(json!({"model": "m", "max_tokens": 32000, "messages": [{"role": "user", "content": "q"}]})).unwrap();
+        assert!(asked.chat.output_cap_is_ceiling && asked.chat.thinking_blocks_as_they_end);
     }
 
     #[test]

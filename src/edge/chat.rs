@@ -130,10 +130,10 @@ async fn route(req: Request, env: &Env, rc: &RequestContext, principal: Principa
         catalog: &cfg.catalog,
         prices: &cfg.prices,
         facts: &facts,
-        expected_output_tokens: chat.max_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
+        expected_output_tokens: chat.needed_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS),
         choices: chat.choices(),
         reasoning_effort: chat.reasoning_effort(),
-        requested_output_tokens: chat.max_output_tokens(),
+        requested_output_tokens: chat.needed_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(&chat, upstream_model),
         service_tier: requested_tier(&chat),
@@ -612,6 +612,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         }
         if let Some((sent, _)) = effort_sent {
             attempt_chat.extra.insert("reasoning_effort".into(), Value::String(sent));
+        }
+        if let Some(most) = cfg.prices.get(&candidate.price_key).and_then(|p| p.max_output_tokens) {
+            attempt_chat.hold_output_ceiling_to(most);
         }
         let up = match adapter.chat_request(&target, &attempt_chat) {
             Ok(up) => up,

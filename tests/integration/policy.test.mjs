@@ -240,6 +240,22 @@ test('cheapest capable routes gpt-4o traffic to the cheapest candidate and repor
   assert.ok(Math.abs(baseline / cost - 2.5 / 0.15) < 0.01, `ratio ${baseline / cost}`);
 });
 
+test('through /v1/messages, max_tokens is a ceiling: the cheapest candidate serves a Claude Code-sized cap, sent its own most', async () => {
+  const upstreamChats = () => r.upstream.requests().filter((q) => /chat\/completions$|\/messages$/.test(q.path));
+  // Claude Code asks for 32,000 output tokens on every call; gpt-4o-mini writes 16,384 at most.
+  const viaMessages = await r.chat({ model: 'gpt-4o', max_tokens: 32000, messages: [{ role: 'user', content: 'Hello there' }] }, { ...as('cheap'), path: '/v1/messages' });
+  assert.equal(viaMessages.status, 200, await viaMessages.clone().text());
+  assert.equal(viaMessages.headers.get('x-costrouter-model'), 'gpt-4o-mini');
+  const sent = upstreamChats().at(-1).body;
+  assert.equal(sent.max_completion_tokens ?? sent.max_tokens, 16384);
+  // The same cap through chat is room the client needs: the models that cannot write it are
+  // passed over, and Claude, which can, serves.
+  const viaChat = await r.chat(ask({ max_tokens: 32000 }), as('cheap'));
+  assert.equal(viaChat.status, 200, await viaChat.clone().text());
+  assert.equal(viaChat.headers.get('x-costrouter-model'), 'claude-haiku-4-5');
+  assert.equal(upstreamChats().at(-1).body.max_tokens, 32000);
+});
+
 test('a model priced without supports_reasoning is sent no reasoning params, routed or named', async () => {
   const upstreamBody = () => r.upstream.requests().filter((q) => q.path.endsWith('/chat/completions')).at(-1).body;
   // Routed by the rule to gpt-4o-mini, which answers 400 to reasoning_effort and verbosity.
