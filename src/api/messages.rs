@@ -148,11 +148,6 @@ fn chat_request(asked: &Map<String, Value>, answering: bool) -> Result<Value, Ap
         }
         Some(_) => return Err(ApiError::invalid_value("messages", "'messages' must be an array of messages.")),
     }
-    if let Some(mark) = asked.get("cache_control").filter(|v| !v.is_null()) {
-        // Automatic caching: the breakpoint goes on the last block that can hold one, as
-        // Anthropic places it.
-        mark_last_block(&mut messages, mark);
-    }
     chat.insert("messages".into(), Value::Array(messages));
     match asked.get("max_tokens") {
         Some(cap @ Value::Number(_)) => {
@@ -200,6 +195,16 @@ fn chat_request(asked: &Map<String, Value>, answering: bool) -> Result<Value, Ap
     }
     if let Some(tools) = super::translated_tools(asked, chat_tool)? {
         chat.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(mark) = asked.get("cache_control").filter(|v| !v.is_null()) {
+        // Automatic caching: the breakpoint goes on the last block that can hold one, as
+        // Anthropic places it, unless the request's own marks already take the four Anthropic
+        // allows (a fifth is a 400).
+        if cache_marks(&chat["messages"]) + cache_marks(chat.get("tools").unwrap_or(&Value::Null)) < MAX_CACHE_BREAKPOINTS {
+            if let Some(Value::Array(messages)) = chat.get_mut("messages") {
+                mark_last_block(messages, mark);
+            }
+        }
     }
     if let Some(choice) = asked.get("tool_choice").filter(|v| !v.is_null()) {
         let (choice, parallel) = chat_tool_choice(choice)?;
@@ -255,6 +260,18 @@ fn turn_messages(i: usize, turn: &Value, messages: &mut Vec<Value>) -> Result<()
         messages.push(json!({"role": "user", "content": from_tools}));
     }
     Ok(())
+}
+
+/// The most cache breakpoints (`cache_control` marks) Anthropic takes in one request.
+const MAX_CACHE_BREAKPOINTS: usize = 4;
+
+/// How many `cache_control` marks `value` holds, at any depth.
+fn cache_marks(value: &Value) -> usize {
+    match value {
+        Value::Object(fields) => fields.iter().map(|(k, v)| usize::from(k == "cache_control" && !v.is_null()) + cache_marks(v)).sum(),
+        Value::Array(items) => items.iter().map(cache_marks).sum(),
+        _ => 0,
+    }
 }
 
 /// Puts a cache breakpoint on the last content block of the last message that has one (a text
@@ -799,6 +816,17 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": {"type": "ephemeral"}}]},
         ]}));
         assert_eq!(parts["messages"][0]["content"][1]["cache_control"], json!({"type": "ephemeral"}), "a block's own mark stays");
+        // Four marks of the request's own already: Anthropic takes no fifth.
+        let mark = json!({"type": "ephemeral"});
+        let full = chat_json(json!({"model": "m", "max_tokens": 5, "cache_control": mark,
+            "system": [{"type": "text", "text": "S", "cache_control": mark}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}, "cache_control": mark}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "a", "cache_control": mark}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "b", "cache_control": mark}]},
+                {"role": "user", "content": "last"},
+            ]}));
+        assert_eq!(full["messages"][3]["content"], "last", "{full}");
     }
 
     #[test]
