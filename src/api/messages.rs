@@ -830,6 +830,22 @@ mod tests {
     }
 
     #[test]
+    fn a_top_level_cache_mark_goes_on_the_last_part_passing_over_turns_without_one() {
+        let mark = json!({"type": "ephemeral"});
+        let parts = chat_json(json!({"model": "m", "max_tokens": 5, "cache_control": mark, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+        ]}));
+        assert_eq!(parts["messages"][0]["content"], json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": mark}]), "the last part of parts");
+        // A turn with no blocks has nowhere to hold the mark: it goes on the turn before.
+        let empty_last = chat_json(json!({"model": "m", "max_tokens": 5, "cache_control": mark, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "a"}]}, {"role": "assistant", "content": "ok"}, {"role": "user", "content": []},
+        ]}));
+        assert_eq!(empty_last["messages"][2], json!({"role": "user", "content": []}));
+        assert_eq!(empty_last["messages"][1]["content"], json!([{"type": "text", "text": "ok", "cache_control": mark}]));
+        assert!(empty_last["messages"][0]["content"][0].get("cache_control").is_none(), "one breakpoint");
+    }
+
+    #[test]
     fn a_count_request_needs_no_cap_and_never_streams() {
         let chat = parse_for_count(br#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"Hello"}],"stream":true}"#).unwrap();
         assert!(!chat.stream);
