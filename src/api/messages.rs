@@ -846,6 +846,17 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_tool_result_is_empty_text_not_an_attachment_note() {
+        let chat = chat_json(json!({"model": "m", "max_tokens": 5, "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": []}]},
+        ]}));
+        assert_eq!(chat["messages"][2], json!({"role": "tool", "tool_call_id": "t", "content": ""}));
+        assert_eq!(chat["messages"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
     fn a_count_request_needs_no_cap_and_never_streams() {
         let chat = parse_for_count(br#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"Hello"}],"stream":true}"#).unwrap();
         assert!(!chat.stream);
