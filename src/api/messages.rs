@@ -857,6 +857,16 @@ mod tests {
     }
 
     #[test]
+    fn custom_tools_keep_their_description_and_strictness() {
+        let chat = chat_json(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}], "tools": [
+            {"type": "custom", "name": "f", "description": "Find things", "strict": true, "input_schema": {"type": "object"}},
+            {"name": "g", "description": null, "input_schema": {"type": "object"}},
+        ]}));
+        assert_eq!(chat["tools"][0], json!({"type": "function", "function": {"name": "f", "description": "Find things", "strict": true, "parameters": {"type": "object"}}}));
+        assert!(chat["tools"][1]["function"].get("description").is_none(), "a null description is none");
+    }
+
+    #[test]
     fn a_count_request_needs_no_cap_and_never_streams() {
         let chat = parse_for_count(br#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"Hello"}],"stream":true}"#).unwrap();
         assert!(!chat.stream);
