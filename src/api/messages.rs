@@ -867,6 +867,19 @@ mod tests {
     }
 
     #[test]
+    fn output_config_format_is_the_response_format_before_output_format() {
+        let format = |extra: Value| {
+            let mut body = json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "q"}]});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            chat_json(body)["response_format"]["json_schema"]["schema"].clone()
+        };
+        let schema = |title: &str| json!({"type": "json_schema", "schema": {"type": "object", "title": title}});
+        assert_eq!(format(json!({"output_config": {"format": schema("config")}})), json!({"type": "object", "title": "config"}));
+        assert_eq!(format(json!({"output_config": {"format": schema("config")}, "output_format": schema("old")}))["title"], "config");
+        assert_eq!(format(json!({"output_config": {"format": null}, "output_format": schema("old")}))["title"], "old");
+    }
+
+    #[test]
     fn a_count_request_needs_no_cap_and_never_streams() {
         let chat = parse_for_count(br#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"Hello"}],"stream":true}"#).unwrap();
         assert!(!chat.stream);
