@@ -40,21 +40,30 @@ thread_local! {
 }
 
 /// The credential a client sent: `Authorization: Bearer <key>` (OpenAI SDKs, and Anthropic's
-/// with an auth token), else `api-key` (Azure SDKs), else `x-api-key` (Anthropic SDKs, Claude
-/// Code); an `Authorization` of another scheme, which a proxy between may add, does not hide
-/// them.
+/// with an auth token), else `api-key` (Azure SDKs); an `Authorization` of another scheme, which
+/// a proxy between may add, does not hide it. (`x-api-key` counts on the Messages API's paths
+/// only: [`authenticate_anthropic`].)
 pub fn presented_key(headers: &RequestHeaders) -> Option<String> {
     let bearer = headers.get("authorization").and_then(|auth| {
         let (scheme, rest) = auth.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string()).filter(|k| !k.is_empty())
     });
-    bearer.or_else(|| {
-        ["api-key", "x-api-key"].iter().find_map(|name| headers.get(name).map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
-    })
+    bearer.or_else(|| headers.get("api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
 }
 
 pub async fn authenticate(headers: &RequestHeaders, env: &Env) -> Result<Principal, ApiError> {
     let key = presented_key(headers).ok_or_else(ApiError::missing_api_key)?;
+    authenticate_key(env, &key).await
+}
+
+/// [`authenticate`] for Anthropic's Messages API (`/v1/messages`), whose SDKs and Claude Code send
+/// the key as `x-api-key` (or as a bearer token). Read there only: on the router's other paths a
+/// gateway's own `x-api-key` must not stand for the client's credential (a dashboard session's
+/// report read would be judged by it).
+pub async fn authenticate_anthropic(headers: &RequestHeaders, env: &Env) -> Result<Principal, ApiError> {
+    let key = presented_key(headers)
+        .or_else(|| headers.get("x-api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
+        .ok_or_else(ApiError::missing_api_key)?;
     authenticate_key(env, &key).await
 }
 

@@ -30,7 +30,7 @@ use crate::cache::{exact_key, storable, CachePlan, CacheSettings, CachedAnswer, 
 use crate::tokens::{prompt_token_upper_bound, usage_when_unreported};
 use crate::usage::Usage;
 
-use super::auth::{authenticate, Principal};
+use super::auth::{authenticate, authenticate_anthropic, Principal};
 use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, now_unix, read_body, RequestContext};
 use super::{events, health, spend, upstream};
@@ -51,7 +51,11 @@ pub enum Front<'a> {
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Front<'_>) -> Result<Response, ApiError> {
     // A refusal sent while the client is still sending its body reads as a reset.
-    let principal = http::drained_on_refusal(&mut req, authenticate(&rc.headers, env).await).await?;
+    let authenticated = match front {
+        Front::Messages => authenticate_anthropic(&rc.headers, env).await,
+        _ => authenticate(&rc.headers, env).await,
+    };
+    let principal = http::drained_on_refusal(&mut req, authenticated).await?;
     rc.set_tenant(&principal);
     events::attribute_before_body(rc, &principal);
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
@@ -82,7 +86,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
 /// router counts prompts for budgets and routing (exactly for OpenAI's encodings, else its
 /// estimate: Anthropic's tokenizer is not public).
 pub async fn count_message_tokens(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = http::drained_on_refusal(&mut req, authenticate(&rc.headers, env).await).await?;
+    let principal = http::drained_on_refusal(&mut req, authenticate_anthropic(&rc.headers, env).await).await?;
     rc.set_tenant(&principal);
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;
@@ -251,6 +255,10 @@ async fn cached_answer(
     // must not be served once a key makes the provider real.
     let demo = decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| p.demo));
     let variant = if demo { Some(format!("{} demo upstream", variant.unwrap_or_default())) } else { variant };
+    // A cap that is a ceiling (`/v1/messages`) is lowered to what each model writes: its answer
+    // is not the one a chat request with the same cap, room it needs, would get (a 400 from a
+    // model that writes less), so the two do not share entries.
+    let variant = if chat.output_cap_is_ceiling { Some(format!("{} output cap a ceiling", variant.unwrap_or_default())) } else { variant };
     let scope = crate::cache::answer_scope(&chat.model, &decision.candidates, variant.as_deref());
     let key = exact_key(tenant, &scope, &body);
     let local_host = req.url().ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default();

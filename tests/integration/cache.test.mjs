@@ -185,6 +185,10 @@ test('a Messages API request is answered from the cache, whole and replayed as A
   assert.equal(chats() - before, 1, 'one provider call for three requests');
   const [event] = await eventOf(streamed);
   assert.equal(event.cache, 'hit-exact');
+  // The same request through chat is not served that entry: on /v1/messages the cap is a
+  // ceiling lowered to what the model writes, on chat it is room the client needs.
+  const viaChat = await r.chat(body);
+  assert.equal(viaChat.headers.get('x-costrouter-cache'), 'miss');
 });
 
 test('a cut-off stream is not cached', async () => {

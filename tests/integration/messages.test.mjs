@@ -154,6 +154,10 @@ test('Node SDK: Claude Code\'s way in: x-api-key or a bearer token, ?beta=true, 
   assert.deepEqual(sent.body.system.at(-1).cache_control, { type: 'ephemeral' }, JSON.stringify(sent.body.system));
   assert.deepEqual(sent.body.messages[0].content.at(-1).cache_control, { type: 'ephemeral' });
 
+  // x-api-key is a credential on the Messages API's paths only.
+  const elsewhere = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { 'x-api-key': KEYS.acme, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+  assert.equal(elsewhere.status, 401);
+  assert.equal((await elsewhere.json()).error.code, 'missing_api_key');
   const counted = await client.messages.countTokens({ model: 'claude-haiku-4-5', system: 'Be brief.', messages: [{ role: 'user', content: 'Say hello to everyone in the room' }] });
   assert.ok(counted.input_tokens > 5 && counted.input_tokens < 100, JSON.stringify(counted));
 });
