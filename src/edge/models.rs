@@ -8,28 +8,47 @@ use worker::{Env, Response};
 use crate::api::ApiError;
 use crate::catalog::ModelEntry;
 
-use super::auth::authenticate;
+use super::auth::{authenticate, authenticate_anthropic};
 use super::config::{self, RouterConfig};
 use super::http::{self, RequestContext};
 
 pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
+    let anthropic = speaks_anthropic(rc);
     let (cfg, allowed) = tenant_view(env, rc).await?;
     let data: Vec<_> = cfg.catalog.public_names().filter(|(name, _)| allowed(name)).filter_map(|(name, model)| entry(env, &cfg, name, model)).collect();
+    if anthropic {
+        // What `/v1/messages` serves: chat models (an embedding model answers no messages).
+        let chat: Vec<Value> = data.into_iter().filter(|m| m["costrouter"]["mode"] != "embedding").collect();
+        return http::json(200, &crate::api::messages::model_list(&chat), &rc.id_headers());
+    }
     http::json(200, &json!({"object": "list", "data": data}), &rc.id_headers())
+}
+
+/// A client of Anthropic's API (its SDKs and Claude Code send `anthropic-version` on every call,
+/// as Anthropic requires): it is answered in Anthropic's shapes (models, errors, `request-id`) and
+/// may send its key as `x-api-key`.
+fn speaks_anthropic(rc: &RequestContext) -> bool {
+    let anthropic = rc.headers.get("anthropic-version").is_some();
+    if anthropic {
+        rc.anthropic_door.set(true);
+    }
+    anthropic
 }
 
 /// What openai-python's `client.models.retrieve(id)` calls; `id` as it appears in the path.
 pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let id = crate::dashboard::percent_decode(id, false);
+    let anthropic = speaks_anthropic(rc);
     let (cfg, allowed) = tenant_view(env, rc).await?;
     let found = cfg.catalog.public_names().find(|(name, _)| name == &id && allowed(name)).and_then(|(name, model)| entry(env, &cfg, name, model));
     let body = found.ok_or_else(|| ApiError::model_not_found(&id))?;
+    let body = if anthropic { crate::api::messages::model_entry(&body) } else { body };
     http::json(200, &body, &rc.id_headers())
 }
 
 /// The configuration and which public names the calling tenant may use.
 async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<RouterConfig>, impl Fn(&str) -> bool), ApiError> {
-    let principal = authenticate(&rc.headers, env).await?;
+    let principal = if rc.anthropic_door.get() { authenticate_anthropic(&rc.headers, env).await? } else { authenticate(&rc.headers, env).await? };
     rc.set_tenant(&principal);
     let cfg = config::load(env).await?;
     let allowed_models = principal.tenant.allowed_models.clone();

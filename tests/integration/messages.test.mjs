@@ -162,6 +162,25 @@ test('Node SDK: Claude Code\'s way in: x-api-key or a bearer token, ?beta=true, 
   assert.ok(counted.input_tokens > 5 && counted.input_tokens < 100, JSON.stringify(counted));
 });
 
+test('Node SDK: models.list() and retrieve() in Anthropic\'s shape (Claude Code\'s model discovery), chat models only', async () => {
+  const ids = [];
+  for await (const model of client.models.list()) {
+    assert.equal(model.type, 'model');
+    assert.equal(model.display_name, model.id);
+    assert.equal(model.created_at, '1970-01-01T00:00:00Z');
+    ids.push(model.id);
+  }
+  assert.ok(ids.includes('claude-haiku-4-5') && ids.includes('gpt-4o-mini') && ids.includes('fast'), ids.join(', '));
+  assert.ok(!ids.includes('text-embedding-3-small'), 'an embedding model answers no messages');
+  const one = await client.models.retrieve('claude-haiku-4-5');
+  assert.deepEqual([one.type, one.id], ['model', 'claude-haiku-4-5']);
+  await assert.rejects(client.models.retrieve('no-such-model'), (err) => {
+    assert.ok(err instanceof Anthropic.NotFoundError);
+    assert.equal(err.type, 'not_found_error');
+    return true;
+  });
+});
+
 test('Node SDK: refusals are the SDK\'s typed errors, in Anthropic\'s shape with the request id', async () => {
   await assert.rejects(client.messages.create({ model: 'no-such-model', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }), (err) => {
     assert.ok(err instanceof Anthropic.NotFoundError, `${err.constructor.name}: ${err.message}`);

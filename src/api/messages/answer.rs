@@ -111,6 +111,32 @@ fn is_signed(block: &Value) -> bool {
     }
 }
 
+/// `GET /v1/models` as Anthropic's SDKs and Claude Code read it (they send `anthropic-version`):
+/// each of the router's model entries (OpenAI's shape, with its `costrouter` details) as
+/// Anthropic's `model` object, one page holding them all. Claude Code lists what it finds in its
+/// `/model` picker ("From gateway").
+pub fn model_list(entries: &[Value]) -> Value {
+    let data: Vec<Value> = entries.iter().map(model_entry).collect();
+    json!({
+        "data": data,
+        "has_more": false,
+        "first_id": data.first().map_or(Value::Null, |m| m["id"].clone()),
+        "last_id": data.last().map_or(Value::Null, |m| m["id"].clone()),
+    })
+}
+
+/// One model entry in Anthropic's shape: its name is its display name (the catalog has no other),
+/// its creation unknown (the epoch, as the router's OpenAI entries say `created: 0`).
+pub fn model_entry(entry: &Value) -> Value {
+    json!({
+        "type": "model",
+        "id": entry["id"],
+        "display_name": entry["id"],
+        "created_at": "1970-01-01T00:00:00Z",
+        "costrouter": entry["costrouter"],
+    })
+}
+
 /// A chat tool call as a `tool_use` block, its arguments string as the `input` object.
 fn tool_use(call: &Value) -> Value {
     let (name, input) = if call["type"] == "custom" {
@@ -885,6 +911,20 @@ mod tests {
         assert_eq!(types(&evs), ["message_start", "message_delta", "message_stop"]);
         assert_eq!(evs[0]["message"]["model"], "cheap", "the model asked");
         assert_eq!(evs[1]["usage"]["input_tokens"], 0);
+    }
+
+    #[test]
+    fn the_model_list_is_one_page_of_anthropic_model_objects() {
+        let entries = [json!({"id": "claude-haiku-4-5", "object": "model", "created": 0, "owned_by": "anthropic", "costrouter": {"serves": "claude-haiku-4-5"}}),
+            json!({"id": "fast", "object": "model", "created": 0, "owned_by": "openai", "costrouter": {"serves": "gpt-4o-mini"}})];
+        assert_eq!(model_list(&entries), json!({
+            "data": [
+                {"type": "model", "id": "claude-haiku-4-5", "display_name": "claude-haiku-4-5", "created_at": "1970-01-01T00:00:00Z", "costrouter": {"serves": "claude-haiku-4-5"}},
+                {"type": "model", "id": "fast", "display_name": "fast", "created_at": "1970-01-01T00:00:00Z", "costrouter": {"serves": "gpt-4o-mini"}},
+            ],
+            "has_more": false, "first_id": "claude-haiku-4-5", "last_id": "fast",
+        }));
+        assert_eq!(model_list(&[]), json!({"data": [], "has_more": false, "first_id": null, "last_id": null}));
     }
 
     fn error_of(status: u16, body: &[u8]) -> Value {
