@@ -77,7 +77,6 @@ pub const MAX_CHAT_VALUES: usize = 200_000;
 /// request.
 pub const MAX_EMBEDDINGS_VALUES: usize = 320_000;
 
-/// Parses a body that must be a JSON object, with errors a client can act on.
 /// A string field of a request object, named by its path (`input[2].call_id`) when it is missing
 /// or not a string.
 pub(crate) fn required_string<'a>(at: &str, obj: &'a serde_json::Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
@@ -96,6 +95,7 @@ pub(crate) fn translated_tools(asked: &serde_json::Map<String, Value>, chat_tool
     Ok((!tools.is_empty()).then_some(tools))
 }
 
+/// Parses a body that must be a JSON object, with errors a client can act on.
 pub fn parse_json_object(body: &[u8]) -> Result<Value, ApiError> {
     parse_request_object(body, MAX_CHAT_VALUES)
 }

@@ -12,7 +12,7 @@ use worker::{Env, Request};
 use crate::api::ApiError;
 use crate::tenants::{hash_key, KeyRecord, Tenant};
 
-use super::http::{now_ms, RequestHeaders};
+use super::http::{now_ms, RequestContext, RequestHeaders};
 
 const AUTH_CACHE_TTL_MS: f64 = 5_000.0;
 const AUTH_CACHE_MAX: usize = 10_000;
@@ -41,8 +41,8 @@ thread_local! {
 
 /// The credential a client sent: `Authorization: Bearer <key>` (OpenAI SDKs, and Anthropic's
 /// with an auth token), else `api-key` (Azure SDKs); an `Authorization` of another scheme, which
-/// a proxy between may add, does not hide it. (`x-api-key` counts on the Messages API's paths
-/// only: [`authenticate_anthropic`].)
+/// a proxy between may add, does not hide it. (`x-api-key` counts for Anthropic's clients only:
+/// [`authenticate_client`].)
 pub fn presented_key(headers: &RequestHeaders) -> Option<String> {
     let bearer = headers.get("authorization").and_then(|auth| {
         let (scheme, rest) = auth.trim().split_once(' ')?;
@@ -56,14 +56,15 @@ pub async fn authenticate(headers: &RequestHeaders, env: &Env) -> Result<Princip
     authenticate_key(env, &key).await
 }
 
-/// [`authenticate`] for Anthropic's Messages API (`/v1/messages`), whose SDKs and Claude Code send
-/// the key as `x-api-key` (or as a bearer token). Read there only: on the router's other paths a
-/// gateway's own `x-api-key` must not stand for the client's credential (a dashboard session's
-/// report read would be judged by it).
-pub async fn authenticate_anthropic(headers: &RequestHeaders, env: &Env) -> Result<Principal, ApiError> {
-    let key = presented_key(headers)
-        .or_else(|| headers.get("x-api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
-        .ok_or_else(ApiError::missing_api_key)?;
+/// [`authenticate`], where a request answered in Anthropic's terms (`RequestContext::anthropic_door`:
+/// the Messages API's paths, a model list asked with `anthropic-version`) may send its key as
+/// `x-api-key`, as Anthropic's SDKs and Claude Code do. Elsewhere a gateway's own `x-api-key`
+/// must not stand for the client's credential (a dashboard session's report read would be
+/// judged by it).
+pub async fn authenticate_client(rc: &RequestContext, env: &Env) -> Result<Principal, ApiError> {
+    let headers = &rc.headers;
+    let x_api_key = || headers.get("x-api-key").map(|k| k.trim().to_string()).filter(|k| !k.is_empty());
+    let key = presented_key(headers).or_else(|| rc.anthropic_door.get().then(x_api_key).flatten()).ok_or_else(ApiError::missing_api_key)?;
     authenticate_key(env, &key).await
 }
 

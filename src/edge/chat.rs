@@ -30,7 +30,7 @@ use crate::cache::{exact_key, storable, CachePlan, CacheSettings, CachedAnswer, 
 use crate::tokens::{prompt_token_upper_bound, usage_when_unreported};
 use crate::usage::Usage;
 
-use super::auth::{authenticate, authenticate_anthropic, Principal};
+use super::auth::{authenticate_client, Principal};
 use super::config::{self, provider_key, RouterConfig};
 use super::http::{self, now_unix, read_body, RequestContext};
 use super::{events, health, spend, upstream};
@@ -51,11 +51,7 @@ pub enum Front<'a> {
 
 pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Front<'_>) -> Result<Response, ApiError> {
     // A refusal sent while the client is still sending its body reads as a reset.
-    let authenticated = match front {
-        Front::Messages => authenticate_anthropic(&rc.headers, env).await,
-        _ => authenticate(&rc.headers, env).await,
-    };
-    let principal = http::drained_on_refusal(&mut req, authenticated).await?;
+    let principal = http::drained_on_refusal(&mut req, authenticate_client(rc, env).await).await?;
     rc.set_tenant(&principal);
     events::attribute_before_body(rc, &principal);
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
@@ -86,7 +82,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
 /// router counts prompts for budgets and routing (exactly for OpenAI's encodings, else its
 /// estimate: Anthropic's tokenizer is not public).
 pub async fn count_message_tokens(mut req: Request, env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
-    let principal = http::drained_on_refusal(&mut req, authenticate_anthropic(&rc.headers, env).await).await?;
+    let principal = http::drained_on_refusal(&mut req, authenticate_client(rc, env).await).await?;
     rc.set_tenant(&principal);
     let cfg = http::drained_on_refusal(&mut req, config::load(env).await).await?;
     let body = read_body(&mut req, &rc.headers, cfg.max_body_bytes).await?;

@@ -8,7 +8,7 @@ use worker::{Env, Response};
 use crate::api::ApiError;
 use crate::catalog::ModelEntry;
 
-use super::auth::{authenticate, authenticate_anthropic};
+use super::auth::authenticate_client;
 use super::config::{self, RouterConfig};
 use super::http::{self, RequestContext};
 
@@ -48,7 +48,7 @@ pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Respon
 
 /// The configuration and which public names the calling tenant may use.
 async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<RouterConfig>, impl Fn(&str) -> bool), ApiError> {
-    let principal = if rc.anthropic_door.get() { authenticate_anthropic(&rc.headers, env).await? } else { authenticate(&rc.headers, env).await? };
+    let principal = authenticate_client(rc, env).await?;
     rc.set_tenant(&principal);
     let cfg = config::load(env).await?;
     let allowed_models = principal.tenant.allowed_models.clone();

@@ -240,7 +240,8 @@ fn error_type(status: u16) -> &'static str {
 /// the order they open, and each is stopped before the next starts. So a chat delta of another
 /// kind than the open block's (reasoning, text, another tool call) stops it and starts the next.
 /// The final usage comes last in the chat stream (its usage chunk), so `message_start` reports
-/// zeros and `message_delta` the real counts, which the Anthropic SDKs copy into the message.
+/// the router's count of the prompt and `message_delta` the real counts, which the Anthropic
+/// SDKs copy into the message.
 /// The router's cost trailer (an SSE comment) passes through as it is; its error event, or a
 /// stream that stops short, becomes Anthropic's mid-stream `error` event.
 #[derive(Debug)]
