@@ -11,8 +11,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const require = createRequire(ROOT + '/node_modules/miniflare/package.json');
 const WebSocket = require('ws');
 const KEY = 'cr-benchKEY00000000000000000000000000000001';
+// PROFILE_BUILD: a copy of build/ whose module has its function names (run.sh makes it), so that
+// the profile names Rust's functions.
+const bundle = process.env.PROFILE_BUILD ?? ROOT + '/build';
 const mf = new Miniflare({
-  modules: true, scriptPath: ROOT + '/build/index.js',
+  modules: true, scriptPath: bundle + '/index.js', modulesRoot: bundle,
   modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
   compatibilityDate: '2025-09-01',
   compatibilityFlags: ['enable_request_signal'], // as wrangler.toml
