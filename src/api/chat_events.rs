@@ -80,6 +80,13 @@ pub trait ChatStreamRewrite {
         out
     }
 
+    /// A whole chat stream (a replayed answer, its events all at hand) rewritten.
+    fn rewrite_whole(&mut self, chat_events: &[u8]) -> Vec<u8> {
+        let mut out = self.push(chat_events);
+        out.extend(self.finish());
+        out
+    }
+
     /// The chat stream has ended: what it left unsaid. A stream the router ended properly has
     /// already ended the answer; one that stopped short fails it.
     fn finish(&mut self) -> Vec<u8> {

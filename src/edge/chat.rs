@@ -68,14 +68,11 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
             (asked.chat, Some(AnswerForm::Messages(asked.echo)))
         }
     };
+    // Taken and written in by whatever writes the answer (`respond_with_completion`,
+    // `stream_response`); a refusal passes as it is (the Responses API shares chat's error shape;
+    // `/v1/messages` refusals are rewritten with every other error of that door, in `serve`).
     *rc.answer_form.borrow_mut() = form;
-    let answer = route(req, env, rc, principal, cfg, chat).await?;
-    // Still there: the answer is in chat's form (a stream, or a refusal, which passes as it is).
-    let form = rc.answer_form.borrow_mut().take();
-    match form {
-        None => Ok(answer),
-        Some(form) => super::answer_form::translate(answer, form, rc).await,
-    }
+    route(req, env, rc, principal, cfg, chat).await
 }
 
 /// `POST /v1/messages/count_tokens`: the prompt a Messages request would send, counted as the
@@ -464,7 +461,10 @@ fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value
         }
         return http::json(200, body, &receipt.headers(true));
     }
-    let sse = crate::stream::completion_as_sse(body, chat.wants_stream_usage(), &receipt.summary());
+    let mut sse = crate::stream::completion_as_sse(body, chat.wants_stream_usage(), &receipt.summary());
+    if let Some(form) = rc.answer_form.borrow_mut().take() {
+        sse = form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get()).rewrite_whole(&sse);
+    }
     let receipt_headers = receipt.headers(true);
     let headers = super::crossings::headers(
         [("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache")].into_iter().chain(receipt_headers.iter().map(|(k, v)| (*k, v.as_str()))),
@@ -1140,6 +1140,9 @@ struct StreamState {
     first_output_ms: Option<f64>,
     /// The output cap of a model that reasons unseen (`stream::with_unseen_reasoning`).
     unseen_reasoning_cap: Option<u64>,
+    /// A `/v1/responses` or `/v1/messages` request's: the chat events rewritten in its API's
+    /// (after the cache's assembler has read them, which stores answers in chat's form).
+    answer_form: Option<Box<dyn crate::api::chat_events::ChatStreamRewrite>>,
     /// When the provider last sent bytes (its headers, at first), and how long a wait for its
     /// next bytes may last before the stream is ended as stalled: the deployment's
     /// `answer_timeout_ms`, the time a whole answer may take.
@@ -1155,6 +1158,20 @@ enum Waited {
 }
 
 impl StreamState {
+    /// `chat_events` as the client reads them: in the request's answer form, ended with what the
+    /// rewriter holds once the stream is done. `None`: nothing to send yet (the rewriter holds a
+    /// part event).
+    fn for_client(&mut self, chat_events: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(form) = self.answer_form.as_mut() else { return Some(chat_events) };
+        let mut out = form.push(&chat_events);
+        if self.done {
+            out.extend(form.finish());
+            self.answer_form = None;
+            return Some(out);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
     /// The provider's next bytes. Meanwhile the reservation is renewed when due (a stream may run
     /// past its 15 minutes, a model may think for minutes without a byte), and a provider silent
     /// for `silent_limit_ms` ends the wait. Each wait makes its own timer: this runs as a new task
@@ -1266,6 +1283,7 @@ fn stream_response(
         first_output_ms,
         last_upstream_ms: http::now_ms(),
         silent_limit_ms: target.provider.answer_timeout_ms as f64,
+        answer_form: rc.answer_form.borrow_mut().take().map(|form| form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get())),
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1277,7 +1295,10 @@ fn stream_response(
                 if let Some((assembler, _)) = st.caching.as_mut() {
                     assembler.push(&out);
                 }
-                return Some((Ok::<Vec<u8>, worker::Error>(out), st));
+                match st.for_client(out) {
+                    Some(out) => return Some((Ok::<Vec<u8>, worker::Error>(out), st)),
+                    None => continue,
+                }
             }
             let next = match st.next_upstream().await {
                 Waited::Bytes(next) => next,
@@ -1315,7 +1336,10 @@ fn stream_response(
                     if let Some((assembler, _)) = st.caching.as_mut() {
                         assembler.push(&out);
                     }
-                    if !out.is_empty() {
+                    if out.is_empty() {
+                        continue;
+                    }
+                    if let Some(out) = st.for_client(out) {
                         return Some((Ok::<Vec<u8>, worker::Error>(out), st));
                     }
                 }
@@ -1333,7 +1357,8 @@ fn stream_response(
 
 /// Ends a stream the upstream ended (closed, reset, or failed it): `out` (the last bytes for the
 /// client) gets the session's end and the cost trailer, and goes to the cache's assembler before
-/// the request is handed over, so an error event in it keeps the answer out of the cache.
+/// the request is handed over, so an error event in it keeps the answer out of the cache; what
+/// it returns is in the client's form (`StreamState::for_client`).
 fn end_stream(st: &mut StreamState, mut out: Vec<u8>) -> Vec<u8> {
     out.extend(finish_stream(st, StreamEnd::Upstream));
     if let Some((assembler, _)) = st.caching.as_mut() {
@@ -1341,7 +1366,7 @@ fn end_stream(st: &mut StreamState, mut out: Vec<u8>) -> Vec<u8> {
     }
     st.done = true;
     st.hand_over();
-    out
+    st.for_client(out).unwrap_or_default()
 }
 
 /// Whether the call to `candidate` is fitted to OpenAI's reasoning-model rules

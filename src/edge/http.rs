@@ -67,9 +67,10 @@ pub struct RequestContext {
     pub key_id: RefCell<String>,
     /// A call to a model endpoint: its every outcome, failures included, is a cost event.
     pub model_call: std::cell::Cell<bool>,
-    /// The form a `/v1/responses` or `/v1/messages` request's answer is written in, while the
-    /// answer is still in chat's: a whole completion takes it (and is written in it at once);
-    /// otherwise `edge::answer_form` translates the answer the chat path made.
+    /// The form a `/v1/responses` or `/v1/messages` request's answer is written in, until the
+    /// chat path writes the answer: a whole completion, or a replayed stream, is written in it
+    /// at once (`respond_with_completion`), a live stream's events as they come
+    /// (`stream_response`). Still here after the answer: a refusal, which passes as it is.
     pub answer_form: RefCell<Option<crate::api::front::AnswerForm>>,
     /// The request came by Anthropic's Messages API (`/v1/messages`, `/v1/messages/...`): its
     /// refusals are written in Anthropic's error shape, and its answers carry `request-id`,

@@ -4,7 +4,6 @@
 
 mod admin;
 mod alerting;
-mod answer_form;
 mod auth;
 mod body_stream;
 mod cache;
