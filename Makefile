@@ -16,7 +16,7 @@ test-tools:
 	@bash scripts/ensure-tools.sh --test
 
 # The worker bundle; rebuilt only when sources change.
-build/index.js: $(shell find src dashboard -type f) Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json package-lock.json policies/default.toml
+build/index.js: $(shell find src dashboard -type f) Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json package-lock.json policies/default.toml scripts/build-worker.sh scripts/wasm-names.mjs
 	@bash scripts/ensure-tools.sh
 	bash scripts/build-worker.sh
 

@@ -12,7 +12,7 @@ profile="${COSTROUTER_PROFILE:---release}"
 # every source change it watches): with COSTROUTER_BUILD_IF_STALE=1, a bundle newer than every
 # source it is built from is kept (the same list as the Makefile's build/index.js rule).
 if [ "${COSTROUTER_BUILD_IF_STALE:-}" = 1 ] && [ -f build/index.js ] \
-   && [ -z "$(find src dashboard Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json package-lock.json policies/default.toml -newer build/index.js -print -quit)" ]; then
+   && [ -z "$(find src dashboard Cargo.toml Cargo.lock kv-seed/catalog.json kv-seed/pricing.json package-lock.json policies/default.toml scripts/build-worker.sh scripts/wasm-names.mjs -newer build/index.js -print -quit)" ]; then
   echo "[build-worker] build/index.js is up to date"
   exit 0
 fi

@@ -96,6 +96,12 @@ if (!run) {
 } else if (command === 'strip' && args.length === 2) {
   const [module, namedCopy] = args;
   const bytes = readFileSync(module);
+  if (functionNames(bytes).size === 0) {
+    // Stripped already (run again by hand, or after an interrupted build): the named copy, if
+    // any, is the one to keep.
+    console.log(`[wasm-names] ${module} has no function names; ${namedCopy} left as it is`);
+    process.exit(0);
+  }
   copyFileSync(module, namedCopy);
   const stripped = withoutNames(bytes);
   writeFileSync(module, stripped);

@@ -3,7 +3,9 @@
 // names the right function.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { functionNames, nameFunctions, withoutNames } from '../../scripts/wasm-names.mjs';
@@ -54,6 +56,24 @@ test('stripping removes the name section only, and a trace of the stripped modul
   assert.deepEqual([...functionNames(named)], [[1, 'quiet'], [2, 'boom']]);
   assert.match(nameFunctions(trace, functionNames(named)), /wasm-function\[2\] boom/);
   assert.deepEqual([...functionNames(stripped)], []);
+});
+
+test('strip keeps the named copy, and run again on the stripped module leaves that copy alone', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'wasm-names-'));
+  try {
+    const [module, copy] = [path.join(dir, 'm.wasm'), path.join(dir, 'm.names.wasm')];
+    const named = moduleWithNames();
+    writeFileSync(module, named);
+    const strip = () => execFileSync('node', [path.join(ROOT, 'scripts/wasm-names.mjs'), 'strip', module, copy]);
+    strip();
+    assert.ok(readFileSync(copy).equals(named));
+    assert.ok(readFileSync(module).equals(withoutNames(named)));
+    strip();
+    assert.ok(readFileSync(copy).equals(named), 'the names are not lost to a second run');
+    assert.ok(readFileSync(module).equals(withoutNames(named)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the built module is the named copy less its name section', () => {
