@@ -10,6 +10,7 @@
 //!   double8 cache-write tokens
 //! - blob13 task class, blob14 policy rule; double9 fallback retries, double10 cascade
 //!   escalations, double11 system-prompt tokens
+//! - blob15 the API the client called ([`ModelApi`]; empty for a request that called no model)
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,29 @@ pub struct CostEvent {
     pub shape: RequestShape,
 }
 
+/// The API a client called a model by, whatever provider answered: spend by client kind (Claude
+/// Code speaks Messages, Codex Responses, most SDKs chat). Azure's deployment paths are chat's and
+/// embeddings' APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelApi {
+    ChatCompletions,
+    Responses,
+    Messages,
+    Embeddings,
+}
+
+impl ModelApi {
+    /// Its name in the cost event (blob15) and the event sink's `shape.api`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat.completions",
+            Self::Responses => "responses",
+            Self::Messages => "messages",
+            Self::Embeddings => "embeddings",
+        }
+    }
+}
+
 /// The parts of a request and its routing that spend analysis needs beyond cost: which class
 /// and rule it fell in, how hard it was to serve, and how its prompt was built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +83,8 @@ pub struct CostEvent {
 pub struct RequestShape {
     /// Task class and difficulty band, e.g. `code/hard` (empty when not classified).
     pub class: String,
+    /// [`ModelApi::name`] of the API called (empty: no model was called).
+    pub api: String,
     /// The policy rule that routed it (empty outside policy routing).
     pub rule: String,
     /// Upstream attempts that failed before the one that answered (fallbacks).
@@ -102,7 +128,7 @@ pub struct OtherCall {
 /// The status and error code of a stream its client closed before the end: billed for what the
 /// provider sent, and not an error of the route (nginx's 499, "client closed request").
 pub const CLIENT_CLOSED_STATUS: u16 = 499;
-/// The longest blob of a data point: 14 of them stay under Analytics Engine's 16 KB for a point.
+/// The longest blob of a data point: 15 of them stay under Analytics Engine's 16 KB for a point.
 pub const BLOB_MAX_BYTES: usize = 1024;
 pub const CLIENT_CLOSED: &str = "client_closed";
 
@@ -194,12 +220,12 @@ impl CostEvent {
         }
     }
 
-    pub fn blobs(&self) -> [String; 14] {
+    pub fn blobs(&self) -> [String; 15] {
         self.blob_texts(&self.status.to_string()).map(str::to_string)
     }
 
     /// [`CostEvent::blobs`] borrowed, `status` the status as text.
-    fn blob_texts<'a>(&'a self, status: &'a str) -> [&'a str; 14] {
+    fn blob_texts<'a>(&'a self, status: &'a str) -> [&'a str; 15] {
         [
             &self.attribution.feature,
             &self.attribution.team,
@@ -215,6 +241,7 @@ impl CostEvent {
             &self.error_code,
             &self.shape.class,
             &self.shape.rule,
+            &self.shape.api,
         ]
     }
 
@@ -233,7 +260,7 @@ impl CostEvent {
         #[derive(Serialize)]
         struct DataPoint<'a> {
             indexes: [&'a str; 1],
-            blobs: [&'a str; 14],
+            blobs: [&'a str; 15],
             doubles: [f64; 11],
         }
         // A double that is not finite would be JSON's null, which the dataset refuses.
@@ -388,11 +415,12 @@ mod tests {
             baseline_cost_usd: 6.0,
             latency_ms: 7.0,
             cache_write_tokens: 8,
-            shape: RequestShape { class: "code/hard".into(), rule: "rule".into(), retries: 9, escalations: 10, system_tokens: 11, ..RequestShape::default() },
+            shape: RequestShape { class: "code/hard".into(), rule: "rule".into(), retries: 9, escalations: 10, system_tokens: 11, api: "messages".into(), ..RequestShape::default() },
         };
         // blob1–blob4 feature, team, environment, user; blob5–blob8 provider, model, route,
-        // cache; blob9–blob12 country, status, request id, error code; blob13–blob14 class, rule.
-        let blobs = ["feat", "team", "env", "user", "prov", "model", "route", "cache", "CC", "201", "req", "code", "code/hard", "rule"];
+        // cache; blob9–blob12 country, status, request id, error code; blob13–blob14 class, rule;
+        // blob15 the API called.
+        let blobs = ["feat", "team", "env", "user", "prov", "model", "route", "cache", "CC", "201", "req", "code", "code/hard", "rule", "messages"];
         assert_eq!(event.blobs().map(|b| b.to_string()), blobs.map(String::from));
         // double1–double4 input, cached input, output, reasoning tokens; double5–double8 cost,
         // baseline, latency, cache-write tokens; double9–double11 retries, escalations, system tokens.

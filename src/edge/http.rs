@@ -65,7 +65,8 @@ pub struct RequestContext {
     pub tenant: RefCell<Option<String>>,
     /// The router key's id (`admin` for admin sessions), once authenticated: key-scoped budgets.
     pub key_id: RefCell<String>,
-    /// A call to a model endpoint: its every outcome, failures included, is a cost event.
+    /// A call to a model endpoint: its every outcome, failures included, is a cost event
+    /// (set by [`RequestContext::calls_model`], which names the API in the event's shape).
     pub model_call: std::cell::Cell<bool>,
     /// The form a `/v1/responses` or `/v1/messages` request's answer is written in, until the
     /// chat path writes the answer: a whole completion, or a replayed stream, is written in it
@@ -324,6 +325,12 @@ impl RequestContext {
 
     pub fn set_attribution(&self, attribution: Attribution) {
         *self.attribution.borrow_mut() = attribution;
+    }
+
+    /// The request calls a model by `api`: its every outcome is a cost event saying so.
+    pub fn calls_model(&self, api: crate::events::ModelApi) {
+        self.model_call.set(true);
+        self.shape.borrow_mut().api = api.name().to_string();
     }
 
     /// An owned copy for work that outlives the handler (a stream's final accounting).

@@ -31,6 +31,7 @@ mod usage;
 
 use worker::{event, Context, Env, Method, Request, Response};
 
+use crate::events::ModelApi;
 use crate::api::ApiError;
 use http::{error_response, RequestContext};
 
@@ -167,16 +168,16 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
         ("/v1/recommendations", Method::Get) => recommendations::list(req, env, rc).await,
         (p, _) if p == "/dashboard" || p.starts_with("/dashboard/") => dashboard::handle(req, env, rc).await,
         ("/v1/chat/completions", Method::Post) => {
-            rc.model_call.set(true);
+            rc.calls_model(ModelApi::ChatCompletions);
             chat::handle(req, env, rc, chat::Front::Chat).await
         }
         ("/v1/responses", Method::Post) => {
-            rc.model_call.set(true);
+            rc.calls_model(ModelApi::Responses);
             chat::handle(req, env, rc, chat::Front::Responses).await
         }
         (p, _) if p.starts_with("/v1/responses/") => Err(responses_path_not_served(&p["/v1/responses/".len()..])),
         ("/v1/messages", Method::Post) => {
-            rc.model_call.set(true);
+            rc.calls_model(ModelApi::Messages);
             chat::handle(req, env, rc, chat::Front::Messages).await
         }
         ("/v1/messages/count_tokens", Method::Post) => chat::count_message_tokens(req, env, rc).await,
@@ -184,13 +185,10 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             "'{p}' is not served by this router: of Anthropic's Messages API it serves POST /v1/messages and POST /v1/messages/count_tokens (no batches)."
         ))),
         ("/v1/embeddings", Method::Post) => {
-            rc.model_call.set(true);
+            rc.calls_model(ModelApi::Embeddings);
             embeddings::handle(req, env, rc, None).await
         }
-        (p, Method::Post) if crate::api::azure_deployment_path(p).is_some() => {
-            rc.model_call.set(true);
-            azure_deployment(req, env, rc, &path).await
-        }
+        (p, Method::Post) if crate::api::azure_deployment_path(p).is_some() => azure_deployment(req, env, rc, &path).await,
         (p, _) if p.starts_with("/admin/") => admin::handle(req, env, rc).await,
         (p, _) => Err(allowed_methods(p).map_or_else(|| ApiError::not_found_path(p), |allowed| ApiError::method_not_allowed(&http::method_name(&req), p, allowed))),
     }
@@ -227,8 +225,14 @@ async fn azure_deployment(req: Request, env: &Env, rc: &RequestContext, path: &s
     let Some((deployment, endpoint)) = crate::api::azure_deployment_path(path) else { return Err(ApiError::not_found_path(path)) };
     let model = crate::dashboard::percent_decode(deployment, false);
     match endpoint {
-        crate::api::AzureEndpoint::ChatCompletions => chat::handle(req, env, rc, chat::Front::AzureDeployment(&model)).await,
-        crate::api::AzureEndpoint::Embeddings => embeddings::handle(req, env, rc, Some(&model)).await,
+        crate::api::AzureEndpoint::ChatCompletions => {
+            rc.calls_model(ModelApi::ChatCompletions);
+            chat::handle(req, env, rc, chat::Front::AzureDeployment(&model)).await
+        }
+        crate::api::AzureEndpoint::Embeddings => {
+            rc.calls_model(ModelApi::Embeddings);
+            embeddings::handle(req, env, rc, Some(&model)).await
+        }
     }
 }
 

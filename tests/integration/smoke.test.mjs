@@ -25,6 +25,31 @@ test('cost events go through the Analytics Engine write path without an error', 
   assert.ok(!r.logs().some((l) => l.includes('cost event not written')), r.logs().filter((l) => l.includes('cost event')).join('\n'));
 });
 
+test("each cost event names the API the client called (blob15), refusals and streams too; count_tokens writes none", async () => {
+  const hello = [{ role: 'user', content: 'Say hello' }];
+  const calls = [
+    ['chat.completions', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: hello }, 200],
+    ['chat.completions', '/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21', { messages: hello }, 200],
+    ['responses', '/v1/responses', { model: 'gpt-4o-mini', input: 'Say hello', stream: true }, 200],
+    ['messages', '/v1/messages', { model: 'claude-haiku-4-5', max_tokens: 50, messages: hello }, 200],
+    ['messages', '/v1/messages', { model: 'no-such-model', max_tokens: 50, messages: hello }, 404],
+    ['embeddings', '/v1/embeddings', { model: 'text-embedding-3-small', input: 'hello' }, 200],
+    ['embeddings', '/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21', { input: 'hello' }, 200],
+  ];
+  for (const [api, path, body, status] of calls) {
+    const resp = await r.chat(body, { path });
+    const text = await resp.text();
+    assert.equal(resp.status, status, `${path}: ${text}`);
+    const event = await r.eventFor(resp);
+    assert.equal(event.shape.api, api, `${path}: ${JSON.stringify(event.shape)}`);
+  }
+  const before = r.events.length;
+  const counted = await r.chat({ model: 'claude-haiku-4-5', messages: hello }, { path: '/v1/messages/count_tokens' });
+  assert.equal(counted.status, 200, await counted.text());
+  await new Promise((done) => setTimeout(done, 200));
+  assert.equal(r.events.length, before, 'counting tokens calls no model');
+});
+
 test('streaming chat through Anthropic', async () => {
   const resp = await r.chat({ model: 'claude-haiku-4-5', stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
   assert.equal(resp.status, 200);
