@@ -340,7 +340,7 @@ fn split_line(line: &str) -> Result<(ChatRequest, LineContext), String> {
     // A Responses API body (`input`, no `messages`) is routed as the chat request it means, as
     // the worker routes `/v1/responses`.
     let responses = value.get("input").is_some() && value.get("messages").is_none();
-    let req = if responses { crate::api::responses::from_value(value).map(|r| r.chat) } else { ChatRequest::from_value(value) };
+    let req = if responses { crate::api::responses::from_value(value, false).map(|r| r.chat) } else { ChatRequest::from_value(value) };
     Ok((req.map_err(|e| e.message)?, ctx))
 }
 

@@ -2,14 +2,30 @@
 //! the Responses API's and Anthropic's Messages API's (`api::responses::parse`,
 //! `api::messages::parse`), which end in one. Beyond not panicking: a
 //! refusal is a 4xx `ApiError` with a message, and an accepted request serializes to a body that
-//! is accepted again with the same model and messages.
+//! is accepted again with the same model and messages. A Responses body's references are
+//! resolved too (each to a kept message), as the edge does before parsing it.
 #![no_main]
 
 use costrouter::api::chat::ChatRequest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|body: &[u8]| {
-    match costrouter::api::responses::parse(body) {
+    if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) {
+        use costrouter::api::responses::stored_items;
+        match stored_items::referenced_ids(&value) {
+            Err(e) => assert!((400..500).contains(&e.status) && !e.message.trim().is_empty()),
+            Ok(ids) => {
+                let kept = serde_json::json!({"type": "message", "id": "msg_k", "role": "assistant", "content": [{"type": "output_text", "text": "kept"}]});
+                let found = ids.into_iter().map(|id| (id, kept.clone())).collect();
+                stored_items::resolve(&mut value, &found).unwrap_or_else(|e| panic!("a reference whose item was found is refused: {}", e.message));
+                assert!(stored_items::referenced_ids(&value).is_ok_and(|ids| ids.is_empty()), "a reference is left after resolving");
+                if let Err(e) = costrouter::api::responses::from_value(value, true) {
+                    assert!((400..500).contains(&e.status) && !e.message.trim().is_empty());
+                }
+            }
+        }
+    }
+    match costrouter::api::responses::parse(body, false) {
         Err(e) => {
             assert!((400..500).contains(&e.status), "status {} for a bad Responses body", e.status);
             assert!(!e.message.trim().is_empty(), "an error without a message");

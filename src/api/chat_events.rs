@@ -80,6 +80,12 @@ pub trait ChatStreamRewrite {
         out
     }
 
+    /// Once the answer has ended whole: its items to keep for later reference, by id (the
+    /// Responses API's stored items; none for other forms, or when the request said not to).
+    fn kept_items(&mut self) -> Vec<(String, Value)> {
+        Vec::new()
+    }
+
     /// A whole chat stream (a replayed answer, its events all at hand) rewritten.
     fn rewrite_whole(&mut self, chat_events: &[u8]) -> Vec<u8> {
         let mut out = self.push(chat_events);

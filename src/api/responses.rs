@@ -7,10 +7,13 @@
 //! stream (`response.created` … `response.completed`). Every provider behind the router serves
 //! it, since each already speaks chat to the router.
 //!
-//! The router keeps no conversation state, so what needs it is refused with a clear message
-//! rather than half-served: `previous_response_id`, `conversation`, stored prompts, background
-//! runs, items referenced by id and the hosted tools (web and file search, code interpreter…).
-//! `store` is accepted and answered `false`: nothing is kept.
+//! The router keeps no conversations, so what needs one is refused with a clear message rather
+//! than half-served: `previous_response_id`, `conversation`, stored prompts, background runs and
+//! the hosted tools (web and file search, code interpreter…). It does keep an answer's output
+//! items, unless the request sets `store` to false or the tenant's policy says
+//! `responses.store_days = 0` ([`stored_items`]): a later request may name them by reference.
+
+pub mod stored_items;
 
 use serde_json::{json, Map, Value};
 
@@ -132,12 +135,15 @@ impl ResponseIds {
     }
 }
 
-/// Parses a `/v1/responses` body into the chat request it means.
-pub fn parse(body: &[u8]) -> Result<ResponsesRequest, ApiError> {
-    from_value(super::parse_json_object(body)?)
+/// Parses a `/v1/responses` body into the chat request it means. `keeping`: whether the router
+/// keeps the answer's output items when the request lets it (`store` not false), which the
+/// response's `store` then says.
+pub fn parse(body: &[u8], keeping: bool) -> Result<ResponsesRequest, ApiError> {
+    from_value(super::parse_json_object(body)?, keeping)
 }
 
-pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
+/// [`parse`] of a body already read as JSON (with its references resolved, `stored_items`).
+pub fn from_value(value: Value, keeping: bool) -> Result<ResponsesRequest, ApiError> {
     let Value::Object(asked) = value else { return Err(ApiError::invalid_request("The request body must be a JSON object.")) };
     if let Some(unknown) = asked.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
         return Err(ApiError::unknown_parameter(unknown));
@@ -253,8 +259,12 @@ pub fn from_value(value: Value) -> Result<ResponsesRequest, ApiError> {
     fields.insert("reasoning".into(), json!({"effort": chat.reasoning_effort(), "summary": null}));
     fields.insert("previous_response_id".into(), Value::Null);
     fields.insert("background".into(), Value::Bool(false));
-    // Nothing is kept, whatever was asked.
-    fields.insert("store".into(), Value::Bool(false));
+    let store_asked = match asked.get("store") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(store)) => *store,
+        Some(_) => return Err(ApiError::invalid_value("store", "'store' must be a boolean.")),
+    };
+    fields.insert("store".into(), Value::Bool(keeping && store_asked));
     Ok(ResponsesRequest { chat, echo: ResponseEcho { model, fields } })
 }
 
@@ -357,7 +367,10 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, ApiError> {
             }
             "reasoning" => {}
             "item_reference" => {
-                return Err(ApiError::invalid_value(&format!("{at}.type"), "Items referenced by id are not supported: this router stores no items; send the item itself."));
+                return Err(ApiError::invalid_value(
+                    &format!("{at}.type"),
+                    "Items referenced by id are not kept for this tenant (its policy's responses.store_days is 0, or the router has no ResponseItems binding): send the item itself, or set 'store' to false so that your SDK does (the Vercel AI SDK: providerOptions.openai.store = false).",
+                ));
             }
             other => {
                 return Err(ApiError::invalid_value(
@@ -551,6 +564,16 @@ impl Ending {
 }
 
 impl ResponseEcho {
+    /// Whether the answer's output items are to be kept (the response says `store: true`).
+    pub fn stores(&self) -> bool {
+        self.fields.get("store") == Some(&Value::Bool(true))
+    }
+
+    /// The answer is kept nowhere (its route is held to regions): the response says `store: false`.
+    pub fn store_nothing(&mut self) {
+        self.fields.insert("store".into(), Value::Bool(false));
+    }
+
     /// A `response` object: the echoed request, then what was answered.
     fn response(&self, ids: &ResponseIds, created_at: i64, model: &str, status: &str, output: Vec<Value>, usage: Option<Value>) -> Value {
         let mut response = json!({
@@ -710,6 +733,8 @@ pub struct ResponsesStream {
     usage: Option<Value>,
     /// The tier that served the answer, as its chunks say.
     service_tier: Option<String>,
+    /// The output items to keep, once the answer has ended (`echo.stores()`).
+    kept: Vec<(String, Value)>,
 }
 
 #[derive(Debug)]
@@ -790,8 +815,15 @@ impl ChatStreamRewrite for ResponsesStream {
         if let Some(tier) = &self.service_tier {
             response["service_tier"] = json!(tier);
         }
+        if self.echo.stores() {
+            self.kept = stored_items::items_to_keep(&response);
+        }
         self.event(out, kind, json!({"response": response}));
         self.ended = true;
+    }
+
+    fn kept_items(&mut self) -> Vec<(String, Value)> {
+        std::mem::take(&mut self.kept)
     }
 
     /// The answer failed after it began: an `error` event, then the response as far as it got.
@@ -826,6 +858,7 @@ impl ResponsesStream {
             finish_reason: None,
             usage: None,
             service_tier: None,
+            kept: Vec::new(),
         }
     }
 
@@ -1003,7 +1036,7 @@ mod tests {
     use super::*;
 
     fn parse_json(body: Value) -> Result<ResponsesRequest, ApiError> {
-        from_value(body)
+        from_value(body, false)
     }
 
     fn chat_json(body: Value) -> Value {
@@ -1280,6 +1313,63 @@ mod tests {
         ": costrouter {\"cost_usd\":\"0.000001\"}\n\n",
         "data: [DONE]\n\n",
     );
+
+    #[test]
+    fn store_is_said_as_kept_and_a_kept_answer_sent_back_by_reference_means_what_it_said() {
+        let keeping = |body: Value| from_value(body, true);
+        assert_eq!(keeping(json!({"model": "m", "input": "x"})).unwrap().echo.fields["store"], true, "OpenAI's default");
+        assert_eq!(keeping(json!({"model": "m", "input": "x", "store": null})).unwrap().echo.fields["store"], true);
+        assert_eq!(keeping(json!({"model": "m", "input": "x", "store": false})).unwrap().echo.fields["store"], false);
+        assert_eq!(from_value(json!({"model": "m", "input": "x", "store": true}), false).unwrap().echo.fields["store"], false, "nothing kept for the tenant");
+        assert_eq!(keeping(json!({"model": "m", "input": "x", "store": "yes"})).unwrap_err().param.as_deref(), Some("store"));
+        let mut region_held = keeping(json!({"model": "m", "input": "x"})).unwrap().echo;
+        region_held.store_nothing();
+        assert!(!region_held.stores());
+
+        // An answer with thinking, text and two calls; the next turn names all four items by
+        // reference, as the Vercel AI SDK does, and answers the calls.
+        let asked = keeping(json!({"model": "m", "input": "Look it up."})).unwrap();
+        let completion = json!({"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": "Looking.", "reasoning_content": "Hmm.",
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"q\":1}"}}, {"id": "call_2", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}}]}}]});
+        let answer = from_completion(&completion, &asked.echo, &ResponseIds::for_request("req_t"));
+        assert_eq!(answer["store"], true);
+        let kept = stored_items::items_to_keep(&answer);
+        assert_eq!(kept.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["rs_t", "msg_t", "fc_t_0", "fc_t_1"]);
+        let mut next = json!({"model": "m", "input": [{"role": "user", "content": "Look it up."},
+            {"type": "item_reference", "id": "rs_t"}, {"type": "item_reference", "id": "msg_t"}, {"type": "item_reference", "id": "fc_t_0"}, {"type": "item_reference", "id": "fc_t_1"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "one"}, {"type": "custom_tool_call_output", "call_id": "call_2", "output": "two"}]});
+        stored_items::resolve(&mut next, &kept.into_iter().collect()).unwrap();
+        let chat = serde_json::to_value(keeping(next).unwrap().chat).unwrap();
+        assert_eq!(chat["messages"], json!([
+            {"role": "user", "content": "Look it up."},
+            {"role": "assistant", "content": "Looking.", "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"q\":1}"}},
+                {"id": "call_2", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "one"},
+            {"role": "tool", "tool_call_id": "call_2", "content": "two"},
+        ]));
+    }
+
+    #[test]
+    fn a_stream_keeps_its_items_once_it_has_ended_whole_and_only_when_stored() {
+        let kept_after = |body: Value, chat_sse: &str| {
+            let asked = from_value(body, true).unwrap();
+            let mut s = ResponsesStream::new(asked.echo, ResponseIds::for_request("req_s"), 5);
+            let out = s.rewrite_whole(chat_sse.as_bytes());
+            let done = events(&out).into_iter().last().unwrap();
+            (s.kept_items(), done)
+        };
+        let (kept, done) = kept_after(json!({"model": "m", "input": "x", "stream": true}), TEXT_STREAM);
+        assert_eq!(done["type"], "response.completed");
+        assert_eq!(kept, stored_items::items_to_keep(&done["response"]), "the items the completed response holds");
+        assert_eq!(kept.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["msg_s"]);
+        assert!(kept_after(json!({"model": "m", "input": "x", "stream": true, "store": false}), TEXT_STREAM).0.is_empty());
+        // Cut short: the answer failed, and nothing of it is kept.
+        let cut = &TEXT_STREAM[..TEXT_STREAM.find("data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"service_tier\"").unwrap()];
+        let (kept, done) = kept_after(json!({"model": "m", "input": "x", "stream": true}), cut);
+        assert_eq!(done["type"], "response.failed");
+        assert!(kept.is_empty());
+    }
 
     #[test]
     fn a_text_stream_becomes_the_responses_event_sequence() {

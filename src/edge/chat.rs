@@ -60,7 +60,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
         Front::Chat => (ChatRequest::parse(&body)?, None),
         Front::AzureDeployment(model) => (ChatRequest::from_value(crate::api::with_model(&body, model, crate::api::MAX_CHAT_VALUES)?)?, None),
         Front::Responses => {
-            let asked = crate::api::responses::parse(&body)?;
+            let asked = super::response_items::parse_request(env, &cfg, &principal.tenant.id, &body).await?;
             (asked.chat, Some(AnswerForm::Responses(asked.echo)))
         }
         Front::Messages => {
@@ -72,7 +72,13 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
     // `stream_response`); a refusal passes as it is (the Responses API shares chat's error shape;
     // `/v1/messages` refusals are rewritten with every other error of that door, in `serve`).
     *rc.answer_form.borrow_mut() = form;
-    route(req, env, rc, principal, cfg, chat).await
+    let tenant = principal.tenant.id.clone();
+    let answer = route(req, env, rc, principal, cfg.clone(), chat).await?;
+    // A whole Responses answer's items are kept before it goes out: the client's next request
+    // may name them (a stream's are kept before its last event, in `stream_response`).
+    let kept = std::mem::take(&mut *rc.items_to_keep.borrow_mut());
+    super::response_items::keep(env, &cfg, &tenant, kept).await;
+    Ok(answer)
 }
 
 /// `POST /v1/messages/count_tokens`: the prompt a Messages request would send, counted as the
@@ -145,6 +151,12 @@ async fn route(req: Request, env: &Env, rc: &RequestContext, principal: Principa
     let mut outcome = plan(&policy, &input)?;
     if let Outcome::Route(d) = &mut outcome {
         rc.shape.borrow_mut().rule = d.rule.clone();
+        if !d.regions.is_empty() {
+            // A route held to regions keeps its answers in none of the router's stores.
+            if let Some(AnswerForm::Responses(echo)) = rc.answer_form.borrow_mut().as_mut() {
+                echo.store_nothing();
+            }
+        }
         if let Some(alias) = host_alias {
             d.reason = format!("host {} names '{alias}'; {}", facts.host, d.reason);
         }
@@ -457,13 +469,19 @@ fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value
         // A `/v1/responses` or `/v1/messages` request's answer written in its form now, rather
         // than read back out of a chat Response and rewritten (a round trip through JavaScript).
         if let Some(form) = rc.answer_form.borrow_mut().take() {
-            return http::json(200, &form.whole(body, &rc.request_id), &receipt.headers(true));
+            let answer = form.whole(body, &rc.request_id);
+            if answer["store"] == true {
+                *rc.items_to_keep.borrow_mut() = crate::api::responses::stored_items::items_to_keep(&answer);
+            }
+            return http::json(200, &answer, &receipt.headers(true));
         }
         return http::json(200, body, &receipt.headers(true));
     }
     let mut sse = crate::stream::completion_as_sse(body, chat.wants_stream_usage(), &receipt.summary());
     if let Some(form) = rc.answer_form.borrow_mut().take() {
-        sse = form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get()).rewrite_whole(&sse);
+        let mut rewrite = form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get());
+        sse = rewrite.rewrite_whole(&sse);
+        *rc.items_to_keep.borrow_mut() = rewrite.kept_items();
     }
     let receipt_headers = receipt.headers(true);
     let headers = super::crossings::headers(
@@ -1143,6 +1161,9 @@ struct StreamState {
     /// A `/v1/responses` or `/v1/messages` request's: the chat events rewritten in its API's
     /// (after the cache's assembler has read them, which stores answers in chat's form).
     answer_form: Option<Box<dyn crate::api::chat_events::ChatStreamRewrite>>,
+    /// The answer's items to keep once it has ended (`ChatStreamRewrite::kept_items`), kept
+    /// before its last bytes go out.
+    items_to_keep: Vec<(String, Value)>,
     /// When the provider last sent bytes (its headers, at first), and how long a wait for its
     /// next bytes may last before the stream is ended as stalled: the deployment's
     /// `answer_timeout_ms`, the time a whole answer may take.
@@ -1166,10 +1187,18 @@ impl StreamState {
         let mut out = form.push(&chat_events);
         if self.done {
             out.extend(form.finish());
+            self.items_to_keep = form.kept_items();
             self.answer_form = None;
             return Some(out);
         }
         (!out.is_empty()).then_some(out)
+    }
+
+    /// Keeps the ended answer's items (a Responses answer the request let be stored), before its
+    /// last bytes go out: the client's next request may name them.
+    async fn keep_items(&mut self) {
+        let items = std::mem::take(&mut self.items_to_keep);
+        super::response_items::keep(&self.env, &self.cfg, &self.tenant.tenant.id, items).await;
     }
 
     /// The provider's next bytes. Meanwhile the reservation is renewed when due (a stream may run
@@ -1284,6 +1313,7 @@ fn stream_response(
         last_upstream_ms: http::now_ms(),
         silent_limit_ms: target.provider.answer_timeout_ms as f64,
         answer_form: rc.answer_form.borrow_mut().take().map(|form| form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get())),
+        items_to_keep: Vec::new(),
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1310,6 +1340,7 @@ fn stream_response(
                     st.first_output_ms.get_or_insert(st.last_upstream_ms);
                     let out = st.session.stalled(st.silent_limit_ms as u64);
                     let out = end_stream(&mut st, out);
+                    st.keep_items().await;
                     return Some((Ok(out), st));
                 }
             };
@@ -1331,6 +1362,7 @@ fn stream_response(
                         // reading, which cancels the upstream call, and end it now.
                         st.upstream = None;
                         let out = end_stream(&mut st, out);
+                        st.keep_items().await;
                         return Some((Ok(out), st));
                     }
                     if let Some((assembler, _)) = st.caching.as_mut() {
@@ -1347,6 +1379,7 @@ fn stream_response(
                 // The ledger is told by the request's `waitUntil` task, so the stream closes now.
                 Some(Err(_)) | None => {
                     let out = end_stream(&mut st, Vec::new());
+                    st.keep_items().await;
                     return Some((Ok(out), st));
                 }
             }

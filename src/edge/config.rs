@@ -264,6 +264,7 @@ fn fallback_policy() -> Policy {
         description: String::new(),
         hosts: Vec::new(),
         cache: Default::default(),
+        responses: Default::default(),
         rules: vec![Rule {
             name: "requested".into(),
             line: 0,

@@ -23,6 +23,7 @@ mod http;
 mod kv_list;
 mod models;
 mod recommendations;
+mod response_items;
 mod semantic;
 mod semantic_store;
 mod sweep_alarm;

@@ -303,12 +303,7 @@ impl SemanticCache {
     }
 
     fn earliest_expiry(&self) -> worker::Result<Option<i64>> {
-        #[derive(Deserialize)]
-        struct Earliest {
-            at: Option<i64>,
-        }
-        let earliest: Vec<Earliest> = self.sql().exec("SELECT MIN(expires_at) AS at FROM semantic_entries", None)?.to_array()?;
-        Ok(earliest.first().and_then(|e| e.at))
+        SweepAlarm::earliest_expiry(&self.sql(), "semantic_entries")
     }
 
     /// The alarm: deletes expired entries (a batch at a time) and sets the next sweep for the

@@ -61,6 +61,16 @@ impl SweepAlarm {
         }
     }
 
+    /// The earliest `expires_at` in `table` (`None`: nothing stored), what the alarm is for.
+    pub fn earliest_expiry(sql: &worker::SqlStorage, table: &str) -> worker::Result<Option<i64>> {
+        #[derive(serde::Deserialize)]
+        struct Earliest {
+            at: Option<i64>,
+        }
+        let earliest: Vec<Earliest> = sql.exec(&format!("SELECT MIN(expires_at) AS at FROM {table}"), None)?.to_array()?;
+        Ok(earliest.first().and_then(|e| e.at))
+    }
+
     /// Sets the alarm for `at` (unix seconds), whatever was set before.
     pub async fn set(&self, storage: &Storage, at: i64) -> worker::Result<()> {
         storage.set_alarm(ScheduledTime::new(js_sys::Date::new(&((at * 1000) as f64).into()))).await?;

@@ -28,6 +28,9 @@ struct RawPolicy {
     /// The exact response cache (`[cache]`); off when absent.
     #[serde(default)]
     cache: Option<Spanned<crate::cache::CacheSettings>>,
+    /// `/v1/responses` answers' items kept for reference (`[responses]`); 30 days when absent.
+    #[serde(default)]
+    responses: Option<Spanned<crate::api::responses::stored_items::StoreSettings>>,
     rules: Vec<Spanned<RawRule>>,
 }
 
@@ -195,6 +198,7 @@ pub struct Policy {
     pub description: String,
     pub hosts: Vec<HostAlias>,
     pub cache: crate::cache::CacheSettings,
+    pub responses: crate::api::responses::stored_items::StoreSettings,
     pub rules: Vec<Rule>,
     /// What loaded but may not be meant (`costrouter policy check` prints them), at their lines.
     pub notes: Vec<String>,
@@ -492,7 +496,16 @@ impl Policy {
                 }
             }
         }
-        Ok(Policy { name: raw.name, description: raw.description, hosts, cache, rules, notes, defects })
+        let responses = match raw.responses {
+            None => Default::default(),
+            Some(r) => {
+                let line = line_of(text, r.span().start);
+                let r = r.into_inner();
+                r.validate().map_err(|m| err(line, m))?;
+                r
+            }
+        };
+        Ok(Policy { name: raw.name, description: raw.description, hosts, cache, responses, rules, notes, defects })
     }
 
     /// Whether a hostname alias or a rule looks at the request's host (else it need not be read).
@@ -1339,6 +1352,8 @@ route = { strategy = "requested" }
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nttl = 600\n\n[[rules]]", 1), 11, "unknown field"),
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic = true\nsemantic_threshold = 0.5\n\n[[rules]]", 1), 9, "semantic_threshold must be between 0.8 and 1.0"),
             (POLICY.replacen("[[rules]]", "[cache]\nsemantic = true\n\n[[rules]]", 1), 9, "needs cache.enabled"),
+            (POLICY.replacen("[[rules]]", "[responses]\nstore_days = 31\n\n[[rules]]", 1), 9, "responses.store_days must be between 0 and 30"),
+            (POLICY.replacen("[[rules]]", "[responses]\nkeep = 1\n\n[[rules]]", 1), 10, "unknown field"),
             (POLICY.replacen("[[rules]]", "[cache]\nenabled = true\nsemantic = true\nsemantic_embedder = \"nope\"\n\n[[rules]]", 1), 9, "neither \"static\" nor a model"),
         ];
         for (text, line, needle) in cases {

@@ -100,7 +100,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     // As wrangler.toml binds it (Miniflare's dataset keeps nothing): every event is written
     // through the production path, which logs 'cost event not written' if the dataset refuses it.
     analyticsEngineDatasets: { COST_EVENTS: { dataset: 'costrouter_cost_events' } },
-    durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true }, SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true } },
+    durableObjects: { LEDGER: { className: 'Ledger', useSQLite: true }, SEMANTIC_CACHE: { className: 'SemanticCache', useSQLite: true }, RESPONSE_ITEMS: { className: 'ResponseItems', useSQLite: true } },
     bindings: {
       ...PROVIDER_KEY_BINDINGS,
       ADMIN_TOKEN,

@@ -117,8 +117,11 @@ for (const model of CHAT_MODELS) {
     assert.ok(data.usage.input_tokens > 0 && data.usage.output_tokens > 0 && data.usage.total_tokens === data.usage.input_tokens + data.usage.output_tokens, JSON.stringify(data.usage));
     assert.equal(data.instructions, 'Be friendly.');
     assert.equal(data.max_output_tokens, 200);
-    assert.equal(data.store, false);
+    assert.equal(data.store, true, "its items are kept for reference, OpenAI's default");
     assert.ok(Number(response.headers.get('x-costrouter-cost-usd')) > 0);
+    // The next turn names the answer by reference, as the Vercel AI SDK does by default.
+    const next = await client.responses.create({ model, input: [{ role: 'user', content: 'Say hello' }, { type: 'item_reference', id: data.output[0].id }, { role: 'user', content: 'Once more' }] });
+    assert.equal(next.status, 'completed');
 
     const stream = client.responses.stream({ model, input: [{ role: 'user', content: [{ type: 'input_text', text: 'Say hello' }] }] });
     const seen = [];

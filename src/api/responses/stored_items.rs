@@ -1,0 +1,194 @@
+//! The output items of `/v1/responses` answers, kept so that a later request can name them by
+//! id (`{"type": "item_reference", "id": "msg_…"}`): what OpenAI's `store` (true unless a
+//! request says `false`) lets a client do, and what the Vercel AI SDK does by default with the
+//! earlier turns of a conversation (their text and reasoning; AI SDK 5 its function calls too).
+//!
+//! This is the plain part: which ids a request names, the request with the items put in their
+//! place, which items of an answer are kept, and the tenant's setting. The items live in the
+//! tenant's `ResponseItems` Durable Object (`edge::response_items`) for `store_days`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::ApiError;
+
+/// OpenAI keeps stored responses 30 days; the router keeps them no longer.
+pub const MAX_STORE_DAYS: u32 = 30;
+/// References one request may make: each is a row to read.
+pub const MAX_REFERENCES: usize = 1000;
+/// The longest id a reference may name (the router's are `msg_` + 24 hex digits).
+const MAX_ID_BYTES: usize = 128;
+/// The largest item kept (its JSON): a Durable Object's SQLite value holds 2 MB.
+pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
+
+/// A policy's `[responses]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Days the output items of an answer a request let be stored are kept for reference;
+    /// 0: none are, and references are refused.
+    #[serde(default = "default_store_days")]
+    pub store_days: u32,
+}
+
+fn default_store_days() -> u32 {
+    MAX_STORE_DAYS
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self { store_days: default_store_days() }
+    }
+}
+
+impl StoreSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.store_days > MAX_STORE_DAYS {
+            return Err(format!("responses.store_days must be between 0 and {MAX_STORE_DAYS}, not {}", self.store_days));
+        }
+        Ok(())
+    }
+
+    /// Seconds an item kept now lives.
+    pub fn lifetime_secs(&self) -> i64 {
+        i64::from(self.store_days) * 86_400
+    }
+}
+
+/// The ids `body`'s `input` names by reference, in order, each once (none when `input` is a
+/// string or no item is a reference). A reference without a usable id is refused here, by its
+/// place in `input`.
+pub fn referenced_ids(body: &Value) -> Result<Vec<String>, ApiError> {
+    let mut ids: Vec<String> = Vec::new();
+    let Some(items) = body.get("input").and_then(Value::as_array) else { return Ok(ids) };
+    for (i, item) in items.iter().enumerate() {
+        if item.get("type").and_then(Value::as_str) != Some("item_reference") {
+            continue;
+        }
+        let at = format!("input[{i}].id");
+        let id = match item.get("id") {
+            Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_BYTES => id,
+            Some(Value::String(_)) => return Err(ApiError::invalid_value(&at, format!("'{at}' must be an item's id: 1 to {MAX_ID_BYTES} characters."))),
+            None | Some(Value::Null) => return Err(ApiError::missing_field(&at)),
+            Some(_) => return Err(ApiError::invalid_value(&at, format!("'{at}' must be a string."))),
+        };
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    if ids.len() > MAX_REFERENCES {
+        return Err(ApiError::invalid_value("input", format!("'input' names {} items by reference; at most {MAX_REFERENCES} are read for one request.", ids.len())));
+    }
+    Ok(ids)
+}
+
+/// `body` with each reference replaced by the item it names (`found`: id → item, as kept).
+/// A reference to an item not kept is refused as OpenAI refuses it, with why it may be missing.
+pub fn resolve(body: &mut Value, found: &HashMap<String, Value>) -> Result<(), ApiError> {
+    let Some(items) = body.get_mut("input").and_then(Value::as_array_mut) else { return Ok(()) };
+    for (i, item) in items.iter_mut().enumerate() {
+        if item.get("type").and_then(Value::as_str) != Some("item_reference") {
+            continue;
+        }
+        let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+        let Some(kept) = found.get(id) else {
+            return Err(ApiError::invalid_value(
+                &format!("input[{i}]"),
+                format!(
+                    "Item with id '{id}' not found. Items are kept only for this tenant, for the days its policy's responses.store_days says (none when 0), from answers whose request did not set 'store' to false and whose route was not held to regions; send the item itself instead."
+                ),
+            ));
+        };
+        *item = kept.clone();
+    }
+    Ok(())
+}
+
+/// The items of a `response` object to keep, by id: each output item (message, reasoning,
+/// function or custom tool call) as it was answered, which a client may also send back whole.
+/// An item too large to keep is left out (a reference to it is then refused as not found).
+pub fn items_to_keep(response: &Value) -> Vec<(String, Value)> {
+    response["output"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| {
+            let id = item.get("id")?.as_str()?.to_string();
+            let bytes = serde_json::to_string(item).ok()?.len();
+            (bytes <= MAX_ITEM_BYTES).then(|| (id, item.clone()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn references_are_read_in_order_once_each_and_bad_ones_are_refused_by_place() {
+        let body = json!({"input": [
+            {"role": "user", "content": "hi"},
+            {"type": "item_reference", "id": "msg_1"},
+            {"type": "function_call_output", "call_id": "c", "output": "x"},
+            {"type": "item_reference", "id": "fc_1_0"},
+            {"type": "item_reference", "id": "msg_1"},
+        ]});
+        assert_eq!(referenced_ids(&body).unwrap(), vec!["msg_1", "fc_1_0"]);
+        assert_eq!(referenced_ids(&json!({"input": "hello"})).unwrap(), Vec::<String>::new());
+        assert_eq!(referenced_ids(&json!({"model": "m"})).unwrap(), Vec::<String>::new());
+        for (reference, param, code) in [
+            (json!({"type": "item_reference"}), "input[0].id", "missing_required_parameter"),
+            (json!({"type": "item_reference", "id": ""}), "input[0].id", "invalid_value"),
+            (json!({"type": "item_reference", "id": 7}), "input[0].id", "invalid_value"),
+            (json!({"type": "item_reference", "id": "x".repeat(MAX_ID_BYTES + 1)}), "input[0].id", "invalid_value"),
+        ] {
+            let err = referenced_ids(&json!({"input": [reference]})).unwrap_err();
+            assert_eq!((err.status, err.param.as_deref(), err.code), (400, Some(param), code), "{}", err.message);
+        }
+        let many: Vec<Value> = (0..=MAX_REFERENCES).map(|i| json!({"type": "item_reference", "id": format!("msg_{i}")})).collect();
+        let err = referenced_ids(&json!({"input": many})).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("input"));
+        let at_most: Vec<Value> = (0..MAX_REFERENCES).map(|i| json!({"type": "item_reference", "id": format!("msg_{i}")})).collect();
+        assert_eq!(referenced_ids(&json!({"input": at_most})).unwrap().len(), MAX_REFERENCES);
+    }
+
+    #[test]
+    fn references_are_replaced_by_their_items_and_a_missing_one_is_refused_by_place() {
+        let kept = json!({"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": [{"type": "output_text", "text": "Hi", "annotations": []}]});
+        let found = HashMap::from([("msg_1".to_string(), kept.clone())]);
+        let mut body = json!({"input": [{"role": "user", "content": "hi"}, {"type": "item_reference", "id": "msg_1"}, {"role": "user", "content": "and?"}]});
+        resolve(&mut body, &found).unwrap();
+        assert_eq!(body["input"], json!([{"role": "user", "content": "hi"}, kept, {"role": "user", "content": "and?"}]));
+
+        let mut body = json!({"input": [{"type": "item_reference", "id": "msg_1"}, {"type": "item_reference", "id": "msg_2"}]});
+        let err = resolve(&mut body, &found).unwrap_err();
+        assert_eq!((err.status, err.param.as_deref()), (400, Some("input[1]")));
+        assert!(err.message.starts_with("Item with id 'msg_2' not found."), "{}", err.message);
+    }
+
+    #[test]
+    fn every_output_item_with_an_id_is_kept_but_one_too_large() {
+        let response = json!({"id": "resp_1", "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi"}]},
+            {"type": "function_call", "id": "fc_1_0", "call_id": "call_1", "name": "f", "arguments": "{}"},
+            {"type": "message", "content": []},
+            {"type": "message", "id": "msg_big", "content": [{"type": "output_text", "text": "x".repeat(MAX_ITEM_BYTES)}]},
+        ]});
+        let ids: Vec<String> = items_to_keep(&response).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, vec!["rs_1", "msg_1", "fc_1_0"]);
+        assert_eq!(items_to_keep(&json!({"output": null})), vec![]);
+    }
+
+    #[test]
+    fn store_days_are_thirty_unless_set_and_never_more() {
+        assert_eq!(StoreSettings::default().store_days, 30);
+        assert_eq!(StoreSettings::default().lifetime_secs(), 30 * 86_400);
+        assert!(StoreSettings { store_days: 0 }.validate().is_ok());
+        assert!(StoreSettings { store_days: 30 }.validate().is_ok());
+        assert!(StoreSettings { store_days: 31 }.validate().unwrap_err().contains("between 0 and 30"));
+    }
+}

@@ -1,0 +1,214 @@
+//! The `ResponseItems` Durable Object, one per tenant: the output items of the tenant's
+//! `/v1/responses` answers, kept for `responses.store_days` so that a later request can name
+//! them by reference (`api::responses::stored_items`), and its client.
+//!
+//! Internal API (reached only through the `RESPONSE_ITEMS` binding): `POST /get`, `POST /put`.
+//! An answer's items are put before its last bytes go to the client, so the client's next request,
+//! which may name them, finds them. Expired items are deleted by an alarm: they are tenant data.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorageValue, State};
+
+use super::config::RouterConfig;
+use super::crossings::ObjectStub;
+use super::sweep_alarm::SweepAlarm;
+use crate::api::responses::stored_items;
+use crate::api::responses::ResponsesRequest;
+use crate::api::ApiError;
+
+const BINDING: &str = "RESPONSE_ITEMS";
+/// Least time between two sweeps by alarm (items expire one after another).
+const SWEEP_GAP_SECS: i64 = 3600;
+/// Rows one sweep deletes; more left over are swept by an alarm right after.
+const SWEEP_BATCH: i64 = 1000;
+/// Ids one query reads (a Durable Object's SQL takes at most 100 bound values).
+const IDS_PER_QUERY: usize = 50;
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS response_items (id TEXT PRIMARY KEY, item TEXT NOT NULL, expires_at INTEGER NOT NULL)";
+const INDEX: &str = "CREATE INDEX IF NOT EXISTS response_items_expiry ON response_items (expires_at)";
+
+#[derive(Serialize, Deserialize)]
+struct GetBody {
+    ids: Vec<String>,
+    now: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PutBody {
+    items: Vec<(String, Value)>,
+    expires_at: i64,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    item: String,
+}
+
+fn now_unix() -> i64 {
+    (js_sys::Date::now() / 1000.0) as i64
+}
+
+#[durable_object]
+pub struct ResponseItems {
+    state: State,
+    sweep: SweepAlarm,
+}
+
+impl ResponseItems {
+    fn sql(&self) -> worker::SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn get(&self, body: GetBody) -> worker::Result<Response> {
+        let mut found: HashMap<String, Value> = HashMap::new();
+        for ids in body.ids.chunks(IDS_PER_QUERY) {
+            let marks = vec!["?"; ids.len()].join(", ");
+            let mut values: Vec<SqlStorageValue> = ids.iter().map(|id| SqlStorageValue::String(id.clone())).collect();
+            values.push(SqlStorageValue::Integer(body.now));
+            let rows: Vec<Row> = self.sql().exec(&format!("SELECT id, item FROM response_items WHERE id IN ({marks}) AND expires_at > ?"), values)?.to_array()?;
+            for row in rows {
+                if let Ok(item) = serde_json::from_str(&row.item) {
+                    found.insert(row.id, item);
+                }
+            }
+        }
+        Response::from_json(&found)
+    }
+
+    async fn put(&self, body: PutBody) -> worker::Result<Response> {
+        for (id, item) in &body.items {
+            self.sql().exec(
+                "INSERT OR REPLACE INTO response_items (id, item, expires_at) VALUES (?, ?, ?)",
+                vec![SqlStorageValue::String(id.clone()), SqlStorageValue::String(item.to_string()), SqlStorageValue::Integer(body.expires_at)],
+            )?;
+        }
+        self.sweep.no_later_than(&self.state.storage(), Some(body.expires_at)).await?;
+        Response::ok("kept")
+    }
+
+    fn earliest_expiry(&self) -> worker::Result<Option<i64>> {
+        SweepAlarm::earliest_expiry(&self.sql(), "response_items")
+    }
+
+    /// The alarm: deletes expired items (a batch at a time) and sets the next sweep.
+    async fn sweep(&self) -> worker::Result<()> {
+        let now = now_unix();
+        self.sweep.sweeping(now);
+        #[derive(Deserialize)]
+        struct Gone {
+            #[allow(dead_code)]
+            id: String,
+        }
+        let gone: Vec<Gone> = self
+            .sql()
+            .exec(
+                "DELETE FROM response_items WHERE id IN (SELECT id FROM response_items WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING id",
+                vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(SWEEP_BATCH)],
+            )?
+            .to_array()?;
+        if gone.len() as i64 == SWEEP_BATCH {
+            return self.sweep.set(&self.state.storage(), now + 1).await;
+        }
+        self.sweep.after_sweep(&self.state.storage(), self.earliest_expiry()?, now).await
+    }
+}
+
+impl DurableObject for ResponseItems {
+    fn new(state: State, _env: Env) -> Self {
+        for ddl in [CREATE, INDEX] {
+            if let Err(e) = state.storage().sql().exec(ddl, None) {
+                worker::console_error!("response items table not created: {e}");
+            }
+        }
+        ResponseItems { state, sweep: SweepAlarm::new(SWEEP_GAP_SECS) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        if self.sweep.first_call() {
+            self.sweep.no_later_than(&self.state.storage(), self.earliest_expiry()?).await?;
+        }
+        let text = req.text().await.unwrap_or_default();
+        match req.path().as_str() {
+            "/get" => match serde_json::from_str(&text) {
+                Ok(b) => self.get(b),
+                Err(e) => Response::error(format!("bad get: {e}"), 400),
+            },
+            "/put" => match serde_json::from_str(&text) {
+                Ok(b) => self.put(b).await,
+                Err(e) => Response::error(format!("bad put: {e}"), 400),
+            },
+            _ => Response::error("unknown response items operation", 404),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.sweep().await?;
+        Response::ok("swept")
+    }
+}
+
+/// How long the tenant's answers' items are kept (seconds; 0: they are not, nor can a request
+/// name any): its policy's `responses.store_days`, none without the binding.
+pub async fn lifetime_secs(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<i64, ApiError> {
+    if ObjectStub::named(env, BINDING, tenant).is_none() {
+        return Ok(0);
+    }
+    Ok(super::config::policy_for(env, cfg, tenant).await?.responses.lifetime_secs())
+}
+
+/// A `/v1/responses` body parsed, its references to the tenant's kept items resolved first.
+pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[u8]) -> Result<ResponsesRequest, ApiError> {
+    let keeping = lifetime_secs(env, cfg, tenant).await? > 0;
+    // Most bodies name nothing by reference: they are parsed once, as bytes.
+    if !keeping || !body.windows(b"item_reference".len()).any(|w| w == b"item_reference") {
+        return crate::api::responses::parse(body, keeping);
+    }
+    let mut value = crate::api::parse_json_object(body)?;
+    let ids = stored_items::referenced_ids(&value)?;
+    if !ids.is_empty() {
+        let found = get(env, tenant, ids).await?;
+        stored_items::resolve(&mut value, &found)?;
+    }
+    crate::api::responses::from_value(value, keeping)
+}
+
+async fn get(env: &Env, tenant: &str, ids: Vec<String>) -> Result<HashMap<String, Value>, ApiError> {
+    let unavailable = || ApiError::configuration_unavailable("stored response items");
+    let stub = ObjectStub::named(env, BINDING, tenant).ok_or_else(unavailable)?;
+    let body = serde_json::to_vec(&GetBody { ids, now: now_unix() }).map_err(|_| unavailable())?;
+    match stub.call("https://response-items/get", Some(&body)).await {
+        Ok((200, text)) => serde_json::from_str(&text).map_err(|_| unavailable()),
+        Ok((status, _)) => {
+            worker::console_error!("response items: get answered {status}");
+            Err(unavailable())
+        }
+        Err(e) => {
+            worker::console_error!("response items: get failed: {e}");
+            Err(unavailable())
+        }
+    }
+}
+
+/// Keeps `items` (an answer's, by id) for the tenant's lifetime: awaited before the answer's
+/// last bytes go out. A failure is logged and the answer goes out all the same (a later
+/// reference to its items is then refused as not found).
+pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, items: Vec<(String, Value)>) {
+    if items.is_empty() {
+        return;
+    }
+    let lifetime = match lifetime_secs(env, cfg, tenant).await {
+        Ok(secs) if secs > 0 => secs,
+        _ => return,
+    };
+    let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return };
+    let Ok(body) = serde_json::to_vec(&PutBody { items, expires_at: now_unix() + lifetime }) else { return };
+    match stub.call("https://response-items/put", Some(&body)).await {
+        Ok((200, _)) => {}
+        Ok((status, _)) => worker::console_error!("response items: put answered {status}"),
+        Err(e) => worker::console_error!("response items: put failed: {e}"),
+    }
+}

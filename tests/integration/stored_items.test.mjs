@@ -1,0 +1,158 @@
+// /v1/responses answers' output items kept per tenant and named by reference in a later request
+// (`{"type": "item_reference", "id": ...}`), as the Vercel AI SDK sends earlier turns by default
+// (`store` unset, so true): whole and streamed, each answer's items kept before its last bytes;
+// `store: false`, another tenant, a policy's `responses.store_days = 0` and a route held to
+// regions keep nothing.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, readSse, KEYS } from './harness.mjs';
+
+const STORE_NOTHING = `
+version = 1
+name = "no-store"
+
+[responses]
+store_days = 0
+
+[[rules]]
+name = "requested"
+route = { strategy = "requested" }
+`;
+
+const ACME = `
+version = 1
+name = "acme"
+
+[[rules]]
+name = "eu"
+when = { feature = ["eu"] }
+route = { strategy = "fallback", candidates = ["gpt-4o-mini"], regions = ["eu"] }
+
+[[rules]]
+name = "requested"
+route = { strategy = "requested" }
+`;
+
+let r;
+before(async () => { r = await startRouter({ policies: { acme: ACME, policyco: STORE_NOTHING } }); });
+after(async () => { await r?.close(); });
+beforeEach(() => r.upstream.reset());
+
+const respond = (body, options) => r.chat(body, { path: '/v1/responses', ...options });
+const sentToProvider = () => r.upstream.requests().filter((q) => /chat\/completions$|\/messages$/.test(q.path)).map((q) => q.body);
+
+async function answered(body, options) {
+  const resp = await respond(body, options);
+  const json = await resp.json();
+  assert.equal(resp.status, 200, JSON.stringify(json));
+  return json;
+}
+
+test('a whole answer is stored by default and its message named by reference is sent as the assistant turn', async () => {
+  const first = await answered({ model: 'gpt-4o-mini', input: 'Say hello' });
+  assert.equal(first.store, true);
+  const message = first.output.find((i) => i.type === 'message');
+  assert.match(message.id, /^msg_/);
+  r.upstream.reset();
+  const next = await answered({ model: 'gpt-4o-mini', input: [{ role: 'user', content: 'Say hello' }, { type: 'item_reference', id: message.id }, { role: 'user', content: 'Again?' }] });
+  assert.equal(next.status, 'completed');
+  const [sent] = sentToProvider();
+  assert.deepEqual(sent.messages.map((m) => [m.role, m.content]), [['user', 'Say hello'], ['assistant', message.content[0].text], ['user', 'Again?']]);
+});
+
+test('a streamed answer is stored before its last event: the next request names its items at once, its tool call too', async () => {
+  // The fake provider calls the first tool when asked about the weather.
+  const tools = [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: { city: { type: 'string' } } } }];
+  const resp = await respond({ model: 'gpt-4o-mini', input: 'What is the weather in Paris?', stream: true, tools });
+  assert.equal(resp.status, 200);
+  const { data } = await readSse(resp);
+  const done = data.find((e) => e?.type === 'response.completed');
+  assert.ok(done, JSON.stringify(data));
+  assert.equal(done.response.store, true);
+  const call = done.response.output.find((i) => i.type === 'function_call');
+  assert.ok(call, JSON.stringify(done.response.output));
+  r.upstream.reset();
+  // AI SDK 5 names its function calls by reference too.
+  const next = await answered({
+    model: 'gpt-4o-mini',
+    input: [{ role: 'user', content: 'What is the weather in Paris?' }, ...done.response.output.map((i) => ({ type: 'item_reference', id: i.id })), { type: 'function_call_output', call_id: call.call_id, output: 'found' }],
+    tools,
+  });
+  assert.equal(next.status, 'completed');
+  const [sent] = sentToProvider();
+  const assistant = sent.messages.find((m) => m.role === 'assistant');
+  assert.deepEqual(assistant.tool_calls.map((c) => [c.id, c.function.name, c.function.arguments]), [[call.call_id, 'lookup', '{"city":"Paris"}']]);
+  assert.deepEqual(sent.messages.at(-1), { role: 'tool', tool_call_id: call.call_id, content: 'found' });
+});
+
+test('store: false keeps nothing, and a reference to what was not kept is a 400 naming the item', async () => {
+  const first = await answered({ model: 'gpt-4o-mini', input: 'Say hello', store: false });
+  assert.equal(first.store, false);
+  const id = first.output.find((i) => i.type === 'message').id;
+  const resp = await respond({ model: 'gpt-4o-mini', input: [{ type: 'item_reference', id }, { role: 'user', content: 'Again?' }] });
+  const body = await resp.json();
+  assert.equal(resp.status, 400, JSON.stringify(body));
+  assert.equal(body.error.param, 'input[0]');
+  assert.match(body.error.message, new RegExp(`Item with id '${id}' not found`));
+  assert.equal(sentToProvider().length, 1, 'only the first request reached a provider');
+});
+
+test("one tenant's items are not found by another", async () => {
+  const first = await answered({ model: 'gpt-4o-mini', input: 'Say hello' });
+  const id = first.output.find((i) => i.type === 'message').id;
+  const resp = await respond({ model: 'gpt-4o-mini', input: [{ type: 'item_reference', id }, { role: 'user', content: 'Again?' }] }, { key: KEYS.globex });
+  const body = await resp.json();
+  assert.equal(resp.status, 400, JSON.stringify(body));
+  assert.match(body.error.message, /not found/);
+});
+
+test('a policy with responses.store_days = 0 keeps nothing and refuses references, saying how to send the items instead', async () => {
+  const first = await answered({ model: 'gpt-4o-mini', input: 'Say hello' }, { key: KEYS.policyco });
+  assert.equal(first.store, false);
+  const resp = await respond({ model: 'gpt-4o-mini', input: [{ type: 'item_reference', id: 'msg_anything' }] }, { key: KEYS.policyco });
+  const body = await resp.json();
+  assert.equal(resp.status, 400, JSON.stringify(body));
+  assert.match(body.error.message, /store_days is 0.*store' to false/);
+});
+
+test('an answer on a route held to regions is kept nowhere: its response says store false', async () => {
+  const first = await answered({ model: 'gpt-4o-mini', input: 'Say hello' }, { headers: { 'x-costrouter-feature': 'eu' } });
+  assert.equal(first.store, false);
+  const id = first.output.find((i) => i.type === 'message').id;
+  const resp = await respond({ model: 'gpt-4o-mini', input: [{ type: 'item_reference', id }] });
+  assert.equal(resp.status, 400, await resp.text());
+});
+
+test('references without a usable id are 400s by place, and a body naming nothing by reference is served as before', async () => {
+  for (const [reference, param] of [[{ type: 'item_reference' }, 'input[1].id'], [{ type: 'item_reference', id: 7 }, 'input[1].id'], [{ type: 'item_reference', id: '' }, 'input[1].id']]) {
+    const resp = await respond({ model: 'gpt-4o-mini', input: [{ role: 'user', content: 'hi' }, reference] });
+    const body = await resp.json();
+    assert.equal(resp.status, 400, JSON.stringify(body));
+    assert.equal(body.error.param, param);
+  }
+  // The words alone, in a prompt, are no reference.
+  const plain = await answered({ model: 'gpt-4o-mini', input: 'What is an item_reference?' });
+  assert.equal(plain.status, 'completed');
+});
+
+test('expired items are not found, and an alarm deletes them without waiting for another write', async () => {
+  // Straight to the object: an item can only expire in a test if it was kept "in the past" (a
+  // policy keeps them a day at the least). Reads judge expiry by the `now` they are sent.
+  const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
+  const items = ns.get(ns.idFromName('sweep-test'));
+  const call = async (op, body) => {
+    const resp = await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    return op === 'get' ? resp.json() : resp.text();
+  };
+  const now = Math.floor(Date.now() / 1000);
+  await call('put', { items: [['msg_gone', { type: 'message', id: 'msg_gone' }]], expires_at: now - 10 });
+  await call('put', { items: [['msg_live', { type: 'message', id: 'msg_live' }]], expires_at: now + 3600 });
+  assert.deepEqual(Object.keys(await call('get', { ids: ['msg_gone', 'msg_live'], now })), ['msg_live'], 'an expired item is not found');
+  const start = Date.now();
+  while ('msg_gone' in (await call('get', { ids: ['msg_gone'], now: now - 100 }))) {
+    assert.ok(Date.now() - start < 5000, 'the expired item is still stored 5 s later');
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.deepEqual(await call('get', { ids: ['msg_live'], now: now - 100 }), { msg_live: { type: 'message', id: 'msg_live' } }, 'the live item is kept');
+});
