@@ -5,6 +5,8 @@
 // regions keep nothing.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateText, streamText, tool, stepCountIs, jsonSchema } from 'ai';
+import { createOpenAI } from '@ai-sdk/openai';
 import { startRouter, readSse, KEYS } from './harness.mjs';
 
 const STORE_NOTHING = `
@@ -83,6 +85,46 @@ test('a streamed answer is stored before its last event: the next request names 
   const assistant = sent.messages.find((m) => m.role === 'assistant');
   assert.deepEqual(assistant.tool_calls.map((c) => [c.id, c.function.name, c.function.arguments]), [[call.call_id, 'lookup', '{"city":"Paris"}']]);
   assert.deepEqual(sent.messages.at(-1), { role: 'tool', tool_call_id: call.call_id, content: 'found' });
+});
+
+test('the Vercel AI SDK as it comes (6, store unset): a tool loop, then a second turn naming the earlier answer by reference, whole and streamed', async () => {
+  const sent = [];
+  const openai = createOpenAI({
+    baseURL: `${r.url}/v1`,
+    apiKey: KEYS.acme,
+    fetch: async (url, init) => {
+      sent.push(JSON.parse(init.body));
+      return fetch(url, init);
+    },
+  });
+  const weather = tool({
+    description: 'The weather in a city',
+    inputSchema: jsonSchema({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
+    execute: async ({ city }) => `Sunny in ${city}`,
+  });
+  const references = (body) => body.input.filter((i) => i.type === 'item_reference').map((i) => i.id);
+  for (const run of [generateText, streamText]) {
+    sent.length = 0;
+    // The fake provider calls the tool when asked about the weather, and answers once it has the result.
+    const first = await run({ model: openai('gpt-4o-mini'), tools: { weather }, stopWhen: stepCountIs(3), prompt: 'What is the weather in Paris?' });
+    const steps = await first.steps;
+    assert.equal(steps.length, 2, `${run.name}: a tool call, then the answer`);
+    assert.equal(steps[0].toolCalls[0].toolName, 'weather');
+    assert.match(await first.text, /./);
+    assert.equal(sent.length, 2);
+    assert.equal(sent[0].store, undefined, 'the SDK leaves store unset');
+    // AI SDK 6 sends its own function calls whole (AI SDK 5 named them by reference too: see the
+    // streamed test above); text and reasoning it names.
+    assert.deepEqual(references(sent[1]), [], JSON.stringify(sent[1].input));
+
+    const messages = [{ role: 'user', content: 'What is the weather in Paris?' }, ...(await first.response).messages, { role: 'user', content: 'Thanks. And tomorrow?' }];
+    const second = await run({ model: openai('gpt-4o-mini'), tools: { weather }, messages });
+    assert.match(await second.text, /./, `${run.name}: the second turn is answered`);
+    assert.equal(sent.length, 3);
+    const answerId = (await first.response).messages.flatMap((m) => (Array.isArray(m.content) ? m.content : [])).find((p) => p.type === 'text').providerOptions.openai.itemId;
+    assert.match(answerId, /^msg_/);
+    assert.deepEqual(references(sent[2]), [answerId], `${run.name}: the second turn names the earlier answer by reference: ${JSON.stringify(sent[2].input)}`);
+  }
 });
 
 test('store: false keeps nothing, and a reference to what was not kept is a 400 naming the item', async () => {
