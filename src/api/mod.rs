@@ -162,6 +162,11 @@ struct JsonShape {
     values: usize,
 }
 
+/// About the values a JSON text holds, as [`parse_request_object`] counts them.
+pub(crate) fn json_values(text: &str) -> usize {
+    json_shape(text, usize::MAX).values
+}
+
 fn json_shape(text: &str, depth_limit: usize) -> JsonShape {
     let (mut depth, mut values, mut in_string, mut escaped) = (0usize, 0usize, false, false);
     for b in text.bytes() {

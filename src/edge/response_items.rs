@@ -4,7 +4,10 @@
 //!
 //! Internal API (reached only through the `RESPONSE_ITEMS` binding): `POST /get`, `POST /put`.
 //! An answer's items are put before its last bytes go to the client, so the client's next request,
-//! which may name them, finds them. Expired items are deleted by an alarm: they are tenant data.
+//! which may name them, finds them (the wait is bounded: an answer is not held up long by a slow
+//! object). Expired items are deleted by an alarm: they are tenant data. Each call says the
+//! tenant's lifetime now: an item kept longer ago is not found, and a put deletes such items, so
+//! a lowered `store_days` holds from the next call, not only from the items kept after it.
 
 use std::collections::HashMap;
 
@@ -26,20 +29,37 @@ const SWEEP_GAP_SECS: i64 = 3600;
 const SWEEP_BATCH: i64 = 1000;
 /// Ids one query reads (a Durable Object's SQL takes at most 100 bound values).
 const IDS_PER_QUERY: usize = 50;
+/// The longest an answer waits for its items to be kept before it goes out all the same.
+const KEEP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-const CREATE: &str = "CREATE TABLE IF NOT EXISTS response_items (id TEXT PRIMARY KEY, item TEXT NOT NULL, expires_at INTEGER NOT NULL)";
-const INDEX: &str = "CREATE INDEX IF NOT EXISTS response_items_expiry ON response_items (expires_at)";
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS response_items (id TEXT PRIMARY KEY, item TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)";
+const INDEXES: [&str; 2] = [
+    "CREATE INDEX IF NOT EXISTS response_items_expiry ON response_items (expires_at)",
+    "CREATE INDEX IF NOT EXISTS response_items_kept ON response_items (kept_at)",
+];
 
 #[derive(Serialize, Deserialize)]
 struct GetBody {
     ids: Vec<String>,
     now: i64,
+    /// The tenant's lifetime now: an item kept before `now - lifetime_secs` is not found.
+    lifetime_secs: i64,
+    /// The most item bytes to read: past them the answer says `over` and holds no items.
+    max_bytes: usize,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Found {
+    /// Id → the item's JSON text, as kept.
+    items: HashMap<String, String>,
+    over: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 struct PutBody {
     items: Vec<(String, Value)>,
-    expires_at: i64,
+    now: i64,
+    lifetime_secs: i64,
 }
 
 #[derive(Deserialize)]
@@ -64,29 +84,56 @@ impl ResponseItems {
     }
 
     fn get(&self, body: GetBody) -> worker::Result<Response> {
-        let mut found: HashMap<String, Value> = HashMap::new();
+        let mut found = Found::default();
+        let mut bytes = 0usize;
         for ids in body.ids.chunks(IDS_PER_QUERY) {
             let marks = vec!["?"; ids.len()].join(", ");
             let mut values: Vec<SqlStorageValue> = ids.iter().map(|id| SqlStorageValue::String(id.clone())).collect();
             values.push(SqlStorageValue::Integer(body.now));
-            let rows: Vec<Row> = self.sql().exec(&format!("SELECT id, item FROM response_items WHERE id IN ({marks}) AND expires_at > ?"), values)?.to_array()?;
+            values.push(SqlStorageValue::Integer(body.now - body.lifetime_secs));
+            let rows: Vec<Row> = self.sql().exec(&format!("SELECT id, item FROM response_items WHERE id IN ({marks}) AND expires_at > ? AND kept_at > ?"), values)?.to_array()?;
             for row in rows {
-                if let Ok(item) = serde_json::from_str(&row.item) {
-                    found.insert(row.id, item);
+                bytes = bytes.saturating_add(row.item.len());
+                if bytes > body.max_bytes {
+                    return Response::from_json(&Found { items: HashMap::new(), over: true });
                 }
+                found.items.insert(row.id, row.item);
             }
         }
         Response::from_json(&found)
     }
 
+    /// Keeps an answer's items, all or none (one transaction), and deletes what the tenant's
+    /// lifetime now no longer covers.
     async fn put(&self, body: PutBody) -> worker::Result<Response> {
-        for (id, item) in &body.items {
-            self.sql().exec(
-                "INSERT OR REPLACE INTO response_items (id, item, expires_at) VALUES (?, ?, ?)",
-                vec![SqlStorageValue::String(id.clone()), SqlStorageValue::String(item.to_string()), SqlStorageValue::Integer(body.expires_at)],
-            )?;
+        let expires_at = body.now + body.lifetime_secs;
+        let mut failure = None;
+        let stored = super::crossings::in_transaction(self.state.as_raw(), &mut || {
+            let write = || -> worker::Result<()> {
+                self.sql().exec("DELETE FROM response_items WHERE kept_at <= ?", vec![SqlStorageValue::Integer(body.now - body.lifetime_secs)])?;
+                for (id, item) in &body.items {
+                    self.sql().exec(
+                        "INSERT OR REPLACE INTO response_items (id, item, kept_at, expires_at) VALUES (?, ?, ?, ?)",
+                        vec![SqlStorageValue::String(id.clone()), SqlStorageValue::String(item.to_string()), SqlStorageValue::Integer(body.now), SqlStorageValue::Integer(expires_at)],
+                    )?;
+                }
+                Ok(())
+            };
+            match write() {
+                Ok(()) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
         }
-        self.sweep.no_later_than(&self.state.storage(), Some(body.expires_at)).await?;
+        if let Err(e) = stored {
+            return Err(worker::Error::from(e));
+        }
+        self.sweep.no_later_than(&self.state.storage(), Some(expires_at)).await?;
         Response::ok("kept")
     }
 
@@ -119,7 +166,7 @@ impl ResponseItems {
 
 impl DurableObject for ResponseItems {
     fn new(state: State, _env: Env) -> Self {
-        for ddl in [CREATE, INDEX] {
+        for ddl in std::iter::once(CREATE).chain(INDEXES) {
             if let Err(e) = state.storage().sql().exec(ddl, None) {
                 worker::console_error!("response items table not created: {e}");
             }
@@ -162,26 +209,32 @@ pub async fn lifetime_secs(env: &Env, cfg: &RouterConfig, tenant: &str) -> Resul
 
 /// A `/v1/responses` body parsed, its references to the tenant's kept items resolved first.
 pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[u8]) -> Result<ResponsesRequest, ApiError> {
-    let keeping = lifetime_secs(env, cfg, tenant).await? > 0;
-    // Most bodies name nothing by reference: they are parsed once, as bytes.
-    if !keeping || !body.windows(b"item_reference".len()).any(|w| w == b"item_reference") {
-        return crate::api::responses::parse(body, keeping);
-    }
+    let lifetime = lifetime_secs(env, cfg, tenant).await?;
+    let keeping = lifetime > 0;
     let mut value = crate::api::parse_json_object(body)?;
-    let ids = stored_items::referenced_ids(&value)?;
+    let ids = if keeping { stored_items::referenced_ids(&value)? } else { Vec::new() };
     if !ids.is_empty() {
-        let found = get(env, tenant, ids).await?;
+        let kept = get(env, tenant, ids, lifetime, cfg.max_body_bytes.saturating_sub(body.len())).await?;
+        let found = stored_items::parse_kept(body, &value, kept, cfg.max_body_bytes)?;
         stored_items::resolve(&mut value, &found)?;
     }
     crate::api::responses::from_value(value, keeping)
 }
 
-async fn get(env: &Env, tenant: &str, ids: Vec<String>) -> Result<HashMap<String, Value>, ApiError> {
+async fn get(env: &Env, tenant: &str, ids: Vec<String>, lifetime_secs: i64, max_bytes: usize) -> Result<HashMap<String, String>, ApiError> {
     let unavailable = || ApiError::configuration_unavailable("stored response items");
     let stub = ObjectStub::named(env, BINDING, tenant).ok_or_else(unavailable)?;
-    let body = serde_json::to_vec(&GetBody { ids, now: now_unix() }).map_err(|_| unavailable())?;
+    let body = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs, max_bytes }).map_err(|_| unavailable())?;
     match stub.call("https://response-items/get", Some(&body)).await {
-        Ok((200, text)) => serde_json::from_str(&text).map_err(|_| unavailable()),
+        Ok((200, text)) => match serde_json::from_str::<Found>(&text) {
+            Ok(found) if found.over => {
+                let mut too_large = ApiError::body_too_large(max_bytes);
+                too_large.message = "The request with the items it names by reference would be over this router's body limit: send fewer references (or fewer earlier turns).".into();
+                Err(too_large)
+            }
+            Ok(found) => Ok(found.items),
+            Err(_) => Err(unavailable()),
+        },
         Ok((status, _)) => {
             worker::console_error!("response items: get answered {status}");
             Err(unavailable())
@@ -202,13 +255,21 @@ pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, items: Vec<(Strin
     }
     let lifetime = match lifetime_secs(env, cfg, tenant).await {
         Ok(secs) if secs > 0 => secs,
-        _ => return,
+        Ok(_) => return,
+        Err(e) => {
+            worker::console_error!("response items not kept: the tenant's policy could not be read ({})", e.code);
+            return;
+        }
     };
     let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return };
-    let Ok(body) = serde_json::to_vec(&PutBody { items, expires_at: now_unix() + lifetime }) else { return };
-    match stub.call("https://response-items/put", Some(&body)).await {
-        Ok((200, _)) => {}
-        Ok((status, _)) => worker::console_error!("response items: put answered {status}"),
-        Err(e) => worker::console_error!("response items: put failed: {e}"),
+    let Ok(body) = serde_json::to_vec(&PutBody { items, now: now_unix(), lifetime_secs: lifetime }) else { return };
+    let put = std::pin::pin!(stub.call("https://response-items/put", Some(&body)));
+    let timeout = std::pin::pin!(worker::Delay::from(KEEP_WAIT));
+    match futures_util::future::select(put, timeout).await {
+        futures_util::future::Either::Left((Ok((200, _)), _)) => {}
+        futures_util::future::Either::Left((Ok((status, _)), _)) => worker::console_error!("response items: put answered {status}"),
+        futures_util::future::Either::Left((Err(e), _)) => worker::console_error!("response items: put failed: {e}"),
+        // The call goes on; the answer does not wait for it.
+        futures_util::future::Either::Right(_) => worker::console_error!("response items: put still unanswered after {} s; the answer goes out", KEEP_WAIT.as_secs()),
     }
 }

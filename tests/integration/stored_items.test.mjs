@@ -165,6 +165,27 @@ test('an answer on a route held to regions is kept nowhere: its response says st
   assert.equal(resp.status, 400, await resp.text());
 });
 
+test("the items a request names count toward its body limit (the router's MAX_BODY_BYTES, 256 KiB here): past it a 413", async () => {
+  // Two answers of about 150 KB each.
+  const longAnswer = async () => {
+    r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'word '.repeat(30_000) } });
+    const long = await answered({ model: 'gpt-4o-mini', input: 'Write at length' });
+    return { type: 'item_reference', id: long.output.find((i) => i.type === 'message').id };
+  };
+  const [first, second] = [await longAnswer(), await longAnswer()];
+  const ask = (...refs) => respond({ model: 'gpt-4o-mini', input: [{ role: 'user', content: 'Write at length' }, ...refs, { role: 'user', content: 'Shorter?' }] });
+  const once = await ask(first);
+  assert.equal(once.status, 200, await once.text());
+  // Each reference is a copy of its item in the request: the same one twice is over too.
+  for (const refs of [[first, second], [first, first]]) {
+    const over = await ask(...refs);
+    const refused = await over.json();
+    assert.equal(over.status, 413, JSON.stringify(refused));
+    assert.equal(refused.error.code, 'request_too_large');
+    assert.match(refused.error.message, /by reference/);
+  }
+});
+
 test('references without a usable id are 400s by place, and a body naming nothing by reference is served as before', async () => {
   for (const [reference, param] of [[{ type: 'item_reference' }, 'input[1].id'], [{ type: 'item_reference', id: 7 }, 'input[1].id'], [{ type: 'item_reference', id: '' }, 'input[1].id']]) {
     const resp = await respond({ model: 'gpt-4o-mini', input: [{ role: 'user', content: 'hi' }, reference] });
@@ -188,13 +209,35 @@ test('expired items are not found, and an alarm deletes them without waiting for
     return op === 'get' ? resp.json() : resp.text();
   };
   const now = Math.floor(Date.now() / 1000);
-  await call('put', { items: [['msg_gone', { type: 'message', id: 'msg_gone' }]], expires_at: now - 10 });
-  await call('put', { items: [['msg_live', { type: 'message', id: 'msg_live' }]], expires_at: now + 3600 });
-  assert.deepEqual(Object.keys(await call('get', { ids: ['msg_gone', 'msg_live'], now })), ['msg_live'], 'an expired item is not found');
+  const day = 86_400;
+  const found = async (ids, at, lifetime_secs = day) => Object.keys((await call('get', { ids, now: at, lifetime_secs, max_bytes: 1e6 })).items);
+  await call('put', { items: [['msg_gone', { type: 'message', id: 'msg_gone' }]], now: now - 70, lifetime_secs: 60 });
+  await call('put', { items: [['msg_live', { type: 'message', id: 'msg_live' }]], now, lifetime_secs: day });
+  assert.deepEqual(await found(['msg_gone', 'msg_live'], now), ['msg_live'], 'an expired item is not found');
   const start = Date.now();
-  while ('msg_gone' in (await call('get', { ids: ['msg_gone'], now: now - 100 }))) {
+  while ((await found(['msg_gone'], now - 65)).length > 0) {
     assert.ok(Date.now() - start < 5000, 'the expired item is still stored 5 s later');
     await new Promise((res) => setTimeout(res, 100));
   }
-  assert.deepEqual(await call('get', { ids: ['msg_live'], now: now - 100 }), { msg_live: { type: 'message', id: 'msg_live' } }, 'the live item is kept');
+  const live = await call('get', { ids: ['msg_live'], now, lifetime_secs: day, max_bytes: 1e6 });
+  assert.deepEqual(live, { items: { msg_live: JSON.stringify({ type: 'message', id: 'msg_live' }) }, over: false }, 'the live item is kept');
+  assert.equal((await call('get', { ids: ['msg_live'], now, lifetime_secs: day, max_bytes: 10 })).over, true, 'more bytes than the request may hold');
+});
+
+test('a lowered store_days holds at once: older items are not found, and the next put deletes them', async () => {
+  const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
+  const items = ns.get(ns.idFromName('lowered-test'));
+  const call = async (op, body) => {
+    const resp = await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    return op === 'get' ? resp.json() : resp.text();
+  };
+  const now = Math.floor(Date.now() / 1000);
+  const found = async (ids, lifetime_secs) => Object.keys((await call('get', { ids, now, lifetime_secs, max_bytes: 1e6 })).items);
+  // Kept two days ago for thirty days.
+  await call('put', { items: [['msg_old', { type: 'message', id: 'msg_old' }]], now: now - 2 * 86_400, lifetime_secs: 30 * 86_400 });
+  assert.deepEqual(await found(['msg_old'], 30 * 86_400), ['msg_old']);
+  assert.deepEqual(await found(['msg_old'], 86_400), [], 'not found once the tenant keeps items a day');
+  await call('put', { items: [['msg_new', { type: 'message', id: 'msg_new' }]], now, lifetime_secs: 86_400 });
+  assert.deepEqual(await found(['msg_old', 'msg_new'], 30 * 86_400), ['msg_new'], 'the put deleted what a day no longer covers');
 });

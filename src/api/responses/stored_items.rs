@@ -57,6 +57,16 @@ impl StoreSettings {
     }
 }
 
+/// Whether an input item is a reference: `type: "item_reference"`, or, as OpenAI reads it, an
+/// item with an `id` and neither a `type` nor a `role` (its type is optional there).
+fn is_reference(item: &Value) -> bool {
+    match item.get("type") {
+        Some(Value::String(kind)) => kind == "item_reference",
+        None | Some(Value::Null) => item.get("role").is_none_or(Value::is_null) && item.get("id").is_some_and(|id| !id.is_null()),
+        Some(_) => false,
+    }
+}
+
 /// The ids `body`'s `input` names by reference, in order, each once (none when `input` is a
 /// string or no item is a reference). A reference without a usable id is refused here, by its
 /// place in `input`.
@@ -64,7 +74,7 @@ pub fn referenced_ids(body: &Value) -> Result<Vec<String>, ApiError> {
     let mut ids: Vec<String> = Vec::new();
     let Some(items) = body.get("input").and_then(Value::as_array) else { return Ok(ids) };
     for (i, item) in items.iter().enumerate() {
-        if item.get("type").and_then(Value::as_str) != Some("item_reference") {
+        if !is_reference(item) {
             continue;
         }
         let at = format!("input[{i}].id");
@@ -89,7 +99,7 @@ pub fn referenced_ids(body: &Value) -> Result<Vec<String>, ApiError> {
 pub fn resolve(body: &mut Value, found: &HashMap<String, Value>) -> Result<(), ApiError> {
     let Some(items) = body.get_mut("input").and_then(Value::as_array_mut) else { return Ok(()) };
     for (i, item) in items.iter_mut().enumerate() {
-        if item.get("type").and_then(Value::as_str) != Some("item_reference") {
+        if !is_reference(item) {
             continue;
         }
         let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -107,8 +117,10 @@ pub fn resolve(body: &mut Value, found: &HashMap<String, Value>) -> Result<(), A
 }
 
 /// The items of a `response` object to keep, by id: each output item (message, reasoning,
-/// function or custom tool call) as it was answered, which a client may also send back whole.
-/// An item too large to keep is left out (a reference to it is then refused as not found).
+/// function or custom tool call) as it was answered, which a client may also send back whole,
+/// less its text's logprobs (a request reads none back, and twenty alternatives a token would
+/// make a long answer's item too large to keep). An item still too large to keep is left out
+/// (a reference to it is then refused as not found).
 pub fn items_to_keep(response: &Value) -> Vec<(String, Value)> {
     response["output"]
         .as_array()
@@ -116,10 +128,42 @@ pub fn items_to_keep(response: &Value) -> Vec<(String, Value)> {
         .flatten()
         .filter_map(|item| {
             let id = item.get("id")?.as_str()?.to_string();
-            let bytes = serde_json::to_string(item).ok()?.len();
-            (bytes <= MAX_ITEM_BYTES).then(|| (id, item.clone()))
+            let mut item = item.clone();
+            for part in item.get_mut("content").and_then(Value::as_array_mut).into_iter().flatten() {
+                if let Some(part) = part.as_object_mut() {
+                    part.remove("logprobs");
+                }
+            }
+            let bytes = serde_json::to_string(&item).ok()?.len();
+            (bytes <= MAX_ITEM_BYTES).then_some((id, item))
         })
         .collect()
+}
+
+/// The kept items a request names, as the store returns them (their JSON text), read for
+/// resolving: the body they make, each in place of each reference to it, may hold no more than a
+/// body may (`max_bytes`, and [`crate::api::MAX_CHAT_VALUES`] values). A text that does not parse
+/// is as an item not kept.
+pub fn parse_kept(body: &[u8], asked: &Value, kept: HashMap<String, String>, max_bytes: usize) -> Result<HashMap<String, Value>, ApiError> {
+    let placed: Vec<&String> = asked
+        .get("input")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| is_reference(item))
+        .filter_map(|item| kept.get(item.get("id")?.as_str()?))
+        .collect();
+    let bytes = placed.iter().fold(body.len(), |sum, text| sum.saturating_add(text.len()));
+    if bytes > max_bytes {
+        let mut too_large = ApiError::body_too_large(max_bytes);
+        too_large.message = format!("The request with the items it names by reference would be {bytes} bytes, over this router's limit of {max_bytes} bytes: send fewer references (or fewer earlier turns).");
+        return Err(too_large);
+    }
+    let values = placed.iter().fold(std::str::from_utf8(body).map_or(0, crate::api::json_values), |sum, text| sum.saturating_add(crate::api::json_values(text)));
+    if values > crate::api::MAX_CHAT_VALUES {
+        return Err(ApiError::too_many_json_values(crate::api::MAX_CHAT_VALUES));
+    }
+    Ok(kept.into_iter().filter_map(|(id, text)| Some((id, serde_json::from_str(&text).ok()?))).collect())
 }
 
 #[cfg(test)]
@@ -181,6 +225,48 @@ mod tests {
         let ids: Vec<String> = items_to_keep(&response).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, vec!["rs_1", "msg_1", "fc_1_0"]);
         assert_eq!(items_to_keep(&json!({"output": null})), vec![]);
+    }
+
+    #[test]
+    fn an_item_with_an_id_and_neither_type_nor_role_is_a_reference_as_openai_reads_it() {
+        let body = json!({"input": [{"id": "msg_1"}, {"role": "assistant", "id": "msg_2", "content": "x"}, {"type": "message", "id": "msg_3", "role": "user", "content": "y"}, {"id": null, "role": "user", "content": "z"}]});
+        assert_eq!(referenced_ids(&body).unwrap(), vec!["msg_1"]);
+        let mut body = body;
+        resolve(&mut body, &HashMap::from([("msg_1".to_string(), json!({"type": "message", "id": "msg_1"}))])).unwrap();
+        assert_eq!(body["input"][0], json!({"type": "message", "id": "msg_1"}));
+        assert_eq!(body["input"][1]["id"], "msg_2", "a message with its id stays itself");
+    }
+
+    #[test]
+    fn logprobs_are_not_kept() {
+        let response = json!({"output": [{"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": [{"token": "Hi", "logprob": -0.1, "top_logprobs": []}]}]}]});
+        assert_eq!(items_to_keep(&response), vec![("msg_1".to_string(), json!({"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": []}]}))]);
+        // A long answer with twenty alternatives a token is kept, without them.
+        let token = json!({"token": "word", "logprob": -0.5, "bytes": [119, 111, 114, 100], "top_logprobs": vec![json!({"token": "word", "logprob": -0.5, "bytes": [119, 111, 114, 100]}); 20]});
+        let long = json!({"output": [{"type": "message", "id": "msg_2", "content": [{"type": "output_text", "text": "word ".repeat(2000), "logprobs": vec![token; 2000]}]}]});
+        assert!(serde_json::to_string(&long).unwrap().len() > MAX_ITEM_BYTES);
+        assert_eq!(items_to_keep(&long).len(), 1);
+    }
+
+    #[test]
+    fn kept_items_hold_no_more_than_a_body_may() {
+        let item = |text: &str| json!({"type": "message", "id": "m", "content": [{"type": "output_text", "text": text}]}).to_string();
+        let body = br#"{"model":"m","input":[{"type":"item_reference","id":"a"},{"type":"item_reference","id":"b"},{"type":"item_reference","id":"a"}]}"#;
+        let asked: Value = serde_json::from_slice(body).unwrap();
+        let kept = HashMap::from([("a".to_string(), item("one")), ("b".to_string(), "not json".to_string())]);
+        let parsed = parse_kept(body, &asked, kept.clone(), 10_000).unwrap();
+        assert_eq!(parsed.keys().collect::<Vec<_>>(), vec!["a"], "a text that does not parse is as not kept");
+        // Each reference is a copy of its item in the body: `a` counts twice.
+        let total = body.len() + 2 * kept["a"].len() + kept["b"].len();
+        assert!(parse_kept(body, &asked, kept.clone(), total).is_ok());
+        let err = parse_kept(body, &asked, kept, total - 1).unwrap_err();
+        assert_eq!((err.status, err.code), (413, "request_too_large"));
+        assert!(err.message.contains(&format!("would be {total} bytes")), "{}", err.message);
+        // Few bytes, many values: the count a body is held to counts the items too.
+        let many = json!({"type": "message", "id": "m", "content": vec![0; crate::api::MAX_CHAT_VALUES]}).to_string();
+        let err = parse_kept(body, &asked, HashMap::from([("a".to_string(), many)]), usize::MAX).unwrap_err();
+        assert_eq!((err.status, err.code), (413, "request_too_large"));
+        assert!(err.message.contains("JSON values"), "{}", err.message);
     }
 
     #[test]
