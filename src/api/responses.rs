@@ -325,6 +325,8 @@ fn input_messages(input: &Value) -> Result<Vec<Value>, ApiError> {
         let at = format!("input[{i}]");
         let Some(obj) = item.as_object() else { return Err(ApiError::invalid_value(&at, format!("'{at}' must be an object."))) };
         let kind = match obj.get("type") {
+            // OpenAI's short form of a reference: an id, and neither a type nor a role.
+            None | Some(Value::Null) if obj.get("role").is_none_or(Value::is_null) && obj.get("id").is_some_and(|id| !id.is_null()) => "item_reference",
             None | Some(Value::Null) => "message",
             Some(Value::String(t)) => t.as_str(),
             Some(_) => return Err(ApiError::invalid_value(&format!("{at}.type"), format!("'{at}.type' must be a string."))),
@@ -1194,6 +1196,7 @@ mod tests {
             (json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}]}), "tools[0].type", "invalid_value"),
             (json!({"model": "m", "input": "x", "tool_choice": {"type": "file_search"}}), "tool_choice", "invalid_value"),
             (json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]}), "input[0].type", "invalid_value"),
+            (json!({"model": "m", "input": [{"id": "msg_1"}]}), "input[0].type", "invalid_value"),
             (json!({"model": "m", "input": [{"type": "web_search_call", "id": "ws_1"}]}), "input[0].type", "invalid_value"),
             (json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file_1"}]}]}), "input[0].content[0].file_id", "invalid_value"),
             (json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_url": "https://x/a.pdf"}]}]}), "input[0].content[0]", "invalid_value"),

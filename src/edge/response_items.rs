@@ -2,12 +2,14 @@
 //! `/v1/responses` answers, kept for `responses.store_days` so that a later request can name
 //! them by reference (`api::responses::stored_items`), and its client.
 //!
-//! Internal API (reached only through the `RESPONSE_ITEMS` binding): `POST /get`, `POST /put`.
-//! An answer's items are put before its last bytes go to the client, so the client's next request,
-//! which may name them, finds them (the wait is bounded: an answer is not held up long by a slow
-//! object). Expired items are deleted by an alarm: they are tenant data. Each call says the
-//! tenant's lifetime now: an item kept longer ago is not found, and a put deletes such items, so
-//! a lowered `store_days` holds from the next call, not only from the items kept after it.
+//! Internal API (reached only through the `RESPONSE_ITEMS` binding): `POST /get`, `POST /put`,
+//! `POST /forget`. An answer's items are put before its last bytes go to the client, so the
+//! client's next request, which may name them, finds them (the wait is bounded: an answer is not
+//! held up long by a slow object). Expired items are deleted by an alarm: they are tenant data.
+//! Each call says the tenant's lifetime now, which the object keeps: an item kept longer ago is
+//! not found, and a lowered lifetime sets the alarm at once, which sweeps what it no longer
+//! covers (a batch at a time). A tenant whose policy keeps nothing any more (`store_days = 0`)
+//! is told so once per isolate (`/forget`), and its items go the same way.
 
 use std::collections::HashMap;
 
@@ -27,23 +29,28 @@ const BINDING: &str = "RESPONSE_ITEMS";
 const SWEEP_GAP_SECS: i64 = 3600;
 /// Rows one sweep deletes; more left over are swept by an alarm right after.
 const SWEEP_BATCH: i64 = 1000;
+/// The lifetime of an object never told one (none is kept longer).
+const DEFAULT_LIFETIME_SECS: i64 = stored_items::MAX_STORE_DAYS as i64 * 86_400;
 /// Ids one query reads (a Durable Object's SQL takes at most 100 bound values).
 const IDS_PER_QUERY: usize = 50;
 /// The longest an answer waits for its items to be kept before it goes out all the same.
 const KEEP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-const CREATE: &str = "CREATE TABLE IF NOT EXISTS response_items (id TEXT PRIMARY KEY, item TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)";
-const INDEXES: [&str; 2] = [
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS response_items (id TEXT PRIMARY KEY, item TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS response_items_expiry ON response_items (expires_at)",
     "CREATE INDEX IF NOT EXISTS response_items_kept ON response_items (kept_at)",
+    // The tenant's lifetime as last said (one row), for the sweep.
+    "CREATE TABLE IF NOT EXISTS response_items_lifetime (one INTEGER PRIMARY KEY CHECK (one = 1), secs INTEGER NOT NULL)",
 ];
 
 #[derive(Serialize, Deserialize)]
 struct GetBody {
     ids: Vec<String>,
     now: i64,
-    /// The tenant's lifetime now: an item kept before `now - lifetime_secs` is not found.
-    lifetime_secs: i64,
+    /// The tenant's lifetime now: an item kept before `now - lifetime_secs` is not found. The
+    /// worker always says it; a read without it (the tests') uses the one kept and changes nothing.
+    lifetime_secs: Option<i64>,
     /// The most item bytes to read: past them the answer says `over` and holds no items.
     max_bytes: usize,
 }
@@ -68,6 +75,16 @@ struct Row {
     item: String,
 }
 
+#[derive(Deserialize)]
+struct Sized {
+    bytes: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Secs {
+    secs: i64,
+}
+
 fn now_unix() -> i64 {
     (js_sys::Date::now() / 1000.0) as i64
 }
@@ -83,34 +100,66 @@ impl ResponseItems {
         self.state.storage().sql()
     }
 
-    fn get(&self, body: GetBody) -> worker::Result<Response> {
-        let mut found = Found::default();
-        let mut bytes = 0usize;
-        for ids in body.ids.chunks(IDS_PER_QUERY) {
+    /// The ids' live rows, `what` (`id, item` or the items' total length), a query per
+    /// [`IDS_PER_QUERY`] ids.
+    fn live<T: serde::de::DeserializeOwned>(&self, what: &str, ids: &[String], now: i64, lifetime_secs: i64) -> worker::Result<Vec<T>> {
+        let mut rows = Vec::new();
+        for ids in ids.chunks(IDS_PER_QUERY) {
             let marks = vec!["?"; ids.len()].join(", ");
             let mut values: Vec<SqlStorageValue> = ids.iter().map(|id| SqlStorageValue::String(id.clone())).collect();
-            values.push(SqlStorageValue::Integer(body.now));
-            values.push(SqlStorageValue::Integer(body.now - body.lifetime_secs));
-            let rows: Vec<Row> = self.sql().exec(&format!("SELECT id, item FROM response_items WHERE id IN ({marks}) AND expires_at > ? AND kept_at > ?"), values)?.to_array()?;
-            for row in rows {
-                bytes = bytes.saturating_add(row.item.len());
-                if bytes > body.max_bytes {
-                    return Response::from_json(&Found { items: HashMap::new(), over: true });
-                }
-                found.items.insert(row.id, row.item);
-            }
+            values.push(SqlStorageValue::Integer(now));
+            values.push(SqlStorageValue::Integer(now - lifetime_secs));
+            rows.extend(self.sql().exec(&format!("SELECT {what} FROM response_items WHERE id IN ({marks}) AND expires_at > ? AND kept_at > ?"), values)?.to_array::<T>()?);
         }
-        Response::from_json(&found)
+        Ok(rows)
     }
 
-    /// Keeps an answer's items, all or none (one transaction), and deletes what the tenant's
-    /// lifetime now no longer covers.
+    /// The items named, unless together they pass `max_bytes`: measured first, so that the
+    /// object never loads more than the request may hold.
+    async fn get(&self, body: GetBody) -> worker::Result<Response> {
+        let lifetime_secs = match body.lifetime_secs {
+            Some(secs) => {
+                self.note_lifetime(secs, body.now).await?;
+                secs
+            }
+            None => self.lifetime()?.unwrap_or(DEFAULT_LIFETIME_SECS),
+        };
+        let sizes: Vec<Sized> = self.live("SUM(length(CAST(item AS BLOB))) AS bytes", &body.ids, body.now, lifetime_secs)?;
+        let bytes = sizes.iter().map(|s| s.bytes.unwrap_or(0).max(0) as u64).sum::<u64>();
+        if bytes > body.max_bytes as u64 {
+            return Response::from_json(&Found { items: HashMap::new(), over: true });
+        }
+        let rows: Vec<Row> = self.live("id, item", &body.ids, body.now, lifetime_secs)?;
+        Response::from_json(&Found { items: rows.into_iter().map(|r| (r.id, r.item)).collect(), over: false })
+    }
+
+    /// Keeps the tenant's lifetime as said now; a lower one than kept sets the alarm at once, to
+    /// sweep what it no longer covers.
+    async fn note_lifetime(&self, secs: i64, now: i64) -> worker::Result<()> {
+        let kept: Vec<Secs> = self.sql().exec("SELECT secs FROM response_items_lifetime", None)?.to_array()?;
+        let before = kept.first().map(|k| k.secs);
+        if before == Some(secs) {
+            return Ok(());
+        }
+        self.sql().exec("INSERT OR REPLACE INTO response_items_lifetime (one, secs) VALUES (1, ?)", vec![SqlStorageValue::Integer(secs)])?;
+        if before.is_some_and(|before| secs < before) {
+            self.sweep.set(&self.state.storage(), now).await?;
+        }
+        Ok(())
+    }
+
+    fn lifetime(&self) -> worker::Result<Option<i64>> {
+        let kept: Vec<Secs> = self.sql().exec("SELECT secs FROM response_items_lifetime", None)?.to_array()?;
+        Ok(kept.first().map(|k| k.secs))
+    }
+
+    /// Keeps an answer's items, all or none (one transaction).
     async fn put(&self, body: PutBody) -> worker::Result<Response> {
+        self.note_lifetime(body.lifetime_secs, body.now).await?;
         let expires_at = body.now + body.lifetime_secs;
         let mut failure = None;
         let stored = super::crossings::in_transaction(self.state.as_raw(), &mut || {
             let write = || -> worker::Result<()> {
-                self.sql().exec("DELETE FROM response_items WHERE kept_at <= ?", vec![SqlStorageValue::Integer(body.now - body.lifetime_secs)])?;
                 for (id, item) in &body.items {
                     self.sql().exec(
                         "INSERT OR REPLACE INTO response_items (id, item, kept_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -141,7 +190,8 @@ impl ResponseItems {
         SweepAlarm::earliest_expiry(&self.sql(), "response_items")
     }
 
-    /// The alarm: deletes expired items (a batch at a time) and sets the next sweep.
+    /// The alarm: deletes expired items, and those kept longer ago than the tenant's lifetime now
+    /// (a batch at a time), and sets the next sweep.
     async fn sweep(&self) -> worker::Result<()> {
         let now = now_unix();
         self.sweep.sweeping(now);
@@ -150,11 +200,12 @@ impl ResponseItems {
             #[allow(dead_code)]
             id: String,
         }
+        let kept_since = now - self.lifetime()?.unwrap_or(DEFAULT_LIFETIME_SECS);
         let gone: Vec<Gone> = self
             .sql()
             .exec(
-                "DELETE FROM response_items WHERE id IN (SELECT id FROM response_items WHERE expires_at <= ? ORDER BY expires_at LIMIT ?) RETURNING id",
-                vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(SWEEP_BATCH)],
+                "DELETE FROM response_items WHERE id IN (SELECT id FROM response_items WHERE expires_at <= ? OR kept_at <= ? LIMIT ?) RETURNING id",
+                vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(kept_since), SqlStorageValue::Integer(SWEEP_BATCH)],
             )?
             .to_array()?;
         if gone.len() as i64 == SWEEP_BATCH {
@@ -166,7 +217,7 @@ impl ResponseItems {
 
 impl DurableObject for ResponseItems {
     fn new(state: State, _env: Env) -> Self {
-        for ddl in std::iter::once(CREATE).chain(INDEXES) {
+        for ddl in SCHEMA {
             if let Err(e) = state.storage().sql().exec(ddl, None) {
                 worker::console_error!("response items table not created: {e}");
             }
@@ -181,9 +232,13 @@ impl DurableObject for ResponseItems {
         let text = req.text().await.unwrap_or_default();
         match req.path().as_str() {
             "/get" => match serde_json::from_str(&text) {
-                Ok(b) => self.get(b),
+                Ok(b) => self.get(b).await,
                 Err(e) => Response::error(format!("bad get: {e}"), 400),
             },
+            "/forget" => {
+                self.note_lifetime(0, now_unix()).await?;
+                Response::ok("forgetting")
+            }
             "/put" => match serde_json::from_str(&text) {
                 Ok(b) => self.put(b).await,
                 Err(e) => Response::error(format!("bad put: {e}"), 400),
@@ -211,6 +266,11 @@ pub async fn lifetime_secs(env: &Env, cfg: &RouterConfig, tenant: &str) -> Resul
 pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[u8]) -> Result<ResponsesRequest, ApiError> {
     let lifetime = lifetime_secs(env, cfg, tenant).await?;
     let keeping = lifetime > 0;
+    if keeping {
+        TOLD_TO_FORGET.with(|told| told.borrow_mut().remove(tenant));
+    } else if ObjectStub::named(env, BINDING, tenant).is_some() && TOLD_TO_FORGET.with(|told| told.borrow_mut().insert(tenant.to_string())) {
+        forget(env, tenant).await;
+    }
     let mut value = crate::api::parse_json_object(body)?;
     let ids = if keeping { stored_items::referenced_ids(&value)? } else { Vec::new() };
     if !ids.is_empty() {
@@ -221,10 +281,27 @@ pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[
     crate::api::responses::from_value(value, keeping)
 }
 
+thread_local! {
+    /// Tenants whose object this isolate has told that nothing is kept any more.
+    static TOLD_TO_FORGET: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
+}
+
+/// Tells the tenant's object that its policy keeps nothing now (`store_days = 0`): it sweeps
+/// what it holds. Once per isolate and tenant (a tenant that never kept anything pays one call);
+/// waited for as long as a put is.
+async fn forget(env: &Env, tenant: &str) {
+    let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return };
+    let call = std::pin::pin!(stub.call("https://response-items/forget", Some(b"{}")));
+    let timeout = std::pin::pin!(worker::Delay::from(KEEP_WAIT));
+    if let futures_util::future::Either::Left((Err(e), _)) = futures_util::future::select(call, timeout).await {
+        worker::console_error!("response items: forget failed: {e}");
+    }
+}
+
 async fn get(env: &Env, tenant: &str, ids: Vec<String>, lifetime_secs: i64, max_bytes: usize) -> Result<HashMap<String, String>, ApiError> {
     let unavailable = || ApiError::configuration_unavailable("stored response items");
     let stub = ObjectStub::named(env, BINDING, tenant).ok_or_else(unavailable)?;
-    let body = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs, max_bytes }).map_err(|_| unavailable())?;
+    let body = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs: Some(lifetime_secs), max_bytes }).map_err(|_| unavailable())?;
     match stub.call("https://response-items/get", Some(&body)).await {
         Ok((200, text)) => match serde_json::from_str::<Found>(&text) {
             Ok(found) if found.over => {
