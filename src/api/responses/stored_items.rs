@@ -270,6 +270,23 @@ mod tests {
     }
 
     #[test]
+    fn a_request_whose_items_make_exactly_as_many_values_as_a_body_may_hold_is_read() {
+        // As a body of `MAX_CHAT_VALUES` values is parsed and one more is refused, so is a
+        // request that reaches that count only with the item it names.
+        let body = br#"{"model":"m","input":[{"type":"item_reference","id":"a"}]}"#;
+        let asked: Value = serde_json::from_slice(body).unwrap();
+        let item = |zeros: usize| json!({"type": "message", "id": "a", "content": vec![0; zeros]}).to_string();
+        let values = crate::api::json_values;
+        assert_eq!(values(&item(2)), values(&item(1)) + 1, "each further zero is one value more");
+        let zeros = crate::api::MAX_CHAT_VALUES - values(std::str::from_utf8(body).unwrap()) - values(&item(1)) + 1;
+        let at_limit = HashMap::from([("a".to_string(), item(zeros))]);
+        assert_eq!(values(std::str::from_utf8(body).unwrap()) + values(&at_limit["a"]), crate::api::MAX_CHAT_VALUES);
+        assert_eq!(parse_kept(body, &asked, at_limit, usize::MAX).unwrap()["a"]["content"].as_array().unwrap().len(), zeros);
+        let err = parse_kept(body, &asked, HashMap::from([("a".to_string(), item(zeros + 1))]), usize::MAX).unwrap_err();
+        assert_eq!((err.status, err.code), (413, "request_too_large"));
+    }
+
+    #[test]
     fn store_days_are_thirty_unless_set_and_never_more() {
         assert_eq!(StoreSettings::default().store_days, 30);
         assert_eq!(StoreSettings::default().lifetime_secs(), 30 * 86_400);
