@@ -566,11 +566,6 @@ impl Ending {
 }
 
 impl ResponseEcho {
-    /// Whether the answer's output items are to be kept (the response says `store: true`).
-    pub fn stores(&self) -> bool {
-        self.fields.get("store") == Some(&Value::Bool(true))
-    }
-
     /// The answer is kept nowhere (its route is held to regions): the response says `store: false`.
     pub fn store_nothing(&mut self) {
         self.fields.insert("store".into(), Value::Bool(false));
@@ -735,7 +730,7 @@ pub struct ResponsesStream {
     usage: Option<Value>,
     /// The tier that served the answer, as its chunks say.
     service_tier: Option<String>,
-    /// The output items to keep, once the answer has ended (`echo.stores()`).
+    /// The output items to keep, once the answer has ended (`stored_items::items_to_keep`).
     kept: Vec<(String, Value)>,
 }
 
@@ -817,9 +812,7 @@ impl ChatStreamRewrite for ResponsesStream {
         if let Some(tier) = &self.service_tier {
             response["service_tier"] = json!(tier);
         }
-        if self.echo.stores() {
-            self.kept = stored_items::items_to_keep(&response);
-        }
+        self.kept = stored_items::items_to_keep(&response);
         self.event(out, kind, json!({"response": response}));
         self.ended = true;
     }
@@ -1327,7 +1320,7 @@ mod tests {
         assert_eq!(keeping(json!({"model": "m", "input": "x", "store": "yes"})).unwrap_err().param.as_deref(), Some("store"));
         let mut region_held = keeping(json!({"model": "m", "input": "x"})).unwrap().echo;
         region_held.store_nothing();
-        assert!(!region_held.stores());
+        assert_eq!(region_held.fields["store"], false);
 
         // An answer with thinking, text and two calls; the next turn names all four items by
         // reference, as the Vercel AI SDK does, and answers the calls.

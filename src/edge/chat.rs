@@ -470,9 +470,7 @@ fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value
         // than read back out of a chat Response and rewritten (a round trip through JavaScript).
         if let Some(form) = rc.answer_form.borrow_mut().take() {
             let answer = form.whole(body, &rc.request_id);
-            if answer["store"] == true {
-                *rc.items_to_keep.borrow_mut() = crate::api::responses::stored_items::items_to_keep(&answer);
-            }
+            *rc.items_to_keep.borrow_mut() = crate::api::responses::stored_items::items_to_keep(&answer);
             return http::json(200, &answer, &receipt.headers(true));
         }
         return http::json(200, body, &receipt.headers(true));

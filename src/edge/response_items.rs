@@ -19,6 +19,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorageVa
 
 use super::config::RouterConfig;
 use super::crossings::ObjectStub;
+use super::http::now_unix;
 use super::sweep_alarm::SweepAlarm;
 use crate::api::responses::stored_items;
 use crate::api::responses::ResponsesRequest;
@@ -85,10 +86,6 @@ struct Secs {
     secs: i64,
 }
 
-fn now_unix() -> i64 {
-    (js_sys::Date::now() / 1000.0) as i64
-}
-
 #[durable_object]
 pub struct ResponseItems {
     state: State,
@@ -136,8 +133,7 @@ impl ResponseItems {
     /// Keeps the tenant's lifetime as said now; a lower one than kept sets the alarm at once, to
     /// sweep what it no longer covers.
     async fn note_lifetime(&self, secs: i64, now: i64) -> worker::Result<()> {
-        let kept: Vec<Secs> = self.sql().exec("SELECT secs FROM response_items_lifetime", None)?.to_array()?;
-        let before = kept.first().map(|k| k.secs);
+        let before = self.lifetime()?;
         if before == Some(secs) {
             return Ok(());
         }
@@ -159,22 +155,14 @@ impl ResponseItems {
         let expires_at = body.now + body.lifetime_secs;
         let mut failure = None;
         let stored = super::crossings::in_transaction(self.state.as_raw(), &mut || {
-            let write = || -> worker::Result<()> {
-                for (id, item) in &body.items {
-                    self.sql().exec(
-                        "INSERT OR REPLACE INTO response_items (id, item, kept_at, expires_at) VALUES (?, ?, ?, ?)",
-                        vec![SqlStorageValue::String(id.clone()), SqlStorageValue::String(item.to_string()), SqlStorageValue::Integer(body.now), SqlStorageValue::Integer(expires_at)],
-                    )?;
-                }
-                Ok(())
-            };
-            match write() {
-                Ok(()) => true,
-                Err(e) => {
+            for (id, item) in &body.items {
+                let row = vec![SqlStorageValue::String(id.clone()), SqlStorageValue::String(item.to_string()), SqlStorageValue::Integer(body.now), SqlStorageValue::Integer(expires_at)];
+                if let Err(e) = self.sql().exec("INSERT OR REPLACE INTO response_items (id, item, kept_at, expires_at) VALUES (?, ?, ?, ?)", row) {
                     failure = Some(e);
-                    false
+                    return false;
                 }
             }
+            true
         });
         if let Some(e) = failure {
             return Err(e);
@@ -253,28 +241,30 @@ impl DurableObject for ResponseItems {
     }
 }
 
-/// How long the tenant's answers' items are kept (seconds; 0: they are not, nor can a request
-/// name any): its policy's `responses.store_days`, none without the binding.
-pub async fn lifetime_secs(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<i64, ApiError> {
-    if ObjectStub::named(env, BINDING, tenant).is_none() {
-        return Ok(0);
-    }
-    Ok(super::config::policy_for(env, cfg, tenant).await?.responses.lifetime_secs())
+/// The tenant's object and how long its answers' items are kept (seconds; 0: they are not, nor
+/// can a request name any): its policy's `responses.store_days`. `None` without the binding.
+/// The stub is made once and serves every call of the request.
+async fn tenant_store(env: &Env, cfg: &RouterConfig, tenant: &str) -> Result<Option<(ObjectStub, i64)>, ApiError> {
+    let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return Ok(None) };
+    Ok(Some((stub, super::config::policy_for(env, cfg, tenant).await?.responses.lifetime_secs())))
 }
 
 /// A `/v1/responses` body parsed, its references to the tenant's kept items resolved first.
 pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[u8]) -> Result<ResponsesRequest, ApiError> {
-    let lifetime = lifetime_secs(env, cfg, tenant).await?;
+    let store = tenant_store(env, cfg, tenant).await?;
+    let lifetime = store.as_ref().map_or(0, |(_, secs)| *secs);
     let keeping = lifetime > 0;
-    if keeping {
-        TOLD_TO_FORGET.with(|told| told.borrow_mut().remove(tenant));
-    } else if ObjectStub::named(env, BINDING, tenant).is_some() && TOLD_TO_FORGET.with(|told| told.borrow_mut().insert(tenant.to_string())) {
-        forget(env, tenant).await;
+    if let Some((stub, _)) = &store {
+        if keeping {
+            TOLD_TO_FORGET.with(|told| told.borrow_mut().remove(tenant));
+        } else if TOLD_TO_FORGET.with(|told| told.borrow_mut().insert(tenant.to_string())) {
+            forget(stub).await;
+        }
     }
     let mut value = crate::api::parse_json_object(body)?;
     let ids = if keeping { stored_items::referenced_ids(&value)? } else { Vec::new() };
-    if !ids.is_empty() {
-        let kept = get(env, tenant, ids, lifetime, cfg.max_body_bytes.saturating_sub(body.len())).await?;
+    if let Some((stub, _)) = store.as_ref().filter(|_| !ids.is_empty()) {
+        let kept = get(stub, ids, lifetime, cfg.max_body_bytes.saturating_sub(body.len())).await?.ok_or_else(|| stored_items::references_too_large(None, cfg.max_body_bytes))?;
         let found = stored_items::parse_kept(body, &value, kept, cfg.max_body_bytes)?;
         stored_items::resolve(&mut value, &found)?;
     }
@@ -286,30 +276,32 @@ thread_local! {
     static TOLD_TO_FORGET: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
 }
 
-/// Tells the tenant's object that its policy keeps nothing now (`store_days = 0`): it sweeps
-/// what it holds. Once per isolate and tenant (a tenant that never kept anything pays one call);
-/// waited for as long as a put is.
-async fn forget(env: &Env, tenant: &str) {
-    let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return };
-    let call = std::pin::pin!(stub.call("https://response-items/forget", Some(b"{}")));
+/// One call to the tenant's object, waited for at most [`KEEP_WAIT`]: `None` when it had not
+/// answered by then (the call goes on; the answer does not wait for it).
+async fn call_within_wait(stub: &ObjectStub, url: &str, body: &[u8]) -> Option<Result<(u16, String), String>> {
+    let call = std::pin::pin!(stub.call(url, Some(body)));
     let timeout = std::pin::pin!(worker::Delay::from(KEEP_WAIT));
-    if let futures_util::future::Either::Left((Err(e), _)) = futures_util::future::select(call, timeout).await {
+    match futures_util::future::select(call, timeout).await {
+        futures_util::future::Either::Left((answered, _)) => Some(answered),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
+
+/// Tells the tenant's object that its policy keeps nothing now (`store_days = 0`): it sweeps
+/// what it holds. Once per isolate and tenant (a tenant that never kept anything pays one call).
+async fn forget(stub: &ObjectStub) {
+    if let Some(Err(e)) = call_within_wait(stub, "https://response-items/forget", b"{}").await {
         worker::console_error!("response items: forget failed: {e}");
     }
 }
 
-async fn get(env: &Env, tenant: &str, ids: Vec<String>, lifetime_secs: i64, max_bytes: usize) -> Result<HashMap<String, String>, ApiError> {
+/// The kept items' texts by id; `None` when they pass `max_bytes` (the object reads none then).
+async fn get(stub: &ObjectStub, ids: Vec<String>, lifetime_secs: i64, max_bytes: usize) -> Result<Option<HashMap<String, String>>, ApiError> {
     let unavailable = || ApiError::configuration_unavailable("stored response items");
-    let stub = ObjectStub::named(env, BINDING, tenant).ok_or_else(unavailable)?;
     let body = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs: Some(lifetime_secs), max_bytes }).map_err(|_| unavailable())?;
     match stub.call("https://response-items/get", Some(&body)).await {
         Ok((200, text)) => match serde_json::from_str::<Found>(&text) {
-            Ok(found) if found.over => {
-                let mut too_large = ApiError::body_too_large(max_bytes);
-                too_large.message = "The request with the items it names by reference would be over this router's body limit: send fewer references (or fewer earlier turns).".into();
-                Err(too_large)
-            }
-            Ok(found) => Ok(found.items),
+            Ok(found) => Ok((!found.over).then_some(found.items)),
             Err(_) => Err(unavailable()),
         },
         Ok((status, _)) => {
@@ -324,29 +316,25 @@ async fn get(env: &Env, tenant: &str, ids: Vec<String>, lifetime_secs: i64, max_
 }
 
 /// Keeps `items` (an answer's, by id) for the tenant's lifetime: awaited before the answer's
-/// last bytes go out. A failure is logged and the answer goes out all the same (a later
-/// reference to its items is then refused as not found).
+/// last bytes go out, for at most [`KEEP_WAIT`]. A failure is logged and the answer goes out all
+/// the same (a later reference to its items is then refused as not found).
 pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, items: Vec<(String, Value)>) {
     if items.is_empty() {
         return;
     }
-    let lifetime = match lifetime_secs(env, cfg, tenant).await {
-        Ok(secs) if secs > 0 => secs,
+    let (stub, lifetime) = match tenant_store(env, cfg, tenant).await {
+        Ok(Some((stub, secs))) if secs > 0 => (stub, secs),
         Ok(_) => return,
         Err(e) => {
             worker::console_error!("response items not kept: the tenant's policy could not be read ({})", e.code);
             return;
         }
     };
-    let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return };
     let Ok(body) = serde_json::to_vec(&PutBody { items, now: now_unix(), lifetime_secs: lifetime }) else { return };
-    let put = std::pin::pin!(stub.call("https://response-items/put", Some(&body)));
-    let timeout = std::pin::pin!(worker::Delay::from(KEEP_WAIT));
-    match futures_util::future::select(put, timeout).await {
-        futures_util::future::Either::Left((Ok((200, _)), _)) => {}
-        futures_util::future::Either::Left((Ok((status, _)), _)) => worker::console_error!("response items: put answered {status}"),
-        futures_util::future::Either::Left((Err(e), _)) => worker::console_error!("response items: put failed: {e}"),
-        // The call goes on; the answer does not wait for it.
-        futures_util::future::Either::Right(_) => worker::console_error!("response items: put still unanswered after {} s; the answer goes out", KEEP_WAIT.as_secs()),
+    match call_within_wait(&stub, "https://response-items/put", &body).await {
+        Some(Ok((200, _))) => {}
+        Some(Ok((status, _))) => worker::console_error!("response items: put answered {status}"),
+        Some(Err(e)) => worker::console_error!("response items: put failed: {e}"),
+        None => worker::console_error!("response items: put still unanswered after {} s; the answer goes out", KEEP_WAIT.as_secs()),
     }
 }

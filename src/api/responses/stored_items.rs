@@ -116,12 +116,16 @@ pub fn resolve(body: &mut Value, found: &HashMap<String, Value>) -> Result<(), A
     Ok(())
 }
 
-/// The items of a `response` object to keep, by id: each output item (message, reasoning,
-/// function or custom tool call) as it was answered, which a client may also send back whole,
-/// less its text's logprobs (a request reads none back, and twenty alternatives a token would
-/// make a long answer's item too large to keep). An item still too large to keep is left out
-/// (a reference to it is then refused as not found).
+/// The items of a `response` object to keep, by id: none unless it says `store: true` (its
+/// request let it be kept, and the tenant keeps items); else each output item (message,
+/// reasoning, function or custom tool call) as it was answered, which a client may also send
+/// back whole, less its text's logprobs (a request reads none back, and twenty alternatives a
+/// token would make a long answer's item too large to keep). An item still too large to keep is
+/// left out (a reference to it is then refused as not found).
 pub fn items_to_keep(response: &Value) -> Vec<(String, Value)> {
+    if response["store"] != true {
+        return Vec::new();
+    }
     response["output"]
         .as_array()
         .into_iter()
@@ -140,6 +144,15 @@ pub fn items_to_keep(response: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The 413 of a request whose items named by reference make it larger than `max_bytes` (`bytes`:
+/// how large, when known; the store refuses before it reads them all).
+pub fn references_too_large(bytes: Option<usize>, max_bytes: usize) -> ApiError {
+    let mut too_large = ApiError::body_too_large(max_bytes);
+    let size = bytes.map_or_else(String::new, |b| format!(" {b} bytes,"));
+    too_large.message = format!("The request with the items it names by reference would be{size} over this router's limit of {max_bytes} bytes: send fewer references (or fewer earlier turns).");
+    too_large
+}
+
 /// The kept items a request names, as the store returns them (their JSON text), read for
 /// resolving: the body they make, each in place of each reference to it, may hold no more than a
 /// body may (`max_bytes`, and [`crate::api::MAX_CHAT_VALUES`] values). A text that does not parse
@@ -155,9 +168,7 @@ pub fn parse_kept(body: &[u8], asked: &Value, kept: HashMap<String, String>, max
         .collect();
     let bytes = placed.iter().fold(body.len(), |sum, text| sum.saturating_add(text.len()));
     if bytes > max_bytes {
-        let mut too_large = ApiError::body_too_large(max_bytes);
-        too_large.message = format!("The request with the items it names by reference would be {bytes} bytes, over this router's limit of {max_bytes} bytes: send fewer references (or fewer earlier turns).");
-        return Err(too_large);
+        return Err(references_too_large(Some(bytes), max_bytes));
     }
     let values = placed.iter().fold(std::str::from_utf8(body).map_or(0, crate::api::json_values), |sum, text| sum.saturating_add(crate::api::json_values(text)));
     if values > crate::api::MAX_CHAT_VALUES {
@@ -215,7 +226,7 @@ mod tests {
 
     #[test]
     fn every_output_item_with_an_id_is_kept_but_one_too_large() {
-        let response = json!({"id": "resp_1", "output": [
+        let response = json!({"id": "resp_1", "store": true, "output": [
             {"type": "reasoning", "id": "rs_1", "summary": []},
             {"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi"}]},
             {"type": "function_call", "id": "fc_1_0", "call_id": "call_1", "name": "f", "arguments": "{}"},
@@ -224,7 +235,10 @@ mod tests {
         ]});
         let ids: Vec<String> = items_to_keep(&response).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, vec!["rs_1", "msg_1", "fc_1_0"]);
-        assert_eq!(items_to_keep(&json!({"output": null})), vec![]);
+        assert_eq!(items_to_keep(&json!({"store": true, "output": null})), vec![]);
+        let mut not_stored = response.clone();
+        not_stored["store"] = json!(false);
+        assert_eq!(items_to_keep(&not_stored), vec![], "a response that says store: false keeps nothing");
     }
 
     #[test]
@@ -239,11 +253,11 @@ mod tests {
 
     #[test]
     fn logprobs_are_not_kept() {
-        let response = json!({"output": [{"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": [{"token": "Hi", "logprob": -0.1, "top_logprobs": []}]}]}]});
+        let response = json!({"store": true, "output": [{"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": [{"token": "Hi", "logprob": -0.1, "top_logprobs": []}]}]}]});
         assert_eq!(items_to_keep(&response), vec![("msg_1".to_string(), json!({"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": []}]}))]);
         // A long answer with twenty alternatives a token is kept, without them.
         let token = json!({"token": "word", "logprob": -0.5, "bytes": [119, 111, 114, 100], "top_logprobs": vec![json!({"token": "word", "logprob": -0.5, "bytes": [119, 111, 114, 100]}); 20]});
-        let long = json!({"output": [{"type": "message", "id": "msg_2", "content": [{"type": "output_text", "text": "word ".repeat(2000), "logprobs": vec![token; 2000]}]}]});
+        let long = json!({"store": true, "output": [{"type": "message", "id": "msg_2", "content": [{"type": "output_text", "text": "word ".repeat(2000), "logprobs": vec![token; 2000]}]}]});
         assert!(serde_json::to_string(&long).unwrap().len() > MAX_ITEM_BYTES);
         assert_eq!(items_to_keep(&long).len(), 1);
     }
