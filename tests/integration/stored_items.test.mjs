@@ -199,71 +199,64 @@ test('references without a usable id are 400s by place, and a body naming nothin
   assert.equal(plain.status, 'completed');
 });
 
-test('expired items are not found, and an alarm deletes them without waiting for another write', async () => {
-  // Straight to the object: an item can only expire in a test if it was kept "in the past" (a
-  // policy keeps them a day at the least). Reads judge expiry by the `now` they are sent.
+// A tenant's ResponseItems object, called straight: `call` checks each answer is a 200;
+// `found(ids, now, lifetime_secs)` lists the ids a read finds (a read without a lifetime uses the
+// object's and changes nothing).
+async function itemsObject(name) {
   const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
-  const items = ns.get(ns.idFromName('sweep-test'));
+  const items = ns.get(ns.idFromName(name));
   const call = async (op, body) => {
     const resp = await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) });
     assert.equal(resp.status, 200, await resp.clone().text());
     return op === 'get' ? resp.json() : resp.text();
   };
-  const now = Math.floor(Date.now() / 1000);
-  const day = 86_400;
-  const found = async (ids, at, lifetime_secs = day) => Object.keys((await call('get', { ids, now: at, lifetime_secs, max_bytes: 1e6 })).items);
-  await call('put', { items: [['msg_gone', { type: 'message', id: 'msg_gone' }]], now: now - 70, lifetime_secs: 60 });
-  await call('put', { items: [['msg_live', { type: 'message', id: 'msg_live' }]], now, lifetime_secs: day });
-  assert.deepEqual(await found(['msg_gone', 'msg_live'], now), ['msg_live'], 'an expired item is not found');
+  const found = async (ids, now, lifetime_secs) => Object.keys((await call('get', { ids, now, lifetime_secs, max_bytes: 1e6 })).items);
+  return { call, found };
+}
+
+// Polls `read` until it finds nothing, failing with `what` after 5 s.
+async function untilGone(read, what) {
   const start = Date.now();
-  while ((await found(['msg_gone'], now - 65)).length > 0) {
-    assert.ok(Date.now() - start < 5000, 'the expired item is still stored 5 s later');
+  while ((await read()).length > 0) {
+    assert.ok(Date.now() - start < 5000, what);
     await new Promise((res) => setTimeout(res, 100));
   }
+}
+
+test('expired items are not found, and an alarm deletes them without waiting for another write', async () => {
+  // Straight to the object: an item can only expire in a test if it was kept "in the past" (a
+  // policy keeps them a day at the least). Reads judge expiry by the `now` they are sent.
+  const { call, found } = await itemsObject('sweep-test');
+  const now = Math.floor(Date.now() / 1000);
+  const day = 86_400;
+  await call('put', { items: [['msg_gone', { type: 'message', id: 'msg_gone' }]], now: now - 70, lifetime_secs: 60 });
+  await call('put', { items: [['msg_live', { type: 'message', id: 'msg_live' }]], now, lifetime_secs: day });
+  assert.deepEqual(await found(['msg_gone', 'msg_live'], now, day), ['msg_live'], 'an expired item is not found');
+  await untilGone(() => found(['msg_gone'], now - 65, day), 'the expired item is still stored 5 s later');
   const live = await call('get', { ids: ['msg_live'], now, lifetime_secs: day, max_bytes: 1e6 });
   assert.deepEqual(live, { items: { msg_live: JSON.stringify({ type: 'message', id: 'msg_live' }) }, over: false }, 'the live item is kept');
   assert.equal((await call('get', { ids: ['msg_live'], now, lifetime_secs: day, max_bytes: 10 })).over, true, 'more bytes than the request may hold');
 });
 
 test('a lowered store_days holds at once: older items are not found, and the alarm sweeps them', async () => {
-  const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
-  const items = ns.get(ns.idFromName('lowered-test'));
-  const call = async (op, body) => {
-    const resp = await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) });
-    assert.equal(resp.status, 200, await resp.clone().text());
-    return op === 'get' ? resp.json() : resp.text();
-  };
+  const { call, found } = await itemsObject('lowered-test');
   const now = Math.floor(Date.now() / 1000);
   const [day, keptAt] = [86_400, now - 2 * 86_400];
-  const found = async (ids, at, lifetime_secs) => Object.keys((await call('get', { ids, now: at, lifetime_secs, max_bytes: 1e6 })).items);
   // Kept two days ago for thirty days.
   await call('put', { items: [['msg_old', { type: 'message', id: 'msg_old' }]], now: keptAt, lifetime_secs: 30 * day });
   assert.deepEqual(await found(['msg_old'], now, 30 * day), ['msg_old']);
   assert.deepEqual(await found(['msg_old'], now, day), [], 'not found once the tenant keeps items a day');
   // Still stored, as a read dated when it was kept sees, until the sweep the lowered lifetime set.
-  const start = Date.now();
-  while (Object.keys((await call('get', { ids: ['msg_old'], now: keptAt + 10, max_bytes: 1e6 })).items).length > 0) {
-    assert.ok(Date.now() - start < 5000, 'the item a day no longer covers is still stored 5 s later');
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await untilGone(() => found(['msg_old'], keptAt + 10), 'the item a day no longer covers is still stored 5 s later');
 });
 
 test("store_days = 0: the tenant's object is told once and sweeps what it held", async () => {
-  const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
-  const items = ns.get(ns.idFromName('restricted'));
-  const call = async (op, body) => (await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) })).json().catch(() => null);
+  const { call, found } = await itemsObject('restricted');
   const now = Math.floor(Date.now() / 1000);
   // Items kept before the policy said 0 (put straight into the tenant's object).
-  await items.fetch('http://response-items/put', { method: 'POST', body: JSON.stringify({ items: [['msg_before', { type: 'message', id: 'msg_before' }]], now: now - 60, lifetime_secs: 30 * 86_400 }) });
-  const stored = async () => Object.keys((await call('get', { ids: ['msg_before'], now: now - 50, lifetime_secs: 30 * 86_400, max_bytes: 1e6 })).items);
-  assert.deepEqual(await stored(), ['msg_before']);
+  await call('put', { items: [['msg_before', { type: 'message', id: 'msg_before' }]], now: now - 60, lifetime_secs: 30 * 86_400 });
+  assert.deepEqual(await found(['msg_before'], now - 50, 30 * 86_400), ['msg_before']);
   await answered({ model: 'fast', input: 'Say hello' }, { key: KEYS.restricted });
-  // A read dated before the item was kept that says no lifetime (it uses the object's and
-  // changes nothing) finds it for as long as it is stored.
-  const still = async () => Object.keys((await call('get', { ids: ['msg_before'], now: now - 100, max_bytes: 1e6 })).items);
-  const start = Date.now();
-  while ((await still()).length > 0) {
-    assert.ok(Date.now() - start < 5000, 'the item is still stored 5 s after the tenant kept nothing');
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  // A read dated before the item was kept that says no lifetime finds it for as long as it is stored.
+  await untilGone(() => found(['msg_before'], now - 100), 'the item is still stored 5 s after the tenant kept nothing');
 });
