@@ -340,7 +340,7 @@ fn split_line(line: &str) -> Result<(ChatRequest, LineContext), String> {
     // A Responses API body (`input`, no `messages`) is routed as the chat request it means, as
     // the worker routes `/v1/responses`.
     let responses = value.get("input").is_some() && value.get("messages").is_none();
-    let req = if responses { crate::api::responses::from_value(value, false).map(|r| r.chat) } else { ChatRequest::from_value(value) };
+    let req = if responses { crate::api::responses::from_value(value, true, None).map(|r| r.chat) } else { ChatRequest::from_value(value) };
     Ok((req.map_err(|e| e.message)?, ctx))
 }
 
@@ -647,7 +647,7 @@ mod tests {
             assert_eq!(lines[1][key], lines[0][key], "{key}: {} vs {}", lines[1], lines[0]);
         }
         let (_, out) = run_seeded(&["route", "--policy", &example], r#"{"model":"gpt-4o","input":"x","previous_response_id":"resp_1"}"#);
-        assert!(out.contains("previous_response_id"), "{out}");
+        assert!(out.contains("Previous response with id 'resp_1' not found: no responses are kept where this request was read"), "{out}");
     }
 
     #[test]

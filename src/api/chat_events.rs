@@ -80,10 +80,10 @@ pub trait ChatStreamRewrite {
         out
     }
 
-    /// Once the answer has ended whole: its items to keep for later reference, by id (the
-    /// Responses API's stored items; none for other forms, or when the request said not to).
-    fn kept_items(&mut self) -> Vec<(String, Value)> {
-        Vec::new()
+    /// Once the answer has ended whole: what to keep of it (the Responses API's stored items and
+    /// turn; none for other forms, or when the request said not to).
+    fn kept(&mut self) -> crate::api::responses::stored_items::Kept {
+        Default::default()
     }
 
     /// A whole chat stream (a replayed answer, its events all at hand) rewritten.

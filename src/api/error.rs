@@ -187,6 +187,11 @@ impl ApiError {
         e
     }
 
+    /// A `previous_response_id` naming a response not kept (OpenAI's code).
+    pub fn previous_response_not_found(message: impl Into<String>) -> Self {
+        Self::new(400, ErrorType::InvalidRequestError, "previous_response_not_found", message).with_param("previous_response_id")
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, ErrorType::NotFoundError, "not_found", message)
     }

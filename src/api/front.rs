@@ -25,6 +25,14 @@ impl AnswerForm {
         }
     }
 
+    /// What to keep of `answer`, this form's whole answer (a Responses answer's items and turn).
+    pub fn kept(self, answer: &Value) -> crate::api::responses::stored_items::Kept {
+        match self {
+            Self::Responses(mut echo) => echo.kept(answer),
+            Self::Messages(_) => Default::default(),
+        }
+    }
+
     /// The rewriter of the chat pipeline's event stream into this form's (`prompt_tokens`: the
     /// router's count of the prompt, which an Anthropic stream reports before its usage comes).
     pub fn stream(self, request_id: &str, created_at: i64, prompt_tokens: u64) -> Box<dyn ChatStreamRewrite> {

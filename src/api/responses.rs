@@ -7,12 +7,15 @@
 //! stream (`response.created` … `response.completed`). Every provider behind the router serves
 //! it, since each already speaks chat to the router.
 //!
-//! The router keeps no conversations, so what needs one is refused with a clear message rather
-//! than half-served: `previous_response_id`, `conversation`, stored prompts, background runs and
-//! the hosted tools (web and file search, code interpreter…). It does keep an answer's output
-//! items, unless the request sets `store` to false or the tenant's policy says
-//! `responses.store_days = 0` ([`stored_items`]): a later request may name them by reference.
+//! An answer is kept, unless the request sets `store` to false or the tenant's policy says
+//! `responses.store_days = 0`: its output items, which a later request may name by reference
+//! ([`stored_items`]), and the turn, which a later request may continue by its
+//! `previous_response_id` ([`earlier_turns`]) and a client may retrieve or delete by id. What
+//! needs more state than that is refused with a clear message rather than half-served:
+//! `conversation` objects, stored prompts, background runs and the hosted tools (web and file
+//! search, code interpreter…).
 
+pub mod earlier_turns;
 pub mod stored_items;
 
 use serde_json::{json, Map, Value};
@@ -56,7 +59,6 @@ const KNOWN_PARAMETERS: &[&str] = &[
 
 /// Parameters that need state the router does not keep, and why they are refused.
 const STATEFUL_PARAMETERS: &[(&str, &str)] = &[
-    ("previous_response_id", "this router stores no responses; send the whole conversation in 'input'"),
     ("conversation", "this router stores no conversations; send the whole conversation in 'input'"),
     ("prompt", "this router stores no prompt templates; send the prompt in 'instructions' and 'input'"),
 ];
@@ -104,6 +106,8 @@ pub struct ResponseEcho {
     /// none (Azure's is empty), and the end names the one served.
     model: String,
     fields: Map<String, Value>,
+    /// The request's own input items, kept with its answer as the turn (none unless it is kept).
+    input: Vec<Value>,
 }
 
 /// The ids of one response and its output items, derived from the router's request id so that
@@ -136,15 +140,18 @@ impl ResponseIds {
 }
 
 /// Parses a `/v1/responses` body into the chat request it means. `keeping`: whether the router
-/// keeps the answer's output items when the request lets it (`store` not false), which the
-/// response's `store` then says.
+/// keeps the answer (its output items and the turn) when the request lets it (`store` not false),
+/// which the response's `store` then says. A body naming a `previous_response_id` is refused: no
+/// earlier turns are read here (see [`from_value`]).
 pub fn parse(body: &[u8], keeping: bool) -> Result<ResponsesRequest, ApiError> {
-    from_value(super::parse_json_object(body)?, keeping)
+    from_value(super::parse_json_object(body)?, keeping, None)
 }
 
-/// [`parse`] of a body already read as JSON (with its references resolved, `stored_items`).
-pub fn from_value(value: Value, keeping: bool) -> Result<ResponsesRequest, ApiError> {
-    let Value::Object(asked) = value else { return Err(ApiError::invalid_request("The request body must be a JSON object.")) };
+/// [`parse`] of a body already read as JSON (with its references resolved, `stored_items`), and
+/// `earlier`: the items of the earlier turns its `previous_response_id` names, read by the caller
+/// (`earlier_turns`), which come before its own input.
+pub fn from_value(value: Value, keeping: bool, earlier: Option<Vec<Value>>) -> Result<ResponsesRequest, ApiError> {
+    let Value::Object(mut asked) = value else { return Err(ApiError::invalid_request("The request body must be a JSON object.")) };
     if let Some(unknown) = asked.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
         return Err(ApiError::unknown_parameter(unknown));
     }
@@ -168,11 +175,22 @@ pub fn from_value(value: Value, keeping: bool) -> Result<ResponsesRequest, ApiEr
         None | Some(Value::Null) => return Err(ApiError::missing_field("input")),
         Some(input) => input,
     };
+    let previous = earlier_turns::previous_response_id(asked.get("previous_response_id"))?;
     let mut messages = Vec::new();
     match asked.get("instructions") {
         None | Some(Value::Null) => {}
         Some(Value::String(text)) => messages.push(json!({"role": "system", "content": text})),
         Some(_) => return Err(ApiError::invalid_value("instructions", "'instructions' must be a string.")),
+    }
+    match (&previous, earlier) {
+        (None, _) => {}
+        (Some(named), None) if !keeping => return Err(earlier_turns::not_found(named, "this tenant's policy keeps no responses (responses.store_days is 0)")),
+        (Some(named), None) => return Err(earlier_turns::not_found(named, "no responses are kept where this request was read")),
+        // The earlier turns' items are the router's own, as kept: one that does not read is the
+        // router's fault, not the client's.
+        (Some(named), Some(earlier)) => messages.extend(
+            input_messages(&Value::Array(earlier)).map_err(|e| ApiError::internal(format!("The conversation that response '{named}' ends could not be read: {}", e.message)))?,
+        ),
     }
     messages.extend(input_messages(input)?);
 
@@ -257,15 +275,17 @@ pub fn from_value(value: Value, keeping: bool) -> Result<ResponsesRequest, ApiEr
     fields.insert("truncation".into(), json!("disabled"));
     fields.insert("text".into(), text_echo);
     fields.insert("reasoning".into(), json!({"effort": chat.reasoning_effort(), "summary": null}));
-    fields.insert("previous_response_id".into(), Value::Null);
+    fields.insert("previous_response_id".into(), previous.map_or(Value::Null, Value::String));
     fields.insert("background".into(), Value::Bool(false));
     let store_asked = match asked.get("store") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(store)) => *store,
         Some(_) => return Err(ApiError::invalid_value("store", "'store' must be a boolean.")),
     };
-    fields.insert("store".into(), Value::Bool(keeping && store_asked));
-    Ok(ResponsesRequest { chat, echo: ResponseEcho { model, fields } })
+    let stores = keeping && store_asked;
+    fields.insert("store".into(), Value::Bool(stores));
+    let input = if stores { asked.remove("input").map(earlier_turns::own_items).unwrap_or_default() } else { Vec::new() };
+    Ok(ResponsesRequest { chat, echo: ResponseEcho { model, fields, input } })
 }
 
 /// A chat request's refusal in the names the client used: `max_completion_tokens` is its
@@ -569,6 +589,12 @@ impl ResponseEcho {
     /// The answer is kept nowhere (its route is held to regions): the response says `store: false`.
     pub fn store_nothing(&mut self) {
         self.fields.insert("store".into(), Value::Bool(false));
+        self.input = Vec::new();
+    }
+
+    /// What of `response` (this echo's answer, ended) to keep, with the request's own input.
+    pub fn kept(&mut self, response: &Value) -> stored_items::Kept {
+        stored_items::to_keep(response, std::mem::take(&mut self.input))
     }
 
     /// A `response` object: the echoed request, then what was answered.
@@ -730,8 +756,8 @@ pub struct ResponsesStream {
     usage: Option<Value>,
     /// The tier that served the answer, as its chunks say.
     service_tier: Option<String>,
-    /// The output items to keep, once the answer has ended (`stored_items::items_to_keep`).
-    kept: Vec<(String, Value)>,
+    /// What to keep, once the answer has ended (`stored_items::to_keep`).
+    kept: stored_items::Kept,
 }
 
 #[derive(Debug)]
@@ -812,12 +838,12 @@ impl ChatStreamRewrite for ResponsesStream {
         if let Some(tier) = &self.service_tier {
             response["service_tier"] = json!(tier);
         }
-        self.kept = stored_items::items_to_keep(&response);
+        self.kept = self.echo.kept(&response);
         self.event(out, kind, json!({"response": response}));
         self.ended = true;
     }
 
-    fn kept_items(&mut self) -> Vec<(String, Value)> {
+    fn kept(&mut self) -> stored_items::Kept {
         std::mem::take(&mut self.kept)
     }
 
@@ -853,7 +879,7 @@ impl ResponsesStream {
             finish_reason: None,
             usage: None,
             service_tier: None,
-            kept: Vec::new(),
+            kept: Default::default(),
         }
     }
 
@@ -1031,7 +1057,7 @@ mod tests {
     use super::*;
 
     fn parse_json(body: Value) -> Result<ResponsesRequest, ApiError> {
-        from_value(body, false)
+        from_value(body, false, None)
     }
 
     fn chat_json(body: Value) -> Value {
@@ -1057,6 +1083,41 @@ mod tests {
         for absent in ["store", "truncation", "include", "instructions", "input", "max_output_tokens", "reasoning", "text", "stream", "stream_options", "logprobs"] {
             assert!(chat.get(absent).is_none(), "{absent} in {chat}");
         }
+    }
+
+    #[test]
+    fn a_previous_response_ids_earlier_turns_come_after_the_instructions_and_before_the_input() {
+        let earlier = vec![
+            json!({"type": "message", "role": "user", "content": "What is 2+2?"}),
+            json!({"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": [{"type": "output_text", "text": "4", "annotations": []}]}),
+            json!({"type": "function_call", "id": "fc_1_0", "call_id": "call_1", "name": "check", "arguments": "{}"}),
+        ];
+        let body = json!({"model": "m", "instructions": "Be brief.", "previous_response_id": "resp_1", "input": [{"type": "function_call_output", "call_id": "call_1", "output": "ok"}]});
+        let mut asked = from_value(body.clone(), true, Some(earlier)).unwrap();
+        let chat = serde_json::to_value(&asked.chat).unwrap();
+        assert_eq!(chat["messages"], json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": "4", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "check", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+        ]));
+        assert_eq!(asked.echo.fields["previous_response_id"], "resp_1");
+        // The turn kept is the request's own input, linked to the one it followed.
+        let answer = asked.echo.response(&ResponseIds::for_request("req_2"), 1, "m", "completed", vec![], None);
+        let turn = asked.echo.kept(&answer).turn.unwrap();
+        assert_eq!((turn.id.as_str(), turn.previous_id.as_deref()), ("resp_2", Some("resp_1")));
+        assert_eq!(turn.input, vec![json!({"type": "function_call_output", "call_id": "call_1", "output": "ok"})]);
+        // Read, but not kept: the request said so.
+        let mut not_stored = body.clone();
+        not_stored["store"] = json!(false);
+        let mut asked = from_value(not_stored, true, Some(vec![json!({"role": "user", "content": "hi"})])).unwrap();
+        let answer = asked.echo.response(&ResponseIds::for_request("req_3"), 1, "m", "completed", vec![], None);
+        assert!(asked.echo.kept(&answer).is_empty());
+        // An error in the client's own input is named by its own place, not shifted by the turns.
+        let mut bad = body;
+        bad["input"] = json!([{"role": "user", "content": "x"}, 7]);
+        let err = from_value(bad, true, Some(vec![json!({"role": "user", "content": "hi"}); 3])).unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("input[1]"));
     }
 
     #[test]
@@ -1181,7 +1242,8 @@ mod tests {
     #[test]
     fn what_needs_stored_state_or_hosted_tools_is_refused_by_name() {
         let cases = [
-            (json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}), "previous_response_id", "unsupported_parameter"),
+            (json!({"model": "m", "input": "x", "previous_response_id": "resp_1"}), "previous_response_id", "previous_response_not_found"),
+            (json!({"model": "m", "input": "x", "previous_response_id": 1}), "previous_response_id", "invalid_value"),
             (json!({"model": "m", "input": "x", "conversation": "conv_1"}), "conversation", "unsupported_parameter"),
             (json!({"model": "m", "input": "x", "prompt": {"id": "pmpt_1"}}), "prompt", "unsupported_parameter"),
             (json!({"model": "m", "input": "x", "background": true}), "background", "unsupported_parameter"),
@@ -1312,11 +1374,11 @@ mod tests {
 
     #[test]
     fn store_is_said_as_kept_and_a_kept_answer_sent_back_by_reference_means_what_it_said() {
-        let keeping = |body: Value| from_value(body, true);
+        let keeping = |body: Value| from_value(body, true, None);
         assert_eq!(keeping(json!({"model": "m", "input": "x"})).unwrap().echo.fields["store"], true, "OpenAI's default");
         assert_eq!(keeping(json!({"model": "m", "input": "x", "store": null})).unwrap().echo.fields["store"], true);
         assert_eq!(keeping(json!({"model": "m", "input": "x", "store": false})).unwrap().echo.fields["store"], false);
-        assert_eq!(from_value(json!({"model": "m", "input": "x", "store": true}), false).unwrap().echo.fields["store"], false, "nothing kept for the tenant");
+        assert_eq!(from_value(json!({"model": "m", "input": "x", "store": true}), false, None).unwrap().echo.fields["store"], false, "nothing kept for the tenant");
         assert_eq!(keeping(json!({"model": "m", "input": "x", "store": "yes"})).unwrap_err().param.as_deref(), Some("store"));
         let mut region_held = keeping(json!({"model": "m", "input": "x"})).unwrap().echo;
         region_held.store_nothing();
@@ -1329,7 +1391,7 @@ mod tests {
             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"q\":1}"}}, {"id": "call_2", "type": "custom", "custom": {"name": "sql", "input": "SELECT 1"}}]}}]});
         let answer = from_completion(&completion, &asked.echo, &ResponseIds::for_request("req_t"));
         assert_eq!(answer["store"], true);
-        let kept = stored_items::items_to_keep(&answer);
+        let kept = stored_items::to_keep(&answer, Vec::new()).items;
         assert_eq!(kept.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["rs_t", "msg_t", "fc_t_0", "fc_t_1"]);
         let mut next = json!({"model": "m", "input": [{"role": "user", "content": "Look it up."},
             {"type": "item_reference", "id": "rs_t"}, {"type": "item_reference", "id": "msg_t"}, {"type": "item_reference", "id": "fc_t_0"}, {"type": "item_reference", "id": "fc_t_1"},
@@ -1349,16 +1411,20 @@ mod tests {
     #[test]
     fn a_stream_keeps_its_items_once_it_has_ended_whole_and_only_when_stored() {
         let kept_after = |body: Value, chat_sse: &str| {
-            let asked = from_value(body, true).unwrap();
+            let asked = from_value(body, true, None).unwrap();
             let mut s = ResponsesStream::new(asked.echo, ResponseIds::for_request("req_s"), 5);
             let out = s.rewrite_whole(chat_sse.as_bytes());
             let done = events(&out).into_iter().last().unwrap();
-            (s.kept_items(), done)
+            (s.kept(), done)
         };
         let (kept, done) = kept_after(json!({"model": "m", "input": "x", "stream": true}), TEXT_STREAM);
         assert_eq!(done["type"], "response.completed");
-        assert_eq!(kept, stored_items::items_to_keep(&done["response"]), "the items the completed response holds");
-        assert_eq!(kept.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["msg_s"]);
+        assert_eq!(kept.items, stored_items::to_keep(&done["response"], Vec::new()).items, "the items the completed response holds");
+        assert_eq!(kept.items.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["msg_s"]);
+        let turn = kept.turn.expect("the turn is kept");
+        assert_eq!((turn.id.as_str(), turn.previous_id), ("resp_s", None));
+        assert_eq!(turn.input, vec![json!({"type": "message", "role": "user", "content": "x"})], "the request's own input");
+        assert_eq!(turn.response, done["response"], "the completed response (its logprobs empty already)");
         assert!(kept_after(json!({"model": "m", "input": "x", "stream": true, "store": false}), TEXT_STREAM).0.is_empty());
         // Cut short: the answer failed, and nothing of it is kept.
         let cut = &TEXT_STREAM[..TEXT_STREAM.find("data: {\"id\":\"c\",\"created\":77,\"model\":\"gpt-4o-mini\",\"service_tier\"").unwrap()];

@@ -76,7 +76,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, front: Fro
     let answer = route(req, env, rc, principal, cfg.clone(), chat).await?;
     // A whole Responses answer's items are kept before it goes out: the client's next request
     // may name them (a stream's are kept before its last event, in `stream_response`).
-    let kept = std::mem::take(&mut *rc.items_to_keep.borrow_mut());
+    let kept = std::mem::take(&mut *rc.to_keep.borrow_mut());
     super::response_items::keep(env, &cfg, &tenant, kept).await;
     Ok(answer)
 }
@@ -470,7 +470,7 @@ fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value
         // than read back out of a chat Response and rewritten (a round trip through JavaScript).
         if let Some(form) = rc.answer_form.borrow_mut().take() {
             let answer = form.whole(body, &rc.request_id);
-            *rc.items_to_keep.borrow_mut() = crate::api::responses::stored_items::items_to_keep(&answer);
+            *rc.to_keep.borrow_mut() = form.kept(&answer);
             return http::json(200, &answer, &receipt.headers(true));
         }
         return http::json(200, body, &receipt.headers(true));
@@ -479,7 +479,7 @@ fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value
     if let Some(form) = rc.answer_form.borrow_mut().take() {
         let mut rewrite = form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get());
         sse = rewrite.rewrite_whole(&sse);
-        *rc.items_to_keep.borrow_mut() = rewrite.kept_items();
+        *rc.to_keep.borrow_mut() = rewrite.kept();
     }
     let receipt_headers = receipt.headers(true);
     let headers = super::crossings::headers(
@@ -1159,9 +1159,9 @@ struct StreamState {
     /// A `/v1/responses` or `/v1/messages` request's: the chat events rewritten in its API's
     /// (after the cache's assembler has read them, which stores answers in chat's form).
     answer_form: Option<Box<dyn crate::api::chat_events::ChatStreamRewrite>>,
-    /// The answer's items to keep once it has ended (`ChatStreamRewrite::kept_items`), kept
-    /// before its last bytes go out.
-    items_to_keep: Vec<(String, Value)>,
+    /// What to keep of the answer once it has ended (`ChatStreamRewrite::kept`), kept before
+    /// its last bytes go out.
+    to_keep: crate::api::responses::stored_items::Kept,
     /// When the provider last sent bytes (its headers, at first), and how long a wait for its
     /// next bytes may last before the stream is ended as stalled: the deployment's
     /// `answer_timeout_ms`, the time a whole answer may take.
@@ -1185,18 +1185,18 @@ impl StreamState {
         let mut out = form.push(&chat_events);
         if self.done {
             out.extend(form.finish());
-            self.items_to_keep = form.kept_items();
+            self.to_keep = form.kept();
             self.answer_form = None;
             return Some(out);
         }
         (!out.is_empty()).then_some(out)
     }
 
-    /// Keeps the ended answer's items (a Responses answer the request let be stored), before its
-    /// last bytes go out: the client's next request may name them.
-    async fn keep_items(&mut self) {
-        let items = std::mem::take(&mut self.items_to_keep);
-        super::response_items::keep(&self.env, &self.cfg, &self.tenant.tenant.id, items).await;
+    /// Keeps the ended answer (a Responses answer the request let be stored: its items and the
+    /// turn), before its last bytes go out: the client's next request may name them.
+    async fn keep_answer(&mut self) {
+        let kept = std::mem::take(&mut self.to_keep);
+        super::response_items::keep(&self.env, &self.cfg, &self.tenant.tenant.id, kept).await;
     }
 
     /// The provider's next bytes. Meanwhile the reservation is renewed when due (a stream may run
@@ -1311,7 +1311,7 @@ fn stream_response(
         last_upstream_ms: http::now_ms(),
         silent_limit_ms: target.provider.answer_timeout_ms as f64,
         answer_form: rc.answer_form.borrow_mut().take().map(|form| form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get())),
-        items_to_keep: Vec::new(),
+        to_keep: Default::default(),
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {
@@ -1338,7 +1338,7 @@ fn stream_response(
                     st.first_output_ms.get_or_insert(st.last_upstream_ms);
                     let out = st.session.stalled(st.silent_limit_ms as u64);
                     let out = end_stream(&mut st, out);
-                    st.keep_items().await;
+                    st.keep_answer().await;
                     return Some((Ok(out), st));
                 }
             };
@@ -1360,7 +1360,7 @@ fn stream_response(
                         // reading, which cancels the upstream call, and end it now.
                         st.upstream = None;
                         let out = end_stream(&mut st, out);
-                        st.keep_items().await;
+                        st.keep_answer().await;
                         return Some((Ok(out), st));
                     }
                     if let Some((assembler, _)) = st.caching.as_mut() {
@@ -1377,7 +1377,7 @@ fn stream_response(
                 // The ledger is told by the request's `waitUntil` task, so the stream closes now.
                 Some(Err(_)) | None => {
                     let out = end_stream(&mut st, Vec::new());
-                    st.keep_items().await;
+                    st.keep_answer().await;
                     return Some((Ok(out), st));
                 }
             }

@@ -73,9 +73,9 @@ pub struct RequestContext {
     /// at once (`respond_with_completion`), a live stream's events as they come
     /// (`stream_response`). Still here after the answer: a refusal, which passes as it is.
     pub answer_form: RefCell<Option<crate::api::front::AnswerForm>>,
-    /// A whole `/v1/responses` answer's output items, by id, to keep before it goes out (the
-    /// request let them be stored): see `edge::response_items`.
-    pub items_to_keep: RefCell<Vec<(String, serde_json::Value)>>,
+    /// What to keep of a whole `/v1/responses` answer (its output items and the turn) before it
+    /// goes out (the request let it be stored): see `edge::response_items`.
+    pub to_keep: RefCell<crate::api::responses::stored_items::Kept>,
     /// The request came by Anthropic's Messages API (`/v1/messages`, `/v1/messages/...`): its
     /// refusals are written in Anthropic's error shape, and its answers carry `request-id`,
     /// Anthropic's header, which its SDKs report with an error.
@@ -257,7 +257,7 @@ impl RequestContext {
             key_id: RefCell::new(String::new()),
             model_call: std::cell::Cell::new(false),
             answer_form: RefCell::new(None),
-            items_to_keep: RefCell::new(Vec::new()),
+            to_keep: RefCell::new(Default::default()),
             anthropic_door: std::cell::Cell::new(false),
             model: RefCell::new(String::new()),
             attribution: RefCell::new(Attribution::default()),

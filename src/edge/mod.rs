@@ -176,7 +176,9 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             rc.calls_model(ModelApi::Responses);
             chat::handle(req, env, rc, chat::Front::Responses).await
         }
-        (p, _) if p.starts_with("/v1/responses/") => Err(responses_path_not_served(&p["/v1/responses/".len()..])),
+        (p, Method::Get) if kept_response_id(p).is_some() => response_items::retrieve(env, rc, kept_response_id(p).unwrap_or_default()).await,
+        (p, Method::Delete) if kept_response_id(p).is_some() => response_items::delete(env, rc, kept_response_id(p).unwrap_or_default()).await,
+        (p, _) if p.starts_with("/v1/responses/") && kept_response_id(p).is_none() => Err(responses_path_not_served(&p["/v1/responses/".len()..])),
         ("/v1/messages", Method::Post) => {
             rc.calls_model(ModelApi::Messages);
             chat::handle(req, env, rc, chat::Front::Messages).await
@@ -195,16 +197,22 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     }
 }
 
-/// A path under `/v1/responses/`: a stored response's (none are stored), or another endpoint of
-/// the Responses API (`input_tokens`, `compact`) the router does not serve.
+/// The id in `/v1/responses/{id}`, a kept response's path (`resp_…`, the form of every response
+/// id, so that `/v1/responses/compact` and the like are not read as one).
+fn kept_response_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/responses/").filter(|id| id.starts_with("resp_") && !id.contains('/'))
+}
+
+/// Another path under `/v1/responses/`: a kept response's endpoints the router does not serve
+/// (`input_items`, `cancel`), or another endpoint of the Responses API (`input_tokens`,
+/// `compact`).
 fn responses_path_not_served(rest: &str) -> ApiError {
     if rest.starts_with("resp_") {
         ApiError::not_found(format!(
-            "No response '{}': this router stores no responses (each is answered while its request is open), so none can be retrieved, cancelled or deleted.",
-            rest.split('/').next().unwrap_or(rest)
+            "'/v1/responses/{rest}' is not served by this router: of a kept response it serves GET and DELETE /v1/responses/{{id}} (it lists no input items, and runs nothing in the background to cancel)."
         ))
     } else {
-        ApiError::not_found(format!("'/v1/responses/{rest}' is not served by this router: of the Responses API it serves POST /v1/responses only."))
+        ApiError::not_found(format!("'/v1/responses/{rest}' is not served by this router: of the Responses API it serves POST /v1/responses, and GET and DELETE /v1/responses/{{id}}."))
     }
 }
 
@@ -214,6 +222,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     match path {
         "/healthz" | "/v1/models" | "/v1/deployments" | "/v1/budgets" | "/v1/usage" | "/v1/forecast" | "/v1/alerts" | "/v1/recommendations" => Some("GET"),
         p if p.starts_with("/v1/models/") => Some("GET"),
+        p if kept_response_id(p).is_some() => Some("GET, DELETE"),
         "/v1/chat/completions" | "/v1/embeddings" | "/v1/responses" | "/v1/messages" | "/v1/messages/count_tokens" => Some("POST"),
         p if crate::api::azure_deployment_path(p).is_some() => Some("POST"),
         _ => None,

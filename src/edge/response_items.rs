@@ -1,11 +1,14 @@
-//! The `ResponseItems` Durable Object, one per tenant: the output items of the tenant's
-//! `/v1/responses` answers, kept for `responses.store_days` so that a later request can name
-//! them by reference (`api::responses::stored_items`), and its client.
+//! The `ResponseItems` Durable Object, one per tenant: the tenant's `/v1/responses` answers,
+//! kept for `responses.store_days`: their output items, so that a later request can name them by
+//! reference (`api::responses::stored_items`), and each answer as a turn (its request's own input
+//! and the response), so that a later request can continue from it by `previous_response_id`
+//! (`api::responses::earlier_turns`) and a client can retrieve or delete it by id; and its client.
 //!
-//! Internal API (reached only through the `RESPONSE_ITEMS` binding): `POST /get`, `POST /put`,
-//! `POST /forget`. An answer's items are put before its last bytes go to the client, so the
-//! client's next request, which may name them, finds them (the wait is bounded: an answer is not
-//! held up long by a slow object). Expired items are deleted by an alarm: they are tenant data.
+//! Internal API (reached only through the `RESPONSE_ITEMS` binding): `POST /get` (items),
+//! `POST /turns` (the chain a response ends), `POST /response`, `POST /delete`, `POST /put`,
+//! `POST /forget`. An answer is put before its last bytes go to the client, so the client's next
+//! request, which may name it, finds it (the wait is bounded: an answer is not held up long by a
+//! slow object). Expired items and turns are deleted by an alarm: they are tenant data.
 //! Each call says the tenant's lifetime now, which the object keeps: an item kept longer ago is
 //! not found, and a lowered lifetime sets the alarm at once, which sweeps what it no longer
 //! covers (a batch at a time). A tenant whose policy keeps nothing any more (`store_days = 0`)
@@ -18,10 +21,12 @@ use serde_json::Value;
 use worker::{durable_object, DurableObject, Env, Request, Response, SqlStorageValue, State};
 
 use super::config::RouterConfig;
+use super::http::RequestContext;
 use super::crossings::ObjectStub;
 use super::http::now_unix;
 use super::sweep_alarm::SweepAlarm;
-use crate::api::responses::stored_items;
+use crate::api::responses::earlier_turns::{self, Chain};
+use crate::api::responses::stored_items::{self, Holding, Kept, Turn};
 use crate::api::responses::ResponsesRequest;
 use crate::api::ApiError;
 
@@ -37,10 +42,14 @@ const IDS_PER_QUERY: usize = 50;
 /// The longest an answer waits for its items to be kept before it goes out all the same.
 const KEEP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS response_items (id TEXT PRIMARY KEY, item TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS response_items_expiry ON response_items (expires_at)",
     "CREATE INDEX IF NOT EXISTS response_items_kept ON response_items (kept_at)",
+    // Each answer as a turn: `previous_id` links it to the turn it continued.
+    "CREATE TABLE IF NOT EXISTS response_turns (id TEXT PRIMARY KEY, previous_id TEXT, input TEXT NOT NULL, response TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS response_turns_expiry ON response_turns (expires_at)",
+    "CREATE INDEX IF NOT EXISTS response_turns_kept ON response_turns (kept_at)",
     // The tenant's lifetime as last said (one row), for the sweep.
     "CREATE TABLE IF NOT EXISTS response_items_lifetime (one INTEGER PRIMARY KEY CHECK (one = 1), secs INTEGER NOT NULL)",
 ];
@@ -66,9 +75,51 @@ struct Found {
 #[derive(Serialize, Deserialize)]
 struct PutBody {
     items: Vec<(String, Value)>,
+    #[serde(default)]
+    turn: Option<Turn>,
     now: i64,
     lifetime_secs: i64,
 }
+
+/// A call naming one turn: `/turns` (the chain it ends, at most `max_bytes`), `/response`,
+/// `/delete`.
+#[derive(Serialize, Deserialize)]
+struct TurnBody {
+    id: String,
+    now: i64,
+    lifetime_secs: Option<i64>,
+    #[serde(default)]
+    max_bytes: usize,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct Retrieved {
+    /// The response's JSON text, as kept.
+    response: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Link {
+    previous_id: Option<String>,
+    bytes: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct TurnText {
+    input: String,
+    response: String,
+}
+
+/// The chain of turns ending at the first `?`, live at `now` (the next two), at most
+/// [`earlier_turns::MAX_TURNS`] + 1 deep (the next three, and the last): one more than may be
+/// read, to tell a chain too long from one complete. `{}`: what to select of `chain` and its turn
+/// `r`.
+const CHAIN: &str = "WITH RECURSIVE chain(id, previous_id, depth) AS (\
+    SELECT id, previous_id, 0 FROM response_turns WHERE id = ? AND expires_at > ? AND kept_at > ? \
+    UNION ALL \
+    SELECT r.id, r.previous_id, chain.depth + 1 FROM response_turns r JOIN chain ON r.id = chain.previous_id \
+    WHERE r.expires_at > ? AND r.kept_at > ? AND chain.depth < ?) \
+    SELECT {} FROM chain JOIN response_turns r ON r.id = chain.id ORDER BY chain.depth";
 
 #[derive(Deserialize)]
 struct Row {
@@ -114,13 +165,7 @@ impl ResponseItems {
     /// The items named, unless together they pass `max_bytes`: measured first, so that the
     /// object never loads more than the request may hold.
     async fn get(&self, body: GetBody) -> worker::Result<Response> {
-        let lifetime_secs = match body.lifetime_secs {
-            Some(secs) => {
-                self.note_lifetime(secs, body.now).await?;
-                secs
-            }
-            None => self.lifetime()?.unwrap_or(DEFAULT_LIFETIME_SECS),
-        };
+        let lifetime_secs = self.lifetime_said(body.lifetime_secs, body.now).await?;
         let sizes: Vec<Sized> = self.live("SUM(length(CAST(item AS BLOB))) AS bytes", &body.ids, body.now, lifetime_secs)?;
         let bytes = sizes.iter().map(|s| s.bytes.unwrap_or(0).max(0) as u64).sum::<u64>();
         if bytes > body.max_bytes as u64 {
@@ -128,6 +173,82 @@ impl ResponseItems {
         }
         let rows: Vec<Row> = self.live("id, item", &body.ids, body.now, lifetime_secs)?;
         Response::from_json(&Found { items: rows.into_iter().map(|r| (r.id, r.item)).collect(), over: false })
+    }
+
+    /// The lifetime a call said, kept; or, for a call that said none (the tests'), the one kept.
+    async fn lifetime_said(&self, said: Option<i64>, now: i64) -> worker::Result<i64> {
+        match said {
+            Some(secs) => {
+                self.note_lifetime(secs, now).await?;
+                Ok(secs)
+            }
+            None => Ok(self.lifetime()?.unwrap_or(DEFAULT_LIFETIME_SECS)),
+        }
+    }
+
+    /// The chain of turns `body.id` ends, oldest first, unless it is broken, too long, or larger
+    /// than `body.max_bytes`: measured first, so that the object never loads more than the
+    /// request may hold.
+    async fn turns(&self, body: TurnBody) -> worker::Result<Response> {
+        let lifetime_secs = self.lifetime_said(body.lifetime_secs, body.now).await?;
+        let bounds = || {
+            let live = [SqlStorageValue::Integer(body.now), SqlStorageValue::Integer(body.now - lifetime_secs)];
+            let mut values = vec![SqlStorageValue::String(body.id.clone())];
+            values.extend(live.clone());
+            values.extend(live);
+            values.push(SqlStorageValue::Integer(earlier_turns::MAX_TURNS as i64));
+            values
+        };
+        let links: Vec<Link> = self.sql().exec(&CHAIN.replace("{}", "chain.previous_id AS previous_id, length(CAST(r.input AS BLOB)) + length(CAST(r.response AS BLOB)) AS bytes"), bounds())?.to_array()?;
+        let mut chain = Chain::default();
+        match links.last() {
+            None => chain.missing = Some(body.id.clone()),
+            Some(_) if links.len() > earlier_turns::MAX_TURNS => chain.too_many = true,
+            Some(Link { previous_id: Some(previous), .. }) => chain.missing = Some(previous.clone()),
+            Some(_) if links.iter().map(|l| l.bytes.unwrap_or(0).max(0) as u64).sum::<u64>() > body.max_bytes as u64 => chain.over = true,
+            Some(_) => {
+                let texts: Vec<TurnText> = self.sql().exec(&CHAIN.replace("{}", "r.input AS input, r.response AS response"), bounds())?.to_array()?;
+                chain.turns = texts.into_iter().rev().map(|t| (t.input, t.response)).collect();
+            }
+        }
+        Response::from_json(&chain)
+    }
+
+    /// The live turn `id`'s response text, if kept.
+    fn response(&self, id: &str, now: i64, lifetime_secs: i64) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Kept {
+            response: String,
+        }
+        let values = vec![SqlStorageValue::String(id.to_string()), SqlStorageValue::Integer(now), SqlStorageValue::Integer(now - lifetime_secs)];
+        let rows: Vec<Kept> = self.sql().exec("SELECT response FROM response_turns WHERE id = ? AND expires_at > ? AND kept_at > ?", values)?.to_array()?;
+        Ok(rows.into_iter().next().map(|k| k.response))
+    }
+
+    /// Deletes a turn and its output items (all or none); says whether it was kept.
+    async fn delete(&self, body: TurnBody) -> worker::Result<Response> {
+        let lifetime_secs = self.lifetime_said(body.lifetime_secs, body.now).await?;
+        let Some(response) = self.response(&body.id, body.now, lifetime_secs)? else { return Response::from_json(&serde_json::json!({"deleted": false})) };
+        let items: Vec<String> = serde_json::from_str::<Value>(&response)
+            .ok()
+            .and_then(|r| r["output"].as_array().map(|o| o.iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect()))
+            .unwrap_or_default();
+        let mut failure = None;
+        let deleted = super::crossings::in_transaction(self.state.as_raw(), &mut || {
+            let mut run = |query: &str, id: &str| match self.sql().exec(query, vec![SqlStorageValue::String(id.to_string())]) {
+                Ok(_) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            };
+            run("DELETE FROM response_turns WHERE id = ?", &body.id) && items.iter().all(|item| run("DELETE FROM response_items WHERE id = ?", item))
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        deleted.map_err(worker::Error::from)?;
+        Response::from_json(&serde_json::json!({"deleted": true}))
     }
 
     /// Keeps the tenant's lifetime as said now; a lower one than kept sets the alarm at once, to
@@ -149,15 +270,29 @@ impl ResponseItems {
         Ok(kept.first().map(|k| k.secs))
     }
 
-    /// Keeps an answer's items, all or none (one transaction).
+    /// Keeps an answer's items and its turn, all or none (one transaction).
     async fn put(&self, body: PutBody) -> worker::Result<Response> {
         self.note_lifetime(body.lifetime_secs, body.now).await?;
         let expires_at = body.now + body.lifetime_secs;
+        let (now, until) = (SqlStorageValue::Integer(body.now), SqlStorageValue::Integer(expires_at));
+        let mut rows: Vec<(&str, Vec<SqlStorageValue>)> = body
+            .items
+            .iter()
+            .map(|(id, item)| {
+                let row = vec![SqlStorageValue::String(id.clone()), SqlStorageValue::String(item.to_string()), now.clone(), until.clone()];
+                ("INSERT OR REPLACE INTO response_items (id, item, kept_at, expires_at) VALUES (?, ?, ?, ?)", row)
+            })
+            .collect();
+        if let Some(turn) = &body.turn {
+            let previous = turn.previous_id.clone().map_or(SqlStorageValue::Null, SqlStorageValue::String);
+            let input = serde_json::to_string(&turn.input).unwrap_or_default();
+            let row = vec![SqlStorageValue::String(turn.id.clone()), previous, SqlStorageValue::String(input), SqlStorageValue::String(turn.response.to_string()), now.clone(), until.clone()];
+            rows.push(("INSERT OR REPLACE INTO response_turns (id, previous_id, input, response, kept_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)", row));
+        }
         let mut failure = None;
         let stored = super::crossings::in_transaction(self.state.as_raw(), &mut || {
-            for (id, item) in &body.items {
-                let row = vec![SqlStorageValue::String(id.clone()), SqlStorageValue::String(item.to_string()), SqlStorageValue::Integer(body.now), SqlStorageValue::Integer(expires_at)];
-                if let Err(e) = self.sql().exec("INSERT OR REPLACE INTO response_items (id, item, kept_at, expires_at) VALUES (?, ?, ?, ?)", row) {
+            for (query, row) in &rows {
+                if let Err(e) = self.sql().exec(query, row.clone()) {
                     failure = Some(e);
                     return false;
                 }
@@ -175,11 +310,13 @@ impl ResponseItems {
     }
 
     fn earliest_expiry(&self) -> worker::Result<Option<i64>> {
-        SweepAlarm::earliest_expiry(&self.sql(), "response_items")
+        let items = SweepAlarm::earliest_expiry(&self.sql(), "response_items")?;
+        let turns = SweepAlarm::earliest_expiry(&self.sql(), "response_turns")?;
+        Ok(items.into_iter().chain(turns).min())
     }
 
-    /// The alarm: deletes expired items, and those kept longer ago than the tenant's lifetime now
-    /// (a batch at a time), and sets the next sweep.
+    /// The alarm: deletes expired items and turns, and those kept longer ago than the tenant's
+    /// lifetime now (a batch of each at a time), and sets the next sweep.
     async fn sweep(&self) -> worker::Result<()> {
         let now = now_unix();
         self.sweep.sweeping(now);
@@ -189,14 +326,18 @@ impl ResponseItems {
             id: String,
         }
         let kept_since = now - self.lifetime()?.unwrap_or(DEFAULT_LIFETIME_SECS);
-        let gone: Vec<Gone> = self
-            .sql()
-            .exec(
-                "DELETE FROM response_items WHERE id IN (SELECT id FROM response_items WHERE expires_at <= ? OR kept_at <= ? LIMIT ?) RETURNING id",
-                vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(kept_since), SqlStorageValue::Integer(SWEEP_BATCH)],
-            )?
-            .to_array()?;
-        if gone.len() as i64 == SWEEP_BATCH {
+        let mut more = false;
+        for table in ["response_items", "response_turns"] {
+            let gone: Vec<Gone> = self
+                .sql()
+                .exec(
+                    &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= ? OR kept_at <= ? LIMIT ?) RETURNING id"),
+                    vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(kept_since), SqlStorageValue::Integer(SWEEP_BATCH)],
+                )?
+                .to_array()?;
+            more |= gone.len() as i64 == SWEEP_BATCH;
+        }
+        if more {
             return self.sweep.set(&self.state.storage(), now + 1).await;
         }
         self.sweep.after_sweep(&self.state.storage(), self.earliest_expiry()?, now).await
@@ -231,6 +372,21 @@ impl DurableObject for ResponseItems {
                 Ok(b) => self.put(b).await,
                 Err(e) => Response::error(format!("bad put: {e}"), 400),
             },
+            "/turns" => match serde_json::from_str(&text) {
+                Ok(b) => self.turns(b).await,
+                Err(e) => Response::error(format!("bad turns: {e}"), 400),
+            },
+            "/response" => match serde_json::from_str::<TurnBody>(&text) {
+                Ok(b) => {
+                    let lifetime_secs = self.lifetime_said(b.lifetime_secs, b.now).await?;
+                    Response::from_json(&Retrieved { response: self.response(&b.id, b.now, lifetime_secs)? })
+                }
+                Err(e) => Response::error(format!("bad response: {e}"), 400),
+            },
+            "/delete" => match serde_json::from_str(&text) {
+                Ok(b) => self.delete(b).await,
+                Err(e) => Response::error(format!("bad delete: {e}"), 400),
+            },
             _ => Response::error("unknown response items operation", 404),
         }
     }
@@ -262,13 +418,78 @@ pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[
         }
     }
     let mut value = crate::api::parse_json_object(body)?;
+    let mut holding = Holding::of_body(body, cfg.max_body_bytes);
     let ids = if keeping { stored_items::referenced_ids(&value)? } else { Vec::new() };
     if let Some((stub, _)) = store.as_ref().filter(|_| !ids.is_empty()) {
-        let kept = get(stub, ids, lifetime, cfg.max_body_bytes.saturating_sub(body.len())).await?.ok_or_else(|| stored_items::references_too_large(None, cfg.max_body_bytes))?;
-        let found = stored_items::parse_kept(body, &value, kept, cfg.max_body_bytes)?;
+        let kept = get(stub, ids, lifetime, holding.bytes_left()).await?.ok_or_else(|| stored_items::references_too_large(None, cfg.max_body_bytes))?;
+        let found = stored_items::parse_kept(&mut holding, &value, kept)?;
         stored_items::resolve(&mut value, &found)?;
     }
-    crate::api::responses::from_value(value, keeping)
+    let previous = if keeping { earlier_turns::previous_response_id(value.get("previous_response_id"))? } else { None };
+    let earlier = match (store.as_ref(), previous) {
+        (Some((stub, _)), Some(named)) => {
+            let chain = call(stub, "turns", &TurnBody { id: named.clone(), now: now_unix(), lifetime_secs: Some(lifetime), max_bytes: holding.bytes_left() }).await?;
+            Some(earlier_turns::earlier_items(&named, chain, &mut holding)?)
+        }
+        _ => None,
+    };
+    crate::api::responses::from_value(value, keeping, earlier)
+}
+
+/// `GET /v1/responses/{id}`: a kept response, as it was answered.
+pub async fn retrieve(env: &Env, rc: &RequestContext, id: &str) -> Result<Response, ApiError> {
+    let (stub, lifetime) = tenant_turns(env, rc, id).await?;
+    let found: Retrieved = call(&stub, "response", &TurnBody { id: id.to_string(), now: now_unix(), lifetime_secs: Some(lifetime), max_bytes: 0 }).await?;
+    let response: Value = found.response.and_then(|text| serde_json::from_str(&text).ok()).ok_or_else(|| response_not_found(id))?;
+    super::http::json(200, &response, &rc.id_headers())
+}
+
+/// `DELETE /v1/responses/{id}`: a kept response, with its output items.
+pub async fn delete(env: &Env, rc: &RequestContext, id: &str) -> Result<Response, ApiError> {
+    #[derive(Deserialize)]
+    struct Deleted {
+        deleted: bool,
+    }
+    let (stub, lifetime) = tenant_turns(env, rc, id).await?;
+    let done: Deleted = call(&stub, "delete", &TurnBody { id: id.to_string(), now: now_unix(), lifetime_secs: Some(lifetime), max_bytes: 0 }).await?;
+    if !done.deleted {
+        return Err(response_not_found(id));
+    }
+    super::http::json(200, &serde_json::json!({"id": id, "object": "response", "deleted": true}), &rc.id_headers())
+}
+
+/// The calling tenant's object and lifetime, for a call naming response `id`: none kept, a 404.
+async fn tenant_turns(env: &Env, rc: &RequestContext, id: &str) -> Result<(ObjectStub, i64), ApiError> {
+    let principal = super::auth::authenticate_client(rc, env).await?;
+    rc.set_tenant(&principal);
+    let cfg = super::config::load(env).await?;
+    match tenant_store(env, &cfg, &principal.tenant.id).await? {
+        Some((stub, lifetime)) if lifetime > 0 => Ok((stub, lifetime)),
+        _ => Err(response_not_found(id)),
+    }
+}
+
+fn response_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Response with id '{id}' not found. Responses are kept only for the tenant that asked for them, for the days its policy's responses.store_days says, when their request did not set 'store' to false and their route was not held to regions."
+    ))
+}
+
+/// One call to the tenant's object, its JSON answer read as `T`.
+async fn call<T: serde::de::DeserializeOwned>(stub: &ObjectStub, operation: &str, body: &impl Serialize) -> Result<T, ApiError> {
+    let unavailable = || ApiError::configuration_unavailable("stored responses");
+    let body = serde_json::to_vec(body).map_err(|_| unavailable())?;
+    match stub.call(&format!("https://response-items/{operation}"), Some(&body)).await {
+        Ok((200, text)) => serde_json::from_str(&text).map_err(|_| unavailable()),
+        Ok((status, _)) => {
+            worker::console_error!("response items: {operation} answered {status}");
+            Err(unavailable())
+        }
+        Err(e) => {
+            worker::console_error!("response items: {operation} failed: {e}");
+            Err(unavailable())
+        }
+    }
 }
 
 thread_local! {
@@ -297,29 +518,15 @@ async fn forget(stub: &ObjectStub) {
 
 /// The kept items' texts by id; `None` when they pass `max_bytes` (the object reads none then).
 async fn get(stub: &ObjectStub, ids: Vec<String>, lifetime_secs: i64, max_bytes: usize) -> Result<Option<HashMap<String, String>>, ApiError> {
-    let unavailable = || ApiError::configuration_unavailable("stored response items");
-    let body = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs: Some(lifetime_secs), max_bytes }).map_err(|_| unavailable())?;
-    match stub.call("https://response-items/get", Some(&body)).await {
-        Ok((200, text)) => match serde_json::from_str::<Found>(&text) {
-            Ok(found) => Ok((!found.over).then_some(found.items)),
-            Err(_) => Err(unavailable()),
-        },
-        Ok((status, _)) => {
-            worker::console_error!("response items: get answered {status}");
-            Err(unavailable())
-        }
-        Err(e) => {
-            worker::console_error!("response items: get failed: {e}");
-            Err(unavailable())
-        }
-    }
+    let found: Found = call(stub, "get", &GetBody { ids, now: now_unix(), lifetime_secs: Some(lifetime_secs), max_bytes }).await?;
+    Ok((!found.over).then_some(found.items))
 }
 
-/// Keeps `items` (an answer's, by id) for the tenant's lifetime: awaited before the answer's
-/// last bytes go out, for at most [`KEEP_WAIT`]. A failure is logged and the answer goes out all
-/// the same (a later reference to its items is then refused as not found).
-pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, items: Vec<(String, Value)>) {
-    if items.is_empty() {
+/// Keeps what an answer left (its items by id, its turn) for the tenant's lifetime: awaited
+/// before the answer's last bytes go out, for at most [`KEEP_WAIT`]. A failure is logged and the
+/// answer goes out all the same (a later reference to it is then refused as not found).
+pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, kept: Kept) {
+    if kept.is_empty() {
         return;
     }
     let (stub, lifetime) = match tenant_store(env, cfg, tenant).await {
@@ -330,7 +537,7 @@ pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, items: Vec<(Strin
             return;
         }
     };
-    let Ok(body) = serde_json::to_vec(&PutBody { items, now: now_unix(), lifetime_secs: lifetime }) else { return };
+    let Ok(body) = serde_json::to_vec(&PutBody { items: kept.items, turn: kept.turn, now: now_unix(), lifetime_secs: lifetime }) else { return };
     match call_within_wait(&stub, "https://response-items/put", &body).await {
         Some(Ok((200, _))) => {}
         Some(Ok((status, _))) => worker::console_error!("response items: put answered {status}"),

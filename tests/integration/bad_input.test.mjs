@@ -812,7 +812,9 @@ test('malformed Responses API requests are refused with 4xx naming the field', a
     ['function_call without call_id', R({ input: [{ type: 'function_call', name: 'f', arguments: '{}' }] }), 400, 'input[0].call_id'],
     ['function_call_output without output', R({ input: [{ type: 'function_call_output', call_id: 'c' }] }), 400, 'input[0].output'],
     ['instructions number', R({ instructions: 1 }), 400, 'instructions'],
-    ['previous_response_id', R({ previous_response_id: 'resp_1' }), 400, 'previous_response_id'],
+    ['previous_response_id never kept', R({ previous_response_id: 'resp_1' }), 400, 'previous_response_id'],
+    ['previous_response_id number', R({ previous_response_id: 1 }), 400, 'previous_response_id'],
+    ['previous_response_id empty', R({ previous_response_id: '' }), 400, 'previous_response_id'],
     ['conversation', R({ conversation: 'conv_1' }), 400, 'conversation'],
     ['background', R({ background: true }), 400, 'background'],
     ['unknown parameter', R({ messages: [] }), 400, 'messages'],
@@ -836,10 +838,13 @@ test('malformed Responses API requests are refused with 4xx naming the field', a
   for (const [name, body] of [['truncated', '{"model":"gpt-4o-mini","input":"hi"'], ['array body', '["hi"]'], ['empty body', '']]) {
     cases.push({ name: `JSON: ${name}`, send: () => responses(body), expect: { status: 400 } });
   }
-  cases.push({ name: 'GET a stored response', send: () => viaFetch('/v1/responses/resp_1', { method: 'GET' }), expect: { status: 404 },
-    check: (resp) => (/stores no responses/.test(resp.text) ? null : 'says nothing is stored') });
+  cases.push({ name: 'GET a response never kept', send: () => viaFetch('/v1/responses/resp_1', { method: 'GET' }), expect: { status: 404 },
+    check: (resp) => (/Response with id 'resp_1' not found/.test(resp.text) ? null : 'says it is not found') });
+  cases.push({ name: 'DELETE a response never kept', send: () => viaFetch('/v1/responses/resp_1', { method: 'DELETE' }), expect: { status: 404 } });
+  cases.push({ name: 'POST to a kept response', send: () => viaFetch('/v1/responses/resp_1', { body: asBody(R({})) }), expect: { status: 405 } });
+  cases.push({ name: 'GET a response\'s input items', send: () => viaFetch('/v1/responses/resp_1/input_items', { method: 'GET' }), expect: { status: 404 } });
   cases.push({ name: 'POST /v1/responses/input_tokens', send: () => viaFetch('/v1/responses/input_tokens', { body: asBody(R({})) }), expect: { status: 404 },
-    check: (resp) => (/serves POST \/v1\/responses only/.test(resp.text) ? null : 'names what is served') });
+    check: (resp) => (/serves POST \/v1\/responses, and GET and DELETE/.test(resp.text) ? null : 'names what is served') });
   await runCases(cases);
 });
 
@@ -962,6 +967,6 @@ test('malformed admin requests are refused with 4xx', async () => {
 
 // Last in the file (node:test runs a file's tests in order): the corpus is the size the README
 // states, so a table that stops generating cases does not go unnoticed.
-test('the corpus: 890 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 5 HEAD with a 405', () => {
-  assert.deepEqual(sent, { openaiShape: 890, protocol: 16, headRefused: 5, served: 5 });
+test('the corpus: 895 malformed requests refused in OpenAI\'s shape, 16 by the HTTP layer, 5 HEAD with a 405', () => {
+  assert.deepEqual(sent, { openaiShape: 895, protocol: 16, headRefused: 5, served: 5 });
 });

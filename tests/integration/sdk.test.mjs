@@ -160,9 +160,9 @@ for (const model of CHAT_MODELS) {
 }
 
 test('Node SDK: what the Responses API keeps on OpenAI\'s side is refused by name', async () => {
-  await assert.rejects(client.responses.create({ model: 'gpt-4o-mini', input: 'hi', previous_response_id: 'resp_123' }), (err) => {
+  await assert.rejects(client.responses.create({ model: 'gpt-4o-mini', input: 'hi', conversation: 'conv_123' }), (err) => {
     assert.ok(err instanceof OpenAI.BadRequestError, err.constructor.name);
-    assert.equal(err.param, 'previous_response_id');
+    assert.equal(err.param, 'conversation');
     assert.equal(err.code, 'unsupported_parameter');
     return true;
   });
@@ -173,7 +173,7 @@ test('Node SDK: what the Responses API keeps on OpenAI\'s side is refused by nam
   });
   await assert.rejects(client.responses.retrieve('resp_123'), (err) => {
     assert.ok(err instanceof OpenAI.NotFoundError, err.constructor.name);
-    assert.match(err.message, /stores no responses/);
+    assert.match(err.message, /Response with id 'resp_123' not found/);
     return true;
   });
   await assert.rejects(client.responses.create({ model: 'no-such-model', input: 'hi' }), (err) => {

@@ -116,64 +116,130 @@ pub fn resolve(body: &mut Value, found: &HashMap<String, Value>) -> Result<(), A
     Ok(())
 }
 
-/// The items of a `response` object to keep, by id: none unless it says `store: true` (its
-/// request let it be kept, and the tenant keeps items); else each output item (message,
-/// reasoning, function or custom tool call) as it was answered, which a client may also send
-/// back whole, less its text's logprobs (a request reads none back, and twenty alternatives a
-/// token would make a long answer's item too large to keep). An item still too large to keep is
-/// left out (a reference to it is then refused as not found).
-pub fn items_to_keep(response: &Value) -> Vec<(String, Value)> {
-    if response["store"] != true {
-        return Vec::new();
+/// What an answer leaves to keep once it has ended.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Kept {
+    /// Its output items by id, for references.
+    pub items: Vec<(String, Value)>,
+    /// The turn whole, for a later `previous_response_id` and for retrieval by id.
+    pub turn: Option<Turn>,
+}
+
+impl Kept {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.turn.is_none()
     }
-    response["output"]
+}
+
+/// One turn of a conversation as kept: what its request sent (its own input, references
+/// resolved; not the earlier turns its `previous_response_id` named, each kept as its own turn)
+/// and the `response` answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub id: String,
+    pub previous_id: Option<String>,
+    pub input: Vec<Value>,
+    pub response: Value,
+}
+
+/// What of a `response` object to keep: nothing unless it says `store: true` (its request let it
+/// be kept, and the tenant keeps answers); else each output item (message, reasoning, function or
+/// custom tool call) by id as it was answered, which a client may also send back whole, and the
+/// turn (`input`: its request's own input items), each less its text's logprobs (emptied: a
+/// request reads none back, and twenty alternatives a token would make a long answer's item too
+/// large to keep). An item still too large to keep is left out (a reference to it is then refused as not
+/// found), and so is a turn (a `previous_response_id` naming it is refused as not found).
+pub fn to_keep(response: &Value, input: Vec<Value>) -> Kept {
+    if response["store"] != true {
+        return Kept::default();
+    }
+    let mut response = response.clone();
+    let output = response.get_mut("output").and_then(Value::as_array_mut);
+    for part in output.into_iter().flatten().flat_map(|item| item.get_mut("content").and_then(Value::as_array_mut).into_iter().flatten()) {
+        // Emptied rather than removed: an `output_text` part always has the array.
+        if let Some(logprobs) = part.as_object_mut().and_then(|part| part.get_mut("logprobs")) {
+            *logprobs = Value::Array(Vec::new());
+        }
+    }
+    let items = response["output"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|item| {
             let id = item.get("id")?.as_str()?.to_string();
-            let mut item = item.clone();
-            for part in item.get_mut("content").and_then(Value::as_array_mut).into_iter().flatten() {
-                if let Some(part) = part.as_object_mut() {
-                    part.remove("logprobs");
-                }
-            }
-            let bytes = serde_json::to_string(&item).ok()?.len();
-            (bytes <= MAX_ITEM_BYTES).then_some((id, item))
+            let bytes = serde_json::to_string(item).ok()?.len();
+            (bytes <= MAX_ITEM_BYTES).then(|| (id, item.clone()))
         })
-        .collect()
+        .collect();
+    let turn = match response["id"].as_str() {
+        Some(id) => Turn { id: id.to_string(), previous_id: response["previous_response_id"].as_str().map(str::to_string), input, response },
+        None => return Kept { items, turn: None },
+    };
+    let bytes = serde_json::to_string(&turn.input).map_or(usize::MAX, |t| t.len()).saturating_add(serde_json::to_string(&turn.response).map_or(usize::MAX, |t| t.len()));
+    Kept { items, turn: (bytes <= super::earlier_turns::MAX_TURN_BYTES).then_some(turn) }
 }
 
-/// The 413 of a request whose items named by reference make it larger than `max_bytes` (`bytes`:
-/// how large, when known; the store refuses before it reads them all).
+/// The 413 of a request whose items named by reference, or earlier turns named by
+/// `previous_response_id`, make it larger than `max_bytes` (`bytes`: how large, when known; the
+/// store refuses before it reads them all).
 pub fn references_too_large(bytes: Option<usize>, max_bytes: usize) -> ApiError {
     let mut too_large = ApiError::body_too_large(max_bytes);
     let size = bytes.map_or_else(String::new, |b| format!(" {b} bytes,"));
-    too_large.message = format!("The request with the items it names by reference would be{size} over this router's limit of {max_bytes} bytes: send fewer references (or fewer earlier turns).");
+    too_large.message = format!(
+        "The request with the items it names by reference and the earlier turns its 'previous_response_id' names would be{size} over this router's limit of {max_bytes} bytes: send fewer references (or fewer earlier turns)."
+    );
     too_large
+}
+
+/// What a request holds once what it names is put in place (kept items, earlier turns): bytes and
+/// JSON values, each held to what a body may hold (`max_bytes`, [`crate::api::MAX_CHAT_VALUES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holding {
+    pub bytes: usize,
+    values: usize,
+    pub max_bytes: usize,
+}
+
+impl Holding {
+    /// What the body alone holds.
+    pub fn of_body(body: &[u8], max_bytes: usize) -> Self {
+        Self { bytes: body.len(), values: std::str::from_utf8(body).map_or(0, crate::api::json_values), max_bytes }
+    }
+
+    /// The bytes the store may still return before the request is too large.
+    pub fn bytes_left(&self) -> usize {
+        self.max_bytes.saturating_sub(self.bytes)
+    }
+
+    /// Adds `texts` (JSON, each a copy put in the request), or refuses the request they make too
+    /// large: bytes are measured before values are counted.
+    pub fn add<'a>(&mut self, texts: impl Iterator<Item = &'a str> + Clone) -> Result<(), ApiError> {
+        let bytes = texts.clone().fold(self.bytes, |sum, text| sum.saturating_add(text.len()));
+        if bytes > self.max_bytes {
+            return Err(references_too_large(Some(bytes), self.max_bytes));
+        }
+        let values = texts.fold(self.values, |sum, text| sum.saturating_add(crate::api::json_values(text)));
+        if values > crate::api::MAX_CHAT_VALUES {
+            return Err(ApiError::too_many_json_values(crate::api::MAX_CHAT_VALUES));
+        }
+        (self.bytes, self.values) = (bytes, values);
+        Ok(())
+    }
 }
 
 /// The kept items a request names, as the store returns them (their JSON text), read for
 /// resolving: the body they make, each in place of each reference to it, may hold no more than a
-/// body may (`max_bytes`, and [`crate::api::MAX_CHAT_VALUES`] values). A text that does not parse
-/// is as an item not kept.
-pub fn parse_kept(body: &[u8], asked: &Value, kept: HashMap<String, String>, max_bytes: usize) -> Result<HashMap<String, Value>, ApiError> {
-    let placed: Vec<&String> = asked
+/// body may (`holding`, which counts them). A text that does not parse is as an item not kept.
+pub fn parse_kept(holding: &mut Holding, asked: &Value, kept: HashMap<String, String>) -> Result<HashMap<String, Value>, ApiError> {
+    let placed = asked
         .get("input")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter(|item| is_reference(item))
         .filter_map(|item| kept.get(item.get("id")?.as_str()?))
-        .collect();
-    let bytes = placed.iter().fold(body.len(), |sum, text| sum.saturating_add(text.len()));
-    if bytes > max_bytes {
-        return Err(references_too_large(Some(bytes), max_bytes));
-    }
-    let values = placed.iter().fold(std::str::from_utf8(body).map_or(0, crate::api::json_values), |sum, text| sum.saturating_add(crate::api::json_values(text)));
-    if values > crate::api::MAX_CHAT_VALUES {
-        return Err(ApiError::too_many_json_values(crate::api::MAX_CHAT_VALUES));
-    }
+        .map(String::as_str);
+    holding.add(placed)?;
     Ok(kept.into_iter().filter_map(|(id, text)| Some((id, serde_json::from_str(&text).ok()?))).collect())
 }
 
@@ -181,6 +247,10 @@ pub fn parse_kept(body: &[u8], asked: &Value, kept: HashMap<String, String>, max
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn items_to_keep(response: &Value) -> Vec<(String, Value)> {
+        to_keep(response, Vec::new()).items
+    }
 
     #[test]
     fn references_are_read_in_order_once_each_and_bad_ones_are_refused_by_place() {
@@ -252,9 +322,30 @@ mod tests {
     }
 
     #[test]
+    fn the_turn_is_kept_with_the_output_unless_too_large() {
+        let response = json!({"id": "resp_2", "previous_response_id": "resp_1", "store": true, "output": [{"type": "message", "id": "msg_2", "content": [{"type": "output_text", "text": "Hi", "logprobs": [{"token": "Hi", "logprob": -0.1}]}]}]});
+        let input = vec![json!({"role": "user", "content": "hello"})];
+        let kept = to_keep(&response, input.clone());
+        let turn = kept.turn.unwrap();
+        assert_eq!((turn.id.as_str(), turn.previous_id.as_deref(), &turn.input), ("resp_2", Some("resp_1"), &input));
+        assert_eq!(turn.response["output"][0], kept.items[0].1, "the output as its items are kept, less logprobs");
+        assert_eq!(turn.response["output"][0]["content"][0]["logprobs"], json!([]));
+        let first = to_keep(&json!({"id": "resp_1", "previous_response_id": null, "store": true, "output": []}), input.clone());
+        assert_eq!(first.turn.unwrap().previous_id, None);
+        assert!(to_keep(&json!({"store": true, "output": []}), input).turn.is_none(), "a response without an id is no turn");
+        // The turn's input and response together are held to a row's size, its items each to theirs.
+        let text = "x".repeat(super::super::earlier_turns::MAX_TURN_BYTES / 2);
+        let big = to_keep(&json!({"id": "resp_3", "store": true, "output": [{"type": "message", "id": "msg_3", "content": text}]}), vec![json!(text)]);
+        assert!(big.turn.is_none());
+        assert_eq!(big.items.len(), 1);
+        let fits = to_keep(&json!({"id": "resp_3", "store": true, "output": []}), vec![json!(text)]);
+        assert!(fits.turn.is_some());
+    }
+
+    #[test]
     fn logprobs_are_not_kept() {
         let response = json!({"store": true, "output": [{"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": [{"token": "Hi", "logprob": -0.1, "top_logprobs": []}]}]}]});
-        assert_eq!(items_to_keep(&response), vec![("msg_1".to_string(), json!({"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": []}]}))]);
+        assert_eq!(items_to_keep(&response), vec![("msg_1".to_string(), json!({"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": []}]}))]);
         // A long answer with twenty alternatives a token is kept, without them.
         let token = json!({"token": "word", "logprob": -0.5, "bytes": [119, 111, 114, 100], "top_logprobs": vec![json!({"token": "word", "logprob": -0.5, "bytes": [119, 111, 114, 100]}); 20]});
         let long = json!({"store": true, "output": [{"type": "message", "id": "msg_2", "content": [{"type": "output_text", "text": "word ".repeat(2000), "logprobs": vec![token; 2000]}]}]});
@@ -268,17 +359,18 @@ mod tests {
         let body = br#"{"model":"m","input":[{"type":"item_reference","id":"a"},{"type":"item_reference","id":"b"},{"type":"item_reference","id":"a"}]}"#;
         let asked: Value = serde_json::from_slice(body).unwrap();
         let kept = HashMap::from([("a".to_string(), item("one")), ("b".to_string(), "not json".to_string())]);
-        let parsed = parse_kept(body, &asked, kept.clone(), 10_000).unwrap();
+        let read = |kept: HashMap<String, String>, max_bytes: usize| parse_kept(&mut Holding::of_body(body, max_bytes), &asked, kept);
+        let parsed = read(kept.clone(), 10_000).unwrap();
         assert_eq!(parsed.keys().collect::<Vec<_>>(), vec!["a"], "a text that does not parse is as not kept");
         // Each reference is a copy of its item in the body: `a` counts twice.
         let total = body.len() + 2 * kept["a"].len() + kept["b"].len();
-        assert!(parse_kept(body, &asked, kept.clone(), total).is_ok());
-        let err = parse_kept(body, &asked, kept, total - 1).unwrap_err();
+        assert!(read(kept.clone(), total).is_ok());
+        let err = read(kept, total - 1).unwrap_err();
         assert_eq!((err.status, err.code), (413, "request_too_large"));
         assert!(err.message.contains(&format!("would be {total} bytes")), "{}", err.message);
         // Few bytes, many values: the count a body is held to counts the items too.
         let many = json!({"type": "message", "id": "m", "content": vec![0; crate::api::MAX_CHAT_VALUES]}).to_string();
-        let err = parse_kept(body, &asked, HashMap::from([("a".to_string(), many)]), usize::MAX).unwrap_err();
+        let err = read(HashMap::from([("a".to_string(), many)]), usize::MAX).unwrap_err();
         assert_eq!((err.status, err.code), (413, "request_too_large"));
         assert!(err.message.contains("JSON values"), "{}", err.message);
     }
@@ -295,8 +387,9 @@ mod tests {
         let zeros = crate::api::MAX_CHAT_VALUES - values(std::str::from_utf8(body).unwrap()) - values(&item(1)) + 1;
         let at_limit = HashMap::from([("a".to_string(), item(zeros))]);
         assert_eq!(values(std::str::from_utf8(body).unwrap()) + values(&at_limit["a"]), crate::api::MAX_CHAT_VALUES);
-        assert_eq!(parse_kept(body, &asked, at_limit, usize::MAX).unwrap()["a"]["content"].as_array().unwrap().len(), zeros);
-        let err = parse_kept(body, &asked, HashMap::from([("a".to_string(), item(zeros + 1))]), usize::MAX).unwrap_err();
+        let read = |kept: HashMap<String, String>| parse_kept(&mut Holding::of_body(body, usize::MAX), &asked, kept);
+        assert_eq!(read(at_limit).unwrap()["a"]["content"].as_array().unwrap().len(), zeros);
+        let err = read(HashMap::from([("a".to_string(), item(zeros + 1))])).unwrap_err();
         assert_eq!((err.status, err.code), (413, "request_too_large"));
     }
 

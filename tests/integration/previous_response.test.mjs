@@ -1,0 +1,191 @@
+// /v1/responses answers kept as turns: a later request continues the conversation by
+// `previous_response_id` (the earlier turns' input and output read back, oldest first, before its
+// own input; their instructions not carried over), whole and streamed, through the OpenAI Node
+// SDK; and a kept response retrieved and deleted by id. What is not kept (`store: false`, another
+// tenant, `responses.store_days = 0`, an expired earlier turn, a chain past the body limit) is
+// refused with OpenAI's `previous_response_not_found` or a 404.
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startRouter, readSse, KEYS } from './harness.mjs';
+
+const STORE_NOTHING = `
+version = 1
+name = "no-store"
+
+[responses]
+store_days = 0
+
+[[rules]]
+name = "requested"
+route = { strategy = "requested" }
+`;
+
+let r;
+let client;
+before(async () => {
+  r = await startRouter({ policies: { policyco: STORE_NOTHING } });
+  client = new OpenAI({ baseURL: `${r.url}/v1`, apiKey: KEYS.acme, maxRetries: 0, timeout: 20000 });
+});
+after(async () => { await r?.close(); });
+beforeEach(() => r.upstream.reset());
+
+// Any method to a path of the router, with a tenant's key.
+const send = (path, { method = 'GET', key = KEYS.acme, body } = {}) => fetch(`${r.url}${path}`, { method, body, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) } });
+const respond = (body, options) => r.chat(body, { path: '/v1/responses', ...options });
+const sentToProvider = () => r.upstream.requests().filter((q) => /chat\/completions$/.test(q.path)).map((q) => q.body);
+const turns = (sent) => sent.messages.map((m) => [m.role, typeof m.content === 'string' ? m.content : JSON.stringify(m.content)]);
+
+async function refused(body, status, options) {
+  const resp = await respond(body, options);
+  const json = await resp.json();
+  assert.equal(resp.status, status, JSON.stringify(json));
+  return json.error;
+}
+
+test('the OpenAI SDK continues a conversation by previous_response_id: the earlier turns come first, their instructions do not', async () => {
+  const first = await client.responses.create({ model: 'gpt-4o-mini', instructions: 'Be brief.', input: 'What is 2+2?' });
+  assert.equal(first.store, true);
+  const second = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: first.id, input: 'And 3+3?' });
+  assert.equal(second.previous_response_id, first.id);
+  const third = await client.responses.create({ model: 'gpt-4o-mini', instructions: 'Answer in French.', previous_response_id: second.id, input: [{ role: 'user', content: 'And 4+4?' }] });
+  assert.equal(third.status, 'completed');
+  const sent = sentToProvider();
+  assert.equal(sent.length, 3);
+  assert.deepEqual(turns(sent[1]), [['user', 'What is 2+2?'], ['assistant', first.output_text], ['user', 'And 3+3?']]);
+  assert.deepEqual(turns(sent[2]), [
+    ['system', 'Answer in French.'],
+    ['user', 'What is 2+2?'],
+    ['assistant', first.output_text],
+    ['user', 'And 3+3?'],
+    ['assistant', second.output_text],
+    ['user', 'And 4+4?'],
+  ]);
+});
+
+test('a streamed answer is kept before its last event, and a tool loop continues by previous_response_id with the output alone', async () => {
+  const tools = [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: { city: { type: 'string' } } } }];
+  // The fake provider calls the first tool when asked about the weather.
+  const resp = await respond({ model: 'gpt-4o-mini', input: 'What is the weather in Paris?', stream: true, tools });
+  assert.equal(resp.status, 200);
+  const { data } = await readSse(resp);
+  const done = data.find((e) => e?.type === 'response.completed');
+  assert.ok(done, JSON.stringify(data));
+  const call = done.response.output.find((i) => i.type === 'function_call');
+  assert.ok(call, JSON.stringify(done.response.output));
+  r.upstream.reset();
+  const next = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: done.response.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: 'Sunny' }], tools });
+  assert.equal(next.status, 'completed');
+  const [sent] = sentToProvider();
+  assert.deepEqual(sent.messages[0], { role: 'user', content: 'What is the weather in Paris?' });
+  assert.deepEqual(sent.messages[1].tool_calls.map((c) => [c.id, c.function.name]), [[call.call_id, 'lookup']]);
+  assert.deepEqual(sent.messages.at(-1), { role: 'tool', tool_call_id: call.call_id, content: 'Sunny' });
+});
+
+test("what is not kept is OpenAI's previous_response_not_found: store false, another tenant, store_days = 0, an unknown id", async () => {
+  const notStored = await client.responses.create({ model: 'gpt-4o-mini', input: 'Say hello', store: false });
+  assert.equal(notStored.store, false);
+  const kept = await client.responses.create({ model: 'gpt-4o-mini', input: 'Say hello' });
+  for (const [id, options] of [[notStored.id, {}], [kept.id, { key: KEYS.globex }], ['resp_unknown', {}]]) {
+    const error = await refused({ model: 'gpt-4o-mini', previous_response_id: id, input: 'Again?' }, 400, options);
+    assert.equal(error.code, 'previous_response_not_found');
+    assert.equal(error.param, 'previous_response_id');
+    assert.match(error.message, new RegExp(`^Previous response with id '${id}' not found: responses are kept only for this tenant`));
+  }
+  const error = await refused({ model: 'gpt-4o-mini', previous_response_id: kept.id, input: 'Again?' }, 400, { key: KEYS.policyco });
+  assert.match(error.message, /store_days is 0/);
+  const bad = await refused({ model: 'gpt-4o-mini', previous_response_id: 7, input: 'Again?' }, 400);
+  assert.equal(bad.param, 'previous_response_id');
+  // The SDK's own error for it.
+  await assert.rejects(client.responses.create({ model: 'gpt-4o-mini', previous_response_id: notStored.id, input: 'x' }), (e) => e.status === 400 && e.code === 'previous_response_not_found');
+  assert.equal(sentToProvider().length, 2, 'no refused request reached a provider');
+});
+
+test('a kept response is retrieved and deleted by id through the SDK, by its own tenant only; then it is gone for every use', async () => {
+  const created = await client.responses.create({ model: 'gpt-4o-mini', input: 'Say hello' });
+  const retrieved = await client.responses.retrieve(created.id);
+  assert.deepEqual(retrieved, created);
+  const other = await send(`/v1/responses/${created.id}`, { key: KEYS.globex });
+  assert.equal(other.status, 404, await other.text());
+  const otherDelete = await send(`/v1/responses/${created.id}`, { method: 'DELETE', key: KEYS.globex });
+  assert.equal(otherDelete.status, 404, 'another tenant cannot delete it');
+  assert.deepEqual(await client.responses.retrieve(created.id), created, 'still kept');
+
+  const deleted = await send(`/v1/responses/${created.id}`, { method: 'DELETE' });
+  assert.deepEqual(await deleted.json(), { id: created.id, object: 'response', deleted: true });
+  await assert.rejects(client.responses.retrieve(created.id), (e) => e.status === 404 && /not found/.test(e.message));
+  const again = await send(`/v1/responses/${created.id}`, { method: 'DELETE' });
+  assert.equal(again.status, 404);
+  const error = await refused({ model: 'gpt-4o-mini', previous_response_id: created.id, input: 'Again?' }, 400);
+  assert.equal(error.code, 'previous_response_not_found');
+  const message = created.output.find((i) => i.type === 'message');
+  const reference = await refused({ model: 'gpt-4o-mini', input: [{ type: 'item_reference', id: message.id }] }, 400);
+  assert.match(reference.message, /not found/, 'its output items are deleted with it');
+});
+
+test('other paths and methods under /v1/responses/ say what is served', async () => {
+  const put = await send('/v1/responses/resp_abc', { method: 'PUT', body: '{}' });
+  assert.equal(put.status, 405);
+  assert.equal(put.headers.get('allow'), 'GET, DELETE');
+  for (const path of ['/v1/responses/resp_abc/input_items', '/v1/responses/resp_abc/cancel', '/v1/responses/compact']) {
+    const resp = await send(path, { method: path.endsWith('input_items') ? 'GET' : 'POST', body: path.endsWith('input_items') ? undefined : '{}' });
+    const body = await resp.json();
+    assert.equal(resp.status, 404, path);
+    assert.match(body.error.message, /GET and DELETE \/v1\/responses\/\{id\}/, path);
+  }
+  const none = await send('/v1/responses/resp_never');
+  assert.equal(none.status, 404);
+  assert.equal((await send('/v1/responses/resp_never', { key: KEYS.policyco })).status, 404, 'a tenant that keeps nothing has none');
+});
+
+// A tenant's ResponseItems object, called straight (to keep turns "in the past").
+async function itemsObject(name) {
+  const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
+  const items = ns.get(ns.idFromName(name));
+  return async (op, body) => {
+    const resp = await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    return resp.json().catch(() => null);
+  };
+}
+
+const turn = (id, previous_id, text) => ({
+  id,
+  previous_id,
+  input: [{ type: 'message', role: 'user', content: `Q ${text}` }],
+  response: { id, object: 'response', output: [{ type: 'message', id: `msg_${id}`, role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: `A ${text}`, annotations: [] }] }] },
+});
+
+test('a chain read back through the object: whole, broken by an expired earlier turn, and held to the bytes the request has left', async () => {
+  const call = await itemsObject('acme');
+  const now = Math.floor(Date.now() / 1000);
+  const month = 30 * 86_400;
+  await call('put', { items: [], turn: turn('resp_old', null, 'old'), now: now - month - 60, lifetime_secs: month });
+  await call('put', { items: [], turn: turn('resp_a', 'resp_old', 'a'), now, lifetime_secs: month });
+  await call('put', { items: [], turn: turn('resp_root', null, 'root'), now, lifetime_secs: month });
+  await call('put', { items: [], turn: turn('resp_b', 'resp_root', 'b'), now, lifetime_secs: month });
+  const whole = await call('turns', { id: 'resp_b', now, lifetime_secs: month, max_bytes: 1e6 });
+  assert.deepEqual(whole.turns.map(([input]) => JSON.parse(input)[0].content), ['Q root', 'Q b'], 'oldest first');
+  assert.equal((await call('turns', { id: 'resp_b', now, lifetime_secs: month, max_bytes: 100 })).over, true);
+
+  const served = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: 'resp_b', input: 'And?' });
+  assert.equal(served.status, 'completed');
+  assert.deepEqual(turns(sentToProvider()[0]), [['user', 'Q root'], ['assistant', 'A root'], ['user', 'Q b'], ['assistant', 'A b'], ['user', 'And?']]);
+
+  const broken = await refused({ model: 'gpt-4o-mini', previous_response_id: 'resp_a', input: 'And?' }, 400);
+  assert.equal(broken.code, 'previous_response_not_found');
+  assert.match(broken.message, /it follows 'resp_old', which is no longer kept/);
+});
+
+test("the earlier turns count toward the request's body limit (MAX_BODY_BYTES, 256 KiB here): past it a 413", async () => {
+  // Two answers of about 150 KB each, the second continuing the first.
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'word '.repeat(30_000) } });
+  const first = await client.responses.create({ model: 'gpt-4o-mini', input: 'Write at length' });
+  const once = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: first.id, input: 'Shorter?' });
+  assert.equal(once.status, 'completed');
+  r.upstream.script({ provider: 'openai', model: 'gpt-4o-mini', response: { text: 'word '.repeat(30_000) } });
+  const second = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: first.id, input: 'Again at length' });
+  const over = await refused({ model: 'gpt-4o-mini', previous_response_id: second.id, input: 'Shorter?' }, 413);
+  assert.equal(over.code, 'request_too_large');
+  assert.match(over.message, /previous_response_id/);
+});
