@@ -3,7 +3,8 @@
 //! `api::messages::parse`), which end in one. Beyond not panicking: a
 //! refusal is a 4xx `ApiError` with a message, and an accepted request serializes to a body that
 //! is accepted again with the same model and messages. A Responses body's references are
-//! resolved too (each to a kept message), as the edge does before parsing it.
+//! resolved too (each to a kept message), and its `previous_response_id` read as a kept turn, as
+//! the edge does before parsing it.
 #![no_main]
 
 use costrouter::api::chat::ChatRequest;
@@ -19,7 +20,12 @@ fuzz_target!(|body: &[u8]| {
                 let found = ids.into_iter().map(|id| (id, kept.clone())).collect();
                 stored_items::resolve(&mut value, &found).unwrap_or_else(|e| panic!("a reference whose item was found is refused: {}", e.message));
                 assert!(stored_items::referenced_ids(&value).is_ok_and(|ids| ids.is_empty()), "a reference is left after resolving");
-                if let Err(e) = costrouter::api::responses::from_value(value, true) {
+                // A `previous_response_id` as the edge reads it: a chain of one kept turn.
+                let earlier = match costrouter::api::responses::earlier_turns::previous_response_id(value.get("previous_response_id")) {
+                    Ok(Some(_)) => Some(vec![serde_json::json!({"type": "message", "role": "user", "content": "asked"}), kept]),
+                    _ => None,
+                };
+                if let Err(e) = costrouter::api::responses::from_value(value, true, earlier) {
                     assert!((400..500).contains(&e.status) && !e.message.trim().is_empty());
                 }
             }

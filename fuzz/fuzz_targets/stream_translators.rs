@@ -52,7 +52,7 @@ fn rewritten(mut stream: impl ChatStreamRewrite, out: &[u8], cuts: &[usize]) -> 
 
 /// The chat client stream `out` as a `/v1/responses` client receives it, cut at `cuts`.
 fn as_responses(out: &[u8], cuts: &[usize]) -> Vec<u8> {
-    let asked = costrouter::api::responses::from_value(serde_json::json!({"model": "fuzz-model", "input": "hi", "stream": true}), true).expect("the fixed request parses");
+    let asked = costrouter::api::responses::from_value(serde_json::json!({"model": "fuzz-model", "input": "hi", "stream": true}), true, None).expect("the fixed request parses");
     rewritten(ResponsesStream::new(asked.echo, ResponseIds::for_request("req_fuzz"), 1_700_000_000), out, cuts)
 }
 

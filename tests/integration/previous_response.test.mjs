@@ -189,3 +189,17 @@ test("the earlier turns count toward the request's body limit (MAX_BODY_BYTES, 2
   assert.equal(over.code, 'request_too_large');
   assert.match(over.message, /previous_response_id/);
 });
+
+test('an expired turn is swept by the alarm with the items', async () => {
+  const call = await itemsObject('turn-sweep-test');
+  const now = Math.floor(Date.now() / 1000);
+  await call('put', { items: [['msg_resp_gone', { type: 'message', id: 'msg_resp_gone' }]], turn: turn('resp_gone', null, 'gone'), now: now - 70, lifetime_secs: 60 });
+  assert.equal((await call('turns', { id: 'resp_gone', now, lifetime_secs: 60, max_bytes: 1e6 })).missing, 'resp_gone', 'an expired turn is not found');
+  // A read dated before it expired, saying no lifetime, finds it for as long as it is stored.
+  const start = Date.now();
+  while ((await call('turns', { id: 'resp_gone', now: now - 65, max_bytes: 1e6 })).turns.length > 0) {
+    assert.ok(Date.now() - start < 5000, 'the expired turn is still stored 5 s later');
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal((await call('response', { id: 'resp_gone', now: now - 65 })).response, null);
+});
