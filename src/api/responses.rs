@@ -184,7 +184,7 @@ pub fn from_value(value: Value, keeping: bool, earlier: Option<Vec<Value>>) -> R
     }
     match (&previous, earlier) {
         (None, _) => {}
-        (Some(named), None) if !keeping => return Err(earlier_turns::not_found(named, "this tenant's policy keeps no responses (responses.store_days is 0)")),
+        (Some(named), None) if !keeping => return Err(earlier_turns::not_found(named, "this tenant's responses are not kept (its policy's responses.store_days is 0)")),
         (Some(named), None) => return Err(earlier_turns::not_found(named, "no responses are kept where this request was read")),
         // The earlier turns' items are the router's own, as kept: one that does not read is the
         // router's fault, not the client's.

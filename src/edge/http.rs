@@ -164,7 +164,7 @@ pub fn cors_preflight(headers: &RequestHeaders) -> Response {
     };
     let out = super::crossings::headers([
         ("access-control-allow-origin", "*"),
-        ("access-control-allow-methods", "GET, POST, OPTIONS"),
+        ("access-control-allow-methods", "GET, POST, DELETE, OPTIONS"),
         ("access-control-allow-headers", allow_headers.as_str()),
         ("access-control-max-age", "86400"),
         // The answer echoes the headers asked for: a cache must key on them.

@@ -200,7 +200,7 @@ async fn dispatch(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
 /// The id in `/v1/responses/{id}`, a kept response's path (`resp_…`, the form of every response
 /// id, so that `/v1/responses/compact` and the like are not read as one).
 fn kept_response_id(path: &str) -> Option<&str> {
-    path.strip_prefix("/v1/responses/").filter(|id| id.starts_with("resp_") && !id.contains('/'))
+    path.strip_prefix("/v1/responses/").filter(|id| id.starts_with("resp_") && !id.contains('/') && id.len() <= crate::api::responses::earlier_turns::MAX_ID_BYTES)
 }
 
 /// Another path under `/v1/responses/`: a kept response's endpoints the router does not serve

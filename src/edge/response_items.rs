@@ -42,14 +42,19 @@ const IDS_PER_QUERY: usize = 50;
 /// The longest an answer waits for its items to be kept before it goes out all the same.
 const KEEP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-const SCHEMA: [&str; 7] = [
+const SCHEMA: [&str; 10] = [
     "CREATE TABLE IF NOT EXISTS response_items (id TEXT PRIMARY KEY, item TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS response_items_expiry ON response_items (expires_at)",
     "CREATE INDEX IF NOT EXISTS response_items_kept ON response_items (kept_at)",
     // Each answer as a turn: `previous_id` links it to the turn it continued.
-    "CREATE TABLE IF NOT EXISTS response_turns (id TEXT PRIMARY KEY, previous_id TEXT, input TEXT NOT NULL, response TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS response_turns (id TEXT PRIMARY KEY, previous_id TEXT, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS response_turns_expiry ON response_turns (expires_at)",
     "CREATE INDEX IF NOT EXISTS response_turns_kept ON response_turns (kept_at)",
+    // A turn's texts (`earlier_turns::Turn::texts`: input, output, response), each in pieces
+    // `n` = 0, 1…, since a turn may be larger than a row holds; swept as their turn is.
+    "CREATE TABLE IF NOT EXISTS response_turn_texts (turn_id TEXT NOT NULL, what TEXT NOT NULL, n INTEGER NOT NULL, text TEXT NOT NULL, kept_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (turn_id, what, n))",
+    "CREATE INDEX IF NOT EXISTS response_turn_texts_expiry ON response_turn_texts (expires_at)",
+    "CREATE INDEX IF NOT EXISTS response_turn_texts_kept ON response_turn_texts (kept_at)",
     // The tenant's lifetime as last said (one row), for the sweep.
     "CREATE TABLE IF NOT EXISTS response_items_lifetime (one INTEGER PRIMARY KEY CHECK (one = 1), secs INTEGER NOT NULL)",
 ];
@@ -94,32 +99,33 @@ struct TurnBody {
 
 #[derive(Serialize, Deserialize, Default)]
 struct Retrieved {
-    /// The response's JSON text, as kept.
-    response: Option<String>,
+    /// The response less its output, and its output: JSON texts, as kept.
+    response: Option<(String, String)>,
 }
 
 #[derive(Deserialize)]
 struct Link {
+    id: String,
     previous_id: Option<String>,
-    bytes: Option<i64>,
 }
 
 #[derive(Deserialize)]
 struct TurnText {
-    input: String,
-    response: String,
+    turn_id: String,
+    what: String,
+    text: String,
 }
 
 /// The chain of turns ending at the first `?`, live at `now` (the next two), at most
 /// [`earlier_turns::MAX_TURNS`] + 1 deep (the next three, and the last): one more than may be
-/// read, to tell a chain too long from one complete. `{}`: what to select of `chain` and its turn
-/// `r`.
+/// read, to tell a chain too long from one complete. A query on `chain` follows.
 const CHAIN: &str = "WITH RECURSIVE chain(id, previous_id, depth) AS (\
     SELECT id, previous_id, 0 FROM response_turns WHERE id = ? AND expires_at > ? AND kept_at > ? \
     UNION ALL \
     SELECT r.id, r.previous_id, chain.depth + 1 FROM response_turns r JOIN chain ON r.id = chain.previous_id \
-    WHERE r.expires_at > ? AND r.kept_at > ? AND chain.depth < ?) \
-    SELECT {} FROM chain JOIN response_turns r ON r.id = chain.id ORDER BY chain.depth";
+    WHERE r.expires_at > ? AND r.kept_at > ? AND chain.depth < ?) ";
+/// A chain's turns' texts a later turn reads, joined to `chain`.
+const CHAIN_TEXTS: &str = "FROM chain JOIN response_turn_texts t ON t.turn_id = chain.id AND t.what IN ('input', 'output')";
 
 #[derive(Deserialize)]
 struct Row {
@@ -199,40 +205,63 @@ impl ResponseItems {
             values.push(SqlStorageValue::Integer(earlier_turns::MAX_TURNS as i64));
             values
         };
-        let links: Vec<Link> = self.sql().exec(&CHAIN.replace("{}", "chain.previous_id AS previous_id, length(CAST(r.input AS BLOB)) + length(CAST(r.response AS BLOB)) AS bytes"), bounds())?.to_array()?;
+        let links: Vec<Link> = self.sql().exec(&format!("{CHAIN} SELECT id, previous_id FROM chain ORDER BY depth"), bounds())?.to_array()?;
         let mut chain = Chain::default();
         match links.last() {
             None => chain.missing = Some(body.id.clone()),
             Some(_) if links.len() > earlier_turns::MAX_TURNS => chain.too_many = true,
             Some(Link { previous_id: Some(previous), .. }) => chain.missing = Some(previous.clone()),
-            Some(_) if links.iter().map(|l| l.bytes.unwrap_or(0).max(0) as u64).sum::<u64>() > body.max_bytes as u64 => chain.over = true,
             Some(_) => {
-                let texts: Vec<TurnText> = self.sql().exec(&CHAIN.replace("{}", "r.input AS input, r.response AS response"), bounds())?.to_array()?;
-                chain.turns = texts.into_iter().rev().map(|t| (t.input, t.response)).collect();
+                let sizes: Vec<Sized> = self.sql().exec(&format!("{CHAIN} SELECT SUM(length(CAST(t.text AS BLOB))) AS bytes {CHAIN_TEXTS}"), bounds())?.to_array()?;
+                if sizes.first().and_then(|s| s.bytes).unwrap_or(0).max(0) as u64 > body.max_bytes as u64 {
+                    chain.over = true;
+                } else {
+                    let texts: Vec<TurnText> = self.sql().exec(&format!("{CHAIN} SELECT t.turn_id AS turn_id, t.what AS what, t.text AS text {CHAIN_TEXTS} ORDER BY chain.depth DESC, t.what, t.n"), bounds())?.to_array()?;
+                    let mut whole: HashMap<String, (String, String)> = HashMap::new();
+                    for t in texts {
+                        let (input, output) = whole.entry(t.turn_id).or_default();
+                        if t.what == earlier_turns::INPUT { input } else { output }.push_str(&t.text);
+                    }
+                    // Oldest first; a turn whose texts are gone (swept a moment before it) is as
+                    // one not kept.
+                    for link in links.into_iter().rev() {
+                        match whole.remove(&link.id) {
+                            Some((input, output)) if !input.is_empty() && !output.is_empty() => chain.turns.push((input, output)),
+                            _ => {
+                                chain = Chain { missing: Some(link.id), ..Chain::default() };
+                                break;
+                            }
+                        }
+                    }
+                }
             }
         }
         Response::from_json(&chain)
     }
 
-    /// The live turn `id`'s response text, if kept.
-    fn response(&self, id: &str, now: i64, lifetime_secs: i64) -> worker::Result<Option<String>> {
-        #[derive(Deserialize)]
-        struct Kept {
-            response: String,
-        }
+    /// The live turn `id`'s texts `whats` (each whole, in that order), if it is kept.
+    fn turn_texts(&self, id: &str, now: i64, lifetime_secs: i64, whats: [&str; 2]) -> worker::Result<Option<(String, String)>> {
         let values = vec![SqlStorageValue::String(id.to_string()), SqlStorageValue::Integer(now), SqlStorageValue::Integer(now - lifetime_secs)];
-        let rows: Vec<Kept> = self.sql().exec("SELECT response FROM response_turns WHERE id = ? AND expires_at > ? AND kept_at > ?", values)?.to_array()?;
-        Ok(rows.into_iter().next().map(|k| k.response))
+        let live: Vec<Value> = self.sql().exec("SELECT id FROM response_turns WHERE id = ? AND expires_at > ? AND kept_at > ?", values)?.to_array()?;
+        if live.is_empty() {
+            return Ok(None);
+        }
+        let values = vec![SqlStorageValue::String(id.to_string()), SqlStorageValue::String(whats[0].to_string()), SqlStorageValue::String(whats[1].to_string())];
+        let texts: Vec<TurnText> = self.sql().exec("SELECT turn_id, what, text FROM response_turn_texts WHERE turn_id = ? AND what IN (?, ?) ORDER BY what, n", values)?.to_array()?;
+        let (mut first, mut second) = (String::new(), String::new());
+        for t in texts {
+            if t.what == whats[0] { &mut first } else { &mut second }.push_str(&t.text);
+        }
+        Ok(Some((first, second)))
     }
 
-    /// Deletes a turn and its output items (all or none); says whether it was kept.
+    /// Deletes a turn, its texts and its output items (all or none); says whether it was kept.
     async fn delete(&self, body: TurnBody) -> worker::Result<Response> {
         let lifetime_secs = self.lifetime_said(body.lifetime_secs, body.now).await?;
-        let Some(response) = self.response(&body.id, body.now, lifetime_secs)? else { return Response::from_json(&serde_json::json!({"deleted": false})) };
-        let items: Vec<String> = serde_json::from_str::<Value>(&response)
-            .ok()
-            .and_then(|r| r["output"].as_array().map(|o| o.iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect()))
-            .unwrap_or_default();
+        let Some((output, _)) = self.turn_texts(&body.id, body.now, lifetime_secs, [earlier_turns::OUTPUT, earlier_turns::RESPONSE])? else {
+            return Response::from_json(&serde_json::json!({"deleted": false}));
+        };
+        let items: Vec<String> = serde_json::from_str::<Vec<Value>>(&output).unwrap_or_default().iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect();
         let mut failure = None;
         let deleted = super::crossings::in_transaction(self.state.as_raw(), &mut || {
             let mut run = |query: &str, id: &str| match self.sql().exec(query, vec![SqlStorageValue::String(id.to_string())]) {
@@ -242,7 +271,9 @@ impl ResponseItems {
                     false
                 }
             };
-            run("DELETE FROM response_turns WHERE id = ?", &body.id) && items.iter().all(|item| run("DELETE FROM response_items WHERE id = ?", item))
+            run("DELETE FROM response_turns WHERE id = ?", &body.id)
+                && run("DELETE FROM response_turn_texts WHERE turn_id = ?", &body.id)
+                && items.iter().all(|item| run("DELETE FROM response_items WHERE id = ?", item))
         });
         if let Some(e) = failure {
             return Err(e);
@@ -284,10 +315,16 @@ impl ResponseItems {
             })
             .collect();
         if let Some(turn) = &body.turn {
+            let id = SqlStorageValue::String(turn.id.clone());
             let previous = turn.previous_id.clone().map_or(SqlStorageValue::Null, SqlStorageValue::String);
-            let input = serde_json::to_string(&turn.input).unwrap_or_default();
-            let row = vec![SqlStorageValue::String(turn.id.clone()), previous, SqlStorageValue::String(input), SqlStorageValue::String(turn.response.to_string()), now.clone(), until.clone()];
-            rows.push(("INSERT OR REPLACE INTO response_turns (id, previous_id, input, response, kept_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)", row));
+            rows.push(("INSERT OR REPLACE INTO response_turns (id, previous_id, kept_at, expires_at) VALUES (?, ?, ?, ?)", vec![id.clone(), previous, now.clone(), until.clone()]));
+            rows.push(("DELETE FROM response_turn_texts WHERE turn_id = ?", vec![id.clone()]));
+            for (what, pieces) in turn.texts() {
+                for (n, piece) in pieces.into_iter().enumerate() {
+                    let row = vec![id.clone(), SqlStorageValue::String(what.to_string()), SqlStorageValue::Integer(n as i64), SqlStorageValue::String(piece), now.clone(), until.clone()];
+                    rows.push(("INSERT INTO response_turn_texts (turn_id, what, n, text, kept_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)", row));
+                }
+            }
         }
         let mut failure = None;
         let stored = super::crossings::in_transaction(self.state.as_raw(), &mut || {
@@ -320,18 +357,13 @@ impl ResponseItems {
     async fn sweep(&self) -> worker::Result<()> {
         let now = now_unix();
         self.sweep.sweeping(now);
-        #[derive(Deserialize)]
-        struct Gone {
-            #[allow(dead_code)]
-            id: String,
-        }
         let kept_since = now - self.lifetime()?.unwrap_or(DEFAULT_LIFETIME_SECS);
         let mut more = false;
-        for table in ["response_items", "response_turns"] {
-            let gone: Vec<Gone> = self
+        for table in ["response_items", "response_turns", "response_turn_texts"] {
+            let gone: Vec<Value> = self
                 .sql()
                 .exec(
-                    &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= ? OR kept_at <= ? LIMIT ?) RETURNING id"),
+                    &format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE expires_at <= ? OR kept_at <= ? LIMIT ?) RETURNING rowid"),
                     vec![SqlStorageValue::Integer(now), SqlStorageValue::Integer(kept_since), SqlStorageValue::Integer(SWEEP_BATCH)],
                 )?
                 .to_array()?;
@@ -379,7 +411,7 @@ impl DurableObject for ResponseItems {
             "/response" => match serde_json::from_str::<TurnBody>(&text) {
                 Ok(b) => {
                     let lifetime_secs = self.lifetime_said(b.lifetime_secs, b.now).await?;
-                    Response::from_json(&Retrieved { response: self.response(&b.id, b.now, lifetime_secs)? })
+                    Response::from_json(&Retrieved { response: self.turn_texts(&b.id, b.now, lifetime_secs, [earlier_turns::OUTPUT, earlier_turns::RESPONSE])? })
                 }
                 Err(e) => Response::error(format!("bad response: {e}"), 400),
             },
@@ -411,11 +443,7 @@ pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[
     let lifetime = store.as_ref().map_or(0, |(_, secs)| *secs);
     let keeping = lifetime > 0;
     if let Some((stub, _)) = &store {
-        if keeping {
-            TOLD_TO_FORGET.with(|told| told.borrow_mut().remove(tenant));
-        } else if TOLD_TO_FORGET.with(|told| told.borrow_mut().insert(tenant.to_string())) {
-            forget(stub).await;
-        }
+        note_keeping(stub, tenant, keeping).await;
     }
     let mut value = crate::api::parse_json_object(body)?;
     let mut holding = Holding::of_body(body, cfg.max_body_bytes);
@@ -440,7 +468,7 @@ pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[
 pub async fn retrieve(env: &Env, rc: &RequestContext, id: &str) -> Result<Response, ApiError> {
     let (stub, lifetime) = tenant_turns(env, rc, id).await?;
     let found: Retrieved = call(&stub, "response", &TurnBody { id: id.to_string(), now: now_unix(), lifetime_secs: Some(lifetime), max_bytes: 0 }).await?;
-    let response: Value = found.response.and_then(|text| serde_json::from_str(&text).ok()).ok_or_else(|| response_not_found(id))?;
+    let response = found.response.and_then(|(output, rest)| earlier_turns::retrieved(&rest, &output)).ok_or_else(|| response_not_found(id))?;
     super::http::json(200, &response, &rc.id_headers())
 }
 
@@ -465,7 +493,11 @@ async fn tenant_turns(env: &Env, rc: &RequestContext, id: &str) -> Result<(Objec
     let cfg = super::config::load(env).await?;
     match tenant_store(env, &cfg, &principal.tenant.id).await? {
         Some((stub, lifetime)) if lifetime > 0 => Ok((stub, lifetime)),
-        _ => Err(response_not_found(id)),
+        Some((stub, _)) => {
+            note_keeping(&stub, &principal.tenant.id, false).await;
+            Err(response_not_found(id))
+        }
+        None => Err(response_not_found(id)),
     }
 }
 
@@ -508,8 +540,19 @@ async fn call_within_wait(stub: &ObjectStub, url: &str, body: &[u8]) -> Option<R
     }
 }
 
+/// Tells the tenant's object, when its policy keeps nothing now (`store_days = 0`), once per
+/// isolate and tenant until it keeps again, so that the object sweeps what it holds (the prompts
+/// of its turns among them) whichever call of the tenant's comes first.
+async fn note_keeping(stub: &ObjectStub, tenant: &str, keeping: bool) {
+    if keeping {
+        TOLD_TO_FORGET.with(|told| told.borrow_mut().remove(tenant));
+    } else if TOLD_TO_FORGET.with(|told| told.borrow_mut().insert(tenant.to_string())) {
+        forget(stub).await;
+    }
+}
+
 /// Tells the tenant's object that its policy keeps nothing now (`store_days = 0`): it sweeps
-/// what it holds. Once per isolate and tenant (a tenant that never kept anything pays one call).
+/// what it holds. A tenant that never kept anything pays one call.
 async fn forget(stub: &ObjectStub) {
     if let Some(Err(e)) = call_within_wait(stub, "https://response-items/forget", b"{}").await {
         worker::console_error!("response items: forget failed: {e}");

@@ -24,7 +24,8 @@ route = { strategy = "requested" }
 let r;
 let client;
 before(async () => {
-  r = await startRouter({ policies: { policyco: STORE_NOTHING } });
+  // `restricted` keeps nothing too, for the test that needs a tenant no request has told yet.
+  r = await startRouter({ policies: { policyco: STORE_NOTHING, restricted: STORE_NOTHING } });
   client = new OpenAI({ baseURL: `${r.url}/v1`, apiKey: KEYS.acme, maxRetries: 0, timeout: 20000 });
 });
 after(async () => { await r?.close(); });
@@ -135,6 +136,10 @@ test('other paths and methods under /v1/responses/ say what is served', async ()
   }
   const none = await send('/v1/responses/resp_never');
   assert.equal(none.status, 404);
+  const long = await send(`/v1/responses/resp_${'x'.repeat(200)}`);
+  assert.match((await long.json()).error.message, /is not served by this router/, 'an id past 128 characters is no response id');
+  const preflight = await fetch(`${r.url}/v1/responses/resp_abc`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'DELETE' } });
+  assert.match(preflight.headers.get('access-control-allow-methods'), /DELETE/, 'a browser may delete a response');
   assert.equal((await send('/v1/responses/resp_never', { key: KEYS.policyco })).status, 404, 'a tenant that keeps nothing has none');
 });
 
@@ -202,4 +207,31 @@ test('an expired turn is swept by the alarm with the items', async () => {
     await new Promise((res) => setTimeout(res, 100));
   }
   assert.equal((await call('response', { id: 'resp_gone', now: now - 65 })).response, null);
+});
+
+test("store_days = 0: a tenant's first call being a retrieval still tells its object to sweep the turns it holds", async () => {
+  const call = await itemsObject('restricted');
+  const now = Math.floor(Date.now() / 1000);
+  await call('put', { items: [], turn: turn('resp_before', null, 'before'), now: now - 60, lifetime_secs: 30 * 86_400 });
+  const resp = await send('/v1/responses/resp_before', { key: KEYS.restricted });
+  assert.equal(resp.status, 404, 'a tenant that keeps nothing has nothing to retrieve');
+  const start = Date.now();
+  while ((await call('turns', { id: 'resp_before', now: now - 50, max_bytes: 1e6 })).turns.length > 0) {
+    assert.ok(Date.now() - start < 5000, 'the turn is still stored 5 s after the tenant kept nothing');
+    await new Promise((res) => setTimeout(res, 100));
+  }
+});
+
+test('a turn larger than a row holds (an image in its input) is kept in pieces and read back whole', async () => {
+  const call = await itemsObject('large-turn-test');
+  const now = Math.floor(Date.now() / 1000);
+  const image = `data:image/png;base64,${'iVBORw0KGgo'.repeat(250_000)}`; // ~2.75 MB: past a 2 MB row
+  const big = turn('resp_big', null, 'big');
+  big.input[0].content = [{ type: 'input_image', image_url: image }];
+  await call('put', { items: [], turn: big, now, lifetime_secs: 86_400 });
+  const chain = await call('turns', { id: 'resp_big', now, lifetime_secs: 86_400, max_bytes: 5e6 });
+  assert.equal(chain.turns.length, 1, JSON.stringify(chain).slice(0, 300));
+  assert.deepEqual(JSON.parse(chain.turns[0][0]), big.input);
+  assert.deepEqual(JSON.parse(chain.turns[0][1]), big.response.output);
+  assert.equal((await call('turns', { id: 'resp_big', now, lifetime_secs: 86_400, max_bytes: 2e6 })).over, true);
 });

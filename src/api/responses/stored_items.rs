@@ -125,21 +125,12 @@ pub struct Kept {
     pub turn: Option<Turn>,
 }
 
+pub use super::earlier_turns::Turn;
+
 impl Kept {
     pub fn is_empty(&self) -> bool {
         self.items.is_empty() && self.turn.is_none()
     }
-}
-
-/// One turn of a conversation as kept: what its request sent (its own input, references
-/// resolved; not the earlier turns its `previous_response_id` named, each kept as its own turn)
-/// and the `response` answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Turn {
-    pub id: String,
-    pub previous_id: Option<String>,
-    pub input: Vec<Value>,
-    pub response: Value,
 }
 
 /// What of a `response` object to keep: nothing unless it says `store: true` (its request let it
@@ -147,8 +138,8 @@ pub struct Turn {
 /// custom tool call) by id as it was answered, which a client may also send back whole, and the
 /// turn (`input`: its request's own input items), each less its text's logprobs (emptied: a
 /// request reads none back, and twenty alternatives a token would make a long answer's item too
-/// large to keep). An item still too large to keep is left out (a reference to it is then refused as not
-/// found), and so is a turn (a `previous_response_id` naming it is refused as not found).
+/// large to keep). An item still too large to keep is left out (a reference to it is then
+/// refused as not found); a turn is kept whatever its size (in pieces, [`Turn::texts`]).
 pub fn to_keep(response: &Value, input: Vec<Value>) -> Kept {
     if response["store"] != true {
         return Kept::default();
@@ -171,12 +162,9 @@ pub fn to_keep(response: &Value, input: Vec<Value>) -> Kept {
             (bytes <= MAX_ITEM_BYTES).then(|| (id, item.clone()))
         })
         .collect();
-    let turn = match response["id"].as_str() {
-        Some(id) => Turn { id: id.to_string(), previous_id: response["previous_response_id"].as_str().map(str::to_string), input, response },
-        None => return Kept { items, turn: None },
-    };
-    let bytes = serde_json::to_string(&turn.input).map_or(usize::MAX, |t| t.len()).saturating_add(serde_json::to_string(&turn.response).map_or(usize::MAX, |t| t.len()));
-    Kept { items, turn: (bytes <= super::earlier_turns::MAX_TURN_BYTES).then_some(turn) }
+    let id = response["id"].as_str().map(str::to_string);
+    let previous_id = response["previous_response_id"].as_str().map(str::to_string);
+    Kept { items, turn: id.map(|id| Turn { id, previous_id, input, response }) }
 }
 
 /// The 413 of a request whose items named by reference, or earlier turns named by
@@ -322,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn the_turn_is_kept_with_the_output_unless_too_large() {
+    fn the_turn_is_kept_with_the_output_whatever_its_size() {
         let response = json!({"id": "resp_2", "previous_response_id": "resp_1", "store": true, "output": [{"type": "message", "id": "msg_2", "content": [{"type": "output_text", "text": "Hi", "logprobs": [{"token": "Hi", "logprob": -0.1}]}]}]});
         let input = vec![json!({"role": "user", "content": "hello"})];
         let kept = to_keep(&response, input.clone());
@@ -333,13 +321,11 @@ mod tests {
         let first = to_keep(&json!({"id": "resp_1", "previous_response_id": null, "store": true, "output": []}), input.clone());
         assert_eq!(first.turn.unwrap().previous_id, None);
         assert!(to_keep(&json!({"store": true, "output": []}), input).turn.is_none(), "a response without an id is no turn");
-        // The turn's input and response together are held to a row's size, its items each to theirs.
-        let text = "x".repeat(super::super::earlier_turns::MAX_TURN_BYTES / 2);
+        // Items are each held to a row's size; a turn is kept in pieces.
+        let text = "x".repeat(MAX_ITEM_BYTES);
         let big = to_keep(&json!({"id": "resp_3", "store": true, "output": [{"type": "message", "id": "msg_3", "content": text}]}), vec![json!(text)]);
-        assert!(big.turn.is_none());
-        assert_eq!(big.items.len(), 1);
-        let fits = to_keep(&json!({"id": "resp_3", "store": true, "output": []}), vec![json!(text)]);
-        assert!(fits.turn.is_some());
+        assert!(big.items.is_empty());
+        assert!(big.turn.is_some());
     }
 
     #[test]
