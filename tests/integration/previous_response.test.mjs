@@ -8,18 +8,8 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startRouter, readSse, KEYS } from './harness.mjs';
+import { STORE_NOTHING, LOOKUP_TOOLS, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
 
-const STORE_NOTHING = `
-version = 1
-name = "no-store"
-
-[responses]
-store_days = 0
-
-[[rules]]
-name = "requested"
-route = { strategy = "requested" }
-`;
 
 let r;
 let client;
@@ -65,17 +55,9 @@ test('the OpenAI SDK continues a conversation by previous_response_id: the earli
 });
 
 test('a streamed answer is kept before its last event, and a tool loop continues by previous_response_id with the output alone', async () => {
-  const tools = [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: { city: { type: 'string' } } } }];
-  // The fake provider calls the first tool when asked about the weather.
-  const resp = await respond({ model: 'gpt-4o-mini', input: 'What is the weather in Paris?', stream: true, tools });
-  assert.equal(resp.status, 200);
-  const { data } = await readSse(resp);
-  const done = data.find((e) => e?.type === 'response.completed');
-  assert.ok(done, JSON.stringify(data));
-  const call = done.response.output.find((i) => i.type === 'function_call');
-  assert.ok(call, JSON.stringify(done.response.output));
+  const { response, call } = await streamedToolCall(respond, readSse);
   r.upstream.reset();
-  const next = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: done.response.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: 'Sunny' }], tools });
+  const next = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: response.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: 'Sunny' }], tools: LOOKUP_TOOLS });
   assert.equal(next.status, 'completed');
   const [sent] = sentToProvider();
   assert.deepEqual(sent.messages[0], { role: 'user', content: 'What is the weather in Paris?' });
@@ -143,16 +125,7 @@ test('other paths and methods under /v1/responses/ say what is served', async ()
   assert.equal((await send('/v1/responses/resp_never', { key: KEYS.policyco })).status, 404, 'a tenant that keeps nothing has none');
 });
 
-// A tenant's ResponseItems object, called straight (to keep turns "in the past").
-async function itemsObject(name) {
-  const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
-  const items = ns.get(ns.idFromName(name));
-  return async (op, body) => {
-    const resp = await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) });
-    assert.equal(resp.status, 200, await resp.clone().text());
-    return resp.json().catch(() => null);
-  };
-}
+const itemsObject = (name) => responseItems(r, name);
 
 const turn = (id, previous_id, text) => ({
   id,
@@ -201,11 +174,7 @@ test('an expired turn is swept by the alarm with the items', async () => {
   await call('put', { items: [['msg_resp_gone', { type: 'message', id: 'msg_resp_gone' }]], turn: turn('resp_gone', null, 'gone'), now: now - 70, lifetime_secs: 60 });
   assert.equal((await call('turns', { id: 'resp_gone', now, lifetime_secs: 60, max_bytes: 1e6 })).missing, 'resp_gone', 'an expired turn is not found');
   // A read dated before it expired, saying no lifetime, finds it for as long as it is stored.
-  const start = Date.now();
-  while ((await call('turns', { id: 'resp_gone', now: now - 65, max_bytes: 1e6 })).turns.length > 0) {
-    assert.ok(Date.now() - start < 5000, 'the expired turn is still stored 5 s later');
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await untilGone(async () => (await call('turns', { id: 'resp_gone', now: now - 65, max_bytes: 1e6 })).turns, 'the expired turn is still stored 5 s later');
   assert.equal((await call('response', { id: 'resp_gone', now: now - 65 })).response, null);
 });
 
@@ -215,11 +184,7 @@ test("store_days = 0: a tenant's first call being a retrieval still tells its ob
   await call('put', { items: [], turn: turn('resp_before', null, 'before'), now: now - 60, lifetime_secs: 30 * 86_400 });
   const resp = await send('/v1/responses/resp_before', { key: KEYS.restricted });
   assert.equal(resp.status, 404, 'a tenant that keeps nothing has nothing to retrieve');
-  const start = Date.now();
-  while ((await call('turns', { id: 'resp_before', now: now - 50, max_bytes: 1e6 })).turns.length > 0) {
-    assert.ok(Date.now() - start < 5000, 'the turn is still stored 5 s after the tenant kept nothing');
-    await new Promise((res) => setTimeout(res, 100));
-  }
+  await untilGone(async () => (await call('turns', { id: 'resp_before', now: now - 50, max_bytes: 1e6 })).turns, 'the turn is still stored 5 s after the tenant kept nothing');
 });
 
 test('a turn larger than a row holds (an image in its input) is kept in pieces and read back whole', async () => {

@@ -8,18 +8,8 @@ import assert from 'node:assert/strict';
 import { generateText, streamText, tool, stepCountIs, jsonSchema } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { startRouter, readSse, KEYS } from './harness.mjs';
+import { STORE_NOTHING, LOOKUP_TOOLS, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
 
-const STORE_NOTHING = `
-version = 1
-name = "no-store"
-
-[responses]
-store_days = 0
-
-[[rules]]
-name = "requested"
-route = { strategy = "requested" }
-`;
 
 const ACME = `
 version = 1
@@ -64,22 +54,14 @@ test('a whole answer is stored by default and its message named by reference is 
 });
 
 test('a streamed answer is stored before its last event: the next request names its items at once, its tool call too', async () => {
-  // The fake provider calls the first tool when asked about the weather.
-  const tools = [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: { city: { type: 'string' } } } }];
-  const resp = await respond({ model: 'gpt-4o-mini', input: 'What is the weather in Paris?', stream: true, tools });
-  assert.equal(resp.status, 200);
-  const { data } = await readSse(resp);
-  const done = data.find((e) => e?.type === 'response.completed');
-  assert.ok(done, JSON.stringify(data));
-  assert.equal(done.response.store, true);
-  const call = done.response.output.find((i) => i.type === 'function_call');
-  assert.ok(call, JSON.stringify(done.response.output));
+  const { response, call } = await streamedToolCall(respond, readSse);
+  assert.equal(response.store, true);
   r.upstream.reset();
   // AI SDK 5 names its function calls by reference too.
   const next = await answered({
     model: 'gpt-4o-mini',
-    input: [{ role: 'user', content: 'What is the weather in Paris?' }, ...done.response.output.map((i) => ({ type: 'item_reference', id: i.id })), { type: 'function_call_output', call_id: call.call_id, output: 'found' }],
-    tools,
+    input: [{ role: 'user', content: 'What is the weather in Paris?' }, ...response.output.map((i) => ({ type: 'item_reference', id: i.id })), { type: 'function_call_output', call_id: call.call_id, output: 'found' }],
+    tools: LOOKUP_TOOLS,
   });
   assert.equal(next.status, 'completed');
   const [sent] = sentToProvider();
@@ -199,28 +181,12 @@ test('references without a usable id are 400s by place, and a body naming nothin
   assert.equal(plain.status, 'completed');
 });
 
-// A tenant's ResponseItems object, called straight: `call` checks each answer is a 200;
-// `found(ids, now, lifetime_secs)` lists the ids a read finds (a read without a lifetime uses the
-// object's and changes nothing).
+// A tenant's ResponseItems object, called straight: `found(ids, now, lifetime_secs)` lists the
+// ids a read finds (a read without a lifetime uses the object's and changes nothing).
 async function itemsObject(name) {
-  const ns = await r.mf.getDurableObjectNamespace('RESPONSE_ITEMS');
-  const items = ns.get(ns.idFromName(name));
-  const call = async (op, body) => {
-    const resp = await items.fetch(`http://response-items/${op}`, { method: 'POST', body: JSON.stringify(body) });
-    assert.equal(resp.status, 200, await resp.clone().text());
-    return op === 'get' ? resp.json() : resp.text();
-  };
+  const call = await responseItems(r, name);
   const found = async (ids, now, lifetime_secs) => Object.keys((await call('get', { ids, now, lifetime_secs, max_bytes: 1e6 })).items);
   return { call, found };
-}
-
-// Polls `read` until it finds nothing, failing with `what` after 5 s.
-async function untilGone(read, what) {
-  const start = Date.now();
-  while ((await read()).length > 0) {
-    assert.ok(Date.now() - start < 5000, what);
-    await new Promise((res) => setTimeout(res, 100));
-  }
 }
 
 test('expired items are not found, and an alarm deletes them without waiting for another write', async () => {
