@@ -154,6 +154,30 @@ def check_responses(client, model):
     expect(follow_up.status == "completed" and follow_up.output_text, f"follow-up {follow_up.output!r}")
 
 
+def check_conversation(client, model):
+    """A conversation continued by previous_response_id (the earlier turn read back by the
+    router), then the first response retrieved and deleted by id."""
+    first = client.responses.create(model=model, input="What is 2+2?")
+    expect(first.store is True, f"store {first.store!r}")
+    second = client.responses.create(model=model, previous_response_id=first.id, input="And 3+3?")
+    expect(second.status == "completed" and second.previous_response_id == first.id, f"second {second!r}")
+    # The fake provider echoes the last user message: the turn was sent as the conversation's last.
+    expect("And 3+3?" in second.output_text, f"output_text {second.output_text!r}")
+    retrieved = client.responses.retrieve(first.id)
+    expect(retrieved.id == first.id and retrieved.output_text == first.output_text, f"retrieved {retrieved!r}")
+    client.responses.delete(first.id)
+    try:
+        client.responses.retrieve(first.id)
+        raise CheckFailed("a deleted response was retrieved")
+    except openai.NotFoundError:
+        pass
+    try:
+        client.responses.create(model=model, previous_response_id=first.id, input="Again?")
+        raise CheckFailed("a deleted response was continued")
+    except openai.BadRequestError as e:
+        expect(e.code == "previous_response_not_found", f"code {e.code!r}")
+
+
 def check_models(client):
     ids = [m.id for m in client.models.list()]
     for model in CHAT_MODELS + ["text-embedding-3-small"]:
@@ -212,6 +236,7 @@ def main():
         ]
     checks += [
         ("JSON mode gpt-4o-mini", lambda: check_json_mode(client, "gpt-4o-mini")),
+        ("responses: previous_response_id, retrieve, delete", lambda: check_conversation(client, "gpt-4o-mini")),
         ("models.list()", lambda: check_models(client)),
         ("embeddings.create()", lambda: check_embeddings(client)),
         ("errors", lambda: check_errors(client, base_url)),
