@@ -1723,8 +1723,11 @@ mod tests {
         assert_eq!([Some("minimal"), Some("high")].map(|e| off_only.get("n").unwrap().effort_at(e)), [Some("minimal"), Some("high")]);
         // The seeded rows.
         let seeded = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
-        assert_eq!(["o4-mini", "gpt-oss-120b", "gpt-5.4-mini", "gpt-5.4-nano"].map(|m| seeded.get(m).unwrap().effort_at(Some("minimal"))), [Some("low"); 4]);
-        assert_eq!(["o4-mini", "gpt-oss-120b", "gpt-5.4-mini", "gpt-5.4-nano"].map(|m| seeded.get(m).unwrap().effort_at(Some("max"))), [Some("high"), Some("high"), Some("xhigh"), Some("xhigh")]);
+        assert_eq!(["o4-mini", "gpt-oss-120b", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.4", "gpt-5.5"].map(|m| seeded.get(m).unwrap().effort_at(Some("minimal"))), [Some("low"); 6]);
+        assert_eq!(
+            ["o4-mini", "gpt-oss-120b", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5.4", "gpt-5.5"].map(|m| seeded.get(m).unwrap().effort_at(Some("max"))),
+            [Some("high"), Some("high"), Some("xhigh"), Some("xhigh"), Some("xhigh"), Some("xhigh")]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The shipped configuration must load: a typo in kv-seed/ would otherwise surface only at the edge.
 
 use costrouter::catalog::Catalog;
+use costrouter::money::Usd;
 use costrouter::pricing::PriceTable;
 
 #[test]
@@ -9,6 +10,26 @@ fn shipped_catalog_and_pricing_load_and_agree() {
     let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).expect("kv-seed/pricing.json");
     catalog.check_prices(&prices).expect("every model has a price");
     assert!(catalog.resolve("gpt4o").is_some());
+}
+
+#[test]
+fn the_flagship_models_clients_name_are_seeded_at_litellms_prices() {
+    let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
+    let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+    // (name a client sends, $ per million input, $ per million output), LiteLLM 1.110.2's rows.
+    for (name, input, output) in [
+        ("claude-opus-4-7", 5.0, 25.0),
+        ("claude-opus-4-7-20260416", 5.0, 25.0),
+        ("claude-opus-5-5", 4.0, 20.0),
+        ("gpt-5.4", 2.5, 15.0),
+        ("gpt-5.5", 5.0, 30.0),
+        ("gemini-3.1-pro", 2.0, 12.0),
+    ] {
+        let model = catalog.resolve(name).unwrap_or_else(|| panic!("{name} is not in the catalog"));
+        let price = prices.get(&model.price_key).unwrap_or_else(|| panic!("{} has no price", model.price_key));
+        let per_million = |usd: f64| Usd::per_token_from_per_million(usd).unwrap();
+        assert_eq!((price.base.input, price.base.output), (per_million(input), per_million(output)), "{name}");
+    }
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub fn openai_path(path: &str) -> String {
         format!("/v1/{rest}")
     } else if path == "/openai/models" || path.starts_with("/openai/models/") || path == "/openai/responses" || path.starts_with("/openai/responses/") {
         format!("/v1{}", &path["/openai".len()..])
-    } else if matches!(path, "/chat/completions" | "/embeddings" | "/responses" | "/models") || path.starts_with("/models/") {
+    } else if matches!(path, "/chat/completions" | "/embeddings" | "/responses" | "/models") || path.starts_with("/models/") || path.starts_with("/responses/") {
         format!("/v1{path}")
     } else {
         path.to_string()
@@ -231,6 +231,9 @@ mod tests {
         assert_eq!(openai_path("/chat/completions"), "/v1/chat/completions", "a base URL without /v1");
         assert_eq!(openai_path("/embeddings"), "/v1/embeddings");
         assert_eq!(openai_path("/models/gpt-4o"), "/v1/models/gpt-4o");
+        assert_eq!(openai_path("/responses/resp_1"), "/v1/responses/resp_1", "a kept response, as the SDKs ask for it");
+        assert_eq!(openai_path("/openai/v1/responses/resp_1"), "/v1/responses/resp_1");
+        assert_eq!(openai_path("/openai/responses/resp_1"), "/v1/responses/resp_1");
         assert_eq!(openai_path("/usage"), "/usage", "the router's own endpoints keep /v1");
     }
 

@@ -855,6 +855,8 @@ impl ChatStreamRewrite for ResponsesStream {
         let usage = self.usage.as_ref().map(responses_usage);
         let mut response = self.echo.response(&self.ids, self.created_at, &self.model, "failed", output, usage);
         response["error"] = json!({"code": "server_error", "message": message});
+        // Nothing of a failed answer is kept (its items may be cut short): it says so.
+        response["store"] = json!(false);
         self.event(out, "response.failed", json!({"response": response}));
         self.ended = true;
     }
@@ -1431,6 +1433,7 @@ mod tests {
         let (kept, done) = kept_after(json!({"model": "m", "input": "x", "stream": true}), cut);
         assert_eq!(done["type"], "response.failed");
         assert!(kept.is_empty());
+        assert_eq!(done["response"]["store"], false, "a failed answer says it is not kept");
     }
 
     #[test]

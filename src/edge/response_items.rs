@@ -240,25 +240,26 @@ impl ResponseItems {
     }
 
     /// The live turn `id`'s texts `whats` (each whole, in that order), if it is kept.
-    fn turn_texts(&self, id: &str, now: i64, lifetime_secs: i64, whats: [&str; 2]) -> worker::Result<Option<(String, String)>> {
+    fn turn_texts<const N: usize>(&self, id: &str, now: i64, lifetime_secs: i64, whats: [&str; N]) -> worker::Result<Option<[String; N]>> {
         let values = vec![SqlStorageValue::String(id.to_string()), SqlStorageValue::Integer(now), SqlStorageValue::Integer(now - lifetime_secs)];
         let live: Vec<Value> = self.sql().exec("SELECT id FROM response_turns WHERE id = ? AND expires_at > ? AND kept_at > ?", values)?.to_array()?;
         if live.is_empty() {
             return Ok(None);
         }
-        let values = vec![SqlStorageValue::String(id.to_string()), SqlStorageValue::String(whats[0].to_string()), SqlStorageValue::String(whats[1].to_string())];
-        let texts: Vec<TurnText> = self.sql().exec("SELECT turn_id, what, text FROM response_turn_texts WHERE turn_id = ? AND what IN (?, ?) ORDER BY what, n", values)?.to_array()?;
-        let (mut first, mut second) = (String::new(), String::new());
-        for t in texts {
-            if t.what == whats[0] { &mut first } else { &mut second }.push_str(&t.text);
+        let mut texts: [String; N] = std::array::from_fn(|_| String::new());
+        for (what, text) in whats.iter().zip(texts.iter_mut()) {
+            let values = vec![SqlStorageValue::String(id.to_string()), SqlStorageValue::String(what.to_string())];
+            for piece in self.sql().exec("SELECT turn_id, what, text FROM response_turn_texts WHERE turn_id = ? AND what = ? ORDER BY n", values)?.to_array::<TurnText>()? {
+                text.push_str(&piece.text);
+            }
         }
-        Ok(Some((first, second)))
+        Ok(Some(texts))
     }
 
     /// Deletes a turn, its texts and its output items (all or none); says whether it was kept.
     async fn delete(&self, body: TurnBody) -> worker::Result<Response> {
         let lifetime_secs = self.lifetime_said(body.lifetime_secs, body.now).await?;
-        let Some((output, _)) = self.turn_texts(&body.id, body.now, lifetime_secs, [earlier_turns::OUTPUT, earlier_turns::RESPONSE])? else {
+        let Some([output]) = self.turn_texts(&body.id, body.now, lifetime_secs, [earlier_turns::OUTPUT])? else {
             return Response::from_json(&serde_json::json!({"deleted": false}));
         };
         let items: Vec<String> = serde_json::from_str::<Vec<Value>>(&output).unwrap_or_default().iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect();
@@ -411,7 +412,8 @@ impl DurableObject for ResponseItems {
             "/response" => match serde_json::from_str::<TurnBody>(&text) {
                 Ok(b) => {
                     let lifetime_secs = self.lifetime_said(b.lifetime_secs, b.now).await?;
-                    Response::from_json(&Retrieved { response: self.turn_texts(&b.id, b.now, lifetime_secs, [earlier_turns::OUTPUT, earlier_turns::RESPONSE])? })
+                    let texts = self.turn_texts(&b.id, b.now, lifetime_secs, [earlier_turns::OUTPUT, earlier_turns::RESPONSE])?;
+                    Response::from_json(&Retrieved { response: texts.map(|[output, rest]| (output, rest)) })
                 }
                 Err(e) => Response::error(format!("bad response: {e}"), 400),
             },
@@ -492,7 +494,10 @@ async fn tenant_turns(env: &Env, rc: &RequestContext, id: &str) -> Result<(Objec
     rc.set_tenant(&principal);
     let cfg = super::config::load(env).await?;
     match tenant_store(env, &cfg, &principal.tenant.id).await? {
-        Some((stub, lifetime)) if lifetime > 0 => Ok((stub, lifetime)),
+        Some((stub, lifetime)) if lifetime > 0 => {
+            note_keeping(&stub, &principal.tenant.id, true).await;
+            Ok((stub, lifetime))
+        }
         Some((stub, _)) => {
             note_keeping(&stub, &principal.tenant.id, false).await;
             Err(response_not_found(id))

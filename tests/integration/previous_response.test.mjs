@@ -88,6 +88,8 @@ test('a kept response is retrieved and deleted by id through the SDK, by its own
   const created = await client.responses.create({ model: 'gpt-4o-mini', input: 'Say hello' });
   const retrieved = await client.responses.retrieve(created.id);
   assert.deepEqual(retrieved, created);
+  const bare = await send(`/responses/${created.id}`);
+  assert.equal((await bare.json()).id, created.id, 'a client whose base URL is the bare host');
   const other = await send(`/v1/responses/${created.id}`, { key: KEYS.globex });
   assert.equal(other.status, 404, await other.text());
   const otherDelete = await send(`/v1/responses/${created.id}`, { method: 'DELETE', key: KEYS.globex });
