@@ -7,6 +7,8 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { generateText, streamText } from 'ai';
+import { createOpenAI } from '@ai-sdk/openai';
 import { startRouter, readSse, KEYS } from './harness.mjs';
 import { STORE_NOTHING, LOOKUP_TOOLS, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
 
@@ -25,7 +27,9 @@ beforeEach(() => r.upstream.reset());
 const send = (path, { method = 'GET', key = KEYS.acme, body } = {}) => fetch(`${r.url}${path}`, { method, body, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) } });
 const respond = (body, options) => r.chat(body, { path: '/v1/responses', ...options });
 const sentToProvider = () => r.upstream.requests().filter((q) => /chat\/completions$/.test(q.path)).map((q) => q.body);
-const turns = (sent) => sent.messages.map((m) => [m.role, typeof m.content === 'string' ? m.content : JSON.stringify(m.content)]);
+// Each message sent to the provider as [role, its text] (text parts joined).
+const text = (content) => (typeof content === 'string' ? content : Array.isArray(content) && content.every((p) => p.type === 'text') ? content.map((p) => p.text).join('') : JSON.stringify(content));
+const turns = (sent) => sent.messages.map((m) => [m.role, text(m.content)]);
 
 async function refused(body, status, options) {
   const resp = await respond(body, options);
@@ -52,6 +56,31 @@ test('the OpenAI SDK continues a conversation by previous_response_id: the earli
     ['assistant', second.output_text],
     ['user', 'And 4+4?'],
   ]);
+});
+
+test("the Vercel AI SDK's previousResponseId, whole and streamed: the new turn alone is sent, and the router puts the earlier ones before it", async () => {
+  const sent = [];
+  const openai = createOpenAI({
+    baseURL: `${r.url}/v1`,
+    apiKey: KEYS.acme,
+    fetch: async (url, init) => {
+      sent.push(JSON.parse(init.body));
+      return fetch(url, init);
+    },
+  });
+  for (const run of [generateText, streamText]) {
+    sent.length = 0;
+    r.upstream.reset();
+    const first = await run({ model: openai('gpt-4o-mini'), prompt: 'My name is Ada.' });
+    const responseId = (await first.providerMetadata).openai.responseId;
+    assert.match(responseId, /^resp_/, run.name);
+    const second = await run({ model: openai('gpt-4o-mini'), prompt: 'What is my name?', providerOptions: { openai: { previousResponseId: responseId } } });
+    assert.match(await second.text, /What is my name\?/, run.name);
+    assert.equal(sent[1].previous_response_id, responseId);
+    assert.equal(sent[1].input.length, 1, `${run.name}: the SDK sends the new turn alone: ${JSON.stringify(sent[1].input)}`);
+    const [, toProvider] = sentToProvider();
+    assert.deepEqual(turns(toProvider), [['user', 'My name is Ada.'], ['assistant', await first.text], ['user', 'What is my name?']], run.name);
+  }
 });
 
 test('a streamed answer is kept before its last event, and a tool loop continues by previous_response_id with the output alone', async () => {
