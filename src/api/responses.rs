@@ -151,21 +151,8 @@ pub fn parse(body: &[u8], keeping: bool) -> Result<ResponsesRequest, ApiError> {
 /// `earlier`: the items of the earlier turns its `previous_response_id` names, read by the caller
 /// (`earlier_turns`), which come before its own input.
 pub fn from_value(value: Value, keeping: bool, earlier: Option<Vec<Value>>) -> Result<ResponsesRequest, ApiError> {
+    check_parameters(&value)?;
     let Value::Object(mut asked) = value else { return Err(ApiError::invalid_request("The request body must be a JSON object.")) };
-    if let Some(unknown) = asked.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
-        return Err(ApiError::unknown_parameter(unknown));
-    }
-    for (name, why) in STATEFUL_PARAMETERS {
-        if asked.get(*name).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::unsupported_parameter(name, &format!("'{name}' is not supported: {why}.")));
-        }
-    }
-    if asked.get("background").is_some_and(|v| v == &Value::Bool(true)) {
-        return Err(ApiError::unsupported_parameter(
-            "background",
-            "'background' is not supported: this router answers while the request is open and stores no responses to poll.",
-        ));
-    }
     let model = match asked.get("model") {
         None | Some(Value::Null) => return Err(ApiError::missing_field("model")),
         Some(Value::String(m)) => m.clone(),
@@ -286,6 +273,28 @@ pub fn from_value(value: Value, keeping: bool, earlier: Option<Vec<Value>>) -> R
     fields.insert("store".into(), Value::Bool(stores));
     let input = if stores { asked.remove("input").map(earlier_turns::own_items).unwrap_or_default() } else { Vec::new() };
     Ok(ResponsesRequest { chat, echo: ResponseEcho { model, fields, input } })
+}
+
+/// The refusals a body earns by its parameters' names alone (unknown, or needing state the router
+/// does not keep): checked before anything it names is read from the store, so that such a body
+/// costs no call and hears what is wrong with it first.
+pub fn check_parameters(body: &Value) -> Result<(), ApiError> {
+    let Some(asked) = body.as_object() else { return Ok(()) };
+    if let Some(unknown) = asked.keys().find(|k| !KNOWN_PARAMETERS.contains(&k.as_str())) {
+        return Err(ApiError::unknown_parameter(unknown));
+    }
+    for (name, why) in STATEFUL_PARAMETERS {
+        if asked.get(*name).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::unsupported_parameter(name, &format!("'{name}' is not supported: {why}.")));
+        }
+    }
+    if asked.get("background").is_some_and(|v| v == &Value::Bool(true)) {
+        return Err(ApiError::unsupported_parameter(
+            "background",
+            "'background' is not supported: this router answers while the request is open and stores no responses to poll.",
+        ));
+    }
+    Ok(())
 }
 
 /// A chat request's refusal in the names the client used: `max_completion_tokens` is its

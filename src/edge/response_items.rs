@@ -448,6 +448,7 @@ pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[
         note_keeping(stub, tenant, keeping).await;
     }
     let mut value = crate::api::parse_json_object(body)?;
+    crate::api::responses::check_parameters(&value)?;
     let mut holding = Holding::of_body(body, cfg.max_body_bytes);
     let ids = if keeping { stored_items::referenced_ids(&value)? } else { Vec::new() };
     if let Some((stub, _)) = store.as_ref().filter(|_| !ids.is_empty()) {

@@ -108,6 +108,11 @@ test("what is not kept is OpenAI's previous_response_not_found: store false, ano
   assert.match(error.message, /store_days is 0/);
   const bad = await refused({ model: 'gpt-4o-mini', previous_response_id: 7, input: 'Again?' }, 400);
   assert.equal(bad.param, 'previous_response_id');
+  // A parameter unknown to the API is told first, before anything named is looked for.
+  for (const body of [{ previous_response_id: 'resp_stale' }, { input: [{ type: 'item_reference', id: 'msg_stale' }] }]) {
+    const unknown = await refused({ model: 'gpt-4o-mini', input: 'x', ...body, messages: [] }, 400);
+    assert.equal(unknown.code, 'unknown_parameter', JSON.stringify(body));
+  }
   // The SDK's own error for it.
   await assert.rejects(client.responses.create({ model: 'gpt-4o-mini', previous_response_id: notStored.id, input: 'x' }), (e) => e.status === 400 && e.code === 'previous_response_not_found');
   assert.equal(sentToProvider().length, 2, 'no refused request reached a provider');
