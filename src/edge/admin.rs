@@ -319,7 +319,8 @@ fn deleted_marker(id: &str) -> String {
 /// `DELETE /admin/tenants/{id}`: the tenant's keys revoked (a `revoked:` marker each, which
 /// auth honours, then its listing entry removed, so a call that stops half way, or at
 /// [`KEYS_REVOKED_PER_DELETE`], resumes where it stopped), its alert evaluation stopped, and,
-/// once no key is left, a tombstone written and its record removed. The id is not given again:
+/// once no key is left, its kept Responses answers swept (they hold its prompts), a tombstone
+/// written and its record removed. The id is not given again:
 /// a tenant created under it would inherit the deleted one's ledger (budgets, spend, usage
 /// history, alert channels), and any key a location with a stale view created for it. The
 /// ledger and any policy of its own are kept.
@@ -347,11 +348,12 @@ async fn delete_tenant(env: &Env, kv: &KvStore, id: &str) -> Result<serde_json::
         if super::spend::ledger(env, id).is_some() && !super::alerting::retire(env, id).await? {
             super::alerting::set_watched(env, id, false).await?;
         }
+        super::response_items::forget_tenant(env, id).await?;
         kv.put(&deleted_marker(id), now).map_err(kv_error)?.execute().await.map_err(kv_error)?;
         kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;
     }
     Ok(json!({"id": id, "deleted": !more, "keys_revoked": revoked, "has_more": more,
-              "note": if more { "More keys are left: call again to revoke them and finish." } else { "Its keys are revoked and the id will not be given again; its ledger (budgets, spend, usage history) and any policy of its own are kept." }}))
+              "note": if more { "More keys are left: call again to revoke them and finish." } else { "Its keys are revoked, its kept Responses answers are being deleted, and the id will not be given again; its ledger (budgets, spend, usage history) and any policy of its own are kept." }}))
 }
 
 /// A key's record and the hash it is stored under, by key id.

@@ -399,7 +399,7 @@ impl DurableObject for ResponseItems {
             },
             "/forget" => {
                 self.note_lifetime(0, now_unix()).await?;
-                Response::ok("forgetting")
+                Response::from_json(&serde_json::json!({"forgetting": true}))
             }
             "/put" => match serde_json::from_str(&text) {
                 Ok(b) => self.put(b).await,
@@ -544,6 +544,14 @@ async fn call_within_wait(stub: &ObjectStub, url: &str, body: &[u8]) -> Option<R
         futures_util::future::Either::Left((answered, _)) => Some(answered),
         futures_util::future::Either::Right(_) => None,
     }
+}
+
+/// A deleted tenant's kept answers, prompts among them, swept now rather than left to expire:
+/// its object is told to keep nothing (`POST /forget`) and its alarm deletes everything. An error
+/// when the object could not be told, so that the delete is called again (it resumes there).
+pub async fn forget_tenant(env: &Env, tenant: &str) -> Result<(), ApiError> {
+    let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return Ok(()) };
+    call::<Value>(&stub, "forget", &serde_json::json!({})).await.map(|_| ())
 }
 
 /// Tells the tenant's object, when its policy keeps nothing now (`store_days = 0`), once per

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
-import { startRouter, readSse, KEYS } from './harness.mjs';
+import { startRouter, readSse, KEYS, ADMIN_TOKEN } from './harness.mjs';
 import { STORE_NOTHING, LOOKUP_TOOLS, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
 
 
@@ -235,4 +235,20 @@ test('a turn larger than a row holds (an image in its input) is kept in pieces a
   assert.deepEqual(JSON.parse(chain.turns[0][0]), big.input);
   assert.deepEqual(JSON.parse(chain.turns[0][1]), big.response.output);
   assert.equal((await call('turns', { id: 'resp_big', now, lifetime_secs: 86_400, max_bytes: 2e6 })).over, true);
+});
+
+test("deleting a tenant deletes its kept answers (they hold its prompts) rather than leaving them to expire", async () => {
+  const admin = (method, path, body) => fetch(`${r.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) });
+  assert.equal((await admin('PUT', '/admin/tenants/leaving', { name: 'leaving', plan: 'pro' })).status, 200);
+  const { key } = await (await admin('POST', '/admin/keys', { tenant_id: 'leaving', name: 'test' })).json();
+  const kept = await (await respond({ model: 'gpt-4o-mini', input: 'My secret plan' }, { key })).json();
+  assert.equal(kept.store, true, JSON.stringify(kept));
+  const call = await itemsObject('leaving');
+  const now = Math.floor(Date.now() / 1000);
+  const stored = () => call('turns', { id: kept.id, now, max_bytes: 1e6 }).then((c) => c.turns);
+  assert.equal((await stored()).length, 1);
+  const deleted = await admin('DELETE', '/admin/tenants/leaving');
+  assert.equal(deleted.status, 200, await deleted.clone().text());
+  assert.match((await deleted.json()).note, /kept Responses answers are being deleted/);
+  await untilGone(stored, "the deleted tenant's turn is still stored 5 s later");
 });

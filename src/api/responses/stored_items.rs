@@ -329,6 +329,25 @@ mod tests {
     }
 
     #[test]
+    fn what_is_kept_is_empty_only_without_items_and_turn() {
+        assert!(Kept::default().is_empty());
+        let answered = json!({"id": "resp_1", "store": true, "output": []});
+        let turn_only = to_keep(&answered, Vec::new());
+        assert!(turn_only.items.is_empty() && !turn_only.is_empty(), "an answer with no output items still keeps its turn");
+        let items_only = Kept { items: vec![("msg_1".into(), json!({}))], turn: None };
+        assert!(!items_only.is_empty());
+    }
+
+    #[test]
+    fn the_store_may_return_what_the_body_leaves_of_the_limit() {
+        let mut holding = Holding::of_body(b"{}", 100);
+        assert_eq!(holding.bytes_left(), 98);
+        holding.add(["x".repeat(50).as_str()].into_iter()).unwrap();
+        assert_eq!(holding.bytes_left(), 48);
+        assert_eq!(Holding::of_body(&[b' '; 120], 100).bytes_left(), 0, "none past the limit");
+    }
+
+    #[test]
     fn logprobs_are_not_kept() {
         let response = json!({"store": true, "output": [{"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": [{"token": "Hi", "logprob": -0.1, "top_logprobs": []}]}]}]});
         assert_eq!(items_to_keep(&response), vec![("msg_1".to_string(), json!({"type": "message", "id": "msg_1", "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": []}]}))]);
