@@ -20,7 +20,6 @@ fn the_flagship_models_clients_name_are_seeded_at_litellms_prices() {
     for (name, input, output) in [
         ("claude-opus-4-7", 5.0, 25.0),
         ("claude-opus-4-7-20260416", 5.0, 25.0),
-        ("claude-opus-5-5", 4.0, 20.0),
         ("gpt-5.4", 2.5, 15.0),
         ("gpt-5.5", 5.0, 30.0),
         ("gemini-3.1-pro", 2.0, 12.0),

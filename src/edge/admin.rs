@@ -348,7 +348,7 @@ async fn delete_tenant(env: &Env, kv: &KvStore, id: &str) -> Result<serde_json::
         if super::spend::ledger(env, id).is_some() && !super::alerting::retire(env, id).await? {
             super::alerting::set_watched(env, id, false).await?;
         }
-        super::response_items::forget_tenant(env, id).await?;
+        super::response_items::forget_deleted_tenant(env, id).await?;
         kv.put(&deleted_marker(id), now).map_err(kv_error)?.execute().await.map_err(kv_error)?;
         kv.delete(&format!("tenant:{id}")).await.map_err(kv_error)?;
     }

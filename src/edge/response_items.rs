@@ -35,6 +35,10 @@ const BINDING: &str = "RESPONSE_ITEMS";
 const SWEEP_GAP_SECS: i64 = 3600;
 /// Rows one sweep deletes; more left over are swept by an alarm right after.
 const SWEEP_BATCH: i64 = 1000;
+/// The lifetime of a deleted tenant's object: nothing is found or kept, every row is swept (kept
+/// before `now + 1`), and no later call's lifetime replaces it (a stream that ends after the
+/// delete, a key a stale cache still honours).
+const CLOSED: i64 = -1;
 /// The lifetime of an object never told one (none is kept longer).
 const DEFAULT_LIFETIME_SECS: i64 = stored_items::MAX_STORE_DAYS as i64 * 86_400;
 /// Ids one query reads (a Durable Object's SQL takes at most 100 bound values).
@@ -184,10 +188,7 @@ impl ResponseItems {
     /// The lifetime a call said, kept; or, for a call that said none (the tests'), the one kept.
     async fn lifetime_said(&self, said: Option<i64>, now: i64) -> worker::Result<i64> {
         match said {
-            Some(secs) => {
-                self.note_lifetime(secs, now).await?;
-                Ok(secs)
-            }
+            Some(secs) => self.note_lifetime(secs, now).await,
             None => Ok(self.lifetime()?.unwrap_or(DEFAULT_LIFETIME_SECS)),
         }
     }
@@ -283,18 +284,19 @@ impl ResponseItems {
         Response::from_json(&serde_json::json!({"deleted": true}))
     }
 
-    /// Keeps the tenant's lifetime as said now; a lower one than kept sets the alarm at once, to
-    /// sweep what it no longer covers.
-    async fn note_lifetime(&self, secs: i64, now: i64) -> worker::Result<()> {
+    /// Keeps the tenant's lifetime as said now, and answers the one that holds: a lower one than
+    /// kept sets the alarm at once, to sweep what it no longer covers; once [`CLOSED`], nothing
+    /// said changes it.
+    async fn note_lifetime(&self, secs: i64, now: i64) -> worker::Result<i64> {
         let before = self.lifetime()?;
-        if before == Some(secs) {
-            return Ok(());
+        if before == Some(CLOSED) || before == Some(secs) {
+            return Ok(before.unwrap_or(secs));
         }
         self.sql().exec("INSERT OR REPLACE INTO response_items_lifetime (one, secs) VALUES (1, ?)", vec![SqlStorageValue::Integer(secs)])?;
-        if before.is_some_and(|before| secs < before) {
+        if secs == CLOSED || before.is_some_and(|before| secs < before) {
             self.sweep.set(&self.state.storage(), now).await?;
         }
-        Ok(())
+        Ok(secs)
     }
 
     fn lifetime(&self) -> worker::Result<Option<i64>> {
@@ -304,7 +306,10 @@ impl ResponseItems {
 
     /// Keeps an answer's items and its turn, all or none (one transaction).
     async fn put(&self, body: PutBody) -> worker::Result<Response> {
-        self.note_lifetime(body.lifetime_secs, body.now).await?;
+        if self.note_lifetime(body.lifetime_secs, body.now).await? == CLOSED {
+            // The tenant was deleted: an answer that ends after its deletion is not kept.
+            return Response::from_json(&serde_json::json!({"kept": false}));
+        }
         let expires_at = body.now + body.lifetime_secs;
         let (now, until) = (SqlStorageValue::Integer(body.now), SqlStorageValue::Integer(expires_at));
         let mut rows: Vec<(&str, Vec<SqlStorageValue>)> = body
@@ -398,7 +403,13 @@ impl DurableObject for ResponseItems {
                 Err(e) => Response::error(format!("bad get: {e}"), 400),
             },
             "/forget" => {
-                self.note_lifetime(0, now_unix()).await?;
+                #[derive(Deserialize, Default)]
+                struct Forget {
+                    #[serde(default)]
+                    for_good: bool,
+                }
+                let forget: Forget = serde_json::from_str(&text).unwrap_or_default();
+                self.note_lifetime(if forget.for_good { CLOSED } else { 0 }, now_unix()).await?;
                 Response::from_json(&serde_json::json!({"forgetting": true}))
             }
             "/put" => match serde_json::from_str(&text) {
@@ -547,11 +558,12 @@ async fn call_within_wait(stub: &ObjectStub, url: &str, body: &[u8]) -> Option<R
 }
 
 /// A deleted tenant's kept answers, prompts among them, swept now rather than left to expire:
-/// its object is told to keep nothing (`POST /forget`) and its alarm deletes everything. An error
+/// its object is told to keep nothing for good (`POST /forget`, `for_good`: no later call keeps
+/// anything or finds anything) and its alarm deletes everything. An error
 /// when the object could not be told, so that the delete is called again (it resumes there).
-pub async fn forget_tenant(env: &Env, tenant: &str) -> Result<(), ApiError> {
+pub async fn forget_deleted_tenant(env: &Env, tenant: &str) -> Result<(), ApiError> {
     let Some(stub) = ObjectStub::named(env, BINDING, tenant) else { return Ok(()) };
-    call::<Value>(&stub, "forget", &serde_json::json!({})).await.map(|_| ())
+    call::<Value>(&stub, "forget", &serde_json::json!({"for_good": true})).await.map(|_| ())
 }
 
 /// Tells the tenant's object, when its policy keeps nothing now (`store_days = 0`), once per

@@ -251,4 +251,10 @@ test("deleting a tenant deletes its kept answers (they hold its prompts) rather 
   assert.equal(deleted.status, 200, await deleted.clone().text());
   assert.match((await deleted.json()).note, /kept Responses answers are being deleted/);
   await untilGone(stored, "the deleted tenant's turn is still stored 5 s later");
+  // An answer that ends after the delete (a stream begun before it; a key a stale cache still
+  // honours) says a lifetime again: nothing is kept, nor found.
+  const late = turn('resp_late', null, 'late');
+  assert.deepEqual(await call('put', { items: [['msg_late', { type: 'message', id: 'msg_late' }]], turn: late, now, lifetime_secs: 30 * 86_400 }), { kept: false });
+  assert.equal((await call('turns', { id: 'resp_late', now, lifetime_secs: 30 * 86_400, max_bytes: 1e6 })).missing, 'resp_late');
+  assert.deepEqual((await call('get', { ids: ['msg_late'], now, lifetime_secs: 30 * 86_400, max_bytes: 1e6 })).items, {});
 });

@@ -110,9 +110,9 @@ before(async () => {
     price_key: 'text-embedding-3-small',
     deployments: [{ provider: 'mistral', upstream_model: 'mistral-embed' }],
   };
-  // A Claude model of the adaptive-thinking generation (Opus 4.7 and later), priced as Sonnet 4.5
-  // here: the seeded catalog has none yet.
-  catalog.models['claude-opus-4-7'] = { deployments: [{ provider: 'anthropic', upstream_model: 'claude-opus-4-7' }], price_key: 'claude-sonnet-4-5' };
+  // A Claude model of the adaptive-thinking generation (Opus 4.7 and later), priced by its own
+  // seeded row.
+  catalog.models['claude-opus-4-7'] = { deployments: [{ provider: 'anthropic', upstream_model: 'claude-opus-4-7' }] };
   // The harness's `slow` host (a 400 ms limit) in front of Azure, for the timeout test.
   catalog.models['slow-then-azure-embedding'] = {
     mode: 'embedding',
