@@ -10,7 +10,7 @@ import OpenAI from 'openai';
 import { generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { startRouter, readSse, KEYS, ADMIN_TOKEN } from './harness.mjs';
-import { STORE_NOTHING, LOOKUP_TOOLS, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
+import { STORE_NOTHING, LOOKUP_TOOLS, recordingAiSdk, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
 
 
 let r;
@@ -59,15 +59,7 @@ test('the OpenAI SDK continues a conversation by previous_response_id: the earli
 });
 
 test("the Vercel AI SDK's previousResponseId, whole and streamed: the new turn alone is sent, and the router puts the earlier ones before it", async () => {
-  const sent = [];
-  const openai = createOpenAI({
-    baseURL: `${r.url}/v1`,
-    apiKey: KEYS.acme,
-    fetch: async (url, init) => {
-      sent.push(JSON.parse(init.body));
-      return fetch(url, init);
-    },
-  });
+  const { openai, sent } = recordingAiSdk(r, createOpenAI, KEYS.acme);
   for (const run of [generateText, streamText]) {
     sent.length = 0;
     r.upstream.reset();

@@ -61,3 +61,20 @@ export async function streamedToolCall(respond, readSse) {
   assert.ok(call, JSON.stringify(done.response.output));
   return { response: done.response, call };
 }
+
+/**
+ * The Vercel AI SDK's OpenAI provider pointed at router `r` with `key`, unmodified but for a
+ * fetch that records each body it sends (`sent`, in order).
+ */
+export function recordingAiSdk(r, createOpenAI, key) {
+  const sent = [];
+  const openai = createOpenAI({
+    baseURL: `${r.url}/v1`,
+    apiKey: key,
+    fetch: async (url, init) => {
+      sent.push(JSON.parse(init.body));
+      return fetch(url, init);
+    },
+  });
+  return { openai, sent };
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { generateText, streamText, tool, stepCountIs, jsonSchema } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { startRouter, readSse, KEYS } from './harness.mjs';
-import { STORE_NOTHING, LOOKUP_TOOLS, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
+import { STORE_NOTHING, LOOKUP_TOOLS, recordingAiSdk, responseItems, streamedToolCall, untilGone } from './response_store.mjs';
 
 
 const ACME = `
@@ -71,15 +71,7 @@ test('a streamed answer is stored before its last event: the next request names 
 });
 
 test('the Vercel AI SDK as it comes (6, store unset): a tool loop, then a second turn naming the earlier answer by reference, whole and streamed', async () => {
-  const sent = [];
-  const openai = createOpenAI({
-    baseURL: `${r.url}/v1`,
-    apiKey: KEYS.acme,
-    fetch: async (url, init) => {
-      sent.push(JSON.parse(init.body));
-      return fetch(url, init);
-    },
-  });
+  const { openai, sent } = recordingAiSdk(r, createOpenAI, KEYS.acme);
   const weather = tool({
     description: 'The weather in a city',
     inputSchema: jsonSchema({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
