@@ -979,7 +979,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     let flex = litellm_service_tier(&per_token, base, "flex")?;
     // LiteLLM marks a model that can reason when asked; ours, one that reasons unasked (its
     // savings baselines keep reasoning tokens). Claude thinks only when a request asks for it,
-    // but for the models that think by default (Sonnet 5, Fable 5).
+    // but for the models that think by default (every Claude 5, Fable, Mythos).
     let supports_reasoning = flag(model, entry, "supports_reasoning")?
         && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model))
         && (!model.to_ascii_lowercase().contains("gemini") || crate::providers::gemini::thinks_unasked(&model.to_ascii_lowercase()));

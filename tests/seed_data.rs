@@ -20,6 +20,12 @@ fn the_flagship_models_clients_name_are_seeded_at_litellms_prices() {
     for (name, input, output) in [
         ("claude-opus-4-7", 5.0, 25.0),
         ("claude-opus-4-7-20260416", 5.0, 25.0),
+        ("claude-opus-4-8", 5.0, 25.0),
+        ("claude-opus-5", 5.0, 25.0),
+        ("claude-sonnet-5", 2.0, 10.0),
+        ("claude-opus-5-5", 4.0, 20.0),
+        ("claude-sonnet-5-5", 2.0, 10.0),
+        ("claude-haiku-5-5", 0.1, 0.5),
         ("gpt-5.4", 2.5, 15.0),
         ("gpt-5.5", 5.0, 30.0),
         ("gemini-3.1-pro", 2.0, 12.0),
@@ -40,4 +46,26 @@ fn shipped_policies_load_against_the_catalog() {
         let text = std::fs::read_to_string(&path).unwrap();
         Policy::from_toml(&path.display().to_string(), &text, &catalog).unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+/// A seeded Claude row says it reasons (its savings baselines keep thinking tokens) exactly when
+/// the Anthropic adapter expects its model to think unasked: the row and the adapter agree.
+#[test]
+fn seeded_claude_rows_reason_as_the_anthropic_adapter_sends_them() {
+    use costrouter::catalog::ProviderKind;
+    let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
+    let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+    let mut claude_rows = 0;
+    for (name, model) in catalog.public_names() {
+        for deployment in &model.deployments {
+            if catalog.providers[&deployment.provider].kind != ProviderKind::Anthropic {
+                continue;
+            }
+            claude_rows += 1;
+            let row = prices.get(model.price_key_of(deployment)).unwrap();
+            let thinks = costrouter::providers::anthropic::thinks_unasked(&deployment.upstream_model);
+            assert_eq!(row.supports_reasoning, thinks, "{name}: the row says reasoning {}, the adapter {thinks}", row.supports_reasoning);
+        }
+    }
+    assert!(claude_rows >= 10, "{claude_rows}");
 }

@@ -107,7 +107,7 @@ impl Provider for Anthropic {
             // structured-output schema Anthropic's grammar cannot compile. And a parameter a newer
             // model refuses that this adapter did not know it would (`temperature` on Opus 4.7,
             // "thinking.type.enabled" from then on), for a model named outside Anthropic's scheme;
-            // and a model that always thinks (Fable 5) refusing a forced tool choice, or a tool
+            // and a model that always thinks (Sonnet 5.5) refusing a forced tool choice, or a tool
             // loop whose thinking the client did not send back: another model may take them.
             Rejection::Unsupported
         } else {
@@ -312,24 +312,31 @@ enum ThinkingStyle {
     Budget,
     /// Opus 4.7 and every later model: `{type: "adaptive"}` with `output_config.effort`; a
     /// budget, `temperature` and `top_p` are refused. `by_default`: the model thinks when
-    /// `thinking` is left out (Sonnet 5; Fable 5 and Mythos 5, which cannot be told not to).
+    /// `thinking` is left out (every Claude 5); `always`: and cannot be told not to (Opus and
+    /// Sonnet from 5.5, Fable, Mythos).
     Adaptive { by_default: bool, always: bool },
 }
 
+/// The style by name, as LiteLLM 1.110.2's rows flag the models (`thinking_on_by_default`:
+/// Opus 5, Sonnet 5, Haiku 5.5; `thinking_always_on`: Opus 5.5, Sonnet 5.5, Fable 5 and 5.1,
+/// Mythos 5 and 5.1); a later version of a family is taken to keep its family's style.
 fn thinking_style(model: &str) -> ThinkingStyle {
     let name = model.to_ascii_lowercase();
+    // Fable and Mythos came after Opus 4.7, some without a version (`claude-mythos-preview`).
+    if name.contains("claude-fable") || name.contains("claude-mythos") {
+        return ThinkingStyle::Adaptive { by_default: true, always: true };
+    }
     match claude_version(model) {
         Some((3, Some(7..))) | Some((4, None | Some(0..=6))) => ThinkingStyle::Budget,
-        Some((major @ 4.., _)) => {
-            let always = name.contains("fable") || name.contains("mythos");
-            let by_default = always || (name.contains("sonnet") && major >= 5);
-            ThinkingStyle::Adaptive { by_default, always }
+        Some((major @ 4.., minor)) => {
+            let always = !name.contains("haiku") && (major, minor.unwrap_or(0)) >= (5, 5);
+            ThinkingStyle::Adaptive { by_default: always || major >= 5, always }
         }
         _ => ThinkingStyle::Unable,
     }
 }
 
-/// Whether `model` thinks when a request does not ask it to (Sonnet 5, Fable 5, Mythos 5).
+/// Whether `model` thinks when a request does not ask it to (every Claude 5, Fable, Mythos).
 pub fn thinks_unasked(model: &str) -> bool {
     matches!(thinking_style(model), ThinkingStyle::Adaptive { by_default: true, .. })
 }
@@ -420,8 +427,9 @@ fn stop_sequences(req: &ChatRequest) -> (Vec<String>, bool) {
 }
 
 /// What to ask `model` of thinking. Up to Claude 4.6 it thinks only when asked, with a budget;
-/// from Opus 4.7 adaptively, at the effort asked; Sonnet 5 thinks unless told not to (a client's
-/// "none" or "minimal" effort), Fable 5 and Mythos 5 always. Thinking is not asked for where
+/// from Opus 4.7 adaptively, at the effort asked; Claude 5 (Opus 5, Sonnet 5, Haiku 5.5) thinks
+/// unless told not to (a client's "none" or "minimal" effort), Opus and Sonnet 5.5, Fable and
+/// Mythos always. Thinking is not asked for where
 /// Anthropic refuses it: a forced tool choice, a conversation ending in an assistant turn (a
 /// prefill), and the call after a tool call unless the client sent that turn's thinking blocks
 /// back (Anthropic wants them; OpenAI's message format has no place for them, and only a client
@@ -1099,8 +1107,13 @@ mod tests {
         for (model, style) in [
             ("claude-sonnet-4-5-20250929", Budget), ("claude-opus-4-1", Budget), ("claude-haiku-4-5", Budget), ("claude-3-7-sonnet-latest", Budget),
             ("claude-sonnet-4-5@20250929", Budget), ("claude-opus-4-20250514", Budget), ("claude-sonnet-4-6", Budget), ("claude-opus-4-6", Budget),
-            ("claude-opus-4-7", adaptive), ("claude-opus-4-8", adaptive), ("claude-opus-5", adaptive), ("claude-sonnet-5", by_default),
-            ("claude-fable-5", always), ("claude-mythos-5", always),
+            ("claude-opus-4-7", adaptive), ("claude-opus-4-8", adaptive), ("claude-opus-4-8-20260601", adaptive),
+            // Claude 5 thinks by default (LiteLLM's `thinking_on_by_default`), Opus and Sonnet from
+            // 5.5 always (`thinking_always_on`), as Fable and Mythos; Haiku 5.5 by default only.
+            ("claude-opus-5", by_default), ("claude-sonnet-5", by_default), ("claude-opus-5-20261001", by_default),
+            ("claude-haiku-5-5", by_default), ("claude-haiku-5-5-20261101", by_default),
+            ("claude-opus-5-5", always), ("claude-sonnet-5-5", always), ("claude-sonnet-5.5", always), ("claude-opus-5-5-20261101", always),
+            ("claude-opus-6", always), ("claude-fable-5", always), ("claude-fable-5-1", always), ("claude-mythos-5", always), ("claude-mythos-preview", always),
             ("claude-3-5-sonnet-20241022", Unable), ("claude-3-haiku-20240307", Unable), ("claude-2.1", Unable), ("my-claude", Unable),
         ] {
             assert_eq!(thinking_style(model), style, "{model}");
@@ -1161,6 +1174,18 @@ mod tests {
         assert_eq!(translate_for("claude-sonnet-5", forced)["thinking"], json!({"type": "disabled"}));
         assert_eq!(translate_for("claude-sonnet-5", forced)["max_tokens"], 4096, "no room kept for thinking it will not do");
         assert!(translate_for("claude-fable-5", forced).get("thinking").is_none());
+        // Opus 5 and Haiku 5.5 think by default as Sonnet 5 does, so they are told not to (left
+        // unsaid, Anthropic would refuse the forced tool); Opus and Sonnet 5.5 cannot be told.
+        for model in ["claude-opus-5", "claude-haiku-5-5"] {
+            assert_eq!(translate_for(model, forced)["thinking"], json!({"type": "disabled"}), "{model}");
+            assert_eq!(ask(model, r#","reasoning_effort":"none""#)["thinking"], json!({"type": "disabled"}), "{model}");
+            assert_eq!(ask(model, "")["max_tokens"], 4096 + 4096, "room for the thinking it does unasked: {model}");
+        }
+        for model in ["claude-opus-5-5", "claude-sonnet-5-5"] {
+            assert!(translate_for(model, forced).get("thinking").is_none(), "{model}");
+            assert!(ask(model, r#","reasoning_effort":"none""#).get("thinking").is_none(), "{model}");
+            assert_eq!(ask(model, r#","reasoning_effort":"low""#)["output_config"], json!({"effort": "low"}), "{model}");
+        }
         let fable_refusal = br#"{"type":"error","error":{"type":"invalid_request_error","message":"Thinking may not be enabled when tool_choice forces tool use."}}"#;
         assert_eq!(Anthropic.rejection(400, fable_refusal), Rejection::Unsupported);
         // A cap with no room for thinking beside the answer: none (Sonnet 5 told so).
