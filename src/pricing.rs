@@ -3,10 +3,10 @@
 //! Pricing is data (`kv-seed/pricing.json`, stored in KV under `pricing`), validated when loaded.
 //! Two entry formats are accepted, so people can bring the table they already keep:
 //! - ours: prices in USD per million tokens (`input`, `output`, `cached_input`, `cache_write`,
-//!   `cache_write_1h`, `tiers`, `off_peak`, `batch_discount`, `context_window`, `max_output_tokens`);
+//!   `cache_write_1h` or `cache_write_12h`, `tiers`, `off_peak`, `batch_discount`, `context_window`, `max_output_tokens`);
 //! - LiteLLM's `model_prices_and_context_window.json` entries (`input_cost_per_token`,
 //!   `output_cost_per_token`, `cache_read_input_token_cost`, `cache_creation_input_token_cost`,
-//!   `cache_creation_input_token_cost_above_1hr`, `input_cost_per_token_above_200k_tokens`,
+//!   `cache_creation_input_token_cost_above_1hr` (`_above_12hr`), `input_cost_per_token_above_200k_tokens`,
 //!   `max_input_tokens`, `off_peak_pricing`, ...), recognised per entry.
 
 use std::borrow::Cow;
@@ -25,7 +25,8 @@ pub struct Rates {
     pub output: Usd,
     pub cached_input: Usd,
     pub cache_write: Usd,
-    /// Writes with a one-hour lifetime (Anthropic's `ttl: "1h"`); `cache_write` when not given.
+    /// Writes with the provider's longer lifetime (Anthropic's one hour, `ttl: "1h"`; OpenAI's
+    /// twelve hours, priced as `cache_write_12h`); `cache_write` when not given.
     pub cache_write_1h: Usd,
 }
 
@@ -661,17 +662,17 @@ fn stated_flag(model: &str, entry: &Map<String, Value>, field: &str) -> Result<O
 /// The fields of [`NATIVE_FIELDS`] LiteLLM's rows do not have (it has the `supports_*` flags,
 /// `mode` and `max_output_tokens` too).
 const NATIVE_ONLY_FIELDS: &[&str] = &[
-    "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount", "context_window", "max_image_tokens",
+    "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "cache_write_12h", "reasoning", "tiers", "batch_discount", "context_window", "max_image_tokens",
     "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "reasoning_efforts",
 ];
 
 const NATIVE_FIELDS: &[&str] = &[
-    "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning", "tiers", "batch_discount",
+    "provider", "input", "output", "cached_input", "cache_write", "cache_write_1h", "cache_write_12h", "reasoning", "tiers", "batch_discount",
     "context_window", "max_input_tokens", "max_output_tokens", "max_image_tokens", "supports_reasoning", "default_reasoning_effort", "reasoning_efforts", "supports_vision", "supports_response_schema", "service_tiers", "audio_input", "cached_audio_input", "audio_output", "off_peak", "notes", "mode",
 ];
 
 /// The prices a tier (`tiers[i]`, beside its [`BAND_FIELDS`]) or a service tier may set.
-const RATE_FIELDS: &[&str] = &["input", "output", "cached_input", "cache_write", "cache_write_1h"];
+const RATE_FIELDS: &[&str] = &["input", "output", "cached_input", "cache_write", "cache_write_1h", "cache_write_12h"];
 
 /// The fields of a `tiers[i]` band beside its prices.
 const BAND_FIELDS: &[&str] = &["above_input_tokens", "service_tiers"];
@@ -718,10 +719,17 @@ fn parse_rates(model: &str, entry: &Map<String, Value>, prefix: &str, fallback: 
         Some(v) => per_million("cache_write", v)?,
         None => scaled.map(|f| f.cache_write).unwrap_or(input),
     };
+    // A provider's longer-lived writes: Anthropic's one-hour, OpenAI's twelve-hour (a provider
+    // has one or the other, billed alike: `Usage::cache_write_1h_tokens`).
+    let longer_lived = match (get("cache_write_1h")?, get("cache_write_12h")?) {
+        (Some(_), Some(_)) => return Err(field_err(model, &format!("{prefix}cache_write_12h"), "cannot be given beside cache_write_1h: a provider's longer-lived writes have one price")),
+        (Some(v), None) => Some(("cache_write_1h", v)),
+        (None, twelve_hours) => twelve_hours.map(|v| ("cache_write_12h", v)),
+    };
     // A price list naming 5-minute writes but not 1-hour ones: a band keeps the base band's
     // ratio between them, the base band Anthropic's (the only provider that bills them).
-    let cache_write_1h = match get("cache_write_1h")? {
-        Some(v) => per_million("cache_write_1h", v)?,
+    let cache_write_1h = match longer_lived {
+        Some((field, v)) => per_million(field, v)?,
         None if get("cache_write")?.is_some() => match fallback {
             Some(f) => in_proportion(f.cache_write_1h, f.cache_write, cache_write),
             None => one_hour_write_price(cache_write),
@@ -909,8 +917,9 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         output: per_token("output_cost_per_token")?.unwrap_or(Usd::ZERO),
         cached_input: per_token("cache_read_input_token_cost")?.unwrap_or(input),
         cache_write,
-        // LiteLLM's "above_1hr" is the price of writes that live an hour, not a token-count band.
-        cache_write_1h: per_token("cache_creation_input_token_cost_above_1hr")?.unwrap_or(match cache_write_5m {
+        // LiteLLM's "above_1hr" is the price of writes that live an hour, not a token-count band;
+        // "above_12hr", OpenAI's writes that live twelve (a provider has one or the other).
+        cache_write_1h: per_token(&longer_lived_write_key(entry, ""))?.unwrap_or(match cache_write_5m {
             Some(five_minute) => one_hour_write_price(five_minute),
             None => cache_write,
         }),
@@ -921,8 +930,9 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
     let mut named: std::collections::BTreeSet<(u64, &str)> = std::collections::BTreeSet::new();
     for (key, _) in entry.iter() {
         let Some((kind, rest)) = key.split_once("_above_") else { continue };
-        // `cache_creation_input_token_cost_above_1hr_above_200k_tokens`: a band's 1-hour write price.
-        let (kind, rest) = match rest.strip_prefix("1hr_above_") {
+        // `cache_creation_input_token_cost_above_1hr_above_200k_tokens`: a band's 1-hour write price
+        // (`_above_12hr_above_272k_tokens`: OpenAI's 12-hour one).
+        let (kind, rest) = match rest.strip_prefix("1hr_above_").or_else(|| rest.strip_prefix("12hr_above_")) {
             Some(band) => ("cache_creation_input_token_cost_1hr", band),
             None => (kind, rest),
         };
@@ -942,7 +952,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         let rates = tiers.entry(above).or_insert(base);
         // A band that prices 5-minute writes but not 1-hour ones keeps the base band's ratio
         // between them, as in our own format (`parse_rates`).
-        if kind == "cache_creation_input_token_cost" && !entry.contains_key(&format!("cache_creation_input_token_cost_above_1hr_above_{k}k_tokens")) {
+        if kind == "cache_creation_input_token_cost" && !entry.contains_key(&longer_lived_write_key(entry, &format!("_above_{k}k_tokens"))) {
             rates.cache_write_1h = in_proportion(base.cache_write_1h, base.cache_write, price);
         }
         match kind {
@@ -1090,6 +1100,17 @@ fn in_proportion(price: Usd, base_input: Usd, input: Usd) -> Usd {
     Usd((i128::from(price.0) * i128::from(input.0) / i128::from(base_input.0)).clamp(0, i128::from(i64::MAX)) as i64)
 }
 
+/// LiteLLM's name for the price of the longer-lived writes (in the band `band`, such as
+/// `_above_272k_tokens`): the one-hour name, or the twelve-hour one where the row gives it.
+fn longer_lived_write_key(entry: &Map<String, Value>, band: &str) -> String {
+    let twelve_hours = format!("cache_creation_input_token_cost_above_12hr{band}");
+    if entry.contains_key(&twelve_hours) {
+        twelve_hours
+    } else {
+        format!("cache_creation_input_token_cost_above_1hr{band}")
+    }
+}
+
 /// LiteLLM prices a processing tier with `input_cost_per_token_priority` and the like (in a band,
 /// `input_cost_per_token_above_272k_tokens_priority`: `tier` is what follows the price's name);
 /// a tier with none of its keys has no rates of its own, and those it leaves out follow `base`.
@@ -1190,6 +1211,44 @@ mod tests {
         assert_eq!(c.total.to_string(), "0.00555");
         let batch = t.get("gpt-4o-mini").unwrap().cost(&usage(1000, 0, 0, 1000, 0), true);
         assert_eq!(batch.total.to_string(), "0.000375");
+    }
+
+    /// LiteLLM 1.110.2's gpt-5.6 row, its prices and windows.
+    const LITELLM_GPT_5_6: &str = r#"{"cache_creation_input_token_cost":5e-06,"cache_creation_input_token_cost_above_12hr":1e-05,"cache_creation_input_token_cost_above_12hr_above_272k_tokens":2e-05,"cache_creation_input_token_cost_above_12hr_above_272k_tokens_flex":1e-05,"cache_creation_input_token_cost_above_12hr_above_272k_tokens_priority":4e-05,"cache_creation_input_token_cost_above_12hr_flex":5e-06,"cache_creation_input_token_cost_above_12hr_priority":2e-05,"cache_creation_input_token_cost_above_272k_tokens":1e-05,"cache_creation_input_token_cost_above_272k_tokens_flex":5e-06,"cache_creation_input_token_cost_above_272k_tokens_priority":2e-05,"cache_creation_input_token_cost_flex":2.5e-06,"cache_creation_input_token_cost_priority":1e-05,"cache_read_input_token_cost":4e-07,"cache_read_input_token_cost_above_272k_tokens":8e-07,"cache_read_input_token_cost_above_272k_tokens_flex":4e-07,"cache_read_input_token_cost_above_272k_tokens_priority":1.6e-06,"cache_read_input_token_cost_batches":2e-07,"cache_read_input_token_cost_above_272k_tokens_batches":4e-07,"cache_creation_input_token_cost_batches":2.5e-06,"cache_creation_input_token_cost_above_272k_tokens_batches":5e-06,"cache_read_input_token_cost_flex":2e-07,"cache_read_input_token_cost_priority":8e-07,"input_cost_per_token":4e-06,"input_cost_per_token_above_272k_tokens":8e-06,"input_cost_per_token_above_272k_tokens_flex":4e-06,"input_cost_per_token_above_272k_tokens_priority":1.6e-05,"input_cost_per_token_batches":2e-06,"input_cost_per_token_above_272k_tokens_batches":4e-06,"input_cost_per_token_flex":2e-06,"input_cost_per_token_priority":8e-06,"max_input_tokens":922000,"max_output_tokens":128000,"output_cost_per_token":2e-05,"output_cost_per_token_above_272k_tokens":3e-05,"output_cost_per_token_above_272k_tokens_flex":1.5e-05,"output_cost_per_token_above_272k_tokens_priority":6e-05,"output_cost_per_token_batches":1e-05,"output_cost_per_token_above_272k_tokens_batches":1.5e-05,"output_cost_per_token_flex":1e-05,"output_cost_per_token_priority":4e-05,"litellm_provider":"openai","mode":"chat"}"#;
+
+    #[test]
+    fn openai_twelve_hour_cache_writes_bill_at_their_own_price_in_both_formats() {
+        let litellm = PriceTable::from_json(&format!(r#"{{"gpt-5.6":{LITELLM_GPT_5_6}}}"#)).unwrap();
+        let seeded = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
+        let (ours, theirs) = (seeded.get("gpt-5.6").unwrap(), litellm.get("gpt-5.6").unwrap());
+        let per_million = |usd: f64| Usd::per_token_from_per_million(usd).unwrap();
+        // Every band and processing tier: LiteLLM's own prices, ours the same by scaling.
+        for (tier, prompt, write, twelve_hours) in [
+            (ServiceTier::Standard, 1000, 5.0, 10.0),
+            (ServiceTier::Standard, 272_001, 10.0, 20.0),
+            (ServiceTier::Priority, 1000, 10.0, 20.0),
+            (ServiceTier::Priority, 272_001, 20.0, 40.0),
+            (ServiceTier::Flex, 1000, 2.5, 5.0),
+            (ServiceTier::Flex, 272_001, 5.0, 10.0),
+        ] {
+            for rates in [ours.rates_at(tier, prompt), theirs.rates_at(tier, prompt)] {
+                assert_eq!((rates.cache_write, rates.cache_write_1h), (per_million(write), per_million(twelve_hours)), "{tier:?} at {prompt}");
+            }
+            assert_eq!(ours.rates_at(tier, prompt), theirs.rates_at(tier, prompt), "{tier:?} at {prompt}");
+        }
+        // 5,000 prompt tokens: 1,000 read, 1,000 written for 30 minutes, 2,000 for 12 hours.
+        let usage = Usage::from_openai(&serde_json::json!({"prompt_tokens": 5000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 1000,
+            "cache_write_tokens": 3000, "cache_write_tokens_details": {"ttl_30m_tokens": 1000, "ttl_12h_tokens": 2000}}})).unwrap();
+        // 1,000 * 5 + 2,000 * 10 micro-dollars of writes; 1,000 * 4 input, 1,000 * 0.4 read, 100 * 20 output.
+        for price in [ours, theirs] {
+            let cost = price.cost(&usage, false);
+            assert_eq!((cost.cache_write.to_string(), cost.total.to_string()), ("0.025".to_string(), "0.0314".to_string()));
+        }
+        // One price for a provider's longer-lived writes.
+        let both = PriceTable::from_json(r#"{"models":{"m":{"input":1,"cache_write_1h":2,"cache_write_12h":3}}}"#).unwrap_err().to_string();
+        assert!(both.contains("cache_write_12h") && both.contains("cannot be given beside cache_write_1h"), "{both}");
+        let in_a_band = PriceTable::from_json(r#"{"models":{"m":{"input":1,"tiers":[{"above_input_tokens":10,"input":2,"cache_write_1h":2,"cache_write_12h":3}]}}}"#).unwrap_err().to_string();
+        assert!(in_a_band.contains("tiers[0].cache_write_12h"), "{in_a_band}");
     }
 
     #[test]

@@ -23,8 +23,9 @@ pub struct Usage {
     pub cached_input_tokens: u64,
     /// Prompt tokens written to the provider's prompt cache (billed at the cache-write price).
     pub cache_write_tokens: u64,
-    /// The part of `cache_write_tokens` written with a one-hour lifetime: Anthropic bills those
-    /// at a dearer rate (2x input, against 1.25x for the default five minutes).
+    /// The part of `cache_write_tokens` written with the provider's longer lifetime, billed at a
+    /// dearer rate: Anthropic's one hour (2x input, against 1.25x for the default five minutes),
+    /// OpenAI's twelve hours (GPT-5.6: 2.5x, against 1.25x for thirty minutes).
     #[serde(default)]
     pub cache_write_1h_tokens: u64,
     /// All billed output tokens, reasoning included.
@@ -124,14 +125,16 @@ impl Usage {
     /// OpenAI `usage` object (chat completions), as found in a response or the last stream chunk.
     pub fn from_openai(usage: &Value) -> Option<Usage> {
         let input = usage.get("prompt_tokens")?.as_u64()?;
+        // OpenAI (from GPT-5.6) and OpenRouter (Anthropic's cache, through `cache_control`) report
+        // the tokens a request wrote to the prompt cache, billed above the input price.
+        let write = count(usage, "/prompt_tokens_details/cache_write_tokens").min(input.saturating_sub(count(usage, "/prompt_tokens_details/cached_tokens")));
         Some(Usage {
             input_tokens: input,
+            // DeepSeek reports cache hits as `prompt_cache_hit_tokens` instead.
             cached_input_tokens: count(usage, "/prompt_tokens_details/cached_tokens"),
-            // DeepSeek reports cache hits as `prompt_cache_hit_tokens` instead. OpenRouter reports
-            // the tokens a request wrote to a provider's prompt cache (Anthropic's, through
-            // `cache_control`), billed above the input price.
-            cache_write_tokens: count(usage, "/prompt_tokens_details/cache_write_tokens").min(input.saturating_sub(count(usage, "/prompt_tokens_details/cached_tokens"))),
-            cache_write_1h_tokens: 0,
+            cache_write_tokens: write,
+            // OpenAI splits its writes by lifetime (`ttl_30m_tokens` and `ttl_12h_tokens`).
+            cache_write_1h_tokens: count(usage, "/prompt_tokens_details/cache_write_tokens_details/ttl_12h_tokens").min(write),
             output_tokens: count(usage, "/completion_tokens"),
             reasoning_tokens: count(usage, "/completion_tokens_details/reasoning_tokens"),
             audio_input_tokens: count(usage, "/prompt_tokens_details/audio_tokens").min(input),
@@ -395,6 +398,19 @@ mod tests {
         // Never more than the prompt left after its cache reads.
         let u = Usage::from_openai(&json!({"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 60, "cache_write_tokens": 90}})).unwrap();
         assert_eq!((u.cache_write_tokens, u.uncached_input_tokens()), (40, 0));
+    }
+
+    #[test]
+    fn openai_cache_writes_by_lifetime() {
+        // GPT-5.6 bills twelve-hour writes above thirty-minute ones: the twelve-hour share is the
+        // longer-lived one, as Anthropic's one-hour writes are.
+        let u = Usage::from_openai(&json!({"prompt_tokens": 5000, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 1000,
+            "cache_write_tokens": 3000, "cache_write_tokens_details": {"ttl_30m_tokens": 1000, "ttl_12h_tokens": 2000}}})).unwrap();
+        assert_eq!((u.cache_write_tokens, u.cache_write_1h_tokens, u.uncached_input_tokens()), (3000, 2000, 1000));
+        // Never more than the writes counted.
+        let u = Usage::from_openai(&json!({"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 60, "cache_write_tokens": 90,
+            "cache_write_tokens_details": {"ttl_12h_tokens": 90}}})).unwrap();
+        assert_eq!((u.cache_write_tokens, u.cache_write_1h_tokens), (40, 40));
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn the_flagship_models_clients_name_are_seeded_at_litellms_prices() {
         ("claude-haiku-5-5", 0.1, 0.5),
         ("gpt-5.4", 2.5, 15.0),
         ("gpt-5.5", 5.0, 30.0),
+        ("gpt-5.6", 4.0, 20.0),
         ("gemini-3.1-pro", 2.0, 12.0),
     ] {
         let model = catalog.resolve(name).unwrap_or_else(|| panic!("{name} is not in the catalog"));

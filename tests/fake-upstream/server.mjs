@@ -554,7 +554,7 @@ function checkPreconditions(ctx) {
     const refusal = anthropicShapeRefusal(ctx.body);
     if (refusal) return errorResult(ctx, 400, { message: refusal });
   }
-  if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic' && ctx.body.thinking != null) {
+  if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic') {
     const refusal = anthropicThinkingRefusal(ctx.body);
     if (refusal) return errorResult(ctx, 400, { message: refusal });
   }
@@ -1020,6 +1020,12 @@ function handleOpenAIModels() {
 
 /** Opus 4.7 and the models after it: adaptive thinking only, no sampling parameters. */
 const anthropicAdaptiveOnly = (model) => /claude-(opus-4-([7-9]|[1-9]\d)(?!\d)|(opus|sonnet|haiku|fable|mythos)-([5-9]|[1-9]\d)(?!\d))/.test(String(model));
+/** The models that think when a request says nothing of thinking (Claude 5), and those of them
+ * that cannot be told not to (Opus and Sonnet 5.5, Fable, Mythos): LiteLLM 1.110.2's flags. */
+const anthropicAlwaysThinks = (model) => /claude-(fable|mythos)|claude-(opus|sonnet)-(5-[5-9]|[6-9])(?!\d)/.test(String(model));
+const anthropicThinksByDefault = (model) => anthropicAlwaysThinks(model) || /claude-(opus|sonnet|haiku)-[5-9](?!\d)/.test(String(model));
+/** Whether the model thinks on this request: asked to, or by default and not told not to. */
+const anthropicThinks = (body) => ['enabled', 'adaptive'].includes(body.thinking?.type) || (body.thinking == null && anthropicThinksByDefault(body.model));
 
 /**
  * Why Anthropic would refuse a request for its shape, whatever it asks of thinking: tool blocks
@@ -1045,21 +1051,25 @@ function anthropicShapeRefusal(body) {
 }
 
 /**
- * Why Anthropic would refuse a request with extended thinking, if it would (the messages of its
- * 400s): a model that cannot think, a budget under 1,024 or not below max_tokens, sampling
- * settings thinking does not take, a forced tool choice, a prefill, and a tool loop whose last
- * assistant turn does not start with the thinking block it was given.
+ * Why Anthropic would refuse a request that thinks (asked to, or by the model's default), if it
+ * would (the messages of its 400s): a model that cannot think, a budget under 1,024 or not below
+ * max_tokens, sampling settings thinking does not take, a forced tool choice, a prefill, and a
+ * tool loop whose last assistant turn does not start with the thinking block it was given; and
+ * `disabled` sent to a model that always thinks.
  */
 function anthropicThinkingRefusal(body) {
   const { thinking } = body;
-  if (thinking.type !== 'enabled') return null;
-  if (!/claude-(3-7|(opus|sonnet|haiku)-4|[4-9])/.test(String(body.model))) return `'${body.model}' does not support thinking.`;
-  const budget = thinking.budget_tokens;
-  if (!Number.isInteger(budget) || budget < 1024) return 'thinking.enabled.budget_tokens: Input should be greater than or equal to 1024';
-  if (!(body.max_tokens > budget)) return '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size';
-  if (body.temperature !== undefined && body.temperature !== 1) return '`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility';
-  if (body.top_p !== undefined && body.top_p < 0.95) return '`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility';
-  if (body.top_k !== undefined) return '`top_k` must be unset when thinking is enabled.';
+  if (thinking?.type === 'disabled' && anthropicAlwaysThinks(body.model)) return '`thinking.type.disabled` is not supported for this model: it always thinks.';
+  if (!anthropicThinks(body)) return null;
+  if (thinking?.type === 'enabled') {
+    if (!/claude-(3-7|(opus|sonnet|haiku)-4|[4-9])/.test(String(body.model))) return `'${body.model}' does not support thinking.`;
+    const budget = thinking.budget_tokens;
+    if (!Number.isInteger(budget) || budget < 1024) return 'thinking.enabled.budget_tokens: Input should be greater than or equal to 1024';
+    if (!(body.max_tokens > budget)) return '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size';
+    if (body.temperature !== undefined && body.temperature !== 1) return '`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility';
+    if (body.top_p !== undefined && body.top_p < 0.95) return '`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility';
+    if (body.top_k !== undefined) return '`top_k` must be unset when thinking is enabled.';
+  }
   if (['any', 'tool'].includes(body.tool_choice?.type)) return 'Thinking may not be enabled when tool_choice forces tool use.';
   const messages = body.messages ?? [];
   const last = messages.at(-1);
@@ -1106,7 +1116,7 @@ function anthropicOutputFormatRefusal(body) {
 /** The thinking block a request with extended thinking gets before its answer. */
 const ANTHROPIC_THINKING = 'The user wants an answer; work it out step by step first.';
 const ANTHROPIC_SIGNATURE = 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds';
-const thinkingRequested = (ctx) => ['enabled', 'adaptive'].includes(ctx.body.thinking?.type);
+const thinkingRequested = (ctx) => anthropicThinks(ctx.body);
 
 function anthropicUsage(plan) {
   return deepMerge({

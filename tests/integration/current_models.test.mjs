@@ -1,0 +1,83 @@
+// The current generation through the real worker, at the seeded prices (kv-seed/pricing.json):
+// Claude 5's thinking defaults, which the fake Anthropic keeps as LiteLLM 1.110.2 flags them
+// (Opus 5 and Haiku 5.5 think unless told not to; Opus and Sonnet 5.5 always think and refuse
+// `thinking: disabled`), and GPT-5.6's prompt-cache writes, billed by their lifetime.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRouter, readSse, testCatalog } from './harness.mjs';
+
+let r;
+before(async () => {
+  r = await startRouter();
+  const catalog = testCatalog(r.upstream.url);
+  for (const model of ['claude-opus-5', 'claude-sonnet-5-5', 'claude-opus-5-5', 'claude-haiku-5-5']) {
+    catalog.models[model] = { deployments: [{ provider: 'anthropic', upstream_model: model }] };
+  }
+  catalog.models['gpt-5.6'] = { deployments: [{ provider: 'openai', upstream_model: 'gpt-5.6' }] };
+  await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
+});
+after(async () => { await r?.close(); });
+
+const ask = (model, extra = {}) => ({ model, messages: [{ role: 'user', content: 'What is the weather in Oslo?' }], ...extra });
+const sentLast = () => r.upstream.requests().filter((q) => /\/messages$|chat\/completions$/.test(q.path)).at(-1).body;
+const TOOLS = [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+
+test('a forced tool choice on a model that thinks by default tells it not to think, which Anthropic then takes', async () => {
+  for (const model of ['claude-opus-5', 'claude-haiku-5-5']) {
+    const resp = await r.chat(ask(model, { tools: TOOLS, tool_choice: 'required' }));
+    assert.equal(resp.status, 200, `${model}: ${await resp.clone().text()}`);
+    assert.deepEqual(sentLast().thinking, { type: 'disabled' }, model);
+    assert.equal((await resp.json()).choices[0].message.tool_calls[0].function.name, 'weather', model);
+    await r.eventFor(resp);
+  }
+});
+
+test('a model that always thinks is never sent thinking: disabled, and thinks at the effort asked', async () => {
+  for (const model of ['claude-sonnet-5-5', 'claude-opus-5-5']) {
+    // `none` cannot turn it off: the request goes with thinking unsaid, and the model thinks.
+    const resp = await r.chat(ask(model, { reasoning_effort: 'none' }));
+    assert.equal(resp.status, 200, `${model}: ${await resp.clone().text()}`);
+    assert.equal(sentLast().thinking, undefined, model);
+    const body = await resp.json();
+    assert.ok(body.choices[0].message.reasoning_content, `${model} thought: ${JSON.stringify(body.choices[0].message)}`);
+    await r.eventFor(resp);
+    const low = await r.chat(ask(model, { reasoning_effort: 'low', stream: true }));
+    assert.equal(low.status, 200, model);
+    assert.deepEqual([sentLast().thinking, sentLast().output_config], [{ type: 'adaptive' }, { effort: 'low' }], model);
+    assert.equal((await readSse(low)).data.at(-1), '[DONE]');
+    await r.eventFor(low);
+  }
+});
+
+test('a model that thinks by default told none is sent thinking: disabled', async () => {
+  const resp = await r.chat(ask('claude-opus-5', { reasoning_effort: 'none' }));
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.deepEqual(sentLast().thinking, { type: 'disabled' });
+  assert.equal((await resp.json()).choices[0].message.reasoning_content, undefined);
+  await r.eventFor(resp);
+});
+
+// 5,000 prompt tokens: 1,000 read from the cache, 1,000 written for thirty minutes and 2,000 for
+// twelve hours, 1,000 plain; 100 out. At gpt-5.6's seeded prices: 1,000 × $4 + 1,000 × $0.40 +
+// 1,000 × $5 + 2,000 × $10 + 100 × $20 a million = $0.0314 (all twelve-hour writes at $5 would
+// be $0.0214).
+const GPT_5_6_USAGE = { prompt_tokens: 5000, completion_tokens: 100, prompt_tokens_details: { cached_tokens: 1000, cache_write_tokens: 3000, cache_write_tokens_details: { ttl_30m_tokens: 1000, ttl_12h_tokens: 2000 } } };
+
+for (const stream of [false, true]) {
+  test(`gpt-5.6's twelve-hour cache writes are billed at their own price (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    r.upstream.script({ provider: 'openai', model: 'gpt-5.6', response: { text: 'Cached.', usage: GPT_5_6_USAGE } });
+    const resp = await r.chat(ask('gpt-5.6', stream ? { stream: true, stream_options: { include_usage: true } } : {}));
+    assert.equal(resp.status, 200, await resp.clone().text());
+    if (stream) {
+      const { data } = await readSse(resp);
+      const usage = data.filter((d) => typeof d === 'object' && d.usage).at(-1).usage;
+      assert.equal(usage.prompt_tokens_details.cache_write_tokens, 3000);
+    } else {
+      assert.equal(resp.headers.get('x-costrouter-cost-usd'), '0.0314');
+      assert.equal((await resp.json()).usage.prompt_tokens_details.cache_write_tokens, 3000);
+    }
+    const ev = await r.eventFor(resp);
+    assert.equal(ev.cost_usd, 0.0314);
+    assert.equal(ev.input_tokens, 5000);
+  });
+}
