@@ -59,10 +59,44 @@ impl Rates {
 pub struct Tier {
     pub above_input_tokens: u64,
     pub rates: Rates,
-    /// Priority and flex processing's rates in this band, where the table gives them (LiteLLM's
+    /// The processing tiers' rates in this band, where the table gives them (LiteLLM's
     /// `..._above_272k_tokens_priority`); without them a tier's rates carry the band's surcharge.
+    pub service_tiers: ServiceTierRates,
+}
+
+/// The rates of OpenAI's processing tiers beside standard, of a row or of one of its bands, where
+/// the table gives them (`service_tiers` in our format; LiteLLM's `..._priority`, `..._flex` and
+/// `..._ultrafast` keys).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceTierRates {
     pub priority: Option<Rates>,
     pub flex: Option<Rates>,
+    pub ultrafast: Option<Rates>,
+}
+
+impl ServiceTierRates {
+    /// `tier`'s own rates; none for standard, or a tier the table does not price.
+    pub fn of(&self, tier: ServiceTier) -> Option<Rates> {
+        match tier {
+            ServiceTier::Standard => None,
+            ServiceTier::Priority => self.priority,
+            ServiceTier::Flex => self.flex,
+            ServiceTier::Ultrafast => self.ultrafast,
+        }
+    }
+
+    fn set(&mut self, tier: ServiceTier, rates: Option<Rates>) {
+        match tier {
+            ServiceTier::Standard => {}
+            ServiceTier::Priority => self.priority = rates,
+            ServiceTier::Flex => self.flex = rates,
+            ServiceTier::Ultrafast => self.ultrafast = rates,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        ServiceTier::PRICED.iter().all(|(tier, _)| self.of(*tier).is_none())
+    }
 }
 
 /// Rates a row bills instead of its base ones at some hours of the week (DeepSeek bills half
@@ -143,10 +177,9 @@ pub struct ModelPrice {
     /// (`Catalog::check_prices`); a stated 0 (a free or flat-priced model) is a price.
     #[serde(skip)]
     pub output_unstated: bool,
-    /// Rates of OpenAI's priority and flex processing (`service_tiers` in our format, LiteLLM's
-    /// `..._priority` / `..._flex` keys); a tier without its own rates is priced as standard.
-    pub priority: Option<Rates>,
-    pub flex: Option<Rates>,
+    /// Rates of OpenAI's processing tiers (priority, flex, ultrafast); a tier without its own
+    /// rates is priced as standard.
+    pub service_tiers: ServiceTierRates,
     /// Audio input (Gemini 2.5 Flash: $1.00 a million against $0.30 for text), uncached and
     /// cached; audio tokens cost the text prices without them.
     pub audio_input: Option<Usd>,
@@ -519,10 +552,10 @@ impl ModelPrice {
     /// long-context band a tier pays the band's own price for it where the table gives one, else
     /// its rates with the band's surcharge; a tier without rates of its own is priced as standard.
     pub fn rates_at(&self, tier: ServiceTier, input_tokens: u64) -> Rates {
-        let tier_rates = service_tier_rates(tier, self.priority, self.flex);
+        let tier_rates = self.service_tiers.of(tier);
         match self.band_for(input_tokens) {
             None => tier_rates.unwrap_or(self.base),
-            Some(band) => service_tier_rates(tier, band.priority, band.flex)
+            Some(band) => band.service_tiers.of(tier)
                 .or_else(|| tier_rates.map(|r| r.with_surcharge(&self.base, &band.rates)))
                 .unwrap_or(band.rates),
         }
@@ -597,15 +630,6 @@ impl ModelPrice {
             cost.total = billed;
         }
         cost
-    }
-}
-
-/// The rates of a processing tier, of a row or of one of its bands, where the table gives them.
-fn service_tier_rates(tier: ServiceTier, priority: Option<Rates>, flex: Option<Rates>) -> Option<Rates> {
-    match tier {
-        ServiceTier::Standard => None,
-        ServiceTier::Priority => priority,
-        ServiceTier::Flex => flex,
     }
 }
 
@@ -744,9 +768,9 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         return Err(field_err(model, unknown, format!("unknown field; expected one of {}", NATIVE_FIELDS.join(", "))));
     }
     let base = parse_rates(model, entry, "", None, &[])?;
-    let (priority, flex) = match entry.get("service_tiers") {
+    let service_tiers = match entry.get("service_tiers") {
         Some(raw) => parse_service_tiers(model, raw, "service_tiers", |_| base)?,
-        None => (None, None),
+        None => ServiceTierRates::default(),
     };
     let mut tiers = Vec::new();
     if let Some(raw) = entry.get("tiers") {
@@ -759,12 +783,12 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
             let rates = parse_rates(model, t, &prefix, Some(base), BAND_FIELDS)?;
             // A band's `service_tiers` name what a processing tier costs in it; the prices they
             // leave out follow the tier's own with the band's surcharge, as a band without them.
-            let in_band = |tier| service_tier_rates(tier, priority, flex).map_or(rates, |r| r.with_surcharge(&base, &rates));
-            let (band_priority, band_flex) = match t.get("service_tiers") {
+            let in_band = |tier| service_tiers.of(tier).map_or(rates, |r| r.with_surcharge(&base, &rates));
+            let band_tiers = match t.get("service_tiers") {
                 Some(raw) => parse_service_tiers(model, raw, &format!("{prefix}service_tiers"), in_band)?,
-                None => (None, None),
+                None => ServiceTierRates::default(),
             };
-            tiers.push(Tier { above_input_tokens: above, rates, priority: band_priority, flex: band_flex });
+            tiers.push(Tier { above_input_tokens: above, rates, service_tiers: band_tiers });
         }
         tiers.sort_by_key(|t| t.above_input_tokens);
         if tiers.windows(2).any(|w| w[0].above_input_tokens == w[1].above_input_tokens) {
@@ -781,7 +805,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
     let off_peak = match entry.get("off_peak") {
         // Off-peak rates replace the base band's: which of a band's or a processing tier's prices
         // they would replace no provider has said.
-        Some(_) if !tiers.is_empty() || priority.is_some() || flex.is_some() => {
+        Some(_) if !tiers.is_empty() || !service_tiers.is_empty() => {
             return Err(field_err(model, "off_peak", "cannot be given on a row with tiers or service_tiers (off-peak rates replace the base rates only)"));
         }
         Some(raw) => {
@@ -816,8 +840,7 @@ fn parse_native(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, P
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output"), None | Some(Value::Null)),
-        priority,
-        flex,
+        service_tiers,
         audio_input: number(model, entry, "audio_input")?.map(|v| per_million(model, "audio_input", v)).transpose()?,
         cached_audio_input: number(model, entry, "cached_audio_input")?.map(|v| per_million(model, "cached_audio_input", v)).transpose()?,
         audio_output: number(model, entry, "audio_output")?.map(|v| per_million(model, "audio_output", v)).transpose()?,
@@ -888,19 +911,17 @@ fn minutes_of(span: &Value) -> Result<(u16, u16), String> {
 
 /// A row's or a band's `service_tiers` (at `path`): each tier's prices, those it leaves out
 /// from `fallback(tier)`.
-fn parse_service_tiers(model: &str, raw: &Value, path: &str, fallback: impl Fn(ServiceTier) -> Rates) -> Result<(Option<Rates>, Option<Rates>), PricingError> {
+fn parse_service_tiers(model: &str, raw: &Value, path: &str, fallback: impl Fn(ServiceTier) -> Rates) -> Result<ServiceTierRates, PricingError> {
     let tiers = raw.as_object().ok_or_else(|| field_err(model, path, "must be an object like {\"priority\": {\"input\": 4.25, \"output\": 17}}"))?;
-    let (mut priority, mut flex) = (None, None);
+    let mut priced = ServiceTierRates::default();
     for (name, rates) in tiers {
         let rates = rates.as_object().ok_or_else(|| field_err(model, &format!("{path}.{name}"), "must be an object of prices"))?;
-        let (slot, tier) = match name.as_str() {
-            "priority" => (&mut priority, ServiceTier::Priority),
-            "flex" => (&mut flex, ServiceTier::Flex),
-            _ => return Err(field_err(model, &format!("{path}.{name}"), "unknown tier; expected priority or flex")),
+        let Some((tier, _)) = ServiceTier::PRICED.into_iter().find(|(_, known)| known == name) else {
+            return Err(field_err(model, &format!("{path}.{name}"), "unknown tier; expected priority, flex or ultrafast"));
         };
-        *slot = Some(parse_rates(model, rates, &format!("{path}.{name}."), Some(fallback(tier)), &[])?);
+        priced.set(tier, Some(parse_rates(model, rates, &format!("{path}.{name}."), Some(fallback(tier)), &[])?));
     }
-    Ok((priority, flex))
+    Ok(priced)
 }
 
 fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, PricingError> {
@@ -938,7 +959,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         };
         // `input_cost_per_token_above_272k_tokens_priority`: a processing tier's price in the
         // band, read with the tier's other prices below; the band is there for it all the same.
-        let (rest, service_tier_price) = match rest.strip_suffix("_priority").or_else(|| rest.strip_suffix("_flex")) {
+        let (rest, service_tier_price) = match ServiceTier::PRICED.iter().find_map(|(_, name)| rest.strip_suffix(&format!("_{name}"))) {
             Some(band) => (band, true),
             None => (rest, false),
         };
@@ -985,8 +1006,10 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         (Some(batch), full) if full.0 > 0 && batch < full => (1_000_000 - (batch.0 as i128 * 1_000_000 / full.0 as i128) as u32).min(999_999),
         _ => 0,
     };
-    let priority = litellm_service_tier(&per_token, base, "priority")?;
-    let flex = litellm_service_tier(&per_token, base, "flex")?;
+    let mut service_tiers = ServiceTierRates::default();
+    for (tier, name) in ServiceTier::PRICED {
+        service_tiers.set(tier, litellm_service_tier(&per_token, base, name)?);
+    }
     // LiteLLM marks a model that can reason when asked; ours, one that reasons unasked (its
     // savings baselines keep reasoning tokens). Claude thinks only when a request asks for it,
     // but for the models that think by default (every Claude 5, Fable, Mythos).
@@ -994,15 +1017,16 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         && (!model.to_ascii_lowercase().contains("claude") || crate::providers::anthropic::thinks_unasked(model))
         && (!model.to_ascii_lowercase().contains("gemini") || crate::providers::gemini::thinks_unasked(&model.to_ascii_lowercase()));
     let default_reasoning_effort = reasoning_effort(model, entry)?;
-    let has_bands_or_tiers = !tiers.is_empty() || priority.is_some() || flex.is_some();
+    let has_bands_or_tiers = !tiers.is_empty() || !service_tiers.is_empty();
     let mut bands = Vec::new();
     for (above_input_tokens, rates) in tiers {
         // What the band's own keys leave out follows the tier's rates with the band's surcharge.
-        let in_band = |tier_rates: Option<Rates>, tier: &str| {
-            let fallback = tier_rates.map_or(rates, |r| r.with_surcharge(&base, &rates));
-            litellm_service_tier(&per_token, fallback, &format!("above_{}k_tokens_{tier}", above_input_tokens / 1000))
-        };
-        bands.push(Tier { above_input_tokens, rates, priority: in_band(priority, "priority")?, flex: in_band(flex, "flex")? });
+        let mut band_tiers = ServiceTierRates::default();
+        for (tier, name) in ServiceTier::PRICED {
+            let fallback = service_tiers.of(tier).map_or(rates, |r| r.with_surcharge(&base, &rates));
+            band_tiers.set(tier, litellm_service_tier(&per_token, fallback, &format!("above_{}k_tokens_{name}", above_input_tokens / 1000))?);
+        }
+        bands.push(Tier { above_input_tokens, rates, service_tiers: band_tiers });
     }
     Ok(ModelPrice {
         base,
@@ -1019,8 +1043,7 @@ fn parse_litellm(model: &str, entry: &Map<String, Value>) -> Result<ModelPrice, 
         supports_vision: stated_flag(model, entry, "supports_vision")?,
         supports_response_schema: stated_flag(model, entry, "supports_response_schema")?,
         output_unstated: matches!(entry.get("output_cost_per_token"), None | Some(Value::Null)),
-        priority,
-        flex,
+        service_tiers,
         audio_input: per_token("input_cost_per_audio_token")?,
         cached_audio_input: per_token("cache_read_input_audio_token_cost")?,
         audio_output: per_token("output_cost_per_audio_token")?,
@@ -1314,7 +1337,8 @@ mod tests {
         assert!(e.to_string().contains("service_tiers.turbo"), "{e}");
         let litellm = PriceTable::from_json(r#"{"gpt-4o":{"input_cost_per_token":2.5e-06,"output_cost_per_token":1e-05,"input_cost_per_token_priority":4.25e-06,"output_cost_per_token_priority":1.7e-05}}"#).unwrap();
         assert_eq!(litellm.get("gpt-4o").unwrap().cost(&used(ServiceTier::Priority), false).total.to_string(), "0.0595");
-        assert_eq!(litellm.get("gpt-4o").unwrap().flex, None);
+        assert_eq!(litellm.get("gpt-4o").unwrap().service_tiers.flex, None);
+        assert!(e.to_string().contains("expected priority, flex or ultrafast"), "{e}");
         // A tier without a cached price keeps the base band's discount, in either format: 4.25 at
         // priority against 2.5 at standard makes 1.25 cached 2.125.
         let native = PriceTable::from_json(r#"{"models":{"gpt-4o":{"input":2.5,"output":10,"cached_input":1.25,"service_tiers":{"priority":{"input":4.25,"output":17}}}}}"#).unwrap();
@@ -1332,6 +1356,26 @@ mod tests {
         let long = Usage { input_tokens: 300_000, cached_input_tokens: 100_000, ..Usage::default() };
         for t in [&native, &litellm] {
             assert_eq!(t.get("s").unwrap().cost(&long, false).total.to_string(), "1.26", "200,000 at 6 and 100,000 at 0.6 per million");
+        }
+    }
+
+    #[test]
+    fn ultrafast_processing_has_its_own_rates_in_both_formats() {
+        // GPT-6.1 Sol: 2 / 10 standard, ultrafast six times (12 / 60, cached 0.6); past 272k
+        // 4 / 15 and ultrafast 24 / 90, as LiteLLM 1.110.2 prices it.
+        let litellm = PriceTable::from_json(r#"{"gpt-6.1-sol":{"input_cost_per_token":2e-06,"output_cost_per_token":1e-05,"cache_read_input_token_cost":1e-07,
+            "input_cost_per_token_ultrafast":1.2e-05,"output_cost_per_token_ultrafast":6e-05,"cache_read_input_token_cost_ultrafast":6e-07,
+            "input_cost_per_token_above_272k_tokens":4e-06,"output_cost_per_token_above_272k_tokens":1.5e-05,"cache_read_input_token_cost_above_272k_tokens":2e-07,
+            "input_cost_per_token_above_272k_tokens_ultrafast":2.4e-05,"output_cost_per_token_above_272k_tokens_ultrafast":9e-05,"cache_read_input_token_cost_above_272k_tokens_ultrafast":1.2e-06}}"#).unwrap();
+        let native = PriceTable::from_json(r#"{"models":{"gpt-6.1-sol":{"input":2,"output":10,"cached_input":0.1,"service_tiers":{"ultrafast":{"input":12,"output":60}},
+            "tiers":[{"above_input_tokens":272000,"input":4,"output":15}]}}}"#).unwrap();
+        let used = |input_tokens| Usage { input_tokens, cached_input_tokens: 1000, output_tokens: 1000, service_tier: ServiceTier::Ultrafast, ..Usage::default() };
+        for t in [&litellm, &native] {
+            let p = t.get("gpt-6.1-sol").unwrap();
+            // 9,000 × 12 + 1,000 × 0.6 + 1,000 × 60 micro-dollars; past 272k the band's 24 / 1.2 / 90.
+            assert_eq!(p.cost(&used(10_000), false).total.to_string(), "0.1686");
+            assert_eq!(p.cost(&used(300_000), false).total.to_string(), "7.2672");
+            assert_eq!(p.cost(&Usage { service_tier: ServiceTier::Standard, ..used(10_000) }, false).total.to_string(), "0.0281");
         }
     }
 

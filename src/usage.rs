@@ -57,7 +57,9 @@ pub struct Usage {
 }
 
 /// OpenAI's processing tiers (`service_tier` in a response): priority costs more than standard,
-/// flex less. Anything else a host reports (`default`, `auto`, `scale`) is priced as standard.
+/// flex less, ultrafast (GPT-6.1 Sol, GPT-6 Astra) six times standard. `fast` is priority's
+/// other name (LiteLLM prices it so). Anything else a host reports (`default`, `auto`, `scale`)
+/// is priced as standard.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceTier {
@@ -65,13 +67,18 @@ pub enum ServiceTier {
     Standard,
     Priority,
     Flex,
+    Ultrafast,
 }
 
 impl ServiceTier {
+    /// The tiers a pricing row may price apart from standard, by their names there.
+    pub const PRICED: [(ServiceTier, &'static str); 3] = [(ServiceTier::Priority, "priority"), (ServiceTier::Flex, "flex"), (ServiceTier::Ultrafast, "ultrafast")];
+
     pub fn from_response(tier: Option<&str>) -> ServiceTier {
         match tier {
-            Some("priority") => ServiceTier::Priority,
+            Some("priority" | "fast") => ServiceTier::Priority,
             Some("flex") => ServiceTier::Flex,
+            Some("ultrafast") => ServiceTier::Ultrafast,
             _ => ServiceTier::Standard,
         }
     }
@@ -398,6 +405,15 @@ mod tests {
         // Never more than the prompt left after its cache reads.
         let u = Usage::from_openai(&json!({"prompt_tokens": 100, "prompt_tokens_details": {"cached_tokens": 60, "cache_write_tokens": 90}})).unwrap();
         assert_eq!((u.cache_write_tokens, u.uncached_input_tokens()), (40, 0));
+    }
+
+    #[test]
+    fn processing_tiers_by_the_names_openai_answers_with() {
+        for (name, tier) in [("priority", ServiceTier::Priority), ("fast", ServiceTier::Priority), ("flex", ServiceTier::Flex), ("ultrafast", ServiceTier::Ultrafast),
+            ("default", ServiceTier::Standard), ("auto", ServiceTier::Standard), ("scale", ServiceTier::Standard)] {
+            assert_eq!(ServiceTier::from_response(Some(name)), tier, "{name}");
+        }
+        assert_eq!(ServiceTier::from_response(None), ServiceTier::Standard);
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn seeded_prices_are_litellms() {
         // rows seed none: every Gemini call bills as standard), and Claude Sonnet 4.5's 1M window
         // needs a beta header the router does not send (its row keeps Anthropic's long-context
         // band in case it ever serves a longer prompt; LiteLLM's row has none).
-        let tiers: &[ServiceTier] = if key.starts_with("gemini/") { &[ServiceTier::Standard] } else { &[ServiceTier::Standard, ServiceTier::Priority, ServiceTier::Flex] };
+        let tiers: &[ServiceTier] = if key.starts_with("gemini/") { &[ServiceTier::Standard] } else { &[ServiceTier::Standard, ServiceTier::Priority, ServiceTier::Flex, ServiceTier::Ultrafast] };
         if name == "claude-sonnet-4-5" {
             prompts.retain(|&p| p <= 200_000);
         }

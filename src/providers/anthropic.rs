@@ -326,6 +326,11 @@ fn thinking_style(model: &str) -> ThinkingStyle {
     if name.contains("claude-fable") || name.contains("claude-mythos") {
         return ThinkingStyle::Adaptive { by_default: true, always: true };
     }
+    // A family's newest by its alias (LiteLLM's `claude-sonnet-latest`, Sonnet 5.5 in 1.110.2):
+    // the newest style (an alias with a version, `claude-3-7-sonnet-latest`, is read by it).
+    if claude_version(model).is_none() && ["claude-opus-latest", "claude-sonnet-latest", "claude-haiku-latest"].iter().any(|alias| name.ends_with(alias)) {
+        return ThinkingStyle::Adaptive { by_default: true, always: !name.contains("haiku") };
+    }
     match claude_version(model) {
         Some((3, Some(7..))) | Some((4, None | Some(0..=6))) => ThinkingStyle::Budget,
         Some((major @ 4.., minor)) => {
@@ -379,9 +384,11 @@ fn output_budget(req: &ChatRequest, model: &str) -> (u64, Thinking) {
             (cap, if budget >= MIN_THINKING_BUDGET { Thinking::Budget(budget) } else { Thinking::ModelDefault })
         }
         // A cap with no room for thinking beside an answer goes without it, as with a budget:
-        // thinking would spend it and the answer come back empty, cut at `length`.
+        // thinking would spend it and the answer come back empty, cut at `length`. A model that
+        // cannot be told not to think is held to its least effort, whatever was asked (as Gemini
+        // 3 is sent its least level).
         (Some(cap), thinking) if thinking.is_on(style) && cap < MIN_THINKING_BUDGET + ANSWER_ROOM_BESIDE_THINKING => match style {
-            ThinkingStyle::Adaptive { always: true, .. } => (cap, thinking),
+            ThinkingStyle::Adaptive { always: true, .. } => (cap, Thinking::Adaptive("low")),
             ThinkingStyle::Adaptive { by_default: true, .. } => (cap, Thinking::Disabled),
             _ => (cap, Thinking::ModelDefault),
         },
@@ -1114,6 +1121,8 @@ mod tests {
             ("claude-haiku-5-5", by_default), ("claude-haiku-5-5-20261101", by_default),
             ("claude-opus-5-5", always), ("claude-sonnet-5-5", always), ("claude-sonnet-5.5", always), ("claude-opus-5-5-20261101", always),
             ("claude-opus-6", always), ("claude-fable-5", always), ("claude-fable-5-1", always), ("claude-mythos-5", always), ("claude-mythos-preview", always),
+            ("claude-sonnet-latest", always), ("claude-opus-latest", always), ("vertex_ai/claude-opus-latest", always), ("claude-haiku-latest", by_default),
+            ("claude-3-7-sonnet-latest", Budget), ("claude-3-5-haiku-latest", Unable),
             ("claude-3-5-sonnet-20241022", Unable), ("claude-3-haiku-20240307", Unable), ("claude-2.1", Unable), ("my-claude", Unable),
         ] {
             assert_eq!(thinking_style(model), style, "{model}");
@@ -1192,9 +1201,13 @@ mod tests {
         let small = ask("claude-sonnet-5", r#","max_tokens":50"#);
         assert_eq!((small["thinking"].clone(), small["max_tokens"].clone()), (json!({"type": "disabled"}), json!(50)));
         assert!(ask("claude-opus-4-7", r#","reasoning_effort":"high","max_tokens":1500"#).get("thinking").is_none());
-        // Fable 5 cannot be told not to think (Anthropic refuses `disabled`): it thinks as asked.
-        assert!(ask("claude-fable-5", r#","max_tokens":50"#).get("thinking").is_none());
-        assert_eq!(ask("claude-fable-5", r#","reasoning_effort":"high","max_tokens":1500"#)["thinking"], json!({"type": "adaptive"}));
+        // Fable 5 cannot be told not to think (Anthropic refuses `disabled`): under such a cap it
+        // thinks at its least effort, asked or not, so the answer keeps what room there is.
+        for extra in [r#","max_tokens":50"#, r#","reasoning_effort":"high","max_tokens":1500"#] {
+            let small = ask("claude-fable-5", extra);
+            assert_eq!((small["thinking"].clone(), small["output_config"].clone()), (json!({"type": "adaptive"}), json!({"effort": "low"})), "{extra}");
+        }
+        assert_eq!(ask("claude-fable-5", r#","reasoning_effort":"high","max_tokens":2048"#)["output_config"], json!({"effort": "high"}), "room for both: as asked");
         assert_eq!(ask("claude-opus-4-7", r#","reasoning_effort":"high","max_tokens":2048"#)["thinking"], json!({"type": "adaptive"}));
         // These models sample whatever the request says: a temperature-0 request is not cached
         // as deterministic.

@@ -1471,9 +1471,9 @@ async function sendBody(ctx, res, result, { truncate }) {
   res.destroy();
 }
 
-/** The processing tier OpenAI reports: the one asked for, if it is priority or flex. */
+/** The processing tier OpenAI reports: the one asked for, if it is one it has. */
 function servedTier(ctx) {
-  return ['priority', 'flex'].includes(ctx.body?.service_tier) ? ctx.body.service_tier : 'default';
+  return ['priority', 'fast', 'flex', 'ultrafast'].includes(ctx.body?.service_tier) ? ctx.body.service_tier : 'default';
 }
 
 /** Applies a scripted error/fault. Returns true if the request has been fully answered. */

@@ -1,7 +1,8 @@
 // The current generation through the real worker, at the seeded prices (kv-seed/pricing.json):
 // Claude 5's thinking defaults, which the fake Anthropic keeps as LiteLLM 1.110.2 flags them
 // (Opus 5 and Haiku 5.5 think unless told not to; Opus and Sonnet 5.5 always think and refuse
-// `thinking: disabled`), and GPT-5.6's prompt-cache writes, billed by their lifetime.
+// `thinking: disabled`), GPT-5.6's prompt-cache writes, billed by their lifetime, and GPT-6.1
+// Sol's ultrafast processing, at six times standard.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouter, readSse, testCatalog } from './harness.mjs';
@@ -13,7 +14,7 @@ before(async () => {
   for (const model of ['claude-opus-5', 'claude-sonnet-5-5', 'claude-opus-5-5', 'claude-haiku-5-5']) {
     catalog.models[model] = { deployments: [{ provider: 'anthropic', upstream_model: model }] };
   }
-  catalog.models['gpt-5.6'] = { deployments: [{ provider: 'openai', upstream_model: 'gpt-5.6' }] };
+  for (const model of ['gpt-5.6', 'gpt-6.1-sol']) catalog.models[model] = { deployments: [{ provider: 'openai', upstream_model: model }] };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => { await r?.close(); });
@@ -79,5 +80,23 @@ for (const stream of [false, true]) {
     const ev = await r.eventFor(resp);
     assert.equal(ev.cost_usd, 0.0314);
     assert.equal(ev.input_tokens, 5000);
+  });
+}
+
+// 10,000 prompt tokens (1,000 cached), 1,000 out. GPT-6.1 Sol's seeded ultrafast rates: 9,000 ×
+// $12 + 1,000 × $0.60 + 1,000 × $60 a million = $0.1686 (standard: $0.0281). `fast` is priority's
+// other name: at priority, 9,000 × $4 + 1,000 × $0.20 + 1,000 × $20 = $0.0562.
+const TIER_USAGE = { prompt_tokens: 10000, completion_tokens: 1000, prompt_tokens_details: { cached_tokens: 1000 } };
+
+for (const stream of [false, true]) {
+  test(`a request served ultrafast or fast is billed at that tier's rates (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    for (const [tier, cost] of [['ultrafast', 0.1686], ['fast', 0.0562], ['default', 0.0281]]) {
+      r.upstream.script({ provider: 'openai', model: 'gpt-6.1-sol', response: { text: 'Fast.', usage: TIER_USAGE } });
+      const resp = await r.chat(ask('gpt-6.1-sol', { service_tier: tier, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) }));
+      assert.equal(resp.status, 200, await resp.clone().text());
+      if (stream) await readSse(resp);
+      else assert.equal((await resp.json()).service_tier, tier);
+      assert.equal((await r.eventFor(resp)).cost_usd, cost, `${tier}`);
+    }
   });
 }
