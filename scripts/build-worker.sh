@@ -16,11 +16,13 @@ if [ "${COSTROUTER_BUILD_IF_STALE:-}" = 1 ] && [ -f build/index.js ] \
   echo "[build-worker] build/index.js is up to date"
   exit 0
 fi
-# The dashboard's script with Chart.js (pinned in package-lock.json), bundled first: the worker
-# embeds build/dashboard/app.js (src/edge/dashboard.rs), so it must exist before the Rust build.
-mkdir -p build/dashboard
+# The dashboard's script with Chart.js (pinned in package-lock.json): a static asset
+# (wrangler.toml's [assets], build/assets/), served by src/edge/dashboard.rs through the ASSETS
+# binding, outside the script size the Workers plans limit.
+rm -rf build/dashboard
+mkdir -p build/assets/dashboard
 "$ESBUILD_BIN" dashboard/app.js --bundle --minify --format=iife --target=es2020 --legal-comments=eof \
-  --outfile=build/dashboard/app.js --log-level=warning
+  --outfile=build/assets/dashboard/app.js --log-level=warning
 worker-build $profile
 # The deployed module goes without its function names (98 KiB of the gzipped bundle, capped at
 # 3 MiB on the Free plan); build/index_bg.names.wasm keeps them for traces and profiles

@@ -1,9 +1,11 @@
 //! `/dashboard`: the web page, its login and logout, and its static assets.
 //!
-//! The page and its script are built into the worker (the script is bundled with Chart.js by
-//! esbuild in `scripts/build-worker.sh` before the Rust build, and included here), so the same
-//! bundle serves them under `make dev`, the Miniflare tests and a deployment, and every request
-//! passes through this code first. Sessions: see `crate::dashboard`.
+//! The page and its stylesheet are built into the worker. Its script (bundled with Chart.js by
+//! esbuild in `scripts/build-worker.sh`, 75 KiB gzipped) is a static asset (`build/assets/`,
+//! wrangler.toml's `[assets]`, read through the `ASSETS` binding): assets do not count toward the
+//! Workers plans' script size limit, which the bundle is close to on the Free plan. Every request
+//! passes through this code first (`run_worker_first`), so each answer carries the router's own
+//! headers. Sessions: see `crate::dashboard`.
 
 use serde_json::json;
 use worker::{Env, Headers, Method, Request, Response};
@@ -17,8 +19,9 @@ use super::http::{self, now_unix, RequestContext};
 const LOGIN_HTML: &str = include_str!("../../dashboard/login.html");
 const APP_HTML: &str = include_str!("../../dashboard/index.html");
 const APP_CSS: &str = include_str!("../../dashboard/app.css");
-/// `dashboard/app.js` with Chart.js, bundled by `scripts/build-worker.sh`.
-const APP_JS: &str = include_str!("../../build/dashboard/app.js");
+
+/// The static assets binding (wrangler.toml's `[assets]`): `/dashboard/app.js`.
+const ASSETS: &str = "ASSETS";
 
 /// The Workers rate-limiting binding that caps dashboard logins per client address (its limit
 /// and period are set in wrangler.toml).
@@ -44,7 +47,7 @@ pub async fn handle(req: Request, env: &Env, rc: &RequestContext) -> Result<Resp
         ("/dashboard/logout", Method::Post) => logout(&req, env).await,
         ("/dashboard/session", Method::Get) => session_info(&req, env, rc).await,
         ("/dashboard/tenants", Method::Get) => tenants(&req, env, rc).await,
-        ("/dashboard/app.js", Method::Get) => asset(APP_JS, "text/javascript; charset=utf-8"),
+        ("/dashboard/app.js", Method::Get) => static_asset(req, env).await,
         ("/dashboard/app.css", Method::Get) => asset(APP_CSS, "text/css; charset=utf-8"),
         ("/dashboard/login" | "/dashboard/logout", _) => Err(ApiError::method_not_allowed(&method_name, &path, "POST")),
         ("/dashboard" | "/dashboard/" | "/dashboard/session" | "/dashboard/tenants" | "/dashboard/app.js" | "/dashboard/app.css", _) => {
@@ -95,9 +98,27 @@ fn redirect(to: &str, set_cookie: Option<String>) -> Result<Response, ApiError> 
 fn asset(body: &'static str, content_type: &str) -> Result<Response, ApiError> {
     let headers = Headers::new();
     let _ = headers.set("content-type", content_type);
+    asset_headers(&headers);
+    Ok(Response::ok(body).map_err(http::to_api_error)?.with_headers(headers))
+}
+
+/// What every dashboard asset is served with: checked again on each load (a deploy changes it),
+/// and never read as another type than it says.
+fn asset_headers(headers: &Headers) {
     let _ = headers.set("cache-control", "no-cache");
     let _ = headers.set("x-content-type-options", "nosniff");
-    Ok(Response::ok(body).map_err(http::to_api_error)?.with_headers(headers))
+}
+
+/// The request's file from the static assets (its type and ETag as the assets service gives
+/// them, so a conditional request gets its 304), with the dashboard's asset headers.
+async fn static_asset(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let assets = env.assets(ASSETS).map_err(|_| {
+        ApiError::configuration("The dashboard's script is served from static assets, and this deployment has no ASSETS binding: add wrangler.toml's [assets] section (see README, Deploy).")
+    })?;
+    let served = assets.fetch_request(req).await.map_err(http::to_api_error)?;
+    let headers = served.headers().clone();
+    asset_headers(&headers);
+    Ok(served.with_headers(headers))
 }
 
 /// The live session the request's cookie names, if any.

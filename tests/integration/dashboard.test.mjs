@@ -229,6 +229,22 @@ test('the report endpoints refuse callers with neither a key nor a live session 
     assert.equal(resp.status, status, `${method} ${p}`);
     assert.ok((await resp.json()).error.message, `${method} ${p}`);
   }
+  // The script comes from the static assets with the router's headers, a conditional request gets
+  // its 304, and the assets directory serves nothing else: the worker answers every path first.
+  const script = await fetch(`${r.url}/dashboard/app.js`);
+  assert.equal(script.status, 200);
+  assert.match(script.headers.get('content-type'), /javascript/);
+  assert.equal(script.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(script.headers.get('cache-control'), 'no-cache');
+  assert.match(await script.text(), /Chart\.js/);
+  const etag = script.headers.get('etag');
+  assert.ok(etag, 'the asset carries an ETag');
+  assert.equal((await fetch(`${r.url}/dashboard/app.js`, { headers: { 'if-none-match': etag } })).status, 304);
+  for (const p of ['/app.js', '/dashboard/dashboard/app.js']) {
+    const resp = await fetch(`${r.url}${p}`);
+    assert.equal(resp.status, 404, p);
+    assert.ok((await resp.json()).error.message, p);
+  }
   // Nor is the dashboard's own page data: /dashboard without a session is the login form only.
   const page = await getJson('/dashboard', { key: null });
   assert.match(page.text, /data-testid="login-form"/);

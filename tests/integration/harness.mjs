@@ -96,6 +96,8 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     // A socket straight into the worker as well, without Miniflare's entry worker in front: a
     // client that disconnects there is seen by the worker as it would be in production.
     unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+    // As wrangler.toml: the dashboard's script from build/assets, the worker answering first.
+    assets: { directory: path.join(ROOT, 'build/assets'), binding: 'ASSETS', routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } },
     kvNamespaces: ['CONFIG', 'TENANTS', 'RESPONSE_CACHE'],
     // As wrangler.toml binds it (Miniflare's dataset keeps nothing): every event is written
     // through the production path, which logs 'cost event not written' if the dataset refuses it.
