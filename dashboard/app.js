@@ -1,7 +1,7 @@
 // The costrouter dashboard: reads the tenant's reports (/v1/usage, /v1/forecast, /v1/budgets,
 // /v1/deployments, /v1/recommendations) with the session cookie and draws them with Chart.js.
-// Bundled with Chart.js by esbuild (scripts/build-worker.sh) into build/dashboard/app.js, which
-// the worker serves at /dashboard/app.js. No inline code: the page's CSP allows none.
+// Bundled with Chart.js by esbuild (scripts/build-worker.sh) into build/assets/dashboard/app.js, a
+// static asset the worker serves at /dashboard/app.js. No inline code: the page's CSP allows none.
 import { Chart, registerables } from 'chart.js';
 
 Chart.register(...registerables);

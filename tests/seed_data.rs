@@ -33,7 +33,6 @@ fn the_flagship_models_clients_name_are_seeded_at_litellms_prices() {
         ("gpt-6-sol", 2.0, 10.0),
         ("gpt-6.1-sol", 2.0, 10.0),
         ("gpt-6.1-terra", 1.0, 5.0),
-        ("gemini-3.8-flash", 0.75, 3.75),
         ("deepseek-v4-pro", 1.32, 3.96),
         ("gemini-3.1-pro", 2.0, 12.0),
     ] {
@@ -77,6 +76,29 @@ fn seeded_claude_rows_reason_as_the_anthropic_adapter_sends_them() {
     assert!(claude_rows >= 10, "{claude_rows}");
 }
 
+/// Where a seeded row departs from LiteLLM's on purpose (row, field), decided in earlier sessions
+/// and documented in the README's pricing section.
+const MEANT: &[(&str, &str)] = &[
+    // DeepSeek's documents: a 128K window, text only, JSON mode but no JSON schema; V4 thinks
+    // unless told not to (LiteLLM names no default effort).
+    ("deepseek-chat", "prompt_limit"),
+    ("deepseek-chat", "supports_vision"),
+    ("deepseek-chat", "supports_response_schema"),
+    ("deepseek-v4-flash", "default_reasoning_effort"),
+    ("deepseek-v4-flash", "supports_response_schema"),
+    ("deepseek-v4-pro", "default_reasoning_effort"),
+    ("deepseek-v4-pro", "supports_response_schema"),
+    // gpt-oss is text only, and Groq takes low / medium / high only ("`reasoning_effort` must be
+    // one of"); o4-mini takes those three (OpenAI's reasoning guide), LiteLLM flags none.
+    ("gpt-oss-120b", "supports_vision"),
+    ("gpt-oss-120b", "reasoning_efforts"),
+    ("o4-mini", "reasoning_efforts"),
+    // Mistral Small 4 reasons only when asked: LiteLLM's `supports_reasoning` ("can reason") is
+    // not ours ("reasons at the effort it is sent, unasked too"), and its efforts go unlisted.
+    ("mistral-small", "supports_reasoning"),
+    ("mistral-small", "reasoning_efforts"),
+];
+
 /// Every seeded price is LiteLLM 1.110.2's for the same model, as this router reads LiteLLM's
 /// rows (`tests/data/`: each seeded row's LiteLLM row, price and limit fields only): every band,
 /// every processing tier, the off-peak rates and the output cap. A price copied by hand into
@@ -88,6 +110,11 @@ fn seeded_prices_are_litellms() {
     let seeded = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
     let mut differences = Vec::new();
     let rows = fixture["rows"].as_object().unwrap();
+    // Every seeded row is checked, but for those LiteLLM 1.110.2 has no row for (retired there).
+    let seeded_json: serde_json::Value = serde_json::from_str(include_str!("../kv-seed/pricing.json")).unwrap();
+    for name in seeded_json["models"].as_object().unwrap().keys().map(String::as_str) {
+        assert!(rows.contains_key(name) || ["gpt-4o-audio-preview", "llama-3.3-70b", "llama-3.1-8b"].contains(&name), "{name}: no LiteLLM row in tests/data");
+    }
     for (name, entry) in rows {
         let key = entry["litellm_key"].as_str().unwrap();
         let theirs = PriceTable::from_json(&serde_json::json!({ key: entry["row"] }).to_string()).unwrap_or_else(|e| panic!("{key}: {e}"));
@@ -109,13 +136,31 @@ fn seeded_prices_are_litellms() {
                 }
             }
         }
-        if ours.off_peak.as_ref().map(|o| o.rates) != theirs.off_peak.as_ref().map(|o| o.rates) {
-            differences.push(format!("{name} ({key}) off-peak: ours {:?}, theirs {:?}", ours.off_peak, theirs.off_peak));
+        // The rest of the row, field by field, as `Debug` shows it; unstated read as the router
+        // reads it (a model takes images and schemas unless its row says not; reasoning tokens
+        // cost the output price unless the row prices them apart).
+        let mut fields = vec![
+            ("off_peak", format!("{:?}", ours.off_peak), format!("{:?}", theirs.off_peak)),
+            ("max_output_tokens", format!("{:?}", ours.max_output_tokens), format!("{:?}", theirs.max_output_tokens)),
+            ("prompt_limit", format!("{:?}", ours.prompt_limit()), format!("{:?}", theirs.prompt_limit())),
+            ("batch_discount_ppm", format!("{:?}", ours.batch_discount_ppm), format!("{:?}", theirs.batch_discount_ppm)),
+            ("reasoning", format!("{:?}", ours.reasoning.unwrap_or(ours.base.output)), format!("{:?}", theirs.reasoning.unwrap_or(theirs.base.output))),
+            ("audio", format!("{:?}", (ours.audio_input, ours.cached_audio_input, ours.audio_output)), format!("{:?}", (theirs.audio_input, theirs.cached_audio_input, theirs.audio_output))),
+            ("supports_reasoning", format!("{:?}", ours.supports_reasoning), format!("{:?}", theirs.supports_reasoning)),
+            ("default_reasoning_effort", format!("{:?}", ours.default_reasoning_effort), format!("{:?}", theirs.default_reasoning_effort)),
+            ("supports_vision", format!("{:?}", ours.supports_vision.unwrap_or(true)), format!("{:?}", theirs.supports_vision.unwrap_or(true))),
+            ("supports_response_schema", format!("{:?}", ours.supports_response_schema.unwrap_or(true)), format!("{:?}", theirs.supports_response_schema.unwrap_or(true))),
+        ];
+        // Claude's and Gemini's efforts are thinking settings the adapters choose by model.
+        if !key.contains("claude") && !key.contains("gemini") {
+            fields.push(("reasoning_efforts", format!("{:?}", ours.reasoning_efforts), format!("{:?}", theirs.reasoning_efforts)));
         }
-        if ours.max_output_tokens != theirs.max_output_tokens {
-            differences.push(format!("{name} ({key}) max_output_tokens: ours {:?}, theirs {:?}", ours.max_output_tokens, theirs.max_output_tokens));
+        for (field, ours, theirs) in fields {
+            if ours != theirs && !MEANT.iter().any(|(row, meant)| *row == name && *meant == field) {
+                differences.push(format!("{name} ({key}) {field}: ours {ours}, theirs {theirs}"));
+            }
         }
     }
-    assert!(rows.len() >= 37, "{}", rows.len());
+    assert!(rows.len() >= 36, "{}", rows.len());
     assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
 }

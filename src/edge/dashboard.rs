@@ -8,7 +8,7 @@
 //! headers. Sessions: see `crate::dashboard`.
 
 use serde_json::json;
-use worker::{Env, Headers, Method, Request, Response};
+use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
 use crate::api::ApiError;
 use crate::dashboard::{self as core, SessionRecord};
@@ -110,12 +110,30 @@ fn asset_headers(headers: &Headers) {
 }
 
 /// The request's file from the static assets (its type and ETag as the assets service gives
-/// them, so a conditional request gets its 304), with the dashboard's asset headers.
+/// them, so a conditional request gets its 304), with the dashboard's asset headers. The assets
+/// service is asked for the file alone: of the client's headers only the conditional ones go
+/// (not its cookie or key).
 async fn static_asset(req: Request, env: &Env) -> Result<Response, ApiError> {
     let assets = env.assets(ASSETS).map_err(|_| {
         ApiError::configuration("The dashboard's script is served from static assets, and this deployment has no ASSETS binding: add wrangler.toml's [assets] section (see README, Deploy).")
     })?;
-    let served = assets.fetch_request(req).await.map_err(http::to_api_error)?;
+    let url = req.url().map_err(http::to_api_error)?;
+    let conditions = Headers::new();
+    for name in ["if-none-match", "if-modified-since"] {
+        if let Some(value) = req.headers().get(name).ok().flatten() {
+            let _ = conditions.set(name, &value);
+        }
+    }
+    let mut init = RequestInit::new();
+    init.with_method(if req.method() == Method::Head { Method::Head } else { Method::Get }).with_headers(conditions);
+    let ask = Request::new_with_init(url.as_str(), &init).map_err(http::to_api_error)?;
+    let served = assets.fetch_request(ask).await.map_err(http::to_api_error)?;
+    if !matches!(served.status_code(), 200 | 304) {
+        return Err(ApiError::configuration(format!(
+            "The dashboard's script is missing from this deployment's static assets (status {}): deploy with the build's build/assets directory (see README, Deploy).",
+            served.status_code()
+        )));
+    }
     let headers = served.headers().clone();
     asset_headers(&headers);
     Ok(served.with_headers(headers))
