@@ -79,7 +79,7 @@ async function settledRequests(key, want) {
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/ensure-tools.sh installs it (apt-get install -y chromium)`);
-  r = await startRouter({ policies: { acme: POLICY, globex: POLICY } });
+  r = await startRouter({ policies: { acme: POLICY, globex: POLICY }, assets: true });
   // Budgets first, so the traffic burns them.
   const put = await fetch(`${r.url}/admin/tenants/acme/budgets`, {
     method: 'PUT',

@@ -66,8 +66,10 @@ const PROVIDER_KEY_BINDINGS = Object.freeze({
   WRONG_OPENAI_KEY: 'sk-wrong-key-that-must-never-leak-123456',
 });
 
-/** `miniflare` adds Miniflare options (the load test's inspector port). */
-export async function startRouter({ catalog, extraBindings = {}, policies = {}, miniflare = {} } = {}) {
+/** `miniflare` adds Miniflare options (the load test's inspector port). `assets`: serve
+ * build/assets as wrangler.toml does (the dashboard's script; Miniflare then puts its assets
+ * router in front of the worker, which only the dashboard's tests need). */
+export async function startRouter({ catalog, extraBindings = {}, policies = {}, miniflare = {}, assets = false } = {}) {
   const upstream = await startFakeUpstream();
   const events = [];
   // Every line workerd writes (the worker's console output, runtime errors), kept for the tests
@@ -97,7 +99,7 @@ export async function startRouter({ catalog, extraBindings = {}, policies = {}, 
     // client that disconnects there is seen by the worker as it would be in production.
     unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     // As wrangler.toml: the dashboard's script from build/assets, the worker answering first.
-    assets: { directory: path.join(ROOT, 'build/assets'), binding: 'ASSETS', routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } },
+    ...(assets ? { assets: { directory: path.join(ROOT, 'build/assets'), binding: 'ASSETS', routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true } } } : {}),
     kvNamespaces: ['CONFIG', 'TENANTS', 'RESPONSE_CACHE'],
     // As wrangler.toml binds it (Miniflare's dataset keeps nothing): every event is written
     // through the production path, which logs 'cost event not written' if the dataset refuses it.

@@ -93,3 +93,11 @@ test('browser clients: the API answers CORS preflights and lets any origin read 
   assert.equal(dashboard.headers.get('access-control-allow-origin'), null, 'the cookie-authenticated dashboard stays same-origin');
   await dashboard.text();
 });
+
+test("a deployment without wrangler.toml's [assets] section answers the dashboard's script with a 500 saying so, in OpenAI's shape", async () => {
+  const resp = await fetch(`${r.url}/dashboard/app.js`);
+  assert.equal(resp.status, 500);
+  const body = await resp.json();
+  assert.equal(body.error.code, 'router_misconfigured');
+  assert.match(body.error.message, /no ASSETS binding: add wrangler\.toml's \[assets\] section/);
+});
