@@ -326,12 +326,13 @@ fn thinking_style(model: &str) -> ThinkingStyle {
     if name.contains("claude-fable") || name.contains("claude-mythos") {
         return ThinkingStyle::Adaptive { by_default: true, always: true };
     }
+    let version = claude_version(model);
     // A family's newest by its alias (LiteLLM's `claude-sonnet-latest`, Sonnet 5.5 in 1.110.2):
     // the newest style (an alias with a version, `claude-3-7-sonnet-latest`, is read by it).
-    if claude_version(model).is_none() && ["claude-opus-latest", "claude-sonnet-latest", "claude-haiku-latest"].iter().any(|alias| name.ends_with(alias)) {
+    if version.is_none() && ["claude-opus-latest", "claude-sonnet-latest", "claude-haiku-latest"].iter().any(|alias| name.ends_with(alias)) {
         return ThinkingStyle::Adaptive { by_default: true, always: !name.contains("haiku") };
     }
-    match claude_version(model) {
+    match version {
         Some((3, Some(7..))) | Some((4, None | Some(0..=6))) => ThinkingStyle::Budget,
         Some((major @ 4.., minor)) => {
             let always = !name.contains("haiku") && (major, minor.unwrap_or(0)) >= (5, 5);
