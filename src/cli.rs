@@ -13,7 +13,7 @@ use crate::calendar::utc_hour;
 use crate::catalog::{Catalog, ProviderConfig};
 use crate::money::Usd;
 use crate::pricing::PriceTable;
-use crate::routing::plan::{plan, Outcome, PlanInput};
+use crate::routing::plan::{plan, Outcome, PlanInput, DEFAULT_EXPECTED_OUTPUT_TOKENS};
 use crate::routing::policy::{Facts, Policy};
 use crate::usage::Usage;
 
@@ -289,9 +289,21 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Result<Facts, String> {
     Ok(f)
 }
 
+/// What a past call's log says it used, which an audit routes the call by.
+struct LoggedSize {
+    /// The prompt as billed: the text in the log may be abridged.
+    prompt_tokens: u64,
+    /// Expected of every candidate. Whether the client capped the output the log does not say:
+    /// the call is routed as if it did not, as most clients do not, so a model that reasons
+    /// unasked is expected to think besides it. Routed as capped at it, that model would look as
+    /// cheap as one that answers at once (a cap holds the reasoning) and be priced, after, with
+    /// the reasoning it would have written: the audit chose it and then reported it a loss.
+    output_tokens: u64,
+}
+
 /// `line` stands in for the request id the worker draws a split's arm by when a call names no
 /// user: each line is drawn on its own, so an audit prices a split's arms in their proportions.
-fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, prompt_tokens: Option<u64>) -> Result<(Facts, Outcome), String> {
+fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, logged: Option<&LoggedSize>) -> Result<(Facts, Outcome), String> {
     // A hostname alias names the model before anything is counted, as in the worker (the
     // prompt's tokens depend on the model's tokenizer).
     let aliased;
@@ -304,8 +316,8 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
     };
     let mut facts = facts_for(req, ctx)?;
     // An audit knows the real prompt size from the provider's bill; the text may be abridged.
-    if let Some(t) = prompt_tokens {
-        facts.prompt_tokens = t;
+    if let Some(l) = logged {
+        facts.prompt_tokens = l.prompt_tokens;
     }
     facts.model_served = catalog.resolve(&facts.model).map(|m| m.name.clone()).unwrap_or_default();
     let everyone = |_: &ProviderConfig| true;
@@ -314,10 +326,10 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
         catalog,
         prices,
         facts: &facts,
-        expected_output_tokens: req.max_output_tokens().unwrap_or(512),
+        expected_output_tokens: logged.map_or(req.needed_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS), |l| l.output_tokens),
         choices: req.choices(),
         reasoning_effort: req.reasoning_effort(),
-        requested_output_tokens: req.max_output_tokens(),
+        requested_output_tokens: req.needed_output_tokens(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
         reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(req, upstream_model),
         service_tier: crate::usage::ServiceTier::from_response(req.extra.get("service_tier").and_then(serde_json::Value::as_str)),
@@ -413,7 +425,7 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
             }
         };
         let messages = call.messages.clone().unwrap_or_else(|| json!([{"role": "user", "content": call.prompt.clone().unwrap_or_default()}]));
-        let mut body = json!({"model": call.model, "messages": messages, "max_tokens": call.output_tokens.max(1)});
+        let mut body = json!({"model": call.model, "messages": messages});
         if let Some(ctx) = &call.x_costrouter {
             body["x_costrouter"] = ctx.clone();
         }
@@ -423,7 +435,8 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
         let price_key = catalog.resolve(&call.model).map(|m| m.price_key.as_str()).or_else(|| catalog.price_key_of_served(&call.model));
         let logged_price = price_key.and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model));
         let actual = logged_price.map(|p| p.cost(&usage, false).total);
-        let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(call.input_tokens)));
+        let logged = LoggedSize { prompt_tokens: call.input_tokens, output_tokens: call.output_tokens };
+        let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(&logged)));
         let (class, routed) = match decided {
             Ok((facts, Outcome::Route(d))) => {
                 let class = facts.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_else(|| "unclassified".into());
@@ -776,17 +789,26 @@ mod tests {
         let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
         let rule = "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-4o\", \"o4-mini\"] }\n";
         let policy = Policy::from_toml("x", rule, &catalog).unwrap();
+        // gpt-4o: 1000 × 2.5 + 300 × 10 = $0.0055. o4-mini would also think some 2,000 tokens:
+        // 1000 × 1.1 + 2300 × 4.4 = $0.01122, so the call stays on gpt-4o, as the worker would keep
+        // it (routed as capped at its 300 output tokens, o4-mini looked $0.00242, was chosen, and
+        // the audit then priced it at $0.01122: a loss of the audit's own making).
         let report = audit(concat!(r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":300}"#, "\n"), &policy, &catalog, &prices).unwrap();
         let j = report.to_json();
-        // gpt-4o: 1000 × 2.5 + 300 × 10 = $0.0055. o4-mini would also think some 2,000 tokens:
-        // 1000 × 1.1 + 2300 × 4.4 = $0.01122, a loss (the 300 output tokens alone made it $0.00242).
         assert_eq!(j["total"]["actual_usd"], "0.0055");
-        assert_eq!(j["total"]["routed_usd"], "0.01122");
-        assert_eq!(j["total"]["savings_usd"], "-0.00572");
+        assert_eq!(j["total"]["routed_usd"], "0.0055");
+        assert!(!report.to_table().contains("reasoning tokens"), "{}", report.to_table());
+        // A long answer: gpt-4o 1000 × 2.5 + 3000 × 10 = $0.0325; o4-mini with its thinking
+        // 1000 × 1.1 + 5000 × 4.4 = $0.0231, cheaper, routed and priced so.
+        let report = audit(concat!(r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":3000}"#, "\n"), &policy, &catalog, &prices).unwrap();
+        let j = report.to_json();
+        assert_eq!(j["total"]["actual_usd"], "0.0325");
+        assert_eq!(j["total"]["routed_usd"], "0.0231");
         assert!(report.to_table().contains("priced with the reasoning tokens the router expects of it (2000 unasked, more where its row's default effort is higher) (1 calls)"), "{}", report.to_table());
-        // A logged model that reasons already wrote its reasoning into its output: nothing added.
-        let report = audit(concat!(r#"{"model":"o4-mini","input_tokens":1000,"output_tokens":2300}"#, "\n"), &policy, &catalog, &prices).unwrap();
-        assert_eq!(report.to_json()["total"]["routed_usd"], "0.01122");
+        // A logged model that reasons already wrote its reasoning into its output: nothing added
+        // (o4-mini stays: 1000 × 1.1 + 5000 × 4.4 against gpt-4o's 1000 × 2.5 + 5000 × 10).
+        let report = audit(concat!(r#"{"model":"o4-mini","input_tokens":1000,"output_tokens":5000}"#, "\n"), &policy, &catalog, &prices).unwrap();
+        assert_eq!(report.to_json()["total"]["routed_usd"], "0.0231");
         assert!(!report.to_table().contains("reasoning tokens"), "{}", report.to_table());
     }
 }

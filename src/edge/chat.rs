@@ -20,7 +20,7 @@ use crate::providers::{adapter_for, sends_effort_as_written, Rejection, Target, 
 use crate::receipt::{requested_model_reasoning_limit, Receipt, UsageBasis};
 use crate::routing::cascade::{judge, OutputCaps, Verdict};
 use crate::routing::health::{Admission, AnswerKind};
-use crate::routing::plan::{plan, Outcome, PlanInput};
+use crate::routing::plan::{plan, Outcome, PlanInput, DEFAULT_EXPECTED_OUTPUT_TOKENS};
 use crate::routing::policy::Facts;
 use crate::routing::{disposition, Candidate, Disposition, RouteDecision};
 use crate::stream::{trailer, StreamSession, STREAM_ERROR_CODE};
@@ -432,9 +432,6 @@ fn adapter_output_cap(cfg: &RouterConfig, candidate: &Candidate, chat: &ChatRequ
 fn unreachable_budget() -> Result<RouteDecision, ApiError> {
     Err(ApiError::internal("budget admission did not conclude"))
 }
-
-/// Output tokens assumed when a request sets no cap, for estimates and context-window checks.
-const DEFAULT_EXPECTED_OUTPUT_TOKENS: u64 = 512;
 
 /// A rule's fixed answer: no model, no cost, same shapes as a model's answer.
 fn fixed_answer(env: &Env, rc: &RequestContext, principal: &Principal, chat: &ChatRequest, rule: &str, why: &str, text: &str) -> Result<Response, ApiError> {

@@ -115,6 +115,10 @@ pub struct SplitKey {
     pub per_user: bool,
 }
 
+/// Output tokens assumed when a request sets no cap, for estimates and context-window checks (the
+/// worker's and the command line's `route`).
+pub const DEFAULT_EXPECTED_OUTPUT_TOKENS: u64 = 512;
+
 /// Reasoning tokens `cheapest` expects of a model that reasons unasked (its pricing row says
 /// `supports_reasoning`) when the client sets no output cap: a rough medium-effort answer's.
 pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
