@@ -372,7 +372,15 @@ fn version(model: &str) -> &str {
 
 /// The major version of a Gemini model (3 for `gemini-3-pro-preview`).
 fn major_version(model: &str) -> Option<u32> {
-    version(model).chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    numbered_version(model).map(|(major, _)| major)
+}
+
+/// The version of a Gemini model as major and minor ((3, 1) for `gemini-3.1-pro-preview`, (3, 0)
+/// for `gemini-3-flash-preview`); `None` for a name without one (`gemini-flash-latest`).
+fn numbered_version(model: &str) -> Option<(u32, u32)> {
+    let number = version(model).split('-').next()?;
+    let (major, minor) = number.split_once('.').unwrap_or((number, "0"));
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a str, &'a str>, deployment: (&str, &str)) -> Result<Vec<Value>, ApiError> {
@@ -496,22 +504,54 @@ fn thinking_config(model: &str, effort: Option<&str>, cap: Option<u64>) -> Optio
         };
         return Some(json!({ "thinkingBudget": budget }));
     }
-    let major = major_version(model)?;
-    let flash = version.contains("flash");
-    // Gemini 3 thinks by level (`high` unasked), with no budget to bound: a cap with too little
-    // room for thinking beside an answer gets the least level, asked for or not, as 2.5 then
-    // gets no budget (3 Pro cannot go below `low`).
+    let levels = thinking_levels(model)?;
+    // Gemini 3 thinks by level, with no budget to bound: a cap with too little room for thinking
+    // beside an answer gets the least level, asked for or not, as 2.5 then gets no budget.
     let no_room = cap.is_some_and(|cap| cap.saturating_sub(super::ANSWER_ROOM_BESIDE_THINKING) < MIN_USEFUL_THINKING_BUDGET);
-    let effort = if no_room { Some("minimal") } else { effort };
-    let level = match effort? {
-        "none" | "minimal" if flash => "minimal",
-        "low" if flash => "low",
-        "medium" if flash => "medium",
-        "none" | "minimal" | "low" => "low",
-        "medium" | "high" | "xhigh" | "max" => "high",
-        _ => return None,
+    let effort = if no_room { "none" } else { effort? };
+    let rank = |level: &str| THINKING_LEVELS.iter().position(|l| *l == level);
+    // `none` is no level: the least the model takes. Else the least it takes at or above the
+    // effort asked, so it never thinks less than asked, or above all it takes its most.
+    let level = match effort {
+        "none" => levels[0],
+        "max" => levels[levels.len() - 1],
+        asked => {
+            let asked = rank(asked)?;
+            levels.iter().copied().find(|l| rank(l) >= Some(asked)).unwrap_or(levels[levels.len() - 1])
+        }
     };
-    (major >= 3).then(|| json!({ "thinkingLevel": level }))
+    Some(json!({ "thinkingLevel": level }))
+}
+
+/// Gemini's thinking levels, least first ([`thinking_levels`] takes some of them).
+const THINKING_LEVELS: [&str; 5] = ["minimal", "low", "medium", "high", "xhigh"];
+
+/// The thinking levels a Gemini 3 or later model takes, least first, as Google's thinking guide
+/// lists them (a level a model does not take is a 400): 3 Pro `low` and `high`; 3.1 Pro adds
+/// `medium` (sent `high` for `medium`, it thought and billed more than asked); Flash from 3 to
+/// 3.6 four, from `minimal`; Flash from 3.7 (LiteLLM's `supports_minimal_reasoning_effort:
+/// false`) and Gemini 4 not `minimal`; `xhigh` only Gemini 4 Neon and Hydrogen. `None`: the
+/// model does not think by level (before 3, or no version in its name).
+fn thinking_levels(model: &str) -> Option<&'static [&'static str]> {
+    let (major, minor) = numbered_version(model)?;
+    let version = version(model);
+    Some(match (major, minor) {
+        (0..=2, _) => return None,
+        (3, _) if version.contains("flash") && minor < 7 => &THINKING_LEVELS[..4],
+        (3, 0) => &["low", "high"],
+        _ if ["neon", "hydrogen"].iter().any(|name| version.contains(name)) => &THINKING_LEVELS[1..],
+        _ => &THINKING_LEVELS[1..4],
+    })
+}
+
+/// Whether Google still reads `temperature` and `topP` for the model: Flash-Lite from 3.5 and
+/// Flash from 3.6 take them and ignore them (LiteLLM's `supports_sampling_params: false`, which
+/// says a later generation will refuse them), so they are not sent, as the Anthropic adapter
+/// drops what Opus 4.7 refuses.
+fn takes_sampling_params(model: &str) -> bool {
+    let version = version(model);
+    let from = if version.contains("flash-lite") { (3, 5) } else { (3, 6) };
+    !(version.contains("flash") && numbered_version(model).is_some_and(|v| v >= from))
 }
 
 /// Gemini before 3 refuses JSON output together with function declarations ("Function calling
@@ -534,9 +574,10 @@ fn takes_penalties(model: &str) -> bool {
 fn generation_config(req: &ChatRequest, upstream_model: &str, output_format: Option<&ResponseFormat>, budget: &mut ConversionBudget) -> Map<String, Value> {
     let logprobs = req.logprobs == Some(true);
     let penalties = takes_penalties(upstream_model);
+    let sampling = takes_sampling_params(upstream_model);
     let fields = [
-        ("temperature", req.temperature.map(Value::from)),
-        ("topP", req.top_p.map(Value::from)),
+        ("temperature", req.temperature.filter(|_| sampling).map(Value::from)),
+        ("topP", req.top_p.filter(|_| sampling).map(Value::from)),
         ("maxOutputTokens", req.max_output_tokens().map(Value::from)),
         ("stopSequences", req.stop.as_ref().map(|s| json!(s.to_vec()))),
         ("candidateCount", req.n.map(Value::from)),
@@ -1393,6 +1434,54 @@ mod tests {
             let a = answer(&format!(r#"{{"candidates":[{{"content":{{"role":"model","parts":[{{"text":"The first half of"}}]}},"finishReason":"{reason}","index":0}}],"usageMetadata":{{"promptTokenCount":5,"candidatesTokenCount":4}}}}"#));
             assert_eq!(a.body["choices"][0]["finish_reason"], "content_filter", "{reason}");
             assert_eq!(a.body["choices"][0]["message"]["content"], "The first half of", "what came is kept");
+        }
+    }
+
+    #[test]
+    fn each_gemini_generation_is_sent_a_thinking_level_it_takes() {
+        let level = |model: &str, effort: &str, cap: Option<u64>| thinking_config(model, Some(effort), cap).map(|c| c["thinkingLevel"].clone());
+        // 3.1 Pro takes medium (it was sent high: more thinking, billed, than asked) and not minimal.
+        for (effort, sent) in [("none", "low"), ("minimal", "low"), ("low", "low"), ("medium", "medium"), ("high", "high"), ("xhigh", "high"), ("max", "high")] {
+            assert_eq!(level("gemini-3.1-pro-preview", effort, None), Some(json!(sent)), "3.1 Pro at {effort}");
+        }
+        // Flash from 3.7 does not take minimal: the least it takes is low, for a small cap too.
+        for model in ["gemini-3.7-flash", "gemini-3.8-flash", "models/gemini-3.8-flash"] {
+            for (effort, sent) in [("none", "low"), ("minimal", "low"), ("low", "low"), ("medium", "medium"), ("high", "high"), ("xhigh", "high")] {
+                assert_eq!(level(model, effort, None), Some(json!(sent)), "{model} at {effort}");
+            }
+            assert_eq!(level(model, "high", Some(50)), Some(json!("low")), "{model} under a small cap");
+        }
+        for model in ["gemini-3-flash-preview", "gemini-3.1-flash-lite", "gemini-3.5-flash", "gemini-3.5-flash-lite", "gemini-3.6-flash"] {
+            assert_eq!(level(model, "none", None), Some(json!("minimal")), "{model}");
+            assert_eq!(level(model, "high", Some(50)), Some(json!("minimal")), "{model}");
+        }
+        // Gemini 4: no minimal; xhigh on Neon and Hydrogen only.
+        assert_eq!(level("gemini-4-argon", "minimal", None), Some(json!("low")));
+        assert_eq!(level("gemini-4-argon", "xhigh", None), Some(json!("high")));
+        assert_eq!(level("gemini-4-hydrogen", "xhigh", None), Some(json!("xhigh")));
+        assert_eq!(level("gemini-4-hydrogen", "max", None), Some(json!("xhigh")));
+        assert_eq!(level("gemini-4-hydrogen", "none", None), Some(json!("low")));
+        assert_eq!(thinking_config("gemini-flash-latest", Some("high"), None), None, "no version: not sent a level it may refuse");
+        assert_eq!(thinking_config("gemini-3.8-flash", None, None), None, "unasked, uncapped: as the model likes");
+    }
+
+    #[test]
+    fn sampling_parameters_go_only_to_gemini_models_that_read_them() {
+        let req = ChatRequest::from_value(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.3, "top_p": 0.8, "seed": 4})).unwrap();
+        let config = |model: &str| request_body(&req, model).unwrap()["generationConfig"].clone();
+        for model in ["gemini-3.8-flash", "gemini-3.7-flash", "gemini-3.6-flash", "gemini-3.5-flash-lite"] {
+            assert_eq!(config(model), json!({"seed": 4}), "{model} ignores them");
+        }
+        for model in ["gemini-3.5-flash", "gemini-3-flash-preview", "gemini-3.1-flash-lite", "gemini-3.1-pro-preview", "gemini-2.5-flash", "gemini-flash-latest"] {
+            assert_eq!(config(model), json!({"temperature": 0.3, "topP": 0.8, "seed": 4}), "{model}");
+        }
+    }
+
+    #[test]
+    fn gemini_versions_read_as_major_and_minor() {
+        let cases = [("gemini-3.1-pro-preview", Some((3, 1))), ("gemini-3-flash-preview", Some((3, 0))), ("models/gemini-2.5-flash", Some((2, 5))), ("gemini-4-argon", Some((4, 0))), ("gemini-flash-latest", None), ("gemini-live-2.5-flash-preview", None), ("gemini-3.x-flash", None), ("claude-3-5-sonnet", None)];
+        for (model, version) in cases {
+            assert_eq!(numbered_version(model), version, "{model}");
         }
     }
 

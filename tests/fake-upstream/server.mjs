@@ -559,7 +559,7 @@ function checkPreconditions(ctx) {
     if (refusal) return errorResult(ctx, 400, { message: refusal });
   }
   if (ctx.route.kind === 'chat' && ctx.provider === 'gemini' && /^gemini-[3-9]/.test(String(ctx.model))) {
-    const refusal = geminiSignatureRefusal(ctx.body);
+    const refusal = geminiSignatureRefusal(ctx.body) ?? geminiThinkingLevelRefusal(String(ctx.model), ctx.body);
     if (refusal) return errorResult(ctx, 400, { message: refusal });
   }
   if (ctx.route.kind === 'chat' && ctx.provider === 'anthropic' && ctx.body.output_config?.format != null) {
@@ -1261,6 +1261,29 @@ function geminiSignatureRefusal(body) {
   return null;
 }
 
+/**
+ * The thinking levels a Gemini model takes, as Google's thinking guide lists them: 3 Pro low and
+ * high, 3.1 Pro also medium, Flash before 3.7 from minimal, Flash from 3.7 and Gemini 4 not
+ * minimal, xhigh on Gemini 4 Neon and Hydrogen only. `null`: not a model that thinks by level.
+ */
+function geminiThinkingLevels(model) {
+  const m = /^gemini-(\d+)(?:\.(\d+))?-/.exec(model);
+  if (!m || Number(m[1]) < 3) return null;
+  const [major, minor] = [Number(m[1]), Number(m[2] ?? 0)];
+  if (major === 3 && model.includes('flash')) return minor < 7 ? ['minimal', 'low', 'medium', 'high'] : ['low', 'medium', 'high'];
+  if (major === 3 && minor === 0) return ['low', 'high'];
+  return /neon|hydrogen/.test(model) ? ['low', 'medium', 'high', 'xhigh'] : ['low', 'medium', 'high'];
+}
+
+/** Why Gemini would refuse the request's thinking level, if it would: one its model does not take. */
+function geminiThinkingLevelRefusal(model, body) {
+  const config = pick(body, 'generationConfig', 'generation_config') ?? {};
+  const level = pick(pick(config, 'thinkingConfig', 'thinking_config') ?? {}, 'thinkingLevel', 'thinking_level');
+  const levels = geminiThinkingLevels(model);
+  if (level == null || !levels || levels.includes(String(level).toLowerCase())) return null;
+  return `Thinking level ${String(level).toUpperCase()} is not supported for this model. Supported levels: ${levels.map((l) => l.toUpperCase()).join(', ')}.`;
+}
+
 function geminiParts(plan, ctx) {
   const signed = /^gemini-[3-9]/.test(String(ctx?.model)) ? { thoughtSignature: GEMINI_SIGNATURE } : {};
   return plan.kind === 'tool'
@@ -1548,10 +1571,12 @@ async function handleProviderRequest(state, req, res, url, raw) {
   }
   ctx.route = found.route;
 
-  const rejection = checkAuth(ctx) ?? checkPreconditions(ctx);
+  const denied = checkAuth(ctx);
+  if (denied) return sendJson(res, denied.status, denied.body, denied.headers);
+  // Before the checks of the body: some depend on the model (Gemini 3's, which the URL names).
+  ctx.model = found.route.modelOf(found.match, isObject(ctx.body) ? ctx.body : {});
+  const rejection = checkPreconditions(ctx);
   if (rejection) return sendJson(res, rejection.status, rejection.body, rejection.headers);
-
-  ctx.model = found.route.modelOf(found.match, ctx.body ?? {});
   ctx.stream = found.route.alwaysStreams === true || ctx.body?.stream === true;
   const invalid = isMistral(ctx) ? mistralValidation(ctx) : null;
   if (invalid) return sendJson(res, invalid.status, invalid.body, providerHeaders(ctx));

@@ -554,6 +554,22 @@ describe('gemini', () => {
     }, AUTH.gemini)).json();
     assert.deepEqual(JSON.parse(body.candidates[0].content.parts[0].text), { ok: true });
   });
+
+  test('a thinking level the model does not take is a 400 naming the levels it does', async () => {
+    const at = (model, thinkingLevel) => post(`/gemini/v1beta/models/${model}:generateContent`, {
+      contents: [{ parts: [{ text: 'q' }] }], generationConfig: { thinkingConfig: { thinkingLevel } },
+    }, AUTH.gemini);
+    for (const [model, level] of [['gemini-3.8-flash', 'minimal'], ['gemini-3.1-pro-preview', 'minimal'], ['gemini-3-pro-preview', 'medium'], ['gemini-4-argon', 'xhigh']]) {
+      const res = await at(model, level);
+      assert.equal(res.status, 400, `${model} ${level}`);
+      const { error } = await res.json();
+      assert.equal(error.status, 'INVALID_ARGUMENT');
+      assert.match(error.message, new RegExp(`Thinking level ${level.toUpperCase()} is not supported`));
+    }
+    for (const [model, level] of [['gemini-3-flash-preview', 'minimal'], ['gemini-3.6-flash', 'MINIMAL'], ['gemini-3.8-flash', 'low'], ['gemini-3.1-pro-preview', 'medium'], ['gemini-4-hydrogen', 'xhigh']]) {
+      assert.equal((await at(model, level)).status, 200, `${model} ${level}`);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------

@@ -15,12 +15,15 @@ before(async () => {
     catalog.models[model] = { deployments: [{ provider: 'anthropic', upstream_model: model }] };
   }
   for (const model of ['gpt-5.6', 'gpt-6.1-sol']) catalog.models[model] = { deployments: [{ provider: 'openai', upstream_model: model }] };
+  catalog.models['gemini-3.8-flash'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-3.8-flash' }] };
+  catalog.models['gemini-3.1-pro'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-3.1-pro-preview' }] };
+  catalog.models['gemini-3-flash'] = { deployments: [{ provider: 'gemini', upstream_model: 'gemini-3-flash-preview' }] };
   await (await r.mf.getKVNamespace('CONFIG')).put('catalog', JSON.stringify(catalog));
 });
 after(async () => { await r?.close(); });
 
 const ask = (model, extra = {}) => ({ model, messages: [{ role: 'user', content: 'What is the weather in Oslo?' }], ...extra });
-const sentLast = () => r.upstream.requests().filter((q) => /\/messages$|chat\/completions$/.test(q.path)).at(-1).body;
+const sentLast = () => r.upstream.requests().filter((q) => /\/messages$|chat\/completions$|:(stream)?[gG]enerateContent/.test(q.path)).at(-1).body;
 const TOOLS = [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
 
 test('a forced tool choice on a model that thinks by default tells it not to think, which Anthropic then takes', async () => {
@@ -100,3 +103,41 @@ for (const stream of [false, true]) {
     }
   });
 }
+
+// Gemini's thinking levels by generation (the fake refuses a level its model does not take, as
+// Google does): 3.8 Flash takes no `minimal`, which a small cap or `none` used to send it; 3.1
+// Pro takes `medium`, which was sent as `high` (more thinking, billed, than asked).
+const levelSent = () => sentLast().generationConfig?.thinkingConfig?.thinkingLevel;
+
+for (const stream of [false, true]) {
+  test(`each Gemini generation is sent a thinking level it takes (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    const cases = [
+      ['gemini-3.8-flash', { max_tokens: 50 }, 'low'],
+      ['gemini-3.8-flash', { reasoning_effort: 'none' }, 'low'],
+      ['gemini-3.8-flash', { reasoning_effort: 'minimal' }, 'low'],
+      ['gemini-3.1-pro', { reasoning_effort: 'medium' }, 'medium'],
+      ['gemini-3.1-pro', { reasoning_effort: 'minimal' }, 'low'],
+      ['gemini-3-flash', { reasoning_effort: 'none' }, 'minimal'],
+    ];
+    for (const [model, extra, level] of cases) {
+      const resp = await r.chat(ask(model, { ...extra, ...(stream ? { stream: true } : {}) }));
+      assert.equal(resp.status, 200, `${model} ${JSON.stringify(extra)}: ${await resp.clone().text()}`);
+      assert.equal(levelSent(), level, `${model} ${JSON.stringify(extra)}`);
+      if (stream) assert.equal((await readSse(resp)).data.at(-1), '[DONE]');
+      await r.eventFor(resp);
+    }
+  });
+}
+
+// 10,000 prompt tokens, 1,000 out and 500 thought, at 3.8 Flash's seeded prices: 10,000 × $0.75
+// + 1,500 × $3.75 a million = $0.013125. Its sampling parameters are not sent (Google ignores them).
+test('gemini-3.8-flash is served at its seeded price, without the sampling parameters it ignores', async () => {
+  r.upstream.script({ provider: 'gemini', model: 'gemini-3.8-flash', response: { text: 'Sunny.', usage: { promptTokenCount: 10000, candidatesTokenCount: 1000, thoughtsTokenCount: 500 } } });
+  const resp = await r.chat(ask('gemini-3.8-flash', { temperature: 0.2, top_p: 0.9, seed: 7 }));
+  assert.equal(resp.status, 200, await resp.clone().text());
+  assert.deepEqual(sentLast().generationConfig, { seed: 7 });
+  assert.equal(resp.headers.get('x-costrouter-cost-usd'), '0.013125');
+  const body = await resp.json();
+  assert.equal(body.usage.completion_tokens_details.reasoning_tokens, 500);
+  assert.equal((await r.eventFor(resp)).cost_usd, 0.013125);
+});
