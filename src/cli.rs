@@ -293,12 +293,18 @@ fn facts_for(req: &ChatRequest, ctx: &LineContext) -> Result<Facts, String> {
 struct LoggedSize {
     /// The prompt as billed: the text in the log may be abridged.
     prompt_tokens: u64,
-    /// Expected of every candidate. Whether the client capped the output the log does not say:
-    /// the call is routed as if it did not, as most clients do not, so a model that reasons
-    /// unasked is expected to think besides it. Routed as capped at it, that model would look as
-    /// cheap as one that answers at once (a cap holds the reasoning) and be priced, after, with
-    /// the reasoning it would have written: the audit chose it and then reported it a loss.
+    /// Expected of every candidate, and what each must be able to write (a model whose output
+    /// cap or window is smaller is passed over, as for a client's cap).
     output_tokens: u64,
+    /// Whether the logged model reasons unasked, so that its logged output already holds its
+    /// reasoning. Whether the client capped the output the log does not say: the call is
+    /// routed, and priced after, as if it did not, as most clients do not. So a model that
+    /// reasons unasked is expected to think besides the logged output of one that did not (as
+    /// one capped at it, it looked as cheap as one that answers at once, and the audit then
+    /// priced it with its reasoning: a loss of the audit's making), and nothing is added to
+    /// that of one that did (its reasoning counted twice, it lost every call to a model that
+    /// does not reason).
+    reasons: bool,
 }
 
 /// `line` stands in for the request id the worker draws a split's arm by when a call names no
@@ -329,7 +335,8 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
         expected_output_tokens: logged.map_or(req.needed_output_tokens().unwrap_or(DEFAULT_EXPECTED_OUTPUT_TOKENS), |l| l.output_tokens),
         choices: req.choices(),
         reasoning_effort: req.reasoning_effort(),
-        requested_output_tokens: req.needed_output_tokens(),
+        requested_output_tokens: logged.map_or(req.needed_output_tokens(), |l| Some(l.output_tokens.max(1))),
+        output_holds_reasoning: logged.map_or(req.needed_output_tokens().is_some(), |l| l.reasons),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(req, upstream_model),
         reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(req, upstream_model),
         service_tier: crate::usage::ServiceTier::from_response(req.extra.get("service_tier").and_then(serde_json::Value::as_str)),
@@ -435,7 +442,7 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
         let price_key = catalog.resolve(&call.model).map(|m| m.price_key.as_str()).or_else(|| catalog.price_key_of_served(&call.model));
         let logged_price = price_key.and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model));
         let actual = logged_price.map(|p| p.cost(&usage, false).total);
-        let logged = LoggedSize { prompt_tokens: call.input_tokens, output_tokens: call.output_tokens };
+        let logged = LoggedSize { prompt_tokens: call.input_tokens, output_tokens: call.output_tokens, reasons: logged_price.is_some_and(|p| p.reasons_at(None)) };
         let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(&logged)));
         let (class, routed) = match decided {
             Ok((facts, Outcome::Route(d))) => {
@@ -444,7 +451,7 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
                 // A model that reasons unasked would have thought besides the logged output of
                 // one that did not (the cap set above is the log's, not the client's): as many
                 // tokens as the planner expects of an uncapped request. Logs carry no effort.
-                let adds_reasoning = routed_price.is_some_and(|p| p.reasons_at(None)) && logged_price.is_some_and(|p| !p.reasons_at(None));
+                let adds_reasoning = routed_price.is_some_and(|p| p.reasons_at(None)) && logged_price.is_some() && !logged.reasons;
                 let reasoning = match routed_price {
                     Some(p) if adds_reasoning => crate::routing::plan::expected_reasoning_tokens(p.effort_at(None)),
                     _ => 0,
@@ -783,32 +790,49 @@ mod tests {
         assert!(!table.contains("cascade"), "{table}");
     }
 
-    #[test]
-    fn audit_prices_a_model_that_reasons_unasked_with_its_expected_reasoning() {
+    /// `calls` audited with the seeded catalog and prices under one `cheapest` rule over `candidates`.
+    fn audit_cheapest(candidates: &[&str], calls: &str) -> AuditReport {
         let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
         let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
-        let rule = "version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-4o\", \"o4-mini\"] }\n";
-        let policy = Policy::from_toml("x", rule, &catalog).unwrap();
+        let rule = format!("version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = {{ strategy = \"cheapest\", candidates = {candidates:?} }}\n");
+        audit(calls, &Policy::from_toml("x", &rule, &catalog).unwrap(), &catalog, &prices).unwrap()
+    }
+
+    #[test]
+    fn audit_prices_a_model_that_reasons_unasked_with_its_expected_reasoning() {
+        let audited = |calls: &str| audit_cheapest(&["gpt-4o", "o4-mini"], calls);
         // gpt-4o: 1000 × 2.5 + 300 × 10 = $0.0055. o4-mini would also think some 2,000 tokens:
         // 1000 × 1.1 + 2300 × 4.4 = $0.01122, so the call stays on gpt-4o, as the worker would keep
         // it (routed as capped at its 300 output tokens, o4-mini looked $0.00242, was chosen, and
         // the audit then priced it at $0.01122: a loss of the audit's own making).
-        let report = audit(concat!(r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":300}"#, "\n"), &policy, &catalog, &prices).unwrap();
+        let report = audited(concat!(r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":300}"#, "\n"));
         let j = report.to_json();
         assert_eq!(j["total"]["actual_usd"], "0.0055");
         assert_eq!(j["total"]["routed_usd"], "0.0055");
         assert!(!report.to_table().contains("reasoning tokens"), "{}", report.to_table());
         // A long answer: gpt-4o 1000 × 2.5 + 3000 × 10 = $0.0325; o4-mini with its thinking
         // 1000 × 1.1 + 5000 × 4.4 = $0.0231, cheaper, routed and priced so.
-        let report = audit(concat!(r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":3000}"#, "\n"), &policy, &catalog, &prices).unwrap();
+        let report = audited(concat!(r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":3000}"#, "\n"));
         let j = report.to_json();
         assert_eq!(j["total"]["actual_usd"], "0.0325");
         assert_eq!(j["total"]["routed_usd"], "0.0231");
         assert!(report.to_table().contains("priced with the reasoning tokens the router expects of it (2000 unasked, more where its row's default effort is higher) (1 calls)"), "{}", report.to_table());
-        // A logged model that reasons already wrote its reasoning into its output: nothing added
-        // (o4-mini stays: 1000 × 1.1 + 5000 × 4.4 against gpt-4o's 1000 × 2.5 + 5000 × 10).
-        let report = audit(concat!(r#"{"model":"o4-mini","input_tokens":1000,"output_tokens":5000}"#, "\n"), &policy, &catalog, &prices).unwrap();
-        assert_eq!(report.to_json()["total"]["routed_usd"], "0.0231");
+        // A logged model that reasons already wrote its reasoning into its output: nothing added,
+        // in the ranking either (o4-mini stays: 1000 × 1.1 + 300 × 4.4 = $0.00242 against gpt-4o's
+        // 1000 × 2.5 + 300 × 10 = $0.0055; with its reasoning counted twice it went to gpt-4o).
+        let report = audited(concat!(r#"{"model":"o4-mini","input_tokens":1000,"output_tokens":300}"#, "\n"));
+        assert_eq!([&report.to_json()["total"]["actual_usd"], &report.to_json()["total"]["routed_usd"]], ["0.00242", "0.00242"]);
         assert!(!report.to_table().contains("reasoning tokens"), "{}", report.to_table());
+    }
+
+    #[test]
+    fn audit_routes_a_call_only_to_models_that_can_write_its_logged_output() {
+        let audited = |calls: &str| audit_cheapest(&["gpt-4o-mini", "gpt-4.1"], calls);
+        // gpt-4o-mini writes at most 16,384 tokens: a logged 20,000-token answer stays on gpt-4.1
+        // (1000 × 2 + 20,000 × 8 = $0.162), not priced as a saving gpt-4o-mini could not make.
+        let report = audited(concat!(r#"{"model":"gpt-4.1","input_tokens":1000,"output_tokens":20000}"#, "\n"));
+        assert_eq!([&report.to_json()["total"]["actual_usd"], &report.to_json()["total"]["routed_usd"]], ["0.162", "0.162"]);
+        let report = audited(concat!(r#"{"model":"gpt-4.1","input_tokens":1000,"output_tokens":16000}"#, "\n"));
+        assert_eq!(report.to_json()["total"]["routed_usd"], "0.00975", "16,000 it can: 1000 × 0.15 + 16,000 × 0.6");
     }
 }

@@ -97,6 +97,9 @@ const MEANT: &[(&str, &str)] = &[
     // not ours ("reasons at the effort it is sent, unasked too"), and its efforts go unlisted.
     ("mistral-small", "supports_reasoning"),
     ("mistral-small", "reasoning_efforts"),
+    // Gemini 3.5 Flash-Lite thinks at `minimal` unasked (Google's model page; LiteLLM names no
+    // default): estimated with no reasoning, not the 2,000 tokens of a model thinking at medium.
+    ("gemini-3.5-flash-lite", "default_reasoning_effort"),
 ];
 
 /// Every seeded price is LiteLLM 1.110.2's for the same model, as this router reads LiteLLM's

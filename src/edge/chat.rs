@@ -137,6 +137,7 @@ async fn route(req: Request, env: &Env, rc: &RequestContext, principal: Principa
         choices: chat.choices(),
         reasoning_effort: chat.reasoning_effort(),
         requested_output_tokens: chat.needed_output_tokens(),
+        output_holds_reasoning: chat.needed_output_tokens().is_some(),
         adapter_output_cap: &|p, upstream_model| crate::providers::adapter_for(p.kind).default_output_cap(&chat, upstream_model),
         reasoning_as_asked: &|p, upstream_model| crate::providers::adapter_for(p.kind).reasoning_as_asked(&chat, upstream_model),
         service_tier: requested_tier(&chat),

@@ -25,6 +25,11 @@ impl Provider for Gemini {
         true
     }
 
+    /// A model sent no temperature ([`takes_sampling_params`]) samples as it likes.
+    fn samples_regardless(&self, _req: &ChatRequest, upstream_model: &str) -> bool {
+        !takes_sampling_params(upstream_model)
+    }
+
     fn reasoning_as_asked(&self, req: &ChatRequest, upstream_model: &str) -> Option<u64> {
         // Without an effort 2.5 Flash and Pro think as they like: unasked, not as asked.
         req.reasoning_effort()?;
@@ -376,11 +381,14 @@ fn major_version(model: &str) -> Option<u32> {
 }
 
 /// The version of a Gemini model as major and minor ((3, 1) for `gemini-3.1-pro-preview`, (3, 0)
-/// for `gemini-3-flash-preview`); `None` for a name without one (`gemini-flash-latest`).
+/// for `gemini-3-flash-preview`), each the digits it starts with; `None` for a name without one
+/// (`gemini-flash-latest`).
 fn numbered_version(model: &str) -> Option<(u32, u32)> {
-    let number = version(model).split('-').next()?;
-    let (major, minor) = number.split_once('.').unwrap_or((number, "0"));
-    Some((major.parse().ok()?, minor.parse().ok()?))
+    let leading = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>().ok();
+    let version = version(model);
+    let major = leading(version)?;
+    let minor = version.split_once('.').filter(|(before, _)| before.chars().all(|c| c.is_ascii_digit())).and_then(|(_, after)| leading(after));
+    Some((major, minor.unwrap_or(0)))
 }
 
 fn assistant_parts<'a>(m: &'a Message, i: usize, call_names: &mut HashMap<&'a str, &'a str>, deployment: (&str, &str)) -> Result<Vec<Value>, ApiError> {
@@ -1471,7 +1479,9 @@ mod tests {
         let config = |model: &str| request_body(&req, model).unwrap()["generationConfig"].clone();
         for model in ["gemini-3.8-flash", "gemini-3.7-flash", "gemini-3.6-flash", "gemini-3.5-flash-lite"] {
             assert_eq!(config(model), json!({"seed": 4}), "{model} ignores them");
+            assert!(Gemini.samples_regardless(&req, model), "{model}: a temperature-0 answer is not deterministic");
         }
+        assert!(!Gemini.samples_regardless(&req, "gemini-3-flash-preview"));
         for model in ["gemini-3.5-flash", "gemini-3-flash-preview", "gemini-3.1-flash-lite", "gemini-3.1-pro-preview", "gemini-2.5-flash", "gemini-flash-latest"] {
             assert_eq!(config(model), json!({"temperature": 0.3, "topP": 0.8, "seed": 4}), "{model}");
         }
@@ -1479,7 +1489,7 @@ mod tests {
 
     #[test]
     fn gemini_versions_read_as_major_and_minor() {
-        let cases = [("gemini-3.1-pro-preview", Some((3, 1))), ("gemini-3-flash-preview", Some((3, 0))), ("models/gemini-2.5-flash", Some((2, 5))), ("gemini-4-argon", Some((4, 0))), ("gemini-flash-latest", None), ("gemini-live-2.5-flash-preview", None), ("gemini-3.x-flash", None), ("claude-3-5-sonnet", None)];
+        let cases = [("gemini-3.1-pro-preview", Some((3, 1))), ("gemini-3-flash-preview", Some((3, 0))), ("models/gemini-2.5-flash", Some((2, 5))), ("gemini-4-argon", Some((4, 0))), ("gemini-flash-latest", None), ("gemini-live-2.5-flash-preview", None), ("gemini-3.x-flash", Some((3, 0))), ("gemini-3.1pro", Some((3, 1))), ("gemini-3.0.1-flash", Some((3, 0))), ("gemini-3-flash-2.5", Some((3, 0))), ("claude-3-5-sonnet", None)];
         for (model, version) in cases {
             assert_eq!(numbered_version(model), version, "{model}");
         }

@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(downgrade(&plan, &requested("gpt-4o"), Usd::ZERO, &cent_each).map(|d| served(&d)).unwrap(), ["gpt-4o-mini@openai", "gpt-4o-mini@azure-eu"]);
         let short = Facts { model: "gpt-4o".into(), prompt_tokens: 990, ..Facts::default() };
         assert_eq!(served(&downgrade(&input(&cat, &prices, &short), &requested("gpt-4o"), Usd::ZERO, &cent_each).unwrap()), ["tiny@openai"]);
-        let capped = PlanInput { requested_output_tokens: Some(20), expected_output_tokens: 20, ..input(&cat, &prices, &short) };
+        let capped = PlanInput { requested_output_tokens: Some(20), output_holds_reasoning: true, expected_output_tokens: 20, ..input(&cat, &prices, &short) };
         assert_eq!(served(&downgrade(&capped, &requested("gpt-4o"), Usd::ZERO, &cent_each).unwrap())[0], "gpt-4o-mini@openai", "990 + 20 tokens do not fit tiny");
     }
 

@@ -35,6 +35,11 @@ pub struct PlanInput<'a> {
     /// that cannot write that many is passed over, since its provider would refuse the request
     /// with a 400, which ends the fallback chain.
     pub requested_output_tokens: Option<u64>,
+    /// Whether `expected_output_tokens` already holds whatever a model thinks, so that estimates
+    /// add no reasoning to it: a client's cap does (a model thinks inside it; the worker sets
+    /// this when the client sets one), and so does an audited call's logged output when the
+    /// logged model reasons (its bill counted the reasoning as output).
+    pub output_holds_reasoning: bool,
     /// The output cap a deployment's adapter sends (provider, upstream model) when the client
     /// sets none, if it sends one (`Provider::default_output_cap` for this request).
     pub adapter_output_cap: &'a dyn Fn(&ProviderConfig, &str) -> Option<u64>,
@@ -128,7 +133,7 @@ pub const EXPECTED_REASONING_TOKENS: u64 = 2_000;
 pub(super) fn estimate_for(input: &PlanInput, price_key: &str, provider: &str, upstream_model: &str) -> Option<crate::money::Usd> {
     let p = input.prices.get(price_key)?;
     let as_asked = input.catalog.providers.get(provider).and_then(|config| (input.reasoning_as_asked)(config, upstream_model));
-    Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.reasoning_effort, as_asked, input.choices, input.requested_output_tokens.is_some(), input.service_tier))
+    Some(expected_cost(p, input.facts.prompt_tokens, input.expected_output_tokens, input.reasoning_effort, as_asked, input.choices, input.output_holds_reasoning, input.service_tier))
 }
 
 /// What a request is expected to cost on the model priced `p`, as `cheapest` and a budget
@@ -520,6 +525,7 @@ route = { strategy = "requested" }
             choices: 1,
             reasoning_effort: None,
             requested_output_tokens: None,
+            output_holds_reasoning: false,
             adapter_output_cap: &no_request_caps,
             reasoning_as_asked: &|_, _| None,
             service_tier: ServiceTier::Standard,
@@ -544,7 +550,7 @@ route = { strategy = "requested" }
             "azure-eu/mini" => Some((120.0, true)),
             _ => None,
         };
-        plan(&policy, &PlanInput { requested_output_tokens: max_tokens, sticky_key: "user-7", usable, latency_ms: &latency, ..input(&cat, &prices, &facts) })
+        plan(&policy, &PlanInput { requested_output_tokens: max_tokens, output_holds_reasoning: max_tokens.is_some(), sticky_key: "user-7", usable, latency_ms: &latency, ..input(&cat, &prices, &facts) })
     }
 
     fn route(o: Outcome) -> RouteDecision {
@@ -770,7 +776,7 @@ route = { strategy = "requested" }
         let policy = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"cheap\"\nroute = { strategy = \"cheapest\", candidates = [\"o4-mini\", \"gpt-4.1\"] }\n", &cat).unwrap();
         let facts = Facts { model: "auto".into(), prompt_tokens: 1000, ..Facts::default() };
         let run = |cap: Option<u64>, choices: u64| {
-            route(plan(&policy, &PlanInput { expected_output_tokens: cap.unwrap_or(512), choices, requested_output_tokens: cap, ..input(&cat, &prices, &facts) }).unwrap())
+            route(plan(&policy, &PlanInput { expected_output_tokens: cap.unwrap_or(512), choices, requested_output_tokens: cap, output_holds_reasoning: cap.is_some(), ..input(&cat, &prices, &facts) }).unwrap())
         };
         // 1,000 in, 512 out: o4-mini $0.0033 against gpt-4.1's $0.0061 as list prices, but its
         // unseen reasoning (2,000 tokens expected) makes it $0.0121.
@@ -1025,7 +1031,7 @@ route = { strategy = "requested" }
         let in_eu = Policy::from_toml("t.toml", "version = 1\nname = \"p\"\n[[rules]]\nname = \"f\"\nroute = { strategy = \"fallback\", candidates = [\"gpt-4.1\"], regions = [\"eu\"] }\n", &cat).unwrap();
         let run = |policy: &Policy, prompt_tokens: u64, max_tokens: Option<u64>| {
             let facts = Facts { model: "gpt-4.1".into(), prompt_tokens, ..Facts::default() };
-            plan(policy, &PlanInput { requested_output_tokens: max_tokens, ..input(&cat, &prices, &facts) })
+            plan(policy, &PlanInput { requested_output_tokens: max_tokens, output_holds_reasoning: max_tokens.is_some(), ..input(&cat, &prices, &facts) })
         };
         let providers = |d: &RouteDecision| d.candidates.iter().map(|c| c.provider.clone()).collect::<Vec<_>>();
         assert_eq!(providers(&route(run(&anywhere, 100_000, None).unwrap())), ["azure-eu", "openai"]);
@@ -1068,7 +1074,7 @@ route = { strategy = "requested" }
         let policy = |model: &str| Policy::from_toml("t.toml", &format!("version = 1\nname = \"p\"\n[[rules]]\nname = \"f\"\nroute = {{ strategy = \"fallback\", candidates = [\"{model}\"] }}\n"), &cat).unwrap();
         let run = |model: &str, prompt_tokens: u64, max_tokens: Option<u64>| {
             let facts = Facts { model: model.into(), prompt_tokens, ..Facts::default() };
-            plan(&policy(model), &PlanInput { requested_output_tokens: max_tokens, ..input(&cat, &prices, &facts) })
+            plan(&policy(model), &PlanInput { requested_output_tokens: max_tokens, output_holds_reasoning: max_tokens.is_some(), ..input(&cat, &prices, &facts) })
         };
         // Prompt and output past 272k together, each within its own limit: taken.
         assert_eq!(route(run("mini", 250_000, Some(100_000)).unwrap()).candidates[0].model, "mini");
