@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use crate::api::kept_thinking::StreamedThinking;
 use crate::providers::sse::SseParser;
 use crate::providers::{StreamTranslator, UpstreamError};
 use crate::receipt::UsageBasis;
@@ -43,6 +44,9 @@ pub struct StreamSession {
     /// The prompt's size, should the stream end without a usage report: routing's count, exact for
     /// an OpenAI model, made once per request.
     prompt_tokens_estimate: u64,
+    /// The answer's thinking and first tool call, for a model that needs them back
+    /// (`api::kept_thinking`).
+    thinking: StreamedThinking,
 }
 
 /// How a stream ended, for costing and the cost event.
@@ -115,7 +119,13 @@ impl StreamSession {
             failure_status: None,
             length_stop: false,
             prompt_tokens_estimate,
+            thinking: StreamedThinking::default(),
         }
+    }
+
+    /// The stream's thinking blocks and first tool call so far (whole once it has ended).
+    pub fn streamed_thinking(&self) -> &StreamedThinking {
+        &self.thinking
     }
 
     /// Whether the stream has produced anything the client would act on (see `committed`).
@@ -219,6 +229,7 @@ impl StreamSession {
                     obj.insert("usage".into(), Value::Null);
                 }
             }
+            self.thinking.on_chunk(&chunk);
             let generated = generated_tally(&chunk);
             self.output.dense += generated.dense;
             self.output.other += generated.other;

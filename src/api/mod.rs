@@ -6,6 +6,7 @@ pub mod embeddings;
 pub mod end_user;
 pub mod error;
 pub mod front;
+pub mod kept_thinking;
 pub mod messages;
 pub mod no_answer;
 pub mod responses;

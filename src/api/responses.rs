@@ -595,6 +595,11 @@ impl Ending {
 }
 
 impl ResponseEcho {
+    /// Whether the answer is kept (`store` not `false`, and the tenant keeps answers).
+    pub fn stores(&self) -> bool {
+        self.fields.get("store") == Some(&Value::Bool(true))
+    }
+
     /// The answer is kept nowhere (its route is held to regions): the response says `store: false`.
     pub fn store_nothing(&mut self) {
         self.fields.insert("store".into(), Value::Bool(false));

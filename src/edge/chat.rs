@@ -11,6 +11,7 @@ use super::body_stream::BodyStream;
 
 use crate::api::chat::ChatRequest;
 use crate::api::front::AnswerForm;
+use crate::api::kept_thinking;
 use crate::api::no_answer::{refusal_when_nothing_served, ProviderWaits, Unavailable};
 use crate::api::ApiError;
 use crate::catalog::{ProviderConfig, ProviderKind};
@@ -486,6 +487,32 @@ fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value
     Ok(http::whole_response(200, headers, sse))
 }
 
+/// `chat` with the thinking blocks the router kept for the tool loop it continues
+/// (`api::kept_thinking`), where a candidate's model needs them back and the client sent none:
+/// one read of the tenant's store, only then.
+async fn with_kept_thinking(env: &Env, cfg: &RouterConfig, tenant: &str, mut chat: ChatRequest, decision: &RouteDecision) -> ChatRequest {
+    let needed = decision.regions.is_empty()
+        && decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| adapter_for(p.kind).needs_thinking_returned(&c.upstream_model)));
+    let missing = if needed { kept_thinking::missing(&chat) } else { Vec::new() };
+    if !missing.is_empty() {
+        let found = super::response_items::kept_thinking(env, cfg, tenant, missing).await;
+        kept_thinking::restore(&mut chat, &found);
+    }
+    chat
+}
+
+/// Whether the answer `candidate` gives is one whose thinking the router keeps: its model needs
+/// it back (`Provider::needs_thinking_returned`), the route is not held to regions (their
+/// answers stay in none of the router's stores) and the request did not say `store: false` (a
+/// Responses request's is in its answer form, read before the answer takes it).
+fn keeps_thinking(rc: &RequestContext, chat: &ChatRequest, decision: &RouteDecision, candidate: &Candidate, provider: &ProviderConfig) -> bool {
+    let stores = match rc.answer_form.borrow().as_ref() {
+        Some(AnswerForm::Responses(echo)) => echo.stores(),
+        _ => chat.extra.get("store") != Some(&Value::Bool(false)),
+    };
+    stores && decision.regions.is_empty() && adapter_for(provider.kind).needs_thinking_returned(&candidate.upstream_model)
+}
+
 /// A provider can be called when it needs no key or its key secret is set.
 pub fn usable(env: &Env, provider: &ProviderConfig) -> bool {
     provider.key_secret.as_ref().is_none_or(|secret| provider_key(env, secret).is_some())
@@ -511,6 +538,7 @@ impl Attempts {
 }
 
 async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<RouterConfig>, chat: ChatRequest, decision: RouteDecision) -> Result<Response, ApiError> {
+    let chat = with_kept_thinking(env, &cfg, &principal.tenant.id, chat, &decision).await;
     let mut attempts = Attempts::default();
     let mut worst_status = 502;
     // Refusals of the request as it is: by an adapter that cannot express it (no call made), by a
@@ -783,7 +811,8 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let receipt = receipt_for(rc, &chat, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 let primed = PrimedStream { session, prefix, upstream, first_byte_ms };
-                return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed, sent_at);
+                let keeps = keeps_thinking(rc, &chat, &decision, candidate, provider);
+                return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed, sent_at, keeps);
             }
             Disposition::Success => {
                 // A whole answer comes once the provider has written all of it, which it bills:
@@ -1115,7 +1144,13 @@ fn json_response(
             *rc.pending_store.borrow_mut() = Some(slot.pending(answer));
         }
     }
-    respond_with_completion(rc, chat, &answer.body, &receipt)
+    let keeps = keeps_thinking(rc, chat, decision, candidate, provider);
+    let response = respond_with_completion(rc, chat, &answer.body, &receipt)?;
+    // Kept with the answer's other items, before it goes out (`handle`).
+    if let Some(thinking) = kept_thinking::of_answer(&answer.body).filter(|_| keeps) {
+        rc.to_keep.borrow_mut().items.push(thinking);
+    }
+    Ok(response)
 }
 
 /// What a whole answer generated, for an estimate when its host reports no usage: every
@@ -1160,6 +1195,8 @@ struct StreamState {
     /// What to keep of the answer once it has ended (`ChatStreamRewrite::kept`), kept before
     /// its last bytes go out.
     to_keep: crate::api::responses::stored_items::Kept,
+    /// Whether the answer's thinking is kept for a client that drops it (`keeps_thinking`).
+    keeps_thinking: bool,
     /// When the provider last sent bytes (its headers, at first), and how long a wait for its
     /// next bytes may last before the stream is ended as stalled: the deployment's
     /// `answer_timeout_ms`, the time a whole answer may take.
@@ -1191,9 +1228,13 @@ impl StreamState {
     }
 
     /// Keeps the ended answer (a Responses answer the request let be stored: its items and the
-    /// turn), before its last bytes go out: the client's next request may name them.
+    /// turn; the thinking of a model that needs it back, `keeps_thinking`), before its last
+    /// bytes go out: the client's next request may name them.
     async fn keep_answer(&mut self) {
-        let kept = std::mem::take(&mut self.to_keep);
+        let mut kept = std::mem::take(&mut self.to_keep);
+        if let Some(thinking) = self.session.streamed_thinking().kept().filter(|_| self.keeps_thinking && self.session.failure().is_none()) {
+            kept.items.push(thinking);
+        }
         super::response_items::keep(&self.env, &self.cfg, &self.tenant.tenant.id, kept).await;
     }
 
@@ -1273,6 +1314,7 @@ fn stream_response(
     receipt: Receipt,
     primed: PrimedStream,
     sent_at_ms: f64,
+    keeps_thinking: bool,
 ) -> Result<Response, ApiError> {
     // A model that reasons unseen: its output cap (the client's, else the adapter's or the
     // model's own), for billing a stream that ends before it reports usage.
@@ -1310,6 +1352,7 @@ fn stream_response(
         silent_limit_ms: target.provider.answer_timeout_ms as f64,
         answer_form: rc.answer_form.borrow_mut().take().map(|form| form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get())),
         to_keep: Default::default(),
+        keeps_thinking,
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {

@@ -591,6 +591,31 @@ async fn get(stub: &ObjectStub, ids: Vec<String>, lifetime_secs: i64, max_bytes:
     Ok((!found.over).then_some(found.items))
 }
 
+/// The thinking blocks kept under `ids` (`api::kept_thinking`), as kept, by id; none when the
+/// tenant keeps nothing or its object fails (logged: the request goes as it came, and the model
+/// refuses it as it would have).
+pub async fn kept_thinking(env: &Env, cfg: &RouterConfig, tenant: &str, ids: Vec<String>) -> HashMap<String, String> {
+    let (stub, lifetime) = match tenant_store(env, cfg, tenant).await {
+        Ok(Some((stub, secs))) if secs > 0 => (stub, secs),
+        Ok(_) => return HashMap::new(),
+        Err(e) => {
+            worker::console_error!("kept thinking not read: the tenant's policy could not be read ({})", e.code);
+            return HashMap::new();
+        }
+    };
+    match get(&stub, ids, lifetime, cfg.max_body_bytes).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            worker::console_error!("kept thinking not read: more than a body's bytes");
+            HashMap::new()
+        }
+        Err(e) => {
+            worker::console_error!("kept thinking not read ({})", e.code);
+            HashMap::new()
+        }
+    }
+}
+
 /// Keeps what an answer left (its items by id, its turn) for the tenant's lifetime: awaited
 /// before the answer's last bytes go out, for at most [`KEEP_WAIT`]. A failure is logged and the
 /// answer goes out all the same (a later reference to it is then refused as not found).

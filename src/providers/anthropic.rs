@@ -41,6 +41,10 @@ impl Provider for Anthropic {
         }
     }
 
+    fn needs_thinking_returned(&self, upstream_model: &str) -> bool {
+        matches!(thinking_style(upstream_model), ThinkingStyle::Adaptive { always: true, .. })
+    }
+
     fn samples_regardless(&self, req: &ChatRequest, upstream_model: &str) -> bool {
         let (_, thinking) = output_budget(req, upstream_model);
         matches!(thinking, Thinking::Budget(_)) || matches!(thinking_style(upstream_model), ThinkingStyle::Adaptive { .. })

@@ -137,6 +137,12 @@ pub trait Provider {
     fn default_output_cap(&self, _req: &ChatRequest, _upstream_model: &str) -> Option<u64> {
         None
     }
+    /// Whether the model refuses the call after a tool call unless given back the thinking blocks
+    /// it wrote with that call, and cannot be told not to think (Claude that always thinks): the
+    /// router keeps them for clients that drop them (`api::kept_thinking`).
+    fn needs_thinking_returned(&self, _upstream_model: &str) -> bool {
+        false
+    }
     /// Whether the model samples for `req` whatever its `temperature` says, because the adapter
     /// leaves the temperature out (Claude's extended thinking takes none, nor does any Claude
     /// model from Opus 4.7 on): a temperature-0

@@ -5,7 +5,7 @@
 // Sol's ultrafast processing, at six times standard.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRouter, readSse, testCatalog } from './harness.mjs';
+import { startRouter, readSse, testCatalog, KEYS } from './harness.mjs';
 
 let r;
 before(async () => {
@@ -140,4 +140,83 @@ test('gemini-3.8-flash is served at its seeded price, without the sampling param
   const body = await resp.json();
   assert.equal(body.usage.completion_tokens_details.reasoning_tokens, 500);
   assert.equal((await r.eventFor(resp)).cost_usd, 0.013125);
+});
+
+// Claude that always thinks (Opus 5.5) refuses a tool loop's next call unless given back the
+// thinking it wrote with the call, and clients built on OpenAI's types (LangChain, most agent
+// frameworks) drop the `thinking_blocks` the router adds to the message: the router keeps them
+// for the tenant, and gives them back.
+const dropped = ({ role, content, tool_calls }) => ({ role, content, tool_calls });
+const loopAfter = (model, assistant) => ({
+  model,
+  tools: TOOLS,
+  messages: [
+    { role: 'user', content: 'What is the weather in Oslo?' },
+    dropped(assistant),
+    { role: 'tool', tool_call_id: assistant.tool_calls[0].id, content: 'Sunny, 21 °C' },
+  ],
+});
+
+/** The assistant message a stream carried: its tool calls whole, and its thinking blocks. */
+async function streamedMessage(resp) {
+  const message = { role: 'assistant', content: null, tool_calls: [], thinking_blocks: [] };
+  for (const d of (await readSse(resp)).data.filter((d) => typeof d === 'object')) {
+    const delta = d.choices?.[0]?.delta ?? {};
+    for (const call of delta.tool_calls ?? []) {
+      const whole = (message.tool_calls[call.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+      whole.id ||= call.id ?? '';
+      whole.function.name += call.function?.name ?? '';
+      whole.function.arguments += call.function?.arguments ?? '';
+    }
+    message.thinking_blocks.push(...(delta.thinking_blocks ?? []));
+  }
+  return message;
+}
+
+for (const stream of [false, true]) {
+  test(`a tool loop whose client dropped the thinking gets it back on a model that always thinks (${stream ? 'streaming' : 'non-streaming'})`, async () => {
+    const first = await r.chat(ask('claude-opus-5-5', { tools: TOOLS, ...(stream ? { stream: true } : {}) }));
+    assert.equal(first.status, 200, await first.clone().text());
+    const assistant = stream ? await streamedMessage(first) : (await first.json()).choices[0].message;
+    assert.match(assistant.tool_calls[0].id, /^toolu_/);
+    assert.equal(assistant.thinking_blocks.length, 1, 'it thought');
+    await r.eventFor(first);
+    const next = await r.chat(loopAfter('claude-opus-5-5', assistant));
+    assert.equal(next.status, 200, await next.clone().text());
+    const [thinking, call] = sentLast().messages[1].content;
+    assert.deepEqual([thinking.type, thinking.signature, call.type, call.id], ['thinking', assistant.thinking_blocks[0].signature, 'tool_use', assistant.tool_calls[0].id]);
+    await r.eventFor(next);
+    // Another tenant naming the same call finds nothing of the first's: Anthropic's refusal.
+    const other = await r.chat(loopAfter('claude-opus-5-5', assistant), { key: KEYS.globex });
+    assert.equal(other.status, 400, await other.clone().text());
+    assert.match((await other.json()).error.message, /must start with a thinking block/);
+    await r.eventFor(other);
+  });
+}
+
+test('a model that can go without thinking is not given kept thinking: it is told not to think, as before', async () => {
+  const first = await r.chat(ask('claude-opus-5', { tools: TOOLS }));
+  assert.equal(first.status, 200, await first.clone().text());
+  const assistant = (await first.json()).choices[0].message;
+  assert.equal(assistant.thinking_blocks.length, 1);
+  await r.eventFor(first);
+  const next = await r.chat(loopAfter('claude-opus-5', assistant));
+  assert.equal(next.status, 200, await next.clone().text());
+  assert.deepEqual(sentLast().thinking, { type: 'disabled' });
+  assert.equal(sentLast().messages[1].content[0].type, 'tool_use');
+  await r.eventFor(next);
+});
+
+test('a Responses answer keeps its thinking unless its request said store: false', async () => {
+  const tools = [{ type: 'function', name: 'weather', parameters: TOOLS[0].function.parameters }];
+  for (const store of [false, undefined]) {
+    const resp = await r.chat({ model: 'claude-opus-5-5', input: 'What is the weather in Oslo?', tools, ...(store === false ? { store } : {}) }, { path: '/v1/responses' });
+    assert.equal(resp.status, 200, await resp.clone().text());
+    const call = (await resp.json()).output.find((i) => i.type === 'function_call');
+    await r.eventFor(resp);
+    const assistant = { role: 'assistant', content: null, tool_calls: [{ id: call.call_id, type: 'function', function: { name: call.name, arguments: call.arguments } }] };
+    const next = await r.chat(loopAfter('claude-opus-5-5', assistant));
+    assert.equal(next.status, store === false ? 400 : 200, `store ${store}: ${await next.clone().text()}`);
+    await r.eventFor(next);
+  }
 });
