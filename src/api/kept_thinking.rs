@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::chat::{ChatRequest, Message, Role, THINKING_BLOCKS};
+use super::responses::stored_items::{MAX_ID_BYTES, MAX_ITEM_BYTES, MAX_REFERENCES};
 
 /// Kept blocks' ids: apart from the Responses API's item ids (`msg_`, `rs_`, `fc_`) in the same
 /// store.
@@ -26,6 +27,17 @@ const ID_PREFIX: &str = "thinking:";
 /// The id a tool call's thinking blocks are kept under.
 pub fn kept_id(tool_call_id: &str) -> String {
     format!("{ID_PREFIX}{tool_call_id}")
+}
+
+/// Whether `id` names kept thinking, not an item a Responses request may refer to.
+pub fn is_kept_id(id: &str) -> bool {
+    id.starts_with(ID_PREFIX)
+}
+
+/// Whether kept thinking is small enough to keep as one item ([`MAX_ITEM_BYTES`]): a larger one
+/// is left out, as a Responses item is, rather than fail the put of the answer's other items.
+pub fn fits((id, blocks): &(String, Value)) -> bool {
+    id.len() + blocks.to_string().len() <= MAX_ITEM_BYTES
 }
 
 /// What to keep of a whole chat completion: its first choice's thinking blocks under its first
@@ -69,14 +81,22 @@ impl StreamedThinking {
 
 /// The kept ids of the thinking a request's tool loop lacks: each assistant message after the
 /// last user message (the turns of the loop the request continues, whose thinking Anthropic
-/// wants back) that called tools and came without `thinking_blocks`, by its first call.
+/// wants back) that called tools and came without `thinking_blocks`, by its first call; each
+/// once, at most [`MAX_REFERENCES`] of them, of ids no longer than a Responses item's.
 pub fn missing(req: &ChatRequest) -> Vec<String> {
     let loop_start = req.messages.iter().rposition(|m| m.role == Role::User).map_or(0, |i| i + 1);
-    req.messages[loop_start..]
-        .iter()
-        .filter(|m| lacks_thinking(m))
-        .filter_map(|m| m.tool_calls.as_ref()?.first().map(|call| kept_id(&call.id)))
-        .collect()
+    let mut ids: Vec<String> = Vec::new();
+    for call in req.messages[loop_start..].iter().filter(|m| lacks_thinking(m)).filter_map(|m| m.tool_calls.as_ref()?.first()) {
+        let id = kept_id(&call.id);
+        if call.id.is_empty() || call.id.len() > MAX_ID_BYTES || ids.contains(&id) {
+            continue;
+        }
+        if ids.len() == MAX_REFERENCES {
+            break;
+        }
+        ids.push(id);
+    }
+    ids
 }
 
 /// An assistant message sent back without thinking blocks (none, `null` or an empty list).
@@ -176,5 +196,22 @@ mod tests {
         let garbled = HashMap::from([("thinking:toolu_1".to_string(), "{\"not\":\"a list\"}".to_string())]);
         assert_eq!(restore(&mut req, &garbled), 0);
         assert!(missing(&request(json!([{"role": "user", "content": "hi"}]))).is_empty());
+    }
+
+    #[test]
+    fn a_request_asks_for_each_id_once_and_within_the_store_s_bounds() {
+        let long = "t".repeat(MAX_ID_BYTES + 1);
+        let mut messages = vec![json!({"role": "user", "content": "go"})];
+        for id in ["toolu_1", "toolu_1", "", long.as_str(), "toolu_2"] {
+            messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call(id)]}));
+            messages.push(json!({"role": "tool", "tool_call_id": id, "content": "ok"}));
+        }
+        assert_eq!(missing(&request(Value::Array(messages))), ["thinking:toolu_1", "thinking:toolu_2"]);
+        let mut many = vec![json!({"role": "user", "content": "go"})];
+        many.extend((0..MAX_REFERENCES + 5).map(|i| json!({"role": "assistant", "content": null, "tool_calls": [call(&format!("toolu_{i}"))]})));
+        assert_eq!(missing(&request(Value::Array(many))).len(), MAX_REFERENCES);
+        assert!(is_kept_id("thinking:toolu_1") && !is_kept_id("msg_1"));
+        assert!(fits(&(kept_id("toolu_1"), blocks())));
+        assert!(!fits(&(kept_id("toolu_1"), json!([{"type": "thinking", "thinking": "x".repeat(MAX_ITEM_BYTES)}]))), "left out rather than fail the put");
     }
 }

@@ -487,28 +487,27 @@ fn respond_with_completion(rc: &RequestContext, chat: &ChatRequest, body: &Value
     Ok(http::whole_response(200, headers, sse))
 }
 
-/// `chat` with the thinking blocks the router kept for the tool loop it continues
-/// (`api::kept_thinking`), where a candidate's model needs them back and the client sent none:
-/// one read of the tenant's store, only then.
-async fn with_kept_thinking(env: &Env, cfg: &RouterConfig, tenant: &str, mut chat: ChatRequest, decision: &RouteDecision) -> ChatRequest {
-    let needed = decision.regions.is_empty()
-        && decision.candidates.iter().any(|c| cfg.catalog.providers.get(&c.provider).is_some_and(|p| adapter_for(p.kind).needs_thinking_returned(&c.upstream_model)));
-    let missing = if needed { kept_thinking::missing(&chat) } else { Vec::new() };
+/// Gives `chat`'s tool loop the thinking blocks the router kept for it (`api::kept_thinking`)
+/// where the client sent none: one read of the tenant's store, only if some are missing.
+async fn give_back_kept_thinking(env: &Env, cfg: &RouterConfig, tenant: &str, chat: &mut ChatRequest) {
+    let missing = kept_thinking::missing(chat);
     if !missing.is_empty() {
         let found = super::response_items::kept_thinking(env, cfg, tenant, missing).await;
-        kept_thinking::restore(&mut chat, &found);
+        kept_thinking::restore(chat, &found);
     }
-    chat
 }
 
 /// Whether the answer `candidate` gives is one whose thinking the router keeps: its model needs
 /// it back (`Provider::needs_thinking_returned`), the route is not held to regions (their
 /// answers stay in none of the router's stores) and the request did not say `store: false` (a
-/// Responses request's is in its answer form, read before the answer takes it).
+/// Responses request's is in its answer form, read before the answer takes it). Not on
+/// `/v1/messages`, whose clients send thinking back as Anthropic's API requires (and whose
+/// requests cannot say `store`).
 fn keeps_thinking(rc: &RequestContext, chat: &ChatRequest, decision: &RouteDecision, candidate: &Candidate, provider: &ProviderConfig) -> bool {
     let stores = match rc.answer_form.borrow().as_ref() {
         Some(AnswerForm::Responses(echo)) => echo.stores(),
-        _ => chat.extra.get("store") != Some(&Value::Bool(false)),
+        Some(AnswerForm::Messages(_)) => false,
+        None => chat.extra.get("store") != Some(&Value::Bool(false)),
     };
     stores && decision.regions.is_empty() && adapter_for(provider.kind).needs_thinking_returned(&candidate.upstream_model)
 }
@@ -538,7 +537,6 @@ impl Attempts {
 }
 
 async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<RouterConfig>, chat: ChatRequest, decision: RouteDecision) -> Result<Response, ApiError> {
-    let chat = with_kept_thinking(env, &cfg, &principal.tenant.id, chat, &decision).await;
     let mut attempts = Attempts::default();
     let mut worst_status = 502;
     // Refusals of the request as it is: by an adapter that cannot express it (no call made), by a
@@ -564,7 +562,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         decision.route = "fallback".into();
         *rc.cache_slot.borrow_mut() = None;
     }
-    let upstream_chat = match cascade {
+    let mut upstream_chat = match cascade {
         Some(_) => {
             let mut c = chat.clone();
             c.stream = false;
@@ -574,6 +572,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         None => chat.clone(),
     };
     let mut escalated_from: Option<String> = None;
+    let mut thinking_sought = false;
     // The last answer a cascade escalated from, kept in case every stronger model fails: an
     // answer that was paid for and judged weak beats a 502 (and its cost is then billed).
     let mut kept: Option<(usize, crate::providers::ChatAnswer, Usd)> = None;
@@ -602,6 +601,12 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
         let key = provider.key_secret.as_ref().and_then(|s| provider_key(env, s));
         let target = Target { provider, upstream_model: &candidate.upstream_model, api_key: key.as_deref() };
         let adapter = adapter_for(provider.kind);
+        if !thinking_sought && adapter.needs_thinking_returned(&candidate.upstream_model) && decision.regions.is_empty() {
+            // Read once, when the first candidate that needs it is reached: a route that a
+            // model without the need serves first never pays the read.
+            thinking_sought = true;
+            give_back_kept_thinking(env, &cfg, &principal.tenant.id, &mut upstream_chat).await;
+        }
         let mut attempt_chat = upstream_chat.clone();
         let routed = routed_to(&cfg, &decision, candidate);
         let effort_sent = effort_sent_instead(&cfg, candidate, provider, &chat, routed);
@@ -1147,7 +1152,7 @@ fn json_response(
     let keeps = keeps_thinking(rc, chat, decision, candidate, provider);
     let response = respond_with_completion(rc, chat, &answer.body, &receipt)?;
     // Kept with the answer's other items, before it goes out (`handle`).
-    if let Some(thinking) = kept_thinking::of_answer(&answer.body).filter(|_| keeps) {
+    if let Some(thinking) = kept_thinking::of_answer(&answer.body).filter(|thinking| keeps && kept_thinking::fits(thinking)) {
         rc.to_keep.borrow_mut().items.push(thinking);
     }
     Ok(response)
@@ -1232,7 +1237,7 @@ impl StreamState {
     /// bytes go out: the client's next request may name them.
     async fn keep_answer(&mut self) {
         let mut kept = std::mem::take(&mut self.to_keep);
-        if let Some(thinking) = self.session.streamed_thinking().kept().filter(|_| self.keeps_thinking && self.session.failure().is_none()) {
+        if let Some(thinking) = self.session.streamed_thinking().kept().filter(|thinking| self.keeps_thinking && self.session.failure().is_none() && kept_thinking::fits(thinking)) {
             kept.items.push(thinking);
         }
         super::response_items::keep(&self.env, &self.cfg, &self.tenant.tenant.id, kept).await;

@@ -263,7 +263,10 @@ impl ResponseItems {
         let Some([output]) = self.turn_texts(&body.id, body.now, lifetime_secs, [earlier_turns::OUTPUT])? else {
             return Response::from_json(&serde_json::json!({"deleted": false}));
         };
-        let items: Vec<String> = serde_json::from_str::<Vec<Value>>(&output).unwrap_or_default().iter().filter_map(|i| i["id"].as_str().map(str::to_string)).collect();
+        let output: Vec<Value> = serde_json::from_str(&output).unwrap_or_default();
+        // Its output items, and the thinking kept with its tool calls (`api::kept_thinking`).
+        let thinking = output.iter().filter(|i| i["type"] == "function_call").filter_map(|i| i["call_id"].as_str().map(crate::api::kept_thinking::kept_id));
+        let items: Vec<String> = output.iter().filter_map(|i| i["id"].as_str().map(str::to_string)).chain(thinking).collect();
         let mut failure = None;
         let deleted = super::crossings::in_transaction(self.state.as_raw(), &mut || {
             let mut run = |query: &str, id: &str| match self.sql().exec(query, vec![SqlStorageValue::String(id.to_string())]) {
@@ -461,7 +464,9 @@ pub async fn parse_request(env: &Env, cfg: &RouterConfig, tenant: &str, body: &[
     let mut value = crate::api::parse_json_object(body)?;
     crate::api::responses::check_parameters(&value)?;
     let mut holding = Holding::of_body(body, cfg.max_body_bytes);
-    let ids = if keeping { stored_items::referenced_ids(&value)? } else { Vec::new() };
+    let mut ids = if keeping { stored_items::referenced_ids(&value)? } else { Vec::new() };
+    // Kept thinking is no item: a reference naming its id is one to an item not kept.
+    ids.retain(|id| !crate::api::kept_thinking::is_kept_id(id));
     if let Some((stub, _)) = store.as_ref().filter(|_| !ids.is_empty()) {
         let kept = get(stub, ids, lifetime, holding.bytes_left()).await?.ok_or_else(|| stored_items::references_too_large(None, cfg.max_body_bytes))?;
         let found = stored_items::parse_kept(&mut holding, &value, kept)?;
@@ -592,25 +597,44 @@ async fn get(stub: &ObjectStub, ids: Vec<String>, lifetime_secs: i64, max_bytes:
 }
 
 /// The thinking blocks kept under `ids` (`api::kept_thinking`), as kept, by id; none when the
-/// tenant keeps nothing or its object fails (logged: the request goes as it came, and the model
-/// refuses it as it would have).
+/// tenant keeps nothing, or its object fails or takes longer than [`KEEP_WAIT`] (logged: the
+/// request goes as it came, and the model refuses it as it would have).
 pub async fn kept_thinking(env: &Env, cfg: &RouterConfig, tenant: &str, ids: Vec<String>) -> HashMap<String, String> {
     let (stub, lifetime) = match tenant_store(env, cfg, tenant).await {
         Ok(Some((stub, secs))) if secs > 0 => (stub, secs),
-        Ok(_) => return HashMap::new(),
+        Ok(Some((stub, _))) => {
+            note_keeping(&stub, tenant, false).await;
+            return HashMap::new();
+        }
+        Ok(None) => return HashMap::new(),
         Err(e) => {
             worker::console_error!("kept thinking not read: the tenant's policy could not be read ({})", e.code);
             return HashMap::new();
         }
     };
-    match get(&stub, ids, lifetime, cfg.max_body_bytes).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            worker::console_error!("kept thinking not read: more than a body's bytes");
+    let Ok(body) = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs: Some(lifetime), max_bytes: cfg.max_body_bytes }) else { return HashMap::new() };
+    match call_within_wait(&stub, "https://response-items/get", &body).await {
+        Some(Ok((200, text))) => match serde_json::from_str::<Found>(&text) {
+            Ok(found) if !found.over => found.items,
+            Ok(_) => {
+                worker::console_error!("kept thinking not read: more than a body's bytes");
+                HashMap::new()
+            }
+            Err(_) => {
+                worker::console_error!("kept thinking not read: an answer that is not JSON");
+                HashMap::new()
+            }
+        },
+        Some(Ok((status, _))) => {
+            worker::console_error!("kept thinking not read: get answered {status}");
             HashMap::new()
         }
-        Err(e) => {
-            worker::console_error!("kept thinking not read ({})", e.code);
+        Some(Err(e)) => {
+            worker::console_error!("kept thinking not read: {e}");
+            HashMap::new()
+        }
+        None => {
+            worker::console_error!("kept thinking not read: unanswered after {} s", KEEP_WAIT.as_secs());
             HashMap::new()
         }
     }
@@ -625,7 +649,10 @@ pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, kept: Kept) {
     }
     let (stub, lifetime) = match tenant_store(env, cfg, tenant).await {
         Ok(Some((stub, secs))) if secs > 0 => (stub, secs),
-        Ok(_) => return,
+        // A tenant that keeps nothing now (its chat answers' thinking, kept before, among it):
+        // its object is told, once per isolate, and sweeps.
+        Ok(Some((stub, _))) => return note_keeping(&stub, tenant, false).await,
+        Ok(None) => return,
         Err(e) => {
             worker::console_error!("response items not kept: the tenant's policy could not be read ({})", e.code);
             return;

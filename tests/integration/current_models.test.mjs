@@ -220,3 +220,14 @@ test('a Responses answer keeps its thinking unless its request said store: false
     await r.eventFor(next);
   }
 });
+
+test('a chat request that says store: false keeps no thinking', async () => {
+  const first = await r.chat(ask('claude-opus-5-5', { tools: TOOLS, store: false }));
+  assert.equal(first.status, 200, await first.clone().text());
+  const assistant = (await first.json()).choices[0].message;
+  assert.equal(assistant.thinking_blocks.length, 1);
+  await r.eventFor(first);
+  const next = await r.chat(loopAfter('claude-opus-5-5', assistant));
+  assert.equal(next.status, 400, await next.clone().text());
+  await r.eventFor(next);
+});

@@ -19,7 +19,7 @@ pub const MAX_STORE_DAYS: u32 = 30;
 /// References one request may make: each is a row to read.
 pub const MAX_REFERENCES: usize = 1000;
 /// The longest id a reference may name (the router's are `msg_` + 24 hex digits).
-const MAX_ID_BYTES: usize = 128;
+pub const MAX_ID_BYTES: usize = 128;
 /// The largest item kept (its JSON): a Durable Object's SQLite value holds 2 MB.
 pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
 
