@@ -194,12 +194,18 @@ for (const stream of [false, true]) {
   });
 }
 
-test('a model that can go without thinking is not given kept thinking: it is told not to think, as before', async () => {
-  const first = await r.chat(ask('claude-opus-5', { tools: TOOLS }));
+/** A whole answer of `model` calling a tool, with the thinking it came with; its event awaited. */
+async function thoughtToolCall(model, extra = {}) {
+  const first = await r.chat(ask(model, { tools: TOOLS, ...extra }));
   assert.equal(first.status, 200, await first.clone().text());
   const assistant = (await first.json()).choices[0].message;
-  assert.equal(assistant.thinking_blocks.length, 1);
+  assert.equal(assistant.thinking_blocks.length, 1, `${model} thought`);
   await r.eventFor(first);
+  return assistant;
+}
+
+test('a model that can go without thinking is not given kept thinking: it is told not to think, as before', async () => {
+  const assistant = await thoughtToolCall('claude-opus-5');
   const next = await r.chat(loopAfter('claude-opus-5', assistant));
   assert.equal(next.status, 200, await next.clone().text());
   assert.deepEqual(sentLast().thinking, { type: 'disabled' });
@@ -222,11 +228,7 @@ test('a Responses answer keeps its thinking unless its request said store: false
 });
 
 test('a chat request that says store: false keeps no thinking', async () => {
-  const first = await r.chat(ask('claude-opus-5-5', { tools: TOOLS, store: false }));
-  assert.equal(first.status, 200, await first.clone().text());
-  const assistant = (await first.json()).choices[0].message;
-  assert.equal(assistant.thinking_blocks.length, 1);
-  await r.eventFor(first);
+  const assistant = await thoughtToolCall('claude-opus-5-5', { store: false });
   const next = await r.chat(loopAfter('claude-opus-5-5', assistant));
   assert.equal(next.status, 400, await next.clone().text());
   await r.eventFor(next);
