@@ -212,6 +212,10 @@ mod tests {
         assert_eq!(missing(&request(Value::Array(many))).len(), MAX_REFERENCES);
         assert!(is_kept_id("thinking:toolu_1") && !is_kept_id("msg_1"));
         assert!(fits(&(kept_id("toolu_1"), blocks())));
+        let id = kept_id("toolu_1");
+        let at_bound = MAX_ITEM_BYTES - id.len() - r#"[{"t":""}]"#.len();
+        assert!(fits(&(id.clone(), json!([{"t": "x".repeat(at_bound)}]))), "id and blocks together, up to the bound");
+        assert!(!fits(&(id, json!([{"t": "x".repeat(at_bound + 1)}]))));
         assert!(!fits(&(kept_id("toolu_1"), json!([{"type": "thinking", "thinking": "x".repeat(MAX_ITEM_BYTES)}]))), "left out rather than fail the put");
     }
 }
