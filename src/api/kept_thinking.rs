@@ -196,17 +196,28 @@ mod tests {
         let garbled = HashMap::from([("thinking:toolu_1".to_string(), "{\"not\":\"a list\"}".to_string())]);
         assert_eq!(restore(&mut req, &garbled), 0);
         assert!(missing(&request(json!([{"role": "user", "content": "hi"}]))).is_empty());
+        // A call left unanswered just before the last user message is an earlier loop's.
+        let mut after_unanswered = request(json!([
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": null, "tool_calls": [call("toolu_old")]},
+            {"role": "user", "content": "Never mind: Bergen?"},
+            {"role": "assistant", "content": null, "tool_calls": [call("toolu_5")]},
+            {"role": "tool", "tool_call_id": "toolu_5", "content": "sun"},
+        ]));
+        assert_eq!(missing(&after_unanswered), ["thinking:toolu_5"]);
+        assert_eq!(restore(&mut after_unanswered, &found), 0, "toolu_old's thinking is kept, and not wanted");
     }
 
     #[test]
     fn a_request_asks_for_each_id_once_and_within_the_store_s_bounds() {
         let long = "t".repeat(MAX_ID_BYTES + 1);
         let mut messages = vec![json!({"role": "user", "content": "go"})];
-        for id in ["toolu_1", "toolu_1", "", long.as_str(), "toolu_2"] {
+        let longest = "t".repeat(MAX_ID_BYTES);
+        for id in ["toolu_1", "toolu_1", "", long.as_str(), longest.as_str(), "toolu_2"] {
             messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call(id)]}));
             messages.push(json!({"role": "tool", "tool_call_id": id, "content": "ok"}));
         }
-        assert_eq!(missing(&request(Value::Array(messages))), ["thinking:toolu_1", "thinking:toolu_2"]);
+        assert_eq!(missing(&request(Value::Array(messages))), ["thinking:toolu_1".to_string(), kept_id(&longest), "thinking:toolu_2".to_string()]);
         let mut many = vec![json!({"role": "user", "content": "go"})];
         many.extend((0..MAX_REFERENCES + 5).map(|i| json!({"role": "assistant", "content": null, "tool_calls": [call(&format!("toolu_{i}"))]})));
         assert_eq!(missing(&request(Value::Array(many))).len(), MAX_REFERENCES);
