@@ -449,8 +449,8 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
                 let class = facts.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_else(|| "unclassified".into());
                 let routed_price = prices.get(&d.candidates[0].price_key);
                 // A model that reasons unasked would have thought besides the logged output of
-                // one that did not (the cap set above is the log's, not the client's): as many
-                // tokens as the planner expects of an uncapped request. Logs carry no effort.
+                // one that did not (`LoggedSize::reasons`): as many tokens as the planner
+                // expects of an uncapped request. Logs carry no effort.
                 let adds_reasoning = routed_price.is_some_and(|p| p.reasons_at(None)) && logged_price.is_some() && !logged.reasons;
                 let reasoning = match routed_price {
                     Some(p) if adds_reasoning => crate::routing::plan::expected_reasoning_tokens(p.effort_at(None)),

@@ -44,9 +44,9 @@ pub struct StreamSession {
     /// The prompt's size, should the stream end without a usage report: routing's count, exact for
     /// an OpenAI model, made once per request.
     prompt_tokens_estimate: u64,
-    /// The answer's thinking and first tool call, for a model that needs them back
-    /// (`api::kept_thinking`).
-    thinking: StreamedThinking,
+    /// The answer's thinking and first tool call, gathered only for an answer whose thinking is
+    /// kept (`gather_thinking`; `api::kept_thinking`): other streams copy no blocks.
+    thinking: Option<StreamedThinking>,
 }
 
 /// How a stream ended, for costing and the cost event.
@@ -119,13 +119,20 @@ impl StreamSession {
             failure_status: None,
             length_stop: false,
             prompt_tokens_estimate,
-            thinking: StreamedThinking::default(),
+            thinking: None,
         }
     }
 
-    /// The stream's thinking blocks and first tool call so far (whole once it has ended).
-    pub fn streamed_thinking(&self) -> &StreamedThinking {
-        &self.thinking
+    /// Gathers the answer's thinking blocks and first tool call from here on, to be kept
+    /// (`kept_thinking`). Called before the first event.
+    pub fn gather_thinking(&mut self) {
+        self.thinking = Some(StreamedThinking::default());
+    }
+
+    /// What to keep of the gathered thinking ([`StreamedThinking::kept`]), once the stream has
+    /// ended without a failure; `None` when none was gathered.
+    pub fn kept_thinking(&self) -> Option<(String, Value)> {
+        self.thinking.as_ref().filter(|_| self.error.is_none()).and_then(StreamedThinking::kept)
     }
 
     /// Whether the stream has produced anything the client would act on (see `committed`).
@@ -229,7 +236,9 @@ impl StreamSession {
                     obj.insert("usage".into(), Value::Null);
                 }
             }
-            self.thinking.on_chunk(&chunk);
+            if let Some(thinking) = self.thinking.as_mut() {
+                thinking.on_chunk(&chunk);
+            }
             let generated = generated_tally(&chunk);
             self.output.dense += generated.dense;
             self.output.other += generated.other;

@@ -84,9 +84,8 @@ impl StreamedThinking {
 /// wants back) that called tools and came without `thinking_blocks`, by its first call; each
 /// once, at most [`MAX_REFERENCES`] of them, of ids no longer than a Responses item's.
 pub fn missing(req: &ChatRequest) -> Vec<String> {
-    let loop_start = req.messages.iter().rposition(|m| m.role == Role::User).map_or(0, |i| i + 1);
     let mut ids: Vec<String> = Vec::new();
-    for call in req.messages[loop_start..].iter().filter(|m| lacks_thinking(m)).filter_map(|m| m.tool_calls.as_ref()?.first()) {
+    for call in req.messages[loop_start(req)..].iter().filter(|m| lacks_thinking(m)).filter_map(|m| m.tool_calls.as_ref()?.first()) {
         let id = kept_id(&call.id);
         if call.id.is_empty() || call.id.len() > MAX_ID_BYTES || ids.contains(&id) {
             continue;
@@ -99,6 +98,11 @@ pub fn missing(req: &ChatRequest) -> Vec<String> {
     ids
 }
 
+/// Where the tool loop a request continues starts: after its last user message.
+fn loop_start(req: &ChatRequest) -> usize {
+    req.messages.iter().rposition(|m| m.role == Role::User).map_or(0, |i| i + 1)
+}
+
 /// An assistant message sent back without thinking blocks (none, `null` or an empty list).
 fn lacks_thinking(m: &Message) -> bool {
     m.role == Role::Assistant && m.extra.get(THINKING_BLOCKS).and_then(Value::as_array).is_none_or(|b| b.is_empty())
@@ -108,9 +112,9 @@ fn lacks_thinking(m: &Message) -> bool {
 /// as the `thinking_blocks` a client that kept them would have sent; a text that is not a list
 /// of blocks is left out. Returns how many messages got theirs.
 pub fn restore(req: &mut ChatRequest, found: &HashMap<String, String>) -> usize {
-    let loop_start = req.messages.iter().rposition(|m| m.role == Role::User).map_or(0, |i| i + 1);
+    let start = loop_start(req);
     let mut restored = 0;
-    for m in req.messages[loop_start..].iter_mut().filter(|m| lacks_thinking(m)) {
+    for m in req.messages[start..].iter_mut().filter(|m| lacks_thinking(m)) {
         let Some(kept) = m.tool_calls.as_ref().and_then(|calls| calls.first()).and_then(|call| found.get(&kept_id(&call.id))) else { continue };
         if let Ok(blocks @ Value::Array(_)) = serde_json::from_str::<Value>(kept) {
             m.extra.insert(THINKING_BLOCKS.to_string(), blocks);

@@ -783,6 +783,9 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 // a cut connection) before its first token is a failed call, and the next
                 // candidate is tried. Once the stream has started, a cut is the stream's error.
                 let mut session = StreamSession::new(adapter.chat_stream(&target, &chat), chat.wants_stream_usage(), now_unix(), rc.prompt_tokens.get());
+                if keeps_thinking(rc, &chat, &decision, candidate, provider) {
+                    session.gather_thinking();
+                }
                 let (prefix, upstream) = match prime_stream(&mut session, upstream_body).await {
                     Ok(started) => started,
                     Err(why) => {
@@ -816,8 +819,7 @@ async fn serve(env: &Env, rc: &RequestContext, principal: &Principal, cfg: Rc<Ro
                 let receipt = receipt_for(rc, &chat, &decision, candidate, provider, &attempts, None, UsageBasis::Reported, &cfg);
                 rc.settles_later.set(true);
                 let primed = PrimedStream { session, prefix, upstream, first_byte_ms };
-                let keeps = keeps_thinking(rc, &chat, &decision, candidate, provider);
-                return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed, sent_at, keeps);
+                return stream_response(env, rc, principal, cfg.clone(), &chat, &target, candidate, receipt, primed, sent_at);
             }
             Disposition::Success => {
                 // A whole answer comes once the provider has written all of it, which it bills:
@@ -1200,8 +1202,6 @@ struct StreamState {
     /// What to keep of the answer once it has ended (`ChatStreamRewrite::kept`), kept before
     /// its last bytes go out.
     to_keep: crate::api::responses::stored_items::Kept,
-    /// Whether the answer's thinking is kept for a client that drops it (`keeps_thinking`).
-    keeps_thinking: bool,
     /// When the provider last sent bytes (its headers, at first), and how long a wait for its
     /// next bytes may last before the stream is ended as stalled: the deployment's
     /// `answer_timeout_ms`, the time a whole answer may take.
@@ -1233,11 +1233,11 @@ impl StreamState {
     }
 
     /// Keeps the ended answer (a Responses answer the request let be stored: its items and the
-    /// turn; the thinking of a model that needs it back, `keeps_thinking`), before its last
-    /// bytes go out: the client's next request may name them.
+    /// turn; the thinking the session gathered, `keeps_thinking`), before its last bytes go out:
+    /// the client's next request may name them.
     async fn keep_answer(&mut self) {
         let mut kept = std::mem::take(&mut self.to_keep);
-        if let Some(thinking) = self.session.streamed_thinking().kept().filter(|thinking| self.keeps_thinking && self.session.failure().is_none() && kept_thinking::fits(thinking)) {
+        if let Some(thinking) = self.session.kept_thinking().filter(kept_thinking::fits) {
             kept.items.push(thinking);
         }
         super::response_items::keep(&self.env, &self.cfg, &self.tenant.tenant.id, kept).await;
@@ -1319,7 +1319,6 @@ fn stream_response(
     receipt: Receipt,
     primed: PrimedStream,
     sent_at_ms: f64,
-    keeps_thinking: bool,
 ) -> Result<Response, ApiError> {
     // A model that reasons unseen: its output cap (the client's, else the adapter's or the
     // model's own), for billing a stream that ends before it reports usage.
@@ -1357,7 +1356,6 @@ fn stream_response(
         silent_limit_ms: target.provider.answer_timeout_ms as f64,
         answer_form: rc.answer_form.borrow_mut().take().map(|form| form.stream(&rc.request_id, now_unix(), rc.prompt_tokens.get())),
         to_keep: Default::default(),
-        keeps_thinking,
     };
     let body = stream::unfold(state, |mut st| async move {
         loop {

@@ -600,42 +600,38 @@ async fn get(stub: &ObjectStub, ids: Vec<String>, lifetime_secs: i64, max_bytes:
 /// tenant keeps nothing, or its object fails or takes longer than [`KEEP_WAIT`] (logged: the
 /// request goes as it came, and the model refuses it as it would have).
 pub async fn kept_thinking(env: &Env, cfg: &RouterConfig, tenant: &str, ids: Vec<String>) -> HashMap<String, String> {
-    let (stub, lifetime) = match tenant_store(env, cfg, tenant).await {
-        Ok(Some((stub, secs))) if secs > 0 => (stub, secs),
+    let Some((stub, lifetime)) = keeping_store(env, cfg, tenant, "kept thinking not read").await else { return HashMap::new() };
+    let Ok(body) = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs: Some(lifetime), max_bytes: cfg.max_body_bytes }) else { return HashMap::new() };
+    let found = match call_within_wait(&stub, "https://response-items/get", &body).await {
+        Some(Ok((200, text))) => match serde_json::from_str::<Found>(&text) {
+            Ok(found) if !found.over => Ok(found.items),
+            Ok(_) => Err("more than a body's bytes".to_string()),
+            Err(_) => Err("an answer that is not JSON".to_string()),
+        },
+        Some(Ok((status, _))) => Err(format!("get answered {status}")),
+        Some(Err(e)) => Err(e),
+        None => Err(format!("unanswered after {} s", KEEP_WAIT.as_secs())),
+    };
+    found.unwrap_or_else(|why| {
+        worker::console_error!("kept thinking not read: {why}");
+        HashMap::new()
+    })
+}
+
+/// The tenant's object and lifetime when its policy keeps answers. One that keeps nothing now
+/// (its chat answers' thinking, kept before, among what it holds) has its object told, once
+/// per isolate, so that it sweeps; a policy that cannot be read is logged after `doing`.
+async fn keeping_store(env: &Env, cfg: &RouterConfig, tenant: &str, doing: &str) -> Option<(ObjectStub, i64)> {
+    match tenant_store(env, cfg, tenant).await {
+        Ok(Some((stub, secs))) if secs > 0 => Some((stub, secs)),
         Ok(Some((stub, _))) => {
             note_keeping(&stub, tenant, false).await;
-            return HashMap::new();
+            None
         }
-        Ok(None) => return HashMap::new(),
+        Ok(None) => None,
         Err(e) => {
-            worker::console_error!("kept thinking not read: the tenant's policy could not be read ({})", e.code);
-            return HashMap::new();
-        }
-    };
-    let Ok(body) = serde_json::to_vec(&GetBody { ids, now: now_unix(), lifetime_secs: Some(lifetime), max_bytes: cfg.max_body_bytes }) else { return HashMap::new() };
-    match call_within_wait(&stub, "https://response-items/get", &body).await {
-        Some(Ok((200, text))) => match serde_json::from_str::<Found>(&text) {
-            Ok(found) if !found.over => found.items,
-            Ok(_) => {
-                worker::console_error!("kept thinking not read: more than a body's bytes");
-                HashMap::new()
-            }
-            Err(_) => {
-                worker::console_error!("kept thinking not read: an answer that is not JSON");
-                HashMap::new()
-            }
-        },
-        Some(Ok((status, _))) => {
-            worker::console_error!("kept thinking not read: get answered {status}");
-            HashMap::new()
-        }
-        Some(Err(e)) => {
-            worker::console_error!("kept thinking not read: {e}");
-            HashMap::new()
-        }
-        None => {
-            worker::console_error!("kept thinking not read: unanswered after {} s", KEEP_WAIT.as_secs());
-            HashMap::new()
+            worker::console_error!("{doing}: the tenant's policy could not be read ({})", e.code);
+            None
         }
     }
 }
@@ -647,17 +643,7 @@ pub async fn keep(env: &Env, cfg: &RouterConfig, tenant: &str, kept: Kept) {
     if kept.is_empty() {
         return;
     }
-    let (stub, lifetime) = match tenant_store(env, cfg, tenant).await {
-        Ok(Some((stub, secs))) if secs > 0 => (stub, secs),
-        // A tenant that keeps nothing now (its chat answers' thinking, kept before, among it):
-        // its object is told, once per isolate, and sweeps.
-        Ok(Some((stub, _))) => return note_keeping(&stub, tenant, false).await,
-        Ok(None) => return,
-        Err(e) => {
-            worker::console_error!("response items not kept: the tenant's policy could not be read ({})", e.code);
-            return;
-        }
-    };
+    let Some((stub, lifetime)) = keeping_store(env, cfg, tenant, "response items not kept").await else { return };
     let Ok(body) = serde_json::to_vec(&PutBody { items: kept.items, turn: kept.turn, now: now_unix(), lifetime_secs: lifetime }) else { return };
     match call_within_wait(&stub, "https://response-items/put", &body).await {
         Some(Ok((200, _))) => {}
