@@ -42,6 +42,47 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A calendar day, UTC, written `YYYY-MM-DD` in configuration (a deployment's `retires_on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Date {
+    /// Days since 1970-01-01.
+    pub days: i64,
+}
+
+impl Date {
+    /// The day of `unix` seconds since 1970.
+    pub fn of_unix(unix: i64) -> Date {
+        Date { days: unix.div_euclid(86_400) }
+    }
+
+    /// `YYYY-MM-DD` and nothing else (a time would say an instant, which a day is not); `None`
+    /// for any other form or a day its month lacks.
+    pub fn parse(text: &str) -> Option<Date> {
+        let midnight = crate::report_days::parse_local_date_time(text).filter(|_| text.len() == 10)?;
+        Some(Date::of_unix(midnight))
+    }
+}
+
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (y, m, d) = civil_from_days(self.days);
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+impl serde::Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(d)?;
+        Date::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("must be a date written YYYY-MM-DD (2027-01-14), not \"{text}\"")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +110,21 @@ mod tests {
         }
         assert_eq!(civil_from_days(days_from_civil(2100, 2, 28) + 1), (2100, 3, 1));
         assert_eq!(civil_from_days(days_from_civil(2400, 2, 28) + 1), (2400, 2, 29));
+    }
+
+    #[test]
+    fn a_date_is_a_day_written_yyyy_mm_dd_and_nothing_else() {
+        let d = Date::parse("2027-01-14").unwrap();
+        assert_eq!(d.days, days_from_civil(2027, 1, 14));
+        assert_eq!(d.to_string(), "2027-01-14");
+        assert_eq!(Date::of_unix(NOW).to_string(), "2026-11-22");
+        assert_eq!(Date::of_unix(days_from_civil(2027, 1, 14) * 86_400 - 1), Date::parse("2027-01-13").unwrap(), "the last second of the day before");
+        for bad in ["2027-02-29", "2027-1-14", "2027-01-14T00:00", "2027-01-14 ", "14/01/2027", ""] {
+            assert_eq!(Date::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(Date::parse("2028-02-29").map(|d| d.to_string()).as_deref(), Some("2028-02-29"));
+        let err = serde_json::from_str::<Date>("\"2027-13-01\"").unwrap_err().to_string();
+        assert!(err.contains("must be a date written YYYY-MM-DD (2027-01-14), not \"2027-13-01\""), "{err}");
+        assert_eq!(serde_json::to_string(&d).unwrap(), "\"2027-01-14\"");
     }
 }

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::calendar::Date;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
@@ -154,6 +156,22 @@ pub struct DeploymentRef {
     /// than OpenAI's list price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_key: Option<String>,
+    /// The first day (UTC) the provider no longer serves this model here: its deprecation
+    /// page's shutdown date (LiteLLM's `deprecation_date`). From that day the router sends this
+    /// deployment nothing: a rule's other candidates and the model's other deployments serve
+    /// instead, and a client naming a model none of whose deployments is left is told it was
+    /// retired, as the provider would tell it, without the call that the breaker would count.
+    /// Per deployment, since providers retire a model on days of their own (Azure's gpt-4o three
+    /// months after OpenAI's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retires_on: Option<Date>,
+}
+
+impl DeploymentRef {
+    /// Whether the provider no longer serves this deployment on `today`.
+    pub fn retired(&self, today: Date) -> bool {
+        self.retires_on.is_some_and(|day| day <= today)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +197,16 @@ impl ModelEntry {
     /// The pricing row a deployment of this model is billed by.
     pub fn price_key_of<'a>(&'a self, deployment: &'a DeploymentRef) -> &'a str {
         deployment.price_key.as_deref().unwrap_or(&self.price_key)
+    }
+
+    /// The first day no deployment serves it, if every deployment has a `retires_on`.
+    pub fn retires_on(&self) -> Option<Date> {
+        self.deployments.iter().map(|d| d.retires_on).collect::<Option<Vec<Date>>>()?.into_iter().max()
+    }
+
+    /// That day, if it has come by `today`: the model is served nowhere.
+    pub fn retired_on(&self, today: Date) -> Option<Date> {
+        self.retires_on().filter(|day| *day <= today)
     }
 }
 
@@ -481,12 +509,34 @@ mod tests {
     }
 
     #[test]
+    fn a_deployment_retires_on_its_own_day_and_a_model_when_its_last_does() {
+        let day = |s: &str| Date::parse(s).unwrap();
+        let doc = DOC
+            .replace(r#"{"provider":"openai","upstream_model":"gpt-4o-mini"}"#, r#"{"provider":"openai","upstream_model":"gpt-4o-mini","retires_on":"2027-01-14"}"#)
+            .replace(r#"{"provider":"azure-eu","upstream_model":"mini-deploy"}"#, r#"{"provider":"azure-eu","upstream_model":"mini-deploy","retires_on":"2027-04-14"}"#);
+        let c = Catalog::from_json(&doc).unwrap();
+        let mini = c.resolve("fast").unwrap();
+        assert!(!mini.deployments[0].retired(day("2027-01-13")));
+        assert!(mini.deployments[0].retired(day("2027-01-14")), "the day named is the first day without it");
+        assert_eq!(mini.retires_on(), Some(day("2027-04-14")));
+        assert_eq!(mini.retired_on(day("2027-04-13")), None, "Azure still serves it");
+        assert_eq!(mini.retired_on(day("2027-05-01")), Some(day("2027-04-14")));
+        // One deployment without a day keeps the model served for good.
+        let one_dated = Catalog::from_json(&DOC.replace(r#""upstream_model":"mini-deploy"}"#, r#""upstream_model":"mini-deploy","retires_on":"2027-04-14"}"#)).unwrap();
+        assert_eq!(one_dated.resolve("fast").unwrap().retires_on(), None);
+        assert_eq!(one_dated.resolve("fast").unwrap().retired_on(day("2030-01-01")), None);
+        let bad = DOC.replace(r#""upstream_model":"mini-deploy"}"#, r#""upstream_model":"mini-deploy","retires_on":"2027-04-31"}"#);
+        let e = Catalog::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("models.gpt-4o-mini.deployments[1].retires_on") && e.contains("must be a date written YYYY-MM-DD (2027-01-14), not \"2027-04-31\""), "{e}");
+    }
+
+    #[test]
     fn a_deployment_may_have_its_own_price() {
         let doc = DOC.replace(r#"{"provider":"azure-eu","upstream_model":"mini-deploy"}"#, r#"{"provider":"azure-eu","upstream_model":"mini-deploy","price_key":"gpt-4o-mini-data-zone"}"#);
         let c = Catalog::from_json(&doc).unwrap();
         assert_eq!(c.price_key_of_served("mini-deploy"), Some("gpt-4o-mini-data-zone"));
         assert_eq!(c.price_key_of_served("gpt-4o-mini"), Some("gpt-4o-mini"));
-        let d = crate::routing::route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |_| true).unwrap();
+        let d = crate::routing::route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |_| true, crate::calendar::Date { days: 0 }).unwrap();
         let keys: Vec<&str> = d.candidates.iter().map(|c| c.price_key.as_str()).collect();
         assert_eq!(keys, ["gpt-4o-mini", "gpt-4o-mini-data-zone"]);
         let prices = crate::pricing::PriceTable::from_json(r#"{"models":{"gpt-4o-mini":{"input":0.15,"output":0.6},"llama-3.1-8b":{"input":0.05,"output":0.08}}}"#).unwrap();
@@ -528,8 +578,8 @@ mod tests {
         // model behind an allowed alias (the operator may point the alias elsewhere).
         assert!(c.allows_name(Some(&alias_of_mini), &alias_of_mini[0]));
         assert!(!c.allows_name(Some(&alias_of_mini), "gpt-4o-mini"));
-        assert!(crate::routing::route_direct(&c, &alias_of_mini[0], ModelMode::Chat, Some(&["gpt-4o-mini".to_string()]), |_| true).is_ok());
-        assert_eq!(crate::routing::route_direct(&c, "gpt-4o-mini", ModelMode::Chat, Some(&alias_of_mini), |_| true).unwrap_err().status, 404);
+        assert!(crate::routing::route_direct(&c, &alias_of_mini[0], ModelMode::Chat, Some(&["gpt-4o-mini".to_string()]), |_| true, crate::calendar::Date { days: 0 }).is_ok());
+        assert_eq!(crate::routing::route_direct(&c, "gpt-4o-mini", ModelMode::Chat, Some(&alias_of_mini), |_| true, crate::calendar::Date { days: 0 }).unwrap_err().status, 404);
     }
 
     #[test]

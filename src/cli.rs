@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::chat::ChatRequest;
-use crate::calendar::utc_hour;
+use crate::calendar::{utc_hour, Date};
 use crate::catalog::{Catalog, ProviderConfig};
 use crate::money::Usd;
 use crate::pricing::PriceTable;
@@ -18,9 +18,11 @@ use crate::routing::policy::{Facts, Policy};
 use crate::usage::Usage;
 
 const USAGE: &str = "usage:
-  costrouter policy check [--catalog FILE] [--pricing FILE] [--except NAME]... PATH...
-  costrouter route --policy FILE [--catalog FILE] [--pricing FILE] [requests.jsonl]   (else stdin)
-  costrouter audit --policy FILE [--catalog FILE] [--pricing FILE] [--json] calls.jsonl";
+  costrouter policy check [--catalog FILE] [--pricing FILE] [--today YYYY-MM-DD] [--except NAME]... PATH...
+  costrouter route --policy FILE [--catalog FILE] [--pricing FILE] [--today YYYY-MM-DD] [requests.jsonl]   (else stdin)
+  costrouter audit --policy FILE [--catalog FILE] [--pricing FILE] [--today YYYY-MM-DD] [--json] calls.jsonl
+--today: the day (UTC) deployments' retires_on are judged at; the clock's by default, a line's
+own x_costrouter.unix_time for that line";
 
 struct Options {
     policy: Option<PathBuf>,
@@ -30,11 +32,12 @@ struct Options {
     /// File names a folder's check leaves out (`make seed-remote` leaves out the sample it does
     /// not push).
     except: Vec<String>,
+    today: Option<Date>,
     positional: Vec<String>,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options { policy: None, catalog: "kv-seed/catalog.json".into(), pricing: "kv-seed/pricing.json".into(), json: false, except: vec![], positional: vec![] };
+    let mut o = Options { policy: None, catalog: "kv-seed/catalog.json".into(), pricing: "kv-seed/pricing.json".into(), json: false, except: vec![], today: None, positional: vec![] };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
@@ -44,6 +47,10 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--pricing" => o.pricing = value("--pricing")?.into(),
             "--json" => o.json = true,
             "--except" => o.except.push(value("--except")?),
+            "--today" => {
+                let day = value("--today")?;
+                o.today = Some(Date::parse(&day).ok_or_else(|| format!("--today must be a date written YYYY-MM-DD, not \"{day}\""))?);
+            }
             s if s.starts_with("--") => return Err(format!("unknown option {s}\n{USAGE}")),
             s => o.positional.push(s.to_string()),
         }
@@ -83,6 +90,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
         _ => return Err(USAGE.to_string()),
     };
     let o = parse_options(rest)?;
+    let today = o.today.unwrap_or_else(|| Date::of_unix(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)));
     let (catalog, prices) = load_catalog(&o)?;
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
     match command {
@@ -144,7 +152,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
                 if line.trim().is_empty() {
                     continue;
                 }
-                let answer = route_line(i + 1, &line, &policy, &catalog, &prices);
+                let answer = route_line(i + 1, &line, &policy, &catalog, &prices, today);
                 lines += 1;
                 routed += usize::from(answer.get("error").is_none());
                 w(out, answer.to_string())?;
@@ -160,7 +168,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
                 [] => return Err(format!("audit needs a calls.jsonl file\n{USAGE}")),
                 _ => return Err(format!("audit takes one calls.jsonl file\n{USAGE}")),
             };
-            let report = audit(&read(Path::new(file))?, &policy, &catalog, &prices)?;
+            let report = audit(&read(Path::new(file))?, &policy, &catalog, &prices, today)?;
             w(out, if o.json { serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())? } else { report.to_table() })?;
             Ok(i32::from(report.totals().calls == 0 && !report.errors.is_empty()))
         }
@@ -309,7 +317,9 @@ struct LoggedSize {
 
 /// `line` stands in for the request id the worker draws a split's arm by when a call names no
 /// user: each line is drawn on its own, so an audit prices a split's arms in their proportions.
-fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, logged: Option<&LoggedSize>) -> Result<(Facts, Outcome), String> {
+/// Retirements are judged at the line's own time if it gives one, else at `today`.
+#[allow(clippy::too_many_arguments)]
+fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, catalog: &Catalog, prices: &PriceTable, logged: Option<&LoggedSize>, today: Date) -> Result<(Facts, Outcome), String> {
     // A hostname alias names the model before anything is counted, as in the worker (the
     // prompt's tokens depend on the model's tokenizer).
     let aliased;
@@ -345,6 +355,7 @@ fn decide(line: usize, req: &ChatRequest, ctx: &LineContext, policy: &Policy, ca
         allowed_models: None,
         usable: &everyone,
         latency_ms: &|_| None,
+        today: ctx.unix_time.map_or(today, Date::of_unix),
     };
     let outcome = plan(policy, &input).map_err(|e| e.message)?;
     Ok((facts, outcome))
@@ -363,8 +374,8 @@ fn split_line(line: &str) -> Result<(ChatRequest, LineContext), String> {
     Ok((req.map_err(|e| e.message)?, ctx))
 }
 
-fn route_line(n: usize, line: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Value {
-    let result = split_line(line).and_then(|(req, ctx)| decide(n, &req, &ctx, policy, catalog, prices, None));
+fn route_line(n: usize, line: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable, today: Date) -> Value {
+    let result = split_line(line).and_then(|(req, ctx)| decide(n, &req, &ctx, policy, catalog, prices, None, today));
     match result {
         Err(error) => json!({"line": n, "error": error}),
         Ok((facts, Outcome::Block { rule, why, message })) => json!({"line": n, "prompt_tokens": facts.prompt_tokens, "action": "block", "rule": rule, "reason": format!("rule '{rule}' ({why})"), "message": message}),
@@ -421,7 +432,7 @@ pub struct AuditReport {
     errors: Vec<String>,
 }
 
-fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) -> Result<AuditReport, String> {
+fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable, today: Date) -> Result<AuditReport, String> {
     let mut report = AuditReport { by_class: BTreeMap::new(), reasoning_estimated: 0, cascaded: 0, errors: vec![] };
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let call: PastCall = match serde_json::from_str(line) {
@@ -443,7 +454,7 @@ fn audit(text: &str, policy: &Policy, catalog: &Catalog, prices: &PriceTable) ->
         let logged_price = price_key.and_then(|k| prices.get(k)).or_else(|| prices.get(&call.model));
         let actual = logged_price.map(|p| p.cost(&usage, false).total);
         let logged = LoggedSize { prompt_tokens: call.input_tokens, output_tokens: call.output_tokens, reasons: logged_price.is_some_and(|p| p.reasons_at(None)) };
-        let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(&logged)));
+        let decided = split_line(&body.to_string()).and_then(|(req, ctx)| decide(i + 1, &req, &ctx, policy, catalog, prices, Some(&logged), today));
         let (class, routed) = match decided {
             Ok((facts, Outcome::Route(d))) => {
                 let class = facts.task.map(|t| format!("{t:?}").to_lowercase()).unwrap_or_else(|| "unclassified".into());
@@ -555,10 +566,19 @@ mod tests {
         format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))
     }
 
+    /// The day these tests judge retirements at: before any seeded model's `retires_on`, so the
+    /// models they name route whatever day they run on (as the integration tests'
+    /// `TEST_RETIREMENTS_AS_OF`).
+    const SEEDED_TODAY: &str = "2026-07-01";
+
+    fn seeded_today() -> Date {
+        Date::parse(SEEDED_TODAY).unwrap()
+    }
+
     /// `args` with the shipped catalog and pricing files named, as the commands need them.
     fn seeded(args: &[&str]) -> Vec<String> {
         let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        all.extend(["--catalog".into(), here("kv-seed/catalog.json"), "--pricing".into(), here("kv-seed/pricing.json")]);
+        all.extend(["--catalog".into(), here("kv-seed/catalog.json"), "--pricing".into(), here("kv-seed/pricing.json"), "--today".into(), SEEDED_TODAY.into()]);
         all
     }
 
@@ -758,7 +778,7 @@ mod tests {
             r#"{"model":"claude-sonnet-4-5","prompt_tokens":2000,"completion_tokens":500,"prompt":"Write a poem"}"#, "\n",
             "{broken\n",
         );
-        let report = audit(calls, &policy, &catalog, &prices).unwrap();
+        let report = audit(calls, &policy, &catalog, &prices, seeded_today()).unwrap();
         let j = report.to_json();
         // gpt-4o: 1000*2.5 + 100*10 = $0.0035 each; routed to gpt-4o-mini: 1000*0.15 + 100*0.6 = $0.00021.
         // claude-sonnet-4-5 stays (default rule): 2000*3 + 500*15 = $0.0135.
@@ -783,10 +803,10 @@ mod tests {
             r#"{"model":"gpt-4o","input_tokens":1000,"output_tokens":100,"prompt":"Classify this ticket"}"#, "\n",
             r#"{"model":"claude-sonnet-4-5","input_tokens":1000,"output_tokens":100,"prompt":"Write a poem"}"#, "\n",
         );
-        let table = audit(calls, &policy, &catalog, &prices).unwrap().to_table();
+        let table = audit(calls, &policy, &catalog, &prices, seeded_today()).unwrap().to_table();
         assert!(table.contains("a cascade is priced at its first model, as if it never escalated (1 calls)"), "{table}");
         let asked = concat!(r#"{"model":"claude-sonnet-4-5","input_tokens":1000,"output_tokens":100,"prompt":"Write a poem"}"#, "\n");
-        let table = audit(asked, &policy, &catalog, &prices).unwrap().to_table();
+        let table = audit(asked, &policy, &catalog, &prices, seeded_today()).unwrap().to_table();
         assert!(!table.contains("cascade"), "{table}");
     }
 
@@ -795,7 +815,7 @@ mod tests {
         let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
         let prices = PriceTable::from_json(include_str!("../kv-seed/pricing.json")).unwrap();
         let rule = format!("version = 1\nname = \"x\"\n[[rules]]\nname = \"r\"\nroute = {{ strategy = \"cheapest\", candidates = {candidates:?} }}\n");
-        audit(calls, &Policy::from_toml("x", &rule, &catalog).unwrap(), &catalog, &prices).unwrap()
+        audit(calls, &Policy::from_toml("x", &rule, &catalog).unwrap(), &catalog, &prices, seeded_today()).unwrap()
     }
 
     #[test]

@@ -146,6 +146,19 @@ impl ApiError {
         .with_param("model")
     }
 
+    /// A model none of whose deployments its providers serve any longer (`retires_on`): 404
+    /// `model_not_found`, as OpenAI answers a model it has shut down.
+    pub fn model_retired(requested: &str, model: &str, on: crate::calendar::Date) -> Self {
+        let named = if requested == model { format!("'{model}'") } else { format!("'{requested}' ({model})") };
+        Self::new(
+            404,
+            ErrorType::InvalidRequestError,
+            "model_not_found",
+            format!("The model {named} was retired on {on}: its provider no longer serves it. GET /v1/models lists the models this key may use."),
+        )
+        .with_param("model")
+    }
+
     pub fn missing_api_key() -> Self {
         Self::new(
             401,

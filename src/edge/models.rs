@@ -1,6 +1,7 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: the models and aliases this tenant may call, and
 //! that some deployment can serve: a model whose every provider lacks its key secret would only
-//! answer 503, and a client picking from the list would pick it.
+//! answer 503, and one whose every deployment is retired 404; a client picking from the list
+//! would pick it.
 
 use serde_json::{json, Value};
 use worker::{Env, Response};
@@ -59,17 +60,16 @@ async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<Rout
 
 /// The model's entry, naming the providers that can serve it; `None` when none can.
 fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Option<Value> {
-    let providers: Vec<&str> = model
-        .deployments
-        .iter()
-        .filter(|d| cfg.catalog.providers.get(&d.provider).is_some_and(|p| super::chat::usable(env, p)))
-        .map(|d| d.provider.as_str())
-        .collect();
-    if providers.is_empty() {
+    let today = config::retirement_day(env);
+    let serving: Vec<_> = model.deployments.iter().filter(|d| !d.retired(today) && cfg.catalog.providers.get(&d.provider).is_some_and(|p| super::chat::usable(env, p))).collect();
+    if serving.is_empty() {
         return None;
     }
+    let providers: Vec<&str> = serving.iter().map(|d| d.provider.as_str()).collect();
+    // The first day none of those serves it, when each has one: a client sees it coming.
+    let retires_on = serving.iter().map(|d| d.retires_on).collect::<Option<Vec<_>>>().and_then(|days| days.into_iter().max());
     let price = cfg.prices.get(&model.price_key);
-    Some(json!({
+    let mut entry = json!({
         "id": name,
         "object": "model",
         "created": 0,
@@ -81,5 +81,9 @@ fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Optio
             "context_window": price.and_then(|p| p.context_window),
             "max_input_tokens": price.and_then(|p| p.max_input_tokens),
         }
-    }))
+    });
+    if let Some(day) = retires_on {
+        entry["costrouter"]["retires_on"] = json!(day);
+    }
+    Some(entry)
 }

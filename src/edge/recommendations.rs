@@ -63,10 +63,12 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let first_hour = hourly["rows"].as_array().and_then(|r| r.iter().filter_map(|row| row["start"].as_i64()).filter(|s| *s > 0).min());
     let observed_days = first_hour.map_or(days as f64, |first| ((now - first) as f64 / 86_400.0).clamp(1.0, days as f64));
     // A chat model of the catalog priced under that row, which the tenant may be routed to (as
-    // routing checks: by the model's name, or an alias of it, in `allowed_models`).
+    // routing checks: by the model's name, or an alias of it, in `allowed_models`) and which is
+    // still served.
     let allowed = principal.tenant.allowed_models.as_deref();
+    let today = super::config::retirement_day(env);
     let may_route_to = |price_key: &str| {
-        cfg.catalog.models.iter().any(|(name, m)| m.mode == ModelMode::Chat && m.price_key == price_key && cfg.catalog.allows(allowed, name))
+        cfg.catalog.models.iter().any(|(name, m)| m.mode == ModelMode::Chat && m.price_key == price_key && cfg.catalog.allows(allowed, name) && m.retired_on(today).is_none())
     };
     let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);
     let body = json!({

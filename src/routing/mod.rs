@@ -15,6 +15,7 @@ pub mod policy;
 use serde::Serialize;
 
 use crate::api::ApiError;
+use crate::calendar::Date;
 use crate::catalog::{Catalog, ModelMode, ProviderConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,13 +55,15 @@ pub struct CascadeSettings {
 }
 
 /// Routes a request to the model it names. `usable` says whether a provider can be called now
-/// (it has its key); providers that cannot are left out, and the reason says so.
+/// (it has its key); providers that cannot, and deployments retired by `today`, are left out,
+/// and the reason says so.
 pub fn route_direct(
     catalog: &Catalog,
     requested: &str,
     mode: ModelMode,
     allowed_models: Option<&[String]>,
     usable: impl Fn(&ProviderConfig) -> bool,
+    today: Date,
 ) -> Result<RouteDecision, ApiError> {
     let model = catalog.resolve(requested).ok_or_else(|| ApiError::model_not_found(requested))?;
     if !catalog.allows_name(allowed_models, requested) {
@@ -73,11 +76,17 @@ pub fn route_direct(
         };
         return Err(ApiError::invalid_value("model", format!("The model '{requested}' does not support {wanted}.")));
     }
+    if let Some(on) = model.retired_on(today) {
+        return Err(ApiError::model_retired(requested, &model.name, on));
+    }
     let mut candidates = Vec::new();
     let mut skipped = Vec::new();
+    let mut retired = Vec::new();
     for d in &model.deployments {
         let provider = &catalog.providers[&d.provider];
-        if usable(provider) {
+        if let Some(on) = d.retires_on.filter(|_| d.retired(today)) {
+            retired.push(format!("{} (retired {on})", d.provider));
+        } else if usable(provider) {
             candidates.push(Candidate {
                 provider: d.provider.clone(),
                 upstream_model: d.upstream_model.clone(),
@@ -90,8 +99,9 @@ pub fn route_direct(
     }
     if candidates.is_empty() {
         // Keys are configuration: a retry in a second would meet the same absence.
+        let also_retired = if retired.is_empty() { String::new() } else { format!("; the others are retired: {}", retired.join(", ")) };
         return Err(ApiError::no_route(format!(
-            "No deployment of '{}' can be called: no API key is configured for {}.",
+            "No deployment of '{}' can be called: no API key is configured for {}{also_retired}.",
             model.name,
             skipped.join(", ")
         ))
@@ -109,6 +119,9 @@ pub fn route_direct(
     }
     if !skipped.is_empty() {
         reason.push_str(&format!("; skipped {} (no key)", skipped.join(", ")));
+    }
+    if !retired.is_empty() {
+        reason.push_str(&format!("; skipped {}", retired.join(", ")));
     }
     Ok(RouteDecision {
         requested: requested.to_string(),
@@ -173,7 +186,7 @@ mod tests {
 
     #[test]
     fn routes_through_alias_with_fallback_chain() {
-        let d = route_direct(&catalog(), "fast", ModelMode::Chat, None, |_| true).unwrap();
+        let d = route_direct(&catalog(), "fast", ModelMode::Chat, None, |_| true, Date { days: 0 }).unwrap();
         assert_eq!(d.route, "alias");
         assert_eq!(d.candidates.len(), 2);
         assert_eq!(d.reason, "alias 'fast' serves gpt-4o-mini; fallback order openai > azure");
@@ -181,20 +194,50 @@ mod tests {
 
     #[test]
     fn skips_providers_without_keys_and_says_so() {
-        let d = route_direct(&catalog(), "gpt-4o-mini", ModelMode::Chat, None, |p| p.id == "azure").unwrap();
+        let d = route_direct(&catalog(), "gpt-4o-mini", ModelMode::Chat, None, |p| p.id == "azure", Date { days: 0 }).unwrap();
         assert_eq!(d.candidates[0].provider, "azure");
         assert!(d.reason.ends_with("skipped openai (no key)"));
-        let e = route_direct(&catalog(), "gpt-4o-mini", ModelMode::Chat, None, |_| false).unwrap_err();
+        let e = route_direct(&catalog(), "gpt-4o-mini", ModelMode::Chat, None, |_| false, Date { days: 0 }).unwrap_err();
         assert_eq!(e.status, 503);
         assert_eq!(e.retry_headers(), &[("x-should-retry", "false")], "no key now, none in a second: not retried");
     }
 
     #[test]
+    fn a_retired_deployment_is_skipped_and_a_model_with_none_left_is_told_retired() {
+        let dated = |openai: &str, azure: &str| {
+            let doc = format!(
+                r#"{{"version":1,"providers":{{"openai":{{"preset":"openai"}},"azure":{{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21"}}}},
+                  "models":{{"gpt-4o-mini":{{"deployments":[{{"provider":"openai","upstream_model":"gpt-4o-mini","retires_on":"{openai}"}},{{"provider":"azure","upstream_model":"mini","retires_on":"{azure}"}}]}}}},
+                  "aliases":{{"fast":"gpt-4o-mini"}}}}"#
+            );
+            Catalog::from_json(&doc).unwrap()
+        };
+        let day = |s: &str| Date::parse(s).unwrap();
+        let c = dated("2027-01-14", "2027-04-14");
+        let before = route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |_| true, day("2027-01-13")).unwrap();
+        assert_eq!(before.candidates.len(), 2);
+        assert!(!before.reason.contains("retired"), "{}", before.reason);
+        let between = route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |_| true, day("2027-01-14")).unwrap();
+        assert_eq!(between.candidates.iter().map(|c| c.provider.as_str()).collect::<Vec<_>>(), ["azure"]);
+        assert_eq!(between.reason, "requested model gpt-4o-mini; skipped openai (retired 2027-01-14)");
+        // Azure left without its key: a missing key to set, not a retirement.
+        let e = route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |p| p.id == "openai", day("2027-02-01")).unwrap_err();
+        assert_eq!(e.status, 503);
+        assert_eq!(e.message, "No deployment of 'gpt-4o-mini' can be called: no API key is configured for azure; the others are retired: openai (retired 2027-01-14).");
+        let after = route_direct(&c, "fast", ModelMode::Chat, None, |_| true, day("2027-04-14")).unwrap_err();
+        assert_eq!((after.status, after.code, after.param.as_deref()), (404, "model_not_found", Some("model")));
+        assert_eq!(after.message, "The model 'fast' (gpt-4o-mini) was retired on 2027-04-14: its provider no longer serves it. GET /v1/models lists the models this key may use.");
+        // Retired whatever the keys: the client's name is what to change.
+        assert_eq!(route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |_| false, day("2027-05-01")).unwrap_err().status, 404);
+        assert!(route_direct(&c, "gpt-4o-mini", ModelMode::Chat, None, |_| true, day("2027-05-01")).unwrap_err().message.starts_with("The model 'gpt-4o-mini' was retired on 2027-04-14:"));
+    }
+
+    #[test]
     fn unknown_disallowed_and_wrong_mode_models_are_refused() {
-        assert_eq!(route_direct(&catalog(), "gpt-9", ModelMode::Chat, None, |_| true).unwrap_err().status, 404);
+        assert_eq!(route_direct(&catalog(), "gpt-9", ModelMode::Chat, None, |_| true, Date { days: 0 }).unwrap_err().status, 404);
         let allowed = vec!["emb".to_string()];
-        assert_eq!(route_direct(&catalog(), "fast", ModelMode::Chat, Some(&allowed), |_| true).unwrap_err().code, "model_not_found");
-        assert_eq!(route_direct(&catalog(), "emb", ModelMode::Chat, None, |_| true).unwrap_err().param.as_deref(), Some("model"));
+        assert_eq!(route_direct(&catalog(), "fast", ModelMode::Chat, Some(&allowed), |_| true, Date { days: 0 }).unwrap_err().code, "model_not_found");
+        assert_eq!(route_direct(&catalog(), "emb", ModelMode::Chat, None, |_| true, Date { days: 0 }).unwrap_err().param.as_deref(), Some("model"));
     }
 
     #[test]

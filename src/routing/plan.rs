@@ -1,6 +1,7 @@
 //! From a policy's decision to an ordered list of deployments to try, with the reason.
 
 use crate::api::ApiError;
+use crate::calendar::Date;
 use crate::catalog::{Catalog, ModelMode, ProviderConfig};
 use crate::pricing::PriceTable;
 use crate::usage::{ServiceTier, Usage};
@@ -58,6 +59,8 @@ pub struct PlanInput<'a> {
     pub usable: &'a dyn Fn(&ProviderConfig) -> bool,
     /// Moving-average latency of a deployment (by [`super::health::deployment_key`]), if measured.
     pub latency_ms: &'a dyn Fn(&str) -> Option<(f64, bool)>,
+    /// The day (UTC) deployments' `retires_on` are judged at: those retired by it are passed over.
+    pub today: Date,
 }
 
 pub fn plan(policy: &Policy, input: &PlanInput) -> Result<Outcome, ApiError> {
@@ -192,7 +195,7 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
     let requested = input.facts.model.as_str();
     let baseline_price_key = input.catalog.resolve(requested).map(|m| m.price_key.clone());
     if route.strategy == Strategy::Requested && route.regions.is_empty() {
-        let mut d = route_direct(input.catalog, requested, ModelMode::Chat, input.allowed_models, input.usable)?;
+        let mut d = route_direct(input.catalog, requested, ModelMode::Chat, input.allowed_models, input.usable, input.today)?;
         d.reason = format!("{prefix}: {}", d.reason);
         d.rule = rule_name.to_string();
         return Ok(d);
@@ -206,6 +209,9 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
         }
         if model.mode != ModelMode::Chat {
             return Err(ApiError::invalid_value("model", format!("The model '{requested}' does not support chat completions.")));
+        }
+        if let Some(on) = model.retired_on(input.today) {
+            return Err(ApiError::model_retired(requested, &model.name, on));
         }
     }
     let names: Vec<String> = match route.strategy {
@@ -242,26 +248,33 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
             notes.push(format!("{} not in this tenant's allowed_models", model.name));
             continue;
         }
+        // Retirement is configuration, as a missing key is: a later request meets it too.
+        if let Some(on) = model.retired_on(input.today) {
+            notes.push(format!("{} retired {on}", model.name));
+            otherwise += 1;
+            continue;
+        }
+        let live: Vec<&crate::catalog::DeploymentRef> = model.deployments.iter().filter(|d| !d.retired(input.today)).collect();
         // Each deployment by its own pricing row (an Azure deployment may hold less than the
         // model's): a model none of whose deployments can take the request is passed over here,
         // a deployment that cannot beside one that can below.
-        let misfits: Option<Vec<(String, bool)>> = model.deployments.iter().map(|d| size_misfit(input, model.price_key_of(d))).collect();
+        let misfits: Option<Vec<(String, bool)>> = live.iter().map(|d| size_misfit(input, model.price_key_of(d))).collect();
         if let Some(misfits) = misfits {
             if misfits.iter().any(|(_, output_to_change)| *output_to_change) {
                 too_much_output += 1;
             } else {
                 too_long += 1;
             }
-            // (The catalog holds no model without a deployment.)
+            // (A model not retired has a deployment that is not.)
             if misfits.iter().all(|(why, _)| *why == misfits[0].0) {
                 notes.push(format!("{} {}", model.name, misfits[0].0));
             } else {
-                notes.extend(model.deployments.iter().zip(&misfits).map(|(d, (why, _))| format!("{} on {} {why}", model.name, d.provider)));
+                notes.extend(live.iter().zip(&misfits).map(|(d, (why, _))| format!("{} on {} {why}", model.name, d.provider)));
             }
             continue;
         }
         // The model's first deployment stands for it until each deployment is ranked (below).
-        let first = &model.deployments[0];
+        let first = live[0];
         let estimate = estimate_for(input, &model.price_key, &first.provider, &first.upstream_model);
         if !models.iter().any(|(m, _)| m.name == model.name) {
             models.push((model, estimate));
@@ -280,6 +293,10 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
         let (mut eligible, mut misfits, mut output_misfits, mut unable) = (0usize, 0usize, 0usize, 0usize);
         for d in &model.deployments {
             let provider = &input.catalog.providers[&d.provider];
+            if let Some(on) = d.retires_on.filter(|_| d.retired(input.today)) {
+                notes.push(format!("{} on {} retired {on}", model.name, d.provider));
+                continue;
+            }
             if !provider.serves_regions(&route.regions) {
                 notes.push(format!("{} on {} outside regions {}", model.name, d.provider, route.regions.join("/")));
                 continue;
@@ -534,6 +551,7 @@ route = { strategy = "requested" }
             allowed_models: None,
             usable: &every_provider_usable,
             latency_ms: &nothing_measured,
+            today: Date { days: 0 },
         }
     }
 
@@ -728,6 +746,59 @@ route = { strategy = "requested" }
         // "data residency" refusal, which SDKs retry).
         let e = run("emb", None).unwrap_err();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("model")), "{}", e.message);
+    }
+
+    #[test]
+    fn retired_deployments_and_models_are_passed_over_from_their_day_on() {
+        let text = serde_json::to_string(&catalog()).unwrap();
+        assert!(!text.contains("retires_on"), "a catalog without days writes none");
+        let cat = Catalog::from_json(
+            &r#"{"version":1,"providers":{
+                "openai":{"preset":"openai","region":"us"},
+                "azure-eu":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21","region":"eu"},
+                "anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1","key_secret":"ANTHROPIC_API_KEY","region":"us"}},
+              "models":{"gpt-4o":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o"}]},
+                        "gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini","retires_on":"2027-01-14"},{"provider":"azure-eu","upstream_model":"mini","retires_on":"2027-04-14"}]},
+                        "claude-haiku-4-5":{"deployments":[{"provider":"anthropic","upstream_model":"claude-haiku-4-5"}]},
+                        "tiny":{"deployments":[{"provider":"openai","upstream_model":"tiny"}]},
+                        "emb":{"mode":"embedding","deployments":[{"provider":"azure-eu","upstream_model":"emb"}]}},
+              "aliases":{"gpt4o":"gpt-4o"}}"#,
+        )
+        .unwrap();
+        let policy = Policy::from_toml("t.toml", POLICY, &cat).unwrap();
+        let prices = prices();
+        let on = |day: &str, facts: Facts| plan(&policy, &PlanInput { today: Date::parse(day).unwrap(), ..input(&cat, &prices, &facts) });
+        let simple = || Facts { task: Some(TaskClass::Classification), prompt_tokens: 500, model: "gpt-4o".into(), ..Facts::default() };
+        let d = route(on("2027-01-13", simple()).unwrap());
+        assert_eq!(d.candidates.iter().map(|c| c.provider.as_str()).collect::<Vec<_>>(), ["openai", "openai", "azure-eu", "anthropic"], "{}", d.reason);
+        // From OpenAI's day, its deployment is passed over and Azure's serves.
+        let d = route(on("2027-01-14", simple()).unwrap());
+        assert_eq!(d.candidates.iter().map(|c| format!("{}@{}", c.model, c.provider)).collect::<Vec<_>>(), ["tiny@openai", "gpt-4o-mini@azure-eu", "claude-haiku-4-5@anthropic"]);
+        assert!(d.reason.ends_with("; skipped gpt-4o-mini on openai retired 2027-01-14"), "{}", d.reason);
+        // From Azure's, the model.
+        let d = route(on("2027-04-14", simple()).unwrap());
+        assert_eq!(d.candidates.iter().map(|c| c.model.as_str()).collect::<Vec<_>>(), ["tiny", "claude-haiku-4-5"]);
+        assert!(d.reason.contains("skipped gpt-4o-mini retired 2027-04-14"), "{}", d.reason);
+        // A split's retired arm is passed over for the other.
+        let search = || Facts { feature: "search".into(), model: "gpt-4o".into(), ..Facts::default() };
+        assert_eq!(route(on("2027-04-13", search()).unwrap()).candidates[0].model, "gpt-4o-mini", "the arm drawn");
+        let d = route(on("2027-05-01", search()).unwrap());
+        assert_eq!(d.candidates[0].model, "claude-haiku-4-5", "{}", d.reason);
+        assert!(d.reason.contains("arm gpt-4o-mini (drawn for this request) passed over, -> claude-haiku-4-5"), "{}", d.reason);
+        // A rule left with nothing but retired models: configuration to change, not retried.
+        let e = on("2027-05-01", Facts { feature: "quick".into(), model: "gpt-4o".into(), ..Facts::default() }).unwrap_err();
+        assert_eq!(e.status, 503);
+        assert!(e.message.ends_with("no candidate can serve this request (gpt-4o-mini retired 2027-04-14)."), "{}", e.message);
+        assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
+        // A client naming it: told it is retired, under the default rule or one with regions.
+        let e = on("2027-05-01", Facts { model: "gpt-4o-mini".into(), ..Facts::default() }).unwrap_err();
+        assert_eq!((e.status, e.code), (404, "model_not_found"));
+        assert!(e.message.starts_with("The model 'gpt-4o-mini' was retired on 2027-04-14:"), "{}", e.message);
+        let regional = Policy::from_toml("t.toml", "version = 1\nname = \"eu\"\n[[rules]]\nname = \"eu\"\nroute = { strategy = \"requested\", regions = [\"eu\"] }\n", &cat).unwrap();
+        let e = plan(&regional, &PlanInput { today: Date::parse("2027-05-01").unwrap(), ..input(&cat, &prices, &Facts { model: "gpt-4o-mini".into(), ..Facts::default() }) }).unwrap_err();
+        assert_eq!((e.status, e.code), (404, "model_not_found"), "{}", e.message);
+        let d = route(plan(&regional, &PlanInput { today: Date::parse("2027-04-13").unwrap(), ..input(&cat, &prices, &Facts { model: "gpt-4o-mini".into(), ..Facts::default() }) }).unwrap());
+        assert_eq!(d.candidates[0].provider, "azure-eu");
     }
 
     #[test]

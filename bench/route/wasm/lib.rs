@@ -80,6 +80,9 @@ fn decide_parsed(req: &ChatRequest, tenant: Option<&str>) -> u64 {
             allowed_models: None,
             usable: &everyone,
             latency_ms: &|_| None,
+            // A day before any seeded model's retirement: the benchmark's models route whatever
+            // day it runs on.
+            today: costrouter::calendar::Date { days: costrouter::calendar::days_from_civil(2026, 7, 1) },
         };
         match plan(&s.policy, &input) {
             Ok(Outcome::Route(d)) => facts.prompt_tokens * 100 + d.candidates.len() as u64,
