@@ -753,7 +753,7 @@ route = { strategy = "requested" }
         let text = serde_json::to_string(&catalog()).unwrap();
         assert!(!text.contains("retires_on"), "a catalog without days writes none");
         let cat = Catalog::from_json(
-            &r#"{"version":1,"providers":{
+            r#"{"version":1,"providers":{
                 "openai":{"preset":"openai","region":"us"},
                 "azure-eu":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21","region":"eu"},
                 "anthropic":{"kind":"anthropic","base_url":"https://api.anthropic.com/v1","key_secret":"ANTHROPIC_API_KEY","region":"us"}},
