@@ -114,7 +114,7 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
                     }
                     Ok(p) => {
                         w(out, format!("ok    {} ({} rules)", path.display(), p.rules.len()))?;
-                        for note in &p.notes {
+                        for note in p.notes.iter().chain(&crate::routing::retirements::policy_notes(&p, &path.display().to_string(), &catalog, today)) {
                             w(out, format!("note  {note}"))?;
                         }
                     }
@@ -123,6 +123,10 @@ pub fn run(args: &[String], input: &mut dyn BufRead, out: &mut dyn Write) -> Res
                         w(out, format!("error {e}"))?;
                     }
                 }
+            }
+            // The catalog's aliases clients call by, whose models are going: the operator's to move.
+            for note in crate::routing::retirements::alias_notes(&catalog, today) {
+                w(out, format!("note  {}: {note}", o.catalog.display()))?;
             }
             // The pricing document the policies were checked against, whose defects fail the check
             // too (`make seed-remote` pushes it with them).
@@ -567,8 +571,7 @@ mod tests {
     }
 
     /// The day these tests judge retirements at: before any seeded model's `retires_on`, so the
-    /// models they name route whatever day they run on (as the integration tests'
-    /// `TEST_RETIREMENTS_AS_OF`).
+    /// seeded models they name route whatever day they run on.
     const SEEDED_TODAY: &str = "2026-07-01";
 
     fn seeded_today() -> Date {
@@ -740,6 +743,45 @@ mod tests {
     }
 
     #[test]
+    fn retirements_are_judged_at_today_or_a_line_s_own_time_and_told_by_the_check() {
+        let (catalog, pricing, example) = (here("kv-seed/catalog.json"), here("kv-seed/pricing.json"), here("policies/example.toml"));
+        let on = |command: &[&str], day: &str, stdin: &str| {
+            let mut args = command.to_vec();
+            args.extend(["--catalog", &catalog, "--pricing", &pricing, "--today", day]);
+            run_cli(&args, stdin)
+        };
+        let gpt_4o = |ctx: &str| format!("{{\"model\":\"gpt-4o\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]{ctx}}}\n", "word ".repeat(3000));
+        let route = |day: &str, ctx: &str| {
+            let (_, out) = on(&["route", "--policy", &example], day, &gpt_4o(ctx));
+            serde_json::from_str::<Value>(&out).unwrap()
+        };
+        // Past the example's cheap rule (a long prompt): the default rule serves what is named.
+        assert_eq!(route("2027-01-13", "")["candidates"][0], "gpt-4o@openai");
+        let gone = route("2027-01-14", "");
+        assert_eq!(gone["error"], "The model 'gpt-4o' was retired on 2027-01-14: its provider no longer serves it. GET /v1/models lists the models this key may use.");
+        // A logged line is judged at its own time (2027-01-13 12:00 UTC).
+        assert_eq!(route("2027-02-01", r#","x_costrouter":{"unix_time":1799841600}"#)["candidates"][0], "gpt-4o@openai");
+        // The check tells what is going within a quarter, and still passes.
+        let (code, out) = on(&["policy", "check", &example], "2026-12-08", "");
+        assert_eq!(code, 0, "{out}");
+        for told in [
+            "rule 'search-ab': candidate 'gpt-4o-mini' is retired on 2027-01-14, in 37 days: the rule passes it over from that day",
+            "rule 'small-prompts-cheap': candidate 'gpt-4o-mini' is retired on 2027-01-14, in 37 days",
+            "host 'gpt4o.router.example.com' names 'gpt4o' (gpt-4o), which is retired on 2027-01-14, in 37 days",
+            "catalog.json: alias 'gpt4o' (gpt-4o) is retired on 2027-01-14, in 37 days: point it at a current model",
+            "catalog.json: alias 'claude-sonnet-4-5-20250929' (claude-sonnet-4-5) was retired on 2026-11-30",
+        ] {
+            assert!(out.lines().any(|l| l.starts_with("note  ") && l.contains(told)), "{told}:\n{out}");
+        }
+        let (code, out) = on(&["policy", "check", &example], "2026-07-01", "");
+        assert_eq!(code, 0, "{out}");
+        assert!(!out.contains("retired"), "nothing within a quarter of 2026-07-01: {out}");
+        let mut out = Vec::new();
+        let refused = run(&["route".into(), "--policy".into(), example.clone(), "--today".into(), "2027-1-14".into()], &mut "".as_bytes(), &mut out).unwrap_err();
+        assert!(refused.starts_with("--today must be a date written YYYY-MM-DD, not \"2027-1-14\""), "{refused}");
+    }
+
+    #[test]
     fn route_judges_local_time_rules_at_the_line_s_unix_time() {
         let dir = std::env::temp_dir().join(format!("costrouter-cli-local-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -750,7 +792,8 @@ mod tests {
         )
         .unwrap();
         let policy = policy.display().to_string();
-        let line = |ctx: &str| format!("{{\"model\":\"gpt-4o\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"x_costrouter\":{ctx}}}\n");
+        // (A model its provider serves on those days: a line's time judges retirements too.)
+        let line = |ctx: &str| format!("{{\"model\":\"gpt-5.4\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}],\"x_costrouter\":{ctx}}}\n");
         // Saturday 2027-07-03 10:00 UTC is 12:00 in Berlin; Friday 2027-07-02 is a working day.
         let input = [line("{\"unix_time\":1814608800}"), line("{\"unix_time\":1814522400}"), line("{\"unix_time\":1814608800,\"hour_utc\":9}"), line("{\"hour_utc\":24}"), line("{\"unix_time\":1814608800,\"hour_utc\":10}"), line("{\"unix_time\":1814608800000}"), line("{\"unix_time\":-1}")].concat();
         let (_, out) = run_seeded(&["route", "--policy", &policy], &input);

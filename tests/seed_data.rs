@@ -54,6 +54,25 @@ fn shipped_policies_load_against_the_catalog() {
     }
 }
 
+/// Each seeded deployment retires on the day LiteLLM's row for its price gives (its
+/// `deprecation_date`, from the provider's deprecation page), and one whose row gives none has
+/// none: a day copied by hand cannot drift from its source unseen.
+#[test]
+fn seeded_deployments_retire_on_litellms_days() {
+    let fixture: serde_json::Value = serde_json::from_str(include_str!("data/litellm_1_110_2_seeded_rows.json")).unwrap();
+    let catalog = Catalog::from_json(include_str!("../kv-seed/catalog.json")).unwrap();
+    let mut checked = 0;
+    for model in catalog.models.values() {
+        for d in &model.deployments {
+            let Some(row) = fixture["rows"].get(model.price_key_of(d)) else { continue };
+            let theirs = row["row"]["deprecation_date"].as_str();
+            assert_eq!(d.retires_on.map(|day| day.to_string()).as_deref(), theirs, "{} on {}", model.name, d.provider);
+            checked += usize::from(theirs.is_some());
+        }
+    }
+    assert_eq!(checked, 11, "the seeded deployments LiteLLM 1.110.2 dates");
+}
+
 /// A seeded Claude row says it reasons (its savings baselines keep thinking tokens) exactly when
 /// the Anthropic adapter expects its model to think unasked: the row and the adapter agree.
 #[test]
@@ -103,7 +122,7 @@ const MEANT: &[(&str, &str)] = &[
 ];
 
 /// Every seeded price is LiteLLM 1.110.2's for the same model, as this router reads LiteLLM's
-/// rows (`tests/data/`: each seeded row's LiteLLM row, price and limit fields only): every band,
+/// rows (`tests/data/`: each seeded row's LiteLLM row, price and limit fields and its `deprecation_date`): every band,
 /// every processing tier, the off-peak rates and the output cap. A price copied by hand into
 /// `kv-seed/pricing.json` cannot drift from its source unseen.
 #[test]

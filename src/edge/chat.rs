@@ -148,7 +148,7 @@ async fn route(req: Request, env: &Env, rc: &RequestContext, principal: Principa
         usable: &usable_here,
         // `fastest` compares like with like: time to a stream's start for a streaming request.
         latency_ms: &|key| health::latency_ms(key, if chat.stream { AnswerKind::Stream } else { AnswerKind::Whole }),
-        today: config::retirement_day(env),
+        today: http::today(),
     };
     note_shape(rc, &principal, &chat, &facts);
     let mut outcome = plan(&policy, &input)?;

@@ -12,7 +12,6 @@ use std::rc::Rc;
 use worker::Env;
 
 use crate::api::ApiError;
-use crate::calendar::Date;
 use crate::catalog::Catalog;
 use crate::pricing::PriceTable;
 use crate::routing::policy::Policy;
@@ -29,22 +28,6 @@ const RETRY_READ_AFTER_MS: f64 = 5_000.0;
 thread_local! {
     /// [`ttl_ms`], read once per isolate (vars are fixed for an isolate's life).
     static CONFIG_TTL_MS: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
-    /// `TEST_RETIREMENTS_AS_OF`, read once per isolate: the outer `None` until read.
-    static RETIREMENTS_AS_OF: std::cell::Cell<Option<Option<Date>>> = const { std::cell::Cell::new(None) };
-}
-
-/// The day (UTC) deployments' `retires_on` are judged at: today, unless the test-only var
-/// `TEST_RETIREMENTS_AS_OF` (`YYYY-MM-DD`, unset in any deployment) names another, so that the
-/// integration tests route the seeded models they name whatever day they run on.
-pub fn retirement_day(env: &Env) -> Date {
-    let pinned = RETIREMENTS_AS_OF.with(|cell| {
-        cell.get().unwrap_or_else(|| {
-            let day = env.var("TEST_RETIREMENTS_AS_OF").ok().and_then(|v| Date::parse(v.to_string().trim()));
-            cell.set(Some(day));
-            day
-        })
-    });
-    pinned.unwrap_or_else(|| Date::of_unix(super::http::now_unix()))
 }
 
 /// How long a copy read from KV is kept: the `CONFIG_TTL_SECS` var (seconds, fractions allowed,

@@ -34,7 +34,7 @@ pub async fn handle(mut req: Request, env: &Env, rc: &RequestContext, deployment
     rc.set_model(&emb.model);
     rc.set_attribution(events::attribution(&rc.headers, &principal, emb.extra.get("metadata"), emb.end_user())?);
     emb.scope_end_user_for_provider(&principal.tenant.id);
-    let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p), super::config::retirement_day(env))?;
+    let decision = route_direct(&cfg.catalog, &emb.model, ModelMode::Embedding, principal.tenant.allowed_models.as_deref(), |p| usable(env, p), super::http::today())?;
     // Budgets and per-minute limits hold for embeddings as for chat; the reservation is settled
     // with the rollup after the response (`edge::fetch`). A budget set to downgrade refuses here:
     // there is no cheaper model that gives the same vectors.

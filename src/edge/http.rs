@@ -361,6 +361,11 @@ pub fn now_unix() -> i64 {
     (now_ms() / 1000.0) as i64
 }
 
+/// Today (UTC), the day deployments' `retires_on` are judged at.
+pub fn today() -> crate::calendar::Date {
+    crate::calendar::Date::of_unix(now_unix())
+}
+
 /// Headers of every JSON answer the router writes itself: reports a dashboard session reads with
 /// its cookie are kept out of any cache, and no browser reads an answer as anything but JSON.
 const OWN_JSON_HEADERS: [(&str, &str); 3] = [("content-type", "application/json"), ("cache-control", "no-store, private"), ("x-content-type-options", "nosniff")];

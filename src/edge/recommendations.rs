@@ -66,7 +66,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     // routing checks: by the model's name, or an alias of it, in `allowed_models`) and which is
     // still served.
     let allowed = principal.tenant.allowed_models.as_deref();
-    let today = super::config::retirement_day(env);
+    let today = super::http::today();
     let may_route_to = |price_key: &str| {
         cfg.catalog.models.iter().any(|(name, m)| m.mode == ModelMode::Chat && m.price_key == price_key && cfg.catalog.allows(allowed, name) && m.retired_on(today).is_none())
     };

@@ -131,7 +131,7 @@ async fn provider_embedding(env: &Env, rc: &RequestContext, cfg: &RouterConfig, 
     // The prompt's text goes only where the request itself may go: a rule's regions and the
     // tenant's models hold for the lookup too, or there is no semantic lookup.
     let usable = |p: &crate::catalog::ProviderConfig| super::chat::usable(env, p) && p.serves_regions(bounds.regions);
-    let decision = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, bounds.allowed_models, usable, super::config::retirement_day(env)).ok()?;
+    let decision = crate::routing::route_direct(&cfg.catalog, model, crate::catalog::ModelMode::Embedding, bounds.allowed_models, usable, super::http::today()).ok()?;
     let body = json!({"model": model, "input": text}).to_string();
     let req = EmbeddingsRequest::parse(body.as_bytes()).ok()?;
     let embedded = super::embeddings::call_embedding_model(env, rc, cfg, &decision, &req, false).await.ok()?;

@@ -11,6 +11,7 @@ pub mod health;
 pub mod local_time;
 pub mod plan;
 pub mod policy;
+pub mod retirements;
 
 use serde::Serialize;
 
