@@ -168,9 +168,9 @@ pub struct DeploymentRef {
 }
 
 impl DeploymentRef {
-    /// Whether the provider no longer serves this deployment on `today`.
-    pub fn retired(&self, today: Date) -> bool {
-        self.retires_on.is_some_and(|day| day <= today)
+    /// The day the provider stopped serving this deployment, if that day has come by `today`.
+    pub fn retired_on(&self, today: Date) -> Option<Date> {
+        self.retires_on.filter(|day| *day <= today)
     }
 }
 
@@ -516,8 +516,8 @@ mod tests {
             .replace(r#"{"provider":"azure-eu","upstream_model":"mini-deploy"}"#, r#"{"provider":"azure-eu","upstream_model":"mini-deploy","retires_on":"2027-04-14"}"#);
         let c = Catalog::from_json(&doc).unwrap();
         let mini = c.resolve("fast").unwrap();
-        assert!(!mini.deployments[0].retired(day("2027-01-13")));
-        assert!(mini.deployments[0].retired(day("2027-01-14")), "the day named is the first day without it");
+        assert_eq!(mini.deployments[0].retired_on(day("2027-01-13")), None);
+        assert_eq!(mini.deployments[0].retired_on(day("2027-01-14")), Some(day("2027-01-14")), "the day named is the first day without it");
         assert_eq!(mini.retires_on(), Some(day("2027-04-14")));
         assert_eq!(mini.retired_on(day("2027-04-13")), None, "Azure still serves it");
         assert_eq!(mini.retired_on(day("2027-05-01")), Some(day("2027-04-14")));

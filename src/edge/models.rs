@@ -61,7 +61,7 @@ async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<Rout
 /// The model's entry, naming the providers that can serve it; `None` when none can.
 fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Option<Value> {
     let today = http::today();
-    let serving: Vec<_> = model.deployments.iter().filter(|d| !d.retired(today) && cfg.catalog.providers.get(&d.provider).is_some_and(|p| super::chat::usable(env, p))).collect();
+    let serving: Vec<_> = model.deployments.iter().filter(|d| d.retired_on(today).is_none() && cfg.catalog.providers.get(&d.provider).is_some_and(|p| super::chat::usable(env, p))).collect();
     if serving.is_empty() {
         return None;
     }

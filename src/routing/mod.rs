@@ -85,7 +85,7 @@ pub fn route_direct(
     let mut retired = Vec::new();
     for d in &model.deployments {
         let provider = &catalog.providers[&d.provider];
-        if let Some(on) = d.retires_on.filter(|_| d.retired(today)) {
+        if let Some(on) = d.retired_on(today) {
             retired.push(format!("{} (retired {on})", d.provider));
         } else if usable(provider) {
             candidates.push(Candidate {

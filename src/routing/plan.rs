@@ -254,7 +254,7 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
             otherwise += 1;
             continue;
         }
-        let live: Vec<&crate::catalog::DeploymentRef> = model.deployments.iter().filter(|d| !d.retired(input.today)).collect();
+        let live: Vec<&crate::catalog::DeploymentRef> = model.deployments.iter().filter(|d| d.retired_on(input.today).is_none()).collect();
         // Each deployment by its own pricing row (an Azure deployment may hold less than the
         // model's): a model none of whose deployments can take the request is passed over here,
         // a deployment that cannot beside one that can below.
@@ -293,7 +293,7 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
         let (mut eligible, mut misfits, mut output_misfits, mut unable) = (0usize, 0usize, 0usize, 0usize);
         for d in &model.deployments {
             let provider = &input.catalog.providers[&d.provider];
-            if let Some(on) = d.retires_on.filter(|_| d.retired(input.today)) {
+            if let Some(on) = d.retired_on(input.today) {
                 notes.push(format!("{} on {} retired {on}", model.name, d.provider));
                 continue;
             }
