@@ -765,10 +765,10 @@ mod tests {
         let (code, out) = on(&["policy", "check", &example], "2026-12-08", "");
         assert_eq!(code, 0, "{out}");
         for told in [
-            "rule 'search-ab': candidate 'gpt-4o-mini' is retired on 2027-01-14, in 37 days: the rule passes it over from that day",
-            "rule 'small-prompts-cheap': candidate 'gpt-4o-mini' is retired on 2027-01-14, in 37 days",
-            "host 'gpt4o.router.example.com' names 'gpt4o' (gpt-4o), which is retired on 2027-01-14, in 37 days",
-            "catalog.json: alias 'gpt4o' (gpt-4o) is retired on 2027-01-14, in 37 days: point it at a current model",
+            "rule 'search-ab': candidate 'gpt-4o-mini' retires on 2027-01-14, in 37 days: the rule passes it over from that day",
+            "rule 'small-prompts-cheap': candidate 'gpt-4o-mini' retires on 2027-01-14, in 37 days",
+            "host 'gpt4o.router.example.com' names 'gpt4o' (gpt-4o), which retires on 2027-01-14, in 37 days",
+            "catalog.json: alias 'gpt4o' (gpt-4o) retires on 2027-01-14, in 37 days: point it at a current model",
             "catalog.json: alias 'claude-sonnet-4-5-20250929' (claude-sonnet-4-5) was retired on 2026-11-30",
         ] {
             assert!(out.lines().any(|l| l.starts_with("note  ") && l.contains(told)), "{told}:\n{out}");

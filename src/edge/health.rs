@@ -126,13 +126,18 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
             if let (false, Some(fields)) = (counts_shown, health.as_object_mut()) {
                 coarsen_for_tenants(fields);
             }
-            data.push(json!({
+            let mut entry = json!({
                 "deployment": key,
                 "model": model.name,
                 "provider": d.provider,
                 "region": cfg.catalog.providers.get(&d.provider).and_then(|p| p.region.clone()),
                 "health": health,
-            }));
+            });
+            // Its provider's last day serving it (sent nothing from this day on), when it has one.
+            if let Some(day) = d.retires_on {
+                entry["retires_on"] = json!(day);
+            }
+            data.push(entry);
         }
     }
     http::json(200, &json!({"object": "list", "scope": "this edge isolate", "data": data}), &rc.id_headers())

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use worker::{Env, Response};
 
 use crate::api::ApiError;
+use crate::calendar::Date;
 use crate::catalog::ModelEntry;
 
 use super::auth::authenticate_client;
@@ -16,7 +17,8 @@ use super::http::{self, RequestContext};
 pub async fn list(env: &Env, rc: &RequestContext) -> Result<Response, ApiError> {
     let anthropic = speaks_anthropic(rc);
     let (cfg, allowed) = tenant_view(env, rc).await?;
-    let data: Vec<_> = cfg.catalog.public_names().filter(|(name, _)| allowed(name)).filter_map(|(name, model)| entry(env, &cfg, name, model)).collect();
+    let today = http::today();
+    let data: Vec<_> = cfg.catalog.public_names().filter(|(name, _)| allowed(name)).filter_map(|(name, model)| entry(env, &cfg, name, model, today)).collect();
     if anthropic {
         // What `/v1/messages` serves: chat models (an embedding model answers no messages).
         let chat: Vec<Value> = data.into_iter().filter(|m| m["costrouter"]["mode"] != "embedding").collect();
@@ -41,8 +43,13 @@ pub async fn retrieve(id: &str, env: &Env, rc: &RequestContext) -> Result<Respon
     let id = crate::dashboard::percent_decode(id, false);
     let anthropic = speaks_anthropic(rc);
     let (cfg, allowed) = tenant_view(env, rc).await?;
-    let found = cfg.catalog.public_names().find(|(name, _)| name == &id && allowed(name)).and_then(|(name, model)| entry(env, &cfg, name, model));
-    let body = found.ok_or_else(|| ApiError::model_not_found(&id))?;
+    let today = http::today();
+    let named = cfg.catalog.public_names().find(|(name, _)| name == &id && allowed(name));
+    // A retired model is told as the chat door tells it.
+    if let Some((model, on)) = named.and_then(|(_, model)| model.retired_on(today).map(|on| (model, on))) {
+        return Err(ApiError::model_retired(&id, &model.name, on));
+    }
+    let body = named.and_then(|(name, model)| entry(env, &cfg, name, model, today)).ok_or_else(|| ApiError::model_not_found(&id))?;
     let body = if anthropic { crate::api::messages::model_entry(&body) } else { body };
     http::json(200, &body, &rc.id_headers())
 }
@@ -59,8 +66,7 @@ async fn tenant_view(env: &Env, rc: &RequestContext) -> Result<(std::rc::Rc<Rout
 }
 
 /// The model's entry, naming the providers that can serve it; `None` when none can.
-fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry) -> Option<Value> {
-    let today = http::today();
+fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry, today: Date) -> Option<Value> {
     let serving: Vec<_> = model.deployments.iter().filter(|d| d.retired_on(today).is_none() && cfg.catalog.providers.get(&d.provider).is_some_and(|p| super::chat::usable(env, p))).collect();
     if serving.is_empty() {
         return None;

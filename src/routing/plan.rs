@@ -229,8 +229,8 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
     // Candidates passed over for the request's size (a prompt over the window, an output over
     // the cap) and for anything a later request could find different (no key, a region): if
     // only size stood in the way, the client has a request to change (a 400), not an outage to
-    // wait out. Names that can never serve (unknown, not a chat model, not allowed) count for
-    // neither.
+    // wait out. Names that can never serve (unknown, not a chat model, not allowed, retired)
+    // count for neither.
     let (mut too_long, mut too_much_output, mut otherwise) = (0usize, 0usize, 0usize);
     // Models whose every deployment's pricing row says it cannot do what the request asks (take
     // its images, answer in its JSON schema), and each such reason met.
@@ -248,10 +248,8 @@ pub(super) fn route_by(route: &Route, rule_name: &str, prefix: &str, input: &Pla
             notes.push(format!("{} not in this tenant's allowed_models", model.name));
             continue;
         }
-        // Retirement is configuration, as a missing key is: a later request meets it too.
         if let Some(on) = model.retired_on(input.today) {
             notes.push(format!("{} retired {on}", model.name));
-            otherwise += 1;
             continue;
         }
         let live: Vec<&crate::catalog::DeploymentRef> = model.deployments.iter().filter(|d| d.retired_on(input.today).is_none()).collect();
@@ -790,6 +788,13 @@ route = { strategy = "requested" }
         assert_eq!(e.status, 503);
         assert!(e.message.ends_with("no candidate can serve this request (gpt-4o-mini retired 2027-04-14)."), "{}", e.message);
         assert_eq!(e.retry_headers(), &[("x-should-retry", "false")]);
+        // Beside a retired candidate, the one left refusing the request's size is still the
+        // client's 400, not an outage.
+        let tiny_only = Policy::from_toml("t.toml", "version = 1\nname = \"t\"\n[[rules]]\nname = \"r\"\nroute = { strategy = \"cheapest\", candidates = [\"gpt-4o-mini\", \"tiny\"] }\n", &cat).unwrap();
+        let sized = |day: &str| plan(&tiny_only, &PlanInput { today: Date::parse(day).unwrap(), ..input(&cat, &prices, &Facts { prompt_tokens: 1_500, model: "gpt-4o".into(), ..Facts::default() }) });
+        let e = sized("2027-05-01").unwrap_err();
+        assert_eq!((e.status, e.code), (400, "context_length_exceeded"), "{}", e.message);
+        assert!(e.message.contains("gpt-4o-mini retired 2027-04-14; tiny window 1000 < 1501 tokens"), "{}", e.message);
         // A client naming it: told it is retired, under the default rule or one with regions.
         let e = on("2027-05-01", Facts { model: "gpt-4o-mini".into(), ..Facts::default() }).unwrap_err();
         assert_eq!((e.status, e.code), (404, "model_not_found"));

@@ -17,7 +17,7 @@ fn when_gone(catalog: &Catalog, name: &str, today: Date) -> Option<(String, Stri
     let day = model.retires_on()?;
     let when = match day.days - today.days {
         ..=0 => format!("was retired on {day}"),
-        left @ 1..=NOTICE_DAYS => format!("is retired on {day}, in {left} day{}", if left == 1 { "" } else { "s" }),
+        left @ 1..=NOTICE_DAYS => format!("retires on {day}, in {left} day{}", if left == 1 { "" } else { "s" }),
         _ => return None,
     };
     let named = if model.name == name { format!("'{name}'") } else { format!("'{name}' ({})", model.name) };
@@ -34,6 +34,11 @@ pub fn policy_notes(policy: &Policy, source_name: &str, catalog: &Catalog, today
             if let Some((named, when)) = when_gone(catalog, candidate, today) {
                 notes.push(format!("{source_name}:{}: rule '{}': candidate {named} {when}: the rule passes it over from that day", rule.line, rule.name));
             }
+        }
+    }
+    if policy.cache.semantic {
+        if let Some((named, when)) = when_gone(catalog, &policy.cache.semantic_embedder, today) {
+            notes.push(format!("{source_name}: cache.semantic_embedder {named} {when}: the semantic cache neither looks up nor stores from that day"));
         }
     }
     for host in &policy.hosts {
@@ -59,7 +64,8 @@ mod tests {
             r#"{"version":1,"providers":{"openai":{"preset":"openai"},"azure":{"kind":"azure","base_url":"https://a.openai.azure.com/openai","key_secret":"AZ","api_version":"2024-10-21"}},
               "models":{"gpt-4o":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o","retires_on":"2027-01-14"}]},
                         "gpt-4o-mini":{"deployments":[{"provider":"openai","upstream_model":"gpt-4o-mini","retires_on":"2027-01-14"},{"provider":"azure","upstream_model":"mini"}]},
-                        "o4-mini":{"deployments":[{"provider":"openai","upstream_model":"o4-mini","retires_on":"2026-10-23"}]}},
+                        "o4-mini":{"deployments":[{"provider":"openai","upstream_model":"o4-mini","retires_on":"2026-10-23"}]},
+                        "emb":{"mode":"embedding","deployments":[{"provider":"openai","upstream_model":"text-embedding-3-small","retires_on":"2026-12-31"}]}},
               "aliases":{"gpt4o":"gpt-4o","fast":"gpt-4o-mini"}}"#,
         )
         .unwrap()
@@ -70,6 +76,10 @@ name = "p"
 [[hosts]]
 host = "gpt4o.example.com"
 model = "gpt4o"
+[cache]
+enabled = true
+semantic = true
+semantic_embedder = "emb"
 [[rules]]
 name = "cheap"
 route = { strategy = "cheapest", candidates = ["gpt-4o-mini", "o4-mini", "gpt4o"] }
@@ -87,12 +97,13 @@ route = { strategy = "requested" }
         assert_eq!(
             policy_notes(&policy, "p.toml", &cat, day("2026-12-08")),
             [
-                "p.toml:6: rule 'cheap': candidate 'o4-mini' was retired on 2026-10-23: the rule passes it over from that day",
-                "p.toml:6: rule 'cheap': candidate 'gpt4o' (gpt-4o) is retired on 2027-01-14, in 37 days: the rule passes it over from that day",
-                "p.toml: host 'gpt4o.example.com' names 'gpt4o' (gpt-4o), which is retired on 2027-01-14, in 37 days: its requests are refused (404) from that day unless a rule routes them elsewhere",
+                "p.toml:10: rule 'cheap': candidate 'o4-mini' was retired on 2026-10-23: the rule passes it over from that day",
+                "p.toml:10: rule 'cheap': candidate 'gpt4o' (gpt-4o) retires on 2027-01-14, in 37 days: the rule passes it over from that day",
+                "p.toml: cache.semantic_embedder 'emb' retires on 2026-12-31, in 23 days: the semantic cache neither looks up nor stores from that day",
+                "p.toml: host 'gpt4o.example.com' names 'gpt4o' (gpt-4o), which retires on 2027-01-14, in 37 days: its requests are refused (404) from that day unless a rule routes them elsewhere",
             ]
         );
-        assert_eq!(alias_notes(&cat, day("2027-01-13")), ["alias 'gpt4o' (gpt-4o) is retired on 2027-01-14, in 1 day: point it at a current model"]);
+        assert_eq!(alias_notes(&cat, day("2027-01-13")), ["alias 'gpt4o' (gpt-4o) retires on 2027-01-14, in 1 day: point it at a current model"]);
         assert_eq!(alias_notes(&cat, day("2027-01-14")), ["alias 'gpt4o' (gpt-4o) was retired on 2027-01-14: point it at a current model"]);
         // Told a quarter ahead, not before.
         assert_eq!(alias_notes(&cat, Date { days: day("2027-01-14").days - NOTICE_DAYS }).len(), 1);

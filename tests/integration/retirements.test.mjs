@@ -1,8 +1,8 @@
 // Retired models through the real worker: a deployment whose `retires_on` has come is sent
 // nothing (the model's other deployments and a rule's other candidates serve), and a model with
 // no deployment left is answered as its provider would answer it, a 404 `model_not_found`, on
-// every door, without a call. Days are relative to the clock, two days either side, so the test
-// means the same whatever day it runs.
+// every door, without a call. Days are relative to the clock (two days back, thirty ahead), so
+// the test means the same whatever day it runs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRouter, testCatalog, KEYS } from './harness.mjs';
@@ -102,6 +102,17 @@ test('/v1/models leaves a retired model and its aliases out, and shows when one 
   assert.deepEqual(mini.costrouter.providers, ['azure']);
   assert.equal(mini.costrouter.retires_on, COMING);
   assert.equal(list.data.find((m) => m.id === 'claude-haiku-4-5').costrouter.retires_on, undefined, 'a model with no day has none');
-  const one = await fetch(`${r.url}/v1/models/gpt-4o`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+  const one = await fetch(`${r.url}/v1/models/gpt4o`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
   assert.equal(one.status, 404);
+  assert.match((await one.json()).error.message, new RegExp(`^The model 'gpt4o' \\(gpt-4o\\) was retired on ${GONE}:`));
+  const unknown = await fetch(`${r.url}/v1/models/gpt-9`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+  assert.match((await unknown.json()).error.message, /^The model 'gpt-9' does not exist/);
+});
+
+test('/v1/deployments shows each deployment\'s day', async () => {
+  const list = await (await fetch(`${r.url}/v1/deployments`, { headers: { authorization: `Bearer ${KEYS.acme}` } })).json();
+  const of = (deployment) => list.data.find((d) => d.deployment === deployment);
+  assert.equal(of('openai/gpt-4o-mini').retires_on, GONE);
+  assert.equal(of('azure/mini-deploy').retires_on, COMING);
+  assert.equal(of('anthropic/claude-haiku-4-5').retires_on, undefined);
 });
