@@ -7,14 +7,18 @@
 //! - Prompt efficiency per feature: the system prompt's share of input tokens, repeated prefixes
 //!   that a provider's prompt cache would discount but was not, and output caps far above what
 //!   answers use or so low that answers are cut off.
+//! - Models the traffic uses that their providers retire within a quarter (`retires_on`), with
+//!   what goes to them: no saving, a change to make before that day.
 //!
 //! Plain Rust over rollup rows (`crate::rollup`) and the price table. Sums are priced at each
 //! model's base rates: long-context tiers depend on single prompts, which rollups do not keep.
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::Date;
 use crate::money::Usd;
 use crate::pricing::{PriceTable, Rates};
+use crate::routing::retirements::NOTICE_DAYS;
 
 /// Fewer requests than this behind a claim make no recommendation.
 pub const MIN_EVIDENCE: u64 = 20;
@@ -55,6 +59,10 @@ pub struct Row {
     /// may be served outside them. Not a rollup column: the caller sets it from the policy.
     #[serde(skip)]
     pub held_to_regions: bool,
+    /// The day no deployment serves the row's model any longer, if one is set (the catalog's
+    /// `retires_on`). Not a rollup column: the caller sets it from the catalog.
+    #[serde(skip)]
+    pub retires_on: Option<Date>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -126,8 +134,9 @@ type Indexed<'a> = (usize, &'a Row);
 
 /// Every recommendation for the window's rows, largest monthly saving first. `may_route_to`
 /// says whether the tenant may be routed to a model (by pricing row name): a cheaper route to a
-/// model outside its `allowed_models` is not recommended.
-pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool) -> Recommendations {
+/// model outside its `allowed_models` is not recommended. `today` is when retirements are told
+/// from.
+pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool, today: Date) -> Recommendations {
     let mut out = Vec::new();
     // Only answered, paid-for traffic says anything about routes and prompts.
     let rows: Vec<Indexed> = rows.iter().enumerate().filter(|(_, r)| !r.cache.starts_with("hit") && r.requests > 0).collect();
@@ -154,6 +163,7 @@ pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_
         let of_feature: Vec<Indexed> = rows.iter().copied().filter(|(_, r)| r.feature == feature).collect();
         out.extend(prompt_efficiency(feature, &of_feature, prices, window_days));
     }
+    out.extend(retiring_models(&rows, window_days, today));
     out.sort_by(|a, b| b.monthly_savings.cmp(&a.monthly_savings).then(a.scope.cmp(&b.scope)));
     let total_monthly = monthly(combined_saving(&rows, &out), window_days);
     Recommendations { list: out, total_monthly }
@@ -384,6 +394,43 @@ fn from_split(class: &str, rule: &str, rows: &[Indexed], prices: &PriceTable, wi
     })
 }
 
+/// One note per model the window's traffic went to whose last deployment its provider retires
+/// within [`NOTICE_DAYS`] of `today`, with the requests and spend that go to it.
+fn retiring_models(rows: &[Indexed], window_days: f64, today: Date) -> Vec<Recommendation> {
+    let mut by_model: Vec<(&str, Date, u64, i64)> = Vec::new();
+    for (_, r) in rows {
+        let Some(day) = r.retires_on.filter(|day| (1..=NOTICE_DAYS).contains(&(day.days - today.days))) else { continue };
+        match by_model.iter_mut().find(|(model, ..)| *model == r.model) {
+            Some((_, _, requests, cost)) => {
+                *requests += r.requests;
+                *cost += r.cost_nanos;
+            }
+            None => by_model.push((r.model.as_str(), day, r.requests, r.cost_nanos)),
+        }
+    }
+    by_model
+        .into_iter()
+        .map(|(model, day, requests, cost_nanos)| {
+            let left = day.days - today.days;
+            Recommendation {
+                kind: "model_retiring",
+                scope: model.to_string(),
+                title: format!("Move {model} traffic before {day}"),
+                detail: format!(
+                    "Its provider retires {model} on {day}, in {left} day{}: {requests} request{} in the window went to it (${} a month at this volume). From that day a rule's other candidates serve in its place, and requests naming it (or an alias of it) are refused with a 404: point your clients, aliases and rules at a current model.",
+                    if left == 1 { "" } else { "s" },
+                    if requests == 1 { "" } else { "s" },
+                    monthly(nanos_usd(cost_nanos), window_days),
+                ),
+                monthly_savings_usd: Usd::ZERO.to_string(),
+                monthly_savings: Usd::ZERO,
+                evidence_requests: requests,
+                saved_by_row: Vec::new(),
+            }
+        })
+        .collect()
+}
+
 fn prompt_efficiency(feature: &str, rows: &[Indexed], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
     let mut out = Vec::new();
     let label = if feature.is_empty() { "(untagged)".to_string() } else { feature.to_string() };
@@ -497,11 +544,35 @@ mod tests {
     }
 
     fn rec(rows: &[Row], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
-        recommend(rows, prices, window_days, &|_| true).list
+        recommend(rows, prices, window_days, &|_| true, Date { days: 0 }).list
     }
 
     fn row(class: &str, route: &str, model: &str, requests: u64, escalations: u64, cost_usd: f64) -> Row {
         Row { class: class.into(), route: route.into(), model: model.into(), requests, escalations, input_tokens: requests * 1000, output_tokens: requests * 200, cost_nanos: (cost_usd * 1e9).round() as i64, ..Row::default() }
+    }
+
+    #[test]
+    fn traffic_to_a_model_retiring_within_a_quarter_is_told_once_with_its_volume() {
+        let today = Date { days: 20_000 };
+        let on = |days_left: i64| Some(Date { days: today.days + days_left });
+        let rows = vec![
+            Row { retires_on: on(37), ..row("chat", "direct", "mini", 30, 0, 0.3) },
+            Row { retires_on: on(37), ..row("code", "split", "mini", 10, 0, 0.1) },
+            Row { retires_on: on(37), cache: "hit".into(), ..row("chat", "direct", "mini", 500, 0, 0.0) },
+            Row { retires_on: on(91), ..row("chat", "direct", "big", 40, 0, 1.0) },
+            Row { retires_on: on(0), ..row("chat", "direct", "old", 40, 0, 1.0) },
+            row("chat", "direct", "kept", 40, 0, 1.0),
+        ];
+        let found = recommend(&rows, &prices(), 10.0, &|_| true, today);
+        let retiring: Vec<&Recommendation> = found.list.iter().filter(|r| r.kind == "model_retiring").collect();
+        assert_eq!(retiring.len(), 1, "{retiring:#?}");
+        let r = retiring[0];
+        assert_eq!((r.scope.as_str(), r.title.as_str(), r.evidence_requests), ("mini", "Move mini traffic before 2024-11-10", 40), "cache hits never reached it");
+        assert!(r.detail.starts_with("Its provider retires mini on 2024-11-10, in 37 days: 40 requests in the window went to it ($1.2 a month at this volume)."), "{}", r.detail);
+        assert_eq!(r.monthly_savings, Usd::ZERO);
+        assert_eq!(found.total_monthly, recommend(&rows.iter().map(|r| Row { retires_on: None, ..r.clone() }).collect::<Vec<_>>(), &prices(), 10.0, &|_| true, today).total_monthly, "no saving of its own");
+        // The last day of the quarter is told; the day itself is past telling (nothing goes to it).
+        assert_eq!(recommend(&[Row { retires_on: on(NOTICE_DAYS), ..row("chat", "direct", "mini", 30, 0, 0.3) }], &prices(), 10.0, &|_| true, today).list.len(), 1);
     }
 
     #[test]
@@ -585,7 +656,7 @@ mod tests {
             row("code/easy", "direct", "big", 50, 0, 50.0 * 0.0045),
             failed_attempt,
         ];
-        let found = recommend(&rows, &prices(), 3.0, &|_| true);
+        let found = recommend(&rows, &prices(), 3.0, &|_| true, Date { days: 0 });
         assert_eq!(found.list.len(), 1, "{:#?}", found.list);
         assert_eq!(found.list[0].monthly_savings_usd, "2.0025", "as without the failed attempt's row");
         assert_eq!(found.total_monthly.to_string(), "2.0025");
@@ -643,7 +714,7 @@ mod tests {
         direct.system_tokens = 1_500_000;
         direct.output_tokens = 200_000;
         let rows = [cascade[0].clone(), direct];
-        let found = recommend(&rows, &prices(), 30.0, &|_| true);
+        let found = recommend(&rows, &prices(), 30.0, &|_| true, Date { days: 0 });
         let kinds: Vec<&str> = found.list.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, ["cheaper_route", "prompt_caching"]);
         let listed = found.list.iter().fold(Usd::ZERO, |a, r| a + r.monthly_savings);
@@ -658,12 +729,12 @@ mod tests {
     fn a_route_the_tenant_may_not_take_or_whose_prompts_do_not_fit_is_not_recommended() {
         let rows = vec![row("c", "cascade", "mini", 100, 0, 0.0), row("c", "direct", "big", 50, 0, 50.0 * 0.0045)];
         assert_eq!(rec(&rows, &prices(), 30.0).len(), 1);
-        assert!(recommend(&rows, &prices(), 30.0, &|m| m != "mini").list.is_empty(), "mini is outside allowed_models now");
+        assert!(recommend(&rows, &prices(), 30.0, &|m| m != "mini", Date { days: 0 }).list.is_empty(), "mini is outside allowed_models now");
         let split = vec![row("c", "split", "mini", 100, 0, 100.0 * 0.00027), row("c", "split", "big", 100, 0, 100.0 * 0.0045)];
-        assert!(recommend(&split, &prices(), 30.0, &|m| m != "mini").list.is_empty());
+        assert!(recommend(&split, &prices(), 30.0, &|m| m != "mini", Date { days: 0 }).list.is_empty());
         // Prompts of 1,000 tokens on average do not fit a 512-token window.
         let small = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"context_window":512},"big":{"input":2.5,"output":10}}}"#).unwrap();
-        assert!(recommend(&rows, &small, 30.0, &|_| true).list.is_empty());
+        assert!(recommend(&rows, &small, 30.0, &|_| true, Date { days: 0 }).list.is_empty());
     }
 
     #[test]
@@ -775,7 +846,7 @@ mod tests {
     fn a_split_claims_only_its_own_rows_in_the_total() {
         // Direct traffic of the class on the dearer arm's model is not the split's to move.
         let rows = [row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.00027), row("chat/easy", "split", "big", 100, 0, 100.0 * 0.0045), row("chat/easy", "direct", "big", 100, 0, 100.0 * 0.0045)];
-        let found = recommend(&rows, &prices(), 30.0, &|_| true);
+        let found = recommend(&rows, &prices(), 30.0, &|_| true, Date { days: 0 });
         assert_eq!(found.list.len(), 1, "{:#?}", found.list);
         assert_eq!(found.list[0].monthly_savings_usd, "0.423");
         assert_eq!(found.total_monthly.to_string(), "0.423");
@@ -798,7 +869,7 @@ mod tests {
         held.held_to_regions = true;
         let mut held_mini = arm("ab-eu", "mini", 1000, 1000.0 * 0.00027);
         held_mini.held_to_regions = true;
-        let all = recommend(&[arm("ab", "mini", 100, 100.0 * 0.00027), arm("ab", "big", 100, 100.0 * 0.0045), held, held_mini], &prices, 30.0, &|_| true);
+        let all = recommend(&[arm("ab", "mini", 100, 100.0 * 0.00027), arm("ab", "big", 100, 100.0 * 0.0045), held, held_mini], &prices, 30.0, &|_| true, Date { days: 0 });
         assert_eq!(all.list.len(), 1);
         assert_eq!(all.total_monthly.to_string(), "0.423", "the region-held rows move nowhere");
         // Prompts past the cheap model's window (on the arm's average) stay on their arm.
@@ -902,7 +973,7 @@ mod tests {
         (writes.feature, writes.system_tokens, writes.cache) = ("support".into(), 1_000_000, "miss".into());
         let mut repeats = writes.clone();
         (repeats.repeated_prefix_tokens, repeats.cache) = (1_000_000, "bypass".into());
-        let all = recommend(&[writes, repeats], &claude, 30.0, &|_| true);
+        let all = recommend(&[writes, repeats], &claude, 30.0, &|_| true, Date { days: 0 });
         assert_eq!(all.list[0].monthly_savings_usd, "0.65");
         assert_eq!(all.total_monthly, all.list[0].monthly_savings, "the total is the listed saving, not the $0.90 of the row that saves");
     }

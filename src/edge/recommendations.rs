@@ -53,6 +53,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     // costs are what they were billed all the same).
     for row in &mut rows {
         if let Some(model) = cfg.catalog.model_of_served(&row.model) {
+            row.retires_on = model.retires_on();
             row.model = model.price_key.clone();
         }
         row.held_to_regions = held_rules.contains(&row.rule.as_str());
@@ -70,7 +71,7 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     let may_route_to = |price_key: &str| {
         cfg.catalog.models.iter().any(|(name, m)| m.mode == ModelMode::Chat && m.price_key == price_key && cfg.catalog.allows(allowed, name) && m.retired_on(today).is_none())
     };
-    let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);
+    let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to, today);
     let body = json!({
         "object": "list",
         "window": {"from": from, "to": now, "days": days, "observed_days": observed_days},

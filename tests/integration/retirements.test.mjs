@@ -116,3 +116,17 @@ test('/v1/deployments shows each deployment\'s day', async () => {
   assert.equal(of('azure/mini-deploy').retires_on, COMING);
   assert.equal(of('anthropic/claude-haiku-4-5').retires_on, undefined);
 });
+
+test('recommendations tell a tenant what traffic goes to a model retiring within a quarter', async () => {
+  for (let i = 0; i < 2; i++) assert.equal((await r.chat(ask('gpt-4o-mini'), { key: KEYS.globex })).status, 200);
+  const get = async (path) => (await fetch(`${r.url}${path}`, { headers: { authorization: `Bearer ${KEYS.globex}` } })).json();
+  // Rollups are written after the responses.
+  for (let i = 0; i < 200 && (await get('/v1/usage')).totals?.requests < 2; i++) await new Promise((res) => setTimeout(res, 25));
+  const recs = await get('/v1/recommendations?days=7');
+  const retiring = recs.data.filter((d) => d.kind === 'model_retiring');
+  assert.equal(retiring.length, 1, JSON.stringify(recs));
+  assert.equal(retiring[0].title, `Move gpt-4o-mini traffic before ${COMING}`);
+  assert.equal(retiring[0].evidence_requests, 2);
+  assert.equal(retiring[0].monthly_savings_usd, '0');
+  assert.match(retiring[0].detail, new RegExp(`^Its provider retires gpt-4o-mini on ${COMING}, in 30 days: 2 requests in the window went to it`));
+});
