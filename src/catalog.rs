@@ -421,6 +421,15 @@ impl Catalog {
         self.models.values().find(|m| m.deployments.iter().any(|d| d.upstream_model == served)).or_else(|| self.resolve(served))
     }
 
+    /// The one model, of those `may_use` lets through, that has a deployment on `provider` serving
+    /// the name `served` (as usage records it); `None` when none or several do: a name a provider
+    /// serves for two models cannot say which one a call was for.
+    pub fn model_of_deployment(&self, provider: &str, served: &str, may_use: impl Fn(&str) -> bool) -> Option<&ModelEntry> {
+        let mut found = self.models.values().filter(|m| may_use(&m.name) && m.deployments.iter().any(|d| d.provider == provider && d.upstream_model == served));
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
+    }
+
     /// Every model and alias, for `/v1/models`.
     pub fn public_names(&self) -> impl Iterator<Item = (&str, &ModelEntry)> {
         self.models
@@ -528,6 +537,23 @@ mod tests {
         let bad = DOC.replace(r#""upstream_model":"mini-deploy"}"#, r#""upstream_model":"mini-deploy","retires_on":"2027-04-31"}"#);
         let e = Catalog::from_json(&bad).unwrap_err().to_string();
         assert!(e.contains("models.gpt-4o-mini.deployments[1].retires_on") && e.contains("must be a date written YYYY-MM-DD (2027-01-14), not \"2027-04-31\""), "{e}");
+    }
+
+    #[test]
+    fn a_call_names_its_model_by_provider_and_served_name_only_when_one_model_has_that_deployment() {
+        let doc = DOC.replace(
+            r#""llama-3.1-8b":{"deployments":[{"provider":"groq","upstream_model":"llama-3.1-8b-instant"}]}"#,
+            r#""llama-3.1-8b":{"deployments":[{"provider":"groq","upstream_model":"llama-3.1-8b-instant"}]},
+               "a-fallback":{"price_key":"gpt-4o-mini","deployments":[{"provider":"groq","upstream_model":"gpt-4o-mini"},{"provider":"azure-eu","upstream_model":"mini-deploy"}]}"#,
+        );
+        let c = Catalog::from_json(&doc).unwrap();
+        let everyone = |_: &str| true;
+        let name = |provider: &str, served: &str, may_use: &dyn Fn(&str) -> bool| c.model_of_deployment(provider, served, may_use).map(|m| m.name.as_str());
+        assert_eq!(name("openai", "gpt-4o-mini", &everyone), Some("gpt-4o-mini"));
+        assert_eq!(name("groq", "gpt-4o-mini", &everyone), Some("a-fallback"), "the same served name on another provider is another deployment");
+        assert_eq!(name("azure-eu", "mini-deploy", &everyone), None, "two models list that deployment");
+        assert_eq!(name("azure-eu", "mini-deploy", &|m: &str| m != "a-fallback"), Some("gpt-4o-mini"), "of those the caller may use");
+        assert_eq!(name("anthropic", "gpt-4o-mini", &everyone), None);
     }
 
     #[test]

@@ -59,16 +59,25 @@ pub struct Row {
     /// may be served outside them. Not a rollup column: the caller sets it from the policy.
     #[serde(skip)]
     pub held_to_regions: bool,
-    /// The day no deployment serves the row's model any longer, if one is set (the catalog's
-    /// `retires_on`). Not a rollup column: the caller sets it from the catalog.
-    #[serde(skip)]
-    pub retires_on: Option<Date>,
+}
+
+/// What one deployment's calls came to over the window, for a model whose deployments all have
+/// a `retires_on` (`retires_on`: the last of them). The caller finds the model by the provider
+/// and the served name the usage rows record (`Catalog::model_of_deployment`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetiringTraffic {
+    pub model: String,
+    pub retires_on: Date,
+    /// Requests the deployment answered (calls made beside a request, a cascade's first attempt
+    /// or a semantic lookup, have cost and no request of their own).
+    pub requests: u64,
+    pub cost_nanos: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recommendation {
     pub kind: &'static str,
-    /// The task class or feature it is about.
+    /// The task class, feature or model it is about.
     pub scope: String,
     pub title: String,
     pub detail: String,
@@ -134,9 +143,8 @@ type Indexed<'a> = (usize, &'a Row);
 
 /// Every recommendation for the window's rows, largest monthly saving first. `may_route_to`
 /// says whether the tenant may be routed to a model (by pricing row name): a cheaper route to a
-/// model outside its `allowed_models` is not recommended. `today` is when retirements are told
-/// from.
-pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool, today: Date) -> Recommendations {
+/// model outside its `allowed_models` is not recommended.
+pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_to: &dyn Fn(&str) -> bool) -> Recommendations {
     let mut out = Vec::new();
     // Only answered, paid-for traffic says anything about routes and prompts.
     let rows: Vec<Indexed> = rows.iter().enumerate().filter(|(_, r)| !r.cache.starts_with("hit") && r.requests > 0).collect();
@@ -163,7 +171,6 @@ pub fn recommend(rows: &[Row], prices: &PriceTable, window_days: f64, may_route_
         let of_feature: Vec<Indexed> = rows.iter().copied().filter(|(_, r)| r.feature == feature).collect();
         out.extend(prompt_efficiency(feature, &of_feature, prices, window_days));
     }
-    out.extend(retiring_models(&rows, window_days, today));
     out.sort_by(|a, b| b.monthly_savings.cmp(&a.monthly_savings).then(a.scope.cmp(&b.scope)));
     let total_monthly = monthly(combined_saving(&rows, &out), window_days);
     Recommendations { list: out, total_monthly }
@@ -394,37 +401,39 @@ fn from_split(class: &str, rule: &str, rows: &[Indexed], prices: &PriceTable, wi
     })
 }
 
-/// One note per model the window's traffic went to whose last deployment its provider retires
-/// within [`NOTICE_DAYS`] of `today`, with the requests and spend that go to it.
-fn retiring_models(rows: &[Indexed], window_days: f64, today: Date) -> Vec<Recommendation> {
-    let mut by_model: Vec<(&str, Date, u64, i64)> = Vec::new();
-    for (_, r) in rows {
-        let Some(day) = r.retires_on.filter(|day| (1..=NOTICE_DAYS).contains(&(day.days - today.days))) else { continue };
-        match by_model.iter_mut().find(|(model, ..)| *model == r.model) {
-            Some((_, _, requests, cost)) => {
-                *requests += r.requests;
-                *cost += r.cost_nanos;
+/// One note per model whose last deployment its provider retires within [`NOTICE_DAYS`] after
+/// `today` and that the window's calls went to: what they came to, and what happens from that
+/// day. No saving: a change to make before it. Soonest first.
+pub fn retiring_models(traffic: &[RetiringTraffic], window_days: f64, today: Date) -> Vec<Recommendation> {
+    let mut by_model: Vec<RetiringTraffic> = Vec::new();
+    for t in traffic.iter().filter(|t| (1..=NOTICE_DAYS).contains(&(t.retires_on.days - today.days))) {
+        match by_model.iter_mut().find(|m| m.model == t.model) {
+            Some(m) => {
+                m.requests += t.requests;
+                m.cost_nanos += t.cost_nanos;
             }
-            None => by_model.push((r.model.as_str(), day, r.requests, r.cost_nanos)),
+            None => by_model.push(t.clone()),
         }
     }
+    by_model.sort_by(|a, b| a.retires_on.cmp(&b.retires_on).then(a.model.cmp(&b.model)));
     by_model
         .into_iter()
-        .map(|(model, day, requests, cost_nanos)| {
-            let left = day.days - today.days;
+        .map(|m| {
+            let (model, day, left) = (&m.model, m.retires_on, m.retires_on.days - today.days);
             Recommendation {
                 kind: "model_retiring",
-                scope: model.to_string(),
+                scope: model.clone(),
                 title: format!("Move {model} traffic before {day}"),
                 detail: format!(
-                    "Its provider retires {model} on {day}, in {left} day{}: {requests} request{} in the window went to it (${} a month at this volume). From that day a rule's other candidates serve in its place, and requests naming it (or an alias of it) are refused with a 404: point your clients, aliases and rules at a current model.",
+                    "Its provider retires {model} on {day}, in {left} day{}: it answered {} request{} in the window, and its calls cost ${} a month at this volume. From that day requests naming it (or an alias of it) are refused with a 404 and rules pass it over: point your clients, aliases and rules at a current model.",
                     if left == 1 { "" } else { "s" },
-                    if requests == 1 { "" } else { "s" },
-                    monthly(nanos_usd(cost_nanos), window_days),
+                    m.requests,
+                    if m.requests == 1 { "" } else { "s" },
+                    monthly(nanos_usd(m.cost_nanos), window_days),
                 ),
                 monthly_savings_usd: Usd::ZERO.to_string(),
                 monthly_savings: Usd::ZERO,
-                evidence_requests: requests,
+                evidence_requests: m.requests,
                 saved_by_row: Vec::new(),
             }
         })
@@ -544,7 +553,7 @@ mod tests {
     }
 
     fn rec(rows: &[Row], prices: &PriceTable, window_days: f64) -> Vec<Recommendation> {
-        recommend(rows, prices, window_days, &|_| true, Date { days: 0 }).list
+        recommend(rows, prices, window_days, &|_| true).list
     }
 
     fn row(class: &str, route: &str, model: &str, requests: u64, escalations: u64, cost_usd: f64) -> Row {
@@ -552,27 +561,38 @@ mod tests {
     }
 
     #[test]
-    fn traffic_to_a_model_retiring_within_a_quarter_is_told_once_with_its_volume() {
-        let today = Date { days: 20_000 };
-        let on = |days_left: i64| Some(Date { days: today.days + days_left });
-        let rows = vec![
-            Row { retires_on: on(37), ..row("chat", "direct", "mini", 30, 0, 0.3) },
-            Row { retires_on: on(37), ..row("code", "split", "mini", 10, 0, 0.1) },
-            Row { retires_on: on(37), cache: "hit".into(), ..row("chat", "direct", "mini", 500, 0, 0.0) },
-            Row { retires_on: on(91), ..row("chat", "direct", "big", 40, 0, 1.0) },
-            Row { retires_on: on(0), ..row("chat", "direct", "old", 40, 0, 1.0) },
-            row("chat", "direct", "kept", 40, 0, 1.0),
-        ];
-        let found = recommend(&rows, &prices(), 10.0, &|_| true, today);
-        let retiring: Vec<&Recommendation> = found.list.iter().filter(|r| r.kind == "model_retiring").collect();
-        assert_eq!(retiring.len(), 1, "{retiring:#?}");
-        let r = retiring[0];
-        assert_eq!((r.scope.as_str(), r.title.as_str(), r.evidence_requests), ("mini", "Move mini traffic before 2024-11-10", 40), "cache hits never reached it");
-        assert!(r.detail.starts_with("Its provider retires mini on 2024-11-10, in 37 days: 40 requests in the window went to it ($1.2 a month at this volume)."), "{}", r.detail);
-        assert_eq!(r.monthly_savings, Usd::ZERO);
-        assert_eq!(found.total_monthly, recommend(&rows.iter().map(|r| Row { retires_on: None, ..r.clone() }).collect::<Vec<_>>(), &prices(), 10.0, &|_| true, today).total_monthly, "no saving of its own");
-        // The last day of the quarter is told; the day itself is past telling (nothing goes to it).
-        assert_eq!(recommend(&[Row { retires_on: on(NOTICE_DAYS), ..row("chat", "direct", "mini", 30, 0, 0.3) }], &prices(), 10.0, &|_| true, today).list.len(), 1);
+    fn traffic_to_a_model_retiring_within_a_quarter_is_told_once_per_model_soonest_first() {
+        let today = Date { days: 20_000 }; // 2024-10-04
+        let traffic = |model: &str, days_left: i64, requests: u64, cost_usd: f64| RetiringTraffic {
+            model: model.into(),
+            retires_on: Date { days: today.days + days_left },
+            requests,
+            cost_nanos: (cost_usd * 1e9).round() as i64,
+        };
+        let found = retiring_models(
+            &[
+                traffic("mini", 37, 30, 0.3),
+                // Another deployment of it, and calls beside requests (a cascade's first attempts).
+                traffic("mini", 37, 10, 0.1),
+                traffic("mini", 37, 0, 0.2),
+                traffic("soon", 1, 1, 0.01),
+                traffic("edge", NOTICE_DAYS, 5, 0.05),
+                traffic("later", NOTICE_DAYS + 1, 40, 1.0),
+                traffic("gone", 0, 40, 1.0),
+            ],
+            10.0,
+            today,
+        );
+        assert_eq!(found.iter().map(|r| r.scope.as_str()).collect::<Vec<_>>(), ["soon", "mini", "edge"]);
+        let mini = &found[1];
+        assert_eq!((mini.kind, mini.title.as_str(), mini.evidence_requests), ("model_retiring", "Move mini traffic before 2024-11-10", 40));
+        assert!(
+            mini.detail.starts_with("Its provider retires mini on 2024-11-10, in 37 days: it answered 40 requests in the window, and its calls cost $1.8 a month at this volume."),
+            "{}",
+            mini.detail
+        );
+        assert!(found[0].detail.contains("in 1 day: it answered 1 request in"), "{}", found[0].detail);
+        assert!(found.iter().all(|r| r.monthly_savings == Usd::ZERO && r.saved_by_row.is_empty()), "no saving of their own");
     }
 
     #[test]
@@ -656,7 +676,7 @@ mod tests {
             row("code/easy", "direct", "big", 50, 0, 50.0 * 0.0045),
             failed_attempt,
         ];
-        let found = recommend(&rows, &prices(), 3.0, &|_| true, Date { days: 0 });
+        let found = recommend(&rows, &prices(), 3.0, &|_| true);
         assert_eq!(found.list.len(), 1, "{:#?}", found.list);
         assert_eq!(found.list[0].monthly_savings_usd, "2.0025", "as without the failed attempt's row");
         assert_eq!(found.total_monthly.to_string(), "2.0025");
@@ -714,7 +734,7 @@ mod tests {
         direct.system_tokens = 1_500_000;
         direct.output_tokens = 200_000;
         let rows = [cascade[0].clone(), direct];
-        let found = recommend(&rows, &prices(), 30.0, &|_| true, Date { days: 0 });
+        let found = recommend(&rows, &prices(), 30.0, &|_| true);
         let kinds: Vec<&str> = found.list.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, ["cheaper_route", "prompt_caching"]);
         let listed = found.list.iter().fold(Usd::ZERO, |a, r| a + r.monthly_savings);
@@ -729,12 +749,12 @@ mod tests {
     fn a_route_the_tenant_may_not_take_or_whose_prompts_do_not_fit_is_not_recommended() {
         let rows = vec![row("c", "cascade", "mini", 100, 0, 0.0), row("c", "direct", "big", 50, 0, 50.0 * 0.0045)];
         assert_eq!(rec(&rows, &prices(), 30.0).len(), 1);
-        assert!(recommend(&rows, &prices(), 30.0, &|m| m != "mini", Date { days: 0 }).list.is_empty(), "mini is outside allowed_models now");
+        assert!(recommend(&rows, &prices(), 30.0, &|m| m != "mini").list.is_empty(), "mini is outside allowed_models now");
         let split = vec![row("c", "split", "mini", 100, 0, 100.0 * 0.00027), row("c", "split", "big", 100, 0, 100.0 * 0.0045)];
-        assert!(recommend(&split, &prices(), 30.0, &|m| m != "mini", Date { days: 0 }).list.is_empty());
+        assert!(recommend(&split, &prices(), 30.0, &|m| m != "mini").list.is_empty());
         // Prompts of 1,000 tokens on average do not fit a 512-token window.
         let small = PriceTable::from_json(r#"{"models":{"mini":{"input":0.15,"output":0.6,"context_window":512},"big":{"input":2.5,"output":10}}}"#).unwrap();
-        assert!(recommend(&rows, &small, 30.0, &|_| true, Date { days: 0 }).list.is_empty());
+        assert!(recommend(&rows, &small, 30.0, &|_| true).list.is_empty());
     }
 
     #[test]
@@ -846,7 +866,7 @@ mod tests {
     fn a_split_claims_only_its_own_rows_in_the_total() {
         // Direct traffic of the class on the dearer arm's model is not the split's to move.
         let rows = [row("chat/easy", "split", "mini", 100, 0, 100.0 * 0.00027), row("chat/easy", "split", "big", 100, 0, 100.0 * 0.0045), row("chat/easy", "direct", "big", 100, 0, 100.0 * 0.0045)];
-        let found = recommend(&rows, &prices(), 30.0, &|_| true, Date { days: 0 });
+        let found = recommend(&rows, &prices(), 30.0, &|_| true);
         assert_eq!(found.list.len(), 1, "{:#?}", found.list);
         assert_eq!(found.list[0].monthly_savings_usd, "0.423");
         assert_eq!(found.total_monthly.to_string(), "0.423");
@@ -869,7 +889,7 @@ mod tests {
         held.held_to_regions = true;
         let mut held_mini = arm("ab-eu", "mini", 1000, 1000.0 * 0.00027);
         held_mini.held_to_regions = true;
-        let all = recommend(&[arm("ab", "mini", 100, 100.0 * 0.00027), arm("ab", "big", 100, 100.0 * 0.0045), held, held_mini], &prices, 30.0, &|_| true, Date { days: 0 });
+        let all = recommend(&[arm("ab", "mini", 100, 100.0 * 0.00027), arm("ab", "big", 100, 100.0 * 0.0045), held, held_mini], &prices, 30.0, &|_| true);
         assert_eq!(all.list.len(), 1);
         assert_eq!(all.total_monthly.to_string(), "0.423", "the region-held rows move nowhere");
         // Prompts past the cheap model's window (on the arm's average) stay on their arm.
@@ -973,7 +993,7 @@ mod tests {
         (writes.feature, writes.system_tokens, writes.cache) = ("support".into(), 1_000_000, "miss".into());
         let mut repeats = writes.clone();
         (repeats.repeated_prefix_tokens, repeats.cache) = (1_000_000, "bypass".into());
-        let all = recommend(&[writes, repeats], &claude, 30.0, &|_| true, Date { days: 0 });
+        let all = recommend(&[writes, repeats], &claude, 30.0, &|_| true);
         assert_eq!(all.list[0].monthly_savings_usd, "0.65");
         assert_eq!(all.total_monthly, all.list[0].monthly_savings, "the total is the listed saving, not the $0.90 of the row that saves");
     }

@@ -54,14 +54,12 @@ fn shipped_policies_load_against_the_catalog() {
     }
 }
 
-/// Seeded models LiteLLM 1.110.2 has no row of their own for, dated by the rows it has: OpenAI's
-/// undated `gpt-4o-audio-preview` serves one of its two snapshots, both of which LiteLLM dates
-/// 2027-01-20. The rest (Groq's Llama 3 models) have no date there.
-const DATED_BY_OTHER_ROWS: &[(&str, &str)] = &[("gpt-4o-audio-preview", "2027-01-20")];
-
 /// Each seeded deployment retires on the day LiteLLM's row for its price gives (its
 /// `deprecation_date`, from the provider's deprecation page), and one whose row gives none has
-/// none: a day copied by hand cannot drift from its source unseen.
+/// none: a day copied by hand cannot drift from its source unseen. A seeded key LiteLLM 1.110.2
+/// has no row of its own for retires with its dated snapshots (the fixture's `snapshots`: OpenAI's
+/// undated `gpt-4o-audio-preview` serves one of two, both dated 2027-01-20), or never (Groq's
+/// Llama 3 models, gone from the table).
 #[test]
 fn seeded_deployments_retire_on_litellms_days() {
     let fixture: serde_json::Value = serde_json::from_str(include_str!("data/litellm_1_110_2_seeded_rows.json")).unwrap();
@@ -70,15 +68,24 @@ fn seeded_deployments_retire_on_litellms_days() {
     for model in catalog.models.values() {
         for d in &model.deployments {
             let key = model.price_key_of(d);
-            let theirs = match fixture["rows"].get(key) {
-                Some(row) => row["row"]["deprecation_date"].as_str(),
-                None => DATED_BY_OTHER_ROWS.iter().find(|(k, _)| *k == key).map(|(_, day)| *day),
+            let theirs = match (fixture["rows"].get(key), fixture["snapshots"].get(key)) {
+                (Some(row), None) => row["row"]["deprecation_date"].as_str(),
+                (None, Some(snapshots)) => {
+                    let days: Vec<&str> = snapshots.as_object().unwrap().values().map(|s| s["deprecation_date"].as_str().unwrap()).collect();
+                    assert!(days.iter().all(|d| *d == days[0]), "{key}: its snapshots retire on different days: {days:?}");
+                    Some(days[0])
+                }
+                (None, None) => None,
+                (Some(_), Some(_)) => panic!("{key} has a row of its own: its snapshots stand for nothing"),
             };
             assert_eq!(d.retires_on.map(|day| day.to_string()).as_deref(), theirs, "{} on {}", model.name, d.provider);
             dated += usize::from(theirs.is_some());
         }
     }
     assert_eq!(dated, 12, "the seeded deployments LiteLLM 1.110.2 dates");
+    for key in fixture["snapshots"].as_object().unwrap().keys() {
+        assert!(catalog.models.values().any(|m| m.deployments.iter().any(|d| m.price_key_of(d) == key)), "snapshots of {key}, which no seeded deployment is priced by");
+    }
 }
 
 /// A seeded Claude row says it reasons (its savings baselines keep thinking tokens) exactly when

@@ -133,7 +133,8 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
                 "region": cfg.catalog.providers.get(&d.provider).and_then(|p| p.region.clone()),
                 "health": health,
             });
-            // Its provider's last day serving it (sent nothing from this day on), when it has one.
+            // The first day its provider no longer serves it (the router sends it nothing from then
+            // on), when it has one.
             if let Some(day) = d.retires_on {
                 entry["retires_on"] = json!(day);
             }

@@ -6,7 +6,8 @@ use worker::{Env, Request, Response};
 
 use crate::api::ApiError;
 use crate::catalog::ModelMode;
-use crate::recommend::{recommend, Row};
+use crate::recommend::{recommend, retiring_models, RetiringTraffic, Row};
+use crate::routing::retirements::NOTICE_DAYS;
 
 use super::auth::authenticate_reader;
 use super::http::{self, now_unix, RequestContext};
@@ -53,7 +54,6 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     // costs are what they were billed all the same).
     for row in &mut rows {
         if let Some(model) = cfg.catalog.model_of_served(&row.model) {
-            row.retires_on = model.retires_on();
             row.model = model.price_key.clone();
         }
         row.held_to_regions = held_rules.contains(&row.rule.as_str());
@@ -68,15 +68,37 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     // still served.
     let allowed = principal.tenant.allowed_models.as_deref();
     let today = super::http::today();
+    // Not one its provider retires within the notice the same answer would give of it.
+    let served_on = |m: &crate::catalog::ModelEntry| m.retires_on().is_none_or(|day| day.days - today.days > NOTICE_DAYS);
     let may_route_to = |price_key: &str| {
-        cfg.catalog.models.iter().any(|(name, m)| m.mode == ModelMode::Chat && m.price_key == price_key && cfg.catalog.allows(allowed, name) && m.retired_on(today).is_none())
+        cfg.catalog.models.iter().any(|(name, m)| m.mode == ModelMode::Chat && m.price_key == price_key && cfg.catalog.allows(allowed, name) && served_on(m))
     };
-    let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to, today);
+    let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);
+    // Calls by deployment (provider and the name it served), each to the one model of the
+    // tenant's with that deployment (the usage rows' model column alone may be several models').
+    let by_deployment = spend::usage(&stub, from, now + 3600, "provider,model,cache", "total", None, &slice, None).await?;
+    let retiring: Vec<RetiringTraffic> = by_deployment["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|row| !row["cache"].as_str().unwrap_or("").starts_with("hit"))
+        .filter_map(|row| {
+            let model = cfg.catalog.model_of_deployment(row["provider"].as_str()?, row["model"].as_str()?, |name| cfg.catalog.allows(allowed, name))?;
+            Some(RetiringTraffic {
+                model: model.name.clone(),
+                retires_on: model.retires_on()?,
+                requests: row["requests"].as_u64().unwrap_or(0),
+                cost_nanos: crate::rollup::json_nanos(&row["cost_nanos"]),
+            })
+        })
+        .collect();
+    // A change to make by a day comes before savings to take at any time.
+    let list: Vec<_> = retiring_models(&retiring, observed_days, today).into_iter().chain(recs.list).collect();
     let body = json!({
         "object": "list",
         "window": {"from": from, "to": now, "days": days, "observed_days": observed_days},
         "total_monthly_savings_usd": recs.total_monthly.to_string(),
-        "data": recs.list,
+        "data": list,
     });
     http::json(200, &body, &rc.id_headers())
 }

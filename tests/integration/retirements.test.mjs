@@ -16,7 +16,7 @@ name = "policyco"
 [[rules]]
 name = "cheap"
 when = { feature = ["cheap"] }
-route = { strategy = "cheapest", candidates = ["gpt-4o", "claude-haiku-4-5"] }
+route = { strategy = "fallback", candidates = ["gpt-4o", "claude-haiku-4-5"] }
 [[rules]]
 name = "default"
 route = { strategy = "requested" }
@@ -106,7 +106,12 @@ test('/v1/models leaves a retired model and its aliases out, and shows when one 
   assert.equal(one.status, 404);
   assert.match((await one.json()).error.message, new RegExp(`^The model 'gpt4o' \\(gpt-4o\\) was retired on ${GONE}:`));
   const unknown = await fetch(`${r.url}/v1/models/gpt-9`, { headers: { authorization: `Bearer ${KEYS.acme}` } });
+  assert.equal(unknown.status, 404);
   assert.match((await unknown.json()).error.message, /^The model 'gpt-9' does not exist/);
+  // A tenant held to other models is not told what becomes of this one.
+  const held = await fetch(`${r.url}/v1/models/gpt4o`, { headers: { authorization: `Bearer ${KEYS.restricted}` } });
+  assert.equal(held.status, 404);
+  assert.match((await held.json()).error.message, /^The model 'gpt4o' does not exist/);
 });
 
 test('/v1/deployments shows each deployment\'s day', async () => {
@@ -128,5 +133,6 @@ test('recommendations tell a tenant what traffic goes to a model retiring within
   assert.equal(retiring[0].title, `Move gpt-4o-mini traffic before ${COMING}`);
   assert.equal(retiring[0].evidence_requests, 2);
   assert.equal(retiring[0].monthly_savings_usd, '0');
-  assert.match(retiring[0].detail, new RegExp(`^Its provider retires gpt-4o-mini on ${COMING}, in 30 days: 2 requests in the window went to it`));
+  assert.match(retiring[0].detail, new RegExp(`^Its provider retires gpt-4o-mini on ${COMING}, in 30 days: it answered 2 requests in the window`));
+  assert.equal(recs.data[0].kind, 'model_retiring', 'a change to make by a day comes first');
 });
