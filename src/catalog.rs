@@ -167,6 +167,12 @@ pub struct DeploymentRef {
     pub retires_on: Option<Date>,
 }
 
+/// The last of these deployments' `retires_on`, if every one has one: the first day none of them
+/// serves. Without a copy: routing asks it of each candidate on every request.
+pub fn last_retirement<'a>(deployments: impl IntoIterator<Item = &'a DeploymentRef>) -> Option<Date> {
+    deployments.into_iter().try_fold(None, |last: Option<Date>, d| d.retires_on.map(|day| last.max(Some(day)))).flatten()
+}
+
 impl DeploymentRef {
     /// The day the provider stopped serving this deployment, if that day has come by `today`.
     pub fn retired_on(&self, today: Date) -> Option<Date> {
@@ -201,7 +207,7 @@ impl ModelEntry {
 
     /// The first day no deployment serves it, if every deployment has a `retires_on`.
     pub fn retires_on(&self) -> Option<Date> {
-        self.deployments.iter().map(|d| d.retires_on).collect::<Option<Vec<Date>>>()?.into_iter().max()
+        last_retirement(&self.deployments)
     }
 
     /// That day, if it has come by `today`: the model is served nowhere.

@@ -73,7 +73,7 @@ fn entry(env: &Env, cfg: &RouterConfig, name: &str, model: &ModelEntry, today: D
     }
     let providers: Vec<&str> = serving.iter().map(|d| d.provider.as_str()).collect();
     // The first day none of those serves it, when each has one: a client sees it coming.
-    let retires_on = serving.iter().map(|d| d.retires_on).collect::<Option<Vec<_>>>().and_then(|days| days.into_iter().max());
+    let retires_on = crate::catalog::last_retirement(serving.iter().copied());
     let price = cfg.prices.get(&model.price_key);
     let mut entry = json!({
         "id": name,

@@ -75,8 +75,13 @@ pub async fn list(req: Request, env: &Env, rc: &RequestContext) -> Result<Respon
     };
     let recs = recommend(&rows, &cfg.prices, observed_days, &may_route_to);
     // Calls by deployment (provider and the name it served), each to the one model of the
-    // tenant's with that deployment (the usage rows' model column alone may be several models').
-    let by_deployment = spend::usage(&stub, from, now + 3600, "provider,model,cache", "total", None, &slice, None).await?;
+    // tenant's with that deployment (the usage rows' model column alone may be several models');
+    // asked of the ledger only when some model has a day.
+    let by_deployment = if cfg.catalog.models.values().any(|m| m.retires_on().is_some()) {
+        spend::usage(&stub, from, now + 3600, "provider,model,cache", "total", None, &slice, None).await?
+    } else {
+        json!({})
+    };
     let retiring: Vec<RetiringTraffic> = by_deployment["rows"]
         .as_array()
         .into_iter()
